@@ -1,0 +1,160 @@
+/* eslint-disable */
+// Generated from openapi/communicator.yaml by `npm run generate -w libs/contracts`. Do not edit.
+export interface paths {
+    "/send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deliver a message on a channel */
+        post: operations["send"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness and dependency checks */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        SendRequest: {
+            /** @enum {string} */
+            channel: "email" | "tg";
+            /** @description an email address, or a Telegram chat id or @username */
+            to: string;
+            text: string;
+            subject?: string;
+            /** @description Message-ID of the mail this answers */
+            in_reply_to?: string;
+            /** @description a repeat with the same key is not delivered twice */
+            idempotency_key?: string;
+        };
+        SendResponse: {
+            delivered: boolean;
+            /** @enum {string} */
+            channel: "email" | "tg";
+            /** @description the id the channel gave the message */
+            message_id?: string;
+            /** @description true when the idempotency key was seen before and nothing was sent */
+            duplicate?: boolean;
+        };
+        ErrorResponse: {
+            /** @example Bad Request */
+            error: string;
+            /** @example Parameter 'request' is required */
+            message: string;
+            /** @example 400 */
+            statusCode: number;
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok" | "degraded" | "down";
+            service: string;
+            version: string;
+            uptime_s: number;
+            checks: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "ok" | "degraded" | "down" | "disabled";
+                    latency_ms: number;
+                    detail?: string;
+                };
+            };
+        };
+    };
+    responses: {
+        /** @description an error in the contract's shape */
+        Error: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description health of the service and its dependencies */
+        Health: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Health"];
+            };
+        };
+    };
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    send: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SendRequest"];
+            };
+        };
+        responses: {
+            /** @description delivered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SendResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Health"];
+            503: components["responses"]["Health"];
+        };
+    };
+}

@@ -1,0 +1,166 @@
+/* eslint-disable */
+// Generated from openapi/guesser.yaml by `npm run generate -w libs/contracts`. Do not edit.
+export interface paths {
+    "/get-context": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Determine the context of a request */
+        get: operations["getContext"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness and dependency checks */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        ContextResponse: {
+            /**
+             * @description whether the request is clear enough to know its domain
+             * @example false
+             */
+            is_enough: boolean;
+            /**
+             * @description the context (when enough) or a clarifying question (when not)
+             * @example Контекста не достаточно, вас интересуют движения средств или все операции типа авторизаций?
+             */
+            response: string;
+        };
+        ErrorResponse: {
+            /** @example Bad Request */
+            error: string;
+            /** @example Parameter 'request' is required */
+            message: string;
+            /** @example 400 */
+            statusCode: number;
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok" | "degraded" | "down";
+            service: string;
+            version: string;
+            uptime_s: number;
+            checks: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "ok" | "degraded" | "down" | "disabled";
+                    latency_ms: number;
+                    detail?: string;
+                };
+            };
+        };
+    };
+    responses: {
+        /** @description an error in the contract's shape */
+        Error: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description health of the service and its dependencies */
+        Health: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Health"];
+            };
+        };
+    };
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    getContext: {
+        parameters: {
+            query: {
+                /**
+                 * @description who sent the request
+                 * @example smirnovanton
+                 */
+                username: string;
+                /**
+                 * @description the user's organisational unit
+                 * @example Департамент клиентского сервиса
+                 */
+                department: string;
+                /**
+                 * @description the user's position
+                 * @example младший аналитик
+                 */
+                position: string;
+                /**
+                 * @description the text of the request (untrusted)
+                 * @example Я хочу получать аналитику о операциях наших кошельков
+                 */
+                request: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the decision */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContextResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Health"];
+            503: components["responses"]["Health"];
+        };
+    };
+}

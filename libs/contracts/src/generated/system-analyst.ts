@@ -1,0 +1,217 @@
+/* eslint-disable */
+// Generated from openapi/system-analyst.yaml by `npm run generate -w libs/contracts`. Do not edit.
+export interface paths {
+    "/prepare-analititcs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Determine the actions or components to analyse to answer the user */
+        get: operations["prepareAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/prepare-analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alias of /prepare-analititcs */
+        get: operations["prepareAnalyticsAlias"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness and dependency checks */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        /**
+         * @description the action the secretary should take, exactly as the contract spells it
+         * @enum {string}
+         */
+        Action: "уточнить" | "ответить сообщением" | "создать jira-task" | "написать в telegram сотруднику" | "ответить на письмо" | "написать в рассылку департамента";
+        AnalyticsResponse: {
+            /**
+             * @description whether there is enough to prepare the analysis
+             * @example true
+             */
+            is_enough: boolean;
+            /**
+             * @description what must be done, in which systems
+             * @example Доработать аналитический куб авторизаций, добавив статус авторизации, и выполнить запрос к кубу
+             */
+            response: string;
+            action?: components["schemas"]["Action"];
+        };
+        ErrorResponse: {
+            /** @example Bad Request */
+            error: string;
+            /** @example Parameter 'request' is required */
+            message: string;
+            /** @example 400 */
+            statusCode: number;
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok" | "degraded" | "down";
+            service: string;
+            version: string;
+            uptime_s: number;
+            checks: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "ok" | "degraded" | "down" | "disabled";
+                    latency_ms: number;
+                    detail?: string;
+                };
+            };
+        };
+    };
+    responses: {
+        /** @description an error in the contract's shape */
+        Error: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description health of the service and its dependencies */
+        Health: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Health"];
+            };
+        };
+    };
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    prepareAnalytics: {
+        parameters: {
+            query: {
+                /**
+                 * @description the context of the request, as the guesser described it
+                 * @example Младший системный аналитик из клиентского департамента хочет сформировать срезы по авторизационным операциям кошельков, это домен b2c.
+                 */
+                context: string;
+                /**
+                 * @description the text of the request (untrusted)
+                 * @example Я хочу получать аналитику о операциях наших кошельков. Меня интересуют операции авторизации
+                 */
+                request: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the analysis */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
+    prepareAnalyticsAlias: {
+        parameters: {
+            query: {
+                /**
+                 * @description the context of the request, as the guesser described it
+                 * @example Младший системный аналитик из клиентского департамента хочет сформировать срезы по авторизационным операциям кошельков, это домен b2c.
+                 */
+                context: string;
+                /**
+                 * @description the text of the request (untrusted)
+                 * @example Я хочу получать аналитику о операциях наших кошельков. Меня интересуют операции авторизации
+                 */
+                request: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the analysis */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Health"];
+            503: components["responses"]["Health"];
+        };
+    };
+}

@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { components as SecretaryComponents } from './generated/secretary.js';
+import type { components as GuesserComponents } from './generated/guesser.js';
+import type { components as AnalystComponents } from './generated/system-analyst.js';
+import type { components as CommunicatorComponents } from './generated/communicator.js';
+
+export type * as SecretaryApi from './generated/secretary.js';
+export type * as GuesserApi from './generated/guesser.js';
+export type * as SystemAnalystApi from './generated/system-analyst.js';
+export type * as CommunicatorApi from './generated/communicator.js';
+
+/** An OpenAPI 3.0 document as plain JSON. */
+export type OpenApiDocument = {
+  openapi: string;
+  info: { title: string; version: string; description?: string };
+  paths: Record<string, Record<string, unknown>>;
+  components?: Record<string, Record<string, unknown>>;
+  [key: string]: unknown;
+};
+
+export const SERVICE_NAMES = ['secretary', 'guesser', 'system-analyst', 'communicator'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+// The documents live beside src/ and dist/ alike, so this resolves from either.
+const documentsDir = new URL('../openapi/', import.meta.url);
+const cache = new Map<ServiceName, OpenApiDocument>();
+
+/** The OpenAPI document of a service: the single source of truth for its HTTP contract. */
+export function loadOpenApiDocument(service: ServiceName): OpenApiDocument {
+  let doc = cache.get(service);
+  if (!doc) {
+    doc = parse(readFileSync(new URL(`${service}.yaml`, documentsDir), 'utf8'), { merge: true }) as OpenApiDocument;
+    cache.set(service, doc);
+  }
+  // Callers get their own copy: a document must never be mutated by one service and seen by another.
+  return structuredClone(doc);
+}
+
+/** The actions exactly as the seed contract spells them (Russian). */
+export const ACTIONS = [
+  'уточнить',
+  'ответить сообщением',
+  'создать jira-task',
+  'написать в telegram сотруднику',
+  'ответить на письмо',
+  'написать в рассылку департамента',
+] as const satisfies readonly SecretaryComponents['schemas']['Action'][];
+export type Action = SecretaryComponents['schemas']['Action'];
+
+export const ACTION_CLARIFY: Action = 'уточнить';
+export const ACTION_REPLY_MESSAGE: Action = 'ответить сообщением';
+export const ACTION_JIRA: Action = 'создать jira-task';
+export const ACTION_TELEGRAM_EMPLOYEE: Action = 'написать в telegram сотруднику';
+export const ACTION_REPLY_EMAIL: Action = 'ответить на письмо';
+export const ACTION_MAILING_LIST: Action = 'написать в рассылку департамента';
+
+export function isAction(value: unknown): value is Action {
+  return typeof value === 'string' && (ACTIONS as readonly string[]).includes(value);
+}
+
+export const CHANNELS = [
+  'email',
+  'tg',
+  'direct',
+] as const satisfies readonly SecretaryComponents['schemas']['Channel'][];
+export type Channel = SecretaryComponents['schemas']['Channel'];
+
+export type ErrorResponse = SecretaryComponents['schemas']['ErrorResponse'];
+export type HealthResponse = SecretaryComponents['schemas']['Health'];
+export type AnalysisResponse = SecretaryComponents['schemas']['AnalysisResponse'];
+export type AnalyzeRequest = SecretaryComponents['schemas']['AnalyzeRequest'];
+export type ContextResponse = GuesserComponents['schemas']['ContextResponse'];
+export type AnalyticsResponse = AnalystComponents['schemas']['AnalyticsResponse'];
+export type SendRequest = CommunicatorComponents['schemas']['SendRequest'];
+export type SendResponse = CommunicatorComponents['schemas']['SendResponse'];

@@ -1,0 +1,145 @@
+import express, { type Express, type ErrorRequestHandler, type RequestHandler } from 'express';
+import type { OpenApiDocument } from '@workemon/contracts';
+import { AppError, errorBody, errors, isAppError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { runHealthChecks, type HealthCheck } from './health.js';
+import { REQUEST_ID_HEADER, acceptOrCreateRequestId, getRequestId, runWithRequestId } from './request-context.js';
+
+export type ServiceAppOptions = {
+  service: string;
+  version: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Served at /openapi.json. */
+  openapi?: OpenApiDocument;
+  /** The checks behind GET /health (a function, so checks can depend on state that changes). */
+  healthChecks?: readonly HealthCheck[] | (() => readonly HealthCheck[]);
+  /** Largest JSON body accepted (express/body-parser syntax). Default 1mb. */
+  bodyLimit?: string;
+};
+
+const OPERATIONAL_PATHS = new Set(['/health', '/metrics']);
+
+/** The route template a request matched (`/employees/:username`), never the raw URL (keeps label cardinality low). */
+function routeTemplate(req: express.Request): string {
+  const route = (req as { route?: { path?: unknown } }).route;
+  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
+  return 'unmatched';
+}
+
+/**
+ * Builds an Express app with everything a Workemon service shares: request id in async context, access logs,
+ * `http_request_duration_seconds`, JSON body parsing with a size limit, `/health`, `/metrics`, `/openapi.json`,
+ * then the service's own routes (`mountRoutes`), then 404 and the error handler in the contract's shape.
+ * It never listens.
+ */
+export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: Express) => void): Express {
+  const { logger, metrics } = options;
+  const startedAt = Date.now();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  const requestId: RequestHandler = (req, res, next) => {
+    const id = acceptOrCreateRequestId(req.get(REQUEST_ID_HEADER));
+    res.setHeader('X-Request-Id', id);
+    runWithRequestId(id, () => next());
+  };
+  app.use(requestId);
+
+  app.use((req, res, next) => {
+    const end = metrics.httpRequestDuration.startTimer();
+    const started = performance.now();
+    res.on('finish', () => {
+      const route = routeTemplate(req);
+      end({ method: req.method, route, status_code: String(res.statusCode) });
+      const entry = {
+        http: { request: { method: req.method }, response: { status_code: res.statusCode } },
+        url: { path: req.path },
+        event: { duration: Math.round((performance.now() - started) * 1e6) },
+        route,
+      };
+      const level = OPERATIONAL_PATHS.has(req.path) ? 'debug' : res.statusCode >= 500 ? 'warn' : 'info';
+      logger.log(level, `${req.method} ${route} ${res.statusCode}`, entry);
+    });
+    next();
+  });
+
+  app.use(express.json({ limit: options.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+
+  app.get('/health', async (_req, res) => {
+    const checks = typeof options.healthChecks === 'function' ? options.healthChecks() : (options.healthChecks ?? []);
+    const { httpStatus, report } = await runHealthChecks(checks, {
+      service: options.service,
+      version: options.version,
+      startedAt,
+      metrics,
+    });
+    res.status(httpStatus).json(report);
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.end(await metrics.registry.metrics());
+  });
+
+  if (options.openapi) {
+    const doc = options.openapi;
+    app.get('/openapi.json', (_req, res) => {
+      res.json(doc);
+    });
+  }
+
+  mountRoutes(app);
+
+  app.use((req) => {
+    throw errors.notFound(`No route for ${req.method} ${req.path}`);
+  });
+
+  const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+    const appError = toAppError(err);
+    if (appError.status >= 500) {
+      logger.error(appError.status === 500 ? 'unhandled error' : appError.message, {
+        err: err instanceof Error ? err : undefined,
+        error: { code: appError.code, ...(err instanceof Error ? {} : { message: String(err) }) },
+        cause:
+          appError.cause instanceof Error ? { message: appError.cause.message, name: appError.cause.name } : undefined,
+        details: appError.details,
+        url: { path: req.path },
+      });
+    } else {
+      logger.info(`rejected: ${appError.message}`, { error: { code: appError.code }, url: { path: req.path } });
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    for (const [k, v] of Object.entries(appError.headers ?? {})) res.setHeader(k, v);
+    res.status(appError.status).json(errorBody(appError.status, appError.message));
+  };
+  app.use(errorHandler);
+  return app;
+}
+
+/** Maps anything thrown to an AppError; body-parser's errors keep their meaning, anything unknown is a 500. */
+export function toAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  const e = err as { type?: string; status?: number; limit?: number } | undefined;
+  switch (e?.type) {
+    case 'entity.too.large':
+      return errors.payloadTooLarge(`Request body exceeds the limit of ${e.limit ?? '?'} bytes`);
+    case 'entity.parse.failed':
+      return errors.invalidJson();
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError('unsupported_media_type', 415, 'Unsupported request encoding');
+    case 'request.aborted':
+      return new AppError('request_aborted', 400, 'Request aborted');
+    default:
+      return errors.internal(err);
+  }
+}
+
+export { getRequestId };

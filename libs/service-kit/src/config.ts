@@ -1,0 +1,135 @@
+import { z } from 'zod';
+
+/** A service with invalid configuration refuses to start and names every bad key at once. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * Parses the environment against `schema` (one entry per key, each with a description and a safe default).
+ * Empty strings count as unset, as `${VAR:-}` in compose files produces them. Error messages name the key and
+ * never echo the value (it may be a secret).
+ */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: Env): z.output<S> {
+  const clean: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') clean[key] = value.trim();
+  }
+  const parsed = schema.safeParse(clean);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const key = issue.path.length ? issue.path.join('.') : '(config)';
+    return `${key}: ${issue.message}`;
+  });
+  throw new ConfigError(problems);
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `250ms`, `30s`, `15m`, `24h`, `7d`; a bare number is in `bareUnit`. */
+export function parseDurationMs(text: string, bareUnit: keyof typeof UNIT_MS = 'ms'): number | undefined {
+  const m = DURATION.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * UNIT_MS[(m[2] ?? bareUnit).toLowerCase()]!);
+}
+
+/** Zod builders for environment values (all arrive as strings). */
+export const env = {
+  string: (description: string) => z.string().describe(description),
+  optionalString: (description: string) => z.string().optional().describe(description),
+  withDefault: (fallback: string, description: string) => z.string().default(fallback).describe(description),
+  int: (fallback: number, description: string, opts: { min?: number; max?: number } = {}) =>
+    z
+      .string()
+      .regex(/^-?\d+$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .min(opts.min ?? Number.MIN_SAFE_INTEGER, `must be at least ${opts.min}`)
+          .max(opts.max ?? Number.MAX_SAFE_INTEGER, `must be at most ${opts.max}`),
+      )
+      .default(fallback)
+      .describe(description),
+  port: (fallback: number, description = 'TCP port to listen on') =>
+    z
+      .string()
+      .regex(/^\d+$/, 'must be a port number')
+      .transform(Number)
+      .pipe(z.number().min(0, 'must be a port number').max(65535, 'must be a port number'))
+      .default(fallback)
+      .describe(description),
+  bool: (fallback: boolean, description: string) =>
+    z
+      .string()
+      .regex(/^(true|false|1|0|yes|no|on|off)$/i, 'must be true or false')
+      .transform((v) => /^(true|1|yes|on)$/i.test(v))
+      .default(fallback)
+      .describe(description),
+  url: (fallback: string | undefined, description: string) => {
+    const base = z.string().refine((v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === 'http:' || u.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    }, 'must be an http(s) URL');
+    return (fallback === undefined ? base.optional() : base.default(fallback)).describe(description);
+  },
+  oneOf: <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number], description: string) =>
+    z
+      .enum(values, { error: `must be one of: ${values.join(', ')}` })
+      .default(fallback as never)
+      .describe(description),
+  durationMs: (fallback: string, description: string, bareUnit: keyof typeof UNIT_MS = 'ms') =>
+    z
+      .string()
+      .default(fallback)
+      .transform((v, ctx) => {
+        const ms = parseDurationMs(v, bareUnit);
+        if (ms === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'must be a duration such as 500ms, 30s, 15m, 24h' });
+          return z.NEVER;
+        }
+        return ms;
+      })
+      .describe(description),
+  list: (description: string) =>
+    z
+      .string()
+      .optional()
+      .transform((v) =>
+        v
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [],
+      )
+      .describe(description),
+  logLevel: () =>
+    z
+      .enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], {
+        error: 'must be one of: error, warn, info, debug',
+      })
+      .default('info')
+      .describe('Log level'),
+};
+
+/** Keys every service reads. */
+export const commonEnvSchema = {
+  LOG_LEVEL: env.logLevel(),
+  ELASTICSEARCH_URL: env.url(undefined, 'Elasticsearch to ship logs to; unset: stdout only'),
+  ELASTICSEARCH_USERNAME: env.optionalString('Elasticsearch user'),
+  ELASTICSEARCH_PASSWORD: env.optionalString('Elasticsearch password'),
+};

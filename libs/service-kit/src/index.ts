@@ -1,0 +1,11 @@
+export { AppError, isAppError, errorBody, errors } from './errors.js';
+export { runWithRequestId, getRequestId, acceptOrCreateRequestId, REQUEST_ID_HEADER } from './request-context.js';
+export { createLogger, flushLogger, ecsLogFormat, redactFormat, type Logger, type LoggerOptions } from './logger.js';
+export { createMetrics, SLOW_CALL_BUCKETS, type Metrics } from './metrics.js';
+export { runHealthChecks, type HealthCheck, type CheckResult, type CheckStatus, type HealthReport } from './health.js';
+export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, type Env } from './config.js';
+export { createOpenApi, validated, type OpenApi, type ValidatedRequest } from './openapi.js';
+export { requireApiKey } from './auth.js';
+export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
+export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';
+export { runService, type RunServiceOptions, type RunningService, type Closer } from './server.js';

@@ -1,0 +1,221 @@
+import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { RequestHandler, Response } from 'express';
+import type { OpenApiDocument } from '@workemon/contracts';
+import { errors } from './errors.js';
+
+// Both are CommonJS modules whose real export is `default`; under NodeNext they arrive wrapped.
+const Ajv = AjvModule.default;
+const addFormats = addFormatsModule.default;
+
+type Parameter = {
+  name: string;
+  in: 'query' | 'path' | 'header' | 'cookie';
+  required?: boolean;
+  schema?: Record<string, unknown>;
+};
+type Operation = {
+  operationId?: string;
+  parameters?: Parameter[];
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
+  responses?: Record<string, { content?: Record<string, { schema?: Record<string, unknown> }>; $ref?: string }>;
+};
+
+const DOC_ID = 'openapi.json';
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+
+function rewriteRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rewriteRefs);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = k === '$ref' && typeof v === 'string' && v.startsWith('#/') ? `${DOC_ID}${v}` : rewriteRefs(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+function describeType(schema: Record<string, unknown> | undefined): string {
+  const t = schema?.['type'];
+  if (t === 'integer') return 'a whole number';
+  if (t === 'number') return 'a number';
+  if (t === 'boolean') return 'true or false';
+  if (t === 'array') return 'a list';
+  if (t === 'object') return 'an object';
+  return 'a string';
+}
+
+/** Turns ajv's first error into the contract's message: "Parameter 'channel' must be one of: email, tg, direct". */
+function messageFor(err: ErrorObject, prefix: string): { name: string; text: string } {
+  const path = err.instancePath
+    .split('/')
+    .filter(Boolean)
+    .map((p: string) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const name = (missing: string | undefined) =>
+    [prefix, ...path, ...(missing ? [missing] : [])].filter(Boolean).join('.');
+  const params = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'required':
+      return { name: name(String(params['missingProperty'])), text: 'is required' };
+    case 'enum':
+      return { name: name(undefined), text: `must be one of: ${(params['allowedValues'] as unknown[]).join(', ')}` };
+    case 'type':
+      return { name: name(undefined), text: `must be ${describeType({ type: params['type'] })}` };
+    case 'minLength':
+      return {
+        name: name(undefined),
+        text:
+          Number(params['limit']) === 1
+            ? 'must not be empty'
+            : `must be at least ${String(params['limit'])} characters`,
+      };
+    case 'maxLength':
+      return { name: name(undefined), text: `must be at most ${String(params['limit'])} characters` };
+    case 'additionalProperties':
+      return { name: name(String(params['additionalProperty'])), text: 'is not allowed' };
+    case 'minimum':
+    case 'maximum':
+      return {
+        name: name(undefined),
+        text: `must be ${err.keyword === 'minimum' ? '>=' : '<='} ${String(params['limit'])}`,
+      };
+    case 'format':
+      return { name: name(undefined), text: `must be a valid ${String(params['format'])}` };
+    case 'pattern':
+      return { name: name(undefined), text: 'has an invalid format' };
+    default:
+      return { name: name(undefined), text: err.message ?? 'is invalid' };
+  }
+}
+
+export type ValidatedRequest = { query: Record<string, unknown>; params: Record<string, unknown>; body: unknown };
+
+/** The validated, type-coerced inputs of the current request (set by `openapi.validate(operationId)`). */
+export function validated<T extends Partial<ValidatedRequest> = ValidatedRequest>(res: Response): T {
+  return res.locals['validated'] as T;
+}
+
+export type OpenApi = {
+  document: OpenApiDocument;
+  /** Express middleware validating query, path parameters and JSON body against the operation. */
+  validate(operationId: string): RequestHandler;
+  /** Problems of a response against the document (empty when it matches); for tests. */
+  responseProblems(operationId: string, status: number, body: unknown): string[];
+  operation(operationId: string): { method: string; path: string };
+};
+
+/** Compiles request and response validators from an OpenAPI 3.0 document. */
+export function createOpenApi(document: OpenApiDocument): OpenApi {
+  const ajv = new Ajv({ strict: false, allErrors: false, coerceTypes: false, useDefaults: true });
+  addFormats(ajv);
+  const coercing = new Ajv({ strict: false, allErrors: false, coerceTypes: 'array', useDefaults: true });
+  addFormats(coercing);
+  const docForRefs = { ...document, $id: DOC_ID } as Record<string, unknown>;
+  ajv.addSchema(rewriteRefs(docForRefs) as object, DOC_ID);
+  coercing.addSchema(rewriteRefs(docForRefs) as object, DOC_ID);
+
+  const operations = new Map<string, { method: string; path: string; op: Operation }>();
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const method of METHODS) {
+      const op = item[method] as Operation | undefined;
+      if (op?.operationId) operations.set(op.operationId, { method, path, op });
+    }
+  }
+  const find = (operationId: string) => {
+    const found = operations.get(operationId);
+    if (!found) throw new Error(`OpenAPI document '${document.info.title}' has no operation '${operationId}'`);
+    return found;
+  };
+
+  const paramSchema = (op: Operation, location: 'query' | 'path') => {
+    const params = (op.parameters ?? []).filter((p) => p.in === location);
+    return {
+      type: 'object',
+      properties: Object.fromEntries(params.map((p) => [p.name, rewriteRefs(p.schema ?? {})])),
+      required: params.filter((p) => p.required || location === 'path').map((p) => p.name),
+    };
+  };
+
+  const responseValidators = new Map<string, ValidateFunction>();
+
+  return {
+    document,
+    operation: (operationId) => {
+      const { method, path } = find(operationId);
+      return { method, path };
+    },
+    validate(operationId) {
+      const { op } = find(operationId);
+      const query = coercing.compile(paramSchema(op, 'query'));
+      const path = coercing.compile(paramSchema(op, 'path'));
+      const bodySchema = op.requestBody?.content?.['application/json']?.schema;
+      const body = bodySchema ? ajv.compile(rewriteRefs(bodySchema) as object) : undefined;
+      const bodyRequired = op.requestBody?.required ?? false;
+      const queryNames = new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name));
+      const queryTypes = new Map(
+        (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => [p.name, p.schema?.['type']]),
+      );
+
+      return (req, res, next) => {
+        // Copy: Express 5's req.query is a getter, and validation coerces in place.
+        const q: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) {
+          if (!queryNames.has(k)) continue;
+          if (Array.isArray(v) && queryTypes.get(k) !== 'array') {
+            throw errors.invalidParameter(k, 'must be given once');
+          }
+          // An empty value is a missing value: `?request=` names the parameter as required.
+          if (v === '') continue;
+          q[k] = v;
+        }
+        if (!query(q)) {
+          const m = messageFor(query.errors![0]!, '');
+          throw errors.invalidParameter(m.name, m.text);
+        }
+        const p = { ...(req.params as Record<string, unknown>) };
+        if (!path(p)) {
+          const m = messageFor(path.errors![0]!, '');
+          throw errors.invalidParameter(m.name, m.text);
+        }
+        const b: unknown = req.body;
+        if (body) {
+          const hasBody =
+            b !== undefined &&
+            !(typeof b === 'object' && b !== null && Object.keys(b).length === 0 && !req.is('application/json'));
+          if (!hasBody) {
+            if (bodyRequired) throw errors.badRequest('Request body is required (Content-Type: application/json)');
+          } else if (!body(b)) {
+            const e = body.errors![0]!;
+            if (e.instancePath === '' && e.keyword === 'type')
+              throw errors.badRequest('Request body must be a JSON object');
+            const m = messageFor(e, '');
+            throw errors.invalidParameter(m.name, m.text);
+          }
+        }
+        res.locals['validated'] = { query: q, params: p, body: b } satisfies ValidatedRequest;
+        next();
+      };
+    },
+    responseProblems(operationId, status, responseBody) {
+      const { op } = find(operationId);
+      const key = `${operationId}:${status}`;
+      let validate = responseValidators.get(key);
+      if (!validate) {
+        const response = op.responses?.[String(status)] ?? op.responses?.['default'];
+        if (!response) return [`status ${status} is not documented for ${operationId}`];
+        let resolved = response;
+        if (response.$ref) {
+          const name = response.$ref.split('/').pop()!;
+          resolved = (document.components?.['responses'] as Record<string, typeof response>)[name]!;
+        }
+        const schema = resolved.content?.['application/json']?.schema;
+        if (!schema) return [];
+        validate = ajv.compile(rewriteRefs(schema) as object) as ValidateFunction;
+        responseValidators.set(key, validate);
+      }
+      if (validate!(responseBody)) return [];
+      return (validate!.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? 'is invalid'}`);
+    },
+  };
+}

@@ -1,0 +1,185 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import request from 'supertest';
+import Transport from 'winston-transport';
+import { loadOpenApiDocument } from '@workemon/contracts';
+import {
+  createServiceApp,
+  createLogger,
+  createMetrics,
+  createOpenApi,
+  validated,
+  errors,
+  requireApiKey,
+  getRequestId,
+  type HealthCheck,
+} from '@workemon/service-kit';
+
+class MemoryTransport extends Transport {
+  lines: Record<string, unknown>[] = [];
+  override log(info: Record<string, unknown>, next: () => void): void {
+    this.lines.push(JSON.parse(JSON.stringify(info)));
+    next();
+  }
+}
+
+function buildTestApp(opts: { checks?: HealthCheck[]; keys?: string[]; secrets?: string[] } = {}) {
+  const sink = new MemoryTransport();
+  const logger = createLogger({
+    service: 'kit-test',
+    version: '1.2.3',
+    stdout: sink,
+    level: 'debug',
+    secrets: opts.secrets,
+  });
+  const metrics = createMetrics('kit-test');
+  const doc = loadOpenApiDocument('guesser');
+  const openapi = createOpenApi(doc);
+  const app = createServiceApp(
+    {
+      service: 'kit-test',
+      version: '1.2.3',
+      logger,
+      metrics,
+      openapi: doc,
+      healthChecks: opts.checks ?? [],
+      bodyLimit: '1kb',
+    },
+    (a) => {
+      a.use('/get-context', requireApiKey(opts.keys ?? []));
+      a.get('/get-context', openapi.validate('getContext'), (_req, res) => {
+        const { query } = validated(res);
+        logger.info('handled', { password: 'hunter2-secret' });
+        res.json({ is_enough: true, response: `ok ${String(query['username'])} ${getRequestId()}` });
+      });
+      a.post('/echo', (req, res) => res.json(req.body));
+      a.get('/boom', () => {
+        throw new Error('database password=s3cr3t-value leaked');
+      });
+      a.get('/slow-upstream', () => {
+        throw errors.upstreamTimeout('guesser');
+      });
+    },
+  );
+  return { app, sink, metrics, openapi };
+}
+
+const q = { username: 'anton', department: 'IT', position: 'analyst', request: 'help me' };
+
+describe('service app', () => {
+  it('validates query parameters and names the parameter in the error shape', async () => {
+    const { app, openapi } = buildTestApp();
+    for (const [query, message] of [
+      [{ ...q, username: undefined }, "Parameter 'username' is required"],
+      [{ ...q, request: '' }, "Parameter 'request' is required"],
+      [{ ...q, department: 'x'.repeat(301) }, "Parameter 'department' must be at most 300 characters"],
+    ] as const) {
+      const res = await request(app).get('/get-context').query(query);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'Bad Request', message, statusCode: 400 });
+      expect(openapi.responseProblems('getContext', 400, res.body)).toEqual([]);
+    }
+    const dup = await request(app).get('/get-context?username=a&username=b&department=d&position=p&request=r');
+    expect(dup.status).toBe(400);
+    expect(dup.body.message).toBe("Parameter 'username' must be given once");
+  });
+
+  it('answers with the request id it was given, keeps it in async context and logs it as trace.id', async () => {
+    const { app, sink } = buildTestApp();
+    const res = await request(app).get('/get-context').query(q).set('X-Request-Id', 'req-123');
+    expect(res.status).toBe(200);
+    expect(res.headers['x-request-id']).toBe('req-123');
+    expect(res.body.response).toBe('ok anton req-123');
+    const handled = sink.lines.find((l) => l['message'] === 'handled')!;
+    expect(handled['trace']).toEqual({ id: 'req-123' });
+    expect(handled['service.name']).toBe('kit-test');
+    expect(handled['log.level']).toBe('info');
+    expect(handled['@timestamp']).toBeTypeOf('string');
+    expect(JSON.stringify(sink.lines)).not.toContain('hunter2-secret');
+    const generated = await request(app).get('/get-context').query(q);
+    expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers unknown routes with 404 and unknown errors with a generic 500 whose details stay in the log', async () => {
+    const { app, sink } = buildTestApp({ secrets: ['s3cr3t-value'] });
+    const notFound = await request(app).get('/nope');
+    expect(notFound.status).toBe(404);
+    expect(notFound.body).toEqual({ error: 'Not Found', message: 'No route for GET /nope', statusCode: 404 });
+    const boom = await request(app).get('/boom');
+    expect(boom.status).toBe(500);
+    expect(boom.body).toEqual({ error: 'Internal Server Error', message: 'Internal server error', statusCode: 500 });
+    const logged = JSON.stringify(sink.lines);
+    expect(logged).toContain('unhandled error');
+    expect(logged).not.toContain('s3cr3t-value');
+    const timeout = await request(app).get('/slow-upstream');
+    expect(timeout.status).toBe(504);
+    expect(timeout.body.message).toBe("Upstream 'guesser' did not answer in time");
+  });
+
+  it('rejects bodies over the limit with 413 and broken JSON with 400', async () => {
+    const { app } = buildTestApp();
+    const big = await request(app)
+      .post('/echo')
+      .send({ text: 'x'.repeat(5000) });
+    expect(big.status).toBe(413);
+    expect(big.body.statusCode).toBe(413);
+    const broken = await request(app).post('/echo').set('Content-Type', 'application/json').send('{"a":');
+    expect(broken.status).toBe(400);
+    expect(broken.body.message).toBe('Request body is not valid JSON');
+  });
+
+  it('requires a bearer key when keys are configured', async () => {
+    const { app } = buildTestApp({ keys: ['k-one', 'k-two'] });
+    expect((await request(app).get('/get-context').query(q)).status).toBe(401);
+    expect((await request(app).get('/get-context').query(q).set('Authorization', 'Bearer wrong')).status).toBe(401);
+    expect((await request(app).get('/get-context').query(q).set('Authorization', 'Bearer k-two')).status).toBe(200);
+  });
+
+  it('exposes metrics labelled by route template and the OpenAPI document', async () => {
+    const { app } = buildTestApp();
+    await request(app).get('/get-context').query(q);
+    const metrics = await request(app).get('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(
+      /http_request_duration_seconds_count\{[^}]*route="\/get-context"[^}]*status_code="200"[^}]*\} 1/,
+    );
+    expect(metrics.text).toContain('process_cpu_user_seconds_total');
+    const doc = await request(app).get('/openapi.json');
+    expect(doc.body.paths['/get-context']).toBeDefined();
+  });
+
+  it('reports health from named checks with deadlines: critical down is 503, other trouble is degraded', async () => {
+    const ok = buildTestApp({ checks: [{ name: 'llm', critical: false, run: async () => ({ status: 'ok' }) }] });
+    const okRes = await request(ok.app).get('/health');
+    expect(okRes.status).toBe(200);
+    expect(okRes.body).toMatchObject({
+      status: 'ok',
+      service: 'kit-test',
+      version: '1.2.3',
+      checks: { llm: { status: 'ok' } },
+    });
+    expect(ok.openapi.responseProblems('getHealth', 200, okRes.body)).toEqual([]);
+
+    const degraded = buildTestApp({
+      checks: [
+        { name: 'llm', critical: false, run: async () => ({ status: 'degraded', detail: 'LLM_API_KEY is not set' }) },
+        { name: 'telegram', critical: false, run: async () => ({ status: 'disabled' }) },
+      ],
+    });
+    const degradedRes = await request(degraded.app).get('/health');
+    expect(degradedRes.status).toBe(200);
+    expect(degradedRes.body.status).toBe('degraded');
+    expect(degradedRes.body.checks.telegram.status).toBe('disabled');
+
+    const down = buildTestApp({
+      checks: [{ name: 'postgres', critical: true, timeoutMs: 50, run: () => new Promise(() => undefined) }],
+    });
+    const downRes = await request(down.app).get('/health');
+    expect(downRes.status).toBe(503);
+    expect(downRes.body.status).toBe('down');
+    expect(downRes.body.checks.postgres.detail).toBe('no answer within 50 ms');
+    const m = await request(down.app).get('/metrics');
+    expect(m.text).toMatch(/workemon_dependency_up\{[^}]*dependency="postgres"[^}]*\} 0/);
+  });
+});
+
+afterEach(() => undefined);
