@@ -17,7 +17,7 @@ const children = services.map((s) => {
     ['--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
-      env: { PORT: String(s.port), ...process.env, ...(process.env[`${s.name.toUpperCase().replace('-', '_')}_PORT`] ? { PORT: process.env[`${s.name.toUpperCase().replace('-', '_')}_PORT`] } : {}) },
+      env: { ...process.env, PORT: String(s.port) },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );
@@ -34,7 +34,9 @@ function stop(code = 0) {
   stopping = true;
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   setTimeout(() => process.exit(code), 20_000).unref();
-  Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : null))).then(() => process.exit(code));
+  Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : null))).then(() =>
+    process.exit(code),
+  );
 }
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
