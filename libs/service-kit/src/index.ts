@@ -1,6 +1,15 @@
 export { AppError, isAppError, errorBody, errors } from './errors.js';
 export { runWithRequestId, getRequestId, acceptOrCreateRequestId, REQUEST_ID_HEADER } from './request-context.js';
 export { createLogger, flushLogger, ecsLogFormat, redactFormat, type Logger, type LoggerOptions } from './logger.js';
+export {
+  WorkemonElasticsearchTransport,
+  elasticsearchFromEnv,
+  logIndexTemplate,
+  LOG_DATA_STREAM,
+  LOG_INDEX_TEMPLATE,
+  type ElasticsearchLogOptions,
+  type ElasticsearchEnv,
+} from './elasticsearch-transport.js';
 export { createMetrics, SLOW_CALL_BUCKETS, type Metrics } from './metrics.js';
 export { runHealthChecks, type HealthCheck, type CheckResult, type CheckStatus, type HealthReport } from './health.js';
 export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, type Env } from './config.js';

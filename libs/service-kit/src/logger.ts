@@ -2,6 +2,7 @@ import winston from 'winston';
 import type Transport from 'winston-transport';
 import { ecsFields, ecsStringify } from '@elastic/ecs-winston-format';
 import { getRequestId } from './request-context.js';
+import { WorkemonElasticsearchTransport, type ElasticsearchLogOptions } from './elasticsearch-transport.js';
 
 export type Logger = winston.Logger;
 
@@ -15,7 +16,13 @@ export type LoggerOptions = {
   transports?: Transport[];
   /** Replace stdout (tests); default: the console. */
   stdout?: Transport;
+  /** Also ship every line to Elasticsearch (`elasticsearchFromEnv(config)`); undefined: stdout only. */
+  elasticsearch?: ElasticsearchLogOptions;
+  /** Where the logger reports its own trouble (Elasticsearch unreachable), rate-limited. Default: stderr. */
+  onTransportWarning?: (message: string) => void;
 };
+
+const TRANSPORT_WARNING_INTERVAL_MS = 60_000;
 
 const REDACTED = '[REDACTED]';
 // Keys whose values are secrets whatever they hold.
@@ -84,20 +91,64 @@ export function ecsLogFormat(options: Pick<LoggerOptions, 'service' | 'version' 
   );
 }
 
-/** A winston logger writing one ECS JSON document per line to stdout (and to any extra transports). */
+/**
+ * A winston logger writing one ECS JSON document per line to stdout, to Elasticsearch when `elasticsearch` is
+ * given, and to any extra transports. Trouble with Elasticsearch never reaches callers: lines are buffered up to
+ * a bound, and the problem is reported on stderr at most once a minute.
+ */
 export function createLogger(options: LoggerOptions): Logger {
   const stdout = options.stdout ?? new winston.transports.Console({ format: ecsStringify() });
-  return winston.createLogger({
+  const es = options.elasticsearch;
+  const secrets = es?.password ? [...(options.secrets ?? []), es.password] : options.secrets;
+  const report = options.onTransportWarning ?? ((message: string) => writeStderrLine(options, message));
+  let lastReportAt = 0;
+  const warn = (problem: unknown) => {
+    const now = Date.now();
+    if (now - lastReportAt < TRANSPORT_WARNING_INTERVAL_MS) return;
+    lastReportAt = now;
+    const text = problem instanceof Error ? problem.message : String(problem);
+    report(`log shipping to Elasticsearch is failing (lines are buffered, newest dropped when full): ${text}`);
+  };
+  const transports: Transport[] = [stdout, ...(options.transports ?? [])];
+  if (es) {
+    transports.push(
+      new WorkemonElasticsearchTransport({
+        ...es,
+        level: options.level ?? 'info',
+        onWarning: (problem) => {
+          es.onWarning?.(problem);
+          warn(problem);
+        },
+      }),
+    );
+  }
+  const logger = winston.createLogger({
     level: options.level ?? 'info',
-    format: ecsLogFormat(options),
+    format: ecsLogFormat({ ...options, secrets }),
     defaultMeta: {},
-    transports: [stdout, ...(options.transports ?? [])],
+    transports,
     exitOnError: false,
   });
+  // winston rethrows a transport's unhandled 'error': logging must never take the service down.
+  logger.on('error', warn);
+  return logger;
+}
+
+function writeStderrLine(options: Pick<LoggerOptions, 'service'>, message: string): void {
+  const line = {
+    '@timestamp': new Date().toISOString(),
+    'log.level': 'warn',
+    message,
+    service: { name: options.service },
+  };
+  process.stderr.write(`${JSON.stringify(line)}\n`);
 }
 
 /** Waits until every transport has written what it holds (stdout, Elasticsearch), or the deadline passes. */
 export async function flushLogger(logger: Logger, timeoutMs = 5000): Promise<void> {
+  // winston's stream is readable-stream 3, which has no `writableFinished`.
+  const state = (logger as unknown as { _writableState?: { finished?: boolean; ended?: boolean } })._writableState;
+  if (state?.finished) return;
   const done = new Promise<void>((resolve) => {
     logger.on('finish', () => resolve());
     logger.end();
