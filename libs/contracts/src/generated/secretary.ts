@@ -19,6 +19,135 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/employees": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The employee directory */
+        get: operations["listEmployees"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/employees/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description directory username (case-insensitive, stored lower-case) */
+                username: string;
+            };
+            cookie?: never;
+        };
+        /** One employee */
+        get: operations["getEmployee"];
+        /** Create or replace an employee (a department named here is created when missing) */
+        put: operations["putEmployee"];
+        post?: never;
+        /** Remove an employee (their conversations stay, unlinked) */
+        delete: operations["deleteEmployee"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/departments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The departments */
+        get: operations["listDepartments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/departments/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the department's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** One department */
+        get: operations["getDepartment"];
+        /** Create or replace a department */
+        put: operations["putDepartment"];
+        post?: never;
+        /** Remove a department (its employees keep no department) */
+        delete: operations["deleteDepartment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Conversations, newest first */
+        get: operations["listConversations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation with its messages and decisions */
+        get: operations["getConversation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Counts by channel, action and decision; failures by code; latency */
+        get: operations["getStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -76,6 +205,135 @@ export interface components {
              * @example Для получения такой аналитики вам необходимо обратиться к аналитическому кубу.
              */
             response: string;
+        };
+        Employee: {
+            username: string;
+            full_name: string | null;
+            /** @description the address email senders are matched by (lower-case) */
+            email: string | null;
+            /** @description without '@' */
+            telegram_username: string | null;
+            /** @description numeric Telegram user id */
+            telegram_id: string | null;
+            department: string | null;
+            position: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        EmployeeInput: {
+            full_name?: string | null;
+            email?: string | null;
+            telegram_username?: string | null;
+            telegram_id?: string | null;
+            department?: string | null;
+            position?: string | null;
+        };
+        Department: {
+            name: string;
+            /** @description the department's mailing list address */
+            mailing_list: string | null;
+            jira_project_key: string | null;
+            /** @description Telegram username or chat id of the department's contact */
+            telegram_contact: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        DepartmentInput: {
+            mailing_list?: string | null;
+            jira_project_key?: string | null;
+            telegram_contact?: string | null;
+        };
+        Conversation: {
+            id: number;
+            channel: components["schemas"]["Channel"];
+            /** @description the sender as the channel named them (lower-case) */
+            sender: string;
+            /** @description directory username */
+            employee: string | null;
+            thread_key: string | null;
+            /** @enum {string} */
+            status: "open" | "awaiting_clarification" | "answered" | "escalated";
+            clarification_rounds: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ConversationDetail: components["schemas"]["Conversation"] & {
+            messages: {
+                id: number;
+                /** @enum {string} */
+                role: "user" | "assistant";
+                text: string;
+                /** @description the caller's idempotency key */
+                message_id: string | null;
+                /** @enum {string|null} */
+                state: "pending" | "answered" | "failed" | null;
+                /** Format: date-time */
+                created_at: string;
+            }[];
+            analyses: components["schemas"]["Analysis"][];
+        };
+        /** @description one attempt to answer a message (a failed attempt retried with the same message_id adds a row) */
+        Analysis: {
+            id: number;
+            /** @description id of the user message it answers */
+            message: number;
+            /** @enum {string} */
+            outcome: "pending" | "succeeded" | "failed";
+            error_code: string | null;
+            request: string;
+            department?: string | null;
+            position?: string | null;
+            guesser_is_enough?: boolean | null;
+            context?: string | null;
+            analyst_is_enough?: boolean | null;
+            proposed_action?: string | null;
+            is_enough: boolean | null;
+            action: string | null;
+            question: string | null;
+            response: string | null;
+            escalated?: boolean;
+            provider?: string | null;
+            model?: string | null;
+            prompt_tokens?: number | null;
+            completion_tokens?: number | null;
+            guesser_ms?: number | null;
+            analyst_ms?: number | null;
+            duration_ms?: number | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            completed_at?: string | null;
+        };
+        Counts: {
+            [key: string]: number;
+        };
+        Stats: {
+            analyses: {
+                total: number;
+                succeeded: number;
+                failed: number;
+                pending: number;
+            };
+            by_channel: components["schemas"]["Counts"];
+            by_action: components["schemas"]["Counts"];
+            by_decision: {
+                enough: number;
+                not_enough: number;
+            };
+            failures_by_code: components["schemas"]["Counts"];
+            /** @description total analysis time of succeeded analyses */
+            latency_ms: {
+                avg: number;
+                p50: number;
+                p95: number;
+                max: number;
+            };
         };
         ErrorResponse: {
             /** @example Bad Request */
@@ -208,6 +466,311 @@ export interface operations {
             502: components["responses"]["Error"];
             503: components["responses"]["Error"];
             504: components["responses"]["Error"];
+        };
+    };
+    listEmployees: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every employee, by username */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        employees: components["schemas"]["Employee"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getEmployee: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description directory username (case-insensitive, stored lower-case) */
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the employee */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Employee"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    putEmployee: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description directory username (case-insensitive, stored lower-case) */
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmployeeInput"];
+            };
+        };
+        responses: {
+            /** @description replaced */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Employee"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Employee"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    deleteEmployee: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description directory username (case-insensitive, stored lower-case) */
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    listDepartments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every department, by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        departments: components["schemas"]["Department"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getDepartment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the department's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the department */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Department"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    putDepartment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the department's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DepartmentInput"];
+            };
+        };
+        responses: {
+            /** @description replaced */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Department"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Department"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    deleteDepartment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the department's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    listConversations: {
+        parameters: {
+            query?: {
+                /** @description the sender as the channel named them, or their directory username */
+                username?: string;
+                channel?: components["schemas"]["Channel"];
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the conversations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        conversations: components["schemas"]["Conversation"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the conversation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationDetail"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the statistics since the database was created */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stats"];
+                };
+            };
+            401: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     getHealth: {

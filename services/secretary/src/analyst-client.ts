@@ -1,0 +1,44 @@
+import type { AnalyticsResponse } from '@workemon/contracts';
+import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
+import { isRecord, readLlmUsage, type LlmUsage } from './llm-service-response.js';
+
+export type AnalystAnswer = { is_enough: boolean; response: string; action?: string; usage: LlmUsage };
+export type AnalystClient = {
+  prepareAnalytics(input: { context: string; request: string }): Promise<AnalystAnswer>;
+  ping(): Promise<void>;
+};
+
+// `action` is checked by the analyzer (an unknown action falls back to the channel's default), not here.
+const isAnalyticsResponse = (data: unknown): data is AnalyticsResponse =>
+  isRecord(data) &&
+  typeof data['is_enough'] === 'boolean' &&
+  typeof data['response'] === 'string' &&
+  (data['action'] === undefined || data['action'] === null || typeof data['action'] === 'string');
+
+/** The system analyst's GET /prepare-analititcs (the contract's spelling). */
+export function createAnalystClient(options: {
+  baseURL: string;
+  timeoutMs: number;
+  metrics?: Metrics;
+  logger?: Logger;
+  maxRetries?: number;
+}): AnalystClient {
+  const http = createHttpClient({ target: 'system-analyst', ...options });
+  return {
+    async prepareAnalytics(input) {
+      const body = await http.get<AnalyticsResponse>('/prepare-analititcs', {
+        params: input,
+        validate: isAnalyticsResponse,
+      });
+      return {
+        is_enough: body.is_enough,
+        response: body.response,
+        action: typeof body.action === 'string' ? body.action : undefined,
+        usage: readLlmUsage(body),
+      };
+    },
+    async ping() {
+      await http.get('/health', { timeoutMs: 2000, validate: isRecord });
+    },
+  };
+}

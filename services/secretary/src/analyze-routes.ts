@@ -1,0 +1,31 @@
+import type { Express, RequestHandler } from 'express';
+import type { AnalyzeRequest } from '@workemon/contracts';
+import { errors, validated, type OpenApi } from '@workemon/service-kit';
+import type { createAnalyzer } from './analyzer.js';
+
+type Analyzer = ReturnType<typeof createAnalyzer>;
+
+function toInput(fields: AnalyzeRequest) {
+  // The schema allows any non-empty string; whitespace alone is no request either.
+  if (fields.request.trim() === '') throw errors.invalidParameter('request', 'must not be empty');
+  if (fields.username.trim() === '') throw errors.invalidParameter('username', 'must not be empty');
+  return {
+    channel: fields.channel,
+    username: fields.username.trim(),
+    request: fields.request,
+    messageId: fields.message_id,
+    threadKey: fields.thread_key,
+  };
+}
+
+/** GET (query) and POST (JSON body, for long texts) /analyze-request: the same use case. */
+export function mountAnalyzeRoutes(app: Express, deps: { openapi: OpenApi; auth: RequestHandler; analyzer: Analyzer }) {
+  app.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
+    const { query } = validated<{ query: AnalyzeRequest }>(res);
+    res.json(await deps.analyzer.analyze(toInput(query)));
+  });
+  app.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
+    const { body } = validated<{ body: AnalyzeRequest }>(res);
+    res.json(await deps.analyzer.analyze(toInput(body)));
+  });
+}

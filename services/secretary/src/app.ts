@@ -1,0 +1,116 @@
+import type { ErrorRequestHandler, Express } from 'express';
+import type { Knex } from 'knex';
+import { loadOpenApiDocument } from '@workemon/contracts';
+import {
+  createOpenApi,
+  createServiceApp,
+  requireApiKey,
+  type HealthCheck,
+  type Logger,
+  type Metrics,
+} from '@workemon/service-kit';
+import type { AnalystClient } from './analyst-client.js';
+import { mountAnalyzeRoutes } from './analyze-routes.js';
+import { createAnalyzer } from './analyzer.js';
+import type { UnknownUserPolicy } from './config.js';
+import { toDatabaseError } from './database.js';
+import type { DecideStep, DecisionRecordedHook } from './decision.js';
+import { createDirectoryRepository } from './directory-repository.js';
+import { mountDirectoryRoutes } from './directory-routes.js';
+import type { GuesserClient } from './guesser-client.js';
+import { createHistoryRepository } from './history-repository.js';
+import { mountHistoryRoutes } from './history-routes.js';
+
+export const SERVICE = 'secretary';
+export const VERSION = '0.1.0';
+
+export type SecretaryDeps = {
+  knex: Knex;
+  guesser: GuesserClient;
+  analyst: AnalystClient;
+  logger: Logger;
+  metrics: Metrics;
+  /** Accepted bearer keys; empty: open. */
+  apiKeys: readonly string[];
+  unknownUserPolicy: UnknownUserPolicy;
+  clarificationTtlMs: number;
+  maxClarifications: number;
+  /** See AnalyzerOptions.attemptLeaseMs. */
+  attemptLeaseMs: number;
+  decide?: DecideStep;
+  onDecisionRecorded?: DecisionRecordedHook;
+};
+
+/** The secretary's HTTP app. Never listens, never reads the environment: main.ts and tests hand it deps. */
+export function buildApp(deps: SecretaryDeps): Express {
+  const openapi = createOpenApi(loadOpenApiDocument('secretary'));
+  const auth = requireApiKey(deps.apiKeys);
+  const directory = createDirectoryRepository(deps.knex);
+  const history = createHistoryRepository(deps.knex);
+  const analyzeRequests = deps.metrics.counter(
+    'workemon_analyze_requests_total',
+    'Decisions taken by the secretary, by channel, action and whether the context was enough',
+    ['channel', 'action', 'is_enough'],
+  );
+  const analyzer = createAnalyzer({
+    guesser: deps.guesser,
+    analyst: deps.analyst,
+    history,
+    directory,
+    logger: deps.logger,
+    unknownUserPolicy: deps.unknownUserPolicy,
+    clarificationTtlMs: deps.clarificationTtlMs,
+    maxClarifications: deps.maxClarifications,
+    attemptLeaseMs: deps.attemptLeaseMs,
+    decide: deps.decide,
+    onDecisionRecorded: deps.onDecisionRecorded,
+    onDecided: (channel, decision) =>
+      analyzeRequests.inc({ channel, action: decision.action, is_enough: String(decision.is_enough) }),
+  });
+
+  const healthChecks: HealthCheck[] = [
+    {
+      name: 'postgres',
+      critical: true,
+      run: async () => {
+        await deps.knex.raw('select 1');
+        return { status: 'ok' };
+      },
+    },
+    {
+      name: 'guesser',
+      critical: false,
+      run: async () => {
+        await deps.guesser.ping();
+        return { status: 'ok' };
+      },
+    },
+    {
+      name: 'system-analyst',
+      critical: false,
+      run: async () => {
+        await deps.analyst.ping();
+        return { status: 'ok' };
+      },
+    },
+  ];
+
+  return createServiceApp(
+    {
+      service: SERVICE,
+      version: VERSION,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      openapi: openapi.document,
+      healthChecks,
+    },
+    (app) => {
+      mountAnalyzeRoutes(app, { openapi, auth, analyzer });
+      mountDirectoryRoutes(app, { openapi, auth, directory });
+      mountHistoryRoutes(app, { openapi, auth, history });
+      // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.
+      const mapDatabaseErrors: ErrorRequestHandler = (err, _req, _res, next) => next(toDatabaseError(err));
+      app.use(mapDatabaseErrors);
+    },
+  );
+}

@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
+import { AppError, errors } from '@workemon/service-kit';
+import { migrationSource } from './migrations.js';
+
+// int8 (counts, sums) arrive from pg as strings to protect precision; ours are small counters.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export type Database = {
+  knex: Knex;
+  /** `postgres` (a server) or `pglite` (embedded, one connection). */
+  kind: 'postgres' | 'pglite';
+  close: () => Promise<void>;
+};
+
+export type DatabaseOptions = {
+  /** PostgreSQL URL; unset: embedded PGlite in `pgliteDir`. */
+  url?: string;
+  pgliteDir?: string;
+  poolMax?: number;
+};
+
+/** Opens the secretary's database: a pg pool on a server, or PGlite persisted on disk when no URL is given. */
+export function openDatabase(options: DatabaseOptions): Database {
+  if (options.url) {
+    const knex = knexFactory({
+      client: 'pg',
+      connection: { connectionString: options.url, connectionTimeoutMillis: 3000 },
+      // Small acquire timeout: with the server down a request should fail fast with 503, not hang.
+      pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+      acquireConnectionTimeout: 5000,
+    });
+    return { knex, kind: 'postgres', close: () => knex.destroy() };
+  }
+  const dir = resolve(options.pgliteDir ?? './data/secretary');
+  mkdirSync(dir, { recursive: true });
+  const knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { connectionString: dir } });
+  return { knex, kind: 'pglite', close: () => knex.destroy() };
+}
+
+/** Brings the schema up to date. knex holds its migration lock meanwhile, so concurrent starts run it once. */
+export async function migrateDatabase(db: Database): Promise<string[]> {
+  const [, applied] = (await db.knex.migrate.latest({ migrationSource, tableName: 'knex_migrations' })) as [
+    number,
+    string[],
+  ];
+  return applied;
+}
+
+// SQLSTATE classes and driver codes that mean "the database is not reachable right now" (not a bug of ours).
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+const CONNECTION_SQLSTATES = /^(08|57P0[1-3]|53300)/;
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (CONNECTION_CODES.has(code) || CONNECTION_SQLSTATES.test(code)) return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return (
+    e.name === 'KnexTimeoutError' ||
+    /Connection terminated|Client has encountered a connection error|connection is closed/i.test(message)
+  );
+}
+
+/** Turns a lost database into the catalogue's 503; everything else passes through unchanged. */
+export function toDatabaseError(err: unknown): unknown {
+  if (err instanceof AppError) return err;
+  return isDatabaseUnavailable(err) ? errors.dependencyUnavailable('postgres', err) : err;
+}

@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { parse as parseYaml } from 'yaml';
+import type { Knex } from 'knex';
+import type { DepartmentInput, DirectoryRepository, EmployeeInput } from './directory-repository.js';
+
+export type DirectoryFile = {
+  departments: (DepartmentInput & { name: string })[];
+  employees: (EmployeeInput & { username: string })[];
+};
+
+const EMPLOYEE_FIELDS = ['full_name', 'email', 'telegram_username', 'telegram_id', 'department', 'position'] as const;
+const DEPARTMENT_FIELDS = ['mailing_list', 'jira_project_key', 'telegram_contact'] as const;
+
+const text = (value: unknown): string | undefined =>
+  value === undefined || value === null || value === '' ? undefined : String(value);
+
+function toEmployee(raw: Record<string, unknown>, where: string): DirectoryFile['employees'][number] {
+  const username = text(raw['username']);
+  if (!username) throw new Error(`${where}: 'username' is required`);
+  const out: DirectoryFile['employees'][number] = { username };
+  for (const field of EMPLOYEE_FIELDS) out[field] = text(raw[field]);
+  // `telegram` is accepted as a shorter spelling of telegram_username.
+  out.telegram_username ??= text(raw['telegram']);
+  return out;
+}
+
+function toDepartment(raw: Record<string, unknown>, where: string): DirectoryFile['departments'][number] {
+  const name = text(raw['name']);
+  if (!name) throw new Error(`${where}: 'name' is required`);
+  const out: DirectoryFile['departments'][number] = { name };
+  for (const field of DEPARTMENT_FIELDS) out[field] = text(raw[field]);
+  return out;
+}
+
+/**
+ * Parses a directory file. YAML: `{departments: [...], employees: [...]}` or a bare list of employees.
+ * CSV: one employee per row with a header; optional `department_mailing_list`, `department_jira_project_key`
+ * and `department_telegram_contact` columns describe the row's department.
+ */
+export function parseDirectoryFile(content: string, format: 'yaml' | 'csv'): DirectoryFile {
+  if (format === 'csv') {
+    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as Record<
+      string,
+      string
+    >[];
+    const departments = new Map<string, DirectoryFile['departments'][number]>();
+    const employees = rows.map((row, i) => {
+      const employee = toEmployee(row, `row ${i + 2}`);
+      const dept = employee.department;
+      if (dept && DEPARTMENT_FIELDS.some((f) => text(row[`department_${f}`]))) {
+        const entry = departments.get(dept) ?? { name: dept };
+        for (const f of DEPARTMENT_FIELDS) entry[f] = text(row[`department_${f}`]) ?? entry[f];
+        departments.set(dept, entry);
+      }
+      return employee;
+    });
+    return { departments: [...departments.values()], employees };
+  }
+  const doc = parseYaml(content) as unknown;
+  if (Array.isArray(doc))
+    return {
+      departments: [],
+      employees: doc.map((e, i) => toEmployee(e as Record<string, unknown>, `employee ${i + 1}`)),
+    };
+  if (!doc || typeof doc !== 'object') throw new Error('expected a list of employees or {departments, employees}');
+  const { departments = [], employees = [] } = doc as { departments?: unknown[]; employees?: unknown[] };
+  if (!Array.isArray(departments) || !Array.isArray(employees))
+    throw new Error("'departments' and 'employees' must be lists");
+  return {
+    departments: departments.map((d, i) => toDepartment(d as Record<string, unknown>, `department ${i + 1}`)),
+    employees: employees.map((e, i) => toEmployee(e as Record<string, unknown>, `employee ${i + 1}`)),
+  };
+}
+
+/** Reads EMPLOYEES_FILE and upserts everything in it in one transaction (a bad file changes nothing). */
+export async function importDirectoryFile(
+  knex: Knex,
+  directory: DirectoryRepository,
+  path: string,
+): Promise<{ departments: number; employees: number }> {
+  const format = /\.csv$/i.test(extname(path)) ? 'csv' : 'yaml';
+  let parsed: DirectoryFile;
+  try {
+    parsed = parseDirectoryFile(await readFile(path, 'utf8'), format);
+  } catch (err) {
+    throw new Error(`EMPLOYEES_FILE ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  await knex.transaction(async (trx) => {
+    for (const d of parsed.departments) await directory.upsertDepartment(d.name, d, trx);
+    for (const e of parsed.employees) await directory.upsertEmployee(e.username, e, trx);
+  });
+  return { departments: parsed.departments.length, employees: parsed.employees.length };
+}

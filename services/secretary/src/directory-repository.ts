@@ -1,0 +1,205 @@
+import type { Knex } from 'knex';
+import type { Channel } from '@workemon/contracts';
+
+export type Department = {
+  name: string;
+  mailing_list: string | null;
+  jira_project_key: string | null;
+  telegram_contact: string | null;
+  created_at: string;
+  updated_at: string;
+};
+export type DepartmentInput = Partial<Pick<Department, 'mailing_list' | 'jira_project_key' | 'telegram_contact'>>;
+
+export type Employee = {
+  username: string;
+  full_name: string | null;
+  email: string | null;
+  telegram_username: string | null;
+  telegram_id: string | null;
+  department: string | null;
+  position: string | null;
+  created_at: string;
+  updated_at: string;
+};
+export type EmployeeInput = Partial<
+  Pick<Employee, 'full_name' | 'email' | 'telegram_username' | 'telegram_id' | 'department' | 'position'>
+>;
+
+/** A resolved sender: the directory entry with its department, or nothing when the sender is unknown. */
+export type ResolvedEmployee = { id: number; employee: Employee; departmentRecord: Department | null };
+
+export type DirectoryRepository = ReturnType<typeof createDirectoryRepository>;
+
+/** Usernames are case-insensitive identifiers; they are stored trimmed and lower-case. */
+export const normalizeUsername = (username: string) => username.trim().toLowerCase();
+const normalizeEmail = (email: string) => {
+  // "Name <addr@host>" as some mail clients present the sender.
+  const angle = /<([^>]+)>/.exec(email);
+  return (angle ? angle[1]! : email).trim().toLowerCase();
+};
+const normalizeTelegram = (name: string) => name.trim().replace(/^@/, '').toLowerCase();
+const emptyToNull = (value: string | null | undefined) =>
+  value === undefined || value === null || value.trim() === '' ? null : value.trim();
+
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : String(value));
+
+type EmployeeRow = {
+  id: number;
+  username: string;
+  full_name: string | null;
+  email: string | null;
+  telegram_username: string | null;
+  telegram_id: string | null;
+  position: string | null;
+  department: string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+};
+type DepartmentRow = Omit<Department, 'created_at' | 'updated_at'> & {
+  id: number;
+  created_at: Date | string;
+  updated_at: Date | string;
+};
+
+const toEmployee = (row: EmployeeRow): Employee => ({
+  username: row.username,
+  full_name: row.full_name,
+  email: row.email,
+  telegram_username: row.telegram_username,
+  telegram_id: row.telegram_id,
+  department: row.department,
+  position: row.position,
+  created_at: iso(row.created_at),
+  updated_at: iso(row.updated_at),
+});
+const toDepartment = (row: DepartmentRow): Department => ({
+  name: row.name,
+  mailing_list: row.mailing_list,
+  jira_project_key: row.jira_project_key,
+  telegram_contact: row.telegram_contact,
+  created_at: iso(row.created_at),
+  updated_at: iso(row.updated_at),
+});
+
+/** Employees and departments in Postgres: CRUD for the directory API and the file import, and sender lookup. */
+export function createDirectoryRepository(knex: Knex) {
+  const employeeQuery = (db: Knex | Knex.Transaction) =>
+    db('employees as e')
+      .leftJoin('departments as d', 'd.id', 'e.department_id')
+      .select<EmployeeRow[]>(
+        'e.id',
+        'e.username',
+        'e.full_name',
+        'e.email',
+        'e.telegram_username',
+        'e.telegram_id',
+        'e.position',
+        'd.name as department',
+        'e.created_at',
+        'e.updated_at',
+      );
+
+  /** The department's id, creating a bare department when an employee names one the directory lacks. */
+  async function ensureDepartment(db: Knex | Knex.Transaction, name: string): Promise<number> {
+    await db('departments').insert({ name }).onConflict('name').ignore();
+    const row = await db('departments').where({ name }).first<{ id: number }>('id');
+    return row!.id;
+  }
+
+  async function upsertDepartment(
+    name: string,
+    input: DepartmentInput,
+    db: Knex | Knex.Transaction = knex,
+  ): Promise<{ department: Department; created: boolean }> {
+    const values = {
+      mailing_list: emptyToNull(input.mailing_list),
+      jira_project_key: emptyToNull(input.jira_project_key),
+      telegram_contact: emptyToNull(input.telegram_contact),
+    };
+    const [row] = await db('departments')
+      .insert({ name: name.trim(), ...values })
+      .onConflict('name')
+      .merge({ ...values, updated_at: db.fn.now() })
+      // xmax = 0 only for a freshly inserted row: tells an insert from an update in one statement.
+      .returning<(DepartmentRow & { inserted: boolean })[]>(['*', db.raw('(xmax = 0) as inserted')]);
+    return { department: toDepartment(row!), created: Boolean(row!.inserted) };
+  }
+
+  async function upsertEmployee(
+    username: string,
+    input: EmployeeInput,
+    db: Knex | Knex.Transaction = knex,
+  ): Promise<{ employee: Employee; created: boolean }> {
+    const departmentName = emptyToNull(input.department);
+    const departmentId = departmentName ? await ensureDepartment(db, departmentName) : null;
+    const email = emptyToNull(input.email);
+    const telegramUsername = emptyToNull(input.telegram_username);
+    const values = {
+      full_name: emptyToNull(input.full_name),
+      email: email ? normalizeEmail(email) : null,
+      telegram_username: telegramUsername ? normalizeTelegram(telegramUsername) : null,
+      telegram_id: emptyToNull(input.telegram_id),
+      department_id: departmentId,
+      position: emptyToNull(input.position),
+    };
+    const [row] = await db('employees')
+      .insert({ username: normalizeUsername(username), ...values })
+      .onConflict('username')
+      .merge({ ...values, updated_at: db.fn.now() })
+      .returning<{ id: number; inserted: boolean }[]>(['id', db.raw('(xmax = 0) as inserted')]);
+    const employee = await employeeQuery(db).where('e.id', row!.id).first();
+    return { employee: toEmployee(employee!), created: Boolean(row!.inserted) };
+  }
+
+  return {
+    upsertDepartment,
+    upsertEmployee,
+
+    async listEmployees(): Promise<Employee[]> {
+      return (await employeeQuery(knex).orderBy('e.username')).map(toEmployee);
+    },
+    async getEmployee(username: string): Promise<Employee | undefined> {
+      const row = await employeeQuery(knex).where('e.username', normalizeUsername(username)).first();
+      return row && toEmployee(row);
+    },
+    async deleteEmployee(username: string): Promise<boolean> {
+      return (
+        (await knex('employees')
+          .where({ username: normalizeUsername(username) })
+          .delete()) > 0
+      );
+    },
+
+    async listDepartments(): Promise<Department[]> {
+      return (await knex('departments').select<DepartmentRow[]>('*').orderBy('name')).map(toDepartment);
+    },
+    async getDepartment(name: string): Promise<Department | undefined> {
+      const row = await knex('departments').where({ name: name.trim() }).first<DepartmentRow>();
+      return row && toDepartment(row);
+    },
+    async deleteDepartment(name: string): Promise<boolean> {
+      return (await knex('departments').where({ name: name.trim() }).delete()) > 0;
+    },
+
+    /**
+     * Finds the sender of a message: email senders by address, Telegram users by username or numeric id,
+     * direct callers by directory username.
+     */
+    async resolveSender(channel: Channel, sender: string): Promise<ResolvedEmployee | undefined> {
+      const query = employeeQuery(knex);
+      if (channel === 'email') query.where('e.email', normalizeEmail(sender));
+      else if (channel === 'tg') {
+        const name = normalizeTelegram(sender);
+        query.where('e.telegram_username', name);
+        if (/^-?\d+$/.test(name)) query.orWhere('e.telegram_id', name);
+      } else query.where('e.username', normalizeUsername(sender));
+      const row = await query.first();
+      if (!row) return undefined;
+      const department = row.department
+        ? await knex('departments').where({ name: row.department }).first<DepartmentRow>()
+        : undefined;
+      return { id: row.id, employee: toEmployee(row), departmentRecord: department ? toDepartment(department) : null };
+    },
+  };
+}

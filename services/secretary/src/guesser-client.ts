@@ -1,0 +1,41 @@
+import type { ContextResponse } from '@workemon/contracts';
+import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
+import { isRecord, readLlmUsage, type LlmUsage } from './llm-service-response.js';
+
+export type GuesserAnswer = ContextResponse & { usage: LlmUsage };
+export type GuesserClient = {
+  getContext(input: {
+    username: string;
+    department: string;
+    position: string;
+    request: string;
+  }): Promise<GuesserAnswer>;
+  /** For /health: the guesser's own health endpoint answers. */
+  ping(): Promise<void>;
+};
+
+const isContextResponse = (data: unknown): data is ContextResponse =>
+  isRecord(data) && typeof data['is_enough'] === 'boolean' && typeof data['response'] === 'string';
+
+/**
+ * The guesser's GET /get-context. Its failures arrive as the catalogue's errors (timeout 504, down 503,
+ * nonsense 502) from the service kit's client; an answer that is not {is_enough, response} counts as nonsense.
+ */
+export function createGuesserClient(options: {
+  baseURL: string;
+  timeoutMs: number;
+  metrics?: Metrics;
+  logger?: Logger;
+  maxRetries?: number;
+}): GuesserClient {
+  const http = createHttpClient({ target: 'guesser', ...options });
+  return {
+    async getContext(input) {
+      const body = await http.get<ContextResponse>('/get-context', { params: input, validate: isContextResponse });
+      return { is_enough: body.is_enough, response: body.response, usage: readLlmUsage(body) };
+    },
+    async ping() {
+      await http.get('/health', { timeoutMs: 2000, validate: isRecord });
+    },
+  };
+}

@@ -1,0 +1,448 @@
+import type { Knex } from 'knex';
+import type { Action, Channel } from '@workemon/contracts';
+import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
+
+export type ConversationStatus = 'open' | 'awaiting_clarification' | 'answered' | 'escalated';
+
+export type ClaimInput = {
+  channel: Channel;
+  sender: string;
+  employeeId: number | undefined;
+  department: string;
+  position: string;
+  text: string;
+  messageId: string | undefined;
+  threadKey: string | undefined;
+  /** A pending question older than this no longer catches the sender's next message. */
+  clarificationTtlMs: number;
+  /** A `pending` attempt older than this is presumed dead (its process crashed) and may be taken over. */
+  leaseMs: number;
+};
+
+/** The caller owns the attempt and must finish it with recordDecision or recordFailure. */
+export type OwnedAttempt = {
+  kind: 'owner';
+  conversationId: number;
+  clarificationRounds: number;
+  messageRowId: number;
+  analysisId: number;
+  /** The full text to decide on (for a follow-up: earlier request, question, answer). */
+  request: string;
+};
+export type Claim =
+  | OwnedAttempt
+  | { kind: 'answered'; decision: Decision }
+  /** Another request with the same message_id is being analysed right now. */
+  | { kind: 'busy' };
+
+export type AnalysisFacts = {
+  guesserIsEnough?: boolean;
+  context?: string;
+  analystIsEnough?: boolean;
+  analystResponse?: string;
+  proposedAction?: Action;
+  provider?: string;
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  guesserMs?: number;
+  analystMs?: number;
+  durationMs: number;
+};
+
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value === null ? null : String(value));
+const normalizeSender = (sender: string) => sender.trim().toLowerCase();
+
+// Raised inside the claim transaction to undo the conversation it created when a concurrent request with the
+// same message_id committed first.
+class LostRace extends Error {}
+
+export type HistoryRepository = ReturnType<typeof createHistoryRepository>;
+
+/** Conversations, messages and analyses in Postgres: the idempotent claim of a message, its outcome, history. */
+export function createHistoryRepository(knex: Knex) {
+  async function storedDecision(db: Knex | Knex.Transaction, messageRowId: number): Promise<Decision | undefined> {
+    const row = await db('analyses')
+      .where({ message_id: messageRowId, outcome: 'succeeded' })
+      .orderBy('id', 'desc')
+      .first<{ is_enough: boolean; request: string; action: Action; question: string; response: string }>(
+        'is_enough',
+        'request',
+        'action',
+        'question',
+        'response',
+      );
+    return row && { ...row };
+  }
+
+  /** The earlier request and the question still waiting for an answer in a conversation, if any. */
+  async function pendingQuestion(trx: Knex.Transaction, conversationId: number) {
+    return trx('analyses')
+      .where({ conversation_id: conversationId, outcome: 'succeeded', action: 'уточнить' })
+      .orderBy('id', 'desc')
+      .first<{ request: string; question: string } | undefined>('request', 'question');
+  }
+
+  async function claimExisting(
+    trx: Knex.Transaction,
+    existing: { id: number; conversation_id: number; state: string; claimed_at: Date | string; attempts: number },
+    input: ClaimInput,
+  ): Promise<Claim> {
+    if (existing.state === 'answered') {
+      const decision = await storedDecision(trx, existing.id);
+      if (decision) return { kind: 'answered', decision };
+    }
+    const stale = new Date(existing.claimed_at).getTime() < Date.now() - input.leaseMs;
+    if (existing.state === 'pending' && !stale) return { kind: 'busy' };
+    // A failed (or abandoned) attempt is retried: this request takes it over, atomically against others.
+    const taken = await trx('messages')
+      .where({ id: existing.id, state: existing.state, attempts: existing.attempts })
+      .update({ state: 'pending', claimed_at: trx.fn.now(), attempts: existing.attempts + 1 });
+    if (taken === 0) return { kind: 'busy' };
+    const previous = await trx('analyses')
+      .where({ message_id: existing.id })
+      .orderBy('id', 'desc')
+      .first<{ request: string }>('request');
+    const conversation = await trx('conversations')
+      .where({ id: existing.conversation_id })
+      .first<{ clarification_rounds: number }>('clarification_rounds');
+    const request = previous?.request ?? input.text;
+    const [analysis] = await trx('analyses')
+      .insert({
+        conversation_id: existing.conversation_id,
+        message_id: existing.id,
+        channel: input.channel,
+        request,
+        department: input.department,
+        position: input.position,
+      })
+      .returning<{ id: number }[]>('id');
+    return {
+      kind: 'owner',
+      conversationId: existing.conversation_id,
+      clarificationRounds: conversation?.clarification_rounds ?? 0,
+      messageRowId: existing.id,
+      analysisId: analysis!.id,
+      request,
+    };
+  }
+
+  /** Finds the conversation this message continues: same thread_key, or a fresh pending question. */
+  async function findContinued(trx: Knex.Transaction, input: ClaimInput, sender: string) {
+    type Row = { id: number; status: ConversationStatus; clarification_rounds: number };
+    if (input.threadKey) {
+      const byThread = await trx('conversations')
+        .where({ channel: input.channel, thread_key: input.threadKey })
+        .orderBy('id', 'desc')
+        .first<Row | undefined>('id', 'status', 'clarification_rounds');
+      if (byThread) return byThread;
+    }
+    return trx('conversations')
+      .where({ channel: input.channel, sender, status: 'awaiting_clarification' })
+      .where('updated_at', '>', new Date(Date.now() - input.clarificationTtlMs))
+      .orderBy('id', 'desc')
+      .first<Row | undefined>('id', 'status', 'clarification_rounds');
+  }
+
+  async function claimNew(trx: Knex.Transaction, input: ClaimInput): Promise<Claim> {
+    const sender = normalizeSender(input.sender);
+    const continued = await findContinued(trx, input, sender);
+    let conversationId: number;
+    let rounds = 0;
+    let request = input.text;
+    if (continued) {
+      conversationId = continued.id;
+      if (continued.status === 'awaiting_clarification') {
+        rounds = continued.clarification_rounds;
+        const pending = await pendingQuestion(trx, continued.id);
+        // The seed's second example: earlier request, the question asked, the user's answer.
+        if (pending) request = [pending.request, pending.question, input.text].map((s) => s.trim()).join(' ');
+      }
+      await trx('conversations')
+        .where({ id: continued.id })
+        .update({
+          updated_at: trx.fn.now(),
+          ...(continued.status === 'awaiting_clarification' ? {} : { clarification_rounds: 0 }),
+          ...(input.threadKey ? { thread_key: input.threadKey } : {}),
+        });
+    } else {
+      const [created] = await trx('conversations')
+        .insert({
+          channel: input.channel,
+          sender,
+          employee_id: input.employeeId ?? null,
+          thread_key: input.threadKey ?? null,
+        })
+        .returning<{ id: number }[]>('id');
+      conversationId = created!.id;
+    }
+    const inserted = await trx('messages')
+      .insert({
+        conversation_id: conversationId,
+        channel: input.channel,
+        role: 'user',
+        text: input.text,
+        message_id: input.messageId ?? null,
+        state: 'pending',
+        claimed_at: trx.fn.now(),
+      })
+      .onConflict(['channel', 'message_id'])
+      .ignore()
+      .returning<{ id: number }[]>('id');
+    if (inserted.length === 0) throw new LostRace();
+    const [analysis] = await trx('analyses')
+      .insert({
+        conversation_id: conversationId,
+        message_id: inserted[0]!.id,
+        channel: input.channel,
+        request,
+        department: input.department,
+        position: input.position,
+      })
+      .returning<{ id: number }[]>('id');
+    return {
+      kind: 'owner',
+      conversationId,
+      clarificationRounds: rounds,
+      messageRowId: inserted[0]!.id,
+      analysisId: analysis!.id,
+      request,
+    };
+  }
+
+  return {
+    /**
+     * Stores an inbound message (and the pending analysis of it) before any LLM is called, or finds it when
+     * its message_id was seen before: answered → the stored decision; failed or abandoned → taken over for a
+     * retry; being analysed → busy. The unique (channel, message_id) index settles concurrent duplicates.
+     */
+    async claim(input: ClaimInput): Promise<Claim> {
+      try {
+        return await knex.transaction(async (trx) => {
+          if (input.messageId) {
+            const existing = await trx('messages')
+              .where({ channel: input.channel, message_id: input.messageId })
+              .first<
+                | { id: number; conversation_id: number; state: string; claimed_at: Date | string; attempts: number }
+                | undefined
+              >('id', 'conversation_id', 'state', 'claimed_at', 'attempts');
+            if (existing) return claimExisting(trx, existing, input);
+          }
+          return claimNew(trx, input);
+        });
+      } catch (err) {
+        if (err instanceof LostRace) return { kind: 'busy' };
+        throw err;
+      }
+    },
+
+    /** Finishes an attempt: the analysis, the answer as a message, the conversation's state, in one transaction. */
+    async recordDecision(
+      attempt: OwnedAttempt,
+      decision: Decision,
+      facts: AnalysisFacts,
+      conversation: { status: ConversationStatus; clarificationRounds: number },
+      context: DecisionContext,
+      onRecorded?: DecisionRecordedHook,
+    ): Promise<void> {
+      await knex.transaction(async (trx) => {
+        await trx('analyses')
+          .where({ id: attempt.analysisId })
+          .update({
+            outcome: 'succeeded',
+            is_enough: decision.is_enough,
+            action: decision.action,
+            question: decision.question,
+            response: decision.response,
+            escalated: context.escalated,
+            guesser_is_enough: facts.guesserIsEnough ?? null,
+            context: facts.context ?? null,
+            analyst_is_enough: facts.analystIsEnough ?? null,
+            analyst_response: facts.analystResponse ?? null,
+            proposed_action: facts.proposedAction ?? null,
+            provider: facts.provider ?? null,
+            model: facts.model ?? null,
+            prompt_tokens: facts.promptTokens ?? null,
+            completion_tokens: facts.completionTokens ?? null,
+            guesser_ms: facts.guesserMs ?? null,
+            analyst_ms: facts.analystMs ?? null,
+            duration_ms: facts.durationMs,
+            completed_at: trx.fn.now(),
+          });
+        await trx('messages').where({ id: attempt.messageRowId }).update({ state: 'answered' });
+        await trx('messages').insert({
+          conversation_id: attempt.conversationId,
+          channel: context.channel,
+          role: 'assistant',
+          text: decision.question || decision.response,
+        });
+        await trx('conversations').where({ id: attempt.conversationId }).update({
+          status: conversation.status,
+          clarification_rounds: conversation.clarificationRounds,
+          updated_at: trx.fn.now(),
+        });
+        await onRecorded?.(trx, { decision, context });
+      });
+    },
+
+    /** Marks an attempt failed with its error code; the message stays retryable with the same message_id. */
+    async recordFailure(
+      attempt: OwnedAttempt,
+      failure: { code: string; message: string },
+      facts: AnalysisFacts,
+    ): Promise<void> {
+      await knex.transaction(async (trx) => {
+        await trx('analyses')
+          .where({ id: attempt.analysisId })
+          .update({
+            outcome: 'failed',
+            error_code: failure.code,
+            error_message: failure.message.slice(0, 500),
+            guesser_is_enough: facts.guesserIsEnough ?? null,
+            context: facts.context ?? null,
+            guesser_ms: facts.guesserMs ?? null,
+            analyst_ms: facts.analystMs ?? null,
+            duration_ms: facts.durationMs,
+            completed_at: trx.fn.now(),
+          });
+        await trx('messages').where({ id: attempt.messageRowId }).update({ state: 'failed' });
+      });
+    },
+
+    async listConversations(filter: { username?: string; channel?: Channel; limit: number }) {
+      const query = knex('conversations as c')
+        .leftJoin('employees as e', 'e.id', 'c.employee_id')
+        .select(
+          'c.id',
+          'c.channel',
+          'c.sender',
+          'e.username as employee',
+          'c.thread_key',
+          'c.status',
+          'c.clarification_rounds',
+          'c.created_at',
+          'c.updated_at',
+        )
+        .orderBy('c.id', 'desc')
+        .limit(filter.limit);
+      if (filter.channel) query.where('c.channel', filter.channel);
+      if (filter.username) {
+        const name = normalizeSender(filter.username);
+        query.where((q) => q.where('c.sender', name).orWhere('e.username', name));
+      }
+      const rows = (await query) as Record<string, unknown>[];
+      return rows.map((r) => ({ ...r, created_at: iso(r['created_at']), updated_at: iso(r['updated_at']) }));
+    },
+
+    async getConversation(id: number) {
+      const [conversation] = (await knex('conversations as c')
+        .leftJoin('employees as e', 'e.id', 'c.employee_id')
+        .where('c.id', id)
+        .select(
+          'c.id',
+          'c.channel',
+          'c.sender',
+          'e.username as employee',
+          'c.thread_key',
+          'c.status',
+          'c.clarification_rounds',
+          'c.created_at',
+          'c.updated_at',
+        )) as Record<string, unknown>[];
+      if (!conversation) return undefined;
+      const messages = (await knex('messages')
+        .where({ conversation_id: id })
+        .orderBy('id')
+        .select('id', 'role', 'text', 'message_id', 'state', 'created_at')) as Record<string, unknown>[];
+      const analyses = (await knex('analyses')
+        .where({ conversation_id: id })
+        .orderBy('id')
+        .select(
+          'id',
+          'message_id as message',
+          'outcome',
+          'error_code',
+          'request',
+          'department',
+          'position',
+          'guesser_is_enough',
+          'context',
+          'analyst_is_enough',
+          'proposed_action',
+          'is_enough',
+          'action',
+          'question',
+          'response',
+          'escalated',
+          'provider',
+          'model',
+          'prompt_tokens',
+          'completion_tokens',
+          'guesser_ms',
+          'analyst_ms',
+          'duration_ms',
+          'created_at',
+          'completed_at',
+        )) as Record<string, unknown>[];
+      return {
+        ...conversation,
+        created_at: iso(conversation['created_at']),
+        updated_at: iso(conversation['updated_at']),
+        messages: messages.map((m) => ({ ...m, created_at: iso(m['created_at']) })),
+        analyses: analyses.map((a) => ({
+          ...a,
+          created_at: iso(a['created_at']),
+          completed_at: iso(a['completed_at']),
+        })),
+      };
+    },
+
+    /** Counts by channel, action and decision, failures by code, and latency of succeeded analyses. */
+    async stats() {
+      const grouped = async (column: string, where: Record<string, unknown>) =>
+        Object.fromEntries(
+          (
+            (await knex('analyses')
+              .where(where)
+              .whereNotNull(column)
+              .select(column)
+              .count<{ n: number }[]>('* as n')
+              .groupBy(column)) as Record<string, unknown>[]
+          ).map((r) => [String(r[column]), Number(r['n'])]),
+        );
+      const outcomes = await grouped('outcome', {});
+      const byChannel = await grouped('channel', { outcome: 'succeeded' });
+      const byAction = await grouped('action', { outcome: 'succeeded' });
+      const byDecision = await grouped('is_enough', { outcome: 'succeeded' });
+      const failures = await grouped('error_code', { outcome: 'failed' });
+      const latency = (
+        await knex.raw(
+          `select count(*)::int as n,
+                  coalesce(avg(duration_ms), 0)::float8 as avg_ms,
+                  coalesce(percentile_cont(0.5) within group (order by duration_ms), 0)::float8 as p50_ms,
+                  coalesce(percentile_cont(0.95) within group (order by duration_ms), 0)::float8 as p95_ms,
+                  coalesce(max(duration_ms), 0)::float8 as max_ms
+             from analyses where outcome = 'succeeded'`,
+        )
+      ).rows[0] as { avg_ms: number; p50_ms: number; p95_ms: number; max_ms: number };
+      return {
+        analyses: {
+          total: Object.values(outcomes).reduce((a, b) => a + b, 0),
+          succeeded: outcomes['succeeded'] ?? 0,
+          failed: outcomes['failed'] ?? 0,
+          pending: outcomes['pending'] ?? 0,
+        },
+        by_channel: byChannel,
+        by_action: byAction,
+        by_decision: { enough: byDecision['true'] ?? 0, not_enough: byDecision['false'] ?? 0 },
+        failures_by_code: failures,
+        latency_ms: {
+          avg: Math.round(latency.avg_ms),
+          p50: Math.round(latency.p50_ms),
+          p95: Math.round(latency.p95_ms),
+          max: Math.round(latency.max_ms),
+        },
+      };
+    },
+  };
+}
