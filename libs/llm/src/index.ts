@@ -1,0 +1,25 @@
+export {
+  createLlmClient,
+  type LlmClient,
+  type LlmClientDeps,
+  type CompleteRequest,
+  type LlmResult,
+} from './llm-client.js';
+export {
+  PROVIDERS,
+  PROVIDER_DEFAULTS,
+  llmEnvSchema,
+  llmSettingsFromEnv,
+  llmSecrets,
+  type ProviderName,
+  type ProviderSettings,
+  type LlmSettings,
+  type JsonMode,
+} from './llm-config.js';
+export { llmErrors } from './llm-errors.js';
+export { stripInvisible, prepareUserContent, delimitUserContent } from './user-content.js';
+export { extractJson, parseStructured, jsonSchemaOf } from './structured-output.js';
+export { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
+export { parseRetryAfterMs } from './provider-http.js';
+export type { TokenUsage } from './provider-wire.js';
+export { readPromptFile } from './prompt-file.js';

@@ -1,0 +1,321 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { z } from 'zod';
+import {
+  type AppError,
+  SLOW_CALL_BUCKETS,
+  isAppError,
+  type HealthCheck,
+  type Logger,
+  type Metrics,
+} from '@workemon/service-kit';
+import type { LlmSettings, ProviderName, ProviderSettings } from './llm-config.js';
+import { isInvalidOutput, llmErrors } from './llm-errors.js';
+import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
+import { createOpenAiWire } from './openai-wire.js';
+import { createYandexGptWire } from './yandexgpt-wire.js';
+import { createOllamaWire } from './ollama-wire.js';
+import type { ChatMessage, ProviderWire, TokenUsage } from './provider-wire.js';
+import { jsonSchemaOf, parseStructured } from './structured-output.js';
+import { delimitUserContent, prepareUserContent } from './user-content.js';
+
+export type CompleteRequest<T> = {
+  /** The fixed instructions (trusted). */
+  system: string;
+  /** What the user sent (untrusted): stripped of invisible characters, capped, and delimited as data. */
+  userContent: string;
+  /** The result's shape; the answer is validated against it. */
+  schema: z.ZodType<T>;
+  /** Name of the schema for providers that want one (OpenAI json_schema). */
+  schemaName?: string;
+};
+
+export type LlmResult<T> = {
+  data: T;
+  /** Tokens of every call made for this result (including a repair attempt). */
+  usage: TokenUsage;
+  provider: ProviderName;
+  model: string;
+  latencyMs: number;
+};
+
+export type LlmClient = {
+  complete<T>(request: CompleteRequest<T>): Promise<LlmResult<T>>;
+  /** One reachability check per provider (never a generation), for the service's /health. */
+  healthChecks(): HealthCheck[];
+  /** The configured chain, primary first (for logs and health). */
+  describe(): { provider: ProviderName; model: string; baseUrl: string; configured: boolean }[];
+};
+
+export type LlmClientDeps = {
+  metrics: Metrics;
+  logger?: Logger;
+  /** Injected for deterministic jitter in tests; default Math.random. */
+  random?: () => number;
+};
+
+type Runtime = { settings: ProviderSettings; wire: ProviderWire; breaker: CircuitBreaker; limit: LimitFunction };
+
+// Errors after which the next provider in the chain is tried: the provider is down, slow, or talking nonsense.
+// 413 (our input) and unexpected errors are not the provider's fault and would fail the same way elsewhere.
+const FALLBACK_STATUSES = new Set([502, 503, 504]);
+
+function createWire(p: ProviderSettings, settings: LlmSettings): ProviderWire {
+  if (p.name === 'yandexgpt') return createYandexGptWire(p, settings.jsonMode);
+  if (p.name === 'ollama') return createOllamaWire(p, settings.jsonMode);
+  return createOpenAiWire(p, settings.jsonMode);
+}
+
+function detail(err: AppError, key: string): unknown {
+  return err.details?.[key];
+}
+
+function outcomeOf(err: unknown): string {
+  if (!isAppError(err)) return 'error';
+  switch (err.code) {
+    case 'llm_timeout':
+      return 'timeout';
+    case 'llm_unavailable':
+      if (detail(err, 'status') === 429) return 'rate_limited';
+      return detail(err, 'status') === undefined ? 'unreachable' : 'server_error';
+    case 'llm_auth_rejected':
+      return 'auth_rejected';
+    case 'llm_invalid_output':
+      return 'invalid_output';
+    case 'llm_rejected':
+    case 'llm_model_missing':
+      return 'rejected';
+    default:
+      return 'error';
+  }
+}
+
+function repairPrompt(problem: string, jsonSchema: Record<string, unknown>): string {
+  return (
+    `Твой предыдущий ответ нельзя использовать: ${problem}. ` +
+    'Ответь заново: только один исправленный JSON-объект (json), без Markdown и пояснений, по этой JSON Schema:\n' +
+    JSON.stringify(jsonSchema)
+  );
+}
+
+/**
+ * The LLM client: one `complete()` over a chain of providers (primary, then LLM_FALLBACK_PROVIDERS). Per
+ * provider: a concurrency limit, a circuit breaker, retries of 408/429/5xx/network errors with exponential
+ * backoff and full jitter (honouring Retry-After up to a cap), a per-attempt deadline, and one repair attempt
+ * when the answer is not valid JSON of the schema. Timeouts are not retried: a model that needed the whole
+ * deadline once will likely need it again, and the caller's own deadline is already spent.
+ */
+export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): LlmClient {
+  const { metrics, logger } = deps;
+  const random = deps.random ?? Math.random;
+  const duration = metrics.histogram(
+    'workemon_llm_request_duration_seconds',
+    'Duration of HTTP attempts to LLM providers, by provider, model and outcome',
+    ['provider', 'model', 'outcome'],
+    SLOW_CALL_BUCKETS,
+  );
+  const tokens = metrics.counter('workemon_llm_tokens_total', 'Tokens used by LLM calls, by provider, model and kind', [
+    'provider',
+    'model',
+    'kind',
+  ]);
+
+  const runtimes: Runtime[] = [settings.primary, ...settings.fallbacks].map((p) => {
+    // Present from the first scrape, so dashboards and alerts see zeros rather than missing series.
+    tokens.inc({ provider: p.name, model: p.model, kind: 'input' }, 0);
+    tokens.inc({ provider: p.name, model: p.model, kind: 'output' }, 0);
+    duration.zero({ provider: p.name, model: p.model, outcome: 'ok' });
+    return {
+      settings: p,
+      wire: createWire(p, settings),
+      breaker: createCircuitBreaker({ threshold: settings.breakerThreshold, resetMs: settings.breakerResetMs }),
+      limit: pLimit(settings.concurrency),
+    };
+  });
+
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  function backoffMs(retry: number, retryAfterMs: number | undefined): number {
+    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, settings.retryAfterCapMs);
+    return Math.round(random() * Math.min(settings.retryAfterCapMs, settings.retryBaseMs * 2 ** retry));
+  }
+
+  async function attempt<T>(
+    rt: Runtime,
+    messages: ChatMessage[],
+    schema: z.ZodType<T>,
+    jsonSchema: Record<string, unknown>,
+    schemaName: string,
+    usage: TokenUsage,
+  ): Promise<T> {
+    const labels = { provider: rt.settings.name, model: rt.settings.model };
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      const generation = await rt.wire.generate({
+        messages,
+        jsonSchema,
+        schemaName,
+        timeoutMs: settings.timeoutMs,
+        maxOutputTokens: settings.maxOutputTokens,
+      });
+      tokens.inc({ ...labels, kind: 'input' }, generation.usage.inputTokens);
+      tokens.inc({ ...labels, kind: 'output' }, generation.usage.outputTokens);
+      usage.inputTokens += generation.usage.inputTokens;
+      usage.outputTokens += generation.usage.outputTokens;
+      usage.totalTokens += generation.usage.totalTokens;
+      const parsed = parseStructured(generation.text, schema);
+      if (!parsed.ok) throw llmErrors.invalidOutput(rt.settings.name, parsed.problem, generation.text);
+      return parsed.data;
+    } catch (err) {
+      outcome = outcomeOf(err);
+      throw err;
+    } finally {
+      duration.observe({ ...labels, outcome }, (performance.now() - started) / 1000);
+    }
+  }
+
+  async function withRetries<R>(rt: Runtime, fn: () => Promise<R>): Promise<R> {
+    for (let retry = 0; ; retry += 1) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isAppError(err) || detail(err, 'retry') !== true || retry >= settings.maxRetries) throw err;
+        const retryAfterMs = detail(err, 'retryAfterMs') as number | undefined;
+        const waitMs = backoffMs(retry, retryAfterMs);
+        logger?.warn(`LLM ${rt.settings.name} failed (${err.message}); retry ${retry + 1} in ${waitMs} ms`, {
+          llm: { provider: rt.settings.name, retry: retry + 1, wait_ms: waitMs },
+        });
+        await sleep(waitMs);
+      }
+    }
+  }
+
+  /** One logical call on one provider: concurrency slot, breaker verdict, retries. */
+  function guarded<R>(rt: Runtime, fn: () => Promise<R>): Promise<R> {
+    return rt.limit(async () => {
+      if (!rt.breaker.tryAcquire()) throw llmErrors.breakerOpen(rt.settings.name, rt.breaker.blockedForMs());
+      try {
+        const result = await withRetries(rt, fn);
+        rt.breaker.recordSuccess();
+        return result;
+      } catch (err) {
+        // Nonsense still proves the provider is up; bad credentials or our own mistakes say nothing about it.
+        if (isAppError(err) && detail(err, 'providerDown') === true) {
+          rt.breaker.recordFailure();
+          if (rt.breaker.state() === 'open') {
+            logger?.warn(`LLM ${rt.settings.name}: circuit breaker opened`, { llm: { provider: rt.settings.name } });
+          }
+        } else if (isInvalidOutput(err)) rt.breaker.recordSuccess();
+        else rt.breaker.recordNeutral();
+        throw err;
+      }
+    });
+  }
+
+  async function runOnProvider<T>(
+    rt: Runtime,
+    messages: ChatMessage[],
+    schema: z.ZodType<T>,
+    schemaName: string,
+    jsonSchema: Record<string, unknown>,
+  ): Promise<LlmResult<T>> {
+    const usage: TokenUsage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
+    const started = performance.now();
+    let data: T;
+    try {
+      data = await guarded(rt, () => attempt(rt, messages, schema, jsonSchema, schemaName, usage));
+    } catch (err) {
+      if (!isInvalidOutput(err)) throw err;
+      const problem = String(detail(err, 'problem'));
+      const rawText = String(detail(err, 'rawText') ?? '');
+      logger?.warn(`LLM ${rt.settings.name} answered invalid output (${problem}); asking once for a correction`, {
+        llm: { provider: rt.settings.name, problem },
+      });
+      const repair: ChatMessage[] = [
+        ...messages,
+        { role: 'assistant', content: rawText.trim() || '(пустой ответ)' },
+        { role: 'user', content: repairPrompt(problem, jsonSchema) },
+      ];
+      data = await guarded(rt, () => attempt(rt, repair, schema, jsonSchema, schemaName, usage));
+    }
+    return {
+      data,
+      usage,
+      provider: rt.settings.name,
+      model: rt.settings.model,
+      latencyMs: Math.round(performance.now() - started),
+    };
+  }
+
+  return {
+    async complete<T>(request: CompleteRequest<T>): Promise<LlmResult<T>> {
+      const content = prepareUserContent(request.userContent, settings.maxInputChars);
+      const { userMessage, systemNotice } = delimitUserContent(content);
+      const jsonSchema = jsonSchemaOf(request.schema);
+      const system =
+        `${request.system.trim()}\n\n${systemNotice}\n\n` +
+        'Формат ответа: только один JSON-объект (json), без Markdown и пояснений, по этой JSON Schema:\n' +
+        JSON.stringify(jsonSchema);
+      const messages: ChatMessage[] = [
+        { role: 'system', content: system },
+        { role: 'user', content: userMessage },
+      ];
+      const failures: AppError[] = [];
+      for (const rt of runtimes) {
+        const { name, missing } = rt.settings;
+        if (missing.length) {
+          failures.push(llmErrors.notConfigured(name, missing.join(' and ')));
+          continue;
+        }
+        const blockedMs = rt.breaker.blockedForMs();
+        if (blockedMs > 0) {
+          failures.push(llmErrors.breakerOpen(name, blockedMs));
+          continue;
+        }
+        try {
+          return await runOnProvider(rt, messages, request.schema, request.schemaName ?? 'result', jsonSchema);
+        } catch (err) {
+          if (!isAppError(err) || !FALLBACK_STATUSES.has(err.status)) throw err;
+          failures.push(err);
+          if (rt !== runtimes[runtimes.length - 1]) {
+            logger?.warn(`LLM ${name} failed (${err.message}); trying the next provider`, { llm: { provider: name } });
+          }
+        }
+      }
+      // The primary's failure is the one an operator has to fix first.
+      throw failures[0]!;
+    },
+
+    healthChecks() {
+      return runtimes.map((rt, index): HealthCheck => {
+        const role = index === 0 ? 'primary' : 'fallback';
+        return {
+          name: `llm:${rt.settings.name}`,
+          // With fallbacks configured one provider down degrades the service; alone it takes it down.
+          critical: runtimes.length === 1,
+          timeoutMs: 3000,
+          run: async () => {
+            const { name, missing } = rt.settings;
+            if (missing.length) {
+              return { status: 'degraded', detail: `${role} ${name} is not configured: set ${missing.join(' and ')}` };
+            }
+            const result = await rt.wire.checkHealth(2500);
+            if (rt.breaker.state() !== 'closed') {
+              return { status: 'degraded', detail: `${role} ${name}: circuit breaker ${rt.breaker.state()}` };
+            }
+            return { ...result, detail: `${role} ${result.detail ?? name}` };
+          },
+        };
+      });
+    },
+
+    describe() {
+      return runtimes.map((rt) => ({
+        provider: rt.settings.name,
+        model: rt.settings.model,
+        baseUrl: rt.settings.baseUrl,
+        configured: rt.settings.missing.length === 0,
+      }));
+    },
+  };
+}

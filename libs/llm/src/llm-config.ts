@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { env } from '@workemon/service-kit';
+
+export const PROVIDERS = ['yandexgpt', 'deepseek', 'grok', 'openai', 'ollama'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export type JsonMode = 'auto' | 'schema' | 'object';
+
+/** Everything one provider needs; `missing` names the configuration keys still to set (empty: ready). */
+export type ProviderSettings = {
+  name: ProviderName;
+  baseUrl: string;
+  model: string;
+  apiKey?: string;
+  /** The key an operator sets to give this provider its credentials (named in errors and health, never its value). */
+  apiKeyEnv: string;
+  /** YandexGPT only. */
+  folderId?: string;
+  /** YandexGPT only: `Api-Key` (service-account API key) or `Bearer` (IAM token). */
+  yandexAuth?: 'api-key' | 'iam';
+  missing: string[];
+};
+
+export type LlmSettings = {
+  primary: ProviderSettings;
+  fallbacks: ProviderSettings[];
+  timeoutMs: number;
+  maxRetries: number;
+  retryBaseMs: number;
+  retryAfterCapMs: number;
+  maxInputChars: number;
+  maxOutputTokens: number;
+  concurrency: number;
+  breakerThreshold: number;
+  breakerResetMs: number;
+  jsonMode: JsonMode;
+};
+
+/** Each provider's usual endpoint and a model that exists there (model names churn: override with *_MODEL). */
+export const PROVIDER_DEFAULTS: Record<ProviderName, { baseUrl: string; model: string; needsKey: boolean }> = {
+  yandexgpt: { baseUrl: 'https://llm.api.cloud.yandex.net', model: 'yandexgpt-lite', needsKey: true },
+  // deepseek-chat was announced to retire after 2026-07-24; V4 Flash is its successor.
+  deepseek: { baseUrl: 'https://api.deepseek.com', model: 'deepseek-v4-flash', needsKey: true },
+  grok: { baseUrl: 'https://api.x.ai/v1', model: 'grok-4-fast-non-reasoning', needsKey: true },
+  openai: { baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', needsKey: true },
+  ollama: { baseUrl: 'http://localhost:11434', model: 'qwen3:1.7b', needsKey: false },
+};
+
+const providerKeys = (p: ProviderName) => {
+  const prefix = p.toUpperCase();
+  return {
+    [`${prefix}_API_KEY`]: env.optionalString(
+      `API key of ${p} when used as a fallback (or primary without LLM_API_KEY)`,
+    ),
+    [`${prefix}_BASE_URL`]: env.url(undefined, `Base URL of ${p}; default ${PROVIDER_DEFAULTS[p].baseUrl}`),
+    [`${prefix}_MODEL`]: env.optionalString(`Model of ${p}; default ${PROVIDER_DEFAULTS[p].model}`),
+  };
+};
+
+/** The environment keys of the LLM client; spread into a service's config schema. */
+export const llmEnvSchema = {
+  LLM_PROVIDER: env.oneOf(PROVIDERS, 'ollama', 'Primary LLM provider'),
+  LLM_MODEL: env.optionalString("Primary provider's model; default: the provider's usual model"),
+  LLM_API_KEY: env.optionalString("Primary provider's API key (YandexGPT: API key or IAM token)"),
+  LLM_BASE_URL: env.url(undefined, "Primary provider's base URL (any OpenAI-compatible endpoint for openai)"),
+  LLM_TIMEOUT_MS: env.int(60_000, 'Deadline of one LLM HTTP attempt', { min: 100 }),
+  LLM_MAX_RETRIES: env.int(2, 'Retries per provider for 408/429/5xx/network errors', { min: 0, max: 10 }),
+  LLM_RETRY_BASE_MS: env.int(500, 'First backoff step; doubles per retry, with full jitter', { min: 1 }),
+  LLM_RETRY_AFTER_CAP_MS: env.int(30_000, 'Longest Retry-After we wait before retrying', { min: 0 }),
+  LLM_MAX_INPUT_CHARS: env.int(16_000, 'Longest user content sent to the LLM; longer requests get 413', { min: 1 }),
+  LLM_MAX_OUTPUT_TOKENS: env.int(2_000, 'Token limit of one answer', { min: 16 }),
+  LLM_CONCURRENCY: env.int(4, 'Concurrent calls per provider; more wait in line', { min: 1 }),
+  LLM_BREAKER_THRESHOLD: env.int(5, 'Consecutive failed calls that open the breaker of a provider', { min: 1 }),
+  LLM_BREAKER_RESET_MS: env.int(30_000, 'How long an open breaker skips its provider before one trial call', {
+    min: 1,
+  }),
+  LLM_JSON_MODE: env.oneOf(
+    ['auto', 'schema', 'object'] as const,
+    'auto',
+    "Structured output: schema (JSON Schema), object (any JSON), auto (the provider's best)",
+  ),
+  LLM_FALLBACK_PROVIDERS: env
+    .list('Providers tried in order when the primary is down, e.g. deepseek,grok')
+    .pipe(z.array(z.enum(PROVIDERS, { error: `must list only: ${PROVIDERS.join(', ')}` }))),
+  YANDEX_FOLDER_ID: env.optionalString('Yandex Cloud folder id (required for yandexgpt)'),
+  YANDEX_AUTH: env.oneOf(
+    ['auto', 'api-key', 'iam'] as const,
+    'auto',
+    'YandexGPT credential kind; auto: keys starting with t1. are IAM tokens, others API keys',
+  ),
+  ...providerKeys('yandexgpt'),
+  ...providerKeys('deepseek'),
+  ...providerKeys('grok'),
+  ...providerKeys('openai'),
+  ...providerKeys('ollama'),
+};
+
+type ParsedLlmEnv = {
+  LLM_PROVIDER: ProviderName;
+  LLM_MODEL?: string;
+  LLM_API_KEY?: string;
+  LLM_BASE_URL?: string;
+  LLM_TIMEOUT_MS: number;
+  LLM_MAX_RETRIES: number;
+  LLM_RETRY_BASE_MS: number;
+  LLM_RETRY_AFTER_CAP_MS: number;
+  LLM_MAX_INPUT_CHARS: number;
+  LLM_MAX_OUTPUT_TOKENS: number;
+  LLM_CONCURRENCY: number;
+  LLM_BREAKER_THRESHOLD: number;
+  LLM_BREAKER_RESET_MS: number;
+  LLM_JSON_MODE: JsonMode;
+  LLM_FALLBACK_PROVIDERS: ProviderName[];
+  YANDEX_FOLDER_ID?: string;
+  YANDEX_AUTH: 'auto' | 'api-key' | 'iam';
+  [key: string]: unknown;
+};
+
+function providerSettings(name: ProviderName, parsed: ParsedLlmEnv, primary: boolean): ProviderSettings {
+  const prefix = name.toUpperCase();
+  const own = (suffix: string) => parsed[`${prefix}_${suffix}`] as string | undefined;
+  const apiKey = (primary ? parsed.LLM_API_KEY : undefined) ?? own('API_KEY');
+  const apiKeyEnv = primary && own('API_KEY') === undefined ? 'LLM_API_KEY' : `${prefix}_API_KEY`;
+  const defaults = PROVIDER_DEFAULTS[name];
+  const model = (primary ? parsed.LLM_MODEL : undefined) ?? own('MODEL') ?? defaults.model;
+  const missing: string[] = [];
+  if (defaults.needsKey && !apiKey) missing.push(apiKeyEnv);
+  const settings: ProviderSettings = {
+    name,
+    baseUrl: ((primary ? parsed.LLM_BASE_URL : undefined) ?? own('BASE_URL') ?? defaults.baseUrl).replace(/\/+$/, ''),
+    model,
+    apiKey,
+    apiKeyEnv,
+    missing,
+  };
+  if (name === 'yandexgpt') {
+    settings.folderId = parsed.YANDEX_FOLDER_ID;
+    // A full model URI carries its folder; otherwise the folder id is required to build one.
+    if (!settings.folderId && !model.startsWith('gpt://')) missing.push('YANDEX_FOLDER_ID');
+    // IAM tokens are issued with the `t1.` prefix; service-account API keys never start with it.
+    settings.yandexAuth =
+      parsed.YANDEX_AUTH === 'auto' ? (apiKey?.startsWith('t1.') ? 'iam' : 'api-key') : parsed.YANDEX_AUTH;
+  }
+  return settings;
+}
+
+/** Turns the parsed environment (see llmEnvSchema) into the client's settings. Reads nothing itself. */
+export function llmSettingsFromEnv(parsed: ParsedLlmEnv): LlmSettings {
+  const fallbacks = [...new Set(parsed.LLM_FALLBACK_PROVIDERS)].filter((p) => p !== parsed.LLM_PROVIDER);
+  return {
+    primary: providerSettings(parsed.LLM_PROVIDER, parsed, true),
+    fallbacks: fallbacks.map((p) => providerSettings(p, parsed, false)),
+    timeoutMs: parsed.LLM_TIMEOUT_MS,
+    maxRetries: parsed.LLM_MAX_RETRIES,
+    retryBaseMs: parsed.LLM_RETRY_BASE_MS,
+    retryAfterCapMs: parsed.LLM_RETRY_AFTER_CAP_MS,
+    maxInputChars: parsed.LLM_MAX_INPUT_CHARS,
+    maxOutputTokens: parsed.LLM_MAX_OUTPUT_TOKENS,
+    concurrency: parsed.LLM_CONCURRENCY,
+    breakerThreshold: parsed.LLM_BREAKER_THRESHOLD,
+    breakerResetMs: parsed.LLM_BREAKER_RESET_MS,
+    jsonMode: parsed.LLM_JSON_MODE,
+  };
+}
+
+/** Secret values a service's logger must redact. */
+export function llmSecrets(settings: LlmSettings): string[] {
+  return [settings.primary, ...settings.fallbacks].flatMap((p) => (p.apiKey ? [p.apiKey] : []));
+}

@@ -1,0 +1,75 @@
+import { AppError } from '@workemon/service-kit';
+
+/**
+ * The LLM error catalogue. Messages are shown to callers: they name the provider and the configuration key to
+ * fix, never a key's value or the provider's raw body (that goes to `details`, which only reaches the log).
+ * `details.retry` marks errors worth another attempt on the same provider (408/429/5xx/network);
+ * `details.providerDown` marks errors that count against the provider's circuit breaker.
+ */
+export const llmErrors = {
+  inputTooLarge: (length: number, limit: number) =>
+    new AppError(
+      'llm_input_too_large',
+      413,
+      `Request text is too long: ${length} characters, the limit is ${limit} (LLM_MAX_INPUT_CHARS)`,
+      { details: { length, limit }, retryable: false },
+    ),
+  notConfigured: (provider: string, missing: string) =>
+    new AppError('llm_not_configured', 503, `LLM provider '${provider}' is not configured: set ${missing}`, {
+      details: { provider, missing },
+      retryable: false,
+    }),
+  authRejected: (provider: string, status: number, keyEnv: string) =>
+    new AppError(
+      'llm_auth_rejected',
+      503,
+      `LLM provider '${provider}' rejected its credentials (HTTP ${status}): check ${keyEnv}`,
+      { details: { provider, status }, retryable: false },
+    ),
+  timeout: (provider: string, timeoutMs: number) =>
+    new AppError('llm_timeout', 504, `LLM provider '${provider}' did not answer within ${timeoutMs} ms`, {
+      details: { provider, timeoutMs, providerDown: true },
+    }),
+  unreachable: (provider: string, cause: unknown) =>
+    new AppError('llm_unavailable', 503, `LLM provider '${provider}' is unreachable`, {
+      cause,
+      details: { provider, retry: true, providerDown: true },
+    }),
+  httpStatus: (provider: string, status: number, retryAfterMs: number | undefined, providerMessage: string) => {
+    const transient = status === 408 || status === 429 || status >= 500;
+    if (transient) {
+      return new AppError(
+        'llm_unavailable',
+        503,
+        status === 429
+          ? `LLM provider '${provider}' is rate limiting us (HTTP 429)`
+          : `LLM provider '${provider}' is unavailable (HTTP ${status})`,
+        { details: { provider, status, retry: true, providerDown: true, retryAfterMs, providerMessage } },
+      );
+    }
+    return new AppError('llm_rejected', 502, `LLM provider '${provider}' rejected the request (HTTP ${status})`, {
+      details: { provider, status, providerMessage },
+      retryable: false,
+    });
+  },
+  modelMissing: (provider: string, model: string, hint: string) =>
+    new AppError('llm_model_missing', 503, `LLM provider '${provider}' does not have model '${model}': ${hint}`, {
+      details: { provider, model },
+      retryable: false,
+    }),
+  breakerOpen: (provider: string, retryInMs: number) =>
+    new AppError(
+      'llm_circuit_open',
+      503,
+      `LLM provider '${provider}' is failing; calls are paused for ${Math.ceil(retryInMs / 1000)} s`,
+      { details: { provider }, headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryInMs / 1000))) } },
+    ),
+  invalidOutput: (provider: string, problem: string, rawText: string) =>
+    new AppError('llm_invalid_output', 502, `LLM provider '${provider}' returned an invalid answer`, {
+      details: { provider, problem, rawText: rawText.slice(0, 2000) },
+    }),
+};
+
+export function isInvalidOutput(err: unknown): err is AppError {
+  return err instanceof AppError && err.code === 'llm_invalid_output';
+}

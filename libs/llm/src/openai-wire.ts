@@ -1,0 +1,69 @@
+import type { JsonMode, ProviderSettings } from './llm-config.js';
+import { llmErrors } from './llm-errors.js';
+import { requestProvider } from './provider-http.js';
+import { TEMPERATURE, usageOf, type ProviderWire } from './provider-wire.js';
+
+type ChatCompletion = {
+  choices?: { message?: { content?: unknown; reasoning_content?: unknown }; finish_reason?: unknown }[];
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown };
+};
+
+/**
+ * OpenAI-compatible chat completions (`POST {base}/chat/completions`, `Authorization: Bearer`), used for
+ * DeepSeek, xAI Grok, OpenAI and any compatible endpoint. Structured output: `json_schema` where the provider
+ * documents it (OpenAI, Grok), `json_object` for DeepSeek (which requires the word "json" in the prompt; the
+ * client's system prompt carries it).
+ */
+export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): ProviderWire {
+  const useSchema = jsonMode === 'schema' || (jsonMode === 'auto' && p.name !== 'deepseek');
+  const auth: Record<string, string> = p.apiKey ? { authorization: `Bearer ${p.apiKey}` } : {};
+  return {
+    async generate(req) {
+      const body: Record<string, unknown> = {
+        model: p.model,
+        messages: req.messages,
+        stream: false,
+        temperature: TEMPERATURE,
+        response_format: useSchema
+          ? { type: 'json_schema', json_schema: { name: req.schemaName, schema: req.jsonSchema, strict: false } }
+          : { type: 'json_object' },
+      };
+      // DeepSeek documents max_tokens; OpenAI and Grok deprecate it in favour of max_completion_tokens.
+      body[p.name === 'deepseek' ? 'max_tokens' : 'max_completion_tokens'] = req.maxOutputTokens;
+      const { json, text } = await requestProvider({
+        provider: p.name,
+        method: 'POST',
+        url: `${p.baseUrl}/chat/completions`,
+        headers: auth,
+        body,
+        timeoutMs: req.timeoutMs,
+        apiKeyEnv: p.apiKeyEnv,
+      });
+      const completion = json as ChatCompletion | undefined;
+      const choice = completion?.choices?.[0];
+      if (!choice || typeof choice.message?.content !== 'string') {
+        // DeepSeek JSON mode may return null/blank content: treated like any nonsense (one repair attempt).
+        throw llmErrors.invalidOutput(p.name, 'no choices[0].message.content in the response', text);
+      }
+      if (choice.finish_reason === 'length') {
+        throw llmErrors.invalidOutput(p.name, 'answer cut off at the token limit', choice.message.content);
+      }
+      const u = completion?.usage;
+      return { text: choice.message.content, usage: usageOf(u?.prompt_tokens, u?.completion_tokens, u?.total_tokens) };
+    },
+    async checkHealth(timeoutMs) {
+      const { json } = await requestProvider({
+        provider: p.name,
+        method: 'GET',
+        url: `${p.baseUrl}/models`,
+        headers: auth,
+        timeoutMs,
+        apiKeyEnv: p.apiKeyEnv,
+      });
+      const ids = ((json as { data?: { id?: unknown }[] } | undefined)?.data ?? []).map((m) => m.id);
+      return ids.includes(p.model)
+        ? { status: 'ok', detail: `${p.name} ${p.model} at ${p.baseUrl}: reachable, model listed` }
+        : { status: 'degraded', detail: `${p.name} at ${p.baseUrl} is reachable but does not list model '${p.model}'` };
+    },
+  };
+}

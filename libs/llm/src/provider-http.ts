@@ -1,0 +1,83 @@
+import { getRequestId } from '@workemon/service-kit';
+import { llmErrors } from './llm-errors.js';
+
+export type ProviderRequest = {
+  provider: string;
+  method: 'GET' | 'POST';
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  timeoutMs: number;
+  /** The key named when the provider answers 401/403. */
+  apiKeyEnv: string;
+};
+
+/** Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3), in ms; undefined when absent or unreadable. */
+export function parseRetryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function providerMessage(text: string): string {
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    const err = body.error;
+    const msg =
+      typeof err === 'string'
+        ? err
+        : typeof (err as { message?: unknown } | undefined)?.message === 'string'
+          ? (err as { message: string }).message
+          : typeof body.message === 'string'
+            ? body.message
+            : text;
+    return msg.slice(0, 300);
+  } catch {
+    return text.slice(0, 300);
+  }
+}
+
+/**
+ * One HTTP exchange with a provider under a deadline covering headers and body. Returns the parsed JSON body,
+ * or the raw text when it is not JSON (the caller decides whether that is nonsense). Non-2xx statuses become
+ * errors from the LLM catalogue; the provider's body goes to details (the log), not to the caller.
+ */
+export async function requestProvider(req: ProviderRequest): Promise<{ json?: unknown; text: string }> {
+  const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+  const requestId = getRequestId();
+  if (requestId) headers['x-request-id'] = requestId;
+  if (req.body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(req.url, {
+      method: req.method,
+      headers,
+      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      signal: AbortSignal.timeout(req.timeoutMs),
+    });
+    text = await response.text();
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'TimeoutError' || name === 'AbortError') throw llmErrors.timeout(req.provider, req.timeoutMs);
+    throw llmErrors.unreachable(req.provider, err);
+  }
+  if (response.status === 401 || response.status === 403) {
+    throw llmErrors.authRejected(req.provider, response.status, req.apiKeyEnv);
+  }
+  if (!response.ok) {
+    throw llmErrors.httpStatus(
+      req.provider,
+      response.status,
+      parseRetryAfterMs(response.headers.get('retry-after')),
+      providerMessage(text),
+    );
+  }
+  try {
+    return { json: JSON.parse(text) as unknown, text };
+  } catch {
+    return { text };
+  }
+}

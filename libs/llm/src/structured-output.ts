@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+export type ParseOutcome<T> = { ok: true; data: T } | { ok: false; problem: string };
+
+const THINK_BLOCK = /<think(?:ing)?>[\s\S]*?<\/think(?:ing)?>/gi;
+const FENCE = /^```[a-zA-Z0-9_-]*\s*\n?([\s\S]*?)\n?\s*```$/;
+
+/**
+ * Extracts a JSON value from a model's text tolerantly: drops `<think>` blocks (reasoning models, older Ollama),
+ * Markdown code fences (YandexGPT answers Markdown by default), and prose around one JSON object.
+ */
+export function extractJson(raw: string): { ok: true; value: unknown } | { ok: false; problem: string } {
+  let text = raw.replace(THINK_BLOCK, '').trim();
+  // A reasoning block that never closed holds no answer.
+  if (/^<think/i.test(text)) return { ok: false, problem: 'the answer is an unfinished <think> block with no JSON' };
+  if (!text) return { ok: false, problem: 'the answer is empty (whitespace only)' };
+  const fenced = FENCE.exec(text);
+  if (fenced) text = fenced[1]!.trim();
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    const start = text.indexOf('{');
+    const end = text.lastIndexOf('}');
+    if (start >= 0 && end > start) {
+      try {
+        return { ok: true, value: JSON.parse(text.slice(start, end + 1)) as unknown };
+      } catch {
+        // fall through to the problem below
+      }
+    }
+    return { ok: false, problem: 'the answer is not valid JSON' };
+  }
+}
+
+/** Parses and validates a model's answer against the result schema. */
+export function parseStructured<T>(raw: string, schema: z.ZodType<T>): ParseOutcome<T> {
+  const extracted = extractJson(raw);
+  if (!extracted.ok) return extracted;
+  const result = schema.safeParse(extracted.value);
+  if (result.success) return { ok: true, data: result.data };
+  const problem = result.error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+  return { ok: false, problem: `the JSON does not match the schema: ${problem}` };
+}
+
+/** The result schema as JSON Schema for providers' structured-output modes and for the prompt. */
+export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
+  // `$schema` is dropped: some OpenAI-compatible servers reject unknown top-level keywords.
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  return rest;
+}

@@ -1,0 +1,83 @@
+import type { JsonMode, ProviderSettings } from './llm-config.js';
+import { llmErrors } from './llm-errors.js';
+import { requestProvider } from './provider-http.js';
+import { TEMPERATURE, usageOf, type ProviderWire } from './provider-wire.js';
+
+type CompletionResponse = {
+  result?: {
+    alternatives?: { message?: { text?: unknown }; status?: unknown }[];
+    usage?: { inputTextTokens?: unknown; completionTokens?: unknown; totalTokens?: unknown };
+  };
+};
+
+export function yandexModelUri(p: ProviderSettings): string {
+  return p.model.startsWith('gpt://') ? p.model : `gpt://${p.folderId}/${p.model}/latest`;
+}
+
+/**
+ * YandexGPT's native Foundation Models API (`POST /foundationModels/v1/completion`). Quirks mirrored here:
+ * messages carry `text`, not `content`; the REST body is wrapped in `result`; token counts are int64 strings;
+ * `maxTokens` is documented as a string. The folder always goes into `modelUri`; `x-folder-id` is sent only
+ * with IAM tokens, because for service-account API keys Yandex uses the account's own folder and a mismatch
+ * is a 400. Structured output: `jsonObject` by default (widest model support), `jsonSchema` on request.
+ */
+export function createYandexGptWire(p: ProviderSettings, jsonMode: JsonMode): ProviderWire {
+  const headers: Record<string, string> = {};
+  if (p.apiKey) headers['authorization'] = p.yandexAuth === 'iam' ? `Bearer ${p.apiKey}` : `Api-Key ${p.apiKey}`;
+  if (p.yandexAuth === 'iam' && p.folderId) headers['x-folder-id'] = p.folderId;
+  // Ask Yandex not to keep our requests (they carry employees' messages).
+  headers['x-data-logging-enabled'] = 'false';
+  const modelUri = yandexModelUri(p);
+  return {
+    async generate(req) {
+      const body: Record<string, unknown> = {
+        modelUri,
+        completionOptions: { stream: false, temperature: TEMPERATURE, maxTokens: String(req.maxOutputTokens) },
+        messages: req.messages.map((m) => ({ role: m.role, text: m.content })),
+      };
+      if (jsonMode === 'schema') body['jsonSchema'] = { schema: req.jsonSchema };
+      else body['jsonObject'] = true;
+      const { json, text } = await requestProvider({
+        provider: p.name,
+        method: 'POST',
+        url: `${p.baseUrl}/foundationModels/v1/completion`,
+        headers,
+        body,
+        timeoutMs: req.timeoutMs,
+        apiKeyEnv: p.apiKeyEnv,
+      });
+      const result = (json as CompletionResponse | undefined)?.result;
+      const alternative = result?.alternatives?.[0];
+      if (!alternative || typeof alternative.message?.text !== 'string') {
+        throw llmErrors.invalidOutput(p.name, 'no result.alternatives[0].message.text in the response', text);
+      }
+      // TRUNCATED_FINAL (token limit) and CONTENT_FILTER (moderation) never hold a complete JSON answer.
+      if (alternative.status !== undefined && alternative.status !== 'ALTERNATIVE_STATUS_FINAL') {
+        throw llmErrors.invalidOutput(
+          p.name,
+          `alternative status ${String(alternative.status)}`,
+          alternative.message.text,
+        );
+      }
+      const u = result?.usage;
+      return {
+        text: alternative.message.text,
+        usage: usageOf(u?.inputTextTokens, u?.completionTokens, u?.totalTokens),
+      };
+    },
+    // The tokenizer checks endpoint, credentials, folder and model URI in one call without generating (not
+    // billed as a generation).
+    async checkHealth(timeoutMs) {
+      await requestProvider({
+        provider: p.name,
+        method: 'POST',
+        url: `${p.baseUrl}/foundationModels/v1/tokenize`,
+        headers,
+        body: { modelUri, text: 'ping' },
+        timeoutMs,
+        apiKeyEnv: p.apiKeyEnv,
+      });
+      return { status: 'ok', detail: `yandexgpt ${modelUri} at ${p.baseUrl}: reachable, tokenizer answered` };
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * The real guesser and system-analyst apps (their `buildApp`), each on an ephemeral port and configured against
+ * its own fake OpenAI-compatible LLM (see fake-llm.ts), for tests of services that call them (the secretary).
+ *
+ * Default answers (override per service with `guesser` / `analyst`, or later with `guesserLlm.reply(...)`):
+ * - guesser: a request of fewer than GUESSER_MIN_WORDS (5) words → `{is_enough:false, response:<a question>}`;
+ *   otherwise `{is_enough:true, response:<a context naming department, position and request>}`.
+ * - analyst: `{is_enough:true, response:<advice>, action}` with the action chosen by keywords in the request:
+ *   "jira"/"задач" → 'создать jira-task'; "telegram"/"телеграм"/"коллег"/"сотрудник" → 'написать в telegram
+ *   сотруднику'; "рассылк" → 'написать в рассылку департамента'; otherwise 'ответить сообщением'.
+ * The services run with LLM_MAX_RETRIES=0 and a short timeout, so failures show up fast.
+ */
+import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
+import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
+import { createLogger } from '@workemon/service-kit';
+import { startFakeLlm, userDataOf, type FakeLlm } from './fake-llm.js';
+import { listen } from './ports.js';
+
+export const GUESSER_MIN_WORDS = 5;
+
+type Handler = (req: { system: string; user: string }) => unknown;
+
+const fieldOf = (user: string, field: string): string => {
+  const data = userDataOf(user);
+  const value = data && typeof data === 'object' ? (data as Record<string, unknown>)[field] : undefined;
+  return typeof value === 'string' ? value : '';
+};
+
+export const defaultGuesserReply: Handler = ({ user }) => {
+  const request = fieldOf(user, 'request');
+  const words = request.split(/\s+/).filter(Boolean).length;
+  if (words < GUESSER_MIN_WORDS) {
+    return { is_enough: false, response: 'Уточните, пожалуйста: о каких данных или операциях идёт речь?' };
+  }
+  return {
+    is_enough: true,
+    response: `${fieldOf(user, 'position')} из подразделения «${fieldOf(user, 'department')}» спрашивает: ${request}`,
+  };
+};
+
+export const defaultAnalystReply: Handler = ({ user }) => {
+  const request = fieldOf(user, 'request');
+  const text = request.toLowerCase();
+  const action = /jira|задач/.test(text)
+    ? 'создать jira-task'
+    : /telegram|телеграм|коллег|сотрудник/.test(text)
+      ? 'написать в telegram сотруднику'
+      : /рассылк/.test(text)
+        ? 'написать в рассылку департамента'
+        : 'ответить сообщением';
+  return { is_enough: true, response: `Рекомендация по запросу: ${request}`, action };
+};
+
+export type LlmServices = {
+  guesserUrl: string;
+  analystUrl: string;
+  guesserLlm: FakeLlm;
+  analystLlm: FakeLlm;
+  close(): Promise<void>;
+};
+
+function envFor(llm: FakeLlm, timeoutMs: number): Record<string, string> {
+  return {
+    LLM_PROVIDER: 'openai',
+    LLM_BASE_URL: llm.url,
+    LLM_API_KEY: llm.apiKey ?? '',
+    LLM_MODEL: llm.model,
+    LLM_TIMEOUT_MS: String(timeoutMs),
+    LLM_MAX_RETRIES: '0',
+    LOG_LEVEL: 'error',
+  };
+}
+
+export async function startLlmServices(
+  opts: { guesser?: Handler; analyst?: Handler; llmTimeoutMs?: number } = {},
+): Promise<LlmServices> {
+  const timeoutMs = opts.llmTimeoutMs ?? 5000;
+  const guesserLlm = await startFakeLlm({ wire: 'openai' });
+  const analystLlm = await startFakeLlm({ wire: 'openai' });
+  guesserLlm.reply(opts.guesser ?? defaultGuesserReply);
+  analystLlm.reply(opts.analyst ?? defaultAnalystReply);
+
+  // Quiet loggers: the tests using this stack assert on HTTP answers, not on these services' logs.
+  const quiet = (service: string) => {
+    const logger = createLogger({ service, level: 'error' });
+    logger.silent = true;
+    return logger;
+  };
+  const guesser = await listen(
+    buildGuesser({ config: loadGuesserConfig(envFor(guesserLlm, timeoutMs)), logger: quiet('guesser') }),
+  );
+  const analyst = await listen(
+    buildAnalyst({ config: loadAnalystConfig(envFor(analystLlm, timeoutMs)), logger: quiet('system-analyst') }),
+  );
+  return {
+    guesserUrl: guesser.url,
+    analystUrl: analyst.url,
+    guesserLlm,
+    analystLlm,
+    async close() {
+      await Promise.all([guesser.close(), analyst.close(), guesserLlm.close(), analystLlm.close()]);
+    },
+  };
+}
