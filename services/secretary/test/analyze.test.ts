@@ -5,7 +5,7 @@ import { createTestDatabase } from '@workemon/testkit/postgres';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { getFreePort } from '@workemon/testkit';
 import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
-import { startLlmServices, type LlmServices } from './llm-services.js';
+import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
 
 type Fields = { channel?: string; username?: string; request?: string; message_id?: string; thread_key?: string };
 
