@@ -165,6 +165,147 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/action-executions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The execution log of actions (newest first) */
+        get: operations["listActionExecutions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/action-executions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One action execution */
+        get: operations["getActionExecution"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/action-executions/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a held action (it runs next); also called by the communicator for a Telegram button */
+        post: operations["approveActionExecution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/action-executions/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a held action (recorded as skipped, "rejected by …"; the requester is told) */
+        post: operations["rejectActionExecution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Routing rules in evaluation order (priority, then id) */
+        get: operations["listRules"];
+        put?: never;
+        /** Create a routing rule */
+        post: operations["createRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rules/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per rule, matches, executions and success rate */
+        get: operations["getRuleStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        /** One routing rule */
+        get: operations["getRule"];
+        /** Replace a routing rule */
+        put: operations["replaceRule"];
+        post?: never;
+        /** Delete a routing rule (and its match history) */
+        delete: operations["deleteRule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rules/{id}/toggle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable a disabled rule or disable an enabled one */
+        post: operations["toggleRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -357,6 +498,125 @@ export interface components {
                     detail?: string;
                 };
             };
+        };
+        /**
+         * @description a rejected action is `skipped` with `decision` = rejected
+         * @enum {string}
+         */
+        ActionExecutionStatus: "pending" | "awaiting_approval" | "succeeded" | "failed" | "skipped";
+        ActionDecisionInput: {
+            /** @description who decided (e.g. telegram:@boss); default: api */
+            by?: string;
+            reason?: string;
+        };
+        /** @description a message sent about the execution (to the requester, or to the approver) */
+        ActionSideEffect: {
+            /** @enum {string|null} */
+            status: "pending" | "sent" | "not_needed" | "failed" | null;
+        } & {
+            [key: string]: unknown;
+        };
+        ActionExecution: {
+            id: number;
+            analysis_id?: number | null;
+            conversation_id?: number | null;
+            requester: string;
+            channel: components["schemas"]["Channel"];
+            department?: string | null;
+            action: components["schemas"]["Action"];
+            status: components["schemas"]["ActionExecutionStatus"];
+            attempts: number;
+            /** Format: date-time */
+            next_attempt_at?: string | null;
+            /** @description Jira project, or the contact / list address */
+            target?: {
+                [key: string]: unknown;
+            } | null;
+            request?: string;
+            context?: string;
+            analysis?: string;
+            /** @description e.g. issue_key and url of a Jira task */
+            result?: {
+                [key: string]: unknown;
+            } | null;
+            error?: string | null;
+            /** @enum {string|null} */
+            decision?: "approved" | "rejected" | null;
+            decided_by?: string | null;
+            /** Format: date-time */
+            decided_at?: string | null;
+            decision_reason?: string | null;
+            matched_rule_ids: number[];
+            notification?: components["schemas"]["ActionSideEffect"];
+            approval_request?: components["schemas"]["ActionSideEffect"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+        };
+        /** @description all given conditions must hold; none given matches every decision */
+        RuleConditions: {
+            channel?: components["schemas"]["Channel"];
+            /** @description the requester's department (case-insensitive) */
+            department?: string;
+            /** @description regex on the sender (case-insensitive) */
+            sender_pattern?: string;
+            /** @description regex on the request (case-insensitive) */
+            request_pattern?: string;
+            /** @description the decision's is_enough */
+            is_enough?: boolean;
+            action?: components["schemas"]["Action"];
+        };
+        RuleEffects: {
+            action?: components["schemas"]["Action"];
+            /** @description route the action to this department */
+            department?: string;
+            /** @description Jira project key for a created task */
+            jira_project?: string;
+            require_approval?: boolean;
+        };
+        RoutingRuleInput: {
+            name: string;
+            /** @description lower runs first; default 100 */
+            priority?: number;
+            enabled?: boolean;
+            stop_on_match?: boolean;
+            conditions?: components["schemas"]["RuleConditions"];
+            effects?: components["schemas"]["RuleEffects"];
+        };
+        RoutingRule: {
+            id: number;
+            name: string;
+            priority: number;
+            enabled: boolean;
+            stop_on_match: boolean;
+            conditions: components["schemas"]["RuleConditions"];
+            effects: components["schemas"]["RuleEffects"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        RoutingRuleStats: {
+            rule_id: number;
+            name: string;
+            enabled: boolean;
+            priority: number;
+            /** @description analyses that matched the rule */
+            matches: number;
+            /** Format: date-time */
+            last_matched_at?: string | null;
+            /** @description actions whose matched rules include this one */
+            executions: number;
+            succeeded: number;
+            failed: number;
+            skipped: number;
+            /** @description pending or awaiting approval */
+            in_progress: number;
+            /** @description succeeded / (succeeded + failed); null before either */
+            success_rate: number | null;
         };
     };
     responses: {
@@ -784,6 +1044,323 @@ export interface operations {
         responses: {
             200: components["responses"]["Health"];
             503: components["responses"]["Health"];
+        };
+    };
+    listActionExecutions: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["ActionExecutionStatus"];
+                action?: components["schemas"]["Action"];
+                /** @description the requester (directory username, or the sender when unknown) */
+                employee?: string;
+                /** @description only executions created at or after this time */
+                since?: string;
+                analysis_id?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description executions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        executions: components["schemas"]["ActionExecution"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getActionExecution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the execution */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionExecution"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    approveActionExecution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ActionDecisionInput"];
+            };
+        };
+        responses: {
+            /** @description the execution, now pending */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionExecution"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    rejectActionExecution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ActionDecisionInput"];
+            };
+        };
+        responses: {
+            /** @description the execution, now skipped */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionExecution"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    listRules: {
+        parameters: {
+            query?: {
+                enabled?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description rules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rules: components["schemas"]["RoutingRule"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    createRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoutingRuleInput"];
+            };
+        };
+        responses: {
+            /** @description the rule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingRule"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getRuleStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description statistics */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rules: components["schemas"]["RoutingRuleStats"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingRule"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    replaceRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoutingRuleInput"];
+            };
+        };
+        responses: {
+            /** @description the rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingRule"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    deleteRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    toggleRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingRule"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
 }
