@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
-import { AppError, errors } from '@workemon/service-kit';
+import { AppError, errors, type Logger } from '@workemon/service-kit';
 import { migrationSource } from './migrations.js';
 
 // int8 (counts, sums) arrive from pg as strings to protect precision; ours are small counters.
@@ -21,7 +21,20 @@ export type DatabaseOptions = {
   url?: string;
   pgliteDir?: string;
   poolMax?: number;
+  /** Where knex's own warnings go (lost connections); default: knex prints them to the console. */
+  logger?: Pick<Logger, 'warn' | 'error' | 'debug'>;
 };
+
+function knexLog(logger: DatabaseOptions['logger']): Knex.Config['log'] {
+  if (!logger) return undefined;
+  const text = (message: unknown) => (message instanceof Error ? message.message : String(message));
+  return {
+    warn: (m: unknown) => logger.warn(`database: ${text(m)}`),
+    error: (m: unknown) => logger.error(`database: ${text(m)}`),
+    deprecate: (m: unknown) => logger.debug(`database: ${text(m)}`),
+    debug: (m: unknown) => logger.debug(`database: ${text(m)}`),
+  };
+}
 
 /** Opens the secretary's database: a pg pool on a server, or PGlite persisted on disk when no URL is given. */
 export function openDatabase(options: DatabaseOptions): Database {
@@ -32,12 +45,18 @@ export function openDatabase(options: DatabaseOptions): Database {
       // Small acquire timeout: with the server down a request should fail fast with 503, not hang.
       pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
       acquireConnectionTimeout: 5000,
+      log: knexLog(options.logger),
     });
     return { knex, kind: 'postgres', close: () => knex.destroy() };
   }
   const dir = resolve(options.pgliteDir ?? './data/secretary');
   mkdirSync(dir, { recursive: true });
-  const knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { connectionString: dir } });
+  const knex = knexFactory({
+    client: ClientPgLite,
+    dialect: 'postgres',
+    connection: { connectionString: dir },
+    log: knexLog(options.logger),
+  });
   return { knex, kind: 'pglite', close: () => knex.destroy() };
 }
 

@@ -16,7 +16,12 @@ const logger = createLogger({
 });
 const metrics = createMetrics(SERVICE);
 
-const db = openDatabase({ url: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, poolMax: config.DATABASE_POOL_MAX });
+const db = openDatabase({
+  url: config.DATABASE_URL,
+  pgliteDir: config.PGLITE_DIR,
+  poolMax: config.DATABASE_POOL_MAX,
+  logger,
+});
 try {
   const applied = await migrateDatabase(db);
   logger.info(`database ready (${db.kind}); migrations applied: ${applied.length ? applied.join(', ') : 'none'}`);

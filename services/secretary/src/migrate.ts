@@ -5,7 +5,7 @@ import { migrateDatabase, openDatabase } from './database.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ service: 'secretary-migrate', level: config.LOG_LEVEL });
-const db = openDatabase({ url: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR });
+const db = openDatabase({ url: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, logger });
 try {
   const applied = await migrateDatabase(db);
   logger.info(`migrations applied (${db.kind}): ${applied.length ? applied.join(', ') : 'none, already up to date'}`);

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit/postgres';
+// Brings in the typing of inject('postgresUrl') (the global setup's ProvidedContext).
+import type {} from '@workemon/testkit/global-setup';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { getFreePort } from '@workemon/testkit';
 import { openapi, startSecretary, type Secretary } from './secretary-harness.js';

@@ -28,10 +28,10 @@ export async function startSecretary(options: {
   upstreamTimeoutMs?: number;
   overrides?: Partial<SecretaryDeps>;
 }): Promise<Secretary> {
-  const db = openDatabase({ url: options.databaseUrl, poolMax: 10 });
-  await migrateDatabase(db);
   const logs = new MemoryTransport();
   const logger = createLogger({ service: 'secretary', level: 'debug', stdout: logs, secrets: ['test-key-secret'] });
+  const db = openDatabase({ url: options.databaseUrl, poolMax: 10, logger });
+  await migrateDatabase(db);
   const metrics = createMetrics('secretary');
   const timeoutMs = options.upstreamTimeoutMs ?? 5000;
   const app = buildApp({

@@ -1,0 +1,67 @@
+import request from 'supertest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startPostgresServer, type PostgresServer } from '@workemon/testkit/postgres';
+import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+
+// A private server: this test stops and restarts it under a running secretary.
+let pg: PostgresServer;
+let llm: LlmServices;
+let secretary: Secretary;
+
+beforeAll(async () => {
+  pg = await startPostgresServer();
+  llm = await startLlmServices();
+  secretary = await startSecretary({ databaseUrl: pg.url, guesserUrl: llm.guesserUrl, analystUrl: llm.analystUrl });
+});
+
+afterAll(async () => {
+  await secretary?.close();
+  await llm?.close();
+  await pg?.destroy();
+});
+
+const ask = async (message_id: string) => {
+  const res = await request(secretary.url)
+    .post('/analyze-request')
+    .send({
+      channel: 'tg',
+      username: 'outage',
+      request: 'Нужна выгрузка операций авторизации по кошелькам за май',
+      message_id,
+    });
+  expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
+  return res;
+};
+
+it('Postgres stopped → 503 with no LLM call; started again → 200 without restarting the secretary', async () => {
+  expect((await ask('before')).status).toBe(200);
+  const calls = llm.guesserLlm.requests.length;
+
+  await pg.stop();
+  const down = await ask('during');
+  expect(down.status).toBe(503);
+  expect(down.body).toEqual({
+    error: 'Service Unavailable',
+    message: "Dependency 'postgres' is unavailable",
+    statusCode: 503,
+  });
+  // The request could not be stored, so no LLM was asked.
+  expect(llm.guesserLlm.requests.length).toBe(calls);
+  const health = await request(secretary.url).get('/health');
+  expect(health.status).toBe(503);
+  expect(health.body).toMatchObject({ status: 'down', checks: { postgres: { status: 'down' } } });
+  expect((await request(secretary.url).get('/employees')).status).toBe(503);
+
+  await pg.start();
+  const back = await ask('during');
+  expect(back.status).toBe(200);
+  expect(back.body).toMatchObject({ is_enough: true, action: 'ответить сообщением' });
+  expect((await request(secretary.url).get('/health')).status).toBe(200);
+  const rows = await secretary.db
+    .knex('messages')
+    .where({ channel: 'tg', role: 'user' })
+    .orderBy('id')
+    .pluck('message_id');
+  expect(rows).toEqual(['before', 'during']);
+});
