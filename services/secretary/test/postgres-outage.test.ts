@@ -22,14 +22,12 @@ afterAll(async () => {
 });
 
 const ask = async (message_id: string) => {
-  const res = await request(secretary.url)
-    .post('/analyze-request')
-    .send({
-      channel: 'tg',
-      username: 'outage',
-      request: 'Нужна выгрузка операций авторизации по кошелькам за май',
-      message_id,
-    });
+  const res = await request(secretary.url).post('/analyze-request').send({
+    channel: 'tg',
+    username: 'outage',
+    request: 'Нужна выгрузка операций авторизации по кошелькам за май',
+    message_id,
+  });
   expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
   return res;
 };
