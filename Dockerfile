@@ -1,0 +1,55 @@
+# One image per service: docker build --build-arg SERVICE=secretary -t workemon-secretary .
+# SERVICE is one of secretary, guesser, system-analyst, communicator.
+# The base stays node:20-bookworm-slim (the same Node major as development; it can be built offline here).
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# Every workspace's package.json (and nothing else), so the dependency layers below are rebuilt only when a
+# manifest or the lockfile changes, whichever workspaces exist.
+FROM ${NODE_IMAGE} AS manifests
+WORKDIR /src
+COPY . .
+RUN mkdir /manifests \
+ && tar -cf - package.json package-lock.json .npmrc libs/*/package.json services/*/package.json | tar -xf - -C /manifests
+
+# Full install and `npm run build`: every lib, then every service, to dist/.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY --from=manifests /manifests/ ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.base.json ./
+COPY libs libs
+COPY services services
+RUN npm run build
+
+# Production dependencies of the one service (and of the workspace libs it links), nothing for dev.
+FROM ${NODE_IMAGE} AS runtime-deps
+ARG SERVICE
+RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<secretary|guesser|system-analyst|communicator>" >&2; exit 1)
+WORKDIR /app
+COPY --from=manifests /manifests/ ./
+RUN npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --include-workspace-root=false \
+ && npm cache clean --force
+
+FROM ${NODE_IMAGE} AS runtime
+ARG SERVICE
+ENV NODE_ENV=production \
+    SERVICE=${SERVICE}
+WORKDIR /app
+COPY --from=runtime-deps /app ./
+# Workspace libs resolve through node_modules/@workemon/* links to libs/<name>: their dist/ (the `default`
+# export condition) and the contracts' OpenAPI documents, read at runtime.
+COPY --from=build /app/libs/contracts/dist libs/contracts/dist
+COPY --from=build /app/libs/contracts/openapi libs/contracts/openapi
+COPY --from=build /app/libs/service-kit/dist libs/service-kit/dist
+COPY --from=build /app/libs/llm/dist libs/llm/dist
+COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist
+# Non-root, by number: the official image's `node` user is uid 1000, and a numeric USER needs no passwd entry
+# (so it works on any bookworm-based Node image). The only writable place: the secretary's embedded database
+# when DATABASE_URL is unset.
+RUN mkdir -p /app/data && chown 1000:1000 /app/data
+USER 1000:1000
+# Services listen on PORT; these are their defaults (ARCHITECTURE.md).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "const d={secretary:8000,guesser:8001,'system-analyst':8002,communicator:8003};fetch('http://127.0.0.1:'+(process.env.PORT||d[process.env.SERVICE])+'/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# exec: node is PID 1's replacement and receives SIGTERM for the graceful shutdown.
+CMD ["sh", "-c", "exec node services/${SERVICE}/dist/main.js"]
