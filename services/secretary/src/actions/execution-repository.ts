@@ -1,0 +1,308 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { isAction, type Action, type Channel } from '@workemon/contracts';
+import { AppError, errors } from '@workemon/service-kit';
+import { isExecutableAction, type ActionPolicy, type ExecutableAction } from './action-policy.js';
+import {
+  awaitingApprovalNotice,
+  checkReadiness,
+  disabledNotice,
+  pendingNotice,
+  type DepartmentTarget,
+  type ExecutionPayload,
+  type ExecutionTarget,
+  type ReplyTarget,
+} from './executors.js';
+
+export const TABLE = 'action_executions';
+
+export const EXECUTION_STATUSES = ['pending', 'awaiting_approval', 'succeeded', 'failed', 'skipped'] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+export type SideStatus = 'pending' | 'sent' | 'not_needed' | 'failed';
+
+export type ExecutionRow = {
+  id: number;
+  analysis_id: number | null;
+  conversation_id: number | null;
+  requester: string;
+  channel: Channel;
+  department: string | null;
+  action: ExecutableAction;
+  status: ExecutionStatus;
+  attempts: number;
+  next_attempt_at: Date;
+  lease_token: string | null;
+  lease_expires_at: Date | null;
+  target: ExecutionTarget | null;
+  payload: ExecutionPayload;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  decision: 'approved' | 'rejected' | null;
+  decided_by: string | null;
+  decided_at: Date | null;
+  decision_reason: string | null;
+  matched_rule_ids: number[];
+  notify_status: SideStatus | null;
+  notification: Record<string, unknown> | null;
+  approval_request_status: SideStatus | null;
+  approval_request: Record<string, unknown> | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+};
+
+/** The API's view of a row (`ActionExecution` in the secretary's OpenAPI document). */
+export function toApi(row: ExecutionRow) {
+  const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+  return {
+    id: row.id,
+    analysis_id: row.analysis_id,
+    conversation_id: row.conversation_id,
+    requester: row.requester,
+    channel: row.channel,
+    department: row.department,
+    action: row.action,
+    status: row.status,
+    attempts: row.attempts,
+    next_attempt_at: row.status === 'pending' ? iso(row.next_attempt_at) : null,
+    target: row.target,
+    request: row.payload.request,
+    context: row.payload.context,
+    analysis: row.payload.analysis,
+    result: row.result,
+    error: row.error,
+    decision: row.decision,
+    decided_by: row.decided_by,
+    decided_at: iso(row.decided_at),
+    decision_reason: row.decision_reason,
+    matched_rule_ids: row.matched_rule_ids.map(Number),
+    notification: { status: row.notify_status, ...(row.notification ?? {}) },
+    approval_request: { status: row.approval_request_status, ...(row.approval_request ?? {}) },
+    created_at: iso(row.created_at)!,
+    started_at: iso(row.started_at),
+    finished_at: iso(row.finished_at),
+  };
+}
+export type ActionExecution = ReturnType<typeof toApi>;
+
+export type EnqueueInput = {
+  analysisId?: number | null;
+  conversationId?: number | null;
+  /** Directory username (or the sender's address / Telegram id when unknown). */
+  requester: string;
+  channel: Channel;
+  /** The final action (after routing rules). Reply and clarify need no execution: nothing is enqueued. */
+  action: Action;
+  request: string;
+  context?: string;
+  analysis?: string;
+  /** The department the action goes to (the requester's, or the one a rule chose). */
+  department?: DepartmentTarget | null;
+  /** A routing rule's Jira project (wins over the department's). */
+  jiraProject?: string | null;
+  /** Where to tell the requester the outcome; default: `requester` on `channel`. */
+  reply?: ReplyTarget;
+  /** A routing rule asked for approval (ACTION_POLICY=approve does the same per action). */
+  requireApproval?: boolean;
+  matchedRuleIds?: readonly number[];
+  policy: ActionPolicy;
+  jira: { configured: boolean; defaultProjectKey?: string };
+};
+
+export type Enqueued = {
+  execution: ActionExecution;
+  /** One sentence for the answer the requester gets now (what happens next, or why nothing will). */
+  notice: string;
+};
+
+export type ExecutionPlan = {
+  status: 'pending' | 'awaiting_approval' | 'skipped';
+  /** Why it was skipped (operator-facing). */
+  error: string | null;
+  target: ExecutionTarget | null;
+  /** One sentence for the requester's answer now. */
+  notice: string;
+};
+
+/** What enqueueing will do with an action: policy `off` → skipped, not configured → skipped, approval → held. */
+export function planExecution(
+  input: Pick<EnqueueInput, 'channel' | 'policy' | 'jira' | 'requireApproval' | 'analysisId'> & {
+    action: ExecutableAction;
+    payload: Pick<ExecutionPayload, 'department' | 'jira_project'>;
+  },
+): ExecutionPlan {
+  const { action } = input;
+  const mode = input.policy[action];
+  if (mode === 'off')
+    return { status: 'skipped', error: 'disabled by policy', target: null, notice: disabledNotice(action) };
+  const readiness = checkReadiness(input.jira, action, input.payload);
+  if (!readiness.ready)
+    return { status: 'skipped', error: readiness.reason, target: null, notice: readiness.userMessage };
+  if (mode === 'approve' || input.requireApproval)
+    return {
+      status: 'awaiting_approval',
+      error: null,
+      target: readiness.target,
+      notice: awaitingApprovalNotice(action, input.channel, input.analysisId),
+    };
+  return {
+    status: 'pending',
+    error: null,
+    target: readiness.target,
+    notice: pendingNotice(action, input.channel, input.analysisId),
+  };
+}
+
+/**
+ * Writes the action's row. Call it inside the transaction that stores the decision, so the decision and its
+ * action commit together (the outbox): the worker picks `pending` rows up after the commit. Returns null for
+ * actions without a side effect (reply, clarify).
+ */
+export async function enqueueActionExecution(
+  trx: Knex.Transaction | Knex,
+  input: EnqueueInput,
+): Promise<Enqueued | null> {
+  if (!isAction(input.action)) throw errors.invalidParameter('action', 'is not a known action');
+  if (!isExecutableAction(input.action)) return null;
+  const action = input.action;
+  const payload: ExecutionPayload = {
+    request: input.request,
+    context: input.context ?? '',
+    analysis: input.analysis ?? '',
+    department: input.department ?? null,
+    jira_project: input.jiraProject ?? null,
+    reply: input.reply ?? { to: input.requester },
+  };
+  const plan = planExecution({ ...input, action, payload });
+  const skipped = plan.status === 'skipped';
+  const [row] = (await trx(TABLE)
+    .insert({
+      analysis_id: input.analysisId ?? null,
+      conversation_id: input.conversationId ?? null,
+      requester: input.requester,
+      channel: input.channel,
+      department: input.department?.name ?? null,
+      action,
+      status: plan.status,
+      target: plan.target ? JSON.stringify(plan.target) : null,
+      payload: JSON.stringify(payload),
+      error: plan.error,
+      matched_rule_ids: [...(input.matchedRuleIds ?? [])],
+      // A skipped action is explained in the answer itself; nothing to send later.
+      notify_status: skipped ? 'not_needed' : null,
+      notification: skipped ? JSON.stringify({ message: plan.notice, reason: 'told in the answer' }) : null,
+      approval_request_status: plan.status === 'awaiting_approval' ? 'pending' : null,
+      finished_at: skipped ? trx.fn.now() : null,
+    })
+    .returning('*')) as ExecutionRow[];
+  return { execution: toApi(row!), notice: plan.notice };
+}
+
+export type ExecutionFilter = {
+  status?: ExecutionStatus;
+  action?: Action;
+  employee?: string;
+  since?: string;
+  analysisId?: number;
+  limit?: number;
+};
+
+export async function listExecutions(db: Knex, filter: ExecutionFilter): Promise<ActionExecution[]> {
+  const q = db<ExecutionRow>(TABLE)
+    .select('*')
+    .orderBy('id', 'desc')
+    .limit(filter.limit ?? 50);
+  if (filter.status) q.where('status', filter.status);
+  if (filter.action) q.where('action', filter.action);
+  if (filter.employee) q.whereRaw('lower(requester) = lower(?)', [filter.employee]);
+  if (filter.since) q.where('created_at', '>=', new Date(filter.since));
+  if (filter.analysisId) q.where('analysis_id', filter.analysisId);
+  return ((await q) as ExecutionRow[]).map(toApi);
+}
+
+export async function getExecution(db: Knex, id: number): Promise<ActionExecution | undefined> {
+  const row = (await db<ExecutionRow>(TABLE).where('id', id).first()) as ExecutionRow | undefined;
+  return row ? toApi(row) : undefined;
+}
+
+export type Decision = { decision: 'approved' | 'rejected'; by: string; reason?: string | null };
+
+/**
+ * Approves (→ pending, due now) or rejects (→ skipped, "rejected by …", the requester is told) a held action.
+ * Only `awaiting_approval` rows can be decided: a second decision is a 409, so a double click on a Telegram
+ * button cannot run an action twice.
+ */
+export async function decideExecution(db: Knex, id: number, d: Decision): Promise<ExecutionRow> {
+  const approve = d.decision === 'approved';
+  const [row] = (await db(TABLE)
+    .where({ id, status: 'awaiting_approval' })
+    .update({
+      decision: d.decision,
+      decided_by: d.by,
+      decided_at: db.fn.now(),
+      decision_reason: d.reason ?? null,
+      status: approve ? 'pending' : 'skipped',
+      next_attempt_at: db.fn.now(),
+      error: approve ? null : `rejected by ${d.by}${d.reason ? `: ${d.reason}` : ''}`,
+      finished_at: approve ? null : db.fn.now(),
+      notify_status: approve ? null : 'pending',
+      // A button message still being retried is pointless once someone decided.
+      approval_request_status: db.raw(
+        `CASE WHEN approval_request_status = 'pending' THEN 'not_needed' ELSE approval_request_status END`,
+      ),
+      updated_at: db.fn.now(),
+    })
+    .returning('*')) as ExecutionRow[];
+  if (row) return row;
+  const existing = (await db<ExecutionRow>(TABLE).where('id', id).first()) as ExecutionRow | undefined;
+  if (!existing) throw errors.notFound(`Action execution ${id} not found`);
+  throw new AppError(
+    'conflict',
+    409,
+    `Action execution ${id} is not awaiting approval (status: ${existing.status}${
+      existing.decided_by ? `, decided by ${existing.decided_by}` : ''
+    })`,
+  );
+}
+
+/**
+ * Claims up to `limit` rows with work due (an action to run, a requester or approver to tell) that no live
+ * lease holds: `FOR UPDATE SKIP LOCKED` lets replicas claim side by side without waiting on or taking each
+ * other's rows; the lease (token + expiry) outlives the statement, and an expired lease (a crashed worker)
+ * makes the row claimable again.
+ */
+export async function claimDueExecutions(db: Knex, opts: { leaseMs: number; limit: number }): Promise<ExecutionRow[]> {
+  const token = randomUUID();
+  const result = await db.raw<{ rows: ExecutionRow[] }>(
+    `UPDATE ${TABLE} SET lease_token = ?, lease_expires_at = now() + (? * interval '1 millisecond'), updated_at = now()
+     WHERE id IN (
+       SELECT id FROM ${TABLE}
+       WHERE (status = 'pending' OR notify_status = 'pending' OR approval_request_status = 'pending')
+         AND next_attempt_at <= now()
+         AND (lease_expires_at IS NULL OR lease_expires_at < now())
+       ORDER BY next_attempt_at, id
+       LIMIT ?
+       FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+    [token, opts.leaseMs, opts.limit],
+  );
+  return result.rows;
+}
+
+/** Updates a claimed row only while the lease is still ours; false when another worker has taken it over. */
+export async function updateLeased(
+  db: Knex,
+  row: Pick<ExecutionRow, 'id' | 'lease_token'>,
+  changes: Record<string, unknown>,
+): Promise<ExecutionRow | undefined> {
+  const [updated] = (await db(TABLE)
+    .where({ id: row.id, lease_token: row.lease_token })
+    .update({ ...changes, updated_at: db.fn.now() })
+    .returning('*')) as ExecutionRow[];
+  return updated;
+}
+
+export function laterThanNow(db: Knex, ms: number): Knex.Raw {
+  return db.raw(`now() + (? * interval '1 millisecond')`, [Math.max(0, Math.round(ms))]);
+}

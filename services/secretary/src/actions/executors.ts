@@ -1,0 +1,265 @@
+import type { Channel } from '@workemon/contracts';
+import { isAppError } from '@workemon/service-kit';
+import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE, type ExecutableAction } from './action-policy.js';
+import type { CommunicatorClient } from './communicator-client.js';
+import { summarize, type JiraClient } from './jira-client.js';
+
+/** A snapshot of the department taken at decision time (the directory may change before the action runs). */
+export type DepartmentTarget = {
+  name: string;
+  jira_project_key?: string | null;
+  telegram_contact?: string | null;
+  mailing_list?: string | null;
+};
+
+/** Where the requester is answered about the outcome (defaults to the username on their channel). */
+export type ReplyTarget = { to: string; subject?: string; in_reply_to?: string };
+
+export type ExecutionPayload = {
+  request: string;
+  context: string;
+  analysis: string;
+  department: DepartmentTarget | null;
+  /** A routing rule's Jira project; wins over the department's. */
+  jira_project: string | null;
+  reply: ReplyTarget;
+};
+
+export type ExecutionTarget =
+  | { system: 'jira'; project: string }
+  | { system: 'telegram'; to: string; department: string }
+  | { system: 'mailing_list'; to: string; department: string };
+
+export type ExecutionInput = {
+  id: number;
+  action: ExecutableAction;
+  channel: Channel;
+  requester: string;
+  payload: ExecutionPayload;
+};
+
+export type ExecutorDeps = {
+  /** Absent when Jira is not configured. */
+  jira?: JiraClient;
+  communicator: CommunicatorClient;
+};
+
+export type Readiness =
+  { ready: true; target: ExecutionTarget } | { ready: false; reason: string; userMessage: string };
+
+export type ExecutionOutcome =
+  | { status: 'succeeded'; target: ExecutionTarget; result: Record<string, unknown>; userMessage: string }
+  | { status: 'skipped'; reason: string; userMessage: string };
+
+const ACTION_PHRASE: Record<ExecutableAction, string> = {
+  [ACTION_JIRA]: 'создать задачу в Jira',
+  [ACTION_TELEGRAM_EMPLOYEE]: 'передать запрос сотруднику в Telegram',
+  [ACTION_MAILING_LIST]: 'отправить запрос в рассылку департамента',
+};
+
+export function describeAction(action: ExecutableAction): string {
+  return ACTION_PHRASE[action];
+}
+
+/** Whether the action can run with what is configured; if not, why (for the log) and what to tell the user. */
+export function checkReadiness(
+  jira: { configured: boolean; defaultProjectKey?: string },
+  action: ExecutableAction,
+  payload: Pick<ExecutionPayload, 'department' | 'jira_project'>,
+): Readiness {
+  const dep = payload.department;
+  const depName = dep?.name ?? 'не указан';
+  switch (action) {
+    case ACTION_JIRA: {
+      if (!jira.configured)
+        return {
+          ready: false,
+          reason: 'Jira is not configured (JIRA_BASE_URL, JIRA_API_TOKEN)',
+          userMessage:
+            'Задачу в Jira создать не получилось: Jira не подключена к Workemon. Запрос сохранён, при необходимости обратитесь в ответственный департамент напрямую.',
+        };
+      const project = payload.jira_project || dep?.jira_project_key || jira.defaultProjectKey;
+      if (!project)
+        return {
+          ready: false,
+          reason: `no Jira project: department '${depName}' has none and JIRA_PROJECT_KEY is not set`,
+          userMessage: `Задачу в Jira создать не получилось: для департамента «${depName}» не указан проект Jira. Запрос сохранён, при необходимости обратитесь в департамент напрямую.`,
+        };
+      return { ready: true, target: { system: 'jira', project } };
+    }
+    case ACTION_TELEGRAM_EMPLOYEE: {
+      if (!dep?.telegram_contact)
+        return {
+          ready: false,
+          reason: dep ? `department '${dep.name}' has no Telegram contact` : 'the requester has no department',
+          userMessage: `Переслать запрос сотруднику в Telegram не получилось: для департамента «${depName}» не указан контакт. Запрос сохранён.`,
+        };
+      return { ready: true, target: { system: 'telegram', to: dep.telegram_contact, department: dep.name } };
+    }
+    case ACTION_MAILING_LIST: {
+      if (!dep?.mailing_list)
+        return {
+          ready: false,
+          reason: dep ? `department '${dep.name}' has no mailing list` : 'the requester has no department',
+          userMessage: `Отправить запрос в рассылку не получилось: для департамента «${depName}» не указан адрес рассылки. Запрос сохранён.`,
+        };
+      return { ready: true, target: { system: 'mailing_list', to: dep.mailing_list, department: dep.name } };
+    }
+  }
+}
+
+const clip = (text: string, maxChars: number) =>
+  text.length <= maxChars ? text : `${text.slice(0, maxChars - 1).trimEnd()}…`;
+
+function origin(input: ExecutionInput): string {
+  return [
+    `Канал: ${input.channel}`,
+    `Автор: ${input.requester}`,
+    `Департамент: ${input.payload.department?.name ?? 'не указан'}`,
+    `Workemon: действие №${input.id}`,
+  ].join('\n');
+}
+
+// Telegram messages are capped at 4096 characters; leave room for the header and the analysis.
+function colleagueText(input: ExecutionInput): string {
+  const { payload } = input;
+  return [
+    `Запрос от ${input.requester} (${input.channel}) через Workemon:`,
+    clip(payload.request, 1800),
+    ...(payload.analysis ? ['', 'Анализ:', clip(payload.analysis, 1500)] : []),
+    '',
+    `Ответьте автору напрямую. Workemon, действие №${input.id}.`,
+  ].join('\n');
+}
+
+function mailingListText(input: ExecutionInput): string {
+  const { payload } = input;
+  return [
+    `Запрос от ${input.requester} (канал ${input.channel}) передан Workemon в рассылку департамента.`,
+    '',
+    'Запрос:',
+    payload.request,
+    ...(payload.context ? ['', 'Контекст:', payload.context] : []),
+    ...(payload.analysis ? ['', 'Анализ:', payload.analysis] : []),
+    '',
+    origin(input),
+  ].join('\n');
+}
+
+/**
+ * Carries out one action. Resolves with `succeeded` or `skipped`; throws the upstream's error otherwise (the
+ * worker classifies it with `classifyFailure`). Every message to a person carries an idempotency key derived
+ * from the execution id, so a repeat after a crash is not delivered twice.
+ */
+export async function executeAction(deps: ExecutorDeps, input: ExecutionInput): Promise<ExecutionOutcome> {
+  const readiness = checkReadiness(
+    { configured: !!deps.jira, defaultProjectKey: deps.jira?.defaultProjectKey },
+    input.action,
+    input.payload,
+  );
+  if (!readiness.ready) return { status: 'skipped', reason: readiness.reason, userMessage: readiness.userMessage };
+  const { target } = readiness;
+  const { payload } = input;
+  switch (target.system) {
+    case 'jira': {
+      const issue = await deps.jira!.createIssue({
+        projectKey: target.project,
+        summary: payload.request,
+        sections: [
+          { title: 'Запрос', text: payload.request },
+          { title: 'Контекст', text: payload.context },
+          { title: 'Анализ', text: payload.analysis },
+          { title: 'Источник', text: origin(input) },
+        ],
+        labels: ['workemon'],
+      });
+      return {
+        status: 'succeeded',
+        target,
+        result: { issue_key: issue.key, issue_id: issue.id, url: issue.url },
+        userMessage: `По вашему запросу создана задача ${issue.key}: ${issue.url}`,
+      };
+    }
+    case 'telegram': {
+      const sent = await deps.communicator.send({
+        channel: 'tg',
+        to: target.to,
+        text: colleagueText(input),
+        idempotency_key: `action-${input.id}-telegram`,
+      });
+      return {
+        status: 'succeeded',
+        target,
+        result: { delivered: sent.delivered, message_id: sent.message_id ?? null, duplicate: sent.duplicate ?? false },
+        userMessage: `Ваш запрос передан сотруднику департамента «${target.department}» в Telegram (${target.to}); он свяжется с вами.`,
+      };
+    }
+    case 'mailing_list': {
+      const sent = await deps.communicator.send({
+        channel: 'email',
+        to: target.to,
+        subject: `[Workemon] ${summarize(payload.request)}`,
+        text: mailingListText(input),
+        idempotency_key: `action-${input.id}-mailing-list`,
+      });
+      return {
+        status: 'succeeded',
+        target,
+        result: { delivered: sent.delivered, message_id: sent.message_id ?? null, duplicate: sent.duplicate ?? false },
+        userMessage: `Ваш запрос отправлен в рассылку департамента «${target.department}» (${target.to}).`,
+      };
+    }
+  }
+}
+
+export type FailureClass = { transient: boolean; reason: string; retryAfterMs?: number };
+
+/**
+ * Transient: 408/429, 5xx, timeouts, unreachable (retry with backoff). Permanent: any other 4xx (bad request,
+ * credentials, permissions, unknown project): retrying cannot help, so the action fails with the upstream's reason.
+ */
+export function classifyFailure(err: unknown): FailureClass {
+  if (isAppError(err)) {
+    const status = Number(err.details?.['status'] ?? err.status);
+    const target = typeof err.details?.['target'] === 'string' ? String(err.details['target']) : undefined;
+    const prefix = target ? `${target} answered ${status}: ` : '';
+    if (err.code === 'upstream_rejected' && status !== 408 && status !== 429) {
+      return { transient: false, reason: `${prefix}${err.message}` };
+    }
+    const retryAfterS = Number(err.headers?.['Retry-After']);
+    return {
+      transient: true,
+      reason: err.code === 'upstream_rejected' ? `${prefix}${err.message}` : err.message,
+      retryAfterMs: Number.isFinite(retryAfterS) && retryAfterS > 0 ? retryAfterS * 1000 : undefined,
+    };
+  }
+  return { transient: true, reason: err instanceof Error ? err.message : String(err) };
+}
+
+// Direct (REST) callers get no later message: point them at the execution log.
+function whereToLook(channel: Channel, analysisId: number | null | undefined, what: string): string {
+  if (channel !== 'direct') return `о ${what} сообщу отдельным сообщением`;
+  return `${what === 'результате' ? 'результат' : 'решение'} — в журнале действий (GET /action-executions${
+    analysisId == null ? '' : `?analysis_id=${analysisId}`
+  })`;
+}
+
+export function pendingNotice(action: ExecutableAction, channel: Channel, analysisId?: number | null): string {
+  return `Выполняю: ${describeAction(action)}; ${whereToLook(channel, analysisId, 'результате')}.`;
+}
+
+export function awaitingApprovalNotice(action: ExecutableAction, channel: Channel, analysisId?: number | null): string {
+  return `Действие «${describeAction(action)}» ожидает согласования; ${whereToLook(channel, analysisId, 'решении')}.`;
+}
+
+export function disabledNotice(action: ExecutableAction): string {
+  return `Действие «${describeAction(action)}» отключено администратором, поэтому оно не выполнено. Запрос сохранён.`;
+}
+
+export function failedNotice(action: ExecutableAction, reason: string, id: number): string {
+  return `Не удалось ${describeAction(action)} (действие №${id}): ${clip(reason, 300)}. Администратор увидит ошибку в журнале действий.`;
+}
+
+export function rejectedNotice(action: ExecutableAction, by: string, reason: string | null): string {
+  return `Действие «${describeAction(action)}» по вашему запросу отклонено (${by})${reason ? `: ${reason}` : ''}.`;
+}

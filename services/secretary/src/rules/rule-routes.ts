@@ -1,0 +1,49 @@
+import { Router, type RequestHandler } from 'express';
+import type { Knex } from 'knex';
+import { requireApiKey, validated, type OpenApi } from '@workemon/service-kit';
+import { createRule, deleteRule, getRule, listRules, replaceRule, ruleStats, toggleRule } from './rule-repository.js';
+import { validateRule, type RuleInput } from './rules.js';
+
+export type RuleRoutesDeps = {
+  db: Knex;
+  openapi: OpenApi;
+  /** `API_KEYS`: every call needs `Authorization: Bearer <key>` when set. */
+  apiKeys: readonly string[];
+};
+
+type IdParams = { params: { id: number } };
+
+/** `/rules` CRUD, `/rules/{id}/toggle` and `/rules/stats`; mount with `app.use(createRuleRoutes(deps))`. */
+export function createRuleRoutes(deps: RuleRoutesDeps): Router {
+  const { db, openapi } = deps;
+  const auth: RequestHandler = requireApiKey(deps.apiKeys);
+  const router = Router();
+
+  router.get('/rules', auth, openapi.validate('listRules'), async (_req, res) => {
+    const { query } = validated<{ query: { enabled?: boolean } }>(res);
+    res.json({ rules: await listRules(db, { enabled: query.enabled }) });
+  });
+  router.post('/rules', auth, openapi.validate('createRule'), async (_req, res) => {
+    const rule = validateRule(validated<{ body: RuleInput }>(res).body);
+    res.status(201).json(await createRule(db, rule));
+  });
+  // Before /rules/:id, which would take "stats" for an id.
+  router.get('/rules/stats', auth, openapi.validate('getRuleStats'), async (_req, res) => {
+    res.json({ rules: await ruleStats(db) });
+  });
+  router.get('/rules/:id', auth, openapi.validate('getRule'), async (_req, res) => {
+    res.json(await getRule(db, validated<IdParams>(res).params.id));
+  });
+  router.put('/rules/:id', auth, openapi.validate('replaceRule'), async (_req, res) => {
+    const { params, body } = validated<IdParams & { body: RuleInput }>(res);
+    res.json(await replaceRule(db, params.id, validateRule(body)));
+  });
+  router.delete('/rules/:id', auth, openapi.validate('deleteRule'), async (_req, res) => {
+    await deleteRule(db, validated<IdParams>(res).params.id);
+    res.status(204).end();
+  });
+  router.post('/rules/:id/toggle', auth, openapi.validate('toggleRule'), async (_req, res) => {
+    res.json(await toggleRule(db, validated<IdParams>(res).params.id));
+  });
+  return router;
+}

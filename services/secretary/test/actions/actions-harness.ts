@@ -1,0 +1,179 @@
+// Shared pieces of the actions and rules tests: a database with the actions migration, a fake communicator
+// that speaks the communicator's POST /send contract, and a small app serving the actions and rules routes.
+import knexFactory, { type Knex } from 'knex';
+import { loadOpenApiDocument, type SendRequest } from '@workemon/contracts';
+import {
+  AppError,
+  createLogger,
+  createMetrics,
+  createOpenApi,
+  createServiceApp,
+  requireApiKey,
+  validated,
+} from '@workemon/service-kit';
+import { listen, type Listening } from '@workemon/testkit';
+import { createTestDatabase } from '@workemon/testkit/postgres';
+import Transport from 'winston-transport';
+import { actionsAndRulesMigration } from '../../src/migrations/100_actions_and_rules.js';
+import { createActionRoutes } from '../../src/actions/action-routes.js';
+import { createRuleRoutes } from '../../src/rules/rule-routes.js';
+import type { WorkerSettings } from '../../src/actions/action-policy.js';
+
+export const openapi = createOpenApi(loadOpenApiDocument('secretary'));
+
+export class MemoryTransport extends Transport {
+  lines: string[] = [];
+  override log(info: unknown, next: () => void): void {
+    this.lines.push(JSON.stringify(info));
+    next();
+  }
+}
+
+export function testLogger() {
+  return createLogger({ service: 'secretary', level: 'debug', stdout: new MemoryTransport() });
+}
+
+export const fastWorker: WorkerSettings = {
+  maxAttempts: 4,
+  retryBaseMs: 10,
+  retryMaxMs: 40,
+  pollIntervalMs: 20,
+  leaseMs: 10_000,
+};
+
+export type TestDatabase = { knex: Knex; url: string; open: () => Knex; close: () => Promise<void> };
+
+/** A fresh database with only the actions migration (the feature does not need the directory tables). */
+export async function createActionsDatabase(serverUrl: string): Promise<TestDatabase> {
+  const { url, drop } = await createTestDatabase(serverUrl, 'actions');
+  const opened: Knex[] = [];
+  const open = () => {
+    const k = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 5 } });
+    opened.push(k);
+    return k;
+  };
+  const knex = open();
+  await knex.migrate.latest({
+    migrationSource: {
+      getMigrations: async () => [actionsAndRulesMigration],
+      getMigrationName: (m: typeof actionsAndRulesMigration) => m.name,
+      getMigration: async (m: typeof actionsAndRulesMigration) => m,
+    },
+  });
+  return {
+    knex,
+    url,
+    open,
+    close: async () => {
+      for (const k of opened) await k.destroy();
+      await drop();
+    },
+  };
+}
+
+export type SentMessage = SendRequest & {
+  idempotency_key?: string;
+  buttons?: { text: string; callback_data: string }[];
+};
+
+export type FakeCommunicator = Listening & {
+  /** Messages delivered (a repeated idempotency key is not delivered again). */
+  sent: SentMessage[];
+  /** Every POST /send that reached the fake. */
+  calls: number;
+  failNext(status: number, times?: number): void;
+  /** Only for the given channel (`to`): the next `times` sends there fail. */
+  failTo(to: string, status: number, times?: number): void;
+};
+
+/**
+ * Stands in for the communicator (real in phase 2): validates POST /send against its OpenAPI document, plus
+ * the `buttons` extension proposed for approval messages, answers like it (`{delivered, channel, message_id,
+ * duplicate}`), honours idempotency keys, and can be told to fail.
+ */
+export async function startFakeCommunicator(apiKey?: string): Promise<FakeCommunicator> {
+  const doc = loadOpenApiDocument('communicator');
+  const sendRequest = doc.components!['schemas']!['SendRequest'] as { properties: Record<string, unknown> };
+  sendRequest.properties['buttons'] = {
+    type: 'array',
+    maxItems: 8,
+    items: {
+      type: 'object',
+      required: ['text', 'callback_data'],
+      additionalProperties: false,
+      properties: {
+        text: { type: 'string', minLength: 1 },
+        callback_data: { type: 'string', minLength: 1, maxLength: 64 },
+      },
+    },
+  };
+  const contract = createOpenApi(doc);
+  const sent: SentMessage[] = [];
+  const seen = new Map<string, string>();
+  const failures: number[] = [];
+  const targeted = new Map<string, number[]>();
+  let calls = 0;
+  let nextId = 1;
+  const app = createServiceApp(
+    { service: 'communicator', version: 'fake', logger: testLogger(), metrics: createMetrics('communicator') },
+    (a) => {
+      a.post(
+        '/send',
+        (_req, _res, next) => {
+          calls += 1;
+          next();
+        },
+        requireApiKey(apiKey ? [apiKey] : []),
+        contract.validate('send'),
+        (_req, res) => {
+          const body = validated<{ body: SentMessage }>(res).body;
+          const failure = targeted.get(body.to)?.shift() ?? failures.shift();
+          if (failure) throw new AppError('scripted', failure, `scripted ${failure}`);
+          const key = body.idempotency_key;
+          if (key && seen.has(key)) {
+            res.json({ delivered: true, channel: body.channel, message_id: seen.get(key), duplicate: true });
+            return;
+          }
+          const messageId = `m${nextId++}`;
+          if (key) seen.set(key, messageId);
+          sent.push(body);
+          res.json({ delivered: true, channel: body.channel, message_id: messageId });
+        },
+      );
+    },
+  );
+  const served = await listen(app);
+  return {
+    ...served,
+    sent,
+    get calls() {
+      return calls;
+    },
+    failNext(status, times = 1) {
+      for (let i = 0; i < times; i += 1) failures.push(status);
+    },
+    failTo(to, status, times = 1) {
+      const list = targeted.get(to) ?? [];
+      for (let i = 0; i < times; i += 1) list.push(status);
+      targeted.set(to, list);
+    },
+  };
+}
+
+/** A service app with the actions and rules routes, as the secretary will mount them. */
+export function buildActionsApp(db: Knex, options: { apiKeys?: string[]; onApproved?: () => void } = {}) {
+  const logger = testLogger();
+  return createServiceApp(
+    { service: 'secretary', version: 'test', logger, metrics: createMetrics('secretary'), openapi: openapi.document },
+    (app) => {
+      app.use(createActionRoutes({ db, openapi, apiKeys: options.apiKeys ?? [], onApproved: options.onApproved }));
+      app.use(createRuleRoutes({ db, openapi, apiKeys: options.apiKeys ?? [] }));
+    },
+  );
+}
+
+/** Asserts a response matches the secretary's OpenAPI document. */
+export function expectContract(operationId: string, res: { status: number; body: unknown }): void {
+  const problems = openapi.responseProblems(operationId, res.status, res.body);
+  if (problems.length) throw new Error(`${operationId} ${res.status} breaks the contract: ${problems.join('; ')}`);
+}
