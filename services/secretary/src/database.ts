@@ -60,13 +60,40 @@ export function openDatabase(options: DatabaseOptions): Database {
   return { knex, kind: 'pglite', close: () => knex.destroy() };
 }
 
-/** Brings the schema up to date. knex holds its migration lock meanwhile, so concurrent starts run it once. */
-export async function migrateDatabase(db: Database): Promise<string[]> {
-  const [, applied] = (await db.knex.migrate.latest({ migrationSource, tableName: 'knex_migrations' })) as [
-    number,
-    string[],
-  ];
-  return applied;
+/**
+ * Brings the schema up to date under knex's migration lock, so concurrent starts run each migration once. knex
+ * fails fast when another instance holds the lock; this waits for that instance instead (then finds nothing
+ * left to do), so replicas starting together all come up.
+ */
+export async function migrateDatabase(db: Database, options: { lockWaitMs?: number } = {}): Promise<string[]> {
+  if (db.kind === 'pglite') return migrateUnderKnexLock(db, options);
+  // knex creates its own bookkeeping tables before it takes its lock, and two instances racing there fail with
+  // "relation knex_migrations already exists": a transaction-scoped advisory lock on another pooled
+  // connection serialises whole runs (PGlite has one connection and one process, so it needs none).
+  return db.knex.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(?)', [MIGRATION_ADVISORY_LOCK]);
+    return migrateUnderKnexLock(db, options);
+  });
+}
+
+// An arbitrary constant naming "secretary migrations" among the database's advisory locks.
+const MIGRATION_ADVISORY_LOCK = 7_140_003;
+
+async function migrateUnderKnexLock(db: Database, options: { lockWaitMs?: number }): Promise<string[]> {
+  const deadline = Date.now() + (options.lockWaitMs ?? 60_000);
+  for (;;) {
+    try {
+      const [, applied] = (await db.knex.migrate.latest({ migrationSource, tableName: 'knex_migrations' })) as [
+        number,
+        string[],
+      ];
+      return applied;
+    } catch (err) {
+      const locked = (err as { name?: string }).name === 'MigrationLocked';
+      if (!locked || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 // SQLSTATE classes and driver codes that mean "the database is not reachable right now" (not a bug of ours).
