@@ -7,11 +7,9 @@ import { ACTIONS, type AnalyticsResponse } from '@workemon/contracts';
 export const analyticsSchema = z.object({
   is_enough: z.boolean(),
   response: z.string().trim().min(1),
-  // Models sometimes write null for "no action"; that means the same as leaving it out.
-  action: z
-    .enum(ACTIONS)
-    .nullish()
-    .transform((a) => a ?? undefined),
+  // Models sometimes write null for "no action"; that means the same as leaving it out. (preprocess rather than
+  // nullish(): the JSON Schema sent to providers stays a plain optional enum.)
+  action: z.preprocess((value) => value ?? undefined, z.enum(ACTIONS).optional()),
 });
 
 type AnalyticsQuery = { context: string; request: string };

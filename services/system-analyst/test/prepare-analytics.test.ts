@@ -1,0 +1,183 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import winston from 'winston';
+import { createLogger, createOpenApi } from '@workemon/service-kit';
+import { ACTIONS, loadOpenApiDocument } from '@workemon/contracts';
+import { startFakeLlm, userDataOf, type FakeLlm } from '@workemon/testkit/fake-llm';
+import { ANALYST_PROMPT, buildApp, loadConfig } from '../src/index.js';
+
+const openapi = createOpenApi(loadOpenApiDocument('system-analyst'));
+const fakes: FakeLlm[] = [];
+async function fake(opts: Parameters<typeof startFakeLlm>[0] = {}): Promise<FakeLlm> {
+  const f = await startFakeLlm(opts);
+  fakes.push(f);
+  return f;
+}
+afterEach(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+
+function envForFake(provider: string, llm: FakeLlm): Record<string, string> {
+  return {
+    LLM_PROVIDER: provider,
+    LLM_BASE_URL: llm.url,
+    LLM_MODEL: llm.model,
+    LLM_MAX_RETRIES: '0',
+    ...(llm.apiKey ? { LLM_API_KEY: llm.apiKey } : {}),
+    ...(provider === 'yandexgpt' ? { YANDEX_FOLDER_ID: llm.folderId } : {}),
+  };
+}
+
+function startAnalyst(env: Record<string, string>) {
+  const config = loadConfig(env);
+  const logger = createLogger({ service: 'system-analyst', stdout: new winston.transports.Console({ silent: true }) });
+  return buildApp({ config, logger });
+}
+
+const query = (overrides: Record<string, string> = {}) => ({
+  context: 'Младший системный аналитик клиентского департамента, авторизационные операции кошельков, домен b2c',
+  request: 'Я хочу получать аналитику о операциях наших кошельков. Меня интересуют операции авторизации',
+  ...overrides,
+});
+
+const ADVICE = {
+  is_enough: true,
+  response: 'Доработать аналитический куб авторизаций: добавить статус авторизации и выполнить запрос к кубу',
+  action: 'создать jira-task',
+};
+
+const PATHS = [
+  ['/prepare-analititcs', 'prepareAnalytics'],
+  ['/prepare-analytics', 'prepareAnalyticsAlias'],
+] as const;
+
+describe('GET /prepare-analititcs and /prepare-analytics', () => {
+  for (const [path, operationId] of PATHS) {
+    for (const name of ['context', 'request']) {
+      it(`${path}: answers 400 naming '${name}' when it is missing`, async () => {
+        const llm = await fake();
+        const app = startAnalyst(envForFake('openai', llm));
+        const q: Record<string, string> = query();
+        delete q[name];
+        const res = await request(app).get(path).query(q);
+        expect(res.status).toBe(400);
+        expect(openapi.responseProblems(operationId, 400, res.body)).toEqual([]);
+        expect(res.body.message).toBe(`Parameter '${name}' is required`);
+        expect(llm.requests).toHaveLength(0);
+      });
+    }
+
+    it(`${path}: answers the advice with its action`, async () => {
+      const llm = await fake();
+      llm.reply(() => ADVICE);
+      const app = startAnalyst(envForFake('openai', llm));
+      const res = await request(app).get(path).query(query());
+      expect(res.status).toBe(200);
+      expect(openapi.responseProblems(operationId, 200, res.body)).toEqual([]);
+      expect(res.body).toEqual(ADVICE);
+      const sent = llm.requests[0]!;
+      expect(sent.system).toContain('инженер данных в финтехе');
+      expect(userDataOf(sent.user)).toEqual(query());
+      expect(sent.body.response_format.json_schema.schema.properties.action.enum).toEqual([...ACTIONS]);
+    });
+  }
+
+  it('talks to YandexGPT in jsonSchema mode when LLM_JSON_MODE=schema', async () => {
+    const llm = await fake({ wire: 'yandexgpt' });
+    llm.reply(() => ADVICE);
+    const app = startAnalyst({ ...envForFake('yandexgpt', llm), LLM_JSON_MODE: 'schema' });
+    const res = await request(app).get('/prepare-analititcs').query(query());
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(ADVICE);
+    const body = llm.requests[0]!.body;
+    expect(body.jsonObject).toBeUndefined();
+    expect(body.jsonSchema.schema.required).toEqual(['is_enough', 'response']);
+  });
+
+  it('talks to Ollama with the answer schema as format', async () => {
+    const llm = await fake({ wire: 'ollama' });
+    llm.reply(() => ({ is_enough: false, response: 'За какой период нужна аналитика?', action: 'уточнить' }));
+    const app = startAnalyst(envForFake('ollama', llm));
+    const res = await request(app).get('/prepare-analytics').query(query());
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ is_enough: false, response: 'За какой период нужна аналитика?', action: 'уточнить' });
+    expect(llm.requests[0]!.body.format.properties.action.enum).toEqual([...ACTIONS]);
+  });
+
+  it('leaves out an action the model gave as null', async () => {
+    const llm = await fake();
+    llm.reply(() => ({ is_enough: true, response: 'Данные есть в витрине операций', action: null }));
+    const app = startAnalyst(envForFake('openai', llm));
+    const res = await request(app).get('/prepare-analititcs').query(query());
+    expect(res.status).toBe(200);
+    expect(openapi.responseProblems('prepareAnalytics', 200, res.body)).toEqual([]);
+    expect(res.body).toEqual({ is_enough: true, response: 'Данные есть в витрине операций' });
+  });
+
+  it('asks once to fix an action outside the enum, then answers 502 if it stays wrong', async () => {
+    const llm = await fake();
+    llm.reply(() => ({ ...ADVICE, action: 'позвонить' }));
+    const app = startAnalyst(envForFake('openai', llm));
+    const res = await request(app).get('/prepare-analititcs').query(query());
+    expect(res.status).toBe(502);
+    expect(openapi.responseProblems('prepareAnalytics', 502, res.body)).toEqual([]);
+    expect(llm.requests).toHaveLength(2);
+    expect(llm.requests[1]!.user).toContain('action');
+
+    let calls = 0;
+    llm.reply(() => (calls++ === 0 ? { ...ADVICE, action: 'позвонить' } : ADVICE));
+    const fixed = await request(app).get('/prepare-analititcs').query(query());
+    expect(fixed.status).toBe(200);
+    expect(fixed.body).toEqual(ADVICE);
+  });
+
+  it('answers 504 on a slow provider and 413 on an over-long request', async () => {
+    const llm = await fake();
+    llm.delayMs = 1500;
+    const app = startAnalyst({ ...envForFake('openai', llm), LLM_TIMEOUT_MS: '150', LLM_MAX_INPUT_CHARS: '400' });
+    const slow = await request(app).get('/prepare-analititcs').query(query());
+    expect(slow.status).toBe(504);
+    expect(openapi.responseProblems('prepareAnalytics', 504, slow.body)).toEqual([]);
+    const long = await request(app)
+      .get('/prepare-analititcs')
+      .query(query({ request: 'кошельки '.repeat(60) }));
+    expect(long.status).toBe(413);
+    expect(openapi.responseProblems('prepareAnalytics', 413, long.body)).toEqual([]);
+  });
+
+  it('uses the prompt from PROMPT_FILE', async () => {
+    const llm = await fake();
+    llm.reply(() => ADVICE);
+    const file = join(mkdtempSync(join(tmpdir(), 'analyst-prompt-')), 'prompt.txt');
+    writeFileSync(file, 'Ты архитектор хранилища данных. ANALYST-PROMPT-MARKER');
+    const app = startAnalyst({ ...envForFake('openai', llm), PROMPT_FILE: file });
+    await request(app).get('/prepare-analititcs').query(query());
+    expect(llm.requests[0]!.system).toContain('ANALYST-PROMPT-MARKER');
+    expect(llm.requests[0]!.system).not.toContain(ANALYST_PROMPT.slice(0, 40));
+  });
+
+  it('reports a fallback without its key by the fallback key name', async () => {
+    const llm = await fake();
+    const app = startAnalyst({ ...envForFake('openai', llm), LLM_FALLBACK_PROVIDERS: 'grok' });
+    const health = await request(app).get('/health');
+    expect(health.status).toBe(200);
+    expect(openapi.responseProblems('getHealth', 200, health.body)).toEqual([]);
+    expect(health.body.status).toBe('degraded');
+    expect(health.body.checks['llm:openai'].status).toBe('ok');
+    expect(health.body.checks['llm:grok']).toMatchObject({ status: 'degraded' });
+    expect(health.body.checks['llm:grok'].detail).toContain('GROK_API_KEY');
+  });
+
+  it('exposes the LLM metrics on /metrics', async () => {
+    const llm = await fake();
+    llm.reply(() => ADVICE);
+    const app = startAnalyst(envForFake('openai', llm));
+    await request(app).get('/prepare-analytics').query(query());
+    const text = (await request(app).get('/metrics')).text;
+    expect(text).toMatch(/workemon_llm_request_duration_seconds_count\{[^}]*outcome="ok"[^}]*\} 1/);
+    expect(text).toMatch(/workemon_llm_tokens_total\{[^}]*kind="output"[^}]*\} [1-9]/);
+  });
+});
