@@ -52,6 +52,8 @@ export type ExecutionRow = {
   updated_at: Date;
 };
 
+type SideEffectView = Record<string, unknown> & { status: SideStatus | null };
+
 /** The API's view of a row (`ActionExecution` in the secretary's OpenAPI document). */
 export function toApi(row: ExecutionRow) {
   const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
@@ -77,8 +79,8 @@ export function toApi(row: ExecutionRow) {
     decided_at: iso(row.decided_at),
     decision_reason: row.decision_reason,
     matched_rule_ids: row.matched_rule_ids.map(Number),
-    notification: { status: row.notify_status, ...(row.notification ?? {}) },
-    approval_request: { status: row.approval_request_status, ...(row.approval_request ?? {}) },
+    notification: { ...(row.notification ?? {}), status: row.notify_status } as SideEffectView,
+    approval_request: { ...(row.approval_request ?? {}), status: row.approval_request_status } as SideEffectView,
     created_at: iso(row.created_at)!,
     started_at: iso(row.started_at),
     finished_at: iso(row.finished_at),
