@@ -44,7 +44,14 @@ export const llmErrors = {
         status === 429
           ? `LLM provider '${provider}' is rate limiting us (HTTP 429)`
           : `LLM provider '${provider}' is unavailable (HTTP ${status})`,
-        { details: { provider, status, retry: true, providerDown: true, retryAfterMs, providerMessage } },
+        {
+          details: { provider, status, retry: true, providerDown: true, retryAfterMs, providerMessage },
+          // Passed on to our caller when retries ran out: the provider knows best when to come back.
+          headers:
+            retryAfterMs === undefined
+              ? undefined
+              : { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+        },
       );
     }
     return new AppError('llm_rejected', 502, `LLM provider '${provider}' rejected the request (HTTP ${status})`, {

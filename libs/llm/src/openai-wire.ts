@@ -1,6 +1,6 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { llmErrors } from './llm-errors.js';
-import { requestProvider } from './provider-http.js';
+import { reachableWithout404, requestProvider } from './provider-http.js';
 import { TEMPERATURE, usageOf, type ProviderWire } from './provider-wire.js';
 
 type ChatCompletion = {
@@ -52,14 +52,21 @@ export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): Provi
       return { text: choice.message.content, usage: usageOf(u?.prompt_tokens, u?.completion_tokens, u?.total_tokens) };
     },
     async checkHealth(timeoutMs) {
-      const { json } = await requestProvider({
-        provider: p.name,
-        method: 'GET',
-        url: `${p.baseUrl}/models`,
-        headers: auth,
-        timeoutMs,
-        apiKeyEnv: p.apiKeyEnv,
+      let json: unknown;
+      const listed = await reachableWithout404(async () => {
+        json = (
+          await requestProvider({
+            provider: p.name,
+            method: 'GET',
+            url: `${p.baseUrl}/models`,
+            headers: auth,
+            timeoutMs,
+            apiKeyEnv: p.apiKeyEnv,
+          })
+        ).json;
       });
+      if (!listed)
+        return { status: 'ok', detail: `${p.name} at ${p.baseUrl}: reachable (no /models endpoint to list)` };
       const ids = ((json as { data?: { id?: unknown }[] } | undefined)?.data ?? []).map((m) => m.id);
       return ids.includes(p.model)
         ? { status: 'ok', detail: `${p.name} ${p.model} at ${p.baseUrl}: reachable, model listed` }

@@ -81,3 +81,18 @@ export async function requestProvider(req: ProviderRequest): Promise<{ json?: un
     return { text };
   }
 }
+
+/**
+ * Runs a health probe; a 404/405 means the server answered but lacks that optional endpoint (some compatible
+ * servers have no /models), which still proves reachability: resolves false then. Other errors propagate.
+ */
+export async function reachableWithout404(probe: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await probe();
+    return true;
+  } catch (err) {
+    const status = (err as { details?: Record<string, unknown> }).details?.['status'];
+    if (status === 404 || status === 405) return false;
+    throw err;
+  }
+}

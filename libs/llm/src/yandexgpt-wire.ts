@@ -1,6 +1,6 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { llmErrors } from './llm-errors.js';
-import { requestProvider } from './provider-http.js';
+import { reachableWithout404, requestProvider } from './provider-http.js';
 import { TEMPERATURE, usageOf, type ProviderWire } from './provider-wire.js';
 
 type CompletionResponse = {
@@ -17,14 +17,15 @@ export function yandexModelUri(p: ProviderSettings): string {
 /**
  * YandexGPT's native Foundation Models API (`POST /foundationModels/v1/completion`). Quirks mirrored here:
  * messages carry `text`, not `content`; the REST body is wrapped in `result`; token counts are int64 strings;
- * `maxTokens` is documented as a string. The folder always goes into `modelUri`; `x-folder-id` is sent only
- * with IAM tokens, because for service-account API keys Yandex uses the account's own folder and a mismatch
- * is a 400. Structured output: `jsonObject` by default (widest model support), `jsonSchema` on request.
+ * `maxTokens` is documented as a string. The folder always goes into `modelUri`, and `x-folder-id` carries it
+ * too (IAM tokens of user accounts need it; for service-account keys it must equal the account's folder, which
+ * the model URI needs anyway). Structured output: `jsonObject` by default (widest model support), `jsonSchema`
+ * on request.
  */
 export function createYandexGptWire(p: ProviderSettings, jsonMode: JsonMode): ProviderWire {
   const headers: Record<string, string> = {};
   if (p.apiKey) headers['authorization'] = p.yandexAuth === 'iam' ? `Bearer ${p.apiKey}` : `Api-Key ${p.apiKey}`;
-  if (p.yandexAuth === 'iam' && p.folderId) headers['x-folder-id'] = p.folderId;
+  if (p.folderId) headers['x-folder-id'] = p.folderId;
   // Ask Yandex not to keep our requests (they carry employees' messages).
   headers['x-data-logging-enabled'] = 'false';
   const modelUri = yandexModelUri(p);
@@ -68,16 +69,21 @@ export function createYandexGptWire(p: ProviderSettings, jsonMode: JsonMode): Pr
     // The tokenizer checks endpoint, credentials, folder and model URI in one call without generating (not
     // billed as a generation).
     async checkHealth(timeoutMs) {
-      await requestProvider({
-        provider: p.name,
-        method: 'POST',
-        url: `${p.baseUrl}/foundationModels/v1/tokenize`,
-        headers,
-        body: { modelUri, text: 'ping' },
-        timeoutMs,
-        apiKeyEnv: p.apiKeyEnv,
-      });
-      return { status: 'ok', detail: `yandexgpt ${modelUri} at ${p.baseUrl}: reachable, tokenizer answered` };
+      const reachable = await reachableWithout404(() =>
+        requestProvider({
+          provider: p.name,
+          method: 'POST',
+          url: `${p.baseUrl}/foundationModels/v1/tokenize`,
+          headers,
+          body: { modelUri, text: 'ping' },
+          timeoutMs,
+          apiKeyEnv: p.apiKeyEnv,
+        }),
+      );
+      return {
+        status: 'ok',
+        detail: `yandexgpt ${modelUri} at ${p.baseUrl}: reachable, ${reachable ? 'tokenizer answered' : 'no tokenizer endpoint'}`,
+      };
     },
   };
 }

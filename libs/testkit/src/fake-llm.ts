@@ -146,6 +146,14 @@ export async function startFakeLlm(
     if (apiKey === undefined) return;
     const auth = headers['authorization'] ?? '';
     if (wire === 'yandexgpt') {
+      // The folder header is optional with API keys, but when sent it must match (the real API answers 400).
+      const folderHeader = headers['x-folder-id'];
+      if (folderHeader !== undefined && folderHeader !== folderId) {
+        throw new Rejection(
+          400,
+          `Specified folder ID '${folderHeader}' does not match with service account folder ID '${folderId}'`,
+        );
+      }
       if (auth === `Api-Key ${apiKey}`) return;
       if (auth === `Bearer ${apiKey}`) {
         // IAM tokens of user accounts need the folder header; it must match the modelUri's folder.

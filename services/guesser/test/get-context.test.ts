@@ -71,7 +71,7 @@ describe('GET /get-context against each provider wire', () => {
         const r = llm.requests[0]!;
         expect(r.path).toBe('/foundationModels/v1/completion');
         expect(r.headers['authorization']).toBe(`Api-Key ${llm.apiKey}`);
-        expect(r.headers['x-folder-id']).toBeUndefined();
+        expect(r.headers['x-folder-id']).toBe(llm.folderId);
         expect(r.body.modelUri).toBe(`gpt://${llm.folderId}/yandexgpt-lite/latest`);
         expect(r.body.jsonObject).toBe(true);
         expect(r.body.messages[1].text).toContain('untrusted_data_');
@@ -205,6 +205,18 @@ describe('GET /get-context resilience', () => {
     expectContract(503, res.body);
     expect(res.body.message).toBe("LLM provider 'openai' is unavailable (HTTP 500)");
     expect(llm.requests).toHaveLength(3);
+  });
+
+  it("passes the provider's Retry-After on when rate limiting outlasts the retries", async () => {
+    const llm = await fake();
+    llm.failNext(2, { status: 429, headers: { 'Retry-After': '0' } });
+    const { app } = startGuesser({ ...envForFake('openai', llm), LLM_MAX_RETRIES: '1' });
+    const res = await request(app).get('/get-context').query(validQuery());
+    expect(res.status).toBe(503);
+    expectContract(503, res.body);
+    expect(res.body.message).toBe("LLM provider 'openai' is rate limiting us (HTTP 429)");
+    expect(res.headers['retry-after']).toBe('1');
+    expect(llm.requests).toHaveLength(2);
   });
 
   it('does not retry a 400 from the provider and answers 502', async () => {
