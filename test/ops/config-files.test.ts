@@ -1,0 +1,276 @@
+// Static checks of the deployment files: the compose file parses (Debian's docker-compose) and is complete,
+// .env.example lists every key the code reads, and the Grafana and Kibana files parse with every reference
+// resolving.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { commonEnvSchema, logIndexTemplate, LOG_DATA_STREAM } from '@workemon/service-kit';
+import { llmEnvSchema } from '@workemon/llm';
+import { allPanels, readDashboard, readSavedObjects, repoPath, type SavedObject } from './observability-files.js';
+
+const run = promisify(execFile);
+const APP_SERVICES = ['secretary', 'guesser', 'system-analyst', 'communicator'];
+
+type ComposeService = {
+  image?: string;
+  build?: unknown;
+  environment?: Record<string, string | null>;
+  healthcheck?: { test?: string[] | string; disable?: boolean };
+  depends_on?: Record<string, { condition: string }>;
+  volumes?: (string | { source?: string; target: string })[];
+  command?: string[] | string;
+};
+
+/** The compose file as docker-compose resolves it (anchors, merges, defaults), with no .env in effect. */
+async function resolvedCompose(): Promise<{ services: Record<string, ComposeService> }> {
+  const { stdout } = await run('docker-compose', ['-f', repoPath('docker-compose.yml'), 'config'], {
+    cwd: repoPath('.'),
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+  });
+  return parse(stdout) as { services: Record<string, ComposeService> };
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+}
+
+/** Every environment key the code reads: schema entries in the sources, the shared schemas, and what each
+ * service's loadConfig asks of the environment it is given (dynamic keys such as DEEPSEEK_API_KEY included). */
+async function keysTheCodeReads(): Promise<Map<string, string>> {
+  const keys = new Map<string, string>();
+  const dirs = [
+    ...APP_SERVICES.map((s) => repoPath(`services/${s}/src`)),
+    ...['contracts', 'service-kit', 'llm'].map((l) => repoPath(`libs/${l}/src`)),
+  ];
+  for (const dir of dirs) {
+    for (const file of await filesUnder(dir)) {
+      const text = await readFile(file, 'utf8');
+      if (!/parseEnv|env\.\w+\(|commonEnvSchema|EnvSchema/.test(text)) continue;
+      for (const m of text.matchAll(/^\s*([A-Z][A-Z0-9_]{2,}):\s*(?:env\.|z\b|\w+EnvSchema)/gm))
+        keys.set(m[1]!, file.replace(repoPath('.'), ''));
+    }
+  }
+  for (const k of Object.keys(commonEnvSchema)) keys.set(k, 'commonEnvSchema');
+  for (const k of Object.keys(llmEnvSchema)) keys.set(k, 'llmEnvSchema');
+  for (const service of APP_SERVICES) {
+    const config = repoPath(`services/${service}/src/config.ts`);
+    if (!existsSync(config)) continue;
+    const mod = (await import(config)) as { loadConfig?: (env: Record<string, string | undefined>) => unknown };
+    if (!mod.loadConfig) continue;
+    const env = new Proxy({} as Record<string, string | undefined>, {
+      get(_t, key) {
+        if (typeof key === 'string' && /^[A-Z][A-Z0-9_]+$/.test(key)) keys.set(key, `${service} loadConfig`);
+        return undefined;
+      },
+    });
+    try {
+      mod.loadConfig(env);
+    } catch {
+      // Keys a service requires are still read (and recorded) before it refuses to start.
+    }
+  }
+  return keys;
+}
+
+async function envExampleKeys(): Promise<Set<string>> {
+  const text = await readFile(repoPath('.env.example'), 'utf8');
+  return new Set([...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!));
+}
+
+describe('docker-compose.yml', () => {
+  it('parses with docker-compose; every service has a healthcheck and depends on existing services by condition', async () => {
+    const compose = await resolvedCompose();
+    const names = Object.keys(compose.services);
+    for (const required of [
+      ...APP_SERVICES,
+      'postgres',
+      'elasticsearch',
+      'kibana',
+      'kibana-setup',
+      'prometheus',
+      'grafana',
+      'ollama',
+      'ollama-pull',
+    ])
+      expect(names).toContain(required);
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect(service.healthcheck?.test, `${name} has a healthcheck`).toBeTruthy();
+      expect(service.healthcheck?.disable, `${name} healthcheck enabled`).not.toBe(true);
+      for (const [dep, cond] of Object.entries(service.depends_on ?? {})) {
+        expect(names, `${name} depends on ${dep}`).toContain(dep);
+        expect(['service_started', 'service_healthy', 'service_completed_successfully']).toContain(cond.condition);
+      }
+    }
+    for (const app of APP_SERVICES) {
+      expect(compose.services[app]!.build, `${app} is built from the Dockerfile`).toBeTruthy();
+      expect(Object.keys(compose.services[app]!.depends_on ?? {}).length, `${app} waits for something`).toBeGreaterThan(
+        0,
+      );
+    }
+    expect(compose.services['secretary']!.depends_on?.['postgres']?.condition).toBe('service_healthy');
+    expect(compose.services['kibana-setup']!.depends_on?.['kibana']?.condition).toBe('service_healthy');
+    expect(compose.services['guesser']!.depends_on?.['ollama-pull']?.condition).toBe('service_completed_successfully');
+    expect(compose.services['ollama-pull']!.environment?.['OLLAMA_MODEL']).toBe('qwen3:0.6b');
+  });
+
+  it('the app services get only keys the code reads, and the LLM services default to the local Ollama', async () => {
+    const compose = await resolvedCompose();
+    const known = await keysTheCodeReads();
+    for (const app of APP_SERVICES) {
+      if (!existsSync(repoPath(`services/${app}/src/config.ts`))) continue; // its author has not written it yet
+      const unknown = Object.keys(compose.services[app]!.environment ?? {}).filter((k) => !known.has(k));
+      expect(unknown, `${app}: environment keys no code reads`).toEqual([]);
+    }
+    for (const llmService of ['guesser', 'system-analyst']) {
+      const environment = compose.services[llmService]!.environment!;
+      expect(environment['LLM_PROVIDER']).toBe('ollama');
+      expect(environment['OLLAMA_BASE_URL']).toBe('http://ollama:11434');
+      expect(environment['OLLAMA_MODEL']).toBe('qwen3:0.6b');
+    }
+  });
+
+  it('.env.example lists every key the code reads and every variable the compose file uses', async () => {
+    const documented = await envExampleKeys();
+    const known = await keysTheCodeReads();
+    expect(known.size).toBeGreaterThan(40);
+    const missing = [...known].filter(([k]) => !documented.has(k)).map(([k, where]) => `${k} (${where})`);
+    expect(missing).toEqual([]);
+    const composeText = await readFile(repoPath('docker-compose.yml'), 'utf8');
+    const variables = new Set([...composeText.matchAll(/(?<!\$)\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!));
+    expect([...variables].filter((v) => !documented.has(v))).toEqual([]);
+    // Every variable has a default: `docker compose up` works with no .env.
+    expect([...composeText.matchAll(/(?<!\$)\$\{[A-Z][A-Z0-9_]*\}/g)].map((m) => m[0])).toEqual([]);
+  });
+});
+
+describe('Grafana files', () => {
+  it('the dashboard parses and every data source it names is provisioned, with matching types', async () => {
+    const provisioning = parse(
+      await readFile(repoPath('observability/grafana/provisioning/datasources/datasources.yaml'), 'utf8'),
+    ) as { datasources: { uid: string; type: string; jsonData?: { index?: string } }[] };
+    const types = new Map(provisioning.datasources.map((d) => [d.uid, d.type]));
+    expect(types.get('prom')).toBe('prometheus');
+    expect(types.get('es-logs')).toBe('elasticsearch');
+    const esIndex = provisioning.datasources.find((d) => d.uid === 'es-logs')!.jsonData!.index!;
+    expect(LOG_DATA_STREAM).toMatch(globToRegExp(esIndex));
+
+    const dashboard = await readDashboard();
+    expect(dashboard.uid).toMatch(/^[a-z0-9-]{8,40}$/);
+    const refs = allPanels(dashboard).flatMap((p) => [
+      ...(p.datasource ? [{ where: p.title, ds: p.datasource }] : []),
+      ...(p.targets ?? []).map((t) => ({ where: `${p.title} [${t.refId}]`, ds: t.datasource ?? p.datasource })),
+    ]);
+    expect(refs.length).toBeGreaterThan(10);
+    for (const { where, ds } of refs) {
+      expect(ds, `${where} names a data source`).toBeDefined();
+      expect(types.get(ds!.uid), `${where}: data source uid ${ds!.uid}`).toBe(ds!.type);
+    }
+    const ids = allPanels(dashboard).map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('the dashboards provider reads the directory compose mounts the dashboards into', async () => {
+    const provider = parse(
+      await readFile(repoPath('observability/grafana/provisioning/dashboards/dashboards.yaml'), 'utf8'),
+    ) as { providers: { options: { path: string } }[] };
+    const compose = await resolvedCompose();
+    // docker-compose 1.x prints `source:target[:mode]`, 2.x objects.
+    const mounts = (compose.services['grafana']!.volumes ?? []).map((v) =>
+      typeof v === 'string' ? v.split(':')[1]! : v.target,
+    );
+    for (const p of provider.providers) expect(mounts.some((m) => m.endsWith(p.options.path))).toBe(true);
+  });
+});
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+}
+
+describe('Kibana saved objects', () => {
+  it('parse, have unique ids, and every reference resolves to an object of the right type', async () => {
+    const objects = await readSavedObjects();
+    const byKey = new Map(objects.map((o) => [`${o.type}:${o.id}`, o]));
+    expect(byKey.size).toBe(objects.length);
+    for (const o of objects)
+      for (const ref of o.references ?? [])
+        expect(byKey.has(`${ref.type}:${ref.id}`), `${o.type}:${o.id} → ${ref.type}:${ref.id}`).toBe(true);
+
+    const dataView = objects.find((o) => o.type === 'index-pattern')!;
+    expect(dataView.attributes['title']).toBe('logs-workemon-*');
+    expect(dataView.attributes['timeFieldName']).toBe('@timestamp');
+    expect(LOG_DATA_STREAM).toMatch(globToRegExp(String(dataView.attributes['title'])));
+    expect(logIndexTemplate.index_patterns.some((p) => LOG_DATA_STREAM.match(globToRegExp(p)))).toBe(true);
+  });
+
+  it('searches and visualizations point at the data view and use fields our index template maps', async () => {
+    const objects = await readSavedObjects();
+    const keywordFields = new Set(['@timestamp', 'service.name', 'log.level', 'trace.id']);
+    const searches = objects.filter((o) => o.type === 'search');
+    expect(searches.map((s) => s.attributes['title'])).toEqual(
+      expect.arrayContaining([expect.stringMatching(/error/i), expect.stringMatching(/request/i)]),
+    );
+    expect(searches.some((s) => searchSource(s).query.query.includes('trace.id'))).toBe(true);
+    for (const o of objects.filter((x) => x.type === 'search' || x.type === 'visualization')) {
+      const source = searchSource(o);
+      const ref = (o.references ?? []).find((r) => r.name === source.indexRefName);
+      expect(ref, `${o.id}: indexRefName resolves`).toMatchObject({ type: 'index-pattern', id: 'logs-workemon' });
+    }
+    for (const vis of objects.filter((o) => o.type === 'visualization')) {
+      const state = JSON.parse(String(vis.attributes['visState'])) as { aggs: { params: { field?: string } }[] };
+      for (const agg of state.aggs) if (agg.params.field) expect(keywordFields).toContain(agg.params.field);
+    }
+    const mapped = logIndexTemplate.template.mappings.properties;
+    expect(mapped.service.properties.name.type).toBe('keyword');
+    expect(mapped.log.properties.level.type).toBe('keyword');
+    expect(mapped.trace.properties.id.type).toBe('keyword');
+  });
+
+  it('the dashboard shows log volume by service and by level, each panel resolving to a reference', async () => {
+    const objects = await readSavedObjects();
+    const dashboard = objects.find((o) => o.type === 'dashboard')!;
+    const panels = JSON.parse(String(dashboard.attributes['panelsJSON'])) as {
+      panelIndex: string;
+      panelRefName: string;
+      type: string;
+    }[];
+    expect(panels.length).toBeGreaterThanOrEqual(2);
+    for (const p of panels) {
+      const ref = dashboard.references!.find((r) => r.name === `${p.panelIndex}:${p.panelRefName}`);
+      expect(ref, `panel ${p.panelIndex}`).toBeDefined();
+      expect(ref!.type).toBe(p.type);
+    }
+    const visFields = dashboard
+      .references!.filter((r) => r.type === 'visualization')
+      .map((r) => objects.find((o) => o.type === 'visualization' && o.id === r.id)!)
+      .flatMap((v) =>
+        (JSON.parse(String(v.attributes['visState'])) as { aggs: { params: { field?: string } }[] }).aggs.map(
+          (a) => a.params.field,
+        ),
+      );
+    expect(visFields).toEqual(expect.arrayContaining(['service.name', 'log.level']));
+  });
+
+  it('are imported by the one-shot kibana-setup container through the saved objects API', async () => {
+    const compose = await resolvedCompose();
+    const setup = compose.services['kibana-setup']!;
+    expect(JSON.stringify(setup.command)).toContain('import-saved-objects.mjs');
+    const mounts = (setup.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
+    expect(mounts.some((m) => m.includes('observability/kibana'))).toBe(true);
+    const script = await readFile(repoPath('observability/kibana/import-saved-objects.mjs'), 'utf8');
+    expect(script).toContain('/api/saved_objects/_import');
+    expect(script).toContain('kbn-xsrf');
+  });
+});
+
+function searchSource(o: SavedObject): { query: { query: string }; indexRefName: string } {
+  const meta = o.attributes['kibanaSavedObjectMeta'] as { searchSourceJSON: string };
+  return JSON.parse(meta.searchSourceJSON) as { query: { query: string }; indexRefName: string };
+}
