@@ -321,7 +321,8 @@ export async function startFakeLlm(
         );
       }
       const result = await handler({ system: record.system, user: record.user });
-      const content = typeof result === 'string' ? result : JSON.stringify(result);
+      // undefined (a handler with nothing to say) becomes an empty answer, as a model may give.
+      const content = typeof result === 'string' ? result : (JSON.stringify(result) ?? '');
       return send(res, 200, answer(content, messages));
     } catch (err) {
       if (err instanceof Rejection) return send(res, err.status, errorBody(wire, err.status, err.message));

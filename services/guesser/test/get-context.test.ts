@@ -157,6 +157,16 @@ describe('GET /get-context against each provider wire', () => {
     expect(llm.requests[0]!.headers['x-folder-id']).toBe(llm.folderId);
   });
 
+  it('forwards the request id to the provider', async () => {
+    const llm = await fake();
+    llm.reply(() => ENOUGH);
+    const { app } = startGuesser(envForFake('openai', llm));
+    const res = await request(app).get('/get-context').set('X-Request-Id', 'req-guesser-42').query(validQuery());
+    expect(res.status).toBe(200);
+    expect(res.headers['x-request-id']).toBe('req-guesser-42');
+    expect(llm.requests[0]!.headers['x-request-id']).toBe('req-guesser-42');
+  });
+
   it('reads answers wrapped in a <think> block and code fences', async () => {
     const llm = await fake({ wire: 'ollama' });
     llm.reply(
