@@ -43,7 +43,7 @@ export const PROVIDER_DEFAULTS: Record<ProviderName, { baseUrl: string; model: s
   deepseek: { baseUrl: 'https://api.deepseek.com', model: 'deepseek-v4-flash', needsKey: true },
   grok: { baseUrl: 'https://api.x.ai/v1', model: 'grok-4-fast-non-reasoning', needsKey: true },
   openai: { baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', needsKey: true },
-  ollama: { baseUrl: 'http://localhost:11434', model: 'qwen3:1.7b', needsKey: false },
+  ollama: { baseUrl: 'http://localhost:11434', model: 'qwen3:0.6b', needsKey: false },
 };
 
 const providerKeys = (p: ProviderName) => {
