@@ -1,0 +1,284 @@
+/**
+ * A fake Telegram Bot API server (https://core.telegram.org/bots/api) for tests.
+ *
+ * Imitates: `POST|GET /bot<token>/<method>` with JSON, form or query parameters; the `{ok, result}` /
+ * `{ok:false, error_code, description, parameters}` envelope; `getMe`, `deleteWebhook`, `setWebhook`,
+ * `getUpdates` with the real offset semantics (an offset confirms and forgets every update below it; a negative
+ * offset keeps only the last -offset updates), `limit`, and a long-poll hold up to `timeout` seconds; a second
+ * `getUpdates` while one is held makes the held one answer 409 "terminated by other getUpdates request", and
+ * getUpdates while a webhook is set answers 409 too, as Telegram does; `sendMessage` (rejects empty text and text
+ * over 4096 UTF-16 code units with 400, as Telegram does), `sendChatAction`, `answerCallbackQuery`,
+ * `editMessageReplyMarkup`; a wrong token answers 401.
+ *
+ * Leaves out: files and media uploads, entities/parse_mode checking, real rate limiting (use `failNext` for 429),
+ * chats and users beyond what a test pushes, allowed_updates filtering, every other method (answers 404).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { waitFor } from './ports.js';
+
+export type ApiCall = { method: string; params: Record<string, unknown>; at: number };
+
+export type FakeTelegramFailure = { code: number; description?: string; retryAfterS?: number };
+
+export type SentMessage = {
+  chat_id: number | string;
+  text: string;
+  message_id: number;
+  params: Record<string, unknown>;
+};
+
+export type FakeTelegram = {
+  url: string;
+  token: string;
+  botUsername: string;
+  calls: ApiCall[];
+  sent: SentMessage[];
+  /** Queues a raw update; its update_id is assigned when absent. Returns the update_id. */
+  pushUpdate: (update: Record<string, unknown>) => number;
+  /** Queues a message update from a user, in a private chat unless `chat` says otherwise. */
+  pushMessage: (message: {
+    text?: string;
+    from?: { id: number; username?: string; first_name?: string };
+    chat?: { id: number; type: 'private' | 'group' | 'supergroup' };
+    extra?: Record<string, unknown>;
+  }) => { update_id: number; message_id: number; chat_id: number };
+  /** The next `times` calls of `method` answer this error instead (409, 429 with retry_after, 500, …). */
+  failNext: (method: string, failure: FakeTelegramFailure, times?: number) => void;
+  /** Updates not yet confirmed by an offset. */
+  pending: () => number;
+  callsOf: (method: string) => ApiCall[];
+  waitForSent: (count: number, timeoutMs?: number) => Promise<SentMessage[]>;
+  close: () => Promise<void>;
+};
+
+type HeldPoll = { finish: (status: number, body: unknown) => void };
+
+const MAX_TEXT_UTF16 = 4096;
+
+async function readParams(req: IncomingMessage, url: URL): Promise<Record<string, unknown>> {
+  const params: Record<string, unknown> = Object.fromEntries(url.searchParams);
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks).toString('utf8');
+  if (!body) return params;
+  const type = req.headers['content-type'] ?? '';
+  if (type.includes('application/json')) return { ...params, ...(JSON.parse(body) as Record<string, unknown>) };
+  if (type.includes('application/x-www-form-urlencoded'))
+    return { ...params, ...Object.fromEntries(new URLSearchParams(body)) };
+  return params;
+}
+
+export async function startFakeTelegram(
+  options: { token?: string; botUsername?: string; maxHoldMs?: number } = {},
+): Promise<FakeTelegram> {
+  const token = options.token ?? '123456:TEST-token';
+  const botUsername = options.botUsername ?? 'workemon_test_bot';
+  // Real Telegram holds a poll up to `timeout` s (telegraf asks for 50); tests need a shorter cap.
+  const maxHoldMs = options.maxHoldMs ?? 1000;
+  const calls: ApiCall[] = [];
+  const sent: SentMessage[] = [];
+  let updates: Array<Record<string, unknown> & { update_id: number }> = [];
+  let nextUpdateId = 1000;
+  let nextMessageId = 1;
+  let webhookUrl = '';
+  const failures = new Map<string, Array<FakeTelegramFailure>>();
+  let held: HeldPoll | undefined;
+  const waiters = new Set<() => void>();
+
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+
+  const ok = (result: unknown) => ({ ok: true, result });
+  const fail = (code: number, description: string, parameters?: Record<string, unknown>) => ({
+    ok: false,
+    error_code: code,
+    description,
+    ...(parameters ? { parameters } : {}),
+  });
+
+  function takeUpdates(offset: number | undefined, limit: number) {
+    if (offset !== undefined && offset < 0) updates = updates.slice(offset);
+    else if (offset !== undefined) updates = updates.filter((u) => u.update_id >= offset);
+    return updates.slice(0, limit);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
+    const send = (status: number, body: unknown) => {
+      if (res.writableEnded || res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (!match) return send(404, fail(404, 'Not Found'));
+    const [, givenToken, method] = match as unknown as [string, string, string];
+    const params = await readParams(req, url);
+    calls.push({ method, params, at: Date.now() });
+    if (givenToken !== token) return send(401, fail(401, 'Unauthorized'));
+
+    const queued = failures.get(method);
+    const failure = queued?.shift();
+    if (queued && queued.length === 0) failures.delete(method);
+    if (failure) {
+      const description =
+        failure.description ??
+        (failure.code === 429
+          ? `Too Many Requests: retry after ${failure.retryAfterS ?? 1}`
+          : failure.code === 409
+            ? 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'
+            : 'Internal Server Error');
+      return send(
+        failure.code,
+        fail(
+          failure.code,
+          description,
+          failure.retryAfterS !== undefined ? { retry_after: failure.retryAfterS } : undefined,
+        ),
+      );
+    }
+
+    switch (method) {
+      case 'getMe':
+        return send(200, ok({ id: 1, is_bot: true, first_name: 'Workemon', username: botUsername }));
+      case 'deleteWebhook':
+        webhookUrl = '';
+        if (params['drop_pending_updates'] === true || params['drop_pending_updates'] === 'true') updates = [];
+        return send(200, ok(true));
+      case 'setWebhook':
+        webhookUrl = String(params['url'] ?? '');
+        return send(200, ok(true));
+      case 'getUpdates': {
+        if (webhookUrl) {
+          return send(
+            409,
+            fail(
+              409,
+              "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            ),
+          );
+        }
+        // A newer poll terminates the one being held, exactly like two bot instances fighting.
+        held?.finish(
+          409,
+          fail(
+            409,
+            'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
+          ),
+        );
+        const offset = params['offset'] === undefined ? undefined : Number(params['offset']);
+        const limit = Math.min(100, Math.max(1, Number(params['limit'] ?? 100)));
+        const timeoutMs = Math.min(maxHoldMs, Number(params['timeout'] ?? 0) * 1000);
+        const ready = takeUpdates(offset, limit);
+        if (ready.length > 0 || timeoutMs <= 0) return send(200, ok(ready));
+        await new Promise<void>((resolve) => {
+          let done = false;
+          const finish = (status: number, body: unknown) => {
+            if (done) return;
+            done = true;
+            clearTimeout(timer);
+            waiters.delete(onPush);
+            if (held === me) held = undefined;
+            send(status, body);
+            resolve();
+          };
+          const me: HeldPoll = { finish };
+          held = me;
+          const onPush = () => finish(200, ok(takeUpdates(offset, limit)));
+          waiters.add(onPush);
+          const timer = setTimeout(() => finish(200, ok([])), timeoutMs);
+          res.on('close', () => finish(200, ok([])));
+        });
+        return;
+      }
+      case 'sendMessage': {
+        const text = typeof params['text'] === 'string' ? params['text'] : '';
+        if (!text.trim()) return send(400, fail(400, 'Bad Request: message text is empty'));
+        if (text.length > MAX_TEXT_UTF16) return send(400, fail(400, 'Bad Request: message is too long'));
+        const chatId = params['chat_id'] as number | string;
+        if (chatId === undefined || chatId === '') return send(400, fail(400, 'Bad Request: chat not found'));
+        const messageId = nextMessageId++;
+        sent.push({ chat_id: chatId, text, message_id: messageId, params });
+        wake();
+        return send(
+          200,
+          ok({
+            message_id: messageId,
+            date: Math.floor(Date.now() / 1000),
+            chat: { id: Number(chatId), type: 'private' },
+            text,
+          }),
+        );
+      }
+      case 'sendChatAction':
+      case 'answerCallbackQuery':
+        return send(200, ok(true));
+      case 'editMessageReplyMarkup':
+        return send(200, ok(true));
+      default:
+        return send(404, fail(404, 'Not Found: method not found'));
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(fail(400, 'Bad Request: invalid parameters')));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  const pushUpdate = (update: Record<string, unknown>) => {
+    const update_id = typeof update['update_id'] === 'number' ? update['update_id'] : nextUpdateId++;
+    updates.push({ ...update, update_id });
+    wake();
+    return update_id;
+  };
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    token,
+    botUsername,
+    calls,
+    sent,
+    pushUpdate,
+    pushMessage: (m) => {
+      const from = { is_bot: false, first_name: 'User', ...(m.from ?? { id: 42, username: 'ivanov' }) };
+      const chat = m.chat ?? { id: from.id, type: 'private' as const };
+      const message_id = nextMessageId++;
+      const update_id = pushUpdate({
+        message: {
+          message_id,
+          date: Math.floor(Date.now() / 1000),
+          from,
+          chat: { ...chat, ...(chat.type === 'private' ? { first_name: from.first_name } : { title: 'Team' }) },
+          ...(m.text !== undefined ? { text: m.text } : {}),
+          ...m.extra,
+        },
+      });
+      return { update_id, message_id, chat_id: chat.id };
+    },
+    failNext: (method, failure, times = 1) => {
+      const list = failures.get(method) ?? [];
+      for (let i = 0; i < times; i += 1) list.push(failure);
+      failures.set(method, list);
+    },
+    pending: () => updates.length,
+    callsOf: (method) => calls.filter((c) => c.method === method),
+    waitForSent: (count, timeoutMs = 15_000) =>
+      waitFor(() => (sent.length >= count ? sent : undefined), {
+        timeoutMs,
+        what: `${count} sent Telegram message(s)`,
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        held?.finish(200, ok([]));
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

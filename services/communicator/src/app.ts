@@ -1,0 +1,114 @@
+import type { Express } from 'express';
+import { loadOpenApiDocument, type SendRequest } from '@workemon/contracts';
+import {
+  createOpenApi,
+  createServiceApp,
+  requireApiKey,
+  validated,
+  type CheckResult,
+  type HealthCheck,
+  type Logger,
+  type Metrics,
+} from '@workemon/service-kit';
+import type { SecretaryClient } from './secretary-client.js';
+import type { OutboundSender } from './outbound-sender.js';
+
+export type ChannelHealth = {
+  email?: {
+    connected: boolean;
+    lastSweepAt?: number;
+    sweepIntervalMs: number;
+    verifySmtp: () => Promise<boolean>;
+  };
+  telegram?: { bot?: string; lastPollAt?: number; pollTimeoutS: number };
+};
+
+export type AppDeps = {
+  version: string;
+  logger: Logger;
+  metrics: Metrics;
+  apiKeys: readonly string[];
+  secretary: SecretaryClient;
+  outbound: OutboundSender;
+  /** Current state of the channels; undefined entries are channels that are not configured. */
+  channelHealth: () => ChannelHealth;
+  now?: () => number;
+};
+
+const disabled = (what: string): CheckResult => ({ status: 'disabled', detail: `${what} is not configured` });
+
+/** The communicator's HTTP surface: POST /send, /health, /metrics, /openapi.json. Never listens. */
+export function buildApp(deps: AppDeps): Express {
+  const now = deps.now ?? Date.now;
+  const document = loadOpenApiDocument('communicator');
+  const openapi = createOpenApi(document);
+  const ageS = (at: number | undefined) => (at === undefined ? undefined : Math.round((now() - at) / 1000));
+
+  const healthChecks = (): HealthCheck[] => [
+    {
+      name: 'secretary',
+      critical: true,
+      run: async () => {
+        const { status } = await deps.secretary.health();
+        return status === 'ok' ? { status: 'ok' } : { status: 'degraded', detail: `secretary reports ${status}` };
+      },
+    },
+    {
+      name: 'imap',
+      critical: false,
+      run: async () => {
+        const email = deps.channelHealth().email;
+        if (!email) return disabled('IMAP_USER');
+        if (!email.connected) return { status: 'down', detail: 'not connected; reconnecting' };
+        const age = ageS(email.lastSweepAt);
+        // Two missed sweeps mean IDLE and the sweep timer both stopped working.
+        if (age === undefined || age * 1000 > email.sweepIntervalMs * 2 + 30_000)
+          return { status: 'degraded', detail: age === undefined ? 'no sweep yet' : `last sweep ${age} s ago` };
+        return { status: 'ok', detail: `last sweep ${age} s ago` };
+      },
+    },
+    {
+      name: 'smtp',
+      critical: false,
+      timeoutMs: 5000,
+      run: async () => {
+        const email = deps.channelHealth().email;
+        if (!email) return disabled('IMAP_USER');
+        return (await email.verifySmtp())
+          ? { status: 'ok' }
+          : { status: 'down', detail: 'login to the SMTP server failed' };
+      },
+    },
+    {
+      name: 'telegram',
+      critical: false,
+      run: async () => {
+        const tg = deps.channelHealth().telegram;
+        if (!tg) return disabled('TELEGRAM_BOT_TOKEN');
+        if (!tg.bot) return { status: 'down', detail: 'getMe has not succeeded yet' };
+        const age = ageS(tg.lastPollAt);
+        if (age === undefined || age > tg.pollTimeoutS + 60)
+          return { status: 'degraded', detail: age === undefined ? 'no poll yet' : `last poll ${age} s ago` };
+        return { status: 'ok', detail: `@${tg.bot}, last poll ${age} s ago` };
+      },
+    },
+  ];
+
+  return createServiceApp(
+    {
+      service: 'communicator',
+      version: deps.version,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      openapi: document,
+      healthChecks,
+      bodyLimit: '1mb',
+    },
+    (app) => {
+      app.post('/send', requireApiKey(deps.apiKeys), openapi.validate('send'), async (req, res) => {
+        const body = validated(res).body as SendRequest;
+        res.json(await deps.outbound.send(body));
+      });
+    },
+  );
+}

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { ConfigError, commonEnvSchema, env, parseEnv, type Env } from '@workemon/service-kit';
+
+const schema = z.object({
+  ...commonEnvSchema,
+  PORT: env.port(8003),
+  SECRETARY_URL: env.url('http://localhost:8000', 'Base URL of the secretary'),
+  SECRETARY_API_KEY: env.optionalString('Bearer key sent to the secretary when it has API_KEYS set'),
+  SECRETARY_TIMEOUT: env.durationMs('120s', 'Deadline of one /analyze-request call (it waits for LLMs)'),
+  API_KEYS: env.list('Comma-separated keys accepted on POST /send; unset: open'),
+
+  IMAP_HOST: env.withDefault('imap.yandex.ru', 'IMAP server'),
+  IMAP_PORT: env.port(993, 'IMAP port'),
+  IMAP_SECURE: env.bool(true, 'Implicit TLS for IMAP (Yandex requires it)'),
+  IMAP_USER: env.optionalString('Mailbox login; unset: the email channel is off'),
+  IMAP_PASSWORD: env.optionalString('Mailbox password (a Yandex app password)'),
+  IMAP_MAILBOX: env.withDefault('INBOX', 'Folder to read'),
+  IMAP_SWEEP_INTERVAL_S: env.int(60, 'Seconds between sweeps for unseen mail (IDLE pushes in between)', { min: 1 }),
+  IMAP_IDLE_RENEW: env.durationMs('5m', 'Restart IDLE this often; servers drop IDLE after ~30 min'),
+  SMTP_HOST: env.withDefault('smtp.yandex.ru', 'SMTP server'),
+  SMTP_PORT: env.port(465, 'SMTP port'),
+  SMTP_SECURE: env.bool(true, 'Implicit TLS for SMTP (465); false: STARTTLS when offered'),
+  SMTP_USER: env.optionalString('SMTP login; default IMAP_USER'),
+  SMTP_PASSWORD: env.optionalString('SMTP password; default IMAP_PASSWORD'),
+  SMTP_TIMEOUT: env.durationMs('60s', 'Deadline of one SMTP delivery'),
+  MAIL_FROM: env.optionalString('From address of replies; default SMTP_USER'),
+  EMAIL_CONCURRENCY: env.int(4, 'Mails processed at once', { min: 1, max: 64 }),
+  RATE_LIMIT_PER_HOUR: env.int(20, 'Messages answered per sender per hour; beyond it: no reply', { min: 1 }),
+  MAX_ATTEMPTS: env.int(5, 'Attempts per mail before it is flagged $WorkemonFailed', { min: 1 }),
+  RETRY_BASE_DELAY: env.durationMs('30s', 'First retry delay of a failed mail or update (doubles, with jitter)'),
+  MAX_MAIL_BYTES: env.int(5_000_000, 'Bytes of a mail fetched at most (bigger mail is cut)', { min: 10_000 }),
+  MAX_REQUEST_CHARS: env.int(20_000, 'Characters of a message passed to the secretary at most', { min: 100 }),
+
+  TELEGRAM_BOT_TOKEN: env.optionalString('Bot token from @BotFather; unset: the Telegram channel is off'),
+  TELEGRAM_API_ROOT: env.url('https://api.telegram.org', 'Bot API root (a local telegram-bot-api or a fake)'),
+  TELEGRAM_POLL_TIMEOUT_S: env.int(50, 'Long-poll hold asked of getUpdates', { min: 0, max: 50 }),
+  TELEGRAM_HANDLER_TIMEOUT: env.durationMs('150s', 'Deadline of handling one update'),
+  TELEGRAM_CONFLICT_WAIT: env.durationMs('10s', 'Wait after a 409 (another poller) before polling again'),
+
+  SHUTDOWN_TIMEOUT: env.durationMs('30s', 'Deadline for in-flight messages at shutdown'),
+});
+
+export type Config = z.output<typeof schema>;
+
+/** The only reader of the environment. Throws ConfigError naming every bad key. */
+export function loadConfig(source: Env): Config {
+  const config = parseEnv(schema, source);
+  const problems: string[] = [];
+  if (config.IMAP_USER && !config.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+export type EmailSettings = {
+  imap: { host: string; port: number; secure: boolean; user: string; password: string; mailbox: string };
+  smtp: { host: string; port: number; secure: boolean; user: string; password: string; timeoutMs: number };
+  from: string;
+  sweepIntervalMs: number;
+  idleRenewMs: number;
+  concurrency: number;
+  rateLimitPerHour: number;
+  maxAttempts: number;
+  retryBaseDelayMs: number;
+  maxMailBytes: number;
+  maxRequestChars: number;
+};
+
+/** The email channel's settings, or undefined when it is off (no IMAP_USER). */
+export function emailSettings(config: Config): EmailSettings | undefined {
+  if (!config.IMAP_USER || !config.IMAP_PASSWORD) return undefined;
+  const smtpUser = config.SMTP_USER ?? config.IMAP_USER;
+  return {
+    imap: {
+      host: config.IMAP_HOST,
+      port: config.IMAP_PORT,
+      secure: config.IMAP_SECURE,
+      user: config.IMAP_USER,
+      password: config.IMAP_PASSWORD,
+      mailbox: config.IMAP_MAILBOX,
+    },
+    smtp: {
+      host: config.SMTP_HOST,
+      port: config.SMTP_PORT,
+      secure: config.SMTP_SECURE,
+      user: smtpUser,
+      password: config.SMTP_PASSWORD ?? config.IMAP_PASSWORD,
+      timeoutMs: config.SMTP_TIMEOUT,
+    },
+    from: config.MAIL_FROM ?? smtpUser,
+    sweepIntervalMs: config.IMAP_SWEEP_INTERVAL_S * 1000,
+    idleRenewMs: config.IMAP_IDLE_RENEW,
+    concurrency: config.EMAIL_CONCURRENCY,
+    rateLimitPerHour: config.RATE_LIMIT_PER_HOUR,
+    maxAttempts: config.MAX_ATTEMPTS,
+    retryBaseDelayMs: config.RETRY_BASE_DELAY,
+    maxMailBytes: config.MAX_MAIL_BYTES,
+    maxRequestChars: config.MAX_REQUEST_CHARS,
+  };
+}
+
+export type TelegramSettings = {
+  token: string;
+  apiRoot: string;
+  pollTimeoutS: number;
+  handlerTimeoutMs: number;
+  conflictWaitMs: number;
+  rateLimitPerHour: number;
+  maxAttempts: number;
+  retryBaseDelayMs: number;
+  maxRequestChars: number;
+};
+
+export function telegramSettings(config: Config): TelegramSettings | undefined {
+  if (!config.TELEGRAM_BOT_TOKEN) return undefined;
+  return {
+    token: config.TELEGRAM_BOT_TOKEN,
+    apiRoot: config.TELEGRAM_API_ROOT!,
+    pollTimeoutS: config.TELEGRAM_POLL_TIMEOUT_S,
+    handlerTimeoutMs: config.TELEGRAM_HANDLER_TIMEOUT,
+    conflictWaitMs: config.TELEGRAM_CONFLICT_WAIT,
+    rateLimitPerHour: config.RATE_LIMIT_PER_HOUR,
+    maxAttempts: config.MAX_ATTEMPTS,
+    retryBaseDelayMs: config.RETRY_BASE_DELAY,
+    maxRequestChars: config.MAX_REQUEST_CHARS,
+  };
+}

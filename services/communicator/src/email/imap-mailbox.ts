@@ -1,0 +1,194 @@
+import { ImapFlow } from 'imapflow';
+import type { Logger } from '@workemon/service-kit';
+import type { EmailSettings } from '../config.js';
+import type { ChannelMetrics } from '../channel-metrics.js';
+
+export const FLAG_FAILED = '$WorkemonFailed';
+export const FLAG_REPLIED = '$WorkemonReplied';
+
+export type FetchedMail = { uid: number; source: Buffer; truncated: boolean };
+
+export type ImapMailbox = {
+  start: () => void;
+  /** Logs out and stops reconnecting. */
+  stop: () => Promise<void>;
+  isConnected: () => boolean;
+  /** UIDVALIDITY of the open mailbox: with a UID it names one message for good. */
+  uidValidity: () => string | undefined;
+  /** Unseen mail not yet given up on, oldest first. Undefined while disconnected. */
+  listUnseen: () => Promise<number[] | undefined>;
+  fetch: (uid: number) => Promise<FetchedMail | undefined>;
+  /**
+   * Adds flags to a message. When the connection is lost the write is kept and applied right after the next
+   * login (before any sweep), and the promise resolves then: a reply that was accepted is never forgotten.
+   */
+  addFlags: (uid: number, flags: string[]) => Promise<void>;
+  /** Whether another copy of this Message-ID in the mailbox was already answered. */
+  isAnswered: (messageId: string, exceptUid: number) => Promise<boolean>;
+};
+
+type PendingFlags = { validity: string; uid: number; flags: string[]; done: () => void };
+
+/**
+ * One long-lived IMAP connection (Yandex restricts accounts that log in too often): imapflow keeps IDLE
+ * running between commands and restarts it every `idleRenewMs`, well before servers drop IDLE (~30 min, RFC 2177).
+ * Any error or close → a new connection after a backoff with full jitter; errors never escape.
+ */
+export function createImapMailbox(options: {
+  settings: EmailSettings;
+  logger: Logger;
+  metrics: ChannelMetrics;
+  /** New mail was announced (EXISTS) or a (re)connection finished: time to sweep. */
+  onChange: () => void;
+  reconnectBaseDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+}): ImapMailbox {
+  const { settings, logger, metrics } = options;
+  const baseDelay = options.reconnectBaseDelayMs ?? 1000;
+  const maxDelay = options.reconnectMaxDelayMs ?? 60_000;
+  let client: ImapFlow | undefined;
+  let connected = false;
+  let stopping = false;
+  let validity: string | undefined;
+  let wakeUp: (() => void) | undefined;
+  let loop: Promise<void> | undefined;
+  let hadSession = false;
+  const pending: PendingFlags[] = [];
+
+  async function applyPending(c: ImapFlow) {
+    while (pending.length) {
+      const item = pending[0]!;
+      if (item.validity === validity) await c.messageFlagsAdd(String(item.uid), item.flags, { uid: true });
+      else logger.warn('UIDVALIDITY changed; a pending flag write was dropped', { imap: { uid: item.uid } });
+      pending.shift();
+      item.done();
+    }
+  }
+
+  async function runSession(): Promise<void> {
+    const c = new ImapFlow({
+      host: settings.imap.host,
+      port: settings.imap.port,
+      secure: settings.imap.secure,
+      auth: { user: settings.imap.user, pass: settings.imap.password },
+      logger: false,
+      maxIdleTime: settings.idleRenewMs,
+      // imapflow tries STARTTLS on a plaintext port; loopback test servers have none.
+      ...(settings.imap.secure ? {} : { doSTARTTLS: false }),
+    });
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.on('error', (err: Error) => {
+      logger.warn('IMAP connection error', { error: { message: err.message, code: (err as { code?: string }).code } });
+    });
+    c.on('exists', () => options.onChange());
+    client = c;
+    try {
+      await c.connect();
+      const box = await c.mailboxOpen(settings.imap.mailbox);
+      validity = String(box.uidValidity);
+      await applyPending(c);
+      connected = true;
+      if (hadSession) metrics.imapReconnect();
+      hadSession = true;
+      logger.info('IMAP connected', { imap: { mailbox: settings.imap.mailbox } });
+      options.onChange();
+    } catch (err) {
+      logger.warn('IMAP connection failed', { error: { message: (err as Error).message } });
+      c.close();
+    }
+    await closed;
+    connected = false;
+    client = undefined;
+  }
+
+  async function connectLoop() {
+    let failures = 0;
+    while (!stopping) {
+      const startedAt = Date.now();
+      await runSession();
+      if (stopping) break;
+      const lasted = Date.now() - startedAt > 30_000;
+      failures = lasted ? 1 : failures + 1;
+      const delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (failures - 1));
+      logger.info(`IMAP reconnecting in ${Math.round(delay)} ms`);
+      metrics.pollError('email', 'connection');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wakeUp = undefined;
+    }
+  }
+
+  const live = () => (connected && client?.usable ? client : undefined);
+
+  return {
+    start: () => {
+      loop ??= connectLoop();
+    },
+    stop: async () => {
+      stopping = true;
+      wakeUp?.();
+      const c = client;
+      if (c) {
+        try {
+          await Promise.race([c.logout(), new Promise((resolve) => setTimeout(resolve, 5000))]);
+        } catch {
+          c.close();
+        }
+        c.close();
+      }
+      await loop;
+      for (const item of pending.splice(0)) {
+        logger.warn('shutting down with a flag write not applied', { imap: { uid: item.uid, flags: item.flags } });
+        item.done();
+      }
+    },
+    isConnected: () => !!live(),
+    uidValidity: () => validity,
+    listUnseen: async () => {
+      const c = live();
+      if (!c) return undefined;
+      const uids = await c.search({ seen: false, unKeyword: FLAG_FAILED }, { uid: true });
+      return Array.isArray(uids) ? [...uids].sort((a, b) => a - b) : [];
+    },
+    fetch: async (uid) => {
+      const c = live();
+      if (!c) throw new Error('IMAP not connected');
+      const m = await c.fetchOne(
+        String(uid),
+        { uid: true, size: true, source: { maxLength: settings.maxMailBytes } },
+        { uid: true },
+      );
+      if (!m || !m.source) return undefined;
+      return { uid, source: m.source, truncated: (m.size ?? 0) > settings.maxMailBytes };
+    },
+    addFlags: (uid, flags) =>
+      new Promise<void>((resolve) => {
+        const c = live();
+        const item: PendingFlags = { validity: validity ?? '', uid, flags, done: resolve };
+        if (!c) {
+          pending.push(item);
+          return;
+        }
+        c.messageFlagsAdd(String(uid), flags, { uid: true }).then(
+          () => resolve(),
+          (err: Error) => {
+            logger.warn('IMAP flag write failed; will apply after reconnect', { error: { message: err.message } });
+            pending.push(item);
+            // A failed STORE on a live connection means the connection is in trouble: start over.
+            if (client === c) c.close();
+          },
+        );
+      }),
+    isAnswered: async (messageId, exceptUid) => {
+      const c = live();
+      if (!c) throw new Error('IMAP not connected');
+      const uids = await c.search({ header: { 'message-id': messageId }, answered: true }, { uid: true });
+      return Array.isArray(uids) && uids.some((u) => u !== exceptUid);
+    },
+  };
+}

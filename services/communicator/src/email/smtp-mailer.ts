@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import nodemailer from 'nodemailer';
+import { AppError, errors } from '@workemon/service-kit';
+import type { EmailSettings } from '../config.js';
+
+export type OutgoingMail = {
+  to: string;
+  subject: string;
+  text: string;
+  inReplyTo?: string;
+  references?: string[];
+  /**
+   * Seeds the Message-ID. The same key always gives the same Message-ID, so if a crash makes us send a reply
+   * twice, mail servers and clients (Gmail, Yandex, Thunderbird) see one message, not two.
+   */
+  idempotencyKey: string;
+  /** RFC 3834: `auto-replied` for answers to a mail, `auto-generated` for messages we start. */
+  autoSubmitted: 'auto-replied' | 'auto-generated';
+};
+
+export type SmtpMailer = {
+  send: (mail: OutgoingMail) => Promise<{ messageId: string }>;
+  /** Logs in and out again; the result is cached for a minute so health checks do not hammer the server. */
+  verify: () => Promise<boolean>;
+  close: () => void;
+};
+
+function domainOf(address: string): string {
+  return address.split('@')[1] ?? 'workemon.local';
+}
+
+export function replyMessageId(idempotencyKey: string, from: string): string {
+  return `<workemon.${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}@${domainOf(from)}>`;
+}
+
+/** Turns nodemailer's failures into the error catalogue: a permanent 5xx is a rejection, the rest is transient. */
+function toAppError(err: unknown): AppError {
+  const e = err as { responseCode?: number; code?: string; message?: string };
+  if (e.code === 'ETIMEDOUT' || e.code === 'ETIME') return errors.upstreamTimeout('smtp', err);
+  if (typeof e.responseCode === 'number' && e.responseCode >= 500) {
+    return new AppError('delivery_rejected', 400, `The mail server rejected the message (${e.responseCode})`, {
+      cause: err,
+      retryable: false,
+      details: { responseCode: e.responseCode },
+    });
+  }
+  return errors.upstreamUnavailable('smtp', err, { code: e.code, responseCode: e.responseCode });
+}
+
+/** The only code that talks SMTP. Pooled connection, a deadline per delivery. */
+export function createSmtpMailer(settings: EmailSettings): SmtpMailer {
+  const transport = nodemailer.createTransport({
+    host: settings.smtp.host,
+    port: settings.smtp.port,
+    secure: settings.smtp.secure,
+    auth: { user: settings.smtp.user, pass: settings.smtp.password },
+    pool: true,
+    maxConnections: 2,
+    connectionTimeout: Math.min(settings.smtp.timeoutMs, 30_000),
+    greetingTimeout: Math.min(settings.smtp.timeoutMs, 30_000),
+    socketTimeout: settings.smtp.timeoutMs,
+    // Loopback test servers speak plaintext; real ones (Yandex) use implicit TLS on 465.
+    ignoreTLS: !settings.smtp.secure && ['127.0.0.1', 'localhost', '::1'].includes(settings.smtp.host),
+  });
+  let verified: { ok: boolean; at: number } | undefined;
+
+  return {
+    async send(mail) {
+      const messageId = replyMessageId(mail.idempotencyKey, settings.from);
+      try {
+        await transport.sendMail({
+          from: settings.from,
+          to: mail.to,
+          subject: mail.subject,
+          text: mail.text,
+          messageId,
+          inReplyTo: mail.inReplyTo,
+          references: mail.references?.length ? mail.references.join(' ') : undefined,
+          headers: { 'Auto-Submitted': mail.autoSubmitted, 'X-Auto-Response-Suppress': 'All' },
+        });
+      } catch (err) {
+        throw toAppError(err);
+      }
+      verified = { ok: true, at: Date.now() };
+      return { messageId };
+    },
+    async verify() {
+      if (verified && Date.now() - verified.at < 60_000) return verified.ok;
+      let ok = false;
+      try {
+        ok = await transport.verify();
+      } catch {
+        ok = false;
+      }
+      verified = { ok, at: Date.now() };
+      return ok;
+    },
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,93 @@
+import type { SendRequest, SendResponse } from '@workemon/contracts';
+import { errors } from '@workemon/service-kit';
+import type { ChannelMetrics } from './channel-metrics.js';
+import type { SmtpMailer } from './email/smtp-mailer.js';
+import { splitMessage, type TelegramBotApi } from './telegram/telegram-bot-api.js';
+
+export type OutboundSender = { send: (request: SendRequest) => Promise<SendResponse> };
+
+const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+const IDEMPOTENCY_MAX_KEYS = 10_000;
+
+/**
+ * `POST /send`: messages the secretary's actions ask for. A repeated `idempotency_key` (within 24 h, in this
+ * process) returns the first outcome and sends nothing; the email Message-ID is derived from the key too, so
+ * a repeat after a restart is still one message to the recipient's mail server.
+ */
+export function createOutboundSender(deps: {
+  mailer?: SmtpMailer;
+  telegram?: TelegramBotApi;
+  metrics: ChannelMetrics;
+  now?: () => number;
+}): OutboundSender {
+  const now = deps.now ?? Date.now;
+  const seen = new Map<string, { at: number; result: Promise<SendResponse> }>();
+
+  function remember(key: string, result: Promise<SendResponse>) {
+    const t = now();
+    for (const [k, v] of seen) {
+      if (t - v.at > IDEMPOTENCY_TTL_MS || seen.size >= IDEMPOTENCY_MAX_KEYS) seen.delete(k);
+      else break; // insertion order = age order
+    }
+    seen.set(key, { at: t, result });
+    // A failed delivery may be retried with the same key.
+    result.catch(() => seen.delete(key));
+  }
+
+  async function deliver(request: SendRequest, key: string): Promise<SendResponse> {
+    if (request.channel === 'email') {
+      if (!deps.mailer) throw errors.notConfigured("Channel 'email' is not configured");
+      if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(request.to))
+        throw errors.invalidParameter('to', 'must be an email address for channel email');
+      try {
+        const { messageId } = await deps.mailer.send({
+          to: request.to,
+          subject: (request.subject ?? 'Workemon').replace(/[\r\n]+/g, ' '),
+          text: request.text,
+          inReplyTo: request.in_reply_to,
+          references: request.in_reply_to ? [request.in_reply_to] : undefined,
+          idempotencyKey: key,
+          autoSubmitted: 'auto-generated',
+        });
+        deps.metrics.reply('email', 'sent');
+        return { delivered: true, channel: 'email', message_id: messageId };
+      } catch (err) {
+        deps.metrics.reply('email', 'failed');
+        throw err;
+      }
+    }
+    if (!deps.telegram) throw errors.notConfigured("Channel 'tg' is not configured");
+    if (!/^(-?\d+|@\w{4,})$/.test(request.to))
+      throw errors.invalidParameter('to', 'must be a Telegram chat id or @username for channel tg');
+    const chatId = /^-?\d+$/.test(request.to) ? Number(request.to) : request.to;
+    try {
+      let first: number | undefined;
+      for (const part of splitMessage(request.text)) {
+        const { messageId } = await deps.telegram.sendText(chatId, part);
+        first ??= messageId;
+      }
+      deps.metrics.reply('tg', 'sent');
+      return { delivered: true, channel: 'tg', message_id: String(first) };
+    } catch (err) {
+      deps.metrics.reply('tg', 'failed');
+      throw err;
+    }
+  }
+
+  return {
+    send: async (request) => {
+      const explicitKey = request.idempotency_key;
+      if (explicitKey) {
+        const previous = seen.get(`${request.channel}:${explicitKey}`);
+        if (previous && now() - previous.at <= IDEMPOTENCY_TTL_MS) {
+          const result = await previous.result;
+          return { ...result, duplicate: true };
+        }
+      }
+      const key = explicitKey ?? `${request.channel}:${request.to}:${now()}:${Math.random()}`;
+      const result = deliver(request, explicitKey ? `send:${explicitKey}` : key);
+      if (explicitKey) remember(`${request.channel}:${explicitKey}`, result);
+      return result;
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import { Telegram, TelegramError } from 'telegraf';
+import type { Update, UserFromGetMe } from 'telegraf/types';
+import { AppError, errors } from '@workemon/service-kit';
+
+/** Telegram counts message length in UTF-16 code units, which is what String.length measures. */
+export const MAX_MESSAGE_LENGTH = 4096;
+
+export type BotApiFailure = {
+  kind: 'conflict' | 'rate_limited' | 'unauthorized' | 'rejected' | 'unavailable' | 'aborted';
+  status?: number;
+  retryAfterS?: number;
+  /** Telegram's description with the token scrubbed (it appears in network error URLs). */
+  message: string;
+};
+
+export type TelegramBotApi = {
+  getMe: () => Promise<UserFromGetMe>;
+  deleteWebhook: () => Promise<void>;
+  getUpdates: (offset: number, timeoutS: number, signal: AbortSignal) => Promise<Update[]>;
+  /** Sends plain text (no parse_mode: model output is full of Markdown/HTML metacharacters); 429 honoured. */
+  sendText: (
+    chatId: number | string,
+    text: string,
+    options?: { replyToMessageId?: number; signal?: AbortSignal },
+  ) => Promise<{ messageId: number }>;
+  sendTyping: (chatId: number | string) => Promise<void>;
+  /** Classifies anything the Bot API client threw. */
+  describe: (err: unknown) => BotApiFailure;
+};
+
+/** Splits at paragraph, then line, then word boundaries so no piece exceeds Telegram's limit. */
+export function splitMessage(text: string, max = MAX_MESSAGE_LENGTH): string[] {
+  const parts: string[] = [];
+  let rest = text.trim();
+  while (rest.length > max) {
+    const window = rest.slice(0, max);
+    let cut = window.lastIndexOf('\n\n');
+    if (cut < max / 2) cut = window.lastIndexOf('\n');
+    if (cut < max / 2) cut = window.lastIndexOf(' ');
+    if (cut < max / 2) cut = max;
+    // Never split a surrogate pair.
+    if (/[\uD800-\uDBFF]/.test(rest.charAt(cut - 1))) cut -= 1;
+    parts.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest) parts.push(rest);
+  return parts;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+/** The only code that knows the Bot API's URL and token. Built on telegraf's `Telegram` client. */
+export function createTelegramBotApi(options: {
+  token: string;
+  apiRoot: string;
+  maxSendRetries?: number;
+}): TelegramBotApi {
+  const telegram = new Telegram(options.token, { apiRoot: options.apiRoot, webhookReply: false });
+  const scrub = (text: string) => text.split(options.token).join('<token>');
+  const maxSendRetries = options.maxSendRetries ?? 5;
+
+  const describe = (err: unknown): BotApiFailure => {
+    if (err instanceof TelegramError) {
+      const message = scrub(err.description ?? err.message);
+      if (err.code === 409) return { kind: 'conflict', status: 409, message };
+      if (err.code === 429)
+        return { kind: 'rate_limited', status: 429, retryAfterS: err.parameters?.retry_after ?? 1, message };
+      if (err.code === 401 || err.code === 404) return { kind: 'unauthorized', status: err.code, message };
+      if (err.code >= 500)
+        return { kind: 'unavailable', status: err.code, retryAfterS: err.parameters?.retry_after, message };
+      return { kind: 'rejected', status: err.code, message };
+    }
+    const e = err as { name?: string; type?: string; message?: string };
+    if (e?.name === 'AbortError' || e?.type === 'aborted') return { kind: 'aborted', message: 'aborted' };
+    return { kind: 'unavailable', message: scrub(e?.message ?? String(err)) };
+  };
+
+  return {
+    describe,
+    getMe: () => telegram.getMe(),
+    deleteWebhook: async () => {
+      // Pending updates stay: they are messages people sent while we were down.
+      await telegram.deleteWebhook({ drop_pending_updates: false });
+    },
+    getUpdates: (offset, timeoutS, signal) =>
+      telegram.callApi(
+        'getUpdates',
+        { offset, timeout: timeoutS, limit: 100, allowed_updates: ['message'] },
+        { signal: signal as never },
+      ),
+    sendText: async (chatId, text, opts = {}) => {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          const sent = await telegram.sendMessage(chatId, text, {
+            link_preview_options: { is_disabled: true },
+            ...(opts.replyToMessageId
+              ? { reply_parameters: { message_id: opts.replyToMessageId, allow_sending_without_reply: true } }
+              : {}),
+          });
+          return { messageId: sent.message_id };
+        } catch (err) {
+          const failure = describe(err);
+          if (failure.kind === 'rate_limited' && attempt < maxSendRetries && !opts.signal?.aborted) {
+            await sleep((failure.retryAfterS ?? 1) * 1000, opts.signal);
+            continue;
+          }
+          throw toAppError(failure, err);
+        }
+      }
+    },
+    sendTyping: async (chatId) => {
+      await telegram.sendChatAction(chatId, 'typing');
+    },
+  };
+}
+
+/** Maps a Bot API failure to the error catalogue (used by POST /send). */
+export function toAppError(failure: BotApiFailure, cause?: unknown): AppError {
+  switch (failure.kind) {
+    case 'rate_limited':
+      return errors.tooManyRequests(failure.retryAfterS ?? 1, 'Telegram rate limit reached; try again later');
+    case 'rejected':
+      return new AppError('delivery_rejected', 400, `Telegram rejected the message: ${failure.message}`, {
+        cause,
+        retryable: false,
+      });
+    case 'unauthorized':
+      return errors.notConfigured('Telegram rejected the bot token');
+    default:
+      return errors.upstreamUnavailable('telegram', cause);
+  }
+}
