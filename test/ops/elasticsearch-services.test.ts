@@ -3,6 +3,8 @@
 // serving with a bounded buffer and flat memory.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { WorkemonElasticsearchTransport, LOG_DATA_STREAM } from '@workemon/service-kit';
 import { startFakeElasticsearch, type FakeBulkDocument } from '@workemon/testkit/fake-elasticsearch';
@@ -18,6 +20,10 @@ function field(doc: Record<string, unknown>, name: string): unknown {
   if (name in doc) return doc[name];
   return name.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], doc);
 }
+
+// A real collection before each heap reading, so the comparison is of live objects, not of garbage.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 const serviceOf = (d: FakeBulkDocument) => field(d.source, 'service.name');
 
@@ -139,6 +145,7 @@ describe('service logs in Elasticsearch', () => {
     };
 
     await batch(100, 10); // warm-up: JIT, pools, the buffer filling to its limit
+    collectGarbage();
     const before = process.memoryUsage();
     const started = performance.now();
     const statuses = await batch(1000, 20);
@@ -146,23 +153,24 @@ describe('service logs in Elasticsearch', () => {
     const healthStarted = performance.now();
     const health = await fetch(`${guesser.url}/health`);
     const healthMs = performance.now() - healthStarted;
+    collectGarbage();
     const after = process.memoryUsage();
 
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(statuses).toHaveLength(1000);
     expect(health.status).toBe(200);
-    expect(healthMs).toBeLessThan(2000);
+    expect(healthMs).toBeLessThan(5000); // generous: CI machines are busy; a stalled event loop takes far longer
     // The buffer holds at most bufferLimit documents; everything beyond is dropped, not kept in memory.
     expect(transport!.buffered).toBeLessThanOrEqual(bufferLimit);
     expect(transport!.buffered).toBeGreaterThan(0);
     // No connection attempt per log line: one health-check loop with backoff (all services together).
     expect(dead.connections()).toBeLessThan(40);
-    // Generous bounds: 1000 requests' worth of retained log documents (~2 KB each, several lines per request)
-    // would be well past them, a leak per request past them too.
+    // Generous bounds after a full collection: they catch a leak per request (retained requests, sockets,
+    // retry loops and their timers); the buffer's own bound is checked above.
     const heapGrowthMb = (after.heapUsed - before.heapUsed) / 2 ** 20;
     const rssGrowthMb = (after.rss - before.rss) / 2 ** 20;
-    expect(heapGrowthMb).toBeLessThan(48);
-    expect(rssGrowthMb).toBeLessThan(96);
+    expect(heapGrowthMb).toBeLessThan(24);
+    expect(rssGrowthMb).toBeLessThan(128);
     expect(elapsedMs).toBeGreaterThan(0);
   });
 });

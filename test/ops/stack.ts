@@ -1,6 +1,7 @@
 // The Workemon services as the ops checks need them: each real app (its buildApp) on an ephemeral loopback
 // port, with its own logger (optionally shipping to an Elasticsearch) and metrics registry, the LLM services
-// against fake LLM providers, the secretary against a real PostgreSQL database.
+// against fake LLM providers, the secretary against a real PostgreSQL database, the communicator against the
+// secretary with no mailbox or bot configured (its channels are off).
 import Transport from 'winston-transport';
 import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
 import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
@@ -11,12 +12,13 @@ import {
   migrateDatabase,
   openDatabase,
 } from '@workemon/secretary';
+import { createCommunicator, loadConfig as loadCommunicatorConfig } from '@workemon/communicator';
 import { createLogger, createMetrics, flushLogger, type Logger, type Metrics } from '@workemon/service-kit';
 import { listen, createTestDatabase, type Listening } from '@workemon/testkit';
 import { startFakeLlm, type FakeLlm } from '@workemon/testkit/fake-llm';
 import { defaultAnalystReply, defaultGuesserReply } from '@workemon/testkit/llm-stack';
 
-export const SERVICES = ['secretary', 'guesser', 'system-analyst'] as const;
+export const SERVICES = ['secretary', 'guesser', 'system-analyst', 'communicator'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /** Drops stdout lines (the ops checks look at Elasticsearch and /metrics, not at the console). */
@@ -91,9 +93,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const serve = async (
       name: ServiceName,
       build: (logger: Logger, metrics: Metrics) => Parameters<typeof listen>[0],
+      logger = makeLogger(name),
+      metrics = createMetrics(name),
     ) => {
-      const logger = makeLogger(name);
-      const metrics = createMetrics(name);
       const served = await listen(build(logger, metrics));
       closers.push(() => served.close());
       return { ...served, name, logger, metrics };
@@ -126,8 +128,24 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       }),
     );
 
+    const communicatorLogger = makeLogger('communicator');
+    const communicatorMetrics = createMetrics('communicator');
+    const communicatorApp = createCommunicator(loadCommunicatorConfig({ SECRETARY_URL: secretary.url }), {
+      logger: communicatorLogger,
+      metrics: communicatorMetrics,
+    });
+    closers.push(async () => {
+      for (const closer of communicatorApp.closers) await closer.close();
+    });
+    const communicator = await serve(
+      'communicator',
+      () => communicatorApp.app,
+      communicatorLogger,
+      communicatorMetrics,
+    );
+
     return {
-      services: { secretary, guesser, 'system-analyst': analyst },
+      services: { secretary, guesser, 'system-analyst': analyst, communicator },
       guesserLlm,
       analystLlm,
       close,
