@@ -11,8 +11,10 @@ COPY . .
 RUN mkdir /manifests \
  && tar -cf - package.json package-lock.json .npmrc libs/*/package.json services/*/package.json | tar -xf - -C /manifests
 
-# Full install and `npm run build`: every lib, then every service, to dist/.
+# Full install, then the root build limited to the libs and this one service (libs first, in workspace order),
+# to dist/: another service's broken work in progress does not stop this image.
 FROM ${NODE_IMAGE} AS build
+ARG SERVICE
 WORKDIR /app
 COPY --from=manifests /manifests/ ./
 # `npm ci` when the lockfile is in sync; when it is not (a lockfile written against a partial registry mirror
@@ -22,7 +24,7 @@ RUN npm ci --no-audit --no-fund \
 COPY tsconfig.base.json ./
 COPY libs libs
 COPY services services
-RUN npm run build
+RUN npm run build --if-present -w libs/contracts -w libs/service-kit -w libs/llm -w "services/${SERVICE}"
 
 # Production dependencies of the one service (and of the workspace libs it links), nothing for dev.
 FROM ${NODE_IMAGE} AS runtime-deps
@@ -51,7 +53,9 @@ COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist
 # Non-root, by number: the official image's `node` user is uid 1000, and a numeric USER needs no passwd entry
 # (so it works on any bookworm-based Node image). The only writable place: the secretary's embedded database
 # when DATABASE_URL is unset.
-RUN mkdir -p /app/data && chown 1000:1000 /app/data
+# `chmod 755 /`: a base image whose root directory was made by mktemp (0700, like the locally built one in
+# ../shared/tools/local-docker.sh) would keep a non-root user out of everything; the official image has 755.
+RUN chmod 0755 / && mkdir -p /app/data && chown 1000:1000 /app/data
 USER 1000:1000
 # Services listen on PORT; these are their defaults (ARCHITECTURE.md).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
