@@ -7,6 +7,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -78,6 +79,22 @@ mail_max_userip_connections = 100
 `;
 }
 
+/** Direct children of a process (from /proc), e.g. Dovecot's imap session processes. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
     const socket = connect(port, '127.0.0.1');
@@ -114,10 +131,19 @@ export async function startDovecot(
     const pidFile = join(dir, 'run', 'master.pid');
     if (!existsSync(pidFile)) return;
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    // Session processes can outlive the master; a real server restart drops its clients, so they go too.
+    const children = childrenOf(pid);
     try {
       process.kill(pid, 'SIGTERM');
     } catch {
       return;
+    }
+    for (const child of children) {
+      try {
+        process.kill(child, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
     await waitFor(
       () => {

@@ -73,6 +73,8 @@ export function createImapMailbox(options: {
       auth: { user: settings.imap.user, pass: settings.imap.password },
       logger: false,
       maxIdleTime: settings.idleRenewMs,
+      // imapflow waits 15 s of silence before it IDLEs; new mail would wait that long to be noticed.
+      autoIdleDelay: 500,
       // imapflow tries STARTTLS on a plaintext port; loopback test servers have none.
       ...(settings.imap.secure ? {} : { doSTARTTLS: false }),
     });

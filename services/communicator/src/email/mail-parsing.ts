@@ -75,12 +75,14 @@ export function classifyAutomatic(
   }
   const precedence = headerText(h.get('precedence'))?.trim().toLowerCase();
   if (precedence && /^(bulk|list|junk)$/.test(precedence)) return 'precedence';
-  if (h.has('list-id') || h.has('list-unsubscribe')) return 'mailing_list';
+  // mailparser folds List-* headers into one `list` object; the raw header block is the plain truth.
+  const head = raw.slice(0, Math.max(0, raw.search(/\r?\n\r?\n/))).replace(/\r?\n[ \t]+/g, ' ');
+  if (/^list-(id|unsubscribe|post):/im.test(head)) return 'mailing_list';
   const contentType = headerText(h.get('content-type'))?.toLowerCase() ?? '';
   if (/multipart\/report|message\/delivery-status|message\/disposition-notification/.test(contentType))
     return 'delivery_report';
   // Return-Path is added by the delivering server; "<>" marks a bounce or another automatic message.
-  const returnPath = /^return-path:[ \t]*(.*)$/im.exec(raw.slice(0, raw.search(/\r?\n\r?\n/) + 1 || undefined))?.[1];
+  const returnPath = /^return-path:[ \t]*(.*)$/im.exec(head)?.[1];
   if (returnPath !== undefined && /^<\s*>$/.test(returnPath.trim())) return 'null_sender';
   if (!from) return 'no_sender';
   const local = from.split('@')[0] ?? '';

@@ -1,0 +1,100 @@
+/**
+ * A fake of our secretary's `POST /analyze-request` and `GET /health`, speaking its OpenAPI contract
+ * (libs/contracts/openapi/secretary.yaml; requests are validated against it, answers are valid by construction).
+ * Keeps the contract's idempotency: a repeated `message_id` returns the stored answer without calling `decide`.
+ * Leaves out: GET /analyze-request, the directory, history, actions, the LLM services. Used until a test needs
+ * the real secretary (see real-secretary.test.ts).
+ */
+import express from 'express';
+import { loadOpenApiDocument, type AnalysisResponse, type AnalyzeRequest } from '@workemon/contracts';
+import { createOpenApi } from '@workemon/service-kit';
+import { listen, type Listening } from '@workemon/testkit';
+
+const openapi = createOpenApi(loadOpenApiDocument('secretary'));
+
+export type Decide = (request: AnalyzeRequest) => AnalysisResponse | { status: number; message: string };
+
+export type FakeSecretary = Listening & {
+  calls: AnalyzeRequest[];
+  decide: Decide;
+  /** Answer 503 to everything (the secretary's database is down) until `up()`. */
+  down: () => void;
+  up: () => void;
+  /** Hold each answer this long. */
+  delayMs: number;
+};
+
+export const answer = (response: string, request = ''): AnalysisResponse => ({
+  is_enough: true,
+  request,
+  action: 'ответить сообщением',
+  question: '',
+  response,
+});
+
+export const clarify = (question: string, request = ''): AnalysisResponse => ({
+  is_enough: false,
+  request,
+  action: 'уточнить',
+  question,
+  response: '',
+});
+
+/** By default: echoes the request back in the answer. */
+export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary> {
+  const stored = new Map<string, AnalysisResponse>();
+  let isDown = false;
+  const state = {
+    calls: [] as AnalyzeRequest[],
+    decide: decide ?? ((r: AnalyzeRequest) => answer(`Ответ на: ${r.request}`, r.request)),
+    delayMs: 0,
+  };
+  const app = express();
+  app.use(express.json({ limit: '5mb' }));
+  app.get('/health', (_req, res) => {
+    res.status(isDown ? 503 : 200).json({
+      status: isDown ? 'down' : 'ok',
+      service: 'secretary',
+      version: 'fake',
+      uptime_s: 1,
+      checks: {},
+    });
+  });
+  app.post('/analyze-request', openapi.validate('analyzeRequestPost'), async (req, res) => {
+    const body = req.body as AnalyzeRequest;
+    state.calls.push(body);
+    if (state.delayMs) await new Promise((resolve) => setTimeout(resolve, state.delayMs));
+    if (isDown) {
+      res
+        .status(503)
+        .json({ error: 'Service Unavailable', message: "Dependency 'database' is unavailable", statusCode: 503 });
+      return;
+    }
+    const key = body.message_id ? `${body.channel}:${body.message_id}` : undefined;
+    const previous = key ? stored.get(key) : undefined;
+    if (previous) {
+      res.json(previous);
+      return;
+    }
+    const result = state.decide(body);
+    if ('status' in result) {
+      res.status(result.status).json({ error: 'Rejected', message: result.message, statusCode: result.status });
+      return;
+    }
+    if (key) stored.set(key, result);
+    res.json(result);
+  });
+  app.use(((err, _req, res, _next) => {
+    const status = (err as { status?: number }).status ?? 500;
+    res.status(status).json({ error: 'Error', message: (err as Error).message, statusCode: status });
+  }) as express.ErrorRequestHandler);
+  const served = await listen(app);
+  return Object.assign(state, served, {
+    down: () => {
+      isDown = true;
+    },
+    up: () => {
+      isDown = false;
+    },
+  }) as FakeSecretary;
+}
