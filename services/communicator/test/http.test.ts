@@ -1,0 +1,187 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
+import { startFakeTelegram } from '@workemon/testkit/fake-telegram';
+import { startSmtpSink } from '@workemon/testkit/smtp-sink';
+import { startFakeSecretary } from './fake-secretary.js';
+import { openapi, startCommunicator, waitUntil } from './harness.js';
+
+let dovecot: DovecotServer;
+const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
+beforeAll(async () => {
+  dovecot = await startDovecot([{ user: 'bot@example.test', password: 'pw' }]);
+});
+afterAll(async () => {
+  await dovecot?.destroy();
+});
+afterEach(async () => {
+  for (const item of open.splice(0).reverse()) await (item.stop ?? item.close)!();
+});
+
+async function everything(env: Record<string, string> = {}) {
+  const sink = await startSmtpSink();
+  const tg = await startFakeTelegram();
+  const secretary = await startFakeSecretary();
+  open.push(sink, tg, secretary);
+  const c = await startCommunicator({ secretaryUrl: secretary.url, dovecot, sink, telegram: tg, env });
+  open.push(c);
+  return { sink, tg, secretary, c };
+}
+
+function checked(operationId: string, res: request.Response) {
+  expect(openapi.responseProblems(operationId, res.status, res.body)).toEqual([]);
+  return res;
+}
+
+describe('POST /send', () => {
+  it('delivers an email with the thread headers and Auto-Submitted, and a Telegram message', async () => {
+    const { sink, tg, c } = await everything({ API_KEYS: 'send-key' });
+    const mail = checked(
+      'send',
+      await request(c.app)
+        .post('/send')
+        .set('Authorization', 'Bearer send-key')
+        .send({
+          channel: 'email',
+          to: 'dept@example.test',
+          text: 'Новая заявка: доступ к VPN',
+          subject: 'Заявка',
+          in_reply_to: '<orig@client.test>',
+        }),
+    );
+    expect(mail.status).toBe(200);
+    expect(mail.body).toMatchObject({ delivered: true, channel: 'email' });
+    const [received] = await sink.waitForMails(1);
+    expect(received!.envelope.to).toEqual(['dept@example.test']);
+    expect(received!.parsed.subject).toBe('Заявка');
+    expect(received!.header('in-reply-to')).toBe('<orig@client.test>');
+    expect(received!.header('auto-submitted')).toBe('auto-generated');
+    expect(received!.parsed.messageId).toBe(mail.body.message_id);
+
+    const chat = checked(
+      'send',
+      await request(c.app)
+        .post('/send')
+        .set('Authorization', 'Bearer send-key')
+        .send({ channel: 'tg', to: '12345', text: 'Вам назначена задача' }),
+    );
+    expect(chat.status).toBe(200);
+    expect(tg.sent.map((m) => [m.chat_id, m.text])).toEqual([[12345, 'Вам назначена задача']]);
+    expect(chat.body.message_id).toBe(String(tg.sent[0]!.message_id));
+  });
+
+  it('sends nothing twice for the same idempotency_key', async () => {
+    const { tg, c } = await everything();
+    const body = { channel: 'tg', to: '12345', text: 'Один раз', idempotency_key: 'action-7' };
+    const first = checked('send', await request(c.app).post('/send').send(body));
+    const second = checked('send', await request(c.app).post('/send').send(body));
+    expect(first.body.duplicate).toBeUndefined();
+    expect(second.body).toMatchObject({ delivered: true, duplicate: true, message_id: first.body.message_id });
+    expect(tg.sent).toHaveLength(1);
+  });
+
+  it('rejects missing keys, bad bodies and unconfigured channels in the contract’s shape', async () => {
+    const { c } = await everything({ API_KEYS: 'send-key' });
+    const noKey = checked('send', await request(c.app).post('/send').send({ channel: 'tg', to: '1', text: 'x' }));
+    expect(noKey.status).toBe(401);
+    const auth = { Authorization: 'Bearer send-key' };
+    const badChannel = checked(
+      'send',
+      await request(c.app).post('/send').set(auth).send({ channel: 'sms', to: '1', text: 'x' }),
+    );
+    expect(badChannel.status).toBe(400);
+    expect(badChannel.body.message).toBe("Parameter 'channel' must be one of: email, tg");
+    const badAddress = checked(
+      'send',
+      await request(c.app).post('/send').set(auth).send({ channel: 'email', to: 'nobody', text: 'x' }),
+    );
+    expect(badAddress.status).toBe(400);
+    expect(badAddress.body.message).toMatch(/^Parameter 'to'/);
+
+    const secretary = await startFakeSecretary();
+    open.push(secretary);
+    const bare = await startCommunicator({ secretaryUrl: secretary.url });
+    open.push(bare);
+    const off = checked('send', await request(bare.app).post('/send').send({ channel: 'tg', to: '1', text: 'x' }));
+    expect(off.status).toBe(503);
+    expect(off.body.message).toBe("Channel 'tg' is not configured");
+  });
+
+  it('maps a Telegram rejection to 400 and an SMTP outage to 503', async () => {
+    const { sink, tg, c } = await everything();
+    tg.failNext('sendMessage', { code: 400, description: 'Bad Request: chat not found' });
+    const rejected = checked('send', await request(c.app).post('/send').send({ channel: 'tg', to: '999', text: 'x' }));
+    expect(rejected.status).toBe(400);
+    expect(rejected.body.message).toBe('Telegram rejected the message: Bad Request: chat not found');
+    expect(rejected.body.message).not.toContain(tg.token);
+    await sink.close();
+    const down = checked(
+      'send',
+      await request(c.app).post('/send').send({ channel: 'email', to: 'a@example.test', text: 'x' }),
+    );
+    expect(down.status).toBe(503);
+  });
+});
+
+describe('GET /health', () => {
+  it('reports every dependency when all channels are configured', async () => {
+    const { c, tg } = await everything();
+    await waitUntil(
+      () => c.email!.health().lastSweepAt !== undefined && tg.callsOf('getUpdates').length > 0,
+      'first sweep and poll',
+    );
+    await waitUntil(() => c.telegram!.health().lastPollAt !== undefined, 'a finished poll');
+    const res = checked('getHealth', await request(c.app).get('/health'));
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('ok');
+    expect(
+      Object.fromEntries(
+        Object.entries(res.body.checks as Record<string, { status: string }>).map(([k, v]) => [k, v.status]),
+      ),
+    ).toEqual({
+      secretary: 'ok',
+      imap: 'ok',
+      smtp: 'ok',
+      telegram: 'ok',
+    });
+  });
+
+  it('shows unconfigured channels as disabled and a down secretary as down (503)', async () => {
+    const secretary = await startFakeSecretary();
+    open.push(secretary);
+    const c = await startCommunicator({ secretaryUrl: secretary.url });
+    open.push(c);
+    const ok = checked('getHealth', await request(c.app).get('/health'));
+    expect(ok.status).toBe(200);
+    expect(ok.body.checks).toMatchObject({
+      imap: { status: 'disabled' },
+      smtp: { status: 'disabled' },
+      telegram: { status: 'disabled' },
+    });
+    await secretary.close();
+    const down = checked('getHealth', await request(c.app).get('/health'));
+    expect(down.status).toBe(503);
+    expect(down.body.status).toBe('down');
+    expect(down.body.checks.secretary.status).toBe('down');
+  });
+
+  it('reports IMAP down while Dovecot is stopped and ok again after it returns', async () => {
+    const { c } = await everything();
+    await waitUntil(() => c.email!.health().connected, 'IMAP connected');
+    await dovecot.stop();
+    try {
+      await waitUntil(
+        async () => (await request(c.app).get('/health')).body.checks.imap.status === 'down',
+        'imap down',
+      );
+      const res = checked('getHealth', await request(c.app).get('/health'));
+      expect(res.body.status).toBe('degraded');
+    } finally {
+      await dovecot.start();
+    }
+    await waitUntil(
+      async () => (await request(c.app).get('/health')).body.checks.imap.status === 'ok',
+      'imap ok again',
+    );
+  });
+});
