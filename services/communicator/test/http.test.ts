@@ -38,16 +38,13 @@ describe('POST /send', () => {
     const { sink, tg, c } = await everything({ API_KEYS: 'send-key' });
     const mail = checked(
       'send',
-      await request(c.app)
-        .post('/send')
-        .set('Authorization', 'Bearer send-key')
-        .send({
-          channel: 'email',
-          to: 'dept@example.test',
-          text: 'Новая заявка: доступ к VPN',
-          subject: 'Заявка',
-          in_reply_to: '<orig@client.test>',
-        }),
+      await request(c.app).post('/send').set('Authorization', 'Bearer send-key').send({
+        channel: 'email',
+        to: 'dept@example.test',
+        text: 'Новая заявка: доступ к VPN',
+        subject: 'Заявка',
+        in_reply_to: '<orig@client.test>',
+      }),
     );
     expect(mail.status).toBe(200);
     expect(mail.body).toMatchObject({ delivered: true, channel: 'email' });

@@ -1,0 +1,118 @@
+// End to end: the communicator against the REAL secretary (its buildApp on a real Postgres database) and the
+// real guesser and system-analyst apps with a fake LLM behind them (startLlmServices), over real Dovecot,
+// a real SMTP listener and the fake Bot API.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createLogger, createMetrics } from '@workemon/service-kit';
+import { listen, type Listening } from '@workemon/testkit';
+import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
+import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { createTestDatabase } from '@workemon/testkit/postgres';
+import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+// Brings in the typing of inject('postgresUrl').
+import type {} from '@workemon/testkit/global-setup';
+import {
+  buildApp as buildSecretary,
+  createAnalystClient,
+  createGuesserClient,
+  migrateDatabase,
+  openDatabase,
+  type Database,
+} from '@workemon/secretary';
+import { buildEmail, startCommunicator, type Running } from './harness.js';
+
+let db: { url: string; drop: () => Promise<void> };
+let database: Database;
+let llm: LlmServices;
+let secretary: Listening;
+let dovecot: DovecotServer;
+let sink: SmtpSink;
+let tg: FakeTelegram;
+let communicator: Running;
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('postgresUrl'), 'communicator_e2e');
+  llm = await startLlmServices();
+  const logger = createLogger({ service: 'secretary', level: 'error' });
+  logger.silent = true;
+  const metrics = createMetrics('secretary');
+  database = openDatabase({ url: db.url, poolMax: 5, logger });
+  await migrateDatabase(database);
+  secretary = await listen(
+    buildSecretary({
+      knex: database.knex,
+      guesser: createGuesserClient({ baseURL: llm.guesserUrl, timeoutMs: 5000, metrics, logger, maxRetries: 0 }),
+      analyst: createAnalystClient({ baseURL: llm.analystUrl, timeoutMs: 5000, metrics, logger, maxRetries: 0 }),
+      logger,
+      metrics,
+      apiKeys: [],
+      unknownUserPolicy: 'allow',
+      clarificationTtlMs: 24 * 3_600_000,
+      maxClarifications: 3,
+      attemptLeaseMs: 15_000,
+    }),
+  );
+  dovecot = await startDovecot();
+  sink = await startSmtpSink();
+  tg = await startFakeTelegram();
+  communicator = await startCommunicator({ secretaryUrl: secretary.url, dovecot, sink, telegram: tg });
+});
+
+afterAll(async () => {
+  await communicator?.stop();
+  await tg?.close();
+  await sink?.close();
+  await dovecot?.destroy();
+  await secretary?.close();
+  await database?.close();
+  await llm?.close();
+  await db?.drop();
+});
+
+describe('with the real secretary', () => {
+  it('answers an email, and asks and then answers in one email thread', async () => {
+    await dovecot.append(
+      buildEmail({
+        messageId: '<e2e-1@client.test>',
+        body: 'Я хочу получать аналитику о операциях наших кошельков за каждый месяц\r\n',
+      }),
+    );
+    const [first] = await sink.waitForMails(1);
+    expect(first!.header('in-reply-to')).toBe('<e2e-1@client.test>');
+    expect(first!.parsed.text?.trim().length).toBeGreaterThan(0);
+
+    await dovecot.append(buildEmail({ messageId: '<e2e-2@client.test>', subject: 'Отчёт', body: 'Нужен отчёт\r\n' }));
+    const [, question] = await sink.waitForMails(2);
+    expect(question!.parsed.text).toContain('Уточните');
+    await dovecot.append(
+      buildEmail({
+        messageId: '<e2e-3@client.test>',
+        subject: question!.parsed.subject,
+        inReplyTo: question!.parsed.messageId,
+        references: `<e2e-2@client.test> ${question!.parsed.messageId}`,
+        body: 'Отчёт о продажах по регионам за прошлый квартал, пожалуйста\r\n\r\n> Уточните\r\n',
+      }),
+    );
+    const mails = await sink.waitForMails(3);
+    expect(mails[2]!.header('in-reply-to')).toBe('<e2e-3@client.test>');
+    // The secretary joined the thread: its answer is built on the first request, the question and the reply.
+    expect(mails[2]!.parsed.text).toMatch(/^(?!Уточните)/);
+    expect(mails[2]!.parsed.text).toContain('Нужен отчёт');
+    expect(mails[2]!.parsed.text).toContain('Отчёт о продажах по регионам');
+    expect(mails).toHaveLength(3);
+  });
+
+  it('asks and then answers in one Telegram chat', async () => {
+    tg.pushMessage({ text: 'Нужен отчёт', from: { id: 9001, username: 'sidorov' } });
+    const [question] = await tg.waitForSent(1);
+    expect(question!.text).toContain('Уточните');
+    tg.pushMessage({
+      text: 'Отчёт о продажах по регионам за прошлый квартал',
+      from: { id: 9001, username: 'sidorov' },
+    });
+    const sent = await tg.waitForSent(2);
+    expect(sent[1]!.text).toMatch(/^(?!Уточните)/);
+    expect(sent[1]!.text).toContain('Нужен отчёт');
+    expect(sent[1]!.text).toContain('Отчёт о продажах по регионам');
+  });
+});
