@@ -53,9 +53,7 @@ COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist
 # Non-root, by number: the official image's `node` user is uid 1000, and a numeric USER needs no passwd entry
 # (so it works on any bookworm-based Node image). The only writable place: the secretary's embedded database
 # when DATABASE_URL is unset.
-# `chmod 755 /`: a base image whose root directory was made by mktemp (0700, like the locally built one in
-# ../shared/tools/local-docker.sh) would keep a non-root user out of everything; the official image has 755.
-RUN chmod 0755 / && mkdir -p /app/data && chown 1000:1000 /app/data
+RUN mkdir -p /app/data && chown 1000:1000 /app/data
 USER 1000:1000
 # Services listen on PORT; these are their defaults (ARCHITECTURE.md).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
