@@ -40,7 +40,9 @@ if (process.argv[2] === '--fake-llm') {
 type Proc = { name: string; child: ChildProcess; url: string };
 
 function startNode(name: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@workemon/source', ...args], {
+  // BENCH_PROFILE=<service> writes a V8 CPU profile of that process to ./bench-profiles on exit.
+  const profile = process.env['BENCH_PROFILE'] === name ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', '--conditions=@workemon/source', ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -58,6 +60,17 @@ async function startService(name: string, env: Record<string, string>): Promise<
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/health`)).status < 600, { timeoutMs: 60_000, what: `${name} up` });
   return { name, child, url };
+}
+
+// utime + stime of a process, in seconds (clock ticks are 100 Hz on Linux).
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function rssMb(pid: number | undefined): string {
@@ -143,7 +156,11 @@ async function main(): Promise<void> {
     await autocannon({ ...analyze, connections: 8, duration: 2 });
     await autocannon({ ...direct, connections: 8, duration: 1 });
     console.log(`[bench] ${duration} s per run, ${process.env['BENCH_CONNECTIONS'] ?? 32} connections`);
+    const cpuBefore = [...procs.map((p) => cpuSeconds(p.child.pid)), cpuSeconds(fakeChild.pid)];
     const chain = await load('GET /analyze-request (secretary)', { ...analyze, duration });
+    const cpuUsed = [...procs.map((p) => cpuSeconds(p.child.pid)), cpuSeconds(fakeChild.pid)].map(
+      (v, i) => v - cpuBefore[i]!,
+    );
     await load('GET /get-context (guesser alone)', {
       url: `${guesser.url}/get-context?username=bench&department=IT&position=analyst&request=${encodeURIComponent('Аналитика авторизаций')}`,
       duration: Math.max(2, Math.round(duration / 2)),
@@ -153,9 +170,10 @@ async function main(): Promise<void> {
       `ratio: the chain serves ${((chain.requests.average / llm.requests.average) * 100).toFixed(0)}% of the fake's ` +
         `rate (each analysis = 2 LLM calls + guesser + analyst + ~10 SQL statements)`,
     );
-    console.log('RSS after the run:');
-    for (const p of procs) console.log(`  ${p.name.padEnd(16)} ${rssMb(p.child.pid)}`);
-    console.log(`  ${'fake-llm'.padEnd(16)} ${rssMb(fakeChild.pid)}`);
+    console.log('RSS after the run, and CPU seconds spent during the /analyze-request run:');
+    [...procs, { name: 'fake-llm', child: fakeChild }].forEach((p, i) =>
+      console.log(`  ${p.name.padEnd(16)} ${rssMb(p.child.pid).padStart(9)}   ${cpuUsed[i]!.toFixed(1)} s CPU`),
+    );
     const goals = [chain.requests.average >= 500 ? 'ok' : 'MISSED', chain.latency.p99 < 50 ? 'ok' : 'MISSED'];
     console.log(`goals: >= 500 req/s ${goals[0]}; p99 < 50 ms ${goals[1]}`);
   } finally {
