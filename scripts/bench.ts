@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     });
     const llm = await load('fake LLM directly', { ...direct, duration });
     console.log(
-      `ratio: the chain serves ${((chain.requests.average / llm.requests.average) * 100).toFixed(0)}% of the fake's ` +
+      `ratio: the chain serves ${((chain.requests.average / llm.requests.average) * 100).toFixed(1)}% of the fake's ` +
         `rate (each analysis = 2 LLM calls + guesser + analyst + ~10 SQL statements)`,
     );
     console.log('RSS after the run, and CPU seconds spent during the /analyze-request run:');

@@ -1,6 +1,6 @@
 import type { AnalyticsResponse } from '@workemon/contracts';
 import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
-import { isRecord, readLlmUsage, type LlmUsage } from './llm-service-response.js';
+import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
 
 export type AnalystAnswer = { is_enough: boolean; response: string; action?: string; usage: LlmUsage };
 export type AnalystClient = {
@@ -26,10 +26,11 @@ export function createAnalystClient(options: {
   const http = createHttpClient({ target: 'system-analyst', ...options });
   return {
     async prepareAnalytics(input) {
-      const body = await http.get<AnalyticsResponse>('/prepare-analititcs', {
-        params: input,
-        validate: isAnalyticsResponse,
-      });
+      const body = await http
+        .get<AnalyticsResponse>('/prepare-analititcs', { params: input, validate: isAnalyticsResponse })
+        .catch((err: unknown) => {
+          throw tooLongForUpstream(err, 'system analyst');
+        });
       return {
         is_enough: body.is_enough,
         response: body.response,

@@ -1,6 +1,6 @@
 import type { ContextResponse } from '@workemon/contracts';
 import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
-import { isRecord, readLlmUsage, type LlmUsage } from './llm-service-response.js';
+import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
 
 export type GuesserAnswer = ContextResponse & { usage: LlmUsage };
 export type GuesserClient = {
@@ -31,7 +31,11 @@ export function createGuesserClient(options: {
   const http = createHttpClient({ target: 'guesser', ...options });
   return {
     async getContext(input) {
-      const body = await http.get<ContextResponse>('/get-context', { params: input, validate: isContextResponse });
+      const body = await http
+        .get<ContextResponse>('/get-context', { params: input, validate: isContextResponse })
+        .catch((err: unknown) => {
+          throw tooLongForUpstream(err, 'guesser');
+        });
       return { is_enough: body.is_enough, response: body.response, usage: readLlmUsage(body) };
     },
     async ping() {

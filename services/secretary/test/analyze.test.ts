@@ -559,6 +559,24 @@ describe('analyze: auth, policies and upstream failures', () => {
   });
 });
 
+describe('analyze: long requests', () => {
+  it("a text too long for the LLM services' query string → 413 asking to shorten it, recorded as request_too_long", async () => {
+    const username = `${unique('long')}@example.test`;
+    const text = 'Длинное письмо про операции авторизации кошельков. '.repeat(300);
+    const res = await analyzePost(secretary, { channel: 'email', username, request: text });
+    expect(res.status).toBe(413);
+    expect(res.body).toEqual({
+      error: 'Payload Too Large',
+      message: 'The request is too long for the guesser; please shorten it',
+      statusCode: 413,
+    });
+    const conversation = await knex()('conversations').where({ sender: username }).first();
+    expect(await knex()('analyses').where({ conversation_id: conversation.id })).toMatchObject([
+      { outcome: 'failed', error_code: 'request_too_long' },
+    ]);
+  });
+});
+
 describe('history and stats', () => {
   it('lists conversations by username and channel, and counts decisions and failures', async () => {
     const username = unique('hist');
