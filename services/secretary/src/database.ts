@@ -3,6 +3,9 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+// Types only (erased): the modules themselves are required lazily below.
+import type KnexPgLiteClient from 'knex-pglite';
+import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import { AppError, errors, type Logger } from '@workemon/service-kit';
 import { migrationSource } from './migrations.js';
 
@@ -53,8 +56,8 @@ export function openDatabase(options: DatabaseOptions): Database {
   }
   // Loaded only when used (synchronously, so openDatabase stays synchronous for its callers): PGlite brings a
   // whole Postgres compiled to WebAssembly, about 50 MB of RSS a server-backed secretary should not carry.
-  const ClientPgLite = requireCjs('knex-pglite') as typeof import('knex-pglite');
-  const { PGlite } = requireCjs('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
+  const ClientPgLite = requireCjs('knex-pglite') as typeof KnexPgLiteClient;
+  const { PGlite } = requireCjs('@electric-sql/pglite') as { PGlite: typeof PGliteClass };
   const dir = resolve(options.pgliteDir ?? './data/secretary');
   mkdirSync(dir, { recursive: true });
   // Postgres' default 128 MB of shared buffers lives in the WebAssembly heap, i.e. in our RSS; a one-process
