@@ -194,11 +194,34 @@ export function createDirectoryRepository(knex: Knex) {
         query.where('e.telegram_username', name);
         if (/^-?\d+$/.test(name)) query.orWhere('e.telegram_id', name);
       } else query.where('e.username', normalizeUsername(sender));
-      const row = await query.first();
+      const row = (await query
+        .select(
+          'd.mailing_list',
+          'd.jira_project_key',
+          'd.telegram_contact',
+          'd.created_at as department_created_at',
+          'd.updated_at as department_updated_at',
+        )
+        .first()) as
+        | (EmployeeRow &
+            Pick<Department, 'mailing_list' | 'jira_project_key' | 'telegram_contact'> & {
+              department_created_at: Date | string;
+              department_updated_at: Date | string;
+            })
+        | undefined;
       if (!row) return undefined;
       const department = row.department
-        ? await knex('departments').where({ name: row.department }).first<DepartmentRow>()
+        ? {
+            id: 0,
+            name: row.department,
+            mailing_list: row.mailing_list,
+            jira_project_key: row.jira_project_key,
+            telegram_contact: row.telegram_contact,
+            created_at: row.department_created_at,
+            updated_at: row.department_updated_at,
+          }
         : undefined;
+      // One query (employee and department joined): this runs for every analysed message.
       return { id: row.id, employee: toEmployee(row), departmentRecord: department ? toDepartment(department) : null };
     },
   };

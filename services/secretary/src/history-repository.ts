@@ -53,10 +53,6 @@ export type AnalysisFacts = {
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value === null ? null : String(value));
 const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 
-// Raised inside the claim transaction to undo the conversation it created when a concurrent request with the
-// same message_id committed first.
-class LostRace extends Error {}
-
 export type HistoryRepository = ReturnType<typeof createHistoryRepository>;
 
 /** Conversations, messages and analyses in Postgres: the idempotent claim of a message, its outcome, history. */
@@ -76,7 +72,7 @@ export function createHistoryRepository(knex: Knex) {
   }
 
   /** The earlier request and the question still waiting for an answer in a conversation, if any. */
-  async function pendingQuestion(trx: Knex.Transaction, conversationId: number) {
+  async function pendingQuestion(trx: Knex, conversationId: number) {
     return trx('analyses')
       .where({ conversation_id: conversationId, outcome: 'succeeded', action: 'уточнить' })
       .orderBy('id', 'desc')
@@ -128,7 +124,7 @@ export function createHistoryRepository(knex: Knex) {
   }
 
   /** Finds the conversation this message continues: same thread_key, or a fresh pending question. */
-  async function findContinued(trx: Knex.Transaction, input: ClaimInput, sender: string) {
+  async function findContinued(trx: Knex, input: ClaimInput, sender: string) {
     type Row = { id: number; status: ConversationStatus; clarification_rounds: number };
     if (input.threadKey) {
       const byThread = await trx('conversations')
@@ -144,68 +140,82 @@ export function createHistoryRepository(knex: Knex) {
       .first<Row | undefined>('id', 'status', 'clarification_rounds');
   }
 
-  async function claimNew(trx: Knex.Transaction, input: ClaimInput): Promise<Claim> {
+  /**
+   * Stores a new message in one statement (conversation created or touched, message, pending analysis): a
+   * round trip per request matters at hundreds of requests per second. When a concurrent duplicate holds the
+   * message_id, the message insert does nothing, and so does the analysis insert.
+   */
+  async function claimNew(db: Knex, input: ClaimInput): Promise<Claim> {
     const sender = normalizeSender(input.sender);
-    const continued = await findContinued(trx, input, sender);
-    let conversationId: number;
+    const continued = await findContinued(db, input, sender);
     let rounds = 0;
     let request = input.text;
-    if (continued) {
-      conversationId = continued.id;
-      if (continued.status === 'awaiting_clarification') {
-        rounds = continued.clarification_rounds;
-        const pending = await pendingQuestion(trx, continued.id);
-        // The seed's second example: earlier request, the question asked, the user's answer.
-        if (pending) request = [pending.request, pending.question, input.text].map((s) => s.trim()).join(' ');
-      }
-      await trx('conversations')
-        .where({ id: continued.id })
-        .update({
-          updated_at: trx.fn.now(),
-          ...(continued.status === 'awaiting_clarification' ? {} : { clarification_rounds: 0 }),
-          ...(input.threadKey ? { thread_key: input.threadKey } : {}),
-        });
-    } else {
-      const [created] = await trx('conversations')
-        .insert({
-          channel: input.channel,
-          sender,
-          employee_id: input.employeeId ?? null,
-          thread_key: input.threadKey ?? null,
-        })
-        .returning<{ id: number }[]>('id');
-      conversationId = created!.id;
+    if (continued?.status === 'awaiting_clarification') {
+      rounds = continued.clarification_rounds;
+      const pending = await pendingQuestion(db, continued.id);
+      // The seed's second example: earlier request, the question asked, the user's answer.
+      if (pending) request = [pending.request, pending.question, input.text].map((s) => s.trim()).join(' ');
     }
-    const inserted = await trx('messages')
-      .insert({
-        conversation_id: conversationId,
-        channel: input.channel,
-        role: 'user',
-        text: input.text,
-        message_id: input.messageId ?? null,
-        state: 'pending',
-        claimed_at: trx.fn.now(),
-      })
-      .onConflict(['channel', 'message_id'])
-      .ignore()
-      .returning<{ id: number }[]>('id');
-    if (inserted.length === 0) throw new LostRace();
-    const [analysis] = await trx('analyses')
-      .insert({
-        conversation_id: conversationId,
-        message_id: inserted[0]!.id,
-        channel: input.channel,
-        request,
-        department: input.department,
-        position: input.position,
-      })
-      .returning<{ id: number }[]>('id');
+    const conversation = continued
+      ? db('conversations')
+          .where({ id: continued.id })
+          .update({
+            updated_at: db.fn.now(),
+            ...(continued.status === 'awaiting_clarification' ? {} : { clarification_rounds: 0 }),
+            ...(input.threadKey ? { thread_key: input.threadKey } : {}),
+          })
+          .returning('id')
+      : db('conversations')
+          .insert({
+            channel: input.channel,
+            sender,
+            employee_id: input.employeeId ?? null,
+            thread_key: input.threadKey ?? null,
+          })
+          .returning('id');
+    const result = (await db
+      .with('c', conversation)
+      .with(
+        'm',
+        db.raw(
+          `insert into messages (conversation_id, channel, role, text, message_id, state, claimed_at)
+           select id, cast(? as text), 'user', cast(? as text), cast(? as text), 'pending', now() from c
+           on conflict (channel, message_id) do nothing
+           returning id, conversation_id`,
+          [input.channel, input.text, input.messageId ?? null],
+        ),
+      )
+      .with(
+        'a',
+        db.raw(
+          `insert into analyses (conversation_id, message_id, channel, request, department, position)
+           select conversation_id, id, cast(? as text), cast(? as text), cast(? as text), cast(? as text) from m
+           returning id`,
+          [input.channel, request, input.department, input.position],
+        ),
+      )
+      .select(
+        db.raw('(select id from c) as conversation_id'),
+        db.raw('(select id from m) as message_row_id'),
+        db.raw('(select id from a) as analysis_id'),
+      )) as { conversation_id: number; message_row_id: number | null; analysis_id: number | null }[];
+    const row = result[0]!;
+    if (row.message_row_id === null || row.analysis_id === null) {
+      // Lost the race for this message_id: drop the conversation this statement created for it.
+      if (!continued) {
+        await db('conversations')
+          .where({ id: row.conversation_id })
+          .whereNotExists(db('messages').where('conversation_id', row.conversation_id))
+          .delete();
+      }
+      return { kind: 'busy' };
+    }
     return {
       kind: 'owner',
-      conversationId,
+      conversationId: row.conversation_id,
       clarificationRounds: rounds,
-      messageRowId: inserted[0]!.id,
-      analysisId: analysis!.id,
+      messageRowId: row.message_row_id,
+      analysisId: row.analysis_id,
       request,
     };
   }
@@ -217,26 +227,19 @@ export function createHistoryRepository(knex: Knex) {
      * retry; being analysed → busy. The unique (channel, message_id) index settles concurrent duplicates.
      */
     async claim(input: ClaimInput): Promise<Claim> {
-      try {
-        return await knex.transaction(async (trx) => {
-          if (input.messageId) {
-            const existing = await trx('messages')
-              .where({ channel: input.channel, message_id: input.messageId })
-              .first<
-                | { id: number; conversation_id: number; state: string; claimed_at: Date | string; attempts: number }
-                | undefined
-              >('id', 'conversation_id', 'state', 'claimed_at', 'attempts');
-            if (existing) return claimExisting(trx, existing, input);
-          }
-          return claimNew(trx, input);
-        });
-      } catch (err) {
-        if (err instanceof LostRace) return { kind: 'busy' };
-        throw err;
+      if (input.messageId) {
+        const existing = await knex('messages')
+          .where({ channel: input.channel, message_id: input.messageId })
+          .first<
+            | { id: number; conversation_id: number; state: string; claimed_at: Date | string; attempts: number }
+            | undefined
+          >('id', 'conversation_id', 'state', 'claimed_at', 'attempts');
+        if (existing) return knex.transaction((trx) => claimExisting(trx, existing, input));
       }
+      return claimNew(knex, input);
     },
 
-    /** Finishes an attempt: the analysis, the answer as a message, the conversation's state, in one transaction. */
+    /** Finishes an attempt: the analysis, the answer as a message, the conversation's state, atomically. */
     async recordDecision(
       attempt: OwnedAttempt,
       decision: Decision,
@@ -245,43 +248,61 @@ export function createHistoryRepository(knex: Knex) {
       context: DecisionContext,
       onRecorded?: DecisionRecordedHook,
     ): Promise<void> {
-      await knex.transaction(async (trx) => {
-        await trx('analyses')
-          .where({ id: attempt.analysisId })
+      const write = async (db: Knex) => {
+        // One statement: the analysis, the message's state, the answer as a message and the conversation's state
+        // (a round trip per request matters at hundreds of requests per second).
+        await db
+          .with(
+            'a',
+            db('analyses')
+              .where({ id: attempt.analysisId })
+              .update({
+                outcome: 'succeeded',
+                is_enough: decision.is_enough,
+                action: decision.action,
+                question: decision.question,
+                response: decision.response,
+                escalated: context.escalated,
+                guesser_is_enough: facts.guesserIsEnough ?? null,
+                context: facts.context ?? null,
+                analyst_is_enough: facts.analystIsEnough ?? null,
+                analyst_response: facts.analystResponse ?? null,
+                proposed_action: facts.proposedAction ?? null,
+                provider: facts.provider ?? null,
+                model: facts.model ?? null,
+                prompt_tokens: facts.promptTokens ?? null,
+                completion_tokens: facts.completionTokens ?? null,
+                guesser_ms: facts.guesserMs ?? null,
+                analyst_ms: facts.analystMs ?? null,
+                duration_ms: facts.durationMs,
+                completed_at: db.fn.now(),
+              })
+              .returning('id'),
+          )
+          .with('m', db('messages').where({ id: attempt.messageRowId }).update({ state: 'answered' }).returning('id'))
+          .with(
+            'r',
+            db('messages')
+              .insert({
+                conversation_id: attempt.conversationId,
+                channel: context.channel,
+                role: 'assistant',
+                text: decision.question || decision.response,
+              })
+              .returning('id'),
+          )
+          .table('conversations')
+          .where({ id: attempt.conversationId })
           .update({
-            outcome: 'succeeded',
-            is_enough: decision.is_enough,
-            action: decision.action,
-            question: decision.question,
-            response: decision.response,
-            escalated: context.escalated,
-            guesser_is_enough: facts.guesserIsEnough ?? null,
-            context: facts.context ?? null,
-            analyst_is_enough: facts.analystIsEnough ?? null,
-            analyst_response: facts.analystResponse ?? null,
-            proposed_action: facts.proposedAction ?? null,
-            provider: facts.provider ?? null,
-            model: facts.model ?? null,
-            prompt_tokens: facts.promptTokens ?? null,
-            completion_tokens: facts.completionTokens ?? null,
-            guesser_ms: facts.guesserMs ?? null,
-            analyst_ms: facts.analystMs ?? null,
-            duration_ms: facts.durationMs,
-            completed_at: trx.fn.now(),
+            status: conversation.status,
+            clarification_rounds: conversation.clarificationRounds,
+            updated_at: db.fn.now(),
           });
-        await trx('messages').where({ id: attempt.messageRowId }).update({ state: 'answered' });
-        await trx('messages').insert({
-          conversation_id: attempt.conversationId,
-          channel: context.channel,
-          role: 'assistant',
-          text: decision.question || decision.response,
-        });
-        await trx('conversations').where({ id: attempt.conversationId }).update({
-          status: conversation.status,
-          clarification_rounds: conversation.clarificationRounds,
-          updated_at: trx.fn.now(),
-        });
-        await onRecorded?.(trx, { decision, context });
+      };
+      if (!onRecorded) return write(knex);
+      await knex.transaction(async (trx) => {
+        await write(trx);
+        await onRecorded(trx, { decision, context });
       });
     },
 

@@ -330,6 +330,8 @@ describe('analyze: idempotency', () => {
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     for (const r of results) expect(r.body).toEqual(results[0]!.body);
     expect([llm.guesserLlm.requests.length, llm.analystLlm.requests.length]).toEqual([calls[0]! + 1, calls[1]! + 1]);
+    // Duplicates that lost the insert race leave no conversation behind.
+    expect(await knex()('conversations').where({ sender: fields.username })).toHaveLength(1);
     const stored = await knex()('messages').where({ channel: 'email', message_id: fields.message_id });
     expect(stored).toHaveLength(1);
     expect(await knex()('analyses').where({ message_id: stored[0].id })).toMatchObject([{ outcome: 'succeeded' }]);
