@@ -6,7 +6,8 @@
 // adds some RSS that a built image (`node dist/main.js`) does not have.
 //
 // Environment: BENCH_DURATION_S (default 10), BENCH_CONNECTIONS (32), BENCH_DATABASE_URL (default: a private
-// PostgreSQL server started for the run; PGlite when PostgreSQL is not installed).
+// PostgreSQL server started for the run; PGlite when PostgreSQL is not installed), BENCH_FROM_DIST=1 (run the
+// built services instead of the sources), BENCH_PROFILE=<service> (CPU profile into ./bench-profiles).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,8 @@ import { startPostgresServer, type PostgresServer } from '@workemon/testkit/post
 import { startFakeLlm } from '@workemon/testkit/fake-llm';
 
 let stopping = false;
+// BENCH_FROM_DIST=1 runs the services as the images do (`node dist/main.js`, after `npm run build`).
+const fromDist = process.env['BENCH_FROM_DIST'] === '1';
 const self = new URL(import.meta.url).pathname;
 const root = new URL('..', import.meta.url).pathname;
 
@@ -55,7 +58,13 @@ function startNode(name: string, args: string[], env: Record<string, string>): C
 
 async function startService(name: string, env: Record<string, string>): Promise<Proc> {
   const port = await getFreePort();
-  const child = startNode(name, [`services/${name}/src/main.ts`], { ...env, PORT: String(port) });
+  const child = fromDist
+    ? spawn(process.execPath, [`services/${name}/dist/main.js`], {
+        cwd: root,
+        env: { ...process.env, LOG_LEVEL: 'error', ...env, PORT: String(port) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+    : startNode(name, [`services/${name}/src/main.ts`], { ...env, PORT: String(port) });
   child.stdout?.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/health`)).status < 600, { timeoutMs: 60_000, what: `${name} up` });
@@ -168,7 +177,7 @@ async function main(): Promise<void> {
     const llm = await load('fake LLM directly', { ...direct, duration });
     console.log(
       `ratio: the chain serves ${((chain.requests.average / llm.requests.average) * 100).toFixed(1)}% of the fake's ` +
-        `rate (each analysis = 2 LLM calls + guesser + analyst + ~10 SQL statements)`,
+        `rate (each analysis = 2 LLM calls + guesser + analyst + 4 SQL statements)`,
     );
     console.log('RSS after the run, and CPU seconds spent during the /analyze-request run:');
     [...procs, { name: 'fake-llm', child: fakeChild }].forEach((p, i) =>
