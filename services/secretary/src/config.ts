@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { commonEnvSchema, env, parseEnv, type Env } from '@workemon/service-kit';
 
@@ -31,5 +32,8 @@ export type Config = Omit<z.output<typeof schema>, Upstreams> & Record<Upstreams
 
 /** Reads and checks the secretary's configuration; throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
-  return parseEnv(schema, source) as Config;
+  const config = parseEnv(schema, source) as Config;
+  // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative
+  // PGLITE_DIR means relative to where npm was invoked (INIT_CWD), so both reach the same database.
+  return { ...config, PGLITE_DIR: resolve(source['INIT_CWD'] ?? process.cwd(), config.PGLITE_DIR) };
 }
