@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@workemon/service-kit';
+import { loadConfig } from '../src/config.js';
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({ INIT_CWD: '/srv/workemon' });
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config).toMatchObject({
+      PORT: 8000,
+      PGLITE_DIR: '/srv/workemon/data/secretary',
+      GUESSER_URL: 'http://localhost:8001',
+      SYSTEM_ANALYST_URL: 'http://localhost:8002',
+      COMMUNICATOR_URL: 'http://localhost:8003',
+      API_KEYS: [],
+      UNKNOWN_USER_POLICY: 'allow',
+      CLARIFICATION_TTL: 24 * 3600_000,
+      MAX_CLARIFICATIONS: 3,
+      GUESSER_TIMEOUT: 90_000,
+    });
+  });
+
+  it('parses lists and durations (a bare number of CLARIFICATION_TTL is seconds)', () => {
+    const config = loadConfig({ API_KEYS: 'a-key, b-key', CLARIFICATION_TTL: '600', UNKNOWN_USER_POLICY: 'reject' });
+    expect(config.API_KEYS).toEqual(['a-key', 'b-key']);
+    expect(config.CLARIFICATION_TTL).toBe(600_000);
+    expect(config.UNKNOWN_USER_POLICY).toBe('reject');
+  });
+
+  it('names every bad key and never echoes a value', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        UNKNOWN_USER_POLICY: 'maybe',
+        GUESSER_URL: 'ftp://secret-host',
+        MAX_CLARIFICATIONS: '-1',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const key of ['PORT', 'UNKNOWN_USER_POLICY', 'GUESSER_URL', 'MAX_CLARIFICATIONS'])
+      expect(problems).toContain(key);
+    expect(problems).not.toContain('secret-host');
+  });
+});
