@@ -22,7 +22,9 @@ export class MemoryTransport extends Transport {
 export type Secretary = Listening & { db: Database; logs: MemoryTransport; metrics: ReturnType<typeof createMetrics> };
 
 export async function startSecretary(options: {
-  databaseUrl: string;
+  /** PostgreSQL; unset: embedded PGlite in `pgliteDir`. */
+  databaseUrl?: string;
+  pgliteDir?: string;
   guesserUrl: string;
   analystUrl: string;
   upstreamTimeoutMs?: number;
@@ -30,7 +32,7 @@ export async function startSecretary(options: {
 }): Promise<Secretary> {
   const logs = new MemoryTransport();
   const logger = createLogger({ service: 'secretary', level: 'debug', stdout: logs, secrets: ['test-key-secret'] });
-  const db = openDatabase({ url: options.databaseUrl, poolMax: 10, logger });
+  const db = openDatabase({ url: options.databaseUrl, pgliteDir: options.pgliteDir, poolMax: 10, logger });
   await migrateDatabase(db);
   const metrics = createMetrics('secretary');
   const timeoutMs = options.upstreamTimeoutMs ?? 5000;
