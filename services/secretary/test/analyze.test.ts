@@ -177,6 +177,12 @@ describe('analyze: happy path per channel', () => {
     expect(metrics.text).toMatch(
       /workemon_analyze_requests_total\{[^}]*channel="direct",action="ответить сообщением",is_enough="true"[^}]*\} [1-9]/,
     );
+    for (const target of ['guesser', 'system-analyst'])
+      expect(metrics.text).toMatch(
+        new RegExp(
+          `workemon_upstream_request_duration_seconds_count\\{[^}]*target="${target}",outcome="ok"[^}]*\\} [1-9]`,
+        ),
+      );
   });
 
   it('an unknown sender is allowed by default, as department and position "unknown"', async () => {
