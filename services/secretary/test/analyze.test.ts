@@ -243,6 +243,27 @@ describe('analyze: conversations', () => {
     ]);
   });
 
+  it('an analyst that needs more asks the question itself; an answer it did not offer falls back to the channel', async () => {
+    const username = unique('analystasks');
+    llm.analystLlm.reply(() => ({ is_enough: false, response: 'За какой период нужна выгрузка авторизаций?' }));
+    const asked = await analyzeGet(secretary, { channel: 'email', username, request: 'Выгрузка авторизаций' });
+    expect(asked.body).toEqual({
+      is_enough: false,
+      request: 'Выгрузка авторизаций',
+      action: 'уточнить',
+      question: 'За какой период нужна выгрузка авторизаций?',
+      response: '',
+    });
+    llm.analystLlm.reply(() => ({ is_enough: true, response: ANSWER, action: 'ответить сообщением' }));
+    const answered = await analyzeGet(secretary, { channel: 'email', username, request: 'За май' });
+    // A reply action always fits the channel the request came from.
+    expect(answered.body).toMatchObject({
+      is_enough: true,
+      action: 'ответить на письмо',
+      request: 'Выгрузка авторизаций За какой период нужна выгрузка авторизаций? За май',
+    });
+  });
+
   it('a message on another channel, or after CLARIFICATION_TTL, starts a new conversation', async () => {
     const username = unique('orlov');
     await analyzeGet(secretary, { channel: 'direct', username, request: 'Нужна аналитика' });
