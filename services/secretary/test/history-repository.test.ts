@@ -40,3 +40,21 @@ it('of many simultaneous claims of one message_id exactly one owns it, and the l
   expect(await db.knex('messages').where({ message_id: 'update-1' })).toHaveLength(1);
   expect(await db.knex('analyses')).toHaveLength(1);
 });
+
+it('an attempt left pending past its lease (its process died) is taken over once; a fresh one is not', async () => {
+  const history = createHistoryRepository(db.knex);
+  const input = claimInput({ messageId: 'update-2', sender: 'crashed' });
+  const first = await history.claim(input);
+  expect(first.kind).toBe('owner');
+  expect((await history.claim(input)).kind).toBe('busy');
+
+  await db
+    .knex('messages')
+    .where({ message_id: 'update-2' })
+    .update({ claimed_at: new Date(Date.now() - 120_000) });
+  const [a, b] = await Promise.all([history.claim(input), history.claim(input)]);
+  expect([a.kind, b.kind].sort()).toEqual(['busy', 'owner']);
+  const message = await db.knex('messages').where({ message_id: 'update-2' }).first();
+  expect(message).toMatchObject({ state: 'pending', attempts: 2 });
+  expect(await db.knex('analyses').where({ message_id: message.id })).toHaveLength(2);
+});
