@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import type {} from 'vitest';
 import { startPostgresServer, type PostgresServer } from './postgres.js';
 
 declare module 'vitest' {
