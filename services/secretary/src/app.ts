@@ -9,6 +9,7 @@ import {
   type Logger,
   type Metrics,
 } from '@workemon/service-kit';
+import { createActionRoutes } from './actions/action-routes.js';
 import type { AnalystClient } from './analyst-client.js';
 import { mountAnalyzeRoutes } from './analyze-routes.js';
 import { createAnalyzer } from './analyzer.js';
@@ -20,6 +21,7 @@ import { mountDirectoryRoutes } from './directory-routes.js';
 import type { GuesserClient } from './guesser-client.js';
 import { createHistoryRepository } from './history-repository.js';
 import { mountHistoryRoutes } from './history-routes.js';
+import { createRuleRoutes } from './rules/rule-routes.js';
 
 export const SERVICE = 'secretary';
 export const VERSION = '0.1.0';
@@ -39,6 +41,8 @@ export type SecretaryDeps = {
   attemptLeaseMs: number;
   decide?: DecideStep;
   onDecisionRecorded?: DecisionRecordedHook;
+  /** Wakes the action worker after an approval or a rejection (main.ts: the worker's nudge); absent: next poll. */
+  nudgeActions?: () => void;
 };
 
 /** The secretary's HTTP app. Never listens, never reads the environment: main.ts and tests hand it deps. */
@@ -108,6 +112,17 @@ export function buildApp(deps: SecretaryDeps): Express {
       mountAnalyzeRoutes(app, { openapi, auth, analyzer });
       mountDirectoryRoutes(app, { openapi, auth, directory });
       mountHistoryRoutes(app, { openapi, auth, history });
+      const apiKeys = deps.apiKeys;
+      app.use(
+        createActionRoutes({
+          db: deps.knex,
+          openapi,
+          apiKeys,
+          onApproved: deps.nudgeActions,
+          onRejected: deps.nudgeActions,
+        }),
+      );
+      app.use(createRuleRoutes({ db: deps.knex, openapi, apiKeys }));
       // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.
       const mapDatabaseErrors: ErrorRequestHandler = (err, _req, _res, next) => next(toDatabaseError(err));
       app.use(mapDatabaseErrors);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { commonEnvSchema, env, parseEnv, type Env } from '@workemon/service-kit';
+import { actionsEnvSchema, toActionSettings } from './actions/action-policy.js';
 
 export const UNKNOWN_USER_POLICIES = ['allow', 'reject'] as const;
 export type UnknownUserPolicy = (typeof UNKNOWN_USER_POLICIES)[number];
@@ -24,6 +25,8 @@ const schema = z.object({
   UNKNOWN_USER_POLICY: env.oneOf(UNKNOWN_USER_POLICIES, 'allow', 'What to do with senders not in the directory'),
   CLARIFICATION_TTL: env.durationMs('24h', 'How long a clarifying question waits for its answer', 's'),
   MAX_CLARIFICATIONS: env.int(3, 'Clarifying rounds before a request goes to the department', { min: 0, max: 20 }),
+  // Jira, ACTION_POLICY, APPROVER_TELEGRAM_CHAT_ID, the action worker's timing: see docs/actions.md.
+  ...actionsEnvSchema,
 });
 
 type Upstreams = 'GUESSER_URL' | 'SYSTEM_ANALYST_URL' | 'COMMUNICATOR_URL';
@@ -33,6 +36,8 @@ export type Config = Omit<z.output<typeof schema>, Upstreams> & Record<Upstreams
 /** Reads and checks the secretary's configuration; throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
   const config = parseEnv(schema, source) as Config;
+  // Keys that are only wrong together (JIRA_BASE_URL without JIRA_API_TOKEN) fail here, at start, too.
+  toActionSettings(config);
   // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative
   // PGLITE_DIR means relative to where npm was invoked (INIT_CWD), so both reach the same database.
   return { ...config, PGLITE_DIR: resolve(source['INIT_CWD'] ?? process.cwd(), config.PGLITE_DIR) };

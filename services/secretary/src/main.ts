@@ -1,4 +1,6 @@
 import { createLogger, createMetrics, runService, type Closer } from '@workemon/service-kit';
+import { toActionSettings } from './actions/action-policy.js';
+import { createActions } from './actions/actions-wiring.js';
 import { createAnalystClient } from './analyst-client.js';
 import { SERVICE, VERSION, buildApp } from './app.js';
 import { loadConfig } from './config.js';
@@ -12,9 +14,17 @@ const logger = createLogger({
   service: SERVICE,
   version: VERSION,
   level: config.LOG_LEVEL,
-  secrets: [...config.API_KEYS, config.COMMUNICATOR_API_KEY, config.SECRETARY_API_KEY, config.ELASTICSEARCH_PASSWORD],
+  secrets: [
+    ...config.API_KEYS,
+    config.COMMUNICATOR_API_KEY,
+    config.SECRETARY_API_KEY,
+    config.ELASTICSEARCH_PASSWORD,
+    config.JIRA_API_TOKEN,
+  ],
 });
 const metrics = createMetrics(SERVICE);
+
+const actionSettings = toActionSettings(config);
 
 const db = openDatabase({
   url: config.DATABASE_URL,
@@ -22,11 +32,12 @@ const db = openDatabase({
   poolMax: config.DATABASE_POOL_MAX,
   logger,
 });
+const directory = createDirectoryRepository(db.knex);
 try {
   const applied = await migrateDatabase(db);
   logger.info(`database ready (${db.kind}); migrations applied: ${applied.length ? applied.join(', ') : 'none'}`);
   if (config.EMPLOYEES_FILE) {
-    const counts = await importDirectoryFile(db.knex, createDirectoryRepository(db.knex), config.EMPLOYEES_FILE);
+    const counts = await importDirectoryFile(db.knex, directory, config.EMPLOYEES_FILE);
     logger.info(`imported ${counts.employees} employees and ${counts.departments} departments`);
   }
 } catch (err) {
@@ -34,6 +45,20 @@ try {
   await db.close();
   process.exit(1);
 }
+
+const actions = createActions({
+  db: db.knex,
+  settings: actionSettings,
+  communicator: { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY },
+  resolveDepartment: (name) => directory.getDepartment(name),
+  logger,
+  metrics,
+});
+logger.info(
+  `actions: jira ${actions.jira ? `on (${actions.jira.flavor})` : 'off'}, approvals by ${
+    actionSettings.approverChatId ? 'API and Telegram' : 'API'
+  }`,
+);
 
 // The LLM services already retry their providers; one retry here covers a restarting instance.
 const upstream = { metrics, logger, maxRetries: 1 };
@@ -53,7 +78,15 @@ const app = buildApp({
   maxClarifications: config.MAX_CLARIFICATIONS,
   // Both upstream deadlines (with the one retry) plus a margin for the database.
   attemptLeaseMs: 2 * (config.GUESSER_TIMEOUT + config.SYSTEM_ANALYST_TIMEOUT) + 5000,
+  decide: actions.hooks.decide,
+  onDecisionRecorded: actions.hooks.onDecisionRecorded,
+  nudgeActions: actions.worker.nudge,
 });
 
-const closers: Closer[] = [{ name: 'database', close: () => db.close() }];
+// The worker finishes the rows in hand (and releases their leases) before the database goes away.
+const closers: Closer[] = [
+  { name: 'action worker', close: () => actions.worker.stop() },
+  { name: 'database', close: () => db.close() },
+];
+actions.worker.start();
 await runService({ app, port: config.PORT, logger, closers, handleSignals: true });

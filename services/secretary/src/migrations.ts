@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import { actionsAndRulesMigration } from './migrations/100_actions_and_rules.js';
+import { actionForeignKeysMigration } from './migrations/101_action_foreign_keys.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -106,6 +108,8 @@ const migrations: Migration[] = [
       }
     },
   },
+  actionsAndRulesMigration,
+  actionForeignKeysMigration,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -14,7 +14,11 @@ describe('migrations on embedded PGlite (DATABASE_URL unset)', () => {
   it('creates every table, persists on disk, and is a no-op the second time', async () => {
     const first = openDatabase({ pgliteDir: dir });
     expect(first.kind).toBe('pglite');
-    expect(await migrateDatabase(first)).toEqual(['001_directory_and_history']);
+    expect(await migrateDatabase(first)).toEqual([
+      '001_directory_and_history',
+      '100_actions_and_rules',
+      '101_action_foreign_keys',
+    ]);
     const tables = await first.knex('information_schema.tables').where({ table_schema: 'public' }).pluck('table_name');
     expect(tables).toEqual(
       expect.arrayContaining(['employees', 'departments', 'conversations', 'messages', 'analyses', 'knex_migrations']),

@@ -5,7 +5,7 @@ import { listActiveRules, recordRuleMatches } from '../rules/rule-repository.js'
 import { evaluateRules, type RuleOutcome } from '../rules/rules.js';
 import { isExecutableAction, type ActionPolicy } from './action-policy.js';
 import { enqueueActionExecution, planExecution, type ExecutionPlan } from './execution-repository.js';
-import type { DepartmentTarget } from './executors.js';
+import type { DepartmentTarget, ReplyTarget } from './executors.js';
 
 // Structural mirrors of the secretary's Decision / DecisionContext (decision.ts), so this module and its tests
 // stand alone; the analyzer's own types are assignable to these.
@@ -14,7 +14,10 @@ export type DecisionContextLike = {
   channel: Channel;
   sender: string;
   employee:
-    | { employee: { username: string; department: string | null }; departmentRecord: DepartmentTarget | null }
+    | {
+        employee: { username: string; department: string | null; telegram_id?: string | null };
+        departmentRecord: DepartmentTarget | null;
+      }
     | undefined;
   conversationId: number;
   analysisId: number;
@@ -29,8 +32,38 @@ export type ActionHooksDeps = {
   resolveDepartment: (name: string) => Promise<DepartmentTarget | undefined>;
   /** Told after the decision commits, so the action runs now rather than at the next poll. */
   worker?: { nudge(): void };
+  /**
+   * Where the requester hears the outcome; default: the sender on their channel. The secretary passes
+   * `replyTargetFor`, which reads the conversation and message tables.
+   */
+  replyTarget?: (trx: Knex.Transaction, ctx: DecisionContextLike) => Promise<ReplyTarget>;
   logger?: Logger;
 };
+
+/**
+ * Where the requester hears the outcome. Telegram bots cannot write to a user by @username, only to a chat id:
+ * the communicator's thread key (`tg:<chat>` or `tg:<chat>:<user>` in groups) names the chat, else the
+ * directory's telegram_id. An email outcome answers in the thread of the mail the request came in.
+ */
+export async function replyTargetFor(trx: Knex | Knex.Transaction, ctx: DecisionContextLike): Promise<ReplyTarget> {
+  if (ctx.channel === 'tg') {
+    const conversation = (await trx('conversations').where({ id: ctx.conversationId }).first('thread_key')) as
+      { thread_key: string | null } | undefined;
+    const chat = /^tg:(-?\d+)(:|$)/.exec(conversation?.thread_key ?? '')?.[1];
+    if (chat) return { to: chat };
+    const id = ctx.employee?.employee.telegram_id ?? (/^\d+$/.test(ctx.sender) ? ctx.sender : undefined);
+    return { to: id ?? `@${ctx.sender.replace(/^@/, '')}` };
+  }
+  if (ctx.channel === 'email') {
+    const message = (await trx('analyses as a')
+      .join('messages as m', 'm.id', 'a.message_id')
+      .where('a.id', ctx.analysisId)
+      .first('m.message_id')) as { message_id: string | null } | undefined;
+    const inReplyTo = message?.message_id && /^<[^<>\s]+>$/.test(message.message_id) ? message.message_id : undefined;
+    return { to: ctx.sender, ...(inReplyTo ? { in_reply_to: inReplyTo } : {}) };
+  }
+  return { to: ctx.sender };
+}
 
 type Routed = { outcome: RuleOutcome; department: DepartmentTarget | null; plan: ExecutionPlan | null };
 
@@ -98,7 +131,10 @@ export function createActionHooks(deps: ActionHooksDeps) {
         analysis: decision.response,
         department: r.department,
         jiraProject: r.outcome.jiraProject ?? null,
-        reply: { to: context.sender },
+        reply:
+          deps.replyTarget && isExecutableAction(decision.action)
+            ? await deps.replyTarget(trx, context)
+            : { to: context.sender },
         requireApproval: r.outcome.requireApproval,
         matchedRuleIds: r.outcome.matchedRuleIds,
         policy: deps.policy,

@@ -6,3 +6,4 @@ export * from './execution-repository.js';
 export * from './executors.js';
 export * from './jira-client.js';
 export * from './worker.js';
+export * from './actions-wiring.js';
