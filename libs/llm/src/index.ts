@@ -4,6 +4,8 @@ export {
   type LlmClientDeps,
   type CompleteRequest,
   type LlmResult,
+  llmCallMetadata,
+  type LlmCallMetadata,
 } from './llm-client.js';
 export {
   PROVIDERS,
@@ -17,7 +19,7 @@ export {
   type JsonMode,
 } from './llm-config.js';
 export { llmErrors } from './llm-errors.js';
-export { stripInvisible, prepareUserContent, delimitUserContent } from './user-content.js';
+export { stripInvisible, prepareUserContent, delimitUserContent, bodyLimitForInput } from './user-content.js';
 export { extractJson, parseStructured, jsonSchemaOf } from './structured-output.js';
 export { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
 export { parseRetryAfterMs } from './provider-http.js';

@@ -38,6 +38,29 @@ export type LlmResult<T> = {
   latencyMs: number;
 };
 
+/**
+ * The optional `llm` object the guesser and the system analyst add to their answers (their contracts' `LlmCall`):
+ * which provider and model answered, the tokens of every call behind the answer, and the time it took.
+ */
+export type LlmCallMetadata = {
+  provider: ProviderName;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  latency_ms: number;
+};
+
+export function llmCallMetadata(result: LlmResult<unknown>): LlmCallMetadata {
+  return {
+    provider: result.provider,
+    model: result.model,
+    // Integers in the contract; a provider reporting odd counts must not break the answer's schema.
+    input_tokens: Math.round(result.usage.inputTokens),
+    output_tokens: Math.round(result.usage.outputTokens),
+    latency_ms: Math.round(result.latencyMs),
+  };
+}
+
 export type LlmClient = {
   complete<T>(request: CompleteRequest<T>): Promise<LlmResult<T>>;
   /** One reachability check per provider (never a generation), for the service's /health. */

@@ -67,7 +67,9 @@ export const llmEnvSchema = {
   LLM_MAX_RETRIES: env.int(2, 'Retries per provider for 408/429/5xx/network errors', { min: 0, max: 10 }),
   LLM_RETRY_BASE_MS: env.int(500, 'First backoff step; doubles per retry, with full jitter', { min: 1 }),
   LLM_RETRY_AFTER_CAP_MS: env.int(30_000, 'Longest Retry-After we wait before retrying', { min: 0 }),
-  LLM_MAX_INPUT_CHARS: env.int(16_000, 'Longest user content sent to the LLM; longer requests get 413', { min: 1 }),
+  // 32,000 holds the secretary's longest request (20,000 characters) plus the other fields and the guesser's context
+  // (itself capped by LLM_MAX_OUTPUT_TOKENS), so anything the secretary accepts fits (docs/llm.md, "Length limits").
+  LLM_MAX_INPUT_CHARS: env.int(32_000, 'Longest user content sent to the LLM; longer requests get 413', { min: 1 }),
   LLM_MAX_OUTPUT_TOKENS: env.int(2_000, 'Token limit of one answer', { min: 16 }),
   LLM_CONCURRENCY: env.int(4, 'Concurrent calls per provider; more wait in line', { min: 1 }),
   LLM_BREAKER_THRESHOLD: env.int(5, 'Consecutive failed calls that open the breaker of a provider', { min: 1 }),

@@ -43,6 +43,15 @@ export function prepareUserContent(text: string, maxChars: number): string {
 }
 
 /**
+ * The JSON body limit of a service whose input is capped at `maxInputChars`: long texts should run into the cap
+ * (413 naming LLM_MAX_INPUT_CHARS), never into the body limit first. A JSON string may escape every character as
+ * \uXXXX (6 bytes); 64 KB more covers the other fields.
+ */
+export function bodyLimitForInput(maxInputChars: number): string {
+  return `${Math.ceil((maxInputChars * 6) / 1024) + 64}kb`;
+}
+
+/**
  * Wraps untrusted text in a tag carrying a random nonce, so content cannot close the block early and pose as
  * instructions; the system prompt tells the model to treat the block as data.
  */

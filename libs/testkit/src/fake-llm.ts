@@ -26,6 +26,8 @@ export type FakeLlmRequest = {
   user: string;
   /** Every message as {role, content}, whatever the wire calls the text field. */
   messages: { role: string; content: string }[];
+  /** The token counts the fake reported with its answer (unset when it failed the request). */
+  usage?: { inputTokens: number; outputTokens: number };
 };
 
 export type FakeLlmFailure = { status: number; body?: unknown; headers?: Record<string, string> };
@@ -214,9 +216,10 @@ export async function startFakeLlm(
     return messages;
   }
 
-  function answer(content: string, messages: { content: string }[]): unknown {
+  function answer(content: string, messages: { content: string }[], record: FakeLlmRequest): unknown {
     const input = tokensOf(messages.map((m) => m.content).join('\n'));
     const output = tokensOf(content);
+    record.usage = { inputTokens: input, outputTokens: output };
     if (wire === 'yandexgpt') {
       return {
         result: {
@@ -323,7 +326,7 @@ export async function startFakeLlm(
       const result = await handler({ system: record.system, user: record.user });
       // undefined (a handler with nothing to say) becomes an empty answer, as a model may give.
       const content = typeof result === 'string' ? result : (JSON.stringify(result) ?? '');
-      return send(res, 200, answer(content, messages));
+      return send(res, 200, answer(content, messages, record));
     } catch (err) {
       if (err instanceof Rejection) return send(res, err.status, errorBody(wire, err.status, err.message));
       return send(res, 500, errorBody(wire, 500, `fake handler failed: ${String(err)}`));

@@ -9,7 +9,7 @@ import {
   type Logger,
   type Metrics,
 } from '@workemon/service-kit';
-import { createLlmClient, type LlmClient } from '@workemon/llm';
+import { bodyLimitForInput, createLlmClient, type LlmClient } from '@workemon/llm';
 import type { GuesserConfig } from './config.js';
 import { mountContextRoutes } from './context-routes.js';
 
@@ -45,7 +45,7 @@ export function buildApp(deps: GuesserDeps): Express {
       metrics,
       openapi: document,
       healthChecks: llm.healthChecks(),
-      bodyLimit: '64kb',
+      bodyLimit: bodyLimitForInput(config.llm.maxInputChars),
     },
     (app) => mountContextRoutes(app, { openapi, llm, prompt: config.prompt, logger }),
   );

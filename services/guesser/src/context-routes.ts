@@ -1,7 +1,7 @@
-import type { Express } from 'express';
+import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
 import { validated, type Logger, type OpenApi } from '@workemon/service-kit';
-import type { LlmClient } from '@workemon/llm';
+import { llmCallMetadata, type LlmClient } from '@workemon/llm';
 import type { ContextResponse } from '@workemon/contracts';
 
 export const contextSchema = z.object({
@@ -9,15 +9,19 @@ export const contextSchema = z.object({
   response: z.string().trim().min(1),
 });
 
-type ContextQuery = { username: string; department: string; position: string; request: string };
+type ContextInput = { username: string; department: string; position: string; request: string };
 
-/** GET /get-context: the fixed prompt + the user's attributes and request (as data) → {is_enough, response}. */
+/**
+ * GET and POST /get-context: the fixed prompt + the user's attributes and request (as data) → {is_enough,
+ * response, llm}. GET is the seed's contract (query string); POST takes the same fields as a JSON body, for
+ * texts too long for a URL.
+ */
 export function mountContextRoutes(
   app: Express,
   deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger },
 ): void {
-  app.get('/get-context', deps.openapi.validate('getContext'), async (_req, res) => {
-    const { username, department, position, request } = validated<{ query: ContextQuery }>(res).query;
+  const decide = async (input: ContextInput): Promise<ContextResponse> => {
+    const { username, department, position, request } = input;
     const result = await deps.llm.complete({
       system: deps.prompt,
       // JSON keeps the fields apart and the request quoted, whatever the user typed.
@@ -25,11 +29,19 @@ export function mountContextRoutes(
       schema: contextSchema,
       schemaName: 'context_response',
     });
+    const llm = llmCallMetadata(result);
     deps.logger.info('context decided', {
-      llm: { provider: result.provider, model: result.model, latency_ms: result.latencyMs, usage: result.usage },
+      llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
       decision: { is_enough: result.data.is_enough },
     });
-    const body: ContextResponse = { is_enough: result.data.is_enough, response: result.data.response };
-    res.json(body);
-  });
+    return { is_enough: result.data.is_enough, response: result.data.response, llm };
+  };
+  const fromQuery: RequestHandler = async (_req, res) => {
+    res.json(await decide(validated<{ query: ContextInput }>(res).query));
+  };
+  const fromBody: RequestHandler = async (_req, res) => {
+    res.json(await decide(validated<{ body: ContextInput }>(res).body));
+  };
+  app.get('/get-context', deps.openapi.validate('getContext'), fromQuery);
+  app.post('/get-context', deps.openapi.validate('getContextPost'), fromBody);
 }

@@ -26,6 +26,12 @@ function expectContract(status: number, body: unknown): void {
 
 const ENOUGH = { is_enough: true, response: 'Младший аналитик ДКС: авторизационные операции кошельков, домен b2c' };
 
+/** Every answer carries the optional `llm` metadata; tests about something else only check that it is there. */
+const withLlm = (decision: object) => ({
+  ...decision,
+  llm: expect.objectContaining({ provider: expect.any(String), input_tokens: expect.any(Number) }),
+});
+
 describe('GET /get-context parameters', () => {
   for (const name of ['username', 'department', 'position', 'request']) {
     it(`answers 400 naming '${name}' when it is missing or empty`, async () => {
@@ -127,9 +133,18 @@ describe('GET /get-context against each provider wire', () => {
       const res = await request(app).get('/get-context').query(validQuery());
       expect(res.status).toBe(200);
       expectContract(200, res.body);
+      const usage = llm.requests[0]!.usage!;
+      expect(usage.inputTokens).toBeGreaterThan(0);
       expect(res.body).toEqual({
         is_enough: true,
         response: 'младший аналитик: Я хочу получать аналитику об авторизационных операциях наших кошельков',
+        llm: {
+          provider: c.provider,
+          model: llm.model,
+          input_tokens: usage.inputTokens,
+          output_tokens: usage.outputTokens,
+          latency_ms: expect.any(Number),
+        },
       });
       expect(llm.requests).toHaveLength(1);
       expect(llm.requests[0]!.system).toContain('системный аналитик в финтехе');
@@ -175,7 +190,7 @@ describe('GET /get-context against each provider wire', () => {
     const { app } = startGuesser(envForFake('ollama', llm));
     const res = await request(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(ENOUGH);
+    expect(res.body).toEqual(withLlm(ENOUGH));
     expect(llm.requests).toHaveLength(1);
   });
 
@@ -187,7 +202,9 @@ describe('GET /get-context against each provider wire', () => {
       .get('/get-context')
       .query(validQuery({ request: 'Хочу аналитику' }));
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ is_enough: false, response: 'Вас интересуют движения средств или авторизации?' });
+    expect(res.body).toEqual(
+      withLlm({ is_enough: false, response: 'Вас интересуют движения средств или авторизации?' }),
+    );
   });
 });
 
@@ -200,7 +217,7 @@ describe('GET /get-context resilience', () => {
     const started = Date.now();
     const res = await request(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(ENOUGH);
+    expect(res.body).toEqual(withLlm(ENOUGH));
     expect(llm.requests).toHaveLength(2);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
   });
@@ -269,7 +286,7 @@ describe('GET /get-context resilience', () => {
     for (let i = 0; i < 3; i += 1) {
       const res = await request(app).get('/get-context').query(validQuery());
       expect(res.status).toBe(200);
-      expect(res.body).toEqual(ENOUGH);
+      expect(res.body).toEqual(withLlm(ENOUGH));
     }
     // Two failures opened the breaker: the third call went straight to the fallback.
     expect(primary.requests).toHaveLength(2);
@@ -319,8 +336,14 @@ describe('GET /get-context resilience', () => {
     const { app } = startGuesser(envForFake('openai', llm));
     const res = await request(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(ENOUGH);
+    expect(res.body).toEqual(withLlm(ENOUGH));
     expect(llm.requests[1]!.user).toContain('is_enough');
+    // The tokens of the repair request count too: both calls were paid for.
+    const [first, second] = llm.requests.map((r) => r.usage!);
+    expect(res.body.llm).toMatchObject({
+      input_tokens: first!.inputTokens + second!.inputTokens,
+      output_tokens: first!.outputTokens + second!.outputTokens,
+    });
 
     llm.failNext(1, { status: 200, body: '{"choices": [' });
     const again = await request(app).get('/get-context').query(validQuery());
@@ -405,6 +428,120 @@ describe('GET /get-context input handling', () => {
     expectContract(413, res.body);
     expect(res.body.message).toMatch(/too long: \d+ characters, the limit is 500/);
     expect(llm.requests).toHaveLength(0);
+  });
+});
+
+describe('POST /get-context (the same fields as a JSON body, for long texts)', () => {
+  function expectPostContract(status: number, body: unknown): void {
+    expect(openapi.responseProblems('getContextPost', status, body)).toEqual([]);
+  }
+
+  for (const name of ['username', 'department', 'position', 'request']) {
+    it(`answers 400 naming '${name}' when it is missing or empty`, async () => {
+      const llm = await fake();
+      const { app } = startGuesser(envForFake('openai', llm));
+      const body: Record<string, string> = validQuery();
+      delete body[name];
+      const missing = await request(app).post('/get-context').send(body);
+      expect(missing.status).toBe(400);
+      expectPostContract(400, missing.body);
+      expect(missing.body.message).toBe(`Parameter '${name}' is required`);
+      const empty = await request(app)
+        .post('/get-context')
+        .send({ ...validQuery(), [name]: '' });
+      expect(empty.status).toBe(400);
+      expect(empty.body.message).toBe(`Parameter '${name}' must not be empty`);
+      expect(llm.requests).toHaveLength(0);
+    });
+  }
+
+  it('answers 400 for a wrong type, an unknown field, an over-long username, a missing or non-JSON body', async () => {
+    const llm = await fake();
+    const { app } = startGuesser(envForFake('openai', llm));
+    const cases: [request.Test, string][] = [
+      [
+        request(app)
+          .post('/get-context')
+          .send({ ...validQuery(), request: 42 }),
+        "Parameter 'request' must be a string",
+      ],
+      [
+        request(app)
+          .post('/get-context')
+          .send({ ...validQuery(), urgent: true }),
+        "Parameter 'urgent' is not allowed",
+      ],
+      [
+        request(app)
+          .post('/get-context')
+          .send(validQuery({ username: 'x'.repeat(321) })),
+        "Parameter 'username' must be at most 320 characters",
+      ],
+      [request(app).post('/get-context'), 'Request body is required (Content-Type: application/json)'],
+      [
+        request(app).post('/get-context').set('Content-Type', 'application/json').send('{"username": '),
+        'Request body is not valid JSON',
+      ],
+    ];
+    for (const [call, message] of cases) {
+      const res = await call;
+      expect(res.status).toBe(400);
+      expectPostContract(400, res.body);
+      expect(res.body.message).toBe(message);
+    }
+    expect(llm.requests).toHaveLength(0);
+  });
+
+  it('decides on a 12,000-character Cyrillic request, too long for any URL', async () => {
+    const llm = await fake();
+    llm.reply(({ user }) => {
+      const data = userDataOf(user) as Record<string, string>;
+      return { is_enough: true, response: `Запрос из ${data.request.length} символов про кошельки` };
+    });
+    const { app } = startGuesser(envForFake('openai', llm));
+    const text = 'Прошу подготовить аналитику по операциям авторизации кошельков. '.repeat(200).slice(0, 12_000);
+    const res = await request(app)
+      .post('/get-context')
+      .send(validQuery({ request: text }));
+    expect(res.status).toBe(200);
+    expectPostContract(200, res.body);
+    expect(res.body).toEqual(withLlm({ is_enough: true, response: 'Запрос из 12000 символов про кошельки' }));
+    expect(res.body.llm).toMatchObject({ provider: 'openai', model: llm.model });
+    expect(userDataOf(llm.requests[0]!.user)).toEqual(validQuery({ request: text }));
+  });
+
+  it('answers 413 naming LLM_MAX_INPUT_CHARS for a body over the cap, without calling the provider', async () => {
+    const llm = await fake();
+    const { app } = startGuesser({ ...envForFake('openai', llm), LLM_MAX_INPUT_CHARS: '1000' });
+    const res = await request(app)
+      .post('/get-context')
+      .send(validQuery({ request: 'аналитика '.repeat(200) }));
+    expect(res.status).toBe(413);
+    expectPostContract(413, res.body);
+    expect(res.body.message).toMatch(/too long: \d+ characters, the limit is 1000 \(LLM_MAX_INPUT_CHARS\)/);
+    expect(llm.requests).toHaveLength(0);
+  });
+
+  it('reaches the input cap before the body limit, even with every character \\u-escaped', async () => {
+    const llm = await fake();
+    llm.reply(() => ENOUGH);
+    const { app } = startGuesser({ ...envForFake('openai', llm), LLM_MAX_INPUT_CHARS: '20000' });
+    const escaped = (text: string) =>
+      JSON.stringify(validQuery({ request: text })).replace(
+        /[\u0080-\uffff]/g,
+        (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+      );
+    const fits = await request(app)
+      .post('/get-context')
+      .set('Content-Type', 'application/json')
+      .send(escaped('ж'.repeat(19_500)));
+    expect(fits.status).toBe(200);
+    const over = await request(app)
+      .post('/get-context')
+      .set('Content-Type', 'application/json')
+      .send(escaped('ж'.repeat(20_500)));
+    expect(over.status).toBe(413);
+    expect(over.body.message).toContain('LLM_MAX_INPUT_CHARS');
   });
 });
 

@@ -47,6 +47,11 @@ describe('startLlmServices', () => {
   it('lets a test replace the answers', async () => {
     stack.analystLlm.reply(() => ({ is_enough: false, response: 'Какой период?', action: 'уточнить' }));
     const res = await request(stack.analystUrl).get('/prepare-analytics').query({ context: 'b2c', request: 'Отчёт' });
-    expect(res.body).toEqual({ is_enough: false, response: 'Какой период?', action: 'уточнить' });
+    expect(res.body).toEqual({
+      is_enough: false,
+      response: 'Какой период?',
+      action: 'уточнить',
+      llm: expect.objectContaining({ provider: 'openai', model: stack.analystLlm.model }),
+    });
   });
 });

@@ -26,7 +26,8 @@ describe('guesser startup from the environment', () => {
       .get('/get-context')
       .query({ username: 'u', department: 'ДКС', position: 'аналитик', request: 'Операции кошельков' });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ is_enough: true, response: 'Домен b2c: операции кошельков' });
+    expect(res.body).toMatchObject({ is_enough: true, response: 'Домен b2c: операции кошельков' });
+    expect(res.body.llm).toMatchObject({ provider: 'ollama', model: llm.model });
     const doc = await request(url).get('/openapi.json');
     expect(Object.keys(doc.body.paths)).toContain('/get-context');
   });

@@ -1,7 +1,7 @@
 import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
 import { validated, type Logger, type OpenApi } from '@workemon/service-kit';
-import type { LlmClient } from '@workemon/llm';
+import { llmCallMetadata, type LlmClient } from '@workemon/llm';
 import { ACTIONS, type AnalyticsResponse } from '@workemon/contracts';
 
 export const analyticsSchema = z.object({
@@ -12,32 +12,42 @@ export const analyticsSchema = z.object({
   action: z.preprocess((value) => value ?? undefined, z.enum(ACTIONS).optional()),
 });
 
-type AnalyticsQuery = { context: string; request: string };
+type AnalyticsInput = { context: string; request: string };
 
 /**
- * GET /prepare-analititcs (the contract's spelling) and /prepare-analytics (alias): the fixed prompt + context
- * and request (as data) → {is_enough, response, action?}.
+ * GET and POST /prepare-analititcs (the contract's spelling) and /prepare-analytics (alias): the fixed prompt +
+ * context and request (as data) → {is_enough, response, action?, llm}. GET is the seed's contract (query string);
+ * POST takes the same fields as a JSON body, for texts too long for a URL.
  */
 export function mountAnalyticsRoutes(
   app: Express,
   deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger },
 ): void {
-  const handler: RequestHandler = async (_req, res) => {
-    const { context, request } = validated<{ query: AnalyticsQuery }>(res).query;
+  const analyse = async ({ context, request }: AnalyticsInput): Promise<AnalyticsResponse> => {
     const result = await deps.llm.complete({
       system: deps.prompt,
       userContent: JSON.stringify({ context, request }, null, 2),
       schema: analyticsSchema,
       schemaName: 'analytics_response',
     });
+    const llm = llmCallMetadata(result);
     deps.logger.info('analysis prepared', {
-      llm: { provider: result.provider, model: result.model, latency_ms: result.latencyMs, usage: result.usage },
+      llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
       decision: { is_enough: result.data.is_enough, action: result.data.action },
     });
     const body: AnalyticsResponse = { is_enough: result.data.is_enough, response: result.data.response };
     if (result.data.action) body.action = result.data.action;
-    res.json(body);
+    body.llm = llm;
+    return body;
   };
-  app.get('/prepare-analititcs', deps.openapi.validate('prepareAnalytics'), handler);
-  app.get('/prepare-analytics', deps.openapi.validate('prepareAnalyticsAlias'), handler);
+  const fromQuery: RequestHandler = async (_req, res) => {
+    res.json(await analyse(validated<{ query: AnalyticsInput }>(res).query));
+  };
+  const fromBody: RequestHandler = async (_req, res) => {
+    res.json(await analyse(validated<{ body: AnalyticsInput }>(res).body));
+  };
+  app.get('/prepare-analititcs', deps.openapi.validate('prepareAnalytics'), fromQuery);
+  app.get('/prepare-analytics', deps.openapi.validate('prepareAnalyticsAlias'), fromQuery);
+  app.post('/prepare-analititcs', deps.openapi.validate('prepareAnalyticsPost'), fromBody);
+  app.post('/prepare-analytics', deps.openapi.validate('prepareAnalyticsAliasPost'), fromBody);
 }

@@ -9,7 +9,7 @@ import {
   type Logger,
   type Metrics,
 } from '@workemon/service-kit';
-import { createLlmClient, type LlmClient } from '@workemon/llm';
+import { bodyLimitForInput, createLlmClient, type LlmClient } from '@workemon/llm';
 import type { AnalystConfig } from './config.js';
 import { mountAnalyticsRoutes } from './analytics-routes.js';
 
@@ -45,7 +45,7 @@ export function buildApp(deps: AnalystDeps): Express {
       metrics,
       openapi: document,
       healthChecks: llm.healthChecks(),
-      bodyLimit: '64kb',
+      bodyLimit: bodyLimitForInput(config.llm.maxInputChars),
     },
     (app) => mountAnalyticsRoutes(app, { openapi, llm, prompt: config.prompt, logger }),
   );

@@ -49,6 +49,12 @@ const ADVICE = {
   action: 'создать jira-task',
 };
 
+/** Every answer carries the optional `llm` metadata; tests about something else only check that it is there. */
+const withLlm = (decision: object) => ({
+  ...decision,
+  llm: expect.objectContaining({ provider: expect.any(String), input_tokens: expect.any(Number) }),
+});
+
 const PATHS = [
   ['/prepare-analititcs', 'prepareAnalytics'],
   ['/prepare-analytics', 'prepareAnalyticsAlias'],
@@ -77,8 +83,17 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
       const res = await request(app).get(path).query(query());
       expect(res.status).toBe(200);
       expect(openapi.responseProblems(operationId, 200, res.body)).toEqual([]);
-      expect(res.body).toEqual(ADVICE);
       const sent = llm.requests[0]!;
+      expect(res.body).toEqual({
+        ...ADVICE,
+        llm: {
+          provider: 'openai',
+          model: llm.model,
+          input_tokens: sent.usage!.inputTokens,
+          output_tokens: sent.usage!.outputTokens,
+          latency_ms: expect.any(Number),
+        },
+      });
       expect(sent.system).toContain('инженер данных в финтехе');
       expect(userDataOf(sent.user)).toEqual(query());
       expect(sent.body.response_format.json_schema.schema.properties.action.enum).toEqual([...ACTIONS]);
@@ -91,7 +106,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const app = startAnalyst({ ...envForFake('yandexgpt', llm), LLM_JSON_MODE: 'schema' });
     const res = await request(app).get('/prepare-analititcs').query(query());
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(ADVICE);
+    expect(res.body).toEqual(withLlm(ADVICE));
     const body = llm.requests[0]!.body;
     expect(body.jsonObject).toBeUndefined();
     expect(body.jsonSchema.schema.required).toEqual(['is_enough', 'response']);
@@ -103,7 +118,9 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const app = startAnalyst(envForFake('ollama', llm));
     const res = await request(app).get('/prepare-analytics').query(query());
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ is_enough: false, response: 'За какой период нужна аналитика?', action: 'уточнить' });
+    expect(res.body).toEqual(
+      withLlm({ is_enough: false, response: 'За какой период нужна аналитика?', action: 'уточнить' }),
+    );
     expect(llm.requests[0]!.body.format.properties.action.enum).toEqual([...ACTIONS]);
   });
 
@@ -114,7 +131,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const res = await request(app).get('/prepare-analititcs').query(query());
     expect(res.status).toBe(200);
     expect(openapi.responseProblems('prepareAnalytics', 200, res.body)).toEqual([]);
-    expect(res.body).toEqual({ is_enough: true, response: 'Данные есть в витрине операций' });
+    expect(res.body).toEqual(withLlm({ is_enough: true, response: 'Данные есть в витрине операций' }));
   });
 
   it('asks once to fix an action outside the enum, then answers 502 if it stays wrong', async () => {
@@ -131,7 +148,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     llm.reply(() => (calls++ === 0 ? { ...ADVICE, action: 'позвонить' } : ADVICE));
     const fixed = await request(app).get('/prepare-analititcs').query(query());
     expect(fixed.status).toBe(200);
-    expect(fixed.body).toEqual(ADVICE);
+    expect(fixed.body).toEqual(withLlm(ADVICE));
   });
 
   it('answers 504 on a slow provider and 413 on an over-long request', async () => {
@@ -179,5 +196,60 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const text = (await request(app).get('/metrics')).text;
     expect(text).toMatch(/workemon_llm_request_duration_seconds_count\{[^}]*outcome="ok"[^}]*\} 1/);
     expect(text).toMatch(/workemon_llm_tokens_total\{[^}]*kind="output"[^}]*\} [1-9]/);
+  });
+});
+
+const POST_PATHS = [
+  ['/prepare-analititcs', 'prepareAnalyticsPost'],
+  ['/prepare-analytics', 'prepareAnalyticsAliasPost'],
+] as const;
+
+describe('POST /prepare-analititcs and /prepare-analytics (the same fields as a JSON body, for long texts)', () => {
+  for (const [path, operationId] of POST_PATHS) {
+    it(`${path}: answers 400 naming the parameter for a missing, empty, mistyped or unknown field`, async () => {
+      const llm = await fake();
+      const app = startAnalyst(envForFake('openai', llm));
+      const cases: [object | undefined, string][] = [
+        [{ request: query().request }, "Parameter 'context' is required"],
+        [{ context: query().context }, "Parameter 'request' is required"],
+        [query({ request: '' }), "Parameter 'request' must not be empty"],
+        [{ ...query(), context: ['b2c'] }, "Parameter 'context' must be a string"],
+        [{ ...query(), action: 'уточнить' }, "Parameter 'action' is not allowed"],
+        [undefined, 'Request body is required (Content-Type: application/json)'],
+      ];
+      for (const [body, message] of cases) {
+        const res = body ? await request(app).post(path).send(body) : await request(app).post(path);
+        expect(res.status).toBe(400);
+        expect(openapi.responseProblems(operationId, 400, res.body)).toEqual([]);
+        expect(res.body.message).toBe(message);
+      }
+      expect(llm.requests).toHaveLength(0);
+    });
+
+    it(`${path}: analyses a 12,000-character Cyrillic request with its context`, async () => {
+      const llm = await fake();
+      llm.reply(() => ADVICE);
+      const app = startAnalyst(envForFake('openai', llm));
+      const text = 'Нужна выгрузка авторизационных операций кошельков за квартал. '.repeat(200).slice(0, 12_000);
+      const res = await request(app)
+        .post(path)
+        .send(query({ request: text }));
+      expect(res.status).toBe(200);
+      expect(openapi.responseProblems(operationId, 200, res.body)).toEqual([]);
+      expect(res.body).toEqual(withLlm(ADVICE));
+      expect(userDataOf(llm.requests[0]!.user)).toEqual(query({ request: text }));
+    });
+  }
+
+  it('answers 413 when context and request together are over LLM_MAX_INPUT_CHARS', async () => {
+    const llm = await fake();
+    const app = startAnalyst({ ...envForFake('openai', llm), LLM_MAX_INPUT_CHARS: '1000' });
+    const res = await request(app)
+      .post('/prepare-analititcs')
+      .send({ context: 'контекст '.repeat(60), request: 'запрос '.repeat(80) });
+    expect(res.status).toBe(413);
+    expect(openapi.responseProblems('prepareAnalyticsPost', 413, res.body)).toEqual([]);
+    expect(res.body.message).toMatch(/the limit is 1000 \(LLM_MAX_INPUT_CHARS\)/);
+    expect(llm.requests).toHaveLength(0);
   });
 });

@@ -11,7 +11,8 @@ export interface paths {
         /** Determine the context of a request */
         get: operations["getContext"];
         put?: never;
-        post?: never;
+        /** Determine the context of a request (JSON body, for long texts) */
+        post: operations["getContextPost"];
         delete?: never;
         options?: never;
         head?: never;
@@ -39,6 +40,28 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        ContextRequest: {
+            /**
+             * @description who sent the request
+             * @example smirnovanton
+             */
+            username: string;
+            /**
+             * @description the user's organisational unit
+             * @example Департамент клиентского сервиса
+             */
+            department: string;
+            /**
+             * @description the user's position
+             * @example младший аналитик
+             */
+            position: string;
+            /**
+             * @description the text of the request (untrusted); longer than LLM_MAX_INPUT_CHARS → 413
+             * @example Я хочу получать аналитику о операциях наших кошельков
+             */
+            request: string;
+        };
         ContextResponse: {
             /**
              * @description whether the request is clear enough to know its domain
@@ -50,6 +73,38 @@ export interface components {
              * @example Контекста не достаточно, вас интересуют движения средств или все операции типа авторизаций?
              */
             response: string;
+            llm?: components["schemas"]["LlmCall"];
+        };
+        /**
+         * @description Optional metadata about the model call behind the answer, for the caller's records (cost, model in use).
+         *     Not part of the decision: clients must work without it.
+         */
+        LlmCall: {
+            /**
+             * @description the provider that answered (a fallback's name when the primary failed)
+             * @example yandexgpt
+             */
+            provider: string;
+            /**
+             * @description the model that answered
+             * @example yandexgpt-lite
+             */
+            model: string;
+            /**
+             * @description prompt tokens of every call behind this answer (a repair request included), as the provider reported them
+             * @example 412
+             */
+            input_tokens: number;
+            /**
+             * @description completion tokens of every call behind this answer, as the provider reported them
+             * @example 58
+             */
+            output_tokens: number;
+            /**
+             * @description time spent on the provider that answered
+             * @example 1830
+             */
+            latency_ms: number;
         };
         ErrorResponse: {
             /** @example Bad Request */
@@ -131,6 +186,37 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description the decision */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContextResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
+    getContextPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContextRequest"];
+            };
+        };
         responses: {
             /** @description the decision */
             200: {

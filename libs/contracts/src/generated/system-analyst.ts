@@ -11,7 +11,8 @@ export interface paths {
         /** Determine the actions or components to analyse to answer the user */
         get: operations["prepareAnalytics"];
         put?: never;
-        post?: never;
+        /** Determine the actions or components to analyse (JSON body, for long texts) */
+        post: operations["prepareAnalyticsPost"];
         delete?: never;
         options?: never;
         head?: never;
@@ -28,7 +29,8 @@ export interface paths {
         /** Alias of /prepare-analititcs */
         get: operations["prepareAnalyticsAlias"];
         put?: never;
-        post?: never;
+        /** Alias of POST /prepare-analititcs */
+        post: operations["prepareAnalyticsAliasPost"];
         delete?: never;
         options?: never;
         head?: never;
@@ -61,6 +63,18 @@ export interface components {
          * @enum {string}
          */
         Action: "уточнить" | "ответить сообщением" | "создать jira-task" | "написать в telegram сотруднику" | "ответить на письмо" | "написать в рассылку департамента";
+        AnalyticsRequest: {
+            /**
+             * @description the context of the request, as the guesser described it
+             * @example Младший системный аналитик из клиентского департамента хочет сформировать срезы по авторизационным операциям кошельков, это домен b2c.
+             */
+            context: string;
+            /**
+             * @description the text of the request (untrusted); with `context`, longer than LLM_MAX_INPUT_CHARS → 413
+             * @example Я хочу получать аналитику о операциях наших кошельков. Меня интересуют операции авторизации
+             */
+            request: string;
+        };
         AnalyticsResponse: {
             /**
              * @description whether there is enough to prepare the analysis
@@ -73,6 +87,38 @@ export interface components {
              */
             response: string;
             action?: components["schemas"]["Action"];
+            llm?: components["schemas"]["LlmCall"];
+        };
+        /**
+         * @description Optional metadata about the model call behind the answer, for the caller's records (cost, model in use).
+         *     Not part of the decision: clients must work without it.
+         */
+        LlmCall: {
+            /**
+             * @description the provider that answered (a fallback's name when the primary failed)
+             * @example yandexgpt
+             */
+            provider: string;
+            /**
+             * @description the model that answered
+             * @example yandexgpt-lite
+             */
+            model: string;
+            /**
+             * @description prompt tokens of every call behind this answer (a repair request included), as the provider reported them
+             * @example 412
+             */
+            input_tokens: number;
+            /**
+             * @description completion tokens of every call behind this answer, as the provider reported them
+             * @example 58
+             */
+            output_tokens: number;
+            /**
+             * @description time spent on the provider that answered
+             * @example 1830
+             */
+            latency_ms: number;
         };
         ErrorResponse: {
             /** @example Bad Request */
@@ -163,6 +209,37 @@ export interface operations {
             504: components["responses"]["Error"];
         };
     };
+    prepareAnalyticsPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnalyticsRequest"];
+            };
+        };
+        responses: {
+            /** @description the analysis */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
     prepareAnalyticsAlias: {
         parameters: {
             query: {
@@ -182,6 +259,37 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description the analysis */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
+    prepareAnalyticsAliasPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnalyticsRequest"];
+            };
+        };
         responses: {
             /** @description the analysis */
             200: {
