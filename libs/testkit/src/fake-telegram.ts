@@ -8,7 +8,8 @@
  * `getUpdates` while one is held makes the held one answer 409 "terminated by other getUpdates request", and
  * getUpdates while a webhook is set answers 409 too, as Telegram does; `sendMessage` (rejects empty text and text
  * over 4096 UTF-16 code units with 400, as Telegram does), `sendChatAction`, `answerCallbackQuery`,
- * `editMessageReplyMarkup`; a wrong token answers 401.
+ * `editMessageReplyMarkup`; inline keyboards on `sendMessage` (callback_data over 64 bytes → 400
+ * BUTTON_DATA_INVALID, as Telegram does); `pushCallbackQuery` queues a button press; a wrong token answers 401.
  *
  * Leaves out: files and media uploads, entities/parse_mode checking, real rate limiting (use `failNext` for 429),
  * chats and users beyond what a test pushes, allowed_updates filtering, every other method (answers 404).
@@ -43,6 +44,15 @@ export type FakeTelegram = {
     chat?: { id: number; type: 'private' | 'group' | 'supergroup' };
     extra?: Record<string, unknown>;
   }) => { update_id: number; message_id: number; chat_id: number };
+  /**
+   * Queues a `callback_query` update: a press of an inline button under `message` (a message the bot sent,
+   * by default in the presser's private chat). Returns the update and callback query ids.
+   */
+  pushCallbackQuery: (press: {
+    data: string;
+    from?: { id: number; username?: string; first_name?: string };
+    message?: { message_id: number; chat_id: number | string; text?: string };
+  }) => { update_id: number; callback_query_id: string };
   /** The next `times` calls of `method` answer this error instead (409, 429 with retry_after, 500, …). */
   failNext: (method: string, failure: FakeTelegramFailure, times?: number) => void;
   /** Updates not yet confirmed by an offset. */
@@ -81,6 +91,7 @@ export async function startFakeTelegram(
   let updates: Array<Record<string, unknown> & { update_id: number }> = [];
   let nextUpdateId = 1000;
   let nextMessageId = 1;
+  let nextCallbackId = 5_000_000;
   let webhookUrl = '';
   const failures = new Map<string, Array<FakeTelegramFailure>>();
   let held: HeldPoll | undefined;
@@ -198,6 +209,13 @@ export async function startFakeTelegram(
         if (text.length > MAX_TEXT_UTF16) return send(400, fail(400, 'Bad Request: message is too long'));
         const chatId = params['chat_id'] as number | string;
         if (chatId === undefined || chatId === '') return send(400, fail(400, 'Bad Request: chat not found'));
+        const markup = (
+          typeof params['reply_markup'] === 'string' ? JSON.parse(params['reply_markup']) : params['reply_markup']
+        ) as { inline_keyboard?: Array<Array<{ callback_data?: string }>> } | undefined;
+        for (const button of markup?.inline_keyboard?.flat() ?? []) {
+          if (button.callback_data !== undefined && Buffer.byteLength(button.callback_data, 'utf8') > 64)
+            return send(400, fail(400, 'Bad Request: BUTTON_DATA_INVALID'));
+        }
         const messageId = nextMessageId++;
         sent.push({ chat_id: chatId, text, message_id: messageId, params });
         wake();
@@ -261,6 +279,27 @@ export async function startFakeTelegram(
         },
       });
       return { update_id, message_id, chat_id: chat.id };
+    },
+    pushCallbackQuery: (press) => {
+      const from = { is_bot: false, first_name: 'User', ...(press.from ?? { id: 42, username: 'ivanov' }) };
+      const callback_query_id = String(nextCallbackId++);
+      const message = press.message ?? { message_id: nextMessageId++, chat_id: from.id };
+      const update_id = pushUpdate({
+        callback_query: {
+          id: callback_query_id,
+          from,
+          chat_instance: String(message.chat_id),
+          data: press.data,
+          message: {
+            message_id: message.message_id,
+            date: Math.floor(Date.now() / 1000),
+            from: { id: 1, is_bot: true, first_name: 'Workemon', username: botUsername },
+            chat: { id: Number(message.chat_id), type: 'private', first_name: from.first_name },
+            text: message.text ?? 'message with buttons',
+          },
+        },
+      });
+      return { update_id, callback_query_id };
     },
     failNext: (method, failure, times = 1) => {
       const list = failures.get(method) ?? [];

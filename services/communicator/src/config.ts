@@ -36,6 +36,9 @@ const schema = z.object({
   TELEGRAM_POLL_TIMEOUT_S: env.int(50, 'Long-poll hold asked of getUpdates', { min: 0, max: 50 }),
   TELEGRAM_HANDLER_TIMEOUT: env.durationMs('150s', 'Deadline of handling one update'),
   TELEGRAM_CONFLICT_WAIT: env.durationMs('10s', 'Wait after a 409 (another poller) before polling again'),
+  APPROVER_TELEGRAM_CHAT_ID: env.optionalString(
+    'Chat whose Approve/Reject button presses decide held actions on the secretary; unset: presses are refused',
+  ),
 
   SHUTDOWN_TIMEOUT: env.durationMs('30s', 'Deadline for in-flight messages at shutdown'),
 });
@@ -108,6 +111,8 @@ export type TelegramSettings = {
   maxAttempts: number;
   retryBaseDelayMs: number;
   maxRequestChars: number;
+  /** The only chat whose approval button presses are passed to the secretary. */
+  approverChatId?: string;
 };
 
 export function telegramSettings(config: Config): TelegramSettings | undefined {
@@ -122,5 +127,6 @@ export function telegramSettings(config: Config): TelegramSettings | undefined {
     maxAttempts: config.MAX_ATTEMPTS,
     retryBaseDelayMs: config.RETRY_BASE_DELAY,
     maxRequestChars: config.MAX_REQUEST_CHARS,
+    approverChatId: config.APPROVER_TELEGRAM_CHAT_ID,
   };
 }

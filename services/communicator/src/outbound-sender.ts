@@ -35,6 +35,11 @@ export function createOutboundSender(deps: {
   }
 
   async function deliver(request: SendRequest, key: string): Promise<SendResponse> {
+    if (request.buttons && request.channel !== 'tg') throw errors.invalidParameter('buttons', 'is only for channel tg');
+    for (const button of request.buttons ?? []) {
+      if (Buffer.byteLength(button.callback_data, 'utf8') > 64)
+        throw errors.invalidParameter('buttons', 'callback_data must be at most 64 bytes (Telegram limit)');
+    }
     if (request.channel === 'email') {
       if (!deps.mailer) throw errors.notConfigured("Channel 'email' is not configured");
       if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(request.to))
@@ -62,8 +67,11 @@ export function createOutboundSender(deps: {
     const chatId = /^-?\d+$/.test(request.to) ? Number(request.to) : request.to;
     try {
       let first: number | undefined;
-      for (const part of splitMessage(request.text)) {
-        const { messageId } = await deps.telegram.sendText(chatId, part);
+      const parts = splitMessage(request.text);
+      for (const [i, part] of parts.entries()) {
+        // Buttons go under the last piece, where the reader ends up.
+        const buttons = i === parts.length - 1 ? request.buttons : undefined;
+        const { messageId } = await deps.telegram.sendText(chatId, part, { buttons });
         first ??= messageId;
       }
       deps.metrics.reply('tg', 'sent');

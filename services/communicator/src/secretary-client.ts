@@ -5,7 +5,15 @@ export type SecretaryClient = {
   analyze: (request: AnalyzeRequest) => Promise<AnalysisResponse>;
   /** Resolves when the secretary's /health answers (200 or 503 with a body); throws when it is unreachable. */
   health: () => Promise<{ status: string }>;
+  /**
+   * `POST /action-executions/{id}/approve|reject` (an approval button was pressed). Resolves with the
+   * execution's new status; a 409 (already decided) or 404 rejects with the secretary's error.
+   */
+  decideAction: (id: number, decision: 'approve' | 'reject', by: string) => Promise<{ status: string }>;
 };
+
+const hasStatus = (data: unknown): data is { status: string } =>
+  !!data && typeof data === 'object' && typeof (data as { status?: unknown }).status === 'string';
 
 function isAnalysis(data: unknown): data is AnalysisResponse {
   const d = data as Partial<AnalysisResponse> | null;
@@ -41,6 +49,8 @@ export function createSecretaryClient(options: {
   });
   return {
     analyze: (request) => http.post<AnalysisResponse>('/analyze-request', request, { validate: isAnalysis }),
+    decideAction: (id, decision, by) =>
+      http.post<{ status: string }>(`/action-executions/${id}/${decision}`, { by }, { validate: hasStatus }),
     health: async () => {
       const res = await http.axios.get('/health', { timeout: 2000 });
       if (res.status !== 200 && res.status !== 503) throw new Error(`secretary /health answered ${res.status}`);

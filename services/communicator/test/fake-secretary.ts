@@ -2,7 +2,9 @@
  * A fake of our secretary's `POST /analyze-request` and `GET /health`, speaking its OpenAPI contract
  * (libs/contracts/openapi/secretary.yaml; requests are validated against it, answers are valid by construction).
  * Keeps the contract's idempotency: a repeated `message_id` returns the stored answer without calling `decide`.
- * Leaves out: GET /analyze-request, the directory, history, actions, the LLM services. Used until a test needs
+ * `POST /action-executions/{id}/approve|reject` for executions a test marks `awaitApproval(id)`: the first
+ * decision wins, a second is 409, an unknown id 404, as the real secretary answers.
+ * Leaves out: GET /analyze-request, the directory, history, the rest of actions, the LLM services. Used until a test needs
  * the real secretary (see real-secretary.test.ts).
  */
 import express from 'express';
@@ -22,6 +24,10 @@ export type FakeSecretary = Listening & {
   up: () => void;
   /** Hold each answer this long. */
   delayMs: number;
+  /** Approve/reject calls that reached the fake (also while down), with the bearer key they carried. */
+  decisions: { id: number; decision: string; by?: string; authorization?: string }[];
+  /** Makes an execution decidable (status awaiting_approval). */
+  awaitApproval: (id: number) => void;
 };
 
 export const answer = (response: string, request = ''): AnalysisResponse => ({
@@ -84,12 +90,36 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     if (key) stored.set(key, result);
     res.json(result);
   });
+  const executions = new Map<number, string>();
+  const decisions: FakeSecretary['decisions'] = [];
+  app.post('/action-executions/:id/:decision', (req, res) => {
+    const id = Number(req.params.id);
+    const decision = req.params.decision;
+    const fail = (status: number, message: string) =>
+      res.status(status).json({
+        error: status === 409 ? 'Conflict' : status === 404 ? 'Not Found' : 'Service Unavailable',
+        message,
+        statusCode: status,
+      });
+    if (decision !== 'approve' && decision !== 'reject') return void fail(404, 'Not Found');
+    decisions.push({ id, decision, by: (req.body as { by?: string }).by, authorization: req.get('authorization') });
+    if (isDown) return void fail(503, "Dependency 'database' is unavailable");
+    const status = executions.get(id);
+    if (!status) return void fail(404, `Action execution ${id} not found`);
+    if (status !== 'awaiting_approval')
+      return void fail(409, `Action execution ${id} is not awaiting approval (status: ${status})`);
+    const next = decision === 'approve' ? 'pending' : 'skipped';
+    executions.set(id, next);
+    res.json({ id, status: next, decision: decision === 'approve' ? 'approved' : 'rejected' });
+  });
   app.use(((err, _req, res, _next) => {
     const status = (err as { status?: number }).status ?? 500;
     res.status(status).json({ error: 'Error', message: (err as Error).message, statusCode: status });
   }) as express.ErrorRequestHandler);
   const served = await listen(app);
   return Object.assign(state, served, {
+    decisions,
+    awaitApproval: (id: number) => void executions.set(id, 'awaiting_approval'),
     down: () => {
       isDown = true;
     },

@@ -50,6 +50,13 @@ export interface components {
             in_reply_to?: string;
             /** @description a repeat with the same key is not delivered twice */
             idempotency_key?: string;
+            /** @description channel tg only: inline buttons shown in one row under the message. A press whose callback_data is `action:approve:<id>` or `action:reject:<id>` from APPROVER_TELEGRAM_CHAT_ID approves or rejects that action execution on the secretary. */
+            buttons?: components["schemas"]["SendButton"][];
+        };
+        SendButton: {
+            text: string;
+            /** @description at most 64 bytes (Telegram's limit) */
+            callback_data: string;
         };
         SendResponse: {
             delivered: boolean;

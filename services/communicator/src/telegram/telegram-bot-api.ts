@@ -13,6 +13,9 @@ export type BotApiFailure = {
   message: string;
 };
 
+/** An inline keyboard button (Bot API InlineKeyboardButton with callback_data). */
+export type InlineButton = { text: string; callback_data: string };
+
 export type TelegramBotApi = {
   getMe: () => Promise<UserFromGetMe>;
   deleteWebhook: () => Promise<void>;
@@ -21,9 +24,13 @@ export type TelegramBotApi = {
   sendText: (
     chatId: number | string,
     text: string,
-    options?: { replyToMessageId?: number; signal?: AbortSignal },
+    options?: { replyToMessageId?: number; signal?: AbortSignal; buttons?: InlineButton[] },
   ) => Promise<{ messageId: number }>;
   sendTyping: (chatId: number | string) => Promise<void>;
+  /** Stops the client's spinner on a pressed button; `text` shows as a toast (or an alert). */
+  answerCallbackQuery: (callbackQueryId: string, text?: string, showAlert?: boolean) => Promise<void>;
+  /** Removes a message's inline keyboard (after a decision, so it cannot be pressed again). */
+  removeButtons: (chatId: number | string, messageId: number) => Promise<void>;
   /** Classifies anything the Bot API client threw. */
   describe: (err: unknown) => BotApiFailure;
 };
@@ -96,7 +103,8 @@ export function createTelegramBotApi(options: {
     getUpdates: (offset, timeoutS, signal) =>
       telegram.callApi(
         'getUpdates',
-        { offset, timeout: timeoutS, limit: 100, allowed_updates: ['message'] },
+        // callback_query: presses of the approval buttons (POST /send with `buttons`).
+        { offset, timeout: timeoutS, limit: 100, allowed_updates: ['message', 'callback_query'] },
         { signal: signal as never },
       ),
     sendText: async (chatId, text, opts = {}) => {
@@ -104,6 +112,7 @@ export function createTelegramBotApi(options: {
         try {
           const sent = await telegram.sendMessage(chatId, text, {
             link_preview_options: { is_disabled: true },
+            ...(opts.buttons?.length ? { reply_markup: { inline_keyboard: [opts.buttons] } } : {}),
             ...(opts.replyToMessageId
               ? { reply_parameters: { message_id: opts.replyToMessageId, allow_sending_without_reply: true } }
               : {}),
@@ -121,6 +130,20 @@ export function createTelegramBotApi(options: {
     },
     sendTyping: async (chatId) => {
       await telegram.sendChatAction(chatId, 'typing');
+    },
+    answerCallbackQuery: async (callbackQueryId, text, showAlert) => {
+      await telegram.callApi('answerCallbackQuery', {
+        callback_query_id: callbackQueryId,
+        ...(text ? { text: text.slice(0, 200) } : {}),
+        ...(showAlert ? { show_alert: true } : {}),
+      });
+    },
+    removeButtons: async (chatId, messageId) => {
+      await telegram.callApi('editMessageReplyMarkup', {
+        chat_id: chatId,
+        message_id: messageId,
+        reply_markup: { inline_keyboard: [] },
+      });
     },
   };
 }

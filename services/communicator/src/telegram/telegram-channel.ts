@@ -1,4 +1,4 @@
-import type { Message, Update, UserFromGetMe } from 'telegraf/types';
+import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
 import { isAppError, type Logger } from '@workemon/service-kit';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
@@ -14,6 +14,7 @@ export const HELP_TEXT = [
 ].join('\n');
 export const TEXT_ONLY_REPLY =
   'Я понимаю только текст. Пожалуйста, опишите вопрос словами (стикеры, фото без подписи, голосовые и файлы я не читаю).';
+export const NOT_APPROVER_REPLY = 'Согласовывать действия Workemon можно только из чата согласующего.';
 export const GAVE_UP_REPLY = 'Извините, не удалось обработать ваше сообщение. Пожалуйста, повторите его чуть позже.';
 
 type Outcome = 'sent' | 'skipped';
@@ -228,7 +229,63 @@ export function createTelegramChannel(deps: {
     return { addressed: repliedToBot, text };
   }
 
+  /**
+   * A pressed approval button (`action:approve:<id>` / `action:reject:<id>`, sent by the secretary through
+   * POST /send): only presses in the approver chat are passed on, as `POST /action-executions/<id>/<decision>`.
+   * The buttons are removed once decided (or found decided: 409), and the approver is told the result.
+   * The secretary being unreachable throws: the update is retried like a message.
+   */
+  async function handleCallback(query: CallbackQuery): Promise<Outcome> {
+    const data = 'data' in query ? query.data : undefined;
+    const answer = (text?: string, alert?: boolean) =>
+      api.answerCallbackQuery(query.id, text, alert).catch((err: unknown) => {
+        // Telegram refuses answers to queries older than about 15 s (a retried update): nothing to do.
+        logger.debug('answerCallbackQuery failed', { error: { message: api.describe(err).message } });
+      });
+    const match = /^action:(approve|reject):(\d+)$/.exec(data ?? '');
+    if (!match) {
+      await answer();
+      metrics.skipped('tg', 'unsupported_callback');
+      return 'skipped';
+    }
+    const decision = match[1] as 'approve' | 'reject';
+    const id = Number(match[2]);
+    const chat = query.message?.chat.id;
+    const approver = settings.approverChatId;
+    if (!approver || (String(chat) !== approver && String(query.from.id) !== approver)) {
+      logger.warn('approval button pressed outside the approver chat; refused', {
+        telegram: { chat_id: chat, user_id: query.from.id, action_execution: id },
+      });
+      await answer(NOT_APPROVER_REPLY, true);
+      metrics.skipped('tg', 'not_approver');
+      return 'skipped';
+    }
+    const by = `telegram:${query.from.username ? `@${query.from.username}` : query.from.id}`;
+    let result: string;
+    let toast: string;
+    try {
+      const decided = await secretary.decideAction(id, decision, by);
+      toast = decision === 'approve' ? 'Одобрено' : 'Отклонено';
+      result = `Действие №${id} ${decision === 'approve' ? 'одобрено' : 'отклонено'} (${by}); статус: ${decided.status}.`;
+    } catch (err) {
+      if (!isAppError(err) || (err.status !== 409 && err.status !== 404)) throw err;
+      toast = err.status === 409 ? 'Уже решено' : 'Действие не найдено';
+      result = `Действие №${id}: ${err.status === 409 ? 'уже решено' : 'не найдено'}. ${err.message}`;
+    }
+    await answer(toast);
+    if (chat !== undefined && query.message) {
+      await api.removeButtons(chat, query.message.message_id).catch((err: unknown) => {
+        // "message is not modified": the buttons are already gone (a retried update).
+        logger.debug('editMessageReplyMarkup failed', { error: { message: api.describe(err).message } });
+      });
+    }
+    await api.sendText(chat ?? query.from.id, result, { replyToMessageId: query.message?.message_id });
+    metrics.reply('tg', 'sent');
+    return 'sent';
+  }
+
   async function handleUpdate(update: Update): Promise<Outcome> {
+    if ('callback_query' in update) return handleCallback(update.callback_query);
     if (!('message' in update)) {
       metrics.skipped('tg', 'unsupported_update');
       return 'skipped';
