@@ -3,8 +3,13 @@
 // auth header, the body's required fields (project key, issue type name, single-line summary under 255
 // characters, label syntax, the description's format per version), the 201 answer
 // `{id, key, self}` and the 400 error body `{errorMessages, errors}`. Failures can be scripted (400 with an
-// errors object, 401, 403, 429 with Retry-After, 503). It leaves out everything else: other endpoints,
-// createmeta, custom fields, workflows, permissions per user, issue-type ids, rate limiting by itself.
+// errors object, 401, 403, 429 with Retry-After, 503), and so can a create that succeeds but answers too late
+// (`holdNext`: the caller times out, the issue exists). Search: Server/DC and Cloud `GET /rest/api/2/search`,
+// Cloud `GET /rest/api/3/search/jql` (enhanced search; the old `/rest/api/3/search` answers 410 Gone, as
+// Atlassian removed it), answering `{issues: [{id, key, self, fields}]}`; JQL limited to `labels = x` /
+// `labels in (x, y)` with an optional ORDER BY (anything else → 400 with a JQL error). It leaves out everything
+// else: other endpoints, createmeta, custom fields, workflows, permissions per user, issue-type ids, paging,
+// search index lag, rate limiting by itself.
 import express from 'express';
 import { listen, type Listening } from './ports.js';
 
@@ -38,9 +43,22 @@ export type FakeJira = Listening & {
   issues: CreatedIssue[];
   /** Every create attempt that reached the fake, answered or not. */
   requests: { apiVersion: string; status: number }[];
+  /** Every search that reached the fake. */
+  searches: { path: string; jql: string; status: number }[];
   /** The next `times` create calls answer this instead of creating. */
   failNext(failure: ScriptedFailure, times?: number): void;
+  /** The next `times` creates create the issue but hold their answer `ms` (a caller's timeout loses it). */
+  holdNext(ms: number, times?: number): void;
 };
+
+// `labels = x`, `labels = "x"`, `labels in (x, "y")`, then an optional ORDER BY: what the secretary sends.
+function labelsOfJql(jql: string): string[] | undefined {
+  const m =
+    /^\s*labels\s*(?:=\s*("[^"]*"|[\w-]+)|in\s*\(([^)]*)\))\s*(?:order\s+by\s+\w+(?:\s+(?:asc|desc))?)?\s*$/i.exec(jql);
+  if (!m) return undefined;
+  const list = m[1] !== undefined ? [m[1]] : m[2]!.split(',');
+  return list.map((l) => l.trim().replace(/^"|"$/g, '')).filter(Boolean);
+}
 
 function adfText(node: unknown): string {
   if (!node || typeof node !== 'object') return '';
@@ -74,6 +92,9 @@ export async function startFakeJira(options: FakeJiraOptions): Promise<FakeJira>
   const issues: CreatedIssue[] = [];
   const requests: { apiVersion: string; status: number }[] = [];
   const failures: ScriptedFailure[] = [];
+  const holds: number[] = [];
+  const searches: { path: string; jql: string; status: number }[] = [];
+  const timers = new Set<NodeJS.Timeout>();
   let nextId = 10000;
   const counters = new Map<string, number>();
   const expectedAuth =
@@ -141,16 +162,62 @@ export async function startFakeJira(options: FakeJiraOptions): Promise<FakeJira>
       description,
       descriptionText: version === '3' ? adfText(description) : String(description ?? ''),
     });
-    answer(201, { id, key, self: `${req.protocol}://${req.get('host')}/rest/api/${version}/issue/${id}` });
+    const body = { id, key, self: `${req.protocol}://${req.get('host')}/rest/api/${version}/issue/${id}` };
+    const hold = holds.shift();
+    if (hold === undefined) return answer(201, body);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!res.destroyed) answer(201, body);
+    }, hold);
+    timers.add(timer);
+  });
+
+  const search = (flavors: string[]) => (req: express.Request, res: express.Response) => {
+    const jql = typeof req.query['jql'] === 'string' ? req.query['jql'] : '';
+    const answer = (status: number, body: unknown) => {
+      searches.push({ path: req.path, jql, status });
+      res.status(status).json(body);
+    };
+    if (!flavors.includes(options.flavor)) return answer(404, { errorMessages: ['null for uri: ' + req.originalUrl] });
+    if (req.get('authorization') !== expectedAuth)
+      return answer(401, { errorMessages: ['You are not authenticated.'] });
+    const labels = labelsOfJql(jql);
+    if (!labels) return answer(400, { errorMessages: [`Error in the JQL Query: '${jql}' is not supported`] });
+    const found = issues.filter((i) => i.labels.some((l) => labels.includes(l)));
+    const version = req.path.startsWith('/rest/api/3') ? 3 : 2;
+    answer(200, {
+      issues: found.map((i) => ({
+        id: i.id,
+        key: i.key,
+        self: `${req.protocol}://${req.get('host')}/rest/api/${version}/issue/${i.id}`,
+        fields: { summary: i.summary, labels: i.labels },
+      })),
+      ...(version === 3 ? { isLast: true } : { startAt: 0, maxResults: 50, total: found.length }),
+    });
+  };
+  app.get('/rest/api/2/search', search(['cloud', 'server']));
+  app.get('/rest/api/3/search/jql', search(['cloud']));
+  app.get('/rest/api/3/search', (req, res) => {
+    searches.push({ path: req.path, jql: String(req.query['jql'] ?? ''), status: 410 });
+    res.status(410).json({ errorMessages: ['The requested API has been removed. Please use /rest/api/3/search/jql.'] });
   });
 
   const served = await listen(app);
   return {
     ...served,
+    close: async () => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await served.close();
+    },
     issues,
     requests,
+    searches,
     failNext(failure, times = 1) {
       for (let i = 0; i < times; i += 1) failures.push(failure);
+    },
+    holdNext(ms, times = 1) {
+      for (let i = 0; i < times; i += 1) holds.push(ms);
     },
   };
 }

@@ -2,7 +2,7 @@ import type { Channel } from '@workemon/contracts';
 import { isAppError } from '@workemon/service-kit';
 import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE, type ExecutableAction } from './action-policy.js';
 import type { CommunicatorClient } from './communicator-client.js';
-import { summarize, type JiraClient } from './jira-client.js';
+import { executionLabel, summarize, type CreatedJiraIssue, type JiraClient } from './jira-client.js';
 
 /** A snapshot of the department taken at decision time (the directory may change before the action runs). */
 export type DepartmentTarget = {
@@ -36,6 +36,8 @@ export type ExecutionInput = {
   channel: Channel;
   requester: string;
   payload: ExecutionPayload;
+  /** 1 for the first try; a later one may follow a create whose answer was lost. */
+  attempt?: number;
 };
 
 export type ExecutorDeps = {
@@ -162,21 +164,35 @@ export async function executeAction(deps: ExecutorDeps, input: ExecutionInput): 
   const { payload } = input;
   switch (target.system) {
     case 'jira': {
-      const issue = await deps.jira!.createIssue({
-        projectKey: target.project,
-        summary: payload.request,
-        sections: [
-          { title: 'Запрос', text: payload.request },
-          { title: 'Контекст', text: payload.context },
-          { title: 'Анализ', text: payload.analysis },
-          { title: 'Источник', text: origin(input) },
-        ],
-        labels: ['workemon'],
-      });
+      const jira = deps.jira!;
+      const label = executionLabel(input.id);
+      // A create whose answer was lost (timeout, connection reset, a 5xx after the commit) may have made the
+      // issue: every retry first looks for this execution's label and adopts what it finds.
+      const check = (input.attempt ?? 1) > 1 ? await findCreatedIssue(jira, label) : undefined;
+      const adopted = check?.issue;
+      const issue =
+        adopted ??
+        (await jira.createIssue({
+          projectKey: target.project,
+          summary: payload.request,
+          sections: [
+            { title: 'Запрос', text: payload.request },
+            { title: 'Контекст', text: payload.context },
+            { title: 'Анализ', text: payload.analysis },
+            { title: 'Источник', text: origin(input) },
+          ],
+          labels: ['workemon', label],
+        }));
       return {
         status: 'succeeded',
         target,
-        result: { issue_key: issue.key, issue_id: issue.id, url: issue.url },
+        result: {
+          issue_key: issue.key,
+          issue_id: issue.id,
+          url: issue.url,
+          ...(adopted ? { adopted: true } : {}),
+          ...(check?.problem ? { duplicate_check_failed: check.problem } : {}),
+        },
         userMessage: `По вашему запросу создана задача ${issue.key}: ${issue.url}`,
       };
     }
@@ -209,6 +225,24 @@ export async function executeAction(deps: ExecutorDeps, input: ExecutionInput): 
         userMessage: `Ваш запрос отправлен в рассылку департамента «${target.department}» (${target.to}).`,
       };
     }
+  }
+}
+
+/**
+ * Searches for the issue an earlier try may have created. A transient search failure throws (the retry comes
+ * later, still without a second issue); a permanent one (JQL search not allowed, say) is reported and the
+ * create goes ahead, which is what happened before this check existed.
+ */
+async function findCreatedIssue(
+  jira: JiraClient,
+  label: string,
+): Promise<{ issue?: CreatedJiraIssue; problem?: string }> {
+  try {
+    return { issue: await jira.findIssueByLabel(label) };
+  } catch (err) {
+    const failure = classifyFailure(err);
+    if (failure.transient) throw err;
+    return { problem: failure.reason };
   }
 }
 

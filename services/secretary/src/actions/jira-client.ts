@@ -29,7 +29,15 @@ export type JiraClient = {
   flavor: JiraFlavor;
   defaultProjectKey?: string;
   createIssue(input: JiraIssueInput): Promise<CreatedJiraIssue>;
+  /**
+   * The issue carrying `label`, if one exists (JQL search: Cloud `GET /rest/api/3/search/jql`, Server/DC
+   * `GET /rest/api/2/search`). Used before re-creating after a create whose answer was lost.
+   */
+  findIssueByLabel(label: string): Promise<CreatedJiraIssue | undefined>;
 };
+
+/** The label that marks the issue of one action execution, so a retried create can find it. */
+export const executionLabel = (executionId: number) => `workemon-action-${executionId}`;
 
 export const SUMMARY_MAX_CHARS = 120;
 
@@ -89,6 +97,9 @@ export function describeJiraError(data: unknown): string | undefined {
 }
 
 type CreateIssueResponse = { id: string; key: string };
+type SearchResponse = { issues: { id: string; key: string }[] };
+const isSearchResponse = (data: unknown): data is SearchResponse =>
+  !!data && typeof data === 'object' && Array.isArray((data as SearchResponse).issues);
 const isCreateIssueResponse = (data: unknown): data is CreateIssueResponse =>
   !!data &&
   typeof data === 'object' &&
@@ -148,6 +159,17 @@ export function createJiraClient(
         { validate: isCreateIssueResponse },
       );
       return { id: String(created.id), key: created.key, url: `${base}/browse/${created.key}` };
+    },
+    async findIssueByLabel(label) {
+      // Cloud removed GET /rest/api/3/search in favour of /search/jql; Server/DC has only /rest/api/2/search.
+      // Labels are our own ([a-z0-9-]), so quoting them is enough to make the JQL safe.
+      const path = flavor === 'cloud' ? '/rest/api/3/search/jql' : '/rest/api/2/search';
+      const found = await http.get<SearchResponse>(path, {
+        params: { jql: `labels = "${label}" ORDER BY created ASC`, fields: 'key', maxResults: 5 },
+        validate: isSearchResponse,
+      });
+      const issue = found.issues[0];
+      return issue ? { id: String(issue.id), key: issue.key, url: `${base}/browse/${issue.key}` } : undefined;
     },
   };
 }

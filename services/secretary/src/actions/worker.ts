@@ -138,6 +138,7 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
         channel: row.channel,
         requester: row.requester,
         payload: row.payload,
+        attempt: started.attempts,
       });
       counter?.inc({ action: row.action, status: outcome.status });
       return updateLeased(db, started, {

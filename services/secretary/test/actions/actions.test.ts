@@ -142,7 +142,8 @@ describe('Jira executor', () => {
     expect(issue.apiVersion).toBe(3);
     expect(issue.project).toBe('OPS');
     expect(issue.issueType).toBe('Task');
-    expect(issue.labels).toEqual(['workemon']);
+    // The per-execution label lets a retried create find the issue an earlier, timed-out try made.
+    expect(issue.labels).toEqual(['workemon', `workemon-action-${execution.id}`]);
     expect(issue.summary).toBe('Не работает VPN в офисе на Лесной с утра, ошибка 809');
     expect((issue.description as { type: string }).type).toBe('doc');
     for (const part of ['ошибка 809', 'Сетевая инфраструктура', 'VPN-шлюз', 'Канал: tg', 'Автор: petrov', 'IT Ops']) {
@@ -197,6 +198,50 @@ describe('Jira executor', () => {
     expect(done.status).toBe('succeeded');
     expect(done.attempts).toBe(2);
     expect(jiraCloud.issues.length).toBe(before + 1);
+  });
+
+  it('a create that timed out after Jira made the issue is adopted on the retry: exactly one issue (Cloud)', async () => {
+    const before = jiraCloud.issues.length;
+    const searches = jiraCloud.searches.length;
+    // Jira creates the issue but answers after the client's 2 s deadline: the worker sees a 504.
+    jiraCloud.holdNext(3000);
+    const { execution } = await enqueue({ channel: 'direct' });
+    const done = await settle(makeWorker(), execution.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.attempts).toBe(2);
+    expect(jiraCloud.issues.length).toBe(before + 1);
+    const issue = jiraCloud.issues.at(-1)!;
+    expect(done.result).toMatchObject({ issue_key: issue.key, adopted: true });
+    expect(jiraCloud.searches.slice(searches)).toEqual([
+      {
+        path: '/rest/api/3/search/jql',
+        jql: `labels = "workemon-action-${execution.id}" ORDER BY created ASC`,
+        status: 200,
+      },
+    ]);
+  });
+
+  it('Server/DC: the retry searches /rest/api/2/search, finds nothing after a 503, and creates one issue', async () => {
+    const before = jiraServer.issues.length;
+    const searches = jiraServer.searches.length;
+    jiraServer.failNext({ status: 503 });
+    const { execution } = await enqueue({ channel: 'direct' });
+    const done = await settle(
+      makeWorker({ jira: { baseUrl: jiraServer.url, apiToken: 'dc-pat', issueType: 'Task', timeoutMs: 2000 } }),
+      execution.id,
+    );
+    expect(done.status).toBe('succeeded');
+    expect(done.result).not.toHaveProperty('adopted');
+    expect(jiraServer.issues.length).toBe(before + 1);
+    expect(jiraServer.searches.slice(searches)).toMatchObject([{ path: '/rest/api/2/search', status: 200 }]);
+  });
+
+  it('the first try does not search (no earlier create to find)', async () => {
+    const searches = jiraCloud.searches.length;
+    const { execution } = await enqueue({ channel: 'direct' });
+    const done = await settle(makeWorker(), execution.id);
+    expect(done.status).toBe('succeeded');
+    expect(jiraCloud.searches.length).toBe(searches);
   });
 
   it('fails on a 400 with Jira’s reason, without retrying, and tells the requester', async () => {
