@@ -496,7 +496,7 @@ describe('POST /get-context (the same fields as a JSON body, for long texts)', (
     const llm = await fake();
     llm.reply(({ user }) => {
       const data = userDataOf(user) as Record<string, string>;
-      return { is_enough: true, response: `Запрос из ${data.request.length} символов про кошельки` };
+      return { is_enough: true, response: `Запрос из ${data.request!.length} символов про кошельки` };
     });
     const { app } = startGuesser(envForFake('openai', llm));
     const text = 'Прошу подготовить аналитику по операциям авторизации кошельков. '.repeat(200).slice(0, 12_000);
