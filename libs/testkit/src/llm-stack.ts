@@ -59,7 +59,7 @@ export type LlmServices = {
   close(): Promise<void>;
 };
 
-function envFor(llm: FakeLlm, timeoutMs: number): Record<string, string> {
+function envFor(llm: FakeLlm, timeoutMs: number, extra: Record<string, string> = {}): Record<string, string> {
   return {
     LLM_PROVIDER: 'openai',
     LLM_BASE_URL: llm.url,
@@ -68,11 +68,18 @@ function envFor(llm: FakeLlm, timeoutMs: number): Record<string, string> {
     LLM_TIMEOUT_MS: String(timeoutMs),
     LLM_MAX_RETRIES: '0',
     LOG_LEVEL: 'error',
+    ...extra,
   };
 }
 
 export async function startLlmServices(
-  opts: { guesser?: Handler; analyst?: Handler; llmTimeoutMs?: number } = {},
+  opts: {
+    guesser?: Handler;
+    analyst?: Handler;
+    llmTimeoutMs?: number;
+    /** More environment for both services (e.g. `LLM_MAX_INPUT_CHARS`), over the defaults above. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<LlmServices> {
   const timeoutMs = opts.llmTimeoutMs ?? 5000;
   const guesserLlm = await startFakeLlm({ wire: 'openai' });
@@ -87,10 +94,13 @@ export async function startLlmServices(
     return logger;
   };
   const guesser = await listen(
-    buildGuesser({ config: loadGuesserConfig(envFor(guesserLlm, timeoutMs)), logger: quiet('guesser') }),
+    buildGuesser({ config: loadGuesserConfig(envFor(guesserLlm, timeoutMs, opts.env)), logger: quiet('guesser') }),
   );
   const analyst = await listen(
-    buildAnalyst({ config: loadAnalystConfig(envFor(analystLlm, timeoutMs)), logger: quiet('system-analyst') }),
+    buildAnalyst({
+      config: loadAnalystConfig(envFor(analystLlm, timeoutMs, opts.env)),
+      logger: quiet('system-analyst'),
+    }),
   );
   return {
     guesserUrl: guesser.url,

@@ -15,7 +15,11 @@ const isAnalyticsResponse = (data: unknown): data is AnalyticsResponse =>
   typeof data['response'] === 'string' &&
   (data['action'] === undefined || data['action'] === null || typeof data['action'] === 'string');
 
-/** The system analyst's GET /prepare-analititcs (the contract's spelling). */
+/**
+ * The system analyst's POST /prepare-analititcs (the contract's spelling; the seed's GET with the fields in a JSON
+ * body, since the context and a long request do not fit in a URL). Over its LLM_MAX_INPUT_CHARS: 413
+ * `request_too_long`.
+ */
 export function createAnalystClient(options: {
   baseURL: string;
   timeoutMs: number;
@@ -27,7 +31,9 @@ export function createAnalystClient(options: {
   return {
     async prepareAnalytics(input) {
       const body = await http
-        .get<AnalyticsResponse>('/prepare-analititcs', { params: input, validate: isAnalyticsResponse })
+        // Idempotent although a POST: the analyst has no side effects (a repeat costs tokens, changes nothing),
+        // so a network error or 500/502/503 is retried exactly as the GET was.
+        .post<AnalyticsResponse>('/prepare-analititcs', input, { idempotent: true, validate: isAnalyticsResponse })
         .catch((err: unknown) => {
           throw tooLongForUpstream(err, 'system analyst');
         });

@@ -53,6 +53,13 @@ export type AnalyzerOptions = {
   sleep?: (ms: number) => Promise<void>;
 };
 
+/**
+ * The longest text the secretary decides on: the contract's cap on `request` (secretary.yaml), which also bounds a
+ * follow-up (the earlier request, the question and the answer joined). The LLM services' default
+ * LLM_MAX_INPUT_CHARS (32,000) holds this plus the other fields and the guesser's context; see docs/secretary.md.
+ */
+export const MAX_REQUEST_CHARS = 20_000;
+
 const UNKNOWN = 'unknown';
 const DUPLICATE_POLL_MS = 50;
 
@@ -99,6 +106,16 @@ export function createAnalyzer(options: AnalyzerOptions) {
     identity: { department: string; position: string },
     started: number,
   ): Promise<Decision> {
+    if (attempt.request.length > MAX_REQUEST_CHARS) {
+      // Only a follow-up gets here (a single request is capped by the contract): recorded, no LLM call.
+      throw new AppError(
+        'request_too_long',
+        413,
+        `The request together with the earlier question is too long: ${attempt.request.length} characters, ` +
+          `the limit is ${MAX_REQUEST_CHARS}; please shorten it`,
+        { retryable: false },
+      );
+    }
     const guesserStarted = performance.now();
     const guess = await options.guesser.getContext({
       username: employee?.employee.username ?? input.username,

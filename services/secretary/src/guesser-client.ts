@@ -18,8 +18,10 @@ const isContextResponse = (data: unknown): data is ContextResponse =>
   isRecord(data) && typeof data['is_enough'] === 'boolean' && typeof data['response'] === 'string';
 
 /**
- * The guesser's GET /get-context. Its failures arrive as the catalogue's errors (timeout 504, down 503,
- * nonsense 502) from the service kit's client; an answer that is not {is_enough, response} counts as nonsense.
+ * The guesser's POST /get-context (the seed's GET with the fields in a JSON body: a long email does not fit in a
+ * URL, Node refuses request heads over 16 KB). Its failures arrive as the catalogue's errors (timeout 504, down
+ * 503, nonsense 502, over its LLM_MAX_INPUT_CHARS 413 `request_too_long`) from the service kit's client; an
+ * answer that is not {is_enough, response} counts as nonsense.
  */
 export function createGuesserClient(options: {
   baseURL: string;
@@ -32,7 +34,9 @@ export function createGuesserClient(options: {
   return {
     async getContext(input) {
       const body = await http
-        .get<ContextResponse>('/get-context', { params: input, validate: isContextResponse })
+        // Idempotent although a POST: the guesser has no side effects (a repeat costs tokens, changes nothing),
+        // so a network error or 500/502/503 is retried exactly as the GET was.
+        .post<ContextResponse>('/get-context', input, { idempotent: true, validate: isContextResponse })
         .catch((err: unknown) => {
           throw tooLongForUpstream(err, 'guesser');
         });

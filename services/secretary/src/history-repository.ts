@@ -321,6 +321,11 @@ export function createHistoryRepository(knex: Knex) {
             error_message: failure.message.slice(0, 500),
             guesser_is_enough: facts.guesserIsEnough ?? null,
             context: facts.context ?? null,
+            // The guesser's tokens were spent even when the analyst then failed.
+            provider: facts.provider ?? null,
+            model: facts.model ?? null,
+            prompt_tokens: facts.promptTokens ?? null,
+            completion_tokens: facts.completionTokens ?? null,
             guesser_ms: facts.guesserMs ?? null,
             analyst_ms: facts.analystMs ?? null,
             duration_ms: facts.durationMs,

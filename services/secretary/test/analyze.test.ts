@@ -589,19 +589,135 @@ describe('analyze: auth, policies and upstream failures', () => {
 });
 
 describe('analyze: long requests', () => {
-  it("a text too long for the LLM services' query string → 413 asking to shorten it, recorded as request_too_long", async () => {
+  it('decides on a 12,000-character Cyrillic email: the LLM services get it whole in a POST body', async () => {
     const username = `${unique('long')}@example.test`;
-    const text = 'Длинное письмо про операции авторизации кошельков. '.repeat(300);
+    const text = 'Прошу подготовить аналитику по операциям авторизации кошельков за квартал. '
+      .repeat(200)
+      .slice(0, 12_000);
+    expect(text).toHaveLength(12_000);
     const res = await analyzePost(secretary, { channel: 'email', username, request: text });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      is_enough: true,
+      request: text,
+      action: 'ответить на письмо',
+      question: '',
+      response: ANSWER,
+    });
+    expect(lastGuesserInput()).toMatchObject({ request: text });
+    expect(userDataOf(llm.analystLlm.requests.at(-1)!.user)).toEqual({ context: CONTEXT, request: text });
+    const conversation = await knex()('conversations').where({ sender: username }).first();
+    expect(await knex()('analyses').where({ conversation_id: conversation.id })).toMatchObject([
+      { outcome: 'succeeded', request: text, error_code: null },
+    ]);
+  });
+
+  it('a follow-up whose joined text is over 20,000 characters → 413 request_too_long, recorded, no LLM call', async () => {
+    const username = unique('longfollow');
+    const first = await analyzePost(secretary, {
+      channel: 'tg',
+      username,
+      request: 'Нужна аналитика по кошелькам. '.repeat(500),
+    });
+    expect(first.status).toBe(200);
+    expect(first.body.action).toBe('уточнить');
+    const calls = llm.guesserLlm.requests.length;
+    const answer = await analyzePost(secretary, {
+      channel: 'tg',
+      username,
+      request: 'Меня интересуют операции авторизации. '.repeat(160),
+    });
+    expect(answer.status).toBe(413);
+    expect(answer.body.message).toMatch(
+      /^The request together with the earlier question is too long: \d+ characters, the limit is 20000; please shorten it$/,
+    );
+    expect(llm.guesserLlm.requests.length).toBe(calls);
+    const conversation = await knex()('conversations').where({ sender: username }).first();
+    expect(await knex()('analyses').where({ conversation_id: conversation.id }).orderBy('id')).toMatchObject([
+      { outcome: 'succeeded', action: 'уточнить' },
+      { outcome: 'failed', error_code: 'request_too_long' },
+    ]);
+  });
+
+  it("a text over the LLM services' LLM_MAX_INPUT_CHARS → 413 asking to shorten it, recorded as request_too_long", async () => {
+    const capped = await startLlmServices({
+      guesser: guesserModel,
+      analyst: analystModel,
+      env: { LLM_MAX_INPUT_CHARS: '3000' },
+    });
+    extra.push(capped);
+    const strict = await startSecretary({
+      databaseUrl: db.url,
+      guesserUrl: capped.guesserUrl,
+      analystUrl: capped.analystUrl,
+    });
+    extra.push(strict);
+    const username = `${unique('capped')}@example.test`;
+    const text = 'Длинное письмо про операции авторизации кошельков. '.repeat(80);
+    const res = await analyzePost(strict, { channel: 'email', username, request: text });
     expect(res.status).toBe(413);
     expect(res.body).toEqual({
       error: 'Payload Too Large',
       message: 'The request is too long for the guesser; please shorten it',
       statusCode: 413,
     });
+    expect(capped.guesserLlm.requests).toHaveLength(0);
     const conversation = await knex()('conversations').where({ sender: username }).first();
     expect(await knex()('analyses').where({ conversation_id: conversation.id })).toMatchObject([
       { outcome: 'failed', error_code: 'request_too_long' },
+    ]);
+  });
+});
+
+describe('analyze: LLM provider, model and tokens', () => {
+  const usageOf = (fake: LlmServices['guesserLlm']) => fake.requests.at(-1)!.usage!;
+
+  it("records the model and the tokens of both calls (the LLM services' optional llm metadata)", async () => {
+    const username = unique('tokens');
+    const res = await analyzePost(secretary, { channel: 'direct', username, request: 'Аналитика авторизаций' });
+    expect(res.status).toBe(200);
+    const guesser = usageOf(llm.guesserLlm);
+    const analyst = usageOf(llm.analystLlm);
+    expect(guesser.inputTokens).toBeGreaterThan(0);
+    expect(analyst.outputTokens).toBeGreaterThan(0);
+    const conversation = await knex()('conversations').where({ sender: username }).first();
+    const expected = {
+      outcome: 'succeeded',
+      provider: 'openai',
+      model: llm.analystLlm.model,
+      prompt_tokens: guesser.inputTokens + analyst.inputTokens,
+      completion_tokens: guesser.outputTokens + analyst.outputTokens,
+    };
+    expect(await knex()('analyses').where({ conversation_id: conversation.id })).toMatchObject([expected]);
+    const history = await request(secretary.url).get(`/conversations/${conversation.id}`);
+    expect(history.status).toBe(200);
+    expect(openapi.responseProblems('getConversation', 200, history.body)).toEqual([]);
+    expect(history.body.analyses).toMatchObject([expected]);
+  });
+
+  it("a clarifying question records the guesser's call; a failed analyst keeps the guesser's tokens", async () => {
+    const username = unique('tokensq');
+    const question = await analyzePost(secretary, { channel: 'tg', username, request: 'Хочу аналитику' });
+    expect(question.body.action).toBe('уточнить');
+    const asked = usageOf(llm.guesserLlm);
+    llm.analystLlm.failNext(1, { status: 500 });
+    const failed = await analyzePost(secretary, { channel: 'tg', username, request: 'Операции авторизации' });
+    expect(failed.status).toBe(503);
+    const answered = usageOf(llm.guesserLlm);
+    const conversation = await knex()('conversations').where({ sender: username }).first();
+    expect(await knex()('analyses').where({ conversation_id: conversation.id }).orderBy('id')).toMatchObject([
+      {
+        outcome: 'succeeded',
+        model: llm.guesserLlm.model,
+        prompt_tokens: asked.inputTokens,
+        completion_tokens: asked.outputTokens,
+      },
+      {
+        outcome: 'failed',
+        model: llm.guesserLlm.model,
+        prompt_tokens: answered.inputTokens,
+        completion_tokens: answered.outputTokens,
+      },
     ]);
   });
 });
