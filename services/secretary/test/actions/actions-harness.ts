@@ -87,27 +87,12 @@ export type FakeCommunicator = Listening & {
 };
 
 /**
- * Stands in for the communicator (real in phase 2): validates POST /send against its OpenAPI document, plus
- * the `buttons` extension proposed for approval messages, answers like it (`{delivered, channel, message_id,
+ * Stands in for the communicator (the real one runs in actions-e2e.test.ts): validates POST /send against its
+ * OpenAPI document (with `buttons` for approval messages), answers like it (`{delivered, channel, message_id,
  * duplicate}`), honours idempotency keys, and can be told to fail.
  */
 export async function startFakeCommunicator(apiKey?: string): Promise<FakeCommunicator> {
-  const doc = loadOpenApiDocument('communicator');
-  const sendRequest = doc.components!['schemas']!['SendRequest'] as { properties: Record<string, unknown> };
-  sendRequest.properties['buttons'] = {
-    type: 'array',
-    maxItems: 8,
-    items: {
-      type: 'object',
-      required: ['text', 'callback_data'],
-      additionalProperties: false,
-      properties: {
-        text: { type: 'string', minLength: 1 },
-        callback_data: { type: 'string', minLength: 1, maxLength: 64 },
-      },
-    },
-  };
-  const contract = createOpenApi(doc);
+  const contract = createOpenApi(loadOpenApiDocument('communicator'));
   const sent: SentMessage[] = [];
   const seen = new Map<string, string>();
   const failures: number[] = [];
