@@ -14,6 +14,8 @@ import { allPanels, readDashboard, readSavedObjects, repoPath, type SavedObject 
 
 const run = promisify(execFile);
 const APP_SERVICES = ['secretary', 'guesser', 'system-analyst', 'communicator'];
+// Read by the code but set by the runtime, not by an operator: npm's INIT_CWD (where `npm run` was invoked).
+const RUNTIME_KEYS = new Set(['INIT_CWD']);
 
 type ComposeService = {
   image?: string;
@@ -67,7 +69,8 @@ async function keysTheCodeReads(): Promise<Map<string, string>> {
     if (!mod.loadConfig) continue;
     const env = new Proxy({} as Record<string, string | undefined>, {
       get(_t, key) {
-        if (typeof key === 'string' && /^[A-Z][A-Z0-9_]+$/.test(key)) keys.set(key, `${service} loadConfig`);
+        if (typeof key === 'string' && /^[A-Z][A-Z0-9_]+$/.test(key) && !RUNTIME_KEYS.has(key))
+          keys.set(key, `${service} loadConfig`);
         return undefined;
       },
     });
