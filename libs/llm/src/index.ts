@@ -25,3 +25,4 @@ export { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js'
 export { parseRetryAfterMs } from './provider-http.js';
 export type { TokenUsage } from './provider-wire.js';
 export { readPromptFile } from './prompt-file.js';
+export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-config.js';

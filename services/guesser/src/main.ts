@@ -10,6 +10,7 @@ async function main(): Promise<void> {
     version: SERVICE_VERSION,
     level: config.logLevel,
     secrets: config.secrets,
+    elasticsearch: config.elasticsearch,
   });
   const metrics = createMetrics(SERVICE_NAME);
   const llm = createLlmClient(config.llm, { metrics, logger });

@@ -1,4 +1,4 @@
-import { createLogger, createMetrics, runService, type Closer } from '@workemon/service-kit';
+import { createLogger, createMetrics, elasticsearchFromEnv, runService, type Closer } from '@workemon/service-kit';
 import { toActionSettings } from './actions/action-policy.js';
 import { createActions } from './actions/actions-wiring.js';
 import { createAnalystClient } from './analyst-client.js';
@@ -14,6 +14,7 @@ const logger = createLogger({
   service: SERVICE,
   version: VERSION,
   level: config.LOG_LEVEL,
+  elasticsearch: elasticsearchFromEnv(config),
   secrets: [
     ...config.API_KEYS,
     config.COMMUNICATOR_API_KEY,
