@@ -42,14 +42,21 @@ if (process.argv[2] === '--fake-llm') {
 
 type Proc = { name: string; child: ChildProcess; url: string };
 
+// BENCH_PROFILE=<service> writes a V8 CPU profile of that process to ./bench-profiles on exit.
+function profileFlags(name: string): string[] {
+  return process.env['BENCH_PROFILE'] === name ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+}
+
 function startNode(name: string, args: string[], env: Record<string, string>): ChildProcess {
-  // BENCH_PROFILE=<service> writes a V8 CPU profile of that process to ./bench-profiles on exit.
-  const profile = process.env['BENCH_PROFILE'] === name ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', '--conditions=@workemon/source', ...args], {
-    cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'error', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...profileFlags(name), '--import', 'tsx', '--conditions=@workemon/source', ...args],
+    {
+      cwd: root,
+      env: { ...process.env, LOG_LEVEL: 'error', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   child.on('exit', (code, signal) => {
     if (!stopping) console.error(`[bench] ${name} exited early (${signal ?? code})`);
   });
@@ -59,7 +66,7 @@ function startNode(name: string, args: string[], env: Record<string, string>): C
 async function startService(name: string, env: Record<string, string>): Promise<Proc> {
   const port = await getFreePort();
   const child = fromDist
-    ? spawn(process.execPath, [`services/${name}/dist/main.js`], {
+    ? spawn(process.execPath, [...profileFlags(name), `services/${name}/dist/main.js`], {
         cwd: root,
         env: { ...process.env, LOG_LEVEL: 'error', ...env, PORT: String(port) },
         stdio: ['ignore', 'pipe', 'inherit'],

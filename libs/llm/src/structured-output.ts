@@ -45,9 +45,18 @@ export function parseStructured<T>(raw: string, schema: z.ZodType<T>): ParseOutc
   return { ok: false, problem: `the JSON does not match the schema: ${problem}` };
 }
 
+// Converting a schema costs more than the rest of a call's bookkeeping; schemas are module constants, so the
+// conversion is done once per schema.
+const jsonSchemas = new WeakMap<z.ZodType, Record<string, unknown>>();
+
 /** The result schema as JSON Schema for providers' structured-output modes and for the prompt. */
 export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
-  // `$schema` is dropped: some OpenAI-compatible servers reject unknown top-level keywords.
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
-  return rest;
+  let converted = jsonSchemas.get(schema);
+  if (!converted) {
+    // `$schema` is dropped: some OpenAI-compatible servers reject unknown top-level keywords.
+    const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+    converted = rest;
+    jsonSchemas.set(schema, converted);
+  }
+  return structuredClone(converted);
 }

@@ -55,13 +55,15 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
     res.on('finish', () => {
       const route = routeTemplate(req);
       end({ method: req.method, route, status_code: String(res.statusCode) });
+      const level = OPERATIONAL_PATHS.has(req.path) ? 'debug' : res.statusCode >= 500 ? 'warn' : 'info';
+      // Building the entry is most of an access log's cost: skip it for a level nobody keeps.
+      if (!logger.isLevelEnabled(level)) return;
       const entry = {
         http: { request: { method: req.method }, response: { status_code: res.statusCode } },
         url: { path: req.path },
         event: { duration: Math.round((performance.now() - started) * 1e6) },
         route,
       };
-      const level = OPERATIONAL_PATHS.has(req.path) ? 'debug' : res.statusCode >= 500 ? 'warn' : 'info';
       logger.log(level, `${req.method} ${route} ${res.statusCode}`, entry);
     });
     next();

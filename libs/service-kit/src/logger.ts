@@ -122,9 +122,12 @@ export function createLogger(options: LoggerOptions): Logger {
       }),
     );
   }
-  const logger = winston.createLogger({
+  // winston runs the logger's format before its transports filter by level; this gate drops a disabled level's
+  // entry first, so a debug line costs nothing in production.
+  const levelGate = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
+  const logger: Logger = winston.createLogger({
     level: options.level ?? 'info',
-    format: ecsLogFormat({ ...options, secrets }),
+    format: winston.format.combine(levelGate(), ecsLogFormat({ ...options, secrets })),
     defaultMeta: {},
     transports,
     exitOnError: false,
