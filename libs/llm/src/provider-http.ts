@@ -51,18 +51,25 @@ export async function requestProvider(req: ProviderRequest): Promise<{ json?: un
   if (req.body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   let text: string;
+  // A controller with a timer cleared on completion, not AbortSignal.timeout(): that signal (and the request it
+  // is attached to) stays reachable until its timer fires, so at a few hundred calls a second with a 60 s
+  // deadline memory grew by the whole minute's worth of requests.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), req.timeoutMs);
   try {
     response = await fetch(req.url, {
       method: req.method,
       headers,
       body: req.body === undefined ? undefined : JSON.stringify(req.body),
-      signal: AbortSignal.timeout(req.timeoutMs),
+      signal: controller.signal,
     });
     text = await response.text();
   } catch (err) {
     const name = (err as { name?: string }).name;
     if (name === 'TimeoutError' || name === 'AbortError') throw llmErrors.timeout(req.provider, req.timeoutMs);
     throw llmErrors.unreachable(req.provider, err);
+  } finally {
+    clearTimeout(timer);
   }
   if (response.status === 401 || response.status === 403) {
     throw llmErrors.authRejected(req.provider, response.status, req.apiKeyEnv);

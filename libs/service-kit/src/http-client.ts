@@ -102,6 +102,11 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       try {
         const requestId = getRequestId();
         let response: AxiosResponse;
+        // axios' own `timeout` is an idle timer on the socket; this controller makes it a deadline for the whole
+        // exchange. Its timer is cleared on completion (AbortSignal.timeout would keep every request reachable
+        // until its deadline passed).
+        const deadline = new AbortController();
+        const deadlineTimer = setTimeout(() => deadline.abort(), timeoutMs + 50);
         try {
           response = await instance.request({
             method,
@@ -109,7 +114,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
             params: opts.params,
             data: body,
             timeout: timeoutMs,
-            signal: AbortSignal.timeout(timeoutMs + 50),
+            signal: deadline.signal,
             headers: { ...(requestId ? { 'X-Request-Id': requestId } : {}), ...opts.headers },
           });
         } catch (err) {
@@ -128,6 +133,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           if (NETWORK_CODES.has(code) || e.isAxiosError)
             throw errors.upstreamUnavailable(options.target, err, { code });
           throw errors.upstreamUnavailable(options.target, err);
+        } finally {
+          clearTimeout(deadlineTimer);
         }
         const { status, data } = response;
         if (status >= 200 && status < 300) {
