@@ -17,10 +17,7 @@ FROM ${NODE_IMAGE} AS build
 ARG SERVICE
 WORKDIR /app
 COPY --from=manifests /manifests/ ./
-# `npm ci` when the lockfile is in sync; when it is not (a lockfile written against a partial registry mirror
-# leaves other platforms' optional packages out), `npm install` resolves from the same lockfile instead.
-RUN npm ci --no-audit --no-fund \
- || (echo "npm ci refused the lockfile; falling back to npm install" >&2 && npm install --no-audit --no-fund)
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY libs libs
 COPY services services
@@ -32,9 +29,7 @@ ARG SERVICE
 RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<secretary|guesser|system-analyst|communicator>" >&2; exit 1)
 WORKDIR /app
 COPY --from=manifests /manifests/ ./
-RUN (npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --include-workspace-root=false \
- || (echo "npm ci refused the lockfile; falling back to npm install" >&2 \
-     && npm install --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --include-workspace-root=false)) \
+RUN npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --include-workspace-root=false \
  && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime

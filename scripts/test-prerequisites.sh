@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The real servers the tests start (PostgreSQL, Dovecot, Prometheus) and the compose parser, from Debian's
+# packages. Run before `npm test` (its `pretest`): installs what is missing when run as root on Debian, otherwise
+# names what to install. The packaged daemons are not used: the tests start private instances on free ports.
+set -euo pipefail
+
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+((${#need[@]})) || exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "The tests need these Debian packages: ${need[*]} (as root: apt-get install -y ${need[*]})" >&2
+  exit 1
+fi
+echo "test prerequisites: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null
+for svc in postgresql dovecot prometheus; do service "$svc" stop >/dev/null 2>&1 || true; done
