@@ -17,6 +17,12 @@ type ChatCompletion = {
 export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): ProviderWire {
   const useSchema = jsonMode === 'schema' || (jsonMode === 'auto' && p.name !== 'deepseek');
   const auth: Record<string, string> = p.apiKey ? { authorization: `Bearer ${p.apiKey}` } : {};
+  // Compatible servers disagree on whether the API root carries `/v1` (DeepSeek answers both, most proxies and
+  // local servers only `/v1/...`), and users copy either form into LLM_BASE_URL. A 404 on the configured form
+  // tries the other once; the one that answered is kept.
+  let base = p.baseUrl;
+  const otherForm = (root: string) => (/\/v1$/.test(root) ? root.replace(/\/v1$/, '') : `${root}/v1`);
+  const isNotFound = (err: unknown) => (err as { details?: Record<string, unknown> }).details?.['status'] === 404;
   return {
     async generate(req) {
       const body: Record<string, unknown> = {
@@ -30,15 +36,30 @@ export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): Provi
       };
       // DeepSeek documents max_tokens; OpenAI and Grok deprecate it in favour of max_completion_tokens.
       body[p.name === 'deepseek' ? 'max_tokens' : 'max_completion_tokens'] = req.maxOutputTokens;
-      const { json, text } = await requestProvider({
-        provider: p.name,
-        method: 'POST',
-        url: `${p.baseUrl}/chat/completions`,
-        headers: auth,
-        body,
-        timeoutMs: req.timeoutMs,
-        apiKeyEnv: p.apiKeyEnv,
-      });
+      const post = (root: string) =>
+        requestProvider({
+          provider: p.name,
+          method: 'POST',
+          url: `${root}/chat/completions`,
+          headers: auth,
+          body,
+          timeoutMs: req.timeoutMs,
+          apiKeyEnv: p.apiKeyEnv,
+        });
+      let answer: Awaited<ReturnType<typeof post>>;
+      try {
+        answer = await post(base);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        const other = otherForm(base);
+        try {
+          answer = await post(other);
+        } catch {
+          throw err; // a real 404 (e.g. an unknown model): the configured form's error is the one to report
+        }
+        base = other;
+      }
+      const { json, text } = answer;
       const completion = json as ChatCompletion | undefined;
       const choice = completion?.choices?.[0];
       if (!choice || typeof choice.message?.content !== 'string') {
@@ -58,7 +79,7 @@ export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): Provi
           await requestProvider({
             provider: p.name,
             method: 'GET',
-            url: `${p.baseUrl}/models`,
+            url: `${base}/models`,
             headers: auth,
             timeoutMs,
             apiKeyEnv: p.apiKeyEnv,
