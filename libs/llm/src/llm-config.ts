@@ -37,6 +37,21 @@ export type LlmSettings = {
 };
 
 /** Each provider's usual endpoint and a model that exists there (model names churn: override with *_MODEL). */
+// The wires append their own paths (`/foundationModels/v1/completion`, `/api/chat`); a base URL copied with that
+// prefix already on it (as the providers' docs print full endpoint URLs) is cut back to the root.
+const API_PREFIX: Partial<Record<ProviderName, RegExp>> = {
+  yandexgpt: /\/foundationModels\/v1(\/completion)?$/,
+  ollama: /\/api(\/chat)?$/,
+  deepseek: /\/chat\/completions$/,
+  grok: /\/chat\/completions$/,
+  openai: /\/chat\/completions$/,
+};
+
+function apiRoot(name: ProviderName, url: string): string {
+  const trimmed = url.replace(/\/+$/, '');
+  return trimmed.replace(API_PREFIX[name] ?? /$^/, '');
+}
+
 export const PROVIDER_DEFAULTS: Record<ProviderName, { baseUrl: string; model: string; needsKey: boolean }> = {
   yandexgpt: { baseUrl: 'https://llm.api.cloud.yandex.net', model: 'yandexgpt-lite', needsKey: true },
   // deepseek-chat was announced to retire after 2026-07-24; V4 Flash is its successor.
@@ -129,7 +144,7 @@ function providerSettings(name: ProviderName, parsed: ParsedLlmEnv, primary: boo
   if (defaults.needsKey && !apiKey) missing.push(apiKeyEnv);
   const settings: ProviderSettings = {
     name,
-    baseUrl: ((primary ? parsed.LLM_BASE_URL : undefined) ?? own('BASE_URL') ?? defaults.baseUrl).replace(/\/+$/, ''),
+    baseUrl: apiRoot(name, (primary ? parsed.LLM_BASE_URL : undefined) ?? own('BASE_URL') ?? defaults.baseUrl),
     model,
     apiKey,
     apiKeyEnv,

@@ -72,3 +72,31 @@ describe('OpenAI-compatible base URL', () => {
     });
   });
 });
+
+describe('provider base URLs copied with their endpoint path', () => {
+  const baseOf = (env: Record<string, string>) =>
+    llmSettingsFromEnv(parseEnv(z.object(llmEnvSchema), env)).primary.baseUrl;
+  it('are cut back to the API root the wires append their paths to', () => {
+    expect(
+      baseOf({
+        LLM_PROVIDER: 'yandexgpt',
+        LLM_API_KEY: 'k',
+        YANDEX_FOLDER_ID: 'b1g',
+        LLM_BASE_URL: 'http://y:1/foundationModels/v1/',
+      }),
+    ).toBe('http://y:1');
+    expect(
+      baseOf({
+        LLM_PROVIDER: 'yandexgpt',
+        LLM_API_KEY: 'k',
+        YANDEX_FOLDER_ID: 'b1g',
+        LLM_BASE_URL: 'http://y:1/foundationModels/v1/completion',
+      }),
+    ).toBe('http://y:1');
+    expect(baseOf({ LLM_PROVIDER: 'ollama', LLM_BASE_URL: 'http://o:11434/api' })).toBe('http://o:11434');
+    expect(baseOf({ LLM_PROVIDER: 'deepseek', LLM_API_KEY: 'k', LLM_BASE_URL: 'http://d:1/v1/chat/completions' })).toBe(
+      'http://d:1/v1',
+    );
+    expect(baseOf({ LLM_PROVIDER: 'openai', LLM_API_KEY: 'k', LLM_BASE_URL: 'http://o:1/v1' })).toBe('http://o:1/v1');
+  });
+});
