@@ -19,6 +19,8 @@ export function createCircuitBreaker(options: {
   threshold: number;
   resetMs: number;
   now?: () => number;
+  /** Called with `true` when the breaker closes and `false` when it opens (for the breaker gauge). */
+  onChange?: (closed: boolean) => void;
 }): CircuitBreaker {
   const now = options.now ?? Date.now;
   let failures = 0;
@@ -46,14 +48,18 @@ export function createCircuitBreaker(options: {
       return true;
     },
     recordSuccess() {
+      const wasOpen = openedAt !== undefined;
       failures = 0;
       openedAt = undefined;
       trialInFlight = false;
+      if (wasOpen) options.onChange?.(true);
     },
     recordFailure() {
       failures += 1;
+      const wasClosed = openedAt === undefined;
       if (trialInFlight || failures >= options.threshold) openedAt = now();
       trialInFlight = false;
+      if (wasClosed && openedAt !== undefined) options.onChange?.(false);
     },
     recordNeutral() {
       trialInFlight = false;

@@ -142,7 +142,14 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     'kind',
   ]);
 
+  const breakerOpen = metrics.gauge(
+    'workemon_llm_breaker_open',
+    "Whether an LLM provider's circuit breaker is open or half-open (1) or closed (0)",
+    ['provider'],
+  );
+
   const runtimes: Runtime[] = [settings.primary, ...settings.fallbacks].map((p) => {
+    breakerOpen.set({ provider: p.name }, 0);
     // Present from the first scrape, so dashboards and alerts see zeros rather than missing series.
     tokens.inc({ provider: p.name, model: p.model, kind: 'input' }, 0);
     tokens.inc({ provider: p.name, model: p.model, kind: 'output' }, 0);
@@ -150,7 +157,12 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     return {
       settings: p,
       wire: createWire(p, settings),
-      breaker: createCircuitBreaker({ threshold: settings.breakerThreshold, resetMs: settings.breakerResetMs }),
+      breaker: createCircuitBreaker({
+        threshold: settings.breakerThreshold,
+        resetMs: settings.breakerResetMs,
+        // The breaker only changes between closed and not-closed on a verdict, so the gauge is set there.
+        onChange: (closed) => breakerOpen.set({ provider: p.name }, closed ? 0 : 1),
+      }),
       limit: pLimit(settings.concurrency),
     };
   });

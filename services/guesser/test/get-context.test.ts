@@ -299,6 +299,10 @@ describe('GET /get-context resilience', () => {
     expect(health.body.status).toBe('degraded');
     expect(health.body.checks['llm:openai'].detail).toContain('circuit breaker open');
     expect(health.body.checks['llm:grok'].status).toBe('ok');
+
+    const metrics = await request(app).get('/metrics');
+    expect(metrics.text).toMatch(/workemon_llm_breaker_open\{[^}]*provider="openai"[^}]*\} 1/);
+    expect(metrics.text).toMatch(/workemon_llm_breaker_open\{[^}]*provider="grok"[^}]*\} 0/);
   });
 
   it('answers 503 when the only provider is down and its breaker is open', async () => {
