@@ -62,6 +62,8 @@ export const MAX_REQUEST_CHARS = 20_000;
 
 const UNKNOWN = 'unknown';
 const DUPLICATE_POLL_MS = 50;
+// Recorded on an attempt whose decision was discarded because another attempt owns the message now.
+const SUPERSEDED = new AppError('attempt_superseded', 409, 'Another attempt took this message over');
 
 /** The reply action that fits the channel: an email is answered in its thread, anything else by a message. */
 export function channelReplyAction(channel: Channel): Action {
@@ -105,7 +107,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
     facts: AnalysisFacts,
     identity: { department: string; position: string },
     started: number,
-  ): Promise<Decision> {
+  ): Promise<Decision | undefined> {
     if (attempt.request.length > MAX_REQUEST_CHARS) {
       // Only a follow-up gets here (a single request is capped by the contract): recorded, no LLM call.
       throw new AppError(
@@ -193,7 +195,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
     facts.durationMs = Math.round(performance.now() - started);
     const clarifying = decision.action === ACTION_CLARIFY;
     const status: ConversationStatus = clarifying ? 'awaiting_clarification' : escalated ? 'escalated' : 'answered';
-    await options.history.recordDecision(
+    const recorded = await options.history.recordDecision(
       attempt,
       decision,
       facts,
@@ -201,7 +203,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
       context,
       options.onDecisionRecorded,
     );
-    return decision;
+    return recorded ? decision : undefined;
   }
 
   return {
@@ -232,12 +234,17 @@ export function createAnalyzer(options: AnalyzerOptions) {
             const facts: AnalysisFacts = { durationMs: 0 };
             try {
               const decision = await decideFor(input, claim, employee, facts, identity, started);
-              options.onDecided?.(input.channel, decision);
-              return decision;
+              if (decision) {
+                options.onDecided?.(input.channel, decision);
+                return decision;
+              }
             } catch (err) {
               await recordFailure(claim, err, facts, started);
               throw err;
             }
+            // Our lease ran out and another request took the message over: its outcome is the answer.
+            await recordFailure(claim, SUPERSEDED, facts, started);
+            continue;
           }
           // A duplicate is being analysed by another request: wait for its outcome rather than call the LLMs twice.
           if (Date.now() >= waitUntil)

@@ -25,6 +25,8 @@ export type OwnedAttempt = {
   conversationId: number;
   clarificationRounds: number;
   messageRowId: number;
+  /** The message's `attempts` when this attempt claimed it: its fencing token against a later take-over. */
+  attempt: number;
   analysisId: number;
   /** The full text to decide on (for a follow-up: earlier request, question, answer). */
   request: string;
@@ -118,6 +120,7 @@ export function createHistoryRepository(knex: Knex) {
       conversationId: existing.conversation_id,
       clarificationRounds: conversation?.clarification_rounds ?? 0,
       messageRowId: existing.id,
+      attempt: existing.attempts + 1,
       analysisId: analysis!.id,
       request,
     };
@@ -215,6 +218,8 @@ export function createHistoryRepository(knex: Knex) {
       conversationId: row.conversation_id,
       clarificationRounds: rounds,
       messageRowId: row.message_row_id,
+      // The column's default: the first attempt.
+      attempt: 1,
       analysisId: row.analysis_id,
       request,
     };
@@ -239,7 +244,10 @@ export function createHistoryRepository(knex: Knex) {
       return claimNew(knex, input);
     },
 
-    /** Finishes an attempt: the analysis, the answer as a message, the conversation's state, atomically. */
+    /**
+     * Finishes an attempt: the analysis, the answer as a message, the conversation's state, atomically. False
+     * (and nothing written) when the attempt no longer owns the message: its lease ran out and another took over.
+     */
     async recordDecision(
       attempt: OwnedAttempt,
       decision: Decision,
@@ -247,15 +255,25 @@ export function createHistoryRepository(knex: Knex) {
       conversation: { status: ConversationStatus; clarificationRounds: number },
       context: DecisionContext,
       onRecorded?: DecisionRecordedHook,
-    ): Promise<void> {
-      const write = async (db: Knex) => {
+    ): Promise<boolean> {
+      const write = async (db: Knex): Promise<boolean> => {
         // One statement: the analysis, the message's state, the answer as a message and the conversation's state
-        // (a round trip per request matters at hundreds of requests per second).
-        await db
+        // (a round trip per request matters at hundreds of requests per second). Every part waits on `m`, the
+        // message still pending under this attempt.
+        const owned = db.select(1).from('m');
+        const updated = await db
+          .with(
+            'm',
+            db('messages')
+              .where({ id: attempt.messageRowId, state: 'pending', attempts: attempt.attempt })
+              .update({ state: 'answered' })
+              .returning('id'),
+          )
           .with(
             'a',
             db('analyses')
               .where({ id: attempt.analysisId })
+              .whereExists(owned)
               .update({
                 outcome: 'succeeded',
                 is_enough: decision.is_enough,
@@ -279,30 +297,30 @@ export function createHistoryRepository(knex: Knex) {
               })
               .returning('id'),
           )
-          .with('m', db('messages').where({ id: attempt.messageRowId }).update({ state: 'answered' }).returning('id'))
           .with(
             'r',
-            db('messages')
-              .insert({
-                conversation_id: attempt.conversationId,
-                channel: context.channel,
-                role: 'assistant',
-                text: decision.question || decision.response,
-              })
-              .returning('id'),
+            db.raw(
+              `insert into messages (conversation_id, channel, role, text)
+               select cast(? as integer), cast(? as text), 'assistant', cast(? as text) from m
+               returning id`,
+              [attempt.conversationId, context.channel, decision.question || decision.response],
+            ),
           )
           .table('conversations')
           .where({ id: attempt.conversationId })
+          .whereExists(owned)
           .update({
             status: conversation.status,
             clarification_rounds: conversation.clarificationRounds,
             updated_at: db.fn.now(),
           });
+        return updated > 0;
       };
       if (!onRecorded) return write(knex);
-      await knex.transaction(async (trx) => {
-        await write(trx);
+      return knex.transaction(async (trx) => {
+        if (!(await write(trx))) return false;
         await onRecorded(trx, { decision, context });
+        return true;
       });
     },
 
@@ -331,7 +349,10 @@ export function createHistoryRepository(knex: Knex) {
             duration_ms: facts.durationMs,
             completed_at: trx.fn.now(),
           });
-        await trx('messages').where({ id: attempt.messageRowId }).update({ state: 'failed' });
+        // Only while still the owner: a superseded attempt must not hand the message to yet another attempt.
+        await trx('messages')
+          .where({ id: attempt.messageRowId, state: 'pending', attempts: attempt.attempt })
+          .update({ state: 'failed' });
       });
     },
 

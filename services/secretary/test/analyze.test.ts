@@ -390,6 +390,33 @@ describe('analyze: idempotency', () => {
       'succeeded',
     ]);
   });
+  it("an owner whose lease ran out and was taken over records nothing: one answer, the winner's", async () => {
+    const short = await startSecretary({
+      databaseUrl: db.url,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { attemptLeaseMs: 200 },
+    });
+    extra.push(short);
+    const fields = { channel: 'direct', username: unique('lease'), request: 'Авторизации', message_id: unique('l') };
+    llm.guesserLlm.delayMs = 800;
+    const slow = analyzePost(short, fields);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    llm.guesserLlm.delayMs = 0;
+    const takeover = await analyzePost(short, fields);
+    expect(takeover.status).toBe(200);
+    const late = await slow;
+    expect(late.status).toBe(200);
+    expect(late.body).toEqual(takeover.body);
+
+    const message = await knex()('messages').where({ channel: 'direct', message_id: fields.message_id }).first();
+    expect(message.state).toBe('answered');
+    const outcomes = await knex()('analyses').where({ message_id: message.id }).orderBy('id').pluck('outcome');
+    expect(outcomes.filter((o) => o === 'succeeded')).toHaveLength(1);
+    expect(outcomes).not.toContain('pending');
+    const replies = await knex()('messages').where({ conversation_id: message.conversation_id, role: 'assistant' });
+    expect(replies).toHaveLength(1);
+  });
 });
 
 describe('analyze: 400 rules change nothing', () => {
