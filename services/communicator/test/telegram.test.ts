@@ -12,12 +12,12 @@ afterEach(async () => {
 type Setup = { tg: FakeTelegram; secretary: FakeSecretary; communicator: Running };
 
 async function setup(
-  options: { env?: Record<string, string>; before?: (tg: FakeTelegram) => void } = {},
+  options: { env?: Record<string, string>; before?: (tg: FakeTelegram, secretary: FakeSecretary) => void } = {},
 ): Promise<Setup> {
   const tg = await startFakeTelegram();
   const secretary = await startFakeSecretary();
   open.push(tg, secretary);
-  options.before?.(tg);
+  options.before?.(tg, secretary);
   const communicator = await startCommunicator({ secretaryUrl: secretary.url, telegram: tg, env: options.env });
   open.push(communicator);
   return { tg, secretary, communicator };
@@ -136,6 +136,22 @@ describe('telegram channel', () => {
     await tg.waitForSent(2);
     expect(tg.sent.map((m) => m.text)).toEqual(['Какой отчёт?', 'Отчёт по продажам в BI.']);
     expect(secretary.calls.map((c) => c.thread_key)).toEqual(['tg:42', 'tg:42']);
+  });
+
+  it('confirms handled updates at once when a later one waits for its retry', async () => {
+    const { tg } = await setup({
+      // A long retry wait: a restart during it must not see the answered update again.
+      env: { RETRY_BASE_DELAY: '60s' },
+      before: (tg, secretary) => {
+        secretary.decide = (r) =>
+          r.request === 'Сломался ноутбук' ? { status: 503, message: 'busy' } : answer(`Ответ на: ${r.request}`);
+        tg.pushMessage({ text: 'Нужен пропуск', from: { id: 11 } });
+        tg.pushMessage({ text: 'Сломался ноутбук', from: { id: 12 } });
+      },
+    });
+    await tg.waitForSent(1);
+    await waitUntil(() => tg.pending() === 1, 'the answered update to be confirmed');
+    expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: Нужен пропуск']);
   });
 
   it('does not answer twice after a restart', async () => {

@@ -140,8 +140,17 @@ export function createTelegramChannel(deps: {
       inFlight = undefined;
       const maxId = Math.max(...updates.map((u) => u.update_id));
       const firstFailed = failedIds.length ? Math.min(...failedIds) : undefined;
+      const confirmedBefore = offset;
       offset = firstFailed ?? maxId + 1;
       if (firstFailed !== undefined) {
+        // The updates handled before the failed one are confirmed now, not after the retry wait: a restart
+        // during that wait would otherwise see them again and answer them twice.
+        if (offset > confirmedBefore)
+          await api.getUpdates(offset, 0, abort.signal).catch((err: unknown) => {
+            logger.debug('confirming handled Telegram updates failed', {
+              error: { message: api.describe(err).message },
+            });
+          });
         const tries = attempts.get(firstFailed) ?? 1;
         const delay = settings.retryBaseDelayMs * 2 ** (tries - 1) * (0.5 + Math.random() * 0.5);
         logger.warn(`Telegram update will be retried in ${Math.round(delay)} ms`, {
