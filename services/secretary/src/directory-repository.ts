@@ -129,8 +129,10 @@ export function createDirectoryRepository(knex: Knex) {
   async function upsertEmployee(
     username: string,
     input: EmployeeInput,
-    db: Knex | Knex.Transaction = knex,
+    db?: Knex.Transaction,
   ): Promise<{ employee: Employee; created: boolean }> {
+    // The department it names and the employee commit together: a refused employee (409) creates nothing.
+    if (!db) return knex.transaction((trx) => upsertEmployee(username, input, trx));
     const departmentName = emptyToNull(input.department);
     const departmentId = departmentName ? await ensureDepartment(db, departmentName) : null;
     const email = emptyToNull(input.email);

@@ -93,6 +93,16 @@ describe('employees', () => {
       statusCode: 409,
     });
   });
+
+  it('a 409 changes nothing: the department the refused employee named is not created', async () => {
+    await api().put('/employees/holder').send({ email: 'taken@example.test' });
+    const clash = checked(
+      'putEmployee',
+      await api().put('/employees/latecomer').send({ email: 'taken@example.test', department: 'Отдел-призрак' }),
+    );
+    expect(clash.status).toBe(409);
+    expect(checked('getDepartment', await api().get('/departments/Отдел-призрак')).status).toBe(404);
+  });
 });
 
 describe('departments', () => {
