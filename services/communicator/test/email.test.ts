@@ -221,6 +221,20 @@ describe('email channel', () => {
     }
   });
 
+  it('recognises our own address in any case and with a +tag', async () => {
+    const s = await setup();
+    const [local, domain] = s.user.split('@');
+    const uids = [
+      await append(s, buildEmail({ from: `Bot <${s.user.toUpperCase()}>` })),
+      await append(s, buildEmail({ from: `Bot <${local}+loop@${domain!.toUpperCase()}>` })),
+    ];
+    for (const uid of uids) await waitFlags(s, uid, '\\Seen');
+    await append(s, buildEmail({ messageId: '<human-after-own@client.test>' }));
+    const mails = await s.sink.waitForMails(1);
+    expect(mails.map((m) => m.header('in-reply-to'))).toEqual(['<human-after-own@client.test>']);
+    expect(await s.communicator!.metric('workemon_messages_skipped_total', { reason: 'own_address' })).toBe(2);
+  });
+
   it('answers the same Message-ID once, even delivered twice', async () => {
     const s = await setup();
     const a = await append(s, buildEmail({ messageId: '<dup@client.test>' }));

@@ -55,6 +55,13 @@ function listOf(value: string | string[] | undefined): string[] {
   return joined.match(/<[^<>\s]+>/g) ?? [];
 }
 
+/** An address as its mailbox sees it: case folded, a `+tag` subaddress (RFC 5233) and a display name dropped. */
+function mailboxOf(address: string): string {
+  const bare = (/<([^<>]+)>/.exec(address)?.[1] ?? address).trim().toLowerCase();
+  const at = bare.lastIndexOf('@');
+  return at < 0 ? bare : `${bare.slice(0, at).split('+')[0]}${bare.slice(at)}`;
+}
+
 /**
  * The loop rules (ARCHITECTURE.md "No loops", RFC 3834 §2 and §5): never answer mail a machine sent.
  * Returns the first reason that applies.
@@ -87,7 +94,7 @@ export function classifyAutomatic(
   if (!from) return 'no_sender';
   const local = from.split('@')[0] ?? '';
   if (ROBOT_LOCAL_PART.test(local)) return 'robot_sender';
-  if (ownAddresses.some((a) => a.toLowerCase() === from)) return 'own_address';
+  if (ownAddresses.some((a) => mailboxOf(a) === mailboxOf(from))) return 'own_address';
   return undefined;
 }
 
