@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
-import { HELP_TEXT, TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
+import { GAVE_UP_REPLY, HELP_TEXT, TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
 import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { startCommunicator, waitUntil, type Running } from './harness.js';
 
@@ -152,6 +152,16 @@ describe('telegram channel', () => {
     await tg.waitForSent(1);
     await waitUntil(() => tg.pending() === 1, 'the answered update to be confirmed');
     expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: Нужен пропуск']);
+  });
+
+  it('sends nothing from an attempt that ran past the handler timeout', async () => {
+    const { tg, secretary } = await setup({ env: { TELEGRAM_HANDLER_TIMEOUT: '1s', MAX_ATTEMPTS: '2' } });
+    secretary.delayMs = 1500;
+    tg.pushMessage({ text: 'Медленный вопрос' });
+    await waitUntil(() => tg.pending() === 0, 'the update to be given up');
+    // Both attempts' secretary answers arrive late; only the apology may reach the user.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(tg.sent.map((m) => m.text)).toEqual([GAVE_UP_REPLY]);
   });
 
   it('does not answer twice after a restart', async () => {

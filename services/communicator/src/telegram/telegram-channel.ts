@@ -28,14 +28,27 @@ export type TelegramChannel = {
 
 class HandlerTimeout extends Error {}
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * Runs one attempt with a deadline. The abandoned attempt cannot be stopped mid-call, so it gets an aborted
+ * signal: it must not send anything after the deadline, or its late answer and the retry's would both arrive.
+ */
+function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, parent: AbortSignal): Promise<T> {
+  const attempt = new AbortController();
+  const onParentAbort = () => attempt.abort();
+  parent.addEventListener('abort', onParentAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
-    work,
+    work(attempt.signal),
     new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new HandlerTimeout(`handler took longer than ${ms} ms`)), ms);
+      timer = setTimeout(() => {
+        attempt.abort();
+        reject(new HandlerTimeout(`handler took longer than ${ms} ms`));
+      }, ms);
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    clearTimeout(timer);
+    parent.removeEventListener('abort', onParentAbort);
+  });
 }
 
 /**
@@ -186,7 +199,11 @@ export function createTelegramChannel(deps: {
     if (tries === 1) metrics.received('tg');
     const endTimer = metrics.startTimer('tg');
     try {
-      const outcome = await withTimeout(handleUpdate(update), settings.handlerTimeoutMs);
+      const outcome = await withTimeout(
+        (signal) => handleUpdate(update, signal),
+        settings.handlerTimeoutMs,
+        abort.signal,
+      );
       endTimer(outcome);
       finish(update.update_id);
       return true;
@@ -212,10 +229,11 @@ export function createTelegramChannel(deps: {
     delivered.delete(updateId);
   }
 
-  async function deliver(updateId: number, chatId: number, text: string, replyTo?: number) {
+  async function deliver(updateId: number, chatId: number, text: string, signal: AbortSignal, replyTo?: number) {
     const parts = splitMessage(text);
     for (let i = delivered.get(updateId) ?? 0; i < parts.length; i += 1) {
-      await api.sendText(chatId, parts[i]!, { replyToMessageId: i === 0 ? replyTo : undefined, signal: abort.signal });
+      if (signal.aborted) throw new HandlerTimeout('attempt abandoned before its answer was sent');
+      await api.sendText(chatId, parts[i]!, { replyToMessageId: i === 0 ? replyTo : undefined, signal });
       delivered.set(updateId, i + 1);
     }
     metrics.reply('tg', 'sent');
@@ -244,7 +262,7 @@ export function createTelegramChannel(deps: {
    * The buttons are removed once decided (or found decided: 409), and the approver is told the result.
    * The secretary being unreachable throws: the update is retried like a message.
    */
-  async function handleCallback(query: CallbackQuery): Promise<Outcome> {
+  async function handleCallback(query: CallbackQuery, signal: AbortSignal): Promise<Outcome> {
     const data = 'data' in query ? query.data : undefined;
     const answer = (text?: string, alert?: boolean) =>
       api.answerCallbackQuery(query.id, text, alert).catch((err: unknown) => {
@@ -288,13 +306,14 @@ export function createTelegramChannel(deps: {
         logger.debug('editMessageReplyMarkup failed', { error: { message: api.describe(err).message } });
       });
     }
-    await api.sendText(chat ?? query.from.id, result, { replyToMessageId: query.message?.message_id });
+    if (signal.aborted) throw new HandlerTimeout('attempt abandoned before its answer was sent');
+    await api.sendText(chat ?? query.from.id, result, { replyToMessageId: query.message?.message_id, signal });
     metrics.reply('tg', 'sent');
     return 'sent';
   }
 
-  async function handleUpdate(update: Update): Promise<Outcome> {
-    if ('callback_query' in update) return handleCallback(update.callback_query);
+  async function handleUpdate(update: Update, signal: AbortSignal): Promise<Outcome> {
+    if ('callback_query' in update) return handleCallback(update.callback_query, signal);
     if (!('message' in update)) {
       metrics.skipped('tg', 'unsupported_update');
       return 'skipped';
@@ -315,11 +334,11 @@ export function createTelegramChannel(deps: {
     const text = rawText?.trim() ?? '';
     const command = /^\/(start|help)(@\w+)?(\s|$)/i.exec(text)?.[1];
     if (command) {
-      await deliver(update.update_id, chatId, HELP_TEXT, replyTo);
+      await deliver(update.update_id, chatId, HELP_TEXT, signal, replyTo);
       return 'sent';
     }
     if (!text) {
-      await deliver(update.update_id, chatId, TEXT_ONLY_REPLY, replyTo);
+      await deliver(update.update_id, chatId, TEXT_ONLY_REPLY, signal, replyTo);
       return 'sent';
     }
     if (!delivered.has(update.update_id) && (attempts.get(update.update_id) ?? 1) === 1) {
@@ -355,7 +374,7 @@ export function createTelegramChannel(deps: {
     } finally {
       clearInterval(typingTimer);
     }
-    await deliver(update.update_id, chatId, answer || GAVE_UP_REPLY, replyTo);
+    await deliver(update.update_id, chatId, answer || GAVE_UP_REPLY, signal, replyTo);
     return 'sent';
   }
 
