@@ -42,7 +42,8 @@ export function createOutboundSender(deps: {
     }
     if (request.channel === 'email') {
       if (!deps.mailer) throw errors.notConfigured("Channel 'email' is not configured");
-      if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(request.to))
+      // One address only: a comma or semicolon would make nodemailer send to several recipients.
+      if (!/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/.test(request.to))
         throw errors.invalidParameter('to', 'must be an email address for channel email');
       try {
         const { messageId } = await deps.mailer.send({

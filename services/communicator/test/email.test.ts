@@ -189,6 +189,8 @@ describe('email channel', () => {
       ['auto_submitted', buildEmail({ headers: ['X-Autoreply: yes'] })],
       ['precedence', buildEmail({ headers: ['Precedence: bulk'] })],
       ['precedence', buildEmail({ headers: ['Precedence: junk'] })],
+      ['precedence', buildEmail({ headers: ['Precedence: first-class', 'Precedence: list'] })],
+      ['auto_submitted', buildEmail({ headers: ['Auto-Submitted: notified-by-robot'] })],
       ['mailing_list', buildEmail({ headers: ['List-Id: <staff.example.test>'] })],
       [
         'delivery_report',

@@ -94,6 +94,12 @@ describe('POST /send', () => {
     );
     expect(badAddress.status).toBe(400);
     expect(badAddress.body.message).toMatch(/^Parameter 'to'/);
+    // A list of recipients is not one address: nodemailer would deliver to each of them.
+    const twoRecipients = checked(
+      'send',
+      await request(c.app).post('/send').set(auth).send({ channel: 'email', to: 'a,b@example.test', text: 'x' }),
+    );
+    expect(twoRecipients.status).toBe(400);
 
     const secretary = await startFakeSecretary();
     open.push(secretary);

@@ -57,6 +57,8 @@ export function createEmailChannel(deps: {
   const keyOf = (uid: number) => `${mailbox.uidValidity() ?? '0'}:${uid}`;
 
   function scheduleSweep(delayMs: number) {
+    // Work that fails while stopping must not start a timer that keeps the process alive after stop().
+    if (stopped) return;
     const timer = setTimeout(() => {
       retryTimers.delete(timer);
       requestSweep();
@@ -157,7 +159,7 @@ export function createEmailChannel(deps: {
     });
     metrics.reply('email', 'sent');
     await markDone(uid, ['\\Seen', '\\Answered', FLAG_REPLIED]);
-    logger.info('mail answered', { imap: { uid }, email: { message_id: mail.messageId } });
+    logger.info('mail answered', { imap: { uid }, email: { message_id: mail.messageId?.slice(0, 256) } });
   }
 
   async function processMail(uid: number) {
@@ -179,7 +181,10 @@ export function createEmailChannel(deps: {
     });
     if (mail.skipReason) {
       metrics.skipped('email', mail.skipReason);
-      logger.info(`mail skipped: ${mail.skipReason}`, { imap: { uid }, email: { message_id: mail.messageId } });
+      logger.info(`mail skipped: ${mail.skipReason}`, {
+        imap: { uid },
+        email: { message_id: mail.messageId?.slice(0, 256) },
+      });
       await markDone(uid, ['\\Seen']);
       endTimer('skipped');
       return;

@@ -73,17 +73,18 @@ export function classifyAutomatic(
   from: string | undefined,
 ): SkipReason | undefined {
   const h = parsed.headers;
+  // RFC 3834 §5: only the keyword `no` (parameters may follow a `;`) marks mail a person sent.
   const autoSubmitted = headerText(h.get('auto-submitted'))?.trim().toLowerCase();
-  if (autoSubmitted && !autoSubmitted.startsWith('no')) return 'auto_submitted';
+  if (autoSubmitted && autoSubmitted.split(';')[0]!.trim() !== 'no') return 'auto_submitted';
   // Vendor spellings of "I am an autoresponder" (Exchange, Yandex and older autoresponders).
   if (h.has('x-autoreply') || h.has('x-autorespond') || h.has('x-auto-response-suppress')) {
     const suppress = headerText(h.get('x-auto-response-suppress'))?.toLowerCase() ?? 'all';
     if (h.has('x-autoreply') || h.has('x-autorespond') || /all|autoreply|oof/.test(suppress)) return 'auto_submitted';
   }
-  const precedence = headerText(h.get('precedence'))?.trim().toLowerCase();
-  if (precedence && /^(bulk|list|junk)$/.test(precedence)) return 'precedence';
-  // mailparser folds List-* headers into one `list` object; the raw header block is the plain truth.
+  // mailparser folds List-* headers into one `list` object and joins repeated headers; the raw header block
+  // is the plain truth.
   const head = raw.slice(0, Math.max(0, raw.search(/\r?\n\r?\n/))).replace(/\r?\n[ \t]+/g, ' ');
+  if (/^precedence:[ \t]*(bulk|list|junk)[ \t]*(;.*)?$/im.test(head)) return 'precedence';
   if (/^list-(id|unsubscribe|post):/im.test(head)) return 'mailing_list';
   const contentType = headerText(h.get('content-type'))?.toLowerCase() ?? '';
   if (/multipart\/report|message\/delivery-status|message\/disposition-notification/.test(contentType))
