@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Express } from 'express';
 import { loadOpenApiDocument, type ServiceName } from '@workemon/contracts';
 import {
@@ -7,6 +6,7 @@ import {
   createMetrics,
   createOpenApi,
   createServiceApp,
+  packageVersion,
   runService,
   type Env,
   type Logger,
@@ -32,10 +32,6 @@ export type LlmServiceDeps = {
   /** Default: a client for config.llm reporting to `metrics`. */
   llm?: LlmClient;
 };
-
-export function packageVersion(packageJson: URL): string {
-  return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
-}
 
 /** The HTTP app of an LLM-backed service. Never listens, never reads the environment. */
 export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): Express {

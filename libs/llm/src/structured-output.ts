@@ -49,7 +49,7 @@ export function parseStructured<T>(raw: string, schema: z.ZodType<T>): ParseOutc
 // conversion is done once per schema.
 const jsonSchemas = new WeakMap<z.ZodType, Record<string, unknown>>();
 
-/** The result schema as JSON Schema for providers' structured-output modes and for the prompt. */
+/** The result schema as JSON Schema for providers' structured-output modes and for the prompt (shared: read only). */
 export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
   let converted = jsonSchemas.get(schema);
   if (!converted) {
@@ -58,5 +58,5 @@ export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
     converted = rest;
     jsonSchemas.set(schema, converted);
   }
-  return structuredClone(converted);
+  return converted;
 }

@@ -18,3 +18,4 @@ export { requireApiKey } from './auth.js';
 export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';
 export { runService, type RunServiceOptions, type RunningService, type Closer } from './server.js';
+export { packageVersion } from './package-version.js';

@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import type { Closer, Logger, Metrics } from '@workemon/service-kit';
+import { packageVersion, type Closer, type Logger, type Metrics } from '@workemon/service-kit';
 import { buildApp } from './app.js';
 import { createChannelMetrics } from './channel-metrics.js';
 import { emailSettings, telegramSettings, type Config } from './config.js';
@@ -13,7 +13,8 @@ import { createTelegramBotApi } from './telegram/telegram-bot-api.js';
 import { createTelegramChannel, type TelegramChannel } from './telegram/telegram-channel.js';
 
 export const SERVICE = 'communicator';
-export const VERSION = '0.1.0';
+// package.json sits one level above both src/ and dist/.
+export const VERSION = packageVersion(new URL('../package.json', import.meta.url));
 
 export type Communicator = {
   app: Express;

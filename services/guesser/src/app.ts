@@ -1,5 +1,6 @@
 import type { Express } from 'express';
-import { buildLlmServiceApp, packageVersion, type LlmServiceDeps, type LlmServiceSpec } from '@workemon/llm';
+import { packageVersion } from '@workemon/service-kit';
+import { buildLlmServiceApp, type LlmServiceDeps, type LlmServiceSpec } from '@workemon/llm';
 import { mountContextRoutes } from './context-routes.js';
 
 export const SERVICE_NAME = 'guesser';

@@ -1,6 +1,7 @@
 import type { AnalyticsResponse } from '@workemon/contracts';
-import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
+import { createHttpClient } from '@workemon/service-kit';
 import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
+import type { UpstreamClientOptions } from './llm-service-response.js';
 
 export type AnalystAnswer = { is_enough: boolean; response: string; action?: string; usage: LlmUsage };
 export type AnalystClient = {
@@ -20,13 +21,7 @@ const isAnalyticsResponse = (data: unknown): data is AnalyticsResponse =>
  * body, since the context and a long request do not fit in a URL). Over its LLM_MAX_INPUT_CHARS: 413
  * `request_too_long`.
  */
-export function createAnalystClient(options: {
-  baseURL: string;
-  timeoutMs: number;
-  metrics?: Metrics;
-  logger?: Logger;
-  maxRetries?: number;
-}): AnalystClient {
+export function createAnalystClient(options: UpstreamClientOptions): AnalystClient {
   const http = createHttpClient({ target: 'system-analyst', ...options });
   return {
     async prepareAnalytics(input) {

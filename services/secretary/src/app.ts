@@ -4,43 +4,44 @@ import { loadOpenApiDocument } from '@workemon/contracts';
 import {
   createOpenApi,
   createServiceApp,
+  packageVersion,
   requireApiKey,
   type HealthCheck,
-  type Logger,
   type Metrics,
 } from '@workemon/service-kit';
 import { createActionRoutes } from './actions/action-routes.js';
-import type { AnalystClient } from './analyst-client.js';
 import { mountAnalyzeRoutes } from './analyze-routes.js';
-import { createAnalyzer } from './analyzer.js';
-import type { UnknownUserPolicy } from './config.js';
+import { createAnalyzer, type AnalyzerOptions } from './analyzer.js';
 import { toDatabaseError } from './database.js';
-import type { DecideStep, DecisionRecordedHook } from './decision.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { mountDirectoryRoutes } from './directory-routes.js';
-import type { GuesserClient } from './guesser-client.js';
 import { createHistoryRepository } from './history-repository.js';
 import { mountHistoryRoutes } from './history-routes.js';
 import { createRuleRoutes } from './rules/rule-routes.js';
 
 export const SERVICE = 'secretary';
-export const VERSION = '0.1.0';
+// package.json sits one level above both src/ and dist/.
+export const VERSION = packageVersion(new URL('../package.json', import.meta.url));
 
-export type SecretaryDeps = {
+/** The analyzer's settings and upstreams come straight from the app's deps (see AnalyzerOptions). */
+type AnalyzerDeps = Pick<
+  AnalyzerOptions,
+  | 'guesser'
+  | 'analyst'
+  | 'logger'
+  | 'unknownUserPolicy'
+  | 'clarificationTtlMs'
+  | 'maxClarifications'
+  | 'attemptLeaseMs'
+  | 'decide'
+  | 'onDecisionRecorded'
+>;
+
+export type SecretaryDeps = AnalyzerDeps & {
   knex: Knex;
-  guesser: GuesserClient;
-  analyst: AnalystClient;
-  logger: Logger;
   metrics: Metrics;
   /** Accepted bearer keys; empty: open. */
   apiKeys: readonly string[];
-  unknownUserPolicy: UnknownUserPolicy;
-  clarificationTtlMs: number;
-  maxClarifications: number;
-  /** See AnalyzerOptions.attemptLeaseMs. */
-  attemptLeaseMs: number;
-  decide?: DecideStep;
-  onDecisionRecorded?: DecisionRecordedHook;
   /** Wakes the action worker after an approval or a rejection (main.ts: the worker's nudge); absent: next poll. */
   nudgeActions?: () => void;
 };

@@ -1,6 +1,7 @@
 import type { ContextResponse } from '@workemon/contracts';
-import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
+import { createHttpClient } from '@workemon/service-kit';
 import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
+import type { UpstreamClientOptions } from './llm-service-response.js';
 
 export type GuesserAnswer = ContextResponse & { usage: LlmUsage };
 export type GuesserClient = {
@@ -23,13 +24,7 @@ const isContextResponse = (data: unknown): data is ContextResponse =>
  * 503, nonsense 502, over its LLM_MAX_INPUT_CHARS 413 `request_too_long`) from the service kit's client; an
  * answer that is not {is_enough, response} counts as nonsense.
  */
-export function createGuesserClient(options: {
-  baseURL: string;
-  timeoutMs: number;
-  metrics?: Metrics;
-  logger?: Logger;
-  maxRetries?: number;
-}): GuesserClient {
+export function createGuesserClient(options: UpstreamClientOptions): GuesserClient {
   const http = createHttpClient({ target: 'guesser', ...options });
   return {
     async getContext(input) {

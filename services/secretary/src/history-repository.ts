@@ -53,6 +53,18 @@ export type AnalysisFacts = {
 };
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value === null ? null : String(value));
+// What a conversation looks like in GET /conversations and GET /conversations/{id}.
+const CONVERSATION_COLUMNS = [
+  'c.id',
+  'c.channel',
+  'c.sender',
+  'e.username as employee',
+  'c.thread_key',
+  'c.status',
+  'c.clarification_rounds',
+  'c.created_at',
+  'c.updated_at',
+];
 const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 
 export type HistoryRepository = ReturnType<typeof createHistoryRepository>;
@@ -359,17 +371,7 @@ export function createHistoryRepository(knex: Knex) {
     async listConversations(filter: { username?: string; channel?: Channel; limit: number }) {
       const query = knex('conversations as c')
         .leftJoin('employees as e', 'e.id', 'c.employee_id')
-        .select(
-          'c.id',
-          'c.channel',
-          'c.sender',
-          'e.username as employee',
-          'c.thread_key',
-          'c.status',
-          'c.clarification_rounds',
-          'c.created_at',
-          'c.updated_at',
-        )
+        .select(CONVERSATION_COLUMNS)
         .orderBy('c.id', 'desc')
         .limit(filter.limit);
       if (filter.channel) query.where('c.channel', filter.channel);
@@ -385,17 +387,7 @@ export function createHistoryRepository(knex: Knex) {
       const [conversation] = (await knex('conversations as c')
         .leftJoin('employees as e', 'e.id', 'c.employee_id')
         .where('c.id', id)
-        .select(
-          'c.id',
-          'c.channel',
-          'c.sender',
-          'e.username as employee',
-          'c.thread_key',
-          'c.status',
-          'c.clarification_rounds',
-          'c.created_at',
-          'c.updated_at',
-        )) as Record<string, unknown>[];
+        .select(CONVERSATION_COLUMNS)) as Record<string, unknown>[];
       if (!conversation) return undefined;
       const messages = (await knex('messages')
         .where({ conversation_id: id })

@@ -1,3 +1,4 @@
+import type { HttpClientOptions } from '@workemon/service-kit';
 import { AppError } from '@workemon/service-kit';
 
 /**
@@ -36,3 +37,6 @@ export function tooLongForUpstream(err: unknown, target: string): unknown {
     retryable: false,
   });
 }
+
+/** What main.ts and tests choose for the guesser and analyst clients (the target name is the client's own). */
+export type UpstreamClientOptions = Omit<HttpClientOptions, 'target'>;
