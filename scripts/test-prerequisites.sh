@@ -9,6 +9,13 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# kustomize renders deploy/kubernetes in test/ops/kubernetes.test.ts: kubectl's built-in one (v5 syntax:
+# `patches` with targets). Debian's own kubernetes-client ships kustomize 2.0, too old for that, so it is not a
+# fallback: the machine's kubectl (Google Cloud SDK's package) or any kubectl ≥ 1.27 is needed.
+if ! kubectl kustomize --help >/dev/null 2>&1; then
+  echo "The tests need kubectl ≥ 1.27 (for 'kubectl kustomize') on PATH." >&2
+  exit 1
+fi
 ((${#need[@]})) || exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -52,6 +52,11 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
   app.use((req, res, next) => {
     const end = metrics.httpRequestDuration.startTimer();
     const started = performance.now();
+    if (!OPERATIONAL_PATHS.has(req.path)) {
+      metrics.httpRequestsInFlight.inc();
+      // 'close' fires once whether the response finished or the client went away.
+      res.once('close', () => metrics.httpRequestsInFlight.dec());
+    }
     res.on('finish', () => {
       const route = routeTemplate(req);
       end({ method: req.method, route, status_code: String(res.statusCode) });

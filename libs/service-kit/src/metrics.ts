@@ -5,6 +5,12 @@ export type Metrics = {
   httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>;
   upstreamRequestDuration: Histogram<'target' | 'outcome'>;
   dependencyUp: Gauge<'dependency'>;
+  /**
+   * `workemon_http_requests_in_flight`: requests being served now, operational paths (`/health`, `/metrics`)
+   * excluded. The load signal for autoscaling on requests rather than CPU (a service waiting on an LLM is busy
+   * with almost no CPU); see deploy/kubernetes/base/autoscalers.yaml.
+   */
+  httpRequestsInFlight: Gauge<never>;
   /** Creates (or returns) a counter on this registry. */
   counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L>;
   gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L>;
@@ -58,6 +64,11 @@ export function createMetrics(service: string): Metrics {
       'workemon_dependency_up',
       'Whether a dependency answered its last health check (1) or not (0)',
       ['dependency'],
+    ),
+    httpRequestsInFlight: gauge(
+      'workemon_http_requests_in_flight',
+      'HTTP requests being served now (operational paths excluded)',
+      [],
     ),
     counter,
     gauge,
