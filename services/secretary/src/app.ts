@@ -17,6 +17,8 @@ import { createDirectoryRepository } from './directory-repository.js';
 import { mountDirectoryRoutes } from './directory-routes.js';
 import { createHistoryRepository } from './history-repository.js';
 import { mountHistoryRoutes } from './history-routes.js';
+import { createLeaseRepository } from './leases/lease-repository.js';
+import { createLeaseRoutes } from './leases/lease-routes.js';
 import { createRuleRoutes } from './rules/rule-routes.js';
 
 export const SERVICE = 'secretary';
@@ -124,6 +126,7 @@ export function buildApp(deps: SecretaryDeps): Express {
         }),
       );
       app.use(createRuleRoutes({ db: deps.knex, openapi, apiKeys }));
+      app.use(createLeaseRoutes({ leases: createLeaseRepository(deps.knex), openapi, auth }));
       // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.
       const mapDatabaseErrors: ErrorRequestHandler = (err, _req, _res, next) => next(toDatabaseError(err));
       app.use(mapDatabaseErrors);

@@ -306,10 +306,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/poller-leases/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Take a poller lease when it is free or lapsed, or renew it for its holder (service key)
+         * @description The communicator replicas compete for one lease per polled resource (a mailbox, a bot token); the one
+         *     that gets it polls, the others serve POST /send and take over when it lapses. Decided on the database
+         *     clock. `epoch` changes at every change of holder, never at a renewal.
+         */
+        put: operations["acquirePollerLease"];
+        post?: never;
+        /** Give a poller lease up (its holder only; a no-op for anyone else) */
+        delete: operations["releasePollerLease"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        PollerLease: {
+            name: string;
+            holder: string;
+            /** @description bumped at every change of holder */
+            epoch: number;
+            /** Format: date-time */
+            acquired_at: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
         /** @enum {string} */
         Channel: "email" | "tg" | "direct";
         /**
@@ -1359,6 +1392,71 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    acquirePollerLease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the polled resource, without secrets (`imap:<user>@<host>:<port>/<mailbox>`, `telegram:<bot id>`) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the replica asking (host name */
+                    holder: string;
+                    /** @description how long the lease lasts from now */
+                    ttl_ms: number;
+                };
+            };
+        };
+        responses: {
+            /** @description the lease is the caller's until expires_at */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PollerLease"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    releasePollerLease: {
+        parameters: {
+            query: {
+                holder: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description released */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             500: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };
