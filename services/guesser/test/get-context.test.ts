@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,6 +145,8 @@ describe('GET /get-context against each provider wire', () => {
           input_tokens: usage.inputTokens,
           output_tokens: usage.outputTokens,
           latency_ms: expect.any(Number),
+          prompt: { name: 'guesser/v1', sha256: createHash('sha256').update(GUESSER_PROMPT).digest('hex') },
+          settings: { temperature: 0.2, max_output_tokens: 2000, json_mode: 'auto' },
         },
       });
       expect(llm.requests).toHaveLength(1);
