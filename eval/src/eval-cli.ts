@@ -13,14 +13,14 @@ import {
   withPersonaArg,
   type EvalConfig,
 } from './eval-config.js';
-import { loadAnalyses, openHistory, storedAsCase } from './history.js';
+import { loadAnalyses, loadPersonas, openHistory, storedAsCase } from './history.js';
 import { readLabelledSet, type EvalCase } from './labelled-set.js';
 import { computeMetrics, type PriceTable } from './metrics.js';
 import { htmlReport, jsonReport, textReport, type ConfigReport } from './report.js';
 import { openClients, runSet, type CaseResult } from './runner.js';
 
 const USAGE = `usage: npm run eval -- [--set eval/requests.jsonl] [--config FILE.json|key=value,… ...]
-       [--persona DEPARTMENT=FILE ...] [--guesser-url URL --analyst-url URL] [--prices eval/prices.json]
+       [--persona DEPARTMENT=FILE ...] [--db-personas] [--guesser-url URL --analyst-url URL] [--prices eval/prices.json]
        [--json] [--html report.html] [--concurrency 4] [--timeout-ms 120000]
        [--replay [--since ISO-DATE] [--until ISO-DATE] [--limit N] [--database-url URL | --pglite-dir DIR]]`;
 
@@ -28,6 +28,8 @@ export type EvalOptions = {
   set: string;
   configs: string[];
   personas: string[];
+  /** Add the directory's current personas (from the secretary's database) to every configuration. */
+  dbPersonas: boolean;
   guesserUrl?: string;
   analystUrl?: string;
   prices: string;
@@ -66,6 +68,7 @@ export function parseEvalArgs(argv: string[], env: NodeJS.ProcessEnv): EvalOptio
       set: { type: 'string', default: 'eval/requests.jsonl' },
       config: { type: 'string', multiple: true, default: [] },
       persona: { type: 'string', multiple: true, default: [] },
+      'db-personas': { type: 'boolean', default: false },
       'guesser-url': { type: 'string' },
       'analyst-url': { type: 'string' },
       prices: { type: 'string', default: 'eval/prices.json' },
@@ -90,6 +93,7 @@ export function parseEvalArgs(argv: string[], env: NodeJS.ProcessEnv): EvalOptio
     set: values.set!,
     configs: values.config!,
     personas: values.persona!,
+    dbPersonas: values['db-personas']!,
     guesserUrl: values['guesser-url'],
     analystUrl: values['analyst-url'],
     prices: values.prices!,
@@ -199,15 +203,22 @@ export async function runEval(options: EvalOptions, out: (text: string) => void)
     return { ...c, name };
   });
 
-  let cases: EvalCase[];
+  let cases: EvalCase[] = [];
   let setName: string;
-  if (options.replay) {
+  if (options.replay || options.dbPersonas) {
     const db = openHistory({ databaseUrl: options.databaseUrl, pgliteDir: options.pgliteDir });
     try {
-      cases = (await loadAnalyses(db, options)).map(storedAsCase);
+      if (options.replay) cases = (await loadAnalyses(db, options)).map(storedAsCase);
+      if (options.dbPersonas) {
+        const stored = await loadPersonas(db);
+        // A configuration's own persona for a department wins over the directory's.
+        configs = configs.map((c) => ({ ...c, personas: { ...stored, ...c.personas } }));
+      }
     } finally {
       await db.close();
     }
+  }
+  if (options.replay) {
     setName = `replay of ${cases.length} stored decisions`;
   } else {
     cases = readLabelledSet(options.set);

@@ -103,6 +103,13 @@ export function parseEvalConfig(arg: string, base: Record<string, string>, index
     'max_clarifications',
     'description',
   ]);
+  // Upper-case keys at the top level are environment keys, as inline (`{"LLM_PROVIDER": "openai", …}`).
+  for (const [k, v] of Object.entries(raw)) {
+    if (/^[A-Z][A-Z0-9_]*$/.test(k)) {
+      raw.env = { ...(raw.env ?? {}), [k]: String(v) };
+      delete (raw as Record<string, unknown>)[k];
+    }
+  }
   const unknown = Object.keys(raw).filter((k) => !known.has(k));
   if (unknown.length) throw new Error(`--config ${arg}: unknown keys ${unknown.join(', ')} (see docs/eval.md)`);
   const env: Record<string, string> = { ...base, ...(raw.env ?? {}) };

@@ -76,3 +76,12 @@ export function storedAsCase(a: StoredAnalysis): EvalCase {
     label_source: 'decision',
   };
 }
+
+/** The directory's current personas: department name → text (for `--db-personas`). */
+export async function loadPersonas(db: Database): Promise<Record<string, string>> {
+  const rows = await db
+    .knex('departments')
+    .whereNotNull('persona')
+    .select<{ name: string; persona: string }[]>('name', 'persona');
+  return Object.fromEntries(rows.map((r) => [r.name, r.persona]));
+}

@@ -1,5 +1,9 @@
 // `npm run eval --replay`: re-decides a history the real secretary stored, under another configuration, and
 // reports exactly where it disagrees; `eval:export` turns the same history into a pseudonymised labelled set.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit/postgres';
@@ -10,6 +14,8 @@ import { startSecretary, type Secretary } from '../../services/secretary/test/se
 import { runEval, parseEvalArgs } from '../../eval/src/eval-cli.js';
 import { createPseudonymiser, exportCases, parseLabels } from '../../eval/src/export-history.js';
 import { loadAnalyses, openHistory } from '../../eval/src/history.js';
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 let db: { url: string; drop: () => Promise<void> };
 let llm: LlmServices;
@@ -103,6 +109,39 @@ describe('npm run eval --replay', () => {
     expect(llm.guesserLlm.requests.length + llm.analystLlm.requests.length).toBe(sentBefore);
     expect(jiraOnly.requests).toHaveLength(8);
     expect(await secretary.db.knex('analyses').count<{ n: number }[]>('* as n')).toEqual([{ n: 4 }]);
+  });
+});
+
+describe('npm run eval --db-personas', () => {
+  it("adds the directory's personas to a configuration: the provider sees them only for that department", async () => {
+    const persona = 'Платежи: отвечай на «вы»; зависшие переводы — дежурному PGW.';
+    await request(secretary.url).put('/departments/Платежи').send({ persona }).expect(200);
+    const dir = mkdtempSync(join(tmpdir(), 'eval-config-'));
+    const file = join(dir, 'jira-only.json');
+    // Upper-case keys of a configuration file are environment keys.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'jira-only',
+        LLM_PROVIDER: 'openai',
+        LLM_BASE_URL: jiraOnly.url,
+        LLM_MODEL: jiraOnly.model,
+        LLM_API_KEY: jiraOnly.apiKey,
+      }),
+    );
+    jiraOnly.requests.length = 0;
+    try {
+      const options = parseEvalArgs(['--replay', '--db-personas', '--database-url', db.url, '--config', file], {});
+      const [report] = await runEval(options, () => {});
+      expect(report!.config['personas']).toEqual({ Платежи: sha256(persona) });
+      const withPersona = jiraOnly.requests.filter((r) => r.system.includes(persona));
+      // The one stored request of the payments employee: guesser and analyst.
+      expect(withPersona).toHaveLength(2);
+      for (const r of withPersona) expect((userDataOf(r.user) as { request: string }).request).toBe(HISTORY.jira);
+      expect(jiraOnly.requests.filter((r) => !r.system.includes(persona))).toHaveLength(6);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
