@@ -67,7 +67,8 @@ const SHORT: Record<string, string> = {
 export function confusionTable(m: Metrics, replay: boolean): string {
   const cols = m.confusion.labels.map((l) => SHORT[l] ?? l);
   const rows = [[replay ? 'stored \\ decided' : 'expected \\ decided', ...cols]];
-  m.confusion.matrix.forEach((counts, i) => rows.push([SHORT[m.confusion.labels[i]!] ?? '', ...counts.map(String)]));
+  // Rows carry the contract's full action strings; columns their short forms, in the same order.
+  m.confusion.matrix.forEach((counts, i) => rows.push([m.confusion.labels[i]!, ...counts.map(String)]));
   return table(rows);
 }
 
