@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { isAction, type Channel } from '@workemon/contracts';
 import { openDatabase, type Database } from '@workemon/secretary';
 import type { EvalCase } from './labelled-set.js';
@@ -20,7 +22,13 @@ export type StoredAnalysis = {
  * embedded PGlite directory the secretary uses (PGLITE_DIR, default ./data/secretary).
  */
 export function openHistory(options: { databaseUrl?: string; pgliteDir?: string }): Database {
-  return openDatabase({ url: options.databaseUrl, pgliteDir: options.pgliteDir ?? './data/secretary', poolMax: 2 });
+  // Relative to where npm was invoked (INIT_CWD), as the secretary resolves PGLITE_DIR: both reach one database.
+  const pgliteDir = resolve(process.env['INIT_CWD'] ?? process.cwd(), options.pgliteDir ?? './data/secretary');
+  if (!options.databaseUrl && !existsSync(pgliteDir))
+    throw new Error(
+      `no history: DATABASE_URL is unset and ${pgliteDir} does not exist (--database-url or --pglite-dir)`,
+    );
+  return openDatabase({ url: options.databaseUrl, pgliteDir, poolMax: 2 });
 }
 
 /**
