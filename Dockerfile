@@ -45,6 +45,8 @@ COPY --from=build /app/libs/contracts/openapi libs/contracts/openapi
 COPY --from=build /app/libs/service-kit/dist libs/service-kit/dist
 COPY --from=build /app/libs/llm/dist libs/llm/dist
 COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist
+# The versioned prompts the guesser and the system analyst read at start (prompts/<service>/<version>.md).
+COPY --from=manifests /src/prompts prompts
 # Non-root, by number: the official image's `node` user is uid 1000, and a numeric USER needs no passwd entry
 # (so it works on any bookworm-based Node image). The only writable place: the secretary's embedded database
 # when DATABASE_URL is unset.

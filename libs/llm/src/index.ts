@@ -26,4 +26,21 @@ export { parseRetryAfterMs } from './provider-http.js';
 export type { TokenUsage } from './provider-wire.js';
 export { readPromptFile } from './prompt-file.js';
 export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-config.js';
-export { buildLlmServiceApp, runLlmService, type LlmServiceSpec, type LlmServiceDeps } from './llm-service.js';
+export {
+  buildLlmServiceApp,
+  runLlmService,
+  type LlmServiceSpec,
+  type LlmServiceDeps,
+  type LlmRouteDeps,
+} from './llm-service.js';
+export {
+  sha256Hex,
+  bundledPromptPath,
+  promptNameOf,
+  loadPrompt,
+  generationSettings,
+  withPersona,
+  MAX_PERSONA_CHARS,
+  type PromptVersion,
+  type GenerationSettings,
+} from './prompt-version.js';

@@ -9,6 +9,7 @@ import {
 } from '@workemon/service-kit';
 import { llmEnvSchema, llmSecrets, llmSettingsFromEnv, type LlmSettings } from './llm-config.js';
 import { readPromptFile } from './prompt-file.js';
+import { promptNameOf, sha256Hex, type PromptVersion } from './prompt-version.js';
 
 /** The configuration of an LLM-backed service (guesser, system analyst): they differ only in port and prompt. */
 export type LlmServiceConfig = {
@@ -18,6 +19,8 @@ export type LlmServiceConfig = {
   prompt: string;
   /** Where the prompt came from: `built-in` or the PROMPT_FILE path (for the startup log). */
   promptSource: string;
+  /** The prompt's name (`guesser/v1`, or the PROMPT_FILE's) and the SHA-256 of its text, for provenance. */
+  promptVersion: PromptVersion;
   /** Where logs are shipped besides stdout; unset: stdout only. */
   elasticsearch?: ElasticsearchLogOptions;
   /** Values the logger must redact. */
@@ -34,15 +37,27 @@ function schemaFor(defaultPort: number) {
 }
 
 /** Reads PORT, LOG_LEVEL, ELASTICSEARCH_*, LLM_* and PROMPT_FILE (see ARCHITECTURE.md and docs/llm.md). */
-export function loadLlmServiceConfig(source: Env, defaults: { port: number; prompt: string }): LlmServiceConfig {
+export function loadLlmServiceConfig(
+  source: Env,
+  defaults: {
+    port: number;
+    prompt: string;
+    /** Name of the built-in prompt, e.g. `guesser/v1`. */ promptName?: string;
+  },
+): LlmServiceConfig {
   const parsed = parseEnv(schemaFor(defaults.port), source);
   const llm = llmSettingsFromEnv(parsed);
+  const prompt = parsed.PROMPT_FILE ? readPromptFile(parsed.PROMPT_FILE) : defaults.prompt.trim();
   return {
     port: parsed.PORT,
     logLevel: parsed.LOG_LEVEL,
     llm,
-    prompt: parsed.PROMPT_FILE ? readPromptFile(parsed.PROMPT_FILE) : defaults.prompt,
+    prompt,
     promptSource: parsed.PROMPT_FILE ?? 'built-in',
+    promptVersion: {
+      name: parsed.PROMPT_FILE ? promptNameOf(parsed.PROMPT_FILE) : (defaults.promptName ?? 'built-in'),
+      sha256: sha256Hex(prompt),
+    },
     elasticsearch: elasticsearchFromEnv(parsed),
     secrets: [...llmSecrets(llm), ...(parsed.ELASTICSEARCH_PASSWORD ? [parsed.ELASTICSEARCH_PASSWORD] : [])],
   };

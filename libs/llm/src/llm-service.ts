@@ -16,13 +16,26 @@ import {
 import { createLlmClient, type LlmClient } from './llm-client.js';
 import type { LlmServiceConfig } from './llm-service-config.js';
 import { bodyLimitForInput } from './user-content.js';
+import { generationSettings, type GenerationSettings, type PromptVersion } from './prompt-version.js';
+
+/** What an LLM service's routes get: the OpenAPI validator, the client, the prompt and its provenance. */
+export type LlmRouteDeps = {
+  openapi: OpenApi;
+  llm: LlmClient;
+  prompt: string;
+  logger: Logger;
+  /** The active prompt's name and hash (added to every answer's `llm` metadata). */
+  promptVersion: PromptVersion;
+  /** The generation settings in force (added to every answer's `llm` metadata). */
+  settings: GenerationSettings;
+};
 
 /** What an LLM-backed service (guesser, system analyst) adds to the shared shape: its name and its routes. */
 export type LlmServiceSpec = {
   service: Extract<ServiceName, 'guesser' | 'system-analyst'>;
   /** URL of the service's package.json (its version is reported by /health). */
   packageJson: URL;
-  mountRoutes: (app: Express, deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger }) => void;
+  mountRoutes: (app: Express, deps: LlmRouteDeps) => void;
 };
 
 export type LlmServiceDeps = {
@@ -53,7 +66,26 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
       healthChecks: llm.healthChecks(),
       bodyLimit: bodyLimitForInput(config.llm.maxInputChars),
     },
-    (app) => spec.mountRoutes(app, { openapi, llm, prompt: config.prompt, logger }),
+    (app) => {
+      const routeDeps: LlmRouteDeps = {
+        openapi,
+        llm,
+        prompt: config.prompt,
+        logger,
+        promptVersion: config.promptVersion,
+        settings: generationSettings(config.llm),
+      };
+      // GET /prompt: which prompt, models and settings this instance runs with (the secretary's GET /prompts asks).
+      app.get('/prompt', openapi.validate('getPrompt'), (_req, res) => {
+        res.json({
+          service: spec.service,
+          prompt: { ...config.promptVersion, source: config.promptSource === 'built-in' ? 'built-in' : 'PROMPT_FILE' },
+          models: llm.describe().map(({ provider, model }) => ({ provider, model })),
+          settings: routeDeps.settings,
+        });
+      });
+      spec.mountRoutes(app, routeDeps);
+    },
   );
 }
 
@@ -73,7 +105,9 @@ export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => Ll
     const llm = createLlmClient(config.llm, { metrics, logger });
     const app = buildLlmServiceApp(spec, { config, logger, metrics, llm });
     await runService({ app, port: config.port, logger, handleSignals: true });
-    logger.info('LLM chain ready', { llm: { chain: llm.describe(), prompt: config.promptSource } });
+    logger.info('LLM chain ready', {
+      llm: { chain: llm.describe(), prompt: config.promptSource, prompt_version: config.promptVersion },
+    });
   };
   start().catch((err: unknown) => {
     // The logger may not exist yet (bad configuration): stderr is the only channel left.

@@ -1,12 +1,11 @@
+import { bundledPromptPath, loadPrompt } from '@workemon/llm';
+
+/** The version of the fixed prompt shipped with the guesser (`prompts/guesser/<version>.md`). */
+export const GUESSER_PROMPT_VERSION = 'v1';
+
 /**
  * The fixed prompt (the seed's: a systems analyst in fintech decides whether the request is enough to tell the
- * subject area). PROMPT_FILE replaces it. The LLM client appends the data-delimiting notice and the exact JSON
- * Schema of the answer, so an override only needs the role and the task.
+ * subject area), read at start from `prompts/guesser/v1.md`. PROMPT_FILE replaces it. The LLM client appends the
+ * data-delimiting notice and the exact JSON Schema of the answer, so an override only needs the role and the task.
  */
-export const GUESSER_PROMPT = `Ты системный аналитик в финтехе. Определи, достаточно ли запроса пользователя для того, чтобы понять, в какой предметной области находится то, что ему интересно.
-
-Тебе даны имя пользователя, его подразделение (department), должность (position) и текст обращения (request). Учитывай подразделение и должность: они подсказывают домен.
-
-Ответь строго JSON-объектом {"is_enough": boolean, "response": string}:
-- если информации достаточно: "is_enough": true, а в "response" кратко опиши контекст обращения — кто обращается, к какой предметной области (домену) относится запрос и что именно нужно пользователю;
-- если информации недостаточно: "is_enough": false, а в "response" задай пользователю один короткий уточняющий вопрос, обращаясь к нему напрямую, на том же языке, на котором написан его запрос.`;
+export const GUESSER_PROMPT = loadPrompt(bundledPromptPath('guesser', GUESSER_PROMPT_VERSION)).text;

@@ -2,11 +2,25 @@ import type { AnalyticsResponse } from '@workemon/contracts';
 import { createHttpClient } from '@workemon/service-kit';
 import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
 import type { UpstreamClientOptions } from './llm-service-response.js';
+import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
 
-export type AnalystAnswer = { is_enough: boolean; response: string; action?: string; usage: LlmUsage };
+export type AnalystAnswer = {
+  is_enough: boolean;
+  response: string;
+  action?: string;
+  usage: LlmUsage;
+  provenance: LlmProvenance;
+};
 export type AnalystClient = {
-  prepareAnalytics(input: { context: string; request: string }): Promise<AnalystAnswer>;
+  prepareAnalytics(input: {
+    context: string;
+    request: string;
+    /** The department's custom instructions (operator text), sent as their own field. */
+    persona?: string;
+  }): Promise<AnalystAnswer>;
   ping(): Promise<void>;
+  /** The service's GET /prompt: active prompt version, model chain, settings (optional for test doubles). */
+  promptInfo?(): Promise<Record<string, unknown>>;
 };
 
 // `action` is checked by the analyzer (an unknown action falls back to the channel's default), not here.
@@ -37,10 +51,14 @@ export function createAnalystClient(options: UpstreamClientOptions): AnalystClie
         response: body.response,
         action: typeof body.action === 'string' ? body.action : undefined,
         usage: readLlmUsage(body),
+        provenance: readLlmProvenance(body),
       };
     },
     async ping() {
       await http.get('/health', { timeoutMs: 2000, validate: isRecord });
+    },
+    async promptInfo() {
+      return http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord });
     },
   };
 }

@@ -1,17 +1,11 @@
-import {
-  ACTION_CLARIFY,
-  ACTION_MAILING_LIST,
-  ACTION_REPLY_EMAIL,
-  ACTION_REPLY_MESSAGE,
-  isAction,
-  type Action,
-  type Channel,
-} from '@workemon/contracts';
+import { ACTION_CLARIFY, isAction, type Channel } from '@workemon/contracts';
 import { AppError, errors, type Logger } from '@workemon/service-kit';
-import type { AnalystClient } from './analyst-client.js';
+import type { AnalystAnswer, AnalystClient } from './analyst-client.js';
 import { toDatabaseError } from './database.js';
 import {
+  channelReplyAction,
   keepProposal,
+  proposeDecision,
   type DecideStep,
   type Decision,
   type DecisionContext,
@@ -65,18 +59,7 @@ const DUPLICATE_POLL_MS = 50;
 // Recorded on an attempt whose decision was discarded because another attempt owns the message now.
 const SUPERSEDED = new AppError('attempt_superseded', 409, 'Another attempt took this message over');
 
-/** The reply action that fits the channel: an email is answered in its thread, anything else by a message. */
-export function channelReplyAction(channel: Channel): Action {
-  return channel === 'email' ? ACTION_REPLY_EMAIL : ACTION_REPLY_MESSAGE;
-}
-
-function escalationText(department: ResolvedEmployee['departmentRecord'] | undefined): string {
-  const where = department ? `в рассылку департамента «${department.name}»` : 'в рассылку департамента';
-  return (
-    `Мне не удалось достаточно уточнить ваш запрос, поэтому я передал его ${where}. ` +
-    'Сотрудники департамента свяжутся с вами.'
-  );
-}
+export { channelReplyAction };
 
 /**
  * The analyze use case: resolve the sender, store the request, ask the guesser whether the request is clear,
@@ -118,68 +101,46 @@ export function createAnalyzer(options: AnalyzerOptions) {
         { retryable: false },
       );
     }
+    // The department's persona goes to both LLM services as its own field (operator text, not user data).
+    const persona = employee?.departmentRecord?.persona ?? undefined;
     const guesserStarted = performance.now();
     const guess = await options.guesser.getContext({
       username: employee?.employee.username ?? input.username,
       department: identity.department,
       position: identity.position,
       request: attempt.request,
+      ...(persona ? { persona } : {}),
     });
     facts.guesserMs = Math.round(performance.now() - guesserStarted);
     facts.guesserIsEnough = guess.is_enough;
     Object.assign(facts, pickUsage(guess.usage));
+    facts.llmCalls = [{ service: 'guesser', ...guess.provenance, durationMs: facts.guesserMs }];
 
-    let proposal: Decision;
-    let askedQuestion = false;
-    let escalated = false;
+    let analysis: AnalystAnswer | undefined;
     if (guess.is_enough) {
       facts.context = guess.response;
       const analystStarted = performance.now();
-      const analysis = await options.analyst.prepareAnalytics({ context: guess.response, request: attempt.request });
+      analysis = await options.analyst.prepareAnalytics({
+        context: guess.response,
+        request: attempt.request,
+        ...(persona ? { persona } : {}),
+      });
       facts.analystMs = Math.round(performance.now() - analystStarted);
       facts.analystIsEnough = analysis.is_enough;
       facts.analystResponse = analysis.response;
       facts.proposedAction = isAction(analysis.action) ? analysis.action : undefined;
       mergeUsage(facts, analysis.usage);
-      if (!analysis.is_enough || facts.proposedAction === ACTION_CLARIFY) {
-        // The analyst needs more to go on: its answer is the clarifying question.
-        askedQuestion = true;
-        proposal = {
-          is_enough: false,
-          request: attempt.request,
-          action: ACTION_CLARIFY,
-          question: analysis.response,
-          response: '',
-        };
-      } else {
-        proposal = {
-          is_enough: true,
-          request: attempt.request,
-          action: chooseAction(input.channel, facts.proposedAction),
-          question: '',
-          response: analysis.response,
-        };
-      }
-    } else {
-      askedQuestion = true;
-      proposal = {
-        is_enough: false,
-        request: attempt.request,
-        action: ACTION_CLARIFY,
-        question: guess.response,
-        response: '',
-      };
+      facts.llmCalls.push({ service: 'system-analyst', ...analysis.provenance, durationMs: facts.analystMs });
     }
-    if (askedQuestion && attempt.clarificationRounds >= options.maxClarifications) {
-      escalated = true;
-      proposal = {
-        is_enough: false,
-        request: attempt.request,
-        action: ACTION_MAILING_LIST,
-        question: '',
-        response: escalationText(employee?.departmentRecord),
-      };
-    }
+    const { proposal, escalated } = proposeDecision({
+      channel: input.channel,
+      request: attempt.request,
+      guess,
+      analysis,
+      clarificationRounds: attempt.clarificationRounds,
+      maxClarifications: options.maxClarifications,
+      departmentName: employee?.departmentRecord?.name,
+    });
 
     const context: DecisionContext = {
       channel: input.channel,
@@ -195,6 +156,8 @@ export function createAnalyzer(options: AnalyzerOptions) {
     facts.durationMs = Math.round(performance.now() - started);
     const clarifying = decision.action === ACTION_CLARIFY;
     const status: ConversationStatus = clarifying ? 'awaiting_clarification' : escalated ? 'escalated' : 'answered';
+    await options.history.recordLlmCalls(attempt.analysisId, facts.llmCalls ?? []);
+    facts.llmCallsRecorded = true;
     const recorded = await options.history.recordDecision(
       attempt,
       decision,
@@ -264,6 +227,8 @@ export function createAnalyzer(options: AnalyzerOptions) {
     const appError = mapped instanceof AppError ? mapped : errors.internal(err);
     facts.durationMs = Math.round(performance.now() - started);
     try {
+      // The calls that did answer before the failure still cost tokens: their provenance is kept too.
+      if (!facts.llmCallsRecorded) await options.history.recordLlmCalls(attempt.analysisId, facts.llmCalls ?? []);
       await options.history.recordFailure(attempt, { code: appError.code, message: appError.message }, facts);
     } catch (recordErr) {
       // The database itself is gone: the attempt stays pending until its lease runs out, then a retry takes over.
@@ -273,13 +238,6 @@ export function createAnalyzer(options: AnalyzerOptions) {
       });
     }
   }
-}
-
-/** The analyst's action when it is one of the contract's; a reply always fits the channel it goes back on. */
-function chooseAction(channel: Channel, proposed: Action | undefined): Action {
-  if (!proposed || proposed === ACTION_REPLY_EMAIL || proposed === ACTION_REPLY_MESSAGE)
-    return channelReplyAction(channel);
-  return proposed;
 }
 
 function pickUsage(usage: { provider?: string; model?: string; promptTokens?: number; completionTokens?: number }) {

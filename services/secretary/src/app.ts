@@ -19,6 +19,7 @@ import { createHistoryRepository } from './history-repository.js';
 import { mountHistoryRoutes } from './history-routes.js';
 import { createLeaseRepository } from './leases/lease-repository.js';
 import { createLeaseRoutes } from './leases/lease-routes.js';
+import { mountPromptsRoutes } from './prompts-routes.js';
 import { createRuleRoutes } from './rules/rule-routes.js';
 
 export const SERVICE = 'secretary';
@@ -115,6 +116,7 @@ export function buildApp(deps: SecretaryDeps): Express {
       mountAnalyzeRoutes(app, { openapi, auth, analyzer });
       mountDirectoryRoutes(app, { openapi, auth, directory });
       mountHistoryRoutes(app, { openapi, auth, history });
+      mountPromptsRoutes(app, { openapi, auth, knex: deps.knex, guesser: deps.guesser, analyst: deps.analyst });
       const apiKeys = deps.apiKeys;
       app.use(
         createActionRoutes({

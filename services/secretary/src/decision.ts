@@ -1,5 +1,13 @@
 import type { Knex } from 'knex';
-import type { Action, Channel } from '@workemon/contracts';
+import {
+  ACTION_CLARIFY,
+  ACTION_MAILING_LIST,
+  ACTION_REPLY_EMAIL,
+  ACTION_REPLY_MESSAGE,
+  isAction,
+  type Action,
+  type Channel,
+} from '@workemon/contracts';
 import type { ResolvedEmployee } from './directory-repository.js';
 
 /** What the user is answered: the contract's AnalysisResponse. */
@@ -43,3 +51,85 @@ export type DecisionRecordedHook = (
 ) => Promise<void>;
 
 export const keepProposal: DecideStep = (proposal) => proposal;
+
+/** The reply action that fits the channel: an email is answered in its thread, anything else by a message. */
+export function channelReplyAction(channel: Channel): Action {
+  return channel === 'email' ? ACTION_REPLY_EMAIL : ACTION_REPLY_MESSAGE;
+}
+
+/** The analyst's action when it is one of the contract's; a reply always fits the channel it goes back on. */
+export function chooseAction(channel: Channel, proposed: Action | undefined): Action {
+  if (!proposed || proposed === ACTION_REPLY_EMAIL || proposed === ACTION_REPLY_MESSAGE)
+    return channelReplyAction(channel);
+  return proposed;
+}
+
+/** What the user is told when clarifying rounds ran out and the request went to the department's list. */
+export function escalationText(departmentName: string | undefined): string {
+  const where = departmentName ? `в рассылку департамента «${departmentName}»` : 'в рассылку департамента';
+  return (
+    `Мне не удалось достаточно уточнить ваш запрос, поэтому я передал его ${where}. ` +
+    'Сотрудники департамента свяжутся с вами.'
+  );
+}
+
+/** The inputs of the proposal: the two LLM services' answers and where the conversation stands. */
+export type ProposalInput = {
+  channel: Channel;
+  /** The full text decided on (for a follow-up: earlier request, question, answer). */
+  request: string;
+  guess: { is_enough: boolean; response: string };
+  /** The analyst's answer; undefined when it was not asked (the guesser asked a question). */
+  analysis?: { is_enough: boolean; response: string; action?: string };
+  /** Clarifying questions already asked in this conversation. */
+  clarificationRounds: number;
+  /** MAX_CLARIFICATIONS: a further question escalates to the department instead. */
+  maxClarifications: number;
+  departmentName?: string;
+};
+
+/**
+ * The secretary's decision from the guesser's and the analyst's answers, before routing rules (pure: no I/O).
+ * Guesser not enough → its question; analyst not enough or proposing `уточнить` → the analyst's question;
+ * otherwise the analyst's action (a reply fits the channel). A question past MAX_CLARIFICATIONS rounds becomes
+ * `написать в рассылку департамента` (escalated). `npm run eval` calls this too, so its figures mirror the service.
+ */
+export function proposeDecision(input: ProposalInput): {
+  proposal: Decision;
+  proposedAction: Action | undefined;
+  askedQuestion: boolean;
+  escalated: boolean;
+} {
+  const { guess, analysis, request } = input;
+  const proposedAction = analysis && isAction(analysis.action) ? analysis.action : undefined;
+  let proposal: Decision;
+  let askedQuestion = false;
+  if (!guess.is_enough || !analysis) {
+    askedQuestion = true;
+    proposal = { is_enough: false, request, action: ACTION_CLARIFY, question: guess.response, response: '' };
+  } else if (!analysis.is_enough || proposedAction === ACTION_CLARIFY) {
+    // The analyst needs more to go on: its answer is the clarifying question.
+    askedQuestion = true;
+    proposal = { is_enough: false, request, action: ACTION_CLARIFY, question: analysis.response, response: '' };
+  } else {
+    proposal = {
+      is_enough: true,
+      request,
+      action: chooseAction(input.channel, proposedAction),
+      question: '',
+      response: analysis.response,
+    };
+  }
+  let escalated = false;
+  if (askedQuestion && input.clarificationRounds >= input.maxClarifications) {
+    escalated = true;
+    proposal = {
+      is_enough: false,
+      request,
+      action: ACTION_MAILING_LIST,
+      question: '',
+      response: escalationText(input.departmentName),
+    };
+  }
+  return { proposal, proposedAction, askedQuestion, escalated };
+}

@@ -1,15 +1,22 @@
 import type { Knex } from 'knex';
 import type { Channel } from '@workemon/contracts';
+import { createHash } from 'node:crypto';
 
 export type Department = {
   name: string;
   mailing_list: string | null;
   jira_project_key: string | null;
   telegram_contact: string | null;
+  /** Custom instructions added to both prompts for this department's requests (operator text); null: none. */
+  persona: string | null;
+  /** SHA-256 (hex) of `persona`: its version, as recorded in provenance. */
+  persona_sha256: string | null;
   created_at: string;
   updated_at: string;
 };
-export type DepartmentInput = Partial<Pick<Department, 'mailing_list' | 'jira_project_key' | 'telegram_contact'>>;
+export type DepartmentInput = Partial<
+  Pick<Department, 'mailing_list' | 'jira_project_key' | 'telegram_contact' | 'persona'>
+>;
 
 export type Employee = {
   username: string;
@@ -56,7 +63,9 @@ type EmployeeRow = {
   created_at: Date | string;
   updated_at: Date | string;
 };
-type DepartmentRow = Omit<Department, 'created_at' | 'updated_at'> & {
+type DepartmentRow = Omit<Department, 'created_at' | 'updated_at' | 'persona' | 'persona_sha256'> & {
+  persona?: string | null;
+  persona_sha256?: string | null;
   id: number;
   created_at: Date | string;
   updated_at: Date | string;
@@ -78,9 +87,27 @@ const toDepartment = (row: DepartmentRow): Department => ({
   mailing_list: row.mailing_list,
   jira_project_key: row.jira_project_key,
   telegram_contact: row.telegram_contact,
+  persona: row.persona ?? null,
+  persona_sha256: row.persona_sha256 ?? null,
   created_at: iso(row.created_at),
   updated_at: iso(row.updated_at),
 });
+
+// The same version the LLM services report as `persona_sha256` (hex SHA-256 of the trimmed UTF-8 text).
+const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** The persona columns for a (trimmed) persona text: the text and its SHA-256 version. */
+function personaColumns(persona: string | null) {
+  return { persona, persona_sha256: persona ? sha256Hex(persona) : null };
+}
+
+/** Keeps every persona text ever set (by hash), so a version named in provenance can be read back and replayed. */
+async function recordPersonaVersion(db: Knex | Knex.Transaction, department: string, persona: string) {
+  await db('persona_versions')
+    .insert({ sha256: sha256Hex(persona), text: persona, department })
+    .onConflict('sha256')
+    .ignore();
+}
 
 /** Employees and departments in Postgres: CRUD for the directory API and the file import, and sender lookup. */
 export function createDirectoryRepository(knex: Knex) {
@@ -112,15 +139,30 @@ export function createDirectoryRepository(knex: Knex) {
     input: DepartmentInput,
     db: Knex | Knex.Transaction = knex,
   ): Promise<{ department: Department; created: boolean }> {
+    // A persona is replaced only when the input names it (null or "" clears it): the EMPLOYEES_FILE import and
+    // clients written before personas existed must not wipe one set through the API.
+    const persona = input.persona === undefined ? undefined : emptyToNull(input.persona);
     const values = {
       mailing_list: emptyToNull(input.mailing_list),
       jira_project_key: emptyToNull(input.jira_project_key),
       telegram_contact: emptyToNull(input.telegram_contact),
+      ...(persona === undefined ? {} : personaColumns(persona)),
     };
+    if (persona) await recordPersonaVersion(db, name.trim(), persona);
+    const personaUpdatedAt =
+      persona === undefined
+        ? {}
+        : {
+            // Only a new version moves the timestamp: re-sending the same text changes nothing.
+            persona_updated_at: db.raw(
+              'case when departments.persona_sha256 is not distinct from excluded.persona_sha256 ' +
+                'then departments.persona_updated_at else now() end',
+            ),
+          };
     const [row] = await db('departments')
-      .insert({ name: name.trim(), ...values })
+      .insert({ name: name.trim(), ...values, ...(persona ? { persona_updated_at: db.fn.now() } : {}) })
       .onConflict('name')
-      .merge({ ...values, updated_at: db.fn.now() })
+      .merge({ ...values, ...personaUpdatedAt, updated_at: db.fn.now() })
       // xmax = 0 only for a freshly inserted row: tells an insert from an update in one statement.
       .returning<(DepartmentRow & { inserted: boolean })[]>(['*', db.raw('(xmax = 0) as inserted')]);
     return { department: toDepartment(row!), created: Boolean(row!.inserted) };
@@ -201,12 +243,17 @@ export function createDirectoryRepository(knex: Knex) {
           'd.mailing_list',
           'd.jira_project_key',
           'd.telegram_contact',
+          'd.persona',
+          'd.persona_sha256',
           'd.created_at as department_created_at',
           'd.updated_at as department_updated_at',
         )
         .first()) as
         | (EmployeeRow &
-            Pick<Department, 'mailing_list' | 'jira_project_key' | 'telegram_contact'> & {
+            Pick<
+              Department,
+              'mailing_list' | 'jira_project_key' | 'telegram_contact' | 'persona' | 'persona_sha256'
+            > & {
               department_created_at: Date | string;
               department_updated_at: Date | string;
             })
@@ -219,6 +266,8 @@ export function createDirectoryRepository(knex: Knex) {
             mailing_list: row.mailing_list,
             jira_project_key: row.jira_project_key,
             telegram_contact: row.telegram_contact,
+            persona: row.persona,
+            persona_sha256: row.persona_sha256,
             created_at: row.department_created_at,
             updated_at: row.department_updated_at,
           }

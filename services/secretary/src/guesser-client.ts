@@ -2,17 +2,22 @@ import type { ContextResponse } from '@workemon/contracts';
 import { createHttpClient } from '@workemon/service-kit';
 import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
 import type { UpstreamClientOptions } from './llm-service-response.js';
+import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
 
-export type GuesserAnswer = ContextResponse & { usage: LlmUsage };
+export type GuesserAnswer = ContextResponse & { usage: LlmUsage; provenance: LlmProvenance };
 export type GuesserClient = {
   getContext(input: {
     username: string;
     department: string;
     position: string;
     request: string;
+    /** The department's custom instructions (operator text), sent as their own field. */
+    persona?: string;
   }): Promise<GuesserAnswer>;
   /** For /health: the guesser's own health endpoint answers. */
   ping(): Promise<void>;
+  /** The service's GET /prompt: active prompt version, model chain, settings (optional for test doubles). */
+  promptInfo?(): Promise<Record<string, unknown>>;
 };
 
 const isContextResponse = (data: unknown): data is ContextResponse =>
@@ -35,10 +40,19 @@ export function createGuesserClient(options: UpstreamClientOptions): GuesserClie
         .catch((err: unknown) => {
           throw tooLongForUpstream(err, 'guesser');
         });
-      return { is_enough: body.is_enough, response: body.response, usage: readLlmUsage(body) };
+      return {
+        ...body,
+        is_enough: body.is_enough,
+        response: body.response,
+        usage: readLlmUsage(body),
+        provenance: readLlmProvenance(body),
+      };
     },
     async ping() {
       await http.get('/health', { timeoutMs: 2000, validate: isRecord });
+    },
+    async promptInfo() {
+      return http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord });
     },
   };
 }

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { Action, Channel } from '@workemon/contracts';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
+import type { LlmCallRecord } from './llm-provenance.js';
+import { createProvenanceRepository } from './provenance-repository.js';
 
 export type ConversationStatus = 'open' | 'awaiting_clarification' | 'answered' | 'escalated';
 
@@ -50,6 +52,9 @@ export type AnalysisFacts = {
   guesserMs?: number;
   analystMs?: number;
   durationMs: number;
+  /** Provenance of each LLM service call made for this analysis (stored in analysis_llm_calls). */
+  llmCalls?: LlmCallRecord[];
+  llmCallsRecorded?: boolean;
 };
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value === null ? null : String(value));
@@ -71,6 +76,7 @@ export type HistoryRepository = ReturnType<typeof createHistoryRepository>;
 
 /** Conversations, messages and analyses in Postgres: the idempotent claim of a message, its outcome, history. */
 export function createHistoryRepository(knex: Knex) {
+  const provenance = createProvenanceRepository(knex);
   async function storedDecision(db: Knex | Knex.Transaction, messageRowId: number): Promise<Decision | undefined> {
     const row = await db('analyses')
       .where({ message_id: messageRowId, outcome: 'succeeded' })
@@ -238,6 +244,8 @@ export function createHistoryRepository(knex: Knex) {
   }
 
   return {
+    ...provenance,
+
     /**
      * Stores an inbound message (and the pending analysis of it) before any LLM is called, or finds it when
      * its message_id was seen before: answered → the stored decision; failed or abandoned → taken over for a
@@ -423,6 +431,7 @@ export function createHistoryRepository(knex: Knex) {
           'created_at',
           'completed_at',
         )) as Record<string, unknown>[];
+      const llmCalls = await provenance.llmCallsOf(analyses.map((a) => Number(a['id'])));
       return {
         ...conversation,
         created_at: iso(conversation['created_at']),
@@ -430,6 +439,7 @@ export function createHistoryRepository(knex: Knex) {
         messages: messages.map((m) => ({ ...m, created_at: iso(m['created_at']) })),
         analyses: analyses.map((a) => ({
           ...a,
+          llm_calls: llmCalls.get(Number(a['id'])) ?? [],
           created_at: iso(a['created_at']),
           completed_at: iso(a['completed_at']),
         })),

@@ -7,3 +7,7 @@ export { createDirectoryRepository } from './directory-repository.js';
 export { importDirectoryFile, parseDirectoryFile } from './directory-import.js';
 export { createHistoryRepository } from './history-repository.js';
 export type { Decision, DecisionContext, DecideStep, DecisionRecordedHook } from './decision.js';
+export { proposeDecision, channelReplyAction, type ProposalInput } from './decision.js';
+export { readLlmProvenance, type LlmProvenance, type LlmCallRecord } from './llm-provenance.js';
+export type { GuesserAnswer } from './guesser-client.js';
+export type { AnalystAnswer } from './analyst-client.js';

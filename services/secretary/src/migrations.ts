@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { actionsAndRulesMigration } from './migrations/100_actions_and_rules.js';
 import { actionForeignKeysMigration } from './migrations/101_action_foreign_keys.js';
 import { pollerLeasesMigration } from './migrations/270_poller_leases.js';
+import { personasAndProvenanceMigration } from './migrations/230_personas_and_provenance.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -111,6 +112,7 @@ const migrations: Migration[] = [
   },
   actionsAndRulesMigration,
   actionForeignKeysMigration,
+  personasAndProvenanceMigration,
   pollerLeasesMigration,
 ];
 

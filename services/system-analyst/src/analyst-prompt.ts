@@ -1,14 +1,12 @@
+import { bundledPromptPath, loadPrompt } from '@workemon/llm';
+
+/** The version of the fixed prompt shipped with the system analyst (`prompts/system-analyst/<version>.md`). */
+export const ANALYST_PROMPT_VERSION = 'v1';
+
 /**
  * The fixed prompt (the seed's: a data engineer in fintech advises in which system components which operations
- * are needed). PROMPT_FILE replaces it. The LLM client appends the data-delimiting notice and the exact JSON
- * Schema of the answer (including the action enum), so an override only needs the role and the task.
+ * are needed), read at start from `prompts/system-analyst/v1.md`. PROMPT_FILE replaces it. The LLM client appends
+ * the data-delimiting notice and the exact JSON Schema of the answer (including the action enum), so an override
+ * only needs the role and the task.
  */
-export const ANALYST_PROMPT = `Ты инженер данных в финтехе. Посоветуй, в каких компонентах системы надо сделать какие операции, чтобы дать пользователю то, что он хочет.
-
-Тебе даны контекст обращения (context), подготовленный аналитиком, и текст обращения пользователя (request), который может содержать ранее заданный уточняющий вопрос и ответ пользователя.
-
-Ответь строго JSON-объектом {"is_enough": boolean, "response": string, "action": string}:
-- "is_enough": true, если информации достаточно, чтобы дать рекомендацию; тогда в "response" по шагам опиши, в каких системах и компонентах (хранилища, аналитические кубы, витрины, сервисы, отчёты) какие операции нужно выполнить или доработать;
-- "is_enough": false, если информации не хватает; тогда в "response" задай пользователю один короткий уточняющий вопрос на языке его запроса, а "action" — "уточнить";
-- "action" — ровно одно из значений: "уточнить" (нужно уточнение), "ответить сообщением" (ответа достаточно, делать ничего не нужно), "создать jira-task" (нужна доработка или задача для команды), "написать в telegram сотруднику" (нужен конкретный ответственный сотрудник), "ответить на письмо" (ответить на письмо пользователя), "написать в рассылку департамента" (вопрос касается всего департамента).
-Отвечай на языке запроса пользователя.`;
+export const ANALYST_PROMPT = loadPrompt(bundledPromptPath('system-analyst', ANALYST_PROMPT_VERSION)).text;

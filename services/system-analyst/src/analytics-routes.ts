@@ -1,7 +1,7 @@
 import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
-import { validated, type Logger, type OpenApi } from '@workemon/service-kit';
-import { llmCallMetadata, type LlmClient } from '@workemon/llm';
+import { validated } from '@workemon/service-kit';
+import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps } from '@workemon/llm';
 import { ACTIONS, type AnalyticsResponse } from '@workemon/contracts';
 
 export const analyticsSchema = z.object({
@@ -12,25 +12,33 @@ export const analyticsSchema = z.object({
   action: z.preprocess((value) => value ?? undefined, z.enum(ACTIONS).optional()),
 });
 
-type AnalyticsInput = { context: string; request: string };
+type AnalyticsInput = {
+  context: string;
+  request: string;
+  /** The department's custom instructions (operator text, from the secretary's directory); optional. */
+  persona?: string;
+};
 
 /**
  * GET and POST /prepare-analititcs (the contract's spelling) and /prepare-analytics (alias): the fixed prompt +
  * context and request (as data) → {is_enough, response, action?, llm}. GET is the seed's contract (query string);
  * POST takes the same fields as a JSON body, for texts too long for a URL.
  */
-export function mountAnalyticsRoutes(
-  app: Express,
-  deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger },
-): void {
-  const analyse = async ({ context, request }: AnalyticsInput): Promise<AnalyticsResponse> => {
+export function mountAnalyticsRoutes(app: Express, deps: LlmRouteDeps): void {
+  const analyse = async ({ context, request, persona }: AnalyticsInput): Promise<AnalyticsResponse> => {
     const result = await deps.llm.complete({
-      system: deps.prompt,
+      // The persona is operator text: a delimited section of the system message, never mixed with the user's data.
+      system: withPersona(deps.prompt, persona),
       userContent: JSON.stringify({ context, request }, null, 2),
       schema: analyticsSchema,
       schemaName: 'analytics_response',
     });
-    const llm = llmCallMetadata(result);
+    const llm = {
+      ...llmCallMetadata(result),
+      prompt: deps.promptVersion,
+      ...(persona?.trim() ? { persona_sha256: sha256Hex(persona.trim()) } : {}),
+      settings: deps.settings,
+    };
     deps.logger.info('analysis prepared', {
       llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
       decision: { is_enough: result.data.is_enough, action: result.data.action },

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,6 +93,8 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
           input_tokens: sent.usage!.inputTokens,
           output_tokens: sent.usage!.outputTokens,
           latency_ms: expect.any(Number),
+          prompt: { name: 'system-analyst/v1', sha256: createHash('sha256').update(ANALYST_PROMPT).digest('hex') },
+          settings: { temperature: 0.2, max_output_tokens: 2000, json_mode: 'auto' },
         },
       });
       expect(sent.system).toContain('инженер данных в финтехе');

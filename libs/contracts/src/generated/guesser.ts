@@ -19,6 +19,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/prompt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The active prompt version, model chain and generation settings */
+        get: operations["getPrompt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -61,6 +78,11 @@ export interface components {
              * @example Я хочу получать аналитику о операциях наших кошельков
              */
             request: string;
+            /**
+             * @description the department's custom instructions (operator text from the secretary's directory, not user data); added to
+             *     the prompt as a separate delimited section
+             */
+            persona?: string;
         };
         ContextResponse: {
             /**
@@ -105,6 +127,51 @@ export interface components {
              * @example 1830
              */
             latency_ms: number;
+            /** @description the prompt that produced the answer (provenance) */
+            prompt?: {
+                /**
+                 * @description `<service>/<version>` of a prompt in prompts/, or the PROMPT_FILE's name
+                 * @example guesser/v1
+                 */
+                name: string;
+                /** @description SHA-256 of the prompt text (UTF-8 */
+                sha256: string;
+            };
+            /** @description SHA-256 of the department persona added to the prompt (absent when none was sent) */
+            persona_sha256?: string;
+            settings?: components["schemas"]["GenerationSettings"];
+        };
+        /** @description the generation settings the answer was produced with */
+        GenerationSettings: {
+            /** @example 0.2 */
+            temperature: number;
+            /**
+             * @description LLM_MAX_OUTPUT_TOKENS
+             * @example 2000
+             */
+            max_output_tokens: number;
+            /**
+             * @description LLM_JSON_MODE
+             * @example auto
+             */
+            json_mode: string;
+        };
+        /** @description the prompt, models and settings this instance answers with */
+        PromptInfo: {
+            service: string;
+            prompt: {
+                /** @example guesser/v1 */
+                name: string;
+                sha256: string;
+                /** @enum {string} */
+                source: "built-in" | "PROMPT_FILE";
+            };
+            /** @description the provider chain, primary first */
+            models: {
+                provider: string;
+                model: string;
+            }[];
+            settings: components["schemas"]["GenerationSettings"];
         };
         ErrorResponse: {
             /** @example Bad Request */
@@ -234,6 +301,26 @@ export interface operations {
             502: components["responses"]["Error"];
             503: components["responses"]["Error"];
             504: components["responses"]["Error"];
+        };
+    };
+    getPrompt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description what this instance answers with */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptInfo"];
+                };
+            };
         };
     };
     getHealth: {

@@ -148,6 +148,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/prompts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The prompt versions in force (each LLM service's GET /prompt) and the departments' persona versions */
+        get: operations["getPrompts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -411,6 +428,10 @@ export interface components {
             jira_project_key: string | null;
             /** @description Telegram username or chat id of the department's contact */
             telegram_contact: string | null;
+            /** @description custom instructions (tone, systems, owners) added to both prompts for this department's requests */
+            persona?: string | null;
+            /** @description SHA-256 of persona */
+            persona_sha256?: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -420,6 +441,8 @@ export interface components {
             mailing_list?: string | null;
             jira_project_key?: string | null;
             telegram_contact?: string | null;
+            /** @description department instructions for both prompts; omitted keeps the current one, null or "" removes it */
+            persona?: string | null;
         };
         Conversation: {
             id: number;
@@ -483,6 +506,56 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             completed_at?: string | null;
+            /** @description provenance of each LLM service call behind this attempt */
+            llm_calls?: components["schemas"]["LlmCallProvenance"][];
+        };
+        Prompts: {
+            guesser: components["schemas"]["ServicePrompt"];
+            "system-analyst": components["schemas"]["ServicePrompt"];
+            personas: {
+                department: string;
+                sha256: string;
+                /** Format: date-time */
+                updated_at: string | null;
+            }[];
+        };
+        /** @description the service's GET /prompt answer (service, prompt {name, sha256, source}, models, settings), or {error} */
+        ServicePrompt: {
+            service?: string;
+            prompt?: {
+                /** @example guesser/v1 */
+                name?: string;
+                sha256?: string;
+                source?: string;
+            };
+            models?: {
+                provider?: string;
+                model?: string;
+            }[];
+            settings?: {
+                [key: string]: unknown;
+            };
+            /** @description why the service's prompt could not be read */
+            error?: string;
+        };
+        /** @description one LLM service call behind an analysis (provenance) */
+        LlmCallProvenance: {
+            /** @enum {string} */
+            service: "guesser" | "system-analyst";
+            provider: string | null;
+            model: string | null;
+            prompt_name: string | null;
+            prompt_sha256: string | null;
+            persona_sha256: string | null;
+            settings: {
+                [key: string]: unknown;
+            } | null;
+            input_tokens: number | null;
+            output_tokens: number | null;
+            /** @description the provider's time as the LLM service measured it */
+            latency_ms: number | null;
+            /** @description the whole call as the secretary saw it */
+            duration_ms: number;
         };
         Counts: {
             [key: string]: number;
@@ -1060,6 +1133,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Stats"];
+                };
+            };
+            401: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getPrompts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description guesser and system analyst as they answered (or `error` when one did not), and personas */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Prompts"];
                 };
             };
             401: components["responses"]["Error"];
