@@ -22,7 +22,11 @@ export type LlmServiceSpec = {
   service: Extract<ServiceName, 'guesser' | 'system-analyst'>;
   /** URL of the service's package.json (its version is reported by /health). */
   packageJson: URL;
-  mountRoutes: (app: Express, deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger }) => void;
+  /** `config` is what the service's loadConfig returned (a service may extend LlmServiceConfig with its own keys). */
+  mountRoutes: (
+    app: Express,
+    deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger; config: LlmServiceConfig },
+  ) => void;
 };
 
 export type LlmServiceDeps = {
@@ -53,7 +57,7 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
       healthChecks: llm.healthChecks(),
       bodyLimit: bodyLimitForInput(config.llm.maxInputChars),
     },
-    (app) => spec.mountRoutes(app, { openapi, llm, prompt: config.prompt, logger }),
+    (app) => spec.mountRoutes(app, { openapi, llm, prompt: config.prompt, logger, config }),
   );
 }
 

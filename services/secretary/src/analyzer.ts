@@ -21,6 +21,7 @@ import type { DirectoryRepository, ResolvedEmployee } from './directory-reposito
 import type { GuesserClient } from './guesser-client.js';
 import type { AnalysisFacts, ConversationStatus, HistoryRepository, OwnedAttempt } from './history-repository.js';
 import type { UnknownUserPolicy } from './config.js';
+import { classificationOf, noReplyDecision, skippedLogFields } from './classification.js';
 
 export type AnalyzeInput = {
   channel: Channel;
@@ -28,6 +29,8 @@ export type AnalyzeInput = {
   request: string;
   messageId?: string;
   threadKey?: string;
+  /** The mail's Subject (email channel): rules match it, it is not part of the request text. */
+  subject?: string;
 };
 
 export type AnalyzerOptions = {
@@ -132,7 +135,14 @@ export function createAnalyzer(options: AnalyzerOptions) {
     let proposal: Decision;
     let askedQuestion = false;
     let escalated = false;
-    if (guess.is_enough) {
+    if (guess.no_reply) {
+      // Automatic mail, marketing: no analyst call, no reply, no action; logged as skipped with the category.
+      proposal = noReplyDecision(attempt.request, channelReplyAction(input.channel), guess);
+      options.logger.info(
+        'request skipped: its category gets no reply',
+        skippedLogFields(input.channel, attempt.analysisId, guess),
+      );
+    } else if (guess.is_enough) {
       facts.context = guess.response;
       const analystStarted = performance.now();
       const analysis = await options.analyst.prepareAnalytics({ context: guess.response, request: attempt.request });
@@ -181,7 +191,10 @@ export function createAnalyzer(options: AnalyzerOptions) {
       };
     }
 
+    proposal = { ...proposal, ...classificationOf(guess) };
+
     const context: DecisionContext = {
+      subject: input.subject,
       channel: input.channel,
       sender: input.username,
       employee,

@@ -4,6 +4,27 @@ import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm
 import type { UpstreamClientOptions } from './llm-service-response.js';
 
 export type GuesserAnswer = ContextResponse & { usage: LlmUsage };
+
+const CATEGORY_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/**
+ * The guesser's optional classification, checked: a category that is not a category name, a confidence outside
+ * 0–1 or a non-boolean no_reply is dropped (the decision itself stays valid), never passed on to rules.
+ */
+export function readClassification(
+  body: Record<string, unknown>,
+): Pick<ContextResponse, 'category' | 'confidence' | 'no_reply'> {
+  const category = body['category'];
+  const confidence = body['confidence'];
+  const ok = typeof category === 'string' && CATEGORY_NAME.test(category);
+  return {
+    ...(ok ? { category } : {}),
+    ...(typeof confidence === 'number' && Number.isFinite(confidence) && confidence >= 0 && confidence <= 1
+      ? { confidence }
+      : {}),
+    ...(ok && body['no_reply'] === true ? { no_reply: true } : {}),
+  };
+}
 export type GuesserClient = {
   getContext(input: {
     username: string;
@@ -35,7 +56,12 @@ export function createGuesserClient(options: UpstreamClientOptions): GuesserClie
         .catch((err: unknown) => {
           throw tooLongForUpstream(err, 'guesser');
         });
-      return { is_enough: body.is_enough, response: body.response, usage: readLlmUsage(body) };
+      return {
+        is_enough: body.is_enough,
+        response: body.response,
+        ...readClassification(body),
+        usage: readLlmUsage(body),
+      };
     },
     async ping() {
       await http.get('/health', { timeoutMs: 2000, validate: isRecord });

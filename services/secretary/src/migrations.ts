@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import { actionsAndRulesMigration } from './migrations/100_actions_and_rules.js';
 import { actionForeignKeysMigration } from './migrations/101_action_foreign_keys.js';
+import { analysisClassificationMigration } from './migrations/220_analysis_classification.js';
+import { actionRetriesMigration } from './migrations/220_action_retries.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -110,6 +112,8 @@ const migrations: Migration[] = [
   },
   actionsAndRulesMigration,
   actionForeignKeysMigration,
+  analysisClassificationMigration,
+  actionRetriesMigration,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -15,6 +15,7 @@ import { listen, type Listening } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import Transport from 'winston-transport';
 import { actionsAndRulesMigration } from '../../src/migrations/100_actions_and_rules.js';
+import { actionRetriesMigration } from '../../src/migrations/220_action_retries.js';
 import { createActionRoutes } from '../../src/actions/action-routes.js';
 import { createRuleRoutes } from '../../src/rules/rule-routes.js';
 import type { WorkerSettings } from '../../src/actions/action-policy.js';
@@ -43,7 +44,7 @@ export const fastWorker: WorkerSettings = {
 
 export type TestDatabase = { knex: Knex; url: string; open: () => Knex; close: () => Promise<void> };
 
-/** A fresh database with only the actions migration (the feature does not need the directory tables). */
+/** A fresh database with only the actions migrations (the feature does not need the directory tables). */
 export async function createActionsDatabase(serverUrl: string): Promise<TestDatabase> {
   const { url, drop } = await createTestDatabase(serverUrl, 'actions');
   const opened: Knex[] = [];
@@ -55,7 +56,7 @@ export async function createActionsDatabase(serverUrl: string): Promise<TestData
   const knex = open();
   await knex.migrate.latest({
     migrationSource: {
-      getMigrations: async () => [actionsAndRulesMigration],
+      getMigrations: async () => [actionsAndRulesMigration, actionRetriesMigration],
       getMigrationName: (m: typeof actionsAndRulesMigration) => m.name,
       getMigration: async (m: typeof actionsAndRulesMigration) => m,
     },
