@@ -16,6 +16,7 @@ import { createTestDatabase } from '@workemon/testkit/postgres';
 import Transport from 'winston-transport';
 import { actionsAndRulesMigration } from '../../src/migrations/100_actions_and_rules.js';
 import { actionRetriesMigration } from '../../src/migrations/220_action_retries.js';
+import type { ActionCatalogSource } from '../../src/actions/action-catalog.js';
 import { createActionRoutes } from '../../src/actions/action-routes.js';
 import { createRuleRoutes } from '../../src/rules/rule-routes.js';
 import type { WorkerSettings } from '../../src/actions/action-policy.js';
@@ -147,12 +148,24 @@ export async function startFakeCommunicator(apiKey?: string): Promise<FakeCommun
 }
 
 /** A service app with the actions and rules routes, as the secretary will mount them. */
-export function buildActionsApp(db: Knex, options: { apiKeys?: string[]; onApproved?: () => void } = {}) {
+export function buildActionsApp(
+  db: Knex,
+  options: { apiKeys?: string[]; onApproved?: () => void; onRetried?: () => void; catalog?: ActionCatalogSource } = {},
+) {
   const logger = testLogger();
   return createServiceApp(
     { service: 'secretary', version: 'test', logger, metrics: createMetrics('secretary'), openapi: openapi.document },
     (app) => {
-      app.use(createActionRoutes({ db, openapi, apiKeys: options.apiKeys ?? [], onApproved: options.onApproved }));
+      app.use(
+        createActionRoutes({
+          db,
+          openapi,
+          apiKeys: options.apiKeys ?? [],
+          onApproved: options.onApproved,
+          onRetried: options.onRetried,
+          catalog: options.catalog,
+        }),
+      );
       app.use(createRuleRoutes({ db, openapi, apiKeys: options.apiKeys ?? [] }));
     },
   );
