@@ -28,6 +28,8 @@ export type LlmRouteDeps = {
   promptVersion: PromptVersion;
   /** The generation settings in force (added to every answer's `llm` metadata). */
   settings: GenerationSettings;
+  /** What the service's loadConfig returned (a service may extend LlmServiceConfig with its own keys). */
+  config: LlmServiceConfig;
 };
 
 /** What an LLM-backed service (guesser, system analyst) adds to the shared shape: its name and its routes. */
@@ -74,6 +76,7 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
         logger,
         promptVersion: config.promptVersion,
         settings: generationSettings(config.llm),
+        config,
       };
       // GET /prompt: which prompt, models and settings this instance runs with (the secretary's GET /prompts asks).
       app.get('/prompt', openapi.validate('getPrompt'), (_req, res) => {

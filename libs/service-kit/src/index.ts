@@ -13,7 +13,7 @@ export {
 export { createMetrics, SLOW_CALL_BUCKETS, type Metrics } from './metrics.js';
 export { runHealthChecks, type HealthCheck, type CheckResult, type CheckStatus, type HealthReport } from './health.js';
 export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, type Env } from './config.js';
-export { createOpenApi, validated, type OpenApi, type ValidatedRequest } from './openapi.js';
+export { createOpenApi, validated, type OpenApi, type OpenApiOptions, type ValidatedRequest } from './openapi.js';
 export { requireApiKey } from './auth.js';
 export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';

@@ -16,6 +16,8 @@ type Parameter = {
 };
 type Operation = {
   operationId?: string;
+  /** Workemon's extension: an unknown query parameter is a 400 instead of being ignored (see createOpenApi). */
+  'x-reject-unknown-query'?: boolean;
   parameters?: Parameter[];
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
   responses?: Record<string, { content?: Record<string, { schema?: Record<string, unknown> }>; $ref?: string }>;
@@ -105,8 +107,17 @@ export type OpenApi = {
   operation(operationId: string): { method: string; path: string };
 };
 
+export type OpenApiOptions = {
+  /**
+   * Unknown query parameters are a 400 naming the parameter for every operation (default false: ignored, except
+   * on operations marked `x-reject-unknown-query: true` in the document, where a silently ignored filter would
+   * return the wrong rows).
+   */
+  rejectUnknownQuery?: boolean;
+};
+
 /** Compiles request and response validators from an OpenAPI 3.0 document. */
-export function createOpenApi(document: OpenApiDocument): OpenApi {
+export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions = {}): OpenApi {
   const ajv = new Ajv({ strict: false, allErrors: false, coerceTypes: false, useDefaults: true });
   addFormats(ajv);
   const coercing = new Ajv({ strict: false, allErrors: false, coerceTypes: 'array', useDefaults: true });
@@ -153,6 +164,8 @@ export function createOpenApi(document: OpenApiDocument): OpenApi {
       const body = bodySchema ? ajv.compile(rewriteRefs(bodySchema) as object) : undefined;
       const bodyRequired = op.requestBody?.required ?? false;
       const queryNames = new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name));
+      const rejectUnknown = options.rejectUnknownQuery === true || op['x-reject-unknown-query'] === true;
+      const known = [...queryNames].join(', ') || 'none';
       const queryTypes = new Map(
         (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => [p.name, p.schema?.['type']]),
       );
@@ -161,7 +174,11 @@ export function createOpenApi(document: OpenApiDocument): OpenApi {
         // Copy: Express 5's req.query is a getter, and validation coerces in place.
         const q: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) {
-          if (!queryNames.has(k)) continue;
+          if (!queryNames.has(k)) {
+            if (rejectUnknown)
+              throw errors.invalidParameter(k, `is not a parameter of this operation (known: ${known})`);
+            continue;
+          }
           if (Array.isArray(v) && queryTypes.get(k) !== 'array') {
             throw errors.invalidParameter(k, 'must be given once');
           }

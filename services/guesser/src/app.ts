@@ -10,6 +10,7 @@ export const SERVICE_VERSION = packageVersion(packageJson);
 
 export const GUESSER_SPEC: LlmServiceSpec = { service: SERVICE_NAME, packageJson, mountRoutes: mountContextRoutes };
 
+/** `config` is the guesser's own (with CATEGORIES); a plain LLM service config gets the default categories. */
 export type GuesserDeps = LlmServiceDeps;
 
 /** The guesser's HTTP app. Never listens, never reads the environment. */

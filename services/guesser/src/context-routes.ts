@@ -1,13 +1,28 @@
 import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
 import { validated } from '@workemon/service-kit';
-import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps } from '@workemon/llm';
+import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
 import type { ContextResponse } from '@workemon/contracts';
+import { categoriesPromptSection, loadCategories, type Category } from './categories.js';
 
+/** The seed's answer alone (no classification): kept for callers that validate just the decision. */
 export const contextSchema = z.object({
   is_enough: z.boolean(),
   response: z.string().trim().min(1),
 });
+
+/**
+ * The structured output asked of the model: the decision plus `category` (one of the configured names) and
+ * `confidence` (0–1). Both are optional so a model that leaves them out still gives a valid decision; a value
+ * outside the list or the range is a schema violation like any other (one repair request, then 502).
+ */
+export function classifiedContextSchema(categories: readonly Category[]) {
+  const names = categories.map((c) => c.name) as [string, ...string[]];
+  return contextSchema.extend({
+    category: z.enum(names).optional().describe('the request category, exactly one name from the list'),
+    confidence: z.number().min(0).max(1).optional().describe('confidence in the category, 0 to 1'),
+  });
+}
 
 type ContextInput = {
   username: string;
@@ -18,21 +33,33 @@ type ContextInput = {
   persona?: string;
 };
 
+/** The categories of a guesser config; the shipped default for an LLM service config without them. */
+function categoriesOf(config: LlmServiceConfig): Category[] {
+  const own = (config as LlmServiceConfig & { categories?: Category[] }).categories;
+  return own ?? loadCategories({}).categories;
+}
+
 /**
- * GET and POST /get-context: the fixed prompt (+ the department's persona, when sent) + the user's attributes and
- * request (as data) → {is_enough, response, llm}; `llm` names the provider, model, prompt and persona versions,
- * settings, tokens and latency behind the answer. GET is the seed's contract (query string); POST takes the same fields as a JSON body, for
- * texts too long for a URL.
+ * GET and POST /get-context: the fixed prompt with the category list (+ the department's persona, when sent) +
+ * the user's attributes and request (as data) → {is_enough, response, category?, confidence?, no_reply?, llm};
+ * `llm` names the provider, model, prompt and persona versions, settings, tokens and latency behind the answer.
+ * GET is the seed's contract (query string); POST takes the same fields as a JSON body, for texts too long for a
+ * URL.
  */
 export function mountContextRoutes(app: Express, deps: LlmRouteDeps): void {
+  const categories = categoriesOf(deps.config);
+  const byName = new Map(categories.map((c) => [c.name, c]));
+  // Built once per app: the LLM client caches the JSON Schema per schema object.
+  const schema = classifiedContextSchema(categories);
+  const prompt = `${deps.prompt}\n\n${categoriesPromptSection(categories)}`;
   const decide = async (input: ContextInput): Promise<ContextResponse> => {
     const { username, department, position, request, persona } = input;
     const result = await deps.llm.complete({
       // The persona is operator text: a delimited section of the system message, never mixed with the user's data.
-      system: withPersona(deps.prompt, persona),
+      system: withPersona(prompt, persona),
       // JSON keeps the fields apart and the request quoted, whatever the user typed.
       userContent: JSON.stringify({ username, department, position, request }, null, 2),
-      schema: contextSchema,
+      schema,
       schemaName: 'context_response',
     });
     const llm = {
@@ -41,11 +68,20 @@ export function mountContextRoutes(app: Express, deps: LlmRouteDeps): void {
       ...(persona?.trim() ? { persona_sha256: sha256Hex(persona.trim()) } : {}),
       settings: deps.settings,
     };
+    const { category, confidence } = result.data;
+    const noReply = category !== undefined && byName.get(category)?.noReply === true;
     deps.logger.info('context decided', {
       llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
-      decision: { is_enough: result.data.is_enough },
+      decision: { is_enough: result.data.is_enough, category, confidence, no_reply: noReply },
     });
-    return { is_enough: result.data.is_enough, response: result.data.response, llm };
+    return {
+      is_enough: result.data.is_enough,
+      response: result.data.response,
+      ...(category !== undefined ? { category } : {}),
+      ...(confidence !== undefined ? { confidence } : {}),
+      ...(noReply ? { no_reply: true } : {}),
+      llm,
+    };
   };
   const fromQuery: RequestHandler = async (_req, res) => {
     res.json(await decide(validated<{ query: ContextInput }>(res).query));

@@ -15,6 +15,7 @@ function toInput(fields: AnalyzeRequest) {
     request: fields.request,
     messageId: fields.message_id,
     threadKey: fields.thread_key,
+    subject: fields.subject,
   };
 }
 

@@ -15,6 +15,7 @@ import type { DirectoryRepository, ResolvedEmployee } from './directory-reposito
 import type { GuesserClient } from './guesser-client.js';
 import type { AnalysisFacts, ConversationStatus, HistoryRepository, OwnedAttempt } from './history-repository.js';
 import type { UnknownUserPolicy } from './config.js';
+import { classificationOf, noReplyDecision, skippedLogFields } from './classification.js';
 
 export type AnalyzeInput = {
   channel: Channel;
@@ -22,6 +23,8 @@ export type AnalyzeInput = {
   request: string;
   messageId?: string;
   threadKey?: string;
+  /** The mail's Subject (email channel): rules match it, it is not part of the request text. */
+  subject?: string;
 };
 
 export type AnalyzerOptions = {
@@ -117,7 +120,13 @@ export function createAnalyzer(options: AnalyzerOptions) {
     facts.llmCalls = [{ service: 'guesser', ...guess.provenance, durationMs: facts.guesserMs }];
 
     let analysis: AnalystAnswer | undefined;
-    if (guess.is_enough) {
+    if (guess.no_reply) {
+      // Automatic mail, marketing: no analyst call, no reply, no action; logged as skipped with the category.
+      options.logger.info(
+        'request skipped: its category gets no reply',
+        skippedLogFields(input.channel, attempt.analysisId, guess),
+      );
+    } else if (guess.is_enough) {
       facts.context = guess.response;
       const analystStarted = performance.now();
       analysis = await options.analyst.prepareAnalytics({
@@ -132,17 +141,22 @@ export function createAnalyzer(options: AnalyzerOptions) {
       mergeUsage(facts, analysis.usage);
       facts.llmCalls.push({ service: 'system-analyst', ...analysis.provenance, durationMs: facts.analystMs });
     }
-    const { proposal, escalated } = proposeDecision({
-      channel: input.channel,
-      request: attempt.request,
-      guess,
-      analysis,
-      clarificationRounds: attempt.clarificationRounds,
-      maxClarifications: options.maxClarifications,
-      departmentName: employee?.departmentRecord?.name,
-    });
+    const { proposal: proposed, escalated } = guess.no_reply
+      ? { proposal: noReplyDecision(attempt.request, channelReplyAction(input.channel), guess), escalated: false }
+      : proposeDecision({
+          channel: input.channel,
+          request: attempt.request,
+          guess,
+          analysis,
+          clarificationRounds: attempt.clarificationRounds,
+          maxClarifications: options.maxClarifications,
+          departmentName: employee?.departmentRecord?.name,
+        });
+
+    const proposal: Decision = { ...proposed, ...classificationOf(guess) };
 
     const context: DecisionContext = {
+      subject: input.subject,
       channel: input.channel,
       sender: input.username,
       employee,

@@ -9,6 +9,7 @@ import {
   type HealthCheck,
   type Metrics,
 } from '@workemon/service-kit';
+import type { ActionCatalogSource } from './actions/action-catalog.js';
 import { createActionRoutes } from './actions/action-routes.js';
 import { mountAnalyzeRoutes } from './analyze-routes.js';
 import { createAnalyzer, type AnalyzerOptions } from './analyzer.js';
@@ -47,6 +48,8 @@ export type SecretaryDeps = AnalyzerDeps & {
   apiKeys: readonly string[];
   /** Wakes the action worker after an approval or a rejection (main.ts: the worker's nudge); absent: next poll. */
   nudgeActions?: () => void;
+  /** What GET /actions reports (main.ts: catalogSourceFor); absent: default policy, nothing configured. */
+  actionCatalog?: ActionCatalogSource;
 };
 
 /** The secretary's HTTP app. Never listens, never reads the environment: main.ts and tests hand it deps. */
@@ -125,6 +128,8 @@ export function buildApp(deps: SecretaryDeps): Express {
           apiKeys,
           onApproved: deps.nudgeActions,
           onRejected: deps.nudgeActions,
+          onRetried: deps.nudgeActions,
+          catalog: deps.actionCatalog,
         }),
       );
       app.use(createRuleRoutes({ db: deps.knex, openapi, apiKeys }));

@@ -8,16 +8,17 @@ import {
   type Action,
   type Channel,
 } from '@workemon/contracts';
+import type { Classification } from './classification.js';
 import type { ResolvedEmployee } from './directory-repository.js';
 
-/** What the user is answered: the contract's AnalysisResponse. */
+/** What the user is answered: the contract's AnalysisResponse (classification fields: classification.ts). */
 export type Decision = {
   is_enough: boolean;
   request: string;
   action: Action;
   question: string;
   response: string;
-};
+} & Classification;
 
 /** Everything known when a decision is taken: the inputs rules can match on. */
 export type DecisionContext = {
@@ -32,6 +33,8 @@ export type DecisionContext = {
   proposedAction: Action | undefined;
   /** Whether this decision hands the request to a human after the last clarifying round. */
   escalated: boolean;
+  /** The mail's Subject (email channel), for rules' subject_pattern. */
+  subject?: string;
 };
 
 /**

@@ -5,6 +5,27 @@ import type { UpstreamClientOptions } from './llm-service-response.js';
 import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
 
 export type GuesserAnswer = ContextResponse & { usage: LlmUsage; provenance: LlmProvenance };
+
+const CATEGORY_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/**
+ * The guesser's optional classification, checked: a category that is not a category name, a confidence outside
+ * 0–1 or a non-boolean no_reply is dropped (the decision itself stays valid), never passed on to rules.
+ */
+export function readClassification(
+  body: Record<string, unknown>,
+): Pick<ContextResponse, 'category' | 'confidence' | 'no_reply'> {
+  const category = body['category'];
+  const confidence = body['confidence'];
+  const ok = typeof category === 'string' && CATEGORY_NAME.test(category);
+  return {
+    ...(ok ? { category } : {}),
+    ...(typeof confidence === 'number' && Number.isFinite(confidence) && confidence >= 0 && confidence <= 1
+      ? { confidence }
+      : {}),
+    ...(ok && body['no_reply'] === true ? { no_reply: true } : {}),
+  };
+}
 export type GuesserClient = {
   getContext(input: {
     username: string;
@@ -41,9 +62,9 @@ export function createGuesserClient(options: UpstreamClientOptions): GuesserClie
           throw tooLongForUpstream(err, 'guesser');
         });
       return {
-        ...body,
         is_enough: body.is_enough,
         response: body.response,
+        ...readClassification(body),
         usage: readLlmUsage(body),
         provenance: readLlmProvenance(body),
       };

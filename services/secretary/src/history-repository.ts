@@ -3,6 +3,7 @@ import type { Action, Channel } from '@workemon/contracts';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
 import type { LlmCallRecord } from './llm-provenance.js';
 import { createProvenanceRepository } from './provenance-repository.js';
+import { classificationColumns, classificationFromRow } from './classification.js';
 
 export type ConversationStatus = 'open' | 'awaiting_clarification' | 'answered' | 'escalated';
 
@@ -57,6 +58,9 @@ export type AnalysisFacts = {
   llmCallsRecorded?: boolean;
 };
 
+const CLASSIFICATION_COLUMNS = ['category', 'confidence', 'no_reply'];
+type ClassificationRow = { category: string | null; confidence: number | null; no_reply: boolean };
+
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value === null ? null : String(value));
 // What a conversation looks like in GET /conversations and GET /conversations/{id}.
 const CONVERSATION_COLUMNS = [
@@ -81,14 +85,12 @@ export function createHistoryRepository(knex: Knex) {
     const row = await db('analyses')
       .where({ message_id: messageRowId, outcome: 'succeeded' })
       .orderBy('id', 'desc')
-      .first<{ is_enough: boolean; request: string; action: Action; question: string; response: string }>(
-        'is_enough',
-        'request',
-        'action',
-        'question',
-        'response',
-      );
-    return row && { ...row };
+      .first<
+        { is_enough: boolean; request: string; action: Action; question: string; response: string } & ClassificationRow
+      >('is_enough', 'request', 'action', 'question', 'response', ...CLASSIFICATION_COLUMNS);
+    if (!row) return undefined;
+    const { category, confidence, no_reply, ...decision } = row;
+    return { ...decision, ...classificationFromRow({ category, confidence, no_reply }) };
   }
 
   /** The earlier request and the question still waiting for an answer in a conversation, if any. */
@@ -301,6 +303,7 @@ export function createHistoryRepository(knex: Knex) {
                 question: decision.question,
                 response: decision.response,
                 escalated: context.escalated,
+                ...classificationColumns(decision),
                 guesser_is_enough: facts.guesserIsEnough ?? null,
                 context: facts.context ?? null,
                 analyst_is_enough: facts.analystIsEnough ?? null,
@@ -420,6 +423,8 @@ export function createHistoryRepository(knex: Knex) {
           'action',
           'question',
           'response',
+          'category',
+          'confidence',
           'escalated',
           'provider',
           'model',

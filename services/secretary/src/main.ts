@@ -1,6 +1,7 @@
 import { createLogger, createMetrics, elasticsearchFromEnv, runService, type Closer } from '@workemon/service-kit';
 import { toActionSettings } from './actions/action-policy.js';
 import { createActions } from './actions/actions-wiring.js';
+import { catalogSourceFor } from './actions/action-catalog.js';
 import { createAnalystClient } from './analyst-client.js';
 import { SERVICE, VERSION, buildApp } from './app.js';
 import { loadConfig } from './config.js';
@@ -82,6 +83,11 @@ const app = buildApp({
   decide: actions.hooks.decide,
   onDecisionRecorded: actions.hooks.onDecisionRecorded,
   nudgeActions: actions.worker.nudge,
+  actionCatalog: catalogSourceFor(
+    actionSettings,
+    { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY },
+    { metrics, logger },
+  ),
 });
 
 // The worker finishes the rows in hand (and releases their leases) before the database goes away.

@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
 import { actionsAndRulesMigration } from './migrations/100_actions_and_rules.js';
 import { actionForeignKeysMigration } from './migrations/101_action_foreign_keys.js';
-import { pollerLeasesMigration } from './migrations/270_poller_leases.js';
+import { analysisClassificationMigration } from './migrations/220_analysis_classification.js';
+import { actionRetriesMigration } from './migrations/220_action_retries.js';
 import { personasAndProvenanceMigration } from './migrations/230_personas_and_provenance.js';
+import { pollerLeasesMigration } from './migrations/270_poller_leases.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -112,9 +114,14 @@ const migrations: Migration[] = [
   },
   actionsAndRulesMigration,
   actionForeignKeysMigration,
+  analysisClassificationMigration,
+  actionRetriesMigration,
   personasAndProvenanceMigration,
   pollerLeasesMigration,
 ];
+
+/** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */
+export const MIGRATION_NAMES: readonly string[] = migrations.map((m) => m.name);
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

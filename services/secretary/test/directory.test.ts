@@ -9,6 +9,7 @@ import { getFreePort } from '@workemon/testkit';
 import { importDirectoryFile } from '../src/directory-import.js';
 import { createDirectoryRepository } from '../src/directory-repository.js';
 import { migrateDatabase, openDatabase } from '../src/database.js';
+import { MIGRATION_NAMES } from '../src/migrations.js';
 import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
@@ -193,15 +194,9 @@ it('concurrent starts on one database run each migration once (knex migration lo
   try {
     // Both come up: the one that finds the lock taken waits for the other instead of failing.
     const [first, second] = await Promise.all([migrateDatabase(a), migrateDatabase(b)]);
-    expect([...first, ...second]).toEqual([
-      '001_directory_and_history',
-      '100_actions_and_rules',
-      '101_action_foreign_keys',
-      '230_personas_and_provenance',
-      '270_poller_leases',
-    ]);
+    expect([...first, ...second]).toEqual([...MIGRATION_NAMES]);
     expect(await migrateDatabase(a)).toEqual([]);
-    expect(await a.knex('knex_migrations').count('* as n')).toEqual([{ n: 4 }]);
+    expect(await a.knex('knex_migrations').count('* as n')).toEqual([{ n: MIGRATION_NAMES.length }]);
   } finally {
     await a.close();
     await b.close();

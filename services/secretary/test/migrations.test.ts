@@ -5,6 +5,7 @@ import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLlmServices } from '@workemon/testkit/llm-stack';
 import { migrateDatabase, openDatabase } from '../src/database.js';
+import { MIGRATION_NAMES } from '../src/migrations.js';
 import { openapi, startSecretary } from './secretary-harness.js';
 
 describe('migrations on embedded PGlite (DATABASE_URL unset)', () => {
@@ -14,13 +15,7 @@ describe('migrations on embedded PGlite (DATABASE_URL unset)', () => {
   it('creates every table, persists on disk, and is a no-op the second time', async () => {
     const first = openDatabase({ pgliteDir: dir });
     expect(first.kind).toBe('pglite');
-    expect(await migrateDatabase(first)).toEqual([
-      '001_directory_and_history',
-      '100_actions_and_rules',
-      '101_action_foreign_keys',
-      '230_personas_and_provenance',
-      '270_poller_leases',
-    ]);
+    expect(await migrateDatabase(first)).toEqual([...MIGRATION_NAMES]);
     const tables = await first.knex('information_schema.tables').where({ table_schema: 'public' }).pluck('table_name');
     expect(tables).toEqual(
       expect.arrayContaining(['employees', 'departments', 'conversations', 'messages', 'analyses', 'knex_migrations']),

@@ -95,6 +95,19 @@ export interface components {
              * @example Контекста не достаточно, вас интересуют движения средств или все операции типа авторизаций?
              */
             response: string;
+            /**
+             * @description the request's category, one of CATEGORIES (docs/llm.md); absent when the model gave none or one that
+             *     is not in the list
+             * @example wallets
+             */
+            category?: string;
+            /**
+             * @description the model's confidence in `category`, 0–1; absent when the model gave none
+             * @example 0.9
+             */
+            confidence?: number;
+            /** @description true when `category` is marked no_reply in CATEGORIES (automatic mail, marketing) */
+            no_reply?: boolean;
             llm?: components["schemas"]["LlmCall"];
         };
         /**

@@ -216,6 +216,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/action-executions/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-run a failed action (same execution; a Jira task an earlier try created is found by its label, not made twice) */
+        post: operations["retryActionExecution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The action catalog (every action the secretary can take, its parameters, whether it is configured, its policy) */
+        get: operations["listActions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/action-executions/{id}/approve": {
         parameters: {
             query?: never;
@@ -275,7 +309,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Per rule, matches, executions and success rate */
+        /** Per rule, matches, executions and success rate (all time, a window, or per day / week / month) */
         get: operations["getRuleStats"];
         put?: never;
         post?: never;
@@ -373,6 +407,8 @@ export interface components {
             request: string;
             message_id?: string;
             thread_key?: string;
+            /** @description the mail's Subject (email channel), for routing rules' `subject_pattern`; not part of the request text */
+            subject?: string;
         };
         AnalysisResponse: {
             /**
@@ -396,6 +432,24 @@ export interface components {
              * @example Для получения такой аналитики вам необходимо обратиться к аналитическому кубу.
              */
             response: string;
+            /**
+             * @description the guesser's classification of the request: one of its CATEGORIES (docs/llm.md); absent when the
+             *     model gave none
+             * @example analytics
+             */
+            category?: string;
+            /**
+             * @description the model's confidence in `category` (0–1); absent when the model gave none
+             * @example 0.86
+             */
+            confidence?: number;
+            /**
+             * @description true: the request belongs to a category marked no_reply (automatic mail, marketing): nothing is sent
+             *     back to the sender and no action runs; `action` is the channel's reply action, `question` and
+             *     `response` are empty. Absent otherwise.
+             * @example true
+             */
+            no_reply?: boolean;
         };
         Employee: {
             username: string;
@@ -494,6 +548,10 @@ export interface components {
             action: string | null;
             question: string | null;
             response: string | null;
+            /** @description the guesser's classification */
+            category?: string | null;
+            /** @description the classification's confidence (0–1) */
+            confidence?: number | null;
             escalated?: boolean;
             provider?: string | null;
             model?: string | null;
@@ -632,6 +690,8 @@ export interface components {
             action: components["schemas"]["Action"];
             status: components["schemas"]["ActionExecutionStatus"];
             attempts: number;
+            /** @description how many times an operator re-ran it (POST …/retry) */
+            retries?: number;
             /** Format: date-time */
             next_attempt_at?: string | null;
             /** @description Jira project, or the contact / list address */
@@ -674,6 +734,20 @@ export interface components {
             /** @description the decision's is_enough */
             is_enough?: boolean;
             action?: components["schemas"]["Action"];
+            /** @description the guesser's classification must be this category (one of its CATEGORIES) */
+            category?: string;
+            /**
+             * @description the classification's confidence must be at least this; default 0.70 when `category` is given (a
+             *     request without a confidence then never matches), no threshold otherwise
+             */
+            min_confidence?: number;
+            /** @description regex on the mail's Subject (case-insensitive); a request without a subject never matches */
+            subject_pattern?: string;
+            /**
+             * @description the rule also applies while the request is unclear (is_enough false). Without it a rule never touches
+             *     a clarifying question; even with it, an action with a side effect never runs on an empty context.
+             */
+            when_unclear?: boolean;
         };
         RuleEffects: {
             action?: components["schemas"]["Action"];
@@ -723,6 +797,50 @@ export interface components {
             in_progress: number;
             /** @description succeeded / (succeeded + failed); null before either */
             success_rate: number | null;
+            /**
+             * Format: date-time
+             * @description when the newest execution counted here started (or was created, if it has not started)
+             */
+            last_run_at?: string | null;
+            /** @description with `?period=`, the counts per UTC day / ISO week / month that has any, newest first */
+            periods?: {
+                /**
+                 * Format: date-time
+                 * @description first instant of the period
+                 */
+                start: string;
+                matches: number;
+                executions: number;
+                succeeded: number;
+                failed: number;
+                skipped: number;
+                in_progress: number;
+                success_rate: number | null;
+            }[];
+        };
+        ActionCatalogEntry: {
+            action: components["schemas"]["Action"];
+            /** @description the short name ACTION_POLICY uses (jira, telegram, mailing_list), or reply/clarify */
+            key: string;
+            /** @description what the action does */
+            description: string;
+            /** @description true: runs from the execution log (Jira, a message to someone else); false: only the answer */
+            side_effect: boolean;
+            parameters: {
+                name: string;
+                description: string;
+                /** @description where the value comes from */
+                source: string;
+            }[];
+            /** @description whether this secretary can carry it out now */
+            configured: boolean;
+            /** @description what is (not) configured */
+            detail?: string;
+            /**
+             * @description ACTION_POLICY; replies and questions are always auto
+             * @enum {string}
+             */
+            policy: "auto" | "approve" | "off";
         };
     };
     responses: {
@@ -774,6 +892,8 @@ export interface operations {
                 message_id?: string;
                 /** @description a key that ties messages of one conversation together (e.g. the first Message-ID of an email thread) */
                 thread_key?: string;
+                /** @description the mail's Subject (email channel), for routing rules' `subject_pattern`; not part of the request text */
+                subject?: string;
             };
             header?: never;
             path?: never;
@@ -1185,6 +1305,16 @@ export interface operations {
                 since?: string;
                 analysis_id?: number;
                 limit?: number;
+                /** @description only executions whose matched rules include this routing rule */
+                rule_id?: number;
+                /** @description the requester (directory username, or the sender when unknown; case-insensitive); same as `employee` */
+                requester?: string;
+                /** @description only executions created at or after this time */
+                from?: string;
+                /** @description only executions created before this time */
+                to?: string;
+                /** @description the `next_cursor` of the previous page (pages go from newest to oldest) */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1200,6 +1330,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         executions: components["schemas"]["ActionExecution"][];
+                        /** @description pass as `cursor` for the next (older) page; null on the last page */
+                        next_cursor: string | null;
                     };
                 };
             };
@@ -1234,6 +1366,61 @@ export interface operations {
             404: components["responses"]["Error"];
             500: components["responses"]["Error"];
             503: components["responses"]["Error"];
+        };
+    };
+    retryActionExecution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the execution, pending again (the worker runs it now) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionExecution"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    listActions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the catalog, in the contract's order of actions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        actions: components["schemas"]["ActionCatalogEntry"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
         };
     };
     approveActionExecution: {
@@ -1358,7 +1545,14 @@ export interface operations {
     };
     getRuleStats: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description count only matches and executions at or after this time */
+                from?: string;
+                /** @description count only matches and executions before this time */
+                to?: string;
+                /** @description also split each rule's counts into UTC calendar periods (`periods`, newest first) */
+                period?: "day" | "week" | "month";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1376,6 +1570,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             500: components["responses"]["Error"];
             503: components["responses"]["Error"];

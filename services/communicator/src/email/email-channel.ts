@@ -228,7 +228,19 @@ export function createEmailChannel(deps: {
             request: mail.text,
             message_id: requestKey.slice(0, 998),
             ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
+            ...(mail.subject ? { subject: mail.subject.slice(0, 998) } : {}),
           });
+          if (analysis.no_reply) {
+            // A category that gets no reply (automatic mail, marketing): handled, nothing is sent.
+            metrics.skipped('email', 'no_reply');
+            logger.info('mail not answered: its category gets no reply', {
+              imap: { uid },
+              classification: { category: analysis.category },
+            });
+            await markDone(uid, ['\\Seen']);
+            endTimer('skipped');
+            return;
+          }
           text = replyTextOf(analysis);
         } catch (err) {
           const status = isAppError(err) ? err.status : 500;

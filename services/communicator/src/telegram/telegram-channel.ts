@@ -363,6 +363,15 @@ export function createTelegramChannel(deps: {
         message_id: `tg:${chatId}:${message.message_id}`,
         thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
       });
+      if (analysis.no_reply) {
+        // A category that gets no reply: the update is handled, nothing is sent.
+        metrics.skipped('tg', 'no_reply');
+        logger.info('Telegram message not answered: its category gets no reply', {
+          telegram: { update_id: update.update_id },
+          classification: { category: analysis.category },
+        });
+        return 'skipped';
+      }
       answer = replyTextOf(analysis);
     } catch (err) {
       if (isAppError(err) && err.status >= 400 && err.status < 500 && !err.retryable) {

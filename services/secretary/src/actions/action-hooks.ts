@@ -2,14 +2,24 @@ import type { Knex } from 'knex';
 import { type Action, type Channel } from '@workemon/contracts';
 import type { Logger } from '@workemon/service-kit';
 import { listActiveRules, recordRuleMatches } from '../rules/rule-repository.js';
-import { evaluateRules, type RuleOutcome } from '../rules/rules.js';
+import { evaluateRules, ruleClassificationContext, type RuleOutcome } from '../rules/rules.js';
 import { isExecutableAction, type ActionPolicy } from './action-policy.js';
 import { enqueueActionExecution, planExecution, type ExecutionPlan } from './execution-repository.js';
 import type { DepartmentTarget, ReplyTarget } from './executors.js';
 
 // Structural mirrors of the secretary's Decision / DecisionContext (decision.ts), so this module and its tests
 // stand alone; the analyzer's own types are assignable to these.
-export type DecisionLike = { is_enough: boolean; request: string; action: Action; question: string; response: string };
+export type DecisionLike = {
+  is_enough: boolean;
+  request: string;
+  action: Action;
+  question: string;
+  response: string;
+  /** The guesser's classification (classification.ts). */
+  category?: string;
+  confidence?: number;
+  no_reply?: boolean;
+};
 export type DecisionContextLike = {
   channel: Channel;
   sender: string;
@@ -22,6 +32,8 @@ export type DecisionContextLike = {
   conversationId: number;
   analysisId: number;
   context: string;
+  /** The mail's Subject, for rules' subject_pattern. */
+  subject?: string;
 };
 
 export type ActionHooksDeps = {
@@ -84,6 +96,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
       request: proposal.request,
       isEnough: proposal.is_enough,
       action: proposal.action,
+      ...ruleClassificationContext(proposal, ctx),
     });
     const department = outcome.department
       ? ((await deps.resolveDepartment(outcome.department)) ?? { name: outcome.department })

@@ -30,6 +30,8 @@ export type ExecutionRow = {
   action: ExecutableAction;
   status: ExecutionStatus;
   attempts: number;
+  /** Re-runs an operator asked for (migration 220_action_retries; 0 on databases without it is not possible). */
+  retries?: number;
   next_attempt_at: Date;
   lease_token: string | null;
   lease_expires_at: Date | null;
@@ -67,6 +69,7 @@ export function toApi(row: ExecutionRow) {
     action: row.action,
     status: row.status,
     attempts: row.attempts,
+    retries: row.retries ?? 0,
     next_attempt_at: row.status === 'pending' ? iso(row.next_attempt_at) : null,
     target: row.target,
     request: row.payload.request,
@@ -201,26 +204,94 @@ export async function enqueueActionExecution(
   return { execution: toApi(row!), notice: plan.notice };
 }
 
+/**
+ * Filters of the execution log (GET /action-executions). All optional and combined with AND; times are
+ * ISO 8601 instants on `created_at` (`from` inclusive, `to` exclusive; `since` is the older name of `from`).
+ */
 export type ExecutionFilter = {
   status?: ExecutionStatus;
   action?: Action;
+  /** The requester, case-insensitive (`requester` in the API; `employee` is the older name). */
   employee?: string;
+  requester?: string;
   since?: string;
+  from?: string;
+  to?: string;
   analysisId?: number;
+  /** Executions whose matched rules include this rule (the same count as /rules/stats' `executions`). */
+  ruleId?: number;
+  /** Page size, default 50. */
   limit?: number;
+  /** The previous page's `next_cursor`: the id below which this page starts (pages run newest to oldest). */
+  cursor?: string;
 };
 
-export async function listExecutions(db: Knex, filter: ExecutionFilter): Promise<ActionExecution[]> {
-  const q = db<ExecutionRow>(TABLE)
-    .select('*')
-    .orderBy('id', 'desc')
-    .limit(filter.limit ?? 50);
+function filtered(db: Knex, filter: ExecutionFilter) {
+  const q = db<ExecutionRow>(TABLE).select('*').orderBy('id', 'desc');
   if (filter.status) q.where('status', filter.status);
   if (filter.action) q.where('action', filter.action);
-  if (filter.employee) q.whereRaw('lower(requester) = lower(?)', [filter.employee]);
-  if (filter.since) q.where('created_at', '>=', new Date(filter.since));
+  for (const who of [filter.employee, filter.requester]) {
+    if (who) q.whereRaw('lower(requester) = lower(?)', [who]);
+  }
+  for (const from of [filter.since, filter.from]) {
+    if (from) q.where('created_at', '>=', new Date(from));
+  }
+  if (filter.to) q.where('created_at', '<', new Date(filter.to));
   if (filter.analysisId) q.where('analysis_id', filter.analysisId);
-  return ((await q) as ExecutionRow[]).map(toApi);
+  if (filter.ruleId) q.whereRaw('? = ANY(matched_rule_ids)', [filter.ruleId]);
+  if (filter.cursor) q.where('id', '<', Number(filter.cursor));
+  return q;
+}
+
+export async function listExecutions(db: Knex, filter: ExecutionFilter): Promise<ActionExecution[]> {
+  return ((await filtered(db, filter).limit(filter.limit ?? 50)) as ExecutionRow[]).map(toApi);
+}
+
+/** One page of the log, newest first; `next_cursor` is null on the last page. */
+export async function listExecutionPage(
+  db: Knex,
+  filter: ExecutionFilter,
+): Promise<{ executions: ActionExecution[]; next_cursor: string | null }> {
+  const limit = filter.limit ?? 50;
+  const rows = (await filtered(db, filter).limit(limit + 1)) as ExecutionRow[];
+  const page = rows.slice(0, limit);
+  return {
+    executions: page.map(toApi),
+    next_cursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+  };
+}
+
+/**
+ * Re-runs a failed execution (POST /action-executions/{id}/retry): the same row goes back to `pending`, due now,
+ * with its error, outcome message and lease cleared and `retries` counted up. Its `attempts` stay, so the run is
+ * a later attempt of the same execution: a Jira create first searches this execution's label and adopts an
+ * issue an earlier try made, instead of creating a second one. Only `failed` rows: anything else is a 409 (a
+ * double click cannot run an action twice).
+ */
+export async function retryExecution(db: Knex, id: number): Promise<ExecutionRow> {
+  const [row] = (await db(TABLE)
+    .where({ id, status: 'failed' })
+    .update({
+      status: 'pending',
+      next_attempt_at: db.fn.now(),
+      error: null,
+      finished_at: null,
+      lease_token: null,
+      lease_expires_at: null,
+      notify_status: null,
+      notification: null,
+      retries: db.raw('retries + 1'),
+      updated_at: db.fn.now(),
+    })
+    .returning('*')) as ExecutionRow[];
+  if (row) return row;
+  const existing = (await db<ExecutionRow>(TABLE).where('id', id).first()) as ExecutionRow | undefined;
+  if (!existing) throw errors.notFound(`Action execution ${id} not found`);
+  throw new AppError(
+    'conflict',
+    409,
+    `Action execution ${id} is ${existing.status}: only a failed execution can be retried`,
+  );
 }
 
 export async function getExecution(db: Knex, id: number): Promise<ActionExecution | undefined> {

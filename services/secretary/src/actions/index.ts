@@ -7,3 +7,4 @@ export * from './executors.js';
 export * from './jira-client.js';
 export * from './worker.js';
 export * from './actions-wiring.js';
+export * from './action-catalog.js';

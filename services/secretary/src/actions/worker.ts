@@ -204,7 +204,8 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
               ...(reply.in_reply_to ? { in_reply_to: reply.in_reply_to } : {}),
             }
           : {}),
-        idempotency_key: `action-${row.id}-outcome`,
+        // A re-run (POST …/retry) has an outcome of its own: a key per run, or the communicator drops it as a repeat.
+        idempotency_key: `action-${row.id}-outcome${row.retries ? `-retry${row.retries}` : ''}`,
       });
       return updateLeased(db, row, {
         notify_status: 'sent',

@@ -93,13 +93,8 @@ export async function recordRuleMatches(
   );
 }
 
-export type RuleStats = {
-  rule_id: number;
-  name: string;
-  enabled: boolean;
-  priority: number;
+type Counts = {
   matches: number;
-  last_matched_at: string | null;
   executions: number;
   succeeded: number;
   failed: number;
@@ -108,44 +103,121 @@ export type RuleStats = {
   success_rate: number | null;
 };
 
+export type RuleStatsPeriod = Counts & { start: string };
+
+export type RuleStats = Counts & {
+  rule_id: number;
+  name: string;
+  enabled: boolean;
+  priority: number;
+  last_matched_at: string | null;
+  /** When the newest execution counted here started (or was created, if it has not started). */
+  last_run_at: string | null;
+  /** With `period`: the counts per UTC day / ISO week / month that has any, newest first. */
+  periods?: RuleStatsPeriod[];
+};
+
+export const STATS_PERIODS = ['day', 'week', 'month'] as const;
+export type StatsPeriod = (typeof STATS_PERIODS)[number];
+
+/** The window and grouping of /rules/stats: ISO 8601 instants, `from` inclusive and `to` exclusive. */
+export type RuleStatsOptions = { from?: string; to?: string; period?: StatsPeriod };
+
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+function counts(r: Record<string, unknown> | undefined): Counts {
+  const n = (k: string) => Number(r?.[k] ?? 0);
+  const succeeded = n('succeeded');
+  const failed = n('failed');
+  return {
+    matches: n('matches'),
+    executions: n('executions'),
+    succeeded,
+    failed,
+    skipped: n('skipped'),
+    in_progress: n('in_progress'),
+    success_rate: succeeded + failed > 0 ? succeeded / (succeeded + failed) : null,
+  };
+}
+
+// The execution counts of one group; `rid` is a rule among the execution's matched rules.
+const EXECUTION_COUNTS = `count(*) AS executions,
+  count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+  count(*) FILTER (WHERE status = 'failed') AS failed,
+  count(*) FILTER (WHERE status = 'skipped') AS skipped,
+  count(*) FILTER (WHERE status IN ('pending', 'awaiting_approval')) AS in_progress`;
+const IN_WINDOW = (column: string) =>
+  `${column} >= coalesce(cast(? as timestamptz), '-infinity'::timestamptz)
+   AND ${column} < coalesce(cast(? as timestamptz), 'infinity'::timestamptz)`;
+
 /**
- * Per rule: how many analyses it matched, how many actions ran with it among their matched rules, and how
- * those ended. `success_rate` = succeeded / (succeeded + failed); null until one finished either way (skipped
- * and unfinished actions are not counted against a rule).
+ * Per rule, as the workflow engine's statistics had them: how many analyses it matched, how many actions ran
+ * with it among their matched rules, how those ended, the success rate and the last run. `success_rate` =
+ * succeeded / (succeeded + failed); null until one finished either way (skipped and unfinished actions are not
+ * counted against a rule). `from`/`to` limit the window (matches by `matched_at`, executions by `created_at`);
+ * `period` adds the same counts per UTC calendar day, ISO week (from Monday) or month.
  */
-export async function ruleStats(db: Knex): Promise<RuleStats[]> {
-  const { rows } = await db.raw<{ rows: Record<string, unknown>[] }>(`
+export async function ruleStats(db: Knex, options: RuleStatsOptions = {}): Promise<RuleStats[]> {
+  const window = [options.from ?? null, options.to ?? null];
+  const { rows } = await db.raw<{ rows: Record<string, unknown>[] }>(
+    `
     SELECT r.id, r.name, r.enabled, r.priority,
            coalesce(m.matches, 0) AS matches, m.last_matched_at,
            coalesce(e.executions, 0) AS executions, coalesce(e.succeeded, 0) AS succeeded,
            coalesce(e.failed, 0) AS failed, coalesce(e.skipped, 0) AS skipped,
-           coalesce(e.in_progress, 0) AS in_progress
+           coalesce(e.in_progress, 0) AS in_progress, e.last_run_at
     FROM routing_rules r
     LEFT JOIN (SELECT rule_id, count(*) AS matches, max(matched_at) AS last_matched_at
-               FROM rule_matches GROUP BY rule_id) m ON m.rule_id = r.id
-    LEFT JOIN (SELECT rid, count(*) AS executions,
-                      count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-                      count(*) FILTER (WHERE status = 'failed') AS failed,
-                      count(*) FILTER (WHERE status = 'skipped') AS skipped,
-                      count(*) FILTER (WHERE status IN ('pending', 'awaiting_approval')) AS in_progress
-               FROM action_executions, unnest(matched_rule_ids) AS rid GROUP BY rid) e ON e.rid = r.id
-    ORDER BY r.priority, r.id`);
+               FROM rule_matches WHERE ${IN_WINDOW('matched_at')} GROUP BY rule_id) m ON m.rule_id = r.id
+    LEFT JOIN (SELECT rid, ${EXECUTION_COUNTS}, max(coalesce(started_at, created_at)) AS last_run_at
+               FROM action_executions, unnest(matched_rule_ids) AS rid
+               WHERE ${IN_WINDOW('created_at')} GROUP BY rid) e ON e.rid = r.id
+    ORDER BY r.priority, r.id`,
+    [...window, ...window],
+  );
+  const periods = options.period ? await statsByPeriod(db, options.period, window) : undefined;
   return rows.map((r) => {
-    const succeeded = Number(r['succeeded']);
-    const failed = Number(r['failed']);
+    const id = Number(r['id']);
     return {
-      rule_id: Number(r['id']),
+      rule_id: id,
       name: String(r['name']),
       enabled: Boolean(r['enabled']),
       priority: Number(r['priority']),
-      matches: Number(r['matches']),
-      last_matched_at: r['last_matched_at'] ? new Date(r['last_matched_at'] as string).toISOString() : null,
-      executions: Number(r['executions']),
-      succeeded,
-      failed,
-      skipped: Number(r['skipped']),
-      in_progress: Number(r['in_progress']),
-      success_rate: succeeded + failed > 0 ? succeeded / (succeeded + failed) : null,
+      ...counts(r),
+      last_matched_at: iso(r['last_matched_at']),
+      last_run_at: iso(r['last_run_at']),
+      ...(periods ? { periods: periods.get(id) ?? [] } : {}),
     };
   });
+}
+
+async function statsByPeriod(
+  db: Knex,
+  period: StatsPeriod,
+  window: (string | null)[],
+): Promise<Map<number, RuleStatsPeriod[]>> {
+  const bucket = (column: string) => `(date_trunc('${period}', ${column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
+  const { rows } = await db.raw<{ rows: Record<string, unknown>[] }>(
+    `
+    SELECT coalesce(m.rule_id, e.rid) AS rule_id, coalesce(m.start, e.start) AS start,
+           coalesce(m.matches, 0) AS matches, coalesce(e.executions, 0) AS executions,
+           coalesce(e.succeeded, 0) AS succeeded, coalesce(e.failed, 0) AS failed,
+           coalesce(e.skipped, 0) AS skipped, coalesce(e.in_progress, 0) AS in_progress
+    FROM (SELECT rule_id, ${bucket('matched_at')} AS start, count(*) AS matches
+          FROM rule_matches WHERE ${IN_WINDOW('matched_at')} GROUP BY 1, 2) m
+    FULL JOIN (SELECT rid, ${bucket('created_at')} AS start, ${EXECUTION_COUNTS}
+               FROM action_executions, unnest(matched_rule_ids) AS rid
+               WHERE ${IN_WINDOW('created_at')} GROUP BY 1, 2) e
+      ON e.rid = m.rule_id AND e.start = m.start
+    ORDER BY 2 DESC`,
+    [...window, ...window],
+  );
+  const byRule = new Map<number, RuleStatsPeriod[]>();
+  for (const r of rows) {
+    const id = Number(r['rule_id']);
+    const list = byRule.get(id) ?? [];
+    list.push({ start: iso(r['start'])!, ...counts(r) });
+    byRule.set(id, list);
+  }
+  return byRule;
 }

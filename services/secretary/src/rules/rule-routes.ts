@@ -1,7 +1,16 @@
 import { Router, type RequestHandler } from 'express';
 import type { Knex } from 'knex';
-import { requireApiKey, validated, type OpenApi } from '@workemon/service-kit';
-import { createRule, deleteRule, getRule, listRules, replaceRule, ruleStats, toggleRule } from './rule-repository.js';
+import { errors, requireApiKey, validated, type OpenApi } from '@workemon/service-kit';
+import {
+  createRule,
+  deleteRule,
+  getRule,
+  listRules,
+  replaceRule,
+  ruleStats,
+  toggleRule,
+  type RuleStatsOptions,
+} from './rule-repository.js';
 import { validateRule, type RuleInput } from './rules.js';
 
 export type RuleRoutesDeps = {
@@ -29,7 +38,10 @@ export function createRuleRoutes(deps: RuleRoutesDeps): Router {
   });
   // Before /rules/:id, which would take "stats" for an id.
   router.get('/rules/stats', auth, openapi.validate('getRuleStats'), async (_req, res) => {
-    res.json({ rules: await ruleStats(db) });
+    const { query } = validated<{ query: RuleStatsOptions }>(res);
+    if (query.from && query.to && new Date(query.from) >= new Date(query.to))
+      throw errors.invalidParameter('to', "must be later than 'from'");
+    res.json({ rules: await ruleStats(db, query) });
   });
   router.get('/rules/:id', auth, openapi.validate('getRule'), async (_req, res) => {
     res.json(await getRule(db, validated<IdParams>(res).params.id));

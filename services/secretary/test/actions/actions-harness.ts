@@ -15,6 +15,8 @@ import { listen, type Listening } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import Transport from 'winston-transport';
 import { actionsAndRulesMigration } from '../../src/migrations/100_actions_and_rules.js';
+import { actionRetriesMigration } from '../../src/migrations/220_action_retries.js';
+import type { ActionCatalogSource } from '../../src/actions/action-catalog.js';
 import { createActionRoutes } from '../../src/actions/action-routes.js';
 import { createRuleRoutes } from '../../src/rules/rule-routes.js';
 import type { WorkerSettings } from '../../src/actions/action-policy.js';
@@ -43,7 +45,7 @@ export const fastWorker: WorkerSettings = {
 
 export type TestDatabase = { knex: Knex; url: string; open: () => Knex; close: () => Promise<void> };
 
-/** A fresh database with only the actions migration (the feature does not need the directory tables). */
+/** A fresh database with only the actions migrations (the feature does not need the directory tables). */
 export async function createActionsDatabase(serverUrl: string): Promise<TestDatabase> {
   const { url, drop } = await createTestDatabase(serverUrl, 'actions');
   const opened: Knex[] = [];
@@ -55,7 +57,7 @@ export async function createActionsDatabase(serverUrl: string): Promise<TestData
   const knex = open();
   await knex.migrate.latest({
     migrationSource: {
-      getMigrations: async () => [actionsAndRulesMigration],
+      getMigrations: async () => [actionsAndRulesMigration, actionRetriesMigration],
       getMigrationName: (m: typeof actionsAndRulesMigration) => m.name,
       getMigration: async (m: typeof actionsAndRulesMigration) => m,
     },
@@ -146,12 +148,24 @@ export async function startFakeCommunicator(apiKey?: string): Promise<FakeCommun
 }
 
 /** A service app with the actions and rules routes, as the secretary will mount them. */
-export function buildActionsApp(db: Knex, options: { apiKeys?: string[]; onApproved?: () => void } = {}) {
+export function buildActionsApp(
+  db: Knex,
+  options: { apiKeys?: string[]; onApproved?: () => void; onRetried?: () => void; catalog?: ActionCatalogSource } = {},
+) {
   const logger = testLogger();
   return createServiceApp(
     { service: 'secretary', version: 'test', logger, metrics: createMetrics('secretary'), openapi: openapi.document },
     (app) => {
-      app.use(createActionRoutes({ db, openapi, apiKeys: options.apiKeys ?? [], onApproved: options.onApproved }));
+      app.use(
+        createActionRoutes({
+          db,
+          openapi,
+          apiKeys: options.apiKeys ?? [],
+          onApproved: options.onApproved,
+          onRetried: options.onRetried,
+          catalog: options.catalog,
+        }),
+      );
       app.use(createRuleRoutes({ db, openapi, apiKeys: options.apiKeys ?? [] }));
     },
   );

@@ -42,6 +42,7 @@ const ctx = {
   request: 'Faktura 123',
   isEnough: true,
   action: REPLY,
+  context: 'Бухгалтерия: счёт поставщика',
 };
 
 describe('evaluateRules', () => {
