@@ -13,6 +13,7 @@ import { createActionRoutes } from './actions/action-routes.js';
 import { mountAnalyzeRoutes } from './analyze-routes.js';
 import { createAnalyzer, type AnalyzerOptions } from './analyzer.js';
 import { toDatabaseError } from './database.js';
+import { mountDeliveryRoutes } from './delivery-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { mountDirectoryRoutes } from './directory-routes.js';
 import { createHistoryRepository } from './history-repository.js';
@@ -113,6 +114,7 @@ export function buildApp(deps: SecretaryDeps): Express {
       mountAnalyzeRoutes(app, { openapi, auth, analyzer });
       mountDirectoryRoutes(app, { openapi, auth, directory });
       mountHistoryRoutes(app, { openapi, auth, history });
+      mountDeliveryRoutes(app, { openapi, auth, knex: deps.knex });
       const apiKeys = deps.apiKeys;
       app.use(
         createActionRoutes({
