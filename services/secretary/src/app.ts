@@ -34,6 +34,8 @@ type AnalyzerDeps = Pick<
   | 'clarificationTtlMs'
   | 'maxClarifications'
   | 'attemptLeaseMs'
+  | 'duplicateWaitMs'
+  | 'attemptHeartbeatMs'
   | 'decide'
   | 'onDecisionRecorded'
 >;
@@ -68,6 +70,8 @@ export function buildApp(deps: SecretaryDeps): Express {
     clarificationTtlMs: deps.clarificationTtlMs,
     maxClarifications: deps.maxClarifications,
     attemptLeaseMs: deps.attemptLeaseMs,
+    duplicateWaitMs: deps.duplicateWaitMs,
+    attemptHeartbeatMs: deps.attemptHeartbeatMs,
     decide: deps.decide,
     onDecisionRecorded: deps.onDecisionRecorded,
     onDecided: (channel, decision) =>
