@@ -2,6 +2,7 @@
 // field-case collection): one chat's 403 / 400 / 429 / 502 never holds up another chat; albums and split pastes
 // are one request; forwards keep their origin; every update is confirmed once handled, and recorded as handled.
 import { readFileSync } from 'node:fs';
+import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
@@ -242,5 +243,24 @@ describe('telegram confirmation and requests', () => {
     tg.pushMessage({ from: { id: 95, username: 'u95' }, text: 'Не могу войти в CRM', extra });
     await waitUntil(() => secretary.calls.length === 1, 'the request');
     expect(secretary.calls[0]!.request).toBe(`Переслано от ${origin}:\nНе могу войти в CRM`);
+  });
+});
+
+describe('telegram health', () => {
+  it('/health degrades when getUpdates has not succeeded recently', { timeout: 40_000 }, async () => {
+    const { tg, communicator } = await setup();
+    await waitUntil(() => communicator.telegram!.health().lastPollAt !== undefined, 'a first poll');
+    const ok = await request(communicator.app).get('/health');
+    expect(ok.body.checks.telegram.status).toBe('ok');
+    tg.failNext('getUpdates', { code: 502 }, 10_000);
+    await waitUntil(
+      async () => (await request(communicator.app).get('/health')).body.checks.telegram.status === 'degraded',
+      'the telegram check to degrade',
+      25_000,
+    );
+    const res = await request(communicator.app).get('/health');
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('degraded');
+    expect(res.body.checks.telegram.detail).toMatch(/last poll \d+ s ago/);
   });
 });
