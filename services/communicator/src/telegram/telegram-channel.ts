@@ -284,12 +284,13 @@ export function createTelegramChannel(deps: {
         confirm(next.job.map((q) => q.update));
       } catch (err) {
         if (err instanceof Stopped) return;
-        // A bug, not a failure of Telegram or the secretary: leave the update for the next process.
-        logger.error('Telegram update could not be handled', {
+        // A bug, not a failure of Telegram or the secretary: keep the job at the head and try again later.
+        logger.error('Telegram update could not be handled; retrying in 5 s', {
           err: err instanceof Error ? err : undefined,
           telegram: { chat_id: chatKey, update_id: next.job[0]!.update.update_id },
         });
-        return;
+        chat.items.unshift(...next.job);
+        await wait(5000);
       }
     }
   }
