@@ -10,6 +10,10 @@
  * over 4096 UTF-16 code units with 400, as Telegram does), `sendChatAction`, `answerCallbackQuery`,
  * `editMessageReplyMarkup`; inline keyboards on `sendMessage` (callback_data over 64 bytes → 400
  * BUTTON_DATA_INVALID, as Telegram does); `pushCallbackQuery` queues a button press; a wrong token answers 401.
+ * Per-chat faults (`failChat`): sendMessage to one chat answers what Telegram answers there — 403 "Forbidden: bot
+ * was blocked by the user" (or deactivated / kicked), 400 "Bad Request: chat not found", 400 "Bad Request: group
+ * chat was upgraded to a supergroup chat" with `parameters.migrate_to_chat_id` (for good: the old id stays
+ * migrated), 429 with `retry_after`, 502 "Bad Gateway" — while every other chat is answered normally.
  *
  * Leaves out: files and media uploads, entities/parse_mode checking, real rate limiting (use `failNext` for 429),
  * chats and users beyond what a test pushes, allowed_updates filtering, every other method (answers 404).
@@ -20,7 +24,13 @@ import { waitFor } from './ports.js';
 
 export type ApiCall = { method: string; params: Record<string, unknown>; at: number };
 
-export type FakeTelegramFailure = { code: number; description?: string; retryAfterS?: number };
+export type FakeTelegramFailure = {
+  code: number;
+  description?: string;
+  retryAfterS?: number;
+  /** Bot API ResponseParameters.migrate_to_chat_id (a 400 for a group that became a supergroup). */
+  migrateToChatId?: number;
+};
 
 export type SentMessage = {
   chat_id: number | string;
@@ -55,6 +65,11 @@ export type FakeTelegram = {
   }) => { update_id: number; callback_query_id: string };
   /** The next `times` calls of `method` answer this error instead (409, 429 with retry_after, 500, …). */
   failNext: (method: string, failure: FakeTelegramFailure, times?: number) => void;
+  /**
+   * The next `times` sendMessage calls to `chatId` answer this error (default: every call, sendChatAction too);
+   * other chats are unaffected. `{code: 400, migrateToChatId}` makes the chat a migrated group.
+   */
+  failChat: (chatId: number, failure: FakeTelegramFailure, times?: number) => void;
   /** Updates not yet confirmed by an offset. */
   pending: () => number;
   callsOf: (method: string) => ApiCall[];
@@ -94,6 +109,7 @@ export async function startFakeTelegram(
   let nextCallbackId = 5_000_000;
   let webhookUrl = '';
   const failures = new Map<string, Array<FakeTelegramFailure>>();
+  const chatFailures = new Map<string, { failure: FakeTelegramFailure; left: number }>();
   let held: HeldPoll | undefined;
   const waiters = new Set<() => void>();
 
@@ -130,8 +146,16 @@ export async function startFakeTelegram(
     if (givenToken !== token) return send(401, fail(401, 'Unauthorized'));
 
     const queued = failures.get(method);
-    const failure = queued?.shift();
+    let failure = queued?.shift();
     if (queued && queued.length === 0) failures.delete(method);
+    const perChat = params['chat_id'] === undefined ? undefined : chatFailures.get(String(params['chat_id']));
+    if (!failure && perChat && perChat.left > 0) {
+      // A limited fault counts sendMessage calls only; a lasting one (a blocked user) refuses every call.
+      if (method === 'sendMessage') {
+        perChat.left -= 1;
+        failure = perChat.failure;
+      } else if (method === 'sendChatAction' && perChat.left === Infinity) failure = perChat.failure;
+    }
     if (failure) {
       const description =
         failure.description ??
@@ -139,14 +163,22 @@ export async function startFakeTelegram(
           ? `Too Many Requests: retry after ${failure.retryAfterS ?? 1}`
           : failure.code === 409
             ? 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running'
-            : 'Internal Server Error');
+            : failure.code === 403
+              ? 'Forbidden: bot was blocked by the user'
+              : failure.migrateToChatId !== undefined
+                ? 'Bad Request: group chat was upgraded to a supergroup chat'
+                : failure.code === 400
+                  ? 'Bad Request: chat not found'
+                  : failure.code === 502
+                    ? 'Bad Gateway'
+                    : 'Internal Server Error');
+      const parameters = {
+        ...(failure.retryAfterS !== undefined ? { retry_after: failure.retryAfterS } : {}),
+        ...(failure.migrateToChatId !== undefined ? { migrate_to_chat_id: failure.migrateToChatId } : {}),
+      };
       return send(
         failure.code,
-        fail(
-          failure.code,
-          description,
-          failure.retryAfterS !== undefined ? { retry_after: failure.retryAfterS } : undefined,
-        ),
+        fail(failure.code, description, Object.keys(parameters).length ? parameters : undefined),
       );
     }
 
@@ -305,6 +337,9 @@ export async function startFakeTelegram(
       const list = failures.get(method) ?? [];
       for (let i = 0; i < times; i += 1) list.push(failure);
       failures.set(method, list);
+    },
+    failChat: (chatId, failure, times = Infinity) => {
+      chatFailures.set(String(chatId), { failure, left: times });
     },
     pending: () => updates.length,
     callsOf: (method) => calls.filter((c) => c.method === method),

@@ -87,7 +87,8 @@ export function buildApp(deps: AppDeps): Express {
         if (!tg) return disabled('TELEGRAM_BOT_TOKEN');
         if (!tg.bot) return { status: 'down', detail: 'getMe has not succeeded yet' };
         const age = ageS(tg.lastPollAt);
-        if (age === undefined || age > tg.pollTimeoutS + 60)
+        // A poll returns within pollTimeoutS; 10 s more without one means polling is failing (issue 13).
+        if (age === undefined || age > tg.pollTimeoutS + 10)
           return { status: 'degraded', detail: age === undefined ? 'no poll yet' : `last poll ${age} s ago` };
         return { status: 'ok', detail: `@${tg.bot}, last poll ${age} s ago` };
       },

@@ -42,7 +42,20 @@ export function createChannelMetrics(metrics: Metrics) {
     'channel',
     'kind',
   ]);
+  const repliesFailed = metrics.counter(
+    'workemon_replies_failed_total',
+    'Inbound messages given up without a normal answer, by channel and reason (bot_blocked, chat_not_found, ' +
+      'unavailable, secretary_failed, …)',
+    ['channel', 'reason'],
+  );
+  const oldestPending = metrics.gauge(
+    'workemon_telegram_oldest_pending_update_age_seconds',
+    'Age of the oldest Telegram update not yet handled: it holds the getUpdates offset back',
+    [],
+  );
   return {
+    repliesFailed: (channel: ChannelName, reason: string) => repliesFailed.inc({ channel, reason }),
+    oldestPendingUpdate: (ageMs: number) => oldestPending.set(ageMs / 1000),
     received: (channel: ChannelName) => received.inc({ channel }),
     reply: (channel: ChannelName, outcome: 'sent' | 'failed' | 'rejected') => replies.inc({ channel, outcome }),
     skipped: (channel: ChannelName, reason: string) => skipped.inc({ channel, reason }),

@@ -36,6 +36,11 @@ const schema = z.object({
   TELEGRAM_POLL_TIMEOUT_S: env.int(50, 'Long-poll hold asked of getUpdates', { min: 0, max: 50 }),
   TELEGRAM_HANDLER_TIMEOUT: env.durationMs('150s', 'Deadline of handling one update'),
   TELEGRAM_CONFLICT_WAIT: env.durationMs('10s', 'Wait after a 409 (another poller) before polling again'),
+  TELEGRAM_MERGE_WINDOW_MS: env.int(
+    1500,
+    'Milliseconds within which album parts, and the parts of a long paste the client split, make one request',
+    { min: 0, max: 60_000 },
+  ),
   APPROVER_TELEGRAM_CHAT_ID: env.optionalString(
     'Chat whose Approve/Reject button presses decide held actions on the secretary; unset: presses are refused',
   ),
@@ -107,6 +112,8 @@ export type TelegramSettings = {
   pollTimeoutS: number;
   handlerTimeoutMs: number;
   conflictWaitMs: number;
+  /** Album parts and split pastes arriving within this many ms are one request (TELEGRAM_MERGE_WINDOW_MS). */
+  mergeWindowMs: number;
   rateLimitPerHour: number;
   maxAttempts: number;
   retryBaseDelayMs: number;
@@ -123,6 +130,7 @@ export function telegramSettings(config: Config): TelegramSettings | undefined {
     pollTimeoutS: config.TELEGRAM_POLL_TIMEOUT_S,
     handlerTimeoutMs: config.TELEGRAM_HANDLER_TIMEOUT,
     conflictWaitMs: config.TELEGRAM_CONFLICT_WAIT,
+    mergeWindowMs: config.TELEGRAM_MERGE_WINDOW_MS,
     rateLimitPerHour: config.RATE_LIMIT_PER_HOUR,
     maxAttempts: config.MAX_ATTEMPTS,
     retryBaseDelayMs: config.RETRY_BASE_DELAY,

@@ -10,7 +10,17 @@ export type SecretaryClient = {
    * execution's new status; a 409 (already decided) or 404 rejects with the secretary's error.
    */
   decideAction: (id: number, decision: 'approve' | 'reject', by: string) => Promise<{ status: string }>;
+  /**
+   * `POST /deliveries`: records inbound messages (by idempotency key, e.g. `tg:<chat_id>:<message_id>`) as
+   * handled, durably, so a restart does not answer them again. Idempotent.
+   */
+  recordHandled: (channel: 'tg' | 'email', keys: string[], outcome: HandledOutcome, reason?: string) => Promise<void>;
+  /** `POST /deliveries/lookup`: the subset of `keys` recorded as handled, with their outcome. */
+  lookupHandled: (keys: string[]) => Promise<Map<string, HandledOutcome>>;
 };
+
+/** sent: answered; skipped: deliberately not answered; failed: given up (a permanent error). */
+export type HandledOutcome = 'sent' | 'skipped' | 'failed';
 
 const hasStatus = (data: unknown): data is { status: string } =>
   !!data && typeof data === 'object' && typeof (data as { status?: unknown }).status === 'string';
@@ -51,6 +61,21 @@ export function createSecretaryClient(options: {
     analyze: (request) => http.post<AnalysisResponse>('/analyze-request', request, { validate: isAnalysis }),
     decideAction: (id, decision, by) =>
       http.post<{ status: string }>(`/action-executions/${id}/${decision}`, { by }, { validate: hasStatus }),
+    recordHandled: async (channel, keys, outcome, reason) => {
+      await http.post<{ recorded: number }>(
+        '/deliveries',
+        { channel, keys, outcome, ...(reason ? { reason: reason.slice(0, 200) } : {}) },
+        { validate: (d): d is { recorded: number } => typeof (d as { recorded?: unknown })?.recorded === 'number' },
+      );
+    },
+    lookupHandled: async (keys) => {
+      const found = await http.post<{ handled: Array<{ key: string; outcome: HandledOutcome }> }>(
+        '/deliveries/lookup',
+        { keys },
+        { validate: (d): d is { handled: [] } => Array.isArray((d as { handled?: unknown })?.handled) },
+      );
+      return new Map(found.handled.map((h) => [h.key, h.outcome]));
+    },
     health: async () => {
       const res = await http.axios.get('/health', { timeout: 2000 });
       if (res.status !== 200 && res.status !== 503) throw new Error(`secretary /health answered ${res.status}`);

@@ -153,7 +153,7 @@ describe('approval button presses', () => {
   it('retries a press while the secretary is down, then decides it once', async () => {
     const { tg, secretary } = await setup();
     secretary.awaitApproval(11);
-    secretary.down();
+    secretary.down('analysis');
     tg.pushCallbackQuery({
       data: 'action:reject:11',
       from: { id: 5, username: 'boss' },

@@ -4,6 +4,8 @@
  * Keeps the contract's idempotency: a repeated `message_id` returns the stored answer without calling `decide`.
  * `POST /action-executions/{id}/approve|reject` for executions a test marks `awaitApproval(id)`: the first
  * decision wins, a second is 409, an unknown id 404, as the real secretary answers.
+ * `POST /deliveries` and `POST /deliveries/lookup` keep the handled keys (in `handled`), as the real secretary's
+ * `deliveries` table does; while down they answer 503 too.
  * Leaves out: GET /analyze-request, the directory, history, the rest of actions, the LLM services. Used until a test needs
  * the real secretary (see real-secretary.test.ts).
  */
@@ -19,11 +21,21 @@ export type Decide = (request: AnalyzeRequest) => AnalysisResponse | { status: n
 export type FakeSecretary = Listening & {
   calls: AnalyzeRequest[];
   decide: Decide;
-  /** Answer 503 to everything (the secretary's database is down) until `up()`. */
-  down: () => void;
+  /**
+   * Answer 503 to everything (the secretary's database is down) until `up()`; with `'analysis'` only
+   * /analyze-request and the approval calls do (e.g. an earlier attempt still holds the message), while
+   * /deliveries keeps working.
+   */
+  down: (scope?: 'all' | 'analysis') => void;
+  /** Calls of POST /deliveries and /deliveries/lookup (also while down). */
+  deliveryCalls: number;
   up: () => void;
   /** Hold each answer this long. */
   delayMs: number;
+  /** Hold the answer to this request this long (instead of delayMs). */
+  delayFor?: (request: AnalyzeRequest) => number;
+  /** Handled keys recorded through POST /deliveries, with their outcome and reason. */
+  handled: Map<string, { outcome: string; reason?: string }>;
   /** Approve/reject calls that reached the fake (also while down), with the bearer key they carried. */
   decisions: { id: number; decision: string; by?: string; authorization?: string }[];
   /** Makes an execution decidable (status awaiting_approval). */
@@ -50,7 +62,9 @@ export const clarify = (question: string, request = ''): AnalysisResponse => ({
 export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary> {
   const stored = new Map<string, AnalysisResponse>();
   let isDown = false;
+  let deliveriesDown = false;
   const state = {
+    deliveryCalls: 0,
     calls: [] as AnalyzeRequest[],
     decide: decide ?? ((r: AnalyzeRequest) => answer(`Ответ на: ${r.request}`, r.request)),
     delayMs: 0,
@@ -69,7 +83,8 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   app.post('/analyze-request', openapi.validate('analyzeRequestPost'), async (req, res) => {
     const body = req.body as AnalyzeRequest;
     state.calls.push(body);
-    if (state.delayMs) await new Promise((resolve) => setTimeout(resolve, state.delayMs));
+    const delay = (state as { delayFor?: (r: AnalyzeRequest) => number }).delayFor?.(body) ?? state.delayMs;
+    if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
     if (isDown) {
       res
         .status(503)
@@ -89,6 +104,33 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     }
     if (key) stored.set(key, result);
     res.json(result);
+  });
+  const handled = new Map<string, { outcome: string; reason?: string }>();
+  const unavailable = (res: express.Response) =>
+    res
+      .status(503)
+      .json({ error: 'Service Unavailable', message: "Dependency 'database' is unavailable", statusCode: 503 });
+  app.post('/deliveries', openapi.validate('recordDeliveries'), (req, res) => {
+    state.deliveryCalls += 1;
+    if (deliveriesDown) return void unavailable(res);
+    const body = req.body as { keys: string[]; outcome: string; reason?: string };
+    let recorded = 0;
+    for (const key of body.keys) {
+      if (handled.has(key)) continue;
+      handled.set(key, { outcome: body.outcome, reason: body.reason });
+      recorded += 1;
+    }
+    res.json({ recorded });
+  });
+  app.post('/deliveries/lookup', openapi.validate('lookupDeliveries'), (req, res) => {
+    state.deliveryCalls += 1;
+    if (deliveriesDown) return void unavailable(res);
+    const keys = (req.body as { keys: string[] }).keys;
+    res.json({
+      handled: keys
+        .filter((key) => handled.has(key))
+        .map((key) => ({ key, outcome: handled.get(key)!.outcome, recorded_at: new Date().toISOString() })),
+    });
   });
   const executions = new Map<number, string>();
   const decisions: FakeSecretary['decisions'] = [];
@@ -118,13 +160,16 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   }) as express.ErrorRequestHandler);
   const served = await listen(app);
   return Object.assign(state, served, {
+    handled,
     decisions,
     awaitApproval: (id: number) => void executions.set(id, 'awaiting_approval'),
-    down: () => {
+    down: (scope: 'all' | 'analysis' = 'all') => {
       isDown = true;
+      deliveriesDown = scope === 'all';
     },
     up: () => {
       isDown = false;
+      deliveriesDown = false;
     },
   }) as FakeSecretary;
 }

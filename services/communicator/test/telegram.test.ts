@@ -113,7 +113,7 @@ describe('telegram channel', () => {
 
   it('keeps the update while the secretary is down and answers once when it is back', async () => {
     const { tg, secretary } = await setup();
-    secretary.down();
+    secretary.down('analysis');
     tg.pushMessage({ text: 'Не работает почта' });
     await waitUntil(() => secretary.calls.length >= 2, 'two failed attempts');
     expect(tg.sent).toHaveLength(0);

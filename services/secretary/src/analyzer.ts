@@ -1,7 +1,7 @@
 import { ACTION_CLARIFY, isAction, type Channel } from '@workemon/contracts';
 import { AppError, errors, type Logger } from '@workemon/service-kit';
 import type { AnalystAnswer, AnalystClient } from './analyst-client.js';
-import { toDatabaseError } from './database.js';
+import { isDatabaseUnavailable, toDatabaseError } from './database.js';
 import {
   channelReplyAction,
   keepProposal,
@@ -37,10 +37,23 @@ export type AnalyzerOptions = {
   clarificationTtlMs: number;
   maxClarifications: number;
   /**
-   * How long an attempt may stay `pending` before a duplicate takes it over (its owner presumably died), and
-   * how long a duplicate waits for the first attempt's outcome. Cover both upstream deadlines.
+   * How long an attempt's heartbeat may be silent before a duplicate takes it over (its owner died, or could not
+   * record its outcome): seconds, not the upstream deadlines — the owner renews it every `attemptLeaseMs / 4`
+   * while the LLM calls run (ANALYSIS_LEASE).
    */
   attemptLeaseMs: number;
+  /** How often the owner renews its heartbeat (default `attemptLeaseMs / 4`). */
+  attemptHeartbeatMs?: number;
+  /**
+   * How long a duplicate waits for a live attempt's outcome before answering 503 (default: `attemptLeaseMs`
+   * × 30). Cover both upstream deadlines.
+   */
+  duplicateWaitMs?: number;
+  /**
+   * How long a decision that could not be recorded (the database briefly away) is retried by its own process
+   * before the attempt is left to a take-over (default 30 s).
+   */
+  recordRetryMs?: number;
   /** The seam after the analyst where routing rules may change the decision. */
   decide?: DecideStep;
   /** Runs in the transaction that stores the decision (an outbox row for the action, matched rules). */
@@ -170,17 +183,53 @@ export function createAnalyzer(options: AnalyzerOptions) {
     facts.durationMs = Math.round(performance.now() - started);
     const clarifying = decision.action === ACTION_CLARIFY;
     const status: ConversationStatus = clarifying ? 'awaiting_clarification' : escalated ? 'escalated' : 'answered';
-    await options.history.recordLlmCalls(attempt.analysisId, facts.llmCalls ?? []);
-    facts.llmCallsRecorded = true;
-    const recorded = await options.history.recordDecision(
-      attempt,
-      decision,
-      facts,
-      { status, clarificationRounds: attempt.clarificationRounds + (clarifying ? 1 : 0) },
-      context,
-      options.onDecisionRecorded,
-    );
+    const recorded = await recordWithRetry(async () => {
+      // Provenance first (a retry after a lost database writes it once), then the decision.
+      if (!facts.llmCallsRecorded) {
+        await options.history.recordLlmCalls(attempt.analysisId, facts.llmCalls ?? []);
+        facts.llmCallsRecorded = true;
+      }
+      return options.history.recordDecision(
+        attempt,
+        decision,
+        facts,
+        { status, clarificationRounds: attempt.clarificationRounds + (clarifying ? 1 : 0) },
+        context,
+        options.onDecisionRecorded,
+      );
+    });
     return recorded ? decision : undefined;
+  }
+
+  /**
+   * Records an outcome; while the database is unreachable, tries again (0.25 s doubling to 2 s) for up to
+   * `recordRetryMs`, so a Postgres restart of a few seconds does not throw away an analysis the LLMs already
+   * made. Other errors, and a longer outage, are thrown (the attempt is then taken over after its lease).
+   */
+  async function recordWithRetry<T>(write: () => Promise<T>): Promise<T> {
+    const until = Date.now() + (options.recordRetryMs ?? 30_000);
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isDatabaseUnavailable(err) || Date.now() + delay > until) throw err;
+        options.logger.warn(`could not record the analysis (database unavailable); retrying in ${delay} ms`);
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Renews the attempt's heartbeat every quarter lease until `stop()`; failures are retried on the next beat. */
+  function startHeartbeat(attempt: OwnedAttempt): () => void {
+    const timer = setInterval(
+      () =>
+        void options.history.renewClaim(attempt).catch(() => {
+          // The database is away: the next beat tries again; a long silence lets a duplicate take over.
+        }),
+      options.attemptHeartbeatMs ?? Math.max(50, Math.floor(options.attemptLeaseMs / 4)),
+    );
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   return {
@@ -192,7 +241,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
           department: employee?.employee.department ?? UNKNOWN,
           position: employee?.employee.position ?? UNKNOWN,
         };
-        const waitUntil = Date.now() + options.attemptLeaseMs;
+        const waitUntil = Date.now() + (options.duplicateWaitMs ?? options.attemptLeaseMs * 30);
         for (;;) {
           const claim = await options.history.claim({
             channel: input.channel,
@@ -209,6 +258,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
           if (claim.kind === 'answered') return claim.decision;
           if (claim.kind === 'owner') {
             const facts: AnalysisFacts = { durationMs: 0 };
+            const stopHeartbeat = startHeartbeat(claim);
             try {
               const decision = await decideFor(input, claim, employee, facts, identity, started);
               if (decision) {
@@ -218,6 +268,8 @@ export function createAnalyzer(options: AnalyzerOptions) {
             } catch (err) {
               await recordFailure(claim, err, facts, started);
               throw err;
+            } finally {
+              stopHeartbeat();
             }
             // Our lease ran out and another request took the message over: its outcome is the answer.
             await recordFailure(claim, SUPERSEDED, facts, started);

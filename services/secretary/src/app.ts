@@ -14,6 +14,7 @@ import { createActionRoutes } from './actions/action-routes.js';
 import { mountAnalyzeRoutes } from './analyze-routes.js';
 import { createAnalyzer, type AnalyzerOptions } from './analyzer.js';
 import { toDatabaseError } from './database.js';
+import { mountDeliveryRoutes } from './delivery-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { mountDirectoryRoutes } from './directory-routes.js';
 import { createHistoryRepository } from './history-repository.js';
@@ -37,6 +38,8 @@ type AnalyzerDeps = Pick<
   | 'clarificationTtlMs'
   | 'maxClarifications'
   | 'attemptLeaseMs'
+  | 'duplicateWaitMs'
+  | 'attemptHeartbeatMs'
   | 'decide'
   | 'onDecisionRecorded'
 >;
@@ -73,6 +76,8 @@ export function buildApp(deps: SecretaryDeps): Express {
     clarificationTtlMs: deps.clarificationTtlMs,
     maxClarifications: deps.maxClarifications,
     attemptLeaseMs: deps.attemptLeaseMs,
+    duplicateWaitMs: deps.duplicateWaitMs,
+    attemptHeartbeatMs: deps.attemptHeartbeatMs,
     decide: deps.decide,
     onDecisionRecorded: deps.onDecisionRecorded,
     onDecided: (channel, decision) =>
@@ -120,6 +125,7 @@ export function buildApp(deps: SecretaryDeps): Express {
       mountDirectoryRoutes(app, { openapi, auth, directory });
       mountHistoryRoutes(app, { openapi, auth, history });
       mountPromptsRoutes(app, { openapi, auth, knex: deps.knex, guesser: deps.guesser, analyst: deps.analyst });
+      mountDeliveryRoutes(app, { openapi, auth, knex: deps.knex });
       const apiKeys = deps.apiKeys;
       app.use(
         createActionRoutes({

@@ -25,6 +25,10 @@ const schema = z.object({
   UNKNOWN_USER_POLICY: env.oneOf(UNKNOWN_USER_POLICIES, 'allow', 'What to do with senders not in the directory'),
   CLARIFICATION_TTL: env.durationMs('24h', 'How long a clarifying question waits for its answer', 's'),
   MAX_CLARIFICATIONS: env.int(3, 'Clarifying rounds before a request goes to the department', { min: 0, max: 20 }),
+  ANALYSIS_LEASE: env.durationMs(
+    '10s',
+    'Heartbeat lease of an analysis attempt: one whose process died is taken over after this much silence',
+  ),
   // Jira, ACTION_POLICY, APPROVER_TELEGRAM_CHAT_ID, the action worker's timing: see docs/actions.md.
   ...actionsEnvSchema,
 });

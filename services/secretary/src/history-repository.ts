@@ -18,7 +18,10 @@ export type ClaimInput = {
   threadKey: string | undefined;
   /** A pending question older than this no longer catches the sender's next message. */
   clarificationTtlMs: number;
-  /** A `pending` attempt older than this is presumed dead (its process crashed) and may be taken over. */
+  /**
+   * A `pending` attempt whose heartbeat (`claimed_at`, renewed by `renewClaim` while it runs) is older than this
+   * is presumed dead (its process crashed, or it could not record its outcome) and may be taken over.
+   */
   leaseMs: number;
 };
 
@@ -264,6 +267,17 @@ export function createHistoryRepository(knex: Knex) {
         if (existing) return knex.transaction((trx) => claimExisting(trx, existing, input));
       }
       return claimNew(knex, input);
+    },
+
+    /**
+     * The owner's heartbeat: moves the message's `claimed_at` to now while the attempt still owns it (state
+     * `pending`, same `attempts`). False when another attempt took it over.
+     */
+    async renewClaim(attempt: OwnedAttempt): Promise<boolean> {
+      const renewed = await knex('messages')
+        .where({ id: attempt.messageRowId, state: 'pending', attempts: attempt.attempt })
+        .update({ claimed_at: knex.fn.now() });
+      return renewed > 0;
     },
 
     /**

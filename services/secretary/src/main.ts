@@ -78,8 +78,10 @@ const app = buildApp({
   unknownUserPolicy: config.UNKNOWN_USER_POLICY,
   clarificationTtlMs: config.CLARIFICATION_TTL,
   maxClarifications: config.MAX_CLARIFICATIONS,
-  // Both upstream deadlines (with the one retry) plus a margin for the database.
-  attemptLeaseMs: 2 * (config.GUESSER_TIMEOUT + config.SYSTEM_ANALYST_TIMEOUT) + 5000,
+  // A short lease renewed while the LLM calls run: a crashed owner is taken over within seconds.
+  attemptLeaseMs: config.ANALYSIS_LEASE,
+  // A duplicate waits for a live attempt as long as both upstream deadlines (with the one retry) take.
+  duplicateWaitMs: 2 * (config.GUESSER_TIMEOUT + config.SYSTEM_ANALYST_TIMEOUT) + 5000,
   decide: actions.hooks.decide,
   onDecisionRecorded: actions.hooks.onDecisionRecorded,
   nudgeActions: actions.worker.nudge,

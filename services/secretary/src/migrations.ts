@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { actionsAndRulesMigration } from './migrations/100_actions_and_rules.js';
 import { actionForeignKeysMigration } from './migrations/101_action_foreign_keys.js';
+import { deliveriesMigration } from './migrations/210_deliveries.js';
 import { analysisClassificationMigration } from './migrations/220_analysis_classification.js';
 import { actionRetriesMigration } from './migrations/220_action_retries.js';
 import { personasAndProvenanceMigration } from './migrations/230_personas_and_provenance.js';
@@ -114,6 +115,7 @@ const migrations: Migration[] = [
   },
   actionsAndRulesMigration,
   actionForeignKeysMigration,
+  deliveriesMigration,
   analysisClassificationMigration,
   actionRetriesMigration,
   personasAndProvenanceMigration,

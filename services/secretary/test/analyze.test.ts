@@ -391,11 +391,12 @@ describe('analyze: idempotency', () => {
     ]);
   });
   it("an owner whose lease ran out and was taken over records nothing: one answer, the winner's", async () => {
+    // A heartbeat slower than the lease: the owner looks dead (as one stuck on a lost database would).
     const short = await startSecretary({
       databaseUrl: db.url,
       guesserUrl: llm.guesserUrl,
       analystUrl: llm.analystUrl,
-      overrides: { attemptLeaseMs: 200 },
+      overrides: { attemptLeaseMs: 200, attemptHeartbeatMs: 60_000 },
     });
     extra.push(short);
     const fields = { channel: 'direct', username: unique('lease'), request: 'Авторизации', message_id: unique('l') };
@@ -416,6 +417,29 @@ describe('analyze: idempotency', () => {
     expect(outcomes).not.toContain('pending');
     const replies = await knex()('messages').where({ conversation_id: message.conversation_id, role: 'assistant' });
     expect(replies).toHaveLength(1);
+  });
+});
+
+describe('analyze: the attempt heartbeat', () => {
+  it('a live owner renews its lease while the LLM works: a duplicate waits for its answer, no second LLM call', async () => {
+    const short = await startSecretary({
+      databaseUrl: db.url,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { attemptLeaseMs: 300 },
+    });
+    extra.push(short);
+    const fields = { channel: 'direct', username: unique('beat'), request: 'Авторизации', message_id: unique('b') };
+    const before = llm.guesserLlm.requests.length;
+    llm.guesserLlm.delayMs = 1200;
+    const slow = analyzePost(short, fields);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const duplicate = analyzePost(short, fields);
+    const [first, second] = await Promise.all([slow, duplicate]);
+    llm.guesserLlm.delayMs = 0;
+    expect(first.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(llm.guesserLlm.requests.length - before).toBe(1);
   });
 });
 

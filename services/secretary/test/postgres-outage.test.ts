@@ -63,3 +63,24 @@ it('Postgres stopped → 503 with no LLM call; started again → 200 without res
     .pluck('message_id');
   expect(rows).toEqual(['before', 'during']);
 });
+
+it('Postgres away while the LLMs work → the same process records the answer when it is back: 200, one LLM call', async () => {
+  const calls = llm.guesserLlm.requests.length;
+  llm.guesserLlm.delayMs = 1500;
+  const inFlight = ask('mid-analysis');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await pg.stop();
+  // The LLMs answer meanwhile; recording fails and is retried.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  llm.guesserLlm.delayMs = 0;
+  await pg.start();
+  const res = await inFlight;
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ is_enough: true, action: 'ответить сообщением' });
+  expect(llm.guesserLlm.requests.length - calls).toBe(1);
+  const message = await secretary.db.knex('messages').where({ channel: 'tg', message_id: 'mid-analysis' }).first();
+  expect(message.state).toBe('answered');
+  // A repeat returns the stored answer.
+  expect((await ask('mid-analysis')).body).toEqual(res.body);
+  expect(llm.guesserLlm.requests.length - calls).toBe(1);
+});

@@ -357,6 +357,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Records inbound messages as handled (answered, deliberately skipped, or given up)
+         * @description The communicator records every inbound message it has handled (for Telegram, `tg:<chat_id>:<message_id>` or `tg:callback:<id>`) right after its answer was delivered, so a restart that sees the message again does not answer it twice. Idempotent: a key recorded before keeps its first outcome. Keys are kept for 7 days (Telegram keeps unconfirmed updates about 24 h).
+         */
+        post: operations["recordDeliveries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/lookup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Which of these inbound messages were already handled */
+        post: operations["lookupDeliveries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/poller-leases/{name}": {
         parameters: {
             query?: never;
@@ -841,6 +878,26 @@ export interface components {
              * @enum {string}
              */
             policy: "auto" | "approve" | "off";
+        };
+        DeliveryKeys: string[];
+        /**
+         * @description sent: answered; skipped: deliberately not answered; failed: given up (a permanent error)
+         * @enum {string}
+         */
+        DeliveryOutcome: "sent" | "skipped" | "failed";
+        DeliveryRecord: {
+            channel: components["schemas"]["Channel"];
+            keys: components["schemas"]["DeliveryKeys"];
+            outcome: components["schemas"]["DeliveryOutcome"];
+            /** @description why it was skipped or given up */
+            reason?: string;
+        };
+        Delivery: {
+            key: string;
+            outcome: components["schemas"]["DeliveryOutcome"];
+            reason?: string | null;
+            /** Format: date-time */
+            recorded_at: string;
         };
     };
     responses: {
@@ -1683,6 +1740,67 @@ export interface operations {
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
             500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    recordDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeliveryRecord"];
+            };
+        };
+        responses: {
+            /** @description the keys are recorded (newly or before) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description keys recorded by this call (0 when all were known) */
+                        recorded: number;
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    lookupDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    keys: components["schemas"]["DeliveryKeys"];
+                };
+            };
+        };
+        responses: {
+            /** @description the keys found, with their outcome; keys not listed were not handled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        handled: components["schemas"]["Delivery"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };
     };

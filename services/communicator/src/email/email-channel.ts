@@ -2,6 +2,7 @@ import { isAppError, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
+import { secretaryRetry } from '../secretary-retry.js';
 import type { SenderRateLimit } from '../sender-rate-limit.js';
 import { FLAG_FAILED, FLAG_REPLIED, type ImapMailbox } from './imap-mailbox.js';
 import { parseInboundMail, replySubject, type InboundMail } from './mail-parsing.js';
@@ -10,7 +11,7 @@ import type { SmtpMailer } from './smtp-mailer.js';
 export const EMPTY_MAIL_REPLY =
   'Здравствуйте! В письме не нашлось текста запроса. Пожалуйста, опишите вопрос текстом в теле письма.';
 
-type Attempt = { count: number; nextAt: number; rateCounted: boolean };
+type Attempt = { count: number; nextAt: number; rateCounted: boolean; outages?: number };
 
 export type EmailChannel = {
   start: () => void;
@@ -127,9 +128,15 @@ export function createEmailChannel(deps: {
     attempts.delete(keyOf(uid));
   }
 
-  async function fail(uid: number, key: string, reason: string, permanent: boolean) {
+  async function fail(uid: number, key: string, reason: string, permanent: boolean, secretaryError?: unknown) {
     const attempt = attempts.get(key) ?? { count: 0, nextAt: 0, rateCounted: true };
-    attempt.count = permanent ? settings.maxAttempts : attempt.count + 1;
+    // A secretary that is restarting (503, unreachable) is retried within seconds and not counted: secretary-retry.ts.
+    const retry =
+      secretaryError === undefined
+        ? undefined
+        : secretaryRetry(secretaryError, attempt.count + (attempt.outages ?? 0) + 1, settings.retryBaseDelayMs);
+    if (retry && !retry.counts) attempt.outages = (attempt.outages ?? 0) + 1;
+    else attempt.count = permanent ? settings.maxAttempts : attempt.count + 1;
     if (attempt.count >= settings.maxAttempts) {
       attempts.delete(key);
       metrics.emailFailed();
@@ -140,7 +147,7 @@ export function createEmailChannel(deps: {
       await mailbox.addFlags(uid, [FLAG_FAILED]);
       return;
     }
-    const delay = settings.retryBaseDelayMs * 2 ** (attempt.count - 1) * (0.5 + Math.random() * 0.5);
+    const delay = retry?.delayMs ?? settings.retryBaseDelayMs * 2 ** (attempt.count - 1) * (0.5 + Math.random() * 0.5);
     attempt.nextAt = Date.now() + delay;
     attempts.set(key, attempt);
     logger.warn(`mail will be retried in ${Math.round(delay)} ms`, { imap: { uid }, reason, attempt: attempt.count });
@@ -249,7 +256,7 @@ export function createEmailChannel(deps: {
             text = err.message;
             metrics.reply('email', 'rejected');
           } else {
-            await fail(uid, key, `secretary: ${isAppError(err) ? err.code : 'error'}`, false);
+            await fail(uid, key, `secretary: ${isAppError(err) ? err.code : 'error'}`, false, err);
             endTimer('retry');
             return;
           }

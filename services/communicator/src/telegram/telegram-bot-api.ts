@@ -6,9 +6,21 @@ import { AppError, errors } from '@workemon/service-kit';
 export const MAX_MESSAGE_LENGTH = 4096;
 
 export type BotApiFailure = {
-  kind: 'conflict' | 'rate_limited' | 'unauthorized' | 'rejected' | 'unavailable' | 'aborted';
+  /**
+   * `rejected`: a permanent refusal (403 blocked / deactivated / kicked, 400 chat not found, text empty, …);
+   * `migrated`: 400 with `parameters.migrate_to_chat_id` (a group upgraded to a supergroup: send there);
+   * `rate_limited`: 429 with `retry_after`; `unavailable`: 5xx or a network error (worth retrying soon).
+   */
+  kind: 'conflict' | 'rate_limited' | 'unauthorized' | 'rejected' | 'migrated' | 'unavailable' | 'aborted';
   status?: number;
   retryAfterS?: number;
+  /** Bot API `parameters.migrate_to_chat_id`: the supergroup the group became. */
+  migrateToChatId?: number;
+  /**
+   * A short stable label for metrics and logs (`bot_blocked`, `user_deactivated`, `bot_kicked`, `chat_not_found`,
+   * `message_text_empty`, `forbidden`, `bad_request`, `rate_limited`, `unavailable`, …): never Telegram's free text.
+   */
+  reason: string;
   /** Telegram's description with the token scrubbed (it appears in network error URLs). */
   message: string;
 };
@@ -24,7 +36,13 @@ export type TelegramBotApi = {
   sendText: (
     chatId: number | string,
     text: string,
-    options?: { replyToMessageId?: number; signal?: AbortSignal; buttons?: InlineButton[] },
+    options?: {
+      replyToMessageId?: number;
+      signal?: AbortSignal;
+      buttons?: InlineButton[];
+      /** Waits for `retry_after` and repeats on 429 at most this often (default 5; 0: the caller schedules). */
+      maxRateLimitRetries?: number;
+    },
   ) => Promise<{ messageId: number }>;
   sendTyping: (chatId: number | string) => Promise<void>;
   /** Stops the client's spinner on a pressed button; `text` shows as a toast (or an alert). */
@@ -78,19 +96,37 @@ export function createTelegramBotApi(options: {
   const maxSendRetries = options.maxSendRetries ?? 5;
 
   const describe = (err: unknown): BotApiFailure => {
+    if (err instanceof BotApiError) return err.failure;
     if (err instanceof TelegramError) {
       const message = scrub(err.description ?? err.message);
-      if (err.code === 409) return { kind: 'conflict', status: 409, message };
-      if (err.code === 429)
-        return { kind: 'rate_limited', status: 429, retryAfterS: err.parameters?.retry_after ?? 1, message };
-      if (err.code === 401 || err.code === 404) return { kind: 'unauthorized', status: err.code, message };
-      if (err.code >= 500)
-        return { kind: 'unavailable', status: err.code, retryAfterS: err.parameters?.retry_after, message };
-      return { kind: 'rejected', status: err.code, message };
+      const code = err.code;
+      if (code === 409) return { kind: 'conflict', status: 409, message, reason: 'conflict' };
+      if (code === 429)
+        return {
+          kind: 'rate_limited',
+          status: 429,
+          retryAfterS: err.parameters?.retry_after ?? 1,
+          message,
+          reason: 'rate_limited',
+        };
+      if (code === 401 || code === 404) return { kind: 'unauthorized', status: code, message, reason: 'unauthorized' };
+      if (code >= 500)
+        return {
+          kind: 'unavailable',
+          status: code,
+          retryAfterS: err.parameters?.retry_after,
+          message,
+          reason: 'unavailable',
+        };
+      const migrateTo = err.parameters?.migrate_to_chat_id;
+      if (migrateTo !== undefined)
+        return { kind: 'migrated', status: code, migrateToChatId: migrateTo, message, reason: 'chat_migrated' };
+      return { kind: 'rejected', status: code, message, reason: rejectionReason(code, message) };
     }
     const e = err as { name?: string; type?: string; message?: string };
-    if (e?.name === 'AbortError' || e?.type === 'aborted') return { kind: 'aborted', message: 'aborted' };
-    return { kind: 'unavailable', message: scrub(e?.message ?? String(err)) };
+    if (e?.name === 'AbortError' || e?.type === 'aborted')
+      return { kind: 'aborted', message: 'aborted', reason: 'aborted' };
+    return { kind: 'unavailable', message: scrub(e?.message ?? String(err)), reason: 'network' };
   };
 
   return {
@@ -120,11 +156,12 @@ export function createTelegramBotApi(options: {
           return { messageId: sent.message_id };
         } catch (err) {
           const failure = describe(err);
-          if (failure.kind === 'rate_limited' && attempt < maxSendRetries && !opts.signal?.aborted) {
+          const retries = opts.maxRateLimitRetries ?? maxSendRetries;
+          if (failure.kind === 'rate_limited' && attempt < retries && !opts.signal?.aborted) {
             await sleep((failure.retryAfterS ?? 1) * 1000, opts.signal);
             continue;
           }
-          throw toAppError(failure, err);
+          throw new BotApiError(failure, err);
         }
       }
     },
@@ -148,12 +185,49 @@ export function createTelegramBotApi(options: {
   };
 }
 
+/**
+ * Labels of the permanent refusals people meet in practice (Bot API descriptions, e.g. "Forbidden: bot was
+ * blocked by the user", "Bad Request: chat not found"); anything else is `forbidden` / `bad_request` by status.
+ */
+const REJECTIONS: Array<[RegExp, string]> = [
+  [/blocked by the user/i, 'bot_blocked'],
+  [/user is deactivated/i, 'user_deactivated'],
+  [/kicked/i, 'bot_kicked'],
+  [/not a member/i, 'bot_not_member'],
+  [/can't initiate conversation|bot can't send messages to bots/i, 'cannot_initiate'],
+  [/chat not found/i, 'chat_not_found'],
+  [/message text is empty/i, 'message_text_empty'],
+  [/message is too long/i, 'message_too_long'],
+  [/have no rights|not enough rights|CHAT_WRITE_FORBIDDEN/i, 'no_rights'],
+];
+
+/** A stable reason label for a permanent Bot API refusal (`bot_blocked`, `chat_not_found`, …). */
+export function rejectionReason(status: number, description: string): string {
+  for (const [pattern, reason] of REJECTIONS) if (pattern.test(description)) return reason;
+  return status === 403 ? 'forbidden' : 'bad_request';
+}
+
+/** A failed Bot API call: the catalogue's AppError (for POST /send) carrying the classified failure. */
+export class BotApiError extends AppError {
+  readonly failure: BotApiFailure;
+  constructor(failure: BotApiFailure, cause?: unknown) {
+    const mapped = toAppError(failure, cause);
+    super(mapped.code, mapped.status, mapped.message, {
+      cause,
+      retryable: mapped.retryable,
+      headers: mapped.headers,
+    });
+    this.failure = failure;
+  }
+}
+
 /** Maps a Bot API failure to the error catalogue (used by POST /send). */
 export function toAppError(failure: BotApiFailure, cause?: unknown): AppError {
   switch (failure.kind) {
     case 'rate_limited':
       return errors.tooManyRequests(failure.retryAfterS ?? 1, 'Telegram rate limit reached; try again later');
     case 'rejected':
+    case 'migrated':
       return new AppError('delivery_rejected', 400, `Telegram rejected the message: ${failure.message}`, {
         cause,
         retryable: false,

@@ -1,10 +1,19 @@
 import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
-import { isAppError, type Logger } from '@workemon/service-kit';
+import { AppError, isAppError, type Logger } from '@workemon/service-kit';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
-import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
+import { replyTextOf, type HandledOutcome, type SecretaryClient } from '../secretary-client.js';
+import { secretaryRetry } from '../secretary-retry.js';
 import type { SenderRateLimit } from '../sender-rate-limit.js';
 import { splitMessage, type TelegramBotApi } from './telegram-bot-api.js';
+import { createOffsetTracker } from './telegram-offset.js';
+import {
+  SPLIT_PART_MIN_CHARS,
+  classifyUpdate,
+  handledKeyOf,
+  mediaGroupOf,
+  type Classified,
+} from './telegram-update.js';
 
 export const HELP_TEXT = [
   'Здравствуйте! Я Workemon — секретарь службы поддержки.',
@@ -17,7 +26,15 @@ export const TEXT_ONLY_REPLY =
 export const NOT_APPROVER_REPLY = 'Согласовывать действия Workemon можно только из чата согласующего.';
 export const GAVE_UP_REPLY = 'Извините, не удалось обработать ваше сообщение. Пожалуйста, повторите его чуть позже.';
 
-type Outcome = 'sent' | 'skipped';
+/**
+ * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
+ * then seconds; after the last the update is given up (`workemon_replies_failed_total{reason="unavailable"}`).
+ */
+export const SEND_RETRY_DELAYS_MS = [250, 750, 2000, 5000, 10_000, 20_000, 30_000, 30_000];
+/** Delays (ms) between tries to record an update as handled, or to look it up, while the secretary is away. */
+const RECORD_RETRY_DELAYS_MS = [200, 500, 1000, 2000, 5000];
+/** While some update is pending the offset cannot move past it, so getUpdates answers at once: poll this often. */
+const BUSY_POLL_MS = 300;
 
 export type TelegramChannel = {
   start: () => void;
@@ -26,37 +43,80 @@ export type TelegramChannel = {
   api: TelegramBotApi;
 };
 
-class HandlerTimeout extends Error {}
+/** An update waiting in its chat's queue. */
+type Queued = {
+  update: Update;
+  classified: Extract<Classified, { kind: 'message' | 'callback' }>;
+  arrivedAt: number;
+};
+type QueuedMessage = Queued & { classified: { kind: 'message'; message: Message; text: string } };
+const isMessage = (q: Queued): q is QueuedMessage => q.classified.kind === 'message';
+
+/** The answer to one job, before delivery; `skip` means nothing is sent. */
+type Reply =
+  | { send: true; chatId: number; text: string; replyTo?: number; outcome: HandledOutcome; reason?: string }
+  | { send: false; outcome: HandledOutcome; reason: string };
+
+/** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
+class Stopped extends Error {}
 
 /**
- * Runs one attempt with a deadline. The abandoned attempt cannot be stopped mid-call, so it gets an aborted
- * signal: it must not send anything after the deadline, or its late answer and the retry's would both arrive.
+ * Step "per-chat queue → merge": the next job of a chat — the head update plus what belongs to it — or how long
+ * to wait for the rest of it:
+ * - an album (one `media_group_id`) is one job, once no part arrived for `mergeWindowMs`;
+ * - a long paste the client split (a part of at least SPLIT_PART_MIN_CHARS characters followed, within the
+ *   window, by another message of the same sender) is one job; a long last part waits for a continuation
+ *   until the window has passed since it arrived;
+ * - anything else is a job of its own.
  */
-function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, parent: AbortSignal): Promise<T> {
-  const attempt = new AbortController();
-  const onParentAbort = () => attempt.abort();
-  parent.addEventListener('abort', onParentAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work(attempt.signal),
-    new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        attempt.abort();
-        reject(new HandlerTimeout(`handler took longer than ${ms} ms`));
-      }, ms);
-    }),
-  ]).finally(() => {
-    clearTimeout(timer);
-    parent.removeEventListener('abort', onParentAbort);
-  });
+export function nextJob(items: Queued[], now: number, mergeWindowMs: number): { job: Queued[] } | { waitMs: number } {
+  const head = items[0]!;
+  if (!isMessage(head)) return { job: [head] };
+  const group = mediaGroupOf(head.classified.message);
+  if (group) {
+    const parts = items.filter((q) => isMessage(q) && mediaGroupOf(q.classified.message) === group);
+    const last = Math.max(...parts.map((q) => q.arrivedAt));
+    if (now - last < mergeWindowMs) return { waitMs: mergeWindowMs - (now - last) };
+    return { job: parts };
+  }
+  const job: Queued[] = [head];
+  let previous = head;
+  const windowS = Math.ceil(mergeWindowMs / 1000);
+  while (previous.classified.text.length >= SPLIT_PART_MIN_CHARS) {
+    const next = items[job.length];
+    if (!next) {
+      const waited = now - previous.arrivedAt;
+      if (waited < mergeWindowMs) return { waitMs: mergeWindowMs - waited };
+      break;
+    }
+    const a = previous.classified.message;
+    if (
+      !isMessage(next) ||
+      mediaGroupOf(next.classified.message) ||
+      next.classified.message.from?.id !== a.from?.id ||
+      next.classified.message.date - a.date > windowS
+    )
+      break;
+    job.push(next);
+    previous = next;
+  }
+  return { job };
 }
 
 /**
- * Long polling with our own getUpdates loop on telegraf's `Telegram` client rather than `bot.launch()`:
- * telegraf stops polling for good on any 4xx (409 from a second poller or a previous instance's open poll,
- * 429), and it confirms updates before they are handled. Here an update is confirmed (offset moved past it)
- * only after it was answered, deliberately skipped, or given up after MAX_ATTEMPTS; 409 and 429 mean wait and
- * poll again; nothing ends the loop but stop().
+ * The Telegram channel, as small steps: poll (getUpdates) → classify (telegram-update.ts) → per-chat queue
+ * (merging albums and split pastes) → decide (the secretary, or a fixed reply) → deliver (sendMessage, errors
+ * by kind) → confirm (record the update as handled in the secretary, move the offset over the handled prefix).
+ *
+ * Guarantees (docs/communicator.md "Telegram: exactly once"):
+ * - each chat is an ordered queue of its own; a chat waiting on a retry, a 429 or a slow analysis never delays
+ *   another chat, and polling never waits on a chat;
+ * - an update is confirmed as soon as it and every update below it are handled; handled updates are recorded
+ *   durably first, so a restart that sees them again does not answer them. The one window: a crash after
+ *   sendMessage succeeded and before the record was written answers that update again — at most one update
+ *   per chat, since a chat's next update starts only after the record is written;
+ * - permanent Bot API errors are not retried; 429 waits `retry_after` in that chat only; 5xx and network errors
+ *   are retried soon, with the stored answer (never a new analysis).
  */
 export function createTelegramChannel(deps: {
   settings: TelegramSettings;
@@ -65,39 +125,62 @@ export function createTelegramChannel(deps: {
   rateLimit: SenderRateLimit;
   metrics: ChannelMetrics;
   logger: Logger;
-  /** Backoff after network errors and 5xx (ms, doubled per failure, full jitter). */
+  /** Backoff after network errors and 5xx of getUpdates (ms, doubled per failure, full jitter). */
   errorBaseDelayMs?: number;
 }): TelegramChannel {
   const { settings, api, secretary, metrics, logger } = deps;
   const errorBaseDelay = deps.errorBaseDelayMs ?? 1000;
+  const mergeWindowMs = settings.mergeWindowMs;
   let me: UserFromGetMe | undefined;
-  let offset = 0;
   let lastPollAt: number | undefined;
   let stopping = false;
   let loop: Promise<void> | undefined;
+  // `stopSignal` ends waits (retries, back-off, merge windows) at once on stop; `abort` ends calls in flight
+  // once the shutdown deadline has passed.
+  const stopController = new AbortController();
   const abort = new AbortController();
-  // update_id → attempts so far; handled ids are remembered until the offset passes them.
-  const attempts = new Map<number, number>();
-  const handled = new Set<number>();
-  // update_id → chunks of the answer already delivered, so a retry does not repeat them.
-  const delivered = new Map<number, number>();
-  let inFlight: Promise<unknown> | undefined;
+  const offsets = createOffsetTracker();
+  const chats = new Map<string, { items: Queued[]; running?: Promise<void>; wake?: () => void }>();
+  // A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now.
+  const migratedChats = new Map<number, number>();
+  let wakePoll: (() => void) | undefined;
 
-  const wait = (ms: number) =>
+  /** Waits `ms`, or less when `wakeUp` is called (through `onWake`) or the channel stops. */
+  const wait = (ms: number, onWake?: (wake: () => void) => void) =>
     new Promise<void>((resolve) => {
       if (stopping) return resolve();
-      const timer = setTimeout(resolve, ms);
-      abort.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const done = () => {
+        clearTimeout(timer);
+        stopController.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stopController.signal.addEventListener('abort', done, { once: true });
+      onWake?.(done);
     });
 
-  /** Waits as the failure asks; never throws, never gives up. Returns the delay used. */
+  /** A call in flight, cut short (Stopped) once the shutdown deadline has passed. */
+  function untilDeadline<T>(work: Promise<T>): Promise<T> {
+    if (abort.signal.aborted) return Promise.reject(new Stopped('stopped'));
+    let onAbort: (() => void) | undefined;
+    return Promise.race([
+      work,
+      new Promise<never>((_resolve, reject) => {
+        onAbort = () => reject(new Stopped('stopped'));
+        abort.signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]).finally(() => abort.signal.removeEventListener('abort', onAbort!));
+  }
+
+  /** Waits for a retry; throws Stopped when the channel stops meanwhile. */
+  async function retryWait(ms: number): Promise<void> {
+    await wait(ms);
+    if (stopping) throw new Stopped('stopping');
+  }
+
+  // ---- step: poll ----
+
+  /** Waits as a getUpdates failure asks; never throws, never gives up. */
   async function backOff(err: unknown, failures: number, during: string): Promise<void> {
     const f = api.describe(err);
     if (f.kind === 'aborted' || stopping) return;
@@ -134,9 +217,11 @@ export function createTelegramChannel(deps: {
     await connect();
     let failures = 0;
     while (!stopping) {
+      const busy = offsets.pendingCount() > 0;
       let updates: Update[];
       try {
-        updates = await api.getUpdates(offset, settings.pollTimeoutS, abort.signal);
+        // While an update is pending, Telegram answers at once (it still holds that update): no long poll then.
+        updates = await api.getUpdates(offsets.offset(), busy ? 0 : settings.pollTimeoutS, abort.signal);
         failures = 0;
         lastPollAt = Date.now();
         metrics.success('tg');
@@ -145,124 +230,230 @@ export function createTelegramChannel(deps: {
         await backOff(err, failures, 'getUpdates');
         continue;
       }
-      for (const id of [...handled]) if (id < offset) handled.delete(id);
-      if (updates.length === 0) continue;
-      const batch = updates.filter((u) => !handled.has(u.update_id));
-      inFlight = handleBatch(batch);
-      const failedIds = (await inFlight) as number[];
-      inFlight = undefined;
-      const maxId = Math.max(...updates.map((u) => u.update_id));
-      const firstFailed = failedIds.length ? Math.min(...failedIds) : undefined;
-      const confirmedBefore = offset;
-      offset = firstFailed ?? maxId + 1;
-      if (firstFailed !== undefined) {
-        // The updates handled before the failed one are confirmed now, not after the retry wait: a restart
-        // during that wait would otherwise see them again and answer them twice.
-        if (offset > confirmedBefore)
-          await api.getUpdates(offset, 0, abort.signal).catch((err: unknown) => {
-            logger.debug('confirming handled Telegram updates failed', {
-              error: { message: api.describe(err).message },
-            });
-          });
-        const tries = attempts.get(firstFailed) ?? 1;
-        const delay = settings.retryBaseDelayMs * 2 ** (tries - 1) * (0.5 + Math.random() * 0.5);
-        logger.warn(`Telegram update will be retried in ${Math.round(delay)} ms`, {
-          telegram: { update_id: firstFailed },
+      for (const update of updates) dispatch(update);
+      metrics.oldestPendingUpdate(offsets.oldestPendingAgeMs());
+      // Nothing new while some chat works: look again soon, or as soon as the offset can move.
+      if (offsets.pendingCount() > 0) await wait(BUSY_POLL_MS, (wake) => (wakePoll = wake));
+      wakePoll = undefined;
+    }
+  }
+
+  // ---- step: classify ----
+
+  /** Takes one polled update: queues it in its chat, or confirms it at once. False for a repeat. */
+  function dispatch(update: Update): boolean {
+    if (!offsets.add(update.update_id)) return false;
+    metrics.received('tg');
+    const classified = classifyUpdate(update, me);
+    if (classified.kind === 'ignore') {
+      metrics.skipped('tg', classified.reason);
+      confirm([update]);
+      return true;
+    }
+    enqueue({ update, classified, arrivedAt: Date.now() });
+    return true;
+  }
+
+  // ---- step: per-chat queue ----
+
+  function enqueue(item: Queued) {
+    let chat = chats.get(item.classified.chatKey);
+    if (!chat) {
+      chat = { items: [] };
+      chats.set(item.classified.chatKey, chat);
+    }
+    chat.items.push(item);
+    chat.wake?.();
+    chat.running ??= runChat(item.classified.chatKey, chat).finally(() => {
+      chat.running = undefined;
+      if (chat.items.length === 0 && chats.get(item.classified.chatKey) === chat) chats.delete(item.classified.chatKey);
+    });
+  }
+
+  async function runChat(chatKey: string, chat: { items: Queued[]; wake?: () => void }) {
+    while (chat.items.length > 0 && !stopping) {
+      const next = nextJob(chat.items, Date.now(), mergeWindowMs);
+      if ('waitMs' in next) {
+        await wait(next.waitMs, (wake) => (chat.wake = wake));
+        chat.wake = undefined;
+        continue;
+      }
+      chat.items = chat.items.filter((q) => !next.job.includes(q));
+      try {
+        await runJob(next.job);
+        confirm(next.job.map((q) => q.update));
+      } catch (err) {
+        if (err instanceof Stopped) return;
+        // A bug, not a failure of Telegram or the secretary: keep the job at the head and try again later.
+        logger.error('Telegram update could not be handled; retrying in 5 s', {
+          err: err instanceof Error ? err : undefined,
+          telegram: { chat_id: chatKey, update_id: next.job[0]!.update.update_id },
         });
-        await wait(delay);
+        chat.items.unshift(...next.job);
+        await wait(5000);
       }
     }
   }
 
-  /** Handles a batch (one chat's updates in order, chats side by side); resolves with the ids that failed. */
-  async function handleBatch(batch: Update[]): Promise<number[]> {
-    const byChat = new Map<string, Update[]>();
-    for (const u of batch) {
-      const chat = 'message' in u ? String(u.message.chat.id) : `update:${u.update_id}`;
-      byChat.set(chat, [...(byChat.get(chat) ?? []), u]);
-    }
-    const failed: number[] = [];
-    await Promise.all(
-      [...byChat.values()].map(async (list) => {
-        for (const u of list) {
-          const ok = await handleWithRetries(u);
-          if (!ok) failed.push(u.update_id);
-        }
-      }),
-    );
-    return failed;
+  // ---- step: confirm ----
+
+  function confirm(updates: Update[]) {
+    const before = offsets.offset();
+    for (const u of updates) offsets.done(u.update_id);
+    metrics.oldestPendingUpdate(offsets.oldestPendingAgeMs());
+    if (offsets.offset() > before) wakePoll?.();
   }
 
-  async function handleWithRetries(update: Update): Promise<boolean> {
-    const tries = (attempts.get(update.update_id) ?? 0) + 1;
-    attempts.set(update.update_id, tries);
-    if (tries === 1) metrics.received('tg');
+  /** Records the job's updates as handled; retried until the secretary takes it (or the channel stops). */
+  async function recordHandled(keys: string[], outcome: HandledOutcome, reason?: string) {
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await untilDeadline(secretary.recordHandled('tg', keys, outcome, reason));
+        return;
+      } catch (err) {
+        if (err instanceof Stopped) throw err;
+        logger.warn('recording a Telegram update as handled failed; retrying', {
+          telegram: { handled_keys: keys.slice(0, 5) },
+          error: { message: (err as Error).message },
+        });
+        await retryWait(RECORD_RETRY_DELAYS_MS[Math.min(failures, RECORD_RETRY_DELAYS_MS.length - 1)]!);
+      }
+    }
+  }
+
+  async function lookupHandled(keys: string[]): Promise<boolean> {
+    for (let failures = 0; ; failures += 1) {
+      try {
+        return (await untilDeadline(secretary.lookupHandled(keys))).size > 0;
+      } catch (err) {
+        if (err instanceof Stopped) throw err;
+        logger.warn('looking up handled Telegram updates failed; retrying', {
+          error: { message: (err as Error).message },
+        });
+        await retryWait(RECORD_RETRY_DELAYS_MS[Math.min(failures, RECORD_RETRY_DELAYS_MS.length - 1)]!);
+      }
+    }
+  }
+
+  /** One job, start to end: already handled? → decide → deliver → record. Throws only Stopped. */
+  async function runJob(job: Queued[]): Promise<void> {
+    const keys = job.map((q) => handledKeyOf(q.update));
     const endTimer = metrics.startTimer('tg');
-    try {
-      const outcome = await withTimeout(
-        (signal) => handleUpdate(update, signal),
-        settings.handlerTimeoutMs,
-        abort.signal,
-      );
-      endTimer(outcome);
-      finish(update.update_id);
-      return true;
-    } catch (err) {
-      endTimer('retry');
-      const reason = err instanceof HandlerTimeout ? 'timeout' : isAppError(err) ? err.code : (err as Error).message;
-      logger.warn(`Telegram update failed (attempt ${tries}): ${reason}`, {
-        telegram: { update_id: update.update_id },
+    if (await lookupHandled(keys)) {
+      // Handled by a previous process that stopped before the offset moved past it.
+      metrics.skipped('tg', 'duplicate');
+      endTimer('skipped');
+      return;
+    }
+    const head = job[0]!;
+    const reply = isMessage(head)
+      ? await decideMessage(job.filter(isMessage))
+      : await handleCallback((head.classified as { query: CallbackQuery }).query);
+    let outcome = reply.outcome;
+    let reason = reply.reason;
+    if (reply.send) {
+      const delivered = await deliver(reply);
+      if (delivered.outcome === 'failed') {
+        outcome = 'failed';
+        reason = delivered.reason;
+      }
+    }
+    await recordHandled(keys, outcome, reason);
+    endTimer(outcome);
+  }
+
+  // ---- step: decide ----
+
+  async function decideMessage(job: QueuedMessage[]): Promise<Reply> {
+    const message = job[0]!.classified.message;
+    const from = message.from!;
+    const chatId = message.chat.id;
+    const replyTo = message.chat.type === 'private' ? undefined : message.message_id;
+    const text = job
+      .map((q) => q.classified.text)
+      .filter(Boolean)
+      .join('\n')
+      .trim();
+    const command = /^\/(start|help)(@\w+)?(\s|$)/i.exec(text)?.[1];
+    if (command) return { send: true, chatId, text: HELP_TEXT, replyTo, outcome: 'sent' };
+    // One reply for an album without a caption, however many photos it has.
+    if (!text) return { send: true, chatId, text: TEXT_ONLY_REPLY, replyTo, outcome: 'sent' };
+    if (!deps.rateLimit.tryTake(`tg:${from.id}`)) {
+      metrics.skipped('tg', 'rate_limited');
+      logger.warn('Telegram sender over the hourly limit; no reply', {
+        telegram: { update_id: job[0]!.update.update_id },
       });
-      if (tries < settings.maxAttempts) return false;
-      metrics.reply('tg', 'failed');
-      const chatId = 'message' in update ? update.message.chat.id : undefined;
-      if (chatId !== undefined) await api.sendText(chatId, GAVE_UP_REPLY).catch(() => undefined);
-      logger.error('Telegram update given up after repeated failures', { telegram: { update_id: update.update_id } });
-      finish(update.update_id);
-      return true;
+      return { send: false, outcome: 'skipped', reason: 'rate_limited' };
     }
-  }
 
-  function finish(updateId: number) {
-    handled.add(updateId);
-    attempts.delete(updateId);
-    delivered.delete(updateId);
-  }
-
-  async function deliver(updateId: number, chatId: number, text: string, signal: AbortSignal, replyTo?: number) {
-    const parts = splitMessage(text);
-    for (let i = delivered.get(updateId) ?? 0; i < parts.length; i += 1) {
-      if (signal.aborted) throw new HandlerTimeout('attempt abandoned before its answer was sent');
-      await api.sendText(chatId, parts[i]!, { replyToMessageId: i === 0 ? replyTo : undefined, signal });
-      delivered.set(updateId, i + 1);
+    // The typing indicator lasts ~5 s on the client; renew it while the secretary works.
+    const typing = () => void api.sendTyping(migratedChats.get(chatId) ?? chatId).catch(() => undefined);
+    typing();
+    const typingTimer = setInterval(typing, 4500);
+    try {
+      let counted = 0;
+      for (let failures = 1; ; failures += 1) {
+        try {
+          const capped = text.length > settings.maxRequestChars ? text.slice(0, settings.maxRequestChars) : text;
+          const analysis = await withDeadline(
+            untilDeadline(
+              secretary.analyze({
+                channel: 'tg',
+                username: from.username ?? String(from.id),
+                request: capped,
+                message_id: `tg:${chatId}:${message.message_id}`,
+                thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
+              }),
+            ),
+            settings.handlerTimeoutMs,
+          );
+          if (analysis.no_reply) {
+            // A category that gets no reply: the update is handled, nothing is sent.
+            metrics.skipped('tg', 'no_reply');
+            logger.info('Telegram message not answered: its category gets no reply', {
+              telegram: { update_id: job[0]!.update.update_id },
+              classification: { category: analysis.category },
+            });
+            return { send: false, outcome: 'skipped', reason: 'no_reply' };
+          }
+          return { send: true, chatId, text: replyTextOf(analysis) || GAVE_UP_REPLY, replyTo, outcome: 'sent' };
+        } catch (err) {
+          if (err instanceof Stopped) throw err;
+          if (isAppError(err) && err.status >= 400 && err.status < 500 && err.status !== 429 && !err.retryable) {
+            // The secretary said no (e.g. an unknown sender): its message is meant for the user.
+            metrics.reply('tg', 'rejected');
+            return { send: true, chatId, text: err.message, replyTo, outcome: 'sent', reason: 'rejected' };
+          }
+          const retry = secretaryRetry(err, failures, settings.retryBaseDelayMs);
+          if (retry.counts) counted += 1;
+          const why = isAppError(err) ? err.code : (err as Error).message;
+          if (counted >= settings.maxAttempts) {
+            logger.error('Telegram update given up after repeated failures', {
+              telegram: { update_id: job[0]!.update.update_id },
+              reason: why,
+            });
+            metrics.reply('tg', 'failed');
+            metrics.repliesFailed('tg', 'secretary_failed');
+            return { send: true, chatId, text: GAVE_UP_REPLY, replyTo, outcome: 'failed', reason: 'secretary_failed' };
+          }
+          logger.warn(`Telegram update failed (${why}); retrying in ${Math.round(retry.delayMs)} ms`, {
+            telegram: { update_id: job[0]!.update.update_id },
+          });
+          await retryWait(retry.delayMs);
+        }
+      }
+    } finally {
+      clearInterval(typingTimer);
     }
-    metrics.reply('tg', 'sent');
-  }
-
-  function isAddressedToBot(message: Message): { addressed: boolean; text?: string } {
-    const text = 'text' in message ? message.text : 'caption' in message ? message.caption : undefined;
-    if (message.chat.type === 'private') return { addressed: true, text };
-    const mention = me?.username ? `@${me.username}` : undefined;
-    const repliedToBot =
-      'reply_to_message' in message &&
-      message.reply_to_message?.from?.id !== undefined &&
-      message.reply_to_message.from.id === me?.id;
-    if (mention && text?.toLowerCase().includes(mention.toLowerCase())) {
-      return {
-        addressed: true,
-        text: text.replace(new RegExp(mention.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'ig'), '').trim(),
-      };
-    }
-    return { addressed: repliedToBot, text };
   }
 
   /**
    * A pressed approval button (`action:approve:<id>` / `action:reject:<id>`, sent by the secretary through
    * POST /send): only presses in the approver chat are passed on, as `POST /action-executions/<id>/<decision>`.
    * The buttons are removed once decided (or found decided: 409), and the approver is told the result.
-   * The secretary being unreachable throws: the update is retried like a message.
+   * The secretary being unreachable is retried (seconds) like a message.
    */
-  async function handleCallback(query: CallbackQuery, signal: AbortSignal): Promise<Outcome> {
+  async function handleCallback(query: CallbackQuery): Promise<Reply> {
     const data = 'data' in query ? query.data : undefined;
     const answer = (text?: string, alert?: boolean) =>
       api.answerCallbackQuery(query.id, text, alert).catch((err: unknown) => {
@@ -273,7 +464,7 @@ export function createTelegramChannel(deps: {
     if (!match) {
       await answer();
       metrics.skipped('tg', 'unsupported_callback');
-      return 'skipped';
+      return { send: false, outcome: 'skipped', reason: 'unsupported_callback' };
     }
     const decision = match[1] as 'approve' | 'reject';
     const id = Number(match[2]);
@@ -285,19 +476,28 @@ export function createTelegramChannel(deps: {
       });
       await answer(NOT_APPROVER_REPLY, true);
       metrics.skipped('tg', 'not_approver');
-      return 'skipped';
+      return { send: false, outcome: 'skipped', reason: 'not_approver' };
     }
     const by = `telegram:${query.from.username ? `@${query.from.username}` : query.from.id}`;
     let result: string;
     let toast: string;
-    try {
-      const decided = await secretary.decideAction(id, decision, by);
-      toast = decision === 'approve' ? 'Одобрено' : 'Отклонено';
-      result = `Действие №${id} ${decision === 'approve' ? 'одобрено' : 'отклонено'} (${by}); статус: ${decided.status}.`;
-    } catch (err) {
-      if (!isAppError(err) || (err.status !== 409 && err.status !== 404)) throw err;
-      toast = err.status === 409 ? 'Уже решено' : 'Действие не найдено';
-      result = `Действие №${id}: ${err.status === 409 ? 'уже решено' : 'не найдено'}. ${err.message}`;
+    for (let failures = 1; ; failures += 1) {
+      try {
+        const decided = await untilDeadline(secretary.decideAction(id, decision, by));
+        toast = decision === 'approve' ? 'Одобрено' : 'Отклонено';
+        result = `Действие №${id} ${decision === 'approve' ? 'одобрено' : 'отклонено'} (${by}); статус: ${decided.status}.`;
+        break;
+      } catch (err) {
+        if (err instanceof Stopped) throw err;
+        if (isAppError(err) && (err.status === 409 || err.status === 404)) {
+          toast = err.status === 409 ? 'Уже решено' : 'Действие не найдено';
+          result = `Действие №${id}: ${err.status === 409 ? 'уже решено' : 'не найдено'}. ${err.message}`;
+          break;
+        }
+        const retry = secretaryRetry(err, failures, settings.retryBaseDelayMs);
+        logger.warn('approval press not passed on yet; retrying', { action_execution: { id } });
+        await retryWait(Math.min(retry.delayMs, 5000));
+      }
     }
     await answer(toast);
     if (chat !== undefined && query.message) {
@@ -306,85 +506,85 @@ export function createTelegramChannel(deps: {
         logger.debug('editMessageReplyMarkup failed', { error: { message: api.describe(err).message } });
       });
     }
-    if (signal.aborted) throw new HandlerTimeout('attempt abandoned before its answer was sent');
-    await api.sendText(chat ?? query.from.id, result, { replyToMessageId: query.message?.message_id, signal });
-    metrics.reply('tg', 'sent');
-    return 'sent';
+    return {
+      send: true,
+      chatId: chat ?? query.from.id,
+      text: result,
+      replyTo: query.message?.message_id,
+      outcome: 'sent',
+    };
   }
 
-  async function handleUpdate(update: Update, signal: AbortSignal): Promise<Outcome> {
-    if ('callback_query' in update) return handleCallback(update.callback_query, signal);
-    if (!('message' in update)) {
-      metrics.skipped('tg', 'unsupported_update');
-      return 'skipped';
-    }
-    const message = update.message;
-    const from = message.from;
-    if (!from || from.is_bot) {
-      metrics.skipped('tg', 'bot_sender');
-      return 'skipped';
-    }
-    const { addressed, text: rawText } = isAddressedToBot(message);
-    if (!addressed) {
-      metrics.skipped('tg', 'group_not_mentioned');
-      return 'skipped';
-    }
-    const chatId = message.chat.id;
-    const replyTo = message.chat.type === 'private' ? undefined : message.message_id;
-    const text = rawText?.trim() ?? '';
-    const command = /^\/(start|help)(@\w+)?(\s|$)/i.exec(text)?.[1];
-    if (command) {
-      await deliver(update.update_id, chatId, HELP_TEXT, signal, replyTo);
-      return 'sent';
-    }
-    if (!text) {
-      await deliver(update.update_id, chatId, TEXT_ONLY_REPLY, signal, replyTo);
-      return 'sent';
-    }
-    if (!delivered.has(update.update_id) && (attempts.get(update.update_id) ?? 1) === 1) {
-      if (!deps.rateLimit.tryTake(`tg:${from.id}`)) {
-        metrics.skipped('tg', 'rate_limited');
-        logger.warn('Telegram sender over the hourly limit; no reply', { telegram: { update_id: update.update_id } });
-        return 'skipped';
-      }
-    }
+  // ---- step: deliver ----
 
-    // The typing indicator lasts ~5 s on the client; renew it while the secretary works.
-    const typing = () => void api.sendTyping(chatId).catch(() => undefined);
-    typing();
-    const typingTimer = setInterval(typing, 4500);
-    let answer: string;
-    try {
-      const capped = text.length > settings.maxRequestChars ? text.slice(0, settings.maxRequestChars) : text;
-      const analysis = await secretary.analyze({
-        channel: 'tg',
-        username: from.username ?? String(from.id),
-        request: capped,
-        message_id: `tg:${chatId}:${message.message_id}`,
-        thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
-      });
-      if (analysis.no_reply) {
-        // A category that gets no reply: the update is handled, nothing is sent.
-        metrics.skipped('tg', 'no_reply');
-        logger.info('Telegram message not answered: its category gets no reply', {
-          telegram: { update_id: update.update_id },
-          classification: { category: analysis.category },
+  /**
+   * Sends the answer, piece by piece (a retry never repeats a piece already sent), handling Bot API errors by
+   * kind: permanent → given up at once; migrate_to_chat_id → once more to the supergroup, remembered; 429 → wait
+   * retry_after (this chat only); 5xx/network → SEND_RETRY_DELAYS_MS, then given up.
+   */
+  async function deliver(reply: Extract<Reply, { send: true }>): Promise<{ outcome: HandledOutcome; reason?: string }> {
+    const parts = splitMessage(reply.text);
+    let failures = 0;
+    let migrated = false;
+    for (let i = 0; i < parts.length;) {
+      const chatId = migratedChats.get(reply.chatId) ?? reply.chatId;
+      try {
+        await api.sendText(chatId, parts[i]!, {
+          replyToMessageId: i === 0 ? reply.replyTo : undefined,
+          signal: abort.signal,
+          maxRateLimitRetries: 0,
         });
-        return 'skipped';
+        i += 1;
+        failures = 0;
+        continue;
+      } catch (err) {
+        const f = api.describe(err);
+        if (f.kind === 'aborted') throw new Stopped('stopping');
+        if (f.kind === 'migrated' && f.migrateToChatId !== undefined && !migrated) {
+          migrated = true;
+          migratedChats.set(reply.chatId, f.migrateToChatId);
+          logger.info('Telegram group became a supergroup; sending there', {
+            telegram: { chat_id: reply.chatId, migrate_to_chat_id: f.migrateToChatId },
+          });
+          continue;
+        }
+        if (f.kind === 'rejected' || f.kind === 'migrated') {
+          logger.warn(`Telegram refused the answer (${f.reason}); not retried`, {
+            telegram: { chat_id: chatId },
+            error: { message: f.message, code: f.status },
+            reason: f.reason,
+          });
+          metrics.reply('tg', 'failed');
+          metrics.repliesFailed('tg', f.reason);
+          return { outcome: 'failed', reason: f.reason };
+        }
+        if (f.kind === 'rate_limited') {
+          logger.warn(`Telegram asks this chat to wait ${f.retryAfterS ?? 1} s (429)`, {
+            telegram: { chat_id: chatId },
+          });
+          await retryWait((f.retryAfterS ?? 1) * 1000);
+          continue;
+        }
+        failures += 1;
+        if (failures > SEND_RETRY_DELAYS_MS.length) {
+          logger.error('Telegram answer given up: the Bot API kept failing', {
+            telegram: { chat_id: chatId },
+            error: { message: f.message, code: f.status },
+          });
+          metrics.reply('tg', 'failed');
+          metrics.repliesFailed('tg', 'unavailable');
+          return { outcome: 'failed', reason: 'unavailable' };
+        }
+        const delay = SEND_RETRY_DELAYS_MS[failures - 1]! * (0.8 + Math.random() * 0.4);
+        logger.warn(`sendMessage failed (${f.kind}); retrying in ${Math.round(delay)} ms`, {
+          telegram: { chat_id: chatId },
+          error: { message: f.message, code: f.status },
+        });
+        await retryWait(delay);
       }
-      answer = replyTextOf(analysis);
-    } catch (err) {
-      if (isAppError(err) && err.status >= 400 && err.status < 500 && !err.retryable) {
-        answer = err.message;
-        metrics.reply('tg', 'rejected');
-      } else {
-        throw err;
-      }
-    } finally {
-      clearInterval(typingTimer);
     }
-    await deliver(update.update_id, chatId, answer || GAVE_UP_REPLY, signal, replyTo);
-    return 'sent';
+    metrics.reply('tg', 'sent');
+    return { outcome: reply.outcome, reason: reply.reason };
   }
 
   return {
@@ -396,18 +596,29 @@ export function createTelegramChannel(deps: {
     },
     stop: async (deadlineMs) => {
       stopping = true;
-      // Aborts the open long poll; handling in progress gets until the deadline.
-      const current = inFlight;
-      if (current) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([current, new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
-        clearTimeout(timer);
-      }
+      // Waits end now; a job in flight (an analysis, a send, its record) gets until the deadline.
+      stopController.abort();
+      const running = [...chats.values()].map((c) => c.running).filter(Boolean);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(running), new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
+      clearTimeout(timer);
       abort.abort();
       await loop;
-      // Confirm what was handled, so a restart does not see it again (as telegraf does on stop).
-      if (me && offset > 0) await api.getUpdates(offset, 0, AbortSignal.timeout(3000)).catch(() => undefined);
+      await Promise.all(running);
+      // Confirm what was handled, so a restart does not even fetch it again (as telegraf does on stop).
+      if (me) await api.getUpdates(offsets.offset(), 0, AbortSignal.timeout(3000)).catch(() => undefined);
     },
     health: () => ({ bot: me?.username, lastPollAt, pollTimeoutS: settings.pollTimeoutS }),
   };
+}
+
+/** Rejects with a 504 AppError after `ms`; the late result of `work` is dropped (nothing is sent from it). */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new AppError('handler_timeout', 504, `handling took longer than ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -80,9 +80,12 @@ export const actionsEnvSchema = {
   ACTION_RETRY_BASE_MS: env.int(2_000, 'First retry delay; doubles per attempt (with jitter)', { min: 1 }),
   ACTION_RETRY_MAX_MS: env.int(600_000, 'Longest retry delay', { min: 1 }),
   ACTION_WORKER_INTERVAL_MS: env.int(1_000, 'How often the action worker looks for due work', { min: 10 }),
-  ACTION_LEASE_MS: env.int(120_000, 'How long a claimed action is reserved before another worker may take it', {
-    min: 1_000,
-  }),
+  ACTION_LEASE_MS: env.int(
+    15_000,
+    'Lease of a claimed action, renewed every third of it while the worker runs it: a dead worker is replaced ' +
+      'within this time',
+    { min: 1_000 },
+  ),
 };
 
 type ActionsEnv = z.output<z.ZodObject<typeof actionsEnvSchema>>;

@@ -363,6 +363,27 @@ export async function claimDueExecutions(db: Knex, opts: { leaseMs: number; limi
   return result.rows;
 }
 
+/**
+ * The worker's heartbeat: extends the lease of the rows it still holds (same token) to `leaseMs` from now, so a
+ * short lease survives a slow action while a dead worker's rows are free again within `leaseMs`.
+ * Returns how many rows are still held.
+ */
+export async function renewLeases(
+  db: Knex,
+  rows: Array<Pick<ExecutionRow, 'id' | 'lease_token'>>,
+  leaseMs: number,
+): Promise<number> {
+  const token = rows[0]?.lease_token;
+  if (!token) return 0;
+  return db(TABLE)
+    .whereIn(
+      'id',
+      rows.map((r) => r.id),
+    )
+    .where({ lease_token: token })
+    .update({ lease_expires_at: laterThanNow(db, leaseMs) });
+}
+
 /** Updates a claimed row only while the lease is still ours; false when another worker has taken it over. */
 export async function updateLeased(
   db: Knex,

@@ -2,7 +2,13 @@ import type { Knex } from 'knex';
 import type { Logger, Metrics } from '@workemon/service-kit';
 import type { WorkerSettings } from './action-policy.js';
 import type { CommunicatorClient } from './communicator-client.js';
-import { claimDueExecutions, laterThanNow, updateLeased, type ExecutionRow } from './execution-repository.js';
+import {
+  claimDueExecutions,
+  laterThanNow,
+  renewLeases,
+  updateLeased,
+  type ExecutionRow,
+} from './execution-repository.js';
 import {
   classifyFailure,
   describeAction,
@@ -246,6 +252,16 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
 
   async function runOnce(): Promise<number> {
     const rows = await claimDueExecutions(db, { leaseMs: settings.leaseMs, limit: batchSize });
+    if (rows.length === 0) return 0;
+    // Heartbeat: the lease is short (ACTION_LEASE_MS) and renewed while the rows are in hand, so a worker that
+    // died mid-action is replaced within a lease, and a live one keeps its rows however long Jira takes.
+    const heartbeat = setInterval(
+      () =>
+        void renewLeases(db, rows, settings.leaseMs).catch((err: unknown) => {
+          logger?.warn('action lease heartbeat failed', { err: err instanceof Error ? err : undefined });
+        }),
+      Math.max(100, Math.floor(settings.leaseMs / 3)),
+    );
     await Promise.all(
       rows.map((row) =>
         processRow(row).catch((err: unknown) => {
@@ -256,7 +272,7 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
           });
         }),
       ),
-    );
+    ).finally(() => clearInterval(heartbeat));
     return rows.length;
   }
 

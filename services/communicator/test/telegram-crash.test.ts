@@ -1,0 +1,139 @@
+// The communicator as a real child process (src/main.ts under tsx, as `npm start` runs it), SIGKILLed at random
+// points of a 50-update batch, round after round, and restarted against the same fake Bot API (real offset
+// semantics) and secretary. Every update must be answered, and answered twice only inside the documented window:
+// the one send per chat whose "handled" record had not been written yet when the process died.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
+import { waitUntil } from './harness.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+const open: Array<{ close: () => Promise<void> }> = [];
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const item of open.splice(0).reverse()) await item.close();
+});
+
+function startCommunicatorProcess(tg: FakeTelegram, secretary: FakeSecretary) {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@workemon/source', mainTs], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env['PATH'],
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      SECRETARY_URL: secretary.url,
+      SECRETARY_TIMEOUT: '5s',
+      RETRY_BASE_DELAY: '200ms',
+      SHUTDOWN_TIMEOUT: '2s',
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.url,
+      TELEGRAM_POLL_TIMEOUT_S: '1',
+      TELEGRAM_CONFLICT_WAIT: '200ms',
+      RATE_LIMIT_PER_HOUR: '1000',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  children.push(child);
+  return { child, stderr: () => stderr };
+}
+
+async function kill(child: ChildProcess) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+const CHATS = 10;
+const PER_CHAT = 5;
+const ROUNDS = 4;
+
+describe('telegram across SIGKILL of the communicator', () => {
+  it(
+    'answers every update of a 50-update batch, at most once more per chat for the send in flight at the kill',
+    { timeout: 240_000 },
+    async () => {
+      const tg = await startFakeTelegram({ maxHoldMs: 1000 });
+      const secretary = await startFakeSecretary();
+      open.push(tg, secretary);
+      // A little analysis time, so a kill lands in the middle of the batch.
+      secretary.delayFor = () => 10 + Math.floor(Math.random() * 60);
+
+      let current = startCommunicatorProcess(tg, secretary);
+      const answersOf = (text: string) => tg.sent.filter((m) => m.text === `Ответ на: ${text}`).length;
+      const duplicatesPerChat = new Map<number, number>();
+      let kills = 0;
+      let midBatchKills = 0;
+
+      for (let round = 0; round < ROUNDS; round += 1) {
+        const texts: Array<{ text: string; chat: number }> = [];
+        for (let k = 0; k < PER_CHAT; k += 1) {
+          for (let c = 0; c < CHATS; c += 1) {
+            const chat = 3000 + c;
+            const text = `r${round}-c${chat}-m${k}`;
+            texts.push({ text, chat });
+            tg.pushMessage({ from: { id: chat, username: `user${chat}` }, text });
+          }
+        }
+        const sentBefore = tg.sent.length;
+        // Kill at a random moment after the batch started to be answered, then start a fresh process.
+        await waitUntil(() => tg.sent.length > sentBefore, `round ${round}: a first answer`, 60_000).catch(
+          (err: Error) => {
+            throw new Error(`${err.message}; communicator stderr: ${current.stderr()}`);
+          },
+        );
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 400));
+        await kill(current.child);
+        kills += 1;
+        const answeredAtKill = texts.filter((t) => answersOf(t.text) > 0).length;
+        if (answeredAtKill < texts.length) midBatchKills += 1;
+        current = startCommunicatorProcess(tg, secretary);
+        await waitUntil(
+          () => texts.every((t) => answersOf(t.text) >= 1) && tg.pending() === 0,
+          `round ${round}: every update answered and confirmed`,
+          90_000,
+        ).catch((err: Error) => {
+          const missing = texts.filter((t) => answersOf(t.text) === 0).map((t) => t.text);
+          throw new Error(`${err.message}; missing ${missing.join(', ')}; stderr: ${current.stderr()}`);
+        });
+        const roundDuplicates = new Map<number, number>();
+        for (const t of texts) {
+          const extra = answersOf(t.text) - 1;
+          if (extra > 0) roundDuplicates.set(t.chat, (roundDuplicates.get(t.chat) ?? 0) + extra);
+        }
+        // This round had one kill: per chat, at most the one send in flight was repeated.
+        for (const [chat, duplicates] of roundDuplicates) {
+          expect(duplicates, `round ${round}, chat ${chat}`).toBeLessThanOrEqual(1);
+          duplicatesPerChat.set(chat, (duplicatesPerChat.get(chat) ?? 0) + duplicates);
+        }
+      }
+      await kill(current.child);
+
+      const total = [...duplicatesPerChat.values()].reduce((a, b) => a + b, 0);
+      // The kills did land inside batches (otherwise this test would prove nothing).
+      expect(midBatchKills).toBeGreaterThan(0);
+      console.info(`telegram crash test: ${kills} kills, ${midBatchKills} mid-batch, ${total} repeated answers`);
+      expect(total).toBeLessThanOrEqual(kills * CHATS);
+      // Nothing was lost: every update of every round has its answer.
+      expect(tg.sent.length).toBe(ROUNDS * CHATS * PER_CHAT + total);
+      // Each chat's answers came in the order its messages were sent (a repeat may follow its original).
+      for (let c = 0; c < CHATS; c += 1) {
+        const order = tg.sent
+          .filter((m) => Number(m.chat_id) === 3000 + c)
+          .map((m) => m.text)
+          .filter((text, i, all) => all.indexOf(text) === i);
+        const expected = Array.from({ length: ROUNDS }, (_, r) =>
+          Array.from({ length: PER_CHAT }, (_, k) => `Ответ на: r${r}-c${3000 + c}-m${k}`),
+        ).flat();
+        expect(order).toEqual(expected);
+      }
+    },
+  );
+});
