@@ -309,6 +309,9 @@ export function createEmailChannel(deps: {
     });
     if (fetched === null) return; // the connection is gone; the next sweep picks it up again
     if (!fetched) return; // expunged meanwhile
+    // A sweep's SEARCH may have been answered just before this mail's flags were stored: the flags fetched now
+    // are the truth, and a mail already seen or set aside is done.
+    if (fetched.flags.includes('\\Seen') || fetched.flags.includes(FLAG_FAILED)) return;
     const firstTry = !attempts.has(key) && attemptsRecorded(fetched.flags) === 0;
     if (firstTry) metrics.received('email');
     if (!(await recordAttempt(fetched, key))) return;
