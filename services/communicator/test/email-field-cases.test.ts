@@ -82,6 +82,16 @@ const EXPECTED: Record<string, string | null | ((request: string) => void)> = {
     'Помогите с письмом ниже.\n\n[Пересланное письмо]\nОт: Sidorov <sidorov@example.test>\nТема: Отчёт по возвратам\nНужен отчёт по возвратам за ноябрь.',
   'more-cases/F08-rfc822-no-note.eml':
     '[Пересланное письмо]\nОт: anna@example.test\nТема: Zabbix\nНужен доступ к Zabbix.',
+  'more-cases/F09-gmail-html-forward.eml':
+    'Помогите, пожалуйста.\n\n[Пересланное письмо]\nОт: Пётр Сидоров <sidorov@example.test>\nТема: Платежи\nНужен реестр платежей за ноябрь.',
+  'more-cases/F10-apple-html-forward.eml':
+    'Гляньте ниже.\n\n[Пересланное письмо]\nОт: Petr Sidorov <sidorov@example.test>\nТема: Реестр\nНужен реестр возвратов за ноябрь.',
+  'more-cases/F11-outlook-html-forward.eml':
+    'Коллеги, посмотрите.\n\n[Пересланное письмо]\nОт: Sidorov Petr <sidorov@example.test>\nТема: Реестр\nНужен реестр отказов за ноябрь.',
+  'more-cases/A05-unprefixed-history.eml': 'Только за ноябрь.',
+  'more-cases/A06-ru-wrapped-attribution.eml': 'Переводы между кошельками.',
+  'more-cases/A07-ru-unprefixed-history.eml': 'Только за ноябрь, по дням.',
+  'more-cases/B03-yandex-html-bottom.eml': 'Авторизации по картам.',
   'more-cases/B01-interleaved.eml': 'Здравствуйте!\nОктябрь 2026.\nПо дням.',
   'more-cases/B02-bottom-post-en.eml': 'Карточные операции за неделю.',
   'more-cases/A01-yandex-attribution.eml': 'Нужны авторизации по кошелькам.',

@@ -237,11 +237,29 @@ function cutSignature(text: string): string {
 }
 
 /**
+ * History some clients quote without '>' marks: an attribution line (or two) with new text above it and no quoted
+ * line below it starts the history, which runs to the end.
+ */
+function cutUnmarkedHistory(body: string): string {
+  const lines = body.split('\n');
+  const nextText = (from: number) => lines.slice(from).find((l) => l.trim());
+  for (let i = 1; i < lines.length; i += 1) {
+    const single = isAttribution(lines[i]!);
+    const wrapped = !single && i + 1 < lines.length && isAttribution(`${lines[i]!.trim()} ${lines[i + 1]!.trim()}`);
+    if (!single && !wrapped) continue;
+    const after = nextText(i + (wrapped ? 2 : 1));
+    const before = lines.slice(0, i).some((l) => l.trim() && !/^[ \t]*>/.test(l));
+    if (before && after !== undefined && !/^[ \t]*>/.test(after)) return lines.slice(0, i).join('\n');
+  }
+  return body;
+}
+
+/**
  * The text this mail adds: quoted blocks and their attribution lines removed wherever they are (top-posting,
  * bottom-posting, interleaved), Outlook's unmarked history cut, the signature dropped.
  */
 export function extractNewText(body: string): string {
-  const fragments = new EmailReplyParser().read(body).getFragments();
+  const fragments = new EmailReplyParser().read(cutUnmarkedHistory(body)).getFragments();
   const kept: string[] = [];
   for (const [i, fragment] of fragments.entries()) {
     if (fragment.isQuoted() || fragment.isSignature()) continue;
