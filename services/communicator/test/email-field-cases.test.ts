@@ -101,6 +101,9 @@ const EXPECTED: Record<string, string | null | ((request: string) => void)> = {
   'more-cases/H01-gmail-html.eml':
     'Нужен список «отказов»:\n * по картам\n * по кошелькам\n\nМесяц Банк\nНоябрь Альфа Банк',
   'more-cases/H02-outlook-web-html.eml': 'Прошу выгрузку за неделю & месяц.',
+  // TNEF a reader can open: its text is the request (the damaged M09a stays unreadable).
+  'more-cases/T01-tnef-plain-body.eml': 'Проблема\n\nНужна выгрузка возвратов по кошелькам за ноябрь.',
+  'more-cases/T02-tnef-rtf-body.eml': 'Отчёт\n\nНужен отчёт по отказам за неделю.',
   'more-cases/U01-picture-only.eml': null,
   'more-cases/U02-empty.eml': null,
   'more-cases/R01-koi8-subject.eml': 'Доступ к BI\n\nПрошу доступ к отчётам.',

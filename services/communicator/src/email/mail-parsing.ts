@@ -1,3 +1,4 @@
+import { tnefText } from './tnef-text.js';
 import { simpleParser, type AddressObject, type HeaderValue, type ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
 import {
@@ -263,6 +264,7 @@ async function readContent(
   const forwards = split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) }));
   const unreadable: string[] = [];
   const other: string[] = [];
+  const tnefTexts: string[] = [];
   for (const a of parsed.attachments) {
     const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
     const type = a.contentType.toLowerCase();
@@ -273,16 +275,26 @@ async function readContent(
       forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
       continue;
     }
-    if (type === 'application/ms-tnef' || /^winmail\.dat$/i.test(name) || type.startsWith('image/')) {
-      // TNEF: node-tnef (the only TNEF reader on npm) loops forever on a damaged winmail.dat, so it is not used;
-      // the sender is asked for text instead. Pictures cannot be read either.
-      if (a.related && type.startsWith('image/')) continue; // inline logos of HTML mail
+    if (type === 'application/ms-tnef' || /^winmail\.dat$/i.test(name)) {
+      // Outlook's TNEF: its message text when we can read it, else it counts as unreadable content.
+      const tnef = tnefText(a.content);
+      const tnefBody = tnef?.text ?? (tnef?.html ? htmlToText(tnef.html) : undefined);
+      if (tnefBody?.trim()) {
+        tnefTexts.push(tnefBody);
+        continue;
+      }
+      unreadable.push(name);
+      continue;
+    }
+    if (type.startsWith('image/')) {
+      if (a.related) continue; // inline logos of HTML mail
       unreadable.push(name);
       continue;
     }
     if (a.contentDisposition === 'attachment' || a.filename) other.push(name);
   }
-  return { subject, text: extractNewText(split.text), forwards, unreadable, other };
+  const own = [split.text, ...tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))].filter((t) => t.trim()).join('\n\n');
+  return { subject, text: extractNewText(own), forwards, unreadable, other };
 }
 
 /**
