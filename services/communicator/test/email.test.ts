@@ -261,6 +261,11 @@ describe('email channel', () => {
     const uid = await append(s, buildEmail({ messageId: '<outage@client.test>' }));
     await waitUntil(() => s.secretary.calls.length >= 2, 'two failed attempts');
     expect(await flagsOf(s, uid)).not.toContain('\\Seen');
+    // The waiting mail shows in the backlog gauge.
+    await waitUntil(
+      async () => (await s.communicator!.metric('workemon_imap_oldest_unseen_age_seconds')) > 0,
+      'oldest unseen age above 0',
+    );
     expect(s.sink.mails).toHaveLength(0);
     s.secretary.up();
     await s.sink.waitForMails(1);
@@ -392,6 +397,33 @@ describe('email channel', () => {
     expect(s.secretary.calls.map((c) => c.message_id)).toEqual(['<after-poison@client.test>']);
     expect(s.sink.mails.map((m) => m.header('in-reply-to'))).toEqual(['<after-poison@client.test>']);
     expect(await s.communicator!.metric('workemon_email_failed_total')).toBe(1);
+  });
+
+  it('counts poison-mail attempts across communicator restarts', async () => {
+    // One attempt per run (the retry is an hour away), so only restarts bring the next attempt.
+    const s = await setup({ start: false, env: { MAX_ATTEMPTS: '3', RETRY_BASE_DELAY: '1h' } });
+    const uid = await append(
+      s,
+      buildEmail({
+        messageId: '<crashes-us@client.test>',
+        contentType: 'multipart/mixed; boundary="r"',
+        body: `${'--r\r\n\r\nx\r\n'.repeat(1200)}--r--\r\n`,
+      }),
+    );
+    for (const n of [1, 2]) {
+      const c = await s.start();
+      await waitFlags(s, uid, `$WorkemonAttempt${n}`);
+      await c.stop();
+      expect(await flagsOf(s, uid)).not.toContain('$WorkemonFailed');
+    }
+    // The third run makes the last attempt and, when it fails too, sets the mail aside.
+    await s.start();
+    await waitFlags(s, uid, '$WorkemonFailed');
+    expect(await flagsOf(s, uid)).toContain('$WorkemonAttempt3');
+    expect(await flagsOf(s, uid)).not.toContain('$WorkemonAttempt4');
+    await append(s, buildEmail({ messageId: '<after-restarts@client.test>' }));
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.header('in-reply-to')).toBe('<after-restarts@client.test>');
   });
 
   it('counts attempts across restarts: attempts recorded by an earlier run count toward MAX_ATTEMPTS', async () => {
