@@ -21,9 +21,6 @@ import {
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
-/** @deprecated kept for callers of the first version; the text now lives in USER_MESSAGES. */
-export const EMPTY_MAIL_REPLY = USER_MESSAGES.unreadable;
-
 /** What the classify step decided about a parsed mail. */
 export type MailDecision =
   | { kind: 'skip'; reason: SkipReason }
@@ -78,7 +75,8 @@ export type EmailChannel = {
 /**
  * Reads the mailbox and answers each mail exactly once:
  * - a mail is flagged \Seen only after its reply was accepted by SMTP, or when it is deliberately skipped;
- * - failures leave it unseen and retry it with backoff; after `maxAttempts` it is flagged $WorkemonFailed;
+ * - failures leave it unseen and retry it with backoff; each attempt is recorded on the message as the keyword
+ *   `$WorkemonAttemptN` (so the count survives restarts), and after `maxAttempts` it is set aside ($WorkemonFailed);
  * - the same Message-ID is answered once (an answered copy in the mailbox, or one in flight, wins);
  * - the reply's Message-ID is derived from the request's key, so the rare resend after a crash between SMTP
  *   accepting and the flag write is one message to the recipient's server, and the secretary, keyed by the same
