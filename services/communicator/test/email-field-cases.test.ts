@@ -92,6 +92,10 @@ const EXPECTED: Record<string, string | null | ((request: string) => void)> = {
   'more-cases/A06-ru-wrapped-attribution.eml': 'Переводы между кошельками.',
   'more-cases/A07-ru-unprefixed-history.eml': 'Только за ноябрь, по дням.',
   'more-cases/B03-yandex-html-bottom.eml': 'Авторизации по картам.',
+  'more-cases/F12-quoted-forward-ru.eml':
+    'Смотри.\n\n[Пересланное письмо]\nОт: Sidorov <sidorov@example.test>\nНужен доступ к CRM.',
+  'more-cases/F13-outlook-en-fw.eml':
+    'See below.\n\n[Пересланное письмо]\nОт: Sidorov Petr <sidorov@example.test>\nТема: Доступ\nНужен доступ к CRM на запись.',
   'more-cases/B01-interleaved.eml': 'Здравствуйте!\nОктябрь 2026.\nПо дням.',
   'more-cases/B02-bottom-post-en.eml': 'Карточные операции за неделю.',
   'more-cases/A01-yandex-attribution.eml': 'Нужны авторизации по кошелькам.',

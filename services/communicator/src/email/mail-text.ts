@@ -18,8 +18,8 @@ export type ForwardedMail = { from?: string; subject?: string; date?: string; te
 export type BodyParts = { text: string; forwards: ForwardedMail[] };
 
 // Subject prefixes of replies and forwards: English, Russian (Outlook, Yandex, Mail.ru), German/Nordic clients.
-const REPLY_PREFIX = /^\s*(re|ответ|отв|на|aw|sv|antw)\s*(\[\d+\]|\(\d+\))?\s*:\s*/i;
-const FORWARD_PREFIX = /^\s*(fwd?|fw|пересл|переслано|пересылка|wg|tr|doorst)\s*(\[\d+\]|\(\d+\))?\s*:\s*/i;
+const REPLY_PREFIX = /^\s*(re|ответ|отв|на|aw|sv|antw)\.?\s*(\[\d+\]|\(\d+\))?\s*:\s*/i;
+const FORWARD_PREFIX = /^\s*(fwd?|fw|пересл|переслано|пересылка|wg|tr|doorst)\.?\s*(\[\d+\]|\(\d+\))?\s*:\s*/i;
 
 /** The subject without any stack of `Re:`/`Fwd:`/`Ответ:`/`Отв:`/`FW:` prefixes. */
 export function bareSubject(subject: string): string {
@@ -130,7 +130,8 @@ function splitRussianForward(text: string): { note: string; forward: ForwardedMa
       else if (['дата', 'date', 'sent', 'отправлено'].includes(name)) forward.date ??= value;
     }
   }
-  forward.text = lines.slice(i).join('\n').trim();
+  // Some clients quote the forwarded text itself with '>': it is the forwarded mail, not history.
+  forward.text = dequote(lines.slice(i).join('\n').trim());
   return { note, forward, rest };
 }
 
@@ -162,7 +163,7 @@ export function splitForwards(body: string, subject: string, depth = 0): BodyPar
       from: from?.address ? (from.name ? `${from.name} <${from.address}>` : from.address) : undefined,
       subject: email.subject ?? undefined,
       date: email.date ?? undefined,
-      text: email.body,
+      text: dequote(email.body),
     };
   }
   const inner = splitForwards(forward.text, forward.subject ?? '', depth + 1);
