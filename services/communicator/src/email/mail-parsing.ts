@@ -338,6 +338,6 @@ export async function parseInboundMail(
 /** "Re: " once, however many the subject already carries in whichever language. */
 export function replySubject(subject: string): string {
   const bare = subject.trim();
-  if (/^(re|ответ|на)\s*(\[\d+\])?\s*:/i.test(bare)) return bare;
+  if (/^(re|ответ|отв|на)\.?\s*(\[\d+\])?\s*:/i.test(bare)) return bare;
   return `Re: ${bare || '(без темы)'}`;
 }
