@@ -17,6 +17,7 @@ export type ChannelHealth = {
   email?: {
     connected: boolean;
     lastSweepAt?: number;
+    startedAt?: number;
     sweepIntervalMs: number;
     verifySmtp: () => Promise<boolean>;
   };
@@ -55,16 +56,20 @@ export function buildApp(deps: AppDeps): Express {
     },
     {
       name: 'imap',
-      critical: false,
+      // Critical once sweeps have stopped for long: the mailbox is the communicator's main job.
+      critical: true,
       run: async () => {
         const email = deps.channelHealth().email;
         if (!email) return disabled('IMAP_USER');
-        if (!email.connected) return { status: 'down', detail: 'not connected; reconnecting' };
-        const age = ageS(email.lastSweepAt);
-        // Two missed sweeps mean IDLE and the sweep timer both stopped working.
-        if (age === undefined || age * 1000 > email.sweepIntervalMs * 2 + 30_000)
-          return { status: 'degraded', detail: age === undefined ? 'no sweep yet' : `last sweep ${age} s ago` };
-        return { status: 'ok', detail: `last sweep ${age} s ago` };
+        const since = email.lastSweepAt ?? email.startedAt;
+        const age = ageS(since);
+        const interval = email.sweepIntervalMs / 1000;
+        const detail = email.lastSweepAt === undefined ? `no sweep yet (${age ?? 0} s)` : `last sweep ${age} s ago`;
+        // Two missed sweeps: degraded (the connection is being replaced); five: down.
+        if (age !== undefined && age > interval * 5) return { status: 'down', detail };
+        if (!email.connected) return { status: 'degraded', detail: `not connected; reconnecting; ${detail}` };
+        if (age === undefined || age > interval * 2 + 1) return { status: 'degraded', detail };
+        return { status: 'ok', detail };
       },
     },
     {

@@ -38,6 +38,11 @@ export function createChannelMetrics(metrics: Metrics) {
     'Unix time of the last successful poll/sweep of a channel',
     ['channel'],
   );
+  const oldestUnseen = metrics.gauge(
+    'workemon_imap_oldest_unseen_age_seconds',
+    'Age of the oldest unseen mail in the mailbox that is still to be answered (0 when none), as of the last sweep',
+    [],
+  );
   const pollErrors = metrics.counter('workemon_channel_poll_errors_total', 'Failed polls/sweeps, by channel and kind', [
     'channel',
     'kind',
@@ -67,6 +72,7 @@ export function createChannelMetrics(metrics: Metrics) {
     emailFailed: () => emailFailed.inc(),
     success: (channel: ChannelName) => lastSuccess.set({ channel }, Date.now() / 1000),
     pollError: (channel: ChannelName, kind: string) => pollErrors.inc({ channel, kind }),
+    oldestUnseenAge: (seconds: number) => oldestUnseen.set(seconds),
   };
 }
 

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { ConfigError, commonEnvSchema, env, parseEnv, type Env } from '@workemon/service-kit';
+import { secretaryRequestMaxLength } from './request-limit.js';
+
+const SECRETARY_REQUEST_MAX = secretaryRequestMaxLength();
 
 const schema = z.object({
   ...commonEnvSchema,
@@ -29,7 +32,18 @@ const schema = z.object({
   MAX_ATTEMPTS: env.int(5, 'Attempts per mail before it is flagged $WorkemonFailed', { min: 1 }),
   RETRY_BASE_DELAY: env.durationMs('30s', 'First retry delay of a failed mail or update (doubles, with jitter)'),
   MAX_MAIL_BYTES: env.int(5_000_000, 'Bytes of a mail fetched at most (bigger mail is cut)', { min: 10_000 }),
-  MAX_REQUEST_CHARS: env.int(20_000, 'Characters of a message passed to the secretary at most', { min: 100 }),
+  MAX_REQUEST_CHARS: env.int(
+    SECRETARY_REQUEST_MAX,
+    "Characters of a message passed to the secretary at most (default and ceiling: the secretary contract's maxLength)",
+    { min: 100, max: SECRETARY_REQUEST_MAX },
+  ),
+  COMPANY_DOMAINS: env.list(
+    "Comma-separated mail domains of the company: a Reply-To in one of them (or in the sender's domain) is honoured; others are ignored",
+  ),
+  IMAP_FAILED_MAILBOX: env.withDefault(
+    'Workemon Failed',
+    'Folder that unprocessable mail is moved to when the server keeps no custom keywords (else it gets $WorkemonFailed)',
+  ),
 
   TELEGRAM_BOT_TOKEN: env.optionalString('Bot token from @BotFather; unset: the Telegram channel is off'),
   TELEGRAM_API_ROOT: env.url('https://api.telegram.org', 'Bot API root (a local telegram-bot-api or a fake)'),
@@ -71,6 +85,9 @@ export type EmailSettings = {
   retryBaseDelayMs: number;
   maxMailBytes: number;
   maxRequestChars: number;
+  /** Lower-case mail domains whose Reply-To addresses are honoured (besides the sender's own domain). */
+  companyDomains: string[];
+  failedMailbox: string;
 };
 
 /** The email channel's settings, or undefined when it is off (no IMAP_USER). */
@@ -103,6 +120,8 @@ export function emailSettings(config: Config): EmailSettings | undefined {
     retryBaseDelayMs: config.RETRY_BASE_DELAY,
     maxMailBytes: config.MAX_MAIL_BYTES,
     maxRequestChars: config.MAX_REQUEST_CHARS,
+    companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
+    failedMailbox: config.IMAP_FAILED_MAILBOX,
   };
 }
 

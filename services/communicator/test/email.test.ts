@@ -1,7 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import iconv from 'iconv-lite';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { USER_MESSAGES } from '../src/email/mail-request.js';
 import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { buildEmail, startCommunicator, waitUntil, type Running } from './harness.js';
 
@@ -80,7 +83,7 @@ describe('email channel', () => {
     expect(first.header('auto-submitted')).toBe('auto-replied');
     expect(first.envelope.to).toEqual(['ivan@client.test']);
     expect(first.envelope.from).toBe(s.user);
-    expect(first.parsed.text).toContain('Ответ на: Здравствуйте! Нужен доступ к VPN');
+    expect(first.parsed.text).toContain('Ответ на: VPN\n\nЗдравствуйте! Нужен доступ к VPN');
 
     const second = mails[1]!;
     expect(second.parsed.subject).toBe('Re: Принтер');
@@ -137,7 +140,7 @@ describe('email channel', () => {
     for (const [, raw] of variants) await append(s, raw);
     await s.sink.waitForMails(variants.length);
     const requests = s.secretary.calls.map((c) => c.request).sort();
-    expect(requests).toEqual([1, 2, 3, 4, 5].map((n) => `${text} ${n}`));
+    expect(requests).toEqual([1, 2, 3, 4, 5].map((n) => `Доступ к VPN\n\n${text} ${n}`));
   });
 
   it('turns HTML-only mail into text and strips quoted history, signature and attachments', async () => {
@@ -177,8 +180,8 @@ describe('email channel', () => {
     );
     await s.sink.waitForMails(2);
     const requests = s.secretary.calls.map((c) => c.request);
-    expect(requests).toContain('Нужен новый ноутбук для стажёра.');
-    expect(requests).toContain('Сломалась мышь, нужна замена.\n\n[Вложения (не переданы): act.pdf]');
+    expect(requests).toContain('Доступ к VPN\n\nНужен новый ноутбук для стажёра.');
+    expect(requests).toContain('Доступ к VPN\n\nСломалась мышь, нужна замена.\n\n[Вложения (не переданы): act.pdf]');
     expect(requests).toHaveLength(2);
   });
 
@@ -258,6 +261,11 @@ describe('email channel', () => {
     const uid = await append(s, buildEmail({ messageId: '<outage@client.test>' }));
     await waitUntil(() => s.secretary.calls.length >= 2, 'two failed attempts');
     expect(await flagsOf(s, uid)).not.toContain('\\Seen');
+    // The waiting mail shows in the backlog gauge.
+    await waitUntil(
+      async () => (await s.communicator!.metric('workemon_imap_oldest_unseen_age_seconds')) > 0,
+      'oldest unseen age above 0',
+    );
     expect(s.sink.mails).toHaveLength(0);
     s.secretary.up();
     await s.sink.waitForMails(1);
@@ -298,12 +306,13 @@ describe('email channel', () => {
     expect(s.sink.mails).toHaveLength(1);
   });
 
-  it('replies with the secretary’s message when it rejects the sender, then marks the mail seen', async () => {
+  it('never mails the secretary’s own 4xx message: the sender gets a Russian text written for them', async () => {
     const s = await setup();
-    s.secretary.decide = () => ({ status: 403, message: 'Извините, ваш адрес не найден в справочнике сотрудников.' });
+    s.secretary.decide = () => ({ status: 403, message: "Sender 'stranger@outside.test' is not in the directory" });
     const uid = await append(s, buildEmail({ from: 'stranger@outside.test' }));
     const [mail] = await s.sink.waitForMails(1);
-    expect(mail!.parsed.text?.trim()).toBe('Извините, ваш адрес не найден в справочнике сотрудников.');
+    expect(mail!.parsed.text?.trim()).toBe(USER_MESSAGES.forbidden);
+    expect(mail!.parsed.text).not.toContain('directory');
     expect(mail!.envelope.to).toEqual(['stranger@outside.test']);
     await waitFlags(s, uid, '\\Seen');
   });
@@ -362,4 +371,190 @@ describe('email channel', () => {
     ]);
     expect(await s.communicator!.metric('workemon_imap_reconnects_total')).toBeGreaterThanOrEqual(1);
   });
+
+  it('sets poison mail (5,000 MIME parts) aside after MAX_ATTEMPTS, counted on the message, and answers the mail after it', async () => {
+    const s = await setup({ env: { MAX_ATTEMPTS: '3' } });
+    const parts = Array.from(
+      { length: 5000 },
+      (_, i) => `--p\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nчасть ${i}\r\n`,
+    ).join('');
+    const poison = await append(
+      s,
+      buildEmail({
+        messageId: '<poison@client.test>',
+        contentType: 'multipart/mixed; boundary="p"',
+        body: `${parts}--p--\r\n`,
+      }),
+    );
+    const after = await append(s, buildEmail({ messageId: '<after-poison@client.test>' }));
+    // The mail after the poison is answered while the poison still waits for its retries.
+    await waitFlags(s, after, '\\Answered');
+    await waitFlags(s, poison, '$WorkemonFailed');
+    const flags = await flagsOf(s, poison);
+    expect(flags).toEqual(expect.arrayContaining(['$WorkemonAttempt1', '$WorkemonAttempt2', '$WorkemonAttempt3']));
+    expect(flags).not.toContain('$WorkemonAttempt4');
+    expect(flags).not.toContain('\\Seen');
+    expect(s.secretary.calls.map((c) => c.message_id)).toEqual(['<after-poison@client.test>']);
+    expect(s.sink.mails.map((m) => m.header('in-reply-to'))).toEqual(['<after-poison@client.test>']);
+    expect(await s.communicator!.metric('workemon_email_failed_total')).toBe(1);
+  });
+
+  it('counts poison-mail attempts across communicator restarts', async () => {
+    // One attempt per run (the retry is an hour away), so only restarts bring the next attempt.
+    const s = await setup({ start: false, env: { MAX_ATTEMPTS: '3', RETRY_BASE_DELAY: '1h' } });
+    const uid = await append(
+      s,
+      buildEmail({
+        messageId: '<crashes-us@client.test>',
+        contentType: 'multipart/mixed; boundary="r"',
+        body: `${'--r\r\n\r\nx\r\n'.repeat(1200)}--r--\r\n`,
+      }),
+    );
+    for (const n of [1, 2]) {
+      const c = await s.start();
+      await waitFlags(s, uid, `$WorkemonAttempt${n}`);
+      await c.stop();
+      expect(await flagsOf(s, uid)).not.toContain('$WorkemonFailed');
+    }
+    // The third run makes the last attempt and, when it fails too, sets the mail aside.
+    await s.start();
+    await waitFlags(s, uid, '$WorkemonFailed');
+    expect(await flagsOf(s, uid)).toContain('$WorkemonAttempt3');
+    expect(await flagsOf(s, uid)).not.toContain('$WorkemonAttempt4');
+    await append(s, buildEmail({ messageId: '<after-restarts@client.test>' }));
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.header('in-reply-to')).toBe('<after-restarts@client.test>');
+  });
+
+  it('counts attempts across restarts: attempts recorded by an earlier run count toward MAX_ATTEMPTS', async () => {
+    const s = await setup({ start: false, env: { MAX_ATTEMPTS: '3' } });
+    // Two earlier runs tried this mail (and, say, crashed on it); this run gets one last attempt.
+    const uid = await append(
+      s,
+      buildEmail({
+        messageId: '<tried-before@client.test>',
+        contentType: 'multipart/mixed; boundary="q"',
+        body: `${'--q\r\n\r\nx\r\n'.repeat(1500)}--q--\r\n`,
+      }),
+      ['$WorkemonAttempt1', '$WorkemonAttempt2'],
+    );
+    await s.start();
+    await waitFlags(s, uid, '$WorkemonFailed');
+    expect(await flagsOf(s, uid)).toContain('$WorkemonAttempt3');
+    expect(await flagsOf(s, uid)).not.toContain('$WorkemonAttempt4');
+    // A mail whose attempts are already spent is set aside without another try.
+    const spent = await append(s, buildEmail({ messageId: '<spent@client.test>' }), [
+      '$WorkemonAttempt1',
+      '$WorkemonAttempt2',
+      '$WorkemonAttempt3',
+    ]);
+    await waitFlags(s, spent, '$WorkemonFailed');
+    expect(s.secretary.calls).toHaveLength(0);
+    expect(s.sink.mails).toHaveLength(0);
+  });
+
+  it('honours Reply-To only in the sender’s or a company domain, and rate-limits the reply address', async () => {
+    const s = await setup({ env: { COMPANY_DOMAINS: 'corp.test', RATE_LIMIT_PER_HOUR: '1' } });
+    await append(
+      s,
+      buildEmail({
+        from: 'a@client.test',
+        messageId: '<rt-outside@client.test>',
+        headers: ['Reply-To: victim@elsewhere.test'],
+      }),
+    );
+    await append(
+      s,
+      buildEmail({
+        from: 'b@client.test',
+        messageId: '<rt-company@client.test>',
+        headers: ['Reply-To: desk@corp.test'],
+      }),
+    );
+    const [first, second] = await s.sink.waitForMails(2);
+    const to = Object.fromEntries([first!, second!].map((m) => [m.header('in-reply-to'), m.envelope.to]));
+    expect(to).toEqual({
+      '<rt-outside@client.test>': ['a@client.test'],
+      '<rt-company@client.test>': ['desk@corp.test'],
+    });
+    // Another sender aiming replies at the same address: over the per-address limit, no reply.
+    const third = await append(
+      s,
+      buildEmail({ from: 'c@client.test', messageId: '<rt-again@client.test>', headers: ['Reply-To: desk@corp.test'] }),
+    );
+    await waitFlags(s, third, '\\Seen');
+    await append(s, buildEmail({ from: 'd@client.test', messageId: '<rt-last@client.test>' }));
+    await s.sink.waitForMails(3);
+    expect(s.sink.mails.map((m) => m.header('in-reply-to'))).not.toContain('<rt-again@client.test>');
+    expect(await s.communicator!.metric('workemon_messages_skipped_total', { reason: 'rate_limited' })).toBe(1);
+  });
+
+  it('replaces a connection that stops answering without closing and answers the next mail (TCP proxy)', async () => {
+    const user = USERS[nextUser++]!;
+    const proxy = await startFreezableProxy(dovecot.port);
+    const sink = await startSmtpSink();
+    const secretary = await startFakeSecretary();
+    open.push(sink, secretary, proxy);
+    const c = await startCommunicator({
+      secretaryUrl: secretary.url,
+      dovecot: { ...dovecot, port: proxy.port },
+      user: user.user,
+      sink,
+      env: { IMAP_SWEEP_INTERVAL_S: '2' },
+    });
+    open.push(c);
+    await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+    // The middlebox goes silent: no FIN, no RST, nothing forwarded on the open connection.
+    proxy.freeze();
+    await dovecot.append(readFileSync(new URL('./fixtures/field-cases/M14-idle-dropped.eml', import.meta.url)), {
+      user: user.user,
+    });
+    // The default socket timeout is five minutes; the sweep's command deadline finds the silence in seconds.
+    const [reply] = await sink.waitForMails(1, 20_000);
+    expect(reply!.header('in-reply-to')).toBe('<idle-2@example.test>');
+    expect(secretary.calls.map((x) => x.request)).toEqual(['idle\n\nНужна статистика авторизаций по кошелькам']);
+    expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+    expect(
+      await c.metric('workemon_channel_poll_errors_total', { channel: 'email', kind: 'timeout' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(await c.metric('workemon_imap_reconnects_total')).toBeGreaterThanOrEqual(1);
+  });
 });
+
+/**
+ * A TCP proxy to Dovecot that can go silent like a dead middlebox: after `freeze()` the connections it holds
+ * stay open but nothing is forwarded either way; new connections are forwarded normally.
+ */
+async function startFreezableProxy(targetPort: number) {
+  const held: Socket[] = [];
+  let count = 0;
+  const server = createServer((client) => {
+    count += 1;
+    const upstream = connect(targetPort, '127.0.0.1');
+    held.push(client, upstream);
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+    client.on('data', (d) => {
+      if (!frozen.has(client)) upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!frozen.has(client)) client.write(d);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  const frozen = new Set<Socket>();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    connections: () => count,
+    freeze: () => {
+      for (const s of held) frozen.add(s);
+    },
+    close: async () => {
+      for (const s of held) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

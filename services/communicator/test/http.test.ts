@@ -168,17 +168,26 @@ describe('GET /health', () => {
     expect(down.body.checks.secretary.status).toBe('down');
   });
 
-  it('reports IMAP down while Dovecot is stopped and ok again after it returns', async () => {
-    const { c } = await everything();
+  it('reports IMAP degraded, then down (503), when sweeps stop, and ok again after Dovecot returns', async () => {
+    const { c } = await everything({ IMAP_SWEEP_INTERVAL_S: '1' });
     await waitUntil(() => c.email!.health().connected, 'IMAP connected');
     await dovecot.stop();
     try {
       await waitUntil(
+        async () => (await request(c.app).get('/health')).body.checks.imap.status === 'degraded',
+        'imap degraded',
+      );
+      const degraded = checked('getHealth', await request(c.app).get('/health'));
+      expect(degraded.status).toBe(200);
+      expect(degraded.body.status).toBe('degraded');
+      // Five sweep intervals without a successful sweep: the communicator cannot do its job.
+      await waitUntil(
         async () => (await request(c.app).get('/health')).body.checks.imap.status === 'down',
         'imap down',
       );
-      const res = checked('getHealth', await request(c.app).get('/health'));
-      expect(res.body.status).toBe('degraded');
+      const down = checked('getHealth', await request(c.app).get('/health'));
+      expect(down.status).toBe(503);
+      expect(down.body.status).toBe('down');
     } finally {
       await dovecot.start();
     }

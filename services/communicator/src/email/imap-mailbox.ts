@@ -6,7 +6,26 @@ import type { ChannelMetrics } from '../channel-metrics.js';
 export const FLAG_FAILED = '$WorkemonFailed';
 export const FLAG_REPLIED = '$WorkemonReplied';
 
-export type FetchedMail = { uid: number; source: Buffer; truncated: boolean };
+/** Keyword prefix that counts processing attempts on the message itself: `$WorkemonAttempt1`, `…2`, … */
+export const FLAG_ATTEMPT_PREFIX = '$WorkemonAttempt';
+
+export type FetchedMail = { uid: number; source: Buffer; truncated: boolean; flags: string[] };
+
+/** Attempts already recorded on a message by its `$WorkemonAttemptN` keywords (survives restarts). */
+export function attemptsRecorded(flags: readonly string[]): number {
+  let n = 0;
+  for (const f of flags) {
+    if (!f.startsWith(FLAG_ATTEMPT_PREFIX)) continue;
+    const k = Number(f.slice(FLAG_ATTEMPT_PREFIX.length));
+    if (Number.isInteger(k) && k > n) n = k;
+  }
+  return n;
+}
+
+/** Thrown when an IMAP command got no answer within its deadline; the connection is closed and replaced. */
+export class ImapTimeoutError extends Error {
+  readonly code = 'ETIMEOUT';
+}
 
 export type ImapMailbox = {
   start: () => void;
@@ -15,14 +34,24 @@ export type ImapMailbox = {
   isConnected: () => boolean;
   /** UIDVALIDITY of the open mailbox: with a UID it names one message for good. */
   uidValidity: () => string | undefined;
-  /** Unseen mail not yet given up on, oldest first. Undefined while disconnected. */
-  listUnseen: () => Promise<number[] | undefined>;
+  /**
+   * Unseen mail not yet given up on, oldest first, and the INTERNALDATE of the oldest. Undefined while
+   * disconnected. Rejects with ImapTimeoutError when the server stops answering (the connection is replaced).
+   */
+  listUnseen: () => Promise<{ uids: number[]; oldestAt?: number } | undefined>;
   fetch: (uid: number) => Promise<FetchedMail | undefined>;
   /**
    * Adds flags to a message. When the connection is lost the write is kept and applied right after the next
    * login (before any sweep), and the promise resolves then: a reply that was accepted is never forgotten.
    */
   addFlags: (uid: number, flags: string[]) => Promise<void>;
+  /**
+   * Sets a message aside for a human: the keyword `$WorkemonFailed`, or, on a server without custom keywords
+   * (PERMANENTFLAGS without `\\*`), a move to `failedMailbox`.
+   */
+  setAside: (uid: number) => Promise<void>;
+  /** Whether the server keeps custom keywords (attempt counting and `$WorkemonFailed` need them). */
+  keywordsAllowed: () => boolean;
   /** Whether another copy of this Message-ID in the mailbox was already answered. */
   isAnswered: (messageId: string, exceptUid: number) => Promise<boolean>;
 };
@@ -44,6 +73,9 @@ export function createImapMailbox(options: {
   reconnectMaxDelayMs?: number;
 }): ImapMailbox {
   const { settings, logger, metrics } = options;
+  // A connection that stops answering without closing (a middlebox dropped it, no FIN/RST) is only noticed by a
+  // deadline: every command gets half a sweep interval (1–30 s), so the next sweep finds and replaces it.
+  const commandTimeoutMs = Math.min(30_000, Math.max(1000, settings.sweepIntervalMs / 2));
   const baseDelay = options.reconnectBaseDelayMs ?? 1000;
   const maxDelay = options.reconnectMaxDelayMs ?? 60_000;
   let client: ImapFlow | undefined;
@@ -54,6 +86,21 @@ export function createImapMailbox(options: {
   let loop: Promise<void> | undefined;
   let hadSession = false;
   const pending: PendingFlags[] = [];
+  let keywords = true;
+
+  /** Runs one command with a deadline; on expiry the connection is closed (reconnect follows) and it rejects. */
+  function timed<T>(c: ImapFlow, command: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        logger.warn(`IMAP ${what} got no answer in ${commandTimeoutMs} ms; replacing the connection`);
+        metrics.pollError('email', 'timeout');
+        c.close();
+        reject(new ImapTimeoutError(`IMAP ${what} timed out`));
+      }, commandTimeoutMs);
+    });
+    return Promise.race([command, deadline]).finally(() => clearTimeout(timer));
+  }
 
   async function applyPending(c: ImapFlow) {
     while (pending.length) {
@@ -73,6 +120,8 @@ export function createImapMailbox(options: {
       auth: { user: settings.imap.user, pass: settings.imap.password },
       logger: false,
       maxIdleTime: settings.idleRenewMs,
+      connectionTimeout: commandTimeoutMs * 2,
+      greetingTimeout: commandTimeoutMs,
       // imapflow waits 15 s of silence before it IDLEs; new mail would wait that long to be noticed.
       autoIdleDelay: 500,
       // imapflow tries STARTTLS on a plaintext port; loopback test servers have none.
@@ -88,6 +137,7 @@ export function createImapMailbox(options: {
       await c.connect();
       const box = await c.mailboxOpen(settings.imap.mailbox);
       validity = String(box.uidValidity);
+      keywords = !box.permanentFlags || box.permanentFlags.has('\\*');
       await applyPending(c);
       connected = true;
       if (hadSession) metrics.imapReconnect();
@@ -154,19 +204,48 @@ export function createImapMailbox(options: {
     listUnseen: async () => {
       const c = live();
       if (!c) return undefined;
-      const uids = await c.search({ seen: false, unKeyword: FLAG_FAILED }, { uid: true });
-      return Array.isArray(uids) ? [...uids].sort((a, b) => a - b) : [];
+      const found = await timed(c, c.search({ seen: false, unKeyword: FLAG_FAILED }, { uid: true }), 'SEARCH');
+      const uids = Array.isArray(found) ? [...found].sort((a, b) => a - b) : [];
+      if (!uids.length) return { uids };
+      const oldest = await timed(c, c.fetchOne(String(uids[0]), { internalDate: true }, { uid: true }), 'FETCH');
+      const at = oldest && oldest.internalDate ? new Date(oldest.internalDate).getTime() : undefined;
+      return { uids, oldestAt: Number.isFinite(at) ? at : undefined };
     },
     fetch: async (uid) => {
       const c = live();
       if (!c) throw new Error('IMAP not connected');
-      const m = await c.fetchOne(
-        String(uid),
-        { uid: true, size: true, source: { maxLength: settings.maxMailBytes } },
-        { uid: true },
+      const m = await timed(
+        c,
+        c.fetchOne(
+          String(uid),
+          { uid: true, size: true, flags: true, source: { maxLength: settings.maxMailBytes } },
+          { uid: true },
+        ),
+        'FETCH',
       );
       if (!m || !m.source) return undefined;
-      return { uid, source: m.source, truncated: (m.size ?? 0) > settings.maxMailBytes };
+      return {
+        uid,
+        source: m.source,
+        truncated: (m.size ?? 0) > settings.maxMailBytes,
+        flags: [...(m.flags ?? [])],
+      };
+    },
+    keywordsAllowed: () => keywords,
+    setAside: async (uid) => {
+      const c = live();
+      if (!c) throw new Error('IMAP not connected');
+      if (keywords) {
+        await timed(c, c.messageFlagsAdd(String(uid), [FLAG_FAILED], { uid: true }), 'STORE');
+        return;
+      }
+      // No custom keywords on this server: the mail leaves the folder we read instead.
+      await timed(
+        c,
+        c.mailboxCreate(settings.failedMailbox).catch(() => undefined),
+        'CREATE',
+      );
+      await timed(c, c.messageMove(String(uid), settings.failedMailbox, { uid: true }), 'MOVE');
     },
     addFlags: (uid, flags) =>
       new Promise<void>((resolve) => {
@@ -176,7 +255,7 @@ export function createImapMailbox(options: {
           pending.push(item);
           return;
         }
-        c.messageFlagsAdd(String(uid), flags, { uid: true }).then(
+        timed(c, c.messageFlagsAdd(String(uid), flags, { uid: true }), 'STORE').then(
           () => resolve(),
           (err: Error) => {
             logger.warn('IMAP flag write failed; will apply after reconnect', { error: { message: err.message } });
@@ -189,7 +268,11 @@ export function createImapMailbox(options: {
     isAnswered: async (messageId, exceptUid) => {
       const c = live();
       if (!c) throw new Error('IMAP not connected');
-      const uids = await c.search({ header: { 'message-id': messageId }, answered: true }, { uid: true });
+      const uids = await timed(
+        c,
+        c.search({ header: { 'message-id': messageId }, answered: true }, { uid: true }),
+        'SEARCH',
+      );
       return Array.isArray(uids) && uids.some((u) => u !== exceptUid);
     },
   };

@@ -1,6 +1,14 @@
+import { tnefText } from './tnef-text.js';
 import { simpleParser, type AddressObject, type HeaderValue, type ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
-import { convert } from 'html-to-text';
+import {
+  bareSubject,
+  extractNewText,
+  htmlToText,
+  splitForwards,
+  subjectRepeatsThread,
+  type ForwardedMail,
+} from './mail-text.js';
 
 /** Why a mail gets no answer. Values are metric labels: keep them few and fixed. */
 export type SkipReason =
@@ -16,17 +24,28 @@ export type SkipReason =
 export type InboundMail = {
   /** Message-ID with angle brackets, when the mail has one. */
   messageId?: string;
+  /** The From address, lower case. */
   from?: string;
-  /** Where an answer goes: Reply-To, else From. */
+  /** The Reply-To address as written (lower case), when there is one; where a reply goes is decided later. */
   replyTo?: string;
+  /** The subject, decoded (RFC 2047 or raw 8-bit). */
   subject: string;
-  /** The request as the secretary sees it: quoted history and signature removed, attachments named, capped. */
+  /** The subject says something new: not empty and not a `Re:`/`Fwd:`/`Ответ:` of an earlier subject. */
+  subjectIsNew: boolean;
+  /** The author's own new text: quoted history, attribution lines and signature removed. */
   text: string;
+  /** Mail forwarded inline or attached as message/rfc822, outermost first. */
+  forwards: ForwardedMail[];
+  /** Attachments that hold the only content we cannot read (TNEF winmail.dat, pictures). */
+  unreadableAttachments: string[];
+  /** Other attachments, by name (not passed on). */
+  attachments: string[];
+  /** The mail was larger than MAX_MAIL_BYTES and only its start was fetched. */
+  truncated: boolean;
   /** The References chain plus the Message-ID, for the reply's References header. */
   references: string[];
   /** The conversation's root Message-ID (first of References, else In-Reply-To, else our own Message-ID). */
   threadRoot?: string;
-  attachments: string[];
   /** Set when the loop rules say this mail must not be answered. */
   skipReason?: SkipReason;
 };
@@ -158,92 +177,139 @@ function rawTextParts(raw: string, depth = 0): Array<{ type: 'plain' | 'html'; b
   return [];
 }
 
-function htmlToText(html: string): string {
-  return convert(html, {
-    wordwrap: false,
-    selectors: [
-      // Quoted history in HTML mail lives in these containers (generic, Gmail, Yandex, Outlook).
-      { selector: 'blockquote', format: 'skip' },
-      { selector: 'div.gmail_quote', format: 'skip' },
-      { selector: 'div.yandex_quote', format: 'skip' },
-      { selector: 'div#divRplyFwdMsg', format: 'skip' },
-      { selector: 'a', options: { ignoreHref: true } },
-      { selector: 'img', format: 'skip' },
-    ],
-  });
-}
+/** Limits of the MIME walk: mail beyond them is poison (retried at most MAX_ATTEMPTS times, then set aside). */
+export const MAX_MIME_PARTS = 1000;
+const MAX_FORWARD_DEPTH = 3;
 
-// Lines where quoted history starts: "On … wrote:", "… пишет:", Outlook's separators, forwarded blocks.
-const HISTORY_START = [
-  /^On .{1,200} wrote:\s*$/i,
-  /^.{0,200}(пишет|написал\(а\)|написал|написала):\s*$/i,
-  /^-{2,}\s*(Original Message|Исходное сообщение|Пересылаемое сообщение|Forwarded message)\s*-{2,}/i,
-  /^_{10,}\s*$/,
-  /^(From|От|Отправлено|Sent):\s.+/i,
-];
-// Signature markers: the RFC 3676 "-- " delimiter, phone footers, and closing formulas near the end.
-const SIGNATURE_START = [/^--\s*$/, /^(Sent from my|Отправлено с|Отправлено из)\b/i];
-const CLOSING = /^(с уважением|с наилучшими пожеланиями|best regards|kind regards|regards|спасибо,?\s*$|thanks,?\s*$)/i;
-
-/** Removes quoted history and the signature: the secretary should see what this mail adds, not the thread. */
-export function stripHistoryAndSignature(text: string): string {
-  const lines = text.replace(/\r\n/g, '\n').split('\n');
-  const kept: string[] = [];
-  for (const line of lines) {
-    const trimmed = line.trim();
-    if (HISTORY_START.some((r) => r.test(trimmed)) || SIGNATURE_START.some((r) => r.test(line))) break;
-    if (trimmed.startsWith('>')) continue;
-    kept.push(line);
+/** Thrown when a mail cannot be parsed at all; `code` is a fixed label (EMAXLEN, parser_error). */
+export class UnparseableMailError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UnparseableMailError';
   }
-  // A closing formula in the last few lines starts the signature.
-  const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
-  for (const [line, index] of nonEmpty.slice(-6)) {
-    if (CLOSING.test(line) && nonEmpty.findIndex(([, i]) => i === index) > 0) {
-      kept.length = index;
-      break;
-    }
+}
+
+/** Raw 8-bit header bytes (no RFC 2047): UTF-8 when they are valid UTF-8, else the body's charset, else a guess. */
+function decodeRawHeader(raw: Buffer, name: string, bodyCharset: string | undefined): string | undefined {
+  const headEnd = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
+  const head = raw.subarray(0, headEnd < 0 ? raw.length : headEnd);
+  const match = new RegExp(`(?:^|\\n)${name}:[ \\t]*((?:[^\\r\\n]|\\r?\\n[ \\t])*)`, 'i').exec(head.toString('latin1'));
+  if (!match) return undefined;
+  const bytes = Buffer.from(match[1]!.replace(/\r?\n[ \t]+/g, ' '), 'latin1');
+  if (!bytes.some((b) => b >= 0x80)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).trim();
+  } catch {
+    // not UTF-8: decode as the body is decoded
   }
-  return kept
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  if (bodyCharset && !/^(utf-?8|us-ascii)$/i.test(bodyCharset) && iconv.encodingExists(bodyCharset))
+    return iconv.decode(bytes, bodyCharset).trim();
+  return guessCyrillic(bytes).trim();
 }
 
-function capText(text: string, maxChars: number): string {
-  if (text.length <= maxChars) return text;
-  return `${text.slice(0, maxChars)}\n[…message cut at ${maxChars} characters]`;
-}
+/** Whether mailparser's text has unreadable characters, i.e. the declared charset was wrong or missing. */
+const garbled = (text: string) => text.includes('\uFFFD');
 
-/** Parses a raw mail into what the handler needs; the text is untrusted and passed on as data only. */
-export async function parseInboundMail(
-  source: Buffer,
-  options: { ownAddresses: readonly string[]; maxRequestChars: number; truncated?: boolean },
-): Promise<InboundMail> {
-  const parsed = await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true });
-  const raw = source.toString('latin1');
-  const from = firstAddress(parsed.from);
-  const replyTo = firstAddress(parsed.replyTo) ?? from;
+type BodyText = { text: string; html: boolean };
 
+/** The body as text: the plain part when there is one, else the HTML part converted; charset repaired. */
+function bodyTextOf(parsed: ParsedMail, raw: string): BodyText {
   let plain = parsed.text ?? '';
   let html = typeof parsed.html === 'string' ? parsed.html : '';
-  if (plain.includes('\uFFFD') || html.includes('\uFFFD')) {
+  if (garbled(plain) || garbled(html)) {
     const parts = rawTextParts(raw);
     const p = parts.find((x) => x.type === 'plain');
     const h = parts.find((x) => x.type === 'html');
-    if (p && plain.includes('\uFFFD')) plain = guessCyrillic(p.bytes);
-    if (h && html.includes('\uFFFD')) html = guessCyrillic(h.bytes);
+    if (p && garbled(plain)) plain = guessCyrillic(p.bytes);
+    if (h && garbled(html)) html = guessCyrillic(h.bytes);
   }
-  // A plain part beats HTML; mailparser's own HTML→text keeps quotes, ours skips them.
   const hasPlainPart = /content-type:\s*text\/plain/i.test(raw) || !/content-type:/i.test(raw);
-  const bodyText = hasPlainPart && plain.trim() ? plain : html ? htmlToText(html) : plain;
+  if (hasPlainPart && plain.trim()) return { text: plain, html: false };
+  if (html) return { text: htmlToText(html), html: true };
+  return { text: plain, html: false };
+}
 
-  const attachments = parsed.attachments
-    .filter((a) => a.contentDisposition === 'attachment' || a.filename)
-    .map((a) => (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200));
-  let text = stripHistoryAndSignature(bodyText);
-  if (attachments.length) text += `\n\n[Вложения (не переданы): ${attachments.join(', ')}]`;
-  text = capText(text.trim(), options.maxRequestChars);
-  if (options.truncated) text += '\n[…the mail was larger than the limit and was cut]';
+/** The display form of an address header: `Name <addr>` or `addr`. */
+function addressText(value: AddressObject | AddressObject[] | undefined): string | undefined {
+  const first = (Array.isArray(value) ? value : value ? [value] : [])[0]?.value[0];
+  if (!first?.address) return undefined;
+  return first.name ? `${first.name} <${first.address}>` : first.address;
+}
+
+/** Parses with mailparser; EMAXLEN (over 1000 MIME parts or a 1 MB header) and crashes become UnparseableMailError. */
+async function parseMime(source: Buffer): Promise<ParsedMail> {
+  try {
+    return await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2_000_000 });
+  } catch (err) {
+    const code = (err as { code?: string }).code === 'EMAXLEN' ? 'EMAXLEN' : 'parser_error';
+    throw new UnparseableMailError(code, `mail cannot be parsed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
+async function readContent(
+  parsed: ParsedMail,
+  raw: Buffer,
+  depth: number,
+): Promise<{ subject: string; text: string; forwards: ForwardedMail[]; unreadable: string[]; other: string[] }> {
+  const latin1 = raw.toString('latin1');
+  const charset = /charset="?([\w.:-]+)"?/i.exec(latin1.slice(0, 20_000))?.[1];
+  const subject = (decodeRawHeader(raw, 'subject', charset) ?? parsed.subject ?? '').replace(/[\r\n]+/g, ' ').trim();
+  const body = bodyTextOf(parsed, latin1);
+  const split = splitForwards(body.text.replace(/\r\n/g, '\n'), subject);
+  const forwards = split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) }));
+  const unreadable: string[] = [];
+  const other: string[] = [];
+  const tnefTexts: string[] = [];
+  for (const a of parsed.attachments) {
+    const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
+    const type = a.contentType.toLowerCase();
+    if (type === 'message/rfc822' && depth < MAX_FORWARD_DEPTH) {
+      // A forward as attachment (RFC 2046 §5.2.1): its author, subject and text join the request.
+      const inner = await parseMime(a.content);
+      const read = await readContent(inner, a.content, depth + 1);
+      forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
+      continue;
+    }
+    if (type === 'application/ms-tnef' || /^winmail\.dat$/i.test(name)) {
+      // Outlook's TNEF: its message text when we can read it, else it counts as unreadable content.
+      const tnef = tnefText(a.content);
+      const tnefBody = tnef?.text ?? (tnef?.html ? htmlToText(tnef.html) : undefined);
+      if (tnefBody?.trim()) {
+        tnefTexts.push(tnefBody);
+        continue;
+      }
+      unreadable.push(name);
+      continue;
+    }
+    if (type.startsWith('image/')) {
+      if (a.related) continue; // inline logos of HTML mail
+      unreadable.push(name);
+      continue;
+    }
+    if (a.contentDisposition === 'attachment' || a.filename) other.push(name);
+  }
+  const own = [split.text, ...tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))].filter((t) => t.trim()).join('\n\n');
+  return { subject, text: extractNewText(own), forwards, unreadable, other };
+}
+
+/**
+ * Parse step: raw RFC 5322 bytes → what the mail says and who sent it. The text is untrusted and passed on as
+ * data only. Throws UnparseableMailError for mail mailparser cannot read (poison mail).
+ */
+export async function parseInboundMail(
+  source: Buffer,
+  options: { ownAddresses: readonly string[]; truncated?: boolean },
+): Promise<InboundMail> {
+  const parsed = await parseMime(source);
+  const raw = source.toString('latin1');
+  const from = firstAddress(parsed.from);
+  const replyTo = firstAddress(parsed.replyTo);
+  const content = await readContent(parsed, source, 0);
 
   const messageId = parsed.messageId
     ? parsed.messageId.startsWith('<')
@@ -256,11 +322,15 @@ export async function parseInboundMail(
     messageId,
     from,
     replyTo,
-    subject: (parsed.subject ?? '').replace(/[\r\n]+/g, ' ').trim(),
-    text: text.trim(),
+    subject: content.subject,
+    subjectIsNew: !!bareSubject(content.subject) && !subjectRepeatsThread(content.subject),
+    text: content.text,
+    forwards: content.forwards.filter((f) => f.text || f.subject),
+    unreadableAttachments: content.unreadable,
+    attachments: content.other,
+    truncated: !!options.truncated,
     references: messageId ? [...references.filter((r) => r !== messageId), messageId] : references,
     threadRoot: references[0] ?? inReplyTo ?? messageId,
-    attachments,
     skipReason: classifyAutomatic(parsed, raw, options.ownAddresses, from),
   };
 }
@@ -268,6 +338,6 @@ export async function parseInboundMail(
 /** "Re: " once, however many the subject already carries in whichever language. */
 export function replySubject(subject: string): string {
   const bare = subject.trim();
-  if (/^(re|ответ|на)\s*(\[\d+\])?\s*:/i.test(bare)) return bare;
+  if (/^(re|ответ|отв|на)\.?\s*(\[\d+\])?\s*:/i.test(bare)) return bare;
   return `Re: ${bare || '(без темы)'}`;
 }

@@ -1,0 +1,79 @@
+import { isAppError } from '@workemon/service-kit';
+import type { InboundMail } from './mail-parsing.js';
+import { bareSubject } from './mail-text.js';
+
+/** Every text an employee can receive from the email channel that is not the secretary's answer: Russian, polite. */
+export const USER_MESSAGES = {
+  /** Nothing readable: empty mail, a picture only, a TNEF winmail.dat no library can open. */
+  unreadable:
+    'Здравствуйте! Не получилось прочитать ваше письмо: в нём нет текста, который можно разобрать ' +
+    '(например, только картинка или вложение winmail.dat). Пожалуйста, напишите ваш запрос обычным текстом ' +
+    'в теле письма.',
+  /** The secretary refused the sender (401/403: not in the directory, not allowed). */
+  forbidden:
+    'Здравствуйте! К сожалению, мы не можем обработать ваш запрос автоматически: ваш адрес не найден среди ' +
+    'сотрудников или у него нет доступа. Пожалуйста, обратитесь в службу поддержки напрямую.',
+  /** The secretary is limiting this sender (429). */
+  tooMany: 'Здравствуйте! Сейчас от вас поступает слишком много запросов. Пожалуйста, повторите запрос немного позже.',
+  /** Any other refusal (400, 404, 409, 413, 422). */
+  rejected:
+    'Здравствуйте! К сожалению, не удалось обработать ваш запрос автоматически. Пожалуйста, переформулируйте ' +
+    'его или обратитесь в службу поддержки напрямую.',
+  /** The secretary answered with an empty text. */
+  emptyAnswer:
+    'Здравствуйте! Ваш запрос получен, но подготовить ответ автоматически не удалось. Пожалуйста, уточните, ' +
+    'что именно вам нужно.',
+} as const;
+
+/**
+ * The Russian message for a secretary refusal (a 4xx that is not worth retrying). The secretary's own message is
+ * written for developers (`Parameter 'request' …`) and is never mailed to an employee: it goes to the log only.
+ */
+export function refusalMessage(err: unknown): string {
+  const status = isAppError(err) ? err.status : 0;
+  if (status === 401 || status === 403) return USER_MESSAGES.forbidden;
+  if (status === 429) return USER_MESSAGES.tooMany;
+  return USER_MESSAGES.rejected;
+}
+
+/** Appended when a request is cut to the secretary's limit. */
+export const CUT_MARKER = '\n\n[…письмо обрезано: оно длиннее, чем можно передать на обработку]';
+
+/** Cuts `text` to at most `maxChars` characters, marker included, never splitting a surrogate pair. */
+export function fitToLimit(text: string, maxChars: number): string {
+  if (text.length <= maxChars) return text;
+  let end = maxChars - CUT_MARKER.length;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return `${text.slice(0, end).trimEnd()}${CUT_MARKER}`;
+}
+
+/**
+ * Build-request step: the text the secretary receives for a mail, or undefined when the mail says nothing we
+ * can read (then no LLM call, and the sender is asked for text). In order: the subject (unless it only repeats
+ * the thread), the author's new text, each forwarded mail marked as such with its author and subject, a note of
+ * attachments not passed on; cut to `maxChars` (the secretary contract's maxLength) with a marker.
+ */
+export function buildRequestText(mail: InboundMail, maxChars: number): string | undefined {
+  const forwards = mail.forwards.filter((f) => f.text || f.subject);
+  const hasContent = !!mail.text || forwards.length > 0;
+  // Only an unreadable attachment (TNEF, a picture) and no text: the subject alone is not the request.
+  if (!hasContent && mail.unreadableAttachments.length) return undefined;
+  const parts: string[] = [];
+  const subject = bareSubject(mail.subject);
+  const subjectInText = subject && mail.text.toLowerCase().startsWith(subject.toLowerCase());
+  if (subject && (mail.subjectIsNew || !hasContent) && !subjectInText) parts.push(subject);
+  if (mail.text) parts.push(mail.text);
+  for (const f of forwards) {
+    const head = ['[Пересланное письмо]'];
+    if (f.from) head.push(`От: ${f.from}`);
+    if (f.subject) head.push(`Тема: ${f.subject}`);
+    parts.push([...head, f.text].filter(Boolean).join('\n'));
+  }
+  if (!parts.length) return undefined;
+  const notPassed = [...mail.attachments, ...mail.unreadableAttachments];
+  if (notPassed.length) parts.push(`[Вложения (не переданы): ${notPassed.join(', ')}]`);
+  let text = parts.join('\n\n');
+  if (mail.truncated) text += '\n\n[…письмо было слишком большим и прочитано не полностью]';
+  return fitToLimit(text, maxChars);
+}
