@@ -30,6 +30,10 @@ const schema = z.object({
   RETRY_BASE_DELAY: env.durationMs('30s', 'First retry delay of a failed mail or update (doubles, with jitter)'),
   MAX_MAIL_BYTES: env.int(5_000_000, 'Bytes of a mail fetched at most (bigger mail is cut)', { min: 10_000 }),
   MAX_REQUEST_CHARS: env.int(20_000, 'Characters of a message passed to the secretary at most', { min: 100 }),
+  TRUSTED_AUTHSERV_ID: env.list(
+    'authserv-id(s) of the receiving mail server whose Authentication-Results are believed (mx.yandex.ru; ' +
+      '*.mail.yandex.net for any host under it); unset: no mail counts as authenticated',
+  ),
 
   TELEGRAM_BOT_TOKEN: env.optionalString('Bot token from @BotFather; unset: the Telegram channel is off'),
   TELEGRAM_API_ROOT: env.url('https://api.telegram.org', 'Bot API root (a local telegram-bot-api or a fake)'),
@@ -66,6 +70,8 @@ export type EmailSettings = {
   retryBaseDelayMs: number;
   maxMailBytes: number;
   maxRequestChars: number;
+  /** TRUSTED_AUTHSERV_ID: whose Authentication-Results count (sender-authentication.ts). */
+  trustedAuthservIds: string[];
 };
 
 /** The email channel's settings, or undefined when it is off (no IMAP_USER). */
@@ -98,6 +104,7 @@ export function emailSettings(config: Config): EmailSettings | undefined {
     retryBaseDelayMs: config.RETRY_BASE_DELAY,
     maxMailBytes: config.MAX_MAIL_BYTES,
     maxRequestChars: config.MAX_REQUEST_CHARS,
+    trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
   };
 }
 

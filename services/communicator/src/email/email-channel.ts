@@ -5,6 +5,7 @@ import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
 import type { SenderRateLimit } from '../sender-rate-limit.js';
 import { FLAG_FAILED, FLAG_REPLIED, type ImapMailbox } from './imap-mailbox.js';
 import { parseInboundMail, replySubject, type InboundMail } from './mail-parsing.js';
+import { authenticateSender, authenticationResultsHeaders } from './sender-authentication.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
 export const EMPTY_MAIL_REPLY =
@@ -222,9 +223,15 @@ export function createEmailChannel(deps: {
         text = EMPTY_MAIL_REPLY;
       } else {
         try {
+          const verdict = authenticateSender({
+            headers: authenticationResultsHeaders(fetched.source),
+            from: mail.from,
+            trustedAuthservIds: settings.trustedAuthservIds,
+          });
           const analysis = await secretary.analyze({
             channel: 'email',
             username: sender,
+            sender_authentication: { ...verdict, reason: verdict.reason.slice(0, 500) },
             request: mail.text,
             message_id: requestKey.slice(0, 998),
             ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
