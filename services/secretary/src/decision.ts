@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Action, Channel } from '@workemon/contracts';
 import type { ResolvedEmployee } from './directory-repository.js';
+import type { SenderTrust } from './sender-trust.js';
 
 /** What the user is answered: the contract's AnalysisResponse. */
 export type Decision = {
@@ -24,6 +25,8 @@ export type DecisionContext = {
   proposedAction: Action | undefined;
   /** Whether this decision hands the request to a human after the last clarifying round. */
   escalated: boolean;
+  /** How far the sender is trusted: side-effect actions run only for known, authenticated senders. */
+  trust?: SenderTrust;
 };
 
 /**

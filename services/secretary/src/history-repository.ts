@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Action, Channel } from '@workemon/contracts';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
+import type { SenderTrust } from './sender-trust.js';
 
 export type ConversationStatus = 'open' | 'awaiting_clarification' | 'answered' | 'escalated';
 
@@ -50,6 +51,8 @@ export type AnalysisFacts = {
   guesserMs?: number;
   analystMs?: number;
   durationMs: number;
+  /** The verdict on the sender (analyses.sender_trust). */
+  senderTrust?: SenderTrust;
 };
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value === null ? null : String(value));
@@ -305,6 +308,7 @@ export function createHistoryRepository(knex: Knex) {
                 guesser_ms: facts.guesserMs ?? null,
                 analyst_ms: facts.analystMs ?? null,
                 duration_ms: facts.durationMs,
+                ...(facts.senderTrust ? { sender_trust: JSON.stringify(facts.senderTrust) } : {}),
                 completed_at: db.fn.now(),
               })
               .returning('id'),

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { actionsAndRulesMigration } from './migrations/100_actions_and_rules.js';
 import { actionForeignKeysMigration } from './migrations/101_action_foreign_keys.js';
+import { senderTrustMigration } from './migrations/200_sender_trust.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -110,6 +111,7 @@ const migrations: Migration[] = [
   },
   actionsAndRulesMigration,
   actionForeignKeysMigration,
+  senderTrustMigration,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

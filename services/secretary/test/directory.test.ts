@@ -197,9 +197,10 @@ it('concurrent starts on one database run each migration once (knex migration lo
       '001_directory_and_history',
       '100_actions_and_rules',
       '101_action_foreign_keys',
+      '200_sender_trust',
     ]);
     expect(await migrateDatabase(a)).toEqual([]);
-    expect(await a.knex('knex_migrations').count('* as n')).toEqual([{ n: 3 }]);
+    expect(await a.knex('knex_migrations').count('* as n')).toEqual([{ n: 4 }]);
   } finally {
     await a.close();
     await b.close();

@@ -18,6 +18,7 @@ describe('migrations on embedded PGlite (DATABASE_URL unset)', () => {
       '001_directory_and_history',
       '100_actions_and_rules',
       '101_action_foreign_keys',
+      '200_sender_trust',
     ]);
     const tables = await first.knex('information_schema.tables').where({ table_schema: 'public' }).pluck('table_name');
     expect(tables).toEqual(
