@@ -13,6 +13,7 @@ import {
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
+import { QUESTION_CUT_MARKER } from '../src/history-repository.js';
 import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
@@ -160,5 +161,29 @@ describe('hostile model answers', () => {
     const context = userDataOf(llm.analystLlm.requests.at(-1)!.user) as { context: string };
     expect(context.context.endsWith(ANSWER_CUT_MARKER)).toBe(true);
     expect(context.context.length).toBeLessThanOrEqual(8_000);
+  });
+
+  it('a long clarifying question is shortened in the follow-up, so a short answer never gets 413', async () => {
+    const question = `${'Уточните, пожалуйста, детали. '.repeat(260)}Какие операции?`; // ~7,800 characters
+    llm.guesserLlm.reply(({ user }) => {
+      const text = (userDataOf(user) as { request: string }).request;
+      return /авторизац/.test(text)
+        ? { is_enough: true, response: 'Контекст' }
+        : { is_enough: false, response: question };
+    });
+    const earlier = 'Нужна аналитика по кошелькам. '.repeat(430); // ~12,900 characters
+    const first = await request(secretary.url)
+      .post('/analyze-request')
+      .send({ channel: 'direct', username: 'nulloff', request: earlier });
+    expect(first.body).toMatchObject({ action: 'уточнить', question });
+    const answer = 'Операции авторизации за май';
+    const res = await request(secretary.url)
+      .post('/analyze-request')
+      .send({ channel: 'direct', username: 'nulloff', request: answer });
+    expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
+    expect(res.status).toBe(200);
+    expect(res.body.request.length).toBeLessThanOrEqual(20_000);
+    expect(res.body.request.startsWith(earlier.trim())).toBe(true);
+    expect(res.body.request.endsWith(`${QUESTION_CUT_MARKER} ${answer}`)).toBe(true);
   });
 });
