@@ -20,7 +20,7 @@ export {
 } from './llm-config.js';
 export { llmErrors } from './llm-errors.js';
 export { stripInvisible, prepareUserContent, delimitUserContent, bodyLimitForInput } from './user-content.js';
-export { extractJson, parseStructured, jsonSchemaOf } from './structured-output.js';
+export { extractJson, parseStructured, jsonSchemaOf, cutAnswer, ANSWER_CUT_MARKER } from './structured-output.js';
 export { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
 export { parseRetryAfterMs } from './provider-http.js';
 export type { TokenUsage } from './provider-wire.js';

@@ -8,7 +8,7 @@ import {
   type Logger,
   type Metrics,
 } from '@workemon/service-kit';
-import type { LlmSettings, ProviderName, ProviderSettings } from './llm-config.js';
+import { DEFAULT_MAX_ANSWER_CHARS, type LlmSettings, type ProviderName, type ProviderSettings } from './llm-config.js';
 import { isInvalidOutput, llmErrors } from './llm-errors.js';
 import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
 import { createOpenAiWire } from './openai-wire.js';
@@ -198,7 +198,9 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
       usage.inputTokens += generation.usage.inputTokens;
       usage.outputTokens += generation.usage.outputTokens;
       usage.totalTokens += generation.usage.totalTokens;
-      const parsed = parseStructured(generation.text, schema);
+      const parsed = parseStructured(generation.text, schema, {
+        maxStringChars: settings.maxAnswerChars ?? DEFAULT_MAX_ANSWER_CHARS,
+      });
       if (!parsed.ok) throw llmErrors.invalidOutput(rt.settings.name, parsed.problem, generation.text);
       return parsed.data;
     } catch (err) {

@@ -30,11 +30,19 @@ export type LlmSettings = {
   retryAfterCapMs: number;
   maxInputChars: number;
   maxOutputTokens: number;
+  /** Longest text in an answer (each string field); longer ones are cut with a marker. Default DEFAULT_MAX_ANSWER_CHARS. */
+  maxAnswerChars?: number;
   concurrency: number;
   breakerThreshold: number;
   breakerResetMs: number;
   jsonMode: JsonMode;
 };
+
+/**
+ * LLM_MAX_ANSWER_CHARS' default: about what LLM_MAX_OUTPUT_TOKENS' default (2,000) yields, and what the LLM
+ * services' LLM_MAX_INPUT_CHARS budgets for the guesser's context (docs/llm.md, "Length limits").
+ */
+export const DEFAULT_MAX_ANSWER_CHARS = 8_000;
 
 /** Each provider's usual endpoint and a model that exists there (model names churn: override with *_MODEL). */
 // The wires append their own paths (`/foundationModels/v1/completion`, `/api/chat`); a base URL copied with that
@@ -86,6 +94,11 @@ export const llmEnvSchema = {
   // (itself capped by LLM_MAX_OUTPUT_TOKENS), so anything the secretary accepts fits (docs/llm.md, "Length limits").
   LLM_MAX_INPUT_CHARS: env.int(32_000, 'Longest user content sent to the LLM; longer requests get 413', { min: 1 }),
   LLM_MAX_OUTPUT_TOKENS: env.int(2_000, 'Token limit of one answer', { min: 16 }),
+  LLM_MAX_ANSWER_CHARS: env.int(
+    DEFAULT_MAX_ANSWER_CHARS,
+    'Longest text field of an answer; a longer one (a provider ignoring the token limit) is cut with a marker',
+    { min: 200 },
+  ),
   LLM_CONCURRENCY: env.int(4, 'Concurrent calls per provider; more wait in line', { min: 1 }),
   LLM_BREAKER_THRESHOLD: env.int(5, 'Consecutive failed calls that open the breaker of a provider', { min: 1 }),
   LLM_BREAKER_RESET_MS: env.int(30_000, 'How long an open breaker skips its provider before one trial call', {
@@ -123,6 +136,7 @@ type ParsedLlmEnv = {
   LLM_RETRY_AFTER_CAP_MS: number;
   LLM_MAX_INPUT_CHARS: number;
   LLM_MAX_OUTPUT_TOKENS: number;
+  LLM_MAX_ANSWER_CHARS?: number;
   LLM_CONCURRENCY: number;
   LLM_BREAKER_THRESHOLD: number;
   LLM_BREAKER_RESET_MS: number;
@@ -173,6 +187,7 @@ export function llmSettingsFromEnv(parsed: ParsedLlmEnv): LlmSettings {
     retryAfterCapMs: parsed.LLM_RETRY_AFTER_CAP_MS,
     maxInputChars: parsed.LLM_MAX_INPUT_CHARS,
     maxOutputTokens: parsed.LLM_MAX_OUTPUT_TOKENS,
+    maxAnswerChars: parsed.LLM_MAX_ANSWER_CHARS ?? DEFAULT_MAX_ANSWER_CHARS,
     concurrency: parsed.LLM_CONCURRENCY,
     breakerThreshold: parsed.LLM_BREAKER_THRESHOLD,
     breakerResetMs: parsed.LLM_BREAKER_RESET_MS,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sanitizeDeep, sanitizeText } from '@workemon/service-kit';
 
 export type ParseOutcome<T> = { ok: true; data: T } | { ok: false; problem: string };
 
@@ -32,11 +33,41 @@ export function extractJson(raw: string): { ok: true; value: unknown } | { ok: f
   }
 }
 
-/** Parses and validates a model's answer against the result schema. */
-export function parseStructured<T>(raw: string, schema: z.ZodType<T>): ParseOutcome<T> {
-  const extracted = extractJson(raw);
+/** Appended to a text cut at the answer limit (it counts towards the limit). */
+export const ANSWER_CUT_MARKER = '\n[…ответ сокращён]';
+
+/** `text` within `maxChars` (the marker included), cut at a character boundary; unchanged when it fits. */
+export function cutAnswer(text: string, maxChars: number): string {
+  if (text.length <= maxChars) return text;
+  let end = Math.max(0, maxChars - ANSWER_CUT_MARKER.length);
+  // Never split a surrogate pair.
+  if (end > 0 && /[\uD800-\uDBFF]/.test(text[end - 1]!)) end -= 1;
+  return `${text.slice(0, end).trimEnd()}${ANSWER_CUT_MARKER}`;
+}
+
+function cutStrings(value: unknown, maxChars: number): unknown {
+  if (typeof value === 'string') return cutAnswer(value, maxChars);
+  if (Array.isArray(value)) return value.map((v) => cutStrings(v, maxChars));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cutStrings(v, maxChars)]));
+  return value;
+}
+
+/**
+ * Parses and validates a model's answer against the result schema. The answer is hostile text like any input:
+ * control characters and lone surrogates are cleaned (service kit `sanitizeText`) before and after JSON parsing
+ * (a `\u0000` escape decodes to NUL), and with `maxStringChars` every string is cut to it with a marker, so
+ * a runaway answer is shortened rather than refused.
+ */
+export function parseStructured<T>(
+  raw: string,
+  schema: z.ZodType<T>,
+  options: { maxStringChars?: number } = {},
+): ParseOutcome<T> {
+  const extracted = extractJson(sanitizeText(raw));
   if (!extracted.ok) return extracted;
-  const result = schema.safeParse(extracted.value);
+  const clean = sanitizeDeep(extracted.value);
+  const result = schema.safeParse(options.maxStringChars ? cutStrings(clean, options.maxStringChars) : clean);
   if (result.success) return { ok: true, data: result.data };
   const problem = result.error.issues
     .slice(0, 5)

@@ -3,6 +3,7 @@ import addFormatsModule from 'ajv-formats';
 import type { RequestHandler, Response } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
 import { errors } from './errors.js';
+import { sanitizeDeep } from './text-sanitizing.js';
 
 // Both are CommonJS modules whose real export is `default`; under NodeNext they arrive wrapped.
 const Ajv = AjvModule.default;
@@ -182,20 +183,22 @@ export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions
           if (Array.isArray(v) && queryTypes.get(k) !== 'array') {
             throw errors.invalidParameter(k, 'must be given once');
           }
+          // Hostile text is cleaned once, here at the edge, before validation (so NUL alone is an empty value).
+          const clean = sanitizeDeep(v);
           // An empty value is a missing value: `?request=` names the parameter as required.
-          if (v === '') continue;
-          q[k] = v;
+          if (clean === '') continue;
+          q[k] = clean;
         }
         if (!query(q)) {
           const m = messageFor(query.errors![0]!, '');
           throw errors.invalidParameter(m.name, m.text);
         }
-        const p = { ...(req.params as Record<string, unknown>) };
+        const p = sanitizeDeep({ ...(req.params as Record<string, unknown>) });
         if (!path(p)) {
           const m = messageFor(path.errors![0]!, '');
           throw errors.invalidParameter(m.name, m.text);
         }
-        const b: unknown = req.body;
+        const b: unknown = sanitizeDeep(req.body);
         if (body) {
           const hasBody =
             b !== undefined &&

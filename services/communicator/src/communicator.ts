@@ -47,6 +47,11 @@ export function createCommunicator(
   const rateLimit = createSenderRateLimit(config.RATE_LIMIT_PER_HOUR);
 
   const emailConfig = emailSettings(config);
+  if (emailConfig && !emailConfig.trustedAuthservIds.length)
+    logger.warn(
+      'TRUSTED_AUTHSERV_ID is not set: no mail counts as authenticated, so mail gets replies only and triggers ' +
+        'no Jira task, colleague or mailing-list action (set it to your receiving server, e.g. mx.yandex.ru)',
+    );
   const email = emailConfig
     ? createEmailChannel({
         settings: emailConfig,

@@ -44,6 +44,10 @@ const schema = z.object({
     'Workemon Failed',
     'Folder that unprocessable mail is moved to when the server keeps no custom keywords (else it gets $WorkemonFailed)',
   ),
+  TRUSTED_AUTHSERV_ID: env.list(
+    'authserv-id(s) of the receiving mail server whose Authentication-Results are believed (mx.yandex.ru; ' +
+      '*.mail.yandex.net for any host under it); unset: no mail counts as authenticated',
+  ),
 
   TELEGRAM_BOT_TOKEN: env.optionalString('Bot token from @BotFather; unset: the Telegram channel is off'),
   TELEGRAM_API_ROOT: env.url('https://api.telegram.org', 'Bot API root (a local telegram-bot-api or a fake)'),
@@ -88,6 +92,8 @@ export type EmailSettings = {
   /** Lower-case mail domains whose Reply-To addresses are honoured (besides the sender's own domain). */
   companyDomains: string[];
   failedMailbox: string;
+  /** TRUSTED_AUTHSERV_ID: whose Authentication-Results count (sender-authentication.ts). */
+  trustedAuthservIds: string[];
 };
 
 /** The email channel's settings, or undefined when it is off (no IMAP_USER). */
@@ -122,6 +128,7 @@ export function emailSettings(config: Config): EmailSettings | undefined {
     maxRequestChars: config.MAX_REQUEST_CHARS,
     companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
     failedMailbox: config.IMAP_FAILED_MAILBOX,
+    trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
   };
 }
 

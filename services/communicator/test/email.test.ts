@@ -54,6 +54,61 @@ const waitFlags = (s: Setup, uid: number, flag: string) =>
   waitUntil(async () => (await flagsOf(s, uid)).includes(flag), `flag ${flag} on uid ${uid}`);
 
 describe('email channel', () => {
+  it("passes the receiving server's verdict on the sender (TRUSTED_AUTHSERV_ID), ignoring other servers' headers", async () => {
+    const s = await setup({ env: { TRUSTED_AUTHSERV_ID: 'mx.client-isp.test' } });
+    await append(
+      s,
+      buildEmail({
+        messageId: '<signed-1@client.test>',
+        headers: ['Authentication-Results: mx.client-isp.test; dkim=pass header.d=client.test header.s=sel; spf=none'],
+      }),
+    );
+    await s.sink.waitForMails(1);
+    await append(
+      s,
+      buildEmail({
+        messageId: '<forged-1@client.test>',
+        headers: ['Authentication-Results: mx.attacker.test; dkim=pass header.d=client.test; dmarc=pass'],
+      }),
+    );
+    await s.sink.waitForMails(2);
+    expect(s.secretary.calls.map((c) => [c.message_id, c.sender_authentication])).toEqual([
+      [
+        '<signed-1@client.test>',
+        {
+          verified: true,
+          method: 'dkim',
+          reason: 'dkim=pass by client.test, aligned with client.test (mx.client-isp.test)',
+        },
+      ],
+      [
+        '<forged-1@client.test>',
+        {
+          verified: false,
+          method: 'none',
+          reason: 'no Authentication-Results from a trusted server (mx.client-isp.test)',
+        },
+      ],
+    ]);
+  });
+
+  it('without TRUSTED_AUTHSERV_ID no mail is authenticated, whatever its headers say', async () => {
+    const s = await setup();
+    await append(
+      s,
+      buildEmail({
+        messageId: '<unset-1@client.test>',
+        headers: ['Authentication-Results: mx.client-isp.test; dmarc=pass header.from=client.test'],
+      }),
+    );
+    await s.sink.waitForMails(1);
+    expect(s.secretary.calls[0]!.sender_authentication).toEqual({
+      verified: false,
+      method: 'none',
+      reason: 'TRUSTED_AUTHSERV_ID is not set: no mail is authenticated',
+    });
+  });
+
   it('answers mail waiting at start and mail arriving during IDLE, once each, in the thread', async () => {
     const s = await setup({ start: false });
     const waiting = await append(s, buildEmail({ messageId: '<waiting-1@client.test>', subject: 'VPN' }));

@@ -38,6 +38,8 @@ describe('telegram channel', () => {
       {
         channel: 'tg',
         username: 'petrov',
+        // The numeric id the secretary matches against the directory's telegram_id (issue 9).
+        telegram_user_id: '77',
         request: 'Как подключиться к VPN?',
         message_id: `tg:77:${message_id}`,
         thread_key: 'tg:77',

@@ -1,11 +1,11 @@
-import type { Express, RequestHandler } from 'express';
+import type { Express, RequestHandler, Response } from 'express';
 import type { AnalyzeRequest } from '@workemon/contracts';
-import { errors, validated, type OpenApi } from '@workemon/service-kit';
+import { errors, principalOf, validated, type OpenApi } from '@workemon/service-kit';
 import type { createAnalyzer } from './analyzer.js';
 
 type Analyzer = ReturnType<typeof createAnalyzer>;
 
-function toInput(fields: AnalyzeRequest) {
+function toInput(fields: AnalyzeRequest, res: Response) {
   // The schema allows any non-empty string; whitespace alone is no request either.
   if (fields.request.trim() === '') throw errors.invalidParameter('request', 'must not be empty');
   if (fields.username.trim() === '') throw errors.invalidParameter('username', 'must not be empty');
@@ -16,6 +16,12 @@ function toInput(fields: AnalyzeRequest) {
     messageId: fields.message_id,
     threadKey: fields.thread_key,
     subject: fields.subject,
+    // Weighed in sender-trust.ts: the sender claims count only from a service principal.
+    claims: {
+      principal: principalOf(res)?.keyClass,
+      senderAuthentication: fields.sender_authentication,
+      telegramUserId: fields.telegram_user_id,
+    },
   };
 }
 
@@ -23,10 +29,10 @@ function toInput(fields: AnalyzeRequest) {
 export function mountAnalyzeRoutes(app: Express, deps: { openapi: OpenApi; auth: RequestHandler; analyzer: Analyzer }) {
   app.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
     const { query } = validated<{ query: AnalyzeRequest }>(res);
-    res.json(await deps.analyzer.analyze(toInput(query)));
+    res.json(await deps.analyzer.analyze(toInput(query, res)));
   });
   app.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
     const { body } = validated<{ body: AnalyzeRequest }>(res);
-    res.json(await deps.analyzer.analyze(toInput(body)));
+    res.json(await deps.analyzer.analyze(toInput(body, res)));
   });
 }

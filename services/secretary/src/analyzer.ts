@@ -16,6 +16,7 @@ import type { GuesserClient } from './guesser-client.js';
 import type { AnalysisFacts, ConversationStatus, HistoryRepository, OwnedAttempt } from './history-repository.js';
 import type { UnknownUserPolicy } from './config.js';
 import { classificationOf, noReplyDecision, skippedLogFields } from './classification.js';
+import { assessSenderTrust, type SenderClaims, type SenderTrust } from './sender-trust.js';
 
 export type AnalyzeInput = {
   channel: Channel;
@@ -25,6 +26,8 @@ export type AnalyzeInput = {
   threadKey?: string;
   /** The mail's Subject (email channel): rules match it, it is not part of the request text. */
   subject?: string;
+  /** Who called and what they claim about the sender (see sender-trust.ts); absent: nothing is vouched for. */
+  claims?: SenderClaims;
 };
 
 export type AnalyzerOptions = {
@@ -34,6 +37,8 @@ export type AnalyzerOptions = {
   directory: DirectoryRepository;
   logger: Logger;
   unknownUserPolicy: UnknownUserPolicy;
+  /** COMPANY_DOMAINS; empty: the domains of the directory employees' emails. */
+  companyDomains?: readonly string[];
   clarificationTtlMs: number;
   maxClarifications: number;
   /**
@@ -87,7 +92,12 @@ export function createAnalyzer(options: AnalyzerOptions) {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   async function resolveSender(input: AnalyzeInput): Promise<ResolvedEmployee | undefined> {
-    const resolved = await options.directory.resolveSender(input.channel, input.username);
+    // A Telegram user id from the communicator names the account for sure; the username is only a fallback.
+    const telegramId = input.channel === 'tg' ? input.claims?.telegramUserId : undefined;
+    const resolved =
+      (telegramId && input.claims?.principal === 'service'
+        ? await options.directory.resolveSender('tg', telegramId)
+        : undefined) ?? (await options.directory.resolveSender(input.channel, input.username));
     if (!resolved && options.unknownUserPolicy === 'reject') {
       throw new AppError(
         'unknown_user',
@@ -106,6 +116,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
     facts: AnalysisFacts,
     identity: { department: string; position: string },
     started: number,
+    trust: SenderTrust,
   ): Promise<Decision | undefined> {
     if (attempt.request.length > MAX_REQUEST_CHARS) {
       // Only a follow-up gets here (a single request is capped by the contract): recorded, no LLM call.
@@ -178,6 +189,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
       context: facts.context ?? '',
       proposedAction: facts.proposedAction,
       escalated,
+      trust,
     };
     const decision = await decide(proposal, context);
     facts.durationMs = Math.round(performance.now() - started);
@@ -237,6 +249,19 @@ export function createAnalyzer(options: AnalyzerOptions) {
       const started = performance.now();
       try {
         const employee = await resolveSender(input);
+        const trust = assessSenderTrust({
+          channel: input.channel,
+          sender: input.username,
+          employee,
+          claims: input.claims ?? {},
+          unknownUserPolicy: options.unknownUserPolicy,
+          companyDomains:
+            input.channel !== 'email'
+              ? []
+              : options.companyDomains?.length
+                ? options.companyDomains
+                : await options.directory.emailDomains(),
+        });
         const identity = {
           department: employee?.employee.department ?? UNKNOWN,
           position: employee?.employee.position ?? UNKNOWN,
@@ -257,10 +282,10 @@ export function createAnalyzer(options: AnalyzerOptions) {
           });
           if (claim.kind === 'answered') return claim.decision;
           if (claim.kind === 'owner') {
-            const facts: AnalysisFacts = { durationMs: 0 };
+            const facts: AnalysisFacts = { durationMs: 0, senderTrust: trust };
             const stopHeartbeat = startHeartbeat(claim);
             try {
-              const decision = await decideFor(input, claim, employee, facts, identity, started);
+              const decision = await decideFor(input, claim, employee, facts, identity, started, trust);
               if (decision) {
                 options.onDecided?.(input.channel, decision);
                 return decision;

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Express } from 'express';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import {
@@ -35,6 +35,7 @@ type AnalyzerDeps = Pick<
   | 'analyst'
   | 'logger'
   | 'unknownUserPolicy'
+  | 'companyDomains'
   | 'clarificationTtlMs'
   | 'maxClarifications'
   | 'attemptLeaseMs'
@@ -49,6 +50,8 @@ export type SecretaryDeps = AnalyzerDeps & {
   metrics: Metrics;
   /** Accepted bearer keys; empty: open. */
   apiKeys: readonly string[];
+  /** Keys of services (the communicator) on /analyze-request: only their sender claims are believed. */
+  serviceApiKeys?: readonly string[];
   /** Wakes the action worker after an approval or a rejection (main.ts: the worker's nudge); absent: next poll. */
   nudgeActions?: () => void;
   /** What GET /actions reports (main.ts: catalogSourceFor); absent: default policy, nothing configured. */
@@ -59,6 +62,21 @@ export type SecretaryDeps = AnalyzerDeps & {
 export function buildApp(deps: SecretaryDeps): Express {
   const openapi = createOpenApi(loadOpenApiDocument('secretary'));
   const auth = requireApiKey(deps.apiKeys);
+  // /analyze-request takes client keys and service keys; the principal's class decides which claims count.
+  const clientAuth = requireApiKey(deps.apiKeys, 'client');
+  const serviceAuth = requireApiKey(deps.serviceApiKeys ?? [], 'service');
+  const analyzeAuth: RequestHandler = (req, res, next) => {
+    let isService = false;
+    if (deps.serviceApiKeys?.length) {
+      try {
+        serviceAuth(req, res, () => (isService = true));
+      } catch {
+        // not a service key: the client keys decide (401 there when they do not match either)
+      }
+    }
+    if (isService) return next();
+    return clientAuth(req, res, next);
+  };
   const directory = createDirectoryRepository(deps.knex);
   const history = createHistoryRepository(deps.knex);
   const analyzeRequests = deps.metrics.counter(
@@ -73,6 +91,7 @@ export function buildApp(deps: SecretaryDeps): Express {
     directory,
     logger: deps.logger,
     unknownUserPolicy: deps.unknownUserPolicy,
+    companyDomains: deps.companyDomains,
     clarificationTtlMs: deps.clarificationTtlMs,
     maxClarifications: deps.maxClarifications,
     attemptLeaseMs: deps.attemptLeaseMs,
@@ -121,7 +140,7 @@ export function buildApp(deps: SecretaryDeps): Express {
       healthChecks,
     },
     (app) => {
-      mountAnalyzeRoutes(app, { openapi, auth, analyzer });
+      mountAnalyzeRoutes(app, { openapi, auth: analyzeAuth, analyzer });
       mountDirectoryRoutes(app, { openapi, auth, directory });
       mountHistoryRoutes(app, { openapi, auth, history });
       mountPromptsRoutes(app, { openapi, auth, knex: deps.knex, guesser: deps.guesser, analyst: deps.analyst });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { commonEnvSchema, env, parseEnv, type Env } from '@workemon/service-kit';
 import { actionsEnvSchema, toActionSettings } from './actions/action-policy.js';
 
-export const UNKNOWN_USER_POLICIES = ['allow', 'reject'] as const;
+export const UNKNOWN_USER_POLICIES = ['reply-only', 'allow', 'reject'] as const;
 export type UnknownUserPolicy = (typeof UNKNOWN_USER_POLICIES)[number];
 
 const schema = z.object({
@@ -22,7 +22,15 @@ const schema = z.object({
   SECRETARY_API_KEY: env.optionalString('Key the communicator sends to the secretary (not used by the secretary)'),
   COMMUNICATOR_API_KEY: env.optionalString('Key the secretary sends to the communicator'),
   EMPLOYEES_FILE: env.optionalString('YAML or CSV file of employees (and departments) imported at start (upsert)'),
-  UNKNOWN_USER_POLICY: env.oneOf(UNKNOWN_USER_POLICIES, 'allow', 'What to do with senders not in the directory'),
+  UNKNOWN_USER_POLICY: env.oneOf(
+    UNKNOWN_USER_POLICIES,
+    'reply-only',
+    'Senders not in the directory: reply-only (answered, no side-effect action), allow (actions too), reject (403)',
+  ),
+  SERVICE_API_KEYS: env.list('Keys of services calling the secretary (the communicator); their sender claims count'),
+  COMPANY_DOMAINS: env.list(
+    "Mail domains of the company (subdomains included); unset: the domains of the directory employees' emails",
+  ),
   CLARIFICATION_TTL: env.durationMs('24h', 'How long a clarifying question waits for its answer', 's'),
   MAX_CLARIFICATIONS: env.int(3, 'Clarifying rounds before a request goes to the department', { min: 0, max: 20 }),
   ANALYSIS_LEASE: env.durationMs(

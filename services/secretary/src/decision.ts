@@ -10,6 +10,7 @@ import {
 } from '@workemon/contracts';
 import type { Classification } from './classification.js';
 import type { ResolvedEmployee } from './directory-repository.js';
+import type { SenderTrust } from './sender-trust.js';
 
 /** What the user is answered: the contract's AnalysisResponse (classification fields: classification.ts). */
 export type Decision = {
@@ -35,6 +36,8 @@ export type DecisionContext = {
   escalated: boolean;
   /** The mail's Subject (email channel), for rules' subject_pattern. */
   subject?: string;
+  /** How far the sender is trusted: side-effect actions run only for known, authenticated senders. */
+  trust?: SenderTrust;
 };
 
 /**

@@ -226,6 +226,14 @@ export function createDirectoryRepository(knex: Knex) {
       return (await knex('departments').where({ name: name.trim() }).delete()) > 0;
     },
 
+    /** The distinct domains of the employees' email addresses (the default of COMPANY_DOMAINS). */
+    async emailDomains(): Promise<string[]> {
+      const rows = (await knex('employees')
+        .whereNotNull('email')
+        .distinct(knex.raw("split_part(email, '@', 2) as domain"))) as { domain: string }[];
+      return rows.map((r) => r.domain).filter(Boolean);
+    },
+
     /**
      * Finds the sender of a message: email senders by address, Telegram users by username or numeric id,
      * direct callers by directory username.

@@ -4,6 +4,8 @@ import type { Decision, DecisionContext, DecisionRecordedHook } from './decision
 import type { LlmCallRecord } from './llm-provenance.js';
 import { createProvenanceRepository } from './provenance-repository.js';
 import { classificationColumns, classificationFromRow } from './classification.js';
+import type { SenderTrust } from './sender-trust.js';
+import { MAX_REQUEST_CHARS } from './analyzer.js';
 
 export type ConversationStatus = 'open' | 'awaiting_clarification' | 'answered' | 'escalated';
 
@@ -59,10 +61,29 @@ export type AnalysisFacts = {
   /** Provenance of each LLM service call made for this analysis (stored in analysis_llm_calls). */
   llmCalls?: LlmCallRecord[];
   llmCallsRecorded?: boolean;
+  /** The verdict on the sender (analyses.sender_trust). */
+  senderTrust?: SenderTrust;
 };
 
 const CLASSIFICATION_COLUMNS = ['category', 'confidence', 'no_reply'];
 type ClassificationRow = { category: string | null; confidence: number | null; no_reply: boolean };
+
+/** Marks a clarifying question shortened to fit a follow-up into MAX_REQUEST_CHARS. */
+export const QUESTION_CUT_MARKER = '[…]';
+
+/**
+ * The seed's follow-up text: earlier request, the question asked, the user's answer, joined by spaces. The question
+ * is the model's text, not the sender's: when the whole would pass MAX_REQUEST_CHARS, the question is shortened
+ * (marked) first, so only the sender's own long texts can make a follow-up too long (413).
+ */
+export function joinFollowUp(earlier: string, question: string, answer: string): string {
+  const [e, q, a] = [earlier.trim(), question.trim(), answer.trim()];
+  const joined = `${e} ${q} ${a}`;
+  if (joined.length <= MAX_REQUEST_CHARS) return joined;
+  const room = MAX_REQUEST_CHARS - e.length - a.length - 2 - QUESTION_CUT_MARKER.length;
+  if (room <= 0) return joined;
+  return `${e} ${q.slice(0, room).trimEnd()}${QUESTION_CUT_MARKER} ${a}`;
+}
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value === null ? null : String(value));
 // What a conversation looks like in GET /conversations and GET /conversations/{id}.
@@ -180,7 +201,7 @@ export function createHistoryRepository(knex: Knex) {
       rounds = continued.clarification_rounds;
       const pending = await pendingQuestion(db, continued.id);
       // The seed's second example: earlier request, the question asked, the user's answer.
-      if (pending) request = [pending.request, pending.question, input.text].map((s) => s.trim()).join(' ');
+      if (pending) request = joinFollowUp(pending.request, pending.question, input.text);
     }
     const conversation = continued
       ? db('conversations')
@@ -330,6 +351,7 @@ export function createHistoryRepository(knex: Knex) {
                 guesser_ms: facts.guesserMs ?? null,
                 analyst_ms: facts.analystMs ?? null,
                 duration_ms: facts.durationMs,
+                ...(facts.senderTrust ? { sender_trust: JSON.stringify(facts.senderTrust) } : {}),
                 completed_at: db.fn.now(),
               })
               .returning('id'),

@@ -18,6 +18,7 @@ const logger = createLogger({
   elasticsearch: elasticsearchFromEnv(config),
   secrets: [
     ...config.API_KEYS,
+    ...config.SERVICE_API_KEYS,
     config.COMMUNICATOR_API_KEY,
     config.SECRETARY_API_KEY,
     config.ELASTICSEARCH_PASSWORD,
@@ -75,7 +76,9 @@ const app = buildApp({
   logger,
   metrics,
   apiKeys: config.API_KEYS,
+  serviceApiKeys: config.SERVICE_API_KEYS,
   unknownUserPolicy: config.UNKNOWN_USER_POLICY,
+  companyDomains: config.COMPANY_DOMAINS,
   clarificationTtlMs: config.CLARIFICATION_TTL,
   maxClarifications: config.MAX_CLARIFICATIONS,
   // A short lease renewed while the LLM calls run: a crashed owner is taken over within seconds.

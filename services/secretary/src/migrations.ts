@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { actionsAndRulesMigration } from './migrations/100_actions_and_rules.js';
 import { actionForeignKeysMigration } from './migrations/101_action_foreign_keys.js';
+import { senderTrustMigration } from './migrations/200_sender_trust.js';
 import { deliveriesMigration } from './migrations/210_deliveries.js';
 import { analysisClassificationMigration } from './migrations/220_analysis_classification.js';
 import { actionRetriesMigration } from './migrations/220_action_retries.js';
@@ -115,6 +116,7 @@ const migrations: Migration[] = [
   },
   actionsAndRulesMigration,
   actionForeignKeysMigration,
+  senderTrustMigration,
   deliveriesMigration,
   analysisClassificationMigration,
   actionRetriesMigration,

@@ -185,7 +185,7 @@ describe('analyze: happy path per channel', () => {
       );
   });
 
-  it('an unknown sender is allowed by default, as department and position "unknown"', async () => {
+  it('an unknown sender is analysed by default (reply-only), as department and position "unknown"', async () => {
     const res = await analyzeGet(secretary, {
       channel: 'direct',
       username: unique('stranger'),

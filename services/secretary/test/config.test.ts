@@ -13,7 +13,9 @@ describe('loadConfig', () => {
       SYSTEM_ANALYST_URL: 'http://localhost:8002',
       COMMUNICATOR_URL: 'http://localhost:8003',
       API_KEYS: [],
-      UNKNOWN_USER_POLICY: 'allow',
+      UNKNOWN_USER_POLICY: 'reply-only',
+      SERVICE_API_KEYS: [],
+      COMPANY_DOMAINS: [],
       CLARIFICATION_TTL: 24 * 3600_000,
       MAX_CLARIFICATIONS: 3,
       GUESSER_TIMEOUT: 90_000,
@@ -25,6 +27,11 @@ describe('loadConfig', () => {
     expect(config.API_KEYS).toEqual(['a-key', 'b-key']);
     expect(config.CLARIFICATION_TTL).toBe(600_000);
     expect(config.UNKNOWN_USER_POLICY).toBe('reject');
+    expect(loadConfig({ UNKNOWN_USER_POLICY: 'allow' }).UNKNOWN_USER_POLICY).toBe('allow');
+    expect(loadConfig({ COMPANY_DOMAINS: 'example.ru, example.com' }).COMPANY_DOMAINS).toEqual([
+      'example.ru',
+      'example.com',
+    ]);
   });
 
   it('names every bad key and never echoes a value', () => {

@@ -43,7 +43,7 @@ export async function startSecretary(options: {
     logger,
     metrics,
     apiKeys: [],
-    unknownUserPolicy: 'allow',
+    unknownUserPolicy: 'reply-only',
     clarificationTtlMs: 24 * 3600_000,
     maxClarifications: 3,
     attemptLeaseMs: 2 * timeoutMs + 2000,

@@ -2,14 +2,19 @@ import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
 import { validated } from '@workemon/service-kit';
 import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps } from '@workemon/llm';
-import { ACTIONS, type AnalyticsResponse } from '@workemon/contracts';
+import { ACTIONS, isAction, type AnalyticsResponse } from '@workemon/contracts';
 
 export const analyticsSchema = z.object({
   is_enough: z.boolean(),
   response: z.string().trim().min(1),
-  // Models sometimes write null for "no action"; that means the same as leaving it out. (preprocess rather than
-  // nullish(): the JSON Schema sent to providers stays a plain optional enum.)
-  action: z.preprocess((value) => value ?? undefined, z.enum(ACTIONS).optional()),
+  // Models sometimes write null for "no action", or an action that is not the contract's ("позвонить"): both mean
+  // the same as leaving it out, and the secretary then answers with the channel's reply action (docs/secretary.md)
+  // instead of the whole answer being refused. (preprocess rather than nullish()/catch(): the JSON Schema sent to
+  // providers stays a plain optional enum.)
+  action: z.preprocess(
+    (value) => (typeof value === 'string' && isAction(value.trim()) ? value.trim() : undefined),
+    z.enum(ACTIONS).optional(),
+  ),
 });
 
 type AnalyticsInput = {

@@ -137,21 +137,39 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     expect(res.body).toEqual(withLlm({ is_enough: true, response: 'Данные есть в витрине операций' }));
   });
 
-  it('asks once to fix an action outside the enum, then answers 502 if it stays wrong', async () => {
+  it('drops an action outside the enum (no repair request, no 502): the secretary then uses the reply action', async () => {
     const llm = await fake();
-    llm.reply(() => ({ ...ADVICE, action: 'позвонить' }));
+    llm.reply(() => ({ ...ADVICE, action: 'позвонить директору' }));
     const app = startAnalyst(envForFake('openai', llm));
     const res = await request(app).get('/prepare-analititcs').query(query());
-    expect(res.status).toBe(502);
-    expect(openapi.responseProblems('prepareAnalytics', 502, res.body)).toEqual([]);
-    expect(llm.requests).toHaveLength(2);
-    expect(llm.requests[1]!.user).toContain('action');
+    expect(res.status).toBe(200);
+    expect(openapi.responseProblems('prepareAnalytics', 200, res.body)).toEqual([]);
+    expect(res.body).toEqual(withLlm({ is_enough: ADVICE.is_enough, response: ADVICE.response }));
+    expect(llm.requests).toHaveLength(1);
+  });
 
-    let calls = 0;
-    llm.reply(() => (calls++ === 0 ? { ...ADVICE, action: 'позвонить' } : ADVICE));
-    const fixed = await request(app).get('/prepare-analititcs').query(query());
-    expect(fixed.status).toBe(200);
-    expect(fixed.body).toEqual(withLlm(ADVICE));
+  it('removes NUL and other control characters from the answer, and replaces lone surrogates', async () => {
+    const llm = await fake();
+    // As JSON escapes (a model writing \u0000) and raw in the text around the JSON.
+    llm.reply(
+      () =>
+        `\u0000{"is_enough": true, "response": "Витрина\\u0000 операций\\u0007\\r\\nшаг \\ud800 2", "action": "ответить сообщением"}`,
+    );
+    const app = startAnalyst(envForFake('openai', llm));
+    const res = await request(app).get('/prepare-analititcs').query(query());
+    expect(res.status).toBe(200);
+    expect(res.body.response).toBe('Витрина операций\nшаг \uFFFD 2');
+  });
+
+  it('cuts an over-long answer to LLM_MAX_ANSWER_CHARS with a marker instead of refusing it', async () => {
+    const llm = await fake();
+    llm.reply(() => ({ ...ADVICE, response: 'Шаг. '.repeat(5_000) }));
+    const app = startAnalyst({ ...envForFake('openai', llm), LLM_MAX_ANSWER_CHARS: '1000' });
+    const res = await request(app).get('/prepare-analititcs').query(query());
+    expect(res.status).toBe(200);
+    expect(res.body.response.length).toBeLessThanOrEqual(1000);
+    expect(res.body.response).toMatch(/^Шаг\. Шаг\./);
+    expect(res.body.response.endsWith('\n[…ответ сокращён]')).toBe(true);
   });
 
   it('answers 504 on a slow provider and 413 on an over-long request', async () => {

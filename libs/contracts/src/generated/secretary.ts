@@ -446,6 +446,24 @@ export interface components {
             thread_key?: string;
             /** @description the mail's Subject (email channel), for routing rules' `subject_pattern`; not part of the request text */
             subject?: string;
+            sender_authentication?: components["schemas"]["SenderAuthentication"];
+            /**
+             * @description channel `tg`: the sender's numeric Telegram user id as the Bot API reported it; matched against the
+             *     directory's `telegram_id`. Honoured only from a caller with a service key (the communicator).
+             */
+            telegram_user_id?: string;
+        };
+        /**
+         * @description channel `email`: the communicator's verdict on the sender, from the `Authentication-Results` header of the
+         *     receiving server (`TRUSTED_AUTHSERV_ID`), DMARC-aligned with the `From:` domain. Honoured only from a caller
+         *     with a service key; otherwise the sender counts as unauthenticated.
+         */
+        SenderAuthentication: {
+            verified: boolean;
+            /** @enum {string} */
+            method: "dkim" | "spf" | "dmarc" | "none";
+            /** @description why (for the execution log) */
+            reason: string;
         };
         AnalysisResponse: {
             /**
@@ -749,6 +767,11 @@ export interface components {
             /** Format: date-time */
             decided_at?: string | null;
             decision_reason?: string | null;
+            /**
+             * @description why the action did not run automatically for this sender (skipped, or held for approval)
+             * @enum {string|null}
+             */
+            withheld_reason?: "sender_unknown" | "sender_unauthenticated" | "external_domain" | null;
             matched_rule_ids: number[];
             notification?: components["schemas"]["ActionSideEffect"];
             approval_request?: components["schemas"]["ActionSideEffect"];

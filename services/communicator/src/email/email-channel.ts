@@ -20,6 +20,11 @@ import {
   type SkipReason,
 } from './mail-parsing.js';
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
+import {
+  authenticateSender,
+  authenticationResultsHeaders,
+  type SenderAuthentication,
+} from './sender-authentication.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
 /** What the classify step decided about a parsed mail. */
@@ -254,6 +259,7 @@ export function createEmailChannel(deps: {
     uid: number,
     key: string,
     requestKey: string,
+    senderAuthentication: SenderAuthentication,
   ): Promise<string | typeof NO_REPLY | undefined> {
     if (decision.kind === 'unreadable') {
       metrics.skipped('email', 'unreadable');
@@ -264,6 +270,7 @@ export function createEmailChannel(deps: {
       const analysis = await secretary.analyze({
         channel: 'email',
         username: mail.from!,
+        sender_authentication: { ...senderAuthentication, reason: senderAuthentication.reason.slice(0, 500) },
         request: decision.request,
         message_id: requestKey.slice(0, 998),
         ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
@@ -386,7 +393,13 @@ export function createEmailChannel(deps: {
         attempts.set(key, { count: attempt?.count ?? 0, nextAt: 0, rateCounted: true });
       }
       // 3. decide
-      const text = await decide(decision, mail, uid, key, requestKey);
+      // Whether the receiving server vouches for the From: domain (RFC 8601 Authentication-Results, DMARC alignment).
+      const senderAuthentication = authenticateSender({
+        headers: authenticationResultsHeaders(fetched.source),
+        from: mail.from,
+        trustedAuthservIds: settings.trustedAuthservIds,
+      });
+      const text = await decide(decision, mail, uid, key, requestKey, senderAuthentication);
       if (text === undefined) {
         endTimer('retry');
         return;

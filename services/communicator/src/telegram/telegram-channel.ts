@@ -400,6 +400,7 @@ export function createTelegramChannel(deps: {
               secretary.analyze({
                 channel: 'tg',
                 username: from.username ?? String(from.id),
+                telegram_user_id: String(from.id),
                 request: capped,
                 message_id: `tg:${chatId}:${message.message_id}`,
                 thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,

@@ -3,7 +3,13 @@ import { type Action, type Channel } from '@workemon/contracts';
 import type { Logger } from '@workemon/service-kit';
 import { listActiveRules, recordRuleMatches } from '../rules/rule-repository.js';
 import { evaluateRules, ruleClassificationContext, type RuleOutcome } from '../rules/rules.js';
-import { isExecutableAction, type ActionPolicy } from './action-policy.js';
+import { withheldReason, type SenderTrust } from '../sender-trust.js';
+import {
+  ACTION_MAILING_LIST,
+  ACTION_TELEGRAM_EMPLOYEE,
+  isExecutableAction,
+  type ActionPolicy,
+} from './action-policy.js';
 import { enqueueActionExecution, planExecution, type ExecutionPlan } from './execution-repository.js';
 import type { DepartmentTarget, ReplyTarget } from './executors.js';
 
@@ -34,7 +40,19 @@ export type DecisionContextLike = {
   context: string;
   /** The mail's Subject, for rules' subject_pattern. */
   subject?: string;
+  /** The request goes to the department after the last clarifying round. */
+  escalated?: boolean;
+  /** The sender's trust (sender-trust.ts); absent: trusted (the feature's own tests, callers without a sender). */
+  trust?: SenderTrust;
 };
+
+// Said instead of "I passed it to the department's list" when that escalation was held back.
+const ESCALATION_WITHHELD =
+  'Мне не удалось достаточно уточнить ваш запрос. Пожалуйста, обратитесь в ответственный департамент напрямую.';
+
+/** The reply that fits the channel (mirrors the analyzer's channelReplyAction). */
+const replyActionFor = (channel: Channel): Action =>
+  channel === 'email' ? 'ответить на письмо' : 'ответить сообщением';
 
 export type ActionHooksDeps = {
   db: Knex;
@@ -77,7 +95,12 @@ export async function replyTargetFor(trx: Knex | Knex.Transaction, ctx: Decision
   return { to: ctx.sender };
 }
 
-type Routed = { outcome: RuleOutcome; department: DepartmentTarget | null; plan: ExecutionPlan | null };
+type Routed = {
+  outcome: RuleOutcome;
+  department: DepartmentTarget | null;
+  plan: ExecutionPlan | null;
+  withheld?: { reason: NonNullable<ReturnType<typeof withheldReason>>; detail: string };
+};
 
 /**
  * The two steps the analyzer offers (see decision.ts): `decide` runs the routing rules on the proposal (the
@@ -101,6 +124,13 @@ export function createActionHooks(deps: ActionHooksDeps) {
     const department = outcome.department
       ? ((await deps.resolveDepartment(outcome.department)) ?? { name: outcome.department })
       : (ctx.employee?.departmentRecord ?? null);
+    const reason =
+      ctx.trust && isExecutableAction(outcome.action)
+        ? withheldReason(ctx.trust, {
+            reachesPeople: outcome.action === ACTION_MAILING_LIST || outcome.action === ACTION_TELEGRAM_EMPLOYEE,
+          })
+        : undefined;
+    const withheld = reason ? { reason, detail: ctx.trust!.detail } : undefined;
     const plan = isExecutableAction(outcome.action)
       ? planExecution({
           action: outcome.action,
@@ -110,9 +140,10 @@ export function createActionHooks(deps: ActionHooksDeps) {
           requireApproval: outcome.requireApproval,
           analysisId: ctx.analysisId,
           payload: { department, jira_project: outcome.jiraProject ?? null },
+          withheld,
         })
       : null;
-    return { outcome, department, plan };
+    return { outcome, department, plan, withheld };
   }
 
   return {
@@ -120,10 +151,13 @@ export function createActionHooks(deps: ActionHooksDeps) {
       const r = await route(deps.db, proposal, ctx);
       routed.set(ctx, r);
       const notice = r.plan?.notice;
+      // A held-back action leaves a reply only; an escalation that was held back must not claim it happened.
+      const replyOnly = r.plan?.status === 'skipped' && !!r.plan.withheldReason;
+      const response = replyOnly && ctx.escalated ? ESCALATION_WITHHELD : proposal.response;
       return {
         ...proposal,
-        action: r.outcome.action,
-        response: notice ? (proposal.response ? `${proposal.response}\n\n${notice}` : notice) : proposal.response,
+        action: replyOnly ? replyActionFor(ctx.channel) : r.outcome.action,
+        response: notice ? (response ? `${response}\n\n${notice}` : notice) : response,
       };
     },
 
@@ -138,7 +172,8 @@ export function createActionHooks(deps: ActionHooksDeps) {
         conversationId: context.conversationId,
         requester: context.employee?.employee.username ?? context.sender,
         channel: context.channel,
-        action: decision.action,
+        // A held-back action is logged under the action that was proposed, though the answer is a reply.
+        action: r.plan?.withheldReason ? r.outcome.action : decision.action,
         request: decision.request,
         context: context.context,
         analysis: decision.response,
@@ -152,6 +187,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
         matchedRuleIds: r.outcome.matchedRuleIds,
         policy: deps.policy,
         jira: deps.jira,
+        withheld: r.withheld,
       });
       await recordRuleMatches(trx, context.analysisId, r.outcome.matchedRuleIds, enqueued?.execution.id);
       if (enqueued?.execution.status === 'pending' || enqueued?.execution.status === 'awaiting_approval') {

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { isAction, type Action, type Channel } from '@workemon/contracts';
 import { AppError, errors } from '@workemon/service-kit';
+import type { WithheldReason } from '../sender-trust.js';
 import { isExecutableAction, type ActionPolicy, type ExecutableAction } from './action-policy.js';
 import {
   awaitingApprovalNotice,
   checkReadiness,
+  withheldNotice,
   disabledNotice,
   pendingNotice,
   type DepartmentTarget,
@@ -43,6 +45,8 @@ export type ExecutionRow = {
   decided_by: string | null;
   decided_at: Date | null;
   decision_reason: string | null;
+  /** Why the action did not run on its own for this sender (absent before migration 200). */
+  withheld_reason?: WithheldReason | null;
   matched_rule_ids: number[];
   notify_status: SideStatus | null;
   notification: Record<string, unknown> | null;
@@ -81,6 +85,7 @@ export function toApi(row: ExecutionRow) {
     decided_by: row.decided_by,
     decided_at: iso(row.decided_at),
     decision_reason: row.decision_reason,
+    withheld_reason: row.withheld_reason ?? null,
     matched_rule_ids: row.matched_rule_ids.map(Number),
     notification: { ...(row.notification ?? {}), status: row.notify_status } as SideEffectView,
     approval_request: { ...(row.approval_request ?? {}), status: row.approval_request_status } as SideEffectView,
@@ -113,6 +118,8 @@ export type EnqueueInput = {
   matchedRuleIds?: readonly number[];
   policy: ActionPolicy;
   jira: { configured: boolean; defaultProjectKey?: string };
+  /** The sender may not trigger this action on their own (sender-trust.ts): skipped, or held for approval. */
+  withheld?: { reason: WithheldReason; detail: string };
 };
 
 export type Enqueued = {
@@ -125,6 +132,8 @@ export type ExecutionPlan = {
   status: 'pending' | 'awaiting_approval' | 'skipped';
   /** Why it was skipped (operator-facing). */
   error: string | null;
+  /** Set when the sender's trust held the action back (skipped, or awaiting approval). */
+  withheldReason?: WithheldReason;
   target: ExecutionTarget | null;
   /** One sentence for the requester's answer now. */
   notice: string;
@@ -132,7 +141,7 @@ export type ExecutionPlan = {
 
 /** What enqueueing will do with an action: policy `off` → skipped, not configured → skipped, approval → held. */
 export function planExecution(
-  input: Pick<EnqueueInput, 'channel' | 'policy' | 'jira' | 'requireApproval' | 'analysisId'> & {
+  input: Pick<EnqueueInput, 'channel' | 'policy' | 'jira' | 'requireApproval' | 'analysisId' | 'withheld'> & {
     action: ExecutableAction;
     payload: Pick<ExecutionPayload, 'department' | 'jira_project'>;
   },
@@ -142,12 +151,24 @@ export function planExecution(
   if (mode === 'off')
     return { status: 'skipped', error: 'disabled by policy', target: null, notice: disabledNotice(action) };
   const readiness = checkReadiness(input.jira, action, input.payload);
+  const { withheld } = input;
+  // An untrusted sender's action waits for a person when the policy asks for approval anyway; otherwise (and
+  // always for mail from outside the company to a list or a colleague) it is not done: the answer is a reply.
+  if (withheld && (withheld.reason === 'external_domain' || !(mode === 'approve' || input.requireApproval)))
+    return {
+      status: 'skipped',
+      error: `${withheld.reason}: ${withheld.detail}`,
+      withheldReason: withheld.reason,
+      target: null,
+      notice: withheldNotice(action, withheld.reason),
+    };
   if (!readiness.ready)
     return { status: 'skipped', error: readiness.reason, target: null, notice: readiness.userMessage };
   if (mode === 'approve' || input.requireApproval)
     return {
       status: 'awaiting_approval',
       error: null,
+      ...(withheld ? { withheldReason: withheld.reason } : {}),
       target: readiness.target,
       notice: awaitingApprovalNotice(action, input.channel, input.analysisId),
     };
@@ -193,6 +214,8 @@ export async function enqueueActionExecution(
       target: plan.target ? JSON.stringify(plan.target) : null,
       payload: JSON.stringify(payload),
       error: plan.error,
+      // Written only when set, so the feature's own tests run on migration 100 alone.
+      ...(plan.withheldReason ? { withheld_reason: plan.withheldReason } : {}),
       matched_rule_ids: [...(input.matchedRuleIds ?? [])],
       // A skipped action is explained in the answer itself; nothing to send later.
       notify_status: skipped ? 'not_needed' : null,

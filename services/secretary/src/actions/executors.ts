@@ -1,5 +1,6 @@
 import type { Channel } from '@workemon/contracts';
 import { isAppError } from '@workemon/service-kit';
+import type { WithheldReason } from '../sender-trust.js';
 import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE, type ExecutableAction } from './action-policy.js';
 import type { CommunicatorClient } from './communicator-client.js';
 import { executionLabel, summarize, type CreatedJiraIssue, type JiraClient } from './jira-client.js';
@@ -284,6 +285,17 @@ export function pendingNotice(action: ExecutableAction, channel: Channel, analys
 
 export function awaitingApprovalNotice(action: ExecutableAction, channel: Channel, analysisId?: number | null): string {
   return `Действие «${describeAction(action)}» ожидает согласования; ${whereToLook(channel, analysisId, 'решении')}.`;
+}
+
+const WITHHELD_WHY: Record<WithheldReason, string> = {
+  sender_unknown: 'я не нашёл вас в справочнике сотрудников',
+  sender_unauthenticated: 'не удалось подтвердить, что сообщение отправили именно вы',
+  external_domain: 'запросы с адресов вне компании не передаются сотрудникам и в рассылки',
+};
+
+/** The sentence the requester gets when their sender trust held an action back (the answer is a reply only). */
+export function withheldNotice(action: ExecutableAction, reason: WithheldReason): string {
+  return `Действие «${describeAction(action)}» не выполнено: ${WITHHELD_WHY[reason]}. Отвечаю только сообщением.`;
 }
 
 export function disabledNotice(action: ExecutableAction): string {

@@ -91,6 +91,7 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
     const text = [
       `Нужно согласование: ${describeAction(row.action)}${target ? ` — ${target}` : ''}.`,
       `Автор: ${row.requester} (${row.channel}). Действие №${row.id}.`,
+      ...(row.withheld_reason ? [`Внимание: отправитель не подтверждён (${row.withheld_reason}).`] : []),
       '',
       summarize(p.request, 600),
     ].join('\n');

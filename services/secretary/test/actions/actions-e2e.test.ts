@@ -79,7 +79,9 @@ async function startSecretaryStack(options: {
     logger,
     metrics,
     apiKeys: config.API_KEYS,
+    serviceApiKeys: config.SERVICE_API_KEYS,
     unknownUserPolicy: config.UNKNOWN_USER_POLICY,
+    companyDomains: config.COMPANY_DOMAINS,
     clarificationTtlMs: config.CLARIFICATION_TTL,
     maxClarifications: config.MAX_CLARIFICATIONS,
     attemptLeaseMs: 15_000,
@@ -123,8 +125,11 @@ beforeAll(async () => {
   const mailbox = dovecot.users[0]!;
   const commConfig = loadCommunicatorConfig({
     SECRETARY_URL: `http://127.0.0.1:${secretaryPort}`,
-    SECRETARY_API_KEY: 'secretary-key',
+    // The communicator calls the secretary with a service key: only then do its sender claims count.
+    SECRETARY_API_KEY: 'secretary-service-key',
     API_KEYS: 'communicator-key',
+    TRUSTED_AUTHSERV_ID: 'mx.workemon.test',
+    RATE_LIMIT_PER_HOUR: '1000',
     SECRETARY_TIMEOUT: '10s',
     RETRY_BASE_DELAY: '200ms',
     SHUTDOWN_TIMEOUT: '5s',
@@ -157,7 +162,10 @@ beforeAll(async () => {
     name: 'actions_e2e',
     port: secretaryPort,
     env: {
-      API_KEYS: 'secretary-key',
+      // The communicator's key opens the approval routes (button presses) as well; /analyze-request tells it
+      // apart as a service key.
+      API_KEYS: 'secretary-key,secretary-service-key',
+      SERVICE_API_KEYS: 'secretary-service-key',
       COMMUNICATOR_URL: communicator.http.url,
       COMMUNICATOR_API_KEY: 'communicator-key',
       JIRA_BASE_URL: jira.url,
@@ -201,10 +209,20 @@ afterAll(async () => {
 const auth = { Authorization: 'Bearer secretary-key' };
 let userSeq = 0;
 
-/** A Telegram user of the IT Ops department (a fresh id per test, so the per-sender rate limit never bites). */
-function tgUser() {
+/**
+ * A Telegram user of the IT Ops department: a fresh id per test (so each test's chat holds only its own
+ * messages), written to the directory as ivanov's telegram_id, since actions run only for an authenticated sender.
+ */
+async function tgUser() {
   userSeq += 1;
-  return { id: 70_000 + userSeq, username: 'ivanov_tg' };
+  return tgAccount('ivanov', 70_000 + userSeq);
+}
+
+async function tgAccount(username: 'ivanov' | 'petrov', id: number) {
+  const directory = createDirectoryRepository(secretary.db.knex);
+  const employee = (await directory.getEmployee(username))!;
+  await directory.upsertEmployee(username, { ...employee, telegram_id: String(id) });
+  return { id, username: employee.telegram_username! };
 }
 
 const sentTo = (chat: number | string) => tg.sent.filter((m) => String(m.chat_id) === String(chat));
@@ -242,7 +260,7 @@ describe('actions end to end', () => {
   it('a Telegram request for a task becomes exactly one Jira issue with a full description; the user gets key and link', async () => {
     const before = jira.issues.length;
     const since = await lastId();
-    const user = tgUser();
+    const user = await tgUser();
     const text = 'Создайте задачу: не работает VPN в офисе на Лесной с утра, ошибка 809';
     tg.pushMessage({ text, from: user });
 
@@ -277,7 +295,7 @@ describe('actions end to end', () => {
 
   it('a request for a colleague reaches the department’s Telegram contact; the user is told who has it', async () => {
     const since = await lastId();
-    const user = tgUser();
+    const user = await tgUser();
     tg.pushMessage({ text: 'Передайте сотруднику сетевой группы: сломался коммутатор на третьем этаже', from: user });
     const forwarded = await waitForTelegram('@ops_duty', 'сломался коммутатор на третьем этаже', 'the contact message');
     expect(forwarded.text).toContain('Запрос от ivanov (tg) через Workemon');
@@ -295,6 +313,8 @@ describe('actions end to end', () => {
     await dovecot.append(
       Buffer.from(
         [
+          // What the receiving server stamps for mail it checked (TRUSTED_AUTHSERV_ID is mx.workemon.test).
+          'Authentication-Results: mx.workemon.test; dkim=pass header.d=client.test header.s=mail; spf=pass smtp.mailfrom=ivan@client.test',
           'From: Иван Петров <ivan@client.test>',
           `To: ${dovecot.users[0]!.user}`,
           'Subject: Плановые работы',
@@ -336,7 +356,7 @@ describe('actions end to end', () => {
 
   it('not configured: a department without a Telegram contact → skipped with the reason, and a useful answer', async () => {
     const since = await lastId();
-    const user = { id: 79_001, username: 'petrov_tg' };
+    const user = await tgAccount('petrov', 79_001);
     tg.pushMessage({ text: 'Напишите коллеге из бухгалтерии: не пришла зарплатная ведомость за март', from: user });
     const answer = await waitForTelegram(user.id, 'не указан контакт', 'the answer');
     expect(answer.text).toContain('Рекомендация по запросу');
@@ -351,12 +371,13 @@ describe('actions end to end', () => {
   });
 
   it('not configured: without Jira the task is skipped and the user is told so', async () => {
+    // A client key vouches for a direct caller; UNKNOWN_USER_POLICY=allow lets someone outside the directory act.
     const bare = await startSecretaryStack({
       name: 'actions_e2e_nojira',
-      env: { COMMUNICATOR_URL: communicator.http.url },
+      env: { COMMUNICATOR_URL: communicator.http.url, API_KEYS: 'bare-key', UNKNOWN_USER_POLICY: 'allow' },
     });
     try {
-      const res = await request(bare.url).post('/analyze-request').send({
+      const res = await request(bare.url).post('/analyze-request').set({ Authorization: 'Bearer bare-key' }).send({
         channel: 'direct',
         username: 'someone',
         request: 'Создайте задачу в Jira: обновить сертификат на портале',
@@ -364,7 +385,7 @@ describe('actions end to end', () => {
       expectContract('analyzeRequestPost', res);
       expect(res.body.action).toBe('создать jira-task');
       expect(res.body.response).toContain('Jira не подключена к Workemon');
-      const list = await request(bare.url).get('/action-executions');
+      const list = await request(bare.url).get('/action-executions').set({ Authorization: 'Bearer bare-key' });
       expect(list.body.executions).toMatchObject([
         { status: 'skipped', error: 'Jira is not configured (JIRA_BASE_URL, JIRA_API_TOKEN)' },
       ]);
@@ -395,7 +416,7 @@ describe('approvals end to end', () => {
 
   async function holdOne(text: string) {
     const since = await lastId();
-    const user = tgUser();
+    const user = await tgUser();
     tg.pushMessage({ text, from: user });
     await waitForTelegram(user.id, 'ожидает согласования', 'the answer that it waits');
     const held = await waitForExecution(
@@ -518,7 +539,7 @@ describe('routing rules end to end', () => {
     try {
       const since = await lastId();
       const mailsBefore = sink.mails.length;
-      const user = { id: 79_002, username: 'petrov_tg' }; // Finance has no list: the rule routes to IT Ops
+      const user = await tgAccount('petrov', 79_002); // Finance has no list: the rule routes to IT Ops
       tg.pushMessage({ text: 'Подскажите, почему принтер на втором этаже печатает пустые листы', from: user });
       const done = await waitForExecution(since, (e) => e.notification.status === 'sent', 'the execution');
       expect(done).toMatchObject({
@@ -548,5 +569,216 @@ describe('routing rules end to end', () => {
     } finally {
       for (const id of [jiraRule, listRule, routeRule]) await request(secretary.url).delete(`/rules/${id}`).set(auth);
     }
+  });
+});
+
+// Issue 9, "Trust in the sender": whatever a stranger or a forger asks for, nothing reaches Jira, a department's
+// list or a colleague; the sender gets a reply only and the execution log says why. Counted on the fakes and sinks.
+describe('sender trust end to end', () => {
+  let mailSeq = 0;
+
+  /** Appends a mail to the Dovecot mailbox; `authResults` are full Authentication-Results values, topmost first. */
+  async function appendMail(options: { from: string; body: string; authResults?: string[] }): Promise<string> {
+    mailSeq += 1;
+    const messageId = `<trust-${mailSeq}-${Date.now()}@e2e.test>`;
+    await dovecot.append(
+      Buffer.from(
+        [
+          'Received: from relay.example.net by mx.workemon.test; ' + new Date().toUTCString(),
+          ...(options.authResults ?? []).map((v) => `Authentication-Results: ${v}`),
+          `From: ${options.from}`,
+          `To: ${dovecot.users[0]!.user}`,
+          'Subject: Запрос',
+          `Message-ID: ${messageId}`,
+          `Date: ${new Date().toUTCString()}`,
+          'MIME-Version: 1.0',
+          'Content-Type: text/plain; charset=utf-8',
+          'Content-Transfer-Encoding: 8bit',
+          '',
+          options.body,
+          '',
+        ].join('\r\n'),
+      ),
+    );
+    return messageId;
+  }
+
+  const replyTo = (messageId: string) =>
+    waitFor(() => sink.mails.find((m) => m.header('in-reply-to') === messageId), {
+      timeoutMs: 20_000,
+      what: `the reply to ${messageId}`,
+    });
+
+  /** The execution the secretary logged for a request text (created after `since`). */
+  async function executionFor(since: number, text: string): Promise<ActionExecution> {
+    return waitFor(
+      async () => (await executions({ limit: '50' })).find((e) => e.id > since && e.request.includes(text)),
+      { timeoutMs: 10_000, intervalMs: 50, what: `the execution of "${text}"` },
+    );
+  }
+
+  type Counts = { jira: number; jiraCalls: number; lists: number; colleagues: number };
+  const sideEffects = (): Counts => ({
+    jira: jira.issues.length,
+    jiraCalls: jira.requests.length,
+    lists: sink.mails.filter((m) => m.envelope.to.includes('ops-team@example.test')).length,
+    colleagues: sentTo('@ops_duty').length,
+  });
+  /** After a grace period for the worker: no Jira call, no list mail, no Telegram to a colleague. */
+  async function expectNoSideEffects(before: Counts) {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(sideEffects()).toEqual(before);
+  }
+
+  async function senderTrustOf(executionId: number) {
+    const row = (await secretary.db
+      .knex('analyses as a')
+      .join('action_executions as x', 'x.analysis_id', 'a.id')
+      .where('x.id', executionId)
+      .first('a.sender_trust', 'a.action')) as { sender_trust: Record<string, unknown>; action: string };
+    return row;
+  }
+
+  it('a spoofed From: of a directory employee (DKIM and SPF pass for the forger’s domain) → a reply only', async () => {
+    const before = sideEffects();
+    const since = await lastId();
+    const text = 'Создайте задачу: выдать доступ к платёжному шлюзу подрядчику ООО Ромашка';
+    const id = await appendMail({
+      from: 'Иван Петров <ivan@client.test>',
+      authResults: [
+        'mx.workemon.test; dkim=pass header.d=mailer.attacker.test header.s=s1; ' +
+          'spf=pass (mx.workemon.test: domain of bounce@mailer.attacker.test designates 198.51.100.7 as permitted sender) ' +
+          'smtp.mailfrom=bounce@mailer.attacker.test; dmarc=fail (p=REJECT) header.from=client.test',
+      ],
+      body: text,
+    });
+    const reply = await replyTo(id);
+    expect(reply.parsed.text).toContain('Рекомендация по запросу');
+    expect(reply.parsed.text).toContain('не удалось подтвердить, что сообщение отправили именно вы');
+    const logged = await executionFor(since, 'ООО Ромашка');
+    expect(logged).toMatchObject({
+      action: 'создать jira-task',
+      status: 'skipped',
+      withheld_reason: 'sender_unauthenticated',
+      requester: 'ivanov',
+    });
+    expect(logged.error).toContain('no DKIM or SPF pass aligned with client.test');
+    const analysis = await senderTrustOf(logged.id);
+    expect(analysis.action).toBe('ответить на письмо');
+    expect(analysis.sender_trust).toMatchObject({ known: true, authenticated: false });
+    await expectNoSideEffects(before);
+  });
+
+  it('unauthenticated mail of a directory employee (no Authentication-Results at all) → no list mail', async () => {
+    const before = sideEffects();
+    const since = await lastId();
+    const id = await appendMail({
+      from: 'ivan@client.test',
+      body: 'Прошу отправить в рассылку отдела: завтра отключаем старый VPN-шлюз 10.0.0.1',
+    });
+    expect((await replyTo(id)).parsed.text).toContain('Отвечаю только сообщением');
+    expect(await executionFor(since, 'старый VPN-шлюз')).toMatchObject({
+      action: 'написать в рассылку департамента',
+      status: 'skipped',
+      withheld_reason: 'sender_unauthenticated',
+      error: expect.stringContaining('no Authentication-Results from a trusted server'),
+    });
+    await expectNoSideEffects(before);
+  });
+
+  it('a perfect-looking header from a foreign authserv-id is ignored → no Telegram to a colleague', async () => {
+    const before = sideEffects();
+    const since = await lastId();
+    const id = await appendMail({
+      from: 'ivan@client.test',
+      authResults: [
+        'mx.attacker.test; dkim=pass header.d=client.test; spf=pass smtp.mailfrom=ivan@client.test; ' +
+          'dmarc=pass header.from=client.test',
+      ],
+      body: 'Передайте сотруднику дежурной смены: срочно перезапустите платёжный шлюз',
+    });
+    await replyTo(id);
+    expect(await executionFor(since, 'перезапустите платёжный шлюз')).toMatchObject({
+      action: 'написать в telegram сотруднику',
+      status: 'skipped',
+      withheld_reason: 'sender_unauthenticated',
+    });
+    await expectNoSideEffects(before);
+  });
+
+  it('mail from outside the company (authenticated for its own domain) never reaches a list or a colleague', async () => {
+    const before = sideEffects();
+    const since = await lastId();
+    const id = await appendMail({
+      from: 'partner@outside.test',
+      authResults: ['mx.workemon.test; dkim=pass header.d=outside.test; dmarc=pass header.from=outside.test'],
+      body: 'Прошу отправить в рассылку департамента наше коммерческое предложение',
+    });
+    expect((await replyTo(id)).parsed.text).toContain('запросы с адресов вне компании не передаются');
+    const logged = await executionFor(since, 'коммерческое предложение');
+    expect(logged).toMatchObject({ status: 'skipped', withheld_reason: 'external_domain' });
+    expect((await senderTrustOf(logged.id)).sender_trust).toMatchObject({
+      known: false,
+      authenticated: true,
+      external: true,
+      method: 'dmarc',
+    });
+    await expectNoSideEffects(before);
+  });
+
+  it('an authenticated employee (Yandex-style SPF pass on smtp.mail, aligned) → the task is created', async () => {
+    const before = jira.issues.length;
+    const since = await lastId();
+    const id = await appendMail({
+      from: 'ivan@client.test',
+      authResults: [
+        'mx.workemon.test; spf=pass (mx.workemon.test: domain of client.test designates 192.0.2.10 as permitted ' +
+          'sender, rule=[ip4:192.0.2.0/24]) smtp.mail=ivan@mail.client.test',
+      ],
+      body: 'Создайте задачу: продлить сертификат на портале партнёров до пятницы',
+    });
+    await replyTo(id);
+    const done = await waitForExecution(
+      since,
+      (e) => e.request.includes('продлить сертификат') && e.status === 'succeeded',
+      'the task',
+    );
+    expect(done.withheld_reason).toBeNull();
+    expect(jira.issues.length).toBe(before + 1);
+    expect((await senderTrustOf(done.id)).sender_trust).toMatchObject({ known: true, authenticated: true });
+  });
+
+  it('Telegram: a username of an employee with another user id → a reply only', async () => {
+    const ivanov = await tgUser(); // the directory's telegram_id
+    const before = sideEffects();
+    const since = await lastId();
+    const impostor = { id: ivanov.id + 50_000, username: ivanov.username };
+    tg.pushMessage({ text: 'Создайте задачу: удалить журнал аудита за прошлый месяц', from: impostor });
+    const answer = await waitForTelegram(impostor.id, 'Отвечаю только сообщением', 'the reply');
+    expect(answer.text).toContain('не удалось подтвердить');
+    const logged = await executionFor(since, 'журнал аудита');
+    expect(logged).toMatchObject({ status: 'skipped', withheld_reason: 'sender_unauthenticated' });
+    expect(logged.error).toContain(`Telegram user id ${impostor.id} is not the directory's telegram_id of ivanov`);
+    await expectNoSideEffects(before);
+  });
+
+  it('a client key cannot vouch for an email sender: its sender_authentication is ignored', async () => {
+    const before = sideEffects();
+    const res = await request(secretary.url)
+      .post('/analyze-request')
+      .set(auth)
+      .send({
+        channel: 'email',
+        username: 'ivan@client.test',
+        request: 'Создайте задачу: сбросить пароль администратора биллинга',
+        sender_authentication: { verified: true, method: 'dkim', reason: 'trust me' },
+      });
+    expectContract('analyzeRequestPost', res);
+    expect(res.status).toBe(200);
+    expect(res.body.action).toBe('ответить на письмо');
+    const [logged] = (await executions({ limit: '5' })).filter((e) => e.request.includes('пароль администратора'));
+    expect(logged).toMatchObject({ status: 'skipped', withheld_reason: 'sender_unauthenticated' });
+    expect(logged!.error).toContain('honoured only from a service key');
+    await expectNoSideEffects(before);
   });
 });

@@ -1,0 +1,33 @@
+// C0 control characters other than TAB (U+0009) and LF (U+000A); CR is normalised to LF before this runs.
+// PostgreSQL refuses U+0000 in text and jsonb outright, and the others are invisible formatting tricks at best.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const C0_CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g;
+// A high surrogate not followed by a low one, or a low one not preceded by a high one: not valid UTF-16, so it
+// cannot be encoded as UTF-8 (PostgreSQL, JSON consumers and loggers each fail on it in their own way).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Makes untrusted text safe to store and pass on: CRLF and lone CR become LF, the other C0 control characters
+ * (U+0000–U+001F except TAB and LF) are removed, and lone surrogates are replaced by U+FFFD (the Unicode
+ * replacement character, as a UTF-8 decoder would). Everything else, including other invisible characters, is
+ * kept (the LLM client strips those it must). Idempotent.
+ */
+export function sanitizeText(text: string): string {
+  return text.replace(/\r\n?/g, '\n').replace(C0_CONTROLS, '').replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/**
+ * `sanitizeText` applied to every string in a JSON-like value (object keys included), returning a copy;
+ * numbers, booleans and null are returned as they are. Used on every request's query, path and JSON body by
+ * `openapi.validate`, and on every LLM answer before it is validated.
+ */
+export function sanitizeDeep<T>(value: T): T {
+  if (typeof value === 'string') return sanitizeText(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => sanitizeDeep(v)) as T;
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[sanitizeText(k)] = sanitizeDeep(v);
+    return out as T;
+  }
+  return value;
+}

@@ -1,0 +1,122 @@
+// The trust rules on their own (sender-trust.ts) and what the outbox plans for a held-back action; the same rules
+// end to end, with the real communicator, Dovecot and the fakes, are in actions/actions-e2e.test.ts.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY, ACTION_JIRA, ACTION_MAILING_LIST } from '../src/actions/action-policy.js';
+import { planExecution } from '../src/actions/execution-repository.js';
+import type { ResolvedEmployee } from '../src/directory-repository.js';
+import { assessSenderTrust, isCompanyDomain, withheldReason, type SenderClaims } from '../src/sender-trust.js';
+
+const ivanov = {
+  id: 1,
+  employee: { username: 'ivanov', telegram_id: '4242', email: 'ivan@corp.example' },
+  departmentRecord: null,
+} as unknown as ResolvedEmployee;
+
+const assess = (
+  channel: 'email' | 'tg' | 'direct',
+  claims: SenderClaims,
+  options: { employee?: ResolvedEmployee; sender?: string; policy?: 'reply-only' | 'allow' | 'reject' } = {},
+) =>
+  assessSenderTrust({
+    channel,
+    sender: options.sender ?? 'ivan@corp.example',
+    employee: 'employee' in options ? options.employee : ivanov,
+    claims,
+    unknownUserPolicy: options.policy ?? 'reply-only',
+    companyDomains: ['corp.example'],
+  });
+
+const verified = { verified: true, method: 'dkim', reason: 'dkim=pass by corp.example' };
+const JIRA = { reachesPeople: false };
+const LIST = { reachesPeople: true };
+
+describe('assessSenderTrust', () => {
+  it('email: believes the verdict only from a service key', () => {
+    const fromService = assess('email', { principal: 'service', senderAuthentication: verified });
+    expect(fromService).toMatchObject({ known: true, authenticated: true, external: false, method: 'dkim' });
+    expect(withheldReason(fromService, LIST)).toBeUndefined();
+    const fromClient = assess('email', { principal: 'client', senderAuthentication: verified });
+    expect(fromClient).toMatchObject({ authenticated: false, method: 'none' });
+    expect(withheldReason(fromClient, JIRA)).toBe('sender_unauthenticated');
+    expect(assess('email', { principal: 'service' }).detail).toBe('the communicator sent no sender_authentication');
+  });
+
+  it('email: outside COMPANY_DOMAINS → never a list or a colleague, whatever UNKNOWN_USER_POLICY says', () => {
+    const trust = assess(
+      'email',
+      { principal: 'service', senderAuthentication: verified },
+      { employee: undefined, sender: 'x@partner.example', policy: 'allow' },
+    );
+    expect(trust).toMatchObject({ known: false, external: true });
+    expect(withheldReason(trust, LIST)).toBe('external_domain');
+    // Jira reaches no colleague: under `allow` an authenticated outsider may still file a task.
+    expect(withheldReason(trust, JIRA)).toBeUndefined();
+    expect(isCompanyDomain('msk.corp.example', ['corp.example'])).toBe(true);
+    expect(isCompanyDomain('evilcorp.example', ['corp.example'])).toBe(false);
+  });
+
+  it('tg: the user id must be the directory’s telegram_id', () => {
+    expect(assess('tg', { principal: 'service', telegramUserId: '4242' })).toMatchObject({
+      authenticated: true,
+      method: 'telegram_id',
+    });
+    const other = assess('tg', { principal: 'service', telegramUserId: '999' });
+    expect(other.authenticated).toBe(false);
+    expect(other.detail).toBe("Telegram user id 999 is not the directory's telegram_id of ivanov");
+    expect(assess('tg', { principal: 'client', telegramUserId: '4242' }).authenticated).toBe(false);
+  });
+
+  it('direct: any API key vouches for the username; no key, no vouching; unknown users need `allow`', () => {
+    expect(assess('direct', { principal: 'client' })).toMatchObject({ authenticated: true, method: 'api_key' });
+    expect(assess('direct', {}).authenticated).toBe(false);
+    const stranger = assess('direct', { principal: 'client' }, { employee: undefined });
+    expect(withheldReason(stranger, JIRA)).toBe('sender_unknown');
+    const allowed = assess('direct', { principal: 'client' }, { employee: undefined, policy: 'allow' });
+    expect(withheldReason(allowed, JIRA)).toBeUndefined();
+  });
+});
+
+describe('planExecution for a held-back action', () => {
+  const base = {
+    channel: 'email' as const,
+    jira: { configured: true, defaultProjectKey: 'OPS' },
+    analysisId: 7,
+    payload: { department: { name: 'IT', mailing_list: 'it@corp.example' }, jira_project: null },
+  };
+
+  it('is skipped with the reason, and the requester is told it was not done', () => {
+    const plan = planExecution({
+      ...base,
+      action: ACTION_JIRA,
+      policy: DEFAULT_POLICY,
+      withheld: { reason: 'sender_unauthenticated', detail: 'no DKIM or SPF pass' },
+    });
+    expect(plan).toMatchObject({
+      status: 'skipped',
+      withheldReason: 'sender_unauthenticated',
+      error: 'sender_unauthenticated: no DKIM or SPF pass',
+      target: null,
+    });
+    expect(plan.notice).toContain('Отвечаю только сообщением');
+  });
+
+  it('waits for approval when ACTION_POLICY says approve, except mail from outside to a list', () => {
+    const policy = { ...DEFAULT_POLICY, [ACTION_JIRA]: 'approve', [ACTION_MAILING_LIST]: 'approve' } as const;
+    expect(
+      planExecution({
+        ...base,
+        action: ACTION_JIRA,
+        policy,
+        withheld: { reason: 'sender_unknown', detail: 'not in the directory' },
+      }),
+    ).toMatchObject({ status: 'awaiting_approval', withheldReason: 'sender_unknown' });
+    expect(
+      planExecution({
+        ...base,
+        action: ACTION_MAILING_LIST,
+        policy,
+        withheld: { reason: 'external_domain', detail: 'partner.example' },
+      }),
+    ).toMatchObject({ status: 'skipped', withheldReason: 'external_domain' });
+  });
+});
