@@ -26,4 +26,10 @@ export { parseRetryAfterMs } from './provider-http.js';
 export type { TokenUsage } from './provider-wire.js';
 export { readPromptFile } from './prompt-file.js';
 export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-config.js';
-export { buildLlmServiceApp, runLlmService, type LlmServiceSpec, type LlmServiceDeps } from './llm-service.js';
+export {
+  buildLlmServiceApp,
+  runLlmService,
+  LLM_SERVICE_KEY_CLASSES,
+  type LlmServiceSpec,
+  type LlmServiceDeps,
+} from './llm-service.js';

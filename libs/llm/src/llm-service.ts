@@ -2,13 +2,17 @@ import type { Express } from 'express';
 import { loadOpenApiDocument, type ServiceName } from '@workemon/contracts';
 import {
   ConfigError,
+  authForStart,
+  createAuthenticator,
   createLogger,
   createMetrics,
   createOpenApi,
   createServiceApp,
   packageVersion,
   runService,
+  type Authenticator,
   type Env,
+  type KeyClass,
   type Logger,
   type Metrics,
   type OpenApi,
@@ -22,8 +26,14 @@ export type LlmServiceSpec = {
   service: Extract<ServiceName, 'guesser' | 'system-analyst'>;
   /** URL of the service's package.json (its version is reported by /health). */
   packageJson: URL;
-  mountRoutes: (app: Express, deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger }) => void;
+  mountRoutes: (
+    app: Express,
+    deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger; auth: Authenticator },
+  ) => void;
 };
+
+/** The key classes an LLM service serves: only the secretary (a service key) calls it. */
+export const LLM_SERVICE_KEY_CLASSES: readonly KeyClass[] = ['service'];
 
 export type LlmServiceDeps = {
   config: LlmServiceConfig;
@@ -31,6 +41,8 @@ export type LlmServiceDeps = {
   metrics?: Metrics;
   /** Default: a client for config.llm reporting to `metrics`. */
   llm?: LlmClient;
+  /** Default: `config.apiKeys`, every class without keys closed (main.ts passes `authForStart`'s). */
+  auth?: Authenticator;
 };
 
 /** The HTTP app of an LLM-backed service. Never listens, never reads the environment. */
@@ -41,6 +53,7 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
     deps.logger ?? createLogger({ service: spec.service, version, level: config.logLevel, secrets: config.secrets });
   const metrics = deps.metrics ?? createMetrics(spec.service);
   const llm = deps.llm ?? createLlmClient(config.llm, { metrics, logger });
+  const auth = deps.auth ?? createAuthenticator(config.apiKeys);
   const document = loadOpenApiDocument(spec.service);
   const openapi = createOpenApi(document);
   return createServiceApp(
@@ -53,7 +66,7 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
       healthChecks: llm.healthChecks(),
       bodyLimit: bodyLimitForInput(config.llm.maxInputChars),
     },
-    (app) => spec.mountRoutes(app, { openapi, llm, prompt: config.prompt, logger }),
+    (app) => spec.mountRoutes(app, { openapi, llm, prompt: config.prompt, logger, auth }),
   );
 }
 
@@ -61,6 +74,12 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
 export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => LlmServiceConfig): void {
   const start = async () => {
     const config = loadConfig(process.env);
+    // Beyond loopback SERVICE_API_KEYS must be set: refused here, before anything starts.
+    const { auth, warning } = authForStart({
+      host: config.host,
+      keys: config.apiKeys,
+      served: LLM_SERVICE_KEY_CLASSES,
+    });
     const version = packageVersion(spec.packageJson);
     const logger = createLogger({
       service: spec.service,
@@ -69,10 +88,11 @@ export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => Ll
       secrets: config.secrets,
       elasticsearch: config.elasticsearch,
     });
+    if (warning) logger.warn(warning);
     const metrics = createMetrics(spec.service);
     const llm = createLlmClient(config.llm, { metrics, logger });
-    const app = buildLlmServiceApp(spec, { config, logger, metrics, llm });
-    await runService({ app, port: config.port, logger, handleSignals: true });
+    const app = buildLlmServiceApp(spec, { config, logger, metrics, llm, auth });
+    await runService({ app, port: config.port, host: config.host, logger, handleSignals: true });
     logger.info('LLM chain ready', { llm: { chain: llm.describe(), prompt: config.promptSource } });
   };
   start().catch((err: unknown) => {

@@ -1,6 +1,6 @@
 import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
-import { validated, type Logger, type OpenApi } from '@workemon/service-kit';
+import { validated, type Authenticator, type Logger, type OpenApi } from '@workemon/service-kit';
 import { llmCallMetadata, type LlmClient } from '@workemon/llm';
 import type { ContextResponse } from '@workemon/contracts';
 
@@ -18,7 +18,7 @@ type ContextInput = { username: string; department: string; position: string; re
  */
 export function mountContextRoutes(
   app: Express,
-  deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger },
+  deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger; auth: Authenticator },
 ): void {
   const decide = async (input: ContextInput): Promise<ContextResponse> => {
     const { username, department, position, request } = input;
@@ -42,6 +42,8 @@ export function mountContextRoutes(
   const fromBody: RequestHandler = async (_req, res) => {
     res.json(await decide(validated<{ body: ContextInput }>(res).body));
   };
-  app.get('/get-context', deps.openapi.validate('getContext'), fromQuery);
-  app.post('/get-context', deps.openapi.validate('getContextPost'), fromBody);
+  // Only the secretary calls it: a service key.
+  const serviceKey = deps.auth.require(['service']);
+  app.get('/get-context', serviceKey, deps.openapi.validate('getContext'), fromQuery);
+  app.post('/get-context', serviceKey, deps.openapi.validate('getContextPost'), fromBody);
 }

@@ -5,8 +5,9 @@ import {
   createOpenApi,
   createServiceApp,
   packageVersion,
-  requireApiKey,
+  type Authenticator,
   type HealthCheck,
+  type KeyClass,
   type Metrics,
 } from '@workemon/service-kit';
 import { createActionRoutes } from './actions/action-routes.js';
@@ -22,6 +23,8 @@ import { createRuleRoutes } from './rules/rule-routes.js';
 export const SERVICE = 'secretary';
 // package.json sits one level above both src/ and dist/.
 export const VERSION = packageVersion(new URL('../package.json', import.meta.url));
+/** The key classes the secretary serves: each needs keys before it listens beyond loopback. */
+export const SECRETARY_KEY_CLASSES: readonly KeyClass[] = ['client', 'admin', 'service'];
 
 /** The analyzer's settings and upstreams come straight from the app's deps (see AnalyzerOptions). */
 type AnalyzerDeps = Pick<
@@ -40,8 +43,13 @@ type AnalyzerDeps = Pick<
 export type SecretaryDeps = AnalyzerDeps & {
   knex: Knex;
   metrics: Metrics;
-  /** Accepted bearer keys; empty: open. */
-  apiKeys: readonly string[];
+  /**
+   * Checks bearer keys (`createAuthenticator`, or `authForStart` in main.ts). `/analyze-request` takes client,
+   * admin and service keys; approvals admin and service keys; everything else admin keys.
+   */
+  auth: Authenticator;
+  /** `APPROVER_TELEGRAM_USER_IDS`: the Telegram approvers the communicator may decide for. Default: none. */
+  approverTelegramUserIds?: readonly string[];
   /** Wakes the action worker after an approval or a rejection (main.ts: the worker's nudge); absent: next poll. */
   nudgeActions?: () => void;
 };
@@ -49,7 +57,8 @@ export type SecretaryDeps = AnalyzerDeps & {
 /** The secretary's HTTP app. Never listens, never reads the environment: main.ts and tests hand it deps. */
 export function buildApp(deps: SecretaryDeps): Express {
   const openapi = createOpenApi(loadOpenApiDocument('secretary'));
-  const auth = requireApiKey(deps.apiKeys);
+  const anyKey = deps.auth.require(['client', 'admin', 'service']);
+  const adminKey = deps.auth.require(['admin']);
   const directory = createDirectoryRepository(deps.knex);
   const history = createHistoryRepository(deps.knex);
   const analyzeRequests = deps.metrics.counter(
@@ -110,20 +119,21 @@ export function buildApp(deps: SecretaryDeps): Express {
       healthChecks,
     },
     (app) => {
-      mountAnalyzeRoutes(app, { openapi, auth, analyzer });
-      mountDirectoryRoutes(app, { openapi, auth, directory });
-      mountHistoryRoutes(app, { openapi, auth, history });
-      const apiKeys = deps.apiKeys;
+      mountAnalyzeRoutes(app, { openapi, auth: anyKey, analyzer });
+      mountDirectoryRoutes(app, { openapi, auth: adminKey, directory });
+      mountHistoryRoutes(app, { openapi, auth: adminKey, history });
+      const auth = deps.auth;
       app.use(
         createActionRoutes({
           db: deps.knex,
           openapi,
-          apiKeys,
+          auth,
+          approverTelegramUserIds: deps.approverTelegramUserIds ?? [],
           onApproved: deps.nudgeActions,
           onRejected: deps.nudgeActions,
         }),
       );
-      app.use(createRuleRoutes({ db: deps.knex, openapi, apiKeys }));
+      app.use(createRuleRoutes({ db: deps.knex, openapi, auth }));
       // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.
       const mapDatabaseErrors: ErrorRequestHandler = (err, _req, _res, next) => next(toDatabaseError(err));
       app.use(mapDatabaseErrors);

@@ -9,7 +9,7 @@ import { getFreePort } from '@workemon/testkit';
 import { importDirectoryFile } from '../src/directory-import.js';
 import { createDirectoryRepository } from '../src/directory-repository.js';
 import { migrateDatabase, openDatabase } from '../src/database.js';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
 let secretary: Secretary;
@@ -28,7 +28,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const api = () => request(secretary.url);
+const api = () => keyed(secretary.url);
 const checked = (operationId: string, res: request.Response) => {
   expect(openapi.responseProblems(operationId, res.status, res.body)).toEqual([]);
   return res;

@@ -1,6 +1,6 @@
 import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
-import { validated, type Logger, type OpenApi } from '@workemon/service-kit';
+import { validated, type Authenticator, type Logger, type OpenApi } from '@workemon/service-kit';
 import { llmCallMetadata, type LlmClient } from '@workemon/llm';
 import { ACTIONS, type AnalyticsResponse } from '@workemon/contracts';
 
@@ -21,7 +21,7 @@ type AnalyticsInput = { context: string; request: string };
  */
 export function mountAnalyticsRoutes(
   app: Express,
-  deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger },
+  deps: { openapi: OpenApi; llm: LlmClient; prompt: string; logger: Logger; auth: Authenticator },
 ): void {
   const analyse = async ({ context, request }: AnalyticsInput): Promise<AnalyticsResponse> => {
     const result = await deps.llm.complete({
@@ -46,8 +46,10 @@ export function mountAnalyticsRoutes(
   const fromBody: RequestHandler = async (_req, res) => {
     res.json(await analyse(validated<{ body: AnalyticsInput }>(res).body));
   };
-  app.get('/prepare-analititcs', deps.openapi.validate('prepareAnalytics'), fromQuery);
-  app.get('/prepare-analytics', deps.openapi.validate('prepareAnalyticsAlias'), fromQuery);
-  app.post('/prepare-analititcs', deps.openapi.validate('prepareAnalyticsPost'), fromBody);
-  app.post('/prepare-analytics', deps.openapi.validate('prepareAnalyticsAliasPost'), fromBody);
+  // Only the secretary calls it: a service key.
+  const serviceKey = deps.auth.require(['service']);
+  app.get('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalytics'), fromQuery);
+  app.get('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAlias'), fromQuery);
+  app.post('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalyticsPost'), fromBody);
+  app.post('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAliasPost'), fromBody);
 }

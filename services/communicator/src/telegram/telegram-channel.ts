@@ -5,6 +5,7 @@ import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
 import type { SenderRateLimit } from '../sender-rate-limit.js';
 import { splitMessage, type TelegramBotApi } from './telegram-bot-api.js';
+import { checkApprovalPress } from './approval-press.js';
 
 export const HELP_TEXT = [
   'Здравствуйте! Я Workemon — секретарь службы поддержки.',
@@ -278,16 +279,16 @@ export function createTelegramChannel(deps: {
     const decision = match[1] as 'approve' | 'reject';
     const id = Number(match[2]);
     const chat = query.message?.chat.id;
-    const approver = settings.approverChatId;
-    if (!approver || (String(chat) !== approver && String(query.from.id) !== approver)) {
-      logger.warn('approval button pressed outside the approver chat; refused', {
+    const press = checkApprovalPress({ chatId: chat, userId: query.from.id }, settings);
+    if (!press.ok) {
+      logger.warn(`approval button press refused (${press.reason})`, {
         telegram: { chat_id: chat, user_id: query.from.id, action_execution: id },
       });
       await answer(NOT_APPROVER_REPLY, true);
       metrics.skipped('tg', 'not_approver');
       return 'skipped';
     }
-    const by = `telegram:${query.from.username ? `@${query.from.username}` : query.from.id}`;
+    const by = press.by;
     let result: string;
     let toast: string;
     try {
