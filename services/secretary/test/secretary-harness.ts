@@ -1,4 +1,5 @@
 // Builds the real secretary (buildApp) on a real database and serves it over HTTP for component tests.
+import type { Express } from 'express';
 import request from 'supertest';
 import { createAuthenticator, createLogger, createMetrics, createOpenApi, type KeyClass } from '@workemon/service-kit';
 import { TEST_API_KEYS, TEST_KEYS, bearer } from '@workemon/testkit/api-keys';
@@ -29,7 +30,13 @@ export class MemoryTransport extends Transport {
   }
 }
 
-export type Secretary = Listening & { db: Database; logs: MemoryTransport; metrics: ReturnType<typeof createMetrics> };
+export type Secretary = Listening & {
+  db: Database;
+  logs: MemoryTransport;
+  metrics: ReturnType<typeof createMetrics>;
+  /** The app itself (for checks of its routes). */
+  app: Express;
+};
 
 export async function startSecretary(options: {
   /** PostgreSQL; unset: embedded PGlite in `pgliteDir`. */
@@ -70,6 +77,7 @@ export async function startSecretary(options: {
   const served = await listen(app);
   return {
     ...served,
+    app,
     db,
     logs,
     metrics,
