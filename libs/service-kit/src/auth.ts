@@ -194,7 +194,8 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
       const wanted = describeClasses(classes);
       return (req, res, next) => {
         const header = req.get('authorization');
-        if (header === undefined || header.trim() === '') {
+        // `Bearer ` with nothing after it (curl with an unset $WORKEMON_API_KEY) counts as no key.
+        if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header)) {
           if (openHere) {
             res.locals['principal'] = { keyClass: openHere, name: ANONYMOUS } satisfies Principal;
             return next();
