@@ -9,6 +9,7 @@
 // PostgreSQL server started for the run; PGlite when PostgreSQL is not installed), BENCH_FROM_DIST=1 (run the
 // built services instead of the sources), BENCH_PROFILE=<service> (CPU profile into ./bench-profiles).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,7 +122,15 @@ async function main(): Promise<void> {
       fakeChild.stdout!.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as never));
       fakeChild.once('exit', () => reject(new Error('fake LLM did not start')));
     });
+    // As npm start: loopback and a service key shared by the services; a client key for the load.
+    const clientKey = randomBytes(24).toString('base64url');
+    const authEnv = {
+      HOST: '127.0.0.1',
+      SERVICE_API_KEYS: `bench:${randomBytes(24).toString('base64url')}`,
+      API_KEYS: `bench:${clientKey}`,
+    };
     const llmEnv = {
+      ...authEnv,
       LLM_PROVIDER: 'openai',
       LLM_BASE_URL: fake.url,
       LLM_API_KEY: fake.apiKey,
@@ -141,6 +150,7 @@ async function main(): Promise<void> {
     const analyst = await startService('system-analyst', llmEnv);
     procs.push(guesser, analyst);
     const secretary = await startService('secretary', {
+      ...authEnv,
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: pgliteDir! }),
       GUESSER_URL: guesser.url,
       SYSTEM_ANALYST_URL: analyst.url,
@@ -152,6 +162,7 @@ async function main(): Promise<void> {
       url: `${secretary.url}/analyze-request?channel=direct&username=bench&request=${encodeURIComponent(
         'Хочу получать аналитику по операциям авторизации наших кошельков за прошлый месяц',
       )}`,
+      headers: { authorization: `Bearer ${clientKey}` },
     };
     const direct = {
       url: `${fake.url}/v1/chat/completions`,

@@ -96,7 +96,8 @@ export function describeParseError(err: unknown): string {
     const pos = e.linePos?.[0];
     return `YAML error ${String(e.code)}${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}`;
   }
-  if (e && e.name === 'CsvError') {
+  // csv-parse's CsvError keeps `name: 'Error'`; its codes all start with CSV_ (its `raw` field holds content).
+  if (e && typeof e.code === 'string' && e.code.startsWith('CSV_')) {
     return `CSV error ${String(e.code)}${typeof e.lines === 'number' ? ` at line ${e.lines}` : ''}`;
   }
   if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return `cannot read the file (${e.code})`;

@@ -184,6 +184,30 @@ describe('EMPLOYEES_FILE import', () => {
     await expect(importDirectoryFile(secretary.db.knex, repo, broken)).rejects.toThrow(/row 3: 'username' is required/);
     expect((await api().get('/employees/csv.three')).status).toBe(404);
   });
+
+  it('a broken file reaches the log as its name and the parser’s position, never its content', async () => {
+    const repo = createDirectoryRepository(secretary.db.knex);
+    const yaml = join(dir, 'broken.yaml');
+    // A YAML syntax error: the parser's own message would quote these lines (the password included).
+    writeFileSync(yaml, 'employees:\n  - username: leaky.user\n    password: hunter2-in-file\n  bad: [unclosed\n');
+    const err = (await importDirectoryFile(secretary.db.knex, repo, yaml).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/^EMPLOYEES_FILE .*broken\.yaml: YAML error \w+ at line \d+, column \d+$/);
+    expect(err.message).not.toMatch(/hunter2|leaky|unclosed/);
+    expect(err.cause).toBeUndefined();
+    expect(err.stack).not.toMatch(/hunter2|leaky/);
+
+    const csv = join(dir, 'broken-quotes.csv');
+    writeFileSync(csv, 'username,email\n"secret.person,secret@example.test\n');
+    const csvErr = (await importDirectoryFile(secretary.db.knex, repo, csv).catch((e: unknown) => e)) as Error;
+    expect(csvErr.message).toMatch(/^EMPLOYEES_FILE .*broken-quotes\.csv: CSV error \w+/);
+    expect(csvErr.message).not.toMatch(/secret\.person|secret@/);
+
+    const missing = (await importDirectoryFile(secretary.db.knex, repo, join(dir, 'none.yaml')).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(missing.message).toMatch(/none\.yaml: cannot read the file \(ENOENT\)$/);
+  });
 });
 
 it('concurrent starts on one database run each migration once (knex migration lock)', async () => {
