@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import request from 'supertest';
+import type request from 'supertest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

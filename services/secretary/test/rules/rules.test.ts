@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import request from 'supertest';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { waitFor } from '@workemon/testkit';
 import type { Action } from '@workemon/contracts';
