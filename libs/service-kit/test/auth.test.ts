@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import express from 'express';
 import request from 'supertest';
 import winston from 'winston';
@@ -85,6 +86,27 @@ describe('createAuthenticator', () => {
     // A class with keys is never open.
     const notOpen = appWith(createAuthenticator(keys, { open: ['client'] }));
     expect((await request(notOpen).get('/clients')).status).toBe(401);
+  });
+
+  it('names the caller in the access log (ECS user.name), never the key', async () => {
+    const lines: string[] = [];
+    const sink = new winston.transports.Stream({
+      stream: new Writable({
+        objectMode: true,
+        write(info: unknown, _enc, done) {
+          lines.push(JSON.stringify(info));
+          done();
+        },
+      }),
+    });
+    const logger = createLogger({ service: 't', stdout: sink, secrets: ['admin-key-1234567890'] });
+    const app = createServiceApp({ service: 't', version: '1', logger, metrics: createMetrics('t') }, (a) => {
+      a.get('/admin', createAuthenticator(keys).require(['admin']), (_req, res) => res.json({}));
+    });
+    await request(app).get('/admin').set('Authorization', 'Bearer admin-key-1234567890');
+    const access = lines.map((l) => JSON.parse(l) as { message: string; user?: { name: string } });
+    expect(access.find((l) => l.message === 'GET /admin 200')?.user).toEqual({ name: 'alice' });
+    expect(lines.join('\n')).not.toContain('admin-key-1234567890');
   });
 
   it('needs at least one class per route', () => {
