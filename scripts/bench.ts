@@ -15,6 +15,7 @@
 // `node dist/main.js`, as the images do; default: sources through tsx), BENCH_PROFILE=<service> (a V8 CPU
 // profile of that process into ./bench-profiles), BENCH_DATABASE_URL (default: a private PostgreSQL server).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { getFreePort, waitFor } from '@workemon/testkit';
@@ -159,7 +160,15 @@ async function main(): Promise<void> {
     const fake = await firstLine<{ url: string; apiKey: string; model: string }>(fakeChild, 'fake LLM');
     fakeProc.url = fake.url;
     const setDelay = (ms: number) => fakeChild.stdin!.write(`delay ${ms}\n`);
+    // As npm start: loopback and a service key shared by the services; a client key for the load.
+    const clientKey = randomBytes(24).toString('base64url');
+    const authEnv = {
+      HOST: '127.0.0.1',
+      SERVICE_API_KEYS: `bench:${randomBytes(24).toString('base64url')}`,
+      API_KEYS: `bench:${clientKey}`,
+    };
     const llmEnv = {
+      ...authEnv,
       LLM_PROVIDER: 'openai',
       LLM_BASE_URL: fake.url,
       LLM_API_KEY: fake.apiKey,
@@ -175,6 +184,7 @@ async function main(): Promise<void> {
     const guesser = await startService('guesser', llmEnv);
     const analyst = await startService('system-analyst', llmEnv);
     const secretary = await startService('secretary', {
+      ...authEnv,
       DATABASE_URL: databaseUrl,
       GUESSER_URL: guesser.url,
       SYSTEM_ANALYST_URL: analyst.url,
@@ -193,7 +203,10 @@ async function main(): Promise<void> {
     const idleRss = new Map([...procs, fakeProc].map((p) => [p.name, rssMb(p.child.pid)]));
 
     const query = `channel=direct&username=bench&request=${encodeURIComponent(REQUEST_TEXT)}`;
-    const chainTarget = { url: `${secretary.url}/analyze-request?${query}` };
+    const chainTarget = {
+      url: `${secretary.url}/analyze-request?${query}`,
+      headers: { authorization: `Bearer ${clientKey}` },
+    };
     const refTarget = { url: `${refSecretary.url}/analyze-request?${query}` };
     const llmTarget = {
       url: `${fake.url}/v1/chat/completions`,
@@ -253,7 +266,7 @@ async function main(): Promise<void> {
 
     let drain: { perSecond: number; exactlyOnce: boolean } | undefined;
     if (mailCount > 0) {
-      drain = await drainMailbox(secretary.url, procs);
+      drain = await drainMailbox(secretary.url, procs, authEnv);
       dovecot = drain.dovecot;
       sink = drain.sink;
     }
@@ -300,6 +313,7 @@ async function main(): Promise<void> {
 async function drainMailbox(
   secretaryUrl: string,
   procs: Proc[],
+  authEnv: Record<string, string>,
 ): Promise<{ perSecond: number; exactlyOnce: boolean; dovecot: DovecotServer; sink: SmtpSink }> {
   const dovecot = await startDovecot();
   const sink = await startSmtpSink();
@@ -323,6 +337,7 @@ async function drainMailbox(
   }
   const started = Date.now();
   const communicator = await startService('communicator', {
+    ...authEnv,
     SECRETARY_URL: secretaryUrl,
     IMAP_HOST: '127.0.0.1',
     IMAP_PORT: String(dovecot.port),

@@ -1,8 +1,24 @@
 #!/usr/bin/env node
 // `npm start`: runs every service from its TypeScript sources on embedded defaults (no build, no servers
 // needed), each with its own port, prefixing their log lines. Ctrl-C stops them all gracefully.
+// Security: every service listens on 127.0.0.1 (HOST) and they share one service key generated for this run, so
+// they can call each other and nobody else can call the guesser, the analyst or the communicator. Client and
+// admin routes of the secretary stay open on loopback unless API_KEYS / ADMIN_API_KEYS are set (one warning at
+// start says so). A HOST or SERVICE_API_KEYS in the environment wins.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+
+const runEnv = {
+  HOST: '127.0.0.1',
+  // One random service key per run: never written anywhere, never printed.
+  SERVICE_API_KEYS: `npm-start:${randomBytes(32).toString('base64url')}`,
+};
+
+/** The entries of `defaults` whose variable is unset or empty in the environment. */
+function unsetOf(defaults) {
+  return Object.fromEntries(Object.entries(defaults).filter(([k]) => !process.env[k]));
+}
 
 const services = [
   { name: 'guesser', port: 8001 },
@@ -17,7 +33,7 @@ const children = services.map((s) => {
     ['--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, PORT: String(s.port) },
+      env: { ...process.env, ...unsetOf(runEnv), PORT: String(s.port) },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );
@@ -28,6 +44,12 @@ const children = services.map((s) => {
   return child;
 });
 console.error(`[start] ${services.map((s) => `${s.name}:${s.port}`).join('  ')}`);
+console.error(
+  `[start] listening on ${process.env.HOST ?? runEnv.HOST}; services share a key generated for this run` +
+    (process.env.API_KEYS || process.env.API_KEYS_FILE
+      ? ''
+      : '; /analyze-request is open on this machine (set API_KEYS)'),
+);
 
 let stopping = false;
 function stop(code = 0) {

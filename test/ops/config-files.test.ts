@@ -3,12 +3,13 @@
 // resolving.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { commonEnvSchema, logIndexTemplate, LOG_DATA_STREAM } from '@workemon/service-kit';
+import { commonEnvSchema, logIndexTemplate, LOG_DATA_STREAM, readApiKeys } from '@workemon/service-kit';
 import { llmEnvSchema } from '@workemon/llm';
 import { allPanels, readDashboard, readSavedObjects, repoPath, type SavedObject } from './observability-files.js';
 
@@ -25,13 +26,25 @@ type ComposeService = {
   depends_on?: Record<string, { condition: string }>;
   volumes?: (string | { source?: string; target: string })[];
   command?: string[] | string;
+  ports?: (string | { host_ip?: string; published?: string | number; target: number })[];
 };
 
+/** A service's published ports as `host_ip:published:target` (docker-compose 1.x prints strings, 2.x objects). */
+function publishedPorts(service: ComposeService): string[] {
+  return (service.ports ?? []).map((p) =>
+    typeof p === 'string'
+      ? p.replace(/\/tcp$/, '')
+      : `${p.host_ip ?? '0.0.0.0'}:${String(p.published)}:${String(p.target)}`,
+  );
+}
+
 /** The compose file as docker-compose resolves it (anchors, merges, defaults), with no .env in effect. */
-async function resolvedCompose(): Promise<{ services: Record<string, ComposeService> }> {
+async function resolvedCompose(
+  env: Record<string, string> = {},
+): Promise<{ services: Record<string, ComposeService> }> {
   const { stdout } = await run('docker-compose', ['-f', repoPath('docker-compose.yml'), 'config'], {
     cwd: repoPath('.'),
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
   });
   return parse(stdout) as { services: Record<string, ComposeService> };
 }
@@ -102,6 +115,7 @@ describe('docker-compose.yml', () => {
       'grafana',
       'ollama',
       'ollama-pull',
+      'keygen',
     ])
       expect(names).toContain(required);
     for (const [name, service] of Object.entries(compose.services)) {
@@ -151,6 +165,85 @@ describe('docker-compose.yml', () => {
     expect([...variables].filter((v) => !documented.has(v))).toEqual([]);
     // Every variable has a default: `docker compose up` works with no .env.
     expect([...composeText.matchAll(/(?<!\$)\$\{[A-Z][A-Z0-9_]*\}/g)].map((m) => m[0])).toEqual([]);
+  });
+});
+
+describe('docker-compose.yml: network exposure and API keys', () => {
+  it('publishes only the secretary among the app services, on 127.0.0.1 by default; infrastructure on 127.0.0.1', async () => {
+    const compose = await resolvedCompose();
+    expect(publishedPorts(compose.services['secretary']!)).toEqual(['127.0.0.1:8000:8000']);
+    for (const internal of ['guesser', 'system-analyst', 'communicator'])
+      expect(publishedPorts(compose.services[internal]!), `${internal} is not published`).toEqual([]);
+    const published = Object.entries(compose.services).flatMap(([name, s]) =>
+      publishedPorts(s).map((p) => ({ name, p })),
+    );
+    expect(published.length).toBeGreaterThan(5);
+    for (const { name, p } of published) expect(p, `${name} publishes ${p}`).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+  });
+
+  it('PUBLISH_ADDRESS moves the secretary, and only the secretary, to another address', async () => {
+    const compose = await resolvedCompose({ PUBLISH_ADDRESS: '0.0.0.0' });
+    expect(publishedPorts(compose.services['secretary']!)).toEqual(['0.0.0.0:8000:8000']);
+    const others = Object.entries(compose.services)
+      .filter(([name]) => name !== 'secretary')
+      .flatMap(([, s]) => publishedPorts(s));
+    for (const p of others) expect(p).toMatch(/^127\.0\.0\.1:/);
+  });
+
+  it('the app services listen beyond loopback and read the keys keygen generates, after it has run', async () => {
+    const compose = await resolvedCompose();
+    const keygen = compose.services['keygen']!;
+    expect(JSON.stringify(keygen.command)).toContain('compose-keygen.mjs');
+    const keygenMount = (keygen.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
+    expect(keygenMount.some((m) => m.startsWith('api-keys:'))).toBe(true);
+    const files: Record<string, string[]> = {
+      secretary: ['API_KEYS_FILE', 'ADMIN_API_KEYS_FILE', 'SERVICE_API_KEYS_FILE'],
+      guesser: ['SERVICE_API_KEYS_FILE'],
+      'system-analyst': ['SERVICE_API_KEYS_FILE'],
+      communicator: ['SERVICE_API_KEYS_FILE'],
+    };
+    for (const app of APP_SERVICES) {
+      const service = compose.services[app]!;
+      expect(service.environment?.['HOST'], app).toBe('0.0.0.0');
+      expect(service.depends_on?.['keygen']?.condition, app).toBe('service_completed_successfully');
+      const mounts = (service.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
+      const keysMount = mounts.find((m) => m.startsWith('api-keys:'));
+      expect(keysMount, `${app} mounts the api-keys volume`).toBeDefined();
+      const target = keysMount!.split(':')[1]!;
+      for (const variable of files[app]!)
+        expect(service.environment?.[variable], `${app} ${variable}`).toMatch(new RegExp(`^${target}/\\w+\\.keys$`));
+    }
+  });
+
+  it('keygen generates each class once, prints the client and admin keys once, and keeps them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keygen-'));
+    try {
+      const runKeygen = () =>
+        run(process.execPath, [repoPath('scripts/compose-keygen.mjs')], {
+          env: {
+            PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+            KEYS_DIR: dir,
+            KEYS_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+          },
+        });
+      const first = await runKeygen();
+      const keys = readApiKeys({
+        API_KEYS_FILE: join(dir, 'client.keys'),
+        ADMIN_API_KEYS_FILE: join(dir, 'admin.keys'),
+        SERVICE_API_KEYS_FILE: join(dir, 'service.keys'),
+      });
+      expect(keys.client).toEqual([{ name: 'client', key: expect.stringMatching(/^[\w-]{43}$/) }]);
+      expect(keys.admin[0]!.name).toBe('admin');
+      expect(first.stdout).toContain(keys.client[0]!.key);
+      expect(first.stdout).toContain(keys.admin[0]!.key);
+      expect(first.stdout).not.toContain(keys.service[0]!.key);
+      expect((await stat(join(dir, 'admin.keys'))).mode & 0o077).toBe(0);
+      const second = await runKeygen();
+      for (const k of [keys.client[0]!.key, keys.admin[0]!.key]) expect(second.stdout).not.toContain(k);
+      expect(await readFile(join(dir, 'client.keys'), 'utf8')).toBe(`client:${keys.client[0]!.key}\n`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 // The services' logs in Elasticsearch (a fake that answers like Elasticsearch 8): ECS documents from every
 // service, one request's documents sharing its trace.id; and with Elasticsearch unreachable, a service keeps
 // serving with a bounded buffer and flat memory.
+import { bearer } from '@workemon/testkit/api-keys';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -75,7 +76,7 @@ describe('service logs in Elasticsearch', () => {
       request: 'Как выгрузить отчёт по продажам за прошлый месяц в Excel?',
     });
     const res = await fetch(`${stack.services.secretary.url}/analyze-request?${params}`, {
-      headers: { 'X-Request-Id': traceId },
+      headers: { 'X-Request-Id': traceId, ...bearer('client') },
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe(traceId);
@@ -127,7 +128,7 @@ describe('service logs in Elasticsearch', () => {
         position: 'менеджер',
         request: `Как выгрузить отчёт номер ${i} по продажам за прошлый месяц?`,
       });
-      const res = await fetch(`${guesser.url}/get-context?${params}`);
+      const res = await fetch(`${guesser.url}/get-context?${params}`, { headers: bearer('service') });
       await res.arrayBuffer();
       return res.status;
     };

@@ -1,5 +1,6 @@
 // Each service's real entry point (src/main.ts, as the image runs it) ships its logs to Elasticsearch when
 // ELASTICSEARCH_URL is set, and flushes them on SIGTERM before it exits.
+import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit';
@@ -46,6 +47,8 @@ function startMain(service: ServiceName): { child: ChildProcess; output: () => s
         COMMUNICATOR_URL: 'http://127.0.0.1:9',
         SECRETARY_URL: 'http://127.0.0.1:9',
         LLM_BASE_URL: 'http://127.0.0.1:9',
+        // HOST defaults to 0.0.0.0, as in the image: every key class a service serves needs keys to start.
+        ...TEST_KEY_ENV,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -59,7 +62,7 @@ function startMain(service: ServiceName): { child: ChildProcess; output: () => s
 }
 
 describe('each service main.ts', () => {
-  it('ships its logs to ELASTICSEARCH_URL and flushes them on SIGTERM', { timeout: 90_000 }, async () => {
+  it('ships its logs to ELASTICSEARCH_URL and flushes them on SIGTERM', { timeout: 150_000 }, async () => {
     const started = SERVICES.map((service) => ({ service, ...startMain(service) }));
     const problems: string[] = [];
     await Promise.all(
@@ -68,7 +71,8 @@ describe('each service main.ts', () => {
           await es.waitForDocuments(
             1,
             (d) => field(d.source, 'service.name') === service && /listening on port/.test(String(d.source['message'])),
-            30_000,
+            // Four services compiled by tsx at once on a shared 2-core machine: starting can take most of a minute.
+            60_000,
           );
         } catch {
           problems.push(

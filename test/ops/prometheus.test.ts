@@ -1,6 +1,7 @@
 // A real Prometheus (Debian's package) scrapes the services with the committed scrape and alert configuration;
 // every PromQL expression of the Grafana dashboard and of the alert rules must evaluate, and the dashboard's
 // expressions must return series once the services had some traffic.
+import { bearer } from '@workemon/testkit/api-keys';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -140,7 +141,9 @@ describe('Prometheus with the committed configuration', () => {
     const { secretary, guesser } = stack.services;
     for (const s of Object.values(stack.services)) expect((await fetch(`${s.url}/health`)).status).toBe(200);
     const ask = (channel: string, request: string) =>
-      fetch(`${secretary.url}/analyze-request?${new URLSearchParams({ channel, username: 'ivan.petrov', request })}`);
+      fetch(`${secretary.url}/analyze-request?${new URLSearchParams({ channel, username: 'ivan.petrov', request })}`, {
+        headers: bearer('client'),
+      });
     for (const channel of ['direct', 'tg', 'email']) {
       expect((await ask(channel, 'Как выгрузить отчёт по продажам за прошлый месяц в Excel?')).status).toBe(200);
       expect((await ask(channel, 'отчёт')).status).toBe(200); // too short: a clarifying question

@@ -13,7 +13,15 @@ import {
   openDatabase,
 } from '@workemon/secretary';
 import { createCommunicator, loadConfig as loadCommunicatorConfig } from '@workemon/communicator';
-import { createLogger, createMetrics, flushLogger, type Logger, type Metrics } from '@workemon/service-kit';
+import {
+  createAuthenticator,
+  createLogger,
+  createMetrics,
+  flushLogger,
+  type Logger,
+  type Metrics,
+} from '@workemon/service-kit';
+import { TEST_API_KEYS, TEST_KEYS, TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { listen, createTestDatabase, type Listening } from '@workemon/testkit';
 import { startFakeLlm, type FakeLlm } from '@workemon/testkit/fake-llm';
 import { defaultAnalystReply, defaultGuesserReply } from '@workemon/testkit/llm-stack';
@@ -53,8 +61,19 @@ function llmEnv(llm: FakeLlm): Record<string, string> {
     LLM_MODEL: llm.model,
     LLM_TIMEOUT_MS: '5000',
     LLM_MAX_RETRIES: '0',
+    // The test world's keys (libs/testkit/src/api-keys.ts), as every service would have them.
+    ...TEST_KEY_ENV,
   };
 }
+
+/** The secretary's upstream client options: the test service key, no retries. */
+const upstream = (metrics: Metrics, logger: Logger) => ({
+  timeoutMs: 5000,
+  metrics,
+  logger,
+  maxRetries: 0,
+  apiKey: TEST_KEYS.service,
+});
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];
@@ -116,11 +135,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const secretary = await serve('secretary', (logger, metrics) =>
       buildSecretary({
         knex: db.knex,
-        guesser: createGuesserClient({ baseURL: guesser.url, timeoutMs: 5000, metrics, logger, maxRetries: 0 }),
-        analyst: createAnalystClient({ baseURL: analyst.url, timeoutMs: 5000, metrics, logger, maxRetries: 0 }),
+        guesser: createGuesserClient({ ...upstream(metrics, logger), baseURL: guesser.url }),
+        analyst: createAnalystClient({ ...upstream(metrics, logger), baseURL: analyst.url }),
         logger,
         metrics,
-        apiKeys: [],
+        auth: createAuthenticator(TEST_API_KEYS),
         unknownUserPolicy: 'allow',
         clarificationTtlMs: 24 * 3600_000,
         maxClarifications: 3,
@@ -130,10 +149,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const communicatorLogger = makeLogger('communicator');
     const communicatorMetrics = createMetrics('communicator');
-    const communicatorApp = createCommunicator(loadCommunicatorConfig({ SECRETARY_URL: secretary.url }), {
-      logger: communicatorLogger,
-      metrics: communicatorMetrics,
-    });
+    const communicatorApp = createCommunicator(
+      loadCommunicatorConfig({ SECRETARY_URL: secretary.url, ...TEST_KEY_ENV }),
+      {
+        logger: communicatorLogger,
+        metrics: communicatorMetrics,
+      },
+    );
     closers.push(async () => {
       for (const closer of communicatorApp.closers) await closer.close();
     });

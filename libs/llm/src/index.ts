@@ -29,6 +29,7 @@ export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-confi
 export {
   buildLlmServiceApp,
   runLlmService,
+  LLM_SERVICE_KEY_CLASSES,
   type LlmServiceSpec,
   type LlmServiceDeps,
   type LlmRouteDeps,

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import {
+  authEnvSchema,
+  allKeys,
   commonEnvSchema,
+  readApiKeys,
+  type ApiKeys,
   elasticsearchFromEnv,
   env,
   parseEnv,
@@ -25,18 +29,23 @@ export type LlmServiceConfig = {
   elasticsearch?: ElasticsearchLogOptions;
   /** Values the logger must redact. */
   secrets: string[];
+  /** `HOST`: the address to listen on. */
+  host: string;
+  /** The key classes (`SERVICE_API_KEYS` is the one these services serve). */
+  apiKeys: ApiKeys;
 };
 
 function schemaFor(defaultPort: number) {
   return z.object({
     PORT: env.port(defaultPort),
     ...commonEnvSchema,
+    ...authEnvSchema,
     ...llmEnvSchema,
     PROMPT_FILE: env.optionalString('File holding the prompt that replaces the fixed one in code (UTF-8)'),
   });
 }
 
-/** Reads PORT, LOG_LEVEL, ELASTICSEARCH_*, LLM_* and PROMPT_FILE (see ARCHITECTURE.md and docs/llm.md). */
+/** Reads PORT, HOST, LOG_LEVEL, ELASTICSEARCH_*, *_API_KEYS, LLM_* and PROMPT_FILE (see ARCHITECTURE.md and docs/llm.md). */
 export function loadLlmServiceConfig(
   source: Env,
   defaults: {
@@ -47,6 +56,7 @@ export function loadLlmServiceConfig(
 ): LlmServiceConfig {
   const parsed = parseEnv(schemaFor(defaults.port), source);
   const llm = llmSettingsFromEnv(parsed);
+  const apiKeys = readApiKeys(parsed);
   const prompt = parsed.PROMPT_FILE ? readPromptFile(parsed.PROMPT_FILE) : defaults.prompt.trim();
   return {
     port: parsed.PORT,
@@ -59,6 +69,12 @@ export function loadLlmServiceConfig(
       sha256: sha256Hex(prompt),
     },
     elasticsearch: elasticsearchFromEnv(parsed),
-    secrets: [...llmSecrets(llm), ...(parsed.ELASTICSEARCH_PASSWORD ? [parsed.ELASTICSEARCH_PASSWORD] : [])],
+    secrets: [
+      ...llmSecrets(llm),
+      ...(parsed.ELASTICSEARCH_PASSWORD ? [parsed.ELASTICSEARCH_PASSWORD] : []),
+      ...allKeys(apiKeys),
+    ],
+    host: parsed.HOST,
+    apiKeys,
   };
 }

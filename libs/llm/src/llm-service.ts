@@ -2,13 +2,17 @@ import type { Express } from 'express';
 import { loadOpenApiDocument, type ServiceName } from '@workemon/contracts';
 import {
   ConfigError,
+  authForStart,
+  createAuthenticator,
   createLogger,
   createMetrics,
   createOpenApi,
   createServiceApp,
   packageVersion,
   runService,
+  type Authenticator,
   type Env,
+  type KeyClass,
   type Logger,
   type Metrics,
   type OpenApi,
@@ -30,6 +34,8 @@ export type LlmRouteDeps = {
   settings: GenerationSettings;
   /** What the service's loadConfig returned (a service may extend LlmServiceConfig with its own keys). */
   config: LlmServiceConfig;
+  /** The service's key check: its routes take `auth.require(LLM_SERVICE_KEY_CLASSES)`. */
+  auth: Authenticator;
 };
 
 /** What an LLM-backed service (guesser, system analyst) adds to the shared shape: its name and its routes. */
@@ -40,12 +46,17 @@ export type LlmServiceSpec = {
   mountRoutes: (app: Express, deps: LlmRouteDeps) => void;
 };
 
+/** The key classes an LLM service serves: only the secretary (a service key) calls it. */
+export const LLM_SERVICE_KEY_CLASSES: readonly KeyClass[] = ['service'];
+
 export type LlmServiceDeps = {
   config: LlmServiceConfig;
   logger?: Logger;
   metrics?: Metrics;
   /** Default: a client for config.llm reporting to `metrics`. */
   llm?: LlmClient;
+  /** Default: `config.apiKeys`, every class without keys closed (main.ts passes `authForStart`'s). */
+  auth?: Authenticator;
 };
 
 /** The HTTP app of an LLM-backed service. Never listens, never reads the environment. */
@@ -56,6 +67,7 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
     deps.logger ?? createLogger({ service: spec.service, version, level: config.logLevel, secrets: config.secrets });
   const metrics = deps.metrics ?? createMetrics(spec.service);
   const llm = deps.llm ?? createLlmClient(config.llm, { metrics, logger });
+  const auth = deps.auth ?? createAuthenticator(config.apiKeys);
   const document = loadOpenApiDocument(spec.service);
   const openapi = createOpenApi(document);
   return createServiceApp(
@@ -77,9 +89,10 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
         promptVersion: config.promptVersion,
         settings: generationSettings(config.llm),
         config,
+        auth,
       };
       // GET /prompt: which prompt, models and settings this instance runs with (the secretary's GET /prompts asks).
-      app.get('/prompt', openapi.validate('getPrompt'), (_req, res) => {
+      app.get('/prompt', auth.require(LLM_SERVICE_KEY_CLASSES), openapi.validate('getPrompt'), (_req, res) => {
         res.json({
           service: spec.service,
           prompt: { ...config.promptVersion, source: config.promptSource === 'built-in' ? 'built-in' : 'PROMPT_FILE' },
@@ -96,6 +109,12 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
 export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => LlmServiceConfig): void {
   const start = async () => {
     const config = loadConfig(process.env);
+    // Beyond loopback SERVICE_API_KEYS must be set: refused here, before anything starts.
+    const { auth, warning } = authForStart({
+      host: config.host,
+      keys: config.apiKeys,
+      served: LLM_SERVICE_KEY_CLASSES,
+    });
     const version = packageVersion(spec.packageJson);
     const logger = createLogger({
       service: spec.service,
@@ -104,10 +123,11 @@ export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => Ll
       secrets: config.secrets,
       elasticsearch: config.elasticsearch,
     });
+    if (warning) logger.warn(warning);
     const metrics = createMetrics(spec.service);
     const llm = createLlmClient(config.llm, { metrics, logger });
-    const app = buildLlmServiceApp(spec, { config, logger, metrics, llm });
-    await runService({ app, port: config.port, logger, handleSignals: true });
+    const app = buildLlmServiceApp(spec, { config, logger, metrics, llm, auth });
+    await runService({ app, port: config.port, host: config.host, logger, handleSignals: true });
     logger.info('LLM chain ready', {
       llm: { chain: llm.describe(), prompt: config.promptSource, prompt_version: config.promptVersion },
     });

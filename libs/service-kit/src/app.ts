@@ -68,6 +68,8 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
         url: { path: req.path },
         event: { duration: Math.round((performance.now() - started) * 1e6) },
         route,
+        // Who called (set by auth.require): ECS user.name is the key's name, never the key.
+        ...(res.locals['principal'] ? { user: { name: (res.locals['principal'] as { name: string }).name } } : {}),
       };
       logger.log(level, `${req.method} ${route} ${res.statusCode}`, entry);
     });

@@ -1,34 +1,247 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import { readFileSync } from 'node:fs';
+import type { RequestHandler } from 'express';
+import { ConfigError } from './config.js';
 import { errors } from './errors.js';
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
-/** The classes of API keys: clients of /analyze-request, operators, and the services calling each other. */
+/**
+ * The three key classes (ARCHITECTURE.md, "Secure by default"): `client` keys (`API_KEYS`) call
+ * `/analyze-request`; `admin` keys (`ADMIN_API_KEYS`) run the directory, rules, approvals and history;
+ * `service` keys (`SERVICE_API_KEYS`) are what the services send each other.
+ */
 export type KeyClass = 'client' | 'admin' | 'service';
-/** Who a request was authenticated as (set on `res.locals.principal` by `requireApiKey`). */
-export type Principal = { keyClass: KeyClass; name: string };
+export const KEY_CLASSES: readonly KeyClass[] = ['client', 'admin', 'service'];
+
+/** Who called: set as `res.locals.principal` by `auth.require(...)` on every request it lets through. */
+export type Principal = {
+  keyClass: KeyClass;
+  /**
+   * The key's name (`name:key` in the list), or `sha256:<first 8 hex digits of the key's SHA-256>` for an unnamed
+   * key; `anonymous` when the class is open (no keys configured, loopback only).
+   */
+  name: string;
+  /** True when no key was checked: the class is open (loopback, no keys). Such a caller vouches for nothing. */
+  anonymous?: true;
+};
+
+/** One configured key: its name (never secret) and the key itself (secret). */
+export type ApiKeyEntry = { name: string; key: string };
+export type ApiKeys = Record<KeyClass, readonly ApiKeyEntry[]>;
+
+/** The environment variable holding each class's keys (`<VAR>_FILE` names a file with more of them). */
+export const KEY_CLASS_VARIABLES: Record<KeyClass, string> = {
+  client: 'API_KEYS',
+  admin: 'ADMIN_API_KEYS',
+  service: 'SERVICE_API_KEYS',
+};
+
+const ANONYMOUS = 'anonymous';
+// Names show up in logs and in approvals' `decided_by`: a plain, short identifier.
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/** The non-secret name of an unnamed key: `sha256:` and the first 8 hex digits of its SHA-256 (a fingerprint). */
+export function keyFingerprint(key: string): string {
+  return `sha256:${digest(key).toString('hex').slice(0, 8)}`;
+}
 
 /**
- * `Authorization: Bearer <key>` against a list of accepted keys. With no keys configured every call passes
- * (the documented default for a trusted network). Comparison is constant-time over digests. With `keyClass`,
- * a matched key sets `res.locals.principal = { keyClass, name }` (read it with `principalOf`).
+ * Parses one class's key list: entries separated by commas or whitespace (newlines in a file); in a file, lines
+ * starting with `#` are comments. An entry is `key` or `name:key` (split at the first `:`; a key containing `:`
+ * therefore needs a name). Problems name `variable` and the entry's position, never its value.
  */
-export function requireApiKey(keys: readonly string[], keyClass?: KeyClass): RequestHandler {
-  const accepted = keys.filter(Boolean).map(digest);
-  return (req, res, next) => {
-    if (accepted.length === 0) return next();
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw errors.unauthorized();
-    const given = digest(match[1]!);
-    if (!accepted.some((k) => timingSafeEqual(k, given))) throw errors.unauthorized('Invalid API key');
-    if (keyClass) res.locals['principal'] = { keyClass, name: 'key' } satisfies Principal;
-    next();
+export function parseApiKeyList(text: string, variable: string): { keys: ApiKeyEntry[]; problems: string[] } {
+  const keys: ApiKeyEntry[] = [];
+  const problems: string[] = [];
+  const entries = text
+    .split(/\r?\n/)
+    .filter((line) => !line.trimStart().startsWith('#'))
+    .flatMap((line) => line.split(/[\s,]+/))
+    .filter(Boolean);
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(':');
+    if (colon < 0) {
+      keys.push({ name: keyFingerprint(entry), key: entry });
+      return;
+    }
+    const name = entry.slice(0, colon);
+    const key = entry.slice(colon + 1);
+    if (!KEY_NAME.test(name))
+      problems.push(
+        `${variable}: entry ${i + 1} has an invalid name before ':' (use letters, digits and . _ @ + -, at most 64)`,
+      );
+    else if (!key) problems.push(`${variable}: entry ${i + 1} (${name}) has no key after ':'`);
+    else keys.push({ name, key });
+  });
+  return { keys, problems };
+}
+
+/** The `*_API_KEYS` and `*_API_KEYS_FILE` values of a parsed configuration (see `authEnvSchema`). */
+export type AuthEnv = Partial<
+  Record<`${'' | 'ADMIN_' | 'SERVICE_'}API_KEYS`, string | readonly string[] | undefined> &
+    Record<`${'' | 'ADMIN_' | 'SERVICE_'}API_KEYS_FILE`, string | undefined>
+>;
+
+/**
+ * Reads the three key classes from the environment: each from its list variable and from its `_FILE` (both
+ * count). Throws ConfigError naming every bad variable (an unreadable file, a bad entry, one key in two
+ * classes); messages carry paths and positions, never key material.
+ */
+export function readApiKeys(source: AuthEnv): ApiKeys {
+  const problems: string[] = [];
+  const out = {} as Record<KeyClass, ApiKeyEntry[]>;
+  for (const keyClass of KEY_CLASSES) {
+    const variable = KEY_CLASS_VARIABLES[keyClass];
+    const listed = source[variable as keyof AuthEnv];
+    const inline = parseApiKeyList(typeof listed === 'string' ? listed : (listed ?? []).join(','), variable);
+    const keys = [...inline.keys];
+    problems.push(...inline.problems);
+    const file = source[`${variable}_FILE` as keyof AuthEnv] as string | undefined;
+    if (file) {
+      try {
+        const fromFile = parseApiKeyList(readFileSync(file, 'utf8'), `${variable}_FILE (${file})`);
+        keys.push(...fromFile.keys);
+        problems.push(...fromFile.problems);
+      } catch (err) {
+        problems.push(`${variable}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+    out[keyClass] = keys;
+  }
+  // One key in two classes would make its class a guess: each class gets its own keys.
+  const seen = new Map<string, KeyClass>();
+  for (const keyClass of KEY_CLASSES) {
+    for (const { key } of out[keyClass]) {
+      const other = seen.get(key);
+      if (other && other !== keyClass)
+        problems.push(
+          `${KEY_CLASS_VARIABLES[keyClass]}: a key is also listed in ${KEY_CLASS_VARIABLES[other]}; give each class its own keys`,
+        );
+      seen.set(key, keyClass);
+    }
+  }
+  if (problems.length) throw new ConfigError([...new Set(problems)]);
+  return out;
+}
+
+/** Every key of every class (for the logger's `secrets`). */
+export function allKeys(keys: Partial<ApiKeys>): string[] {
+  return KEY_CLASSES.flatMap((c) => (keys[c] ?? []).map((e) => e.key));
+}
+
+/** The key a service sends to another service: the first service key (rotate by adding a new key last everywhere,
+ * then moving it first, then removing the old one). */
+export function serviceKeyToSend(keys: Partial<ApiKeys>): string | undefined {
+  return keys.service?.[0]?.key;
+}
+
+/** Whether a bind address is a loopback one (127.0.0.0/8, ::1, localhost): only there may a class stay open. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+export type AuthenticatorOptions = {
+  /** Classes that let a call without a key through when they have no keys (loopback only: see `authForStart`). */
+  open?: readonly KeyClass[];
+};
+
+export type Authenticator = {
+  /**
+   * Middleware for a route that accepts `classes`: `Authorization: Bearer <key>` must hold a key of one of them.
+   * No key, or a key of no class: 401 (with `WWW-Authenticate: Bearer`); a valid key of another class: 403.
+   * On success `res.locals.principal` is the caller's `Principal`. A call without a key passes as
+   * `{keyClass, name: 'anonymous'}` when one of `classes` is open.
+   */
+  require: (classes: readonly KeyClass[]) => RequestHandler;
+  /** The classes that are open (no keys, loopback). */
+  readonly open: readonly KeyClass[];
+};
+
+const article = (keyClass: KeyClass) => (keyClass === 'admin' ? 'an admin' : `a ${keyClass}`);
+const describeClasses = (classes: readonly KeyClass[]) =>
+  classes
+    .map(article)
+    .join(classes.length > 2 ? ', ' : ' or ')
+    .replace(/, ([^,]*)$/, ' or $1');
+
+/**
+ * Checks bearer keys against the configured classes. Keys are compared as SHA-256 digests with
+ * `timingSafeEqual`, against every configured key (no early exit), so timing tells nothing about a key; keys are
+ * never logged or echoed. A class with no keys rejects every call unless it is listed in `options.open`.
+ */
+export function createAuthenticator(keys: Partial<ApiKeys>, options: AuthenticatorOptions = {}): Authenticator {
+  const entries = KEY_CLASSES.flatMap((keyClass) =>
+    (keys[keyClass] ?? []).map((e) => ({ keyClass, name: e.name, digest: digest(e.key) })),
+  );
+  const open = (options.open ?? []).filter((c) => (keys[c] ?? []).length === 0);
+  const identify = (key: string): Principal | undefined => {
+    const given = digest(key);
+    let found: Principal | undefined;
+    for (const e of entries) {
+      if (timingSafeEqual(e.digest, given) && !found) found = { keyClass: e.keyClass, name: e.name };
+    }
+    return found;
+  };
+  return {
+    open,
+    require(classes) {
+      if (classes.length === 0) throw new Error('auth.require needs at least one key class');
+      const allowed = new Set(classes);
+      const openHere = classes.find((c) => open.includes(c));
+      const wanted = describeClasses(classes);
+      return (req, res, next) => {
+        const header = req.get('authorization');
+        // `Bearer ` with nothing after it (curl with an unset $WORKEMON_API_KEY) counts as no key.
+        if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header)) {
+          if (openHere) {
+            res.locals['principal'] = { keyClass: openHere, name: ANONYMOUS, anonymous: true } satisfies Principal;
+            return next();
+          }
+          throw errors.unauthorized(`Missing API key: send Authorization: Bearer <key> with ${wanted} key`);
+        }
+        const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+        if (!match) throw errors.unauthorized(`Authorization must be 'Bearer <key>' with ${wanted} key`);
+        const principal = identify(match[1]!);
+        if (!principal) throw errors.unauthorized('Invalid API key');
+        if (!allowed.has(principal.keyClass))
+          throw errors.forbidden(`This route needs ${wanted} key; the key given is ${article(principal.keyClass)} key`);
+        res.locals['principal'] = principal;
+        next();
+      };
+    },
   };
 }
 
-/** The authenticated principal of this request, or undefined (no key required, or none matched yet). */
-export function principalOf(res: Response): Principal | undefined {
+/** The principal `auth.require(...)` set for this request (undefined on routes without authentication). */
+export function principalOf(res: { locals: Record<string, unknown> }): Principal | undefined {
   return res.locals['principal'] as Principal | undefined;
+}
+
+/**
+ * The start-time rule: a service listening beyond loopback refuses to start while a class it serves has no key
+ * (ConfigError naming the variables to set); on loopback such a class is open and `warning` says so (log it once).
+ */
+export function authForStart(options: { host: string; keys: ApiKeys; served: readonly KeyClass[] }): {
+  auth: Authenticator;
+  warning?: string;
+} {
+  const missing = options.served.filter((c) => options.keys[c].length === 0);
+  if (missing.length && !isLoopbackHost(options.host)) {
+    throw new ConfigError(
+      missing.map(
+        (c) =>
+          `${KEY_CLASS_VARIABLES[c]}: required when HOST (${options.host}) is not a loopback address: set ${KEY_CLASS_VARIABLES[c]} or ${KEY_CLASS_VARIABLES[c]}_FILE (${c} keys), or HOST=127.0.0.1`,
+      ),
+    );
+  }
+  const auth = createAuthenticator(options.keys, { open: missing });
+  const warning = missing.length
+    ? `${missing.map((c) => KEY_CLASS_VARIABLES[c]).join(', ')} not set: ${missing.join(', ')} routes are open to anyone on this machine (HOST=${options.host}); set them before listening beyond loopback`
+    : undefined;
+  return { auth, warning };
 }

@@ -133,3 +133,20 @@ export const commonEnvSchema = {
   ELASTICSEARCH_USERNAME: env.optionalString('Elasticsearch user'),
   ELASTICSEARCH_PASSWORD: env.optionalString('Elasticsearch password'),
 };
+
+/**
+ * Keys every service reads for authentication (see auth.ts): the bind address and the three key classes, each
+ * as a list and as a file. `readApiKeys(config)` turns them into `ApiKeys`.
+ */
+export const authEnvSchema = {
+  HOST: env.withDefault(
+    '0.0.0.0',
+    'Address to listen on; beyond loopback every key class the service serves must have keys (npm start: 127.0.0.1)',
+  ),
+  API_KEYS: env.list('Client keys (/analyze-request): comma-separated, each `key` or `name:key`'),
+  API_KEYS_FILE: env.optionalString('File with more client keys, one per line (# comments)'),
+  ADMIN_API_KEYS: env.list('Admin keys (directory, rules, approvals, history): `name:key`, comma-separated'),
+  ADMIN_API_KEYS_FILE: env.optionalString('File with more admin keys, one per line'),
+  SERVICE_API_KEYS: env.list('Service-to-service keys; the first one is also the key this service sends'),
+  SERVICE_API_KEYS_FILE: env.optionalString('File with more service keys, one per line'),
+};

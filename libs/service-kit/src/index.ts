@@ -12,9 +12,28 @@ export {
 } from './elasticsearch-transport.js';
 export { createMetrics, SLOW_CALL_BUCKETS, type Metrics } from './metrics.js';
 export { runHealthChecks, type HealthCheck, type CheckResult, type CheckStatus, type HealthReport } from './health.js';
-export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, type Env } from './config.js';
+export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, authEnvSchema, type Env } from './config.js';
 export { createOpenApi, validated, type OpenApi, type OpenApiOptions, type ValidatedRequest } from './openapi.js';
-export { requireApiKey, principalOf, type KeyClass, type Principal } from './auth.js';
+export {
+  createAuthenticator,
+  authForStart,
+  readApiKeys,
+  parseApiKeyList,
+  allKeys,
+  serviceKeyToSend,
+  keyFingerprint,
+  isLoopbackHost,
+  principalOf,
+  KEY_CLASSES,
+  KEY_CLASS_VARIABLES,
+  type KeyClass,
+  type Principal,
+  type ApiKeyEntry,
+  type ApiKeys,
+  type AuthEnv,
+  type Authenticator,
+  type AuthenticatorOptions,
+} from './auth.js';
 export { sanitizeText, sanitizeDeep } from './text-sanitizing.js';
 export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';

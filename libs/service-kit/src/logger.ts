@@ -28,7 +28,28 @@ const REDACTED = '[REDACTED]';
 // Keys whose values are secrets whatever they hold.
 const SECRET_KEY = /(pass(word)?|secret|token|api[-_]?key|authorization|cookie|credential|private[-_]?key)$/i;
 
-function redactValue(value: unknown, secrets: readonly string[], depth: number): unknown {
+/**
+ * Secret values to scrub, prepared once. A secret of at least `WHOLE_WORD_BELOW` characters is replaced wherever
+ * it occurs; a shorter one only as a whole token (not next to a letter, digit, `_` or `-`): replacing `pass` inside
+ * `password` would mangle every line and, worse, show where the secret's characters sit in ordinary words.
+ */
+type SecretMatcher = { long: readonly string[]; short?: RegExp };
+const WHOLE_WORD_BELOW = 16;
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function compileSecrets(secrets: readonly string[]): SecretMatcher {
+  const unique = [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+  const long = unique.filter((s) => s.length >= WHOLE_WORD_BELOW);
+  const short = unique.filter((s) => s.length < WHOLE_WORD_BELOW);
+  return {
+    long,
+    short: short.length
+      ? new RegExp(`(?<![\\p{L}\\p{N}_-])(?:${short.map(escapeRegExp).join('|')})(?![\\p{L}\\p{N}_-])`, 'gu')
+      : undefined,
+  };
+}
+
+function redactValue(value: unknown, secrets: SecretMatcher, depth: number): unknown {
   if (typeof value === 'string') return redactString(value, secrets);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) return value; // ecsFields turns `err` into error.*; messages are scrubbed below.
@@ -41,18 +62,24 @@ function redactValue(value: unknown, secrets: readonly string[], depth: number):
   return out;
 }
 
-function redactString(text: string, secrets: readonly string[]): string {
+function redactString(text: string, secrets: SecretMatcher): string {
   let out = text;
-  for (const s of secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  for (const s of secrets.long) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  if (secrets.short) out = out.replace(secrets.short, REDACTED);
   // Credentials in URLs and bearer headers that slipped into a message.
   return out
     .replace(/(\/\/[^/\s:@]+:)[^@\s/]+@/g, `$1${REDACTED}@`)
     .replace(/\b(Bearer|Api-Key|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g, `$1 ${REDACTED}`);
 }
 
-/** Removes secrets from every field of a log entry (keys that name a secret, and known secret values). */
+/**
+ * Removes secrets from every field of a log entry (keys that name a secret, and known secret values: long ones
+ * anywhere, short ones as whole tokens). Options: `{secrets: string[]}`.
+ */
 export const redactFormat = winston.format((info, opts) => {
-  const secrets = (opts as { secrets: readonly string[] }).secrets;
+  const options = opts as { secrets: readonly string[]; matcher?: SecretMatcher };
+  options.matcher ??= compileSecrets(options.secrets ?? []);
+  const secrets = options.matcher;
   for (const key of Object.keys(info)) {
     const value = (info as Record<string, unknown>)[key];
     if (key === 'level') continue;
@@ -78,7 +105,7 @@ const traceFormat = winston.format((info) => {
 
 /** The ECS fields every Workemon log line carries (service.name, log.level, @timestamp, trace.id). */
 export function ecsLogFormat(options: Pick<LoggerOptions, 'service' | 'version' | 'secrets'>): winston.Logform.Format {
-  const secrets = (options.secrets ?? []).filter((s): s is string => typeof s === 'string' && s.length >= 4);
+  const secrets = (options.secrets ?? []).filter((s): s is string => typeof s === 'string' && s.length > 0);
   return winston.format.combine(
     redactFormat({ secrets }),
     traceFormat(),

@@ -9,7 +9,7 @@ import {
   createOpenApi,
   validated,
   errors,
-  requireApiKey,
+  createAuthenticator,
   getRequestId,
   type HealthCheck,
 } from '@workemon/service-kit';
@@ -45,7 +45,9 @@ function buildTestApp(opts: { checks?: HealthCheck[]; keys?: string[]; secrets?:
       bodyLimit: '1kb',
     },
     (a) => {
-      a.use('/get-context', requireApiKey(opts.keys ?? []));
+      const keys = (opts.keys ?? []).map((key, i) => ({ name: `test-${i}`, key }));
+      // No keys: the class is open, as on loopback.
+      a.use('/get-context', createAuthenticator({ service: keys }, { open: ['service'] }).require(['service']));
       a.get('/get-context', openapi.validate('getContext'), (_req, res) => {
         const { query } = validated(res);
         logger.info('handled', { password: 'hunter2-secret' });

@@ -9,7 +9,7 @@ import {
   createOpenApi,
   createServiceApp,
   principalOf,
-  requireApiKey,
+  createAuthenticator,
   sanitizeDeep,
   sanitizeText,
   validated,
@@ -32,16 +32,17 @@ describe('sanitizeText / sanitizeDeep', () => {
   });
 });
 
-describe('the edge: openapi.validate and requireApiKey', () => {
+describe('the edge: openapi.validate and the authenticator', () => {
   const openapi = createOpenApi(loadOpenApiDocument('guesser'));
   const logger = createLogger({ service: 'kit-test', stdout: new winston.transports.Console({ silent: true }) });
+  const auth = createAuthenticator({ service: [{ name: 'svc', key: 'svc-key' }] }, { open: ['client'] });
   const app = createServiceApp(
     { service: 'kit-test', version: 't', logger, metrics: createMetrics('kit-test') },
     (a) => {
       const handler = (_req: unknown, res: Response) =>
         res.json({ ...validated(res), principal: principalOf(res) ?? null });
-      a.get('/get-context', requireApiKey(['svc-key'], 'service'), openapi.validate('getContext'), handler);
-      a.post('/get-context', requireApiKey([]), openapi.validate('getContextPost'), handler);
+      a.get('/get-context', auth.require(['service']), openapi.validate('getContext'), handler);
+      a.post('/get-context', auth.require(['client']), openapi.validate('getContextPost'), handler);
     },
   );
 
@@ -52,7 +53,7 @@ describe('the edge: openapi.validate and requireApiKey', () => {
       .query({ username: 'an\u0000ton', department: 'IT', position: 'analyst', request: 'help\u0000 me' });
     expect(res.status).toBe(200);
     expect(res.body.query).toMatchObject({ username: 'anton', request: 'help me' });
-    expect(res.body.principal).toEqual({ keyClass: 'service', name: 'key' });
+    expect(res.body.principal).toEqual({ keyClass: 'service', name: 'svc' });
     const empty = await request(app)
       .get('/get-context')
       .set('Authorization', 'Bearer svc-key')
@@ -61,12 +62,12 @@ describe('the edge: openapi.validate and requireApiKey', () => {
     expect(empty.body.message).toBe("Parameter 'request' is required");
   });
 
-  it('cleans a JSON body; an open route (no keys) has no principal', async () => {
+  it('cleans a JSON body; an open class (no keys) lets an anonymous caller through', async () => {
     const res = await request(app)
       .post('/get-context')
       .send({ username: 'anton', department: 'I\u0000T', position: 'analyst', request: 'line1\r\nline2\uDFFF' });
     expect(res.status).toBe(200);
     expect(res.body.body).toMatchObject({ department: 'IT', request: 'line1\nline2\uFFFD' });
-    expect(res.body.principal).toBeNull();
+    expect(res.body.principal).toEqual({ keyClass: 'client', name: 'anonymous', anonymous: true });
   });
 });

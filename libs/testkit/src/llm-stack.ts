@@ -8,13 +8,15 @@
  * - analyst: `{is_enough:true, response:<advice>, action}` with the action chosen by keywords in the request:
  *   "jira"/"задач" → 'создать jira-task'; "telegram"/"телеграм"/"коллег"/"сотрудник" → 'написать в telegram
  *   сотруднику'; "рассылк" → 'написать в рассылку департамента'; otherwise 'ответить сообщением'.
- * The services run with LLM_MAX_RETRIES=0 and a short timeout, so failures show up fast.
+ * The services run with LLM_MAX_RETRIES=0 and a short timeout, so failures show up fast, and take the test
+ * service key (`TEST_KEYS.service`, see api-keys.ts): callers send it as `apiKey: llm.serviceKey`.
  */
 import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
 import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
 import { createLogger } from '@workemon/service-kit';
 import { startFakeLlm, userDataOf, type FakeLlm } from './fake-llm.js';
 import { listen } from './ports.js';
+import { TEST_KEYS, TEST_KEY_ENV } from './api-keys.js';
 
 export const GUESSER_MIN_WORDS = 5;
 
@@ -56,6 +58,8 @@ export type LlmServices = {
   analystUrl: string;
   guesserLlm: FakeLlm;
   analystLlm: FakeLlm;
+  /** The service key both services accept (send it as the secretary's upstream `apiKey`). */
+  serviceKey: string;
   close(): Promise<void>;
 };
 
@@ -68,6 +72,7 @@ function envFor(llm: FakeLlm, timeoutMs: number, extra: Record<string, string> =
     LLM_TIMEOUT_MS: String(timeoutMs),
     LLM_MAX_RETRIES: '0',
     LOG_LEVEL: 'error',
+    SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
     ...extra,
   };
 }
@@ -107,6 +112,7 @@ export async function startLlmServices(
     analystUrl: analyst.url,
     guesserLlm,
     analystLlm,
+    serviceKey: TEST_KEYS.service,
     async close() {
       await Promise.all([guesser.close(), analyst.close(), guesserLlm.close(), analystLlm.close()]);
     },

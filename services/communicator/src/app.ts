@@ -3,8 +3,8 @@ import { loadOpenApiDocument, type SendRequest } from '@workemon/contracts';
 import {
   createOpenApi,
   createServiceApp,
-  requireApiKey,
   validated,
+  type Authenticator,
   type CheckResult,
   type HealthCheck,
   type Logger,
@@ -28,7 +28,8 @@ export type AppDeps = {
   version: string;
   logger: Logger;
   metrics: Metrics;
-  apiKeys: readonly string[];
+  /** Checks keys: POST /send takes service keys (the secretary's). */
+  auth: Authenticator;
   secretary: SecretaryClient;
   outbound: OutboundSender;
   /** Current state of the channels; undefined entries are channels that are not configured. */
@@ -111,7 +112,7 @@ export function buildApp(deps: AppDeps): Express {
       bodyLimit: '1mb',
     },
     (app) => {
-      app.post('/send', requireApiKey(deps.apiKeys), openapi.validate('send'), async (req, res) => {
+      app.post('/send', deps.auth.require(['service']), openapi.validate('send'), async (req, res) => {
         const body = validated(res).body as SendRequest;
         res.json(await deps.outbound.send(body));
       });

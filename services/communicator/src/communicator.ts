@@ -1,5 +1,14 @@
 import type { Express } from 'express';
-import { packageVersion, type Closer, type Logger, type Metrics } from '@workemon/service-kit';
+import {
+  createAuthenticator,
+  packageVersion,
+  serviceKeyToSend,
+  type Authenticator,
+  type Closer,
+  type KeyClass,
+  type Logger,
+  type Metrics,
+} from '@workemon/service-kit';
 import { buildApp } from './app.js';
 import { createChannelMetrics } from './channel-metrics.js';
 import { emailSettings, telegramSettings, type Config } from './config.js';
@@ -15,6 +24,8 @@ import { createTelegramChannel, type TelegramChannel } from './telegram/telegram
 export const SERVICE = 'communicator';
 // package.json sits one level above both src/ and dist/.
 export const VERSION = packageVersion(new URL('../package.json', import.meta.url));
+/** The key classes the communicator serves: each needs keys before it listens beyond loopback. */
+export const COMMUNICATOR_KEY_CLASSES: readonly KeyClass[] = ['service'];
 
 export type Communicator = {
   app: Express;
@@ -33,13 +44,20 @@ export type Communicator = {
  */
 export function createCommunicator(
   config: Config,
-  options: { logger: Logger; metrics: Metrics; imapReconnectBaseDelayMs?: number; telegramErrorBaseDelayMs?: number },
+  options: {
+    logger: Logger;
+    metrics: Metrics;
+    /** Default: `config.apiKeys`, every class without keys closed (main.ts passes `authForStart`'s). */
+    auth?: Authenticator;
+    imapReconnectBaseDelayMs?: number;
+    telegramErrorBaseDelayMs?: number;
+  },
 ): Communicator {
   const { logger, metrics } = options;
   const channelMetrics = createChannelMetrics(metrics);
   const secretary = createSecretaryClient({
     baseURL: config.SECRETARY_URL!,
-    apiKey: config.SECRETARY_API_KEY,
+    apiKey: config.SECRETARY_API_KEY ?? serviceKeyToSend(config.apiKeys),
     timeoutMs: config.SECRETARY_TIMEOUT,
     metrics,
     logger,
@@ -88,7 +106,7 @@ export function createCommunicator(
     version: VERSION,
     logger,
     metrics,
-    apiKeys: config.API_KEYS,
+    auth: options.auth ?? createAuthenticator(config.apiKeys),
     secretary,
     outbound: createOutboundSender({ mailer: email?.mailer, telegram: telegram?.api, metrics: channelMetrics }),
     channelHealth: () => ({

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { ConfigError, commonEnvSchema, env, parseEnv, type Env } from '@workemon/service-kit';
+import {
+  ConfigError,
+  authEnvSchema,
+  commonEnvSchema,
+  env,
+  parseEnv,
+  readApiKeys,
+  type ApiKeys,
+  type Env,
+} from '@workemon/service-kit';
 import { secretaryRequestMaxLength } from './request-limit.js';
 
 const SECRETARY_REQUEST_MAX = secretaryRequestMaxLength();
@@ -8,9 +17,12 @@ const schema = z.object({
   ...commonEnvSchema,
   PORT: env.port(8003),
   SECRETARY_URL: env.url('http://localhost:8000', 'Base URL of the secretary'),
-  SECRETARY_API_KEY: env.optionalString('Bearer key sent to the secretary when it has API_KEYS set'),
+  SECRETARY_API_KEY: env.optionalString(
+    'Key sent to the secretary; default: the first of SERVICE_API_KEYS (older name, kept as an override)',
+  ),
   SECRETARY_TIMEOUT: env.durationMs('120s', 'Deadline of one /analyze-request call (it waits for LLMs)'),
-  API_KEYS: env.list('Comma-separated keys accepted on POST /send; unset: open'),
+  // HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): POST /send takes service keys. docs/operations.md.
+  ...authEnvSchema,
 
   IMAP_HOST: env.withDefault('imap.yandex.ru', 'IMAP server'),
   IMAP_PORT: env.port(993, 'IMAP port'),
@@ -63,10 +75,17 @@ const schema = z.object({
     'Chat whose Approve/Reject button presses decide held actions on the secretary; unset: presses are refused',
   ),
 
+  APPROVER_TELEGRAM_USER_IDS: env.list(
+    'Telegram user ids allowed to press Approve/Reject (in APPROVER_TELEGRAM_CHAT_ID); unset: nobody can',
+  ),
+
   SHUTDOWN_TIMEOUT: env.durationMs('30s', 'Deadline for in-flight messages at shutdown'),
 });
 
-export type Config = z.output<typeof schema>;
+export type Config = z.output<typeof schema> & {
+  /** The three key classes, read from the lists and their files. */
+  apiKeys: ApiKeys;
+};
 
 /** The only reader of the environment. Throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
@@ -74,7 +93,7 @@ export function loadConfig(source: Env): Config {
   const problems: string[] = [];
   if (config.IMAP_USER && !config.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
   if (problems.length) throw new ConfigError(problems);
-  return config;
+  return { ...config, apiKeys: readApiKeys(config) };
 }
 
 export type EmailSettings = {
@@ -146,6 +165,8 @@ export type TelegramSettings = {
   maxRequestChars: number;
   /** The only chat whose approval button presses are passed to the secretary. */
   approverChatId?: string;
+  /** Telegram user ids whose presses (in the approver chat) count: `APPROVER_TELEGRAM_USER_IDS`. */
+  approverUserIds: readonly string[];
 };
 
 export function telegramSettings(config: Config): TelegramSettings | undefined {
@@ -162,5 +183,6 @@ export function telegramSettings(config: Config): TelegramSettings | undefined {
     retryBaseDelayMs: config.RETRY_BASE_DELAY,
     maxRequestChars: config.MAX_REQUEST_CHARS,
     approverChatId: config.APPROVER_TELEGRAM_CHAT_ID,
+    approverUserIds: config.APPROVER_TELEGRAM_USER_IDS,
   };
 }

@@ -1,15 +1,32 @@
-import { createLogger, createMetrics, elasticsearchFromEnv, runService } from '@workemon/service-kit';
-import { SERVICE, VERSION, createCommunicator } from './communicator.js';
+import {
+  ConfigError,
+  allKeys,
+  authForStart,
+  createLogger,
+  createMetrics,
+  elasticsearchFromEnv,
+  runService,
+} from '@workemon/service-kit';
+import { COMMUNICATOR_KEY_CLASSES, SERVICE, VERSION, createCommunicator } from './communicator.js';
 import { loadConfig } from './config.js';
 
-const config = loadConfig(process.env);
+let config: ReturnType<typeof loadConfig>;
+let startAuth: ReturnType<typeof authForStart>;
+try {
+  config = loadConfig(process.env);
+  // Beyond loopback SERVICE_API_KEYS must be set (POST /send sends mail as the company).
+  startAuth = authForStart({ host: config.HOST, keys: config.apiKeys, served: COMMUNICATOR_KEY_CLASSES });
+} catch (err) {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+  process.exit(1);
+}
 const logger = createLogger({
   service: SERVICE,
   version: VERSION,
   level: config.LOG_LEVEL,
   elasticsearch: elasticsearchFromEnv(config),
   secrets: [
-    ...config.API_KEYS,
+    ...allKeys(config.apiKeys),
     config.SECRETARY_API_KEY,
     config.IMAP_PASSWORD,
     config.SMTP_PASSWORD,
@@ -17,12 +34,14 @@ const logger = createLogger({
     config.ELASTICSEARCH_PASSWORD,
   ],
 });
+if (startAuth.warning) logger.warn(startAuth.warning);
 const metrics = createMetrics(SERVICE);
-const communicator = createCommunicator(config, { logger, metrics });
+const communicator = createCommunicator(config, { logger, metrics, auth: startAuth.auth });
 
 await runService({
   app: communicator.app,
   port: config.PORT,
+  host: config.HOST,
   logger,
   closers: communicator.closers,
   // In-flight mail gets SHUTDOWN_TIMEOUT; the whole shutdown a little more.

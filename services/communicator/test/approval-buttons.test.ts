@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { NOT_APPROVER_REPLY } from '../src/telegram/telegram-channel.js';
 import { startFakeSecretary } from './fake-secretary.js';
-import { openapi, startCommunicator, waitUntil, type Running } from './harness.js';
+import { SERVICE_AUTH, openapi, startCommunicator, waitUntil, type Running } from './harness.js';
 
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
 afterEach(async () => {
@@ -13,6 +13,8 @@ afterEach(async () => {
 });
 
 const APPROVER = '-100500';
+// The people allowed to press the buttons (APPROVER_TELEGRAM_USER_IDS); 666 and 4242 are not among them.
+const APPROVER_USERS = '31337,31338,5';
 
 async function setup(env: Record<string, string> = {}) {
   const tg = await startFakeTelegram();
@@ -21,7 +23,12 @@ async function setup(env: Record<string, string> = {}) {
   const communicator = await startCommunicator({
     secretaryUrl: secretary.url,
     telegram: tg,
-    env: { APPROVER_TELEGRAM_CHAT_ID: APPROVER, SECRETARY_API_KEY: 'sec-key', ...env },
+    env: {
+      APPROVER_TELEGRAM_CHAT_ID: APPROVER,
+      APPROVER_TELEGRAM_USER_IDS: APPROVER_USERS,
+      SECRETARY_API_KEY: 'sec-key',
+      ...env,
+    },
   });
   open.push(communicator);
   return { tg, secretary, communicator };
@@ -42,6 +49,7 @@ async function sendApprovalRequest(c: Running, tg: FakeTelegram, id: number) {
   const res = checked(
     await request(c.app)
       .post('/send')
+      .set(SERVICE_AUTH)
       .send({ channel: 'tg', to: APPROVER, text: `Нужно согласование: действие №${id}`, buttons: buttons(id) }),
   );
   expect(res.status).toBe(200);
@@ -63,6 +71,7 @@ describe('POST /send with buttons', () => {
     const email = checked(
       await request(communicator.app)
         .post('/send')
+        .set(SERVICE_AUTH)
         .send({ channel: 'email', to: 'a@example.test', text: 'x', buttons: buttons(1) }),
     );
     expect(email.status).toBe(400);
@@ -70,6 +79,7 @@ describe('POST /send with buttons', () => {
     const many = checked(
       await request(communicator.app)
         .post('/send')
+        .set(SERVICE_AUTH)
         .send({ channel: 'tg', to: '1', text: 'x', buttons: Array.from({ length: 9 }, () => buttons(1)[0]) }),
     );
     expect(many.status).toBe(400);
@@ -78,6 +88,7 @@ describe('POST /send with buttons', () => {
     const long = checked(
       await request(communicator.app)
         .post('/send')
+        .set(SERVICE_AUTH)
         .send({ channel: 'tg', to: '1', text: 'x', buttons: [{ text: 'Да', callback_data: 'д'.repeat(40) }] }),
     );
     expect(long.status).toBe(400);
@@ -105,9 +116,10 @@ describe('approval button presses', () => {
     });
     const sent = await tg.waitForSent(2);
     expect(sent[1]!.chat_id).toBe(Number(APPROVER));
-    expect(sent[1]!.text).toMatch(/№7 одобрено \(telegram:@boss\)/);
+    // `by` is the presser's Telegram user id (a username can change hands; the id cannot).
+    expect(sent[1]!.text).toMatch(/№7 одобрено \(telegram:31337\)/);
     expect(secretary.decisions).toEqual([
-      { id: 7, decision: 'approve', by: 'telegram:@boss', authorization: 'Bearer sec-key' },
+      { id: 7, decision: 'approve', by: 'telegram:31337', authorization: 'Bearer sec-key' },
     ]);
     expect(tg.callsOf('answerCallbackQuery').map((c) => c.params)).toEqual([
       expect.objectContaining({ callback_query_id: press.callback_query_id, text: 'Одобрено' }),
@@ -140,6 +152,34 @@ describe('approval button presses', () => {
     expect(secretary.decisions).toEqual([]);
     expect(tg.callsOf('editMessageReplyMarkup')).toHaveLength(0);
     expect(tg.sent).toHaveLength(0);
+  });
+
+  it('refuses a press in the approver chat by someone not in APPROVER_TELEGRAM_USER_IDS', async () => {
+    const { tg, secretary } = await setup();
+    secretary.awaitApproval(12);
+    tg.pushCallbackQuery({
+      data: 'action:approve:12',
+      from: { id: 4242, username: 'boss' },
+      message: { message_id: 2, chat_id: APPROVER },
+    });
+    await waitUntil(() => tg.callsOf('answerCallbackQuery').length === 1, 'the press to be answered');
+    expect(tg.callsOf('answerCallbackQuery')[0]!.params).toMatchObject({ text: NOT_APPROVER_REPLY });
+    await waitUntil(() => tg.pending() === 0, 'the press to be confirmed');
+    expect(secretary.decisions).toEqual([]);
+    expect(tg.sent).toHaveLength(0);
+  });
+
+  it('refuses a listed approver pressing outside the approver chat (a private chat with the bot)', async () => {
+    const { tg, secretary } = await setup();
+    secretary.awaitApproval(13);
+    tg.pushCallbackQuery({
+      data: 'action:approve:13',
+      from: { id: 31337 },
+      message: { message_id: 3, chat_id: 31337 },
+    });
+    await waitUntil(() => tg.callsOf('answerCallbackQuery').length === 1, 'the press to be answered');
+    await waitUntil(() => tg.pending() === 0, 'the press to be confirmed');
+    expect(secretary.decisions).toEqual([]);
   });
 
   it('refuses every press when APPROVER_TELEGRAM_CHAT_ID is not set', async () => {

@@ -3,6 +3,7 @@
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { createLogger, createMetrics, createOpenApi } from '@workemon/service-kit';
 import { listen, waitFor, type Listening } from '@workemon/testkit';
+import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
 import type { DovecotServer } from '@workemon/testkit/dovecot';
 import type { FakeTelegram } from '@workemon/testkit/fake-telegram';
 import type { SmtpSink } from '@workemon/testkit/smtp-sink';
@@ -10,6 +11,9 @@ import { createCommunicator, type Communicator } from '../src/communicator.js';
 import { loadConfig } from '../src/config.js';
 
 export const openapi = createOpenApi(loadOpenApiDocument('communicator'));
+
+/** The service key the harness configures (SERVICE_API_KEYS), as the secretary sends it to POST /send. */
+export const SERVICE_AUTH = bearer('service');
 
 export type Running = Communicator & {
   http: Listening;
@@ -34,6 +38,8 @@ export async function startCommunicator(options: {
     SECRETARY_TIMEOUT: '3s',
     RETRY_BASE_DELAY: '200ms',
     SHUTDOWN_TIMEOUT: '5s',
+    // The test world's keys: the communicator takes the service key on /send and sends it to the secretary.
+    ...TEST_KEY_ENV,
     ...(options.dovecot && options.sink
       ? {
           IMAP_HOST: '127.0.0.1',

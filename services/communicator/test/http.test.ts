@@ -4,7 +4,7 @@ import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeTelegram } from '@workemon/testkit/fake-telegram';
 import { startSmtpSink } from '@workemon/testkit/smtp-sink';
 import { startFakeSecretary } from './fake-secretary.js';
-import { openapi, startCommunicator, waitUntil } from './harness.js';
+import { SERVICE_AUTH, openapi, startCommunicator, waitUntil } from './harness.js';
 
 let dovecot: DovecotServer;
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
@@ -35,7 +35,7 @@ function checked(operationId: string, res: request.Response) {
 
 describe('POST /send', () => {
   it('delivers an email with the thread headers and Auto-Submitted, and a Telegram message', async () => {
-    const { sink, tg, c } = await everything({ API_KEYS: 'send-key' });
+    const { sink, tg, c } = await everything({ SERVICE_API_KEYS: 'send-key' });
     const mail = checked(
       'send',
       await request(c.app).post('/send').set('Authorization', 'Bearer send-key').send({
@@ -59,6 +59,7 @@ describe('POST /send', () => {
       'send',
       await request(c.app)
         .post('/send')
+        .set(SERVICE_AUTH)
         .set('Authorization', 'Bearer send-key')
         .send({ channel: 'tg', to: '12345', text: 'Вам назначена задача' }),
     );
@@ -70,15 +71,15 @@ describe('POST /send', () => {
   it('sends nothing twice for the same idempotency_key', async () => {
     const { tg, c } = await everything();
     const body = { channel: 'tg', to: '12345', text: 'Один раз', idempotency_key: 'action-7' };
-    const first = checked('send', await request(c.app).post('/send').send(body));
-    const second = checked('send', await request(c.app).post('/send').send(body));
+    const first = checked('send', await request(c.app).post('/send').set(SERVICE_AUTH).send(body));
+    const second = checked('send', await request(c.app).post('/send').set(SERVICE_AUTH).send(body));
     expect(first.body.duplicate).toBeUndefined();
     expect(second.body).toMatchObject({ delivered: true, duplicate: true, message_id: first.body.message_id });
     expect(tg.sent).toHaveLength(1);
   });
 
   it('rejects missing keys, bad bodies and unconfigured channels in the contract’s shape', async () => {
-    const { c } = await everything({ API_KEYS: 'send-key' });
+    const { c } = await everything({ SERVICE_API_KEYS: 'send-key' });
     const noKey = checked('send', await request(c.app).post('/send').send({ channel: 'tg', to: '1', text: 'x' }));
     expect(noKey.status).toBe(401);
     const auth = { Authorization: 'Bearer send-key' };
@@ -105,7 +106,10 @@ describe('POST /send', () => {
     open.push(secretary);
     const bare = await startCommunicator({ secretaryUrl: secretary.url });
     open.push(bare);
-    const off = checked('send', await request(bare.app).post('/send').send({ channel: 'tg', to: '1', text: 'x' }));
+    const off = checked(
+      'send',
+      await request(bare.app).post('/send').set(SERVICE_AUTH).send({ channel: 'tg', to: '1', text: 'x' }),
+    );
     expect(off.status).toBe(503);
     expect(off.body.message).toBe("Channel 'tg' is not configured");
   });
@@ -113,14 +117,17 @@ describe('POST /send', () => {
   it('maps a Telegram rejection to 400 and an SMTP outage to 503', async () => {
     const { sink, tg, c } = await everything();
     tg.failNext('sendMessage', { code: 400, description: 'Bad Request: chat not found' });
-    const rejected = checked('send', await request(c.app).post('/send').send({ channel: 'tg', to: '999', text: 'x' }));
+    const rejected = checked(
+      'send',
+      await request(c.app).post('/send').set(SERVICE_AUTH).send({ channel: 'tg', to: '999', text: 'x' }),
+    );
     expect(rejected.status).toBe(400);
     expect(rejected.body.message).toBe('Telegram rejected the message: Bad Request: chat not found');
     expect(rejected.body.message).not.toContain(tg.token);
     await sink.close();
     const down = checked(
       'send',
-      await request(c.app).post('/send').send({ channel: 'email', to: 'a@example.test', text: 'x' }),
+      await request(c.app).post('/send').set(SERVICE_AUTH).send({ channel: 'email', to: 'a@example.test', text: 'x' }),
     );
     expect(down.status).toBe(503);
   });

@@ -1,8 +1,9 @@
 // One active poller per mailbox and bot token: communicator replicas competing for a lease held by the REAL
 // secretary (its buildApp on a real Postgres database), over real HTTP.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, createMetrics } from '@workemon/service-kit';
+import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
 import { listen, waitFor, type Listening } from '@workemon/testkit';
+import { TEST_API_KEYS, TEST_KEYS } from '@workemon/testkit/api-keys';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import {
@@ -40,7 +41,7 @@ beforeAll(async () => {
       analyst: createAnalystClient({ baseURL: nowhere, timeoutMs: 1000, metrics, logger, maxRetries: 0 }),
       logger,
       metrics,
-      apiKeys: [],
+      auth: createAuthenticator(TEST_API_KEYS),
       unknownUserPolicy: 'allow',
       clarificationTtlMs: 3_600_000,
       maxClarifications: 3,
@@ -57,7 +58,13 @@ afterAll(async () => {
 /** A replica's view of one lease: whether it is polling now, and how often it started and stopped. */
 function replica(name: string, ttlMs: number, baseURL = secretary.url) {
   const state = { polling: false, starts: 0, stops: 0, dead: false };
-  const real = createSecretaryLeaseClient({ baseURL, timeoutMs: 1000, metrics: createMetrics('c'), logger });
+  const real = createSecretaryLeaseClient({
+    baseURL,
+    apiKey: TEST_KEYS.service,
+    timeoutMs: 1000,
+    metrics: createMetrics('c'),
+    logger,
+  });
   // After die(), every call hangs: the replica neither renews nor stands down nor releases, as a killed
   // process would.
   const never = new Promise<never>(() => undefined);

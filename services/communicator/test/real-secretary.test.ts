@@ -2,7 +2,8 @@
 // real guesser and system-analyst apps with a fake LLM behind them (startLlmServices), over real Dovecot,
 // a real SMTP listener and the fake Bot API.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, createMetrics } from '@workemon/service-kit';
+import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
+import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
 import { listen, type Listening } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
@@ -37,15 +38,17 @@ beforeAll(async () => {
   logger.silent = true;
   const metrics = createMetrics('secretary');
   database = openDatabase({ url: db.url, poolMax: 5, logger });
+  const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0, apiKey: llm.serviceKey };
   await migrateDatabase(database);
   secretary = await listen(
     buildSecretary({
       knex: database.knex,
-      guesser: createGuesserClient({ baseURL: llm.guesserUrl, timeoutMs: 5000, metrics, logger, maxRetries: 0 }),
-      analyst: createAnalystClient({ baseURL: llm.analystUrl, timeoutMs: 5000, metrics, logger, maxRetries: 0 }),
+      guesser: createGuesserClient({ ...upstream, baseURL: llm.guesserUrl }),
+      analyst: createAnalystClient({ ...upstream, baseURL: llm.analystUrl }),
       logger,
       metrics,
-      apiKeys: [],
+      // The real keys: the communicator's calls carry the service key (TEST_KEY_ENV in the harness).
+      auth: createAuthenticator(TEST_API_KEYS),
       unknownUserPolicy: 'allow',
       clarificationTtlMs: 24 * 3_600_000,
       maxClarifications: 3,

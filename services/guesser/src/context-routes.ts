@@ -89,6 +89,8 @@ export function mountContextRoutes(app: Express, deps: LlmRouteDeps): void {
   const fromBody: RequestHandler = async (_req, res) => {
     res.json(await decide(validated<{ body: ContextInput }>(res).body));
   };
-  app.get('/get-context', deps.openapi.validate('getContext'), fromQuery);
-  app.post('/get-context', deps.openapi.validate('getContextPost'), fromBody);
+  // Only the secretary calls it: a service key.
+  const serviceKey = deps.auth.require(['service']);
+  app.get('/get-context', serviceKey, deps.openapi.validate('getContext'), fromQuery);
+  app.post('/get-context', serviceKey, deps.openapi.validate('getContextPost'), fromBody);
 }

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { createOpenApi } from '@workemon/service-kit';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { bearer } from '@workemon/testkit/api-keys';
 
 // The stack other services' tests run against: the real guesser and analyst apps over fake LLMs.
 describe('startLlmServices', () => {
@@ -17,14 +18,16 @@ describe('startLlmServices', () => {
   });
 
   it('answers a short request with a clarifying question and a full one with a context', async () => {
-    const short = await request(stack.guesserUrl)
+    const short = await request
+      .agent(stack.guesserUrl)
+      .set(bearer('service'))
       .get('/get-context')
       .query({ username: 'smirnovanton', department: 'ДКС', position: 'аналитик', request: 'Нужна аналитика' });
     expect(short.status).toBe(200);
     expect(guesserApi.responseProblems('getContext', 200, short.body)).toEqual([]);
     expect(short.body.is_enough).toBe(false);
 
-    const full = await request(stack.guesserUrl).get('/get-context').query({
+    const full = await request.agent(stack.guesserUrl).set(bearer('service')).get('/get-context').query({
       username: 'smirnovanton',
       department: 'Департамент клиентского сервиса',
       position: 'младший аналитик',
@@ -36,7 +39,9 @@ describe('startLlmServices', () => {
   });
 
   it('picks the analyst action by keywords', async () => {
-    const res = await request(stack.analystUrl)
+    const res = await request
+      .agent(stack.analystUrl)
+      .set(bearer('service'))
       .get('/prepare-analititcs')
       .query({ context: 'b2c кошельки', request: 'Создайте задачу в Jira на доработку куба' });
     expect(res.status).toBe(200);
@@ -46,7 +51,11 @@ describe('startLlmServices', () => {
 
   it('lets a test replace the answers', async () => {
     stack.analystLlm.reply(() => ({ is_enough: false, response: 'Какой период?', action: 'уточнить' }));
-    const res = await request(stack.analystUrl).get('/prepare-analytics').query({ context: 'b2c', request: 'Отчёт' });
+    const res = await request
+      .agent(stack.analystUrl)
+      .set(bearer('service'))
+      .get('/prepare-analytics')
+      .query({ context: 'b2c', request: 'Отчёт' });
     expect(res.body).toEqual({
       is_enough: false,
       response: 'Какой период?',

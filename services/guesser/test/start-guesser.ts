@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { Express } from 'express';
+import request from 'supertest';
 import { createLogger } from '@workemon/service-kit';
+import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
 import type { FakeLlm } from '@workemon/testkit/fake-llm';
 import { buildApp, loadConfig } from '../src/index.js';
 
@@ -31,7 +33,12 @@ export function startGuesser(env: Record<string, string>): StartedGuesser {
       done();
     },
   });
-  const config = loadConfig({ LLM_MAX_RETRIES: '0', LLM_RETRY_BASE_MS: '10', ...env });
+  const config = loadConfig({
+    LLM_MAX_RETRIES: '0',
+    LLM_RETRY_BASE_MS: '10',
+    SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
+    ...env,
+  });
   const logger = createLogger({
     service: 'guesser',
     level: 'debug',
@@ -48,3 +55,8 @@ export const validQuery = (overrides: Record<string, string> = {}) => ({
   request: 'Я хочу получать аналитику об авторизационных операциях наших кошельков',
   ...overrides,
 });
+
+/** A supertest agent sending the test service key (the secretary's) on every request. */
+export function asService(app: Parameters<typeof request.agent>[0]) {
+  return request.agent(app).set(bearer('service'));
+}

@@ -16,9 +16,10 @@ function toInput(fields: AnalyzeRequest, res: Response) {
     messageId: fields.message_id,
     threadKey: fields.thread_key,
     subject: fields.subject,
-    // Weighed in sender-trust.ts: the sender claims count only from a service principal.
+    // Weighed in sender-trust.ts: the sender claims count only from a service principal, and an open class
+    // (loopback, no keys: an anonymous caller) vouches for nothing.
     claims: {
-      principal: principalOf(res)?.keyClass,
+      principal: principalOf(res)?.anonymous ? undefined : principalOf(res)?.keyClass,
       senderAuthentication: fields.sender_authentication,
       telegramUserId: fields.telegram_user_id,
     },

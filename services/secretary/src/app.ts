@@ -5,8 +5,9 @@ import {
   createOpenApi,
   createServiceApp,
   packageVersion,
-  requireApiKey,
+  type Authenticator,
   type HealthCheck,
+  type KeyClass,
   type Metrics,
 } from '@workemon/service-kit';
 import type { ActionCatalogSource } from './actions/action-catalog.js';
@@ -27,6 +28,8 @@ import { createRuleRoutes } from './rules/rule-routes.js';
 export const SERVICE = 'secretary';
 // package.json sits one level above both src/ and dist/.
 export const VERSION = packageVersion(new URL('../package.json', import.meta.url));
+/** The key classes the secretary serves: each needs keys before it listens beyond loopback. */
+export const SECRETARY_KEY_CLASSES: readonly KeyClass[] = ['client', 'admin', 'service'];
 
 /** The analyzer's settings and upstreams come straight from the app's deps (see AnalyzerOptions). */
 type AnalyzerDeps = Pick<
@@ -48,10 +51,13 @@ type AnalyzerDeps = Pick<
 export type SecretaryDeps = AnalyzerDeps & {
   knex: Knex;
   metrics: Metrics;
-  /** Accepted bearer keys; empty: open. */
-  apiKeys: readonly string[];
-  /** Keys of services (the communicator) on /analyze-request: only their sender claims are believed. */
-  serviceApiKeys?: readonly string[];
+  /**
+   * Checks bearer keys (`createAuthenticator`, or `authForStart` in main.ts). `/analyze-request` takes client,
+   * admin and service keys; approvals admin and service keys; everything else admin keys.
+   */
+  auth: Authenticator;
+  /** `APPROVER_TELEGRAM_USER_IDS`: the Telegram approvers the communicator may decide for. Default: none. */
+  approverTelegramUserIds?: readonly string[];
   /** Wakes the action worker after an approval or a rejection (main.ts: the worker's nudge); absent: next poll. */
   nudgeActions?: () => void;
   /** What GET /actions reports (main.ts: catalogSourceFor); absent: default policy, nothing configured. */
@@ -61,22 +67,9 @@ export type SecretaryDeps = AnalyzerDeps & {
 /** The secretary's HTTP app. Never listens, never reads the environment: main.ts and tests hand it deps. */
 export function buildApp(deps: SecretaryDeps): Express {
   const openapi = createOpenApi(loadOpenApiDocument('secretary'));
-  const auth = requireApiKey(deps.apiKeys);
-  // /analyze-request takes client keys and service keys; the principal's class decides which claims count.
-  const clientAuth = requireApiKey(deps.apiKeys, 'client');
-  const serviceAuth = requireApiKey(deps.serviceApiKeys ?? [], 'service');
-  const analyzeAuth: RequestHandler = (req, res, next) => {
-    let isService = false;
-    if (deps.serviceApiKeys?.length) {
-      try {
-        serviceAuth(req, res, () => (isService = true));
-      } catch {
-        // not a service key: the client keys decide (401 there when they do not match either)
-      }
-    }
-    if (isService) return next();
-    return clientAuth(req, res, next);
-  };
+  const anyKey = deps.auth.require(['client', 'admin', 'service']);
+  const adminKey = deps.auth.require(['admin']);
+  const serviceKey = deps.auth.require(['service']);
   const directory = createDirectoryRepository(deps.knex);
   const history = createHistoryRepository(deps.knex);
   const analyzeRequests = deps.metrics.counter(
@@ -140,25 +133,33 @@ export function buildApp(deps: SecretaryDeps): Express {
       healthChecks,
     },
     (app) => {
-      mountAnalyzeRoutes(app, { openapi, auth: analyzeAuth, analyzer });
-      mountDirectoryRoutes(app, { openapi, auth, directory });
-      mountHistoryRoutes(app, { openapi, auth, history });
-      mountPromptsRoutes(app, { openapi, auth, knex: deps.knex, guesser: deps.guesser, analyst: deps.analyst });
-      mountDeliveryRoutes(app, { openapi, auth, knex: deps.knex });
-      const apiKeys = deps.apiKeys;
+      mountAnalyzeRoutes(app, { openapi, auth: anyKey, analyzer });
+      mountDirectoryRoutes(app, { openapi, auth: adminKey, directory });
+      mountHistoryRoutes(app, { openapi, auth: adminKey, history });
+      mountPromptsRoutes(app, {
+        openapi,
+        auth: adminKey,
+        knex: deps.knex,
+        guesser: deps.guesser,
+        analyst: deps.analyst,
+      });
+      // The communicator's record of handled inbound messages and its poller leases: service keys only.
+      mountDeliveryRoutes(app, { openapi, auth: serviceKey, knex: deps.knex });
+      const auth = deps.auth;
       app.use(
         createActionRoutes({
           db: deps.knex,
           openapi,
-          apiKeys,
+          auth,
+          approverTelegramUserIds: deps.approverTelegramUserIds ?? [],
           onApproved: deps.nudgeActions,
           onRejected: deps.nudgeActions,
           onRetried: deps.nudgeActions,
           catalog: deps.actionCatalog,
         }),
       );
-      app.use(createRuleRoutes({ db: deps.knex, openapi, apiKeys }));
-      app.use(createLeaseRoutes({ leases: createLeaseRepository(deps.knex), openapi, auth }));
+      app.use(createRuleRoutes({ db: deps.knex, openapi, auth }));
+      app.use(createLeaseRoutes({ leases: createLeaseRepository(deps.knex), openapi, auth: serviceKey }));
       // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.
       const mapDatabaseErrors: ErrorRequestHandler = (err, _req, _res, next) => next(toDatabaseError(err));
       app.use(mapDatabaseErrors);

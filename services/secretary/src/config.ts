@@ -1,6 +1,14 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { commonEnvSchema, env, parseEnv, type Env } from '@workemon/service-kit';
+import {
+  authEnvSchema,
+  commonEnvSchema,
+  env,
+  parseEnv,
+  readApiKeys,
+  type ApiKeys,
+  type Env,
+} from '@workemon/service-kit';
 import { actionsEnvSchema, toActionSettings } from './actions/action-policy.js';
 
 export const UNKNOWN_USER_POLICIES = ['reply-only', 'allow', 'reject'] as const;
@@ -18,16 +26,21 @@ const schema = z.object({
   // The LLM services retry their provider within LLM_TIMEOUT_MS (60 s by default): give them room for that.
   GUESSER_TIMEOUT: env.durationMs('90s', 'Deadline of one call to the guesser'),
   SYSTEM_ANALYST_TIMEOUT: env.durationMs('90s', 'Deadline of one call to the system analyst'),
-  API_KEYS: env.list('Comma-separated keys accepted as Authorization: Bearer <key>; unset: open'),
+  // HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): see docs/operations.md, "Security".
+  ...authEnvSchema,
   SECRETARY_API_KEY: env.optionalString('Key the communicator sends to the secretary (not used by the secretary)'),
-  COMMUNICATOR_API_KEY: env.optionalString('Key the secretary sends to the communicator'),
+  COMMUNICATOR_API_KEY: env.optionalString(
+    'Key the secretary sends to the communicator; default: the first of SERVICE_API_KEYS (older name, kept)',
+  ),
+  APPROVER_TELEGRAM_USER_IDS: env.list(
+    'Telegram user ids whose Approve/Reject presses (in APPROVER_TELEGRAM_CHAT_ID) count; unset: none count',
+  ),
   EMPLOYEES_FILE: env.optionalString('YAML or CSV file of employees (and departments) imported at start (upsert)'),
   UNKNOWN_USER_POLICY: env.oneOf(
     UNKNOWN_USER_POLICIES,
     'reply-only',
     'Senders not in the directory: reply-only (answered, no side-effect action), allow (actions too), reject (403)',
   ),
-  SERVICE_API_KEYS: env.list('Keys of services calling the secretary (the communicator); their sender claims count'),
   COMPANY_DOMAINS: env.list(
     "Mail domains of the company (subdomains included); unset: the domains of the directory employees' emails",
   ),
@@ -43,11 +56,16 @@ const schema = z.object({
 
 type Upstreams = 'GUESSER_URL' | 'SYSTEM_ANALYST_URL' | 'COMMUNICATOR_URL';
 // env.url's type admits `undefined` for URLs without a default; these three always have one.
-export type Config = Omit<z.output<typeof schema>, Upstreams> & Record<Upstreams, string>;
+export type Config = Omit<z.output<typeof schema>, Upstreams> &
+  Record<Upstreams, string> & {
+    /** The three key classes, read from the lists and their files. */
+    apiKeys: ApiKeys;
+  };
 
 /** Reads and checks the secretary's configuration; throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
-  const config = parseEnv(schema, source) as Config;
+  const parsed = parseEnv(schema, source);
+  const config = { ...parsed, apiKeys: readApiKeys(parsed) } as Config;
   // Keys that are only wrong together (JIRA_BASE_URL without JIRA_API_TOKEN) fail here, at start, too.
   toActionSettings(config);
   // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative

@@ -10,6 +10,11 @@ export type DirectoryFile = {
   employees: (EmployeeInput & { username: string })[];
 };
 
+/** A problem our own checks found in a directory file; its message names a position, never a value. */
+export class DirectoryFileError extends Error {
+  override name = 'DirectoryFileError';
+}
+
 const EMPLOYEE_FIELDS = ['full_name', 'email', 'telegram_username', 'telegram_id', 'department', 'position'] as const;
 const DEPARTMENT_FIELDS = ['mailing_list', 'jira_project_key', 'telegram_contact'] as const;
 
@@ -18,7 +23,7 @@ const text = (value: unknown): string | undefined =>
 
 function toEmployee(raw: Record<string, unknown>, where: string): DirectoryFile['employees'][number] {
   const username = text(raw['username']);
-  if (!username) throw new Error(`${where}: 'username' is required`);
+  if (!username) throw new DirectoryFileError(`${where}: 'username' is required`);
   const out: DirectoryFile['employees'][number] = { username };
   for (const field of EMPLOYEE_FIELDS) out[field] = text(raw[field]);
   // `telegram` is accepted as a shorter spelling of telegram_username.
@@ -28,7 +33,7 @@ function toEmployee(raw: Record<string, unknown>, where: string): DirectoryFile[
 
 function toDepartment(raw: Record<string, unknown>, where: string): DirectoryFile['departments'][number] {
   const name = text(raw['name']);
-  if (!name) throw new Error(`${where}: 'name' is required`);
+  if (!name) throw new DirectoryFileError(`${where}: 'name' is required`);
   const out: DirectoryFile['departments'][number] = { name };
   for (const field of DEPARTMENT_FIELDS) out[field] = text(raw[field]);
   return out;
@@ -64,14 +69,39 @@ export function parseDirectoryFile(content: string, format: 'yaml' | 'csv'): Dir
       departments: [],
       employees: doc.map((e, i) => toEmployee(e as Record<string, unknown>, `employee ${i + 1}`)),
     };
-  if (!doc || typeof doc !== 'object') throw new Error('expected a list of employees or {departments, employees}');
+  if (!doc || typeof doc !== 'object')
+    throw new DirectoryFileError('expected a list of employees or {departments, employees}');
   const { departments = [], employees = [] } = doc as { departments?: unknown[]; employees?: unknown[] };
   if (!Array.isArray(departments) || !Array.isArray(employees))
-    throw new Error("'departments' and 'employees' must be lists");
+    throw new DirectoryFileError("'departments' and 'employees' must be lists");
   return {
     departments: departments.map((d, i) => toDepartment(d as Record<string, unknown>, `department ${i + 1}`)),
     employees: employees.map((e, i) => toEmployee(e as Record<string, unknown>, `employee ${i + 1}`)),
   };
+}
+
+/**
+ * What a directory file's problem is, without any of its content: our own checks (`employee 3: 'username' is
+ * required`), YAML's error code and line/column, csv-parse's code and line, or a file system error code.
+ */
+export function describeParseError(err: unknown): string {
+  const e = err as {
+    name?: string;
+    code?: unknown;
+    linePos?: { line: number; col: number }[];
+    lines?: unknown;
+  } | null;
+  if (err instanceof DirectoryFileError) return err.message;
+  if (e && (e.name === 'YAMLParseError' || e.name === 'YAMLWarning')) {
+    const pos = e.linePos?.[0];
+    return `YAML error ${String(e.code)}${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}`;
+  }
+  // csv-parse's CsvError keeps `name: 'Error'`; its codes all start with CSV_ (its `raw` field holds content).
+  if (e && typeof e.code === 'string' && e.code.startsWith('CSV_')) {
+    return `CSV error ${String(e.code)}${typeof e.lines === 'number' ? ` at line ${e.lines}` : ''}`;
+  }
+  if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return `cannot read the file (${e.code})`;
+  return 'the file could not be parsed';
 }
 
 /** Reads EMPLOYEES_FILE and upserts everything in it in one transaction (a bad file changes nothing). */
@@ -85,7 +115,9 @@ export async function importDirectoryFile(
   try {
     parsed = parseDirectoryFile(await readFile(path, 'utf8'), format);
   } catch (err) {
-    throw new Error(`EMPLOYEES_FILE ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    // No `cause`: a parser's message quotes the file (YAML prints the offending lines), and the file holds
+    // people's addresses and maybe more. The log gets the file name and the parser's position only.
+    throw new Error(`EMPLOYEES_FILE ${path}: ${describeParseError(err)}`);
   }
   await knex.transaction(async (trx) => {
     for (const d of parsed.departments) await directory.upsertDepartment(d.name, d, trx);

@@ -1,24 +1,44 @@
-import { createLogger, createMetrics, elasticsearchFromEnv, runService, type Closer } from '@workemon/service-kit';
+import {
+  ConfigError,
+  allKeys,
+  authForStart,
+  createLogger,
+  createMetrics,
+  elasticsearchFromEnv,
+  runService,
+  serviceKeyToSend,
+  type Closer,
+} from '@workemon/service-kit';
 import { toActionSettings } from './actions/action-policy.js';
 import { createActions } from './actions/actions-wiring.js';
 import { catalogSourceFor } from './actions/action-catalog.js';
 import { createAnalystClient } from './analyst-client.js';
-import { SERVICE, VERSION, buildApp } from './app.js';
+import { SECRETARY_KEY_CLASSES, SERVICE, VERSION, buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { migrateDatabase, openDatabase } from './database.js';
 import { importDirectoryFile } from './directory-import.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
 
-const config = loadConfig(process.env);
+let config: ReturnType<typeof loadConfig>;
+let startAuth: ReturnType<typeof authForStart>;
+try {
+  config = loadConfig(process.env);
+  // Beyond loopback every key class needs keys: refuse before touching the database.
+  startAuth = authForStart({ host: config.HOST, keys: config.apiKeys, served: SECRETARY_KEY_CLASSES });
+} catch (err) {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+  process.exit(1);
+}
+// The key sent to the guesser, the system analyst and the communicator.
+const serviceKey = serviceKeyToSend(config.apiKeys);
 const logger = createLogger({
   service: SERVICE,
   version: VERSION,
   level: config.LOG_LEVEL,
   elasticsearch: elasticsearchFromEnv(config),
   secrets: [
-    ...config.API_KEYS,
-    ...config.SERVICE_API_KEYS,
+    ...allKeys(config.apiKeys),
     config.COMMUNICATOR_API_KEY,
     config.SECRETARY_API_KEY,
     config.ELASTICSEARCH_PASSWORD,
@@ -26,6 +46,7 @@ const logger = createLogger({
   ],
 });
 const metrics = createMetrics(SERVICE);
+if (startAuth.warning) logger.warn(startAuth.warning);
 
 const actionSettings = toActionSettings(config);
 
@@ -52,7 +73,7 @@ try {
 const actions = createActions({
   db: db.knex,
   settings: actionSettings,
-  communicator: { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY },
+  communicator: { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },
   resolveDepartment: (name) => directory.getDepartment(name),
   logger,
   metrics,
@@ -64,7 +85,7 @@ logger.info(
 );
 
 // The LLM services already retry their providers; one retry here covers a restarting instance.
-const upstream = { metrics, logger, maxRetries: 1 };
+const upstream = { metrics, logger, maxRetries: 1, apiKey: serviceKey };
 const app = buildApp({
   knex: db.knex,
   guesser: createGuesserClient({ baseURL: config.GUESSER_URL, timeoutMs: config.GUESSER_TIMEOUT, ...upstream }),
@@ -75,8 +96,8 @@ const app = buildApp({
   }),
   logger,
   metrics,
-  apiKeys: config.API_KEYS,
-  serviceApiKeys: config.SERVICE_API_KEYS,
+  auth: startAuth.auth,
+  approverTelegramUserIds: config.APPROVER_TELEGRAM_USER_IDS,
   unknownUserPolicy: config.UNKNOWN_USER_POLICY,
   companyDomains: config.COMPANY_DOMAINS,
   clarificationTtlMs: config.CLARIFICATION_TTL,
@@ -101,4 +122,4 @@ const closers: Closer[] = [
   { name: 'database', close: () => db.close() },
 ];
 actions.worker.start();
-await runService({ app, port: config.PORT, logger, closers, handleSignals: true });
+await runService({ app, port: config.PORT, host: config.HOST, logger, closers, handleSignals: true });

@@ -6,7 +6,9 @@ import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { getFreePort } from '@workemon/testkit';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { bearer } from '@workemon/testkit/api-keys';
+import { createAuthenticator } from '@workemon/service-kit';
 import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
 
 type Fields = { channel?: string; username?: string; request?: string; message_id?: string; thread_key?: string };
@@ -56,12 +58,13 @@ beforeEach(() => {
   llm.analystLlm.delayMs = 0;
 });
 
-async function analyzeGet(target: { url: string }, fields: Fields, headers: Record<string, string> = {}) {
+// A client key unless a test says otherwise (`{}`: no key at all).
+async function analyzeGet(target: { url: string }, fields: Fields, headers: Record<string, string> = bearer('client')) {
   const res = await request(target.url).get('/analyze-request').query(fields).set(headers);
   expect(openapi.responseProblems('analyzeRequestGet', res.status, res.body)).toEqual([]);
   return res;
 }
-async function analyzePost(target: { url: string }, body: unknown, headers: Record<string, string> = {}) {
+async function analyzePost(target: { url: string }, body: unknown, headers: Record<string, string> = bearer('client')) {
   const res = await request(target.url)
     .post('/analyze-request')
     .send(body as object)
@@ -71,7 +74,7 @@ async function analyzePost(target: { url: string }, body: unknown, headers: Reco
 }
 
 async function putEmployee(username: string, fields: Record<string, string>) {
-  const res = await request(secretary.url).put(`/employees/${username}`).send(fields);
+  const res = await keyed(secretary.url).put(`/employees/${username}`).send(fields);
   expect(res.status).toBe(201);
   return res.body as { username: string };
 }
@@ -173,7 +176,7 @@ describe('analyze: happy path per channel', () => {
     });
     expect(res.body).toMatchObject({ is_enough: true, action: 'ответить сообщением', response: ANSWER });
     expect(lastGuesserInput()).toMatchObject({ username, department: 'ИТ', position: 'архитектор' });
-    const metrics = await request(secretary.url).get('/metrics');
+    const metrics = await keyed(secretary.url).get('/metrics');
     expect(metrics.text).toMatch(
       /workemon_analyze_requests_total\{[^}]*channel="direct",action="ответить сообщением",is_enough="true"[^}]*\} [1-9]/,
     );
@@ -228,7 +231,7 @@ describe('analyze: conversations', () => {
     const conversations = await knex()('conversations').where({ sender: username });
     expect(conversations).toHaveLength(1);
     expect(conversations[0]).toMatchObject({ status: 'answered', clarification_rounds: 1 });
-    const detail = await request(secretary.url).get(`/conversations/${conversations[0].id}`);
+    const detail = await keyed(secretary.url).get(`/conversations/${conversations[0].id}`);
     expect(detail.status).toBe(200);
     expect(openapi.responseProblems('getConversation', 200, detail.body)).toEqual([]);
     expect(detail.body.messages.map((m: { role: string; text: string }) => [m.role, m.text])).toEqual([
@@ -447,43 +450,43 @@ describe('analyze: 400 rules change nothing', () => {
   const cases: [string, () => Promise<request.Response>, string][] = [
     [
       'missing channel',
-      () => request(secretary.url).get('/analyze-request').query({ username: 'u', request: 'r' }),
+      () => keyed(secretary.url).get('/analyze-request').query({ username: 'u', request: 'r' }),
       "Parameter 'channel' is required",
     ],
     [
       'unknown channel',
-      () => request(secretary.url).get('/analyze-request').query({ channel: 'fax', username: 'u', request: 'r' }),
+      () => keyed(secretary.url).get('/analyze-request').query({ channel: 'fax', username: 'u', request: 'r' }),
       "Parameter 'channel' must be one of: email, tg, direct",
     ],
     [
       'missing username',
-      () => request(secretary.url).get('/analyze-request').query({ channel: 'tg', request: 'r' }),
+      () => keyed(secretary.url).get('/analyze-request').query({ channel: 'tg', request: 'r' }),
       "Parameter 'username' is required",
     ],
     [
       'missing request',
-      () => request(secretary.url).get('/analyze-request').query({ channel: 'tg', username: 'u' }),
+      () => keyed(secretary.url).get('/analyze-request').query({ channel: 'tg', username: 'u' }),
       "Parameter 'request' is required",
     ],
     [
       'empty request',
-      () => request(secretary.url).get('/analyze-request?channel=tg&username=u&request='),
+      () => keyed(secretary.url).get('/analyze-request?channel=tg&username=u&request='),
       "Parameter 'request' is required",
     ],
     [
       'blank request',
-      () => request(secretary.url).get('/analyze-request').query({ channel: 'tg', username: 'u', request: '   ' }),
+      () => keyed(secretary.url).get('/analyze-request').query({ channel: 'tg', username: 'u', request: '   ' }),
       "Parameter 'request' must not be empty",
     ],
     [
       'repeated parameter',
-      () => request(secretary.url).get('/analyze-request?channel=tg&channel=email&username=u&request=r'),
+      () => keyed(secretary.url).get('/analyze-request?channel=tg&channel=email&username=u&request=r'),
       "Parameter 'channel' must be given once",
     ],
     [
       'too long request',
       () =>
-        request(secretary.url)
+        keyed(secretary.url)
           .post('/analyze-request')
           .send({ channel: 'direct', username: 'u', request: 'я'.repeat(20001) }),
       "Parameter 'request' must be at most 20000 characters",
@@ -491,30 +494,30 @@ describe('analyze: 400 rules change nothing', () => {
     [
       'unknown body field',
       () =>
-        request(secretary.url)
+        keyed(secretary.url)
           .post('/analyze-request')
           .send({ channel: 'direct', username: 'u', request: 'r', urgent: true }),
       "Parameter 'urgent' is not allowed",
     ],
     [
       'wrong body type',
-      () => request(secretary.url).post('/analyze-request').send({ channel: 'direct', username: 42, request: 'r' }),
+      () => keyed(secretary.url).post('/analyze-request').send({ channel: 'direct', username: 42, request: 'r' }),
       "Parameter 'username' must be a string",
     ],
     [
       'body not JSON',
-      () => request(secretary.url).post('/analyze-request').set('Content-Type', 'application/json').send('{"channel":'),
+      () => keyed(secretary.url).post('/analyze-request').set('Content-Type', 'application/json').send('{"channel":'),
       'Request body is not valid JSON',
     ],
     [
       'no body',
-      () => request(secretary.url).post('/analyze-request'),
+      () => keyed(secretary.url).post('/analyze-request'),
       'Request body is required (Content-Type: application/json)',
     ],
     [
       'empty message_id',
       () =>
-        request(secretary.url)
+        keyed(secretary.url)
           .post('/analyze-request')
           .send({ channel: 'direct', username: 'u', request: 'r', message_id: '' }),
       "Parameter 'message_id' must not be empty",
@@ -538,11 +541,11 @@ describe('analyze: auth, policies and upstream failures', () => {
       databaseUrl: db.url,
       guesserUrl: llm.guesserUrl,
       analystUrl: llm.analystUrl,
-      overrides: { apiKeys: ['test-key-secret'] },
+      overrides: { auth: createAuthenticator({ client: [{ name: 'guarded', key: 'test-key-secret' }] }) },
     });
     extra.push(guarded);
     const fields = { channel: 'direct', username: unique('auth'), request: 'Авторизации' };
-    const none = await analyzeGet(guarded, fields);
+    const none = await analyzeGet(guarded, fields, {});
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toBe('Bearer');
     const wrong = await analyzeGet(guarded, fields, { Authorization: 'Bearer nope-nope' });
@@ -740,7 +743,7 @@ describe('analyze: LLM provider, model and tokens', () => {
       completion_tokens: guesser.outputTokens + analyst.outputTokens,
     };
     expect(await knex()('analyses').where({ conversation_id: conversation.id })).toMatchObject([expected]);
-    const history = await request(secretary.url).get(`/conversations/${conversation.id}`);
+    const history = await keyed(secretary.url).get(`/conversations/${conversation.id}`);
     expect(history.status).toBe(200);
     expect(openapi.responseProblems('getConversation', 200, history.body)).toEqual([]);
     expect(history.body.analyses).toMatchObject([expected]);
@@ -778,20 +781,20 @@ describe('history and stats', () => {
     const username = unique('hist');
     await analyzeGet(secretary, { channel: 'tg', username, request: 'Авторизации' });
     await analyzeGet(secretary, { channel: 'direct', username, request: 'Авторизации' });
-    const list = await request(secretary.url).get('/conversations').query({ username, channel: 'tg', limit: 10 });
+    const list = await keyed(secretary.url).get('/conversations').query({ username, channel: 'tg', limit: 10 });
     expect(list.status).toBe(200);
     expect(openapi.responseProblems('listConversations', 200, list.body)).toEqual([]);
     expect(list.body.conversations).toHaveLength(1);
     expect(list.body.conversations[0]).toMatchObject({ channel: 'tg', sender: username, status: 'answered' });
 
-    const bad = await request(secretary.url).get('/conversations').query({ limit: 0 });
+    const bad = await keyed(secretary.url).get('/conversations').query({ limit: 0 });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toBe("Parameter 'limit' must be >= 1");
-    const badId = await request(secretary.url).get('/conversations/abc');
+    const badId = await keyed(secretary.url).get('/conversations/abc');
     expect(badId.status).toBe(400);
-    expect((await request(secretary.url).get('/conversations/999999')).status).toBe(404);
+    expect((await keyed(secretary.url).get('/conversations/999999')).status).toBe(404);
 
-    const stats = await request(secretary.url).get('/stats');
+    const stats = await keyed(secretary.url).get('/stats');
     expect(stats.status).toBe(200);
     expect(openapi.responseProblems('getStats', 200, stats.body)).toEqual([]);
     expect(stats.body.by_channel.tg).toBeGreaterThanOrEqual(1);

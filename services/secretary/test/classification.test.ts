@@ -4,8 +4,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_CATEGORIES_TEXT } from '@workemon/guesser';
-import { createLogger, createMetrics } from '@workemon/service-kit';
+import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
 import { listen, waitFor, type Listening } from '@workemon/testkit';
+import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import {
@@ -114,7 +115,7 @@ beforeAll(async () => {
     analyst: createAnalystClient({ baseURL: config.SYSTEM_ANALYST_URL, ...upstream }),
     logger,
     metrics,
-    apiKeys: [],
+    auth: createAuthenticator(TEST_API_KEYS),
     unknownUserPolicy: 'allow',
     clarificationTtlMs: config.CLARIFICATION_TTL,
     maxClarifications: config.MAX_CLARIFICATIONS,

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
+import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
@@ -10,7 +10,7 @@ import { importDirectoryFile } from '../src/directory-import.js';
 import { createDirectoryRepository } from '../src/directory-repository.js';
 import { migrateDatabase, openDatabase } from '../src/database.js';
 import { MIGRATION_NAMES } from '../src/migrations.js';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
 let secretary: Secretary;
@@ -29,7 +29,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const api = () => request(secretary.url);
+const api = () => keyed(secretary.url);
 const checked = (operationId: string, res: request.Response) => {
   expect(openapi.responseProblems(operationId, res.status, res.body)).toEqual([]);
   return res;
@@ -184,6 +184,30 @@ describe('EMPLOYEES_FILE import', () => {
     writeFileSync(broken, 'username,email\ncsv.three,three@example.test\n,missing@example.test\n');
     await expect(importDirectoryFile(secretary.db.knex, repo, broken)).rejects.toThrow(/row 3: 'username' is required/);
     expect((await api().get('/employees/csv.three')).status).toBe(404);
+  });
+
+  it('a broken file reaches the log as its name and the parser’s position, never its content', async () => {
+    const repo = createDirectoryRepository(secretary.db.knex);
+    const yaml = join(dir, 'broken.yaml');
+    // A YAML syntax error: the parser's own message would quote these lines (the password included).
+    writeFileSync(yaml, 'employees:\n  - username: leaky.user\n    password: hunter2-in-file\n  bad: [unclosed\n');
+    const err = (await importDirectoryFile(secretary.db.knex, repo, yaml).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/^EMPLOYEES_FILE .*broken\.yaml: YAML error \w+ at line \d+, column \d+$/);
+    expect(err.message).not.toMatch(/hunter2|leaky|unclosed/);
+    expect(err.cause).toBeUndefined();
+    expect(err.stack).not.toMatch(/hunter2|leaky/);
+
+    const csv = join(dir, 'broken-quotes.csv');
+    writeFileSync(csv, 'username,email\n"secret.person,secret@example.test\n');
+    const csvErr = (await importDirectoryFile(secretary.db.knex, repo, csv).catch((e: unknown) => e)) as Error;
+    expect(csvErr.message).toMatch(/^EMPLOYEES_FILE .*broken-quotes\.csv: CSV error \w+/);
+    expect(csvErr.message).not.toMatch(/secret\.person|secret@/);
+
+    const missing = (await importDirectoryFile(secretary.db.knex, repo, join(dir, 'none.yaml')).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(missing.message).toMatch(/none\.yaml: cannot read the file \(ENOENT\)$/);
   });
 });
 

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
+
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLlmServices } from '@workemon/testkit/llm-stack';
 import { migrateDatabase, openDatabase } from '../src/database.js';
 import { MIGRATION_NAMES } from '../src/migrations.js';
-import { openapi, startSecretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary } from './secretary-harness.js';
 
 describe('migrations on embedded PGlite (DATABASE_URL unset)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'secretary-pglite-'));
@@ -39,7 +39,7 @@ describe('the secretary on embedded PGlite (what `npm start` runs)', () => {
     const secretary = await startSecretary({ pgliteDir: dir, guesserUrl: llm.guesserUrl, analystUrl: llm.analystUrl });
     try {
       const ask = async (text: string, message_id: string) => {
-        const res = await request(secretary.url)
+        const res = await keyed(secretary.url)
           .post('/analyze-request')
           .send({ channel: 'tg', username: '@pglite_user', request: text, message_id });
         expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);

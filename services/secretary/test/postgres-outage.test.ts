@@ -1,8 +1,7 @@
-import request from 'supertest';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startPostgresServer, type PostgresServer } from '@workemon/testkit/postgres';
 import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 // A private server: this test stops and restarts it under a running secretary.
 let pg: PostgresServer;
@@ -22,7 +21,7 @@ afterAll(async () => {
 });
 
 const ask = async (message_id: string) => {
-  const res = await request(secretary.url).post('/analyze-request').send({
+  const res = await keyed(secretary.url).post('/analyze-request').send({
     channel: 'tg',
     username: 'outage',
     request: 'Нужна выгрузка операций авторизации по кошелькам за май',
@@ -46,16 +45,16 @@ it('Postgres stopped → 503 with no LLM call; started again → 200 without res
   });
   // The request could not be stored, so no LLM was asked.
   expect(llm.guesserLlm.requests.length).toBe(calls);
-  const health = await request(secretary.url).get('/health');
+  const health = await keyed(secretary.url).get('/health');
   expect(health.status).toBe(503);
   expect(health.body).toMatchObject({ status: 'down', checks: { postgres: { status: 'down' } } });
-  expect((await request(secretary.url).get('/employees')).status).toBe(503);
+  expect((await keyed(secretary.url).get('/employees')).status).toBe(503);
 
   await pg.start();
   const back = await ask('during');
   expect(back.status).toBe(200);
   expect(back.body).toMatchObject({ is_enough: true, action: 'ответить сообщением' });
-  expect((await request(secretary.url).get('/health')).status).toBe(200);
+  expect((await keyed(secretary.url).get('/health')).status).toBe(200);
   const rows = await secretary.db
     .knex('messages')
     .where({ channel: 'tg', role: 'user' })

@@ -1,5 +1,8 @@
 // Builds the real secretary (buildApp) on a real database and serves it over HTTP for component tests.
-import { createLogger, createMetrics, createOpenApi } from '@workemon/service-kit';
+import type { Express } from 'express';
+import request from 'supertest';
+import { createAuthenticator, createLogger, createMetrics, createOpenApi, type KeyClass } from '@workemon/service-kit';
+import { TEST_API_KEYS, TEST_KEYS, bearer } from '@workemon/testkit/api-keys';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { listen, type Listening } from '@workemon/testkit';
 import Transport from 'winston-transport';
@@ -10,6 +13,14 @@ import { createGuesserClient } from '../src/guesser-client.js';
 
 export const openapi = createOpenApi(loadOpenApiDocument('secretary'));
 
+/**
+ * A supertest agent for `url` that sends a test key of `keyClass` on every request (admin by default: it may
+ * call every route but the service-only ones). The harness's secretary accepts the keys of `TEST_API_KEYS`.
+ */
+export function keyed(url: string, keyClass: KeyClass = 'admin') {
+  return request.agent(url).set(bearer(keyClass));
+}
+
 /** Keeps log lines in memory so tests can check what was (not) logged. */
 export class MemoryTransport extends Transport {
   lines: string[] = [];
@@ -19,7 +30,13 @@ export class MemoryTransport extends Transport {
   }
 }
 
-export type Secretary = Listening & { db: Database; logs: MemoryTransport; metrics: ReturnType<typeof createMetrics> };
+export type Secretary = Listening & {
+  db: Database;
+  logs: MemoryTransport;
+  metrics: ReturnType<typeof createMetrics>;
+  /** The app itself (for checks of its routes). */
+  app: Express;
+};
 
 export async function startSecretary(options: {
   /** PostgreSQL; unset: embedded PGlite in `pgliteDir`. */
@@ -31,18 +48,26 @@ export async function startSecretary(options: {
   overrides?: Partial<SecretaryDeps>;
 }): Promise<Secretary> {
   const logs = new MemoryTransport();
-  const logger = createLogger({ service: 'secretary', level: 'debug', stdout: logs, secrets: ['test-key-secret'] });
+  const logger = createLogger({
+    service: 'secretary',
+    level: 'debug',
+    stdout: logs,
+    secrets: ['test-key-secret', ...Object.values(TEST_KEYS)],
+  });
   const db = openDatabase({ url: options.databaseUrl, pgliteDir: options.pgliteDir, poolMax: 10, logger });
   await migrateDatabase(db);
   const metrics = createMetrics('secretary');
   const timeoutMs = options.upstreamTimeoutMs ?? 5000;
+  const apiKey = TEST_KEYS.service;
   const app = buildApp({
     knex: db.knex,
-    guesser: createGuesserClient({ baseURL: options.guesserUrl, timeoutMs, metrics, logger, maxRetries: 0 }),
-    analyst: createAnalystClient({ baseURL: options.analystUrl, timeoutMs, metrics, logger, maxRetries: 0 }),
+    // The LLM services of the test world take the test service key (libs/testkit/src/llm-stack.ts).
+    guesser: createGuesserClient({ baseURL: options.guesserUrl, timeoutMs, metrics, logger, maxRetries: 0, apiKey }),
+    analyst: createAnalystClient({ baseURL: options.analystUrl, timeoutMs, metrics, logger, maxRetries: 0, apiKey }),
     logger,
     metrics,
-    apiKeys: [],
+    auth: createAuthenticator(TEST_API_KEYS),
+    approverTelegramUserIds: ['31337'],
     unknownUserPolicy: 'reply-only',
     clarificationTtlMs: 24 * 3600_000,
     maxClarifications: 3,
@@ -52,6 +77,7 @@ export async function startSecretary(options: {
   const served = await listen(app);
   return {
     ...served,
+    app,
     db,
     logs,
     metrics,

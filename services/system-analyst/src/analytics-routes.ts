@@ -59,8 +59,10 @@ export function mountAnalyticsRoutes(app: Express, deps: LlmRouteDeps): void {
   const fromBody: RequestHandler = async (_req, res) => {
     res.json(await analyse(validated<{ body: AnalyticsInput }>(res).body));
   };
-  app.get('/prepare-analititcs', deps.openapi.validate('prepareAnalytics'), fromQuery);
-  app.get('/prepare-analytics', deps.openapi.validate('prepareAnalyticsAlias'), fromQuery);
-  app.post('/prepare-analititcs', deps.openapi.validate('prepareAnalyticsPost'), fromBody);
-  app.post('/prepare-analytics', deps.openapi.validate('prepareAnalyticsAliasPost'), fromBody);
+  // Only the secretary calls it: a service key.
+  const serviceKey = deps.auth.require(['service']);
+  app.get('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalytics'), fromQuery);
+  app.get('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAlias'), fromQuery);
+  app.post('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalyticsPost'), fromBody);
+  app.post('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAliasPost'), fromBody);
 }

@@ -8,7 +8,11 @@ import winston from 'winston';
 import { createLogger, createOpenApi } from '@workemon/service-kit';
 import { ACTIONS, loadOpenApiDocument } from '@workemon/contracts';
 import { startFakeLlm, userDataOf, type FakeLlm } from '@workemon/testkit/fake-llm';
+import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
 import { ANALYST_PROMPT, buildApp, loadConfig } from '../src/index.js';
+
+/** A supertest agent sending the test service key (the secretary's) on every request. */
+const asService = (app: Parameters<typeof request.agent>[0]) => request.agent(app).set(bearer('service'));
 
 const openapi = createOpenApi(loadOpenApiDocument('system-analyst'));
 const fakes: FakeLlm[] = [];
@@ -33,7 +37,7 @@ function envForFake(provider: string, llm: FakeLlm): Record<string, string> {
 }
 
 function startAnalyst(env: Record<string, string>) {
-  const config = loadConfig(env);
+  const config = loadConfig({ SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS, ...env });
   const logger = createLogger({ service: 'system-analyst', stdout: new winston.transports.Console({ silent: true }) });
   return buildApp({ config, logger });
 }
@@ -69,7 +73,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
         const app = startAnalyst(envForFake('openai', llm));
         const q: Record<string, string> = query();
         delete q[name];
-        const res = await request(app).get(path).query(q);
+        const res = await asService(app).get(path).query(q);
         expect(res.status).toBe(400);
         expect(openapi.responseProblems(operationId, 400, res.body)).toEqual([]);
         expect(res.body.message).toBe(`Parameter '${name}' is required`);
@@ -81,7 +85,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
       const llm = await fake();
       llm.reply(() => ADVICE);
       const app = startAnalyst(envForFake('openai', llm));
-      const res = await request(app).get(path).query(query());
+      const res = await asService(app).get(path).query(query());
       expect(res.status).toBe(200);
       expect(openapi.responseProblems(operationId, 200, res.body)).toEqual([]);
       const sent = llm.requests[0]!;
@@ -107,7 +111,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const llm = await fake({ wire: 'yandexgpt' });
     llm.reply(() => ADVICE);
     const app = startAnalyst({ ...envForFake('yandexgpt', llm), LLM_JSON_MODE: 'schema' });
-    const res = await request(app).get('/prepare-analititcs').query(query());
+    const res = await asService(app).get('/prepare-analititcs').query(query());
     expect(res.status).toBe(200);
     expect(res.body).toEqual(withLlm(ADVICE));
     const body = llm.requests[0]!.body;
@@ -119,7 +123,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const llm = await fake({ wire: 'ollama' });
     llm.reply(() => ({ is_enough: false, response: 'За какой период нужна аналитика?', action: 'уточнить' }));
     const app = startAnalyst(envForFake('ollama', llm));
-    const res = await request(app).get('/prepare-analytics').query(query());
+    const res = await asService(app).get('/prepare-analytics').query(query());
     expect(res.status).toBe(200);
     expect(res.body).toEqual(
       withLlm({ is_enough: false, response: 'За какой период нужна аналитика?', action: 'уточнить' }),
@@ -131,7 +135,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const llm = await fake();
     llm.reply(() => ({ is_enough: true, response: 'Данные есть в витрине операций', action: null }));
     const app = startAnalyst(envForFake('openai', llm));
-    const res = await request(app).get('/prepare-analititcs').query(query());
+    const res = await asService(app).get('/prepare-analititcs').query(query());
     expect(res.status).toBe(200);
     expect(openapi.responseProblems('prepareAnalytics', 200, res.body)).toEqual([]);
     expect(res.body).toEqual(withLlm({ is_enough: true, response: 'Данные есть в витрине операций' }));
@@ -141,7 +145,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const llm = await fake();
     llm.reply(() => ({ ...ADVICE, action: 'позвонить директору' }));
     const app = startAnalyst(envForFake('openai', llm));
-    const res = await request(app).get('/prepare-analititcs').query(query());
+    const res = await asService(app).get('/prepare-analititcs').query(query());
     expect(res.status).toBe(200);
     expect(openapi.responseProblems('prepareAnalytics', 200, res.body)).toEqual([]);
     expect(res.body).toEqual(withLlm({ is_enough: ADVICE.is_enough, response: ADVICE.response }));
@@ -156,7 +160,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
         `\u0000{"is_enough": true, "response": "Витрина\\u0000 операций\\u0007\\r\\nшаг \\ud800 2", "action": "ответить сообщением"}`,
     );
     const app = startAnalyst(envForFake('openai', llm));
-    const res = await request(app).get('/prepare-analititcs').query(query());
+    const res = await asService(app).get('/prepare-analititcs').query(query());
     expect(res.status).toBe(200);
     expect(res.body.response).toBe('Витрина операций\nшаг \uFFFD 2');
   });
@@ -165,7 +169,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const llm = await fake();
     llm.reply(() => ({ ...ADVICE, response: 'Шаг. '.repeat(5_000) }));
     const app = startAnalyst({ ...envForFake('openai', llm), LLM_MAX_ANSWER_CHARS: '1000' });
-    const res = await request(app).get('/prepare-analititcs').query(query());
+    const res = await asService(app).get('/prepare-analititcs').query(query());
     expect(res.status).toBe(200);
     expect(res.body.response.length).toBeLessThanOrEqual(1000);
     expect(res.body.response).toMatch(/^Шаг\. Шаг\./);
@@ -176,10 +180,10 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const llm = await fake();
     llm.delayMs = 1500;
     const app = startAnalyst({ ...envForFake('openai', llm), LLM_TIMEOUT_MS: '150', LLM_MAX_INPUT_CHARS: '400' });
-    const slow = await request(app).get('/prepare-analititcs').query(query());
+    const slow = await asService(app).get('/prepare-analititcs').query(query());
     expect(slow.status).toBe(504);
     expect(openapi.responseProblems('prepareAnalytics', 504, slow.body)).toEqual([]);
-    const long = await request(app)
+    const long = await asService(app)
       .get('/prepare-analititcs')
       .query(query({ request: 'кошельки '.repeat(60) }));
     expect(long.status).toBe(413);
@@ -192,7 +196,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'analyst-prompt-')), 'prompt.txt');
     writeFileSync(file, 'Ты архитектор хранилища данных. ANALYST-PROMPT-MARKER');
     const app = startAnalyst({ ...envForFake('openai', llm), PROMPT_FILE: file });
-    await request(app).get('/prepare-analititcs').query(query());
+    await asService(app).get('/prepare-analititcs').query(query());
     expect(llm.requests[0]!.system).toContain('ANALYST-PROMPT-MARKER');
     expect(llm.requests[0]!.system).not.toContain(ANALYST_PROMPT.slice(0, 40));
   });
@@ -200,7 +204,7 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
   it('reports a fallback without its key by the fallback key name', async () => {
     const llm = await fake();
     const app = startAnalyst({ ...envForFake('openai', llm), LLM_FALLBACK_PROVIDERS: 'grok' });
-    const health = await request(app).get('/health');
+    const health = await asService(app).get('/health');
     expect(health.status).toBe(200);
     expect(openapi.responseProblems('getHealth', 200, health.body)).toEqual([]);
     expect(health.body.status).toBe('degraded');
@@ -213,8 +217,8 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
     const llm = await fake();
     llm.reply(() => ADVICE);
     const app = startAnalyst(envForFake('openai', llm));
-    await request(app).get('/prepare-analytics').query(query());
-    const text = (await request(app).get('/metrics')).text;
+    await asService(app).get('/prepare-analytics').query(query());
+    const text = (await asService(app).get('/metrics')).text;
     expect(text).toMatch(/workemon_llm_request_duration_seconds_count\{[^}]*outcome="ok"[^}]*\} 1/);
     expect(text).toMatch(/workemon_llm_tokens_total\{[^}]*kind="output"[^}]*\} [1-9]/);
   });
@@ -239,7 +243,7 @@ describe('POST /prepare-analititcs and /prepare-analytics (the same fields as a 
         [undefined, 'Request body is required (Content-Type: application/json)'],
       ];
       for (const [body, message] of cases) {
-        const res = body ? await request(app).post(path).send(body) : await request(app).post(path);
+        const res = body ? await asService(app).post(path).send(body) : await asService(app).post(path);
         expect(res.status).toBe(400);
         expect(openapi.responseProblems(operationId, 400, res.body)).toEqual([]);
         expect(res.body.message).toBe(message);
@@ -252,7 +256,7 @@ describe('POST /prepare-analititcs and /prepare-analytics (the same fields as a 
       llm.reply(() => ADVICE);
       const app = startAnalyst(envForFake('openai', llm));
       const text = 'Нужна выгрузка авторизационных операций кошельков за квартал. '.repeat(200).slice(0, 12_000);
-      const res = await request(app)
+      const res = await asService(app)
         .post(path)
         .send(query({ request: text }));
       expect(res.status).toBe(200);
@@ -265,7 +269,7 @@ describe('POST /prepare-analititcs and /prepare-analytics (the same fields as a 
   it('answers 413 when context and request together are over LLM_MAX_INPUT_CHARS', async () => {
     const llm = await fake();
     const app = startAnalyst({ ...envForFake('openai', llm), LLM_MAX_INPUT_CHARS: '1000' });
-    const res = await request(app)
+    const res = await asService(app)
       .post('/prepare-analititcs')
       .send({ context: 'контекст '.repeat(60), request: 'запрос '.repeat(80) });
     expect(res.status).toBe(413);

@@ -3,6 +3,7 @@ import request from 'supertest';
 import winston from 'winston';
 import { ConfigError, createLogger, runService, type RunningService } from '@workemon/service-kit';
 import { startFakeLlm, type FakeLlm } from '@workemon/testkit/fake-llm';
+import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
 import { buildApp, loadConfig } from '../src/index.js';
 
 // What main.ts does, minus signal handling: environment → config → app → listen → graceful shutdown.
@@ -17,7 +18,13 @@ describe('system-analyst startup from the environment', () => {
   it('serves its contract on the configured port', async () => {
     llm = await startFakeLlm({ wire: 'ollama' });
     llm.reply(() => ({ is_enough: true, response: 'Витрина операций', action: 'ответить сообщением' }));
-    const config = loadConfig({ PORT: '0', LLM_PROVIDER: 'ollama', OLLAMA_BASE_URL: llm.url, OLLAMA_MODEL: llm.model });
+    const config = loadConfig({
+      PORT: '0',
+      LLM_PROVIDER: 'ollama',
+      OLLAMA_BASE_URL: llm.url,
+      OLLAMA_MODEL: llm.model,
+      SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
+    });
     expect(config.llm.primary).toMatchObject({ name: 'ollama', baseUrl: llm.url, model: llm.model, missing: [] });
     const logger = createLogger({
       service: 'system-analyst',
@@ -25,7 +32,10 @@ describe('system-analyst startup from the environment', () => {
     });
     running = await runService({ app: buildApp({ config, logger }), port: config.port, logger });
     const url = `http://127.0.0.1:${running.port}`;
-    const res = await request(url).get('/prepare-analititcs').query({ context: 'b2c', request: 'Где данные?' });
+    const res = await request(url)
+      .get('/prepare-analititcs')
+      .set(bearer('service'))
+      .query({ context: 'b2c', request: 'Где данные?' });
     expect(res.status).toBe(200);
     expect(res.body.action).toBe('ответить сообщением');
     const doc = await request(url).get('/openapi.json');

@@ -14,6 +14,7 @@ import {
   mediaGroupOf,
   type Classified,
 } from './telegram-update.js';
+import { checkApprovalPress } from './approval-press.js';
 
 export const HELP_TEXT = [
   'Здравствуйте! Я Workemon — секретарь службы поддержки.',
@@ -470,16 +471,16 @@ export function createTelegramChannel(deps: {
     const decision = match[1] as 'approve' | 'reject';
     const id = Number(match[2]);
     const chat = query.message?.chat.id;
-    const approver = settings.approverChatId;
-    if (!approver || (String(chat) !== approver && String(query.from.id) !== approver)) {
-      logger.warn('approval button pressed outside the approver chat; refused', {
+    const press = checkApprovalPress({ chatId: chat, userId: query.from.id }, settings);
+    if (!press.ok) {
+      logger.warn(`approval button press refused (${press.reason})`, {
         telegram: { chat_id: chat, user_id: query.from.id, action_execution: id },
       });
       await answer(NOT_APPROVER_REPLY, true);
       metrics.skipped('tg', 'not_approver');
       return { send: false, outcome: 'skipped', reason: 'not_approver' };
     }
-    const by = `telegram:${query.from.username ? `@${query.from.username}` : query.from.id}`;
+    const by = press.by;
     let result: string;
     let toast: string;
     for (let failures = 1; ; failures += 1) {

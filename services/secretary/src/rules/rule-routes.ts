@@ -1,6 +1,6 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import type { Knex } from 'knex';
-import { errors, requireApiKey, validated, type OpenApi } from '@workemon/service-kit';
+import { errors, validated, type Authenticator, type OpenApi } from '@workemon/service-kit';
 import {
   createRule,
   deleteRule,
@@ -16,8 +16,8 @@ import { validateRule, type RuleInput } from './rules.js';
 export type RuleRoutesDeps = {
   db: Knex;
   openapi: OpenApi;
-  /** `API_KEYS`: every call needs `Authorization: Bearer <key>` when set. */
-  apiKeys: readonly string[];
+  /** Checks keys: every rule route needs an admin key. */
+  auth: Authenticator;
 };
 
 type IdParams = { params: { id: number } };
@@ -25,7 +25,7 @@ type IdParams = { params: { id: number } };
 /** `/rules` CRUD, `/rules/{id}/toggle` and `/rules/stats`; mount with `app.use(createRuleRoutes(deps))`. */
 export function createRuleRoutes(deps: RuleRoutesDeps): Router {
   const { db, openapi } = deps;
-  const auth: RequestHandler = requireApiKey(deps.apiKeys);
+  const auth = deps.auth.require(['admin']);
   const router = Router();
 
   router.get('/rules', auth, openapi.validate('listRules'), async (_req, res) => {

@@ -5,7 +5,8 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createCommunicator, loadConfig as loadCommunicatorConfig, type Communicator } from '@workemon/communicator';
-import { createLogger, createMetrics } from '@workemon/service-kit';
+import { createAuthenticator, createLogger, createMetrics, serviceKeyToSend } from '@workemon/service-kit';
+import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { getFreePort, listen, waitFor, type Listening } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
@@ -26,6 +27,8 @@ import { createGuesserClient } from '../../src/guesser-client.js';
 import { expectContract } from './actions-harness.js';
 
 const APPROVER_CHAT = '-1001234';
+// The one person allowed to press Approve/Reject (APPROVER_TELEGRAM_USER_IDS on both services).
+const APPROVER_USER = '4242';
 
 type SecretaryStack = Listening & { db: Database };
 
@@ -58,28 +61,38 @@ async function startSecretaryStack(options: {
   const db = openDatabase({ url: config.DATABASE_URL, poolMax: 5, logger });
   await migrateDatabase(db);
   const directory = createDirectoryRepository(db.knex);
+  const serviceKey = serviceKeyToSend(config.apiKeys);
   const actions = createActions({
     db: db.knex,
     settings: toActionSettings(config),
-    communicator: { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY },
+    // As main.ts: the service key goes to the communicator and the LLM services.
+    communicator: { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },
     resolveDepartment: (name) => directory.getDepartment(name),
     logger,
     metrics,
   });
   const app = buildApp({
     knex: db.knex,
-    guesser: createGuesserClient({ baseURL: config.GUESSER_URL, timeoutMs: 5000, metrics, logger, maxRetries: 0 }),
+    guesser: createGuesserClient({
+      baseURL: config.GUESSER_URL,
+      timeoutMs: 5000,
+      metrics,
+      logger,
+      maxRetries: 0,
+      apiKey: serviceKey,
+    }),
     analyst: createAnalystClient({
       baseURL: config.SYSTEM_ANALYST_URL,
       timeoutMs: 5000,
       metrics,
       logger,
       maxRetries: 0,
+      apiKey: serviceKey,
     }),
     logger,
     metrics,
-    apiKeys: config.API_KEYS,
-    serviceApiKeys: config.SERVICE_API_KEYS,
+    auth: createAuthenticator(config.apiKeys),
+    approverTelegramUserIds: config.APPROVER_TELEGRAM_USER_IDS,
     unknownUserPolicy: config.UNKNOWN_USER_POLICY,
     companyDomains: config.COMPANY_DOMAINS,
     clarificationTtlMs: config.CLARIFICATION_TTL,
@@ -125,9 +138,8 @@ beforeAll(async () => {
   const mailbox = dovecot.users[0]!;
   const commConfig = loadCommunicatorConfig({
     SECRETARY_URL: `http://127.0.0.1:${secretaryPort}`,
-    // The communicator calls the secretary with a service key: only then do its sender claims count.
-    SECRETARY_API_KEY: 'secretary-service-key',
-    API_KEYS: 'communicator-key',
+    // The new scheme: one service key both ways (the communicator sends the first of SERVICE_API_KEYS).
+    SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
     TRUSTED_AUTHSERV_ID: 'mx.workemon.test',
     RATE_LIMIT_PER_HOUR: '1000',
     SECRETARY_TIMEOUT: '10s',
@@ -149,6 +161,7 @@ beforeAll(async () => {
     TELEGRAM_CONFLICT_WAIT: '300ms',
     TELEGRAM_HANDLER_TIMEOUT: '15s',
     APPROVER_TELEGRAM_CHAT_ID: APPROVER_CHAT,
+    APPROVER_TELEGRAM_USER_IDS: APPROVER_USER,
   });
   const comm = createCommunicator(commConfig, {
     logger: quiet('communicator'),
@@ -162,16 +175,15 @@ beforeAll(async () => {
     name: 'actions_e2e',
     port: secretaryPort,
     env: {
-      // The communicator's key opens the approval routes (button presses) as well; /analyze-request tells it
-      // apart as a service key.
-      API_KEYS: 'secretary-key,secretary-service-key',
-      SERVICE_API_KEYS: 'secretary-service-key',
+      // Admin keys named `admin` and `security`: approvals record the name of the key that decided.
+      ADMIN_API_KEYS: 'admin:secretary-key,security:security-key',
+      SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
       COMMUNICATOR_URL: communicator.http.url,
-      COMMUNICATOR_API_KEY: 'communicator-key',
       JIRA_BASE_URL: jira.url,
       JIRA_EMAIL: 'bot@example.test',
       JIRA_API_TOKEN: 'jira-token',
       APPROVER_TELEGRAM_CHAT_ID: APPROVER_CHAT,
+      APPROVER_TELEGRAM_USER_IDS: APPROVER_USER,
     },
   });
   const directory = createDirectoryRepository(secretary.db.knex);
@@ -374,10 +386,15 @@ describe('actions end to end', () => {
     // A client key vouches for a direct caller; UNKNOWN_USER_POLICY=allow lets someone outside the directory act.
     const bare = await startSecretaryStack({
       name: 'actions_e2e_nojira',
-      env: { COMMUNICATOR_URL: communicator.http.url, API_KEYS: 'bare-key', UNKNOWN_USER_POLICY: 'allow' },
+      env: {
+        COMMUNICATOR_URL: communicator.http.url,
+        SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
+        ADMIN_API_KEYS: 'admin:secretary-key',
+        UNKNOWN_USER_POLICY: 'allow',
+      },
     });
     try {
-      const res = await request(bare.url).post('/analyze-request').set({ Authorization: 'Bearer bare-key' }).send({
+      const res = await request(bare.url).post('/analyze-request').set(auth).send({
         channel: 'direct',
         username: 'someone',
         request: 'Создайте задачу в Jira: обновить сертификат на портале',
@@ -385,7 +402,7 @@ describe('actions end to end', () => {
       expectContract('analyzeRequestPost', res);
       expect(res.body.action).toBe('создать jira-task');
       expect(res.body.response).toContain('Jira не подключена к Workemon');
-      const list = await request(bare.url).get('/action-executions').set({ Authorization: 'Bearer bare-key' });
+      const list = await request(bare.url).get('/action-executions').set(auth);
       expect(list.body.executions).toMatchObject([
         { status: 'skipped', error: 'Jira is not configured (JIRA_BASE_URL, JIRA_API_TOKEN)' },
       ]);
@@ -442,7 +459,8 @@ describe('approvals end to end', () => {
       .set(auth)
       .send({ by: 'api:admin' });
     expectContract('approveActionExecution', approved);
-    expect(approved.body).toMatchObject({ status: 'pending', decision: 'approved', decided_by: 'api:admin' });
+    // `by` in the body is ignored for an admin key: the key's name is recorded.
+    expect(approved.body).toMatchObject({ status: 'pending', decision: 'approved', decided_by: 'admin' });
     const done = await waitForExecution(held.id - 1, (e) => e.id === held.id && e.status === 'succeeded', 'the run');
     expect(jira.issues.length).toBe(before + 1);
     expect(done.result).toMatchObject({ issue_key: jira.issues.at(-1)!.key });
@@ -485,9 +503,9 @@ describe('approvals end to end', () => {
       from: { id: 4242, username: 'boss' },
       message: { message_id: ask.message_id, chat_id: APPROVER_CHAT },
     });
-    await waitForTelegram(APPROVER_CHAT, `Действие №${held.id} одобрено (telegram:@boss)`, 'the approver told');
+    await waitForTelegram(APPROVER_CHAT, `Действие №${held.id} одобрено (telegram:4242)`, 'the approver told');
     const done = await waitForExecution(held.id - 1, (e) => e.id === held.id && e.status === 'succeeded', 'the run');
-    expect(done).toMatchObject({ decision: 'approved', decided_by: 'telegram:@boss' });
+    expect(done).toMatchObject({ decision: 'approved', decided_by: 'telegram:4242' });
     expect(jira.issues.length).toBe(before + 1);
     expect(tg.callsOf('editMessageReplyMarkup').at(-1)!.params).toMatchObject({ message_id: ask.message_id });
   });
@@ -497,11 +515,11 @@ describe('approvals end to end', () => {
     const { held, user } = await holdOne('Создайте задачу: постоянный доступ к проду для подрядчика');
     const rejected = await request(secretary.url)
       .post(`/action-executions/${held.id}/reject`)
-      .set(auth)
+      .set({ Authorization: 'Bearer security-key' })
       .send({ by: 'api:security', reason: 'подрядчикам не положено' });
     expectContract('rejectActionExecution', rejected);
     const told = await waitForTelegram(user.id, 'отклонено', 'the requester told');
-    expect(told.text).toContain('(api:security): подрядчикам не положено');
+    expect(told.text).toContain('(security): подрядчикам не положено');
     const done = await waitForExecution(held.id - 1, (e) => e.id === held.id && e.notification.status === 'sent', 'x');
     expect(done).toMatchObject({ status: 'skipped', decision: 'rejected' });
     expect(jira.issues.length).toBe(before);

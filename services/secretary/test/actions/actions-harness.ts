@@ -8,9 +8,13 @@ import {
   createMetrics,
   createOpenApi,
   createServiceApp,
-  requireApiKey,
+  createAuthenticator,
   validated,
+  type Authenticator,
+  type KeyClass,
 } from '@workemon/service-kit';
+import request from 'supertest';
+import { TEST_API_KEYS, TEST_KEYS, bearer } from '@workemon/testkit/api-keys';
 import { listen, type Listening } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import Transport from 'winston-transport';
@@ -110,7 +114,10 @@ export async function startFakeCommunicator(apiKey?: string): Promise<FakeCommun
           calls += 1;
           next();
         },
-        requireApiKey(apiKey ? [apiKey] : []),
+        // Like the communicator: a service key; with none configured the fake is open (as on loopback).
+        createAuthenticator(apiKey ? { service: [{ name: 'secretary', key: apiKey }] } : {}, {
+          open: ['service'],
+        }).require(['service']),
         contract.validate('send'),
         (_req, res) => {
           const body = validated<{ body: SentMessage }>(res).body;
@@ -147,12 +154,29 @@ export async function startFakeCommunicator(apiKey?: string): Promise<FakeCommun
   };
 }
 
-/** A service app with the actions and rules routes, as the secretary will mount them. */
+/** The name of the admin key `buildActionsApp` accepts by default: approvals by it record `decided_by: 'boss'`. */
+export const ADMIN_KEY_NAME = 'boss';
+/** The Telegram approver `buildActionsApp` lets the communicator (a service key) decide for. */
+export const TELEGRAM_APPROVER_ID = '31337';
+
+/**
+ * A service app with the actions and rules routes, as the secretary mounts them. Default keys: the test world's
+ * (`TEST_API_KEYS`), the admin one named `boss`; APPROVER_TELEGRAM_USER_IDS = [TELEGRAM_APPROVER_ID].
+ */
 export function buildActionsApp(
   db: Knex,
-  options: { apiKeys?: string[]; onApproved?: () => void; onRetried?: () => void; catalog?: ActionCatalogSource } = {},
+  options: {
+    auth?: Authenticator;
+    approverTelegramUserIds?: string[];
+    onApproved?: () => void;
+    onRetried?: () => void;
+    catalog?: ActionCatalogSource;
+  } = {},
 ) {
   const logger = testLogger();
+  const auth =
+    options.auth ?? createAuthenticator({ ...TEST_API_KEYS, admin: [{ name: ADMIN_KEY_NAME, key: TEST_KEYS.admin }] });
+  const approverTelegramUserIds = options.approverTelegramUserIds ?? [TELEGRAM_APPROVER_ID];
   return createServiceApp(
     { service: 'secretary', version: 'test', logger, metrics: createMetrics('secretary'), openapi: openapi.document },
     (app) => {
@@ -160,15 +184,21 @@ export function buildActionsApp(
         createActionRoutes({
           db,
           openapi,
-          apiKeys: options.apiKeys ?? [],
+          auth,
+          approverTelegramUserIds,
           onApproved: options.onApproved,
           onRetried: options.onRetried,
           catalog: options.catalog,
         }),
       );
-      app.use(createRuleRoutes({ db, openapi, apiKeys: options.apiKeys ?? [] }));
+      app.use(createRuleRoutes({ db, openapi, auth }));
     },
   );
+}
+
+/** A supertest agent for an app that sends the test key of `keyClass` (admin by default) on every request. */
+export function keyedApp(app: Parameters<typeof request.agent>[0], keyClass: KeyClass = 'admin') {
+  return request.agent(app).set(bearer(keyClass));
 }
 
 /** Asserts a response matches the secretary's OpenAPI document. */

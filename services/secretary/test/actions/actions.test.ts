@@ -3,6 +3,7 @@ import request from 'supertest';
 import type { Knex } from 'knex';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { waitFor } from '@workemon/testkit';
+import { createAuthenticator } from '@workemon/service-kit';
 import {
   ACTION_JIRA,
   ACTION_MAILING_LIST,
@@ -23,6 +24,8 @@ import { createJiraClient, type JiraSettings } from '../../src/actions/jira-clie
 import { createActionWorker, type ActionWorker } from '../../src/actions/worker.js';
 import {
   buildActionsApp,
+  keyedApp,
+  TELEGRAM_APPROVER_ID,
   createActionsDatabase,
   expectContract,
   fastWorker,
@@ -413,16 +416,17 @@ describe('approvals', () => {
     ]);
     await worker.runOnce();
     expect(jiraCloud.issues.length).toBe(before);
-    const held = await request(app()).get(`/action-executions/${execution.id}`);
+    const held = await keyedApp(app()).get(`/action-executions/${execution.id}`);
     expectContract('getActionExecution', held);
     expect(held.body).toMatchObject({ status: 'awaiting_approval', approval_request: { status: 'sent' } });
 
-    const approved = await request(app())
+    // The communicator passes a button press on with its service key, naming the Telegram approver by user id.
+    const approved = await keyedApp(app(), 'service')
       .post(`/action-executions/${execution.id}/approve`)
-      .send({ by: 'telegram:@boss' });
+      .send({ by: `telegram:${TELEGRAM_APPROVER_ID}` });
     expectContract('approveActionExecution', approved);
     expect(approved.status).toBe(200);
-    expect(approved.body).toMatchObject({ status: 'pending', decision: 'approved', decided_by: 'telegram:@boss' });
+    expect(approved.body).toMatchObject({ status: 'pending', decision: 'approved', decided_by: 'telegram:31337' });
     expect(approved.body.decided_at).toBeTruthy();
 
     const done = await settle(worker, execution.id);
@@ -430,19 +434,20 @@ describe('approvals', () => {
     expect(jiraCloud.issues.length).toBe(before + 1);
     expect(sentTo('@orlov')[0]!.text).toContain(jiraCloud.issues.at(-1)!.key);
 
-    const again = await request(app()).post(`/action-executions/${execution.id}/approve`).send({});
+    const again = await keyedApp(app()).post(`/action-executions/${execution.id}/approve`).send({});
     expectContract('approveActionExecution', again);
     expect(again.status).toBe(409);
-    expect(again.body.message).toMatch(/not awaiting approval \(status: succeeded, decided by telegram:@boss\)/);
+    expect(again.body.message).toMatch(/not awaiting approval \(status: succeeded, decided by telegram:31337\)/);
   });
 
   it('rejects: skipped with who and why, nothing executed, the requester told', async () => {
     const before = jiraCloud.issues.length;
     const { execution } = await enqueue({ requireApproval: true, reply: { to: '@lebedev' } });
     expect(execution.status).toBe('awaiting_approval');
-    const rejected = await request(app())
+    // An admin key: `by` is the key's name (boss), whatever the body says.
+    const rejected = await keyedApp(app())
       .post(`/action-executions/${execution.id}/reject`)
-      .send({ by: 'boss', reason: 'дубликат OPS-1' });
+      .send({ by: 'mallory', reason: 'дубликат OPS-1' });
     expectContract('rejectActionExecution', rejected);
     expect(rejected.body).toMatchObject({
       status: 'skipped',
@@ -471,10 +476,10 @@ describe('approvals', () => {
   });
 
   it('404 for an unknown execution, 400 for a bad id', async () => {
-    const missing = await request(app()).post('/action-executions/999999/approve').send({ by: 'x' });
+    const missing = await keyedApp(app()).post('/action-executions/999999/approve').send({ by: 'x' });
     expectContract('approveActionExecution', missing);
     expect(missing.status).toBe(404);
-    const bad = await request(app()).get('/action-executions/abc');
+    const bad = await keyedApp(app()).get('/action-executions/abc');
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/'id'/);
   });
@@ -491,28 +496,28 @@ describe('GET /action-executions', () => {
     await enqueue({ requester: 'someone-else', action: ACTION_JIRA }, parseActionPolicy('jira=approve'));
     const app = buildActionsApp(db.knex);
 
-    const all = await request(app).get('/action-executions').query({ employee: 'filter-user', since });
+    const all = await keyedApp(app).get('/action-executions').query({ employee: 'filter-user', since });
     expectContract('listActionExecutions', all);
     expect(all.body.executions.map((e: ActionExecution) => e.id)).toEqual([b.execution.id, a.execution.id]);
-    const held = await request(app)
+    const held = await keyedApp(app)
       .get('/action-executions')
       .query({ employee: 'filter-user', status: 'awaiting_approval' });
     expect(held.body.executions.map((e: ActionExecution) => e.id)).toEqual([b.execution.id]);
-    const lists = await request(app)
+    const lists = await keyedApp(app)
       .get('/action-executions')
       .query({ employee: 'filter-user', action: ACTION_MAILING_LIST });
     expect(lists.body.executions.map((e: ActionExecution) => e.id)).toEqual([a.execution.id]);
-    const future = await request(app).get('/action-executions').query({ since: '2999-01-01T00:00:00Z' });
+    const future = await keyedApp(app).get('/action-executions').query({ since: '2999-01-01T00:00:00Z' });
     expect(future.body.executions).toEqual([]);
 
-    const bad = await request(app).get('/action-executions').query({ status: 'done' });
+    const bad = await keyedApp(app).get('/action-executions').query({ status: 'done' });
     expectContract('listActionExecutions', bad);
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/^Parameter 'status' must be one of/);
   });
 
   it('needs the API key when API_KEYS is set', async () => {
-    const app = buildActionsApp(db.knex, { apiKeys: ['k1'] });
+    const app = buildActionsApp(db.knex, { auth: createAuthenticator({ admin: [{ name: 'k', key: 'k1' }] }) });
     const denied = await request(app).get('/action-executions');
     expectContract('listActionExecutions', denied);
     expect(denied.status).toBe(401);

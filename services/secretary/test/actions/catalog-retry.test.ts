@@ -6,6 +6,7 @@ import request from 'supertest';
 import express from 'express';
 import { ACTIONS } from '@workemon/contracts';
 import { listen, waitFor, type Listening } from '@workemon/testkit';
+import { bearer } from '@workemon/testkit/api-keys';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { catalogSourceFor, type ActionCatalogEntry } from '../../src/actions/action-catalog.js';
 import {
@@ -248,11 +249,14 @@ describe('POST /action-executions/{id}/retry', () => {
     expect(bad.status).toBe(400);
   });
 
-  it('needs the API key when keys are set', async () => {
-    const app = buildActionsApp(db.knex, { apiKeys: ['admin-key'] });
+  it('needs an admin key: none is 401, a client key 403', async () => {
+    const app = buildActionsApp(db.knex);
     const denied = await request(app).post('/action-executions/1/retry');
     expectContract('retryActionExecution', denied);
     expect(denied.status).toBe(401);
+    const wrongClass = await request(app).post('/action-executions/1/retry').set(bearer('client'));
+    expectContract('retryActionExecution', wrongClass);
+    expect(wrongClass.status).toBe(403);
   });
 });
 

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import request from 'supertest';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { waitFor } from '@workemon/testkit';
 import type { Action } from '@workemon/contracts';
@@ -12,6 +11,7 @@ import { createActionWorker } from '../../src/actions/worker.js';
 import { evaluateRules, type RoutingRule } from '../../src/rules/rules.js';
 import {
   buildActionsApp,
+  keyedApp,
   createActionsDatabase,
   expectContract,
   fastWorker,
@@ -102,7 +102,7 @@ afterAll(async () => {
 describe('/rules', () => {
   it('creates, reads, replaces, toggles and deletes a rule', async () => {
     const app = buildActionsApp(db.knex);
-    const created = await request(app)
+    const created = await keyedApp(app)
       .post('/rules')
       .send({
         name: 'Invoices to Jira',
@@ -116,11 +116,11 @@ describe('/rules', () => {
     expect(created.body).toMatchObject({ name: 'Invoices to Jira', priority: 10, enabled: true, stop_on_match: true });
     const id = created.body.id as number;
 
-    const got = await request(app).get(`/rules/${id}`);
+    const got = await keyedApp(app).get(`/rules/${id}`);
     expectContract('getRule', got);
     expect(got.body.effects).toEqual({ action: ACTION_JIRA, jira_project: 'FIN' });
 
-    const replaced = await request(app)
+    const replaced = await keyedApp(app)
       .put(`/rules/${id}`)
       .send({ name: 'Invoices', priority: 5, effects: { require_approval: true } });
     expectContract('replaceRule', replaced);
@@ -132,16 +132,16 @@ describe('/rules', () => {
       stop_on_match: false,
     });
 
-    const toggled = await request(app).post(`/rules/${id}/toggle`);
+    const toggled = await keyedApp(app).post(`/rules/${id}/toggle`);
     expectContract('toggleRule', toggled);
     expect(toggled.body.enabled).toBe(false);
-    const enabledOnly = await request(app).get('/rules').query({ enabled: true });
+    const enabledOnly = await keyedApp(app).get('/rules').query({ enabled: true });
     expectContract('listRules', enabledOnly);
     expect(enabledOnly.body.rules.map((r: { id: number }) => r.id)).not.toContain(id);
 
-    const deleted = await request(app).delete(`/rules/${id}`);
+    const deleted = await keyedApp(app).delete(`/rules/${id}`);
     expect(deleted.status).toBe(204);
-    const gone = await request(app).get(`/rules/${id}`);
+    const gone = await keyedApp(app).get(`/rules/${id}`);
     expectContract('getRule', gone);
     expect(gone.status).toBe(404);
   });
@@ -171,11 +171,11 @@ describe('/rules', () => {
     [{ name: 'x', priority: 1.5 }, /^Parameter 'priority' must be a whole number/],
   ])('400 naming the field: %j', async (body, message) => {
     const app = buildActionsApp(db.knex);
-    const res = await request(app).post('/rules').send(body);
+    const res = await keyedApp(app).post('/rules').send(body);
     expectContract('createRule', res);
     expect(res.status).toBe(400);
     expect(res.body.message).toMatch(message);
-    const put = await request(app).put('/rules/1').send(body);
+    const put = await keyedApp(app).put('/rules/1').send(body);
     expect(put.status).toBe(400);
   });
 });
@@ -183,7 +183,7 @@ describe('/rules', () => {
 describe('rules in the decision, and their statistics', () => {
   it('records matches per analysis and counts executions and success per rule', async () => {
     const app = buildActionsApp(db.knex);
-    const create = async (body: object) => (await request(app).post('/rules').send(body)).body.id as number;
+    const create = async (body: object) => (await keyedApp(app).post('/rules').send(body)).body.id as number;
     const invoices = await create({
       name: 'Vendor invoices → FIN Jira',
       priority: 10,
@@ -277,7 +277,7 @@ describe('rules in the decision, and their statistics', () => {
       matched_rule_ids: [urgent, tagAll],
     });
 
-    const stats = await request(app).get('/rules/stats');
+    const stats = await keyedApp(app).get('/rules/stats');
     expectContract('getRuleStats', stats);
     const byId = Object.fromEntries(stats.body.rules.map((r: { rule_id: number }) => [r.rule_id, r]));
     expect(byId[invoices]).toMatchObject({
@@ -300,7 +300,7 @@ describe('rules in the decision, and their statistics', () => {
     expect(byId[tagAll]).toMatchObject({ matches: 1, executions: 1, in_progress: 1 });
     expect(byId[tagAll].last_matched_at).toBeTruthy();
 
-    const log = await request(app).get('/action-executions').query({ analysis_id: first.context.analysisId });
+    const log = await keyedApp(app).get('/action-executions').query({ analysis_id: first.context.analysisId });
     expectContract('listActionExecutions', log);
     expect(log.body.executions[0]).toMatchObject({ status: 'failed', matched_rule_ids: [invoices] });
     expect(log.body.executions[0].error).toContain('Issue type is wrong');

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// The compose stack's one-shot `keygen` service: on first start it generates a client, an admin and a service
+// key (32 random bytes each, base64url) into KEYS_DIR (the `api-keys` volume), one `name:key` file per class,
+// readable only by the services' user (uid 1000), and prints the client and admin keys once. On later starts
+// it keeps the files and prints only where they are. The services read them through API_KEYS_FILE,
+// ADMIN_API_KEYS_FILE and SERVICE_API_KEYS_FILE (docs/operations.md, "Security").
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.env.KEYS_DIR ?? '/keys';
+const owner = process.env.KEYS_OWNER ?? '1000:1000';
+const [uid, gid] = owner.split(':').map(Number);
+mkdirSync(dir, { recursive: true });
+
+const classes = [
+  { file: 'client.keys', name: 'client', show: 'client key (Authorization: Bearer <key> on /analyze-request)' },
+  { file: 'admin.keys', name: 'admin', show: 'admin key (directory, rules, approvals, history)' },
+  { file: 'service.keys', name: 'service' },
+];
+
+const created = [];
+for (const c of classes) {
+  const path = join(dir, c.file);
+  if (existsSync(path)) continue;
+  const key = randomBytes(32).toString('base64url');
+  // `wx`: never overwrite a file another keygen run wrote meanwhile.
+  writeFileSync(path, `${c.name}:${key}\n`, { mode: 0o600, flag: 'wx' });
+  if (process.getuid?.() === 0) chownSync(path, uid, gid);
+  created.push({ ...c, key });
+}
+
+if (created.length === 0) {
+  console.log(
+    `Workemon API keys already exist in ${dir} (kept). Show them: docker compose run --rm keygen cat ${dir}/admin.keys ${dir}/client.keys`,
+  );
+} else {
+  for (const c of created) {
+    if (c.show) console.log(`Workemon ${c.show}: ${c.key}`);
+  }
+  console.log(
+    `Workemon: ${created.map((c) => c.file).join(', ')} generated in ${dir}; shown this once, kept across restarts.`,
+  );
+}
