@@ -4,12 +4,21 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
+// One configuration file for `npm start` and compose: ./.env when present (Node's own parser, Node >= 20.12).
+// Keys already in the environment win, as in compose.
+const envFile = new URL('../.env', import.meta.url);
+if (existsSync(envFile)) process.loadEnvFile(envFile);
+
+// Each service's port: its *_PORT key (the same as compose's), else the default. A busy port is reported by
+// the service itself (its listen), naming the port and this key.
 const services = [
   { name: 'guesser', port: 8001 },
   { name: 'system-analyst', port: 8002 },
   { name: 'secretary', port: 8000 },
   { name: 'communicator', port: 8003 },
-].filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
+]
+  .map((s) => ({ ...s, port: process.env[`${s.name.toUpperCase().replace('-', '_')}_PORT`] || String(s.port) }))
+  .filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
 
 const children = services.map((s) => {
   const child = spawn(
@@ -17,7 +26,7 @@ const children = services.map((s) => {
     ['--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, PORT: String(s.port) },
+      env: { ...process.env, PORT: s.port },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );

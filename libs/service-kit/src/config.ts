@@ -133,3 +133,17 @@ export const commonEnvSchema = {
   ELASTICSEARCH_USERNAME: env.optionalString('Elasticsearch user'),
   ELASTICSEARCH_PASSWORD: env.optionalString('Elasticsearch password'),
 };
+
+/**
+ * main.ts: runs `load` (a service's loadConfig) and, on a ConfigError, prints its message (every bad key, no
+ * stack trace) to stderr and ends the process with status 1. Other errors propagate.
+ */
+export function loadConfigOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+}

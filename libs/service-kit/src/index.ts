@@ -12,10 +12,16 @@ export {
 } from './elasticsearch-transport.js';
 export { createMetrics, SLOW_CALL_BUCKETS, type Metrics } from './metrics.js';
 export { runHealthChecks, type HealthCheck, type CheckResult, type CheckStatus, type HealthReport } from './health.js';
-export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, type Env } from './config.js';
+export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, loadConfigOrExit, type Env } from './config.js';
 export { createOpenApi, validated, type OpenApi, type ValidatedRequest } from './openapi.js';
 export { requireApiKey } from './auth.js';
 export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';
-export { runService, type RunServiceOptions, type RunningService, type Closer } from './server.js';
+export {
+  runService,
+  PortUnavailableError,
+  type RunServiceOptions,
+  type RunningService,
+  type Closer,
+} from './server.js';
 export { packageVersion } from './package-version.js';

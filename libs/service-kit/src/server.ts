@@ -23,7 +23,32 @@ export type RunServiceOptions = {
   shutdownTimeoutMs?: number;
   /** Register SIGTERM/SIGINT handlers and exit the process after shutdown (main.ts); off in tests. */
   handleSignals?: boolean;
+  /**
+   * The service's name (`secretary`): a busy port is reported with the key that moves it, `SECRETARY_PORT`
+   * (what `npm start` and compose read) besides `PORT`.
+   */
+  service?: string;
 };
+
+/**
+ * The port is taken (EADDRINUSE) or not ours to use (EACCES). Its message is the one line an operator needs:
+ * the port, the service, and the keys that move it.
+ */
+export class PortUnavailableError extends Error {
+  readonly port: number;
+  readonly code: string;
+  constructor(port: number, code: string, service?: string) {
+    const key = service ? `${service.toUpperCase().replace(/-/g, '_')}_PORT` : undefined;
+    const why = code === 'EACCES' ? 'may not be used by this user' : 'is already in use';
+    super(
+      `${service ?? 'service'}: port ${port} ${why}; stop what listens there or choose another port with ` +
+        `${key ? `${key} (npm start, docker compose) or ` : ''}PORT (this service alone)`,
+    );
+    this.name = 'PortUnavailableError';
+    this.port = port;
+    this.code = code;
+  }
+}
 
 /** Listens, and owns graceful shutdown. Only main.ts calls this. */
 export async function runService(options: RunServiceOptions): Promise<RunningService> {
@@ -32,13 +57,30 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
   // Keep-alive sockets outliving a load balancer's idle timeout cause resets; these are Node's sane defaults made explicit.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+    const error = new PortUnavailableError(options.port, code, options.service);
+    if (!options.handleSignals) throw error;
+    // main.ts: one line for the operator (not a stack trace), what was opened is closed, and the process ends.
+    process.stderr.write(`${error.message}\n`);
+    for (const closer of options.closers ?? []) {
+      try {
+        await closer.close();
+      } catch {
+        // Exiting anyway: the port problem is the one to report.
+      }
+    }
+    process.exit(1);
+  }
   const port = (server.address() as AddressInfo).port;
   logger.info(`listening on port ${port}`, { server: { port } });
 

@@ -1,8 +1,8 @@
-import { createLogger, createMetrics, elasticsearchFromEnv, runService } from '@workemon/service-kit';
+import { createLogger, createMetrics, elasticsearchFromEnv, loadConfigOrExit, runService } from '@workemon/service-kit';
 import { SERVICE, VERSION, createCommunicator } from './communicator.js';
 import { loadConfig } from './config.js';
 
-const config = loadConfig(process.env);
+const config = loadConfigOrExit(() => loadConfig(process.env));
 const logger = createLogger({
   service: SERVICE,
   version: VERSION,
@@ -28,6 +28,7 @@ await runService({
   // In-flight mail gets SHUTDOWN_TIMEOUT; the whole shutdown a little more.
   shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT + 15_000,
   handleSignals: true,
+  service: SERVICE,
 });
 communicator.start();
 logger.info(`channels: email ${communicator.email ? 'on' : 'off'}, telegram ${communicator.telegram ? 'on' : 'off'}`);

@@ -1,12 +1,19 @@
 import type { AnalyticsResponse } from '@workemon/contracts';
-import { createHttpClient } from '@workemon/service-kit';
-import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
+import { createHttpClient, type CheckResult } from '@workemon/service-kit';
+import {
+  isRecord,
+  readLlmUsage,
+  readUpstreamHealth,
+  tooLongForUpstream,
+  type LlmUsage,
+} from './llm-service-response.js';
 import type { UpstreamClientOptions } from './llm-service-response.js';
 
 export type AnalystAnswer = { is_enough: boolean; response: string; action?: string; usage: LlmUsage };
 export type AnalystClient = {
   prepareAnalytics(input: { context: string; request: string }): Promise<AnalystAnswer>;
-  ping(): Promise<void>;
+  /** For /health: the upstream's own /health, read as `ok`, `degraded` (running, but its LLM is not) or down. */
+  ping(): Promise<CheckResult>;
 };
 
 // `action` is checked by the analyzer (an unknown action falls back to the channel's default), not here.
@@ -22,7 +29,8 @@ const isAnalyticsResponse = (data: unknown): data is AnalyticsResponse =>
  * `request_too_long`.
  */
 export function createAnalystClient(options: UpstreamClientOptions): AnalystClient {
-  const http = createHttpClient({ target: 'system-analyst', ...options });
+  // Its 5xx messages are written for callers (the LLM provider, its URL and the fix): passed on.
+  const http = createHttpClient({ target: 'system-analyst', forwardUpstreamMessage: true, ...options });
   return {
     async prepareAnalytics(input) {
       const body = await http
@@ -39,8 +47,6 @@ export function createAnalystClient(options: UpstreamClientOptions): AnalystClie
         usage: readLlmUsage(body),
       };
     },
-    async ping() {
-      await http.get('/health', { timeoutMs: 2000, validate: isRecord });
-    },
+    ping: () => readUpstreamHealth(http),
   };
 }

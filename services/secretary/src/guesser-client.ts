@@ -1,6 +1,12 @@
 import type { ContextResponse } from '@workemon/contracts';
-import { createHttpClient } from '@workemon/service-kit';
-import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
+import { createHttpClient, type CheckResult } from '@workemon/service-kit';
+import {
+  isRecord,
+  readLlmUsage,
+  readUpstreamHealth,
+  tooLongForUpstream,
+  type LlmUsage,
+} from './llm-service-response.js';
 import type { UpstreamClientOptions } from './llm-service-response.js';
 
 export type GuesserAnswer = ContextResponse & { usage: LlmUsage };
@@ -11,8 +17,8 @@ export type GuesserClient = {
     position: string;
     request: string;
   }): Promise<GuesserAnswer>;
-  /** For /health: the guesser's own health endpoint answers. */
-  ping(): Promise<void>;
+  /** For /health: the upstream's own /health, read as `ok`, `degraded` (running, but its LLM is not) or down. */
+  ping(): Promise<CheckResult>;
 };
 
 const isContextResponse = (data: unknown): data is ContextResponse =>
@@ -25,7 +31,8 @@ const isContextResponse = (data: unknown): data is ContextResponse =>
  * answer that is not {is_enough, response} counts as nonsense.
  */
 export function createGuesserClient(options: UpstreamClientOptions): GuesserClient {
-  const http = createHttpClient({ target: 'guesser', ...options });
+  // Its 5xx messages are written for callers (the LLM provider, its URL and the fix): passed on.
+  const http = createHttpClient({ target: 'guesser', forwardUpstreamMessage: true, ...options });
   return {
     async getContext(input) {
       const body = await http
@@ -37,8 +44,6 @@ export function createGuesserClient(options: UpstreamClientOptions): GuesserClie
         });
       return { is_enough: body.is_enough, response: body.response, usage: readLlmUsage(body) };
     },
-    async ping() {
-      await http.get('/health', { timeoutMs: 2000, validate: isRecord });
-    },
+    ping: () => readUpstreamHealth(http),
   };
 }

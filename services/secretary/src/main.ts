@@ -1,4 +1,11 @@
-import { createLogger, createMetrics, elasticsearchFromEnv, runService, type Closer } from '@workemon/service-kit';
+import {
+  createLogger,
+  createMetrics,
+  elasticsearchFromEnv,
+  loadConfigOrExit,
+  runService,
+  type Closer,
+} from '@workemon/service-kit';
 import { toActionSettings } from './actions/action-policy.js';
 import { createActions } from './actions/actions-wiring.js';
 import { createAnalystClient } from './analyst-client.js';
@@ -9,7 +16,7 @@ import { importDirectoryFile } from './directory-import.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
 
-const config = loadConfig(process.env);
+const config = loadConfigOrExit(() => loadConfig(process.env));
 const logger = createLogger({
   service: SERVICE,
   version: VERSION,
@@ -90,4 +97,4 @@ const closers: Closer[] = [
   { name: 'database', close: () => db.close() },
 ];
 actions.worker.start();
-await runService({ app, port: config.PORT, logger, closers, handleSignals: true });
+await runService({ app, port: config.PORT, logger, closers, handleSignals: true, service: SERVICE });

@@ -1,9 +1,9 @@
 // `npm run migrate`: brings the secretary's database (DATABASE_URL, or the embedded one) up to date and exits.
-import { createLogger } from '@workemon/service-kit';
+import { createLogger, loadConfigOrExit } from '@workemon/service-kit';
 import { loadConfig } from './config.js';
 import { migrateDatabase, openDatabase } from './database.js';
 
-const config = loadConfig(process.env);
+const config = loadConfigOrExit(() => loadConfig(process.env));
 const logger = createLogger({ service: 'secretary-migrate', level: config.LOG_LEVEL });
 const db = openDatabase({ url: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, logger });
 try {
