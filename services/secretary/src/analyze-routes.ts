@@ -1,9 +1,15 @@
 import type { Express, RequestHandler } from 'express';
-import type { AnalyzeRequest } from '@workemon/contracts';
+import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import { errors, validated, type OpenApi } from '@workemon/service-kit';
 import type { createAnalyzer } from './analyzer.js';
+import type { Decision } from './decision.js';
 
 type Analyzer = ReturnType<typeof createAnalyzer>;
+
+/** The contract's AnalysisResponse: the decision plus `context-response`, the seed's name of `response`. */
+function toAnalysisResponse(decision: Decision): AnalysisResponse {
+  return { ...decision, 'context-response': decision.response };
+}
 
 function toInput(fields: AnalyzeRequest) {
   // The schema allows any non-empty string; whitespace alone is no request either.
@@ -22,10 +28,10 @@ function toInput(fields: AnalyzeRequest) {
 export function mountAnalyzeRoutes(app: Express, deps: { openapi: OpenApi; auth: RequestHandler; analyzer: Analyzer }) {
   app.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
     const { query } = validated<{ query: AnalyzeRequest }>(res);
-    res.json(await deps.analyzer.analyze(toInput(query)));
+    res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(query))));
   });
   app.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
     const { body } = validated<{ body: AnalyzeRequest }>(res);
-    res.json(await deps.analyzer.analyze(toInput(body)));
+    res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(body))));
   });
 }

@@ -142,14 +142,15 @@ export function createAnalyzer(options: AnalyzerOptions) {
       facts.proposedAction = isAction(analysis.action) ? analysis.action : undefined;
       mergeUsage(facts, analysis.usage);
       if (!analysis.is_enough || facts.proposedAction === ACTION_CLARIFY) {
-        // The analyst needs more to go on: its answer is the clarifying question.
+        // The analyst needs more to go on: its answer is the clarifying question, and the explanation (`response`,
+        // as in the seed's example of is_enough=false).
         askedQuestion = true;
         proposal = {
           is_enough: false,
           request: attempt.request,
           action: ACTION_CLARIFY,
           question: analysis.response,
-          response: '',
+          response: analysis.response,
         };
       } else {
         proposal = {
@@ -161,13 +162,14 @@ export function createAnalyzer(options: AnalyzerOptions) {
         };
       }
     } else {
+      // The guesser's answer is both the question and the explanation of what is missing (the seed's example).
       askedQuestion = true;
       proposal = {
         is_enough: false,
         request: attempt.request,
         action: ACTION_CLARIFY,
         question: guess.response,
-        response: '',
+        response: guess.response,
       };
     }
     if (askedQuestion && attempt.clarificationRounds >= options.maxClarifications) {
