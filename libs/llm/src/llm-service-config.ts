@@ -33,7 +33,7 @@ function schemaFor(defaultPort: number) {
   });
 }
 
-/** Reads PORT, LOG_LEVEL, ELASTICSEARCH_*, LLM_* and PROMPT_FILE (see ARCHITECTURE.md and docs/llm.md). */
+/** Reads PORT, LOG_LEVEL, ELASTICSEARCH_*, LLM_* and PROMPT_FILE (see docs/architecture.md and docs/llm.md). */
 export function loadLlmServiceConfig(source: Env, defaults: { port: number; prompt: string }): LlmServiceConfig {
   const parsed = parseEnv(schemaFor(defaults.port), source);
   const llm = llmSettingsFromEnv(parsed);

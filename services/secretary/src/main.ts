@@ -11,7 +11,7 @@ import { createActions } from './actions/actions-wiring.js';
 import { createAnalystClient } from './analyst-client.js';
 import { SERVICE, VERSION, buildApp } from './app.js';
 import { loadConfig } from './config.js';
-import { migrateDatabase, openDatabase } from './database.js';
+import { DatabaseInUseError, migrateDatabase, openDatabase, type Database } from './database.js';
 import { importDirectoryFile } from './directory-import.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
@@ -34,12 +34,19 @@ const metrics = createMetrics(SERVICE);
 
 const actionSettings = toActionSettings(config);
 
-const db = openDatabase({
-  url: config.DATABASE_URL,
-  pgliteDir: config.PGLITE_DIR,
-  poolMax: config.DATABASE_POOL_MAX,
-  logger,
-});
+let db: Database;
+try {
+  db = openDatabase({
+    url: config.DATABASE_URL,
+    pgliteDir: config.PGLITE_DIR,
+    poolMax: config.DATABASE_POOL_MAX,
+    logger,
+  });
+} catch (err) {
+  if (!(err instanceof DatabaseInUseError)) throw err;
+  process.stderr.write(`${SERVICE}: ${err.message}\n`);
+  process.exit(1);
+}
 const directory = createDirectoryRepository(db.knex);
 try {
   const applied = await migrateDatabase(db);
