@@ -1,7 +1,9 @@
 // What a new user meets first: a copied .env.example starts the same stack as no file, a bad DATABASE_URL and a
 // busy port stop a service with one line naming the key, through each service's real entry point (main.ts).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -107,6 +109,47 @@ describe('a service that cannot start', () => {
       expect(exit.stderr).not.toContain('hunter2');
       expect(exit.stderr).not.toMatch(/^\s+at /m);
       expect(exit.stdout).not.toContain('listening');
+    },
+  );
+});
+
+describe('npm start (scripts/start-all.mjs)', () => {
+  it(
+    'reads ./.env (the environment wins) and gives each service the port of its *_PORT key',
+    { timeout: 60_000 },
+    async () => {
+      // The script as shipped, in a tree whose one "service" prints what it was given and exits.
+      const root = mkdtempSync(join(tmpdir(), 'workemon-start-'));
+      try {
+        mkdirSync(join(root, 'scripts'));
+        copyFileSync(repoPath('scripts/start-all.mjs'), join(root, 'scripts/start-all.mjs'));
+        symlinkSync(repoPath('node_modules'), join(root, 'node_modules'));
+        mkdirSync(join(root, 'services/guesser/src'), { recursive: true });
+        writeFileSync(
+          join(root, 'services/guesser/src/main.ts'),
+          'const { PORT, LLM_PROVIDER, LOG_LEVEL } = process.env;\n' +
+            'console.log(JSON.stringify({ PORT, LLM_PROVIDER, LOG_LEVEL }));\n',
+        );
+        writeFileSync(
+          join(root, '.env'),
+          'GUESSER_PORT=18555\nLLM_PROVIDER=deepseek\nLOG_LEVEL=debug\n# TELEGRAM_BOT_TOKEN=x\n',
+        );
+        const child = spawn(process.execPath, ['scripts/start-all.mjs'], {
+          cwd: root,
+          env: { PATH: process.env['PATH'], LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+        const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+        expect(code, out).toBe(0);
+        const printed = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as Record<string, string>;
+        expect(printed).toEqual({ PORT: '18555', LLM_PROVIDER: 'deepseek', LOG_LEVEL: 'warn' });
+        expect(out).toContain('[start] guesser:18555');
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     },
   );
 });
