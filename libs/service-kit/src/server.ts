@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { errorBody } from './errors.js';
 import { flushLogger, type Logger } from './logger.js';
 
 export type Closer = { name: string; close: () => Promise<void> | void };
@@ -57,6 +58,28 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
   // Keep-alive sockets outliving a load balancer's idle timeout cause resets; these are Node's sane defaults made explicit.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  // A request Node's HTTP parser refuses (raw non-ASCII in the URL, as an unencoded Cyrillic query string) never
+  // reaches Express: Node's default answer is a bare 400 with no body. Answer it in the contract's shape instead.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const code = String(err.code ?? '');
+    if (!socket.writable || !code.startsWith('HPE_')) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request headers are too large']
+        : [
+            400,
+            'The request is not valid HTTP: percent-encode the URL (non-ASCII characters and spaces), ' +
+              'e.g. curl -G --data-urlencode',
+          ];
+    const body = JSON.stringify(errorBody(status, message));
+    socket.end(
+      `HTTP/1.1 ${status} ${errorBody(status, '').error}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
