@@ -67,11 +67,16 @@ export const llmErrors = {
       retryable: false,
     });
   },
-  modelMissing: (provider: string, model: string, hint: string) =>
-    new AppError('llm_model_missing', 503, `LLM provider '${provider}' does not have model '${model}': ${hint}`, {
-      details: { provider, model },
-      retryable: false,
-    }),
+  modelMissing: (provider: string, model: string, hint: string, baseUrl?: string) =>
+    new AppError(
+      'llm_model_missing',
+      503,
+      `LLM provider '${provider}'${baseUrl ? ` at ${baseUrl}` : ''} does not have model '${model}': ${hint}`,
+      {
+        details: { provider, model },
+        retryable: false,
+      },
+    ),
   breakerOpen: (provider: string, retryInMs: number) =>
     new AppError(
       'llm_circuit_open',
