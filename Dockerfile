@@ -52,7 +52,7 @@ COPY --from=manifests /src/prompts prompts
 # when DATABASE_URL is unset.
 RUN mkdir -p /app/data && chown 1000:1000 /app/data
 USER 1000:1000
-# Services listen on PORT; these are their defaults (ARCHITECTURE.md).
+# Services listen on PORT; these are their defaults (docs/architecture.md).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const d={secretary:8000,guesser:8001,'system-analyst':8002,communicator:8003};fetch('http://127.0.0.1:'+(process.env.PORT||d[process.env.SERVICE])+'/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # exec: node is PID 1's replacement and receives SIGTERM for the graceful shutdown.

@@ -9,6 +9,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
+// One configuration file for `npm start` and compose: ./.env when present (Node's own parser, Node >= 20.12).
+// Keys already in the environment win, as in compose.
+const envFile = new URL('../.env', import.meta.url);
+if (existsSync(envFile)) process.loadEnvFile(envFile);
+
 const runEnv = {
   HOST: '127.0.0.1',
   // One random service key per run: never written anywhere, never printed.
@@ -20,12 +25,16 @@ function unsetOf(defaults) {
   return Object.fromEntries(Object.entries(defaults).filter(([k]) => !process.env[k]));
 }
 
+// Each service's port: its *_PORT key (the same as compose's), else the default. A busy port is reported by
+// the service itself (its listen), naming the port and this key.
 const services = [
   { name: 'guesser', port: 8001 },
   { name: 'system-analyst', port: 8002 },
   { name: 'secretary', port: 8000 },
   { name: 'communicator', port: 8003 },
-].filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
+]
+  .map((s) => ({ ...s, port: process.env[`${s.name.toUpperCase().replace('-', '_')}_PORT`] || String(s.port) }))
+  .filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
 
 const children = services.map((s) => {
   const child = spawn(
@@ -33,7 +42,7 @@ const children = services.map((s) => {
     ['--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, ...unsetOf(runEnv), PORT: String(s.port) },
+      env: { ...process.env, ...unsetOf(runEnv), PORT: s.port },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );

@@ -24,6 +24,13 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "test prerequisites: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The packages' own daemons are not needed (the tests run private instances as unprivileged processes on free
+# ports) and must not be started by the install: a temporary policy-rc.d (invoke-rc.d's policy hook) denies
+# starting them. Services already on the machine are left exactly as they are: never stopped, never reconfigured.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq "${need[@]}" >/dev/null
-for svc in postgresql dovecot prometheus; do service "$svc" stop >/dev/null 2>&1 || true; done

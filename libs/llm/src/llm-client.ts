@@ -9,7 +9,7 @@ import {
   type Metrics,
 } from '@workemon/service-kit';
 import { DEFAULT_MAX_ANSWER_CHARS, type LlmSettings, type ProviderName, type ProviderSettings } from './llm-config.js';
-import { isInvalidOutput, llmErrors } from './llm-errors.js';
+import { isInvalidOutput, llmErrors, unreachableFix } from './llm-errors.js';
 import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
 import { createOpenAiWire } from './openai-wire.js';
 import { createYandexGptWire } from './yandexgpt-wire.js';
@@ -112,6 +112,18 @@ function outcomeOf(err: unknown): string {
   }
 }
 
+/**
+ * A provider that did not answer (no HTTP status) or, for a health probe, did not answer in time: the error
+ * gets the provider's URL and the fix in its message, which reaches the caller's 503 body and /health.
+ */
+function explainUnreachable(rt: Runtime, primary: boolean, err: unknown, includeTimeout = false): unknown {
+  if (!isAppError(err)) return err;
+  const noAnswer = err.code === 'llm_unavailable' && detail(err, 'status') === undefined;
+  if (!noAnswer && !(includeTimeout && err.code === 'llm_timeout')) return err;
+  const { name, baseUrl, model } = rt.settings;
+  return llmErrors.unreachable(name, err.cause ?? err, { baseUrl, fix: unreachableFix({ name, model, primary }) });
+}
+
 function repairPrompt(problem: string, jsonSchema: Record<string, unknown>): string {
   return (
     `Твой предыдущий ответ нельзя использовать: ${problem}. ` +
@@ -205,7 +217,7 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
       return parsed.data;
     } catch (err) {
       outcome = outcomeOf(err);
-      throw err;
+      throw explainUnreachable(rt, rt === runtimes[0], err);
     } finally {
       duration.observe({ ...labels, outcome }, (performance.now() - started) / 1000);
     }
@@ -336,7 +348,9 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
             if (missing.length) {
               return { status: 'degraded', detail: `${role} ${name} is not configured: set ${missing.join(' and ')}` };
             }
-            const result = await rt.wire.checkHealth(2500);
+            const result = await rt.wire.checkHealth(2500).catch((err: unknown) => {
+              throw explainUnreachable(rt, index === 0, err, true);
+            });
             if (rt.breaker.state() !== 'closed') {
               return { status: 'degraded', detail: `${role} ${name}: circuit breaker ${rt.breaker.state()}` };
             }

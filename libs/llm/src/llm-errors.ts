@@ -30,11 +30,19 @@ export const llmErrors = {
     new AppError('llm_timeout', 504, `LLM provider '${provider}' did not answer within ${timeoutMs} ms`, {
       details: { provider, timeoutMs, providerDown: true },
     }),
-  unreachable: (provider: string, cause: unknown) =>
-    new AppError('llm_unavailable', 503, `LLM provider '${provider}' is unreachable`, {
-      cause,
-      details: { provider, retry: true, providerDown: true },
-    }),
+  /**
+   * The provider did not answer at all (connection refused, DNS, reset). With `where` the message names its
+   * URL and the fix (see `unreachableFix`): the first thing a new user without a model meets.
+   */
+  unreachable: (provider: string, cause: unknown, where?: { baseUrl: string; fix: string }) =>
+    new AppError(
+      'llm_unavailable',
+      503,
+      where
+        ? `LLM provider '${provider}' at ${where.baseUrl} is unreachable: ${where.fix}`
+        : `LLM provider '${provider}' is unreachable`,
+      { cause, details: { provider, retry: true, providerDown: true, ...(where ? { baseUrl: where.baseUrl } : {}) } },
+    ),
   httpStatus: (provider: string, status: number, retryAfterMs: number | undefined, providerMessage: string) => {
     const transient = status === 408 || status === 429 || status >= 500;
     if (transient) {
@@ -59,11 +67,16 @@ export const llmErrors = {
       retryable: false,
     });
   },
-  modelMissing: (provider: string, model: string, hint: string) =>
-    new AppError('llm_model_missing', 503, `LLM provider '${provider}' does not have model '${model}': ${hint}`, {
-      details: { provider, model },
-      retryable: false,
-    }),
+  modelMissing: (provider: string, model: string, hint: string, baseUrl?: string) =>
+    new AppError(
+      'llm_model_missing',
+      503,
+      `LLM provider '${provider}'${baseUrl ? ` at ${baseUrl}` : ''} does not have model '${model}': ${hint}`,
+      {
+        details: { provider, model },
+        retryable: false,
+      },
+    ),
   breakerOpen: (provider: string, retryInMs: number) =>
     new AppError(
       'llm_circuit_open',
@@ -76,6 +89,23 @@ export const llmErrors = {
       details: { provider, problem, rawText: rawText.slice(0, 2000) },
     }),
 };
+
+/**
+ * What to do about a provider that cannot be reached, in the words of its configuration keys. The default,
+ * a local Ollama, needs installing and its model pulling; a hosted provider needs its URL and the network
+ * checked; either way another provider is one LLM_PROVIDER (+ LLM_API_KEY) away.
+ */
+export function unreachableFix(p: { name: string; model: string; primary: boolean }): string {
+  const prefix = p.name.toUpperCase();
+  const urlKeys = p.primary ? `LLM_BASE_URL or ${prefix}_BASE_URL` : `${prefix}_BASE_URL`;
+  if (p.name === 'ollama') {
+    return (
+      `install Ollama and run \`ollama pull ${p.model}\` (or point ${urlKeys} at a running Ollama), ` +
+      'or use a hosted model: set LLM_PROVIDER and LLM_API_KEY'
+    );
+  }
+  return `check the network and ${urlKeys}, or choose another provider with LLM_PROVIDER and LLM_API_KEY`;
+}
 
 export function isInvalidOutput(err: unknown): err is AppError {
   return err instanceof AppError && err.code === 'llm_invalid_output';

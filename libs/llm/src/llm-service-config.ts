@@ -45,7 +45,7 @@ function schemaFor(defaultPort: number) {
   });
 }
 
-/** Reads PORT, HOST, LOG_LEVEL, ELASTICSEARCH_*, *_API_KEYS, LLM_* and PROMPT_FILE (see ARCHITECTURE.md and docs/llm.md). */
+/** Reads PORT, HOST, LOG_LEVEL, ELASTICSEARCH_*, *_API_KEYS, LLM_* and PROMPT_FILE (see docs/architecture.md and docs/llm.md). */
 export function loadLlmServiceConfig(
   source: Env,
   defaults: {

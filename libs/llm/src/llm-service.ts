@@ -127,7 +127,14 @@ export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => Ll
     const metrics = createMetrics(spec.service);
     const llm = createLlmClient(config.llm, { metrics, logger });
     const app = buildLlmServiceApp(spec, { config, logger, metrics, llm, auth });
-    await runService({ app, port: config.port, host: config.host, logger, handleSignals: true });
+    await runService({
+      app,
+      port: config.port,
+      host: config.host,
+      logger,
+      handleSignals: true,
+      service: spec.service,
+    });
     logger.info('LLM chain ready', {
       llm: { chain: llm.describe(), prompt: config.promptSource, prompt_version: config.promptVersion },
     });

@@ -47,7 +47,8 @@ export function createOllamaWire(p: ProviderSettings, jsonMode: JsonMode): Provi
         });
       } catch (err) {
         // Ollama answers 404 `model "x" not found, try pulling it first`.
-        if (isAppError(err) && err.details?.['status'] === 404) throw llmErrors.modelMissing(p.name, p.model, pullHint);
+        if (isAppError(err) && err.details?.['status'] === 404)
+          throw llmErrors.modelMissing(p.name, p.model, pullHint, p.baseUrl);
         throw err;
       }
       const chat = response.json as ChatResponse | undefined;

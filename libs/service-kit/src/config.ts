@@ -150,3 +150,17 @@ export const authEnvSchema = {
   SERVICE_API_KEYS: env.list('Service-to-service keys; the first one is also the key this service sends'),
   SERVICE_API_KEYS_FILE: env.optionalString('File with more service keys, one per line'),
 };
+
+/**
+ * main.ts: runs `load` (a service's loadConfig) and, on a ConfigError, prints its message (every bad key, no
+ * stack trace) to stderr and ends the process with status 1. Other errors propagate.
+ */
+export function loadConfigOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+}

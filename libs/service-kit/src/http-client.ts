@@ -19,6 +19,13 @@ export type HttpClientOptions = {
   /** Sent as `Authorization: Bearer <apiKey>` when set. */
   apiKey?: string;
   headers?: Record<string, string>;
+  /**
+   * The upstream is one of ours and its error messages are written for callers (the contract's
+   * `{error, message, statusCode}`): a 5xx's message is appended to ours, so the caller learns why
+   * (`Upstream 'guesser' is unavailable: LLM provider 'ollama' at … is unreachable: install Ollama …`).
+   * Off for third-party APIs, whose bodies only reach the log.
+   */
+  forwardUpstreamMessage?: boolean;
 };
 
 export type CallOptions<T> = {
@@ -84,6 +91,14 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     transitional: { clarifyTimeoutError: true },
   });
   const maxRetries = options.maxRetries ?? 2;
+  const explained = (error: AppError, message: string | undefined): AppError =>
+    options.forwardUpstreamMessage && message
+      ? new AppError(error.code, error.status, `${error.message}: ${message}`, {
+          details: error.details,
+          headers: error.headers,
+          retryable: error.retryable,
+        })
+      : error;
   const baseDelay = options.retryBaseDelayMs ?? 100;
 
   async function call<T>(
@@ -168,16 +183,28 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         }
         outcome = 'server_error';
         const message = upstreamMessage(data);
-        if (status === 503)
-          throw errors.upstreamUnavailable(options.target, undefined, { status, upstreamMessage: message });
-        if (status === 504)
-          throw errors.upstreamTimeout(options.target, undefined, { status, upstreamMessage: message });
-        throw errors.upstreamBadResponse(options.target, undefined, { status, upstreamMessage: message });
+        const details = { status, target: options.target, upstreamMessage: message };
+        // 501: the upstream does not offer this here (a channel or integration that is not configured). Stable,
+        // so never retried; the upstream's message says what to configure.
+        if (status === 501)
+          throw new AppError(
+            'upstream_not_configured',
+            501,
+            message ?? `Upstream '${options.target}' does not offer this function`,
+            { details, retryable: false },
+          );
+        if (status === 503) throw explained(errors.upstreamUnavailable(options.target, undefined, details), message);
+        if (status === 504) throw explained(errors.upstreamTimeout(options.target, undefined, details), message);
+        throw explained(errors.upstreamBadResponse(options.target, undefined, details), message);
       } catch (err) {
         lastError = err instanceof AppError ? err : errors.upstreamUnavailable(options.target, err);
         const failure = outcome as Outcome;
+        // The error's own verdict (AppError.retryable), narrowed to what is worth repeating at once: a network
+        // error or a 500/502/503. 408/429 wait for the caller's own schedule (Retry-After), a timeout is not
+        // repeated (the deadline is spent), nonsense would be nonsense again.
         const retryable =
           attempt < attempts &&
+          lastError.retryable &&
           (failure === 'unreachable' ||
             (failure === 'server_error' && RETRYABLE_STATUS.has(Number(lastError.details?.['status']))));
         if (!retryable) throw lastError;

@@ -12,7 +12,16 @@ export {
 } from './elasticsearch-transport.js';
 export { createMetrics, SLOW_CALL_BUCKETS, type Metrics } from './metrics.js';
 export { runHealthChecks, type HealthCheck, type CheckResult, type CheckStatus, type HealthReport } from './health.js';
-export { ConfigError, parseEnv, parseDurationMs, env, commonEnvSchema, authEnvSchema, type Env } from './config.js';
+export {
+  ConfigError,
+  parseEnv,
+  parseDurationMs,
+  env,
+  commonEnvSchema,
+  authEnvSchema,
+  loadConfigOrExit,
+  type Env,
+} from './config.js';
 export { createOpenApi, validated, type OpenApi, type OpenApiOptions, type ValidatedRequest } from './openapi.js';
 export {
   createAuthenticator,
@@ -37,5 +46,11 @@ export {
 export { sanitizeText, sanitizeDeep } from './text-sanitizing.js';
 export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';
-export { runService, type RunServiceOptions, type RunningService, type Closer } from './server.js';
+export {
+  runService,
+  PortUnavailableError,
+  type RunServiceOptions,
+  type RunningService,
+  type Closer,
+} from './server.js';
 export { packageVersion } from './package-version.js';

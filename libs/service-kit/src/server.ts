@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { errorBody } from './errors.js';
 import { flushLogger, type Logger } from './logger.js';
 
 export type Closer = { name: string; close: () => Promise<void> | void };
@@ -23,7 +24,32 @@ export type RunServiceOptions = {
   shutdownTimeoutMs?: number;
   /** Register SIGTERM/SIGINT handlers and exit the process after shutdown (main.ts); off in tests. */
   handleSignals?: boolean;
+  /**
+   * The service's name (`secretary`): a busy port is reported with the key that moves it, `SECRETARY_PORT`
+   * (what `npm start` and compose read) besides `PORT`.
+   */
+  service?: string;
 };
+
+/**
+ * The port is taken (EADDRINUSE) or not ours to use (EACCES). Its message is the one line an operator needs:
+ * the port, the service, and the keys that move it.
+ */
+export class PortUnavailableError extends Error {
+  readonly port: number;
+  readonly code: string;
+  constructor(port: number, code: string, service?: string) {
+    const key = service ? `${service.toUpperCase().replace(/-/g, '_')}_PORT` : undefined;
+    const why = code === 'EACCES' ? 'may not be used by this user' : 'is already in use';
+    super(
+      `${service ?? 'service'}: port ${port} ${why}; stop what listens there or choose another port with ` +
+        `${key ? `${key} (npm start, docker compose) or ` : ''}PORT (this service alone)`,
+    );
+    this.name = 'PortUnavailableError';
+    this.port = port;
+    this.code = code;
+  }
+}
 
 /** Listens, and owns graceful shutdown. Only main.ts calls this. */
 export async function runService(options: RunServiceOptions): Promise<RunningService> {
@@ -32,13 +58,52 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
   // Keep-alive sockets outliving a load balancer's idle timeout cause resets; these are Node's sane defaults made explicit.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
-      server.off('error', reject);
-      resolve();
-    });
+  // A request Node's HTTP parser refuses (raw non-ASCII in the URL, as an unencoded Cyrillic query string) never
+  // reaches Express: Node's default answer is a bare 400 with no body. Answer it in the contract's shape instead.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const code = String(err.code ?? '');
+    if (!socket.writable || !code.startsWith('HPE_')) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request headers are too large']
+        : [
+            400,
+            'The request is not valid HTTP: percent-encode the URL (non-ASCII characters and spaces), ' +
+              'e.g. curl -G --data-urlencode',
+          ];
+    const body = JSON.stringify(errorBody(status, message));
+    socket.end(
+      `HTTP/1.1 ${status} ${errorBody(status, '').error}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+    const error = new PortUnavailableError(options.port, code, options.service);
+    if (!options.handleSignals) throw error;
+    // main.ts: one line for the operator (not a stack trace), what was opened is closed, and the process ends.
+    process.stderr.write(`${error.message}\n`);
+    for (const closer of options.closers ?? []) {
+      try {
+        await closer.close();
+      } catch {
+        // Exiting anyway: the port problem is the one to report.
+      }
+    }
+    process.exit(1);
+  }
   const port = (server.address() as AddressInfo).port;
   logger.info(`listening on port ${port}`, { server: { port } });
 

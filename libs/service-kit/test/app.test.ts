@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { describe, it, expect, afterEach } from 'vitest';
 import request from 'supertest';
 import Transport from 'winston-transport';
@@ -11,6 +12,7 @@ import {
   errors,
   createAuthenticator,
   getRequestId,
+  runService,
   type HealthCheck,
 } from '@workemon/service-kit';
 
@@ -185,3 +187,36 @@ describe('service app', () => {
 });
 
 afterEach(() => undefined);
+
+describe('runService', () => {
+  it('answers a request line Node refuses (raw Cyrillic in the URL) with 400 in the contract shape', async () => {
+    const { app, sink } = buildTestApp();
+    const logger = createLogger({ service: 'raw-url', stdout: sink });
+    const running = await runService({ app, port: 0, host: '127.0.0.1', logger });
+    try {
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(running.port, '127.0.0.1', () => {
+          socket.write(Buffer.from('GET /get-context?request=Я хочу отчёт HTTP/1.1\r\nHost: x\r\n\r\n', 'utf8'));
+        });
+        let data = '';
+        socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+      const [head, body] = raw.split('\r\n\r\n');
+      expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(JSON.parse(body!)).toEqual({
+        error: 'Bad Request',
+        message: expect.stringContaining('percent-encode the URL'),
+        statusCode: 400,
+      });
+      // The same request, encoded, reaches the app (and its validation).
+      const encoded = await request(`http://127.0.0.1:${running.port}`)
+        .get('/get-context')
+        .query({ username: 'u', department: 'd', position: 'p', request: 'Я хочу отчёт' });
+      expect(encoded.status).toBe(200);
+    } finally {
+      await running.shutdown('test');
+    }
+  });
+});

@@ -37,6 +37,14 @@ beforeAll(async () => {
   );
   app.get('/limited', (_req, res) => res.status(429).set('Retry-After', '7').json({ message: 'slow down' }));
   app.get('/boom', (_req, res) => res.status(500).json({ message: 'internal details' }));
+  app.get('/off', (_req, res) =>
+    res.status(501).json({ error: 'Not Implemented', message: "Channel 'tg' is not configured", statusCode: 501 }),
+  );
+  app.get('/no-llm', (_req, res) =>
+    res
+      .status(503)
+      .json({ error: 'Service Unavailable', message: 'LLM provider is unreachable: fix', statusCode: 503 }),
+  );
   upstream = await listen(app);
 });
 afterAll(async () => upstream.close());
@@ -148,5 +156,29 @@ describe('config', () => {
     for (const key of ['PORT', 'LLM_PROVIDER', 'CLARIFICATION_TTL', 'DEBUG']) expect(problems).toContain(key);
     expect(problems).toContain('must be one of: ollama, deepseek');
     expect((error as Error).message).not.toContain('gpt5-secret-value');
+  });
+
+  it('501 (not configured upstream) is stable: one attempt, not retryable, the upstream message kept', async () => {
+    hits['/off'] = 0;
+    const client = createHttpClient({ target: 'up', baseURL: upstream.url, timeoutMs: 1000, maxRetries: 3 });
+    const err = await failure(client.get('/off'));
+    expect(err).toMatchObject({ code: 'upstream_not_configured', status: 501, retryable: false });
+    expect(err.message).toBe("Channel 'tg' is not configured");
+    expect(hits['/off']).toBe(1);
+  });
+
+  it("passes an own service's 5xx explanation on only when asked, keeping the code and retryability", async () => {
+    const plain = createHttpClient({ target: 'up', baseURL: upstream.url, timeoutMs: 1000, maxRetries: 0 });
+    expect((await failure(plain.get('/no-llm'))).message).toBe("Upstream 'up' is unavailable");
+    const ours = createHttpClient({
+      target: 'up',
+      baseURL: upstream.url,
+      timeoutMs: 1000,
+      maxRetries: 0,
+      forwardUpstreamMessage: true,
+    });
+    const err = await failure(ours.get('/no-llm'));
+    expect(err).toMatchObject({ code: 'upstream_unavailable', status: 503, retryable: true });
+    expect(err.message).toBe("Upstream 'up' is unavailable: LLM provider is unreachable: fix");
   });
 });

@@ -48,7 +48,7 @@ function dovecotBinary(): string {
 }
 
 function config(dir: string, port: number): string {
-  // The recipe from ../shared/reference/test-infra.md: private instance, plaintext login on loopback, Maildir.
+  // A private instance: plaintext login on loopback, Maildir, everything under its own temporary directory.
   return `protocols = imap
 listen = 127.0.0.1
 base_dir = ${dir}/run

@@ -27,7 +27,7 @@ function binDir(): string {
   return join(base, versions[0], 'bin');
 }
 
-// The server refuses to run as root: when we are root it runs as the `postgres` user (test-infra.md recipe).
+// The server refuses to run as root: when we are root it runs as the unprivileged `postgres` user.
 function asPostgres(cmd: string, args: string[]): string[] {
   return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', cmd, ...args] : [cmd, ...args];
 }

@@ -2,7 +2,7 @@ import { SLOW_CALL_BUCKETS, type Metrics } from '@workemon/service-kit';
 
 export type ChannelName = 'email' | 'tg';
 
-/** The communicator's metrics (names from ARCHITECTURE.md "Observability names"), created once per app. */
+/** The communicator's metrics (names from docs/architecture.md "Observability names"), created once per app. */
 export function createChannelMetrics(metrics: Metrics) {
   const received = metrics.counter('workemon_messages_received_total', 'Inbound messages seen, by channel', [
     'channel',

@@ -47,6 +47,7 @@ await runService({
   // In-flight mail gets SHUTDOWN_TIMEOUT; the whole shutdown a little more.
   shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT + 15_000,
   handleSignals: true,
+  service: SERVICE,
 });
 communicator.start();
 logger.info(`channels: email ${communicator.email ? 'on' : 'off'}, telegram ${communicator.telegram ? 'on' : 'off'}`);

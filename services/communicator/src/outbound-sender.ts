@@ -1,5 +1,5 @@
 import type { SendRequest, SendResponse } from '@workemon/contracts';
-import { errors } from '@workemon/service-kit';
+import { AppError, errors } from '@workemon/service-kit';
 import type { ChannelMetrics } from './channel-metrics.js';
 import type { SmtpMailer } from './email/smtp-mailer.js';
 import { splitMessage, type TelegramBotApi } from './telegram/telegram-bot-api.js';
@@ -7,6 +7,19 @@ import { splitMessage, type TelegramBotApi } from './telegram/telegram-bot-api.j
 export type OutboundSender = { send: (request: SendRequest) => Promise<SendResponse> };
 
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
+/**
+ * A channel this deployment has no credentials for. 501 (RFC 9110 §15.6.2: the server does not support the
+ * function) and `retryable: false`: it stays so until an operator configures it, so callers (the secretary's
+ * action worker) end the action as skipped at once instead of retrying. The message names the keys to set.
+ */
+export function channelNotConfigured(channel: 'email' | 'tg'): AppError {
+  const keys = channel === 'email' ? 'IMAP_USER and IMAP_PASSWORD (or SMTP_*)' : 'TELEGRAM_BOT_TOKEN';
+  return new AppError('channel_not_configured', 501, `Channel '${channel}' is not configured: set ${keys}`, {
+    details: { channel },
+    retryable: false,
+  });
+}
 const IDEMPOTENCY_MAX_KEYS = 10_000;
 
 /**
@@ -41,7 +54,7 @@ export function createOutboundSender(deps: {
         throw errors.invalidParameter('buttons', 'callback_data must be at most 64 bytes (Telegram limit)');
     }
     if (request.channel === 'email') {
-      if (!deps.mailer) throw errors.notConfigured("Channel 'email' is not configured");
+      if (!deps.mailer) throw channelNotConfigured('email');
       // One address only: a comma or semicolon would make nodemailer send to several recipients.
       if (!/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/.test(request.to))
         throw errors.invalidParameter('to', 'must be an email address for channel email');
@@ -62,7 +75,7 @@ export function createOutboundSender(deps: {
         throw err;
       }
     }
-    if (!deps.telegram) throw errors.notConfigured("Channel 'tg' is not configured");
+    if (!deps.telegram) throw channelNotConfigured('tg');
     if (!/^(-?\d+|@\w{4,})$/.test(request.to))
       throw errors.invalidParameter('to', 'must be a Telegram chat id or @username for channel tg');
     const chatId = /^-?\d+$/.test(request.to) ? Number(request.to) : request.to;

@@ -48,6 +48,7 @@ export const answer = (response: string, request = ''): AnalysisResponse => ({
   action: 'ответить сообщением',
   question: '',
   response,
+  'context-response': response,
 });
 
 export const clarify = (question: string, request = ''): AnalysisResponse => ({
@@ -55,7 +56,9 @@ export const clarify = (question: string, request = ''): AnalysisResponse => ({
   request,
   action: 'уточнить',
   question,
-  response: '',
+  // As the secretary answers: the explanation is the question (the seed's example of is_enough=false).
+  response: question,
+  'context-response': question,
 });
 
 /** By default: echoes the request back in the answer. */

@@ -110,8 +110,13 @@ describe('POST /send', () => {
       'send',
       await request(bare.app).post('/send').set(SERVICE_AUTH).send({ channel: 'tg', to: '1', text: 'x' }),
     );
-    expect(off.status).toBe(503);
-    expect(off.body.message).toBe("Channel 'tg' is not configured");
+    // Not configured is stable, not an outage: 501, never retried by the secretary (skipped at once).
+    expect(off.status).toBe(501);
+    expect(off.body).toEqual({
+      error: 'Not Implemented',
+      message: "Channel 'tg' is not configured: set TELEGRAM_BOT_TOKEN",
+      statusCode: 501,
+    });
   });
 
   it('maps a Telegram rejection to 400 and an SMTP outage to 503', async () => {

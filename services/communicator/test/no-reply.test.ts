@@ -12,6 +12,7 @@ const noReply = (request: string): AnalysisResponse => ({
   is_enough: true,
   request,
   action: 'ответить на письмо',
+  'context-response': '',
   question: '',
   response: '',
   category: 'marketing',

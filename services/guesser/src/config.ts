@@ -11,7 +11,7 @@ export type GuesserConfig = LlmServiceConfig & {
   categoriesSource: string;
 };
 
-/** The guesser's configuration from environment variables (see ARCHITECTURE.md and docs/llm.md). */
+/** The guesser's configuration from environment variables (see docs/architecture.md and docs/llm.md). */
 export function loadConfig(source: Env): GuesserConfig {
   const problems: string[] = [];
   let llm: LlmServiceConfig | undefined;

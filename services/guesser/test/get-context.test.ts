@@ -602,6 +602,8 @@ describe('guesser configuration', () => {
     const res = await asService(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(503);
     expect(res.body.message).toContain(`ollama pull ${llm.model}`);
+    // Which Ollama: the URL it asked.
+    expect(res.body.message).toContain(`LLM provider 'ollama' at ${llm.url}`);
   });
 
   it('uses the prompt from PROMPT_FILE instead of the built-in one', async () => {

@@ -1,6 +1,12 @@
 import type { AnalyticsResponse } from '@workemon/contracts';
-import { createHttpClient } from '@workemon/service-kit';
-import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
+import { createHttpClient, type CheckResult } from '@workemon/service-kit';
+import {
+  isRecord,
+  readLlmUsage,
+  readUpstreamHealth,
+  tooLongForUpstream,
+  type LlmUsage,
+} from './llm-service-response.js';
 import type { UpstreamClientOptions } from './llm-service-response.js';
 import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
 
@@ -18,7 +24,8 @@ export type AnalystClient = {
     /** The department's custom instructions (operator text), sent as their own field. */
     persona?: string;
   }): Promise<AnalystAnswer>;
-  ping(): Promise<void>;
+  /** For /health: the upstream's own /health, read as `ok`, `degraded` (running, but its LLM is not) or down. */
+  ping(): Promise<CheckResult>;
   /** The service's GET /prompt: active prompt version, model chain, settings (optional for test doubles). */
   promptInfo?(): Promise<Record<string, unknown>>;
 };
@@ -36,7 +43,8 @@ const isAnalyticsResponse = (data: unknown): data is AnalyticsResponse =>
  * `request_too_long`.
  */
 export function createAnalystClient(options: UpstreamClientOptions): AnalystClient {
-  const http = createHttpClient({ target: 'system-analyst', ...options });
+  // Its 5xx messages are written for callers (the LLM provider, its URL and the fix): passed on.
+  const http = createHttpClient({ target: 'system-analyst', forwardUpstreamMessage: true, ...options });
   return {
     async prepareAnalytics(input) {
       const body = await http
@@ -54,9 +62,7 @@ export function createAnalystClient(options: UpstreamClientOptions): AnalystClie
         provenance: readLlmProvenance(body),
       };
     },
-    async ping() {
-      await http.get('/health', { timeoutMs: 2000, validate: isRecord });
-    },
+    ping: () => readUpstreamHealth(http),
     async promptInfo() {
       return http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord });
     },

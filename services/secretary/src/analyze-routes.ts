@@ -1,9 +1,15 @@
 import type { Express, RequestHandler, Response } from 'express';
-import type { AnalyzeRequest } from '@workemon/contracts';
+import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import { errors, principalOf, validated, type OpenApi } from '@workemon/service-kit';
 import type { createAnalyzer } from './analyzer.js';
+import type { Decision } from './decision.js';
 
 type Analyzer = ReturnType<typeof createAnalyzer>;
+
+/** The contract's AnalysisResponse: the decision plus `context-response`, the seed's name of `response`. */
+function toAnalysisResponse(decision: Decision): AnalysisResponse {
+  return { ...decision, 'context-response': decision.response };
+}
 
 function toInput(fields: AnalyzeRequest, res: Response) {
   // The schema allows any non-empty string; whitespace alone is no request either.
@@ -30,10 +36,10 @@ function toInput(fields: AnalyzeRequest, res: Response) {
 export function mountAnalyzeRoutes(app: Express, deps: { openapi: OpenApi; auth: RequestHandler; analyzer: Analyzer }) {
   app.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
     const { query } = validated<{ query: AnalyzeRequest }>(res);
-    res.json(await deps.analyzer.analyze(toInput(query, res)));
+    res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(query, res))));
   });
   app.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
     const { body } = validated<{ body: AnalyzeRequest }>(res);
-    res.json(await deps.analyzer.analyze(toInput(body, res)));
+    res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(body, res))));
   });
 }

@@ -108,18 +108,13 @@ export function buildApp(deps: SecretaryDeps): Express {
     {
       name: 'guesser',
       critical: false,
-      run: async () => {
-        await deps.guesser.ping();
-        return { status: 'ok' };
-      },
+      // Running with its LLM unreachable is `degraded` (with the LLM's detail), not down.
+      run: () => deps.guesser.ping(),
     },
     {
       name: 'system-analyst',
       critical: false,
-      run: async () => {
-        await deps.analyst.ping();
-        return { status: 'ok' };
-      },
+      run: () => deps.analyst.ping(),
     },
   ];
 

@@ -17,7 +17,12 @@ export type UnknownUserPolicy = (typeof UNKNOWN_USER_POLICIES)[number];
 const schema = z.object({
   ...commonEnvSchema,
   PORT: env.port(8000),
-  DATABASE_URL: env.optionalString('PostgreSQL connection string; unset: embedded PGlite in PGLITE_DIR'),
+  DATABASE_URL: env
+    .optionalString('PostgreSQL connection string (postgres:// or postgresql://); unset: embedded PGlite in PGLITE_DIR')
+    .refine(
+      (v) => v === undefined || /^postgres(ql)?:\/\/[^\s]+$/i.test(v),
+      'must be a postgres:// or postgresql:// URL (unset it to use the embedded database in PGLITE_DIR)',
+    ),
   PGLITE_DIR: env.withDefault('./data/secretary', 'Where the embedded database lives when DATABASE_URL is unset'),
   DATABASE_POOL_MAX: env.int(10, 'Largest number of PostgreSQL connections', { min: 1, max: 200 }),
   GUESSER_URL: env.url('http://localhost:8001', 'Base URL of the guesser'),

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 // Types only (erased): the modules themselves are required lazily below.
@@ -41,6 +41,36 @@ function knexLog(logger: DatabaseOptions['logger']): Knex.Config['log'] {
   };
 }
 
+// knex's query builder methods whose statement is not their name in upper case.
+const PG_COMMANDS: Record<string, string> = { first: 'SELECT', pluck: 'SELECT', del: 'DELETE', counter: 'UPDATE' };
+let pgliteClientClass: typeof KnexPgLiteClient | undefined;
+
+/**
+ * knex-pglite with its command tag fixed. knex's Postgres dialect returns the affected row count for a result
+ * whose `command` is `UPDATE` or `DELETE` (pg's command tag); knex-pglite derives the tag from the builder
+ * method in upper case, so `.delete()` (method `del`) came back as `DEL` and knex answered the whole result
+ * object instead of the count: every delete looked successful to `if (!deleted)` and failed to `deleted > 0`.
+ * Here the tag is the statement's, as pg reports it, and the count is PGlite's `affectedRows`.
+ */
+function pgliteClient(): typeof KnexPgLiteClient {
+  if (pgliteClientClass) return pgliteClientClass;
+  const Base = requireCjs('knex-pglite') as typeof KnexPgLiteClient;
+  const PgDialect = requireCjs('knex/lib/dialects/postgres/index.js') as {
+    prototype: { processResponse: (obj: unknown, runner: unknown) => unknown };
+  };
+  type QueryObject = { method?: string; response: { affectedRows?: number } };
+  class ClientPgLiteWithCommandTags extends (Base as unknown as new (config: unknown) => object) {
+    processResponse(obj: QueryObject, runner: unknown): unknown {
+      const method = obj.method ?? '';
+      const command = PG_COMMANDS[method] ?? method.toUpperCase();
+      const response = { ...obj.response, rowCount: obj.response.affectedRows, command };
+      return PgDialect.prototype.processResponse.call(this, { ...obj, response }, runner);
+    }
+  }
+  pgliteClientClass = ClientPgLiteWithCommandTags as unknown as typeof KnexPgLiteClient;
+  return pgliteClientClass;
+}
+
 /** Opens the secretary's database: a pg pool on a server, or PGlite persisted on disk when no URL is given. */
 export function openDatabase(options: DatabaseOptions): Database {
   if (options.url) {
@@ -56,10 +86,11 @@ export function openDatabase(options: DatabaseOptions): Database {
   }
   // Loaded only when used (synchronously, so openDatabase stays synchronous for its callers): PGlite brings a
   // whole Postgres compiled to WebAssembly, about 50 MB of RSS a server-backed secretary should not carry.
-  const ClientPgLite = requireCjs('knex-pglite') as typeof KnexPgLiteClient;
+  const ClientPgLite = pgliteClient();
   const { PGlite } = requireCjs('@electric-sql/pglite') as { PGlite: typeof PGliteClass };
   const dir = resolve(options.pgliteDir ?? './data/secretary');
   mkdirSync(dir, { recursive: true });
+  const releaseLock = lockPgliteDir(dir);
   // Postgres' default 128 MB of shared buffers lives in the WebAssembly heap, i.e. in our RSS; a one-process
   // embedded database does well with far less (measured: ~290 MB → ~180 MB RSS).
   const pglite = new PGlite(dir, { postgresqlconf: ['shared_buffers=16MB', 'maintenance_work_mem=16MB'] });
@@ -70,7 +101,76 @@ export function openDatabase(options: DatabaseOptions): Database {
     connection: { pglite } as never,
     log: knexLog(options.logger),
   });
-  return { knex, kind: 'pglite', close: () => knex.destroy() };
+  return {
+    knex,
+    kind: 'pglite',
+    close: async () => {
+      try {
+        await knex.destroy();
+      } finally {
+        releaseLock();
+      }
+    },
+  };
+}
+
+/** The embedded database's directory is open in another process (a running secretary, say). */
+export class DatabaseInUseError extends Error {
+  readonly pid: number;
+  constructor(dir: string, pid: number) {
+    super(
+      `The embedded database in ${dir} is in use by process ${pid} (a running secretary?): PGlite allows one ` +
+        'process at a time. Stop that process first (a running secretary migrates at start anyway), or set ' +
+        'DATABASE_URL to use a PostgreSQL server.',
+    );
+    this.name = 'DatabaseInUseError';
+    this.pid = pid;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, it is just not ours to signal.
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same directory (`npm run migrate` beside a
+ * running secretary) would corrupt it. A lock file beside the directory (`<dir>.lock`) holds the owner's pid;
+ * one whose process is gone (killed, crashed) is stale and taken over. Returns the release function.
+ */
+function lockPgliteDir(dir: string): () => void {
+  const lockFile = join(dirname(dir), `${basename(dir)}.lock`);
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
+      let owner = Number.NaN;
+      try {
+        owner = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
+      } catch {
+        // Unreadable or gone: treated as stale below.
+      }
+      if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) throw new DatabaseInUseError(dir, owner);
+      rmSync(lockFile, { force: true });
+    }
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    try {
+      if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) rmSync(lockFile, { force: true });
+    } catch {
+      // Already gone.
+    }
+  };
 }
 
 /**

@@ -112,11 +112,25 @@ export function proposeDecision(input: ProposalInput): {
   let askedQuestion = false;
   if (!guess.is_enough || !analysis) {
     askedQuestion = true;
-    proposal = { is_enough: false, request, action: ACTION_CLARIFY, question: guess.response, response: '' };
+    // The guesser's answer is both the question and the explanation of what is missing (the seed's example).
+    proposal = {
+      is_enough: false,
+      request,
+      action: ACTION_CLARIFY,
+      question: guess.response,
+      response: guess.response,
+    };
   } else if (!analysis.is_enough || proposedAction === ACTION_CLARIFY) {
-    // The analyst needs more to go on: its answer is the clarifying question.
+    // The analyst needs more to go on: its answer is the clarifying question, and the explanation (`response`,
+    // as in the seed's example of is_enough=false).
     askedQuestion = true;
-    proposal = { is_enough: false, request, action: ACTION_CLARIFY, question: analysis.response, response: '' };
+    proposal = {
+      is_enough: false,
+      request,
+      action: ACTION_CLARIFY,
+      question: analysis.response,
+      response: analysis.response,
+    };
   } else {
     proposal = {
       is_enough: true,

@@ -120,8 +120,10 @@ export async function importDirectoryFile(
     throw new Error(`EMPLOYEES_FILE ${path}: ${describeParseError(err)}`);
   }
   await knex.transaction(async (trx) => {
-    for (const d of parsed.departments) await directory.upsertDepartment(d.name, d, trx);
+    // Employees first: a department's Telegram contact may be the @username of one of them (resolved to their
+    // telegram_id on save); the departments they name exist bare until their own row fills them in.
     for (const e of parsed.employees) await directory.upsertEmployee(e.username, e, trx);
+    for (const d of parsed.departments) await directory.upsertDepartment(d.name, d, trx);
   });
   return { departments: parsed.departments.length, employees: parsed.employees.length };
 }

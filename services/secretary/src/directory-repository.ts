@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Channel } from '@workemon/contracts';
 import { createHash } from 'node:crypto';
+import { errors } from '@workemon/service-kit';
 
 export type Department = {
   name: string;
@@ -134,6 +135,33 @@ export function createDirectoryRepository(knex: Knex) {
     return row!.id;
   }
 
+  /**
+   * A Telegram contact as the Bot API can reach it: a numeric chat id is kept; a `@username` is resolved at save
+   * time to the `telegram_id` of the employee with that `telegram_username`. The Bot API's sendMessage takes
+   * `@username` only for public channels and groups, never for a person (Bot API, sendMessage: chat_id), so a
+   * username the directory cannot resolve is refused here (400 naming the field) rather than failing later.
+   */
+  async function resolveTelegramContact(
+    db: Knex | Knex.Transaction,
+    contact: string | null,
+    field: string,
+  ): Promise<string | null> {
+    if (contact === null || /^-?\d+$/.test(contact)) return contact;
+    if (!/^@?[A-Za-z0-9_]{4,32}$/.test(contact)) {
+      throw errors.invalidParameter(field, 'must be a numeric Telegram chat id or an @username');
+    }
+    const employee = await db('employees')
+      .where({ telegram_username: normalizeTelegram(contact) })
+      .whereNotNull('telegram_id')
+      .first<{ telegram_id: string } | undefined>('telegram_id');
+    if (employee) return employee.telegram_id;
+    throw errors.invalidParameter(
+      field,
+      `'${contact}' is not the telegram_username of an employee with a telegram_id: the Telegram Bot API cannot ` +
+        'message a person by username; give the numeric chat id, or add the employee with telegram_id first',
+    );
+  }
+
   async function upsertDepartment(
     name: string,
     input: DepartmentInput,
@@ -145,7 +173,7 @@ export function createDirectoryRepository(knex: Knex) {
     const values = {
       mailing_list: emptyToNull(input.mailing_list),
       jira_project_key: emptyToNull(input.jira_project_key),
-      telegram_contact: emptyToNull(input.telegram_contact),
+      telegram_contact: await resolveTelegramContact(db, emptyToNull(input.telegram_contact), 'telegram_contact'),
       ...(persona === undefined ? {} : personaColumns(persona)),
     };
     if (persona) await recordPersonaVersion(db, name.trim(), persona);

@@ -1,6 +1,12 @@
 import type { ContextResponse } from '@workemon/contracts';
-import { createHttpClient } from '@workemon/service-kit';
-import { isRecord, readLlmUsage, tooLongForUpstream, type LlmUsage } from './llm-service-response.js';
+import { createHttpClient, type CheckResult } from '@workemon/service-kit';
+import {
+  isRecord,
+  readLlmUsage,
+  readUpstreamHealth,
+  tooLongForUpstream,
+  type LlmUsage,
+} from './llm-service-response.js';
 import type { UpstreamClientOptions } from './llm-service-response.js';
 import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
 
@@ -35,8 +41,8 @@ export type GuesserClient = {
     /** The department's custom instructions (operator text), sent as their own field. */
     persona?: string;
   }): Promise<GuesserAnswer>;
-  /** For /health: the guesser's own health endpoint answers. */
-  ping(): Promise<void>;
+  /** For /health: the upstream's own /health, read as `ok`, `degraded` (running, but its LLM is not) or down. */
+  ping(): Promise<CheckResult>;
   /** The service's GET /prompt: active prompt version, model chain, settings (optional for test doubles). */
   promptInfo?(): Promise<Record<string, unknown>>;
 };
@@ -51,7 +57,8 @@ const isContextResponse = (data: unknown): data is ContextResponse =>
  * answer that is not {is_enough, response} counts as nonsense.
  */
 export function createGuesserClient(options: UpstreamClientOptions): GuesserClient {
-  const http = createHttpClient({ target: 'guesser', ...options });
+  // Its 5xx messages are written for callers (the LLM provider, its URL and the fix): passed on.
+  const http = createHttpClient({ target: 'guesser', forwardUpstreamMessage: true, ...options });
   return {
     async getContext(input) {
       const body = await http
@@ -69,9 +76,7 @@ export function createGuesserClient(options: UpstreamClientOptions): GuesserClie
         provenance: readLlmProvenance(body),
       };
     },
-    async ping() {
-      await http.get('/health', { timeoutMs: 2000, validate: isRecord });
-    },
+    ping: () => readUpstreamHealth(http),
     async promptInfo() {
       return http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord });
     },

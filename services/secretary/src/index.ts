@@ -1,6 +1,6 @@
 export { buildApp, SERVICE, VERSION, type SecretaryDeps } from './app.js';
 export { loadConfig, type Config } from './config.js';
-export { openDatabase, migrateDatabase, type Database } from './database.js';
+export { openDatabase, migrateDatabase, DatabaseInUseError, type Database } from './database.js';
 export { createGuesserClient, type GuesserClient } from './guesser-client.js';
 export { createAnalystClient, type AnalystClient } from './analyst-client.js';
 export { createDirectoryRepository } from './directory-repository.js';

@@ -1,4 +1,4 @@
-import type { HttpClientOptions } from '@workemon/service-kit';
+import type { CheckResult, HttpClient, HttpClientOptions } from '@workemon/service-kit';
 import { AppError } from '@workemon/service-kit';
 
 /**
@@ -40,3 +40,27 @@ export function tooLongForUpstream(err: unknown, target: string): unknown {
 
 /** What main.ts and tests choose for the guesser and analyst clients (the target name is the client's own). */
 export type UpstreamClientOptions = Omit<HttpClientOptions, 'target'>;
+
+/**
+ * An LLM service's health as the secretary sees it: its `/health` answers (200 or 503 with the kit's report)
+ * → it runs; `ok` stays ok, anything else is `degraded` with the failing checks' details (typically its LLM
+ * provider, with the provider's URL and the fix). No answer at all → throws, i.e. `down`.
+ */
+export async function readUpstreamHealth(http: HttpClient): Promise<CheckResult> {
+  const res = await http.axios.get<unknown>('/health', { timeout: 2000 });
+  const report = res.data;
+  if (!isRecord(report) || typeof report['status'] !== 'string') {
+    throw new Error(`${http.target} /health answered ${res.status} without a health report`);
+  }
+  if (report['status'] === 'ok') return { status: 'ok' };
+  const checks = isRecord(report['checks']) ? report['checks'] : {};
+  const problems = Object.entries(checks).flatMap(([name, check]) => {
+    if (!isRecord(check) || check['status'] === 'ok' || check['status'] === 'disabled') return [];
+    const detail = typeof check['detail'] === 'string' ? check['detail'] : String(check['status']);
+    return [`${name}: ${detail}`];
+  });
+  return {
+    status: 'degraded',
+    detail: `running, but ${problems.length ? problems.join('; ') : `reports ${String(report['status'])}`}`,
+  };
+}

@@ -15,7 +15,7 @@ import { catalogSourceFor } from './actions/action-catalog.js';
 import { createAnalystClient } from './analyst-client.js';
 import { SECRETARY_KEY_CLASSES, SERVICE, VERSION, buildApp } from './app.js';
 import { loadConfig } from './config.js';
-import { migrateDatabase, openDatabase } from './database.js';
+import { DatabaseInUseError, migrateDatabase, openDatabase, type Database } from './database.js';
 import { importDirectoryFile } from './directory-import.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
@@ -50,12 +50,19 @@ if (startAuth.warning) logger.warn(startAuth.warning);
 
 const actionSettings = toActionSettings(config);
 
-const db = openDatabase({
-  url: config.DATABASE_URL,
-  pgliteDir: config.PGLITE_DIR,
-  poolMax: config.DATABASE_POOL_MAX,
-  logger,
-});
+let db: Database;
+try {
+  db = openDatabase({
+    url: config.DATABASE_URL,
+    pgliteDir: config.PGLITE_DIR,
+    poolMax: config.DATABASE_POOL_MAX,
+    logger,
+  });
+} catch (err) {
+  if (!(err instanceof DatabaseInUseError)) throw err;
+  process.stderr.write(`${SERVICE}: ${err.message}\n`);
+  process.exit(1);
+}
 const directory = createDirectoryRepository(db.knex);
 try {
   const applied = await migrateDatabase(db);
@@ -122,4 +129,4 @@ const closers: Closer[] = [
   { name: 'database', close: () => db.close() },
 ];
 actions.worker.start();
-await runService({ app, port: config.PORT, host: config.HOST, logger, closers, handleSignals: true });
+await runService({ app, port: config.PORT, host: config.HOST, logger, closers, handleSignals: true, service: SERVICE });

@@ -1,11 +1,19 @@
 // `npm run migrate`: brings the secretary's database (DATABASE_URL, or the embedded one) up to date and exits.
-import { createLogger } from '@workemon/service-kit';
+import { createLogger, loadConfigOrExit } from '@workemon/service-kit';
 import { loadConfig } from './config.js';
-import { migrateDatabase, openDatabase } from './database.js';
+import { DatabaseInUseError, migrateDatabase, openDatabase, type Database } from './database.js';
 
-const config = loadConfig(process.env);
+const config = loadConfigOrExit(() => loadConfig(process.env));
 const logger = createLogger({ service: 'secretary-migrate', level: config.LOG_LEVEL });
-const db = openDatabase({ url: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, logger });
+let db: Database;
+try {
+  db = openDatabase({ url: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, logger });
+} catch (err) {
+  if (!(err instanceof DatabaseInUseError)) throw err;
+  // One line for the operator; nothing was opened.
+  process.stderr.write(`npm run migrate: ${err.message}\n`);
+  process.exit(1);
+}
 try {
   const applied = await migrateDatabase(db);
   logger.info(`migrations applied (${db.kind}): ${applied.length ? applied.join(', ') : 'none, already up to date'}`);

@@ -104,6 +104,7 @@ describe('analyze: happy path per channel', () => {
       action: 'ответить на письмо',
       question: '',
       response: ANSWER,
+      'context-response': ANSWER,
     });
     expect(lastGuesserInput()).toEqual({
       username,
@@ -209,7 +210,10 @@ describe('analyze: conversations', () => {
       request: first,
       action: 'уточнить',
       question: QUESTION,
-      response: '',
+      // The seed's example: with is_enough false, `response` explains what is missing (the guesser's answer),
+      // and `context-response` (the seed's name) carries the same text.
+      response: QUESTION,
+      'context-response': QUESTION,
     });
     const guesserCalls = llm.guesserLlm.requests.length;
     const analystCalls = llm.analystLlm.requests.length;
@@ -223,6 +227,7 @@ describe('analyze: conversations', () => {
       action: 'ответить сообщением',
       question: '',
       response: ANSWER,
+      'context-response': ANSWER,
     });
     expect(llm.guesserLlm.requests.length).toBe(guesserCalls + 1);
     expect(lastGuesserInput()['request']).toBe(full);
@@ -255,7 +260,8 @@ describe('analyze: conversations', () => {
       request: 'Выгрузка авторизаций',
       action: 'уточнить',
       question: 'За какой период нужна выгрузка авторизаций?',
-      response: '',
+      response: 'За какой период нужна выгрузка авторизаций?',
+      'context-response': 'За какой период нужна выгрузка авторизаций?',
     });
     llm.analystLlm.reply(() => ({ is_enough: true, response: ANSWER, action: 'ответить сообщением' }));
     const answered = await analyzeGet(secretary, { channel: 'email', username, request: 'За май' });
@@ -374,7 +380,8 @@ describe('analyze: idempotency', () => {
     expect(failed.status).toBe(502);
     expect(failed.body).toEqual({
       error: 'Bad Gateway',
-      message: "Upstream 'guesser' returned an invalid response",
+      // The guesser's own explanation is passed on.
+      message: "Upstream 'guesser' returned an invalid response: LLM provider 'openai' returned an invalid answer",
       statusCode: 502,
     });
     const message = await knex()('messages').where({ message_id: fields.message_id }).first();
@@ -657,6 +664,7 @@ describe('analyze: long requests', () => {
       action: 'ответить на письмо',
       question: '',
       response: ANSWER,
+      'context-response': ANSWER,
     });
     expect(lastGuesserInput()).toMatchObject({ request: text });
     expect(userDataOf(llm.analystLlm.requests.at(-1)!.user)).toEqual({ context: CONTEXT, request: text });

@@ -52,4 +52,23 @@ describe('loadConfig', () => {
       expect(problems).toContain(key);
     expect(problems).not.toContain('secret-host');
   });
+
+  it('refuses a DATABASE_URL that is not postgres:// or postgresql://, naming the key', () => {
+    for (const url of ['mysql://u:p@db/workemon', 'sqlite:///./test.db', './data/secretary']) {
+      let error: unknown;
+      try {
+        loadConfig({ DATABASE_URL: url });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems).toEqual([
+        expect.stringMatching(/^DATABASE_URL: must be a postgres:\/\//),
+      ]);
+      expect((error as ConfigError).message).not.toContain(url);
+    }
+    for (const url of ['postgres://u@db:5432/workemon', 'postgresql://u:p@db/workemon?sslmode=require']) {
+      expect(loadConfig({ DATABASE_URL: url }).DATABASE_URL).toBe(url);
+    }
+  });
 });

@@ -113,11 +113,16 @@ describe('departments', () => {
       await api().put('/departments/Платежи').send({
         mailing_list: 'payments@example.test',
         jira_project_key: 'PAY',
-        telegram_contact: '@payments_lead',
+        telegram_contact: '-1001234567890',
       }),
     );
     expect(put.status).toBe(201);
-    expect(put.body).toMatchObject({ name: 'Платежи', mailing_list: 'payments@example.test', jira_project_key: 'PAY' });
+    expect(put.body).toMatchObject({
+      name: 'Платежи',
+      mailing_list: 'payments@example.test',
+      jira_project_key: 'PAY',
+      telegram_contact: '-1001234567890',
+    });
     await api().put('/employees/payer').send({ department: 'Платежи' });
     const list = checked('listDepartments', await api().get('/departments'));
     expect(list.body.departments.map((d: { name: string }) => d.name)).toContain('Платежи');
@@ -131,6 +136,38 @@ describe('departments', () => {
   });
 });
 
+describe('Telegram contacts', () => {
+  it('a numeric chat id is kept; an @username is resolved to the telegram_id of the employee who has it', async () => {
+    const kept = checked(
+      'putDepartment',
+      await api().put('/departments/Связь').send({ telegram_contact: '123456789' }),
+    );
+    expect(kept.status).toBe(201);
+    expect(kept.body.telegram_contact).toBe('123456789');
+    await api().put('/employees/lead').send({ telegram_username: '@Payments_Lead', telegram_id: '424242' });
+    const resolved = checked(
+      'putDepartment',
+      await api().put('/departments/Связь').send({ telegram_contact: '@payments_lead' }),
+    );
+    expect(resolved.status).toBe(200);
+    expect(resolved.body.telegram_contact).toBe('424242');
+  });
+
+  it('an @username the directory cannot resolve is refused with 400 naming the field, and nothing changes', async () => {
+    await api().put('/departments/Охрана').send({ telegram_contact: '777' });
+    // An employee with that username but no telegram_id cannot be messaged either.
+    await api().put('/employees/noid').send({ telegram_username: 'guard_chief' });
+    for (const contact of ['@guard_chief', '@nobody_here', 'guard chief']) {
+      const res = checked('putDepartment', await api().put('/departments/Охрана').send({ telegram_contact: contact }));
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(/^Parameter 'telegram_contact' /);
+    }
+    const res = await api().put('/departments/Охрана').send({ telegram_contact: '@nobody_here' });
+    expect(res.body.message).toContain('the Telegram Bot API cannot message a person by username');
+    expect((await api().get('/departments/Охрана')).body.telegram_contact).toBe('777');
+  });
+});
+
 describe('EMPLOYEES_FILE import', () => {
   it('imports YAML (departments and employees) and upserts on a second run', async () => {
     const file = join(dir, 'employees.yaml');
@@ -141,12 +178,13 @@ describe('EMPLOYEES_FILE import', () => {
         '  - name: Казначейство',
         '    mailing_list: treasury@example.test',
         '    jira_project_key: TRS',
-        '    telegram_contact: "@treasury"',
+        '    telegram_contact: "@yaml_user"',
         'employees:',
         '  - username: yaml.user',
         '    full_name: Юлия Ямлова',
         '    email: yaml.user@example.test',
         '    telegram: "@yaml_user"',
+        '    telegram_id: "5550001"',
         '    department: Казначейство',
         '    position: казначей',
       ].join('\n'),
@@ -160,7 +198,11 @@ describe('EMPLOYEES_FILE import', () => {
       department: 'Казначейство',
       position: 'казначей',
     });
-    expect((await api().get('/departments/Казначейство')).body).toMatchObject({ jira_project_key: 'TRS' });
+    // The department's contact named the employee's @username: stored as their chat id.
+    expect((await api().get('/departments/Казначейство')).body).toMatchObject({
+      jira_project_key: 'TRS',
+      telegram_contact: '5550001',
+    });
     expect(await secretary.db.knex('employees').where({ username: 'yaml.user' })).toHaveLength(1);
   });
 

@@ -1,6 +1,6 @@
 import type { Express, RequestHandler } from 'express';
 import { z } from 'zod';
-import { validated } from '@workemon/service-kit';
+import { errors, validated } from '@workemon/service-kit';
 import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps } from '@workemon/llm';
 import { ACTIONS, isAction, type AnalyticsResponse } from '@workemon/contracts';
 
@@ -53,8 +53,13 @@ export function mountAnalyticsRoutes(app: Express, deps: LlmRouteDeps): void {
     body.llm = llm;
     return body;
   };
+  // The seed's contract names the query parameter `preparedcontext`; `context` is ours. Either does, `context` wins.
   const fromQuery: RequestHandler = async (_req, res) => {
-    res.json(await analyse(validated<{ query: AnalyticsInput }>(res).query));
+    const query = validated<{ query: Partial<AnalyticsInput> & { preparedcontext?: string } }>(res).query;
+    const context = query.context ?? query.preparedcontext;
+    if (!context) throw errors.missingParameter('context');
+    if (!query.request) throw errors.missingParameter('request');
+    res.json(await analyse({ context, request: query.request }));
   };
   const fromBody: RequestHandler = async (_req, res) => {
     res.json(await analyse(validated<{ body: AnalyticsInput }>(res).body));

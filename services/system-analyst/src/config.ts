@@ -4,7 +4,7 @@ import { ANALYST_PROMPT, ANALYST_PROMPT_VERSION } from './analyst-prompt.js';
 
 export type AnalystConfig = LlmServiceConfig;
 
-/** The system analyst's configuration from environment variables (see ARCHITECTURE.md and docs/llm.md). */
+/** The system analyst's configuration from environment variables (see docs/architecture.md and docs/llm.md). */
 export function loadConfig(source: Env): AnalystConfig {
   return loadLlmServiceConfig(source, {
     port: 8002,

@@ -491,10 +491,15 @@ export interface components {
              */
             question: string;
             /**
-             * @description the prepared answer, empty when a question is asked
+             * @description the prepared answer; when `is_enough` is false, the explanation of what is missing (the guesser's or the analyst's answer, as in the seed's example)
              * @example Для получения такой аналитики вам необходимо обратиться к аналитическому кубу.
              */
             response: string;
+            /**
+             * @description the seed contract's name of `response` (the same text)
+             * @example Для получения такой аналитики вам необходимо обратиться к аналитическому кубу.
+             */
+            "context-response": string;
             /**
              * @description the guesser's classification of the request: one of its CATEGORIES (docs/llm.md); absent when the
              *     model gave none

@@ -242,10 +242,12 @@ export interface operations {
         parameters: {
             query: {
                 /**
-                 * @description the context of the request, as the guesser described it
+                 * @description the context of the request, as the guesser described it (required, unless given as `preparedcontext`)
                  * @example Младший системный аналитик из клиентского департамента хочет сформировать срезы по авторизационным операциям кошельков, это домен b2c.
                  */
-                context: string;
+                context?: string;
+                /** @description the seed contract's name of `context` (an alias; `context` wins when both are given) */
+                preparedcontext?: string;
                 /**
                  * @description the text of the request (untrusted)
                  * @example Я хочу получать аналитику о операциях наших кошельков. Меня интересуют операции авторизации
@@ -315,10 +317,12 @@ export interface operations {
         parameters: {
             query: {
                 /**
-                 * @description the context of the request, as the guesser described it
+                 * @description the context of the request, as the guesser described it (required, unless given as `preparedcontext`)
                  * @example Младший системный аналитик из клиентского департамента хочет сформировать срезы по авторизационным операциям кошельков, это домен b2c.
                  */
-                context: string;
+                context?: string;
+                /** @description the seed contract's name of `context` (an alias; `context` wins when both are given) */
+                preparedcontext?: string;
                 /**
                  * @description the text of the request (untrusted)
                  * @example Я хочу получать аналитику о операциях наших кошельков. Меня интересуют операции авторизации

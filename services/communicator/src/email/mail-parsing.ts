@@ -82,7 +82,7 @@ function mailboxOf(address: string): string {
 }
 
 /**
- * The loop rules (ARCHITECTURE.md "No loops", RFC 3834 §2 and §5): never answer mail a machine sent.
+ * The loop rules (docs/architecture.md "No loops", RFC 3834 §2 and §5): never answer mail a machine sent.
  * Returns the first reason that applies.
  */
 export function classifyAutomatic(

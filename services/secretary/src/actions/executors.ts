@@ -198,12 +198,15 @@ export async function executeAction(deps: ExecutorDeps, input: ExecutionInput): 
       };
     }
     case 'telegram': {
-      const sent = await deps.communicator.send({
-        channel: 'tg',
-        to: target.to,
-        text: colleagueText(input),
-        idempotency_key: `action-${input.id}-telegram`,
-      });
+      const sent = await deps.communicator
+        .send({
+          channel: 'tg',
+          to: target.to,
+          text: colleagueText(input),
+          idempotency_key: `action-${input.id}-telegram`,
+        })
+        .catch(skipWhenNotConfigured);
+      if ('status' in sent) return sent;
       return {
         status: 'succeeded',
         target,
@@ -212,13 +215,16 @@ export async function executeAction(deps: ExecutorDeps, input: ExecutionInput): 
       };
     }
     case 'mailing_list': {
-      const sent = await deps.communicator.send({
-        channel: 'email',
-        to: target.to,
-        subject: `[Workemon] ${summarize(payload.request)}`,
-        text: mailingListText(input),
-        idempotency_key: `action-${input.id}-mailing-list`,
-      });
+      const sent = await deps.communicator
+        .send({
+          channel: 'email',
+          to: target.to,
+          subject: `[Workemon] ${summarize(payload.request)}`,
+          text: mailingListText(input),
+          idempotency_key: `action-${input.id}-mailing-list`,
+        })
+        .catch(skipWhenNotConfigured);
+      if ('status' in sent) return sent;
       return {
         status: 'succeeded',
         target,
@@ -227,6 +233,21 @@ export async function executeAction(deps: ExecutorDeps, input: ExecutionInput): 
       };
     }
   }
+}
+
+/**
+ * The communicator answers 501 (`upstream_not_configured`, not retryable) when the channel has no credentials:
+ * the action ends at once as skipped with the communicator's reason (which names the keys to set), as a
+ * missing Jira does. Anything else is the worker's to classify.
+ */
+function skipWhenNotConfigured(err: unknown): Extract<ExecutionOutcome, { status: 'skipped' }> {
+  if (!isAppError(err) || err.code !== 'upstream_not_configured') throw err;
+  const channel = /'email'/.test(err.message) ? 'почта' : 'Telegram';
+  return {
+    status: 'skipped',
+    reason: `communicator: ${err.message}`,
+    userMessage: `Выполнить действие не получилось: канал «${channel}» не подключён к Workemon. Запрос сохранён, при необходимости обратитесь в департамент напрямую.`,
+  };
 }
 
 /**
@@ -250,17 +271,18 @@ async function findCreatedIssue(
 export type FailureClass = { transient: boolean; reason: string; retryAfterMs?: number };
 
 /**
- * Transient: 408/429, 5xx, timeouts, unreachable (retry with backoff). Permanent: any other 4xx (bad request,
- * credentials, permissions, unknown project): retrying cannot help, so the action fails with the upstream's reason.
+ * The error's own verdict decides (`AppError.retryable`, set where the error is made: the HTTP client from the
+ * status or the network error, a client from what it knows). Transient: 408/429, 5xx, timeouts, unreachable
+ * (retry with backoff). Permanent: any other 4xx (bad request, credentials, permissions, unknown project), a
+ * function the upstream does not offer (501), our own bugs: retrying cannot help, so the action fails with the
+ * upstream's reason. Errors that are not AppErrors (a dropped connection inside a library) count as transient.
  */
 export function classifyFailure(err: unknown): FailureClass {
   if (isAppError(err)) {
     const status = Number(err.details?.['status'] ?? err.status);
     const target = typeof err.details?.['target'] === 'string' ? String(err.details['target']) : undefined;
-    const prefix = target ? `${target} answered ${status}: ` : '';
-    if (err.code === 'upstream_rejected' && status !== 408 && status !== 429) {
-      return { transient: false, reason: `${prefix}${err.message}` };
-    }
+    const prefix = target && err.code === 'upstream_rejected' ? `${target} answered ${status}: ` : '';
+    if (!err.retryable) return { transient: false, reason: `${prefix}${err.message}` };
     const retryAfterS = Number(err.headers?.['Retry-After']);
     return {
       transient: true,

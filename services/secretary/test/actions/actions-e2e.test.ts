@@ -187,6 +187,9 @@ beforeAll(async () => {
     },
   });
   const directory = createDirectoryRepository(secretary.db.knex);
+  // The duty engineer's @username resolves to their chat id when the department is saved (the Bot API cannot
+  // message a person by username).
+  await directory.upsertEmployee('duty', { telegram_username: '@ops_duty', telegram_id: OPS_DUTY_CHAT });
   await directory.upsertDepartment('IT Ops', {
     jira_project_key: 'OPS',
     telegram_contact: '@ops_duty',
@@ -237,6 +240,7 @@ async function tgAccount(username: 'ivanov' | 'petrov', id: number) {
   return { id, username: employee.telegram_username! };
 }
 
+const OPS_DUTY_CHAT = '700500300';
 const sentTo = (chat: number | string) => tg.sent.filter((m) => String(m.chat_id) === String(chat));
 
 function waitForTelegram(chat: number | string, match: RegExp | string, what: string): Promise<SentMessage> {
@@ -309,13 +313,21 @@ describe('actions end to end', () => {
     const since = await lastId();
     const user = await tgUser();
     tg.pushMessage({ text: 'Передайте сотруднику сетевой группы: сломался коммутатор на третьем этаже', from: user });
-    const forwarded = await waitForTelegram('@ops_duty', 'сломался коммутатор на третьем этаже', 'the contact message');
+    const forwarded = await waitForTelegram(
+      OPS_DUTY_CHAT,
+      'сломался коммутатор на третьем этаже',
+      'the contact message',
+    );
     expect(forwarded.text).toContain('Запрос от ivanov (tg) через Workemon');
-    await waitForTelegram(user.id, 'передан сотруднику департамента «IT Ops» в Telegram (@ops_duty)', 'the user told');
+    await waitForTelegram(
+      user.id,
+      `передан сотруднику департамента «IT Ops» в Telegram (${OPS_DUTY_CHAT})`,
+      'the user told',
+    );
     const done = await waitForExecution(since, (e) => e.notification.status === 'sent', 'the execution');
     expect(done).toMatchObject({ status: 'succeeded', action: 'написать в telegram сотруднику' });
-    expect(done.target).toEqual({ system: 'telegram', to: '@ops_duty', department: 'IT Ops' });
-    expect(sentTo('@ops_duty').filter((m) => m.text.includes('коммутатор на третьем'))).toHaveLength(1);
+    expect(done.target).toEqual({ system: 'telegram', to: OPS_DUTY_CHAT, department: 'IT Ops' });
+    expect(sentTo(OPS_DUTY_CHAT).filter((m) => m.text.includes('коммутатор на третьем'))).toHaveLength(1);
   });
 
   it('an emailed request for the mailing list arrives at the list address; the outcome answers in the thread', async () => {

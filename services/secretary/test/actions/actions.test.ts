@@ -2,8 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import request from 'supertest';
 import type { Knex } from 'knex';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
-import { waitFor } from '@workemon/testkit';
-import { createAuthenticator } from '@workemon/service-kit';
+import { listen, waitFor } from '@workemon/testkit';
+import { createCommunicator, loadConfig as loadCommunicatorConfig } from '@workemon/communicator';
+import { createAuthenticator, createMetrics } from '@workemon/service-kit';
 import {
   ACTION_JIRA,
   ACTION_MAILING_LIST,
@@ -359,6 +360,42 @@ describe('not configured → skipped', () => {
     expect((await getExecution(db.knex, execution.id))!.status).toBe('skipped');
     expect(communicator.calls).toBe(calls);
   });
+
+  it.each([
+    [ACTION_TELEGRAM_EMPLOYEE, "communicator: Channel 'tg' is not configured: set TELEGRAM_BOT_TOKEN", 'Telegram'],
+    [ACTION_MAILING_LIST, "communicator: Channel 'email' is not configured: set IMAP_USER", 'почта'],
+  ] as const)(
+    '%s to a channel the real communicator has not configured: skipped at the first attempt, with its reason',
+    async (action, reason, channelWord) => {
+      // The real communicator with no channel credentials: /send answers 501 for both channels.
+      const real = createCommunicator(loadCommunicatorConfig({ SECRETARY_URL: 'http://127.0.0.1:9' }), {
+        logger: testLogger(),
+        metrics: createMetrics('communicator'),
+      });
+      const served = await listen(real.app);
+      try {
+        const comm = createCommunicatorClient({ baseUrl: served.url, timeoutMs: 2000 });
+        const worker = createActionWorker({
+          db: db.knex,
+          executors: { communicator: comm },
+          communicator: comm,
+          settings: fastWorker,
+          logger: testLogger(),
+        });
+        workers.push(worker);
+        const { execution } = await enqueue({ action, channel: 'direct' });
+        expect(execution.status).toBe('pending');
+        const done = await settle(worker, execution.id);
+        expect(done.status).toBe('skipped');
+        expect(done.attempts).toBe(1);
+        expect(done.error).toContain(reason);
+        expect(done.notification.message).toContain(`канал «${channelWord}» не подключён`);
+      } finally {
+        await served.close();
+        for (const closer of real.closers) await closer.close();
+      }
+    },
+  );
 
   it('reply and clarify need no execution', async () => {
     expect(

@@ -1,0 +1,155 @@
+// What a new user meets first: a copied .env.example starts the same stack as no file, a bad DATABASE_URL and a
+// busy port stop a service with one line naming the key, through each service's real entry point (main.ts).
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:net';
+import { parseEnv } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig as loadGuesserConfig } from '@workemon/guesser';
+import { loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
+import { loadConfig as loadSecretaryConfig } from '@workemon/secretary';
+import { loadConfig as loadCommunicatorConfig } from '@workemon/communicator';
+import { createTestDatabase } from '@workemon/testkit';
+import { repoPath } from './observability-files.js';
+import { SERVICES, type ServiceName } from './stack.js';
+
+const LOADERS: Record<ServiceName, (env: Record<string, string | undefined>) => unknown> = {
+  secretary: loadSecretaryConfig,
+  guesser: loadGuesserConfig,
+  'system-analyst': loadAnalystConfig,
+  communicator: loadCommunicatorConfig,
+};
+
+describe('.env.example', () => {
+  it('copied to .env, gives every service the same configuration as no file at all', () => {
+    const fromFile = parseEnv(readFileSync(repoPath('.env.example'), 'utf8'));
+    // Keys that connect something are there, commented out with their placeholders.
+    const text = readFileSync(repoPath('.env.example'), 'utf8');
+    for (const key of ['TELEGRAM_BOT_TOKEN', 'IMAP_USER', 'JIRA_BASE_URL', 'LLM_API_KEY', 'DEEPSEEK_API_KEY'])
+      expect(text).toMatch(new RegExp(`^# ${key}=\\S`, 'm'));
+    const runtime = { INIT_CWD: '/srv/workemon' };
+    for (const service of SERVICES) {
+      const load = LOADERS[service];
+      expect(load({ ...fromFile, ...runtime }), service).toEqual(load(runtime));
+    }
+  });
+});
+
+type Exit = { code: number | null; stderr: string; stdout: string };
+
+function runMain(service: ServiceName, env: Record<string, string>): Promise<Exit> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=@workemon/source', repoPath(`services/${service}/src/main.ts`)],
+    { cwd: repoPath('.'), env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, stdout });
+    }),
+  );
+}
+
+describe('a service that cannot start', () => {
+  let blocker: Server;
+  let busyPort: number;
+  let databaseUrl: string;
+  let dropDatabase: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    // Bound to every interface, as another program on the machine would be.
+    blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, resolve));
+    busyPort = (blocker.address() as { port: number }).port;
+    const db = await createTestDatabase(inject('postgresUrl'), 'ops_first_run');
+    databaseUrl = db.url;
+    dropDatabase = db.drop;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => blocker?.close(() => resolve()));
+    await dropDatabase?.();
+  });
+
+  it('on a busy port exits 1 with one line naming the port and its *_PORT key', { timeout: 90_000 }, async () => {
+    const exits = await Promise.all(
+      SERVICES.map(async (service) => ({
+        service,
+        exit: await runMain(service, {
+          PORT: String(busyPort),
+          DATABASE_URL: databaseUrl,
+          LLM_BASE_URL: 'http://127.0.0.1:9',
+          SECRETARY_URL: 'http://127.0.0.1:9',
+        }),
+      })),
+    );
+    for (const { service, exit } of exits) {
+      const key = `${service.toUpperCase().replace('-', '_')}_PORT`;
+      expect(exit.code, `${service}: ${exit.stderr}`).toBe(1);
+      const lines = exit.stderr.trim().split('\n');
+      expect(lines, service).toEqual([
+        `${service}: port ${busyPort} is already in use; stop what listens there or choose another port with ${key} (npm start, docker compose) or PORT (this service alone)`,
+      ]);
+    }
+  });
+
+  it(
+    'with a DATABASE_URL that is not postgres:// names the key, without a stack trace',
+    { timeout: 60_000 },
+    async () => {
+      const exit = await runMain('secretary', { PORT: '0', DATABASE_URL: 'mysql://root:hunter2@db/workemon' });
+      expect(exit.code).toBe(1);
+      expect(exit.stderr).toContain('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+      expect(exit.stderr).not.toContain('hunter2');
+      expect(exit.stderr).not.toMatch(/^\s+at /m);
+      expect(exit.stdout).not.toContain('listening');
+    },
+  );
+});
+
+describe('npm start (scripts/start-all.mjs)', () => {
+  it(
+    'reads ./.env (the environment wins) and gives each service the port of its *_PORT key',
+    { timeout: 60_000 },
+    async () => {
+      // The script as shipped, in a tree whose one "service" prints what it was given and exits.
+      const root = mkdtempSync(join(tmpdir(), 'workemon-start-'));
+      try {
+        mkdirSync(join(root, 'scripts'));
+        copyFileSync(repoPath('scripts/start-all.mjs'), join(root, 'scripts/start-all.mjs'));
+        symlinkSync(repoPath('node_modules'), join(root, 'node_modules'));
+        mkdirSync(join(root, 'services/guesser/src'), { recursive: true });
+        writeFileSync(
+          join(root, 'services/guesser/src/main.ts'),
+          'const { PORT, LLM_PROVIDER, LOG_LEVEL } = process.env;\n' +
+            'console.log(JSON.stringify({ PORT, LLM_PROVIDER, LOG_LEVEL }));\n',
+        );
+        writeFileSync(
+          join(root, '.env'),
+          'GUESSER_PORT=18555\nLLM_PROVIDER=deepseek\nLOG_LEVEL=debug\n# TELEGRAM_BOT_TOKEN=x\n',
+        );
+        const child = spawn(process.execPath, ['scripts/start-all.mjs'], {
+          cwd: root,
+          env: { PATH: process.env['PATH'], LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+        const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+        expect(code, out).toBe(0);
+        const printed = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as Record<string, string>;
+        expect(printed).toEqual({ PORT: '18555', LLM_PROVIDER: 'deepseek', LOG_LEVEL: 'warn' });
+        expect(out).toContain('[start] guesser:18555');
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  );
+});
