@@ -16,6 +16,7 @@ export {
   type ProviderName,
   type ProviderSettings,
   type LlmSettings,
+  type LocalModelSettings,
   type JsonMode,
 } from './llm-config.js';
 export { llmErrors } from './llm-errors.js';
@@ -27,3 +28,15 @@ export type { TokenUsage } from './provider-wire.js';
 export { readPromptFile } from './prompt-file.js';
 export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-config.js';
 export { buildLlmServiceApp, runLlmService, type LlmServiceSpec, type LlmServiceDeps } from './llm-service.js';
+export { createLocalWire, grammarSchemaOf, type LocalWire, type LocalModelPhase } from './local-wire.js';
+export {
+  parseHubModelRef,
+  resolveHubFile,
+  downloadHubFile,
+  pickGgufFile,
+  hubModelDir,
+  ModelDownloadError,
+  type HubModelRef,
+  type HubFile,
+  type DownloadProgress,
+} from './model-download.js';

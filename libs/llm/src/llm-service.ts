@@ -72,7 +72,13 @@ export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => Ll
     const metrics = createMetrics(spec.service);
     const llm = createLlmClient(config.llm, { metrics, logger });
     const app = buildLlmServiceApp(spec, { config, logger, metrics, llm });
-    await runService({ app, port: config.port, logger, handleSignals: true });
+    await runService({
+      app,
+      port: config.port,
+      logger,
+      handleSignals: true,
+      closers: [{ name: 'llm', close: () => llm.close?.() }],
+    });
     logger.info('LLM chain ready', { llm: { chain: llm.describe(), prompt: config.promptSource } });
   };
   start().catch((err: unknown) => {
