@@ -40,7 +40,10 @@ export type LocalModelPhase =
   | { phase: 'failed'; file?: string; problem: string };
 
 /** The default model's file in its repository (known without asking the hub, for the "download it yourself" hint). */
-const KNOWN_FILES: Record<string, string> = { 'qwen/qwen3-0.6b-gguf:q8_0': 'Qwen3-0.6B-Q8_0.gguf' };
+const KNOWN_FILES: Record<string, string> = {
+  'qwen/qwen3-0.6b-gguf:q8_0': 'Qwen3-0.6B-Q8_0.gguf',
+  'qwen/qwen3-0.6b-gguf:': 'Qwen3-0.6B-Q8_0.gguf',
+};
 
 export type LocalWire = ProviderWire & {
   phase(): LocalModelPhase;
@@ -60,6 +63,12 @@ export type LocalWireDeps = {
 };
 
 const MB = 1024 * 1024;
+/** 1.2 GB, 640 MB, 170 KB. */
+function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * MB) return `${(bytes / (1024 * MB)).toFixed(1)} GB`;
+  if (bytes >= MB) return `${Math.round(bytes / MB)} MB`;
+  return `${Math.round(bytes / 1024)} KB`;
+}
 const percent = (p: DownloadProgress) => (p.totalBytes > 0 ? Math.floor((p.receivedBytes / p.totalBytes) * 100) : 0);
 
 /** JSON Schema keywords node-llama-cpp's grammar builder understands; everything else is left out of the grammar. */
@@ -200,7 +209,7 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
           const rate = (progress.receivedBytes - startBytes) / MB / Math.max(0.001, (now - started) / 1000);
           stream.write(
             `\r[local model] ${basename(file)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct} % ` +
-              `${(progress.receivedBytes / MB).toFixed(0)}/${(progress.totalBytes / MB).toFixed(0)} MB ${rate.toFixed(1)} MB/s `,
+              `${formatBytes(progress.receivedBytes)} of ${formatBytes(progress.totalBytes)} ${rate.toFixed(1)} MB/s `,
           );
           if (progress.receivedBytes === progress.totalBytes) stream.write('\n');
         }
@@ -265,7 +274,7 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
       }
       try {
         if (existsSync(dest)) return dest;
-        logger?.info(`local model: downloading ${hubFile.url} (${(hubFile.size / MB).toFixed(0)} MB) to ${dest}`, {
+        logger?.info(`local model: downloading ${hubFile.url} (${formatBytes(hubFile.size)}) to ${dest}`, {
           llm: { provider: p.name, file: dest, url: hubFile.url, total_bytes: hubFile.size },
         });
         const reporter = progressReporter(dest);
@@ -475,7 +484,7 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
             status: 'degraded',
             detail:
               `local: downloading ${percent(s)} % of ${basename(s.file)} ` +
-              `(${(s.receivedBytes / MB).toFixed(0)} of ${(s.totalBytes / MB).toFixed(0)} MB) into ${s.file}`,
+              `(${formatBytes(s.receivedBytes)} of ${formatBytes(s.totalBytes)}) into ${s.file}`,
           };
         case 'loading':
           return { status: 'degraded', detail: `local: loading ${s.file}` };
