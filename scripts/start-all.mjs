@@ -11,13 +11,17 @@ const services = [
   { name: 'communicator', port: 8003 },
 ].filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
 
+// No provider configured: the LLM services run a small model in process (LLM_PROVIDER=local, docs/llm.md), so
+// `npm start` answers with no API key and no model server; the first start downloads it into ./data/models.
+const llmDefault = process.env.LLM_PROVIDER ? {} : { LLM_PROVIDER: 'local' };
+
 const children = services.map((s) => {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, PORT: String(s.port) },
+      env: { ...process.env, PORT: String(s.port), ...llmDefault },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );
