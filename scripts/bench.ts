@@ -16,6 +16,7 @@ import autocannon from 'autocannon';
 import { getFreePort, waitFor } from '@workemon/testkit';
 import { startPostgresServer, type PostgresServer } from '@workemon/testkit/postgres';
 import { startFakeLlm } from '@workemon/testkit/fake-llm';
+import { benchLocalModel } from './bench-local.js';
 
 let stopping = false;
 // BENCH_FROM_DIST=1 runs the services as the images do (`node dist/main.js`, after `npm run build`).
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
   const procs: Proc[] = [];
   let pg: PostgresServer | undefined;
   let pgliteDir: string | undefined;
+  let localPgliteDir: string | undefined;
   const fakeChild = startNode('fake-llm', [self, '--fake-llm'], {});
   try {
     const fake = await new Promise<{ url: string; apiKey: string; model: string }>((resolve, reject) => {
@@ -192,6 +194,15 @@ async function main(): Promise<void> {
     );
     const goals = [chain.requests.average >= 500 ? 'ok' : 'MISSED', chain.latency.p99 < 50 ? 'ok' : 'MISSED'];
     console.log(`goals: >= 500 req/s ${goals[0]}; p99 < 50 ms ${goals[1]}`);
+    await benchLocalModel({
+      startService,
+      // PGlite serves one process: the second secretary gets its own directory.
+      databaseEnv: databaseUrl
+        ? { DATABASE_URL: databaseUrl }
+        : { PGLITE_DIR: (localPgliteDir = mkdtempSync(join(tmpdir(), 'bench-pglite-'))) },
+      track: (p) => procs.push(p as Proc),
+      rssMb,
+    });
   } finally {
     stopping = true;
     for (const p of [...procs].reverse()) {
@@ -201,5 +212,6 @@ async function main(): Promise<void> {
     fakeChild.kill('SIGTERM');
     await pg?.destroy();
     if (pgliteDir) rmSync(pgliteDir, { recursive: true, force: true });
+    if (localPgliteDir) rmSync(localPgliteDir, { recursive: true, force: true });
   }
 }

@@ -35,6 +35,7 @@ export {
   downloadHubFile,
   pickGgufFile,
   hubModelDir,
+  findDownloadedModel,
   ModelDownloadError,
   type HubModelRef,
   type HubFile,
