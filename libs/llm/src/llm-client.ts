@@ -15,6 +15,7 @@ import { createOpenAiWire } from './openai-wire.js';
 import { createYandexGptWire } from './yandexgpt-wire.js';
 import { createOllamaWire } from './ollama-wire.js';
 import { createLocalWire, type LocalWire } from './local-wire.js';
+import { createAnthropicWire } from './anthropic-wire.js';
 import type { ChatMessage, ProviderWire, TokenUsage } from './provider-wire.js';
 import { jsonSchemaOf, parseStructured } from './structured-output.js';
 import { delimitUserContent, prepareUserContent } from './user-content.js';
@@ -87,6 +88,7 @@ const FALLBACK_STATUSES = new Set([502, 503, 504]);
 
 function createWire(p: ProviderSettings, settings: LlmSettings, logger?: Logger): ProviderWire | LocalWire {
   if (p.name === 'local') return createLocalWire(p, settings, { logger });
+  if (p.name === 'anthropic') return createAnthropicWire(p, settings.jsonMode);
   if (p.name === 'yandexgpt') return createYandexGptWire(p, settings.jsonMode);
   if (p.name === 'ollama') return createOllamaWire(p, settings.jsonMode);
   return createOpenAiWire(p, settings.jsonMode);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { env } from '@workemon/service-kit';
 
-export const PROVIDERS = ['yandexgpt', 'deepseek', 'grok', 'openai', 'ollama', 'local'] as const;
+export const PROVIDERS = ['yandexgpt', 'deepseek', 'grok', 'openai', 'ollama', 'local', 'anthropic'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export type JsonMode = 'auto' | 'schema' | 'object';
@@ -59,6 +59,7 @@ const API_PREFIX: Partial<Record<ProviderName, RegExp>> = {
   yandexgpt: /\/foundationModels\/v1(\/completion)?$/,
   ollama: /\/api(\/chat)?$/,
   local: /\/+$/,
+  anthropic: /\/v1(\/messages)?$/,
   deepseek: /\/chat\/completions$/,
   grok: /\/chat\/completions$/,
   openai: /\/chat\/completions$/,
@@ -78,6 +79,7 @@ export const PROVIDER_DEFAULTS: Record<ProviderName, { baseUrl: string; model: s
   ollama: { baseUrl: 'http://localhost:11434', model: 'qwen3:0.6b', needsKey: false },
   // In process (node-llama-cpp); the base URL is where `hf:` models are downloaded from (LLM_MODEL_BASE_URL).
   local: { baseUrl: 'https://huggingface.co', model: 'hf:Qwen/Qwen3-0.6B-GGUF:Q8_0', needsKey: false },
+  anthropic: { baseUrl: 'https://api.anthropic.com', model: 'claude-haiku-4-5', needsKey: true },
 };
 
 /** A decimal number from the environment (all values arrive as strings). */
@@ -155,6 +157,7 @@ export const llmEnvSchema = {
   ...providerKeys('grok'),
   ...providerKeys('openai'),
   ...providerKeys('ollama'),
+  ...providerKeys('anthropic'),
 };
 
 type ParsedLlmEnv = {
