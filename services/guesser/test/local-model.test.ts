@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import winston from 'winston';
@@ -7,6 +9,7 @@ import { join } from 'node:path';
 import { createLogger, createMetrics, createOpenApi } from '@workemon/service-kit';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { createLlmClient, type LlmClient } from '@workemon/llm';
+import { getFreePort, waitFor } from '@workemon/testkit';
 import { writeTinyGguf } from '@workemon/testkit/tiny-gguf';
 import { buildApp, loadConfig } from '../src/index.js';
 import { validQuery } from './start-guesser.js';
@@ -73,4 +76,51 @@ describe('guesser with the local provider', () => {
     expect(health.body.checks['llm:local'].status).toBe('down');
     expect(health.body.checks['llm:local'].detail).toContain(missing);
   });
+});
+
+describe('guesser process with the local provider', () => {
+  it('loads the model, answers, and on SIGTERM shuts down gracefully (exit 0) with the model loaded', async () => {
+    const port = await getFreePort();
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@workemon/source', 'services/guesser/src/main.ts'],
+      {
+        cwd: root,
+        env: {
+          PATH: process.env['PATH'],
+          PORT: String(port),
+          LOG_LEVEL: 'info',
+          LLM_PROVIDER: 'local',
+          LLM_MODEL: modelFile,
+          LLM_THREADS: '1',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor(
+        async () => {
+          const health = (await (await fetch(`${url}/health`)).json()) as { status: string };
+          return health.status === 'ok';
+        },
+        { timeoutMs: 60_000, what: 'guesser with its model loaded' },
+      );
+      const res = await request(url).get('/get-context').query(validQuery());
+      expect(res.status).toBe(200);
+      expect(res.body.llm.provider).toBe('local');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    // node-llama-cpp loads signal-exit, which re-raised SIGTERM mid-shutdown while the handler was `once`.
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(output).toContain('shutdown complete');
+  }, 120_000);
 });
