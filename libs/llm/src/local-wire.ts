@@ -63,6 +63,8 @@ export type LocalWireDeps = {
 };
 
 const MB = 1024 * 1024;
+/** Tries of one download when the connection breaks off (each resumes where the last stopped). */
+const DOWNLOAD_ATTEMPTS = 5;
 /** 1.2 GB, 640 MB, 170 KB. */
 function formatBytes(bytes: number): string {
   if (bytes >= 1024 * MB) return `${(bytes / (1024 * MB)).toFixed(1)} GB`;
@@ -278,7 +280,29 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
           llm: { provider: p.name, file: dest, url: hubFile.url, total_bytes: hubFile.size },
         });
         const reporter = progressReporter(dest);
-        await downloadHubFile(hubFile, dest, { onProgress: (pr) => reporter.update(pr), signal: downloadAbort.signal });
+        // A connection that breaks off is resumed from the bytes already on disk (Range), a few times.
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            await downloadHubFile(hubFile, dest, {
+              onProgress: (pr) => reporter.update(pr),
+              signal: downloadAbort.signal,
+            });
+            break;
+          } catch (err) {
+            if (
+              !(err instanceof ModelDownloadError) ||
+              err.kind !== 'network' ||
+              attempt >= DOWNLOAD_ATTEMPTS ||
+              closed
+            )
+              throw err;
+            const waitMs = Math.min(30_000, 1000 * 2 ** (attempt - 1));
+            logger?.warn(`local model: ${err.message}; resuming in ${waitMs / 1000} s`, {
+              llm: { provider: p.name, file: dest, attempt },
+            });
+            await new Promise((r) => setTimeout(r, waitMs));
+          }
+        }
         logger?.info(`local model: downloaded and verified ${dest}`, { llm: { provider: p.name, file: dest } });
         return dest;
       } catch (err) {

@@ -208,6 +208,17 @@ describe('the local provider on first start', () => {
     expect(hub.requests.length).toBe(before);
   });
 
+  it('resumes a download whose connection broke off by itself (Range), then loads the model', async () => {
+    hub.cutNextAfterBytes = 60_000;
+    const wire = wireFor({ LLM_MODEL: 'hf:workemon/tiny-GGUF:Q8_0', LLM_MODEL_BASE_URL: hub.url });
+    expect((await wire.whenSettled()).phase).toBe('ready');
+    expect(hub.requests.filter((r) => r.path.includes('/resolve/')).map((r) => r.range)).toEqual([
+      undefined,
+      'bytes=60000-',
+    ]);
+    expect(readFileSync(join(dir, 'workemon', 'tiny-GGUF', FILE)).equals(model)).toBe(true);
+  });
+
   it('two processes sharing the directory download the file once', async () => {
     hub.chunkDelayMs = 5;
     const env = { LLM_MODEL: 'hf:workemon/tiny-GGUF:Q8_0', LLM_MODEL_BASE_URL: hub.url };
