@@ -50,7 +50,8 @@ COPY --from=manifests /src/prompts prompts
 # Non-root, by number: the official image's `node` user is uid 1000, and a numeric USER needs no passwd entry
 # (so it works on any bookworm-based Node image). The only writable place: the secretary's embedded database
 # when DATABASE_URL is unset.
-RUN mkdir -p /app/data && chown 1000:1000 /app/data
+# (and /app/data/models: the local LLM provider's downloads, a volume in compose).
+RUN mkdir -p /app/data/models && chown -R 1000:1000 /app/data
 USER 1000:1000
 # Services listen on PORT; these are their defaults (docs/architecture.md).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

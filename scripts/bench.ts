@@ -23,6 +23,7 @@ import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startPostgresServer, type PostgresServer } from '@workemon/testkit/postgres';
 import { startFakeLlm } from '@workemon/testkit/fake-llm';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { benchLocalModel } from './bench-local.js';
 
 const fromDist = process.env['BENCH_FROM_DIST'] === '1';
 const duration = Number(process.env['BENCH_DURATION_S'] ?? 8);
@@ -270,6 +271,15 @@ async function main(): Promise<void> {
       dovecot = drain.dovecot;
       sink = drain.sink;
     }
+
+    await benchLocalModel({
+      startService,
+      authEnv,
+      clientKey,
+      databaseEnv: { DATABASE_URL: databaseUrl },
+      track: (p) => procs.push(p as Proc),
+      rssMb: (pid) => `${fmt(rssMb(pid), 1)} MB`,
+    });
 
     const at32 = results.get(32)!;
     const at4 = results.get(4)!;

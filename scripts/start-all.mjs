@@ -36,13 +36,17 @@ const services = [
   .map((s) => ({ ...s, port: process.env[`${s.name.toUpperCase().replace('-', '_')}_PORT`] || String(s.port) }))
   .filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
 
+// No provider configured: the LLM services run a small model in process (LLM_PROVIDER=local, docs/llm.md), so
+// `npm start` answers with no API key and no model server; the first start downloads it into ./data/models.
+const llmDefault = process.env.LLM_PROVIDER ? {} : { LLM_PROVIDER: 'local' };
+
 const children = services.map((s) => {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, ...unsetOf(runEnv), PORT: s.port },
+      env: { ...process.env, ...unsetOf(runEnv), ...llmDefault, PORT: s.port },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );

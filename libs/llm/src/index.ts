@@ -16,6 +16,7 @@ export {
   type ProviderName,
   type ProviderSettings,
   type LlmSettings,
+  type LocalModelSettings,
   type JsonMode,
 } from './llm-config.js';
 export { llmErrors } from './llm-errors.js';
@@ -45,3 +46,16 @@ export {
   type PromptVersion,
   type GenerationSettings,
 } from './prompt-version.js';
+export { createLocalWire, grammarSchemaOf, type LocalWire, type LocalModelPhase } from './local-wire.js';
+export {
+  parseHubModelRef,
+  resolveHubFile,
+  downloadHubFile,
+  pickGgufFile,
+  hubModelDir,
+  findDownloadedModel,
+  ModelDownloadError,
+  type HubModelRef,
+  type HubFile,
+  type DownloadProgress,
+} from './model-download.js';

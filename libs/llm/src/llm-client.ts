@@ -14,6 +14,8 @@ import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js'
 import { createOpenAiWire } from './openai-wire.js';
 import { createYandexGptWire } from './yandexgpt-wire.js';
 import { createOllamaWire } from './ollama-wire.js';
+import { createLocalWire, type LocalWire } from './local-wire.js';
+import { createAnthropicWire } from './anthropic-wire.js';
 import type { ChatMessage, ProviderWire, TokenUsage } from './provider-wire.js';
 import { jsonSchemaOf, parseStructured } from './structured-output.js';
 import { delimitUserContent, prepareUserContent } from './user-content.js';
@@ -67,6 +69,8 @@ export type LlmClient = {
   healthChecks(): HealthCheck[];
   /** The configured chain, primary first (for logs and health). */
   describe(): { provider: ProviderName; model: string; baseUrl: string; configured: boolean }[];
+  /** Frees what the providers hold (the local model's memory, a download in progress). */
+  close?(): Promise<void>;
 };
 
 export type LlmClientDeps = {
@@ -82,7 +86,9 @@ type Runtime = { settings: ProviderSettings; wire: ProviderWire; breaker: Circui
 // 413 (our input) and unexpected errors are not the provider's fault and would fail the same way elsewhere.
 const FALLBACK_STATUSES = new Set([502, 503, 504]);
 
-function createWire(p: ProviderSettings, settings: LlmSettings): ProviderWire {
+function createWire(p: ProviderSettings, settings: LlmSettings, logger?: Logger): ProviderWire | LocalWire {
+  if (p.name === 'local') return createLocalWire(p, settings, { logger });
+  if (p.name === 'anthropic') return createAnthropicWire(p, settings.jsonMode);
   if (p.name === 'yandexgpt') return createYandexGptWire(p, settings.jsonMode);
   if (p.name === 'ollama') return createOllamaWire(p, settings.jsonMode);
   return createOpenAiWire(p, settings.jsonMode);
@@ -107,6 +113,8 @@ function outcomeOf(err: unknown): string {
     case 'llm_rejected':
     case 'llm_model_missing':
       return 'rejected';
+    case 'llm_model_unavailable':
+      return 'unavailable';
     default:
       return 'error';
   }
@@ -168,7 +176,7 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     duration.zero({ provider: p.name, model: p.model, outcome: 'ok' });
     return {
       settings: p,
-      wire: createWire(p, settings),
+      wire: createWire(p, settings, logger),
       breaker: createCircuitBreaker({
         threshold: settings.breakerThreshold,
         resetMs: settings.breakerResetMs,
@@ -204,6 +212,7 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
         schemaName,
         timeoutMs: settings.timeoutMs,
         maxOutputTokens: settings.maxOutputTokens,
+        temperature: settings.temperature,
       });
       tokens.inc({ ...labels, kind: 'input' }, generation.usage.inputTokens);
       tokens.inc({ ...labels, kind: 'output' }, generation.usage.outputTokens);
@@ -358,6 +367,10 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
           },
         };
       });
+    },
+
+    async close() {
+      await Promise.all(runtimes.map((rt) => (rt.wire as Partial<LocalWire>).close?.()));
     },
 
     describe() {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { env } from '@workemon/service-kit';
 
-export const PROVIDERS = ['yandexgpt', 'deepseek', 'grok', 'openai', 'ollama'] as const;
+export const PROVIDERS = ['yandexgpt', 'deepseek', 'grok', 'openai', 'ollama', 'local', 'anthropic'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export type JsonMode = 'auto' | 'schema' | 'object';
@@ -36,6 +36,22 @@ export type LlmSettings = {
   breakerThreshold: number;
   breakerResetMs: number;
   jsonMode: JsonMode;
+  /** Sampling temperature sent to every provider (LLM_TEMPERATURE). */
+  temperature: number;
+  /** The `local` provider only (docs/llm.md, "The local model"). */
+  local: LocalModelSettings;
+};
+
+/** Settings of the in-process model (provider `local`). */
+export type LocalModelSettings = {
+  /** Where `hf:` models are downloaded to (absolute or relative to the working directory). */
+  modelsDir: string;
+  /** Context window in tokens (prompt + answer). */
+  contextSize: number;
+  /** CPU threads for generation; 0: the library's choice (the machine's cores). */
+  threads: number;
+  /** Generations run at the same time (context sequences); more wait in line. */
+  parallel: number;
 };
 
 /**
@@ -50,6 +66,8 @@ export const DEFAULT_MAX_ANSWER_CHARS = 8_000;
 const API_PREFIX: Partial<Record<ProviderName, RegExp>> = {
   yandexgpt: /\/foundationModels\/v1(\/completion)?$/,
   ollama: /\/api(\/chat)?$/,
+  local: /\/+$/,
+  anthropic: /\/v1(\/messages)?$/,
   deepseek: /\/chat\/completions$/,
   grok: /\/chat\/completions$/,
   openai: /\/chat\/completions$/,
@@ -67,7 +85,20 @@ export const PROVIDER_DEFAULTS: Record<ProviderName, { baseUrl: string; model: s
   grok: { baseUrl: 'https://api.x.ai/v1', model: 'grok-4-fast-non-reasoning', needsKey: true },
   openai: { baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', needsKey: true },
   ollama: { baseUrl: 'http://localhost:11434', model: 'qwen3:0.6b', needsKey: false },
+  // In process (node-llama-cpp); the base URL is where `hf:` models are downloaded from (LLM_MODEL_BASE_URL).
+  local: { baseUrl: 'https://huggingface.co', model: 'hf:Qwen/Qwen3-0.6B-GGUF:Q8_0', needsKey: false },
+  anthropic: { baseUrl: 'https://api.anthropic.com', model: 'claude-haiku-4-5', needsKey: true },
 };
+
+/** A decimal number from the environment (all values arrive as strings). */
+const envNumber = (fallback: number, description: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number such as 0.2')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .default(fallback)
+    .describe(description);
 
 const providerKeys = (p: ProviderName) => {
   const prefix = p.toUpperCase();
@@ -99,6 +130,22 @@ export const llmEnvSchema = {
     'Longest text field of an answer; a longer one (a provider ignoring the token limit) is cut with a marker',
     { min: 200 },
   ),
+  LLM_MAX_TOKENS: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(16, 'must be at least 16'))
+    .optional()
+    .describe('Token limit of one answer (max_tokens); overrides LLM_MAX_OUTPUT_TOKENS'),
+  LLM_TEMPERATURE: envNumber(0.2, 'Sampling temperature of every provider (0: most deterministic)', 0, 2),
+  LLM_MODEL_BASE_URL: env.url(
+    undefined,
+    'Where the local provider downloads hf: models; default https://huggingface.co',
+  ),
+  LLM_MODELS_DIR: env.withDefault('./data/models', 'Directory of downloaded local models'),
+  LLM_CONTEXT_SIZE: env.int(8_192, 'Context window of the local model in tokens (prompt + answer)', { min: 512 }),
+  LLM_THREADS: env.int(0, 'CPU threads of the local model; 0: all cores', { min: 0, max: 256 }),
+  LLM_LOCAL_PARALLEL: env.int(1, 'Generations the local model runs at once; more wait in line', { min: 1, max: 16 }),
   LLM_CONCURRENCY: env.int(4, 'Concurrent calls per provider; more wait in line', { min: 1 }),
   LLM_BREAKER_THRESHOLD: env.int(5, 'Consecutive failed calls that open the breaker of a provider', { min: 1 }),
   LLM_BREAKER_RESET_MS: env.int(30_000, 'How long an open breaker skips its provider before one trial call', {
@@ -123,6 +170,7 @@ export const llmEnvSchema = {
   ...providerKeys('grok'),
   ...providerKeys('openai'),
   ...providerKeys('ollama'),
+  ...providerKeys('anthropic'),
 };
 
 type ParsedLlmEnv = {
@@ -137,6 +185,13 @@ type ParsedLlmEnv = {
   LLM_MAX_INPUT_CHARS: number;
   LLM_MAX_OUTPUT_TOKENS: number;
   LLM_MAX_ANSWER_CHARS?: number;
+  LLM_MAX_TOKENS?: number;
+  LLM_TEMPERATURE: number;
+  LLM_MODEL_BASE_URL?: string;
+  LLM_MODELS_DIR: string;
+  LLM_CONTEXT_SIZE: number;
+  LLM_THREADS: number;
+  LLM_LOCAL_PARALLEL: number;
   LLM_CONCURRENCY: number;
   LLM_BREAKER_THRESHOLD: number;
   LLM_BREAKER_RESET_MS: number;
@@ -156,9 +211,11 @@ function providerSettings(name: ProviderName, parsed: ParsedLlmEnv, primary: boo
   const model = (primary ? parsed.LLM_MODEL : undefined) ?? own('MODEL') ?? defaults.model;
   const missing: string[] = [];
   if (defaults.needsKey && !apiKey) missing.push(apiKeyEnv);
+  const configuredBase =
+    name === 'local' ? parsed.LLM_MODEL_BASE_URL : ((primary ? parsed.LLM_BASE_URL : undefined) ?? own('BASE_URL'));
   const settings: ProviderSettings = {
     name,
-    baseUrl: apiRoot(name, (primary ? parsed.LLM_BASE_URL : undefined) ?? own('BASE_URL') ?? defaults.baseUrl),
+    baseUrl: apiRoot(name, configuredBase ?? defaults.baseUrl),
     model,
     apiKey,
     apiKeyEnv,
@@ -186,12 +243,19 @@ export function llmSettingsFromEnv(parsed: ParsedLlmEnv): LlmSettings {
     retryBaseMs: parsed.LLM_RETRY_BASE_MS,
     retryAfterCapMs: parsed.LLM_RETRY_AFTER_CAP_MS,
     maxInputChars: parsed.LLM_MAX_INPUT_CHARS,
-    maxOutputTokens: parsed.LLM_MAX_OUTPUT_TOKENS,
+    maxOutputTokens: parsed.LLM_MAX_TOKENS ?? parsed.LLM_MAX_OUTPUT_TOKENS,
     maxAnswerChars: parsed.LLM_MAX_ANSWER_CHARS ?? DEFAULT_MAX_ANSWER_CHARS,
     concurrency: parsed.LLM_CONCURRENCY,
     breakerThreshold: parsed.LLM_BREAKER_THRESHOLD,
     breakerResetMs: parsed.LLM_BREAKER_RESET_MS,
     jsonMode: parsed.LLM_JSON_MODE,
+    temperature: parsed.LLM_TEMPERATURE,
+    local: {
+      modelsDir: parsed.LLM_MODELS_DIR,
+      contextSize: parsed.LLM_CONTEXT_SIZE,
+      threads: parsed.LLM_THREADS,
+      parallel: parsed.LLM_LOCAL_PARALLEL,
+    },
   };
 }
 

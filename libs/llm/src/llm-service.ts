@@ -134,6 +134,7 @@ export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => Ll
       logger,
       handleSignals: true,
       service: spec.service,
+      closers: [{ name: 'llm', close: () => llm.close?.() }],
     });
     logger.info('LLM chain ready', {
       llm: { chain: llm.describe(), prompt: config.promptSource, prompt_version: config.promptVersion },

@@ -2,7 +2,7 @@ import { isAppError } from '@workemon/service-kit';
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { llmErrors } from './llm-errors.js';
 import { requestProvider } from './provider-http.js';
-import { TEMPERATURE, usageOf, type ProviderWire } from './provider-wire.js';
+import { usageOf, type ProviderWire } from './provider-wire.js';
 
 type ChatResponse = {
   message?: { content?: unknown; thinking?: unknown };
@@ -40,7 +40,7 @@ export function createOllamaWire(p: ProviderSettings, jsonMode: JsonMode): Provi
             stream: false,
             format: jsonMode === 'object' ? 'json' : req.jsonSchema,
             think: false,
-            options: { temperature: TEMPERATURE, num_predict: req.maxOutputTokens },
+            options: { temperature: req.temperature, num_predict: req.maxOutputTokens },
           },
           timeoutMs: req.timeoutMs,
           apiKeyEnv: p.apiKeyEnv,

@@ -1,7 +1,7 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { llmErrors } from './llm-errors.js';
 import { reachableWithout404, requestProvider } from './provider-http.js';
-import { TEMPERATURE, usageOf, type ProviderWire } from './provider-wire.js';
+import { usageOf, type ProviderWire } from './provider-wire.js';
 
 type ChatCompletion = {
   choices?: { message?: { content?: unknown; reasoning_content?: unknown }; finish_reason?: unknown }[];
@@ -16,6 +16,8 @@ type ChatCompletion = {
  */
 export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): ProviderWire {
   const useSchema = jsonMode === 'schema' || (jsonMode === 'auto' && p.name !== 'deepseek');
+  const ownApi = p.name === 'grok' || (p.name === 'openai' && /^https:\/\/api\.openai\.com(\/|$)/.test(p.baseUrl));
+  const maxTokensField = ownApi ? 'max_completion_tokens' : 'max_tokens';
   const auth: Record<string, string> = p.apiKey ? { authorization: `Bearer ${p.apiKey}` } : {};
   // Compatible servers disagree on whether the API root carries `/v1` (DeepSeek answers both, most proxies and
   // local servers only `/v1/...`), and users copy either form into LLM_BASE_URL. A 404 on the configured form
@@ -29,13 +31,14 @@ export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): Provi
         model: p.model,
         messages: req.messages,
         stream: false,
-        temperature: TEMPERATURE,
+        temperature: req.temperature,
         response_format: useSchema
           ? { type: 'json_schema', json_schema: { name: req.schemaName, schema: req.jsonSchema, strict: false } }
           : { type: 'json_object' },
       };
-      // DeepSeek documents max_tokens; OpenAI and Grok deprecate it in favour of max_completion_tokens.
-      body[p.name === 'deepseek' ? 'max_tokens' : 'max_completion_tokens'] = req.maxOutputTokens;
+      // DeepSeek and OpenAI-compatible servers (vLLM, LM Studio, llama.cpp, LiteLLM) read max_tokens; OpenAI's own
+      // API and Grok deprecate it in favour of max_completion_tokens (OpenAI's reasoning models reject max_tokens).
+      body[maxTokensField] = req.maxOutputTokens;
       const post = (root: string) =>
         requestProvider({
           provider: p.name,

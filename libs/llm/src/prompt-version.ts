@@ -3,7 +3,6 @@ import { basename, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readPromptFile } from './prompt-file.js';
 import type { LlmSettings } from './llm-config.js';
-import { TEMPERATURE } from './provider-wire.js';
 
 /**
  * Which prompt (or persona) produced an answer: a readable name and the SHA-256 of the exact text sent (UTF-8,
@@ -15,7 +14,7 @@ export type PromptVersion = { name: string; sha256: string };
 export type GenerationSettings = {
   /** Sampling temperature sent to the provider. */
   temperature: number;
-  /** Token limit of one answer (LLM_MAX_OUTPUT_TOKENS). */
+  /** Token limit of one answer (LLM_MAX_TOKENS, else LLM_MAX_OUTPUT_TOKENS). */
   max_output_tokens: number;
   /** Structured-output mode (LLM_JSON_MODE). */
   json_mode: string;
@@ -53,10 +52,8 @@ export function loadPrompt(path: string): { text: string; version: PromptVersion
 
 /** The generation settings of a client configured with `settings`, for provenance. */
 export function generationSettings(settings: LlmSettings): GenerationSettings {
-  // The wires send the fixed TEMPERATURE; when temperature becomes configurable it is read from settings here.
-  const configured = (settings as { temperature?: unknown }).temperature;
   return {
-    temperature: typeof configured === 'number' ? configured : TEMPERATURE,
+    temperature: settings.temperature,
     max_output_tokens: settings.maxOutputTokens,
     json_mode: settings.jsonMode,
   };

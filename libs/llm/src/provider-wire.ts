@@ -11,6 +11,10 @@ export type GenerateRequest = {
   schemaName: string;
   timeoutMs: number;
   maxOutputTokens: number;
+  /** Sampling temperature (LLM_TEMPERATURE). */
+  temperature: number;
+  /** The local provider only: a deadline that fired aborts the generation at once. */
+  signal?: AbortSignal;
 };
 
 /** One provider's wire format: a single HTTP attempt (no retries here) and a cheap reachability check. */
@@ -32,6 +36,3 @@ export function usageOf(input: unknown, output: unknown, total?: unknown): Token
   const totalTokens = total === undefined ? inputTokens + outputTokens : toCount(total) || inputTokens + outputTokens;
   return { inputTokens, outputTokens, totalTokens };
 }
-
-// Low but non-zero: the answers are decisions in a fixed JSON shape, yet the clarifying questions should read naturally.
-export const TEMPERATURE = 0.2;

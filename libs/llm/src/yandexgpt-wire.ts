@@ -1,7 +1,7 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { llmErrors } from './llm-errors.js';
 import { reachableWithout404, requestProvider } from './provider-http.js';
-import { TEMPERATURE, usageOf, type ProviderWire } from './provider-wire.js';
+import { usageOf, type ProviderWire } from './provider-wire.js';
 
 type CompletionResponse = {
   result?: {
@@ -33,7 +33,7 @@ export function createYandexGptWire(p: ProviderSettings, jsonMode: JsonMode): Pr
     async generate(req) {
       const body: Record<string, unknown> = {
         modelUri,
-        completionOptions: { stream: false, temperature: TEMPERATURE, maxTokens: String(req.maxOutputTokens) },
+        completionOptions: { stream: false, temperature: req.temperature, maxTokens: String(req.maxOutputTokens) },
         messages: req.messages.map((m) => ({ role: m.role, text: m.content })),
       };
       if (jsonMode === 'schema') body['jsonSchema'] = { schema: req.jsonSchema };

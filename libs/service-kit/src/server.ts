@@ -142,7 +142,9 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
   };
 
   if (options.handleSignals) {
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal));
+    // `on`, not `once`: libraries using signal-exit (node-llama-cpp loads one) re-raise a signal that no other
+    // listener is left for, which killed the process in the middle of its graceful shutdown. Repeats are no-ops.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void shutdown(signal));
     process.on('unhandledRejection', (reason) => {
       logger.error('unhandled promise rejection', {
         err: reason instanceof Error ? reason : undefined,

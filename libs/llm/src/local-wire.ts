@@ -1,0 +1,533 @@
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type * as NodeLlamaCppModule from 'node-llama-cpp';
+import type {
+  ChatHistoryItem,
+  ChatWrapper,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaGrammar,
+  Llama,
+  LlamaModel,
+} from 'node-llama-cpp';
+import { AppError, type CheckResult, type Logger } from '@workemon/service-kit';
+import type { LlmSettings, ProviderSettings } from './llm-config.js';
+import { llmErrors } from './llm-errors.js';
+import {
+  ModelDownloadError,
+  downloadHubFile,
+  findDownloadedModel,
+  hubFileUrl,
+  hubModelDir,
+  parseHubModelRef,
+  resolveHubFile,
+  tryLockDownload,
+  type DownloadProgress,
+  type HubFile,
+  type HubModelRef,
+} from './model-download.js';
+import type { ChatMessage, GenerateRequest, ProviderWire } from './provider-wire.js';
+
+type NodeLlamaCpp = typeof NodeLlamaCppModule;
+
+/** Where the in-process model is on its way from configuration to answering (reported by /health). */
+export type LocalModelPhase =
+  | { phase: 'preparing'; file?: string }
+  | { phase: 'downloading'; file: string; receivedBytes: number; totalBytes: number }
+  | { phase: 'loading'; file: string }
+  | { phase: 'ready'; file: string }
+  | { phase: 'failed'; file?: string; problem: string };
+
+/** The default model's file in its repository (known without asking the hub, for the "download it yourself" hint). */
+const KNOWN_FILES: Record<string, string> = {
+  'qwen/qwen3-0.6b-gguf:q8_0': 'Qwen3-0.6B-Q8_0.gguf',
+  'qwen/qwen3-0.6b-gguf:': 'Qwen3-0.6B-Q8_0.gguf',
+};
+
+export type LocalWire = ProviderWire & {
+  phase(): LocalModelPhase;
+  /** Resolves when the model is loaded (or failed); for tests and the bench. */
+  whenSettled(): Promise<LocalModelPhase>;
+  /** Generations running now, calls waiting for a sequence, and the most generations ever run at once. */
+  stats(): { active: number; waiting: number; peakActive: number };
+  close(): Promise<void>;
+};
+
+export type LocalWireDeps = {
+  logger?: Logger;
+  /** Where the download progress bar is drawn (only when it is a TTY). Default process.stderr. */
+  progressStream?: NodeJS.WriteStream;
+  /** Loads the binding; injected by tests to simulate a platform where it cannot load. */
+  importBinding?: () => Promise<NodeLlamaCpp>;
+};
+
+const MB = 1024 * 1024;
+/** Tries of one download when the connection breaks off (each resumes where the last stopped). */
+const DOWNLOAD_ATTEMPTS = 5;
+/** 1.2 GB, 640 MB, 170 KB. */
+function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * MB) return `${(bytes / (1024 * MB)).toFixed(1)} GB`;
+  if (bytes >= MB) return `${Math.round(bytes / MB)} MB`;
+  return `${Math.round(bytes / 1024)} KB`;
+}
+const percent = (p: DownloadProgress) => (p.totalBytes > 0 ? Math.floor((p.receivedBytes / p.totalBytes) * 100) : 0);
+
+/** JSON Schema keywords node-llama-cpp's grammar builder understands; everything else is left out of the grammar. */
+const GRAMMAR_KEYS = new Set([
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'enum',
+  'const',
+  'oneOf',
+  'minLength',
+  'maxLength',
+  'description',
+  '$defs',
+  '$ref',
+  'minProperties',
+  'maxProperties',
+]);
+
+/**
+ * The answer schema as node-llama-cpp's GBNF JSON-schema subset: `anyOf` becomes `oneOf`, unknown keywords
+ * (`pattern`, `minimum`, `format`…) are dropped — the full schema is still checked when the answer is parsed.
+ */
+export function grammarSchemaOf(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(grammarSchemaOf);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+    const name = key === 'anyOf' ? 'oneOf' : key;
+    if (!GRAMMAR_KEYS.has(name)) continue;
+    if (name === 'properties' || name === '$defs') {
+      out[name] = Object.fromEntries(
+        Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, grammarSchemaOf(v)]),
+      );
+    } else if (name === 'enum' || name === 'const' || name === 'required' || name === 'description') {
+      out[name] = value;
+    } else out[name] = grammarSchemaOf(value);
+  }
+  return out;
+}
+
+function toHistory(messages: ChatMessage[], noThink: boolean): ChatHistoryItem[] {
+  const lastUser = messages.map((m) => m.role).lastIndexOf('user');
+  return messages.map((m, i): ChatHistoryItem => {
+    if (m.role === 'system') return { type: 'system', text: m.content };
+    if (m.role === 'assistant') return { type: 'model', response: [m.content] };
+    // Qwen3's soft switch: "/no_think" in the last user turn answers without a reasoning block.
+    return { type: 'user', text: noThink && i === lastUser ? `${m.content}\n/no_think` : m.content };
+  });
+}
+
+/** A FIFO pool of context sequences: one generation per sequence; waiting callers leave the line when aborted. */
+function createSequencePool(sequences: LlamaContextSequence[]) {
+  const free = [...sequences];
+  const waiting: { take: (s: LlamaContextSequence) => void; signal?: AbortSignal }[] = [];
+  return {
+    acquire(signal?: AbortSignal): Promise<LlamaContextSequence> {
+      const s = free.shift();
+      if (s) return Promise.resolve(s);
+      return new Promise((take, reject) => {
+        const entry = { take, signal };
+        waiting.push(entry);
+        signal?.addEventListener(
+          'abort',
+          () => {
+            const at = waiting.indexOf(entry);
+            if (at >= 0) waiting.splice(at, 1);
+            reject(signal.reason);
+          },
+          { once: true },
+        );
+      });
+    },
+    release(s: LlamaContextSequence) {
+      const next = waiting.shift();
+      if (next) next.take(s);
+      else free.push(s);
+    },
+  };
+}
+
+/**
+ * The `local` provider: a GGUF model run in this process by llama.cpp through node-llama-cpp (an optional
+ * dependency, imported only here). `LLM_MODEL` is a file path or `hf:<owner>/<repo>[:<quant>]`; a hub model is
+ * downloaded once into `LLM_MODELS_DIR/<owner>/<repo>/` (resumed, verified; see model-download.ts) and loaded
+ * once. The answer is constrained by a grammar built from the answer's JSON Schema, so it always parses;
+ * reasoning is switched off (Qwen3: an empty thought block and `/no_think`). Generations run one per context
+ * sequence (`LLM_LOCAL_PARALLEL`, default 1); further calls wait in line, and a call's deadline
+ * (`LLM_TIMEOUT_MS`, counted from entering the line) aborts its wait or its generation.
+ *
+ * Errors: model missing, corrupt, still downloading, or the binding not loadable → 503 `llm_model_unavailable`
+ * naming the file and what to do; deadline → 504 `llm_timeout`; answer cut at the token limit → 502.
+ */
+export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps: LocalWireDeps = {}): LocalWire {
+  const { logger } = deps;
+  const local = settings.local;
+  let state: LocalModelPhase = { phase: 'preparing' };
+  let binding: NodeLlamaCpp | undefined;
+  let llama: Llama | undefined;
+  let model: LlamaModel | undefined;
+  let context: LlamaContext | undefined;
+  let chatWrapper: ChatWrapper | undefined;
+  let noThink = false;
+  let pool: ReturnType<typeof createSequencePool> | undefined;
+  let closed = false;
+  const grammars = new WeakMap<object, Promise<LlamaGrammar>>();
+  const downloadAbort = new AbortController();
+  const counters = { active: 0, waiting: 0, peakActive: 0 };
+
+  const fail = (problem: string, file?: string): LocalModelPhase => {
+    state = { phase: 'failed', file, problem };
+    logger?.error(`local model: ${problem}`, { llm: { provider: p.name, model: p.model, file } });
+    return state;
+  };
+
+  function progressReporter(file: string) {
+    const stream = deps.progressStream ?? process.stderr;
+    const tty = stream.isTTY === true;
+    let lastDraw = 0;
+    let lastPercent = -10;
+    const started = Date.now();
+    let startBytes: number | undefined;
+    return {
+      update(progress: DownloadProgress) {
+        state = { phase: 'downloading', file, ...progress };
+        startBytes ??= progress.receivedBytes;
+        const pct = percent(progress);
+        const now = Date.now();
+        if (tty && (now - lastDraw > 200 || progress.receivedBytes === progress.totalBytes)) {
+          lastDraw = now;
+          const width = 30;
+          const filled = Math.round((pct / 100) * width);
+          const rate = (progress.receivedBytes - startBytes) / MB / Math.max(0.001, (now - started) / 1000);
+          stream.write(
+            `\r[local model] ${basename(file)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct} % ` +
+              `${formatBytes(progress.receivedBytes)} of ${formatBytes(progress.totalBytes)} ${rate.toFixed(1)} MB/s `,
+          );
+          if (progress.receivedBytes === progress.totalBytes) stream.write('\n');
+        }
+        if (pct >= lastPercent + 10) {
+          lastPercent = pct - (pct % 10);
+          logger?.info(`local model: downloading ${basename(file)}: ${pct} %`, {
+            llm: { provider: p.name, file, received_bytes: progress.receivedBytes, total_bytes: progress.totalBytes },
+          });
+        }
+      },
+    };
+  }
+
+  /** Waits for another process's download of `dest` (it holds the lock), showing the part's growth. */
+  async function followOtherDownload(hubFile: HubFile, dest: string): Promise<'done' | 'lock-free'> {
+    for (;;) {
+      if (closed) throw new Error('closed');
+      if (existsSync(dest)) return 'done';
+      if (!existsSync(`${dest}.lock`)) return 'lock-free';
+      const have = (await stat(`${dest}.part`).catch(() => undefined))?.size ?? 0;
+      state = { phase: 'downloading', file: dest, receivedBytes: have, totalBytes: hubFile.size };
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  function noNetworkHint(ref: HubModelRef, dir: string, hubFile?: HubFile): string {
+    const key = `${ref.owner}/${ref.repo}:${ref.quant ?? ''}`.toLowerCase();
+    const name = hubFile?.path ?? KNOWN_FILES[key];
+    if (name) {
+      return (
+        `download ${hubFileUrl(p.baseUrl, ref, name)} and put it at ${join(dir, basename(name))} ` +
+        '(or set LLM_MODEL to the path of a GGUF file)'
+      );
+    }
+    return (
+      `download a GGUF file${ref.quant ? ` (${ref.quant})` : ''} of ${p.baseUrl}/${ref.owner}/${ref.repo} into ${dir} ` +
+      '(or set LLM_MODEL to the path of a GGUF file)'
+    );
+  }
+
+  /** hf: reference → a local file, downloading it when it is not there yet. */
+  async function fetchHubModel(ref: HubModelRef): Promise<string> {
+    const dir = hubModelDir(local.modelsDir, ref);
+    const present = await findDownloadedModel(dir, ref);
+    if (present) return present;
+    let hubFile: HubFile;
+    try {
+      hubFile = await resolveHubFile(p.baseUrl, ref);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new Error(`cannot look up ${p.model}: ${why}; ${noNetworkHint(ref, dir)}`, { cause: err });
+    }
+    const dest = join(dir, basename(hubFile.path));
+    for (;;) {
+      const release = await tryLockDownload(dest);
+      if (!release) {
+        logger?.info(`local model: another process is downloading ${dest}; waiting for it`, {
+          llm: { provider: p.name, file: dest },
+        });
+        if ((await followOtherDownload(hubFile, dest)) === 'done') return dest;
+        continue;
+      }
+      try {
+        if (existsSync(dest)) return dest;
+        logger?.info(`local model: downloading ${hubFile.url} (${formatBytes(hubFile.size)}) to ${dest}`, {
+          llm: { provider: p.name, file: dest, url: hubFile.url, total_bytes: hubFile.size },
+        });
+        const reporter = progressReporter(dest);
+        // A connection that breaks off is resumed from the bytes already on disk (Range), a few times.
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            await downloadHubFile(hubFile, dest, {
+              onProgress: (pr) => reporter.update(pr),
+              signal: downloadAbort.signal,
+            });
+            break;
+          } catch (err) {
+            if (
+              !(err instanceof ModelDownloadError) ||
+              err.kind !== 'network' ||
+              attempt >= DOWNLOAD_ATTEMPTS ||
+              closed
+            )
+              throw err;
+            const waitMs = Math.min(30_000, 1000 * 2 ** (attempt - 1));
+            logger?.warn(`local model: ${err.message}; resuming in ${waitMs / 1000} s`, {
+              llm: { provider: p.name, file: dest, attempt },
+            });
+            await new Promise((r) => setTimeout(r, waitMs));
+          }
+        }
+        logger?.info(`local model: downloaded and verified ${dest}`, { llm: { provider: p.name, file: dest } });
+        return dest;
+      } catch (err) {
+        if (err instanceof ModelDownloadError && err.kind === 'network') {
+          throw new Error(`${err.message}; ${noNetworkHint(ref, dir, hubFile)}`, { cause: err });
+        }
+        throw err;
+      } finally {
+        await release();
+      }
+    }
+  }
+
+  async function prepare(): Promise<LocalModelPhase> {
+    const ref = parseHubModelRef(p.model);
+    let file: string;
+    if (ref) {
+      try {
+        file = await fetchHubModel(ref);
+      } catch (err) {
+        if (closed) return state;
+        return fail(err instanceof Error ? err.message : String(err));
+      }
+    } else {
+      file = resolve(p.model);
+      if (!existsSync(file)) {
+        return fail(
+          `model file ${file} does not exist: put a GGUF model there, or set LLM_MODEL to hf:<owner>/<repo> to download one`,
+          file,
+        );
+      }
+    }
+    if (closed) return state;
+    state = { phase: 'loading', file };
+    try {
+      binding = await (deps.importBinding ?? (() => import('node-llama-cpp')))();
+      llama = await binding.getLlama({
+        gpu: false,
+        build: 'never',
+        logLevel: binding.LlamaLogLevel.warn,
+        logger: (level, message) => {
+          const text = message.trim();
+          if (text) logger?.debug(`llama.cpp: ${text}`, { llm: { provider: p.name, level } });
+        },
+      });
+    } catch (err) {
+      return fail(
+        `node-llama-cpp cannot load on this machine (${err instanceof Error ? err.message : String(err)}): ` +
+          'install the optional dependency node-llama-cpp (npm ci without --omit=optional), or choose another LLM_PROVIDER',
+        file,
+      );
+    }
+    try {
+      model = await llama.loadModel({ modelPath: file });
+      context = await model.createContext({
+        contextSize: Math.min(local.contextSize, model.trainContextSize),
+        sequences: local.parallel,
+        ...(local.threads > 0 ? { threads: local.threads } : {}),
+      });
+      const sequences = Array.from({ length: local.parallel }, () => context!.getSequence());
+      pool = createSequencePool(sequences);
+      chatWrapper = binding.resolveChatWrapper(model, { customWrapperSettings: { qwen: { thoughts: 'discourage' } } });
+      noThink = chatWrapper instanceof binding.QwenChatWrapper;
+    } catch (err) {
+      return fail(
+        `model file ${file} cannot be loaded (${err instanceof Error ? err.message : String(err)}): ` +
+          'it is not a GGUF model llama.cpp can run, or it is damaged — replace it',
+        file,
+      );
+    }
+    if (closed) return state;
+    state = { phase: 'ready', file };
+    logger?.info(`local model ready: ${file}`, {
+      llm: {
+        provider: p.name,
+        file,
+        context_size: context.contextSize,
+        threads: context.currentThreads,
+        parallel: local.parallel,
+        chat_wrapper: chatWrapper.wrapperName,
+      },
+    });
+    return state;
+  }
+
+  const settled = prepare().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
+
+  function unavailable(): AppError {
+    const s = state;
+    if (s.phase === 'downloading') {
+      return new AppError(
+        'llm_model_unavailable',
+        503,
+        `The local model is still downloading (${percent(s)} % of ${basename(s.file)}); try again later`,
+        { details: { provider: p.name, file: s.file }, headers: { 'Retry-After': '30' }, retryable: false },
+      );
+    }
+    if (s.phase === 'failed') {
+      return new AppError('llm_model_unavailable', 503, `The local model is unavailable: ${s.problem}`, {
+        details: { provider: p.name, file: s.file },
+        retryable: false,
+      });
+    }
+    return new AppError('llm_model_unavailable', 503, 'The local model is still being prepared; try again shortly', {
+      details: { provider: p.name },
+      headers: { 'Retry-After': '5' },
+      retryable: false,
+    });
+  }
+
+  function grammarFor(jsonSchema: Record<string, unknown>): Promise<LlamaGrammar> {
+    let g = grammars.get(jsonSchema);
+    if (!g) {
+      const converted = grammarSchemaOf(jsonSchema) as Parameters<Llama['createGrammarForJsonSchema']>[0];
+      g = llama!.createGrammarForJsonSchema(converted).catch((err: unknown) => {
+        // A schema outside the grammar builder's subset: any JSON object, validated after parsing.
+        logger?.warn(`local model: no grammar for this schema (${String(err)}); constraining to JSON only`, {
+          llm: { provider: p.name },
+        });
+        return llama!.getGrammarFor('json');
+      });
+      grammars.set(jsonSchema, g);
+    }
+    return g;
+  }
+
+  async function generate(req: GenerateRequest) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('deadline')), req.timeoutMs);
+    const onOuterAbort = () => controller.abort(req.signal?.reason);
+    req.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    const signal = controller.signal;
+    let sequence: LlamaContextSequence | undefined;
+    try {
+      if (state.phase === 'loading' || state.phase === 'preparing') {
+        // Loading takes seconds; a download can take minutes and is answered with 503 + Retry-After instead.
+        await Promise.race([
+          settled,
+          new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+        ]);
+      }
+      if (state.phase !== 'ready' || !pool || !binding || !model) throw unavailable();
+      counters.waiting += 1;
+      try {
+        sequence = await pool.acquire(signal);
+      } finally {
+        counters.waiting -= 1;
+      }
+      counters.active += 1;
+      counters.peakActive = Math.max(counters.peakActive, counters.active);
+      const grammar = await grammarFor(req.jsonSchema);
+      const before = sequence.tokenMeter.getState();
+      const chat = new binding.LlamaChat({ contextSequence: sequence, chatWrapper });
+      try {
+        const result = await chat.generateResponse(toHistory(req.messages, noThink), {
+          grammar,
+          maxTokens: req.maxOutputTokens,
+          temperature: req.temperature,
+          signal,
+          budgets: { thoughtTokens: 0 },
+        });
+        const used = sequence.tokenMeter.diff(before);
+        const usage = {
+          inputTokens: used.usedInputTokens,
+          outputTokens: used.usedOutputTokens,
+          totalTokens: used.usedInputTokens + used.usedOutputTokens,
+        };
+        if (result.metadata.stopReason === 'maxTokens') {
+          throw llmErrors.invalidOutput(p.name, 'answer cut off at the token limit', result.response);
+        }
+        return { text: result.response, usage };
+      } finally {
+        chat.dispose({ disposeSequence: false });
+      }
+    } catch (err) {
+      if (signal.aborted) throw llmErrors.timeout(p.name, req.timeoutMs);
+      if (err instanceof AppError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new AppError('llm_rejected', 502, `LLM provider '${p.name}' could not generate an answer`, {
+        cause: err,
+        details: { provider: p.name, problem: message },
+        retryable: false,
+      });
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onOuterAbort);
+      if (sequence) {
+        counters.active -= 1;
+        pool!.release(sequence);
+      }
+    }
+  }
+
+  return {
+    generate,
+    async checkHealth(): Promise<CheckResult> {
+      const s = state;
+      switch (s.phase) {
+        case 'ready':
+          return { status: 'ok', detail: `local ${s.file}: loaded` };
+        case 'downloading':
+          return {
+            status: 'degraded',
+            detail:
+              `local: downloading ${percent(s)} % of ${basename(s.file)} ` +
+              `(${formatBytes(s.receivedBytes)} of ${formatBytes(s.totalBytes)}) into ${s.file}`,
+          };
+        case 'loading':
+          return { status: 'degraded', detail: `local: loading ${s.file}` };
+        case 'preparing':
+          return { status: 'degraded', detail: `local: preparing ${p.model}` };
+        case 'failed':
+          return { status: 'down', detail: `local: ${s.problem}` };
+      }
+    },
+    phase: () => state,
+    stats: () => ({ ...counters }),
+    whenSettled: () => settled,
+    async close() {
+      closed = true;
+      downloadAbort.abort();
+      await settled;
+      await context?.dispose();
+      await model?.dispose();
+      await llama?.dispose();
+    },
+  };
+}
