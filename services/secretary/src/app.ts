@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Express } from 'express';
 import type { Knex } from 'knex';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import {
