@@ -264,11 +264,13 @@ describe.each(OVERLAYS)('Kubernetes overlay %s', (overlay) => {
     }
   });
 
-  it('keeps a single communicator, replaced by Recreate, so one poller reads each mailbox and bot', () => {
+  it('runs several communicators, rolled one at a time: the poller lease picks the one that polls', () => {
     const d = deployments().find((x) => x.metadata.name === 'workemon-communicator')!;
     const spec = d.spec as { replicas: number; strategy: { type: string } };
-    expect(spec.replicas).toBe(1);
-    expect(spec.strategy.type).toBe('Recreate');
+    expect(spec.replicas).toBeGreaterThanOrEqual(2);
+    expect(spec.strategy.type).toBe('RollingUpdate');
+    const config = ofKind('ConfigMap').find((c) => c.metadata.name === 'workemon-config')!;
+    expect(config.data?.['POLLER_LEASE_TTL']).toMatch(/^\d+s$/);
   });
 
   it('sets only configuration keys the services read', async () => {

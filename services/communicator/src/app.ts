@@ -13,15 +13,20 @@ import {
 import type { SecretaryClient } from './secretary-client.js';
 import type { OutboundSender } from './outbound-sender.js';
 
+/**
+ * Current state of the channels. `standby` (a detail for /health) when another communicator replica holds the
+ * channel's poller lease: this one serves POST /send only and takes over if the active one dies.
+ */
 export type ChannelHealth = {
   email?: {
+    standby?: string;
     connected: boolean;
     lastSweepAt?: number;
     startedAt?: number;
     sweepIntervalMs: number;
     verifySmtp: () => Promise<boolean>;
   };
-  telegram?: { bot?: string; lastPollAt?: number; pollTimeoutS: number };
+  telegram?: { standby?: string; bot?: string; lastPollAt?: number; pollTimeoutS: number };
 };
 
 export type AppDeps = {
@@ -62,6 +67,7 @@ export function buildApp(deps: AppDeps): Express {
       run: async () => {
         const email = deps.channelHealth().email;
         if (!email) return disabled('IMAP_USER');
+        if (email.standby) return { status: 'ok', detail: email.standby };
         const since = email.lastSweepAt ?? email.startedAt;
         const age = ageS(since);
         const interval = email.sweepIntervalMs / 1000;
@@ -91,6 +97,7 @@ export function buildApp(deps: AppDeps): Express {
       run: async () => {
         const tg = deps.channelHealth().telegram;
         if (!tg) return disabled('TELEGRAM_BOT_TOKEN');
+        if (tg.standby) return { status: 'ok', detail: tg.standby };
         if (!tg.bot) return { status: 'down', detail: 'getMe has not succeeded yet' };
         const age = ageS(tg.lastPollAt);
         // A poll returns within pollTimeoutS; 10 s more without one means polling is failing (issue 13).

@@ -16,6 +16,7 @@ import { createEmailChannel, type EmailChannel } from './email/email-channel.js'
 import { createImapMailbox } from './email/imap-mailbox.js';
 import { createSmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
+import { createPollerLease, createSecretaryLeaseClient, pollerHolderId, type PollerLease } from './poller-lease.js';
 import { createSecretaryClient } from './secretary-client.js';
 import { createSenderRateLimit } from './sender-rate-limit.js';
 import { createTelegramBotApi } from './telegram/telegram-bot-api.js';
@@ -29,9 +30,13 @@ export const COMMUNICATOR_KEY_CLASSES: readonly KeyClass[] = ['service'];
 
 export type Communicator = {
   app: Express;
-  email?: EmailChannel;
-  telegram?: TelegramChannel;
-  /** Starts reading the mailbox and polling Telegram. */
+  /** The email channel while this replica polls the mailbox (holds its lease); undefined otherwise. */
+  readonly email?: EmailChannel;
+  /** The Telegram channel while this replica polls the bot (holds its lease); undefined otherwise. */
+  readonly telegram?: TelegramChannel;
+  /** Each configured channel's lease: this replica's role for it (`active` polls, `standby` waits). */
+  leases: { email?: PollerLease; telegram?: PollerLease };
+  /** Competes for the channels' poller leases; the channels start polling once this replica holds them. */
   start: () => void;
   /** Shutdown order: stop taking work, let in-flight messages finish, log out of IMAP, stop the bot. */
   closers: Closer[];
@@ -70,35 +75,83 @@ export function createCommunicator(
       'TRUSTED_AUTHSERV_ID is not set: no mail counts as authenticated, so mail gets replies only and triggers ' +
         'no Jira task, colleague or mailing-list action (set it to your receiving server, e.g. mx.yandex.ru)',
     );
-  const email = emailConfig
-    ? createEmailChannel({
-        settings: emailConfig,
-        openMailbox: (onChange) =>
-          createImapMailbox({
-            settings: emailConfig,
-            logger,
-            metrics: channelMetrics,
-            onChange,
-            reconnectBaseDelayMs: options.imapReconnectBaseDelayMs,
-          }),
-        mailer: createSmtpMailer(emailConfig),
-        secretary,
-        rateLimit,
-        metrics: channelMetrics,
+  // One active poller per mailbox and bot token among replicas (docs/kubernetes.md): each channel polls only while
+  // this replica holds its lease in the secretary; a channel instance lives for one tenure (stop() is final), and
+  // POST /send works in any role with a mailer and a Bot API client of its own.
+  const leaseClient = createSecretaryLeaseClient({
+    baseURL: config.SECRETARY_URL!,
+    apiKey: config.SECRETARY_API_KEY ?? serviceKeyToSend(config.apiKeys),
+    timeoutMs: 5000,
+    metrics,
+    logger,
+  });
+  const holder = pollerHolderId();
+  const standbyDetail = (lease: PollerLease) =>
+    `standby: another replica polls this (${lease.health().lease}); POST /send is served here`;
+  let email: EmailChannel | undefined;
+  const sendMailer = emailConfig ? createSmtpMailer(emailConfig) : undefined;
+  const emailLease = emailConfig
+    ? createPollerLease({
+        name: `imap:${emailConfig.imap.user}@${emailConfig.imap.host}:${emailConfig.imap.port}/${emailConfig.imap.mailbox}`,
+        holder,
+        client: leaseClient,
+        ttlMs: config.POLLER_LEASE_TTL,
         logger,
+        onActive: () => {
+          email = createEmailChannel({
+            settings: emailConfig,
+            openMailbox: (onChange) =>
+              createImapMailbox({
+                settings: emailConfig,
+                logger,
+                metrics: channelMetrics,
+                onChange,
+                reconnectBaseDelayMs: options.imapReconnectBaseDelayMs,
+              }),
+            mailer: createSmtpMailer(emailConfig),
+            secretary,
+            rateLimit,
+            metrics: channelMetrics,
+            logger,
+          });
+          email.start();
+        },
+        onStandby: async () => {
+          const ending = email;
+          email = undefined;
+          await ending?.stop(config.SHUTDOWN_TIMEOUT);
+        },
       })
     : undefined;
 
   const tgConfig = telegramSettings(config);
-  const telegram = tgConfig
-    ? createTelegramChannel({
-        settings: tgConfig,
-        api: createTelegramBotApi({ token: tgConfig.token, apiRoot: tgConfig.apiRoot }),
-        secretary,
-        rateLimit,
-        metrics: channelMetrics,
+  const botApi = tgConfig ? createTelegramBotApi({ token: tgConfig.token, apiRoot: tgConfig.apiRoot }) : undefined;
+  let telegram: TelegramChannel | undefined;
+  const telegramLease = tgConfig
+    ? createPollerLease({
+        // The bot's id is the token's part before ':' (public, like the bot's username); the secret part never is.
+        name: `telegram:${tgConfig.token.split(':')[0]}`,
+        holder,
+        client: leaseClient,
+        ttlMs: config.POLLER_LEASE_TTL,
         logger,
-        errorBaseDelayMs: options.telegramErrorBaseDelayMs,
+        onActive: () => {
+          telegram = createTelegramChannel({
+            settings: tgConfig,
+            api: botApi!,
+            secretary,
+            rateLimit,
+            metrics: channelMetrics,
+            logger,
+            errorBaseDelayMs: options.telegramErrorBaseDelayMs,
+          });
+          telegram.start();
+        },
+        onStandby: async () => {
+          const ending = telegram;
+          telegram = undefined;
+          await ending?.stop(config.SHUTDOWN_TIMEOUT);
+        },
       })
     : undefined;
 
@@ -108,10 +161,21 @@ export function createCommunicator(
     metrics,
     auth: options.auth ?? createAuthenticator(config.apiKeys),
     secretary,
-    outbound: createOutboundSender({ mailer: email?.mailer, telegram: telegram?.api, metrics: channelMetrics }),
+    outbound: createOutboundSender({ mailer: sendMailer, telegram: botApi, metrics: channelMetrics }),
     channelHealth: () => ({
-      email: email && { ...email.health(), verifySmtp: () => email.mailer.verify() },
-      telegram: telegram?.health(),
+      email:
+        sendMailer &&
+        (email
+          ? { ...email.health(), verifySmtp: () => sendMailer.verify() }
+          : {
+              standby: standbyDetail(emailLease!),
+              connected: false,
+              sweepIntervalMs: emailConfig!.sweepIntervalMs,
+              verifySmtp: () => sendMailer.verify(),
+            }),
+      telegram:
+        tgConfig &&
+        (telegram?.health() ?? { standby: standbyDetail(telegramLease!), pollTimeoutS: tgConfig.pollTimeoutS }),
     }),
   });
 
@@ -119,19 +183,26 @@ export function createCommunicator(
   const closers: Closer[] = [
     {
       name: 'channels',
+      // Stopping a lease stops its channel (in-flight work drains) and hands the lease over at once.
       close: async () => {
-        await Promise.all([email?.stop(config.SHUTDOWN_TIMEOUT), telegram?.stop(config.SHUTDOWN_TIMEOUT)]);
+        await Promise.all([emailLease?.stop(), telegramLease?.stop()]);
+        sendMailer?.close();
       },
     },
   ];
 
   return {
     app,
-    email,
-    telegram,
+    get email() {
+      return email;
+    },
+    get telegram() {
+      return telegram;
+    },
+    leases: { email: emailLease, telegram: telegramLease },
     start: () => {
-      email?.start();
-      telegram?.start();
+      emailLease?.start();
+      telegramLease?.start();
     },
     closers,
   };

@@ -80,6 +80,10 @@ const schema = z.object({
   ),
 
   SHUTDOWN_TIMEOUT: env.durationMs('30s', 'Deadline for in-flight messages at shutdown'),
+  POLLER_LEASE_TTL: env.durationMs(
+    '10s',
+    'How long the lease of the one replica that polls a mailbox or bot lasts; a standby takes over within ~1.25× it',
+  ),
 });
 
 export type Config = z.output<typeof schema> & {

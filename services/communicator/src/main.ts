@@ -50,4 +50,7 @@ await runService({
   service: SERVICE,
 });
 communicator.start();
-logger.info(`channels: email ${communicator.email ? 'on' : 'off'}, telegram ${communicator.telegram ? 'on' : 'off'}`);
+logger.info(
+  `channels: email ${communicator.leases.email ? 'on' : 'off'}, telegram ${communicator.leases.telegram ? 'on' : 'off'} ` +
+    '(each polls once this replica holds its lease)',
+);

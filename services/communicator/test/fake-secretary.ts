@@ -135,6 +135,35 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
         .map((key) => ({ key, outcome: handled.get(key)!.outcome, recorded_at: new Date().toISOString() })),
     });
   });
+  // Poller leases (PUT/DELETE /poller-leases/{name}), as the real secretary grants them: free, lapsed or the same
+  // holder → 200; another live holder → 409. Unlike analyses they stay up under down(): a test of a secretary
+  // outage is about the mail and updates in flight, not about which replica polls.
+  const leases = new Map<string, { holder: string; epoch: number; expiresAt: number }>();
+  app.put('/poller-leases/:name', openapi.validate('acquirePollerLease'), (req, res) => {
+    const name = req.params['name'] as string;
+    const { holder, ttl_ms } = req.body as { holder: string; ttl_ms: number };
+    const now = Date.now();
+    const current = leases.get(name);
+    if (current && current.holder !== holder && current.expiresAt > now) {
+      res
+        .status(409)
+        .json({ error: 'Conflict', message: `Lease '${name}' is held by ${current.holder}`, statusCode: 409 });
+      return;
+    }
+    const epoch = !current
+      ? 1
+      : current.holder === holder && current.expiresAt > now
+        ? current.epoch
+        : current.epoch + 1;
+    leases.set(name, { holder, epoch, expiresAt: now + ttl_ms });
+    const iso = new Date(now).toISOString();
+    res.json({ name, holder, epoch, acquired_at: iso, expires_at: new Date(now + ttl_ms).toISOString() });
+  });
+  app.delete('/poller-leases/:name', openapi.validate('releasePollerLease'), (req, res) => {
+    const name = req.params['name'] as string;
+    if (leases.get(name)?.holder === req.query['holder']) leases.delete(name);
+    res.status(204).end();
+  });
   const executions = new Map<number, string>();
   const decisions: FakeSecretary['decisions'] = [];
   app.post('/action-executions/:id/:decision', (req, res) => {

@@ -30,6 +30,8 @@ export async function startCommunicator(options: {
   sink?: SmtpSink;
   telegram?: FakeTelegram;
   env?: Record<string, string>;
+  /** Wait until this replica polls its channels (holds their leases); default true. */
+  awaitLeases?: boolean;
 }): Promise<Running> {
   const user = options.user ?? options.dovecot?.users[0]?.user;
   const password = options.dovecot?.users.find((u) => u.user === user)?.password;
@@ -74,9 +76,23 @@ export async function startCommunicator(options: {
   });
   const http = await listen(communicator.app);
   communicator.start();
+  // The channels poll once this replica holds their leases (one round trip to the secretary).
+  const leases = Object.values(communicator.leases).filter((l) => l !== undefined);
+  if (options.awaitLeases !== false && leases.length) {
+    await waitFor(() => leases.every((l) => l.role() === 'active'), { what: 'poller leases', timeoutMs: 10_000 });
+  }
   let stopped = false;
   return {
-    ...communicator,
+    app: communicator.app,
+    leases: communicator.leases,
+    start: communicator.start,
+    closers: communicator.closers,
+    get email() {
+      return communicator.email;
+    },
+    get telegram() {
+      return communicator.telegram;
+    },
     http,
     metrics,
     metric: async (name, labels = {}) => {

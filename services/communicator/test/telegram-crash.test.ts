@@ -36,6 +36,10 @@ function startCommunicatorProcess(tg: FakeTelegram, secretary: FakeSecretary) {
       TELEGRAM_POLL_TIMEOUT_S: '1',
       TELEGRAM_CONFLICT_WAIT: '200ms',
       RATE_LIMIT_PER_HOUR: '1000',
+      // Loopback, as npm start; the fake secretary takes any key.
+      HOST: '127.0.0.1',
+      // A killed process's poller lease lapses after this; the restarted one (a new holder) then takes over.
+      POLLER_LEASE_TTL: '2s',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -62,7 +62,15 @@ export function classifyMail(
 /** What the decide step returns for a category that gets no reply (the secretary's `no_reply`). */
 const NO_REPLY = Symbol('no reply');
 
-type Attempt = { count: number; nextAt: number; rateCounted: boolean; outages?: number };
+type Attempt = {
+  count: number;
+  nextAt: number;
+  rateCounted: boolean;
+  /** Secretary outages met so far (retried within seconds, not counted against MAX_ATTEMPTS). */
+  outages?: number;
+  /** The last failure was such an outage: the next try records no `$WorkemonAttemptN` on the message. */
+  uncounted?: boolean;
+};
 
 export type EmailChannel = {
   start: () => void;
@@ -221,7 +229,8 @@ export function createEmailChannel(deps: {
       secretaryError === undefined
         ? undefined
         : secretaryRetry(secretaryError, attempt.count + (attempt.outages ?? 0) + 1, settings.retryBaseDelayMs);
-    if (retry && !retry.counts) attempt.outages = (attempt.outages ?? 0) + 1;
+    attempt.uncounted = Boolean(retry && !retry.counts);
+    if (attempt.uncounted) attempt.outages = (attempt.outages ?? 0) + 1;
     else attempt.count = permanent ? settings.maxAttempts : attempt.count + 1;
     if (attempt.count >= settings.maxAttempts) {
       await giveUp(uid, key, reason);
@@ -239,7 +248,13 @@ export function createEmailChannel(deps: {
    * that kills or hangs the process is still given up after MAX_ATTEMPTS across restarts. False: given up now.
    */
   async function recordAttempt(fetched: FetchedMail, key: string): Promise<boolean> {
-    const memory = attempts.get(key)?.count ?? 0;
+    const prior = attempts.get(key);
+    if (prior?.uncounted) {
+      // A retry after a secretary outage: the mail itself is fine, so this try is not one of its attempts.
+      prior.uncounted = false;
+      return true;
+    }
+    const memory = prior?.count ?? 0;
     const done = Math.max(attemptsRecorded(fetched.flags), memory);
     if (done >= settings.maxAttempts) {
       await giveUp(fetched.uid, key, `${done} attempts recorded on the message`);
