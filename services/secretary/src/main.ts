@@ -118,7 +118,7 @@ const app = buildApp({
   nudgeActions: actions.worker.nudge,
   actionCatalog: catalogSourceFor(
     actionSettings,
-    { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY },
+    { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },
     { metrics, logger },
   ),
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_CATEGORIES_TEXT } from '@workemon/guesser';
 import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
 import { listen, waitFor, type Listening } from '@workemon/testkit';
-import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
+import { TEST_API_KEYS, bearer } from '@workemon/testkit/api-keys';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import {
@@ -27,7 +27,7 @@ import { migrateDatabase, openDatabase, type Database } from '../src/database.js
 import { createDirectoryRepository } from '../src/directory-repository.js';
 import { createGuesserClient } from '../src/guesser-client.js';
 import { startFakeCommunicator, type FakeCommunicator } from './actions/actions-harness.js';
-import { MemoryTransport, openapi } from './secretary-harness.js';
+import { MemoryTransport, keyed, openapi } from './secretary-harness.js';
 
 const JIRA = 'создать jira-task';
 const CLARIFY = 'уточнить';
@@ -108,7 +108,7 @@ beforeAll(async () => {
     logger,
     metrics,
   });
-  const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0 };
+  const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0, apiKey: llm.serviceKey };
   const app = buildApp({
     knex: db.knex,
     guesser: createGuesserClient({ baseURL: config.GUESSER_URL, ...upstream }),
@@ -159,10 +159,22 @@ type Analysis = {
 };
 
 let seq = 0;
+/**
+ * Asks the way each channel reaches the secretary: mail and Telegram through the communicator (a service key
+ * with the sender's proof: a verified signature, the Telegram user id), direct requests with an admin key
+ * (which vouches for the username), so the sender trust lets the rules' actions run.
+ */
 async function analyze(body: Record<string, string>): Promise<Analysis> {
+  const proof =
+    body['channel'] === 'email'
+      ? { sender_authentication: { verified: true, method: 'dkim', reason: 'dkim=pass (test)' } }
+      : body['channel'] === 'tg'
+        ? { telegram_user_id: `${1000 + seq}` }
+        : {};
   const res = await request(secretary.url)
     .post('/analyze-request')
-    .send({ message_id: `msg-${++seq}-${Date.now()}`, ...body });
+    .set(bearer(body['channel'] === 'direct' ? 'admin' : 'service'))
+    .send({ message_id: `msg-${++seq}-${Date.now()}`, ...proof, ...body });
   expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
   expect(res.status).toBe(200);
   return res.body as Analysis;
@@ -176,7 +188,7 @@ const executionsOf = async (text: string) => {
 };
 
 async function createRule(rule: Record<string, unknown>): Promise<number> {
-  const res = await request(secretary.url).post('/rules').send(rule);
+  const res = await keyed(secretary.url).post('/rules').send(rule);
   expect(res.status).toBe(201);
   return res.body.id as number;
 }
@@ -200,7 +212,7 @@ describe('classification from the LLM to the stored analysis and the response', 
     const text = 'Хочу видеть операции наших кошельков за март по дням cat:wallets conf:0.91';
     const before = llm.guesserLlm.requests.length;
     const body = { channel: 'direct', username: 'smirnovanton', request: text, message_id: 'classified-1' };
-    const res = await request(secretary.url).post('/analyze-request').send(body);
+    const res = await keyed(secretary.url).post('/analyze-request').send(body);
     expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
     expect(res.body).toMatchObject({ is_enough: true, category: 'wallets', confidence: 0.91 });
     expect(res.body).not.toHaveProperty('no_reply');
@@ -214,13 +226,13 @@ describe('classification from the LLM to the stored analysis and the response', 
 
     const row = await analysisRow(text);
     expect(row).toMatchObject({ category: 'wallets', confidence: 0.91, no_reply: false });
-    const conversation = await request(secretary.url).get(`/conversations/${row.conversation_id}`);
+    const conversation = await keyed(secretary.url).get(`/conversations/${row.conversation_id}`);
     expect(openapi.responseProblems('getConversation', 200, conversation.body)).toEqual([]);
     expect(conversation.body.analyses[0]).toMatchObject({ category: 'wallets', confidence: 0.91 });
 
     // The same message again: the stored answer, classification included, without another LLM call.
     const calls = llm.guesserLlm.requests.length;
-    const again = await request(secretary.url).post('/analyze-request').send(body);
+    const again = await keyed(secretary.url).post('/analyze-request').send(body);
     expect(again.body).toEqual(res.body);
     expect(llm.guesserLlm.requests.length).toBe(calls);
   });
@@ -257,7 +269,7 @@ describe('classification from the LLM to the stored analysis and the response', 
         classification: { category: 'marketing', confidence: 0.97 },
       });
     } finally {
-      await request(secretary.url).delete(`/rules/${catchAll}`);
+      await keyed(secretary.url).delete(`/rules/${catchAll}`);
     }
   });
 });
@@ -307,9 +319,9 @@ describe('rule conditions through the whole stack', () => {
     for (const text of [lowConfidence, otherCategory, incidentSubjectOnTelegram])
       expect(await executionsOf(text)).toEqual([]);
 
-    const log = await request(secretary.url).get('/action-executions').query({ rule_id: payments });
+    const log = await keyed(secretary.url).get('/action-executions').query({ rule_id: payments });
     expect(log.body.executions.map((e: { request: string }) => e.request)).toEqual([byCategory]);
-    for (const id of [payments, incidents]) await request(secretary.url).delete(`/rules/${id}`);
+    for (const id of [payments, incidents]) await keyed(secretary.url).delete(`/rules/${id}`);
   });
 });
 
@@ -345,7 +357,7 @@ describe('unclear requests', () => {
         ...(channel === 'email' ? { subject: 'Платёж' } : {}),
       });
       expect(res).toMatchObject({ is_enough: false, action: CLARIFY, question: expect.stringMatching(/^Уточните/) });
-      expect(res.response).toBe('');
+      expect(res.response).toBe(res.question); // the explanation is the question (the seed's example)
       expect(await executionsOf(text)).toEqual([]);
       const row = await analysisRow(text);
       expect(await secretary.db.knex('rule_matches').where('analysis_id', row.id)).toEqual([]);
@@ -361,7 +373,7 @@ describe('unclear requests', () => {
     await idle();
     expect(jira.issues.length).toBe(issues + 1);
     expect(jira.issues.at(-1)!.descriptionText).toContain('кошельк');
-    for (const id of rules) await request(secretary.url).delete(`/rules/${id}`);
+    for (const id of rules) await keyed(secretary.url).delete(`/rules/${id}`);
   });
 });
 
@@ -422,7 +434,7 @@ describe('the workflow engine’s pre-configured workflows as rules, on a labell
       });
     }
     await idle();
-    const stats = await request(secretary.url).get('/rules/stats').query({ from });
+    const stats = await keyed(secretary.url).get('/rules/stats').query({ from });
     expect(openapi.responseProblems('getRuleStats', 200, stats.body)).toEqual([]);
     const byId = Object.fromEntries(stats.body.rules.map((r: { rule_id: number }) => [r.rule_id, r]));
     for (const [name, id] of Object.entries(ids)) {

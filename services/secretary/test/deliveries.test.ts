@@ -1,10 +1,10 @@
 // POST /deliveries and /deliveries/lookup: the communicator's durable record of handled inbound messages.
-import request from 'supertest';
+import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
 let secretary: Secretary;
@@ -25,10 +25,10 @@ const checked = (operationId: string, res: request.Response) => {
   return res;
 };
 const record = (body: unknown) =>
-  request(secretary.url)
+  keyed(secretary.url, 'service')
     .post('/deliveries')
     .send(body as object);
-const lookup = (keys: string[]) => request(secretary.url).post('/deliveries/lookup').send({ keys });
+const lookup = (keys: string[]) => keyed(secretary.url, 'service').post('/deliveries/lookup').send({ keys });
 
 describe('handled inbound messages', () => {
   it('records keys once (the first outcome stays) and looks them up', async () => {

@@ -1,7 +1,6 @@
 // Issue 9, "Hostile text": control characters and broken UTF-16 in what users send and in what models answer are
 // cleaned at the edge (the service kit's request validation, the LLM client's answer parsing) and never turn into
 // a 5xx (PostgreSQL refuses U+0000 in text); a model's off-contract action or runaway answer still gives a 200.
-import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ANSWER_CUT_MARKER } from '@workemon/llm';
 import {
@@ -14,7 +13,7 @@ import { userDataOf } from '@workemon/testkit/fake-llm';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { QUESTION_CUT_MARKER } from '../src/history-repository.js';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
 let llm: LlmServices;
@@ -25,7 +24,7 @@ beforeAll(async () => {
   llm = await startLlmServices();
   secretary = await startSecretary({ databaseUrl: db.url, guesserUrl: llm.guesserUrl, analystUrl: llm.analystUrl });
   // A known employee, so that the guesser sees a department and position.
-  const res = await request(secretary.url)
+  const res = await keyed(secretary.url)
     .put('/employees/nulloff')
     .send({ department: 'ИТ', position: 'инженер', email: 'null.off@example.test' });
   expect(res.status).toBe(201);
@@ -55,7 +54,7 @@ async function storedUserMessage(messageId: string) {
 
 describe('NUL and other control characters in requests', () => {
   it('in the query of GET /analyze-request → 200, removed from what is answered and stored', async () => {
-    const res = await request(secretary.url).get('/analyze-request').query({
+    const res = await keyed(secretary.url).get('/analyze-request').query({
       channel: 'direct',
       username: 'null\u0000off',
       request: 'Нужна выгрузка\u0000 операций авторизации\u0007 за май\r\nпо кошелькам',
@@ -72,7 +71,7 @@ describe('NUL and other control characters in requests', () => {
   });
 
   it('in a JSON body (request, username, message_id, thread_key) → 200, removed; lone surrogates → U+FFFD', async () => {
-    const res = await request(secretary.url).post('/analyze-request').send({
+    const res = await keyed(secretary.url).post('/analyze-request').send({
       channel: 'email',
       username: 'Null.Off@example.test\u0000',
       request: 'Сделайте \u0000отчёт по операциям \uD800авторизации за неделю, пожалуйста\u001F',
@@ -92,7 +91,7 @@ describe('NUL and other control characters in requests', () => {
 
   it('a request that is nothing but control characters is empty: 400 naming it, nothing stored', async () => {
     const before = Number((await knex()('messages').count('* as n'))[0]!['n']);
-    const res = await request(secretary.url)
+    const res = await keyed(secretary.url)
       .post('/analyze-request')
       .send({ channel: 'direct', username: 'nulloff', request: '\u0000\u0001\u0002' });
     expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
@@ -111,7 +110,7 @@ describe('hostile model answers', () => {
       () =>
         '{"is_enough": true, "response": "Выгрузите\\u0000 данные из витрины операций", "action": "ответить сообщением"}',
     );
-    const res = await request(secretary.url).post('/analyze-request').send({
+    const res = await keyed(secretary.url).post('/analyze-request').send({
       channel: 'direct',
       username: 'nulloff',
       request: 'Выгрузка операций авторизации за май',
@@ -133,13 +132,13 @@ describe('hostile model answers', () => {
 
   it("an action outside the contract's enum → the channel's reply action, not a 502", async () => {
     llm.analystLlm.reply(() => ({ is_enough: true, response: 'Позвоните в поддержку', action: 'позвонить директору' }));
-    const direct = await request(secretary.url)
+    const direct = await keyed(secretary.url)
       .post('/analyze-request')
       .send({ channel: 'direct', username: 'nulloff', request: 'Кому звонить по поводу сбоя авторизации?' });
     expect(openapi.responseProblems('analyzeRequestPost', direct.status, direct.body)).toEqual([]);
     expect(direct.status).toBe(200);
     expect(direct.body).toMatchObject({ action: 'ответить сообщением', response: 'Позвоните в поддержку' });
-    const email = await request(secretary.url)
+    const email = await keyed(secretary.url)
       .post('/analyze-request')
       .send({ channel: 'email', username: 'null.off@example.test', request: 'Кому звонить по поводу сбоя шлюза?' });
     expect(email.status).toBe(200);
@@ -150,7 +149,7 @@ describe('hostile model answers', () => {
     // 60,000 characters of "context" would be over the analyst's LLM_MAX_INPUT_CHARS (32,000) if passed on whole.
     llm.guesserLlm.reply(() => ({ is_enough: true, response: 'Контекст обращения. '.repeat(3_000) }));
     llm.analystLlm.reply(() => ({ is_enough: true, response: 'Шаг рекомендации. '.repeat(3_000) }));
-    const res = await request(secretary.url)
+    const res = await keyed(secretary.url)
       .post('/analyze-request')
       .send({ channel: 'direct', username: 'nulloff', request: 'Коротко: где взять операции?' });
     expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
@@ -172,12 +171,12 @@ describe('hostile model answers', () => {
         : { is_enough: false, response: question };
     });
     const earlier = 'Нужна аналитика по кошелькам. '.repeat(430); // ~12,900 characters
-    const first = await request(secretary.url)
+    const first = await keyed(secretary.url)
       .post('/analyze-request')
       .send({ channel: 'direct', username: 'nulloff', request: earlier });
     expect(first.body).toMatchObject({ action: 'уточнить', question });
     const answer = 'Операции авторизации за май';
-    const res = await request(secretary.url)
+    const res = await keyed(secretary.url)
       .post('/analyze-request')
       .send({ channel: 'direct', username: 'nulloff', request: answer });
     expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);

@@ -6,9 +6,10 @@ import { createLogger } from '@workemon/service-kit';
 import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
 import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
 import { getFreePort, listen, type Listening } from '@workemon/testkit';
+import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
-import { MemoryTransport, openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { MemoryTransport, keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let ollamaUrl: string;
 let guesser: Listening;
@@ -21,7 +22,8 @@ let databaseUrl: string;
 beforeAll(async () => {
   // A port nothing listens on: Ollama is not installed.
   ollamaUrl = `http://127.0.0.1:${await getFreePort()}`;
-  const env = { OLLAMA_BASE_URL: ollamaUrl, LLM_MAX_RETRIES: '0', LOG_LEVEL: 'error' };
+  // The test world's service key: the secretary (and this test) call the LLM services with it.
+  const env = { OLLAMA_BASE_URL: ollamaUrl, LLM_MAX_RETRIES: '0', LOG_LEVEL: 'error', ...TEST_KEY_ENV };
   guesser = await listen(buildGuesser({ config: loadGuesserConfig(env), logger: quiet() }));
   analyst = await listen(buildAnalyst({ config: loadAnalystConfig(env), logger: quiet() }));
   const db = await createTestDatabase(inject('postgresUrl'), 'secretary_no_model');
@@ -44,6 +46,7 @@ describe('no model yet', () => {
   it('the guesser answers 503 in the contract shape naming the provider, its URL and the fix', async () => {
     const res = await request(guesser.url)
       .get('/get-context')
+      .set(bearer('service'))
       .query({ username: 'smirnovanton', department: 'ДКС', position: 'аналитик', request: 'Отчёт по кошелькам' });
     expect(res.status).toBe(503);
     expect(res.body).toEqual({
@@ -77,7 +80,7 @@ describe('no model yet', () => {
   });
 
   it("the secretary's answer passes the guesser's explanation on, in the contract shape", async () => {
-    const res = await request(secretary.url)
+    const res = await keyed(secretary.url)
       .get('/analyze-request')
       .query({ channel: 'direct', username: 'smirnovanton', request: 'Я хочу получать аналитику о операциях' });
     expect(openapi.responseProblems('analyzeRequestGet', res.status, res.body)).toEqual([]);

@@ -3,10 +3,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
+import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit/postgres';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 const NOWHERE = 'http://127.0.0.1:9';
 
@@ -31,7 +31,7 @@ describe.each(['postgres', 'pglite'] as const)('poller leases on %s', (kind) => 
   });
 
   const acquire = (name: string, holder: string, ttl_ms = 10_000) =>
-    request(secretary.url)
+    keyed(secretary.url, 'service')
       .put(`/poller-leases/${encodeURIComponent(name)}`)
       .send({ holder, ttl_ms });
   const check = (res: request.Response, operation: string) =>
@@ -68,11 +68,15 @@ describe.each(['postgres', 'pglite'] as const)('poller leases on %s', (kind) => 
 
   it('hands over at once on release by the holder; a release by anyone else changes nothing', async () => {
     expect((await acquire('telegram:7', 'replica-a')).status).toBe(200);
-    const foreign = await request(secretary.url).delete('/poller-leases/telegram%3A7').query({ holder: 'replica-b' });
+    const foreign = await keyed(secretary.url, 'service')
+      .delete('/poller-leases/telegram%3A7')
+      .query({ holder: 'replica-b' });
     expect(foreign.status).toBe(204);
     expect((await acquire('telegram:7', 'replica-b')).status).toBe(409);
 
-    const released = await request(secretary.url).delete('/poller-leases/telegram%3A7').query({ holder: 'replica-a' });
+    const released = await keyed(secretary.url, 'service')
+      .delete('/poller-leases/telegram%3A7')
+      .query({ holder: 'replica-a' });
     expect(released.status).toBe(204);
     const taken = await acquire('telegram:7', 'replica-b');
     expect(taken.status).toBe(200);
@@ -81,7 +85,7 @@ describe.each(['postgres', 'pglite'] as const)('poller leases on %s', (kind) => 
 
   it('refuses a bad body in the contract shape and stores nothing', async () => {
     for (const body of [{ holder: 'x' }, { holder: '', ttl_ms: 5000 }, { holder: 'x', ttl_ms: 10 }]) {
-      const res = await request(secretary.url).put('/poller-leases/telegram%3A9').send(body);
+      const res = await keyed(secretary.url, 'service').put('/poller-leases/telegram%3A9').send(body);
       expect(res.status).toBe(400);
       check(res, 'acquirePollerLease');
     }

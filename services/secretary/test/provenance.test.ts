@@ -1,7 +1,6 @@
 // Issue 17: department personas (directory API → both LLM services' prompts, only for that department) and
 // provenance (one analysis_llm_calls row per LLM call, shown in GET /conversations/{id}; GET /prompts).
 import { createHash } from 'node:crypto';
-import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
@@ -14,7 +13,7 @@ import {
 } from '@workemon/testkit/llm-stack';
 import { GUESSER_PROMPT } from '@workemon/guesser';
 import { ANALYST_PROMPT } from '@workemon/system-analyst';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -33,7 +32,7 @@ beforeAll(async () => {
     ['ivanovpay', 'Платежи'],
     ['petrovaan', 'Аналитика'],
   ]) {
-    const res = await request(secretary.url).put(`/employees/${username}`).send({ department, position: 'аналитик' });
+    const res = await keyed(secretary.url).put(`/employees/${username}`).send({ department, position: 'аналитик' });
     expect(res.status).toBe(201);
   }
 });
@@ -50,7 +49,7 @@ beforeEach(() => {
 });
 
 async function putDepartment(name: string, body: Record<string, unknown>) {
-  const res = await request(secretary.url)
+  const res = await keyed(secretary.url)
     .put(`/departments/${encodeURIComponent(name)}`)
     .send(body);
   expect(openapi.responseProblems('putDepartment', res.status, res.body)).toEqual([]);
@@ -58,9 +57,7 @@ async function putDepartment(name: string, body: Record<string, unknown>) {
 }
 
 async function analyze(username: string, text: string) {
-  const res = await request(secretary.url)
-    .post('/analyze-request')
-    .send({ channel: 'direct', username, request: text });
+  const res = await keyed(secretary.url).post('/analyze-request').send({ channel: 'direct', username, request: text });
   expect(res.status).toBe(200);
   return res.body as { action: string; is_enough: boolean };
 }
@@ -82,7 +79,7 @@ describe('department personas', () => {
     const tooLong = await putDepartment('Платежи', { persona: 'я'.repeat(4001) });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.message).toMatch(/persona/);
-    expect((await request(secretary.url).get('/departments/Платежи')).body.persona).toBe(PERSONA);
+    expect((await keyed(secretary.url).get('/departments/Платежи')).body.persona).toBe(PERSONA);
 
     await putDepartment('Временный', { persona: 'Временные инструкции' });
     const cleared = await putDepartment('Временный', { persona: null });
@@ -143,7 +140,7 @@ describe('provenance', () => {
         service: 'guesser',
         provider: 'openai',
         model: llm.guesserLlm.model,
-        prompt_name: 'guesser/v1',
+        prompt_name: 'guesser/v2',
         prompt_sha256: sha256(GUESSER_PROMPT),
         persona_sha256: sha256(PERSONA),
         settings,
@@ -163,18 +160,18 @@ describe('provenance', () => {
     ]);
     // The guesser asked a question: one call, and no persona for a department without one.
     expect(rows.filter((r) => r.analysis_id === vagueId)).toEqual([
-      expect.objectContaining({ service: 'guesser', prompt_name: 'guesser/v1', persona_sha256: null }),
+      expect.objectContaining({ service: 'guesser', prompt_name: 'guesser/v2', persona_sha256: null }),
     ]);
 
     const conversationId = analyses.find((a) => a.id === clearId)!.conversation_id;
-    const res = await request(secretary.url).get(`/conversations/${conversationId}`);
+    const res = await keyed(secretary.url).get(`/conversations/${conversationId}`);
     expect(res.status).toBe(200);
     expect(openapi.responseProblems('getConversation', 200, res.body)).toEqual([]);
     const shown = (res.body.analyses as { id: number; llm_calls: { service: string; prompt_name: string }[] }[]).find(
       (a) => a.id === clearId,
     )!;
     expect(shown.llm_calls.map((c) => [c.service, c.prompt_name])).toEqual([
-      ['guesser', 'guesser/v1'],
+      ['guesser', 'guesser/v2'],
       ['system-analyst', 'system-analyst/v1'],
     ]);
 
@@ -190,7 +187,7 @@ describe('provenance', () => {
   it("keeps the guesser's provenance when the analyst then fails", async () => {
     llm.analystLlm.failNext(1, { status: 400 });
     const text = 'Подготовьте, пожалуйста, сверку оборотов кошельков за ноябрь по всем партнёрам';
-    const res = await request(secretary.url)
+    const res = await keyed(secretary.url)
       .post('/analyze-request')
       .send({ channel: 'direct', username: 'ivanovpay', request: text });
     expect(res.status).toBeGreaterThanOrEqual(400);
@@ -207,12 +204,12 @@ describe('provenance', () => {
 describe('GET /prompts', () => {
   it("shows each LLM service's prompt version, models and settings, and the departments' persona versions", async () => {
     await putDepartment('Платежи', { persona: PERSONA });
-    const res = await request(secretary.url).get('/prompts');
+    const res = await keyed(secretary.url).get('/prompts');
     expect(res.status).toBe(200);
     expect(openapi.responseProblems('getPrompts', 200, res.body)).toEqual([]);
     expect(res.body.guesser).toEqual({
       service: 'guesser',
-      prompt: { name: 'guesser/v1', sha256: sha256(GUESSER_PROMPT), source: 'built-in' },
+      prompt: { name: 'guesser/v2', sha256: sha256(GUESSER_PROMPT), source: 'built-in' },
       models: [{ provider: 'openai', model: llm.guesserLlm.model }],
       settings: { temperature: 0.2, max_output_tokens: 2000, json_mode: 'auto' },
     });
@@ -236,7 +233,7 @@ describe('GET /prompts', () => {
       upstreamTimeoutMs: 1000,
     });
     try {
-      const res = await request(lonely.url).get('/prompts');
+      const res = await keyed(lonely.url).get('/prompts');
       expect(res.status).toBe(200);
       expect(openapi.responseProblems('getPrompts', 200, res.body)).toEqual([]);
       expect(res.body.guesser).toEqual({ error: expect.any(String) });

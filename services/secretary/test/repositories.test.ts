@@ -1,12 +1,12 @@
 // The directory, rules, history and action repositories through the secretary's API, once on a PostgreSQL server
 // and once on the embedded PGlite: DELETE of an existing row is 204 and of a missing one 404 on both, RETURNING
 // tells an insert from an update on both, concurrent claims and unique keys behave the same.
-import request from 'supertest';
+import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
 import { createHistoryRepository, type ClaimInput } from '../src/history-repository.js';
 import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 const claimInput = (overrides: Partial<ClaimInput> = {}): ClaimInput => ({
   channel: 'tg',
@@ -36,7 +36,7 @@ describe.each(DATABASE_KINDS)('repositories on %s', (kind) => {
     await database?.remove();
   });
 
-  const api = () => request(secretary.url);
+  const api = () => keyed(secretary.url);
   const checked = (operationId: string, res: request.Response) => {
     expect(openapi.responseProblems(operationId, res.status, res.body)).toEqual([]);
     return res;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createCommunicator, loadConfig as loadCommunicatorConfig, type Communicator } from '@workemon/communicator';
 import { createLogger, createMetrics } from '@workemon/service-kit';
 import { getFreePort, listen, waitFor, type Listening } from '@workemon/testkit';
+import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
@@ -34,6 +35,8 @@ function startSecretaryProcess() {
     cwd: repoRoot,
     env: {
       PATH: process.env['PATH'],
+      // The test world's keys: admins set up the directory, the communicator and the LLM services use the service key.
+      ...TEST_KEY_ENV,
       PORT: String(secretaryPort),
       LOG_LEVEL: 'warn',
       DATABASE_URL: database.url,
@@ -80,6 +83,7 @@ beforeAll(async () => {
   secretaryPort = await getFreePort();
   const comm = createCommunicator(
     loadCommunicatorConfig({
+      ...TEST_KEY_ENV,
       SECRETARY_URL: `http://127.0.0.1:${secretaryPort}`,
       SECRETARY_TIMEOUT: '30s',
       RETRY_BASE_DELAY: '500ms',
@@ -114,7 +118,7 @@ describe('secretary SIGKILL with analyses and an action in flight', () => {
     await waitHealthy('the secretary to start').catch((err: Error) => {
       throw new Error(`${err.message}; stderr: ${secretary.stderr()}`);
     });
-    const api = request(`http://127.0.0.1:${secretaryPort}`);
+    const api = request.agent(`http://127.0.0.1:${secretaryPort}`).set(bearer('admin'));
     expect((await api.put('/departments/IT Ops').send({ jira_project_key: 'OPS' })).status).toBeLessThan(300);
     expect(
       (

@@ -406,6 +406,8 @@ export interface operations {
                     "application/json": components["schemas"]["PromptInfo"];
                 };
             };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
         };
     };
     getHealth: {

@@ -5,6 +5,7 @@ import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { listen, waitFor } from '@workemon/testkit';
 import { createCommunicator, loadConfig as loadCommunicatorConfig } from '@workemon/communicator';
 import { createAuthenticator, createMetrics } from '@workemon/service-kit';
+import { TEST_KEYS, TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import {
   ACTION_JIRA,
   ACTION_MAILING_LIST,
@@ -367,14 +368,17 @@ describe('not configured → skipped', () => {
   ] as const)(
     '%s to a channel the real communicator has not configured: skipped at the first attempt, with its reason',
     async (action, reason, channelWord) => {
-      // The real communicator with no channel credentials: /send answers 501 for both channels.
-      const real = createCommunicator(loadCommunicatorConfig({ SECRETARY_URL: 'http://127.0.0.1:9' }), {
-        logger: testLogger(),
-        metrics: createMetrics('communicator'),
-      });
+      // The real communicator with no channel credentials: /send (service keys) answers 501 for both channels.
+      const real = createCommunicator(
+        loadCommunicatorConfig({ SECRETARY_URL: 'http://127.0.0.1:9', ...TEST_KEY_ENV }),
+        {
+          logger: testLogger(),
+          metrics: createMetrics('communicator'),
+        },
+      );
       const served = await listen(real.app);
       try {
-        const comm = createCommunicatorClient({ baseUrl: served.url, timeoutMs: 2000 });
+        const comm = createCommunicatorClient({ baseUrl: served.url, apiKey: TEST_KEYS.service, timeoutMs: 2000 });
         const worker = createActionWorker({
           db: db.knex,
           executors: { communicator: comm },

@@ -31,6 +31,7 @@ import {
   createActionsDatabase,
   expectContract,
   fastWorker,
+  keyedApp,
   startFakeCommunicator,
   testLogger,
   type FakeCommunicator,
@@ -112,7 +113,7 @@ async function settle(w: ReturnType<typeof worker>, id: number): Promise<ActionE
   return waitFor(
     async () => {
       await w.runOnce();
-      const res = await request(app).get(`/action-executions/${id}`);
+      const res = await keyedApp(app).get(`/action-executions/${id}`);
       const e = res.body as ActionExecution;
       return ['succeeded', 'failed', 'skipped'].includes(e.status) && e.notification.status !== 'pending'
         ? e
@@ -133,7 +134,7 @@ describe('GET /actions', () => {
     const app = buildActionsApp(db.knex, {
       catalog: catalogSourceFor(toActionSettings(config), { baseUrl: config.COMMUNICATOR_URL }),
     });
-    const res = await request(app).get('/actions');
+    const res = await keyedApp(app).get('/actions');
     expectContract('listActions', res);
     expect(res.status).toBe(200);
     expect(res.body.actions.map((a: ActionCatalogEntry) => a.action)).toEqual([...ACTIONS]);
@@ -159,7 +160,7 @@ describe('GET /actions', () => {
     const app = buildActionsApp(db.knex, {
       catalog: catalogSourceFor(toActionSettings(config), { baseUrl: config.COMMUNICATOR_URL }),
     });
-    const res = await request(app).get('/actions');
+    const res = await keyedApp(app).get('/actions');
     expectContract('listActions', res);
     const catalog = byAction(res.body);
     expect(catalog[ACTION_JIRA]).toMatchObject({ configured: true, policy: 'approve' });
@@ -173,14 +174,14 @@ describe('GET /actions', () => {
     const app = buildActionsApp(db.knex, {
       catalog: catalogSourceFor(toActionSettings(config), { baseUrl: config.COMMUNICATOR_URL }),
     });
-    const res = await request(app).get('/actions');
+    const res = await keyedApp(app).get('/actions');
     expectContract('listActions', res);
     expect(byAction(res.body)[ACTION_MAILING_LIST]!.configured).toBe(false);
     expect(byAction(res.body)[ACTION_MAILING_LIST]!.detail).toMatch(/^communicator not reachable/);
   });
 
   it('rejects an unknown query parameter', async () => {
-    const res = await request(buildActionsApp(db.knex)).get('/actions').query({ configured: 'true' });
+    const res = await keyedApp(buildActionsApp(db.knex)).get('/actions').query({ configured: 'true' });
     expectContract('listActions', res);
     expect(res.status).toBe(400);
     expect(res.body.message).toMatch(/^Parameter 'configured' is not a parameter of this operation/);
@@ -200,7 +201,7 @@ describe('POST /action-executions/{id}/retry', () => {
 
     let nudged = 0;
     const app = buildActionsApp(db.knex, { onRetried: () => (nudged += 1) });
-    const retried = await request(app).post(`/action-executions/${execution.id}/retry`);
+    const retried = await keyedApp(app).post(`/action-executions/${execution.id}/retry`);
     expectContract('retryActionExecution', retried);
     expect(retried.status).toBe(200);
     expect(retried.body).toMatchObject({ id: execution.id, status: 'pending', error: null, retries: 1 });
@@ -224,12 +225,12 @@ describe('POST /action-executions/{id}/retry', () => {
     expect(failed.error).toContain('Specify a valid issue type');
 
     const app = buildActionsApp(db.knex);
-    expect((await request(app).post(`/action-executions/${execution.id}/retry`)).status).toBe(200);
+    expect((await keyedApp(app).post(`/action-executions/${execution.id}/retry`)).status).toBe(200);
     const done = await settle(worker(), execution.id);
     expect(done).toMatchObject({ status: 'succeeded', attempts: 2, retries: 1 });
     expect(jira.issues.length).toBe(before + 1);
     // A second retry of a succeeded execution is refused: nothing runs twice.
-    const again = await request(app).post(`/action-executions/${execution.id}/retry`);
+    const again = await keyedApp(app).post(`/action-executions/${execution.id}/retry`);
     expectContract('retryActionExecution', again);
     expect(again.status).toBe(409);
     expect(again.body.message).toContain('only a failed execution can be retried');
@@ -238,14 +239,14 @@ describe('POST /action-executions/{id}/retry', () => {
 
   it('404 for an unknown execution, 409 for one awaiting approval, 400 for a bad id', async () => {
     const app = buildActionsApp(db.knex);
-    const missing = await request(app).post('/action-executions/999999/retry');
+    const missing = await keyedApp(app).post('/action-executions/999999/retry');
     expectContract('retryActionExecution', missing);
     expect(missing.status).toBe(404);
     const held = await enqueue({}, parseActionPolicy('jira=approve'));
-    const conflict = await request(app).post(`/action-executions/${held.id}/retry`);
+    const conflict = await keyedApp(app).post(`/action-executions/${held.id}/retry`);
     expect(conflict.status).toBe(409);
     expect((await db.knex('action_executions').where('id', held.id).first()).status).toBe('awaiting_approval');
-    const bad = await request(app).post('/action-executions/abc/retry');
+    const bad = await keyedApp(app).post('/action-executions/abc/retry');
     expect(bad.status).toBe(400);
   });
 
@@ -279,7 +280,7 @@ describe('GET /action-executions filters', () => {
     );
     const app = buildActionsApp(db.knex);
     const ids = async (query: Record<string, string | number>) => {
-      const res = await request(app).get('/action-executions').query(query);
+      const res = await keyedApp(app).get('/action-executions').query(query);
       expectContract('listActionExecutions', res);
       expect(res.status).toBe(200);
       return res.body.executions.map((e: ActionExecution) => e.id);
@@ -297,11 +298,11 @@ describe('GET /action-executions filters', () => {
     expect(await ids({ requester: who, to: t0 })).toEqual([]);
     expect(await ids({ requester: who, from: t0, to: '2999-01-01T00:00:00Z' })).toEqual([e3.id, e2.id, e1.id]);
 
-    const first = await request(app).get('/action-executions').query({ requester: who, limit: 2 });
+    const first = await keyedApp(app).get('/action-executions').query({ requester: who, limit: 2 });
     expectContract('listActionExecutions', first);
     expect(first.body.executions.map((e: ActionExecution) => e.id)).toEqual([e3.id, e2.id]);
     expect(first.body.next_cursor).toBe(String(e2.id));
-    const second = await request(app)
+    const second = await keyedApp(app)
       .get('/action-executions')
       .query({ requester: who, limit: 2, cursor: first.body.next_cursor });
     expect(second.body.executions.map((e: ActionExecution) => e.id)).toEqual([e1.id]);
@@ -320,7 +321,7 @@ describe('GET /action-executions filters', () => {
   ];
   for (const [query, message] of bad) {
     it(`400: ${JSON.stringify(query)}`, async () => {
-      const res = await request(buildActionsApp(db.knex)).get('/action-executions').query(query);
+      const res = await keyedApp(buildActionsApp(db.knex)).get('/action-executions').query(query);
       expectContract('listActionExecutions', res);
       expect(res.status).toBe(400);
       expect(res.body.message).toContain(message);
@@ -352,7 +353,7 @@ describe('GET /rules/stats per window and period', () => {
     ]);
     const app = buildActionsApp(db.knex);
     const statsOf = async (query: Record<string, string>) => {
-      const res = await request(app).get('/rules/stats').query(query);
+      const res = await keyedApp(app).get('/rules/stats').query(query);
       expectContract('getRuleStats', res);
       expect(res.status).toBe(200);
       return res.body.rules.find((r: { rule_id: number }) => r.rule_id === id);
@@ -386,7 +387,7 @@ describe('GET /rules/stats per window and period', () => {
       [{ rule_id: String(id) }, "Parameter 'rule_id' is not a parameter of this operation"],
       [{ from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }, "Parameter 'to' must be later than 'from'"],
     ] as const) {
-      const res = await request(app).get('/rules/stats').query(query);
+      const res = await keyedApp(app).get('/rules/stats').query(query);
       expectContract('getRuleStats', res);
       expect(res.status).toBe(400);
       expect(res.body.message).toContain(message);

@@ -2,7 +2,6 @@
 // the unclear-request guard, the empty-context guard and stop_on_match "if successful"; and validation naming
 // the bad field over HTTP.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import request from 'supertest';
 import type { Action } from '@workemon/contracts';
 import { ACTION_JIRA, ACTION_MAILING_LIST } from '../../src/actions/action-policy.js';
 import { evaluateRules, type RoutingRule, type RuleConditions, type RuleContext } from '../../src/rules/rules.js';
@@ -10,6 +9,7 @@ import {
   buildActionsApp,
   createActionsDatabase,
   expectContract,
+  keyedApp,
   type TestDatabase,
 } from '../actions/actions-harness.js';
 
@@ -143,7 +143,7 @@ describe('POST /rules with the new conditions', () => {
       subject_pattern: '^\\[Платежи\\]',
       when_unclear: true,
     };
-    const created = await request(app)
+    const created = await keyedApp(app)
       .post('/rules')
       .send({ name: 'Payments', conditions, effects: { action: ACTION_JIRA } });
     expectContract('createRule', created);
@@ -164,7 +164,7 @@ describe('POST /rules with the new conditions', () => {
     it(`400 naming ${field}: ${name}`, async () => {
       const app = buildActionsApp(db.knex);
       const before = await db.knex('routing_rules').count({ n: '*' });
-      const res = await request(app).post('/rules').send({ name: 'bad', conditions });
+      const res = await keyedApp(app).post('/rules').send({ name: 'bad', conditions });
       expectContract('createRule', res);
       expect(res.status).toBe(400);
       expect(res.body.message).toContain(`'${field}'`);
