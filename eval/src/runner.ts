@@ -10,7 +10,15 @@ import {
   type GuesserClient,
   type LlmCallRecord,
 } from '@workemon/secretary';
-import { createLogger, createMetrics, isAppError } from '@workemon/service-kit';
+import {
+  createLogger,
+  createMetrics,
+  isAppError,
+  readApiKeys,
+  serviceKeyToSend,
+  type AuthEnv,
+} from '@workemon/service-kit';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EvalConfig } from './eval-config.js';
@@ -49,18 +57,26 @@ const quietLogger = (service: string) => {
 /**
  * The guesser and system-analyst of a configuration: their real apps (buildApp with the configuration's
  * environment and prompt files) on loopback ports, or the running services it names; reached with the
- * secretary's own clients, so requests (persona included) are exactly what the secretary sends.
+ * secretary's own clients, so requests (persona included) are exactly what the secretary sends. The LLM services
+ * take only a service key: the apps built here get a fresh one of their own; a running service is sent the first
+ * of SERVICE_API_KEYS (and SERVICE_API_KEYS_FILE) of `keyEnv` (the environment), as the secretary would.
  */
-export async function openClients(config: EvalConfig, timeoutMs: number): Promise<Clients> {
+export async function openClients(
+  config: EvalConfig,
+  timeoutMs: number,
+  keyEnv: AuthEnv = process.env as AuthEnv,
+): Promise<Clients> {
   const logger = quietLogger('eval');
   const metrics = createMetrics('eval');
   const servers: Server[] = [];
+  const ownKey = randomBytes(24).toString('hex');
   const start = async (which: 'guesser' | 'system-analyst', url: string | undefined) => {
-    if (url) return url;
+    if (url) return { url, apiKey: serviceKeyToSend(readApiKeys(keyEnv)) };
     const env = {
       LOG_LEVEL: 'error',
       ...config.env,
       ...(config.prompts[which] ? { PROMPT_FILE: config.prompts[which] } : {}),
+      SERVICE_API_KEYS: `eval:${ownKey}`,
     };
     const app =
       which === 'guesser'
@@ -68,14 +84,15 @@ export async function openClients(config: EvalConfig, timeoutMs: number): Promis
         : buildAnalyst({ config: loadAnalystConfig(env), logger: quietLogger(which) });
     const served = await serve(app);
     servers.push(served.server);
-    return served.url;
+    return { url: served.url, apiKey: ownKey };
   };
-  const guesserUrl = await start('guesser', config.guesserUrl);
-  const analystUrl = await start('system-analyst', config.analystUrl);
+  const guesser = await start('guesser', config.guesserUrl);
+  const analyst = await start('system-analyst', config.analystUrl);
   const options = { timeoutMs, metrics, logger, maxRetries: 0 };
+  const keyOf = (apiKey: string | undefined) => (apiKey ? { apiKey } : {});
   return {
-    guesser: createGuesserClient({ baseURL: guesserUrl, ...options }),
-    analyst: createAnalystClient({ baseURL: analystUrl, ...options }),
+    guesser: createGuesserClient({ baseURL: guesser.url, ...keyOf(guesser.apiKey), ...options }),
+    analyst: createAnalystClient({ baseURL: analyst.url, ...keyOf(analyst.apiKey), ...options }),
     close: async () => {
       await Promise.all(
         servers.map(

@@ -4,13 +4,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { startFakeLlm, userDataOf, type FakeLlm } from '@workemon/testkit/fake-llm';
 import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
-import { startSecretary, type Secretary } from '../../services/secretary/test/secretary-harness.js';
+import { keyed, startSecretary, type Secretary } from '../../services/secretary/test/secretary-harness.js';
 import { runEval, parseEvalArgs } from '../../eval/src/eval-cli.js';
 import { createPseudonymiser, exportCases, parseLabels } from '../../eval/src/export-history.js';
 import { loadAnalyses, openHistory } from '../../eval/src/history.js';
@@ -35,14 +34,14 @@ beforeAll(async () => {
   db = await createTestDatabase(inject('postgresUrl'), 'eval_replay');
   llm = await startLlmServices();
   secretary = await startSecretary({ databaseUrl: db.url, guesserUrl: llm.guesserUrl, analystUrl: llm.analystUrl });
-  await request(secretary.url)
+  await keyed(secretary.url)
     .put('/employees/ivanov')
     .send({ department: 'Платежи', position: 'аналитик', email: 'ivan.ivanov@finbank.example' })
     .expect(201);
   for (const [key, text] of Object.entries(HISTORY)) {
     // Separate senders: each request opens its own conversation.
     const username = key === 'jira' ? 'ivanov' : `user-${key}`;
-    await request(secretary.url)
+    await keyed(secretary.url, 'client')
       .post('/analyze-request')
       .send({ channel: 'direct', username, request: text })
       .expect(200);
@@ -115,7 +114,7 @@ describe('npm run eval --replay', () => {
 describe('npm run eval --db-personas', () => {
   it("adds the directory's personas to a configuration: the provider sees them only for that department", async () => {
     const persona = 'Платежи: отвечай на «вы»; зависшие переводы — дежурному PGW.';
-    await request(secretary.url).put('/departments/Платежи').send({ persona }).expect(200);
+    await keyed(secretary.url).put('/departments/Платежи').send({ persona }).expect(200);
     const dir = mkdtempSync(join(tmpdir(), 'eval-config-'));
     const file = join(dir, 'jira-only.json');
     // Upper-case keys of a configuration file are environment keys.

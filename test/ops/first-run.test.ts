@@ -82,6 +82,8 @@ describe('a service that cannot start', () => {
       SERVICES.map(async (service) => ({
         service,
         exit: await runMain(service, {
+          // As npm start runs them: on loopback, where a service starts without keys.
+          HOST: '127.0.0.1',
           PORT: String(busyPort),
           DATABASE_URL: databaseUrl,
           LLM_BASE_URL: 'http://127.0.0.1:9',

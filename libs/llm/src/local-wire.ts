@@ -95,13 +95,47 @@ const GRAMMAR_KEYS = new Set([
   'maxProperties',
 ]);
 
+/** Most values a bounded number may take in the grammar (see `boundedNumberEnum`). */
+const BOUNDED_STEPS = 100;
+
 /**
- * The answer schema as node-llama-cpp's GBNF JSON-schema subset: `anyOf` becomes `oneOf`, unknown keywords
- * (`pattern`, `minimum`, `format`…) are dropped — the full schema is still checked when the answer is parsed.
+ * The values of a number bounded on both sides (`minimum` and `maximum`, e.g. a confidence 0–1), for a grammar
+ * that cannot express a range: an integer's every value (at most BOUNDED_STEPS + 1 of them), a number's in
+ * hundredths of the range. Undefined for anything else (the range is then checked only after parsing).
+ */
+function boundedNumberEnum(schema: Record<string, unknown>): number[] | undefined {
+  const { type, minimum: min, maximum: max } = schema;
+  if (type !== 'number' && type !== 'integer') return undefined;
+  if (typeof min !== 'number' || typeof max !== 'number' || !Number.isFinite(min) || !Number.isFinite(max)) {
+    return undefined;
+  }
+  if (max < min || 'enum' in schema || 'const' in schema) return undefined;
+  if (type === 'integer') {
+    const from = Math.ceil(min);
+    const to = Math.floor(max);
+    if (to < from || to - from > BOUNDED_STEPS) return undefined;
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  }
+  const values = Array.from({ length: BOUNDED_STEPS + 1 }, (_, i) =>
+    Number((min + ((max - min) * i) / BOUNDED_STEPS).toPrecision(12)),
+  );
+  return [...new Set(values)];
+}
+
+/**
+ * The answer schema as node-llama-cpp's GBNF JSON-schema subset: `anyOf` becomes `oneOf`, a number bounded on
+ * both sides becomes the enum of its values (integers) or hundredths (numbers), so a small model cannot answer
+ * a confidence of 4; other unknown keywords (`pattern`, an open-ended `minimum`, `format`…) are dropped — the
+ * full schema is still checked when the answer is parsed.
  */
 export function grammarSchemaOf(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(grammarSchemaOf);
   if (!schema || typeof schema !== 'object') return schema;
+  const bounded = boundedNumberEnum(schema as Record<string, unknown>);
+  if (bounded) {
+    const description = (schema as Record<string, unknown>)['description'];
+    return { enum: bounded, ...(typeof description === 'string' ? { description } : {}) };
+  }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
     const name = key === 'anyOf' ? 'oneOf' : key;

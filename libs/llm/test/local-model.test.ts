@@ -108,6 +108,25 @@ describe('local provider on a tiny generated GGUF model', () => {
     expect(grammar.required).toEqual(['a', 'b', 'c']);
   });
 
+  it('keeps a number bounded on both sides in range: its hundredths (numbers) or its values (integers)', () => {
+    const schema = jsonSchemaOf(
+      z.object({
+        confidence: z.number().min(0).max(1).optional(),
+        stars: z.number().int().min(1).max(5),
+        huge: z.number().int().min(0).max(1_000_000),
+        low: z.number().min(0),
+      }),
+    );
+    const grammar = grammarSchemaOf(schema) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const confidence = grammar.properties.confidence.enum as number[];
+    expect(confidence).toHaveLength(101);
+    expect([confidence[0], confidence[7], confidence[100]]).toEqual([0, 0.07, 1]);
+    expect(grammar.properties.stars.enum).toEqual([1, 2, 3, 4, 5]);
+    // Too many values for a grammar, or open-ended: checked after parsing only.
+    expect(grammar.properties.huge).toEqual({ type: 'integer' });
+    expect(grammar.properties.low).toEqual({ type: 'number' });
+  });
+
   it('runs one generation at a time by default and queues the rest; LLM_LOCAL_PARALLEL=2 runs two', async () => {
     for (const [parallel, peak] of [
       ['1', 1],

@@ -73,11 +73,16 @@ describe('createAuthenticator', () => {
     const closed = appWith(createAuthenticator({ admin: keys.admin }));
     expect((await request(closed).get('/clients')).status).toBe(401);
     const open = appWith(createAuthenticator({ admin: keys.admin }, { open: ['client'] }));
-    expect((await request(open).get('/clients')).body).toEqual({ keyClass: 'client', name: 'anonymous' });
+    expect((await request(open).get('/clients')).body).toEqual({
+      keyClass: 'client',
+      name: 'anonymous',
+      anonymous: true,
+    });
     // An empty bearer token (an unset shell variable in `-H "Authorization: Bearer $KEY"`) is no key.
     expect((await request(open).get('/clients').set('Authorization', 'Bearer ')).body).toEqual({
       keyClass: 'client',
       name: 'anonymous',
+      anonymous: true,
     });
     expect((await request(closed).get('/clients').set('Authorization', 'Bearer ')).status).toBe(401);
     // An open class does not open the admin route, and a wrong key is still an error.

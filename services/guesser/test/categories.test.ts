@@ -1,7 +1,6 @@
 // Issue 16: the guesser classifies each request into one of CATEGORIES with a confidence, asked for in the
 // prompt (the list) and in the structured-output schema, and validated before it is answered.
 import { afterEach, describe, expect, it } from 'vitest';
-import request from 'supertest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { ConfigError, createOpenApi } from '@workemon/service-kit';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { startFakeLlm, type FakeLlm } from '@workemon/testkit/fake-llm';
 import { loadConfig, parseCategories } from '../src/index.js';
-import { envForFake, startGuesser, validQuery } from './start-guesser.js';
+import { asService, envForFake, startGuesser, validQuery } from './start-guesser.js';
 
 const openapi = createOpenApi(loadOpenApiDocument('guesser'));
 const fakes: FakeLlm[] = [];
@@ -103,7 +102,7 @@ describe('classification in /get-context', () => {
     const llm = await fake();
     llm.reply(() => ({ ...ENOUGH, category: 'wallets', confidence: 0.87 }));
     const { app } = startGuesser(envForFake('openai', llm));
-    const res = await request(app).get('/get-context').query(validQuery());
+    const res = await asService(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(200);
     expect(openapi.responseProblems('getContext', 200, res.body)).toEqual([]);
     expect(res.body).toMatchObject({ ...ENOUGH, category: 'wallets', confidence: 0.87 });
@@ -123,7 +122,7 @@ describe('classification in /get-context', () => {
     const llm = await fake();
     llm.reply(() => ({ is_enough: true, response: 'Рекламная рассылка', category: 'marketing', confidence: 0.99 }));
     const { app, logs } = startGuesser(envForFake('openai', llm));
-    const res = await request(app).post('/get-context').send(validQuery());
+    const res = await asService(app).post('/get-context').send(validQuery());
     expect(openapi.responseProblems('getContextPost', 200, res.body)).toEqual([]);
     expect(res.body).toMatchObject({ category: 'marketing', confidence: 0.99, no_reply: true });
     expect(logs.some((l) => l.includes('"no_reply":true') && l.includes('"category":"marketing"'))).toBe(true);
@@ -139,7 +138,7 @@ describe('classification in /get-context', () => {
       PROMPT_FILE: join(dir, 'prompt.txt'),
       CATEGORIES: 'invoice: счета поставщиков; general: прочее',
     });
-    const res = await request(app).get('/get-context').query(validQuery());
+    const res = await asService(app).get('/get-context').query(validQuery());
     expect(res.body).toMatchObject({ category: 'invoice', confidence: 0.7 });
     expect(llm.requests[0]!.system).toMatch(
       /^PROMPT-FILE-MARKER[\s\S]*- invoice: счета поставщиков\n- general: прочее/,
@@ -154,7 +153,7 @@ describe('classification in /get-context', () => {
     const llm = await fake();
     llm.reply(() => ENOUGH);
     const { app } = startGuesser(envForFake('openai', llm));
-    const res = await request(app).get('/get-context').query(validQuery());
+    const res = await asService(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(200);
     expect(res.body).not.toHaveProperty('category');
     expect(res.body).not.toHaveProperty('confidence');
@@ -170,7 +169,7 @@ describe('classification in /get-context', () => {
       let calls = 0;
       llm.reply(() => (++calls === 1 ? { ...ENOUGH, ...invalid } : { ...ENOUGH, category: 'cards', confidence: 0.6 }));
       const { app } = startGuesser(envForFake('openai', llm));
-      const res = await request(app).get('/get-context').query(validQuery());
+      const res = await asService(app).get('/get-context').query(validQuery());
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ category: 'cards', confidence: 0.6 });
       expect(llm.requests).toHaveLength(2);
@@ -181,7 +180,7 @@ describe('classification in /get-context', () => {
     const llm = await fake();
     llm.reply(() => ({ ...ENOUGH, category: 'invoices', confidence: 0.9 }));
     const { app } = startGuesser(envForFake('openai', llm));
-    const res = await request(app).get('/get-context').query(validQuery());
+    const res = await asService(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(502);
     expect(openapi.responseProblems('getContext', 502, res.body)).toEqual([]);
   });

@@ -145,7 +145,7 @@ describe('GET /get-context against each provider wire', () => {
           input_tokens: usage.inputTokens,
           output_tokens: usage.outputTokens,
           latency_ms: expect.any(Number),
-          prompt: { name: 'guesser/v1', sha256: createHash('sha256').update(GUESSER_PROMPT).digest('hex') },
+          prompt: { name: 'guesser/v2', sha256: createHash('sha256').update(GUESSER_PROMPT).digest('hex') },
           settings: { temperature: 0.2, max_output_tokens: 2000, json_mode: 'auto' },
         },
       });

@@ -12,7 +12,8 @@ import { createLlmClient, type LlmClient } from '@workemon/llm';
 import { getFreePort, waitFor } from '@workemon/testkit';
 import { writeTinyGguf } from '@workemon/testkit/tiny-gguf';
 import { buildApp, loadConfig } from '../src/index.js';
-import { validQuery } from './start-guesser.js';
+import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
+import { asService, validQuery } from './start-guesser.js';
 
 // The guesser with LLM_PROVIDER=local on a tiny GGUF model the repository writes itself (no download).
 const openapi = createOpenApi(loadOpenApiDocument('guesser'));
@@ -29,7 +30,13 @@ afterAll(async () => {
 });
 
 function guesserWith(env: Record<string, string>) {
-  const config = loadConfig({ LLM_PROVIDER: 'local', LLM_MAX_RETRIES: '0', LLM_THREADS: '1', ...env });
+  const config = loadConfig({
+    LLM_PROVIDER: 'local',
+    LLM_MAX_RETRIES: '0',
+    LLM_THREADS: '1',
+    SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
+    ...env,
+  });
   const logger = createLogger({ service: 'guesser', stdout: new winston.transports.Console({ silent: true }) });
   const metrics = createMetrics('guesser');
   const llm = createLlmClient(config.llm, { metrics, logger });
@@ -40,7 +47,7 @@ function guesserWith(env: Record<string, string>) {
 describe('guesser with the local provider', () => {
   it('answers /get-context from the in-process model with a contract-valid answer, and /health names the model', async () => {
     const app = guesserWith({ LLM_MODEL: modelFile });
-    const res = await request(app).get('/get-context').query(validQuery());
+    const res = await asService(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(200);
     expect(openapi.responseProblems('getContext', 200, res.body)).toEqual([]);
     expect(typeof res.body.is_enough).toBe('boolean');
@@ -48,13 +55,13 @@ describe('guesser with the local provider', () => {
     expect(res.body.llm).toMatchObject({ provider: 'local', model: modelFile });
     expect(res.body.llm.input_tokens).toBeGreaterThan(100);
 
-    const post = await request(app)
+    const post = await asService(app)
       .post('/get-context')
       .send(validQuery({ request: 'Нужен доступ к отчёту' }));
     expect(post.status).toBe(200);
     expect(openapi.responseProblems('getContextPost', 200, post.body)).toEqual([]);
 
-    const health = await request(app).get('/health');
+    const health = await asService(app).get('/health');
     expect(health.status).toBe(200);
     expect(health.body.checks['llm:local']).toMatchObject({
       status: 'ok',
@@ -65,12 +72,12 @@ describe('guesser with the local provider', () => {
   it('a missing model file: /get-context 503 naming the file, /health 503 naming it', async () => {
     const missing = join(dir, 'absent', 'Qwen3-0.6B-Q8_0.gguf');
     const app = guesserWith({ LLM_MODEL: missing });
-    const res = await request(app).get('/get-context').query(validQuery());
+    const res = await asService(app).get('/get-context').query(validQuery());
     expect(res.status).toBe(503);
     expect(openapi.responseProblems('getContext', 503, res.body)).toEqual([]);
     expect(res.body).toMatchObject({ error: 'Service Unavailable', statusCode: 503 });
     expect(res.body.message).toContain(missing);
-    const health = await request(app).get('/health');
+    const health = await asService(app).get('/health');
     expect(health.status).toBe(503);
     expect(health.body.status).toBe('down');
     expect(health.body.checks['llm:local'].status).toBe('down');
@@ -94,6 +101,8 @@ describe('guesser process with the local provider', () => {
           LLM_PROVIDER: 'local',
           LLM_MODEL: modelFile,
           LLM_THREADS: '1',
+          HOST: '127.0.0.1',
+          SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -113,7 +122,7 @@ describe('guesser process with the local provider', () => {
         },
         { timeoutMs: 60_000, what: 'guesser with its model loaded' },
       );
-      const res = await request(url).get('/get-context').query(validQuery());
+      const res = await request(url).get('/get-context').set(bearer('service')).query(validQuery());
       expect(res.status).toBe(200);
       expect(res.body.llm.provider).toBe('local');
     } finally {

@@ -86,15 +86,15 @@ describe('GET /prepare-analititcs and /prepare-analytics', () => {
       llm.reply(() => ADVICE);
       const app = startAnalyst(envForFake('openai', llm));
       const { context, request: text } = query();
-      const seed = await request(app).get(path).query({ preparedcontext: context, request: text });
+      const seed = await asService(app).get(path).query({ preparedcontext: context, request: text });
       expect(seed.status).toBe(200);
       expect(openapi.responseProblems(operationId, 200, seed.body)).toEqual([]);
       expect(seed.body).toEqual(withLlm(ADVICE));
       expect(userDataOf(llm.requests[0]!.user)).toEqual({ context, request: text });
-      const both = await request(app).get(path).query({ context: 'b2c', preparedcontext: 'b2b', request: text });
+      const both = await asService(app).get(path).query({ context: 'b2c', preparedcontext: 'b2b', request: text });
       expect(both.status).toBe(200);
       expect(userDataOf(llm.requests[1]!.user)).toEqual({ context: 'b2c', request: text });
-      const empty = await request(app).get(path).query({ preparedcontext: '', request: text });
+      const empty = await asService(app).get(path).query({ preparedcontext: '', request: text });
       expect(empty.status).toBe(400);
       expect(empty.body.message).toMatch(/^Parameter '(preparedcontext|context)'/);
       expect(llm.requests).toHaveLength(2);
