@@ -1,5 +1,5 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
-import { llmErrors } from './llm-errors.js';
+import { displayUrl, llmErrors } from './llm-errors.js';
 import { requestProvider } from './provider-http.js';
 import { usageOf, type ChatMessage, type ProviderWire } from './provider-wire.js';
 
@@ -111,10 +111,10 @@ export function createAnthropicWire(p: ProviderSettings, jsonMode: JsonMode): Pr
       // Aliases (claude-haiku-4-5) are not listed; their dated snapshots (claude-haiku-4-5-20251001) are.
       const listed = ids.some((id) => typeof id === 'string' && (id === p.model || id.startsWith(`${p.model}-`)));
       return listed
-        ? { status: 'ok', detail: `anthropic ${p.model} at ${p.baseUrl}: reachable, model listed` }
+        ? { status: 'ok', detail: `anthropic ${p.model} at ${displayUrl(p.baseUrl)}: reachable, model listed` }
         : {
             status: 'degraded',
-            detail: `anthropic at ${p.baseUrl} is reachable but does not list model '${p.model}' (an alias or retired name?)`,
+            detail: `anthropic at ${displayUrl(p.baseUrl)} is reachable but does not list model '${p.model}' (an alias or retired name?)`,
           };
     },
   };

@@ -1,6 +1,23 @@
 import { AppError } from '@workemon/service-kit';
 
 /**
+ * A base URL as it may be shown to a caller or in /health: without user info (`user:password@`), query or
+ * fragment, which can carry credentials (RFC 3986 §3.2.1 deprecates passwords in URLs, yet proxies use them).
+ */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(an invalid URL)';
+  }
+}
+
+/**
  * The LLM error catalogue. Messages are shown to callers: they name the provider and the configuration key to
  * fix, never a key's value or the provider's raw body (that goes to `details`, which only reaches the log).
  * `details.retry` marks errors worth another attempt on the same provider (408/429/5xx/network);
@@ -39,9 +56,17 @@ export const llmErrors = {
       'llm_unavailable',
       503,
       where
-        ? `LLM provider '${provider}' at ${where.baseUrl} is unreachable: ${where.fix}`
+        ? `LLM provider '${provider}' at ${displayUrl(where.baseUrl)} is unreachable: ${where.fix}`
         : `LLM provider '${provider}' is unreachable`,
-      { cause, details: { provider, retry: true, providerDown: true, ...(where ? { baseUrl: where.baseUrl } : {}) } },
+      {
+        cause,
+        details: {
+          provider,
+          retry: true,
+          providerDown: true,
+          ...(where ? { baseUrl: displayUrl(where.baseUrl) } : {}),
+        },
+      },
     ),
   httpStatus: (provider: string, status: number, retryAfterMs: number | undefined, providerMessage: string) => {
     const transient = status === 408 || status === 429 || status >= 500;
@@ -71,7 +96,7 @@ export const llmErrors = {
     new AppError(
       'llm_model_missing',
       503,
-      `LLM provider '${provider}'${baseUrl ? ` at ${baseUrl}` : ''} does not have model '${model}': ${hint}`,
+      `LLM provider '${provider}'${baseUrl ? ` at ${displayUrl(baseUrl)}` : ''} does not have model '${model}': ${hint}`,
       {
         details: { provider, model },
         retryable: false,

@@ -13,7 +13,7 @@ import type {
 } from 'node-llama-cpp';
 import { AppError, type CheckResult, type Logger } from '@workemon/service-kit';
 import type { LlmSettings, ProviderSettings } from './llm-config.js';
-import { llmErrors } from './llm-errors.js';
+import { displayUrl, llmErrors } from './llm-errors.js';
 import {
   ModelDownloadError,
   downloadHubFile,
@@ -281,7 +281,7 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
       );
     }
     return (
-      `download a GGUF file${ref.quant ? ` (${ref.quant})` : ''} of ${p.baseUrl}/${ref.owner}/${ref.repo} into ${dir} ` +
+      `download a GGUF file${ref.quant ? ` (${ref.quant})` : ''} of ${displayUrl(p.baseUrl)}/${ref.owner}/${ref.repo} into ${dir} ` +
       '(or set LLM_MODEL to the path of a GGUF file)'
     );
   }

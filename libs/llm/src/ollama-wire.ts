@@ -1,6 +1,6 @@
 import { isAppError } from '@workemon/service-kit';
 import type { JsonMode, ProviderSettings } from './llm-config.js';
-import { llmErrors } from './llm-errors.js';
+import { displayUrl, llmErrors } from './llm-errors.js';
 import { requestProvider } from './provider-http.js';
 import { usageOf, type ProviderWire } from './provider-wire.js';
 
@@ -73,10 +73,10 @@ export function createOllamaWire(p: ProviderSettings, jsonMode: JsonMode): Provi
         (m) => [m.name, m.model],
       );
       return isPulled(names, p.model)
-        ? { status: 'ok', detail: `ollama ${p.model} at ${p.baseUrl}: reachable, model pulled` }
+        ? { status: 'ok', detail: `ollama ${p.model} at ${displayUrl(p.baseUrl)}: reachable, model pulled` }
         : {
             status: 'degraded',
-            detail: `ollama at ${p.baseUrl} is reachable but model '${p.model}' is not pulled: ${pullHint}`,
+            detail: `ollama at ${displayUrl(p.baseUrl)} is reachable but model '${p.model}' is not pulled: ${pullHint}`,
           };
     },
   };

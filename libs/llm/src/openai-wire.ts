@@ -1,5 +1,5 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
-import { llmErrors } from './llm-errors.js';
+import { displayUrl, llmErrors } from './llm-errors.js';
 import { reachableWithout404, requestProvider } from './provider-http.js';
 import { usageOf, type ProviderWire } from './provider-wire.js';
 
@@ -90,11 +90,17 @@ export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): Provi
         ).json;
       });
       if (!listed)
-        return { status: 'ok', detail: `${p.name} at ${p.baseUrl}: reachable (no /models endpoint to list)` };
+        return {
+          status: 'ok',
+          detail: `${p.name} at ${displayUrl(p.baseUrl)}: reachable (no /models endpoint to list)`,
+        };
       const ids = ((json as { data?: { id?: unknown }[] } | undefined)?.data ?? []).map((m) => m.id);
       return ids.includes(p.model)
-        ? { status: 'ok', detail: `${p.name} ${p.model} at ${p.baseUrl}: reachable, model listed` }
-        : { status: 'degraded', detail: `${p.name} at ${p.baseUrl} is reachable but does not list model '${p.model}'` };
+        ? { status: 'ok', detail: `${p.name} ${p.model} at ${displayUrl(p.baseUrl)}: reachable, model listed` }
+        : {
+            status: 'degraded',
+            detail: `${p.name} at ${displayUrl(p.baseUrl)} is reachable but does not list model '${p.model}'`,
+          };
     },
   };
 }

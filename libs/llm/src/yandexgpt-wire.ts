@@ -1,5 +1,5 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
-import { llmErrors } from './llm-errors.js';
+import { displayUrl, llmErrors } from './llm-errors.js';
 import { reachableWithout404, requestProvider } from './provider-http.js';
 import { usageOf, type ProviderWire } from './provider-wire.js';
 
@@ -82,7 +82,7 @@ export function createYandexGptWire(p: ProviderSettings, jsonMode: JsonMode): Pr
       );
       return {
         status: 'ok',
-        detail: `yandexgpt ${modelUri} at ${p.baseUrl}: reachable, ${reachable ? 'tokenizer answered' : 'no tokenizer endpoint'}`,
+        detail: `yandexgpt ${modelUri} at ${displayUrl(p.baseUrl)}: reachable, ${reachable ? 'tokenizer answered' : 'no tokenizer endpoint'}`,
       };
     },
   };

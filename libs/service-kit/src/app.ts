@@ -147,6 +147,10 @@ export function toAppError(err: unknown): AppError {
     case 'request.aborted':
       return new AppError('request_aborted', 400, 'Request aborted');
     default:
+      // Express's router throws a URIError (status 400) for a path with a malformed %-escape (`/employees/%FF`)
+      // while matching the route, before any handler: the client's mistake, not ours.
+      if (err instanceof URIError || (e?.status === 400 && err instanceof Error && /decode param/.test(err.message)))
+        return new AppError('invalid_parameter', 400, 'The request path holds an invalid percent-encoding');
       return errors.internal(err);
   }
 }

@@ -131,7 +131,17 @@ export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions
   for (const [path, item] of Object.entries(document.paths)) {
     for (const method of METHODS) {
       const op = item[method] as Operation | undefined;
-      if (op?.operationId) operations.set(op.operationId, { method, path, op });
+      if (!op?.operationId) continue;
+      // Parameters declared on the path item apply to each of its operations unless the operation redeclares
+      // them (OpenAPI 3.0, Path Item Object `parameters`).
+      const shared = ((item as { parameters?: Parameter[] }).parameters ?? []).filter(
+        (p) => !(op.parameters ?? []).some((own) => own.name === p.name && own.in === p.in),
+      );
+      operations.set(op.operationId, {
+        method,
+        path,
+        op: shared.length ? { ...op, parameters: [...shared, ...(op.parameters ?? [])] } : op,
+      });
     }
   }
   const find = (operationId: string) => {

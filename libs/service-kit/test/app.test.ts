@@ -56,6 +56,7 @@ function buildTestApp(opts: { checks?: HealthCheck[]; keys?: string[]; secrets?:
         res.json({ is_enough: true, response: `ok ${String(query['username'])} ${getRequestId()}` });
       });
       a.post('/echo', (req, res) => res.json(req.body));
+      a.get('/items/:name', (req, res) => res.json({ name: req.params['name'] }));
       a.get('/boom', () => {
         throw new Error('database password=s3cr3t-value leaked');
       });
@@ -117,6 +118,21 @@ describe('service app', () => {
     const timeout = await request(app).get('/slow-upstream');
     expect(timeout.status).toBe(504);
     expect(timeout.body.message).toBe("Upstream 'guesser' did not answer in time");
+  });
+
+  it('answers a path parameter with a malformed percent-encoding with 400 in the contract shape, not 500', async () => {
+    const { app, sink } = buildTestApp();
+    for (const path of ['/items/%FF', '/items/%ED%A0%80', '/items/%E0%A4%A']) {
+      const res = await request(app).get(path);
+      expect(res.status, path).toBe(400);
+      expect(res.body).toEqual({
+        error: 'Bad Request',
+        message: 'The request path holds an invalid percent-encoding',
+        statusCode: 400,
+      });
+    }
+    expect((await request(app).get('/items/%D0%90')).body).toEqual({ name: 'А' });
+    expect(sink.lines.filter((l) => l['log.level'] === 'error')).toEqual([]);
   });
 
   it('rejects bodies over the limit with 413 and broken JSON with 400', async () => {

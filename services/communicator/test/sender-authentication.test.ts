@@ -2,6 +2,7 @@
 // mail; addresses and hosts are the providers' or example ones), read the way DMARC reads them (RFC 7489 §3.1).
 import { describe, expect, it } from 'vitest';
 import {
+  authenticateMail,
   authenticateSender,
   authenticationResultsHeaders,
   isAligned,
@@ -208,5 +209,27 @@ describe('authenticateSender', () => {
       method: 'none',
       reason: 'TRUSTED_AUTHSERV_ID is not set: no mail is authenticated',
     });
+  });
+});
+
+describe('authenticateMail', () => {
+  const header = 'Authentication-Results: mx.yandex.ru; dkim=pass header.i=@corp.ru; dmarc=pass header.from=corp.ru';
+  it('verifies a mail with one From: field as authenticateSender does', () => {
+    const source = `${header}\r\nFrom: Boss <boss@corp.ru>\r\nSubject: x\r\n\r\nbody\r\n`;
+    expect(authenticateMail({ source, from: 'boss@corp.ru', trustedAuthservIds: ['mx.yandex.ru'] })).toMatchObject({
+      verified: true,
+    });
+  });
+
+  it('never verifies a mail with two From: fields (RFC 5322 §3.6), whichever one a parser picks', () => {
+    const source =
+      'Authentication-Results: mx.yandex.ru; dkim=pass header.i=@evil.com; dmarc=pass\r\n' +
+      'From: attacker@evil.com\r\nFrom: boss@corp.ru\r\nSubject: x\r\n\r\nbody\r\n';
+    for (const from of ['boss@corp.ru', 'attacker@evil.com']) {
+      expect(authenticateMail({ source, from, trustedAuthservIds: ['mx.yandex.ru'] })).toMatchObject({
+        verified: false,
+        method: 'none',
+      });
+    }
   });
 });

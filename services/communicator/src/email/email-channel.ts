@@ -20,11 +20,7 @@ import {
   type SkipReason,
 } from './mail-parsing.js';
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
-import {
-  authenticateSender,
-  authenticationResultsHeaders,
-  type SenderAuthentication,
-} from './sender-authentication.js';
+import { authenticateMail, type SenderAuthentication } from './sender-authentication.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
 /** What the classify step decided about a parsed mail. */
@@ -409,8 +405,8 @@ export function createEmailChannel(deps: {
       }
       // 3. decide
       // Whether the receiving server vouches for the From: domain (RFC 8601 Authentication-Results, DMARC alignment).
-      const senderAuthentication = authenticateSender({
-        headers: authenticationResultsHeaders(fetched.source),
+      const senderAuthentication = authenticateMail({
+        source: fetched.source,
         from: mail.from,
         trustedAuthservIds: settings.trustedAuthservIds,
       });

@@ -114,15 +114,40 @@ export function parseAuthenticationResults(value: string): AuthenticationResults
  * them in). Only the header block is read; folded lines are unfolded.
  */
 export function authenticationResultsHeaders(source: Buffer | string): string[] {
+  return headerValues(source, 'authentication-results');
+}
+
+/** The values of every field `name` (lower-case) of a raw mail's header block, in order; folded lines unfolded. */
+export function headerValues(source: Buffer | string, name: string): string[] {
   const raw = typeof source === 'string' ? source : source.toString('latin1');
   const end = raw.search(/\r?\n\r?\n/);
   const head = (end < 0 ? raw : raw.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
   const values: string[] = [];
   for (const line of head.split(/\r?\n/)) {
-    const m = /^authentication-results[ \t]*:(.*)$/i.exec(line);
-    if (m) values.push(m[1]!.trim());
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) values.push(line.slice(colon + 1).trim());
   }
   return values;
+}
+
+/**
+ * The verdict for a raw mail: `authenticateSender` over its Authentication-Results, except that a mail with more
+ * than one `From:` field is never authenticated. RFC 5322 §3.6 allows exactly one; with two, a DMARC evaluator and
+ * our parser may judge different authors (the first versus the last), so no pass can be attributed to either.
+ */
+export function authenticateMail(input: {
+  source: Buffer | string;
+  from: string | undefined;
+  trustedAuthservIds: readonly string[];
+}): SenderAuthentication {
+  if (headerValues(input.source, 'from').length > 1) {
+    return { verified: false, method: 'none', reason: 'the mail has more than one From: field (RFC 5322 §3.6)' };
+  }
+  return authenticateSender({
+    headers: authenticationResultsHeaders(input.source),
+    from: input.from,
+    trustedAuthservIds: input.trustedAuthservIds,
+  });
 }
 
 /** Whether an authserv-id is one of the trusted ones: exact (case-insensitive), or `*.suffix` for any host under it. */

@@ -100,6 +100,23 @@ afterAll(async () => {
 });
 
 describe('/rules', () => {
+  it('refuses a rule id that is not a positive integer with 400 naming it, never 500', async () => {
+    const app = buildActionsApp(db.knex);
+    for (const id of ['abc', '1.5', '99999999999999999999', '-1', '0', '%20']) {
+      for (const [method, path] of [
+        ['get', `/rules/${id}`],
+        ['put', `/rules/${id}`],
+        ['delete', `/rules/${id}`],
+      ] as const) {
+        const agent = keyedApp(app);
+        const call = method === 'get' ? agent.get(path) : method === 'put' ? agent.put(path) : agent.delete(path);
+        const res = await call.send(method === 'put' ? { name: 'x', conditions: {}, effects: {} } : undefined);
+        expect(res.status, `${method} ${path}`).toBe(400);
+        expect(res.body.message, `${method} ${path}`).toContain("'id'");
+      }
+    }
+  });
+
   it('creates, reads, replaces, toggles and deletes a rule', async () => {
     const app = buildActionsApp(db.knex);
     const created = await keyedApp(app)
