@@ -1,25 +1,20 @@
 import {
-  ConfigError,
   allKeys,
   authForStart,
   createLogger,
   createMetrics,
   elasticsearchFromEnv,
+  loadConfigOrExit,
   runService,
 } from '@workemon/service-kit';
 import { COMMUNICATOR_KEY_CLASSES, SERVICE, VERSION, createCommunicator } from './communicator.js';
 import { loadConfig } from './config.js';
 
-let config: ReturnType<typeof loadConfig>;
-let startAuth: ReturnType<typeof authForStart>;
-try {
-  config = loadConfig(process.env);
-  // Beyond loopback SERVICE_API_KEYS must be set (POST /send sends mail as the company).
-  startAuth = authForStart({ host: config.HOST, keys: config.apiKeys, served: COMMUNICATOR_KEY_CLASSES });
-} catch (err) {
-  process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit(() => loadConfig(process.env));
+// Beyond loopback SERVICE_API_KEYS must be set (POST /send sends mail as the company).
+const startAuth = loadConfigOrExit(() =>
+  authForStart({ host: config.HOST, keys: config.apiKeys, served: COMMUNICATOR_KEY_CLASSES }),
+);
 const logger = createLogger({
   service: SERVICE,
   version: VERSION,

@@ -1,10 +1,10 @@
 import {
-  ConfigError,
   allKeys,
   authForStart,
   createLogger,
   createMetrics,
   elasticsearchFromEnv,
+  loadConfigOrExit,
   runService,
   serviceKeyToSend,
   type Closer,
@@ -20,16 +20,11 @@ import { importDirectoryFile } from './directory-import.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
 
-let config: ReturnType<typeof loadConfig>;
-let startAuth: ReturnType<typeof authForStart>;
-try {
-  config = loadConfig(process.env);
-  // Beyond loopback every key class needs keys: refuse before touching the database.
-  startAuth = authForStart({ host: config.HOST, keys: config.apiKeys, served: SECRETARY_KEY_CLASSES });
-} catch (err) {
-  process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit(() => loadConfig(process.env));
+// Beyond loopback every key class needs keys: refuse before touching the database.
+const startAuth = loadConfigOrExit(() =>
+  authForStart({ host: config.HOST, keys: config.apiKeys, served: SECRETARY_KEY_CLASSES }),
+);
 // The key sent to the guesser, the system analyst and the communicator.
 const serviceKey = serviceKeyToSend(config.apiKeys);
 const logger = createLogger({
