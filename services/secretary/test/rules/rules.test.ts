@@ -246,15 +246,6 @@ describe('rules in the decision, and their statistics', () => {
       return { decision, context };
     };
 
-    jira.failNext({ status: 400, body: { errorMessages: ['Issue type is wrong'], errors: {} } });
-    const first = await decideOne('email', 'bill@vendor.dk', 'Faktura 1', REPLY); // invoices (stop) → Jira, fails (400)
-    expect(first.decision.action).toBe(ACTION_JIRA);
-    expect(first.decision.response).toMatch(/^Ответ\.\n\nВыполняю: создать задачу в Jira/);
-    await decideOne('email', 'bill@vendor.dk', 'Faktura 2', REPLY); // invoices → Jira, succeeds
-    const held = await decideOne('email', 'anna@corp.test', 'срочно нужен доступ', ACTION_MAILING_LIST); // urgent + tagAll
-    expect(held.decision.response).toMatch(/ожидает согласования/);
-    await decideOne('tg', 'anna', 'просто вопрос', REPLY); // no rule, no execution
-
     const worker = createActionWorker({
       db: db.knex,
       executors: {
@@ -271,6 +262,25 @@ describe('rules in the decision, and their statistics', () => {
       settings: fastWorker,
       logger: testLogger(),
     });
+    jira.failNext({ status: 400, body: { errorMessages: ['Issue type is wrong'], errors: {} } });
+    const first = await decideOne('email', 'bill@vendor.dk', 'Faktura 1', REPLY); // invoices (stop) → Jira, fails (400)
+    expect(first.decision.action).toBe(ACTION_JIRA);
+    expect(first.decision.response).toMatch(/^Ответ\.\n\nВыполняю: создать задачу в Jira/);
+    // The failure is for this execution: settle it before the next one exists (the worker runs rows concurrently,
+    // and the fake Jira fails whichever create reaches it first).
+    await waitFor(
+      async () => {
+        await worker.runOnce();
+        const row = await db.knex('action_executions').where('analysis_id', first.context.analysisId).first();
+        return row?.status === 'failed';
+      },
+      { intervalMs: 10, what: 'the first execution to fail' },
+    );
+    await decideOne('email', 'bill@vendor.dk', 'Faktura 2', REPLY); // invoices → Jira, succeeds
+    const held = await decideOne('email', 'anna@corp.test', 'срочно нужен доступ', ACTION_MAILING_LIST); // urgent + tagAll
+    expect(held.decision.response).toMatch(/ожидает согласования/);
+    await decideOne('tg', 'anna', 'просто вопрос', REPLY); // no rule, no execution
+
     await waitFor(
       async () => {
         await worker.runOnce();
