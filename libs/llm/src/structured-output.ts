@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sanitizeDeep, sanitizeText } from '@workemon/service-kit';
+import { TEXT_CUT_MARKER, cutText, sanitizeDeep, sanitizeText } from '@workemon/service-kit';
 
 export type ParseOutcome<T> = { ok: true; data: T } | { ok: false; problem: string };
 
@@ -33,16 +33,12 @@ export function extractJson(raw: string): { ok: true; value: unknown } | { ok: f
   }
 }
 
-/** Appended to a text cut at the answer limit (it counts towards the limit). */
-export const ANSWER_CUT_MARKER = '\n[…ответ сокращён]';
+/** Appended to a text cut at the answer limit (it counts towards the limit): the service kit's one marker. */
+export const ANSWER_CUT_MARKER = TEXT_CUT_MARKER;
 
 /** `text` within `maxChars` (the marker included), cut at a character boundary; unchanged when it fits. */
 export function cutAnswer(text: string, maxChars: number): string {
-  if (text.length <= maxChars) return text;
-  let end = Math.max(0, maxChars - ANSWER_CUT_MARKER.length);
-  // Never split a surrogate pair.
-  if (end > 0 && /[\uD800-\uDBFF]/.test(text[end - 1]!)) end -= 1;
-  return `${text.slice(0, end).trimEnd()}${ANSWER_CUT_MARKER}`;
+  return cutText(text, maxChars, { at: 'character' });
 }
 
 function cutStrings(value: unknown, maxChars: number): unknown {

@@ -44,6 +44,7 @@ export {
   type AuthenticatorOptions,
 } from './auth.js';
 export { sanitizeText, sanitizeDeep } from './text-sanitizing.js';
+export { cutText, TEXT_CUT_MARKER, type CutTextOptions } from './text-cutting.js';
 export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';
 export {

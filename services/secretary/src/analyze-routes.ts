@@ -3,6 +3,10 @@ import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import { errors, principalOf, validated, type OpenApi } from '@workemon/service-kit';
 import type { createAnalyzer } from './analyzer.js';
 import type { Decision } from './decision.js';
+import type { createDryRun } from './dry-run.js';
+import { enforceAnalyzeLimits, type AnalyzeLimits } from './rate-limits/analyze-limits.js';
+import type { RateLimitStore } from './rate-limits/rate-limit-store.js';
+import { capDecision } from './response-length.js';
 
 type Analyzer = ReturnType<typeof createAnalyzer>;
 
@@ -32,14 +36,47 @@ function toInput(fields: AnalyzeRequest, res: Response) {
   };
 }
 
+export type AnalyzeRouteDeps = {
+  openapi: OpenApi;
+  auth: RequestHandler;
+  analyzer: Analyzer;
+  /** Per-username and per-key limits (rate-limits/analyze-limits.ts); absent: none. */
+  limits?: { store: RateLimitStore; settings: AnalyzeLimits };
+  /** Answers `dry_run: true` requests (dry-run.ts). */
+  dryRun: ReturnType<typeof createDryRun>;
+  /** MAX_RESPONSE_LENGTH; absent or 0: answers are not cut. */
+  maxResponseChars?: number;
+};
+
 /** GET (query) and POST (JSON body, for long texts) /analyze-request: the same use case. */
-export function mountAnalyzeRoutes(app: Express, deps: { openapi: OpenApi; auth: RequestHandler; analyzer: Analyzer }) {
+export function mountAnalyzeRoutes(app: Express, deps: AnalyzeRouteDeps) {
+  async function handle(fields: AnalyzeRequest, res: Response) {
+    const input = toInput(fields, res);
+    const dryRun = fields.dry_run === true;
+    // Before anything about the request is stored: a refused request leaves no trace but the 429.
+    if (deps.limits)
+      await enforceAnalyzeLimits(deps.limits.store, deps.limits.settings, {
+        principal: principalOf(res),
+        username: input.username,
+        dryRun,
+      });
+    if (dryRun) {
+      const { decision, wouldExecute } = await deps.dryRun(input);
+      res.json({
+        ...toAnalysisResponse(capDecision(decision, deps.maxResponseChars)),
+        dry_run: true,
+        would_execute: wouldExecute,
+      });
+      return;
+    }
+    res.json(toAnalysisResponse(capDecision(await deps.analyzer.analyze(input), deps.maxResponseChars)));
+  }
   app.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
     const { query } = validated<{ query: AnalyzeRequest }>(res);
-    res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(query, res))));
+    await handle(query, res);
   });
   app.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
     const { body } = validated<{ body: AnalyzeRequest }>(res);
-    res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(body, res))));
+    await handle(body, res);
   });
 }

@@ -30,6 +30,9 @@ export type AnalyzeInput = {
   claims?: SenderClaims;
 };
 
+/** What a dry run computed: the final decision, what it was decided on, and the LLM calls' facts. */
+export type DryRunCapture = { decision?: Decision; context?: DecisionContext; facts?: AnalysisFacts };
+
 export type AnalyzerOptions = {
   guesser: GuesserClient;
   analyst: AnalystClient;
@@ -117,6 +120,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
     identity: { department: string; position: string },
     started: number,
     trust: SenderTrust,
+    dryRun?: DryRunCapture,
   ): Promise<Decision | undefined> {
     if (attempt.request.length > MAX_REQUEST_CHARS) {
       // Only a follow-up gets here (a single request is capped by the contract): recorded, no LLM call.
@@ -192,6 +196,8 @@ export function createAnalyzer(options: AnalyzerOptions) {
       trust,
     };
     const decision = await decide(proposal, context);
+    // A dry run stops here: the whole decision, nothing recorded (dry-run.ts).
+    if (dryRun) return Object.assign(dryRun, { decision, context, facts }).decision;
     facts.durationMs = Math.round(performance.now() - started);
     const clarifying = decision.action === ACTION_CLARIFY;
     const status: ConversationStatus = clarifying ? 'awaiting_clarification' : escalated ? 'escalated' : 'answered';
@@ -307,6 +313,52 @@ export function createAnalyzer(options: AnalyzerOptions) {
             });
           await sleep(DUPLICATE_POLL_MS);
         }
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
+
+    /**
+     * The whole decision for `input` (sender, trust, guesser, analyst, routing rules) with nothing stored and no
+     * action run: no conversation, message, analysis or outbox row, no metric. The request is decided on its own
+     * (it continues no conversation, and its message_id is not looked up). See dry-run.ts.
+     */
+    async dryRun(input: AnalyzeInput): Promise<Required<DryRunCapture>> {
+      try {
+        const employee = await resolveSender(input);
+        const trust = assessSenderTrust({
+          channel: input.channel,
+          sender: input.username,
+          employee,
+          claims: input.claims ?? {},
+          unknownUserPolicy: options.unknownUserPolicy,
+          companyDomains:
+            input.channel !== 'email'
+              ? []
+              : options.companyDomains?.length
+                ? options.companyDomains
+                : await options.directory.emailDomains(),
+        });
+        const identity = {
+          department: employee?.employee.department ?? UNKNOWN,
+          position: employee?.employee.position ?? UNKNOWN,
+        };
+        // Nothing is claimed: ids 0 name no stored row.
+        const unstored: OwnedAttempt = {
+          kind: 'owner',
+          conversationId: 0,
+          clarificationRounds: 0,
+          messageRowId: 0,
+          attempt: 0,
+          analysisId: 0,
+          request: input.request,
+        };
+        const facts: AnalysisFacts = { durationMs: 0, senderTrust: trust };
+        const capture: DryRunCapture = {};
+        const started = performance.now();
+        await decideFor(input, unstored, employee, facts, identity, started, trust, capture);
+        facts.durationMs = Math.round(performance.now() - started);
+        return capture as Required<DryRunCapture>;
       } catch (err) {
         throw toDatabaseError(err);
       }

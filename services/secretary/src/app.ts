@@ -13,6 +13,10 @@ import {
 import type { ActionCatalogSource } from './actions/action-catalog.js';
 import { createActionRoutes } from './actions/action-routes.js';
 import { mountAnalyzeRoutes } from './analyze-routes.js';
+import { createDryRun, type PreviewActions } from './dry-run.js';
+import type { AnalyzeLimits } from './rate-limits/analyze-limits.js';
+import { mountRateLimitRoutes } from './rate-limits/rate-limit-routes.js';
+import { createRateLimitStore } from './rate-limits/rate-limit-store.js';
 import { createAnalyzer, type AnalyzerOptions } from './analyzer.js';
 import { toDatabaseError } from './database.js';
 import { mountDeliveryRoutes } from './delivery-routes.js';
@@ -62,6 +66,15 @@ export type SecretaryDeps = AnalyzerDeps & {
   nudgeActions?: () => void;
   /** What GET /actions reports (main.ts: catalogSourceFor); absent: default policy, nothing configured. */
   actionCatalog?: ActionCatalogSource;
+  /**
+   * ANALYZE_RATE_LIMIT_PER_USERNAME_PER_HOUR and ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE (main.ts: from the config);
+   * absent: /analyze-request is not limited. POST /rate-limits/consume works either way.
+   */
+  analyzeLimits?: AnalyzeLimits;
+  /** The routing step's plan of a decision, for dry runs' `would_execute` (main.ts: the action hooks' preview). */
+  previewActions?: PreviewActions;
+  /** MAX_RESPONSE_LENGTH: longest answer a user receives, in characters; absent or 0: not cut. */
+  maxResponseChars?: number;
 };
 
 /** The secretary's HTTP app. Never listens, never reads the environment: main.ts and tests hand it deps. */
@@ -72,6 +85,7 @@ export function buildApp(deps: SecretaryDeps): Express {
   const serviceKey = deps.auth.require(['service']);
   const directory = createDirectoryRepository(deps.knex);
   const history = createHistoryRepository(deps.knex);
+  const rateLimits = createRateLimitStore(deps.knex);
   const analyzeRequests = deps.metrics.counter(
     'workemon_analyze_requests_total',
     'Decisions taken by the secretary, by channel, action and whether the context was enough',
@@ -128,7 +142,21 @@ export function buildApp(deps: SecretaryDeps): Express {
       healthChecks,
     },
     (app) => {
-      mountAnalyzeRoutes(app, { openapi, auth: anyKey, analyzer });
+      mountAnalyzeRoutes(app, {
+        openapi,
+        auth: anyKey,
+        analyzer,
+        limits: deps.analyzeLimits ? { store: rateLimits, settings: deps.analyzeLimits } : undefined,
+        dryRun: createDryRun({
+          analyzer,
+          knex: deps.knex,
+          preview: deps.previewActions,
+          maxResponseChars: deps.maxResponseChars,
+        }),
+        maxResponseChars: deps.maxResponseChars,
+      });
+      // Durable per-sender budgets shared by every communicator replica (rate-limits/): service keys only.
+      mountRateLimitRoutes(app, { openapi, auth: serviceKey, store: rateLimits });
       mountDirectoryRoutes(app, { openapi, auth: adminKey, directory });
       mountHistoryRoutes(app, { openapi, auth: adminKey, history });
       mountPromptsRoutes(app, {

@@ -10,6 +10,11 @@ import {
   type Env,
 } from '@workemon/service-kit';
 import { actionsEnvSchema, toActionSettings } from './actions/action-policy.js';
+import {
+  DEFAULT_ANALYZE_LIMIT_PER_KEY_PER_MINUTE,
+  DEFAULT_ANALYZE_LIMIT_PER_USERNAME_PER_HOUR,
+} from './rate-limits/analyze-limits.js';
+import { DEFAULT_MAX_RESPONSE_LENGTH } from './response-length.js';
 
 export const UNKNOWN_USER_POLICIES = ['reply-only', 'allow', 'reject'] as const;
 export type UnknownUserPolicy = (typeof UNKNOWN_USER_POLICIES)[number];
@@ -54,6 +59,22 @@ const schema = z.object({
   ANALYSIS_LEASE: env.durationMs(
     '10s',
     'Heartbeat lease of an analysis attempt: one whose process died is taken over after this much silence',
+  ),
+  // Limits of /analyze-request and the longest answer: see docs/rate-limits.md.
+  ANALYZE_RATE_LIMIT_PER_USERNAME_PER_HOUR: env.int(
+    DEFAULT_ANALYZE_LIMIT_PER_USERNAME_PER_HOUR,
+    '/analyze-request calls per username per hour from client and admin keys (service keys exempt); 0: no limit',
+    { min: 0, max: 1_000_000 },
+  ),
+  ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE: env.int(
+    DEFAULT_ANALYZE_LIMIT_PER_KEY_PER_MINUTE,
+    '/analyze-request calls per client or admin API key per minute (service keys exempt); 0: no limit',
+    { min: 0, max: 1_000_000 },
+  ),
+  MAX_RESPONSE_LENGTH: env.int(
+    DEFAULT_MAX_RESPONSE_LENGTH,
+    'Longest answer a user receives, in characters; longer ones are cut at a sentence boundary and marked',
+    { min: 100, max: 1_000_000 },
   ),
   // Jira, ACTION_POLICY, APPROVER_TELEGRAM_CHAT_ID, the action worker's timing: see docs/actions.md.
   ...actionsEnvSchema,

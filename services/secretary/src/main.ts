@@ -111,6 +111,12 @@ const app = buildApp({
   decide: actions.hooks.decide,
   onDecisionRecorded: actions.hooks.onDecisionRecorded,
   nudgeActions: actions.worker.nudge,
+  previewActions: actions.hooks.preview,
+  analyzeLimits: {
+    perUsernamePerHour: config.ANALYZE_RATE_LIMIT_PER_USERNAME_PER_HOUR,
+    perKeyPerMinute: config.ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE,
+  },
+  maxResponseChars: config.MAX_RESPONSE_LENGTH,
   actionCatalog: catalogSourceFor(
     actionSettings,
     { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },

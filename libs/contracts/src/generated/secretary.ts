@@ -402,6 +402,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/rate-limits/consume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes one unit from each key's budget, all or nothing (service key)
+         * @description Atomic in one transaction: when every key has budget, one unit is taken from each and the answer is
+         *     `{"allowed": true}`; otherwise nothing is taken and the answer names the first exhausted key and the whole
+         *     seconds until it has a unit again. A budget is `limit` units per `window_seconds`, metered by GCRA (a unit
+         *     comes back every window / limit seconds; docs/rate-limits.md). Stored in the secretary's database: shared
+         *     by every communicator replica, kept across restarts. Keys of the communicator: `email:<address>`,
+         *     `reply-to:<address>`, `telegram:<user id>`.
+         */
+        post: operations["consumeRateLimit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/poller-leases/{name}": {
         parameters: {
             query?: never;
@@ -460,6 +485,13 @@ export interface components {
              *     directory's `telegram_id`. Honoured only from a caller with a service key (the communicator).
              */
             telegram_user_id?: string;
+            /**
+             * @description Default false. true: the whole decision (guesser, analyst, routing rules, sender trust) is made and returned with
+             *     `dry_run: true` and `would_execute`, but nothing is done: no action runs, no outbox row is written, no
+             *     rate-limit budget is taken and nothing is stored (it continues no conversation and counts in no
+             *     statistic; `message_id` is not looked up). The rate limits are still checked (429 when exhausted).
+             */
+            dry_run?: boolean;
         };
         /**
          * @description channel `email`: the communicator's verdict on the sender, from the `Authentication-Results` header of the
@@ -518,6 +550,57 @@ export interface components {
              * @example true
              */
             no_reply?: boolean;
+            /** @description true when the request asked for a dry run (nothing was done); absent otherwise */
+            dry_run?: boolean;
+            /** @description dry runs only — what a real request would do, the side-effect action first, then the reply */
+            would_execute?: components["schemas"]["WouldExecute"][];
+        };
+        WouldExecute: {
+            action: components["schemas"]["Action"];
+            /**
+             * @description pending — it would run (or be sent) now; awaiting_approval — it would wait for an approver; skipped — it would not be done (see reason)
+             * @enum {string}
+             */
+            status: "pending" | "awaiting_approval" | "skipped";
+            /** @description the routing rules that matched, in evaluation order */
+            rules: {
+                id: number;
+                name: string;
+            }[];
+            /** @description a Jira project key, a mailing-list address, a Telegram contact, or the address / chat the reply goes to */
+            target: string | null;
+            /** @description why it would be skipped (operator-facing) */
+            reason: string | null;
+            /** @description for the reply, the text the sender would receive; null otherwise */
+            text: string | null;
+        };
+        RateLimitConsumeRequest: {
+            /**
+             * @description the budgets to draw one unit from, all or nothing (a key named twice counts once)
+             * @example [
+             *       "email:alice@corp.example",
+             *       "reply-to:list@corp.example"
+             *     ]
+             */
+            keys: string[];
+            /**
+             * @description units per window, the same for every key
+             * @example 20
+             */
+            limit: number;
+            /**
+             * @description the window, in seconds
+             * @example 3600
+             */
+            window_seconds: number;
+        };
+        RateLimitVerdict: {
+            /** @description true — one unit was taken from every key; false — nothing was taken */
+            allowed: boolean;
+            /** @description when refused, the first exhausted key in the order given */
+            key?: string;
+            /** @description when refused, whole seconds until that key has a unit again */
+            retry_after_seconds?: number;
         };
         Employee: {
             username: string;
@@ -987,6 +1070,8 @@ export interface operations {
                 thread_key?: string;
                 /** @description the mail's Subject (email channel), for routing rules' `subject_pattern`; not part of the request text */
                 subject?: string;
+                /** @description true — decide without doing anything (see AnalyzeRequest.dry_run); default false */
+                dry_run?: boolean;
             };
             header?: never;
             path?: never;
@@ -1862,6 +1947,35 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    consumeRateLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateLimitConsumeRequest"];
+            };
+        };
+        responses: {
+            /** @description the verdict (a refusal is a 200 too; nothing was taken) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitVerdict"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };
     };

@@ -1,4 +1,4 @@
-import { isAppError } from '@workemon/service-kit';
+import { cutText, isAppError } from '@workemon/service-kit';
 import type { InboundMail } from './mail-parsing.js';
 import { bareSubject } from './mail-text.js';
 
@@ -41,11 +41,7 @@ export const CUT_MARKER = '\n\n[…письмо обрезано: оно дли�
 
 /** Cuts `text` to at most `maxChars` characters, marker included, never splitting a surrogate pair. */
 export function fitToLimit(text: string, maxChars: number): string {
-  if (text.length <= maxChars) return text;
-  let end = maxChars - CUT_MARKER.length;
-  const code = text.charCodeAt(end - 1);
-  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
-  return `${text.slice(0, end).trimEnd()}${CUT_MARKER}`;
+  return cutText(text, maxChars, { marker: CUT_MARKER, at: 'character' });
 }
 
 /**

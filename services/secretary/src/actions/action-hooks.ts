@@ -11,7 +11,7 @@ import {
   type ActionPolicy,
 } from './action-policy.js';
 import { enqueueActionExecution, planExecution, type ExecutionPlan } from './execution-repository.js';
-import type { DepartmentTarget, ReplyTarget } from './executors.js';
+import type { DepartmentTarget, ExecutionTarget, ReplyTarget } from './executors.js';
 
 // Structural mirrors of the secretary's Decision / DecisionContext (decision.ts), so this module and its tests
 // stand alone; the analyzer's own types are assignable to these.
@@ -95,6 +95,16 @@ export async function replyTargetFor(trx: Knex | Knex.Transaction, ctx: Decision
   return { to: ctx.sender };
 }
 
+/** What `decide` planned for a decision, for a dry run's `would_execute` (nothing of it was written). */
+export type ActionPreview = {
+  /** The action after routing rules (before a held-back one falls back to a reply). */
+  action: Action;
+  /** Routing rules that matched, in evaluation order. */
+  matchedRuleIds: number[];
+  /** For a side-effect action: whether it would run now, wait for approval, or be skipped (and why). */
+  plan: { status: ExecutionPlan['status']; target: ExecutionTarget | null; reason: string | null } | null;
+};
+
 type Routed = {
   outcome: RuleOutcome;
   department: DepartmentTarget | null;
@@ -158,6 +168,17 @@ export function createActionHooks(deps: ActionHooksDeps) {
         ...proposal,
         action: replyOnly ? replyActionFor(ctx.channel) : r.outcome.action,
         response: notice ? (response ? `${response}\n\n${notice}` : notice) : response,
+      };
+    },
+
+    /** What `decide` planned for `ctx` (undefined when it did not run for it); reads and writes nothing. */
+    preview(ctx: DecisionContextLike): ActionPreview | undefined {
+      const r = routed.get(ctx);
+      if (!r) return undefined;
+      return {
+        action: r.outcome.action,
+        matchedRuleIds: [...r.outcome.matchedRuleIds],
+        plan: r.plan ? { status: r.plan.status, target: r.plan.target, reason: r.plan.error } : null,
       };
     },
 

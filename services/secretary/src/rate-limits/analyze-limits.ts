@@ -1,0 +1,64 @@
+import { errors, type Principal } from '@workemon/service-kit';
+import type { RateLimitEntry, RateLimitStore } from './rate-limit-store.js';
+
+/** ANALYZE_RATE_LIMIT_PER_USERNAME_PER_HOUR's default: requests one username may make per hour (0: no limit). */
+export const DEFAULT_ANALYZE_LIMIT_PER_USERNAME_PER_HOUR = 60;
+/** ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE's default: requests one API key may make per minute (0: no limit). */
+export const DEFAULT_ANALYZE_LIMIT_PER_KEY_PER_MINUTE = 120;
+
+export type AnalyzeLimits = {
+  /** Requests per username per hour; 0 switches the limit off. */
+  perUsernamePerHour: number;
+  /** Requests per API key (by the key's name) per minute; 0 switches the limit off. */
+  perKeyPerMinute: number;
+};
+
+/** The bucket names of /analyze-request's limits (the communicator's own keys never start with `analyze:`). */
+export const analyzeUsernameKey = (username: string) => `analyze:username:${username.trim().toLowerCase()}`;
+export const analyzeApiKeyKey = (keyName: string) => `analyze:key:${keyName}`;
+
+/**
+ * The budgets one /analyze-request call draws from. Service-key callers (the communicator) draw from neither:
+ * it checks its own per-sender limits (`email:`, `reply-to:`, `telegram:` keys, POST /rate-limits/consume)
+ * before it calls, and a 429 here would leave a mail it already decided to answer waiting for a retry. Every
+ * other caller (client and admin keys, and the anonymous caller of an open loopback install, which counts as
+ * the key `anonymous`) draws from the username's hourly budget and from its key's per-minute budget.
+ */
+export function analyzeLimitEntries(
+  limits: AnalyzeLimits,
+  caller: { principal: Principal | undefined; username: string },
+): RateLimitEntry[] {
+  if (caller.principal?.keyClass === 'service') return [];
+  const entries: RateLimitEntry[] = [];
+  if (limits.perUsernamePerHour > 0)
+    entries.push({ key: analyzeUsernameKey(caller.username), limit: limits.perUsernamePerHour, windowSeconds: 3600 });
+  if (limits.perKeyPerMinute > 0)
+    entries.push({
+      key: analyzeApiKeyKey(caller.principal?.name ?? 'anonymous'),
+      limit: limits.perKeyPerMinute,
+      windowSeconds: 60,
+    });
+  return entries;
+}
+
+/**
+ * Takes one unit from the call's budgets (dry runs only check them: nothing is taken), or throws 429
+ * `rate_limited` with `Retry-After` (whole seconds) before anything about the request is stored.
+ */
+export async function enforceAnalyzeLimits(
+  store: RateLimitStore,
+  limits: AnalyzeLimits,
+  caller: { principal: Principal | undefined; username: string; dryRun: boolean },
+): Promise<void> {
+  const entries = analyzeLimitEntries(limits, caller);
+  if (entries.length === 0) return;
+  const verdict = caller.dryRun ? await store.check(entries) : await store.consume(entries);
+  if (verdict.allowed) return;
+  const which = verdict.key.startsWith('analyze:username:')
+    ? `username '${caller.username.trim()}' (${limits.perUsernamePerHour} requests per hour)`
+    : `this API key (${limits.perKeyPerMinute} requests per minute)`;
+  throw errors.tooManyRequests(
+    verdict.retryAfterSeconds,
+    `Too many requests for ${which}; retry in ${verdict.retryAfterSeconds} s`,
+  );
+}

@@ -1,0 +1,29 @@
+import type { Express, RequestHandler } from 'express';
+import { validated, type OpenApi } from '@workemon/service-kit';
+import type { RateLimitStore } from './rate-limit-store.js';
+
+type ConsumeBody = { keys: string[]; limit: number; window_seconds: number };
+
+/**
+ * `POST /rate-limits/consume {keys, limit, window_seconds}` (service key): one unit from every key's budget, all
+ * or nothing, in one transaction → `200 {allowed: true}`, or `200 {allowed: false, key, retry_after_seconds}`
+ * with nothing taken. The communicator's per-sender limits (`email:<address>`, `reply-to:<address>`,
+ * `telegram:<user id>`) live here, so every replica shares them and a restart forgets none.
+ */
+export function mountRateLimitRoutes(
+  app: Express,
+  deps: { openapi: OpenApi; auth: RequestHandler; store: RateLimitStore },
+) {
+  app.post('/rate-limits/consume', deps.auth, deps.openapi.validate('consumeRateLimit'), async (_req, res) => {
+    const { body } = validated<{ body: ConsumeBody }>(res);
+    const verdict = await deps.store.consume(
+      // A key named twice is one budget: one unit from each distinct key.
+      [...new Set(body.keys)].map((key) => ({ key, limit: body.limit, windowSeconds: body.window_seconds })),
+    );
+    res.json(
+      verdict.allowed
+        ? { allowed: true }
+        : { allowed: false, key: verdict.key, retry_after_seconds: verdict.retryAfterSeconds },
+    );
+  });
+}

@@ -1,0 +1,169 @@
+import type { Knex } from 'knex';
+
+/** One budget to draw from: `limit` units per `windowSeconds`, under `key`. */
+export type RateLimitEntry = {
+  /** The bucket's name, ≤ 300 characters (`email:<address>`, `analyze:username:<name>`, …). */
+  key: string;
+  /** Units allowed per window (≥ 1). */
+  limit: number;
+  /** The window, in seconds (1..86,400). */
+  windowSeconds: number;
+};
+
+export type RateLimitVerdict =
+  | { allowed: true }
+  /** Nothing was taken. `key`: the first exhausted key in the order given; `retryAfterSeconds`: integer ≥ 1. */
+  | { allowed: false; key: string; retryAfterSeconds: number };
+
+/** How often (at most) one process deletes rows that hold no budget any more. */
+export const RATE_LIMIT_CLEANUP_INTERVAL_MS = 60_000;
+
+// PostgreSQL's deadlock and serialization failures: the transaction is simply tried again.
+const RETRYABLE_CODES = new Set(['40P01', '40001']);
+const MAX_TRIES = 5;
+
+type BucketRow = { key: string; tat_ms: number | string | null; now_ms: number | string };
+
+/**
+ * The GCRA decision for one entry (Generic Cell Rate Algorithm, ITU-T I.371; the "leaky bucket as a meter").
+ * Emission interval T = window / limit; a key may run at most `limit` units ahead of the clock, i.e. the new
+ * theoretical arrival time max(tat, now) + T may lie at most `window` after now. Pure; times in milliseconds.
+ * Returns the new tat when allowed, else how long until one unit is free again.
+ */
+export function gcra(
+  entry: Pick<RateLimitEntry, 'limit' | 'windowSeconds'>,
+  tatMs: number,
+  nowMs: number,
+): { allowed: true; tatMs: number } | { allowed: false; retryAfterMs: number } {
+  const windowMs = entry.windowSeconds * 1000;
+  const interval = windowMs / entry.limit;
+  const next = Math.max(tatMs, nowMs) + interval;
+  // A microsecond of slack: T = window / limit is rarely exact in binary floating point.
+  const overBy = next - nowMs - windowMs;
+  if (overBy <= 1e-3) return { allowed: true, tatMs: next };
+  return { allowed: false, retryAfterMs: overBy };
+}
+
+/**
+ * Durable, shared rate limits in the secretary's database (table `rate_limit_buckets`, migration 310): one row
+ * per key holding its GCRA tat, so every replica draws from the same budget and a restart forgets nothing.
+ * Works on a PostgreSQL server and on PGlite alike (plain SQL, no advisory locks or extensions).
+ */
+export function createRateLimitStore(knex: Knex, options: { now?: () => number } = {}) {
+  let lastCleanup = 0;
+  const wallClock = options.now ?? Date.now;
+
+  /** Locks (creating when missing) the keys' rows, in key order so concurrent calls never deadlock, and reads them. */
+  async function lockBuckets(trx: Knex.Transaction, keys: string[]): Promise<BucketRow[]> {
+    const result = (await trx.raw(
+      `insert into rate_limit_buckets (key, tat_ms)
+       select k, 0 from unnest(cast(? as text[])) as k order by k
+       on conflict (key) do update set tat_ms = rate_limit_buckets.tat_ms
+       returning key, tat_ms, extract(epoch from clock_timestamp()) * 1000 as now_ms`,
+      [keys],
+    )) as { rows: BucketRow[] };
+    return result.rows;
+  }
+
+  async function readBuckets(keys: string[]): Promise<{ rows: BucketRow[]; nowMs: number }> {
+    const now = (await knex.raw('select extract(epoch from clock_timestamp()) * 1000 as now_ms')) as {
+      rows: { now_ms: number | string }[];
+    };
+    const rows = (await knex('rate_limit_buckets').whereIn('key', keys).select('key', 'tat_ms')) as BucketRow[];
+    return { rows, nowMs: Number(now.rows[0]!.now_ms) };
+  }
+
+  /** Applies GCRA to every entry against the rows read; the first refusal in the caller's order wins. */
+  function judge(
+    entries: readonly RateLimitEntry[],
+    tats: Map<string, number>,
+    nowMs: number,
+  ): { verdict: RateLimitVerdict; next: Map<string, number> } {
+    const next = new Map<string, number>();
+    for (const entry of entries) {
+      const decided = gcra(entry, next.get(entry.key) ?? tats.get(entry.key) ?? 0, nowMs);
+      if (!decided.allowed) {
+        return {
+          verdict: {
+            allowed: false,
+            key: entry.key,
+            retryAfterSeconds: Math.max(1, Math.ceil(decided.retryAfterMs / 1000)),
+          },
+          next,
+        };
+      }
+      next.set(entry.key, decided.tatMs);
+    }
+    return { verdict: { allowed: true }, next };
+  }
+
+  async function consumeOnce(entries: readonly RateLimitEntry[]): Promise<RateLimitVerdict> {
+    const keys = [...new Set(entries.map((e) => e.key))].sort();
+    return knex.transaction(async (trx) => {
+      const rows = await lockBuckets(trx, keys);
+      const nowMs = Number(rows[0]!.now_ms);
+      const tats = new Map(rows.map((r) => [r.key, Number(r.tat_ms)]));
+      const { verdict, next } = judge(entries, tats, nowMs);
+      // Refused: nothing is written (rows created just now hold tat 0, i.e. no budget taken; cleanup drops them).
+      if (!verdict.allowed) return verdict;
+      const updates = [...next.entries()];
+      await trx.raw(
+        `update rate_limit_buckets as b set tat_ms = v.tat_ms
+           from (select unnest(cast(? as text[])) as key, unnest(cast(? as float8[])) as tat_ms) as v
+          where b.key = v.key`,
+        [updates.map(([k]) => k), updates.map(([, t]) => t)],
+      );
+      return verdict;
+    });
+  }
+
+  const store = {
+    /**
+     * Takes one unit from every entry's budget, all or nothing, in one transaction: allowed only when every key
+     * has budget; otherwise nothing is taken and the answer names the first exhausted key (in the order given)
+     * and the whole seconds until it has a unit again (≥ 1). The same key twice draws twice. Deadlocks and
+     * serialization failures are retried (5 tries); other database errors are thrown.
+     */
+    async consume(entries: readonly RateLimitEntry[]): Promise<RateLimitVerdict> {
+      if (entries.length === 0) return { allowed: true };
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          const verdict = await consumeOnce(entries);
+          store.cleanupSoon();
+          return verdict;
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (attempt >= MAX_TRIES || typeof code !== 'string' || !RETRYABLE_CODES.has(code)) throw err;
+        }
+      }
+    },
+
+    /** What `consume` would answer now, without taking anything or locking (dry runs). */
+    async check(entries: readonly RateLimitEntry[]): Promise<RateLimitVerdict> {
+      if (entries.length === 0) return { allowed: true };
+      const { rows, nowMs } = await readBuckets([...new Set(entries.map((e) => e.key))]);
+      return judge(entries, new Map(rows.map((r) => [r.key, Number(r.tat_ms)])), nowMs).verdict;
+    },
+
+    /** Deletes the rows that hold no budget any more (tat in the past); returns how many. */
+    async cleanup(): Promise<number> {
+      lastCleanup = wallClock();
+      // Re-checked on the row's latest version under a concurrent consume: a row just drawn from is kept.
+      return knex('rate_limit_buckets')
+        .where('tat_ms', '<', knex.raw('extract(epoch from clock_timestamp()) * 1000'))
+        .delete();
+    },
+
+    /** Runs `cleanup` in the background when the last one is older than RATE_LIMIT_CLEANUP_INTERVAL_MS. */
+    cleanupSoon(): void {
+      if (wallClock() - lastCleanup < RATE_LIMIT_CLEANUP_INTERVAL_MS) return;
+      lastCleanup = wallClock();
+      store.cleanup().catch(() => {
+        // The next call tries again after the interval; stale rows hold no budget meanwhile.
+      });
+    },
+  };
+  return store;
+}
+
+export type RateLimitStore = ReturnType<typeof createRateLimitStore>;

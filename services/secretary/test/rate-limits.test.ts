@@ -1,0 +1,279 @@
+// Durable rate limits: the GCRA store on both databases the secretary runs on, POST /rate-limits/consume over
+// HTTP (atomic, retry_after, shared by two secretaries on one database, kept across a restart), and the
+// per-username / per-key limits of /analyze-request (429 + Retry-After, nothing stored for a refused request).
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { createTestDatabase } from '@workemon/testkit/postgres';
+import type {} from '@workemon/testkit/global-setup';
+import { migrateDatabase, type Database } from '../src/database.js';
+import { createRateLimitStore, gcra } from '../src/rate-limits/rate-limit-store.js';
+import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
+
+const HOUR = 3600;
+
+function expectContract(operationId: string, res: { status: number; body: unknown }) {
+  expect(openapi.responseProblems(operationId, res.status, res.body)).toEqual([]);
+}
+
+describe('gcra (pure)', () => {
+  it('lets `limit` units through at once, then one per window / limit, and says when the next one is free', () => {
+    const entry = { limit: 3, windowSeconds: 60 };
+    let tat = 0;
+    const now = 1_000_000;
+    for (let i = 0; i < 3; i += 1) {
+      const d = gcra(entry, tat, now);
+      expect(d.allowed).toBe(true);
+      if (d.allowed) tat = d.tatMs;
+    }
+    const refused = gcra(entry, tat, now);
+    expect(refused).toEqual({ allowed: false, retryAfterMs: 20_000 });
+    // 20 s later exactly one unit is back.
+    expect(gcra(entry, tat, now + 20_000).allowed).toBe(true);
+    expect(gcra(entry, tat, now + 19_999).allowed).toBe(false);
+  });
+});
+
+describe.each(DATABASE_KINDS)('rate-limit store on %s', (kind) => {
+  let handle: TestDatabaseOfKind;
+  let db: Database;
+
+  beforeAll(async () => {
+    handle = await createDatabaseOfKind(kind, 'secretary_rate_limits');
+    db = handle.open();
+    await migrateDatabase(db);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await handle?.remove();
+  });
+
+  it('takes one unit per call up to the limit, then refuses with the key and whole seconds to wait', async () => {
+    const store = createRateLimitStore(db.knex);
+    const entry = { key: 'email:alice@corp.example', limit: 3, windowSeconds: HOUR };
+    for (let i = 0; i < 3; i += 1) expect(await store.consume([entry])).toEqual({ allowed: true });
+    const refused = await store.consume([entry]);
+    expect(refused).toMatchObject({ allowed: false, key: entry.key });
+    // One unit comes back every hour / 3 = 1200 s.
+    expect(refused.allowed === false && refused.retryAfterSeconds).toBeGreaterThan(1190);
+    expect(refused.allowed === false && refused.retryAfterSeconds).toBeLessThanOrEqual(1200);
+  });
+
+  it('is all or nothing across keys: a refusal takes nothing from the keys that had budget', async () => {
+    const store = createRateLimitStore(db.knex);
+    const spent = { key: 'reply-to:list@corp.example', limit: 1, windowSeconds: HOUR };
+    const fresh = { key: 'email:bob@corp.example', limit: 2, windowSeconds: HOUR };
+    expect(await store.consume([spent])).toEqual({ allowed: true });
+    for (let i = 0; i < 3; i += 1) {
+      expect(await store.consume([fresh, spent])).toMatchObject({ allowed: false, key: spent.key });
+    }
+    // bob's two units are all still there.
+    expect(await store.consume([fresh])).toEqual({ allowed: true });
+    expect(await store.consume([fresh])).toEqual({ allowed: true });
+    expect(await store.consume([fresh])).toMatchObject({ allowed: false, key: fresh.key });
+  });
+
+  it('names the first exhausted key in the order given', async () => {
+    const store = createRateLimitStore(db.knex);
+    const a = { key: 'telegram:1001', limit: 1, windowSeconds: 60 };
+    const b = { key: 'telegram:1002', limit: 1, windowSeconds: 60 };
+    await store.consume([a]);
+    await store.consume([b]);
+    expect(await store.consume([b, a])).toMatchObject({ allowed: false, key: b.key });
+    expect(await store.consume([a, b])).toMatchObject({ allowed: false, key: a.key });
+  });
+
+  it('check() answers like consume() without taking anything', async () => {
+    const store = createRateLimitStore(db.knex);
+    const entry = { key: 'analyze:username:peek', limit: 1, windowSeconds: 60 };
+    for (let i = 0; i < 3; i += 1) expect(await store.check([entry])).toEqual({ allowed: true });
+    expect(await store.consume([entry])).toEqual({ allowed: true });
+    expect(await store.check([entry])).toMatchObject({ allowed: false, key: entry.key });
+  });
+
+  it('holds under concurrent calls: exactly `limit` of many simultaneous consumes are allowed', async () => {
+    const store = createRateLimitStore(db.knex);
+    const entries = [
+      { key: 'email:burst@corp.example', limit: 7, windowSeconds: HOUR },
+      { key: 'reply-to:burst-list@corp.example', limit: 50, windowSeconds: HOUR },
+    ];
+    const verdicts = await Promise.all(Array.from({ length: 20 }, () => store.consume(entries)));
+    expect(verdicts.filter((v) => v.allowed)).toHaveLength(7);
+    // The refused 13 took nothing from the second key: 50 - 7 units are left there.
+    const left = await Promise.all(Array.from({ length: 44 }, () => store.consume([entries[1]!])));
+    expect(left.filter((v) => v.allowed)).toHaveLength(43);
+  });
+
+  it('cleanup deletes only rows that hold no budget any more', async () => {
+    const store = createRateLimitStore(db.knex);
+    await store.consume([{ key: 'email:short@corp.example', limit: 1, windowSeconds: 1 }]);
+    await store.consume([{ key: 'email:long@corp.example', limit: 1, windowSeconds: HOUR }]);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await store.cleanup()).toBeGreaterThanOrEqual(1);
+    const keys = await db.knex('rate_limit_buckets').pluck('key');
+    expect(keys).not.toContain('email:short@corp.example');
+    expect(keys).toContain('email:long@corp.example');
+  });
+});
+
+describe('POST /rate-limits/consume across secretaries and restarts', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let first: Secretary;
+  let second: Secretary;
+  const unreachable = { guesserUrl: 'http://127.0.0.1:9', analystUrl: 'http://127.0.0.1:9' };
+
+  beforeAll(async () => {
+    database = await createTestDatabase(inject('postgresUrl'), 'secretary_rate_limit_http');
+    first = await startSecretary({ databaseUrl: database.url, ...unreachable });
+    second = await startSecretary({ databaseUrl: database.url, ...unreachable });
+  });
+  afterAll(async () => {
+    await first?.close();
+    await second?.close();
+    await database?.drop();
+  });
+
+  const consume = (s: Secretary, body: object) => keyed(s.url, 'service').post('/rate-limits/consume').send(body);
+
+  it('shares one budget between two secretaries on one database, and keeps it across a restart', async () => {
+    const body = { keys: ['email:carol@corp.example'], limit: 2, window_seconds: HOUR };
+    const a = await consume(first, body);
+    expectContract('consumeRateLimit', a);
+    expect(a.body).toEqual({ allowed: true });
+    expect((await consume(second, body)).body).toEqual({ allowed: true });
+    const refused = await consume(first, body);
+    expectContract('consumeRateLimit', refused);
+    expect(refused.status).toBe(200);
+    expect(refused.body).toMatchObject({ allowed: false, key: 'email:carol@corp.example' });
+    expect(refused.body.retry_after_seconds).toBeGreaterThanOrEqual(1);
+
+    // The first secretary goes away and comes back: the budget is still spent.
+    await first.close();
+    first = await startSecretary({ databaseUrl: database.url, ...unreachable });
+    const afterRestart = await consume(first, body);
+    expect(afterRestart.body).toMatchObject({ allowed: false, key: 'email:carol@corp.example' });
+    // Another sender is not affected.
+    expect((await consume(first, { ...body, keys: ['email:dave@corp.example'] })).body).toEqual({ allowed: true });
+  });
+
+  it('takes one unit from each key, all or nothing, and counts a key named twice once', async () => {
+    const body = { keys: ['email:erin@corp.example', 'reply-to:team@corp.example'], limit: 1, window_seconds: 60 };
+    expect((await consume(first, { ...body, keys: ['reply-to:team@corp.example'] })).body.allowed).toBe(true);
+    const refused = await consume(second, body);
+    expect(refused.body).toMatchObject({ allowed: false, key: 'reply-to:team@corp.example' });
+    const twice = await consume(first, { ...body, keys: ['email:erin@corp.example', 'email:erin@corp.example'] });
+    expect(twice.body).toEqual({ allowed: true });
+  });
+
+  it('refuses bad bodies with 400 in the contract shape and takes nothing', async () => {
+    for (const body of [
+      {},
+      { keys: [], limit: 1, window_seconds: 60 },
+      { keys: ['k'], limit: 0, window_seconds: 60 },
+      { keys: ['k'], limit: 1, window_seconds: 86_401 },
+      { keys: Array.from({ length: 11 }, (_, i) => `k${i}`), limit: 1, window_seconds: 60 },
+      { keys: ['x'.repeat(301)], limit: 1, window_seconds: 60 },
+      { keys: ['k'], limit: 1, window_seconds: 60, extra: true },
+    ]) {
+      const res = await consume(first, body);
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expectContract('consumeRateLimit', res);
+      expect(res.body).toMatchObject({ error: expect.any(String), message: expect.any(String), statusCode: 400 });
+    }
+    expect(await first.db.knex('rate_limit_buckets').where('key', 'k').first()).toBeUndefined();
+  });
+
+  it('takes service keys only', async () => {
+    const body = { keys: ['email:x@corp.example'], limit: 1, window_seconds: 60 };
+    expect((await keyed(first.url, 'client').post('/rate-limits/consume').send(body)).status).toBe(403);
+    expect((await request(first.url).post('/rate-limits/consume').send(body)).status).toBe(401);
+  });
+});
+
+describe.each(DATABASE_KINDS)('/analyze-request limits on %s', (kind) => {
+  let handle: TestDatabaseOfKind;
+  let llm: LlmServices;
+  let secretary: Secretary;
+  const REQUEST = 'Пожалуйста, подскажите, где посмотреть отчёт по продажам за прошлый месяц?';
+
+  beforeAll(async () => {
+    handle = await createDatabaseOfKind(kind, 'secretary_analyze_limits');
+    llm = await startLlmServices();
+    secretary = await startSecretary({
+      ...handle.location,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { analyzeLimits: { perUsernamePerHour: 2, perKeyPerMinute: 5 } },
+    });
+  });
+  afterAll(async () => {
+    await secretary?.close();
+    await llm?.close();
+    await handle?.remove();
+  });
+
+  const stored = async () => {
+    const count = async (table: string) => Number((await secretary.db.knex(table).count({ n: '*' }))[0]!['n']);
+    return { messages: await count('messages'), analyses: await count('analyses') };
+  };
+  const analyze = (keyClass: 'client' | 'admin' | 'service', username: string, extra: object = {}) =>
+    keyed(secretary.url, keyClass)
+      .post('/analyze-request')
+      .send({ channel: 'direct', username, request: REQUEST, ...extra });
+
+  it('answers 429 with Retry-After past the per-username limit, storing nothing for the refused request', async () => {
+    for (let i = 0; i < 2; i += 1) expect((await analyze('client', 'Frank')).status).toBe(200);
+    const before = await stored();
+    // The username is matched case-insensitively, as the directory does.
+    const refused = await analyze('client', ' frank ');
+    expect(refused.status).toBe(429);
+    expectContract('analyzeRequestPost', refused);
+    expect(refused.body).toMatchObject({ error: 'Too Many Requests', statusCode: 429 });
+    expect(refused.body.message).toMatch(/username 'frank' \(2 requests per hour\)/);
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThan(1700);
+    expect(retryAfter).toBeLessThanOrEqual(1800);
+    expect(await stored()).toEqual(before);
+    // GET is limited the same way.
+    const viaGet = await keyed(secretary.url, 'client')
+      .get('/analyze-request')
+      .query({ channel: 'direct', username: 'frank', request: REQUEST });
+    expect(viaGet.status).toBe(429);
+  });
+
+  it('answers 429 past the per-key limit whatever the username; service keys are exempt', async () => {
+    // The admin key has made no call yet: 5 per minute.
+    for (let i = 0; i < 5; i += 1) expect((await analyze('admin', `grace${i}`)).status).toBe(200);
+    const refused = await analyze('admin', 'heidi');
+    expect(refused.status).toBe(429);
+    expect(refused.body.message).toMatch(/this API key \(5 requests per minute\)/);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // heidi's own hourly budget was not touched by the refusal (all or nothing): a client key still gets through.
+    expect((await analyze('client', 'heidi')).status).toBe(200);
+    // The communicator (service key) limits per sender itself: neither limit applies to it.
+    for (let i = 0; i < 3; i += 1) expect((await analyze('service', 'frank')).status).toBe(200);
+  });
+
+  it('checks a dry run against the limits without taking budget', async () => {
+    for (let i = 0; i < 3; i += 1)
+      expect((await analyze('client', 'ivan', { dry_run: true })).status, `dry run ${i}`).toBe(200);
+    expect((await analyze('client', 'ivan')).status).toBe(200);
+    expect((await analyze('client', 'ivan')).status).toBe(200);
+    const refused = await analyze('client', 'ivan', { dry_run: true });
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBeDefined();
+  });
+
+  it('survives a restart of the secretary', async () => {
+    await secretary.close();
+    secretary = await startSecretary({
+      ...handle.location,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { analyzeLimits: { perUsernamePerHour: 2, perKeyPerMinute: 100 } },
+    });
+    expect((await analyze('client', 'frank')).status).toBe(429);
+  });
+});
