@@ -59,16 +59,15 @@ beforeAll(async () => {
   const logger = createLogger({ service: 'secretary', level: 'error' });
   logger.silent = true;
   // The secretary's database first (the harness migrates it), then the actions on the same knex.
-  let wired: Actions | undefined;
   secretary = await startSecretary({
     databaseUrl: database.url,
     guesserUrl: llm.guesserUrl,
     analystUrl: llm.analystUrl,
     overrides: {
-      decide: (proposal, context) => wired!.hooks.decide(proposal, context),
-      onDecisionRecorded: (trx, recorded) => wired!.hooks.onDecisionRecorded(trx, recorded),
-      previewActions: (context) => wired!.hooks.preview(context),
-      nudgeActions: () => wired?.worker.nudge(),
+      decide: (proposal, context) => actions.hooks.decide(proposal, context),
+      onDecisionRecorded: (trx, recorded) => actions.hooks.onDecisionRecorded(trx, recorded),
+      previewActions: (context) => actions.hooks.preview(context),
+      nudgeActions: () => actions?.worker.nudge(),
       maxResponseChars: 4000,
     },
   });
@@ -81,7 +80,6 @@ beforeAll(async () => {
     logger,
     metrics: createMetrics('secretary'),
   });
-  wired = actions;
   actions.worker.start();
 
   const admin = keyed(secretary.url, 'admin');
