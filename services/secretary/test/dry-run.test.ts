@@ -181,6 +181,19 @@ describe('dry_run on /analyze-request', () => {
     expect(conversations).toHaveLength(1);
   });
 
+  it('takes dry_run=true in the query of GET too', async () => {
+    const before = await rowCounts();
+    const res = await keyed(secretary.url, 'client')
+      .get('/analyze-request')
+      .query({ channel: 'direct', username: 'anna', request: REQUEST, dry_run: 'true' });
+    expect(res.status).toBe(200);
+    expectContract('analyzeRequestGet', res);
+    expect(res.body).toMatchObject({ dry_run: true, action: ACTION_JIRA });
+    expect(res.body.would_execute[0]).toMatchObject({ action: ACTION_JIRA, target: 'OPS' });
+    expect(await rowCounts()).toEqual(before);
+    expect(jira.requests).toHaveLength(1);
+  });
+
   it('refuses a dry_run that is not a boolean with 400, changing nothing', async () => {
     const before = await rowCounts();
     const res = await keyed(secretary.url, 'client')
