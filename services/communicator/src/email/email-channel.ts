@@ -3,7 +3,7 @@ import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
 import { secretaryRetry } from '../secretary-retry.js';
-import type { SenderRateLimit } from '../sender-rate-limit.js';
+import { rateLimitKey, type SenderRateLimit } from '../sender-rate-limit.js';
 import {
   FLAG_ATTEMPT_PREFIX,
   FLAG_FAILED,
@@ -21,6 +21,8 @@ import {
 } from './mail-parsing.js';
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
 import { authenticateMail, type SenderAuthentication } from './sender-authentication.js';
+import type { AuditReporter } from '../audit-reporter.js';
+import { MAIL_SKIP_REASONS, createMailAudit, headerMessageId, smtpFailureReason, type MailRef } from './mail-audit.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
 /** What the classify step decided about a parsed mail. */
@@ -54,6 +56,9 @@ export function classifyMail(
   const request = buildRequestText(mail, settings.maxRequestChars);
   return request ? { kind: 'request', replyTo, request } : { kind: 'unreadable', replyTo };
 }
+
+/** How a given-up mail is audited: a callback that reports it, or the mail's reference (reported as `poison`). */
+type GiveUpAudit = MailRef | (() => void);
 
 /** What the decide step returns for a category that gets no reply (the secretary's `no_reply`). */
 const NO_REPLY = Symbol('no reply');
@@ -102,10 +107,13 @@ export function createEmailChannel(deps: {
   mailer: SmtpMailer;
   secretary: SecretaryClient;
   rateLimit: SenderRateLimit;
+  /** Audit events of every mail (mail-audit.ts); default: none reported. */
+  audit?: AuditReporter;
   metrics: ChannelMetrics;
   logger: Logger;
 }): EmailChannel {
   const { settings, mailer, secretary, metrics, logger } = deps;
+  const audit = createMailAudit(deps.audit, 'email');
   const ownAddresses = [settings.imap.user, settings.smtp.user, settings.from];
   const attempts = new Map<string, Attempt>();
   const queue: number[] = [];
@@ -202,9 +210,19 @@ export function createEmailChannel(deps: {
     attempts.delete(keyOf(uid));
   }
 
-  /** Gives a mail up: flagged $WorkemonFailed (or moved aside), counted, logged; the mail after it goes on. */
-  async function giveUp(uid: number, key: string, reason: string) {
+  /**
+   * Gives a mail up: flagged $WorkemonFailed (or moved aside), counted, logged; the mail after it goes on.
+   * Audit: `onGiveUp` reports the outcome when the caller knows it (a reply that kept failing); otherwise the mail
+   * (`onGiveUp` its reference, or one read from the raw header) is reported received and skipped as `poison`.
+   */
+  async function giveUp(uid: number, key: string, reason: string, onGiveUp?: GiveUpAudit, source?: Buffer) {
     attempts.delete(key);
+    if (typeof onGiveUp === 'function') onGiveUp();
+    else {
+      const ref: MailRef = onGiveUp ?? { messageId: source && headerMessageId(source), fallbackId: `imap:${key}` };
+      audit.received(ref);
+      audit.skipped(ref, 'poison', `set aside after repeated failures (${reason})`.slice(0, 1000));
+    }
     metrics.emailFailed();
     logger.error('mail given up after repeated failures; set aside for a human', {
       imap: { uid, flag: FLAG_FAILED },
@@ -218,7 +236,14 @@ export function createEmailChannel(deps: {
     });
   }
 
-  async function fail(uid: number, key: string, reason: string, permanent: boolean, secretaryError?: unknown) {
+  async function fail(
+    uid: number,
+    key: string,
+    reason: string,
+    permanent: boolean,
+    secretaryError?: unknown,
+    onGiveUp?: GiveUpAudit,
+  ) {
     const attempt = attempts.get(key) ?? { count: 0, nextAt: 0, rateCounted: true };
     // A secretary that is restarting (503, unreachable) is retried within seconds and not counted: secretary-retry.ts.
     const retry =
@@ -229,7 +254,7 @@ export function createEmailChannel(deps: {
     if (attempt.uncounted) attempt.outages = (attempt.outages ?? 0) + 1;
     else attempt.count = permanent ? settings.maxAttempts : attempt.count + 1;
     if (attempt.count >= settings.maxAttempts) {
-      await giveUp(uid, key, reason);
+      await giveUp(uid, key, reason, onGiveUp);
       return;
     }
     const delay = retry?.delayMs ?? settings.retryBaseDelayMs * 2 ** (attempt.count - 1) * (0.5 + Math.random() * 0.5);
@@ -253,7 +278,7 @@ export function createEmailChannel(deps: {
     const memory = prior?.count ?? 0;
     const done = Math.max(attemptsRecorded(fetched.flags), memory);
     if (done >= settings.maxAttempts) {
-      await giveUp(fetched.uid, key, `${done} attempts recorded on the message`);
+      await giveUp(fetched.uid, key, `${done} attempts recorded on the message`, undefined, fetched.source);
       return false;
     }
     if (mailbox.keywordsAllowed()) await mailbox.addFlags(fetched.uid, [`${FLAG_ATTEMPT_PREFIX}${done + 1}`]);
@@ -271,6 +296,7 @@ export function createEmailChannel(deps: {
     key: string,
     requestKey: string,
     senderAuthentication: SenderAuthentication,
+    ref: MailRef,
   ): Promise<string | typeof NO_REPLY | undefined> {
     if (decision.kind === 'unreadable') {
       metrics.skipped('email', 'unreadable');
@@ -309,7 +335,7 @@ export function createEmailChannel(deps: {
         metrics.reply('email', 'rejected');
         return refusalMessage(err);
       }
-      await fail(uid, key, `secretary: ${isAppError(err) ? err.code : 'error'}`, false, err);
+      await fail(uid, key, `secretary: ${isAppError(err) ? err.code : 'error'}`, false, err, ref);
       return undefined;
     }
   }
@@ -330,11 +356,15 @@ export function createEmailChannel(deps: {
     logger.info('mail answered', { imap: { uid }, email: { message_id: mail.messageId?.slice(0, 256) } });
   }
 
-  /** Rate limits: the sender, and the reply address too when it differs (no reflecting replies at a third party). */
-  function withinRateLimit(mail: InboundMail, replyTo: string): boolean {
+  /**
+   * Rate limits, in the secretary (durable, shared by replicas): the sender, and the reply address too when it
+   * differs (no reflecting replies at a third party), all or nothing. Throws when the secretary cannot be asked.
+   */
+  async function withinRateLimit(mail: InboundMail, replyTo: string): Promise<boolean> {
     const sender = mail.from!;
-    if (!deps.rateLimit.tryTake(sender)) return false;
-    return replyTo === sender || deps.rateLimit.tryTake(`reply-to:${replyTo}`);
+    const keys = [rateLimitKey.email(sender)];
+    if (replyTo.toLowerCase() !== sender.toLowerCase()) keys.push(rateLimitKey.replyTo(replyTo));
+    return (await deps.rateLimit.consume(keys)).allowed;
   }
 
   async function processMail(uid: number) {
@@ -360,14 +390,25 @@ export function createEmailChannel(deps: {
     } catch (err) {
       const code = err instanceof UnparseableMailError ? err.code : 'parser_error';
       logger.warn('mail cannot be parsed', { imap: { uid }, error: { code, message: (err as Error).message } });
-      await fail(uid, key, `parse: ${code}`, false);
+      await fail(uid, key, `parse: ${code}`, false, undefined, {
+        messageId: headerMessageId(fetched.source),
+        fallbackId: `imap:${key}`,
+      });
       endTimer('retry');
       return;
     }
+    const ref: MailRef = {
+      messageId: mail.messageId,
+      fallbackId: `imap:${key}`,
+      sender: mail.from,
+      subject: mail.subject,
+    };
+    audit.received(ref);
     // 2. classify (and build the secretary request)
     const decision = classifyMail(mail, settings);
     if (decision.kind === 'skip') {
       metrics.skipped('email', decision.reason);
+      audit.skipped(ref, MAIL_SKIP_REASONS[decision.reason], decision.reason);
       logger.info(`mail skipped: ${decision.reason}`, {
         imap: { uid },
         email: { message_id: mail.messageId?.slice(0, 256) },
@@ -387,6 +428,7 @@ export function createEmailChannel(deps: {
     try {
       if (mail.messageId && (await mailbox.isAnswered(mail.messageId, uid))) {
         metrics.skipped('email', 'duplicate');
+        audit.skipped(ref, 'duplicate', 'this Message-ID was already answered');
         logger.info('mail skipped: this Message-ID was already answered', { imap: { uid } });
         await markDone(uid, ['\\Seen']);
         endTimer('skipped');
@@ -394,8 +436,19 @@ export function createEmailChannel(deps: {
       }
       const attempt = attempts.get(key);
       if (!attempt?.rateCounted) {
-        if (!withinRateLimit(mail, decision.replyTo)) {
+        let allowed: boolean;
+        try {
+          allowed = await withinRateLimit(mail, decision.replyTo);
+        } catch (err) {
+          // Not answered without a budget check: left unseen for a retry within seconds (not counted, like any
+          // secretary outage: secretary-retry.ts).
+          await fail(uid, key, `rate limit: ${isAppError(err) ? err.code : 'error'}`, false, err, ref);
+          endTimer('retry');
+          return;
+        }
+        if (!allowed) {
           metrics.skipped('email', 'rate_limited');
+          audit.skipped(ref, 'rate-limited', `over RATE_LIMIT_PER_HOUR (${settings.rateLimitPerHour})`);
           logger.warn('sender or reply address over the hourly limit; no reply', { imap: { uid } });
           await markDone(uid, ['\\Seen']);
           endTimer('skipped');
@@ -410,12 +463,13 @@ export function createEmailChannel(deps: {
         from: mail.from,
         trustedAuthservIds: settings.trustedAuthservIds,
       });
-      const text = await decide(decision, mail, uid, key, requestKey, senderAuthentication);
+      const text = await decide(decision, mail, uid, key, requestKey, senderAuthentication, ref);
       if (text === undefined) {
         endTimer('retry');
         return;
       }
       if (text === NO_REPLY) {
+        audit.skipped(ref, 'no-reply', 'its category gets no reply');
         await markDone(uid, ['\\Seen']);
         endTimer('skipped');
         return;
@@ -423,11 +477,19 @@ export function createEmailChannel(deps: {
       // 4. deliver, 5. confirm
       try {
         await deliver(mail, decision.replyTo, uid, requestKey, text);
+        audit.delivered(
+          ref,
+          decision.replyTo,
+          decision.kind === 'unreadable' ? 'nothing readable: asked for text' : undefined,
+        );
         endTimer('sent');
       } catch (err) {
         metrics.reply('email', 'failed');
         const permanent = isAppError(err) && !err.retryable;
-        await fail(uid, key, `smtp: ${isAppError(err) ? err.code : (err as Error).message}`, permanent);
+        const code = isAppError(err) ? err.code : undefined;
+        await fail(uid, key, `smtp: ${code ?? (err as Error).message}`, permanent, undefined, () =>
+          audit.failed(ref, decision.replyTo, smtpFailureReason(code), 'given up; the mail is set aside'),
+        );
         endTimer('retry');
       }
     } finally {
