@@ -14,6 +14,8 @@ import { createAuditReporter, type AuditReporter } from './audit-reporter.js';
 import { createChannelMetrics } from './channel-metrics.js';
 import { emailSettings, telegramSettings, type Config } from './config.js';
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
+import { createMailDryRun } from './email/mail-dry-run.js';
+import { createMailPipeline } from './email/mail-pipeline.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
 import { createSmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
@@ -131,6 +133,27 @@ export function createCommunicator(
       })
     : undefined;
 
+  // POST /test runs mail through a pipeline of its own in dry-run mode (mail-dry-run.ts): it never sends, so the
+  // mailer is only there to satisfy the pipeline's shape.
+  const dryRun =
+    emailConfig && sendMailer
+      ? createMailDryRun({
+          pipeline: createMailPipeline({
+            settings: emailConfig,
+            ownAddresses: [emailConfig.imap.user, emailConfig.smtp.user, emailConfig.from],
+            mailer: sendMailer,
+            secretary,
+            rateLimit,
+            metrics: channelMetrics,
+            logger,
+          }),
+          secretary,
+          ownAddress: emailConfig.from,
+          audit,
+          logger,
+        })
+      : undefined;
+
   const tgConfig = telegramSettings(config);
   const botApi = tgConfig ? createTelegramBotApi({ token: tgConfig.token, apiRoot: tgConfig.apiRoot }) : undefined;
   let telegram: TelegramChannel | undefined;
@@ -170,6 +193,8 @@ export function createCommunicator(
     auth: options.auth ?? createAuthenticator(config.apiKeys),
     secretary,
     outbound: createOutboundSender({ mailer: sendMailer, telegram: botApi, metrics: channelMetrics, audit }),
+    dryRun,
+    maxMailBytes: config.MAX_MAIL_BYTES,
     channelHealth: () => ({
       email:
         sendMailer &&

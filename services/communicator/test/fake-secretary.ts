@@ -45,6 +45,8 @@ export type FakeSecretary = Listening & {
   decisions: { id: number; decision: string; by?: string; authorization?: string }[];
   /** Makes an execution decidable (status awaiting_approval). */
   awaitApproval: (id: number) => void;
+  /** /analyze-request calls with `dry_run: true` (not in `calls`; never stored, so never replayed). */
+  dryRunCalls: AnalyzeRequest[];
   /** Bodies of POST /rate-limits/consume that were valid (also those answered 503 while down). */
   consumeCalls: ConsumeRequest[];
   /** Times a key's budget was taken (Unix ms), per key. */
@@ -127,6 +129,7 @@ export const clarify = (question: string, request = ''): AnalysisResponse => ({
 /** By default: echoes the request back in the answer. */
 export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary> {
   const stored = new Map<string, AnalysisResponse>();
+  const dryRunCalls: AnalyzeRequest[] = [];
   let isDown = false;
   let deliveriesDown = false;
   const state = {
@@ -146,9 +149,24 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       checks: {},
     });
   });
+  // `dry_run: true` (issue 15, owned by the secretary's `limits` work): taken off before the contract check of this
+  // branch's secretary.yaml, answered with `dry_run: true` and `would_execute`, and never stored.
+  app.post('/analyze-request', (req, res, next) => {
+    const body = req.body as { dry_run?: unknown } | undefined;
+    res.locals['dryRun'] = body?.dry_run === true;
+    if (body && 'dry_run' in body) {
+      if (typeof body.dry_run !== 'boolean') {
+        res.status(400).json({ error: 'Bad Request', message: 'dry_run must be a boolean', statusCode: 400 });
+        return;
+      }
+      delete body.dry_run;
+    }
+    next();
+  });
   app.post('/analyze-request', openapi.validate('analyzeRequestPost'), async (req, res) => {
     const body = req.body as AnalyzeRequest;
-    state.calls.push(body);
+    const dryRun = res.locals['dryRun'] === true;
+    (dryRun ? dryRunCalls : state.calls).push(body);
     const delay = (state as { delayFor?: (r: AnalyzeRequest) => number }).delayFor?.(body) ?? state.delayMs;
     if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
     if (isDown) {
@@ -157,7 +175,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
         .json({ error: 'Service Unavailable', message: "Dependency 'database' is unavailable", statusCode: 503 });
       return;
     }
-    const key = body.message_id ? `${body.channel}:${body.message_id}` : undefined;
+    const key = body.message_id && !dryRun ? `${body.channel}:${body.message_id}` : undefined;
     const previous = key ? stored.get(key) : undefined;
     if (previous) {
       res.json(previous);
@@ -169,6 +187,14 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       return;
     }
     if (key) stored.set(key, result);
+    if (dryRun) {
+      res.json({
+        ...result,
+        dry_run: true,
+        would_execute: result.no_reply ? [] : [{ action: result.action, target: body.username, text: result.response }],
+      });
+      return;
+    }
     res.json(result);
   });
   const handled = new Map<string, { outcome: string; reason?: string }>();
@@ -316,6 +342,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   }) as express.ErrorRequestHandler);
   const served = await listen(app);
   const result = Object.assign(state, served, {
+    dryRunCalls,
     consumeCalls,
     budgets,
     auditEvents,
