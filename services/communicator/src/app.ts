@@ -137,9 +137,10 @@ export function buildApp(deps: AppDeps): Express {
         deps.auth.require(['client', 'admin']),
         express.raw({ type: 'message/rfc822', limit: deps.maxMailBytes ?? 5_000_000 }),
         async (req, res, next) => {
-          if (!req.is('message/rfc822')) {
-            if (req.is('application/json')) return next();
-            if (!req.get('content-type'))
+          const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+          if (type !== 'message/rfc822') {
+            if (type === 'application/json') return next();
+            if (!type)
               throw errors.badRequest(
                 'Request body is required: a raw mail (message/rfc822) or JSON {from, subject, text}',
               );

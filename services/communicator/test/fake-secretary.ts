@@ -45,6 +45,8 @@ export type FakeSecretary = Listening & {
   decisions: { id: number; decision: string; by?: string; authorization?: string }[];
   /** Makes an execution decidable (status awaiting_approval). */
   awaitApproval: (id: number) => void;
+  /** Act as a secretary older than dry runs that would drop the flag (and act for real): answer without dry_run. */
+  ignoreDryRun?: boolean;
   /** /analyze-request calls with `dry_run: true` (not in `calls`; never stored, so never replayed). */
   dryRunCalls: AnalyzeRequest[];
   /** Bodies of POST /rate-limits/consume that were valid (also those answered 503 while down). */
@@ -153,7 +155,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   // branch's secretary.yaml, answered with `dry_run: true` and `would_execute`, and never stored.
   app.post('/analyze-request', (req, res, next) => {
     const body = req.body as { dry_run?: unknown } | undefined;
-    res.locals['dryRun'] = body?.dry_run === true;
+    res.locals['dryRun'] = body?.dry_run === true && !(state as { ignoreDryRun?: boolean }).ignoreDryRun;
     if (body && 'dry_run' in body) {
       if (typeof body.dry_run !== 'boolean') {
         res.status(400).json({ error: 'Bad Request', message: 'dry_run must be a boolean', statusCode: 400 });
