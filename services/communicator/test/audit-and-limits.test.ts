@@ -238,7 +238,12 @@ describe('audit events (POST /audit-events)', () => {
     expect(eventsOf(secretary, '<auto@client.test>').find((e) => e.outcome === 'skipped')?.detail).toBe(
       'auto_submitted',
     );
+    // The events of a mail carry the X-Request-Id its analysis was asked with (the secretary's decision row has it).
+    const okRequestId =
+      secretary.analyzeRequestIds[secretary.calls.findIndex((x) => x.message_id === '<ok@client.test>')];
+    expect(okRequestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(eventsOf(secretary, '<ok@client.test>').find((e) => e.outcome === 'delivered')).toMatchObject({
+      request_id: okRequestId,
       event_id: 'email:<ok@client.test>:reply',
       direction: 'outbound',
       recipient: 'ivan@client.test',
@@ -289,7 +294,11 @@ describe('audit events (POST /audit-events)', () => {
       [`telegram:${id(asked)}:received`, 'received', 'inbound'],
       [`telegram:${id(asked)}:reply`, 'delivered', 'outbound'],
     ]);
-    expect(eventsOf(secretary, id(asked))[1]).toMatchObject({ recipient: '11', sender: 'tg:11' });
+    expect(eventsOf(secretary, id(asked))[1]).toMatchObject({
+      recipient: '11',
+      sender: 'tg:11',
+      request_id: secretary.analyzeRequestIds[0],
+    });
     expect(skippedReason(id(chatter))).toBe('not-addressed');
     expect(skippedReason(`tg:callback:${press.callback_query_id}`)).toBe('untrusted');
     // A message whose sender is a bot (the fake marks no sender as a bot, so push one by hand).

@@ -45,6 +45,8 @@ export type FakeSecretary = Listening & {
   decisions: { id: number; decision: string; by?: string; authorization?: string }[];
   /** Makes an execution decidable (status awaiting_approval). */
   awaitApproval: (id: number) => void;
+  /** The X-Request-Id of each (non-dry-run) /analyze-request call, in the order of `calls`. */
+  analyzeRequestIds: Array<string | undefined>;
   /** Act as a secretary older than dry runs that would drop the flag (and act for real): answer without dry_run. */
   ignoreDryRun?: boolean;
   /** /analyze-request calls with `dry_run: true` (not in `calls`; never stored, so never replayed). */
@@ -132,6 +134,7 @@ export const clarify = (question: string, request = ''): AnalysisResponse => ({
 export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary> {
   const stored = new Map<string, AnalysisResponse>();
   const dryRunCalls: AnalyzeRequest[] = [];
+  const analyzeRequestIds: Array<string | undefined> = [];
   let isDown = false;
   let deliveriesDown = false;
   const state = {
@@ -169,6 +172,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     const body = req.body as AnalyzeRequest;
     const dryRun = res.locals['dryRun'] === true;
     (dryRun ? dryRunCalls : state.calls).push(body);
+    if (!dryRun) analyzeRequestIds.push(req.get('x-request-id'));
     const delay = (state as { delayFor?: (r: AnalyzeRequest) => number }).delayFor?.(body) ?? state.delayMs;
     if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
     if (isDown) {
@@ -345,6 +349,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   const served = await listen(app);
   const result = Object.assign(state, served, {
     dryRunCalls,
+    analyzeRequestIds,
     consumeCalls,
     budgets,
     auditEvents,

@@ -1,3 +1,4 @@
+import { getRequestId } from '@workemon/service-kit';
 import { auditEventId, type AuditChannel, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SkipReason } from './mail-parsing.js';
 
@@ -38,6 +39,8 @@ export function createMailAudit(audit: AuditReporter | undefined, channel: Audit
   const common = (ref: MailRef) => ({
     channel,
     message_id: idOf(ref),
+    // The id the secretary's own rows of this mail carry (its decision): see mail-pipeline.ts.
+    request_id: getRequestId(),
     ...(ref.sender ? { sender: ref.sender } : {}),
     ...(ref.subject ? { subject: ref.subject } : {}),
   });

@@ -1,4 +1,5 @@
-import { AppError, isAppError, type Logger } from '@workemon/service-kit';
+import { randomUUID } from 'node:crypto';
+import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { AuditReporter } from '../audit-reporter.js';
 import { MAIL_SKIP_REASONS, createMailAudit, type MailRef } from './mail-audit.js';
@@ -177,6 +178,9 @@ export function createMailPipeline(deps: {
   }
 
   async function processMail(input: PipelineInput, hooks: PipelineHooks): Promise<MailOutcome> {
+    // One request id per pass (a webhook's own, else a new one): sent to the secretary as X-Request-Id and put on
+    // the audit events, so the communicator's rows and the secretary's decision of this mail share it.
+    if (!getRequestId()) return runWithRequestId(randomUUID(), () => processMail(input, hooks));
     const channel = label(input.source);
     const log = input.logContext ?? {};
     const dryRun = input.dryRun === true;

@@ -1,5 +1,6 @@
 import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
-import { AppError, isAppError, type Logger } from '@workemon/service-kit';
+import { randomUUID } from 'node:crypto';
+import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type HandledOutcome, type SecretaryClient } from '../secretary-client.js';
@@ -173,6 +174,7 @@ export function createTelegramChannel(deps: {
       outcome,
       message_id: messageId,
       sender: senderOf(update),
+      request_id: getRequestId(),
       ...(reason ? { reason } : {}),
       ...(detail ? { detail } : {}),
     });
@@ -320,7 +322,8 @@ export function createTelegramChannel(deps: {
       }
       chat.items = chat.items.filter((q) => !next.job.includes(q));
       try {
-        await runJob(next.job);
+        // One request id per job: sent to the secretary and put on the job's audit events.
+        await runWithRequestId(randomUUID(), () => runJob(next.job));
         confirm(next.job.map((q) => q.update));
       } catch (err) {
         if (err instanceof Stopped) return;
@@ -427,6 +430,7 @@ export function createTelegramChannel(deps: {
       outcome: failed ? 'failed' : 'delivered',
       message_id: messageId,
       sender: senderOf(update),
+      request_id: getRequestId(),
       recipient: String(migratedChats.get(reply.chatId) ?? reply.chatId),
       ...(failed ? { reason: `telegram-${(delivered.reason ?? 'failed').replace(/_/g, '-')}` } : {}),
       ...(notes.length ? { detail: notes.join('; ') } : {}),
