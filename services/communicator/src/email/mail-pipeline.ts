@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { AuditReporter } from '../audit-reporter.js';
-import { MAIL_SKIP_REASONS, createMailAudit, type MailRef } from './mail-audit.js';
+import { MAIL_SKIP_REASONS, createMailAudit, smtpFailureReason, type MailRef } from './mail-audit.js';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
@@ -343,13 +343,12 @@ export function createMailPipeline(deps: {
         return { kind: 'replied', mail, to: decision.replyTo, text };
       } catch (err) {
         metrics.reply(channel, 'failed');
-        return {
-          kind: 'delivery-failed',
-          mail,
-          to: decision.replyTo,
-          error: err,
-          permanent: isAppError(err) && !err.retryable,
-        };
+        const permanent = isAppError(err) && !err.retryable;
+        // A refusal is final whatever the source does next (IMAP sets the mail aside, a webhook answers 200): the
+        // reply's `failed` event. A temporary failure is retried, so it is reported only if the source gives up.
+        if (permanent)
+          audit.failed(ref, decision.replyTo, smtpFailureReason(err.code), 'the SMTP server refused the reply');
+        return { kind: 'delivery-failed', mail, to: decision.replyTo, error: err, permanent };
       }
     } finally {
       if (holdsMessageId) messageIdsInFlight.delete(mail.messageId!);
