@@ -1,7 +1,9 @@
-import type { Express } from 'express';
+import express, { type Express } from 'express';
 import { loadOpenApiDocument, type SendRequest } from '@workemon/contracts';
 import {
+  AppError,
   createOpenApi,
+  errors,
   createServiceApp,
   validated,
   type Authenticator,
@@ -11,7 +13,8 @@ import {
   type Metrics,
 } from '@workemon/service-kit';
 import type { SecretaryClient } from './secretary-client.js';
-import type { OutboundSender } from './outbound-sender.js';
+import { channelNotConfigured, type OutboundSender } from './outbound-sender.js';
+import type { DryRunInput, DryRunVerdict } from './email/mail-dry-run.js';
 
 /**
  * Current state of the channels. `standby` (a detail for /health) when another communicator replica holds the
@@ -39,6 +42,10 @@ export type AppDeps = {
   outbound: OutboundSender;
   /** Current state of the channels; undefined entries are channels that are not configured. */
   channelHealth: () => ChannelHealth;
+  /** POST /test (email/mail-dry-run.ts); undefined when the email channel is not configured (then 501). */
+  dryRun?: (input: DryRunInput) => Promise<DryRunVerdict>;
+  /** Largest raw mail POST /test takes, in bytes (MAX_MAIL_BYTES). */
+  maxMailBytes?: number;
   now?: () => number;
 };
 
@@ -123,6 +130,37 @@ export function buildApp(deps: AppDeps): Express {
         const body = validated(res).body as SendRequest;
         res.json(await deps.outbound.send(body));
       });
+
+      // POST /test: a dry run of the mail pipeline; a raw mail (message/rfc822) or JSON {from, subject, text}.
+      app.post(
+        '/test',
+        deps.auth.require(['client', 'admin']),
+        express.raw({ type: 'message/rfc822', limit: deps.maxMailBytes ?? 5_000_000 }),
+        async (req, res, next) => {
+          const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+          if (type !== 'message/rfc822') {
+            if (type === 'application/json') return next();
+            if (!type)
+              throw errors.badRequest(
+                'Request body is required: a raw mail (message/rfc822) or JSON {from, subject, text}',
+              );
+            throw new AppError(
+              'unsupported_media_type',
+              415,
+              'POST /test takes message/rfc822 (a raw mail) or application/json ({from, subject, text})',
+            );
+          }
+          if (!Buffer.isBuffer(req.body) || !(req.body as Buffer).length)
+            throw errors.badRequest('The message/rfc822 body is empty');
+          if (!deps.dryRun) throw channelNotConfigured('email');
+          res.json(await deps.dryRun({ raw: req.body as Buffer }));
+        },
+        openapi.validate('testMail'),
+        async (_req, res) => {
+          if (!deps.dryRun) throw channelNotConfigured('email');
+          res.json(await deps.dryRun(validated(res).body as Exclude<DryRunInput, { raw: Buffer }>));
+        },
+      );
     },
   );
 }

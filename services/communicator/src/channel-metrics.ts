@@ -1,6 +1,7 @@
 import { SLOW_CALL_BUCKETS, type Metrics } from '@workemon/service-kit';
 
-export type ChannelName = 'email' | 'tg';
+/** `email` is the IMAP mailbox; mailgun, sendgrid and ses are the inbound webhooks (same pipeline). */
+export type ChannelName = 'email' | 'tg' | 'mailgun' | 'sendgrid' | 'ses';
 
 /** The communicator's metrics (names from docs/architecture.md "Observability names"), created once per app. */
 export function createChannelMetrics(metrics: Metrics) {

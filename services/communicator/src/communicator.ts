@@ -10,9 +10,12 @@ import {
   type Metrics,
 } from '@workemon/service-kit';
 import { buildApp } from './app.js';
+import { createAuditReporter, type AuditReporter } from './audit-reporter.js';
 import { createChannelMetrics } from './channel-metrics.js';
 import { emailSettings, telegramSettings, type Config } from './config.js';
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
+import { createMailDryRun } from './email/mail-dry-run.js';
+import { createMailPipeline } from './email/mail-pipeline.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
 import { createSmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
@@ -40,6 +43,8 @@ export type Communicator = {
   start: () => void;
   /** Shutdown order: stop taking work, let in-flight messages finish, log out of IMAP, stop the bot. */
   closers: Closer[];
+  /** Reports audit events to the secretary (POST /audit-events), in the background. */
+  audit: AuditReporter;
 };
 
 /**
@@ -67,7 +72,10 @@ export function createCommunicator(
     metrics,
     logger,
   });
-  const rateLimit = createSenderRateLimit(config.RATE_LIMIT_PER_HOUR);
+  // Durable per-sender limits, kept by the secretary (POST /rate-limits/consume): shared by replicas, kept over restarts.
+  const rateLimit = createSenderRateLimit({ secretary, limitPerHour: config.RATE_LIMIT_PER_HOUR, logger });
+  // The audit log lives in the secretary; reporting never holds up a message (audit-reporter.ts).
+  const audit = createAuditReporter({ send: (events) => secretary.postAuditEvents(events), logger, metrics });
 
   const emailConfig = emailSettings(config);
   if (emailConfig && !emailConfig.trustedAuthservIds.length)
@@ -111,6 +119,7 @@ export function createCommunicator(
             mailer: createSmtpMailer(emailConfig),
             secretary,
             rateLimit,
+            audit,
             metrics: channelMetrics,
             logger,
           });
@@ -123,6 +132,27 @@ export function createCommunicator(
         },
       })
     : undefined;
+
+  // POST /test runs mail through a pipeline of its own in dry-run mode (mail-dry-run.ts): it never sends, so the
+  // mailer is only there to satisfy the pipeline's shape.
+  const dryRun =
+    emailConfig && sendMailer
+      ? createMailDryRun({
+          pipeline: createMailPipeline({
+            settings: emailConfig,
+            ownAddresses: [emailConfig.imap.user, emailConfig.smtp.user, emailConfig.from],
+            mailer: sendMailer,
+            secretary,
+            rateLimit,
+            metrics: channelMetrics,
+            logger,
+          }),
+          secretary,
+          ownAddress: emailConfig.from,
+          audit,
+          logger,
+        })
+      : undefined;
 
   const tgConfig = telegramSettings(config);
   const botApi = tgConfig ? createTelegramBotApi({ token: tgConfig.token, apiRoot: tgConfig.apiRoot }) : undefined;
@@ -141,6 +171,7 @@ export function createCommunicator(
             api: botApi!,
             secretary,
             rateLimit,
+            audit,
             metrics: channelMetrics,
             logger,
             errorBaseDelayMs: options.telegramErrorBaseDelayMs,
@@ -161,7 +192,9 @@ export function createCommunicator(
     metrics,
     auth: options.auth ?? createAuthenticator(config.apiKeys),
     secretary,
-    outbound: createOutboundSender({ mailer: sendMailer, telegram: botApi, metrics: channelMetrics }),
+    outbound: createOutboundSender({ mailer: sendMailer, telegram: botApi, metrics: channelMetrics, audit }),
+    dryRun,
+    maxMailBytes: config.MAX_MAIL_BYTES,
     channelHealth: () => ({
       email:
         sendMailer &&
@@ -189,6 +222,8 @@ export function createCommunicator(
         sendMailer?.close();
       },
     },
+    // After the channels: their last events are queued by now.
+    { name: 'audit reporting', close: () => audit.close(5000) },
   ];
 
   return {
@@ -200,6 +235,7 @@ export function createCommunicator(
       return telegram;
     },
     leases: { email: emailLease, telegram: telegramLease },
+    audit,
     start: () => {
       emailLease?.start();
       telegramLease?.start();

@@ -1,5 +1,8 @@
 import type { SendRequest, SendResponse } from '@workemon/contracts';
-import { AppError, errors } from '@workemon/service-kit';
+import { randomUUID } from 'node:crypto';
+import { AppError, errors, getRequestId, isAppError } from '@workemon/service-kit';
+import { auditEventId, type AuditReporter } from './audit-reporter.js';
+import { smtpFailureReason } from './email/mail-audit.js';
 import type { ChannelMetrics } from './channel-metrics.js';
 import type { SmtpMailer } from './email/smtp-mailer.js';
 import { splitMessage, type TelegramBotApi } from './telegram/telegram-bot-api.js';
@@ -31,6 +34,8 @@ export function createOutboundSender(deps: {
   mailer?: SmtpMailer;
   telegram?: TelegramBotApi;
   metrics: ChannelMetrics;
+  /** Reports each delivery (`delivered` / `failed` with the reason) to the audit log; default: none. */
+  audit?: AuditReporter;
   now?: () => number;
 }): OutboundSender {
   const now = deps.now ?? Date.now;
@@ -45,6 +50,37 @@ export function createOutboundSender(deps: {
     seen.set(key, { at: t, result });
     // A failed delivery may be retried with the same key.
     result.catch(() => seen.delete(key));
+  }
+
+  /**
+   * The audit event of one delivery attempt. Ids: `<channel>:send:<idempotency_key>:delivered` (one row however
+   * often the secretary repeats the call), a failure `…:failed:<uuid>` (each failed try is a row of its own, so a
+   * later success is not hidden behind it); without a key, a fresh id.
+   */
+  function auditDelivery(request: SendRequest, result: { messageId?: string } | { error: unknown }) {
+    if (!deps.audit) return;
+    const channel = request.channel === 'tg' ? 'telegram' : 'email';
+    const ref = `send:${request.idempotency_key ?? randomUUID()}`;
+    const failed = 'error' in result;
+    const err = failed ? result.error : undefined;
+    const reason = !failed
+      ? undefined
+      : channel === 'email'
+        ? smtpFailureReason(isAppError(err) ? err.code : undefined)
+        : `telegram-${(deps.telegram?.describe(err).reason ?? 'failed').replace(/_/g, '-')}`;
+    deps.audit.report({
+      event_id: auditEventId(channel, ref, failed ? `failed:${randomUUID()}` : 'delivered'),
+      channel,
+      direction: 'outbound',
+      outcome: failed ? 'failed' : 'delivered',
+      ...(reason ? { reason } : {}),
+      // The mail it answers, when the action replies in a thread: links the delivery to that message.
+      ...(request.in_reply_to ? { message_id: request.in_reply_to } : {}),
+      request_id: getRequestId(),
+      recipient: request.to,
+      ...(request.subject ? { subject: request.subject } : {}),
+      detail: `POST /send${'messageId' in result && result.messageId ? `; channel message id ${result.messageId}` : ''}`,
+    });
   }
 
   async function deliver(request: SendRequest, key: string): Promise<SendResponse> {
@@ -69,9 +105,11 @@ export function createOutboundSender(deps: {
           autoSubmitted: 'auto-generated',
         });
         deps.metrics.reply('email', 'sent');
+        auditDelivery(request, { messageId });
         return { delivered: true, channel: 'email', message_id: messageId };
       } catch (err) {
         deps.metrics.reply('email', 'failed');
+        auditDelivery(request, { error: err });
         throw err;
       }
     }
@@ -89,9 +127,11 @@ export function createOutboundSender(deps: {
         first ??= messageId;
       }
       deps.metrics.reply('tg', 'sent');
+      auditDelivery(request, { messageId: String(first) });
       return { delivered: true, channel: 'tg', message_id: String(first) };
     } catch (err) {
       deps.metrics.reply('tg', 'failed');
+      auditDelivery(request, { error: err });
       throw err;
     }
   }

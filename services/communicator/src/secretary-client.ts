@@ -17,6 +17,50 @@ export type SecretaryClient = {
   recordHandled: (channel: 'tg' | 'email', keys: string[], outcome: HandledOutcome, reason?: string) => Promise<void>;
   /** `POST /deliveries/lookup`: the subset of `keys` recorded as handled, with their outcome. */
   lookupHandled: (keys: string[]) => Promise<Map<string, HandledOutcome>>;
+  /**
+   * `POST /rate-limits/consume` (docs/audit-and-limits.md): takes one unit from every key's budget of `limit`
+   * per `windowSeconds`, all or nothing. Rejects with the AppError of the call (503 unreachable, 504 timeout,
+   * 404 a secretary without the endpoint) when the secretary cannot answer; never retried here.
+   */
+  consumeRateLimit: (request: { keys: string[]; limit: number; window_seconds: number }) => Promise<RateLimitAnswer>;
+  /** `POST /audit-events`: stores 1..100 audit events; a repeated `event_id` is ignored by the secretary. */
+  postAuditEvents: (events: AuditEvent[]) => Promise<{ accepted: number; duplicates: number }>;
+};
+
+/** The secretary's answer to `POST /rate-limits/consume`. */
+export type RateLimitAnswer = { allowed: true } | { allowed: false; key: string; retry_after_seconds: number };
+
+/**
+ * One audit event as `POST /audit-events` takes it (the secretary's audit log; fields and limits as agreed in
+ * docs/audit-and-limits.md). `event_id` (≤ 200 chars) is the idempotency key.
+ */
+export type AuditEvent = {
+  event_id: string;
+  channel: 'email' | 'telegram' | 'direct' | 'mailgun' | 'sendgrid' | 'ses';
+  direction: 'inbound' | 'outbound';
+  outcome: 'received' | 'skipped' | 'decided' | 'delivered' | 'failed';
+  reason?: string;
+  message_id?: string;
+  request_id?: string;
+  conversation_id?: number;
+  sender?: string;
+  recipient?: string;
+  /** At most 300 characters. */
+  subject?: string;
+  /** At most 1000 characters; human-readable, never secrets. */
+  detail?: string;
+  dry_run?: boolean;
+  /** RFC 3339. */
+  occurred_at?: string;
+};
+
+/** Deadline of the small bookkeeping calls (rate limit, audit): they must not hold a mail for SECRETARY_TIMEOUT. */
+const BOOKKEEPING_TIMEOUT_MS = 10_000;
+
+const isRateLimitAnswer = (data: unknown): data is RateLimitAnswer => {
+  const d = data as { allowed?: unknown; key?: unknown; retry_after_seconds?: unknown } | null;
+  if (!d || typeof d.allowed !== 'boolean') return false;
+  return d.allowed || (typeof d.key === 'string' && typeof d.retry_after_seconds === 'number');
 };
 
 /** sent: answered; skipped: deliberately not answered; failed: given up (a permanent error). */
@@ -76,6 +120,21 @@ export function createSecretaryClient(options: {
       );
       return new Map(found.handled.map((h) => [h.key, h.outcome]));
     },
+    consumeRateLimit: (request) =>
+      http.post<RateLimitAnswer>('/rate-limits/consume', request, {
+        validate: isRateLimitAnswer,
+        timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
+      }),
+    postAuditEvents: (events) =>
+      http.post<{ accepted: number; duplicates: number }>(
+        '/audit-events',
+        { events },
+        {
+          validate: (d): d is { accepted: number; duplicates: number } =>
+            typeof (d as { accepted?: unknown })?.accepted === 'number',
+          timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
+        },
+      ),
     health: async () => {
       const res = await http.axios.get('/health', { timeout: 2000 });
       if (res.status !== 200 && res.status !== 503) throw new Error(`secretary /health answered ${res.status}`);

@@ -1,27 +1,91 @@
+import { isAppError, type Logger } from '@workemon/service-kit';
+import type { SecretaryClient } from './secretary-client.js';
+
+/** The window of RATE_LIMIT_PER_HOUR, in seconds (sent as `window_seconds`). */
+export const RATE_LIMIT_WINDOW_SECONDS = 3600;
+
+/** Budget keys as agreed with the secretary (docs/audit-and-limits.md); every intake of a sender shares one. */
+export const rateLimitKey = {
+  /** The sender of a mail, whatever its intake (IMAP or a webhook): `email:<address>`. */
+  email: (address: string) => `email:${address.toLowerCase()}`.slice(0, 300),
+  /** The address a reply goes to when it is not the sender (Reply-To): `reply-to:<address>`. */
+  replyTo: (address: string) => `reply-to:${address.toLowerCase()}`.slice(0, 300),
+  /** A Telegram user: `telegram:<user id>`. */
+  telegram: (userId: number | string) => `telegram:${userId}`,
+};
+
+/** allowed: one unit was taken from every key; otherwise nothing was taken and `key` is the first exhausted one. */
+export type RateLimitVerdict = { allowed: true } | { allowed: false; key: string; retryAfterSeconds: number };
+
 /**
- * Per-sender sliding window of one hour, in memory: a restart forgets it, which only ever lets a sender through
- * sooner (the limit protects the LLM budget and stops reply storms, it is not a security boundary).
+ * Per-sender limits of RATE_LIMIT_PER_HOUR messages per hour, kept by the secretary (`POST /rate-limits/consume`,
+ * in its database): they survive restarts and are shared by every communicator replica. The communicator keeps
+ * no count of its own.
  */
-export function createSenderRateLimit(limitPerHour: number, now: () => number = Date.now) {
-  const windowMs = 3_600_000;
-  const seen = new Map<string, number[]>();
+export type SenderRateLimit = {
+  /**
+   * Takes one unit from each of `keys` (1..10; see `rateLimitKey`), all or nothing.
+   * @throws the secretary's AppError when it cannot be asked (503 unreachable, 504 timeout, …): the caller must
+   *   not answer the message now and leaves it for its next try — a message is never answered without a check.
+   */
+  consume: (keys: string[]) => Promise<RateLimitVerdict>;
+};
+
+/**
+ * The client of the secretary's durable limit. A secretary that answers 404 for the route is older than the
+ * route (a rolling upgrade): the limit is then counted in this process, as before the route existed, with one
+ * warning; the durable limit is used again as soon as the secretary answers it.
+ */
+export function createSenderRateLimit(deps: {
+  secretary: Pick<SecretaryClient, 'consumeRateLimit'>;
+  limitPerHour: number;
+  logger: Logger;
+  now?: () => number;
+}): SenderRateLimit {
+  const local = createLocalWindow(deps.limitPerHour, deps.now);
+  let warned = false;
   return {
-    /** Counts one message from `sender`; false when the sender is over the limit (the message is not counted). */
-    tryTake(sender: string): boolean {
-      const t = now();
-      const recent = (seen.get(sender) ?? []).filter((at) => t - at < windowMs);
-      if (recent.length >= limitPerHour) {
-        seen.set(sender, recent);
-        return false;
+    consume: async (keys) => {
+      try {
+        const answer = await deps.secretary.consumeRateLimit({
+          keys,
+          limit: deps.limitPerHour,
+          window_seconds: RATE_LIMIT_WINDOW_SECONDS,
+        });
+        return answer.allowed
+          ? { allowed: true }
+          : { allowed: false, key: answer.key, retryAfterSeconds: answer.retry_after_seconds };
+      } catch (err) {
+        if (!(isAppError(err) && err.status === 404)) throw err;
+        if (!warned) {
+          warned = true;
+          deps.logger.warn(
+            'the secretary has no POST /rate-limits/consume (an older version): sender limits are counted in this ' +
+              'process only until it is upgraded',
+          );
+        }
+        return local(keys);
       }
-      recent.push(t);
-      seen.set(sender, recent);
-      if (seen.size > 10_000) {
-        for (const [key, times] of seen) if (times.every((at) => t - at >= windowMs)) seen.delete(key);
-      }
-      return true;
     },
   };
 }
 
-export type SenderRateLimit = ReturnType<typeof createSenderRateLimit>;
+/** A sliding window of one hour in memory, all or nothing over the keys (the fallback of an older secretary). */
+function createLocalWindow(limitPerHour: number, now: () => number = Date.now) {
+  const windowMs = RATE_LIMIT_WINDOW_SECONDS * 1000;
+  const seen = new Map<string, number[]>();
+  return (keys: string[]): RateLimitVerdict => {
+    const t = now();
+    for (const key of keys) {
+      const recent = (seen.get(key) ?? []).filter((at) => t - at < windowMs);
+      seen.set(key, recent);
+      if (recent.length >= limitPerHour)
+        return { allowed: false, key, retryAfterSeconds: Math.max(1, Math.ceil((recent[0]! + windowMs - t) / 1000)) };
+    }
+    for (const key of keys) seen.get(key)!.push(t);
+    if (seen.size > 10_000) {
+      for (const [key, times] of seen) if (times.every((at) => t - at >= windowMs)) seen.delete(key);
+    }
+    return { allowed: true };
+  };
+}

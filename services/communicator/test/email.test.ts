@@ -314,7 +314,9 @@ describe('email channel', () => {
     const s = await setup();
     s.secretary.down();
     const uid = await append(s, buildEmail({ messageId: '<outage@client.test>' }));
-    await waitUntil(() => s.secretary.calls.length >= 2, 'two failed attempts');
+    // The budget check (POST /rate-limits/consume) is the first call to the secretary: nothing gets further.
+    await waitUntil(() => s.secretary.consumeCalls.length >= 2, 'two failed attempts');
+    expect(s.secretary.calls).toHaveLength(0);
     expect(await flagsOf(s, uid)).not.toContain('\\Seen');
     // The waiting mail shows in the backlog gauge.
     await waitUntil(

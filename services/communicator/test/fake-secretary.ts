@@ -6,10 +6,15 @@
  * decision wins, a second is 409, an unknown id 404, as the real secretary answers.
  * `POST /deliveries` and `POST /deliveries/lookup` keep the handled keys (in `handled`), as the real secretary's
  * `deliveries` table does; while down they answer 503 too.
+ * `POST /rate-limits/consume` and `POST /audit-events` as agreed for issue 15 (docs/audit-and-limits.md): service
+ * key only, bodies validated exactly (400 in the contract shape, nothing changed), budgets kept in this process
+ * (they outlive the communicators a test restarts), audit events stored once per `event_id`.
  * Leaves out: GET /analyze-request, the directory, history, the rest of actions, the LLM services. Used until a test needs
  * the real secretary (see real-secretary.test.ts).
  */
 import express from 'express';
+import { z } from 'zod';
+import { TEST_KEYS } from '@workemon/testkit/api-keys';
 import { loadOpenApiDocument, type AnalysisResponse, type AnalyzeRequest } from '@workemon/contracts';
 import { createOpenApi } from '@workemon/service-kit';
 import { listen, type Listening } from '@workemon/testkit';
@@ -40,7 +45,71 @@ export type FakeSecretary = Listening & {
   decisions: { id: number; decision: string; by?: string; authorization?: string }[];
   /** Makes an execution decidable (status awaiting_approval). */
   awaitApproval: (id: number) => void;
+  /** The X-Request-Id of each (non-dry-run) /analyze-request call, in the order of `calls`. */
+  analyzeRequestIds: Array<string | undefined>;
+  /** Act as a secretary older than dry runs that would drop the flag (and act for real): answer without dry_run. */
+  ignoreDryRun?: boolean;
+  /** /analyze-request calls with `dry_run: true` (not in `calls`; never stored, so never replayed). */
+  dryRunCalls: AnalyzeRequest[];
+  /** Bodies of POST /rate-limits/consume that were valid (also those answered 503 while down). */
+  consumeCalls: ConsumeRequest[];
+  /** Times a key's budget was taken (Unix ms), per key. */
+  budgets: Map<string, number[]>;
+  /** Audit events stored, in arrival order, once per event_id. */
+  auditEvents: AuditEventBody[];
+  /** POST /audit-events calls, also refused ones. */
+  auditCalls: number;
+  /** Status answered to POST /audit-events instead of storing (e.g. 503); undefined: normal. */
+  auditFailure?: number;
+  /** Also refuse POST /rate-limits/consume with 503 (as while the database is down); false: normal. */
+  rateLimitsDown: boolean;
 };
+
+const SKIP_REASONS = [
+  'automatic',
+  'rate-limited',
+  'untrusted',
+  'poison',
+  'duplicate',
+  'unreadable',
+  'no-reply',
+  'not-addressed',
+] as const;
+
+/** POST /rate-limits/consume, as agreed between the communicator and the secretary (issue 15). */
+const consumeSchema = z
+  .object({
+    keys: z.array(z.string().min(1).max(300)).min(1).max(10),
+    limit: z.number().int().min(1),
+    window_seconds: z.number().int().min(1).max(86_400),
+  })
+  .strict();
+export type ConsumeRequest = z.infer<typeof consumeSchema>;
+
+/** One event of POST /audit-events, as agreed (issue 15); a skipped event's reason is one of the agreed ones. */
+const auditEventSchema = z
+  .object({
+    event_id: z.string().min(1).max(200),
+    channel: z.enum(['email', 'telegram', 'direct', 'mailgun', 'sendgrid', 'ses']),
+    direction: z.enum(['inbound', 'outbound']),
+    outcome: z.enum(['received', 'skipped', 'decided', 'delivered', 'failed']),
+    reason: z.string().min(1).max(200).optional(),
+    message_id: z.string().min(1).optional(),
+    request_id: z.string().min(1).optional(),
+    conversation_id: z.number().int().optional(),
+    sender: z.string().min(1).optional(),
+    recipient: z.string().min(1).optional(),
+    subject: z.string().max(300).optional(),
+    detail: z.string().max(1000).optional(),
+    dry_run: z.boolean().optional(),
+    occurred_at: z.string().datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .refine((e) => e.outcome !== 'skipped' || (SKIP_REASONS as readonly string[]).includes(e.reason ?? ''), {
+    message: `a skipped event's reason is one of ${SKIP_REASONS.join(', ')}`,
+  });
+export type AuditEventBody = z.infer<typeof auditEventSchema>;
+const auditBatchSchema = z.object({ events: z.array(auditEventSchema).min(1).max(100) }).strict();
 
 export const answer = (response: string, request = ''): AnalysisResponse => ({
   is_enough: true,
@@ -64,6 +133,8 @@ export const clarify = (question: string, request = ''): AnalysisResponse => ({
 /** By default: echoes the request back in the answer. */
 export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary> {
   const stored = new Map<string, AnalysisResponse>();
+  const dryRunCalls: AnalyzeRequest[] = [];
+  const analyzeRequestIds: Array<string | undefined> = [];
   let isDown = false;
   let deliveriesDown = false;
   const state = {
@@ -83,9 +154,25 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       checks: {},
     });
   });
+  // `dry_run: true` (issue 15, owned by the secretary's `limits` work): taken off before the contract check of this
+  // branch's secretary.yaml, answered with `dry_run: true` and `would_execute`, and never stored.
+  app.post('/analyze-request', (req, res, next) => {
+    const body = req.body as { dry_run?: unknown } | undefined;
+    res.locals['dryRun'] = body?.dry_run === true && !(state as { ignoreDryRun?: boolean }).ignoreDryRun;
+    if (body && 'dry_run' in body) {
+      if (typeof body.dry_run !== 'boolean') {
+        res.status(400).json({ error: 'Bad Request', message: 'dry_run must be a boolean', statusCode: 400 });
+        return;
+      }
+      delete body.dry_run;
+    }
+    next();
+  });
   app.post('/analyze-request', openapi.validate('analyzeRequestPost'), async (req, res) => {
     const body = req.body as AnalyzeRequest;
-    state.calls.push(body);
+    const dryRun = res.locals['dryRun'] === true;
+    (dryRun ? dryRunCalls : state.calls).push(body);
+    if (!dryRun) analyzeRequestIds.push(req.get('x-request-id'));
     const delay = (state as { delayFor?: (r: AnalyzeRequest) => number }).delayFor?.(body) ?? state.delayMs;
     if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
     if (isDown) {
@@ -94,7 +181,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
         .json({ error: 'Service Unavailable', message: "Dependency 'database' is unavailable", statusCode: 503 });
       return;
     }
-    const key = body.message_id ? `${body.channel}:${body.message_id}` : undefined;
+    const key = body.message_id && !dryRun ? `${body.channel}:${body.message_id}` : undefined;
     const previous = key ? stored.get(key) : undefined;
     if (previous) {
       res.json(previous);
@@ -106,6 +193,14 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       return;
     }
     if (key) stored.set(key, result);
+    if (dryRun) {
+      res.json({
+        ...result,
+        dry_run: true,
+        would_execute: result.no_reply ? [] : [{ action: result.action, target: body.username, text: result.response }],
+      });
+      return;
+    }
     res.json(result);
   });
   const handled = new Map<string, { outcome: string; reason?: string }>();
@@ -186,12 +281,78 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     executions.set(id, next);
     res.json({ id, status: next, decision: decision === 'approve' ? 'approved' : 'rejected' });
   });
+  // ---- issue 15: durable rate limits and the audit log (service key only) ----
+  const consumeCalls: ConsumeRequest[] = [];
+  const budgets = new Map<string, number[]>();
+  const auditEvents: AuditEventBody[] = [];
+  const auditIds = new Set<string>();
+  const extra = { auditCalls: 0, auditFailure: undefined as number | undefined, rateLimitsDown: false };
+  const serviceOnly: express.RequestHandler = (req, res, next) => {
+    if (req.get('authorization') === `Bearer ${TEST_KEYS.service}`) return next();
+    res.status(401).json({ error: 'Unauthorized', message: 'a service key is required', statusCode: 401 });
+  };
+  const badRequest = (res: express.Response, error: z.ZodError) =>
+    res.status(400).json({
+      error: 'Bad Request',
+      message: error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      statusCode: 400,
+    });
+  app.post('/rate-limits/consume', serviceOnly, (req, res) => {
+    const parsed = consumeSchema.safeParse(req.body);
+    if (!parsed.success) return void badRequest(res, parsed.error);
+    consumeCalls.push(parsed.data);
+    if (deliveriesDown || extra.rateLimitsDown) return void unavailable(res);
+    const { keys, limit, window_seconds } = parsed.data;
+    const now = Date.now();
+    const windowMs = window_seconds * 1000;
+    // All or nothing: the first exhausted key refuses the whole call and nothing is taken.
+    for (const key of keys) {
+      const recent = (budgets.get(key) ?? []).filter((at) => now - at < windowMs);
+      budgets.set(key, recent);
+      if (recent.length >= limit) {
+        res.json({
+          allowed: false,
+          key,
+          retry_after_seconds: Math.max(1, Math.ceil((recent[0]! + windowMs - now) / 1000)),
+        });
+        return;
+      }
+    }
+    for (const key of keys) budgets.get(key)!.push(now);
+    res.json({ allowed: true });
+  });
+  app.post('/audit-events', serviceOnly, (req, res) => {
+    extra.auditCalls += 1;
+    if (extra.auditFailure) {
+      res
+        .status(extra.auditFailure)
+        .json({ error: 'Failure', message: 'refused by the test', statusCode: extra.auditFailure });
+      return;
+    }
+    if (deliveriesDown) return void unavailable(res);
+    const parsed = auditBatchSchema.safeParse(req.body);
+    if (!parsed.success) return void badRequest(res, parsed.error);
+    let accepted = 0;
+    for (const event of parsed.data.events) {
+      if (auditIds.has(event.event_id)) continue;
+      auditIds.add(event.event_id);
+      auditEvents.push(event);
+      accepted += 1;
+    }
+    res.status(202).json({ accepted, duplicates: parsed.data.events.length - accepted });
+  });
+
   app.use(((err, _req, res, _next) => {
     const status = (err as { status?: number }).status ?? 500;
     res.status(status).json({ error: 'Error', message: (err as Error).message, statusCode: status });
   }) as express.ErrorRequestHandler);
   const served = await listen(app);
-  return Object.assign(state, served, {
+  const result = Object.assign(state, served, {
+    dryRunCalls,
+    analyzeRequestIds,
+    consumeCalls,
+    budgets,
+    auditEvents,
     handled,
     decisions,
     awaitApproval: (id: number) => void executions.set(id, 'awaiting_approval'),
@@ -204,4 +365,15 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       deliveriesDown = false;
     },
   }) as FakeSecretary;
+  // Test-settable switches, read by the routes above.
+  for (const name of ['auditCalls', 'auditFailure', 'rateLimitsDown'] as const) {
+    Object.defineProperty(result, name, {
+      get: () => extra[name],
+      set: (v: never) => {
+        extra[name] = v;
+      },
+      enumerable: true,
+    });
+  }
+  return result;
 }

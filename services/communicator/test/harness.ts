@@ -87,6 +87,7 @@ export async function startCommunicator(options: {
     leases: communicator.leases,
     start: communicator.start,
     closers: communicator.closers,
+    audit: communicator.audit,
     get email() {
       return communicator.email;
     },

@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 describe('communicator authentication, route by route', () => {
-  it('POST /send takes only a service key; /health stays open; every route is documented', async () => {
+  it('POST /send takes only a service key, POST /test a client or admin key; /health stays open; every route is documented', async () => {
     const secretary = await startFakeSecretary();
     open.push(secretary);
     // No channel configured: a probe that gets through is refused with 503 or 400, and nothing is sent.
@@ -25,10 +25,11 @@ describe('communicator authentication, route by route', () => {
       target: communicator.app,
       document,
       keys: TEST_KEYS,
-      bodies: { send: { channel: 'tg', to: '1', text: 'probe' } },
+      bodies: { send: { channel: 'tg', to: '1', text: 'probe' }, testMail: { from: 'a@b.test', text: 'probe' } },
     });
     expect(problems).toEqual([]);
     expect(probed.find((p) => p.operationId === 'send')?.allowed).toEqual(['service']);
     expect(probed.find((p) => p.operationId === 'getHealth')?.allowed).toEqual([]);
+    expect(probed.find((p) => p.operationId === 'testMail')?.allowed).toEqual(['client', 'admin']);
   });
 });

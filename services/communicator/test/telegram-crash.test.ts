@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { waitUntil } from './harness.js';
@@ -36,8 +37,10 @@ function startCommunicatorProcess(tg: FakeTelegram, secretary: FakeSecretary) {
       TELEGRAM_POLL_TIMEOUT_S: '1',
       TELEGRAM_CONFLICT_WAIT: '200ms',
       RATE_LIMIT_PER_HOUR: '1000',
-      // Loopback, as npm start; the fake secretary takes any key.
+      // Loopback, as npm start. The fake secretary takes any key on its older routes; the rate-limit and audit
+      // routes want the service key, as the real secretary does.
       HOST: '127.0.0.1',
+      SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
       // A killed process's poller lease lapses after this; the restarted one (a new holder) then takes over.
       POLLER_LEASE_TTL: '2s',
     },

@@ -18,6 +18,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dry run of the mail pipeline (nothing is sent, no budget taken)
+         * @description Runs one mail through the email pipeline up to the decision: parse, loop rules (RFC 3834), the duplicate
+         *     check, sender trust and the secretary's decision asked with `dry_run: true` (no action runs, no outbox row).
+         *     Nothing is sent by SMTP, no IMAP flag is set, no rate-limit budget is taken; the audit log gets one event
+         *     marked `dry_run: true`. Body: a raw RFC 5322 mail (`message/rfc822`, up to MAX_MAIL_BYTES) or JSON
+         *     `{from, subject, text}`. A JSON mail carries no Authentication-Results, so its sender counts as unverified.
+         *     Needs a client or an admin key (API_KEYS / ADMIN_API_KEYS); 501 when the email channel is not configured.
+         */
+        post: operations["testMail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -52,6 +77,42 @@ export interface components {
             idempotency_key?: string;
             /** @description channel tg only: inline buttons shown in one row under the message. A press whose callback_data is `action:approve:<id>` or `action:reject:<id>` from APPROVER_TELEGRAM_CHAT_ID approves or rejects that action execution on the secretary. */
             buttons?: components["schemas"]["SendButton"][];
+        };
+        TestMailRequest: {
+            /** @description the sender (an address, optionally with a display name) */
+            from: string;
+            subject?: string;
+            text: string;
+            /** @description Message-ID, with angle brackets; default: a new one */
+            message_id?: string;
+            /** @description Message-ID of the mail this one answers (a thread) */
+            in_reply_to?: string;
+        };
+        DryRunVerdict: {
+            /** @enum {boolean} */
+            dry_run: true;
+            /** @enum {string} */
+            outcome: "skipped" | "decided";
+            /**
+             * @description skipped: automatic | duplicate | unreadable | no-reply (the audit log's reasons); decided: unreadable
+             *     (our own request for text would be sent) or refused (the secretary refused; a standard message would be sent)
+             */
+            reason?: string;
+            /** @description the finer rule */
+            detail?: string;
+            /** @description the mail's Message-ID */
+            message_id?: string;
+            /** @description the secretary's answer to /analyze-request with dry_run true (AnalysisResponse with dry_run and would_execute) */
+            decision?: {
+                [key: string]: unknown;
+            };
+            /** @description the reply that would be sent */
+            reply?: {
+                to: string;
+                subject: string;
+                in_reply_to?: string;
+                text: string;
+            };
         };
         SendButton: {
             text: string;
@@ -147,6 +208,65 @@ export interface operations {
             429: components["responses"]["Error"];
             500: components["responses"]["Error"];
             /** @description the channel is not configured in this deployment (stable; not worth retrying) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
+    testMail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "from": "ivan@client.example",
+                 *       "subject": "Доступ к VPN",
+                 *       "text": "Здравствуйте! Нужен доступ к VPN для удалённой работы."
+                 *     }
+                 */
+                "application/json": components["schemas"]["TestMailRequest"];
+                /**
+                 * @example From: ivan@client.example
+                 *     To: bot@corp.example
+                 *     Subject: VPN
+                 *     Message-ID: <q1@client.example>
+                 *
+                 *     Нужен доступ к VPN.
+                 */
+                "message/rfc822": string;
+            };
+        };
+        responses: {
+            /** @description the verdict */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DryRunVerdict"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            415: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            /** @description the email channel is not configured in this deployment */
             501: {
                 headers: {
                     [name: string]: unknown;

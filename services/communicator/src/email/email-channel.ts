@@ -1,7 +1,7 @@
 import { isAppError, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
-import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
+import type { SecretaryClient } from '../secretary-client.js';
 import { secretaryRetry } from '../secretary-retry.js';
 import type { SenderRateLimit } from '../sender-rate-limit.js';
 import {
@@ -12,51 +12,16 @@ import {
   type FetchedMail,
   type ImapMailbox,
 } from './imap-mailbox.js';
-import {
-  UnparseableMailError,
-  parseInboundMail,
-  replySubject,
-  type InboundMail,
-  type SkipReason,
-} from './mail-parsing.js';
-import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
-import { authenticateMail, type SenderAuthentication } from './sender-authentication.js';
+import { createMailPipeline, mailRefOf, type MailPipeline } from './mail-pipeline.js';
+import type { AuditReporter } from '../audit-reporter.js';
+import { createMailAudit, headerMessageId, smtpFailureReason, type MailRef } from './mail-audit.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
-/** What the classify step decided about a parsed mail. */
-export type MailDecision =
-  | { kind: 'skip'; reason: SkipReason }
-  /** Nothing readable: no LLM call, one polite request for text. */
-  | { kind: 'unreadable'; replyTo: string }
-  | { kind: 'request'; replyTo: string; request: string };
+// The IMAP-independent steps (parse, loop rules, rate limit, decide, deliver) live in mail-pipeline.ts.
+export { classifyMail, replyAddressOf, type MailDecision } from './mail-pipeline.js';
 
-const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
-
-/**
- * Where the answer goes (RFC 5322 §3.6.2): Reply-To when it is in the sender's own domain or one of
- * `companyDomains`, else From. A Reply-To elsewhere would let anyone aim our replies at a third party.
- */
-export function replyAddressOf(mail: Pick<InboundMail, 'from' | 'replyTo'>, companyDomains: readonly string[]) {
-  const from = mail.from!;
-  const replyTo = mail.replyTo;
-  if (!replyTo || replyTo === from) return from;
-  const domain = domainOf(replyTo);
-  return domain === domainOf(from) || companyDomains.includes(domain) ? replyTo : from;
-}
-
-/** Classify step: skip (loop rules), unreadable, or a request for the secretary (built here, see mail-request.ts). */
-export function classifyMail(
-  mail: InboundMail,
-  settings: Pick<EmailSettings, 'companyDomains' | 'maxRequestChars'>,
-): MailDecision {
-  if (mail.skipReason) return { kind: 'skip', reason: mail.skipReason };
-  const replyTo = replyAddressOf(mail, settings.companyDomains);
-  const request = buildRequestText(mail, settings.maxRequestChars);
-  return request ? { kind: 'request', replyTo, request } : { kind: 'unreadable', replyTo };
-}
-
-/** What the decide step returns for a category that gets no reply (the secretary's `no_reply`). */
-const NO_REPLY = Symbol('no reply');
+/** How a given-up mail is audited: a callback that reports it, or the mail's reference (reported as `poison`). */
+type GiveUpAudit = MailRef | (() => void);
 
 type Attempt = {
   count: number;
@@ -104,14 +69,19 @@ export function createEmailChannel(deps: {
   rateLimit: SenderRateLimit;
   metrics: ChannelMetrics;
   logger: Logger;
+  /** The process's mail pipeline (shared with the webhooks); default: one of this channel's own. */
+  pipeline?: MailPipeline;
+  /** Audit events (mail-audit.ts): the pipeline's outcome points, and here the mail given up; default: none. */
+  audit?: AuditReporter;
 }): EmailChannel {
-  const { settings, mailer, secretary, metrics, logger } = deps;
+  const { settings, mailer, metrics, logger } = deps;
+  const audit = createMailAudit(deps.audit, 'email');
   const ownAddresses = [settings.imap.user, settings.smtp.user, settings.from];
+  const pipeline = deps.pipeline ?? createMailPipeline({ ...deps, ownAddresses });
   const attempts = new Map<string, Attempt>();
   const queue: number[] = [];
   const queued = new Set<number>();
   const inFlight = new Map<number, Promise<void>>();
-  const messageIdsInFlight = new Set<string>();
   let sweeping: Promise<void> | undefined;
   let sweepAgain = false;
   let lastSweepAt: number | undefined;
@@ -202,9 +172,19 @@ export function createEmailChannel(deps: {
     attempts.delete(keyOf(uid));
   }
 
-  /** Gives a mail up: flagged $WorkemonFailed (or moved aside), counted, logged; the mail after it goes on. */
-  async function giveUp(uid: number, key: string, reason: string) {
+  /**
+   * Gives a mail up: flagged $WorkemonFailed (or moved aside), counted, logged; the mail after it goes on.
+   * Audit: `onGiveUp` reports the outcome when the caller knows it (a reply that kept failing); otherwise the mail
+   * (`onGiveUp` its reference, or one read from the raw header) is reported received and skipped as `poison`.
+   */
+  async function giveUp(uid: number, key: string, reason: string, onGiveUp?: GiveUpAudit, source?: Buffer) {
     attempts.delete(key);
+    if (typeof onGiveUp === 'function') onGiveUp();
+    else {
+      const ref: MailRef = onGiveUp ?? { messageId: source && headerMessageId(source), fallbackId: key };
+      audit.received(ref);
+      audit.skipped(ref, 'poison', `set aside after repeated failures (${reason})`);
+    }
     metrics.emailFailed();
     logger.error('mail given up after repeated failures; set aside for a human', {
       imap: { uid, flag: FLAG_FAILED },
@@ -218,7 +198,14 @@ export function createEmailChannel(deps: {
     });
   }
 
-  async function fail(uid: number, key: string, reason: string, permanent: boolean, secretaryError?: unknown) {
+  async function fail(
+    uid: number,
+    key: string,
+    reason: string,
+    permanent: boolean,
+    secretaryError?: unknown,
+    onGiveUp?: GiveUpAudit,
+  ) {
     const attempt = attempts.get(key) ?? { count: 0, nextAt: 0, rateCounted: true };
     // A secretary that is restarting (503, unreachable) is retried within seconds and not counted: secretary-retry.ts.
     const retry =
@@ -229,7 +216,7 @@ export function createEmailChannel(deps: {
     if (attempt.uncounted) attempt.outages = (attempt.outages ?? 0) + 1;
     else attempt.count = permanent ? settings.maxAttempts : attempt.count + 1;
     if (attempt.count >= settings.maxAttempts) {
-      await giveUp(uid, key, reason);
+      await giveUp(uid, key, reason, onGiveUp);
       return;
     }
     const delay = retry?.delayMs ?? settings.retryBaseDelayMs * 2 ** (attempt.count - 1) * (0.5 + Math.random() * 0.5);
@@ -253,7 +240,7 @@ export function createEmailChannel(deps: {
     const memory = prior?.count ?? 0;
     const done = Math.max(attemptsRecorded(fetched.flags), memory);
     if (done >= settings.maxAttempts) {
-      await giveUp(fetched.uid, key, `${done} attempts recorded on the message`);
+      await giveUp(fetched.uid, key, `${done} attempts recorded on the message`, undefined, fetched.source);
       return false;
     }
     if (mailbox.keywordsAllowed()) await mailbox.addFlags(fetched.uid, [`${FLAG_ATTEMPT_PREFIX}${done + 1}`]);
@@ -261,80 +248,6 @@ export function createEmailChannel(deps: {
     attempt.count = done;
     attempts.set(key, attempt);
     return true;
-  }
-
-  /** Decide step: the answer text, from the secretary or one of our own Russian messages. Undefined: retry. */
-  async function decide(
-    decision: Exclude<MailDecision, { kind: 'skip' }>,
-    mail: InboundMail,
-    uid: number,
-    key: string,
-    requestKey: string,
-    senderAuthentication: SenderAuthentication,
-  ): Promise<string | typeof NO_REPLY | undefined> {
-    if (decision.kind === 'unreadable') {
-      metrics.skipped('email', 'unreadable');
-      return USER_MESSAGES.unreadable;
-    }
-    try {
-      // The secretary request: everything it is told about a mail is assembled here and in buildRequestText.
-      const analysis = await secretary.analyze({
-        channel: 'email',
-        username: mail.from!,
-        sender_authentication: { ...senderAuthentication, reason: senderAuthentication.reason.slice(0, 500) },
-        request: decision.request,
-        message_id: requestKey.slice(0, 998),
-        ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
-        ...(mail.subject ? { subject: mail.subject.slice(0, 998) } : {}),
-      });
-      if (analysis.no_reply) {
-        // A category that gets no reply (automatic mail, marketing): handled, nothing is sent.
-        metrics.skipped('email', 'no_reply');
-        logger.info('mail not answered: its category gets no reply', {
-          imap: { uid },
-          classification: { category: analysis.category },
-        });
-        return NO_REPLY;
-      }
-      return replyTextOf(analysis) || USER_MESSAGES.emptyAnswer;
-    } catch (err) {
-      const status = isAppError(err) ? err.status : 500;
-      if (isAppError(err) && status >= 400 && status < 500 && !err.retryable) {
-        // A decision, not a failure; its text is for developers and only goes to the log.
-        logger.warn('the secretary refused the request; the sender gets a standard message', {
-          imap: { uid },
-          error: { code: err.code, message: err.message },
-          http: { response: { status_code: status } },
-        });
-        metrics.reply('email', 'rejected');
-        return refusalMessage(err);
-      }
-      await fail(uid, key, `secretary: ${isAppError(err) ? err.code : 'error'}`, false, err);
-      return undefined;
-    }
-  }
-
-  /** Deliver + confirm steps: SMTP first, the flags only once the server accepted the reply. */
-  async function deliver(mail: InboundMail, to: string, uid: number, requestKey: string, text: string) {
-    await mailer.send({
-      to,
-      subject: replySubject(mail.subject),
-      text,
-      inReplyTo: mail.messageId,
-      references: mail.references,
-      idempotencyKey: requestKey,
-      autoSubmitted: 'auto-replied',
-    });
-    metrics.reply('email', 'sent');
-    await markDone(uid, ['\\Seen', '\\Answered', FLAG_REPLIED]);
-    logger.info('mail answered', { imap: { uid }, email: { message_id: mail.messageId?.slice(0, 256) } });
-  }
-
-  /** Rate limits: the sender, and the reply address too when it differs (no reflecting replies at a third party). */
-  function withinRateLimit(mail: InboundMail, replyTo: string): boolean {
-    const sender = mail.from!;
-    if (!deps.rateLimit.tryTake(sender)) return false;
-    return replyTo === sender || deps.rateLimit.tryTake(`reply-to:${replyTo}`);
   }
 
   async function processMail(uid: number) {
@@ -353,85 +266,76 @@ export function createEmailChannel(deps: {
     if (!(await recordAttempt(fetched, key))) return;
     const endTimer = metrics.startTimer('email');
 
-    // 1. parse
-    let mail: InboundMail;
-    try {
-      mail = await parseInboundMail(fetched.source, { ownAddresses, truncated: fetched.truncated });
-    } catch (err) {
-      const code = err instanceof UnparseableMailError ? err.code : 'parser_error';
-      logger.warn('mail cannot be parsed', { imap: { uid }, error: { code, message: (err as Error).message } });
-      await fail(uid, key, `parse: ${code}`, false);
-      endTimer('retry');
-      return;
-    }
-    // 2. classify (and build the secretary request)
-    const decision = classifyMail(mail, settings);
-    if (decision.kind === 'skip') {
-      metrics.skipped('email', decision.reason);
-      logger.info(`mail skipped: ${decision.reason}`, {
-        imap: { uid },
-        email: { message_id: mail.messageId?.slice(0, 256) },
-      });
-      await markDone(uid, ['\\Seen']);
-      endTimer('skipped');
-      return;
-    }
-    const requestKey = mail.messageId ?? key;
-    if (mail.messageId && messageIdsInFlight.has(mail.messageId)) {
-      // Another copy is being answered right now; look again once it is done.
-      scheduleSweep(settings.retryBaseDelayMs / 10 + 50);
-      endTimer('deferred');
-      return;
-    }
-    if (mail.messageId) messageIdsInFlight.add(mail.messageId);
-    try {
-      if (mail.messageId && (await mailbox.isAnswered(mail.messageId, uid))) {
-        metrics.skipped('email', 'duplicate');
-        logger.info('mail skipped: this Message-ID was already answered', { imap: { uid } });
+    const outcome = await pipeline.processMail(
+      {
+        source: 'email',
+        raw: fetched.source,
+        truncated: fetched.truncated,
+        fallbackKey: key,
+        logContext: { imap: { uid } },
+      },
+      {
+        isAnswered: (messageId) => mailbox.isAnswered(messageId, uid),
+        rateCounted: attempts.get(key)?.rateCounted,
+        onRateCounted: () => {
+          attempts.set(key, { count: attempts.get(key)?.count ?? 0, nextAt: 0, rateCounted: true });
+        },
+        confirm: () => markDone(uid, ['\\Seen', '\\Answered', FLAG_REPLIED]),
+      },
+    );
+    switch (outcome.kind) {
+      case 'unparseable':
+        await fail(uid, key, `parse: ${outcome.code}`, false, undefined, {
+          messageId: headerMessageId(fetched.source),
+          fallbackId: key,
+        });
+        endTimer('retry');
+        return;
+      case 'deferred':
+        // Another copy is being answered right now; look again once it is done.
+        scheduleSweep(settings.retryBaseDelayMs / 10 + 50);
+        endTimer('deferred');
+        return;
+      case 'skipped':
+      case 'duplicate':
+      case 'rate-limited':
+      case 'no-reply':
         await markDone(uid, ['\\Seen']);
         endTimer('skipped');
         return;
-      }
-      const attempt = attempts.get(key);
-      if (!attempt?.rateCounted) {
-        if (!withinRateLimit(mail, decision.replyTo)) {
-          metrics.skipped('email', 'rate_limited');
-          logger.warn('sender or reply address over the hourly limit; no reply', { imap: { uid } });
-          await markDone(uid, ['\\Seen']);
-          endTimer('skipped');
-          return;
-        }
-        attempts.set(key, { count: attempt?.count ?? 0, nextAt: 0, rateCounted: true });
-      }
-      // 3. decide
-      // Whether the receiving server vouches for the From: domain (RFC 8601 Authentication-Results, DMARC alignment).
-      const senderAuthentication = authenticateMail({
-        source: fetched.source,
-        from: mail.from,
-        trustedAuthservIds: settings.trustedAuthservIds,
-      });
-      const text = await decide(decision, mail, uid, key, requestKey, senderAuthentication);
-      if (text === undefined) {
+      case 'secretary-failed': {
+        const err = outcome.error;
+        await fail(
+          uid,
+          key,
+          `secretary: ${isAppError(err) ? err.code : 'error'}`,
+          false,
+          err,
+          mailRefOf(outcome.mail, key),
+        );
         endTimer('retry');
         return;
       }
-      if (text === NO_REPLY) {
-        await markDone(uid, ['\\Seen']);
-        endTimer('skipped');
+      case 'delivery-failed': {
+        const err = outcome.error;
+        const code = isAppError(err) ? err.code : undefined;
+        await fail(uid, key, `smtp: ${code ?? (err as Error).message}`, outcome.permanent, undefined, () =>
+          audit.failed(
+            mailRefOf(outcome.mail, key),
+            outcome.to,
+            smtpFailureReason(code),
+            'given up; the mail is set aside',
+          ),
+        );
+        endTimer('retry');
         return;
       }
-      // 4. deliver, 5. confirm
-      try {
-        await deliver(mail, decision.replyTo, uid, requestKey, text);
+      case 'replied':
         endTimer('sent');
-      } catch (err) {
-        metrics.reply('email', 'failed');
-        const permanent = isAppError(err) && !err.retryable;
-        await fail(uid, key, `smtp: ${isAppError(err) ? err.code : (err as Error).message}`, permanent);
-        endTimer('retry');
-      }
-    } finally {
-      if (mail.messageId) messageIdsInFlight.delete(mail.messageId);
+        return;
+      case 'dry-run':
+        // Only POST /test asks for dry runs; the mailbox never does.
+        return;
     }
   }
 

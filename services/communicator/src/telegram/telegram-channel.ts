@@ -1,10 +1,12 @@
 import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
-import { AppError, isAppError, type Logger } from '@workemon/service-kit';
+import { randomUUID } from 'node:crypto';
+import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type HandledOutcome, type SecretaryClient } from '../secretary-client.js';
 import { secretaryRetry } from '../secretary-retry.js';
-import type { SenderRateLimit } from '../sender-rate-limit.js';
+import { rateLimitKey, type RateLimitVerdict, type SenderRateLimit } from '../sender-rate-limit.js';
+import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import { splitMessage, type TelegramBotApi } from './telegram-bot-api.js';
 import { createOffsetTracker } from './telegram-offset.js';
 import {
@@ -57,6 +59,14 @@ const isMessage = (q: Queued): q is QueuedMessage => q.classified.kind === 'mess
 type Reply =
   | { send: true; chatId: number; text: string; replyTo?: number; outcome: HandledOutcome; reason?: string }
   | { send: false; outcome: HandledOutcome; reason: string };
+
+/** The audit log's skip reason of each reason a job ends without an answer. */
+const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
+  rate_limited: 'rate-limited',
+  no_reply: 'no-reply',
+  not_approver: 'untrusted',
+  unsupported_callback: 'not-addressed',
+};
 
 /** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
 class Stopped extends Error {}
@@ -124,6 +134,8 @@ export function createTelegramChannel(deps: {
   api: TelegramBotApi;
   secretary: SecretaryClient;
   rateLimit: SenderRateLimit;
+  /** Audit events of every update (received, skipped, the answer delivered or failed); default: none reported. */
+  audit?: AuditReporter;
   metrics: ChannelMetrics;
   logger: Logger;
   /** Backoff after network errors and 5xx of getUpdates (ms, doubled per failure, full jitter). */
@@ -145,6 +157,28 @@ export function createTelegramChannel(deps: {
   // A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now.
   const migratedChats = new Map<number, number>();
   let wakePoll: (() => void) | undefined;
+
+  // ---- audit (docs/audit-and-limits.md): ids `telegram:<handled key>:<outcome>` and `…:reply` ----
+
+  const senderOf = (update: Update): string | undefined => {
+    const from =
+      'callback_query' in update ? update.callback_query.from : 'message' in update ? update.message.from : undefined;
+    return from ? `tg:${from.id}` : undefined;
+  };
+  function auditInbound(update: Update, outcome: 'received' | 'skipped', reason?: AuditSkipReason, detail?: string) {
+    const messageId = handledKeyOf(update);
+    deps.audit?.report({
+      event_id: auditEventId('telegram', messageId, outcome),
+      channel: 'telegram',
+      direction: 'inbound',
+      outcome,
+      message_id: messageId,
+      sender: senderOf(update),
+      request_id: getRequestId(),
+      ...(reason ? { reason } : {}),
+      ...(detail ? { detail } : {}),
+    });
+  }
 
   /** Waits `ms`, or less when `wakeUp` is called (through `onWake`) or the channel stops. */
   const wait = (ms: number, onWake?: (wake: () => void) => void) =>
@@ -245,9 +279,16 @@ export function createTelegramChannel(deps: {
   function dispatch(update: Update): boolean {
     if (!offsets.add(update.update_id)) return false;
     metrics.received('tg');
+    auditInbound(update, 'received');
     const classified = classifyUpdate(update, me);
     if (classified.kind === 'ignore') {
       metrics.skipped('tg', classified.reason);
+      auditInbound(
+        update,
+        'skipped',
+        classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed',
+        classified.reason,
+      );
       confirm([update]);
       return true;
     }
@@ -281,7 +322,8 @@ export function createTelegramChannel(deps: {
       }
       chat.items = chat.items.filter((q) => !next.job.includes(q));
       try {
-        await runJob(next.job);
+        // One request id per job: sent to the secretary and put on the job's audit events.
+        await runWithRequestId(randomUUID(), () => runJob(next.job));
         confirm(next.job.map((q) => q.update));
       } catch (err) {
         if (err instanceof Stopped) return;
@@ -343,6 +385,7 @@ export function createTelegramChannel(deps: {
     if (await lookupHandled(keys)) {
       // Handled by a previous process that stopped before the offset moved past it.
       metrics.skipped('tg', 'duplicate');
+      auditInbound(job[0]!.update, 'skipped', 'duplicate', 'recorded as handled by an earlier process');
       endTimer('skipped');
       return;
     }
@@ -358,9 +401,60 @@ export function createTelegramChannel(deps: {
         outcome = 'failed';
         reason = delivered.reason;
       }
+      auditReply(head.update, reply, delivered, keys.length);
+    } else {
+      auditInbound(head.update, 'skipped', AUDIT_SKIP_REASONS[reply.reason] ?? 'not-addressed', reply.reason);
     }
     await recordHandled(keys, outcome, reason);
     endTimer(outcome);
+  }
+
+  /** The answer's delivery: `delivered` once Telegram accepted every piece, else `failed` with the Bot API reason. */
+  function auditReply(
+    update: Update,
+    reply: Extract<Reply, { send: true }>,
+    delivered: { outcome: HandledOutcome; reason?: string },
+    updates: number,
+  ) {
+    const messageId = handledKeyOf(update);
+    const failed = delivered.outcome === 'failed' && delivered.reason !== 'secretary_failed';
+    const notes = [
+      reply.reason === 'rejected' ? 'the secretary refused the request; its message was sent' : undefined,
+      reply.reason === 'secretary_failed' ? 'the secretary kept failing; an apology was sent' : undefined,
+      updates > 1 ? `one answer to ${updates} updates (album or split message)` : undefined,
+    ].filter(Boolean);
+    deps.audit?.report({
+      event_id: auditEventId('telegram', messageId, 'reply'),
+      channel: 'telegram',
+      direction: 'outbound',
+      outcome: failed ? 'failed' : 'delivered',
+      message_id: messageId,
+      sender: senderOf(update),
+      request_id: getRequestId(),
+      recipient: String(migratedChats.get(reply.chatId) ?? reply.chatId),
+      ...(failed ? { reason: `telegram-${(delivered.reason ?? 'failed').replace(/_/g, '-')}` } : {}),
+      ...(notes.length ? { detail: notes.join('; ') } : {}),
+    });
+  }
+
+  /**
+   * Asks the secretary's durable limit (`telegram:<user id>`); while the secretary cannot answer, retried within
+   * seconds (secretary-retry.ts) and the update stays unconfirmed: it is never answered without a check.
+   */
+  async function consumeBudget(userId: number, updateId: number): Promise<RateLimitVerdict> {
+    for (let failures = 1; ; failures += 1) {
+      try {
+        return await untilDeadline(deps.rateLimit.consume([rateLimitKey.telegram(userId)]));
+      } catch (err) {
+        if (err instanceof Stopped) throw err;
+        const retry = secretaryRetry(err, failures, settings.retryBaseDelayMs);
+        logger.warn('the rate limit could not be checked (secretary); retrying', {
+          telegram: { update_id: updateId },
+          error: { message: isAppError(err) ? err.code : (err as Error).message },
+        });
+        await retryWait(Math.min(retry.delayMs, 5000));
+      }
+    }
   }
 
   // ---- step: decide ----
@@ -379,7 +473,7 @@ export function createTelegramChannel(deps: {
     if (command) return { send: true, chatId, text: HELP_TEXT, replyTo, outcome: 'sent' };
     // One reply for an album without a caption, however many photos it has.
     if (!text) return { send: true, chatId, text: TEXT_ONLY_REPLY, replyTo, outcome: 'sent' };
-    if (!deps.rateLimit.tryTake(`tg:${from.id}`)) {
+    if (!(await consumeBudget(from.id, job[0]!.update.update_id)).allowed) {
       metrics.skipped('tg', 'rate_limited');
       logger.warn('Telegram sender over the hourly limit; no reply', {
         telegram: { update_id: job[0]!.update.update_id },

@@ -1,0 +1,93 @@
+import { getRequestId } from '@workemon/service-kit';
+import { auditEventId, type AuditChannel, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
+import type { SkipReason } from './mail-parsing.js';
+
+/**
+ * A mail as the audit log names it: its Message-ID, or, for mail without one, an id of the intake
+ * (`imap:<uidvalidity>:<uid>`), which stays the same over retries and restarts.
+ */
+export type MailRef = { messageId?: string; fallbackId: string; sender?: string; subject?: string };
+
+/** The audit skip reason of each loop rule (mail-parsing.ts); the rule itself goes into `detail`. */
+export const MAIL_SKIP_REASONS: Record<SkipReason, AuditSkipReason> = {
+  auto_submitted: 'automatic',
+  precedence: 'automatic',
+  mailing_list: 'automatic',
+  delivery_report: 'automatic',
+  null_sender: 'automatic',
+  robot_sender: 'automatic',
+  own_address: 'automatic',
+  no_sender: 'unreadable',
+};
+
+/** The Message-ID of a raw mail's header, without parsing it (for mail given up before it could be parsed). */
+export function headerMessageId(source: Buffer): string | undefined {
+  const head = source.subarray(0, 64 * 1024).toString('latin1');
+  const end = head.search(/\r?\n\r?\n/);
+  const match = /^message-id:[ \t]*(<[^>\r\n]{1,996}>)/im.exec(end >= 0 ? head.slice(0, end) : head);
+  return match?.[1];
+}
+
+/**
+ * The audit events of the mail pipeline (docs/audit-and-limits.md), one call per outcome point:
+ * `received`, then `skipped` with its reason, or the reply `delivered` / `failed`. Ids are deterministic
+ * (`<channel>:<Message-ID>:<outcome>`, `…:reply`), so a mail handled again after a crash or by another replica
+ * adds no row; the reply's `failed` is reported only when the mail is given up, never for a try that is retried.
+ */
+export function createMailAudit(audit: AuditReporter | undefined, channel: AuditChannel) {
+  const idOf = (ref: MailRef) => ref.messageId ?? ref.fallbackId;
+  const common = (ref: MailRef) => ({
+    channel,
+    message_id: idOf(ref),
+    // The id the secretary's own rows of this mail carry (its decision): see mail-pipeline.ts.
+    request_id: getRequestId(),
+    ...(ref.sender ? { sender: ref.sender } : {}),
+    ...(ref.subject ? { subject: ref.subject } : {}),
+  });
+  return {
+    received: (ref: MailRef) =>
+      audit?.report({
+        event_id: auditEventId(channel, idOf(ref), 'received'),
+        direction: 'inbound',
+        outcome: 'received',
+        ...common(ref),
+      }),
+    skipped: (ref: MailRef, reason: AuditSkipReason, detail?: string) =>
+      audit?.report({
+        event_id: auditEventId(channel, idOf(ref), 'skipped'),
+        direction: 'inbound',
+        outcome: 'skipped',
+        reason,
+        ...common(ref),
+        ...(detail ? { detail } : {}),
+      }),
+    delivered: (ref: MailRef, recipient: string, detail?: string) =>
+      audit?.report({
+        event_id: auditEventId(channel, idOf(ref), 'reply'),
+        direction: 'outbound',
+        outcome: 'delivered',
+        ...common(ref),
+        recipient,
+        ...(detail ? { detail } : {}),
+      }),
+    failed: (ref: MailRef, recipient: string, reason: string, detail?: string) =>
+      audit?.report({
+        event_id: auditEventId(channel, idOf(ref), 'reply'),
+        direction: 'outbound',
+        outcome: 'failed',
+        reason,
+        ...common(ref),
+        recipient,
+        ...(detail ? { detail } : {}),
+      }),
+  };
+}
+
+export type MailAudit = ReturnType<typeof createMailAudit>;
+
+/** The audit reason of an SMTP failure (smtp-mailer.ts error codes). */
+export function smtpFailureReason(code: string | undefined): string {
+  if (code === 'upstream_timeout') return 'timeout';
+  if (code === 'delivery_rejected') return 'smtp-rejected';
+  return 'smtp-unavailable';
+}

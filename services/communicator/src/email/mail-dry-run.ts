@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { AppError, errors, getRequestId, isAppError, type Logger } from '@workemon/service-kit';
+import type { AnalysisResponse } from '@workemon/contracts';
+import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
+import type { SecretaryClient } from '../secretary-client.js';
+import { MAIL_SKIP_REASONS } from './mail-audit.js';
+import type { MailOutcome, MailPipeline } from './mail-pipeline.js';
+
+/** A mail to try: raw RFC 5322 bytes, or the fields of a plain-text mail (`POST /test` with JSON). */
+export type DryRunInput =
+  { raw: Buffer } | { from: string; subject?: string; text: string; message_id?: string; in_reply_to?: string };
+
+/**
+ * The answer of `POST /test` (communicator.yaml `DryRunVerdict`): `skipped` with the audit reason (and the
+ * finer rule in `detail`), or `decided` with the secretary's dry-run answer and the reply that would be sent.
+ */
+export type DryRunVerdict = {
+  dry_run: true;
+  outcome: 'skipped' | 'decided';
+  reason?: AuditSkipReason | 'refused';
+  detail?: string;
+  message_id?: string;
+  decision?: AnalysisResponse;
+  reply?: { to: string; subject: string; in_reply_to?: string; text: string };
+};
+
+/** Builds the RFC 5322 mail of a JSON dry run (nodemailer's composer: encoded words, line folding, a Message-ID). */
+async function composeMail(input: Exclude<DryRunInput, { raw: Buffer }>, to: string): Promise<Buffer> {
+  return new MailComposer({
+    from: input.from,
+    to,
+    subject: input.subject ?? '',
+    text: input.text,
+    ...(input.message_id ? { messageId: input.message_id } : {}),
+    ...(input.in_reply_to ? { inReplyTo: input.in_reply_to, references: [input.in_reply_to] } : {}),
+  })
+    .compile()
+    .build();
+}
+
+/**
+ * `POST /test`: runs the mail pipeline (mail-pipeline.ts) on one mail with `dryRun` — parse, loop rules, the
+ * duplicate check (read-only: the `mail:<Message-ID>` delivery record), sender trust, and the secretary's decision
+ * asked with `dry_run: true` — and returns the verdict. No SMTP, no IMAP flag, no rate-limit budget, no delivery
+ * record; one audit event marked `dry_run: true`.
+ * @throws AppError 400 for a mail that cannot be parsed; the secretary's error (503 unreachable, 502 when it
+ *   did not confirm the dry run) when it cannot decide.
+ */
+export function createMailDryRun(deps: {
+  pipeline: MailPipeline;
+  secretary: Pick<SecretaryClient, 'lookupHandled'>;
+  /** Our address, the `To:` of a JSON dry run's mail. */
+  ownAddress: string;
+  audit?: AuditReporter;
+  logger: Logger;
+}): (input: DryRunInput) => Promise<DryRunVerdict> {
+  return async (input) => {
+    const raw = 'raw' in input ? input.raw : await composeMail(input, deps.ownAddress);
+    const outcome = await deps.pipeline.processMail(
+      { source: 'email', raw, fallbackKey: `test:${randomUUID()}`, dryRun: true, logContext: { dry_run: true } },
+      {
+        isAnswered: async (messageId) => (await deps.secretary.lookupHandled([`mail:${messageId}`])).size > 0,
+        confirm: () => Promise.reject(new Error('a dry run confirms nothing')),
+      },
+    );
+    const verdict = verdictOf(outcome);
+    const messageId = 'mail' in outcome ? outcome.mail.messageId : undefined;
+    deps.audit?.report({
+      event_id: auditEventId('email', messageId ?? 'no-message-id', `dry-run:${randomUUID()}`),
+      channel: 'email',
+      direction: 'inbound',
+      outcome: verdict.outcome,
+      ...(verdict.reason && verdict.reason !== 'refused' ? { reason: verdict.reason } : {}),
+      ...(messageId ? { message_id: messageId } : {}),
+      request_id: getRequestId(),
+      ...('mail' in outcome && outcome.mail.from ? { sender: outcome.mail.from } : {}),
+      ...('mail' in outcome && outcome.mail.subject ? { subject: outcome.mail.subject } : {}),
+      detail: `POST /test${verdict.detail ? `: ${verdict.detail}` : ''}`,
+      dry_run: true,
+    });
+    return { ...verdict, ...(messageId ? { message_id: messageId } : {}) };
+  };
+}
+
+function verdictOf(outcome: MailOutcome): DryRunVerdict {
+  switch (outcome.kind) {
+    case 'unparseable':
+      throw errors.badRequest(`The mail cannot be parsed (${outcome.code})`);
+    case 'skipped':
+      return { dry_run: true, outcome: 'skipped', reason: MAIL_SKIP_REASONS[outcome.reason], detail: outcome.reason };
+    case 'duplicate':
+    case 'deferred':
+      return {
+        dry_run: true,
+        outcome: 'skipped',
+        reason: 'duplicate',
+        detail: 'this Message-ID was already answered',
+      };
+    case 'secretary-failed': {
+      const err = outcome.error;
+      throw isAppError(err) ? err : errors.upstreamUnavailable('secretary', err);
+    }
+    case 'dry-run':
+      if (outcome.reason === 'no-reply')
+        return {
+          dry_run: true,
+          outcome: 'skipped',
+          reason: 'no-reply',
+          detail: 'its category gets no reply',
+          decision: outcome.analysis,
+        };
+      return {
+        dry_run: true,
+        outcome: 'decided',
+        ...(outcome.reason ? { reason: outcome.reason } : {}),
+        ...(outcome.reason === 'unreadable' ? { detail: 'nothing readable: the sender would be asked for text' } : {}),
+        ...(outcome.refusal
+          ? { detail: `the secretary refused the request (${outcome.refusal.status} ${outcome.refusal.code})` }
+          : {}),
+        ...(outcome.analysis ? { decision: outcome.analysis } : {}),
+        ...(outcome.reply
+          ? {
+              reply: {
+                to: outcome.reply.to,
+                subject: outcome.reply.subject,
+                ...(outcome.reply.inReplyTo ? { in_reply_to: outcome.reply.inReplyTo } : {}),
+                text: outcome.reply.text,
+              },
+            }
+          : {}),
+      };
+    default:
+      // rate-limited, no-reply, replied, delivery-failed: a dry run never gets there.
+      throw new AppError('internal_error', 500, `Unexpected dry-run outcome '${outcome.kind}'`);
+  }
+}
