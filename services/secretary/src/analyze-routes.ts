@@ -1,4 +1,4 @@
-import type { Express, RequestHandler, Response } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import { errors, principalOf, validated, type OpenApi } from '@workemon/service-kit';
 import type { createAnalyzer } from './analyzer.js';
@@ -33,13 +33,15 @@ function toInput(fields: AnalyzeRequest, res: Response) {
 }
 
 /** GET (query) and POST (JSON body, for long texts) /analyze-request: the same use case. */
-export function mountAnalyzeRoutes(app: Express, deps: { openapi: OpenApi; auth: RequestHandler; analyzer: Analyzer }) {
-  app.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
+export function createAnalyzeRoutes(deps: { openapi: OpenApi; auth: RequestHandler; analyzer: Analyzer }): Router {
+  const router = Router();
+  router.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
     const { query } = validated<{ query: AnalyzeRequest }>(res);
     res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(query, res))));
   });
-  app.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
+  router.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
     const { body } = validated<{ body: AnalyzeRequest }>(res);
     res.json(toAnalysisResponse(await deps.analyzer.analyze(toInput(body, res))));
   });
+  return router;
 }
