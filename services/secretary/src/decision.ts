@@ -9,7 +9,6 @@ import {
   type AnalysisResponse,
   type Channel,
 } from '@workemon/contracts';
-import type { Classification } from './classification.js';
 import type { ResolvedEmployee } from './directory-repository.js';
 import type { SenderTrust } from './sender-trust.js';
 
