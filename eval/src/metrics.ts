@@ -1,4 +1,4 @@
-import { ACTIONS, type Action } from '@workemon/contracts';
+import { ACTION_CLARIFY, ACTIONS, type Action } from '@workemon/contracts';
 import type { CaseResult } from './runner.js';
 
 /** Price of one model: per million tokens, in `currency` (eval/prices.json). */
@@ -79,7 +79,7 @@ export function computeMetrics(results: CaseResult[], prices: PriceTable = {}): 
     if (d.action === r.expected.action) actionRight += 1;
     if (r.category !== undefined) categoryAnswered += 1;
     if (r.expected.category !== undefined && r.category === r.expected.category) categoryRight += 1;
-    if (d.action === 'уточнить') {
+    if (d.action === ACTION_CLARIFY) {
       clarifications += 1;
       if (r.expected.is_enough) needless += 1;
     }

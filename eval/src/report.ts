@@ -1,3 +1,11 @@
+import {
+  ACTION_CLARIFY,
+  ACTION_JIRA,
+  ACTION_MAILING_LIST,
+  ACTION_REPLY_EMAIL,
+  ACTION_REPLY_MESSAGE,
+  ACTION_TELEGRAM_EMPLOYEE,
+} from '@workemon/contracts';
 import type { CaseResult } from './runner.js';
 import type { Metrics, Rate } from './metrics.js';
 
@@ -54,12 +62,12 @@ function table(rows: string[][]): string {
 }
 
 const SHORT: Record<string, string> = {
-  уточнить: 'уточнить',
-  'ответить сообщением': 'сообщение',
-  'создать jira-task': 'jira',
-  'написать в telegram сотруднику': 'telegram',
-  'ответить на письмо': 'письмо',
-  'написать в рассылку департамента': 'рассылка',
+  [ACTION_CLARIFY]: 'уточнить',
+  [ACTION_REPLY_MESSAGE]: 'сообщение',
+  [ACTION_JIRA]: 'jira',
+  [ACTION_TELEGRAM_EMPLOYEE]: 'telegram',
+  [ACTION_REPLY_EMAIL]: 'письмо',
+  [ACTION_MAILING_LIST]: 'рассылка',
   error: 'ошибка',
 };
 

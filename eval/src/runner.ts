@@ -1,3 +1,4 @@
+import { ACTION_CLARIFY } from '@workemon/contracts';
 import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
 import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
 import {
@@ -193,7 +194,7 @@ export async function runSet(
       results.set(c.id, { id: c.id, expected: c.expected, ...out });
       threads.set(
         c.id,
-        out.decision.action === 'уточнить'
+        out.decision.action === ACTION_CLARIFY
           ? { request: out.decision.request, question: out.decision.question, rounds: (parent?.rounds ?? 0) + 1 }
           : undefined,
       );

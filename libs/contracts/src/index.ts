@@ -37,23 +37,28 @@ export function loadOpenApiDocument(service: ServiceName): OpenApiDocument {
   return structuredClone(doc);
 }
 
-/** The actions exactly as the seed contract spells them (Russian). */
-export const ACTIONS = [
-  'уточнить',
-  'ответить сообщением',
-  'создать jira-task',
-  'написать в telegram сотруднику',
-  'ответить на письмо',
-  'написать в рассылку департамента',
-] as const satisfies readonly SecretaryComponents['schemas']['Action'][];
+/** An action of the contract (the seed spells them in Russian); each literal is written once, below. */
 export type Action = SecretaryComponents['schemas']['Action'];
 
-export const ACTION_CLARIFY: Action = 'уточнить';
-export const ACTION_REPLY_MESSAGE: Action = 'ответить сообщением';
-export const ACTION_JIRA: Action = 'создать jira-task';
-export const ACTION_TELEGRAM_EMPLOYEE: Action = 'написать в telegram сотруднику';
-export const ACTION_REPLY_EMAIL: Action = 'ответить на письмо';
-export const ACTION_MAILING_LIST: Action = 'написать в рассылку департамента';
+export const ACTION_CLARIFY = 'уточнить' satisfies Action;
+export const ACTION_REPLY_MESSAGE = 'ответить сообщением' satisfies Action;
+export const ACTION_JIRA = 'создать jira-task' satisfies Action;
+export const ACTION_TELEGRAM_EMPLOYEE = 'написать в telegram сотруднику' satisfies Action;
+export const ACTION_REPLY_EMAIL = 'ответить на письмо' satisfies Action;
+export const ACTION_MAILING_LIST = 'написать в рассылку департамента' satisfies Action;
+
+/** The actions exactly as the seed contract spells them (Russian), in the contract's order. */
+export const ACTIONS = [
+  ACTION_CLARIFY,
+  ACTION_REPLY_MESSAGE,
+  ACTION_JIRA,
+  ACTION_TELEGRAM_EMPLOYEE,
+  ACTION_REPLY_EMAIL,
+  ACTION_MAILING_LIST,
+] as const satisfies readonly Action[];
+// Every contract action is listed: the compiler stops here when the OpenAPI enum grows.
+const everyActionListed: Exclude<Action, (typeof ACTIONS)[number]> extends never ? true : false = true;
+void everyActionListed;
 
 export function isAction(value: unknown): value is Action {
   return typeof value === 'string' && (ACTIONS as readonly string[]).includes(value);
@@ -74,3 +79,11 @@ export type ContextResponse = GuesserComponents['schemas']['ContextResponse'];
 export type AnalyticsResponse = AnalystComponents['schemas']['AnalyticsResponse'];
 export type SendRequest = CommunicatorComponents['schemas']['SendRequest'];
 export type SendResponse = CommunicatorComponents['schemas']['SendResponse'];
+/** An inline button under a Telegram message (Bot API InlineKeyboardButton with `callback_data`). */
+export type SendButton = CommunicatorComponents['schemas']['SendButton'];
+export type Employee = SecretaryComponents['schemas']['Employee'];
+export type EmployeeInput = SecretaryComponents['schemas']['EmployeeInput'];
+export type Department = SecretaryComponents['schemas']['Department'];
+export type DepartmentInput = SecretaryComponents['schemas']['DepartmentInput'];
+export type RoutingRuleStats = SecretaryComponents['schemas']['RoutingRuleStats'];
+export type ActionDecisionInput = SecretaryComponents['schemas']['ActionDecisionInput'];

@@ -370,7 +370,7 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     },
 
     async close() {
-      await Promise.all(runtimes.map((rt) => (rt.wire as Partial<LocalWire>).close?.()));
+      await Promise.all(runtimes.map((rt) => (rt.wire as Partial<LocalWire>).close?.() ?? Promise.resolve()));
     },
 
     describe() {

@@ -1,4 +1,4 @@
-import type { Express } from 'express';
+import type { Express, Router } from 'express';
 import { loadOpenApiDocument, type ServiceName } from '@workemon/contracts';
 import {
   ConfigError,
@@ -43,7 +43,8 @@ export type LlmServiceSpec = {
   service: Extract<ServiceName, 'guesser' | 'system-analyst'>;
   /** URL of the service's package.json (its version is reported by /health). */
   packageJson: URL;
-  mountRoutes: (app: Express, deps: LlmRouteDeps) => void;
+  /** The service's own routes (`createXRoutes(deps): Router`), mounted after /health and /prompt. */
+  createRoutes: (deps: LlmRouteDeps) => Router;
 };
 
 /** The key classes an LLM service serves: only the secretary (a service key) calls it. */
@@ -100,7 +101,7 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
           settings: routeDeps.settings,
         });
       });
-      spec.mountRoutes(app, routeDeps);
+      app.use(spec.createRoutes(routeDeps));
     },
   );
 }

@@ -111,11 +111,12 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
     const appError = toAppError(err);
     if (appError.status >= 500) {
       logger.error(appError.status === 500 ? 'unhandled error' : appError.message, {
+        // An Error's own fields (an AppError's details and cause among them) become error.* once (logger.ts).
         err: err instanceof Error ? err : undefined,
-        error: { code: appError.code, ...(err instanceof Error ? {} : { message: String(err) }) },
-        cause:
-          appError.cause instanceof Error ? { message: appError.cause.message, name: appError.cause.name } : undefined,
-        details: appError.details,
+        error: {
+          code: appError.code,
+          ...(err instanceof Error ? {} : { message: String(err), details: appError.details }),
+        },
         url: { path: req.path },
       });
     } else {

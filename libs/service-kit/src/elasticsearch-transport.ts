@@ -66,7 +66,8 @@ export function elasticsearchFromEnv(config: ElasticsearchEnv): ElasticsearchLog
   };
 }
 
-// What we touch of winston-elasticsearch's BulkWriter (bulk_writer.js, 0.19) and of the v8 client.
+// What we touch of winston-elasticsearch's BulkWriter (bulk_writer.js, 0.19.0) and of the v8 client: private
+// internals, so package.json pins that exact version; upgrading it means re-reading bulk_writer.js.
 type EsClient = {
   cluster: { health: (params: Record<string, unknown>) => Promise<unknown> };
   indices: { putIndexTemplate: (params: Record<string, unknown>) => Promise<unknown> };

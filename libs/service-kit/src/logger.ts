@@ -24,6 +24,9 @@ export type LoggerOptions = {
 
 const TRANSPORT_WARNING_INTERVAL_MS = 60_000;
 
+/** The namespace of Workemon's own log fields (ECS custom fields): `workemon.imap.uid`, `workemon.llm.provider`. */
+export const WORKEMON_NAMESPACE = 'workemon';
+
 const REDACTED = '[REDACTED]';
 // Keys whose values are secrets whatever they hold.
 const SECRET_KEY = /(pass(word)?|secret|token|api[-_]?key|authorization|cookie|credential|private[-_]?key)$/i;
@@ -103,18 +106,88 @@ const traceFormat = winston.format((info) => {
   return info;
 });
 
+/**
+ * Top-level names a log entry may use as they are: ECS 8 field sets (docs/DEVELOPING.md, "Logs"), winston's own keys, and the inputs ecsFields converts (`err`, `req`, `res`).
+ */
+const ECS_ROOTS = new Set([
+  // ECS field sets and root fields.
+  ...['@timestamp', 'message', 'labels', 'tags', 'agent', 'client', 'cloud', 'container', 'data_stream'],
+  ...['destination', 'dns', 'ecs', 'email', 'error', 'event', 'file', 'group', 'host', 'http', 'log'],
+  ...['network', 'observer', 'orchestrator', 'organization', 'process', 'related', 'server', 'service'],
+  ...['source', 'span', 'trace', 'transaction', 'url', 'user', 'user_agent'],
+  // winston and ecsFields.
+  ...['level', 'err', 'req', 'res'],
+  // Ours.
+  WORKEMON_NAMESPACE,
+]);
+
+type Fields = Record<string, unknown>;
+const isPlainObject = (value: unknown): value is Fields =>
+  !!value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Error);
+// What a caller put under `error` beside an `err`: ecsFields replaces `error` with the Error's fields.
+const ERROR_EXTRAS = Symbol('workemon.error-extras');
+
+/**
+ * ECS placement of a Workemon entry: fields outside ECS move under `workemon.*` (`{ imap: { uid } }` is logged as
+ * `workemon.imap.uid`), `details` and `cause` go once under `error.*` (`error.details`, `error.cause`), and what
+ * the caller put under `error` (e.g. `error.code`) survives beside an `err` that ecsFields turns into `error.*`.
+ * Durations: the logged event's own duration is ECS `event.duration` in nanoseconds; any other span is a
+ * `*_ms` field in milliseconds (docs/DEVELOPING.md, "Logs").
+ */
+export const workemonFieldsFormat = winston.format((info) => {
+  const entry = info as Fields;
+  // `{ error: someError }` is the same as `{ err: someError }` (ecsFields reads either).
+  if (entry['error'] instanceof Error && !(entry['err'] instanceof Error)) {
+    entry['err'] = entry['error'];
+    delete entry['error'];
+  }
+  const custom: Fields = {};
+  const error: Fields = isPlainObject(entry['error']) ? { ...entry['error'] } : {};
+  for (const key of Object.keys(entry)) {
+    if (key === 'details' || key === 'cause') {
+      if (entry[key] !== undefined) error[key] = entry[key];
+      delete entry[key];
+    } else if (!ECS_ROOTS.has(key)) {
+      if (entry[key] !== undefined) custom[key] = entry[key];
+      delete entry[key];
+    }
+  }
+  if (Object.keys(custom).length > 0) {
+    const existing = entry[WORKEMON_NAMESPACE];
+    entry[WORKEMON_NAMESPACE] = isPlainObject(existing) ? { ...custom, ...existing } : custom;
+  }
+  if (entry['err'] instanceof Error) {
+    (entry as Record<symbol, unknown>)[ERROR_EXTRAS] = error;
+    delete entry['error'];
+  } else if (Object.keys(error).length > 0) entry['error'] = error;
+  return info;
+});
+
+/** Puts back what `workemonFieldsFormat` set aside under `error` once ecsFields has written `error.*`. */
+const errorExtrasFormat = winston.format((info) => {
+  const extras = (info as Record<symbol, unknown>)[ERROR_EXTRAS] as Fields | undefined;
+  if (extras) {
+    delete (info as Record<symbol, unknown>)[ERROR_EXTRAS];
+    const entry = info as Fields;
+    entry['error'] = { ...extras, ...(isPlainObject(entry['error']) ? entry['error'] : {}) };
+  }
+  return info;
+});
+
 /** The ECS fields every Workemon log line carries (service.name, log.level, @timestamp, trace.id). */
 export function ecsLogFormat(options: Pick<LoggerOptions, 'service' | 'version' | 'secrets'>): winston.Logform.Format {
   const secrets = (options.secrets ?? []).filter((s): s is string => typeof s === 'string' && s.length > 0);
   return winston.format.combine(
     redactFormat({ secrets }),
     traceFormat(),
+    workemonFieldsFormat(),
     ecsFields({
       serviceName: options.service,
       serviceVersion: options.version,
       apmIntegration: false,
       convertReqRes: false,
     }),
+    errorExtrasFormat(),
   );
 }
 

@@ -3,7 +3,10 @@
  * client, an admin and a service key, with names. Harnesses configure services with them (`TEST_KEY_ENV` or
  * `TEST_API_KEYS`) and tests send them (`bearer('admin')`).
  */
-import type { ApiKeys, KeyClass } from '@workemon/service-kit';
+
+/** The service kit's key classes and key lists (libs/service-kit/src/auth.ts); the testkit depends on no other package. */
+type KeyClass = 'client' | 'admin' | 'service';
+type ApiKeys = Record<KeyClass, readonly { name: string; key: string }[]>;
 
 export const TEST_KEYS: Record<KeyClass, string> = {
   client: 'test-client-key-7f3c9a1e5b2d4c6a',

@@ -1,6 +1,10 @@
 /**
- * The real guesser and system-analyst apps (their `buildApp`), each on an ephemeral port and configured against
- * its own fake OpenAI-compatible LLM (see fake-llm.ts), for tests of services that call them (the secretary).
+ * The real guesser and system-analyst apps, each on an ephemeral port and configured against its own fake
+ * OpenAI-compatible LLM (see fake-llm.ts), for tests of services that call them (the secretary).
+ *
+ * The testkit depends on no service (a library importing a service makes package cycles): the caller passes the
+ * apps' `buildApp` / `loadConfig`, e.g. `startLlmStack({ guesser, analyst })` with
+ * `import * as guesser from '@workemon/guesser'` — each service's test folder has an `llm-services.ts` doing so.
  *
  * Default answers (override per service with `guesser` / `analyst`, or later with `guesserLlm.reply(...)`):
  * - guesser: a request of fewer than GUESSER_MIN_WORDS (5) words → `{is_enough:false, response:<a question>}`;
@@ -11,9 +15,8 @@
  * The services run with LLM_MAX_RETRIES=0 and a short timeout, so failures show up fast, and take the test
  * service key (`TEST_KEYS.service`, see api-keys.ts): callers send it as `apiKey: llm.serviceKey`.
  */
-import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
-import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
-import { createLogger } from '@workemon/service-kit';
+import type { RequestListener } from 'node:http';
+import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_REPLY_MESSAGE, ACTION_TELEGRAM_EMPLOYEE } from '@workemon/contracts';
 import { startFakeLlm, userDataOf, type FakeLlm } from './fake-llm.js';
 import { listen } from './ports.js';
 import { TEST_KEYS, TEST_KEY_ENV } from './api-keys.js';
@@ -44,13 +47,38 @@ export const defaultAnalystReply: Handler = ({ user }) => {
   const request = fieldOf(user, 'request');
   const text = request.toLowerCase();
   const action = /jira|задач/.test(text)
-    ? 'создать jira-task'
+    ? ACTION_JIRA
     : /telegram|телеграм|коллег|сотрудник/.test(text)
-      ? 'написать в telegram сотруднику'
+      ? ACTION_TELEGRAM_EMPLOYEE
       : /рассылк/.test(text)
-        ? 'написать в рассылку департамента'
-        : 'ответить сообщением';
+        ? ACTION_MAILING_LIST
+        : ACTION_REPLY_MESSAGE;
   return { is_enough: true, response: `Рекомендация по запросу: ${request}`, action };
+};
+
+/** What the stack needs of an LLM service package (`@workemon/guesser`, `@workemon/system-analyst`). */
+export type LlmApp<Config, Logger> = {
+  loadConfig(env: Record<string, string | undefined>): Config;
+  buildApp(deps: { config: Config; logger: Logger }): RequestListener;
+};
+
+/**
+ * The two services the stack starts, as their packages export them, and the logger each gets (the tests using
+ * this stack assert on HTTP answers, not on these services' logs: pass a silent one).
+ */
+export type LlmApps<G, A, Logger> = {
+  guesser: LlmApp<G, Logger>;
+  analyst: LlmApp<A, Logger>;
+  logger: (service: string) => Logger;
+};
+
+/** Options of `startLlmStack`. */
+export type LlmStackOptions = {
+  guesser?: Handler;
+  analyst?: Handler;
+  llmTimeoutMs?: number;
+  /** More environment for both services (e.g. `LLM_MAX_INPUT_CHARS`), over the defaults above. */
+  env?: Record<string, string>;
 };
 
 export type LlmServices = {
@@ -77,14 +105,10 @@ function envFor(llm: FakeLlm, timeoutMs: number, extra: Record<string, string> =
   };
 }
 
-export async function startLlmServices(
-  opts: {
-    guesser?: Handler;
-    analyst?: Handler;
-    llmTimeoutMs?: number;
-    /** More environment for both services (e.g. `LLM_MAX_INPUT_CHARS`), over the defaults above. */
-    env?: Record<string, string>;
-  } = {},
+/** Starts both services of `apps` over their own fake LLMs; `close()` stops all four servers. */
+export async function startLlmStack<G, A, Logger>(
+  apps: LlmApps<G, A, Logger>,
+  opts: LlmStackOptions = {},
 ): Promise<LlmServices> {
   const timeoutMs = opts.llmTimeoutMs ?? 5000;
   const guesserLlm = await startFakeLlm({ wire: 'openai' });
@@ -92,19 +116,16 @@ export async function startLlmServices(
   guesserLlm.reply(opts.guesser ?? defaultGuesserReply);
   analystLlm.reply(opts.analyst ?? defaultAnalystReply);
 
-  // Quiet loggers: the tests using this stack assert on HTTP answers, not on these services' logs.
-  const quiet = (service: string) => {
-    const logger = createLogger({ service, level: 'error' });
-    logger.silent = true;
-    return logger;
-  };
   const guesser = await listen(
-    buildGuesser({ config: loadGuesserConfig(envFor(guesserLlm, timeoutMs, opts.env)), logger: quiet('guesser') }),
+    apps.guesser.buildApp({
+      config: apps.guesser.loadConfig(envFor(guesserLlm, timeoutMs, opts.env)),
+      logger: apps.logger('guesser'),
+    }),
   );
   const analyst = await listen(
-    buildAnalyst({
-      config: loadAnalystConfig(envFor(analystLlm, timeoutMs, opts.env)),
-      logger: quiet('system-analyst'),
+    apps.analyst.buildApp({
+      config: apps.analyst.loadConfig(envFor(analystLlm, timeoutMs, opts.env)),
+      logger: apps.logger('system-analyst'),
     }),
   );
   return {

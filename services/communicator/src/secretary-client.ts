@@ -1,5 +1,11 @@
 import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
-import { ACTION_CLARIFY, isAction, type AnalysisResponse, type AnalyzeRequest } from '@workemon/contracts';
+import {
+  ACTION_CLARIFY,
+  isAction,
+  type AnalysisResponse,
+  type AnalyzeRequest,
+  type SecretaryApi,
+} from '@workemon/contracts';
 
 export type SecretaryClient = {
   analyze: (request: AnalyzeRequest) => Promise<AnalysisResponse>;
@@ -64,7 +70,8 @@ const isRateLimitAnswer = (data: unknown): data is RateLimitAnswer => {
 };
 
 /** sent: answered; skipped: deliberately not answered; failed: given up (a permanent error). */
-export type HandledOutcome = 'sent' | 'skipped' | 'failed';
+/** What became of a handled inbound message: the secretary contract's DeliveryOutcome. */
+export type HandledOutcome = SecretaryApi.components['schemas']['DeliveryOutcome'];
 
 const hasStatus = (data: unknown): data is { status: string } =>
   !!data && typeof data === 'object' && typeof (data as { status?: unknown }).status === 'string';

@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { TEST_KEYS } from '@workemon/testkit/api-keys';
+import { createOpenApi } from '@workemon/service-kit';
 import { probeEveryRoute, undocumentedRoutes } from '@workemon/testkit/route-probe';
 import { startFakeSecretary } from './fake-secretary.js';
 import { startCommunicator } from './harness.js';
@@ -25,6 +26,7 @@ describe('communicator authentication, route by route', () => {
       target: communicator.app,
       document,
       keys: TEST_KEYS,
+      contract: createOpenApi(document),
       bodies: { send: { channel: 'tg', to: '1', text: 'probe' }, testMail: { from: 'a@b.test', text: 'probe' } },
     });
     expect(problems).toEqual([]);

@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { validated } from '@workemon/service-kit';
 import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
@@ -46,7 +46,8 @@ function categoriesOf(config: LlmServiceConfig): Category[] {
  * GET is the seed's contract (query string); POST takes the same fields as a JSON body, for texts too long for a
  * URL.
  */
-export function mountContextRoutes(app: Express, deps: LlmRouteDeps): void {
+export function createContextRoutes(deps: LlmRouteDeps): Router {
+  const router = Router();
   const categories = categoriesOf(deps.config);
   const byName = new Map(categories.map((c) => [c.name, c]));
   // Built once per app: the LLM client caches the JSON Schema per schema object.
@@ -91,6 +92,7 @@ export function mountContextRoutes(app: Express, deps: LlmRouteDeps): void {
   };
   // Only the secretary calls it: a service key.
   const serviceKey = deps.auth.require(['service']);
-  app.get('/get-context', serviceKey, deps.openapi.validate('getContext'), fromQuery);
-  app.post('/get-context', serviceKey, deps.openapi.validate('getContextPost'), fromBody);
+  router.get('/get-context', serviceKey, deps.openapi.validate('getContext'), fromQuery);
+  router.post('/get-context', serviceKey, deps.openapi.validate('getContextPost'), fromBody);
+  return router;
 }

@@ -1,4 +1,4 @@
-export { buildApp, SERVICE_NAME, SERVICE_VERSION, type GuesserDeps } from './app.js';
+export { buildApp, SERVICE, SERVICE_VERSION, type GuesserDeps } from './app.js';
 export { loadConfig, type GuesserConfig } from './config.js';
 export { GUESSER_PROMPT } from './guesser-prompt.js';
 export { contextSchema, classifiedContextSchema } from './context-routes.js';

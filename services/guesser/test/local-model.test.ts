@@ -25,7 +25,7 @@ beforeAll(() => {
   modelFile = writeTinyGguf(join(dir, 'tiny.gguf'));
 });
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close?.()));
+  await Promise.all(clients.map((c) => c.close?.() ?? Promise.resolve()));
   rmSync(dir, { recursive: true, force: true });
 });
 

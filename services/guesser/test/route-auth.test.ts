@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { TEST_KEYS, TEST_KEY_ENV } from '@workemon/testkit/api-keys';
+import { createOpenApi } from '@workemon/service-kit';
 import { probeEveryRoute, undocumentedRoutes } from '@workemon/testkit/route-probe';
 import { startGuesser } from './start-guesser.js';
 
@@ -19,7 +20,12 @@ describe('guesser authentication, route by route', () => {
     }).app;
     const document = loadOpenApiDocument('guesser');
     expect(undocumentedRoutes(app, document)).toEqual([]);
-    const { problems, probed } = await probeEveryRoute({ target: app, document, keys: TEST_KEYS });
+    const { problems, probed } = await probeEveryRoute({
+      target: app,
+      document,
+      keys: TEST_KEYS,
+      contract: createOpenApi(document),
+    });
     expect(problems).toEqual([]);
     expect(probed.find((p) => p.operationId === 'getContext')?.allowed).toEqual(['service']);
     expect(probed.filter((p) => p.allowed.length === 0).map((p) => p.operationId)).toEqual(['getHealth']);

@@ -1,4 +1,4 @@
-import type { Express, RequestHandler, Response } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import { errors, principalOf, validated, type OpenApi } from '@workemon/service-kit';
 import type { createAnalyzer } from './analyzer.js';
@@ -49,7 +49,8 @@ export type AnalyzeRouteDeps = {
 };
 
 /** GET (query) and POST (JSON body, for long texts) /analyze-request: the same use case. */
-export function mountAnalyzeRoutes(app: Express, deps: AnalyzeRouteDeps) {
+export function createAnalyzeRoutes(deps: AnalyzeRouteDeps): Router {
+  const router = Router();
   async function handle(fields: AnalyzeRequest, res: Response) {
     const input = toInput(fields, res);
     const dryRun = fields.dry_run === true;
@@ -71,12 +72,13 @@ export function mountAnalyzeRoutes(app: Express, deps: AnalyzeRouteDeps) {
     }
     res.json(toAnalysisResponse(capDecision(await deps.analyzer.analyze(input), deps.maxResponseChars)));
   }
-  app.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
+  router.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
     const { query } = validated<{ query: AnalyzeRequest }>(res);
     await handle(query, res);
   });
-  app.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
+  router.post('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestPost'), async (_req, res) => {
     const { body } = validated<{ body: AnalyzeRequest }>(res);
     await handle(body, res);
   });
+  return router;
 }

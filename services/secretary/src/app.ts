@@ -12,21 +12,21 @@ import {
 } from '@workemon/service-kit';
 import type { ActionCatalogSource } from './actions/action-catalog.js';
 import { createActionRoutes } from './actions/action-routes.js';
-import { mountAnalyzeRoutes } from './analyze-routes.js';
+import { createAnalyzeRoutes } from './analyze-routes.js';
 import { createDryRun, type PreviewActions } from './dry-run.js';
 import type { AnalyzeLimits } from './rate-limits/analyze-limits.js';
-import { mountRateLimitRoutes } from './rate-limits/rate-limit-routes.js';
+import { createRateLimitRoutes } from './rate-limits/rate-limit-routes.js';
 import { createRateLimitStore } from './rate-limits/rate-limit-store.js';
 import { createAnalyzer, type AnalyzerOptions } from './analyzer.js';
 import { toDatabaseError } from './database.js';
-import { mountDeliveryRoutes } from './delivery-routes.js';
+import { createDeliveryRoutes } from './delivery-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
-import { mountDirectoryRoutes } from './directory-routes.js';
+import { createDirectoryRoutes } from './directory-routes.js';
 import { createHistoryRepository } from './history-repository.js';
-import { mountHistoryRoutes } from './history-routes.js';
+import { createHistoryRoutes } from './history-routes.js';
 import { createLeaseRepository } from './leases/lease-repository.js';
 import { createLeaseRoutes } from './leases/lease-routes.js';
-import { mountPromptsRoutes } from './prompts-routes.js';
+import { createPromptsRoutes } from './prompts-routes.js';
 import { createRuleRoutes } from './rules/rule-routes.js';
 
 export const SERVICE = 'secretary';
@@ -142,32 +142,36 @@ export function buildApp(deps: SecretaryDeps): Express {
       healthChecks,
     },
     (app) => {
-      mountAnalyzeRoutes(app, {
-        openapi,
-        auth: anyKey,
-        analyzer,
-        limits: deps.analyzeLimits ? { store: rateLimits, settings: deps.analyzeLimits } : undefined,
-        dryRun: createDryRun({
+      app.use(
+        createAnalyzeRoutes({
+          openapi,
+          auth: anyKey,
           analyzer,
-          knex: deps.knex,
-          preview: deps.previewActions,
+          limits: deps.analyzeLimits ? { store: rateLimits, settings: deps.analyzeLimits } : undefined,
+          dryRun: createDryRun({
+            analyzer,
+            knex: deps.knex,
+            preview: deps.previewActions,
+            maxResponseChars: deps.maxResponseChars,
+          }),
           maxResponseChars: deps.maxResponseChars,
         }),
-        maxResponseChars: deps.maxResponseChars,
-      });
+      );
       // Durable per-sender budgets shared by every communicator replica (rate-limits/): service keys only.
-      mountRateLimitRoutes(app, { openapi, auth: serviceKey, store: rateLimits });
-      mountDirectoryRoutes(app, { openapi, auth: adminKey, directory });
-      mountHistoryRoutes(app, { openapi, auth: adminKey, history });
-      mountPromptsRoutes(app, {
-        openapi,
-        auth: adminKey,
-        knex: deps.knex,
-        guesser: deps.guesser,
-        analyst: deps.analyst,
-      });
+      app.use(createRateLimitRoutes({ openapi, auth: serviceKey, store: rateLimits }));
+      app.use(createDirectoryRoutes({ openapi, auth: adminKey, directory }));
+      app.use(createHistoryRoutes({ openapi, auth: adminKey, history }));
+      app.use(
+        createPromptsRoutes({
+          openapi,
+          auth: adminKey,
+          knex: deps.knex,
+          guesser: deps.guesser,
+          analyst: deps.analyst,
+        }),
+      );
       // The communicator's record of handled inbound messages and its poller leases: service keys only.
-      mountDeliveryRoutes(app, { openapi, auth: serviceKey, knex: deps.knex });
+      app.use(createDeliveryRoutes({ openapi, auth: serviceKey, knex: deps.knex }));
       const auth = deps.auth;
       app.use(
         createActionRoutes({

@@ -1,4 +1,4 @@
-import type { Channel } from '@workemon/contracts';
+import type { AnalysisResponse, Channel } from '@workemon/contracts';
 import type { Decision } from './decision.js';
 
 /**
@@ -6,7 +6,7 @@ import type { Decision } from './decision.js';
  * `confidence` (0–1) and `no_reply` (the category is marked no_reply: automatic mail, marketing). All optional:
  * a model may give none, and the seed's AnalysisResponse stays valid without them.
  */
-export type Classification = { category?: string; confidence?: number; no_reply?: boolean };
+export type Classification = Pick<AnalysisResponse, 'category' | 'confidence' | 'no_reply'>;
 
 /** The optional AnalysisResponse fields of a guesser answer (only the ones present). */
 export function classificationOf(guess: Classification): Classification {

@@ -6,20 +6,17 @@ import {
   ACTION_REPLY_MESSAGE,
   isAction,
   type Action,
+  type AnalysisResponse,
   type Channel,
 } from '@workemon/contracts';
-import type { Classification } from './classification.js';
 import type { ResolvedEmployee } from './directory-repository.js';
 import type { SenderTrust } from './sender-trust.js';
 
-/** What the user is answered: the contract's AnalysisResponse (classification fields: classification.ts). */
-export type Decision = {
-  is_enough: boolean;
-  request: string;
-  action: Action;
-  question: string;
-  response: string;
-} & Classification;
+/**
+ * What the user is answered: the contract's AnalysisResponse without the seed's alias `context-response` (added
+ * when the answer is sent); classification fields: classification.ts.
+ */
+export type Decision = Omit<AnalysisResponse, 'context-response'>;
 
 /** Everything known when a decision is taken: the inputs rules can match on. */
 export type DecisionContext = {

@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import type { Channel } from '@workemon/contracts';
 import { validated, type OpenApi } from '@workemon/service-kit';
@@ -13,11 +13,12 @@ type Outcome = 'sent' | 'skipped' | 'failed';
  * `POST /deliveries {channel, keys, outcome, reason?}` (idempotent: a known key keeps its first outcome) and
  * `POST /deliveries/lookup {keys}` → `{handled: [{key, outcome, reason, recorded_at}]}`.
  */
-export function mountDeliveryRoutes(app: Express, deps: { openapi: OpenApi; auth: RequestHandler; knex: Knex }) {
+export function createDeliveryRoutes(deps: { openapi: OpenApi; auth: RequestHandler; knex: Knex }): Router {
+  const router = Router();
   const { openapi, auth, knex } = deps;
   let writes = 0;
 
-  app.post('/deliveries', auth, openapi.validate('recordDeliveries'), async (_req, res) => {
+  router.post('/deliveries', auth, openapi.validate('recordDeliveries'), async (_req, res) => {
     const { body } = validated<{ body: { channel: Channel; keys: string[]; outcome: Outcome; reason?: string } }>(res);
     const rows = [...new Set(body.keys)].map((key) => ({
       key,
@@ -36,7 +37,7 @@ export function mountDeliveryRoutes(app: Express, deps: { openapi: OpenApi; auth
     res.json({ recorded: inserted.length });
   });
 
-  app.post('/deliveries/lookup', auth, openapi.validate('lookupDeliveries'), async (_req, res) => {
+  router.post('/deliveries/lookup', auth, openapi.validate('lookupDeliveries'), async (_req, res) => {
     const { body } = validated<{ body: { keys: string[] } }>(res);
     const rows = (await knex('deliveries')
       .whereIn('key', body.keys)
@@ -50,4 +51,5 @@ export function mountDeliveryRoutes(app: Express, deps: { openapi: OpenApi; auth
       handled: rows.map((r) => ({ ...r, recorded_at: new Date(r.recorded_at).toISOString() })),
     });
   });
+  return router;
 }

@@ -1,38 +1,23 @@
 import type { Knex } from 'knex';
-import type { Channel } from '@workemon/contracts';
+import type {
+  Channel,
+  Department as ContractDepartment,
+  DepartmentInput as ContractDepartmentInput,
+  Employee as ContractEmployee,
+  EmployeeInput as ContractEmployeeInput,
+} from '@workemon/contracts';
 import { createHash } from 'node:crypto';
 import { errors } from '@workemon/service-kit';
 
-export type Department = {
-  name: string;
-  mailing_list: string | null;
-  jira_project_key: string | null;
-  telegram_contact: string | null;
-  /** Custom instructions added to both prompts for this department's requests (operator text); null: none. */
-  persona: string | null;
-  /** SHA-256 (hex) of `persona`: its version, as recorded in provenance. */
-  persona_sha256: string | null;
-  created_at: string;
-  updated_at: string;
-};
-export type DepartmentInput = Partial<
-  Pick<Department, 'mailing_list' | 'jira_project_key' | 'telegram_contact' | 'persona'>
->;
+/**
+ * The contract's Department, as this repository always returns it: `persona` (operator instructions added to both
+ * prompts; null: none) and `persona_sha256` (SHA-256 hex of persona, its version in provenance) always present.
+ */
+export type Department = ContractDepartment & Required<Pick<ContractDepartment, 'persona' | 'persona_sha256'>>;
+export type DepartmentInput = ContractDepartmentInput;
 
-export type Employee = {
-  username: string;
-  full_name: string | null;
-  email: string | null;
-  telegram_username: string | null;
-  telegram_id: string | null;
-  department: string | null;
-  position: string | null;
-  created_at: string;
-  updated_at: string;
-};
-export type EmployeeInput = Partial<
-  Pick<Employee, 'full_name' | 'email' | 'telegram_username' | 'telegram_id' | 'department' | 'position'>
->;
+export type Employee = ContractEmployee;
+export type EmployeeInput = ContractEmployeeInput;
 
 /** A resolved sender: the directory entry with its department, or nothing when the sender is unknown. */
 export type ResolvedEmployee = { id: number; employee: Employee; departmentRecord: Department | null };

@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { AppError, errors, validated, type OpenApi } from '@workemon/service-kit';
 import type { DepartmentInput, DirectoryRepository, EmployeeInput } from './directory-repository.js';
 
@@ -13,52 +13,55 @@ function conflictFrom(err: unknown): unknown {
 }
 
 /** The employee directory: GET /employees, GET/PUT/DELETE /employees/{username}, the same for departments. */
-export function mountDirectoryRoutes(
-  app: Express,
-  deps: { openapi: OpenApi; auth: RequestHandler; directory: DirectoryRepository },
-) {
+export function createDirectoryRoutes(deps: {
+  openapi: OpenApi;
+  auth: RequestHandler;
+  directory: DirectoryRepository;
+}): Router {
+  const router = Router();
   const { openapi, auth, directory } = deps;
 
-  app.get('/employees', auth, openapi.validate('listEmployees'), async (_req, res) => {
+  router.get('/employees', auth, openapi.validate('listEmployees'), async (_req, res) => {
     res.json({ employees: await directory.listEmployees() });
   });
-  app.get('/employees/:username', auth, openapi.validate('getEmployee'), async (_req, res) => {
+  router.get('/employees/:username', auth, openapi.validate('getEmployee'), async (_req, res) => {
     const username = validated<Params>(res).params.username!;
     const employee = await directory.getEmployee(username);
     if (!employee) throw errors.notFound(`No employee '${username}'`);
     res.json(employee);
   });
-  app.put('/employees/:username', auth, openapi.validate('putEmployee'), async (_req, res) => {
+  router.put('/employees/:username', auth, openapi.validate('putEmployee'), async (_req, res) => {
     const { params, body } = validated<Params & { body: EmployeeInput }>(res);
     const result = await directory.upsertEmployee(params.username!, body).catch((err: unknown) => {
       throw conflictFrom(err);
     });
     res.status(result.created ? 201 : 200).json(result.employee);
   });
-  app.delete('/employees/:username', auth, openapi.validate('deleteEmployee'), async (_req, res) => {
+  router.delete('/employees/:username', auth, openapi.validate('deleteEmployee'), async (_req, res) => {
     const username = validated<Params>(res).params.username!;
     if (!(await directory.deleteEmployee(username))) throw errors.notFound(`No employee '${username}'`);
     res.status(204).end();
   });
 
-  app.get('/departments', auth, openapi.validate('listDepartments'), async (_req, res) => {
+  router.get('/departments', auth, openapi.validate('listDepartments'), async (_req, res) => {
     res.json({ departments: await directory.listDepartments() });
   });
-  app.get('/departments/:name', auth, openapi.validate('getDepartment'), async (_req, res) => {
+  router.get('/departments/:name', auth, openapi.validate('getDepartment'), async (_req, res) => {
     const name = validated<Params>(res).params.name!;
     const department = await directory.getDepartment(name);
     if (!department) throw errors.notFound(`No department '${name}'`);
     res.json(department);
   });
-  app.put('/departments/:name', auth, openapi.validate('putDepartment'), async (_req, res) => {
+  router.put('/departments/:name', auth, openapi.validate('putDepartment'), async (_req, res) => {
     const { params, body } = validated<Params & { body: DepartmentInput }>(res);
     if (params.name!.trim() === '') throw errors.invalidParameter('name', 'must not be empty');
     const result = await directory.upsertDepartment(params.name!, body);
     res.status(result.created ? 201 : 200).json(result.department);
   });
-  app.delete('/departments/:name', auth, openapi.validate('deleteDepartment'), async (_req, res) => {
+  router.delete('/departments/:name', auth, openapi.validate('deleteDepartment'), async (_req, res) => {
     const name = validated<Params>(res).params.name!;
     if (!(await directory.deleteDepartment(name))) throw errors.notFound(`No department '${name}'`);
     res.status(204).end();
   });
+  return router;
 }

@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import type { OpenApi } from '@workemon/service-kit';
 
@@ -9,10 +9,14 @@ type PromptSource = { promptInfo?(): Promise<Record<string, unknown>> };
  * secretary asks each one's GET /prompt rather than guess; a service that does not answer is shown with the
  * reason instead of failing the whole page. Department personas come from the directory (name, version, when set).
  */
-export function mountPromptsRoutes(
-  app: Express,
-  deps: { openapi: OpenApi; auth: RequestHandler; knex: Knex; guesser: PromptSource; analyst: PromptSource },
-): void {
+export function createPromptsRoutes(deps: {
+  openapi: OpenApi;
+  auth: RequestHandler;
+  knex: Knex;
+  guesser: PromptSource;
+  analyst: PromptSource;
+}): Router {
+  const router = Router();
   const ask = async (source: PromptSource) => {
     if (!source.promptInfo) return { error: 'this client cannot ask for the prompt' };
     try {
@@ -21,7 +25,7 @@ export function mountPromptsRoutes(
       return { error: err instanceof Error ? err.message : 'unreachable' };
     }
   };
-  app.get('/prompts', deps.auth, deps.openapi.validate('getPrompts'), async (_req, res) => {
+  router.get('/prompts', deps.auth, deps.openapi.validate('getPrompts'), async (_req, res) => {
     const [guesser, analyst, personas] = await Promise.all([
       ask(deps.guesser),
       ask(deps.analyst),
@@ -45,4 +49,5 @@ export function mountPromptsRoutes(
       })),
     });
   });
+  return router;
 }

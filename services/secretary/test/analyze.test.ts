@@ -9,7 +9,8 @@ import { getFreePort } from '@workemon/testkit';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 import { bearer } from '@workemon/testkit/api-keys';
 import { createAuthenticator } from '@workemon/service-kit';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 
 type Fields = { channel?: string; username?: string; request?: string; message_id?: string; thread_key?: string };
 

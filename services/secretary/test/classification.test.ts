@@ -9,12 +9,8 @@ import { listen, waitFor, type Listening } from '@workemon/testkit';
 import { TEST_API_KEYS, bearer } from '@workemon/testkit/api-keys';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
-import {
-  defaultAnalystReply,
-  defaultGuesserReply,
-  startLlmServices,
-  type LlmServices,
-} from '@workemon/testkit/llm-stack';
+import { defaultAnalystReply, defaultGuesserReply, type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { catalogSourceFor } from '../src/actions/action-catalog.js';
@@ -263,10 +259,10 @@ describe('classification from the LLM to the stored analysis and the response', 
       expect(await executionsOf(text)).toEqual([]);
       const row = await analysisRow(text);
       expect(row).toMatchObject({ no_reply: true, category: 'marketing' });
-      const line = secretary.logs.lines.map((l) => JSON.parse(l)).find((l) => l.analysis?.id === row.id);
+      const line = secretary.logs.lines.map((l) => JSON.parse(l)).find((l) => l.workemon?.analysis?.id === row.id);
       expect(line).toMatchObject({
         message: 'request skipped: its category gets no reply',
-        classification: { category: 'marketing', confidence: 0.97 },
+        workemon: { classification: { category: 'marketing', confidence: 0.97 } },
       });
     } finally {
       await keyed(secretary.url).delete(`/rules/${catchAll}`);

@@ -3,12 +3,8 @@
 // a 5xx (PostgreSQL refuses U+0000 in text); a model's off-contract action or runaway answer still gives a 200.
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ANSWER_CUT_MARKER } from '@workemon/llm';
-import {
-  defaultAnalystReply,
-  defaultGuesserReply,
-  startLlmServices,
-  type LlmServices,
-} from '@workemon/testkit/llm-stack';
+import { defaultAnalystReply, defaultGuesserReply, type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startLlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { DatabaseInUseError, migrateDatabase, openDatabase } from '../src/database.js';
 import { MIGRATION_NAMES } from '../src/migrations.js';
 import { keyed, openapi, startSecretary } from './secretary-harness.js';

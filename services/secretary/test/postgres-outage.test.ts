@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startPostgresServer, type PostgresServer } from '@workemon/testkit/postgres';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 // A private server: this test stops and restarts it under a running secretary.

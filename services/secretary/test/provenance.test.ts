@@ -5,12 +5,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { userDataOf, type FakeLlmRequest } from '@workemon/testkit/fake-llm';
-import {
-  defaultAnalystReply,
-  defaultGuesserReply,
-  startLlmServices,
-  type LlmServices,
-} from '@workemon/testkit/llm-stack';
+import { defaultAnalystReply, defaultGuesserReply, type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { GUESSER_PROMPT } from '@workemon/guesser';
 import { ANALYST_PROMPT } from '@workemon/system-analyst';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { TEST_KEYS, TEST_KEY_NAMES, bearer } from '@workemon/testkit/api-keys';
 import { createTestDatabase } from '@workemon/testkit/postgres';
+import { createOpenApi } from '@workemon/service-kit';
 import { probeEveryRoute, undocumentedRoutes } from '@workemon/testkit/route-probe';
 import type {} from '@workemon/testkit/global-setup';
 import { keyed, startSecretary, type Secretary } from './secretary-harness.js';
@@ -38,6 +39,7 @@ describe('secretary authentication, route by route', () => {
       target: secretary.url,
       document,
       keys: TEST_KEYS,
+      contract: createOpenApi(document),
       // The communicator decides for a listed Telegram approver (the harness lists 31337).
       bodies: {
         approveActionExecution: { by: 'telegram:31337' },

@@ -13,7 +13,8 @@ import { getFreePort, listen, waitFor, type Listening } from '@workemon/testkit'
 import { TEST_KEY_ENV, bearer } from '@workemon/testkit/api-keys';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 

@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { errors, validated } from '@workemon/service-kit';
 import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps } from '@workemon/llm';
@@ -29,7 +29,8 @@ type AnalyticsInput = {
  * context and request (as data) → {is_enough, response, action?, llm}. GET is the seed's contract (query string);
  * POST takes the same fields as a JSON body, for texts too long for a URL.
  */
-export function mountAnalyticsRoutes(app: Express, deps: LlmRouteDeps): void {
+export function createAnalyticsRoutes(deps: LlmRouteDeps): Router {
+  const router = Router();
   const analyse = async ({ context, request, persona }: AnalyticsInput): Promise<AnalyticsResponse> => {
     const result = await deps.llm.complete({
       // The persona is operator text: a delimited section of the system message, never mixed with the user's data.
@@ -66,8 +67,9 @@ export function mountAnalyticsRoutes(app: Express, deps: LlmRouteDeps): void {
   };
   // Only the secretary calls it: a service key.
   const serviceKey = deps.auth.require(['service']);
-  app.get('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalytics'), fromQuery);
-  app.get('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAlias'), fromQuery);
-  app.post('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalyticsPost'), fromBody);
-  app.post('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAliasPost'), fromBody);
+  router.get('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalytics'), fromQuery);
+  router.get('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAlias'), fromQuery);
+  router.post('/prepare-analititcs', serviceKey, deps.openapi.validate('prepareAnalyticsPost'), fromBody);
+  router.post('/prepare-analytics', serviceKey, deps.openapi.validate('prepareAnalyticsAliasPost'), fromBody);
+  return router;
 }

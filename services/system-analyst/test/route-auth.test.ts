@@ -6,7 +6,7 @@ import { loadOpenApiDocument } from '@workemon/contracts';
 import { TEST_KEYS } from '@workemon/testkit/api-keys';
 import { probeEveryRoute, undocumentedRoutes } from '@workemon/testkit/route-probe';
 import winston from 'winston';
-import { createLogger } from '@workemon/service-kit';
+import { createLogger, createOpenApi } from '@workemon/service-kit';
 import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { buildApp, loadConfig } from '../src/index.js';
 
@@ -25,7 +25,12 @@ describe('system-analyst authentication, route by route', () => {
     });
     const document = loadOpenApiDocument('system-analyst');
     expect(undocumentedRoutes(app, document)).toEqual([]);
-    const { problems, probed } = await probeEveryRoute({ target: app, document, keys: TEST_KEYS });
+    const { problems, probed } = await probeEveryRoute({
+      target: app,
+      document,
+      keys: TEST_KEYS,
+      contract: createOpenApi(document),
+    });
     expect(problems).toEqual([]);
     expect(probed.find((p) => p.operationId === 'prepareAnalytics')?.allowed).toEqual(['service']);
     expect(probed.filter((p) => p.allowed.length === 0).map((p) => p.operationId)).toEqual(['getHealth']);

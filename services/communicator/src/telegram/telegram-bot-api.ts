@@ -1,5 +1,6 @@
 import { Telegram, TelegramError } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
+import type { SendButton } from '@workemon/contracts';
 import { AppError, errors } from '@workemon/service-kit';
 
 /** Telegram counts message length in UTF-16 code units, which is what String.length measures. */
@@ -25,8 +26,8 @@ export type BotApiFailure = {
   message: string;
 };
 
-/** An inline keyboard button (Bot API InlineKeyboardButton with callback_data). */
-export type InlineButton = { text: string; callback_data: string };
+/** An inline keyboard button (Bot API InlineKeyboardButton with callback_data): the contract's SendButton. */
+export type InlineButton = SendButton;
 
 export type TelegramBotApi = {
   getMe: () => Promise<UserFromGetMe>;

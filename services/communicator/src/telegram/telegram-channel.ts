@@ -694,7 +694,7 @@ export function createTelegramChannel(deps: {
       stopping = true;
       // Waits end now; a job in flight (an analysis, a send, its record) gets until the deadline.
       stopController.abort();
-      const running = [...chats.values()].map((c) => c.running).filter(Boolean);
+      const running = [...chats.values()].flatMap((c) => (c.running ? [c.running] : []));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(running), new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
       clearTimeout(timer);

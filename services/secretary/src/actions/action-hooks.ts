@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { type Action, type Channel } from '@workemon/contracts';
+import { ACTION_REPLY_EMAIL, ACTION_REPLY_MESSAGE, type Action, type Channel } from '@workemon/contracts';
 import type { Logger } from '@workemon/service-kit';
 import { listActiveRules, recordRuleMatches } from '../rules/rule-repository.js';
 import { evaluateRules, ruleClassificationContext, type RuleOutcome } from '../rules/rules.js';
@@ -51,8 +51,7 @@ const ESCALATION_WITHHELD =
   'Мне не удалось достаточно уточнить ваш запрос. Пожалуйста, обратитесь в ответственный департамент напрямую.';
 
 /** The reply that fits the channel (mirrors the analyzer's channelReplyAction). */
-const replyActionFor = (channel: Channel): Action =>
-  channel === 'email' ? 'ответить на письмо' : 'ответить сообщением';
+const replyActionFor = (channel: Channel): Action => (channel === 'email' ? ACTION_REPLY_EMAIL : ACTION_REPLY_MESSAGE);
 
 export type ActionHooksDeps = {
   db: Knex;

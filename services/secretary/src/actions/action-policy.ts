@@ -1,12 +1,10 @@
 import { z } from 'zod';
-import type { Action } from '@workemon/contracts';
+import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE } from '@workemon/contracts';
 import { ConfigError, env } from '@workemon/service-kit';
 import type { JiraSettings } from './jira-client.js';
 
 /** The actions with a side effect beyond the answer; reply and clarify are delivered by the communicator. */
-export const ACTION_JIRA = 'создать jira-task' satisfies Action;
-export const ACTION_TELEGRAM_EMPLOYEE = 'написать в telegram сотруднику' satisfies Action;
-export const ACTION_MAILING_LIST = 'написать в рассылку департамента' satisfies Action;
+export { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE };
 export const EXECUTABLE_ACTIONS = [ACTION_JIRA, ACTION_TELEGRAM_EMPLOYEE, ACTION_MAILING_LIST] as const;
 export type ExecutableAction = (typeof EXECUTABLE_ACTIONS)[number];
 

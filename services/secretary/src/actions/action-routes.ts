@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Knex } from 'knex';
+import type { ActionDecisionInput } from '@workemon/contracts';
 import {
   principalOf,
   validated,
@@ -38,7 +39,7 @@ export type ActionRoutesDeps = {
 type LogQuery = Omit<ExecutionFilter, 'analysisId' | 'ruleId'> & { analysis_id?: number; rule_id?: number };
 
 type IdParams = { params: { id: number } };
-type DecisionBody = { body?: { by?: string; reason?: string } };
+type DecisionBody = { body?: ActionDecisionInput };
 
 /**
  * The execution log and approvals: `GET /action-executions[/{id}]`, `POST /action-executions/{id}/approve|reject`,

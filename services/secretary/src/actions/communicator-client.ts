@@ -1,14 +1,15 @@
-import type { SendRequest, SendResponse } from '@workemon/contracts';
+import type { SendButton, SendRequest, SendResponse } from '@workemon/contracts';
 import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
 
 /**
- * Inline buttons for the approver's Telegram message. Not in the communicator's contract yet (phase 2): the
- * communicator renders them as one row of an inline keyboard and turns a press (callback query) into
+ * Inline buttons for the approver's Telegram message (the communicator contract's SendButton): the communicator
+ * renders them as one row of an inline keyboard and turns a press (callback query) into
  * `POST /action-executions/{id}/approve|reject` on the secretary. See docs/actions.md.
  */
-export type SendButton = { text: string; callback_data: string };
+export type { SendButton };
 
-export type OutboundMessage = SendRequest & { idempotency_key: string; buttons?: SendButton[] };
+/** A SendRequest whose idempotency key is always set (derived from the execution id). */
+export type OutboundMessage = SendRequest & { idempotency_key: string };
 
 export type CommunicatorClient = {
   send(message: OutboundMessage): Promise<SendResponse>;

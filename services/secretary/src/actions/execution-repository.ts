@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { isAction, type Action, type Channel } from '@workemon/contracts';
+import { isAction, type Action, type ActionDecisionInput, type Channel } from '@workemon/contracts';
 import { AppError, errors } from '@workemon/service-kit';
 import type { WithheldReason } from '../sender-trust.js';
 import { isExecutableAction, type ActionPolicy, type ExecutableAction } from './action-policy.js';
@@ -322,7 +322,12 @@ export async function getExecution(db: Knex, id: number): Promise<ActionExecutio
   return row ? toApi(row) : undefined;
 }
 
-export type Decision = { decision: 'approved' | 'rejected'; by: string; reason?: string | null };
+/** An approver's decision: the contract's ActionDecisionInput with `by` resolved (default `api`) and the verdict. */
+export type Decision = {
+  decision: 'approved' | 'rejected';
+  by: NonNullable<ActionDecisionInput['by']>;
+  reason?: ActionDecisionInput['reason'] | null;
+};
 
 /**
  * Approves (→ pending, due now) or rejects (→ skipped, "rejected by …", the requester is told) a held action.

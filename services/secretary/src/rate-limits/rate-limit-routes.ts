@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { validated, type OpenApi } from '@workemon/service-kit';
 import type { RateLimitStore } from './rate-limit-store.js';
 
@@ -10,11 +10,13 @@ type ConsumeBody = { keys: string[]; limit: number; window_seconds: number };
  * with nothing taken. The communicator's per-sender limits (`email:<address>`, `reply-to:<address>`,
  * `telegram:<user id>`) live here, so every replica shares them and a restart forgets none.
  */
-export function mountRateLimitRoutes(
-  app: Express,
-  deps: { openapi: OpenApi; auth: RequestHandler; store: RateLimitStore },
-) {
-  app.post('/rate-limits/consume', deps.auth, deps.openapi.validate('consumeRateLimit'), async (_req, res) => {
+export function createRateLimitRoutes(deps: {
+  openapi: OpenApi;
+  auth: RequestHandler;
+  store: RateLimitStore;
+}): Router {
+  const router = Router();
+  router.post('/rate-limits/consume', deps.auth, deps.openapi.validate('consumeRateLimit'), async (_req, res) => {
     const { body } = validated<{ body: ConsumeBody }>(res);
     const verdict = await deps.store.consume(
       // A key named twice is one budget: one unit from each distinct key.
@@ -26,4 +28,5 @@ export function mountRateLimitRoutes(
         : { allowed: false, key: verdict.key, retry_after_seconds: verdict.retryAfterSeconds },
     );
   });
+  return router;
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { RoutingRuleStats } from '@workemon/contracts';
 import { errors } from '@workemon/service-kit';
 import type { RoutingRule } from './rules.js';
 
@@ -103,19 +104,13 @@ type Counts = {
   success_rate: number | null;
 };
 
-export type RuleStatsPeriod = Counts & { start: string };
+export type RuleStatsPeriod = NonNullable<RoutingRuleStats['periods']>[number];
 
-export type RuleStats = Counts & {
-  rule_id: number;
-  name: string;
-  enabled: boolean;
-  priority: number;
-  last_matched_at: string | null;
-  /** When the newest execution counted here started (or was created, if it has not started). */
-  last_run_at: string | null;
-  /** With `period`: the counts per UTC day / ISO week / month that has any, newest first. */
-  periods?: RuleStatsPeriod[];
-};
+/**
+ * The contract's RoutingRuleStats with `last_matched_at` and `last_run_at` (when the newest execution counted
+ * here started, or was created) always present; `periods` only with `?period=`.
+ */
+export type RuleStats = RoutingRuleStats & Pick<Required<RoutingRuleStats>, 'last_matched_at' | 'last_run_at'>;
 
 export const STATS_PERIODS = ['day', 'week', 'month'] as const;
 export type StatsPeriod = (typeof STATS_PERIODS)[number];

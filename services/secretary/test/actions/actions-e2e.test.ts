@@ -11,7 +11,8 @@ import { getFreePort, listen, waitFor, type Listening } from '@workemon/testkit'
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { startFakeTelegram, type FakeTelegram, type SentMessage } from '@workemon/testkit/fake-telegram';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from '../llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import type {} from '@workemon/testkit/global-setup';

@@ -7,7 +7,8 @@ import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
 import { listen, type Listening } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from '../../services/secretary/test/llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 // Brings in the typing of inject('postgresUrl').
@@ -20,7 +21,7 @@ import {
   openDatabase,
   type Database,
 } from '@workemon/secretary';
-import { buildEmail, startCommunicator, type Running } from './harness.js';
+import { buildEmail, startCommunicator, type Running } from '../../services/communicator/test/harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
 let database: Database;

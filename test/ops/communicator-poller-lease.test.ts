@@ -20,7 +20,7 @@ import {
   pollerHolderId,
   type LeaseClient,
   type PollerLease,
-} from '../src/poller-lease.js';
+} from '../../services/communicator/src/poller-lease.js';
 
 const logger = createLogger({ service: 'communicator', level: 'error' });
 logger.silent = true;

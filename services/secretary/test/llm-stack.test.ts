@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { createOpenApi } from '@workemon/service-kit';
 import { loadOpenApiDocument } from '@workemon/contracts';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import { type LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { bearer } from '@workemon/testkit/api-keys';
 
 // The stack other services' tests run against: the real guesser and analyst apps over fake LLMs.
