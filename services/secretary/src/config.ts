@@ -55,6 +55,10 @@ const schema = z.object({
     '10s',
     'Heartbeat lease of an analysis attempt: one whose process died is taken over after this much silence',
   ),
+  AUDIT_RETENTION_DAYS: env.int(90, 'Days the audit log (GET /audit) keeps its rows; older ones are deleted', {
+    min: 1,
+    max: 3650,
+  }),
   // Jira, ACTION_POLICY, APPROVER_TELEGRAM_CHAT_ID, the action worker's timing: see docs/actions.md.
   ...actionsEnvSchema,
 });

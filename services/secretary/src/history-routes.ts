@@ -2,11 +2,18 @@ import type { Express, RequestHandler } from 'express';
 import type { Channel } from '@workemon/contracts';
 import { errors, validated, type OpenApi } from '@workemon/service-kit';
 import type { HistoryRepository } from './history-repository.js';
+import type { AuditStats, AuditStatsOptions } from './audit/audit-repository.js';
 
 /** History for operators: GET /conversations, GET /conversations/{id}, GET /stats. */
 export function mountHistoryRoutes(
   app: Express,
-  deps: { openapi: OpenApi; auth: RequestHandler; history: HistoryRepository },
+  deps: {
+    openapi: OpenApi;
+    auth: RequestHandler;
+    history: HistoryRepository;
+    /** The audit log's counts per channel and period for /stats' `audit` (docs/audit.md); absent: left out. */
+    auditStats?: (options: AuditStatsOptions) => Promise<AuditStats>;
+  },
 ) {
   const { openapi, auth, history } = deps;
 
@@ -27,6 +34,10 @@ export function mountHistoryRoutes(
     res.json(conversation);
   });
   app.get('/stats', auth, openapi.validate('getStats'), async (_req, res) => {
-    res.json(await history.stats());
+    const { query } = validated<{ query: AuditStatsOptions }>(res);
+    if (query.from && query.to && new Date(query.from) >= new Date(query.to))
+      throw errors.invalidParameter('to', "must be later than 'from'");
+    const stats = await history.stats();
+    res.json(deps.auditStats ? { ...stats, audit: await deps.auditStats(query) } : stats);
   });
 }

@@ -79,6 +79,7 @@ const actions = createActions({
   resolveDepartment: (name) => directory.getDepartment(name),
   logger,
   metrics,
+  auditRetentionDays: config.AUDIT_RETENTION_DAYS,
 });
 logger.info(
   `actions: jira ${actions.jira ? `on (${actions.jira.flavor})` : 'off'}, approvals by ${
@@ -111,6 +112,7 @@ const app = buildApp({
   decide: actions.hooks.decide,
   onDecisionRecorded: actions.hooks.onDecisionRecorded,
   nudgeActions: actions.worker.nudge,
+  auditRetentionDays: config.AUDIT_RETENTION_DAYS,
   actionCatalog: catalogSourceFor(
     actionSettings,
     { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },
