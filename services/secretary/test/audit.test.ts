@@ -5,7 +5,11 @@ import { randomBytes } from 'node:crypto';
 import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
-import { createAuditRepository, createAuditRetention } from '../src/audit/audit-repository.js';
+import {
+  createAuditRepository,
+  createAuditRetention,
+  type AuditEventInput,
+} from '../src/audit/audit-repository.js';
 import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
@@ -293,7 +297,7 @@ describe.each(DATABASE_KINDS)('audit log on %s', (kind) => {
     const repository = createAuditRepository(secretary.db.knex);
     const old = event();
     const fresh = event();
-    await repository.insert([old, fresh]);
+    await repository.insert([old, fresh] as AuditEventInput[]);
     await secretary.db
       .knex('audit_events')
       .where({ event_id: old['event_id'] })
@@ -304,7 +308,7 @@ describe.each(DATABASE_KINDS)('audit log on %s', (kind) => {
     expect(Number(await rowsWithId([String(fresh['event_id'])]))).toBe(1);
     // Not due again until the 101st write.
     const later = event();
-    await repository.insert([later]);
+    await repository.insert([later] as AuditEventInput[]);
     await secretary.db
       .knex('audit_events')
       .where({ event_id: later['event_id'] })

@@ -55,8 +55,18 @@ function fieldsOf(req: Request): Record<string, unknown> {
   return source && typeof source === 'object' && !Array.isArray(source) ? (source as Record<string, unknown>) : {};
 }
 
-function isDryRun(fields: Record<string, unknown>): boolean {
-  return fields['dry_run'] === true || fields['dry_run'] === 'true';
+/**
+ * A dry run (`dry_run: true` on /analyze-request) as the route accepted it (the validated request) or answered
+ * it (`dry_run: true` in the answer): a field the contract does not know is never taken for one.
+ */
+function isDryRun(res: Response, responseBody?: unknown): boolean {
+  const validated = res.locals['validated'] as { query?: Record<string, unknown>; body?: unknown } | undefined;
+  const body = validated?.body as Record<string, unknown> | undefined;
+  return (
+    body?.['dry_run'] === true ||
+    validated?.query?.['dry_run'] === true ||
+    (responseBody as Record<string, unknown> | undefined)?.['dry_run'] === true
+  );
 }
 
 /**
@@ -98,7 +108,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
     const { req, res } = audit;
     const fields = fieldsOf(req);
     if (!recordsInbound(res, fields)) return [];
-    const dryRun = isDryRun(fields);
+    const dryRun = isDryRun(res, audit.responseBody);
     const base = {
       channel: 'direct' as const,
       direction: 'inbound' as const,
@@ -202,7 +212,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
         conversation_id: context.conversationId,
         sender: context.sender,
         subject: context.subject?.slice(0, 300),
-        dry_run: isDryRun(fields),
+        dry_run: audit ? isDryRun(audit.res) : false,
       };
       const events: AuditEventInput[] = [];
       if (direct && audit) {
