@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { getFreePort, waitFor } from '@workemon/testkit';
-import { TEST_KEY_NAMES, bearer } from '@workemon/testkit/api-keys';
+import { getFreePort, listen, waitFor } from '@workemon/testkit';
+import { createAuthenticator, createMetrics, createServiceApp } from '@workemon/service-kit';
+import { TEST_API_KEYS, TEST_KEY_NAMES, bearer } from '@workemon/testkit/api-keys';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
@@ -18,6 +19,7 @@ import { enqueueActionExecution, getExecution, type EnqueueInput } from '../src/
 import { createJiraClient } from '../src/actions/jira-client.js';
 import { createActionWorker, type ActionWorker } from '../src/actions/worker.js';
 import { createActionAudit } from '../src/audit/action-audit.js';
+import { createAuditRecorder } from '../src/audit/audit-recorder.js';
 import { createAuditRepository } from '../src/audit/audit-repository.js';
 import { fastWorker, startFakeCommunicator, testLogger, type FakeCommunicator } from './actions/actions-harness.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
@@ -186,6 +188,56 @@ describe('REST requests in the audit log', () => {
     expect(direct['inbound']).toBe(new Set(inbound.map((r) => r['message_id'] ?? r['request_id'])).size);
     expect(direct['inbound']).toBeLessThan(inbound.length);
     expect((direct['skipped_by_reason'] as Record<string, number>)['unauthenticated']).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('dry runs in the audit log', () => {
+  // Stands in for the dry-run side of /analyze-request (issue 15's interface, built on another branch): the route
+  // accepts `dry_run: true`, answers the decision with `dry_run: true` and `would_execute`, and stores nothing —
+  // no decision hook runs. The recorder is the real one, mounted as app.ts mounts it.
+  it('a dry run gets received and decided rows marked dry_run, which /stats does not count', async () => {
+    const knex = secretary.db.knex;
+    const repository = createAuditRepository(knex);
+    const recorder = createAuditRecorder({ repository, logger: testLogger() });
+    const auth = createAuthenticator(TEST_API_KEYS).require(['client', 'admin', 'service']);
+    const app = createServiceApp(
+      { service: 'secretary', version: 'test', logger: testLogger(), metrics: createMetrics('secretary') },
+      (a) => {
+        a.use(recorder.track);
+        a.post('/analyze-request', auth, (req, res) => {
+          res.locals['validated'] = { query: {}, params: {}, body: req.body };
+          res.json({ is_enough: true, action: 'ответить сообщением', dry_run: true, would_execute: [] });
+        });
+        a.use(recorder.captureError);
+      },
+    );
+    const served = await listen(app);
+    try {
+      const username = `dry-${tag()}`;
+      const before = await repository.stats();
+      const res = await request(served.url)
+        .post('/analyze-request')
+        .set(bearer('client'))
+        .send({ channel: 'direct', username, request: 'Создай задачу в Jira', dry_run: true });
+      expect(res.status).toBe(200);
+      const rows = await waitFor(
+        async () => {
+          const r = await auditOf(String(res.headers['x-request-id']));
+          return r.length === 2 ? r : undefined;
+        },
+        { what: 'the dry run’s audit rows' },
+      );
+      expect(rows.map((r) => [r['outcome'], r['dry_run'], r['sender']])).toEqual([
+        ['decided', true, username],
+        ['received', true, username],
+      ]);
+      expect(rows[0]!['detail']).toContain('action: ответить сообщением');
+      const onlyDry = await keyed(secretary.url).get('/audit').query({ sender: username, dry_run: false });
+      expect(onlyDry.body.items).toEqual([]);
+      expect((await repository.stats()).channels['direct']).toEqual(before.channels['direct']);
+    } finally {
+      await served.close();
+    }
   });
 });
 
