@@ -5,11 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
-import {
-  createAuditRepository,
-  createAuditRetention,
-  type AuditEventInput,
-} from '../src/audit/audit-repository.js';
+import { createAuditRepository, createAuditRetention, type AuditEventInput } from '../src/audit/audit-repository.js';
 import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
