@@ -152,6 +152,27 @@ describe('REST requests in the audit log', () => {
     expect(rows[0]!['detail']).toContain(`HTTP ${status}`);
   });
 
+  it('control characters in a request reach the audit rows cleaned, answered or refused', async () => {
+    const id = tag();
+    const ok = await request(secretary.url)
+      .post('/analyze-request')
+      .set(bearer('client'))
+      .send({ channel: 'direct', username: `nul\u0000${id}`, request: 'Аналитика\u0000', message_id: `m\u0000${id}` });
+    expect(ok.status).toBe(200);
+    const rows = await auditOf(String(ok.headers['x-request-id']));
+    expect(rows.map((r) => [r['outcome'], r['sender'], r['message_id']])).toEqual([
+      ['decided', `nul${id}`, `m${id}`],
+      ['received', `nul${id}`, `m${id}`],
+    ]);
+    const refused = await request(secretary.url)
+      .post('/analyze-request')
+      .set(bearer('client'))
+      .send({ channel: 'direct', username: `bad\u0000${id}` });
+    expect(refused.status).toBe(400);
+    const skipped = await auditOf(String(refused.headers['x-request-id']));
+    expect(skipped.map((r) => [r['outcome'], r['sender']])).toEqual([['skipped', `bad${id}`]]);
+  });
+
   it('a request that fails upstream is one skipped row (unavailable), no decision', async () => {
     const res = await request(upstreamDown.url)
       .get('/analyze-request')

@@ -29,6 +29,7 @@ type RequestAudit = {
 };
 
 const PATH = '/analyze-request';
+const REFUSAL_WRITE_WAIT_MS = 1000;
 
 // Reasons for a refused or failed REST request (docs/audit.md); the skipped reasons of the interface first.
 function reasonFor(status: number, code: string | undefined): string {
@@ -49,9 +50,19 @@ function reasonFor(status: number, code: string | undefined): string {
 const str = (v: unknown, max: number) =>
   typeof v === 'string' && v.trim() !== '' ? v.trim().slice(0, max) : undefined;
 
-/** The caller's fields as sent (GET: query, POST: body), read leniently: a refused request may be malformed. */
-function fieldsOf(req: Request): Record<string, unknown> {
-  const source: unknown = req.method === 'GET' ? req.query : req.body;
+/**
+ * The caller's fields: as the route validated them (control characters removed), else as sent (GET: query, POST:
+ * body), read leniently — a refused request may be malformed. The repository cleans what it stores.
+ */
+function fieldsOf(req: Request, res: Response): Record<string, unknown> {
+  const validated = res.locals['validated'] as { query?: unknown; body?: unknown } | undefined;
+  const source: unknown = validated
+    ? req.method === 'GET'
+      ? validated.query
+      : validated.body
+    : req.method === 'GET'
+      ? req.query
+      : req.body;
   return source && typeof source === 'object' && !Array.isArray(source) ? (source as Record<string, unknown>) : {};
 }
 
@@ -106,7 +117,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
   /** The single row of a request that did not produce a decision of its own. */
   function settleEvents(audit: RequestAudit): AuditEventInput[] {
     const { req, res } = audit;
-    const fields = fieldsOf(req);
+    const fields = fieldsOf(req, res);
     if (!recordsInbound(res, fields)) return [];
     const dryRun = isDryRun(res, audit.responseBody);
     const base = {
@@ -192,9 +203,17 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
     const audit = (res.locals['audit'] as RequestAudit | undefined) ?? begin(req, res);
     audit.errorCode = isAppError(err) ? err.code : undefined;
     audit.errorStatus = statusOf(err);
-    settle(audit)
-      .catch(warn)
-      .finally(() => next(err));
+    // With the database away the write fails only after the pool's acquire timeout: the answer waits at most
+    // REFUSAL_WRITE_WAIT_MS for it (the write goes on, and is logged if it fails).
+    const written = settle(audit).catch(warn);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, REFUSAL_WRITE_WAIT_MS);
+    });
+    void Promise.race([written, waited]).then(() => {
+      clearTimeout(timer);
+      next(err);
+    });
   };
 
   /** Wraps the analyzer's `onDecisionRecorded`: the audit rows are written in the same transaction, first. */
@@ -202,7 +221,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
     return async (trx: Knex.Transaction, recorded) => {
       const audit = storage.getStore();
       const { decision, context } = recorded;
-      const fields = audit ? fieldsOf(audit.req) : {};
+      const fields = audit ? fieldsOf(audit.req, audit.res) : {};
       const direct = audit ? recordsInbound(audit.res, fields) : context.channel === 'direct';
       const base = {
         channel: direct ? ('direct' as const) : auditChannelOf(context.channel),

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { errors } from '@workemon/service-kit';
+import { errors, sanitizeText } from '@workemon/service-kit';
 
 /** The channels an audit event is recorded under (the communicator names webhook intakes by their provider). */
 export const AUDIT_CHANNELS = ['email', 'telegram', 'direct', 'mailgun', 'sendgrid', 'ses'] as const;
@@ -123,7 +123,7 @@ const clip = (v: string, max: number) => (v.length <= max ? v : `${v.slice(0, ma
 
 function toRow(knex: Knex, e: AuditEventInput): Record<string, unknown> {
   const row: Record<string, unknown> = {
-    event_id: e.event_id,
+    event_id: clip(sanitizeText(e.event_id), CAPS.event_id!),
     channel: e.channel,
     direction: e.direction,
     outcome: e.outcome,
@@ -132,7 +132,9 @@ function toRow(knex: Knex, e: AuditEventInput): Record<string, unknown> {
   };
   for (const key of ['reason', 'message_id', 'request_id', 'sender', 'recipient', 'subject', 'detail'] as const) {
     const value = e[key];
-    row[key] = value === undefined || value === '' ? null : clip(value, CAPS[key]!);
+    // Control characters (NUL above all, which PostgreSQL refuses in text) go, as at every other edge.
+    const clean = value === undefined ? '' : sanitizeText(value);
+    row[key] = clean === '' ? null : clip(clean, CAPS[key]!);
   }
   row['conversation_id'] = e.conversation_id ?? null;
   return row;
