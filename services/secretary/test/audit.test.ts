@@ -2,6 +2,7 @@
 // server and once on the embedded PGlite: idempotent event ids, whole-batch validation, filters, cursor pages,
 // key classes, counts that match the rows.
 import { randomBytes } from 'node:crypto';
+import supertest from 'supertest';
 import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
@@ -113,6 +114,13 @@ describe.each(DATABASE_KINDS)('audit log on %s', (kind) => {
     expect((await keyed(secretary.url, 'service').get('/audit')).status).toBe(403);
     expect((await keyed(secretary.url, 'client').get('/audit')).status).toBe(403);
     expect((await keyed(secretary.url, 'admin').get('/audit')).status).toBe(200);
+    const anonymous = await supertest(secretary.url)
+      .post('/audit-events')
+      .send({ events: [e] });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body).toMatchObject({ error: 'Unauthorized', statusCode: 401 });
+    expect((await supertest(secretary.url).get('/audit').set('Authorization', 'Bearer not-a-key')).status).toBe(401);
+    expect(Number(await rowsWithId([String(e['event_id'])]))).toBe(0);
   });
 
   it('filters by channel, sender (any case), reason, outcome, direction, dry_run and time, and pages by cursor', async () => {
