@@ -18,6 +18,9 @@ import type { AnalyzeLimits } from './rate-limits/analyze-limits.js';
 import { createRateLimitRoutes } from './rate-limits/rate-limit-routes.js';
 import { createRateLimitStore } from './rate-limits/rate-limit-store.js';
 import { createAnalyzer, type AnalyzerOptions } from './analyzer.js';
+import { createAuditRecorder } from './audit/audit-recorder.js';
+import { DEFAULT_AUDIT_RETENTION_DAYS, createAuditRepository, createAuditRetention } from './audit/audit-repository.js';
+import { createAuditRoutes } from './audit/audit-routes.js';
 import { toDatabaseError } from './database.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
@@ -75,6 +78,8 @@ export type SecretaryDeps = AnalyzerDeps & {
   previewActions?: PreviewActions;
   /** MAX_RESPONSE_LENGTH: longest answer a user receives, in characters; absent or 0: not cut. */
   maxResponseChars?: number;
+  /** AUDIT_RETENTION_DAYS: how long audit rows are kept (default 90; docs/audit.md). */
+  auditRetentionDays?: number;
 };
 
 /** The secretary's HTTP app. Never listens, never reads the environment: main.ts and tests hand it deps. */
@@ -86,6 +91,14 @@ export function buildApp(deps: SecretaryDeps): Express {
   const directory = createDirectoryRepository(deps.knex);
   const history = createHistoryRepository(deps.knex);
   const rateLimits = createRateLimitStore(deps.knex);
+  const auditRepository = createAuditRepository(deps.knex);
+  const auditRetention = createAuditRetention({
+    repository: auditRepository,
+    retentionDays: deps.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS,
+    onError: (err) =>
+      deps.logger.warn('audit retention cleanup failed', { err: err instanceof Error ? err : undefined }),
+  });
+  const audit = createAuditRecorder({ repository: auditRepository, retention: auditRetention, logger: deps.logger });
   const analyzeRequests = deps.metrics.counter(
     'workemon_analyze_requests_total',
     'Decisions taken by the secretary, by channel, action and whether the context was enough',
@@ -105,7 +118,8 @@ export function buildApp(deps: SecretaryDeps): Express {
     duplicateWaitMs: deps.duplicateWaitMs,
     attemptHeartbeatMs: deps.attemptHeartbeatMs,
     decide: deps.decide,
-    onDecisionRecorded: deps.onDecisionRecorded,
+    // Every decision gets its audit row in the transaction that stores it (docs/audit.md).
+    onDecisionRecorded: audit.decisionHook(deps.onDecisionRecorded),
     onDecided: (channel, decision) =>
       analyzeRequests.inc({ channel, action: decision.action, is_enough: String(decision.is_enough) }),
   });
@@ -142,6 +156,8 @@ export function buildApp(deps: SecretaryDeps): Express {
       healthChecks,
     },
     (app) => {
+      // Before the route's auth: refused requests are audited too.
+      app.use(audit.track);
       app.use(
         createAnalyzeRoutes({
           openapi,
@@ -160,7 +176,7 @@ export function buildApp(deps: SecretaryDeps): Express {
       // Durable per-sender budgets shared by every communicator replica (rate-limits/): service keys only.
       app.use(createRateLimitRoutes({ openapi, auth: serviceKey, store: rateLimits }));
       app.use(createDirectoryRoutes({ openapi, auth: adminKey, directory }));
-      app.use(createHistoryRoutes({ openapi, auth: adminKey, history }));
+      app.use(createHistoryRoutes({ openapi, auth: adminKey, history, auditStats: auditRepository.stats }));
       app.use(
         createPromptsRoutes({
           openapi,
@@ -187,9 +203,12 @@ export function buildApp(deps: SecretaryDeps): Express {
       );
       app.use(createRuleRoutes({ db: deps.knex, openapi, auth }));
       app.use(createLeaseRoutes({ leases: createLeaseRepository(deps.knex), openapi, auth: serviceKey }));
+      app.use(createAuditRoutes({ repository: auditRepository, openapi, auth, retention: auditRetention }));
       // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.
       const mapDatabaseErrors: ErrorRequestHandler = (err, _req, _res, next) => next(toDatabaseError(err));
       app.use(mapDatabaseErrors);
+      // A refused or failed /analyze-request gets its `skipped` audit row before the error answer goes out.
+      app.use(audit.captureError);
     },
   );
 }

@@ -76,6 +76,10 @@ const schema = z.object({
     'Longest answer a user receives, in characters; longer ones are cut at a sentence boundary and marked',
     { min: 100, max: 1_000_000 },
   ),
+  AUDIT_RETENTION_DAYS: env.int(90, 'Days the audit log (GET /audit) keeps its rows; older ones are deleted', {
+    min: 1,
+    max: 3650,
+  }),
   // Jira, ACTION_POLICY, APPROVER_TELEGRAM_CHAT_ID, the action worker's timing: see docs/actions.md.
   ...actionsEnvSchema,
 });

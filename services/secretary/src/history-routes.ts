@@ -2,12 +2,15 @@ import { Router, type RequestHandler } from 'express';
 import type { Channel } from '@workemon/contracts';
 import { errors, validated, type OpenApi } from '@workemon/service-kit';
 import type { HistoryRepository } from './history-repository.js';
+import type { AuditStats, AuditStatsOptions } from './audit/audit-repository.js';
 
 /** History for operators: GET /conversations, GET /conversations/{id}, GET /stats. */
 export function createHistoryRoutes(deps: {
   openapi: OpenApi;
   auth: RequestHandler;
   history: HistoryRepository;
+  /** The audit log's counts per channel and period for /stats' `audit` (docs/audit.md); absent: left out. */
+  auditStats?: (options: AuditStatsOptions) => Promise<AuditStats>;
 }): Router {
   const router = Router();
   const { openapi, auth, history } = deps;
@@ -29,7 +32,11 @@ export function createHistoryRoutes(deps: {
     res.json(conversation);
   });
   router.get('/stats', auth, openapi.validate('getStats'), async (_req, res) => {
-    res.json(await history.stats());
+    const { query } = validated<{ query: AuditStatsOptions }>(res);
+    if (query.from && query.to && new Date(query.from) >= new Date(query.to))
+      throw errors.invalidParameter('to', "must be later than 'from'");
+    const stats = await history.stats();
+    res.json(deps.auditStats ? { ...stats, audit: await deps.auditStats(query) } : stats);
   });
   return router;
 }

@@ -79,6 +79,7 @@ const actions = createActions({
   resolveDepartment: (name) => directory.getDepartment(name),
   logger,
   metrics,
+  auditRetentionDays: config.AUDIT_RETENTION_DAYS,
 });
 logger.info(
   `actions: jira ${actions.jira ? `on (${actions.jira.flavor})` : 'off'}, approvals by ${
@@ -117,6 +118,7 @@ const app = buildApp({
     perKeyPerMinute: config.ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE,
   },
   maxResponseChars: config.MAX_RESPONSE_LENGTH,
+  auditRetentionDays: config.AUDIT_RETENTION_DAYS,
   actionCatalog: catalogSourceFor(
     actionSettings,
     { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },

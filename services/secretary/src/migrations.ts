@@ -7,6 +7,7 @@ import { analysisClassificationMigration } from './migrations/220_analysis_class
 import { actionRetriesMigration } from './migrations/220_action_retries.js';
 import { personasAndProvenanceMigration } from './migrations/230_personas_and_provenance.js';
 import { pollerLeasesMigration } from './migrations/270_poller_leases.js';
+import { auditLogMigration } from './migrations/300_audit_log.js';
 import { rateLimitsMigration } from './migrations/310_rate_limits.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
@@ -123,6 +124,7 @@ const migrations: Migration[] = [
   actionRetriesMigration,
   personasAndProvenanceMigration,
   pollerLeasesMigration,
+  auditLogMigration,
   rateLimitsMigration,
 ];
 

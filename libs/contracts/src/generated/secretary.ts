@@ -138,8 +138,48 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Counts by channel, action and decision; failures by code; latency */
+        /**
+         * Counts by channel, action and decision; failures by code; latency
+         * @description The analysis counts cover all time. `audit` adds, per channel, the audit log's counts (inbound, skipped by reason, replied, failed; dry runs excluded) in the window `from`..`to`, and with `period` the same per UTC day, ISO week or month (docs/audit.md).
+         */
         get: operations["getStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Records audit events (service key); a repeated event_id is ignored
+         * @description The communicator reports what happened to each inbound message (received, skipped with its reason) and to each reply (delivered, failed). The whole batch is validated first: one bad event is a 400 and nothing is stored. Idempotent by `event_id`: a known id is counted in `duplicates`, not stored again.
+         */
+        post: operations["recordAuditEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first, filtered and paginated (admin key) */
+        get: operations["listAuditEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -790,6 +830,7 @@ export interface components {
                 p95: number;
                 max: number;
             };
+            audit?: components["schemas"]["AuditStats"];
         };
         ErrorResponse: {
             /** @example Bad Request */
@@ -1017,6 +1058,93 @@ export interface components {
             reason?: string | null;
             /** Format: date-time */
             recorded_at: string;
+        };
+        /** @enum {string} */
+        AuditChannel: "email" | "telegram" | "direct" | "mailgun" | "sendgrid" | "ses";
+        /** @enum {string} */
+        AuditDirection: "inbound" | "outbound";
+        /** @enum {string} */
+        AuditOutcome: "received" | "skipped" | "decided" | "delivered" | "failed";
+        AuditEventInput: {
+            /** @description the writer's idempotency key (`<channel>:<message_id>:<outcome>`, `<channel>:<message_id>:reply`) */
+            event_id: string;
+            channel: components["schemas"]["AuditChannel"];
+            direction: components["schemas"]["AuditDirection"];
+            outcome: components["schemas"]["AuditOutcome"];
+            /** @description skipped: automatic | rate-limited | untrusted | poison | duplicate | unreadable | no-reply | not-addressed; failed: a short machine reason (smtp-rejected, telegram-blocked, timeout) */
+            reason?: string;
+            /** @description RFC 5322 Message-ID or 'tg:<chat>:<message_id>' */
+            message_id?: string;
+            /** @description the X-Request-Id */
+            request_id?: string;
+            conversation_id?: number;
+            /** @description mail address or 'tg:<user id>' */
+            sender?: string;
+            /** @description for outbound events */
+            recipient?: string;
+            subject?: string;
+            /** @description human-readable; never secrets */
+            detail?: string;
+            /** @default false */
+            dry_run: boolean;
+            /**
+             * Format: date-time
+             * @description default: the database clock
+             */
+            occurred_at?: string;
+        };
+        AuditEvent: {
+            id: number;
+            event_id: string;
+            channel: components["schemas"]["AuditChannel"];
+            direction: components["schemas"]["AuditDirection"];
+            outcome: components["schemas"]["AuditOutcome"];
+            reason?: string | null;
+            message_id?: string | null;
+            request_id?: string | null;
+            conversation_id?: number | null;
+            sender?: string | null;
+            recipient?: string | null;
+            subject?: string | null;
+            detail?: string | null;
+            dry_run: boolean;
+            /** Format: date-time */
+            occurred_at: string;
+            /** Format: date-time */
+            recorded_at: string;
+        };
+        AuditChannelCounts: {
+            /** @description inbound messages (received or skipped; each message once) */
+            inbound: number;
+            skipped: number;
+            skipped_by_reason: components["schemas"]["Counts"];
+            /** @description decisions taken */
+            decided: number;
+            /** @description replies delivered (outbound events whose id ends in `:reply`) */
+            replied: number;
+            /** @description outbound deliveries accepted (replies */
+            delivered: number;
+            /** @description outbound deliveries that failed */
+            failed: number;
+            failed_by_reason: components["schemas"]["Counts"];
+        };
+        /** @description the audit log's counts per channel (dry runs excluded), in the window asked for */
+        AuditStats: {
+            /** Format: date-time */
+            from: string | null;
+            /** Format: date-time */
+            to: string | null;
+            channels: {
+                [key: string]: components["schemas"]["AuditChannelCounts"];
+            };
+            /** @description with `period`, the counts per UTC day / ISO week / month that has any, newest first */
+            periods?: {
+                /** Format: date-time */
+                start: string;
+                channels: {
+                    [key: string]: components["schemas"]["AuditChannelCounts"];
+                };
+            }[];
         };
     };
     responses: {
@@ -1427,7 +1555,14 @@ export interface operations {
     };
     getStats: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description count only audit events that occurred at or after this time */
+                from?: string;
+                /** @description count only audit events that occurred before this time */
+                to?: string;
+                /** @description also split the audit counts into UTC calendar periods (`audit.periods`, newest first) */
+                period?: "day" | "week" | "month";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1443,8 +1578,92 @@ export interface operations {
                     "application/json": components["schemas"]["Stats"];
                 };
             };
+            400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    recordAuditEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    events: components["schemas"]["AuditEventInput"][];
+                };
+            };
+        };
+        responses: {
+            /** @description the events are stored (newly or before) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description events newly stored by this call */
+                        accepted: number;
+                        /** @description events whose event_id was known (ignored) */
+                        duplicates: number;
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                channel?: components["schemas"]["AuditChannel"];
+                /** @description the sender (mail address or `tg:<user id>`), case-insensitive */
+                sender?: string;
+                reason?: string;
+                outcome?: components["schemas"]["AuditOutcome"];
+                direction?: components["schemas"]["AuditDirection"];
+                message_id?: string;
+                request_id?: string;
+                /** @description only events that occurred at or after this time */
+                since?: string;
+                /** @description only events that occurred before this time */
+                until?: string;
+                /** @description only dry runs (true) or only real events (false); absent, both */
+                dry_run?: boolean;
+                limit?: number;
+                /** @description the `next_cursor` of the previous page (opaque; pages go from newest to oldest) */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AuditEvent"][];
+                        /** @description pass as `cursor` for the next (older) page; null on the last page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };
     };

@@ -6,6 +6,12 @@ import { createCommunicatorClient } from './communicator-client.js';
 import type { DepartmentTarget } from './executors.js';
 import { createJiraClient, type JiraClient } from './jira-client.js';
 import { createActionWorker, type ActionWorker } from './worker.js';
+import { createActionAudit } from '../audit/action-audit.js';
+import {
+  DEFAULT_AUDIT_RETENTION_DAYS,
+  createAuditRepository,
+  createAuditRetention,
+} from '../audit/audit-repository.js';
 
 export type ActionsDeps = {
   db: Knex;
@@ -15,6 +21,8 @@ export type ActionsDeps = {
   resolveDepartment: (name: string) => Promise<DepartmentTarget | undefined>;
   logger: Logger;
   metrics: Metrics;
+  /** AUDIT_RETENTION_DAYS: how long the audit rows the worker writes are kept (default 90). */
+  auditRetentionDays?: number;
 };
 
 export type Actions = {
@@ -33,6 +41,7 @@ export function createActions(deps: ActionsDeps): Actions {
   const { db, settings, logger, metrics } = deps;
   const communicator = createCommunicatorClient(deps.communicator, { metrics, logger });
   const jira = settings.jira ? createJiraClient(settings.jira, { metrics, logger }) : undefined;
+  const auditRepository = createAuditRepository(db);
   const worker = createActionWorker({
     db,
     executors: { jira, communicator },
@@ -41,6 +50,16 @@ export function createActions(deps: ActionsDeps): Actions {
     approverChatId: settings.approverChatId,
     logger,
     metrics,
+    audit: createActionAudit({
+      repository: auditRepository,
+      retention: createAuditRetention({
+        repository: auditRepository,
+        retentionDays: deps.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS,
+        onError: (err) =>
+          logger.warn('audit retention cleanup failed', { err: err instanceof Error ? err : undefined }),
+      }),
+      logger,
+    }),
   });
   const hooks = createActionHooks({
     db,

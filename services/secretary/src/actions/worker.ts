@@ -18,6 +18,7 @@ import {
   type ExecutorDeps,
 } from './executors.js';
 import { summarize } from './jira-client.js';
+import type { ActionAudit } from '../audit/action-audit.js';
 
 export type ActionWorkerDeps = {
   db: Knex;
@@ -28,6 +29,8 @@ export type ActionWorkerDeps = {
   approverChatId?: string;
   logger?: Logger;
   metrics?: Metrics;
+  /** Records each outbound delivery's outcome in the audit log (docs/audit.md); absent: not recorded. */
+  audit?: ActionAudit;
 };
 
 export type ActionWorker = {
@@ -106,10 +109,12 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
           { text: 'Отклонить', callback_data: `action:reject:${row.id}` },
         ],
       });
-      return updateLeased(db, row, {
+      const sentRow = await updateLeased(db, row, {
         approval_request_status: 'sent',
         approval_request: JSON.stringify({ to: deps.approverChatId, attempts, sent_at: new Date().toISOString() }),
       });
+      if (sentRow) await deps.audit?.approvalRequestFinished(sentRow, deps.approverChatId);
+      return sentRow;
     } catch (err) {
       const failure = classifyFailure(err);
       const giveUp = !failure.transient || attempts >= settings.maxAttempts;
@@ -119,6 +124,7 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
         approval_request: JSON.stringify({ to: deps.approverChatId, attempts, error: failure.reason }),
         ...(giveUp ? {} : { next_attempt_at: laterThanNow(db, backoffMs(settings, attempts, failure.retryAfterMs)) }),
       });
+      if (giveUp) await deps.audit?.approvalRequestFinished(row, deps.approverChatId, { err, reason: failure.reason });
       return giveUp ? { ...row, approval_request_status: 'failed' } : undefined;
     }
   }
@@ -148,7 +154,7 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
         attempt: started.attempts,
       });
       counter?.inc({ action: row.action, status: outcome.status });
-      return updateLeased(db, started, {
+      const finished = await updateLeased(db, started, {
         status: outcome.status,
         ...(outcome.status === 'succeeded'
           ? { target: JSON.stringify(outcome.target), result: JSON.stringify(outcome.result), error: null }
@@ -156,6 +162,8 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
         finished_at: db.fn.now(),
         ...outcomeFields(row, outcome.userMessage),
       });
+      if (finished) await deps.audit?.executionFinished(finished);
+      return finished;
     } catch (err) {
       const failure = classifyFailure(err);
       const attempts = started.attempts;
@@ -173,12 +181,14 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
       const reason = failure.transient ? `gave up after ${attempts} attempts: ${failure.reason}` : failure.reason;
       logger?.error('action failed', { action_execution: { id: row.id, action: row.action, attempts }, reason });
       counter?.inc({ action: row.action, status: 'failed' });
-      return updateLeased(db, started, {
+      const failed = await updateLeased(db, started, {
         status: 'failed',
         error: reason,
         finished_at: db.fn.now(),
         ...outcomeFields(row, failedNotice(row.action, failure.reason, row.id)),
       });
+      if (failed) await deps.audit?.executionFinished(failed, { err, reason });
+      return failed;
     }
   }
 
@@ -214,7 +224,7 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
         // A re-run (POST …/retry) has an outcome of its own: a key per run, or the communicator drops it as a repeat.
         idempotency_key: `action-${row.id}-outcome${row.retries ? `-retry${row.retries}` : ''}`,
       });
-      return updateLeased(db, row, {
+      const notified = await updateLeased(db, row, {
         notify_status: 'sent',
         notification: JSON.stringify({
           message,
@@ -224,6 +234,8 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
           message_id: sent.message_id ?? null,
         }),
       });
+      if (notified) await deps.audit?.noticeFinished(notified, reply.to);
+      return notified;
     } catch (err) {
       const failure = classifyFailure(err);
       const giveUp = !failure.transient || attempts >= settings.maxAttempts;
@@ -236,6 +248,7 @@ export function createActionWorker(deps: ActionWorkerDeps): ActionWorker {
         notification: JSON.stringify({ message, to: reply.to, attempts, error: failure.reason }),
         ...(giveUp ? {} : { next_attempt_at: laterThanNow(db, backoffMs(settings, attempts, failure.retryAfterMs)) }),
       });
+      if (giveUp) await deps.audit?.noticeFinished(row, reply.to, { err, reason: failure.reason });
       return undefined;
     }
   }

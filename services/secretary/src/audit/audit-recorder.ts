@@ -1,0 +1,273 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { Knex } from 'knex';
+import type { Channel } from '@workemon/contracts';
+import { getRequestId, isAppError, principalOf, type Logger } from '@workemon/service-kit';
+import type { DecisionRecordedHook } from '../decision.js';
+import type { AuditChannel, AuditEventInput, AuditRepository, AuditRetention } from './audit-repository.js';
+
+/** The audit channel of an analysis channel: the contract's `tg` is `telegram` in the audit log. */
+export function auditChannelOf(channel: Channel | string): AuditChannel {
+  return channel === 'tg' ? 'telegram' : channel === 'email' ? 'email' : 'direct';
+}
+
+/** What one /analyze-request call has recorded so far (kept in async context for the decision hook). */
+type RequestAudit = {
+  req: Request;
+  res: Response;
+  receivedAt: string;
+  /** Set by the decision hook: received/decided rows are in the decision's transaction. */
+  decided: boolean;
+  /** Set once the request's own row (skipped, or a dry run's) is written or being written. */
+  settled: boolean;
+  /** The error the request ended with, as the error middleware saw it: its code and HTTP status. */
+  errorCode?: string;
+  errorStatus?: number;
+  /** What `res.json` was given (the decision of a dry run, which writes nothing of its own). */
+  responseBody?: unknown;
+};
+
+const PATH = '/analyze-request';
+const REFUSAL_WRITE_WAIT_MS = 1000;
+
+// Reasons for a refused or failed REST request (docs/audit.md); the skipped reasons of the interface first.
+function reasonFor(status: number, code: string | undefined): string {
+  if (code === 'unknown_user') return 'untrusted';
+  if (code === 'duplicate_in_progress') return 'duplicate';
+  if (status === 429) return 'rate-limited';
+  if (status === 401) return 'unauthenticated';
+  if (status === 403) return 'forbidden';
+  if (status === 413 || code === 'request_too_long') return 'too-long';
+  if (status === 400) return 'invalid-request';
+  if (status === 504) return 'timeout';
+  if (status === 502) return 'upstream-error';
+  if (status === 503) return 'unavailable';
+  if (status >= 500) return 'error';
+  return `http-${status}`;
+}
+
+const str = (v: unknown, max: number) =>
+  typeof v === 'string' && v.trim() !== '' ? v.trim().slice(0, max) : undefined;
+
+/**
+ * The caller's fields: as the route validated them (control characters removed), else as sent (GET: query, POST:
+ * body), read leniently — a refused request may be malformed. The repository cleans what it stores.
+ */
+function fieldsOf(req: Request, res: Response): Record<string, unknown> {
+  const validated = res.locals['validated'] as { query?: unknown; body?: unknown } | undefined;
+  const source: unknown = validated
+    ? req.method === 'GET'
+      ? validated.query
+      : validated.body
+    : req.method === 'GET'
+      ? req.query
+      : req.body;
+  return source && typeof source === 'object' && !Array.isArray(source) ? (source as Record<string, unknown>) : {};
+}
+
+/**
+ * A dry run (`dry_run: true` on /analyze-request) as the route accepted it (the validated request) or answered
+ * it (`dry_run: true` in the answer): a field the contract does not know is never taken for one.
+ */
+function isDryRun(res: Response, responseBody?: unknown): boolean {
+  const validated = res.locals['validated'] as { query?: Record<string, unknown>; body?: unknown } | undefined;
+  const body = validated?.body as Record<string, unknown> | undefined;
+  return (
+    body?.['dry_run'] === true ||
+    validated?.query?.['dry_run'] === true ||
+    (responseBody as Record<string, unknown> | undefined)?.['dry_run'] === true
+  );
+}
+
+/**
+ * Whose inbound rows these are: the communicator (service key) reports email and Telegram messages itself
+ * (POST /audit-events); anything else reaching /analyze-request is the REST (`direct`) intake, whatever the
+ * body's `channel` claims.
+ */
+function recordsInbound(res: Response, fields: Record<string, unknown>): boolean {
+  const principal = principalOf(res);
+  const fromCommunicator = principal?.keyClass === 'service' && !principal.anonymous;
+  return !(fromCommunicator && (fields['channel'] === 'email' || fields['channel'] === 'tg'));
+}
+
+function callerDetail(res: Response): string {
+  const principal = principalOf(res);
+  return principal ? `via ${principal.keyClass} key '${principal.name}'` : 'no valid key';
+}
+
+/**
+ * The secretary's own audit rows (docs/audit.md): for every /analyze-request on the REST (`direct`) intake a
+ * `received` and a `decided` row written in the decision's transaction, or one `skipped` row with the reason
+ * when the request is refused or fails (400, 401, 403, 413, 429, 5xx) or only replays a stored answer; and a
+ * `decided` row for every decision on any channel. Dry runs are marked `dry_run`.
+ *
+ * Mount `track` before the route's auth, `captureError` among the error handlers (before the shared one), and
+ * give the analyzer `decisionHook(next)` as its `onDecisionRecorded`.
+ */
+export function createAuditRecorder(deps: { repository: AuditRepository; retention?: AuditRetention; logger: Logger }) {
+  const storage = new AsyncLocalStorage<RequestAudit>();
+  const { repository, logger } = deps;
+
+  async function write(events: AuditEventInput[]): Promise<void> {
+    await repository.insert(events);
+    await deps.retention?.noteWrite();
+  }
+
+  /** The single row of a request that did not produce a decision of its own. */
+  function settleEvents(audit: RequestAudit): AuditEventInput[] {
+    const { req, res } = audit;
+    const fields = fieldsOf(req, res);
+    if (!recordsInbound(res, fields)) return [];
+    const dryRun = isDryRun(res, audit.responseBody);
+    const base = {
+      channel: 'direct' as const,
+      direction: 'inbound' as const,
+      request_id: str(res.getHeader('X-Request-Id'), 200) ?? getRequestId(),
+      message_id: str(fields['message_id'], 998),
+      sender: str(fields['username'], 320),
+      subject: str(fields['subject'], 300),
+      dry_run: dryRun,
+    };
+    const status = audit.errorStatus ?? res.statusCode;
+    if (status < 400 && dryRun) {
+      // A dry run stores no decision (no hook ran): its received and decided rows come from the answer.
+      const body = (audit.responseBody ?? {}) as Record<string, unknown>;
+      const id = randomUUID();
+      return [
+        {
+          ...base,
+          event_id: `direct:${id}:received`,
+          outcome: 'received',
+          detail: callerDetail(res),
+          occurred_at: audit.receivedAt,
+        },
+        {
+          ...base,
+          event_id: `direct:${id}:decided`,
+          outcome: 'decided',
+          conversation_id: typeof body['conversation_id'] === 'number' ? body['conversation_id'] : undefined,
+          detail: decisionDetail(body['action'], body['is_enough']),
+        },
+      ];
+    }
+    return [
+      {
+        ...base,
+        event_id: `direct:${randomUUID()}:skipped`,
+        outcome: 'skipped',
+        reason: status < 400 ? 'duplicate' : reasonFor(status, audit.errorCode),
+        detail:
+          status < 400
+            ? `answered from the stored decision of this message_id; ${callerDetail(res)}`
+            : `HTTP ${status}${audit.errorCode ? ` ${audit.errorCode}` : ''}; ${callerDetail(res)}`,
+        occurred_at: audit.receivedAt,
+      },
+    ];
+  }
+
+  async function settle(audit: RequestAudit): Promise<void> {
+    if (audit.settled || audit.decided) return;
+    audit.settled = true;
+    const events = settleEvents(audit);
+    if (events.length) await write(events);
+  }
+
+  function warn(err: unknown) {
+    logger.warn('could not write the audit row of a request', { err: err instanceof Error ? err : undefined });
+  }
+
+  function begin(req: Request, res: Response): RequestAudit {
+    const audit: RequestAudit = { req, res, receivedAt: new Date().toISOString(), decided: false, settled: false };
+    res.locals['audit'] = audit;
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => {
+      audit.responseBody = body;
+      return json(body);
+    };
+    // Whatever did not pass the error middleware (an answer written directly, a dry run, a replay) is settled
+    // once the answer is out; a request that decided has its rows already.
+    res.once('finish', () => void settle(audit).catch(warn));
+    return audit;
+  }
+
+  const track: RequestHandler = (req, res, next) => {
+    if (req.path !== PATH) return next();
+    storage.run(begin(req, res), next);
+  };
+
+  // Refusals are written before the error answer goes out, so a client that sees its 4xx finds the row.
+  const captureError: ErrorRequestHandler = (err, req, res, next) => {
+    if (req.path !== PATH) return next(err);
+    // A body that is not JSON fails before `track` ran.
+    const audit = (res.locals['audit'] as RequestAudit | undefined) ?? begin(req, res);
+    audit.errorCode = isAppError(err) ? err.code : undefined;
+    audit.errorStatus = statusOf(err);
+    // With the database away the write fails only after the pool's acquire timeout: the answer waits at most
+    // REFUSAL_WRITE_WAIT_MS for it (the write goes on, and is logged if it fails).
+    const written = settle(audit).catch(warn);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, REFUSAL_WRITE_WAIT_MS);
+    });
+    void Promise.race([written, waited]).then(() => {
+      clearTimeout(timer);
+      next(err);
+    });
+  };
+
+  /** Wraps the analyzer's `onDecisionRecorded`: the audit rows are written in the same transaction, first. */
+  function decisionHook(next?: DecisionRecordedHook): DecisionRecordedHook {
+    return async (trx: Knex.Transaction, recorded) => {
+      const audit = storage.getStore();
+      const { decision, context } = recorded;
+      const fields = audit ? fieldsOf(audit.req, audit.res) : {};
+      const direct = audit ? recordsInbound(audit.res, fields) : context.channel === 'direct';
+      const base = {
+        channel: direct ? ('direct' as const) : auditChannelOf(context.channel),
+        direction: 'inbound' as const,
+        request_id: getRequestId(),
+        message_id: str(fields['message_id'], 998),
+        conversation_id: context.conversationId,
+        sender: context.sender,
+        subject: context.subject?.slice(0, 300),
+        dry_run: audit ? isDryRun(audit.res) : false,
+      };
+      const events: AuditEventInput[] = [];
+      if (direct && audit) {
+        events.push({
+          ...base,
+          event_id: `analysis:${context.analysisId}:received`,
+          outcome: 'received',
+          detail: callerDetail(audit.res),
+          occurred_at: audit.receivedAt,
+        });
+      }
+      events.push({
+        ...base,
+        event_id: `analysis:${context.analysisId}:decided`,
+        outcome: 'decided',
+        detail: `${decisionDetail(decision.action, decision.is_enough)}; analysis ${context.analysisId}`,
+      });
+      await repository.insert(events, trx);
+      await next?.(trx, recorded);
+      if (audit) audit.decided = true;
+    };
+  }
+
+  return { track, captureError, decisionHook };
+}
+
+// The status the shared error handler will answer with (an AppError's, a body parser's 400/413, else 500).
+function statusOf(err: unknown): number {
+  if (isAppError(err)) return err.status;
+  const e = err as { status?: unknown; statusCode?: unknown } | undefined;
+  const status = e?.status ?? e?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+}
+
+function decisionDetail(action: unknown, isEnough: unknown): string {
+  return `action: ${typeof action === 'string' ? action : 'none'}; is_enough: ${String(isEnough)}`;
+}
+
+export type AuditRecorder = ReturnType<typeof createAuditRecorder>;
