@@ -66,6 +66,7 @@ export {
 } from './http-transport.js';
 export {
   backoffMs,
+  spreadMs,
   sleep,
   startDeadline,
   withDeadline,

@@ -44,6 +44,14 @@ export function backoffMs(retry: number, options: BackoffOptions): number {
 }
 
 /**
+ * A step of a fixed schedule (say 250 ms, 750 ms, 2 s …) spread by ±`spread` (0.2: 80–120 %), so that callers
+ * that failed together do not retry together.
+ */
+export function spreadMs(ms: number, spread: number, random: () => number = Math.random): number {
+  return ms * (1 - spread + 2 * spread * random());
+}
+
+/**
  * Waits `ms` on a `node:timers/promises` timer. Resolves `true` when the time passed and `false` when `signal`
  * aborted first (the timer is cleared then); never rejects. `unref: true` lets the process exit meanwhile
  * (background loops: reconnects, log shipping).
