@@ -5,7 +5,7 @@
  * For each transport: warm-up, then CALLS calls at CONCURRENCY in flight; prints CPU µs per call
  * (process.cpuUsage user+system / calls) and calls per second. The last rows are the service-kit client itself
  * and the LLM providers' `requestProvider`, i.e. the transport plus our own work (deadline, request id, metric,
- * status mapping). docs/DEVELOPING.md ("HTTP clients") records the figures and the choice they led to.
+ * status mapping). docs/DEVELOPING.md ("Upstream HTTP and retries") records the figures and the choice they led to.
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';

@@ -252,6 +252,13 @@ function retriesAtOnce(err: unknown): boolean {
   return err.outcome === 'server_error' && RETRY_AT_ONCE_STATUS.has(Number(err.appError.details?.['status']));
 }
 
+/** Header names in lower case, so a caller's `Content-Type` replaces ours instead of doubling it. */
+function lowerCased(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
+  return out;
+}
+
 function contextOf(options: HttpClientOptions): Context {
   const pool = options.pool;
   return {
@@ -261,7 +268,7 @@ function contextOf(options: HttpClientOptions): Context {
     headers: {
       accept: 'application/json',
       ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-      ...options.headers,
+      ...lowerCased(options.headers),
     },
   };
 }
@@ -270,9 +277,10 @@ function bodyOf(
   body: unknown,
   headers: Record<string, string> | undefined,
 ): { body?: string; headers?: Record<string, string> } {
-  if (body === undefined) return { headers };
-  if (typeof body === 'string') return { body, headers };
-  return { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } };
+  const own = lowerCased(headers);
+  if (body === undefined) return { headers: own };
+  if (typeof body === 'string') return { body, headers: own };
+  return { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...own } };
 }
 
 async function call<T>(

@@ -5,7 +5,7 @@ import { startDeadline } from './resilience.js';
 /**
  * The transport under every upstream call of the tree (service-kit's HttpClient, the LLM providers): undici's
  * `request` over keep-alive connection pools. Chosen by measurement (`npm run bench:http`, figures in
- * docs/DEVELOPING.md "HTTP clients"): about a quarter of axios' CPU per call and a fifth of fetch()'s, as cheap
+ * docs/DEVELOPING.md "Upstream HTTP and retries"): about a quarter of axios' CPU per call and a fifth of fetch()'s, as cheap
  * as node:http. undici is used as a library here — nothing calls `setGlobalDispatcher`, so Node's own fetch()
  * stays Node's.
  */

@@ -7,7 +7,7 @@ import { isAppError } from './errors.js';
  * the secretary retries of the channels, the Elasticsearch log transport) takes its delays, waits and deadlines
  * from here.
  *
- * Why not cockatiel (docs/DEVELOPING.md, "Retries and backoff"): most of our retries are not an in-process loop
+ * Why not cockatiel (docs/DEVELOPING.md, "Upstream HTTP and retries"): most of our retries are not an in-process loop
  * around one call — the outbox stores its next attempt in a row, a mail keeps its attempts on the message, a
  * Telegram chat waits in its own queue — so what they share is the delay formula, the wait and the verdict
  * ("retryable"), not a policy object; and the LLM breaker needs a "neutral" outcome and a "blocked for" query
