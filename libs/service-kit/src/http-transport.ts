@@ -6,9 +6,19 @@ import { startDeadline } from './resilience.js';
  * The transport under every upstream call of the tree (service-kit's HttpClient, the LLM providers): undici's
  * `request` over keep-alive connection pools. Chosen by measurement (`npm run bench:http`, figures in
  * docs/DEVELOPING.md "Upstream HTTP and retries"): about a quarter of axios' CPU per call and a fifth of fetch()'s, as cheap
- * as node:http. undici is used as a library here — nothing calls `setGlobalDispatcher`, so Node's own fetch()
- * stays Node's.
+ * as node:http. undici is used as a library here, every call with its pool (see the global dispatcher below).
  */
+
+/**
+ * Loading npm undici installs its own Agent as the process's global dispatcher (its lib/global.js does so when
+ * none is set), which Node's built-in fetch() then uses: the "npm undici replacing Node's fetch by accident" of
+ * the performance issue. Our calls pass their pool explicitly and need no global, so the slot is emptied again
+ * when npm undici filled it; Node's fetch then installs its own Agent on first use. A dispatcher set on purpose
+ * (any other object) is left alone.
+ */
+const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
+const globals = globalThis as unknown as Record<symbol, unknown>;
+if (globals[GLOBAL_DISPATCHER] instanceof Agent) globals[GLOBAL_DISPATCHER] = undefined;
 
 export type HttpPoolOptions = {
   /** Most connections per origin (host:port); calls beyond wait for a free one. Default 128. */

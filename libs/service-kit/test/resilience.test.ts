@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import express from 'express';
 import Transport from 'winston-transport';
+import { Agent } from 'undici';
 import {
   AppError,
   backoffMs,
@@ -149,6 +151,22 @@ describe('the error code and retry verdict across HTTP', () => {
       const busy = await failure('/busy');
       expect(busy).toMatchObject({ status: 503, retryable: true });
       expect(busy.details?.['upstreamCode']).toBe('duplicate_in_progress');
+    } finally {
+      await upstream.close();
+    }
+  });
+});
+
+describe('the HTTP transport', () => {
+  it("leaves Node's own fetch its own dispatcher (npm undici's Agent is not the global one)", async () => {
+    const slot = Symbol.for('undici.globalDispatcher.1');
+    expect((globalThis as unknown as Record<symbol, unknown>)[slot]).not.toBeInstanceOf(Agent);
+    // Node's fetch still works and installs a dispatcher of its own.
+    const upstream = await listen(express().get('/x', (_req, res) => res.json({ ok: true })));
+    try {
+      const res = await fetch(`${upstream.url}/x`);
+      expect(await res.json()).toEqual({ ok: true });
+      expect((globalThis as unknown as Record<symbol, unknown>)[slot]).not.toBeInstanceOf(Agent);
     } finally {
       await upstream.close();
     }
