@@ -73,6 +73,13 @@ export type HttpClient = {
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 type Outcome = 'ok' | 'client_error' | 'server_error' | 'timeout' | 'unreachable' | 'bad_response';
 
+/**
+ * Added to an attempt's deadline, as the axios-based client did (its socket timeout plus 50 ms for the whole
+ * exchange): a busy event loop that runs the expired timer before the answer already waiting on the socket
+ * should not turn a fast answer into a 504.
+ */
+const DEADLINE_GRACE_MS = 50;
+
 // 504 is not retried: the upstream already spent its own deadline, a retry would only double the wait.
 const RETRY_AT_ONCE_STATUS = new Set([500, 502, 503]);
 
@@ -225,7 +232,12 @@ async function observed<R>(ctx: Context, attempt: Attempt, read: (answer: HttpAn
   try {
     let answer: HttpAnswer;
     try {
-      answer = await exchange({ ...attempt, headers: { ...ctx.headers, ...attempt.headers }, pool: ctx.pool });
+      answer = await exchange({
+        ...attempt,
+        headers: { ...ctx.headers, ...attempt.headers },
+        timeoutMs: attempt.timeoutMs + DEADLINE_GRACE_MS,
+        pool: ctx.pool,
+      });
     } catch (err) {
       throw transportFailure(ctx, err, attempt.timeoutMs);
     }
