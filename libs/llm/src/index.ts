@@ -22,8 +22,9 @@ export {
 export { llmErrors } from './llm-errors.js';
 export { stripInvisible, prepareUserContent, delimitUserContent, bodyLimitForInput } from './user-content.js';
 export { extractJson, parseStructured, jsonSchemaOf, cutAnswer, ANSWER_CUT_MARKER } from './structured-output.js';
-export { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
-export { parseRetryAfterMs } from './provider-http.js';
+// The breaker lives in service-kit's resilience module; re-exported for the LLM services' existing imports.
+export { createCircuitBreaker, type CircuitBreaker } from '@workemon/service-kit';
+export { parseRetryAfterMs, configureProviderPool } from './provider-http.js';
 export type { TokenUsage } from './provider-wire.js';
 export { readPromptFile } from './prompt-file.js';
 export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-config.js';

@@ -3,14 +3,18 @@ import type { z } from 'zod';
 import {
   type AppError,
   SLOW_CALL_BUCKETS,
+  backoffMs,
+  createCircuitBreaker,
   isAppError,
+  isRetryable,
+  retry,
+  type CircuitBreaker,
   type HealthCheck,
   type Logger,
   type Metrics,
 } from '@workemon/service-kit';
 import { DEFAULT_MAX_ANSWER_CHARS, type LlmSettings, type ProviderName, type ProviderSettings } from './llm-config.js';
 import { isInvalidOutput, llmErrors, unreachableFix } from './llm-errors.js';
-import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
 import { createOpenAiWire } from './openai-wire.js';
 import { createYandexGptWire } from './yandexgpt-wire.js';
 import { createOllamaWire } from './ollama-wire.js';
@@ -187,11 +191,10 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     };
   });
 
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-  function backoffMs(retry: number, retryAfterMs: number | undefined): number {
+  /** Retry-After (capped) when the provider sent one, else full-jitter backoff capped likewise. */
+  function waitMs(n: number, retryAfterMs: number | undefined): number {
     if (retryAfterMs !== undefined) return Math.min(retryAfterMs, settings.retryAfterCapMs);
-    return Math.round(random() * Math.min(settings.retryAfterCapMs, settings.retryBaseMs * 2 ** retry));
+    return Math.round(backoffMs(n, { baseMs: settings.retryBaseMs, maxMs: settings.retryAfterCapMs, random }));
   }
 
   async function attempt<T>(
@@ -232,20 +235,20 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     }
   }
 
-  async function withRetries<R>(rt: Runtime, fn: () => Promise<R>): Promise<R> {
-    for (let retry = 0; ; retry += 1) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (!isAppError(err) || detail(err, 'retry') !== true || retry >= settings.maxRetries) throw err;
-        const retryAfterMs = detail(err, 'retryAfterMs') as number | undefined;
-        const waitMs = backoffMs(retry, retryAfterMs);
-        logger?.warn(`LLM ${rt.settings.name} failed (${err.message}); retry ${retry + 1} in ${waitMs} ms`, {
-          llm: { provider: rt.settings.name, retry: retry + 1, wait_ms: waitMs },
-        });
-        await sleep(waitMs);
-      }
-    }
+  /**
+   * Retries on the same provider: errors that are retryable (AppError.retryable) and marked for an immediate
+   * retry here (`details.retry`: 408/429/5xx/network; a timeout is retryable later but not here).
+   */
+  function withRetries<R>(rt: Runtime, fn: () => Promise<R>): Promise<R> {
+    return retry(fn, {
+      maxRetries: settings.maxRetries,
+      shouldRetry: (err) => isRetryable(err) && detail(err as AppError, 'retry') === true,
+      delayMs: (n, err) => waitMs(n, detail(err as AppError, 'retryAfterMs') as number | undefined),
+      onRetry: (err, n, wait) =>
+        logger?.warn(`LLM ${rt.settings.name} failed (${(err as AppError).message}); retry ${n + 1} in ${wait} ms`, {
+          llm: { provider: rt.settings.name, retry: n + 1, wait_ms: wait },
+        }),
+    });
   }
 
   /** One logical call on one provider: concurrency slot, breaker verdict, retries. */

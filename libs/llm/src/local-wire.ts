@@ -11,7 +11,7 @@ import type {
   Llama,
   LlamaModel,
 } from 'node-llama-cpp';
-import { AppError, type CheckResult, type Logger } from '@workemon/service-kit';
+import { AppError, backoffMs, sleep, type CheckResult, type Logger } from '@workemon/service-kit';
 import type { LlmSettings, ProviderSettings } from './llm-config.js';
 import { displayUrl, llmErrors } from './llm-errors.js';
 import {
@@ -267,7 +267,7 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
       if (!existsSync(`${dest}.lock`)) return 'lock-free';
       const have = (await stat(`${dest}.part`).catch(() => undefined))?.size ?? 0;
       state = { phase: 'downloading', file: dest, receivedBytes: have, totalBytes: hubFile.size };
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     }
   }
 
@@ -330,11 +330,11 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
               closed
             )
               throw err;
-            const waitMs = Math.min(30_000, 1000 * 2 ** (attempt - 1));
+            const waitMs = backoffMs(attempt - 1, { baseMs: 1000, maxMs: 30_000, jitter: 0 });
             logger?.warn(`local model: ${err.message}; resuming in ${waitMs / 1000} s`, {
               llm: { provider: p.name, file: dest, attempt },
             });
-            await new Promise((r) => setTimeout(r, waitMs));
+            await sleep(waitMs);
           }
         }
         logger?.info(`local model: downloaded and verified ${dest}`, { llm: { provider: p.name, file: dest } });

@@ -1,13 +1,29 @@
-import { Agent, request } from 'undici';
-import { getRequestId } from '@workemon/service-kit';
+import {
+  createHttpPool,
+  exchange,
+  headerValue,
+  HttpTransportError,
+  type HttpAnswer,
+  type HttpPool,
+  type HttpPoolOptions,
+} from '@workemon/service-kit';
 import { llmErrors } from './llm-errors.js';
 
 /**
- * Keep-alive connection pools for every provider call of the process, one pool per origin. undici's `request`
- * rather than `fetch()` (Node's fetch is built on the same undici, plus a WHATWG layer that cost about four times
- * the CPU per call in docs/DEVELOPING.md's measurement) or axios (about three times).
+ * Keep-alive connection pools for every provider call of the process, one pool per origin, on the tree's one
+ * HTTP transport (service-kit's http-transport.ts, undici's `request`; figures in docs/DEVELOPING.md).
  */
-const providerDispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 256 });
+let providerPool: HttpPool = createHttpPool({ connections: 256, keepAliveTimeoutMs: 30_000 });
+
+/**
+ * Sizes the providers' pool (connections per provider origin, e.g. to LLM_CONCURRENCY). Call at start, before
+ * the first provider call; the previous pool is closed once its calls in flight have finished.
+ */
+export function configureProviderPool(options: HttpPoolOptions): void {
+  const previous = providerPool;
+  providerPool = createHttpPool(options);
+  void previous.close();
+}
 
 export type ProviderRequest = {
   provider: string;
@@ -54,40 +70,29 @@ function providerMessage(text: string): string {
  */
 export async function requestProvider(req: ProviderRequest): Promise<{ json?: unknown; text: string }> {
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
-  const requestId = getRequestId();
-  if (requestId) headers['x-request-id'] = requestId;
   if (req.body !== undefined) headers['content-type'] = 'application/json';
-  let status: number;
-  let retryAfter: string | string[] | undefined;
-  let text: string;
-  // A controller with a timer cleared on completion, not AbortSignal.timeout(): that signal (and the request it
-  // is attached to) stays reachable until its timer fires, so at a few hundred calls a second with a 60 s
-  // deadline memory grew by the whole minute's worth of requests.
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), req.timeoutMs);
+  let answer: HttpAnswer;
   try {
-    const response = await request(req.url, {
+    answer = await exchange({
       method: req.method,
+      url: req.url,
       headers,
       body: req.body === undefined ? undefined : JSON.stringify(req.body),
-      signal: controller.signal,
-      dispatcher: providerDispatcher,
+      timeoutMs: req.timeoutMs,
+      pool: providerPool,
     });
-    status = response.statusCode;
-    retryAfter = response.headers['retry-after'];
-    text = await response.body.text();
   } catch (err) {
-    if (controller.signal.aborted) throw llmErrors.timeout(req.provider, req.timeoutMs);
-    throw llmErrors.unreachable(req.provider, err);
-  } finally {
-    clearTimeout(timer);
+    if (err instanceof HttpTransportError && err.kind === 'timeout')
+      throw llmErrors.timeout(req.provider, req.timeoutMs);
+    throw llmErrors.unreachable(req.provider, err instanceof HttpTransportError ? err.cause : err);
   }
+  const { status, text } = answer;
   if (status === 401 || status === 403) {
     throw llmErrors.authRejected(req.provider, status, req.apiKeyEnv);
   }
   if (status < 200 || status > 299) {
-    const header = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
-    throw llmErrors.httpStatus(req.provider, status, parseRetryAfterMs(header ?? null), providerMessage(text));
+    const retryAfter = headerValue(answer.headers, 'retry-after');
+    throw llmErrors.httpStatus(req.provider, status, parseRetryAfterMs(retryAfter ?? null), providerMessage(text));
   }
   try {
     return { json: JSON.parse(text) as unknown, text };

@@ -1,6 +1,6 @@
 import express, { type Express, type ErrorRequestHandler, type RequestHandler } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
-import { AppError, errorBody, errors, isAppError } from './errors.js';
+import { AppError, ERROR_CODE_HEADER, RETRYABLE_HEADER, errorBody, errors, isAppError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { runHealthChecks, type HealthCheck } from './health.js';
@@ -127,6 +127,9 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
       return;
     }
     for (const [k, v] of Object.entries(appError.headers ?? {})) res.setHeader(k, v);
+    // The error's code and retry verdict for callers that are ours (http-client.ts): they survive the hop.
+    res.setHeader(ERROR_CODE_HEADER, appError.code);
+    res.setHeader(RETRYABLE_HEADER, String(appError.retryable));
     res.status(appError.status).json(errorBody(appError.status, appError.message));
   };
   app.use(errorHandler);

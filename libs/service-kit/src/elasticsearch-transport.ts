@@ -1,5 +1,6 @@
 import { ecsStringify } from '@elastic/ecs-winston-format';
 import { ElasticsearchTransport } from 'winston-elasticsearch';
+import { backoffMs, sleep } from './resilience.js';
 
 /** Where logs go besides stdout. Built from ELASTICSEARCH_URL / _USERNAME / _PASSWORD (`elasticsearchFromEnv`). */
 export type ElasticsearchLogOptions = {
@@ -191,13 +192,15 @@ function hardenBulkWriter(transport: WorkemonElasticsearchTransport, writer: Bul
     failedBulks = writer.esConnection ? 0 : failedBulks + 1;
   };
 
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+  const wait = (ms: number) => sleep(ms, { unref: true });
+  // Without jitter: one process, one cluster; the steps are for not hammering it, not for spreading a herd.
+  const step = (n: number) => backoffMs(n, { baseMs: HEALTH_RETRY_MIN_MS, maxMs: HEALTH_RETRY_MAX_MS, jitter: 0 });
   let checking: Promise<void> | undefined;
   writer.checkEsConnection = () => {
     writer.esConnection = false;
     checking ??= (async () => {
-      let delayMs = HEALTH_RETRY_MIN_MS;
-      if (started) await sleep(Math.min(HEALTH_RETRY_MIN_MS * 2 ** failedBulks, HEALTH_RETRY_MAX_MS));
+      let failedChecks = 0;
+      if (started) await wait(step(failedBulks));
       started = true;
       while (!stopping.has(transport)) {
         try {
@@ -214,8 +217,8 @@ function hardenBulkWriter(transport: WorkemonElasticsearchTransport, writer: Bul
           return;
         } catch (err) {
           transport.emit('warning', err);
-          await sleep(delayMs);
-          delayMs = Math.min(delayMs * 2, HEALTH_RETRY_MAX_MS);
+          await wait(step(failedChecks));
+          failedChecks += 1;
         }
       }
     })().finally(() => {

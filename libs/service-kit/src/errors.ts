@@ -35,6 +35,13 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * Response headers with an error's `code` and `retryable` (set by createServiceApp's error handler, read by the
+ * HTTP client): one of our services calling another keeps the upstream's verdict across the hop.
+ */
+export const ERROR_CODE_HEADER = 'x-workemon-error-code';
+export const RETRYABLE_HEADER = 'x-workemon-retryable';
+
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }

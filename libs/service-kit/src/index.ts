@@ -1,4 +1,4 @@
-export { AppError, isAppError, errorBody, errors } from './errors.js';
+export { AppError, isAppError, errorBody, errors, ERROR_CODE_HEADER, RETRYABLE_HEADER } from './errors.js';
 export { runWithRequestId, getRequestId, acceptOrCreateRequestId, REQUEST_ID_HEADER } from './request-context.js';
 export { createLogger, flushLogger, ecsLogFormat, redactFormat, type Logger, type LoggerOptions } from './logger.js';
 export {
@@ -46,7 +46,40 @@ export {
 export { sanitizeText, sanitizeDeep } from './text-sanitizing.js';
 export { cutText, TEXT_CUT_MARKER, type CutTextOptions } from './text-cutting.js';
 export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
-export { createHttpClient, type HttpClient, type HttpClientOptions, type CallOptions } from './http-client.js';
+export {
+  createHttpClient,
+  type HttpClient,
+  type HttpClientOptions,
+  type CallOptions,
+  type HttpResponse,
+} from './http-client.js';
+export {
+  exchange,
+  createHttpPool,
+  sharedHttpPool,
+  headerValue,
+  HttpTransportError,
+  DEFAULT_POOL_CONNECTIONS,
+  type HttpPool,
+  type HttpPoolOptions,
+  type HttpExchange,
+  type HttpAnswer,
+} from './http-transport.js';
+export {
+  backoffMs,
+  spreadMs,
+  sleep,
+  startDeadline,
+  withDeadline,
+  isRetryable,
+  retryAfterMsOf,
+  retry,
+  createCircuitBreaker,
+  type BackoffOptions,
+  type Deadline,
+  type RetryOptions,
+  type CircuitBreaker,
+} from './resilience.js';
 export {
   runService,
   PortUnavailableError,

@@ -143,7 +143,7 @@ export function createSecretaryClient(options: {
         },
       ),
     health: async () => {
-      const res = await http.axios.get('/health', { timeout: 2000 });
+      const res = await http.probe('/health', { timeoutMs: 2000 });
       if (res.status !== 200 && res.status !== 503) throw new Error(`secretary /health answered ${res.status}`);
       const status = (res.data as { status?: unknown } | undefined)?.status;
       return { status: typeof status === 'string' ? status : res.status === 200 ? 'ok' : 'down' };

@@ -1,4 +1,4 @@
-import { isAppError } from '@workemon/service-kit';
+import { backoffMs, isAppError, retryAfterMsOf } from '@workemon/service-kit';
 
 /**
  * How soon to call the secretary again after a failed `/analyze-request` (both channels).
@@ -19,14 +19,13 @@ export function secretaryRetry(
   failures: number,
   baseDelayMs: number,
 ): { delayMs: number; counts: boolean } {
-  const jitter = 0.75 + Math.random() * 0.25;
   const status = isAppError(err) ? err.status : 503;
-  if (status === 429) {
-    const retryAfterS = Number(isAppError(err) ? err.headers?.['Retry-After'] : undefined);
-    return { delayMs: (Number.isFinite(retryAfterS) && retryAfterS > 0 ? retryAfterS : 1) * 1000, counts: false };
-  }
+  if (status === 429) return { delayMs: retryAfterMsOf(err) ?? 1000, counts: false };
   if (status === 503) {
-    return { delayMs: Math.min(5000, 500 * 2 ** Math.min(failures - 1, 4)) * jitter, counts: false };
+    return { delayMs: backoffMs(failures - 1, { baseMs: 500, maxMs: 5000, jitter: 0.25 }), counts: false };
   }
-  return { delayMs: baseDelayMs * 2 ** Math.min(failures - 1, 10) * (0.5 + Math.random() * 0.5), counts: true };
+  return {
+    delayMs: backoffMs(failures - 1, { baseMs: baseDelayMs, maxMs: baseDelayMs * 2 ** 10, jitter: 0.5 }),
+    counts: true,
+  };
 }

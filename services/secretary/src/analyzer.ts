@@ -1,5 +1,5 @@
 import { ACTION_CLARIFY, isAction, type Channel } from '@workemon/contracts';
-import { AppError, errors, type Logger } from '@workemon/service-kit';
+import { AppError, backoffMs, errors, sleep as pause, type Logger } from '@workemon/service-kit';
 import type { AnalystAnswer, AnalystClient } from './analyst-client.js';
 import { isDatabaseUnavailable, toDatabaseError } from './database.js';
 import {
@@ -92,7 +92,7 @@ export { channelReplyAction };
  */
 export function createAnalyzer(options: AnalyzerOptions) {
   const decide = options.decide ?? keepProposal;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = options.sleep ?? (async (ms: number) => void (await pause(ms)));
 
   async function resolveSender(input: AnalyzeInput): Promise<ResolvedEmployee | undefined> {
     // A Telegram user id from the communicator names the account for sure; the username is only a fallback.
@@ -226,10 +226,11 @@ export function createAnalyzer(options: AnalyzerOptions) {
    */
   async function recordWithRetry<T>(write: () => Promise<T>): Promise<T> {
     const until = Date.now() + (options.recordRetryMs ?? 30_000);
-    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+    for (let n = 0; ; n += 1) {
       try {
         return await write();
       } catch (err) {
+        const delay = backoffMs(n, { baseMs: 250, maxMs: 2000, jitter: 0 });
         if (!isDatabaseUnavailable(err) || Date.now() + delay > until) throw err;
         options.logger.warn(`could not record the analysis (database unavailable); retrying in ${delay} ms`);
         await sleep(delay);

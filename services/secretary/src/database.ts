@@ -6,7 +6,7 @@ import pg from 'pg';
 // Types only (erased): the modules themselves are required lazily below.
 import type KnexPgLiteClient from 'knex-pglite';
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
-import { AppError, errors, type Logger } from '@workemon/service-kit';
+import { AppError, errors, sleep, type Logger } from '@workemon/service-kit';
 import { migrationSource } from './migrations.js';
 
 const requireCjs = createRequire(import.meta.url);
@@ -204,7 +204,7 @@ async function migrateUnderKnexLock(db: Database, options: { lockWaitMs?: number
     } catch (err) {
       const locked = (err as { name?: string }).name === 'MigrationLocked';
       if (!locked || Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
   }
 }

@@ -47,7 +47,7 @@ export type UpstreamClientOptions = Omit<HttpClientOptions, 'target'>;
  * provider, with the provider's URL and the fix). No answer at all → throws, i.e. `down`.
  */
 export async function readUpstreamHealth(http: HttpClient): Promise<CheckResult> {
-  const res = await http.axios.get<unknown>('/health', { timeout: 2000 });
+  const res = await http.probe('/health', { timeoutMs: 2000 });
   const report = res.data;
   if (!isRecord(report) || typeof report['status'] !== 'string') {
     throw new Error(`${http.target} /health answered ${res.status} without a health report`);

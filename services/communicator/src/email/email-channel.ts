@@ -1,4 +1,4 @@
-import { isAppError, type Logger } from '@workemon/service-kit';
+import { backoffMs, isAppError, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import type { SecretaryClient } from '../secretary-client.js';
@@ -219,7 +219,7 @@ export function createEmailChannel(deps: {
       await giveUp(uid, key, reason, onGiveUp);
       return;
     }
-    const delay = retry?.delayMs ?? settings.retryBaseDelayMs * 2 ** (attempt.count - 1) * (0.5 + Math.random() * 0.5);
+    const delay = retry?.delayMs ?? backoffMs(attempt.count - 1, { baseMs: settings.retryBaseDelayMs, jitter: 0.5 });
     attempt.nextAt = Date.now() + delay;
     attempts.set(key, attempt);
     logger.warn(`mail will be retried in ${Math.round(delay)} ms`, { imap: { uid }, reason, attempt: attempt.count });

@@ -1,5 +1,5 @@
 import { ImapFlow } from 'imapflow';
-import type { Logger } from '@workemon/service-kit';
+import { backoffMs, sleep, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 
@@ -161,16 +161,12 @@ export function createImapMailbox(options: {
       if (stopping) break;
       const lasted = Date.now() - startedAt > 30_000;
       failures = lasted ? 1 : failures + 1;
-      const delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (failures - 1));
+      const delay = backoffMs(failures - 1, { baseMs: baseDelay, maxMs: maxDelay });
       logger.info(`IMAP reconnecting in ${Math.round(delay)} ms`);
       metrics.pollError('email', 'connection');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      const cut = new AbortController();
+      wakeUp = () => cut.abort();
+      await sleep(delay, { signal: cut.signal });
       wakeUp = undefined;
     }
   }
@@ -187,7 +183,7 @@ export function createImapMailbox(options: {
       const c = client;
       if (c) {
         try {
-          await Promise.race([c.logout(), new Promise((resolve) => setTimeout(resolve, 5000))]);
+          await Promise.race([c.logout(), sleep(5000, { unref: true })]);
         } catch {
           c.close();
         }

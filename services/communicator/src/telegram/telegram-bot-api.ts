@@ -1,7 +1,7 @@
 import { Telegram, TelegramError } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
 import type { SendButton } from '@workemon/contracts';
-import { AppError, errors } from '@workemon/service-kit';
+import { AppError, errors, sleep } from '@workemon/service-kit';
 
 /** Telegram counts message length in UTF-16 code units, which is what String.length measures. */
 export const MAX_MESSAGE_LENGTH = 4096;
@@ -72,19 +72,6 @@ export function splitMessage(text: string, max = MAX_MESSAGE_LENGTH): string[] {
   if (rest) parts.push(rest);
   return parts;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 /** The only code that knows the Bot API's URL and token. Built on telegraf's `Telegram` client. */
 export function createTelegramBotApi(options: {
@@ -159,7 +146,7 @@ export function createTelegramBotApi(options: {
           const failure = describe(err);
           const retries = opts.maxRateLimitRetries ?? maxSendRetries;
           if (failure.kind === 'rate_limited' && attempt < retries && !opts.signal?.aborted) {
-            await sleep((failure.retryAfterS ?? 1) * 1000, opts.signal);
+            await sleep((failure.retryAfterS ?? 1) * 1000, { signal: opts.signal });
             continue;
           }
           throw new BotApiError(failure, err);

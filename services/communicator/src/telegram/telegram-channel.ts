@@ -1,6 +1,15 @@
 import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
 import { randomUUID } from 'node:crypto';
-import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
+import {
+  AppError,
+  backoffMs,
+  getRequestId,
+  isAppError,
+  runWithRequestId,
+  sleep,
+  spreadMs,
+  type Logger,
+} from '@workemon/service-kit';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type HandledOutcome, type SecretaryClient } from '../secretary-client.js';
@@ -181,18 +190,15 @@ export function createTelegramChannel(deps: {
   }
 
   /** Waits `ms`, or less when `wakeUp` is called (through `onWake`) or the channel stops. */
-  const wait = (ms: number, onWake?: (wake: () => void) => void) =>
-    new Promise<void>((resolve) => {
-      if (stopping) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        stopController.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      stopController.signal.addEventListener('abort', done, { once: true });
-      onWake?.(done);
-    });
+  const wait = async (ms: number, onWake?: (wake: () => void) => void): Promise<void> => {
+    if (stopping) return;
+    const cut = new AbortController();
+    const done = () => cut.abort();
+    stopController.signal.addEventListener('abort', done, { once: true });
+    onWake?.(done);
+    await sleep(ms, { signal: cut.signal });
+    stopController.signal.removeEventListener('abort', done);
+  };
 
   /** A call in flight, cut short (Stopped) once the shutdown deadline has passed. */
   function untilDeadline<T>(work: Promise<T>): Promise<T> {
@@ -227,7 +233,7 @@ export function createTelegramChannel(deps: {
     else
       delay =
         (f.retryAfterS ? f.retryAfterS * 1000 : 0) +
-        Math.random() * Math.min(30_000, errorBaseDelay * 2 ** Math.min(failures, 10));
+        backoffMs(Math.min(failures, 10), { baseMs: errorBaseDelay, maxMs: 30_000 });
     const log = f.kind === 'unauthorized' ? logger.error.bind(logger) : logger.warn.bind(logger);
     log(`Telegram ${during} failed (${f.kind}); retrying in ${Math.round(delay)} ms`, {
       error: { message: f.message, code: f.status },
@@ -671,7 +677,7 @@ export function createTelegramChannel(deps: {
           metrics.repliesFailed('tg', 'unavailable');
           return { outcome: 'failed', reason: 'unavailable' };
         }
-        const delay = SEND_RETRY_DELAYS_MS[failures - 1]! * (0.8 + Math.random() * 0.4);
+        const delay = spreadMs(SEND_RETRY_DELAYS_MS[failures - 1]!, 0.2);
         logger.warn(`sendMessage failed (${f.kind}); retrying in ${Math.round(delay)} ms`, {
           telegram: { chat_id: chatId },
           error: { message: f.message, code: f.status },

@@ -173,7 +173,7 @@ export function createChannelProbe(
     logger: deps.logger,
   });
   return async () => {
-    const res = await http.axios.get('/health', { timeout: settings.timeoutMs ?? 6000, validateStatus: () => true });
+    const res = await http.probe('/health', { timeoutMs: settings.timeoutMs ?? 6000 });
     const checks = (res.data as { checks?: Record<string, ChannelState> } | undefined)?.checks;
     if ((res.status !== 200 && res.status !== 503) || !checks || typeof checks !== 'object')
       throw new Error(`GET /health answered ${res.status}`);

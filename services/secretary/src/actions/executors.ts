@@ -1,5 +1,5 @@
 import type { Channel } from '@workemon/contracts';
-import { isAppError } from '@workemon/service-kit';
+import { isAppError, retryAfterMsOf } from '@workemon/service-kit';
 import type { WithheldReason } from '../sender-trust.js';
 import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE, type ExecutableAction } from './action-policy.js';
 import type { CommunicatorClient } from './communicator-client.js';
@@ -283,11 +283,10 @@ export function classifyFailure(err: unknown): FailureClass {
     const target = typeof err.details?.['target'] === 'string' ? String(err.details['target']) : undefined;
     const prefix = target && err.code === 'upstream_rejected' ? `${target} answered ${status}: ` : '';
     if (!err.retryable) return { transient: false, reason: `${prefix}${err.message}` };
-    const retryAfterS = Number(err.headers?.['Retry-After']);
     return {
       transient: true,
       reason: err.code === 'upstream_rejected' ? `${prefix}${err.message}` : err.message,
-      retryAfterMs: Number.isFinite(retryAfterS) && retryAfterS > 0 ? retryAfterS * 1000 : undefined,
+      retryAfterMs: retryAfterMsOf(err),
     };
   }
   return { transient: true, reason: err instanceof Error ? err.message : String(err) };

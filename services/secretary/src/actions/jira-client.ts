@@ -130,14 +130,8 @@ export function createJiraClient(
     metrics: deps.metrics,
     logger: deps.logger,
     headers: { Authorization: authorization, 'Content-Type': 'application/json' },
-  });
-  // Jira's errors carry no `message`; give them one so the http client's error says what Jira objected to.
-  http.axios.interceptors.response.use((response) => {
-    if (response.status >= 400 && response.status < 500) {
-      const reason = describeJiraError(response.data);
-      if (reason) response.data = { ...(response.data as object), message: reason };
-    }
-    return response;
+    // Jira's errors carry no `message`; this says what Jira objected to.
+    rejectionMessage: describeJiraError,
   });
 
   return {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Logger, Metrics } from '@workemon/service-kit';
+import { backoffMs as exponentialBackoffMs, type Logger, type Metrics } from '@workemon/service-kit';
 import type { WorkerSettings } from './action-policy.js';
 import type { CommunicatorClient } from './communicator-client.js';
 import {
@@ -48,8 +48,11 @@ const TERMINAL = new Set(['succeeded', 'failed', 'skipped']);
 
 /** Exponential backoff with jitter (50–100 % of the step), at least what Retry-After asks for. */
 export function backoffMs(settings: WorkerSettings, attempt: number, retryAfterMs?: number): number {
-  const step = Math.min(settings.retryMaxMs, settings.retryBaseMs * 2 ** Math.max(0, attempt - 1));
-  const delay = step * (0.5 + Math.random() / 2);
+  const delay = exponentialBackoffMs(attempt - 1, {
+    baseMs: settings.retryBaseMs,
+    maxMs: settings.retryMaxMs,
+    jitter: 0.5,
+  });
   return Math.min(settings.retryMaxMs, Math.max(delay, retryAfterMs ?? 0));
 }
 

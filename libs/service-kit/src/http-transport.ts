@@ -1,0 +1,126 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { getRequestId, REQUEST_ID_HEADER } from './request-context.js';
+import { startDeadline } from './resilience.js';
+
+/**
+ * The transport under every upstream call of the tree (service-kit's HttpClient, the LLM providers): undici's
+ * `request` over keep-alive connection pools. Chosen by measurement (`npm run bench:http`, figures in
+ * docs/DEVELOPING.md "Upstream HTTP and retries"): about a quarter of axios' CPU per call and a fifth of fetch()'s, as cheap
+ * as node:http. undici is used as a library here, every call with its pool (see the global dispatcher below).
+ */
+
+/**
+ * Loading npm undici installs its own Agent as the process's global dispatcher (its lib/global.js does so when
+ * none is set), which Node's built-in fetch() then uses: the "npm undici replacing Node's fetch by accident" of
+ * the performance issue. Our calls pass their pool explicitly and need no global, so the slot is emptied again
+ * when npm undici filled it; Node's fetch then installs its own Agent on first use. A dispatcher set on purpose
+ * (any other object) is left alone.
+ */
+const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
+const globals = globalThis as unknown as Record<symbol, unknown>;
+if (globals[GLOBAL_DISPATCHER] instanceof Agent) globals[GLOBAL_DISPATCHER] = undefined;
+
+export type HttpPoolOptions = {
+  /** Most connections per origin (host:port); calls beyond wait for a free one. Default 128. */
+  connections?: number;
+  /** How long an idle connection is kept, ms (the server's `Keep-Alive: timeout` hint wins when shorter). Default 30 s. */
+  keepAliveTimeoutMs?: number;
+};
+
+/** A keep-alive connection pool, one per origin inside; share one between the clients of a process. */
+export type HttpPool = Dispatcher;
+
+export const DEFAULT_POOL_CONNECTIONS = 128;
+
+/** A new keep-alive pool. Its idle sockets do not keep the process alive; `close()` it when the owner stops. */
+export function createHttpPool(options: HttpPoolOptions = {}): HttpPool {
+  return new Agent({
+    connections: options.connections ?? DEFAULT_POOL_CONNECTIONS,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
+    keepAliveMaxTimeout: 120_000,
+  });
+}
+
+let sharedPool: HttpPool | undefined;
+
+/** The process's default pool, used by every client not given its own. */
+export function sharedHttpPool(): HttpPool {
+  sharedPool ??= createHttpPool();
+  return sharedPool;
+}
+
+export type HttpExchange = {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Absolute URL. */
+  url: string;
+  headers?: Record<string, string>;
+  /** Sent as is (JSON callers stringify first). */
+  body?: string;
+  /** Deadline of the whole exchange, headers and body, in ms. */
+  timeoutMs: number;
+  /** Default: `sharedHttpPool()`. */
+  pool?: HttpPool;
+};
+
+export type HttpAnswer = {
+  status: number;
+  /** Lower-case names, as undici gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The body as UTF-8 text. */
+  text: string;
+};
+
+/** The exchange got no complete answer: `timeout` (the deadline passed) or `unreachable` (network error). */
+export class HttpTransportError extends Error {
+  readonly kind: 'timeout' | 'unreachable';
+  /** The network error's code (`ECONNREFUSED`, …) when there was one. */
+  readonly code?: string;
+
+  constructor(kind: 'timeout' | 'unreachable', message: string, options: { cause?: unknown; code?: string } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'HttpTransportError';
+    this.kind = kind;
+    this.code = options.code;
+  }
+}
+
+function networkCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * One HTTP exchange under a deadline: the current request id forwarded as `X-Request-Id` (unless the caller sets
+ * it), the whole body read as text. Any status resolves; no complete answer throws HttpTransportError.
+ */
+export async function exchange(req: HttpExchange): Promise<HttpAnswer> {
+  const headers: Record<string, string> = { ...req.headers };
+  const requestId = getRequestId();
+  if (requestId && !Object.keys(headers).some((h) => h.toLowerCase() === REQUEST_ID_HEADER))
+    headers[REQUEST_ID_HEADER] = requestId;
+  const deadline = startDeadline(req.timeoutMs);
+  try {
+    const response = await request(req.url, {
+      method: req.method,
+      headers,
+      body: req.body,
+      signal: deadline.signal,
+      dispatcher: req.pool ?? sharedHttpPool(),
+    });
+    return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+  } catch (err) {
+    if (deadline.expired())
+      throw new HttpTransportError('timeout', `no answer within ${req.timeoutMs} ms`, { cause: err });
+    const code = networkCode(err);
+    throw new HttpTransportError('unreachable', (err as Error)?.message ?? String(err), { cause: err, code });
+  } finally {
+    deadline.clear();
+  }
+}
+
+/** A header's single value (the first when repeated). */
+export function headerValue(headers: HttpAnswer['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
