@@ -10,7 +10,8 @@ import { createAuthenticator, createMetrics, createServiceApp } from '@workemon/
 import { TEST_API_KEYS, TEST_KEY_NAMES, bearer } from '@workemon/testkit/api-keys';
 import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { userDataOf } from '@workemon/testkit/fake-llm';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import type { LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { ACTION_JIRA, ACTION_TELEGRAM_EMPLOYEE, DEFAULT_POLICY } from '../src/actions/action-policy.js';

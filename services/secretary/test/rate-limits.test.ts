@@ -3,7 +3,8 @@
 // per-username / per-key limits of /analyze-request (429 + Retry-After, nothing stored for a refused request).
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import type { LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { migrateDatabase, type Database } from '../src/database.js';

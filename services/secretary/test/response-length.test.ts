@@ -2,7 +2,8 @@
 // cutText, the one cut function of Workemon), on every channel, GET and POST, replays and dry runs alike.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TEXT_CUT_MARKER, cutText } from '@workemon/service-kit';
-import { startLlmServices, type LlmServices } from '@workemon/testkit/llm-stack';
+import type { LlmServices } from '@workemon/testkit/llm-stack';
+import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { loadConfig } from '../src/config.js';
