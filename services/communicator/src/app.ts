@@ -40,6 +40,8 @@ export type AppDeps = {
   /** Current state of the channels; undefined entries are channels that are not configured. */
   channelHealth: () => ChannelHealth;
   now?: () => number;
+  /** Mounts the inbound mail webhooks (POST /webhook/*, webhooks/webhook-routes.ts). */
+  mountWebhooks?: (app: Express) => void;
 };
 
 const disabled = (what: string): CheckResult => ({ status: 'disabled', detail: `${what} is not configured` });
@@ -123,6 +125,7 @@ export function buildApp(deps: AppDeps): Express {
         const body = validated(res).body as SendRequest;
         res.json(await deps.outbound.send(body));
       });
+      deps.mountWebhooks?.(app);
     },
   );
 }

@@ -11,9 +11,10 @@ import {
 } from '@workemon/service-kit';
 import { buildApp } from './app.js';
 import { createChannelMetrics } from './channel-metrics.js';
-import { emailSettings, telegramSettings, type Config } from './config.js';
+import { emailSettings, smtpSettings, telegramSettings, webhookSettings, type Config } from './config.js';
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
+import { createMailPipeline } from './email/mail-pipeline.js';
 import { createSmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
 import { createPollerLease, createSecretaryLeaseClient, pollerHolderId, type PollerLease } from './poller-lease.js';
@@ -21,6 +22,7 @@ import { createSecretaryClient } from './secretary-client.js';
 import { createSenderRateLimit } from './sender-rate-limit.js';
 import { createTelegramBotApi } from './telegram/telegram-bot-api.js';
 import { createTelegramChannel, type TelegramChannel } from './telegram/telegram-channel.js';
+import { mountWebhookRoutes } from './webhooks/webhook-routes.js';
 
 export const SERVICE = 'communicator';
 // package.json sits one level above both src/ and dist/.
@@ -90,6 +92,29 @@ export function createCommunicator(
     `standby: another replica polls this (${lease.health().lease}); POST /send is served here`;
   let email: EmailChannel | undefined;
   const sendMailer = emailConfig ? createSmtpMailer(emailConfig) : undefined;
+  // One mail pipeline per process, shared by the IMAP channel and the inbound webhooks (its in-flight Message-ID
+  // set spans both). Webhook mail needs SMTP for replies, with or without the IMAP channel.
+  const webhooks = webhookSettings(config);
+  const webhooksOn = !!(webhooks.mailgun || webhooks.sendgrid || webhooks.ses);
+  const replySmtp = emailConfig ?? (webhooksOn ? smtpSettings(config) : undefined);
+  const webhookMailer = !sendMailer && replySmtp ? createSmtpMailer(replySmtp) : undefined;
+  const pipelineMailer = sendMailer ?? webhookMailer;
+  const pipeline =
+    replySmtp && pipelineMailer
+      ? createMailPipeline({
+          settings: {
+            companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
+            maxRequestChars: config.MAX_REQUEST_CHARS,
+            trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
+          },
+          ownAddresses: [config.IMAP_USER, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
+          mailer: pipelineMailer,
+          secretary,
+          rateLimit,
+          metrics: channelMetrics,
+          logger,
+        })
+      : undefined;
   const emailLease = emailConfig
     ? createPollerLease({
         name: `imap:${emailConfig.imap.user}@${emailConfig.imap.host}:${emailConfig.imap.port}/${emailConfig.imap.mailbox}`,
@@ -113,6 +138,7 @@ export function createCommunicator(
             rateLimit,
             metrics: channelMetrics,
             logger,
+            pipeline,
           });
           email.start();
         },
@@ -177,6 +203,8 @@ export function createCommunicator(
         tgConfig &&
         (telegram?.health() ?? { standby: standbyDetail(telegramLease!), pollTimeoutS: tgConfig.pollTimeoutS }),
     }),
+    mountWebhooks: (app) =>
+      mountWebhookRoutes(app, { settings: webhooks, pipeline, secretary, metrics: channelMetrics, logger }),
   });
 
   // Both channels drain side by side, within one deadline.
@@ -187,6 +215,7 @@ export function createCommunicator(
       close: async () => {
         await Promise.all([emailLease?.stop(), telegramLease?.stop()]);
         sendMailer?.close();
+        webhookMailer?.close();
       },
     },
   ];
