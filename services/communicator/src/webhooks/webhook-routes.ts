@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type Request } from 'express';
 import { AppError, errors, type Logger } from '@workemon/service-kit';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import type { WebhookSettings } from '../config.js';
@@ -95,12 +95,7 @@ export function mountWebhookRoutes(
   }
 
   /** Runs one mail through the pipeline and turns its outcome into the HTTP answer. */
-  async function acceptMail(
-    provider: Provider,
-    raw: Buffer,
-    res: Response,
-    extraKeys: string[] = [],
-  ): Promise<WebhookResult> {
+  async function acceptMail(provider: Provider, raw: Buffer, extraKeys: string[] = []): Promise<WebhookResult> {
     metrics.received(provider);
     const contentKey = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
     let mailKey: string | undefined;
@@ -149,7 +144,6 @@ export function mountWebhookRoutes(
       case 'replied':
         return done({ outcome: 'replied' });
       case 'deferred':
-        res.setHeader('Retry-After', '30');
         throw retryLater('A mail with this Message-ID is being answered right now; retry later');
       case 'secretary-failed':
         throw retryLater('The secretary cannot decide now; retry later', outcome.error);
@@ -187,7 +181,7 @@ export function mountWebhookRoutes(
       throw retryLater('The secretary is unavailable; retry later', err);
     });
     if (seen.has(tokenKey)) throw unauthorized('This Mailgun token was used before');
-    const result = await acceptMail('mailgun', raw, res, [tokenKey]);
+    const result = await acceptMail('mailgun', raw, [tokenKey]);
     usedTokens.set(verdict.token, t + 2 * maxAgeMs);
     res.json(result);
   });
@@ -204,7 +198,7 @@ export function mountWebhookRoutes(
       throw errors.badRequest('SendGrid Inbound Parse posts multipart/form-data');
     const form = await parseMultipart(bodyOf(req), type, settings.maxBytes);
     const raw = await sendgridMail(form);
-    res.json(await acceptMail('sendgrid', raw, res));
+    res.json(await acceptMail('sendgrid', raw));
   });
 
   app.post('/webhook/ses', rawBody, async (req, res) => {
@@ -255,6 +249,6 @@ export function mountWebhookRoutes(
       res.json({ outcome: 'ignored', reason: mail.type } satisfies WebhookResult);
       return;
     }
-    res.json(await acceptMail('ses', mail.raw, res));
+    res.json(await acceptMail('ses', mail.raw));
   });
 }
