@@ -439,7 +439,12 @@ describe('POST /webhook/ses (SNS)', () => {
 
     // Another topic: refused before any request is made.
     const otherTopic = signSnsMessage(
-      { ...message, TopicArn: 'arn:aws:sns:eu-west-1:999999999999:elsewhere', Type: 'SubscriptionConfirmation' },
+      {
+        ...message,
+        TopicArn: 'arn:aws:sns:eu-west-1:999999999999:elsewhere',
+        Type: 'SubscriptionConfirmation',
+        Message: message['Message']!,
+      },
       { signingKeyPem: pki.signingKeyPem, certUrl: certServer.certUrl },
     );
     const count = certServer.requests.length;
@@ -450,6 +455,8 @@ describe('POST /webhook/ses (SNS)', () => {
 
   it('answers SES mail from a verified notification (SignatureVersion 1 and 2, UTF8 and Base64) once per Message-ID', async () => {
     const s = await setup();
+    const pemFetches = () => certServer.requests.filter((r) => r.endsWith('.pem')).length;
+    const fetchesBefore = pemFetches();
     const utf8 = buildEmail({
       messageId: '<ses-1@client.test>',
       subject: 'Справка',
@@ -483,8 +490,8 @@ describe('POST /webhook/ses (SNS)', () => {
     const again = await post(s, '/webhook/ses', snsBody(v2));
     expect(again.body['outcome']).toBe('duplicate');
     expect(s.sink.mails).toHaveLength(2);
-    // The certificate was fetched once and cached.
-    expect(certServer.requests.filter((r) => r.endsWith('.pem')).length).toBeGreaterThanOrEqual(1);
+    // Three verified messages, one certificate download: it is cached.
+    expect(pemFetches() - fetchesBefore).toBe(1);
   });
 
   it('refuses tampered, wrongly signed and untrusted-certificate messages with 401: nothing stored or sent', async () => {
@@ -563,6 +570,16 @@ describe('POST /webhook/ses (SNS)', () => {
     expect((await post(s, '/webhook/ses', snsBody(unsubscribe))).body).toEqual({ outcome: 'unsubscribed' });
     expect(s.sink.mails).toHaveLength(0);
     expect(s.secretary.calls).toHaveLength(0);
+  });
+});
+
+describe('webhook bodies over WEBHOOK_MAX_BYTES', () => {
+  it('are refused with 413 before anything is verified or stored', async () => {
+    const s = await setup({ WEBHOOK_MAX_BYTES: '10000' });
+    const big = buildEmail({ messageId: '<mg-big@client.test>', body: 'Очень длинное письмо. '.repeat(1000) });
+    const res = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime: big }));
+    expect(res.status).toBe(413);
+    expectUntouched(s);
   });
 });
 
