@@ -326,6 +326,36 @@ describe('POST /webhook/mailgun', () => {
   });
 });
 
+describe('two communicator replicas behind one secretary', () => {
+  it('share the token and Message-ID records: a replay or a repeat on the other replica is not answered again', async () => {
+    const a = await setup();
+    const b = {
+      ...a,
+      communicator: await startCommunicator({
+        secretaryUrl: a.secretary.url,
+        env: {
+          SMTP_HOST: '127.0.0.1',
+          SMTP_PORT: String(a.sink.port),
+          SMTP_SECURE: 'false',
+          SMTP_USER: 'bot@example.test',
+          SMTP_PASSWORD: 'smtp-password',
+          MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
+        },
+      }),
+    };
+    open.push(b.communicator);
+    const mime = buildEmail({ messageId: '<mg-replicas@client.test>' });
+    const payload = mailgunPayload({ signingKey: MAILGUN_KEY, mime });
+    expect((await post(a, '/webhook/mailgun', payload)).body['outcome']).toBe('replied');
+    await a.sink.waitForMails(1);
+    expect((await post(b, '/webhook/mailgun', payload)).status).toBe(401);
+    const fresh = await post(b, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(fresh.body['outcome']).toBe('duplicate');
+    expect(a.sink.mails).toHaveLength(1);
+    expect(a.secretary.calls).toHaveLength(1);
+  });
+});
+
 describe('POST /webhook/sendgrid', () => {
   it('answers raw MIME posted with ?key= in its thread', async () => {
     const s = await setup();
