@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
   ConfigError,
@@ -121,6 +122,18 @@ export function loadConfig(source: Env): Config {
   const config = parseEnv(schema, source);
   const problems: string[] = [];
   if (config.IMAP_USER && !config.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
+  if (config.SENDGRID_WEBHOOK_SECRET && config.SENDGRID_WEBHOOK_SECRET.length < 16)
+    problems.push(
+      'SENDGRID_WEBHOOK_SECRET: must be at least 16 characters (it is the only proof a post comes from SendGrid)',
+    );
+  if (config.SES_SNS_CA_FILE) {
+    try {
+      if (!/-----BEGIN CERTIFICATE-----/.test(readFileSync(config.SES_SNS_CA_FILE, 'utf8')))
+        problems.push('SES_SNS_CA_FILE: holds no PEM certificate');
+    } catch {
+      problems.push('SES_SNS_CA_FILE: cannot be read');
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
   return { ...config, apiKeys: readApiKeys(config) };
 }

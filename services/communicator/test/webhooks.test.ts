@@ -20,6 +20,7 @@ import {
   type WebhookBody,
 } from '@workemon/testkit/webhook-payloads';
 import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
+import { loadConfig } from '../src/config.js';
 import { buildEmail, openapi, startCommunicator, type Running } from './harness.js';
 
 const MAILGUN_KEY = 'key-mailgun-test-signing-0123456789';
@@ -610,6 +611,17 @@ describe('webhook bodies over WEBHOOK_MAX_BYTES', () => {
     const res = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime: big }));
     expect(res.status).toBe(413);
     expectUntouched(s);
+  });
+});
+
+describe('webhook configuration', () => {
+  it('refuses a short SendGrid secret and an unreadable CA file, naming the keys', () => {
+    expect(() => loadConfig({ SENDGRID_WEBHOOK_SECRET: 'short', SES_SNS_CA_FILE: '/nonexistent/ca.pem' })).toThrow(
+      /SENDGRID_WEBHOOK_SECRET[\s\S]*SES_SNS_CA_FILE/,
+    );
+    expect(loadConfig({ SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET, SES_SNS_CA_FILE: pki.caFile }).SES_SNS_CA_FILE).toBe(
+      pki.caFile,
+    );
   });
 });
 
