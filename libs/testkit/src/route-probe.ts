@@ -5,6 +5,9 @@
  * `adminKey`, `serviceKey`; `security: []` marks an open operation. Each answer must be in the contract's shape
  * and documented for its status. `undocumentedRoutes(app, document)` lists the app's routes the document lacks,
  * so a new route cannot escape the probe by being left out of the document.
+ * An operation whose security names only other schemes (a provider's signature, e.g. the communicator's inbound
+ * webhooks) is `providerAuthenticated`: Workemon keys must not open it — without a key and with every key it must
+ * answer the same 4xx (or 501 when not configured), never 2xx.
  */
 import type { Express } from 'express';
 import request from 'supertest';
@@ -25,7 +28,14 @@ type Operation = {
   parameters?: { name: string; in: string; schema?: { type?: string } }[];
 };
 
-export type ProbedOperation = { operationId: string; method: string; path: string; allowed: KeyClass[] };
+export type ProbedOperation = {
+  operationId: string;
+  method: string;
+  path: string;
+  allowed: KeyClass[];
+  /** Secured only by schemes that are not Workemon key classes (a provider's signature or secret). */
+  providerAuthenticated?: boolean;
+};
 
 /** Every operation of the document with the key classes it takes (empty: open). */
 export function operationsOf(document: OpenApiDocument): ProbedOperation[] {
@@ -37,9 +47,9 @@ export function operationsOf(document: OpenApiDocument): ProbedOperation[] {
       const op = item[method] as Operation | undefined;
       if (!op) continue;
       const security = op.security ?? fallback;
-      const allowed = [
-        ...new Set(security.flatMap((requirement) => Object.keys(requirement).map((s) => SCHEME_CLASS[s]!))),
-      ];
+      const schemes = security.flatMap((requirement) => Object.keys(requirement));
+      const allowed = [...new Set(schemes.map((s) => SCHEME_CLASS[s]!))];
+      const providerAuthenticated = schemes.length > 0 && schemes.every((s) => !(s in SCHEME_CLASS));
       const params = [...shared, ...(op.parameters ?? [])].filter((p) => p.in === 'path');
       const concrete = path.replace(/\{(\w+)\}/g, (_m, name: string) =>
         params.find((p) => p.name === name)?.schema?.type === 'integer' ? '999999' : 'probe',
@@ -49,6 +59,7 @@ export function operationsOf(document: OpenApiDocument): ProbedOperation[] {
         method,
         path: concrete,
         allowed: ALL.filter((c) => allowed.includes(c)),
+        ...(providerAuthenticated ? { providerAuthenticated } : {}),
       });
     }
   }
@@ -81,6 +92,23 @@ export async function probeEveryRoute(options: {
       for (const p of contract.responseProblems(op.operationId, res.status, res.body))
         problems.push(`${where} ${what}: ${p}`);
     };
+    if (op.providerAuthenticated) {
+      const answers: number[] = [];
+      for (const authorization of [
+        undefined,
+        'Bearer not-a-configured-key-0000',
+        ...ALL.map((c) => `Bearer ${keys[c]}`),
+      ]) {
+        const res = await call(op, authorization);
+        check(res, authorization ? 'with a Workemon key' : 'without a key');
+        answers.push(res.status);
+      }
+      if (answers.some((s) => s !== answers[0] || (s !== 501 && (s < 400 || s >= 500))))
+        problems.push(
+          `${where} is provider-authenticated but Workemon keys changed or opened it: ${answers.join(', ')}`,
+        );
+      continue;
+    }
     if (op.allowed.length === 0) {
       const res = await call(op);
       if (res.status === 401 || res.status === 403)

@@ -47,6 +47,8 @@ export type AppDeps = {
   /** Largest raw mail POST /test takes, in bytes (MAX_MAIL_BYTES). */
   maxMailBytes?: number;
   now?: () => number;
+  /** Mounts the inbound mail webhooks (POST /webhook/*, webhooks/webhook-routes.ts). */
+  mountWebhooks?: (app: Express) => void;
 };
 
 const disabled = (what: string): CheckResult => ({ status: 'disabled', detail: `${what} is not configured` });
@@ -161,6 +163,7 @@ export function buildApp(deps: AppDeps): Express {
           res.json(await deps.dryRun(validated(res).body as Exclude<DryRunInput, { raw: Buffer }>));
         },
       );
+      deps.mountWebhooks?.(app);
     },
   );
 }

@@ -12,7 +12,7 @@ import {
 import { buildApp } from './app.js';
 import { createAuditReporter, type AuditReporter } from './audit-reporter.js';
 import { createChannelMetrics } from './channel-metrics.js';
-import { emailSettings, telegramSettings, type Config } from './config.js';
+import { emailSettings, smtpSettings, telegramSettings, webhookSettings, type Config } from './config.js';
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
 import { createMailDryRun } from './email/mail-dry-run.js';
 import { createMailPipeline } from './email/mail-pipeline.js';
@@ -24,6 +24,7 @@ import { createSecretaryClient } from './secretary-client.js';
 import { createSenderRateLimit } from './sender-rate-limit.js';
 import { createTelegramBotApi } from './telegram/telegram-bot-api.js';
 import { createTelegramChannel, type TelegramChannel } from './telegram/telegram-channel.js';
+import { mountWebhookRoutes } from './webhooks/webhook-routes.js';
 
 export const SERVICE = 'communicator';
 // package.json sits one level above both src/ and dist/.
@@ -98,6 +99,30 @@ export function createCommunicator(
     `standby: another replica polls this (${lease.health().lease}); POST /send is served here`;
   let email: EmailChannel | undefined;
   const sendMailer = emailConfig ? createSmtpMailer(emailConfig) : undefined;
+  // One mail pipeline per process, shared by the IMAP channel and the inbound webhooks (its in-flight Message-ID
+  // set spans both). Webhook mail needs SMTP for replies, with or without the IMAP channel.
+  const webhooks = webhookSettings(config);
+  const webhooksOn = !!(webhooks.mailgun || webhooks.sendgrid || webhooks.ses);
+  const replySmtp = emailConfig ?? (webhooksOn ? smtpSettings(config) : undefined);
+  const webhookMailer = !sendMailer && replySmtp ? createSmtpMailer(replySmtp) : undefined;
+  const pipelineMailer = sendMailer ?? webhookMailer;
+  const pipeline =
+    replySmtp && pipelineMailer
+      ? createMailPipeline({
+          settings: {
+            companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
+            maxRequestChars: config.MAX_REQUEST_CHARS,
+            trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
+          },
+          ownAddresses: [config.IMAP_USER, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
+          mailer: pipelineMailer,
+          secretary,
+          rateLimit,
+          audit,
+          metrics: channelMetrics,
+          logger,
+        })
+      : undefined;
   const emailLease = emailConfig
     ? createPollerLease({
         name: `imap:${emailConfig.imap.user}@${emailConfig.imap.host}:${emailConfig.imap.port}/${emailConfig.imap.mailbox}`,
@@ -122,6 +147,7 @@ export function createCommunicator(
             audit,
             metrics: channelMetrics,
             logger,
+            pipeline,
           });
           email.start();
         },
@@ -133,25 +159,11 @@ export function createCommunicator(
       })
     : undefined;
 
-  // POST /test runs mail through a pipeline of its own in dry-run mode (mail-dry-run.ts): it never sends, so the
-  // mailer is only there to satisfy the pipeline's shape.
+  // POST /test runs mail through the same pipeline in dry-run mode (mail-dry-run.ts): nothing is sent, no budget
+  // is taken, only a dry-run audit event is reported.
   const dryRun =
-    emailConfig && sendMailer
-      ? createMailDryRun({
-          pipeline: createMailPipeline({
-            settings: emailConfig,
-            ownAddresses: [emailConfig.imap.user, emailConfig.smtp.user, emailConfig.from],
-            mailer: sendMailer,
-            secretary,
-            rateLimit,
-            metrics: channelMetrics,
-            logger,
-          }),
-          secretary,
-          ownAddress: emailConfig.from,
-          audit,
-          logger,
-        })
+    pipeline && replySmtp
+      ? createMailDryRun({ pipeline, secretary, ownAddress: replySmtp.from, audit, logger })
       : undefined;
 
   const tgConfig = telegramSettings(config);
@@ -210,6 +222,8 @@ export function createCommunicator(
         tgConfig &&
         (telegram?.health() ?? { standby: standbyDetail(telegramLease!), pollTimeoutS: tgConfig.pollTimeoutS }),
     }),
+    mountWebhooks: (app) =>
+      mountWebhookRoutes(app, { settings: webhooks, pipeline, secretary, metrics: channelMetrics, logger }),
   });
 
   // Both channels drain side by side, within one deadline.
@@ -220,6 +234,7 @@ export function createCommunicator(
       close: async () => {
         await Promise.all([emailLease?.stop(), telegramLease?.stop()]);
         sendMailer?.close();
+        webhookMailer?.close();
       },
     },
     // After the channels: their last events are queued by now.

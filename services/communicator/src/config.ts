@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
   ConfigError,
@@ -79,6 +80,31 @@ const schema = z.object({
     'Telegram user ids allowed to press Approve/Reject (in APPROVER_TELEGRAM_CHAT_ID); unset: nobody can',
   ),
 
+  // Inbound mail webhooks (docs/webhooks.md): the same pipeline as IMAP mail; replies go out by SMTP (SMTP_*).
+  MAILGUN_WEBHOOK_SIGNING_KEY: env.optionalString(
+    'Mailgun HTTP webhook signing key: POST /webhook/mailgun checks HMAC-SHA256(timestamp + token); unset: that webhook answers 501',
+  ),
+  MAILGUN_WEBHOOK_MAX_AGE: env.durationMs(
+    '5m',
+    'Mailgun webhook timestamps further than this from our clock (past or future) are refused',
+  ),
+  SENDGRID_WEBHOOK_SECRET: env.optionalString(
+    'Secret the SendGrid Inbound Parse URL carries (?key=… or basic-auth password); Inbound Parse signs nothing; unset: 501',
+  ),
+  SES_SNS_TOPIC_ARNS: env.list(
+    'SNS topic ARNs whose SES receipt notifications POST /webhook/ses takes (comma-separated); unset: that webhook answers 501',
+  ),
+  SES_SNS_CERT_HOSTS: env.list(
+    'Hosts the SNS signing certificate and SubscribeURL may come from (https only; * matches one DNS label); ' +
+      'default sns.*.amazonaws.com,sns.*.amazonaws.com.cn',
+  ),
+  SES_SNS_CA_FILE: env.optionalString(
+    'PEM file of extra CAs trusted (besides the system roots) when fetching SNS certificates and SubscribeURL (tests)',
+  ),
+  WEBHOOK_MAX_BYTES: env.int(10_000_000, 'Largest inbound webhook body accepted, in bytes (bigger: 413)', {
+    min: 10_000,
+  }),
+
   SHUTDOWN_TIMEOUT: env.durationMs('30s', 'Deadline for in-flight messages at shutdown'),
   POLLER_LEASE_TTL: env.durationMs(
     '10s',
@@ -96,6 +122,18 @@ export function loadConfig(source: Env): Config {
   const config = parseEnv(schema, source);
   const problems: string[] = [];
   if (config.IMAP_USER && !config.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
+  if (config.SENDGRID_WEBHOOK_SECRET && config.SENDGRID_WEBHOOK_SECRET.length < 16)
+    problems.push(
+      'SENDGRID_WEBHOOK_SECRET: must be at least 16 characters (it is the only proof a post comes from SendGrid)',
+    );
+  if (config.SES_SNS_CA_FILE) {
+    try {
+      if (!/-----BEGIN CERTIFICATE-----/.test(readFileSync(config.SES_SNS_CA_FILE, 'utf8')))
+        problems.push('SES_SNS_CA_FILE: holds no PEM certificate');
+    } catch {
+      problems.push('SES_SNS_CA_FILE: cannot be read');
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
   return { ...config, apiKeys: readApiKeys(config) };
 }
@@ -152,6 +190,55 @@ export function emailSettings(config: Config): EmailSettings | undefined {
     companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
     failedMailbox: config.IMAP_FAILED_MAILBOX,
     trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
+  };
+}
+
+/** The default of SES_SNS_CERT_HOSTS: SNS's regional endpoints (AWS docs: the certificate comes from sns.<region>). */
+export const DEFAULT_SNS_CERT_HOSTS = ['sns.*.amazonaws.com', 'sns.*.amazonaws.com.cn'];
+
+/** The inbound webhooks' settings; a provider left undefined is not configured (its route answers 501). */
+export type WebhookSettings = {
+  mailgun?: { signingKey: string; maxAgeMs: number };
+  sendgrid?: { secret: string };
+  ses?: { topicArns: string[]; certHosts: string[]; caFile?: string };
+  maxBytes: number;
+};
+
+export function webhookSettings(config: Config): WebhookSettings {
+  return {
+    mailgun: config.MAILGUN_WEBHOOK_SIGNING_KEY
+      ? { signingKey: config.MAILGUN_WEBHOOK_SIGNING_KEY, maxAgeMs: config.MAILGUN_WEBHOOK_MAX_AGE }
+      : undefined,
+    sendgrid: config.SENDGRID_WEBHOOK_SECRET ? { secret: config.SENDGRID_WEBHOOK_SECRET } : undefined,
+    ses: config.SES_SNS_TOPIC_ARNS.length
+      ? {
+          topicArns: config.SES_SNS_TOPIC_ARNS,
+          certHosts: config.SES_SNS_CERT_HOSTS.length ? config.SES_SNS_CERT_HOSTS : DEFAULT_SNS_CERT_HOSTS,
+          caFile: config.SES_SNS_CA_FILE,
+        }
+      : undefined,
+    maxBytes: config.WEBHOOK_MAX_BYTES,
+  };
+}
+
+/**
+ * SMTP settings for replies to webhook mail when there is no IMAP channel: SMTP_USER (else IMAP_USER) and
+ * SMTP_PASSWORD (else IMAP_PASSWORD) must be set; undefined otherwise (the webhooks then answer 501).
+ */
+export function smtpSettings(config: Config): Pick<EmailSettings, 'smtp' | 'from'> | undefined {
+  const user = config.SMTP_USER ?? config.IMAP_USER;
+  const password = config.SMTP_PASSWORD ?? config.IMAP_PASSWORD;
+  if (!user || !password) return undefined;
+  return {
+    smtp: {
+      host: config.SMTP_HOST,
+      port: config.SMTP_PORT,
+      secure: config.SMTP_SECURE,
+      user,
+      password,
+      timeoutMs: config.SMTP_TIMEOUT,
+    },
+    from: config.MAIL_FROM ?? user,
   };
 }
 

@@ -27,6 +27,8 @@ const logger = createLogger({
     config.SMTP_PASSWORD,
     config.TELEGRAM_BOT_TOKEN,
     config.ELASTICSEARCH_PASSWORD,
+    config.MAILGUN_WEBHOOK_SIGNING_KEY,
+    config.SENDGRID_WEBHOOK_SECRET,
   ],
 });
 if (startAuth.warning) logger.warn(startAuth.warning);

@@ -1,6 +1,7 @@
 // Every route of the communicator, probed from its OpenAPI document: without a key, with an unknown key, with a
 // key of every class it refuses (403) and of every class it takes. A route the document lacks fails the test.
 import { afterEach, describe, expect, it } from 'vitest';
+import request from 'supertest';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { TEST_KEYS } from '@workemon/testkit/api-keys';
 import { createOpenApi } from '@workemon/service-kit';
@@ -33,5 +34,46 @@ describe('communicator authentication, route by route', () => {
     expect(probed.find((p) => p.operationId === 'send')?.allowed).toEqual(['service']);
     expect(probed.find((p) => p.operationId === 'getHealth')?.allowed).toEqual([]);
     expect(probed.find((p) => p.operationId === 'testMail')?.allowed).toEqual(['client', 'admin']);
+  });
+
+  it('the inbound webhooks take no Workemon key: a key changes nothing, the provider proof is what counts', async () => {
+    const secretary = await startFakeSecretary();
+    open.push(secretary);
+    const communicator = await startCommunicator({
+      secretaryUrl: secretary.url,
+      env: {
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: '9',
+        SMTP_SECURE: 'false',
+        SMTP_USER: 'bot@example.test',
+        SMTP_PASSWORD: 'smtp-password',
+        MAILGUN_WEBHOOK_SIGNING_KEY: 'mailgun-signing-key-for-the-probe',
+        SENDGRID_WEBHOOK_SECRET: 'sendgrid-secret-for-the-probe',
+        SES_SNS_TOPIC_ARNS: 'arn:aws:sns:eu-west-1:123456789012:probe',
+      },
+    });
+    open.push(communicator);
+    const { problems, probed } = await probeEveryRoute({
+      target: communicator.app,
+      document: loadOpenApiDocument('communicator'),
+      keys: TEST_KEYS,
+      contract: createOpenApi(loadOpenApiDocument('communicator')),
+      bodies: { send: { channel: 'tg', to: '1', text: 'probe' }, testMail: { from: 'a@b.test', text: 'probe' } },
+    });
+    expect(problems).toEqual([]);
+    const webhooks = probed.filter((p) => p.path.startsWith('/webhook/'));
+    expect(webhooks.map((p) => [p.operationId, p.providerAuthenticated])).toEqual([
+      ['mailgunInbound', true],
+      ['sendgridInbound', true],
+      ['sesInbound', true],
+    ]);
+    // With every Workemon key, the SendGrid webhook still wants its own secret; nothing reached the secretary.
+    const res = await request(communicator.app)
+      .post('/webhook/sendgrid')
+      .set('Authorization', `Bearer ${TEST_KEYS.service}`)
+      .send({});
+    expect(res.status).toBe(401);
+    expect(secretary.calls).toHaveLength(0);
+    expect(secretary.deliveryCalls).toBe(0);
   });
 });

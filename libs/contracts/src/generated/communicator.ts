@@ -43,6 +43,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhook/mailgun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inbound mail from a Mailgun route (forward() to this URL)
+         * @description Mailgun's inbound route POST, parsed fields or raw MIME (`body-mime`, when the forward() URL ends in
+         *     `mime`). Authenticated by the form fields `timestamp`, `token`, `signature`: the hex HMAC-SHA256 of
+         *     `timestamp + token` keyed with MAILGUN_WEBHOOK_SIGNING_KEY, compared in constant time; a timestamp more
+         *     than MAILGUN_WEBHOOK_MAX_AGE (5 min) away or a token used before → 401, nothing stored or sent. The mail
+         *     then goes through the email pipeline (loop rules, sender trust, rate limit, one reply per Message-ID, the
+         *     reply by SMTP in the thread). 200 once the mail is handled for good; 503 (Retry-After) while it cannot be
+         *     yet, so Mailgun retries. Not configured: 501. docs/webhooks.md.
+         */
+        post: operations["mailgunInbound"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook/sendgrid": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inbound mail from SendGrid Inbound Parse
+         * @description SendGrid Inbound Parse POST (multipart/form-data), raw (`email` holds the full MIME) or parsed (`headers`,
+         *     `from`, `to`, `subject`, `text`, `html`, `charsets`, `envelope`, `attachment-info` and files). Inbound Parse
+         *     signs nothing: the Parse URL must carry SENDGRID_WEBHOOK_SECRET as `?key=<secret>` or as the basic-auth
+         *     password (compared in constant time); otherwise 401 and nothing is stored or sent. Answers as
+         *     /webhook/mailgun. docs/webhooks.md.
+         */
+        post: operations["sendgridInbound"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook/ses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inbound mail from Amazon SES receipt notifications, delivered by SNS
+         * @description An SNS HTTP(S) subscription's POST (JSON, sent as text/plain). Every message's signature is verified
+         *     (SignatureVersion 1 SHA1withRSA, 2 SHA256withRSA) with the certificate at SigningCertURL, fetched over https
+         *     from an allowed host only (SES_SNS_CERT_HOSTS) and cached; the TopicArn must be one of SES_SNS_TOPIC_ARNS.
+         *     SubscriptionConfirmation: confirmed by a GET on SubscribeURL (also an allowed host). Notification: the SES
+         *     receipt notification's `content` (SNS action, encoding UTF8 or Base64) is the mail; an S3 action → 422 (not
+         *     supported). UnsubscribeConfirmation: logged. Answers as /webhook/mailgun. docs/webhooks.md.
+         */
+        post: operations["sesInbound"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -127,6 +202,77 @@ export interface components {
             message_id?: string;
             /** @description true when the idempotency key was seen before and nothing was sent */
             duplicate?: boolean;
+        };
+        WebhookResult: {
+            /**
+             * @description replied: the reply was accepted by SMTP; skipped: the loop rules (RFC 3834) say no reply; duplicate: this Message-ID was answered before; rate-limited: over RATE_LIMIT_PER_HOUR; no-reply: the secretary's category gets none; failed: the SMTP server refused the reply for good; subscribed/unsubscribed: SNS subscription messages; ignored: an SES notification that is not a received mail
+             * @enum {string}
+             */
+            outcome: "replied" | "skipped" | "duplicate" | "rate-limited" | "no-reply" | "failed" | "subscribed" | "unsubscribed" | "ignored";
+            /** @description the loop rule (auto_submitted, precedence, mailing_list, …) or failure reason */
+            reason?: string;
+            /** @description the mail's Message-ID */
+            message_id?: string;
+        };
+        MailgunInbound: {
+            /** @description Unix seconds */
+            timestamp: string;
+            /** @description 50 random characters */
+            token: string;
+            /** @description hex HMAC-SHA256 of timestamp + token */
+            signature: string;
+            /** @description the full MIME message (raw MIME routes) */
+            "body-mime"?: string;
+            sender?: string;
+            from?: string;
+            recipient?: string;
+            subject?: string;
+            "body-plain"?: string;
+            "stripped-text"?: string;
+            "body-html"?: string;
+            "Message-Id"?: string;
+            "In-Reply-To"?: string;
+            References?: string;
+            /** @description JSON list of [name, value] pairs, in the original order */
+            "message-headers"?: string;
+            "attachment-count"?: string;
+        };
+        SendgridInbound: {
+            /** @description the full MIME message ("POST the raw */
+            email?: string;
+            /** @description the raw header block */
+            headers?: string;
+            from?: string;
+            to?: string;
+            subject?: string;
+            text?: string;
+            html?: string;
+            /** @description JSON */
+            envelope?: string;
+            /** @description JSON: the charset of each field */
+            charsets?: string;
+            /** @description JSON */
+            "attachment-info"?: string;
+            attachments?: string;
+        };
+        SnsMessage: {
+            /** @enum {string} */
+            Type: "Notification" | "SubscriptionConfirmation" | "UnsubscribeConfirmation";
+            MessageId: string;
+            TopicArn: string;
+            Subject?: string;
+            /** @description for a Notification: the SES receipt notification as JSON */
+            Message: string;
+            /** Format: date-time */
+            Timestamp: string;
+            /** @enum {string} */
+            SignatureVersion: "1" | "2";
+            /** @description Base64 */
+            Signature: string;
+            SigningCertURL: string;
+            SubscribeURL?: string;
+            Token?: string;
+            UnsubscribeURL?: string;
         };
         ErrorResponse: {
             /** @example Bad Request */
@@ -278,6 +424,125 @@ export interface operations {
             502: components["responses"]["Error"];
             503: components["responses"]["Error"];
             504: components["responses"]["Error"];
+        };
+    };
+    mailgunInbound: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["MailgunInbound"];
+                "multipart/form-data": components["schemas"]["MailgunInbound"];
+            };
+        };
+        responses: {
+            /** @description the mail is handled (answered, deliberately not answered, or given up); do not retry */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResult"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            /** @description this provider's webhook (or SMTP for the replies) is not configured in this deployment */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            503: components["responses"]["Error"];
+        };
+    };
+    sendgridInbound: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["SendgridInbound"];
+            };
+        };
+        responses: {
+            /** @description the mail is handled (answered, deliberately not answered, or given up); do not retry */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResult"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            /** @description this provider's webhook (or SMTP for the replies) is not configured in this deployment */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            503: components["responses"]["Error"];
+        };
+    };
+    sesInbound: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/plain": string;
+                "application/json": components["schemas"]["SnsMessage"];
+            };
+        };
+        responses: {
+            /** @description the mail is handled (answered, deliberately not answered, or given up); do not retry */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResult"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            /** @description this provider's webhook (or SMTP for the replies) is not configured in this deployment */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            503: components["responses"]["Error"];
         };
     };
     getHealth: {

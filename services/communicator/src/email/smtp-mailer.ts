@@ -48,7 +48,7 @@ function toAppError(err: unknown): AppError {
 }
 
 /** The only code that talks SMTP. Pooled connection, a deadline per delivery. */
-export function createSmtpMailer(settings: EmailSettings): SmtpMailer {
+export function createSmtpMailer(settings: Pick<EmailSettings, 'smtp' | 'from'>): SmtpMailer {
   const transport = nodemailer.createTransport({
     host: settings.smtp.host,
     port: settings.smtp.port,

@@ -1,0 +1,194 @@
+import { X509Certificate, createVerify, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+
+/** The fields of an Amazon SNS HTTP(S) message body (JSON) that this endpoint reads. */
+export type SnsMessage = {
+  Type: 'Notification' | 'SubscriptionConfirmation' | 'UnsubscribeConfirmation';
+  MessageId: string;
+  TopicArn: string;
+  Message: string;
+  Timestamp: string;
+  SignatureVersion: string;
+  Signature: string;
+  SigningCertURL: string;
+  Subject?: string;
+  SubscribeURL?: string;
+  Token?: string;
+  UnsubscribeURL?: string;
+};
+
+const TYPES = new Set(['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation']);
+
+/** Whether a parsed JSON body has the shape of an SNS message (all signed fields strings). Not a signature check. */
+export function isSnsMessage(body: unknown): body is SnsMessage {
+  const m = body as Record<string, unknown> | null;
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return false;
+  if (typeof m['Type'] !== 'string' || !TYPES.has(m['Type'])) return false;
+  const required = ['MessageId', 'TopicArn', 'Message', 'Timestamp', 'SignatureVersion', 'Signature', 'SigningCertURL'];
+  if (!required.every((k) => typeof m[k] === 'string')) return false;
+  if (m['Subject'] !== undefined && m['Subject'] !== null && typeof m['Subject'] !== 'string') return false;
+  if (m['Type'] !== 'Notification' && (typeof m['SubscribeURL'] !== 'string' || typeof m['Token'] !== 'string'))
+    return false;
+  return true;
+}
+
+/**
+ * The string SNS signs (AWS SNS developer guide, "Verifying the signatures of Amazon SNS messages"): for a
+ * Notification the pairs Message, MessageId, Subject (only when present), Timestamp, TopicArn, Type; for
+ * SubscriptionConfirmation and UnsubscribeConfirmation Message, MessageId, SubscribeURL, Timestamp, Token,
+ * TopicArn, Type — each as `name\nvalue\n`, in that (byte) order, values as decoded from the JSON.
+ */
+export function snsStringToSign(m: SnsMessage): string {
+  const names =
+    m.Type === 'Notification'
+      ? ['Message', 'MessageId', ...(typeof m.Subject === 'string' ? ['Subject'] : []), 'Timestamp', 'TopicArn', 'Type']
+      : ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'];
+  return names.map((n) => `${n}\n${(m as Record<string, string>)[n]}\n`).join('');
+}
+
+/** `sns.*.amazonaws.com` → a matcher; `*` stands for exactly one DNS label. Case-insensitive. */
+export function hostMatcher(patterns: readonly string[]): (host: string) => boolean {
+  const regexes = patterns.map(
+    (p) =>
+      new RegExp(
+        `^${p
+          .toLowerCase()
+          .split('*')
+          .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('[a-z0-9-]+')}$`,
+      ),
+  );
+  return (host) => regexes.some((r) => r.test(host.toLowerCase()));
+}
+
+/** Why an SNS message was not verified: `untrusted-url` and `bad-signature` are the sender's fault (401). */
+export class SnsVerificationError extends Error {
+  constructor(
+    readonly reason: 'untrusted-url' | 'bad-signature' | 'certificate-unavailable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SnsVerificationError';
+  }
+}
+
+export type SnsVerifier = {
+  /** Whether `url` is https on an allowed host (SES_SNS_CERT_HOSTS). */
+  allowedUrl: (url: string) => boolean;
+  /**
+   * Verifies the message's signature (SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA) with the certificate at
+   * SigningCertURL — fetched over https from an allowed host only, cached. Throws SnsVerificationError.
+   */
+  verify: (message: SnsMessage) => Promise<void>;
+  /** GET an allowed https URL (a SubscribeURL); resolves with the status code. */
+  get: (url: string) => Promise<number>;
+};
+
+const MAX_CERT_BYTES = 64 * 1024;
+const CERT_CACHE_MS = 24 * 3600_000;
+
+/**
+ * Creates the SNS signature verifier. TLS is always verified: against the system roots plus, when given, the CAs
+ * in `caFile` (SES_SNS_CA_FILE). No redirects are followed (a redirect could leave the allowed hosts).
+ */
+export function createSnsVerifier(options: {
+  certHosts: readonly string[];
+  caFile?: string;
+  timeoutMs?: number;
+  now?: () => number;
+}): SnsVerifier {
+  const now = options.now ?? Date.now;
+  const allowedHost = hostMatcher(options.certHosts);
+  const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const cache = new Map<string, { key: Promise<KeyObject>; until: number }>();
+
+  const allowedUrl = (url: string) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return false;
+    }
+    return parsed.protocol === 'https:' && !parsed.username && !parsed.password && allowedHost(parsed.hostname);
+  };
+
+  function request(url: string, maxBytes: number): Promise<{ status: number; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = https.get(url, { ...(ca ? { ca } : {}), timeout: timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) {
+            req.destroy(new Error(`response larger than ${maxBytes} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('error', reject);
+    });
+  }
+
+  async function fetchKey(url: string): Promise<KeyObject> {
+    let res: { status: number; body: Buffer };
+    try {
+      res = await request(url, MAX_CERT_BYTES);
+    } catch (err) {
+      throw new SnsVerificationError(
+        'certificate-unavailable',
+        `the signing certificate cannot be fetched: ${(err as Error).message}`,
+      );
+    }
+    if (res.status !== 200)
+      throw new SnsVerificationError('certificate-unavailable', `the certificate URL answered ${res.status}`);
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(res.body);
+    } catch {
+      throw new SnsVerificationError('bad-signature', 'the signing certificate is not an X.509 certificate');
+    }
+    const t = now();
+    if (t < Date.parse(cert.validFrom) || t > Date.parse(cert.validTo))
+      throw new SnsVerificationError('bad-signature', 'the signing certificate is not valid now');
+    return cert.publicKey;
+  }
+
+  function keyFor(url: string): Promise<KeyObject> {
+    const t = now();
+    const hit = cache.get(url);
+    if (hit && hit.until > t) return hit.key;
+    const key = fetchKey(url);
+    cache.set(url, { key, until: t + CERT_CACHE_MS });
+    // A failed fetch is not cached: the next message tries again.
+    key.catch(() => cache.delete(url));
+    if (cache.size > 100) cache.delete(cache.keys().next().value!);
+    return key;
+  }
+
+  return {
+    allowedUrl,
+    verify: async (message) => {
+      const algorithm =
+        message.SignatureVersion === '1' ? 'RSA-SHA1' : message.SignatureVersion === '2' ? 'RSA-SHA256' : undefined;
+      if (!algorithm) throw new SnsVerificationError('bad-signature', 'unknown SignatureVersion');
+      if (!allowedUrl(message.SigningCertURL) || !new URL(message.SigningCertURL).pathname.endsWith('.pem'))
+        throw new SnsVerificationError('untrusted-url', 'SigningCertURL is not an https .pem URL on an allowed host');
+      const key = await keyFor(message.SigningCertURL);
+      const verifier = createVerify(algorithm);
+      verifier.update(snsStringToSign(message), 'utf8');
+      if (!verifier.verify(key, Buffer.from(message.Signature, 'base64')))
+        throw new SnsVerificationError('bad-signature', 'the signature does not match');
+    },
+    get: async (url) => {
+      if (!allowedUrl(url)) throw new SnsVerificationError('untrusted-url', 'the URL is not https on an allowed host');
+      return (await request(url, MAX_CERT_BYTES)).status;
+    },
+  };
+}

@@ -1,0 +1,646 @@
+// The inbound mail webhooks (issue 15): Mailgun, SendGrid and SES-via-SNS payloads in the providers' wire formats,
+// signed and forged, posted over real HTTP to a communicator that replies through a real SMTP listener and asks a
+// fake of the secretary (its contract: /analyze-request, /deliveries). The SNS signing certificate is served over
+// https by a local server whose certificate a test CA issued; the communicator trusts that CA via SES_SNS_CA_FILE.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import iconv from 'iconv-lite';
+import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import {
+  createSnsTestPki,
+  mailgunPayload,
+  mailgunSignature,
+  multipartBody,
+  sendgridParsedPayload,
+  sendgridRawPayload,
+  sesReceivedNotification,
+  signSnsMessage,
+  startSnsCertServer,
+  type SnsCertServer,
+  type SnsTestPki,
+  type WebhookBody,
+} from '@workemon/testkit/webhook-payloads';
+import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
+import { loadConfig } from '../src/config.js';
+import { buildEmail, openapi, startCommunicator, type Running } from './harness.js';
+
+const MAILGUN_KEY = 'key-mailgun-test-signing-0123456789';
+const SENDGRID_SECRET = 'sendgrid-parse-secret-0123456789abcdef';
+const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:workemon-inbound';
+
+let pki: SnsTestPki;
+let certServer: SnsCertServer;
+const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
+
+beforeAll(async () => {
+  pki = createSnsTestPki();
+  certServer = await startSnsCertServer(pki);
+});
+afterAll(async () => {
+  await certServer?.close();
+  pki?.remove();
+});
+afterEach(async () => {
+  for (const item of open.splice(0).reverse()) await (item.stop ?? item.close)!();
+});
+
+type Setup = { sink: SmtpSink; secretary: FakeSecretary; communicator: Running };
+
+async function setup(env: Record<string, string> = {}): Promise<Setup> {
+  const sink = await startSmtpSink();
+  const secretary = await startFakeSecretary();
+  open.push(sink, secretary);
+  const communicator = await startCommunicator({
+    secretaryUrl: secretary.url,
+    env: {
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(sink.port),
+      SMTP_SECURE: 'false',
+      SMTP_USER: 'bot@example.test',
+      SMTP_PASSWORD: 'smtp-password',
+      SMTP_TIMEOUT: '3s',
+      MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
+      SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET,
+      SES_SNS_TOPIC_ARNS: TOPIC,
+      SES_SNS_CERT_HOSTS: 'localhost',
+      SES_SNS_CA_FILE: pki.caFile,
+      ...env,
+    },
+  });
+  open.push(communicator);
+  return { sink, secretary, communicator };
+}
+
+async function post(s: Setup, path: string, payload: WebhookBody, headers: Record<string, string> = {}) {
+  const res = await fetch(`${s.communicator.http.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': payload.contentType, ...headers },
+    body: payload.body,
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  const operationId = path.startsWith('/webhook/mailgun')
+    ? 'mailgunInbound'
+    : path.startsWith('/webhook/sendgrid')
+      ? 'sendgridInbound'
+      : 'sesInbound';
+  // Every answer is one the contract documents, in its shape.
+  expect(openapi.responseProblems(operationId, res.status, body)).toEqual([]);
+  return { status: res.status, body, headers: res.headers };
+}
+
+const snsBody = (message: Record<string, string>): WebhookBody => ({
+  body: Buffer.from(JSON.stringify(message), 'utf8'),
+  contentType: 'text/plain; charset=UTF-8',
+});
+
+/** Nothing reached SMTP or the secretary. */
+function expectUntouched(s: Setup) {
+  expect(s.sink.mails).toHaveLength(0);
+  expect(s.secretary.calls).toHaveLength(0);
+  expect(s.secretary.deliveryCalls).toBe(0);
+}
+
+describe('POST /webhook/mailgun', () => {
+  it('answers a signed raw-MIME mail once, by SMTP, in its thread', async () => {
+    const s = await setup();
+    const mime = buildEmail({
+      messageId: '<mg-raw-1@client.test>',
+      subject: 'Принтер',
+      inReplyTo: '<earlier@client.test>',
+      references: '<root@client.test> <earlier@client.test>',
+      body: 'Принтер на 3 этаже не печатает.\r\n',
+    });
+    const payload = mailgunPayload({ signingKey: MAILGUN_KEY, mime });
+    const res = await post(s, '/webhook/mailgun', payload);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ outcome: 'replied', message_id: '<mg-raw-1@client.test>' });
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.envelope.to).toEqual(['ivan@client.test']);
+    expect(reply!.parsed.subject).toBe('Re: Принтер');
+    expect(reply!.header('in-reply-to')).toBe('<mg-raw-1@client.test>');
+    expect(reply!.header('references')).toBe('<root@client.test> <earlier@client.test> <mg-raw-1@client.test>');
+    expect(reply!.header('auto-submitted')).toBe('auto-replied');
+    expect(s.secretary.calls).toHaveLength(1);
+    expect(s.secretary.calls[0]).toMatchObject({
+      channel: 'email',
+      username: 'ivan@client.test',
+      message_id: '<mg-raw-1@client.test>',
+      thread_key: '<root@client.test>',
+    });
+    expect(s.secretary.calls[0]!.request).toContain('Принтер на 3 этаже не печатает.');
+    expect(s.secretary.handled.get('mail:<mg-raw-1@client.test>')?.outcome).toBe('sent');
+    expect(s.secretary.handled.get(`mailgun-token:${payload.token}`)?.outcome).toBe('sent');
+  });
+
+  it('answers parsed fields (urlencoded, and multipart with an attachment) in the thread of message-headers', async () => {
+    const s = await setup();
+    const headers: Array<[string, string]> = [
+      ['Received', 'from mx.client.test by mxa.mailgun.org'],
+      ['From', 'Мария Иванова <maria@client.test>'],
+      ['To', 'bot@example.test'],
+      ['Subject', 'Re: Отпуск'],
+      ['Message-Id', '<mg-parsed-1@client.test>'],
+      ['In-Reply-To', '<workemon.abc@example.test>'],
+      ['References', '<thread-root@client.test> <workemon.abc@example.test>'],
+      ['Mime-Version', '1.0'],
+      ['Content-Type', 'multipart/alternative; boundary="xyz"'],
+    ];
+    const parsed = {
+      sender: 'maria@client.test',
+      from: 'Мария Иванова <maria@client.test>',
+      recipient: 'bot@example.test',
+      subject: 'Re: Отпуск',
+      'body-plain': 'Хочу оформить отпуск с 1 по 14 июля.\n\n> старая цитата\n',
+      'stripped-text': 'Хочу оформить отпуск с 1 по 14 июля.',
+      'body-html': '<p>Хочу оформить отпуск с 1 по 14 июля.</p>',
+      'Message-Id': '<mg-parsed-1@client.test>',
+      headers,
+    };
+    const first = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, parsed }));
+    expect(first.status).toBe(200);
+    expect(first.body['outcome']).toBe('replied');
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.envelope.to).toEqual(['maria@client.test']);
+    expect(reply!.parsed.subject).toBe('Re: Отпуск');
+    expect(reply!.header('in-reply-to')).toBe('<mg-parsed-1@client.test>');
+    expect(reply!.header('references')).toBe(
+      '<thread-root@client.test> <workemon.abc@example.test> <mg-parsed-1@client.test>',
+    );
+    expect(s.secretary.calls[0]!.request).toContain('Хочу оформить отпуск с 1 по 14 июля.');
+    expect(s.secretary.calls[0]!.request).not.toContain('старая цитата');
+
+    const withFile = {
+      ...parsed,
+      'Message-Id': '<mg-parsed-2@client.test>',
+      headers: headers.map(([k, v]): [string, string] => [k, k === 'Message-Id' ? '<mg-parsed-2@client.test>' : v]),
+      attachments: [{ filename: 'заявление.pdf', contentType: 'application/pdf', content: Buffer.from('%PDF-1.4\n') }],
+    };
+    const second = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, parsed: withFile }));
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual({ outcome: 'replied', message_id: '<mg-parsed-2@client.test>' });
+    await s.sink.waitForMails(2);
+    expect(s.secretary.calls[1]!.request).toContain('заявление.pdf');
+  });
+
+  it('refuses forged, stale, future and unsigned posts with 401: nothing reaches the secretary or SMTP', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: '<mg-forged@client.test>' });
+    const forged = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      mime,
+      signature: { ...mailgunSignature('some-other-key'), token: mailgunSignature(MAILGUN_KEY).token },
+    });
+    const wrongKey = mailgunPayload({ signingKey: 'some-other-key', mime });
+    const now = Math.floor(Date.now() / 1000);
+    const stale = mailgunPayload({ signingKey: MAILGUN_KEY, mime, timestamp: now - 6 * 60 });
+    const future = mailgunPayload({ signingKey: MAILGUN_KEY, mime, timestamp: now + 6 * 60 });
+    const unsigned = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      mime,
+      signature: { timestamp: String(now), token: 'x'.repeat(50), signature: '' },
+    });
+    for (const payload of [forged, wrongKey, stale, future, unsigned]) {
+      const res = await post(s, '/webhook/mailgun', payload);
+      expect(res.status).toBe(401);
+      expect(res.body['message']).not.toContain(MAILGUN_KEY);
+    }
+    expectUntouched(s);
+  });
+
+  it('refuses a replayed post (same token) with 401 and answers the mail once', async () => {
+    const s = await setup();
+    const payload = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      mime: buildEmail({ messageId: '<mg-replay@client.test>' }),
+    });
+    expect((await post(s, '/webhook/mailgun', payload)).status).toBe(200);
+    await s.sink.waitForMails(1);
+    const secretaryCalls = s.secretary.calls.length + s.secretary.deliveryCalls;
+    const replay = await post(s, '/webhook/mailgun', payload);
+    expect(replay.status).toBe(401);
+    expect(s.secretary.calls.length + s.secretary.deliveryCalls).toBe(secretaryCalls);
+    expect(s.sink.mails).toHaveLength(1);
+  });
+
+  it('refuses a token recorded by another replica (the durable /deliveries record)', async () => {
+    const s = await setup();
+    const payload = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      mime: buildEmail({ messageId: '<mg-other@client.test>' }),
+    });
+    // Another replica answered this post and recorded its token in the secretary.
+    s.secretary.handled.set(`mailgun-token:${payload.token}`, { outcome: 'sent' });
+    const res = await post(s, '/webhook/mailgun', payload);
+    expect(res.status).toBe(401);
+    expect(s.sink.mails).toHaveLength(0);
+    expect(s.secretary.calls).toHaveLength(0);
+  });
+
+  it('answers a Message-ID once even when it arrives again with a fresh signature', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: '<mg-dup@client.test>' });
+    expect((await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }))).body['outcome']).toBe(
+      'replied',
+    );
+    const again = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(again.status).toBe(200);
+    expect(again.body['outcome']).toBe('duplicate');
+    // Two copies at once (a provider retry racing the first post): still one reply.
+    const twin = buildEmail({ messageId: '<mg-twin@client.test>' });
+    s.secretary.delayMs = 300;
+    const both = await Promise.all([
+      post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime: twin })),
+      post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime: twin })),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 503]);
+    await s.sink.waitForMails(2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(s.sink.mails).toHaveLength(2);
+    expect(s.secretary.calls).toHaveLength(2);
+  });
+
+  it('answers 400 in the contract shape for malformed posts and changes nothing', async () => {
+    const s = await setup();
+    const sig = () => mailgunSignature(MAILGUN_KEY);
+    const noMail = mailgunPayload({ signingKey: MAILGUN_KEY });
+    const badHeaders = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      parsed: {
+        sender: 'a@client.test',
+        from: 'a@client.test',
+        recipient: 'bot@example.test',
+        subject: 's',
+        'body-plain': 'text',
+        headers: [],
+      },
+    });
+    // message-headers that are not JSON: rebuild the form by hand.
+    const s1 = sig();
+    const notJson = multipartBody([
+      ['from', 'a@client.test'],
+      ['body-plain', 'text'],
+      ['message-headers', '{not json'],
+      ['timestamp', s1.timestamp],
+      ['token', s1.token],
+      ['signature', s1.signature],
+    ]);
+    const json = { body: Buffer.from(JSON.stringify(sig())), contentType: 'application/json' };
+    const brokenMultipart = { body: Buffer.from('--b\r\nnonsense'), contentType: 'multipart/form-data; boundary=b' };
+    for (const payload of [noMail, notJson, json, brokenMultipart]) {
+      const res = await post(s, '/webhook/mailgun', payload);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ error: expect.any(String), message: expect.any(String), statusCode: 400 });
+    }
+    expect(s.sink.mails).toHaveLength(0);
+    expect(s.secretary.calls).toHaveLength(0);
+    // The least a parsed post may hold (no message-headers: From and Subject come from the fields) is a mail.
+    expect((await post(s, '/webhook/mailgun', badHeaders)).body['outcome']).toBe('replied');
+    await s.sink.waitForMails(1);
+  });
+
+  it('answers 503 while the secretary is down (Mailgun retries) and replies once it is back', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: '<mg-down@client.test>' });
+    s.secretary.down();
+    const down = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBeTruthy();
+    expect(s.sink.mails).toHaveLength(0);
+    s.secretary.down('analysis');
+    const analysisDown = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(analysisDown.status).toBe(503);
+    expect(s.sink.mails).toHaveLength(0);
+    s.secretary.up();
+    const retried = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(retried.body['outcome']).toBe('replied');
+    await s.sink.waitForMails(1);
+    expect(s.sink.mails).toHaveLength(1);
+  });
+
+  it('keeps the loop rules: an automatic reply gets no answer', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: '<mg-auto@client.test>', headers: ['Auto-Submitted: auto-replied'] });
+    const res = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ outcome: 'skipped', reason: 'auto_submitted', message_id: '<mg-auto@client.test>' });
+    expect(s.sink.mails).toHaveLength(0);
+    expect(s.secretary.calls).toHaveLength(0);
+  });
+});
+
+describe('two communicator replicas behind one secretary', () => {
+  it('share the token and Message-ID records: a replay or a repeat on the other replica is not answered again', async () => {
+    const a = await setup();
+    const b = {
+      ...a,
+      communicator: await startCommunicator({
+        secretaryUrl: a.secretary.url,
+        env: {
+          SMTP_HOST: '127.0.0.1',
+          SMTP_PORT: String(a.sink.port),
+          SMTP_SECURE: 'false',
+          SMTP_USER: 'bot@example.test',
+          SMTP_PASSWORD: 'smtp-password',
+          MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
+        },
+      }),
+    };
+    open.push(b.communicator);
+    const mime = buildEmail({ messageId: '<mg-replicas@client.test>' });
+    const payload = mailgunPayload({ signingKey: MAILGUN_KEY, mime });
+    expect((await post(a, '/webhook/mailgun', payload)).body['outcome']).toBe('replied');
+    await a.sink.waitForMails(1);
+    expect((await post(b, '/webhook/mailgun', payload)).status).toBe(401);
+    const fresh = await post(b, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(fresh.body['outcome']).toBe('duplicate');
+    expect(a.sink.mails).toHaveLength(1);
+    expect(a.secretary.calls).toHaveLength(1);
+  });
+});
+
+describe('POST /webhook/sendgrid', () => {
+  it('answers raw MIME posted with ?key= in its thread', async () => {
+    const s = await setup();
+    const mime = buildEmail({
+      messageId: '<sg-raw-1@client.test>',
+      subject: 'VPN',
+      inReplyTo: '<prev@client.test>',
+      references: '<prev@client.test>',
+    });
+    const res = await post(
+      s,
+      `/webhook/sendgrid?key=${encodeURIComponent(SENDGRID_SECRET)}`,
+      sendgridRawPayload(mime, { from: 'ivan@client.test', to: ['bot@example.test'] }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ outcome: 'replied', message_id: '<sg-raw-1@client.test>' });
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.header('in-reply-to')).toBe('<sg-raw-1@client.test>');
+    expect(reply!.header('references')).toBe('<prev@client.test> <sg-raw-1@client.test>');
+    expect(s.secretary.handled.get('mail:<sg-raw-1@client.test>')?.outcome).toBe('sent');
+  });
+
+  it('answers parsed fields (text in windows-1251 per charsets, an attachment) authenticated by basic auth', async () => {
+    const s = await setup();
+    const headers = [
+      'Received: by mx.sendgrid.net with SMTP id abc',
+      'From: Пётр <petr@client.test>',
+      'To: bot@example.test',
+      'Subject: =?UTF-8?B?0J/QsNGA0L7Qu9GM?=',
+      'Message-ID: <sg-parsed-1@client.test>',
+      'Date: Mon, 2 Jun 2025 10:00:00 +0300',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="zzz"',
+    ].join('\n');
+    const payload = sendgridParsedPayload({
+      headers,
+      from: 'Пётр <petr@client.test>',
+      to: 'bot@example.test',
+      subject: 'Пароль',
+      text: 'Забыл пароль от почты, помогите сбросить.',
+      textCharset: 'windows-1251',
+      encodeText: (t) => iconv.encode(t, 'windows-1251'),
+      attachments: [{ filename: 'screen.txt', contentType: 'text/plain', content: Buffer.from('log') }],
+    });
+    const basic = `Basic ${Buffer.from(`sendgrid:${SENDGRID_SECRET}`).toString('base64')}`;
+    const res = await post(s, '/webhook/sendgrid', payload, { Authorization: basic });
+    expect(res.status).toBe(200);
+    expect(res.body['outcome']).toBe('replied');
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.envelope.to).toEqual(['petr@client.test']);
+    expect(reply!.parsed.subject).toBe('Re: Пароль');
+    expect(reply!.header('in-reply-to')).toBe('<sg-parsed-1@client.test>');
+    expect(s.secretary.calls[0]!.request).toContain('Забыл пароль от почты, помогите сбросить.');
+  });
+
+  it('refuses a missing or wrong secret with 401 and touches nothing', async () => {
+    const s = await setup();
+    const payload = sendgridRawPayload(buildEmail({ messageId: '<sg-forged@client.test>' }), {
+      from: 'ivan@client.test',
+      to: ['bot@example.test'],
+    });
+    const wrongBasic = `Basic ${Buffer.from('sendgrid:wrong-secret').toString('base64')}`;
+    for (const [path, headers] of [
+      ['/webhook/sendgrid', {}],
+      ['/webhook/sendgrid?key=wrong-secret', {}],
+      [`/webhook/sendgrid?key=${SENDGRID_SECRET.slice(0, -1)}`, {}],
+      ['/webhook/sendgrid', { Authorization: wrongBasic }],
+      ['/webhook/sendgrid', { Authorization: `Bearer ${SENDGRID_SECRET}` }],
+    ] as Array<[string, Record<string, string>]>) {
+      const res = await post(s, path, payload, headers);
+      expect(res.status).toBe(401);
+    }
+    expectUntouched(s);
+  });
+
+  it('answers 400 for a post that holds no mail', async () => {
+    const s = await setup();
+    const key = `?key=${encodeURIComponent(SENDGRID_SECRET)}`;
+    const empty = multipartBody([['to', 'bot@example.test']]);
+    const notMultipart = { body: Buffer.from('email=x'), contentType: 'application/x-www-form-urlencoded' };
+    for (const payload of [empty, notMultipart]) {
+      const res = await post(s, `/webhook/sendgrid${key}`, payload);
+      expect(res.status).toBe(400);
+      expect(res.body['statusCode']).toBe(400);
+    }
+    expectUntouched(s);
+  });
+});
+
+describe('POST /webhook/ses (SNS)', () => {
+  const sign = (fields: Record<string, string> & { Type: string; Message: string }, version: '1' | '2' = '2') =>
+    signSnsMessage(
+      { TopicArn: TOPIC, ...fields },
+      { signingKeyPem: pki.signingKeyPem, certUrl: certServer.certUrl, version },
+    );
+
+  it('confirms a subscription to an allowed topic by GET on SubscribeURL', async () => {
+    const s = await setup();
+    const before = certServer.requests.length;
+    const subscribeUrl = `${certServer.origin}/?Action=ConfirmSubscription&TopicArn=${encodeURIComponent(TOPIC)}&Token=tok-1`;
+    const message = sign({
+      Type: 'SubscriptionConfirmation',
+      Token: 'tok-1',
+      Message: `You have chosen to subscribe to the topic ${TOPIC}.`,
+      SubscribeURL: subscribeUrl,
+    });
+    const res = await post(s, '/webhook/ses', snsBody(message));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ outcome: 'subscribed' });
+    expect(certServer.requests.slice(before)).toContain(subscribeUrl.slice(certServer.origin.length));
+
+    // Another topic: refused before any request is made.
+    const otherTopic = signSnsMessage(
+      {
+        ...message,
+        TopicArn: 'arn:aws:sns:eu-west-1:999999999999:elsewhere',
+        Type: 'SubscriptionConfirmation',
+        Message: message['Message']!,
+      },
+      { signingKeyPem: pki.signingKeyPem, certUrl: certServer.certUrl },
+    );
+    const count = certServer.requests.length;
+    expect((await post(s, '/webhook/ses', snsBody(otherTopic))).status).toBe(401);
+    expect(certServer.requests.length).toBe(count);
+    expectUntouched(s);
+  });
+
+  it('answers SES mail from a verified notification (SignatureVersion 1 and 2, UTF8 and Base64) once per Message-ID', async () => {
+    const s = await setup();
+    const pemFetches = () => certServer.requests.filter((r) => r.endsWith('.pem')).length;
+    const fetchesBefore = pemFetches();
+    const utf8 = buildEmail({
+      messageId: '<ses-1@client.test>',
+      subject: 'Справка',
+      body: 'Нужна справка 2-НДФЛ.\r\n',
+    });
+    const v1 = sign(
+      {
+        Type: 'Notification',
+        Subject: 'Amazon SES Email Receipt Notification',
+        Message: sesReceivedNotification(utf8, { topicArn: TOPIC, encoding: 'UTF8' }),
+      },
+      '1',
+    );
+    const first = await post(s, '/webhook/ses', snsBody(v1));
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ outcome: 'replied', message_id: '<ses-1@client.test>' });
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.header('in-reply-to')).toBe('<ses-1@client.test>');
+    expect(reply!.parsed.subject).toBe('Re: Справка');
+    expect(s.secretary.calls[0]!.request).toContain('Нужна справка 2-НДФЛ.');
+
+    const b64 = buildEmail({ messageId: '<ses-2@client.test>' });
+    const v2 = sign({
+      Type: 'Notification',
+      Message: sesReceivedNotification(b64, { topicArn: TOPIC, encoding: 'BASE64' }),
+    });
+    expect((await post(s, '/webhook/ses', snsBody(v2))).body['outcome']).toBe('replied');
+    await s.sink.waitForMails(2);
+
+    // SNS redelivers the same notification: one reply.
+    const again = await post(s, '/webhook/ses', snsBody(v2));
+    expect(again.body['outcome']).toBe('duplicate');
+    expect(s.sink.mails).toHaveLength(2);
+    // Three verified messages, one certificate download: it is cached.
+    expect(pemFetches() - fetchesBefore).toBe(1);
+  });
+
+  it('refuses tampered, wrongly signed and untrusted-certificate messages with 401: nothing stored or sent', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: '<ses-forged@client.test>' });
+    const good = sign({ Type: 'Notification', Message: sesReceivedNotification(mime, { topicArn: TOPIC }) });
+    const tampered = { ...good, Message: good['Message']!.replace('ivan@client.test', 'boss@client.test') };
+    const wrongVersion = { ...good, SignatureVersion: '3' };
+    const otherPki = createSnsTestPki();
+    try {
+      // Signed by a key whose certificate is not the one at SigningCertURL.
+      const otherKey = signSnsMessage(
+        { Type: 'Notification', TopicArn: TOPIC, Message: good['Message']! },
+        { signingKeyPem: otherPki.signingKeyPem, certUrl: certServer.certUrl },
+      );
+      const before = certServer.requests.length;
+      // The attacker's own certificate, from hosts that are not allowed or not https.
+      const ipHost = signSnsMessage(
+        { Type: 'Notification', TopicArn: TOPIC, Message: good['Message']! },
+        { signingKeyPem: otherPki.signingKeyPem, certUrl: certServer.certUrl.replace('localhost', '127.0.0.1') },
+      );
+      const plainHttp = signSnsMessage(
+        { Type: 'Notification', TopicArn: TOPIC, Message: good['Message']! },
+        { signingKeyPem: otherPki.signingKeyPem, certUrl: certServer.certUrl.replace('https:', 'http:') },
+      );
+      const notPem = signSnsMessage(
+        { Type: 'Notification', TopicArn: TOPIC, Message: good['Message']! },
+        { signingKeyPem: otherPki.signingKeyPem, certUrl: `${certServer.origin}/evil.txt` },
+      );
+      for (const message of [ipHost, plainHttp, notPem])
+        expect((await post(s, '/webhook/ses', snsBody(message))).status).toBe(401);
+      expect(certServer.requests.length).toBe(before);
+      for (const message of [tampered, wrongVersion, otherKey])
+        expect((await post(s, '/webhook/ses', snsBody(message))).status).toBe(401);
+    } finally {
+      otherPki.remove();
+    }
+    expectUntouched(s);
+  });
+
+  it('never trusts a certificate served by a TLS server outside the CA it was told to trust', async () => {
+    // Without SES_SNS_CA_FILE the test CA is unknown: the certificate cannot be fetched, nothing is accepted.
+    const s = await setup({ SES_SNS_CA_FILE: '' });
+    const message = sign({ Type: 'Notification', Message: sesReceivedNotification(buildEmail(), { topicArn: TOPIC }) });
+    const res = await post(s, '/webhook/ses', snsBody(message));
+    expect(res.status).toBe(503);
+    expect(s.sink.mails).toHaveLength(0);
+    expect(s.secretary.calls).toHaveLength(0);
+  });
+
+  it('answers 422 for an S3 action, 400 for malformed bodies, 200 for an unsubscribe', async () => {
+    const s = await setup();
+    const s3 = sign({
+      Type: 'Notification',
+      Message: sesReceivedNotification(buildEmail(), { topicArn: TOPIC, action: 'S3' }),
+    });
+    const s3res = await post(s, '/webhook/ses', snsBody(s3));
+    expect(s3res.status).toBe(422);
+    expect(s3res.body['message']).toMatch(/S3/);
+    for (const body of [
+      { body: Buffer.from('{not json'), contentType: 'text/plain' },
+      { body: Buffer.from(JSON.stringify({ Type: 'Notification' })), contentType: 'text/plain' },
+      snsBody(sign({ Type: 'Notification', Message: 'not json' })),
+      snsBody(sign({ Type: 'Notification', Message: JSON.stringify({ notificationType: 'Received', receipt: {} }) })),
+    ]) {
+      const res = await post(s, '/webhook/ses', body);
+      expect(res.status).toBe(400);
+      expect(res.body['statusCode']).toBe(400);
+    }
+    const unsubscribe = sign({
+      Type: 'UnsubscribeConfirmation',
+      Token: 'tok-2',
+      Message: 'You have chosen to deactivate subscription.',
+      SubscribeURL: `${certServer.origin}/?Action=ConfirmSubscription&Token=tok-2`,
+    });
+    expect((await post(s, '/webhook/ses', snsBody(unsubscribe))).body).toEqual({ outcome: 'unsubscribed' });
+    expect(s.sink.mails).toHaveLength(0);
+    expect(s.secretary.calls).toHaveLength(0);
+  });
+});
+
+describe('webhook bodies over WEBHOOK_MAX_BYTES', () => {
+  it('are refused with 413 before anything is verified or stored', async () => {
+    const s = await setup({ WEBHOOK_MAX_BYTES: '10000' });
+    const big = buildEmail({ messageId: '<mg-big@client.test>', body: 'Очень длинное письмо. '.repeat(1000) });
+    const res = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime: big }));
+    expect(res.status).toBe(413);
+    expectUntouched(s);
+  });
+});
+
+describe('webhook configuration', () => {
+  it('refuses a short SendGrid secret and an unreadable CA file, naming the keys', () => {
+    expect(() => loadConfig({ SENDGRID_WEBHOOK_SECRET: 'short', SES_SNS_CA_FILE: '/nonexistent/ca.pem' })).toThrow(
+      /SENDGRID_WEBHOOK_SECRET[\s\S]*SES_SNS_CA_FILE/,
+    );
+    expect(loadConfig({ SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET, SES_SNS_CA_FILE: pki.caFile }).SES_SNS_CA_FILE).toBe(
+      pki.caFile,
+    );
+  });
+});
+
+describe('webhooks not configured', () => {
+  it('answer 501 and never take unsigned mail', async () => {
+    const s = await setup({
+      MAILGUN_WEBHOOK_SIGNING_KEY: '',
+      SENDGRID_WEBHOOK_SECRET: '',
+      SES_SNS_TOPIC_ARNS: '',
+    });
+    const mime = buildEmail();
+    const mg = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: 'anything', mime }));
+    const sg = await post(
+      s,
+      '/webhook/sendgrid',
+      sendgridRawPayload(mime, { from: 'ivan@client.test', to: ['b@x.test'] }),
+    );
+    const ses = await post(s, '/webhook/ses', snsBody({ Type: 'Notification' }));
+    expect([mg.status, sg.status, ses.status]).toEqual([501, 501, 501]);
+    expectUntouched(s);
+  });
+});
