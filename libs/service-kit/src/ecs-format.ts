@@ -45,7 +45,7 @@ function errorFields(err: Error): Record<string, unknown> {
  * `{err}`, as the second argument or as the message. It is what `@elastic/ecs-winston-format`'s `ecsFields`
  * does with `apmIntegration: false, convertReqRes: false`, without that package's `require('elastic-apm-node')`
  * at load time, which pulled the whole APM agent (and OpenTelemetry) into every service that merely logs.
- * The entry's fields are reordered so the line starts with `@timestamp`, `log.level`, `message`.
+ * `ecsStringify` writes the line starting with `@timestamp`, `log.level`, `message`.
  */
 export const ecsFields = winston.format((info, opts) => {
   const options = opts as EcsFieldsOptions;
@@ -66,29 +66,30 @@ export const ecsFields = winston.format((info, opts) => {
     err = entry['err'];
     delete entry['err'];
   }
-  const out: Info = {
-    '@timestamp': new Date().toISOString(),
-    'log.level': entry.level,
-    message: entry.message,
-    level: entry.level,
-  } as Info;
-  for (const key of Object.keys(entry)) if (!(key in out)) out[key] = entry[key];
-  // Symbols winston and its transports read (level filtering, splat, the line once formatted).
-  for (const key of Object.getOwnPropertySymbols(entry)) out[key] = entry[key];
-  if (err) out['error'] = { ...(out['error'] as object | undefined), ...errorFields(err) };
-  out['ecs.version'] = ECS_VERSION;
-  out['service.name'] = options.serviceName;
-  if (options.serviceVersion) out['service.version'] = options.serviceVersion;
-  out['event.dataset'] = options.serviceName;
-  return out;
+  // Set in place (the entry is winston's own copy): no second object per line.
+  entry['@timestamp'] = new Date().toISOString();
+  entry['log.level'] = entry.level;
+  if (err) entry['error'] = { ...(entry['error'] as object | undefined), ...errorFields(err) };
+  entry['ecs.version'] = ECS_VERSION;
+  entry['service.name'] = options.serviceName;
+  if (options.serviceVersion) entry['service.version'] = options.serviceVersion;
+  entry['event.dataset'] = options.serviceName;
+  return entry;
 });
 
 /**
- * A winston format serializing the entry as one ECS JSON document (`info[MESSAGE]`), without winston's `level`
- * (ECS has `log.level`).
+ * A winston format serializing the entry as one ECS JSON document (`info[MESSAGE]`) that starts with
+ * `@timestamp`, `log.level`, `message` (ECS logging's recommended order), without winston's `level` (ECS has
+ * `log.level`).
  */
 export const ecsStringify = winston.format((info) => {
-  const { level: _level, ...rest } = info as Info;
-  (info as Info)[MESSAGE] = stringify(rest);
+  const entry = info as Info;
+  const doc: Record<string, unknown> = {
+    '@timestamp': entry['@timestamp'],
+    'log.level': entry['log.level'],
+    message: entry.message,
+  };
+  for (const key in entry) if (key !== 'level' && !(key in doc)) doc[key] = entry[key];
+  entry[MESSAGE] = stringify(doc);
   return info;
 });

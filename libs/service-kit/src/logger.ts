@@ -50,27 +50,44 @@ function compileSecrets(secrets: readonly string[]): SecretMatcher {
   };
 }
 
+/**
+ * `value` with secrets removed. Copy on write: an object or array without anything to redact is returned as it
+ * is, so the usual log entry (no secrets) costs a walk, not a copy.
+ */
 function redactValue(value: unknown, secrets: SecretMatcher, depth: number): unknown {
   if (typeof value === 'string') return redactString(value, secrets);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) return value; // ecsFields turns `err` into error.*; messages are scrubbed below.
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, secrets, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] =
-      SECRET_KEY.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redactValue(v, secrets, depth + 1);
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const r = redactValue(v, secrets, depth + 1);
+      if (r !== v) (out ??= value.slice())[i] = r;
+    }
+    return out ?? value;
   }
-  return out;
+  let out: Record<string, unknown> | undefined;
+  for (const k in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+    const v = (value as Record<string, unknown>)[k];
+    const r =
+      SECRET_KEY.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redactValue(v, secrets, depth + 1);
+    if (r !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = r;
+  }
+  return out ?? value;
 }
 
 function redactString(text: string, secrets: SecretMatcher): string {
   let out = text;
   for (const s of secrets.long) if (out.includes(s)) out = out.split(s).join(REDACTED);
   if (secrets.short) out = out.replace(secrets.short, REDACTED);
-  // Credentials in URLs and bearer headers that slipped into a message.
-  return out
-    .replace(/(\/\/[^/\s:@]+:)[^@\s/]+@/g, `$1${REDACTED}@`)
-    .replace(/\b(Bearer|Api-Key|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g, `$1 ${REDACTED}`);
+  // Credentials in URLs and bearer headers that slipped into a message (the regular expressions run only on a
+  // string that can hold one).
+  if (out.includes('@')) out = out.replace(/(\/\/[^/\s:@]+:)[^@\s/]+@/g, `$1${REDACTED}@`);
+  if (out.includes('Bearer') || out.includes('Api-Key') || out.includes('Basic'))
+    out = out.replace(/\b(Bearer|Api-Key|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g, `$1 ${REDACTED}`);
+  return out;
 }
 
 /**
