@@ -34,8 +34,11 @@ RUN npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --i
 
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE
+# V8's old space sized for a service (docs/operations.md, "Memory"): its live heap is 30-40 MB, and under V8's
+# default limit (a share of the machine's memory) garbage piles up to 200-300 MB RSS. Override with NODE_OPTIONS.
 ENV NODE_ENV=production \
-    SERVICE=${SERVICE}
+    SERVICE=${SERVICE} \
+    NODE_OPTIONS=--max-old-space-size=128
 WORKDIR /app
 COPY --from=runtime-deps /app ./
 # Workspace libs resolve through node_modules/@workemon/* links to libs/<name>: their dist/ (the `default`

@@ -13,7 +13,9 @@
 // Environment: BENCH_DURATION_S (seconds per run, default 8), BENCH_MAILS (default 1000; 0 skips the drain),
 // BENCH_SLOW_MS (the slow model's latency, default 500), BENCH_FROM_DIST=1 (run the built services,
 // `node dist/main.js`, as the images do; default: sources through tsx), BENCH_PROFILE=<service> (a V8 CPU
-// profile of that process into ./bench-profiles), BENCH_DATABASE_URL (default: a private PostgreSQL server).
+// profile of that process into ./bench-profiles), BENCH_DATABASE_URL (default: a private PostgreSQL server),
+// BENCH_LOG_LEVEL (the services' LOG_LEVEL, default error; `info` is what production runs), BENCH_MAX_OLD_SPACE_MB
+// (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -29,6 +31,8 @@ const fromDist = process.env['BENCH_FROM_DIST'] === '1';
 const duration = Number(process.env['BENCH_DURATION_S'] ?? 8);
 const mailCount = Number(process.env['BENCH_MAILS'] ?? 1000);
 const slowMs = Number(process.env['BENCH_SLOW_MS'] ?? 500);
+const logLevel = process.env['BENCH_LOG_LEVEL'] ?? 'error';
+const maxOldSpaceMb = Number(process.env['BENCH_MAX_OLD_SPACE_MB'] ?? 128);
 const self = new URL(import.meta.url).pathname;
 const root = new URL('..', import.meta.url).pathname;
 const REQUEST_TEXT = 'Хочу получать аналитику по операциям авторизации наших кошельков за прошлый месяц';
@@ -46,7 +50,7 @@ function spawnNode(name: string, args: string[], env: Record<string, string>, ts
     [...profileFlags(name), ...(tsx ? ['--import', 'tsx', '--conditions=@workemon/source'] : []), ...args],
     {
       cwd: root,
-      env: { ...process.env, LOG_LEVEL: 'error', ...env },
+      env: { ...process.env, LOG_LEVEL: logLevel, ...env },
       stdio: ['pipe', 'pipe', 'inherit'],
     },
   );
@@ -75,9 +79,10 @@ async function firstLine<T>(child: ChildProcess, what: string): Promise<T> {
 
 async function startService(name: string, env: Record<string, string>): Promise<Proc> {
   const port = await getFreePort();
+  const heap = maxOldSpaceMb > 0 ? [`--max-old-space-size=${maxOldSpaceMb}`] : [];
   const child = fromDist
-    ? spawnNode(name, [`services/${name}/dist/main.js`], { ...env, PORT: String(port) }, false)
-    : spawnNode(name, [`services/${name}/src/main.ts`], { ...env, PORT: String(port) }, true);
+    ? spawnNode(name, [...heap, `services/${name}/dist/main.js`], { ...env, PORT: String(port) }, false)
+    : spawnNode(name, [...heap, `services/${name}/src/main.ts`], { ...env, PORT: String(port) }, true);
   child.stdout?.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/health`)).status < 600, { timeoutMs: 90_000, what: `${name} up` });
@@ -224,7 +229,8 @@ async function main(): Promise<void> {
     };
 
     console.log(
-      `[bench] services from ${fromDist ? 'dist/ (node)' : 'sources (tsx)'}; PostgreSQL ` +
+      `[bench] services from ${fromDist ? 'dist/ (node)' : 'sources (tsx)'}, LOG_LEVEL=${logLevel}, ` +
+        `${maxOldSpaceMb > 0 ? `--max-old-space-size=${maxOldSpaceMb}` : "V8's default old space"}; PostgreSQL ` +
         `${pg ? 'private server' : 'BENCH_DATABASE_URL'}; ${duration} s per run; warming up…`,
     );
     for (const target of [chainTarget, refTarget, llmTarget])

@@ -40,10 +40,14 @@ const services = [
 // `npm start` answers with no API key and no model server; the first start downloads it into ./data/models.
 const llmDefault = process.env.LLM_PROVIDER ? {} : { LLM_PROVIDER: 'local' };
 
+// V8's old space sized for a service, as in the images (docs/operations.md, "Memory": live heap 30-40 MB; V8's
+// default limit of a few GB lets garbage pile up to 200-300 MB). A --max-old-space-size in NODE_OPTIONS wins.
+const heapFlags = /--max-old-space-size/.test(process.env.NODE_OPTIONS ?? '') ? [] : ['--max-old-space-size=128'];
+
 const children = services.map((s) => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
+    [...heapFlags, '--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
       env: { ...process.env, ...unsetOf(runEnv), ...llmDefault, PORT: s.port },

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { WorkemonElasticsearchTransport, LOG_DATA_STREAM } from '@workemon/service-kit';
+import { elasticsearchTransportOf, LOG_DATA_STREAM } from '@workemon/service-kit';
 import { startFakeElasticsearch, type FakeBulkDocument } from '@workemon/testkit/fake-elasticsearch';
 import { SERVICES, startStack, type Stack } from './stack.js';
 
@@ -115,8 +115,7 @@ describe('service logs in Elasticsearch', () => {
     const bufferLimit = 200;
     const stack = await startServices(dead.url, bufferLimit);
     const guesser = stack.services.guesser;
-    const transport = guesser.logger.transports.find((t) => t instanceof WorkemonElasticsearchTransport) as
-      WorkemonElasticsearchTransport | undefined;
+    const transport = await elasticsearchTransportOf(guesser.logger);
     expect(transport).toBeDefined();
 
     let counter = 0;

@@ -13,7 +13,13 @@ import {
   type Logger,
   type Metrics,
 } from '@workemon/service-kit';
-import { DEFAULT_MAX_ANSWER_CHARS, type LlmSettings, type ProviderName, type ProviderSettings } from './llm-config.js';
+import {
+  DEFAULT_LLM_QUEUE_LIMIT,
+  DEFAULT_MAX_ANSWER_CHARS,
+  type LlmSettings,
+  type ProviderName,
+  type ProviderSettings,
+} from './llm-config.js';
 import { isInvalidOutput, llmErrors, unreachableFix } from './llm-errors.js';
 import { createOpenAiWire } from './openai-wire.js';
 import { createYandexGptWire } from './yandexgpt-wire.js';
@@ -84,7 +90,17 @@ export type LlmClientDeps = {
   random?: () => number;
 };
 
-type Runtime = { settings: ProviderSettings; wire: ProviderWire; breaker: CircuitBreaker; limit: LimitFunction };
+type Runtime = {
+  settings: ProviderSettings;
+  wire: ProviderWire;
+  breaker: CircuitBreaker;
+  limit: LimitFunction;
+  /** Moving average of a call's time in its slot, in seconds (for Retry-After when the queue is full). */
+  callSeconds: number;
+};
+
+/** Weight of the newest call in `callSeconds`. */
+const CALL_SECONDS_WEIGHT = 0.1;
 
 // Errors after which the next provider in the chain is tried: the provider is down, slow, or talking nonsense.
 // 413 (our input) and unexpected errors are not the provider's fault and would fail the same way elsewhere.
@@ -188,8 +204,24 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
         onChange: (closed) => breakerOpen.set({ provider: p.name }, closed ? 0 : 1),
       }),
       limit: pLimit(settings.concurrency),
+      callSeconds: 1,
     };
   });
+  const queueLimit = settings.queueLimit ?? DEFAULT_LLM_QUEUE_LIMIT;
+  const rejected = metrics.counter(
+    'workemon_llm_calls_rejected_total',
+    'LLM calls refused at once because every slot was busy and the wait queue full (LLM_QUEUE_LIMIT), by provider',
+    ['provider'],
+  );
+  const waiting = metrics.gauge(
+    'workemon_llm_calls_waiting',
+    'LLM calls waiting for a slot (LLM_CONCURRENCY) of a provider, by provider',
+    ['provider'],
+  );
+  for (const rt of runtimes) {
+    rejected.inc({ provider: rt.settings.name }, 0);
+    waiting.set({ provider: rt.settings.name }, 0);
+  }
 
   /** Retry-After (capped) when the provider sent one, else full-jitter backoff capped likewise. */
   function waitMs(n: number, retryAfterMs: number | undefined): number {
@@ -251,13 +283,26 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     });
   }
 
-  /** One logical call on one provider: concurrency slot, breaker verdict, retries. */
+  /**
+   * One logical call on one provider: concurrency slot (LLM_CONCURRENCY, then a wait queue of LLM_QUEUE_LIMIT;
+   * beyond both, 503 `llm_overloaded` with Retry-After at once), breaker verdict, retries.
+   */
   function guarded<R>(rt: Runtime, fn: () => Promise<R>): Promise<R> {
-    return rt.limit(async () => {
+    const provider = rt.settings.name;
+    if (rt.limit.activeCount + rt.limit.pendingCount >= settings.concurrency + queueLimit) {
+      rejected.inc({ provider });
+      // The queue drains `concurrency` calls per call time: the wait of the last one in line, plus its own call.
+      const retryAfterS = (rt.limit.pendingCount / settings.concurrency + 1) * rt.callSeconds;
+      return Promise.reject(llmErrors.overloaded(provider, settings.concurrency, queueLimit, retryAfterS));
+    }
+    const queued = rt.limit(async () => {
+      waiting.set({ provider }, rt.limit.pendingCount);
       if (!rt.breaker.tryAcquire()) throw llmErrors.breakerOpen(rt.settings.name, rt.breaker.blockedForMs());
+      const started = performance.now();
       try {
         const result = await withRetries(rt, fn);
         rt.breaker.recordSuccess();
+        rt.callSeconds += CALL_SECONDS_WEIGHT * ((performance.now() - started) / 1000 - rt.callSeconds);
         return result;
       } catch (err) {
         // Nonsense still proves the provider is up; bad credentials or our own mistakes say nothing about it.
@@ -271,6 +316,8 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
         throw err;
       }
     });
+    waiting.set({ provider }, rt.limit.pendingCount);
+    return queued;
   }
 
   async function runOnProvider<T>(

@@ -32,7 +32,17 @@ export type LlmSettings = {
   maxOutputTokens: number;
   /** Longest text in an answer (each string field); longer ones are cut with a marker. Default DEFAULT_MAX_ANSWER_CHARS. */
   maxAnswerChars?: number;
+  /**
+   * Calls in flight per provider (LLM_CONCURRENCY). Size it for the model's latency: in-flight = rate × latency
+   * (Little's law), e.g. 20 analyses/s × 2 s = 40; the default 64 keeps a 1–3 s hosted model from becoming the
+   * queue. Also the size of each provider's connection pool (`providerPoolSize`).
+   */
   concurrency: number;
+  /**
+   * Calls that may wait for a slot beyond `concurrency` (LLM_QUEUE_LIMIT); the next one is refused at once with
+   * 503 `llm_overloaded` and Retry-After rather than queued for minutes. Default DEFAULT_LLM_QUEUE_LIMIT.
+   */
+  queueLimit?: number;
   breakerThreshold: number;
   breakerResetMs: number;
   jsonMode: JsonMode;
@@ -59,6 +69,19 @@ export type LocalModelSettings = {
  * services' LLM_MAX_INPUT_CHARS budgets for the guesser's context (docs/llm.md, "Length limits").
  */
 export const DEFAULT_MAX_ANSWER_CHARS = 8_000;
+
+/** LLM_CONCURRENCY's default: calls in flight per provider, sized for a hosted model answering in 1–3 s. */
+export const DEFAULT_LLM_CONCURRENCY = 64;
+/** LLM_QUEUE_LIMIT's default: calls waiting for a slot per provider before 503 + Retry-After (4 × the default concurrency). */
+export const DEFAULT_LLM_QUEUE_LIMIT = 256;
+
+/**
+ * Connections one provider's HTTP pool needs: one per call in flight (LLM_CONCURRENCY); waiting calls hold
+ * none. The LLM HTTP stack sizes its per-origin pool with this (options, not a second setting to keep in step).
+ */
+export function providerPoolSize(settings: Pick<LlmSettings, 'concurrency'>): number {
+  return settings.concurrency;
+}
 
 /** Each provider's usual endpoint and a model that exists there (model names churn: override with *_MODEL). */
 // The wires append their own paths (`/foundationModels/v1/completion`, `/api/chat`); a base URL copied with that
@@ -146,7 +169,16 @@ export const llmEnvSchema = {
   LLM_CONTEXT_SIZE: env.int(8_192, 'Context window of the local model in tokens (prompt + answer)', { min: 512 }),
   LLM_THREADS: env.int(0, 'CPU threads of the local model; 0: all cores', { min: 0, max: 256 }),
   LLM_LOCAL_PARALLEL: env.int(1, 'Generations the local model runs at once; more wait in line', { min: 1, max: 16 }),
-  LLM_CONCURRENCY: env.int(4, 'Concurrent calls per provider; more wait in line', { min: 1 }),
+  LLM_CONCURRENCY: env.int(
+    DEFAULT_LLM_CONCURRENCY,
+    'Calls in flight per provider (in-flight = requests/s × model latency in s); more wait in line',
+    { min: 1, max: 4096 },
+  ),
+  LLM_QUEUE_LIMIT: env.int(
+    DEFAULT_LLM_QUEUE_LIMIT,
+    'Calls waiting for a slot per provider; beyond it a call gets 503 with Retry-After at once',
+    { min: 0 },
+  ),
   LLM_BREAKER_THRESHOLD: env.int(5, 'Consecutive failed calls that open the breaker of a provider', { min: 1 }),
   LLM_BREAKER_RESET_MS: env.int(30_000, 'How long an open breaker skips its provider before one trial call', {
     min: 1,
@@ -193,6 +225,7 @@ type ParsedLlmEnv = {
   LLM_THREADS: number;
   LLM_LOCAL_PARALLEL: number;
   LLM_CONCURRENCY: number;
+  LLM_QUEUE_LIMIT?: number;
   LLM_BREAKER_THRESHOLD: number;
   LLM_BREAKER_RESET_MS: number;
   LLM_JSON_MODE: JsonMode;
@@ -246,6 +279,7 @@ export function llmSettingsFromEnv(parsed: ParsedLlmEnv): LlmSettings {
     maxOutputTokens: parsed.LLM_MAX_TOKENS ?? parsed.LLM_MAX_OUTPUT_TOKENS,
     maxAnswerChars: parsed.LLM_MAX_ANSWER_CHARS ?? DEFAULT_MAX_ANSWER_CHARS,
     concurrency: parsed.LLM_CONCURRENCY,
+    queueLimit: parsed.LLM_QUEUE_LIMIT ?? DEFAULT_LLM_QUEUE_LIMIT,
     breakerThreshold: parsed.LLM_BREAKER_THRESHOLD,
     breakerResetMs: parsed.LLM_BREAKER_RESET_MS,
     jsonMode: parsed.LLM_JSON_MODE,

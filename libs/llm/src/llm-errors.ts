@@ -109,6 +109,22 @@ export const llmErrors = {
       `LLM provider '${provider}' is failing; calls are paused for ${Math.ceil(retryInMs / 1000)} s`,
       { details: { provider }, headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryInMs / 1000))) } },
     ),
+  /**
+   * Every slot of the provider is busy and its wait queue is full (LLM_CONCURRENCY + LLM_QUEUE_LIMIT calls):
+   * refused at once rather than queued behind minutes of work. Retry-After is the expected wait, at least 1 s.
+   * Not the provider's fault: it does not count against its breaker, and the next provider in the chain is tried.
+   */
+  overloaded: (provider: string, concurrency: number, queueLimit: number, retryAfterS: number) =>
+    new AppError(
+      'llm_overloaded',
+      503,
+      `LLM provider '${provider}' is at capacity (${concurrency} calls running, ${queueLimit} waiting: ` +
+        'LLM_CONCURRENCY, LLM_QUEUE_LIMIT); retry later',
+      {
+        details: { provider, concurrency, queueLimit },
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterS))) },
+      },
+    ),
   invalidOutput: (provider: string, problem: string, rawText: string) =>
     new AppError('llm_invalid_output', 502, `LLM provider '${provider}' returned an invalid answer`, {
       details: { provider, problem, rawText: rawText.slice(0, 2000) },

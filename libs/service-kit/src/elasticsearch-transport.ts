@@ -1,71 +1,15 @@
-import { ecsStringify } from '@elastic/ecs-winston-format';
 import { ElasticsearchTransport } from 'winston-elasticsearch';
 import { backoffMs, sleep } from './resilience.js';
+import { ecsStringify } from './ecs-format.js';
+import {
+  LOG_DATA_STREAM,
+  LOG_INDEX_TEMPLATE,
+  logIndexTemplate,
+  type ElasticsearchLogOptions,
+} from './elasticsearch-options.js';
 
-/** Where logs go besides stdout. Built from ELASTICSEARCH_URL / _USERNAME / _PASSWORD (`elasticsearchFromEnv`). */
-export type ElasticsearchLogOptions = {
-  url: string;
-  username?: string;
-  password?: string;
-  /** Data stream the documents are created in. Default `logs-workemon-default`. */
-  dataStream?: string;
-  /** Most log documents held in memory while Elasticsearch is unreachable; newer ones are dropped. Default 5000. */
-  bufferLimit?: number;
-  /** How often buffered documents are sent. Default 2000 ms. */
-  flushIntervalMs?: number;
-  /** Called (rate-limited by the caller's choice) when Elasticsearch is unreachable or rejects documents. */
-  onWarning?: (problem: Error) => void;
-};
-
-export const LOG_DATA_STREAM = 'logs-workemon-default';
-/** Our index template; its priority beats Elasticsearch's built-in `logs` template (100). */
-export const LOG_INDEX_TEMPLATE = 'logs-workemon';
-
-/**
- * The mapping of `logs-workemon-*`: ECS names, strings as keywords (so Kibana can aggregate on service.name,
- * log.level, trace.id) except the free-text fields.
- */
-export const logIndexTemplate = {
-  index_patterns: ['logs-workemon-*'],
-  data_stream: {},
-  priority: 200,
-  template: {
-    settings: { number_of_replicas: 0 },
-    mappings: {
-      dynamic_templates: [
-        { strings_as_keyword: { match_mapping_type: 'string', mapping: { type: 'keyword', ignore_above: 1024 } } },
-      ],
-      properties: {
-        '@timestamp': { type: 'date' },
-        message: { type: 'text' },
-        log: { properties: { level: { type: 'keyword' } } },
-        service: { properties: { name: { type: 'keyword' }, version: { type: 'keyword' } } },
-        trace: { properties: { id: { type: 'keyword' } } },
-        error: { properties: { message: { type: 'text' }, stack_trace: { type: 'text' } } },
-        event: { properties: { duration: { type: 'long' } } },
-        http: { properties: { response: { properties: { status_code: { type: 'long' } } } } },
-      },
-    },
-  },
-  _meta: { description: 'Workemon service logs (ECS), written by @workemon/service-kit' },
-};
-
-/** The ELASTICSEARCH_* keys of `commonEnvSchema`, as parsed. */
-export type ElasticsearchEnv = {
-  ELASTICSEARCH_URL?: string | undefined;
-  ELASTICSEARCH_USERNAME?: string | undefined;
-  ELASTICSEARCH_PASSWORD?: string | undefined;
-};
-
-/** `createLogger({ ..., elasticsearch: elasticsearchFromEnv(config) })`: undefined (stdout only) when no URL is set. */
-export function elasticsearchFromEnv(config: ElasticsearchEnv): ElasticsearchLogOptions | undefined {
-  if (!config.ELASTICSEARCH_URL) return undefined;
-  return {
-    url: config.ELASTICSEARCH_URL,
-    ...(config.ELASTICSEARCH_USERNAME ? { username: config.ELASTICSEARCH_USERNAME } : {}),
-    ...(config.ELASTICSEARCH_PASSWORD ? { password: config.ELASTICSEARCH_PASSWORD } : {}),
-  };
-}
+// Loaded only through logger.ts's dynamic import (ELASTICSEARCH_URL set): never import this module statically
+// from the kit's index, or every service loads winston-elasticsearch, the Elasticsearch client and apache-arrow.
 
 // What we touch of winston-elasticsearch's BulkWriter (bulk_writer.js, 0.19.0) and of the v8 client: private
 // internals, so package.json pins that exact version; upgrading it means re-reading bulk_writer.js.

@@ -1,15 +1,24 @@
 export { AppError, isAppError, errorBody, errors, ERROR_CODE_HEADER, RETRYABLE_HEADER } from './errors.js';
 export { runWithRequestId, getRequestId, acceptOrCreateRequestId, REQUEST_ID_HEADER } from './request-context.js';
-export { createLogger, flushLogger, ecsLogFormat, redactFormat, type Logger, type LoggerOptions } from './logger.js';
 export {
-  WorkemonElasticsearchTransport,
+  createLogger,
+  flushLogger,
+  ecsLogFormat,
+  redactFormat,
+  elasticsearchTransportOf,
+  type Logger,
+  type LoggerOptions,
+} from './logger.js';
+// A type only: the class is loaded on demand (ELASTICSEARCH_URL set), see elasticsearchTransportOf.
+export type { WorkemonElasticsearchTransport } from './elasticsearch-transport.js';
+export {
   elasticsearchFromEnv,
   logIndexTemplate,
   LOG_DATA_STREAM,
   LOG_INDEX_TEMPLATE,
   type ElasticsearchLogOptions,
   type ElasticsearchEnv,
-} from './elasticsearch-transport.js';
+} from './elasticsearch-options.js';
 export { createMetrics, SLOW_CALL_BUCKETS, type Metrics } from './metrics.js';
 export { runHealthChecks, type HealthCheck, type CheckResult, type CheckStatus, type HealthReport } from './health.js';
 export {

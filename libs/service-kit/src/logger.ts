@@ -1,8 +1,9 @@
 import winston from 'winston';
-import type Transport from 'winston-transport';
-import { ecsFields, ecsStringify } from '@elastic/ecs-winston-format';
+import Transport from 'winston-transport';
+import { ecsFields, ecsStringify } from './ecs-format.js';
 import { getRequestId } from './request-context.js';
-import { WorkemonElasticsearchTransport, type ElasticsearchLogOptions } from './elasticsearch-transport.js';
+import type { ElasticsearchLogOptions } from './elasticsearch-options.js';
+import type { WorkemonElasticsearchTransport } from './elasticsearch-transport.js';
 
 export type Logger = winston.Logger;
 
@@ -52,27 +53,44 @@ function compileSecrets(secrets: readonly string[]): SecretMatcher {
   };
 }
 
+/**
+ * `value` with secrets removed. Copy on write: an object or array without anything to redact is returned as it
+ * is, so the usual log entry (no secrets) costs a walk, not a copy.
+ */
 function redactValue(value: unknown, secrets: SecretMatcher, depth: number): unknown {
   if (typeof value === 'string') return redactString(value, secrets);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) return value; // ecsFields turns `err` into error.*; messages are scrubbed below.
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, secrets, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] =
-      SECRET_KEY.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redactValue(v, secrets, depth + 1);
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const r = redactValue(v, secrets, depth + 1);
+      if (r !== v) (out ??= value.slice())[i] = r;
+    }
+    return out ?? value;
   }
-  return out;
+  let out: Record<string, unknown> | undefined;
+  for (const k in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+    const v = (value as Record<string, unknown>)[k];
+    const r =
+      SECRET_KEY.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redactValue(v, secrets, depth + 1);
+    if (r !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = r;
+  }
+  return out ?? value;
 }
 
 function redactString(text: string, secrets: SecretMatcher): string {
   let out = text;
   for (const s of secrets.long) if (out.includes(s)) out = out.split(s).join(REDACTED);
   if (secrets.short) out = out.replace(secrets.short, REDACTED);
-  // Credentials in URLs and bearer headers that slipped into a message.
-  return out
-    .replace(/(\/\/[^/\s:@]+:)[^@\s/]+@/g, `$1${REDACTED}@`)
-    .replace(/\b(Bearer|Api-Key|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g, `$1 ${REDACTED}`);
+  // Credentials in URLs and bearer headers that slipped into a message (the regular expressions run only on a
+  // string that can hold one).
+  if (out.includes('@')) out = out.replace(/(\/\/[^/\s:@]+:)[^@\s/]+@/g, `$1${REDACTED}@`);
+  if (out.includes('Bearer') || out.includes('Api-Key') || out.includes('Basic'))
+    out = out.replace(/\b(Bearer|Api-Key|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g, `$1 ${REDACTED}`);
+  return out;
 }
 
 /**
@@ -181,12 +199,7 @@ export function ecsLogFormat(options: Pick<LoggerOptions, 'service' | 'version' 
     redactFormat({ secrets }),
     traceFormat(),
     workemonFieldsFormat(),
-    ecsFields({
-      serviceName: options.service,
-      serviceVersion: options.version,
-      apmIntegration: false,
-      convertReqRes: false,
-    }),
+    ecsFields({ serviceName: options.service, serviceVersion: options.version }),
     errorExtrasFormat(),
   );
 }
@@ -210,18 +223,10 @@ export function createLogger(options: LoggerOptions): Logger {
     report(`log shipping to Elasticsearch is failing (lines are buffered, newest dropped when full): ${text}`);
   };
   const transports: Transport[] = [stdout, ...(options.transports ?? [])];
-  if (es) {
-    transports.push(
-      new WorkemonElasticsearchTransport({
-        ...es,
-        level: options.level ?? 'info',
-        onWarning: (problem) => {
-          es.onWarning?.(problem);
-          warn(problem);
-        },
-      }),
-    );
-  }
+  const pending = es
+    ? new PendingTransport(options.level ?? 'info', es.bufferLimit ?? DEFAULT_BUFFER_LIMIT)
+    : undefined;
+  if (pending) transports.push(pending);
   // winston runs the logger's format before its transports filter by level; this gate drops a disabled level's
   // entry first, so a debug line costs nothing in production.
   const levelGate = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
@@ -234,7 +239,75 @@ export function createLogger(options: LoggerOptions): Logger {
   });
   // winston rethrows a transport's unhandled 'error': logging must never take the service down.
   logger.on('error', warn);
+  if (es && pending) {
+    elasticsearchLoads.set(
+      logger,
+      attachElasticsearch(logger, pending, {
+        ...es,
+        level: options.level ?? 'info',
+        onWarning: (problem) => {
+          es.onWarning?.(problem);
+          warn(problem);
+        },
+      }).catch((err: unknown) => {
+        logger.remove(pending);
+        warn(new Error(`the Elasticsearch transport could not be loaded: ${String(err)}`));
+        return undefined;
+      }),
+    );
+  }
   return logger;
+}
+
+/** The library's default (winston-elasticsearch `bufferLimit`) and ours: documents held while loading or down. */
+const DEFAULT_BUFFER_LIMIT = 5000;
+
+/** A logger's Elasticsearch transport being loaded (or loaded): `flushLogger` and tests wait for it. */
+const elasticsearchLoads = new WeakMap<Logger, Promise<WorkemonElasticsearchTransport | undefined>>();
+
+/**
+ * Holds the entries logged while the Elasticsearch transport is being imported (a few hundred ms at start),
+ * up to the transport's own buffer limit, so the first lines of a service (its start) reach Elasticsearch too.
+ */
+class PendingTransport extends Transport {
+  readonly held: unknown[] = [];
+  constructor(
+    level: string,
+    private readonly limit: number,
+  ) {
+    super({ level });
+  }
+  override log(info: unknown, next: () => void): void {
+    if (this.held.length < this.limit) this.held.push(info);
+    next();
+  }
+}
+
+/**
+ * Imports winston-elasticsearch (and with it the Elasticsearch client) only now that ELASTICSEARCH_URL is set:
+ * without it a service never loads that module graph (about 1,800 files). Entries held meanwhile are handed
+ * to the transport in order before it joins the logger.
+ */
+async function attachElasticsearch(
+  logger: Logger,
+  pending: PendingTransport,
+  options: ElasticsearchLogOptions & { level: string },
+): Promise<WorkemonElasticsearchTransport> {
+  const { WorkemonElasticsearchTransport } = await import('./elasticsearch-transport.js');
+  const transport = new WorkemonElasticsearchTransport(options);
+  // Added first: piping sets the levels the transport filters by; then what was held, in order.
+  logger.remove(pending);
+  logger.add(transport);
+  for (const info of pending.held.splice(0)) transport.write(info);
+  return transport;
+}
+
+/**
+ * The logger's Elasticsearch transport once it is loaded; undefined without ELASTICSEARCH_URL (or when it
+ * could not be loaded, which was reported as a transport warning).
+ */
+export async function elasticsearchTransportOf(logger: Logger): Promise<WorkemonElasticsearchTransport | undefined> {
+  return elasticsearchLoads.get(logger);
 }
 
 function writeStderrLine(options: Pick<LoggerOptions, 'service'>, message: string): void {
@@ -250,6 +323,11 @@ function writeStderrLine(options: Pick<LoggerOptions, 'service'>, message: strin
 /** Waits until every transport has written what it holds (stdout, Elasticsearch), or the deadline passes. */
 export async function flushLogger(logger: Logger, timeoutMs = 5000): Promise<void> {
   // winston's stream is readable-stream 3, which has no `writableFinished`.
+  // The Elasticsearch transport must be in place before the stream ends, or what it holds is never sent.
+  const loading = elasticsearchLoads.get(logger);
+  if (loading) {
+    await Promise.race([loading, new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+  }
   const state = (logger as unknown as { _writableState?: { finished?: boolean; ended?: boolean } })._writableState;
   if (state?.finished) return;
   const done = new Promise<void>((resolve) => {

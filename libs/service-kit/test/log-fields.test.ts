@@ -1,7 +1,7 @@
 // Where a Workemon log entry's fields land (docs/DEVELOPING.md, "Logs"): ECS field sets in place, everything else
 // under `workemon.*`, an error's details and cause once under `error.*`.
 import Transport from 'winston-transport';
-import { ecsStringify } from '@elastic/ecs-winston-format';
+import { ecsStringify } from '../src/ecs-format.js';
 import { describe, expect, it } from 'vitest';
 import { AppError, createLogger } from '@workemon/service-kit';
 
