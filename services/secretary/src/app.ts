@@ -18,7 +18,8 @@ import { toDatabaseError } from './database.js';
 import { mountDeliveryRoutes } from './delivery-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { mountDirectoryRoutes } from './directory-routes.js';
-import { createHistoryRepository } from './history-repository.js';
+import { createHistoryReadModel } from './history-read-model.js';
+import { createHistoryWriteRepository } from './history-write-repository.js';
 import { mountHistoryRoutes } from './history-routes.js';
 import { createLeaseRepository } from './leases/lease-repository.js';
 import { createLeaseRoutes } from './leases/lease-routes.js';
@@ -71,7 +72,8 @@ export function buildApp(deps: SecretaryDeps): Express {
   const adminKey = deps.auth.require(['admin']);
   const serviceKey = deps.auth.require(['service']);
   const directory = createDirectoryRepository(deps.knex);
-  const history = createHistoryRepository(deps.knex);
+  const history = createHistoryWriteRepository(deps.knex);
+  const historyReadModel = createHistoryReadModel(deps.knex);
   const analyzeRequests = deps.metrics.counter(
     'workemon_analyze_requests_total',
     'Decisions taken by the secretary, by channel, action and whether the context was enough',
@@ -81,7 +83,6 @@ export function buildApp(deps: SecretaryDeps): Express {
     guesser: deps.guesser,
     analyst: deps.analyst,
     history,
-    directory,
     logger: deps.logger,
     unknownUserPolicy: deps.unknownUserPolicy,
     companyDomains: deps.companyDomains,
@@ -130,7 +131,7 @@ export function buildApp(deps: SecretaryDeps): Express {
     (app) => {
       mountAnalyzeRoutes(app, { openapi, auth: anyKey, analyzer });
       mountDirectoryRoutes(app, { openapi, auth: adminKey, directory });
-      mountHistoryRoutes(app, { openapi, auth: adminKey, history });
+      mountHistoryRoutes(app, { openapi, auth: adminKey, history: historyReadModel });
       mountPromptsRoutes(app, {
         openapi,
         auth: adminKey,

@@ -1,12 +1,12 @@
 import type { Express, RequestHandler } from 'express';
 import type { Channel } from '@workemon/contracts';
 import { errors, validated, type OpenApi } from '@workemon/service-kit';
-import type { HistoryRepository } from './history-repository.js';
+import type { HistoryReadModel } from './history-read-model.js';
 
 /** History for operators: GET /conversations, GET /conversations/{id}, GET /stats. */
 export function mountHistoryRoutes(
   app: Express,
-  deps: { openapi: OpenApi; auth: RequestHandler; history: HistoryRepository },
+  deps: { openapi: OpenApi; auth: RequestHandler; history: HistoryReadModel },
 ) {
   const { openapi, auth, history } = deps;
 

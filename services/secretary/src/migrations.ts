@@ -7,6 +7,7 @@ import { analysisClassificationMigration } from './migrations/220_analysis_class
 import { actionRetriesMigration } from './migrations/220_action_retries.js';
 import { personasAndProvenanceMigration } from './migrations/230_personas_and_provenance.js';
 import { pollerLeasesMigration } from './migrations/270_poller_leases.js';
+import { routingRulesVersionMigration } from './migrations/285_routing_rules_version.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -122,6 +123,7 @@ const migrations: Migration[] = [
   actionRetriesMigration,
   personasAndProvenanceMigration,
   pollerLeasesMigration,
+  routingRulesVersionMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */
