@@ -19,7 +19,8 @@ import { MAX_REQUEST_CHARS } from './analyzer.js';
 // Round trips of one analysed request (issue 14, "at most four"; test/round-trips.test.ts counts them):
 //   1. lookupRequest: the sender (employee + department), the message_id seen before (and its stored answer),
 //      the conversation it continues with its pending question, the rules' version, the company domains;
-//   2. claim: conversation, message and pending analysis inserted in one statement;
+//   2. claim: conversation, message and pending analysis inserted in one statement (a failed attempt retried:
+//      its take-over, also one statement);
 //   3. recordDecision: the LLM calls' provenance, the analysis, the answer, the message's and the
 //      conversation's state in one statement — no BEGIN/COMMIT unless a hook (an action's outbox row, matched
 //      rules) writes in the same transaction;
@@ -299,6 +300,30 @@ const CLAIM_CONTINUED: PreparedStatement = {
 )${claimTail}`,
 };
 
+// A failed (or abandoned) attempt is retried: this request takes the message over, atomically against others
+// (the update is fenced by state and attempts), with a new pending analysis of the stored request, in one
+// statement. $1 message row, $2 its state and $3 attempts as looked up, $4 channel, $5 the text (when no
+// analysis was stored), $6 department, $7 position. No row: another request took it first.
+const TAKE_OVER: PreparedStatement = {
+  name: 'workemon_take_over',
+  text: `
+with m as (
+  update messages set state = 'pending', claimed_at = now(), attempts = attempts + 1
+   where id = cast($1 as integer) and state = cast($2 as text) and attempts = cast($3 as integer)
+  returning id, conversation_id
+), a as (
+  insert into analyses (conversation_id, message_id, channel, request, department, position)
+  select m.conversation_id, m.id, cast($4 as text),
+         coalesce((select request from analyses where message_id = m.id order by id desc limit 1), cast($5 as text)),
+         cast($6 as text), cast($7 as text)
+    from m
+  returning id, request
+)
+select a.id as analysis_id, a.request,
+       (select clarification_rounds from conversations c join m on c.id = m.conversation_id) as clarification_rounds
+  from a`,
+};
+
 // The LLM calls' provenance rows, from a JSON array (`$n`): written whatever else the statement does.
 const insertLlmCalls = (param: string) => `
   insert into analysis_llm_calls (analysis_id, service, provider, model, prompt_name, prompt_sha256, persona_sha256,
@@ -418,46 +443,25 @@ export type HistoryWriteRepository = ReturnType<typeof createHistoryWriteReposit
 
 /**
  * The write path of conversations, messages and analyses: the idempotent claim of a message before any LLM is
- * called, its heartbeat, and its outcome. Every statement of the request path is a prepared statement; the
- * rare paths (a take-over of a failed attempt, a lost race) use knex.
+ * called, its heartbeat, and its outcome. Every statement of the request path, a take-over of a failed attempt
+ * included, is a prepared statement; only the clean-up after a lost race uses knex.
  */
 export function createHistoryWriteRepository(knex: Knex) {
-  async function claimExisting(
-    trx: Knex.Transaction,
-    existing: NonNullable<PriorState['existing']>,
-    input: ClaimInput,
-  ): Promise<Claim> {
-    // A failed (or abandoned) attempt is retried: this request takes it over, atomically against others.
-    const taken = await trx('messages')
-      .where({ id: existing.id, state: existing.state, attempts: existing.attempts })
-      .update({ state: 'pending', claimed_at: trx.fn.now(), attempts: existing.attempts + 1 });
-    if (taken === 0) return { kind: 'busy' };
-    const previous = await trx('analyses')
-      .where({ message_id: existing.id })
-      .orderBy('id', 'desc')
-      .first<{ request: string }>('request');
-    const conversation = await trx('conversations')
-      .where({ id: existing.conversationId })
-      .first<{ clarification_rounds: number }>('clarification_rounds');
-    const request = previous?.request ?? input.text;
-    const [analysis] = await trx('analyses')
-      .insert({
-        conversation_id: existing.conversationId,
-        message_id: existing.id,
-        channel: input.channel,
-        request,
-        department: input.department,
-        position: input.position,
-      })
-      .returning<{ id: number }[]>('id');
+  async function claimExisting(existing: NonNullable<PriorState['existing']>, input: ClaimInput): Promise<Claim> {
+    const [row] = await runPrepared<{ analysis_id: number; request: string; clarification_rounds: number | null }>(
+      knex,
+      TAKE_OVER,
+      [existing.id, existing.state, existing.attempts, input.channel, input.text, input.department, input.position],
+    );
+    if (!row) return { kind: 'busy' };
     return {
       kind: 'owner',
       conversationId: existing.conversationId,
-      clarificationRounds: conversation?.clarification_rounds ?? 0,
+      clarificationRounds: row.clarification_rounds ?? 0,
       messageRowId: existing.id,
       attempt: existing.attempts + 1,
-      analysisId: analysis!.id,
-      request,
+      analysisId: row.analysis_id,
+      request: row.request,
     };
   }
 
@@ -544,7 +548,7 @@ export function createHistoryWriteRepository(knex: Knex) {
       if (!existing) return claimNew(input, known);
       if (existing.state === 'answered' && existing.answered) return { kind: 'answered', decision: existing.answered };
       if (existing.state === 'pending' && !existing.stale) return { kind: 'busy' };
-      return knex.transaction((trx) => claimExisting(trx, existing, input));
+      return claimExisting(existing, input);
     },
 
     /**

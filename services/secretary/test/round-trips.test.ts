@@ -88,6 +88,26 @@ describe('round trips to PostgreSQL per /analyze-request', () => {
     expect(again.trips).toBe(1);
   });
 
+  it(`a failed attempt retried with the same message_id (its take-over): at most ${MAX_ROUND_TRIPS}`, async () => {
+    const update = { channel: 'tg', username: 'boris', request: REQUEST, message_id: 'tg-update-failing' };
+    // The guesser's model answers nonsense once: 502, the attempt is recorded as failed.
+    llm.guesserLlm.failNext(1, { status: 400, body: 'not a completion' });
+    counter.reset();
+    const failed = await keyed(secretary.url, 'service').post('/analyze-request').send(update);
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(counter.count()).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
+    const retried = await analyzeCounted(update, 'service');
+    expect(retried.body).toMatchObject({ is_enough: true, action: 'ответить сообщением' });
+    expect(retried.trips).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
+    const attempts = await secretary.db
+      .knex('analyses as a')
+      .join('messages as m', 'm.id', 'a.message_id')
+      .where('m.message_id', 'tg-update-failing')
+      .orderBy('a.id')
+      .select('a.outcome');
+    expect(attempts).toEqual([{ outcome: 'failed' }, { outcome: 'succeeded' }]);
+  });
+
   it(`a mail with Message-ID (company domains from the directory): at most ${MAX_ROUND_TRIPS}`, async () => {
     const { trips } = await analyzeCounted(
       {
