@@ -11,9 +11,17 @@ import {
   type DecisionContext,
   type DecisionRecordedHook,
 } from './decision.js';
-import type { DirectoryRepository, ResolvedEmployee } from './directory-repository.js';
+import { senderKeys, toResolvedEmployee, type ResolvedEmployee } from './directory-repository.js';
 import type { GuesserClient } from './guesser-client.js';
-import type { AnalysisFacts, ConversationStatus, HistoryRepository, OwnedAttempt } from './history-repository.js';
+import type {
+  AnalysisFacts,
+  ClaimInput,
+  ConversationStatus,
+  HistoryWriteRepository,
+  OwnedAttempt,
+  PriorState,
+  RequestLookup,
+} from './history-write-repository.js';
 import type { UnknownUserPolicy } from './config.js';
 import { classificationOf, noReplyDecision, skippedLogFields } from './classification.js';
 import { assessSenderTrust, type SenderClaims, type SenderTrust } from './sender-trust.js';
@@ -36,8 +44,8 @@ export type DryRunCapture = { decision?: Decision; context?: DecisionContext; fa
 export type AnalyzerOptions = {
   guesser: GuesserClient;
   analyst: AnalystClient;
-  history: HistoryRepository;
-  directory: DirectoryRepository;
+  /** The history's write path; its lookupRequest also reads the sender and the rules' version. */
+  history: HistoryWriteRepository;
   logger: Logger;
   unknownUserPolicy: UnknownUserPolicy;
   /** COMPANY_DOMAINS; empty: the domains of the directory employees' emails. */
@@ -78,6 +86,18 @@ export type AnalyzerOptions = {
  */
 export const MAX_REQUEST_CHARS = 20_000;
 
+/** One request as the analyzer carries it between its steps. */
+type RequestState = {
+  input: AnalyzeInput;
+  employee: ResolvedEmployee | undefined;
+  trust: SenderTrust;
+  identity: { department: string; position: string };
+  /** performance.now() at the request's start. */
+  started: number;
+  /** The routing rules' version read by the lookup (DecisionContext.rulesVersion). */
+  rulesVersion: number | undefined;
+};
+
 const UNKNOWN = 'unknown';
 const DUPLICATE_POLL_MS = 50;
 // Recorded on an attempt whose decision was discarded because another attempt owns the message now.
@@ -94,13 +114,30 @@ export function createAnalyzer(options: AnalyzerOptions) {
   const decide = options.decide ?? keepProposal;
   const sleep = options.sleep ?? (async (ms: number) => void (await pause(ms)));
 
-  async function resolveSender(input: AnalyzeInput): Promise<ResolvedEmployee | undefined> {
+  /**
+   * The request's one read: the sender, the message's prior state, the rules' version and (for mail without
+   * COMPANY_DOMAINS) the directory's email domains, in one statement (history-write-repository.ts).
+   */
+  function lookup(input: AnalyzeInput): Promise<RequestLookup> {
     // A Telegram user id from the communicator names the account for sure; the username is only a fallback.
-    const telegramId = input.channel === 'tg' ? input.claims?.telegramUserId : undefined;
-    const resolved =
-      (telegramId && input.claims?.principal === 'service'
-        ? await options.directory.resolveSender('tg', telegramId)
-        : undefined) ?? (await options.directory.resolveSender(input.channel, input.username));
+    const vouchedTelegramId =
+      input.channel === 'tg' && input.claims?.principal === 'service' ? input.claims.telegramUserId : undefined;
+    return options.history.lookupRequest({
+      channel: input.channel,
+      sender: input.username,
+      messageId: input.messageId,
+      threadKey: input.threadKey,
+      clarificationTtlMs: options.clarificationTtlMs,
+      leaseMs: options.attemptLeaseMs,
+      senderKeys: senderKeys(input.channel, input.username),
+      preferredSenderKeys: vouchedTelegramId ? senderKeys('tg', vouchedTelegramId) : undefined,
+      withEmailDomains: input.channel === 'email' && !options.companyDomains?.length,
+    });
+  }
+
+  /** The sender as the directory knows them; 403 under UNKNOWN_USER_POLICY=reject when it does not. */
+  function acceptSender(found: RequestLookup['sender']): ResolvedEmployee | undefined {
+    const resolved = found ? toResolvedEmployee(found) : undefined;
     if (!resolved && options.unknownUserPolicy === 'reject') {
       throw new AppError(
         'unknown_user',
@@ -112,26 +149,33 @@ export function createAnalyzer(options: AnalyzerOptions) {
     return resolved;
   }
 
-  async function decideFor(
-    input: AnalyzeInput,
-    attempt: OwnedAttempt,
-    employee: ResolvedEmployee | undefined,
-    facts: AnalysisFacts,
-    identity: { department: string; position: string },
-    started: number,
-    trust: SenderTrust,
-    dryRun?: DryRunCapture,
-  ): Promise<Decision | undefined> {
-    if (attempt.request.length > MAX_REQUEST_CHARS) {
-      // Only a follow-up gets here (a single request is capped by the contract): recorded, no LLM call.
-      throw new AppError(
-        'request_too_long',
-        413,
-        `The request together with the earlier question is too long: ${attempt.request.length} characters, ` +
-          `the limit is ${MAX_REQUEST_CHARS}; please shorten it`,
-        { retryable: false },
-      );
-    }
+  /** Who is asking and how far they are trusted, from the lookup. */
+  function requestOf(input: AnalyzeInput, found: RequestLookup, started: number): RequestState {
+    const employee = acceptSender(found.sender);
+    const companyDomains =
+      input.channel !== 'email'
+        ? []
+        : options.companyDomains?.length
+          ? options.companyDomains
+          : (found.emailDomains ?? []);
+    const trust = assessSenderTrust({
+      channel: input.channel,
+      sender: input.username,
+      employee,
+      claims: input.claims ?? {},
+      unknownUserPolicy: options.unknownUserPolicy,
+      companyDomains,
+    });
+    const identity = {
+      department: employee?.employee.department ?? UNKNOWN,
+      position: employee?.employee.position ?? UNKNOWN,
+    };
+    return { input, employee, trust, identity, started, rulesVersion: found.rulesVersion };
+  }
+
+  /** The guesser, then (when the request is clear and gets a reply) the analyst; their facts go to `facts`. */
+  async function consultLlms(request: RequestState, attempt: OwnedAttempt, facts: AnalysisFacts) {
+    const { input, employee, identity } = request;
     // The department's persona goes to both LLM services as its own field (operator text, not user data).
     const persona = employee?.departmentRecord?.persona ?? undefined;
     const guesserStarted = performance.now();
@@ -169,6 +213,27 @@ export function createAnalyzer(options: AnalyzerOptions) {
       mergeUsage(facts, analysis.usage);
       facts.llmCalls.push({ service: 'system-analyst', ...analysis.provenance, durationMs: facts.analystMs });
     }
+    return { guess, analysis };
+  }
+
+  async function decideFor(
+    request: RequestState,
+    attempt: OwnedAttempt,
+    facts: AnalysisFacts,
+    dryRun?: DryRunCapture,
+  ): Promise<Decision | undefined> {
+    const { input, employee } = request;
+    if (attempt.request.length > MAX_REQUEST_CHARS) {
+      // Only a follow-up gets here (a single request is capped by the contract): recorded, no LLM call.
+      throw new AppError(
+        'request_too_long',
+        413,
+        `The request together with the earlier question is too long: ${attempt.request.length} characters, ` +
+          `the limit is ${MAX_REQUEST_CHARS}; please shorten it`,
+        { retryable: false },
+      );
+    }
+    const { guess, analysis } = await consultLlms(request, attempt, facts);
     const { proposal: proposed, escalated } = guess.no_reply
       ? { proposal: noReplyDecision(attempt.request, channelReplyAction(input.channel), guess), escalated: false }
       : proposeDecision({
@@ -193,29 +258,26 @@ export function createAnalyzer(options: AnalyzerOptions) {
       context: facts.context ?? '',
       proposedAction: facts.proposedAction,
       escalated,
-      trust,
+      trust: request.trust,
+      rulesVersion: request.rulesVersion,
     };
     const decision = await decide(proposal, context);
     // A dry run stops here: the whole decision, nothing recorded (dry-run.ts).
     if (dryRun) return Object.assign(dryRun, { decision, context, facts }).decision;
-    facts.durationMs = Math.round(performance.now() - started);
+    facts.durationMs = Math.round(performance.now() - request.started);
     const clarifying = decision.action === ACTION_CLARIFY;
     const status: ConversationStatus = clarifying ? 'awaiting_clarification' : escalated ? 'escalated' : 'answered';
-    const recorded = await recordWithRetry(async () => {
-      // Provenance first (a retry after a lost database writes it once), then the decision.
-      if (!facts.llmCallsRecorded) {
-        await options.history.recordLlmCalls(attempt.analysisId, facts.llmCalls ?? []);
-        facts.llmCallsRecorded = true;
-      }
-      return options.history.recordDecision(
+    // One statement: the LLM calls' provenance, then the decision (history-write-repository.ts).
+    const recorded = await recordWithRetry(() =>
+      options.history.recordDecision(
         attempt,
         decision,
         facts,
         { status, clarificationRounds: attempt.clarificationRounds + (clarifying ? 1 : 0) },
         context,
         options.onDecisionRecorded,
-      );
-    });
+      ),
+    );
     return recorded ? decision : undefined;
   }
 
@@ -223,6 +285,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
    * Records an outcome; while the database is unreachable, tries again (0.25 s doubling to 2 s) for up to
    * `recordRetryMs`, so a Postgres restart of a few seconds does not throw away an analysis the LLMs already
    * made. Other errors, and a longer outage, are thrown (the attempt is then taken over after its lease).
+   * Its deadline is a local duration, measured on the app's clock (as every timer here is).
    */
   async function recordWithRetry<T>(write: () => Promise<T>): Promise<T> {
     const until = Date.now() + (options.recordRetryMs ?? 30_000);
@@ -251,69 +314,69 @@ export function createAnalyzer(options: AnalyzerOptions) {
     return () => clearInterval(timer);
   }
 
+  /** Runs an owned attempt to its outcome; undefined when another attempt took the message over meanwhile. */
+  async function runAttempt(request: RequestState, claim: OwnedAttempt): Promise<Decision | undefined> {
+    const facts: AnalysisFacts = { durationMs: 0, senderTrust: request.trust };
+    const stopHeartbeat = startHeartbeat(claim);
+    try {
+      const decision = await decideFor(request, claim, facts);
+      if (decision) {
+        options.onDecided?.(request.input.channel, decision);
+        return decision;
+      }
+    } catch (err) {
+      await recordFailure(claim, err, facts, request.started);
+      throw err;
+    } finally {
+      stopHeartbeat();
+    }
+    // Our lease ran out and another request took the message over: its outcome is the answer.
+    await recordFailure(claim, SUPERSEDED, facts, request.started);
+    return undefined;
+  }
+
+  /**
+   * Claims the message and decides on it; a duplicate being analysed elsewhere is waited for (its outcome is
+   * the answer) rather than sent to the LLMs twice. The wait is a local duration (app clock); the first claim
+   * uses the lookup's prior state, later ones look again.
+   */
+  async function claimAndDecide(request: RequestState, firstPrior: PriorState): Promise<Decision> {
+    const { input, employee, identity } = request;
+    const waitUntil = Date.now() + (options.duplicateWaitMs ?? options.attemptLeaseMs * 30);
+    const claimInput: ClaimInput = {
+      channel: input.channel,
+      sender: input.username,
+      employeeId: employee?.id,
+      department: identity.department,
+      position: identity.position,
+      text: input.request,
+      messageId: input.messageId,
+      threadKey: input.threadKey,
+      clarificationTtlMs: options.clarificationTtlMs,
+      leaseMs: options.attemptLeaseMs,
+    };
+    for (let prior: PriorState | undefined = firstPrior; ; prior = undefined) {
+      const claim = await options.history.claim(claimInput, prior);
+      if (claim.kind === 'answered') return claim.decision;
+      if (claim.kind === 'owner') {
+        const decision = await runAttempt(request, claim);
+        if (decision) return decision;
+        continue;
+      }
+      if (Date.now() >= waitUntil)
+        throw new AppError('duplicate_in_progress', 503, 'The same message is still being analysed; retry later', {
+          headers: { 'Retry-After': '5' },
+        });
+      await sleep(DUPLICATE_POLL_MS);
+    }
+  }
+
   return {
     async analyze(input: AnalyzeInput): Promise<Decision> {
       const started = performance.now();
       try {
-        const employee = await resolveSender(input);
-        const trust = assessSenderTrust({
-          channel: input.channel,
-          sender: input.username,
-          employee,
-          claims: input.claims ?? {},
-          unknownUserPolicy: options.unknownUserPolicy,
-          companyDomains:
-            input.channel !== 'email'
-              ? []
-              : options.companyDomains?.length
-                ? options.companyDomains
-                : await options.directory.emailDomains(),
-        });
-        const identity = {
-          department: employee?.employee.department ?? UNKNOWN,
-          position: employee?.employee.position ?? UNKNOWN,
-        };
-        const waitUntil = Date.now() + (options.duplicateWaitMs ?? options.attemptLeaseMs * 30);
-        for (;;) {
-          const claim = await options.history.claim({
-            channel: input.channel,
-            sender: input.username,
-            employeeId: employee?.id,
-            department: identity.department,
-            position: identity.position,
-            text: input.request,
-            messageId: input.messageId,
-            threadKey: input.threadKey,
-            clarificationTtlMs: options.clarificationTtlMs,
-            leaseMs: options.attemptLeaseMs,
-          });
-          if (claim.kind === 'answered') return claim.decision;
-          if (claim.kind === 'owner') {
-            const facts: AnalysisFacts = { durationMs: 0, senderTrust: trust };
-            const stopHeartbeat = startHeartbeat(claim);
-            try {
-              const decision = await decideFor(input, claim, employee, facts, identity, started, trust);
-              if (decision) {
-                options.onDecided?.(input.channel, decision);
-                return decision;
-              }
-            } catch (err) {
-              await recordFailure(claim, err, facts, started);
-              throw err;
-            } finally {
-              stopHeartbeat();
-            }
-            // Our lease ran out and another request took the message over: its outcome is the answer.
-            await recordFailure(claim, SUPERSEDED, facts, started);
-            continue;
-          }
-          // A duplicate is being analysed by another request: wait for its outcome rather than call the LLMs twice.
-          if (Date.now() >= waitUntil)
-            throw new AppError('duplicate_in_progress', 503, 'The same message is still being analysed; retry later', {
-              headers: { 'Retry-After': '5' },
-            });
-          await sleep(DUPLICATE_POLL_MS);
-        }
+        const found = await lookup(input);
+        return await claimAndDecide(requestOf(input, found, started), found.prior);
       } catch (err) {
         throw toDatabaseError(err);
       }
@@ -325,25 +388,11 @@ export function createAnalyzer(options: AnalyzerOptions) {
      * (it continues no conversation, and its message_id is not looked up). See dry-run.ts.
      */
     async dryRun(input: AnalyzeInput): Promise<Required<DryRunCapture>> {
+      const started = performance.now();
       try {
-        const employee = await resolveSender(input);
-        const trust = assessSenderTrust({
-          channel: input.channel,
-          sender: input.username,
-          employee,
-          claims: input.claims ?? {},
-          unknownUserPolicy: options.unknownUserPolicy,
-          companyDomains:
-            input.channel !== 'email'
-              ? []
-              : options.companyDomains?.length
-                ? options.companyDomains
-                : await options.directory.emailDomains(),
-        });
-        const identity = {
-          department: employee?.employee.department ?? UNKNOWN,
-          position: employee?.employee.position ?? UNKNOWN,
-        };
+        // Decided on its own: no message_id or thread is looked up, so no conversation is continued.
+        const own: AnalyzeInput = { ...input, messageId: undefined, threadKey: undefined };
+        const request = requestOf(own, await lookup(own), started);
         // Nothing is claimed: ids 0 name no stored row.
         const unstored: OwnedAttempt = {
           kind: 'owner',
@@ -354,10 +403,9 @@ export function createAnalyzer(options: AnalyzerOptions) {
           analysisId: 0,
           request: input.request,
         };
-        const facts: AnalysisFacts = { durationMs: 0, senderTrust: trust };
+        const facts: AnalysisFacts = { durationMs: 0, senderTrust: request.trust };
         const capture: DryRunCapture = {};
-        const started = performance.now();
-        await decideFor(input, unstored, employee, facts, identity, started, trust, capture);
+        await decideFor(request, unstored, facts, capture);
         facts.durationMs = Math.round(performance.now() - started);
         return capture as Required<DryRunCapture>;
       } catch (err) {
@@ -372,7 +420,6 @@ export function createAnalyzer(options: AnalyzerOptions) {
     facts.durationMs = Math.round(performance.now() - started);
     try {
       // The calls that did answer before the failure still cost tokens: their provenance is kept too.
-      if (!facts.llmCallsRecorded) await options.history.recordLlmCalls(attempt.analysisId, facts.llmCalls ?? []);
       await options.history.recordFailure(attempt, { code: appError.code, message: appError.message }, facts);
     } catch (recordErr) {
       // The database itself is gone: the attempt stays pending until its lease runs out, then a retry takes over.

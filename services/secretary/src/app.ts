@@ -25,7 +25,8 @@ import { toDatabaseError } from './database.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createDirectoryRoutes } from './directory-routes.js';
-import { createHistoryRepository } from './history-repository.js';
+import { createHistoryReadModel } from './history-read-model.js';
+import { createHistoryWriteRepository } from './history-write-repository.js';
 import { createHistoryRoutes } from './history-routes.js';
 import { createLeaseRepository } from './leases/lease-repository.js';
 import { createLeaseRoutes } from './leases/lease-routes.js';
@@ -89,7 +90,8 @@ export function buildApp(deps: SecretaryDeps): Express {
   const adminKey = deps.auth.require(['admin']);
   const serviceKey = deps.auth.require(['service']);
   const directory = createDirectoryRepository(deps.knex);
-  const history = createHistoryRepository(deps.knex);
+  const history = createHistoryWriteRepository(deps.knex);
+  const historyReadModel = createHistoryReadModel(deps.knex);
   const rateLimits = createRateLimitStore(deps.knex);
   const auditRepository = createAuditRepository(deps.knex);
   const auditRetention = createAuditRetention({
@@ -108,7 +110,6 @@ export function buildApp(deps: SecretaryDeps): Express {
     guesser: deps.guesser,
     analyst: deps.analyst,
     history,
-    directory,
     logger: deps.logger,
     unknownUserPolicy: deps.unknownUserPolicy,
     companyDomains: deps.companyDomains,
@@ -176,7 +177,9 @@ export function buildApp(deps: SecretaryDeps): Express {
       // Durable per-sender budgets shared by every communicator replica (rate-limits/): service keys only.
       app.use(createRateLimitRoutes({ openapi, auth: serviceKey, store: rateLimits }));
       app.use(createDirectoryRoutes({ openapi, auth: adminKey, directory }));
-      app.use(createHistoryRoutes({ openapi, auth: adminKey, history, auditStats: auditRepository.stats }));
+      app.use(
+        createHistoryRoutes({ openapi, auth: adminKey, history: historyReadModel, auditStats: auditRepository.stats }),
+      );
       app.use(
         createPromptsRoutes({
           openapi,

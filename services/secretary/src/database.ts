@@ -71,6 +71,46 @@ function pgliteClient(): typeof KnexPgLiteClient {
   return pgliteClientClass;
 }
 
+/**
+ * A statement of the request path with a fixed name and text: on a PostgreSQL server it is parsed and planned
+ * once per pooled connection (a named prepared statement) and afterwards only bound and executed. Texts use
+ * `$1…$n` placeholders with explicit casts, so the same text runs on PGlite, which infers no parameter types.
+ */
+export type PreparedStatement = { readonly name: string; readonly text: string };
+
+// The PGlite instances openDatabase made: their knex "connection" is the instance itself.
+const pgliteConnections = new WeakSet<object>();
+
+type PgConnection = {
+  query: (config: { name: string; text: string; values: unknown[] }) => Promise<{ rows: unknown[] }>;
+};
+type PgliteConnection = { query: (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> };
+
+/**
+ * Runs `statement` with `values` on a connection of `db`'s pool (or, for a transaction, on its connection) and
+ * answers its rows. knex cannot name statements and builds and parses each one anew, so the request path's few
+ * statements go to the driver directly: pg's `{name, text, values}` on a server, PGlite's `query` on the
+ * embedded database. Taking the connection from knex's pool keeps one pool (DATABASE_POOL_MAX) and, on
+ * PGlite, its single connection serialised with knex's own queries and transactions. Errors are the driver's
+ * (SQLSTATE in `code`), as knex's are.
+ */
+export async function runPrepared<Row>(
+  db: Knex | Knex.Transaction,
+  statement: PreparedStatement,
+  values: readonly unknown[],
+): Promise<Row[]> {
+  const client = db.client as Knex.Client;
+  const connection = (await client.acquireConnection()) as PgConnection | PgliteConnection;
+  try {
+    const result = pgliteConnections.has(connection)
+      ? await (connection as PgliteConnection).query(statement.text, [...values])
+      : await (connection as PgConnection).query({ name: statement.name, text: statement.text, values: [...values] });
+    return result.rows as Row[];
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
+
 /** Opens the secretary's database: a pg pool on a server, or PGlite persisted on disk when no URL is given. */
 export function openDatabase(options: DatabaseOptions): Database {
   if (options.url) {
@@ -94,6 +134,7 @@ export function openDatabase(options: DatabaseOptions): Database {
   // Postgres' default 128 MB of shared buffers lives in the WebAssembly heap, i.e. in our RSS; a one-process
   // embedded database does well with far less (measured: ~290 MB → ~180 MB RSS).
   const pglite = new PGlite(dir, { postgresqlconf: ['shared_buffers=16MB', 'maintenance_work_mem=16MB'] });
+  pgliteConnections.add(pglite);
   const knex = knexFactory({
     client: ClientPgLite,
     dialect: 'postgres',

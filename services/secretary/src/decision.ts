@@ -35,6 +35,8 @@ export type DecisionContext = {
   subject?: string;
   /** How far the sender is trusted: side-effect actions run only for known, authenticated senders. */
   trust?: SenderTrust;
+  /** The routing rules' version read at the request's start (rules/rule-cache.ts); absent: rules read afresh. */
+  rulesVersion?: number;
 };
 
 /**
@@ -48,10 +50,16 @@ export type DecideStep = (proposal: Decision, context: DecisionContext) => Promi
  * Runs inside the transaction that stores the decision, after the analysis row is final: whatever it writes
  * (an action execution row for an outbox worker, matched rules) commits or rolls back together with it.
  */
-export type DecisionRecordedHook = (
+export type DecisionRecordedHook = ((
   trx: Knex.Transaction,
   recorded: { decision: Decision; context: DecisionContext },
-) => Promise<void>;
+) => Promise<void>) & {
+  /**
+   * Whether the hook writes anything for this decision. False lets the decision be stored in one statement
+   * without a transaction (a round trip per request matters at hundreds per second); absent: assumed to write.
+   */
+  writes?: (recorded: { decision: Decision; context: DecisionContext }) => boolean;
+};
 
 export const keepProposal: DecideStep = (proposal) => proposal;
 

@@ -37,6 +37,53 @@ const emptyToNull = (value: string | null | undefined) =>
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : String(value));
 
+/** The directory columns a sender is looked up by, normalised as they are stored; null: not looked up by it. */
+export type SenderKeys = {
+  email: string | null;
+  username: string | null;
+  telegramUsername: string | null;
+  telegramId: string | null;
+};
+
+/**
+ * How a sender is found in the directory: email senders by address, Telegram users by username or numeric id,
+ * direct callers by directory username.
+ */
+export function senderKeys(channel: Channel, sender: string): SenderKeys {
+  const keys: SenderKeys = { email: null, username: null, telegramUsername: null, telegramId: null };
+  if (channel === 'email') keys.email = normalizeEmail(sender);
+  else if (channel === 'tg') {
+    keys.telegramUsername = normalizeTelegram(sender);
+    if (/^-?\d+$/.test(keys.telegramUsername)) keys.telegramId = keys.telegramUsername;
+  } else keys.username = normalizeUsername(sender);
+  return keys;
+}
+
+/** An employee row joined with its department's columns, as the sender lookups select it. */
+export type SenderRow = EmployeeRow &
+  Pick<Department, 'mailing_list' | 'jira_project_key' | 'telegram_contact' | 'persona' | 'persona_sha256'> & {
+    department_created_at: Date | string;
+    department_updated_at: Date | string;
+  };
+
+/** The resolved sender of a SenderRow (its department record only when it names one). */
+export function toResolvedEmployee(row: SenderRow): ResolvedEmployee {
+  const department = row.department
+    ? {
+        id: 0,
+        name: row.department,
+        mailing_list: row.mailing_list,
+        jira_project_key: row.jira_project_key,
+        telegram_contact: row.telegram_contact,
+        persona: row.persona,
+        persona_sha256: row.persona_sha256,
+        created_at: row.department_created_at,
+        updated_at: row.department_updated_at,
+      }
+    : undefined;
+  return { id: row.id, employee: toEmployee(row), departmentRecord: department ? toDepartment(department) : null };
+}
+
 type EmployeeRow = {
   id: number;
   username: string;
@@ -252,13 +299,13 @@ export function createDirectoryRepository(knex: Knex) {
      * direct callers by directory username.
      */
     async resolveSender(channel: Channel, sender: string): Promise<ResolvedEmployee | undefined> {
+      const keys = senderKeys(channel, sender);
       const query = employeeQuery(knex);
-      if (channel === 'email') query.where('e.email', normalizeEmail(sender));
-      else if (channel === 'tg') {
-        const name = normalizeTelegram(sender);
-        query.where('e.telegram_username', name);
-        if (/^-?\d+$/.test(name)) query.orWhere('e.telegram_id', name);
-      } else query.where('e.username', normalizeUsername(sender));
+      if (keys.email !== null) query.where('e.email', keys.email);
+      else if (keys.telegramUsername !== null) {
+        query.where('e.telegram_username', keys.telegramUsername);
+        if (keys.telegramId !== null) query.orWhere('e.telegram_id', keys.telegramId);
+      } else query.where('e.username', keys.username);
       const row = (await query
         .select(
           'd.mailing_list',
@@ -269,32 +316,9 @@ export function createDirectoryRepository(knex: Knex) {
           'd.created_at as department_created_at',
           'd.updated_at as department_updated_at',
         )
-        .first()) as
-        | (EmployeeRow &
-            Pick<
-              Department,
-              'mailing_list' | 'jira_project_key' | 'telegram_contact' | 'persona' | 'persona_sha256'
-            > & {
-              department_created_at: Date | string;
-              department_updated_at: Date | string;
-            })
-        | undefined;
-      if (!row) return undefined;
-      const department = row.department
-        ? {
-            id: 0,
-            name: row.department,
-            mailing_list: row.mailing_list,
-            jira_project_key: row.jira_project_key,
-            telegram_contact: row.telegram_contact,
-            persona: row.persona,
-            persona_sha256: row.persona_sha256,
-            created_at: row.department_created_at,
-            updated_at: row.department_updated_at,
-          }
-        : undefined;
-      // One query (employee and department joined): this runs for every analysed message.
-      return { id: row.id, employee: toEmployee(row), departmentRecord: department ? toDepartment(department) : null };
+        .first()) as SenderRow | undefined;
+      // One query (employee and department joined).
+      return row ? toResolvedEmployee(row) : undefined;
     },
   };
 }

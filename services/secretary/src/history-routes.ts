@@ -1,14 +1,14 @@
 import { Router, type RequestHandler } from 'express';
 import type { Channel } from '@workemon/contracts';
 import { errors, validated, type OpenApi } from '@workemon/service-kit';
-import type { HistoryRepository } from './history-repository.js';
+import type { HistoryReadModel } from './history-read-model.js';
 import type { AuditStats, AuditStatsOptions } from './audit/audit-repository.js';
 
 /** History for operators: GET /conversations, GET /conversations/{id}, GET /stats. */
 export function createHistoryRoutes(deps: {
   openapi: OpenApi;
   auth: RequestHandler;
-  history: HistoryRepository;
+  history: HistoryReadModel;
   /** The audit log's counts per channel and period for /stats' `audit` (docs/audit.md); absent: left out. */
   auditStats?: (options: AuditStatsOptions) => Promise<AuditStats>;
 }): Router {

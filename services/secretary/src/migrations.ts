@@ -7,6 +7,7 @@ import { analysisClassificationMigration } from './migrations/220_analysis_class
 import { actionRetriesMigration } from './migrations/220_action_retries.js';
 import { personasAndProvenanceMigration } from './migrations/230_personas_and_provenance.js';
 import { pollerLeasesMigration } from './migrations/270_poller_leases.js';
+import { routingRulesVersionMigration } from './migrations/285_routing_rules_version.js';
 import { auditLogMigration } from './migrations/300_audit_log.js';
 import { rateLimitsMigration } from './migrations/310_rate_limits.js';
 
@@ -124,6 +125,7 @@ const migrations: Migration[] = [
   actionRetriesMigration,
   personasAndProvenanceMigration,
   pollerLeasesMigration,
+  routingRulesVersionMigration,
   auditLogMigration,
   rateLimitsMigration,
 ];

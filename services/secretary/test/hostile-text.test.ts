@@ -8,7 +8,7 @@ import { startLlmServices } from './llm-services.js';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
-import { QUESTION_CUT_MARKER } from '../src/history-repository.js';
+import { QUESTION_CUT_MARKER } from '../src/history-write-repository.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };

@@ -4,7 +4,7 @@
 import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
-import { createHistoryRepository, type ClaimInput } from '../src/history-repository.js';
+import { createHistoryWriteRepository, type ClaimInput } from '../src/history-write-repository.js';
 import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
@@ -86,7 +86,7 @@ describe.each(DATABASE_KINDS)('repositories on %s', (kind) => {
   });
 
   it('history: of many simultaneous claims of one message_id exactly one owns it; the losers leave no rows', async () => {
-    const history = createHistoryRepository(secretary.db.knex);
+    const history = createHistoryWriteRepository(secretary.db.knex);
     const claims = await Promise.all(Array.from({ length: 12 }, () => history.claim(claimInput())));
     expect(claims.filter((c) => c.kind === 'owner')).toHaveLength(1);
     expect(claims.filter((c) => c.kind === 'busy')).toHaveLength(11);
@@ -95,7 +95,7 @@ describe.each(DATABASE_KINDS)('repositories on %s', (kind) => {
   });
 
   it('history: an attempt past its lease is taken over once; a fresh one is not', async () => {
-    const history = createHistoryRepository(secretary.db.knex);
+    const history = createHistoryWriteRepository(secretary.db.knex);
     const input = claimInput({ messageId: 'update-2', sender: 'crashed' });
     expect((await history.claim(input)).kind).toBe('owner');
     expect((await history.claim(input)).kind).toBe('busy');

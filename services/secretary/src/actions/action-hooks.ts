@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import { ACTION_REPLY_EMAIL, ACTION_REPLY_MESSAGE, type Action, type Channel } from '@workemon/contracts';
 import type { Logger } from '@workemon/service-kit';
-import { listActiveRules, recordRuleMatches } from '../rules/rule-repository.js';
+import { createHistoryReadModel } from '../history-read-model.js';
+import { createRuleCache } from '../rules/rule-cache.js';
+import { recordRuleMatches } from '../rules/rule-repository.js';
 import { evaluateRules, ruleClassificationContext, type RuleOutcome } from '../rules/rules.js';
 import { withheldReason, type SenderTrust } from '../sender-trust.js';
 import {
@@ -44,6 +46,8 @@ export type DecisionContextLike = {
   escalated?: boolean;
   /** The sender's trust (sender-trust.ts); absent: trusted (the feature's own tests, callers without a sender). */
   trust?: SenderTrust;
+  /** The routing rules' version the request saw at its start (rules/rule-cache.ts); absent: read afresh. */
+  rulesVersion?: number;
 };
 
 // Said instead of "I passed it to the department's list" when that escalation was held back.
@@ -75,20 +79,17 @@ export type ActionHooksDeps = {
  * directory's telegram_id. An email outcome answers in the thread of the mail the request came in.
  */
 export async function replyTargetFor(trx: Knex | Knex.Transaction, ctx: DecisionContextLike): Promise<ReplyTarget> {
+  // History is read through its read model only (history-read-model.ts), inside the decision's transaction.
+  const history = createHistoryReadModel(trx);
   if (ctx.channel === 'tg') {
-    const conversation = (await trx('conversations').where({ id: ctx.conversationId }).first('thread_key')) as
-      { thread_key: string | null } | undefined;
-    const chat = /^tg:(-?\d+)(:|$)/.exec(conversation?.thread_key ?? '')?.[1];
+    const chat = /^tg:(-?\d+)(:|$)/.exec((await history.threadKeyOf(ctx.conversationId)) ?? '')?.[1];
     if (chat) return { to: chat };
     const id = ctx.employee?.employee.telegram_id ?? (/^\d+$/.test(ctx.sender) ? ctx.sender : undefined);
     return { to: id ?? `@${ctx.sender.replace(/^@/, '')}` };
   }
   if (ctx.channel === 'email') {
-    const message = (await trx('analyses as a')
-      .join('messages as m', 'm.id', 'a.message_id')
-      .where('a.id', ctx.analysisId)
-      .first('m.message_id')) as { message_id: string | null } | undefined;
-    const inReplyTo = message?.message_id && /^<[^<>\s]+>$/.test(message.message_id) ? message.message_id : undefined;
+    const messageId = await history.inboundMessageIdOf(ctx.analysisId);
+    const inReplyTo = messageId && /^<[^<>\s]+>$/.test(messageId) ? messageId : undefined;
     return { to: ctx.sender, ...(inReplyTo ? { in_reply_to: inReplyTo } : {}) };
   }
   return { to: ctx.sender };
@@ -118,10 +119,12 @@ type Routed = {
  */
 export function createActionHooks(deps: ActionHooksDeps) {
   const routed = new WeakMap<object, Routed>();
+  // The enabled rules in memory, reloaded when a request saw a newer version (staleness bound: rule-cache.ts).
+  const rules = createRuleCache();
 
   async function route(db: Knex | Knex.Transaction, proposal: DecisionLike, ctx: DecisionContextLike): Promise<Routed> {
-    const rules = await listActiveRules(db);
-    const outcome = evaluateRules(rules, {
+    const active = await rules.activeRules(db, ctx.rulesVersion);
+    const outcome = evaluateRules(active, {
       channel: ctx.channel,
       department: ctx.employee?.employee.department ?? null,
       sender: ctx.sender,
@@ -155,6 +158,54 @@ export function createActionHooks(deps: ActionHooksDeps) {
     return { outcome, department, plan, withheld };
   }
 
+  async function onDecisionRecorded(
+    trx: Knex.Transaction,
+    recorded: { decision: DecisionLike; context: DecisionContextLike },
+  ): Promise<void> {
+    const { decision, context } = recorded;
+    const r = routed.get(context) ?? (await route(trx, decision, context));
+    const enqueued = await enqueueActionExecution(trx, {
+      analysisId: context.analysisId,
+      conversationId: context.conversationId,
+      requester: context.employee?.employee.username ?? context.sender,
+      channel: context.channel,
+      // A held-back action is logged under the action that was proposed, though the answer is a reply.
+      action: r.plan?.withheldReason ? r.outcome.action : decision.action,
+      request: decision.request,
+      context: context.context,
+      analysis: decision.response,
+      department: r.department,
+      jiraProject: r.outcome.jiraProject ?? null,
+      reply:
+        deps.replyTarget && isExecutableAction(decision.action)
+          ? await deps.replyTarget(trx, context)
+          : { to: context.sender },
+      requireApproval: r.outcome.requireApproval,
+      matchedRuleIds: r.outcome.matchedRuleIds,
+      policy: deps.policy,
+      jira: deps.jira,
+      withheld: r.withheld,
+    });
+    await recordRuleMatches(trx, context.analysisId, r.outcome.matchedRuleIds, enqueued?.execution.id);
+    if (enqueued?.execution.status === 'pending' || enqueued?.execution.status === 'awaiting_approval') {
+      trx.executionPromise.then(
+        () => deps.worker?.nudge(),
+        () => undefined,
+      );
+    }
+  }
+
+  /**
+   * Whether onDecisionRecorded writes for this decision: an action's outbox row (also one held back) or matched
+   * rules. Without a routing from decide() it cannot tell, and says so (true).
+   */
+  function writes(recorded: { decision: DecisionLike; context: DecisionContextLike }): boolean {
+    const r = routed.get(recorded.context);
+    if (!r) return true;
+    const action = r.plan?.withheldReason ? r.outcome.action : recorded.decision.action;
+    return isExecutableAction(action) || r.outcome.matchedRuleIds.length > 0;
+  }
+
   return {
     async decide<D extends DecisionLike>(proposal: D, ctx: DecisionContextLike): Promise<D> {
       const r = await route(deps.db, proposal, ctx);
@@ -181,41 +232,6 @@ export function createActionHooks(deps: ActionHooksDeps) {
       };
     },
 
-    async onDecisionRecorded(
-      trx: Knex.Transaction,
-      recorded: { decision: DecisionLike; context: DecisionContextLike },
-    ): Promise<void> {
-      const { decision, context } = recorded;
-      const r = routed.get(context) ?? (await route(trx, decision, context));
-      const enqueued = await enqueueActionExecution(trx, {
-        analysisId: context.analysisId,
-        conversationId: context.conversationId,
-        requester: context.employee?.employee.username ?? context.sender,
-        channel: context.channel,
-        // A held-back action is logged under the action that was proposed, though the answer is a reply.
-        action: r.plan?.withheldReason ? r.outcome.action : decision.action,
-        request: decision.request,
-        context: context.context,
-        analysis: decision.response,
-        department: r.department,
-        jiraProject: r.outcome.jiraProject ?? null,
-        reply:
-          deps.replyTarget && isExecutableAction(decision.action)
-            ? await deps.replyTarget(trx, context)
-            : { to: context.sender },
-        requireApproval: r.outcome.requireApproval,
-        matchedRuleIds: r.outcome.matchedRuleIds,
-        policy: deps.policy,
-        jira: deps.jira,
-        withheld: r.withheld,
-      });
-      await recordRuleMatches(trx, context.analysisId, r.outcome.matchedRuleIds, enqueued?.execution.id);
-      if (enqueued?.execution.status === 'pending' || enqueued?.execution.status === 'awaiting_approval') {
-        trx.executionPromise.then(
-          () => deps.worker?.nudge(),
-          () => undefined,
-        );
-      }
-    },
+    onDecisionRecorded: Object.assign(onDecisionRecorded, { writes }),
   };
 }

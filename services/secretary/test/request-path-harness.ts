@@ -1,0 +1,69 @@
+// The secretary as main.ts wires it (routing rules and action hooks included, the action worker not started) on
+// a PostgreSQL database, for the request-path tests: round trips per request, rules seen across replicas.
+import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
+import { TEST_API_KEYS, TEST_KEYS } from '@workemon/testkit/api-keys';
+import { listen, type Listening } from '@workemon/testkit';
+import { toActionSettings } from '../src/actions/action-policy.js';
+import { createActions } from '../src/actions/actions-wiring.js';
+import { createAnalystClient } from '../src/analyst-client.js';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { migrateDatabase, openDatabase, type Database } from '../src/database.js';
+import { createDirectoryRepository } from '../src/directory-repository.js';
+import { createGuesserClient } from '../src/guesser-client.js';
+
+export type WiredSecretary = Listening & { db: Database };
+
+/** A secretary on `databaseUrl` (a server URL, or a proxy's) with the LLM services at the given URLs. */
+export async function startWiredSecretary(options: {
+  databaseUrl: string;
+  guesserUrl: string;
+  analystUrl: string;
+}): Promise<WiredSecretary> {
+  const config = loadConfig({
+    DATABASE_URL: options.databaseUrl,
+    GUESSER_URL: options.guesserUrl,
+    SYSTEM_ANALYST_URL: options.analystUrl,
+  });
+  const logger = createLogger({ service: 'secretary', level: 'error' });
+  logger.silent = true;
+  const metrics = createMetrics('secretary');
+  const db = openDatabase({ url: config.DATABASE_URL, poolMax: 5, logger });
+  await migrateDatabase(db);
+  const directory = createDirectoryRepository(db.knex);
+  const actions = createActions({
+    db: db.knex,
+    settings: toActionSettings(config),
+    communicator: { baseUrl: config.COMMUNICATOR_URL },
+    resolveDepartment: (name) => directory.getDepartment(name),
+    logger,
+    metrics,
+  });
+  const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0, apiKey: TEST_KEYS.service };
+  const served = await listen(
+    buildApp({
+      knex: db.knex,
+      guesser: createGuesserClient({ baseURL: config.GUESSER_URL, ...upstream }),
+      analyst: createAnalystClient({ baseURL: config.SYSTEM_ANALYST_URL, ...upstream }),
+      logger,
+      metrics,
+      auth: createAuthenticator(TEST_API_KEYS),
+      unknownUserPolicy: config.UNKNOWN_USER_POLICY,
+      clarificationTtlMs: config.CLARIFICATION_TTL,
+      maxClarifications: config.MAX_CLARIFICATIONS,
+      attemptLeaseMs: 60_000,
+      decide: actions.hooks.decide,
+      onDecisionRecorded: actions.hooks.onDecisionRecorded,
+      nudgeActions: actions.worker.nudge,
+    }),
+  );
+  return {
+    ...served,
+    db,
+    close: async () => {
+      await served.close();
+      await actions.worker.stop();
+      await db.close();
+    },
+  };
+}
