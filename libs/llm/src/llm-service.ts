@@ -18,6 +18,8 @@ import {
   type OpenApi,
 } from '@workemon/service-kit';
 import { createLlmClient, type LlmClient } from './llm-client.js';
+import { providerPoolSize } from './llm-config.js';
+import { configureProviderPool } from './provider-http.js';
 import type { LlmServiceConfig } from './llm-service-config.js';
 import { bodyLimitForInput } from './user-content.js';
 import { generationSettings, type GenerationSettings, type PromptVersion } from './prompt-version.js';
@@ -126,6 +128,8 @@ export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => Ll
     });
     if (warning) logger.warn(warning);
     const metrics = createMetrics(spec.service);
+    // One connection per call in flight (LLM_CONCURRENCY) to each provider; waiting calls hold none.
+    configureProviderPool({ connections: providerPoolSize(config.llm), keepAliveTimeoutMs: 30_000 });
     const llm = createLlmClient(config.llm, { metrics, logger });
     const app = buildLlmServiceApp(spec, { config, logger, metrics, llm, auth });
     await runService({
