@@ -59,6 +59,13 @@ export type DecisionRecordedHook = ((
    * without a transaction (a round trip per request matters at hundreds per second); absent: assumed to write.
    */
   writes?: (recorded: { decision: Decision; context: DecisionContext }) => boolean;
+  /**
+   * Audit rows (docs/audit.md) stored by the statement that records the decision itself, so they commit with
+   * it at no extra round trip; computed before the write. Shape: audit-repository.ts `auditRowOf`.
+   */
+  auditRows?: (recorded: { decision: Decision; context: DecisionContext }) => Record<string, unknown>[];
+  /** Called once the decision (and its audit rows) are committed, whether or not the hook itself ran. */
+  afterRecorded?: (recorded: { decision: Decision; context: DecisionContext }) => void;
 };
 
 export const keepProposal: DecideStep = (proposal) => proposal;

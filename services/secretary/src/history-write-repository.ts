@@ -337,7 +337,8 @@ const insertLlmCalls = (param: string) => `
 
 // Every part but the provenance waits on `m`, the message still pending under this attempt.
 // $1 message row, $2 attempt, $3 analysis, $4 conversation, $5 channel, $6 answer text, $7 status,
-// $8 clarification rounds, $9 the analysis columns as JSON, $10 the LLM calls as JSON.
+// $8 clarification rounds, $9 the analysis columns as JSON, $10 the LLM calls as JSON, $11 the decision's audit
+// rows as JSON (audit-repository.ts auditRowOf).
 const RECORD_DECISION: PreparedStatement = {
   name: 'workemon_record_decision',
   text: `
@@ -367,6 +368,17 @@ with calls as (${insertLlmCalls('$10')}
 ), r as (
   insert into messages (conversation_id, channel, role, text)
   select cast($4 as integer), cast($5 as text), 'assistant', cast($6 as text) from m
+  returning id
+), audit as (
+  insert into audit_events (event_id, channel, direction, outcome, reason, message_id, request_id,
+    conversation_id, sender, recipient, subject, detail, dry_run, occurred_at)
+  select x.event_id, x.channel, x.direction, x.outcome, x.reason, x.message_id, x.request_id, x.conversation_id,
+         x.sender, x.recipient, x.subject, x.detail, coalesce(x.dry_run, false), coalesce(x.occurred_at, now())
+    from jsonb_to_recordset(cast($11 as jsonb)) as x(event_id text, channel text, direction text, outcome text,
+      reason text, message_id text, request_id text, conversation_id integer, sender text, recipient text,
+      subject text, detail text, dry_run boolean, occurred_at timestamptz)
+   where exists (select 1 from m)
+  on conflict (event_id) do nothing
   returning id
 )
 update conversations set status = cast($7 as text), clarification_rounds = cast($8 as integer), updated_at = now()
@@ -597,6 +609,8 @@ export function createHistoryWriteRepository(knex: Knex) {
           sender_trust: facts.senderTrust ?? null,
         }),
         llmCallsJson(attempt.analysisId, facts.llmCallsRecorded ? [] : (facts.llmCalls ?? [])),
+        // The decision's audit rows (docs/audit.md), stored by the same statement: no extra round trip.
+        JSON.stringify(onRecorded?.auditRows?.({ decision, context }) ?? []),
       ];
       const write = async (db: Knex | Knex.Transaction) => (await runPrepared(db, RECORD_DECISION, values)).length > 0;
       const recorded = { decision, context };
@@ -610,6 +624,7 @@ export function createHistoryWriteRepository(knex: Knex) {
             });
       // Committed either way: the provenance is stored.
       facts.llmCallsRecorded = true;
+      if (owned) onRecorded?.afterRecorded?.(recorded);
       return owned;
     },
 

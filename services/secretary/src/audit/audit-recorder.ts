@@ -5,7 +5,13 @@ import type { Knex } from 'knex';
 import type { Channel } from '@workemon/contracts';
 import { getRequestId, isAppError, principalOf, type Logger } from '@workemon/service-kit';
 import type { DecisionRecordedHook } from '../decision.js';
-import type { AuditChannel, AuditEventInput, AuditRepository, AuditRetention } from './audit-repository.js';
+import {
+  auditRowOf,
+  type AuditChannel,
+  type AuditEventInput,
+  type AuditRepository,
+  type AuditRetention,
+} from './audit-repository.js';
 
 /** The audit channel of an analysis channel: the contract's `tg` is `telegram` in the audit log. */
 export function auditChannelOf(channel: Channel | string): AuditChannel {
@@ -217,42 +223,57 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
   };
 
   /** Wraps the analyzer's `onDecisionRecorded`: the audit rows are written in the same transaction, first. */
-  function decisionHook(next?: DecisionRecordedHook): DecisionRecordedHook {
-    return async (trx: Knex.Transaction, recorded) => {
-      const audit = storage.getStore();
-      const { decision, context } = recorded;
-      const fields = audit ? fieldsOf(audit.req, audit.res) : {};
-      const direct = audit ? recordsInbound(audit.res, fields) : context.channel === 'direct';
-      const base = {
-        channel: direct ? ('direct' as const) : auditChannelOf(context.channel),
-        direction: 'inbound' as const,
-        request_id: getRequestId(),
-        message_id: str(fields['message_id'], 998),
-        conversation_id: context.conversationId,
-        sender: context.sender,
-        subject: context.subject?.slice(0, 300),
-        dry_run: audit ? isDryRun(audit.res) : false,
-      };
-      const events: AuditEventInput[] = [];
-      if (direct && audit) {
-        events.push({
-          ...base,
-          event_id: `analysis:${context.analysisId}:received`,
-          outcome: 'received',
-          detail: callerDetail(audit.res),
-          occurred_at: audit.receivedAt,
-        });
-      }
+  /** The `received` (REST only) and `decided` rows of a recorded decision. */
+  function decisionEvents(recorded: Parameters<DecisionRecordedHook>[1]): AuditEventInput[] {
+    const audit = storage.getStore();
+    const { decision, context } = recorded;
+    const fields = audit ? fieldsOf(audit.req, audit.res) : {};
+    const direct = audit ? recordsInbound(audit.res, fields) : context.channel === 'direct';
+    const base = {
+      channel: direct ? ('direct' as const) : auditChannelOf(context.channel),
+      direction: 'inbound' as const,
+      request_id: getRequestId(),
+      message_id: str(fields['message_id'], 998),
+      conversation_id: context.conversationId,
+      sender: context.sender,
+      subject: context.subject?.slice(0, 300),
+      dry_run: audit ? isDryRun(audit.res) : false,
+    };
+    const events: AuditEventInput[] = [];
+    if (direct && audit) {
       events.push({
         ...base,
-        event_id: `analysis:${context.analysisId}:decided`,
-        outcome: 'decided',
-        detail: `${decisionDetail(decision.action, decision.is_enough)}; analysis ${context.analysisId}`,
+        event_id: `analysis:${context.analysisId}:received`,
+        outcome: 'received',
+        detail: callerDetail(audit.res),
+        occurred_at: audit.receivedAt,
       });
-      await repository.insert(events, trx);
+    }
+    events.push({
+      ...base,
+      event_id: `analysis:${context.analysisId}:decided`,
+      outcome: 'decided',
+      detail: `${decisionDetail(decision.action, decision.is_enough)}; analysis ${context.analysisId}`,
+    });
+    return events;
+  }
+
+  /**
+   * Wraps the action hooks (`next`): the decision's audit rows are stored by the statement that records the
+   * decision (`auditRows`, no extra round trip), and the transaction is opened only when `next` writes.
+   */
+  function decisionHook(next?: DecisionRecordedHook): DecisionRecordedHook {
+    const hook = async (trx: Knex.Transaction, recorded: Parameters<DecisionRecordedHook>[1]) => {
       await next?.(trx, recorded);
-      if (audit) audit.decided = true;
     };
+    return Object.assign(hook, {
+      writes: (recorded: Parameters<DecisionRecordedHook>[1]) => (next ? (next.writes?.(recorded) ?? true) : false),
+      auditRows: (recorded: Parameters<DecisionRecordedHook>[1]) => decisionEvents(recorded).map(auditRowOf),
+      afterRecorded: () => {
+        const audit = storage.getStore();
+        if (audit) audit.decided = true;
+      },
+    });
   }
 
   return { track, captureError, decisionHook };

@@ -121,14 +121,18 @@ const CAPS: Partial<Record<keyof AuditEventInput, number>> = {
 const iso = (v: unknown) => new Date(v as string).toISOString();
 const clip = (v: string, max: number) => (v.length <= max ? v : `${v.slice(0, max - 1)}…`);
 
-function toRow(knex: Knex, e: AuditEventInput): Record<string, unknown> {
+/**
+ * An event as an `audit_events` row: text cleaned of control characters and clipped to the column caps,
+ * `occurred_at` null when the writer gave none (the statement then uses the database clock).
+ */
+export function auditRowOf(e: AuditEventInput): Record<string, unknown> {
   const row: Record<string, unknown> = {
     event_id: clip(sanitizeText(e.event_id), CAPS.event_id!),
     channel: e.channel,
     direction: e.direction,
     outcome: e.outcome,
     dry_run: e.dry_run ?? false,
-    occurred_at: e.occurred_at ?? knex.fn.now(),
+    occurred_at: e.occurred_at ?? null,
   };
   for (const key of ['reason', 'message_id', 'request_id', 'sender', 'recipient', 'subject', 'detail'] as const) {
     const value = e[key];
@@ -138,6 +142,10 @@ function toRow(knex: Knex, e: AuditEventInput): Record<string, unknown> {
   }
   row['conversation_id'] = e.conversation_id ?? null;
   return row;
+}
+
+function toRow(knex: Knex, e: AuditEventInput): Record<string, unknown> {
+  return { ...auditRowOf(e), occurred_at: e.occurred_at ?? knex.fn.now() };
 }
 
 function fromRow(r: Record<string, unknown>): AuditEvent {
