@@ -87,3 +87,10 @@ export type Department = SecretaryComponents['schemas']['Department'];
 export type DepartmentInput = SecretaryComponents['schemas']['DepartmentInput'];
 export type RoutingRuleStats = SecretaryComponents['schemas']['RoutingRuleStats'];
 export type ActionDecisionInput = SecretaryComponents['schemas']['ActionDecisionInput'];
+/**
+ * One audit event as the secretary's `POST /audit-events` takes it (the communicator writes these, the secretary
+ * writes its own); `dry_run` may be left out (default false). `event_id` is the writer's idempotency key.
+ */
+export type AuditEventInput = Omit<SecretaryComponents['schemas']['AuditEventInput'], 'dry_run'> & {
+  dry_run?: boolean;
+};

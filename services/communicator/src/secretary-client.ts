@@ -4,6 +4,7 @@ import {
   isAction,
   type AnalysisResponse,
   type AnalyzeRequest,
+  type AuditEventInput,
   type SecretaryApi,
 } from '@workemon/contracts';
 
@@ -40,25 +41,7 @@ export type RateLimitAnswer = { allowed: true } | { allowed: false; key: string;
  * One audit event as `POST /audit-events` takes it (the secretary's audit log; fields and limits as agreed in
  * docs/audit-and-limits.md). `event_id` (≤ 200 chars) is the idempotency key.
  */
-export type AuditEvent = {
-  event_id: string;
-  channel: 'email' | 'telegram' | 'direct' | 'mailgun' | 'sendgrid' | 'ses';
-  direction: 'inbound' | 'outbound';
-  outcome: 'received' | 'skipped' | 'decided' | 'delivered' | 'failed';
-  reason?: string;
-  message_id?: string;
-  request_id?: string;
-  conversation_id?: number;
-  sender?: string;
-  recipient?: string;
-  /** At most 300 characters. */
-  subject?: string;
-  /** At most 1000 characters; human-readable, never secrets. */
-  detail?: string;
-  dry_run?: boolean;
-  /** RFC 3339. */
-  occurred_at?: string;
-};
+export type AuditEvent = AuditEventInput;
 
 /** Deadline of the small bookkeeping calls (rate limit, audit): they must not hold a mail for SECRETARY_TIMEOUT. */
 const BOOKKEEPING_TIMEOUT_MS = 10_000;

@@ -19,27 +19,6 @@ export type LlmCallRow = {
 /** `analysis_llm_calls`: one row per LLM service call behind an analysis (migration 230_analysis_provenance). */
 export function createProvenanceRepository(knex: Knex) {
   return {
-    /** Stores the calls made for an analysis (nothing when there were none). */
-    async recordLlmCalls(analysisId: number, calls: readonly LlmCallRecord[]): Promise<void> {
-      if (!calls.length) return;
-      await knex('analysis_llm_calls').insert(
-        calls.map((c) => ({
-          analysis_id: analysisId,
-          service: c.service,
-          provider: c.provider ?? null,
-          model: c.model ?? null,
-          prompt_name: c.promptName ?? null,
-          prompt_sha256: c.promptSha256 ?? null,
-          persona_sha256: c.personaSha256 ?? null,
-          settings: c.settings ? JSON.stringify(c.settings) : null,
-          input_tokens: c.inputTokens ?? null,
-          output_tokens: c.outputTokens ?? null,
-          latency_ms: c.latencyMs ?? null,
-          duration_ms: c.durationMs,
-        })),
-      );
-    },
-
     /** The provenance rows of these analyses, grouped by analysis id, in call order. */
     async llmCallsOf(analysisIds: readonly number[]): Promise<Map<number, LlmCallRow[]>> {
       const byAnalysis = new Map<number, LlmCallRow[]>();

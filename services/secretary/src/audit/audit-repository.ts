@@ -1,30 +1,22 @@
+import type { AuditEventInput as ContractAuditEventInput } from '@workemon/contracts';
 import type { Knex } from 'knex';
 import { errors, sanitizeText } from '@workemon/service-kit';
 
 /** The channels an audit event is recorded under (the communicator names webhook intakes by their provider). */
-export const AUDIT_CHANNELS = ['email', 'telegram', 'direct', 'mailgun', 'sendgrid', 'ses'] as const;
-export type AuditChannel = (typeof AUDIT_CHANNELS)[number];
-export type AuditDirection = 'inbound' | 'outbound';
-export type AuditOutcome = 'received' | 'skipped' | 'decided' | 'delivered' | 'failed';
+export const AUDIT_CHANNELS = [
+  'email',
+  'telegram',
+  'direct',
+  'mailgun',
+  'sendgrid',
+  'ses',
+] as const satisfies readonly ContractAuditEventInput['channel'][];
+export type AuditChannel = ContractAuditEventInput['channel'];
+export type AuditDirection = ContractAuditEventInput['direction'];
+export type AuditOutcome = ContractAuditEventInput['outcome'];
 
 /** One event as written (`AuditEventInput` in secretary.yaml); `occurred_at` absent: the database clock. */
-export type AuditEventInput = {
-  event_id: string;
-  channel: AuditChannel;
-  direction: AuditDirection;
-  outcome: AuditOutcome;
-  reason?: string;
-  message_id?: string;
-  request_id?: string;
-  conversation_id?: number;
-  sender?: string;
-  recipient?: string;
-  subject?: string;
-  detail?: string;
-  dry_run?: boolean;
-  /** RFC 3339. */
-  occurred_at?: string;
-};
+export type AuditEventInput = ContractAuditEventInput;
 
 /** One stored event (`AuditEvent` in secretary.yaml): times as ISO 8601 UTC strings. */
 export type AuditEvent = Required<Pick<AuditEventInput, 'event_id' | 'channel' | 'direction' | 'outcome'>> & {
