@@ -436,6 +436,23 @@ function llmCallsJson(analysisId: number, calls: readonly LlmCallRecord[]): stri
   );
 }
 
+/** The analysis columns a decision sets, as the record statement's JSON parameter ($9). */
+function decisionColumnsJson(decision: Decision, facts: AnalysisFacts, context: DecisionContext): string {
+  return JSON.stringify({
+    is_enough: decision.is_enough,
+    action: decision.action,
+    question: decision.question,
+    response: decision.response,
+    escalated: context.escalated,
+    ...classificationColumns(decision),
+    ...factColumns(facts),
+    analyst_is_enough: facts.analystIsEnough ?? null,
+    analyst_response: facts.analystResponse ?? null,
+    proposed_action: facts.proposedAction ?? null,
+    sender_trust: facts.senderTrust ?? null,
+  });
+}
+
 /** The LLM-side columns an analysis keeps whatever its outcome. */
 function factColumns(facts: AnalysisFacts) {
   return {
@@ -595,19 +612,7 @@ export function createHistoryWriteRepository(knex: Knex) {
         decision.question || decision.response,
         conversation.status,
         conversation.clarificationRounds,
-        JSON.stringify({
-          is_enough: decision.is_enough,
-          action: decision.action,
-          question: decision.question,
-          response: decision.response,
-          escalated: context.escalated,
-          ...classificationColumns(decision),
-          ...factColumns(facts),
-          analyst_is_enough: facts.analystIsEnough ?? null,
-          analyst_response: facts.analystResponse ?? null,
-          proposed_action: facts.proposedAction ?? null,
-          sender_trust: facts.senderTrust ?? null,
-        }),
+        decisionColumnsJson(decision, facts, context),
         llmCallsJson(attempt.analysisId, facts.llmCallsRecorded ? [] : (facts.llmCalls ?? [])),
         // The decision's audit rows (docs/audit.md), stored by the same statement: no extra round trip.
         JSON.stringify(onRecorded?.auditRows?.({ decision, context }) ?? []),

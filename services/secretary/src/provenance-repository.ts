@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import type { LlmCallRecord } from './llm-provenance.js';
 
 /** A provenance row as GET /conversations/{id} shows it under each analysis (`llm_calls`). */
 export type LlmCallRow = {
