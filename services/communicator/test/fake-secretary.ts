@@ -63,6 +63,8 @@ export type FakeSecretary = Listening & {
   auditFailure?: number;
   /** Also refuse POST /rate-limits/consume with 503 (as while the database is down); false: normal. */
   rateLimitsDown: boolean;
+  /** POST /deliveries (recording) answers 503 while lookups keep working. */
+  recordsDown: boolean;
 };
 
 const SKIP_REASONS = [
@@ -210,7 +212,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       .json({ error: 'Service Unavailable', message: "Dependency 'database' is unavailable", statusCode: 503 });
   app.post('/deliveries', openapi.validate('recordDeliveries'), (req, res) => {
     state.deliveryCalls += 1;
-    if (deliveriesDown) return void unavailable(res);
+    if (deliveriesDown || extra.recordsDown) return void unavailable(res);
     const body = req.body as { keys: string[]; outcome: string; reason?: string };
     let recorded = 0;
     for (const key of body.keys) {
@@ -286,7 +288,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   const budgets = new Map<string, number[]>();
   const auditEvents: AuditEventBody[] = [];
   const auditIds = new Set<string>();
-  const extra = { auditCalls: 0, auditFailure: undefined as number | undefined, rateLimitsDown: false };
+  const extra = { auditCalls: 0, auditFailure: undefined as number | undefined, rateLimitsDown: false, recordsDown: false };
   const serviceOnly: express.RequestHandler = (req, res, next) => {
     if (req.get('authorization') === `Bearer ${TEST_KEYS.service}`) return next();
     res.status(401).json({ error: 'Unauthorized', message: 'a service key is required', statusCode: 401 });
@@ -366,7 +368,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     },
   }) as FakeSecretary;
   // Test-settable switches, read by the routes above.
-  for (const name of ['auditCalls', 'auditFailure', 'rateLimitsDown'] as const) {
+  for (const name of ['auditCalls', 'auditFailure', 'rateLimitsDown', 'recordsDown'] as const) {
     Object.defineProperty(result, name, {
       get: () => extra[name],
       set: (v: never) => {

@@ -316,6 +316,30 @@ describe('POST /webhook/mailgun', () => {
     expect(s.sink.mails).toHaveLength(1);
   });
 
+  it('answers a mail without Message-ID once: a repost of the same bytes is a duplicate', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: null, subject: 'Без идентификатора' });
+    const first = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(first.body['outcome']).toBe('replied');
+    const again = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(again.status).toBe(200);
+    expect(again.body['outcome']).toBe('duplicate');
+    await s.sink.waitForMails(1);
+    expect(s.sink.mails).toHaveLength(1);
+    expect(s.secretary.calls).toHaveLength(1);
+  });
+
+  it('keeps a sent reply sent when its record cannot be written: no 503, so no provider retry re-sends it', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: '<mg-record-down@client.test>' });
+    s.secretary.recordsDown = true;
+    const res = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }));
+    expect(res.status).toBe(200);
+    expect(res.body['outcome']).toBe('replied');
+    await s.sink.waitForMails(1);
+    expect(s.sink.mails).toHaveLength(1);
+  });
+
   it('keeps the loop rules: an automatic reply gets no answer', async () => {
     const s = await setup();
     const mime = buildEmail({ messageId: '<mg-auto@client.test>', headers: ['Auto-Submitted: auto-replied'] });
@@ -523,6 +547,31 @@ describe('POST /webhook/ses (SNS)', () => {
     expect(s.sink.mails).toHaveLength(2);
     // Three verified messages, one certificate download: it is cached.
     expect(pemFetches() - fetchesBefore).toBe(1);
+  });
+
+  it('refuses a notification signed more than an hour ago (a replay), and answers a re-posted one without Message-ID once', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: null, subject: 'Старое' });
+    const old = sign({
+      Type: 'Notification',
+      Timestamp: new Date(Date.now() - 2 * 60 * 60 * 1000).toISOString(),
+      Message: sesReceivedNotification(mime, { topicArn: TOPIC, encoding: 'UTF8' }),
+    });
+    const refused = await post(s, '/webhook/ses', snsBody(old));
+    expect(refused.status).toBe(401);
+    expectUntouched(s);
+
+    const fresh = sign({
+      Type: 'Notification',
+      Message: sesReceivedNotification(mime, { topicArn: TOPIC, encoding: 'UTF8' }),
+    });
+    expect((await post(s, '/webhook/ses', snsBody(fresh))).body['outcome']).toBe('replied');
+    const again = await post(s, '/webhook/ses', snsBody(fresh));
+    expect(again.status).toBe(200);
+    expect(again.body['outcome']).toBe('duplicate');
+    await s.sink.waitForMails(1);
+    expect(s.sink.mails).toHaveLength(1);
+    expect(s.secretary.calls).toHaveLength(1);
   });
 
   it('refuses tampered, wrongly signed and untrusted-certificate messages with 401: nothing stored or sent', async () => {

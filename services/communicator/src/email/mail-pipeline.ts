@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
+import {
+  AppError,
+  backoffMs,
+  getRequestId,
+  isAppError,
+  retry,
+  runWithRequestId,
+  type Logger,
+} from '@workemon/service-kit';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { AuditReporter } from '../audit-reporter.js';
 import { MAIL_SKIP_REASONS, createMailAudit, smtpFailureReason, type MailRef } from './mail-audit.js';
@@ -132,7 +140,8 @@ export type PipelineHooks = {
   onRateCounted?: () => void;
   /**
    * Called after SMTP accepted the reply, still inside the Message-ID's in-flight window (IMAP: the \Answered flag;
-   * webhooks: the `mail:<Message-ID>` delivery record). A throw makes the outcome `delivery-failed`.
+   * webhooks: the `mail:<Message-ID>` delivery record). Retried twice; a failure is logged and the outcome stays
+   * `replied` (the reply is out: failing the mail would make its source send it again).
    */
   confirm: (mail: InboundMail) => Promise<void>;
 };
@@ -175,6 +184,26 @@ export function createMailPipeline(deps: {
     const keys = [rateLimitKey.email(sender)];
     if (replyTo.toLowerCase() !== sender.toLowerCase()) keys.push(rateLimitKey.replyTo(replyTo));
     return (await deps.rateLimit.consume(keys)).allowed;
+  }
+
+  /** Runs the source's `confirm` after a delivered reply: retried twice, then logged, never thrown. */
+  async function confirmReplied(hooks: PipelineHooks, mail: InboundMail, log: Record<string, unknown>) {
+    try {
+      await retry(() => hooks.confirm(mail), {
+        maxRetries: 2,
+        shouldRetry: () => true,
+        delayMs: (n) => backoffMs(n, { baseMs: 200, maxMs: 2000, jitter: 0.5 }),
+      });
+    } catch (err) {
+      logger.error(
+        'the reply was sent but could not be recorded as handled; a repeat of this mail may be answered again',
+        {
+          ...log,
+          email: { message_id: mail.messageId?.slice(0, 256) },
+          error: { message: isAppError(err) ? err.code : (err as Error).message },
+        },
+      );
+    }
   }
 
   async function processMail(input: PipelineInput, hooks: PipelineHooks): Promise<MailOutcome> {
@@ -328,19 +357,6 @@ export function createMailPipeline(deps: {
           idempotencyKey: requestKey,
           autoSubmitted: 'auto-replied',
         });
-        metrics.reply(channel, 'sent');
-        await hooks.confirm(mail);
-        logger.info('mail answered', { ...log, email: { message_id: mail.messageId?.slice(0, 256) } });
-        audit.delivered(
-          ref,
-          decision.replyTo,
-          decision.kind === 'unreadable'
-            ? 'nothing readable: asked for text'
-            : refusal
-              ? `the secretary refused the request (${refusal.status}); a standard message was sent`
-              : undefined,
-        );
-        return { kind: 'replied', mail, to: decision.replyTo, text };
       } catch (err) {
         metrics.reply(channel, 'failed');
         const permanent = isAppError(err) && !err.retryable;
@@ -350,6 +366,21 @@ export function createMailPipeline(deps: {
           audit.failed(ref, decision.replyTo, smtpFailureReason(err.code), 'the SMTP server refused the reply');
         return { kind: 'delivery-failed', mail, to: decision.replyTo, error: err, permanent };
       }
+      metrics.reply(channel, 'sent');
+      // The reply is out: from here on the mail is replied, whatever happens to its record. A failed record is
+      // logged, never turned into a delivery failure (that would make the source send the reply again).
+      await confirmReplied(hooks, mail, log);
+      logger.info('mail answered', { ...log, email: { message_id: mail.messageId?.slice(0, 256) } });
+      audit.delivered(
+        ref,
+        decision.replyTo,
+        decision.kind === 'unreadable'
+          ? 'nothing readable: asked for text'
+          : refusal
+            ? `the secretary refused the request (${refusal.status}); a standard message was sent`
+            : undefined,
+      );
+      return { kind: 'replied', mail, to: decision.replyTo, text };
     } finally {
       if (holdsMessageId) messageIdsInFlight.delete(mail.messageId!);
     }

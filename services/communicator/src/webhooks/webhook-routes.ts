@@ -30,6 +30,13 @@ export type WebhookResult = {
 type Provider = Exclude<MailSource, 'email'>;
 
 /** Deliveries keys are at most 200 characters: a longer Message-ID is keyed by its hash. */
+/**
+ * How old an SNS notification may be: SNS retries an HTTP(S) delivery for at most an hour (its delivery
+ * policy's total duration), and a retry keeps the original, signed Timestamp. Plus a little clock skew.
+ */
+const SNS_MAX_AGE_MS = 60 * 60 * 1000 + 5 * 60 * 1000;
+const SNS_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
 function deliveryKey(prefix: string, id: string): string {
   const key = `${prefix}:${id}`;
   return key.length <= 200 ? key : `${prefix}:sha256:${createHash('sha256').update(id).digest('hex')}`;
@@ -98,6 +105,14 @@ export function mountWebhookRoutes(
   async function acceptMail(provider: Provider, raw: Buffer, extraKeys: string[] = []): Promise<WebhookResult> {
     metrics.received(provider);
     const contentKey = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+    // Mail without a Message-ID is known by its content: a provider's retry of it is the same bytes.
+    const contentMailKey = deliveryKey('mail', contentKey);
+    // The provider's own message keys (an SNS MessageId) too: a replayed notification is the same message.
+    const knownKeys = [contentMailKey, ...extraKeys];
+    const answeredBefore = await secretary.lookupHandled(knownKeys).catch((err: unknown) => {
+      throw retryLater('The secretary is unavailable; the mail is not taken yet, retry later', err);
+    });
+    if (knownKeys.some((key) => answeredBefore.has(key))) return { outcome: 'duplicate' };
     let mailKey: string | undefined;
     const outcome = await deps
       .pipeline!.processMail(
@@ -115,7 +130,7 @@ export function mountWebhookRoutes(
             if (rateCounted.size > 10_000) rateCounted.delete(rateCounted.values().next().value!);
           },
           confirm: async () => {
-            await secretary.recordHandled('email', [...(mailKey ? [mailKey] : []), ...extraKeys], 'sent');
+            await secretary.recordHandled('email', [mailKey ?? contentMailKey, ...extraKeys], 'sent');
           },
         },
       )
@@ -124,7 +139,7 @@ export function mountWebhookRoutes(
         throw retryLater('The secretary is unavailable; the mail is not taken yet, retry later', err);
       });
     const messageId = 'mail' in outcome ? outcome.mail.messageId?.slice(0, 998) : undefined;
-    const mailKeys = mailKey ? [mailKey] : [];
+    const mailKeys = [mailKey ?? contentMailKey];
     const done = (result: WebhookResult) => ({ ...result, ...(messageId ? { message_id: messageId } : {}) });
     switch (outcome.kind) {
       case 'unparseable':
@@ -247,11 +262,18 @@ export function mountWebhookRoutes(
       res.json({ outcome: 'unsubscribed' } satisfies WebhookResult);
       return;
     }
+    // SNS signs its Timestamp, and retries a delivery for at most an hour: an older notification is a replay.
+    const sentAt = Date.parse(message.Timestamp);
+    const t = Date.now();
+    if (!Number.isFinite(sentAt) || sentAt < t - SNS_MAX_AGE_MS || sentAt > t + SNS_CLOCK_SKEW_MS) {
+      logger.warn('ses webhook refused: Timestamp outside the delivery window', { webhook: { provider: 'ses' } });
+      throw unauthorized('The SNS message is too old or from the future (Timestamp)');
+    }
     const mail = sesMail(message.Message);
     if (mail.kind === 'ignored') {
       res.json({ outcome: 'ignored', reason: mail.type } satisfies WebhookResult);
       return;
     }
-    res.json(await acceptMail('ses', mail.raw));
+    res.json(await acceptMail('ses', mail.raw, [deliveryKey('sns', message.MessageId)]));
   });
 }

@@ -10,11 +10,7 @@ type ConsumeBody = { keys: string[]; limit: number; window_seconds: number };
  * with nothing taken. The communicator's per-sender limits (`email:<address>`, `reply-to:<address>`,
  * `telegram:<user id>`) live here, so every replica shares them and a restart forgets none.
  */
-export function createRateLimitRoutes(deps: {
-  openapi: OpenApi;
-  auth: RequestHandler;
-  store: RateLimitStore;
-}): Router {
+export function createRateLimitRoutes(deps: { openapi: OpenApi; auth: RequestHandler; store: RateLimitStore }): Router {
   const router = Router();
   router.post('/rate-limits/consume', deps.auth, deps.openapi.validate('consumeRateLimit'), async (_req, res) => {
     const { body } = validated<{ body: ConsumeBody }>(res);
