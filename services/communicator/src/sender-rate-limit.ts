@@ -1,15 +1,35 @@
+import { domainToASCII } from 'node:url';
 import { isAppError, type Logger } from '@workemon/service-kit';
 import type { SecretaryClient } from './secretary-client.js';
 
 /** The window of RATE_LIMIT_PER_HOUR, in seconds (sent as `window_seconds`). */
 export const RATE_LIMIT_WINDOW_SECONDS = 3600;
 
+/**
+ * The mailbox an address reaches, as one budget key: NFKC, lower case, the local part unquoted (RFC 5322 §3.4.1
+ * quoted-string) and without its `+detail` sub-address (RFC 5233), the domain in its ASCII (IDNA) form. So
+ * `"Victim"+1@Client.test` and `victim+2@client.test` share `victim@client.test`'s budget. Merging more than a
+ * provider would is the safe side for a limit.
+ */
+export function mailboxKey(address: string): string {
+  const normalized = address.normalize('NFKC').trim().toLowerCase();
+  const at = normalized.lastIndexOf('@');
+  if (at <= 0) return normalized;
+  let local = normalized.slice(0, at);
+  if (local.length >= 2 && local.startsWith('"') && local.endsWith('"'))
+    local = local.slice(1, -1).replace(/\\(.)/g, '$1');
+  const plus = local.indexOf('+');
+  if (plus > 0) local = local.slice(0, plus);
+  const domain = normalized.slice(at + 1).replace(/\.$/, '');
+  return `${local}@${domainToASCII(domain) || domain}`;
+}
+
 /** Budget keys as agreed with the secretary (docs/audit-and-limits.md); every intake of a sender shares one. */
 export const rateLimitKey = {
-  /** The sender of a mail, whatever its intake (IMAP or a webhook): `email:<address>`. */
-  email: (address: string) => `email:${address.toLowerCase()}`.slice(0, 300),
-  /** The address a reply goes to when it is not the sender (Reply-To): `reply-to:<address>`. */
-  replyTo: (address: string) => `reply-to:${address.toLowerCase()}`.slice(0, 300),
+  /** The sender of a mail, whatever its intake (IMAP or a webhook): `email:<mailbox>` (`mailboxKey`). */
+  email: (address: string) => `email:${mailboxKey(address)}`.slice(0, 300),
+  /** The address a reply goes to when it is not the sender (Reply-To): `reply-to:<mailbox>`. */
+  replyTo: (address: string) => `reply-to:${mailboxKey(address)}`.slice(0, 300),
   /** A Telegram user: `telegram:<user id>`. */
   telegram: (userId: number | string) => `telegram:${userId}`,
 };
