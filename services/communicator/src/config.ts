@@ -84,10 +84,10 @@ const schema = z.object({
   MAILGUN_WEBHOOK_SIGNING_KEY: env.optionalString(
     'Mailgun HTTP webhook signing key: POST /webhook/mailgun checks HMAC-SHA256(timestamp + token); unset: that webhook answers 501',
   ),
-  MAILGUN_WEBHOOK_MAX_AGE: env.durationMs(
-    '5m',
-    'Mailgun webhook timestamps further than this from our clock (past or future) are refused',
-  ),
+  MAILGUN_WEBHOOK_MAX_AGE: env
+    .durationMs('5m', 'Mailgun webhook timestamps further than this from our clock (past or future) are refused')
+    // A longer window is a longer replay window for a captured signature: at most an hour.
+    .refine((ms) => ms >= 1000 && ms <= 3_600_000, { message: 'must be between 1s and 1h' }),
   SENDGRID_WEBHOOK_SECRET: env.optionalString(
     'Secret the SendGrid Inbound Parse URL carries (?key=… or basic-auth password); Inbound Parse signs nothing; unset: 501',
   ),

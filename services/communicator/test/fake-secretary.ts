@@ -288,7 +288,12 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   const budgets = new Map<string, number[]>();
   const auditEvents: AuditEventBody[] = [];
   const auditIds = new Set<string>();
-  const extra = { auditCalls: 0, auditFailure: undefined as number | undefined, rateLimitsDown: false, recordsDown: false };
+  const extra = {
+    auditCalls: 0,
+    auditFailure: undefined as number | undefined,
+    rateLimitsDown: false,
+    recordsDown: false,
+  };
   const serviceOnly: express.RequestHandler = (req, res, next) => {
     if (req.get('authorization') === `Bearer ${TEST_KEYS.service}`) return next();
     res.status(401).json({ error: 'Unauthorized', message: 'a service key is required', statusCode: 401 });

@@ -7,7 +7,7 @@ import {
   tooLongForUpstream,
   type LlmUsage,
 } from './llm-service-response.js';
-import type { UpstreamClientOptions } from './llm-service-response.js';
+import { LLM_UPSTREAM_CONNECTIONS, type UpstreamClientOptions } from './llm-service-response.js';
 import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
 
 export type AnalystAnswer = {
@@ -44,7 +44,13 @@ const isAnalyticsResponse = (data: unknown): data is AnalyticsResponse =>
  */
 export function createAnalystClient(options: UpstreamClientOptions): AnalystClient {
   // Its 5xx messages are written for callers (the LLM provider, its URL and the fix): passed on.
-  const http = createHttpClient({ target: 'system-analyst', forwardUpstreamMessage: true, ...options });
+  const http = createHttpClient({
+    target: 'system-analyst',
+    forwardUpstreamMessage: true,
+    // Never fewer connections than an LLM service admits (LLM_CONCURRENCY + LLM_QUEUE_LIMIT, 64 + 256 by default).
+    pool: { connections: LLM_UPSTREAM_CONNECTIONS },
+    ...options,
+  });
   return {
     async prepareAnalytics(input) {
       const body = await http

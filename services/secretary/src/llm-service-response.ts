@@ -38,6 +38,13 @@ export function tooLongForUpstream(err: unknown, target: string): unknown {
   });
 }
 
+/**
+ * Connections per LLM service origin in the secretary's pool: at least what one LLM service admits at once
+ * (LLM_CONCURRENCY + LLM_QUEUE_LIMIT, 64 + 256 by default), so the secretary never limits below its upstreams;
+ * beyond that the LLM service itself answers 503 + Retry-After. Idle connections close after keep-alive.
+ */
+export const LLM_UPSTREAM_CONNECTIONS = 512;
+
 /** What main.ts and tests choose for the guesser and analyst clients (the target name is the client's own). */
 export type UpstreamClientOptions = Omit<HttpClientOptions, 'target'>;
 
