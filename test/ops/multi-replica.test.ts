@@ -4,25 +4,21 @@
 // SIGKILLed: the other one must take the mailbox and the bot over within the poller lease's time, and every
 // message must be answered, mail exactly once (one distinct reply), Telegram at most once more inside the one
 // documented window (the send in flight at the kill, per chat).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { getFreePort, waitFor } from '@workemon/testkit';
-import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
+import { waitFor } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeLlm, type FakeLlm } from '@workemon/testkit/fake-llm';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import type {} from '@workemon/testkit/global-setup';
+import { startService as startProcess, stopServices, type Proc } from './processes.js';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const LEASE_TTL_MS = 3000;
 const MAILS = 24;
 const UPDATES = 24;
 const CHATS = 6;
 
-type Proc = { name: string; child: ChildProcess; url: string; stderr: () => string };
 const procs: Proc[] = [];
 let db: { url: string; drop: () => Promise<void> };
 let llm: FakeLlm;
@@ -30,35 +26,8 @@ let dovecot: DovecotServer;
 let sink: SmtpSink;
 let tg: FakeTelegram;
 
-/** A service's main.ts as a child process on a free loopback port; resolves once its /health answers. */
-async function startService(service: string, name: string, env: Record<string, string>): Promise<Proc> {
-  const port = await getFreePort();
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@workemon/source', `services/${service}/src/main.ts`],
-    {
-      cwd: repoRoot,
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        LOG_LEVEL: 'warn',
-        HOST: '127.0.0.1',
-        ...TEST_KEY_ENV,
-        ...env,
-        PORT: String(port),
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const proc = { name, child, url: `http://127.0.0.1:${port}`, stderr: () => stderr };
-  procs.push(proc);
-  await waitFor(async () => (await fetch(`${proc.url}/health`).catch(() => undefined))?.status, {
-    what: `${name} up (${stderr.slice(-300)})`,
-    timeoutMs: 90_000,
-  });
-  return proc;
-}
+const startService = (service: string, name: string, env: Record<string, string>) =>
+  startProcess(procs, service, name, env);
 
 type Health = { checks: Record<string, { status: string; detail?: string }> };
 const health = async (p: Proc) => (await (await fetch(`${p.url}/health`)).json()) as Health;
@@ -146,14 +115,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  for (const p of procs.splice(0).reverse()) {
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      const exited = new Promise((resolve) => p.child.once('exit', resolve));
-      p.child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    }
-  }
+  await stopServices(procs);
   await tg?.close();
   await sink?.close();
   await dovecot?.destroy();
