@@ -3,8 +3,9 @@
 // headers it names as signed (a wrong one: 403 `SignatureDoesNotMatch`, an unknown key id: 403
 // `InvalidAccessKeyId`, none: 403 `AccessDenied`), a missing bucket 404 `NoSuchBucket`, a missing key 404
 // `NoSuchKey`, each with S3's XML error body; an object is served as its raw bytes (`binary/octet-stream` like
-// objects SES stores). Failures can be scripted (`failNext`). It leaves out everything else: other operations,
+// objects SES stores). Failures and slow answers can be scripted (`failNext`, `holdNext`). It leaves out everything else: other operations,
 // virtual-hosted style, presigned query signatures, clock-skew checks, ranges, versions.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import aws4 from 'aws4';
 import { listen, type Listening } from './ports.js';
 
@@ -21,6 +22,8 @@ export type FakeS3 = Listening & {
   requests: { method: string; path: string; signed: boolean; status: number }[];
   /** The next `times` requests answer this status with the S3 error `code`. */
   failNext(status: number, code: string, times?: number): void;
+  /** The next `times` requests are answered only after `ms` (a caller's deadline passes first). */
+  holdNext(ms: number, times?: number): void;
 };
 
 const xmlError = (code: string, message: string, resource: string) =>
@@ -31,8 +34,17 @@ export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
   const buckets = new Map<string, Map<string, Buffer>>();
   const requests: FakeS3['requests'] = [];
   const failures: { status: number; code: string }[] = [];
+  const holds: number[] = [];
 
   const listening = await listen((req, res) => {
+    const hold = holds.shift();
+    if (hold) {
+      const timer = setTimeout(() => handle(req, res), hold);
+      res.on('close', () => clearTimeout(timer));
+    } else handle(req, res);
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse) {
     const path = req.url ?? '/';
     const entry = { method: req.method ?? '', path, signed: false, status: 0 };
     requests.push(entry);
@@ -80,7 +92,7 @@ export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
     entry.status = 200;
     res.writeHead(200, { 'Content-Type': 'binary/octet-stream', 'Content-Length': String(body.length) });
     res.end(body);
-  });
+  }
 
   return {
     ...listening,
@@ -91,6 +103,9 @@ export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
     requests,
     failNext(status, code, times = 1) {
       for (let i = 0; i < times; i++) failures.push({ status, code });
+    },
+    holdNext(ms, times = 1) {
+      for (let i = 0; i < times; i++) holds.push(ms);
     },
   };
 }

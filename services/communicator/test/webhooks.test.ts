@@ -741,6 +741,19 @@ describe('POST /webhook/ses with an S3 action (SES_S3_*)', () => {
     expectUntouched(wrong);
   });
 
+  it('answers 503 when S3 does not answer within SES_S3_TIMEOUT, 422 for an object over WEBHOOK_MAX_BYTES', async () => {
+    const s = await setupS3({ SES_S3_TIMEOUT: '300ms', WEBHOOK_MAX_BYTES: '10000' });
+    s.s3.put('inbound-bucket', 'mail/abc', buildEmail({ body: 'Длинное письмо. '.repeat(1000) }));
+    const message = sign(sesReceivedNotification(buildEmail(), { topicArn: TOPIC, action: 'S3' }));
+    s.s3.holdNext(2000);
+    const slow = await post(s, '/webhook/ses', snsBody(message));
+    expect(slow.status).toBe(503);
+    const big = await post(s, '/webhook/ses', snsBody(message));
+    expect(big.status).toBe(422);
+    expect(big.body['message']).toMatch(/larger than 10000 bytes/);
+    expectUntouched(s);
+  });
+
   it('lists every SES_S3_* key in .env.example, and wants both explicit credentials or neither', () => {
     const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
     for (const key of [
