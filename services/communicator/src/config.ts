@@ -143,6 +143,14 @@ export function loadConfig(source: Env): Config {
     );
   if (!!config.SES_S3_ACCESS_KEY_ID !== !!config.SES_S3_SECRET_ACCESS_KEY)
     problems.push('SES_S3_ACCESS_KEY_ID and SES_S3_SECRET_ACCESS_KEY: set both or neither');
+  if (
+    config.SES_S3_BUCKETS.length &&
+    !config.SES_S3_ACCESS_KEY_ID &&
+    !(source['AWS_ACCESS_KEY_ID'] && source['AWS_SECRET_ACCESS_KEY'])
+  )
+    problems.push(
+      'SES_S3_BUCKETS: needs credentials: SES_S3_ACCESS_KEY_ID/SES_S3_SECRET_ACCESS_KEY or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+    );
   if (config.SES_SNS_CA_FILE) {
     try {
       if (!/-----BEGIN CERTIFICATE-----/.test(readFileSync(config.SES_SNS_CA_FILE, 'utf8')))

@@ -766,6 +766,10 @@ describe('POST /webhook/ses with an S3 action (SES_S3_*)', () => {
     ])
       expect(example).toMatch(new RegExp(`^#? ?${key}=`, 'm'));
     expect(() => loadConfig({ SES_S3_ACCESS_KEY_ID: 'AKIA' })).toThrow(/SES_S3_ACCESS_KEY_ID/);
+    expect(() => loadConfig({ SES_S3_BUCKETS: 'inbound-bucket' })).toThrow(/SES_S3_BUCKETS: needs credentials/);
+    expect(
+      loadConfig({ SES_S3_BUCKETS: 'b', AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'secret' }).SES_S3_BUCKETS,
+    ).toEqual(['b']);
   });
 });
 
