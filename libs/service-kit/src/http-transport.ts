@@ -60,6 +60,10 @@ export type HttpExchange = {
   timeoutMs: number;
   /** Default: `sharedHttpPool()`. */
   pool?: HttpPool;
+  /** Largest body read, in bytes: a bigger one throws HttpTransportError `too-large`. Default: no limit. */
+  maxBytes?: number;
+  /** Also keep the body's bytes as read (`HttpAnswer.bytes`), for content that is not UTF-8 text. */
+  binary?: boolean;
 };
 
 export type HttpAnswer = {
@@ -68,15 +72,24 @@ export type HttpAnswer = {
   headers: Record<string, string | string[] | undefined>;
   /** The body as UTF-8 text. */
   text: string;
+  /** The body's bytes, when the exchange asked for `binary`. */
+  bytes?: Buffer;
 };
 
-/** The exchange got no complete answer: `timeout` (the deadline passed) or `unreachable` (network error). */
+/**
+ * The exchange got no complete answer: `timeout` (the deadline passed), `unreachable` (network error) or
+ * `too-large` (the body passed the exchange's `maxBytes`).
+ */
 export class HttpTransportError extends Error {
-  readonly kind: 'timeout' | 'unreachable';
+  readonly kind: 'timeout' | 'unreachable' | 'too-large';
   /** The network error's code (`ECONNREFUSED`, …) when there was one. */
   readonly code?: string;
 
-  constructor(kind: 'timeout' | 'unreachable', message: string, options: { cause?: unknown; code?: string } = {}) {
+  constructor(
+    kind: 'timeout' | 'unreachable' | 'too-large',
+    message: string,
+    options: { cause?: unknown; code?: string } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = 'HttpTransportError';
     this.kind = kind;
@@ -108,8 +121,27 @@ export async function exchange(req: HttpExchange): Promise<HttpAnswer> {
       signal: deadline.signal,
       dispatcher: req.pool ?? sharedHttpPool(),
     });
-    return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+    if (req.maxBytes === undefined && !req.binary)
+      return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (req.maxBytes !== undefined && size > req.maxBytes) {
+        response.body.destroy();
+        throw new HttpTransportError('too-large', `answer larger than ${req.maxBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    const bytes = Buffer.concat(chunks);
+    return {
+      status: response.statusCode,
+      headers: response.headers,
+      text: bytes.toString('utf8'),
+      ...(req.binary ? { bytes } : {}),
+    };
   } catch (err) {
+    if (err instanceof HttpTransportError) throw err;
     if (deadline.expired())
       throw new HttpTransportError('timeout', `no answer within ${req.timeoutMs} ms`, { cause: err });
     const code = networkCode(err);

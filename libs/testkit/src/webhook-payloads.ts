@@ -375,12 +375,25 @@ export function signSnsMessage(
 /** The SES receipt notification (notificationType Received) an SNS action posts, with the mail as `content`. */
 export function sesReceivedNotification(
   mime: Buffer,
-  options: { topicArn: string; encoding?: 'UTF8' | 'BASE64'; action?: 'SNS' | 'S3' },
+  options: {
+    topicArn: string;
+    encoding?: 'UTF8' | 'BASE64';
+    action?: 'SNS' | 'S3';
+    /** S3 action: where SES stored the mail (default inbound-bucket, mail/abc). */
+    bucket?: string;
+    objectKey?: string;
+  },
 ): string {
   const encoding = options.encoding ?? 'UTF8';
   const action =
     options.action === 'S3'
-      ? { type: 'S3', topicArn: options.topicArn, bucketName: 'inbound-bucket', objectKey: 'mail/abc' }
+      ? {
+          type: 'S3',
+          topicArn: options.topicArn,
+          bucketName: options.bucket ?? 'inbound-bucket',
+          objectKeyPrefix: (options.objectKey ?? 'mail/abc').replace(/[^/]*$/, '').replace(/\/$/, ''),
+          objectKey: options.objectKey ?? 'mail/abc',
+        }
       : { type: 'SNS', topicArn: options.topicArn, encoding };
   return JSON.stringify({
     notificationType: 'Received',

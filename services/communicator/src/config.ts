@@ -101,6 +101,21 @@ const schema = z.object({
   SES_SNS_CA_FILE: env.optionalString(
     'PEM file of extra CAs trusted (besides the system roots) when fetching SNS certificates and SubscribeURL (tests)',
   ),
+  SES_S3_BUCKETS: env.list(
+    'Buckets POST /webhook/ses may fetch mail from when a receipt rule stores it in S3 (S3 action; comma-separated); ' +
+      'unset: S3 notifications are refused with 422',
+  ),
+  SES_S3_REGION: env.withDefault('us-east-1', 'AWS region of the SES_S3_BUCKETS (SigV4 signing, default endpoint)'),
+  SES_S3_ENDPOINT: env.optionalString(
+    'S3-compatible endpoint (http(s)://host[:port], path-style requests); unset: https://<bucket>.s3.<region>.amazonaws.com',
+  ),
+  SES_S3_ACCESS_KEY_ID: env.optionalString(
+    'Access key id for GET on SES_S3_BUCKETS; unset: AWS_ACCESS_KEY_ID (and AWS_SESSION_TOKEN) from the environment',
+  ),
+  SES_S3_SECRET_ACCESS_KEY: env.optionalString(
+    'Secret access key for SES_S3_ACCESS_KEY_ID; unset: AWS_SECRET_ACCESS_KEY from the environment',
+  ),
+  SES_S3_TIMEOUT: env.durationMs('10s', 'Deadline of one S3 GET of a mail (over it: 503, SNS retries)'),
   WEBHOOK_MAX_BYTES: env.int(10_000_000, 'Largest inbound webhook body accepted, in bytes (bigger: 413)', {
     min: 10_000,
   }),
@@ -125,6 +140,16 @@ export function loadConfig(source: Env): Config {
   if (config.SENDGRID_WEBHOOK_SECRET && config.SENDGRID_WEBHOOK_SECRET.length < 16)
     problems.push(
       'SENDGRID_WEBHOOK_SECRET: must be at least 16 characters (it is the only proof a post comes from SendGrid)',
+    );
+  if (!!config.SES_S3_ACCESS_KEY_ID !== !!config.SES_S3_SECRET_ACCESS_KEY)
+    problems.push('SES_S3_ACCESS_KEY_ID and SES_S3_SECRET_ACCESS_KEY: set both or neither');
+  if (
+    config.SES_S3_BUCKETS.length &&
+    !config.SES_S3_ACCESS_KEY_ID &&
+    !(source['AWS_ACCESS_KEY_ID'] && source['AWS_SECRET_ACCESS_KEY'])
+  )
+    problems.push(
+      'SES_S3_BUCKETS: needs credentials: SES_S3_ACCESS_KEY_ID/SES_S3_SECRET_ACCESS_KEY or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
     );
   if (config.SES_SNS_CA_FILE) {
     try {
@@ -200,7 +225,19 @@ export const DEFAULT_SNS_CERT_HOSTS = ['sns.*.amazonaws.com', 'sns.*.amazonaws.c
 export type WebhookSettings = {
   mailgun?: { signingKey: string; maxAgeMs: number };
   sendgrid?: { secret: string };
-  ses?: { topicArns: string[]; certHosts: string[]; caFile?: string };
+  ses?: { topicArns: string[]; certHosts: string[]; caFile?: string; s3?: SesS3Settings };
+  maxBytes: number;
+};
+
+/** Where SES S3-action mail is fetched from (docs/webhooks.md "SES with an S3 action"). */
+export type SesS3Settings = {
+  buckets: string[];
+  region: string;
+  /** S3-compatible endpoint (path-style); undefined: AWS, virtual-hosted style. */
+  endpoint?: string;
+  /** Undefined: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN of the environment, read per call. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  timeoutMs: number;
   maxBytes: number;
 };
 
@@ -215,6 +252,19 @@ export function webhookSettings(config: Config): WebhookSettings {
           topicArns: config.SES_SNS_TOPIC_ARNS,
           certHosts: config.SES_SNS_CERT_HOSTS.length ? config.SES_SNS_CERT_HOSTS : DEFAULT_SNS_CERT_HOSTS,
           caFile: config.SES_SNS_CA_FILE,
+          s3: config.SES_S3_BUCKETS.length
+            ? {
+                buckets: config.SES_S3_BUCKETS,
+                region: config.SES_S3_REGION,
+                endpoint: config.SES_S3_ENDPOINT?.replace(/\/+$/, ''),
+                credentials:
+                  config.SES_S3_ACCESS_KEY_ID && config.SES_S3_SECRET_ACCESS_KEY
+                    ? { accessKeyId: config.SES_S3_ACCESS_KEY_ID, secretAccessKey: config.SES_S3_SECRET_ACCESS_KEY }
+                    : undefined,
+                timeoutMs: config.SES_S3_TIMEOUT,
+                maxBytes: config.WEBHOOK_MAX_BYTES,
+              }
+            : undefined,
         }
       : undefined,
     maxBytes: config.WEBHOOK_MAX_BYTES,

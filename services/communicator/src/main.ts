@@ -29,6 +29,8 @@ const logger = createLogger({
     config.ELASTICSEARCH_PASSWORD,
     config.MAILGUN_WEBHOOK_SIGNING_KEY,
     config.SENDGRID_WEBHOOK_SECRET,
+    config.SES_S3_SECRET_ACCESS_KEY,
+    process.env['AWS_SECRET_ACCESS_KEY'],
   ],
 });
 if (startAuth.warning) logger.warn(startAuth.warning);

@@ -3,6 +3,7 @@
 // fake of the secretary (its contract: /analyze-request, /deliveries). The SNS signing certificate is served over
 // https by a local server whose certificate a test CA issued; the communicator trusts that CA via SES_SNS_CA_FILE.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import iconv from 'iconv-lite';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import {
@@ -19,6 +20,7 @@ import {
   type SnsTestPki,
   type WebhookBody,
 } from '@workemon/testkit/webhook-payloads';
+import { startFakeS3, type FakeS3 } from '@workemon/testkit/fake-s3';
 import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { loadConfig } from '../src/config.js';
 import { buildEmail, openapi, startCommunicator, type Running } from './harness.js';
@@ -650,6 +652,124 @@ describe('POST /webhook/ses (SNS)', () => {
     expect((await post(s, '/webhook/ses', snsBody(unsubscribe))).body).toEqual({ outcome: 'unsubscribed' });
     expect(s.sink.mails).toHaveLength(0);
     expect(s.secretary.calls).toHaveLength(0);
+  });
+});
+
+describe('POST /webhook/ses with an S3 action (SES_S3_*)', () => {
+  const S3_CREDS = { accessKeyId: 'AKIAFAKES3TEST000001', secretAccessKey: 'fake-s3-secret-key-0123456789abcdef' };
+  const sign = (message: string) =>
+    signSnsMessage(
+      { TopicArn: TOPIC, Type: 'Notification', Message: message },
+      { signingKeyPem: pki.signingKeyPem, certUrl: certServer.certUrl, version: '2' },
+    );
+  async function setupS3(env: Record<string, string> = {}): Promise<Setup & { s3: FakeS3 }> {
+    const s3 = await startFakeS3({ region: 'eu-west-1', ...S3_CREDS });
+    open.push(s3);
+    const s = await setup({
+      SES_S3_BUCKETS: 'inbound-bucket',
+      SES_S3_REGION: 'eu-west-1',
+      SES_S3_ENDPOINT: s3.url,
+      SES_S3_ACCESS_KEY_ID: S3_CREDS.accessKeyId,
+      SES_S3_SECRET_ACCESS_KEY: S3_CREDS.secretAccessKey,
+      SES_S3_TIMEOUT: '2s',
+      ...env,
+    });
+    return { ...s, s3 };
+  }
+
+  it('fetches the mail by one signed GET and answers it once by SMTP, in its thread', async () => {
+    const s = await setupS3();
+    const mime = buildEmail({
+      messageId: '<ses-s3-1@client.test>',
+      subject: 'Пропуск',
+      references: '<root-s3@client.test>',
+      inReplyTo: '<root-s3@client.test>',
+      body: 'Нужен пропуск для гостя.\r\n',
+    });
+    s.s3.put('inbound-bucket', 'mail/ses s3 1', mime);
+    const message = sign(sesReceivedNotification(mime, { topicArn: TOPIC, action: 'S3', objectKey: 'mail/ses s3 1' }));
+    const res = await post(s, '/webhook/ses', snsBody(message));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ outcome: 'replied', message_id: '<ses-s3-1@client.test>' });
+    const [reply] = await s.sink.waitForMails(1);
+    expect(reply!.header('in-reply-to')).toBe('<ses-s3-1@client.test>');
+    expect(reply!.parsed.subject).toBe('Re: Пропуск');
+    expect(s.secretary.calls[0]!.request).toContain('Нужен пропуск для гостя.');
+    expect(s.s3.requests).toEqual([
+      { method: 'GET', path: '/inbound-bucket/mail/ses%20s3%201', signed: true, status: 200 },
+    ]);
+    expect(s.sink.mails).toHaveLength(1);
+  });
+
+  it('refuses a bucket not in SES_S3_BUCKETS with 422 without calling S3', async () => {
+    const s = await setupS3();
+    const message = sign(sesReceivedNotification(buildEmail(), { topicArn: TOPIC, action: 'S3', bucket: 'other' }));
+    const res = await post(s, '/webhook/ses', snsBody(message));
+    expect(res.status).toBe(422);
+    expect(res.body['message']).toMatch(/SES_S3_BUCKETS/);
+    expect(s.s3.requests).toHaveLength(0);
+    expectUntouched(s);
+  });
+
+  it('answers 422 for a missing key or a wrong signature, 503 for an S3 5xx (SNS retries)', async () => {
+    const s = await setupS3();
+    const message = sign(
+      sesReceivedNotification(buildEmail(), { topicArn: TOPIC, action: 'S3', objectKey: 'mail/gone' }),
+    );
+    s.s3.put('inbound-bucket', 'mail/other', buildEmail());
+    const missing = await post(s, '/webhook/ses', snsBody(message));
+    expect(missing.status).toBe(422);
+    expect(missing.body['message']).toMatch(/404 NoSuchKey/);
+    expect(s.s3.requests.at(-1)).toMatchObject({ signed: true, status: 404 });
+
+    s.s3.failNext(500, 'InternalError');
+    const down = await post(s, '/webhook/ses', snsBody(message));
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBe('60');
+    expectUntouched(s);
+
+    const wrong = await setupS3({ SES_S3_SECRET_ACCESS_KEY: 'not-the-secret-key-0123456789abcdef' });
+    wrong.s3.put('inbound-bucket', 'mail/abc', buildEmail());
+    const forged = await post(
+      wrong,
+      '/webhook/ses',
+      snsBody(sign(sesReceivedNotification(buildEmail(), { topicArn: TOPIC, action: 'S3' }))),
+    );
+    expect(forged.status).toBe(422);
+    expect(forged.body['message']).toMatch(/403 SignatureDoesNotMatch/);
+    expect(wrong.s3.requests).toEqual([expect.objectContaining({ signed: false, status: 403 })]);
+    expectUntouched(wrong);
+  });
+
+  it('answers 503 when S3 does not answer within SES_S3_TIMEOUT, 422 for an object over WEBHOOK_MAX_BYTES', async () => {
+    const s = await setupS3({ SES_S3_TIMEOUT: '300ms', WEBHOOK_MAX_BYTES: '10000' });
+    s.s3.put('inbound-bucket', 'mail/abc', buildEmail({ body: 'Длинное письмо. '.repeat(1000) }));
+    const message = sign(sesReceivedNotification(buildEmail(), { topicArn: TOPIC, action: 'S3' }));
+    s.s3.holdNext(2000);
+    const slow = await post(s, '/webhook/ses', snsBody(message));
+    expect(slow.status).toBe(503);
+    const big = await post(s, '/webhook/ses', snsBody(message));
+    expect(big.status).toBe(422);
+    expect(big.body['message']).toMatch(/larger than 10000 bytes/);
+    expectUntouched(s);
+  });
+
+  it('lists every SES_S3_* key in .env.example, and wants both explicit credentials or neither', () => {
+    const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
+    for (const key of [
+      'SES_S3_BUCKETS',
+      'SES_S3_REGION',
+      'SES_S3_ENDPOINT',
+      'SES_S3_ACCESS_KEY_ID',
+      'SES_S3_SECRET_ACCESS_KEY',
+      'SES_S3_TIMEOUT',
+    ])
+      expect(example).toMatch(new RegExp(`^#? ?${key}=`, 'm'));
+    expect(() => loadConfig({ SES_S3_ACCESS_KEY_ID: 'AKIA' })).toThrow(/SES_S3_ACCESS_KEY_ID/);
+    expect(() => loadConfig({ SES_S3_BUCKETS: 'inbound-bucket' })).toThrow(/SES_S3_BUCKETS: needs credentials/);
+    expect(
+      loadConfig({ SES_S3_BUCKETS: 'b', AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'secret' }).SES_S3_BUCKETS,
+    ).toEqual(['b']);
   });
 });
 

@@ -108,8 +108,9 @@ export interface paths {
          *     (SignatureVersion 1 SHA1withRSA, 2 SHA256withRSA) with the certificate at SigningCertURL, fetched over https
          *     from an allowed host only (SES_SNS_CERT_HOSTS) and cached; the TopicArn must be one of SES_SNS_TOPIC_ARNS.
          *     SubscriptionConfirmation: confirmed by a GET on SubscribeURL (also an allowed host). Notification: the SES
-         *     receipt notification's `content` (SNS action, encoding UTF8 or Base64) is the mail; an S3 action → 422 (not
-         *     supported). UnsubscribeConfirmation: logged. Answers as /webhook/mailgun. docs/webhooks.md.
+         *     receipt notification's `content` (SNS action, encoding UTF8 or Base64) is the mail; an S3 action's object is
+         *     fetched by a SigV4-signed GET when SES_S3_BUCKETS lists its bucket (else 422; S3 403/404 → 422, S3 5xx or
+         *     timeout → 503). UnsubscribeConfirmation: logged. Answers as /webhook/mailgun. docs/webhooks.md.
          */
         post: operations["sesInbound"];
         delete?: never;

@@ -8,6 +8,7 @@ import type { SecretaryClient } from '../secretary-client.js';
 import { parseForm, parseMultipart } from './form-body.js';
 import { mailgunMail, verifyMailgunSignature } from './mailgun.js';
 import { sendgridAuthorized, sendgridMail } from './sendgrid.js';
+import { fetchSesMailFromS3 } from './s3.js';
 import { sesMail } from './ses.js';
 import { SnsVerificationError, createSnsVerifier, isSnsMessage, type SnsVerifier } from './sns.js';
 
@@ -274,6 +275,29 @@ export function mountWebhookRoutes(
       res.json({ outcome: 'ignored', reason: mail.type } satisfies WebhookResult);
       return;
     }
-    res.json(await acceptMail('ses', mail.raw, [deliveryKey('sns', message.MessageId)]));
+    let raw: Buffer;
+    if (mail.kind === 's3') {
+      const s3 = settings.ses!.s3;
+      if (!s3)
+        throw new AppError(
+          'unsupported_action',
+          422,
+          'SES receipt rule action S3 is not configured (SES_S3_BUCKETS): use an SNS action with encoding UTF8 or Base64',
+          { retryable: false },
+        );
+      try {
+        raw = await fetchSesMailFromS3(s3, mail);
+      } catch (err) {
+        const fields = {
+          webhook: { provider: 'ses' },
+          s3: { bucket: mail.bucket.slice(0, 63), key: mail.key.slice(0, 1024) },
+        };
+        const text = `ses webhook: the mail in S3 cannot be fetched: ${(err as Error).message}`;
+        if (err instanceof AppError && err.status === 503) logger.warn(text, fields);
+        else logger.error(text, fields);
+        throw err;
+      }
+    } else raw = mail.raw;
+    res.json(await acceptMail('ses', raw, [deliveryKey('sns', message.MessageId)]));
   });
 }
