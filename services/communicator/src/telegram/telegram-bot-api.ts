@@ -1,7 +1,7 @@
 import { Telegram, TelegramError } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
 import type { SendButton } from '@workemon/contracts';
-import { AppError, errors, sleep } from '@workemon/service-kit';
+import { AppError, errors, isRetryable, retry, retryAfterMsOf } from '@workemon/service-kit';
 
 /** Telegram counts message length in UTF-16 code units, which is what String.length measures. */
 export const MAX_MESSAGE_LENGTH = 4096;
@@ -73,6 +73,60 @@ export function splitMessage(text: string, max = MAX_MESSAGE_LENGTH): string[] {
   return parts;
 }
 
+/**
+ * Classifies what a Bot API call threw (telegraf's `TelegramError` carries the HTTP status as `code`, the Bot API
+ * `description` and `parameters` — `retry_after` in seconds, `migrate_to_chat_id`); anything else is a network
+ * error (`unavailable`) or an abort. `scrub` removes the bot token from the text (it appears in request URLs).
+ */
+export function describeBotApiError(err: unknown, scrub: (text: string) => string = (text) => text): BotApiFailure {
+  if (err instanceof BotApiError) return err.failure;
+  if (err instanceof TelegramError) return describeTelegramError(err, scrub(err.description ?? err.message));
+  const e = err as { name?: string; type?: string; message?: string } | undefined;
+  if (e?.name === 'AbortError' || e?.type === 'aborted')
+    return { kind: 'aborted', message: 'aborted', reason: 'aborted' };
+  return { kind: 'unavailable', message: scrub(e?.message ?? String(err)), reason: 'network' };
+}
+
+/**
+ * A Bot API error answer by its status (Bot API "Making requests": `error_code`, `description`, `parameters`):
+ * 409 another getUpdates/webhook, 429 `retry_after`, 401/404 a bad token, 5xx unavailable, 400 with
+ * `migrate_to_chat_id` a migrated group, any other 4xx a permanent refusal.
+ */
+function describeTelegramError(err: TelegramError, message: string): BotApiFailure {
+  const status = err.code;
+  const parameters = err.parameters;
+  if (status === 409) return { kind: 'conflict', status, message, reason: 'conflict' };
+  if (status === 429)
+    return { kind: 'rate_limited', status, retryAfterS: parameters?.retry_after ?? 1, message, reason: 'rate_limited' };
+  if (status === 401 || status === 404) return { kind: 'unauthorized', status, message, reason: 'unauthorized' };
+  if (status >= 500)
+    return { kind: 'unavailable', status, retryAfterS: parameters?.retry_after, message, reason: 'unavailable' };
+  const migrateTo = parameters?.migrate_to_chat_id;
+  if (migrateTo !== undefined)
+    return { kind: 'migrated', status, migrateToChatId: migrateTo, message, reason: 'chat_migrated' };
+  return { kind: 'rejected', status, message, reason: rejectionReason(status, message) };
+}
+
+/**
+ * Whether a failed `sendMessage` is repeated inside `sendText`: only a 429 (its AppError is retryable and carries
+ * `Retry-After`, from Bot API `parameters.retry_after`); a refusal such as 403 "bot was blocked by the user" is
+ * not retryable, and 5xx/network errors are left to the caller (the channel has its own schedule for them).
+ */
+export function isSendRateLimit(err: unknown): boolean {
+  return isRetryable(err) && err instanceof BotApiError && err.failure.kind === 'rate_limited';
+}
+
+/** The Bot API `sendMessage` parameters of a plain-text answer (no parse_mode, no link preview). */
+function sendMessageExtra(options: { replyToMessageId?: number; buttons?: InlineButton[] }) {
+  return {
+    link_preview_options: { is_disabled: true },
+    ...(options.buttons?.length ? { reply_markup: { inline_keyboard: [options.buttons] } } : {}),
+    ...(options.replyToMessageId
+      ? { reply_parameters: { message_id: options.replyToMessageId, allow_sending_without_reply: true } }
+      : {}),
+  };
+}
+
 /** The only code that knows the Bot API's URL and token. Built on telegraf's `Telegram` client. */
 export function createTelegramBotApi(options: {
   token: string;
@@ -81,41 +135,8 @@ export function createTelegramBotApi(options: {
 }): TelegramBotApi {
   const telegram = new Telegram(options.token, { apiRoot: options.apiRoot, webhookReply: false });
   const scrub = (text: string) => text.split(options.token).join('<token>');
+  const describe = (err: unknown): BotApiFailure => describeBotApiError(err, scrub);
   const maxSendRetries = options.maxSendRetries ?? 5;
-
-  const describe = (err: unknown): BotApiFailure => {
-    if (err instanceof BotApiError) return err.failure;
-    if (err instanceof TelegramError) {
-      const message = scrub(err.description ?? err.message);
-      const code = err.code;
-      if (code === 409) return { kind: 'conflict', status: 409, message, reason: 'conflict' };
-      if (code === 429)
-        return {
-          kind: 'rate_limited',
-          status: 429,
-          retryAfterS: err.parameters?.retry_after ?? 1,
-          message,
-          reason: 'rate_limited',
-        };
-      if (code === 401 || code === 404) return { kind: 'unauthorized', status: code, message, reason: 'unauthorized' };
-      if (code >= 500)
-        return {
-          kind: 'unavailable',
-          status: code,
-          retryAfterS: err.parameters?.retry_after,
-          message,
-          reason: 'unavailable',
-        };
-      const migrateTo = err.parameters?.migrate_to_chat_id;
-      if (migrateTo !== undefined)
-        return { kind: 'migrated', status: code, migrateToChatId: migrateTo, message, reason: 'chat_migrated' };
-      return { kind: 'rejected', status: code, message, reason: rejectionReason(code, message) };
-    }
-    const e = err as { name?: string; type?: string; message?: string };
-    if (e?.name === 'AbortError' || e?.type === 'aborted')
-      return { kind: 'aborted', message: 'aborted', reason: 'aborted' };
-    return { kind: 'unavailable', message: scrub(e?.message ?? String(err)), reason: 'network' };
-  };
 
   return {
     describe,
@@ -131,28 +152,23 @@ export function createTelegramBotApi(options: {
         { offset, timeout: timeoutS, limit: 100, allowed_updates: ['message', 'callback_query'] },
         { signal: signal as never },
       ),
-    sendText: async (chatId, text, opts = {}) => {
-      for (let attempt = 0; ; attempt += 1) {
-        try {
-          const sent = await telegram.sendMessage(chatId, text, {
-            link_preview_options: { is_disabled: true },
-            ...(opts.buttons?.length ? { reply_markup: { inline_keyboard: [opts.buttons] } } : {}),
-            ...(opts.replyToMessageId
-              ? { reply_parameters: { message_id: opts.replyToMessageId, allow_sending_without_reply: true } }
-              : {}),
-          });
-          return { messageId: sent.message_id };
-        } catch (err) {
-          const failure = describe(err);
-          const retries = opts.maxRateLimitRetries ?? maxSendRetries;
-          if (failure.kind === 'rate_limited' && attempt < retries && !opts.signal?.aborted) {
-            await sleep((failure.retryAfterS ?? 1) * 1000, { signal: opts.signal });
-            continue;
+    sendText: (chatId, text, opts = {}) =>
+      retry(
+        async () => {
+          try {
+            const sent = await telegram.sendMessage(chatId, text, sendMessageExtra(opts));
+            return { messageId: sent.message_id };
+          } catch (err) {
+            throw new BotApiError(describe(err), err);
           }
-          throw new BotApiError(failure, err);
-        }
-      }
-    },
+        },
+        {
+          maxRetries: opts.maxRateLimitRetries ?? maxSendRetries,
+          shouldRetry: isSendRateLimit,
+          delayMs: (_retry, err) => retryAfterMsOf(err) ?? 1000,
+          signal: opts.signal,
+        },
+      ),
     sendTyping: async (chatId) => {
       await telegram.sendChatAction(chatId, 'typing');
     },
