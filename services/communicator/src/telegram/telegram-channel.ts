@@ -5,19 +5,23 @@ import {
   backoffMs,
   getRequestId,
   isAppError,
+  retry,
   runWithRequestId,
   sleep,
   spreadMs,
+  withDeadline,
   type Logger,
+  type RetryOptions,
 } from '@workemon/service-kit';
+import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type HandledOutcome, type SecretaryClient } from '../secretary-client.js';
 import { secretaryRetry } from '../secretary-retry.js';
 import { rateLimitKey, type RateLimitVerdict, type SenderRateLimit } from '../sender-rate-limit.js';
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
-import { splitMessage, type TelegramBotApi } from './telegram-bot-api.js';
-import { createOffsetTracker } from './telegram-offset.js';
+import { splitMessage, type BotApiFailure, type TelegramBotApi } from './telegram-bot-api.js';
+import { createOffsetTracker, type OffsetTracker } from './telegram-offset.js';
 import {
   SPLIT_PART_MIN_CHARS,
   classifyUpdate,
@@ -47,6 +51,18 @@ export const SEND_RETRY_DELAYS_MS = [250, 750, 2000, 5000, 10_000, 20_000, 30_00
 const RECORD_RETRY_DELAYS_MS = [200, 500, 1000, 2000, 5000];
 /** While some update is pending the offset cannot move past it, so getUpdates answers at once: poll this often. */
 const BUSY_POLL_MS = 300;
+/** The typing indicator lasts ~5 s on the client: renewed this often (ms) while the secretary works. */
+const TYPING_RENEW_MS = 4500;
+/** Longest wait (ms) between tries of a rate-limit check or an approval press while the secretary is away. */
+const SECRETARY_WAIT_CAP_MS = 5000;
+/** Wait (ms) after getUpdates answers 401/404 (a revoked token): a person has to fix the configuration. */
+const UNAUTHORIZED_WAIT_MS = 60_000;
+/** Cap (ms) of the getUpdates backoff after network errors and 5xx. */
+const POLL_BACKOFF_CAP_MS = 30_000;
+/** Wait (ms) before a job that failed on a bug (not on Telegram or the secretary) is tried again. */
+const BUG_RETRY_MS = 5000;
+/** How long (ms) the final getUpdates on stop, which confirms what was handled, may take. */
+const FINAL_CONFIRM_MS = 3000;
 
 export type TelegramChannel = {
   start: () => void;
@@ -123,10 +139,51 @@ export function nextJob(items: Queued[], now: number, mergeWindowMs: number): { 
   return { job };
 }
 
+/** What the Telegram channel is built from (see createTelegramChannel). */
+export type TelegramChannelDeps = {
+  settings: TelegramSettings;
+  api: TelegramBotApi;
+  secretary: SecretaryClient;
+  rateLimit: SenderRateLimit;
+  /** Audit events of every update (received, skipped, the answer delivered or failed); default: none reported. */
+  audit?: AuditReporter;
+  metrics: ChannelMetrics;
+  logger: Logger;
+  /** Backoff after network errors and 5xx of getUpdates (ms, doubled per failure, full jitter). */
+  errorBaseDelayMs?: number;
+};
+
+/** One chat's ordered queue and the worker draining it. */
+type ChatQueue = { items: Queued[]; running?: Promise<void>; wake?: () => void };
+
+/** The channel's state, shared by its steps (one per createTelegramChannel). */
+type ChannelState = TelegramChannelDeps & {
+  errorBaseDelayMs: number;
+  me?: UserFromGetMe;
+  lastPollAt?: number;
+  stopping: boolean;
+  loop?: Promise<void>;
+  /** Ends waits (retries, back-off, merge windows) at once on stop. */
+  stopController: AbortController;
+  /** Ends calls in flight once the shutdown deadline has passed. */
+  abort: AbortController;
+  offsets: OffsetTracker;
+  chats: Map<string, ChatQueue>;
+  /** A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now. */
+  migratedChats: Map<number, number>;
+  wakePoll?: () => void;
+};
+
+/** An answer that is sent (the `send: true` side of Reply). */
+type SentReply = Extract<Reply, { send: true }>;
+/** Where an answer goes: the chat, and in groups the message it answers. */
+type ReplyTarget = { chatId: number; replyTo?: number };
+
 /**
- * The Telegram channel, as small steps: poll (getUpdates) → classify (telegram-update.ts) → per-chat queue
- * (merging albums and split pastes) → decide (the secretary, or a fixed reply) → deliver (sendMessage, errors
- * by kind) → confirm (record the update as handled in the secretary, move the offset over the handled prefix).
+ * The Telegram channel, as small steps: poll (getUpdates) → classify (telegram-update.ts, then `dispatch`) →
+ * per-chat queue (merging albums and split pastes: `nextJob`) → decide (`decideMessage` / `handleCallback`: the
+ * secretary, or a fixed reply) → deliver (`deliver`: sendMessage, errors by kind) → confirm (`recordHandled` in
+ * the secretary, then `confirm` moves the offset over the handled prefix).
  *
  * Guarantees (docs/communicator.md "Telegram: exactly once"):
  * - each chat is an ordered queue of its own; a chat waiting on a retry, a 429 or a slow analysis never delays
@@ -138,589 +195,826 @@ export function nextJob(items: Queued[], now: number, mergeWindowMs: number): { 
  * - permanent Bot API errors are not retried; 429 waits `retry_after` in that chat only; 5xx and network errors
  *   are retried soon, with the stored answer (never a new analysis).
  */
-export function createTelegramChannel(deps: {
-  settings: TelegramSettings;
-  api: TelegramBotApi;
-  secretary: SecretaryClient;
-  rateLimit: SenderRateLimit;
-  /** Audit events of every update (received, skipped, the answer delivered or failed); default: none reported. */
-  audit?: AuditReporter;
-  metrics: ChannelMetrics;
-  logger: Logger;
-  /** Backoff after network errors and 5xx of getUpdates (ms, doubled per failure, full jitter). */
-  errorBaseDelayMs?: number;
-}): TelegramChannel {
-  const { settings, api, secretary, metrics, logger } = deps;
-  const errorBaseDelay = deps.errorBaseDelayMs ?? 1000;
-  const mergeWindowMs = settings.mergeWindowMs;
-  let me: UserFromGetMe | undefined;
-  let lastPollAt: number | undefined;
-  let stopping = false;
-  let loop: Promise<void> | undefined;
-  // `stopSignal` ends waits (retries, back-off, merge windows) at once on stop; `abort` ends calls in flight
-  // once the shutdown deadline has passed.
-  const stopController = new AbortController();
-  const abort = new AbortController();
-  const offsets = createOffsetTracker();
-  const chats = new Map<string, { items: Queued[]; running?: Promise<void>; wake?: () => void }>();
-  // A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now.
-  const migratedChats = new Map<number, number>();
-  let wakePoll: (() => void) | undefined;
-
-  // ---- audit (docs/audit-and-limits.md): ids `telegram:<handled key>:<outcome>` and `…:reply` ----
-
-  const senderOf = (update: Update): string | undefined => {
-    const from =
-      'callback_query' in update ? update.callback_query.from : 'message' in update ? update.message.from : undefined;
-    return from ? `tg:${from.id}` : undefined;
+export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChannel {
+  const state: ChannelState = {
+    ...deps,
+    errorBaseDelayMs: deps.errorBaseDelayMs ?? 1000,
+    stopping: false,
+    stopController: new AbortController(),
+    abort: new AbortController(),
+    offsets: createOffsetTracker(),
+    chats: new Map(),
+    migratedChats: new Map(),
   };
-  function auditInbound(update: Update, outcome: 'received' | 'skipped', reason?: AuditSkipReason, detail?: string) {
-    const messageId = handledKeyOf(update);
-    deps.audit?.report({
-      event_id: auditEventId('telegram', messageId, outcome),
-      channel: 'telegram',
-      direction: 'inbound',
-      outcome,
-      message_id: messageId,
-      sender: senderOf(update),
-      request_id: getRequestId(),
-      ...(reason ? { reason } : {}),
-      ...(detail ? { detail } : {}),
-    });
-  }
-
-  /** Waits `ms`, or less when `wakeUp` is called (through `onWake`) or the channel stops. */
-  const wait = async (ms: number, onWake?: (wake: () => void) => void): Promise<void> => {
-    if (stopping) return;
-    const cut = new AbortController();
-    const done = () => cut.abort();
-    stopController.signal.addEventListener('abort', done, { once: true });
-    onWake?.(done);
-    await sleep(ms, { signal: cut.signal });
-    stopController.signal.removeEventListener('abort', done);
-  };
-
-  /** A call in flight, cut short (Stopped) once the shutdown deadline has passed. */
-  function untilDeadline<T>(work: Promise<T>): Promise<T> {
-    if (abort.signal.aborted) return Promise.reject(new Stopped('stopped'));
-    let onAbort: (() => void) | undefined;
-    return Promise.race([
-      work,
-      new Promise<never>((_resolve, reject) => {
-        onAbort = () => reject(new Stopped('stopped'));
-        abort.signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]).finally(() => abort.signal.removeEventListener('abort', onAbort!));
-  }
-
-  /** Waits for a retry; throws Stopped when the channel stops meanwhile. */
-  async function retryWait(ms: number): Promise<void> {
-    await wait(ms);
-    if (stopping) throw new Stopped('stopping');
-  }
-
-  // ---- step: poll ----
-
-  /** Waits as a getUpdates failure asks; never throws, never gives up. */
-  async function backOff(err: unknown, failures: number, during: string): Promise<void> {
-    const f = api.describe(err);
-    if (f.kind === 'aborted' || stopping) return;
-    metrics.pollError('tg', f.kind);
-    let delay: number;
-    if (f.kind === 'conflict') delay = settings.conflictWaitMs;
-    else if (f.kind === 'rate_limited') delay = (f.retryAfterS ?? 1) * 1000;
-    else if (f.kind === 'unauthorized') delay = 60_000;
-    else
-      delay =
-        (f.retryAfterS ? f.retryAfterS * 1000 : 0) +
-        backoffMs(Math.min(failures, 10), { baseMs: errorBaseDelay, maxMs: 30_000 });
-    const log = f.kind === 'unauthorized' ? logger.error.bind(logger) : logger.warn.bind(logger);
-    log(`Telegram ${during} failed (${f.kind}); retrying in ${Math.round(delay)} ms`, {
-      error: { message: f.message, code: f.status },
-    });
-    await wait(delay);
-  }
-
-  async function connect(): Promise<void> {
-    for (let failures = 0; !stopping; failures += 1) {
-      try {
-        me = await api.getMe();
-        await api.deleteWebhook();
-        logger.info(`Telegram bot @${me.username} ready`);
-        return;
-      } catch (err) {
-        await backOff(err, failures, 'start');
-      }
-    }
-  }
-
-  async function pollLoop() {
-    await connect();
-    let failures = 0;
-    while (!stopping) {
-      const busy = offsets.pendingCount() > 0;
-      let updates: Update[];
-      try {
-        // While an update is pending, Telegram answers at once (it still holds that update): no long poll then.
-        updates = await api.getUpdates(offsets.offset(), busy ? 0 : settings.pollTimeoutS, abort.signal);
-        failures = 0;
-        lastPollAt = Date.now();
-        metrics.success('tg');
-      } catch (err) {
-        failures += 1;
-        await backOff(err, failures, 'getUpdates');
-        continue;
-      }
-      for (const update of updates) dispatch(update);
-      metrics.oldestPendingUpdate(offsets.oldestPendingAgeMs());
-      // Nothing new while some chat works: look again soon, or as soon as the offset can move.
-      if (offsets.pendingCount() > 0) await wait(BUSY_POLL_MS, (wake) => (wakePoll = wake));
-      wakePoll = undefined;
-    }
-  }
-
-  // ---- step: classify ----
-
-  /** Takes one polled update: queues it in its chat, or confirms it at once. False for a repeat. */
-  function dispatch(update: Update): boolean {
-    if (!offsets.add(update.update_id)) return false;
-    metrics.received('tg');
-    auditInbound(update, 'received');
-    const classified = classifyUpdate(update, me);
-    if (classified.kind === 'ignore') {
-      metrics.skipped('tg', classified.reason);
-      auditInbound(
-        update,
-        'skipped',
-        classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed',
-        classified.reason,
-      );
-      confirm([update]);
-      return true;
-    }
-    enqueue({ update, classified, arrivedAt: Date.now() });
-    return true;
-  }
-
-  // ---- step: per-chat queue ----
-
-  function enqueue(item: Queued) {
-    let chat = chats.get(item.classified.chatKey);
-    if (!chat) {
-      chat = { items: [] };
-      chats.set(item.classified.chatKey, chat);
-    }
-    chat.items.push(item);
-    chat.wake?.();
-    chat.running ??= runChat(item.classified.chatKey, chat).finally(() => {
-      chat.running = undefined;
-      if (chat.items.length === 0 && chats.get(item.classified.chatKey) === chat) chats.delete(item.classified.chatKey);
-    });
-  }
-
-  async function runChat(chatKey: string, chat: { items: Queued[]; wake?: () => void }) {
-    while (chat.items.length > 0 && !stopping) {
-      const next = nextJob(chat.items, Date.now(), mergeWindowMs);
-      if ('waitMs' in next) {
-        await wait(next.waitMs, (wake) => (chat.wake = wake));
-        chat.wake = undefined;
-        continue;
-      }
-      chat.items = chat.items.filter((q) => !next.job.includes(q));
-      try {
-        // One request id per job: sent to the secretary and put on the job's audit events.
-        await runWithRequestId(randomUUID(), () => runJob(next.job));
-        confirm(next.job.map((q) => q.update));
-      } catch (err) {
-        if (err instanceof Stopped) return;
-        // A bug, not a failure of Telegram or the secretary: keep the job at the head and try again later.
-        logger.error('Telegram update could not be handled; retrying in 5 s', {
-          err: err instanceof Error ? err : undefined,
-          telegram: { chat_id: chatKey, update_id: next.job[0]!.update.update_id },
-        });
-        chat.items.unshift(...next.job);
-        await wait(5000);
-      }
-    }
-  }
-
-  // ---- step: confirm ----
-
-  function confirm(updates: Update[]) {
-    const before = offsets.offset();
-    for (const u of updates) offsets.done(u.update_id);
-    metrics.oldestPendingUpdate(offsets.oldestPendingAgeMs());
-    if (offsets.offset() > before) wakePoll?.();
-  }
-
-  /** Records the job's updates as handled; retried until the secretary takes it (or the channel stops). */
-  async function recordHandled(keys: string[], outcome: HandledOutcome, reason?: string) {
-    for (let failures = 0; ; failures += 1) {
-      try {
-        await untilDeadline(secretary.recordHandled('tg', keys, outcome, reason));
-        return;
-      } catch (err) {
-        if (err instanceof Stopped) throw err;
-        logger.warn('recording a Telegram update as handled failed; retrying', {
-          telegram: { handled_keys: keys.slice(0, 5) },
-          error: { message: (err as Error).message },
-        });
-        await retryWait(RECORD_RETRY_DELAYS_MS[Math.min(failures, RECORD_RETRY_DELAYS_MS.length - 1)]!);
-      }
-    }
-  }
-
-  async function lookupHandled(keys: string[]): Promise<boolean> {
-    for (let failures = 0; ; failures += 1) {
-      try {
-        return (await untilDeadline(secretary.lookupHandled(keys))).size > 0;
-      } catch (err) {
-        if (err instanceof Stopped) throw err;
-        logger.warn('looking up handled Telegram updates failed; retrying', {
-          error: { message: (err as Error).message },
-        });
-        await retryWait(RECORD_RETRY_DELAYS_MS[Math.min(failures, RECORD_RETRY_DELAYS_MS.length - 1)]!);
-      }
-    }
-  }
-
-  /** One job, start to end: already handled? → decide → deliver → record. Throws only Stopped. */
-  async function runJob(job: Queued[]): Promise<void> {
-    const keys = job.map((q) => handledKeyOf(q.update));
-    const endTimer = metrics.startTimer('tg');
-    if (await lookupHandled(keys)) {
-      // Handled by a previous process that stopped before the offset moved past it.
-      metrics.skipped('tg', 'duplicate');
-      auditInbound(job[0]!.update, 'skipped', 'duplicate', 'recorded as handled by an earlier process');
-      endTimer('skipped');
-      return;
-    }
-    const head = job[0]!;
-    const reply = isMessage(head)
-      ? await decideMessage(job.filter(isMessage))
-      : await handleCallback((head.classified as { query: CallbackQuery }).query);
-    let outcome = reply.outcome;
-    let reason = reply.reason;
-    if (reply.send) {
-      const delivered = await deliver(reply);
-      if (delivered.outcome === 'failed') {
-        outcome = 'failed';
-        reason = delivered.reason;
-      }
-      auditReply(head.update, reply, delivered, keys.length);
-    } else {
-      auditInbound(head.update, 'skipped', AUDIT_SKIP_REASONS[reply.reason] ?? 'not-addressed', reply.reason);
-    }
-    await recordHandled(keys, outcome, reason);
-    endTimer(outcome);
-  }
-
-  /** The answer's delivery: `delivered` once Telegram accepted every piece, else `failed` with the Bot API reason. */
-  function auditReply(
-    update: Update,
-    reply: Extract<Reply, { send: true }>,
-    delivered: { outcome: HandledOutcome; reason?: string },
-    updates: number,
-  ) {
-    const messageId = handledKeyOf(update);
-    const failed = delivered.outcome === 'failed' && delivered.reason !== 'secretary_failed';
-    const notes = [
-      reply.reason === 'rejected' ? 'the secretary refused the request; its message was sent' : undefined,
-      reply.reason === 'secretary_failed' ? 'the secretary kept failing; an apology was sent' : undefined,
-      updates > 1 ? `one answer to ${updates} updates (album or split message)` : undefined,
-    ].filter(Boolean);
-    deps.audit?.report({
-      event_id: auditEventId('telegram', messageId, 'reply'),
-      channel: 'telegram',
-      direction: 'outbound',
-      outcome: failed ? 'failed' : 'delivered',
-      message_id: messageId,
-      sender: senderOf(update),
-      request_id: getRequestId(),
-      recipient: String(migratedChats.get(reply.chatId) ?? reply.chatId),
-      ...(failed ? { reason: `telegram-${(delivered.reason ?? 'failed').replace(/_/g, '-')}` } : {}),
-      ...(notes.length ? { detail: notes.join('; ') } : {}),
-    });
-  }
-
-  /**
-   * Asks the secretary's durable limit (`telegram:<user id>`); while the secretary cannot answer, retried within
-   * seconds (secretary-retry.ts) and the update stays unconfirmed: it is never answered without a check.
-   */
-  async function consumeBudget(userId: number, updateId: number): Promise<RateLimitVerdict> {
-    for (let failures = 1; ; failures += 1) {
-      try {
-        return await untilDeadline(deps.rateLimit.consume([rateLimitKey.telegram(userId)]));
-      } catch (err) {
-        if (err instanceof Stopped) throw err;
-        const retry = secretaryRetry(err, failures, settings.retryBaseDelayMs);
-        logger.warn('the rate limit could not be checked (secretary); retrying', {
-          telegram: { update_id: updateId },
-          error: { message: isAppError(err) ? err.code : (err as Error).message },
-        });
-        await retryWait(Math.min(retry.delayMs, 5000));
-      }
-    }
-  }
-
-  // ---- step: decide ----
-
-  async function decideMessage(job: QueuedMessage[]): Promise<Reply> {
-    const message = job[0]!.classified.message;
-    const from = message.from!;
-    const chatId = message.chat.id;
-    const replyTo = message.chat.type === 'private' ? undefined : message.message_id;
-    const text = job
-      .map((q) => q.classified.text)
-      .filter(Boolean)
-      .join('\n')
-      .trim();
-    const command = /^\/(start|help)(@\w+)?(\s|$)/i.exec(text)?.[1];
-    if (command) return { send: true, chatId, text: HELP_TEXT, replyTo, outcome: 'sent' };
-    // One reply for an album without a caption, however many photos it has.
-    if (!text) return { send: true, chatId, text: TEXT_ONLY_REPLY, replyTo, outcome: 'sent' };
-    if (!(await consumeBudget(from.id, job[0]!.update.update_id)).allowed) {
-      metrics.skipped('tg', 'rate_limited');
-      logger.warn('Telegram sender over the hourly limit; no reply', {
-        telegram: { update_id: job[0]!.update.update_id },
-      });
-      return { send: false, outcome: 'skipped', reason: 'rate_limited' };
-    }
-
-    // The typing indicator lasts ~5 s on the client; renew it while the secretary works.
-    const typing = () => void api.sendTyping(migratedChats.get(chatId) ?? chatId).catch(() => undefined);
-    typing();
-    const typingTimer = setInterval(typing, 4500);
-    try {
-      let counted = 0;
-      for (let failures = 1; ; failures += 1) {
-        try {
-          const capped = text.length > settings.maxRequestChars ? text.slice(0, settings.maxRequestChars) : text;
-          const analysis = await withDeadline(
-            untilDeadline(
-              secretary.analyze({
-                channel: 'tg',
-                username: from.username ?? String(from.id),
-                telegram_user_id: String(from.id),
-                request: capped,
-                message_id: `tg:${chatId}:${message.message_id}`,
-                thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
-              }),
-            ),
-            settings.handlerTimeoutMs,
-          );
-          if (analysis.no_reply) {
-            // A category that gets no reply: the update is handled, nothing is sent.
-            metrics.skipped('tg', 'no_reply');
-            logger.info('Telegram message not answered: its category gets no reply', {
-              telegram: { update_id: job[0]!.update.update_id },
-              classification: { category: analysis.category },
-            });
-            return { send: false, outcome: 'skipped', reason: 'no_reply' };
-          }
-          return { send: true, chatId, text: replyTextOf(analysis) || GAVE_UP_REPLY, replyTo, outcome: 'sent' };
-        } catch (err) {
-          if (err instanceof Stopped) throw err;
-          if (isAppError(err) && err.status >= 400 && err.status < 500 && err.status !== 429 && !err.retryable) {
-            // The secretary said no (e.g. an unknown sender): its message is meant for the user.
-            metrics.reply('tg', 'rejected');
-            return { send: true, chatId, text: err.message, replyTo, outcome: 'sent', reason: 'rejected' };
-          }
-          const retry = secretaryRetry(err, failures, settings.retryBaseDelayMs);
-          if (retry.counts) counted += 1;
-          const why = isAppError(err) ? err.code : (err as Error).message;
-          if (counted >= settings.maxAttempts) {
-            logger.error('Telegram update given up after repeated failures', {
-              telegram: { update_id: job[0]!.update.update_id },
-              reason: why,
-            });
-            metrics.reply('tg', 'failed');
-            metrics.repliesFailed('tg', 'secretary_failed');
-            return { send: true, chatId, text: GAVE_UP_REPLY, replyTo, outcome: 'failed', reason: 'secretary_failed' };
-          }
-          logger.warn(`Telegram update failed (${why}); retrying in ${Math.round(retry.delayMs)} ms`, {
-            telegram: { update_id: job[0]!.update.update_id },
-          });
-          await retryWait(retry.delayMs);
-        }
-      }
-    } finally {
-      clearInterval(typingTimer);
-    }
-  }
-
-  /**
-   * A pressed approval button (`action:approve:<id>` / `action:reject:<id>`, sent by the secretary through
-   * POST /send): only presses in the approver chat are passed on, as `POST /action-executions/<id>/<decision>`.
-   * The buttons are removed once decided (or found decided: 409), and the approver is told the result.
-   * The secretary being unreachable is retried (seconds) like a message.
-   */
-  async function handleCallback(query: CallbackQuery): Promise<Reply> {
-    const data = 'data' in query ? query.data : undefined;
-    const answer = (text?: string, alert?: boolean) =>
-      api.answerCallbackQuery(query.id, text, alert).catch((err: unknown) => {
-        // Telegram refuses answers to queries older than about 15 s (a retried update): nothing to do.
-        logger.debug('answerCallbackQuery failed', { error: { message: api.describe(err).message } });
-      });
-    const match = /^action:(approve|reject):(\d+)$/.exec(data ?? '');
-    if (!match) {
-      await answer();
-      metrics.skipped('tg', 'unsupported_callback');
-      return { send: false, outcome: 'skipped', reason: 'unsupported_callback' };
-    }
-    const decision = match[1] as 'approve' | 'reject';
-    const id = Number(match[2]);
-    const chat = query.message?.chat.id;
-    const press = checkApprovalPress({ chatId: chat, userId: query.from.id }, settings);
-    if (!press.ok) {
-      logger.warn(`approval button press refused (${press.reason})`, {
-        telegram: { chat_id: chat, user_id: query.from.id, action_execution: id },
-      });
-      await answer(NOT_APPROVER_REPLY, true);
-      metrics.skipped('tg', 'not_approver');
-      return { send: false, outcome: 'skipped', reason: 'not_approver' };
-    }
-    const by = press.by;
-    let result: string;
-    let toast: string;
-    for (let failures = 1; ; failures += 1) {
-      try {
-        const decided = await untilDeadline(secretary.decideAction(id, decision, by));
-        toast = decision === 'approve' ? 'Одобрено' : 'Отклонено';
-        result = `Действие №${id} ${decision === 'approve' ? 'одобрено' : 'отклонено'} (${by}); статус: ${decided.status}.`;
-        break;
-      } catch (err) {
-        if (err instanceof Stopped) throw err;
-        if (isAppError(err) && (err.status === 409 || err.status === 404)) {
-          toast = err.status === 409 ? 'Уже решено' : 'Действие не найдено';
-          result = `Действие №${id}: ${err.status === 409 ? 'уже решено' : 'не найдено'}. ${err.message}`;
-          break;
-        }
-        const retry = secretaryRetry(err, failures, settings.retryBaseDelayMs);
-        logger.warn('approval press not passed on yet; retrying', { action_execution: { id } });
-        await retryWait(Math.min(retry.delayMs, 5000));
-      }
-    }
-    await answer(toast);
-    if (chat !== undefined && query.message) {
-      await api.removeButtons(chat, query.message.message_id).catch((err: unknown) => {
-        // "message is not modified": the buttons are already gone (a retried update).
-        logger.debug('editMessageReplyMarkup failed', { error: { message: api.describe(err).message } });
-      });
-    }
-    return {
-      send: true,
-      chatId: chat ?? query.from.id,
-      text: result,
-      replyTo: query.message?.message_id,
-      outcome: 'sent',
-    };
-  }
-
-  // ---- step: deliver ----
-
-  /**
-   * Sends the answer, piece by piece (a retry never repeats a piece already sent), handling Bot API errors by
-   * kind: permanent → given up at once; migrate_to_chat_id → once more to the supergroup, remembered; 429 → wait
-   * retry_after (this chat only); 5xx/network → SEND_RETRY_DELAYS_MS, then given up.
-   */
-  async function deliver(reply: Extract<Reply, { send: true }>): Promise<{ outcome: HandledOutcome; reason?: string }> {
-    const parts = splitMessage(reply.text);
-    let failures = 0;
-    let migrated = false;
-    for (let i = 0; i < parts.length;) {
-      const chatId = migratedChats.get(reply.chatId) ?? reply.chatId;
-      try {
-        await api.sendText(chatId, parts[i]!, {
-          replyToMessageId: i === 0 ? reply.replyTo : undefined,
-          signal: abort.signal,
-          maxRateLimitRetries: 0,
-        });
-        i += 1;
-        failures = 0;
-        continue;
-      } catch (err) {
-        const f = api.describe(err);
-        if (f.kind === 'aborted') throw new Stopped('stopping');
-        if (f.kind === 'migrated' && f.migrateToChatId !== undefined && !migrated) {
-          migrated = true;
-          migratedChats.set(reply.chatId, f.migrateToChatId);
-          logger.info('Telegram group became a supergroup; sending there', {
-            telegram: { chat_id: reply.chatId, migrate_to_chat_id: f.migrateToChatId },
-          });
-          continue;
-        }
-        if (f.kind === 'rejected' || f.kind === 'migrated') {
-          logger.warn(`Telegram refused the answer (${f.reason}); not retried`, {
-            telegram: { chat_id: chatId },
-            error: { message: f.message, code: f.status },
-            reason: f.reason,
-          });
-          metrics.reply('tg', 'failed');
-          metrics.repliesFailed('tg', f.reason);
-          return { outcome: 'failed', reason: f.reason };
-        }
-        if (f.kind === 'rate_limited') {
-          logger.warn(`Telegram asks this chat to wait ${f.retryAfterS ?? 1} s (429)`, {
-            telegram: { chat_id: chatId },
-          });
-          await retryWait((f.retryAfterS ?? 1) * 1000);
-          continue;
-        }
-        failures += 1;
-        if (failures > SEND_RETRY_DELAYS_MS.length) {
-          logger.error('Telegram answer given up: the Bot API kept failing', {
-            telegram: { chat_id: chatId },
-            error: { message: f.message, code: f.status },
-          });
-          metrics.reply('tg', 'failed');
-          metrics.repliesFailed('tg', 'unavailable');
-          return { outcome: 'failed', reason: 'unavailable' };
-        }
-        const delay = spreadMs(SEND_RETRY_DELAYS_MS[failures - 1]!, 0.2);
-        logger.warn(`sendMessage failed (${f.kind}); retrying in ${Math.round(delay)} ms`, {
-          telegram: { chat_id: chatId },
-          error: { message: f.message, code: f.status },
-        });
-        await retryWait(delay);
-      }
-    }
-    metrics.reply('tg', 'sent');
-    return { outcome: reply.outcome, reason: reply.reason };
-  }
-
   return {
-    api,
+    api: deps.api,
     start: () => {
-      loop ??= pollLoop().catch((err: unknown) => {
-        logger.error('Telegram polling loop ended unexpectedly', { err: err instanceof Error ? err : undefined });
+      state.loop ??= pollLoop(state).catch((err: unknown) => {
+        state.logger.error('Telegram polling loop ended unexpectedly', { err: err instanceof Error ? err : undefined });
       });
     },
-    stop: async (deadlineMs) => {
-      stopping = true;
-      // Waits end now; a job in flight (an analysis, a send, its record) gets until the deadline.
-      stopController.abort();
-      const running = [...chats.values()].flatMap((c) => (c.running ? [c.running] : []));
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(running), new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
-      clearTimeout(timer);
-      abort.abort();
-      await loop;
-      await Promise.all(running);
-      // Confirm what was handled, so a restart does not even fetch it again (as telegraf does on stop).
-      if (me) await api.getUpdates(offsets.offset(), 0, AbortSignal.timeout(3000)).catch(() => undefined);
-    },
-    health: () => ({ bot: me?.username, lastPollAt, pollTimeoutS: settings.pollTimeoutS }),
+    stop: (deadlineMs) => stopChannel(state, deadlineMs),
+    health: () => ({ bot: state.me?.username, lastPollAt: state.lastPollAt, pollTimeoutS: deps.settings.pollTimeoutS }),
   };
 }
 
-/** Rejects with a 504 AppError after `ms`; the late result of `work` is dropped (nothing is sent from it). */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new AppError('handler_timeout', 504, `handling took longer than ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+/**
+ * Stops the channel: waits end at once, a job in flight (an analysis, a send, its record) gets until
+ * `deadlineMs`, then calls in flight are cut (the job stays unconfirmed for the next process); finally the
+ * offset of what was handled is sent, so a restart does not even fetch it again (as telegraf does on stop).
+ */
+async function stopChannel(state: ChannelState, deadlineMs: number): Promise<void> {
+  state.stopping = true;
+  state.stopController.abort();
+  const running = [...state.chats.values()].flatMap((c) => (c.running ? [c.running] : []));
+  await withDeadline(deadlineMs, (signal) => untilAborted(Promise.all(running), signal, stopped)).catch(
+    () => undefined,
+  );
+  state.abort.abort();
+  await state.loop;
+  await Promise.all(running);
+  const { me, api, offsets } = state;
+  if (me)
+    await withDeadline(FINAL_CONFIRM_MS, (signal) => api.getUpdates(offsets.offset(), 0, signal)).catch(
+      () => undefined,
+    );
+}
+
+// ---- waits, cancellation and retries (all timing from @workemon/service-kit resilience) ----
+
+const stopped = () => new Stopped('stopped');
+
+/**
+ * `work`, or a rejection with `reason()` as soon as `signal` aborts (at once when it already has); the late
+ * result of `work` is dropped. The listener is removed however it ends.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
+  if (signal.aborted) return Promise.reject(reason());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(reason());
+    signal.addEventListener('abort', onAbort, { once: true });
+    void work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** A call in flight, cut short (Stopped) once the shutdown deadline has passed. */
+function untilStopped<T>(state: ChannelState, work: Promise<T>): Promise<T> {
+  return untilAborted(work, state.abort.signal, stopped);
+}
+
+/** Waits `ms`, or less when the wake function handed to `onWake` is called or the channel stops. */
+async function waitFor(state: ChannelState, ms: number, onWake?: (wake: () => void) => void): Promise<void> {
+  if (state.stopping) return;
+  const cut = new AbortController();
+  const done = () => cut.abort();
+  state.stopController.signal.addEventListener('abort', done, { once: true });
+  onWake?.(done);
+  await sleep(ms, { signal: cut.signal });
+  state.stopController.signal.removeEventListener('abort', done);
+}
+
+/**
+ * service-kit `retry` until the channel stops: every failure is retried (unless `shouldRetry` says no, which
+ * throws that error), and a stop during a wait throws Stopped, as does a Stopped thrown by `attempt`.
+ */
+async function retryUntilStopped<T>(
+  state: ChannelState,
+  attempt: (retry: number) => Promise<T>,
+  options: Pick<RetryOptions, 'delayMs' | 'onRetry' | 'shouldRetry'>,
+): Promise<T> {
+  let refused = false;
+  try {
+    return await retry(attempt, {
+      ...options,
+      maxRetries: Number.POSITIVE_INFINITY,
+      signal: state.stopController.signal,
+      shouldRetry: (err, n) => {
+        if (err instanceof Stopped) return false;
+        refused = !(options.shouldRetry?.(err, n) ?? true);
+        return !refused;
+      },
+    });
+  } catch (err) {
+    if (err instanceof Stopped || refused) throw err;
+    throw new Stopped('stopping');
+  }
+}
+
+/** The short reason of an error for a log line: the AppError code, else the message. */
+const whyOf = (err: unknown): string => (isAppError(err) ? err.code : (err as Error).message);
+
+// ---- audit (docs/audit-and-limits.md): ids `telegram:<handled key>:<outcome>` and `…:reply` ----
+
+/** The audit sender of an update: `tg:<user id>` of whoever sent the message or pressed the button. */
+function senderOf(update: Update): string | undefined {
+  const from =
+    'callback_query' in update ? update.callback_query.from : 'message' in update ? update.message.from : undefined;
+  return from ? `tg:${from.id}` : undefined;
+}
+
+/** Audit event of an inbound update: `received`, or `skipped` with the audit skip reason. */
+function auditInbound(
+  state: ChannelState,
+  update: Update,
+  outcome: 'received' | 'skipped',
+  reason?: AuditSkipReason,
+  detail?: string,
+): void {
+  const messageId = handledKeyOf(update);
+  state.audit?.report({
+    event_id: auditEventId('telegram', messageId, outcome),
+    channel: 'telegram',
+    direction: 'inbound',
+    outcome,
+    message_id: messageId,
+    sender: senderOf(update),
+    request_id: getRequestId(),
+    ...(reason ? { reason } : {}),
+    ...(detail ? { detail } : {}),
+  });
+}
+
+/** The notes of a sent answer for its audit event (a refusal, an apology, one answer to several updates). */
+export function replyNotesOf(reply: { reason?: string }, updates: number): string[] {
+  return [
+    reply.reason === 'rejected' ? 'the secretary refused the request; its message was sent' : undefined,
+    reply.reason === 'secretary_failed' ? 'the secretary kept failing; an apology was sent' : undefined,
+    updates > 1 ? `one answer to ${updates} updates (album or split message)` : undefined,
+  ].filter((note): note is string => note !== undefined);
+}
+
+/** The answer's delivery: `delivered` once Telegram accepted every piece, else `failed` with the Bot API reason. */
+function auditReply(
+  state: ChannelState,
+  update: Update,
+  reply: SentReply,
+  delivered: { outcome: HandledOutcome; reason?: string },
+  updates: number,
+): void {
+  const messageId = handledKeyOf(update);
+  const failed = delivered.outcome === 'failed' && delivered.reason !== 'secretary_failed';
+  const notes = replyNotesOf(reply, updates);
+  state.audit?.report({
+    event_id: auditEventId('telegram', messageId, 'reply'),
+    channel: 'telegram',
+    direction: 'outbound',
+    outcome: failed ? 'failed' : 'delivered',
+    message_id: messageId,
+    sender: senderOf(update),
+    request_id: getRequestId(),
+    recipient: String(state.migratedChats.get(reply.chatId) ?? reply.chatId),
+    ...(failed ? { reason: `telegram-${(delivered.reason ?? 'failed').replace(/_/g, '-')}` } : {}),
+    ...(notes.length ? { detail: notes.join('; ') } : {}),
+  });
+}
+
+// ---- step: poll ----
+
+/**
+ * How long to wait after a failed getMe/deleteWebhook/getUpdates (ms): 409 (another poller or a webhook)
+ * `conflictWaitMs`; 429 its `retry_after`; 401/404 a minute; anything else (5xx, network) exponential backoff
+ * from `baseMs` (capped at 30 s, full jitter) plus any `retry_after` the 5xx carried; 0 for an abort.
+ *
+ * @param failures failures in a row so far (the exponent of the backoff, counted from 0 or 1 by the caller).
+ */
+export function pollRetryDelayMs(
+  failure: BotApiFailure,
+  failures: number,
+  options: { conflictWaitMs: number; baseMs: number },
+): number {
+  switch (failure.kind) {
+    case 'aborted':
+      return 0;
+    case 'conflict':
+      return options.conflictWaitMs;
+    case 'rate_limited':
+      return (failure.retryAfterS ?? 1) * 1000;
+    case 'unauthorized':
+      return UNAUTHORIZED_WAIT_MS;
+    default:
+      return (
+        (failure.retryAfterS ? failure.retryAfterS * 1000 : 0) +
+        backoffMs(Math.min(failures, 10), { baseMs: options.baseMs, maxMs: POLL_BACKOFF_CAP_MS })
+      );
+  }
+}
+
+/** Retry options of a poll-side Bot API call (`during`: what failed, for the log); `firstFailure` 0 or 1. */
+function pollRetryOptions(state: ChannelState, during: string, firstFailure: number) {
+  const options = { conflictWaitMs: state.settings.conflictWaitMs, baseMs: state.errorBaseDelayMs };
+  return {
+    delayMs: (n: number, err: unknown) => pollRetryDelayMs(state.api.describe(err), n + firstFailure, options),
+    onRetry: (err: unknown, _n: number, waitMs: number) => reportPollFailure(state, err, during, waitMs),
+  };
+}
+
+/** Counts and logs a failed poll-side call (401/404 as an error: the token needs a person); never throws. */
+function reportPollFailure(state: ChannelState, err: unknown, during: string, waitMs: number): void {
+  const f = state.api.describe(err);
+  if (f.kind === 'aborted' || state.stopping) return;
+  state.metrics.pollError('tg', f.kind);
+  const level = f.kind === 'unauthorized' ? 'error' : 'warn';
+  state.logger[level](`Telegram ${during} failed (${f.kind}); retrying in ${Math.round(waitMs)} ms`, {
+    error: { message: f.message, code: f.status },
+  });
+}
+
+/** getMe and deleteWebhook (long polling needs no webhook), retried until they succeed or the channel stops. */
+async function connect(state: ChannelState): Promise<void> {
+  await retryUntilStopped(
+    state,
+    async () => {
+      state.me = await state.api.getMe();
+      await state.api.deleteWebhook();
+    },
+    pollRetryOptions(state, 'start', 0),
+  );
+  state.logger.info(`Telegram bot @${state.me?.username} ready`);
+}
+
+/** Connects, then polls until the channel stops. */
+async function pollLoop(state: ChannelState): Promise<void> {
+  try {
+    await connect(state);
+    while (!state.stopping) await pollOnce(state);
+  } catch (err) {
+    if (!(err instanceof Stopped)) throw err;
+  }
+}
+
+/** One getUpdates call; while an update is pending Telegram answers at once (it still holds it): no long poll. */
+async function fetchUpdates(state: ChannelState): Promise<Update[]> {
+  const busy = state.offsets.pendingCount() > 0;
+  const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
+  const updates = await state.api.getUpdates(state.offsets.offset(), timeoutS, state.abort.signal);
+  state.lastPollAt = Date.now();
+  state.metrics.success('tg');
+  return updates;
+}
+
+/** One poll: fetch (retried with backoff), dispatch each update, then wait a little if some chat is busy. */
+async function pollOnce(state: ChannelState): Promise<void> {
+  const updates = await retryUntilStopped(state, () => fetchUpdates(state), pollRetryOptions(state, 'getUpdates', 1));
+  for (const update of updates) dispatch(state, update);
+  state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
+  // Nothing new while some chat works: look again soon, or as soon as the offset can move.
+  if (state.offsets.pendingCount() > 0) await waitFor(state, BUSY_POLL_MS, (wake) => (state.wakePoll = wake));
+  state.wakePoll = undefined;
+}
+
+// ---- step: classify ----
+
+/** Takes one polled update: queues it in its chat, or confirms it at once. False for a repeat. */
+function dispatch(state: ChannelState, update: Update): boolean {
+  if (!state.offsets.add(update.update_id)) return false;
+  state.metrics.received('tg');
+  auditInbound(state, update, 'received');
+  const classified = classifyUpdate(update, state.me);
+  if (classified.kind === 'ignore') {
+    state.metrics.skipped('tg', classified.reason);
+    const reason = classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed';
+    auditInbound(state, update, 'skipped', reason, classified.reason);
+    confirm(state, [update]);
+    return true;
+  }
+  enqueue(state, { update, classified, arrivedAt: Date.now() });
+  return true;
+}
+
+// ---- step: per-chat queue ----
+
+/** Appends an update to its chat's queue and starts the chat's worker if none runs. */
+function enqueue(state: ChannelState, item: Queued): void {
+  const key = item.classified.chatKey;
+  let chat = state.chats.get(key);
+  if (!chat) {
+    chat = { items: [] };
+    state.chats.set(key, chat);
+  }
+  const queue = chat;
+  queue.items.push(item);
+  queue.wake?.();
+  queue.running ??= runChat(state, key, queue).finally(() => {
+    queue.running = undefined;
+    if (queue.items.length === 0 && state.chats.get(key) === queue) state.chats.delete(key);
+  });
+}
+
+/** Drains one chat's queue, one job at a time, in order; a job that fails on a bug is tried again in 5 s. */
+async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): Promise<void> {
+  while (chat.items.length > 0 && !state.stopping) {
+    const next = nextJob(chat.items, Date.now(), state.settings.mergeWindowMs);
+    if ('waitMs' in next) {
+      await waitFor(state, next.waitMs, (wake) => (chat.wake = wake));
+      chat.wake = undefined;
+      continue;
+    }
+    chat.items = chat.items.filter((q) => !next.job.includes(q));
+    try {
+      // One request id per job: sent to the secretary and put on the job's audit events.
+      await runWithRequestId(randomUUID(), () => runJob(state, next.job));
+      confirm(
+        state,
+        next.job.map((q) => q.update),
+      );
+    } catch (err) {
+      if (err instanceof Stopped) return;
+      // A bug, not a failure of Telegram or the secretary: keep the job at the head and try again later.
+      state.logger.error('Telegram update could not be handled; retrying in 5 s', {
+        err: err instanceof Error ? err : undefined,
+        telegram: { chat_id: chatKey, update_id: next.job[0]!.update.update_id },
+      });
+      chat.items.unshift(...next.job);
+      await waitFor(state, BUG_RETRY_MS);
+    }
+  }
+}
+
+/** One job, start to end: already handled? → decide → deliver → record. Throws only Stopped. */
+async function runJob(state: ChannelState, job: Queued[]): Promise<void> {
+  const keys = job.map((q) => handledKeyOf(q.update));
+  const endTimer = state.metrics.startTimer('tg');
+  const head = job[0]!;
+  if (await lookupHandled(state, keys)) {
+    // Handled by a previous process that stopped before the offset moved past it.
+    state.metrics.skipped('tg', 'duplicate');
+    auditInbound(state, head.update, 'skipped', 'duplicate', 'recorded as handled by an earlier process');
+    endTimer('skipped');
+    return;
+  }
+  const reply = isMessage(head)
+    ? await decideMessage(state, job.filter(isMessage))
+    : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
+  const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
+  await recordHandled(state, keys, outcome, reason);
+  endTimer(outcome);
+}
+
+// ---- step: classify (rate limit) ----
+
+/**
+ * Asks the secretary's durable limit (`telegram:<user id>`); while the secretary cannot answer, retried within
+ * seconds (secretary-retry.ts) and the update stays unconfirmed: it is never answered without a check.
+ */
+function consumeBudget(state: ChannelState, userId: number, updateId: number): Promise<RateLimitVerdict> {
+  return retryUntilStopped(state, () => untilStopped(state, state.rateLimit.consume([rateLimitKey.telegram(userId)])), {
+    delayMs: (n, err) => cappedSecretaryDelayMs(state, err, n),
+    onRetry: (err) =>
+      state.logger.warn('the rate limit could not be checked (secretary); retrying', {
+        telegram: { update_id: updateId },
+        error: { message: whyOf(err) },
+      }),
+  });
+}
+
+/** The secretary-retry delay (ms) of retry `n` (0-based), at most 5 s: for checks that are cheap to repeat. */
+function cappedSecretaryDelayMs(state: ChannelState, err: unknown, n: number): number {
+  return Math.min(secretaryRetry(err, n + 1, state.settings.retryBaseDelayMs).delayMs, SECRETARY_WAIT_CAP_MS);
+}
+
+// ---- step: decide ----
+
+/** The request text of a job: its messages' texts, one per line (empty for an album without a caption). */
+export function jobTextOf(job: ReadonlyArray<{ classified: { text: string } }>): string {
+  return job
+    .map((q) => q.classified.text)
+    .filter(Boolean)
+    .join('\n')
+    .trim();
+}
+
+/** The fixed answer that needs no secretary: the help for /start and /help, the text-only note for no text. */
+export function fixedReplyOf(text: string): string | undefined {
+  if (/^\/(start|help)(@\w+)?(\s|$)/i.test(text)) return HELP_TEXT;
+  // One reply for an album without a caption, however many photos it has.
+  if (!text) return TEXT_ONLY_REPLY;
+  return undefined;
+}
+
+/** The secretary request of a message job (text capped at `maxRequestChars`). */
+export function analyzeRequestOf(message: Message, text: string, maxRequestChars: number): AnalyzeRequest {
+  const from = message.from!;
+  const chatId = message.chat.id;
+  return {
+    channel: 'tg',
+    username: from.username ?? String(from.id),
+    telegram_user_id: String(from.id),
+    request: text.length > maxRequestChars ? text.slice(0, maxRequestChars) : text,
+    message_id: `tg:${chatId}:${message.message_id}`,
+    thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
+  };
+}
+
+/** Where a message's answer goes: its chat, as a reply to it in groups (a private chat needs no quote). */
+function replyTargetOf(message: Message): ReplyTarget {
+  return { chatId: message.chat.id, replyTo: message.chat.type === 'private' ? undefined : message.message_id };
+}
+
+/** A message job: a fixed reply, or (within the sender's hourly limit) the secretary's answer. */
+async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise<Reply> {
+  const message = job[0]!.classified.message;
+  const updateId = job[0]!.update.update_id;
+  const target = replyTargetOf(message);
+  const text = jobTextOf(job);
+  const fixed = fixedReplyOf(text);
+  if (fixed !== undefined) return { send: true, ...target, text: fixed, outcome: 'sent' };
+  if (!(await consumeBudget(state, message.from!.id, updateId)).allowed) {
+    state.metrics.skipped('tg', 'rate_limited');
+    state.logger.warn('Telegram sender over the hourly limit; no reply', { telegram: { update_id: updateId } });
+    return { send: false, outcome: 'skipped', reason: 'rate_limited' };
+  }
+  const request = analyzeRequestOf(message, text, state.settings.maxRequestChars);
+  return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
+}
+
+/** Runs `work` while showing "typing…" in the chat (renewed every 4.5 s; failures of the indicator ignored). */
+async function withTyping<T>(state: ChannelState, chatId: number, work: () => Promise<T>): Promise<T> {
+  const typing = () => void state.api.sendTyping(state.migratedChats.get(chatId) ?? chatId).catch(() => undefined);
+  typing();
+  const timer = setInterval(typing, TYPING_RENEW_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** A 4xx of the secretary other than 429 that is not retryable: a refusal (e.g. an unknown sender) for the user. */
+export function isSecretaryRefusal(err: unknown): boolean {
+  return isAppError(err) && err.status >= 400 && err.status < 500 && err.status !== 429 && !err.retryable;
+}
+
+/** One analysis under the handler deadline (TELEGRAM_HANDLER_TIMEOUT): a late answer is a 504 `handler_timeout`. */
+function analyzeOnce(state: ChannelState, request: AnalyzeRequest): Promise<AnalysisResponse> {
+  const ms = state.settings.handlerTimeoutMs;
+  const timeout = () => new AppError('handler_timeout', 504, `handling took longer than ${ms} ms`);
+  return withDeadline(ms, (signal) =>
+    untilAborted(untilStopped(state, state.secretary.analyze(request)), signal, timeout),
+  );
+}
+
+/**
+ * Asks the secretary, retried as secretary-retry.ts says: failures that count (500, 502, 504) up to
+ * MAX_ATTEMPTS, then an apology; a refusal (4xx) is sent to the user as it is.
+ */
+async function askSecretary(
+  state: ChannelState,
+  request: AnalyzeRequest,
+  target: ReplyTarget,
+  updateId: number,
+): Promise<Reply> {
+  let counted = 0;
+  let delayMs = 0;
+  try {
+    const analysis = await retryUntilStopped(state, () => analyzeOnce(state, request), {
+      shouldRetry: (err, n) => {
+        if (isSecretaryRefusal(err)) return false;
+        const verdict = secretaryRetry(err, n + 1, state.settings.retryBaseDelayMs);
+        if (verdict.counts) counted += 1;
+        delayMs = verdict.delayMs;
+        return counted < state.settings.maxAttempts;
+      },
+      delayMs: () => delayMs,
+      onRetry: (err, _n, waitMs) =>
+        state.logger.warn(`Telegram update failed (${whyOf(err)}); retrying in ${Math.round(waitMs)} ms`, {
+          telegram: { update_id: updateId },
+        }),
+    });
+    return analysisReply(state, analysis, target, updateId);
+  } catch (err) {
+    if (err instanceof Stopped) throw err;
+    return secretaryFailureReply(state, err, target, updateId);
+  }
+}
+
+/** The secretary's answer as a reply; a category that gets no reply is handled without sending anything. */
+function analysisReply(state: ChannelState, analysis: AnalysisResponse, target: ReplyTarget, updateId: number): Reply {
+  if (analysis.no_reply) {
+    state.metrics.skipped('tg', 'no_reply');
+    state.logger.info('Telegram message not answered: its category gets no reply', {
+      telegram: { update_id: updateId },
+      classification: { category: analysis.category },
+    });
+    return { send: false, outcome: 'skipped', reason: 'no_reply' };
+  }
+  return { send: true, ...target, text: replyTextOf(analysis) || GAVE_UP_REPLY, outcome: 'sent' };
+}
+
+/** The reply after the secretary said no (its message, meant for the user) or kept failing (an apology). */
+function secretaryFailureReply(state: ChannelState, err: unknown, target: ReplyTarget, updateId: number): Reply {
+  if (isSecretaryRefusal(err)) {
+    state.metrics.reply('tg', 'rejected');
+    return { send: true, ...target, text: (err as Error).message, outcome: 'sent', reason: 'rejected' };
+  }
+  state.logger.error('Telegram update given up after repeated failures', {
+    telegram: { update_id: updateId },
+    reason: whyOf(err),
+  });
+  state.metrics.reply('tg', 'failed');
+  state.metrics.repliesFailed('tg', 'secretary_failed');
+  return { send: true, ...target, text: GAVE_UP_REPLY, outcome: 'failed', reason: 'secretary_failed' };
+}
+
+/** An approval button's `callback_data` (`action:approve:<id>` / `action:reject:<id>`), or undefined. */
+export function parseApprovalCallback(
+  data: string | undefined,
+): { decision: 'approve' | 'reject'; id: number } | undefined {
+  const match = /^action:(approve|reject):(\d+)$/.exec(data ?? '');
+  return match ? { decision: match[1] as 'approve' | 'reject', id: Number(match[2]) } : undefined;
+}
+
+/** Answers a callback query (stops the spinner; `text` as a toast or alert); a refusal by Telegram is ignored. */
+async function answerQuery(state: ChannelState, query: CallbackQuery, text?: string, alert?: boolean): Promise<void> {
+  await state.api.answerCallbackQuery(query.id, text, alert).catch((err: unknown) => {
+    // Telegram refuses answers to queries older than about 15 s (a retried update): nothing to do.
+    state.logger.debug('answerCallbackQuery failed', { error: { message: state.api.describe(err).message } });
+  });
+}
+
+/**
+ * A pressed approval button (`action:approve:<id>` / `action:reject:<id>`, sent by the secretary through
+ * POST /send): only presses in the approver chat are passed on, as `POST /action-executions/<id>/<decision>`.
+ * The buttons are removed once decided (or found decided: 409), and the approver is told the result.
+ * The secretary being unreachable is retried (seconds) like a message.
+ */
+async function handleCallback(state: ChannelState, query: CallbackQuery): Promise<Reply> {
+  const press = parseApprovalCallback('data' in query ? query.data : undefined);
+  if (!press) {
+    await answerQuery(state, query);
+    state.metrics.skipped('tg', 'unsupported_callback');
+    return { send: false, outcome: 'skipped', reason: 'unsupported_callback' };
+  }
+  const chat = query.message?.chat.id;
+  const check = checkApprovalPress({ chatId: chat, userId: query.from.id }, state.settings);
+  if (!check.ok) {
+    state.logger.warn(`approval button press refused (${check.reason})`, {
+      telegram: { chat_id: chat, user_id: query.from.id, action_execution: press.id },
+    });
+    await answerQuery(state, query, NOT_APPROVER_REPLY, true);
+    state.metrics.skipped('tg', 'not_approver');
+    return { send: false, outcome: 'skipped', reason: 'not_approver' };
+  }
+  const decided = await passOnDecision(state, press, check.by);
+  await answerQuery(state, query, decided.toast);
+  await removeButtons(state, query);
+  return {
+    send: true,
+    chatId: chat ?? query.from.id,
+    text: decided.result,
+    replyTo: query.message?.message_id,
+    outcome: 'sent',
+  };
+}
+
+/** The toast and the chat message after a decision was taken (`status`) or found settled (409) / missing (404). */
+export function decisionTextOf(
+  press: { decision: 'approve' | 'reject'; id: number },
+  by: string,
+  answer: { status: string } | { error: AppError },
+): { toast: string; result: string } {
+  const { decision, id } = press;
+  if ('status' in answer) {
+    const done = decision === 'approve' ? 'одобрено' : 'отклонено';
+    return {
+      toast: decision === 'approve' ? 'Одобрено' : 'Отклонено',
+      result: `Действие №${id} ${done} (${by}); статус: ${answer.status}.`,
+    };
+  }
+  const settled = answer.error.status === 409;
+  return {
+    toast: settled ? 'Уже решено' : 'Действие не найдено',
+    result: `Действие №${id}: ${settled ? 'уже решено' : 'не найдено'}. ${answer.error.message}`,
+  };
+}
+
+/** Passes a press on to the secretary, retried (≤ 5 s apart) until it answers; 409/404 are answers too. */
+function passOnDecision(
+  state: ChannelState,
+  press: { decision: 'approve' | 'reject'; id: number },
+  by: string,
+): Promise<{ toast: string; result: string }> {
+  const attempt = async () => {
+    try {
+      const decided = await untilStopped(state, state.secretary.decideAction(press.id, press.decision, by));
+      return decisionTextOf(press, by, decided);
+    } catch (err) {
+      if (isAppError(err) && (err.status === 409 || err.status === 404))
+        return decisionTextOf(press, by, { error: err });
+      throw err;
+    }
+  };
+  return retryUntilStopped(state, attempt, {
+    delayMs: (n, err) => cappedSecretaryDelayMs(state, err, n),
+    onRetry: () =>
+      state.logger.warn('approval press not passed on yet; retrying', { action_execution: { id: press.id } }),
+  });
+}
+
+/** Removes the pressed message's buttons; "message is not modified" (already gone, a retried update) is ignored. */
+async function removeButtons(state: ChannelState, query: CallbackQuery): Promise<void> {
+  const chat = query.message?.chat.id;
+  if (chat === undefined || !query.message) return;
+  await state.api.removeButtons(chat, query.message.message_id).catch((err: unknown) => {
+    state.logger.debug('editMessageReplyMarkup failed', { error: { message: state.api.describe(err).message } });
+  });
+}
+
+// ---- step: deliver ----
+
+/**
+ * What to do after a failed sendMessage of one piece (Bot API errors by kind):
+ * - `migrate`: 400 with migrate_to_chat_id, the first time in this answer → send to the supergroup at once;
+ * - `give_up`: a permanent refusal (403 blocked, 400 chat not found, a second migration …), or 5xx/network
+ *   after every SEND_RETRY_DELAYS_MS step (`reason: 'unavailable'`);
+ * - `wait`: 429 → `retry_after` seconds (this chat only; not counted);
+ * - `retry`: 5xx/network → the next SEND_RETRY_DELAYS_MS step, ±20 %.
+ *
+ * @param failures 5xx/network failures of this piece before this one.
+ */
+export function sendRetryStep(
+  failure: BotApiFailure,
+  failures: number,
+  migrated: boolean,
+  random: () => number = Math.random,
+):
+  | { action: 'migrate'; migrateToChatId: number; delayMs: 0 }
+  | { action: 'give_up'; reason: string }
+  | { action: 'wait' | 'retry'; delayMs: number } {
+  if (failure.kind === 'migrated' && failure.migrateToChatId !== undefined && !migrated)
+    return { action: 'migrate', migrateToChatId: failure.migrateToChatId, delayMs: 0 };
+  if (failure.kind === 'rejected' || failure.kind === 'migrated') return { action: 'give_up', reason: failure.reason };
+  if (failure.kind === 'rate_limited') return { action: 'wait', delayMs: (failure.retryAfterS ?? 1) * 1000 };
+  if (failures >= SEND_RETRY_DELAYS_MS.length) return { action: 'give_up', reason: 'unavailable' };
+  return { action: 'retry', delayMs: spreadMs(SEND_RETRY_DELAYS_MS[failures]!, 0.2, random) };
+}
+
+/** Delivers a reply (see `deliver`), then reports its audit event. */
+async function deliverAndAudit(
+  state: ChannelState,
+  update: Update,
+  reply: Reply,
+  updates: number,
+): Promise<{ outcome: HandledOutcome; reason?: string }> {
+  if (!reply.send) {
+    auditInbound(state, update, 'skipped', AUDIT_SKIP_REASONS[reply.reason] ?? 'not-addressed', reply.reason);
+    return { outcome: reply.outcome, reason: reply.reason };
+  }
+  const delivered = await deliver(state, reply);
+  auditReply(state, update, reply, delivered, updates);
+  return delivered.outcome === 'failed' ? delivered : { outcome: reply.outcome, reason: reply.reason };
+}
+
+/**
+ * Sends the answer, piece by piece (a retry never repeats a piece already sent), handling Bot API errors by
+ * kind (`sendRetryStep`).
+ */
+async function deliver(state: ChannelState, reply: SentReply): Promise<{ outcome: HandledOutcome; reason?: string }> {
+  const parts = splitMessage(reply.text);
+  const migration = { migrated: false };
+  for (const [i, part] of parts.entries()) {
+    const failed = await sendPart(state, reply, part, i === 0 ? reply.replyTo : undefined, migration);
+    if (failed) return failed;
+  }
+  state.metrics.reply('tg', 'sent');
+  return { outcome: reply.outcome, reason: reply.reason };
+}
+
+/** One sendMessage to the chat (or the supergroup it became); an abort on stop is Stopped. */
+async function sendOnce(state: ChannelState, chatId: number, text: string, replyTo: number | undefined): Promise<void> {
+  try {
+    await state.api.sendText(state.migratedChats.get(chatId) ?? chatId, text, {
+      replyToMessageId: replyTo,
+      signal: state.abort.signal,
+      maxRateLimitRetries: 0,
+    });
+  } catch (err) {
+    if (state.api.describe(err).kind === 'aborted') throw new Stopped('stopping');
+    throw err;
+  }
+}
+
+/** Sends one piece with retries (`sendRetryStep`); undefined when sent, else the failed outcome and reason. */
+async function sendPart(
+  state: ChannelState,
+  reply: SentReply,
+  text: string,
+  replyTo: number | undefined,
+  migration: { migrated: boolean },
+): Promise<{ outcome: 'failed'; reason: string } | undefined> {
+  let failures = 0;
+  let step: ReturnType<typeof sendRetryStep> | undefined;
+  try {
+    await retryUntilStopped(state, () => sendOnce(state, reply.chatId, text, replyTo), {
+      shouldRetry: (err) => {
+        step = sendRetryStep(state.api.describe(err), failures, migration.migrated);
+        if (step.action === 'retry') failures += 1;
+        if (step.action === 'migrate') rememberMigration(state, reply.chatId, step.migrateToChatId, migration);
+        return step.action !== 'give_up';
+      },
+      delayMs: () => (step && 'delayMs' in step ? step.delayMs : 0),
+      onRetry: (err, _n, waitMs) => logSendRetry(state, reply.chatId, err, step, waitMs),
+    });
+    return undefined;
+  } catch (err) {
+    if (err instanceof Stopped || step?.action !== 'give_up') throw err;
+    return giveUpSend(state, reply.chatId, err, step.reason);
+  }
+}
+
+/** A group became a supergroup: its answers go there from now on. */
+function rememberMigration(
+  state: ChannelState,
+  chatId: number,
+  migrateToChatId: number,
+  migration: { migrated: boolean },
+): void {
+  migration.migrated = true;
+  state.migratedChats.set(chatId, migrateToChatId);
+  state.logger.info('Telegram group became a supergroup; sending there', {
+    telegram: { chat_id: chatId, migrate_to_chat_id: migrateToChatId },
+  });
+}
+
+/** Logs a wait before sending a piece again (429: this chat waits; 5xx/network: the retry schedule). */
+function logSendRetry(
+  state: ChannelState,
+  chatId: number,
+  err: unknown,
+  step: ReturnType<typeof sendRetryStep> | undefined,
+  waitMs: number,
+): void {
+  const f = state.api.describe(err);
+  const to = { telegram: { chat_id: state.migratedChats.get(chatId) ?? chatId } };
+  if (step?.action === 'wait') state.logger.warn(`Telegram asks this chat to wait ${f.retryAfterS ?? 1} s (429)`, to);
+  if (step?.action === 'retry')
+    state.logger.warn(`sendMessage failed (${f.kind}); retrying in ${Math.round(waitMs)} ms`, {
+      ...to,
+      error: { message: f.message, code: f.status },
+    });
+}
+
+/** Counts and logs an answer given up: refused for good (warn), or the Bot API kept failing (error). */
+function giveUpSend(
+  state: ChannelState,
+  chatId: number,
+  err: unknown,
+  reason: string,
+): { outcome: 'failed'; reason: string } {
+  const f = state.api.describe(err);
+  const fields = {
+    telegram: { chat_id: state.migratedChats.get(chatId) ?? chatId },
+    error: { message: f.message, code: f.status },
+  };
+  if (reason === 'unavailable') state.logger.error('Telegram answer given up: the Bot API kept failing', fields);
+  else state.logger.warn(`Telegram refused the answer (${f.reason}); not retried`, { ...fields, reason: f.reason });
+  state.metrics.reply('tg', 'failed');
+  state.metrics.repliesFailed('tg', reason);
+  return { outcome: 'failed', reason };
+}
+
+// ---- step: confirm ----
+
+/** Marks updates handled and moves the offset over the handled prefix (waking the poll when it moved). */
+function confirm(state: ChannelState, updates: Update[]): void {
+  const before = state.offsets.offset();
+  for (const u of updates) state.offsets.done(u.update_id);
+  state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
+  if (state.offsets.offset() > before) state.wakePoll?.();
+}
+
+/** The delay (ms) before retry `n` (0-based) of a handled-record write or look-up. */
+const recordRetryDelayMs = (n: number): number =>
+  RECORD_RETRY_DELAYS_MS[Math.min(n, RECORD_RETRY_DELAYS_MS.length - 1)]!;
+
+/** Records the job's updates as handled; retried until the secretary takes it (or the channel stops). */
+async function recordHandled(
+  state: ChannelState,
+  keys: string[],
+  outcome: HandledOutcome,
+  reason?: string,
+): Promise<void> {
+  await retryUntilStopped(
+    state,
+    () => untilStopped(state, state.secretary.recordHandled('tg', keys, outcome, reason)),
+    {
+      delayMs: recordRetryDelayMs,
+      onRetry: (err) =>
+        state.logger.warn('recording a Telegram update as handled failed; retrying', {
+          telegram: { handled_keys: keys.slice(0, 5) },
+          error: { message: (err as Error).message },
+        }),
+    },
+  );
+}
+
+/** Whether any of the keys was recorded as handled (by an earlier process); retried like recordHandled. */
+async function lookupHandled(state: ChannelState, keys: string[]): Promise<boolean> {
+  const handled = await retryUntilStopped(state, () => untilStopped(state, state.secretary.lookupHandled(keys)), {
+    delayMs: recordRetryDelayMs,
+    onRetry: (err) =>
+      state.logger.warn('looking up handled Telegram updates failed; retrying', {
+        error: { message: (err as Error).message },
+      }),
+  });
+  return handled.size > 0;
 }
