@@ -1,0 +1,296 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TelegramError } from 'telegraf';
+import type { Message, Update } from 'telegraf/types';
+import { AppError, errors, isRetryable, retryAfterMsOf } from '@workemon/service-kit';
+import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import {
+  BotApiError,
+  createTelegramBotApi,
+  describeBotApiError,
+  isSendRateLimit,
+  type BotApiFailure,
+} from '../src/telegram/telegram-bot-api.js';
+import {
+  HELP_TEXT,
+  SEND_RETRY_DELAYS_MS,
+  TEXT_ONLY_REPLY,
+  analyzeRequestOf,
+  decisionTextOf,
+  fixedReplyOf,
+  isSecretaryRefusal,
+  jobTextOf,
+  nextJob,
+  parseApprovalCallback,
+  pollRetryDelayMs,
+  replyNotesOf,
+  sendRetryStep,
+  untilAborted,
+} from '../src/telegram/telegram-channel.js';
+
+// Unit tests of the channel's steps, one at a time; telegram.test.ts and telegram-faults.test.ts run them together.
+
+const open: FakeTelegram[] = [];
+afterEach(async () => {
+  for (const tg of open.splice(0)) await tg.close();
+});
+
+let nextUpdateId = 1;
+/** A queued private-chat (or group) message as the channel queues it. */
+function queued(
+  text: string,
+  extra: { from?: number; date?: number; group?: string; chat?: number; at?: number } = {},
+) {
+  const from = extra.from ?? 7;
+  const message = {
+    message_id: nextUpdateId,
+    date: extra.date ?? 1_700_000_000,
+    chat:
+      extra.chat === undefined ? { id: from, type: 'private', first_name: 'Анна' } : { id: extra.chat, type: 'group' },
+    from: { id: from, is_bot: false, first_name: 'Анна' },
+    ...(extra.group ? { media_group_id: extra.group, caption: text, photo: [] } : { text }),
+  } as unknown as Message;
+  const update = { update_id: nextUpdateId++, message } as Update;
+  const classified = { kind: 'message' as const, chatKey: String(message.chat.id), message, text };
+  return { update, classified, arrivedAt: extra.at ?? 0 };
+}
+
+const failure = (kind: BotApiFailure['kind'], more: Partial<BotApiFailure> = {}): BotApiFailure => ({
+  kind,
+  reason: kind,
+  message: kind,
+  ...more,
+});
+
+describe('step: per-chat queue (nextJob)', () => {
+  it('holds an album until no part arrived for the merge window, then makes it one job', () => {
+    const items = [queued('Фото 1', { group: 'g1', at: 0 }), queued('', { group: 'g1', at: 400 }), queued('потом')];
+    expect(nextJob(items, 900, 1000)).toEqual({ waitMs: 500 });
+    const ready = nextJob(items, 1400, 1000);
+    expect('job' in ready && ready.job).toEqual([items[0], items[1]]);
+  });
+
+  it('joins a split long paste of one sender, but not a short message or another sender', () => {
+    const long = 'а'.repeat(3000);
+    const paste = [queued(long, { at: 0 }), queued('хвост', { at: 10 }), queued('другое')];
+    const job = nextJob(paste, 20, 1000);
+    expect('job' in job && job.job).toEqual([paste[0], paste[1]]);
+
+    const other = [queued(long, { from: 8, chat: -5 }), queued('хвост', { from: 9, chat: -5 })];
+    const alone = nextJob(other, 20, 1000);
+    expect('job' in alone && alone.job).toEqual([other[0]]);
+
+    const short = [queued('коротко'), queued('ещё')];
+    const single = nextJob(short, 0, 1000);
+    expect('job' in single && single.job).toEqual([short[0]]);
+  });
+
+  it('waits for a continuation of a long last part until the window passed since it arrived', () => {
+    const items = [queued('б'.repeat(3500), { at: 100 })];
+    expect(nextJob(items, 400, 1000)).toEqual({ waitMs: 700 });
+    const job = nextJob(items, 1100, 1000);
+    expect('job' in job && job.job).toEqual(items);
+  });
+});
+
+describe('step: decide', () => {
+  it('answers /start, /help and text-less messages without the secretary', () => {
+    expect(fixedReplyOf('/start')).toBe(HELP_TEXT);
+    expect(fixedReplyOf('/help@workemon_bot please')).toBe(HELP_TEXT);
+    expect(fixedReplyOf('')).toBe(TEXT_ONLY_REPLY);
+    expect(fixedReplyOf('/helpme с VPN')).toBeUndefined();
+    expect(fixedReplyOf('Как подключиться к VPN?')).toBeUndefined();
+  });
+
+  it('joins the texts of a job and builds the secretary request, capped at maxRequestChars', () => {
+    const job = [queued('Первая часть'), queued(''), queued('Вторая часть')];
+    const text = jobTextOf(job);
+    expect(text).toBe('Первая часть\nВторая часть');
+    const message = job[0]!.classified.message;
+    expect(analyzeRequestOf(message, text, 5)).toEqual({
+      channel: 'tg',
+      username: '7',
+      telegram_user_id: '7',
+      request: 'Перва',
+      message_id: `tg:7:${message.message_id}`,
+      thread_key: 'tg:7',
+    });
+    const group = queued('вопрос', { from: 9, chat: -100 }).classified.message;
+    expect(analyzeRequestOf(group, 'вопрос', 100).thread_key).toBe('tg:-100:9');
+  });
+
+  it('treats a non-retryable 4xx of the secretary as a refusal for the user, not 429 or 5xx', () => {
+    expect(isSecretaryRefusal(new AppError('unknown_sender', 403, 'Вы не найдены в справочнике'))).toBe(true);
+    expect(isSecretaryRefusal(errors.tooManyRequests(3))).toBe(false);
+    expect(isSecretaryRefusal(errors.upstreamUnavailable('secretary'))).toBe(false);
+    expect(isSecretaryRefusal(new AppError('busy', 409, 'x', { retryable: true }))).toBe(false);
+    expect(isSecretaryRefusal(new Error('socket hang up'))).toBe(false);
+  });
+
+  it('reads approval callback data and words the decision for the approver', () => {
+    expect(parseApprovalCallback('action:approve:42')).toEqual({ decision: 'approve', id: 42 });
+    expect(parseApprovalCallback('action:reject:7')).toEqual({ decision: 'reject', id: 7 });
+    expect(parseApprovalCallback('action:approve:x')).toBeUndefined();
+    expect(parseApprovalCallback(undefined)).toBeUndefined();
+    const press = { decision: 'approve' as const, id: 42 };
+    expect(decisionTextOf(press, 'telegram:5', { status: 'approved' })).toEqual({
+      toast: 'Одобрено',
+      result: 'Действие №42 одобрено (telegram:5); статус: approved.',
+    });
+    const settled = decisionTextOf(press, 'telegram:5', { error: new AppError('conflict', 409, 'уже одобрено') });
+    expect(settled).toEqual({ toast: 'Уже решено', result: 'Действие №42: уже решено. уже одобрено' });
+    const missing = decisionTextOf(press, 'telegram:5', { error: new AppError('not_found', 404, 'нет такого') });
+    expect(missing.toast).toBe('Действие не найдено');
+  });
+
+  it('notes refusals, apologies and merged updates on the audit event', () => {
+    expect(replyNotesOf({}, 1)).toEqual([]);
+    expect(replyNotesOf({ reason: 'rejected' }, 3)).toEqual([
+      'the secretary refused the request; its message was sent',
+      'one answer to 3 updates (album or split message)',
+    ]);
+  });
+});
+
+describe('step: deliver (sendRetryStep)', () => {
+  it('sends once to the supergroup a group became, and gives up on a second migration', () => {
+    const migrated = failure('migrated', { migrateToChatId: -1001, reason: 'chat_migrated' });
+    expect(sendRetryStep(migrated, 0, false)).toEqual({ action: 'migrate', migrateToChatId: -1001, delayMs: 0 });
+    expect(sendRetryStep(migrated, 0, true)).toEqual({ action: 'give_up', reason: 'chat_migrated' });
+  });
+
+  it('never retries a permanent refusal, waits retry_after on 429 without counting it', () => {
+    expect(sendRetryStep(failure('rejected', { status: 403, reason: 'bot_blocked' }), 0, false)).toEqual({
+      action: 'give_up',
+      reason: 'bot_blocked',
+    });
+    expect(sendRetryStep(failure('rate_limited', { retryAfterS: 7 }), 99, false)).toEqual({
+      action: 'wait',
+      delayMs: 7000,
+    });
+  });
+
+  it('retries 5xx and network errors on the schedule (±20 %), then gives up as unavailable', () => {
+    const low = () => 0;
+    const high = () => 1;
+    expect(sendRetryStep(failure('unavailable'), 0, false, low)).toEqual({ action: 'retry', delayMs: 200 });
+    const second = sendRetryStep(failure('unavailable'), 1, false, high);
+    expect(second.action).toBe('retry');
+    expect('delayMs' in second && second.delayMs).toBeCloseTo(900);
+    const last = SEND_RETRY_DELAYS_MS.length;
+    expect(sendRetryStep(failure('unavailable'), last - 1, false, low)).toEqual({
+      action: 'retry',
+      delayMs: SEND_RETRY_DELAYS_MS[last - 1]! * 0.8,
+    });
+    expect(sendRetryStep(failure('unavailable'), last, false)).toEqual({ action: 'give_up', reason: 'unavailable' });
+  });
+});
+
+describe('step: poll (pollRetryDelayMs)', () => {
+  const options = { conflictWaitMs: 4000, baseMs: 1000 };
+  it('waits by the kind of getUpdates failure', () => {
+    expect(pollRetryDelayMs(failure('aborted'), 3, options)).toBe(0);
+    expect(pollRetryDelayMs(failure('conflict'), 3, options)).toBe(4000);
+    expect(pollRetryDelayMs(failure('rate_limited', { retryAfterS: 3 }), 3, options)).toBe(3000);
+    expect(pollRetryDelayMs(failure('unauthorized'), 0, options)).toBe(60_000);
+  });
+
+  it('backs off exponentially (full jitter, capped at 30 s) after 5xx, plus its retry_after', () => {
+    for (let i = 0; i < 20; i += 1) {
+      expect(pollRetryDelayMs(failure('unavailable'), 2, options)).toBeLessThanOrEqual(4000);
+      expect(pollRetryDelayMs(failure('unavailable'), 30, options)).toBeLessThanOrEqual(30_000);
+      expect(pollRetryDelayMs(failure('unavailable', { retryAfterS: 2 }), 0, options)).toBeGreaterThanOrEqual(2000);
+    }
+  });
+});
+
+describe('untilAborted', () => {
+  it('passes the result through, and rejects with the reason once the signal aborts', async () => {
+    const controller = new AbortController();
+    await expect(untilAborted(Promise.resolve(5), controller.signal, () => new Error('cut'))).resolves.toBe(5);
+    const never = new Promise<number>(() => undefined);
+    const cut = untilAborted(never, controller.signal, () => new Error('cut'));
+    controller.abort();
+    await expect(cut).rejects.toThrow('cut');
+    await expect(untilAborted(Promise.resolve(1), controller.signal, () => new Error('late'))).rejects.toThrow('late');
+  });
+});
+
+describe('Bot API errors (describeBotApiError)', () => {
+  const telegramError = (error_code: number, description: string, parameters?: object) =>
+    new TelegramError({ ok: false, error_code, description, ...(parameters ? { parameters } : {}) } as never);
+
+  it('classifies Bot API answers by status, keeping retry_after and migrate_to_chat_id', () => {
+    expect(
+      describeBotApiError(telegramError(429, 'Too Many Requests: retry after 5', { retry_after: 5 })),
+    ).toMatchObject({
+      kind: 'rate_limited',
+      status: 429,
+      retryAfterS: 5,
+    });
+    expect(describeBotApiError(telegramError(403, 'Forbidden: bot was blocked by the user'))).toMatchObject({
+      kind: 'rejected',
+      reason: 'bot_blocked',
+    });
+    expect(
+      describeBotApiError(telegramError(400, 'Bad Request: group chat was upgraded', { migrate_to_chat_id: -100 })),
+    ).toMatchObject({ kind: 'migrated', migrateToChatId: -100, reason: 'chat_migrated' });
+    expect(describeBotApiError(telegramError(409, 'Conflict'))).toMatchObject({ kind: 'conflict' });
+    expect(describeBotApiError(telegramError(401, 'Unauthorized'))).toMatchObject({ kind: 'unauthorized' });
+    expect(describeBotApiError(telegramError(502, 'Bad Gateway'))).toMatchObject({ kind: 'unavailable', status: 502 });
+  });
+
+  it('scrubs the token from network errors and recognises aborts', () => {
+    const scrub = (text: string) => text.split('123:SECRET').join('<token>');
+    const network = describeBotApiError(new Error('connect ECONNREFUSED http://x/bot123:SECRET/getMe'), scrub);
+    expect(network).toMatchObject({ kind: 'unavailable', reason: 'network' });
+    expect(network.message).not.toContain('SECRET');
+    expect(describeBotApiError(Object.assign(new Error('x'), { name: 'AbortError' })).kind).toBe('aborted');
+  });
+
+  it('repeats inside sendText only a 429 (retryable, with Retry-After), never a 403 or a 5xx', () => {
+    const limited = new BotApiError(failure('rate_limited', { status: 429, retryAfterS: 2 }));
+    expect(isSendRateLimit(limited)).toBe(true);
+    expect(retryAfterMsOf(limited)).toBe(2000);
+    const blocked = new BotApiError(failure('rejected', { status: 403, reason: 'bot_blocked' }));
+    expect(isRetryable(blocked)).toBe(false);
+    expect(isSendRateLimit(blocked)).toBe(false);
+    expect(isSendRateLimit(new BotApiError(failure('unavailable', { status: 502 })))).toBe(false);
+  });
+});
+
+describe('sendText against the fake Bot API', () => {
+  async function api() {
+    const tg = await startFakeTelegram();
+    open.push(tg);
+    return { tg, api: createTelegramBotApi({ token: tg.token, apiRoot: tg.url }) };
+  }
+
+  it('waits retry_after after a 429 and sends once more', async () => {
+    const { tg, api: bot } = await api();
+    tg.failNext('sendMessage', { code: 429, retryAfterS: 1 });
+    const started = Date.now();
+    const sent = await bot.sendText(42, 'Здравствуйте');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(sent.messageId).toBeGreaterThan(0);
+    expect(tg.callsOf('sendMessage')).toHaveLength(2);
+    expect((await tg.waitForSent(1))[0]!.text).toBe('Здравствуйте');
+  });
+
+  it('throws a 429 at once when the caller schedules retries (maxRateLimitRetries 0)', async () => {
+    const { tg, api: bot } = await api();
+    tg.failNext('sendMessage', { code: 429, retryAfterS: 30 });
+    const err = await bot.sendText(42, 'x', { maxRateLimitRetries: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BotApiError);
+    expect((err as BotApiError).status).toBe(429);
+    expect(tg.callsOf('sendMessage')).toHaveLength(1);
+  });
+
+  it('does not repeat a 403 "bot was blocked by the user"', async () => {
+    const { tg, api: bot } = await api();
+    tg.failChat(42, { code: 403 });
+    const err = await bot.sendText(42, 'x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BotApiError);
+    expect((err as BotApiError).failure).toMatchObject({ kind: 'rejected', reason: 'bot_blocked' });
+    expect(tg.callsOf('sendMessage')).toHaveLength(1);
+  });
+});
