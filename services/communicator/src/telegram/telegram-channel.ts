@@ -1,18 +1,8 @@
 import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
 import { randomUUID } from 'node:crypto';
-import {
-  AppError,
-  backoffMs,
-  getRequestId,
-  isAppError,
-  retry,
-  runWithRequestId,
-  sleep,
-  spreadMs,
-  withDeadline,
-  type Logger,
-  type RetryOptions,
-} from '@workemon/service-kit';
+import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
+// Every wait, deadline and retry of the channel comes from the service-kit resilience module.
+import { backoffMs, retry, sleep, spreadMs, withDeadline, type RetryOptions } from '@workemon/service-kit';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
