@@ -43,6 +43,12 @@ function withRequestId(headers: Record<string, string> = {}): Record<string, str
   return { ...headers, [REQUEST_ID_HEADER]: requestId };
 }
 
+/** Destroys an unread body; the abort error undici then emits on it has no one to tell and is dropped. */
+function discardBody(body: NodeJS.ReadableStream & { destroy(): void }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 /**
  * Sends a GET and resolves as soon as the headers are in, with the body left to read (any status resolves).
  * Throws HttpTransportError: `timeout` when no headers came within the idle limit, `unreachable` for a network
@@ -64,7 +70,7 @@ export async function openHttpStream(req: HttpStreamRequest): Promise<HttpStream
       status: response.statusCode,
       headers: response.headers,
       body: response.body as AsyncIterable<Buffer>,
-      discard: () => response.body.destroy(),
+      discard: () => discardBody(response.body),
     };
   } catch (err) {
     const code = networkCode(err);
