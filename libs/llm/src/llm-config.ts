@@ -235,33 +235,62 @@ type ParsedLlmEnv = {
   [key: string]: unknown;
 };
 
+/** A provider's own key `{PREFIX}_{suffix}` (e.g. `DEEPSEEK_API_KEY`); undefined when unset. */
+function ownKey(name: ProviderName, parsed: ParsedLlmEnv, suffix: string): string | undefined {
+  return parsed[`${name.toUpperCase()}_${suffix}`] as string | undefined;
+}
+
+/**
+ * A provider's API key and the key an operator sets for it: the primary reads `LLM_API_KEY` first, then its own
+ * `{PREFIX}_API_KEY`; a fallback reads only its own. `apiKeyEnv` names `LLM_API_KEY` for a primary without its own.
+ */
+function credentialsOf(
+  name: ProviderName,
+  parsed: ParsedLlmEnv,
+  primary: boolean,
+): { apiKey?: string; apiKeyEnv: string } {
+  const own = ownKey(name, parsed, 'API_KEY');
+  const apiKey = (primary ? parsed.LLM_API_KEY : undefined) ?? own;
+  const apiKeyEnv = primary && own === undefined ? 'LLM_API_KEY' : `${name.toUpperCase()}_API_KEY`;
+  return { apiKey, apiKeyEnv };
+}
+
+/**
+ * The base URL configured for a provider, before defaults: `LLM_MODEL_BASE_URL` for `local` (where hf: models are
+ * downloaded from), else `LLM_BASE_URL` (primary only) then `{PREFIX}_BASE_URL`; undefined when none is set.
+ */
+function configuredBaseUrl(name: ProviderName, parsed: ParsedLlmEnv, primary: boolean): string | undefined {
+  if (name === 'local') return parsed.LLM_MODEL_BASE_URL;
+  return (primary ? parsed.LLM_BASE_URL : undefined) ?? ownKey(name, parsed, 'BASE_URL');
+}
+
+/**
+ * YandexGPT's extra settings: the folder (`YANDEX_FOLDER_ID`, required unless the model is a full `gpt://` URI,
+ * which carries its folder — pushed onto `settings.missing` otherwise) and the credential kind (`YANDEX_AUTH`;
+ * `auto`: IAM tokens are issued with the `t1.` prefix, service-account API keys never start with it).
+ */
+function applyYandexSettings(settings: ProviderSettings, parsed: ParsedLlmEnv): void {
+  settings.folderId = parsed.YANDEX_FOLDER_ID;
+  if (!settings.folderId && !settings.model.startsWith('gpt://')) settings.missing.push('YANDEX_FOLDER_ID');
+  const iam = settings.apiKey?.startsWith('t1.') === true;
+  settings.yandexAuth = parsed.YANDEX_AUTH === 'auto' ? (iam ? 'iam' : 'api-key') : parsed.YANDEX_AUTH;
+}
+
+/** One provider's settings from the parsed environment; `primary` reads the `LLM_*` keys before the provider's own. */
 function providerSettings(name: ProviderName, parsed: ParsedLlmEnv, primary: boolean): ProviderSettings {
-  const prefix = name.toUpperCase();
-  const own = (suffix: string) => parsed[`${prefix}_${suffix}`] as string | undefined;
-  const apiKey = (primary ? parsed.LLM_API_KEY : undefined) ?? own('API_KEY');
-  const apiKeyEnv = primary && own('API_KEY') === undefined ? 'LLM_API_KEY' : `${prefix}_API_KEY`;
+  const { apiKey, apiKeyEnv } = credentialsOf(name, parsed, primary);
   const defaults = PROVIDER_DEFAULTS[name];
-  const model = (primary ? parsed.LLM_MODEL : undefined) ?? own('MODEL') ?? defaults.model;
-  const missing: string[] = [];
-  if (defaults.needsKey && !apiKey) missing.push(apiKeyEnv);
-  const configuredBase =
-    name === 'local' ? parsed.LLM_MODEL_BASE_URL : ((primary ? parsed.LLM_BASE_URL : undefined) ?? own('BASE_URL'));
+  const model = (primary ? parsed.LLM_MODEL : undefined) ?? ownKey(name, parsed, 'MODEL') ?? defaults.model;
+  const missing: string[] = defaults.needsKey && !apiKey ? [apiKeyEnv] : [];
   const settings: ProviderSettings = {
     name,
-    baseUrl: apiRoot(name, configuredBase ?? defaults.baseUrl),
+    baseUrl: apiRoot(name, configuredBaseUrl(name, parsed, primary) ?? defaults.baseUrl),
     model,
     apiKey,
     apiKeyEnv,
     missing,
   };
-  if (name === 'yandexgpt') {
-    settings.folderId = parsed.YANDEX_FOLDER_ID;
-    // A full model URI carries its folder; otherwise the folder id is required to build one.
-    if (!settings.folderId && !model.startsWith('gpt://')) missing.push('YANDEX_FOLDER_ID');
-    // IAM tokens are issued with the `t1.` prefix; service-account API keys never start with it.
-    settings.yandexAuth =
-      parsed.YANDEX_AUTH === 'auto' ? (apiKey?.startsWith('t1.') ? 'iam' : 'api-key') : parsed.YANDEX_AUTH;
-  }
+  if (name === 'yandexgpt') applyYandexSettings(settings, parsed);
   return settings;
 }
 

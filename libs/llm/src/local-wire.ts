@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type * as NodeLlamaCppModule from 'node-llama-cpp';
 import type {
   ChatHistoryItem,
@@ -11,7 +11,16 @@ import type {
   Llama,
   LlamaModel,
 } from 'node-llama-cpp';
-import { AppError, backoffMs, sleep, type CheckResult, type Logger } from '@workemon/service-kit';
+import {
+  AppError,
+  backoffMs,
+  retry,
+  sleep,
+  startDeadline,
+  untilAborted,
+  type CheckResult,
+  type Logger,
+} from '@workemon/service-kit';
 import type { LlmSettings, ProviderSettings } from './llm-config.js';
 import { displayUrl, llmErrors } from './llm-errors.js';
 import {
@@ -191,6 +200,190 @@ function createSequencePool(sequences: LlamaContextSequence[]) {
   };
 }
 
+/** What the download steps of one local wire share (see fetchHubModel). */
+type DownloadContext = {
+  provider: ProviderSettings;
+  /** LLM_MODELS_DIR. */
+  modelsDir: string;
+  logger?: Logger;
+  /** Where the progress bar is drawn (only when it is a TTY). */
+  progressStream: NodeJS.WriteStream;
+  /** Aborts when the wire closes: the download, the waits between attempts and the wait for another process stop. */
+  signal: AbortSignal;
+  /** Reports where the model is (`downloading` with its byte counts) to the wire's health. */
+  setPhase: (phase: LocalModelPhase) => void;
+};
+
+/** The progress bar line: `[local model] file [###...] 42 % 120 MB of 640 MB 8.1 MB/s`. */
+function progressLine(file: string, progress: DownloadProgress, rateMbPerS: number): string {
+  const width = 30;
+  const pct = percent(progress);
+  const filled = Math.round((pct / 100) * width);
+  return (
+    `\r[local model] ${basename(file)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct} % ` +
+    `${formatBytes(progress.receivedBytes)} of ${formatBytes(progress.totalBytes)} ${rateMbPerS.toFixed(1)} MB/s `
+  );
+}
+
+/**
+ * Reports a download's progress: the wire's phase on every call, a progress bar redrawn at most every 200 ms on a
+ * TTY, and an info log line every 10 %.
+ */
+function progressReporter(ctx: DownloadContext, file: string): { update(progress: DownloadProgress): void } {
+  const stream = ctx.progressStream;
+  const tty = stream.isTTY === true;
+  let lastDraw = 0;
+  let lastPercent = -10;
+  const started = Date.now();
+  let startBytes: number | undefined;
+  return {
+    update(progress: DownloadProgress) {
+      ctx.setPhase({ phase: 'downloading', file, ...progress });
+      startBytes ??= progress.receivedBytes;
+      const pct = percent(progress);
+      const now = Date.now();
+      const complete = progress.receivedBytes === progress.totalBytes;
+      if (tty && (now - lastDraw > 200 || complete)) {
+        lastDraw = now;
+        const rate = (progress.receivedBytes - startBytes) / MB / Math.max(0.001, (now - started) / 1000);
+        stream.write(progressLine(file, progress, rate));
+        if (complete) stream.write('\n');
+      }
+      if (pct >= lastPercent + 10) {
+        lastPercent = pct - (pct % 10);
+        ctx.logger?.info(`local model: downloading ${basename(file)}: ${pct} %`, {
+          llm: {
+            provider: ctx.provider.name,
+            file,
+            received_bytes: progress.receivedBytes,
+            total_bytes: progress.totalBytes,
+          },
+        });
+      }
+    },
+  };
+}
+
+/** Waits for another process's download of `dest` (it holds the lock), showing the part's growth. */
+async function followOtherDownload(
+  ctx: DownloadContext,
+  hubFile: HubFile,
+  dest: string,
+): Promise<'done' | 'lock-free'> {
+  for (;;) {
+    if (ctx.signal.aborted) throw new Error('closed');
+    if (existsSync(dest)) return 'done';
+    if (!existsSync(`${dest}.lock`)) return 'lock-free';
+    const have = (await stat(`${dest}.part`).catch(() => undefined))?.size ?? 0;
+    ctx.setPhase({ phase: 'downloading', file: dest, receivedBytes: have, totalBytes: hubFile.size });
+    await sleep(1000, { signal: ctx.signal });
+  }
+}
+
+/** What an operator without network does instead: the file's URL and where to put it (or a GGUF path). */
+function noNetworkHint(baseUrl: string, ref: HubModelRef, dir: string, hubFile?: HubFile): string {
+  const key = `${ref.owner}/${ref.repo}:${ref.quant ?? ''}`.toLowerCase();
+  const name = hubFile?.path ?? KNOWN_FILES[key];
+  if (name) {
+    return (
+      `download ${hubFileUrl(baseUrl, ref, name)} and put it at ${join(dir, basename(name))} ` +
+      '(or set LLM_MODEL to the path of a GGUF file)'
+    );
+  }
+  return (
+    `download a GGUF file${ref.quant ? ` (${ref.quant})` : ''} of ${displayUrl(baseUrl)}/${ref.owner}/${ref.repo} into ${dir} ` +
+    '(or set LLM_MODEL to the path of a GGUF file)'
+  );
+}
+
+/** The hub's file for `ref`; a failed look-up throws an Error naming the model and the no-network hint. */
+async function lookUpHubFile(ctx: DownloadContext, ref: HubModelRef, dir: string): Promise<HubFile> {
+  try {
+    return await resolveHubFile(ctx.provider.baseUrl, ref);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot look up ${ctx.provider.model}: ${why}; ${noNetworkHint(ctx.provider.baseUrl, ref, dir)}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Whether a failed download attempt is worth resuming: the connection broke off (the part stays on disk). */
+function isBrokenConnection(err: unknown): boolean {
+  return err instanceof ModelDownloadError && err.kind === 'network';
+}
+
+/**
+ * Downloads `hubFile` to `dest`; a connection that breaks off is resumed from the bytes already on disk (Range)
+ * up to DOWNLOAD_ATTEMPTS tries in all, waiting 1 s, 2 s, 4 s … (at most 30 s, resilience `backoffMs` without
+ * jitter: one process, nobody to spread from) in between. Throws the last ModelDownloadError.
+ */
+async function downloadWithResume(ctx: DownloadContext, hubFile: HubFile, dest: string): Promise<void> {
+  const reporter = progressReporter(ctx, dest);
+  await retry(() => downloadHubFile(hubFile, dest, { onProgress: (pr) => reporter.update(pr), signal: ctx.signal }), {
+    maxRetries: DOWNLOAD_ATTEMPTS - 1,
+    shouldRetry: isBrokenConnection,
+    delayMs: (n) => backoffMs(n, { baseMs: 1000, maxMs: 30_000, jitter: 0 }),
+    onRetry: (err, n, waitMs) =>
+      ctx.logger?.warn(`local model: ${(err as Error).message}; resuming in ${waitMs / 1000} s`, {
+        llm: { provider: ctx.provider.name, file: dest, attempt: n + 1 },
+      }),
+    signal: ctx.signal,
+  });
+}
+
+/**
+ * The download of `hubFile` to `dest` by the process holding its lock (a file another process finished meanwhile
+ * is taken as is). A broken connection that stays broken throws an Error with the no-network hint.
+ */
+async function downloadHolding(
+  ctx: DownloadContext,
+  ref: HubModelRef,
+  hubFile: HubFile,
+  dest: string,
+): Promise<string> {
+  if (existsSync(dest)) return dest;
+  const llm = { provider: ctx.provider.name, file: dest };
+  ctx.logger?.info(`local model: downloading ${hubFile.url} (${formatBytes(hubFile.size)}) to ${dest}`, {
+    llm: { ...llm, url: hubFile.url, total_bytes: hubFile.size },
+  });
+  try {
+    await downloadWithResume(ctx, hubFile, dest);
+  } catch (err) {
+    if (!isBrokenConnection(err)) throw err;
+    const hint = noNetworkHint(ctx.provider.baseUrl, ref, dirname(dest), hubFile);
+    throw new Error(`${(err as Error).message}; ${hint}`, { cause: err });
+  }
+  ctx.logger?.info(`local model: downloaded and verified ${dest}`, { llm });
+  return dest;
+}
+
+/**
+ * hf: reference → a local file: one already in `LLM_MODELS_DIR/<owner>/<repo>/`, else downloaded under a lock
+ * file (another process holding it is waited for; see tryLockDownload). Throws an Error an operator can act on.
+ */
+async function fetchHubModel(ctx: DownloadContext, ref: HubModelRef): Promise<string> {
+  const dir = hubModelDir(ctx.modelsDir, ref);
+  const present = await findDownloadedModel(dir, ref);
+  if (present) return present;
+  const hubFile = await lookUpHubFile(ctx, ref, dir);
+  const dest = join(dir, basename(hubFile.path));
+  for (;;) {
+    const release = await tryLockDownload(dest);
+    if (release) {
+      try {
+        return await downloadHolding(ctx, ref, hubFile, dest);
+      } finally {
+        await release();
+      }
+    }
+    ctx.logger?.info(`local model: another process is downloading ${dest}; waiting for it`, {
+      llm: { provider: ctx.provider.name, file: dest },
+    });
+    if ((await followOtherDownload(ctx, hubFile, dest)) === 'done') return dest;
+  }
+}
+
 /**
  * The `local` provider: a GGUF model run in this process by llama.cpp through node-llama-cpp (an optional
  * dependency, imported only here). `LLM_MODEL` is a file path or `hf:<owner>/<repo>[:<quant>]`; a hub model is
@@ -219,143 +412,29 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
   const downloadAbort = new AbortController();
   const counters = { active: 0, waiting: 0, peakActive: 0 };
 
+  const downloadContext: DownloadContext = {
+    provider: p,
+    modelsDir: local.modelsDir,
+    logger,
+    progressStream: deps.progressStream ?? process.stderr,
+    signal: downloadAbort.signal,
+    setPhase: (phase) => {
+      state = phase;
+    },
+  };
+
   const fail = (problem: string, file?: string): LocalModelPhase => {
     state = { phase: 'failed', file, problem };
     logger?.error(`local model: ${problem}`, { llm: { provider: p.name, model: p.model, file } });
     return state;
   };
 
-  function progressReporter(file: string) {
-    const stream = deps.progressStream ?? process.stderr;
-    const tty = stream.isTTY === true;
-    let lastDraw = 0;
-    let lastPercent = -10;
-    const started = Date.now();
-    let startBytes: number | undefined;
-    return {
-      update(progress: DownloadProgress) {
-        state = { phase: 'downloading', file, ...progress };
-        startBytes ??= progress.receivedBytes;
-        const pct = percent(progress);
-        const now = Date.now();
-        if (tty && (now - lastDraw > 200 || progress.receivedBytes === progress.totalBytes)) {
-          lastDraw = now;
-          const width = 30;
-          const filled = Math.round((pct / 100) * width);
-          const rate = (progress.receivedBytes - startBytes) / MB / Math.max(0.001, (now - started) / 1000);
-          stream.write(
-            `\r[local model] ${basename(file)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct} % ` +
-              `${formatBytes(progress.receivedBytes)} of ${formatBytes(progress.totalBytes)} ${rate.toFixed(1)} MB/s `,
-          );
-          if (progress.receivedBytes === progress.totalBytes) stream.write('\n');
-        }
-        if (pct >= lastPercent + 10) {
-          lastPercent = pct - (pct % 10);
-          logger?.info(`local model: downloading ${basename(file)}: ${pct} %`, {
-            llm: { provider: p.name, file, received_bytes: progress.receivedBytes, total_bytes: progress.totalBytes },
-          });
-        }
-      },
-    };
-  }
-
-  /** Waits for another process's download of `dest` (it holds the lock), showing the part's growth. */
-  async function followOtherDownload(hubFile: HubFile, dest: string): Promise<'done' | 'lock-free'> {
-    for (;;) {
-      if (closed) throw new Error('closed');
-      if (existsSync(dest)) return 'done';
-      if (!existsSync(`${dest}.lock`)) return 'lock-free';
-      const have = (await stat(`${dest}.part`).catch(() => undefined))?.size ?? 0;
-      state = { phase: 'downloading', file: dest, receivedBytes: have, totalBytes: hubFile.size };
-      await sleep(1000);
-    }
-  }
-
-  function noNetworkHint(ref: HubModelRef, dir: string, hubFile?: HubFile): string {
-    const key = `${ref.owner}/${ref.repo}:${ref.quant ?? ''}`.toLowerCase();
-    const name = hubFile?.path ?? KNOWN_FILES[key];
-    if (name) {
-      return (
-        `download ${hubFileUrl(p.baseUrl, ref, name)} and put it at ${join(dir, basename(name))} ` +
-        '(or set LLM_MODEL to the path of a GGUF file)'
-      );
-    }
-    return (
-      `download a GGUF file${ref.quant ? ` (${ref.quant})` : ''} of ${displayUrl(p.baseUrl)}/${ref.owner}/${ref.repo} into ${dir} ` +
-      '(or set LLM_MODEL to the path of a GGUF file)'
-    );
-  }
-
-  /** hf: reference → a local file, downloading it when it is not there yet. */
-  async function fetchHubModel(ref: HubModelRef): Promise<string> {
-    const dir = hubModelDir(local.modelsDir, ref);
-    const present = await findDownloadedModel(dir, ref);
-    if (present) return present;
-    let hubFile: HubFile;
-    try {
-      hubFile = await resolveHubFile(p.baseUrl, ref);
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new Error(`cannot look up ${p.model}: ${why}; ${noNetworkHint(ref, dir)}`, { cause: err });
-    }
-    const dest = join(dir, basename(hubFile.path));
-    for (;;) {
-      const release = await tryLockDownload(dest);
-      if (!release) {
-        logger?.info(`local model: another process is downloading ${dest}; waiting for it`, {
-          llm: { provider: p.name, file: dest },
-        });
-        if ((await followOtherDownload(hubFile, dest)) === 'done') return dest;
-        continue;
-      }
-      try {
-        if (existsSync(dest)) return dest;
-        logger?.info(`local model: downloading ${hubFile.url} (${formatBytes(hubFile.size)}) to ${dest}`, {
-          llm: { provider: p.name, file: dest, url: hubFile.url, total_bytes: hubFile.size },
-        });
-        const reporter = progressReporter(dest);
-        // A connection that breaks off is resumed from the bytes already on disk (Range), a few times.
-        for (let attempt = 1; ; attempt += 1) {
-          try {
-            await downloadHubFile(hubFile, dest, {
-              onProgress: (pr) => reporter.update(pr),
-              signal: downloadAbort.signal,
-            });
-            break;
-          } catch (err) {
-            if (
-              !(err instanceof ModelDownloadError) ||
-              err.kind !== 'network' ||
-              attempt >= DOWNLOAD_ATTEMPTS ||
-              closed
-            )
-              throw err;
-            const waitMs = backoffMs(attempt - 1, { baseMs: 1000, maxMs: 30_000, jitter: 0 });
-            logger?.warn(`local model: ${err.message}; resuming in ${waitMs / 1000} s`, {
-              llm: { provider: p.name, file: dest, attempt },
-            });
-            await sleep(waitMs);
-          }
-        }
-        logger?.info(`local model: downloaded and verified ${dest}`, { llm: { provider: p.name, file: dest } });
-        return dest;
-      } catch (err) {
-        if (err instanceof ModelDownloadError && err.kind === 'network') {
-          throw new Error(`${err.message}; ${noNetworkHint(ref, dir, hubFile)}`, { cause: err });
-        }
-        throw err;
-      } finally {
-        await release();
-      }
-    }
-  }
-
   async function prepare(): Promise<LocalModelPhase> {
     const ref = parseHubModelRef(p.model);
     let file: string;
     if (ref) {
       try {
-        file = await fetchHubModel(ref);
+        file = await fetchHubModel(downloadContext, ref);
       } catch (err) {
         if (closed) return state;
         return fail(err instanceof Error ? err.message : String(err));
@@ -464,19 +543,13 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
   }
 
   async function generate(req: GenerateRequest) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('deadline')), req.timeoutMs);
-    const onOuterAbort = () => controller.abort(req.signal?.reason);
-    req.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const signal = controller.signal;
+    const deadline = startDeadline(req.timeoutMs);
+    const signal = req.signal ? AbortSignal.any([deadline.signal, req.signal]) : deadline.signal;
     let sequence: LlamaContextSequence | undefined;
     try {
       if (state.phase === 'loading' || state.phase === 'preparing') {
         // Loading takes seconds; a download can take minutes and is answered with 503 + Retry-After instead.
-        await Promise.race([
-          settled,
-          new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
-        ]);
+        await untilAborted(settled, signal);
       }
       if (state.phase !== 'ready' || !pool || !binding || !model) throw unavailable();
       counters.waiting += 1;
@@ -521,8 +594,7 @@ export function createLocalWire(p: ProviderSettings, settings: LlmSettings, deps
         retryable: false,
       });
     } finally {
-      clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onOuterAbort);
+      deadline.clear();
       if (sequence) {
         counters.active -= 1;
         pool!.release(sequence);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, truncate, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { exchange, headerValue, HttpTransportError, openHttpStream, type HttpStream } from '@workemon/service-kit';
 
 /** A model on a Hugging Face-style hub: `hf:<owner>/<repo>[:<quant>]`. */
 export type HubModelRef = { owner: string; repo: string; quant?: string };
@@ -90,6 +91,47 @@ export async function findDownloadedModel(dir: string, ref: HubModelRef): Promis
   return hit ? join(dir, hit.path) : undefined;
 }
 
+/** Largest tree listing read (a repository with thousands of files lists a few hundred KB). */
+const MAX_LISTING_BYTES = 16 * 1024 * 1024;
+
+/** One entry of the hub's tree listing, as far as the download reads it. */
+type TreeEntry = { type?: string; path?: string; size?: number; lfs?: { oid?: string; size?: number } };
+
+/**
+ * `GET {root}/api/models/{owner}/{repo}/tree/main` under a deadline of `timeoutMs`, on the project's HTTP stack
+ * (`exchange()`). Throws ModelDownloadError: `network` when the hub cannot be reached or does not answer in time,
+ * `not-found` for 404/401 (the hub answers 401 for a repository that does not exist or is private), `http` for
+ * other statuses and a listing that is not JSON.
+ */
+async function fetchTreeListing(root: string, ref: HubModelRef, timeoutMs: number): Promise<TreeEntry[]> {
+  const listing = `${root}/api/models/${ref.owner}/${ref.repo}/tree/main`;
+  let answer: Awaited<ReturnType<typeof exchange>>;
+  try {
+    answer = await exchange({
+      method: 'GET',
+      url: listing,
+      headers: { accept: 'application/json' },
+      timeoutMs,
+      maxBytes: MAX_LISTING_BYTES,
+    });
+  } catch (err) {
+    if (err instanceof HttpTransportError && err.kind === 'too-large')
+      throw new ModelDownloadError('http', `${listing} answered more than ${MAX_LISTING_BYTES} bytes`);
+    throw new ModelDownloadError('network', `cannot reach ${root} (${describeCause(err)})`, { cause: err });
+  }
+  if (answer.status === 404 || answer.status === 401) {
+    throw new ModelDownloadError('not-found', `${root} has no repository ${ref.owner}/${ref.repo}`);
+  }
+  if (answer.status < 200 || answer.status > 299)
+    throw new ModelDownloadError('http', `${listing} answered HTTP ${answer.status}`);
+  try {
+    const entries = JSON.parse(answer.text) as unknown;
+    return Array.isArray(entries) ? (entries as TreeEntry[]) : [];
+  } catch (err) {
+    throw new ModelDownloadError('http', `${listing} answered no JSON`, { cause: err });
+  }
+}
+
 /**
  * Lists a hub repository's files (`GET {base}/api/models/{owner}/{repo}/tree/main`, the Hugging Face Hub API) and
  * picks the GGUF file of `ref` (see pickGgufFile). Size and SHA-256 come from the listing's `lfs` entry.
@@ -98,27 +140,7 @@ export async function findDownloadedModel(dir: string, ref: HubModelRef): Promis
  */
 export async function resolveHubFile(baseUrl: string, ref: HubModelRef, timeoutMs = 30_000): Promise<HubFile> {
   const root = baseUrl.replace(/\/+$/, '');
-  const listing = `${root}/api/models/${ref.owner}/${ref.repo}/tree/main`;
-  let response: Response;
-  try {
-    response = await fetch(listing, {
-      signal: AbortSignal.timeout(timeoutMs),
-      headers: { accept: 'application/json' },
-    });
-  } catch (err) {
-    throw new ModelDownloadError('network', `cannot reach ${root} (${describeCause(err)})`, { cause: err });
-  }
-  if (response.status === 404 || response.status === 401) {
-    throw new ModelDownloadError('not-found', `${root} has no repository ${ref.owner}/${ref.repo}`);
-  }
-  if (!response.ok) throw new ModelDownloadError('http', `${listing} answered HTTP ${response.status}`);
-  const entries = (await response.json()) as {
-    type?: string;
-    path?: string;
-    size?: number;
-    lfs?: { oid?: string; size?: number };
-  }[];
-  const files = (Array.isArray(entries) ? entries : [])
+  const files = (await fetchTreeListing(root, ref, timeoutMs))
     .filter((e) => e.type === 'file' && typeof e.path === 'string')
     .map((e) => ({ path: e.path!, size: Number(e.lfs?.size ?? e.size ?? 0), sha256: e.lfs?.oid }));
   const picked = pickGgufFile(files, ref.quant);
@@ -132,6 +154,7 @@ export async function resolveHubFile(baseUrl: string, ref: HubModelRef, timeoutM
   return { path: picked.path, size: picked.size, sha256, url: hubFileUrl(root, ref, picked.path) };
 }
 
+/** The most telling part of a failed exchange for an operator: the network code (`ECONNREFUSED`) or a message. */
 export function describeCause(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
@@ -155,12 +178,95 @@ function writeChunk(out: WriteStream, chunk: Uint8Array): Promise<void> {
   });
 }
 
+/** The part file of a download and what is known of it: bytes on disk and their running SHA-256. */
+type PartState = { have: number; digest: ReturnType<typeof createHash> };
+
 /**
- * Downloads `file` to `dest` over plain HTTP(S): into `dest.part`, resumed with `Range: bytes=<have>-` when a part
- * is there (RFC 9110 §14; a server answering 200 instead of 206 restarts it), then checked — byte count against
- * `file.size`, SHA-256 against `file.sha256` — and renamed to `dest`. A part that fails the check is deleted.
- * `onProgress` is called as bytes arrive. Throws ModelDownloadError (`network`: connection lost — the part stays
- * for the next attempt; `checksum`; `http`).
+ * Opens the part file `part` of a download of `size` bytes: a part longer than the file is emptied (it cannot be
+ * a prefix of it); the bytes kept are hashed so that the digest continues where they end.
+ */
+async function openPart(part: string, size: number): Promise<PartState> {
+  let have = (await sizeOf(part)) ?? 0;
+  if (have > size) {
+    await truncate(part, 0);
+    have = 0;
+  }
+  const digest = createHash('sha256');
+  if (have > 0) await hashFile(part, digest);
+  return { have, digest };
+}
+
+/**
+ * Asks for `file` from byte `have` on (`Range: bytes=<have>-`, RFC 9110 §14.2; the whole file when `have` is 0),
+ * following the hub's redirects. Throws ModelDownloadError `network` when the hub cannot be reached.
+ */
+async function requestFrom(file: HubFile, have: number, signal?: AbortSignal): Promise<HttpStream> {
+  try {
+    return await openHttpStream({ url: file.url, headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal });
+  } catch (err) {
+    throw new ModelDownloadError('network', `cannot reach ${new URL(file.url).origin} (${describeCause(err)})`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * What the answer to a request from byte `have` means for the part: `append` (206 starting at `have`, or 200 to a
+ * request from 0), `restart` (200 to a range request: the server ignored the range, RFC 9110 §14.2, and sends the
+ * whole file). Anything else drops the body and throws ModelDownloadError: `http` for a range starting elsewhere
+ * or another status, `not-found` for 404.
+ */
+function resumeVerdict(answer: HttpStream, file: HubFile, have: number): 'append' | 'restart' {
+  if (answer.status === 200) return have > 0 ? 'restart' : 'append';
+  const start = /^bytes (\d+)-/.exec(headerValue(answer.headers, 'content-range') ?? '')?.[1];
+  if (answer.status === 206 && Number(start) === have) return 'append';
+  answer.discard();
+  if (answer.status === 206) {
+    throw new ModelDownloadError('http', `${file.url} answered a range starting at ${start}, not at ${have}`);
+  }
+  throw new ModelDownloadError(
+    answer.status === 404 ? 'not-found' : 'http',
+    `${file.url} answered HTTP ${answer.status}`,
+  );
+}
+
+/**
+ * Appends the answer's body to `part` as it arrives, feeding `state.digest` and reporting progress. Throws
+ * ModelDownloadError `network` when the connection breaks off (the bytes written so far stay for a resume).
+ */
+async function appendBody(
+  answer: HttpStream,
+  part: string,
+  file: HubFile,
+  state: PartState,
+  onProgress?: (p: DownloadProgress) => void,
+): Promise<void> {
+  const out = createWriteStream(part, { flags: 'a' });
+  let receivedBytes = state.have;
+  try {
+    for await (const chunk of answer.body) {
+      await writeChunk(out, chunk);
+      state.digest.update(chunk);
+      receivedBytes += chunk.length;
+      onProgress?.({ receivedBytes, totalBytes: file.size });
+    }
+  } catch (err) {
+    throw new ModelDownloadError(
+      'network',
+      `the download of ${file.url} broke off at ${receivedBytes} of ${file.size} bytes (${describeCause(err)}); it resumes from there`,
+      { cause: err },
+    );
+  } finally {
+    await new Promise<void>((ok) => out.end(ok));
+  }
+}
+
+/**
+ * Downloads `file` to `dest` over plain HTTP(S) (the project's HTTP stack, `openHttpStream`): into `dest.part`,
+ * resumed with `Range: bytes=<have>-` when a part is there (RFC 9110 §14; a server answering 200 instead of 206
+ * restarts it), then checked — byte count against `file.size`, SHA-256 against `file.sha256` — and renamed to
+ * `dest`. A part that fails the check is deleted. `onProgress` is called as bytes arrive. Throws
+ * ModelDownloadError (`network`: connection lost — the part stays for the next attempt; `checksum`; `http`).
  */
 export async function downloadHubFile(
   file: HubFile,
@@ -169,75 +275,17 @@ export async function downloadHubFile(
 ): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const part = `${dest}.part`;
-  let have = (await sizeOf(part)) ?? 0;
-  if (have > file.size) {
-    await truncate(part, 0);
-    have = 0;
-  }
-  const hash = createHash('sha256');
-  if (have > 0) await hashFile(part, hash);
-  const progress = { receivedBytes: have, totalBytes: file.size };
-  opts.onProgress?.({ ...progress });
-  if (have < file.size) {
-    let response: Response;
-    try {
-      response = await fetch(file.url, {
-        headers: have > 0 ? { range: `bytes=${have}-` } : {},
-        signal: opts.signal,
-        redirect: 'follow',
-      });
-    } catch (err) {
-      throw new ModelDownloadError('network', `cannot reach ${new URL(file.url).origin} (${describeCause(err)})`, {
-        cause: err,
-      });
-    }
-    let fresh = false;
-    if (response.status === 200 && have > 0) {
-      // The server ignored the range: start over.
-      fresh = true;
-    } else if (response.status === 206) {
-      const start = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
-      if (Number(start) !== have) {
-        await response.body?.cancel();
-        throw new ModelDownloadError('http', `${file.url} answered a range starting at ${start}, not at ${have}`);
-      }
-    } else if (response.status !== 200) {
-      await response.body?.cancel();
-      throw new ModelDownloadError(
-        response.status === 404 ? 'not-found' : 'http',
-        `${file.url} answered HTTP ${response.status}`,
-      );
-    }
-    let digest = hash;
-    if (fresh) {
+  let state = await openPart(part, file.size);
+  opts.onProgress?.({ receivedBytes: state.have, totalBytes: file.size });
+  if (state.have < file.size) {
+    const answer = await requestFrom(file, state.have, opts.signal);
+    if (resumeVerdict(answer, file, state.have) === 'restart') {
       await truncate(part, 0);
-      have = 0;
-      progress.receivedBytes = 0;
-      digest = createHash('sha256');
+      state = { have: 0, digest: createHash('sha256') };
     }
-    const out = createWriteStream(part, { flags: 'a' });
-    try {
-      if (!response.body) throw new ModelDownloadError('http', `${file.url} answered no body`);
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        await writeChunk(out, chunk);
-        digest.update(chunk);
-        progress.receivedBytes += chunk.length;
-        opts.onProgress?.({ ...progress });
-      }
-    } catch (err) {
-      if (err instanceof ModelDownloadError) throw err;
-      throw new ModelDownloadError(
-        'network',
-        `the download of ${file.url} broke off at ${progress.receivedBytes} of ${file.size} bytes (${describeCause(err)}); it resumes from there`,
-        { cause: err },
-      );
-    } finally {
-      await new Promise<void>((ok) => out.end(ok));
-    }
-    await verify(part, file, digest);
-  } else {
-    await verify(part, file, hash);
+    await appendBody(answer, part, file, state, opts.onProgress);
   }
+  await verify(part, file, state.digest);
   await rename(part, dest);
 }
 

@@ -1,4 +1,5 @@
 import type { Metrics } from './metrics.js';
+import { startDeadline, untilAborted } from './resilience.js';
 
 export type CheckStatus = 'ok' | 'degraded' | 'down' | 'disabled';
 export type CheckResult = { status: CheckStatus; detail?: string };
@@ -22,26 +23,30 @@ export type HealthReport = {
   checks: Record<string, { status: CheckStatus; latency_ms: number; detail?: string }>;
 };
 
+/**
+ * Runs one check under its deadline (`timeoutMs`, default 2000 ms; resilience `startDeadline`, its timer cleared
+ * when the check ends). A check that throws is `down` with its message; one that passes its deadline is `down`
+ * with "no answer within … ms". `latency_ms` is the time waited either way.
+ */
 async function runOne(check: HealthCheck): Promise<{ status: CheckStatus; latency_ms: number; detail?: string }> {
   const started = performance.now();
   const timeoutMs = check.timeoutMs ?? 2000;
-  let timer: NodeJS.Timeout | undefined;
+  const deadline = startDeadline(timeoutMs);
   try {
-    const result = await Promise.race([
-      check.run(),
-      new Promise<CheckResult>((resolve) => {
-        timer = setTimeout(() => resolve({ status: 'down', detail: `no answer within ${timeoutMs} ms` }), timeoutMs);
-      }),
-    ]);
+    const result = await untilAborted(check.run(), deadline.signal);
     return { ...result, latency_ms: Math.round(performance.now() - started) };
   } catch (err) {
     return {
       status: 'down',
       latency_ms: Math.round(performance.now() - started),
-      detail: err instanceof Error ? err.message : String(err),
+      detail: deadline.expired()
+        ? `no answer within ${timeoutMs} ms`
+        : err instanceof Error
+          ? err.message
+          : String(err),
     };
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 

@@ -97,7 +97,8 @@ export class HttpTransportError extends Error {
   }
 }
 
-function networkCode(err: unknown): string | undefined {
+/** The network error's code (`ECONNREFUSED`, `UND_ERR_SOCKET`, …) of an undici error or its cause. */
+export function networkCode(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
   const code = e?.code ?? e?.cause?.code;
   return typeof code === 'string' ? code : undefined;

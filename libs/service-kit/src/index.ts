@@ -74,6 +74,7 @@ export {
   type HttpExchange,
   type HttpAnswer,
 } from './http-transport.js';
+export { openHttpStream, type HttpStreamRequest, type HttpStream } from './http-stream.js';
 export {
   backoffMs,
   spreadMs,
@@ -84,6 +85,7 @@ export {
   retryAfterMsOf,
   retry,
   createCircuitBreaker,
+  untilAborted,
   type BackoffOptions,
   type Deadline,
   type RetryOptions,

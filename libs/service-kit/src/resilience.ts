@@ -220,3 +220,19 @@ export function createCircuitBreaker(options: {
     },
   };
 }
+
+/**
+ * Waits for `work` unless `signal` aborts first: resolves or rejects as `work` does, or rejects with
+ * `signal.reason` when the signal aborts before (at once when it already has). The abort listener is removed when
+ * `work` settles, and a later rejection of `work` is handled (no unhandled rejection). `work` itself is not
+ * cancelled: pass the signal into it too where it can stop. The replacement of `Promise.race([work, timer])`:
+ * with `startDeadline(ms).signal` it is a deadline whose timer the caller clears.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { errorBody } from './errors.js';
 import { flushLogger, type Logger } from './logger.js';
+import { sleep } from './resilience.js';
 
 export type Closer = { name: string; close: () => Promise<void> | void };
 
@@ -49,6 +50,18 @@ export class PortUnavailableError extends Error {
     this.port = port;
     this.code = code;
   }
+}
+
+/**
+ * Runs `action` after `ms` unless the returned function is called first (then the timer is cleared). The wait is
+ * resilience's `sleep`, unref'd: it never keeps the process alive by itself.
+ */
+function unlessCancelled(ms: number, action: () => void): () => void {
+  const cancel = new AbortController();
+  void sleep(ms, { signal: cancel.signal, unref: true }).then((passed) => {
+    if (passed) action();
+  });
+  return () => cancel.abort();
 }
 
 /** Listens, and owns graceful shutdown. Only main.ts calls this. */
@@ -112,18 +125,16 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
     shuttingDown ??= (async () => {
       const deadline = options.shutdownTimeoutMs ?? 15_000;
       logger.info(`shutting down (${reason})`);
-      const hardStop = setTimeout(() => {
+      const cancelHardStop = unlessCancelled(deadline, () => {
         logger.error(`shutdown did not finish within ${deadline} ms; exiting`);
         if (options.handleSignals) process.exit(1);
-      }, deadline);
-      hardStop.unref();
+      });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Connections still busy after most of the deadline are cut so closers still get their turn.
-      const drainTimer = setTimeout(() => server.closeAllConnections(), Math.max(1000, deadline * 0.6));
-      drainTimer.unref();
+      const cancelDrain = unlessCancelled(Math.max(1000, deadline * 0.6), () => server.closeAllConnections());
       await closed;
-      clearTimeout(drainTimer);
+      cancelDrain();
       for (const closer of options.closers ?? []) {
         try {
           await closer.close();
@@ -132,7 +143,7 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
         }
       }
       logger.info('shutdown complete');
-      clearTimeout(hardStop);
+      cancelHardStop();
       if (options.handleSignals) {
         await flushLogger(logger, 3000);
         process.exit(0);

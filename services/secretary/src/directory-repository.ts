@@ -285,40 +285,5 @@ export function createDirectoryRepository(knex: Knex) {
     async deleteDepartment(name: string): Promise<boolean> {
       return (await knex('departments').where({ name: name.trim() }).delete()) > 0;
     },
-
-    /** The distinct domains of the employees' email addresses (the default of COMPANY_DOMAINS). */
-    async emailDomains(): Promise<string[]> {
-      const rows = (await knex('employees')
-        .whereNotNull('email')
-        .distinct(knex.raw("split_part(email, '@', 2) as domain"))) as { domain: string }[];
-      return rows.map((r) => r.domain).filter(Boolean);
-    },
-
-    /**
-     * Finds the sender of a message: email senders by address, Telegram users by username or numeric id,
-     * direct callers by directory username.
-     */
-    async resolveSender(channel: Channel, sender: string): Promise<ResolvedEmployee | undefined> {
-      const keys = senderKeys(channel, sender);
-      const query = employeeQuery(knex);
-      if (keys.email !== null) query.where('e.email', keys.email);
-      else if (keys.telegramUsername !== null) {
-        query.where('e.telegram_username', keys.telegramUsername);
-        if (keys.telegramId !== null) query.orWhere('e.telegram_id', keys.telegramId);
-      } else query.where('e.username', keys.username);
-      const row = (await query
-        .select(
-          'd.mailing_list',
-          'd.jira_project_key',
-          'd.telegram_contact',
-          'd.persona',
-          'd.persona_sha256',
-          'd.created_at as department_created_at',
-          'd.updated_at as department_updated_at',
-        )
-        .first()) as SenderRow | undefined;
-      // One query (employee and department joined).
-      return row ? toResolvedEmployee(row) : undefined;
-    },
   };
 }
