@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { isAction, type Action, type ActionDecisionInput, type Channel } from '@workemon/contracts';
+import { isAction, type Action, type ActionDecisionInput, type Channel, type SecretaryApi } from '@workemon/contracts';
 import { AppError, errors } from '@workemon/service-kit';
 import type { WithheldReason } from '../sender-trust.js';
 import { isExecutableAction, type ActionPolicy, type ExecutableAction } from './action-policy.js';
@@ -18,9 +18,19 @@ import {
 
 export const TABLE = 'action_executions';
 
-export const EXECUTION_STATUSES = ['pending', 'awaiting_approval', 'succeeded', 'failed', 'skipped'] as const;
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
-export type SideStatus = 'pending' | 'sent' | 'not_needed' | 'failed';
+type ExecutionSchemas = SecretaryApi.components['schemas'];
+
+/** The state of an execution: the contract's `ActionExecutionStatus`. */
+export type ExecutionStatus = ExecutionSchemas['ActionExecutionStatus'];
+export const EXECUTION_STATUSES = [
+  'pending',
+  'awaiting_approval',
+  'succeeded',
+  'failed',
+  'skipped',
+] as const satisfies readonly ExecutionStatus[];
+/** The state of a message about an execution (to the requester, to the approver): `ActionSideEffect.status`. */
+export type SideStatus = NonNullable<ExecutionSchemas['ActionSideEffect']['status']>;
 
 export type ExecutionRow = {
   id: number;
@@ -41,7 +51,7 @@ export type ExecutionRow = {
   payload: ExecutionPayload;
   result: Record<string, unknown> | null;
   error: string | null;
-  decision: 'approved' | 'rejected' | null;
+  decision: NonNullable<ExecutionSchemas['ActionExecution']['decision']> | null;
   decided_by: string | null;
   decided_at: Date | null;
   decision_reason: string | null;
@@ -60,7 +70,7 @@ export type ExecutionRow = {
 
 type SideEffectView = Record<string, unknown> & { status: SideStatus | null };
 
-/** The API's view of a row (`ActionExecution` in the secretary's OpenAPI document). */
+/** The API's view of a row (`ActionExecution` in the secretary's OpenAPI document; the compiler checks it). */
 export function toApi(row: ExecutionRow) {
   const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
   return {
@@ -92,7 +102,7 @@ export function toApi(row: ExecutionRow) {
     created_at: iso(row.created_at)!,
     started_at: iso(row.started_at),
     finished_at: iso(row.finished_at),
-  };
+  } satisfies ExecutionSchemas['ActionExecution'];
 }
 export type ActionExecution = ReturnType<typeof toApi>;
 
@@ -351,7 +361,7 @@ export async function getExecution(db: Knex, id: number): Promise<ActionExecutio
 
 /** An approver's decision: the contract's ActionDecisionInput with `by` resolved (default `api`) and the verdict. */
 export type Decision = {
-  decision: 'approved' | 'rejected';
+  decision: NonNullable<ExecutionRow['decision']>;
   by: NonNullable<ActionDecisionInput['by']>;
   reason?: ActionDecisionInput['reason'] | null;
 };
