@@ -12,6 +12,7 @@ import {
 } from '@workemon/service-kit';
 import type { ActionCatalogSource } from './actions/action-catalog.js';
 import { createActionRoutes } from './actions/action-routes.js';
+import { createExecutionRepository } from './actions/execution-repository.js';
 import { createAnalyzeRoutes } from './analyze-routes.js';
 import { createDryRun, type PreviewActions } from './dry-run.js';
 import type { AnalyzeLimits } from './rate-limits/analyze-limits.js';
@@ -31,6 +32,7 @@ import { createHistoryRoutes } from './history-routes.js';
 import { createLeaseRepository } from './leases/lease-repository.js';
 import { createLeaseRoutes } from './leases/lease-routes.js';
 import { createPromptsRoutes } from './prompts-routes.js';
+import { createRuleRepository } from './rules/rule-repository.js';
 import { createRuleRoutes } from './rules/rule-routes.js';
 
 export const SERVICE = 'secretary';
@@ -194,7 +196,7 @@ export function buildApp(deps: SecretaryDeps): Express {
       const auth = deps.auth;
       app.use(
         createActionRoutes({
-          db: deps.knex,
+          executions: createExecutionRepository(deps.knex),
           openapi,
           auth,
           approverTelegramUserIds: deps.approverTelegramUserIds ?? [],
@@ -204,7 +206,7 @@ export function buildApp(deps: SecretaryDeps): Express {
           catalog: deps.actionCatalog,
         }),
       );
-      app.use(createRuleRoutes({ db: deps.knex, openapi, auth }));
+      app.use(createRuleRoutes({ rules: createRuleRepository(deps.knex), openapi, auth }));
       app.use(createLeaseRoutes({ leases: createLeaseRepository(deps.knex), openapi, auth: serviceKey }));
       app.use(createAuditRoutes({ repository: auditRepository, openapi, auth, retention: auditRetention }));
       // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.

@@ -12,6 +12,41 @@ function conflictFrom(err: unknown): unknown {
   return new AppError('conflict', 409, `Another employee already has this ${field}`, { cause: err });
 }
 
+/**
+ * The collections of the directory. Each has `GET /<noun>s` (the list under `<noun>s`), `GET` and `DELETE
+ * /<noun>s/:<param>` (404 `No <noun> '<key>'` when absent), checked by the OpenAPI operations `list<Noun>s`,
+ * `get<Noun>`, `delete<Noun>`, and served by the repository methods of the same names.
+ */
+const COLLECTIONS = [
+  { noun: 'Employee', param: 'username' },
+  { noun: 'Department', param: 'name' },
+] as const;
+
+/** Mounts the list, get and delete routes of one collection (see COLLECTIONS). */
+function mountCollection(
+  router: Router,
+  deps: { openapi: OpenApi; auth: RequestHandler; directory: DirectoryRepository },
+  c: (typeof COLLECTIONS)[number],
+): void {
+  const { openapi, auth, directory } = deps;
+  const noun = c.noun.toLowerCase();
+  const keyOf = (res: Parameters<RequestHandler>[1]) => validated<Params>(res).params[c.param]!;
+  router.get(`/${noun}s`, auth, openapi.validate(`list${c.noun}s`), async (_req, res) => {
+    res.json({ [`${noun}s`]: await directory[`list${c.noun}s`]() });
+  });
+  router.get(`/${noun}s/:${c.param}`, auth, openapi.validate(`get${c.noun}`), async (_req, res) => {
+    const key = keyOf(res);
+    const found = await directory[`get${c.noun}`](key);
+    if (!found) throw errors.notFound(`No ${noun} '${key}'`);
+    res.json(found);
+  });
+  router.delete(`/${noun}s/:${c.param}`, auth, openapi.validate(`delete${c.noun}`), async (_req, res) => {
+    const key = keyOf(res);
+    if (!(await directory[`delete${c.noun}`](key))) throw errors.notFound(`No ${noun} '${key}'`);
+    res.status(204).end();
+  });
+}
+
 /** The employee directory: GET /employees, GET/PUT/DELETE /employees/{username}, the same for departments. */
 export function createDirectoryRoutes(deps: {
   openapi: OpenApi;
@@ -21,15 +56,7 @@ export function createDirectoryRoutes(deps: {
   const router = Router();
   const { openapi, auth, directory } = deps;
 
-  router.get('/employees', auth, openapi.validate('listEmployees'), async (_req, res) => {
-    res.json({ employees: await directory.listEmployees() });
-  });
-  router.get('/employees/:username', auth, openapi.validate('getEmployee'), async (_req, res) => {
-    const username = validated<Params>(res).params.username!;
-    const employee = await directory.getEmployee(username);
-    if (!employee) throw errors.notFound(`No employee '${username}'`);
-    res.json(employee);
-  });
+  for (const collection of COLLECTIONS) mountCollection(router, deps, collection);
   router.put('/employees/:username', auth, openapi.validate('putEmployee'), async (_req, res) => {
     const { params, body } = validated<Params & { body: EmployeeInput }>(res);
     const result = await directory.upsertEmployee(params.username!, body).catch((err: unknown) => {
@@ -37,31 +64,12 @@ export function createDirectoryRoutes(deps: {
     });
     res.status(result.created ? 201 : 200).json(result.employee);
   });
-  router.delete('/employees/:username', auth, openapi.validate('deleteEmployee'), async (_req, res) => {
-    const username = validated<Params>(res).params.username!;
-    if (!(await directory.deleteEmployee(username))) throw errors.notFound(`No employee '${username}'`);
-    res.status(204).end();
-  });
 
-  router.get('/departments', auth, openapi.validate('listDepartments'), async (_req, res) => {
-    res.json({ departments: await directory.listDepartments() });
-  });
-  router.get('/departments/:name', auth, openapi.validate('getDepartment'), async (_req, res) => {
-    const name = validated<Params>(res).params.name!;
-    const department = await directory.getDepartment(name);
-    if (!department) throw errors.notFound(`No department '${name}'`);
-    res.json(department);
-  });
   router.put('/departments/:name', auth, openapi.validate('putDepartment'), async (_req, res) => {
     const { params, body } = validated<Params & { body: DepartmentInput }>(res);
     if (params.name!.trim() === '') throw errors.invalidParameter('name', 'must not be empty');
     const result = await directory.upsertDepartment(params.name!, body);
     res.status(result.created ? 201 : 200).json(result.department);
-  });
-  router.delete('/departments/:name', auth, openapi.validate('deleteDepartment'), async (_req, res) => {
-    const name = validated<Params>(res).params.name!;
-    if (!(await directory.deleteDepartment(name))) throw errors.notFound(`No department '${name}'`);
-    res.status(204).end();
   });
   return router;
 }

@@ -6,7 +6,6 @@ import {
   type Action,
   type SecretaryApi,
 } from '@workemon/contracts';
-import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
 import {
   ACTION_JIRA,
   ACTION_MAILING_LIST,
@@ -17,6 +16,11 @@ import {
   type ActionPolicy,
   type ActionSettings,
 } from './action-policy.js';
+import {
+  createCommunicatorHttp,
+  type CommunicatorObservers,
+  type CommunicatorSettings,
+} from './communicator-client.js';
 import { describeAction } from './executors.js';
 
 export type ActionCatalogEntry = SecretaryApi.components['schemas']['ActionCatalogEntry'];
@@ -160,18 +164,10 @@ export async function buildActionCatalog(source: ActionCatalogSource | undefined
  * carries the checks; anything else unreadable rejects (the catalog reports the communicator unreachable).
  */
 export function createChannelProbe(
-  settings: { baseUrl: string; apiKey?: string; timeoutMs?: number },
-  deps: { metrics?: Metrics; logger?: Logger } = {},
+  settings: CommunicatorSettings,
+  deps: CommunicatorObservers = {},
 ): () => Promise<ChannelStates> {
-  const http = createHttpClient({
-    target: 'communicator',
-    baseURL: settings.baseUrl,
-    timeoutMs: settings.timeoutMs ?? 6000,
-    maxRetries: 0,
-    apiKey: settings.apiKey,
-    metrics: deps.metrics,
-    logger: deps.logger,
-  });
+  const http = createCommunicatorHttp(settings, deps, 6000);
   return async () => {
     const res = await http.probe('/health', { timeoutMs: settings.timeoutMs ?? 6000 });
     const checks = (res.data as { checks?: Record<string, ChannelState> } | undefined)?.checks;
@@ -184,8 +180,8 @@ export function createChannelProbe(
 /** The catalog's source from the secretary's action settings (main.ts). */
 export function catalogSourceFor(
   settings: ActionSettings,
-  communicator: { baseUrl: string; apiKey?: string },
-  deps: { metrics?: Metrics; logger?: Logger } = {},
+  communicator: CommunicatorSettings,
+  deps: CommunicatorObservers = {},
 ): ActionCatalogSource {
   return {
     policy: settings.policy,

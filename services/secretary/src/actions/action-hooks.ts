@@ -3,7 +3,7 @@ import { ACTION_REPLY_EMAIL, ACTION_REPLY_MESSAGE, type Action, type Channel } f
 import type { Logger } from '@workemon/service-kit';
 import { createHistoryReadModel } from '../history-read-model.js';
 import { createRuleCache } from '../rules/rule-cache.js';
-import { recordRuleMatches } from '../rules/rule-repository.js';
+import { createRuleRepository } from '../rules/rule-repository.js';
 import { evaluateRules, ruleClassificationContext, type RuleOutcome } from '../rules/rules.js';
 import { withheldReason, type SenderTrust } from '../sender-trust.js';
 import {
@@ -12,7 +12,7 @@ import {
   isExecutableAction,
   type ActionPolicy,
 } from './action-policy.js';
-import { enqueueActionExecution, planExecution, type ExecutionPlan } from './execution-repository.js';
+import { createExecutionRepository, planExecution, type ExecutionPlan } from './execution-repository.js';
 import type { DepartmentTarget, ExecutionTarget, ReplyTarget } from './executors.js';
 
 // Structural mirrors of the secretary's Decision / DecisionContext (decision.ts), so this module and its tests
@@ -164,7 +164,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
   ): Promise<void> {
     const { decision, context } = recorded;
     const r = routed.get(context) ?? (await route(trx, decision, context));
-    const enqueued = await enqueueActionExecution(trx, {
+    const enqueued = await createExecutionRepository(trx).enqueue({
       analysisId: context.analysisId,
       conversationId: context.conversationId,
       requester: context.employee?.employee.username ?? context.sender,
@@ -186,7 +186,11 @@ export function createActionHooks(deps: ActionHooksDeps) {
       jira: deps.jira,
       withheld: r.withheld,
     });
-    await recordRuleMatches(trx, context.analysisId, r.outcome.matchedRuleIds, enqueued?.execution.id);
+    await createRuleRepository(trx).recordRuleMatches(
+      context.analysisId,
+      r.outcome.matchedRuleIds,
+      enqueued?.execution.id,
+    );
     if (enqueued?.execution.status === 'pending' || enqueued?.execution.status === 'awaiting_approval') {
       trx.executionPromise.then(
         () => deps.worker?.nudge(),

@@ -11,16 +11,16 @@ import {
 } from '@workemon/service-kit';
 import { buildActionCatalog, type ActionCatalogSource } from './action-catalog.js';
 import {
-  decideExecution,
-  getExecution,
-  listExecutionPage,
-  retryExecution,
+  createExecutionRepository,
   toApi,
   type ExecutionFilter,
+  type ExecutionRepository,
 } from './execution-repository.js';
 
-export type ActionRoutesDeps = {
-  db: Knex;
+/** The execution log (`executions`), or the database it is made over (`db`). */
+type ExecutionSource = { executions: ExecutionRepository } | { db: Knex };
+
+export type ActionRoutesDeps = ExecutionSource & {
   openapi: OpenApi;
   /** Checks keys: reading the log and deciding needs an admin key; the communicator decides with a service key. */
   auth: Authenticator;
@@ -49,7 +49,8 @@ type DecisionBody = { body?: ActionDecisionInput };
  * `telegram:<user id>` of a listed approver. A body's `by` from an admin key is ignored.
  */
 export function createActionRoutes(deps: ActionRoutesDeps): Router {
-  const { db, openapi } = deps;
+  const { openapi } = deps;
+  const executions = 'executions' in deps ? deps.executions : createExecutionRepository(deps.db);
   const admin = deps.auth.require(['admin']);
   const adminOrService = deps.auth.require(['admin', 'service']);
   const router = Router();
@@ -62,16 +63,16 @@ export function createActionRoutes(deps: ActionRoutesDeps): Router {
     const { analysis_id, rule_id, ...filter } = query;
     if (filter.from && filter.to && new Date(filter.from) >= new Date(filter.to))
       throw errors.invalidParameter('to', "must be later than 'from'");
-    res.json(await listExecutionPage(db, { ...filter, analysisId: analysis_id, ruleId: rule_id }));
+    res.json(await executions.listPage({ ...filter, analysisId: analysis_id, ruleId: rule_id }));
   });
   router.post('/action-executions/:id/retry', admin, openapi.validate('retryActionExecution'), async (_req, res) => {
-    const row = await retryExecution(db, validated<IdParams>(res).params.id);
+    const row = await executions.retry(validated<IdParams>(res).params.id);
     deps.onRetried?.();
     res.json(toApi(row));
   });
   router.get('/action-executions/:id', admin, openapi.validate('getActionExecution'), async (_req, res) => {
     const id = validated<IdParams>(res).params.id;
-    const execution = await getExecution(db, id);
+    const execution = await executions.get(id);
     if (!execution) throw errors.notFound(`Action execution ${id} not found`);
     res.json(execution);
   });
@@ -82,7 +83,7 @@ export function createActionRoutes(deps: ActionRoutesDeps): Router {
       openapi.validate(decision === 'approve' ? 'approveActionExecution' : 'rejectActionExecution'),
       async (_req, res) => {
         const { params, body } = validated<IdParams & DecisionBody>(res);
-        const row = await decideExecution(db, params.id, {
+        const row = await executions.decide(params.id, {
           decision: decision === 'approve' ? 'approved' : 'rejected',
           by: decidedBy(principalOf(res)!, body?.by, deps.approverTelegramUserIds),
           reason: body?.reason?.trim() || null,

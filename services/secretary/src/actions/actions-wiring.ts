@@ -5,6 +5,7 @@ import type { ActionSettings } from './action-policy.js';
 import { createCommunicatorClient } from './communicator-client.js';
 import type { DepartmentTarget } from './executors.js';
 import { createJiraClient, type JiraClient } from './jira-client.js';
+import { createExecutionRepository } from './execution-repository.js';
 import { createActionWorker, type ActionWorker } from './worker.js';
 import { createActionAudit } from '../audit/action-audit.js';
 import {
@@ -44,6 +45,7 @@ export function createActions(deps: ActionsDeps): Actions {
   const auditRepository = createAuditRepository(db);
   const worker = createActionWorker({
     db,
+    executions: createExecutionRepository(db),
     executors: { jira, communicator },
     communicator,
     settings: settings.worker,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { isAction, type Action, type ActionDecisionInput, type Channel } from '@workemon/contracts';
+import { isAction, type Action, type ActionDecisionInput, type Channel, type SecretaryApi } from '@workemon/contracts';
 import { AppError, errors } from '@workemon/service-kit';
 import type { WithheldReason } from '../sender-trust.js';
 import { isExecutableAction, type ActionPolicy, type ExecutableAction } from './action-policy.js';
@@ -18,9 +18,19 @@ import {
 
 export const TABLE = 'action_executions';
 
-export const EXECUTION_STATUSES = ['pending', 'awaiting_approval', 'succeeded', 'failed', 'skipped'] as const;
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
-export type SideStatus = 'pending' | 'sent' | 'not_needed' | 'failed';
+type ExecutionSchemas = SecretaryApi.components['schemas'];
+
+/** The state of an execution: the contract's `ActionExecutionStatus`. */
+export type ExecutionStatus = ExecutionSchemas['ActionExecutionStatus'];
+export const EXECUTION_STATUSES = [
+  'pending',
+  'awaiting_approval',
+  'succeeded',
+  'failed',
+  'skipped',
+] as const satisfies readonly ExecutionStatus[];
+/** The state of a message about an execution (to the requester, to the approver): `ActionSideEffect.status`. */
+export type SideStatus = NonNullable<ExecutionSchemas['ActionSideEffect']['status']>;
 
 export type ExecutionRow = {
   id: number;
@@ -41,7 +51,7 @@ export type ExecutionRow = {
   payload: ExecutionPayload;
   result: Record<string, unknown> | null;
   error: string | null;
-  decision: 'approved' | 'rejected' | null;
+  decision: NonNullable<ExecutionSchemas['ActionExecution']['decision']> | null;
   decided_by: string | null;
   decided_at: Date | null;
   decision_reason: string | null;
@@ -60,7 +70,7 @@ export type ExecutionRow = {
 
 type SideEffectView = Record<string, unknown> & { status: SideStatus | null };
 
-/** The API's view of a row (`ActionExecution` in the secretary's OpenAPI document). */
+/** The API's view of a row (`ActionExecution` in the secretary's OpenAPI document; the compiler checks it). */
 export function toApi(row: ExecutionRow) {
   const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
   return {
@@ -92,7 +102,7 @@ export function toApi(row: ExecutionRow) {
     created_at: iso(row.created_at)!,
     started_at: iso(row.started_at),
     finished_at: iso(row.finished_at),
-  };
+  } satisfies ExecutionSchemas['ActionExecution'];
 }
 export type ActionExecution = ReturnType<typeof toApi>;
 
@@ -180,19 +190,9 @@ export function planExecution(
   };
 }
 
-/**
- * Writes the action's row. Call it inside the transaction that stores the decision, so the decision and its
- * action commit together (the outbox): the worker picks `pending` rows up after the commit. Returns null for
- * actions without a side effect (reply, clarify).
- */
-export async function enqueueActionExecution(
-  trx: Knex.Transaction | Knex,
-  input: EnqueueInput,
-): Promise<Enqueued | null> {
-  if (!isAction(input.action)) throw errors.invalidParameter('action', 'is not a known action');
-  if (!isExecutableAction(input.action)) return null;
-  const action = input.action;
-  const payload: ExecutionPayload = {
+/** What the worker will need to run the action later: the request and where it goes, frozen at decision time. */
+function executionPayload(input: EnqueueInput): ExecutionPayload {
+  return {
     request: input.request,
     context: input.context ?? '',
     analysis: input.analysis ?? '',
@@ -200,29 +200,63 @@ export async function enqueueActionExecution(
     jira_project: input.jiraProject ?? null,
     reply: input.reply ?? { to: input.requester },
   };
-  const plan = planExecution({ ...input, action, payload });
+}
+
+/**
+ * The columns that tell the requester and the approver: a skipped action is explained in the answer itself
+ * (nothing to send later); a held one waits for its approval request.
+ */
+function sideEffectColumns(trx: Knex.Transaction | Knex, plan: ExecutionPlan) {
   const skipped = plan.status === 'skipped';
+  return {
+    notify_status: skipped ? 'not_needed' : null,
+    notification: skipped ? JSON.stringify({ message: plan.notice, reason: 'told in the answer' }) : null,
+    approval_request_status: plan.status === 'awaiting_approval' ? 'pending' : null,
+    finished_at: skipped ? trx.fn.now() : null,
+  };
+}
+
+/** The row `enqueueActionExecution` inserts for an executable action and its plan. */
+function executionColumns(
+  trx: Knex.Transaction | Knex,
+  input: EnqueueInput & { action: ExecutableAction },
+  plan: ExecutionPlan,
+  payload: ExecutionPayload,
+) {
+  return {
+    analysis_id: input.analysisId ?? null,
+    conversation_id: input.conversationId ?? null,
+    requester: input.requester,
+    channel: input.channel,
+    department: input.department?.name ?? null,
+    action: input.action,
+    status: plan.status,
+    target: plan.target ? JSON.stringify(plan.target) : null,
+    payload: JSON.stringify(payload),
+    error: plan.error,
+    // Written only when set, so the feature's own tests run on migration 100 alone.
+    ...(plan.withheldReason ? { withheld_reason: plan.withheldReason } : {}),
+    matched_rule_ids: [...(input.matchedRuleIds ?? [])],
+    ...sideEffectColumns(trx, plan),
+  };
+}
+
+/**
+ * Writes the action's row. Call it inside the transaction that stores the decision, so the decision and its
+ * action commit together (the outbox): the worker picks `pending` rows up after the commit. Returns null for
+ * actions without a side effect (reply, clarify); 400 `invalid_parameter` for an action the contract lacks.
+ */
+export async function enqueueActionExecution(
+  trx: Knex.Transaction | Knex,
+  input: EnqueueInput,
+): Promise<Enqueued | null> {
+  if (!isAction(input.action)) throw errors.invalidParameter('action', 'is not a known action');
+  if (!isExecutableAction(input.action)) return null;
+  const executable = { ...input, action: input.action };
+  const payload = executionPayload(input);
+  const plan = planExecution({ ...executable, payload });
   const [row] = (await trx(TABLE)
-    .insert({
-      analysis_id: input.analysisId ?? null,
-      conversation_id: input.conversationId ?? null,
-      requester: input.requester,
-      channel: input.channel,
-      department: input.department?.name ?? null,
-      action,
-      status: plan.status,
-      target: plan.target ? JSON.stringify(plan.target) : null,
-      payload: JSON.stringify(payload),
-      error: plan.error,
-      // Written only when set, so the feature's own tests run on migration 100 alone.
-      ...(plan.withheldReason ? { withheld_reason: plan.withheldReason } : {}),
-      matched_rule_ids: [...(input.matchedRuleIds ?? [])],
-      // A skipped action is explained in the answer itself; nothing to send later.
-      notify_status: skipped ? 'not_needed' : null,
-      notification: skipped ? JSON.stringify({ message: plan.notice, reason: 'told in the answer' }) : null,
-      approval_request_status: plan.status === 'awaiting_approval' ? 'pending' : null,
-      finished_at: skipped ? trx.fn.now() : null,
-    })
+    .insert(executionColumns(trx, executable, plan, payload))
     .returning('*')) as ExecutionRow[];
   return { execution: toApi(row!), notice: plan.notice };
 }
@@ -307,14 +341,17 @@ export async function retryExecution(db: Knex, id: number): Promise<ExecutionRow
       updated_at: db.fn.now(),
     })
     .returning('*')) as ExecutionRow[];
-  if (row) return row;
+  return row ?? refuseTransition(db, id, (existing) => `is ${existing.status}: only a failed execution can be retried`);
+}
+
+/**
+ * Throws why a conditional update (`WHERE id AND status`) touched no row: 404 `not_found` when the execution
+ * does not exist, else 409 `conflict` with `why(existing)` (its status now).
+ */
+async function refuseTransition(db: Knex, id: number, why: (existing: ExecutionRow) => string): Promise<never> {
   const existing = (await db<ExecutionRow>(TABLE).where('id', id).first()) as ExecutionRow | undefined;
   if (!existing) throw errors.notFound(`Action execution ${id} not found`);
-  throw new AppError(
-    'conflict',
-    409,
-    `Action execution ${id} is ${existing.status}: only a failed execution can be retried`,
-  );
+  throw new AppError('conflict', 409, `Action execution ${id} ${why(existing)}`);
 }
 
 export async function getExecution(db: Knex, id: number): Promise<ActionExecution | undefined> {
@@ -324,7 +361,7 @@ export async function getExecution(db: Knex, id: number): Promise<ActionExecutio
 
 /** An approver's decision: the contract's ActionDecisionInput with `by` resolved (default `api`) and the verdict. */
 export type Decision = {
-  decision: 'approved' | 'rejected';
+  decision: NonNullable<ExecutionRow['decision']>;
   by: NonNullable<ActionDecisionInput['by']>;
   reason?: ActionDecisionInput['reason'] | null;
 };
@@ -355,15 +392,14 @@ export async function decideExecution(db: Knex, id: number, d: Decision): Promis
       updated_at: db.fn.now(),
     })
     .returning('*')) as ExecutionRow[];
-  if (row) return row;
-  const existing = (await db<ExecutionRow>(TABLE).where('id', id).first()) as ExecutionRow | undefined;
-  if (!existing) throw errors.notFound(`Action execution ${id} not found`);
-  throw new AppError(
-    'conflict',
-    409,
-    `Action execution ${id} is not awaiting approval (status: ${existing.status}${
-      existing.decided_by ? `, decided by ${existing.decided_by}` : ''
-    })`,
+  return (
+    row ??
+    refuseTransition(
+      db,
+      id,
+      (existing) =>
+        `is not awaiting approval (status: ${existing.status}${existing.decided_by ? `, decided by ${existing.decided_by}` : ''})`,
+    )
   );
 }
 
@@ -427,4 +463,38 @@ export async function updateLeased(
 
 export function laterThanNow(db: Knex, ms: number): Knex.Raw {
   return db.raw(`now() + (? * interval '1 millisecond')`, [Math.max(0, Math.round(ms))]);
+}
+
+/** Gives up the lease of a row the worker is done with (its next attempt time, if any, is in the row). */
+export async function releaseLease(db: Knex, row: Pick<ExecutionRow, 'id' | 'lease_token'>): Promise<void> {
+  await db(TABLE)
+    .where({ id: row.id, lease_token: row.lease_token })
+    .update({ lease_token: null, lease_expires_at: null });
+}
+
+export type ExecutionRepository = ReturnType<typeof createExecutionRepository>;
+
+/**
+ * The outbox of actions (`action_executions`) over knex: enqueueing in the decision's transaction, the log and
+ * its decisions for the routes, and the worker's leased claims. `db` may be a transaction. Errors: 400
+ * `invalid_parameter` (unknown action), 404 `not_found`, 409 `conflict` (a retry or decision on a row in
+ * another state).
+ */
+export function createExecutionRepository(db: Knex) {
+  return {
+    enqueue: (input: EnqueueInput) => enqueueActionExecution(db, input),
+    list: (filter: ExecutionFilter) => listExecutions(db, filter),
+    listPage: (filter: ExecutionFilter) => listExecutionPage(db, filter),
+    get: (id: number) => getExecution(db, id),
+    retry: (id: number) => retryExecution(db, id),
+    decide: (id: number, d: Decision) => decideExecution(db, id, d),
+    claimDue: (opts: { leaseMs: number; limit: number }) => claimDueExecutions(db, opts),
+    renewLeases: (rows: Array<Pick<ExecutionRow, 'id' | 'lease_token'>>, leaseMs: number) =>
+      renewLeases(db, rows, leaseMs),
+    updateLeased: (row: Pick<ExecutionRow, 'id' | 'lease_token'>, changes: Record<string, unknown>) =>
+      updateLeased(db, row, changes),
+    releaseLease: (row: Pick<ExecutionRow, 'id' | 'lease_token'>) => releaseLease(db, row),
+    /** `now() + ms` on the database clock, for `next_attempt_at`. */
+    laterThanNow: (ms: number) => laterThanNow(db, ms),
+  };
 }

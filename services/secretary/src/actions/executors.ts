@@ -2,7 +2,7 @@ import type { Channel } from '@workemon/contracts';
 import { isAppError, retryAfterMsOf } from '@workemon/service-kit';
 import type { WithheldReason } from '../sender-trust.js';
 import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE, type ExecutableAction } from './action-policy.js';
-import type { CommunicatorClient } from './communicator-client.js';
+import type { CommunicatorClient, OutboundMessage } from './communicator-client.js';
 import { executionLabel, summarize, type CreatedJiraIssue, type JiraClient } from './jira-client.js';
 
 /** A snapshot of the department taken at decision time (the directory may change before the action runs). */
@@ -64,51 +64,68 @@ export function describeAction(action: ExecutableAction): string {
   return ACTION_PHRASE[action];
 }
 
-/** Whether the action can run with what is configured; if not, why (for the log) and what to tell the user. */
-export function checkReadiness(
-  jira: { configured: boolean; defaultProjectKey?: string },
-  action: ExecutableAction,
-  payload: Pick<ExecutionPayload, 'department' | 'jira_project'>,
-): Readiness {
+type JiraSettings = { configured: boolean; defaultProjectKey?: string };
+type ReadinessPayload = Pick<ExecutionPayload, 'department' | 'jira_project'>;
+
+/** Jira: configured, and a project from the rule, the department or JIRA_PROJECT_KEY (in that order). */
+function jiraReadiness(jira: JiraSettings, payload: ReadinessPayload): Readiness {
+  if (!jira.configured)
+    return {
+      ready: false,
+      reason: 'Jira is not configured (JIRA_BASE_URL, JIRA_API_TOKEN)',
+      userMessage:
+        'Задачу в Jira создать не получилось: Jira не подключена к Workemon. Запрос сохранён, при необходимости обратитесь в ответственный департамент напрямую.',
+    };
   const dep = payload.department;
-  const depName = dep?.name ?? 'не указан';
-  switch (action) {
-    case ACTION_JIRA: {
-      if (!jira.configured)
-        return {
-          ready: false,
-          reason: 'Jira is not configured (JIRA_BASE_URL, JIRA_API_TOKEN)',
-          userMessage:
-            'Задачу в Jira создать не получилось: Jira не подключена к Workemon. Запрос сохранён, при необходимости обратитесь в ответственный департамент напрямую.',
-        };
-      const project = payload.jira_project || dep?.jira_project_key || jira.defaultProjectKey;
-      if (!project)
-        return {
-          ready: false,
-          reason: `no Jira project: department '${depName}' has none and JIRA_PROJECT_KEY is not set`,
-          userMessage: `Задачу в Jira создать не получилось: для департамента «${depName}» не указан проект Jira. Запрос сохранён, при необходимости обратитесь в департамент напрямую.`,
-        };
-      return { ready: true, target: { system: 'jira', project } };
-    }
-    case ACTION_TELEGRAM_EMPLOYEE: {
-      if (!dep?.telegram_contact)
-        return {
-          ready: false,
-          reason: dep ? `department '${dep.name}' has no Telegram contact` : 'the requester has no department',
-          userMessage: `Переслать запрос сотруднику в Telegram не получилось: для департамента «${depName}» не указан контакт. Запрос сохранён.`,
-        };
-      return { ready: true, target: { system: 'telegram', to: dep.telegram_contact, department: dep.name } };
-    }
-    case ACTION_MAILING_LIST: {
-      if (!dep?.mailing_list)
-        return {
-          ready: false,
-          reason: dep ? `department '${dep.name}' has no mailing list` : 'the requester has no department',
-          userMessage: `Отправить запрос в рассылку не получилось: для департамента «${depName}» не указан адрес рассылки. Запрос сохранён.`,
-        };
-      return { ready: true, target: { system: 'mailing_list', to: dep.mailing_list, department: dep.name } };
-    }
-  }
+  const project = payload.jira_project || dep?.jira_project_key || jira.defaultProjectKey;
+  if (!project)
+    return {
+      ready: false,
+      reason: `no Jira project: department '${dep?.name ?? 'не указан'}' has none and JIRA_PROJECT_KEY is not set`,
+      userMessage: `Задачу в Jira создать не получилось: для департамента «${dep?.name ?? 'не указан'}» не указан проект Jira. Запрос сохранён, при необходимости обратитесь в департамент напрямую.`,
+    };
+  return { ready: true, target: { system: 'jira', project } };
+}
+
+/** Where a message action finds its address in the department, and what is said when it has none. */
+const DEPARTMENT_ADDRESSES = {
+  telegram: {
+    field: 'telegram_contact',
+    missing: 'Telegram contact',
+    userMessage: (department: string) =>
+      `Переслать запрос сотруднику в Telegram не получилось: для департамента «${department}» не указан контакт. Запрос сохранён.`,
+  },
+  mailing_list: {
+    field: 'mailing_list',
+    missing: 'mailing list',
+    userMessage: (department: string) =>
+      `Отправить запрос в рассылку не получилось: для департамента «${department}» не указан адрес рассылки. Запрос сохранён.`,
+  },
+} as const;
+
+/** A message to the department: its `telegram_contact` (a colleague in Telegram) or its `mailing_list`. */
+function departmentReadiness(system: keyof typeof DEPARTMENT_ADDRESSES, payload: ReadinessPayload): Readiness {
+  const address = DEPARTMENT_ADDRESSES[system];
+  const dep = payload.department;
+  const to = dep?.[address.field];
+  if (!dep || !to)
+    return {
+      ready: false,
+      reason: dep ? `department '${dep.name}' has no ${address.missing}` : 'the requester has no department',
+      userMessage: address.userMessage(dep?.name ?? 'не указан'),
+    };
+  return { ready: true, target: { system, to, department: dep.name } };
+}
+
+const READINESS: Record<ExecutableAction, (jira: JiraSettings, payload: ReadinessPayload) => Readiness> = {
+  [ACTION_JIRA]: jiraReadiness,
+  [ACTION_TELEGRAM_EMPLOYEE]: (_jira, payload) => departmentReadiness('telegram', payload),
+  [ACTION_MAILING_LIST]: (_jira, payload) => departmentReadiness('mailing_list', payload),
+};
+
+/** Whether the action can run with what is configured; if not, why (for the log) and what to tell the user. */
+export function checkReadiness(jira: JiraSettings, action: ExecutableAction, payload: ReadinessPayload): Readiness {
+  return READINESS[action](jira, payload);
 }
 
 const clip = (text: string, maxChars: number) =>
@@ -149,6 +166,94 @@ function mailingListText(input: ExecutionInput): string {
   ].join('\n');
 }
 
+type Succeeded<S extends ExecutionTarget['system']> = Extract<ExecutionTarget, { system: S }>;
+
+/**
+ * Creates the Jira issue, or adopts the one an earlier try made: a create whose answer was lost (timeout,
+ * connection reset, a 5xx after the commit) may have made it, so every retry first looks for this execution's
+ * label.
+ */
+async function createJiraIssue(
+  jira: JiraClient,
+  input: ExecutionInput,
+  target: Succeeded<'jira'>,
+): Promise<ExecutionOutcome> {
+  const { payload } = input;
+  const label = executionLabel(input.id);
+  const check = (input.attempt ?? 1) > 1 ? await findCreatedIssue(jira, label) : undefined;
+  const adopted = check?.issue;
+  const issue =
+    adopted ??
+    (await jira.createIssue({
+      projectKey: target.project,
+      summary: payload.request,
+      sections: [
+        { title: 'Запрос', text: payload.request },
+        { title: 'Контекст', text: payload.context },
+        { title: 'Анализ', text: payload.analysis },
+        { title: 'Источник', text: origin(input) },
+      ],
+      labels: ['workemon', label],
+    }));
+  return {
+    status: 'succeeded',
+    target,
+    result: {
+      issue_key: issue.key,
+      issue_id: issue.id,
+      url: issue.url,
+      ...(adopted ? { adopted: true } : {}),
+      ...(check?.problem ? { duplicate_check_failed: check.problem } : {}),
+    },
+    userMessage: `По вашему запросу создана задача ${issue.key}: ${issue.url}`,
+  };
+}
+
+/**
+ * Sends one message to a person through the communicator (a colleague in Telegram, a mailing list) and
+ * describes the delivery; a channel without credentials makes the action `skipped` (skipWhenNotConfigured).
+ */
+async function deliverMessage(
+  communicator: CommunicatorClient,
+  message: OutboundMessage,
+  target: Succeeded<'telegram' | 'mailing_list'>,
+  userMessage: string,
+): Promise<ExecutionOutcome> {
+  const sent = await communicator.send(message).catch(skipWhenNotConfigured);
+  if ('status' in sent) return sent;
+  return {
+    status: 'succeeded',
+    target,
+    result: { delivered: sent.delivered, message_id: sent.message_id ?? null, duplicate: sent.duplicate ?? false },
+    userMessage,
+  };
+}
+
+/** The request passed to the department's colleague in Telegram. */
+function sendToColleague(communicator: CommunicatorClient, input: ExecutionInput, target: Succeeded<'telegram'>) {
+  const message = {
+    channel: 'tg' as const,
+    to: target.to,
+    text: colleagueText(input),
+    idempotency_key: `action-${input.id}-telegram`,
+  };
+  const userMessage = `Ваш запрос передан сотруднику департамента «${target.department}» в Telegram (${target.to}); он свяжется с вами.`;
+  return deliverMessage(communicator, message, target, userMessage);
+}
+
+/** The request mailed to the department's list. */
+function sendToMailingList(communicator: CommunicatorClient, input: ExecutionInput, target: Succeeded<'mailing_list'>) {
+  const message = {
+    channel: 'email' as const,
+    to: target.to,
+    subject: `[Workemon] ${summarize(input.payload.request)}`,
+    text: mailingListText(input),
+    idempotency_key: `action-${input.id}-mailing-list`,
+  };
+  const userMessage = `Ваш запрос отправлен в рассылку департамента «${target.department}» (${target.to}).`;
+  return deliverMessage(communicator, message, target, userMessage);
+}
+
 /**
  * Carries out one action. Resolves with `succeeded` or `skipped`; throws the upstream's error otherwise (the
  * worker classifies it with `classifyFailure`). Every message to a person carries an idempotency key derived
@@ -162,76 +267,13 @@ export async function executeAction(deps: ExecutorDeps, input: ExecutionInput): 
   );
   if (!readiness.ready) return { status: 'skipped', reason: readiness.reason, userMessage: readiness.userMessage };
   const { target } = readiness;
-  const { payload } = input;
   switch (target.system) {
-    case 'jira': {
-      const jira = deps.jira!;
-      const label = executionLabel(input.id);
-      // A create whose answer was lost (timeout, connection reset, a 5xx after the commit) may have made the
-      // issue: every retry first looks for this execution's label and adopts what it finds.
-      const check = (input.attempt ?? 1) > 1 ? await findCreatedIssue(jira, label) : undefined;
-      const adopted = check?.issue;
-      const issue =
-        adopted ??
-        (await jira.createIssue({
-          projectKey: target.project,
-          summary: payload.request,
-          sections: [
-            { title: 'Запрос', text: payload.request },
-            { title: 'Контекст', text: payload.context },
-            { title: 'Анализ', text: payload.analysis },
-            { title: 'Источник', text: origin(input) },
-          ],
-          labels: ['workemon', label],
-        }));
-      return {
-        status: 'succeeded',
-        target,
-        result: {
-          issue_key: issue.key,
-          issue_id: issue.id,
-          url: issue.url,
-          ...(adopted ? { adopted: true } : {}),
-          ...(check?.problem ? { duplicate_check_failed: check.problem } : {}),
-        },
-        userMessage: `По вашему запросу создана задача ${issue.key}: ${issue.url}`,
-      };
-    }
-    case 'telegram': {
-      const sent = await deps.communicator
-        .send({
-          channel: 'tg',
-          to: target.to,
-          text: colleagueText(input),
-          idempotency_key: `action-${input.id}-telegram`,
-        })
-        .catch(skipWhenNotConfigured);
-      if ('status' in sent) return sent;
-      return {
-        status: 'succeeded',
-        target,
-        result: { delivered: sent.delivered, message_id: sent.message_id ?? null, duplicate: sent.duplicate ?? false },
-        userMessage: `Ваш запрос передан сотруднику департамента «${target.department}» в Telegram (${target.to}); он свяжется с вами.`,
-      };
-    }
-    case 'mailing_list': {
-      const sent = await deps.communicator
-        .send({
-          channel: 'email',
-          to: target.to,
-          subject: `[Workemon] ${summarize(payload.request)}`,
-          text: mailingListText(input),
-          idempotency_key: `action-${input.id}-mailing-list`,
-        })
-        .catch(skipWhenNotConfigured);
-      if ('status' in sent) return sent;
-      return {
-        status: 'succeeded',
-        target,
-        result: { delivered: sent.delivered, message_id: sent.message_id ?? null, duplicate: sent.duplicate ?? false },
-        userMessage: `Ваш запрос отправлен в рассылку департамента «${target.department}» (${target.to}).`,
-      };
-    }
+    case 'jira':
+      return createJiraIssue(deps.jira!, input, target);
+    case 'telegram':
+      return sendToColleague(deps.communicator, input, target);
+    case 'mailing_list':
+      return sendToMailingList(deps.communicator, input, target);
   }
 }
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Knex } from 'knex';
 import type { Channel } from '@workemon/contracts';
-import { getRequestId, isAppError, principalOf, type Logger } from '@workemon/service-kit';
+import { getRequestId, isAppError, principalOf, sleep, type Logger } from '@workemon/service-kit';
 import type { DecisionRecordedHook } from '../decision.js';
 import {
   auditRowOf,
@@ -211,15 +211,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
     audit.errorStatus = statusOf(err);
     // With the database away the write fails only after the pool's acquire timeout: the answer waits at most
     // REFUSAL_WRITE_WAIT_MS for it (the write goes on, and is logged if it fails).
-    const written = settle(audit).catch(warn);
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, REFUSAL_WRITE_WAIT_MS);
-    });
-    void Promise.race([written, waited]).then(() => {
-      clearTimeout(timer);
-      next(err);
-    });
+    void waitAtMost(settle(audit).catch(warn), REFUSAL_WRITE_WAIT_MS).then(() => next(err));
   };
 
   /** Wraps the analyzer's `onDecisionRecorded`: the audit rows are written in the same transaction, first. */
@@ -277,6 +269,17 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
   }
 
   return { track, captureError, decisionHook };
+}
+
+/**
+ * Waits until `work` settles or `ms` pass, whichever is first; never rejects. The wait is the resilience
+ * module's `sleep`, aborted (its timer cleared) as soon as `work` settles; `work` itself goes on either way.
+ */
+async function waitAtMost(work: Promise<unknown>, ms: number): Promise<void> {
+  const settled = new AbortController();
+  const abort = () => settled.abort();
+  void work.then(abort, abort);
+  await sleep(ms, { signal: settled.signal });
 }
 
 // The status the shared error handler will answer with (an AppError's, a body parser's 400/413, else 500).

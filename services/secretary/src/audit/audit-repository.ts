@@ -1,4 +1,4 @@
-import type { AuditEventInput as ContractAuditEventInput } from '@workemon/contracts';
+import type { AuditEventInput as ContractAuditEventInput, SecretaryApi } from '@workemon/contracts';
 import type { Knex } from 'knex';
 import { errors, sanitizeText } from '@workemon/service-kit';
 
@@ -18,49 +18,19 @@ export type AuditOutcome = ContractAuditEventInput['outcome'];
 /** One event as written (`AuditEventInput` in secretary.yaml); `occurred_at` absent: the database clock. */
 export type AuditEventInput = ContractAuditEventInput;
 
+type AuditSchemas = SecretaryApi.components['schemas'];
+
 /** One stored event (`AuditEvent` in secretary.yaml): times as ISO 8601 UTC strings. */
-export type AuditEvent = Required<Pick<AuditEventInput, 'event_id' | 'channel' | 'direction' | 'outcome'>> & {
-  id: number;
-  reason: string | null;
-  message_id: string | null;
-  request_id: string | null;
-  conversation_id: number | null;
-  sender: string | null;
-  recipient: string | null;
-  subject: string | null;
-  detail: string | null;
-  dry_run: boolean;
-  occurred_at: string;
-  recorded_at: string;
-};
+export type AuditEvent = AuditSchemas['AuditEvent'];
 
-/** GET /audit's filters; `since` inclusive, `until` exclusive (RFC 3339); `limit` 1..500. */
-export type AuditFilter = {
-  channel?: AuditChannel;
-  sender?: string;
-  reason?: string;
-  outcome?: AuditOutcome;
-  direction?: AuditDirection;
-  message_id?: string;
-  request_id?: string;
-  since?: string;
-  until?: string;
-  dry_run?: boolean;
-  limit?: number;
-  cursor?: string;
-};
+/**
+ * GET /audit's filters (the query of `listAuditEvents`); `since` inclusive, `until` exclusive (RFC 3339);
+ * `limit` 1..500.
+ */
+export type AuditFilter = NonNullable<SecretaryApi.operations['listAuditEvents']['parameters']['query']>;
 
-/** The counts of one channel in /stats' `audit` (dry runs excluded). */
-export type AuditChannelCounts = {
-  inbound: number;
-  skipped: number;
-  skipped_by_reason: Record<string, number>;
-  decided: number;
-  replied: number;
-  delivered: number;
-  failed: number;
-  failed_by_reason: Record<string, number>;
-};
+/** The counts of one channel in /stats' `audit` (dry runs excluded): `AuditChannelCounts` in secretary.yaml. */
+export type AuditChannelCounts = AuditSchemas['AuditChannelCounts'];
 
 export const AUDIT_STATS_PERIODS = ['day', 'week', 'month'] as const;
 export type AuditStatsPeriod = (typeof AUDIT_STATS_PERIODS)[number];
@@ -68,12 +38,8 @@ export type AuditStatsPeriod = (typeof AUDIT_STATS_PERIODS)[number];
 /** `from` inclusive, `to` exclusive (ISO 8601); `period` adds per-UTC-period counts as /rules/stats does. */
 export type AuditStatsOptions = { from?: string; to?: string; period?: AuditStatsPeriod };
 
-export type AuditStats = {
-  from: string | null;
-  to: string | null;
-  channels: Record<string, AuditChannelCounts>;
-  periods?: { start: string; channels: Record<string, AuditChannelCounts> }[];
-};
+/** The audit log's counts per channel in a window (`AuditStats` in secretary.yaml). */
+export type AuditStats = AuditSchemas['AuditStats'];
 
 /** AUDIT_RETENTION_DAYS' default: how long audit rows are kept. */
 export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
@@ -272,41 +238,12 @@ export function createAuditRepository(knex: Knex) {
       );
       const total: Record<string, AuditChannelCounts> = {};
       const byPeriod = new Map<string, Record<string, AuditChannelCounts>>();
-      const add = (into: Record<string, AuditChannelCounts>, r: Record<string, unknown>) => {
-        const counts = (into[String(r['channel'])] ??= EMPTY_COUNTS());
-        const n = Number(r['n']);
-        const reason = String(r['reason']);
-        switch (r['kind']) {
-          case 'inbound':
-            counts.inbound += n;
-            break;
-          case 'skipped':
-            counts.skipped += n;
-            counts.skipped_by_reason[reason] = (counts.skipped_by_reason[reason] ?? 0) + n;
-            break;
-          case 'decided':
-            counts.decided += n;
-            break;
-          case 'replied':
-            // A reply is a delivery too.
-            counts.replied += n;
-            counts.delivered += n;
-            break;
-          case 'delivered':
-            counts.delivered += n;
-            break;
-          case 'failed':
-            counts.failed += n;
-            counts.failed_by_reason[reason] = (counts.failed_by_reason[reason] ?? 0) + n;
-            break;
-        }
-      };
       for (const r of rows) {
-        add(total, r);
+        addCounts(total, r);
         if (options.period) {
           const start = iso(r['start']);
           if (!byPeriod.has(start)) byPeriod.set(start, {});
-          add(byPeriod.get(start)!, r);
+          addCounts(byPeriod.get(start)!, r);
         }
       }
       return {
@@ -342,6 +279,32 @@ export function createAuditRepository(knex: Knex) {
 }
 
 export type AuditRepository = ReturnType<typeof createAuditRepository>;
+
+type CountField = 'inbound' | 'skipped' | 'decided' | 'replied' | 'delivered' | 'failed';
+
+/** Which counts a kind of row of the stats query adds to, and where its reason is tallied. */
+const KIND_COUNTS: Record<string, { fields: CountField[]; byReason?: 'skipped_by_reason' | 'failed_by_reason' }> = {
+  inbound: { fields: ['inbound'] },
+  skipped: { fields: ['skipped'], byReason: 'skipped_by_reason' },
+  decided: { fields: ['decided'] },
+  // A reply is a delivery too.
+  replied: { fields: ['replied', 'delivered'] },
+  delivered: { fields: ['delivered'] },
+  failed: { fields: ['failed'], byReason: 'failed_by_reason' },
+};
+
+/** Adds one row of the stats query (`channel`, `kind`, `reason`, count `n`) to the counts of its channel. */
+function addCounts(into: Record<string, AuditChannelCounts>, r: Record<string, unknown>): void {
+  const kind = KIND_COUNTS[String(r['kind'])];
+  if (!kind) return;
+  const counts = (into[String(r['channel'])] ??= EMPTY_COUNTS());
+  const n = Number(r['n']);
+  for (const field of kind.fields) counts[field] += n;
+  if (kind.byReason) {
+    const reason = String(r['reason']);
+    counts[kind.byReason][reason] = (counts[kind.byReason][reason] ?? 0) + n;
+  }
+}
 
 /**
  * Runs `deleteExpired` on the first write and then every `everyWrites` writes, as the deliveries keys are kept

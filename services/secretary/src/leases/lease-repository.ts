@@ -1,14 +1,11 @@
 import type { Knex } from 'knex';
+import type { SecretaryApi } from '@workemon/contracts';
 
-/** A poller lease as stored: who holds it, its fencing epoch, and when it lapses (database clock). */
-export type PollerLease = {
-  name: string;
-  holder: string;
-  /** Bumped at every change of holder, never at a renewal: a fencing token for the holder's writes. */
-  epoch: number;
-  acquired_at: string;
-  expires_at: string;
-};
+/**
+ * A poller lease as stored (the contract's `PollerLease`): who holds it, its fencing epoch (bumped at every
+ * change of holder, never at a renewal) and when it lapses (database clock, ISO 8601).
+ */
+export type PollerLease = SecretaryApi.components['schemas']['PollerLease'];
 
 /** The outcome of an attempt to take or renew a lease. */
 export type LeaseAttempt = { granted: true; lease: PollerLease } | { granted: false; lease: PollerLease };

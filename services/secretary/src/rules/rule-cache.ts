@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { runPrepared, type PreparedStatement } from '../database.js';
-import { listActiveRules } from './rule-repository.js';
+import { createRuleRepository } from './rule-repository.js';
 import type { RoutingRule } from './rules.js';
 
 // The enabled rules in evaluation order and the version they are at, read in one snapshot (one statement).
@@ -46,7 +46,7 @@ export function createRuleCache() {
     async activeRules(db: Knex | Knex.Transaction, seen: RulesVersion): Promise<RoutingRule[]> {
       if (seen !== undefined && cached && cached.version >= seen) return cached.rules;
       // The actions feature's own tests run without migration 285: no version, no version table needed.
-      if (seen === undefined) return listActiveRules(db);
+      if (seen === undefined) return createRuleRepository(db).listActiveRules();
       // Concurrent requests that found the copy stale share one read.
       loading ??= load(db).finally(() => (loading = undefined));
       const fresh = await loading;

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { RoutingRuleStats } from '@workemon/contracts';
+import type { RoutingRuleStats, SecretaryApi } from '@workemon/contracts';
 import { errors } from '@workemon/service-kit';
 import type { RoutingRule } from './rules.js';
 
@@ -7,7 +7,11 @@ const TABLE = 'routing_rules';
 
 type RuleRow = RoutingRule & { created_at: Date; updated_at: Date };
 
-export function toApi(row: RuleRow) {
+/** A rule as the API shows it: the contract's `RoutingRule` (timestamps as ISO 8601 instants). */
+export type RuleView = SecretaryApi.components['schemas']['RoutingRule'];
+
+/** The API's view of a stored row. */
+export function toApi(row: RuleRow): RuleView {
   return {
     id: row.id,
     name: row.name,
@@ -20,7 +24,6 @@ export function toApi(row: RuleRow) {
     updated_at: new Date(row.updated_at).toISOString(),
   };
 }
-export type RuleView = ReturnType<typeof toApi>;
 
 const columns = (rule: Omit<RoutingRule, 'id'>) => ({
   name: rule.name,
@@ -31,80 +34,83 @@ const columns = (rule: Omit<RoutingRule, 'id'>) => ({
   effects: JSON.stringify(rule.effects),
 });
 
-export async function listRules(db: Knex, filter: { enabled?: boolean } = {}): Promise<RuleView[]> {
-  const q = db<RuleRow>(TABLE)
-    .select('*')
-    .orderBy([{ column: 'priority' }, { column: 'id' }]);
-  if (filter.enabled !== undefined) q.where('enabled', filter.enabled);
-  return ((await q) as RuleRow[]).map(toApi);
-}
-
-/** The enabled rules in evaluation order; for `evaluateRules` inside the decision transaction. */
-export async function listActiveRules(db: Knex | Knex.Transaction): Promise<RoutingRule[]> {
-  return (await db<RuleRow>(TABLE)
-    .select('id', 'name', 'priority', 'enabled', 'stop_on_match', 'conditions', 'effects')
-    .where('enabled', true)
-    .orderBy([{ column: 'priority' }, { column: 'id' }])) as RoutingRule[];
-}
-
-export async function getRule(db: Knex, id: number): Promise<RuleView> {
-  const row = (await db<RuleRow>(TABLE).where('id', id).first()) as RuleRow | undefined;
+/** The row a write returned, as the API shows it; 404 `not_found` when the statement touched no rule `id`. */
+function returnedRule(rows: RuleRow[], id: number): RuleView {
+  const [row] = rows;
   if (!row) throw errors.notFound(`Rule ${id} not found`);
   return toApi(row);
 }
 
-export async function createRule(db: Knex, rule: Omit<RoutingRule, 'id'>): Promise<RuleView> {
-  const [row] = (await db(TABLE).insert(columns(rule)).returning('*')) as RuleRow[];
-  return toApi(row!);
-}
+export type RuleRepository = ReturnType<typeof createRuleRepository>;
 
-export async function replaceRule(db: Knex, id: number, rule: Omit<RoutingRule, 'id'>): Promise<RuleView> {
-  const [row] = (await db(TABLE)
-    .where('id', id)
-    .update({ ...columns(rule), updated_at: db.fn.now() })
-    .returning('*')) as RuleRow[];
-  if (!row) throw errors.notFound(`Rule ${id} not found`);
-  return toApi(row);
-}
+/**
+ * The routing rules (`routing_rules`) and their matches (`rule_matches`) over knex. `db` may be a transaction:
+ * the action hooks read the active rules and record matches inside the decision's. Missing ids are 404
+ * `not_found` (AppError).
+ */
+export function createRuleRepository(db: Knex | Knex.Transaction) {
+  return {
+    /** Every rule in evaluation order (priority ascending, then id), optionally only the enabled or disabled. */
+    async listRules(filter: { enabled?: boolean } = {}): Promise<RuleView[]> {
+      const q = db<RuleRow>(TABLE)
+        .select('*')
+        .orderBy([{ column: 'priority' }, { column: 'id' }]);
+      if (filter.enabled !== undefined) q.where('enabled', filter.enabled);
+      return ((await q) as RuleRow[]).map(toApi);
+    },
 
-export async function toggleRule(db: Knex, id: number): Promise<RuleView> {
-  const [row] = (await db(TABLE)
-    .where('id', id)
-    .update({ enabled: db.raw('NOT enabled'), updated_at: db.fn.now() })
-    .returning('*')) as RuleRow[];
-  if (!row) throw errors.notFound(`Rule ${id} not found`);
-  return toApi(row);
-}
+    /** The enabled rules in evaluation order; for `evaluateRules` inside the decision transaction. */
+    async listActiveRules(): Promise<RoutingRule[]> {
+      return (await db<RuleRow>(TABLE)
+        .select('id', 'name', 'priority', 'enabled', 'stop_on_match', 'conditions', 'effects')
+        .where('enabled', true)
+        .orderBy([{ column: 'priority' }, { column: 'id' }])) as RoutingRule[];
+    },
 
-export async function deleteRule(db: Knex, id: number): Promise<void> {
-  const deleted = await db(TABLE).where('id', id).delete();
-  if (!deleted) throw errors.notFound(`Rule ${id} not found`);
-}
+    async getRule(id: number): Promise<RuleView> {
+      return returnedRule((await db<RuleRow>(TABLE).where('id', id).limit(1)) as RuleRow[], id);
+    },
 
-/** Records which rules an analysis matched (call in the decision transaction, after enqueueing the action). */
-export async function recordRuleMatches(
-  trx: Knex | Knex.Transaction,
-  analysisId: number,
-  ruleIds: readonly number[],
-  executionId?: number | null,
-): Promise<void> {
-  if (ruleIds.length === 0) return;
-  await trx('rule_matches').insert(
-    ruleIds.map((ruleId) => ({ analysis_id: analysisId, rule_id: ruleId, execution_id: executionId ?? null })),
-  );
-}
+    async createRule(rule: Omit<RoutingRule, 'id'>): Promise<RuleView> {
+      const [row] = (await db(TABLE).insert(columns(rule)).returning('*')) as RuleRow[];
+      return toApi(row!);
+    },
 
-type Counts = {
-  matches: number;
-  executions: number;
-  succeeded: number;
-  failed: number;
-  skipped: number;
-  in_progress: number;
-  success_rate: number | null;
-};
+    async replaceRule(id: number, rule: Omit<RoutingRule, 'id'>): Promise<RuleView> {
+      const changes = { ...columns(rule), updated_at: db.fn.now() };
+      return returnedRule((await db(TABLE).where('id', id).update(changes).returning('*')) as RuleRow[], id);
+    },
+
+    async toggleRule(id: number): Promise<RuleView> {
+      const changes = { enabled: db.raw('NOT enabled'), updated_at: db.fn.now() };
+      return returnedRule((await db(TABLE).where('id', id).update(changes).returning('*')) as RuleRow[], id);
+    },
+
+    async deleteRule(id: number): Promise<void> {
+      const deleted = await db(TABLE).where('id', id).delete();
+      if (!deleted) throw errors.notFound(`Rule ${id} not found`);
+    },
+
+    /** Records which rules an analysis matched (call in the decision transaction, after enqueueing the action). */
+    async recordRuleMatches(
+      analysisId: number,
+      ruleIds: readonly number[],
+      executionId?: number | null,
+    ): Promise<void> {
+      if (ruleIds.length === 0) return;
+      await db('rule_matches').insert(
+        ruleIds.map((ruleId) => ({ analysis_id: analysisId, rule_id: ruleId, execution_id: executionId ?? null })),
+      );
+    },
+
+    /** Per-rule statistics (see `ruleStats`). */
+    ruleStats: (options: RuleStatsOptions = {}) => ruleStats(db as Knex, options),
+  };
+}
 
 export type RuleStatsPeriod = NonNullable<RoutingRuleStats['periods']>[number];
+/** The counts of one rule in one window: the contract's period without its start. */
+type Counts = Omit<RuleStatsPeriod, 'start'>;
 
 /**
  * The contract's RoutingRuleStats with `last_matched_at` and `last_run_at` (when the newest execution counted
@@ -152,7 +158,7 @@ const IN_WINDOW = (column: string) =>
  * counted against a rule). `from`/`to` limit the window (matches by `matched_at`, executions by `created_at`);
  * `period` adds the same counts per UTC calendar day, ISO week (from Monday) or month.
  */
-export async function ruleStats(db: Knex, options: RuleStatsOptions = {}): Promise<RuleStats[]> {
+async function ruleStats(db: Knex, options: RuleStatsOptions = {}): Promise<RuleStats[]> {
   const window = [options.from ?? null, options.to ?? null];
   const { rows } = await db.raw<{ rows: Record<string, unknown>[] }>(
     `

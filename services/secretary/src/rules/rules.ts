@@ -1,61 +1,25 @@
-import { isAction, type Action, type Channel } from '@workemon/contracts';
+import { z } from 'zod';
+import { CHANNELS, isAction, type Action, type Channel, type SecretaryApi } from '@workemon/contracts';
 import { errors } from '@workemon/service-kit';
 import { isExecutableAction } from '../actions/action-policy.js';
 
-export type RuleConditions = {
-  channel?: Channel;
-  /** The requester's department (case-insensitive). */
-  department?: string;
-  /** Regex (case-insensitive) on the sender: email address, Telegram username or id, or directory username. */
-  sender_pattern?: string;
-  /** Regex (case-insensitive) on the request text. */
-  request_pattern?: string;
-  /** The guesser's decision: was the request clear enough. */
-  is_enough?: boolean;
-  /** The action the analyst proposed (before any rule's effect). */
-  action?: Action;
-  /** The guesser's category (the workflow engine's `classification_trigger`). */
-  category?: string;
-  /**
-   * The least confidence of the classification (0–1). Default DEFAULT_MIN_CONFIDENCE (0.70, the workflow
-   * engine's `confidence_threshold`) when `category` is set; no threshold otherwise. A decision without a
-   * confidence never passes a threshold.
-   */
-  min_confidence?: number;
-  /** Regex (case-insensitive) on the mail's Subject; a request without one (Telegram, REST) never matches. */
-  subject_pattern?: string;
-  /**
-   * The rule applies while the request is unclear (is_enough false) too. Without it a rule never replaces the
-   * clarifying question. Even with it, an action with a side effect never runs on an empty context.
-   */
-  when_unclear?: boolean;
-};
+type RuleSchemas = SecretaryApi.components['schemas'];
 
-export type RuleEffects = {
-  action?: Action;
-  department?: string;
-  jira_project?: string;
-  require_approval?: boolean;
-};
+/**
+ * A rule's conditions: the contract's `RuleConditions` (openapi/secretary.yaml). All given conditions must hold;
+ * none given matches every decision. Patterns are regexes (case-insensitive); `min_confidence` defaults to
+ * DEFAULT_MIN_CONFIDENCE when `category` is set.
+ */
+export type RuleConditions = RuleSchemas['RuleConditions'];
 
-export type RuleInput = {
-  name: string;
-  priority?: number;
-  enabled?: boolean;
-  stop_on_match?: boolean;
-  conditions?: RuleConditions;
-  effects?: RuleEffects;
-};
+/** A rule's effects: the contract's `RuleEffects` (action, department, Jira project, approval). */
+export type RuleEffects = RuleSchemas['RuleEffects'];
 
-export type RoutingRule = {
-  id: number;
-  name: string;
-  priority: number;
-  enabled: boolean;
-  stop_on_match: boolean;
-  conditions: RuleConditions;
-  effects: RuleEffects;
-};
+/** A rule as an API client sends it: the contract's `RoutingRuleInput`. */
+export type RuleInput = RuleSchemas['RoutingRuleInput'];
+
+/** A stored rule as evaluation needs it: the contract's `RoutingRule` without its timestamps. */
+export type RoutingRule = Omit<RuleSchemas['RoutingRule'], 'created_at' | 'updated_at'>;
 
 export type RuleContext = {
   channel: Channel;
@@ -130,60 +94,84 @@ export function compilePattern(field: string, pattern: string): RegExp {
   return re;
 }
 
-const CHANNELS = ['email', 'tg', 'direct'];
 const JIRA_KEY = /^[A-Z][A-Z0-9_]{0,49}$/;
 
+const ACTION_ERROR = { error: 'is not a known action' };
+const CATEGORY_ERROR = { error: 'must be a category name such as payments (see CATEGORIES)' };
+const CONFIDENCE_ERROR = { error: 'must be a number from 0 to 1' };
+const SUBJECT_ERROR = { error: 'must be a non-empty regular expression' };
+const PATTERN_ERROR = { error: 'must be a regular expression' };
+
 /**
- * Checks a rule as an API client sends it (the OpenAPI document checks types and enums first; this repeats
- * what matters for code paths without it) and fills defaults. Errors name the field: `conditions.sender_pattern`.
+ * The shape of a rule (RoutingRuleInput in openapi/secretary.yaml), for code paths that do not pass the OpenAPI
+ * validator. Fields the contract does not check further pass through as given; each message names what is
+ * wrong with the field the issue's path names (`conditions.category`).
  */
-export function validateRule(input: RuleInput): Omit<RoutingRule, 'id'> {
-  if (typeof input.name !== 'string' || !input.name.trim()) throw errors.invalidParameter('name', 'must not be empty');
-  const conditions = input.conditions ?? {};
-  const effects = input.effects ?? {};
-  if (conditions.channel !== undefined && !CHANNELS.includes(conditions.channel))
-    throw errors.invalidParameter('conditions.channel', `must be one of: ${CHANNELS.join(', ')}`);
-  if (conditions.action !== undefined && !isAction(conditions.action))
-    throw errors.invalidParameter('conditions.action', 'is not a known action');
-  if (effects.action !== undefined && !isAction(effects.action))
-    throw errors.invalidParameter('effects.action', 'is not a known action');
-  if (effects.jira_project !== undefined && !JIRA_KEY.test(effects.jira_project))
-    throw errors.invalidParameter('effects.jira_project', 'must be a Jira project key (e.g. OPS)');
-  if (conditions.sender_pattern !== undefined) compilePattern('conditions.sender_pattern', conditions.sender_pattern);
-  if (conditions.subject_pattern !== undefined) {
-    if (typeof conditions.subject_pattern !== 'string' || !conditions.subject_pattern)
-      throw errors.invalidParameter('conditions.subject_pattern', 'must be a non-empty regular expression');
-    compilePattern('conditions.subject_pattern', conditions.subject_pattern);
+const RULE_INPUT_SCHEMA = z.looseObject({
+  name: z.string({ error: 'must not be empty' }).trim().min(1, { error: 'must not be empty' }),
+  conditions: z
+    .looseObject({
+      channel: z.enum(CHANNELS, { error: `must be one of: ${CHANNELS.join(', ')}` }).optional(),
+      action: z.custom<Action>(isAction, ACTION_ERROR).optional(),
+      sender_pattern: z.string(PATTERN_ERROR).optional(),
+      subject_pattern: z.string(SUBJECT_ERROR).min(1, SUBJECT_ERROR).optional(),
+      category: z.string(CATEGORY_ERROR).regex(CATEGORY_NAME, CATEGORY_ERROR).optional(),
+      min_confidence: z.number(CONFIDENCE_ERROR).min(0, CONFIDENCE_ERROR).max(1, CONFIDENCE_ERROR).optional(),
+      when_unclear: z.boolean({ error: 'must be true or false' }).optional(),
+      request_pattern: z.string(PATTERN_ERROR).optional(),
+    })
+    .optional(),
+  effects: z
+    .looseObject({
+      action: z.custom<Action>(isAction, ACTION_ERROR).optional(),
+      jira_project: z.string().regex(JIRA_KEY, { error: 'must be a Jira project key (e.g. OPS)' }).optional(),
+    })
+    .optional(),
+  priority: z.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).optional(),
+});
+
+/** Throws the 400 `invalid_parameter` of the first field RULE_INPUT_SCHEMA refuses (its dotted path). */
+function checkRuleShape(input: RuleInput): void {
+  const parsed = RULE_INPUT_SCHEMA.safeParse(input);
+  if (parsed.success) return;
+  const [issue] = parsed.error.issues;
+  throw errors.invalidParameter(issue!.path.join('.') || 'body', issue!.message);
+}
+
+/** Compiles each pattern of the conditions (compilePattern: length, syntax, catastrophic backtracking). */
+function checkPatterns(conditions: RuleConditions): void {
+  for (const field of ['sender_pattern', 'subject_pattern', 'request_pattern'] as const) {
+    const pattern = conditions[field];
+    if (pattern !== undefined) compilePattern(`conditions.${field}`, pattern);
   }
-  if (
-    conditions.category !== undefined &&
-    (typeof conditions.category !== 'string' || !CATEGORY_NAME.test(conditions.category))
-  )
-    throw errors.invalidParameter('conditions.category', 'must be a category name such as payments (see CATEGORIES)');
-  if (
-    conditions.min_confidence !== undefined &&
-    (typeof conditions.min_confidence !== 'number' ||
-      !(conditions.min_confidence >= 0 && conditions.min_confidence <= 1))
-  )
-    throw errors.invalidParameter('conditions.min_confidence', 'must be a number from 0 to 1');
-  if (conditions.when_unclear !== undefined && typeof conditions.when_unclear !== 'boolean')
-    throw errors.invalidParameter('conditions.when_unclear', 'must be true or false');
+}
+
+/** A rule on unclear requests (`is_enough: false`) must opt in with `when_unclear: true` (docs/actions.md). */
+function checkUnclearOptIn(conditions: RuleConditions): void {
   if (conditions.is_enough === false && conditions.when_unclear !== true)
     throw errors.invalidParameter(
       'conditions.when_unclear',
       'must be true for a rule on unclear requests (conditions.is_enough false): rules leave clarifying questions alone unless they opt in',
     );
-  if (conditions.request_pattern !== undefined)
-    compilePattern('conditions.request_pattern', conditions.request_pattern);
-  const priority = input.priority ?? 100;
-  if (!Number.isInteger(priority)) throw errors.invalidParameter('priority', 'must be a whole number');
+}
+
+/**
+ * Checks a rule as an API client sends it (the OpenAPI document checks types and enums first; this repeats
+ * what matters for code paths without it) and fills defaults. Errors are 400 `invalid_parameter` naming the
+ * field: `conditions.sender_pattern`.
+ */
+export function validateRule(input: RuleInput): Omit<RoutingRule, 'id'> {
+  checkRuleShape(input);
+  const conditions = input.conditions ?? {};
+  checkPatterns(conditions);
+  checkUnclearOptIn(conditions);
   return {
     name: input.name.trim(),
-    priority,
+    priority: input.priority ?? 100,
     enabled: input.enabled ?? true,
     stop_on_match: input.stop_on_match ?? false,
     conditions,
-    effects,
+    effects: input.effects ?? {},
   };
 }
 
@@ -202,31 +190,85 @@ function cachedPattern(pattern: string): RegExp | null {
   return re;
 }
 
-function matches(c: RuleConditions, ctx: RuleContext): boolean {
-  if (!ctx.isEnough && c.when_unclear !== true) return false;
-  if (c.channel !== undefined && c.channel !== ctx.channel) return false;
-  if (c.category !== undefined && c.category !== ctx.category) return false;
+/** Whether `pattern` (unset: no condition) finds a match in the first MATCH_INPUT_MAX_CHARS of `text`. */
+function patternAllows(pattern: string | undefined, text: string | undefined): boolean {
+  if (pattern === undefined) return true;
+  return text !== undefined && cachedPattern(pattern)?.test(text.slice(0, MATCH_INPUT_MAX_CHARS)) === true;
+}
+
+/** Whether a condition (unset: no condition) equals the context's value. */
+function equalOrUnset<T>(condition: T | undefined, value: T | undefined): boolean {
+  return condition === undefined || condition === value;
+}
+
+/** An unclear request meets only rules that opt in with `when_unclear: true`. */
+function clarityAllows(c: RuleConditions, ctx: RuleContext): boolean {
+  return ctx.isEnough || c.when_unclear === true;
+}
+
+/** The classification's confidence reaches `min_confidence` (default DEFAULT_MIN_CONFIDENCE with a category). */
+function confidenceAllows(c: RuleConditions, ctx: RuleContext): boolean {
   const threshold = c.min_confidence ?? (c.category !== undefined ? DEFAULT_MIN_CONFIDENCE : undefined);
-  if (threshold !== undefined && !(ctx.confidence !== undefined && ctx.confidence >= threshold)) return false;
-  if (
-    c.subject_pattern !== undefined &&
-    (ctx.subject === undefined || !cachedPattern(c.subject_pattern)?.test(ctx.subject.slice(0, MATCH_INPUT_MAX_CHARS)))
-  )
-    return false;
-  if (c.department !== undefined && c.department.toLowerCase() !== (ctx.department ?? '').toLowerCase()) return false;
-  if (c.is_enough !== undefined && c.is_enough !== ctx.isEnough) return false;
-  if (c.action !== undefined && c.action !== ctx.action) return false;
-  if (
-    c.sender_pattern !== undefined &&
-    !cachedPattern(c.sender_pattern)?.test(ctx.sender.slice(0, MATCH_INPUT_MAX_CHARS))
-  )
-    return false;
-  if (
-    c.request_pattern !== undefined &&
-    !cachedPattern(c.request_pattern)?.test(ctx.request.slice(0, MATCH_INPUT_MAX_CHARS))
-  )
-    return false;
-  return true;
+  return threshold === undefined || (ctx.confidence !== undefined && ctx.confidence >= threshold);
+}
+
+/** The requester's department, case-insensitive. */
+function departmentAllows(c: RuleConditions, ctx: RuleContext): boolean {
+  return c.department === undefined || c.department.toLowerCase() === (ctx.department ?? '').toLowerCase();
+}
+
+/** The conditions on exact values: channel, category, is_enough and the analyst's action. */
+function valuesAllow(c: RuleConditions, ctx: RuleContext): boolean {
+  return (
+    equalOrUnset(c.channel, ctx.channel) &&
+    equalOrUnset(c.category, ctx.category) &&
+    equalOrUnset(c.is_enough, ctx.isEnough) &&
+    equalOrUnset(c.action, ctx.action)
+  );
+}
+
+/** The regex conditions: Subject, sender and request text. */
+function patternsAllow(c: RuleConditions, ctx: RuleContext): boolean {
+  return (
+    patternAllows(c.subject_pattern, ctx.subject) &&
+    patternAllows(c.sender_pattern, ctx.sender) &&
+    patternAllows(c.request_pattern, ctx.request)
+  );
+}
+
+/** The steps of `matches`, cheapest first: every one must hold. */
+const CONDITION_CHECKS: ReadonlyArray<(c: RuleConditions, ctx: RuleContext) => boolean> = [
+  clarityAllows,
+  valuesAllow,
+  confidenceAllows,
+  departmentAllows,
+  patternsAllow,
+];
+
+/** Whether every condition of a rule holds for the context (RuleConditions: none given matches everything). */
+function matches(c: RuleConditions, ctx: RuleContext): boolean {
+  return CONDITION_CHECKS.every((check) => check(c, ctx));
+}
+
+/** A matching rule is taken unless its action has a side effect and the context is empty. */
+function isTaken(rule: RoutingRule, ctx: RuleContext, emptyContext: boolean): boolean {
+  if (!matches(rule.conditions, ctx)) return false;
+  const action = rule.effects.action;
+  return !(action !== undefined && isExecutableAction(action) && emptyContext);
+}
+
+/**
+ * Adds a taken rule's effects to the outcome: each effect from the first rule that sets it (`actionSet` says
+ * whether a rule set the action already), approval when any asks. Returns the new `actionSet`.
+ */
+function applyEffects(outcome: RuleOutcome, rule: RoutingRule, actionSet: boolean): boolean {
+  const e = rule.effects;
+  outcome.matchedRuleIds.push(rule.id);
+  if (e.action !== undefined && !actionSet) outcome.action = e.action;
+  if (e.department !== undefined) outcome.department ??= e.department;
+  if (e.jira_project !== undefined) outcome.jiraProject ??= e.jira_project;
+  if (e.require_approval) outcome.requireApproval = true;
+  return actionSet || e.action !== undefined;
 }
 
 /**
@@ -249,17 +291,8 @@ export function evaluateRules(rules: readonly RoutingRule[], ctx: RuleContext): 
   const emptyContext = !(ctx.context ?? '').trim();
   let actionSet = false;
   for (const rule of ordered) {
-    if (!matches(rule.conditions, ctx)) continue;
-    const e = rule.effects;
-    if (e.action !== undefined && isExecutableAction(e.action) && emptyContext) continue;
-    outcome.matchedRuleIds.push(rule.id);
-    if (e.action !== undefined && !actionSet) {
-      outcome.action = e.action;
-      actionSet = true;
-    }
-    if (e.department !== undefined && outcome.department === undefined) outcome.department = e.department;
-    if (e.jira_project !== undefined && outcome.jiraProject === undefined) outcome.jiraProject = e.jira_project;
-    if (e.require_approval) outcome.requireApproval = true;
+    if (!isTaken(rule, ctx, emptyContext)) continue;
+    actionSet = applyEffects(outcome, rule, actionSet);
     if (rule.stop_on_match) break;
   }
   return outcome;
