@@ -227,10 +227,12 @@ export function createCircuitBreaker(options: {
  * `work` settles, and a later rejection of `work` is handled (no unhandled rejection). `work` itself is not
  * cancelled: pass the signal into it too where it can stop. The replacement of `Promise.race([work, timer])`:
  * with `startDeadline(ms).signal` it is a deadline whose timer the caller clears.
+ *
+ * @param reason what to reject with on abort instead of `signal.reason` (e.g. a typed `AppError` timeout).
  */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal, reason?: () => unknown): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => reject(reason ? reason() : signal.reason);
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));

@@ -120,3 +120,15 @@ describe('runService shutdown timers', () => {
     expect(messages.some((m) => String(m).includes('did not finish'))).toBe(false);
   });
 });
+
+describe('untilAborted with a reason', () => {
+  it('passes the result through, and rejects with the reason once the signal aborts', async () => {
+    const controller = new AbortController();
+    await expect(untilAborted(Promise.resolve(5), controller.signal, () => new Error('cut'))).resolves.toBe(5);
+    const never = new Promise<number>(() => undefined);
+    const cut = untilAborted(never, controller.signal, () => new Error('cut'));
+    controller.abort();
+    await expect(cut).rejects.toThrow('cut');
+    await expect(untilAborted(Promise.resolve(1), controller.signal, () => new Error('late'))).rejects.toThrow('late');
+  });
+});

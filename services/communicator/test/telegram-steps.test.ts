@@ -24,7 +24,6 @@ import {
   pollRetryDelayMs,
   replyNotesOf,
   sendRetryStep,
-  untilAborted,
 } from '../src/telegram/telegram-channel.js';
 
 // Unit tests of the channel's steps, one at a time; telegram.test.ts and telegram-faults.test.ts run them together.
@@ -200,18 +199,6 @@ describe('step: poll (pollRetryDelayMs)', () => {
       expect(pollRetryDelayMs(failure('unavailable'), 30, options)).toBeLessThanOrEqual(30_000);
       expect(pollRetryDelayMs(failure('unavailable', { retryAfterS: 2 }), 0, options)).toBeGreaterThanOrEqual(2000);
     }
-  });
-});
-
-describe('untilAborted', () => {
-  it('passes the result through, and rejects with the reason once the signal aborts', async () => {
-    const controller = new AbortController();
-    await expect(untilAborted(Promise.resolve(5), controller.signal, () => new Error('cut'))).resolves.toBe(5);
-    const never = new Promise<number>(() => undefined);
-    const cut = untilAborted(never, controller.signal, () => new Error('cut'));
-    controller.abort();
-    await expect(cut).rejects.toThrow('cut');
-    await expect(untilAborted(Promise.resolve(1), controller.signal, () => new Error('late'))).rejects.toThrow('late');
   });
 });
 

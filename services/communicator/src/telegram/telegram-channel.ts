@@ -2,7 +2,7 @@ import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/typ
 import { randomUUID } from 'node:crypto';
 import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
 // Every wait, deadline and retry of the channel comes from the service-kit resilience module.
-import { backoffMs, retry, sleep, spreadMs, withDeadline, type RetryOptions } from '@workemon/service-kit';
+import { backoffMs, retry, sleep, spreadMs, untilAborted, withDeadline, type RetryOptions } from '@workemon/service-kit';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
@@ -233,19 +233,6 @@ async function stopChannel(state: ChannelState, deadlineMs: number): Promise<voi
 // ---- waits, cancellation and retries (all timing from @workemon/service-kit resilience) ----
 
 const stopped = () => new Stopped('stopped');
-
-/**
- * `work`, or a rejection with `reason()` as soon as `signal` aborts (at once when it already has); the late
- * result of `work` is dropped. The listener is removed however it ends.
- */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
-  if (signal.aborted) return Promise.reject(reason());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(reason());
-    signal.addEventListener('abort', onAbort, { once: true });
-    void work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** A call in flight, cut short (Stopped) once the shutdown deadline has passed. */
 function untilStopped<T>(state: ChannelState, work: Promise<T>): Promise<T> {
