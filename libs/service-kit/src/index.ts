@@ -29,6 +29,11 @@ export {
   commonEnvSchema,
   authEnvSchema,
   loadConfigOrExit,
+  camelCaseKeys,
+  camelCaseName,
+  API_KEY_ENV_NAMES,
+  type CamelCase,
+  type CamelCaseKeys,
   type Env,
 } from './config.js';
 export { createOpenApi, validated, type OpenApi, type OpenApiOptions, type ValidatedRequest } from './openapi.js';
@@ -97,3 +102,10 @@ export {
   type Closer,
 } from './server.js';
 export { packageVersion } from './package-version.js';
+export {
+  startService,
+  toServiceConfig,
+  type ServiceConfig,
+  type ServiceStart,
+  type StartableConfig,
+} from './service-start.js';

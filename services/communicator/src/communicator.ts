@@ -67,14 +67,14 @@ export function createCommunicator(
   const { logger, metrics } = options;
   const channelMetrics = createChannelMetrics(metrics);
   const secretary = createSecretaryClient({
-    baseURL: config.SECRETARY_URL!,
-    apiKey: config.SECRETARY_API_KEY ?? serviceKeyToSend(config.apiKeys),
-    timeoutMs: config.SECRETARY_TIMEOUT,
+    baseURL: config.secretaryUrl!,
+    apiKey: config.secretaryApiKey ?? serviceKeyToSend(config.apiKeys),
+    timeoutMs: config.secretaryTimeout,
     metrics,
     logger,
   });
   // Durable per-sender limits, kept by the secretary (POST /rate-limits/consume): shared by replicas, kept over restarts.
-  const rateLimit = createSenderRateLimit({ secretary, limitPerHour: config.RATE_LIMIT_PER_HOUR, logger });
+  const rateLimit = createSenderRateLimit({ secretary, limitPerHour: config.rateLimitPerHour, logger });
   // The audit log lives in the secretary; reporting never holds up a message (audit-reporter.ts).
   const audit = createAuditReporter({ send: (events) => secretary.postAuditEvents(events), logger, metrics });
 
@@ -88,8 +88,8 @@ export function createCommunicator(
   // this replica holds its lease in the secretary; a channel instance lives for one tenure (stop() is final), and
   // POST /send works in any role with a mailer and a Bot API client of its own.
   const leaseClient = createSecretaryLeaseClient({
-    baseURL: config.SECRETARY_URL!,
-    apiKey: config.SECRETARY_API_KEY ?? serviceKeyToSend(config.apiKeys),
+    baseURL: config.secretaryUrl!,
+    apiKey: config.secretaryApiKey ?? serviceKeyToSend(config.apiKeys),
     timeoutMs: 5000,
     metrics,
     logger,
@@ -110,11 +110,11 @@ export function createCommunicator(
     replySmtp && pipelineMailer
       ? createMailPipeline({
           settings: {
-            companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
-            maxRequestChars: config.MAX_REQUEST_CHARS,
-            trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
+            companyDomains: config.companyDomains.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
+            maxRequestChars: config.maxRequestChars,
+            trustedAuthservIds: config.trustedAuthservId,
           },
-          ownAddresses: [config.IMAP_USER, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
+          ownAddresses: [config.imapUser, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
           mailer: pipelineMailer,
           secretary,
           rateLimit,
@@ -128,7 +128,7 @@ export function createCommunicator(
         name: `imap:${emailConfig.imap.user}@${emailConfig.imap.host}:${emailConfig.imap.port}/${emailConfig.imap.mailbox}`,
         holder,
         client: leaseClient,
-        ttlMs: config.POLLER_LEASE_TTL,
+        ttlMs: config.pollerLeaseTtl,
         logger,
         onActive: () => {
           email = createEmailChannel({
@@ -154,7 +154,7 @@ export function createCommunicator(
         onStandby: async () => {
           const ending = email;
           email = undefined;
-          await ending?.stop(config.SHUTDOWN_TIMEOUT);
+          await ending?.stop(config.shutdownTimeout);
         },
       })
     : undefined;
@@ -175,7 +175,7 @@ export function createCommunicator(
         name: `telegram:${tgConfig.token.split(':')[0]}`,
         holder,
         client: leaseClient,
-        ttlMs: config.POLLER_LEASE_TTL,
+        ttlMs: config.pollerLeaseTtl,
         logger,
         onActive: () => {
           telegram = createTelegramChannel({
@@ -193,7 +193,7 @@ export function createCommunicator(
         onStandby: async () => {
           const ending = telegram;
           telegram = undefined;
-          await ending?.stop(config.SHUTDOWN_TIMEOUT);
+          await ending?.stop(config.shutdownTimeout);
         },
       })
     : undefined;
@@ -206,7 +206,7 @@ export function createCommunicator(
     secretary,
     outbound: createOutboundSender({ mailer: sendMailer, telegram: botApi, metrics: channelMetrics, audit }),
     dryRun,
-    maxMailBytes: config.MAX_MAIL_BYTES,
+    maxMailBytes: config.maxMailBytes,
     channelHealth: () => ({
       email:
         sendMailer &&

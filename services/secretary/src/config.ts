@@ -5,11 +5,11 @@ import {
   commonEnvSchema,
   env,
   parseEnv,
-  readApiKeys,
-  type ApiKeys,
+  toServiceConfig,
   type Env,
+  type ServiceConfig,
 } from '@workemon/service-kit';
-import { actionsEnvSchema, toActionSettings } from './actions/action-policy.js';
+import { actionsEnvSchema, toActionSettings, type ActionSettings } from './actions/action-policy.js';
 import {
   DEFAULT_ANALYZE_LIMIT_PER_KEY_PER_MINUTE,
   DEFAULT_ANALYZE_LIMIT_PER_USERNAME_PER_HOUR,
@@ -85,20 +85,28 @@ const schema = z.object({
 });
 
 type Upstreams = 'GUESSER_URL' | 'SYSTEM_ANALYST_URL' | 'COMMUNICATOR_URL';
-// env.url's type admits `undefined` for URLs without a default; these three always have one.
-export type Config = Omit<z.output<typeof schema>, Upstreams> &
-  Record<Upstreams, string> & {
-    /** The three key classes, read from the lists and their files. */
-    apiKeys: ApiKeys;
-  };
+/** The parsed environment, keyed by env names (loadConfig reads it; nothing else does). */
+type ParsedEnv = z.output<typeof schema>;
+
+/**
+ * The secretary's configuration: every env key of the schema as a camelCase field (`CLARIFICATION_TTL` →
+ * `clarificationTtl`, durations in ms as parsed), the key lists folded into `apiKeys` and the action keys
+ * checked and gathered in `actions`. The three upstream URLs always have a default (env.url's type admits
+ * `undefined` for URLs without one).
+ */
+export type Config = ServiceConfig<Omit<ParsedEnv, Upstreams> & Record<Upstreams, string>> & {
+  /** Jira, ACTION_POLICY, the approver chat and the action worker's timing (actions/action-policy.ts). */
+  actions: ActionSettings;
+};
 
 /** Reads and checks the secretary's configuration; throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
-  const parsed = parseEnv(schema, source);
-  const config = { ...parsed, apiKeys: readApiKeys(parsed) } as Config;
+  const parsed = parseEnv(schema, source) as Omit<ParsedEnv, Upstreams> & Record<Upstreams, string>;
+  const config = toServiceConfig(parsed);
   // Keys that are only wrong together (JIRA_BASE_URL without JIRA_API_TOKEN) fail here, at start, too.
-  toActionSettings(config);
+  const actions = toActionSettings(parsed);
   // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative
   // PGLITE_DIR means relative to where npm was invoked (INIT_CWD), so both reach the same database.
-  return { ...config, PGLITE_DIR: resolve(source['INIT_CWD'] ?? process.cwd(), config.PGLITE_DIR) };
+  const pgliteDir = resolve(source['INIT_CWD'] ?? process.cwd(), parsed.PGLITE_DIR);
+  return { ...config, actions, pgliteDir };
 }
