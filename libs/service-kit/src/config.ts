@@ -199,6 +199,14 @@ export const authEnvSchema = {
 };
 
 /**
+ * A service's env schema: `commonEnvSchema` (LOG_LEVEL, ELASTICSEARCH_*) and `authEnvSchema` (HOST and the key
+ * classes, docs/operations.md "Security") first, then the service's own keys (`shape`, built with `env.*`).
+ */
+export function serviceEnvSchema<S extends z.ZodRawShape>(shape: S) {
+  return z.object({ ...commonEnvSchema, ...authEnvSchema, ...shape });
+}
+
+/**
  * main.ts: runs `load` (a service's loadConfig) and, on a ConfigError, prints its message (every bad key, no
  * stack trace) to stderr and ends the process with status 1. Other errors propagate.
  */

@@ -32,6 +32,7 @@ export {
   camelCaseKeys,
   camelCaseName,
   API_KEY_ENV_NAMES,
+  serviceEnvSchema,
   type CamelCase,
   type CamelCaseKeys,
   type Env,
@@ -104,6 +105,7 @@ export {
 export { packageVersion } from './package-version.js';
 export {
   startService,
+  parseServiceEnv,
   toServiceConfig,
   type ServiceConfig,
   type ServiceStart,

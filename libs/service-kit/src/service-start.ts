@@ -9,7 +9,15 @@ import {
   type Authenticator,
   type KeyClass,
 } from './auth.js';
-import { API_KEY_ENV_NAMES, camelCaseKeys, loadConfigOrExit, type CamelCaseKeys } from './config.js';
+import {
+  API_KEY_ENV_NAMES,
+  camelCaseKeys,
+  loadConfigOrExit,
+  parseEnv,
+  type CamelCaseKeys,
+  type Env,
+} from './config.js';
+import type { z } from 'zod';
 import { elasticsearchFromEnv, type ElasticsearchEnv } from './elasticsearch-options.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -30,6 +38,19 @@ export type ServiceConfig<T> = CamelCaseKeys<Omit<T, (typeof API_KEY_ENV_NAMES)[
  */
 export function toServiceConfig<T extends AuthEnv & Record<string, unknown>>(parsed: T): ServiceConfig<T> {
   return { ...camelCaseKeys(parsed, API_KEY_ENV_NAMES), apiKeys: readApiKeys(parsed) } as ServiceConfig<T>;
+}
+
+/**
+ * `parseEnv` then `toServiceConfig`: `parsed` keyed by env names (for the checks of keys that are only wrong
+ * together, which name env keys) and `config`, the camelCase service config. Throws ConfigError naming every
+ * bad key.
+ */
+export function parseServiceEnv<S extends z.ZodObject>(
+  schema: S,
+  source: Env,
+): { parsed: z.output<S>; config: ServiceConfig<z.output<S>> } {
+  const parsed = parseEnv(schema, source);
+  return { parsed, config: toServiceConfig(parsed as z.output<S> & AuthEnv) };
 }
 
 /** What `startService` hands main.ts: the loaded config and the parts every app is built from. */

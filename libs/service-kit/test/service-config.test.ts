@@ -1,4 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import request from 'supertest';
+import { createServiceApp } from '../src/app.js';
 import { z } from 'zod';
 import {
   ConfigError,
@@ -7,16 +9,15 @@ import {
   camelCaseName,
   env,
   parseEnv,
-  toServiceConfig,
+  serviceEnvSchema,
   type CamelCase,
-} from '../src/index.js';
+} from '../src/config.js';
+import { parseServiceEnv, startService, toServiceConfig } from '../src/service-start.js';
 
 describe('camelCase config fields (issue 11 point 5)', () => {
   it('maps env names to camelCase names, at run time and in the type', () => {
-    expect(camelCaseName('PORT')).toBe('port');
-    expect(camelCaseName('IMAP_SWEEP_INTERVAL_S')).toBe('imapSweepIntervalS');
-    expect(camelCaseName('SES_S3_TIMEOUT')).toBe('sesS3Timeout');
-    expect(camelCaseName('TRUSTED_AUTHSERV_ID')).toBe('trustedAuthservId');
+    const names = ['PORT', 'IMAP_SWEEP_INTERVAL_S', 'SES_S3_TIMEOUT', 'TRUSTED_AUTHSERV_ID'];
+    expect(names.map(camelCaseName)).toEqual(['port', 'imapSweepIntervalS', 'sesS3Timeout', 'trustedAuthservId']);
     expectTypeOf<CamelCase<'IMAP_SWEEP_INTERVAL_S'>>().toEqualTypeOf<'imapSweepIntervalS'>();
     expectTypeOf<CamelCase<'SES_S3_TIMEOUT'>>().toEqualTypeOf<'sesS3Timeout'>();
   });
@@ -44,5 +45,40 @@ describe('camelCase config fields (issue 11 point 5)', () => {
     const schema = z.object({ ...authEnvSchema });
     const parsed = parseEnv(schema, { API_KEYS: 'same-key-123', ADMIN_API_KEYS: 'a:same-key-123' });
     expect(() => toServiceConfig(parsed)).toThrow(ConfigError);
+  });
+
+  it('serviceEnvSchema adds the common and auth keys; parseServiceEnv gives both views', () => {
+    const schema = serviceEnvSchema({ PORT: env.port(8123) });
+    const { parsed, config } = parseServiceEnv(schema, { PORT: '9000', LOG_LEVEL: 'warn', API_KEYS: 'k-123456' });
+    expect(parsed).toMatchObject({ PORT: 9000, LOG_LEVEL: 'warn', HOST: '0.0.0.0', API_KEYS: ['k-123456'] });
+    expect(config).toMatchObject({ port: 9000, logLevel: 'warn', host: '0.0.0.0' });
+    expect(config.apiKeys.client.map((e) => e.key)).toEqual(['k-123456']);
+    expect(() => parseServiceEnv(schema, { PORT: 'x', LOG_LEVEL: 'loud' })).toThrow(
+      /PORT[\s\S]*LOG_LEVEL|LOG_LEVEL[\s\S]*PORT/,
+    );
+  });
+
+  it('startService loads the config and builds the auth, logger and metrics of a loopback service', async () => {
+    const schema = serviceEnvSchema({});
+    const started = startService({
+      service: 'start-test',
+      version: '1.0.0',
+      loadConfig: () =>
+        parseServiceEnv(schema, { HOST: '127.0.0.1', LOG_LEVEL: 'error', SERVICE_API_KEYS: 's:svc-key-1' }).config,
+      served: ['client', 'service'],
+      secrets: () => ['extra-secret'],
+    });
+    expect(started.config.host).toBe('127.0.0.1');
+    expect(started.logger.level).toBe('error');
+    const res = await request(
+      createServiceApp(
+        { service: 'start-test', version: '1.0.0', logger: started.logger, metrics: started.metrics },
+        (app) => app.get('/svc', started.auth.require(['service']), (_req, r) => r.json({ ok: true })),
+      ),
+    )
+      .get('/svc')
+      .set('Authorization', 'Bearer svc-key-1');
+    expect(res.status).toBe(200);
+    expect(await started.metrics.registry.metrics()).toContain('process_cpu');
   });
 });

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   ConfigError,
-  authEnvSchema,
-  commonEnvSchema,
   env,
-  parseEnv,
-  toServiceConfig,
+  parseServiceEnv,
+  serviceEnvSchema,
   type Env,
   type ServiceConfig,
 } from '@workemon/service-kit';
@@ -14,16 +12,15 @@ import { secretaryRequestMaxLength } from './request-limit.js';
 
 const SECRETARY_REQUEST_MAX = secretaryRequestMaxLength();
 
-const schema = z.object({
-  ...commonEnvSchema,
+// LOG_LEVEL, ELASTICSEARCH_*, HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): serviceEnvSchema; POST /send
+// takes service keys. docs/operations.md.
+const schema = serviceEnvSchema({
   PORT: env.port(8003),
   SECRETARY_URL: env.url('http://localhost:8000', 'Base URL of the secretary'),
   SECRETARY_API_KEY: env.optionalString(
     'Key sent to the secretary; default: the first of SERVICE_API_KEYS (older name, kept as an override)',
   ),
   SECRETARY_TIMEOUT: env.durationMs('120s', 'Deadline of one /analyze-request call (it waits for LLMs)'),
-  // HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): POST /send takes service keys. docs/operations.md.
-  ...authEnvSchema,
 
   IMAP_HOST: env.withDefault('imap.yandex.ru', 'IMAP server'),
   IMAP_PORT: env.port(993, 'IMAP port'),
@@ -138,10 +135,10 @@ export type Config = ServiceConfig<ParsedEnv>;
 
 /** The only reader of the environment. Throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
-  const parsed = parseEnv(schema, source);
+  const { parsed, config } = parseServiceEnv(schema, source);
   const problems = crossKeyProblems(parsed, source);
   if (problems.length) throw new ConfigError(problems);
-  return toServiceConfig(parsed);
+  return config;
 }
 
 /** Keys that are only wrong together (IMAP_USER without IMAP_PASSWORD, half an S3 key pair): one message each. */
