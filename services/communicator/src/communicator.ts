@@ -13,6 +13,7 @@ import { buildApp, type ChannelHealth } from './app.js';
 import { createAuditReporter, type AuditReporter } from './audit-reporter.js';
 import { createChannelMetrics, type ChannelMetrics } from './channel-metrics.js';
 import {
+  companyDomainsOf,
   emailSettings,
   smtpSettings,
   telegramSettings,
@@ -208,7 +209,7 @@ function createMailIntake(config: Config, shared: Shared): MailIntake {
   if (!replySmtp || !mailer) return { emailConfig, sendMailer, webhookMailer, webhooks };
   const pipeline = createMailPipeline({
     settings: {
-      companyDomains: config.companyDomains.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
+      companyDomains: companyDomainsOf(config),
       maxRequestChars: config.maxRequestChars,
       trustedAuthservIds: config.trustedAuthservId,
     },

@@ -193,6 +193,11 @@ export type EmailSettings = {
   trustedAuthservIds: string[];
 };
 
+/** COMPANY_DOMAINS as lower-case domains without a leading `@` (empty entries dropped). */
+export function companyDomainsOf(config: Pick<Config, 'companyDomains'>): string[] {
+  return config.companyDomains.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean);
+}
+
 /** The email channel's settings, or undefined when it is off (no IMAP_USER). */
 export function emailSettings(config: Config): EmailSettings | undefined {
   if (!config.imapUser || !config.imapPassword) return undefined;
@@ -223,7 +228,7 @@ export function emailSettings(config: Config): EmailSettings | undefined {
     retryBaseDelayMs: config.retryBaseDelay,
     maxMailBytes: config.maxMailBytes,
     maxRequestChars: config.maxRequestChars,
-    companyDomains: config.companyDomains.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
+    companyDomains: companyDomainsOf(config),
     failedMailbox: config.imapFailedMailbox,
     trustedAuthservIds: config.trustedAuthservId,
   };
