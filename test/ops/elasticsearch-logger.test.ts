@@ -42,9 +42,9 @@ function esLogger(url: string, extra: { password?: string; warnings?: string[]; 
     stdout: new NullTransport(),
     elasticsearch: {
       ...elasticsearchFromEnv({
-        ELASTICSEARCH_URL: url,
-        ELASTICSEARCH_USERNAME: extra.password ? 'elastic' : undefined,
-        ELASTICSEARCH_PASSWORD: extra.password,
+        elasticsearchUrl: url,
+        elasticsearchUsername: extra.password ? 'elastic' : undefined,
+        elasticsearchPassword: extra.password,
       })!,
       flushIntervalMs: 100,
       ...(extra.bufferLimit ? { bufferLimit: extra.bufferLimit } : {}),
@@ -58,7 +58,7 @@ function esLogger(url: string, extra: { password?: string; warnings?: string[]; 
 describe('logs to Elasticsearch', () => {
   it('elasticsearchFromEnv is undefined without a URL (stdout only)', () => {
     expect(elasticsearchFromEnv({})).toBeUndefined();
-    expect(elasticsearchFromEnv({ ELASTICSEARCH_URL: 'http://es:9200' })).toEqual({ url: 'http://es:9200' });
+    expect(elasticsearchFromEnv({ elasticsearchUrl: 'http://es:9200' })).toEqual({ url: 'http://es:9200' });
   });
 
   it('creates ECS documents in the data stream, with service.name and the request id as trace.id', async () => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   authEnvSchema,
   allKeys,
+  camelCaseKeys,
   commonEnvSchema,
   readApiKeys,
   type ApiKeys,
@@ -68,7 +69,7 @@ export function loadLlmServiceConfig(
       name: parsed.PROMPT_FILE ? promptNameOf(parsed.PROMPT_FILE) : (defaults.promptName ?? 'built-in'),
       sha256: sha256Hex(prompt),
     },
-    elasticsearch: elasticsearchFromEnv(parsed),
+    elasticsearch: elasticsearchFromEnv(camelCaseKeys(parsed)),
     secrets: [
       ...llmSecrets(llm),
       ...(parsed.ELASTICSEARCH_PASSWORD ? [parsed.ELASTICSEARCH_PASSWORD] : []),

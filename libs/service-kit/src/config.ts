@@ -32,6 +32,53 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Env): z.output<S
   throw new ConfigError(problems);
 }
 
+/**
+ * An environment variable name as a camelCase field name: `IMAP_SWEEP_INTERVAL_S` → `imapSweepIntervalS`,
+ * `PORT` → `port` (issue 11 point 5: config objects use camelCase fields mapped from env names). Each
+ * `_`-separated word is lower-cased and every word after the first capitalized; `camelCaseName` is its runtime twin.
+ */
+export type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<S>;
+
+/** `T` with every string key renamed by `CamelCase` (values and optionality kept): the shape `camelCaseKeys` returns. */
+export type CamelCaseKeys<T> = { [K in keyof T as K extends string ? CamelCase<K> : K]: T[K] };
+
+/** Runtime twin of `CamelCase<>`: `SES_S3_TIMEOUT` → `sesS3Timeout`. */
+export function camelCaseName<S extends string>(name: S): CamelCase<S> {
+  return name.toLowerCase().replace(/_+([a-z0-9])/g, (_, c: string) => c.toUpperCase()) as CamelCase<S>;
+}
+
+/**
+ * A parsed environment (`parseEnv`'s result, keyed by env names) as a config object keyed by camelCase
+ * names (`{ EMAIL_CONCURRENCY: 4 }` → `{ emailConcurrency: 4 }`), less the keys in `omit` (inputs folded into
+ * another field, such as `API_KEY_ENV_NAMES` into `apiKeys`). Values are kept as they are. Every service's
+ * `loadConfig` returns this shape; env names stay the contract of `.env.example` and the docs.
+ */
+export function camelCaseKeys<T extends Record<string, unknown>, O extends keyof T & string = never>(
+  record: T,
+  omit: readonly O[] = [],
+): CamelCaseKeys<Omit<T, O>> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (!(omit as readonly string[]).includes(key)) out[camelCaseName(key)] = value;
+  }
+  return out as CamelCaseKeys<Omit<T, O>>;
+}
+
+/**
+ * The `authEnvSchema` keys that `readApiKeys` folds into one `apiKeys: ApiKeys` field: a service's camelCase
+ * config leaves them out (`camelCaseKeys(parsed, API_KEY_ENV_NAMES)`) and carries `apiKeys` instead.
+ */
+export const API_KEY_ENV_NAMES = [
+  'API_KEYS',
+  'API_KEYS_FILE',
+  'ADMIN_API_KEYS',
+  'ADMIN_API_KEYS_FILE',
+  'SERVICE_API_KEYS',
+  'SERVICE_API_KEYS_FILE',
+] as const;
+
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -150,6 +197,14 @@ export const authEnvSchema = {
   SERVICE_API_KEYS: env.list('Service-to-service keys; the first one is also the key this service sends'),
   SERVICE_API_KEYS_FILE: env.optionalString('File with more service keys, one per line'),
 };
+
+/**
+ * A service's env schema: `commonEnvSchema` (LOG_LEVEL, ELASTICSEARCH_*) and `authEnvSchema` (HOST and the key
+ * classes, docs/operations.md "Security") first, then the service's own keys (`shape`, built with `env.*`).
+ */
+export function serviceEnvSchema<S extends z.ZodRawShape>(shape: S) {
+  return z.object({ ...commonEnvSchema, ...authEnvSchema, ...shape });
+}
 
 /**
  * main.ts: runs `load` (a service's loadConfig) and, on a ConfigError, prints its message (every bad key, no

@@ -49,19 +49,19 @@ export const logIndexTemplate = {
   _meta: { description: 'Workemon service logs (ECS), written by @workemon/service-kit' },
 };
 
-/** The ELASTICSEARCH_* keys of `commonEnvSchema`, as parsed. */
+/** The ELASTICSEARCH_* keys of `commonEnvSchema`, as a service's camelCase config carries them (`camelCaseKeys`). */
 export type ElasticsearchEnv = {
-  ELASTICSEARCH_URL?: string | undefined;
-  ELASTICSEARCH_USERNAME?: string | undefined;
-  ELASTICSEARCH_PASSWORD?: string | undefined;
+  elasticsearchUrl?: string | undefined;
+  elasticsearchUsername?: string | undefined;
+  elasticsearchPassword?: string | undefined;
 };
 
 /** `createLogger({ ..., elasticsearch: elasticsearchFromEnv(config) })`: undefined (stdout only) when no URL is set. */
 export function elasticsearchFromEnv(config: ElasticsearchEnv): ElasticsearchLogOptions | undefined {
-  if (!config.ELASTICSEARCH_URL) return undefined;
+  if (!config.elasticsearchUrl) return undefined;
   return {
-    url: config.ELASTICSEARCH_URL,
-    ...(config.ELASTICSEARCH_USERNAME ? { username: config.ELASTICSEARCH_USERNAME } : {}),
-    ...(config.ELASTICSEARCH_PASSWORD ? { password: config.ELASTICSEARCH_PASSWORD } : {}),
+    url: config.elasticsearchUrl,
+    ...(config.elasticsearchUsername ? { username: config.elasticsearchUsername } : {}),
+    ...(config.elasticsearchPassword ? { password: config.elasticsearchPassword } : {}),
   };
 }

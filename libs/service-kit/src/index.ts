@@ -29,6 +29,12 @@ export {
   commonEnvSchema,
   authEnvSchema,
   loadConfigOrExit,
+  camelCaseKeys,
+  camelCaseName,
+  API_KEY_ENV_NAMES,
+  serviceEnvSchema,
+  type CamelCase,
+  type CamelCaseKeys,
   type Env,
 } from './config.js';
 export { createOpenApi, validated, type OpenApi, type OpenApiOptions, type ValidatedRequest } from './openapi.js';
@@ -99,3 +105,11 @@ export {
   type Closer,
 } from './server.js';
 export { packageVersion } from './package-version.js';
+export {
+  startService,
+  parseServiceEnv,
+  toServiceConfig,
+  type ServiceConfig,
+  type ServiceStart,
+  type StartableConfig,
+} from './service-start.js';

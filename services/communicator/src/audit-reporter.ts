@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { isAppError, type Logger, type Metrics } from '@workemon/service-kit';
+import { once } from 'node:events';
+import { isAppError, retry, sleep, spreadMs, withDeadline, type Logger, type Metrics } from '@workemon/service-kit';
 import type { AuditEvent } from './secretary-client.js';
 
 export type { AuditEvent } from './secretary-client.js';
@@ -84,8 +85,9 @@ export function createAuditReporter(deps: {
     ['reason'],
   );
   const queue: AuditEvent[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  let sending: Promise<void> | undefined;
+  /** Aborted by close(): ends the wait of the background sender. */
+  const stopping = new AbortController();
+  let running: Promise<void> | undefined;
   let failures = 0;
   let closed = false;
 
@@ -97,20 +99,23 @@ export function createAuditReporter(deps: {
     });
   }
 
+  /** Starts the background sender after `delayMs` unless it runs already (or the reporter is closed). */
   function schedule(delayMs: number) {
-    if (timer || sending || closed) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      sending = sendBatch().finally(() => {
-        sending = undefined;
-        if (queue.length) schedule(failures ? retryDelayOf(failures) : 0);
-      });
-    }, delayMs);
-    timer.unref();
+    if (running || closed) return;
+    running = sendInBackground(delayMs).finally(() => {
+      running = undefined;
+    });
   }
 
-  const retryDelayOf = (n: number) =>
-    retryDelays[Math.min(n - 1, retryDelays.length - 1)]! * (0.8 + Math.random() * 0.4);
+  /** Waits, sends a batch, and goes on (at once, or after the retry delay of a failure) while events are queued. */
+  async function sendInBackground(firstDelayMs: number): Promise<void> {
+    let delayMs = firstDelayMs;
+    while (await sleep(delayMs, { signal: stopping.signal, unref: true })) {
+      await sendBatch();
+      if (!queue.length || closed) return;
+      delayMs = failures ? retryDelayOf(failures, retryDelays) : 0;
+    }
+  }
 
   async function sendBatch(): Promise<void> {
     const batch = queue.slice(0, batchSize);
@@ -120,9 +125,8 @@ export function createAuditReporter(deps: {
       failures = 0;
       removeHead(batch);
     } catch (err) {
-      const status = isAppError(err) ? err.status : 503;
-      const message = isAppError(err) ? `${err.code} (${status})` : (err as Error).message;
-      if (status >= 400 && status < 500 && status !== 429 && status !== 408) {
+      const { refused, message } = verdictOf(err);
+      if (refused) {
         // Refused (a 400, a missing route or key): repeating the same batch cannot help.
         failures = 0;
         removeHead(batch);
@@ -157,19 +161,56 @@ export function createAuditReporter(deps: {
     pending: () => queue.length,
     close: async (deadlineMs) => {
       closed = true;
-      clearTimeout(timer);
-      timer = undefined;
-      const deadline = Date.now() + deadlineMs;
-      await sending;
-      while (queue.length && Date.now() < deadline) {
-        const before = queue.length;
-        await Promise.race([sendBatch(), new Promise((resolve) => setTimeout(resolve, deadline - Date.now()).unref())]);
-        if (queue.length === before) {
-          if (Date.now() >= deadline) break;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(500, Math.max(0, deadline - Date.now()))));
-        }
-      }
+      stopping.abort();
+      await running;
+      await flushWithin(deadlineMs, queue, sendBatch);
       drop(queue.splice(0), 'shutdown', 'the secretary did not take them before shutdown');
     },
   };
+}
+
+/** The wait before the next try of a batch after `failures` failed tries: its step of `delays`, spread ±20 %. */
+function retryDelayOf(failures: number, delays: readonly number[]): number {
+  return spreadMs(delays[Math.min(failures - 1, delays.length - 1)]!, 0.2);
+}
+
+/**
+ * Whether the secretary refused a batch for good (a 4xx other than 429 and 408: repeating it cannot help) and
+ * the text the drop is logged with (`code (status)` of an AppError, else the error's message).
+ */
+function verdictOf(err: unknown): { refused: boolean; message: string } {
+  const status = isAppError(err) ? err.status : 503;
+  const message = isAppError(err) ? `${err.code} (${status})` : (err as Error).message;
+  return { refused: status >= 400 && status < 500 && status !== 429 && status !== 408, message };
+}
+
+/** Events are still queued after a batch went out (`progress`: the batch took some off the queue). */
+class StillQueued extends Error {
+  constructor(readonly progress: boolean) {
+    super('audit events still queued');
+  }
+}
+
+/**
+ * close(): sends batches (`sendBatch`) until `queue` is empty or `deadlineMs` passes (a batch still in flight
+ * then is not waited for). After a batch that took events off the queue the next goes at once; after one that
+ * took none, 500 ms later (cut short by the deadline). Whatever is left at the deadline is the caller's to drop.
+ */
+async function flushWithin(deadlineMs: number, queue: readonly AuditEvent[], sendBatch: () => Promise<void>) {
+  await withDeadline(deadlineMs, (signal) => {
+    const expired = once(signal, 'abort');
+    return retry(
+      async () => {
+        const before = queue.length;
+        await Promise.race([sendBatch(), expired]);
+        if (queue.length && !signal.aborted) throw new StillQueued(queue.length < before);
+      },
+      {
+        maxRetries: Number.MAX_SAFE_INTEGER,
+        shouldRetry: (err) => err instanceof StillQueued,
+        delayMs: (_retry, err) => ((err as StillQueued).progress ? 0 : 500),
+        signal,
+      },
+    ).catch(() => undefined);
+  });
 }

@@ -1,4 +1,3 @@
-import type { Express } from 'express';
 import {
   createAuthenticator,
   packageVersion,
@@ -9,22 +8,39 @@ import {
   type Logger,
   type Metrics,
 } from '@workemon/service-kit';
-import { buildApp } from './app.js';
+import type { Express } from 'express';
+import { buildApp, type ChannelHealth } from './app.js';
 import { createAuditReporter, type AuditReporter } from './audit-reporter.js';
-import { createChannelMetrics } from './channel-metrics.js';
-import { emailSettings, smtpSettings, telegramSettings, webhookSettings, type Config } from './config.js';
+import { createChannelMetrics, type ChannelMetrics } from './channel-metrics.js';
+import {
+  companyDomainsOf,
+  emailSettings,
+  smtpSettings,
+  telegramSettings,
+  webhookSettings,
+  type Config,
+  type EmailSettings,
+  type TelegramSettings,
+  type WebhookSettings,
+} from './config.js';
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
-import { createMailDryRun } from './email/mail-dry-run.js';
-import { createMailPipeline } from './email/mail-pipeline.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
-import { createSmtpMailer } from './email/smtp-mailer.js';
+import { createMailDryRun, type DryRunInput, type DryRunVerdict } from './email/mail-dry-run.js';
+import { createMailPipeline, type MailPipeline } from './email/mail-pipeline.js';
+import { createSmtpMailer, type SmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
-import { createPollerLease, createSecretaryLeaseClient, pollerHolderId, type PollerLease } from './poller-lease.js';
-import { createSecretaryClient } from './secretary-client.js';
-import { createSenderRateLimit } from './sender-rate-limit.js';
-import { createTelegramBotApi } from './telegram/telegram-bot-api.js';
+import {
+  createPollerLease,
+  createSecretaryLeaseClient,
+  pollerHolderId,
+  type LeaseClient,
+  type PollerLease,
+} from './poller-lease.js';
+import { createSecretaryClient, type SecretaryClient } from './secretary-client.js';
+import { createSenderRateLimit, type SenderRateLimit } from './sender-rate-limit.js';
+import { createTelegramBotApi, type TelegramBotApi } from './telegram/telegram-bot-api.js';
 import { createTelegramChannel, type TelegramChannel } from './telegram/telegram-channel.js';
-import { mountWebhookRoutes } from './webhooks/webhook-routes.js';
+import { createWebhookRoutes } from './webhooks/webhook-routes.js';
 
 export const SERVICE = 'communicator';
 // package.json sits one level above both src/ and dist/.
@@ -48,154 +64,65 @@ export type Communicator = {
   audit: AuditReporter;
 };
 
+/** What `createCommunicator` takes besides the config. */
+export type CommunicatorOptions = {
+  logger: Logger;
+  metrics: Metrics;
+  /** Default: `config.apiKeys`, every class without keys closed (main.ts passes `authForStart`'s). */
+  auth?: Authenticator;
+  imapReconnectBaseDelayMs?: number;
+  telegramErrorBaseDelayMs?: number;
+};
+
+/** The parts every channel shares: the secretary, its durable rate limits and audit log, the metrics and logs. */
+type Shared = {
+  secretary: SecretaryClient;
+  rateLimit: SenderRateLimit;
+  audit: AuditReporter;
+  metrics: ChannelMetrics;
+  logger: Logger;
+};
+
 /**
  * Creates the real dependencies from a config and wires them: the secretary client, the email channel
  * (IMAP + SMTP) and the Telegram channel when configured, and the HTTP app. main.ts runs it; tests build it
  * from a config object pointing at their Dovecot, SMTP sink and fake Bot API.
  */
-export function createCommunicator(
-  config: Config,
-  options: {
-    logger: Logger;
-    metrics: Metrics;
-    /** Default: `config.apiKeys`, every class without keys closed (main.ts passes `authForStart`'s). */
-    auth?: Authenticator;
-    imapReconnectBaseDelayMs?: number;
-    telegramErrorBaseDelayMs?: number;
-  },
-): Communicator {
+export function createCommunicator(config: Config, options: CommunicatorOptions): Communicator {
   const { logger, metrics } = options;
-  const channelMetrics = createChannelMetrics(metrics);
   const secretary = createSecretaryClient({
-    baseURL: config.SECRETARY_URL!,
-    apiKey: config.SECRETARY_API_KEY ?? serviceKeyToSend(config.apiKeys),
-    timeoutMs: config.SECRETARY_TIMEOUT,
+    ...secretaryTarget(config),
+    timeoutMs: config.secretaryTimeout,
     metrics,
     logger,
   });
-  // Durable per-sender limits, kept by the secretary (POST /rate-limits/consume): shared by replicas, kept over restarts.
-  const rateLimit = createSenderRateLimit({ secretary, limitPerHour: config.RATE_LIMIT_PER_HOUR, logger });
-  // The audit log lives in the secretary; reporting never holds up a message (audit-reporter.ts).
-  const audit = createAuditReporter({ send: (events) => secretary.postAuditEvents(events), logger, metrics });
-
-  const emailConfig = emailSettings(config);
-  if (emailConfig && !emailConfig.trustedAuthservIds.length)
-    logger.warn(
-      'TRUSTED_AUTHSERV_ID is not set: no mail counts as authenticated, so mail gets replies only and triggers ' +
-        'no Jira task, colleague or mailing-list action (set it to your receiving server, e.g. mx.yandex.ru)',
-    );
+  const shared: Shared = {
+    secretary,
+    // Durable per-sender limits, kept by the secretary (POST /rate-limits/consume): shared by replicas, kept over restarts.
+    rateLimit: createSenderRateLimit({ secretary, limitPerHour: config.rateLimitPerHour, logger }),
+    // The audit log lives in the secretary; reporting never holds up a message (audit-reporter.ts).
+    audit: createAuditReporter({ send: (events) => secretary.postAuditEvents(events), logger, metrics }),
+    metrics: createChannelMetrics(metrics),
+    logger,
+  };
   // One active poller per mailbox and bot token among replicas (docs/kubernetes.md): each channel polls only while
   // this replica holds its lease in the secretary; a channel instance lives for one tenure (stop() is final), and
   // POST /send works in any role with a mailer and a Bot API client of its own.
-  const leaseClient = createSecretaryLeaseClient({
-    baseURL: config.SECRETARY_URL!,
-    apiKey: config.SECRETARY_API_KEY ?? serviceKeyToSend(config.apiKeys),
-    timeoutMs: 5000,
-    metrics,
+  const leases: LeaseSetup = {
+    client: createSecretaryLeaseClient({ ...secretaryTarget(config), timeoutMs: 5000, metrics, logger }),
+    holder: pollerHolderId(),
+    ttlMs: config.pollerLeaseTtl,
+    stopTimeoutMs: config.shutdownTimeout,
     logger,
-  });
-  const holder = pollerHolderId();
-  const standbyDetail = (lease: PollerLease) =>
-    `standby: another replica polls this (${lease.health().lease}); POST /send is served here`;
-  let email: EmailChannel | undefined;
-  const sendMailer = emailConfig ? createSmtpMailer(emailConfig) : undefined;
-  // One mail pipeline per process, shared by the IMAP channel and the inbound webhooks (its in-flight Message-ID
-  // set spans both). Webhook mail needs SMTP for replies, with or without the IMAP channel.
-  const webhooks = webhookSettings(config);
-  const webhooksOn = !!(webhooks.mailgun || webhooks.sendgrid || webhooks.ses);
-  const replySmtp = emailConfig ?? (webhooksOn ? smtpSettings(config) : undefined);
-  const webhookMailer = !sendMailer && replySmtp ? createSmtpMailer(replySmtp) : undefined;
-  const pipelineMailer = sendMailer ?? webhookMailer;
-  const pipeline =
-    replySmtp && pipelineMailer
-      ? createMailPipeline({
-          settings: {
-            companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
-            maxRequestChars: config.MAX_REQUEST_CHARS,
-            trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
-          },
-          ownAddresses: [config.IMAP_USER, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
-          mailer: pipelineMailer,
-          secretary,
-          rateLimit,
-          audit,
-          metrics: channelMetrics,
-          logger,
-        })
-      : undefined;
-  const emailLease = emailConfig
-    ? createPollerLease({
-        name: `imap:${emailConfig.imap.user}@${emailConfig.imap.host}:${emailConfig.imap.port}/${emailConfig.imap.mailbox}`,
-        holder,
-        client: leaseClient,
-        ttlMs: config.POLLER_LEASE_TTL,
-        logger,
-        onActive: () => {
-          email = createEmailChannel({
-            settings: emailConfig,
-            openMailbox: (onChange) =>
-              createImapMailbox({
-                settings: emailConfig,
-                logger,
-                metrics: channelMetrics,
-                onChange,
-                reconnectBaseDelayMs: options.imapReconnectBaseDelayMs,
-              }),
-            mailer: createSmtpMailer(emailConfig),
-            secretary,
-            rateLimit,
-            audit,
-            metrics: channelMetrics,
-            logger,
-            pipeline,
-          });
-          email.start();
-        },
-        onStandby: async () => {
-          const ending = email;
-          email = undefined;
-          await ending?.stop(config.SHUTDOWN_TIMEOUT);
-        },
-      })
+  };
+  const mail = createMailIntake(config, shared);
+  const email = mail.emailConfig
+    ? emailLeaseOf(mail.emailConfig, leases, shared, mail.pipeline, options.imapReconnectBaseDelayMs)
     : undefined;
-
-  // POST /test runs mail through the same pipeline in dry-run mode (mail-dry-run.ts): nothing is sent, no budget
-  // is taken, only a dry-run audit event is reported.
-  const dryRun =
-    pipeline && replySmtp
-      ? createMailDryRun({ pipeline, secretary, ownAddress: replySmtp.from, audit, logger })
-      : undefined;
-
   const tgConfig = telegramSettings(config);
   const botApi = tgConfig ? createTelegramBotApi({ token: tgConfig.token, apiRoot: tgConfig.apiRoot }) : undefined;
-  let telegram: TelegramChannel | undefined;
-  const telegramLease = tgConfig
-    ? createPollerLease({
-        // The bot's id is the token's part before ':' (public, like the bot's username); the secret part never is.
-        name: `telegram:${tgConfig.token.split(':')[0]}`,
-        holder,
-        client: leaseClient,
-        ttlMs: config.POLLER_LEASE_TTL,
-        logger,
-        onActive: () => {
-          telegram = createTelegramChannel({
-            settings: tgConfig,
-            api: botApi!,
-            secretary,
-            rateLimit,
-            audit,
-            metrics: channelMetrics,
-            logger,
-            errorBaseDelayMs: options.telegramErrorBaseDelayMs,
-          });
-          telegram.start();
-        },
-        onStandby: async () => {
-          const ending = telegram;
-          telegram = undefined;
-          await ending?.stop(config.SHUTDOWN_TIMEOUT);
-        },
-      })
+  const telegram = tgConfig
+    ? telegramLeaseOf(tgConfig, botApi!, leases, shared, options.telegramErrorBaseDelayMs)
     : undefined;
 
   const app = buildApp({
@@ -204,57 +131,220 @@ export function createCommunicator(
     metrics,
     auth: options.auth ?? createAuthenticator(config.apiKeys),
     secretary,
-    outbound: createOutboundSender({ mailer: sendMailer, telegram: botApi, metrics: channelMetrics, audit }),
-    dryRun,
-    maxMailBytes: config.MAX_MAIL_BYTES,
-    channelHealth: () => ({
-      email:
-        sendMailer &&
-        (email
-          ? { ...email.health(), verifySmtp: () => sendMailer.verify() }
-          : {
-              standby: standbyDetail(emailLease!),
-              connected: false,
-              sweepIntervalMs: emailConfig!.sweepIntervalMs,
-              verifySmtp: () => sendMailer.verify(),
-            }),
-      telegram:
-        tgConfig &&
-        (telegram?.health() ?? { standby: standbyDetail(telegramLease!), pollTimeoutS: tgConfig.pollTimeoutS }),
+    outbound: createOutboundSender({
+      mailer: mail.sendMailer,
+      telegram: botApi,
+      metrics: shared.metrics,
+      audit: shared.audit,
     }),
-    mountWebhooks: (app) =>
-      mountWebhookRoutes(app, { settings: webhooks, pipeline, secretary, metrics: channelMetrics, logger }),
+    dryRun: mail.dryRun,
+    maxMailBytes: config.maxMailBytes,
+    channelHealth: () => ({
+      email: mail.sendMailer && email && emailHealth(email, mail.sendMailer, mail.emailConfig!),
+      telegram: tgConfig && telegram && telegramHealth(telegram, tgConfig),
+    }),
+    webhookRoutes: createWebhookRoutes({
+      settings: mail.webhooks,
+      pipeline: mail.pipeline,
+      secretary,
+      metrics: shared.metrics,
+      logger,
+    }),
   });
-
-  // Both channels drain side by side, within one deadline.
-  const closers: Closer[] = [
-    {
-      name: 'channels',
-      // Stopping a lease stops its channel (in-flight work drains) and hands the lease over at once.
-      close: async () => {
-        await Promise.all([emailLease?.stop(), telegramLease?.stop()]);
-        sendMailer?.close();
-        webhookMailer?.close();
-      },
-    },
-    // After the channels: their last events are queued by now.
-    { name: 'audit reporting', close: () => audit.close(5000) },
-  ];
 
   return {
     app,
     get email() {
-      return email;
+      return email?.current();
     },
     get telegram() {
-      return telegram;
+      return telegram?.current();
     },
-    leases: { email: emailLease, telegram: telegramLease },
-    audit,
+    leases: { email: email?.lease, telegram: telegram?.lease },
+    audit: shared.audit,
     start: () => {
-      emailLease?.start();
-      telegramLease?.start();
+      email?.lease.start();
+      telegram?.lease.start();
     },
-    closers,
+    closers: closersOf(shared.audit, [email?.lease, telegram?.lease], [mail.sendMailer, mail.webhookMailer]),
   };
+}
+
+/** The secretary's base URL and the key sent to it (SECRETARY_API_KEY, else the first service key). */
+function secretaryTarget(config: Config): { baseURL: string; apiKey?: string } {
+  return { baseURL: config.secretaryUrl!, apiKey: config.secretaryApiKey ?? serviceKeyToSend(config.apiKeys) };
+}
+
+/** The mail side: SMTP for POST /send and for webhook replies, the one mail pipeline, and the POST /test dry run. */
+type MailIntake = {
+  emailConfig?: EmailSettings;
+  /** The mailer of POST /send (the email channel's SMTP settings); undefined when the email channel is off. */
+  sendMailer?: SmtpMailer;
+  /** The mailer of webhook replies when there is no email channel (SMTP_* alone). */
+  webhookMailer?: SmtpMailer;
+  pipeline?: MailPipeline;
+  dryRun?: (input: DryRunInput) => Promise<DryRunVerdict>;
+  webhooks: WebhookSettings;
+};
+
+/**
+ * One mail pipeline per process, shared by the IMAP channel and the inbound webhooks (its in-flight Message-ID
+ * set spans both). Webhook mail needs SMTP for replies, with or without the IMAP channel. POST /test runs mail
+ * through the same pipeline in dry-run mode (mail-dry-run.ts): nothing is sent, no budget is taken, only a
+ * dry-run audit event is reported.
+ */
+function createMailIntake(config: Config, shared: Shared): MailIntake {
+  const emailConfig = emailSettings(config);
+  if (emailConfig && !emailConfig.trustedAuthservIds.length)
+    shared.logger.warn(
+      'TRUSTED_AUTHSERV_ID is not set: no mail counts as authenticated, so mail gets replies only and triggers ' +
+        'no Jira task, colleague or mailing-list action (set it to your receiving server, e.g. mx.yandex.ru)',
+    );
+  const sendMailer = emailConfig ? createSmtpMailer(emailConfig) : undefined;
+  const webhooks = webhookSettings(config);
+  const webhooksOn = !!(webhooks.mailgun || webhooks.sendgrid || webhooks.ses);
+  const replySmtp = emailConfig ?? (webhooksOn ? smtpSettings(config) : undefined);
+  const webhookMailer = !sendMailer && replySmtp ? createSmtpMailer(replySmtp) : undefined;
+  const mailer = sendMailer ?? webhookMailer;
+  if (!replySmtp || !mailer) return { emailConfig, sendMailer, webhookMailer, webhooks };
+  const pipeline = createMailPipeline({
+    settings: {
+      companyDomains: companyDomainsOf(config),
+      maxRequestChars: config.maxRequestChars,
+      trustedAuthservIds: config.trustedAuthservId,
+    },
+    ownAddresses: [config.imapUser, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
+    mailer,
+    ...shared,
+  });
+  const dryRun = createMailDryRun({ pipeline, ownAddress: replySmtp.from, ...shared });
+  return { emailConfig, sendMailer, webhookMailer, pipeline, dryRun, webhooks };
+}
+
+/** What every channel's poller lease shares: the secretary's lease API, this replica's id, the timing. */
+type LeaseSetup = {
+  client: LeaseClient;
+  holder: string;
+  ttlMs: number;
+  /** How long a channel that loses its lease gets for the messages in flight (SHUTDOWN_TIMEOUT). */
+  stopTimeoutMs: number;
+  logger: Logger;
+};
+
+/** A channel behind its poller lease: `current()` is the channel while this replica is active, else undefined. */
+type LeasedChannel<C> = { lease: PollerLease; current: () => C | undefined };
+
+/**
+ * Runs a channel only while this replica holds the lease `name`: `open()` creates and starts a fresh channel on
+ * becoming active; on standing down it is stopped (in-flight work gets `stopTimeoutMs`) and dropped.
+ */
+function leasedChannel<C extends { start(): void; stop(deadlineMs: number): Promise<void> }>(
+  name: string,
+  setup: LeaseSetup,
+  open: () => C,
+): LeasedChannel<C> {
+  let channel: C | undefined;
+  const lease = createPollerLease({
+    name,
+    holder: setup.holder,
+    client: setup.client,
+    ttlMs: setup.ttlMs,
+    logger: setup.logger,
+    onActive: () => {
+      channel = open();
+      channel.start();
+    },
+    onStandby: async () => {
+      const ending = channel;
+      channel = undefined;
+      await ending?.stop(setup.stopTimeoutMs);
+    },
+  });
+  return { lease, current: () => channel };
+}
+
+/** The IMAP channel behind the lease `imap:<user>@<host>:<port>/<mailbox>`, with an SMTP mailer of its own. */
+function emailLeaseOf(
+  settings: EmailSettings,
+  setup: LeaseSetup,
+  shared: Shared,
+  pipeline: MailPipeline | undefined,
+  reconnectBaseDelayMs: number | undefined,
+): LeasedChannel<EmailChannel> {
+  const { imap } = settings;
+  return leasedChannel(`imap:${imap.user}@${imap.host}:${imap.port}/${imap.mailbox}`, setup, () =>
+    createEmailChannel({
+      settings,
+      openMailbox: (onChange) =>
+        createImapMailbox({ settings, logger: shared.logger, metrics: shared.metrics, onChange, reconnectBaseDelayMs }),
+      mailer: createSmtpMailer(settings),
+      ...shared,
+      pipeline,
+    }),
+  );
+}
+
+/** The Telegram channel behind the lease `telegram:<bot id>`. */
+function telegramLeaseOf(
+  settings: TelegramSettings,
+  api: TelegramBotApi,
+  setup: LeaseSetup,
+  shared: Shared,
+  errorBaseDelayMs: number | undefined,
+): LeasedChannel<TelegramChannel> {
+  // The bot's id is the token's part before ':' (public, like the bot's username); the secret part never is.
+  return leasedChannel(`telegram:${settings.token.split(':')[0]}`, setup, () =>
+    createTelegramChannel({ settings, api, ...shared, errorBaseDelayMs }),
+  );
+}
+
+const standbyDetail = (lease: PollerLease) =>
+  `standby: another replica polls this (${lease.health().lease}); POST /send is served here`;
+
+/** The email part of /health: the channel's own state while active, a standby note otherwise. */
+function emailHealth(
+  email: LeasedChannel<EmailChannel>,
+  mailer: SmtpMailer,
+  settings: EmailSettings,
+): NonNullable<ChannelHealth['email']> {
+  const channel = email.current();
+  const verifySmtp = () => mailer.verify();
+  if (channel) return { ...channel.health(), verifySmtp };
+  return {
+    standby: standbyDetail(email.lease),
+    connected: false,
+    sweepIntervalMs: settings.sweepIntervalMs,
+    verifySmtp,
+  };
+}
+
+/** The Telegram part of /health: the channel's own state while active, a standby note otherwise. */
+function telegramHealth(
+  telegram: LeasedChannel<TelegramChannel>,
+  settings: TelegramSettings,
+): NonNullable<ChannelHealth['telegram']> {
+  return (
+    telegram.current()?.health() ?? { standby: standbyDetail(telegram.lease), pollTimeoutS: settings.pollTimeoutS }
+  );
+}
+
+/**
+ * Shutdown order: both channels drain side by side, within one deadline (stopping a lease stops its channel and
+ * hands the lease over at once), the mailers close; then the audit reporting, whose last events are queued by now.
+ */
+function closersOf(
+  audit: AuditReporter,
+  leases: readonly (PollerLease | undefined)[],
+  mailers: readonly (SmtpMailer | undefined)[],
+): Closer[] {
+  return [
+    {
+      name: 'channels',
+      close: async () => {
+        await Promise.all(leases.map(async (lease) => lease?.stop()));
+        for (const mailer of mailers) mailer?.close();
+      },
+    },
+    { name: 'audit reporting', close: () => audit.close(5000) },
+  ];
 }

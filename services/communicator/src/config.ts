@@ -1,29 +1,26 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   ConfigError,
-  authEnvSchema,
-  commonEnvSchema,
   env,
-  parseEnv,
-  readApiKeys,
-  type ApiKeys,
+  parseServiceEnv,
+  serviceEnvSchema,
   type Env,
+  type ServiceConfig,
 } from '@workemon/service-kit';
 import { secretaryRequestMaxLength } from './request-limit.js';
 
 const SECRETARY_REQUEST_MAX = secretaryRequestMaxLength();
 
-const schema = z.object({
-  ...commonEnvSchema,
+// LOG_LEVEL, ELASTICSEARCH_*, HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): serviceEnvSchema; POST /send
+// takes service keys. docs/operations.md.
+const schema = serviceEnvSchema({
   PORT: env.port(8003),
   SECRETARY_URL: env.url('http://localhost:8000', 'Base URL of the secretary'),
   SECRETARY_API_KEY: env.optionalString(
     'Key sent to the secretary; default: the first of SERVICE_API_KEYS (older name, kept as an override)',
   ),
   SECRETARY_TIMEOUT: env.durationMs('120s', 'Deadline of one /analyze-request call (it waits for LLMs)'),
-  // HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): POST /send takes service keys. docs/operations.md.
-  ...authEnvSchema,
 
   IMAP_HOST: env.withDefault('imap.yandex.ru', 'IMAP server'),
   IMAP_PORT: env.port(993, 'IMAP port'),
@@ -127,40 +124,54 @@ const schema = z.object({
   ),
 });
 
-export type Config = z.output<typeof schema> & {
-  /** The three key classes, read from the lists and their files. */
-  apiKeys: ApiKeys;
-};
+/** The parsed environment, keyed by env names (loadConfig's checks read it; nothing else does). */
+type ParsedEnv = z.output<typeof schema>;
+
+/**
+ * The communicator's configuration: every env key of the schema as a camelCase field (`EMAIL_CONCURRENCY` →
+ * `emailConcurrency`, durations in ms as parsed), the key lists folded into `apiKeys`.
+ */
+export type Config = ServiceConfig<ParsedEnv>;
 
 /** The only reader of the environment. Throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
-  const config = parseEnv(schema, source);
+  const { parsed, config } = parseServiceEnv(schema, source);
+  const problems = crossKeyProblems(parsed, source);
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+/** Keys that are only wrong together (IMAP_USER without IMAP_PASSWORD, half an S3 key pair): one message each. */
+function crossKeyProblems(parsed: ParsedEnv, source: Env): string[] {
   const problems: string[] = [];
-  if (config.IMAP_USER && !config.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
-  if (config.SENDGRID_WEBHOOK_SECRET && config.SENDGRID_WEBHOOK_SECRET.length < 16)
+  if (parsed.IMAP_USER && !parsed.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
+  if (parsed.SENDGRID_WEBHOOK_SECRET && parsed.SENDGRID_WEBHOOK_SECRET.length < 16)
     problems.push(
       'SENDGRID_WEBHOOK_SECRET: must be at least 16 characters (it is the only proof a post comes from SendGrid)',
     );
-  if (!!config.SES_S3_ACCESS_KEY_ID !== !!config.SES_S3_SECRET_ACCESS_KEY)
+  if (!!parsed.SES_S3_ACCESS_KEY_ID !== !!parsed.SES_S3_SECRET_ACCESS_KEY)
     problems.push('SES_S3_ACCESS_KEY_ID and SES_S3_SECRET_ACCESS_KEY: set both or neither');
   if (
-    config.SES_S3_BUCKETS.length &&
-    !config.SES_S3_ACCESS_KEY_ID &&
+    parsed.SES_S3_BUCKETS.length &&
+    !parsed.SES_S3_ACCESS_KEY_ID &&
     !(source['AWS_ACCESS_KEY_ID'] && source['AWS_SECRET_ACCESS_KEY'])
   )
     problems.push(
       'SES_S3_BUCKETS: needs credentials: SES_S3_ACCESS_KEY_ID/SES_S3_SECRET_ACCESS_KEY or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
     );
-  if (config.SES_SNS_CA_FILE) {
-    try {
-      if (!/-----BEGIN CERTIFICATE-----/.test(readFileSync(config.SES_SNS_CA_FILE, 'utf8')))
-        problems.push('SES_SNS_CA_FILE: holds no PEM certificate');
-    } catch {
-      problems.push('SES_SNS_CA_FILE: cannot be read');
-    }
+  return [...problems, ...caFileProblems(parsed.SES_SNS_CA_FILE)];
+}
+
+/** SES_SNS_CA_FILE, when set, must be a readable file holding a PEM certificate. */
+function caFileProblems(caFile: string | undefined): string[] {
+  if (!caFile) return [];
+  try {
+    return /-----BEGIN CERTIFICATE-----/.test(readFileSync(caFile, 'utf8'))
+      ? []
+      : ['SES_SNS_CA_FILE: holds no PEM certificate'];
+  } catch {
+    return ['SES_SNS_CA_FILE: cannot be read'];
   }
-  if (problems.length) throw new ConfigError(problems);
-  return { ...config, apiKeys: readApiKeys(config) };
 }
 
 export type EmailSettings = {
@@ -182,39 +193,44 @@ export type EmailSettings = {
   trustedAuthservIds: string[];
 };
 
+/** COMPANY_DOMAINS as lower-case domains without a leading `@` (empty entries dropped). */
+export function companyDomainsOf(config: Pick<Config, 'companyDomains'>): string[] {
+  return config.companyDomains.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean);
+}
+
 /** The email channel's settings, or undefined when it is off (no IMAP_USER). */
 export function emailSettings(config: Config): EmailSettings | undefined {
-  if (!config.IMAP_USER || !config.IMAP_PASSWORD) return undefined;
-  const smtpUser = config.SMTP_USER ?? config.IMAP_USER;
+  if (!config.imapUser || !config.imapPassword) return undefined;
+  const smtpUser = config.smtpUser ?? config.imapUser;
   return {
     imap: {
-      host: config.IMAP_HOST,
-      port: config.IMAP_PORT,
-      secure: config.IMAP_SECURE,
-      user: config.IMAP_USER,
-      password: config.IMAP_PASSWORD,
-      mailbox: config.IMAP_MAILBOX,
+      host: config.imapHost,
+      port: config.imapPort,
+      secure: config.imapSecure,
+      user: config.imapUser,
+      password: config.imapPassword,
+      mailbox: config.imapMailbox,
     },
     smtp: {
-      host: config.SMTP_HOST,
-      port: config.SMTP_PORT,
-      secure: config.SMTP_SECURE,
+      host: config.smtpHost,
+      port: config.smtpPort,
+      secure: config.smtpSecure,
       user: smtpUser,
-      password: config.SMTP_PASSWORD ?? config.IMAP_PASSWORD,
-      timeoutMs: config.SMTP_TIMEOUT,
+      password: config.smtpPassword ?? config.imapPassword,
+      timeoutMs: config.smtpTimeout,
     },
-    from: config.MAIL_FROM ?? smtpUser,
-    sweepIntervalMs: config.IMAP_SWEEP_INTERVAL_S * 1000,
-    idleRenewMs: config.IMAP_IDLE_RENEW,
-    concurrency: config.EMAIL_CONCURRENCY,
-    rateLimitPerHour: config.RATE_LIMIT_PER_HOUR,
-    maxAttempts: config.MAX_ATTEMPTS,
-    retryBaseDelayMs: config.RETRY_BASE_DELAY,
-    maxMailBytes: config.MAX_MAIL_BYTES,
-    maxRequestChars: config.MAX_REQUEST_CHARS,
-    companyDomains: config.COMPANY_DOMAINS.map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter(Boolean),
-    failedMailbox: config.IMAP_FAILED_MAILBOX,
-    trustedAuthservIds: config.TRUSTED_AUTHSERV_ID,
+    from: config.mailFrom ?? smtpUser,
+    sweepIntervalMs: config.imapSweepIntervalS * 1000,
+    idleRenewMs: config.imapIdleRenew,
+    concurrency: config.emailConcurrency,
+    rateLimitPerHour: config.rateLimitPerHour,
+    maxAttempts: config.maxAttempts,
+    retryBaseDelayMs: config.retryBaseDelay,
+    maxMailBytes: config.maxMailBytes,
+    maxRequestChars: config.maxRequestChars,
+    companyDomains: companyDomainsOf(config),
+    failedMailbox: config.imapFailedMailbox,
+    trustedAuthservIds: config.trustedAuthservId,
   };
 }
 
@@ -243,31 +259,31 @@ export type SesS3Settings = {
 
 export function webhookSettings(config: Config): WebhookSettings {
   return {
-    mailgun: config.MAILGUN_WEBHOOK_SIGNING_KEY
-      ? { signingKey: config.MAILGUN_WEBHOOK_SIGNING_KEY, maxAgeMs: config.MAILGUN_WEBHOOK_MAX_AGE }
+    mailgun: config.mailgunWebhookSigningKey
+      ? { signingKey: config.mailgunWebhookSigningKey, maxAgeMs: config.mailgunWebhookMaxAge }
       : undefined,
-    sendgrid: config.SENDGRID_WEBHOOK_SECRET ? { secret: config.SENDGRID_WEBHOOK_SECRET } : undefined,
-    ses: config.SES_SNS_TOPIC_ARNS.length
+    sendgrid: config.sendgridWebhookSecret ? { secret: config.sendgridWebhookSecret } : undefined,
+    ses: config.sesSnsTopicArns.length
       ? {
-          topicArns: config.SES_SNS_TOPIC_ARNS,
-          certHosts: config.SES_SNS_CERT_HOSTS.length ? config.SES_SNS_CERT_HOSTS : DEFAULT_SNS_CERT_HOSTS,
-          caFile: config.SES_SNS_CA_FILE,
-          s3: config.SES_S3_BUCKETS.length
+          topicArns: config.sesSnsTopicArns,
+          certHosts: config.sesSnsCertHosts.length ? config.sesSnsCertHosts : DEFAULT_SNS_CERT_HOSTS,
+          caFile: config.sesSnsCaFile,
+          s3: config.sesS3Buckets.length
             ? {
-                buckets: config.SES_S3_BUCKETS,
-                region: config.SES_S3_REGION,
-                endpoint: config.SES_S3_ENDPOINT?.replace(/\/+$/, ''),
+                buckets: config.sesS3Buckets,
+                region: config.sesS3Region,
+                endpoint: config.sesS3Endpoint?.replace(/\/+$/, ''),
                 credentials:
-                  config.SES_S3_ACCESS_KEY_ID && config.SES_S3_SECRET_ACCESS_KEY
-                    ? { accessKeyId: config.SES_S3_ACCESS_KEY_ID, secretAccessKey: config.SES_S3_SECRET_ACCESS_KEY }
+                  config.sesS3AccessKeyId && config.sesS3SecretAccessKey
+                    ? { accessKeyId: config.sesS3AccessKeyId, secretAccessKey: config.sesS3SecretAccessKey }
                     : undefined,
-                timeoutMs: config.SES_S3_TIMEOUT,
-                maxBytes: config.WEBHOOK_MAX_BYTES,
+                timeoutMs: config.sesS3Timeout,
+                maxBytes: config.webhookMaxBytes,
               }
             : undefined,
         }
       : undefined,
-    maxBytes: config.WEBHOOK_MAX_BYTES,
+    maxBytes: config.webhookMaxBytes,
   };
 }
 
@@ -276,19 +292,19 @@ export function webhookSettings(config: Config): WebhookSettings {
  * SMTP_PASSWORD (else IMAP_PASSWORD) must be set; undefined otherwise (the webhooks then answer 501).
  */
 export function smtpSettings(config: Config): Pick<EmailSettings, 'smtp' | 'from'> | undefined {
-  const user = config.SMTP_USER ?? config.IMAP_USER;
-  const password = config.SMTP_PASSWORD ?? config.IMAP_PASSWORD;
+  const user = config.smtpUser ?? config.imapUser;
+  const password = config.smtpPassword ?? config.imapPassword;
   if (!user || !password) return undefined;
   return {
     smtp: {
-      host: config.SMTP_HOST,
-      port: config.SMTP_PORT,
-      secure: config.SMTP_SECURE,
+      host: config.smtpHost,
+      port: config.smtpPort,
+      secure: config.smtpSecure,
       user,
       password,
-      timeoutMs: config.SMTP_TIMEOUT,
+      timeoutMs: config.smtpTimeout,
     },
-    from: config.MAIL_FROM ?? user,
+    from: config.mailFrom ?? user,
   };
 }
 
@@ -311,19 +327,19 @@ export type TelegramSettings = {
 };
 
 export function telegramSettings(config: Config): TelegramSettings | undefined {
-  if (!config.TELEGRAM_BOT_TOKEN) return undefined;
+  if (!config.telegramBotToken) return undefined;
   return {
-    token: config.TELEGRAM_BOT_TOKEN,
-    apiRoot: config.TELEGRAM_API_ROOT!,
-    pollTimeoutS: config.TELEGRAM_POLL_TIMEOUT_S,
-    handlerTimeoutMs: config.TELEGRAM_HANDLER_TIMEOUT,
-    conflictWaitMs: config.TELEGRAM_CONFLICT_WAIT,
-    mergeWindowMs: config.TELEGRAM_MERGE_WINDOW_MS,
-    rateLimitPerHour: config.RATE_LIMIT_PER_HOUR,
-    maxAttempts: config.MAX_ATTEMPTS,
-    retryBaseDelayMs: config.RETRY_BASE_DELAY,
-    maxRequestChars: config.MAX_REQUEST_CHARS,
-    approverChatId: config.APPROVER_TELEGRAM_CHAT_ID,
-    approverUserIds: config.APPROVER_TELEGRAM_USER_IDS,
+    token: config.telegramBotToken,
+    apiRoot: config.telegramApiRoot!,
+    pollTimeoutS: config.telegramPollTimeoutS,
+    handlerTimeoutMs: config.telegramHandlerTimeout,
+    conflictWaitMs: config.telegramConflictWait,
+    mergeWindowMs: config.telegramMergeWindowMs,
+    rateLimitPerHour: config.rateLimitPerHour,
+    maxAttempts: config.maxAttempts,
+    retryBaseDelayMs: config.retryBaseDelay,
+    maxRequestChars: config.maxRequestChars,
+    approverChatId: config.approverTelegramChatId,
+    approverUserIds: config.approverTelegramUserIds,
   };
 }

@@ -25,19 +25,25 @@ export function channelNotConfigured(channel: 'email' | 'tg'): AppError {
 }
 const IDEMPOTENCY_MAX_KEYS = 10_000;
 
-/**
- * `POST /send`: messages the secretary's actions ask for. A repeated `idempotency_key` (within 24 h, in this
- * process) returns the first outcome and sends nothing; the email Message-ID is derived from the key too, so
- * a repeat after a restart is still one message to the recipient's mail server.
- */
-export function createOutboundSender(deps: {
+/** What `createOutboundSender` delivers with. */
+export type OutboundSenderDeps = {
   mailer?: SmtpMailer;
   telegram?: TelegramBotApi;
   metrics: ChannelMetrics;
   /** Reports each delivery (`delivered` / `failed` with the reason) to the audit log; default: none. */
   audit?: AuditReporter;
   now?: () => number;
-}): OutboundSender {
+};
+
+/** One delivery's result for the audit log: the channel's message id, or the error it failed with. */
+type DeliveryResult = { messageId?: string } | { error: unknown };
+
+/**
+ * `POST /send`: messages the secretary's actions ask for. A repeated `idempotency_key` (within 24 h, in this
+ * process) returns the first outcome and sends nothing; the email Message-ID is derived from the key too, so
+ * a repeat after a restart is still one message to the recipient's mail server.
+ */
+export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
   const now = deps.now ?? Date.now;
   const seen = new Map<string, { at: number; result: Promise<SendResponse> }>();
 
@@ -52,90 +58,6 @@ export function createOutboundSender(deps: {
     result.catch(() => seen.delete(key));
   }
 
-  /**
-   * The audit event of one delivery attempt. Ids: `<channel>:send:<idempotency_key>:delivered` (one row however
-   * often the secretary repeats the call), a failure `…:failed:<uuid>` (each failed try is a row of its own, so a
-   * later success is not hidden behind it); without a key, a fresh id.
-   */
-  function auditDelivery(request: SendRequest, result: { messageId?: string } | { error: unknown }) {
-    if (!deps.audit) return;
-    const channel = request.channel === 'tg' ? 'telegram' : 'email';
-    const ref = `send:${request.idempotency_key ?? randomUUID()}`;
-    const failed = 'error' in result;
-    const err = failed ? result.error : undefined;
-    const reason = !failed
-      ? undefined
-      : channel === 'email'
-        ? smtpFailureReason(isAppError(err) ? err.code : undefined)
-        : `telegram-${(deps.telegram?.describe(err).reason ?? 'failed').replace(/_/g, '-')}`;
-    deps.audit.report({
-      event_id: auditEventId(channel, ref, failed ? `failed:${randomUUID()}` : 'delivered'),
-      channel,
-      direction: 'outbound',
-      outcome: failed ? 'failed' : 'delivered',
-      ...(reason ? { reason } : {}),
-      // The mail it answers, when the action replies in a thread: links the delivery to that message.
-      ...(request.in_reply_to ? { message_id: request.in_reply_to } : {}),
-      request_id: getRequestId(),
-      recipient: request.to,
-      ...(request.subject ? { subject: request.subject } : {}),
-      detail: `POST /send${'messageId' in result && result.messageId ? `; channel message id ${result.messageId}` : ''}`,
-    });
-  }
-
-  async function deliver(request: SendRequest, key: string): Promise<SendResponse> {
-    if (request.buttons && request.channel !== 'tg') throw errors.invalidParameter('buttons', 'is only for channel tg');
-    for (const button of request.buttons ?? []) {
-      if (Buffer.byteLength(button.callback_data, 'utf8') > 64)
-        throw errors.invalidParameter('buttons', 'callback_data must be at most 64 bytes (Telegram limit)');
-    }
-    if (request.channel === 'email') {
-      if (!deps.mailer) throw channelNotConfigured('email');
-      // One address only: a comma or semicolon would make nodemailer send to several recipients.
-      if (!/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/.test(request.to))
-        throw errors.invalidParameter('to', 'must be an email address for channel email');
-      try {
-        const { messageId } = await deps.mailer.send({
-          to: request.to,
-          subject: (request.subject ?? 'Workemon').replace(/[\r\n]+/g, ' '),
-          text: request.text,
-          inReplyTo: request.in_reply_to,
-          references: request.in_reply_to ? [request.in_reply_to] : undefined,
-          idempotencyKey: key,
-          autoSubmitted: 'auto-generated',
-        });
-        deps.metrics.reply('email', 'sent');
-        auditDelivery(request, { messageId });
-        return { delivered: true, channel: 'email', message_id: messageId };
-      } catch (err) {
-        deps.metrics.reply('email', 'failed');
-        auditDelivery(request, { error: err });
-        throw err;
-      }
-    }
-    if (!deps.telegram) throw channelNotConfigured('tg');
-    if (!/^(-?\d+|@\w{4,})$/.test(request.to))
-      throw errors.invalidParameter('to', 'must be a Telegram chat id or @username for channel tg');
-    const chatId = /^-?\d+$/.test(request.to) ? Number(request.to) : request.to;
-    try {
-      let first: number | undefined;
-      const parts = splitMessage(request.text);
-      for (const [i, part] of parts.entries()) {
-        // Buttons go under the last piece, where the reader ends up.
-        const buttons = i === parts.length - 1 ? request.buttons : undefined;
-        const { messageId } = await deps.telegram.sendText(chatId, part, { buttons });
-        first ??= messageId;
-      }
-      deps.metrics.reply('tg', 'sent');
-      auditDelivery(request, { messageId: String(first) });
-      return { delivered: true, channel: 'tg', message_id: String(first) };
-    } catch (err) {
-      deps.metrics.reply('tg', 'failed');
-      auditDelivery(request, { error: err });
-      throw err;
-    }
-  }
-
   return {
     send: async (request) => {
       const explicitKey = request.idempotency_key;
@@ -147,9 +69,111 @@ export function createOutboundSender(deps: {
         }
       }
       const key = explicitKey ?? `${request.channel}:${request.to}:${now()}:${Math.random()}`;
-      const result = deliver(request, explicitKey ? `send:${explicitKey}` : key);
+      const result = deliver(deps, request, explicitKey ? `send:${explicitKey}` : key);
       if (explicitKey) remember(`${request.channel}:${explicitKey}`, result);
       return result;
     },
   };
+}
+
+/** Checks the request, then sends it on its channel (`key`: the idempotency key the email Message-ID comes from). */
+async function deliver(deps: OutboundSenderDeps, request: SendRequest, key: string): Promise<SendResponse> {
+  checkButtons(request);
+  return request.channel === 'email' ? deliverEmail(deps, request, key) : deliverTelegram(deps, request);
+}
+
+/** Buttons are Telegram's only, each `callback_data` at most 64 bytes (Bot API InlineKeyboardButton). 400 otherwise. */
+function checkButtons(request: SendRequest): void {
+  if (request.buttons && request.channel !== 'tg') throw errors.invalidParameter('buttons', 'is only for channel tg');
+  for (const button of request.buttons ?? []) {
+    if (Buffer.byteLength(button.callback_data, 'utf8') > 64)
+      throw errors.invalidParameter('buttons', 'callback_data must be at most 64 bytes (Telegram limit)');
+  }
+}
+
+/** Sends one mail by SMTP (RFC 3834 `Auto-Submitted: auto-generated`); 501 without a mailer, 400 for a bad `to`. */
+async function deliverEmail(deps: OutboundSenderDeps, request: SendRequest, key: string): Promise<SendResponse> {
+  if (!deps.mailer) throw channelNotConfigured('email');
+  // One address only: a comma or semicolon would make nodemailer send to several recipients.
+  if (!/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/.test(request.to))
+    throw errors.invalidParameter('to', 'must be an email address for channel email');
+  try {
+    const { messageId } = await deps.mailer.send({
+      to: request.to,
+      subject: (request.subject ?? 'Workemon').replace(/[\r\n]+/g, ' '),
+      text: request.text,
+      inReplyTo: request.in_reply_to,
+      references: request.in_reply_to ? [request.in_reply_to] : undefined,
+      idempotencyKey: key,
+      autoSubmitted: 'auto-generated',
+    });
+    deps.metrics.reply('email', 'sent');
+    auditDelivery(deps, request, { messageId });
+    return { delivered: true, channel: 'email', message_id: messageId };
+  } catch (err) {
+    deps.metrics.reply('email', 'failed');
+    auditDelivery(deps, request, { error: err });
+    throw err;
+  }
+}
+
+/**
+ * Sends a text to a Telegram chat id or @username, split into the Bot API's 4096-character pieces; buttons go
+ * under the last piece. The response's message id is the first piece's. 501 without a bot, 400 for a bad `to`.
+ */
+async function deliverTelegram(deps: OutboundSenderDeps, request: SendRequest): Promise<SendResponse> {
+  if (!deps.telegram) throw channelNotConfigured('tg');
+  if (!/^(-?\d+|@\w{4,})$/.test(request.to))
+    throw errors.invalidParameter('to', 'must be a Telegram chat id or @username for channel tg');
+  const chatId = /^-?\d+$/.test(request.to) ? Number(request.to) : request.to;
+  try {
+    let first: number | undefined;
+    const parts = splitMessage(request.text);
+    for (const [i, part] of parts.entries()) {
+      // Buttons go under the last piece, where the reader ends up.
+      const buttons = i === parts.length - 1 ? request.buttons : undefined;
+      const { messageId } = await deps.telegram.sendText(chatId, part, { buttons });
+      first ??= messageId;
+    }
+    deps.metrics.reply('tg', 'sent');
+    auditDelivery(deps, request, { messageId: String(first) });
+    return { delivered: true, channel: 'tg', message_id: String(first) };
+  } catch (err) {
+    deps.metrics.reply('tg', 'failed');
+    auditDelivery(deps, request, { error: err });
+    throw err;
+  }
+}
+
+/**
+ * The audit event of one delivery attempt. Ids: `<channel>:send:<idempotency_key>:delivered` (one row however
+ * often the secretary repeats the call), a failure `…:failed:<uuid>` (each failed try is a row of its own, so a
+ * later success is not hidden behind it); without a key, a fresh id.
+ */
+function auditDelivery(deps: OutboundSenderDeps, request: SendRequest, result: DeliveryResult): void {
+  if (!deps.audit) return;
+  const channel = request.channel === 'tg' ? 'telegram' : 'email';
+  const ref = `send:${request.idempotency_key ?? randomUUID()}`;
+  const failed = 'error' in result;
+  const reason = failed ? failureReason(deps, channel, result.error) : undefined;
+  const messageId = 'messageId' in result ? result.messageId : undefined;
+  deps.audit.report({
+    event_id: auditEventId(channel, ref, failed ? `failed:${randomUUID()}` : 'delivered'),
+    channel,
+    direction: 'outbound',
+    outcome: failed ? 'failed' : 'delivered',
+    ...(reason ? { reason } : {}),
+    // The mail it answers, when the action replies in a thread: links the delivery to that message.
+    ...(request.in_reply_to ? { message_id: request.in_reply_to } : {}),
+    request_id: getRequestId(),
+    recipient: request.to,
+    ...(request.subject ? { subject: request.subject } : {}),
+    detail: `POST /send${messageId ? `; channel message id ${messageId}` : ''}`,
+  });
+}
+
+/** The audit reason of a failed delivery: the SMTP reason (mail-audit.ts) or `telegram-<Bot API reason>`. */
+function failureReason(deps: OutboundSenderDeps, channel: 'email' | 'telegram', err: unknown): string {
+  if (channel === 'email') return smtpFailureReason(isAppError(err) ? err.code : undefined);
+  return `telegram-${(deps.telegram?.describe(err).reason ?? 'failed').replace(/_/g, '-')}`;
 }

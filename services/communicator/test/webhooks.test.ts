@@ -768,7 +768,7 @@ describe('POST /webhook/ses with an S3 action (SES_S3_*)', () => {
     expect(() => loadConfig({ SES_S3_ACCESS_KEY_ID: 'AKIA' })).toThrow(/SES_S3_ACCESS_KEY_ID/);
     expect(() => loadConfig({ SES_S3_BUCKETS: 'inbound-bucket' })).toThrow(/SES_S3_BUCKETS: needs credentials/);
     expect(
-      loadConfig({ SES_S3_BUCKETS: 'b', AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'secret' }).SES_S3_BUCKETS,
+      loadConfig({ SES_S3_BUCKETS: 'b', AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'secret' }).sesS3Buckets,
     ).toEqual(['b']);
   });
 });
@@ -788,7 +788,7 @@ describe('webhook configuration', () => {
     expect(() => loadConfig({ SENDGRID_WEBHOOK_SECRET: 'short', SES_SNS_CA_FILE: '/nonexistent/ca.pem' })).toThrow(
       /SENDGRID_WEBHOOK_SECRET[\s\S]*SES_SNS_CA_FILE/,
     );
-    expect(loadConfig({ SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET, SES_SNS_CA_FILE: pki.caFile }).SES_SNS_CA_FILE).toBe(
+    expect(loadConfig({ SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET, SES_SNS_CA_FILE: pki.caFile }).sesSnsCaFile).toBe(
       pki.caFile,
     );
   });

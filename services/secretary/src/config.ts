@@ -1,15 +1,7 @@
 import { resolve } from 'node:path';
-import { z } from 'zod';
-import {
-  authEnvSchema,
-  commonEnvSchema,
-  env,
-  parseEnv,
-  readApiKeys,
-  type ApiKeys,
-  type Env,
-} from '@workemon/service-kit';
-import { actionsEnvSchema, toActionSettings } from './actions/action-policy.js';
+import type { z } from 'zod';
+import { env, parseServiceEnv, serviceEnvSchema, type Env, type ServiceConfig } from '@workemon/service-kit';
+import { actionsEnvSchema, toActionSettings, type ActionSettings } from './actions/action-policy.js';
 import {
   DEFAULT_ANALYZE_LIMIT_PER_KEY_PER_MINUTE,
   DEFAULT_ANALYZE_LIMIT_PER_USERNAME_PER_HOUR,
@@ -19,8 +11,9 @@ import { DEFAULT_MAX_RESPONSE_LENGTH } from './response-length.js';
 export const UNKNOWN_USER_POLICIES = ['reply-only', 'allow', 'reject'] as const;
 export type UnknownUserPolicy = (typeof UNKNOWN_USER_POLICIES)[number];
 
-const schema = z.object({
-  ...commonEnvSchema,
+// LOG_LEVEL, ELASTICSEARCH_*, HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): serviceEnvSchema; see
+// docs/operations.md, "Security".
+const schema = serviceEnvSchema({
   PORT: env.port(8000),
   DATABASE_URL: env
     .optionalString('PostgreSQL connection string (postgres:// or postgresql://); unset: embedded PGlite in PGLITE_DIR')
@@ -36,8 +29,6 @@ const schema = z.object({
   // The LLM services retry their provider within LLM_TIMEOUT_MS (60 s by default): give them room for that.
   GUESSER_TIMEOUT: env.durationMs('90s', 'Deadline of one call to the guesser'),
   SYSTEM_ANALYST_TIMEOUT: env.durationMs('90s', 'Deadline of one call to the system analyst'),
-  // HOST, API_KEYS, ADMIN_API_KEYS, SERVICE_API_KEYS (+ _FILE): see docs/operations.md, "Security".
-  ...authEnvSchema,
   SECRETARY_API_KEY: env.optionalString('Key the communicator sends to the secretary (not used by the secretary)'),
   COMMUNICATOR_API_KEY: env.optionalString(
     'Key the secretary sends to the communicator; default: the first of SERVICE_API_KEYS (older name, kept)',
@@ -85,20 +76,29 @@ const schema = z.object({
 });
 
 type Upstreams = 'GUESSER_URL' | 'SYSTEM_ANALYST_URL' | 'COMMUNICATOR_URL';
-// env.url's type admits `undefined` for URLs without a default; these three always have one.
-export type Config = Omit<z.output<typeof schema>, Upstreams> &
-  Record<Upstreams, string> & {
-    /** The three key classes, read from the lists and their files. */
-    apiKeys: ApiKeys;
-  };
+/**
+ * The parsed environment, keyed by env names (loadConfig reads it; nothing else does). env.url's type admits
+ * `undefined` for URLs without a default; the three upstream URLs always have one.
+ */
+type ParsedEnv = Omit<z.output<typeof schema>, Upstreams> & Record<Upstreams, string>;
+
+/**
+ * The secretary's configuration: every env key of the schema as a camelCase field (`CLARIFICATION_TTL` →
+ * `clarificationTtl`, durations in ms as parsed), the key lists folded into `apiKeys` and the action keys
+ * checked and gathered in `actions`.
+ */
+export type Config = ServiceConfig<ParsedEnv> & {
+  /** Jira, ACTION_POLICY, the approver chat and the action worker's timing (actions/action-policy.ts). */
+  actions: ActionSettings;
+};
 
 /** Reads and checks the secretary's configuration; throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
-  const parsed = parseEnv(schema, source);
-  const config = { ...parsed, apiKeys: readApiKeys(parsed) } as Config;
+  const { parsed, config } = parseServiceEnv(schema, source);
   // Keys that are only wrong together (JIRA_BASE_URL without JIRA_API_TOKEN) fail here, at start, too.
-  toActionSettings(config);
+  const actions = toActionSettings(parsed);
   // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative
   // PGLITE_DIR means relative to where npm was invoked (INIT_CWD), so both reach the same database.
-  return { ...config, PGLITE_DIR: resolve(source['INIT_CWD'] ?? process.cwd(), config.PGLITE_DIR) };
+  const pgliteDir = resolve(source['INIT_CWD'] ?? process.cwd(), parsed.PGLITE_DIR);
+  return { ...(config as ServiceConfig<ParsedEnv>), actions, pgliteDir };
 }

@@ -1,15 +1,4 @@
-import {
-  allKeys,
-  authForStart,
-  createLogger,
-  createMetrics,
-  elasticsearchFromEnv,
-  loadConfigOrExit,
-  runService,
-  serviceKeyToSend,
-  type Closer,
-} from '@workemon/service-kit';
-import { toActionSettings } from './actions/action-policy.js';
+import { runService, serviceKeyToSend, startService, type Closer } from '@workemon/service-kit';
 import { createActions } from './actions/actions-wiring.js';
 import { catalogSourceFor } from './actions/action-catalog.js';
 import { createAnalystClient } from './analyst-client.js';
@@ -20,37 +9,25 @@ import { importDirectoryFile } from './directory-import.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
 
-const config = loadConfigOrExit(() => loadConfig(process.env));
 // Beyond loopback every key class needs keys: refuse before touching the database.
-const startAuth = loadConfigOrExit(() =>
-  authForStart({ host: config.HOST, keys: config.apiKeys, served: SECRETARY_KEY_CLASSES }),
-);
-// The key sent to the guesser, the system analyst and the communicator.
-const serviceKey = serviceKeyToSend(config.apiKeys);
-const logger = createLogger({
+const { config, auth, logger, metrics } = startService({
   service: SERVICE,
   version: VERSION,
-  level: config.LOG_LEVEL,
-  elasticsearch: elasticsearchFromEnv(config),
-  secrets: [
-    ...allKeys(config.apiKeys),
-    config.COMMUNICATOR_API_KEY,
-    config.SECRETARY_API_KEY,
-    config.ELASTICSEARCH_PASSWORD,
-    config.JIRA_API_TOKEN,
-  ],
+  loadConfig: () => loadConfig(process.env),
+  served: SECRETARY_KEY_CLASSES,
+  secrets: (c) => [c.communicatorApiKey, c.secretaryApiKey, c.jiraApiToken],
 });
-const metrics = createMetrics(SERVICE);
-if (startAuth.warning) logger.warn(startAuth.warning);
+// The key sent to the guesser, the system analyst and the communicator.
+const serviceKey = serviceKeyToSend(config.apiKeys);
 
-const actionSettings = toActionSettings(config);
+const actionSettings = config.actions;
 
 let db: Database;
 try {
   db = openDatabase({
-    url: config.DATABASE_URL,
-    pgliteDir: config.PGLITE_DIR,
-    poolMax: config.DATABASE_POOL_MAX,
+    url: config.databaseUrl,
+    pgliteDir: config.pgliteDir,
+    poolMax: config.databasePoolMax,
     logger,
   });
 } catch (err) {
@@ -62,8 +39,8 @@ const directory = createDirectoryRepository(db.knex);
 try {
   const applied = await migrateDatabase(db);
   logger.info(`database ready (${db.kind}); migrations applied: ${applied.length ? applied.join(', ') : 'none'}`);
-  if (config.EMPLOYEES_FILE) {
-    const counts = await importDirectoryFile(db.knex, directory, config.EMPLOYEES_FILE);
+  if (config.employeesFile) {
+    const counts = await importDirectoryFile(db.knex, directory, config.employeesFile);
     logger.info(`imported ${counts.employees} employees and ${counts.departments} departments`);
   }
 } catch (err) {
@@ -75,11 +52,11 @@ try {
 const actions = createActions({
   db: db.knex,
   settings: actionSettings,
-  communicator: { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },
+  communicator: { baseUrl: config.communicatorUrl, apiKey: config.communicatorApiKey ?? serviceKey },
   resolveDepartment: (name) => directory.getDepartment(name),
   logger,
   metrics,
-  auditRetentionDays: config.AUDIT_RETENTION_DAYS,
+  auditRetentionDays: config.auditRetentionDays,
 });
 logger.info(
   `actions: jira ${actions.jira ? `on (${actions.jira.flavor})` : 'off'}, approvals by ${
@@ -91,37 +68,37 @@ logger.info(
 const upstream = { metrics, logger, maxRetries: 1, apiKey: serviceKey };
 const app = buildApp({
   knex: db.knex,
-  guesser: createGuesserClient({ baseURL: config.GUESSER_URL, timeoutMs: config.GUESSER_TIMEOUT, ...upstream }),
+  guesser: createGuesserClient({ baseURL: config.guesserUrl, timeoutMs: config.guesserTimeout, ...upstream }),
   analyst: createAnalystClient({
-    baseURL: config.SYSTEM_ANALYST_URL,
-    timeoutMs: config.SYSTEM_ANALYST_TIMEOUT,
+    baseURL: config.systemAnalystUrl,
+    timeoutMs: config.systemAnalystTimeout,
     ...upstream,
   }),
   logger,
   metrics,
-  auth: startAuth.auth,
-  approverTelegramUserIds: config.APPROVER_TELEGRAM_USER_IDS,
-  unknownUserPolicy: config.UNKNOWN_USER_POLICY,
-  companyDomains: config.COMPANY_DOMAINS,
-  clarificationTtlMs: config.CLARIFICATION_TTL,
-  maxClarifications: config.MAX_CLARIFICATIONS,
+  auth,
+  approverTelegramUserIds: config.approverTelegramUserIds,
+  unknownUserPolicy: config.unknownUserPolicy,
+  companyDomains: config.companyDomains,
+  clarificationTtlMs: config.clarificationTtl,
+  maxClarifications: config.maxClarifications,
   // A short lease renewed while the LLM calls run: a crashed owner is taken over within seconds.
-  attemptLeaseMs: config.ANALYSIS_LEASE,
+  attemptLeaseMs: config.analysisLease,
   // A duplicate waits for a live attempt as long as both upstream deadlines (with the one retry) take.
-  duplicateWaitMs: 2 * (config.GUESSER_TIMEOUT + config.SYSTEM_ANALYST_TIMEOUT) + 5000,
+  duplicateWaitMs: 2 * (config.guesserTimeout + config.systemAnalystTimeout) + 5000,
   decide: actions.hooks.decide,
   onDecisionRecorded: actions.hooks.onDecisionRecorded,
   nudgeActions: actions.worker.nudge,
   previewActions: actions.hooks.preview,
   analyzeLimits: {
-    perUsernamePerHour: config.ANALYZE_RATE_LIMIT_PER_USERNAME_PER_HOUR,
-    perKeyPerMinute: config.ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE,
+    perUsernamePerHour: config.analyzeRateLimitPerUsernamePerHour,
+    perKeyPerMinute: config.analyzeRateLimitPerKeyPerMinute,
   },
-  maxResponseChars: config.MAX_RESPONSE_LENGTH,
-  auditRetentionDays: config.AUDIT_RETENTION_DAYS,
+  maxResponseChars: config.maxResponseLength,
+  auditRetentionDays: config.auditRetentionDays,
   actionCatalog: catalogSourceFor(
     actionSettings,
-    { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },
+    { baseUrl: config.communicatorUrl, apiKey: config.communicatorApiKey ?? serviceKey },
     { metrics, logger },
   ),
 });
@@ -132,4 +109,4 @@ const closers: Closer[] = [
   { name: 'database', close: () => db.close() },
 ];
 actions.worker.start();
-await runService({ app, port: config.PORT, host: config.HOST, logger, closers, handleSignals: true, service: SERVICE });
+await runService({ app, port: config.port, host: config.host, logger, closers, handleSignals: true, service: SERVICE });

@@ -4,10 +4,10 @@ import { loadConfig } from './config.js';
 import { DatabaseInUseError, migrateDatabase, openDatabase, type Database } from './database.js';
 
 const config = loadConfigOrExit(() => loadConfig(process.env));
-const logger = createLogger({ service: 'secretary-migrate', level: config.LOG_LEVEL });
+const logger = createLogger({ service: 'secretary-migrate', level: config.logLevel });
 let db: Database;
 try {
-  db = openDatabase({ url: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, logger });
+  db = openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir, logger });
 } catch (err) {
   if (!(err instanceof DatabaseInUseError)) throw err;
   // One line for the operator; nothing was opened.

@@ -14,7 +14,6 @@ import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { catalogSourceFor } from '../src/actions/action-catalog.js';
-import { toActionSettings } from '../src/actions/action-policy.js';
 import { createActions } from '../src/actions/actions-wiring.js';
 import { createAnalystClient } from '../src/analyst-client.js';
 import { buildApp } from '../src/app.js';
@@ -92,14 +91,14 @@ beforeAll(async () => {
   const logs = new MemoryTransport();
   const logger = createLogger({ service: 'secretary', level: 'debug', stdout: logs });
   const metrics = createMetrics('secretary');
-  const db = openDatabase({ url: config.DATABASE_URL, poolMax: 5, logger });
+  const db = openDatabase({ url: config.databaseUrl, poolMax: 5, logger });
   await migrateDatabase(db);
   const directory = createDirectoryRepository(db.knex);
-  const settings = toActionSettings(config);
+  const settings = config.actions;
   const actions = createActions({
     db: db.knex,
     settings,
-    communicator: { baseUrl: config.COMMUNICATOR_URL },
+    communicator: { baseUrl: config.communicatorUrl },
     resolveDepartment: (name) => directory.getDepartment(name),
     logger,
     metrics,
@@ -107,19 +106,19 @@ beforeAll(async () => {
   const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0, apiKey: llm.serviceKey };
   const app = buildApp({
     knex: db.knex,
-    guesser: createGuesserClient({ baseURL: config.GUESSER_URL, ...upstream }),
-    analyst: createAnalystClient({ baseURL: config.SYSTEM_ANALYST_URL, ...upstream }),
+    guesser: createGuesserClient({ baseURL: config.guesserUrl, ...upstream }),
+    analyst: createAnalystClient({ baseURL: config.systemAnalystUrl, ...upstream }),
     logger,
     metrics,
     auth: createAuthenticator(TEST_API_KEYS),
     unknownUserPolicy: 'allow',
-    clarificationTtlMs: config.CLARIFICATION_TTL,
-    maxClarifications: config.MAX_CLARIFICATIONS,
+    clarificationTtlMs: config.clarificationTtl,
+    maxClarifications: config.maxClarifications,
     attemptLeaseMs: 15_000,
     decide: actions.hooks.decide,
     onDecisionRecorded: actions.hooks.onDecisionRecorded,
     nudgeActions: actions.worker.nudge,
-    actionCatalog: catalogSourceFor(settings, { baseUrl: config.COMMUNICATOR_URL }),
+    actionCatalog: catalogSourceFor(settings, { baseUrl: config.communicatorUrl }),
   });
   actions.worker.start();
   const served = await listen(app);

@@ -5,30 +5,29 @@ import { loadConfig } from '../src/config.js';
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({ INIT_CWD: '/srv/workemon' });
-    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.databaseUrl).toBeUndefined();
     expect(config).toMatchObject({
-      PORT: 8000,
-      PGLITE_DIR: '/srv/workemon/data/secretary',
-      GUESSER_URL: 'http://localhost:8001',
-      SYSTEM_ANALYST_URL: 'http://localhost:8002',
-      COMMUNICATOR_URL: 'http://localhost:8003',
-      API_KEYS: [],
-      UNKNOWN_USER_POLICY: 'reply-only',
-      SERVICE_API_KEYS: [],
-      COMPANY_DOMAINS: [],
-      CLARIFICATION_TTL: 24 * 3600_000,
-      MAX_CLARIFICATIONS: 3,
-      GUESSER_TIMEOUT: 90_000,
+      port: 8000,
+      pgliteDir: '/srv/workemon/data/secretary',
+      guesserUrl: 'http://localhost:8001',
+      systemAnalystUrl: 'http://localhost:8002',
+      communicatorUrl: 'http://localhost:8003',
+      apiKeys: { client: [], service: [] },
+      unknownUserPolicy: 'reply-only',
+      companyDomains: [],
+      clarificationTtl: 24 * 3600_000,
+      maxClarifications: 3,
+      guesserTimeout: 90_000,
     });
   });
 
   it('parses lists and durations (a bare number of CLARIFICATION_TTL is seconds)', () => {
     const config = loadConfig({ API_KEYS: 'a-key, b-key', CLARIFICATION_TTL: '600', UNKNOWN_USER_POLICY: 'reject' });
-    expect(config.API_KEYS).toEqual(['a-key', 'b-key']);
-    expect(config.CLARIFICATION_TTL).toBe(600_000);
-    expect(config.UNKNOWN_USER_POLICY).toBe('reject');
-    expect(loadConfig({ UNKNOWN_USER_POLICY: 'allow' }).UNKNOWN_USER_POLICY).toBe('allow');
-    expect(loadConfig({ COMPANY_DOMAINS: 'example.ru, example.com' }).COMPANY_DOMAINS).toEqual([
+    expect(config.apiKeys.client.map((entry) => entry.key)).toEqual(['a-key', 'b-key']);
+    expect(config.clarificationTtl).toBe(600_000);
+    expect(config.unknownUserPolicy).toBe('reject');
+    expect(loadConfig({ UNKNOWN_USER_POLICY: 'allow' }).unknownUserPolicy).toBe('allow');
+    expect(loadConfig({ COMPANY_DOMAINS: 'example.ru, example.com' }).companyDomains).toEqual([
       'example.ru',
       'example.com',
     ]);
@@ -68,7 +67,7 @@ describe('loadConfig', () => {
       expect((error as ConfigError).message).not.toContain(url);
     }
     for (const url of ['postgres://u@db:5432/workemon', 'postgresql://u:p@db/workemon?sslmode=require']) {
-      expect(loadConfig({ DATABASE_URL: url }).DATABASE_URL).toBe(url);
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
     }
   });
 });

@@ -11,7 +11,7 @@ import type { LlmServices } from '@workemon/testkit/llm-stack';
 import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
-import { ACTION_JIRA, toActionSettings } from '../src/actions/action-policy.js';
+import { ACTION_JIRA } from '../src/actions/action-policy.js';
 import { createActions, type Actions } from '../src/actions/actions-wiring.js';
 import { loadConfig } from '../src/config.js';
 import { createDirectoryRepository } from '../src/directory-repository.js';
@@ -75,7 +75,7 @@ beforeAll(async () => {
   const directory = createDirectoryRepository(secretary.db.knex);
   actions = createActions({
     db: secretary.db.knex,
-    settings: toActionSettings(config),
+    settings: config.actions,
     communicator: { baseUrl: communicator.url },
     resolveDepartment: (name) => directory.getDepartment(name),
     logger,

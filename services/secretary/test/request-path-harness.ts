@@ -3,7 +3,6 @@
 import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
 import { TEST_API_KEYS, TEST_KEYS } from '@workemon/testkit/api-keys';
 import { listen, type Listening } from '@workemon/testkit';
-import { toActionSettings } from '../src/actions/action-policy.js';
 import { createActions } from '../src/actions/actions-wiring.js';
 import { createAnalystClient } from '../src/analyst-client.js';
 import { buildApp } from '../src/app.js';
@@ -28,13 +27,13 @@ export async function startWiredSecretary(options: {
   const logger = createLogger({ service: 'secretary', level: 'error' });
   logger.silent = true;
   const metrics = createMetrics('secretary');
-  const db = openDatabase({ url: config.DATABASE_URL, poolMax: 5, logger });
+  const db = openDatabase({ url: config.databaseUrl, poolMax: 5, logger });
   await migrateDatabase(db);
   const directory = createDirectoryRepository(db.knex);
   const actions = createActions({
     db: db.knex,
-    settings: toActionSettings(config),
-    communicator: { baseUrl: config.COMMUNICATOR_URL },
+    settings: config.actions,
+    communicator: { baseUrl: config.communicatorUrl },
     resolveDepartment: (name) => directory.getDepartment(name),
     logger,
     metrics,
@@ -43,14 +42,14 @@ export async function startWiredSecretary(options: {
   const served = await listen(
     buildApp({
       knex: db.knex,
-      guesser: createGuesserClient({ baseURL: config.GUESSER_URL, ...upstream }),
-      analyst: createAnalystClient({ baseURL: config.SYSTEM_ANALYST_URL, ...upstream }),
+      guesser: createGuesserClient({ baseURL: config.guesserUrl, ...upstream }),
+      analyst: createAnalystClient({ baseURL: config.systemAnalystUrl, ...upstream }),
       logger,
       metrics,
       auth: createAuthenticator(TEST_API_KEYS),
-      unknownUserPolicy: config.UNKNOWN_USER_POLICY,
-      clarificationTtlMs: config.CLARIFICATION_TTL,
-      maxClarifications: config.MAX_CLARIFICATIONS,
+      unknownUserPolicy: config.unknownUserPolicy,
+      clarificationTtlMs: config.clarificationTtl,
+      maxClarifications: config.maxClarifications,
       attemptLeaseMs: 60_000,
       decide: actions.hooks.decide,
       onDecisionRecorded: actions.hooks.onDecisionRecorded,

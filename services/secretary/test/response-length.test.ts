@@ -81,8 +81,8 @@ describe('MAX_RESPONSE_LENGTH', () => {
   });
 
   it('has a documented default and bounds', () => {
-    expect(loadConfig({}).MAX_RESPONSE_LENGTH).toBe(DEFAULT_MAX_RESPONSE_LENGTH);
-    expect(loadConfig({ MAX_RESPONSE_LENGTH: '500' }).MAX_RESPONSE_LENGTH).toBe(500);
+    expect(loadConfig({}).maxResponseLength).toBe(DEFAULT_MAX_RESPONSE_LENGTH);
+    expect(loadConfig({ MAX_RESPONSE_LENGTH: '500' }).maxResponseLength).toBe(500);
     expect(() => loadConfig({ MAX_RESPONSE_LENGTH: '10' })).toThrow(/MAX_RESPONSE_LENGTH/);
   });
 

@@ -38,6 +38,9 @@ function decoded(form: FormBody, name: string, charsets: Record<string, string>)
     : bytes.toString('utf8');
 }
 
+/** Attachment descriptions of the `attachment-info` field, by form field name (`attachment1`…). */
+type AttachmentInfo = Record<string, { filename?: string; type?: string; name?: string }>;
+
 /**
  * The raw RFC 5322 mail of a SendGrid Inbound Parse POST (always multipart/form-data): the `email` field when
  * "POST the raw, full MIME message" is on, else rebuilt from the parsed fields — `headers` (the raw header block),
@@ -47,50 +50,55 @@ function decoded(form: FormBody, name: string, charsets: Record<string, string>)
 export async function sendgridMail(form: FormBody): Promise<Buffer> {
   const raw = fieldBytes(form, 'email');
   if (raw?.length) return raw;
-  let charsets: Record<string, string> = {};
-  const charsetsJson = fieldText(form, 'charsets');
-  if (charsetsJson) {
-    try {
-      const parsed = JSON.parse(charsetsJson) as unknown;
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-        charsets = Object.fromEntries(Object.entries(parsed).filter(([, v]) => typeof v === 'string')) as Record<
-          string,
-          string
-        >;
-    } catch {
-      throw errors.invalidParameter('charsets', 'is not JSON');
-    }
-  }
-  const headerBlock = fieldText(form, 'headers');
-  if (!headerBlock) throw errors.missingParameter('headers');
-  const headers = splitHeaderBlock(headerBlock);
-  const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
-  const from = decoded(form, 'from', charsets);
-  if (from && !has('from')) headers.push(['From', from]);
-  const to = decoded(form, 'to', charsets);
-  if (to && !has('to')) headers.push(['To', to]);
-  const subject = decoded(form, 'subject', charsets);
-  if (subject && !has('subject')) headers.push(['Subject', subject]);
-  if (!has('from')) throw errors.missingParameter('from');
-  const text = decoded(form, 'text', charsets);
-  const html = decoded(form, 'html', charsets);
-  let info: Record<string, { filename?: string; type?: string; name?: string }> = {};
-  const infoJson = fieldText(form, 'attachment-info');
-  if (infoJson) {
-    try {
-      info = JSON.parse(infoJson) as typeof info;
-    } catch {
-      throw errors.invalidParameter('attachment-info', 'is not JSON');
-    }
-  }
+  const charsets = charsetsOf(form);
+  const headers = headersOf(form, charsets);
+  const info = (jsonField(form, 'attachment-info') ?? {}) as AttachmentInfo;
   return composeMime({
     headers,
-    text,
-    html,
+    text: decoded(form, 'text', charsets),
+    html: decoded(form, 'html', charsets),
     attachments: form.files.map((f) => ({
       filename: info[f.field]?.filename ?? info[f.field]?.name ?? f.filename,
       contentType: info[f.field]?.type ?? f.contentType,
       content: f.content,
     })),
   });
+}
+
+/** A form field holding JSON, parsed; undefined when absent; 400 (`invalid_parameter` naming it) when not JSON. */
+function jsonField(form: FormBody, name: string): unknown {
+  const json = fieldText(form, name);
+  if (!json) return undefined;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    throw errors.invalidParameter(name, 'is not JSON');
+  }
+}
+
+/** The `charsets` field (`{"text": "iso-8859-1", …}`): the string entries of its JSON object; {} when absent. */
+function charsetsOf(form: FormBody): Record<string, string> {
+  const parsed = jsonField(form, 'charsets');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+  return Object.fromEntries(Object.entries(parsed).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+}
+
+/**
+ * The header fields of the rebuilt mail: the `headers` block, plus From, To and Subject from their own fields
+ * where the block lacks them. 400 without `headers` or without any From.
+ */
+function headersOf(form: FormBody, charsets: Record<string, string>): Array<[string, string]> {
+  const headerBlock = fieldText(form, 'headers');
+  if (!headerBlock) throw errors.missingParameter('headers');
+  const headers = splitHeaderBlock(headerBlock);
+  for (const [field, name] of [
+    ['from', 'From'],
+    ['to', 'To'],
+    ['subject', 'Subject'],
+  ] as const) {
+    const value = decoded(form, field, charsets);
+    if (value && !headers.some(([n]) => n.toLowerCase() === field)) headers.push([name, value]);
+  }
+  if (!headers.some(([n]) => n.toLowerCase() === 'from')) throw errors.missingParameter('from');
+  return headers;
 }

@@ -1,5 +1,18 @@
 import { errors } from '@workemon/service-kit';
 
+/** What `sesMail` finds in an SES receipt notification. */
+export type SesMail =
+  { kind: 'mail'; raw: Buffer } | { kind: 'ignored'; type: string } | { kind: 's3'; bucket: string; key: string };
+
+/** The fields of an SES receipt notification we read (docs: "Contents of notifications for Amazon SES email receiving"). */
+type SesNotification = {
+  notificationType?: unknown;
+  eventType?: unknown;
+  content?: unknown;
+  receipt?: { action?: SesAction };
+};
+type SesAction = { type?: unknown; encoding?: unknown; bucketName?: unknown; objectKey?: unknown };
+
 /**
  * What an SES receipt notification (the `Message` of an SNS Notification, a JSON document) holds for us.
  * - `mail`: the raw MIME from `content`, when the receipt rule's SNS action posts the content (encoding UTF8 or
@@ -9,37 +22,41 @@ import { errors } from '@workemon/service-kit';
  *   `objectKey` of `receipt.action` (the route fetches it when SES_S3_BUCKETS is set, docs/webhooks.md).
  * A notification that is not SES JSON, or an S3 action without bucket or key, throws 400.
  */
-export function sesMail(
-  message: string,
-): { kind: 'mail'; raw: Buffer } | { kind: 'ignored'; type: string } | { kind: 's3'; bucket: string; key: string } {
+export function sesMail(message: string): SesMail {
+  const n = sesNotificationOf(message);
+  const type = typeof n.notificationType === 'string' ? n.notificationType : n.eventType;
+  if (type !== 'Received') return { kind: 'ignored', type: typeof type === 'string' ? type.slice(0, 60) : 'unknown' };
+  const action = n.receipt?.action;
+  if (action?.type === 'S3' && typeof n.content !== 'string') return s3LocationOf(action);
+  return contentMailOf(n.content, action);
+}
+
+/** The SNS `Message` as an SES notification object; 400 when it is not JSON or not an object. */
+function sesNotificationOf(message: string): SesNotification {
   let parsed: unknown;
   try {
     parsed = JSON.parse(message);
   } catch {
     throw errors.badRequest('The SNS Message is not an SES notification (not JSON)');
   }
-  const n = parsed as {
-    notificationType?: unknown;
-    eventType?: unknown;
-    content?: unknown;
-    receipt?: { action?: { type?: unknown; encoding?: unknown; bucketName?: unknown; objectKey?: unknown } };
-  } | null;
-  if (!n || typeof n !== 'object') throw errors.badRequest('The SNS Message is not an SES notification');
-  const type = typeof n.notificationType === 'string' ? n.notificationType : n.eventType;
-  if (type !== 'Received') return { kind: 'ignored', type: typeof type === 'string' ? type.slice(0, 60) : 'unknown' };
-  const action = n.receipt?.action;
-  if (action?.type === 'S3' && typeof n.content !== 'string') {
-    const { bucketName, objectKey } = action;
-    if (typeof bucketName !== 'string' || !bucketName || typeof objectKey !== 'string' || !objectKey)
-      throw errors.badRequest('The SES S3 action has no bucketName or objectKey');
-    return { kind: 's3', bucket: bucketName, key: objectKey };
-  }
-  if (typeof n.content !== 'string' || !n.content)
+  if (!parsed || typeof parsed !== 'object') throw errors.badRequest('The SNS Message is not an SES notification');
+  return parsed as SesNotification;
+}
+
+/** Where an S3 action stored the mail (`bucketName`, `objectKey`); 400 when either is missing. */
+function s3LocationOf(action: SesAction): SesMail {
+  const { bucketName, objectKey } = action;
+  if (typeof bucketName !== 'string' || !bucketName || typeof objectKey !== 'string' || !objectKey)
+    throw errors.badRequest('The SES S3 action has no bucketName or objectKey');
+  return { kind: 's3', bucket: bucketName, key: objectKey };
+}
+
+/** The raw mail an SNS action posted in `content`, in its `encoding` (UTF8, the default, or BASE64); 400 without it. */
+function contentMailOf(content: unknown, action: SesAction | undefined): SesMail {
+  if (typeof content !== 'string' || !content)
     throw errors.badRequest('The SES notification has no content (use an SNS action, encoding UTF8 or Base64)');
   const encoding = typeof action?.encoding === 'string' ? action.encoding.toUpperCase() : 'UTF8';
-  if (encoding === 'BASE64') {
-    if (!/^[A-Za-z0-9+/=\r\n]+$/.test(n.content)) throw errors.badRequest('The SES content is not Base64');
-    return { kind: 'mail', raw: Buffer.from(n.content, 'base64') };
-  }
-  return { kind: 'mail', raw: Buffer.from(n.content, 'utf8') };
+  if (encoding !== 'BASE64') return { kind: 'mail', raw: Buffer.from(content, 'utf8') };
+  if (!/^[A-Za-z0-9+/=\r\n]+$/.test(content)) throw errors.badRequest('The SES content is not Base64');
+  return { kind: 'mail', raw: Buffer.from(content, 'base64') };
 }

@@ -16,7 +16,6 @@ import { startLlmServices } from '../llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import type {} from '@workemon/testkit/global-setup';
-import { toActionSettings } from '../../src/actions/action-policy.js';
 import { createActions } from '../../src/actions/actions-wiring.js';
 import type { ActionExecution } from '../../src/actions/execution-repository.js';
 import { createAnalystClient } from '../../src/analyst-client.js';
@@ -59,15 +58,15 @@ async function startSecretaryStack(options: {
   });
   const logger = quiet('secretary');
   const metrics = createMetrics('secretary');
-  const db = openDatabase({ url: config.DATABASE_URL, poolMax: 5, logger });
+  const db = openDatabase({ url: config.databaseUrl, poolMax: 5, logger });
   await migrateDatabase(db);
   const directory = createDirectoryRepository(db.knex);
   const serviceKey = serviceKeyToSend(config.apiKeys);
   const actions = createActions({
     db: db.knex,
-    settings: toActionSettings(config),
+    settings: config.actions,
     // As main.ts: the service key goes to the communicator and the LLM services.
-    communicator: { baseUrl: config.COMMUNICATOR_URL, apiKey: config.COMMUNICATOR_API_KEY ?? serviceKey },
+    communicator: { baseUrl: config.communicatorUrl, apiKey: config.communicatorApiKey ?? serviceKey },
     resolveDepartment: (name) => directory.getDepartment(name),
     logger,
     metrics,
@@ -75,7 +74,7 @@ async function startSecretaryStack(options: {
   const app = buildApp({
     knex: db.knex,
     guesser: createGuesserClient({
-      baseURL: config.GUESSER_URL,
+      baseURL: config.guesserUrl,
       timeoutMs: 5000,
       metrics,
       logger,
@@ -83,7 +82,7 @@ async function startSecretaryStack(options: {
       apiKey: serviceKey,
     }),
     analyst: createAnalystClient({
-      baseURL: config.SYSTEM_ANALYST_URL,
+      baseURL: config.systemAnalystUrl,
       timeoutMs: 5000,
       metrics,
       logger,
@@ -93,11 +92,11 @@ async function startSecretaryStack(options: {
     logger,
     metrics,
     auth: createAuthenticator(config.apiKeys),
-    approverTelegramUserIds: config.APPROVER_TELEGRAM_USER_IDS,
-    unknownUserPolicy: config.UNKNOWN_USER_POLICY,
-    companyDomains: config.COMPANY_DOMAINS,
-    clarificationTtlMs: config.CLARIFICATION_TTL,
-    maxClarifications: config.MAX_CLARIFICATIONS,
+    approverTelegramUserIds: config.approverTelegramUserIds,
+    unknownUserPolicy: config.unknownUserPolicy,
+    companyDomains: config.companyDomains,
+    clarificationTtlMs: config.clarificationTtl,
+    maxClarifications: config.maxClarifications,
     attemptLeaseMs: 15_000,
     decide: actions.hooks.decide,
     onDecisionRecorded: actions.hooks.onDecisionRecorded,

@@ -14,7 +14,6 @@ import {
   ACTION_MAILING_LIST,
   ACTION_TELEGRAM_EMPLOYEE,
   parseActionPolicy,
-  toActionSettings,
   type ActionPolicy,
 } from '../../src/actions/action-policy.js';
 import { createCommunicatorClient } from '../../src/actions/communicator-client.js';
@@ -132,7 +131,7 @@ describe('GET /actions', () => {
     health.checks['smtp'] = { status: 'ok', latency_ms: 3 };
     const config = loadConfig({ ACTION_POLICY: 'mailing_list=approve', COMMUNICATOR_URL: health.url });
     const app = buildActionsApp(db.knex, {
-      catalog: catalogSourceFor(toActionSettings(config), { baseUrl: config.COMMUNICATOR_URL }),
+      catalog: catalogSourceFor(config.actions, { baseUrl: config.communicatorUrl }),
     });
     const res = await keyedApp(app).get('/actions');
     expectContract('listActions', res);
@@ -158,7 +157,7 @@ describe('GET /actions', () => {
       COMMUNICATOR_URL: health.url,
     });
     const app = buildActionsApp(db.knex, {
-      catalog: catalogSourceFor(toActionSettings(config), { baseUrl: config.COMMUNICATOR_URL }),
+      catalog: catalogSourceFor(config.actions, { baseUrl: config.communicatorUrl }),
     });
     const res = await keyedApp(app).get('/actions');
     expectContract('listActions', res);
@@ -172,7 +171,7 @@ describe('GET /actions', () => {
   it('reports channels as not configured when the communicator cannot be reached', async () => {
     const config = loadConfig({ COMMUNICATOR_URL: 'http://127.0.0.1:9' });
     const app = buildActionsApp(db.knex, {
-      catalog: catalogSourceFor(toActionSettings(config), { baseUrl: config.COMMUNICATOR_URL }),
+      catalog: catalogSourceFor(config.actions, { baseUrl: config.communicatorUrl }),
     });
     const res = await keyedApp(app).get('/actions');
     expectContract('listActions', res);

@@ -1,0 +1,54 @@
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { AppError, errors, validated, type Authenticator, type OpenApi } from '@workemon/service-kit';
+import { channelNotConfigured } from './outbound-sender.js';
+import type { DryRunInput, DryRunVerdict } from './email/mail-dry-run.js';
+
+/** What POST /test needs. */
+export type TestMailRoutesDeps = {
+  openapi: OpenApi;
+  auth: Authenticator;
+  /** The dry run of the mail pipeline (email/mail-dry-run.ts); undefined when the email channel is off (501). */
+  dryRun?: (input: DryRunInput) => Promise<DryRunVerdict>;
+  /** Largest raw mail taken, in bytes (MAX_MAIL_BYTES); bigger: 413. */
+  maxMailBytes: number;
+};
+
+/**
+ * `POST /test` (operation `testMail`): a dry run of the mail pipeline for client and admin keys. The body is a
+ * raw mail (`message/rfc822`) or JSON `{from, subject, text}` (validated against the contract); any other
+ * type is 415, an empty body 400, and 501 while the email channel is not configured. Nothing is sent.
+ */
+export function createTestMailRoutes(deps: TestMailRoutesDeps): Router {
+  const router = Router();
+  router.post(
+    '/test',
+    deps.auth.require(['client', 'admin']),
+    express.raw({ type: 'message/rfc822', limit: deps.maxMailBytes }),
+    async (req, res, next) => testRawMail(deps, req, res, next),
+    deps.openapi.validate('testMail'),
+    async (_req, res) => {
+      if (!deps.dryRun) throw channelNotConfigured('email');
+      res.json(await deps.dryRun(validated(res).body as Exclude<DryRunInput, { raw: Buffer }>));
+    },
+  );
+  return router;
+}
+
+/** A raw mail (`message/rfc822`) is run here; JSON goes on to the contract check (`next()`); other types are refused. */
+async function testRawMail(deps: TestMailRoutesDeps, req: Request, res: Response, next: NextFunction) {
+  const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'message/rfc822') {
+    if (type === 'application/json') return next();
+    if (!type)
+      throw errors.badRequest('Request body is required: a raw mail (message/rfc822) or JSON {from, subject, text}');
+    throw new AppError(
+      'unsupported_media_type',
+      415,
+      'POST /test takes message/rfc822 (a raw mail) or application/json ({from, subject, text})',
+    );
+  }
+  if (!Buffer.isBuffer(req.body) || !(req.body as Buffer).length)
+    throw errors.badRequest('The message/rfc822 body is empty');
+  if (!deps.dryRun) throw channelNotConfigured('email');
+  res.json(await deps.dryRun({ raw: req.body as Buffer }));
+}
