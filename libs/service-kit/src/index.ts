@@ -80,6 +80,7 @@ export {
   sleep,
   startDeadline,
   withDeadline,
+  untilAborted,
   isRetryable,
   retryAfterMsOf,
   retry,

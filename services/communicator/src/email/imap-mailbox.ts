@@ -1,5 +1,5 @@
 import { ImapFlow } from 'imapflow';
-import { backoffMs, sleep, type Logger } from '@workemon/service-kit';
+import { backoffMs, sleep, untilAborted, withDeadline, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 
@@ -90,16 +90,17 @@ export function createImapMailbox(options: {
 
   /** Runs one command with a deadline; on expiry the connection is closed (reconnect follows) and it rejects. */
   function timed<T>(c: ImapFlow, command: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
+    return withDeadline(commandTimeoutMs, async (signal) => {
+      try {
+        return await untilAborted(command, signal);
+      } catch (err) {
+        if (!signal.aborted) throw err;
         logger.warn(`IMAP ${what} got no answer in ${commandTimeoutMs} ms; replacing the connection`);
         metrics.pollError('email', 'timeout');
         c.close();
-        reject(new ImapTimeoutError(`IMAP ${what} timed out`));
-      }, commandTimeoutMs);
+        throw new ImapTimeoutError(`IMAP ${what} timed out`);
+      }
     });
-    return Promise.race([command, deadline]).finally(() => clearTimeout(timer));
   }
 
   async function applyPending(c: ImapFlow) {
@@ -182,11 +183,8 @@ export function createImapMailbox(options: {
       wakeUp?.();
       const c = client;
       if (c) {
-        try {
-          await Promise.race([c.logout(), sleep(5000, { unref: true })]);
-        } catch {
-          c.close();
-        }
+        // LOGOUT (RFC 9051 §6.1.3) gets 5 s; the connection is closed whatever happens.
+        await withDeadline(5000, (signal) => untilAborted(c.logout(), signal)).catch(() => undefined);
         c.close();
       }
       await loop;
