@@ -6,57 +6,16 @@
 // IMAP commands per mail (counted on a loopback proxy in front of Dovecot), secretary calls per mail, SMTP
 // connections, and whether every mail got exactly one reply. Extra communicator env: BENCH_EMAIL_CONCURRENCY.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { getFreePort, waitFor } from '@workemon/testkit';
 import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { startDovecot } from '@workemon/testkit/dovecot';
 import { startSmtpSink } from '@workemon/testkit/smtp-sink';
 import { startFakeSecretary } from '../services/communicator/test/fake-secretary.js';
+import { cpuSeconds, drainEnv, imapCountingProxy, queueBenchMails } from './mail-drain-probes.js';
 
 const mailCount = Number(process.env['BENCH_MAILS'] ?? 300);
 const fromDist = process.env['BENCH_FROM_DIST'] === '1';
 const root = new URL('..', import.meta.url).pathname;
-
-/** utime + stime of a process in seconds (/proc/<pid>/stat fields 14, 15; 100 Hz clock ticks). */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return 0;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** A TCP proxy to `port` that counts IMAP commands (tagged lines) sent by clients. */
-async function imapCountingProxy(port: number) {
-  const counts = { commands: 0, connections: 0, byVerb: new Map<string, number>() };
-  const server = net.createServer((client) => {
-    counts.connections += 1;
-    const upstream = net.connect(port, '127.0.0.1');
-    let buffer = '';
-    client.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('latin1');
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        const m = /^[A-Za-z0-9.]+ (UID )?([A-Z]+)/i.exec(line);
-        if (!m) continue;
-        counts.commands += 1;
-        const verb = `${m[1] ? 'UID ' : ''}${m[2]!.toUpperCase()}`;
-        counts.byVerb.set(verb, (counts.byVerb.get(verb) ?? 0) + 1);
-      }
-    });
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  const proxyPort = await getFreePort();
-  await new Promise<void>((resolve) => server.listen(proxyPort, '127.0.0.1', resolve));
-  return { port: proxyPort, counts, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
 
 const dovecot = await startDovecot();
 const sink = await startSmtpSink();
@@ -64,22 +23,11 @@ const secretary = await startFakeSecretary();
 const proxy = await imapCountingProxy(dovecot.port);
 const user = dovecot.users[0]!;
 try {
-  for (let i = 0; i < mailCount; i++) {
-    await dovecot.append(
-      [
-        `From: Сотрудник ${i} <employee${i}@bench.example>`,
-        `To: ${user.user}`,
-        `Subject: Запрос ${i}`,
-        `Message-ID: <bench-${i}@bench.example>`,
-        `Date: ${new Date().toUTCString()}`,
-        'MIME-Version: 1.0',
-        'Content-Type: text/plain; charset=utf-8',
-        '',
-        `Хочу получать аналитику по операциям авторизации наших кошельков за прошлый месяц (${i})`,
-        '',
-      ].join('\r\n'),
-    );
-  }
+  await queueBenchMails(
+    dovecot,
+    mailCount,
+    'Хочу получать аналитику по операциям авторизации наших кошельков за прошлый месяц',
+  );
   const port = await getFreePort();
   const started = Date.now();
   const child = spawn(
@@ -95,19 +43,7 @@ try {
         LOG_LEVEL: 'error',
         PORT: String(port),
         ...TEST_KEY_ENV,
-        SECRETARY_URL: secretary.url,
-        IMAP_HOST: '127.0.0.1',
-        IMAP_PORT: String(proxy.port),
-        IMAP_SECURE: 'false',
-        IMAP_USER: user.user,
-        IMAP_PASSWORD: user.password,
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: String(sink.port),
-        SMTP_SECURE: 'false',
-        RATE_LIMIT_PER_HOUR: '1000',
-        ...(process.env['BENCH_EMAIL_CONCURRENCY']
-          ? { EMAIL_CONCURRENCY: process.env['BENCH_EMAIL_CONCURRENCY'] }
-          : {}),
+        ...drainEnv({ secretaryUrl: secretary.url, imapPort: proxy.port, user, smtpPort: sink.port }),
       },
     },
   );
