@@ -74,9 +74,7 @@ describe('sleep and deadlines', () => {
     await expect(untilAborted(Promise.resolve(7), open.signal)).resolves.toBe(7);
     await expect(untilAborted(Promise.reject(new Error('refused')), open.signal)).rejects.toThrow('refused');
     const never = new Promise<number>(() => undefined);
-    await expect(withDeadline(10, (signal) => untilAborted(never, signal))).rejects.toThrow(
-      'deadline of 10 ms passed',
-    );
+    await expect(withDeadline(10, (signal) => untilAborted(never, signal))).rejects.toThrow('deadline of 10 ms passed');
     const aborted = new AbortController();
     aborted.abort(new Error('stopped'));
     await expect(untilAborted(Promise.resolve(1), aborted.signal)).rejects.toThrow('stopped');
