@@ -16,6 +16,7 @@
 // profile of that process into ./bench-profiles), BENCH_DATABASE_URL (default: a private PostgreSQL server),
 // BENCH_LOG_LEVEL (the services' LOG_LEVEL, default error; `info` is what production runs), BENCH_MAX_OLD_SPACE_MB
 // (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default).
+// BENCH_EMAIL_CONCURRENCY (the communicator's EMAIL_CONCURRENCY in the drain; default: its own, 16).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
