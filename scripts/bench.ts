@@ -16,6 +16,7 @@
 // profile of that process into ./bench-profiles), BENCH_DATABASE_URL (default: a private PostgreSQL server),
 // BENCH_LOG_LEVEL (the services' LOG_LEVEL, default error; `info` is what production runs), BENCH_MAX_OLD_SPACE_MB
 // (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default).
+// BENCH_EMAIL_CONCURRENCY (the communicator's EMAIL_CONCURRENCY in the drain; default: its own, 16).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { startPostgresServer, type PostgresServer } from '@workemon/testkit/post
 import { startFakeLlm } from '@workemon/testkit/fake-llm';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { benchLocalModel } from './bench-local.js';
+import { drainEnv, imapCountingProxy, queueBenchMails } from './mail-drain-probes.js';
 
 const fromDist = process.env['BENCH_FROM_DIST'] === '1';
 const duration = Number(process.env['BENCH_DURATION_S'] ?? 8);
@@ -339,39 +341,18 @@ async function drainMailbox(
   const sink = await startSmtpSink();
   const user = dovecot.users[0]!;
   console.log(`\ndraining ${mailCount} queued mails through the communicator…`);
-  for (let i = 0; i < mailCount; i++) {
-    await dovecot.append(
-      [
-        `From: Сотрудник ${i} <employee${i}@bench.example>`,
-        `To: ${user.user}`,
-        `Subject: Запрос ${i}`,
-        `Message-ID: <bench-${i}@bench.example>`,
-        `Date: ${new Date().toUTCString()}`,
-        'MIME-Version: 1.0',
-        'Content-Type: text/plain; charset=utf-8',
-        '',
-        `${REQUEST_TEXT} (${i})`,
-        '',
-      ].join('\r\n'),
-    );
-  }
+  await queueBenchMails(dovecot, mailCount, REQUEST_TEXT);
+  // IMAP commands are counted on a loopback proxy in front of Dovecot.
+  const proxy = await imapCountingProxy(dovecot.port);
   const started = Date.now();
   const communicator = await startService('communicator', {
     ...authEnv,
-    SECRETARY_URL: secretaryUrl,
-    IMAP_HOST: '127.0.0.1',
-    IMAP_PORT: String(dovecot.port),
-    IMAP_SECURE: 'false',
-    IMAP_USER: user.user,
-    IMAP_PASSWORD: user.password,
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: String(sink.port),
-    SMTP_SECURE: 'false',
-    RATE_LIMIT_PER_HOUR: '1000',
+    ...drainEnv({ secretaryUrl, imapPort: proxy.port, user, smtpPort: sink.port }),
   });
   procs.push(communicator);
   await sink.waitForMails(mailCount, 600_000);
   const seconds = (Date.now() - started) / 1000;
+  const cpuMsPerMail = (cpuSeconds(communicator.child.pid) * 1000) / mailCount;
   // Give a duplicate the chance to show up before counting.
   await new Promise((r) => setTimeout(r, 2000));
   const repliesTo = sink.mails.map((m) => m.header('in-reply-to'));
@@ -381,6 +362,11 @@ async function drainMailbox(
     `  ${mailCount} mails answered in ${fmt(seconds, 1)} s (${fmt(perSecond, 1)} mails/s, communicator start ` +
       `included); ${sink.mails.length} replies, ${exactlyOnce ? 'exactly one per mail' : 'NOT exactly one per mail'}`,
   );
+  console.log(
+    `  per mail: ${fmt(cpuMsPerMail, 2)} ms CPU of the communicator (start included), ` +
+      `${fmt(proxy.counts.commands / mailCount, 2)} IMAP commands (${[...proxy.counts.byVerb].map(([v, n]) => `${v} ${n}`).join(', ')})`,
+  );
+  await proxy.close();
   return { perSecond, exactlyOnce, dovecot, sink };
 }
 

@@ -87,6 +87,7 @@ export {
   sleep,
   startDeadline,
   withDeadline,
+  untilAborted,
   isRetryable,
   retryAfterMsOf,
   retry,

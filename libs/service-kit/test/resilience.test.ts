@@ -16,6 +16,7 @@ import {
   sleep,
   spreadMs,
   startDeadline,
+  untilAborted,
   withDeadline,
 } from '@workemon/service-kit';
 import { listen } from '@workemon/testkit/ports';
@@ -66,6 +67,17 @@ describe('sleep and deadlines', () => {
     expect(cleared.expired()).toBe(false);
     expect(cleared.signal.aborted).toBe(false);
     await expect(withDeadline(10, (signal) => sleep(10_000, { signal }))).resolves.toBe(false);
+  });
+
+  it('untilAborted settles as the work does, or rejects with the reason once the signal aborts', async () => {
+    const open = new AbortController();
+    await expect(untilAborted(Promise.resolve(7), open.signal)).resolves.toBe(7);
+    await expect(untilAborted(Promise.reject(new Error('refused')), open.signal)).rejects.toThrow('refused');
+    const never = new Promise<number>(() => undefined);
+    await expect(withDeadline(10, (signal) => untilAborted(never, signal))).rejects.toThrow('deadline of 10 ms passed');
+    const aborted = new AbortController();
+    aborted.abort(new Error('stopped'));
+    await expect(untilAborted(Promise.resolve(1), aborted.signal)).rejects.toThrow('stopped');
   });
 });
 

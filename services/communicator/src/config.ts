@@ -37,7 +37,7 @@ const schema = serviceEnvSchema({
   SMTP_PASSWORD: env.optionalString('SMTP password; default IMAP_PASSWORD'),
   SMTP_TIMEOUT: env.durationMs('60s', 'Deadline of one SMTP delivery'),
   MAIL_FROM: env.optionalString('From address of replies; default SMTP_USER'),
-  EMAIL_CONCURRENCY: env.int(4, 'Mails processed at once', { min: 1, max: 64 }),
+  EMAIL_CONCURRENCY: env.int(16, 'Mails processed at once', { min: 1, max: 64 }),
   RATE_LIMIT_PER_HOUR: env.int(20, 'Messages answered per sender per hour; beyond it: no reply', { min: 1 }),
   MAX_ATTEMPTS: env.int(5, 'Attempts per mail before it is flagged $WorkemonFailed', { min: 1 }),
   RETRY_BASE_DELAY: env.durationMs('30s', 'First retry delay of a failed mail or update (doubles, with jitter)'),

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { createHttpClient, isAppError, type Logger, type Metrics } from '@workemon/service-kit';
+import { createHttpClient, isAppError, sleep, type Logger, type Metrics } from '@workemon/service-kit';
 
 /**
  * Where a replica stands for one polled resource: `active` polls it, `standby` waits to take over, `stopped`
@@ -81,7 +81,8 @@ export function createPollerLease(options: PollerLeaseOptions): PollerLease {
   const renewEveryMs = Math.max(250, Math.floor(ttlMs / 3));
   const tryEveryMs = Math.max(250, Math.floor(ttlMs / 4));
   let role: PollerRole = 'standby';
-  let timer: NodeJS.Timeout | undefined;
+  /** Aborts the wait between two ticks when the lease is stopped. */
+  let pause: AbortController | undefined;
   let validUntil = 0;
   let transition: Promise<void> = Promise.resolve();
   let running = false;
@@ -94,7 +95,6 @@ export function createPollerLease(options: PollerLeaseOptions): PollerLease {
   };
 
   const tick = async () => {
-    timer = undefined;
     const sentAt = Date.now();
     try {
       const granted = await client.acquire(name, holder, ttlMs);
@@ -119,19 +119,27 @@ export function createPollerLease(options: PollerLeaseOptions): PollerLease {
         logger.debug(`poller lease ${name}: secretary unreachable`, { workemon: { lease: name } });
       }
     }
-    if (running) timer = setTimeout(() => void tick(), role === 'active' ? renewEveryMs : tryEveryMs);
+  };
+
+  /** Ticks until stopped: every `renewEveryMs` while active, every `tryEveryMs` on standby (resilience `sleep`). */
+  const run = async (signal: AbortSignal) => {
+    while (running) {
+      await tick();
+      if (!running || !(await sleep(role === 'active' ? renewEveryMs : tryEveryMs, { signal }))) return;
+    }
   };
 
   return {
     start() {
       if (running) return;
       running = true;
-      void tick();
+      pause = new AbortController();
+      void run(pause.signal);
     },
     async stop() {
       running = false;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
+      pause?.abort();
+      pause = undefined;
       const wasActive = role === 'active';
       role = 'stopped';
       if (wasActive) {

@@ -1,4 +1,4 @@
-import { backoffMs, isAppError, type Logger } from '@workemon/service-kit';
+import { backoffMs, isAppError, sleep, untilAborted, withDeadline, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import type { SecretaryClient } from '../secretary-client.js';
@@ -12,7 +12,7 @@ import {
   type FetchedMail,
   type ImapMailbox,
 } from './imap-mailbox.js';
-import { createMailPipeline, mailRefOf, type MailPipeline } from './mail-pipeline.js';
+import { createMailPipeline, mailRefOf, type MailOutcome, type MailPipeline } from './mail-pipeline.js';
 import type { AuditReporter } from '../audit-reporter.js';
 import { createMailAudit, headerMessageId, smtpFailureReason, type MailRef } from './mail-audit.js';
 import type { SmtpMailer } from './smtp-mailer.js';
@@ -89,7 +89,8 @@ export function createEmailChannel(deps: {
   let startedAt: number | undefined;
   let stopped = false;
   let sweepTimer: NodeJS.Timeout | undefined;
-  const retryTimers = new Set<NodeJS.Timeout>();
+  /** Aborts every scheduled retry sweep at stop(). */
+  const retryWaits = new AbortController();
 
   const mailbox = deps.openMailbox(() => requestSweep());
   const keyOf = (uid: number) => `${mailbox.uidValidity() ?? '0'}:${uid}`;
@@ -97,11 +98,9 @@ export function createEmailChannel(deps: {
   function scheduleSweep(delayMs: number) {
     // Work that fails while stopping must not start a timer that keeps the process alive after stop().
     if (stopped) return;
-    const timer = setTimeout(() => {
-      retryTimers.delete(timer);
-      requestSweep();
-    }, delayMs);
-    retryTimers.add(timer);
+    void sleep(delayMs, { signal: retryWaits.signal }).then((waited) => {
+      if (waited) requestSweep();
+    });
   }
 
   const oldestUnseenAgeSeconds = () =>
@@ -283,60 +282,75 @@ export function createEmailChannel(deps: {
         confirm: () => markDone(uid, ['\\Seen', '\\Answered', FLAG_REPLIED]),
       },
     );
+    const result = await settleOutcome(uid, key, fetched, outcome);
+    if (result) endTimer(result);
+  }
+
+  /**
+   * The IMAP bookkeeping of a pipeline outcome (the confirm half of the mailbox's steps): skipped mail is flagged
+   * \Seen, failures are counted and retried or given up, a deferred copy is looked at again soon. Returns the
+   * duration metric's result label; undefined for a dry run (the mailbox never asks for one).
+   */
+  async function settleOutcome(uid: number, key: string, fetched: FetchedMail, outcome: MailOutcome) {
     switch (outcome.kind) {
       case 'unparseable':
         await fail(uid, key, `parse: ${outcome.code}`, false, undefined, {
           messageId: headerMessageId(fetched.source),
           fallbackId: key,
         });
-        endTimer('retry');
-        return;
+        return 'retry';
       case 'deferred':
         // Another copy is being answered right now; look again once it is done.
         scheduleSweep(settings.retryBaseDelayMs / 10 + 50);
-        endTimer('deferred');
-        return;
+        return 'deferred';
       case 'skipped':
       case 'duplicate':
       case 'rate-limited':
       case 'no-reply':
         await markDone(uid, ['\\Seen']);
-        endTimer('skipped');
-        return;
-      case 'secretary-failed': {
-        const err = outcome.error;
-        await fail(
-          uid,
-          key,
-          `secretary: ${isAppError(err) ? err.code : 'error'}`,
-          false,
-          err,
-          mailRefOf(outcome.mail, key),
-        );
-        endTimer('retry');
-        return;
-      }
-      case 'delivery-failed': {
-        const err = outcome.error;
-        const code = isAppError(err) ? err.code : undefined;
-        await fail(uid, key, `smtp: ${code ?? (err as Error).message}`, outcome.permanent, undefined, () =>
-          audit.failed(
-            mailRefOf(outcome.mail, key),
-            outcome.to,
-            smtpFailureReason(code),
-            'given up; the mail is set aside',
-          ),
-        );
-        endTimer('retry');
-        return;
-      }
+        return 'skipped';
+      case 'secretary-failed':
+        await failOnSecretary(uid, key, outcome);
+        return 'retry';
+      case 'delivery-failed':
+        await failOnDelivery(uid, key, outcome);
+        return 'retry';
       case 'replied':
-        endTimer('sent');
-        return;
+        return 'sent';
       case 'dry-run':
-        // Only POST /test asks for dry runs; the mailbox never does.
-        return;
+        return undefined;
     }
+  }
+
+  /** A secretary outage or refusal to decide: retried (an outage within seconds, uncounted: secretary-retry.ts). */
+  async function failOnSecretary(
+    uid: number,
+    key: string,
+    outcome: Extract<MailOutcome, { kind: 'secretary-failed' }>,
+  ) {
+    const err = outcome.error;
+    await fail(
+      uid,
+      key,
+      `secretary: ${isAppError(err) ? err.code : 'error'}`,
+      false,
+      err,
+      mailRefOf(outcome.mail, key),
+    );
+  }
+
+  /** SMTP did not take the reply: retried, or given up at once when refused (5xx), with the reply's `failed` event. */
+  async function failOnDelivery(uid: number, key: string, outcome: Extract<MailOutcome, { kind: 'delivery-failed' }>) {
+    const err = outcome.error;
+    const code = isAppError(err) ? err.code : undefined;
+    await fail(uid, key, `smtp: ${code ?? (err as Error).message}`, outcome.permanent, undefined, () =>
+      audit.failed(
+        mailRefOf(outcome.mail, key),
+        outcome.to,
+        smtpFailureReason(code),
+        'given up; the mail is set aside',
+      ),
+    );
   }
 
   return {
@@ -351,19 +365,14 @@ export function createEmailChannel(deps: {
     stop: async (deadlineMs) => {
       stopped = true;
       clearInterval(sweepTimer);
-      for (const t of retryTimers) clearTimeout(t);
-      retryTimers.clear();
+      retryWaits.abort();
       queue.length = 0;
       queued.clear();
       const drained = Promise.allSettled([...inFlight.values(), sweeping]);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        drained.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), deadlineMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      const timedOut = await withDeadline(deadlineMs, (signal) => untilAborted(drained, signal)).then(
+        () => false,
+        () => true,
+      );
       if (timedOut) logger.warn(`${inFlight.size} mail(s) still in flight at shutdown; they stay unseen`);
       await mailbox.stop();
       mailer.close();

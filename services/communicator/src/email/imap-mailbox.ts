@@ -1,5 +1,5 @@
-import { ImapFlow } from 'imapflow';
-import { backoffMs, sleep, type Logger } from '@workemon/service-kit';
+import { ImapFlow, type SearchObject } from 'imapflow';
+import { backoffMs, sleep, untilAborted, withDeadline, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 
@@ -58,6 +58,58 @@ export type ImapMailbox = {
 
 type PendingFlags = { validity: string; uid: number; flags: string[]; done: () => void };
 
+/** The most items one coalesced IMAP command carries (UIDs of a FETCH/STORE, Message-IDs of a SEARCH). */
+export const IMAP_BATCH_MAX = 32;
+
+/**
+ * Coalesces calls into batches: calls made in the same turn of the event loop, or while an earlier batch is on
+ * the wire, go out together as one `send` of up to IMAP_BATCH_MAX items (IMAP takes UID sets and OR-ed search
+ * keys: RFC 9051 §6.4.4, §6.4.6, §6.4.9), which answers each item in order or rejects them all. The mailbox is one
+ * serial connection, so N mails in flight cost one round trip per step instead of N.
+ */
+export function createCoalescer<I, R>(send: (items: I[]) => Promise<R[]>): (item: I) => Promise<R> {
+  const waiting: Array<{ item: I; resolve: (r: R) => void; reject: (err: unknown) => void }> = [];
+  let busy = false;
+  async function drain() {
+    while (waiting.length) {
+      const batch = waiting.splice(0, IMAP_BATCH_MAX);
+      try {
+        const results = await send(batch.map((b) => b.item));
+        batch.forEach((b, i) => b.resolve(results[i]!));
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    busy = false;
+  }
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      waiting.push({ item, resolve, reject });
+      if (busy) return;
+      busy = true;
+      queueMicrotask(() => void drain());
+    });
+}
+
+/** A FETCH answer as the channel uses it; undefined when the message is gone (expunged) or has no body. */
+function fetchedMailOf(
+  uid: number,
+  m: { source?: Buffer; size?: number; flags?: Set<string> } | undefined,
+  maxMailBytes: number,
+): FetchedMail | undefined {
+  if (!m || !m.source) return undefined;
+  return { uid, source: m.source, truncated: (m.size ?? 0) > maxMailBytes, flags: [...(m.flags ?? [])] };
+}
+
+/** The SEARCH criteria of answered copies of any of these Message-IDs (HEADER is a substring match, RFC 9051). */
+function answeredCopiesQuery(messageIds: string[]): SearchObject {
+  if (messageIds.length === 1) return { header: { 'message-id': messageIds[0]! }, answered: true };
+  return { or: messageIds.map((id) => ({ header: { 'message-id': id } })), answered: true };
+}
+
+/** An isAnswered question: a Message-ID and the UID of the copy being handled (not counted). */
+type AnsweredQuery = { messageId: string; exceptUid: number };
+
 /**
  * One long-lived IMAP connection (Yandex restricts accounts that log in too often): imapflow keeps IDLE
  * running between commands and restarts it every `idleRenewMs`, well before servers drop IDLE (~30 min, RFC 2177).
@@ -90,16 +142,17 @@ export function createImapMailbox(options: {
 
   /** Runs one command with a deadline; on expiry the connection is closed (reconnect follows) and it rejects. */
   function timed<T>(c: ImapFlow, command: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
+    return withDeadline(commandTimeoutMs, async (signal) => {
+      try {
+        return await untilAborted(command, signal);
+      } catch (err) {
+        if (!signal.aborted) throw err;
         logger.warn(`IMAP ${what} got no answer in ${commandTimeoutMs} ms; replacing the connection`);
         metrics.pollError('email', 'timeout');
         c.close();
-        reject(new ImapTimeoutError(`IMAP ${what} timed out`));
-      }, commandTimeoutMs);
+        throw new ImapTimeoutError(`IMAP ${what} timed out`);
+      }
     });
-    return Promise.race([command, deadline]).finally(() => clearTimeout(timer));
   }
 
   async function applyPending(c: ImapFlow) {
@@ -173,6 +226,72 @@ export function createImapMailbox(options: {
 
   const live = () => (connected && client?.usable ? client : undefined);
 
+  /** One UID FETCH for a batch of mails: body (up to MAX_MAIL_BYTES), size and flags. */
+  async function fetchBatch(uids: number[]): Promise<Array<FetchedMail | undefined>> {
+    const c = live();
+    if (!c) throw new Error('IMAP not connected');
+    const query = { uid: true, size: true, flags: true, source: { maxLength: settings.maxMailBytes } };
+    const found = await timed(c, c.fetchAll(uids.join(','), query, { uid: true }), 'FETCH');
+    const byUid = new Map(found.map((m) => [m.uid, m]));
+    return uids.map((uid) => fetchedMailOf(uid, byUid.get(uid), settings.maxMailBytes));
+  }
+
+  /**
+   * One UID STORE for a batch of flag writes with the same flags. A write whose UIDVALIDITY is no longer the
+   * mailbox's is dropped (its UID names another message now). A failed STORE on a live connection means the
+   * connection is in trouble: it is closed (reconnect follows) and the writes are kept for after the next login.
+   */
+  async function storeBatch(items: PendingFlags[]): Promise<void[]> {
+    const c = live();
+    if (!c) throw new Error('IMAP not connected');
+    const current = items.filter((item) => item.validity === validity);
+    for (const item of items.filter((i) => i.validity !== validity))
+      logger.warn('UIDVALIDITY changed; a flag write was dropped', { imap: { uid: item.uid } });
+    try {
+      if (current.length)
+        await timed(
+          c,
+          c.messageFlagsAdd(current.map((i) => i.uid).join(','), current[0]!.flags, { uid: true }),
+          'STORE',
+        );
+    } catch (err) {
+      if (client === c) c.close();
+      throw err;
+    }
+    return items.map(() => undefined);
+  }
+
+  /** Flag writes coalesced per flag set (`\\Seen`, the attempt keyword, …). */
+  const storeBySet = new Map<string, (item: PendingFlags) => Promise<void>>();
+  function storeCoalesced(item: PendingFlags): Promise<void> {
+    const key = item.flags.join(' ');
+    let store = storeBySet.get(key);
+    if (!store) storeBySet.set(key, (store = createCoalescer(storeBatch)));
+    return store(item);
+  }
+
+  /**
+   * One UID SEARCH for a batch of "was this Message-ID answered?" questions (the answered copies of any of them);
+   * when more than one Message-ID found copies, one FETCH of their envelopes tells which.
+   */
+  async function answeredBatch(queries: AnsweredQuery[]): Promise<boolean[]> {
+    const c = live();
+    if (!c) throw new Error('IMAP not connected');
+    const ids = [...new Set(queries.map((q) => q.messageId))];
+    const found = await timed(c, c.search(answeredCopiesQuery(ids), { uid: true }), 'SEARCH');
+    const uids = Array.isArray(found) ? found : [];
+    if (ids.length === 1 || !uids.length) return queries.map((q) => uids.some((u) => u !== q.exceptUid));
+    const copies = await timed(c, c.fetchAll(uids.join(','), { uid: true, envelope: true }, { uid: true }), 'FETCH');
+    return queries.map((q) =>
+      copies.some(
+        (m) => m.uid !== q.exceptUid && (m.envelope?.messageId ?? '').toLowerCase().includes(q.messageId.toLowerCase()),
+      ),
+    );
+  }
+
+  const fetchCoalesced = createCoalescer(fetchBatch);
+  const answeredCoalesced = createCoalescer(answeredBatch);
+
   return {
     start: () => {
       loop ??= connectLoop();
@@ -182,11 +301,8 @@ export function createImapMailbox(options: {
       wakeUp?.();
       const c = client;
       if (c) {
-        try {
-          await Promise.race([c.logout(), sleep(5000, { unref: true })]);
-        } catch {
-          c.close();
-        }
+        // LOGOUT (RFC 9051 §6.1.3) gets 5 s; the connection is closed whatever happens.
+        await withDeadline(5000, (signal) => untilAborted(c.logout(), signal)).catch(() => undefined);
         c.close();
       }
       await loop;
@@ -207,26 +323,7 @@ export function createImapMailbox(options: {
       const at = oldest && oldest.internalDate ? new Date(oldest.internalDate).getTime() : undefined;
       return { uids, oldestAt: Number.isFinite(at) ? at : undefined };
     },
-    fetch: async (uid) => {
-      const c = live();
-      if (!c) throw new Error('IMAP not connected');
-      const m = await timed(
-        c,
-        c.fetchOne(
-          String(uid),
-          { uid: true, size: true, flags: true, source: { maxLength: settings.maxMailBytes } },
-          { uid: true },
-        ),
-        'FETCH',
-      );
-      if (!m || !m.source) return undefined;
-      return {
-        uid,
-        source: m.source,
-        truncated: (m.size ?? 0) > settings.maxMailBytes,
-        flags: [...(m.flags ?? [])],
-      };
-    },
+    fetch: (uid) => fetchCoalesced(uid),
     keywordsAllowed: () => keywords,
     setAside: async (uid) => {
       const c = live();
@@ -245,31 +342,19 @@ export function createImapMailbox(options: {
     },
     addFlags: (uid, flags) =>
       new Promise<void>((resolve) => {
-        const c = live();
         const item: PendingFlags = { validity: validity ?? '', uid, flags, done: resolve };
-        if (!c) {
+        if (!live()) {
           pending.push(item);
           return;
         }
-        timed(c, c.messageFlagsAdd(String(uid), flags, { uid: true }), 'STORE').then(
+        storeCoalesced(item).then(
           () => resolve(),
           (err: Error) => {
             logger.warn('IMAP flag write failed; will apply after reconnect', { error: { message: err.message } });
             pending.push(item);
-            // A failed STORE on a live connection means the connection is in trouble: start over.
-            if (client === c) c.close();
           },
         );
       }),
-    isAnswered: async (messageId, exceptUid) => {
-      const c = live();
-      if (!c) throw new Error('IMAP not connected');
-      const uids = await timed(
-        c,
-        c.search({ header: { 'message-id': messageId }, answered: true }, { uid: true }),
-        'SEARCH',
-      );
-      return Array.isArray(uids) && uids.some((u) => u !== exceptUid);
-    },
+    isAnswered: (messageId, exceptUid) => answeredCoalesced({ messageId, exceptUid }),
   };
 }

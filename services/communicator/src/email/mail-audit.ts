@@ -44,6 +44,16 @@ export function createMailAudit(audit: AuditReporter | undefined, channel: Audit
     ...(ref.sender ? { sender: ref.sender } : {}),
     ...(ref.subject ? { subject: ref.subject } : {}),
   });
+  /** The reply's event (`…:reply`): `delivered`, or `failed` with its reason. */
+  const reply = (ref: MailRef, recipient: string, outcome: 'delivered' | 'failed', more: Record<string, string>) =>
+    audit?.report({
+      event_id: auditEventId(channel, idOf(ref), 'reply'),
+      direction: 'outbound',
+      outcome,
+      ...common(ref),
+      recipient,
+      ...more,
+    });
   return {
     received: (ref: MailRef) =>
       audit?.report({
@@ -62,24 +72,9 @@ export function createMailAudit(audit: AuditReporter | undefined, channel: Audit
         ...(detail ? { detail } : {}),
       }),
     delivered: (ref: MailRef, recipient: string, detail?: string) =>
-      audit?.report({
-        event_id: auditEventId(channel, idOf(ref), 'reply'),
-        direction: 'outbound',
-        outcome: 'delivered',
-        ...common(ref),
-        recipient,
-        ...(detail ? { detail } : {}),
-      }),
+      reply(ref, recipient, 'delivered', detail ? { detail } : {}),
     failed: (ref: MailRef, recipient: string, reason: string, detail?: string) =>
-      audit?.report({
-        event_id: auditEventId(channel, idOf(ref), 'reply'),
-        direction: 'outbound',
-        outcome: 'failed',
-        reason,
-        ...common(ref),
-        recipient,
-        ...(detail ? { detail } : {}),
-      }),
+      reply(ref, recipient, 'failed', { reason, ...(detail ? { detail } : {}) }),
   };
 }
 

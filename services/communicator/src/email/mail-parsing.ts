@@ -81,9 +81,57 @@ function mailboxOf(address: string): string {
   return at < 0 ? bare : `${bare.slice(0, at).split('+')[0]}${bare.slice(at)}`;
 }
 
+type Headers = ParsedMail['headers'];
+
+/**
+ * RFC 3834 §5 `Auto-Submitted` (only the keyword `no`, parameters may follow a `;`, marks mail a person sent), and
+ * the vendor spellings of "I am an autoresponder" (Exchange, Yandex and older autoresponders).
+ */
+function autoSubmittedRule(h: Headers): SkipReason | undefined {
+  const autoSubmitted = headerText(h.get('auto-submitted'))?.trim().toLowerCase();
+  if (autoSubmitted && autoSubmitted.split(';')[0]!.trim() !== 'no') return 'auto_submitted';
+  if (h.has('x-autoreply') || h.has('x-autorespond')) return 'auto_submitted';
+  if (!h.has('x-auto-response-suppress')) return undefined;
+  const suppress = headerText(h.get('x-auto-response-suppress'))?.toLowerCase() ?? 'all';
+  return /all|autoreply|oof/.test(suppress) ? 'auto_submitted' : undefined;
+}
+
+/**
+ * The rules read from the raw header block, unfolded (mailparser folds List-* headers into one `list` object and joins
+ * repeated headers; the raw block is the plain truth): `Precedence: bulk|list|junk`, any `List-Id`,
+ * `List-Unsubscribe` or `List-Post` (RFC 2369/2919).
+ */
+function headerBlockRule(head: string): SkipReason | undefined {
+  if (/^precedence:[ \t]*(bulk|list|junk)[ \t]*(;.*)?$/im.test(head)) return 'precedence';
+  if (/^list-(id|unsubscribe|post):/im.test(head)) return 'mailing_list';
+  return undefined;
+}
+
+/** Delivery and read reports (RFC 6522 multipart/report, RFC 3464, RFC 8098). */
+function deliveryReportRule(h: Headers): SkipReason | undefined {
+  const contentType = headerText(h.get('content-type'))?.toLowerCase() ?? '';
+  return /multipart\/report|message\/delivery-status|message\/disposition-notification/.test(contentType)
+    ? 'delivery_report'
+    : undefined;
+}
+
+/**
+ * The sender: a null `Return-Path: <>` (a bounce or another automatic message; the header is added by the
+ * delivering server), no From, a robot's local part (mailer-daemon, no-reply, …) or one of ours.
+ */
+function senderRule(head: string, from: string | undefined, ownAddresses: readonly string[]): SkipReason | undefined {
+  const returnPath = /^return-path:[ \t]*(.*)$/im.exec(head)?.[1];
+  if (returnPath !== undefined && /^<\s*>$/.test(returnPath.trim())) return 'null_sender';
+  if (!from) return 'no_sender';
+  if (ROBOT_LOCAL_PART.test(from.split('@')[0] ?? '')) return 'robot_sender';
+  if (ownAddresses.some((a) => mailboxOf(a) === mailboxOf(from))) return 'own_address';
+  return undefined;
+}
+
 /**
  * The loop rules (docs/architecture.md "No loops", RFC 3834 §2 and §5): never answer mail a machine sent.
- * Returns the first reason that applies.
+ * Returns the first reason that applies, in this order: Auto-Submitted and vendor autoreply headers, Precedence,
+ * List-*, delivery reports, null Return-Path, no sender, robot sender, our own address.
  */
 export function classifyAutomatic(
   parsed: ParsedMail,
@@ -91,31 +139,14 @@ export function classifyAutomatic(
   ownAddresses: readonly string[],
   from: string | undefined,
 ): SkipReason | undefined {
-  const h = parsed.headers;
-  // RFC 3834 §5: only the keyword `no` (parameters may follow a `;`) marks mail a person sent.
-  const autoSubmitted = headerText(h.get('auto-submitted'))?.trim().toLowerCase();
-  if (autoSubmitted && autoSubmitted.split(';')[0]!.trim() !== 'no') return 'auto_submitted';
-  // Vendor spellings of "I am an autoresponder" (Exchange, Yandex and older autoresponders).
-  if (h.has('x-autoreply') || h.has('x-autorespond') || h.has('x-auto-response-suppress')) {
-    const suppress = headerText(h.get('x-auto-response-suppress'))?.toLowerCase() ?? 'all';
-    if (h.has('x-autoreply') || h.has('x-autorespond') || /all|autoreply|oof/.test(suppress)) return 'auto_submitted';
-  }
-  // mailparser folds List-* headers into one `list` object and joins repeated headers; the raw header block
-  // is the plain truth.
+  // The raw header block, unfolded (RFC 5322 §2.2.3).
   const head = raw.slice(0, Math.max(0, raw.search(/\r?\n\r?\n/))).replace(/\r?\n[ \t]+/g, ' ');
-  if (/^precedence:[ \t]*(bulk|list|junk)[ \t]*(;.*)?$/im.test(head)) return 'precedence';
-  if (/^list-(id|unsubscribe|post):/im.test(head)) return 'mailing_list';
-  const contentType = headerText(h.get('content-type'))?.toLowerCase() ?? '';
-  if (/multipart\/report|message\/delivery-status|message\/disposition-notification/.test(contentType))
-    return 'delivery_report';
-  // Return-Path is added by the delivering server; "<>" marks a bounce or another automatic message.
-  const returnPath = /^return-path:[ \t]*(.*)$/im.exec(head)?.[1];
-  if (returnPath !== undefined && /^<\s*>$/.test(returnPath.trim())) return 'null_sender';
-  if (!from) return 'no_sender';
-  const local = from.split('@')[0] ?? '';
-  if (ROBOT_LOCAL_PART.test(local)) return 'robot_sender';
-  if (ownAddresses.some((a) => mailboxOf(a) === mailboxOf(from))) return 'own_address';
-  return undefined;
+  return (
+    autoSubmittedRule(parsed.headers) ??
+    headerBlockRule(head) ??
+    deliveryReportRule(parsed.headers) ??
+    senderRule(head, from, ownAddresses)
+  );
 }
 
 // ---- body text -------------------------------------------------------------------------------------------------
@@ -250,51 +281,71 @@ async function parseMime(source: Buffer): Promise<ParsedMail> {
   }
 }
 
-/** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
-async function readContent(
-  parsed: ParsedMail,
-  raw: Buffer,
-  depth: number,
-): Promise<{ subject: string; text: string; forwards: ForwardedMail[]; unreadable: string[]; other: string[] }> {
-  const latin1 = raw.toString('latin1');
+/** What the text parts of a mail say (mail-parsing's content step). */
+type MailContent = { subject: string; text: string; forwards: ForwardedMail[]; unreadable: string[]; other: string[] };
+
+/** The content gathered from a mail's attachments. */
+type AttachmentContent = { forwards: ForwardedMail[]; unreadable: string[]; other: string[]; tnefTexts: string[] };
+
+/** Outlook's TNEF (`winmail.dat`, application/ms-tnef): its message text, or undefined when none can be read. */
+function tnefBodyOf(content: Buffer): string | undefined {
+  const tnef = tnefText(content);
+  const body = tnef?.text ?? (tnef?.html ? htmlToText(tnef.html) : undefined);
+  return body?.trim() ? body : undefined;
+}
+
+/**
+ * One attachment into `into`: a forward as attachment (message/rfc822, RFC 2046 §5.2.1, up to MAX_FORWARD_DEPTH):
+ * its author, subject and text join the forwards; TNEF: its text, else unreadable; a picture that is not an
+ * inline logo of HTML mail: unreadable; any other named attachment: listed by name only.
+ */
+async function readAttachment(a: ParsedMail['attachments'][number], depth: number, into: AttachmentContent) {
+  const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
+  const type = a.contentType.toLowerCase();
+  if (type === 'message/rfc822' && depth < MAX_FORWARD_DEPTH) {
+    const inner = await parseMime(a.content);
+    const read = await readContent(inner, a.content, depth + 1);
+    into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
+  } else if (type === 'application/ms-tnef' || /^winmail\.dat$/i.test(name)) {
+    const body = tnefBodyOf(a.content);
+    if (body) into.tnefTexts.push(body);
+    else into.unreadable.push(name);
+  } else if (type.startsWith('image/')) {
+    if (!a.related) into.unreadable.push(name);
+  } else if (a.contentDisposition === 'attachment' || a.filename) {
+    into.other.push(name);
+  }
+}
+
+/** The subject, decoded (RFC 2047 by mailparser, or raw 8-bit bytes in the body's charset), on one line. */
+function subjectOf(parsed: ParsedMail, raw: Buffer, latin1: string): string {
   const charset = /charset="?([\w.:-]+)"?/i.exec(latin1.slice(0, 20_000))?.[1];
-  const subject = (decodeRawHeader(raw, 'subject', charset) ?? parsed.subject ?? '').replace(/[\r\n]+/g, ' ').trim();
+  return (decodeRawHeader(raw, 'subject', charset) ?? parsed.subject ?? '').replace(/[\r\n]+/g, ' ').trim();
+}
+
+/** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
+async function readContent(parsed: ParsedMail, raw: Buffer, depth: number): Promise<MailContent> {
+  const latin1 = raw.toString('latin1');
+  const subject = subjectOf(parsed, raw, latin1);
   const body = bodyTextOf(parsed, latin1);
   const split = splitForwards(body.text.replace(/\r\n/g, '\n'), subject);
-  const forwards = split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) }));
-  const unreadable: string[] = [];
-  const other: string[] = [];
-  const tnefTexts: string[] = [];
-  for (const a of parsed.attachments) {
-    const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
-    const type = a.contentType.toLowerCase();
-    if (type === 'message/rfc822' && depth < MAX_FORWARD_DEPTH) {
-      // A forward as attachment (RFC 2046 §5.2.1): its author, subject and text join the request.
-      const inner = await parseMime(a.content);
-      const read = await readContent(inner, a.content, depth + 1);
-      forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
-      continue;
-    }
-    if (type === 'application/ms-tnef' || /^winmail\.dat$/i.test(name)) {
-      // Outlook's TNEF: its message text when we can read it, else it counts as unreadable content.
-      const tnef = tnefText(a.content);
-      const tnefBody = tnef?.text ?? (tnef?.html ? htmlToText(tnef.html) : undefined);
-      if (tnefBody?.trim()) {
-        tnefTexts.push(tnefBody);
-        continue;
-      }
-      unreadable.push(name);
-      continue;
-    }
-    if (type.startsWith('image/')) {
-      if (a.related) continue; // inline logos of HTML mail
-      unreadable.push(name);
-      continue;
-    }
-    if (a.contentDisposition === 'attachment' || a.filename) other.push(name);
-  }
-  const own = [split.text, ...tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))].filter((t) => t.trim()).join('\n\n');
-  return { subject, text: extractNewText(own), forwards, unreadable, other };
+  const found: AttachmentContent = {
+    forwards: split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) })),
+    unreadable: [],
+    other: [],
+    tnefTexts: [],
+  };
+  for (const a of parsed.attachments) await readAttachment(a, depth, found);
+  const own = [split.text, ...found.tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))]
+    .filter((t) => t.trim())
+    .join('\n\n');
+  return {
+    subject,
+    text: extractNewText(own),
+    forwards: found.forwards,
+    unreadable: found.unreadable,
+    other: found.other,
+  };
 }
 
 /**

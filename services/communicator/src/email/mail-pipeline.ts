@@ -10,7 +10,7 @@ import {
 } from '@workemon/service-kit';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { AuditReporter } from '../audit-reporter.js';
-import { MAIL_SKIP_REASONS, createMailAudit, smtpFailureReason, type MailRef } from './mail-audit.js';
+import { MAIL_SKIP_REASONS, createMailAudit, smtpFailureReason, type MailAudit, type MailRef } from './mail-audit.js';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type SecretaryClient } from '../secretary-client.js';
@@ -151,15 +151,8 @@ export type MailPipeline = {
   processMail: (input: PipelineInput, hooks: PipelineHooks) => Promise<MailOutcome>;
 };
 
-/** The metrics label of a source (the IMAP channel is `email`). */
-const label = (source: MailSource) => source;
-
-/**
- * The IMAP-independent email pipeline, shared by the IMAP channel (email-channel.ts) and the inbound webhooks
- * (webhooks/*.ts). One instance per process: it owns the in-flight Message-ID set, so two copies of a mail
- * arriving at once (two IMAP copies, a webhook retry) are answered once.
- */
-export function createMailPipeline(deps: {
+/** What `createMailPipeline` is built from: settings, our own addresses and the parts each step talks to. */
+export type MailPipelineDeps = {
   settings: Pick<EmailSettings, 'companyDomains' | 'maxRequestChars' | 'trustedAuthservIds'>;
   /** Our own addresses: mail from them is never answered (loop rule). */
   ownAddresses: readonly string[];
@@ -170,221 +163,374 @@ export function createMailPipeline(deps: {
   audit?: AuditReporter;
   metrics: ChannelMetrics;
   logger: Logger;
-}): MailPipeline {
-  const { settings, mailer, secretary, metrics, logger, ownAddresses } = deps;
+};
+
+/**
+ * One pass of one mail through the steps: what every step reads. `channel` is the metrics label (the source);
+ * `audit` reports nothing on a dry run (POST /test reports its one dry_run event itself).
+ */
+export type MailPass = {
+  deps: MailPipelineDeps;
+  input: PipelineInput;
+  hooks: PipelineHooks;
+  channel: MailSource;
+  log: Record<string, unknown>;
+  dryRun: boolean;
+  audit: MailAudit;
+};
+
+/** A pass once its mail is parsed: the mail and its audit reference. */
+export type ParsedMailPass = MailPass & { mail: InboundMail; ref: MailRef };
+
+/** The decide step's result when a reply is to be sent: its text, and what it was made from. */
+export type ReplyPlan = {
+  text: string;
+  /** The secretary's answer, when it was asked and answered. */
+  analysis?: AnalysisResponse;
+  /** The secretary refused the request (a 4xx not worth retrying): its status and code. */
+  refusal?: DryRunOutcome['refusal'];
+};
+
+/** A step either lets the mail go on (with its value) or ends the pass with an outcome. */
+const isOutcome = (value: unknown): value is MailOutcome =>
+  typeof value === 'object' && value !== null && 'kind' in value;
+
+/** An error as one log/`error.message` word: the AppError's code, else the message. */
+const errorWord = (err: unknown) => (isAppError(err) ? err.code : (err as Error).message);
+
+/** The Message-ID as logged (cut to 256 characters). */
+const loggedMessageId = (mail: InboundMail) => ({ email: { message_id: mail.messageId?.slice(0, 256) } });
+
+/** Starts a pass: the metrics label, log context, dry-run flag and the (dry-run-silent) audit of this mail. */
+export function startPass(deps: MailPipelineDeps, input: PipelineInput, hooks: PipelineHooks): MailPass {
+  const dryRun = input.dryRun === true;
+  return {
+    deps,
+    input,
+    hooks,
+    channel: input.source,
+    log: input.logContext ?? {},
+    dryRun,
+    audit: createMailAudit(dryRun ? undefined : deps.audit, input.source),
+  };
+}
+
+/**
+ * Parse step: the raw mail → `InboundMail` (mail-parsing.ts), reported `received`; poison mail (mailparser cannot
+ * read it: EMAXLEN, parser_error) ends the pass as `unparseable`.
+ */
+export async function parseStep(pass: MailPass): Promise<ParsedMailPass | MailOutcome> {
+  const { deps, input, log } = pass;
+  let mail: InboundMail;
+  try {
+    mail = await parseInboundMail(input.raw, { ownAddresses: deps.ownAddresses, truncated: input.truncated });
+  } catch (err) {
+    const code = err instanceof UnparseableMailError ? err.code : 'parser_error';
+    deps.logger.warn('mail cannot be parsed', { ...log, error: { code, message: (err as Error).message } });
+    return { kind: 'unparseable', code, message: (err as Error).message };
+  }
+  const ref = mailRefOf(mail, input.fallbackKey);
+  pass.audit.received(ref);
+  return { ...pass, mail, ref };
+}
+
+/** Classify step, loop rules (RFC 3834): a mail a machine sent ends the pass as `skipped` (counted, audited). */
+export function loopRuleStep(pass: ParsedMailPass, decision: Extract<MailDecision, { kind: 'skip' }>): MailOutcome {
+  const { deps, mail } = pass;
+  if (!pass.dryRun) deps.metrics.skipped(pass.channel, decision.reason);
+  pass.audit.skipped(pass.ref, MAIL_SKIP_REASONS[decision.reason], decision.reason);
+  deps.logger.info(`mail skipped: ${decision.reason}`, { ...pass.log, ...loggedMessageId(mail) });
+  return { kind: 'skipped', mail, reason: decision.reason };
+}
+
+/** Classify step, idempotency: a Message-ID answered before (the source's `isAnswered`) ends the pass as `duplicate`. */
+export async function idempotencyStep(pass: ParsedMailPass): Promise<MailOutcome | undefined> {
+  const { deps, mail } = pass;
+  if (!mail.messageId || !(await pass.hooks.isAnswered(mail.messageId))) return undefined;
+  if (!pass.dryRun) deps.metrics.skipped(pass.channel, 'duplicate');
+  pass.audit.skipped(pass.ref, 'duplicate', 'this Message-ID was already answered');
+  deps.logger.info('mail skipped: this Message-ID was already answered', pass.log);
+  return { kind: 'duplicate', mail };
+}
+
+/**
+ * Rate limits, kept by the secretary (durable, shared by replicas and intakes): the sender, and the reply address
+ * too when it differs (no reflecting replies at a third party), all or nothing. Throws when the secretary
+ * cannot be asked.
+ */
+export async function withinRateLimit(
+  rateLimit: SenderRateLimit,
+  mail: Pick<InboundMail, 'from'>,
+  replyTo: string,
+): Promise<boolean> {
+  const sender = mail.from!;
+  const keys = [rateLimitKey.email(sender)];
+  if (replyTo.toLowerCase() !== sender.toLowerCase()) keys.push(rateLimitKey.replyTo(replyTo));
+  return (await rateLimit.consume(keys)).allowed;
+}
+
+/**
+ * Classify step, rate limit (RATE_LIMIT_PER_HOUR): takes the budget once per mail (`hooks.rateCounted` /
+ * `onRateCounted`), never on a dry run. Over the limit: `rate-limited`; the secretary unreachable:
+ * `secretary-failed` (never answered without a budget check; retried like any secretary outage).
+ */
+export async function rateLimitStep(pass: ParsedMailPass, replyTo: string): Promise<MailOutcome | undefined> {
+  const { deps, mail, hooks, log } = pass;
+  // A dry run takes no budget (docs/audit-and-limits.md).
+  if (hooks.rateCounted || pass.dryRun) return undefined;
+  let allowed: boolean;
+  try {
+    allowed = await withinRateLimit(deps.rateLimit, mail, replyTo);
+  } catch (err) {
+    deps.logger.warn('the rate limit could not be checked (secretary); the mail waits', {
+      ...log,
+      error: { message: errorWord(err) },
+    });
+    return { kind: 'secretary-failed', mail, error: err };
+  }
+  if (!allowed) {
+    deps.metrics.skipped(pass.channel, 'rate_limited');
+    pass.audit.skipped(pass.ref, 'rate-limited', 'over RATE_LIMIT_PER_HOUR');
+    deps.logger.warn('sender or reply address over the hourly limit; no reply', log);
+    return { kind: 'rate-limited', mail };
+  }
+  hooks.onRateCounted?.();
+  return undefined;
+}
+
+/**
+ * The secretary request of a mail: everything it is told about a mail is assembled here and in buildRequestText,
+ * with the sender trust step's verdict (RFC 8601 Authentication-Results, DMARC alignment) and the contract's
+ * length limits (998: RFC 5322 line length).
+ */
+export function analyzeRequestOf(pass: ParsedMailPass, requestText: string): AnalyzeRequest {
+  const { mail, input } = pass;
+  const senderAuthentication = authenticateMail({
+    source: input.raw,
+    from: mail.from,
+    trustedAuthservIds: pass.deps.settings.trustedAuthservIds,
+  });
+  const request: AnalyzeRequest = {
+    channel: 'email',
+    username: mail.from!,
+    sender_authentication: { ...senderAuthentication, reason: senderAuthentication.reason.slice(0, 500) },
+    request: requestText,
+    message_id: (mail.messageId ?? input.fallbackKey).slice(0, 998),
+    ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
+    ...(mail.subject ? { subject: mail.subject.slice(0, 998) } : {}),
+  };
+  return pass.dryRun ? ({ ...request, dry_run: true } as AnalyzeRequest) : request;
+}
+
+/**
+ * Asks the secretary. On a dry run its answer must confirm `dry_run: true`: a secretary that ignored the flag may
+ * have acted, so that is a 502 `dry_run_unsupported` (not retryable) instead of a pretended dry run.
+ */
+export async function askSecretary(pass: ParsedMailPass, request: AnalyzeRequest): Promise<AnalysisResponse> {
+  const analysis = await pass.deps.secretary.analyze(request);
+  if (pass.dryRun && (analysis as { dry_run?: unknown }).dry_run !== true) {
+    throw new AppError(
+      'dry_run_unsupported',
+      502,
+      'The secretary did not confirm the dry run (its answer lacks dry_run: true); upgrade it before using POST /test',
+      { retryable: false },
+    );
+  }
+  return analysis;
+}
+
+/**
+ * A secretary error turned into the pass's next move: a refusal (a 4xx not worth retrying) is a decision — the
+ * sender gets the standard Russian message (its developer text goes to the log only); anything else (and a dry
+ * run the secretary did not confirm) ends the pass as `secretary-failed`.
+ */
+export function secretaryErrorStep(pass: ParsedMailPass, err: unknown): ReplyPlan | MailOutcome {
+  const { deps, mail } = pass;
+  const refused =
+    isAppError(err) && err.code !== 'dry_run_unsupported' && err.status >= 400 && err.status < 500 && !err.retryable;
+  if (!refused) return { kind: 'secretary-failed', mail, error: err };
+  deps.logger.warn('the secretary refused the request; the sender gets a standard message', {
+    ...pass.log,
+    error: { code: err.code, message: err.message },
+    http: { response: { status_code: err.status } },
+  });
+  if (!pass.dryRun) deps.metrics.reply(pass.channel, 'rejected');
+  return { text: refusalMessage(err), refusal: { status: err.status, code: err.code } };
+}
+
+/** A secretary answer whose category gets no reply (automatic mail, marketing): handled, nothing is sent. */
+export function noReplyStep(pass: ParsedMailPass, analysis: AnalysisResponse): MailOutcome {
+  const { deps, mail } = pass;
+  if (pass.dryRun) return { kind: 'dry-run', mail, analysis, reason: 'no-reply' };
+  deps.metrics.skipped(pass.channel, 'no_reply');
+  deps.logger.info('mail not answered: its category gets no reply', {
+    ...pass.log,
+    classification: { category: analysis.category },
+  });
+  pass.audit.skipped(pass.ref, 'no-reply', 'its category gets no reply');
+  return { kind: 'no-reply', mail, category: analysis.category };
+}
+
+/**
+ * Decide step: the reply's text. Nothing readable: one polite request for text, no LLM call. Otherwise the
+ * secretary's answer (`no-reply` when its category gets none; its refusal as a standard message; an outage ends
+ * the pass as `secretary-failed`).
+ */
+export async function decideStep(pass: ParsedMailPass, decision: ReadableDecision): Promise<ReplyPlan | MailOutcome> {
+  if (decision.kind === 'unreadable') {
+    if (!pass.dryRun) pass.deps.metrics.skipped(pass.channel, 'unreadable');
+    return { text: USER_MESSAGES.unreadable };
+  }
+  let analysis: AnalysisResponse;
+  try {
+    analysis = await askSecretary(pass, analyzeRequestOf(pass, decision.request));
+  } catch (err) {
+    return secretaryErrorStep(pass, err);
+  }
+  if (analysis.no_reply) return noReplyStep(pass, analysis);
+  return { text: replyTextOf(analysis) || USER_MESSAGES.emptyAnswer, analysis };
+}
+
+/** The end of a dry run that got as far as a reply: the answer and the reply that would be sent. */
+export function dryRunOutcomeOf(pass: ParsedMailPass, decision: ReadableDecision, plan: ReplyPlan): DryRunOutcome {
+  const { mail } = pass;
+  return {
+    kind: 'dry-run',
+    mail,
+    analysis: plan.analysis,
+    ...(decision.kind === 'unreadable' ? { reason: 'unreadable' as const } : {}),
+    ...(plan.refusal ? { reason: 'refused' as const, refusal: plan.refusal } : {}),
+    reply: { to: decision.replyTo, subject: replySubject(mail.subject), inReplyTo: mail.messageId, text: plan.text },
+  };
+}
+
+/**
+ * Deliver step: the reply over SMTP (RFC 3834 `Auto-Submitted: auto-replied`; its Message-ID derived from the
+ * request's key, so a resend after a crash is one message). A failure ends the pass as `delivery-failed`; a
+ * refusal (5xx, `permanent`) is final whatever the source does next, so its `failed` event is reported here, a
+ * temporary failure only if the source gives up.
+ */
+export async function deliverStep(
+  pass: ParsedMailPass,
+  replyTo: string,
+  plan: ReplyPlan,
+): Promise<MailOutcome | undefined> {
+  const { deps, mail } = pass;
+  try {
+    await deps.mailer.send({
+      to: replyTo,
+      subject: replySubject(mail.subject),
+      text: plan.text,
+      inReplyTo: mail.messageId,
+      references: mail.references,
+      idempotencyKey: mail.messageId ?? pass.input.fallbackKey,
+      autoSubmitted: 'auto-replied',
+    });
+  } catch (err) {
+    deps.metrics.reply(pass.channel, 'failed');
+    const permanent = isAppError(err) && !err.retryable;
+    if (permanent)
+      pass.audit.failed(pass.ref, replyTo, smtpFailureReason(err.code), 'the SMTP server refused the reply');
+    return { kind: 'delivery-failed', mail, to: replyTo, error: err, permanent };
+  }
+  deps.metrics.reply(pass.channel, 'sent');
+  return undefined;
+}
+
+/** Runs the source's `confirm` after a delivered reply: retried twice (200 ms–2 s backoff), then logged, never thrown. */
+export async function confirmReplied(pass: ParsedMailPass): Promise<void> {
+  const { deps, mail, hooks } = pass;
+  try {
+    await retry(() => hooks.confirm(mail), {
+      maxRetries: 2,
+      shouldRetry: () => true,
+      delayMs: (n) => backoffMs(n, { baseMs: 200, maxMs: 2000, jitter: 0.5 }),
+    });
+  } catch (err) {
+    deps.logger.error(
+      'the reply was sent but could not be recorded as handled; a repeat of this mail may be answered again',
+      { ...pass.log, ...loggedMessageId(mail), error: { message: errorWord(err) } },
+    );
+  }
+}
+
+/** The `detail` of the reply's `delivered` audit event: why a standard message went out, if one did. */
+function deliveredDetail(decision: ReadableDecision, plan: ReplyPlan): string | undefined {
+  if (decision.kind === 'unreadable') return 'nothing readable: asked for text';
+  if (plan.refusal) return `the secretary refused the request (${plan.refusal.status}); a standard message was sent`;
+  return undefined;
+}
+
+/**
+ * Confirm step: the reply is out, so from here on the mail is `replied`, whatever happens to its record — the
+ * source's `confirm` (IMAP: \Answered; webhooks: the delivery record), then the log and the `delivered` event.
+ */
+export async function confirmStep(
+  pass: ParsedMailPass,
+  decision: ReadableDecision,
+  plan: ReplyPlan,
+): Promise<MailOutcome> {
+  await confirmReplied(pass);
+  pass.deps.logger.info('mail answered', { ...pass.log, ...loggedMessageId(pass.mail) });
+  pass.audit.delivered(pass.ref, decision.replyTo, deliveredDetail(decision, plan));
+  return { kind: 'replied', mail: pass.mail, to: decision.replyTo, text: plan.text };
+}
+
+/** A decision that gets an answer (not skipped by the loop rules). */
+export type ReadableDecision = Exclude<MailDecision, { kind: 'skip' }>;
+
+/**
+ * The steps after the in-flight check: idempotency → rate limit → decide → (dry run ends here) → deliver →
+ * confirm. Each step returns an outcome to end the pass, or lets the mail go on.
+ */
+export async function answerStep(pass: ParsedMailPass, decision: ReadableDecision): Promise<MailOutcome> {
+  const stop = (await idempotencyStep(pass)) ?? (await rateLimitStep(pass, decision.replyTo));
+  if (stop) return stop;
+  const plan = await decideStep(pass, decision);
+  if (isOutcome(plan)) return plan;
+  if (pass.dryRun) return dryRunOutcomeOf(pass, decision, plan);
+  return (await deliverStep(pass, decision.replyTo, plan)) ?? (await confirmStep(pass, decision, plan));
+}
+
+/**
+ * The IMAP-independent email pipeline, shared by the IMAP channel (email-channel.ts) and the inbound webhooks
+ * (webhooks/*.ts). One instance per process: it owns the in-flight Message-ID set, so two copies of a mail
+ * arriving at once (two IMAP copies, a webhook retry) are answered once.
+ */
+export function createMailPipeline(deps: MailPipelineDeps): MailPipeline {
   const messageIdsInFlight = new Set<string>();
-
-  /**
-   * Rate limits, kept by the secretary (durable, shared by replicas and intakes): the sender, and the reply address
-   * too when it differs (no reflecting replies at a third party), all or nothing. Throws when the secretary
-   * cannot be asked (the mail is then not answered now: `secretary-failed`, retried like any secretary outage).
-   */
-  async function withinRateLimit(mail: InboundMail, replyTo: string): Promise<boolean> {
-    const sender = mail.from!;
-    const keys = [rateLimitKey.email(sender)];
-    if (replyTo.toLowerCase() !== sender.toLowerCase()) keys.push(rateLimitKey.replyTo(replyTo));
-    return (await deps.rateLimit.consume(keys)).allowed;
-  }
-
-  /** Runs the source's `confirm` after a delivered reply: retried twice, then logged, never thrown. */
-  async function confirmReplied(hooks: PipelineHooks, mail: InboundMail, log: Record<string, unknown>) {
-    try {
-      await retry(() => hooks.confirm(mail), {
-        maxRetries: 2,
-        shouldRetry: () => true,
-        delayMs: (n) => backoffMs(n, { baseMs: 200, maxMs: 2000, jitter: 0.5 }),
-      });
-    } catch (err) {
-      logger.error(
-        'the reply was sent but could not be recorded as handled; a repeat of this mail may be answered again',
-        {
-          ...log,
-          email: { message_id: mail.messageId?.slice(0, 256) },
-          error: { message: isAppError(err) ? err.code : (err as Error).message },
-        },
-      );
-    }
-  }
 
   async function processMail(input: PipelineInput, hooks: PipelineHooks): Promise<MailOutcome> {
     // One request id per pass (a webhook's own, else a new one): sent to the secretary as X-Request-Id and put on
     // the audit events, so the communicator's rows and the secretary's decision of this mail share it.
     if (!getRequestId()) return runWithRequestId(randomUUID(), () => processMail(input, hooks));
-    const channel = label(input.source);
-    const log = input.logContext ?? {};
-    const dryRun = input.dryRun === true;
-    // A dry run reports nothing here (POST /test reports its one dry_run event itself).
-    const audit = createMailAudit(dryRun ? undefined : deps.audit, input.source);
-    // 1. parse
-    let mail: InboundMail;
-    try {
-      mail = await parseInboundMail(input.raw, { ownAddresses, truncated: input.truncated });
-    } catch (err) {
-      const code = err instanceof UnparseableMailError ? err.code : 'parser_error';
-      logger.warn('mail cannot be parsed', { ...log, error: { code, message: (err as Error).message } });
-      return { kind: 'unparseable', code, message: (err as Error).message };
-    }
-    const ref = mailRefOf(mail, input.fallbackKey);
-    audit.received(ref);
-    // 2. classify (and build the secretary request)
-    const decision = classifyMail(mail, settings);
-    if (decision.kind === 'skip') {
-      if (!dryRun) metrics.skipped(channel, decision.reason);
-      audit.skipped(ref, MAIL_SKIP_REASONS[decision.reason], decision.reason);
-      logger.info(`mail skipped: ${decision.reason}`, { ...log, email: { message_id: mail.messageId?.slice(0, 256) } });
-      return { kind: 'skipped', mail, reason: decision.reason };
-    }
-    const requestKey = mail.messageId ?? input.fallbackKey;
-    // A dry run neither waits for nor holds up the real handling of the same Message-ID.
-    const holdsMessageId = Boolean(mail.messageId) && !dryRun;
-    if (holdsMessageId && messageIdsInFlight.has(mail.messageId!)) {
-      // Another copy is being answered right now; look again once it is done.
-      return { kind: 'deferred', mail };
-    }
-    if (holdsMessageId) messageIdsInFlight.add(mail.messageId!);
-    try {
-      if (mail.messageId && (await hooks.isAnswered(mail.messageId))) {
-        if (!dryRun) metrics.skipped(channel, 'duplicate');
-        audit.skipped(ref, 'duplicate', 'this Message-ID was already answered');
-        logger.info('mail skipped: this Message-ID was already answered', log);
-        return { kind: 'duplicate', mail };
-      }
-      // A dry run takes no budget (docs/audit-and-limits.md).
-      if (!hooks.rateCounted && !dryRun) {
-        let allowed: boolean;
-        try {
-          allowed = await withinRateLimit(mail, decision.replyTo);
-        } catch (err) {
-          // Never answered without a budget check: retried like any secretary outage (secretary-retry.ts).
-          logger.warn('the rate limit could not be checked (secretary); the mail waits', {
-            ...log,
-            error: { message: isAppError(err) ? err.code : (err as Error).message },
-          });
-          return { kind: 'secretary-failed', mail, error: err };
-        }
-        if (!allowed) {
-          metrics.skipped(channel, 'rate_limited');
-          audit.skipped(ref, 'rate-limited', 'over RATE_LIMIT_PER_HOUR');
-          logger.warn('sender or reply address over the hourly limit; no reply', log);
-          return { kind: 'rate-limited', mail };
-        }
-        hooks.onRateCounted?.();
-      }
-      // 3. decide
-      let text: string;
-      let analysis: AnalysisResponse | undefined;
-      let refusal: DryRunOutcome['refusal'];
-      if (decision.kind === 'unreadable') {
-        if (!dryRun) metrics.skipped(channel, 'unreadable');
-        text = USER_MESSAGES.unreadable;
-      } else {
-        // Whether the receiving server vouches for the From: domain (RFC 8601 Authentication-Results, DMARC alignment).
-        const senderAuthentication = authenticateMail({
-          source: input.raw,
-          from: mail.from,
-          trustedAuthservIds: settings.trustedAuthservIds,
-        });
-        try {
-          // The secretary request: everything it is told about a mail is assembled here and in buildRequestText.
-          const request: AnalyzeRequest = {
-            channel: 'email',
-            username: mail.from!,
-            sender_authentication: { ...senderAuthentication, reason: senderAuthentication.reason.slice(0, 500) },
-            request: decision.request,
-            message_id: requestKey.slice(0, 998),
-            ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
-            ...(mail.subject ? { subject: mail.subject.slice(0, 998) } : {}),
-          };
-          analysis = await secretary.analyze(dryRun ? ({ ...request, dry_run: true } as AnalyzeRequest) : request);
-          if (dryRun && (analysis as { dry_run?: unknown }).dry_run !== true) {
-            // A secretary that ignored the flag may have acted: say so loudly instead of pretending it was a dry run.
-            throw new AppError(
-              'dry_run_unsupported',
-              502,
-              'The secretary did not confirm the dry run (its answer lacks dry_run: true); upgrade it before using POST /test',
-              { retryable: false },
-            );
-          }
-          if (dryRun && analysis.no_reply) return { kind: 'dry-run', mail, analysis, reason: 'no-reply' };
-          if (analysis.no_reply) {
-            // A category that gets no reply (automatic mail, marketing): handled, nothing is sent.
-            metrics.skipped(channel, 'no_reply');
-            logger.info('mail not answered: its category gets no reply', {
-              ...log,
-              classification: { category: analysis.category },
-            });
-            audit.skipped(ref, 'no-reply', 'its category gets no reply');
-            return { kind: 'no-reply', mail, category: analysis.category };
-          }
-          text = replyTextOf(analysis) || USER_MESSAGES.emptyAnswer;
-        } catch (err) {
-          const status = isAppError(err) ? err.status : 500;
-          if (isAppError(err) && err.code === 'dry_run_unsupported')
-            return { kind: 'secretary-failed', mail, error: err };
-          if (isAppError(err) && status >= 400 && status < 500 && !err.retryable) {
-            refusal = { status, code: err.code };
-            // A decision, not a failure; its text is for developers and only goes to the log.
-            logger.warn('the secretary refused the request; the sender gets a standard message', {
-              ...log,
-              error: { code: err.code, message: err.message },
-              http: { response: { status_code: status } },
-            });
-            if (!dryRun) metrics.reply(channel, 'rejected');
-            text = refusalMessage(err);
-          } else {
-            return { kind: 'secretary-failed', mail, error: err };
-          }
-        }
-      }
-      if (dryRun) {
-        return {
-          kind: 'dry-run',
-          mail,
-          analysis,
-          ...(decision.kind === 'unreadable' ? { reason: 'unreadable' as const } : {}),
-          ...(refusal ? { reason: 'refused' as const, refusal } : {}),
-          reply: { to: decision.replyTo, subject: replySubject(mail.subject), inReplyTo: mail.messageId, text },
-        };
-      }
-      // 4. deliver (SMTP first), 5. confirm (the source's record, only once the server accepted the reply)
-      try {
-        await mailer.send({
-          to: decision.replyTo,
-          subject: replySubject(mail.subject),
-          text,
-          inReplyTo: mail.messageId,
-          references: mail.references,
-          idempotencyKey: requestKey,
-          autoSubmitted: 'auto-replied',
-        });
-      } catch (err) {
-        metrics.reply(channel, 'failed');
-        const permanent = isAppError(err) && !err.retryable;
-        // A refusal is final whatever the source does next (IMAP sets the mail aside, a webhook answers 200): the
-        // reply's `failed` event. A temporary failure is retried, so it is reported only if the source gives up.
-        if (permanent)
-          audit.failed(ref, decision.replyTo, smtpFailureReason(err.code), 'the SMTP server refused the reply');
-        return { kind: 'delivery-failed', mail, to: decision.replyTo, error: err, permanent };
-      }
-      metrics.reply(channel, 'sent');
-      // The reply is out: from here on the mail is replied, whatever happens to its record. A failed record is
-      // logged, never turned into a delivery failure (that would make the source send the reply again).
-      await confirmReplied(hooks, mail, log);
-      logger.info('mail answered', { ...log, email: { message_id: mail.messageId?.slice(0, 256) } });
-      audit.delivered(
-        ref,
-        decision.replyTo,
-        decision.kind === 'unreadable'
-          ? 'nothing readable: asked for text'
-          : refusal
-            ? `the secretary refused the request (${refusal.status}); a standard message was sent`
-            : undefined,
-      );
-      return { kind: 'replied', mail, to: decision.replyTo, text };
-    } finally {
-      if (holdsMessageId) messageIdsInFlight.delete(mail.messageId!);
-    }
+    const parsed = await parseStep(startPass(deps, input, hooks));
+    if (isOutcome(parsed)) return parsed;
+    const decision = classifyMail(parsed.mail, deps.settings);
+    if (decision.kind === 'skip') return loopRuleStep(parsed, decision);
+    return holdingMessageId(messageIdsInFlight, parsed, () => answerStep(parsed, decision));
   }
 
   return { processMail };
+}
+
+/**
+ * Runs `work` holding the mail's Message-ID in `inFlight`: another copy being answered right now ends this pass
+ * as `deferred` (its source looks again once that one is done). A dry run neither waits for nor holds up the
+ * real handling of the same Message-ID; mail without a Message-ID is not held.
+ */
+export async function holdingMessageId(
+  inFlight: Set<string>,
+  pass: ParsedMailPass,
+  work: () => Promise<MailOutcome>,
+): Promise<MailOutcome> {
+  const id = pass.dryRun ? undefined : pass.mail.messageId;
+  if (!id) return work();
+  if (inFlight.has(id)) return { kind: 'deferred', mail: pass.mail };
+  inFlight.add(id);
+  try {
+    return await work();
+  } finally {
+    inFlight.delete(id);
+  }
 }

@@ -1,6 +1,6 @@
 import { cutText, isAppError } from '@workemon/service-kit';
 import type { InboundMail } from './mail-parsing.js';
-import { bareSubject } from './mail-text.js';
+import { bareSubject, type ForwardedMail } from './mail-text.js';
 
 /** Every text an employee can receive from the email channel that is not the secretary's answer: Russian, polite. */
 export const USER_MESSAGES = {
@@ -55,21 +55,30 @@ export function buildRequestText(mail: InboundMail, maxChars: number): string | 
   const hasContent = !!mail.text || forwards.length > 0;
   // Only an unreadable attachment (TNEF, a picture) and no text: the subject alone is not the request.
   if (!hasContent && mail.unreadableAttachments.length) return undefined;
-  const parts: string[] = [];
-  const subject = bareSubject(mail.subject);
-  const subjectInText = subject && mail.text.toLowerCase().startsWith(subject.toLowerCase());
-  if (subject && (mail.subjectIsNew || !hasContent) && !subjectInText) parts.push(subject);
-  if (mail.text) parts.push(mail.text);
-  for (const f of forwards) {
-    const head = ['[Пересланное письмо]'];
-    if (f.from) head.push(`От: ${f.from}`);
-    if (f.subject) head.push(`Тема: ${f.subject}`);
-    parts.push([...head, f.text].filter(Boolean).join('\n'));
-  }
+  const subject = requestSubject(mail, hasContent);
+  const parts = [...(subject ? [subject] : []), ...(mail.text ? [mail.text] : []), ...forwards.map(forwardBlock)];
   if (!parts.length) return undefined;
   const notPassed = [...mail.attachments, ...mail.unreadableAttachments];
   if (notPassed.length) parts.push(`[Вложения (не переданы): ${notPassed.join(', ')}]`);
   let text = parts.join('\n\n');
   if (mail.truncated) text += '\n\n[…письмо было слишком большим и прочитано не полностью]';
   return fitToLimit(text, maxChars);
+}
+
+/**
+ * The subject as the request's first part: when it says something new (or is all there is) and the text does not
+ * already start with it; undefined otherwise.
+ */
+function requestSubject(mail: InboundMail, hasContent: boolean): string | undefined {
+  const subject = bareSubject(mail.subject);
+  if (!subject || (!mail.subjectIsNew && hasContent)) return undefined;
+  return mail.text.toLowerCase().startsWith(subject.toLowerCase()) ? undefined : subject;
+}
+
+/** A forwarded mail as a request part: marked `[Пересланное письмо]`, with its author and subject when known. */
+function forwardBlock(f: ForwardedMail): string {
+  const head = ['[Пересланное письмо]'];
+  if (f.from) head.push(`От: ${f.from}`);
+  if (f.subject) head.push(`Тема: ${f.subject}`);
+  return [...head, f.text].filter(Boolean).join('\n');
 }

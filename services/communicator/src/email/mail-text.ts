@@ -93,19 +93,53 @@ function dequote(text: string): string {
   return text;
 }
 
+/** A forward split off a body: the author's note before it, the forwarded mail, and text after its end line. */
+type ForwardSplit = { note: string; forward: ForwardedMail; rest: string };
+
+/** Names of the header-block fields a forward's author, subject and date are read from. */
+const FROM_FIELDS = ['от кого', 'от', 'from', 'отправитель'];
+const SUBJECT_FIELDS = ['тема', 'subject'];
+const DATE_FIELDS = ['дата', 'date', 'sent', 'отправлено'];
+
+/** One header-block line into the forward (the first of each field wins). */
+function readHeaderField(forward: ForwardedMail, name: string, value: string): void {
+  if (FROM_FIELDS.includes(name)) forward.from ??= value;
+  else if (SUBJECT_FIELDS.includes(name)) forward.subject ??= value;
+  else if (DATE_FIELDS.includes(name)) forward.date ??= value;
+}
+
+/**
+ * Reads a forwarded mail's header block (Mail.ru "От кого:", Outlook, Thunderbird) from line `i` into `forward`,
+ * blank lines before it skipped; returns the index of the first line after the block.
+ */
+function readHeaderBlock(lines: string[], i: number, forward: ForwardedMail): number {
+  let sawHeader = false;
+  for (; i < lines.length; i += 1) {
+    const h = HEADER_LINE.exec(lines[i]!);
+    if (!h) {
+      if (!lines[i]!.trim() && !sawHeader) continue;
+      break;
+    }
+    sawHeader = true;
+    readHeaderField(forward, h[1]!.toLowerCase(), h[2]!.trim());
+  }
+  return i;
+}
+
+/** The forwarded part after a separator: up to the forward's end line (when there is one), and what follows it. */
+function cutAtForwardEnd(after: string): { inside: string; rest: string } {
+  const end = FORWARD_END.exec(after);
+  if (!end) return { inside: after, rest: '' };
+  return { inside: after.slice(0, end.index), rest: after.slice(end.index + end[0].length) };
+}
+
 /** A forward in the form no library reads: a separator, then a Yandex author line or a header block. */
-function splitRussianForward(text: string): { note: string; forward: ForwardedMail; rest: string } | undefined {
+function splitRussianForward(text: string): ForwardSplit | undefined {
   const sep = FORWARD_SEPARATOR.exec(text);
   if (!sep) return undefined;
   const note = text.slice(0, sep.index);
-  let after = dequote(text.slice(sep.index + sep[0].length).replace(/^\r?\n/, ''));
-  let rest = '';
-  const end = FORWARD_END.exec(after);
-  if (end) {
-    rest = after.slice(end.index + end[0].length);
-    after = after.slice(0, end.index);
-  }
-  const lines = after.split('\n');
+  const { inside, rest } = cutAtForwardEnd(dequote(text.slice(sep.index + sep[0].length).replace(/^\r?\n/, '')));
+  const lines = inside.split('\n');
   let i = 0;
   while (i < lines.length && !lines[i]!.trim()) i += 1;
   const forward: ForwardedMail = { text: '' };
@@ -115,57 +149,61 @@ function splitRussianForward(text: string): { note: string; forward: ForwardedMa
     forward.from = yandex[2]!.replace(/^"([^"]*)"/, '$1');
     i += 1;
   } else {
-    let sawHeader = false;
-    for (; i < lines.length; i += 1) {
-      const h = HEADER_LINE.exec(lines[i]!);
-      if (!h) {
-        if (!lines[i]!.trim() && !sawHeader) continue;
-        break;
-      }
-      sawHeader = true;
-      const name = h[1]!.toLowerCase();
-      const value = h[2]!.trim();
-      if (['от кого', 'от', 'from', 'отправитель'].includes(name)) forward.from ??= value;
-      else if (['тема', 'subject'].includes(name)) forward.subject ??= value;
-      else if (['дата', 'date', 'sent', 'отправлено'].includes(name)) forward.date ??= value;
-    }
+    i = readHeaderBlock(lines, i, forward);
   }
   // Some clients quote the forwarded text itself with '>': it is the forwarded mail, not history.
   forward.text = dequote(lines.slice(i).join('\n').trim());
   return { note, forward, rest };
 }
 
+/** Whether a separator line opens Outlook's quoted history ("Original Message") rather than a forward. */
+const isHistorySeparator = (separator: string) => /Original Message|Исходное сообщение/i.test(separator);
+
+/** A forward's author as `Name <address>` or `address` (email-forward-parser's `from`, a mailbox or a group). */
+function authorOf(from: unknown): string | undefined {
+  const mailbox =
+    from && typeof from === 'object' && 'address' in from ? (from as { address?: string; name?: string }) : undefined;
+  if (!mailbox?.address) return undefined;
+  return mailbox.name ? `${mailbox.name} <${mailbox.address}>` : mailbox.address;
+}
+
 /**
- * Splits off forwarded mail (inline forwards of every common client), recursively for nested forwards. The
- * author's own note stays in `text`; each forward keeps its author, subject and its own new text.
+ * A forward as email-forward-parser reads it (Gmail, Outlook, Apple Mail, Thunderbird, …). "-----Original
+ * Message-----" and a bare From:/Sent: block start a forward only when the subject says so; otherwise they start
+ * Outlook's quoted reply history, which the reply steps remove.
+ */
+function libraryForward(body: string, subject: string, explicit: RegExpExecArray | null): ForwardSplit | undefined {
+  const forwardSubject = isForwardSubject(subject);
+  const parsed = new EmailForwardParser().read(body, forwardSubject ? subject : null);
+  const email = parsed.email;
+  const headerOnly = !explicit || isHistorySeparator(explicit[0]);
+  if (!parsed.forwarded || !email?.body || (headerOnly && !forwardSubject)) return undefined;
+  const forward: ForwardedMail = {
+    from: authorOf(email.from),
+    subject: email.subject ?? undefined,
+    date: email.date ?? undefined,
+    text: dequote(email.body),
+  };
+  return { note: (parsed.message ?? '').replace(FORWARD_SEPARATOR, ''), forward, rest: '' };
+}
+
+/** The first forward of a body: a Russian-client forward behind an explicit separator, else the library's. */
+function firstForward(body: string, subject: string): ForwardSplit | undefined {
+  const russian = splitRussianForward(body);
+  const explicit = russian ? FORWARD_SEPARATOR.exec(body) : null;
+  if (russian && explicit && !isHistorySeparator(explicit[0])) return russian;
+  return libraryForward(body, subject, explicit);
+}
+
+/**
+ * Splits off forwarded mail (inline forwards of every common client), recursively for nested forwards (depth 5).
+ * The author's own note stays in `text`; each forward keeps its author, subject and its own new text.
  */
 export function splitForwards(body: string, subject: string, depth = 0): BodyParts {
   if (depth > 5) return { text: body, forwards: [] };
-  const russian = splitRussianForward(body);
-  let note: string;
-  let forward: ForwardedMail;
-  let rest = '';
-  const explicit = russian && FORWARD_SEPARATOR.exec(body);
-  if (russian && explicit && !/Original Message|Исходное сообщение/i.test(explicit[0])) {
-    ({ note, forward, rest } = russian);
-  } else {
-    const parsed = new EmailForwardParser().read(body, isForwardSubject(subject) ? subject : null);
-    const email = parsed.email;
-    // "-----Original Message-----" and a bare From:/Sent: block start a forward only when the subject says so;
-    // otherwise they start Outlook's quoted reply history, which the reply steps remove.
-    const headerOnly = !explicit || /Original Message|Исходное сообщение/i.test(explicit[0]);
-    if (!parsed.forwarded || !email?.body || (headerOnly && !isForwardSubject(subject))) {
-      return { text: body, forwards: [] };
-    }
-    note = (parsed.message ?? '').replace(FORWARD_SEPARATOR, '');
-    const from = email.from && 'address' in email.from ? email.from : undefined;
-    forward = {
-      from: from?.address ? (from.name ? `${from.name} <${from.address}>` : from.address) : undefined,
-      subject: email.subject ?? undefined,
-      date: email.date ?? undefined,
-      text: dequote(email.body),
-    };
-  }
+  const split = firstForward(body, subject);
+  if (!split) return { text: body, forwards: [] };
+  const { note, forward, rest } = split;
   const inner = splitForwards(forward.text, forward.subject ?? '', depth + 1);
   const tail = rest.trim() ? splitForwards(rest, subject, depth + 1) : { text: '', forwards: [] };
   return {

@@ -47,15 +47,26 @@ function toAppError(err: unknown): AppError {
   return errors.upstreamUnavailable('smtp', err, { code: e.code, responseCode: e.responseCode });
 }
 
-/** The only code that talks SMTP. Pooled connection, a deadline per delivery. */
-export function createSmtpMailer(settings: Pick<EmailSettings, 'smtp' | 'from'>): SmtpMailer {
+/**
+ * SMTP connections the pool keeps for `concurrency` mails in flight (EMAIL_CONCURRENCY): one per two mails (a
+ * delivery holds a connection for a few round trips of a mail's whole pass), at least 2 and at most 8 — mail
+ * providers limit simultaneous sessions per account (Yandex, Mail.ru: about 10).
+ */
+export function smtpPoolSize(concurrency: number | undefined): number {
+  return Math.max(2, Math.min(8, Math.ceil((concurrency ?? 4) / 2)));
+}
+
+/** The only code that talks SMTP. Pooled connections (smtpPoolSize), a deadline per delivery. */
+export function createSmtpMailer(
+  settings: Pick<EmailSettings, 'smtp' | 'from'> & Partial<Pick<EmailSettings, 'concurrency'>>,
+): SmtpMailer {
   const transport = nodemailer.createTransport({
     host: settings.smtp.host,
     port: settings.smtp.port,
     secure: settings.smtp.secure,
     auth: { user: settings.smtp.user, pass: settings.smtp.password },
     pool: true,
-    maxConnections: 2,
+    maxConnections: smtpPoolSize(settings.concurrency),
     connectionTimeout: Math.min(settings.smtp.timeoutMs, 30_000),
     greetingTimeout: Math.min(settings.smtp.timeoutMs, 30_000),
     socketTimeout: settings.smtp.timeoutMs,

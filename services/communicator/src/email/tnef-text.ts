@@ -12,8 +12,27 @@ import { deEncapsulateSync } from 'rtf-stream-parser';
  */
 export function tnefText(data: Buffer): { text?: string; html?: string } | undefined {
   if (data.length < 6 || data.readUInt32LE(0) !== TNEF_SIGNATURE) return undefined;
-  let codepage = 1252;
-  const found: { body?: string; attBody?: Buffer; html?: string; rtf?: Buffer } = {};
+  const found = readMessageAttributes(data);
+  const plain = found.body ?? (found.attBody ? decodeCodepage(found.attBody, found.codepage) : undefined);
+  if (plain?.trim()) return { text: plain };
+  if (found.html?.trim()) return { html: found.html };
+  return found.rtf ? rtfText(found.rtf) : undefined;
+}
+
+/** What the walk found: the code page (attOemCodepage, default 1252) and the candidate bodies. */
+type TnefFound = { codepage: number; body?: string; attBody?: Buffer; html?: string; rtf?: Buffer };
+
+/** 8-bit text in the message's code page (cp1252 when iconv has no such table), trailing NULs dropped. */
+function decodeCodepage(bytes: Buffer, codepage: number): string {
+  return iconv.decode(bytes, iconv.encodingExists(`cp${codepage}`) ? `cp${codepage}` : 'cp1252').replace(/\0+$/, '');
+}
+
+/**
+ * The TNEF attribute stream after the 6-byte header ([MS-OXTNEF] 2.1.3): level (1 byte), id (4), length (4),
+ * value, 16-bit checksum; only message-level attributes are read. A length past the end (damaged data) ends it.
+ */
+function readMessageAttributes(data: Buffer): TnefFound {
+  const found: TnefFound = { codepage: 1252 };
   let offset = 6;
   while (offset + 9 <= data.length) {
     const level = data.readUInt8(offset);
@@ -21,27 +40,31 @@ export function tnefText(data: Buffer): { text?: string; html?: string } | undef
     const length = data.readUInt32LE(offset + 5);
     const start = offset + 9;
     if (start + length + 2 > data.length) break; // damaged: a length past the end
-    const value = data.subarray(start, start + length);
     offset = start + length + 2; // value + 16-bit checksum
-    if (level !== LEVEL_MESSAGE) continue;
-    if (id === ATT_OEM_CODEPAGE && length >= 4) codepage = value.readUInt32LE(0) || codepage;
-    else if ((id & 0xffff) === ATT_BODY) found.attBody = value;
-    else if (id === ATT_MSG_PROPS) readMapiProperties(value, codepage, found);
+    if (level === LEVEL_MESSAGE) readMessageAttribute(id, data.subarray(start, start + length), found);
   }
-  const decodeCp = (bytes: Buffer) =>
-    iconv.decode(bytes, iconv.encodingExists(`cp${codepage}`) ? `cp${codepage}` : 'cp1252');
-  const plain = found.body ?? (found.attBody ? decodeCp(found.attBody).replace(/\0+$/, '') : undefined);
-  if (plain?.trim()) return { text: plain };
-  if (found.html?.trim()) return { html: found.html };
-  if (found.rtf) {
-    try {
-      const rtf = Buffer.from(decompressRTF([...found.rtf]));
-      const result = deEncapsulateSync(rtf, { decode: (buf, enc) => iconv.decode(buf, enc), mode: 'either' });
-      const out = typeof result.text === 'string' ? result.text : result.text.toString('utf8');
-      if (out.trim()) return result.mode === 'html' ? { html: out } : { text: out };
-    } catch {
-      // RTF that is not encapsulated HTML/text, or damaged: nothing we can read
-    }
+  return found;
+}
+
+/** One message-level attribute: the code page, attBody, or attMsgProps (the MAPI properties). */
+function readMessageAttribute(id: number, value: Buffer, found: TnefFound): void {
+  if (id === ATT_OEM_CODEPAGE && value.length >= 4) found.codepage = value.readUInt32LE(0) || found.codepage;
+  else if ((id & 0xffff) === ATT_BODY) found.attBody = value;
+  else if (id === ATT_MSG_PROPS) readMapiProperties(value, found);
+}
+
+/**
+ * PR_RTF_COMPRESSED: decompressed ([MS-OXRTFCP]) and de-encapsulated ([MS-OXRTFEX]) into HTML or text; undefined
+ * for RTF that encapsulates neither, or damaged RTF.
+ */
+function rtfText(compressed: Buffer): { text?: string; html?: string } | undefined {
+  try {
+    const rtf = Buffer.from(decompressRTF([...compressed]));
+    const result = deEncapsulateSync(rtf, { decode: (buf, enc) => iconv.decode(buf, enc), mode: 'either' });
+    const out = typeof result.text === 'string' ? result.text : result.text.toString('utf8');
+    if (out.trim()) return result.mode === 'html' ? { html: out } : { text: out };
+  } catch {
+    // RTF that is not encapsulated HTML/text, or damaged: nothing we can read
   }
   return undefined;
 }
@@ -76,59 +99,79 @@ const FIXED_SIZE: Record<number, number> = {
 
 const pad4 = (n: number) => (n + 3) & ~3;
 
-/** attMsgProps: a count, then properties; stops at anything it cannot size. */
-function readMapiProperties(
-  data: Buffer,
-  codepage: number,
-  found: { body?: string; html?: string; rtf?: Buffer },
-): void {
-  if (data.length < 4) return;
-  const count = data.readUInt32LE(0);
-  let p = 4;
-  for (let i = 0; i < count && p + 4 <= data.length; i += 1) {
-    const type = data.readUInt16LE(p);
-    const id = data.readUInt16LE(p + 2);
-    p += 4;
-    if (id >= 0x8000) {
-      // A named property: GUID, kind, then an id or a name.
-      if (p + 20 > data.length) return;
-      const kind = data.readUInt32LE(p + 16);
-      p += 20;
-      if (p + 4 > data.length) return;
-      p += kind === 0 ? 4 : 4 + pad4(data.readUInt32LE(p));
-    }
-    const base = type & ~MV_FLAG;
-    const variable = base === PT_STRING8 || base === PT_UNICODE || base === PT_BINARY || base === PT_OBJECT;
-    if (!variable && !(type & MV_FLAG)) {
-      const size = FIXED_SIZE[base];
-      if (size === undefined || p + size > data.length) return;
-      p += size;
+const VARIABLE_TYPES = new Set([PT_STRING8, PT_UNICODE, PT_BINARY, PT_OBJECT]);
+
+/** A read position in attMsgProps. Every read is checked against the end: the step returns false past it. */
+type Cursor = { data: Buffer; p: number };
+
+/** A named property's name ([MS-OXTNEF] 2.1.3.5): GUID, kind, then a 4-byte id or a length-prefixed name. */
+function skipPropertyName(c: Cursor): boolean {
+  if (c.p + 20 > c.data.length) return false;
+  const kind = c.data.readUInt32LE(c.p + 16);
+  c.p += 20;
+  if (c.p + 4 > c.data.length) return false;
+  c.p += kind === 0 ? 4 : 4 + pad4(c.data.readUInt32LE(c.p));
+  return true;
+}
+
+/** Skips one fixed-length value of type `base` (FIXED_SIZE); false for a type it cannot size or past the end. */
+function skipFixedValue(c: Cursor, base: number): boolean {
+  const size = FIXED_SIZE[base];
+  if (size === undefined || c.p + size > c.data.length) return false;
+  c.p += size;
+  return true;
+}
+
+/** One variable-length value: a 4-byte length, the bytes, padding to 4; undefined past the end. */
+function readVariableValue(c: Cursor): Buffer | undefined {
+  if (c.p + 4 > c.data.length) return undefined;
+  const length = c.data.readUInt32LE(c.p);
+  c.p += 4;
+  if (c.p + length > c.data.length) return undefined;
+  const bytes = c.data.subarray(c.p, c.p + length);
+  c.p += pad4(length);
+  return bytes;
+}
+
+/** Keeps a body property's first value: PR_BODY (text), PR_BODY_HTML, PR_RTF_COMPRESSED. */
+function keepBodyProperty(id: number, base: number, bytes: Buffer, found: TnefFound): void {
+  const text = () =>
+    base === PT_UNICODE ? bytes.toString('utf16le').replace(/\0+$/, '') : decodeCodepage(bytes, found.codepage);
+  if (id === PR_BODY && (base === PT_UNICODE || base === PT_STRING8)) found.body = text();
+  else if (id === PR_BODY_HTML) found.html = base === PT_BINARY ? bytes.toString('utf8') : text();
+  else if (id === PR_RTF_COMPRESSED && base === PT_BINARY) found.rtf = bytes;
+}
+
+/** One property: type, id, (a name), then its value or a count of values; false when it cannot be read whole. */
+function readProperty(c: Cursor, found: TnefFound): boolean {
+  const type = c.data.readUInt16LE(c.p);
+  const id = c.data.readUInt16LE(c.p + 2);
+  c.p += 4;
+  if (id >= 0x8000 && !skipPropertyName(c)) return false;
+  const base = type & ~MV_FLAG;
+  const variable = VARIABLE_TYPES.has(base);
+  if (!variable && !(type & MV_FLAG)) return skipFixedValue(c, base);
+  if (c.p + 4 > c.data.length) return false;
+  const values = c.data.readUInt32LE(c.p);
+  c.p += 4;
+  for (let v = 0; v < values; v += 1) {
+    if (!variable) {
+      if (!skipFixedValue(c, base)) return false;
       continue;
     }
-    if (p + 4 > data.length) return;
-    const values = data.readUInt32LE(p);
-    p += 4;
-    for (let v = 0; v < values; v += 1) {
-      if (!variable) {
-        const size = FIXED_SIZE[base];
-        if (size === undefined || p + size > data.length) return;
-        p += size;
-        continue;
-      }
-      if (p + 4 > data.length) return;
-      const length = data.readUInt32LE(p);
-      p += 4;
-      if (p + length > data.length) return;
-      const bytes = data.subarray(p, p + length);
-      p += pad4(length);
-      if (v > 0) continue;
-      const text = () =>
-        base === PT_UNICODE
-          ? bytes.toString('utf16le').replace(/\0+$/, '')
-          : iconv.decode(bytes, iconv.encodingExists(`cp${codepage}`) ? `cp${codepage}` : 'cp1252').replace(/\0+$/, '');
-      if (id === PR_BODY && (base === PT_UNICODE || base === PT_STRING8)) found.body = text();
-      else if (id === PR_BODY_HTML) found.html = base === PT_BINARY ? bytes.toString('utf8') : text();
-      else if (id === PR_RTF_COMPRESSED && base === PT_BINARY) found.rtf = bytes;
-    }
+    const bytes = readVariableValue(c);
+    if (!bytes) return false;
+    if (v === 0) keepBodyProperty(id, base, bytes, found);
+  }
+  return true;
+}
+
+/** attMsgProps: a count, then properties; stops at anything it cannot size. */
+function readMapiProperties(data: Buffer, found: TnefFound): void {
+  if (data.length < 4) return;
+  const count = data.readUInt32LE(0);
+  const cursor: Cursor = { data, p: 4 };
+  for (let i = 0; i < count && cursor.p + 4 <= data.length; i += 1) {
+    if (!readProperty(cursor, found)) return;
   }
 }

@@ -1,0 +1,127 @@
+// The communicator as a real child process (src/main.ts under tsx, as `npm start` runs it) draining a Dovecot
+// mailbox with 16 mails in flight (their IMAP commands coalesced), SIGKILLed in the middle of the batch, round
+// after round, and restarted against the same mailbox, SMTP sink and secretary. No mail may be lost, and a mail
+// is sent twice only inside the documented window (SMTP accepted the reply, the \Answered STORE had not been
+// applied when the process died) — and then with the same reply Message-ID, so the recipient sees one message.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
+import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
+import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
+import { buildEmail, waitUntil } from './harness.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+const open: Array<{ close: () => Promise<void> } | { destroy: () => Promise<void> }> = [];
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const item of open.splice(0).reverse()) await ('close' in item ? item.close() : item.destroy());
+});
+
+function startCommunicatorProcess(dovecot: DovecotServer, sink: SmtpSink, secretary: FakeSecretary) {
+  const user = dovecot.users[0]!;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@workemon/source', mainTs], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env['PATH'],
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      SECRETARY_URL: secretary.url,
+      SECRETARY_TIMEOUT: '5s',
+      RETRY_BASE_DELAY: '200ms',
+      SHUTDOWN_TIMEOUT: '2s',
+      IMAP_HOST: '127.0.0.1',
+      IMAP_PORT: String(dovecot.port),
+      IMAP_SECURE: 'false',
+      IMAP_USER: user.user,
+      IMAP_PASSWORD: user.password,
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(sink.port),
+      SMTP_SECURE: 'false',
+      EMAIL_CONCURRENCY: '16',
+      RATE_LIMIT_PER_HOUR: '1000',
+      SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
+      // A killed process's poller lease lapses after this; the restarted one (a new holder) then takes over.
+      POLLER_LEASE_TTL: '2s',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  return child;
+}
+
+async function kill(child: ChildProcess) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+const MAILS = 60;
+const ROUNDS = 3;
+
+describe('email across SIGKILL of the communicator', () => {
+  it(
+    'answers every mail of a 60-mail batch; a repeat only for a reply in flight at the kill, with the same Message-ID',
+    { timeout: 240_000 },
+    async () => {
+      const dovecot = await startDovecot();
+      const sink = await startSmtpSink();
+      const secretary = await startFakeSecretary();
+      open.push(dovecot, sink, secretary);
+      // A little analysis time, so a kill lands in the middle of the batch.
+      secretary.delayFor = () => 20 + Math.floor(Math.random() * 80);
+      for (let i = 0; i < MAILS; i++) {
+        await dovecot.append(
+          buildEmail({ from: `employee${i}@corp.test`, messageId: `<crash-${i}@corp.test>`, body: `Запрос ${i}` }),
+        );
+      }
+
+      let midBatchKills = 0;
+      for (let round = 0; round < ROUNDS; round++) {
+        const child = startCommunicatorProcess(dovecot, sink, secretary);
+        const before = new Set(sink.mails.map((m) => m.header('in-reply-to'))).size;
+        if (before >= MAILS) break;
+        // Kill once this process has sent a few replies of its own (it holds the lease and is mid-batch).
+        await waitUntil(() => sink.mails.length >= before + 3 || undefined, 'replies before the kill', 60_000);
+        await kill(child);
+        if (new Set(sink.mails.map((m) => m.header('in-reply-to'))).size < MAILS) midBatchKills += 1;
+      }
+      expect(midBatchKills).toBeGreaterThan(0);
+
+      // The last process drains the rest.
+      startCommunicatorProcess(dovecot, sink, secretary);
+      await waitUntil(
+        () => new Set(sink.mails.map((m) => m.header('in-reply-to'))).size >= MAILS || undefined,
+        'a reply to every mail',
+        120_000,
+      );
+      const messages = await waitUntil(async () => {
+        const all = await dovecot.messages();
+        return all.every((m) => m.flags.includes('\\Answered')) ? all : undefined;
+      }, 'every mail flagged answered');
+
+      // Nothing lost: every mail answered, flagged answered and seen, none set aside.
+      expect(messages).toHaveLength(MAILS);
+      for (const m of messages) {
+        expect(m.flags).toEqual(expect.arrayContaining(['\\Seen', '\\Answered', '$WorkemonReplied']));
+        expect(m.flags).not.toContain('$WorkemonFailed');
+      }
+      // A repeat is the same message (same reply Message-ID) and only for the replies in flight at a kill: at most
+      // EMAIL_CONCURRENCY per kill.
+      const replyIds = new Map<string, Set<string>>();
+      for (const m of sink.mails) {
+        const to = m.header('in-reply-to')!;
+        replyIds.set(to, (replyIds.get(to) ?? new Set()).add(m.header('message-id')!));
+      }
+      expect(replyIds.size).toBe(MAILS);
+      for (const ids of replyIds.values()) expect(ids.size).toBe(1);
+      expect(sink.mails.length - MAILS).toBeLessThanOrEqual(16 * ROUNDS);
+    },
+  );
+});
