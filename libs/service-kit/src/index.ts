@@ -92,7 +92,6 @@ export {
   retryAfterMsOf,
   retry,
   createCircuitBreaker,
-  untilAborted,
   type BackoffOptions,
   type Deadline,
   type RetryOptions,

@@ -106,20 +106,6 @@ export async function withDeadline<T>(ms: number, work: (signal: AbortSignal) =>
 }
 
 /**
- * `work`, or its end at `signal`: resolves or rejects as `work` does, unless `signal` aborts first, then rejects
- * with the signal's reason (a deadline's `Error("deadline of … ms passed")`). `work` itself is not cancelled: use
- * this for work that takes no signal (an IMAP command, a drain of in-flight work), with `withDeadline`'s signal.
- */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/**
  * The typed notion of "worth trying again": `AppError.retryable`, set where the error is made (the HTTP client
  * from the upstream's status and its own `X-Workemon-Retryable` verdict, the LLM catalogue, …). Anything that
  * is not an AppError is a bug of ours: not retryable.

@@ -2,7 +2,15 @@ import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/typ
 import { randomUUID } from 'node:crypto';
 import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
 // Every wait, deadline and retry of the channel comes from the service-kit resilience module.
-import { backoffMs, retry, sleep, spreadMs, untilAborted, withDeadline, type RetryOptions } from '@workemon/service-kit';
+import {
+  backoffMs,
+  retry,
+  sleep,
+  spreadMs,
+  untilAborted,
+  withDeadline,
+  type RetryOptions,
+} from '@workemon/service-kit';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
