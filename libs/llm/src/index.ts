@@ -34,6 +34,8 @@ export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-confi
 export {
   buildLlmServiceApp,
   runLlmService,
+  capYoungGeneration,
+  LLM_SERVICE_SEMI_SPACE_MB,
   LLM_SERVICE_KEY_CLASSES,
   type LlmServiceSpec,
   type LlmServiceDeps,
