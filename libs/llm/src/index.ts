@@ -35,6 +35,7 @@ export {
   buildLlmServiceApp,
   runLlmService,
   capYoungGeneration,
+  llmAnswerMetadata,
   LLM_SERVICE_SEMI_SPACE_MB,
   LLM_SERVICE_KEY_CLASSES,
   type LlmServiceSpec,

@@ -1,7 +1,7 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { addAccessLogFields, validated } from '@workemon/service-kit';
-import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
+import { llmAnswerMetadata, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
 import type { ContextResponse } from '@workemon/contracts';
 import { categoriesPromptSection, loadCategories, type Category } from './categories.js';
 
@@ -63,12 +63,7 @@ export function createContextRoutes(deps: LlmRouteDeps): Router {
       schema,
       schemaName: 'context_response',
     });
-    const llm = {
-      ...llmCallMetadata(result),
-      prompt: deps.promptVersion,
-      ...(persona?.trim() ? { persona_sha256: sha256Hex(persona.trim()) } : {}),
-      settings: deps.settings,
-    };
+    const llm = llmAnswerMetadata(result, deps, persona);
     const { category, confidence } = result.data;
     const noReply = category !== undefined && byName.get(category)?.noReply === true;
     // On the request's one access-log line (no second line per request).

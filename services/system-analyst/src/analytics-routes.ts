@@ -1,7 +1,7 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { addAccessLogFields, errors, validated } from '@workemon/service-kit';
-import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps } from '@workemon/llm';
+import { llmAnswerMetadata, withPersona, type LlmRouteDeps } from '@workemon/llm';
 import { ACTIONS, isAction, type AnalyticsResponse } from '@workemon/contracts';
 
 export const analyticsSchema = z.object({
@@ -39,12 +39,7 @@ export function createAnalyticsRoutes(deps: LlmRouteDeps): Router {
       schema: analyticsSchema,
       schemaName: 'analytics_response',
     });
-    const llm = {
-      ...llmCallMetadata(result),
-      prompt: deps.promptVersion,
-      ...(persona?.trim() ? { persona_sha256: sha256Hex(persona.trim()) } : {}),
-      settings: deps.settings,
-    };
+    const llm = llmAnswerMetadata(result, deps, persona);
     // On the request's one access-log line (no second line per request).
     addAccessLogFields(res, {
       llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
