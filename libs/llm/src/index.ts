@@ -34,9 +34,7 @@ export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-confi
 export {
   buildLlmServiceApp,
   runLlmService,
-  capYoungGeneration,
   llmAnswerMetadata,
-  LLM_SERVICE_SEMI_SPACE_MB,
   LLM_SERVICE_KEY_CLASSES,
   type LlmServiceSpec,
   type LlmServiceDeps,

@@ -1,4 +1,3 @@
-import { setFlagsFromString } from 'node:v8';
 import type { Express, Router } from 'express';
 import { loadOpenApiDocument, type ServiceName } from '@workemon/contracts';
 import {
@@ -128,28 +127,8 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
   );
 }
 
-/**
- * V8's semi-space (half the young generation) for an LLM service, in MB. V8's default grows it to 16 MB under load,
- * and the young generation it leaves behind is most of an idle service's RSS above its live heap; 8 MB costs no
- * measurable CPU (docs/operations.md, "Measured figures").
- */
-export const LLM_SERVICE_SEMI_SPACE_MB = 8;
-
-/**
- * Caps V8's young generation at LLM_SERVICE_SEMI_SPACE_MB unless the process was started with its own
- * `--max-semi-space-size` (command line or NODE_OPTIONS). Takes effect for the heap's growth from now on, so it
- * runs first thing at start.
- */
-export function capYoungGeneration(options: { execArgv?: readonly string[]; nodeOptions?: string } = {}): boolean {
-  const given = [...(options.execArgv ?? process.execArgv), options.nodeOptions ?? process.env['NODE_OPTIONS'] ?? ''];
-  if (given.some((arg) => arg.includes('--max-semi-space-size'))) return false;
-  setFlagsFromString(`--max-semi-space-size=${LLM_SERVICE_SEMI_SPACE_MB}`);
-  return true;
-}
-
 /** main.ts of an LLM-backed service: configuration, logger (stdout + Elasticsearch), LLM client, listen, shutdown. */
 export function runLlmService(spec: LlmServiceSpec, loadConfig: (env: Env) => LlmServiceConfig): void {
-  capYoungGeneration();
   const start = async () => {
     const config = loadConfig(process.env);
     // Beyond loopback SERVICE_API_KEYS must be set: refused here, before anything starts.
