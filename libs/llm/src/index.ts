@@ -34,6 +34,7 @@ export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-confi
 export {
   buildLlmServiceApp,
   runLlmService,
+  llmAnswerMetadata,
   LLM_SERVICE_KEY_CLASSES,
   type LlmServiceSpec,
   type LlmServiceDeps,

@@ -97,6 +97,12 @@ type Runtime = {
   limit: LimitFunction;
   /** Moving average of a call's time in its slot, in seconds (for Retry-After when the queue is full). */
   callSeconds: number;
+  /** This provider's series, resolved once (a label lookup per call costs more than the increment). */
+  series: {
+    inputTokens: { inc(n: number): void };
+    outputTokens: { inc(n: number): void };
+    okDuration: { observe(s: number): void };
+  };
 };
 
 /** Weight of the newest call in `callSeconds`. */
@@ -160,6 +166,35 @@ function repairPrompt(problem: string, jsonSchema: Record<string, unknown>): str
   );
 }
 
+/** The system message's closing instruction for a schema, built once per schema (schemas are module constants). */
+const answerFormats = new WeakMap<z.ZodType, string>();
+
+/** "Answer with one JSON object of this JSON Schema", with the schema, for `schema` (cached per schema). */
+function answerFormatOf(schema: z.ZodType): string {
+  let text = answerFormats.get(schema);
+  if (text === undefined) {
+    text =
+      'Формат ответа: только один JSON-объект (json), без Markdown и пояснений, по этой JSON Schema:\n' +
+      JSON.stringify(jsonSchemaOf(schema));
+    answerFormats.set(schema, text);
+  }
+  return text;
+}
+
+/**
+ * The two messages of a call: the system message (the service's instructions, the notice that the delimited block
+ * is data, the answer format) and the user message (the user's text, cleaned, capped at `maxInputChars` — 413
+ * beyond — and wrapped in a tag with a fresh nonce).
+ */
+function chatMessages(request: CompleteRequest<unknown>, maxInputChars: number): ChatMessage[] {
+  const content = prepareUserContent(request.userContent, maxInputChars);
+  const { userMessage, systemNotice } = delimitUserContent(content);
+  return [
+    { role: 'system', content: `${request.system.trim()}\n\n${systemNotice}\n\n${answerFormatOf(request.schema)}` },
+    { role: 'user', content: userMessage },
+  ];
+}
+
 /**
  * The LLM client: one `complete()` over a chain of providers (primary, then LLM_FALLBACK_PROVIDERS). Per
  * provider: a concurrency limit, a circuit breaker, retries of 408/429/5xx/network errors with exponential
@@ -205,6 +240,11 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
       }),
       limit: pLimit(settings.concurrency),
       callSeconds: 1,
+      series: {
+        inputTokens: tokens.labels({ provider: p.name, model: p.model, kind: 'input' }),
+        outputTokens: tokens.labels({ provider: p.name, model: p.model, kind: 'output' }),
+        okDuration: duration.labels({ provider: p.name, model: p.model, outcome: 'ok' }),
+      },
     };
   });
   const queueLimit = settings.queueLimit ?? DEFAULT_LLM_QUEUE_LIMIT;
@@ -237,7 +277,6 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
     schemaName: string,
     usage: TokenUsage,
   ): Promise<T> {
-    const labels = { provider: rt.settings.name, model: rt.settings.model };
     const started = performance.now();
     let outcome = 'ok';
     try {
@@ -249,8 +288,8 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
         maxOutputTokens: settings.maxOutputTokens,
         temperature: settings.temperature,
       });
-      tokens.inc({ ...labels, kind: 'input' }, generation.usage.inputTokens);
-      tokens.inc({ ...labels, kind: 'output' }, generation.usage.outputTokens);
+      rt.series.inputTokens.inc(generation.usage.inputTokens);
+      rt.series.outputTokens.inc(generation.usage.outputTokens);
       usage.inputTokens += generation.usage.inputTokens;
       usage.outputTokens += generation.usage.outputTokens;
       usage.totalTokens += generation.usage.totalTokens;
@@ -263,7 +302,9 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
       outcome = outcomeOf(err);
       throw explainUnreachable(rt, rt === runtimes[0], err);
     } finally {
-      duration.observe({ ...labels, outcome }, (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      if (outcome === 'ok') rt.series.okDuration.observe(seconds);
+      else duration.observe({ provider: rt.settings.name, model: rt.settings.model, outcome }, seconds);
     }
   }
 
@@ -357,17 +398,8 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
 
   return {
     async complete<T>(request: CompleteRequest<T>): Promise<LlmResult<T>> {
-      const content = prepareUserContent(request.userContent, settings.maxInputChars);
-      const { userMessage, systemNotice } = delimitUserContent(content);
+      const messages = chatMessages(request, settings.maxInputChars);
       const jsonSchema = jsonSchemaOf(request.schema);
-      const system =
-        `${request.system.trim()}\n\n${systemNotice}\n\n` +
-        'Формат ответа: только один JSON-объект (json), без Markdown и пояснений, по этой JSON Schema:\n' +
-        JSON.stringify(jsonSchema);
-      const messages: ChatMessage[] = [
-        { role: 'system', content: system },
-        { role: 'user', content: userMessage },
-      ];
       const failures: AppError[] = [];
       for (const rt of runtimes) {
         const { name, missing } = rt.settings;

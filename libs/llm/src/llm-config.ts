@@ -34,7 +34,7 @@ export type LlmSettings = {
   maxAnswerChars?: number;
   /**
    * Calls in flight per provider (LLM_CONCURRENCY). Size it for the model's latency: in-flight = rate × latency
-   * (Little's law), e.g. 20 analyses/s × 2 s = 40; the default 64 keeps a 1–3 s hosted model from becoming the
+   * (Little's law), e.g. 20 analyses/s × 2 s = 40; the default 128 keeps a 1–3 s hosted model from becoming the
    * queue. Also the size of each provider's connection pool (`providerPoolSize`).
    */
   concurrency: number;
@@ -70,8 +70,11 @@ export type LocalModelSettings = {
  */
 export const DEFAULT_MAX_ANSWER_CHARS = 8_000;
 
-/** LLM_CONCURRENCY's default: calls in flight per provider, sized for a hosted model answering in 1–3 s. */
-export const DEFAULT_LLM_CONCURRENCY = 64;
+/**
+ * LLM_CONCURRENCY's default: calls in flight per provider, sized for a hosted model answering in 1–3 s and at
+ * least what one caller brings (128: at 64 a 500 ms model at 128 connections queued here, docs/operations.md).
+ */
+export const DEFAULT_LLM_CONCURRENCY = 128;
 /** LLM_QUEUE_LIMIT's default: calls waiting for a slot per provider before 503 + Retry-After (4 × the default concurrency). */
 export const DEFAULT_LLM_QUEUE_LIMIT = 256;
 

@@ -17,12 +17,12 @@ import {
   type Metrics,
   type OpenApi,
 } from '@workemon/service-kit';
-import { createLlmClient, type LlmClient } from './llm-client.js';
+import { createLlmClient, llmCallMetadata, type LlmClient, type LlmResult } from './llm-client.js';
 import { providerPoolSize } from './llm-config.js';
 import { configureProviderPool } from './provider-http.js';
 import type { LlmServiceConfig } from './llm-service-config.js';
 import { bodyLimitForInput } from './user-content.js';
-import { generationSettings, type GenerationSettings, type PromptVersion } from './prompt-version.js';
+import { generationSettings, sha256Hex, type GenerationSettings, type PromptVersion } from './prompt-version.js';
 
 /** What an LLM service's routes get: the OpenAPI validator, the client, the prompt and its provenance. */
 export type LlmRouteDeps = {
@@ -39,6 +39,25 @@ export type LlmRouteDeps = {
   /** The service's key check: its routes take `auth.require(LLM_SERVICE_KEY_CLASSES)`. */
   auth: Authenticator;
 };
+
+/**
+ * The `llm` object of an LLM service's answer (the contracts' `LlmCall`): provider, model, tokens and latency of
+ * the call (`llmCallMetadata`), the active prompt's name and hash, `persona_sha256` when a persona was sent
+ * (trimmed, SHA-256 hex), and the generation settings in force.
+ */
+export function llmAnswerMetadata(
+  result: LlmResult<unknown>,
+  deps: Pick<LlmRouteDeps, 'promptVersion' | 'settings'>,
+  persona: string | undefined,
+) {
+  const trimmed = persona?.trim();
+  return {
+    ...llmCallMetadata(result),
+    prompt: deps.promptVersion,
+    ...(trimmed ? { persona_sha256: sha256Hex(trimmed) } : {}),
+    settings: deps.settings,
+  };
+}
 
 /** What an LLM-backed service (guesser, system analyst) adds to the shared shape: its name and its routes. */
 export type LlmServiceSpec = {

@@ -24,15 +24,19 @@ const INVISIBLE_RANGES: readonly (readonly [number, number])[] = [
   [0xe0100, 0xe01ef], // variation selectors supplement 17-256
 ];
 
-function isInvisible(codePoint: number): boolean {
-  return INVISIBLE_RANGES.some(([from, to]) => codePoint >= from && codePoint <= to);
-}
+const hex = (codePoint: number) => `\\u{${codePoint.toString(16)}}`;
+
+/** One character class of INVISIBLE_RANGES, compiled once (`u`: ranges beyond the BMP are whole code points). */
+const INVISIBLE = new RegExp(
+  `[${INVISIBLE_RANGES.map(([from, to]) => (from === to ? hex(from) : `${hex(from)}-${hex(to)}`)).join('')}]`,
+  'gu',
+);
 
 /** Removes invisible and direction-changing characters (see INVISIBLE_RANGES for the list and why). */
 export function stripInvisible(text: string): string {
-  let out = '';
-  for (const ch of text) if (!isInvisible(ch.codePointAt(0)!)) out += ch;
-  return out;
+  // The usual text holds none: one scan, no copy.
+  INVISIBLE.lastIndex = 0;
+  return INVISIBLE.test(text) ? text.replace(INVISIBLE, '') : text;
 }
 
 /** Strips invisible characters and enforces the input cap (413 in the contract's error shape when over). */
@@ -51,13 +55,33 @@ export function bodyLimitForInput(maxInputChars: number): string {
   return `${Math.ceil((maxInputChars * 6) / 1024) + 64}kb`;
 }
 
+/** Bytes of one nonce (12 hex digits), and how many nonces one draw from the CSPRNG serves. */
+const NONCE_BYTES = 6;
+const NONCES_PER_DRAW = 256;
+let nonceBytes = Buffer.alloc(0);
+let nonceOffset = 0;
+
+/**
+ * A fresh random nonce (12 hex digits) from the system's CSPRNG. Bytes are drawn 256 nonces at a time (one
+ * `randomBytes` call instead of one per LLM call) and each byte is used once.
+ */
+export function nextNonce(): string {
+  if (nonceOffset + NONCE_BYTES > nonceBytes.length) {
+    nonceBytes = randomBytes(NONCE_BYTES * NONCES_PER_DRAW);
+    nonceOffset = 0;
+  }
+  const nonce = nonceBytes.toString('hex', nonceOffset, nonceOffset + NONCE_BYTES);
+  nonceOffset += NONCE_BYTES;
+  return nonce;
+}
+
 /**
  * Wraps untrusted text in a tag carrying a random nonce, so content cannot close the block early and pose as
  * instructions; the system prompt tells the model to treat the block as data.
  */
 export function delimitUserContent(
   text: string,
-  nonce = randomBytes(6).toString('hex'),
+  nonce = nextNonce(),
 ): {
   userMessage: string;
   systemNotice: string;

@@ -21,6 +21,19 @@ export type ServiceAppOptions = {
 
 const OPERATIONAL_PATHS = new Set(['/health', '/metrics']);
 
+/** Where a handler leaves fields for its request's access-log line (`res.locals`). */
+const ACCESS_LOG_FIELDS = 'workemonAccessLogFields';
+
+/**
+ * Adds fields to the one access-log line of the current request (written when the response finishes), instead of
+ * a second line per request: e.g. `{ llm: { provider, latency_ms }, decision: { is_enough } }`. Field names
+ * follow the logger's rules (ECS, or Workemon's own under `workemon.*`); later calls add to earlier ones.
+ */
+export function addAccessLogFields(res: express.Response, fields: Record<string, unknown>): void {
+  const locals = res.locals as Record<string, unknown>;
+  locals[ACCESS_LOG_FIELDS] = { ...(locals[ACCESS_LOG_FIELDS] as Record<string, unknown> | undefined), ...fields };
+}
+
 /** The route template a request matched (`/employees/:username`), never the raw URL (keeps label cardinality low). */
 function routeTemplate(req: express.Request): string {
   const route = (req as { route?: { path?: unknown } }).route;
@@ -70,6 +83,7 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
         route,
         // Who called (set by auth.require): ECS user.name is the key's name, never the key.
         ...(res.locals['principal'] ? { user: { name: (res.locals['principal'] as { name: string }).name } } : {}),
+        ...(res.locals[ACCESS_LOG_FIELDS] as Record<string, unknown> | undefined),
       };
       logger.log(level, `${req.method} ${route} ${res.statusCode}`, entry);
     });

@@ -60,7 +60,7 @@ export {
 } from './auth.js';
 export { sanitizeText, sanitizeDeep } from './text-sanitizing.js';
 export { cutText, TEXT_CUT_MARKER, type CutTextOptions } from './text-cutting.js';
-export { createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
+export { addAccessLogFields, createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export {
   createHttpClient,
   type HttpClient,

@@ -28,6 +28,9 @@ const TRANSPORT_WARNING_INTERVAL_MS = 60_000;
 /** The namespace of Workemon's own log fields (ECS custom fields): `workemon.imap.uid`, `workemon.llm.provider`. */
 export const WORKEMON_NAMESPACE = 'workemon';
 
+/** An entry's fields, or any object inside one. */
+type Fields = Record<string, unknown>;
+
 const REDACTED = '[REDACTED]';
 // Keys whose values are secrets whatever they hold.
 const SECRET_KEY = /(pass(word)?|secret|token|api[-_]?key|authorization|cookie|credential|private[-_]?key)$/i;
@@ -55,28 +58,39 @@ function compileSecrets(secrets: readonly string[]): SecretMatcher {
 
 /**
  * `value` with secrets removed. Copy on write: an object or array without anything to redact is returned as it
- * is, so the usual log entry (no secrets) costs a walk, not a copy.
+ * is, so the usual log entry (no secrets) costs a walk, not a copy. Strings are scrubbed (`redactString`), nesting
+ * stops at depth 6, Errors are left to `redactFormat` (ecsFields turns `err` into error.*).
  */
 function redactValue(value: unknown, secrets: SecretMatcher, depth: number): unknown {
   if (typeof value === 'string') return redactString(value, secrets);
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return value; // ecsFields turns `err` into error.*; messages are scrubbed below.
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      const r = redactValue(v, secrets, depth + 1);
-      if (r !== v) (out ??= value.slice())[i] = r;
-    }
-    return out ?? value;
+  if (depth > 6 || value === null || typeof value !== 'object' || value instanceof Error) return value;
+  return Array.isArray(value) ? redactArray(value, secrets, depth) : redactObject(value as Fields, secrets, depth);
+}
+
+/** An array with each element redacted (copied only when one changes). */
+function redactArray(value: readonly unknown[], secrets: SecretMatcher, depth: number): readonly unknown[] {
+  let out: unknown[] | undefined;
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    const r = redactValue(v, secrets, depth + 1);
+    if (r !== v) (out ??= value.slice())[i] = r;
   }
-  let out: Record<string, unknown> | undefined;
+  return out ?? value;
+}
+
+/** Whether a field's value is replaced whole: its key names a secret and it holds something. */
+function isSecretField(key: string, value: unknown): boolean {
+  return value !== undefined && value !== null && value !== '' && SECRET_KEY.test(key);
+}
+
+/** An object's own fields redacted: secret-named fields replaced whole, the others walked (copied on change). */
+function redactObject(value: Fields, secrets: SecretMatcher, depth: number): Fields {
+  let out: Fields | undefined;
   for (const k in value) {
     if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
-    const v = (value as Record<string, unknown>)[k];
-    const r =
-      SECRET_KEY.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redactValue(v, secrets, depth + 1);
-    if (r !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = r;
+    const v = value[k];
+    const r = isSecretField(k, v) ? REDACTED : redactValue(v, secrets, depth + 1);
+    if (r !== v) (out ??= { ...value })[k] = r;
   }
   return out ?? value;
 }
@@ -139,7 +153,6 @@ const ECS_ROOTS = new Set([
   WORKEMON_NAMESPACE,
 ]);
 
-type Fields = Record<string, unknown>;
 const isPlainObject = (value: unknown): value is Fields =>
   !!value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Error);
 // What a caller put under `error` beside an `err`: ecsFields replaces `error` with the Error's fields.

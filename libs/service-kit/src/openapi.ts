@@ -1,6 +1,6 @@
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
 import { errors } from './errors.js';
 import { sanitizeDeep } from './text-sanitizing.js';
@@ -117,6 +117,114 @@ export type OpenApiOptions = {
   rejectUnknownQuery?: boolean;
 };
 
+/**
+ * What `validate(operationId)` compiled once, at start, for one operation: the ajv validators of its query
+ * parameters, path parameters and JSON body, and what the query check needs (known names, declared types).
+ */
+type RequestPlan = {
+  query: ValidateFunction;
+  path: ValidateFunction;
+  body?: ValidateFunction;
+  bodyRequired: boolean;
+  queryNames: ReadonlySet<string>;
+  /** Each query parameter's declared JSON Schema `type` (an array parameter may repeat). */
+  queryTypes: ReadonlyMap<string, unknown>;
+  rejectUnknown: boolean;
+  /** The known query parameters, for the message naming an unknown one (`none` when there are none). */
+  known: string;
+};
+
+/** The JSON Schema of an operation's query or path parameters, as one object (path parameters always required). */
+function paramSchema(op: Operation, location: 'query' | 'path'): Record<string, unknown> {
+  const params = (op.parameters ?? []).filter((p) => p.in === location);
+  return {
+    type: 'object',
+    properties: Object.fromEntries(params.map((p) => [p.name, rewriteRefs(p.schema ?? {})])),
+    required: params.filter((p) => p.required || location === 'path').map((p) => p.name),
+  };
+}
+
+/** Compiles an operation's validators and query rules once (never per request). */
+function compileRequestPlan(
+  op: Operation,
+  ajv: InstanceType<typeof Ajv>,
+  coercing: InstanceType<typeof Ajv>,
+  options: OpenApiOptions,
+): RequestPlan {
+  const bodySchema = op.requestBody?.content?.['application/json']?.schema;
+  const queryParams = (op.parameters ?? []).filter((p) => p.in === 'query');
+  const queryNames = new Set(queryParams.map((p) => p.name));
+  return {
+    query: coercing.compile(paramSchema(op, 'query')),
+    path: coercing.compile(paramSchema(op, 'path')),
+    body: bodySchema ? ajv.compile(rewriteRefs(bodySchema) as object) : undefined,
+    bodyRequired: op.requestBody?.required ?? false,
+    queryNames,
+    queryTypes: new Map(queryParams.map((p) => [p.name, p.schema?.['type']])),
+    rejectUnknown: options.rejectUnknownQuery === true || op['x-reject-unknown-query'] === true,
+    known: [...queryNames].join(', ') || 'none',
+  };
+}
+
+/** Throws the contract's 400 for ajv's first error of a parameter validator. */
+function throwParameterError(validate: ValidateFunction): never {
+  const m = messageFor(validate.errors![0]!, '');
+  throw errors.invalidParameter(m.name, m.text);
+}
+
+/**
+ * The request's query parameters, cleaned and validated (a copy: Express 5's `req.query` is a getter, and
+ * validation coerces in place). Unknown names are dropped, or a 400 where the operation rejects them; a
+ * repeated non-array parameter is a 400; an empty value counts as missing (`?request=` names it as required).
+ */
+function validatedQuery(raw: Record<string, unknown>, plan: RequestPlan): Record<string, unknown> {
+  const q: Record<string, unknown> = {};
+  for (const k in raw) {
+    const v = raw[k];
+    if (!plan.queryNames.has(k)) {
+      if (plan.rejectUnknown)
+        throw errors.invalidParameter(k, `is not a parameter of this operation (known: ${plan.known})`);
+      continue;
+    }
+    if (Array.isArray(v) && plan.queryTypes.get(k) !== 'array') throw errors.invalidParameter(k, 'must be given once');
+    // Hostile text is cleaned once, here at the edge, before validation (so NUL alone is an empty value).
+    const clean = sanitizeDeep(v);
+    if (clean !== '') q[k] = clean;
+  }
+  if (!plan.query(q)) throwParameterError(plan.query);
+  return q;
+}
+
+/** The request's path parameters, cleaned and validated (a copy). */
+function validatedPath(raw: Record<string, unknown>, plan: RequestPlan): Record<string, unknown> {
+  const p = sanitizeDeep({ ...raw });
+  if (!plan.path(p)) throwParameterError(plan.path);
+  return p;
+}
+
+/**
+ * The request's JSON body, cleaned and validated against the operation's schema. An absent body (nothing
+ * parsed, or `{}` from a request that was not JSON) is a 400 only when the operation requires one; a body that
+ * is not an object is "Request body must be a JSON object".
+ */
+function validatedBody(req: Request, plan: RequestPlan): unknown {
+  const b: unknown = sanitizeDeep(req.body);
+  if (!plan.body) return b;
+  const hasBody =
+    b !== undefined &&
+    !(typeof b === 'object' && b !== null && Object.keys(b).length === 0 && !req.is('application/json'));
+  if (!hasBody) {
+    if (plan.bodyRequired) throw errors.badRequest('Request body is required (Content-Type: application/json)');
+    return b;
+  }
+  if (!plan.body(b)) {
+    const e = plan.body.errors![0]!;
+    if (e.instancePath === '' && e.keyword === 'type') throw errors.badRequest('Request body must be a JSON object');
+    throwParameterError(plan.body);
+  }
+  return b;
+}
+
 /** Compiles request and response validators from an OpenAPI 3.0 document. */
 export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions = {}): OpenApi {
   const ajv = new Ajv({ strict: false, allErrors: false, coerceTypes: false, useDefaults: true });
@@ -150,15 +258,6 @@ export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions
     return found;
   };
 
-  const paramSchema = (op: Operation, location: 'query' | 'path') => {
-    const params = (op.parameters ?? []).filter((p) => p.in === location);
-    return {
-      type: 'object',
-      properties: Object.fromEntries(params.map((p) => [p.name, rewriteRefs(p.schema ?? {})])),
-      required: params.filter((p) => p.required || location === 'path').map((p) => p.name),
-    };
-  };
-
   const responseValidators = new Map<string, ValidateFunction>();
 
   return {
@@ -168,62 +267,12 @@ export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions
       return { method, path };
     },
     validate(operationId) {
-      const { op } = find(operationId);
-      const query = coercing.compile(paramSchema(op, 'query'));
-      const path = coercing.compile(paramSchema(op, 'path'));
-      const bodySchema = op.requestBody?.content?.['application/json']?.schema;
-      const body = bodySchema ? ajv.compile(rewriteRefs(bodySchema) as object) : undefined;
-      const bodyRequired = op.requestBody?.required ?? false;
-      const queryNames = new Set((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name));
-      const rejectUnknown = options.rejectUnknownQuery === true || op['x-reject-unknown-query'] === true;
-      const known = [...queryNames].join(', ') || 'none';
-      const queryTypes = new Map(
-        (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => [p.name, p.schema?.['type']]),
-      );
-
+      const plan = compileRequestPlan(find(operationId).op, ajv, coercing, options);
       return (req, res, next) => {
-        // Copy: Express 5's req.query is a getter, and validation coerces in place.
-        const q: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) {
-          if (!queryNames.has(k)) {
-            if (rejectUnknown)
-              throw errors.invalidParameter(k, `is not a parameter of this operation (known: ${known})`);
-            continue;
-          }
-          if (Array.isArray(v) && queryTypes.get(k) !== 'array') {
-            throw errors.invalidParameter(k, 'must be given once');
-          }
-          // Hostile text is cleaned once, here at the edge, before validation (so NUL alone is an empty value).
-          const clean = sanitizeDeep(v);
-          // An empty value is a missing value: `?request=` names the parameter as required.
-          if (clean === '') continue;
-          q[k] = clean;
-        }
-        if (!query(q)) {
-          const m = messageFor(query.errors![0]!, '');
-          throw errors.invalidParameter(m.name, m.text);
-        }
-        const p = sanitizeDeep({ ...(req.params as Record<string, unknown>) });
-        if (!path(p)) {
-          const m = messageFor(path.errors![0]!, '');
-          throw errors.invalidParameter(m.name, m.text);
-        }
-        const b: unknown = sanitizeDeep(req.body);
-        if (body) {
-          const hasBody =
-            b !== undefined &&
-            !(typeof b === 'object' && b !== null && Object.keys(b).length === 0 && !req.is('application/json'));
-          if (!hasBody) {
-            if (bodyRequired) throw errors.badRequest('Request body is required (Content-Type: application/json)');
-          } else if (!body(b)) {
-            const e = body.errors![0]!;
-            if (e.instancePath === '' && e.keyword === 'type')
-              throw errors.badRequest('Request body must be a JSON object');
-            const m = messageFor(e, '');
-            throw errors.invalidParameter(m.name, m.text);
-          }
-        }
-        res.locals['validated'] = { query: q, params: p, body: b } satisfies ValidatedRequest;
+        const query = validatedQuery(req.query as Record<string, unknown>, plan);
+        const params = validatedPath(req.params as Record<string, unknown>, plan);
+        const body = validatedBody(req, plan);
+        res.locals['validated'] = { query, params, body } satisfies ValidatedRequest;
         next();
       };
     },

@@ -1,7 +1,7 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { validated } from '@workemon/service-kit';
-import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
+import { addAccessLogFields, validated } from '@workemon/service-kit';
+import { llmAnswerMetadata, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
 import type { ContextResponse } from '@workemon/contracts';
 import { categoriesPromptSection, loadCategories, type Category } from './categories.js';
 
@@ -53,7 +53,7 @@ export function createContextRoutes(deps: LlmRouteDeps): Router {
   // Built once per app: the LLM client caches the JSON Schema per schema object.
   const schema = classifiedContextSchema(categories);
   const prompt = `${deps.prompt}\n\n${categoriesPromptSection(categories)}`;
-  const decide = async (input: ContextInput): Promise<ContextResponse> => {
+  const decide = async (input: ContextInput, res: Response): Promise<ContextResponse> => {
     const { username, department, position, request, persona } = input;
     const result = await deps.llm.complete({
       // The persona is operator text: a delimited section of the system message, never mixed with the user's data.
@@ -63,15 +63,11 @@ export function createContextRoutes(deps: LlmRouteDeps): Router {
       schema,
       schemaName: 'context_response',
     });
-    const llm = {
-      ...llmCallMetadata(result),
-      prompt: deps.promptVersion,
-      ...(persona?.trim() ? { persona_sha256: sha256Hex(persona.trim()) } : {}),
-      settings: deps.settings,
-    };
+    const llm = llmAnswerMetadata(result, deps, persona);
     const { category, confidence } = result.data;
     const noReply = category !== undefined && byName.get(category)?.noReply === true;
-    deps.logger.info('context decided', {
+    // On the request's one access-log line (no second line per request).
+    addAccessLogFields(res, {
       llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
       decision: { is_enough: result.data.is_enough, category, confidence, no_reply: noReply },
     });
@@ -85,10 +81,10 @@ export function createContextRoutes(deps: LlmRouteDeps): Router {
     };
   };
   const fromQuery: RequestHandler = async (_req, res) => {
-    res.json(await decide(validated<{ query: ContextInput }>(res).query));
+    res.json(await decide(validated<{ query: ContextInput }>(res).query, res));
   };
   const fromBody: RequestHandler = async (_req, res) => {
-    res.json(await decide(validated<{ body: ContextInput }>(res).body));
+    res.json(await decide(validated<{ body: ContextInput }>(res).body, res));
   };
   // Only the secretary calls it: a service key.
   const serviceKey = deps.auth.require(['service']);

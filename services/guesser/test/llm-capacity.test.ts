@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOpenApi } from '@workemon/service-kit';
 import { loadOpenApiDocument } from '@workemon/contracts';
+import { DEFAULT_LLM_CONCURRENCY } from '@workemon/llm';
 import { listen, waitFor, type Listening } from '@workemon/testkit';
 import { bearer } from '@workemon/testkit/api-keys';
 import { startFakeLlm, type FakeLlm } from '@workemon/testkit/fake-llm';
@@ -91,17 +92,19 @@ describe('LLM_CONCURRENCY and LLM_QUEUE_LIMIT', () => {
     expect((await call(server, 100)).status).toBe(200);
   });
 
-  it('by default 64 calls run at once per provider; the 65th and later wait their turn', async () => {
+  it(`by default ${DEFAULT_LLM_CONCURRENCY} calls run at once per provider; the next ones wait their turn`, async () => {
     const llm = await startFakeLlm({ wire: 'openai' });
     opened.push(llm);
     const model = gatedModel(llm);
     const { app } = startGuesser(envForFake('openai', llm));
     const server = await listen(app);
     opened.push(server);
-    const admitted = Array.from({ length: 70 }, (_, i) => call(server, i));
-    await waitFor(() => model.state.running === 64, { what: '64 calls at the model' });
+    // The default is sized for a real model's latency (docs/operations.md): 128 in flight, not a handful.
+    expect(DEFAULT_LLM_CONCURRENCY).toBe(128);
+    const admitted = Array.from({ length: DEFAULT_LLM_CONCURRENCY + 6 }, (_, i) => call(server, i));
+    await waitFor(() => model.state.running === DEFAULT_LLM_CONCURRENCY, { what: 'every slot at the model' });
     await waitFor(async () => (await sample(server, 'workemon_llm_calls_waiting')) === 6, { what: '6 waiting' });
-    expect(model.state.running).toBe(64);
+    expect(model.state.running).toBe(DEFAULT_LLM_CONCURRENCY);
     model.release();
     const answers = await Promise.all(admitted);
     expect(answers.every((a) => a.status === 200)).toBe(true);

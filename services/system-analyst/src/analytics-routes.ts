@@ -1,7 +1,7 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { errors, validated } from '@workemon/service-kit';
-import { llmCallMetadata, sha256Hex, withPersona, type LlmRouteDeps } from '@workemon/llm';
+import { addAccessLogFields, errors, validated } from '@workemon/service-kit';
+import { llmAnswerMetadata, withPersona, type LlmRouteDeps } from '@workemon/llm';
 import { ACTIONS, isAction, type AnalyticsResponse } from '@workemon/contracts';
 
 export const analyticsSchema = z.object({
@@ -31,7 +31,7 @@ type AnalyticsInput = {
  */
 export function createAnalyticsRoutes(deps: LlmRouteDeps): Router {
   const router = Router();
-  const analyse = async ({ context, request, persona }: AnalyticsInput): Promise<AnalyticsResponse> => {
+  const analyse = async ({ context, request, persona }: AnalyticsInput, res: Response): Promise<AnalyticsResponse> => {
     const result = await deps.llm.complete({
       // The persona is operator text: a delimited section of the system message, never mixed with the user's data.
       system: withPersona(deps.prompt, persona),
@@ -39,13 +39,9 @@ export function createAnalyticsRoutes(deps: LlmRouteDeps): Router {
       schema: analyticsSchema,
       schemaName: 'analytics_response',
     });
-    const llm = {
-      ...llmCallMetadata(result),
-      prompt: deps.promptVersion,
-      ...(persona?.trim() ? { persona_sha256: sha256Hex(persona.trim()) } : {}),
-      settings: deps.settings,
-    };
-    deps.logger.info('analysis prepared', {
+    const llm = llmAnswerMetadata(result, deps, persona);
+    // On the request's one access-log line (no second line per request).
+    addAccessLogFields(res, {
       llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
       decision: { is_enough: result.data.is_enough, action: result.data.action },
     });
@@ -60,10 +56,10 @@ export function createAnalyticsRoutes(deps: LlmRouteDeps): Router {
     const context = query.context ?? query.preparedcontext;
     if (!context) throw errors.missingParameter('context');
     if (!query.request) throw errors.missingParameter('request');
-    res.json(await analyse({ context, request: query.request }));
+    res.json(await analyse({ context, request: query.request }, res));
   };
   const fromBody: RequestHandler = async (_req, res) => {
-    res.json(await analyse(validated<{ body: AnalyticsInput }>(res).body));
+    res.json(await analyse(validated<{ body: AnalyticsInput }>(res).body, res));
   };
   // Only the secretary calls it: a service key.
   const serviceKey = deps.auth.require(['service']);
