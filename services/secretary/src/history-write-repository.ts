@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Action, Channel } from '@workemon/contracts';
+import { ACTION_CLARIFY, type Action, type Channel } from '@workemon/contracts';
 import { runPrepared, type PreparedStatement } from './database.js';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
 import type { SenderKeys, SenderRow } from './directory-repository.js';
@@ -7,6 +7,14 @@ import type { LlmCallRecord } from './llm-provenance.js';
 import { classificationColumns, classificationFromRow } from './classification.js';
 import type { SenderTrust } from './sender-trust.js';
 import { MAX_REQUEST_CHARS } from './analyzer.js';
+import {
+  budgetParams,
+  DRAW_VERDICT_COLUMNS,
+  drawBudgetCtes,
+  drawVerdict,
+  type RateLimitEntry,
+  type RateLimitVerdict,
+} from './rate-limits/rate-limit-store.js';
 
 // The write path of the history: the idempotent claim of an inbound message and the outcome of its analysis.
 // The read model (GET /conversations, /stats, what the action hooks read) is history-read-model.ts.
@@ -18,7 +26,8 @@ import { MAX_REQUEST_CHARS } from './analyzer.js';
 //
 // Round trips of one analysed request (issue 14, "at most four"; test/round-trips.test.ts counts them):
 //   1. lookupRequest: the sender (employee + department), the message_id seen before (and its stored answer),
-//      the conversation it continues with its pending question, the rules' version, the company domains;
+//      the conversation it continues with its pending question, the rules' version, the company domains, and
+//      the draw from the caller's /analyze-request rate limits (rate-limit-store.ts drawBudgetCtes);
 //   2. claim: conversation, message and pending analysis inserted in one statement (a failed attempt retried:
 //      its take-over, also one statement);
 //   3. recordDecision: the LLM calls' provenance, the analysis, the answer, the message's and the
@@ -114,6 +123,8 @@ export type RequestLookup = {
   rulesVersion?: number;
   /** The distinct domains of the directory's email addresses, when asked for. */
   emailDomains?: string[];
+  /** The draw from `LookupInput.budget`'s budgets (nothing taken when refused); absent when none was asked. */
+  rateLimit?: RateLimitVerdict;
 };
 
 export type LookupInput = Pick<
@@ -124,6 +135,8 @@ export type LookupInput = Pick<
   senderKeys?: SenderKeys;
   preferredSenderKeys?: SenderKeys;
   withEmailDomains?: boolean;
+  /** Rate-limit budgets to draw one unit from, all or nothing, in the same statement (rate-limit-store.ts). */
+  budget?: readonly RateLimitEntry[];
 };
 
 /** Marks a clarifying question shortened to fit a follow-up into MAX_REQUEST_CHARS. */
@@ -147,7 +160,8 @@ const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 
 // $1 channel, $2 message_id, $3 lease ms, $4 thread_key, $5 normalised sender, $6 clarification TTL ms,
 // $7–$10 the preferred sender keys, $11–$14 the sender keys (email, username, telegram username, telegram id),
-// $15 whether to list the email domains.
+// $15 whether to list the email domains, $16–$18 the rate-limit budgets to draw from (rate-limit-store.ts
+// budgetParams; empty: none), $19 the action whose analysis holds a pending question (ACTION_CLARIFY).
 const LOOKUP_REQUEST: PreparedStatement = {
   name: 'workemon_lookup_request',
   text: `
@@ -172,7 +186,7 @@ with msg as (
 ), pending as (
   select a.request, a.question
     from analyses a join conv on conv.id = a.conversation_id and conv.status = 'awaiting_clarification'
-   where a.outcome = 'succeeded' and a.action = 'уточнить' order by a.id desc limit 1
+   where a.outcome = 'succeeded' and a.action = cast($19 as text) order by a.id desc limit 1
 ), emp as (
   select e.id, e.username, e.full_name, e.email, e.telegram_username, e.telegram_id, e.position,
          e.created_at, e.updated_at, d.name as department, d.mailing_list, d.jira_project_key,
@@ -186,7 +200,7 @@ with msg as (
    order by (e.email = cast($7 as text) or e.username = cast($8 as text)
              or e.telegram_username = cast($9 as text) or e.telegram_id = cast($10 as text)) is true desc
    limit 1
-)
+)${drawBudgetCtes('$16', '$17', '$18')}
 select msg.id as m_id, msg.conversation_id as m_conversation_id, msg.state as m_state,
        msg.attempts as m_attempts, msg.stale as m_stale,
        answered.is_enough as a_is_enough, answered.request as a_request, answered.action as a_action,
@@ -198,7 +212,8 @@ select msg.id as m_id, msg.conversation_id as m_conversation_id, msg.state as m_
        (select version from routing_rules_version where id = 1)::float8 as rules_version,
        case when cast($15 as boolean)
             then array(select distinct split_part(email, '@', 2) from employees where email is not null) end
-         as email_domains
+         as email_domains,
+       ${DRAW_VERDICT_COLUMNS}
   from (select 1) as one
   left join msg on true left join answered on true left join conv on true left join pending on true
   left join emp on true`,
@@ -225,6 +240,8 @@ type LookupRow = {
   p_question: string;
   rules_version: number | null;
   email_domains: string[] | null;
+  rl_refused_key: string | null;
+  rl_over_ms: number | null;
 } & SenderRow;
 
 const NO_KEYS: SenderKeys = { email: null, username: null, telegramUsername: null, telegramId: null };
@@ -548,12 +565,15 @@ export function createHistoryWriteRepository(knex: Knex) {
       ...keyValues(input.preferredSenderKeys ?? NO_KEYS),
       ...keyValues(input.senderKeys ?? NO_KEYS),
       input.withEmailDomains === true,
+      ...budgetParams(input.budget ?? []),
+      ACTION_CLARIFY,
     ]);
     return {
       prior: toPriorState(row!),
       ...(row!.id !== null && row!.id !== undefined ? { sender: row! } : {}),
       ...(row!.rules_version !== null ? { rulesVersion: row!.rules_version } : {}),
       ...(row!.email_domains ? { emailDomains: row!.email_domains.filter(Boolean) } : {}),
+      ...(input.budget?.length ? { rateLimit: drawVerdict(row!.rl_refused_key, row!.rl_over_ms) } : {}),
     };
   }
 

@@ -123,6 +123,32 @@ describe('round trips to PostgreSQL per /analyze-request', () => {
     expect(trips).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
   });
 
+  it(`a client-key request with the /analyze-request limits on (as main.ts runs): at most ${MAX_ROUND_TRIPS}`, async () => {
+    const limited = await startWiredSecretary({
+      databaseUrl: counter.url,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      analyzeLimits: { perUsernamePerHour: 1, perKeyPerMinute: 100 },
+    });
+    try {
+      counter.reset();
+      const first = await keyed(limited.url)
+        .post('/analyze-request')
+        .send({ channel: 'direct', username: 'anna', request: REQUEST });
+      expect(first.status).toBe(200);
+      expect(counter.count()).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
+      // The budget was drawn (one per hour): the next request is refused (its audit row is the only write).
+      counter.reset();
+      const refused = await keyed(limited.url)
+        .post('/analyze-request')
+        .send({ channel: 'direct', username: 'anna', request: REQUEST });
+      expect(refused.status).toBe(429);
+      expect(counter.count()).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it(`a clarifying question and its answer: at most ${MAX_ROUND_TRIPS} each`, async () => {
     // The test guesser asks back on a request of few words.
     const question = await analyzeCounted({ channel: 'direct', username: 'anna', request: 'Отчёт' });
