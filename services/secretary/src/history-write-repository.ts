@@ -433,24 +433,58 @@ const RENEW_CLAIM: PreparedStatement = {
          returning id`,
 };
 
+/** Pairs of a camelCase field and its snake_case column (`promptSha256` → `prompt_sha256`), computed once. */
+function columnsFor<K extends string>(fields: readonly K[]): readonly (readonly [K, string])[] {
+  return fields.map((field) => [field, field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] as const);
+}
+
+/** A row for a statement's JSON parameter: each field of `source` under its column, a missing value as null. */
+function toColumns<K extends string>(
+  source: Partial<Record<K, unknown>>,
+  columns: readonly (readonly [K, string])[],
+): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const [field, column] of columns) row[column] = source[field] ?? null;
+  return row;
+}
+
+// The columns of analysis_llm_calls the statements above take from an LlmCallRecord.
+const LLM_CALL_COLUMNS = columnsFor<keyof LlmCallRecord>([
+  'service',
+  'provider',
+  'model',
+  'promptName',
+  'promptSha256',
+  'personaSha256',
+  'settings',
+  'inputTokens',
+  'outputTokens',
+  'latencyMs',
+  'durationMs',
+]);
+// The LLM-side columns an analysis keeps whatever its outcome.
+const FACT_COLUMNS = columnsFor<keyof AnalysisFacts>([
+  'guesserIsEnough',
+  'context',
+  'provider',
+  'model',
+  'promptTokens',
+  'completionTokens',
+  'guesserMs',
+  'analystMs',
+  'durationMs',
+]);
+// The analyst's columns, kept only with a decision.
+const ANALYST_COLUMNS = columnsFor<keyof AnalysisFacts>([
+  'analystIsEnough',
+  'analystResponse',
+  'proposedAction',
+  'senderTrust',
+]);
+
 /** The provenance rows of an analysis as the statements above take them (a JSON array). */
 function llmCallsJson(analysisId: number, calls: readonly LlmCallRecord[]): string {
-  return JSON.stringify(
-    calls.map((c) => ({
-      analysis_id: analysisId,
-      service: c.service,
-      provider: c.provider ?? null,
-      model: c.model ?? null,
-      prompt_name: c.promptName ?? null,
-      prompt_sha256: c.promptSha256 ?? null,
-      persona_sha256: c.personaSha256 ?? null,
-      settings: c.settings ?? null,
-      input_tokens: c.inputTokens ?? null,
-      output_tokens: c.outputTokens ?? null,
-      latency_ms: c.latencyMs ?? null,
-      duration_ms: c.durationMs,
-    })),
-  );
+  return JSON.stringify(calls.map((c) => ({ analysis_id: analysisId, ...toColumns(c, LLM_CALL_COLUMNS) })));
 }
 
 /** The analysis columns a decision sets, as the record statement's JSON parameter ($9). */
@@ -462,27 +496,9 @@ function decisionColumnsJson(decision: Decision, facts: AnalysisFacts, context: 
     response: decision.response,
     escalated: context.escalated,
     ...classificationColumns(decision),
-    ...factColumns(facts),
-    analyst_is_enough: facts.analystIsEnough ?? null,
-    analyst_response: facts.analystResponse ?? null,
-    proposed_action: facts.proposedAction ?? null,
-    sender_trust: facts.senderTrust ?? null,
+    ...toColumns(facts, FACT_COLUMNS),
+    ...toColumns(facts, ANALYST_COLUMNS),
   });
-}
-
-/** The LLM-side columns an analysis keeps whatever its outcome. */
-function factColumns(facts: AnalysisFacts) {
-  return {
-    guesser_is_enough: facts.guesserIsEnough ?? null,
-    context: facts.context ?? null,
-    provider: facts.provider ?? null,
-    model: facts.model ?? null,
-    prompt_tokens: facts.promptTokens ?? null,
-    completion_tokens: facts.completionTokens ?? null,
-    guesser_ms: facts.guesserMs ?? null,
-    analyst_ms: facts.analystMs ?? null,
-    duration_ms: facts.durationMs,
-  };
 }
 
 export type HistoryWriteRepository = ReturnType<typeof createHistoryWriteRepository>;
@@ -671,7 +687,7 @@ export function createHistoryWriteRepository(knex: Knex) {
         JSON.stringify({
           error_code: failure.code,
           error_message: failure.message.slice(0, 500),
-          ...factColumns(facts),
+          ...toColumns(facts, FACT_COLUMNS),
         }),
         llmCallsJson(attempt.analysisId, facts.llmCallsRecorded ? [] : (facts.llmCalls ?? [])),
       ]);
