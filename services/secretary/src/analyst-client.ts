@@ -1,15 +1,13 @@
 import type { AnalyticsResponse } from '@workemon/contracts';
-import { createLlmServiceClient, type LlmServiceProbes, type PersonaField } from './llm-service-client.js';
-import { isRecord, type LlmUsage, type UpstreamClientOptions } from './llm-service-response.js';
-import { readLlmProvenance, usageOf, type LlmProvenance } from './llm-provenance.js';
+import {
+  createLlmServiceClient,
+  type LlmServiceAnswer,
+  type LlmServiceProbes,
+  type PersonaField,
+} from './llm-service-client.js';
+import { isRecord, type UpstreamClientOptions } from './llm-service-response.js';
 
-export type AnalystAnswer = {
-  is_enough: boolean;
-  response: string;
-  action?: string;
-  usage: LlmUsage;
-  provenance: LlmProvenance;
-};
+export type AnalystAnswer = LlmServiceAnswer<{ is_enough: boolean; response: string; action?: string }>;
 export type AnalystClient = LlmServiceProbes & {
   prepareAnalytics(
     input: {
@@ -37,20 +35,11 @@ export function createAnalystClient(options: UpstreamClientOptions): AnalystClie
     described: 'system analyst',
     path: '/prepare-analititcs',
     validate: isAnalyticsResponse,
+    fields: (body) => ({
+      is_enough: body.is_enough,
+      response: body.response,
+      action: typeof body.action === 'string' ? body.action : undefined,
+    }),
   });
-  return {
-    async prepareAnalytics(input) {
-      const body = await service.call(input);
-      const provenance = readLlmProvenance(body);
-      return {
-        is_enough: body.is_enough,
-        response: body.response,
-        action: typeof body.action === 'string' ? body.action : undefined,
-        usage: usageOf(provenance),
-        provenance,
-      };
-    },
-    ping: service.ping,
-    promptInfo: service.promptInfo,
-  };
+  return { prepareAnalytics: service.call, ping: service.ping, promptInfo: service.promptInfo };
 }

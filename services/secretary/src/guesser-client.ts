@@ -1,7 +1,7 @@
 import type { ContextResponse } from '@workemon/contracts';
 import { createLlmServiceClient, type LlmServiceProbes, type PersonaField } from './llm-service-client.js';
 import { isRecord, type LlmUsage, type UpstreamClientOptions } from './llm-service-response.js';
-import { readLlmProvenance, usageOf, type LlmProvenance } from './llm-provenance.js';
+import type { LlmProvenance } from './llm-provenance.js';
 
 export type GuesserAnswer = ContextResponse & { usage: LlmUsage; provenance: LlmProvenance };
 
@@ -51,20 +51,7 @@ export function createGuesserClient(options: UpstreamClientOptions): GuesserClie
     described: 'guesser',
     path: '/get-context',
     validate: isContextResponse,
+    fields: (body) => ({ is_enough: body.is_enough, response: body.response, ...readClassification(body) }),
   });
-  return {
-    async getContext(input) {
-      const body = await service.call(input);
-      const provenance = readLlmProvenance(body);
-      return {
-        is_enough: body.is_enough,
-        response: body.response,
-        ...readClassification(body),
-        usage: usageOf(provenance),
-        provenance,
-      };
-    },
-    ping: service.ping,
-    promptInfo: service.promptInfo,
-  };
+  return { getContext: service.call, ping: service.ping, promptInfo: service.promptInfo };
 }

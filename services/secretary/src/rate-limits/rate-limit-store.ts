@@ -65,8 +65,9 @@ export function budgetParams(entries: readonly RateLimitEntry[]): [string[], num
  * statement's parameters (`$16`…) holding `budgetParams(entries)`; empty arrays draw nothing. The statement
  * reads the verdict with `DRAW_VERDICT_COLUMNS` (→ `drawVerdict`). So the /analyze-request limits cost no round
  * trip of their own (issue 14): history-write-repository.ts puts them into the request's lookup.
- * Two first-ever draws on one key at the same instant both see no row: the later write is then judged again on
- * the row the other created, and refused (with a retry after 1 s) when that budget is gone.
+ * Two first-ever draws on one key at the same instant both see no row: the later one's write is judged again on
+ * the row the other created and, when that took the last unit, sets `tat_ms` to null, so the whole statement fails
+ * (not_null_violation, nothing drawn) and is run again (`isDrawRace`): the row exists then, and the draw is exact.
  */
 export function drawBudgetCtes(keys: string, limits: string, windowsMs: string): string {
   return `
@@ -90,19 +91,30 @@ export function drawBudgetCtes(keys: string, limits: string, windowsMs: string):
   insert into rate_limit_buckets as b (key, tat_ms)
   select key, tat_ms from rl_judged where not exists (select 1 from rl_refused) order by key
   on conflict (key) do update
-     set tat_ms = greatest(b.tat_ms, (select now_ms from rl_clock))
+     set tat_ms = case
+           when greatest(b.tat_ms, (select now_ms from rl_clock)) - (select now_ms from rl_clock)
+                <= (select j.headroom_ms from rl_judged j where j.key = excluded.key) + ${GCRA_SLACK_MS}
+           then greatest(b.tat_ms, (select now_ms from rl_clock))
                 + (select j.interval_ms from rl_judged j where j.key = excluded.key)
-   where greatest(b.tat_ms, (select now_ms from rl_clock)) - (select now_ms from rl_clock)
-         <= (select j.headroom_ms from rl_judged j where j.key = excluded.key) + ${GCRA_SLACK_MS}
+         end
   returning b.key
 ), rl_verdict as (
   select key, over_ms from rl_refused
-  union all
-  (select w.key, 0 from rl_want w
-    where not exists (select 1 from rl_refused) and not exists (select 1 from rl_drawn d where d.key = w.key)
-    order by w.ord limit 1)
 )`;
 }
+
+/**
+ * Whether a statement with `drawBudgetCtes` failed in a way that running it again settles: a first-ever draw that
+ * lost the race for a new key's row (see drawBudgetCtes), a deadlock or a serialization failure. Nothing was drawn.
+ */
+export function isDrawRace(err: unknown): boolean {
+  const e = err as { code?: unknown; table?: unknown } | undefined;
+  if (typeof e?.code !== 'string') return false;
+  return RETRYABLE_CODES.has(e.code) || (e.code === NOT_NULL_VIOLATION && e.table === 'rate_limit_buckets');
+}
+
+// SQLSTATE not_null_violation: how a draw that lost a race for a new key's row gives up (drawBudgetCtes).
+const NOT_NULL_VIOLATION = '23502';
 
 /** The select-list columns that read a draw's verdict (`rl_refused_key`, `rl_over_ms`: both null → allowed). */
 export const DRAW_VERDICT_COLUMNS =
