@@ -1,33 +1,20 @@
 import type { AnalyticsResponse } from '@workemon/contracts';
-import { createHttpClient, type CheckResult } from '@workemon/service-kit';
 import {
-  isRecord,
-  readLlmUsage,
-  readUpstreamHealth,
-  tooLongForUpstream,
-  type LlmUsage,
-} from './llm-service-response.js';
-import { LLM_UPSTREAM_CONNECTIONS, type UpstreamClientOptions } from './llm-service-response.js';
-import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
+  createLlmServiceClient,
+  type LlmServiceAnswer,
+  type LlmServiceProbes,
+  type PersonaField,
+} from './llm-service-client.js';
+import { isRecord, type UpstreamClientOptions } from './llm-service-response.js';
 
-export type AnalystAnswer = {
-  is_enough: boolean;
-  response: string;
-  action?: string;
-  usage: LlmUsage;
-  provenance: LlmProvenance;
-};
-export type AnalystClient = {
-  prepareAnalytics(input: {
-    context: string;
-    request: string;
-    /** The department's custom instructions (operator text), sent as their own field. */
-    persona?: string;
-  }): Promise<AnalystAnswer>;
-  /** For /health: the upstream's own /health, read as `ok`, `degraded` (running, but its LLM is not) or down. */
-  ping(): Promise<CheckResult>;
-  /** The service's GET /prompt: active prompt version, model chain, settings (optional for test doubles). */
-  promptInfo?(): Promise<Record<string, unknown>>;
+export type AnalystAnswer = LlmServiceAnswer<{ is_enough: boolean; response: string; action?: string }>;
+export type AnalystClient = LlmServiceProbes & {
+  prepareAnalytics(
+    input: {
+      context: string;
+      request: string;
+    } & PersonaField,
+  ): Promise<AnalystAnswer>;
 };
 
 // `action` is checked by the analyzer (an unknown action falls back to the channel's default), not here.
@@ -43,34 +30,16 @@ const isAnalyticsResponse = (data: unknown): data is AnalyticsResponse =>
  * `request_too_long`.
  */
 export function createAnalystClient(options: UpstreamClientOptions): AnalystClient {
-  // Its 5xx messages are written for callers (the LLM provider, its URL and the fix): passed on.
-  const http = createHttpClient({
+  const service = createLlmServiceClient(options, {
     target: 'system-analyst',
-    forwardUpstreamMessage: true,
-    // Never fewer connections than an LLM service admits (LLM_CONCURRENCY + LLM_QUEUE_LIMIT, 64 + 256 by default).
-    pool: { connections: LLM_UPSTREAM_CONNECTIONS },
-    ...options,
+    described: 'system analyst',
+    path: '/prepare-analititcs',
+    validate: isAnalyticsResponse,
+    fields: (body) => ({
+      is_enough: body.is_enough,
+      response: body.response,
+      action: typeof body.action === 'string' ? body.action : undefined,
+    }),
   });
-  return {
-    async prepareAnalytics(input) {
-      const body = await http
-        // Idempotent although a POST: the analyst has no side effects (a repeat costs tokens, changes nothing),
-        // so a network error or 500/502/503 is retried exactly as the GET was.
-        .post<AnalyticsResponse>('/prepare-analititcs', input, { idempotent: true, validate: isAnalyticsResponse })
-        .catch((err: unknown) => {
-          throw tooLongForUpstream(err, 'system analyst');
-        });
-      return {
-        is_enough: body.is_enough,
-        response: body.response,
-        action: typeof body.action === 'string' ? body.action : undefined,
-        usage: readLlmUsage(body),
-        provenance: readLlmProvenance(body),
-      };
-    },
-    ping: () => readUpstreamHealth(http),
-    async promptInfo() {
-      return http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord });
-    },
-  };
+  return { prepareAnalytics: service.call, ping: service.ping, promptInfo: service.promptInfo };
 }

@@ -4,7 +4,7 @@ import { errors, principalOf, validated, type OpenApi } from '@workemon/service-
 import type { createAnalyzer } from './analyzer.js';
 import type { Decision } from './decision.js';
 import type { createDryRun } from './dry-run.js';
-import { enforceAnalyzeLimits, type AnalyzeLimits } from './rate-limits/analyze-limits.js';
+import { analyzeBudget, enforceAnalyzeLimits, type AnalyzeLimits } from './rate-limits/analyze-limits.js';
 import type { RateLimitStore } from './rate-limits/rate-limit-store.js';
 import { capDecision } from './response-length.js';
 
@@ -48,29 +48,37 @@ export type AnalyzeRouteDeps = {
   maxResponseChars?: number;
 };
 
+/** A dry run: the limits checked (nothing taken), the whole decision answered, nothing stored (dry-run.ts). */
+async function answerDryRun(deps: AnalyzeRouteDeps, input: ReturnType<typeof toInput>, res: Response) {
+  if (deps.limits)
+    await enforceAnalyzeLimits(deps.limits.store, deps.limits.settings, {
+      principal: principalOf(res),
+      username: input.username,
+      dryRun: true,
+    });
+  const { decision, wouldExecute } = await deps.dryRun(input);
+  res.json({
+    ...toAnalysisResponse(capDecision(decision, deps.maxResponseChars)),
+    dry_run: true,
+    would_execute: wouldExecute,
+  });
+}
+
 /** GET (query) and POST (JSON body, for long texts) /analyze-request: the same use case. */
 export function createAnalyzeRoutes(deps: AnalyzeRouteDeps): Router {
   const router = Router();
   async function handle(fields: AnalyzeRequest, res: Response) {
     const input = toInput(fields, res);
-    const dryRun = fields.dry_run === true;
-    // Before anything about the request is stored: a refused request leaves no trace but the 429.
-    if (deps.limits)
-      await enforceAnalyzeLimits(deps.limits.store, deps.limits.settings, {
-        principal: principalOf(res),
-        username: input.username,
-        dryRun,
-      });
-    if (dryRun) {
-      const { decision, wouldExecute } = await deps.dryRun(input);
-      res.json({
-        ...toAnalysisResponse(capDecision(decision, deps.maxResponseChars)),
-        dry_run: true,
-        would_execute: wouldExecute,
-      });
+    if (fields.dry_run === true) {
+      await answerDryRun(deps, input, res);
       return;
     }
-    res.json(toAnalysisResponse(capDecision(await deps.analyzer.analyze(input), deps.maxResponseChars)));
+    // Drawn in the analyzer's first statement, before anything about the request is stored: a refused request
+    // leaves no trace but the 429, and the limits cost no round trip of their own.
+    const budget = deps.limits && analyzeBudget(deps.limits.settings, { principal: principalOf(res), ...input });
+    const decision = await deps.analyzer.analyze(budget ? { ...input, budget } : input);
+    if (budget) deps.limits?.store.cleanupSoon();
+    res.json(toAnalysisResponse(capDecision(decision, deps.maxResponseChars)));
   }
   router.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {
     const { query } = validated<{ query: AnalyzeRequest }>(res);

@@ -1,5 +1,5 @@
 import { ACTION_CLARIFY, isAction, type Channel } from '@workemon/contracts';
-import { AppError, backoffMs, errors, sleep as pause, type Logger } from '@workemon/service-kit';
+import { AppError, backoffMs, errors, retry, sleep as pause, type Logger } from '@workemon/service-kit';
 import type { AnalystAnswer, AnalystClient } from './analyst-client.js';
 import { isDatabaseUnavailable, toDatabaseError } from './database.js';
 import {
@@ -25,6 +25,7 @@ import type {
 import type { UnknownUserPolicy } from './config.js';
 import { classificationOf, noReplyDecision, skippedLogFields } from './classification.js';
 import { assessSenderTrust, type SenderClaims, type SenderTrust } from './sender-trust.js';
+import type { AnalyzeBudget } from './rate-limits/analyze-limits.js';
 
 export type AnalyzeInput = {
   channel: Channel;
@@ -36,6 +37,11 @@ export type AnalyzeInput = {
   subject?: string;
   /** Who called and what they claim about the sender (see sender-trust.ts); absent: nothing is vouched for. */
   claims?: SenderClaims;
+  /**
+   * The rate-limit budgets this request draws from (rate-limits/analyze-limits.ts), taken in the request's first
+   * statement; refused → its 429 is thrown before anything about the request is stored. Absent: no limit.
+   */
+  budget?: AnalyzeBudget;
 };
 
 /** What a dry run computed: the final decision, what it was decided on, and the LLM calls' facts. */
@@ -132,7 +138,15 @@ export function createAnalyzer(options: AnalyzerOptions) {
       senderKeys: senderKeys(input.channel, input.username),
       preferredSenderKeys: vouchedTelegramId ? senderKeys('tg', vouchedTelegramId) : undefined,
       withEmailDomains: input.channel === 'email' && !options.companyDomains?.length,
+      budget: input.budget?.entries,
     });
+  }
+
+  /** The lookup, refused with the budget's 429 when its draw was (nothing about the request is stored then). */
+  async function lookupWithinBudget(input: AnalyzeInput): Promise<RequestLookup> {
+    const found = await lookup(input);
+    if (input.budget && found.rateLimit && !found.rateLimit.allowed) throw input.budget.refusal(found.rateLimit);
+    return found;
   }
 
   /** The sender as the directory knows them; 403 under UNKNOWN_USER_POLICY=reject when it does not. */
@@ -287,18 +301,15 @@ export function createAnalyzer(options: AnalyzerOptions) {
    * made. Other errors, and a longer outage, are thrown (the attempt is then taken over after its lease).
    * Its deadline is a local duration, measured on the app's clock (as every timer here is).
    */
-  async function recordWithRetry<T>(write: () => Promise<T>): Promise<T> {
+  function recordWithRetry<T>(write: () => Promise<T>): Promise<T> {
     const until = Date.now() + (options.recordRetryMs ?? 30_000);
-    for (let n = 0; ; n += 1) {
-      try {
-        return await write();
-      } catch (err) {
-        const delay = backoffMs(n, { baseMs: 250, maxMs: 2000, jitter: 0 });
-        if (!isDatabaseUnavailable(err) || Date.now() + delay > until) throw err;
-        options.logger.warn(`could not record the analysis (database unavailable); retrying in ${delay} ms`);
-        await sleep(delay);
-      }
-    }
+    return retry(write, {
+      maxRetries: Number.POSITIVE_INFINITY,
+      delayMs: recordRetryDelayMs,
+      shouldRetry: (err, n) => isDatabaseUnavailable(err) && Date.now() + recordRetryDelayMs(n) <= until,
+      onRetry: (_err, _n, waitMs) =>
+        options.logger.warn(`could not record the analysis (database unavailable); retrying in ${waitMs} ms`),
+    });
   }
 
   /** Renews the attempt's heartbeat every quarter lease until `stop()`; failures are retried on the next beat. */
@@ -375,7 +386,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
     async analyze(input: AnalyzeInput): Promise<Decision> {
       const started = performance.now();
       try {
-        const found = await lookup(input);
+        const found = await lookupWithinBudget(input);
         return await claimAndDecide(requestOf(input, found, started), found.prior);
       } catch (err) {
         throw toDatabaseError(err);
@@ -391,7 +402,8 @@ export function createAnalyzer(options: AnalyzerOptions) {
       const started = performance.now();
       try {
         // Decided on its own: no message_id or thread is looked up, so no conversation is continued.
-        const own: AnalyzeInput = { ...input, messageId: undefined, threadKey: undefined };
+        // Its budget is checked by the route (nothing is taken by a dry run).
+        const own: AnalyzeInput = { ...input, messageId: undefined, threadKey: undefined, budget: undefined };
         const request = requestOf(own, await lookup(own), started);
         // Nothing is claimed: ids 0 name no stored row.
         const unstored: OwnedAttempt = {
@@ -429,6 +441,11 @@ export function createAnalyzer(options: AnalyzerOptions) {
       });
     }
   }
+}
+
+/** The wait before re-recording an outcome after retry `n` (0-based): 0.25 s doubling to 2 s, no jitter. */
+function recordRetryDelayMs(n: number): number {
+  return backoffMs(n, { baseMs: 250, maxMs: 2000, jitter: 0 });
 }
 
 function pickUsage(usage: { provider?: string; model?: string; promptTokens?: number; completionTokens?: number }) {

@@ -6,7 +6,7 @@ import pg from 'pg';
 // Types only (erased): the modules themselves are required lazily below.
 import type KnexPgLiteClient from 'knex-pglite';
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
-import { AppError, errors, sleep, type Logger } from '@workemon/service-kit';
+import { AppError, errors, retry, type Logger } from '@workemon/service-kit';
 import { migrationSource } from './migrations.js';
 
 const requireCjs = createRequire(import.meta.url);
@@ -179,6 +179,27 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Creates `lockFile` holding our pid; false when it exists already (other errors are thrown). */
+function createLockFile(lockFile: string): boolean {
+  try {
+    writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** The pid in a lock file; undefined when it is unreadable, gone or holds no pid. */
+function lockOwner(lockFile: string): number | undefined {
+  try {
+    const owner = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
+    return Number.isInteger(owner) && owner > 0 ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * PGlite is one process's database: a second process opening the same directory (`npm run migrate` beside a
  * running secretary) would corrupt it. A lock file beside the directory (`<dir>.lock`) holds the owner's pid;
@@ -186,21 +207,12 @@ function processAlive(pid: number): boolean {
  */
 function lockPgliteDir(dir: string): () => void {
   const lockFile = join(dirname(dir), `${basename(dir)}.lock`);
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
-      let owner = Number.NaN;
-      try {
-        owner = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
-      } catch {
-        // Unreadable or gone: treated as stale below.
-      }
-      if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) throw new DatabaseInUseError(dir, owner);
-      rmSync(lockFile, { force: true });
-    }
+  if (!createLockFile(lockFile)) {
+    const owner = lockOwner(lockFile);
+    if (owner !== undefined && processAlive(owner)) throw new DatabaseInUseError(dir, owner);
+    // Its owner is gone (killed, crashed): the stale lock is taken over, once.
+    rmSync(lockFile, { force: true });
+    if (!createLockFile(lockFile)) throw new DatabaseInUseError(dir, lockOwner(lockFile) ?? Number.NaN);
   }
   let released = false;
   return () => {
@@ -233,22 +245,32 @@ export async function migrateDatabase(db: Database, options: { lockWaitMs?: numb
 // An arbitrary constant naming "secretary migrations" among the database's advisory locks.
 const MIGRATION_ADVISORY_LOCK = 7_140_003;
 
+/** knex's "Migration table is already locked": another instance is migrating right now. */
+function isMigrationLocked(err: unknown): boolean {
+  return (err as { name?: string } | undefined)?.name === 'MigrationLocked';
+}
+
+/** Runs knex's migrations; while another instance holds knex's lock, tries again every 250 ms until `lockWaitMs`. */
 async function migrateUnderKnexLock(db: Database, options: { lockWaitMs?: number }): Promise<string[]> {
-  const deadline = Date.now() + (options.lockWaitMs ?? 60_000);
-  for (;;) {
-    try {
+  const until = Date.now() + (options.lockWaitMs ?? 60_000);
+  return retry(
+    async () => {
       const [, applied] = (await db.knex.migrate.latest({ migrationSource, tableName: 'knex_migrations' })) as [
         number,
         string[],
       ];
       return applied;
-    } catch (err) {
-      const locked = (err as { name?: string }).name === 'MigrationLocked';
-      if (!locked || Date.now() > deadline) throw err;
-      await sleep(250);
-    }
-  }
+    },
+    {
+      maxRetries: Number.POSITIVE_INFINITY,
+      shouldRetry: (err) => isMigrationLocked(err) && Date.now() <= until,
+      delayMs: () => MIGRATION_LOCK_POLL_MS,
+    },
+  );
 }
+
+// How often a start waiting for another instance's migrations looks again.
+const MIGRATION_LOCK_POLL_MS = 250;
 
 // SQLSTATE classes and driver codes that mean "the database is not reachable right now" (not a bug of ours).
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);

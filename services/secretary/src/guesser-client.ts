@@ -1,14 +1,7 @@
 import type { ContextResponse } from '@workemon/contracts';
-import { createHttpClient, type CheckResult } from '@workemon/service-kit';
-import {
-  isRecord,
-  readLlmUsage,
-  readUpstreamHealth,
-  tooLongForUpstream,
-  type LlmUsage,
-} from './llm-service-response.js';
-import { LLM_UPSTREAM_CONNECTIONS, type UpstreamClientOptions } from './llm-service-response.js';
-import { readLlmProvenance, type LlmProvenance } from './llm-provenance.js';
+import { createLlmServiceClient, type LlmServiceProbes, type PersonaField } from './llm-service-client.js';
+import { isRecord, type LlmUsage, type UpstreamClientOptions } from './llm-service-response.js';
+import type { LlmProvenance } from './llm-provenance.js';
 
 export type GuesserAnswer = ContextResponse & { usage: LlmUsage; provenance: LlmProvenance };
 
@@ -32,19 +25,15 @@ export function readClassification(
     ...(ok && body['no_reply'] === true ? { no_reply: true } : {}),
   };
 }
-export type GuesserClient = {
-  getContext(input: {
-    username: string;
-    department: string;
-    position: string;
-    request: string;
-    /** The department's custom instructions (operator text), sent as their own field. */
-    persona?: string;
-  }): Promise<GuesserAnswer>;
-  /** For /health: the upstream's own /health, read as `ok`, `degraded` (running, but its LLM is not) or down. */
-  ping(): Promise<CheckResult>;
-  /** The service's GET /prompt: active prompt version, model chain, settings (optional for test doubles). */
-  promptInfo?(): Promise<Record<string, unknown>>;
+export type GuesserClient = LlmServiceProbes & {
+  getContext(
+    input: {
+      username: string;
+      department: string;
+      position: string;
+      request: string;
+    } & PersonaField,
+  ): Promise<GuesserAnswer>;
 };
 
 const isContextResponse = (data: unknown): data is ContextResponse =>
@@ -57,34 +46,12 @@ const isContextResponse = (data: unknown): data is ContextResponse =>
  * answer that is not {is_enough, response} counts as nonsense.
  */
 export function createGuesserClient(options: UpstreamClientOptions): GuesserClient {
-  // Its 5xx messages are written for callers (the LLM provider, its URL and the fix): passed on.
-  const http = createHttpClient({
+  const service = createLlmServiceClient(options, {
     target: 'guesser',
-    forwardUpstreamMessage: true,
-    // Never fewer connections than an LLM service admits (LLM_CONCURRENCY + LLM_QUEUE_LIMIT, 64 + 256 by default).
-    pool: { connections: LLM_UPSTREAM_CONNECTIONS },
-    ...options,
+    described: 'guesser',
+    path: '/get-context',
+    validate: isContextResponse,
+    fields: (body) => ({ is_enough: body.is_enough, response: body.response, ...readClassification(body) }),
   });
-  return {
-    async getContext(input) {
-      const body = await http
-        // Idempotent although a POST: the guesser has no side effects (a repeat costs tokens, changes nothing),
-        // so a network error or 500/502/503 is retried exactly as the GET was.
-        .post<ContextResponse>('/get-context', input, { idempotent: true, validate: isContextResponse })
-        .catch((err: unknown) => {
-          throw tooLongForUpstream(err, 'guesser');
-        });
-      return {
-        is_enough: body.is_enough,
-        response: body.response,
-        ...readClassification(body),
-        usage: readLlmUsage(body),
-        provenance: readLlmProvenance(body),
-      };
-    },
-    ping: () => readUpstreamHealth(http),
-    async promptInfo() {
-      return http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord });
-    },
-  };
+  return { getContext: service.call, ping: service.ping, promptInfo: service.promptInfo };
 }

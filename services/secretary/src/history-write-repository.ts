@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import type { Action, Channel } from '@workemon/contracts';
+import { ACTION_CLARIFY, type Action, type Channel } from '@workemon/contracts';
+import { retry } from '@workemon/service-kit';
 import { runPrepared, type PreparedStatement } from './database.js';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
 import type { SenderKeys, SenderRow } from './directory-repository.js';
@@ -7,6 +8,15 @@ import type { LlmCallRecord } from './llm-provenance.js';
 import { classificationColumns, classificationFromRow } from './classification.js';
 import type { SenderTrust } from './sender-trust.js';
 import { MAX_REQUEST_CHARS } from './analyzer.js';
+import {
+  budgetParams,
+  DRAW_VERDICT_COLUMNS,
+  drawBudgetCtes,
+  drawVerdict,
+  isDrawRace,
+  type RateLimitEntry,
+  type RateLimitVerdict,
+} from './rate-limits/rate-limit-store.js';
 
 // The write path of the history: the idempotent claim of an inbound message and the outcome of its analysis.
 // The read model (GET /conversations, /stats, what the action hooks read) is history-read-model.ts.
@@ -18,7 +28,8 @@ import { MAX_REQUEST_CHARS } from './analyzer.js';
 //
 // Round trips of one analysed request (issue 14, "at most four"; test/round-trips.test.ts counts them):
 //   1. lookupRequest: the sender (employee + department), the message_id seen before (and its stored answer),
-//      the conversation it continues with its pending question, the rules' version, the company domains;
+//      the conversation it continues with its pending question, the rules' version, the company domains, and
+//      the draw from the caller's /analyze-request rate limits (rate-limit-store.ts drawBudgetCtes);
 //   2. claim: conversation, message and pending analysis inserted in one statement (a failed attempt retried:
 //      its take-over, also one statement);
 //   3. recordDecision: the LLM calls' provenance, the analysis, the answer, the message's and the
@@ -114,6 +125,8 @@ export type RequestLookup = {
   rulesVersion?: number;
   /** The distinct domains of the directory's email addresses, when asked for. */
   emailDomains?: string[];
+  /** The draw from `LookupInput.budget`'s budgets (nothing taken when refused); absent when none was asked. */
+  rateLimit?: RateLimitVerdict;
 };
 
 export type LookupInput = Pick<
@@ -124,6 +137,8 @@ export type LookupInput = Pick<
   senderKeys?: SenderKeys;
   preferredSenderKeys?: SenderKeys;
   withEmailDomains?: boolean;
+  /** Rate-limit budgets to draw one unit from, all or nothing, in the same statement (rate-limit-store.ts). */
+  budget?: readonly RateLimitEntry[];
 };
 
 /** Marks a clarifying question shortened to fit a follow-up into MAX_REQUEST_CHARS. */
@@ -145,9 +160,13 @@ export function joinFollowUp(earlier: string, question: string, answer: string):
 
 const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 
+// How often a lookup whose rate-limit draw lost a race is run again (each loser of one race needs one more run).
+const MAX_DRAW_RETRIES = 4;
+
 // $1 channel, $2 message_id, $3 lease ms, $4 thread_key, $5 normalised sender, $6 clarification TTL ms,
 // $7–$10 the preferred sender keys, $11–$14 the sender keys (email, username, telegram username, telegram id),
-// $15 whether to list the email domains.
+// $15 whether to list the email domains, $16–$18 the rate-limit budgets to draw from (rate-limit-store.ts
+// budgetParams; empty: none), $19 the action whose analysis holds a pending question (ACTION_CLARIFY).
 const LOOKUP_REQUEST: PreparedStatement = {
   name: 'workemon_lookup_request',
   text: `
@@ -172,7 +191,7 @@ with msg as (
 ), pending as (
   select a.request, a.question
     from analyses a join conv on conv.id = a.conversation_id and conv.status = 'awaiting_clarification'
-   where a.outcome = 'succeeded' and a.action = 'уточнить' order by a.id desc limit 1
+   where a.outcome = 'succeeded' and a.action = cast($19 as text) order by a.id desc limit 1
 ), emp as (
   select e.id, e.username, e.full_name, e.email, e.telegram_username, e.telegram_id, e.position,
          e.created_at, e.updated_at, d.name as department, d.mailing_list, d.jira_project_key,
@@ -186,7 +205,7 @@ with msg as (
    order by (e.email = cast($7 as text) or e.username = cast($8 as text)
              or e.telegram_username = cast($9 as text) or e.telegram_id = cast($10 as text)) is true desc
    limit 1
-)
+)${drawBudgetCtes('$16', '$17', '$18')}
 select msg.id as m_id, msg.conversation_id as m_conversation_id, msg.state as m_state,
        msg.attempts as m_attempts, msg.stale as m_stale,
        answered.is_enough as a_is_enough, answered.request as a_request, answered.action as a_action,
@@ -198,7 +217,8 @@ select msg.id as m_id, msg.conversation_id as m_conversation_id, msg.state as m_
        (select version from routing_rules_version where id = 1)::float8 as rules_version,
        case when cast($15 as boolean)
             then array(select distinct split_part(email, '@', 2) from employees where email is not null) end
-         as email_domains
+         as email_domains,
+       ${DRAW_VERDICT_COLUMNS}
   from (select 1) as one
   left join msg on true left join answered on true left join conv on true left join pending on true
   left join emp on true`,
@@ -225,6 +245,8 @@ type LookupRow = {
   p_question: string;
   rules_version: number | null;
   email_domains: string[] | null;
+  rl_refused_key: string | null;
+  rl_over_ms: number | null;
 } & SenderRow;
 
 const NO_KEYS: SenderKeys = { email: null, username: null, telegramUsername: null, telegramId: null };
@@ -416,24 +438,58 @@ const RENEW_CLAIM: PreparedStatement = {
          returning id`,
 };
 
+/** Pairs of a camelCase field and its snake_case column (`promptSha256` → `prompt_sha256`), computed once. */
+function columnsFor<K extends string>(fields: readonly K[]): readonly (readonly [K, string])[] {
+  return fields.map((field) => [field, field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] as const);
+}
+
+/** A row for a statement's JSON parameter: each field of `source` under its column, a missing value as null. */
+function toColumns<K extends string>(
+  source: Partial<Record<K, unknown>>,
+  columns: readonly (readonly [K, string])[],
+): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const [field, column] of columns) row[column] = source[field] ?? null;
+  return row;
+}
+
+// The columns of analysis_llm_calls the statements above take from an LlmCallRecord.
+const LLM_CALL_COLUMNS = columnsFor<keyof LlmCallRecord>([
+  'service',
+  'provider',
+  'model',
+  'promptName',
+  'promptSha256',
+  'personaSha256',
+  'settings',
+  'inputTokens',
+  'outputTokens',
+  'latencyMs',
+  'durationMs',
+]);
+// The LLM-side columns an analysis keeps whatever its outcome.
+const FACT_COLUMNS = columnsFor<keyof AnalysisFacts>([
+  'guesserIsEnough',
+  'context',
+  'provider',
+  'model',
+  'promptTokens',
+  'completionTokens',
+  'guesserMs',
+  'analystMs',
+  'durationMs',
+]);
+// The analyst's columns, kept only with a decision.
+const ANALYST_COLUMNS = columnsFor<keyof AnalysisFacts>([
+  'analystIsEnough',
+  'analystResponse',
+  'proposedAction',
+  'senderTrust',
+]);
+
 /** The provenance rows of an analysis as the statements above take them (a JSON array). */
 function llmCallsJson(analysisId: number, calls: readonly LlmCallRecord[]): string {
-  return JSON.stringify(
-    calls.map((c) => ({
-      analysis_id: analysisId,
-      service: c.service,
-      provider: c.provider ?? null,
-      model: c.model ?? null,
-      prompt_name: c.promptName ?? null,
-      prompt_sha256: c.promptSha256 ?? null,
-      persona_sha256: c.personaSha256 ?? null,
-      settings: c.settings ?? null,
-      input_tokens: c.inputTokens ?? null,
-      output_tokens: c.outputTokens ?? null,
-      latency_ms: c.latencyMs ?? null,
-      duration_ms: c.durationMs,
-    })),
-  );
+  return JSON.stringify(calls.map((c) => ({ analysis_id: analysisId, ...toColumns(c, LLM_CALL_COLUMNS) })));
 }
 
 /** The analysis columns a decision sets, as the record statement's JSON parameter ($9). */
@@ -445,27 +501,9 @@ function decisionColumnsJson(decision: Decision, facts: AnalysisFacts, context: 
     response: decision.response,
     escalated: context.escalated,
     ...classificationColumns(decision),
-    ...factColumns(facts),
-    analyst_is_enough: facts.analystIsEnough ?? null,
-    analyst_response: facts.analystResponse ?? null,
-    proposed_action: facts.proposedAction ?? null,
-    sender_trust: facts.senderTrust ?? null,
+    ...toColumns(facts, FACT_COLUMNS),
+    ...toColumns(facts, ANALYST_COLUMNS),
   });
-}
-
-/** The LLM-side columns an analysis keeps whatever its outcome. */
-function factColumns(facts: AnalysisFacts) {
-  return {
-    guesser_is_enough: facts.guesserIsEnough ?? null,
-    context: facts.context ?? null,
-    provider: facts.provider ?? null,
-    model: facts.model ?? null,
-    prompt_tokens: facts.promptTokens ?? null,
-    completion_tokens: facts.completionTokens ?? null,
-    guesser_ms: facts.guesserMs ?? null,
-    analyst_ms: facts.analystMs ?? null,
-    duration_ms: facts.durationMs,
-  };
 }
 
 export type HistoryWriteRepository = ReturnType<typeof createHistoryWriteRepository>;
@@ -538,7 +576,7 @@ export function createHistoryWriteRepository(knex: Knex) {
   }
 
   async function lookupRequest(input: LookupInput): Promise<RequestLookup> {
-    const [row] = await runPrepared<LookupRow>(knex, LOOKUP_REQUEST, [
+    const values = [
       input.channel,
       input.messageId ?? null,
       input.leaseMs,
@@ -548,12 +586,21 @@ export function createHistoryWriteRepository(knex: Knex) {
       ...keyValues(input.preferredSenderKeys ?? NO_KEYS),
       ...keyValues(input.senderKeys ?? NO_KEYS),
       input.withEmailDomains === true,
-    ]);
+      ...budgetParams(input.budget ?? []),
+      ACTION_CLARIFY,
+    ];
+    // A draw that lost a race for a new rate-limit row failed whole (nothing drawn): run again, it is exact then.
+    const [row] = await retry(() => runPrepared<LookupRow>(knex, LOOKUP_REQUEST, values), {
+      maxRetries: MAX_DRAW_RETRIES,
+      shouldRetry: isDrawRace,
+      delayMs: () => 0,
+    });
     return {
       prior: toPriorState(row!),
       ...(row!.id !== null && row!.id !== undefined ? { sender: row! } : {}),
       ...(row!.rules_version !== null ? { rulesVersion: row!.rules_version } : {}),
       ...(row!.email_domains ? { emailDomains: row!.email_domains.filter(Boolean) } : {}),
+      ...(input.budget?.length ? { rateLimit: drawVerdict(row!.rl_refused_key, row!.rl_over_ms) } : {}),
     };
   }
 
@@ -651,7 +698,7 @@ export function createHistoryWriteRepository(knex: Knex) {
         JSON.stringify({
           error_code: failure.code,
           error_message: failure.message.slice(0, 500),
-          ...factColumns(facts),
+          ...toColumns(facts, FACT_COLUMNS),
         }),
         llmCallsJson(attempt.analysisId, facts.llmCallsRecorded ? [] : (facts.llmCalls ?? [])),
       ]);

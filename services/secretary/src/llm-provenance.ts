@@ -1,4 +1,4 @@
-import { isRecord } from './llm-service-response.js';
+import { isRecord, type LlmUsage } from './llm-service-response.js';
 
 /**
  * What produced one LLM service's answer, as its optional `llm` metadata tells (guesser.yaml / system-analyst.yaml
@@ -43,5 +43,15 @@ export function readLlmProvenance(body: Record<string, unknown>): LlmProvenance 
     inputTokens: count(meta['input_tokens']),
     outputTokens: count(meta['output_tokens']),
     latencyMs: count(meta['latency_ms']),
+  };
+}
+
+/** The usage the analysis row keeps (provider, model, tokens), from an answer's provenance. */
+export function usageOf(provenance: LlmProvenance): LlmUsage {
+  return {
+    provider: provenance.provider,
+    model: provenance.model,
+    promptTokens: provenance.inputTokens,
+    completionTokens: provenance.outputTokens,
   };
 }

@@ -8,19 +8,6 @@ import { AppError } from '@workemon/service-kit';
  */
 export type LlmUsage = { provider?: string; model?: string; promptTokens?: number; completionTokens?: number };
 
-const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
-const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined);
-
-export function readLlmUsage(body: Record<string, unknown>): LlmUsage {
-  const meta = isRecord(body['llm']) ? body['llm'] : {};
-  return {
-    provider: str(meta['provider']),
-    model: str(meta['model']),
-    promptTokens: count(meta['input_tokens']),
-    completionTokens: count(meta['output_tokens']),
-  };
-}
-
 export const isRecord = (data: unknown): data is Record<string, unknown> =>
   typeof data === 'object' && data !== null && !Array.isArray(data);
 

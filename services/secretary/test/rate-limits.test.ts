@@ -8,7 +8,8 @@ import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { migrateDatabase, type Database } from '../src/database.js';
-import { createRateLimitStore, gcra } from '../src/rate-limits/rate-limit-store.js';
+import { createHistoryWriteRepository } from '../src/history-write-repository.js';
+import { createRateLimitStore, gcra, type RateLimitEntry } from '../src/rate-limits/rate-limit-store.js';
 import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
@@ -104,6 +105,37 @@ describe.each(DATABASE_KINDS)('rate-limit store on %s', (kind) => {
     // The refused 13 took nothing from the second key: 50 - 7 units are left there.
     const left = await Promise.all(Array.from({ length: 44 }, () => store.consume([entries[1]!])));
     expect(left.filter((v) => v.allowed)).toHaveLength(43);
+  });
+
+  it('draws in the request lookup statement: exactly `limit` of many simultaneous lookups, all or nothing', async () => {
+    const history = createHistoryWriteRepository(db.knex);
+    const lookupDrawing = (budget: RateLimitEntry[]) =>
+      history.lookupRequest({
+        channel: 'direct',
+        sender: 'burst',
+        messageId: undefined,
+        threadKey: undefined,
+        clarificationTtlMs: 60_000,
+        leaseMs: 60_000,
+        budget,
+      });
+    // Keys never drawn from before: the first-ever draws race on creating their rows.
+    const entries = [
+      { key: 'analyze:username:burst', limit: 7, windowSeconds: HOUR },
+      { key: 'analyze:key:burst', limit: 50, windowSeconds: HOUR },
+    ];
+    const found = await Promise.all(Array.from({ length: 20 }, () => lookupDrawing(entries)));
+    expect(found.filter((f) => f.rateLimit?.allowed)).toHaveLength(7);
+    const refused = found.find((f) => f.rateLimit?.allowed === false)?.rateLimit;
+    expect(refused).toMatchObject({ allowed: false, key: entries[0]!.key });
+    expect(refused?.allowed === false && refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // The same budget as consume() sees it: the username's is spent, the key's has 50 - 7 units left.
+    const store = createRateLimitStore(db.knex);
+    expect(await store.check([entries[0]!])).toMatchObject({ allowed: false, key: entries[0]!.key });
+    const left = await Promise.all(Array.from({ length: 44 }, () => lookupDrawing([entries[1]!])));
+    expect(left.filter((f) => f.rateLimit?.allowed)).toHaveLength(43);
+    // No budget asked for: nothing drawn, no verdict.
+    expect((await lookupDrawing([])).rateLimit).toBeUndefined();
   });
 
   it('cleanup deletes only rows that hold no budget any more', async () => {

@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { migrateDatabase, openDatabase, type Database } from '../src/database.js';
 import { createDirectoryRepository } from '../src/directory-repository.js';
 import { createGuesserClient } from '../src/guesser-client.js';
+import type { AnalyzeLimits } from '../src/rate-limits/analyze-limits.js';
 
 export type WiredSecretary = Listening & { db: Database };
 
@@ -18,6 +19,8 @@ export async function startWiredSecretary(options: {
   databaseUrl: string;
   guesserUrl: string;
   analystUrl: string;
+  /** The /analyze-request limits, as main.ts passes them; absent: none. */
+  analyzeLimits?: AnalyzeLimits;
 }): Promise<WiredSecretary> {
   const config = loadConfig({
     DATABASE_URL: options.databaseUrl,
@@ -54,6 +57,7 @@ export async function startWiredSecretary(options: {
       decide: actions.hooks.decide,
       onDecisionRecorded: actions.hooks.onDecisionRecorded,
       nudgeActions: actions.worker.nudge,
+      ...(options.analyzeLimits ? { analyzeLimits: options.analyzeLimits } : {}),
     }),
   );
   return {

@@ -123,6 +123,28 @@ describe('round trips to PostgreSQL per /analyze-request', () => {
     expect(trips).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
   });
 
+  it(`a client-key request with the /analyze-request limits on (as main.ts runs): at most ${MAX_ROUND_TRIPS}`, async () => {
+    const limited = await startWiredSecretary({
+      databaseUrl: counter.url,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      analyzeLimits: { perUsernamePerHour: 1, perKeyPerMinute: 100 },
+    });
+    try {
+      // The first draws the username's one unit for the hour; the second is refused, storing nothing.
+      for (const status of [200, 429]) {
+        counter.reset();
+        const res = await keyed(limited.url)
+          .post('/analyze-request')
+          .send({ channel: 'direct', username: 'anna', request: REQUEST });
+        expect(res.status).toBe(status);
+        expect(counter.count()).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
+      }
+    } finally {
+      await limited.close();
+    }
+  });
+
   it(`a clarifying question and its answer: at most ${MAX_ROUND_TRIPS} each`, async () => {
     // The test guesser asks back on a request of few words.
     const question = await analyzeCounted({ channel: 'direct', username: 'anna', request: 'Отчёт' });

@@ -1,5 +1,5 @@
-import { errors, type Principal } from '@workemon/service-kit';
-import type { RateLimitEntry, RateLimitStore } from './rate-limit-store.js';
+import { errors, type AppError, type Principal } from '@workemon/service-kit';
+import type { RateLimitEntry, RateLimitStore, RateLimitVerdict } from './rate-limit-store.js';
 
 /** ANALYZE_RATE_LIMIT_PER_USERNAME_PER_HOUR's default: requests one username may make per hour (0: no limit). */
 export const DEFAULT_ANALYZE_LIMIT_PER_USERNAME_PER_HOUR = 60;
@@ -42,8 +42,46 @@ export function analyzeLimitEntries(
 }
 
 /**
+ * The 429 `rate_limited` (with `Retry-After`, whole seconds) for a refused /analyze-request: it names the
+ * exhausted budget in words the caller can act on.
+ */
+export function analyzeLimitRefusal(
+  limits: AnalyzeLimits,
+  username: string,
+  verdict: Extract<RateLimitVerdict, { allowed: false }>,
+): AppError {
+  const which = verdict.key.startsWith('analyze:username:')
+    ? `username '${username.trim()}' (${limits.perUsernamePerHour} requests per hour)`
+    : `this API key (${limits.perKeyPerMinute} requests per minute)`;
+  return errors.tooManyRequests(
+    verdict.retryAfterSeconds,
+    `Too many requests for ${which}; retry in ${verdict.retryAfterSeconds} s`,
+  );
+}
+
+/**
+ * What one analysed request draws from, for the analyzer to take in its first statement (no round trip of its
+ * own): the entries, and the error to throw when the draw is refused. Undefined when nothing applies.
+ */
+export type AnalyzeBudget = {
+  entries: RateLimitEntry[];
+  refusal: (verdict: Extract<RateLimitVerdict, { allowed: false }>) => AppError;
+};
+
+/** The budget an /analyze-request call draws from (analyzeLimitEntries), or undefined when none applies. */
+export function analyzeBudget(
+  limits: AnalyzeLimits,
+  caller: { principal: Principal | undefined; username: string },
+): AnalyzeBudget | undefined {
+  const entries = analyzeLimitEntries(limits, caller);
+  if (entries.length === 0) return undefined;
+  return { entries, refusal: (verdict) => analyzeLimitRefusal(limits, caller.username, verdict) };
+}
+
+/**
  * Takes one unit from the call's budgets (dry runs only check them: nothing is taken), or throws 429
- * `rate_limited` with `Retry-After` (whole seconds) before anything about the request is stored.
+ * `rate_limited` with `Retry-After` (whole seconds) before anything about the request is stored. The analyzed
+ * (not dry) request path draws in its lookup statement instead (analyzeBudget).
  */
 export async function enforceAnalyzeLimits(
   store: RateLimitStore,
@@ -53,12 +91,5 @@ export async function enforceAnalyzeLimits(
   const entries = analyzeLimitEntries(limits, caller);
   if (entries.length === 0) return;
   const verdict = caller.dryRun ? await store.check(entries) : await store.consume(entries);
-  if (verdict.allowed) return;
-  const which = verdict.key.startsWith('analyze:username:')
-    ? `username '${caller.username.trim()}' (${limits.perUsernamePerHour} requests per hour)`
-    : `this API key (${limits.perKeyPerMinute} requests per minute)`;
-  throw errors.tooManyRequests(
-    verdict.retryAfterSeconds,
-    `Too many requests for ${which}; retry in ${verdict.retryAfterSeconds} s`,
-  );
+  if (!verdict.allowed) throw analyzeLimitRefusal(limits, caller.username, verdict);
 }

@@ -24,6 +24,9 @@ const MAX_TRIES = 5;
 
 type BucketRow = { key: string; tat_ms: number | string | null; now_ms: number | string };
 
+// A microsecond of slack: T = window / limit is rarely exact in binary floating point.
+const GCRA_SLACK_MS = 1e-3;
+
 /**
  * The GCRA decision for one entry (Generic Cell Rate Algorithm, ITU-T I.371; the "leaky bucket as a meter").
  * Emission interval T = window / limit; a key may run at most `limit` units ahead of the clock, i.e. the new
@@ -38,10 +41,94 @@ export function gcra(
   const windowMs = entry.windowSeconds * 1000;
   const interval = windowMs / entry.limit;
   const next = Math.max(tatMs, nowMs) + interval;
-  // A microsecond of slack: T = window / limit is rarely exact in binary floating point.
   const overBy = next - nowMs - windowMs;
-  if (overBy <= 1e-3) return { allowed: true, tatMs: next };
+  if (overBy <= GCRA_SLACK_MS) return { allowed: true, tatMs: next };
   return { allowed: false, retryAfterMs: overBy };
+}
+
+/**
+ * The budgets a statement draws from (`drawBudgetCtes`), as its three array parameters: the distinct keys (the
+ * first entry of a key named twice counts), their limits and their windows in milliseconds, in the caller's order.
+ */
+export function budgetParams(entries: readonly RateLimitEntry[]): [string[], number[], number[]] {
+  const seen = new Map<string, RateLimitEntry>();
+  for (const entry of entries) if (!seen.has(entry.key)) seen.set(entry.key, entry);
+  const distinct = [...seen.values()];
+  return [distinct.map((e) => e.key), distinct.map((e) => e.limit), distinct.map((e) => e.windowSeconds * 1000)];
+}
+
+/**
+ * CTEs (each after a comma, to go into another statement's `with` list) that draw one unit from every key's
+ * budget, all or nothing, by the same GCRA as `gcra` on the database clock: the keys' rows are locked in key
+ * order (`for update`, so concurrent draws never deadlock and each sees the other's result), judged, and only
+ * when none is exhausted written back (rows created for new keys). `keys`, `limits`, `windowsMs` name the
+ * statement's parameters (`$16`…) holding `budgetParams(entries)`; empty arrays draw nothing. The statement
+ * reads the verdict with `DRAW_VERDICT_COLUMNS` (→ `drawVerdict`). So the /analyze-request limits cost no round
+ * trip of their own (issue 14): history-write-repository.ts puts them into the request's lookup.
+ * Two first-ever draws on one key at the same instant both see no row: the later one's write is judged again on
+ * the row the other created and, when that took the last unit, sets `tat_ms` to null, so the whole statement fails
+ * (not_null_violation, nothing drawn) and is run again (`isDrawRace`): the row exists then, and the draw is exact.
+ */
+export function drawBudgetCtes(keys: string, limits: string, windowsMs: string): string {
+  return `
+, rl_want as (
+  select w.key, w.ord, w.window_ms / w.units as interval_ms, w.window_ms
+    from unnest(cast(${keys} as text[]), cast(${limits} as float8[]), cast(${windowsMs} as float8[]))
+         with ordinality as w(key, units, window_ms, ord)
+), rl_clock as materialized (
+  select extract(epoch from clock_timestamp())::float8 * 1000 as now_ms
+), rl_locked as (
+  select b.key, b.tat_ms from rate_limit_buckets b
+   where b.key = any(cast(${keys} as text[])) order by b.key for update
+), rl_judged as (
+  select w.key, w.ord, w.interval_ms, w.window_ms - w.interval_ms as headroom_ms,
+         greatest(coalesce(l.tat_ms, 0), c.now_ms) + w.interval_ms as tat_ms,
+         greatest(coalesce(l.tat_ms, 0), c.now_ms) + w.interval_ms - c.now_ms - w.window_ms as over_ms
+    from rl_want w cross join rl_clock c left join rl_locked l on l.key = w.key
+), rl_refused as (
+  select key, over_ms from rl_judged where over_ms > ${GCRA_SLACK_MS} order by ord limit 1
+), rl_drawn as (
+  insert into rate_limit_buckets as b (key, tat_ms)
+  select key, tat_ms from rl_judged where not exists (select 1 from rl_refused) order by key
+  on conflict (key) do update
+     set tat_ms = case
+           when greatest(b.tat_ms, (select now_ms from rl_clock)) - (select now_ms from rl_clock)
+                <= (select j.headroom_ms from rl_judged j where j.key = excluded.key) + ${GCRA_SLACK_MS}
+           then greatest(b.tat_ms, (select now_ms from rl_clock))
+                + (select j.interval_ms from rl_judged j where j.key = excluded.key)
+         end
+  returning b.key
+), rl_verdict as (
+  select key, over_ms from rl_refused
+)`;
+}
+
+/**
+ * Whether a statement with `drawBudgetCtes` failed in a way that running it again settles: a first-ever draw that
+ * lost the race for a new key's row (see drawBudgetCtes), a deadlock or a serialization failure. Nothing was drawn.
+ */
+export function isDrawRace(err: unknown): boolean {
+  const e = err as { code?: unknown; table?: unknown } | undefined;
+  if (typeof e?.code !== 'string') return false;
+  return RETRYABLE_CODES.has(e.code) || (e.code === NOT_NULL_VIOLATION && e.table === 'rate_limit_buckets');
+}
+
+// SQLSTATE not_null_violation: how a draw that lost a race for a new key's row gives up (drawBudgetCtes).
+const NOT_NULL_VIOLATION = '23502';
+
+/** The select-list columns that read a draw's verdict (`rl_refused_key`, `rl_over_ms`: both null → allowed). */
+export const DRAW_VERDICT_COLUMNS =
+  '(select key from rl_verdict) as rl_refused_key, (select over_ms from rl_verdict) as rl_over_ms';
+
+/** The verdict of a draw from DRAW_VERDICT_COLUMNS (null, null: allowed); whole seconds as `consume` answers. */
+export function drawVerdict(refusedKey: string | null, overMs: number | null): RateLimitVerdict {
+  if (refusedKey === null) return { allowed: true };
+  return { allowed: false, key: refusedKey, retryAfterSeconds: retryAfterSecondsOf(Number(overMs)) };
+}
+
+/** Whole seconds (≥ 1) until a unit is free again, from how many milliseconds a draw was over its window. */
+function retryAfterSecondsOf(overMs: number): number {
+  return Math.max(1, Math.ceil(overMs / 1000));
 }
 
 /**
@@ -87,7 +174,7 @@ export function createRateLimitStore(knex: Knex, options: { now?: () => number }
           verdict: {
             allowed: false,
             key: entry.key,
-            retryAfterSeconds: Math.max(1, Math.ceil(decided.retryAfterMs / 1000)),
+            retryAfterSeconds: retryAfterSecondsOf(decided.retryAfterMs),
           },
           next,
         };
