@@ -2,6 +2,7 @@ import winston from 'winston';
 import Transport from 'winston-transport';
 import { ecsFields, ecsStringify } from './ecs-format.js';
 import { getRequestId } from './request-context.js';
+import { untilAborted, withDeadline } from './resilience.js';
 import type { ElasticsearchLogOptions } from './elasticsearch-options.js';
 import type { WorkemonElasticsearchTransport } from './elasticsearch-transport.js';
 
@@ -338,14 +339,17 @@ export async function flushLogger(logger: Logger, timeoutMs = 5000): Promise<voi
   // winston's stream is readable-stream 3, which has no `writableFinished`.
   // The Elasticsearch transport must be in place before the stream ends, or what it holds is never sent.
   const loading = elasticsearchLoads.get(logger);
-  if (loading) {
-    await Promise.race([loading, new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())]);
-  }
+  if (loading) await waitAtMost(timeoutMs, loading);
   const state = (logger as unknown as { _writableState?: { finished?: boolean; ended?: boolean } })._writableState;
   if (state?.finished) return;
   const done = new Promise<void>((resolve) => {
     logger.on('finish', () => resolve());
     logger.end();
   });
-  await Promise.race([done, new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+  await waitAtMost(timeoutMs, done);
+}
+
+/** Waits for `work` at most `ms` (the deadline's timer cleared either way); a late or failed `work` is dropped. */
+async function waitAtMost(ms: number, work: Promise<unknown>): Promise<void> {
+  await withDeadline(ms, (signal) => untilAborted(work, signal)).catch(() => undefined);
 }

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { isAppError, retry, sleep, spreadMs, withDeadline, type Logger, type Metrics } from '@workemon/service-kit';
+import {
+  isAppError,
+  retry,
+  sleep,
+  spreadMs,
+  untilAborted,
+  withDeadline,
+  type Logger,
+  type Metrics,
+} from '@workemon/service-kit';
 import type { AuditEvent } from './secretary-client.js';
 
 export type { AuditEvent } from './secretary-client.js';
@@ -198,11 +206,12 @@ class StillQueued extends Error {
  */
 async function flushWithin(deadlineMs: number, queue: readonly AuditEvent[], sendBatch: () => Promise<void>) {
   await withDeadline(deadlineMs, (signal) => {
-    const expired = once(signal, 'abort');
     return retry(
       async () => {
         const before = queue.length;
-        await Promise.race([sendBatch(), expired]);
+        await untilAborted(sendBatch(), signal).catch((err: unknown) => {
+          if (!signal.aborted) throw err; // past the deadline: a batch still in flight is not waited for
+        });
         if (queue.length && !signal.aborted) throw new StillQueued(queue.length < before);
       },
       {

@@ -27,7 +27,7 @@ export function tooLongForUpstream(err: unknown, target: string): unknown {
 
 /**
  * Connections per LLM service origin in the secretary's pool: at least what one LLM service admits at once
- * (LLM_CONCURRENCY + LLM_QUEUE_LIMIT, 64 + 256 by default), so the secretary never limits below its upstreams;
+ * (LLM_CONCURRENCY + LLM_QUEUE_LIMIT, 128 + 256 by default), so the secretary never limits below its upstreams;
  * beyond that the LLM service itself answers 503 + Retry-After. Idle connections close after keep-alive.
  */
 export const LLM_UPSTREAM_CONNECTIONS = 512;
