@@ -33,6 +33,7 @@ export { readPromptFile } from './prompt-file.js';
 export { loadLlmServiceConfig, type LlmServiceConfig } from './llm-service-config.js';
 export {
   buildLlmServiceApp,
+  defineLlmService,
   runLlmService,
   llmAnswerMetadata,
   LLM_SERVICE_KEY_CLASSES,

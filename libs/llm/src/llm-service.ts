@@ -81,6 +81,25 @@ export type LlmServiceDeps = {
   auth?: Authenticator;
 };
 
+/**
+ * What an LLM service's package exports, from its spec: `SPEC` (for `runLlmService`), `SERVICE` (its name), `SERVICE_VERSION` (its
+ * package.json's version, as /health reports it) and `buildApp(deps)` (its HTTP app; never listens, never reads
+ * the environment).
+ */
+export function defineLlmService(spec: LlmServiceSpec): {
+  SPEC: LlmServiceSpec;
+  SERVICE: LlmServiceSpec['service'];
+  SERVICE_VERSION: string;
+  buildApp: (deps: LlmServiceDeps) => Express;
+} {
+  return {
+    SPEC: spec,
+    SERVICE: spec.service,
+    SERVICE_VERSION: packageVersion(spec.packageJson),
+    buildApp: (deps) => buildLlmServiceApp(spec, deps),
+  };
+}
+
 /** The HTTP app of an LLM-backed service. Never listens, never reads the environment. */
 export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): Express {
   const { config } = deps;
