@@ -16,7 +16,7 @@ import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { ACTION_JIRA, ACTION_TELEGRAM_EMPLOYEE, DEFAULT_POLICY } from '../src/actions/action-policy.js';
 import { createCommunicatorClient } from '../src/actions/communicator-client.js';
-import { enqueueActionExecution, getExecution, type EnqueueInput } from '../src/actions/execution-repository.js';
+import { createExecutionRepository, type EnqueueInput } from '../src/actions/execution-repository.js';
 import { createJiraClient } from '../src/actions/jira-client.js';
 import { createActionWorker, type ActionWorker } from '../src/actions/worker.js';
 import { createActionAudit } from '../src/audit/action-audit.js';
@@ -301,7 +301,7 @@ describe('action deliveries in the audit log', () => {
 
   async function run(overrides: Partial<EnqueueInput>) {
     const { execution } = (await secretary.db.knex.transaction((trx) =>
-      enqueueActionExecution(trx, {
+      createExecutionRepository(trx).enqueue({
         requester: 'ivanov',
         channel: 'tg',
         action: ACTION_JIRA,
@@ -318,7 +318,7 @@ describe('action deliveries in the audit log', () => {
     await waitFor(
       async () => {
         await w.runOnce();
-        const e = await getExecution(secretary.db.knex, execution.id);
+        const e = await createExecutionRepository(secretary.db.knex).get(execution.id);
         return e && ['succeeded', 'failed', 'skipped'].includes(e.status) && e.notification.status !== 'pending'
           ? e
           : undefined;

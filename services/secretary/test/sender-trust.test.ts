@@ -1,8 +1,9 @@
 // The trust rules on their own (sender-trust.ts) and what the outbox plans for a held-back action; the same rules
 // end to end, with the real communicator, Dovecot and the fakes, are in actions/actions-e2e.test.ts.
 import { describe, expect, it } from 'vitest';
+import knexFactory from 'knex';
 import { DEFAULT_POLICY, ACTION_JIRA, ACTION_MAILING_LIST } from '../src/actions/action-policy.js';
-import { planExecution } from '../src/actions/execution-repository.js';
+import { createExecutionRepository } from '../src/actions/execution-repository.js';
 import type { ResolvedEmployee } from '../src/directory-repository.js';
 import { assessSenderTrust, isCompanyDomain, withheldReason, type SenderClaims } from '../src/sender-trust.js';
 
@@ -77,6 +78,8 @@ describe('assessSenderTrust', () => {
 });
 
 describe('planExecution for a held-back action', () => {
+  // Planning reads nothing: the repository is made over a query builder with no connection (no pool is opened).
+  const { planExecution } = createExecutionRepository(knexFactory({ client: 'pg' }));
   const base = {
     channel: 'email' as const,
     jira: { configured: true, defaultProjectKey: 'OPS' },

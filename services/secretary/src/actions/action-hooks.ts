@@ -12,7 +12,7 @@ import {
   isExecutableAction,
   type ActionPolicy,
 } from './action-policy.js';
-import { createExecutionRepository, planExecution, type ExecutionPlan } from './execution-repository.js';
+import { createExecutionRepository, type ExecutionPlan } from './execution-repository.js';
 import type { DepartmentTarget, ExecutionTarget, ReplyTarget } from './executors.js';
 
 // Structural mirrors of the secretary's Decision / DecisionContext (decision.ts), so this module and its tests
@@ -144,7 +144,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
         : undefined;
     const withheld = reason ? { reason, detail: ctx.trust!.detail } : undefined;
     const plan = isExecutableAction(outcome.action)
-      ? planExecution({
+      ? createExecutionRepository(db).planExecution({
           action: outcome.action,
           channel: ctx.channel,
           policy: deps.policy,

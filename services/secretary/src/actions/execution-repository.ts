@@ -150,7 +150,7 @@ export type ExecutionPlan = {
 };
 
 /** What enqueueing will do with an action: policy `off` → skipped, not configured → skipped, approval → held. */
-export function planExecution(
+function planExecution(
   input: Pick<EnqueueInput, 'channel' | 'policy' | 'jira' | 'requireApproval' | 'analysisId' | 'withheld'> & {
     action: ExecutableAction;
     payload: Pick<ExecutionPayload, 'department' | 'jira_project'>;
@@ -246,10 +246,7 @@ function executionColumns(
  * action commit together (the outbox): the worker picks `pending` rows up after the commit. Returns null for
  * actions without a side effect (reply, clarify); 400 `invalid_parameter` for an action the contract lacks.
  */
-export async function enqueueActionExecution(
-  trx: Knex.Transaction | Knex,
-  input: EnqueueInput,
-): Promise<Enqueued | null> {
+async function enqueueActionExecution(trx: Knex.Transaction | Knex, input: EnqueueInput): Promise<Enqueued | null> {
   if (!isAction(input.action)) throw errors.invalidParameter('action', 'is not a known action');
   if (!isExecutableAction(input.action)) return null;
   const executable = { ...input, action: input.action };
@@ -300,12 +297,13 @@ function filtered(db: Knex, filter: ExecutionFilter) {
   return q;
 }
 
-export async function listExecutions(db: Knex, filter: ExecutionFilter): Promise<ActionExecution[]> {
+/** The log's first `limit` (default 50) rows matching `filter`, newest first, as the API shows them. */
+async function listExecutions(db: Knex, filter: ExecutionFilter): Promise<ActionExecution[]> {
   return ((await filtered(db, filter).limit(filter.limit ?? 50)) as ExecutionRow[]).map(toApi);
 }
 
 /** One page of the log, newest first; `next_cursor` is null on the last page. */
-export async function listExecutionPage(
+async function listExecutionPage(
   db: Knex,
   filter: ExecutionFilter,
 ): Promise<{ executions: ActionExecution[]; next_cursor: string | null }> {
@@ -325,7 +323,7 @@ export async function listExecutionPage(
  * issue an earlier try made, instead of creating a second one. Only `failed` rows: anything else is a 409 (a
  * double click cannot run an action twice).
  */
-export async function retryExecution(db: Knex, id: number): Promise<ExecutionRow> {
+async function retryExecution(db: Knex, id: number): Promise<ExecutionRow> {
   const [row] = (await db(TABLE)
     .where({ id, status: 'failed' })
     .update({
@@ -354,7 +352,8 @@ async function refuseTransition(db: Knex, id: number, why: (existing: ExecutionR
   throw new AppError('conflict', 409, `Action execution ${id} ${why(existing)}`);
 }
 
-export async function getExecution(db: Knex, id: number): Promise<ActionExecution | undefined> {
+/** One execution as the API shows it; undefined when no row has `id`. */
+async function getExecution(db: Knex, id: number): Promise<ActionExecution | undefined> {
   const row = (await db<ExecutionRow>(TABLE).where('id', id).first()) as ExecutionRow | undefined;
   return row ? toApi(row) : undefined;
 }
@@ -371,7 +370,7 @@ export type Decision = {
  * Only `awaiting_approval` rows can be decided: a second decision is a 409, so a double click on a Telegram
  * button cannot run an action twice.
  */
-export async function decideExecution(db: Knex, id: number, d: Decision): Promise<ExecutionRow> {
+async function decideExecution(db: Knex, id: number, d: Decision): Promise<ExecutionRow> {
   const approve = d.decision === 'approved';
   const [row] = (await db(TABLE)
     .where({ id, status: 'awaiting_approval' })
@@ -409,7 +408,7 @@ export async function decideExecution(db: Knex, id: number, d: Decision): Promis
  * other's rows; the lease (token + expiry) outlives the statement, and an expired lease (a crashed worker)
  * makes the row claimable again.
  */
-export async function claimDueExecutions(db: Knex, opts: { leaseMs: number; limit: number }): Promise<ExecutionRow[]> {
+async function claimDueExecutions(db: Knex, opts: { leaseMs: number; limit: number }): Promise<ExecutionRow[]> {
   const token = randomUUID();
   const result = await db.raw<{ rows: ExecutionRow[] }>(
     `UPDATE ${TABLE} SET lease_token = ?, lease_expires_at = now() + (? * interval '1 millisecond'), updated_at = now()
@@ -432,7 +431,7 @@ export async function claimDueExecutions(db: Knex, opts: { leaseMs: number; limi
  * short lease survives a slow action while a dead worker's rows are free again within `leaseMs`.
  * Returns how many rows are still held.
  */
-export async function renewLeases(
+async function renewLeases(
   db: Knex,
   rows: Array<Pick<ExecutionRow, 'id' | 'lease_token'>>,
   leaseMs: number,
@@ -449,7 +448,7 @@ export async function renewLeases(
 }
 
 /** Updates a claimed row only while the lease is still ours; false when another worker has taken it over. */
-export async function updateLeased(
+async function updateLeased(
   db: Knex,
   row: Pick<ExecutionRow, 'id' | 'lease_token'>,
   changes: Record<string, unknown>,
@@ -461,12 +460,13 @@ export async function updateLeased(
   return updated;
 }
 
-export function laterThanNow(db: Knex, ms: number): Knex.Raw {
+/** `now() + ms` on the database clock (ms rounded, never negative), for `next_attempt_at` and lease expiries. */
+function laterThanNow(db: Knex, ms: number): Knex.Raw {
   return db.raw(`now() + (? * interval '1 millisecond')`, [Math.max(0, Math.round(ms))]);
 }
 
 /** Gives up the lease of a row the worker is done with (its next attempt time, if any, is in the row). */
-export async function releaseLease(db: Knex, row: Pick<ExecutionRow, 'id' | 'lease_token'>): Promise<void> {
+async function releaseLease(db: Knex, row: Pick<ExecutionRow, 'id' | 'lease_token'>): Promise<void> {
   await db(TABLE)
     .where({ id: row.id, lease_token: row.lease_token })
     .update({ lease_token: null, lease_expires_at: null });
@@ -482,6 +482,8 @@ export type ExecutionRepository = ReturnType<typeof createExecutionRepository>;
  */
 export function createExecutionRepository(db: Knex) {
   return {
+    /** What enqueueing would do with an action (pure; see `planExecution`): the action hooks route with it. */
+    planExecution,
     enqueue: (input: EnqueueInput) => enqueueActionExecution(db, input),
     list: (filter: ExecutionFilter) => listExecutions(db, filter),
     listPage: (filter: ExecutionFilter) => listExecutionPage(db, filter),

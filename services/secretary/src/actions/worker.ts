@@ -360,7 +360,7 @@ async function runRound(ctx: WorkerContext, batchSize: number): Promise<number> 
 }
 
 /**
- * The outbox worker: claims due rows (`claimDueExecutions`), runs the action, tells the approver (buttons) and
+ * The outbox worker: claims due rows (`executions.claimDue`), runs the action, tells the approver (buttons) and
  * the requester (the outcome) through the communicator, and records every step under the row's lease. Replicas
  * may run one each: a row is worked on by one lease holder at a time, and each write checks the lease. Polls
  * every ACTION_POLL_INTERVAL_MS on the resilience module's `sleep` (unref'd, aborted by `stop`/`nudge`).

@@ -16,8 +16,7 @@ import {
 } from '../../src/actions/action-policy.js';
 import { createCommunicatorClient } from '../../src/actions/communicator-client.js';
 import {
-  enqueueActionExecution,
-  getExecution,
+  createExecutionRepository,
   type ActionExecution,
   type EnqueueInput,
 } from '../../src/actions/execution-repository.js';
@@ -99,7 +98,7 @@ function makeWorker(options: { jira?: JiraSettings | null; approverChatId?: stri
 
 async function enqueue(overrides: Partial<EnqueueInput> = {}, policy: ActionPolicy = DEFAULT_POLICY) {
   const enqueued = await db.knex.transaction((trx) =>
-    enqueueActionExecution(trx, {
+    createExecutionRepository(trx).enqueue({
       analysisId: analysisSeq++,
       requester: 'ivanov',
       channel: 'tg',
@@ -124,7 +123,7 @@ async function settle(worker: ActionWorker, id: number): Promise<ActionExecution
   return waitFor(
     async () => {
       await worker.runOnce();
-      return finished(await getExecution(db.knex, id));
+      return finished(await createExecutionRepository(db.knex).get(id));
     },
     { intervalMs: 10, timeoutMs: 10_000, what: `execution ${id} to finish` },
   );
@@ -358,7 +357,7 @@ describe('not configured → skipped', () => {
     expect(execution.notification.status).toBe('not_needed');
     expect(execution.finished_at).not.toBeNull();
     await makeWorker().runOnce();
-    expect((await getExecution(db.knex, execution.id))!.status).toBe('skipped');
+    expect((await createExecutionRepository(db.knex).get(execution.id))!.status).toBe('skipped');
     expect(communicator.calls).toBe(calls);
   });
 
@@ -404,7 +403,7 @@ describe('not configured → skipped', () => {
   it('reply and clarify need no execution', async () => {
     expect(
       await db.knex.transaction((trx) =>
-        enqueueActionExecution(trx, {
+        createExecutionRepository(trx).enqueue({
           requester: 'ivanov',
           channel: 'tg',
           action: 'ответить сообщением',
@@ -508,7 +507,7 @@ describe('approvals', () => {
   it('records that no approver chat is configured', async () => {
     const { execution } = await enqueue({ channel: 'direct' }, parseActionPolicy('jira=approve'));
     await makeWorker().runOnce();
-    const row = await getExecution(db.knex, execution.id);
+    const row = await createExecutionRepository(db.knex).get(execution.id);
     expect(row!.approval_request).toMatchObject({
       status: 'not_needed',
       reason: expect.stringMatching(/APPROVER_TELEGRAM_CHAT_ID/),

@@ -3,7 +3,7 @@ import { startFakeJira, type FakeJira } from '@workemon/testkit/fake-jira';
 import { waitFor } from '@workemon/testkit';
 import { ACTION_JIRA, ACTION_TELEGRAM_EMPLOYEE, DEFAULT_POLICY } from '../../src/actions/action-policy.js';
 import { createCommunicatorClient } from '../../src/actions/communicator-client.js';
-import { enqueueActionExecution } from '../../src/actions/execution-repository.js';
+import { createExecutionRepository } from '../../src/actions/execution-repository.js';
 import { createJiraClient } from '../../src/actions/jira-client.js';
 import { createActionWorker, type ActionWorker } from '../../src/actions/worker.js';
 import {
@@ -58,7 +58,7 @@ it('two workers on one database execute a burst of 50 actions exactly once each'
   const ids: number[] = [];
   await db.knex.transaction(async (trx) => {
     for (let i = 0; i < 50; i += 1) {
-      const enqueued = await enqueueActionExecution(trx, {
+      const enqueued = await createExecutionRepository(trx).enqueue({
         analysisId: i + 1,
         requester: `user${i}`,
         channel: 'tg',

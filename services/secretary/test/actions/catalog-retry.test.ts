@@ -18,7 +18,7 @@ import {
 } from '../../src/actions/action-policy.js';
 import { createCommunicatorClient } from '../../src/actions/communicator-client.js';
 import {
-  enqueueActionExecution,
+  createExecutionRepository,
   type ActionExecution,
   type EnqueueInput,
 } from '../../src/actions/execution-repository.js';
@@ -70,7 +70,7 @@ const ops = { name: 'Ops', jira_project_key: 'OPS', telegram_contact: '@ops_duty
 
 async function enqueue(overrides: Partial<EnqueueInput> = {}, policy: ActionPolicy = parseActionPolicy('')) {
   const enqueued = await db.knex.transaction((trx) =>
-    enqueueActionExecution(trx, {
+    createExecutionRepository(trx).enqueue({
       analysisId: analysisSeq++,
       requester: 'ivanov',
       channel: 'tg',
