@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import type { Knex } from 'knex';
 import type { ActionDecisionInput } from '@workemon/contracts';
 import {
   principalOf,
@@ -10,17 +9,11 @@ import {
   type Principal,
 } from '@workemon/service-kit';
 import { buildActionCatalog, type ActionCatalogSource } from './action-catalog.js';
-import {
-  createExecutionRepository,
-  toApi,
-  type ExecutionFilter,
-  type ExecutionRepository,
-} from './execution-repository.js';
+import { toApi, type ExecutionFilter, type ExecutionRepository } from './execution-repository.js';
 
-/** The execution log (`executions`), or the database it is made over (`db`). */
-type ExecutionSource = { executions: ExecutionRepository } | { db: Knex };
-
-export type ActionRoutesDeps = ExecutionSource & {
+export type ActionRoutesDeps = {
+  /** The execution log (`createExecutionRepository(db)`). */
+  executions: ExecutionRepository;
   openapi: OpenApi;
   /** Checks keys: reading the log and deciding needs an admin key; the communicator decides with a service key. */
   auth: Authenticator;
@@ -50,7 +43,7 @@ type DecisionBody = { body?: ActionDecisionInput };
  */
 export function createActionRoutes(deps: ActionRoutesDeps): Router {
   const { openapi } = deps;
-  const executions = 'executions' in deps ? deps.executions : createExecutionRepository(deps.db);
+  const { executions } = deps;
   const admin = deps.auth.require(['admin']);
   const adminOrService = deps.auth.require(['admin', 'service']);
   const router = Router();

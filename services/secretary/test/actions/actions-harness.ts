@@ -22,6 +22,7 @@ import { actionsAndRulesMigration } from '../../src/migrations/100_actions_and_r
 import { actionRetriesMigration } from '../../src/migrations/220_action_retries.js';
 import type { ActionCatalogSource } from '../../src/actions/action-catalog.js';
 import { createActionRoutes } from '../../src/actions/action-routes.js';
+import { createExecutionRepository } from '../../src/actions/execution-repository.js';
 import { createRuleRoutes } from '../../src/rules/rule-routes.js';
 import type { WorkerSettings } from '../../src/actions/action-policy.js';
 
@@ -182,7 +183,7 @@ export function buildActionsApp(
     (app) => {
       app.use(
         createActionRoutes({
-          db,
+          executions: createExecutionRepository(db),
           openapi,
           auth,
           approverTelegramUserIds,
