@@ -23,6 +23,7 @@ import { actionRetriesMigration } from '../../src/migrations/220_action_retries.
 import type { ActionCatalogSource } from '../../src/actions/action-catalog.js';
 import { createActionRoutes } from '../../src/actions/action-routes.js';
 import { createRuleRoutes } from '../../src/rules/rule-routes.js';
+import { createRuleRepository } from '../../src/rules/rule-repository.js';
 import type { WorkerSettings } from '../../src/actions/action-policy.js';
 
 export const openapi = createOpenApi(loadOpenApiDocument('secretary'));
@@ -191,7 +192,7 @@ export function buildActionsApp(
           catalog: options.catalog,
         }),
       );
-      app.use(createRuleRoutes({ db, openapi, auth }));
+      app.use(createRuleRoutes({ rules: createRuleRepository(db), openapi, auth }));
     },
   );
 }
