@@ -4,16 +4,15 @@ import type { DeliveryRecord, DeliveryRepository } from './delivery-repository.j
 
 export { DELIVERY_RETENTION_DAYS } from './delivery-repository.js';
 
+/** What the delivery routes need: the OpenAPI document, the service-key check and the delivery repository. */
+export type DeliveryRoutesDeps = { openapi: OpenApi; auth: RequestHandler; deliveries: DeliveryRepository };
+
 /**
  * The communicator's durable record of handled inbound messages (stored by `deliveries`, a DeliveryRepository):
  * `POST /deliveries {channel, keys, outcome, reason?}` → `{recorded}` (idempotent: a known key keeps its first
  * outcome) and `POST /deliveries/lookup {keys}` → `{handled: [{key, outcome, reason, recorded_at}]}`.
  */
-export function createDeliveryRoutes(deps: {
-  openapi: OpenApi;
-  auth: RequestHandler;
-  deliveries: DeliveryRepository;
-}): Router {
+export function createDeliveryRoutes(deps: DeliveryRoutesDeps): Router {
   const router = Router();
   const { openapi, auth, deliveries } = deps;
 
