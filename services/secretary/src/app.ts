@@ -23,6 +23,7 @@ import { createAuditRecorder } from './audit/audit-recorder.js';
 import { DEFAULT_AUDIT_RETENTION_DAYS, createAuditRepository, createAuditRetention } from './audit/audit-repository.js';
 import { createAuditRoutes } from './audit/audit-routes.js';
 import { toDatabaseError } from './database.js';
+import { createDeliveryRepository } from './delivery-repository.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createDirectoryRoutes } from './directory-routes.js';
@@ -186,13 +187,13 @@ export function buildApp(deps: SecretaryDeps): Express {
         createPromptsRoutes({
           openapi,
           auth: adminKey,
-          knex: deps.knex,
+          directory,
           guesser: deps.guesser,
           analyst: deps.analyst,
         }),
       );
       // The communicator's record of handled inbound messages and its poller leases: service keys only.
-      app.use(createDeliveryRoutes({ openapi, auth: serviceKey, knex: deps.knex }));
+      app.use(createDeliveryRoutes({ openapi, auth: serviceKey, deliveries: createDeliveryRepository(deps.knex) }));
       const auth = deps.auth;
       app.use(
         createActionRoutes({

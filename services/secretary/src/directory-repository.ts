@@ -5,6 +5,7 @@ import type {
   DepartmentInput as ContractDepartmentInput,
   Employee as ContractEmployee,
   EmployeeInput as ContractEmployeeInput,
+  SecretaryApi,
 } from '@workemon/contracts';
 import { createHash } from 'node:crypto';
 import { errors } from '@workemon/service-kit';
@@ -124,6 +125,20 @@ const toDepartment = (row: DepartmentRow): Department => ({
   persona_sha256: row.persona_sha256 ?? null,
   created_at: iso(row.created_at),
   updated_at: iso(row.updated_at),
+});
+
+/**
+ * A department's persona version as GET /prompts lists it (the contract's `Prompts.personas` item): department
+ * name, `sha256` (hex SHA-256 of the persona text) and `updated_at` (ISO 8601; null: set before it was recorded).
+ */
+export type PersonaVersion = SecretaryApi.components['schemas']['Prompts']['personas'][number];
+
+type PersonaRow = { name: string; persona_sha256: string; persona_updated_at: Date | string | null };
+
+const toPersonaVersion = (row: PersonaRow): PersonaVersion => ({
+  department: row.name,
+  sha256: row.persona_sha256,
+  updated_at: row.persona_updated_at instanceof Date ? row.persona_updated_at.toISOString() : row.persona_updated_at,
 });
 
 // The same version the LLM services report as `persona_sha256` (hex SHA-256 of the trimmed UTF-8 text).
@@ -284,6 +299,14 @@ export function createDirectoryRepository(knex: Knex) {
     },
     async deleteDepartment(name: string): Promise<boolean> {
       return (await knex('departments').where({ name: name.trim() }).delete()) > 0;
+    },
+    /** The departments that have a persona, by name: its SHA-256 version and when it last changed (GET /prompts). */
+    async listPersonas(): Promise<PersonaVersion[]> {
+      const rows = await knex('departments')
+        .whereNotNull('persona_sha256')
+        .orderBy('name')
+        .select<PersonaRow[]>('name', 'persona_sha256', 'persona_updated_at');
+      return rows.map(toPersonaVersion);
     },
   };
 }

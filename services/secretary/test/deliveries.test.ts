@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
+import { DELIVERY_RETENTION_DAYS, createDeliveryRepository } from '../src/delivery-repository.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 
 let db: { url: string; drop: () => Promise<void> };
@@ -71,5 +72,39 @@ describe('handled inbound messages', () => {
     expect(res.status).toBe(400);
     expect(res.body.message).toContain(parameter);
     expect(await secretary.db.knex('deliveries').pluck('key')).toEqual(before);
+  });
+});
+
+describe('the delivery repository', () => {
+  /** Moves a key's recorded_at `days` back by the database clock. */
+  const backdate = (key: string, days: number) =>
+    secretary.db
+      .knex('deliveries')
+      .where({ key })
+      .update({ recorded_at: secretary.db.knex.raw(`now() - make_interval(days => ?)`, [days]) });
+
+  it('removes keys older than the retention on its first record call, keeping younger ones', async () => {
+    const deliveries = createDeliveryRepository(secretary.db.knex);
+    expect(await deliveries.lookup(['repo:old', 'repo:young'])).toEqual([]);
+    expect(
+      await keyed(secretary.url, 'service')
+        .post('/deliveries')
+        .send({
+          channel: 'email',
+          keys: ['repo:old', 'repo:young'],
+          outcome: 'skipped',
+          reason: 'automatic',
+        }),
+    ).toHaveProperty('body', { recorded: 2 });
+    await backdate('repo:old', DELIVERY_RETENTION_DAYS + 1);
+    await backdate('repo:young', DELIVERY_RETENTION_DAYS - 1);
+
+    // A new repository prunes on its first write.
+    expect(await deliveries.record({ channel: 'tg', keys: ['repo:new', 'repo:new'], outcome: 'sent' })).toBe(1);
+    const left = await deliveries.lookup(['repo:old', 'repo:young', 'repo:new']);
+    expect(left.map((d) => d.key).sort()).toEqual(['repo:new', 'repo:young']);
+    expect(left.find((d) => d.key === 'repo:young')).toMatchObject({ outcome: 'skipped', reason: 'automatic' });
+    for (const delivery of left) expect(new Date(delivery.recorded_at).toISOString()).toBe(delivery.recorded_at);
+    expect(await deliveries.removeExpired()).toBe(0);
   });
 });

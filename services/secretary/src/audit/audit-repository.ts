@@ -308,7 +308,7 @@ function addCounts(into: Record<string, AuditChannelCounts>, r: Record<string, u
 
 /**
  * Runs `deleteExpired` on the first write and then every `everyWrites` writes, as the deliveries keys are kept
- * (delivery-routes.ts): no timer to own, and an idle log has nothing new to expire. Failures are handed to
+ * (delivery-repository.ts): no timer to own, and an idle log has nothing new to expire. Failures are handed to
  * `onError` (the next due write tries again).
  */
 export function createAuditRetention(options: {

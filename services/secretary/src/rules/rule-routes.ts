@@ -1,21 +1,19 @@
 import { Router } from 'express';
-import type { Knex } from 'knex';
 import { errors, validated, type Authenticator, type OpenApi } from '@workemon/service-kit';
-import { createRuleRepository, type RuleRepository, type RuleStatsOptions } from './rule-repository.js';
+import type { RuleRepository, RuleStatsOptions } from './rule-repository.js';
 import { validateRule, type RuleInput } from './rules.js';
 
 /**
  * What the rule routes need: the OpenAPI document, the key check (every rule route needs an admin key) and the
- * rule repository (`rules`), or the database it is made over (`db`).
+ * rule repository (`rules`, made by `createRuleRepository(db)`).
  */
-export type RuleRoutesDeps = { openapi: OpenApi; auth: Authenticator } & ({ rules: RuleRepository } | { db: Knex });
+export type RuleRoutesDeps = { openapi: OpenApi; auth: Authenticator; rules: RuleRepository };
 
 type IdParams = { params: { id: number } };
 
 /** `/rules` CRUD, `/rules/{id}/toggle` and `/rules/stats`; mount with `app.use(createRuleRoutes(deps))`. */
 export function createRuleRoutes(deps: RuleRoutesDeps): Router {
-  const { openapi } = deps;
-  const rules = 'rules' in deps ? deps.rules : createRuleRepository(deps.db);
+  const { openapi, rules } = deps;
   const auth = deps.auth.require(['admin']);
   const router = Router();
 

@@ -24,6 +24,7 @@ import type { ActionCatalogSource } from '../../src/actions/action-catalog.js';
 import { createActionRoutes } from '../../src/actions/action-routes.js';
 import { createExecutionRepository } from '../../src/actions/execution-repository.js';
 import { createRuleRoutes } from '../../src/rules/rule-routes.js';
+import { createRuleRepository } from '../../src/rules/rule-repository.js';
 import type { WorkerSettings } from '../../src/actions/action-policy.js';
 
 export const openapi = createOpenApi(loadOpenApiDocument('secretary'));
@@ -192,7 +193,7 @@ export function buildActionsApp(
           catalog: options.catalog,
         }),
       );
-      app.use(createRuleRoutes({ db, openapi, auth }));
+      app.use(createRuleRoutes({ rules: createRuleRepository(db), openapi, auth }));
     },
   );
 }
