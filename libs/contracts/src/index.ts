@@ -94,3 +94,91 @@ export type ActionDecisionInput = SecretaryComponents['schemas']['ActionDecision
 export type AuditEventInput = Omit<SecretaryComponents['schemas']['AuditEventInput'], 'dry_run'> & {
   dry_run?: boolean;
 };
+
+/** The answer of the communicator's `POST /test` (a dry run of one mail). */
+export type DryRunVerdict = CommunicatorComponents['schemas']['DryRunVerdict'];
+/** The JSON a mail webhook of the communicator answers with 200. */
+export type WebhookResult = CommunicatorComponents['schemas']['WebhookResult'];
+/** One thing a real request would do, in a dry run's `would_execute` (secretary.yaml). */
+export type WouldExecute = SecretaryComponents['schemas']['WouldExecute'];
+/**
+ * The communicator's verdict on a mail's sender (`sender_authentication` of `POST /analyze-request`): DMARC, or
+ * DKIM/SPF aligned with the `From:` domain (RFC 7489), from the receiving server's Authentication-Results.
+ */
+export type SenderAuthentication = SecretaryComponents['schemas']['SenderAuthentication'];
+/**
+ * The generation settings an answer was produced with (the `settings` of the LLM services' `llm` metadata): the
+ * guesser's and the analyst's documents declare the same schema; the compiler keeps them equal (below).
+ */
+export type GenerationSettings = GuesserComponents['schemas']['GenerationSettings'];
+const sameGenerationSettings: [GenerationSettings, AnalystComponents['schemas']['GenerationSettings']] extends [
+  AnalystComponents['schemas']['GenerationSettings'],
+  GenerationSettings,
+]
+  ? true
+  : false = true;
+void sameGenerationSettings;
+/** The guesser's request (`GET`/`POST /get-context`). */
+export type ContextRequest = GuesserComponents['schemas']['ContextRequest'];
+/** The system analyst's request (`GET`/`POST /prepare-analytics`). */
+export type AnalyticsRequest = AnalystComponents['schemas']['AnalyticsRequest'];
+/** The body of the secretary's `POST /rate-limits/consume`: one unit from every key, `limit` per `window_seconds`. */
+export type RateLimitConsumeRequest = SecretaryComponents['schemas']['RateLimitConsumeRequest'];
+
+/**
+ * The secretary's answer to `POST /rate-limits/consume` as the wire carries it, narrowed to what the secretary
+ * actually sends: `key` and `retry_after_seconds` (whole seconds ≥ 1) are present exactly when refused. The
+ * contract's schema leaves both optional, so this narrower union is checked against it (below).
+ */
+export type RateLimitAnswer = { allowed: true } | { allowed: false; key: string; retry_after_seconds: number };
+const answerIsContractVerdict: RateLimitAnswer extends SecretaryComponents['schemas']['RateLimitVerdict']
+  ? true
+  : false = true;
+void answerIsContractVerdict;
+
+/**
+ * A rate-limit verdict inside a process (the secretary's store, the communicator's sender limit): `allowed`, one
+ * unit was taken from every key; otherwise nothing was taken, `key` is the first exhausted key in the order
+ * given and `retryAfterSeconds` (integer ≥ 1) the time until it has a unit again. The camelCase form of
+ * `RateLimitAnswer`; `rateLimitAnswerOf` / `rateLimitVerdictOf` convert between the two.
+ */
+export type RateLimitVerdict = { allowed: true } | { allowed: false; key: string; retryAfterSeconds: number };
+
+/** The wire form (`RateLimitAnswer`, secretary.yaml `RateLimitVerdict`) of a verdict. */
+export function rateLimitAnswerOf(verdict: RateLimitVerdict): RateLimitAnswer {
+  return verdict.allowed
+    ? { allowed: true }
+    : { allowed: false, key: verdict.key, retry_after_seconds: verdict.retryAfterSeconds };
+}
+
+/** The in-process form of the secretary's answer to `POST /rate-limits/consume`. */
+export function rateLimitVerdictOf(answer: RateLimitAnswer): RateLimitVerdict {
+  return answer.allowed
+    ? { allowed: true }
+    : { allowed: false, key: answer.key, retryAfterSeconds: answer.retry_after_seconds };
+}
+
+/** The decision of an approver's button press on a held action. */
+export type ApprovalVerdict = 'approve' | 'reject';
+
+const APPROVAL_CALLBACK_DATA = /^action:(approve|reject):(\d+)$/;
+
+/**
+ * The `callback_data` of an approval button (`action:approve:<id>` / `action:reject:<id>`), sent by the
+ * secretary with the approval request and read back by the communicator when the approver presses it; `id` is
+ * the action execution's id (a positive integer). At most 64 bytes, as the Bot API's InlineKeyboardButton allows.
+ */
+export function approvalCallbackData(verdict: ApprovalVerdict, id: number): string {
+  return `action:${verdict}:${id}`;
+}
+
+/**
+ * Reads an approval button's `callback_data` (the format of `approvalCallbackData`): the verdict and the action
+ * execution's id, or undefined for anything else (another button, no data).
+ */
+export function parseApprovalCallbackData(
+  data: string | undefined,
+): { decision: ApprovalVerdict; id: number } | undefined {
+  const match = APPROVAL_CALLBACK_DATA.exec(data ?? '');
+  return match ? { decision: match[1] as ApprovalVerdict, id: Number(match[2]) } : undefined;
+}

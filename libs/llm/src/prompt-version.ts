@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readPromptFile } from './prompt-file.js';
+import type { GenerationSettings } from '@workemon/contracts';
 import type { LlmSettings } from './llm-config.js';
 
 /**
@@ -10,15 +11,12 @@ import type { LlmSettings } from './llm-config.js';
  */
 export type PromptVersion = { name: string; sha256: string };
 
-/** The generation settings an answer was produced with (the `settings` of the LLM services' `llm` metadata). */
-export type GenerationSettings = {
-  /** Sampling temperature sent to the provider. */
-  temperature: number;
-  /** Token limit of one answer (LLM_MAX_TOKENS, else LLM_MAX_OUTPUT_TOKENS). */
-  max_output_tokens: number;
-  /** Structured-output mode (LLM_JSON_MODE). */
-  json_mode: string;
-};
+/**
+ * The generation settings an answer was produced with (the `settings` of the LLM services' `llm` metadata): the
+ * contract's `GenerationSettings` — `temperature` sent to the provider, `max_output_tokens` (LLM_MAX_TOKENS, else
+ * LLM_MAX_OUTPUT_TOKENS), `json_mode` (LLM_JSON_MODE).
+ */
+export type { GenerationSettings };
 
 /** Lower-case hex SHA-256 of a text's UTF-8 bytes: the version of a prompt or persona. */
 export function sha256Hex(text: string): string {

@@ -5,6 +5,8 @@ import {
   type AnalysisResponse,
   type AnalyzeRequest,
   type AuditEventInput,
+  type RateLimitAnswer,
+  type RateLimitConsumeRequest,
   type SecretaryApi,
 } from '@workemon/contracts';
 
@@ -29,13 +31,13 @@ export type SecretaryClient = {
    * per `windowSeconds`, all or nothing. Rejects with the AppError of the call (503 unreachable, 504 timeout,
    * 404 a secretary without the endpoint) when the secretary cannot answer; never retried here.
    */
-  consumeRateLimit: (request: { keys: string[]; limit: number; window_seconds: number }) => Promise<RateLimitAnswer>;
+  consumeRateLimit: (request: RateLimitConsumeRequest) => Promise<RateLimitAnswer>;
   /** `POST /audit-events`: stores 1..100 audit events; a repeated `event_id` is ignored by the secretary. */
   postAuditEvents: (events: AuditEvent[]) => Promise<{ accepted: number; duplicates: number }>;
 };
 
-/** The secretary's answer to `POST /rate-limits/consume`. */
-export type RateLimitAnswer = { allowed: true } | { allowed: false; key: string; retry_after_seconds: number };
+/** The secretary's answer to `POST /rate-limits/consume` (libs/contracts, checked against the contract). */
+export type { RateLimitAnswer };
 
 /**
  * One audit event as `POST /audit-events` takes it (the secretary's audit log; fields and limits as agreed in

@@ -1,4 +1,5 @@
 import { domainToASCII } from 'node:url';
+import { rateLimitVerdictOf, type RateLimitVerdict } from '@workemon/contracts';
 import { isAppError, type Logger } from '@workemon/service-kit';
 import type { SecretaryClient } from './secretary-client.js';
 
@@ -34,8 +35,8 @@ export const rateLimitKey = {
   telegram: (userId: number | string) => `telegram:${userId}`,
 };
 
-/** allowed: one unit was taken from every key; otherwise nothing was taken and `key` is the first exhausted one. */
-export type RateLimitVerdict = { allowed: true } | { allowed: false; key: string; retryAfterSeconds: number };
+/** One definition for every service (libs/contracts): the camelCase form of the contract's RateLimitVerdict. */
+export type { RateLimitVerdict };
 
 /**
  * Per-sender limits of RATE_LIMIT_PER_HOUR messages per hour, kept by the secretary (`POST /rate-limits/consume`,
@@ -72,9 +73,7 @@ export function createSenderRateLimit(deps: {
           limit: deps.limitPerHour,
           window_seconds: RATE_LIMIT_WINDOW_SECONDS,
         });
-        return answer.allowed
-          ? { allowed: true }
-          : { allowed: false, key: answer.key, retryAfterSeconds: answer.retry_after_seconds };
+        return rateLimitVerdictOf(answer);
       } catch (err) {
         if (!(isAppError(err) && err.status === 404)) throw err;
         if (!warned) {

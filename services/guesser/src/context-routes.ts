@@ -2,7 +2,7 @@ import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { addAccessLogFields, validated } from '@workemon/service-kit';
 import { llmAnswerMetadata, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
-import type { ContextResponse } from '@workemon/contracts';
+import type { ContextRequest, ContextResponse } from '@workemon/contracts';
 import { categoriesPromptSection, loadCategories, type Category } from './categories.js';
 
 /** The seed's answer alone (no classification): kept for callers that validate just the decision. */
@@ -24,14 +24,8 @@ export function classifiedContextSchema(categories: readonly Category[]) {
   });
 }
 
-type ContextInput = {
-  username: string;
-  department: string;
-  position: string;
-  request: string;
-  /** The department's custom instructions (operator text, from the secretary's directory); optional. */
-  persona?: string;
-};
+/** The validated query or body of /get-context (the contract's `ContextRequest`; `persona` is operator text). */
+type ContextInput = ContextRequest;
 
 /** The categories of a guesser config; the shipped default for an LLM service config without them. */
 function categoriesOf(config: LlmServiceConfig): Category[] {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { ACTION_CLARIFY, type Action } from '@workemon/contracts';
+import { ACTION_CLARIFY, type WouldExecute } from '@workemon/contracts';
 import type { ActionPreview } from './actions/action-hooks.js';
 import type { ExecutionTarget } from './actions/executors.js';
 import type { AnalyzeInput, createAnalyzer } from './analyzer.js';
@@ -7,19 +7,7 @@ import { channelReplyAction, type Decision, type DecisionContext } from './decis
 import { capDecision } from './response-length.js';
 
 /** One thing a real request would do (the contract's `WouldExecute`). */
-export type WouldExecute = {
-  action: Action;
-  /** `pending`: it would run (or be sent) now; `awaiting_approval`: it would wait for an approver; `skipped`: not done. */
-  status: 'pending' | 'awaiting_approval' | 'skipped';
-  /** Routing rules that chose or shaped this action, in evaluation order. */
-  rules: { id: number; name: string }[];
-  /** Where it goes: a Jira project key, a mailing-list address, a Telegram contact, the address or chat replied to. */
-  target: string | null;
-  /** Why it would be skipped (operator-facing), else null. */
-  reason: string | null;
-  /** For the reply: the text the sender would receive (after MAX_RESPONSE_LENGTH); null for other actions. */
-  text: string | null;
-};
+export type { WouldExecute };
 
 /** The routing step's plan for a context (the action hooks' `preview`); absent: no rules or actions wired. */
 export type PreviewActions = (context: DecisionContext) => ActionPreview | undefined;

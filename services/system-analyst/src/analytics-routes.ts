@@ -2,7 +2,7 @@ import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { addAccessLogFields, errors, validated } from '@workemon/service-kit';
 import { llmAnswerMetadata, withPersona, type LlmRouteDeps } from '@workemon/llm';
-import { ACTIONS, isAction, type AnalyticsResponse } from '@workemon/contracts';
+import { ACTIONS, isAction, type AnalyticsRequest, type AnalyticsResponse } from '@workemon/contracts';
 
 export const analyticsSchema = z.object({
   is_enough: z.boolean(),
@@ -17,12 +17,8 @@ export const analyticsSchema = z.object({
   ),
 });
 
-type AnalyticsInput = {
-  context: string;
-  request: string;
-  /** The department's custom instructions (operator text, from the secretary's directory); optional. */
-  persona?: string;
-};
+/** The validated query or body of /prepare-analytics (the contract's `AnalyticsRequest`; `persona` is operator text). */
+type AnalyticsInput = AnalyticsRequest;
 
 /**
  * GET and POST /prepare-analititcs (the contract's spelling) and /prepare-analytics (alias): the fixed prompt +

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { AppError, errors, getRequestId, isAppError, type Logger } from '@workemon/service-kit';
-import type { AnalysisResponse } from '@workemon/contracts';
+import type { AnalysisResponse, DryRunVerdict as ContractDryRunVerdict } from '@workemon/contracts';
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SecretaryClient } from '../secretary-client.js';
 import { MAIL_SKIP_REASONS } from './mail-audit.js';
@@ -14,16 +14,16 @@ export type DryRunInput =
 /**
  * The answer of `POST /test` (communicator.yaml `DryRunVerdict`): `skipped` with the audit reason (and the
  * finer rule in `detail`), or `decided` with the secretary's dry-run answer and the reply that would be sent.
+ * Narrower than the contract's type, which has `reason` as any string and `decision` as any object: here
+ * `reason` is one of the audit log's reasons and `decision` the secretary's AnalysisResponse. The compiler checks
+ * that every such verdict is a contract `DryRunVerdict` (below).
  */
-export type DryRunVerdict = {
-  dry_run: true;
-  outcome: 'skipped' | 'decided';
+export type DryRunVerdict = Omit<ContractDryRunVerdict, 'reason' | 'decision'> & {
   reason?: AuditSkipReason | 'refused';
-  detail?: string;
-  message_id?: string;
   decision?: AnalysisResponse;
-  reply?: { to: string; subject: string; in_reply_to?: string; text: string };
 };
+const verdictIsContractVerdict: DryRunVerdict extends ContractDryRunVerdict ? true : false = true;
+void verdictIsContractVerdict;
 
 /** Builds the RFC 5322 mail of a JSON dry run (nodemailer's composer: encoded words, line folding, a Message-ID). */
 async function composeMail(input: Exclude<DryRunInput, { raw: Buffer }>, to: string): Promise<Buffer> {

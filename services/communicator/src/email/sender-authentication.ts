@@ -1,11 +1,12 @@
 import { getDomain } from 'tldts';
+import type { SenderAuthentication } from '@workemon/contracts';
 
 /**
  * The communicator's verdict on a mail's sender, passed to the secretary as `sender_authentication` (the
  * contract's SenderAuthentication): `verified` when the receiving server's Authentication-Results show a DMARC
  * pass, or a DKIM or SPF pass aligned with the `From:` domain; `reason` explains either way (for the log).
  */
-export type SenderAuthentication = { verified: boolean; method: 'dkim' | 'spf' | 'dmarc' | 'none'; reason: string };
+export type { SenderAuthentication };
 
 /** One `method=result` of an Authentication-Results header, with its `ptype.property=value` pairs. */
 export type AuthResult = {

@@ -11,7 +11,7 @@ import {
   withDeadline,
   type RetryOptions,
 } from '@workemon/service-kit';
-import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
+import { parseApprovalCallbackData, type AnalysisResponse, type AnalyzeRequest } from '@workemon/contracts';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type HandledOutcome, type SecretaryClient } from '../secretary-client.js';
@@ -701,12 +701,7 @@ function secretaryFailureReply(state: ChannelState, err: unknown, target: ReplyT
 }
 
 /** An approval button's `callback_data` (`action:approve:<id>` / `action:reject:<id>`), or undefined. */
-export function parseApprovalCallback(
-  data: string | undefined,
-): { decision: 'approve' | 'reject'; id: number } | undefined {
-  const match = /^action:(approve|reject):(\d+)$/.exec(data ?? '');
-  return match ? { decision: match[1] as 'approve' | 'reject', id: Number(match[2]) } : undefined;
-}
+export const parseApprovalCallback = parseApprovalCallbackData;
 
 /** Answers a callback query (stops the spinner; `text` as a toast or alert); a refusal by Telegram is ignored. */
 async function answerQuery(state: ChannelState, query: CallbackQuery, text?: string, alert?: boolean): Promise<void> {

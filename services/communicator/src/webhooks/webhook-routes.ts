@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import { AppError, errors, type Logger } from '@workemon/service-kit';
+import type { WebhookResult } from '@workemon/contracts';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import type { WebhookSettings } from '../config.js';
 import type { MailOutcome, MailPipeline, MailSource, PipelineHooks } from '../email/mail-pipeline.js';
@@ -13,20 +14,7 @@ import { sesMail } from './ses.js';
 import { SnsVerificationError, createSnsVerifier, isSnsMessage, type SnsMessage, type SnsVerifier } from './sns.js';
 
 /** The JSON a webhook answers with 200 (`WebhookResult` in the communicator's OpenAPI document). */
-export type WebhookResult = {
-  outcome:
-    | 'replied'
-    | 'skipped'
-    | 'duplicate'
-    | 'rate-limited'
-    | 'no-reply'
-    | 'failed'
-    | 'subscribed'
-    | 'unsubscribed'
-    | 'ignored';
-  reason?: string;
-  message_id?: string;
-};
+export type { WebhookResult };
 
 type Provider = Exclude<MailSource, 'email'>;
 

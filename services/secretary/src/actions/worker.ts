@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { approvalCallbackData } from '@workemon/contracts';
 import { backoffMs, sleep, type Logger, type Metrics } from '@workemon/service-kit';
 import type { WorkerSettings } from './action-policy.js';
 import type { CommunicatorClient, OutboundMessage } from './communicator-client.js';
@@ -105,8 +106,8 @@ async function sendApprovalRequest(ctx: WorkerContext, row: ExecutionRow, to: st
     text: approvalText(row),
     idempotency_key: `action-${row.id}-approval`,
     buttons: [
-      { text: 'Одобрить', callback_data: `action:approve:${row.id}` },
-      { text: 'Отклонить', callback_data: `action:reject:${row.id}` },
+      { text: 'Одобрить', callback_data: approvalCallbackData('approve', row.id) },
+      { text: 'Отклонить', callback_data: approvalCallbackData('reject', row.id) },
     ],
   });
   const sentRow = await ctx.executions.updateLeased(row, {

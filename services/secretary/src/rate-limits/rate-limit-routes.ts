@@ -1,8 +1,7 @@
 import { Router, type RequestHandler } from 'express';
+import { rateLimitAnswerOf, type RateLimitConsumeRequest } from '@workemon/contracts';
 import { validated, type OpenApi } from '@workemon/service-kit';
 import type { RateLimitStore } from './rate-limit-store.js';
-
-type ConsumeBody = { keys: string[]; limit: number; window_seconds: number };
 
 /**
  * `POST /rate-limits/consume {keys, limit, window_seconds}` (service key): one unit from every key's budget, all
@@ -13,16 +12,12 @@ type ConsumeBody = { keys: string[]; limit: number; window_seconds: number };
 export function createRateLimitRoutes(deps: { openapi: OpenApi; auth: RequestHandler; store: RateLimitStore }): Router {
   const router = Router();
   router.post('/rate-limits/consume', deps.auth, deps.openapi.validate('consumeRateLimit'), async (_req, res) => {
-    const { body } = validated<{ body: ConsumeBody }>(res);
+    const { body } = validated<{ body: RateLimitConsumeRequest }>(res);
     const verdict = await deps.store.consume(
       // A key named twice is one budget: one unit from each distinct key.
       [...new Set(body.keys)].map((key) => ({ key, limit: body.limit, windowSeconds: body.window_seconds })),
     );
-    res.json(
-      verdict.allowed
-        ? { allowed: true }
-        : { allowed: false, key: verdict.key, retry_after_seconds: verdict.retryAfterSeconds },
-    );
+    res.json(rateLimitAnswerOf(verdict));
   });
   return router;
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { RateLimitVerdict } from '@workemon/contracts';
 
 /** One budget to draw from: `limit` units per `windowSeconds`, under `key`. */
 export type RateLimitEntry = {
@@ -10,10 +11,8 @@ export type RateLimitEntry = {
   windowSeconds: number;
 };
 
-export type RateLimitVerdict =
-  | { allowed: true }
-  /** Nothing was taken. `key`: the first exhausted key in the order given; `retryAfterSeconds`: integer ≥ 1. */
-  | { allowed: false; key: string; retryAfterSeconds: number };
+/** One definition for every service (libs/contracts): the camelCase form of the contract's RateLimitVerdict. */
+export type { RateLimitVerdict };
 
 /** How often (at most) one process deletes rows that hold no budget any more. */
 export const RATE_LIMIT_CLEANUP_INTERVAL_MS = 60_000;
