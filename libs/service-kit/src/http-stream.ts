@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { HttpTransportError, networkCode, sharedHttpPool, type HttpAnswer, type HttpPool } from './http-transport.js';
-import { getRequestId, REQUEST_ID_HEADER } from './request-context.js';
+import { withRequestId } from './request-context.js';
 
 /**
  * A GET whose body is too big to hold in memory (a model file of gigabytes), on the same transport as every other
@@ -35,13 +35,6 @@ export type HttpStream = {
 
 /** undici's error code for "no headers / no body bytes within the idle limit". */
 const IDLE_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-/** The request's headers with the current request id added as `X-Request-Id`, unless the caller set one. */
-function withRequestId(headers: Record<string, string> = {}): Record<string, string> {
-  const requestId = getRequestId();
-  if (!requestId || Object.keys(headers).some((h) => h.toLowerCase() === REQUEST_ID_HEADER)) return headers;
-  return { ...headers, [REQUEST_ID_HEADER]: requestId };
-}
 
 /** Destroys an unread body; the abort error undici then emits on it has no one to tell and is dropped. */
 function discardBody(body: NodeJS.ReadableStream & { destroy(): void }): void {

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { getRequestId, REQUEST_ID_HEADER } from './request-context.js';
+import { withRequestId } from './request-context.js';
 import { startDeadline } from './resilience.js';
 
 /**
@@ -25,6 +25,11 @@ export type HttpPoolOptions = {
   connections?: number;
   /** How long an idle connection is kept, ms (the server's `Keep-Alive: timeout` hint wins when shorter). Default 30 s. */
   keepAliveTimeoutMs?: number;
+  /**
+   * The CAs (PEM) TLS connections are verified against, replacing Node's bundled roots (add `tls.rootCertificates`
+   * to keep them). Default: Node's roots. Certificates are always verified.
+   */
+  ca?: string[];
 };
 
 /** A keep-alive connection pool, one per origin inside; share one between the clients of a process. */
@@ -38,6 +43,7 @@ export function createHttpPool(options: HttpPoolOptions = {}): HttpPool {
     connections: options.connections ?? DEFAULT_POOL_CONNECTIONS,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
     keepAliveMaxTimeout: 120_000,
+    ...(options.ca ? { connect: { ca: options.ca } } : {}),
   });
 }
 
@@ -109,10 +115,7 @@ export function networkCode(err: unknown): string | undefined {
  * it), the whole body read as text. Any status resolves; no complete answer throws HttpTransportError.
  */
 export async function exchange(req: HttpExchange): Promise<HttpAnswer> {
-  const headers: Record<string, string> = { ...req.headers };
-  const requestId = getRequestId();
-  if (requestId && !Object.keys(headers).some((h) => h.toLowerCase() === REQUEST_ID_HEADER))
-    headers[REQUEST_ID_HEADER] = requestId;
+  const headers = withRequestId(req.headers);
   const deadline = startDeadline(req.timeoutMs);
   try {
     const response = await request(req.url, {

@@ -22,3 +22,14 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 export function acceptOrCreateRequestId(incoming: unknown): string {
   return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
+
+/**
+ * An outgoing request's headers with the current request id added as `X-Request-Id` (lower-case name), unless
+ * there is no current id or the caller set the header already (any case). Returns a new object when it adds the
+ * id, `headers` itself otherwise. Used by every outgoing exchange (`exchange()`, `openHttpStream()`).
+ */
+export function withRequestId(headers: Record<string, string> = {}): Record<string, string> {
+  const requestId = getRequestId();
+  if (!requestId || Object.keys(headers).some((h) => h.toLowerCase() === REQUEST_ID_HEADER)) return headers;
+  return { ...headers, [REQUEST_ID_HEADER]: requestId };
+}

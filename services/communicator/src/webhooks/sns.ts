@@ -1,22 +1,18 @@
 import { X509Certificate, createVerify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import https from 'node:https';
 import { rootCertificates } from 'node:tls';
+import type { CommunicatorApi } from '@workemon/contracts';
+import { createHttpPool, exchange, sharedHttpPool, type HttpPool } from '@workemon/service-kit';
 
-/** The fields of an Amazon SNS HTTP(S) message body (JSON) that this endpoint reads. */
-export type SnsMessage = {
-  Type: 'Notification' | 'SubscriptionConfirmation' | 'UnsubscribeConfirmation';
-  MessageId: string;
-  TopicArn: string;
-  Message: string;
-  Timestamp: string;
+/**
+ * An Amazon SNS HTTP(S) message body (JSON) as this endpoint reads it: the contract's `SnsMessage` schema
+ * (libs/contracts communicator.yaml), which follows AWS's format — Amazon SNS Developer Guide, "Parsing message
+ * formats" (the HTTP/HTTPS notification, subscription confirmation and unsubscribe confirmation JSON formats). One
+ * difference: SignatureVersion is any string here, since an unknown version is a failed verification (401 from
+ * `verify`), not a malformed body.
+ */
+export type SnsMessage = Omit<CommunicatorApi.components['schemas']['SnsMessage'], 'SignatureVersion'> & {
   SignatureVersion: string;
-  Signature: string;
-  SigningCertURL: string;
-  Subject?: string;
-  SubscribeURL?: string;
-  Token?: string;
-  UnsubscribeURL?: string;
 };
 
 const TYPES = new Set(['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation']);
@@ -90,6 +86,26 @@ const MAX_CERT_BYTES = 64 * 1024;
 const CERT_CACHE_MS = 24 * 3600_000;
 
 /**
+ * GETs `url` (already checked by `allowedUrl`) through service-kit's `exchange()` on `pool`: the whole exchange
+ * under `timeoutMs`, at most MAX_CERT_BYTES of body, no redirect followed (a redirect could leave the allowed
+ * hosts). Resolves with any status and the body's bytes; throws HttpTransportError (`timeout`, `unreachable`,
+ * `too-large`).
+ */
+async function fetchAllowed(url: string, pool: HttpPool, timeoutMs: number): Promise<{ status: number; body: Buffer }> {
+  const answer = await exchange({ method: 'GET', url, timeoutMs, maxBytes: MAX_CERT_BYTES, binary: true, pool });
+  return { status: answer.status, body: answer.bytes ?? Buffer.alloc(0) };
+}
+
+/**
+ * The pool the verifier fetches on: TLS is always verified, against the system roots plus the CAs in `caFile`
+ * (SES_SNS_CA_FILE) on a pool of its own when one is given, else on the process's shared pool.
+ */
+function snsPool(caFile: string | undefined): HttpPool {
+  if (!caFile) return sharedHttpPool();
+  return createHttpPool({ ca: [...rootCertificates, readFileSync(caFile, 'utf8')] });
+}
+
+/**
  * Creates the SNS signature verifier. TLS is always verified: against the system roots plus, when given, the CAs
  * in `caFile` (SES_SNS_CA_FILE). No redirects are followed (a redirect could leave the allowed hosts).
  */
@@ -101,7 +117,7 @@ export function createSnsVerifier(options: {
 }): SnsVerifier {
   const now = options.now ?? Date.now;
   const allowedHost = hostMatcher(options.certHosts);
-  const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
+  const pool = snsPool(options.caFile);
   const timeoutMs = options.timeoutMs ?? 5000;
   const cache = new Map<string, { key: Promise<KeyObject>; until: number }>();
 
@@ -115,31 +131,10 @@ export function createSnsVerifier(options: {
     return parsed.protocol === 'https:' && !parsed.username && !parsed.password && allowedHost(parsed.hostname);
   };
 
-  function request(url: string, maxBytes: number): Promise<{ status: number; body: Buffer }> {
-    return new Promise((resolve, reject) => {
-      const req = https.get(url, { ...(ca ? { ca } : {}), timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > maxBytes) {
-            req.destroy(new Error(`response larger than ${maxBytes} bytes`));
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', reject);
-    });
-  }
-
   async function fetchKey(url: string): Promise<KeyObject> {
     let res: { status: number; body: Buffer };
     try {
-      res = await request(url, MAX_CERT_BYTES);
+      res = await fetchAllowed(url, pool, timeoutMs);
     } catch (err) {
       throw new SnsVerificationError(
         'certificate-unavailable',
@@ -188,7 +183,7 @@ export function createSnsVerifier(options: {
     },
     get: async (url) => {
       if (!allowedUrl(url)) throw new SnsVerificationError('untrusted-url', 'the URL is not https on an allowed host');
-      return (await request(url, MAX_CERT_BYTES)).status;
+      return (await fetchAllowed(url, pool, timeoutMs)).status;
     },
   };
 }

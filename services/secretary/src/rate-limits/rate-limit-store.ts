@@ -1,3 +1,4 @@
+import { retry } from '@workemon/service-kit';
 import type { Knex } from 'knex';
 import type { RateLimitVerdict } from '@workemon/contracts';
 
@@ -19,7 +20,9 @@ export const RATE_LIMIT_CLEANUP_INTERVAL_MS = 60_000;
 
 // PostgreSQL's deadlock and serialization failures: the transaction is simply tried again.
 const RETRYABLE_CODES = new Set(['40P01', '40001']);
-const MAX_TRIES = 5;
+
+/** Retries of a draw that failed whole (`isDrawRace`) after its first try: 5 tries in all, each at once. */
+export const MAX_DRAW_RETRIES = 4;
 
 type BucketRow = { key: string; tat_ms: number | string | null; now_ms: number | string };
 
@@ -110,6 +113,15 @@ export function isDrawRace(err: unknown): boolean {
   const e = err as { code?: unknown; table?: unknown } | undefined;
   if (typeof e?.code !== 'string') return false;
   return RETRYABLE_CODES.has(e.code) || (e.code === NOT_NULL_VIOLATION && e.table === 'rate_limit_buckets');
+}
+
+/**
+ * Runs a draw (a `consume` transaction, a statement with `drawBudgetCtes`) through service-kit's `retry()` until
+ * it resolves: a failure `isDrawRace` calls settled by running again is retried at once, up to
+ * MAX_DRAW_RETRIES times; any other error, or the last one, is thrown. Nothing was drawn by a failed try.
+ */
+export function retryDraw<T>(draw: () => Promise<T>): Promise<T> {
+  return retry(draw, { maxRetries: MAX_DRAW_RETRIES, shouldRetry: isDrawRace, delayMs: () => 0 });
 }
 
 // SQLSTATE not_null_violation: how a draw that lost a race for a new key's row gives up (drawBudgetCtes).
@@ -208,20 +220,13 @@ export function createRateLimitStore(knex: Knex, options: { now?: () => number }
      * Takes one unit from every entry's budget, all or nothing, in one transaction: allowed only when every key
      * has budget; otherwise nothing is taken and the answer names the first exhausted key (in the order given)
      * and the whole seconds until it has a unit again (≥ 1). The same key twice draws twice. Deadlocks and
-     * serialization failures are retried (5 tries); other database errors are thrown.
+     * serialization failures are retried at once (`retryDraw`: 5 tries); other database errors are thrown.
      */
     async consume(entries: readonly RateLimitEntry[]): Promise<RateLimitVerdict> {
       if (entries.length === 0) return { allowed: true };
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          const verdict = await consumeOnce(entries);
-          store.cleanupSoon();
-          return verdict;
-        } catch (err) {
-          const code = (err as { code?: unknown }).code;
-          if (attempt >= MAX_TRIES || typeof code !== 'string' || !RETRYABLE_CODES.has(code)) throw err;
-        }
-      }
+      const verdict = await retryDraw(() => consumeOnce(entries));
+      store.cleanupSoon();
+      return verdict;
     },
 
     /** What `consume` would answer now, without taking anything or locking (dry runs). */
