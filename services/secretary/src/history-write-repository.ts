@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import { ACTION_CLARIFY, type Action, type Channel } from '@workemon/contracts';
-import { retry } from '@workemon/service-kit';
 import { runPrepared, type PreparedStatement } from './database.js';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
 import type { SenderKeys, SenderRow } from './directory-repository.js';
@@ -13,7 +12,7 @@ import {
   DRAW_VERDICT_COLUMNS,
   drawBudgetCtes,
   drawVerdict,
-  isDrawRace,
+  retryDraw,
   type RateLimitEntry,
   type RateLimitVerdict,
 } from './rate-limits/rate-limit-store.js';
@@ -159,9 +158,6 @@ export function joinFollowUp(earlier: string, question: string, answer: string):
 }
 
 const normalizeSender = (sender: string) => sender.trim().toLowerCase();
-
-// How often a lookup whose rate-limit draw lost a race is run again (each loser of one race needs one more run).
-const MAX_DRAW_RETRIES = 4;
 
 // $1 channel, $2 message_id, $3 lease ms, $4 thread_key, $5 normalised sender, $6 clarification TTL ms,
 // $7–$10 the preferred sender keys, $11–$14 the sender keys (email, username, telegram username, telegram id),
@@ -590,11 +586,7 @@ export function createHistoryWriteRepository(knex: Knex) {
       ACTION_CLARIFY,
     ];
     // A draw that lost a race for a new rate-limit row failed whole (nothing drawn): run again, it is exact then.
-    const [row] = await retry(() => runPrepared<LookupRow>(knex, LOOKUP_REQUEST, values), {
-      maxRetries: MAX_DRAW_RETRIES,
-      shouldRetry: isDrawRace,
-      delayMs: () => 0,
-    });
+    const [row] = await retryDraw(() => runPrepared<LookupRow>(knex, LOOKUP_REQUEST, values));
     return {
       prior: toPriorState(row!),
       ...(row!.id !== null && row!.id !== undefined ? { sender: row! } : {}),
