@@ -7,7 +7,11 @@ import {
 } from './llm-service-client.js';
 import { isRecord, type UpstreamClientOptions } from './llm-service-response.js';
 
-export type AnalystAnswer = LlmServiceAnswer<{ is_enough: boolean; response: string; action?: string }>;
+/**
+ * The analyst's answer as the contract's AnalyticsResponse, with `action` widened to any string: the analyzer
+ * checks it (an unknown action falls back to the channel's default) rather than trusting the upstream.
+ */
+export type AnalystAnswer = LlmServiceAnswer<Omit<AnalyticsResponse, 'action' | 'llm'> & { action?: string }>;
 export type AnalystClient = LlmServiceProbes & {
   prepareAnalytics(
     input: {

@@ -25,7 +25,7 @@ export function classificationOf(guess: Classification): Classification {
 export function noReplyDecision(
   request: string,
   replyAction: Decision['action'],
-  guess: { is_enough: boolean } & Classification,
+  guess: Pick<AnalysisResponse, 'is_enough'> & Classification,
 ): Decision {
   return {
     is_enough: guess.is_enough,

@@ -1,5 +1,12 @@
 import type { Knex } from 'knex';
-import { ACTION_REPLY_EMAIL, ACTION_REPLY_MESSAGE, type Action, type Channel } from '@workemon/contracts';
+import {
+  ACTION_REPLY_EMAIL,
+  ACTION_REPLY_MESSAGE,
+  type Action,
+  type AnalysisResponse,
+  type Channel,
+  type Employee,
+} from '@workemon/contracts';
 import type { Logger } from '@workemon/service-kit';
 import { createHistoryReadModel } from '../history-read-model.js';
 import { createRuleCache } from '../rules/rule-cache.js';
@@ -15,25 +22,18 @@ import {
 import { createExecutionRepository, type ExecutionPlan } from './execution-repository.js';
 import type { DepartmentTarget, ExecutionTarget, ReplyTarget } from './executors.js';
 
-// Structural mirrors of the secretary's Decision / DecisionContext (decision.ts), so this module and its tests
-// stand alone; the analyzer's own types are assignable to these.
-export type DecisionLike = {
-  is_enough: boolean;
-  request: string;
-  action: Action;
-  question: string;
-  response: string;
-  /** The guesser's classification (classification.ts). */
-  category?: string;
-  confidence?: number;
-  no_reply?: boolean;
-};
+// What the hooks read of the secretary's decision: the contract's AnalysisResponse fields (the decision the
+// client gets), and of its context (decision.ts), so this module and its tests stand alone.
+export type DecisionLike = Pick<
+  AnalysisResponse,
+  'is_enough' | 'request' | 'action' | 'question' | 'response' | 'category' | 'confidence' | 'no_reply'
+>;
 export type DecisionContextLike = {
   channel: Channel;
   sender: string;
   employee:
     | {
-        employee: { username: string; department: string | null; telegram_id?: string | null };
+        employee: Pick<Employee, 'username' | 'department'> & Partial<Pick<Employee, 'telegram_id'>>;
         departmentRecord: DepartmentTarget | null;
       }
     | undefined;

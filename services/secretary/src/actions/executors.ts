@@ -1,4 +1,4 @@
-import type { Channel } from '@workemon/contracts';
+import type { Channel, Department } from '@workemon/contracts';
 import { isAppError, retryAfterMsOf } from '@workemon/service-kit';
 import type { WithheldReason } from '../sender-trust.js';
 import { ACTION_JIRA, ACTION_MAILING_LIST, ACTION_TELEGRAM_EMPLOYEE, type ExecutableAction } from './action-policy.js';
@@ -6,12 +6,8 @@ import type { CommunicatorClient, OutboundMessage } from './communicator-client.
 import { executionLabel, summarize, type CreatedJiraIssue, type JiraClient } from './jira-client.js';
 
 /** A snapshot of the department taken at decision time (the directory may change before the action runs). */
-export type DepartmentTarget = {
-  name: string;
-  jira_project_key?: string | null;
-  telegram_contact?: string | null;
-  mailing_list?: string | null;
-};
+export type DepartmentTarget = Pick<Department, 'name'> &
+  Partial<Pick<Department, 'jira_project_key' | 'telegram_contact' | 'mailing_list'>>;
 
 /** Where the requester is answered about the outcome (defaults to the username on their channel). */
 export type ReplyTarget = { to: string; subject?: string; in_reply_to?: string };
