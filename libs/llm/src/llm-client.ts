@@ -86,8 +86,6 @@ export type LlmClient = {
 export type LlmClientDeps = {
   metrics: Metrics;
   logger?: Logger;
-  /** Injected for deterministic jitter in tests; default Math.random. */
-  random?: () => number;
 };
 
 type Runtime = {
@@ -204,7 +202,6 @@ function chatMessages(request: CompleteRequest<unknown>, maxInputChars: number):
  */
 export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): LlmClient {
   const { metrics, logger } = deps;
-  const random = deps.random ?? Math.random;
   const duration = metrics.histogram(
     'workemon_llm_request_duration_seconds',
     'Duration of HTTP attempts to LLM providers, by provider, model and outcome',
@@ -266,7 +263,7 @@ export function createLlmClient(settings: LlmSettings, deps: LlmClientDeps): Llm
   /** Retry-After (capped) when the provider sent one, else full-jitter backoff capped likewise. */
   function waitMs(n: number, retryAfterMs: number | undefined): number {
     if (retryAfterMs !== undefined) return Math.min(retryAfterMs, settings.retryAfterCapMs);
-    return Math.round(backoffMs(n, { baseMs: settings.retryBaseMs, maxMs: settings.retryAfterCapMs, random }));
+    return Math.round(backoffMs(n, { baseMs: settings.retryBaseMs, maxMs: settings.retryAfterCapMs }));
   }
 
   async function attempt<T>(
