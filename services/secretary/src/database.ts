@@ -81,18 +81,110 @@ export type PreparedStatement = { readonly name: string; readonly text: string }
 // The PGlite instances openDatabase made: their knex "connection" is the instance itself.
 const pgliteConnections = new WeakSet<object>();
 
+/** A pooled node-postgres client as knex's pg dialect keeps it (`__knex__disposed`: set on its error or end). */
 type PgConnection = {
-  query: (config: { name: string; text: string; values: unknown[] }) => Promise<{ rows: unknown[] }>;
+  query: (query: pg.Query) => unknown;
+  __knex__disposed?: unknown;
 };
 type PgliteConnection = { query: (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> };
+type Connection = PgConnection | PgliteConnection;
+
+/** What runPrepared reads of knex's tarn pool (`client.pool`). */
+type PoolState = { destroyed?: boolean; numPendingAcquires(): number };
+
+/**
+ * How long a connection runPrepared has finished with stays in its hand before it goes back to knex's pool, in
+ * milliseconds. Under load the next statement takes it at once, without tarn's acquire (two pending operations,
+ * two timers and a dozen promises per acquire, measured at ~5 % of the secretary's CPU per request); idle, it is
+ * back in the pool within two of these, where knex's own queries and its idle reaping find it.
+ */
+export const HOT_CONNECTION_IDLE_MS = 100;
+
+/** Connections runPrepared holds between statements, per knex client; the oldest first (see takeHotConnection). */
+type HotConnections = {
+  client: Knex.Client;
+  idle: { connection: PgConnection; since: number }[];
+  sweep?: NodeJS.Timeout;
+};
+const hotConnections = new WeakMap<Knex.Client, HotConnections>();
+
+/** A connection runPrepared finished with lately, if one is still usable; undefined: ask knex's pool. */
+function takeHotConnection(client: Knex.Client): PgConnection | undefined {
+  const hot = hotConnections.get(client);
+  for (let entry = hot?.idle.pop(); entry; entry = hot?.idle.pop()) {
+    // Lost meanwhile (the server went away): the pool validates it and destroys it on its next acquire.
+    if (!entry.connection.__knex__disposed) return entry.connection;
+    void client.releaseConnection(entry.connection);
+  }
+  return undefined;
+}
+
+/**
+ * Gives a connection back after a statement: kept for the next statement (HOT_CONNECTION_IDLE_MS) unless the pool
+ * has a waiter (knex's own queries never wait behind the hot connections), is being destroyed, or the connection
+ * is lost; then straight to knex's pool.
+ */
+function putBackConnection(client: Knex.Client, connection: PgConnection): void {
+  const pool = client.pool as unknown as PoolState | undefined;
+  if (!pool || pool.destroyed || pool.numPendingAcquires() > 0 || connection.__knex__disposed) {
+    void client.releaseConnection(connection);
+    return;
+  }
+  let hot = hotConnections.get(client);
+  if (!hot) {
+    hot = { client, idle: [] };
+    hotConnections.set(client, hot);
+  }
+  hot.idle.push({ connection, since: performance.now() });
+  hot.sweep ??= setTimeout(sweepHotConnections, HOT_CONNECTION_IDLE_MS, hot);
+}
+
+/** Returns to knex's pool the hot connections idle for HOT_CONNECTION_IDLE_MS; runs again while any are left. */
+function sweepHotConnections(hot: HotConnections): void {
+  hot.sweep = undefined;
+  const pool = hot.client.pool as unknown as PoolState | undefined;
+  const before = pool?.destroyed ? Number.POSITIVE_INFINITY : performance.now() - HOT_CONNECTION_IDLE_MS;
+  let stale = 0;
+  while (stale < hot.idle.length && hot.idle[stale]!.since <= before) stale += 1;
+  for (const { connection } of hot.idle.splice(0, stale)) void hot.client.releaseConnection(connection);
+  // A timer that keeps the process up for at most one more interval: knex.destroy() waits for these connections.
+  if (hot.idle.length > 0) hot.sweep = setTimeout(sweepHotConnections, HOT_CONNECTION_IDLE_MS, hot);
+}
+
+/** Hands every connection runPrepared holds back to knex's pool at once (before `knex.destroy()`). */
+export function releaseHotConnections(knex: Knex): void {
+  const hot = hotConnections.get(knex.client as Knex.Client);
+  if (!hot) return;
+  clearTimeout(hot.sweep);
+  hot.sweep = undefined;
+  for (const { connection } of hot.idle.splice(0)) void hot.client.releaseConnection(connection);
+}
+
+/**
+ * Runs a named statement on a node-postgres client: a `pg.Query` built from the text (pg copies a config object's
+ * every property descriptor for each query; a text does not need it), named afterwards, answered by callback.
+ */
+function queryPg<Row>(connection: PgConnection, statement: PreparedStatement, values: unknown[]): Promise<Row[]> {
+  return new Promise<Row[]>((resolve, reject) => {
+    const query = new pg.Query<Row & pg.QueryResultRow>(statement.text, values, (err, result) =>
+      err ? reject(err) : resolve(result.rows),
+    );
+    (query as unknown as { name: string }).name = statement.name;
+    connection.query(query);
+  });
+}
+
+/** Whether `db` is a knex transaction (its connection is its own; nothing is pooled or kept). */
+const isTransaction = (db: Knex | Knex.Transaction) => (db as { isTransaction?: boolean }).isTransaction === true;
 
 /**
  * Runs `statement` with `values` on a connection of `db`'s pool (or, for a transaction, on its connection) and
  * answers its rows. knex cannot name statements and builds and parses each one anew, so the request path's few
- * statements go to the driver directly: pg's `{name, text, values}` on a server, PGlite's `query` on the
- * embedded database. Taking the connection from knex's pool keeps one pool (DATABASE_POOL_MAX) and, on
- * PGlite, its single connection serialised with knex's own queries and transactions. Errors are the driver's
- * (SQLSTATE in `code`), as knex's are.
+ * statements go to the driver directly: pg's named statements on a server, PGlite's `query` on the embedded
+ * database. Taking the connection from knex's pool keeps one pool (DATABASE_POOL_MAX) and, on PGlite, its single
+ * connection serialised with knex's own queries and transactions; on a server the connection a statement used is
+ * kept for the next one for HOT_CONNECTION_IDLE_MS unless the pool has a waiter. Errors are the driver's (SQLSTATE
+ * in `code`), as knex's are.
  */
 export async function runPrepared<Row>(
   db: Knex | Knex.Transaction,
@@ -100,14 +192,20 @@ export async function runPrepared<Row>(
   values: readonly unknown[],
 ): Promise<Row[]> {
   const client = db.client as Knex.Client;
-  const connection = (await client.acquireConnection()) as PgConnection | PgliteConnection;
+  const pooled = !isTransaction(db);
+  const connection = ((pooled && takeHotConnection(client)) || (await client.acquireConnection())) as Connection;
+  if (pgliteConnections.has(connection)) {
+    try {
+      return (await (connection as PgliteConnection).query(statement.text, [...values])).rows as Row[];
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  }
   try {
-    const result = pgliteConnections.has(connection)
-      ? await (connection as PgliteConnection).query(statement.text, [...values])
-      : await (connection as PgConnection).query({ name: statement.name, text: statement.text, values: [...values] });
-    return result.rows as Row[];
+    return await queryPg<Row>(connection as PgConnection, statement, values as unknown[]);
   } finally {
-    await client.releaseConnection(connection);
+    if (pooled) putBackConnection(client, connection as PgConnection);
+    else await client.releaseConnection(connection);
   }
 }
 
@@ -122,7 +220,14 @@ export function openDatabase(options: DatabaseOptions): Database {
       acquireConnectionTimeout: 5000,
       log: knexLog(options.logger),
     });
-    return { knex, kind: 'postgres', close: () => knex.destroy() };
+    return {
+      knex,
+      kind: 'postgres',
+      close: () => {
+        releaseHotConnections(knex);
+        return knex.destroy();
+      },
+    };
   }
   // Loaded only when used (synchronously, so openDatabase stays synchronous for its callers): PGlite brings a
   // whole Postgres compiled to WebAssembly, about 50 MB of RSS a server-backed secretary should not carry.

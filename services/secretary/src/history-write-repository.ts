@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import pg from 'pg';
 import { ACTION_CLARIFY, type Action, type Channel } from '@workemon/contracts';
 import { runPrepared, type PreparedStatement } from './database.js';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
@@ -190,9 +191,9 @@ with msg as (
    where a.outcome = 'succeeded' and a.action = cast($19 as text) order by a.id desc limit 1
 ), emp as (
   select e.id, e.username, e.full_name, e.email, e.telegram_username, e.telegram_id, e.position,
-         e.created_at, e.updated_at, d.name as department, d.mailing_list, d.jira_project_key,
-         d.telegram_contact, d.persona, d.persona_sha256,
-         d.created_at as department_created_at, d.updated_at as department_updated_at
+         e.created_at::text as created_at, e.updated_at::text as updated_at, d.name as department,
+         d.mailing_list, d.jira_project_key, d.telegram_contact, d.persona, d.persona_sha256,
+         d.created_at::text as department_created_at, d.updated_at::text as department_updated_at
     from employees e left join departments d on d.id = e.department_id
    where e.email = cast($7 as text) or e.username = cast($8 as text)
       or e.telegram_username = cast($9 as text) or e.telegram_id = cast($10 as text)
@@ -202,14 +203,10 @@ with msg as (
              or e.telegram_username = cast($9 as text) or e.telegram_id = cast($10 as text)) is true desc
    limit 1
 )${drawBudgetCtes('$16', '$17', '$18')}
-select msg.id as m_id, msg.conversation_id as m_conversation_id, msg.state as m_state,
-       msg.attempts as m_attempts, msg.stale as m_stale,
-       answered.is_enough as a_is_enough, answered.request as a_request, answered.action as a_action,
-       answered.question as a_question, answered.response as a_response, answered.category as a_category,
-       answered.confidence as a_confidence, answered.no_reply as a_no_reply,
-       conv.id as c_id, conv.status as c_status, conv.clarification_rounds as c_clarification_rounds,
-       pending.request as p_request, pending.question as p_question,
-       emp.*,
+select case when msg.id is not null or conv.id is not null
+            then json_build_object('msg', row_to_json(msg), 'answered', row_to_json(answered),
+                                   'conv', row_to_json(conv), 'pending', row_to_json(pending)) end as prior,
+       case when emp.id is not null then row_to_json(emp) end as sender,
        (select version from routing_rules_version where id = 1)::float8 as rules_version,
        case when cast($15 as boolean)
             then array(select distinct split_part(email, '@', 2) from employees where email is not null) end
@@ -220,64 +217,88 @@ select msg.id as m_id, msg.conversation_id as m_conversation_id, msg.state as m_
   left join emp on true`,
 };
 
+/** The lookup's row: six columns, the prior state and the sender each one JSON value (null when absent). */
 type LookupRow = {
-  m_id: number | null;
-  m_conversation_id: number;
-  m_state: string;
-  m_attempts: number;
-  m_stale: boolean | null;
-  a_is_enough: boolean | null;
-  a_request: string;
-  a_action: Action;
-  a_question: string;
-  a_response: string;
-  a_category: string | null;
-  a_confidence: number | null;
-  a_no_reply: boolean;
-  c_id: number | null;
-  c_status: ConversationStatus;
-  c_clarification_rounds: number;
-  p_request: string | null;
-  p_question: string;
+  prior: {
+    msg: { id: number; conversation_id: number; state: string; attempts: number; stale: boolean | null } | null;
+    answered: {
+      is_enough: boolean | null;
+      request: string;
+      action: Action;
+      question: string;
+      response: string;
+      category: string | null;
+      confidence: number | null;
+      no_reply: boolean;
+    } | null;
+    conv: { id: number; status: ConversationStatus; clarification_rounds: number } | null;
+    pending: { request: string | null; question: string } | null;
+  } | null;
+  /** The sender's directory row; its timestamps as PostgreSQL's text (read back by readSenderRow). */
+  sender: (Omit<SenderRow, SenderTimestamp> & Record<SenderTimestamp, string>) | null;
   rules_version: number | null;
   email_domains: string[] | null;
   rl_refused_key: string | null;
   rl_over_ms: number | null;
-} & SenderRow;
+};
+
+type SenderTimestamp = 'created_at' | 'updated_at' | 'department_created_at' | 'department_updated_at';
 
 const NO_KEYS: SenderKeys = { email: null, username: null, telegramUsername: null, telegramId: null };
 const keyValues = (k: SenderKeys) => [k.email, k.username, k.telegramUsername, k.telegramId];
+// pg's own parser of timestamptz text: the sender's timestamps read as a separate column would have been.
+const parseTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ, 'text') as (text: string) => Date;
 
-function storedDecision(row: LookupRow): Decision | undefined {
-  if (row.a_is_enough === null) return undefined;
+/**
+ * The sender's row out of the lookup's JSON (row_to_json of the directory row): its timestamps, sent as
+ * PostgreSQL's text output, become the Dates pg makes of a timestamptz column; a department's are null without one.
+ */
+function readSenderRow(json: NonNullable<LookupRow['sender']>): SenderRow {
+  const at = (text: string | null) => (text === null ? text : parseTimestamptz(text));
   return {
-    is_enough: row.a_is_enough,
-    request: row.a_request,
-    action: row.a_action,
-    question: row.a_question,
-    response: row.a_response,
-    ...classificationFromRow({ category: row.a_category, confidence: row.a_confidence, no_reply: row.a_no_reply }),
+    ...json,
+    created_at: at(json.created_at)!,
+    updated_at: at(json.updated_at)!,
+    department_created_at: at(json.department_created_at)!,
+    department_updated_at: at(json.department_updated_at)!,
   };
 }
 
-function toPriorState(row: LookupRow): PriorState {
+function storedDecision(answered: NonNullable<LookupRow['prior']>['answered']): Decision | undefined {
+  if (!answered || answered.is_enough === null) return undefined;
   return {
-    ...(row.m_id !== null
+    is_enough: answered.is_enough,
+    request: answered.request,
+    action: answered.action,
+    question: answered.question,
+    response: answered.response,
+    ...classificationFromRow(answered),
+  };
+}
+
+/** The PriorState of a lookup's `prior` column (null: neither a message nor a conversation was found). */
+function toPriorState(prior: LookupRow['prior']): PriorState {
+  if (!prior) return {};
+  const { msg, conv, pending } = prior;
+  return {
+    ...(msg
       ? {
           existing: {
-            id: row.m_id,
-            conversationId: row.m_conversation_id,
-            state: row.m_state,
-            attempts: row.m_attempts,
-            stale: row.m_stale === true,
-            answered: storedDecision(row),
+            id: msg.id,
+            conversationId: msg.conversation_id,
+            state: msg.state,
+            attempts: msg.attempts,
+            stale: msg.stale === true,
+            answered: storedDecision(prior.answered),
           },
         }
       : {}),
-    ...(row.c_id !== null
-      ? { continued: { id: row.c_id, status: row.c_status, clarificationRounds: row.c_clarification_rounds } }
+    ...(conv
+      ? { continued: { id: conv.id, status: conv.status, clarificationRounds: conv.clarification_rounds } }
       : {}),
-    ...(row.p_request !== null ? { pending: { request: row.p_request, question: row.p_question } } : {}),
+    ...(pending && pending.request !== null
+      ? { pending: { request: pending.request, question: pending.question } }
+      : {}),
   };
 }
 
@@ -588,8 +609,8 @@ export function createHistoryWriteRepository(knex: Knex) {
     // A draw that lost a race for a new rate-limit row failed whole (nothing drawn): run again, it is exact then.
     const [row] = await retryDraw(() => runPrepared<LookupRow>(knex, LOOKUP_REQUEST, values));
     return {
-      prior: toPriorState(row!),
-      ...(row!.id !== null && row!.id !== undefined ? { sender: row! } : {}),
+      prior: toPriorState(row!.prior),
+      ...(row!.sender ? { sender: readSenderRow(row!.sender) } : {}),
       ...(row!.rules_version !== null ? { rulesVersion: row!.rules_version } : {}),
       ...(row!.email_domains ? { emailDomains: row!.email_domains.filter(Boolean) } : {}),
       ...(input.budget?.length ? { rateLimit: drawVerdict(row!.rl_refused_key, row!.rl_over_ms) } : {}),
