@@ -22,7 +22,8 @@ export function auditChannelOf(channel: Channel | string): AuditChannel {
 type RequestAudit = {
   req: Request;
   res: Response;
-  receivedAt: string;
+  /** When the request arrived (Date.now()); written as ISO 8601 (receivedAtOf). */
+  receivedAtMs: number;
   /** Set by the decision hook: received/decided rows are in the decision's transaction. */
   decided: boolean;
   /** Set once the request's own row (skipped, or a dry run's) is written or being written. */
@@ -35,6 +36,18 @@ type RequestAudit = {
 };
 
 const PATH = '/analyze-request';
+
+/** When the request arrived, as the audit rows' `occurred_at` (ISO 8601, UTC). */
+const receivedAtOf = (audit: RequestAudit) => new Date(audit.receivedAtMs).toISOString();
+
+/**
+ * Whether the request may be a dry run (`dry_run` in the query or the JSON body), read leniently before the route
+ * validated it: only then is the answer kept for the audit rows (a dry run stores no decision of its own).
+ */
+function mayBeDryRun(req: Request): boolean {
+  const body: unknown = req.body;
+  return req.url.includes('dry_run') || (typeof body === 'object' && body !== null && 'dry_run' in body);
+}
 const REFUSAL_WRITE_WAIT_MS = 1000;
 
 // Reasons for a refused or failed REST request (docs/audit.md); the skipped reasons of the interface first.
@@ -146,7 +159,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
           event_id: `direct:${id}:received`,
           outcome: 'received',
           detail: callerDetail(res),
-          occurred_at: audit.receivedAt,
+          occurred_at: receivedAtOf(audit),
         },
         {
           ...base,
@@ -167,7 +180,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
           status < 400
             ? `answered from the stored decision of this message_id; ${callerDetail(res)}`
             : `HTTP ${status}${audit.errorCode ? ` ${audit.errorCode}` : ''}; ${callerDetail(res)}`,
-        occurred_at: audit.receivedAt,
+        occurred_at: receivedAtOf(audit),
       },
     ];
   }
@@ -183,17 +196,19 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
     logger.warn('could not write the audit row of a request', { err: err instanceof Error ? err : undefined });
   }
 
+  // Whatever did not pass the error middleware (an answer written directly, a dry run, a replay) is settled
+  // once the answer is out; a request that decided has its rows already. One listener for every response.
+  function settleOnFinish(this: Response): void {
+    const audit = this.locals['audit'] as RequestAudit;
+    if (audit.settled || audit.decided) return;
+    void settle(audit).catch(warn);
+  }
+
   function begin(req: Request, res: Response): RequestAudit {
-    const audit: RequestAudit = { req, res, receivedAt: new Date().toISOString(), decided: false, settled: false };
+    const audit: RequestAudit = { req, res, receivedAtMs: Date.now(), decided: false, settled: false };
     res.locals['audit'] = audit;
-    const json = res.json.bind(res);
-    res.json = (body: unknown) => {
-      audit.responseBody = body;
-      return json(body);
-    };
-    // Whatever did not pass the error middleware (an answer written directly, a dry run, a replay) is settled
-    // once the answer is out; a request that decided has its rows already.
-    res.once('finish', () => void settle(audit).catch(warn));
+    if (mayBeDryRun(req)) keepResponseBody(res, audit);
+    res.once('finish', settleOnFinish);
     return audit;
   }
 
@@ -238,7 +253,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
         event_id: `analysis:${context.analysisId}:received`,
         outcome: 'received',
         detail: callerDetail(audit.res),
-        occurred_at: audit.receivedAt,
+        occurred_at: receivedAtOf(audit),
       });
     }
     events.push({
@@ -269,6 +284,15 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
   }
 
   return { track, captureError, decisionHook };
+}
+
+/** Keeps what `res.json` is given in `audit.responseBody` (a dry run's answer, for its audit rows). */
+function keepResponseBody(res: Response, audit: RequestAudit): void {
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => {
+    audit.responseBody = body;
+    return json(body);
+  };
 }
 
 /**
