@@ -1,7 +1,7 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
-import { errors, principalOf, validated, type OpenApi } from '@workemon/service-kit';
-import type { createAnalyzer } from './analyzer.js';
+import { errors, principalOf, validated, type OpenApi, type Principal } from '@workemon/service-kit';
+import type { AnalyzeInput, createAnalyzer } from './analyzer.js';
 import type { Decision } from './decision.js';
 import type { createDryRun } from './dry-run.js';
 import { analyzeBudget, enforceAnalyzeLimits, type AnalyzeLimits } from './rate-limits/analyze-limits.js';
@@ -15,7 +15,8 @@ function toAnalysisResponse(decision: Decision): AnalysisResponse {
   return { ...decision, 'context-response': decision.response };
 }
 
-function toInput(fields: AnalyzeRequest, res: Response) {
+/** The analyzer's input from the validated fields; `principal` is the caller's (principalOf). */
+function toInput(fields: AnalyzeRequest, principal: Principal | undefined): AnalyzeInput {
   // The schema allows any non-empty string; whitespace alone is no request either.
   if (fields.request.trim() === '') throw errors.invalidParameter('request', 'must not be empty');
   if (fields.username.trim() === '') throw errors.invalidParameter('username', 'must not be empty');
@@ -29,7 +30,7 @@ function toInput(fields: AnalyzeRequest, res: Response) {
     // Weighed in sender-trust.ts: the sender claims count only from a service principal, and an open class
     // (loopback, no keys: an anonymous caller) vouches for nothing.
     claims: {
-      principal: principalOf(res)?.anonymous ? undefined : principalOf(res)?.keyClass,
+      principal: principal?.anonymous ? undefined : principal?.keyClass,
       senderAuthentication: fields.sender_authentication,
       telegramUserId: fields.telegram_user_id,
     },
@@ -49,7 +50,7 @@ export type AnalyzeRouteDeps = {
 };
 
 /** A dry run: the limits checked (nothing taken), the whole decision answered, nothing stored (dry-run.ts). */
-async function answerDryRun(deps: AnalyzeRouteDeps, input: ReturnType<typeof toInput>, res: Response) {
+async function answerDryRun(deps: AnalyzeRouteDeps, input: AnalyzeInput, res: Response) {
   if (deps.limits)
     await enforceAnalyzeLimits(deps.limits.store, deps.limits.settings, {
       principal: principalOf(res),
@@ -68,16 +69,17 @@ async function answerDryRun(deps: AnalyzeRouteDeps, input: ReturnType<typeof toI
 export function createAnalyzeRoutes(deps: AnalyzeRouteDeps): Router {
   const router = Router();
   async function handle(fields: AnalyzeRequest, res: Response) {
-    const input = toInput(fields, res);
+    const principal = principalOf(res);
+    const input = toInput(fields, principal);
     if (fields.dry_run === true) {
       await answerDryRun(deps, input, res);
       return;
     }
     // Drawn in the analyzer's first statement, before anything about the request is stored: a refused request
     // leaves no trace but the 429, and the limits cost no round trip of their own.
-    const budget = deps.limits && analyzeBudget(deps.limits.settings, { principal: principalOf(res), ...input });
-    const decision = await deps.analyzer.analyze(budget ? { ...input, budget } : input);
-    if (budget) deps.limits?.store.cleanupSoon();
+    if (deps.limits) input.budget = analyzeBudget(deps.limits.settings, { principal, username: input.username });
+    const decision = await deps.analyzer.analyze(input);
+    if (input.budget) deps.limits?.store.cleanupSoon();
     res.json(toAnalysisResponse(capDecision(decision, deps.maxResponseChars)));
   }
   router.get('/analyze-request', deps.auth, deps.openapi.validate('analyzeRequestGet'), async (_req, res) => {

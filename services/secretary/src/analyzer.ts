@@ -13,6 +13,7 @@ import {
 } from './decision.js';
 import { senderKeys, toResolvedEmployee, type ResolvedEmployee } from './directory-repository.js';
 import type { GuesserClient } from './guesser-client.js';
+import type { LlmUsage } from './llm-service-response.js';
 import type {
   AnalysisFacts,
   ClaimInput,
@@ -202,7 +203,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
     });
     facts.guesserMs = Math.round(performance.now() - guesserStarted);
     facts.guesserIsEnough = guess.is_enough;
-    Object.assign(facts, pickUsage(guess.usage));
+    setUsage(facts, guess.usage);
     facts.llmCalls = [{ service: 'guesser', ...guess.provenance, durationMs: facts.guesserMs }];
 
     let analysis: AnalystAnswer | undefined;
@@ -448,20 +449,16 @@ function recordRetryDelayMs(n: number): number {
   return backoffMs(n, { baseMs: 250, maxMs: 2000, jitter: 0 });
 }
 
-function pickUsage(usage: { provider?: string; model?: string; promptTokens?: number; completionTokens?: number }) {
-  return {
-    provider: usage.provider,
-    model: usage.model,
-    promptTokens: usage.promptTokens,
-    completionTokens: usage.completionTokens,
-  };
+/** The guesser's usage as the analysis' first: provider, model and tokens (mergeUsage adds the analyst's). */
+function setUsage(facts: AnalysisFacts, usage: LlmUsage) {
+  facts.provider = usage.provider;
+  facts.model = usage.model;
+  facts.promptTokens = usage.promptTokens;
+  facts.completionTokens = usage.completionTokens;
 }
 
 // The analyst's model is the one that produced the answer the user gets; tokens are the sum of both calls.
-function mergeUsage(
-  facts: AnalysisFacts,
-  usage: { provider?: string; model?: string; promptTokens?: number; completionTokens?: number },
-) {
+function mergeUsage(facts: AnalysisFacts, usage: LlmUsage) {
   facts.provider = usage.provider ?? facts.provider;
   facts.model = usage.model ?? facts.model;
   if (usage.promptTokens !== undefined) facts.promptTokens = (facts.promptTokens ?? 0) + usage.promptTokens;

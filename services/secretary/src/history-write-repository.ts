@@ -460,12 +460,12 @@ function columnsFor<K extends string>(fields: readonly K[]): readonly (readonly 
   return fields.map((field) => [field, field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] as const);
 }
 
-/** A row for a statement's JSON parameter: each field of `source` under its column, a missing value as null. */
-function toColumns<K extends string>(
+/** Sets on `row` each field of `source` under its column, a missing value as null; answers `row`. */
+function assignColumns<K extends string>(
+  row: Record<string, unknown>,
   source: Partial<Record<K, unknown>>,
   columns: readonly (readonly [K, string])[],
 ): Record<string, unknown> {
-  const row: Record<string, unknown> = {};
   for (const [field, column] of columns) row[column] = source[field] ?? null;
   return row;
 }
@@ -506,21 +506,25 @@ const ANALYST_COLUMNS = columnsFor<keyof AnalysisFacts>([
 
 /** The provenance rows of an analysis as the statements above take them (a JSON array). */
 function llmCallsJson(analysisId: number, calls: readonly LlmCallRecord[]): string {
-  return JSON.stringify(calls.map((c) => ({ analysis_id: analysisId, ...toColumns(c, LLM_CALL_COLUMNS) })));
+  if (calls.length === 0) return '[]';
+  return JSON.stringify(calls.map((c) => assignColumns({ analysis_id: analysisId }, c, LLM_CALL_COLUMNS)));
 }
 
 /** The analysis columns a decision sets, as the record statement's JSON parameter ($9). */
 function decisionColumnsJson(decision: Decision, facts: AnalysisFacts, context: DecisionContext): string {
-  return JSON.stringify({
-    is_enough: decision.is_enough,
-    action: decision.action,
-    question: decision.question,
-    response: decision.response,
-    escalated: context.escalated,
-    ...classificationColumns(decision),
-    ...toColumns(facts, FACT_COLUMNS),
-    ...toColumns(facts, ANALYST_COLUMNS),
-  });
+  const row = assignColumns(
+    {
+      is_enough: decision.is_enough,
+      action: decision.action,
+      question: decision.question,
+      response: decision.response,
+      escalated: context.escalated,
+      ...classificationColumns(decision),
+    },
+    facts,
+    FACT_COLUMNS,
+  );
+  return JSON.stringify(assignColumns(row, facts, ANALYST_COLUMNS));
 }
 
 export type HistoryWriteRepository = ReturnType<typeof createHistoryWriteRepository>;
@@ -708,11 +712,13 @@ export function createHistoryWriteRepository(knex: Knex) {
         attempt.messageRowId,
         attempt.attempt,
         // The guesser's tokens were spent even when the analyst then failed.
-        JSON.stringify({
-          error_code: failure.code,
-          error_message: failure.message.slice(0, 500),
-          ...toColumns(facts, FACT_COLUMNS),
-        }),
+        JSON.stringify(
+          assignColumns(
+            { error_code: failure.code, error_message: failure.message.slice(0, 500) },
+            facts,
+            FACT_COLUMNS,
+          ),
+        ),
         llmCallsJson(attempt.analysisId, facts.llmCallsRecorded ? [] : (facts.llmCalls ?? [])),
       ]);
       facts.llmCallsRecorded = true;

@@ -75,7 +75,11 @@ export function createLlmServiceClient<Body extends Record<string, unknown>, Fie
           throw tooLongForUpstream(err, operation.described);
         });
       const provenance = readLlmProvenance(body);
-      return { ...operation.fields(body), usage: usageOf(provenance), provenance };
+      // The operation's fields are a fresh object: usage and provenance are added to it, not copied around it.
+      return Object.assign(operation.fields(body) as LlmServiceAnswer<Fields>, {
+        usage: usageOf(provenance),
+        provenance,
+      });
     },
     ping: () => readUpstreamHealth(http),
     promptInfo: () => http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord }),

@@ -49,14 +49,34 @@ export function gcra(
 }
 
 /**
- * The budgets a statement draws from (`drawBudgetCtes`), as its three array parameters: the distinct keys (the
- * first entry of a key named twice counts), their limits and their windows in milliseconds, in the caller's order.
+ * A PostgreSQL array literal (`{"a","b"}`; PostgreSQL documentation, "Arrays", "Array Value Input") of strings or
+ * numbers, every element double-quoted with `\\` and `"` escaped, as node-postgres writes a JS array parameter
+ * (utils.js `arrayString`), minus its per-element regular expressions for the usual element that needs none.
  */
-export function budgetParams(entries: readonly RateLimitEntry[]): [string[], number[], number[]] {
+export function pgArrayLiteral(values: readonly (string | number)[]): string {
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    const text = String(values[i]);
+    const plain = !text.includes('\\') && !text.includes('"');
+    literal += `${i > 0 ? ',' : ''}"${plain ? text : text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  }
+  return `${literal}}`;
+}
+
+/**
+ * The budgets a statement draws from (`drawBudgetCtes`), as its three array parameters: the distinct keys (the
+ * first entry of a key named twice counts), their limits and their windows in milliseconds, in the caller's order;
+ * each an array literal (pgArrayLiteral), the text form of `text[]` and `float8[]` parameters.
+ */
+export function budgetParams(entries: readonly RateLimitEntry[]): [string, string, string] {
   const seen = new Map<string, RateLimitEntry>();
   for (const entry of entries) if (!seen.has(entry.key)) seen.set(entry.key, entry);
   const distinct = [...seen.values()];
-  return [distinct.map((e) => e.key), distinct.map((e) => e.limit), distinct.map((e) => e.windowSeconds * 1000)];
+  return [
+    pgArrayLiteral(distinct.map((e) => e.key)),
+    pgArrayLiteral(distinct.map((e) => e.limit)),
+    pgArrayLiteral(distinct.map((e) => e.windowSeconds * 1000)),
+  ];
 }
 
 /**

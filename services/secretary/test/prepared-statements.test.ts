@@ -1,0 +1,100 @@
+// runPrepared (database.ts): the request path's named statements on knex's pool. A connection a statement used is
+// kept for the next statement a short while (HOT_CONNECTION_IDLE_MS) instead of a pool acquire per statement; these
+// tests pin what that must never change: knex's own queries and shutdown are not held up, a lost connection is
+// not used again, a transaction's statements stay on its connection. And pgArrayLiteral writes arrays as pg does.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRequire } from 'node:module';
+import pg from 'pg';
+import { waitFor } from '@workemon/testkit';
+import { createTestDatabase } from '@workemon/testkit/postgres';
+import type {} from '@workemon/testkit/global-setup';
+import { openDatabase, runPrepared, type Database, type PreparedStatement } from '../src/database.js';
+import { pgArrayLiteral } from '../src/rate-limits/rate-limit-store.js';
+
+// node-postgres' own parameter serialiser (pg/lib/utils.js): what a JS array parameter is written as.
+const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (value: unknown) => unknown };
+
+const BACKEND_PID: PreparedStatement = { name: 'test_backend_pid', text: 'select pg_backend_pid() as pid' };
+const ECHO_TEXT_ARRAY: PreparedStatement = { name: 'test_echo_text_array', text: 'select cast($1 as text[]) as a' };
+
+// knex reports the connection the server closed; these tests cause that on purpose.
+const quiet = { warn: () => undefined, error: () => undefined, debug: () => undefined };
+
+let database: { url: string; drop: () => Promise<void> };
+let db: Database;
+
+const backendPid = async (on: Parameters<typeof runPrepared>[0] = db.knex) =>
+  (await runPrepared<{ pid: number }>(on, BACKEND_PID, []))[0]!.pid;
+
+beforeAll(async () => {
+  database = await createTestDatabase(inject('postgresUrl'), 'secretary_prepared');
+  db = openDatabase({ url: database.url, poolMax: 1, logger: quiet });
+});
+
+afterAll(async () => {
+  await db?.close();
+  await database?.drop();
+});
+
+describe('runPrepared on a PostgreSQL server', () => {
+  it('runs consecutive statements on one connection, and knex queries still get it (pool of one)', async () => {
+    const first = await backendPid();
+    expect(await backendPid()).toBe(first);
+    // The only pooled connection is held for the next statement: a knex query is served all the same.
+    const row = (await db.knex.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] };
+    expect(row.rows[0]!.pid).toBe(first);
+    expect(await backendPid()).toBe(first);
+  });
+
+  it('does not use a connection the server closed again: the next statement gets a new one', async () => {
+    const lost = await backendPid();
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      await admin.query('select pg_terminate_backend($1)', [lost]);
+    } finally {
+      await admin.end();
+    }
+    // The server's goodbye reaches the client asynchronously; until then a statement may still fail on it.
+    let next: number | undefined;
+    await waitFor(
+      async () => {
+        next = await backendPid().catch(() => undefined);
+        return next !== undefined;
+      },
+      { timeoutMs: 10_000, what: 'a statement after the connection was closed' },
+    );
+    expect(next).not.toBe(lost);
+    expect(await backendPid()).toBe(next);
+  });
+
+  it("runs a transaction's statements on the transaction's connection", async () => {
+    await db.knex.transaction(async (trx) => {
+      const own = (await trx.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] };
+      expect(await backendPid(trx)).toBe(own.rows[0]!.pid);
+    });
+    expect(await backendPid()).toBeGreaterThan(0);
+  });
+
+  it('lets the database close right after a statement (nothing is held past close)', async () => {
+    const other = openDatabase({ url: database.url, poolMax: 2 });
+    expect(await backendPid(other.knex)).toBeGreaterThan(0);
+    await other.close();
+    await expect(backendPid(other.knex)).rejects.toThrow();
+  });
+});
+
+describe('pgArrayLiteral', () => {
+  const values = ['plain', '', 'with "quotes"', 'back\\slash', 'a,b', '{braces}', 'NULL', 'пробел и юникод ✓', 'x\\"y'];
+
+  it('writes what node-postgres writes for the same array', () => {
+    expect(pgArrayLiteral(values)).toBe(pgUtils.prepareValue(values));
+    expect(pgArrayLiteral([1, 3_600_000, 0.5])).toBe(pgUtils.prepareValue([1, 3_600_000, 0.5]));
+    expect(pgArrayLiteral([])).toBe(pgUtils.prepareValue([]));
+  });
+
+  it('is read back by PostgreSQL as the same array', async () => {
+    const [row] = await runPrepared<{ a: string[] }>(db.knex, ECHO_TEXT_ARRAY, [pgArrayLiteral(values)]);
+    expect(row!.a).toEqual(values);
+  });
+});
