@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { createLogger } from '@workemon/service-kit';
 import { waitFor } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
@@ -17,8 +18,8 @@ const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareVa
 const BACKEND_PID: PreparedStatement = { name: 'test_backend_pid', text: 'select pg_backend_pid() as pid' };
 const ECHO_TEXT_ARRAY: PreparedStatement = { name: 'test_echo_text_array', text: 'select cast($1 as text[]) as a' };
 
-// knex reports the connection the server closed; these tests cause that on purpose.
-const quiet = { warn: () => undefined, error: () => undefined, debug: () => undefined };
+// knex reports (as a warning) the connection the server closed; these tests cause that on purpose.
+const quiet = createLogger({ service: 'secretary', level: 'error' });
 
 let database: { url: string; drop: () => Promise<void> };
 let db: Database;
