@@ -7,6 +7,7 @@ import {
   isAppError,
   isRetryable,
   retry,
+  type RetryOptions,
   type CircuitBreaker,
   type HealthCheck,
   type Logger,
@@ -94,6 +95,8 @@ type Runtime = {
   breaker: CircuitBreaker;
   /** LLM_CONCURRENCY slots, and the line of calls waiting for one. */
   slots: CallSlots;
+  /** Retries on this provider (`retryPolicy`). */
+  retryPolicy: RetryOptions;
   /** Moving average of a call's time in its slot, in seconds (for Retry-After when the queue is full). */
   callSeconds: number;
   /** This provider's series, resolved once (a label lookup per call costs more than the increment). */
@@ -281,6 +284,7 @@ function createRuntime(p: ProviderSettings, settings: LlmSettings, m: LlmMetrics
       onChange: (closed) => m.breakerOpen.set(provider, closed ? 0 : 1),
     }),
     slots: createCallSlots(settings.concurrency, (waiting) => m.waiting.set(provider, waiting)),
+    retryPolicy: retryPolicy(p, settings, logger),
     callSeconds: 1,
     series: {
       inputTokens: m.tokens.labels({ provider: p.name, model: p.model, kind: 'input' }),
@@ -336,20 +340,20 @@ async function attempt<T>(ctx: ClientContext, rt: Runtime, call: ProviderCall<T>
 }
 
 /**
- * Retries on the same provider: errors that are retryable (AppError.retryable) and marked for an immediate
- * retry here (`details.retry`: 408/429/5xx/network; a timeout is retryable later but not here).
+ * The retry policy on one provider (built once per provider, `retry()` takes it on every call): errors that are
+ * retryable (AppError.retryable) and marked for an immediate retry here (`details.retry`: 408/429/5xx/network; a
+ * timeout is retryable later but not here), waiting Retry-After or the backoff, each retry logged.
  */
-function withRetries<R>(ctx: ClientContext, rt: Runtime, fn: () => Promise<R>): Promise<R> {
-  const { settings, logger } = ctx;
-  return retry(fn, {
+function retryPolicy(p: ProviderSettings, settings: LlmSettings, logger?: Logger): RetryOptions {
+  return {
     maxRetries: settings.maxRetries,
     shouldRetry: (err) => isRetryable(err) && detail(err as AppError, 'retry') === true,
     delayMs: (n, err) => waitMs(settings, n, detail(err as AppError, 'retryAfterMs') as number | undefined),
     onRetry: (err, n, wait) =>
-      logger?.warn(`LLM ${rt.settings.name} failed (${(err as AppError).message}); retry ${n + 1} in ${wait} ms`, {
-        llm: { provider: rt.settings.name, retry: n + 1, wait_ms: wait },
+      logger?.warn(`LLM ${p.name} failed (${(err as AppError).message}); retry ${n + 1} in ${wait} ms`, {
+        llm: { provider: p.name, retry: n + 1, wait_ms: wait },
       }),
-  });
+  };
 }
 
 /**
@@ -388,7 +392,7 @@ async function guarded<R>(ctx: ClientContext, rt: Runtime, fn: () => Promise<R>)
     if (!rt.breaker.tryAcquire()) throw llmErrors.breakerOpen(rt.settings.name, rt.breaker.blockedForMs());
     const started = performance.now();
     try {
-      const result = await withRetries(ctx, rt, fn);
+      const result = await retry(fn, rt.retryPolicy);
       rt.breaker.recordSuccess();
       rt.callSeconds += CALL_SECONDS_WEIGHT * ((performance.now() - started) / 1000 - rt.callSeconds);
       return result;
