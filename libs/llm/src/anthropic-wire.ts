@@ -1,5 +1,6 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { displayUrl, llmErrors } from './llm-errors.js';
+import { contentEscaped, createFieldsCache, messagesJson } from './provider-body.js';
 import { requestProvider } from './provider-http.js';
 import { usageOf, type ChatMessage, type ProviderWire } from './provider-wire.js';
 
@@ -12,23 +13,29 @@ type MessagesResponse = {
   usage?: { input_tokens?: unknown; output_tokens?: unknown };
 };
 
-/** Messages' roles: the system prompt is a top-level field; consecutive turns of one role are merged. */
-function toAnthropicMessages(messages: ChatMessage[]): {
-  system: string;
-  messages: { role: string; content: string }[];
-} {
-  const system = messages
-    .filter((m) => m.role === 'system')
-    .map((m) => m.content)
-    .join('\n\n');
-  const turns: { role: string; content: string }[] = [];
+/**
+ * The system prompt of the Messages API, a top-level field: the system messages' contents joined by a blank
+ * line, as a JSON string literal (the long constant parts' escapes kept, provider-body.ts).
+ */
+function systemJson(messages: readonly ChatMessage[]): string {
+  let text = '';
+  for (const m of messages) {
+    if (m.role !== 'system') continue;
+    text += `${text ? '\\n\\n' : ''}${contentEscaped(m)}`;
+  }
+  return `"${text}"`;
+}
+
+/** The Messages API's turns: every message but the system ones, consecutive turns of one role merged. */
+function anthropicTurns(messages: readonly ChatMessage[]): ChatMessage[] {
+  const turns: ChatMessage[] = [];
   for (const m of messages) {
     if (m.role === 'system') continue;
     const last = turns[turns.length - 1];
     if (last && last.role === m.role) last.content += `\n\n${m.content}`;
     else turns.push({ role: m.role, content: m.content });
   }
-  return { system, messages: turns };
+  return turns;
 }
 
 /**
@@ -43,33 +50,36 @@ export function createAnthropicWire(p: ProviderSettings, jsonMode: JsonMode): Pr
   const headers: Record<string, string> = { 'anthropic-version': ANTHROPIC_VERSION };
   if (p.apiKey) headers['x-api-key'] = p.apiKey;
   const useTool = jsonMode !== 'object';
+  const modelJson = JSON.stringify(p.model);
+  // The body's constant fields, serialised once per schema (provider-body.ts); keys in the order of the API's
+  // reference. `max_tokens` is required; the API takes a temperature of 0–1.
+  const generationFields = createFieldsCache((req) => ({
+    max_tokens: req.maxOutputTokens,
+    temperature: Math.min(1, req.temperature),
+  }));
+  const toolFields = createFieldsCache((req) => ({
+    tools: [
+      {
+        name: req.schemaName,
+        description: 'Record the answer in the required structure.',
+        input_schema: req.jsonSchema,
+      },
+    ],
+    tool_choice: { type: 'tool', name: req.schemaName },
+  }));
   return {
     async generate(req) {
-      const { system, messages } = toAnthropicMessages(req.messages);
-      const body: Record<string, unknown> = {
-        model: p.model,
-        max_tokens: req.maxOutputTokens,
-        // The Messages API takes 0–1.
-        temperature: Math.min(1, req.temperature),
-        system,
-        messages: useTool ? messages : [...messages, { role: 'assistant', content: '{' }],
-      };
-      if (useTool) {
-        body['tools'] = [
-          {
-            name: req.schemaName,
-            description: 'Record the answer in the required structure.',
-            input_schema: req.jsonSchema,
-          },
-        ];
-        body['tool_choice'] = { type: 'tool', name: req.schemaName };
-      }
+      const turns = anthropicTurns(req.messages);
+      if (!useTool) turns.push({ role: 'assistant', content: '{' });
+      const body =
+        `{"model":${modelJson},${generationFields(req)},"system":${systemJson(req.messages)},` +
+        `"messages":${messagesJson(turns)}${useTool ? `,${toolFields(req)}` : ''}}`;
       const { json, text } = await requestProvider({
         provider: p.name,
         method: 'POST',
         url: `${p.baseUrl}/v1/messages`,
         headers,
-        body,
+        json: body,
         timeoutMs: req.timeoutMs,
         apiKeyEnv: p.apiKeyEnv,
       });

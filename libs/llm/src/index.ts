@@ -40,6 +40,7 @@ export {
   type LlmServiceSpec,
   type LlmServiceDeps,
   type LlmRouteDeps,
+  type LlmAnswerMetadata,
 } from './llm-service.js';
 export {
   sha256Hex,

@@ -17,12 +17,18 @@ import {
   type Metrics,
   type OpenApi,
 } from '@workemon/service-kit';
-import { createLlmClient, llmCallMetadata, type LlmClient, type LlmResult } from './llm-client.js';
+import {
+  createLlmClient,
+  llmCallMetadata,
+  type LlmCallMetadata,
+  type LlmClient,
+  type LlmResult,
+} from './llm-client.js';
 import { providerPoolSize } from './llm-config.js';
 import { configureProviderPool } from './provider-http.js';
 import type { LlmServiceConfig } from './llm-service-config.js';
 import { bodyLimitForInput } from './user-content.js';
-import { generationSettings, sha256Hex, type GenerationSettings, type PromptVersion } from './prompt-version.js';
+import { generationSettings, personaSha256, type GenerationSettings, type PromptVersion } from './prompt-version.js';
 
 /** What an LLM service's routes get: the OpenAPI validator, the client, the prompt and its provenance. */
 export type LlmRouteDeps = {
@@ -40,6 +46,14 @@ export type LlmRouteDeps = {
   auth: Authenticator;
 };
 
+/** The `llm` object of an LLM service's answer: see `llmAnswerMetadata`. */
+export type LlmAnswerMetadata = LlmCallMetadata & {
+  prompt: PromptVersion;
+  /** SHA-256 hex of the trimmed persona, when one was sent. */
+  persona_sha256?: string;
+  settings: GenerationSettings;
+};
+
 /**
  * The `llm` object of an LLM service's answer (the contracts' `LlmCall`): provider, model, tokens and latency of
  * the call (`llmCallMetadata`), the active prompt's name and hash, `persona_sha256` when a persona was sent
@@ -49,14 +63,14 @@ export function llmAnswerMetadata(
   result: LlmResult<unknown>,
   deps: Pick<LlmRouteDeps, 'promptVersion' | 'settings'>,
   persona: string | undefined,
-) {
+): LlmAnswerMetadata {
   const trimmed = persona?.trim();
-  return {
-    ...llmCallMetadata(result),
-    prompt: deps.promptVersion,
-    ...(trimmed ? { persona_sha256: sha256Hex(trimmed) } : {}),
-    settings: deps.settings,
-  };
+  // Fields added one by one to the call's object, in the contract's order: no copies of it per answer.
+  const metadata = llmCallMetadata(result) as LlmAnswerMetadata;
+  metadata.prompt = deps.promptVersion;
+  if (trimmed) metadata.persona_sha256 = personaSha256(trimmed);
+  metadata.settings = deps.settings;
+  return metadata;
 }
 
 /** What an LLM-backed service (guesser, system analyst) adds to the shared shape: its name and its routes. */

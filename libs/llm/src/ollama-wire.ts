@@ -1,6 +1,7 @@
 import { isAppError } from '@workemon/service-kit';
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { displayUrl, llmErrors } from './llm-errors.js';
+import { createFieldsCache, messagesJson } from './provider-body.js';
 import { requestProvider } from './provider-http.js';
 import { usageOf, type ProviderWire } from './provider-wire.js';
 
@@ -25,6 +26,14 @@ function isPulled(names: unknown[], model: string): boolean {
 export function createOllamaWire(p: ProviderSettings, jsonMode: JsonMode): ProviderWire {
   const headers: Record<string, string> = p.apiKey ? { authorization: `Bearer ${p.apiKey}` } : {};
   const pullHint = `run: ollama pull ${p.model}`;
+  const modelJson = JSON.stringify(p.model);
+  // The body's constant fields, serialised once per schema (provider-body.ts).
+  const constantFields = createFieldsCache((req) => ({
+    stream: false,
+    format: jsonMode === 'object' ? 'json' : req.jsonSchema,
+    think: false,
+    options: { temperature: req.temperature, num_predict: req.maxOutputTokens },
+  }));
   return {
     async generate(req) {
       let response: { json?: unknown; text: string };
@@ -34,14 +43,7 @@ export function createOllamaWire(p: ProviderSettings, jsonMode: JsonMode): Provi
           method: 'POST',
           url: `${p.baseUrl}/api/chat`,
           headers,
-          body: {
-            model: p.model,
-            messages: req.messages,
-            stream: false,
-            format: jsonMode === 'object' ? 'json' : req.jsonSchema,
-            think: false,
-            options: { temperature: req.temperature, num_predict: req.maxOutputTokens },
-          },
+          json: `{"model":${modelJson},"messages":${messagesJson(req.messages)},${constantFields(req)}}`,
           timeoutMs: req.timeoutMs,
           apiKeyEnv: p.apiKeyEnv,
         });

@@ -1,5 +1,6 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { displayUrl, llmErrors } from './llm-errors.js';
+import { createFieldsCache, messagesJson } from './provider-body.js';
 import { reachableWithout404, requestProvider } from './provider-http.js';
 import { usageOf, type ProviderWire } from './provider-wire.js';
 
@@ -25,27 +26,28 @@ export function createOpenAiWire(p: ProviderSettings, jsonMode: JsonMode): Provi
   let base = p.baseUrl;
   const otherForm = (root: string) => (/\/v1$/.test(root) ? root.replace(/\/v1$/, '') : `${root}/v1`);
   const isNotFound = (err: unknown) => (err as { details?: Record<string, unknown> }).details?.['status'] === 404;
+  const modelJson = JSON.stringify(p.model);
+  // The body's constant fields, serialised once per schema; keys in the order the API documents them.
+  const constantFields = createFieldsCache((req) => ({
+    stream: false,
+    temperature: req.temperature,
+    response_format: useSchema
+      ? { type: 'json_schema', json_schema: { name: req.schemaName, schema: req.jsonSchema, strict: false } }
+      : { type: 'json_object' },
+    // DeepSeek and OpenAI-compatible servers (vLLM, LM Studio, llama.cpp, LiteLLM) read max_tokens; OpenAI's own
+    // API and Grok deprecate it in favour of max_completion_tokens (OpenAI's reasoning models reject max_tokens).
+    [maxTokensField]: req.maxOutputTokens,
+  }));
   return {
     async generate(req) {
-      const body: Record<string, unknown> = {
-        model: p.model,
-        messages: req.messages,
-        stream: false,
-        temperature: req.temperature,
-        response_format: useSchema
-          ? { type: 'json_schema', json_schema: { name: req.schemaName, schema: req.jsonSchema, strict: false } }
-          : { type: 'json_object' },
-      };
-      // DeepSeek and OpenAI-compatible servers (vLLM, LM Studio, llama.cpp, LiteLLM) read max_tokens; OpenAI's own
-      // API and Grok deprecate it in favour of max_completion_tokens (OpenAI's reasoning models reject max_tokens).
-      body[maxTokensField] = req.maxOutputTokens;
+      const body = `{"model":${modelJson},"messages":${messagesJson(req.messages)},${constantFields(req)}}`;
       const post = (root: string) =>
         requestProvider({
           provider: p.name,
           method: 'POST',
           url: `${root}/chat/completions`,
           headers: auth,
-          body,
+          json: body,
           timeoutMs: req.timeoutMs,
           apiKeyEnv: p.apiKeyEnv,
         });

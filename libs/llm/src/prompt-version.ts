@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { memoizeBounded } from './memoize-bounded.js';
 import { readPromptFile } from './prompt-file.js';
 import type { GenerationSettings } from '@workemon/contracts';
 import type { LlmSettings } from './llm-config.js';
@@ -22,6 +23,16 @@ export type { GenerationSettings };
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
+
+/** How many distinct personas keep their hash (departments with custom instructions); the oldest go first. */
+export const KEPT_PERSONA_HASHES = 256;
+
+/**
+ * `sha256Hex` of a persona (already trimmed), kept for the last KEPT_PERSONA_HASHES distinct personas: a
+ * department's persona comes with every request of that department, and hashing it each time cost more than the
+ * rest of the answer's metadata.
+ */
+export const personaSha256: (persona: string) => string = memoizeBounded(KEPT_PERSONA_HASHES, sha256Hex);
 
 // The repository's prompts/ folder: three levels above both libs/llm/src/ and libs/llm/dist/ (the Dockerfile
 // copies it to the same place in images).

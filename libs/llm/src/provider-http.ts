@@ -30,7 +30,10 @@ export type ProviderRequest = {
   method: 'GET' | 'POST';
   url: string;
   headers?: Record<string, string>;
+  /** A JSON body, serialised here with JSON.stringify. */
   body?: unknown;
+  /** A JSON body already serialised (provider-body.ts), sent as is; wins over `body`. */
+  json?: string;
   timeoutMs: number;
   /** The key named when the provider answers 401/403. */
   apiKeyEnv: string;
@@ -69,15 +72,16 @@ function providerMessage(text: string): string {
  * errors from the LLM catalogue; the provider's body goes to details (the log), not to the caller.
  */
 export async function requestProvider(req: ProviderRequest): Promise<{ json?: unknown; text: string }> {
+  const body = req.json ?? (req.body === undefined ? undefined : JSON.stringify(req.body));
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
-  if (req.body !== undefined) headers['content-type'] = 'application/json';
+  if (body !== undefined) headers['content-type'] = 'application/json';
   let answer: HttpAnswer;
   try {
     answer = await exchange({
       method: req.method,
       url: req.url,
       headers,
-      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      body,
       timeoutMs: req.timeoutMs,
       pool: providerPool,
     });

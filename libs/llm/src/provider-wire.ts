@@ -1,6 +1,15 @@
 import type { CheckResult } from '@workemon/service-kit';
 
-export type ChatMessage = { role: 'system' | 'user' | 'assistant'; content: string };
+export type ChatMessage = {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+  /**
+   * The same content as consecutive pieces (`content === parts.join('')`), when some of them are long and constant
+   * (the prompt, the answer format): the HTTP wires serialise the body from the pieces and keep the constant ones'
+   * JSON escapes (provider-body.ts). Wires that read `content` ignore it.
+   */
+  parts?: readonly string[];
+};
 export type TokenUsage = { inputTokens: number; outputTokens: number; totalTokens: number };
 export type Generation = { text: string; usage: TokenUsage };
 

@@ -41,11 +41,23 @@ export function cutAnswer(text: string, maxChars: number): string {
   return cutText(text, maxChars, { at: 'character' });
 }
 
+/**
+ * Cuts every string of a parsed answer to `maxChars` (see `cutAnswer`), in place: the value is the parser's own
+ * copy, and an answer within the limit — the usual one — is walked without allocating. Returns the value, or the
+ * cut string when the value is a string.
+ */
 function cutStrings(value: unknown, maxChars: number): unknown {
   if (typeof value === 'string') return cutAnswer(value, maxChars);
-  if (Array.isArray(value)) return value.map((v) => cutStrings(v, maxChars));
-  if (value && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cutStrings(v, maxChars)]));
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) value[i] = cutStrings(value[i], maxChars);
+  } else if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const cut = cutStrings(record[key], maxChars);
+      // defineProperty: a key named `__proto__` is an own property here, and assignment would not reach it.
+      if (cut !== record[key]) Object.defineProperty(record, key, { value: cut, enumerable: true, writable: true });
+    }
+  }
   return value;
 }
 

@@ -1,5 +1,6 @@
 import type { JsonMode, ProviderSettings } from './llm-config.js';
 import { displayUrl, llmErrors } from './llm-errors.js';
+import { createFieldsCache, messagesJson } from './provider-body.js';
 import { reachableWithout404, requestProvider } from './provider-http.js';
 import { usageOf, type ProviderWire } from './provider-wire.js';
 
@@ -29,21 +30,24 @@ export function createYandexGptWire(p: ProviderSettings, jsonMode: JsonMode): Pr
   // Ask Yandex not to keep our requests (they carry employees' messages).
   headers['x-data-logging-enabled'] = 'false';
   const modelUri = yandexModelUri(p);
+  const modelUriJson = JSON.stringify(modelUri);
+  // The body's constant fields, serialised once per schema (provider-body.ts); keys in the order of the API's
+  // reference. `maxTokens` is an int64, written as a string in proto-JSON.
+  const optionsOf = createFieldsCache((req) => ({
+    completionOptions: { stream: false, temperature: req.temperature, maxTokens: String(req.maxOutputTokens) },
+  }));
+  const formatOf = createFieldsCache((req) =>
+    jsonMode === 'schema' ? { jsonSchema: { schema: req.jsonSchema } } : { jsonObject: true },
+  );
   return {
     async generate(req) {
-      const body: Record<string, unknown> = {
-        modelUri,
-        completionOptions: { stream: false, temperature: req.temperature, maxTokens: String(req.maxOutputTokens) },
-        messages: req.messages.map((m) => ({ role: m.role, text: m.content })),
-      };
-      if (jsonMode === 'schema') body['jsonSchema'] = { schema: req.jsonSchema };
-      else body['jsonObject'] = true;
+      const body = `{"modelUri":${modelUriJson},${optionsOf(req)},"messages":${messagesJson(req.messages, 'text')},${formatOf(req)}}`;
       const { json, text } = await requestProvider({
         provider: p.name,
         method: 'POST',
         url: `${p.baseUrl}/foundationModels/v1/completion`,
         headers,
-        body,
+        json: body,
         timeoutMs: req.timeoutMs,
         apiKeyEnv: p.apiKeyEnv,
       });

@@ -65,14 +65,13 @@ export function createContextRoutes(deps: LlmRouteDeps): Router {
       llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },
       decision: { is_enough: result.data.is_enough, category, confidence, no_reply: noReply },
     });
-    return {
-      is_enough: result.data.is_enough,
-      response: result.data.response,
-      ...(category !== undefined ? { category } : {}),
-      ...(confidence !== undefined ? { confidence } : {}),
-      ...(noReply ? { no_reply: true } : {}),
-      llm,
-    };
+    // Fields set one by one in the contract's order (spreads after the first key copy through a slow path).
+    const body: ContextResponse = { is_enough: result.data.is_enough, response: result.data.response };
+    if (category !== undefined) body.category = category;
+    if (confidence !== undefined) body.confidence = confidence;
+    if (noReply) body.no_reply = true;
+    body.llm = llm;
+    return body;
   };
   const fromQuery: RequestHandler = async (_req, res) => {
     res.json(await decide(validated<{ query: ContextInput }>(res).query, res));
