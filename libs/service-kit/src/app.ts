@@ -29,7 +29,10 @@ export type ServiceAppOptions = {
  */
 export function addAccessLogFields(res: express.Response, fields: Record<string, unknown>): void {
   const locals = res.locals as Record<string, unknown>;
-  locals[ACCESS_LOG_FIELDS] = { ...(locals[ACCESS_LOG_FIELDS] as Record<string, unknown> | undefined), ...fields };
+  const own = locals[ACCESS_LOG_FIELDS] as Record<string, unknown> | undefined;
+  // The first call copies `fields` into an object of the request's own; later calls add to that one in place.
+  if (own) Object.assign(own, fields);
+  else locals[ACCESS_LOG_FIELDS] = { ...fields };
 }
 
 /**
