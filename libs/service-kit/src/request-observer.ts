@@ -10,7 +10,7 @@ export const OPERATIONAL_PATHS: ReadonlySet<string> = new Set(['/health', '/metr
 export const ACCESS_LOG_FIELDS = 'workemonAccessLogFields';
 
 /** What the observer keeps on a response between the request's start and its `close` event. */
-type Observation = { logger: Logger; metrics: Metrics; startedMs: number; inFlight: boolean };
+type Observation = { logger: Logger; metrics: Metrics; startedMs: number; inFlight: boolean; requestId: string };
 
 /** The response's observation, on a symbol so it never meets a field of Express or of a handler. */
 const OBSERVATION = Symbol('workemon.requestObservation');
@@ -30,13 +30,12 @@ function accessLogLevel(path: string, status: number): string {
 }
 
 /**
- * The request's one access-log line (ECS: `http.request.method`, `http.response.status_code`, `url.path`,
- * `event.duration` in nanoseconds, `user.name` of the caller's key, plus the handler's `addAccessLogFields`).
- * Nothing is built when the level is not kept.
+ * The request's one access-log line at `level` (ECS: `http.request.method`, `http.response.status_code`,
+ * `url.path`, `event.duration` in nanoseconds, `user.name` of the caller's key, plus the handler's
+ * `addAccessLogFields`; `trace.id` from the request's context, see `onResponseClose`).
  */
-function writeAccessLog(req: Request, res: Response, route: string, seen: Observation, durationMs: number): void {
-  const level = accessLogLevel(req.path, res.statusCode);
-  if (!seen.logger.isLevelEnabled(level)) return;
+function writeAccessLog(req: Request, res: Response, route: string, level: string, seen: Observation): void {
+  const durationMs = performance.now() - seen.startedMs;
   const principal = res.locals['principal'] as { name: string } | undefined;
   const entry = {
     http: { request: { method: req.method }, response: { status_code: res.statusCode } },
@@ -61,21 +60,24 @@ function onResponseClose(this: ObservedResponse): void {
   if (!seen) return;
   if (seen.inFlight) seen.metrics.httpRequestsInFlight.dec();
   if (!this.writableFinished) return;
-  const durationMs = performance.now() - seen.startedMs;
   const req = this.req;
   const route = routeTemplate(req);
   seen.metrics.httpRequestDuration.observe(
     { method: req.method, route, status_code: String(this.statusCode) },
-    durationMs / 1000,
+    (performance.now() - seen.startedMs) / 1000,
   );
-  writeAccessLog(req, this, route, seen, durationMs);
+  // Building the entry is most of an access log's cost: nothing for a level nobody keeps.
+  const level = accessLogLevel(req.path, this.statusCode);
+  if (!seen.logger.isLevelEnabled(level)) return;
+  // `close` is emitted outside the request's async context: the line gets its trace.id back here.
+  runWithRequestId(seen.requestId, () => writeAccessLog(req, this, route, level, seen));
 }
 
 /** Starts observing one request: its clock, the in-flight gauge (not for operational paths), one `close` listener. */
-function observe(req: Request, res: ObservedResponse, logger: Logger, metrics: Metrics): void {
+function observe(req: Request, res: ObservedResponse, logger: Logger, metrics: Metrics, requestId: string): void {
   const inFlight = !OPERATIONAL_PATHS.has(req.path);
   if (inFlight) metrics.httpRequestsInFlight.inc();
-  res[OBSERVATION] = { logger, metrics, startedMs: performance.now(), inFlight };
+  res[OBSERVATION] = { logger, metrics, startedMs: performance.now(), inFlight, requestId };
   res.once('close', onResponseClose);
 }
 
@@ -89,7 +91,7 @@ export function requestEntry(logger: Logger, metrics: Metrics, then: RequestHand
   return (req, res, next) => {
     const id = acceptOrCreateRequestId(req.headers[REQUEST_ID_HEADER]);
     res.setHeader('X-Request-Id', id);
-    observe(req, res, logger, metrics);
+    observe(req, res, logger, metrics, id);
     runWithRequestId(id, () => then(req, res, next));
   };
 }

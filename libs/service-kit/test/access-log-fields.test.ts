@@ -40,4 +40,23 @@ describe('access-log fields', () => {
     });
     expect(lines[0]!['http']).toEqual({ request: { method: 'GET' }, response: { status_code: 200 } });
   });
+
+  it("keeps the request's id on its access-log line, also when the handler answered after awaiting", async () => {
+    const sink = new LineTransport({ format: ecsStringify() });
+    const logger = createLogger({ service: 'access-test', stdout: sink });
+    const app = createServiceApp(
+      { service: 'access-test', version: '0.0.0', logger, metrics: createMetrics('access-test') },
+      (a) => {
+        a.post('/later', async (_req, res) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          res.json({ ok: true });
+        });
+      },
+    );
+    const res = await request(app).post('/later').set('X-Request-Id', 'req-access-1').send({ a: 1 });
+    expect(res.status).toBe(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    const line = sink.lines.find((l) => l['message'] === 'POST /later 200');
+    expect(line?.['trace']).toEqual({ id: 'req-access-1' });
+  });
 });
