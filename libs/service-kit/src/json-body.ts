@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
 import bytes from 'bytes';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -142,6 +143,12 @@ export function jsonBodyParser(options: { limit: string | number }): RequestHand
     if (!fastPathApplies(req)) return fallback(req, res, next);
     if (!('body' in (req as object))) req.body = undefined;
     if (!hasBody(req)) return next();
-    collectBody(req, limit, (body, error) => settle(req, next, body, error));
+    // The request's events run outside the async context the chain runs in (request id, …): the rest of the chain
+    // is bound to it, as raw-body binds its callback.
+    collectBody(
+      req,
+      limit,
+      AsyncResource.bind((body: Buffer | undefined, error?: Error) => settle(req, next, body, error)),
+    );
   };
 }

@@ -7,7 +7,7 @@ import request from 'supertest';
 import Transport from 'winston-transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen, waitFor, type Listening } from '@workemon/testkit';
-import { createLogger, createMetrics, createServiceApp } from '@workemon/service-kit';
+import { createLogger, createMetrics, createServiceApp, getRequestId } from '@workemon/service-kit';
 import { parseJsonBody } from '../src/json-body.js';
 
 class MemoryTransport extends Transport {
@@ -30,6 +30,7 @@ function buildApp() {
     a.post('/echo', (req, res) => res.json({ body: req.body === undefined ? '(none)' : (req.body as unknown) }));
     // A route reading a body type the JSON reader leaves alone, as the communicator's webhooks do.
     a.get('/answer', (_req, res) => res.status(201).json(PAYLOAD));
+    a.post('/request-id', (req, res) => res.json({ requestId: getRequestId() ?? null, body: req.body as unknown }));
     a.post('/raw', express.raw({ type: 'text/plain' }), (req, res) => res.json({ bytes: (req.body as Buffer).length }));
   });
   return { app, sink, metrics };
@@ -67,6 +68,38 @@ function rawPost(
 }
 
 describe('JSON request bodies', () => {
+  it("keeps the request's id in async context for the handler of a JSON body, read on either path", async () => {
+    const { app } = buildApp();
+    const { url } = await serve(app);
+    for (const type of ['application/json', 'application/vnd.api+json']) {
+      const res = await request(app)
+        .post('/request-id')
+        .set('Content-Type', type)
+        .set('X-Request-Id', 'req-b1')
+        .send('{"a":1}');
+      expect(res.body, type).toEqual({ requestId: 'req-b1', body: { a: 1 } });
+    }
+    // A body that arrives in pieces, after the handler chain has started waiting for it.
+    const streamed = await new Promise<unknown>((resolve, reject) => {
+      const req = http.request(
+        `${url}/request-id`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-request-id': 'req-b2' },
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve(JSON.parse(Buffer.concat(parts).toString('utf8'))));
+        },
+      );
+      req.on('error', reject);
+      req.write('{"a":');
+      setTimeout(() => req.end('2}'), 30);
+    });
+    expect(streamed).toEqual({ requestId: 'req-b2', body: { a: 2 } });
+  });
+
   it('parses application/json with and without a UTF-8 charset, a BOM, and +json types', async () => {
     const { app } = buildApp();
     for (const type of ['application/json', 'application/json; charset=utf-8', 'Application/JSON; Charset="UTF-8"']) {
