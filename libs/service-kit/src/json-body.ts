@@ -117,7 +117,12 @@ function collectBody(
 
 /** The fast path's end: the body parsed into `req.body`, or the error passed on once the request is drained. */
 function settle(req: Request, next: NextFunction, body: Buffer | undefined, error?: Error): void {
-  if (error) return drainThen(req, () => next(error));
+  // Bound: the request's `end` comes outside the chain's async context (the error's log line keeps its trace.id).
+  if (error)
+    return drainThen(
+      req,
+      AsyncResource.bind(() => next(error)),
+    );
   try {
     req.body = parseJsonBody(body!.toString('utf8'));
   } catch (err) {

@@ -123,7 +123,7 @@ describe('JSON request bodies', () => {
   });
 
   it('answers 413 payload_too_large for a declared Content-Length over the limit and for a chunked body past it', async () => {
-    const { app } = buildApp();
+    const { app, sink } = buildApp();
     const declared = await request(app)
       .post('/echo')
       .set('Content-Type', 'application/json')
@@ -137,7 +137,7 @@ describe('JSON request bodies', () => {
     expect(declared.headers['x-workemon-error-code']).toBe('payload_too_large');
     const { url } = await serve(app);
     const piece = Buffer.from(`"${'y'.repeat(300)}",`);
-    const streamed = await rawPost(url, { 'content-type': 'application/json' }, [
+    const streamed = await rawPost(url, { 'content-type': 'application/json', 'x-request-id': 'req-413' }, [
       Buffer.from('['),
       piece,
       piece,
@@ -149,6 +149,11 @@ describe('JSON request bodies', () => {
       status: 413,
       body: { error: 'Payload Too Large', message: 'Request body exceeds the limit of 1024 bytes', statusCode: 413 },
     });
+    // The rejection's log line keeps the request's id, though it is written once the rest of the body was read.
+    const rejected = sink.lines.filter(
+      (l) => l['message'] === 'rejected: Request body exceeds the limit of 1024 bytes',
+    );
+    expect(rejected.map((l) => l['trace'])).toContainEqual({ id: 'req-413' });
     // Under the limit, the same chunked transfer is read whole.
     expect(
       await rawPost(url, { 'content-type': 'application/json' }, [Buffer.from('['), piece, Buffer.from('"z"]')]),
