@@ -1,10 +1,13 @@
-import express, { type Express, type ErrorRequestHandler, type RequestHandler } from 'express';
+import express, { type Express, type ErrorRequestHandler } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
 import { AppError, ERROR_CODE_HEADER, RETRYABLE_HEADER, errorBody, errors, isAppError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { runHealthChecks, type HealthCheck } from './health.js';
-import { REQUEST_ID_HEADER, acceptOrCreateRequestId, getRequestId, runWithRequestId } from './request-context.js';
+import { jsonBodyParser } from './json-body.js';
+import { getRequestId } from './request-context.js';
+import { installLeanJson } from './json-response.js';
+import { ACCESS_LOG_FIELDS, requestEntry } from './request-observer.js';
 
 export type ServiceAppOptions = {
   service: string;
@@ -19,11 +22,6 @@ export type ServiceAppOptions = {
   bodyLimit?: string;
 };
 
-const OPERATIONAL_PATHS = new Set(['/health', '/metrics']);
-
-/** Where a handler leaves fields for its request's access-log line (`res.locals`). */
-const ACCESS_LOG_FIELDS = 'workemonAccessLogFields';
-
 /**
  * Adds fields to the one access-log line of the current request (written when the response finishes), instead of
  * a second line per request: e.g. `{ llm: { provider, latency_ms }, decision: { is_enough } }`. Field names
@@ -31,14 +29,10 @@ const ACCESS_LOG_FIELDS = 'workemonAccessLogFields';
  */
 export function addAccessLogFields(res: express.Response, fields: Record<string, unknown>): void {
   const locals = res.locals as Record<string, unknown>;
-  locals[ACCESS_LOG_FIELDS] = { ...(locals[ACCESS_LOG_FIELDS] as Record<string, unknown> | undefined), ...fields };
-}
-
-/** The route template a request matched (`/employees/:username`), never the raw URL (keeps label cardinality low). */
-function routeTemplate(req: express.Request): string {
-  const route = (req as { route?: { path?: unknown } }).route;
-  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
-  return 'unmatched';
+  const own = locals[ACCESS_LOG_FIELDS] as Record<string, unknown> | undefined;
+  // The first call copies `fields` into an object of the request's own; later calls add to that one in place.
+  if (own) Object.assign(own, fields);
+  else locals[ACCESS_LOG_FIELDS] = { ...fields };
 }
 
 /**
@@ -55,42 +49,9 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  const requestId: RequestHandler = (req, res, next) => {
-    const id = acceptOrCreateRequestId(req.get(REQUEST_ID_HEADER));
-    res.setHeader('X-Request-Id', id);
-    runWithRequestId(id, () => next());
-  };
-  app.use(requestId);
-
-  app.use((req, res, next) => {
-    const end = metrics.httpRequestDuration.startTimer();
-    const started = performance.now();
-    if (!OPERATIONAL_PATHS.has(req.path)) {
-      metrics.httpRequestsInFlight.inc();
-      // 'close' fires once whether the response finished or the client went away.
-      res.once('close', () => metrics.httpRequestsInFlight.dec());
-    }
-    res.on('finish', () => {
-      const route = routeTemplate(req);
-      end({ method: req.method, route, status_code: String(res.statusCode) });
-      const level = OPERATIONAL_PATHS.has(req.path) ? 'debug' : res.statusCode >= 500 ? 'warn' : 'info';
-      // Building the entry is most of an access log's cost: skip it for a level nobody keeps.
-      if (!logger.isLevelEnabled(level)) return;
-      const entry = {
-        http: { request: { method: req.method }, response: { status_code: res.statusCode } },
-        url: { path: req.path },
-        event: { duration: Math.round((performance.now() - started) * 1e6) },
-        route,
-        // Who called (set by auth.require): ECS user.name is the key's name, never the key.
-        ...(res.locals['principal'] ? { user: { name: (res.locals['principal'] as { name: string }).name } } : {}),
-        ...(res.locals[ACCESS_LOG_FIELDS] as Record<string, unknown> | undefined),
-      };
-      logger.log(level, `${req.method} ${route} ${res.statusCode}`, entry);
-    });
-    next();
-  });
-
-  app.use(express.json({ limit: options.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+  // Request id, metrics and the access-log line, then the JSON body: one router layer (request-observer.ts).
+  app.use(requestEntry(logger, metrics, jsonBodyParser({ limit: options.bodyLimit ?? '1mb' })));
+  installLeanJson(app);
 
   app.get('/health', async (_req, res) => {
     const checks = typeof options.healthChecks === 'function' ? options.healthChecks() : (options.healthChecks ?? []);
@@ -161,9 +122,9 @@ export function toAppError(err: unknown): AppError {
       return errors.invalidJson();
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return new AppError('unsupported_media_type', 415, 'Unsupported request encoding');
+      return errors.unsupportedMediaType();
     case 'request.aborted':
-      return new AppError('request_aborted', 400, 'Request aborted');
+      return errors.requestAborted();
     default:
       // Express's router throws a URIError (status 400) for a path with a malformed %-escape (`/employees/%FF`)
       // while matching the route, before any handler: the client's mistake, not ours.

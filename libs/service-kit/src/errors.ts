@@ -65,6 +65,10 @@ export const errors = {
   forbidden: (message: string) => new AppError('forbidden', 403, message),
   notFound: (message = 'Not found') => new AppError('not_found', 404, message),
   payloadTooLarge: (message: string) => new AppError('payload_too_large', 413, message),
+  /** A request body in an encoding or charset the service does not read (JSON is UTF-8 only, RFC 8259 §8.1). */
+  unsupportedMediaType: () => new AppError('unsupported_media_type', 415, 'Unsupported request encoding'),
+  /** The client went away before its request body ended. */
+  requestAborted: () => new AppError('request_aborted', 400, 'Request aborted'),
   tooManyRequests: (retryAfterS: number, message = 'Too many requests') =>
     new AppError('rate_limited', 429, message, {
       headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterS))) },

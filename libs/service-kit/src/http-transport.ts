@@ -1,6 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { withRequestId } from './request-context.js';
-import { startDeadline } from './resilience.js';
+import { startEmitterDeadline } from './resilience.js';
 
 /**
  * The transport under every upstream call of the tree (service-kit's HttpClient, the LLM providers): undici's
@@ -110,15 +110,55 @@ export function networkCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** Where undici sends a request: the URL's `origin` and its `path` (pathname and search), as its `request(url)` derives them. */
+type Target = { origin: string; path: string };
+
+/** Targets of the URLs called lately, so a URL is parsed once rather than on every call (bounded: cleared when full). */
+const targets = new Map<string, Target>();
+const MAX_TARGETS = 1024;
+
+/**
+ * The target of an http(s) URL, parsed with `new URL` the first time it is called; undefined for anything else
+ * (then `request(url)` parses it and throws undici's own error for it, as before).
+ */
+function targetOf(url: string): Target | undefined {
+  const known = targets.get(url);
+  if (known) return known;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return undefined;
+  if (targets.size >= MAX_TARGETS) targets.clear();
+  const target = {
+    origin: parsed.origin,
+    path: parsed.search ? `${parsed.pathname}${parsed.search}` : parsed.pathname,
+  };
+  targets.set(url, target);
+  return target;
+}
+
+/**
+ * undici's `request` for one exchange: straight to the pool with the URL's cached target (undici's top-level
+ * `request(url)` builds a `new URL` on every call), or through `request(url)` for a URL it must judge itself.
+ */
+function send(url: string, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: HttpPool }) {
+  const target = targetOf(url);
+  return target ? options.dispatcher.request({ ...options, ...target }) : request(url, options);
+}
+
 /**
  * One HTTP exchange under a deadline: the current request id forwarded as `X-Request-Id` (unless the caller sets
  * it), the whole body read as text. Any status resolves; no complete answer throws HttpTransportError.
  */
 export async function exchange(req: HttpExchange): Promise<HttpAnswer> {
   const headers = withRequestId(req.headers);
-  const deadline = startDeadline(req.timeoutMs);
+  // An EventEmitter signal, not an AbortSignal: undici's per-call listener bookkeeping on it is far cheaper.
+  const deadline = startEmitterDeadline(req.timeoutMs);
   try {
-    const response = await request(req.url, {
+    const response = await send(req.url, {
       method: req.method,
       headers,
       body: req.body,

@@ -25,6 +25,16 @@ describe('sanitizeText / sanitizeDeep', () => {
     expect(sanitizeText(once)).toBe(once);
   });
 
+  it('cleans each C0 control and lone surrogate even alone in clean text (the quick scan lets none through)', () => {
+    for (let code = 0; code < 0x20; code++) {
+      const expected = code === 0x09 || code === 0x0a ? String.fromCharCode(code) : code === 0x0d ? '\n' : '';
+      expect(sanitizeText(`ok${String.fromCharCode(code)}ok`), `U+${code.toString(16)}`).toBe(`ok${expected}ok`);
+    }
+    for (const lone of ['\uD800', '\uDBFF', '\uDC00', '\uDFFF'])
+      expect(sanitizeText(`ok${lone}ok`), lone.charCodeAt(0).toString(16)).toBe('ok\uFFFDok');
+    expect(sanitizeText('Привет, мир 😀 \u007F\u00A0')).toBe('Привет, мир 😀 \u007F\u00A0');
+  });
+
   it('cleans every string of a JSON value, keys included, and leaves other values alone', () => {
     expect(sanitizeDeep({ 'k\u0000ey': ['v\u0000', 1, null, true, { n: 'x\u0007' }] })).toEqual({
       key: ['v', 1, null, true, { n: 'x' }],

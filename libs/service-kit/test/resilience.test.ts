@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import express from 'express';
 import Transport from 'winston-transport';
-import { Agent } from 'undici';
+import { Agent, request as undiciRequest } from 'undici';
 import {
   AppError,
   backoffMs,
@@ -16,6 +16,7 @@ import {
   sleep,
   spreadMs,
   startDeadline,
+  startEmitterDeadline,
   untilAborted,
   withDeadline,
 } from '@workemon/service-kit';
@@ -67,6 +68,35 @@ describe('sleep and deadlines', () => {
     expect(cleared.expired()).toBe(false);
     expect(cleared.signal.aborted).toBe(false);
     await expect(withDeadline(10, (signal) => sleep(10_000, { signal }))).resolves.toBe(false);
+  });
+
+  it('an emitter deadline emits abort once with an Error reason when it passes, never after clear(), and stops undici', async () => {
+    const passing = startEmitterDeadline(10);
+    let aborts = 0;
+    passing.signal.on('abort', () => (aborts += 1));
+    await sleep(50);
+    expect(passing.expired()).toBe(true);
+    expect(passing.signal.aborted).toBe(true);
+    expect(aborts).toBe(1);
+    expect(String(passing.signal.reason)).toContain('deadline of 10 ms passed');
+    const cleared = startEmitterDeadline(10);
+    cleared.clear();
+    await sleep(50);
+    expect(cleared.expired()).toBe(false);
+    expect(cleared.signal.aborted).toBe(false);
+    // undici takes it as its `signal`: a server that never answers is given up on at the deadline.
+    const silent = await listen(() => undefined);
+    const pool = new Agent();
+    const deadline = startEmitterDeadline(100);
+    try {
+      await expect(
+        undiciRequest(silent.url, { method: 'GET', signal: deadline.signal, dispatcher: pool }),
+      ).rejects.toThrow('deadline of 100 ms passed');
+    } finally {
+      deadline.clear();
+      await pool.close();
+      await silent.close();
+    }
   });
 
   it('untilAborted settles as the work does, or rejects with the reason once the signal aborts', async () => {
