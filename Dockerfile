@@ -42,9 +42,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=runtime-deps /app ./
 # Workspace libs resolve through node_modules/@workemon/* links to libs/<name>: their dist/ (the `default`
-# export condition) and the contracts' OpenAPI documents, read at runtime.
+# export condition). The contracts' OpenAPI documents are read at runtime from dist/openapi/*.json, which the
+# build writes from the YAML sources (no YAML parsing at start: docs/operations.md, "Memory at start-up").
 COPY --from=build /app/libs/contracts/dist libs/contracts/dist
-COPY --from=build /app/libs/contracts/openapi libs/contracts/openapi
 COPY --from=build /app/libs/service-kit/dist libs/service-kit/dist
 COPY --from=build /app/libs/llm/dist libs/llm/dist
 COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist
