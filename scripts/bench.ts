@@ -277,7 +277,7 @@ async function main(): Promise<void> {
     );
     setDelay(0);
 
-    let drain: { perSecond: number; exactlyOnce: boolean } | undefined;
+    let drain: { perSecond: number; exactlyOnce: boolean; rss: { idle: number; after: number } } | undefined;
     if (mailCount > 0) {
       drain = await drainMailbox(secretary.url, procs, authEnv);
       dovecot = drain.dovecot;
@@ -312,6 +312,9 @@ async function main(): Promise<void> {
     );
     if (drain) {
       console.log(
+        `  communicator RSS ≤ 100 MB idle: ${fmt(drain.rss.idle, 1)} MB ${goal(drain.rss.idle <= 100)}; ≤ 150 MB after the drain: ${fmt(drain.rss.after, 1)} MB ${goal(drain.rss.after <= 150)}`,
+      );
+      console.log(
         `  ${mailCount} queued mails at ≥ 50 mails/s, one reply each: ${fmt(drain.perSecond, 1)} mails/s ${goal(drain.perSecond >= 50 && drain.exactlyOnce)}`,
       );
     }
@@ -336,7 +339,13 @@ async function drainMailbox(
   secretaryUrl: string,
   procs: Proc[],
   authEnv: Record<string, string>,
-): Promise<{ perSecond: number; exactlyOnce: boolean; dovecot: DovecotServer; sink: SmtpSink }> {
+): Promise<{
+  perSecond: number;
+  exactlyOnce: boolean;
+  rss: { idle: number; after: number };
+  dovecot: DovecotServer;
+  sink: SmtpSink;
+}> {
   const dovecot = await startDovecot();
   const sink = await startSmtpSink();
   const user = dovecot.users[0]!;
@@ -350,6 +359,8 @@ async function drainMailbox(
     ...drainEnv({ secretaryUrl, imapPort: proxy.port, user, smtpPort: sink.port }),
   });
   procs.push(communicator);
+  // Read as the chain's idle RSS is: right after /health answers (the queued mail is being fetched by then).
+  const idleRss = rssMb(communicator.child.pid);
   await sink.waitForMails(mailCount, 600_000);
   const seconds = (Date.now() - started) / 1000;
   const cpuMsPerMail = (cpuSeconds(communicator.child.pid) * 1000) / mailCount;
@@ -366,8 +377,12 @@ async function drainMailbox(
     `  per mail: ${fmt(cpuMsPerMail, 2)} ms CPU of the communicator (start included), ` +
       `${fmt(proxy.counts.commands / mailCount, 2)} IMAP commands (${[...proxy.counts.byVerb].map(([v, n]) => `${v} ${n}`).join(', ')})`,
   );
+  const rss = { idle: idleRss, after: rssMb(communicator.child.pid) };
+  console.log(
+    `  communicator RSS (MB): ${fmt(rss.idle, 1)} right after /health → ${fmt(rss.after, 1)} after the drain`,
+  );
   await proxy.close();
-  return { perSecond, exactlyOnce, dovecot, sink };
+  return { perSecond, exactlyOnce, rss, dovecot, sink };
 }
 
 // Child mode: the fake LLM in its own process (it must not share an event loop with the load generator). It
