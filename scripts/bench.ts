@@ -15,7 +15,8 @@
 // `node dist/main.js`, as the images do; default: sources through tsx), BENCH_PROFILE=<service> (a V8 CPU
 // profile of that process into ./bench-profiles), BENCH_DATABASE_URL (default: a private PostgreSQL server),
 // BENCH_LOG_LEVEL (the services' LOG_LEVEL, default error; `info` is what production runs), BENCH_MAX_OLD_SPACE_MB
-// (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default).
+// (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default),
+// BENCH_MAX_SEMI_SPACE_MB (their young generation's semi-space cap, default 8 as the images; 0: V8's default).
 // BENCH_EMAIL_CONCURRENCY (the communicator's EMAIL_CONCURRENCY in the drain; default: its own, 16).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +36,7 @@ const mailCount = Number(process.env['BENCH_MAILS'] ?? 1000);
 const slowMs = Number(process.env['BENCH_SLOW_MS'] ?? 500);
 const logLevel = process.env['BENCH_LOG_LEVEL'] ?? 'error';
 const maxOldSpaceMb = Number(process.env['BENCH_MAX_OLD_SPACE_MB'] ?? 128);
+const maxSemiSpaceMb = Number(process.env['BENCH_MAX_SEMI_SPACE_MB'] ?? 8);
 const self = new URL(import.meta.url).pathname;
 const root = new URL('..', import.meta.url).pathname;
 const REQUEST_TEXT = 'Хочу получать аналитику по операциям авторизации наших кошельков за прошлый месяц';
@@ -81,7 +83,10 @@ async function firstLine<T>(child: ChildProcess, what: string): Promise<T> {
 
 async function startService(name: string, env: Record<string, string>): Promise<Proc> {
   const port = await getFreePort();
-  const heap = maxOldSpaceMb > 0 ? [`--max-old-space-size=${maxOldSpaceMb}`] : [];
+  const heap = [
+    ...(maxOldSpaceMb > 0 ? [`--max-old-space-size=${maxOldSpaceMb}`] : []),
+    ...(maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${maxSemiSpaceMb}`] : []),
+  ];
   const child = fromDist
     ? spawnNode(name, [...heap, `services/${name}/dist/main.js`], { ...env, PORT: String(port) }, false)
     : spawnNode(name, [...heap, `services/${name}/src/main.ts`], { ...env, PORT: String(port) }, true);
@@ -236,7 +241,8 @@ async function main(): Promise<void> {
 
     console.log(
       `[bench] services from ${fromDist ? 'dist/ (node)' : 'sources (tsx)'}, LOG_LEVEL=${logLevel}, ` +
-        `${maxOldSpaceMb > 0 ? `--max-old-space-size=${maxOldSpaceMb}` : "V8's default old space"}; PostgreSQL ` +
+        `${maxOldSpaceMb > 0 ? `--max-old-space-size=${maxOldSpaceMb}` : "V8's default old space"}, ` +
+        `${maxSemiSpaceMb > 0 ? `--max-semi-space-size=${maxSemiSpaceMb}` : "V8's default semi-space"}; PostgreSQL ` +
         `${pg ? 'private server' : 'BENCH_DATABASE_URL'}; ${duration} s per run; warming up…`,
     );
     for (const target of [chainTarget, refTarget, llmTarget])
