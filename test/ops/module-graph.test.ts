@@ -130,7 +130,7 @@ describe('module graph without ELASTICSEARCH_URL', () => {
 // the first request on (docs/operations.md, "Memory at start-up").
 describe('module graph of features that are not configured', () => {
   it(
-    'the secretary without EMPLOYEES_FILE loads no CSV parser; the communicator without a bot no telegraf',
+    'the secretary without EMPLOYEES_FILE loads no CSV parser; the communicator without a bot or mailbox no client',
     {
       timeout: 180_000,
     },
@@ -141,6 +141,8 @@ describe('module graph of features that are not configured', () => {
       expect(matching('secretary', /\/node_modules\/csv-parse\//)).toEqual([]);
       expect(loaded.get('communicator')?.length, 'the communicator was recorded').toBeGreaterThan(0);
       expect(matching('communicator', /\/node_modules\/telegraf\//)).toEqual([]);
+      const mailStack = /\/node_modules\/(imapflow|mailparser|nodemailer|html-to-text)\//;
+      expect(matching('communicator', mailStack).slice(0, 3)).toEqual([]);
     },
   );
 });
