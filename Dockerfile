@@ -35,16 +35,18 @@ RUN npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --i
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE
 # V8's old space sized for a service (docs/operations.md, "Memory"): its live heap is 30-40 MB, and under V8's
-# default limit (a share of the machine's memory) garbage piles up to 200-300 MB RSS. Override with NODE_OPTIONS.
+# default limit (a share of the machine's memory) garbage piles up to 200-300 MB RSS. Its young generation capped
+# at 8 MB semi-spaces (V8's default grows them to 16 MB during start-up: docs/operations.md, "Memory at start-up").
+# Override with NODE_OPTIONS.
 ENV NODE_ENV=production \
     SERVICE=${SERVICE} \
-    NODE_OPTIONS=--max-old-space-size=128
+    NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=8"
 WORKDIR /app
 COPY --from=runtime-deps /app ./
 # Workspace libs resolve through node_modules/@workemon/* links to libs/<name>: their dist/ (the `default`
-# export condition) and the contracts' OpenAPI documents, read at runtime.
+# export condition). The contracts' OpenAPI documents are read at runtime from dist/openapi/*.json, which the
+# build writes from the YAML sources (no YAML parsing at start: docs/operations.md, "Memory at start-up").
 COPY --from=build /app/libs/contracts/dist libs/contracts/dist
-COPY --from=build /app/libs/contracts/openapi libs/contracts/openapi
 COPY --from=build /app/libs/service-kit/dist libs/service-kit/dist
 COPY --from=build /app/libs/llm/dist libs/llm/dist
 COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist

@@ -6,7 +6,7 @@
 //
 // Environment: BENCH_RUNS (runs per side, default 3), BENCH_DURATION_S (seconds per run, default 4),
 // BENCH_RATE (fixed total req/s instead of as fast as possible), BENCH_NODE_FLAGS (the service's node flags,
-// default `--max-old-space-size=128` as the images), BENCH_LOG_LEVEL (default error), BENCH_PROFILE=1 (a V8 CPU
+// default `--max-old-space-size=128 --max-semi-space-size=8` as the images), BENCH_LOG_LEVEL (default error), BENCH_PROFILE=1 (a V8 CPU
 // profile of the service into ./bench-profiles). Runs the built service (`npm run build` first).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,7 +20,9 @@ const connections = Number(process.argv[3] ?? 32);
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
 const duration = Number(process.env['BENCH_DURATION_S'] ?? 4);
 const rate = process.env['BENCH_RATE'] ? Number(process.env['BENCH_RATE']) : undefined;
-const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '--max-old-space-size=128').split(' ').filter(Boolean);
+const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '--max-old-space-size=128 --max-semi-space-size=8')
+  .split(' ')
+  .filter(Boolean);
 const REQUEST_TEXT = 'Хочу получать аналитику по операциям авторизации наших кошельков за прошлый месяц';
 
 if (service !== 'guesser' && service !== 'system-analyst') {

@@ -15,7 +15,8 @@
 // `node dist/main.js`, as the images do; default: sources through tsx), BENCH_PROFILE=<service> (a V8 CPU
 // profile of that process into ./bench-profiles), BENCH_DATABASE_URL (default: a private PostgreSQL server),
 // BENCH_LOG_LEVEL (the services' LOG_LEVEL, default error; `info` is what production runs), BENCH_MAX_OLD_SPACE_MB
-// (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default).
+// (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default),
+// BENCH_MAX_SEMI_SPACE_MB (their young generation's semi-space cap, default 8 as the images; 0: V8's default).
 // BENCH_EMAIL_CONCURRENCY (the communicator's EMAIL_CONCURRENCY in the drain; default: its own, 16).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +36,7 @@ const mailCount = Number(process.env['BENCH_MAILS'] ?? 1000);
 const slowMs = Number(process.env['BENCH_SLOW_MS'] ?? 500);
 const logLevel = process.env['BENCH_LOG_LEVEL'] ?? 'error';
 const maxOldSpaceMb = Number(process.env['BENCH_MAX_OLD_SPACE_MB'] ?? 128);
+const maxSemiSpaceMb = Number(process.env['BENCH_MAX_SEMI_SPACE_MB'] ?? 8);
 const self = new URL(import.meta.url).pathname;
 const root = new URL('..', import.meta.url).pathname;
 const REQUEST_TEXT = 'Хочу получать аналитику по операциям авторизации наших кошельков за прошлый месяц';
@@ -81,7 +83,10 @@ async function firstLine<T>(child: ChildProcess, what: string): Promise<T> {
 
 async function startService(name: string, env: Record<string, string>): Promise<Proc> {
   const port = await getFreePort();
-  const heap = maxOldSpaceMb > 0 ? [`--max-old-space-size=${maxOldSpaceMb}`] : [];
+  const heap = [
+    ...(maxOldSpaceMb > 0 ? [`--max-old-space-size=${maxOldSpaceMb}`] : []),
+    ...(maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${maxSemiSpaceMb}`] : []),
+  ];
   const child = fromDist
     ? spawnNode(name, [...heap, `services/${name}/dist/main.js`], { ...env, PORT: String(port) }, false)
     : spawnNode(name, [...heap, `services/${name}/src/main.ts`], { ...env, PORT: String(port) }, true);
@@ -236,7 +241,8 @@ async function main(): Promise<void> {
 
     console.log(
       `[bench] services from ${fromDist ? 'dist/ (node)' : 'sources (tsx)'}, LOG_LEVEL=${logLevel}, ` +
-        `${maxOldSpaceMb > 0 ? `--max-old-space-size=${maxOldSpaceMb}` : "V8's default old space"}; PostgreSQL ` +
+        `${maxOldSpaceMb > 0 ? `--max-old-space-size=${maxOldSpaceMb}` : "V8's default old space"}, ` +
+        `${maxSemiSpaceMb > 0 ? `--max-semi-space-size=${maxSemiSpaceMb}` : "V8's default semi-space"}; PostgreSQL ` +
         `${pg ? 'private server' : 'BENCH_DATABASE_URL'}; ${duration} s per run; warming up…`,
     );
     for (const target of [chainTarget, refTarget, llmTarget])
@@ -277,7 +283,7 @@ async function main(): Promise<void> {
     );
     setDelay(0);
 
-    let drain: { perSecond: number; exactlyOnce: boolean } | undefined;
+    let drain: { perSecond: number; exactlyOnce: boolean; rss: { idle: number; after: number } } | undefined;
     if (mailCount > 0) {
       drain = await drainMailbox(secretary.url, procs, authEnv);
       dovecot = drain.dovecot;
@@ -312,6 +318,9 @@ async function main(): Promise<void> {
     );
     if (drain) {
       console.log(
+        `  communicator RSS ≤ 100 MB idle: ${fmt(drain.rss.idle, 1)} MB ${goal(drain.rss.idle <= 100)}; ≤ 150 MB after the drain: ${fmt(drain.rss.after, 1)} MB ${goal(drain.rss.after <= 150)}`,
+      );
+      console.log(
         `  ${mailCount} queued mails at ≥ 50 mails/s, one reply each: ${fmt(drain.perSecond, 1)} mails/s ${goal(drain.perSecond >= 50 && drain.exactlyOnce)}`,
       );
     }
@@ -336,7 +345,13 @@ async function drainMailbox(
   secretaryUrl: string,
   procs: Proc[],
   authEnv: Record<string, string>,
-): Promise<{ perSecond: number; exactlyOnce: boolean; dovecot: DovecotServer; sink: SmtpSink }> {
+): Promise<{
+  perSecond: number;
+  exactlyOnce: boolean;
+  rss: { idle: number; after: number };
+  dovecot: DovecotServer;
+  sink: SmtpSink;
+}> {
   const dovecot = await startDovecot();
   const sink = await startSmtpSink();
   const user = dovecot.users[0]!;
@@ -350,6 +365,8 @@ async function drainMailbox(
     ...drainEnv({ secretaryUrl, imapPort: proxy.port, user, smtpPort: sink.port }),
   });
   procs.push(communicator);
+  // Read as the chain's idle RSS is: right after /health answers (the queued mail is being fetched by then).
+  const idleRss = rssMb(communicator.child.pid);
   await sink.waitForMails(mailCount, 600_000);
   const seconds = (Date.now() - started) / 1000;
   const cpuMsPerMail = (cpuSeconds(communicator.child.pid) * 1000) / mailCount;
@@ -366,8 +383,12 @@ async function drainMailbox(
     `  per mail: ${fmt(cpuMsPerMail, 2)} ms CPU of the communicator (start included), ` +
       `${fmt(proxy.counts.commands / mailCount, 2)} IMAP commands (${[...proxy.counts.byVerb].map(([v, n]) => `${v} ${n}`).join(', ')})`,
   );
+  const rss = { idle: idleRss, after: rssMb(communicator.child.pid) };
+  console.log(
+    `  communicator RSS (MB): ${fmt(rss.idle, 1)} right after /health → ${fmt(rss.after, 1)} after the drain`,
+  );
   await proxy.close();
-  return { perSecond, exactlyOnce, dovecot, sink };
+  return { perSecond, exactlyOnce, rss, dovecot, sink };
 }
 
 // Child mode: the fake LLM in its own process (it must not share an event loop with the load generator). It

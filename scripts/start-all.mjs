@@ -43,6 +43,8 @@ const llmDefault = process.env.LLM_PROVIDER ? {} : { LLM_PROVIDER: 'local' };
 // V8's old space sized for a service, as in the images (docs/operations.md, "Memory": live heap 30-40 MB; V8's
 // default limit of a few GB lets garbage pile up to 200-300 MB). A --max-old-space-size in NODE_OPTIONS wins.
 const heapFlags = /--max-old-space-size/.test(process.env.NODE_OPTIONS ?? '') ? [] : ['--max-old-space-size=128'];
+// Its young generation capped at 8 MB semi-spaces, as in the images (docs/operations.md, "Memory at start-up").
+if (!/--max-semi-space-size/.test(process.env.NODE_OPTIONS ?? '')) heapFlags.push('--max-semi-space-size=8');
 
 const children = services.map((s) => {
   const child = spawn(

@@ -91,6 +91,16 @@ async function modulesOf(service: ServiceName): Promise<string[]> {
   return JSON.parse(readFileSync(file, 'utf8')) as string[];
 }
 
+let everyServiceModules: Promise<{ service: ServiceName; modules: string[] }[]> | undefined;
+
+/** The modules each service's main.ts loaded (every service started once per file, in parallel). */
+function modulesOfEveryService(): Promise<{ service: ServiceName; modules: string[] }[]> {
+  everyServiceModules ??= Promise.all(
+    SERVICES.map(async (service) => ({ service, modules: await modulesOf(service) })),
+  );
+  return everyServiceModules;
+}
+
 describe('module graph without ELASTICSEARCH_URL', () => {
   it(
     'no service loads the Elasticsearch transport, its client, apache-arrow, the APM agent or OpenTelemetry',
@@ -98,9 +108,7 @@ describe('module graph without ELASTICSEARCH_URL', () => {
       timeout: 180_000,
     },
     async () => {
-      const loaded = await Promise.all(
-        SERVICES.map(async (service) => ({ service, modules: await modulesOf(service) })),
-      );
+      const loaded = await modulesOfEveryService();
       for (const { service, modules } of loaded) {
         // The recorder works: the kit's logger and the service's own main were seen.
         expect(
@@ -114,6 +122,27 @@ describe('module graph without ELASTICSEARCH_URL', () => {
         const forbidden = modules.filter((m) => FORBIDDEN.some((re) => re.test(m)));
         expect({ service, forbidden: forbidden.slice(0, 5) }).toEqual({ service, forbidden: [] });
       }
+    },
+  );
+});
+
+// What a feature that is not configured needs stays unloaded: every module loaded at start is memory held from
+// the first request on (docs/operations.md, "Memory at start-up").
+describe('module graph of features that are not configured', () => {
+  it(
+    'the secretary without EMPLOYEES_FILE loads no CSV parser; the communicator without a bot or mailbox no client',
+    {
+      timeout: 180_000,
+    },
+    async () => {
+      const loaded = new Map((await modulesOfEveryService()).map(({ service, modules }) => [service, modules]));
+      const matching = (service: ServiceName, re: RegExp) => (loaded.get(service) ?? []).filter((m) => re.test(m));
+      expect(loaded.get('secretary')?.length, 'the secretary was recorded').toBeGreaterThan(0);
+      expect(matching('secretary', /\/node_modules\/csv-parse\//)).toEqual([]);
+      expect(loaded.get('communicator')?.length, 'the communicator was recorded').toBeGreaterThan(0);
+      expect(matching('communicator', /\/node_modules\/telegraf\//)).toEqual([]);
+      const mailStack = /\/node_modules\/(imapflow|mailparser|nodemailer|html-to-text)\//;
+      expect(matching('communicator', mailStack).slice(0, 3)).toEqual([]);
     },
   );
 });

@@ -5,7 +5,6 @@ import { createAnalystClient } from './analyst-client.js';
 import { SECRETARY_KEY_CLASSES, SERVICE, VERSION, buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { DatabaseInUseError, migrateDatabase, openDatabase, type Database } from './database.js';
-import { importDirectoryFile } from './directory-import.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
 
@@ -40,6 +39,8 @@ try {
   const applied = await migrateDatabase(db);
   logger.info(`database ready (${db.kind}); migrations applied: ${applied.length ? applied.join(', ') : 'none'}`);
   if (config.employeesFile) {
+    // Loaded only for EMPLOYEES_FILE: its YAML and CSV parsers cost every other start memory (docs/operations.md).
+    const { importDirectoryFile } = await import('./directory-import.js');
     const counts = await importDirectoryFile(db.knex, directory, config.employeesFile);
     logger.info(`imported ${counts.employees} employees and ${counts.departments} departments`);
   }

@@ -1,4 +1,4 @@
-import { ImapFlow, type SearchObject } from 'imapflow';
+import type { ImapFlow, SearchObject } from 'imapflow';
 import { backoffMs, sleep, untilAborted, withDeadline, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
@@ -166,7 +166,9 @@ export function createImapMailbox(options: {
   }
 
   async function runSession(): Promise<void> {
-    const c = new ImapFlow({
+    // Loaded with the first session: a communicator with no mailbox never loads imapflow (docs/operations.md).
+    const { ImapFlow: ImapClient } = await import('imapflow');
+    const c = new ImapClient({
       host: settings.imap.host,
       port: settings.imap.port,
       secure: settings.imap.secure,

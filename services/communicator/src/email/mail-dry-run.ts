@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { createRequire } from 'node:module';
+import type MailComposerClass from 'nodemailer/lib/mail-composer/index.js';
 import { AppError, errors, getRequestId, isAppError, type Logger } from '@workemon/service-kit';
 import type { AnalysisResponse, DryRunVerdict as ContractDryRunVerdict } from '@workemon/contracts';
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
@@ -27,6 +28,10 @@ void verdictIsContractVerdict;
 
 /** Builds the RFC 5322 mail of a JSON dry run (nodemailer's composer: encoded words, line folding, a Message-ID). */
 async function composeMail(input: Exclude<DryRunInput, { raw: Buffer }>, to: string): Promise<Buffer> {
+  // Required at the first dry run, not at load (docs/operations.md, "Memory at start-up").
+  const MailComposer = createRequire(import.meta.url)(
+    'nodemailer/lib/mail-composer/index.js',
+  ) as typeof MailComposerClass;
   return new MailComposer({
     from: input.from,
     to,

@@ -1,5 +1,5 @@
 import { tnefText } from './tnef-text.js';
-import { simpleParser, type AddressObject, type HeaderValue, type ParsedMail } from 'mailparser';
+import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
 import {
   bareSubject,
@@ -273,6 +273,8 @@ function addressText(value: AddressObject | AddressObject[] | undefined): string
 
 /** Parses with mailparser; EMAXLEN (over 1000 MIME parts or a 1 MB header) and crashes become UnparseableMailError. */
 async function parseMime(source: Buffer): Promise<ParsedMail> {
+  // Loaded with the first mail: a communicator with no mail channel never loads the MIME stack (docs/operations.md).
+  const { simpleParser } = await import('mailparser');
   try {
     return await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2_000_000 });
   } catch (err) {

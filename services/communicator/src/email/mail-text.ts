@@ -1,6 +1,7 @@
 import EmailReplyParser from 'email-reply-parser';
 import EmailForwardParser from 'email-forward-parser';
-import { convert } from 'html-to-text';
+import { createRequire } from 'node:module';
+import type { convert as htmlToTextConvert } from 'html-to-text';
 
 /**
  * What a mail's body says, in named steps: HTML → text, forwarded blocks split off, quoted history and
@@ -50,6 +51,8 @@ export function isForwardSubject(subject: string): boolean {
  * below decide about them (a `<blockquote type="cite">` holds Apple Mail's forwards too).
  */
 export function htmlToText(html: string): string {
+  // Required at the first HTML mail, not at load (docs/operations.md, "Memory at start-up").
+  const { convert } = createRequire(import.meta.url)('html-to-text') as { convert: typeof htmlToTextConvert };
   const text = convert(html, {
     wordwrap: false,
     selectors: [

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import nodemailer from 'nodemailer';
+import { createRequire } from 'node:module';
+import type nodemailerModule from 'nodemailer';
 import { AppError, errors } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 
@@ -60,6 +61,8 @@ export function smtpPoolSize(concurrency: number | undefined): number {
 export function createSmtpMailer(
   settings: Pick<EmailSettings, 'smtp' | 'from'> & Partial<Pick<EmailSettings, 'concurrency'>>,
 ): SmtpMailer {
+  // Required here, not at load: a communicator with no SMTP settings never loads nodemailer (docs/operations.md).
+  const nodemailer = createRequire(import.meta.url)('nodemailer') as typeof nodemailerModule;
   const transport = nodemailer.createTransport({
     host: settings.smtp.host,
     port: settings.smtp.port,

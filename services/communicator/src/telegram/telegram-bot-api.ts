@@ -1,7 +1,20 @@
-import { Telegram, TelegramError } from 'telegraf';
+import { createRequire } from 'node:module';
+import type * as Telegraf from 'telegraf';
+import type { TelegramError } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
 import type { SendButton } from '@workemon/contracts';
 import { AppError, errors, isRetryable, retry, retryAfterMsOf } from '@workemon/service-kit';
+
+let telegrafModule: typeof Telegraf | undefined;
+
+/**
+ * telegraf, loaded with the first Bot API client (or error to describe): a communicator without TELEGRAM_BOT_TOKEN
+ * never loads it (it cost ~2 MB of every start's memory; docs/operations.md, "Memory at start-up").
+ */
+function loadTelegraf(): typeof Telegraf {
+  telegrafModule ??= createRequire(import.meta.url)('telegraf') as typeof Telegraf;
+  return telegrafModule;
+}
 
 /** Telegram counts message length in UTF-16 code units, which is what String.length measures. */
 export const MAX_MESSAGE_LENGTH = 4096;
@@ -80,7 +93,8 @@ export function splitMessage(text: string, max = MAX_MESSAGE_LENGTH): string[] {
  */
 export function describeBotApiError(err: unknown, scrub: (text: string) => string = (text) => text): BotApiFailure {
   if (err instanceof BotApiError) return err.failure;
-  if (err instanceof TelegramError) return describeTelegramError(err, scrub(err.description ?? err.message));
+  if (err instanceof loadTelegraf().TelegramError)
+    return describeTelegramError(err, scrub(err.description ?? err.message));
   const e = err as { name?: string; type?: string; message?: string } | undefined;
   if (e?.name === 'AbortError' || e?.type === 'aborted')
     return { kind: 'aborted', message: 'aborted', reason: 'aborted' };
@@ -133,7 +147,7 @@ export function createTelegramBotApi(options: {
   apiRoot: string;
   maxSendRetries?: number;
 }): TelegramBotApi {
-  const telegram = new Telegram(options.token, { apiRoot: options.apiRoot, webhookReply: false });
+  const telegram = new (loadTelegraf().Telegram)(options.token, { apiRoot: options.apiRoot, webhookReply: false });
   const scrub = (text: string) => text.split(options.token).join('<token>');
   const describe = (err: unknown): BotApiFailure => describeBotApiError(err, scrub);
   const maxSendRetries = options.maxSendRetries ?? 5;

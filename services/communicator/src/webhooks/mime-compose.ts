@@ -1,4 +1,5 @@
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { createRequire } from 'node:module';
+import type MailComposerClass from 'nodemailer/lib/mail-composer/index.js';
 
 /** A mail a provider posted already parsed: its original header fields, text and HTML bodies and attachments. */
 export type ParsedFields = {
@@ -50,6 +51,10 @@ export async function composeMime(fields: ParsedFields): Promise<Buffer> {
     const clean = value.replace(/[\r\n]+/g, ' ');
     headers.push({ key: name, value: FORMATTED.has(lower) ? clean : { prepared: true, value: clean } });
   }
+  // Required at the first webhook mail, not at load (docs/operations.md, "Memory at start-up").
+  const MailComposer = createRequire(import.meta.url)(
+    'nodemailer/lib/mail-composer/index.js',
+  ) as typeof MailComposerClass;
   const composer = new MailComposer({
     headers: headers as never,
     text: fields.text,
