@@ -89,8 +89,13 @@ type PgConnection = {
 type PgliteConnection = { query: (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> };
 type Connection = PgConnection | PgliteConnection;
 
-/** What runPrepared reads of knex's tarn pool (`client.pool`). */
-type PoolState = { destroyed?: boolean; numPendingAcquires(): number };
+/** What runPrepared reads of knex's tarn pool (`client.pool`): its state, and its `acquireRequest` event. */
+type PoolState = {
+  destroyed?: boolean;
+  numPendingAcquires(): number;
+  numFree(): number;
+  on(event: 'acquireRequest', listener: () => void): void;
+};
 
 /**
  * How long a connection runPrepared has finished with stays in its hand before it goes back to knex's pool, in
@@ -106,6 +111,8 @@ type HotConnections = {
   client: Knex.Client;
   idle: { connection: PgConnection; since: number }[];
   sweep?: NodeJS.Timeout;
+  /** The pool whose `acquireRequest` hands a hot connection back (knex may build a new pool after destroy). */
+  watched?: PoolState;
 };
 const hotConnections = new WeakMap<Knex.Client, HotConnections>();
 
@@ -136,8 +143,23 @@ function putBackConnection(client: Knex.Client, connection: PgConnection): void 
     hot = { client, idle: [] };
     hotConnections.set(client, hot);
   }
+  if (hot.watched !== pool) watchPool(hot, pool);
   hot.idle.push({ connection, since: performance.now() });
   hot.sweep ??= setTimeout(sweepHotConnections, HOT_CONNECTION_IDLE_MS, hot);
+}
+
+/**
+ * Makes every acquire from knex's pool that would find no free connection (knex's own queries and transactions;
+ * runPrepared asks the pool only when it holds none) take the oldest hot connection instead of waiting for the
+ * sweep: tarn emits `acquireRequest` before it queues the acquire, and a connection released then is free for it.
+ */
+function watchPool(hot: HotConnections, pool: PoolState): void {
+  hot.watched = pool;
+  pool.on('acquireRequest', () => {
+    if (pool.numFree() > 0 || hot.client.pool !== (pool as unknown)) return;
+    const oldest = hot.idle.shift();
+    if (oldest) void hot.client.releaseConnection(oldest.connection);
+  });
 }
 
 /** Returns to knex's pool the hot connections idle for HOT_CONNECTION_IDLE_MS; runs again while any are left. */

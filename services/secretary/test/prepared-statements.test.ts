@@ -47,6 +47,26 @@ describe('runPrepared on a PostgreSQL server', () => {
     expect(await backendPid()).toBe(first);
   });
 
+  it('hands a held connection to a knex acquire at once, not after the sweep (pool of one)', async () => {
+    await backendPid();
+    const pool = db.knex.client.pool as unknown as {
+      numFree(): number;
+      on(event: 'acquireRequest', listener: () => void): void;
+      removeListener(event: 'acquireRequest', listener: () => void): void;
+    };
+    // tarn runs acquireRequest listeners in order, before the acquire waits: runPrepared's (registered by the first
+    // statement) has already given the held connection back when this one looks.
+    const freeAtRequest: number[] = [];
+    const look = () => freeAtRequest.push(pool.numFree());
+    pool.on('acquireRequest', look);
+    try {
+      await db.knex.raw('select 1');
+    } finally {
+      pool.removeListener('acquireRequest', look);
+    }
+    expect(freeAtRequest).toEqual([1]);
+  });
+
   it('does not use a connection the server closed again: the next statement gets a new one', async () => {
     const lost = await backendPid();
     const admin = new pg.Client({ connectionString: database.url });
