@@ -4,6 +4,7 @@ import type { Express } from 'express';
 import { errorBody } from './errors.js';
 import { flushLogger, type Logger } from './logger.js';
 import { sleep } from './resilience.js';
+import { scheduleStartUpCollection } from './start-up-memory.js';
 
 export type Closer = { name: string; close: () => Promise<void> | void };
 
@@ -119,12 +120,15 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
   }
   const port = (server.address() as AddressInfo).port;
   logger.info(`listening on port ${port}`, { server: { port } });
+  // main.ts only: a process of its own, whose start-up memory is worth returning (tests share one process).
+  const cancelStartUpCollection = options.handleSignals ? scheduleStartUpCollection() : () => undefined;
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     shuttingDown ??= (async () => {
       const deadline = options.shutdownTimeoutMs ?? 15_000;
       logger.info(`shutting down (${reason})`);
+      cancelStartUpCollection();
       const cancelHardStop = unlessCancelled(deadline, () => {
         logger.error(`shutdown did not finish within ${deadline} ms; exiting`);
         if (options.handleSignals) process.exit(1);
