@@ -155,6 +155,7 @@ export type Authenticator = {
   /**
    * Middleware for a route that accepts `classes`: `Authorization: Bearer <key>` must hold a key of one of them.
    * No key, or a key of no class: 401 (with `WWW-Authenticate: Bearer`); a valid key of another class: 403.
+   * Two or more Authorization fields: 401, whatever they hold (RFC 9110 §11.6.2: one field).
    * On success `res.locals.principal` is the caller's `Principal`. A call without a key passes as
    * `{keyClass, name: 'anonymous'}` when one of `classes` is open.
    */
@@ -196,6 +197,10 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
       const openHere = classes.find((c) => open.includes(c));
       const wanted = describeClasses(classes);
       return (req, res, next) => {
+        // Authorization is a singleton field (RFC 9110 §11.6.2). Node keeps the first of two and drops the rest,
+        // while a proxy in front may check the other: refuse the ambiguity instead of picking one.
+        if ((req.headersDistinct['authorization']?.length ?? 0) > 1)
+          throw errors.unauthorized('Send one Authorization header, not several');
         const header = req.get('authorization');
         // `Bearer ` with nothing after it (curl with an unset $WORKEMON_API_KEY) counts as no key.
         if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header)) {

@@ -1,0 +1,95 @@
+// Header tricks an attacker on the network tries against `auth.require`: two Authorization fields (a proxy and
+// the service may each read a different one), scheme casing and whitespace, keys in places other than the
+// Authorization field. Real HTTP: supertest cannot send one field twice, node:http can.
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import winston from 'winston';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createAuthenticator,
+  createLogger,
+  createMetrics,
+  createServiceApp,
+  type ApiKeys,
+} from '@workemon/service-kit';
+
+const keys: ApiKeys = {
+  client: [{ name: 'web', key: 'client-key-1234567890' }],
+  admin: [{ name: 'alice', key: 'admin-key-1234567890' }],
+  service: [],
+};
+const ADMIN = 'Bearer admin-key-1234567890';
+
+let server: Server;
+let port: number;
+
+beforeAll(async () => {
+  const logger = createLogger({ service: 't', stdout: new winston.transports.Console({ silent: true }) });
+  // The service class has no keys and is open, as on loopback without SERVICE_API_KEYS.
+  const auth = createAuthenticator(keys, { open: ['service'] });
+  const app = createServiceApp({ service: 't', version: '1', logger, metrics: createMetrics('t') }, (a) => {
+    a.get('/admin', auth.require(['admin']), (_req, res) => res.json(res.locals['principal']));
+    a.get('/open', auth.require(['service']), (_req, res) => res.json(res.locals['principal']));
+  });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** GET `path` with `authorization` sent as it is: an array sends the field once per value. */
+function get(path: string, authorization?: string | string[]): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as unknown }));
+    });
+    req.on('error', reject);
+    if (authorization !== undefined) req.setHeader('Authorization', authorization);
+    req.end();
+  });
+}
+
+describe('Authorization header tricks', () => {
+  it('refuses two Authorization fields with 401, whichever of them holds the valid key', async () => {
+    for (const pair of [
+      [ADMIN, 'Bearer garbage'],
+      ['Bearer garbage', ADMIN],
+      [ADMIN, ADMIN],
+      [ADMIN, ''],
+    ]) {
+      const res = await get('/admin', pair);
+      expect(res.status, pair.join(' | ')).toBe(401);
+      expect(res.body).toMatchObject({ error: 'Unauthorized', statusCode: 401 });
+      expect((res.body as { message: string }).message).toMatch(/one Authorization/);
+    }
+    // An open class does not make two fields acceptable either: the caller meant to send a key.
+    expect((await get('/open', ['Bearer a', 'Bearer b'])).status).toBe(401);
+  });
+
+  it('takes the scheme in any case and spaces or tabs around the key (RFC 9110 §11.1), one field', async () => {
+    for (const header of [ADMIN, 'bearer admin-key-1234567890', 'BEARER \t admin-key-1234567890 \t']) {
+      const res = await get('/admin', header);
+      expect(res.status, header).toBe(200);
+      expect(res.body).toEqual({ keyClass: 'admin', name: 'alice' });
+    }
+  });
+
+  it('never takes a key from the query string, another field or a second token', async () => {
+    for (const path of ['/admin?api_key=admin-key-1234567890', '/admin?access_token=admin-key-1234567890'])
+      expect((await get(path)).status).toBe(401);
+    for (const header of [
+      'Bearer admin-key-1234567890 admin-key-1234567890',
+      'Bearer admin-key-1234567890, Bearer x',
+      'Basic YWxpY2U6YWRtaW4ta2V5LTEyMzQ1Njc4OTA=',
+      'admin-key-1234567890',
+      'Bearer admin-key-1234567890\u0000',
+    ])
+      expect((await get('/admin', header).catch(() => ({ status: 401 }))).status, header).toBe(401);
+  });
+});
