@@ -1,6 +1,6 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { ConfigError } from './config.js';
 import { errors } from './errors.js';
 
@@ -146,6 +146,32 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
+/** `localhost`, a `.localhost` name (RFC 6761 §6.3: always loopback) or a loopback address. */
+const isLoopbackName = (hostname: string) => isLoopbackHost(hostname) || /\.localhost\.?$/i.test(hostname);
+
+/**
+ * Whether a call without a key comes from a client on this machine rather than from a browser page of another
+ * site: the Host field names loopback (a page that rebinds its own DNS name to 127.0.0.1 still sends that name),
+ * an Origin, when sent, is a loopback one, and Sec-Fetch-Site (Fetch Metadata), when sent, says same-origin or
+ * none. curl, scripts and the services' clients send no Origin nor Sec-Fetch-Site. An open class is reachable on
+ * loopback only (authForStart), so any web page the user opens could otherwise read or change it.
+ */
+function fromThisMachine(req: Request): boolean {
+  const hostname = (field: string | undefined) => {
+    try {
+      return field ? new URL(field.includes('://') ? field : `http://${field}`).hostname : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const host = hostname(req.headers.host);
+  if (!host || !isLoopbackName(host)) return false;
+  const origin = req.headers.origin;
+  if (origin !== undefined && !isLoopbackName(hostname(origin) ?? '')) return false;
+  const site = req.headers['sec-fetch-site'];
+  return site === undefined || site === 'same-origin' || site === 'none';
+}
+
 export type AuthenticatorOptions = {
   /** Classes that let a call without a key through when they have no keys (loopback only: see `authForStart`). */
   open?: readonly KeyClass[];
@@ -155,7 +181,8 @@ export type Authenticator = {
   /**
    * Middleware for a route that accepts `classes`: `Authorization: Bearer <key>` must hold a key of one of them.
    * No key, or a key of no class: 401 (with `WWW-Authenticate: Bearer`); a valid key of another class: 403.
-   * Two or more Authorization fields: 401, whatever they hold (RFC 9110 §11.6.2: one field).
+   * Two or more Authorization fields: 401, whatever they hold (RFC 9110 §11.6.2: one field). A call without a
+   * key on an open class is also 401 when it comes from a web page rather than this machine (`fromThisMachine`).
    * On success `res.locals.principal` is the caller's `Principal`. A call without a key passes as
    * `{keyClass, name: 'anonymous'}` when one of `classes` is open.
    */
@@ -204,6 +231,11 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
         const header = req.get('authorization');
         // `Bearer ` with nothing after it (curl with an unset $WORKEMON_API_KEY) counts as no key.
         if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header)) {
+          if (openHere && !fromThisMachine(req))
+            throw errors.unauthorized(
+              `Missing API key: a call without a key is taken only from this machine (Host localhost or 127.0.0.1, ` +
+                `not from a web page of another site); send Authorization: Bearer <key> with ${wanted} key`,
+            );
           if (openHere) {
             res.locals['principal'] = { keyClass: openHere, name: ANONYMOUS, anonymous: true } satisfies Principal;
             return next();

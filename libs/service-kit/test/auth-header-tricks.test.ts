@@ -93,3 +93,50 @@ describe('Authorization header tricks', () => {
       expect((await get('/admin', header).catch(() => ({ status: 401 }))).status, header).toBe(401);
   });
 });
+
+describe('an open class (loopback, no keys) and web pages', () => {
+  /** GET `path` with the given headers (Host among them, as a browser after DNS rebinding sends it). */
+  function getWith(path: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path, method: 'GET', headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as unknown }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('lets a keyless call through only from this machine’s own clients', async () => {
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `[::1]:${port}`]) {
+      const res = await getWith('/open', { Host: host });
+      expect(res.status, host).toBe(200);
+      expect(res.body).toMatchObject({ keyClass: 'service', name: 'anonymous' });
+    }
+    // curl and the services' own clients send no Origin; a same-origin page of the local UI is fine too.
+    expect((await getWith('/open', { Host: 'localhost', Origin: `http://localhost:${port}` })).status).toBe(200);
+    expect((await getWith('/open', { Host: 'localhost', 'Sec-Fetch-Site': 'same-origin' })).status).toBe(200);
+  });
+
+  it('refuses a keyless call from a web page of another site or through DNS rebinding, with 401', async () => {
+    for (const headers of [
+      // DNS rebinding: the attacker's name resolves to 127.0.0.1, the browser sends it as Host.
+      { Host: `rebind.attacker.example:${port}` },
+      { Host: '127.0.0.1.nip.io' },
+      { Host: 'localhost', Origin: 'https://attacker.example' },
+      { Host: 'localhost', Origin: 'null' },
+      { Host: 'localhost', 'Sec-Fetch-Site': 'cross-site' },
+      { Host: 'localhost', 'Sec-Fetch-Site': 'same-site' },
+    ]) {
+      const res = await getWith('/open', headers);
+      expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect(res.body).toMatchObject({ error: 'Unauthorized', statusCode: 401 });
+      expect((res.body as { message: string }).message).toMatch(/Authorization: Bearer/);
+    }
+    // A key still works from anywhere: the check is about calls that carry none.
+    const keyed = await getWith('/admin', { Host: 'workemon.example', Authorization: ADMIN });
+    expect(keyed.status).toBe(200);
+  });
+});
