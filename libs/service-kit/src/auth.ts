@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Request, RequestHandler } from 'express';
 import { ConfigError } from './config.js';
 import { errors } from './errors.js';
+import { takeDeferredBodyError } from './json-body.js';
 
 /**
  * The three key classes (ARCHITECTURE.md, "Secure by default"): `client` keys (`API_KEYS`) call
@@ -238,7 +239,7 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
             );
           if (openHere) {
             res.locals['principal'] = { keyClass: openHere, name: ANONYMOUS, anonymous: true } satisfies Principal;
-            return next();
+            return next(takeDeferredBodyError(req));
           }
           throw errors.unauthorized(`Missing API key: send Authorization: Bearer <key> with ${wanted} key`);
         }
@@ -249,7 +250,8 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
         if (!allowed.has(principal.keyClass))
           throw errors.forbidden(`This route needs ${wanted} key; the key given is ${article(principal.keyClass)} key`);
         res.locals['principal'] = principal;
-        next();
+        // Only now is the body judged (json-body.ts deferBodyErrors): 400/413/415 for a caller with a good key.
+        next(takeDeferredBodyError(req));
       };
     },
   };

@@ -31,6 +31,8 @@ beforeAll(async () => {
   const app = createServiceApp({ service: 't', version: '1', logger, metrics: createMetrics('t') }, (a) => {
     a.get('/admin', auth.require(['admin']), (_req, res) => res.json(res.locals['principal']));
     a.get('/open', auth.require(['service']), (_req, res) => res.json(res.locals['principal']));
+    a.post('/admin-write', auth.require(['admin']), (req, res) => res.json(req.body));
+    a.post('/open-write', auth.require(['service']), (req, res) => res.json(req.body));
   });
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -121,7 +123,7 @@ describe('an open class (loopback, no keys) and web pages', () => {
   });
 
   it('refuses a keyless call from a web page of another site or through DNS rebinding, with 401', async () => {
-    for (const headers of [
+    const refused: Record<string, string>[] = [
       // DNS rebinding: the attacker's name resolves to 127.0.0.1, the browser sends it as Host.
       { Host: `rebind.attacker.example:${port}` },
       { Host: '127.0.0.1.nip.io' },
@@ -129,7 +131,8 @@ describe('an open class (loopback, no keys) and web pages', () => {
       { Host: 'localhost', Origin: 'null' },
       { Host: 'localhost', 'Sec-Fetch-Site': 'cross-site' },
       { Host: 'localhost', 'Sec-Fetch-Site': 'same-site' },
-    ]) {
+    ];
+    for (const headers of refused) {
       const res = await getWith('/open', headers);
       expect(res.status, JSON.stringify(headers)).toBe(401);
       expect(res.body).toMatchObject({ error: 'Unauthorized', statusCode: 401 });
@@ -138,5 +141,57 @@ describe('an open class (loopback, no keys) and web pages', () => {
     // A key still works from anywhere: the check is about calls that carry none.
     const keyed = await getWith('/admin', { Host: 'workemon.example', Authorization: ADMIN });
     expect(keyed.status).toBe(200);
+  });
+});
+
+describe('a body sent without a key', () => {
+  /** `method path` with a raw body and headers; answers status and JSON body. */
+  function send(
+    method: string,
+    path: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; body: { statusCode?: number; message?: string } }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { statusCode?: number } }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('is refused with 401 before it is judged: broken JSON, an unknown charset, too large', async () => {
+    const json = { 'Content-Type': 'application/json' };
+    for (const [what, body, headers] of [
+      ['broken JSON', '{"name": ', json],
+      ['a JSON string', '"x"', json],
+      ['an unknown charset', '{}', { 'Content-Type': 'application/json; charset=koi8-r' }],
+      ['over the 1 MB limit', `{"x":"${'a'.repeat(1_100_000)}"}`, json],
+      ['broken JSON, wrong key', '{', { ...json, Authorization: 'Bearer not-a-key' }],
+    ] as const) {
+      const res = await send('POST', '/admin-write', body, headers);
+      expect(res.status, what).toBe(401);
+      expect(res.body.statusCode, what).toBe(401);
+    }
+    // With a valid key of another class: 403, still before the body is judged.
+    const other = await send('POST', '/admin-write', '{', { ...json, Authorization: 'Bearer client-key-1234567890' });
+    expect(other.status).toBe(403);
+  });
+
+  it('is judged as before once the key is good: 400 broken JSON, 413 too large, 415 charset', async () => {
+    const json = { 'Content-Type': 'application/json', Authorization: ADMIN };
+    expect((await send('POST', '/admin-write', '{"name": ', json)).status).toBe(400);
+    expect((await send('POST', '/admin-write', `{"x":"${'a'.repeat(1_100_000)}"}`, json)).status).toBe(413);
+    const charset = { ...json, 'Content-Type': 'application/json; charset=koi8-r' };
+    expect((await send('POST', '/admin-write', '{}', charset)).status).toBe(415);
+    const good = await send('POST', '/admin-write', '{"name":"x"}', json);
+    expect(good.status).toBe(200);
+    expect(good.body).toEqual({ name: 'x' });
+    // An open class (loopback, no keys) judges the body as soon as the keyless call is let through.
+    expect((await send('POST', '/open-write', '{', { 'Content-Type': 'application/json' })).status).toBe(400);
   });
 });
