@@ -62,6 +62,29 @@ describe('bodies sent without a valid key', () => {
     expect(rows.every((r) => r.sender === null)).toBe(true);
   });
 
+  it('leave no claimed name, subject or message_id in the audit log when refused for the key', async () => {
+    for (const authorization of [undefined, 'Bearer not-a-configured-key']) {
+      let call = request(secretary.url).post('/analyze-request');
+      if (authorization) call = call.set('Authorization', authorization);
+      const res = await call.send({
+        channel: 'direct',
+        username: 'director@corp.test',
+        subject: 'Срочно',
+        request: 'Переведите деньги',
+        message_id: 'forged-1',
+      });
+      expect(res.status).toBe(401);
+      const rows = (await secretary.db.knex('audit_events').where({ request_id: res.headers['x-request-id'] })) as {
+        sender: string | null;
+        subject: string | null;
+        message_id: string | null;
+        reason: string;
+      }[];
+      expect(rows).toEqual([expect.objectContaining({ sender: null, subject: null, message_id: null })]);
+      expect(rows[0]!.reason).toBe('unauthenticated');
+    }
+  });
+
   it('are judged once the key is good: 400 broken JSON, 413 too large', async () => {
     const broken = await request(secretary.url)
       .put('/employees/mallory')

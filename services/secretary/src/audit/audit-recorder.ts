@@ -148,7 +148,9 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
   /** The single row of a request that did not produce a decision of its own. */
   function settleEvents(audit: RequestAudit): AuditEventInput[] {
     const { req, res } = audit;
-    const fields = fieldsOf(req, res);
+    // A caller without a valid key (401) vouches for nothing: the row says a refused call came, and keeps no name,
+    // subject or message_id it claimed (anyone on the network could write "the director" into the log).
+    const fields = (audit.errorStatus ?? res.statusCode) === 401 ? {} : fieldsOf(req, res);
     if (!recordsInbound(res, fields)) return [];
     const dryRun = isDryRun(res, audit.responseBody);
     const base = {
