@@ -38,6 +38,11 @@ export const KEY_CLASS_VARIABLES: Record<KeyClass, string> = {
 
 const ANONYMOUS = 'anonymous';
 // Names show up in logs and in approvals' `decided_by`: a plain, short identifier.
+/**
+ * A key copied from an example instead of generated: the placeholder of `.env.example` (`long-random-key`) or a
+ * `<…>` left in place (no generated key holds `<` or `>`). Such a value is known to every reader of the documentation, so it is never taken as a key.
+ */
+const PLACEHOLDER_KEY = /^(long-random-key|\.\.\.|…)$|[<>]/i;
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 
 // One-shot `crypto.hash` (Node ≥ 20.12): no Hash object per request, as `createHash().update().digest()` makes.
@@ -63,13 +68,16 @@ export function parseApiKeyList(text: string, variable: string): { keys: ApiKeyE
     .filter(Boolean);
   entries.forEach((entry, i) => {
     const colon = entry.indexOf(':');
+    const placeholder = `${variable}: entry ${i + 1} is a placeholder from the documentation, not a key: generate one with openssl rand -base64 32`;
     if (colon < 0) {
-      keys.push({ name: keyFingerprint(entry), key: entry });
+      if (PLACEHOLDER_KEY.test(entry)) problems.push(placeholder);
+      else keys.push({ name: keyFingerprint(entry), key: entry });
       return;
     }
     const name = entry.slice(0, colon);
     const key = entry.slice(colon + 1);
-    if (!KEY_NAME.test(name))
+    if (PLACEHOLDER_KEY.test(key)) problems.push(placeholder);
+    else if (!KEY_NAME.test(name))
       problems.push(
         `${variable}: entry ${i + 1} has an invalid name before ':' (use letters, digits and . _ @ + -, at most 64)`,
       );

@@ -7,6 +7,8 @@ import type { Server } from 'node:http';
 import winston from 'winston';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ConfigError,
+  readApiKeys,
   createAuthenticator,
   createLogger,
   createMetrics,
@@ -193,5 +195,27 @@ describe('a body sent without a key', () => {
     expect(good.body).toEqual({ name: 'x' });
     // An open class (loopback, no keys) judges the body as soon as the keyless call is let through.
     expect((await send('POST', '/open-write', '{', { 'Content-Type': 'application/json' })).status).toBe(400);
+  });
+});
+
+describe('keys copied from the documentation', () => {
+  it('are refused at start, naming the variable and the entry, never echoing the value', () => {
+    for (const [variable, value] of [
+      ['SERVICE_API_KEYS', 'stack:long-random-key'],
+      ['API_KEYS', 'web:<generated-key>'],
+      ['ADMIN_API_KEYS', 'ops:…'],
+      ['API_KEYS', 'good-key-0123456789abcdef,LONG-RANDOM-KEY'],
+    ] as const) {
+      let problems: string[] = [];
+      try {
+        readApiKeys({ [variable]: value });
+      } catch (err) {
+        problems = (err as ConfigError).problems;
+      }
+      expect(problems, value).toHaveLength(1);
+      expect(problems[0]).toMatch(new RegExp(`^${variable}: entry \\d is a placeholder`));
+      expect(problems[0]).not.toMatch(/random-key|generated-key/i);
+    }
+    expect(readApiKeys({ SERVICE_API_KEYS: 'stack:Zr8m1kP0y4Qb7x2V9nT6cW3eH5jL8sA1' }).service).toHaveLength(1);
   });
 });
