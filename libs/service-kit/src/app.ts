@@ -4,7 +4,7 @@ import { AppError, ERROR_CODE_HEADER, RETRYABLE_HEADER, errorBody, errors, isApp
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { runHealthChecks, type HealthCheck } from './health.js';
-import { jsonBodyParser } from './json-body.js';
+import { deferBodyErrors, jsonBodyParser } from './json-body.js';
 import { getRequestId } from './request-context.js';
 import { installLeanJson } from './json-response.js';
 import { ACCESS_LOG_FIELDS, requestEntry } from './request-observer.js';
@@ -50,7 +50,8 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
   app.set('query parser', 'simple');
 
   // Request id, metrics and the access-log line, then the JSON body: one router layer (request-observer.ts).
-  app.use(requestEntry(logger, metrics, jsonBodyParser({ limit: options.bodyLimit ?? '1mb' })));
+  // A body error waits for the route's key check (json-body.ts deferBodyErrors): no key is 401 whatever the body.
+  app.use(requestEntry(logger, metrics, deferBodyErrors(jsonBodyParser({ limit: options.bodyLimit ?? '1mb' }))));
   installLeanJson(app);
 
   app.get('/health', async (_req, res) => {

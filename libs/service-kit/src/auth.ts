@@ -1,8 +1,9 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { ConfigError } from './config.js';
 import { errors } from './errors.js';
+import { takeDeferredBodyError } from './json-body.js';
 
 /**
  * The three key classes (ARCHITECTURE.md, "Secure by default"): `client` keys (`API_KEYS`) call
@@ -37,6 +38,11 @@ export const KEY_CLASS_VARIABLES: Record<KeyClass, string> = {
 
 const ANONYMOUS = 'anonymous';
 // Names show up in logs and in approvals' `decided_by`: a plain, short identifier.
+/**
+ * A key copied from an example instead of generated: the placeholder of `.env.example` (`long-random-key`) or a
+ * `<…>` left in place (no generated key holds `<` or `>`). Such a value is known to every reader of the documentation, so it is never taken as a key.
+ */
+const PLACEHOLDER_KEY = /^(long-random-key|\.\.\.|…)$|[<>]/i;
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 
 // One-shot `crypto.hash` (Node ≥ 20.12): no Hash object per request, as `createHash().update().digest()` makes.
@@ -62,13 +68,16 @@ export function parseApiKeyList(text: string, variable: string): { keys: ApiKeyE
     .filter(Boolean);
   entries.forEach((entry, i) => {
     const colon = entry.indexOf(':');
+    const placeholder = `${variable}: entry ${i + 1} is a placeholder from the documentation, not a key: generate one with openssl rand -base64 32`;
     if (colon < 0) {
-      keys.push({ name: keyFingerprint(entry), key: entry });
+      if (PLACEHOLDER_KEY.test(entry)) problems.push(placeholder);
+      else keys.push({ name: keyFingerprint(entry), key: entry });
       return;
     }
     const name = entry.slice(0, colon);
     const key = entry.slice(colon + 1);
-    if (!KEY_NAME.test(name))
+    if (PLACEHOLDER_KEY.test(key)) problems.push(placeholder);
+    else if (!KEY_NAME.test(name))
       problems.push(
         `${variable}: entry ${i + 1} has an invalid name before ':' (use letters, digits and . _ @ + -, at most 64)`,
       );
@@ -146,6 +155,32 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
+/** `localhost`, a `.localhost` name (RFC 6761 §6.3: always loopback) or a loopback address. */
+const isLoopbackName = (hostname: string) => isLoopbackHost(hostname) || /\.localhost\.?$/i.test(hostname);
+
+/**
+ * Whether a call without a key comes from a client on this machine rather than from a browser page of another
+ * site: the Host field names loopback (a page that rebinds its own DNS name to 127.0.0.1 still sends that name),
+ * an Origin, when sent, is a loopback one, and Sec-Fetch-Site (Fetch Metadata), when sent, says same-origin or
+ * none. curl, scripts and the services' clients send no Origin nor Sec-Fetch-Site. An open class is reachable on
+ * loopback only (authForStart), so any web page the user opens could otherwise read or change it.
+ */
+function fromThisMachine(req: Request): boolean {
+  const hostname = (field: string | undefined) => {
+    try {
+      return field ? new URL(field.includes('://') ? field : `http://${field}`).hostname : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const host = hostname(req.headers.host);
+  if (!host || !isLoopbackName(host)) return false;
+  const origin = req.headers.origin;
+  if (origin !== undefined && !isLoopbackName(hostname(origin) ?? '')) return false;
+  const site = req.headers['sec-fetch-site'];
+  return site === undefined || site === 'same-origin' || site === 'none';
+}
+
 export type AuthenticatorOptions = {
   /** Classes that let a call without a key through when they have no keys (loopback only: see `authForStart`). */
   open?: readonly KeyClass[];
@@ -155,6 +190,8 @@ export type Authenticator = {
   /**
    * Middleware for a route that accepts `classes`: `Authorization: Bearer <key>` must hold a key of one of them.
    * No key, or a key of no class: 401 (with `WWW-Authenticate: Bearer`); a valid key of another class: 403.
+   * Two or more Authorization fields: 401, whatever they hold (RFC 9110 §11.6.2: one field). A call without a
+   * key on an open class is also 401 when it comes from a web page rather than this machine (`fromThisMachine`).
    * On success `res.locals.principal` is the caller's `Principal`. A call without a key passes as
    * `{keyClass, name: 'anonymous'}` when one of `classes` is open.
    */
@@ -196,12 +233,21 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
       const openHere = classes.find((c) => open.includes(c));
       const wanted = describeClasses(classes);
       return (req, res, next) => {
+        // Authorization is a singleton field (RFC 9110 §11.6.2). Node keeps the first of two and drops the rest,
+        // while a proxy in front may check the other: refuse the ambiguity instead of picking one.
+        if ((req.headersDistinct['authorization']?.length ?? 0) > 1)
+          throw errors.unauthorized('Send one Authorization header, not several');
         const header = req.get('authorization');
         // `Bearer ` with nothing after it (curl with an unset $WORKEMON_API_KEY) counts as no key.
         if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header)) {
+          if (openHere && !fromThisMachine(req))
+            throw errors.unauthorized(
+              `Missing API key: a call without a key is taken only from this machine (Host localhost or 127.0.0.1, ` +
+                `not from a web page of another site); send Authorization: Bearer <key> with ${wanted} key`,
+            );
           if (openHere) {
             res.locals['principal'] = { keyClass: openHere, name: ANONYMOUS, anonymous: true } satisfies Principal;
-            return next();
+            return next(takeDeferredBodyError(req));
           }
           throw errors.unauthorized(`Missing API key: send Authorization: Bearer <key> with ${wanted} key`);
         }
@@ -212,7 +258,8 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
         if (!allowed.has(principal.keyClass))
           throw errors.forbidden(`This route needs ${wanted} key; the key given is ${article(principal.keyClass)} key`);
         res.locals['principal'] = principal;
-        next();
+        // Only now is the body judged (json-body.ts deferBodyErrors): 400/413/415 for a caller with a good key.
+        next(takeDeferredBodyError(req));
       };
     },
   };

@@ -162,3 +162,49 @@ export function jsonBodyParser(options: { limit: string | number }): RequestHand
     collectBody(req, limit, (body, error) => inRequestContext(requestId, () => settle(req, next, body, error)));
   };
 }
+
+/** Where `deferBodyErrors` keeps a body error until the route's authentication has run. */
+const DEFERRED_BODY_ERROR = Symbol('workemon.deferredBodyError');
+
+type DeferringRequest = Request & { [DEFERRED_BODY_ERROR]?: unknown };
+
+/** `req.body` as a plain property holding `value` (what it is before and after a deferred error). */
+function setPlainBody(req: Request, value: unknown): void {
+  Object.defineProperty(req, 'body', { value, writable: true, enumerable: true, configurable: true });
+}
+
+/**
+ * `parser` (the JSON body reader) whose error — 400 broken JSON, 413 too large, 415 charset, 400 aborted — is
+ * kept instead of answered at once, so that a request without a valid key is refused with 401/403 first and a
+ * caller without a key learns nothing from how its body was judged. `auth.require` answers the kept error once
+ * the key passed, `openapi.validate` on a route without a key, and any other reader of `req.body` gets it thrown
+ * (so such a route answers it as before). The request is read to its end either way, as before.
+ */
+export function deferBodyErrors(parser: RequestHandler): RequestHandler {
+  return (req, res, next) =>
+    parser(req, res, (err?: unknown) => {
+      if (err === undefined || err === null || err === 'route' || err === 'router') return next(err as undefined);
+      (req as DeferringRequest)[DEFERRED_BODY_ERROR] = err;
+      Object.defineProperty(req, 'body', {
+        enumerable: true,
+        configurable: true,
+        get() {
+          throw err;
+        },
+        set(value: unknown) {
+          setPlainBody(req, value);
+        },
+      });
+      next();
+    });
+}
+
+/** The body error `deferBodyErrors` kept for this request, taken (`req.body` is then unset); undefined: none. */
+export function takeDeferredBodyError(req: Request): unknown {
+  const deferring = req as DeferringRequest;
+  const err = deferring[DEFERRED_BODY_ERROR];
+  if (err === undefined) return undefined;
+  delete deferring[DEFERRED_BODY_ERROR];
+  setPlainBody(req, undefined);
+  return err;
+}

@@ -3,6 +3,7 @@ import addFormatsModule from 'ajv-formats';
 import type { Request, RequestHandler, Response } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
 import { errors } from './errors.js';
+import { takeDeferredBodyError } from './json-body.js';
 import { sanitizeDeep } from './text-sanitizing.js';
 
 // Both are CommonJS modules whose real export is `default`; under NodeNext they arrive wrapped.
@@ -269,6 +270,9 @@ export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions
     validate(operationId) {
       const plan = compileRequestPlan(find(operationId).op, ajv, coercing, options);
       return (req, res, next) => {
+        // A body error kept for after the key check (json-body.ts deferBodyErrors), on a route without one.
+        const bodyError = takeDeferredBodyError(req);
+        if (bodyError !== undefined) return next(bodyError);
         const query = validatedQuery(req.query as Record<string, unknown>, plan);
         const params = validatedPath(req.params as Record<string, unknown>, plan);
         const body = validatedBody(req, plan);

@@ -92,7 +92,8 @@ const schema = serviceEnvSchema({
     'SNS topic ARNs whose SES receipt notifications POST /webhook/ses takes (comma-separated); unset: that webhook answers 501',
   ),
   SES_SNS_CERT_HOSTS: env.list(
-    'Hosts the SNS signing certificate and SubscribeURL may come from (https only; * matches one DNS label); ' +
+    'Hosts the SNS signing certificate and SubscribeURL may come from (https only; * matches one DNS label, ' +
+      'a region name under amazonaws.com); ' +
       'default sns.*.amazonaws.com,sns.*.amazonaws.com.cn',
   ),
   SES_SNS_CA_FILE: env.optionalString(

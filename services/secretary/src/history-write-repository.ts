@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
+import { errors } from '@workemon/service-kit';
 import { ACTION_CLARIFY, type Action, type Channel } from '@workemon/contracts';
 import { runPrepared, type PreparedStatement } from './database.js';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
@@ -107,6 +108,11 @@ export type PriorState = {
     attempts: number;
     /** Its heartbeat is older than the lease (database clock). */
     stale: boolean;
+    /**
+     * Its conversation is the caller's: the same (normalised) sender, or the same thread_key (a mail thread is
+     * shared by design). Otherwise the message_id is someone else's and `claim` refuses it (403).
+     */
+    own: boolean;
     /** The stored decision, when it was answered. */
     answered?: Decision;
   };
@@ -168,9 +174,11 @@ const LOOKUP_REQUEST: PreparedStatement = {
   name: 'workemon_lookup_request',
   text: `
 with msg as (
-  select id, conversation_id, state, attempts,
-         claimed_at < now() - cast($3 as float8) * interval '1 millisecond' as stale
-    from messages where channel = cast($1 as text) and message_id = cast($2 as text)
+  select m.id, m.conversation_id, m.state, m.attempts,
+         m.claimed_at < now() - cast($3 as float8) * interval '1 millisecond' as stale,
+         (c.sender = cast($5 as text) or c.thread_key = cast($4 as text)) is true as own
+    from messages m join conversations c on c.id = m.conversation_id
+   where m.channel = cast($1 as text) and m.message_id = cast($2 as text)
 ), answered as (
   select a.is_enough, a.request, a.action, a.question, a.response, a.category, a.confidence, a.no_reply
     from analyses a join msg on msg.id = a.message_id and msg.state = 'answered'
@@ -220,7 +228,14 @@ select case when msg.id is not null or conv.id is not null
 /** The lookup's row: six columns, the prior state and the sender each one JSON value (null when absent). */
 type LookupRow = {
   prior: {
-    msg: { id: number; conversation_id: number; state: string; attempts: number; stale: boolean | null } | null;
+    msg: {
+      id: number;
+      conversation_id: number;
+      state: string;
+      attempts: number;
+      stale: boolean | null;
+      own: boolean;
+    } | null;
     answered: {
       is_enough: boolean | null;
       request: string;
@@ -289,6 +304,7 @@ function toPriorState(prior: LookupRow['prior']): PriorState {
             state: msg.state,
             attempts: msg.attempts,
             stale: msg.stale === true,
+            own: msg.own === true,
             answered: storedDecision(prior.answered),
           },
         }
@@ -639,6 +655,12 @@ export function createHistoryWriteRepository(knex: Knex) {
       const known = prior ?? (await lookupRequest(input)).prior;
       const existing = input.messageId ? known.existing : undefined;
       if (!existing) return claimNew(input, known);
+      // An idempotency key is no read handle: another sender's message_id must not return that message's stored
+      // answer (its request text and the expert answer) nor take over its attempt.
+      if (!existing.own)
+        throw errors.forbidden(
+          `Parameter 'message_id' belongs to another sender's message; send a message_id of your own`,
+        );
       if (existing.state === 'answered' && existing.answered) return { kind: 'answered', decision: existing.answered };
       if (existing.state === 'pending' && !existing.stale) return { kind: 'busy' };
       return claimExisting(existing, input);

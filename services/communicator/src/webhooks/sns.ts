@@ -44,18 +44,29 @@ export function snsStringToSign(m: SnsMessage): string {
   return names.map((n) => `${n}\n${(m as Record<string, string>)[n]}\n`).join('');
 }
 
-/** `sns.*.amazonaws.com` → a matcher; `*` stands for exactly one DNS label. Case-insensitive. */
+/**
+ * One DNS label; under amazonaws.com(.cn) only a region name (`eu-west-1`, `us-gov-west-1`, `cn-north-1`): S3
+ * serves any bucket as `<bucket>.s3.amazonaws.com` (and `.s3-<region>`, `.s3-accelerate`) with a valid certificate,
+ * so `sns.*.amazonaws.com` with any label would trust whoever owns the bucket named `sns`.
+ */
+const ANY_LABEL = '[a-z0-9-]+';
+const AWS_REGION_LABEL = '[a-z]{2}(?:-[a-z]+)+-[0-9]+';
+
+/**
+ * `sns.*.amazonaws.com` → a matcher; `*` stands for exactly one DNS label, which must be a region name when the
+ * pattern ends in `.amazonaws.com` or `.amazonaws.com.cn`. Case-insensitive.
+ */
 export function hostMatcher(patterns: readonly string[]): (host: string) => boolean {
-  const regexes = patterns.map(
-    (p) =>
-      new RegExp(
-        `^${p
-          .toLowerCase()
-          .split('*')
-          .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-          .join('[a-z0-9-]+')}$`,
-      ),
-  );
+  const regexes = patterns.map((p) => {
+    const pattern = p.toLowerCase();
+    const label = /\.amazonaws\.com(\.cn)?$/.test(pattern) ? AWS_REGION_LABEL : ANY_LABEL;
+    return new RegExp(
+      `^${pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join(label)}$`,
+    );
+  });
   return (host) => regexes.some((r) => r.test(host.toLowerCase()));
 }
 

@@ -256,15 +256,22 @@ async function handleMailgun(webhooks: Webhooks, req: Request): Promise<WebhookR
   const t = now();
   for (const [token, until] of usedTokens) if (until < t) usedTokens.delete(token);
   if (usedTokens.has(verdict.token)) throw unauthorized('This Mailgun token was used before');
-  const raw = await mailgunMail(form);
-  const tokenKey = deliveryKey('mailgun-token', verdict.token);
-  const seen = await webhooks.secretary.lookupHandled([tokenKey]).catch((err: unknown) => {
-    throw retryLater('The secretary is unavailable; retry later', err);
-  });
-  if (seen.has(tokenKey)) throw unauthorized('This Mailgun token was used before');
-  const result = await acceptMail(webhooks, 'mailgun', raw, [tokenKey]);
+  // Mailgun signs timestamp + token, not the mail: the token is taken before anything slow, so a captured
+  // signature posted again with another mail while this post is being answered is a replay too. Given back when
+  // this post fails (a 503 is retried by Mailgun with the same token).
   usedTokens.set(verdict.token, t + 2 * maxAgeMs);
-  return result;
+  try {
+    const raw = await mailgunMail(form);
+    const tokenKey = deliveryKey('mailgun-token', verdict.token);
+    const seen = await webhooks.secretary.lookupHandled([tokenKey]).catch((err: unknown) => {
+      throw retryLater('The secretary is unavailable; retry later', err);
+    });
+    if (seen.has(tokenKey)) throw unauthorized('This Mailgun token was used before');
+    return await acceptMail(webhooks, 'mailgun', raw, [tokenKey]);
+  } catch (err) {
+    usedTokens.delete(verdict.token);
+    throw err;
+  }
 }
 
 /** `POST /webhook/sendgrid`: the operator's URL secret (`?key=` or basic auth), then the Inbound Parse form. */

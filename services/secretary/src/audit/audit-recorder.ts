@@ -41,11 +41,23 @@ const PATH = '/analyze-request';
 const receivedAtOf = (audit: RequestAudit) => new Date(audit.receivedAtMs).toISOString();
 
 /**
+ * The JSON body as sent, read leniently: undefined when the body was refused (broken JSON, too large: the kit
+ * keeps that error for after the key check and throws it to whoever reads `req.body` before).
+ */
+function sentBody(req: Request): unknown {
+  try {
+    return req.body as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Whether the request may be a dry run (`dry_run` in the query or the JSON body), read leniently before the route
  * validated it: only then is the answer kept for the audit rows (a dry run stores no decision of its own).
  */
 function mayBeDryRun(req: Request): boolean {
-  const body: unknown = req.body;
+  const body: unknown = sentBody(req);
   return req.url.includes('dry_run') || (typeof body === 'object' && body !== null && 'dry_run' in body);
 }
 const REFUSAL_WRITE_WAIT_MS = 1000;
@@ -81,7 +93,7 @@ function fieldsOf(req: Request, res: Response): Record<string, unknown> {
       : validated.body
     : req.method === 'GET'
       ? req.query
-      : req.body;
+      : sentBody(req);
   return source && typeof source === 'object' && !Array.isArray(source) ? (source as Record<string, unknown>) : {};
 }
 
@@ -136,7 +148,9 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
   /** The single row of a request that did not produce a decision of its own. */
   function settleEvents(audit: RequestAudit): AuditEventInput[] {
     const { req, res } = audit;
-    const fields = fieldsOf(req, res);
+    // A caller without a valid key (401) vouches for nothing: the row says a refused call came, and keeps no name,
+    // subject or message_id it claimed (anyone on the network could write "the director" into the log).
+    const fields = (audit.errorStatus ?? res.statusCode) === 401 ? {} : fieldsOf(req, res);
     if (!recordsInbound(res, fields)) return [];
     const dryRun = isDryRun(res, audit.responseBody);
     const base = {
