@@ -154,4 +154,49 @@ describe('npm start (scripts/start-all.mjs)', () => {
       }
     },
   );
+  it(
+    'points each service at the others on their *_PORT keys, unless a *_URL key is set',
+    { timeout: 60_000 },
+    async () => {
+      // One "service" (the secretary) that prints the upstream URLs it was given; the others are absent.
+      const root = mkdtempSync(join(tmpdir(), 'workemon-start-'));
+      try {
+        mkdirSync(join(root, 'scripts'));
+        copyFileSync(repoPath('scripts/start-all.mjs'), join(root, 'scripts/start-all.mjs'));
+        symlinkSync(repoPath('node_modules'), join(root, 'node_modules'));
+        mkdirSync(join(root, 'services/secretary/src'), { recursive: true });
+        writeFileSync(
+          join(root, 'services/secretary/src/main.ts'),
+          'const { PORT, GUESSER_URL, SYSTEM_ANALYST_URL, COMMUNICATOR_URL, SECRETARY_URL } = process.env;\n' +
+            'console.log(JSON.stringify({ PORT, GUESSER_URL, SYSTEM_ANALYST_URL, COMMUNICATOR_URL, SECRETARY_URL }));\n',
+        );
+        writeFileSync(join(root, '.env'), 'GUESSER_PORT=28501\nSYSTEM_ANALYST_PORT=28502\n');
+        const child = spawn(process.execPath, ['scripts/start-all.mjs'], {
+          cwd: root,
+          env: {
+            PATH: process.env['PATH'],
+            SECRETARY_PORT: '28500',
+            COMMUNICATOR_PORT: '28503',
+            COMMUNICATOR_URL: 'http://comm.internal:9000',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+        const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+        expect(code, out).toBe(0);
+        const printed = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as Record<string, string>;
+        expect(printed).toEqual({
+          PORT: '28500',
+          GUESSER_URL: 'http://127.0.0.1:28501',
+          SYSTEM_ANALYST_URL: 'http://127.0.0.1:28502',
+          COMMUNICATOR_URL: 'http://comm.internal:9000',
+          SECRETARY_URL: 'http://127.0.0.1:28500',
+        });
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  );
 });
