@@ -3,7 +3,7 @@ import addFormatsModule from 'ajv-formats';
 import type { Request, RequestHandler, Response } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
 import { errors } from './errors.js';
-import { sanitizeDeep } from './text-sanitizing.js';
+import { sanitizeDeep, sanitizeText } from './text-sanitizing.js';
 
 // Both are CommonJS modules whose real export is `default`; under NodeNext they arrive wrapped.
 const Ajv = AjvModule.default;
@@ -203,6 +203,18 @@ function validatedPath(raw: Record<string, unknown>, plan: RequestPlan): Record<
 }
 
 /**
+ * The media type (parameters cut, at most 100 characters) of a request that carries a body the JSON parser left
+ * alone (`curl -d` sends `application/x-www-form-urlencoded`), so its fields were never read: saying "body is
+ * required" to someone who sent one misleads. `undefined` when there is no body or no Content-Type.
+ */
+function nonJsonBodyType(req: Request): string | undefined {
+  const type = req.headers['content-type'];
+  const hasEntity = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!type || !hasEntity || req.is(['application/json', 'application/*+json'])) return undefined;
+  return sanitizeText(type.split(';')[0]!.trim()).slice(0, 100);
+}
+
+/**
  * The request's JSON body, cleaned and validated against the operation's schema. An absent body (nothing
  * parsed, or `{}` from a request that was not JSON) is a 400 only when the operation requires one; a body that
  * is not an object is "Request body must be a JSON object".
@@ -214,6 +226,12 @@ function validatedBody(req: Request, plan: RequestPlan): unknown {
     b !== undefined &&
     !(typeof b === 'object' && b !== null && Object.keys(b).length === 0 && !req.is('application/json'));
   if (!hasBody) {
+    const sentType = nonJsonBodyType(req);
+    if (sentType !== undefined) {
+      throw errors.badRequest(
+        `Request body must be JSON: send it with Content-Type: application/json (this request's Content-Type is '${sentType}')`,
+      );
+    }
     if (plan.bodyRequired) throw errors.badRequest('Request body is required (Content-Type: application/json)');
     return b;
   }

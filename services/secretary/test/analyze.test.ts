@@ -523,6 +523,20 @@ describe('analyze: 400 rules change nothing', () => {
       'Request body is required (Content-Type: application/json)',
     ],
     [
+      'a form-encoded body (curl -d without a Content-Type)',
+      () => keyed(secretary.url).post('/analyze-request').type('form').send('channel=direct&username=u&request=r'),
+      "Request body must be JSON: send it with Content-Type: application/json (this request's Content-Type is 'application/x-www-form-urlencoded')",
+    ],
+    [
+      'JSON text sent as text/plain',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .set('Content-Type', 'text/plain; charset=utf-8')
+          .send('{"channel":"direct","username":"u","request":"r"}'),
+      "Request body must be JSON: send it with Content-Type: application/json (this request's Content-Type is 'text/plain')",
+    ],
+    [
       'empty message_id',
       () =>
         keyed(secretary.url)
