@@ -8,6 +8,7 @@ import { jsonBodyParser } from './json-body.js';
 import { getRequestId } from './request-context.js';
 import { installLeanJson } from './json-response.js';
 import { ACCESS_LOG_FIELDS, requestEntry } from './request-observer.js';
+import { routeHomeHint } from './route-home.js';
 
 export type ServiceAppOptions = {
   service: string;
@@ -79,7 +80,9 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
   mountRoutes(app);
 
   app.use((req) => {
-    throw errors.notFound(`No route for ${req.method} ${req.path}`);
+    // A call on the wrong port, or with the wrong method, says where the route is (route-home.ts).
+    const hint = routeHomeHint(options.service, req.method, req.path);
+    throw errors.notFound(`No route for ${req.method} ${req.path}${hint ? ` on the ${options.service}${hint}` : ''}`);
   });
 
   const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
