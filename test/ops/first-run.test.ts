@@ -115,6 +115,68 @@ describe('a service that cannot start', () => {
   );
 });
 
+describe('the secretary with a PostgreSQL it cannot use', () => {
+  let closedPort: number;
+  beforeAll(async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    closedPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+  });
+
+  const startWith = (databaseUrl: string) =>
+    runMain('secretary', { HOST: '127.0.0.1', PORT: '0', DATABASE_URL: databaseUrl });
+
+  function expectOneLine(exit: Exit, line: string) {
+    expect(exit.code, exit.stderr).toBe(1);
+    expect(exit.stderr.trim().split('\n')).toEqual([line]);
+    expect(exit.stdout).not.toContain('"message":"listening on port');
+  }
+
+  it(
+    'stopped (nothing on the port): one line naming the server, DATABASE_URL and what to do',
+    { timeout: 60_000 },
+    async () => {
+      const exit = await startWith(`postgres://workemon:hunter2@127.0.0.1:${closedPort}/workemon`);
+      expectOneLine(
+        exit,
+        `secretary: cannot reach PostgreSQL at 127.0.0.1:${closedPort}/workemon (DATABASE_URL): the connection was ` +
+          'refused (is PostgreSQL running and listening on that port?). Start PostgreSQL or correct the host and ' +
+          'port in DATABASE_URL, or unset DATABASE_URL to use the embedded database in PGLITE_DIR.',
+      );
+      expect(exit.stdout + exit.stderr).not.toContain('hunter2');
+    },
+  );
+
+  it(
+    'a role the server refuses, or a database it does not have: says which and what to do',
+    { timeout: 60_000 },
+    async () => {
+      const server = new URL(inject('postgresUrl'));
+      const where = `${server.hostname}:${server.port}`;
+      const role = new URL(server);
+      role.username = 'no_such_role';
+      role.password = 'hunter2';
+      role.pathname = '/postgres';
+      const missing = new URL(server);
+      missing.pathname = '/workemon_no_such_database';
+      const [refused, absent] = await Promise.all([startWith(role.href), startWith(missing.href)]);
+      expectOneLine(
+        refused,
+        `secretary: PostgreSQL at ${where}/postgres (DATABASE_URL) refused the login of user 'no_such_role': wrong ` +
+          'password, or the role may not log in from here (pg_hba.conf). Correct the user and password in DATABASE_URL.',
+      );
+      expect(refused.stdout + refused.stderr).not.toContain('hunter2');
+      expectOneLine(
+        absent,
+        `secretary: PostgreSQL at ${where}/workemon_no_such_database (DATABASE_URL) has no database ` +
+          "'workemon_no_such_database': create it (createdb workemon_no_such_database) or name an existing one in " +
+          'DATABASE_URL, or unset DATABASE_URL to use the embedded database in PGLITE_DIR.',
+      );
+    },
+  );
+});
+
 describe('npm start (scripts/start-all.mjs)', () => {
   it(
     'reads ./.env (the environment wins) and gives each service the port of its *_PORT key',
