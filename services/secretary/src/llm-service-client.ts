@@ -81,7 +81,11 @@ export function createLlmServiceClient<Body extends Record<string, unknown>, Fie
         provenance,
       });
     },
-    ping: () => readUpstreamHealth(http),
+    ping: () =>
+      readUpstreamHealth(http, {
+        url: options.baseURL,
+        key: `${operation.target.toUpperCase().replace('-', '_')}_URL`,
+      }),
     promptInfo: () => http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord }),
   };
 }
