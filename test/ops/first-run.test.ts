@@ -177,6 +177,30 @@ describe('the secretary with a PostgreSQL it cannot use', () => {
   );
 });
 
+describe('the secretary with a bad EMPLOYEES_FILE', () => {
+  it('stops with one line naming the file and the row, no stack trace', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'workemon-employees-'));
+    try {
+      const file = join(dir, 'employees.yaml');
+      writeFileSync(file, 'employees:\n  - full_name: Без логина\n    email: secret.person@example.com\n');
+      const exit = await runMain('secretary', {
+        HOST: '127.0.0.1',
+        PORT: '0',
+        PGLITE_DIR: join(dir, 'db'),
+        EMPLOYEES_FILE: file,
+      });
+      expect(exit.code, exit.stderr).toBe(1);
+      expect(exit.stderr.trim().split('\n')).toEqual([
+        `secretary: EMPLOYEES_FILE ${file}: employee 1: 'username' is required`,
+      ]);
+      expect(exit.stdout + exit.stderr).not.toContain('secret.person');
+      expect(exit.stdout).not.toContain('stack_trace');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('npm start (scripts/start-all.mjs)', () => {
   it(
     'reads ./.env (the environment wins) and gives each service the port of its *_PORT key',

@@ -47,7 +47,11 @@ try {
   }
 } catch (err) {
   // An unreachable server, a refused login or a missing database: one line saying what to do, no stack trace.
-  const plain = describeDatabaseStartFailure(err, config.databaseUrl);
+  // (A bad EMPLOYEES_FILE's message names the file and the row, never a value: directory-import.ts.)
+  const plain =
+    err instanceof Error && err.name === 'DirectoryFileError'
+      ? err.message
+      : describeDatabaseStartFailure(err, config.databaseUrl);
   if (plain) {
     logger.error(`could not prepare the database: ${plain}`);
     process.stderr.write(`${SERVICE}: ${plain}\n`);
