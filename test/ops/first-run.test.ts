@@ -201,6 +201,19 @@ describe('the secretary with a bad EMPLOYEES_FILE', () => {
   });
 });
 
+describe('the communicator with a Telegram bot token pasted wrong', () => {
+  it('refuses to start, naming the key and the format, never the value', { timeout: 60_000 }, async () => {
+    for (const token of ['bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw', '"123456789:AAHdq"', 'AAHdqTcvCH1vGW']) {
+      const exit = await runMain('communicator', { HOST: '127.0.0.1', PORT: '0', TELEGRAM_BOT_TOKEN: token });
+      expect(exit.code, exit.stderr).toBe(1);
+      expect(exit.stderr).toContain(
+        "TELEGRAM_BOT_TOKEN: must be the token @BotFather gave, <bot id>:<secret> (123456789:AAH…), with no 'bot' in front, quotes or spaces",
+      );
+      expect(exit.stdout + exit.stderr).not.toContain('AAHdq');
+    }
+  });
+});
+
 describe('npm start (scripts/start-all.mjs)', () => {
   it(
     'reads ./.env (the environment wins) and gives each service the port of its *_PORT key',

@@ -145,6 +145,12 @@ export function loadConfig(source: Env): Config {
 function crossKeyProblems(parsed: ParsedEnv, source: Env): string[] {
   const problems: string[] = [];
   if (parsed.IMAP_USER && !parsed.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
+  // The Bot API's token format (core.telegram.org/bots/api, "Authorizing your bot"): `<bot id>:<secret>`. A pasted
+  // `bot` prefix, URL or quotes would otherwise surface only as getMe's 401/404 in the log. The value is never shown.
+  if (parsed.TELEGRAM_BOT_TOKEN && !/^\d+:[A-Za-z0-9_-]+$/.test(parsed.TELEGRAM_BOT_TOKEN))
+    problems.push(
+      "TELEGRAM_BOT_TOKEN: must be the token @BotFather gave, <bot id>:<secret> (123456789:AAH…), with no 'bot' in front, quotes or spaces",
+    );
   if (parsed.SENDGRID_WEBHOOK_SECRET && parsed.SENDGRID_WEBHOOK_SECRET.length < 16)
     problems.push(
       'SENDGRID_WEBHOOK_SECRET: must be at least 16 characters (it is the only proof a post comes from SendGrid)',
