@@ -3,7 +3,7 @@ import addFormatsModule from 'ajv-formats';
 import type { Request, RequestHandler, Response } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
 import { errors } from './errors.js';
-import { sanitizeDeep, sanitizeText } from './text-sanitizing.js';
+import { JsonTooDeepError, sanitizeDeep, sanitizeText } from './text-sanitizing.js';
 
 // Both are CommonJS modules whose real export is `default`; under NodeNext they arrive wrapped.
 const Ajv = AjvModule.default;
@@ -188,7 +188,7 @@ function validatedQuery(raw: Record<string, unknown>, plan: RequestPlan): Record
     }
     if (Array.isArray(v) && plan.queryTypes.get(k) !== 'array') throw errors.invalidParameter(k, 'must be given once');
     // Hostile text is cleaned once, here at the edge, before validation (so NUL alone is an empty value).
-    const clean = sanitizeDeep(v);
+    const clean = sanitizeOrRefuse(v, `Parameter '${k}'`);
     if (clean !== '') q[k] = clean;
   }
   if (!plan.query(q)) throwParameterError(plan.query);
@@ -200,6 +200,16 @@ function validatedPath(raw: Record<string, unknown>, plan: RequestPlan): Record<
   const p = sanitizeDeep({ ...raw });
   if (!plan.path(p)) throwParameterError(plan.path);
   return p;
+}
+
+/** `sanitizeDeep`, with a value nested too deeply refused as a 400 naming `what` (never a 500). */
+function sanitizeOrRefuse(value: unknown, what: string): unknown {
+  try {
+    return sanitizeDeep(value);
+  } catch (err) {
+    if (err instanceof JsonTooDeepError) throw errors.badRequest(`${what} is ${err.message}`);
+    throw err;
+  }
 }
 
 /**
@@ -220,7 +230,7 @@ function nonJsonBodyType(req: Request): string | undefined {
  * is not an object is "Request body must be a JSON object".
  */
 function validatedBody(req: Request, plan: RequestPlan): unknown {
-  const b: unknown = sanitizeDeep(req.body);
+  const b: unknown = sanitizeOrRefuse(req.body, 'Request body');
   if (!plan.body) return b;
   const hasBody =
     b !== undefined &&

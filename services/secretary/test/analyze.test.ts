@@ -528,6 +528,24 @@ describe('analyze: 400 rules change nothing', () => {
       "Request body must be JSON: send it with Content-Type: application/json (this request's Content-Type is 'application/x-www-form-urlencoded')",
     ],
     [
+      'a body nested thousands of levels deep',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .set('Content-Type', 'application/json')
+          .send(`{"channel":"direct","username":"u","request":"r","x":${'['.repeat(5000)}${']'.repeat(5000)}}`),
+      'Request body is nested more than 64 levels deep',
+    ],
+    [
+      'a __proto__ key smuggling a field in',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .set('Content-Type', 'application/json')
+          .send('{"__proto__":{"dry_run":true},"channel":"direct","username":"u","request":"r"}'),
+      "Parameter '__proto__' is not allowed",
+    ],
+    [
       'JSON text sent as text/plain',
       () =>
         keyed(secretary.url)
