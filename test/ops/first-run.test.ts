@@ -214,6 +214,22 @@ describe('the communicator with a Telegram bot token pasted wrong', () => {
   });
 });
 
+describe('the communicator with a mailbox login that is not an address', () => {
+  it('refuses to start and says to set MAIL_FROM (the From of every reply)', { timeout: 60_000 }, async () => {
+    const base = { HOST: '127.0.0.1', PORT: '0', IMAP_PASSWORD: 'app-password-1' };
+    const login = await runMain('communicator', { ...base, IMAP_USER: 'support' });
+    expect(login.code, login.stderr).toBe(1);
+    expect(login.stderr).toContain(
+      "MAIL_FROM: replies need a From address, and IMAP_USER 'support' is a login, not an address: set MAIL_FROM " +
+        '(e.g. support@yandex.ru), or give IMAP_USER with its domain',
+    );
+    const from = await runMain('communicator', { ...base, IMAP_USER: 'support', MAIL_FROM: 'Workemon' });
+    expect(from.code, from.stderr).toBe(1);
+    expect(from.stderr).toContain("MAIL_FROM: 'Workemon' is not an address (name@domain or Name <name@domain>)");
+    expect(login.stderr + from.stderr).not.toContain('app-password-1');
+  });
+});
+
 describe('npm start (scripts/start-all.mjs)', () => {
   it(
     'reads ./.env (the environment wins) and gives each service the port of its *_PORT key',
