@@ -51,6 +51,24 @@ function notAnswering(err: unknown, target: string, where: UpstreamLocation): un
 }
 
 /**
+ * An LLM service that refuses the secretary's own service key (401/403) is a configuration fault of the
+ * deployment, not of the caller, whose key the secretary accepted: a 503 `upstream_key_refused` naming the fix
+ * (never retried) instead of passing the upstream's "Invalid API key" on as if the caller's key were wrong.
+ */
+export function keyRefusedByUpstream(err: unknown, described: string): unknown {
+  const e = err as { code?: string; details?: { status?: unknown } } | undefined;
+  const status = e?.details?.status;
+  if (e?.code !== 'upstream_rejected' || (status !== 401 && status !== 403)) return err;
+  return new AppError(
+    'upstream_key_refused',
+    503,
+    `The ${described} refused the secretary's service key (HTTP ${String(status)}): give every service the same ` +
+      'SERVICE_API_KEYS (the secretary sends the first)',
+    { cause: err, retryable: false },
+  );
+}
+
+/**
  * An LLM service's health as the secretary sees it: its `/health` answers (200 or 503 with the kit's report)
  * → it runs; `ok` stays ok, anything else is `degraded` with the failing checks' details (typically its LLM
  * provider, with the provider's URL and the fix). No answer at all → throws, i.e. `down`.
