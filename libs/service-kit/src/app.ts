@@ -133,6 +133,13 @@ export function toAppError(err: unknown): AppError {
       // while matching the route, before any handler: the client's mistake, not ours.
       if (err instanceof URIError || (e?.status === 400 && err instanceof Error && /decode param/.test(err.message)))
         return new AppError('invalid_parameter', 400, 'The request path holds an invalid percent-encoding');
+      // body-parser's inflate (Content-Encoding gzip/deflate/br) fails with zlib's own error (`Z_DATA_ERROR`,
+      // "incorrect header check"; brotli's `ERR__ERROR_FORMAT_…`) marked 400: the body is not what its
+      // Content-Encoding says.
+      if (e?.status === 400 && /^(Z_|ERR__ERROR_|ERR_BROTLI)/.test(String((err as { code?: unknown }).code)))
+        return errors.badRequest(
+          'Request body could not be decompressed: it is not valid for its Content-Encoding (send it uncompressed, or valid gzip, deflate or br)',
+        );
       return errors.internal(err);
   }
 }
