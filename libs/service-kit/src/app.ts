@@ -129,19 +129,25 @@ export function toAppError(err: unknown): AppError {
     case 'request.aborted':
       return errors.requestAborted();
     default:
-      // Express's router throws a URIError (status 400) for a path with a malformed %-escape (`/employees/%FF`)
-      // while matching the route, before any handler: the client's mistake, not ours.
-      if (err instanceof URIError || (e?.status === 400 && err instanceof Error && /decode param/.test(err.message)))
-        return new AppError('invalid_parameter', 400, 'The request path holds an invalid percent-encoding');
-      // body-parser's inflate (Content-Encoding gzip/deflate/br) fails with zlib's own error (`Z_DATA_ERROR`,
-      // "incorrect header check"; brotli's `ERR__ERROR_FORMAT_…`) marked 400: the body is not what its
-      // Content-Encoding says.
-      if (e?.status === 400 && /^(Z_|ERR__ERROR_|ERR_BROTLI)/.test(String((err as { code?: unknown }).code)))
-        return errors.badRequest(
-          'Request body could not be decompressed: it is not valid for its Content-Encoding (send it uncompressed, or valid gzip, deflate or br)',
-        );
-      return errors.internal(err);
+      return clientFaultOf(err) ?? errors.internal(err);
   }
+}
+
+/** Errors of libraries under the app that are the client's fault, in the catalogue's words; undefined otherwise. */
+function clientFaultOf(err: unknown): AppError | undefined {
+  const e = err as { status?: number; code?: unknown } | undefined;
+  // Express's router throws a URIError (status 400) for a path with a malformed %-escape (`/employees/%FF`)
+  // while matching the route, before any handler: the client's mistake, not ours.
+  if (err instanceof URIError || (e?.status === 400 && err instanceof Error && /decode param/.test(err.message)))
+    return new AppError('invalid_parameter', 400, 'The request path holds an invalid percent-encoding');
+  // body-parser's inflate (Content-Encoding gzip/deflate/br) fails with zlib's own error (`Z_DATA_ERROR`,
+  // "incorrect header check"; brotli's `ERR__ERROR_FORMAT_…`) marked 400: the body is not what its
+  // Content-Encoding says.
+  if (e?.status === 400 && /^(Z_|ERR__ERROR_|ERR_BROTLI)/.test(String(e.code)))
+    return errors.badRequest(
+      'Request body could not be decompressed: it is not valid for its Content-Encoding (send it uncompressed, or valid gzip, deflate or br)',
+    );
+  return undefined;
 }
 
 export { getRequestId };
