@@ -267,4 +267,25 @@ describe('runService', () => {
       await running.shutdown('test');
     }
   });
+
+  it('answers a GET whose query is over 16 KB with 431 saying to POST a JSON body', async () => {
+    const { app, sink } = buildTestApp();
+    const logger = createLogger({ service: 'long-url', stdout: sink });
+    const running = await runService({ app, port: 0, host: '127.0.0.1', logger });
+    try {
+      const res = await request(`http://127.0.0.1:${running.port}`)
+        .get('/get-context')
+        .query({ username: 'u', department: 'd', position: 'p', request: 'отчёт '.repeat(2000) });
+      expect(res.status).toBe(431);
+      expect(res.body).toEqual({
+        error: 'Request Header Fields Too Large',
+        message:
+          'Request URL and headers are too large (over 16 KB): send long texts as a JSON body with POST to ' +
+          'the same path (the same fields)',
+        statusCode: 431,
+      });
+    } finally {
+      await running.shutdown('test');
+    }
+  });
 });
