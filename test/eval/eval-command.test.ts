@@ -281,7 +281,8 @@ describe('npm run eval', () => {
       });
       expect(stdout).toMatch(/^errors\s+3\s*$/m);
       expect(stdout).toContain(
-        'why cases failed\n  3 × upstream_rejected: Missing API key: send Authorization: Bearer <key> with a service key',
+        "why cases failed\n  3 × upstream_key_refused: The guesser refused the secretary's service key (HTTP 401): " +
+          'give every service the same SERVICE_API_KEYS (the secretary sends the first)',
       );
       // With the services' key the same run has no failures.
       const keyed = await run(join(ROOT, 'node_modules/.bin/tsx'), [...args, ...urls], {
