@@ -39,6 +39,8 @@ const services = allServices.filter((s) => existsSync(new URL(`../services/${s.n
 // leave the secretary calling a guesser that is not there (or another user's on the same machine). Each URL key
 // follows its service's port unless it is set; a HOST of every interface is reached over loopback.
 const bindHost = process.env.HOST || runEnv.HOST;
+/** Whether `host` is a loopback address (only this machine reaches it). */
+const isLoopback = (host) => /^(127\.|localhost$|::1$|\[::1\]$)/.test(host);
 const callHost = ['0.0.0.0', '::', '[::]'].includes(bindHost)
   ? '127.0.0.1'
   : bindHost.includes(':') && !bindHost.startsWith('[')
@@ -78,10 +80,12 @@ const children = services.map((s) => {
 });
 console.error(`[start] ${services.map((s) => `${s.name}:${s.port}`).join('  ')}`);
 console.error(
-  `[start] listening on ${process.env.HOST ?? runEnv.HOST}; services share a key generated for this run` +
+  `[start] listening on ${bindHost}; services share a key generated for this run` +
     (process.env.API_KEYS || process.env.API_KEYS_FILE
       ? ''
-      : '; /analyze-request is open on this machine (set API_KEYS)'),
+      : isLoopback(bindHost)
+        ? '; /analyze-request is open on this machine (set API_KEYS)'
+        : '; beyond loopback the secretary needs API_KEYS and ADMIN_API_KEYS (or HOST=127.0.0.1)'),
 );
 
 let stopping = false;
