@@ -27,14 +27,30 @@ function unsetOf(defaults) {
 
 // Each service's port: its *_PORT key (the same as compose's), else the default. A busy port is reported by
 // the service itself (its listen), naming the port and this key.
-const services = [
+const allServices = [
   { name: 'guesser', port: 8001 },
   { name: 'system-analyst', port: 8002 },
   { name: 'secretary', port: 8000 },
   { name: 'communicator', port: 8003 },
-]
-  .map((s) => ({ ...s, port: process.env[`${s.name.toUpperCase().replace('-', '_')}_PORT`] || String(s.port) }))
-  .filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
+].map((s) => ({ ...s, port: process.env[`${s.name.toUpperCase().replace('-', '_')}_PORT`] || String(s.port) }));
+const services = allServices.filter((s) => existsSync(new URL(`../services/${s.name}/src/main.ts`, import.meta.url)));
+
+// Where the services reach each other: the URL keys' defaults name the default ports, so a *_PORT moved here would
+// leave the secretary calling a guesser that is not there (or another user's on the same machine). Each URL key
+// follows its service's port unless it is set; a HOST of every interface is reached over loopback.
+const bindHost = process.env.HOST || runEnv.HOST;
+/** Whether `host` is a loopback address (only this machine reaches it). */
+const isLoopback = (host) => /^(127\.|localhost$|::1$|\[::1\]$)/.test(host);
+const callHost = ['0.0.0.0', '::', '[::]'].includes(bindHost)
+  ? '127.0.0.1'
+  : bindHost.includes(':') && !bindHost.startsWith('[')
+    ? `[${bindHost}]`
+    : bindHost;
+const upstreamUrls = unsetOf(
+  Object.fromEntries(
+    allServices.map((s) => [`${s.name.toUpperCase().replace('-', '_')}_URL`, `http://${callHost}:${s.port}`]),
+  ),
+);
 
 // No provider configured: the LLM services run a small model in process (LLM_PROVIDER=local, docs/llm.md), so
 // `npm start` answers with no API key and no model server; the first start downloads it into ./data/models.
@@ -52,7 +68,7 @@ const children = services.map((s) => {
     [...heapFlags, '--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
     {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, ...unsetOf(runEnv), ...llmDefault, PORT: s.port },
+      env: { ...process.env, ...unsetOf(runEnv), ...upstreamUrls, ...llmDefault, PORT: s.port },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );
@@ -64,10 +80,12 @@ const children = services.map((s) => {
 });
 console.error(`[start] ${services.map((s) => `${s.name}:${s.port}`).join('  ')}`);
 console.error(
-  `[start] listening on ${process.env.HOST ?? runEnv.HOST}; services share a key generated for this run` +
+  `[start] listening on ${bindHost}; services share a key generated for this run` +
     (process.env.API_KEYS || process.env.API_KEYS_FILE
       ? ''
-      : '; /analyze-request is open on this machine (set API_KEYS)'),
+      : isLoopback(bindHost)
+        ? '; /analyze-request is open on this machine (set API_KEYS)'
+        : '; beyond loopback the secretary needs API_KEYS and ADMIN_API_KEYS (or HOST=127.0.0.1)'),
 );
 
 let stopping = false;

@@ -85,6 +85,8 @@ export function textReport(reports: ConfigReport[], replay: boolean): string {
   const parts = [table(summaryRows(reports, replay))];
   for (const r of reports) {
     parts.push(`\n${r.name}: action confusion matrix\n${confusionTable(r.metrics, replay)}`);
+    const failures = failureCauses(r.results);
+    if (failures.length) parts.push(`\n${r.name}: why cases failed\n${failures.join('\n')}`);
     if (r.disagreements?.length) {
       parts.push(
         `\n${r.name}: ${r.disagreements.length} disagreement(s) with stored decisions\n` +
@@ -96,6 +98,20 @@ export function textReport(reports: ConfigReport[], replay: boolean): string {
     }
   }
   return `${parts.join('\n')}\n`;
+}
+
+/**
+ * The distinct causes of failed cases, most frequent first: `  90 × upstream_rejected: Missing API key: …`. A run
+ * whose every case failed on a missing key or a stopped service would otherwise read as a 0 % model.
+ */
+export function failureCauses(results: CaseResult[]): string[] {
+  const counts = new Map<string, number>();
+  for (const r of results) {
+    if (r.error === undefined) continue;
+    const cause = r.errorMessage && r.errorMessage !== r.error ? `${r.error}: ${r.errorMessage}` : r.error;
+    counts.set(cause, (counts.get(cause) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([cause, n]) => `  ${n} × ${cause.slice(0, 300)}`);
 }
 
 /** The machine-readable report (`--json`). */

@@ -39,6 +39,8 @@ export type CaseResult = {
   calls: LlmCallRecord[];
   /** The error code of a failed call (the case then counts as wrong everywhere). */
   error?: string;
+  /** What the failed call said (the upstream's message: "Missing API key: …"), so a report can say why. */
+  errorMessage?: string;
 };
 
 type Clients = { guesser: GuesserClient; analyst: AnalystClient; close: () => Promise<void> };
@@ -205,6 +207,7 @@ export async function runSet(
         latencyMs: 0,
         calls: [],
         error: isAppError(err) ? err.code : err instanceof Error ? err.message : String(err),
+        errorMessage: err instanceof Error ? err.message : String(err),
       });
       threads.set(c.id, undefined);
     }

@@ -9,6 +9,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '@workemon/contracts';
 import { startFakeLlm, userDataOf, type FakeLlm } from '@workemon/testkit/fake-llm';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
+import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
+import { createLogger } from '@workemon/service-kit';
 import { readLabelledSet, type EvalCase } from '../../eval/src/labelled-set.js';
 
 const run = promisify(execFile);
@@ -69,6 +74,25 @@ afterAll(async () => {
 
 const configOf = (name: string, fake: FakeLlm, extra = '') =>
   `name=${name},provider=openai,base_url=${fake.url},model=${fake.model},api_key=${fake.apiKey},LLM_MAX_RETRIES=0${extra}`;
+
+/** The environment an LLM service needs to call `fake` (an OpenAI-compatible fake). */
+const envOfFake = (fake: FakeLlm) => ({
+  LLM_PROVIDER: 'openai',
+  LLM_BASE_URL: fake.url,
+  LLM_MODEL: fake.model,
+  LLM_API_KEY: fake.apiKey!,
+  LLM_MAX_RETRIES: '0',
+});
+
+/** Serves an app on a free loopback port. */
+async function serveApp(app: Parameters<typeof createServer>[1]) {
+  const server = createServer(app);
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
 
 type Rate = { value: number | null; numerator: number; denominator: number };
 type JsonReport = {
@@ -229,5 +253,48 @@ describe('npm run eval', () => {
     }).catch((err: { code: number; stderr: string }) => err);
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stderr: string }).stderr).toMatch(/--since: 'yesterday' is not a date/);
+  }, 90_000);
+
+  it('running LLM services it may not call: every case fails and the report says why', async () => {
+    // A real guesser and system analyst that take only their own service key; the eval is given none.
+    const key = 'eval-test-service-key-0123456789';
+    const env = { LOG_LEVEL: 'error', SERVICE_API_KEYS: `svc:${key}`, ...envOfFake(scripted) };
+    const quiet = createLogger({ service: 'eval-test', level: 'error' });
+    quiet.silent = true;
+    const guesser = await serveApp(buildGuesser({ config: loadGuesserConfig(env), logger: quiet }));
+    const analyst = await serveApp(buildAnalyst({ config: loadAnalystConfig(env), logger: quiet }));
+    try {
+      const small = join(dir, 'keyless.jsonl');
+      writeFileSync(
+        small,
+        SET.filter((c) => !c.follows)
+          .slice(0, 3)
+          .map((c) => JSON.stringify(c))
+          .join('\n'),
+      );
+      const args = ['--conditions=@workemon/source', 'eval/src/main.ts', '--set', small];
+      const urls = ['--guesser-url', guesser.url, '--analyst-url', analyst.url];
+      const { stdout } = await run(join(ROOT, 'node_modules/.bin/tsx'), [...args, ...urls], {
+        cwd: ROOT,
+        timeout: 60_000,
+        env: { PATH: process.env['PATH'] },
+      });
+      expect(stdout).toMatch(/^errors\s+3\s*$/m);
+      expect(stdout).toContain(
+        "why cases failed\n  3 × upstream_key_refused: The guesser refused the secretary's service key (HTTP 401): " +
+          'give every service the same SERVICE_API_KEYS (the secretary sends the first)',
+      );
+      // With the services' key the same run has no failures.
+      const keyed = await run(join(ROOT, 'node_modules/.bin/tsx'), [...args, ...urls], {
+        cwd: ROOT,
+        timeout: 60_000,
+        env: { PATH: process.env['PATH'], SERVICE_API_KEYS: `me:${key}` },
+      });
+      expect(keyed.stdout).toMatch(/^errors\s+0\s*$/m);
+      expect(keyed.stdout).not.toContain('why cases failed');
+    } finally {
+      await guesser.close();
+      await analyst.close();
+    }
   }, 90_000);
 });

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
 import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
-import { listen, type Listening } from '@workemon/testkit';
+import { listen, waitFor, type Listening } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { type LlmServices } from '@workemon/testkit/llm-stack';
@@ -118,5 +118,37 @@ describe('with the real secretary', () => {
     expect(sent[1]!.text).toMatch(/^(?!Уточните)/);
     expect(sent[1]!.text).toContain('Нужен отчёт');
     expect(sent[1]!.text).toContain('Отчёт о продажах по регионам');
+  });
+
+  it('a communicator whose service key the secretary refuses polls nothing and says why on /health', async () => {
+    // Its own bot (its own lease), and a service key the secretary does not know.
+    const otherBot = await startFakeTelegram({ token: '777001:OTHER-bot-token' });
+    const stray = await startCommunicator({
+      secretaryUrl: secretary.url,
+      telegram: otherBot,
+      env: { SERVICE_API_KEYS: 'stray:not-a-key-of-the-secretary-0123456789' },
+      awaitLeases: false,
+    });
+    try {
+      type Health = { status: string; checks: Record<string, { status: string; detail?: string }> };
+      const readHealth = async () => (await (await fetch(`${stray.http.url}/health`)).json()) as Health;
+      await waitFor(async () => (await readHealth()).checks['telegram']?.detail?.startsWith('not polling'), {
+        what: 'the lease refused',
+      });
+      const health = await readHealth();
+      expect(health.status).toBe('degraded');
+      expect(health.checks.telegram).toMatchObject({
+        status: 'degraded',
+        detail:
+          'not polling: cannot take the lease telegram:777001 from the secretary (secretary answered 401: Invalid API ' +
+          "key): give the communicator a key of the secretary's SERVICE_API_KEYS",
+      });
+      otherBot.pushMessage({ text: 'Нужен отчёт', from: { id: 9002, username: 'petrov' } });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(otherBot.callsOf('getUpdates')).toHaveLength(0);
+    } finally {
+      await stray.stop();
+      await otherBot.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TEXT_CUT_MARKER, cutText, sanitizeDeep, sanitizeText } from '@workemon/service-kit';
+import { JsonTooDeepError, TEXT_CUT_MARKER, cutText, sanitizeDeep, sanitizeText } from '@workemon/service-kit';
 
 export type ParseOutcome<T> = { ok: true; data: T } | { ok: false; problem: string };
 
@@ -74,7 +74,13 @@ export function parseStructured<T>(
 ): ParseOutcome<T> {
   const extracted = extractJson(sanitizeText(raw));
   if (!extracted.ok) return extracted;
-  const clean = sanitizeDeep(extracted.value);
+  let clean: unknown;
+  try {
+    clean = sanitizeDeep(extracted.value);
+  } catch (err) {
+    if (err instanceof JsonTooDeepError) return { ok: false, problem: `the JSON is ${err.message}` };
+    throw err;
+  }
   const result = schema.safeParse(options.maxStringChars ? cutStrings(clean, options.maxStringChars) : clean);
   if (result.success) return { ok: true, data: result.data };
   const problem = result.error.issues

@@ -38,6 +38,14 @@ describe('extractJson', () => {
     expect(result.ok).toBe(false);
     expect(!result.ok && result.problem).toMatch(/is_enough: .*; response: /);
   });
+
+  it('refuses an answer nested thousands of levels deep as nonsense, and keeps __proto__ an unknown field', () => {
+    const schema = z.object({ is_enough: z.boolean(), response: z.string() }).strict();
+    const deep = parseStructured(`{"is_enough":true,"response":${'['.repeat(5000)}${']'.repeat(5000)}}`, schema);
+    expect(deep).toEqual({ ok: false, problem: 'the JSON is nested more than 64 levels deep' });
+    const proto = parseStructured('{"__proto__":{"is_enough":true},"response":"ok"}', schema);
+    expect(proto.ok).toBe(false);
+  });
 });
 
 describe('stripInvisible', () => {

@@ -8,6 +8,7 @@ import { deferBodyErrors, jsonBodyParser } from './json-body.js';
 import { getRequestId } from './request-context.js';
 import { installLeanJson } from './json-response.js';
 import { ACCESS_LOG_FIELDS, requestEntry } from './request-observer.js';
+import { routeHomeHint } from './route-home.js';
 
 export type ServiceAppOptions = {
   service: string;
@@ -80,7 +81,9 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
   mountRoutes(app);
 
   app.use((req) => {
-    throw errors.notFound(`No route for ${req.method} ${req.path}`);
+    // A call on the wrong port, or with the wrong method, says where the route is (route-home.ts).
+    const hint = routeHomeHint(options.service, req.method, req.path);
+    throw errors.notFound(`No route for ${req.method} ${req.path}${hint ? ` on the ${options.service}${hint}` : ''}`);
   });
 
   const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
@@ -127,12 +130,25 @@ export function toAppError(err: unknown): AppError {
     case 'request.aborted':
       return errors.requestAborted();
     default:
-      // Express's router throws a URIError (status 400) for a path with a malformed %-escape (`/employees/%FF`)
-      // while matching the route, before any handler: the client's mistake, not ours.
-      if (err instanceof URIError || (e?.status === 400 && err instanceof Error && /decode param/.test(err.message)))
-        return new AppError('invalid_parameter', 400, 'The request path holds an invalid percent-encoding');
-      return errors.internal(err);
+      return clientFaultOf(err) ?? errors.internal(err);
   }
+}
+
+/** Errors of libraries under the app that are the client's fault, in the catalogue's words; undefined otherwise. */
+function clientFaultOf(err: unknown): AppError | undefined {
+  const e = err as { status?: number; code?: unknown } | undefined;
+  // Express's router throws a URIError (status 400) for a path with a malformed %-escape (`/employees/%FF`)
+  // while matching the route, before any handler: the client's mistake, not ours.
+  if (err instanceof URIError || (e?.status === 400 && err instanceof Error && /decode param/.test(err.message)))
+    return new AppError('invalid_parameter', 400, 'The request path holds an invalid percent-encoding');
+  // body-parser's inflate (Content-Encoding gzip/deflate/br) fails with zlib's own error (`Z_DATA_ERROR`,
+  // "incorrect header check"; brotli's `ERR__ERROR_FORMAT_…`) marked 400: the body is not what its
+  // Content-Encoding says.
+  if (e?.status === 400 && /^(Z_|ERR__ERROR_|ERR_BROTLI)/.test(String(e.code)))
+    return errors.badRequest(
+      'Request body could not be decompressed: it is not valid for its Content-Encoding (send it uncompressed, or valid gzip, deflate or br)',
+    );
+  return undefined;
 }
 
 export { getRequestId };

@@ -58,7 +58,7 @@ export {
   type Authenticator,
   type AuthenticatorOptions,
 } from './auth.js';
-export { sanitizeText, sanitizeDeep } from './text-sanitizing.js';
+export { sanitizeText, sanitizeDeep, JsonTooDeepError, MAX_JSON_DEPTH } from './text-sanitizing.js';
 export { cutText, TEXT_CUT_MARKER, type CutTextOptions } from './text-cutting.js';
 export { addAccessLogFields, createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
 export {

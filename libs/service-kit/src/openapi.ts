@@ -4,7 +4,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { OpenApiDocument } from '@workemon/contracts';
 import { errors } from './errors.js';
 import { takeDeferredBodyError } from './json-body.js';
-import { sanitizeDeep } from './text-sanitizing.js';
+import { JsonTooDeepError, sanitizeDeep, sanitizeText } from './text-sanitizing.js';
 
 // Both are CommonJS modules whose real export is `default`; under NodeNext they arrive wrapped.
 const Ajv = AjvModule.default;
@@ -189,7 +189,7 @@ function validatedQuery(raw: Record<string, unknown>, plan: RequestPlan): Record
     }
     if (Array.isArray(v) && plan.queryTypes.get(k) !== 'array') throw errors.invalidParameter(k, 'must be given once');
     // Hostile text is cleaned once, here at the edge, before validation (so NUL alone is an empty value).
-    const clean = sanitizeDeep(v);
+    const clean = sanitizeOrRefuse(v, `Parameter '${k}'`);
     if (clean !== '') q[k] = clean;
   }
   if (!plan.query(q)) throwParameterError(plan.query);
@@ -203,18 +203,46 @@ function validatedPath(raw: Record<string, unknown>, plan: RequestPlan): Record<
   return p;
 }
 
+/** `sanitizeDeep`, with a value nested too deeply refused as a 400 naming `what` (never a 500). */
+function sanitizeOrRefuse(value: unknown, what: string): unknown {
+  try {
+    return sanitizeDeep(value);
+  } catch (err) {
+    if (err instanceof JsonTooDeepError) throw errors.badRequest(`${what} is ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * The media type (parameters cut, at most 100 characters) of a request that carries a body the JSON parser left
+ * alone (`curl -d` sends `application/x-www-form-urlencoded`), so its fields were never read: saying "body is
+ * required" to someone who sent one misleads. `undefined` when there is no body or no Content-Type.
+ */
+function nonJsonBodyType(req: Request): string | undefined {
+  const type = req.headers['content-type'];
+  const hasEntity = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!type || !hasEntity || req.is(['application/json', 'application/*+json'])) return undefined;
+  return sanitizeText(type.split(';')[0]!.trim()).slice(0, 100);
+}
+
 /**
  * The request's JSON body, cleaned and validated against the operation's schema. An absent body (nothing
  * parsed, or `{}` from a request that was not JSON) is a 400 only when the operation requires one; a body that
  * is not an object is "Request body must be a JSON object".
  */
 function validatedBody(req: Request, plan: RequestPlan): unknown {
-  const b: unknown = sanitizeDeep(req.body);
+  const b: unknown = sanitizeOrRefuse(req.body, 'Request body');
   if (!plan.body) return b;
   const hasBody =
     b !== undefined &&
     !(typeof b === 'object' && b !== null && Object.keys(b).length === 0 && !req.is('application/json'));
   if (!hasBody) {
+    const sentType = nonJsonBodyType(req);
+    if (sentType !== undefined) {
+      throw errors.badRequest(
+        `Request body must be JSON: send it with Content-Type: application/json (this request's Content-Type is '${sentType}')`,
+      );
+    }
     if (plan.bodyRequired) throw errors.badRequest('Request body is required (Content-Type: application/json)');
     return b;
   }

@@ -82,7 +82,12 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
     }
     const [status, message] =
       code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request headers are too large']
+        ? [
+            431,
+            // Mostly a long text in a GET query: Node's limit is 16 KB for the request line and headers together.
+            'Request URL and headers are too large (over 16 KB): send long texts as a JSON body with POST to ' +
+              'the same path (the same fields)',
+          ]
         : [
             400,
             'The request is not valid HTTP: percent-encode the URL (non-ASCII characters and spaces), ' +

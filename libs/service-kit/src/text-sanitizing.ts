@@ -22,17 +22,42 @@ export function sanitizeText(text: string): string {
   return text.replace(/\r\n?/g, '\n').replace(C0_CONTROLS, '').replace(LONE_SURROGATE, '\uFFFD');
 }
 
+/** Deepest nesting of arrays and objects `sanitizeDeep` accepts; real requests and answers use a handful of levels. */
+export const MAX_JSON_DEPTH = 64;
+
+/** A JSON value nested deeper than MAX_JSON_DEPTH (thousands of `[` would otherwise overflow the stack: a 500). */
+export class JsonTooDeepError extends Error {
+  override name = 'JsonTooDeepError';
+  constructor() {
+    super(`nested more than ${MAX_JSON_DEPTH} levels deep`);
+  }
+}
+
 /**
  * `sanitizeText` applied to every string in a JSON-like value (object keys included), returning a copy;
  * numbers, booleans and null are returned as they are. Used on every request's query, path and JSON body by
- * `openapi.validate`, and on every LLM answer before it is validated.
+ * `openapi.validate`, and on every LLM answer before it is validated. A key `__proto__` (JSON.parse makes it an
+ * own property) stays an own property of the copy, never its prototype, so validation sees it as the unknown
+ * field it is instead of the copy inheriting the fields inside it. Throws JsonTooDeepError beyond MAX_JSON_DEPTH.
  */
 export function sanitizeDeep<T>(value: T): T {
+  return sanitizeAt(value, 0);
+}
+
+function sanitizeAt<T>(value: T, depth: number): T {
   if (typeof value === 'string') return sanitizeText(value) as T;
-  if (Array.isArray(value)) return value.map((v: unknown) => sanitizeDeep(v)) as T;
-  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_JSON_DEPTH) throw new JsonTooDeepError();
+  if (Array.isArray(value)) return value.map((v: unknown) => sanitizeAt(v, depth + 1)) as T;
+  if (Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[sanitizeText(k)] = sanitizeDeep(v);
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const key = sanitizeText(k);
+      const clean = sanitizeAt(v, depth + 1);
+      if (key === '__proto__') {
+        Object.defineProperty(out, key, { value: clean, enumerable: true, writable: true, configurable: true });
+      } else out[key] = clean;
+    }
     return out as T;
   }
   return value;

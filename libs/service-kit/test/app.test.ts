@@ -104,6 +104,38 @@ describe('service app', () => {
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('on a route of another service (a wrong port) or with a wrong method, the 404 says where the route is', async () => {
+    const { app } = buildTestApp();
+    const wrongPort = await request(app).get('/analyze-request').query({ channel: 'direct' });
+    expect(wrongPort.status).toBe(404);
+    expect(wrongPort.body).toEqual({
+      error: 'Not Found',
+      message:
+        'No route for GET /analyze-request on the kit-test: /analyze-request is a route of the secretary ' +
+        '(http://localhost:8000 by default; its port is set by SECRETARY_PORT)',
+      statusCode: 404,
+    });
+    const templated = await request(app).put('/employees/ivan.petrov').send({});
+    expect(templated.body.message).toBe(
+      'No route for PUT /employees/ivan.petrov on the kit-test: /employees/ivan.petrov is a route of the secretary ' +
+        '(http://localhost:8000 by default; its port is set by SECRETARY_PORT)',
+    );
+    const send = await request(app).post('/send').send({});
+    expect(send.body.message).toContain('/send is a route of the communicator (http://localhost:8003 by default');
+  });
+
+  it('with a method the service does not take on its own path, the 404 names the methods it takes', async () => {
+    const sink = new MemoryTransport();
+    const logger = createLogger({ service: 'guesser', version: '1', stdout: sink, level: 'debug' });
+    const app = createServiceApp(
+      { service: 'guesser', version: '1', logger, metrics: createMetrics('guesser') },
+      () => {},
+    );
+    const res = await request(app).delete('/get-context');
+    expect(res.status).toBe(404);
+    expect(res.body.message).toBe('No route for DELETE /get-context on the guesser; /get-context takes GET, POST');
+  });
+
   it('answers unknown routes with 404 and unknown errors with a generic 500 whose details stay in the log', async () => {
     const { app, sink } = buildTestApp({ secrets: ['s3cr3t-value'] });
     const notFound = await request(app).get('/nope');
@@ -231,6 +263,27 @@ describe('runService', () => {
         .get('/get-context')
         .query({ username: 'u', department: 'd', position: 'p', request: 'Я хочу отчёт' });
       expect(encoded.status).toBe(200);
+    } finally {
+      await running.shutdown('test');
+    }
+  });
+
+  it('answers a GET whose query is over 16 KB with 431 saying to POST a JSON body', async () => {
+    const { app, sink } = buildTestApp();
+    const logger = createLogger({ service: 'long-url', stdout: sink });
+    const running = await runService({ app, port: 0, host: '127.0.0.1', logger });
+    try {
+      const res = await request(`http://127.0.0.1:${running.port}`)
+        .get('/get-context')
+        .query({ username: 'u', department: 'd', position: 'p', request: 'отчёт '.repeat(2000) });
+      expect(res.status).toBe(431);
+      expect(res.body).toEqual({
+        error: 'Request Header Fields Too Large',
+        message:
+          'Request URL and headers are too large (over 16 KB): send long texts as a JSON body with POST to ' +
+          'the same path (the same fields)',
+        statusCode: 431,
+      });
     } finally {
       await running.shutdown('test');
     }

@@ -212,6 +212,24 @@ describe('JSON request bodies', () => {
     }
   });
 
+  it('answers 400 for a body that is not what its Content-Encoding says, never a 500', async () => {
+    const { url } = await serve(buildApp().app);
+    for (const coding of ['gzip', 'deflate', 'br']) {
+      const res = await rawPost(url, { 'content-type': 'application/json', 'content-encoding': coding }, [
+        Buffer.from('{"a":1} is not compressed'),
+      ]);
+      expect(res, coding).toEqual({
+        status: 400,
+        body: {
+          error: 'Bad Request',
+          message:
+            'Request body could not be decompressed: it is not valid for its Content-Encoding (send it uncompressed, or valid gzip, deflate or br)',
+          statusCode: 400,
+        },
+      });
+    }
+  });
+
   it('leaves other content types unread, for the route that reads them', async () => {
     const { app } = buildApp();
     const plain = await request(app).post('/echo').set('Content-Type', 'text/plain').send('{"a":1}');

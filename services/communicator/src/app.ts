@@ -17,18 +17,20 @@ import { createTestMailRoutes } from './test-mail-routes.js';
 
 /**
  * Current state of the channels. `standby` (a detail for /health) when another communicator replica holds the
- * channel's poller lease: this one serves POST /send only and takes over if the active one dies.
+ * channel's poller lease: this one serves POST /send only and takes over if the active one dies. `leaseError`
+ * when it cannot even ask the secretary for the lease: nobody may be polling (degraded).
  */
 export type ChannelHealth = {
   email?: {
     standby?: string;
+    leaseError?: boolean;
     connected: boolean;
     lastSweepAt?: number;
     startedAt?: number;
     sweepIntervalMs: number;
     verifySmtp: () => Promise<boolean>;
   };
-  telegram?: { standby?: string; bot?: string; lastPollAt?: number; pollTimeoutS: number };
+  telegram?: { standby?: string; leaseError?: boolean; bot?: string; lastPollAt?: number; pollTimeoutS: number };
 };
 
 export type AppDeps = {
@@ -107,7 +109,7 @@ async function secretaryHealth(secretary: SecretaryClient): Promise<CheckResult>
  */
 function imapHealth(email: ChannelHealth['email'], ageS: (at: number | undefined) => number | undefined): CheckResult {
   if (!email) return disabled('IMAP_USER');
-  if (email.standby) return { status: 'ok', detail: email.standby };
+  if (email.standby) return { status: email.leaseError ? 'degraded' : 'ok', detail: email.standby };
   const age = ageS(email.lastSweepAt ?? email.startedAt);
   const interval = email.sweepIntervalMs / 1000;
   const detail = email.lastSweepAt === undefined ? `no sweep yet (${age ?? 0} s)` : `last sweep ${age} s ago`;
@@ -129,7 +131,7 @@ function telegramHealth(
   ageS: (at: number | undefined) => number | undefined,
 ): CheckResult {
   if (!tg) return disabled('TELEGRAM_BOT_TOKEN');
-  if (tg.standby) return { status: 'ok', detail: tg.standby };
+  if (tg.standby) return { status: tg.leaseError ? 'degraded' : 'ok', detail: tg.standby };
   if (!tg.bot) return { status: 'down', detail: 'getMe has not succeeded yet' };
   const age = ageS(tg.lastPollAt);
   if (age === undefined || age > tg.pollTimeoutS + 10)

@@ -298,8 +298,15 @@ function telegramLeaseOf(
   );
 }
 
-const standbyDetail = (lease: PollerLease) =>
-  `standby: another replica polls this (${lease.health().lease}); POST /send is served here`;
+/** Why this replica does not poll: another one does, or it cannot ask the secretary for the lease (and what to do). */
+const standbyDetail = (lease: PollerLease) => {
+  const { lease: name, error } = lease.health();
+  if (!error) return `standby: another replica polls this (${name}); POST /send is served here`;
+  const fix = /\b40[13]\b/.test(error)
+    ? ": give the communicator a key of the secretary's SERVICE_API_KEYS"
+    : ': check SECRETARY_URL and that the secretary runs';
+  return `not polling: cannot take the lease ${name} from the secretary (${error})${fix}`;
+};
 
 /** The email part of /health: the channel's own state while active, a standby note otherwise. */
 function emailHealth(
@@ -312,6 +319,7 @@ function emailHealth(
   if (channel) return { ...channel.health(), verifySmtp };
   return {
     standby: standbyDetail(email.lease),
+    ...(email.lease.health().error ? { leaseError: true } : {}),
     connected: false,
     sweepIntervalMs: settings.sweepIntervalMs,
     verifySmtp,
@@ -324,7 +332,11 @@ function telegramHealth(
   settings: TelegramSettings,
 ): NonNullable<ChannelHealth['telegram']> {
   return (
-    telegram.current()?.health() ?? { standby: standbyDetail(telegram.lease), pollTimeoutS: settings.pollTimeoutS }
+    telegram.current()?.health() ?? {
+      standby: standbyDetail(telegram.lease),
+      ...(telegram.lease.health().error ? { leaseError: true } : {}),
+      pollTimeoutS: settings.pollTimeoutS,
+    }
   );
 }
 

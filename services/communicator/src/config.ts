@@ -142,10 +142,39 @@ export function loadConfig(source: Env): Config {
   return config;
 }
 
+// An RFC 5322 mailbox in its two common forms, `local@domain.tld` or `Name <local@domain.tld>`: only the shape is
+// checked (an @ and a dotted domain), the SMTP server decides the rest.
+const MAILBOX = /^(?:[^<>]*<\s*)?[^\s<>@"]+@[^\s<>@.]+(?:\.[^\s<>@.]+)+\s*>?$/;
+
+/**
+ * The From of replies is MAIL_FROM, else the SMTP login, else the IMAP login. A Yandex login without its domain
+ * (`support`) logs in to IMAP but is no address: every reply would carry `From: support`, which Yandex's SMTP
+ * refuses and no client can answer. One problem naming the key to set.
+ */
+function mailFromProblems(parsed: ParsedEnv): string[] {
+  const login = parsed.SMTP_USER ?? parsed.IMAP_USER;
+  if (!login) return [];
+  const from = parsed.MAIL_FROM ?? login;
+  if (MAILBOX.test(from.trim())) return [];
+  if (parsed.MAIL_FROM) return [`MAIL_FROM: '${from}' is not an address (name@domain or Name <name@domain>)`];
+  const key = parsed.SMTP_USER ? 'SMTP_USER' : 'IMAP_USER';
+  return [
+    `MAIL_FROM: replies need a From address, and ${key} '${login}' is a login, not an address: set MAIL_FROM ` +
+      `(e.g. ${login}@yandex.ru), or give ${key} with its domain`,
+  ];
+}
+
 /** Keys that are only wrong together (IMAP_USER without IMAP_PASSWORD, half an S3 key pair): one message each. */
 function crossKeyProblems(parsed: ParsedEnv, source: Env): string[] {
   const problems: string[] = [];
   if (parsed.IMAP_USER && !parsed.IMAP_PASSWORD) problems.push('IMAP_PASSWORD: is required when IMAP_USER is set');
+  problems.push(...mailFromProblems(parsed));
+  // The Bot API's token format (core.telegram.org/bots/api, "Authorizing your bot"): `<bot id>:<secret>`. A pasted
+  // `bot` prefix, URL or quotes would otherwise surface only as getMe's 401/404 in the log. The value is never shown.
+  if (parsed.TELEGRAM_BOT_TOKEN && !/^\d+:[A-Za-z0-9_-]+$/.test(parsed.TELEGRAM_BOT_TOKEN))
+    problems.push(
+      "TELEGRAM_BOT_TOKEN: must be the token @BotFather gave, <bot id>:<secret> (123456789:AAH…), with no 'bot' in front, quotes or spaces",
+    );
   if (parsed.SENDGRID_WEBHOOK_SECRET && parsed.SENDGRID_WEBHOOK_SECRET.length < 16)
     problems.push(
       'SENDGRID_WEBHOOK_SECRET: must be at least 16 characters (it is the only proof a post comes from SendGrid)',

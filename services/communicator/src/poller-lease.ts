@@ -42,6 +42,13 @@ export function createSecretaryLeaseClient(options: {
   };
 }
 
+/** What a failed lease call says: the secretary's status and message, or the network error. */
+function leaseFailure(err: unknown): string {
+  const status = isAppError(err) ? err.details?.['status'] : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  return typeof status === 'number' ? `secretary answered ${status}: ${message}` : message;
+}
+
 /** A replica's identity among the communicators: host (the pod's name on Kubernetes), pid and a random part. */
 export function pollerHolderId(): string {
   return `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
@@ -66,7 +73,11 @@ export type PollerLease = {
   /** Stops polling (if active), gives the lease up so a standby takes over at once, stops the loop. */
   stop(): Promise<void>;
   role(): PollerRole;
-  health(): { lease: string; role: PollerRole; holder: string };
+  /**
+   * `error`: why the last try to take or renew the lease failed (the secretary unreachable, or refusing this
+   * communicator's key: "secretary answered 401: Invalid API key"); unset once a try got an answer, granted or not.
+   */
+  health(): { lease: string; role: PollerRole; holder: string; error?: string };
 };
 
 /**
@@ -86,6 +97,7 @@ export function createPollerLease(options: PollerLeaseOptions): PollerLease {
   let validUntil = 0;
   let transition: Promise<void> = Promise.resolve();
   let running = false;
+  let lastError: string | undefined;
 
   const stepDown = (why: string) => {
     if (role !== 'active') return;
@@ -98,6 +110,7 @@ export function createPollerLease(options: PollerLeaseOptions): PollerLease {
     const sentAt = Date.now();
     try {
       const granted = await client.acquire(name, holder, ttlMs);
+      lastError = undefined;
       if (!running) return;
       if (granted) {
         validUntil = sentAt + ttlMs;
@@ -112,6 +125,13 @@ export function createPollerLease(options: PollerLeaseOptions): PollerLease {
       }
     } catch (err) {
       if (!running) return;
+      const why = leaseFailure(err);
+      // A standby that cannot ask never polls: said once per cause at warn (a wrong SERVICE_API_KEYS would
+      // otherwise leave the mailbox or bot unread with /health saying another replica polls it).
+      if (why !== lastError && role !== 'active') {
+        logger.warn(`poller lease ${name}: cannot take the lease, not polling: ${why}`, { workemon: { lease: name } });
+      }
+      lastError = why;
       // Keep polling while the lease is certainly still ours; stop before it could have lapsed.
       if (role === 'active' && Date.now() + renewEveryMs >= validUntil) {
         stepDown(`could not renew: ${err instanceof Error ? err.message : String(err)}`);
@@ -149,6 +169,6 @@ export function createPollerLease(options: PollerLeaseOptions): PollerLease {
       }
     },
     role: () => role,
-    health: () => ({ lease: name, role, holder }),
+    health: () => ({ lease: name, role, holder, ...(lastError ? { error: lastError } : {}) }),
   };
 }

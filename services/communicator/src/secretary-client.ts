@@ -128,7 +128,14 @@ export function createSecretaryClient(options: {
         },
       ),
     health: async () => {
-      const res = await http.probe('/health', { timeoutMs: 2000 });
+      const res = await http.probe('/health', { timeoutMs: 2000 }).catch((err: unknown) => {
+        // Said for the operator reading /health: where the communicator looks, the key that sets it, the fix.
+        if ((err as { code?: unknown }).code !== 'upstream_unavailable') throw err;
+        throw new Error(
+          `nothing answers at ${options.baseURL} (SECRETARY_URL): start the secretary (npm start runs every ` +
+            'service) or correct SECRETARY_URL',
+        );
+      });
       if (res.status !== 200 && res.status !== 503) throw new Error(`secretary /health answered ${res.status}`);
       const status = (res.data as { status?: unknown } | undefined)?.status;
       return { status: typeof status === 'string' ? status : res.status === 200 ? 'ok' : 'down' };

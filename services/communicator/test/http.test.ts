@@ -177,7 +177,12 @@ describe('GET /health', () => {
     const down = checked('getHealth', await request(c.app).get('/health'));
     expect(down.status).toBe(503);
     expect(down.body.status).toBe('down');
-    expect(down.body.checks.secretary.status).toBe('down');
+    expect(down.body.checks.secretary).toMatchObject({
+      status: 'down',
+      detail:
+        `nothing answers at ${secretary.url} (SECRETARY_URL): start the secretary (npm start runs every service) ` +
+        'or correct SECRETARY_URL',
+    });
   });
 
   it('reports IMAP degraded, then down (503), when sweeps stop, and ok again after Dovecot returns', async () => {

@@ -117,7 +117,7 @@ export async function importDirectoryFile(
   } catch (err) {
     // No `cause`: a parser's message quotes the file (YAML prints the offending lines), and the file holds
     // people's addresses and maybe more. The log gets the file name and the parser's position only.
-    throw new Error(`EMPLOYEES_FILE ${path}: ${describeParseError(err)}`);
+    throw new DirectoryFileError(`EMPLOYEES_FILE ${path}: ${describeParseError(err)}`);
   }
   await knex.transaction(async (trx) => {
     // Employees first: a department's Telegram contact may be the @username of one of them (resolved to their

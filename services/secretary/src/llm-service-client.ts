@@ -2,6 +2,7 @@ import { createHttpClient, type CheckResult } from '@workemon/service-kit';
 import {
   isRecord,
   LLM_UPSTREAM_CONNECTIONS,
+  keyRefusedByUpstream,
   readUpstreamHealth,
   tooLongForUpstream,
   type LlmUsage,
@@ -67,13 +68,17 @@ export function createLlmServiceClient<Body extends Record<string, unknown>, Fie
     pool: { connections: LLM_UPSTREAM_CONNECTIONS },
     ...options,
   });
+  let keyRefusal: string | undefined;
   return {
     async call(input) {
       const body = await http
         .post<Body>(operation.path, input, { idempotent: true, validate: operation.validate })
         .catch((err: unknown) => {
-          throw tooLongForUpstream(err, operation.described);
+          const refused = keyRefusedByUpstream(err, operation.described);
+          if (refused !== err) keyRefusal = (refused as Error).message;
+          throw refused !== err ? refused : tooLongForUpstream(err, operation.described);
         });
+      keyRefusal = undefined;
       const provenance = readLlmProvenance(body);
       // The operation's fields are a fresh object: usage and provenance are added to it, not copied around it.
       return Object.assign(operation.fields(body) as LlmServiceAnswer<Fields>, {
@@ -81,7 +86,14 @@ export function createLlmServiceClient<Body extends Record<string, unknown>, Fie
         provenance,
       });
     },
-    ping: () => readUpstreamHealth(http),
+    // /health reads only the upstream's open /health: a refused key shows there once a call met it.
+    ping: async () =>
+      keyRefusal
+        ? { status: 'down', detail: keyRefusal }
+        : readUpstreamHealth(http, {
+            url: options.baseURL,
+            key: `${operation.target.toUpperCase().replace('-', '_')}_URL`,
+          }),
     promptInfo: () => http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord }),
   };
 }

@@ -35,13 +35,48 @@ export const LLM_UPSTREAM_CONNECTIONS = 512;
 /** What main.ts and tests choose for the guesser and analyst clients (the target name is the client's own). */
 export type UpstreamClientOptions = Omit<HttpClientOptions, 'target'>;
 
+/** Where the secretary looks for an upstream: its base URL and the key that sets it (`GUESSER_URL`). */
+export type UpstreamLocation = { url: string; key: string };
+
+/**
+ * A probe that got no answer, said for the operator reading /health: the URL, its key and what to do. Only
+ * "nothing listens" and "no answer in time" are reworded; anything else passes through.
+ */
+function notAnswering(err: unknown, target: string, where: UpstreamLocation): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const fix = `start the ${target} (npm start runs every service) or correct ${where.key}`;
+  if (code === 'upstream_unavailable') return new Error(`nothing answers at ${where.url} (${where.key}): ${fix}`);
+  if (code === 'upstream_timeout') return new Error(`${where.url} (${where.key}) did not answer /health in 2 s`);
+  return err;
+}
+
+/**
+ * An LLM service that refuses the secretary's own service key (401/403) is a configuration fault of the
+ * deployment, not of the caller, whose key the secretary accepted: a 503 `upstream_key_refused` naming the fix
+ * (never retried) instead of passing the upstream's "Invalid API key" on as if the caller's key were wrong.
+ */
+export function keyRefusedByUpstream(err: unknown, described: string): unknown {
+  const e = err as { code?: string; details?: { status?: unknown } } | undefined;
+  const status = e?.details?.status;
+  if (e?.code !== 'upstream_rejected' || (status !== 401 && status !== 403)) return err;
+  return new AppError(
+    'upstream_key_refused',
+    503,
+    `The ${described} refused the secretary's service key (HTTP ${String(status)}): give every service the same ` +
+      'SERVICE_API_KEYS (the secretary sends the first)',
+    { cause: err, retryable: false },
+  );
+}
+
 /**
  * An LLM service's health as the secretary sees it: its `/health` answers (200 or 503 with the kit's report)
  * → it runs; `ok` stays ok, anything else is `degraded` with the failing checks' details (typically its LLM
  * provider, with the provider's URL and the fix). No answer at all → throws, i.e. `down`.
  */
-export async function readUpstreamHealth(http: HttpClient): Promise<CheckResult> {
-  const res = await http.probe('/health', { timeoutMs: 2000 });
+export async function readUpstreamHealth(http: HttpClient, where?: UpstreamLocation): Promise<CheckResult> {
+  const res = await http.probe('/health', { timeoutMs: 2000 }).catch((err: unknown) => {
+    throw where ? notAnswering(err, http.target, where) : err;
+  });
   const report = res.data;
   if (!isRecord(report) || typeof report['status'] !== 'string') {
     throw new Error(`${http.target} /health answered ${res.status} without a health report`);

@@ -5,6 +5,7 @@ import { createAnalystClient } from './analyst-client.js';
 import { SECRETARY_KEY_CLASSES, SERVICE, VERSION, buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { DatabaseInUseError, migrateDatabase, openDatabase, type Database } from './database.js';
+import { describeDatabaseStartFailure } from './database-start-failure.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createGuesserClient } from './guesser-client.js';
 
@@ -45,7 +46,16 @@ try {
     logger.info(`imported ${counts.employees} employees and ${counts.departments} departments`);
   }
 } catch (err) {
-  logger.error('could not prepare the database', { err: err instanceof Error ? err : undefined });
+  // An unreachable server, a refused login or a missing database: one line saying what to do, no stack trace.
+  // (A bad EMPLOYEES_FILE's message names the file and the row, never a value: directory-import.ts.)
+  const plain =
+    err instanceof Error && err.name === 'DirectoryFileError'
+      ? err.message
+      : describeDatabaseStartFailure(err, config.databaseUrl);
+  if (plain) {
+    logger.error(`could not prepare the database: ${plain}`);
+    process.stderr.write(`${SERVICE}: ${plain}\n`);
+  } else logger.error('could not prepare the database', { err: err instanceof Error ? err : undefined });
   await db.close();
   process.exit(1);
 }

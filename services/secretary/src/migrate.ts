@@ -2,6 +2,7 @@
 import { createLogger, loadConfigOrExit } from '@workemon/service-kit';
 import { loadConfig } from './config.js';
 import { DatabaseInUseError, migrateDatabase, openDatabase, type Database } from './database.js';
+import { describeDatabaseStartFailure } from './database-start-failure.js';
 
 const config = loadConfigOrExit(() => loadConfig(process.env));
 const logger = createLogger({ service: 'secretary-migrate', level: config.logLevel });
@@ -18,7 +19,9 @@ try {
   const applied = await migrateDatabase(db);
   logger.info(`migrations applied (${db.kind}): ${applied.length ? applied.join(', ') : 'none, already up to date'}`);
 } catch (err) {
-  logger.error('migration failed', { err: err instanceof Error ? err : undefined });
+  const plain = describeDatabaseStartFailure(err, config.databaseUrl);
+  if (plain) process.stderr.write(`npm run migrate: ${plain}\n`);
+  else logger.error('migration failed', { err: err instanceof Error ? err : undefined });
   process.exitCode = 1;
 } finally {
   await db.close();

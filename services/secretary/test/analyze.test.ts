@@ -8,7 +8,8 @@ import { userDataOf } from '@workemon/testkit/fake-llm';
 import { getFreePort } from '@workemon/testkit';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 import { bearer } from '@workemon/testkit/api-keys';
-import { createAuthenticator } from '@workemon/service-kit';
+import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
+import { createGuesserClient } from '../src/index.js';
 import { type LlmServices } from '@workemon/testkit/llm-stack';
 import { startLlmServices } from './llm-services.js';
 
@@ -523,6 +524,38 @@ describe('analyze: 400 rules change nothing', () => {
       'Request body is required (Content-Type: application/json)',
     ],
     [
+      'a form-encoded body (curl -d without a Content-Type)',
+      () => keyed(secretary.url).post('/analyze-request').type('form').send('channel=direct&username=u&request=r'),
+      "Request body must be JSON: send it with Content-Type: application/json (this request's Content-Type is 'application/x-www-form-urlencoded')",
+    ],
+    [
+      'a body nested thousands of levels deep',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .set('Content-Type', 'application/json')
+          .send(`{"channel":"direct","username":"u","request":"r","x":${'['.repeat(5000)}${']'.repeat(5000)}}`),
+      'Request body is nested more than 64 levels deep',
+    ],
+    [
+      'a __proto__ key smuggling a field in',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .set('Content-Type', 'application/json')
+          .send('{"__proto__":{"dry_run":true},"channel":"direct","username":"u","request":"r"}'),
+      "Parameter '__proto__' is not allowed",
+    ],
+    [
+      'JSON text sent as text/plain',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .set('Content-Type', 'text/plain; charset=utf-8')
+          .send('{"channel":"direct","username":"u","request":"r"}'),
+      "Request body must be JSON: send it with Content-Type: application/json (this request's Content-Type is 'text/plain')",
+    ],
+    [
       'empty message_id',
       () =>
         keyed(secretary.url)
@@ -646,6 +679,38 @@ describe('analyze: auth, policies and upstream failures', () => {
     expect(health.body).toMatchObject({
       status: 'degraded',
       checks: { postgres: { status: 'ok' }, guesser: { status: 'ok' }, 'system-analyst': { status: 'down' } },
+    });
+  });
+});
+
+describe("analyze: a guesser that refuses the secretary's service key", () => {
+  it("→ 503 naming SERVICE_API_KEYS (not the caller's 401), nothing asked of the model; /health shows it", async () => {
+    const logger = createLogger({ service: 'secretary', level: 'error' });
+    logger.silent = true;
+    const strayKey = { baseURL: llm.guesserUrl, timeoutMs: 5000, maxRetries: 0, logger, metrics: createMetrics('x') };
+    const mismatched = await startSecretary({
+      databaseUrl: db.url,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { guesser: createGuesserClient({ ...strayKey, apiKey: 'not-the-guesser-key-0123456789abcdef' }) },
+    });
+    extra.push(mismatched);
+    const calls = llm.guesserLlm.requests.length;
+    const res = await analyzeGet(mismatched, { channel: 'direct', username: unique('key'), request: 'Авторизации' });
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({
+      error: 'Service Unavailable',
+      message:
+        "The guesser refused the secretary's service key (HTTP 401): give every service the same SERVICE_API_KEYS " +
+        '(the secretary sends the first)',
+      statusCode: 503,
+    });
+    expect(llm.guesserLlm.requests.length).toBe(calls);
+    const health = await request(mismatched.url).get('/health');
+    expect(openapi.responseProblems('getHealth', health.status, health.body)).toEqual([]);
+    expect(health.body.checks.guesser).toMatchObject({
+      status: 'down',
+      detail: expect.stringContaining('SERVICE_API_KEYS') as unknown,
     });
   });
 });

@@ -96,7 +96,10 @@ describe('no model yet', () => {
     const other = await startSecretary({ databaseUrl, guesserUrl: gone, analystUrl: analyst.url });
     try {
       const res = await request(other.url).get('/health');
-      expect(res.body.checks.guesser.status).toBe('down');
+      expect(res.body.checks.guesser).toMatchObject({
+        status: 'down',
+        detail: `nothing answers at ${gone} (GUESSER_URL): start the guesser (npm start runs every service) or correct GUESSER_URL`,
+      });
       expect(res.body.checks['system-analyst'].status).toBe('degraded');
     } finally {
       await other.close();

@@ -361,8 +361,13 @@ export function disabledNotice(action: ExecutableAction): string {
   return `Действие «${describeAction(action)}» отключено администратором, поэтому оно не выполнено. Запрос сохранён.`;
 }
 
-export function failedNotice(action: ExecutableAction, reason: string, id: number): string {
-  return `Не удалось ${describeAction(action)} (действие №${id}): ${clip(reason, 300)}. Администратор увидит ошибку в журнале действий.`;
+/**
+ * What the requester is told when an action failed for good. The reason (Jira's or the communicator's own words,
+ * configuration keys, HTTP statuses) is for the operator: it stays in the execution log (`error`) and is never
+ * sent to the requester, who can do nothing with it.
+ */
+export function failedNotice(action: ExecutableAction, id: number): string {
+  return `Не удалось ${describeAction(action)} (действие №${id}). Администратор увидит причину в журнале действий; при необходимости обратитесь в департамент напрямую.`;
 }
 
 export function rejectedNotice(action: ExecutableAction, by: string, reason: string | null): string {

@@ -212,7 +212,7 @@ async function recordActionFailure(
     status: 'failed',
     error: reason,
     finished_at: ctx.deps.db.fn.now(),
-    ...outcomeFields(row, failedNotice(row.action, failure.reason, row.id)),
+    ...outcomeFields(row, failedNotice(row.action, row.id)),
   });
   if (failed) await ctx.deps.audit?.executionFinished(failed, { err, reason });
   return failed;
