@@ -4,6 +4,7 @@ import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } fro
 // Every wait, deadline and retry of the channel comes from the service-kit resilience module.
 import {
   backoffMs,
+  cutText,
   retry,
   sleep,
   spreadMs,
@@ -25,6 +26,8 @@ import {
   classifyUpdate,
   handledKeyOf,
   mediaGroupOf,
+  ownTextOf,
+  requestTextOf,
   type Classified,
 } from './telegram-update.js';
 import { checkApprovalPress } from './approval-press.js';
@@ -39,6 +42,29 @@ export const TEXT_ONLY_REPLY =
   'Я понимаю только текст. Пожалуйста, опишите вопрос словами (стикеры, фото без подписи, голосовые и файлы я не читаю).';
 export const NOT_APPROVER_REPLY = 'Согласовывать действия Workemon можно только из чата согласующего.';
 export const GAVE_UP_REPLY = 'Извините, не удалось обработать ваше сообщение. Пожалуйста, повторите его чуть позже.';
+/**
+ * What the user reads when the secretary refuses a request (a 4xx not worth retrying): the secretary's own message
+ * is written for developers (`Parameter 'request' …`, `The request together with the earlier question is too
+ * long …`) and goes to the log only, as in the email channel.
+ */
+export const REFUSAL_REPLIES = {
+  /** 401/403: not in the employee directory, or not allowed. */
+  forbidden:
+    'Извините, я не могу обработать ваш запрос: вас нет в справочнике сотрудников или у вас нет доступа. ' +
+    'Обратитесь, пожалуйста, к администратору Workemon.',
+  /** 413: the request (with the conversation before it) is longer than the secretary takes. */
+  tooLong:
+    'Извините, сообщение слишком длинное, чтобы я мог его обработать. Пожалуйста, сократите его ' +
+    'или опишите вопрос короче, без длинных вставок.',
+  /** Any other refusal (400, 404, 409, 422). */
+  rejected:
+    'Извините, не удалось обработать ваш запрос автоматически. Пожалуйста, переформулируйте его ' +
+    'или обратитесь в службу поддержки напрямую.',
+} as const;
+/** Appended to a request cut to MAX_REQUEST_CHARS (counts towards the limit), so the secretary knows. */
+export const REQUEST_CUT_MARKER = '\n\n[…сообщение обрезано: оно длиннее, чем можно передать на обработку]';
+/** How many answered albums are remembered, so a part Telegram delivers late gets no reply of its own. */
+const ANSWERED_ALBUMS_KEPT = 1000;
 
 /**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
@@ -89,38 +115,65 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
   no_reply: 'no-reply',
   not_approver: 'untrusted',
   unsupported_callback: 'not-addressed',
+  album_part: 'duplicate',
 };
 
 /** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
 class Stopped extends Error {}
 
+/** How long (ms) a merge waits past its window for a getUpdates that started after the window closed. */
+export const MERGE_POLL_GRACE_MS = 3000;
+
+/**
+ * Whether the wait for more parts of a merge is over: `mergeWindowMs` passed since the last part arrived, and a
+ * getUpdates that started after that answered (`polledAt`: the start, ms, of the last getUpdates that answered),
+ * so parts Telegram already held — an album split across two batches — are in the queue. Without such a poll
+ * (getUpdates failing) the merge goes ahead MERGE_POLL_GRACE_MS later. Returns the wait (ms), 0 when over.
+ */
+export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: number, polledAt = now): number {
+  const closes = lastArrivedAt + mergeWindowMs;
+  if (now < closes) return closes - now;
+  if (polledAt < closes && now < closes + MERGE_POLL_GRACE_MS)
+    return Math.min(BUSY_POLL_MS, closes + MERGE_POLL_GRACE_MS - now);
+  return 0;
+}
+
 /**
  * Step "per-chat queue → merge": the next job of a chat — the head update plus what belongs to it — or how long
- * to wait for the rest of it:
+ * to wait for the rest of it (`mergeWaitMs`):
  * - an album (one `media_group_id`) is one job, once no part arrived for `mergeWindowMs`;
  * - a long paste the client split (a part of at least SPLIT_PART_MIN_CHARS characters followed, within the
  *   window, by another message of the same sender) is one job; a long last part waits for a continuation
- *   until the window has passed since it arrived;
+ *   until the window has passed since it arrived. A message without text of the same sender in between (a
+ *   photo sent along with the paste) belongs to the job and does not end it;
  * - anything else is a job of its own.
+ *
+ * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
  */
-export function nextJob(items: Queued[], now: number, mergeWindowMs: number): { job: Queued[] } | { waitMs: number } {
+export function nextJob(
+  items: Queued[],
+  now: number,
+  mergeWindowMs: number,
+  polledAt = now,
+): { job: Queued[] } | { waitMs: number } {
   const head = items[0]!;
   if (!isMessage(head)) return { job: [head] };
   const group = mediaGroupOf(head.classified.message);
   if (group) {
     const parts = items.filter((q) => isMessage(q) && mediaGroupOf(q.classified.message) === group);
-    const last = Math.max(...parts.map((q) => q.arrivedAt));
-    if (now - last < mergeWindowMs) return { waitMs: mergeWindowMs - (now - last) };
-    return { job: parts };
+    const waitMs = mergeWaitMs(Math.max(...parts.map((q) => q.arrivedAt)), now, mergeWindowMs, polledAt);
+    return waitMs > 0 ? { waitMs } : { job: parts };
   }
   const job: Queued[] = [head];
+  // The last part with text decides whether the paste goes on; `previous` is the last part of any kind.
+  let lastText = head;
   let previous = head;
   const windowS = Math.ceil(mergeWindowMs / 1000);
-  while (previous.classified.text.length >= SPLIT_PART_MIN_CHARS) {
+  while (lastText.classified.text.length >= SPLIT_PART_MIN_CHARS) {
     const next = items[job.length];
     if (!next) {
-      const waited = now - previous.arrivedAt;
-      if (waited < mergeWindowMs) return { waitMs: mergeWindowMs - waited };
+      const waitMs = mergeWaitMs(previous.arrivedAt, now, mergeWindowMs, polledAt);
+      if (waitMs > 0) return { waitMs };
       break;
     }
     const a = previous.classified.message;
@@ -133,6 +186,7 @@ export function nextJob(items: Queued[], now: number, mergeWindowMs: number): { 
       break;
     job.push(next);
     previous = next;
+    if (next.classified.text) lastText = next;
   }
   return { job };
 }
@@ -170,6 +224,10 @@ type ChannelState = TelegramChannelDeps & {
   /** A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now. */
   migratedChats: Map<number, number>;
   wakePoll?: () => void;
+  /** Start (ms) of the last getUpdates that answered: merges wait for one that started after their window. */
+  polledAt?: number;
+  /** `<chat>:<media_group_id>` of albums answered lately (oldest first, at most ANSWERED_ALBUMS_KEPT). */
+  answeredAlbums: Set<string>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
@@ -203,6 +261,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     offsets: createOffsetTracker(),
     chats: new Map(),
     migratedChats: new Map(),
+    answeredAlbums: new Set(),
   };
   return {
     api: deps.api,
@@ -322,7 +381,7 @@ function auditInbound(
 /** The notes of a sent answer for its audit event (a refusal, an apology, one answer to several updates). */
 export function replyNotesOf(reply: { reason?: string }, updates: number): string[] {
   return [
-    reply.reason === 'rejected' ? 'the secretary refused the request; its message was sent' : undefined,
+    reply.reason === 'rejected' ? 'the secretary refused the request; a standard message was sent' : undefined,
     reply.reason === 'secretary_failed' ? 'the secretary kept failing; an apology was sent' : undefined,
     updates > 1 ? `one answer to ${updates} updates (album or split message)` : undefined,
   ].filter((note): note is string => note !== undefined);
@@ -431,8 +490,10 @@ async function pollLoop(state: ChannelState): Promise<void> {
 async function fetchUpdates(state: ChannelState): Promise<Update[]> {
   const busy = state.offsets.pendingCount() > 0;
   const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
+  const startedAt = Date.now();
   const updates = await state.api.getUpdates(state.offsets.offset(), timeoutS, state.abort.signal);
   state.lastPollAt = Date.now();
+  state.polledAt = startedAt;
   state.metrics.success('tg');
   return updates;
 }
@@ -441,6 +502,8 @@ async function fetchUpdates(state: ChannelState): Promise<Update[]> {
 async function pollOnce(state: ChannelState): Promise<void> {
   const updates = await retryUntilStopped(state, () => fetchUpdates(state), pollRetryOptions(state, 'getUpdates', 1));
   for (const update of updates) dispatch(state, update);
+  // A chat holding a merge open waits for this poll (an album split across two batches): look again now.
+  for (const chat of state.chats.values()) chat.wake?.();
   state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
   // Nothing new while some chat works: look again soon, or as soon as the offset can move.
   if (state.offsets.pendingCount() > 0) await waitFor(state, BUSY_POLL_MS, (wake) => (state.wakePoll = wake));
@@ -454,7 +517,7 @@ function dispatch(state: ChannelState, update: Update): boolean {
   if (!state.offsets.add(update.update_id)) return false;
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
-  const classified = classifyUpdate(update, state.me);
+  const classified = continuationOf(state, update) ?? classifyUpdate(update, state.me);
   if (classified.kind === 'ignore') {
     state.metrics.skipped('tg', classified.reason);
     const reason = classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed';
@@ -464,6 +527,37 @@ function dispatch(state: ChannelState, update: Update): boolean {
   }
   enqueue(state, { update, classified, arrivedAt: Date.now() });
   return true;
+}
+
+/**
+ * In a group only the first part of a paste the client split carries the mention: a message there that is not
+ * addressed to the bot, from the sender of the long part last queued in that chat (at least
+ * SPLIT_PART_MIN_CHARS characters) and within the merge window of it, is that paste's next part and queued as a
+ * message (`nextJob` joins it). Undefined for anything else (classified as usual).
+ */
+function continuationOf(state: ChannelState, update: Update): Classified | undefined {
+  if (!('message' in update)) return undefined;
+  const message = update.message;
+  if (message.chat.type === 'private' || !message.from || mediaGroupOf(message)) return undefined;
+  if (!followsLongPart(state, message)) return undefined;
+  const classified = classifyUpdate(update, state.me);
+  if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
+  const text = ownTextOf(message);
+  if (!text) return undefined;
+  return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
+}
+
+/** Whether the last message queued in `message`'s chat is a long part (not an album) of its sender, in the window. */
+function followsLongPart(state: ChannelState, message: Message): boolean {
+  const last = state.chats.get(String(message.chat.id))?.items.at(-1);
+  if (!last || !isMessage(last) || mediaGroupOf(last.classified.message)) return false;
+  const part = last.classified.message;
+  const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
+  return (
+    part.from?.id === message.from?.id &&
+    message.date - part.date <= windowS &&
+    (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS
+  );
 }
 
 // ---- step: per-chat queue ----
@@ -488,7 +582,7 @@ function enqueue(state: ChannelState, item: Queued): void {
 /** Drains one chat's queue, one job at a time, in order; a job that fails on a bug is tried again in 5 s. */
 async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): Promise<void> {
   while (chat.items.length > 0 && !state.stopping) {
-    const next = nextJob(chat.items, Date.now(), state.settings.mergeWindowMs);
+    const next = nextJob(chat.items, Date.now(), state.settings.mergeWindowMs, state.polledAt ?? 0);
     if ('waitMs' in next) {
       await waitFor(state, next.waitMs, (wake) => (chat.wake = wake));
       chat.wake = undefined;
@@ -568,9 +662,14 @@ export function jobTextOf(job: ReadonlyArray<{ classified: { text: string } }>):
     .trim();
 }
 
-/** The fixed answer that needs no secretary: the help for /start and /help, the text-only note for no text. */
+/**
+ * The fixed answer that needs no secretary: the help for /start and /help (with any argument, e.g. a deep-link
+ * payload) and for any other command sent alone (`/settings`: we have no other commands), the text-only note for
+ * no text. A command followed by words (`/var is full`) may be a path: it goes to the secretary.
+ */
 export function fixedReplyOf(text: string): string | undefined {
   if (/^\/(start|help)(@\w+)?(\s|$)/i.test(text)) return HELP_TEXT;
+  if (/^\/[A-Za-z0-9_]{1,32}(@\w+)?$/.test(text)) return HELP_TEXT;
   // One reply for an album without a caption, however many photos it has.
   if (!text) return TEXT_ONLY_REPLY;
   return undefined;
@@ -584,7 +683,8 @@ export function analyzeRequestOf(message: Message, text: string, maxRequestChars
     channel: 'tg',
     username: from.username ?? String(from.id),
     telegram_user_id: String(from.id),
-    request: text.length > maxRequestChars ? text.slice(0, maxRequestChars) : text,
+    // Cut on a character boundary (never inside a surrogate pair), saying so.
+    request: cutText(text, maxRequestChars, { marker: REQUEST_CUT_MARKER, at: 'character' }),
     message_id: `tg:${chatId}:${message.message_id}`,
     thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
   };
@@ -601,6 +701,17 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   const updateId = job[0]!.update.update_id;
   const target = replyTargetOf(message);
   const text = jobTextOf(job);
+  const album = mediaGroupOf(message);
+  const albumKey = album === undefined ? undefined : `${message.chat.id}:${album}`;
+  if (albumKey !== undefined && !text && state.answeredAlbums.has(albumKey)) {
+    // A part Telegram delivered after its album was answered (a later getUpdates batch): nothing new to say.
+    state.metrics.skipped('tg', 'album_part');
+    state.logger.info('Telegram album part arrived after its album was answered; no reply', {
+      telegram: { update_id: updateId },
+    });
+    return { send: false, outcome: 'skipped', reason: 'album_part' };
+  }
+  if (albumKey !== undefined) rememberAlbum(state, albumKey);
   const fixed = fixedReplyOf(text);
   if (fixed !== undefined) return { send: true, ...target, text: fixed, outcome: 'sent' };
   if (!(await consumeBudget(state, message.from!.id, updateId)).allowed) {
@@ -610,6 +721,15 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   }
   const request = analyzeRequestOf(message, text, state.settings.maxRequestChars);
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
+}
+
+/** Remembers an answered album (the oldest is forgotten beyond ANSWERED_ALBUMS_KEPT). */
+function rememberAlbum(state: ChannelState, key: string): void {
+  state.answeredAlbums.delete(key);
+  state.answeredAlbums.add(key);
+  if (state.answeredAlbums.size > ANSWERED_ALBUMS_KEPT) {
+    state.answeredAlbums.delete(state.answeredAlbums.values().next().value!);
+  }
 }
 
 /** Runs `work` while showing "typing…" in the chat (renewed every 4.5 s; failures of the indicator ignored). */
@@ -622,6 +742,14 @@ async function withTyping<T>(state: ChannelState, chatId: number, work: () => Pr
   } finally {
     clearInterval(timer);
   }
+}
+
+/** The user's message for a secretary refusal, by its status (REFUSAL_REPLIES). */
+export function refusalReplyOf(err: unknown): string {
+  const status = isAppError(err) ? err.status : 0;
+  if (status === 401 || status === 403) return REFUSAL_REPLIES.forbidden;
+  if (status === 413) return REFUSAL_REPLIES.tooLong;
+  return REFUSAL_REPLIES.rejected;
 }
 
 /** A 4xx of the secretary other than 429 that is not retryable: a refusal (e.g. an unknown sender) for the user. */
@@ -689,7 +817,11 @@ function analysisReply(state: ChannelState, analysis: AnalysisResponse, target: 
 function secretaryFailureReply(state: ChannelState, err: unknown, target: ReplyTarget, updateId: number): Reply {
   if (isSecretaryRefusal(err)) {
     state.metrics.reply('tg', 'rejected');
-    return { send: true, ...target, text: (err as Error).message, outcome: 'sent', reason: 'rejected' };
+    state.logger.warn('the secretary refused the Telegram request; the user gets a standard message', {
+      telegram: { update_id: updateId },
+      error: { message: (err as Error).message, code: (err as AppError).status },
+    });
+    return { send: true, ...target, text: refusalReplyOf(err), outcome: 'sent', reason: 'rejected' };
   }
   state.logger.error('Telegram update given up after repeated failures', {
     telegram: { update_id: updateId },
