@@ -4,7 +4,7 @@
 // secretary's refusals. Everything runs through the real channel against the fake Bot API and the fake secretary.
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import { startFakeTelegram, type FakeTelegram, type FakeTelegramFailure } from '@workemon/testkit/fake-telegram';
 import { HELP_TEXT, TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
 import { answer, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { startCommunicator, waitUntil, type Running } from './harness.js';
@@ -311,5 +311,114 @@ describe('telegram: the secretary refuses', () => {
     expect(request.length).toBeLessThanOrEqual(100);
     expect(/[\uD800-\uDBFF]$/.test(request)).toBe(false);
     expect(request).toMatch(/обрезан/);
+  });
+});
+
+describe('telegram delivery: Bot API errors of one chat', () => {
+  /** Makes the fake refuse the next `times` sendMessage calls to `chatId` once `after` messages were delivered. */
+  const failAfterSent = (tg: FakeTelegram, after: number, chatId: number, failure: FakeTelegramFailure, times = 1) => {
+    const push = tg.sent.push.bind(tg.sent);
+    tg.sent.push = (...items) => {
+      const length = push(...items);
+      if (length === after) tg.failChat(chatId, failure, times);
+      return length;
+    };
+  };
+
+  it('migrate_to_chat_id, then 403 kicked in the supergroup: one try each, given up, other chats answered', async () => {
+    const { tg, secretary, communicator } = await setup();
+    const group = { id: -600, type: 'group' as const };
+    tg.failChat(-600, { code: 400, migrateToChatId: -100600 });
+    tg.failChat(-100600, { code: 403, description: 'Forbidden: bot was kicked from the supergroup chat' });
+    tg.pushMessage({ chat: group, from: { id: 6151 }, text: `@${tg.botUsername} нужен монитор` });
+    tg.pushMessage({ from: { id: 6152 }, text: 'Нужен пропуск' });
+    await waitUntil(() => tg.pending() === 0 && sentTo(tg, 6152).length === 1, 'both handled');
+    await sleep(500);
+    const tries = (chat: number) => tg.callsOf('sendMessage').filter((c) => Number(c.params['chat_id']) === chat);
+    expect(tries(-600)).toHaveLength(1);
+    expect(tries(-100600)).toHaveLength(1);
+    expect(await communicator.metric('workemon_replies_failed_total', { channel: 'tg', reason: 'bot_kicked' })).toBe(1);
+    expect([...secretary.handled.values()].filter((h) => h.outcome === 'failed')).toEqual([
+      { outcome: 'failed', reason: 'bot_kicked' },
+    ]);
+  });
+
+  it('a 502 on the 2nd piece of a long answer repeats that piece only: no piece is delivered twice', async () => {
+    const { tg, secretary } = await setup();
+    const paragraph = 'Подробный ответ о настройке VPN. '.repeat(100).trim();
+    secretary.decide = () => answer(`${paragraph}\n\n${paragraph}`);
+    failAfterSent(tg, 1, 6153, { code: 502 }, 2);
+    tg.pushMessage({ from: { id: 6153 }, text: 'Расскажи про VPN' });
+    await waitUntil(() => sentTo(tg, 6153).length === 2 && tg.pending() === 0, 'both pieces');
+    expect(sentTo(tg, 6153).map((m) => m.text)).toEqual([paragraph, paragraph]);
+    expect(tg.callsOf('sendMessage')).toHaveLength(4);
+    expect(secretary.calls).toHaveLength(1);
+  });
+
+  it('a 429 on the 2nd piece waits retry_after, then sends that piece once', async () => {
+    const { tg } = await setup();
+    const paragraph = 'Очень подробный ответ. '.repeat(150).trim();
+    failAfterSent(tg, 1, 6154, { code: 429, retryAfterS: 1 }, 1);
+    tg.pushMessage({ from: { id: 6154 }, text: `${paragraph}\n\n${paragraph}` });
+    await waitUntil(() => sentTo(tg, 6154).length >= 2 && tg.pending() === 0, 'the whole answer');
+    const calls = tg.callsOf('sendMessage');
+    expect(calls).toHaveLength(3);
+    const [, refused, accepted] = calls;
+    expect(accepted!.at - refused!.at).toBeGreaterThanOrEqual(950);
+    const texts = sentTo(tg, 6154).map((m) => m.text);
+    expect(new Set(texts).size).toBe(texts.length);
+  });
+
+  it('a user who blocked the bot: each new message is tried once, never retried, typing errors ignored', async () => {
+    const { tg, communicator } = await setup();
+    tg.failChat(6155, { code: 403, description: 'Forbidden: bot was blocked by the user' });
+    tg.pushMessage({ from: { id: 6155 }, text: 'Первый вопрос' });
+    await waitUntil(() => tg.pending() === 0, 'the first handled');
+    tg.pushMessage({ from: { id: 6155 }, text: 'Второй вопрос' });
+    await waitUntil(() => tg.pending() === 0 && tg.callsOf('sendMessage').length === 2, 'the second handled');
+    await sleep(500);
+    expect(tg.callsOf('sendMessage')).toHaveLength(2);
+    expect(tg.sent).toHaveLength(0);
+    expect(await communicator.metric('workemon_replies_failed_total', { channel: 'tg', reason: 'bot_blocked' })).toBe(
+      2,
+    );
+  });
+});
+
+describe('telegram group chats', () => {
+  it('a bare mention of the bot gets the help, not the "text only" note', async () => {
+    const { tg, secretary } = await setup();
+    tg.pushMessage({ chat: { id: -100790, type: 'supergroup' }, from: { id: 6161 }, text: `@${tg.botUsername}` });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 1, 'answered');
+    expect(tg.sent[0]!.text).toBe(HELP_TEXT);
+    expect(secretary.calls).toHaveLength(0);
+  });
+
+  it('an album in a group that does not mention the bot is not answered at all', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -100791, type: 'supergroup' as const };
+    tg.pushMessage({ chat, from: { id: 6162 }, extra: { ...photo(1, 'gg'), caption: 'фото с корпоратива' } });
+    tg.pushMessage({ chat, from: { id: 6162 }, extra: photo(2, 'gg') });
+    await waitUntil(() => tg.pending() === 0, 'confirmed');
+    await sleep(300);
+    expect(tg.sent).toHaveLength(0);
+    expect(secretary.calls).toHaveLength(0);
+  });
+
+  it('a question in a forum topic is answered in that topic', async () => {
+    const { tg } = await setup();
+    const chat = { id: -100792, type: 'supergroup' as const };
+    const { message_id } = tg.pushMessage({
+      chat,
+      from: { id: 6163 },
+      text: `@${tg.botUsername} не работает касса`,
+      extra: { is_topic_message: true, message_thread_id: 77, chat: { ...chat, title: 'Team', is_forum: true } },
+    });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 1, 'answered');
+    expect(tg.sent[0]!.params).toMatchObject({
+      chat_id: -100792,
+      message_thread_id: 77,
+      reply_parameters: { message_id, allow_sending_without_reply: true },
+    });
   });
 });

@@ -106,7 +106,16 @@ const isMessage = (q: Queued): q is QueuedMessage => q.classified.kind === 'mess
 
 /** The answer to one job, before delivery; `skip` means nothing is sent. */
 type Reply =
-  | { send: true; chatId: number; text: string; replyTo?: number; outcome: HandledOutcome; reason?: string }
+  | {
+      send: true;
+      chatId: number;
+      text: string;
+      replyTo?: number;
+      /** The forum topic (`message_thread_id`) every piece goes to. */
+      threadId?: number;
+      outcome: HandledOutcome;
+      reason?: string;
+    }
   | { send: false; outcome: HandledOutcome; reason: string };
 
 /** The audit log's skip reason of each reason a job ends without an answer. */
@@ -233,7 +242,7 @@ type ChannelState = TelegramChannelDeps & {
 /** An answer that is sent (the `send: true` side of Reply). */
 type SentReply = Extract<Reply, { send: true }>;
 /** Where an answer goes: the chat, and in groups the message it answers. */
-type ReplyTarget = { chatId: number; replyTo?: number };
+type ReplyTarget = { chatId: number; replyTo?: number; threadId?: number };
 
 /**
  * The Telegram channel, as small steps: poll (getUpdates) → classify (telegram-update.ts, then `dispatch`) →
@@ -690,9 +699,18 @@ export function analyzeRequestOf(message: Message, text: string, maxRequestChars
   };
 }
 
-/** Where a message's answer goes: its chat, as a reply to it in groups (a private chat needs no quote). */
+/**
+ * Where a message's answer goes: its chat, as a reply to it in groups (a private chat needs no quote), in its forum
+ * topic when it was written in one.
+ */
 function replyTargetOf(message: Message): ReplyTarget {
-  return { chatId: message.chat.id, replyTo: message.chat.type === 'private' ? undefined : message.message_id };
+  // In a forum supergroup the answer goes to the question's topic (Bot API `message_thread_id`).
+  const topic = message as { is_topic_message?: boolean; message_thread_id?: number };
+  return {
+    chatId: message.chat.id,
+    replyTo: message.chat.type === 'private' ? undefined : message.message_id,
+    ...(topic.is_topic_message && topic.message_thread_id !== undefined ? { threadId: topic.message_thread_id } : {}),
+  };
 }
 
 /** A message job: a fixed reply, or (within the sender's hourly limit) the secretary's answer. */
@@ -712,7 +730,9 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
     return { send: false, outcome: 'skipped', reason: 'album_part' };
   }
   if (albumKey !== undefined) rememberAlbum(state, albumKey);
-  const fixed = fixedReplyOf(text);
+  // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
+  const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
+  const fixed = mentionOnly ? HELP_TEXT : fixedReplyOf(text);
   if (fixed !== undefined) return { send: true, ...target, text: fixed, outcome: 'sent' };
   if (!(await consumeBudget(state, message.from!.id, updateId)).allowed) {
     state.metrics.skipped('tg', 'rate_limited');
@@ -992,10 +1012,17 @@ async function deliver(state: ChannelState, reply: SentReply): Promise<{ outcome
 }
 
 /** One sendMessage to the chat (or the supergroup it became); an abort on stop is Stopped. */
-async function sendOnce(state: ChannelState, chatId: number, text: string, replyTo: number | undefined): Promise<void> {
+async function sendOnce(
+  state: ChannelState,
+  chatId: number,
+  text: string,
+  replyTo: number | undefined,
+  threadId?: number,
+): Promise<void> {
   try {
     await state.api.sendText(state.migratedChats.get(chatId) ?? chatId, text, {
       replyToMessageId: replyTo,
+      messageThreadId: threadId,
       signal: state.abort.signal,
       maxRateLimitRetries: 0,
     });
@@ -1016,7 +1043,7 @@ async function sendPart(
   let failures = 0;
   let step: ReturnType<typeof sendRetryStep> | undefined;
   try {
-    await retryUntilStopped(state, () => sendOnce(state, reply.chatId, text, replyTo), {
+    await retryUntilStopped(state, () => sendOnce(state, reply.chatId, text, replyTo, reply.threadId), {
       shouldRetry: (err) => {
         step = sendRetryStep(state.api.describe(err), failures, migration.migrated);
         if (step.action === 'retry') failures += 1;
