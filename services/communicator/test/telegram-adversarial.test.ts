@@ -186,6 +186,59 @@ describe('telegram client-split pastes', () => {
   });
 });
 
+describe('telegram forwards sent together', () => {
+  const origin = (name: string) => ({
+    forward_origin: { type: 'user', date: 1, sender_user: { id: 9, is_bot: false, first_name: name } },
+  });
+
+  it('a comment followed by the messages it forwards is one request, answered once', async () => {
+    const { tg, secretary } = await setup();
+    const from = { id: 6171, username: 'u6171' };
+    tg.pushMessage({ from, text: 'Помоги разобраться, что тут не так' });
+    tg.pushMessage({ from, text: 'Выгрузка за октябрь пустая', extra: origin('Анна') });
+    tg.pushMessage({ from, text: 'И за сентябрь тоже', extra: origin('Олег') });
+    await waitUntil(() => tg.pending() === 0, 'all confirmed');
+    expect(secretary.calls.map((c) => c.request)).toEqual([
+      'Помоги разобраться, что тут не так\nПереслано от Анна:\nВыгрузка за октябрь пустая\n' +
+        'Переслано от Олег:\nИ за сентябрь тоже',
+    ]);
+    expect(tg.sent).toHaveLength(1);
+  });
+
+  it('a comment whose forwards come in the next getUpdates batch still gets them', async () => {
+    const { tg, secretary } = await setup();
+    const from = { id: 6172, username: 'u6172' };
+    tg.pushMessage({ from, text: 'Посмотри, пожалуйста' });
+    await sleep(100);
+    tg.pushMessage({ from, text: 'Касса зависает при оплате картой', extra: origin('Анна') });
+    await waitUntil(() => tg.pending() === 0, 'all confirmed');
+    expect(secretary.calls.map((c) => c.request)).toEqual([
+      'Посмотри, пожалуйста\nПереслано от Анна:\nКасса зависает при оплате картой',
+    ]);
+  });
+
+  it('in a group the forwards sent along with an addressed comment join it', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -100793, type: 'supergroup' as const };
+    const from = { id: 6173, username: 'u6173' };
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} глянь` });
+    tg.pushMessage({ chat, from, text: 'Ошибка 500 в отчёте', extra: origin('Анна') });
+    tg.pushMessage({ chat, from: { id: 6174 }, text: 'Ошибка 404 в отчёте', extra: origin('Олег') });
+    await waitUntil(() => tg.pending() === 0, 'all confirmed');
+    expect(secretary.calls.map((c) => c.request)).toEqual(['глянь\nПереслано от Анна:\nОшибка 500 в отчёте']);
+  });
+
+  it('a message a minute later is not joined, even when it is a forward', async () => {
+    const { tg, secretary } = await setup();
+    const from = { id: 6175, username: 'u6175' };
+    const now = Math.floor(Date.now() / 1000);
+    tg.pushMessage({ from, text: 'Нужен пропуск', extra: { date: now - 60 } });
+    tg.pushMessage({ from, text: 'Не работает VPN', extra: { ...origin('Анна'), date: now } });
+    await waitUntil(() => tg.pending() === 0, 'all confirmed');
+    expect(secretary.calls.map((c) => c.request)).toEqual(['Нужен пропуск', 'Переслано от Анна:\nНе работает VPN']);
+  });
+});
+
 describe('telegram updates that are not a request', () => {
   it('edited_message, channel_post, my_chat_member: confirmed, nothing sent, nothing asked', async () => {
     const { tg, secretary } = await setup();

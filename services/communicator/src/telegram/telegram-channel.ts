@@ -24,6 +24,7 @@ import { createOffsetTracker, type OffsetTracker } from './telegram-offset.js';
 import {
   SPLIT_PART_MIN_CHARS,
   classifyUpdate,
+  forwardOriginOf,
   handledKeyOf,
   mediaGroupOf,
   ownTextOf,
@@ -197,7 +198,30 @@ export function nextJob(
     previous = next;
     if (next.classified.text) lastText = next;
   }
-  return { job };
+  // Forwards the client sent along (a comment, then the forwarded messages; or several forwards at once) follow
+  // in the same second: wait until a getUpdates that started after the last part answered, and join them.
+  for (;;) {
+    const next = items[job.length];
+    if (!next) {
+      const waitMs = mergeWaitMs(previous.arrivedAt, now, 0, polledAt);
+      return waitMs > 0 ? { waitMs } : { job };
+    }
+    if (!isForwardAlong(next, previous, windowS)) return { job };
+    job.push(next);
+    previous = next;
+  }
+}
+
+/** Whether `next` is a forward (not in an album) its sender sent along with `previous`, within `windowS`. */
+function isForwardAlong(next: Queued, previous: QueuedMessage, windowS: number): next is QueuedMessage {
+  if (!isMessage(next)) return false;
+  const message = next.classified.message;
+  return (
+    forwardOriginOf(message) !== undefined &&
+    !mediaGroupOf(message) &&
+    message.from?.id === previous.classified.message.from?.id &&
+    message.date - previous.classified.message.date <= windowS
+  );
 }
 
 /** What the Telegram channel is built from (see createTelegramChannel). */
@@ -548,7 +572,7 @@ function continuationOf(state: ChannelState, update: Update): Classified | undef
   if (!('message' in update)) return undefined;
   const message = update.message;
   if (message.chat.type === 'private' || !message.from || mediaGroupOf(message)) return undefined;
-  if (!followsLongPart(state, message)) return undefined;
+  if (!followsLongPart(state, message, forwardOriginOf(message) !== undefined)) return undefined;
   const classified = classifyUpdate(update, state.me);
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   const text = ownTextOf(message);
@@ -556,8 +580,11 @@ function continuationOf(state: ChannelState, update: Update): Classified | undef
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
 }
 
-/** Whether the last message queued in `message`'s chat is a long part (not an album) of its sender, in the window. */
-function followsLongPart(state: ChannelState, message: Message): boolean {
+/**
+ * Whether the last message queued in `message`'s chat is from its sender, in the window, not an album, and a long
+ * part (or any message, when `message` is a forward sent along with it).
+ */
+function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
   const last = state.chats.get(String(message.chat.id))?.items.at(-1);
   if (!last || !isMessage(last) || mediaGroupOf(last.classified.message)) return false;
   const part = last.classified.message;
@@ -565,7 +592,7 @@ function followsLongPart(state: ChannelState, message: Message): boolean {
   return (
     part.from?.id === message.from?.id &&
     message.date - part.date <= windowS &&
-    (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS
+    (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS)
   );
 }
 
