@@ -174,32 +174,13 @@ export function nextJob(
     const waitMs = mergeWaitMs(Math.max(...parts.map((q) => q.arrivedAt)), now, mergeWindowMs, polledAt);
     return waitMs > 0 ? { waitMs } : { job: parts };
   }
-  const job: Queued[] = [head];
-  // The last part with text decides whether the paste goes on; `previous` is the last part of any kind.
-  let lastText = head;
-  let previous = head;
-  const windowS = Math.ceil(mergeWindowMs / 1000);
-  while (lastText.classified.text.length >= SPLIT_PART_MIN_CHARS) {
-    const next = items[job.length];
-    if (!next) {
-      const waitMs = mergeWaitMs(previous.arrivedAt, now, mergeWindowMs, polledAt);
-      if (waitMs > 0) return { waitMs };
-      break;
-    }
-    const a = previous.classified.message;
-    if (
-      !isMessage(next) ||
-      mediaGroupOf(next.classified.message) ||
-      next.classified.message.from?.id !== a.from?.id ||
-      next.classified.message.date - a.date > windowS
-    )
-      break;
-    job.push(next);
-    previous = next;
-    if (next.classified.text) lastText = next;
-  }
+  const paste = splitPasteOf(items, now, mergeWindowMs, polledAt);
+  if ('waitMs' in paste) return paste;
+  const { job } = paste;
+  let previous = paste.last;
   // Forwards the client sent along (a comment, then the forwarded messages; or several forwards at once) follow
   // in the same second: wait until a getUpdates that started after the last part answered, and join them.
+  const windowS = Math.ceil(mergeWindowMs / 1000);
   for (;;) {
     const next = items[job.length];
     if (!next) {
@@ -212,16 +193,49 @@ export function nextJob(
   }
 }
 
+/**
+ * The head message and the parts of a long paste the client split that follow it (see nextJob), with the last
+ * part; or how long to wait for a continuation of a long last part.
+ */
+function splitPasteOf(
+  items: Queued[],
+  now: number,
+  mergeWindowMs: number,
+  polledAt: number,
+): { job: Queued[]; last: QueuedMessage } | { waitMs: number } {
+  const head = items[0] as QueuedMessage;
+  const job: Queued[] = [head];
+  // The last part with text decides whether the paste goes on; `previous` is the last part of any kind.
+  let lastText = head;
+  let previous = head;
+  const windowS = Math.ceil(mergeWindowMs / 1000);
+  while (lastText.classified.text.length >= SPLIT_PART_MIN_CHARS) {
+    const next = items[job.length];
+    if (!next) {
+      const waitMs = mergeWaitMs(previous.arrivedAt, now, mergeWindowMs, polledAt);
+      if (waitMs > 0) return { waitMs };
+      break;
+    }
+    if (!isMessage(next) || mediaGroupOf(next.classified.message) || !sameSenderWithin(next, previous, windowS)) break;
+    job.push(next);
+    previous = next;
+    if (next.classified.text) lastText = next;
+  }
+  return { job, last: previous };
+}
+
+/** Whether `next` comes from the sender of `previous` within `windowS` seconds of it (Message.date). */
+function sameSenderWithin(next: QueuedMessage, previous: QueuedMessage, windowS: number): boolean {
+  const a = previous.classified.message;
+  const b = next.classified.message;
+  return b.from?.id === a.from?.id && b.date - a.date <= windowS;
+}
+
 /** Whether `next` is a forward (not in an album) its sender sent along with `previous`, within `windowS`. */
 function isForwardAlong(next: Queued, previous: QueuedMessage, windowS: number): next is QueuedMessage {
   if (!isMessage(next)) return false;
   const message = next.classified.message;
-  return (
-    forwardOriginOf(message) !== undefined &&
-    !mediaGroupOf(message) &&
-    message.from?.id === previous.classified.message.from?.id &&
-    message.date - previous.classified.message.date <= windowS
-  );
+  return forwardOriginOf(message) !== undefined && !mediaGroupOf(message) && sameSenderWithin(next, previous, windowS);
 }
 
 /** What the Telegram channel is built from (see createTelegramChannel). */
