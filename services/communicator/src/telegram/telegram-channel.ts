@@ -829,7 +829,7 @@ function analyzeOnce(state: ChannelState, request: AnalyzeRequest): Promise<Anal
 
 /**
  * Asks the secretary, retried as secretary-retry.ts says: failures that count (500, 502, 504) up to
- * MAX_ATTEMPTS, then an apology; a refusal (4xx) is sent to the user as it is.
+ * MAX_ATTEMPTS, then an apology; a refusal (4xx) gets the standard message of its status (`refusalReplyOf`).
  */
 async function askSecretary(
   state: ChannelState,
