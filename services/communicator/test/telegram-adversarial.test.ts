@@ -239,6 +239,39 @@ describe('telegram forwards sent together', () => {
   });
 });
 
+describe('telegram after a restart: parts an earlier process handled', () => {
+  it('only the parts not recorded as handled are answered (the earlier process joined fewer)', async () => {
+    const origin = { forward_origin: { type: 'hidden_user', date: 1, sender_user_name: 'Анна' } };
+    const from = { id: 6181, username: 'u6181' };
+    const { tg, secretary } = await setup({
+      before: (tg, secretary) => {
+        const comment = tg.pushMessage({ from, text: 'Глянь, пожалуйста' });
+        secretary.handled.set(`tg:6181:${comment.message_id}`, { outcome: 'sent' });
+        tg.pushMessage({ from, text: 'Не открывается отчёт', extra: origin });
+      },
+    });
+    await waitUntil(() => tg.pending() === 0, 'both confirmed');
+    expect(secretary.calls.map((c) => c.request)).toEqual(['Переслано от Анна:\nНе открывается отчёт']);
+    expect(tg.sent).toHaveLength(1);
+  });
+
+  it('an album answered by an earlier process: its unrecorded caption-less part gets no reply', async () => {
+    const from = { id: 6182, username: 'u6182' };
+    const { tg, secretary } = await setup({
+      before: (tg, secretary) => {
+        const a = tg.pushMessage({ from, extra: { ...photo(1, 'gr'), caption: 'Не печатает чек' } });
+        const b = tg.pushMessage({ from, extra: photo(2, 'gr') });
+        for (const m of [a, b]) secretary.handled.set(`tg:6182:${m.message_id}`, { outcome: 'sent' });
+        tg.pushMessage({ from, extra: photo(3, 'gr') });
+      },
+    });
+    await waitUntil(() => tg.pending() === 0, 'all confirmed');
+    await sleep(300);
+    expect(tg.sent).toHaveLength(0);
+    expect(secretary.calls).toHaveLength(0);
+  });
+});
+
 describe('telegram updates that are not a request', () => {
   it('edited_message, channel_post, my_chat_member: confirmed, nothing sent, nothing asked', async () => {
     const { tg, secretary } = await setup();

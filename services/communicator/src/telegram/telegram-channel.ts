@@ -660,17 +660,24 @@ async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): P
 }
 
 /** One job, start to end: already handled? → decide → deliver → record. Throws only Stopped. */
-async function runJob(state: ChannelState, job: Queued[]): Promise<void> {
-  const keys = job.map((q) => handledKeyOf(q.update));
+async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   const endTimer = state.metrics.startTimer('tg');
-  const head = job[0]!;
-  if (await lookupHandled(state, keys)) {
-    // Handled by a previous process that stopped before the offset moved past it.
+  const handled = await lookupHandled(
+    state,
+    whole.map((q) => handledKeyOf(q.update)),
+  );
+  // Handled by a previous process that stopped before the offset moved past them. That process may have joined
+  // fewer parts (a forward or a paste's part that came in a later batch then): only the rest is handled now.
+  const job = whole.filter((q) => !handled.has(handledKeyOf(q.update)));
+  if (job.length === 0) {
     state.metrics.skipped('tg', 'duplicate');
-    auditInbound(state, head.update, 'skipped', 'duplicate', 'recorded as handled by an earlier process');
+    auditInbound(state, whole[0]!.update, 'skipped', 'duplicate', 'recorded as handled by an earlier process');
     endTimer('skipped');
     return;
   }
+  const head = job[0]!;
+  const keys = job.map((q) => handledKeyOf(q.update));
+  if (job.length < whole.length && isMessage(head)) rememberAnsweredAlbumOf(state, head.classified.message);
   const reply = isMessage(head)
     ? await decideMessage(state, job.filter(isMessage))
     : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
@@ -782,6 +789,12 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   }
   const request = analyzeRequestOf(message, text, state.settings.maxRequestChars);
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
+}
+
+/** Remembers the album of `message` as answered (an earlier process answered some of its parts). */
+function rememberAnsweredAlbumOf(state: ChannelState, message: Message): void {
+  const album = mediaGroupOf(message);
+  if (album !== undefined) rememberAlbum(state, `${message.chat.id}:${album}`);
 }
 
 /** Remembers an answered album (the oldest is forgotten beyond ANSWERED_ALBUMS_KEPT). */
@@ -1187,8 +1200,8 @@ async function recordHandled(
   );
 }
 
-/** Whether any of the keys was recorded as handled (by an earlier process); retried like recordHandled. */
-async function lookupHandled(state: ChannelState, keys: string[]): Promise<boolean> {
+/** Which of the keys were recorded as handled (by an earlier process); retried like recordHandled. */
+async function lookupHandled(state: ChannelState, keys: string[]): Promise<Set<string>> {
   const handled = await retryUntilStopped(state, () => untilStopped(state, state.secretary.lookupHandled(keys)), {
     delayMs: recordRetryDelayMs,
     onRetry: (err) =>
@@ -1196,5 +1209,5 @@ async function lookupHandled(state: ChannelState, keys: string[]): Promise<boole
         error: { message: (err as Error).message },
       }),
   });
-  return handled.size > 0;
+  return new Set(handled.keys());
 }
