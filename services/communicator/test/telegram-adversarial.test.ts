@@ -429,6 +429,17 @@ describe('telegram delivery: Bot API errors of one chat', () => {
     ]);
   });
 
+  it('the service message announcing a supergroup sends the answers still due there at once', async () => {
+    const { tg, secretary } = await setup();
+    const group = { id: -900, type: 'group' as const };
+    tg.failChat(-900, { code: 400, migrateToChatId: -100900 });
+    secretary.delayMs = 300;
+    tg.pushMessage({ chat: group, from: { id: 6156 }, text: `@${tg.botUsername} нужен доступ` });
+    tg.pushMessage({ chat: group, from: { id: 6156 }, extra: { migrate_to_chat_id: -100900 } });
+    await waitUntil(() => tg.pending() === 0 && sentTo(tg, -100900).length === 1, 'answered in the supergroup');
+    expect(tg.callsOf('sendMessage').filter((c) => Number(c.params['chat_id']) === -900)).toHaveLength(0);
+  });
+
   it('a 502 on the 2nd piece of a long answer repeats that piece only: no piece is delivered twice', async () => {
     const { tg, secretary } = await setup();
     const paragraph = 'Подробный ответ о настройке VPN. '.repeat(100).trim();

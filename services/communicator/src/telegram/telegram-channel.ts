@@ -564,6 +564,7 @@ function dispatch(state: ChannelState, update: Update): boolean {
   if (!state.offsets.add(update.update_id)) return false;
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
+  noteMigration(state, update);
   const classified = continuationOf(state, update) ?? classifyUpdate(update, state.me);
   if (classified.kind === 'ignore') {
     state.metrics.skipped('tg', classified.reason);
@@ -608,6 +609,20 @@ function followsLongPart(state: ChannelState, message: Message, forward: boolean
     message.date - part.date <= windowS &&
     (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS)
   );
+}
+
+/**
+ * A group upgraded to a supergroup announces it with a service message carrying `migrate_to_chat_id` (Bot API
+ * Message): answers still due in the old group go to the supergroup at once, without a 400 first.
+ */
+function noteMigration(state: ChannelState, update: Update): void {
+  if (!('message' in update)) return;
+  const to = (update.message as { migrate_to_chat_id?: number }).migrate_to_chat_id;
+  if (typeof to !== 'number') return;
+  state.migratedChats.set(update.message.chat.id, to);
+  state.logger.info('Telegram group became a supergroup; sending there', {
+    telegram: { chat_id: update.message.chat.id, migrate_to_chat_id: to },
+  });
 }
 
 // ---- step: per-chat queue ----
