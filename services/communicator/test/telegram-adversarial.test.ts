@@ -320,8 +320,9 @@ describe('telegram commands and mentions', () => {
     tg.pushMessage({ from: { id: 6131 }, text: '/start ref_mail_2026' });
     tg.pushMessage({ from: { id: 6132 }, text: `/help@${tg.botUsername}` });
     tg.pushMessage({ chat, from: { id: 6133 }, text: `/start@${tg.botUsername}` });
-    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 3, 'three answers');
-    expect(tg.sent.map((m) => m.text)).toEqual([HELP_TEXT, HELP_TEXT, HELP_TEXT]);
+    tg.pushMessage({ chat: { id: -100782, type: 'group' }, from: { id: 6134 }, text: '/help' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 4, 'four answers');
+    expect(tg.sent.map((m) => m.text)).toEqual([HELP_TEXT, HELP_TEXT, HELP_TEXT, HELP_TEXT]);
     expect(secretary.calls).toHaveLength(0);
   });
 

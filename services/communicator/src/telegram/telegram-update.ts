@@ -57,8 +57,13 @@ export function addressedText(message: Message, me: UserFromGetMe | undefined): 
   return { addressed: repliedToBot, text };
 }
 
-/** A command addressed to this bot by name (`/help@bot …`, as clients complete it in groups), without the name. */
+/**
+ * A command addressed to this bot by name (`/help@bot …`, as clients complete it in groups), without the name; or
+ * `/start` / `/help` without a name (the bot's own commands: answered with the help, no secretary call).
+ */
 function ownCommandOf(text: string | undefined, me: UserFromGetMe | undefined): string | undefined {
+  // `/start` and `/help` without a name: Telegram delivers them to a bot in privacy mode only when meant for it.
+  if (text !== undefined && /^\/(start|help)(?=\s|$)/i.test(text)) return text.trim();
   const command = text === undefined ? null : /^(\/[A-Za-z0-9_]+)@([A-Za-z0-9_]+)(?=\s|$)/.exec(text);
   if (!command || !me?.username || command[2]!.toLowerCase() !== me.username.toLowerCase()) return undefined;
   return `${command[1]}${text!.slice(command[0].length)}`.trim();
