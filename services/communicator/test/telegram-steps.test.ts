@@ -141,6 +141,8 @@ describe('step: classify', () => {
       addressed: true,
       text: '/help как дела',
     });
+    expect(addressedText(inGroup('/start'), me)).toEqual({ addressed: true, text: '/start' });
+    expect(addressedText(inGroup('/settings'), me).addressed).toBe(false);
   });
 
   it("tells service messages, automatic forwards and other bots' commands from requests", () => {
