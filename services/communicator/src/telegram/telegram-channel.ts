@@ -698,6 +698,7 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
     : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
   const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
   await recordHandled(state, keys, outcome, reason);
+  if (isMessage(head)) rememberAnsweredAlbumOf(state, head.classified.message);
   endTimer(outcome);
 }
 
@@ -792,7 +793,6 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
     });
     return { send: false, outcome: 'skipped', reason: 'album_part' };
   }
-  if (albumKey !== undefined) rememberAlbum(state, albumKey);
   // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
   const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
   const fixed = mentionOnly ? HELP_TEXT : fixedReplyOf(text);
@@ -806,7 +806,7 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
 }
 
-/** Remembers the album of `message` as answered (an earlier process answered some of its parts). */
+/** Remembers the album of `message` (if it is a part of one) as answered: by this job, or an earlier process. */
 function rememberAnsweredAlbumOf(state: ChannelState, message: Message): void {
   const album = mediaGroupOf(message);
   if (album !== undefined) rememberAlbum(state, `${message.chat.id}:${album}`);
