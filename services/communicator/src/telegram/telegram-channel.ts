@@ -156,6 +156,9 @@ export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: n
  *   window, by another message of the same sender) is one job; a long last part waits for a continuation
  *   until the window has passed since it arrived. A message without text of the same sender in between (a
  *   photo sent along with the paste) belongs to the job and does not end it;
+ * - forwards the same sender sent along (within the window) join the message before them: a comment and the
+ *   messages it forwards, or several forwards, are one job; every message job waits for a getUpdates that
+ *   started after its last part arrived (`mergeWaitMs` with a window of 0), so forwards already at Telegram are in;
  * - anything else is a job of its own.
  *
  * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
