@@ -143,4 +143,52 @@ describe('telegram across SIGKILL of the communicator', () => {
       }
     },
   );
+
+  it(
+    'a kill between getUpdates and the reply (analysis in flight): exactly one answer each after the restart',
+    { timeout: 120_000 },
+    async () => {
+      const tg = await startFakeTelegram({ maxHoldMs: 1000 });
+      const secretary = await startFakeSecretary();
+      open.push(tg, secretary);
+      // Slow analyses: the process is killed while every request is with the secretary, none answered yet.
+      secretary.delayMs = 3000;
+      const first = startCommunicatorProcess(tg, secretary);
+      const from = (id: number) => ({ id, username: `user${id}` });
+      tg.pushMessage({ from: from(4001), text: 'Не работает VPN' });
+      tg.pushMessage({ from: from(4002), text: 'Нужен пропуск' });
+      // An album (caption on the 2nd photo) and a paste the client split: one answer each, also after the kill.
+      const photo = (n: number) => ({ photo: [{ file_id: `k${n}`, file_unique_id: `k${n}u`, width: 9, height: 9 }] });
+      tg.pushMessage({ from: from(4003), extra: { ...photo(1), media_group_id: 'kill-album' } });
+      tg.pushMessage({
+        from: from(4003),
+        extra: { ...photo(2), media_group_id: 'kill-album', caption: 'Касса не печатает чек' },
+      });
+      tg.pushMessage({ from: from(4004), text: 'лог '.repeat(1000) });
+      tg.pushMessage({ from: from(4004), text: 'Почему пустая выгрузка?' });
+      await waitUntil(() => secretary.calls.length === 4, 'all four requests with the secretary', 30_000).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}; stderr: ${first.stderr()}`);
+        },
+      );
+      expect(tg.sent).toHaveLength(0);
+      await kill(first.child);
+      secretary.delayMs = 0;
+      const second = startCommunicatorProcess(tg, secretary);
+      await waitUntil(() => tg.sent.length >= 4 && tg.pending() === 0, 'the answers after the restart', 60_000).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}; stderr: ${second.stderr()}`);
+        },
+      );
+      // Let any second answer that would come arrive.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const byChat = (chat: number) => tg.sent.filter((m) => Number(m.chat_id) === chat).map((m) => m.text);
+      expect(byChat(4001)).toEqual(['Ответ на: Не работает VPN']);
+      expect(byChat(4002)).toEqual(['Ответ на: Нужен пропуск']);
+      expect(byChat(4003)).toEqual(['Ответ на: Касса не печатает чек']);
+      expect(byChat(4004)).toHaveLength(1);
+      expect(byChat(4004)[0]!.endsWith('Почему пустая выгрузка?')).toBe(true);
+      await kill(second.child);
+    },
+  );
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TelegramError } from 'telegraf';
-import type { Message, Update } from 'telegraf/types';
+import type { Message, Update, UserFromGetMe } from 'telegraf/types';
 import { AppError, errors, isRetryable, retryAfterMsOf } from '@workemon/service-kit';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import {
@@ -12,6 +12,9 @@ import {
 } from '../src/telegram/telegram-bot-api.js';
 import {
   HELP_TEXT,
+  MERGE_POLL_GRACE_MS,
+  REFUSAL_REPLIES,
+  REQUEST_CUT_MARKER,
   SEND_RETRY_DELAYS_MS,
   TEXT_ONLY_REPLY,
   analyzeRequestOf,
@@ -19,12 +22,20 @@ import {
   fixedReplyOf,
   isSecretaryRefusal,
   jobTextOf,
+  mergeWaitMs,
   nextJob,
   parseApprovalCallback,
   pollRetryDelayMs,
+  refusalReplyOf,
   replyNotesOf,
   sendRetryStep,
 } from '../src/telegram/telegram-channel.js';
+import {
+  addressedText,
+  isAutomaticForward,
+  isOtherBotsCommand,
+  isServiceMessage,
+} from '../src/telegram/telegram-update.js';
 
 // Unit tests of the channel's steps, one at a time; telegram.test.ts and telegram-faults.test.ts run them together.
 
@@ -91,12 +102,68 @@ describe('step: per-chat queue (nextJob)', () => {
   });
 });
 
+describe('step: per-chat queue (merges wait for a poll after their window)', () => {
+  it('a photo without caption between the parts of a split paste belongs to it and does not end it', () => {
+    const photo = queued('', { at: 5 });
+    const items = [
+      queued('в'.repeat(4000), { at: 0 }),
+      photo,
+      queued('хвост', { at: 10 }),
+      queued('другое', { at: 20 }),
+    ];
+    const job = nextJob(items, 30, 1000);
+    expect('job' in job && job.job).toEqual(items.slice(0, 3));
+  });
+
+  it('keeps an album open until a getUpdates that started after its window answered, at most a grace', () => {
+    const items = [queued('Фото', { group: 'g9', at: 0 })];
+    // Window over, but the last poll started before it closed: Telegram may still hold more parts.
+    expect(nextJob(items, 1100, 1000, 900)).toEqual({ waitMs: expect.any(Number) as number });
+    expect(nextJob(items, 1100, 1000, 1050)).toEqual({ job: items });
+    // getUpdates keeps failing: the album goes ahead MERGE_POLL_GRACE_MS after its window.
+    expect(nextJob(items, 1000 + MERGE_POLL_GRACE_MS, 1000, 0)).toEqual({ job: items });
+    expect(mergeWaitMs(0, 500, 1000, 0)).toBe(500);
+  });
+});
+
+describe('step: classify', () => {
+  const me = { id: 1, is_bot: true, first_name: 'W', username: 'workemon_bot' } as UserFromGetMe;
+  const inGroup = (text: string) =>
+    ({ message_id: 1, date: 1, chat: { id: -5, type: 'supergroup', title: 'T' }, text }) as unknown as Message;
+
+  it('a mention is the whole username: not a longer bot name, not an e-mail domain', () => {
+    expect(addressedText(inGroup('@workemon_bot нужен отчёт'), me)).toEqual({ addressed: true, text: 'нужен отчёт' });
+    expect(addressedText(inGroup('Спроси @Workemon_Bot.'), me)).toEqual({ addressed: true, text: 'Спроси .' });
+    expect(addressedText(inGroup('@workemon_bot2 нужен отчёт'), me).addressed).toBe(false);
+    expect(addressedText(inGroup('@workemon_bot_old нужен отчёт'), me).addressed).toBe(false);
+    expect(addressedText(inGroup('пиши на help@workemon_bot.ru'), me).addressed).toBe(false);
+    expect(addressedText(inGroup('/help@workemon_bot как дела'), me)).toEqual({
+      addressed: true,
+      text: '/help как дела',
+    });
+    expect(addressedText(inGroup('/start'), me)).toEqual({ addressed: true, text: '/start' });
+    expect(addressedText(inGroup('/settings'), me).addressed).toBe(false);
+  });
+
+  it("tells service messages, automatic forwards and other bots' commands from requests", () => {
+    const pin = { message_id: 2, date: 1, chat: { id: 5, type: 'private' }, pinned_message: {} } as unknown as Message;
+    expect(isServiceMessage(pin)).toBe(true);
+    expect(isServiceMessage(inGroup('текст'))).toBe(false);
+    expect(isAutomaticForward({ ...inGroup('пост'), is_automatic_forward: true } as Message)).toBe(true);
+    expect(isOtherBotsCommand('/start@OtherBot', me)).toBe(true);
+    expect(isOtherBotsCommand('/start@workemon_bot', me)).toBe(false);
+    expect(isOtherBotsCommand('/start', me)).toBe(false);
+  });
+});
+
 describe('step: decide', () => {
   it('answers /start, /help and text-less messages without the secretary', () => {
     expect(fixedReplyOf('/start')).toBe(HELP_TEXT);
     expect(fixedReplyOf('/help@workemon_bot please')).toBe(HELP_TEXT);
     expect(fixedReplyOf('')).toBe(TEXT_ONLY_REPLY);
     expect(fixedReplyOf('/helpme с VPN')).toBeUndefined();
+    expect(fixedReplyOf('/settings')).toBe(HELP_TEXT);
+    expect(fixedReplyOf('/var/log переполнен')).toBeUndefined();
     expect(fixedReplyOf('Как подключиться к VPN?')).toBeUndefined();
   });
 
@@ -105,16 +172,31 @@ describe('step: decide', () => {
     const text = jobTextOf(job);
     expect(text).toBe('Первая часть\nВторая часть');
     const message = job[0]!.classified.message;
-    expect(analyzeRequestOf(message, text, 5)).toEqual({
+    expect(analyzeRequestOf(message, text, 100)).toEqual({
       channel: 'tg',
       username: '7',
       telegram_user_id: '7',
-      request: 'Перва',
+      request: text,
       message_id: `tg:7:${message.message_id}`,
       thread_key: 'tg:7',
     });
+    // Over the limit: cut on a character boundary (not inside the emoji's surrogate pair), marked as cut.
+    const long = 'я'.repeat(100) + '😀'.repeat(100);
+    const cut = analyzeRequestOf(message, long, 200).request;
+    expect(cut.length).toBeLessThanOrEqual(200);
+    expect(cut.endsWith(REQUEST_CUT_MARKER)).toBe(true);
+    expect(cut.startsWith('я'.repeat(100))).toBe(true);
+    expect(/[\uD800-\uDBFF]$/.test(cut.slice(0, -REQUEST_CUT_MARKER.length))).toBe(false);
     const group = queued('вопрос', { from: 9, chat: -100 }).classified.message;
     expect(analyzeRequestOf(group, 'вопрос', 100).thread_key).toBe('tg:-100:9');
+  });
+
+  it("words a refusal for the user by its status, never with the secretary's developer text", () => {
+    expect(refusalReplyOf(new AppError('unknown_user', 403, 'Forbidden'))).toBe(REFUSAL_REPLIES.forbidden);
+    expect(refusalReplyOf(new AppError('request_too_long', 413, 'The request … is too long'))).toBe(
+      REFUSAL_REPLIES.tooLong,
+    );
+    expect(refusalReplyOf(new AppError('validation', 400, "Parameter 'request' …"))).toBe(REFUSAL_REPLIES.rejected);
   });
 
   it('treats a non-retryable 4xx of the secretary as a refusal for the user, not 429 or 5xx', () => {
@@ -144,7 +226,7 @@ describe('step: decide', () => {
   it('notes refusals, apologies and merged updates on the audit event', () => {
     expect(replyNotesOf({}, 1)).toEqual([]);
     expect(replyNotesOf({ reason: 'rejected' }, 3)).toEqual([
-      'the secretary refused the request; its message was sent',
+      'the secretary refused the request; a standard message was sent',
       'one answer to 3 updates (album or split message)',
     ]);
   });

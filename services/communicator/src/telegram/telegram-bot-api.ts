@@ -52,6 +52,8 @@ export type TelegramBotApi = {
     text: string,
     options?: {
       replyToMessageId?: number;
+      /** Bot API `message_thread_id`: the forum topic to send to. */
+      messageThreadId?: number;
       signal?: AbortSignal;
       buttons?: InlineButton[];
       /** Waits for `retry_after` and repeats on 429 at most this often (default 5; 0: the caller schedules). */
@@ -131,9 +133,10 @@ export function isSendRateLimit(err: unknown): boolean {
 }
 
 /** The Bot API `sendMessage` parameters of a plain-text answer (no parse_mode, no link preview). */
-function sendMessageExtra(options: { replyToMessageId?: number; buttons?: InlineButton[] }) {
+function sendMessageExtra(options: { replyToMessageId?: number; messageThreadId?: number; buttons?: InlineButton[] }) {
   return {
     link_preview_options: { is_disabled: true },
+    ...(options.messageThreadId !== undefined ? { message_thread_id: options.messageThreadId } : {}),
     ...(options.buttons?.length ? { reply_markup: { inline_keyboard: [options.buttons] } } : {}),
     ...(options.replyToMessageId
       ? { reply_parameters: { message_id: options.replyToMessageId, allow_sending_without_reply: true } }

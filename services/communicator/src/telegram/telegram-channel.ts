@@ -4,6 +4,7 @@ import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } fro
 // Every wait, deadline and retry of the channel comes from the service-kit resilience module.
 import {
   backoffMs,
+  cutText,
   retry,
   sleep,
   spreadMs,
@@ -23,8 +24,11 @@ import { createOffsetTracker, type OffsetTracker } from './telegram-offset.js';
 import {
   SPLIT_PART_MIN_CHARS,
   classifyUpdate,
+  forwardOriginOf,
   handledKeyOf,
   mediaGroupOf,
+  ownTextOf,
+  requestTextOf,
   type Classified,
 } from './telegram-update.js';
 import { checkApprovalPress } from './approval-press.js';
@@ -39,6 +43,29 @@ export const TEXT_ONLY_REPLY =
   'Я понимаю только текст. Пожалуйста, опишите вопрос словами (стикеры, фото без подписи, голосовые и файлы я не читаю).';
 export const NOT_APPROVER_REPLY = 'Согласовывать действия Workemon можно только из чата согласующего.';
 export const GAVE_UP_REPLY = 'Извините, не удалось обработать ваше сообщение. Пожалуйста, повторите его чуть позже.';
+/**
+ * What the user reads when the secretary refuses a request (a 4xx not worth retrying): the secretary's own message
+ * is written for developers (`Parameter 'request' …`, `The request together with the earlier question is too
+ * long …`) and goes to the log only, as in the email channel.
+ */
+export const REFUSAL_REPLIES = {
+  /** 401/403: not in the employee directory, or not allowed. */
+  forbidden:
+    'Извините, я не могу обработать ваш запрос: вас нет в справочнике сотрудников или у вас нет доступа. ' +
+    'Обратитесь, пожалуйста, к администратору Workemon.',
+  /** 413: the request (with the conversation before it) is longer than the secretary takes. */
+  tooLong:
+    'Извините, сообщение слишком длинное, чтобы я мог его обработать. Пожалуйста, сократите его ' +
+    'или опишите вопрос короче, без длинных вставок.',
+  /** Any other refusal (400, 404, 409, 422). */
+  rejected:
+    'Извините, не удалось обработать ваш запрос автоматически. Пожалуйста, переформулируйте его ' +
+    'или обратитесь в службу поддержки напрямую.',
+} as const;
+/** Appended to a request cut to MAX_REQUEST_CHARS (counts towards the limit), so the secretary knows. */
+export const REQUEST_CUT_MARKER = '\n\n[…сообщение обрезано: оно длиннее, чем можно передать на обработку]';
+/** How many answered albums are remembered, so a part Telegram delivers late gets no reply of its own. */
+const ANSWERED_ALBUMS_KEPT = 1000;
 
 /**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
@@ -80,7 +107,16 @@ const isMessage = (q: Queued): q is QueuedMessage => q.classified.kind === 'mess
 
 /** The answer to one job, before delivery; `skip` means nothing is sent. */
 type Reply =
-  | { send: true; chatId: number; text: string; replyTo?: number; outcome: HandledOutcome; reason?: string }
+  | {
+      send: true;
+      chatId: number;
+      text: string;
+      replyTo?: number;
+      /** The forum topic (`message_thread_id`) every piece goes to. */
+      threadId?: number;
+      outcome: HandledOutcome;
+      reason?: string;
+    }
   | { send: false; outcome: HandledOutcome; reason: string };
 
 /** The audit log's skip reason of each reason a job ends without an answer. */
@@ -89,52 +125,120 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
   no_reply: 'no-reply',
   not_approver: 'untrusted',
   unsupported_callback: 'not-addressed',
+  album_part: 'duplicate',
 };
 
 /** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
 class Stopped extends Error {}
 
+/** How long (ms) a merge waits past its window for a getUpdates that started after the window closed. */
+export const MERGE_POLL_GRACE_MS = 3000;
+
+/**
+ * Whether the wait for more parts of a merge is over: `mergeWindowMs` passed since the last part arrived, and a
+ * getUpdates that started after that answered (`polledAt`: the start, ms, of the last getUpdates that answered),
+ * so parts Telegram already held — an album split across two batches — are in the queue. Without such a poll
+ * (getUpdates failing) the merge goes ahead MERGE_POLL_GRACE_MS later. Returns the wait (ms), 0 when over.
+ */
+export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: number, polledAt = now): number {
+  const closes = lastArrivedAt + mergeWindowMs;
+  if (now < closes) return closes - now;
+  if (polledAt < closes && now < closes + MERGE_POLL_GRACE_MS)
+    return Math.min(BUSY_POLL_MS, closes + MERGE_POLL_GRACE_MS - now);
+  return 0;
+}
+
 /**
  * Step "per-chat queue → merge": the next job of a chat — the head update plus what belongs to it — or how long
- * to wait for the rest of it:
+ * to wait for the rest of it (`mergeWaitMs`):
  * - an album (one `media_group_id`) is one job, once no part arrived for `mergeWindowMs`;
  * - a long paste the client split (a part of at least SPLIT_PART_MIN_CHARS characters followed, within the
  *   window, by another message of the same sender) is one job; a long last part waits for a continuation
- *   until the window has passed since it arrived;
+ *   until the window has passed since it arrived. A message without text of the same sender in between (a
+ *   photo sent along with the paste) belongs to the job and does not end it;
+ * - forwards the same sender sent along (within the window) join the message before them: a comment and the
+ *   messages it forwards, or several forwards, are one job; every message job waits for a getUpdates that
+ *   started after its last part arrived (`mergeWaitMs` with a window of 0), so forwards already at Telegram are in;
  * - anything else is a job of its own.
+ *
+ * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
  */
-export function nextJob(items: Queued[], now: number, mergeWindowMs: number): { job: Queued[] } | { waitMs: number } {
+export function nextJob(
+  items: Queued[],
+  now: number,
+  mergeWindowMs: number,
+  polledAt = now,
+): { job: Queued[] } | { waitMs: number } {
   const head = items[0]!;
   if (!isMessage(head)) return { job: [head] };
   const group = mediaGroupOf(head.classified.message);
   if (group) {
     const parts = items.filter((q) => isMessage(q) && mediaGroupOf(q.classified.message) === group);
-    const last = Math.max(...parts.map((q) => q.arrivedAt));
-    if (now - last < mergeWindowMs) return { waitMs: mergeWindowMs - (now - last) };
-    return { job: parts };
+    const waitMs = mergeWaitMs(Math.max(...parts.map((q) => q.arrivedAt)), now, mergeWindowMs, polledAt);
+    return waitMs > 0 ? { waitMs } : { job: parts };
   }
-  const job: Queued[] = [head];
-  let previous = head;
+  const paste = splitPasteOf(items, now, mergeWindowMs, polledAt);
+  if ('waitMs' in paste) return paste;
+  const { job } = paste;
+  let previous = paste.last;
+  // Forwards the client sent along (a comment, then the forwarded messages; or several forwards at once) follow
+  // in the same second: wait until a getUpdates that started after the last part answered, and join them.
   const windowS = Math.ceil(mergeWindowMs / 1000);
-  while (previous.classified.text.length >= SPLIT_PART_MIN_CHARS) {
+  for (;;) {
     const next = items[job.length];
     if (!next) {
-      const waited = now - previous.arrivedAt;
-      if (waited < mergeWindowMs) return { waitMs: mergeWindowMs - waited };
-      break;
+      const waitMs = mergeWaitMs(previous.arrivedAt, now, 0, polledAt);
+      return waitMs > 0 ? { waitMs } : { job };
     }
-    const a = previous.classified.message;
-    if (
-      !isMessage(next) ||
-      mediaGroupOf(next.classified.message) ||
-      next.classified.message.from?.id !== a.from?.id ||
-      next.classified.message.date - a.date > windowS
-    )
-      break;
+    if (!isForwardAlong(next, previous, windowS)) return { job };
     job.push(next);
     previous = next;
   }
-  return { job };
+}
+
+/**
+ * The head message and the parts of a long paste the client split that follow it (see nextJob), with the last
+ * part; or how long to wait for a continuation of a long last part.
+ */
+function splitPasteOf(
+  items: Queued[],
+  now: number,
+  mergeWindowMs: number,
+  polledAt: number,
+): { job: Queued[]; last: QueuedMessage } | { waitMs: number } {
+  const head = items[0] as QueuedMessage;
+  const job: Queued[] = [head];
+  // The last part with text decides whether the paste goes on; `previous` is the last part of any kind.
+  let lastText = head;
+  let previous = head;
+  const windowS = Math.ceil(mergeWindowMs / 1000);
+  while (lastText.classified.text.length >= SPLIT_PART_MIN_CHARS) {
+    const next = items[job.length];
+    if (!next) {
+      const waitMs = mergeWaitMs(previous.arrivedAt, now, mergeWindowMs, polledAt);
+      if (waitMs > 0) return { waitMs };
+      break;
+    }
+    if (!isMessage(next) || mediaGroupOf(next.classified.message) || !sameSenderWithin(next, previous, windowS)) break;
+    job.push(next);
+    previous = next;
+    if (next.classified.text) lastText = next;
+  }
+  return { job, last: previous };
+}
+
+/** Whether `next` comes from the sender of `previous` within `windowS` seconds of it (Message.date). */
+function sameSenderWithin(next: QueuedMessage, previous: QueuedMessage, windowS: number): boolean {
+  const a = previous.classified.message;
+  const b = next.classified.message;
+  return b.from?.id === a.from?.id && b.date - a.date <= windowS;
+}
+
+/** Whether `next` is a forward (not in an album) its sender sent along with `previous`, within `windowS`. */
+function isForwardAlong(next: Queued, previous: QueuedMessage, windowS: number): next is QueuedMessage {
+  if (!isMessage(next)) return false;
+  const message = next.classified.message;
+  return forwardOriginOf(message) !== undefined && !mediaGroupOf(message) && sameSenderWithin(next, previous, windowS);
 }
 
 /** What the Telegram channel is built from (see createTelegramChannel). */
@@ -170,12 +274,16 @@ type ChannelState = TelegramChannelDeps & {
   /** A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now. */
   migratedChats: Map<number, number>;
   wakePoll?: () => void;
+  /** Start (ms) of the last getUpdates that answered: merges wait for one that started after their window. */
+  polledAt?: number;
+  /** `<chat>:<media_group_id>` of albums answered lately (oldest first, at most ANSWERED_ALBUMS_KEPT). */
+  answeredAlbums: Set<string>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
 type SentReply = Extract<Reply, { send: true }>;
 /** Where an answer goes: the chat, and in groups the message it answers. */
-type ReplyTarget = { chatId: number; replyTo?: number };
+type ReplyTarget = { chatId: number; replyTo?: number; threadId?: number };
 
 /**
  * The Telegram channel, as small steps: poll (getUpdates) → classify (telegram-update.ts, then `dispatch`) →
@@ -203,6 +311,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     offsets: createOffsetTracker(),
     chats: new Map(),
     migratedChats: new Map(),
+    answeredAlbums: new Set(),
   };
   return {
     api: deps.api,
@@ -322,7 +431,7 @@ function auditInbound(
 /** The notes of a sent answer for its audit event (a refusal, an apology, one answer to several updates). */
 export function replyNotesOf(reply: { reason?: string }, updates: number): string[] {
   return [
-    reply.reason === 'rejected' ? 'the secretary refused the request; its message was sent' : undefined,
+    reply.reason === 'rejected' ? 'the secretary refused the request; a standard message was sent' : undefined,
     reply.reason === 'secretary_failed' ? 'the secretary kept failing; an apology was sent' : undefined,
     updates > 1 ? `one answer to ${updates} updates (album or split message)` : undefined,
   ].filter((note): note is string => note !== undefined);
@@ -431,8 +540,10 @@ async function pollLoop(state: ChannelState): Promise<void> {
 async function fetchUpdates(state: ChannelState): Promise<Update[]> {
   const busy = state.offsets.pendingCount() > 0;
   const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
+  const startedAt = Date.now();
   const updates = await state.api.getUpdates(state.offsets.offset(), timeoutS, state.abort.signal);
   state.lastPollAt = Date.now();
+  state.polledAt = startedAt;
   state.metrics.success('tg');
   return updates;
 }
@@ -441,6 +552,8 @@ async function fetchUpdates(state: ChannelState): Promise<Update[]> {
 async function pollOnce(state: ChannelState): Promise<void> {
   const updates = await retryUntilStopped(state, () => fetchUpdates(state), pollRetryOptions(state, 'getUpdates', 1));
   for (const update of updates) dispatch(state, update);
+  // A chat holding a merge open waits for this poll (an album split across two batches): look again now.
+  for (const chat of state.chats.values()) chat.wake?.();
   state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
   // Nothing new while some chat works: look again soon, or as soon as the offset can move.
   if (state.offsets.pendingCount() > 0) await waitFor(state, BUSY_POLL_MS, (wake) => (state.wakePoll = wake));
@@ -454,7 +567,8 @@ function dispatch(state: ChannelState, update: Update): boolean {
   if (!state.offsets.add(update.update_id)) return false;
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
-  const classified = classifyUpdate(update, state.me);
+  noteMigration(state, update);
+  const classified = continuationOf(state, update) ?? classifyUpdate(update, state.me);
   if (classified.kind === 'ignore') {
     state.metrics.skipped('tg', classified.reason);
     const reason = classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed';
@@ -464,6 +578,54 @@ function dispatch(state: ChannelState, update: Update): boolean {
   }
   enqueue(state, { update, classified, arrivedAt: Date.now() });
   return true;
+}
+
+/**
+ * In a group only the first part of a paste the client split carries the mention: a message there that is not
+ * addressed to the bot, from the sender of the long part last queued in that chat (at least
+ * SPLIT_PART_MIN_CHARS characters) and within the merge window of it, is that paste's next part and queued as a
+ * message (`nextJob` joins it). Undefined for anything else (classified as usual).
+ */
+function continuationOf(state: ChannelState, update: Update): Classified | undefined {
+  if (!('message' in update)) return undefined;
+  const message = update.message;
+  if (message.chat.type === 'private' || !message.from || mediaGroupOf(message)) return undefined;
+  if (!followsLongPart(state, message, forwardOriginOf(message) !== undefined)) return undefined;
+  const classified = classifyUpdate(update, state.me);
+  if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
+  const text = ownTextOf(message);
+  if (!text) return undefined;
+  return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
+}
+
+/**
+ * Whether the last message queued in `message`'s chat is from its sender, in the window, not an album, and a long
+ * part (or any message, when `message` is a forward sent along with it).
+ */
+function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
+  const last = state.chats.get(String(message.chat.id))?.items.at(-1);
+  if (!last || !isMessage(last) || mediaGroupOf(last.classified.message)) return false;
+  const part = last.classified.message;
+  const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
+  return (
+    part.from?.id === message.from?.id &&
+    message.date - part.date <= windowS &&
+    (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS)
+  );
+}
+
+/**
+ * A group upgraded to a supergroup announces it with a service message carrying `migrate_to_chat_id` (Bot API
+ * Message): answers still due in the old group go to the supergroup at once, without a 400 first.
+ */
+function noteMigration(state: ChannelState, update: Update): void {
+  if (!('message' in update)) return;
+  const to = (update.message as { migrate_to_chat_id?: number }).migrate_to_chat_id;
+  if (typeof to !== 'number') return;
+  state.migratedChats.set(update.message.chat.id, to);
+  state.logger.info('Telegram group became a supergroup; sending there', {
+    telegram: { chat_id: update.message.chat.id, migrate_to_chat_id: to },
+  });
 }
 
 // ---- step: per-chat queue ----
@@ -488,7 +650,7 @@ function enqueue(state: ChannelState, item: Queued): void {
 /** Drains one chat's queue, one job at a time, in order; a job that fails on a bug is tried again in 5 s. */
 async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): Promise<void> {
   while (chat.items.length > 0 && !state.stopping) {
-    const next = nextJob(chat.items, Date.now(), state.settings.mergeWindowMs);
+    const next = nextJob(chat.items, Date.now(), state.settings.mergeWindowMs, state.polledAt ?? 0);
     if ('waitMs' in next) {
       await waitFor(state, next.waitMs, (wake) => (chat.wake = wake));
       chat.wake = undefined;
@@ -516,22 +678,30 @@ async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): P
 }
 
 /** One job, start to end: already handled? → decide → deliver → record. Throws only Stopped. */
-async function runJob(state: ChannelState, job: Queued[]): Promise<void> {
-  const keys = job.map((q) => handledKeyOf(q.update));
+async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   const endTimer = state.metrics.startTimer('tg');
-  const head = job[0]!;
-  if (await lookupHandled(state, keys)) {
-    // Handled by a previous process that stopped before the offset moved past it.
+  const handled = await lookupHandled(
+    state,
+    whole.map((q) => handledKeyOf(q.update)),
+  );
+  // Handled by a previous process that stopped before the offset moved past them. That process may have joined
+  // fewer parts (a forward or a paste's part that came in a later batch then): only the rest is handled now.
+  const job = whole.filter((q) => !handled.has(handledKeyOf(q.update)));
+  if (job.length === 0) {
     state.metrics.skipped('tg', 'duplicate');
-    auditInbound(state, head.update, 'skipped', 'duplicate', 'recorded as handled by an earlier process');
+    auditInbound(state, whole[0]!.update, 'skipped', 'duplicate', 'recorded as handled by an earlier process');
     endTimer('skipped');
     return;
   }
+  const head = job[0]!;
+  const keys = job.map((q) => handledKeyOf(q.update));
+  if (job.length < whole.length && isMessage(head)) rememberAnsweredAlbumOf(state, head.classified.message);
   const reply = isMessage(head)
     ? await decideMessage(state, job.filter(isMessage))
     : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
   const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
   await recordHandled(state, keys, outcome, reason);
+  if (isMessage(head)) rememberAnsweredAlbumOf(state, head.classified.message);
   endTimer(outcome);
 }
 
@@ -568,9 +738,14 @@ export function jobTextOf(job: ReadonlyArray<{ classified: { text: string } }>):
     .trim();
 }
 
-/** The fixed answer that needs no secretary: the help for /start and /help, the text-only note for no text. */
+/**
+ * The fixed answer that needs no secretary: the help for /start and /help (with any argument, e.g. a deep-link
+ * payload) and for any other command sent alone (`/settings`: we have no other commands), the text-only note for
+ * no text. A command followed by words (`/var is full`) may be a path: it goes to the secretary.
+ */
 export function fixedReplyOf(text: string): string | undefined {
   if (/^\/(start|help)(@\w+)?(\s|$)/i.test(text)) return HELP_TEXT;
+  if (/^\/[A-Za-z0-9_]{1,32}(@\w+)?$/.test(text)) return HELP_TEXT;
   // One reply for an album without a caption, however many photos it has.
   if (!text) return TEXT_ONLY_REPLY;
   return undefined;
@@ -584,15 +759,25 @@ export function analyzeRequestOf(message: Message, text: string, maxRequestChars
     channel: 'tg',
     username: from.username ?? String(from.id),
     telegram_user_id: String(from.id),
-    request: text.length > maxRequestChars ? text.slice(0, maxRequestChars) : text,
+    // Cut on a character boundary (never inside a surrogate pair), saying so.
+    request: cutText(text, maxRequestChars, { marker: REQUEST_CUT_MARKER, at: 'character' }),
     message_id: `tg:${chatId}:${message.message_id}`,
     thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
   };
 }
 
-/** Where a message's answer goes: its chat, as a reply to it in groups (a private chat needs no quote). */
+/**
+ * Where a message's answer goes: its chat, as a reply to it in groups (a private chat needs no quote), in its forum
+ * topic when it was written in one.
+ */
 function replyTargetOf(message: Message): ReplyTarget {
-  return { chatId: message.chat.id, replyTo: message.chat.type === 'private' ? undefined : message.message_id };
+  // In a forum supergroup the answer goes to the question's topic (Bot API `message_thread_id`).
+  const topic = message as { is_topic_message?: boolean; message_thread_id?: number };
+  return {
+    chatId: message.chat.id,
+    replyTo: message.chat.type === 'private' ? undefined : message.message_id,
+    ...(topic.is_topic_message && topic.message_thread_id !== undefined ? { threadId: topic.message_thread_id } : {}),
+  };
 }
 
 /** A message job: a fixed reply, or (within the sender's hourly limit) the secretary's answer. */
@@ -601,7 +786,19 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   const updateId = job[0]!.update.update_id;
   const target = replyTargetOf(message);
   const text = jobTextOf(job);
-  const fixed = fixedReplyOf(text);
+  const album = mediaGroupOf(message);
+  const albumKey = album === undefined ? undefined : `${message.chat.id}:${album}`;
+  if (albumKey !== undefined && !text && state.answeredAlbums.has(albumKey)) {
+    // A part Telegram delivered after its album was answered (a later getUpdates batch): nothing new to say.
+    state.metrics.skipped('tg', 'album_part');
+    state.logger.info('Telegram album part arrived after its album was answered; no reply', {
+      telegram: { update_id: updateId },
+    });
+    return { send: false, outcome: 'skipped', reason: 'album_part' };
+  }
+  // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
+  const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
+  const fixed = mentionOnly ? HELP_TEXT : fixedReplyOf(text);
   if (fixed !== undefined) return { send: true, ...target, text: fixed, outcome: 'sent' };
   if (!(await consumeBudget(state, message.from!.id, updateId)).allowed) {
     state.metrics.skipped('tg', 'rate_limited');
@@ -610,6 +807,21 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   }
   const request = analyzeRequestOf(message, text, state.settings.maxRequestChars);
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
+}
+
+/** Remembers the album of `message` (if it is a part of one) as answered: by this job, or an earlier process. */
+function rememberAnsweredAlbumOf(state: ChannelState, message: Message): void {
+  const album = mediaGroupOf(message);
+  if (album !== undefined) rememberAlbum(state, `${message.chat.id}:${album}`);
+}
+
+/** Remembers an answered album (the oldest is forgotten beyond ANSWERED_ALBUMS_KEPT). */
+function rememberAlbum(state: ChannelState, key: string): void {
+  state.answeredAlbums.delete(key);
+  state.answeredAlbums.add(key);
+  if (state.answeredAlbums.size > ANSWERED_ALBUMS_KEPT) {
+    state.answeredAlbums.delete(state.answeredAlbums.values().next().value!);
+  }
 }
 
 /** Runs `work` while showing "typing…" in the chat (renewed every 4.5 s; failures of the indicator ignored). */
@@ -622,6 +834,14 @@ async function withTyping<T>(state: ChannelState, chatId: number, work: () => Pr
   } finally {
     clearInterval(timer);
   }
+}
+
+/** The user's message for a secretary refusal, by its status (REFUSAL_REPLIES). */
+export function refusalReplyOf(err: unknown): string {
+  const status = isAppError(err) ? err.status : 0;
+  if (status === 401 || status === 403) return REFUSAL_REPLIES.forbidden;
+  if (status === 413) return REFUSAL_REPLIES.tooLong;
+  return REFUSAL_REPLIES.rejected;
 }
 
 /** A 4xx of the secretary other than 429 that is not retryable: a refusal (e.g. an unknown sender) for the user. */
@@ -640,7 +860,7 @@ function analyzeOnce(state: ChannelState, request: AnalyzeRequest): Promise<Anal
 
 /**
  * Asks the secretary, retried as secretary-retry.ts says: failures that count (500, 502, 504) up to
- * MAX_ATTEMPTS, then an apology; a refusal (4xx) is sent to the user as it is.
+ * MAX_ATTEMPTS, then an apology; a refusal (4xx) gets the standard message of its status (`refusalReplyOf`).
  */
 async function askSecretary(
   state: ChannelState,
@@ -689,7 +909,11 @@ function analysisReply(state: ChannelState, analysis: AnalysisResponse, target: 
 function secretaryFailureReply(state: ChannelState, err: unknown, target: ReplyTarget, updateId: number): Reply {
   if (isSecretaryRefusal(err)) {
     state.metrics.reply('tg', 'rejected');
-    return { send: true, ...target, text: (err as Error).message, outcome: 'sent', reason: 'rejected' };
+    state.logger.warn('the secretary refused the Telegram request; the user gets a standard message', {
+      telegram: { update_id: updateId },
+      error: { message: (err as Error).message, code: (err as AppError).status },
+    });
+    return { send: true, ...target, text: refusalReplyOf(err), outcome: 'sent', reason: 'rejected' };
   }
   state.logger.error('Telegram update given up after repeated failures', {
     telegram: { update_id: updateId },
@@ -860,10 +1084,17 @@ async function deliver(state: ChannelState, reply: SentReply): Promise<{ outcome
 }
 
 /** One sendMessage to the chat (or the supergroup it became); an abort on stop is Stopped. */
-async function sendOnce(state: ChannelState, chatId: number, text: string, replyTo: number | undefined): Promise<void> {
+async function sendOnce(
+  state: ChannelState,
+  chatId: number,
+  text: string,
+  replyTo: number | undefined,
+  threadId?: number,
+): Promise<void> {
   try {
     await state.api.sendText(state.migratedChats.get(chatId) ?? chatId, text, {
       replyToMessageId: replyTo,
+      messageThreadId: threadId,
       signal: state.abort.signal,
       maxRateLimitRetries: 0,
     });
@@ -884,7 +1115,7 @@ async function sendPart(
   let failures = 0;
   let step: ReturnType<typeof sendRetryStep> | undefined;
   try {
-    await retryUntilStopped(state, () => sendOnce(state, reply.chatId, text, replyTo), {
+    await retryUntilStopped(state, () => sendOnce(state, reply.chatId, text, replyTo, reply.threadId), {
       shouldRetry: (err) => {
         step = sendRetryStep(state.api.describe(err), failures, migration.migrated);
         if (step.action === 'retry') failures += 1;
@@ -987,8 +1218,8 @@ async function recordHandled(
   );
 }
 
-/** Whether any of the keys was recorded as handled (by an earlier process); retried like recordHandled. */
-async function lookupHandled(state: ChannelState, keys: string[]): Promise<boolean> {
+/** Which of the keys were recorded as handled (by an earlier process); retried like recordHandled. */
+async function lookupHandled(state: ChannelState, keys: string[]): Promise<Set<string>> {
   const handled = await retryUntilStopped(state, () => untilStopped(state, state.secretary.lookupHandled(keys)), {
     delayMs: recordRetryDelayMs,
     onRetry: (err) =>
@@ -996,5 +1227,5 @@ async function lookupHandled(state: ChannelState, keys: string[]): Promise<boole
         error: { message: (err as Error).message },
       }),
   });
-  return handled.size > 0;
+  return new Set(handled.keys());
 }

@@ -22,6 +22,15 @@ export function handledKeyOf(update: Update): string {
 /** Escapes a string for use in a RegExp. */
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/**
+ * A mention of `@username` as Telegram marks it (a `mention` entity): not inside a longer username
+ * (`@workemon_bot2`, `@workemon_bot_old` are other bots) nor an e-mail address (`a@workemon_bot.ru` is not one).
+ * Telegram usernames are 5–32 characters of `A-Za-z0-9_`, compared case-insensitively.
+ */
+export function mentionPattern(username: string): RegExp {
+  return new RegExp(`(?<![\\w@.])@${escapeRegExp(username)}(?![\\w@.]*\\w)`, 'ig');
+}
+
 /** The message's own words: its text, or the caption of a photo/document/album part. */
 export function ownTextOf(message: Message): string | undefined {
   if ('text' in message) return message.text;
@@ -36,15 +45,28 @@ export function ownTextOf(message: Message): string | undefined {
 export function addressedText(message: Message, me: UserFromGetMe | undefined): { addressed: boolean; text?: string } {
   const text = ownTextOf(message);
   if (message.chat.type === 'private') return { addressed: true, text };
-  const mention = me?.username ? `@${me.username}` : undefined;
   const repliedToBot =
     'reply_to_message' in message &&
     message.reply_to_message?.from?.id !== undefined &&
     message.reply_to_message.from.id === me?.id;
-  if (mention && text?.toLowerCase().includes(mention.toLowerCase())) {
-    return { addressed: true, text: text.replace(new RegExp(escapeRegExp(mention), 'ig'), '').trim() };
+  const command = ownCommandOf(text, me);
+  if (command !== undefined) return { addressed: true, text: command };
+  if (me?.username && text !== undefined && mentionPattern(me.username).test(text)) {
+    return { addressed: true, text: text.replace(mentionPattern(me.username), '').trim() };
   }
   return { addressed: repliedToBot, text };
+}
+
+/**
+ * A command addressed to this bot by name (`/help@bot …`, as clients complete it in groups), without the name; or
+ * `/start` / `/help` without a name (the bot's own commands: answered with the help, no secretary call).
+ */
+function ownCommandOf(text: string | undefined, me: UserFromGetMe | undefined): string | undefined {
+  // `/start` and `/help` without a name: Telegram delivers them to a bot in privacy mode only when meant for it.
+  if (text !== undefined && /^\/(start|help)(?=\s|$)/i.test(text)) return text.trim();
+  const command = text === undefined ? null : /^(\/[A-Za-z0-9_]+)@([A-Za-z0-9_]+)(?=\s|$)/.exec(text);
+  if (!command || !me?.username || command[2]!.toLowerCase() !== me.username.toLowerCase()) return undefined;
+  return `${command[1]}${text!.slice(command[0].length)}`.trim();
 }
 
 type Named = { first_name?: string; last_name?: string; username?: string; title?: string };
@@ -116,9 +138,69 @@ export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): C
   if (!('message' in update)) return { kind: 'ignore', reason: 'unsupported_update' };
   const message = update.message;
   if (!message.from || message.from.is_bot) return { kind: 'ignore', reason: 'bot_sender' };
+  // A channel post Telegram copies into the channel's discussion group (sent as 777000 "Telegram", not a bot).
+  if (isAutomaticForward(message)) return { kind: 'ignore', reason: 'automatic_forward' };
+  // A pin, an auto-delete timer, a wallpaper, new members …: nobody wrote anything to answer.
+  if (isServiceMessage(message)) return { kind: 'ignore', reason: 'service_message' };
   const { addressed, text } = addressedText(message, me);
   if (!addressed) return { kind: 'ignore', reason: 'group_not_mentioned' };
+  if (isOtherBotsCommand(text, me)) return { kind: 'ignore', reason: 'other_bot_command' };
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
+}
+
+/** Telegram's own service account: the sender of channel posts copied into discussion groups, and of notices. */
+export const TELEGRAM_SERVICE_USER_ID = 777000;
+
+/** A channel post copied into its linked discussion group (`is_automatic_forward`, or sent by 777000). */
+export function isAutomaticForward(message: Message): boolean {
+  return (
+    (message as { is_automatic_forward?: boolean }).is_automatic_forward === true ||
+    message.from?.id === TELEGRAM_SERVICE_USER_ID
+  );
+}
+
+/**
+ * The Bot API `Message` fields that carry something a person sent (text, a caption, or media: Bot API "Message",
+ * the fields before the service ones). A message with none of them is a service message (`pinned_message`,
+ * `new_chat_members`, `message_auto_delete_timer_changed`, `chat_background_set`, `write_access_allowed`,
+ * `forum_topic_created`, …): it is never answered, not even with the "text only" note.
+ */
+export const CONTENT_FIELDS = [
+  'text',
+  'caption',
+  'animation',
+  'audio',
+  'document',
+  'paid_media',
+  'photo',
+  'sticker',
+  'story',
+  'video',
+  'video_note',
+  'voice',
+  'checklist',
+  'contact',
+  'dice',
+  'game',
+  'poll',
+  'venue',
+  'location',
+  'invoice',
+  'giveaway',
+] as const;
+
+/** Whether a message is a service message (none of CONTENT_FIELDS). */
+export function isServiceMessage(message: Message): boolean {
+  return !CONTENT_FIELDS.some((field) => field in message);
+}
+
+/**
+ * A bot command (`/cmd@name`, Bot API "Commands": the `@name` says which bot it is for) addressed by name to a
+ * bot other than this one: in a group another bot's business, in a private chat a slip; not answered.
+ */
+export function isOtherBotsCommand(text: string | undefined, me: UserFromGetMe | undefined): boolean {
+  const target = /^\/[A-Za-z0-9_]+@([A-Za-z0-9_]+)(?:\s|$)/.exec(text?.trim() ?? '')?.[1];
+  return target !== undefined && me?.username !== undefined && target.toLowerCase() !== me.username.toLowerCase();
 }
 
 /** A message that may be the first part of a long paste the client split (clients split at 4096 characters). */
