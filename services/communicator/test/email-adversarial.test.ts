@@ -4,8 +4,10 @@
 // сообщение-----`) forwards, an Outlook forward under a changed subject, Thunderbird's "Original Message" form;
 // a forward as attachment with its own attachments; the author's own lines that look like attribution or header
 // lines; phone and webmail footers in Russian; a pasted screenshot as the only content; Russian text under a wrong
-// single-byte charset label. Each goes through the real communicator: IMAP APPEND into Dovecot, the fake secretary
-// records the request it received, the SMTP sink the reply sent.
+// single-byte charset label, UTF-8 under a windows-1251 one; a reply with nothing new under its `Re:` subject, a
+// body of zero-width characters, TNEF as application/vnd.ms-tnef without a name; HTML nested 2,000 deep. Each goes
+// through the real communicator: IMAP APPEND into Dovecot, the fake secretary records the request it received,
+// the SMTP sink the reply sent.
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
@@ -222,6 +224,27 @@ const EXPECTED: Record<string, string | null> = {
     'Тема: Доступ',
     'Нужен доступ к базе клиентов.',
   ].join('\n'),
+  'adv-cases/S16-re-only-quote.eml': null,
+  'adv-cases/Y01-zwsp-body.eml': null,
+  'adv-cases/Y02-tnef-vnd-noname.eml': null,
+  'adv-cases/Y03-picture-octet.eml': null,
+  'adv-cases/Y04-utf8-labelled-cp1251.eml': 'Доступ\n\nНужен доступ к отчётам по продажам.',
+  'adv-cases/Y07-outlook-in-gmail-fwd.eml': [
+    'Гляньте.',
+    '',
+    '[Пересланное письмо]',
+    'От: Anna <anna@example.test>',
+    'Тема: FW: Доступ',
+    'Анна: срочно.',
+    '',
+    '[Пересланное письмо]',
+    'От: Petr Sidorov <sidorov@example.test>',
+    'Тема: Доступ',
+    'Нужен доступ к CRM.',
+  ].join('\n'),
+  'adv-cases/Y08-outlook-signature-html.eml': 'Доступ\n\nНужен доступ к Grafana.',
+  'adv-cases/Y10-koi8-all-caps.eml': 'Доступ\n\nСРОЧНО НУЖЕН ДОСТУП К ОТЧЁТАМ ПО ПРОДАЖАМ',
+  'adv-cases/Y15-html-nesting-2000.eml': 'Доступ\n\nНужен доступ к Grafana.',
 };
 
 const files = readdirSync(new URL('adv-cases/', FIXTURES))

@@ -175,9 +175,21 @@ function relabelledCharset(bytes: Buffer, label: string | undefined): string | u
   let eightBit = 0;
   for (const b of bytes.subarray(0, 65_536)) if (b >= 0x80) eightBit += 1;
   if (eightBit < 12) return undefined;
+  // UTF-8 under a single-byte label (a script's default header): valid UTF-8 of that length is never an accident.
+  if (validUtf8(bytes)) return 'utf-8';
   const detected = detectCyrillic(bytes);
   const declared = label && iconv.encodingExists(label) ? iconv.decode(bytes, label) : undefined;
   return detected && iconv.decode(bytes, detected) !== declared ? detected : undefined;
+}
+
+/** Whether `bytes` are well-formed UTF-8. */
+function validUtf8(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -327,7 +339,12 @@ async function parseMime(source: Buffer): Promise<ParsedMail> {
   // Loaded with the first mail: a communicator with no mail channel never loads the MIME stack (docs/operations.md).
   const { simpleParser } = await import('mailparser');
   try {
-    return await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2_000_000 });
+    return await simpleParser(source, {
+      skipImageLinks: true,
+      skipTextToHtml: true,
+      skipHtmlToText: true,
+      maxHtmlLengthToParse: 2_000_000,
+    });
   } catch (err) {
     const code = (err as { code?: string }).code === 'EMAXLEN' ? 'EMAXLEN' : 'parser_error';
     throw new UnparseableMailError(code, `mail cannot be parsed: ${(err as Error).message}`, { cause: err });
@@ -373,7 +390,7 @@ async function readAttachment(
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
-  } else if (type === 'application/ms-tnef' || /^winmail\.dat$/i.test(name)) {
+  } else if (type === 'application/ms-tnef' || type === 'application/vnd.ms-tnef' || /^winmail\.dat$/i.test(name)) {
     const body = tnefBodyOf(a.content);
     if (body) into.tnefTexts.push(body);
     else into.unreadable.push(name);

@@ -33,9 +33,17 @@ function untagged(subject: string): string {
   return REPLY_PREFIX.test(rest) || FORWARD_PREFIX.test(rest) ? rest : subject;
 }
 
+// Characters that show nothing: zero-width space, non-joiner, joiner, word joiner, byte order mark.
+const INVISIBLE = /[\u200B-\u200D\u2060\uFEFF]/g;
+
+/** `text`, or '' when it shows nothing at all (only white space and zero-width characters, as some clients send). */
+export function visibleOrEmpty(text: string): string {
+  return text.replace(INVISIBLE, '').trim() ? text : '';
+}
+
 /** The subject without any stack of `Re:`/`Fwd:`/`Ответ:`/`Отв:`/`FW:` prefixes (and gateway tags between them). */
 export function bareSubject(subject: string): string {
-  let s = subject.replace(/\s+/g, ' ').trim();
+  let s = visibleOrEmpty(subject).replace(/\s+/g, ' ').trim();
   for (;;) {
     const next = untagged(s).replace(REPLY_PREFIX, '').replace(FORWARD_PREFIX, '');
     if (next === s) return s;
@@ -71,6 +79,8 @@ export function htmlToText(html: string): string {
   const { convert } = createRequire(import.meta.url)('html-to-text') as { convert: typeof htmlToTextConvert };
   const text = convert(html, {
     wordwrap: false,
+    // html-to-text walks the tree recursively: 20,000 nested <div>s overflow the stack. Real mail nests far less.
+    limits: { maxDepth: 400, ellipsis: '' },
     selectors: [
       { selector: 'a', options: { ignoreHref: true } },
       { selector: 'img', format: 'skip' },
@@ -82,6 +92,10 @@ export function htmlToText(html: string): string {
         options: { colSpacing: 1, rowSpacing: 0, uppercaseHeaderCells: false, maxColumnWidth: 10_000 },
       },
       { selector: 'hr', format: 'skip' },
+      // Signature containers: Gmail's, Outlook on the web's, Thunderbird's.
+      { selector: 'div.gmail_signature', format: 'skip' },
+      { selector: 'div#Signature', format: 'skip' },
+      { selector: 'div.moz-signature', format: 'skip' },
       { selector: 'p', options: { leadingLineBreaks: 1, trailingLineBreaks: 1 } },
       { selector: 'ul', options: { itemPrefix: ' * ' } },
       // Outlook's reply header (divRplyFwdMsg, or the bordered div above it) stays as text: the header-block rule
@@ -421,8 +435,10 @@ export function extractNewText(body: string): string {
     .filter((l) => !/^[ \t]*>/.test(l))
     .join('\n');
   text = dropTrailingAttribution(cutOutlookHistory(text));
-  return cutSignature(text)
-    .replace(/[ \t]+$/gm, '')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  return visibleOrEmpty(
+    cutSignature(text)
+      .replace(/[ \t]+$/gm, '')
+      .replace(/\n{3,}/g, '\n\n')
+      .trim(),
+  );
 }
