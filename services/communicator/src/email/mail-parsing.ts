@@ -1,7 +1,8 @@
 import { tnefText } from './tnef-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
-import { analyse as analyseCharset } from 'chardet';
+import { createRequire } from 'node:module';
+import type { analyse as chardetAnalyse } from 'chardet';
 import {
   bareSubject,
   extractNewText,
@@ -160,7 +161,9 @@ const SINGLE_BYTE_LABEL =
 
 /** The Cyrillic table chardet finds most likely for `bytes` (its first 64 KiB), if its best match is Cyrillic. */
 function detectCyrillic(bytes: Buffer): string | undefined {
-  const best = analyseCharset(bytes.subarray(0, 65_536))[0]?.name.toLowerCase();
+  // Required at the first mail that needs it, like html-to-text (docs/operations.md, "Memory at start-up").
+  const { analyse } = createRequire(import.meta.url)('chardet') as { analyse: typeof chardetAnalyse };
+  const best = analyse(bytes.subarray(0, 65_536))[0]?.name.toLowerCase();
   return best && CYRILLIC_CHARSETS.includes(best) ? best : undefined;
 }
 
