@@ -245,6 +245,19 @@ const EXPECTED: Record<string, string | null> = {
   'adv-cases/Y08-outlook-signature-html.eml': 'Доступ\n\nНужен доступ к Grafana.',
   'adv-cases/Y10-koi8-all-caps.eml': 'Доступ\n\nСРОЧНО НУЖЕН ДОСТУП К ОТЧЁТАМ ПО ПРОДАЖАМ',
   'adv-cases/Y15-html-nesting-2000.eml': 'Доступ\n\nНужен доступ к Grafana.',
+  'adv-cases/Z01-long-signature.eml': 'Доступ\n\nНужен доступ к VPN.',
+  'adv-cases/Z02-thanks-ps.eml': 'Доступ\n\nНужен доступ к VPN.\nСпасибо!\nP.S. И ещё доступ к Jira, пожалуйста.',
+  'adv-cases/Z03-thanks-question.eml': 'Доступ\n\nНужен доступ к VPN.\nСпасибо!\nА к Jira можно тоже?',
+  'adv-cases/Z04-vs-prefix.eml': 'Vain lokakuu.',
+  'adv-cases/Z05-raw-subject-mislabel.eml': 'Отчёты по продажам\n\nНужен доступ к отчётам по продажам.',
+  'adv-cases/Z06-outlook-mac-ru-fwd.eml': [
+    'Помогите.',
+    '',
+    '[Пересланное письмо]',
+    'От: Сидоров Пётр <sidorov@example.test>',
+    'Тема: Доступ',
+    'Нужен доступ к Metabase.',
+  ].join('\n'),
 };
 
 const files = readdirSync(new URL('adv-cases/', FIXTURES))

@@ -288,7 +288,7 @@ function decodeRawHeader(raw: Buffer, name: string, bodyCharset: string | undefi
     // not UTF-8: decode as the body is decoded
   }
   if (bodyCharset && !/^(utf-?8|us-ascii)$/i.test(bodyCharset) && iconv.encodingExists(bodyCharset))
-    return iconv.decode(bytes, bodyCharset).trim();
+    return iconv.decode(bytes, relabelledCharset(bytes, bodyCharset) ?? bodyCharset).trim();
   return guessCyrillic(bytes).trim();
 }
 

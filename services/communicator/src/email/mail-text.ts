@@ -18,10 +18,11 @@ export type ForwardedMail = { from?: string; subject?: string; date?: string; te
 /** The body split into the author's own text and the mails they forwarded (outermost first). */
 export type BodyParts = { text: string; forwards: ForwardedMail[] };
 
-// Subject prefixes of replies and forwards: English, Russian (Outlook, Yandex, Mail.ru), German/Nordic clients; the
-// colon may be the full-width `：` of CJK clients.
-const REPLY_PREFIX = /^\s*(re|ответ|отв|на|aw|sv|antw)\.?\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*/i;
-const FORWARD_PREFIX = /^\s*(fwd?|fw|пересл|переслано|пересылка|wg|tr|doorst)\.?\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*/i;
+// Subject prefixes of replies and forwards: English, Russian (Outlook, Yandex, Mail.ru), German, Nordic, Polish,
+// Italian, Spanish/Portuguese/French (`RV:`, `ENC:`, `TR:`) and Chinese clients; the colon may be CJK's full-width `：`.
+const REPLY_PREFIX = /^\s*(re|ответ|отв|на|aw|sv|vs|antw|odp|rif|回复|答复)\.?\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*/i;
+const FORWARD_PREFIX =
+  /^\s*(fwd?|fw|пересл|переслано|пересылка|wg|tr|doorst|enc|rv|vl|转发)\.?\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*/i;
 // A tag a mail gateway or list puts before the prefix: `[EXTERNAL] Re: …`, `[ВНЕШНЕЕ] RE: …`, `*EXT* FW: …`.
 const GATEWAY_TAG = /^\s*(\[[^\][]{1,40}\]|\*{1,2}[^*]{1,40}\*{1,2})\s*/;
 
@@ -387,10 +388,20 @@ function cutSignature(text: string): string {
   const kept = lines.slice(0, end);
   const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
   for (const [k, [line, index]] of nonEmpty.entries()) {
-    // A closing formula among the last few lines, with text above it, starts the signature.
-    if (k > 0 && k >= nonEmpty.length - 4 && CLOSING.test(line)) return kept.slice(0, index).join('\n');
+    // A closing formula among the last lines, with text above it and only signature lines below, starts the signature.
+    const below = nonEmpty.slice(k + 1).map(([l]) => l);
+    if (k > 0 && below.length <= 8 && CLOSING.test(line) && below.every(isSignatureLine))
+      return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');
+}
+
+/**
+ * A line that can stand in a signature block under a closing formula: a name, a title, a phone, an address — short,
+ * and not a postscript or a question (text the author still means: "P.S. И ещё доступ к Jira?").
+ */
+function isSignatureLine(line: string): boolean {
+  return line.length <= 80 && !/^(p\.?\s?s\b|п\.?\s?с\.)/i.test(line) && !line.endsWith('?');
 }
 
 /**
