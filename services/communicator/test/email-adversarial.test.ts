@@ -258,6 +258,20 @@ const EXPECTED: Record<string, string | null> = {
     'Тема: Доступ',
     'Нужен доступ к Metabase.',
   ].join('\n'),
+  'adv-cases/W01-ios-fwd-quoted-headers.eml':
+    '[Пересланное письмо]\nОт: Petr Sidorov <sidorov@example.test>\nТема: Доступ\nНужен доступ к Superset.',
+  'adv-cases/W03-yandex-in-gmail.eml': [
+    'Гляньте цепочку.',
+    '',
+    '[Пересланное письмо]',
+    'От: Anna <anna@example.test>',
+    'Тема: Fwd: Выгрузка',
+    'Анна: срочно.',
+    '',
+    '[Пересланное письмо]',
+    'От: Сидоров Пётр <sidorov@example.test>',
+    'Нужна выгрузка отказов.',
+  ].join('\n'),
 };
 
 const files = readdirSync(new URL('adv-cases/', FIXTURES))
