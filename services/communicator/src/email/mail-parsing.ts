@@ -462,7 +462,10 @@ async function readContent(
   const body = bodyTextOf(parsed, latin1);
   // A mail that answers none (no In-Reply-To, no References) and carries a header block forwards it (mail-text.ts).
   const reply = !!parsed.inReplyTo || listOf(parsed.references).length > 0;
-  const split = splitForwards(body.text.replace(/\r\n/g, '\n'), subject, 0, { reply, isOwnAddress });
+  // A run of 20 or more spaces or tabs (log alignment, or a hostile mail) becomes one space: it means nothing to
+  // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
+  const bodyText = body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' ');
+  const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
     forwards: split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) })),
     unreadable: [],

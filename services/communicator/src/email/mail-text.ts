@@ -180,7 +180,8 @@ function splitRussianForward(text: string): ForwardSplit | undefined {
   let i = 0;
   while (i < lines.length && !lines[i]!.trim()) i += 1;
   const forward: ForwardedMail = { text: '' };
-  const author = MAILRU_AUTHOR.exec(lines[i] ?? '') ?? YANDEX_AUTHOR.exec(lines[i] ?? '');
+  const first = (lines[i] ?? '').slice(0, MAX_ATTRIBUTION_CHARS);
+  const author = MAILRU_AUTHOR.exec(first) ?? YANDEX_AUTHOR.exec(first);
   if (author) {
     forward.date = author[1];
     forward.from = author[2]!.replace(/^"([^"]*)"/, '$1');
@@ -231,11 +232,7 @@ function libraryForward(
   const note = parsed.message ?? '';
   // Told a subject, the library answers with it: then the block's own Subject line is the forwarded mail's.
   const forward = forwardOf(parsed.email, unprompted ? blockSubject(body.slice(note.length)) : parsed.email.subject);
-  // The library leaves Thunderbird's fields that come before From (Subject, Date) in the note: drop them.
-  const cleanNote = note
-    .replace(FORWARD_SEPARATOR, '')
-    .replace(/(\n[ \t]*(Subject|Date|Тема|Дата)[ \t]*:.*)+\s*$/i, '');
-  return { note: cleanNote, forward, rest: '' };
+  return { note: withoutTrailingFields(note.replace(FORWARD_SEPARATOR, '')), forward, rest: '' };
 }
 
 /**
@@ -266,6 +263,13 @@ function forwardOf(
     date: email.date ?? undefined,
     text: dequote(email.body ?? ''),
   };
+}
+
+/** The note without the fields the library leaves in it from Thunderbird's block (Subject, Date come before From). */
+function withoutTrailingFields(note: string): string {
+  const lines = note.trimEnd().split('\n');
+  while (lines.length > 1 && /^[ \t]*(Subject|Date|Тема|Дата)[ \t]*:/i.test(lines.at(-1)!)) lines.pop();
+  return lines.join('\n');
 }
 
 /** The Subject/Тема line of a forwarded mail's header block (the first one in `block`). */
@@ -321,9 +325,12 @@ const ATTRIBUTION = [
   /^On\b.{1,300}\bwrote\s*:$/i,
   /^.{0,300}(^|[\s,])(пишет|писал|написал|написала|написал\(а\)|wrote|schrieb|a écrit|escribió)\s*:$/i,
   // Yandex: `21.11.2026, 10:05, "Workemon" <bot@example.test>:`; Mail.ru: `Суббота, 21 ноября 2026, 10:05 +03:00 от X <x@y>:`
-  /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s]+@[^<>\s]+>|\S+@\S+)\s*:$/,
-  /^.{0,200}\sот\s.{0,200}(<[^<>\s]+@[^<>\s]+>|\S+@\S+)\s*:$/i,
+  /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
+  /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
 ];
+// No client writes a longer attribution line (two wrapped lines joined); longer lines are not tested at all, which
+// also keeps the patterns above linear on a hostile mail of long lines.
+const MAX_ATTRIBUTION_CHARS = 500;
 
 // What every client's attribution line carries besides a name: a date (a year, or dd.mm[.yy]).
 const ATTRIBUTION_DATE = /\d{4}|\b\d{1,2}[./]\d{1,2}([./]\d{2,4})?\b/;
@@ -335,12 +342,13 @@ const ATTRIBUTION_DATE = /\d{4}|\b\d{1,2}[./]\d{1,2}([./]\d{2,4})?\b/;
  */
 function isAttribution(line: string, dated = false): boolean {
   const t = line.trim();
+  if (t.length > MAX_ATTRIBUTION_CHARS) return false;
   return t.endsWith(':') && ATTRIBUTION.some((r) => r.test(t)) && (!dated || ATTRIBUTION_DATE.test(t));
 }
 
 /** Drops attribution lines at the end of a block that a quote follows, including one wrapped over two lines. */
 function dropTrailingAttribution(block: string): string {
-  const lines = block.replace(/\s+$/, '').split('\n');
+  const lines = block.trimEnd().split('\n');
   const last = lines.length - 1;
   if (last < 0) return block;
   if (isAttribution(lines[last]!)) return lines.slice(0, last).join('\n');
@@ -389,9 +397,8 @@ function cutSignature(text: string): string {
   const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
   for (const [k, [line, index]] of nonEmpty.entries()) {
     // A closing formula among the last lines, with text above it and only signature lines below, starts the signature.
-    const below = nonEmpty.slice(k + 1).map(([l]) => l);
-    if (k > 0 && below.length <= 8 && CLOSING.test(line) && below.every(isSignatureLine))
-      return kept.slice(0, index).join('\n');
+    if (k === 0 || nonEmpty.length - k - 1 > 8 || !CLOSING.test(line)) continue;
+    if (nonEmpty.slice(k + 1).every(([l]) => isSignatureLine(l))) return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');
 }
@@ -410,14 +417,19 @@ function isSignatureLine(line: string): boolean {
  */
 function cutUnmarkedHistory(body: string): string {
   const lines = body.split('\n');
-  const nextText = (from: number) => lines.slice(from).find((l) => l.trim());
+  const nextText = (from: number) => {
+    for (let j = from; j < lines.length; j += 1) if (lines[j]!.trim()) return lines[j];
+    return undefined;
+  };
+  // Whether some line above i is the author's own (not quoted): kept as the loop goes, not recounted per line.
+  let before = false;
   for (let i = 1; i < lines.length; i += 1) {
+    before ||= !!lines[i - 1]!.trim() && !/^[ \t]*>/.test(lines[i - 1]!);
     const single = isAttribution(lines[i]!, true);
     const wrapped =
       !single && i + 1 < lines.length && isAttribution(`${lines[i]!.trim()} ${lines[i + 1]!.trim()}`, true);
     if (!single && !wrapped) continue;
     const after = nextText(i + (wrapped ? 2 : 1));
-    const before = lines.slice(0, i).some((l) => l.trim() && !/^[ \t]*>/.test(l));
     if (before && after !== undefined && !/^[ \t]*>/.test(after)) return lines.slice(0, i).join('\n');
   }
   return body;
@@ -446,10 +458,10 @@ export function extractNewText(body: string): string {
     .filter((l) => !/^[ \t]*>/.test(l))
     .join('\n');
   text = dropTrailingAttribution(cutOutlookHistory(text));
-  return visibleOrEmpty(
-    cutSignature(text)
-      .replace(/[ \t]+$/gm, '')
-      .replace(/\n{3,}/g, '\n\n')
-      .trim(),
-  );
+  // Line ends trimmed line by line: /[ \t]+$/gm is quadratic in a long run of spaces inside a line.
+  const trimmed = cutSignature(text)
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
+  return visibleOrEmpty(trimmed.replace(/\n{3,}/g, '\n\n').trim());
 }
