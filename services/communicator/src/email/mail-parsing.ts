@@ -1,6 +1,8 @@
 import { tnefText } from './tnef-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
+import { createRequire } from 'node:module';
+import type { analyse as chardetAnalyse } from 'chardet';
 import {
   bareSubject,
   extractNewText,
@@ -151,8 +153,55 @@ export function classifyAutomatic(
 
 // ---- body text -------------------------------------------------------------------------------------------------
 
-/** Cyrillic single-byte text decoded with the wrong table comes out mostly upper case; Russian prose is not. */
+// The Cyrillic single-byte tables chardet tells apart by their Russian letter statistics (ICU's detector).
+const CYRILLIC_CHARSETS = ['windows-1251', 'koi8-r', 'iso-8859-5'];
+// Labels of single-byte tables: bytes labelled so may be any of them (a mail server's or client's default label).
+const SINGLE_BYTE_LABEL =
+  /^(us-ascii|ascii|koi8-[ru]|windows-125\d|cp-?125\d|win-?125\d|iso-?8859-\d+|latin-?1|cp-?866|ibm-?866)$/i;
+
+/** The Cyrillic table chardet finds most likely for `bytes` (its first 64 KiB), if its best match is Cyrillic. */
+function detectCyrillic(bytes: Buffer): string | undefined {
+  // Required at the first mail that needs it, like html-to-text (docs/operations.md, "Memory at start-up").
+  const { analyse } = createRequire(import.meta.url)('chardet') as { analyse: typeof chardetAnalyse };
+  const best = analyse(bytes.subarray(0, 65_536))[0]?.name.toLowerCase();
+  return best && CYRILLIC_CHARSETS.includes(best) ? best : undefined;
+}
+
+/**
+ * The charset to read a text part with instead of its label: when the label names a single-byte table (or none)
+ * and chardet finds the bytes are Russian in another one (windows-1251 text labelled koi8-r or iso-8859-1, a
+ * common misconfiguration of old clients and gateways); undefined when the label is right or not single-byte.
+ */
+function relabelledCharset(bytes: Buffer, label: string | undefined): string | undefined {
+  if (label && !SINGLE_BYTE_LABEL.test(label)) return undefined;
+  // A word or two is too little to judge by (chardet can take "щи" in windows-1251 for koi8-r).
+  let eightBit = 0;
+  for (const b of bytes.subarray(0, 65_536)) if (b >= 0x80) eightBit += 1;
+  if (eightBit < 12) return undefined;
+  // UTF-8 under a single-byte label (a script's default header): valid UTF-8 of that length is never an accident.
+  if (validUtf8(bytes)) return 'utf-8';
+  const detected = detectCyrillic(bytes);
+  const declared = label && iconv.encodingExists(label) ? iconv.decode(bytes, label) : undefined;
+  return detected && iconv.decode(bytes, detected) !== declared ? detected : undefined;
+}
+
+/** Whether `bytes` are well-formed UTF-8. */
+function validUtf8(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Bytes of unknown Cyrillic table: chardet's Cyrillic guess, else the one that reads as Russian prose (text decoded
+ * with the wrong table comes out mostly upper case; Russian prose is not).
+ */
 function guessCyrillic(bytes: Buffer): string {
+  const detected = detectCyrillic(bytes);
+  if (detected) return iconv.decode(bytes, detected);
   const score = (text: string) => {
     let lower = 0;
     let upper = 0;
@@ -184,7 +233,7 @@ function decodeTransfer(body: string, encoding: string): Buffer {
  * when the declared charset produced replacement characters: a missing or wrong charset label is common in
  * mail from old Russian clients, and then mailparser has nothing to go on.
  */
-function rawTextParts(raw: string, depth = 0): Array<{ type: 'plain' | 'html'; bytes: Buffer }> {
+function rawTextParts(raw: string, depth = 0): Array<{ type: 'plain' | 'html'; bytes: Buffer; charset?: string }> {
   if (depth > 8) return [];
   const split = raw.search(/\r?\n\r?\n/);
   if (split < 0) return [];
@@ -203,8 +252,9 @@ function rawTextParts(raw: string, depth = 0): Array<{ type: 'plain' | 'html'; b
     return parts.slice(1).flatMap((p) => rawTextParts(p, depth + 1));
   }
   if (disposition) return [];
-  if (type === 'text/plain') return [{ type: 'plain', bytes: decodeTransfer(body, encoding) }];
-  if (type === 'text/html') return [{ type: 'html', bytes: decodeTransfer(body, encoding) }];
+  const charset = /charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1];
+  if (type === 'text/plain') return [{ type: 'plain', bytes: decodeTransfer(body, encoding), charset }];
+  if (type === 'text/html') return [{ type: 'html', bytes: decodeTransfer(body, encoding), charset }];
   return [];
 }
 
@@ -238,7 +288,7 @@ function decodeRawHeader(raw: Buffer, name: string, bodyCharset: string | undefi
     // not UTF-8: decode as the body is decoded
   }
   if (bodyCharset && !/^(utf-?8|us-ascii)$/i.test(bodyCharset) && iconv.encodingExists(bodyCharset))
-    return iconv.decode(bytes, bodyCharset).trim();
+    return iconv.decode(bytes, relabelledCharset(bytes, bodyCharset) ?? bodyCharset).trim();
   return guessCyrillic(bytes).trim();
 }
 
@@ -247,16 +297,32 @@ const garbled = (text: string) => text.includes('\uFFFD');
 
 type BodyText = { text: string; html: boolean };
 
-/** The body as text: the plain part when there is one, else the HTML part converted; charset repaired. */
+/** A single-byte charset label anywhere in the mail: its text parts may be mislabelled (see relabelledCharset). */
+const SINGLE_BYTE_IN_MAIL =
+  /charset\s*=\s*"?(us-ascii|ascii|koi8-[ru]|windows-125\d|cp-?125\d|win-?125\d|iso-?8859-\d+|latin-?1|cp-?866|ibm-?866)"?(;|\s|$)/im;
+
+/** A text part's text repaired: replacement characters → a Cyrillic guess; a wrong single-byte label → re-read. */
+function repairedText(part: { bytes: Buffer; charset?: string } | undefined, text: string, alone: boolean): string {
+  if (!part) return text;
+  if (garbled(text)) return guessCyrillic(part.bytes);
+  // Only a part that is the only one of its kind is re-read: with several, mailparser's joined text is kept.
+  const charset = alone ? relabelledCharset(part.bytes, part.charset) : undefined;
+  return charset ? iconv.decode(part.bytes, charset) : text;
+}
+
+/**
+ * The body as text: the plain part when there is one, else the HTML part converted; charset repaired (replacement
+ * characters: the label was wrong or missing; a single-byte label on bytes chardet reads as Russian in another table).
+ */
 function bodyTextOf(parsed: ParsedMail, raw: string): BodyText {
   let plain = parsed.text ?? '';
   let html = typeof parsed.html === 'string' ? parsed.html : '';
-  if (garbled(plain) || garbled(html)) {
+  if (garbled(plain) || garbled(html) || SINGLE_BYTE_IN_MAIL.test(raw)) {
     const parts = rawTextParts(raw);
-    const p = parts.find((x) => x.type === 'plain');
-    const h = parts.find((x) => x.type === 'html');
-    if (p && garbled(plain)) plain = guessCyrillic(p.bytes);
-    if (h && garbled(html)) html = guessCyrillic(h.bytes);
+    const plains = parts.filter((x) => x.type === 'plain');
+    const htmls = parts.filter((x) => x.type === 'html');
+    plain = repairedText(plains[0], plain, plains.length === 1);
+    html = repairedText(htmls[0], html, htmls.length === 1);
   }
   const hasPlainPart = /content-type:\s*text\/plain/i.test(raw) || !/content-type:/i.test(raw);
   if (hasPlainPart && plain.trim()) return { text: plain, html: false };
@@ -276,7 +342,12 @@ async function parseMime(source: Buffer): Promise<ParsedMail> {
   // Loaded with the first mail: a communicator with no mail channel never loads the MIME stack (docs/operations.md).
   const { simpleParser } = await import('mailparser');
   try {
-    return await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2_000_000 });
+    return await simpleParser(source, {
+      skipImageLinks: true,
+      skipTextToHtml: true,
+      skipHtmlToText: true,
+      maxHtmlLengthToParse: 2_000_000,
+    });
   } catch (err) {
     const code = (err as { code?: string }).code === 'EMAXLEN' ? 'EMAXLEN' : 'parser_error';
     throw new UnparseableMailError(code, `mail cannot be parsed: ${(err as Error).message}`, { cause: err });
@@ -287,7 +358,14 @@ async function parseMime(source: Buffer): Promise<ParsedMail> {
 type MailContent = { subject: string; text: string; forwards: ForwardedMail[]; unreadable: string[]; other: string[] };
 
 /** The content gathered from a mail's attachments. */
-type AttachmentContent = { forwards: ForwardedMail[]; unreadable: string[]; other: string[]; tnefTexts: string[] };
+type AttachmentContent = {
+  forwards: ForwardedMail[];
+  unreadable: string[];
+  other: string[];
+  tnefTexts: string[];
+  /** Pictures shown inside HTML (multipart/related): a logo beside text, or all there is (a pasted screenshot). */
+  inlinePictures: string[];
+};
 
 /** Outlook's TNEF (`winmail.dat`, application/ms-tnef): its message text, or undefined when none can be read. */
 function tnefBodyOf(content: Buffer): string | undefined {
@@ -301,19 +379,26 @@ function tnefBodyOf(content: Buffer): string | undefined {
  * its author, subject and text join the forwards; TNEF: its text, else unreadable; a picture that is not an
  * inline logo of HTML mail: unreadable; any other named attachment: listed by name only.
  */
-async function readAttachment(a: ParsedMail['attachments'][number], depth: number, into: AttachmentContent) {
+async function readAttachment(
+  a: ParsedMail['attachments'][number],
+  depth: number,
+  into: AttachmentContent,
+  isOwnAddress: (address: string) => boolean,
+) {
   const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
   const type = a.contentType.toLowerCase();
   if (type === 'message/rfc822' && depth < MAX_FORWARD_DEPTH) {
     const inner = await parseMime(a.content);
-    const read = await readContent(inner, a.content, depth + 1);
+    const read = await readContent(inner, a.content, depth + 1, isOwnAddress);
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
-  } else if (type === 'application/ms-tnef' || /^winmail\.dat$/i.test(name)) {
+    // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
+    into.other.push(...read.other, ...read.unreadable);
+  } else if (type === 'application/ms-tnef' || type === 'application/vnd.ms-tnef' || /^winmail\.dat$/i.test(name)) {
     const body = tnefBodyOf(a.content);
     if (body) into.tnefTexts.push(body);
     else into.unreadable.push(name);
   } else if (type.startsWith('image/')) {
-    if (!a.related) into.unreadable.push(name);
+    (a.related ? into.inlinePictures : into.unreadable).push(name);
   } else if (a.contentDisposition === 'attachment' || a.filename) {
     into.other.push(name);
   }
@@ -322,30 +407,84 @@ async function readAttachment(a: ParsedMail['attachments'][number], depth: numbe
 /** The subject, decoded (RFC 2047 by mailparser, or raw 8-bit bytes in the body's charset), on one line. */
 function subjectOf(parsed: ParsedMail, raw: Buffer, latin1: string): string {
   const charset = /charset="?([\w.:-]+)"?/i.exec(latin1.slice(0, 20_000))?.[1];
-  return (decodeRawHeader(raw, 'subject', charset) ?? parsed.subject ?? '').replace(/[\r\n]+/g, ' ').trim();
+  let subject = decodeRawHeader(raw, 'subject', charset) ?? parsed.subject ?? '';
+  if (garbled(subject)) subject = encodedWordsGuessed(latin1) ?? subject;
+  return subject.replace(/[\r\n]+/g, ' ').trim();
+}
+
+/**
+ * The Subject's RFC 2047 encoded words whose charset mailparser could not use (`=?unknown-8bit?B?…?=`, written by
+ * MTAs that wrap raw 8-bit headers, or a misspelt label): their bytes (B: base64, Q: RFC 2047 §4.2) joined and read
+ * as UTF-8 when valid, else as the Cyrillic table chardet finds; the text between words is kept.
+ */
+function encodedWordsGuessed(latin1: string): string | undefined {
+  const head = latin1.slice(0, Math.max(0, latin1.search(/\r?\n\r?\n/)));
+  const value = /^subject:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/im.exec(head)?.[1]?.replace(/\r?\n[ \t]+/g, ' ');
+  if (!value) return undefined;
+  const word = /=\?[^?\s]+\?([bq])\?([^?\s]*)\?=/gi;
+  if (!value.match(word)) return undefined;
+  // Whitespace between two encoded words is not part of the text (RFC 2047 §6.2).
+  const joined = value.replace(/(\?=)\s+(?==\?)/g, '$1');
+  const chunks: Buffer[] = [];
+  let last = 0;
+  for (const m of joined.matchAll(word)) {
+    chunks.push(Buffer.from(joined.slice(last, m.index), 'latin1'));
+    chunks.push(
+      m[1]!.toLowerCase() === 'b'
+        ? Buffer.from(m[2]!, 'base64')
+        : Buffer.from(
+            m[2]!
+              .replace(/_/g, ' ')
+              .replace(/=([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          ),
+    );
+    last = m.index + m[0].length;
+  }
+  chunks.push(Buffer.from(joined.slice(last), 'latin1'));
+  const all = Buffer.concat(chunks);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(all);
+  } catch {
+    return guessCyrillic(all);
+  }
 }
 
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
-async function readContent(parsed: ParsedMail, raw: Buffer, depth: number): Promise<MailContent> {
+async function readContent(
+  parsed: ParsedMail,
+  raw: Buffer,
+  depth: number,
+  isOwnAddress: (address: string) => boolean,
+): Promise<MailContent> {
   const latin1 = raw.toString('latin1');
   const subject = subjectOf(parsed, raw, latin1);
   const body = bodyTextOf(parsed, latin1);
-  const split = splitForwards(body.text.replace(/\r\n/g, '\n'), subject);
+  // A mail that answers none (no In-Reply-To, no References) and carries a header block forwards it (mail-text.ts).
+  const reply = !!parsed.inReplyTo || listOf(parsed.references).length > 0;
+  // A run of 20 or more spaces or tabs (log alignment, or a hostile mail) becomes one space: it means nothing to
+  // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
+  const bodyText = body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' ');
+  const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
     forwards: split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) })),
     unreadable: [],
     other: [],
     tnefTexts: [],
+    inlinePictures: [],
   };
-  for (const a of parsed.attachments) await readAttachment(a, depth, found);
+  for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress);
   const own = [split.text, ...found.tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))]
     .filter((t) => t.trim())
     .join('\n\n');
+  const text = extractNewText(own);
+  // A picture inside HTML with no text around it (Outlook's pasted screenshot) is all the mail says: unreadable.
+  const pictureOnly = !text && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
   return {
     subject,
-    text: extractNewText(own),
+    text,
     forwards: found.forwards,
-    unreadable: found.unreadable,
+    unreadable: pictureOnly ? [...found.unreadable, ...found.inlinePictures] : found.unreadable,
     other: found.other,
   };
 }
@@ -362,7 +501,8 @@ export async function parseInboundMail(
   const raw = source.toString('latin1');
   const from = firstAddress(parsed.from);
   const replyTo = firstAddress(parsed.replyTo);
-  const content = await readContent(parsed, source, 0);
+  const own = options.ownAddresses.map(mailboxOf);
+  const content = await readContent(parsed, source, 0, (address) => own.includes(mailboxOf(address)));
 
   const messageId = parsed.messageId
     ? parsed.messageId.startsWith('<')

@@ -1,6 +1,6 @@
 import { cutText, isAppError } from '@workemon/service-kit';
 import type { InboundMail } from './mail-parsing.js';
-import { bareSubject, type ForwardedMail } from './mail-text.js';
+import { bareSubject, isReplySubject, type ForwardedMail } from './mail-text.js';
 
 /** Every text an employee can receive from the email channel that is not the secretary's answer: Russian, polite. */
 export const USER_MESSAGES = {
@@ -53,8 +53,9 @@ export function fitToLimit(text: string, maxChars: number): string {
 export function buildRequestText(mail: InboundMail, maxChars: number): string | undefined {
   const forwards = mail.forwards.filter((f) => f.text || f.subject);
   const hasContent = !!mail.text || forwards.length > 0;
-  // Only an unreadable attachment (TNEF, a picture) and no text: the subject alone is not the request.
-  if (!hasContent && mail.unreadableAttachments.length) return undefined;
+  // Only an unreadable attachment (TNEF, a picture) and no text: the subject alone is not the request. Nor is a
+  // reply's `Re:` subject: it only repeats the thread's subject, so a reply with no new text says nothing.
+  if (!hasContent && (mail.unreadableAttachments.length || isReplySubject(mail.subject))) return undefined;
   const subject = requestSubject(mail, hasContent);
   const parts = [...(subject ? [subject] : []), ...(mail.text ? [mail.text] : []), ...forwards.map(forwardBlock)];
   if (!parts.length) return undefined;

@@ -18,15 +18,35 @@ export type ForwardedMail = { from?: string; subject?: string; date?: string; te
 /** The body split into the author's own text and the mails they forwarded (outermost first). */
 export type BodyParts = { text: string; forwards: ForwardedMail[] };
 
-// Subject prefixes of replies and forwards: English, Russian (Outlook, Yandex, Mail.ru), German/Nordic clients.
-const REPLY_PREFIX = /^\s*(re|ответ|отв|на|aw|sv|antw)\.?\s*(\[\d+\]|\(\d+\))?\s*:\s*/i;
-const FORWARD_PREFIX = /^\s*(fwd?|fw|пересл|переслано|пересылка|wg|tr|doorst)\.?\s*(\[\d+\]|\(\d+\))?\s*:\s*/i;
+// Subject prefixes of replies and forwards: English, Russian (Outlook, Yandex, Mail.ru), German, Nordic, Polish,
+// Italian, Spanish/Portuguese/French (`RV:`, `ENC:`, `TR:`) and Chinese clients; the colon may be CJK's full-width `：`.
+const REPLY_PREFIX = /^\s*(re|ответ|отв|на|aw|sv|vs|antw|odp|rif|回复|答复)\.?\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*/i;
+const FORWARD_PREFIX =
+  /^\s*(fwd?|fw|пересл|переслано|пересылка|wg|tr|doorst|enc|rv|vl|转发)\.?\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*/i;
+// A tag a mail gateway or list puts before the prefix: `[EXTERNAL] Re: …`, `[ВНЕШНЕЕ] RE: …`, `*EXT* FW: …`.
+const GATEWAY_TAG = /^\s*(\[[^\][]{1,40}\]|\*{1,2}[^*]{1,40}\*{1,2})\s*/;
 
-/** The subject without any stack of `Re:`/`Fwd:`/`Ответ:`/`Отв:`/`FW:` prefixes. */
+/** The subject without a leading gateway tag when a reply or forward prefix follows it. */
+function untagged(subject: string): string {
+  const tag = GATEWAY_TAG.exec(subject);
+  if (!tag) return subject;
+  const rest = subject.slice(tag[0].length);
+  return REPLY_PREFIX.test(rest) || FORWARD_PREFIX.test(rest) ? rest : subject;
+}
+
+// Characters that show nothing: zero-width space, non-joiner, joiner, word joiner, byte order mark.
+const INVISIBLE = /[\u200B-\u200D\u2060\uFEFF]/g;
+
+/** `text`, or '' when it shows nothing at all (only white space and zero-width characters, as some clients send). */
+export function visibleOrEmpty(text: string): string {
+  return text.replace(INVISIBLE, '').trim() ? text : '';
+}
+
+/** The subject without any stack of `Re:`/`Fwd:`/`Ответ:`/`Отв:`/`FW:` prefixes (and gateway tags between them). */
 export function bareSubject(subject: string): string {
-  let s = subject.replace(/\s+/g, ' ').trim();
+  let s = visibleOrEmpty(subject).replace(/\s+/g, ' ').trim();
   for (;;) {
-    const next = s.replace(REPLY_PREFIX, '').replace(FORWARD_PREFIX, '');
+    const next = untagged(s).replace(REPLY_PREFIX, '').replace(FORWARD_PREFIX, '');
     if (next === s) return s;
     s = next;
   }
@@ -34,13 +54,18 @@ export function bareSubject(subject: string): string {
 
 /** Whether the subject carries a reply or forward prefix, i.e. it repeats an earlier mail's subject. */
 export function subjectRepeatsThread(subject: string): boolean {
-  const s = subject.trim();
+  const s = untagged(subject.trim());
   return REPLY_PREFIX.test(s) || FORWARD_PREFIX.test(s);
+}
+
+/** Whether the subject is a reply's (`Re:`, `RE[2]:`, `Ответ:`, `Отв:`, `AW:`, behind a gateway tag too). */
+export function isReplySubject(subject: string): boolean {
+  return REPLY_PREFIX.test(untagged(subject.trim()));
 }
 
 /** Whether the subject marks a forward (`Fwd:`, `FW:`, `Пересл:`). */
 export function isForwardSubject(subject: string): boolean {
-  return FORWARD_PREFIX.test(subject.trim().replace(REPLY_PREFIX, ''));
+  return FORWARD_PREFIX.test(untagged(untagged(subject.trim()).replace(REPLY_PREFIX, '')));
 }
 
 // ---- HTML ----------------------------------------------------------------------------------------------------
@@ -55,6 +80,8 @@ export function htmlToText(html: string): string {
   const { convert } = createRequire(import.meta.url)('html-to-text') as { convert: typeof htmlToTextConvert };
   const text = convert(html, {
     wordwrap: false,
+    // html-to-text walks the tree recursively: 20,000 nested <div>s overflow the stack. Real mail nests far less.
+    limits: { maxDepth: 400, ellipsis: '' },
     selectors: [
       { selector: 'a', options: { ignoreHref: true } },
       { selector: 'img', format: 'skip' },
@@ -66,6 +93,10 @@ export function htmlToText(html: string): string {
         options: { colSpacing: 1, rowSpacing: 0, uppercaseHeaderCells: false, maxColumnWidth: 10_000 },
       },
       { selector: 'hr', format: 'skip' },
+      // Signature containers: Gmail's, Outlook on the web's, Thunderbird's.
+      { selector: 'div.gmail_signature', format: 'skip' },
+      { selector: 'div#Signature', format: 'skip' },
+      { selector: 'div.moz-signature', format: 'skip' },
       { selector: 'p', options: { leadingLineBreaks: 1, trailingLineBreaks: 1 } },
       { selector: 'ul', options: { itemPrefix: ' * ' } },
       // Outlook's reply header (divRplyFwdMsg, or the bordered div above it) stays as text: the header-block rule
@@ -80,11 +111,14 @@ export function htmlToText(html: string): string {
 
 // Separator lines that always mean "a forwarded mail follows", whatever the subject says.
 const FORWARD_SEPARATOR =
-  /^[ \t]*-{2,}[ \t]*(Пересылаемое сообщение|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Forwarded message|Forwarded Message|Original Message|Исходное сообщение)[ \t]*-{2,}[ \t]*$|^[ \t]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения):[ \t]*$/im;
+  /^[ \t]*-{2,}[ \t]*(Пересылаемое сообщение|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение)[ \t]*-{2,}[ \t]*$|^[ \t]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения):[ \t]*$/im;
 const FORWARD_END =
   /^[ \t]*-{2,}[ \t]*(Конец пересылаемого сообщения|Конец переадресованного сообщения|End of forwarded message)[ \t]*-{2,}[ \t]*$/im;
 // Yandex writes the forwarded author as `20.11.2026, 18:12, "Сидоров Пётр" <sidorov@example.test>:`.
 const YANDEX_AUTHOR = /^[ \t]*(\d{1,2}\.\d{1,2}\.\d{2,4},?[ \t]+\d{1,2}:\d{2}),?[ \t]+(.+?)[ \t]*:[ \t]*$/;
+// Mail.ru writes it as `Пятница, 20 ноября 2026, 18:12 +03:00 от Сидоров Пётр <sidorov@example.test>:` (or `from`).
+const MAILRU_AUTHOR =
+  /^[ \t]*(.{0,80}?\d{4},?[ \t]+\d{1,2}:\d{2}(?:[ \t]*[+-]\d{2}:?\d{2})?)[ \t]+(?:от|from)[ \t]+(.{1,200}?<[^<>\s]+@[^<>\s]+>)[ \t]*:[ \t]*$/i;
 // Header-block lines of a forwarded mail (Mail.ru "От кого:", Outlook, Thunderbird, in both languages).
 const HEADER_LINE =
   /^[ \t]*(От кого|От|Кому|Копия|Дата|Тема|Отправлено|Отправитель|From|To|Cc|Date|Sent|Subject)[ \t]*:[ \t]*(.*)$/i;
@@ -146,16 +180,20 @@ function splitRussianForward(text: string): ForwardSplit | undefined {
   let i = 0;
   while (i < lines.length && !lines[i]!.trim()) i += 1;
   const forward: ForwardedMail = { text: '' };
-  const yandex = YANDEX_AUTHOR.exec(lines[i] ?? '');
-  if (yandex) {
-    forward.date = yandex[1];
-    forward.from = yandex[2]!.replace(/^"([^"]*)"/, '$1');
+  const first = (lines[i] ?? '').slice(0, MAX_ATTRIBUTION_CHARS);
+  const author = MAILRU_AUTHOR.exec(first) ?? YANDEX_AUTHOR.exec(first);
+  if (author) {
+    forward.date = author[1];
+    forward.from = author[2]!.replace(/^"([^"]*)"/, '$1');
     i += 1;
   } else {
     i = readHeaderBlock(lines, i, forward);
   }
-  // Some clients quote the forwarded text itself with '>': it is the forwarded mail, not history.
-  forward.text = dequote(lines.slice(i).join('\n').trim());
+  // Some clients quote the forwarded text itself with '>': it is the forwarded mail, not history. Mail.ru closes
+  // the forward with a line of dashes.
+  forward.text = dequote(lines.slice(i).join('\n').trim())
+    .replace(/\n[ \t]*-{10,}[ \t]*$/, '')
+    .trim();
   return { note, forward, rest };
 }
 
@@ -172,43 +210,108 @@ function authorOf(from: unknown): string | undefined {
 
 /**
  * A forward as email-forward-parser reads it (Gmail, Outlook, Apple Mail, Thunderbird, …). "-----Original
- * Message-----" and a bare From:/Sent: block start a forward only when the subject says so; otherwise they start
- * Outlook's quoted reply history, which the reply steps remove.
+ * Message-----" and a bare From:/Sent: block start a forward when the subject says so (any client's prefix,
+ * `ПЕРЕСЛ:` too: the library is given it as `Fwd:`), or when the mail is not a reply at all (a new mail that
+ * carries another mail's header block forwards it, whatever its subject); in a reply they start Outlook's quoted
+ * history, which the reply steps remove.
  */
-function libraryForward(body: string, subject: string, explicit: RegExpExecArray | null): ForwardSplit | undefined {
-  const forwardSubject = isForwardSubject(subject);
-  const parsed = new EmailForwardParser().read(body, forwardSubject ? subject : null);
-  const email = parsed.email;
-  const headerOnly = !explicit || isHistorySeparator(explicit[0]);
-  if (!parsed.forwarded || !email?.body || (headerOnly && !forwardSubject)) return undefined;
-  const forward: ForwardedMail = {
-    from: authorOf(email.from),
-    subject: email.subject ?? undefined,
-    date: email.date ?? undefined,
-    text: dequote(email.body),
-  };
-  return { note: (parsed.message ?? '').replace(FORWARD_SEPARATOR, ''), forward, rest: '' };
-}
-
-/** The first forward of a body: a Russian-client forward behind an explicit separator, else the library's. */
-function firstForward(body: string, subject: string): ForwardSplit | undefined {
-  const russian = splitRussianForward(body);
-  const explicit = russian ? FORWARD_SEPARATOR.exec(body) : null;
-  if (russian && explicit && !isHistorySeparator(explicit[0])) return russian;
-  return libraryForward(body, subject, explicit);
+function libraryForward(
+  body: string,
+  subject: string,
+  explicit: RegExpExecArray | null,
+  context: Required<ForwardContext>,
+): ForwardSplit | undefined {
+  const ask = askLibrary(subject, explicit, context.reply);
+  if (!ask) return undefined;
+  const { unprompted } = ask;
+  const parsed = new EmailForwardParser().read(body, ask.subject);
+  if (!parsed.forwarded || !parsed.email?.body) return undefined;
+  const address = (parsed.email.from as { address?: string | null } | undefined)?.address;
+  // Our own earlier answer under a header block is the history of a reply whose subject was changed (Outlook).
+  if (unprompted && (!address || context.isOwnAddress(address))) return undefined;
+  const note = parsed.message ?? '';
+  // Told a subject, the library answers with it: then the block's own Subject line is the forwarded mail's.
+  const forward = forwardOf(parsed.email, unprompted ? blockSubject(body.slice(note.length)) : parsed.email.subject);
+  return { note: withoutTrailingFields(note.replace(FORWARD_SEPARATOR, '')), forward, rest: '' };
 }
 
 /**
- * Splits off forwarded mail (inline forwards of every common client), recursively for nested forwards (depth 5).
- * The author's own note stays in `text`; each forward keeps its author, subject and its own new text.
+ * How email-forward-parser is asked: with `Fwd: <subject>` when the subject marks a forward, or (`unprompted`)
+ * when a header block with no forward separator sits in a mail that is no reply; without a subject when an explicit
+ * forward separator speaks for itself; not at all (undefined) for a header block in a reply (its history).
  */
-export function splitForwards(body: string, subject: string, depth = 0): BodyParts {
+function askLibrary(
+  subject: string,
+  explicit: RegExpExecArray | null,
+  reply: boolean,
+): { subject: string | null; unprompted: boolean } | undefined {
+  const forwardSubject = isForwardSubject(subject);
+  const headerOnly = !explicit || isHistorySeparator(explicit[0]);
+  if (forwardSubject) return { subject: `Fwd: ${bareSubject(subject)}`, unprompted: false };
+  if (!headerOnly) return { subject: null, unprompted: false };
+  return reply ? undefined : { subject: `Fwd: ${bareSubject(subject)}`, unprompted: true };
+}
+
+/** email-forward-parser's forwarded mail as ours (its text unquoted when every line is `>`-quoted). */
+function forwardOf(
+  email: { from?: unknown; date?: string | null; body?: string | null },
+  subject: string | null | undefined,
+): ForwardedMail {
+  return {
+    from: authorOf(email.from),
+    subject: subject ?? undefined,
+    date: email.date ?? undefined,
+    text: dequote(email.body ?? ''),
+  };
+}
+
+/** The note without the fields the library leaves in it from Thunderbird's block (Subject, Date come before From). */
+function withoutTrailingFields(note: string): string {
+  const lines = note.trimEnd().split('\n');
+  while (lines.length > 1 && /^[ \t]*(Subject|Date|Тема|Дата)[ \t]*:/i.test(lines.at(-1)!)) lines.pop();
+  return lines.join('\n');
+}
+
+/** The Subject/Тема line of a forwarded mail's header block (the first one in `block`). */
+function blockSubject(block: string): string | undefined {
+  return /^[ \t*]*(?:Subject|Тема)[ \t*]*:[ \t]*(.+)$/im.exec(block)?.[1]?.trim();
+}
+
+/**
+ * The first forward of a body: a Russian-client forward behind an explicit separator, else the library's; an
+ * Outlook "-----Исходное сообщение-----" block the library cannot read is a forward when the subject says so.
+ */
+function firstForward(body: string, subject: string, context: Required<ForwardContext>): ForwardSplit | undefined {
+  const russian = splitRussianForward(body);
+  const explicit = russian ? FORWARD_SEPARATOR.exec(body) : null;
+  if (russian && explicit && !isHistorySeparator(explicit[0])) return russian;
+  const library = libraryForward(body, subject, explicit, context);
+  if (library) return library;
+  return russian?.forward.text && isForwardSubject(subject) ? russian : undefined;
+}
+
+/**
+ * What splitForwards knows about the mail beyond its body. `reply`: the mail answers another (In-Reply-To or
+ * References; a `Re:` subject counts too), so an Outlook header block with no forward separator and no `Fwd:`
+ * subject is its quoted history; in a mail that answers none it is a forward, unless `isOwnAddress` says its From
+ * is ours (our own earlier answer quoted under a changed subject). Defaults: a reply, no address is ours.
+ */
+export type ForwardContext = { reply?: boolean; isOwnAddress?: (address: string) => boolean };
+
+/**
+ * Splits off forwarded mail (inline forwards of every common client), recursively for nested forwards (depth 5).
+ * The author's own note stays in `text`; each forward keeps its author, subject and its own new text (see
+ * ForwardContext for when an Outlook header block is a forward).
+ */
+export function splitForwards(body: string, subject: string, depth = 0, context: ForwardContext = {}): BodyParts {
   if (depth > 5) return { text: body, forwards: [] };
-  const split = firstForward(body, subject);
+  const isOwnAddress = context.isOwnAddress ?? (() => false);
+  const reply = (context.reply ?? true) || isReplySubject(subject);
+  const split = firstForward(body, subject, { reply, isOwnAddress });
   if (!split) return { text: body, forwards: [] };
   const { note, forward, rest } = split;
-  const inner = splitForwards(forward.text, forward.subject ?? '', depth + 1);
-  const tail = rest.trim() ? splitForwards(rest, subject, depth + 1) : { text: '', forwards: [] };
+  const inner = splitForwards(forward.text, forward.subject ?? '', depth + 1, { isOwnAddress });
+  const tail = rest.trim() ? splitForwards(rest, subject, depth + 1, context) : { text: '', forwards: [] };
   return {
     text: [note.trim(), tail.text.trim()].filter(Boolean).join('\n\n'),
     forwards: [{ ...forward, text: inner.text }, ...inner.forwards, ...tail.forwards],
@@ -222,18 +325,30 @@ const ATTRIBUTION = [
   /^On\b.{1,300}\bwrote\s*:$/i,
   /^.{0,300}(^|[\s,])(пишет|писал|написал|написала|написал\(а\)|wrote|schrieb|a écrit|escribió)\s*:$/i,
   // Yandex: `21.11.2026, 10:05, "Workemon" <bot@example.test>:`; Mail.ru: `Суббота, 21 ноября 2026, 10:05 +03:00 от X <x@y>:`
-  /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s]+@[^<>\s]+>|\S+@\S+)\s*:$/,
-  /^.{0,200}\sот\s.{0,200}(<[^<>\s]+@[^<>\s]+>|\S+@\S+)\s*:$/i,
+  /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
+  /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
 ];
+// No client writes a longer attribution line (two wrapped lines joined); longer lines are not tested at all, which
+// also keeps the patterns above linear on a hostile mail of long lines.
+const MAX_ATTRIBUTION_CHARS = 500;
 
-function isAttribution(line: string): boolean {
+// What every client's attribution line carries besides a name: a date (a year, or dd.mm[.yy]).
+const ATTRIBUTION_DATE = /\d{4}|\b\d{1,2}[./]\d{1,2}([./]\d{2,4})?\b/;
+
+/**
+ * Whether a line is an attribution line ("On … wrote:", "… пишет:", Yandex, Mail.ru, Gmail RU). `dated`: it must
+ * also carry a date, as a client's does; used where no quoted block follows to confirm it, so that a sentence of
+ * the author's own ("Прошу к 10:00 прислать выгрузку на petrov@example.test:") is never taken for one.
+ */
+function isAttribution(line: string, dated = false): boolean {
   const t = line.trim();
-  return t.endsWith(':') && ATTRIBUTION.some((r) => r.test(t));
+  if (t.length > MAX_ATTRIBUTION_CHARS) return false;
+  return t.endsWith(':') && ATTRIBUTION.some((r) => r.test(t)) && (!dated || ATTRIBUTION_DATE.test(t));
 }
 
 /** Drops attribution lines at the end of a block that a quote follows, including one wrapped over two lines. */
 function dropTrailingAttribution(block: string): string {
-  const lines = block.replace(/\s+$/, '').split('\n');
+  const lines = block.trimEnd().split('\n');
   const last = lines.length - 1;
   if (last < 0) return block;
   if (isAttribution(lines[last]!)) return lines.slice(0, last).join('\n');
@@ -245,6 +360,9 @@ function dropTrailingAttribution(block: string): string {
 // Outlook's quoted history has no '>' marks: it starts at a header block "From:/От:" with "Sent:/Отправлено:/Дата:".
 const OUTLOOK_HEADER_START = /^[ \t*]*(From|От|От кого)[ \t*]*:[ \t]*\S/i;
 const OUTLOOK_HEADER_NEXT = /^[ \t*]*(Sent|Date|Отправлено|Дата|To|Кому|Subject|Тема)[ \t*]*:/i;
+// What makes it a mail's header block and not the author's own "От: отдел продаж / Кому: бухгалтерия" lines: an
+// address in the From line, or Outlook's own Sent/Отправлено field.
+const OUTLOOK_SENT = /^[ \t*]*(Sent|Отправлено)[ \t*]*:/i;
 const HISTORY_LINE =
   /^[ \t]*(-{3,}[ \t]*(Original Message|Исходное сообщение|Исходное письмо)[ \t]*-{3,}|_{10,})[ \t]*$/i;
 
@@ -254,16 +372,22 @@ function cutOutlookHistory(text: string): string {
     if (HISTORY_LINE.test(lines[i]!)) return lines.slice(0, i).join('\n');
     if (OUTLOOK_HEADER_START.test(lines[i]!)) {
       const next = lines.slice(i + 1, i + 4);
-      if (next.some((l) => OUTLOOK_HEADER_NEXT.test(l))) return lines.slice(0, i).join('\n');
+      const mailHeader = lines[i]!.includes('@') || next.some((l) => OUTLOOK_SENT.test(l));
+      if (mailHeader && next.some((l) => OUTLOOK_HEADER_NEXT.test(l))) return lines.slice(0, i).join('\n');
     }
   }
   return text;
 }
 
-// Signatures: the RFC 3676 "-- " delimiter, phone footers; closing formulas near the end.
-const SIGNATURE_START = [/^--\s*$/, /^(Sent from my|Отправлено с|Отправлено из|Get Outlook for)\b/i];
+// Signatures: the RFC 3676 "-- " delimiter, phone and webmail footers ("Sent from my iPhone", "Отправлено из
+// мобильной Яндекс Почты", "Sent with Proton Mail"); the lookahead stands for \b, which JavaScript knows for ASCII
+// letters only. Closing formulas near the end: the formula alone, or with a name after a comma ("С уважением, Иван").
+const SIGNATURE_START = [
+  /^--\s*$/,
+  /^(Sent from my|Sent from (Mail|Yahoo|Outlook|Samsung|AOL|Gmail|Proton|Zoho|myMail|Mail\.ru|Yandex|BlueMail|Spark)|Sent with|Sent via|Отправлено (с|со|из|через)|Get Outlook for|Скачайте Outlook|Загрузите Outlook)(?=[\s.,:!]|$)/i,
+];
 const CLOSING =
-  /^(с уважением|с наилучшими пожеланиями|всего доброго|best regards|kind regards|regards|спасибо,?\s*$|thanks,?\s*$)/i;
+  /^(с уважением|с наилучшими пожеланиями|всего доброго|всего хорошего|best regards|kind regards|regards|best|cheers|(заранее )?спасибо( заранее| большое)?|благодарю|thanks|thank you)[ \t]*([,.!][ \t]*[^,.!?:;]{0,60})?$/i;
 
 function cutSignature(text: string): string {
   const lines = text.split('\n');
@@ -272,10 +396,19 @@ function cutSignature(text: string): string {
   const kept = lines.slice(0, end);
   const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
   for (const [k, [line, index]] of nonEmpty.entries()) {
-    // A closing formula among the last few lines, with text above it, starts the signature.
-    if (k > 0 && k >= nonEmpty.length - 4 && CLOSING.test(line)) return kept.slice(0, index).join('\n');
+    // A closing formula among the last lines, with text above it and only signature lines below, starts the signature.
+    if (k === 0 || nonEmpty.length - k - 1 > 8 || !CLOSING.test(line)) continue;
+    if (nonEmpty.slice(k + 1).every(([l]) => isSignatureLine(l))) return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');
+}
+
+/**
+ * A line that can stand in a signature block under a closing formula: a name, a title, a phone, an address — short,
+ * and not a postscript or a question (text the author still means: "P.S. И ещё доступ к Jira?").
+ */
+function isSignatureLine(line: string): boolean {
+  return line.length <= 80 && !/^(p\.?\s?s\b|п\.?\s?с\.)/i.test(line) && !line.endsWith('?');
 }
 
 /**
@@ -284,13 +417,19 @@ function cutSignature(text: string): string {
  */
 function cutUnmarkedHistory(body: string): string {
   const lines = body.split('\n');
-  const nextText = (from: number) => lines.slice(from).find((l) => l.trim());
+  const nextText = (from: number) => {
+    for (let j = from; j < lines.length; j += 1) if (lines[j]!.trim()) return lines[j];
+    return undefined;
+  };
+  // Whether some line above i is the author's own (not quoted): kept as the loop goes, not recounted per line.
+  let before = false;
   for (let i = 1; i < lines.length; i += 1) {
-    const single = isAttribution(lines[i]!);
-    const wrapped = !single && i + 1 < lines.length && isAttribution(`${lines[i]!.trim()} ${lines[i + 1]!.trim()}`);
+    before ||= !!lines[i - 1]!.trim() && !/^[ \t]*>/.test(lines[i - 1]!);
+    const single = isAttribution(lines[i]!, true);
+    const wrapped =
+      !single && i + 1 < lines.length && isAttribution(`${lines[i]!.trim()} ${lines[i + 1]!.trim()}`, true);
     if (!single && !wrapped) continue;
     const after = nextText(i + (wrapped ? 2 : 1));
-    const before = lines.slice(0, i).some((l) => l.trim() && !/^[ \t]*>/.test(l));
     if (before && after !== undefined && !/^[ \t]*>/.test(after)) return lines.slice(0, i).join('\n');
   }
   return body;
@@ -319,8 +458,10 @@ export function extractNewText(body: string): string {
     .filter((l) => !/^[ \t]*>/.test(l))
     .join('\n');
   text = dropTrailingAttribution(cutOutlookHistory(text));
-  return cutSignature(text)
-    .replace(/[ \t]+$/gm, '')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  // Line ends trimmed line by line: /[ \t]+$/gm is quadratic in a long run of spaces inside a line.
+  const trimmed = cutSignature(text)
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
+  return visibleOrEmpty(trimmed.replace(/\n{3,}/g, '\n\n').trim());
 }
