@@ -141,7 +141,7 @@ describe('module graph of features that are not configured', () => {
       expect(matching('secretary', /\/node_modules\/csv-parse\//)).toEqual([]);
       expect(loaded.get('communicator')?.length, 'the communicator was recorded').toBeGreaterThan(0);
       expect(matching('communicator', /\/node_modules\/telegraf\//)).toEqual([]);
-      const mailStack = /\/node_modules\/(imapflow|mailparser|nodemailer|html-to-text)\//;
+      const mailStack = /\/node_modules\/(imapflow|mailparser|nodemailer|html-to-text|chardet)\//;
       expect(matching('communicator', mailStack).slice(0, 3)).toEqual([]);
     },
   );
