@@ -1,20 +1,13 @@
 // Field cases (the mail people really send, test/fixtures/field-cases, copied from the project's shared field
 // cases) and further members of each kind (test/fixtures/more-cases) go through the real communicator: IMAP
 // APPEND into Dovecot, the fake secretary records the request it received, the SMTP sink the reply sent.
-import { readFileSync, readdirSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
-import { startSmtpSink, type ReceivedMail, type SmtpSink } from '@workemon/testkit/smtp-sink';
-import { USER_MESSAGES, CUT_MARKER } from '../src/email/mail-request.js';
+import { expect } from 'vitest';
+import { CUT_MARKER } from '../src/email/mail-request.js';
 import { secretaryRequestMaxLength } from '../src/request-limit.js';
-import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
-import { startCommunicator, waitUntil, type Running } from './harness.js';
+import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
 
-const FIXTURES = new URL('./fixtures/', import.meta.url);
-const USER = { user: 'bot@example.test', password: 'secret' };
-
-/** What the secretary must receive for each mail (exact text), or `null`: no call, the "send text" reply. */
-const EXPECTED: Record<string, string | null | ((request: string) => void)> = {
+/** What the secretary must receive for each mail (mail-replay.ts ExpectedRequest). */
+const EXPECTED: Record<string, ExpectedRequest> = {
   'field-cases/M01-subject-only.eml': 'Нужна выгрузка авторизаций кошельков за октябрь',
   'field-cases/M04a-inline-forward-ru.eml': [
     'Коллеги, помогите, пожалуйста, с запросом ниже.',
@@ -119,79 +112,4 @@ const EXPECTED: Record<string, string | null | ((request: string) => void)> = {
   },
 };
 
-const files = ['field-cases', 'more-cases'].flatMap((dir) =>
-  readdirSync(new URL(`${dir}/`, FIXTURES))
-    .filter((f) => f.endsWith('.eml'))
-    .map((f) => `${dir}/${f}`),
-);
-const messageIdOf = (raw: Buffer) => /^Message-ID:\s*(<[^>]+>)/im.exec(raw.toString('latin1'))![1]!;
-
-let dovecot: DovecotServer;
-let sink: SmtpSink;
-let secretary: FakeSecretary;
-let communicator: Running;
-const raws = new Map<string, Buffer>();
-
-beforeAll(async () => {
-  dovecot = await startDovecot([USER]);
-  sink = await startSmtpSink();
-  secretary = await startFakeSecretary();
-  communicator = await startCommunicator({
-    secretaryUrl: secretary.url,
-    dovecot,
-    sink,
-    env: { RATE_LIMIT_PER_HOUR: '100' },
-  });
-  for (const file of files) {
-    const raw = readFileSync(new URL(file, FIXTURES));
-    raws.set(file, raw);
-    await dovecot.append(raw);
-  }
-  await sink.waitForMails(files.length, 60_000);
-}, 120_000);
-
-afterAll(async () => {
-  await communicator?.stop();
-  await sink?.close();
-  await secretary?.close();
-  await dovecot?.destroy();
-});
-
-describe('field cases and further members of each kind', () => {
-  it('covers every field case file and answers each mail exactly once', async () => {
-    expect(Object.keys(EXPECTED).sort()).toEqual([...files].sort());
-    // A moment for any stray second reply to arrive before counting.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(sink.mails).toHaveLength(files.length);
-    await waitUntil(
-      async () => (await dovecot.messages()).every((m) => m.flags.includes('\\Answered')),
-      'every mail flagged answered',
-    );
-  });
-
-  for (const file of files) {
-    it(`${file}: the secretary's request and the reply`, () => {
-      const raw = raws.get(file)!;
-      const id = messageIdOf(raw);
-      const calls = secretary.calls.filter((c) => c.message_id === id);
-      const replies: ReceivedMail[] = sink.mails.filter((m) => m.header('in-reply-to') === id);
-      expect(replies).toHaveLength(1);
-      const expected = EXPECTED[file];
-      if (expected === null) {
-        // Nothing readable: no secretary (and so no LLM) call, one polite Russian request for text.
-        expect(calls).toHaveLength(0);
-        expect(replies[0]!.parsed.text?.trim()).toBe(USER_MESSAGES.unreadable);
-        return;
-      }
-      expect(calls).toHaveLength(1);
-      const request = calls[0]!.request;
-      if (typeof expected === 'function') expected(request);
-      else expect(request).toBe(expected);
-      // The reply is the secretary's answer, in the thread, to the sender.
-      expect(replies[0]!.parsed.text?.trim()).toBe(`Ответ на: ${request}`.trim());
-      expect(replies[0]!.envelope.to).toEqual([calls[0]!.username]);
-      // No attribution line with our own address reaches the secretary.
-      expect(request).not.toContain('bot@example.test');
-    });
-  }
-});
+describeMailReplay('field cases and further members of each kind', ['field-cases', 'more-cases'], EXPECTED);
