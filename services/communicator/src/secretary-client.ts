@@ -1,4 +1,4 @@
-import { createHttpClient, type Logger, type Metrics } from '@workemon/service-kit';
+import { AppError, createHttpClient, isAppError, type Logger, type Metrics } from '@workemon/service-kit';
 import {
   ACTION_CLARIFY,
   isAction,
@@ -74,6 +74,24 @@ function isAnalysis(data: unknown): data is AnalysisResponse {
 }
 
 /**
+ * The secretary answering `POST /analyze-request` with 401 refuses the communicator's own key (the communicator
+ * always sends one): a fault of this deployment's configuration, never of the employee who wrote. It becomes a
+ * retryable 503 `upstream_key_refused` naming the fix, so the mail stays unseen (a webhook gets 503 and its
+ * provider retries) and a Telegram update is retried, instead of the employee being told they are not in the
+ * directory. Any other error is returned as it is.
+ */
+export function ownKeyRefused(err: unknown): unknown {
+  if (!isAppError(err) || err.code !== 'upstream_rejected' || err.status !== 401) return err;
+  return new AppError(
+    'upstream_key_refused',
+    503,
+    "The secretary refused the communicator's key (HTTP 401): give the communicator one of the secretary's " +
+      'SERVICE_API_KEYS (it sends SECRETARY_API_KEY, else the first of its own SERVICE_API_KEYS)',
+    { cause: err, retryable: true },
+  );
+}
+
+/**
  * The only code that knows the secretary's URL. `POST /analyze-request` is not retried here: the caller owns
  * the retry schedule (a mail stays unseen, an update unconfirmed), and `message_id` makes a repeat harmless.
  */
@@ -94,7 +112,10 @@ export function createSecretaryClient(options: {
     maxRetries: 0,
   });
   return {
-    analyze: (request) => http.post<AnalysisResponse>('/analyze-request', request, { validate: isAnalysis }),
+    analyze: (request) =>
+      http.post<AnalysisResponse>('/analyze-request', request, { validate: isAnalysis }).catch((err: unknown) => {
+        throw ownKeyRefused(err);
+      }),
     decideAction: (id, decision, by) =>
       http.post<{ status: string }>(`/action-executions/${id}/${decision}`, { by }, { validate: hasStatus }),
     recordHandled: async (channel, keys, outcome, reason) => {

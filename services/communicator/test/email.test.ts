@@ -8,7 +8,7 @@ import { USER_MESSAGES } from '../src/email/mail-request.js';
 import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { buildEmail, startCommunicator, waitUntil, type Running } from './harness.js';
 
-const USERS = Array.from({ length: 24 }, (_, i) => ({ user: `bot${i}@example.test`, password: `pw-${i}` }));
+const USERS = Array.from({ length: 30 }, (_, i) => ({ user: `bot${i}@example.test`, password: `pw-${i}` }));
 let dovecot: DovecotServer;
 let nextUser = 0;
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
@@ -368,6 +368,23 @@ describe('email channel', () => {
       '<outage@client.test>',
       '<after-outage@client.test>',
     ]);
+  });
+
+  it('never tells the sender they are unknown when the secretary refuses the communicator’s own key (401)', async () => {
+    const s = await setup();
+    const decide = s.secretary.decide;
+    s.secretary.decide = () => ({ status: 401, message: 'Invalid API key' });
+    const uid = await append(s, buildEmail({ messageId: '<key-refused@client.test>' }));
+    await waitUntil(() => s.secretary.calls.length >= 2, 'two refused attempts');
+    // A fault of the deployment, not of the employee: the mail waits, unseen and unanswered.
+    expect(s.sink.mails).toHaveLength(0);
+    expect(await flagsOf(s, uid)).not.toContain('\\Seen');
+    s.secretary.decide = decide;
+    const [mail] = await s.sink.waitForMails(1);
+    await waitFlags(s, uid, '\\Answered');
+    expect(mail!.header('in-reply-to')).toBe('<key-refused@client.test>');
+    expect(mail!.parsed.text).not.toContain(USER_MESSAGES.forbidden);
+    expect(mail!.parsed.text?.trim()).toMatch(/^Ответ на: /);
   });
 
   it('flags $WorkemonFailed after MAX_ATTEMPTS and leaves the mail in the mailbox', async () => {
