@@ -28,9 +28,17 @@ export type ChannelHealth = {
     lastSweepAt?: number;
     startedAt?: number;
     sweepIntervalMs: number;
+    lastError?: string;
     verifySmtp: () => Promise<boolean>;
   };
-  telegram?: { standby?: string; leaseError?: boolean; bot?: string; lastPollAt?: number; pollTimeoutS: number };
+  telegram?: {
+    standby?: string;
+    leaseError?: boolean;
+    bot?: string;
+    lastPollAt?: number;
+    pollTimeoutS: number;
+    lastError?: string;
+  };
 };
 
 export type AppDeps = {
@@ -112,7 +120,9 @@ function imapHealth(email: ChannelHealth['email'], ageS: (at: number | undefined
   if (email.standby) return { status: email.leaseError ? 'degraded' : 'ok', detail: email.standby };
   const age = ageS(email.lastSweepAt ?? email.startedAt);
   const interval = email.sweepIntervalMs / 1000;
-  const detail = email.lastSweepAt === undefined ? `no sweep yet (${age ?? 0} s)` : `last sweep ${age} s ago`;
+  const swept = email.lastSweepAt === undefined ? `no sweep yet (${age ?? 0} s)` : `last sweep ${age} s ago`;
+  // While the mailbox cannot be reached, the reason (host not found, login refused) instead of only a silence.
+  const detail = email.lastError ? `${swept}; last connection error: ${email.lastError}` : swept;
   if (age !== undefined && age > interval * 5) return { status: 'down', detail };
   if (!email.connected) return { status: 'degraded', detail: `not connected; reconnecting; ${detail}` };
   if (age === undefined || age > interval * 2 + 1) return { status: 'degraded', detail };
@@ -132,9 +142,10 @@ function telegramHealth(
 ): CheckResult {
   if (!tg) return disabled('TELEGRAM_BOT_TOKEN');
   if (tg.standby) return { status: tg.leaseError ? 'degraded' : 'ok', detail: tg.standby };
-  if (!tg.bot) return { status: 'down', detail: 'getMe has not succeeded yet' };
+  const failing = tg.lastError ? `; last error: ${tg.lastError}` : '';
+  if (!tg.bot) return { status: 'down', detail: `getMe has not succeeded yet${failing}` };
   const age = ageS(tg.lastPollAt);
   if (age === undefined || age > tg.pollTimeoutS + 10)
-    return { status: 'degraded', detail: age === undefined ? 'no poll yet' : `last poll ${age} s ago` };
+    return { status: 'degraded', detail: `${age === undefined ? 'no poll yet' : `last poll ${age} s ago`}${failing}` };
   return { status: 'ok', detail: `@${tg.bot}, last poll ${age} s ago` };
 }

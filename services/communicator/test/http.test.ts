@@ -185,6 +185,25 @@ describe('GET /health', () => {
     });
   });
 
+  it('names why the mailbox and the bot cannot be reached, never the password or the token', async () => {
+    const password = 'wrong-imap-password-0123';
+    const token = '123456:WRONG-token-for-health';
+    const { c } = await everything({ IMAP_PASSWORD: password, TELEGRAM_BOT_TOKEN: token });
+    let body: { checks: Record<string, { status: string; detail?: string }> } | undefined;
+    await waitUntil(async () => {
+      body = (await request(c.app).get('/health')).body as typeof body;
+      return (
+        /last connection error: login refused/.test(body!.checks['imap']!.detail ?? '') &&
+        /last error: start: unauthorized \(HTTP 401\)/.test(body!.checks['telegram']!.detail ?? '')
+      );
+    }, 'IMAP and Telegram failures named in /health');
+    expect(body!.checks['imap']!.detail).toMatch(/check IMAP_USER and IMAP_PASSWORD/);
+    expect(body!.checks['telegram']!.status).toBe('down');
+    const text = JSON.stringify(body);
+    expect(text).not.toContain(password);
+    expect(text).not.toContain('WRONG-token-for-health');
+  });
+
   it('reports IMAP degraded, then down (503), when sweeps stop, and ok again after Dovecot returns', async () => {
     const { c } = await everything({ IMAP_SWEEP_INTERVAL_S: '1' });
     await waitUntil(() => c.email!.health().connected, 'IMAP connected');

@@ -44,6 +44,8 @@ export type EmailChannel = {
     /** Unix ms the channel started: the age of "no sweep yet". */
     startedAt?: number;
     sweepIntervalMs: number;
+    /** Why the mailbox's last connection attempt failed (ImapMailbox.lastError); undefined once connected. */
+    lastError?: string;
   };
   /** Seconds since the oldest unseen mail (not set aside) arrived, as of the last sweep; 0 when none. */
   oldestUnseenAgeSeconds: () => number;
@@ -382,6 +384,7 @@ export function createEmailChannel(deps: {
       lastSweepAt,
       startedAt,
       sweepIntervalMs: settings.sweepIntervalMs,
+      ...(mailbox.lastError?.() ? { lastError: mailbox.lastError() } : {}),
     }),
     oldestUnseenAgeSeconds,
   };

@@ -32,6 +32,11 @@ export type ImapMailbox = {
   /** Logs out and stops reconnecting. */
   stop: () => Promise<void>;
   isConnected: () => boolean;
+  /**
+   * Why the last connection attempt failed (`<code>: <message>`, "login refused …" for an authentication
+   * failure), cleared once a session opens; shown in /health while the mailbox is unreachable.
+   */
+  lastError: () => string | undefined;
   /** UIDVALIDITY of the open mailbox: with a UID it names one message for good. */
   uidValidity: () => string | undefined;
   /**
@@ -115,6 +120,18 @@ type AnsweredQuery = { messageId: string; exceptUid: number };
  * running between commands and restarts it every `idleRenewMs`, well before servers drop IDLE (~30 min, RFC 2177).
  * Any error or close → a new connection after a backoff with full jitter; errors never escape.
  */
+/**
+ * A failed IMAP connection for /health, in an operator's words: imapflow marks a refused LOGIN with
+ * `authenticationFailed` (the server's NO, RFC 9051 §6.2.3); network errors carry Node's `code` (ENOTFOUND,
+ * ECONNREFUSED, ETIMEDOUT). Never holds the password: neither does any of these messages.
+ */
+function connectionFailure(err: unknown): string {
+  const e = err as { message?: string; code?: string; authenticationFailed?: boolean; responseText?: string };
+  if (e.authenticationFailed)
+    return `login refused${e.responseText ? ` (${e.responseText})` : ''}: check IMAP_USER and IMAP_PASSWORD`;
+  return `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+}
+
 export function createImapMailbox(options: {
   settings: EmailSettings;
   logger: Logger;
@@ -132,6 +149,7 @@ export function createImapMailbox(options: {
   const maxDelay = options.reconnectMaxDelayMs ?? 60_000;
   let client: ImapFlow | undefined;
   let connected = false;
+  let lastError: string | undefined;
   let stopping = false;
   let validity: string | undefined;
   let wakeUp: (() => void) | undefined;
@@ -195,12 +213,14 @@ export function createImapMailbox(options: {
       keywords = !box.permanentFlags || box.permanentFlags.has('\\*');
       await applyPending(c);
       connected = true;
+      lastError = undefined;
       if (hadSession) metrics.imapReconnect();
       hadSession = true;
       logger.info('IMAP connected', { imap: { mailbox: settings.imap.mailbox } });
       options.onChange();
     } catch (err) {
       logger.warn('IMAP connection failed', { error: { message: (err as Error).message } });
+      lastError = connectionFailure(err);
       c.close();
     }
     await closed;
@@ -314,6 +334,7 @@ export function createImapMailbox(options: {
       }
     },
     isConnected: () => !!live(),
+    lastError: () => lastError,
     uidValidity: () => validity,
     listUnseen: async () => {
       const c = live();

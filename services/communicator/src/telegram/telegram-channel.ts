@@ -92,7 +92,11 @@ const FINAL_CONFIRM_MS = 3000;
 export type TelegramChannel = {
   start: () => void;
   stop: (deadlineMs: number) => Promise<void>;
-  health: () => { bot?: string; lastPollAt?: number; pollTimeoutS: number };
+  /**
+   * `lastError`: the last failed getMe/deleteWebhook/getUpdates, as `<call>: <kind> (HTTP <status>): <message>`
+   * (token scrubbed), cleared by the next successful call; shown in /health while polling fails.
+   */
+  health: () => { bot?: string; lastPollAt?: number; pollTimeoutS: number; lastError?: string };
   api: TelegramBotApi;
 };
 
@@ -263,6 +267,8 @@ type ChannelState = TelegramChannelDeps & {
   errorBaseDelayMs: number;
   me?: UserFromGetMe;
   lastPollAt?: number;
+  /** The last poll-side failure (TelegramChannel.health's `lastError`); undefined after a success. */
+  lastPollError?: string;
   stopping: boolean;
   loop?: Promise<void>;
   /** Ends waits (retries, back-off, merge windows) at once on stop. */
@@ -321,7 +327,12 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
       });
     },
     stop: (deadlineMs) => stopChannel(state, deadlineMs),
-    health: () => ({ bot: state.me?.username, lastPollAt: state.lastPollAt, pollTimeoutS: deps.settings.pollTimeoutS }),
+    health: () => ({
+      bot: state.me?.username,
+      lastPollAt: state.lastPollAt,
+      pollTimeoutS: deps.settings.pollTimeoutS,
+      ...(state.lastPollError ? { lastError: state.lastPollError } : {}),
+    }),
   };
 }
 
@@ -507,6 +518,7 @@ function reportPollFailure(state: ChannelState, err: unknown, during: string, wa
   const f = state.api.describe(err);
   if (f.kind === 'aborted' || state.stopping) return;
   state.metrics.pollError('tg', f.kind);
+  state.lastPollError = `${during}: ${f.kind}${f.status ? ` (HTTP ${f.status})` : ''}: ${f.message}`;
   const level = f.kind === 'unauthorized' ? 'error' : 'warn';
   state.logger[level](`Telegram ${during} failed (${f.kind}); retrying in ${Math.round(waitMs)} ms`, {
     error: { message: f.message, code: f.status },
@@ -520,6 +532,7 @@ async function connect(state: ChannelState): Promise<void> {
     async () => {
       state.me = await state.api.getMe();
       await state.api.deleteWebhook();
+      state.lastPollError = undefined;
     },
     pollRetryOptions(state, 'start', 0),
   );
@@ -543,6 +556,7 @@ async function fetchUpdates(state: ChannelState): Promise<Update[]> {
   const startedAt = Date.now();
   const updates = await state.api.getUpdates(state.offsets.offset(), timeoutS, state.abort.signal);
   state.lastPollAt = Date.now();
+  state.lastPollError = undefined;
   state.polledAt = startedAt;
   state.metrics.success('tg');
   return updates;
