@@ -40,9 +40,10 @@ const ANONYMOUS = 'anonymous';
 // Names show up in logs and in approvals' `decided_by`: a plain, short identifier.
 /**
  * A key copied from an example instead of generated: the placeholder of `.env.example` (`long-random-key`) or a
- * `<…>` left in place (no generated key holds `<` or `>`). Such a value is known to every reader of the documentation, so it is never taken as a key.
+ * whole `<…>` left in place (`<your-key>`; a generated key may hold `<` or `>` inside, and is taken). Such a value
+ * is known to every reader of the documentation, so it is never taken as a key.
  */
-const PLACEHOLDER_KEY = /^(long-random-key|\.\.\.|…)$|[<>]/i;
+const PLACEHOLDER_KEY = /^(long-random-key|\.\.\.|…|<[^<>]*>)$/i;
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 
 // One-shot `crypto.hash` (Node ≥ 20.12): no Hash object per request, as `createHash().update().digest()` makes.

@@ -217,5 +217,7 @@ describe('keys copied from the documentation', () => {
       expect(problems[0]).not.toMatch(/random-key|generated-key/i);
     }
     expect(readApiKeys({ SERVICE_API_KEYS: 'stack:Zr8m1kP0y4Qb7x2V9nT6cW3eH5jL8sA1' }).service).toHaveLength(1);
+    // A generated key may hold < or > (password generators with symbols): only a whole <…> is a placeholder.
+    expect(readApiKeys({ API_KEYS: 'ops:Xk9<p2!vQz>7mL#4tR8wB' }).client).toHaveLength(1);
   });
 });

@@ -100,8 +100,8 @@ const AUTORESPONDER_HEADERS = ['x-autoreply', 'x-autorespond', 'x-mail-autoreply
 
 /**
  * The subjects autoresponders give their replies when they set none of the headers (Outlook's "Automatic reply:",
- * Yandex's "Автоответ:", Gmail's vacation responder configured so, German, French and Spanish Exchange). The word
- * must be followed by a colon: "Автоответ не работает" is a person's request.
+ * Yandex's "Автоответ:", Gmail's vacation responder configured so, German, French and Spanish Exchange), on a mail
+ * that answers another. The word must be followed by a colon: "Автоответ не работает" is a person's request.
  */
 const AUTORESPONDER_SUBJECT =
   /^\s*(automatic reply|auto[- ]?reply|autoresponse|out of office(?: reply| autoreply)?|автоответ|автоматический ответ|abwesenheitsnotiz|automatische antwort|réponse automatique|respuesta automática)\s*:/i;
@@ -114,7 +114,10 @@ function autoSubmittedRule(h: Headers, subject: string | undefined): SkipReason 
   const autoSubmitted = headerText(h.get('auto-submitted'))?.trim().toLowerCase();
   if (autoSubmitted && autoSubmitted.split(';')[0]!.trim() !== 'no') return 'auto_submitted';
   if (AUTORESPONDER_HEADERS.some((name) => h.has(name))) return 'auto_submitted';
-  if (subject && AUTORESPONDER_SUBJECT.test(subject)) return 'auto_submitted';
+  // An autoresponder answers a mail, so its reply names it (RFC 5322 §3.6.4); a person's new mail titled
+  // "Автоответ: как включить на время отпуска?" does not, and is a request.
+  const answersAMail = h.has('in-reply-to') || h.has('references');
+  if (subject && answersAMail && AUTORESPONDER_SUBJECT.test(subject)) return 'auto_submitted';
   if (!h.has('x-auto-response-suppress')) return undefined;
   const suppress = headerText(h.get('x-auto-response-suppress'))?.toLowerCase() ?? 'all';
   return /all|autoreply|oof/.test(suppress) ? 'auto_submitted' : undefined;

@@ -379,15 +379,28 @@ function cutOutlookHistory(text: string): string {
   return text;
 }
 
-// Signatures: the RFC 3676 "-- " delimiter, phone and webmail footers ("Sent from my iPhone", "Отправлено из
-// мобильной Яндекс Почты", "Sent with Proton Mail"); the lookahead stands for \b, which JavaScript knows for ASCII
-// letters only. Closing formulas near the end: the formula alone, or with a name after a comma ("С уважением, Иван").
+// Signatures: the RFC 3676 "-- " delimiter, and the footers phone and webmail apps add ("Sent from my iPhone",
+// "Отправлено из мобильной Яндекс Почты", "Sent with Proton Mail"): each names its device or app, so that a line
+// of the author's own ("Отправлено через СЭД вчера", "Sent via DHL on Monday") is not taken for one.
 const SIGNATURE_START = [
   /^--\s*$/,
-  /^(Sent from my|Sent from (Mail|Yahoo|Outlook|Samsung|AOL|Gmail|Proton|Zoho|myMail|Mail\.ru|Yandex|BlueMail|Spark)|Sent with|Sent via|Отправлено (с|со|из|через)|Get Outlook for|Скачайте Outlook|Загрузите Outlook)(?=[\s.,:!]|$)/i,
+  /^(Sent from (my|Mail|Yahoo|Outlook|Samsung|AOL|Gmail|Proton|Zoho|myMail|Mail\.ru|Yandex|BlueMail|Spark)|Sent (with|via) (Proton|Spark|BlueMail|Superhuman|Samsung|BlackBerry|Android|Outlook|Yahoo|Mail for|the (Samsung|Yahoo|Outlook|Gmail|Mail))|Отправлено (с|со|из) (моего|моей|мобильн|iPhone|iPad|Android|Samsung|Huawei|Xiaomi|Яндекс|Mail\.ru|myMail|почты|Почты|приложения|Outlook|смартфона|телефона|планшета)|Get Outlook for|Скачайте Outlook|Загрузите Outlook)/i,
 ];
-const CLOSING =
-  /^(с уважением|с наилучшими пожеланиями|всего доброго|всего хорошего|best regards|kind regards|regards|best|cheers|(заранее )?спасибо( заранее| большое)?|благодарю|thanks|thank you)[ \t]*([,.!][ \t]*[^,.!?:;]{0,60})?$/i;
+
+/** Closing formulas: the formula alone, or followed by a name ("С уважением, Иван Петров", "Thanks, John"). */
+const CLOSING_FORMULA =
+  /^(с уважением|с наилучшими пожеланиями|всего доброго|всего хорошего|best regards|kind regards|regards|best|cheers|(заранее )?спасибо( заранее| большое)?|благодарю|thanks|thank you)(?=[\s,.!]|$)/i;
+/** What may follow a closing formula on its line: punctuation, then up to three capitalised words of a name. */
+const CLOSING_TAIL = /^[,.!]*\s*(\p{Lu}[\p{L}'’.-]*(\s+\p{Lu}[\p{L}'’.-]*){0,2})?[.!]?$/u;
+
+/**
+ * A closing formula line. "Спасибо, ноутбук заработал" or "Thanks, the VPN works now" go on with the author's
+ * text and are not one: only a name may follow the formula.
+ */
+function isClosing(line: string): boolean {
+  const formula = CLOSING_FORMULA.exec(line);
+  return !!formula && CLOSING_TAIL.test(line.slice(formula[0].length).trim());
+}
 
 function cutSignature(text: string): string {
   const lines = text.split('\n');
@@ -397,7 +410,7 @@ function cutSignature(text: string): string {
   const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
   for (const [k, [line, index]] of nonEmpty.entries()) {
     // A closing formula among the last lines, with text above it and only signature lines below, starts the signature.
-    if (k === 0 || nonEmpty.length - k - 1 > 8 || !CLOSING.test(line)) continue;
+    if (k === 0 || nonEmpty.length - k - 1 > 8 || !isClosing(line)) continue;
     if (nonEmpty.slice(k + 1).every(([l]) => isSignatureLine(l))) return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');

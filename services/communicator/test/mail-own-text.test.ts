@@ -1,0 +1,57 @@
+// The author's own lines that only look like a closing formula, a phone footer or an empty reply stay the request
+// (regressions a review of the signature and reply rules found); real signatures and footers are still cut.
+import { describe, expect, it } from 'vitest';
+import type { InboundMail } from '../src/email/mail-parsing.js';
+import { buildRequestText } from '../src/email/mail-request.js';
+import { extractNewText } from '../src/email/mail-text.js';
+
+describe('extractNewText keeps the author’s own lines', () => {
+  it.each([
+    'Здравствуйте!\nСпасибо, ноутбук заработал\nТеперь не открывается почта в Outlook\nПишет ошибку 0x800CCC0E',
+    'Hi,\nThanks, the VPN works now\nBut I cannot print to the 3rd floor printer\nIt shows error 49',
+    'Hi,\nThank you! Also I need my VPN password reset\nmy login is ivanov',
+    'Hi team,\nBest. I need access to the Finance share\nfor Ivanov from Monday',
+    'Добрый день!\nЗаявление на отпуск подписал.\nОтправлено через СЭД вчера, номер 1234.\nПрошу подтвердить получение и выдать доступ.',
+    'Hello,\nThe parcel was lost.\nSent via DHL on Monday, tracking 1234.\nPlease confirm receipt and issue a replacement.',
+  ])('%s', (body) => {
+    expect(extractNewText(body)).toBe(body);
+  });
+
+  it.each([
+    ['Нужен доступ к VPN.\n\nС уважением, Иван Петров\nОтдел продаж\n+7 900 000-00-00', 'Нужен доступ к VPN.'],
+    ['Please reset my password.\n\nThanks, John', 'Please reset my password.'],
+    ['Нужен доступ к VPN.\n\nОтправлено из мобильной Яндекс Почты', 'Нужен доступ к VPN.'],
+    ['Нужен доступ к VPN.\n\nОтправлено с iPhone', 'Нужен доступ к VPN.'],
+    ['Please reset my password.\n\nSent with Proton Mail secure email.', 'Please reset my password.'],
+  ])('cuts the signature of %j', (body, kept) => {
+    expect(extractNewText(body).trim()).toBe(kept);
+  });
+});
+
+/** An inbound mail with no text of its own: only the subject and the attachments given. */
+function mail(subject: string, attachments: string[], unreadable: string[] = []): InboundMail {
+  return {
+    from: 'ivan@example.test',
+    subject,
+    subjectIsNew: false,
+    text: '',
+    forwards: [],
+    unreadableAttachments: unreadable,
+    attachments,
+    truncated: false,
+    references: [],
+  };
+}
+
+describe('buildRequestText for a reply with no text', () => {
+  it('passes a reply carrying a document on, its attachment named', () => {
+    expect(buildRequestText(mail('Re: Заявление на отпуск', ['заявление-подписано.pdf']), 4000)).toBe(
+      'Заявление на отпуск\n\n[Вложения (не переданы): заявление-подписано.pdf]',
+    );
+  });
+
+  it('asks for text when the reply carries nothing, or only a picture', () => {
+    expect(buildRequestText(mail('Re: Заявление на отпуск', []), 4000)).toBeUndefined();
+    expect(buildRequestText(mail('Re: Заявление на отпуск', [], ['image001.png']), 4000)).toBeUndefined();
+  });
+});
