@@ -3,34 +3,14 @@
 // updates that are not a person's message, service messages, commands for other bots, look-alike mentions, the
 // secretary's refusals. Everything runs through the real channel against the fake Bot API and the fake secretary.
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeTelegram, type FakeTelegram, type FakeTelegramFailure } from '@workemon/testkit/fake-telegram';
+import { describe, expect, it } from 'vitest';
+import { type FakeTelegram, type FakeTelegramFailure } from '@workemon/testkit/fake-telegram';
 import { HELP_TEXT, TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
-import { answer, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
-import { startCommunicator, waitUntil, type Running } from './harness.js';
+import { answer } from './fake-secretary.js';
+import { waitUntil } from './harness.js';
+import { telegramSetup } from './telegram-setup.js';
 
-const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
-afterEach(async () => {
-  for (const item of open.splice(0).reverse()) await (item.stop ?? item.close)!();
-});
-
-type Setup = { tg: FakeTelegram; secretary: FakeSecretary; communicator: Running };
-
-async function setup(
-  options: { env?: Record<string, string>; before?: (tg: FakeTelegram, secretary: FakeSecretary) => void } = {},
-): Promise<Setup> {
-  const tg = await startFakeTelegram();
-  const secretary = await startFakeSecretary();
-  open.push(tg, secretary);
-  options.before?.(tg, secretary);
-  const communicator = await startCommunicator({
-    secretaryUrl: secretary.url,
-    telegram: tg,
-    env: { TELEGRAM_MERGE_WINDOW_MS: '600', ...options.env },
-  });
-  open.push(communicator);
-  return { tg, secretary, communicator };
-}
+const { setup } = telegramSetup({ TELEGRAM_MERGE_WINDOW_MS: '600' });
 
 type RawUpdate = Record<string, unknown>;
 const fixture = (name: string): RawUpdate[] => {

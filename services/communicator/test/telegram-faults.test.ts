@@ -3,34 +3,13 @@
 // are one request; forwards keep their origin; every update is confirmed once handled, and recorded as handled.
 import { readFileSync } from 'node:fs';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import { describe, expect, it } from 'vitest';
+import { type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
-import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
-import { startCommunicator, waitUntil, type Running } from './harness.js';
+import { waitUntil } from './harness.js';
+import { telegramSetup } from './telegram-setup.js';
 
-const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
-afterEach(async () => {
-  for (const item of open.splice(0).reverse()) await (item.stop ?? item.close)!();
-});
-
-type Setup = { tg: FakeTelegram; secretary: FakeSecretary; communicator: Running };
-
-async function setup(
-  options: { env?: Record<string, string>; before?: (tg: FakeTelegram, secretary: FakeSecretary) => void } = {},
-): Promise<Setup> {
-  const tg = await startFakeTelegram();
-  const secretary = await startFakeSecretary();
-  open.push(tg, secretary);
-  options.before?.(tg, secretary);
-  const communicator = await startCommunicator({
-    secretaryUrl: secretary.url,
-    telegram: tg,
-    env: { TELEGRAM_MERGE_WINDOW_MS: '600', ...options.env },
-  });
-  open.push(communicator);
-  return { tg, secretary, communicator };
-}
+const { setup } = telegramSetup({ TELEGRAM_MERGE_WINDOW_MS: '600' });
 
 type RawUpdate = Record<string, unknown> & { message: Record<string, unknown> & { chat: { id: number } } };
 const fieldCase = (name: string): RawUpdate[] => {

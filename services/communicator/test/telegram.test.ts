@@ -1,27 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import { describe, expect, it } from 'vitest';
 import { GAVE_UP_REPLY, HELP_TEXT, TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
-import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
-import { startCommunicator, waitUntil, type Running } from './harness.js';
+import { answer, clarify } from './fake-secretary.js';
+import { startCommunicator, waitUntil } from './harness.js';
+import { telegramSetup } from './telegram-setup.js';
 
-const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
-afterEach(async () => {
-  for (const item of open.splice(0).reverse()) await (item.stop ?? item.close)!();
-});
-
-type Setup = { tg: FakeTelegram; secretary: FakeSecretary; communicator: Running };
-
-async function setup(
-  options: { env?: Record<string, string>; before?: (tg: FakeTelegram, secretary: FakeSecretary) => void } = {},
-): Promise<Setup> {
-  const tg = await startFakeTelegram();
-  const secretary = await startFakeSecretary();
-  open.push(tg, secretary);
-  options.before?.(tg, secretary);
-  const communicator = await startCommunicator({ secretaryUrl: secretary.url, telegram: tg, env: options.env });
-  open.push(communicator);
-  return { tg, secretary, communicator };
-}
+const { setup, track } = telegramSetup();
 
 describe('telegram channel', () => {
   it('answers a private message, shows typing, and confirms the update only after answering', async () => {
@@ -173,7 +156,7 @@ describe('telegram channel', () => {
     await communicator.stop();
     // A new instance polls the same queue: nothing handled may come back.
     const again = await startCommunicator({ secretaryUrl: secretary.url, telegram: tg });
-    open.push(again);
+    track(again);
     tg.pushMessage({ text: 'Второе сообщение' });
     await tg.waitForSent(2);
     expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: Первое сообщение', 'Ответ на: Второе сообщение']);
