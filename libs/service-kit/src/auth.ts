@@ -21,6 +21,13 @@ export type Principal = {
    * key; `anonymous` when the class is open (no keys configured, loopback only).
    */
   name: string;
+  /**
+   * The key's identifier for scoping what it owns: `sha256:` and the first 16 hex digits (64 bits) of the key's
+   * SHA-256 (`keyId`). It depends on the key alone, not on its name or its place in the list, so renaming or
+   * reordering keys keeps what a key owns; not secret (a generated key cannot be found from it). Absent for
+   * anonymous callers.
+   */
+  keyId?: string;
   /** True when no key was checked: the class is open (loopback, no keys). Such a caller vouches for nothing. */
   anonymous?: true;
 };
@@ -52,6 +59,14 @@ const digest = (value: string) => hash('sha256', value, 'buffer');
 /** The non-secret name of an unnamed key: `sha256:` and the first 8 hex digits of its SHA-256 (a fingerprint). */
 export function keyFingerprint(key: string): string {
   return `sha256:${digest(key).toString('hex').slice(0, 8)}`;
+}
+
+/**
+ * The non-secret identifier of a key that owns data (`Principal.keyId`): `sha256:` and the first 16 hex digits of
+ * its SHA-256 — 64 bits, so two configured keys do not share one by chance; never the key itself.
+ */
+export function keyId(key: string): string {
+  return `sha256:${digest(key).toString('hex').slice(0, 16)}`;
 }
 
 /**
@@ -215,14 +230,14 @@ const describeClasses = (classes: readonly KeyClass[]) =>
  */
 export function createAuthenticator(keys: Partial<ApiKeys>, options: AuthenticatorOptions = {}): Authenticator {
   const entries = KEY_CLASSES.flatMap((keyClass) =>
-    (keys[keyClass] ?? []).map((e) => ({ keyClass, name: e.name, digest: digest(e.key) })),
+    (keys[keyClass] ?? []).map((e) => ({ keyClass, name: e.name, keyId: keyId(e.key), digest: digest(e.key) })),
   );
   const open = (options.open ?? []).filter((c) => (keys[c] ?? []).length === 0);
   const identify = (key: string): Principal | undefined => {
     const given = digest(key);
     let found: Principal | undefined;
     for (const e of entries) {
-      if (timingSafeEqual(e.digest, given) && !found) found = { keyClass: e.keyClass, name: e.name };
+      if (timingSafeEqual(e.digest, given) && !found) found = { keyClass: e.keyClass, name: e.name, keyId: e.keyId };
     }
     return found;
   };

@@ -46,6 +46,7 @@ export {
   allKeys,
   serviceKeyToSend,
   keyFingerprint,
+  keyId,
   isLoopbackHost,
   principalOf,
   KEY_CLASSES,

@@ -15,6 +15,7 @@ import {
   createServiceApp,
   isLoopbackHost,
   keyFingerprint,
+  keyId,
   readApiKeys,
   type ApiKeys,
 } from '@workemon/service-kit';
@@ -64,9 +65,12 @@ describe('createAuthenticator', () => {
   it('sets res.locals.principal to the class and name of the key', async () => {
     const app = appWith(createAuthenticator(keys));
     const admin = await request(app).get('/clients').set('Authorization', 'bearer admin-key-1234567890');
-    expect(admin.body).toEqual({ keyClass: 'admin', name: 'alice' });
+    expect(admin.body).toEqual({ keyClass: 'admin', name: 'alice', keyId: keyId('admin-key-1234567890') });
     const client = await request(app).get('/clients').set('Authorization', 'Bearer client-key-1234567890');
-    expect(client.body).toEqual({ keyClass: 'client', name: 'web' });
+    expect(client.body).toEqual({ keyClass: 'client', name: 'web', keyId: keyId('client-key-1234567890') });
+    // The key's identifier: 64 bits of its SHA-256, never the key.
+    expect(client.body.keyId).toMatch(/^sha256:[0-9a-f]{16}$/);
+    expect(keyId('client-key-1234567890')).not.toBe(keyId('admin-key-1234567890'));
   });
 
   it('a class without keys refuses everything, unless it is open (loopback), then a call without a key is anonymous', async () => {
@@ -218,6 +222,6 @@ describe('the service kit app', () => {
     const app = express();
     app.get('/x', createAuthenticator(keys).require(['service']), (_req, res) => res.json(res.locals['principal']));
     const res = await request(app).get('/x').set('Authorization', 'Bearer service-key-1234567890');
-    expect(res.body).toEqual({ keyClass: 'service', name: 'svc' });
+    expect(res.body).toEqual({ keyClass: 'service', name: 'svc', keyId: keyId('service-key-1234567890') });
   });
 });

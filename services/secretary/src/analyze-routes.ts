@@ -15,6 +15,18 @@ function toAnalysisResponse(decision: Decision): AnalysisResponse {
   return { ...decision, 'context-response': decision.response };
 }
 
+/**
+ * The namespace of a caller's conversations: a client key's `keyId` (its SHA-256 prefix, never the key), so that
+ * its thread_keys, open questions and message_ids are its own. Another client key naming the same thread_key gets
+ * a fresh conversation of its own rather than a 403: a 403 would tell it that the thread exists (and so that
+ * another application talks to that person). Service keys (the communicator: mail and Telegram threads, whose
+ * keys come from the messages themselves), admin keys and anonymous callers of the keyless loopback mode share
+ * one namespace (undefined), as before. docs/secretary.md, "Conversations belong to their client key".
+ */
+export function clientKeyIdOf(principal: Principal | undefined): string | undefined {
+  return principal?.keyClass === 'client' && !principal.anonymous ? principal.keyId : undefined;
+}
+
 /** The analyzer's input from the validated fields; `principal` is the caller's (principalOf). */
 function toInput(fields: AnalyzeRequest, principal: Principal | undefined): AnalyzeInput {
   // The schema allows any non-empty string; whitespace alone is no request either.
@@ -26,6 +38,7 @@ function toInput(fields: AnalyzeRequest, principal: Principal | undefined): Anal
     request: fields.request,
     messageId: fields.message_id,
     threadKey: fields.thread_key,
+    clientKeyId: clientKeyIdOf(principal),
     subject: fields.subject,
     // Weighed in sender-trust.ts: the sender claims count only from a service principal, and an open class
     // (loopback, no keys: an anonymous caller) vouches for nothing.

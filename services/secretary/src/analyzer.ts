@@ -34,6 +34,12 @@ export type AnalyzeInput = {
   request: string;
   messageId?: string;
   threadKey?: string;
+  /**
+   * The client key that owns the conversation (its `Principal.keyId`): set for client keys only. Its thread_keys,
+   * open questions and message_ids are its own; undefined: the shared namespace of service and admin keys and of
+   * keyless loopback callers (ClaimInput.clientKeyId).
+   */
+  clientKeyId?: string;
   /** The mail's Subject (email channel): rules match it, it is not part of the request text. */
   subject?: string;
   /** Who called and what they claim about the sender (see sender-trust.ts); absent: nothing is vouched for. */
@@ -134,6 +140,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
       sender: input.username,
       messageId: input.messageId,
       threadKey: input.threadKey,
+      clientKeyId: input.clientKeyId,
       clarificationTtlMs: options.clarificationTtlMs,
       leaseMs: options.attemptLeaseMs,
       senderKeys: senderKeys(input.channel, input.username),
@@ -364,6 +371,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
       text: input.request,
       messageId: input.messageId,
       threadKey: input.threadKey,
+      clientKeyId: input.clientKeyId,
       clarificationTtlMs: options.clarificationTtlMs,
       leaseMs: options.attemptLeaseMs,
     };

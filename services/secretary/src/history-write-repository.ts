@@ -50,6 +50,12 @@ export type ClaimInput = {
   text: string;
   messageId: string | undefined;
   threadKey: string | undefined;
+  /**
+   * The namespace of the caller's conversations: the client key's `Principal.keyId` for a client key; undefined
+   * (the shared namespace) for service and admin keys and keyless loopback callers. Only a conversation of the
+   * same namespace is continued, and only there is a message_id the caller's own (docs/secretary.md).
+   */
+  clientKeyId?: string;
   /** A pending question older than this (database clock) no longer catches the sender's next message. */
   clarificationTtlMs: number;
   /**
@@ -109,14 +115,18 @@ export type PriorState = {
     /** Its heartbeat is older than the lease (database clock). */
     stale: boolean;
     /**
-     * Its conversation is the caller's: the same (normalised) sender, or the same thread_key (a mail thread is
-     * shared by design). Otherwise the message_id is someone else's and `claim` refuses it (403).
+     * Its conversation is the caller's: in the caller's namespace (`ClaimInput.clientKeyId`), and with the same
+     * (normalised) sender or the same thread_key (a mail thread is shared by design). Otherwise the message_id
+     * is someone else's and `claim` refuses it (403).
      */
     own: boolean;
     /** The stored decision, when it was answered. */
     answered?: Decision;
   };
-  /** The conversation this message continues: same thread_key, or a question still open (database clock). */
+  /**
+   * The conversation this message continues, in the caller's namespace: same thread_key, or a question still open
+   * (database clock).
+   */
   continued?: { id: number; status: ConversationStatus; clarificationRounds: number };
   /** The continued conversation's earlier request and the question that waits for an answer. */
   pending?: { request: string; question: string };
@@ -137,7 +147,7 @@ export type RequestLookup = {
 
 export type LookupInput = Pick<
   ClaimInput,
-  'channel' | 'sender' | 'messageId' | 'threadKey' | 'clarificationTtlMs' | 'leaseMs'
+  'channel' | 'sender' | 'messageId' | 'threadKey' | 'clarificationTtlMs' | 'leaseMs' | 'clientKeyId'
 > & {
   /** The sender's keys; a preferred match (a Telegram id the communicator vouches for) wins over the rest. */
   senderKeys?: SenderKeys;
@@ -169,14 +179,16 @@ const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 // $1 channel, $2 message_id, $3 lease ms, $4 thread_key, $5 normalised sender, $6 clarification TTL ms,
 // $7–$10 the preferred sender keys, $11–$14 the sender keys (email, username, telegram username, telegram id),
 // $15 whether to list the email domains, $16–$18 the rate-limit budgets to draw from (rate-limit-store.ts
-// budgetParams; empty: none), $19 the action whose analysis holds a pending question (ACTION_CLARIFY).
+// budgetParams; empty: none), $19 the action whose analysis holds a pending question (ACTION_CLARIFY), $20 the
+// caller's namespace (ClaimInput.clientKeyId; null: the shared one).
 const LOOKUP_REQUEST: PreparedStatement = {
   name: 'workemon_lookup_request',
   text: `
 with msg as (
   select m.id, m.conversation_id, m.state, m.attempts,
          m.claimed_at < now() - cast($3 as float8) * interval '1 millisecond' as stale,
-         (c.sender = cast($5 as text) or c.thread_key = cast($4 as text)) is true as own
+         (c.client_key_id is not distinct from cast($20 as text)
+          and (c.sender = cast($5 as text) or c.thread_key = cast($4 as text))) is true as own
     from messages m join conversations c on c.id = m.conversation_id
    where m.channel = cast($1 as text) and m.message_id = cast($2 as text)
 ), answered as (
@@ -186,10 +198,12 @@ with msg as (
 ), conv as (
   select id, status, clarification_rounds from (
     (select id, status, clarification_rounds, 0 as rank from conversations
-      where channel = cast($1 as text) and thread_key = cast($4 as text) order by id desc limit 1)
+      where channel = cast($1 as text) and thread_key = cast($4 as text)
+        and client_key_id is not distinct from cast($20 as text) order by id desc limit 1)
     union all
     (select id, status, clarification_rounds, 1 as rank from conversations
       where channel = cast($1 as text) and sender = cast($5 as text) and status = 'awaiting_clarification'
+        and client_key_id is not distinct from cast($20 as text)
         and updated_at > now() - cast($6 as float8) * interval '1 millisecond'
       order by id desc limit 1)
   ) found order by rank limit 1
@@ -333,12 +347,12 @@ const claimTail = `
 )
 select (select id from c) as conversation_id, (select id from m) as message_row_id, (select id from a) as analysis_id`;
 // $1 channel, $2 text, $3 message_id, $4 request, $5 department, $6 position, $7 sender, $8 employee id,
-// $9 thread_key.
+// $9 thread_key, $10 the client key's namespace (ClaimInput.clientKeyId; null: shared).
 const CLAIM_NEW: PreparedStatement = {
   name: 'workemon_claim_new',
   text: `with c as (
-  insert into conversations (channel, sender, employee_id, thread_key)
-  values (cast($1 as text), cast($7 as text), cast($8 as integer), cast($9 as text))
+  insert into conversations (channel, sender, employee_id, thread_key, client_key_id)
+  values (cast($1 as text), cast($7 as text), cast($8 as integer), cast($9 as text), cast($10 as text))
   returning id
 )${claimTail}`,
 };
@@ -583,7 +597,12 @@ export function createHistoryWriteRepository(knex: Knex) {
       input.position,
       ...(continued
         ? [continued.id, awaiting, input.threadKey ?? null]
-        : [normalizeSender(input.sender), input.employeeId ?? null, input.threadKey ?? null]),
+        : [
+            normalizeSender(input.sender),
+            input.employeeId ?? null,
+            input.threadKey ?? null,
+            input.clientKeyId ?? null,
+          ]),
     ];
     const [row] = await runPrepared<{
       conversation_id: number;
@@ -625,6 +644,7 @@ export function createHistoryWriteRepository(knex: Knex) {
       input.withEmailDomains === true,
       ...budgetParams(input.budget ?? []),
       ACTION_CLARIFY,
+      input.clientKeyId ?? null,
     ];
     // A draw that lost a race for a new rate-limit row failed whole (nothing drawn): run again, it is exact then.
     const [row] = await retryDraw(() => runPrepared<LookupRow>(knex, LOOKUP_REQUEST, values));

@@ -288,7 +288,8 @@ describe('analyze: conversations', () => {
     expect(await knex()('conversations').where({ sender: username })).toHaveLength(3);
   });
 
-  it('the same thread_key continues the conversation whoever the sender string is', async () => {
+  // Under one key: a thread_key is namespaced by the client key that started it (client-key-scope.test.ts).
+  it('the same thread_key from the same key continues the conversation whoever the sender string is', async () => {
     const thread = `<${unique('thread')}@mail.example.test>`;
     const first = 'Нужна аналитика кошельков';
     await analyzePost(secretary, { channel: 'email', username: 'a@example.test', request: first, thread_key: thread });

@@ -85,7 +85,12 @@ describe('message_id belongs to its sender', () => {
   it('answers a repeat from an alias in the same mail thread (the thread is shared by design)', async () => {
     const thread = unique('<thread-') + '@mail.example.test>';
     const messageId = unique('<alias-') + '@mail.example.test>';
-    await analyze({ channel: 'email', username: 'a@example.test', request: 'Первое письмо', thread_key: thread });
+    // The communicator (service key) forwards every mail of a thread. A thread a client key started is that
+    // key's own and is not shared with the communicator (client-key-scope.test.ts).
+    await analyze(
+      { channel: 'email', username: 'a@example.test', request: 'Первое письмо', thread_key: thread },
+      'service',
+    );
     const reply = { channel: 'email', request: SECRET_REQUEST, message_id: messageId, thread_key: thread };
     const first = await analyze({ ...reply, username: 'a.alias@example.test' }, 'service');
     expect(first.status).toBe(200);
