@@ -1,9 +1,9 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
-import { errors, principalOf, validated, type OpenApi, type Principal } from '@workemon/service-kit';
+import { errors, principalOf, validated, type KeyClass, type OpenApi, type Principal } from '@workemon/service-kit';
 import type { AnalyzeInput, createAnalyzer } from './analyzer.js';
 import type { Decision } from './decision.js';
-import type { createDryRun } from './dry-run.js';
+import { seesDirectory, type createDryRun } from './dry-run.js';
 import { analyzeBudget, enforceAnalyzeLimits, type AnalyzeLimits } from './rate-limits/analyze-limits.js';
 import type { RateLimitStore } from './rate-limits/rate-limit-store.js';
 import { capDecision } from './response-length.js';
@@ -60,9 +60,14 @@ export type AnalyzeRouteDeps = {
   dryRun: ReturnType<typeof createDryRun>;
   /** MAX_RESPONSE_LENGTH; absent or 0: answers are not cut. */
   maxResponseChars?: number;
+  /** The authenticator's open classes (keyless loopback): what an anonymous caller's dry run may show. */
+  openClasses?: readonly KeyClass[];
 };
 
-/** A dry run: the limits checked (nothing taken), the whole decision answered, nothing stored (dry-run.ts). */
+/**
+ * A dry run: the limits checked (nothing taken), the whole decision answered, nothing stored (dry-run.ts); a client
+ * key sees the plan without directory data (`seesDirectory`, `redactForClient`).
+ */
 async function answerDryRun(deps: AnalyzeRouteDeps, input: AnalyzeInput, res: Response) {
   if (deps.limits)
     await enforceAnalyzeLimits(deps.limits.store, deps.limits.settings, {
@@ -70,7 +75,8 @@ async function answerDryRun(deps: AnalyzeRouteDeps, input: AnalyzeInput, res: Re
       username: input.username,
       dryRun: true,
     });
-  const { decision, wouldExecute } = await deps.dryRun(input);
+  const view = seesDirectory(principalOf(res), deps.openClasses ?? []) ? 'full' : 'client';
+  const { decision, wouldExecute } = await deps.dryRun(input, view);
   res.json({
     ...toAnalysisResponse(capDecision(decision, deps.maxResponseChars)),
     dry_run: true,

@@ -175,6 +175,7 @@ export function buildApp(deps: SecretaryDeps): Express {
             maxResponseChars: deps.maxResponseChars,
           }),
           maxResponseChars: deps.maxResponseChars,
+          openClasses: deps.auth.open,
         }),
       );
       // Durable per-sender budgets shared by every communicator replica (rate-limits/): service keys only.

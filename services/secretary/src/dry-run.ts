@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { ACTION_CLARIFY, type WouldExecute } from '@workemon/contracts';
+import type { KeyClass, Principal } from '@workemon/service-kit';
 import type { ActionPreview } from './actions/action-hooks.js';
 import type { ExecutionTarget } from './actions/executors.js';
 import type { AnalyzeInput, createAnalyzer } from './analyzer.js';
@@ -15,6 +16,51 @@ export type PreviewActions = (context: DecisionContext) => ActionPreview | undef
 const targetName = (target: ExecutionTarget | null): string | null =>
   target === null ? null : target.system === 'jira' ? target.project : target.to;
 
+/**
+ * How a client key sees a side-effect target: its kind, by the role a person would recognise, never the directory's
+ * data (a Jira project key, a mailing-list address, a colleague's Telegram id).
+ */
+const TARGET_ROLE: Record<ExecutionTarget['system'], string> = {
+  jira: 'Jira project',
+  mailing_list: 'department mailing list',
+  telegram: 'responsible colleague (Telegram)',
+};
+
+/** What a client key reads instead of the operator's reason for a skipped action (which names directory data). */
+export const CLIENT_SKIP_REASON = 'it would not be carried out; a dry run with an admin key shows why';
+
+/**
+ * Whether a caller may see the directory's data in a dry run: admin and service keys do; a client key does not
+ * (ARCHITECTURE "Secure by default": reading the directory and the rules is an admin's right). A keyless caller on
+ * loopback sees what the open classes may read: everything when the admin class is open too (it could read the
+ * directory itself), the client's view otherwise. `open`: the authenticator's open classes.
+ */
+export function seesDirectory(principal: Principal | undefined, open: readonly KeyClass[]): boolean {
+  if (!principal) return false;
+  if (principal.anonymous) return open.includes('admin');
+  return principal.keyClass !== 'client';
+}
+
+/**
+ * The client's view of `would_execute`: each entry keeps its action and status; a side-effect target becomes its
+ * role (`TARGET_ROLE`), matched rules are left out, and a skip reason becomes `CLIENT_SKIP_REASON`. The reply's
+ * target is the caller's own input (the sender or chat it named) and stays.
+ */
+export function redactForClient(
+  entries: readonly WouldExecute[],
+  targets: readonly (ExecutionTarget | null | undefined)[],
+): WouldExecute[] {
+  return entries.map((entry, i): WouldExecute => {
+    const target = targets[i];
+    return {
+      ...entry,
+      rules: [],
+      target: target === undefined ? entry.target : target === null ? null : TARGET_ROLE[target.system],
+      reason: entry.reason === null ? null : CLIENT_SKIP_REASON,
+    };
+  });
+}
+
 /** Where the sender's answer would go: a Telegram chat from the thread key (`tg:<chat>[:<user>]`), else the sender. */
 function replyTargetOf(input: AnalyzeInput): string {
   if (input.channel === 'tg') {
@@ -29,7 +75,9 @@ function replyTargetOf(input: AnalyzeInput): string {
  * trust) with nothing stored, no action run, no outbox row and no rate-limit budget taken, returned with
  * `dry_run: true` and `would_execute`: the side-effect action the rules planned (with its target, or why it
  * would be skipped) and the reply the sender would get (none for a no_reply category). Not stored at all, so
- * it counts in no statistic and no later request continues it (docs/secretary.md, "Dry runs").
+ * it counts in no statistic and no later request continues it (docs/secretary.md, "Dry runs"). With
+ * `view: 'client'` the plan is shown as `redactForClient` makes it: the action and the kind of target, no directory
+ * data (docs/secretary.md, "Dry runs and client keys").
  */
 export function createDryRun(deps: {
   analyzer: ReturnType<typeof createAnalyzer>;
@@ -47,13 +95,19 @@ export function createDryRun(deps: {
     return new Map(rows.map((r) => [Number(r.id), r.name]));
   }
 
-  return async function dryRun(input: AnalyzeInput): Promise<{ decision: Decision; wouldExecute: WouldExecute[] }> {
+  return async function dryRun(
+    input: AnalyzeInput,
+    view: 'full' | 'client' = 'full',
+  ): Promise<{ decision: Decision; wouldExecute: WouldExecute[] }> {
     const { decision, context } = await deps.analyzer.dryRun(input);
     const preview = deps.preview?.(context);
     const names = await ruleNames(preview?.matchedRuleIds ?? []);
     const rules = (preview?.matchedRuleIds ?? []).map((id) => ({ id, name: names.get(id) ?? '' }));
     const wouldExecute: WouldExecute[] = [];
+    // The side-effect target of each entry (undefined: the reply, whose target is the caller's own input).
+    const targets: (ExecutionTarget | null | undefined)[] = [];
     if (preview?.plan) {
+      targets.push(preview.plan.target);
       wouldExecute.push({
         action: preview.action,
         status: preview.plan.status,
@@ -75,6 +129,9 @@ export function createDryRun(deps: {
         text: replyText,
       });
     }
-    return { decision, wouldExecute };
+    return {
+      decision,
+      wouldExecute: view === 'client' ? redactForClient(wouldExecute, targets) : wouldExecute,
+    };
   };
 }

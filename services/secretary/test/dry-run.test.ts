@@ -25,6 +25,14 @@ let communicator: FakeCommunicator;
 let actions: Actions;
 let secretary: Secretary;
 let ruleId: number;
+const ruleIds: Record<string, number> = {};
+
+// Directory data a client key must not see in a dry run (the department's list, its colleague's Telegram id).
+const MAILING_LIST = 'finance-all@corp.test';
+const TELEGRAM_CONTACT = '424242';
+// No "отчёт" in them: other rules route them to the department's list and to its colleague on Telegram.
+const TO_LIST = 'Разошлите всем в департаменте напоминание про сверку';
+const TO_COLLEAGUE = 'Передайте коллеге вопрос про сверку платежей';
 
 // No "задач"/"jira" in it: the analyst proposes a reply, the routing rule turns it into a Jira task.
 const REQUEST = 'Нужен отчёт по продажам за прошлый месяц для совета директоров';
@@ -84,7 +92,17 @@ beforeAll(async () => {
   actions.worker.start();
 
   const admin = keyed(secretary.url, 'admin');
-  expect((await admin.put('/departments/Finance').send({ jira_project_key: 'OPS' })).status).toBeLessThan(300);
+  expect(
+    (
+      await admin
+        .put('/departments/Finance')
+        .send({ jira_project_key: 'OPS', mailing_list: MAILING_LIST, telegram_contact: TELEGRAM_CONTACT })
+    ).status,
+  ).toBeLessThan(300);
+  expect((await admin.put('/departments/Legal').send({})).status).toBeLessThan(300);
+  expect((await admin.put('/employees/petr').send({ department: 'Legal', position: 'юрист' })).status).toBeLessThan(
+    300,
+  );
   expect(
     (await admin.put('/employees/anna').send({ department: 'Finance', position: 'аналитик', email: 'anna@corp.test' }))
       .status,
@@ -97,6 +115,16 @@ beforeAll(async () => {
   });
   expect(rule.status).toBe(201);
   ruleId = rule.body.id as number;
+  for (const [name, pattern, action] of [
+    ['Reminders → list', 'Разошлите', 'написать в рассылку департамента'],
+    ['Questions → colleague', 'коллеге', 'написать в telegram сотруднику'],
+  ] as const) {
+    const created = await admin
+      .post('/rules')
+      .send({ name, priority: 20, conditions: { request_pattern: pattern }, effects: { action } });
+    expect(created.status).toBe(201);
+    ruleIds[name] = created.body.id as number;
+  }
 });
 
 afterAll(async () => {
@@ -109,10 +137,10 @@ afterAll(async () => {
 });
 
 describe('dry_run on /analyze-request', () => {
-  it('returns the whole decision and what would run, and does nothing at all', async () => {
+  it('returns the whole decision and what would run to an admin key, and does nothing at all', async () => {
     const before = await rowCounts();
     const statsBefore = (await keyed(secretary.url, 'admin').get('/stats')).body;
-    const res = await keyed(secretary.url, 'client')
+    const res = await keyed(secretary.url, 'admin')
       .post('/analyze-request')
       .send({ channel: 'direct', username: 'anna', request: REQUEST, dry_run: true });
     expect(res.status).toBe(200);
@@ -146,6 +174,74 @@ describe('dry_run on /analyze-request', () => {
     expect(jira.issues).toHaveLength(0);
     expect(communicator.calls).toBe(0);
     expect((await keyed(secretary.url, 'admin').get('/stats')).body).toEqual(statsBefore);
+  });
+
+  it('shows a client key the action and the kind of target only: no Jira project, list address, Telegram id, rule', async () => {
+    const dry = (key: 'client' | 'admin', username: string, text: string) =>
+      keyed(secretary.url, key)
+        .post('/analyze-request')
+        .send({ channel: 'direct', username, request: text, dry_run: true });
+    const cases = [
+      { username: 'anna', text: REQUEST, action: ACTION_JIRA, status: 'pending', target: 'Jira project' },
+      {
+        username: 'anna',
+        text: TO_LIST,
+        action: 'написать в рассылку департамента',
+        status: 'pending',
+        target: 'department mailing list',
+      },
+      {
+        username: 'anna',
+        text: TO_COLLEAGUE,
+        action: 'написать в telegram сотруднику',
+        status: 'pending',
+        target: 'responsible colleague (Telegram)',
+      },
+    ];
+    for (const c of cases) {
+      const res = await dry('client', c.username, c.text);
+      expect(res.status, c.text).toBe(200);
+      expectContract('analyzeRequestPost', res);
+      expect(res.body.action, c.text).toBe(c.action);
+      expect(res.body.would_execute[0], c.text).toEqual({
+        action: c.action,
+        status: c.status,
+        rules: [],
+        target: c.target,
+        reason: null,
+        text: null,
+      });
+      // The reply goes back to the caller's own sender: that target is the caller's input, shown as is.
+      expect(res.body.would_execute[1]).toMatchObject({ target: c.username, rules: [] });
+      const shown = JSON.stringify(res.body);
+      for (const secret of ['OPS', MAILING_LIST, TELEGRAM_CONTACT, 'Reports → Jira', 'Reminders', 'Questions'])
+        expect(shown, c.text).not.toContain(secret);
+    }
+    // An admin key sees the same plans in full.
+    const list = await dry('admin', 'anna', TO_LIST);
+    expect(list.body.would_execute[0]).toMatchObject({
+      target: MAILING_LIST,
+      rules: [{ id: ruleIds['Reminders → list'], name: 'Reminders → list' }],
+    });
+    const colleague = await dry('admin', 'anna', TO_COLLEAGUE);
+    expect(colleague.body.would_execute[0]).toMatchObject({ target: TELEGRAM_CONTACT });
+  });
+
+  it("tells a client key that an action would be skipped, not the operator's reason", async () => {
+    // Legal has no Telegram contact: the action would be skipped, for a reason that names the directory.
+    const admin = await keyed(secretary.url, 'admin')
+      .post('/analyze-request')
+      .send({ channel: 'direct', username: 'petr', request: TO_COLLEAGUE, dry_run: true });
+    expect(admin.body.would_execute[0]).toMatchObject({ status: 'skipped', reason: expect.any(String) });
+    const operatorReason = admin.body.would_execute[0].reason as string;
+    const client = await keyed(secretary.url, 'client')
+      .post('/analyze-request')
+      .send({ channel: 'direct', username: 'petr', request: TO_COLLEAGUE, dry_run: true });
+    expect(client.status).toBe(200);
+    expectContract('analyzeRequestPost', client);
+    expect(client.body.would_execute[0]).toMatchObject({ status: 'skipped', rules: [], target: null });
+    expect(client.body.would_execute[0].reason).toMatch(/would not be carried out/);
+    expect(client.body.would_execute[0].reason).not.toBe(operatorReason);
   });
 
   it('the same request for real creates the Jira issue (the dry run above would have)', async () => {
@@ -190,7 +286,7 @@ describe('dry_run on /analyze-request', () => {
     expect(res.status).toBe(200);
     expectContract('analyzeRequestGet', res);
     expect(res.body).toMatchObject({ dry_run: true, action: ACTION_JIRA });
-    expect(res.body.would_execute[0]).toMatchObject({ action: ACTION_JIRA, target: 'OPS' });
+    expect(res.body.would_execute[0]).toMatchObject({ action: ACTION_JIRA, target: 'Jira project' });
     expect(await rowCounts()).toEqual(before);
     expect(jira.requests).toHaveLength(1);
   });

@@ -62,6 +62,19 @@ describe('secretary authentication, route by route', () => {
       expect(byId.get(id), id).toEqual(['admin']);
     expect(byId.get('getHealth')).toEqual([]);
     expect(probed.length).toBeGreaterThanOrEqual(25);
+    // A client key reads no one's history, directory, audit, prompts, rules or action log: every route but
+    // /analyze-request refuses it with 403 (probed above: a refused class must get 403).
+    const clientRoutes = probed.filter((p) => p.allowed.includes('client')).map((p) => p.operationId);
+    expect(clientRoutes.sort()).toEqual(['analyzeRequestGet', 'analyzeRequestPost']);
+    for (const id of [
+      'listActions',
+      'listAuditEvents',
+      'getPrompts',
+      'getConversation',
+      'getRuleStats',
+      'lookupDeliveries',
+    ])
+      expect(byId.get(id), id).not.toContain('client');
   });
 
   it('keeps /health, /metrics and /openapi.json open', async () => {

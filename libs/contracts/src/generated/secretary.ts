@@ -607,9 +607,9 @@ export interface components {
                 id: number;
                 name: string;
             }[];
-            /** @description a Jira project key, a mailing-list address, a Telegram contact, or the address / chat the reply goes to */
+            /** @description a Jira project key, a mailing-list address, a Telegram contact, or the address / chat the reply goes to; for a client key a side-effect target is only its kind (Jira project, department mailing list, responsible colleague (Telegram)), and rules are empty */
             target: string | null;
-            /** @description why it would be skipped (operator-facing) */
+            /** @description why it would be skipped (operator-facing; a client key reads a fixed sentence instead) */
             reason: string | null;
             /** @description for the reply, the text the sender would receive; null otherwise */
             text: string | null;
