@@ -99,3 +99,36 @@ describe('starting with keys or on loopback', () => {
     expect(await run.exited).toBe(0);
   });
 });
+
+describe('key length at start', () => {
+  it(
+    'a key under 16 characters stops the secretary and the guesser (one line naming the variable, never the key)',
+    {
+      timeout: 120_000,
+    },
+    async () => {
+      const short = 'short-key-12345';
+      const runs = [
+        startMain('secretary', { HOST: '127.0.0.1', API_KEYS: `app:${short}` }),
+        startMain('guesser', { HOST: '127.0.0.1', SERVICE_API_KEYS: short }),
+      ];
+      for (const [i, variable] of ['API_KEYS: key 1 (app)', 'SERVICE_API_KEYS: key 1'].entries()) {
+        const run = runs[i]!;
+        expect(await run.exited, run.output().slice(-800)).toBe(1);
+        expect(run.output()).toContain(`${variable} is shorter than 16 characters`);
+        expect(run.output()).not.toContain(short);
+        expect(run.output()).not.toMatch(/listening on port/);
+      }
+    },
+  );
+
+  it('a key of 16 to 31 characters starts with one warning naming it, not the key', { timeout: 90_000 }, async () => {
+    const medium = 'medium-key-0123456789';
+    const run = startMain('guesser', { HOST: '127.0.0.1', SERVICE_API_KEYS: `svc:${medium}` });
+    await run.waitFor(/listening on port (\d+)/);
+    expect(run.output().match(/SERVICE_API_KEYS: key 1 \(svc\) is shorter than 32 characters/g)).toHaveLength(1);
+    expect(run.output()).not.toContain(medium);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  });
+});

@@ -287,25 +287,63 @@ export function principalOf(res: { locals: Record<string, unknown> }): Principal
 }
 
 /**
+ * The shortest key a service starts with, in characters. A shorter one is refused at start: an operator who typed
+ * `test-key` or a word meant a placeholder, and such a key falls to guessing. (NIST SP 800-63B asks memorised
+ * secrets for at least 8 characters with rate limiting; a bearer key sent on every call gets no such shield.)
+ */
+export const MIN_API_KEY_LENGTH = 16;
+/** Keys shorter than this (but at least `MIN_API_KEY_LENGTH`) start with a warning: `openssl rand -base64 32` makes 44. */
+export const RECOMMENDED_API_KEY_LENGTH = 32;
+
+/**
+ * The length rule on every configured key of every class (`MIN_API_KEY_LENGTH`, `RECOMMENDED_API_KEY_LENGTH`):
+ * `problems` for keys too short to start with, `warnings` for keys shorter than recommended. Each names the
+ * variable, the key's position in its class and its name when it has one — never the key, its fingerprint (a
+ * short key's digest is easy to reverse) or its length.
+ */
+export function checkApiKeyLengths(keys: Partial<ApiKeys>): { problems: string[]; warnings: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const generate = 'generate one with openssl rand -base64 32';
+  for (const keyClass of KEY_CLASSES) {
+    (keys[keyClass] ?? []).forEach((entry, i) => {
+      const which = `${KEY_CLASS_VARIABLES[keyClass]}: key ${i + 1}${entry.name.startsWith('sha256:') ? '' : ` (${entry.name})`}`;
+      if (entry.key.length < MIN_API_KEY_LENGTH)
+        problems.push(`${which} is shorter than ${MIN_API_KEY_LENGTH} characters; ${generate}`);
+      else if (entry.key.length < RECOMMENDED_API_KEY_LENGTH)
+        warnings.push(`${which} is shorter than ${RECOMMENDED_API_KEY_LENGTH} characters; ${generate}`);
+    });
+  }
+  return { problems, warnings };
+}
+
+/**
  * The start-time rule: a service listening beyond loopback refuses to start while a class it serves has no key
  * (ConfigError naming the variables to set); on loopback such a class is open and `warning` says so (log it once).
+ * Wherever it listens, a key shorter than `MIN_API_KEY_LENGTH` stops the start (ConfigError naming the variable and
+ * the key's position, never the key), and keys shorter than `RECOMMENDED_API_KEY_LENGTH` are named in `warning`
+ * (`checkApiKeyLengths`); the parts of `warning` are joined by `; `.
  */
 export function authForStart(options: { host: string; keys: ApiKeys; served: readonly KeyClass[] }): {
   auth: Authenticator;
   warning?: string;
 } {
   const missing = options.served.filter((c) => options.keys[c].length === 0);
+  const lengths = checkApiKeyLengths(options.keys);
+  const problems = [...lengths.problems];
   if (missing.length && !isLoopbackHost(options.host)) {
-    throw new ConfigError(
-      missing.map(
+    problems.push(
+      ...missing.map(
         (c) =>
           `${KEY_CLASS_VARIABLES[c]}: required when HOST (${options.host}) is not a loopback address: set ${KEY_CLASS_VARIABLES[c]} or ${KEY_CLASS_VARIABLES[c]}_FILE (${c} keys), or HOST=127.0.0.1`,
       ),
     );
   }
+  if (problems.length) throw new ConfigError(problems);
   const auth = createAuthenticator(options.keys, { open: missing });
-  const warning = missing.length
+  const openWarning = missing.length
     ? `${missing.map((c) => KEY_CLASS_VARIABLES[c]).join(', ')} not set: ${missing.join(', ')} routes are open to anyone on this machine (HOST=${options.host}); set them before listening beyond loopback`
     : undefined;
-  return { auth, warning };
+  const parts = [openWarning, ...lengths.warnings].filter((w): w is string => w !== undefined);
+  return { auth, warning: parts.length ? parts.join('; ') : undefined };
 }

@@ -192,7 +192,7 @@ describe('authForStart', () => {
   it('beyond loopback starts when every served class has keys (unserved classes may be empty)', () => {
     const { auth, warning } = authForStart({
       host: '10.0.0.5',
-      keys: { client: [], admin: [], service: keys.service },
+      keys: { client: [], admin: [], service: [{ name: 'svc', key: 'Zr8m1kP0y4Qb7x2V9nT6cW3eH5jL8sA1' }] },
       served: ['service'],
     });
     expect(warning).toBeUndefined();
@@ -207,6 +207,60 @@ describe('authForStart', () => {
     });
     expect(auth.open).toEqual(['client', 'admin']);
     expect(warning).toMatch(/API_KEYS, ADMIN_API_KEYS not set: client, admin routes are open/);
+  });
+
+  it('refuses a key shorter than 16 characters wherever it listens, naming the variable and position, never the key', () => {
+    for (const host of ['127.0.0.1', '0.0.0.0']) {
+      let error: unknown;
+      try {
+        authForStart({
+          host,
+          keys: {
+            client: [
+              { name: 'web', key: 'Zr8m1kP0y4Qb7x2V9nT6cW3eH5jL8sA1' },
+              { name: 'sha256:0d1c2b3a', key: 'short-key-12345' },
+            ],
+            admin: [{ name: 'alice', key: 'test-key' }],
+            service: [{ name: 'svc', key: 'x'.repeat(16) }],
+          },
+          served: ['client', 'admin', 'service'],
+        });
+      } catch (err) {
+        error = err;
+      }
+      expect(error, host).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      expect(problems).toEqual([
+        'API_KEYS: key 2 is shorter than 16 characters; generate one with openssl rand -base64 32',
+        'ADMIN_API_KEYS: key 1 (alice) is shorter than 16 characters; generate one with openssl rand -base64 32',
+      ]);
+      const text = (error as ConfigError).message;
+      for (const secret of ['short-key-12345', 'test-key', 'sha256:0d1c2b3a']) expect(text).not.toContain(secret);
+    }
+  });
+
+  it('starts with a key of 16 to 31 characters, and the warning names it (not the key); 32 and more: no warning', () => {
+    const strong = 'Zr8m1kP0y4Qb7x2V9nT6cW3eH5jL8sA1';
+    const { warning } = authForStart({
+      host: '0.0.0.0',
+      keys: {
+        client: [{ name: 'web', key: strong }],
+        admin: [{ name: 'alice', key: 'sixteen-chars-ok' }],
+        service: [{ name: 'svc', key: strong.slice(1) }],
+      },
+      served: ['client', 'admin', 'service'],
+    });
+    expect(warning).toBe(
+      'ADMIN_API_KEYS: key 1 (alice) is shorter than 32 characters; generate one with openssl rand -base64 32; ' +
+        'SERVICE_API_KEYS: key 1 (svc) is shorter than 32 characters; generate one with openssl rand -base64 32',
+    );
+    expect(warning).not.toContain('sixteen-chars-ok');
+    const strongOnly = authForStart({
+      host: '0.0.0.0',
+      keys: { client: [{ name: 'web', key: strong }], admin: [], service: [] },
+      served: ['client'],
+    });
+    expect(strongOnly.warning).toBeUndefined();
   });
 
   it('knows loopback addresses', () => {

@@ -64,7 +64,11 @@ describe('camelCase config fields (issue 11 point 5)', () => {
       service: 'start-test',
       version: '1.0.0',
       loadConfig: () =>
-        parseServiceEnv(schema, { HOST: '127.0.0.1', LOG_LEVEL: 'error', SERVICE_API_KEYS: 's:svc-key-1' }).config,
+        parseServiceEnv(schema, {
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'error',
+          SERVICE_API_KEYS: 's:svc-key-1-Qb7x2V9nT6cW3eH5jL8sA1',
+        }).config,
       served: ['client', 'service'],
       secrets: () => ['extra-secret'],
     });
@@ -77,7 +81,7 @@ describe('camelCase config fields (issue 11 point 5)', () => {
       ),
     )
       .get('/svc')
-      .set('Authorization', 'Bearer svc-key-1');
+      .set('Authorization', 'Bearer svc-key-1-Qb7x2V9nT6cW3eH5jL8sA1');
     expect(res.status).toBe(200);
     expect(await started.metrics.registry.metrics()).toContain('process_cpu');
   });

@@ -583,7 +583,9 @@ describe('analyze: auth, policies and upstream failures', () => {
       databaseUrl: db.url,
       guesserUrl: llm.guesserUrl,
       analystUrl: llm.analystUrl,
-      overrides: { auth: createAuthenticator({ client: [{ name: 'guarded', key: 'test-key-secret' }] }) },
+      overrides: {
+        auth: createAuthenticator({ client: [{ name: 'guarded', key: 'test-key-secret-0b7d3e91a5c2f468' }] }),
+      },
     });
     extra.push(guarded);
     const fields = { channel: 'direct', username: unique('auth'), request: 'Авторизации' };
@@ -594,10 +596,10 @@ describe('analyze: auth, policies and upstream failures', () => {
     expect(wrong.status).toBe(401);
     expect((await request(guarded.url).get('/employees')).status).toBe(401);
     expect((await request(guarded.url).get('/stats')).status).toBe(401);
-    const ok = await analyzeGet(guarded, fields, { Authorization: 'Bearer test-key-secret' });
+    const ok = await analyzeGet(guarded, fields, { Authorization: 'Bearer test-key-secret-0b7d3e91a5c2f468' });
     expect(ok.status).toBe(200);
     expect(await knex()('conversations').where({ sender: fields.username })).toHaveLength(1);
-    expect(guarded.logs.lines.join('\n')).not.toContain('test-key-secret');
+    expect(guarded.logs.lines.join('\n')).not.toContain('test-key-secret-0b7d3e91a5c2f468');
   });
 
   it('UNKNOWN_USER_POLICY=reject answers an unknown sender 403 politely, with no LLM call and no rows', async () => {

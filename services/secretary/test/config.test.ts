@@ -22,8 +22,15 @@ describe('loadConfig', () => {
   });
 
   it('parses lists and durations (a bare number of CLARIFICATION_TTL is seconds)', () => {
-    const config = loadConfig({ API_KEYS: 'a-key, b-key', CLARIFICATION_TTL: '600', UNKNOWN_USER_POLICY: 'reject' });
-    expect(config.apiKeys.client.map((entry) => entry.key)).toEqual(['a-key', 'b-key']);
+    const config = loadConfig({
+      API_KEYS: 'a-key-7c1e9b3d5f2a4c68, b-key-2d8f6a4c1e3b5d79',
+      CLARIFICATION_TTL: '600',
+      UNKNOWN_USER_POLICY: 'reject',
+    });
+    expect(config.apiKeys.client.map((entry) => entry.key)).toEqual([
+      'a-key-7c1e9b3d5f2a4c68',
+      'b-key-2d8f6a4c1e3b5d79',
+    ]);
     expect(config.clarificationTtl).toBe(600_000);
     expect(config.unknownUserPolicy).toBe('reject');
     expect(loadConfig({ UNKNOWN_USER_POLICY: 'allow' }).unknownUserPolicy).toBe('allow');

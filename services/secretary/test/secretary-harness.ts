@@ -52,7 +52,7 @@ export async function startSecretary(options: {
     service: 'secretary',
     level: 'debug',
     stdout: logs,
-    secrets: ['test-key-secret', ...Object.values(TEST_KEYS)],
+    secrets: ['test-key-secret-0b7d3e91a5c2f468', ...Object.values(TEST_KEYS)],
   });
   const db = openDatabase({ url: options.databaseUrl, pgliteDir: options.pgliteDir, poolMax: 10, logger });
   await migrateDatabase(db);

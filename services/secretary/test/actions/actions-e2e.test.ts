@@ -176,7 +176,7 @@ beforeAll(async () => {
     port: secretaryPort,
     env: {
       // Admin keys named `admin` and `security`: approvals record the name of the key that decided.
-      ADMIN_API_KEYS: 'admin:secretary-key,security:security-key',
+      ADMIN_API_KEYS: 'admin:secretary-admin-key-3f9a1c7e5b2d4a60,security:security-admin-key-8c2e4a6f1b3d5e79',
       SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
       COMMUNICATOR_URL: communicator.http.url,
       JIRA_BASE_URL: jira.url,
@@ -221,7 +221,7 @@ afterAll(async () => {
   await llm?.close();
 });
 
-const auth = { Authorization: 'Bearer secretary-key' };
+const auth = { Authorization: 'Bearer secretary-admin-key-3f9a1c7e5b2d4a60' };
 let userSeq = 0;
 
 /**
@@ -402,7 +402,7 @@ describe('actions end to end', () => {
       env: {
         COMMUNICATOR_URL: communicator.http.url,
         SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
-        ADMIN_API_KEYS: 'admin:secretary-key',
+        ADMIN_API_KEYS: 'admin:secretary-admin-key-3f9a1c7e5b2d4a60',
         UNKNOWN_USER_POLICY: 'allow',
       },
     });
@@ -528,7 +528,7 @@ describe('approvals end to end', () => {
     const { held, user } = await holdOne('Создайте задачу: постоянный доступ к проду для подрядчика');
     const rejected = await request(secretary.url)
       .post(`/action-executions/${held.id}/reject`)
-      .set({ Authorization: 'Bearer security-key' })
+      .set({ Authorization: 'Bearer security-admin-key-8c2e4a6f1b3d5e79' })
       .send({ by: 'api:security', reason: 'подрядчикам не положено' });
     expectContract('rejectActionExecution', rejected);
     const told = await waitForTelegram(user.id, 'отклонено', 'the requester told');

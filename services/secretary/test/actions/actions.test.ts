@@ -559,13 +559,15 @@ describe('GET /action-executions', () => {
   });
 
   it('needs the API key when API_KEYS is set', async () => {
-    const app = buildActionsApp(db.knex, { auth: createAuthenticator({ admin: [{ name: 'k', key: 'k1' }] }) });
+    const app = buildActionsApp(db.knex, {
+      auth: createAuthenticator({ admin: [{ name: 'k', key: 'admin-key-5e1c9b7a3d2f40681' }] }),
+    });
     const denied = await request(app).get('/action-executions');
     expectContract('listActionExecutions', denied);
     expect(denied.status).toBe(401);
     const denied2 = await request(app).post('/action-executions/1/approve').send({});
     expect(denied2.status).toBe(401);
-    const ok = await request(app).get('/action-executions').set('Authorization', 'Bearer k1');
+    const ok = await request(app).get('/action-executions').set('Authorization', 'Bearer admin-key-5e1c9b7a3d2f40681');
     expect(ok.status).toBe(200);
   });
 });
