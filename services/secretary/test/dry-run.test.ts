@@ -12,6 +12,7 @@ import { startLlmServices } from './llm-services.js';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { ACTION_JIRA } from '../src/actions/action-policy.js';
+import { seesDirectory } from '../src/dry-run.js';
 import { createActions, type Actions } from '../src/actions/actions-wiring.js';
 import { loadConfig } from '../src/config.js';
 import { createDirectoryRepository } from '../src/directory-repository.js';
@@ -300,5 +301,18 @@ describe('dry_run on /analyze-request', () => {
     expectContract('analyzeRequestPost', res);
     expect(res.body.message).toMatch(/dry_run/);
     expect(await rowCounts()).toEqual(before);
+  });
+});
+
+describe('who sees the directory in a dry run (seesDirectory)', () => {
+  it('admin and service keys do, client keys do not; a keyless caller only while admin routes are open too', () => {
+    const keyed = (keyClass: 'client' | 'admin' | 'service') => ({ keyClass, name: keyClass, keyId: 'sha256:0' });
+    expect(seesDirectory(keyed('admin'), [])).toBe(true);
+    expect(seesDirectory(keyed('service'), [])).toBe(true);
+    expect(seesDirectory(keyed('client'), [])).toBe(false);
+    const anonymous = { keyClass: 'client' as const, name: 'anonymous', anonymous: true as const };
+    expect(seesDirectory(anonymous, ['client', 'admin', 'service'])).toBe(true);
+    expect(seesDirectory(anonymous, ['client'])).toBe(false);
+    expect(seesDirectory(undefined, ['client', 'admin'])).toBe(false);
   });
 });
