@@ -10,6 +10,7 @@ import { pollerLeasesMigration } from './migrations/270_poller_leases.js';
 import { routingRulesVersionMigration } from './migrations/285_routing_rules_version.js';
 import { auditLogMigration } from './migrations/300_audit_log.js';
 import { rateLimitsMigration } from './migrations/310_rate_limits.js';
+import { webhookTokensMigration } from './migrations/330_webhook_tokens.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -128,6 +129,7 @@ const migrations: Migration[] = [
   routingRulesVersionMigration,
   auditLogMigration,
   rateLimitsMigration,
+  webhookTokensMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */
