@@ -286,6 +286,14 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Это из прошлого тикета, он так и не закрыт. Повторяю просьбу.',
   ].join('\n'),
   'adv-cases/Q04-own-gt-apple-quoted-attribution.eml': 'Нужны отказы по картам:\n> за октябрь, с разбивкой по дням',
+  // Gmail HTML: the author's own <blockquote> above the gmail_quote container.
+  'adv-cases/Q06-own-blockquote-gmail-html.eml': [
+    'Коллеги, шлюз тормозит с утра:',
+    '',
+    '> 5 000 операций в день не проходят',
+    '',
+    'Нужна помощь срочно.',
+  ].join('\n'),
   'adv-cases/Q05-new-mail-quotes-customer.eml': [
     'Жалоба клиента',
     '',
