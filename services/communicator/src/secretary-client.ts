@@ -37,10 +37,10 @@ export type SecretaryClient = {
   /**
    * `POST /webhook-tokens` (docs/webhooks.md): reserves a provider's replay token for the payload with hex SHA-256
    * `payloadSha256`, for `ttlSeconds`, once across every replica. Resolves with the reservation's expiry (ISO 8601,
-   * database clock) when it is this payload's — new (201) or already (200: the provider retrying that post);
-   * rejects with the call's AppError otherwise — 409
-   * `upstream_rejected` (`details.upstreamCode` `token_reserved`) for another payload, 503/504 when the secretary
-   * cannot answer. Not retried here: the webhook's provider retries.
+   * database clock) when it is this payload's — new (201) or already (200: the provider retrying that post).
+   * Rejects with the call's AppError otherwise: 409 `upstream_rejected` with `details.upstreamCode`
+   * `token_reserved` when another payload holds it, 503/504 when the secretary cannot answer. Not retried here:
+   * the webhook's provider retries.
    */
   reserveWebhookToken: (reservation: WebhookTokenReservationInput) => Promise<{ expiresAt: string }>;
 };
