@@ -34,6 +34,30 @@ export type SecretaryClient = {
   consumeRateLimit: (request: RateLimitConsumeRequest) => Promise<RateLimitAnswer>;
   /** `POST /audit-events`: stores 1..100 audit events; a repeated `event_id` is ignored by the secretary. */
   postAuditEvents: (events: AuditEvent[]) => Promise<{ accepted: number; duplicates: number }>;
+  /**
+   * `POST /webhook-tokens` (docs/webhooks.md): reserves a provider's replay token for the payload with hex SHA-256
+   * `payloadSha256`, for `ttlSeconds`, once across every replica. Resolves with the reservation's expiry (ISO 8601,
+   * database clock) when it is this payload's — new (201) or already (200: the provider retrying that post).
+   * Rejects with the call's AppError otherwise: 409 `upstream_rejected` with `details.upstreamCode`
+   * `token_reserved` when another payload holds it, 503/504 when the secretary cannot answer. Not retried here:
+   * the webhook's provider retries.
+   */
+  reserveWebhookToken: (reservation: WebhookTokenReservationInput) => Promise<{ expiresAt: string }>;
+};
+
+/** What `reserveWebhookToken` sends: the provider, its token, the payload's hex SHA-256 and how long to keep it. */
+export type WebhookTokenReservationInput = {
+  provider: 'mailgun';
+  token: string;
+  payloadSha256: string;
+  ttlSeconds: number;
+};
+
+type WebhookTokenReservation = SecretaryApi.components['schemas']['WebhookTokenReservation'];
+
+const isWebhookTokenReservation = (data: unknown): data is WebhookTokenReservation => {
+  const d = data as Partial<WebhookTokenReservation> | null;
+  return !!d && typeof d.token === 'string' && typeof d.payload_sha256 === 'string' && typeof d.expires_at === 'string';
 };
 
 /** The secretary's answer to `POST /rate-limits/consume` (libs/contracts, checked against the contract). */
@@ -148,6 +172,14 @@ export function createSecretaryClient(options: {
           timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
         },
       ),
+    reserveWebhookToken: async ({ provider, token, payloadSha256, ttlSeconds }) => {
+      const reservation = await http.post<WebhookTokenReservation>(
+        '/webhook-tokens',
+        { provider, token, payload_sha256: payloadSha256, ttl_seconds: ttlSeconds },
+        { validate: isWebhookTokenReservation, timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS) },
+      );
+      return { expiresAt: reservation.expires_at };
+    },
     health: async () => {
       const res = await http.probe('/health', { timeoutMs: 2000 }).catch((err: unknown) => {
         // Said for the operator reading /health: where the communicator looks, the key that sets it, the fix.

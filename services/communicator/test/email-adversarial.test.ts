@@ -5,7 +5,8 @@
 // a forward as attachment with its own attachments; the author's own lines that look like attribution or header
 // lines; phone and webmail footers in Russian; a pasted screenshot as the only content; Russian text under a wrong
 // single-byte charset label, UTF-8 under a windows-1251 one; a reply with nothing new under its `Re:` subject, a
-// body of zero-width characters, TNEF as application/vnd.ms-tnef without a name; HTML nested 2,000 deep. Each goes
+// body of zero-width characters, TNEF as application/vnd.ms-tnef without a name; HTML nested 2,000 deep; the
+// author's own '>' lines (a figure, `>=3`, a markdown-style quote above the attribution). Each goes
 // through the real communicator: IMAP APPEND into Dovecot, the fake secretary records the request it received,
 // the SMTP sink the reply sent.
 import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
@@ -262,6 +263,43 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     '[Пересланное письмо]',
     'От: Сидоров Пётр <sidorov@example.test>',
     'Нужна выгрузка отказов.',
+  ].join('\n'),
+  // The author's own lines starting with '>' (a figure, a threshold, a markdown-style quote) in the new text stay;
+  // only the quoted previous message below the attribution goes.
+  'adv-cases/Q01-own-gt-top-posted-gmail.eml': [
+    'Коллеги, шлюз тормозит с утра:',
+    '> 5 000 операций в день не проходят',
+    'Нужна помощь срочно, клиенты жалуются.',
+  ].join('\n'),
+  'adv-cases/Q02-own-gte-new-mail.eml': [
+    'Алерт на вход',
+    '',
+    'Добрый день!',
+    'Нужно настроить алерт в Grafana на неудачные входы:',
+    '>=3 попыток за минуту — предупреждение,',
+    '> 10 попыток — блокировать учётную запись.',
+  ].join('\n'),
+  'adv-cases/Q03-markdown-quote-above-yandex.eml': [
+    'Добрый день!',
+    '',
+    '> Нужен доступ к Grafana на чтение',
+    'Это из прошлого тикета, он так и не закрыт. Повторяю просьбу.',
+  ].join('\n'),
+  'adv-cases/Q04-own-gt-apple-quoted-attribution.eml': 'Нужны отказы по картам:\n> за октябрь, с разбивкой по дням',
+  // Gmail HTML: the author's own <blockquote> above the gmail_quote container.
+  'adv-cases/Q06-own-blockquote-gmail-html.eml': [
+    'Коллеги, шлюз тормозит с утра:',
+    '',
+    '> 5 000 операций в день не проходят',
+    '',
+    'Нужна помощь срочно.',
+  ].join('\n'),
+  'adv-cases/Q05-new-mail-quotes-customer.eml': [
+    'Жалоба клиента',
+    '',
+    'Коллеги, клиент пишет в чат:',
+    '> Оплата картой Мир не проходит третий день, ошибка 05',
+    'Проверьте, пожалуйста, логи процессинга.',
   ].join('\n'),
 };
 

@@ -5,7 +5,8 @@
  * `POST /action-executions/{id}/approve|reject` for executions a test marks `awaitApproval(id)`: the first
  * decision wins, a second is 409, an unknown id 404, as the real secretary answers.
  * `POST /deliveries` and `POST /deliveries/lookup` keep the handled keys (in `handled`), as the real secretary's
- * `deliveries` table does; while down they answer 503 too.
+ * `deliveries` table does; while down they answer 503 too. `POST /webhook-tokens` reserves Mailgun tokens per payload
+ * as the real secretary's `webhook_tokens` table does (201 / 200 same payload / 409 another), down with them.
  * `POST /rate-limits/consume` and `POST /audit-events` as agreed for issue 15 (docs/audit-and-limits.md): service
  * key only, bodies validated exactly (400 in the contract shape, nothing changed), budgets kept in this process
  * (they outlive the communicators a test restarts), audit events stored once per `event_id`.
@@ -39,6 +40,8 @@ export type FakeSecretary = Listening & {
   delayMs: number;
   /** Hold the answer to this request this long (instead of delayMs). */
   delayFor?: (request: AnalyzeRequest) => number;
+  /** Webhook tokens reserved through POST /webhook-tokens, by `<provider>:<token>`. */
+  webhookTokens: Map<string, { payloadSha256: string; reservedAt: number; expiresAt: number }>;
   /** Handled keys recorded through POST /deliveries, with their outcome and reason. */
   handled: Map<string, { outcome: string; reason?: string }>;
   /** Approve/reject calls that reached the fake (also while down), with the bearer key they carried. */
@@ -232,6 +235,33 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
         .map((key) => ({ key, outcome: handled.get(key)!.outcome, recorded_at: new Date().toISOString() })),
     });
   });
+  // Webhook token reservations (POST /webhook-tokens), as the real secretary decides them: free or expired → 201,
+  // the same payload → 200 unchanged, another payload → 409 `token_reserved`; down with the deliveries.
+  const webhookTokens = new Map<string, { payloadSha256: string; reservedAt: number; expiresAt: number }>();
+  app.post('/webhook-tokens', openapi.validate('reserveWebhookToken'), (req, res) => {
+    if (deliveriesDown) return void unavailable(res);
+    const body = req.body as { provider: string; token: string; payload_sha256: string; ttl_seconds: number };
+    const key = `${body.provider}:${body.token}`;
+    const now = Date.now();
+    let current = webhookTokens.get(key);
+    const fresh = !current || current.expiresAt <= now;
+    if (fresh) {
+      current = { payloadSha256: body.payload_sha256, reservedAt: now, expiresAt: now + body.ttl_seconds * 1000 };
+      webhookTokens.set(key, current);
+    } else if (current!.payloadSha256 !== body.payload_sha256) {
+      res.setHeader('X-Workemon-Error-Code', 'token_reserved');
+      res.setHeader('X-Workemon-Retryable', 'false');
+      res.status(409).json({ error: 'Conflict', message: 'reserved for another payload', statusCode: 409 });
+      return;
+    }
+    res.status(fresh ? 201 : 200).json({
+      provider: body.provider,
+      token: body.token,
+      payload_sha256: current!.payloadSha256,
+      reserved_at: new Date(current!.reservedAt).toISOString(),
+      expires_at: new Date(current!.expiresAt).toISOString(),
+    });
+  });
   // Poller leases (PUT/DELETE /poller-leases/{name}), as the real secretary grants them: free, lapsed or the same
   // holder → 200; another live holder → 409. Unlike analyses they stay up under down(): a test of a secretary
   // outage is about the mail and updates in flight, not about which replica polls.
@@ -361,6 +391,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     budgets,
     auditEvents,
     handled,
+    webhookTokens,
     decisions,
     awaitApproval: (id: number) => void executions.set(id, 'awaiting_approval'),
     down: (scope: 'all' | 'analysis' = 'all') => {

@@ -28,6 +28,41 @@ describe('extractNewText keeps the author’s own lines', () => {
   });
 });
 
+describe("extractNewText keeps the author's own '>' lines and drops the quoted message", () => {
+  const gmail = 'пт, 20 нояб. 2026 г. в 18:00, Workemon <bot@example.test>:';
+  it.each([
+    // Top-posted above an attribution: the author's figure, threshold or markdown-style quote stays.
+    [
+      `Шлюз тормозит:\n> 5 000 операций в день не проходят\nПомогите.\n\n${gmail}\n> Уточните.`,
+      true,
+      'Шлюз тормозит:\n> 5 000 операций в день не проходят\nПомогите.',
+    ],
+    // A quote at the very top of a reply, with no text of the author's above it, is not taken for theirs.
+    [`> Уточните период.\nЗа октябрь.\n\n${gmail}\n> Уточните период.`, true, 'За октябрь.'],
+    // Not a quote marker at all, in any mail.
+    ['Алерт на >=3 попыток.\n>=3 попыток — блокировать.\nИ уведомить SOC.', true, null],
+    // A mail that answers none has no message to quote: an undated "… пишет:" introduces the author's own quote.
+    ['Клиент пишет:\n> оплата не проходит\nПроверьте логи.', false, null],
+  ])('%j (reply: %s)', (body, reply, expected) => {
+    expect(extractNewText(body, { reply })).toBe(expected ?? body);
+  });
+
+  it.each([
+    // Bottom-posted under an attribution, and a reply quoting the answered message at the bottom.
+    [`${gmail}\n> Уточните период.\n\nЗа октябрь.`, 'За октябрь.'],
+    ['Нужен отчёт по регионам.\n\n> Уточните', 'Нужен отчёт по регионам.'],
+    // Interleaved answers under the quoted questions (no attribution): the questions go.
+    ['Здравствуйте!\n\n> Какой период?\nОктябрь.\n\n> Какой разрез?\nПо дням.', 'Здравствуйте!\nОктябрь.\nПо дням.'],
+    // Apple Mail quotes its attribution line with the message.
+    [
+      'Нужны отказы:\n> за октябрь\n\n> 20 нояб. 2026 г., в 18:00, Workemon <bot@example.test> написал(а):\n> Уточните период.',
+      'Нужны отказы:\n> за октябрь',
+    ],
+  ])('%j in a reply', (body, expected) => {
+    expect(extractNewText(body, { reply: true }).replace(/\n{2,}/g, '\n')).toBe(expected.replace(/\n{2,}/g, '\n'));
+  });
+});
+
 /** An inbound mail with no text of its own: only the subject and the attachments given. */
 function mail(subject: string, attachments: string[], unreadable: string[] = []): InboundMail {
   return {

@@ -383,6 +383,73 @@ describe('two communicator replicas behind one secretary', () => {
   });
 });
 
+describe('Mailgun tokens reserved in the secretary (POST /webhook-tokens)', () => {
+  const parsed = {
+    sender: 'maria@client.test',
+    from: 'Мария Иванова <maria@client.test>',
+    recipient: 'bot@example.test',
+    subject: 'Пропуск',
+    'body-plain': 'Нужен пропуск для гостя на завтра.\n',
+    'Message-Id': '<mg-token-retry@client.test>',
+    headers: [
+      ['From', 'Мария Иванова <maria@client.test>'],
+      ['Subject', 'Пропуск'],
+      ['Message-Id', '<mg-token-retry@client.test>'],
+    ] as Array<[string, string]>,
+  };
+
+  it("let Mailgun's retry of a failed post through on another replica, in another encoding; another mail is a replay", async () => {
+    const a = await setup();
+    const b = await startCommunicator({
+      secretaryUrl: a.secretary.url,
+      env: {
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(a.sink.port),
+        SMTP_SECURE: 'false',
+        SMTP_USER: 'bot@example.test',
+        SMTP_PASSWORD: 'smtp-password',
+        MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
+      },
+    });
+    open.push(b);
+    const signature = mailgunSignature(MAILGUN_KEY);
+    // The secretary cannot decide yet: the post fails after its token was reserved for this payload.
+    a.secretary.down('analysis');
+    const failed = await post(a, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, signature, parsed }));
+    expect(failed.status).toBe(503);
+    expect(a.secretary.webhookTokens.get(`mailgun:${signature.token}`)?.expiresAt).toBeGreaterThan(Date.now());
+    a.secretary.up();
+
+    // The same fields as multipart (another boundary, another byte stream) with the same signature: the same payload.
+    const retry = mailgunPayload({ signingKey: MAILGUN_KEY, signature, parsed, multipart: true });
+    const retried = await post({ ...a, communicator: b }, '/webhook/mailgun', retry);
+    expect(retried.body).toEqual({ outcome: 'replied', message_id: '<mg-token-retry@client.test>' });
+    await a.sink.waitForMails(1);
+
+    // The captured signature with other text, on the replica that has not seen the token answered in its memory.
+    const forged = { ...parsed, 'body-plain': 'Выдайте пропуск на всех.\n' };
+    const replay = await post(
+      a,
+      '/webhook/mailgun',
+      mailgunPayload({ signingKey: MAILGUN_KEY, signature, parsed: forged }),
+    );
+    expect(replay.status).toBe(401);
+    expect(a.sink.mails).toHaveLength(1);
+    expect(a.secretary.calls.map((c) => c.request)).not.toContainEqual(expect.stringContaining('на всех'));
+  });
+
+  it('answer 503 and send nothing while the reservation cannot be made; no mail is taken', async () => {
+    const s = await setup();
+    s.secretary.down();
+    const res = await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, parsed }));
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBeTruthy();
+    expect(s.secretary.webhookTokens.size).toBe(0);
+    expect(s.secretary.calls).toHaveLength(0);
+    expect(s.sink.mails).toHaveLength(0);
+  });
+});
+
 describe('POST /webhook/sendgrid', () => {
   it('answers raw MIME posted with ?key= in its thread', async () => {
     const s = await setup();

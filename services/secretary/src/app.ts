@@ -25,6 +25,7 @@ import { createAuditRoutes } from './audit/audit-routes.js';
 import { toDatabaseError } from './database.js';
 import { createDeliveryRepository } from './delivery-repository.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
+import { createWebhookTokenRepository, createWebhookTokenRoutes } from './webhook-token-routes.js';
 import { createDirectoryRepository } from './directory-repository.js';
 import { createDirectoryRoutes } from './directory-routes.js';
 import { createHistoryReadModel } from './history-read-model.js';
@@ -195,6 +196,7 @@ export function buildApp(deps: SecretaryDeps): Express {
       );
       // The communicator's record of handled inbound messages and its poller leases: service keys only.
       app.use(createDeliveryRoutes({ openapi, auth: serviceKey, deliveries: createDeliveryRepository(deps.knex) }));
+      app.use(createWebhookTokenRoutes({ openapi, auth: serviceKey, tokens: createWebhookTokenRepository(deps.knex) }));
       const auth = deps.auth;
       app.use(
         createActionRoutes({

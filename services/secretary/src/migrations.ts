@@ -11,6 +11,7 @@ import { routingRulesVersionMigration } from './migrations/285_routing_rules_ver
 import { auditLogMigration } from './migrations/300_audit_log.js';
 import { rateLimitsMigration } from './migrations/310_rate_limits.js';
 import { clientKeyScopeMigration } from './migrations/320_client_key_scope.js';
+import { webhookTokensMigration } from './migrations/330_webhook_tokens.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -130,6 +131,7 @@ const migrations: Migration[] = [
   auditLogMigration,
   rateLimitsMigration,
   clientKeyScopeMigration,
+  webhookTokensMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */

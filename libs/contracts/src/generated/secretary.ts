@@ -490,6 +490,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhook-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reserve a webhook's replay token for one payload, once across replicas (service key)
+         * @description Mailgun signs `timestamp + token`, not the mail: a captured signature posted again with another mail is a
+         *     replay. The communicator replica that takes a signed post reserves its token here first, bound to the
+         *     SHA-256 of the payload it came with, until `ttl_seconds` from now on the database clock (one statement,
+         *     unique on provider and token; expired rows are deleted). 201: reserved now (free or expired before).
+         *     200: already reserved for the same payload (the provider retrying that post, or this call repeated), the
+         *     reservation unchanged. 409 `token_reserved`: reserved for another payload, a replay; nothing changed.
+         */
+        post: operations["reserveWebhookToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1145,6 +1170,28 @@ export interface components {
                     [key: string]: components["schemas"]["AuditChannelCounts"];
                 };
             }[];
+        };
+        WebhookTokenReservationRequest: {
+            /**
+             * @description whose token (Mailgun's webhook signature)
+             * @enum {string}
+             */
+            provider: "mailgun";
+            /** @description the token the provider signed */
+            token: string;
+            /** @description hex SHA-256 of the payload the token came with */
+            payload_sha256: string;
+            /** @description how long the reservation lasts from now */
+            ttl_seconds: number;
+        };
+        WebhookTokenReservation: {
+            provider: string;
+            token: string;
+            payload_sha256: string;
+            /** Format: date-time */
+            reserved_at: string;
+            /** Format: date-time */
+            expires_at: string;
         };
     };
     responses: {
@@ -2259,6 +2306,45 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    reserveWebhookToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookTokenReservationRequest"];
+            };
+        };
+        responses: {
+            /** @description the token was already reserved for this same payload (unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookTokenReservation"];
+                };
+            };
+            /** @description the token is reserved for this payload until expires_at */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookTokenReservation"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
             500: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };

@@ -7,6 +7,7 @@ import {
   bareSubject,
   extractNewText,
   htmlToText,
+  isReplySubject,
   splitForwards,
   subjectRepeatsThread,
   type ForwardedMail,
@@ -502,7 +503,8 @@ async function readContent(
   const own = [split.text, ...found.tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))]
     .filter((t) => t.trim())
     .join('\n\n');
-  const text = extractNewText(own);
+  // The author's own '>' lines are told from quotes of the answered message by whether there is one (mail-text.ts).
+  const text = extractNewText(own, { reply: reply || isReplySubject(subject) });
   // A picture inside HTML with no text around it (Outlook's pasted screenshot) is all the mail says: unreadable.
   const pictureOnly = !text && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
   return {

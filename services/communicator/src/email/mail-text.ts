@@ -366,17 +366,23 @@ const OUTLOOK_SENT = /^[ \t*]*(Sent|Отправлено)[ \t*]*:/i;
 const HISTORY_LINE =
   /^[ \t]*(-{3,}[ \t]*(Original Message|Исходное сообщение|Исходное письмо)[ \t]*-{3,}|_{10,})[ \t]*$/i;
 
-function cutOutlookHistory(text: string): string {
-  const lines = text.split('\n');
+/** Index of the line where Outlook's unmarked history starts (its separator or header block); -1 when none. */
+function outlookHistoryIndex(lines: string[]): number {
   for (let i = 0; i < lines.length; i += 1) {
-    if (HISTORY_LINE.test(lines[i]!)) return lines.slice(0, i).join('\n');
+    if (HISTORY_LINE.test(lines[i]!)) return i;
     if (OUTLOOK_HEADER_START.test(lines[i]!)) {
       const next = lines.slice(i + 1, i + 4);
       const mailHeader = lines[i]!.includes('@') || next.some((l) => OUTLOOK_SENT.test(l));
-      if (mailHeader && next.some((l) => OUTLOOK_HEADER_NEXT.test(l))) return lines.slice(0, i).join('\n');
+      if (mailHeader && next.some((l) => OUTLOOK_HEADER_NEXT.test(l))) return i;
     }
   }
-  return text;
+  return -1;
+}
+
+function cutOutlookHistory(text: string): string {
+  const lines = text.split('\n');
+  const start = outlookHistoryIndex(lines);
+  return start < 0 ? text : lines.slice(0, start).join('\n');
 }
 
 // Signatures: the RFC 3676 "-- " delimiter, and the footers phone and webmail apps add ("Sent from my iPhone",
@@ -448,12 +454,96 @@ function cutUnmarkedHistory(body: string): string {
   return body;
 }
 
+// A quote marker is '>' at the start of a line (RFC 3676 §4.5: one '>' per level, then the quoted text). '>='
+// is not one: it is the author's "at least" (`>=3 попыток`), never written by a client quoting a line.
+const QUOTE_LINE = /^[ \t]*>(?!=)/;
+// What marks an author's own '>' line while email-reply-parser and the quote filters run (they take any line
+// starting with '>' for a quote); taken off again at the end. A private-use character: no text means it, and
+// the input's own copies are removed first.
+const OWN_LINE_MARK = '\uE000';
+
+/** Index of the first non-empty line at or after each index (lines.length when none): one pass, from the end. */
+function nextTextIndexes(lines: string[]): number[] {
+  const next = new Array<number>(lines.length + 1).fill(lines.length);
+  for (let i = lines.length - 1; i >= 0; i -= 1) next[i] = lines[i]!.trim() ? i : next[i + 1]!;
+  return next;
+}
+
+/**
+ * Index of the line where the history of the previous message starts; -1 when none is recognised. That is an
+ * attribution line (also one wrapped over two lines) that a quoted line follows; one that is itself quoted and
+ * dated (Apple Mail quotes its "… написал(а):" line with the message); a dated attribution with unquoted text
+ * below it (cutUnmarkedHistory); or Outlook's separator or header block — whichever comes first. `dated`: every
+ * attribution must carry a date, as a client's does (in a mail that answers none, "Клиент пишет:" above a quote is
+ * the author introducing their own quote).
+ */
+function historyStart(lines: string[], dated: boolean): number {
+  const outlook = outlookHistoryIndex(lines);
+  const end = outlook < 0 ? lines.length : outlook;
+  const next = nextTextIndexes(lines);
+  for (let i = 0; i < end; i += 1) {
+    const line = lines[i]!;
+    if (!line.trim()) continue;
+    if (QUOTE_LINE.test(line)) {
+      if (isAttribution(line.replace(/^([ \t]*>)+/, ''), true)) return i;
+      continue;
+    }
+    const single = isAttribution(line, dated);
+    const wrapped = !single && i + 1 < lines.length && isAttribution(`${line.trim()} ${lines[i + 1]!.trim()}`, dated);
+    if (!single && !wrapped) continue;
+    const after = lines[next[i + (wrapped ? 2 : 1)]!];
+    if (after === undefined) continue;
+    if (QUOTE_LINE.test(after) || isAttribution(wrapped ? `${line.trim()} ${lines[i + 1]!.trim()}` : line, true))
+      return i;
+  }
+  return outlook;
+}
+
+/**
+ * Marks the author's own '>' lines (OWN_LINE_MARK before them) so that only the quoted previous message is dropped:
+ * - `>=` lines are never quotes;
+ * - above the start of the history (an attribution line, Outlook's block), a '>' line below some text of the
+ *   author's is theirs: a top-posted request quoting a figure or a markdown-style quote
+ *   (`> 5 000 операций в день не проходят`);
+ * - in a mail that answers none (`reply` false: no In-Reply-To/References, no `Re:` subject) with no history
+ *   found (only a dated attribution counts there), there is no previous message to quote: every '>' line is the
+ *   author's;
+ * - in a reply with no attribution, '>' lines stay quotes: interleaved answers under the quoted questions, or the
+ *   answered message quoted at the bottom — this function cannot compare them with that message, so it keeps the
+ *   rule that drops them.
+ */
+function markOwnQuoteLines(body: string, reply: boolean): string {
+  const lines = body.split(OWN_LINE_MARK).join('').split('\n');
+  const start = historyStart(lines, !reply);
+  const ownUntil = start >= 0 ? start : reply ? 0 : lines.length;
+  let textAbove = !reply && start < 0;
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i]!;
+    if (/^[ \t]*>=/.test(line)) lines[i] = OWN_LINE_MARK + line;
+    else if (!QUOTE_LINE.test(line)) textAbove ||= i < ownUntil && !!line.trim();
+    else if (i < ownUntil && textAbove) lines[i] = OWN_LINE_MARK + line;
+  }
+  return lines.join('\n');
+}
+
+/** Options of extractNewText. */
+export type NewTextOptions = {
+  /**
+   * Whether the mail answers another (In-Reply-To or References, or a `Re:` subject). Default true: '>' lines
+   * without an attribution above them are then taken for quotes of the answered message.
+   */
+  reply?: boolean;
+};
+
 /**
  * The text this mail adds: quoted blocks and their attribution lines removed wherever they are (top-posting,
- * bottom-posting, interleaved), Outlook's unmarked history cut, the signature dropped.
+ * bottom-posting, interleaved), Outlook's unmarked history cut, the signature dropped. The author's own lines
+ * starting with '>' in the new text stay (markOwnQuoteLines says which those are).
  */
-export function extractNewText(body: string): string {
-  const fragments = new EmailReplyParser().read(cutUnmarkedHistory(body)).getFragments();
+export function extractNewText(body: string, options: NewTextOptions = {}): string {
+  const fragments = new EmailReplyParser()
+    .read(cutUnmarkedHistory(markOwnQuoteLines(body, options.reply ?? true)))
+    .getFragments();
   const kept: string[] = [];
   for (const [i, fragment] of fragments.entries()) {
     if (fragment.isQuoted() || fragment.isSignature()) continue;
@@ -474,7 +564,7 @@ export function extractNewText(body: string): string {
   // Line ends trimmed line by line: /[ \t]+$/gm is quadratic in a long run of spaces inside a line.
   const trimmed = cutSignature(text)
     .split('\n')
-    .map((l) => l.trimEnd())
+    .map((l) => (l.startsWith(OWN_LINE_MARK) ? l.slice(OWN_LINE_MARK.length) : l).trimEnd())
     .join('\n');
   return visibleOrEmpty(trimmed.replace(/\n{3,}/g, '\n\n').trim());
 }

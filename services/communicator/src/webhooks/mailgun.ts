@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { errors } from '@workemon/service-kit';
 import { fieldBytes, fieldText, type FormBody } from './form-body.js';
 import { composeMime } from './mime-compose.js';
@@ -30,6 +30,39 @@ export function verifyMailgunSignature(
   if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return { ok: false, refusal: 'bad-signature' };
   if (Math.abs(nowMs - Number(timestamp) * 1000) > maxAgeMs) return { ok: false, refusal: 'stale' };
   return { ok: true, token };
+}
+
+/** The form fields Mailgun's signature is made of: what a replay keeps, so they are not part of the payload. */
+const SIGNATURE_FIELDS = new Set(['timestamp', 'token', 'signature']);
+
+/**
+ * Hex SHA-256 of what a Mailgun post carries besides its signature: every other field (by name, each value in the
+ * order sent) and every file (field, file name, content type, content), each part length-prefixed so no two
+ * different forms hash alike. Independent of the multipart boundary and of the order of distinct fields, so a
+ * retry of the same post hashes the same; a captured signature sent with any other mail does not. This is the
+ * payload a token is reserved for (`POST /webhook-tokens` of the secretary).
+ */
+export function mailgunPayloadDigest(form: FormBody): string {
+  const hash = createHash('sha256');
+  const part = (bytes: Buffer | string) => {
+    const buffer = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64BE(BigInt(buffer.length));
+    hash.update(length).update(buffer);
+  };
+  const names = [...form.fields.keys()].filter((name) => !SIGNATURE_FIELDS.has(name)).sort();
+  for (const name of names) {
+    const values = form.fields.get(name)!;
+    part(`field:${name}:${values.length}`);
+    for (const value of values) part(value);
+  }
+  for (const file of form.files) {
+    part(`file:${file.field}`);
+    part(file.filename);
+    part(file.contentType);
+    part(file.content);
+  }
+  return hash.digest('hex');
 }
 
 /** Mailgun's `message-headers`: a JSON list of `[name, value]` pairs in the original order. */

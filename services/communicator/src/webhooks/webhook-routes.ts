@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
-import { AppError, errors, type Logger } from '@workemon/service-kit';
+import { AppError, errors, isAppError, type Logger } from '@workemon/service-kit';
 import type { WebhookResult } from '@workemon/contracts';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import type { WebhookSettings } from '../config.js';
 import type { MailOutcome, MailPipeline, MailSource, PipelineHooks } from '../email/mail-pipeline.js';
 import type { SecretaryClient } from '../secretary-client.js';
 import { parseForm, parseMultipart } from './form-body.js';
-import { mailgunMail, verifyMailgunSignature } from './mailgun.js';
+import { mailgunMail, mailgunPayloadDigest, verifyMailgunSignature } from './mailgun.js';
 import { sendgridAuthorized, sendgridMail } from './sendgrid.js';
 import { fetchSesMailFromS3 } from './s3.js';
 import { sesMail } from './ses.js';
@@ -258,10 +258,12 @@ async function handleMailgun(webhooks: Webhooks, req: Request): Promise<WebhookR
   if (usedTokens.has(verdict.token)) throw unauthorized('This Mailgun token was used before');
   // Mailgun signs timestamp + token, not the mail: the token is taken before anything slow, so a captured
   // signature posted again with another mail while this post is being answered is a replay too. Given back when
-  // this post fails (a 503 is retried by Mailgun with the same token).
+  // this post fails (a 503 is retried by Mailgun with the same token). This map is the fast check of this process;
+  // the secretary's reservation below is the one every replica shares.
   usedTokens.set(verdict.token, t + 2 * maxAgeMs);
   try {
     const raw = await mailgunMail(form);
+    await reserveMailgunToken(webhooks, verdict.token, mailgunPayloadDigest(form), maxAgeMs);
     const tokenKey = deliveryKey('mailgun-token', verdict.token);
     const seen = await webhooks.secretary.lookupHandled([tokenKey]).catch((err: unknown) => {
       throw retryLater('The secretary is unavailable; retry later', err);
@@ -271,6 +273,33 @@ async function handleMailgun(webhooks: Webhooks, req: Request): Promise<WebhookR
   } catch (err) {
     usedTokens.delete(verdict.token);
     throw err;
+  }
+}
+
+/**
+ * Reserves a signed Mailgun token for this post's payload in the secretary (`POST /webhook-tokens`), shared by
+ * every replica, for twice the timestamp window (a token is useless once its timestamp is stale). Passes when the
+ * token is new or already this payload's (Mailgun retrying the post); 401 when another payload holds it (a captured
+ * signature replayed with another mail); 503 + Retry-After when the secretary cannot answer (fail closed: nothing
+ * is taken or sent, Mailgun retries).
+ */
+async function reserveMailgunToken(
+  webhooks: Webhooks,
+  token: string,
+  payloadSha256: string,
+  maxAgeMs: number,
+): Promise<void> {
+  const ttlSeconds = Math.ceil((2 * maxAgeMs) / 1000);
+  try {
+    await webhooks.secretary.reserveWebhookToken({ provider: 'mailgun', token, payloadSha256, ttlSeconds });
+  } catch (err) {
+    if (isAppError(err) && err.status === 409 && err.details?.['upstreamCode'] === 'token_reserved') {
+      webhooks.logger.warn('mailgun webhook refused: replayed (the token is reserved for another payload)', {
+        webhook: { provider: 'mailgun' },
+      });
+      throw unauthorized('This Mailgun token was used before');
+    }
+    throw retryLater('The secretary is unavailable; the mail is not taken yet, retry later', err);
   }
 }
 

@@ -1,0 +1,181 @@
+// Mailgun replay tokens across communicator replicas (docs/webhooks.md, "Mailgun tokens across replicas"): two
+// communicators share the REAL secretary (its buildApp on a real Postgres database, the real guesser and
+// system-analyst apps with a fake LLM behind them) over real HTTP; replies go to a real SMTP listener.
+import type { Express } from 'express';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
+import { loadOpenApiDocument } from '@workemon/contracts';
+import { createOpenApi } from '@workemon/service-kit';
+import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
+import { listen, type Listening } from '@workemon/testkit';
+import { type LlmServices } from '@workemon/testkit/llm-stack';
+import { createTestDatabase } from '@workemon/testkit/postgres';
+import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { mailgunPayload, mailgunSignature, type WebhookBody } from '@workemon/testkit/webhook-payloads';
+// Brings in the typing of inject('postgresUrl').
+import type {} from '@workemon/testkit/global-setup';
+import {
+  buildApp as buildSecretary,
+  createAnalystClient,
+  createGuesserClient,
+  migrateDatabase,
+  openDatabase,
+  type Database,
+} from '@workemon/secretary';
+import { startLlmServices } from '../../services/secretary/test/llm-services.js';
+import { buildEmail, startCommunicator, type Running } from '../../services/communicator/test/harness.js';
+
+const MAILGUN_KEY = 'key-mailgun-replicas-signing-0123456789';
+const communicatorApi = createOpenApi(loadOpenApiDocument('communicator'));
+
+let db: { url: string; drop: () => Promise<void> };
+let database: Database;
+let llm: LlmServices;
+let secretaryApp: Express;
+let secretary: Listening;
+let sink: SmtpSink;
+let replicaA: Running;
+let replicaB: Running;
+
+const replicaEnv = () => ({
+  SMTP_HOST: '127.0.0.1',
+  SMTP_PORT: String(sink.port),
+  SMTP_SECURE: 'false',
+  SMTP_USER: 'bot@example.test',
+  SMTP_PASSWORD: 'smtp-password',
+  SMTP_TIMEOUT: '3s',
+  MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
+  MAILGUN_WEBHOOK_MAX_AGE: '5m',
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('postgresUrl'), 'communicator_webhook_tokens');
+  llm = await startLlmServices();
+  const logger = createLogger({ service: 'secretary', level: 'error' });
+  logger.silent = true;
+  const metrics = createMetrics('secretary');
+  database = openDatabase({ url: db.url, poolMax: 5, logger });
+  await migrateDatabase(database);
+  const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0, apiKey: llm.serviceKey };
+  secretaryApp = buildSecretary({
+    knex: database.knex,
+    guesser: createGuesserClient({ ...upstream, baseURL: llm.guesserUrl }),
+    analyst: createAnalystClient({ ...upstream, baseURL: llm.analystUrl }),
+    logger,
+    metrics,
+    auth: createAuthenticator(TEST_API_KEYS),
+    unknownUserPolicy: 'allow',
+    clarificationTtlMs: 24 * 3_600_000,
+    maxClarifications: 3,
+    attemptLeaseMs: 15_000,
+  });
+  secretary = await listen(secretaryApp);
+  sink = await startSmtpSink();
+  replicaA = await startCommunicator({ secretaryUrl: secretary.url, env: replicaEnv() });
+  replicaB = await startCommunicator({ secretaryUrl: secretary.url, env: replicaEnv() });
+});
+
+afterAll(async () => {
+  await replicaA?.stop();
+  await replicaB?.stop();
+  await sink?.close();
+  await secretary?.close();
+  await database?.close();
+  await llm?.close();
+  await db?.drop();
+});
+
+async function post(replica: Running, payload: WebhookBody) {
+  const res = await fetch(`${replica.http.url}/webhook/mailgun`, {
+    method: 'POST',
+    headers: { 'Content-Type': payload.contentType },
+    body: payload.body,
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  expect(communicatorApi.responseProblems('mailgunInbound', res.status, body)).toEqual([]);
+  return { status: res.status, body, retryAfter: res.headers.get('retry-after') };
+}
+
+const tokenRows = () =>
+  database
+    .knex('webhook_tokens')
+    .select<Array<{ provider: string; token: string; reserved_at: Date; expires_at: Date }>>();
+
+describe('Mailgun tokens shared by two communicator replicas', () => {
+  it('take a captured signature once: the same token with another mail is refused on either replica', async () => {
+    const signature = mailgunSignature(MAILGUN_KEY);
+    const genuine = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      signature,
+      mime: buildEmail({
+        messageId: '<tok-genuine@client.test>',
+        body: 'Нужен доступ к VPN для нового сотрудника\r\n',
+      }),
+    });
+    const forged = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      signature,
+      mime: buildEmail({ messageId: '<tok-forged@client.test>', body: 'Выдайте доступ к бухгалтерии\r\n' }),
+    });
+    const sent = sink.mails.length;
+    // Both at once, one to each replica: the secretary's reservation decides, whichever comes first.
+    const answers = await Promise.all([post(replicaA, genuine), post(replicaB, forged)]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 401]);
+    const winner = answers.find((a) => a.status === 200)!;
+    expect(winner.body['outcome']).toBe('replied');
+    const [reply] = (await sink.waitForMails(sent + 1)).slice(sent);
+    expect(reply!.header('in-reply-to')).toBe(winner.body['message_id']);
+
+    // Afterwards neither mail is taken with that token on either replica, the answered one included.
+    for (const replica of [replicaA, replicaB])
+      for (const payload of [genuine, forged]) expect((await post(replica, payload)).status).toBe(401);
+    expect(sink.mails).toHaveLength(sent + 1);
+
+    const rows = (await tokenRows()).filter((r) => r.token === signature.token);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.provider).toBe('mailgun');
+    // Kept for twice MAILGUN_WEBHOOK_MAX_AGE: the token is useless once its signed timestamp is stale.
+    expect(rows[0]!.expires_at.getTime() - rows[0]!.reserved_at.getTime()).toBe(600_000);
+  });
+
+  it('purge expired reservations when the next token is reserved', async () => {
+    const old = mailgunPayload({ signingKey: MAILGUN_KEY, mime: buildEmail({ messageId: '<tok-old@client.test>' }) });
+    expect((await post(replicaA, old)).body['outcome']).toBe('replied');
+    expect((await tokenRows()).map((r) => r.token)).toContain(old.token);
+    await database
+      .knex('webhook_tokens')
+      .where({ token: old.token })
+      .update({ expires_at: database.knex.raw(`now() - interval '1 second'`) });
+
+    const next = mailgunPayload({ signingKey: MAILGUN_KEY, mime: buildEmail({ messageId: '<tok-next@client.test>' }) });
+    expect((await post(replicaB, next)).body['outcome']).toBe('replied');
+    const tokens = (await tokenRows()).map((r) => r.token);
+    expect(tokens).toContain(next.token);
+    expect(tokens).not.toContain(old.token);
+  });
+
+  it('fail closed while the secretary is down (503, nothing reserved or sent) and take the retry once it is back', async () => {
+    const payload = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      mime: buildEmail({ messageId: '<tok-down@client.test>', body: 'Не работает принтер на третьем этаже\r\n' }),
+    });
+    const sent = sink.mails.length;
+    const port = secretary.port;
+    await secretary.close();
+    try {
+      const down = await post(replicaA, payload);
+      expect(down.status).toBe(503);
+      expect(Number(down.retryAfter)).toBeGreaterThan(0);
+      expect(sink.mails).toHaveLength(sent);
+    } finally {
+      secretary = await listen(secretaryApp, port);
+    }
+    expect((await tokenRows()).map((r) => r.token)).not.toContain(payload.token);
+
+    // Mailgun's retry: the same post, same token; on the other replica too.
+    const retried = await post(replicaB, payload);
+    expect(retried.body['outcome']).toBe('replied');
+    await sink.waitForMails(sent + 1);
+    expect(sink.mails).toHaveLength(sent + 1);
+  });
+});
