@@ -297,6 +297,30 @@ describe('npm start (scripts/start-all.mjs) stopping', () => {
   );
 
   it(
+    'npm start (the package.json script) and Ctrl-C in its terminal: each service gets SIGINT once, npm exits 0',
+    { timeout: 90_000 },
+    async () => {
+      const { scripts } = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as {
+        scripts: Record<string, string>;
+      };
+      const run = await startStandIns({ npm_config_update_notifier: 'false' }, (root) => {
+        writeFileSync(
+          join(root, 'package.json'),
+          JSON.stringify({ name: 'stand-in', private: true, type: 'module', scripts: { start: scripts['start'] } }),
+        );
+        return ['npm', ['start']];
+      });
+      roots.push(run.root);
+      // npm, its shell's exec'd script and the terminal's SIGINT: the group is npm and the script only.
+      process.kill(-run.child.pid!, 'SIGINT');
+      await expectAllGone(run, 8000);
+      expect(await run.exited).toEqual({ code: 0, signal: null });
+      expect(run.stopped()).toEqual(Object.fromEntries(SERVICES.map((s) => [s, 'SIGINT'])));
+      expect(run.output().match(/"stopped"/g)).toHaveLength(SERVICES.length);
+    },
+  );
+
+  it(
     'a service SIGKILLed: the others are stopped, one line names it, the exit code is 1',
     { timeout: 90_000 },
     async () => {
