@@ -86,11 +86,11 @@ const STOP_DEADLINE_MS = durationMs(process.env.SHUTDOWN_TIMEOUT || '30s') + 20_
 /** Time a service's leftover helpers get between SIGTERM and SIGKILL once the service itself has exited, in ms. */
 const LEFTOVER_GRACE_MS = 2000;
 
-/** `250ms`, `30s`, `15m`, `1h` (a bare number is ms, as the services read SHUTDOWN_TIMEOUT) in ms; 30 s if unreadable. */
+/** `250ms`, `30s`, `15m`, `1h`, `1d` (a bare number is ms, as the communicator reads SHUTDOWN_TIMEOUT) in ms; 30 s if unreadable. */
 function durationMs(text) {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(text.trim());
   if (!m) return 30_000;
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms').toLowerCase()];
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms').toLowerCase()];
 }
 
 /** Sends `signal` to process group `pgid`; false when the group has no process left (ESRCH). */
