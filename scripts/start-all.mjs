@@ -62,21 +62,111 @@ const heapFlags = /--max-old-space-size/.test(process.env.NODE_OPTIONS ?? '') ? 
 // Its young generation capped at 8 MB semi-spaces, as in the images (docs/operations.md, "Memory at start-up").
 if (!/--max-semi-space-size/.test(process.env.NODE_OPTIONS ?? '')) heapFlags.push('--max-semi-space-size=8');
 
+// Stopping (docs/operations.md, "Stopping npm start"). Each service runs in a process group of its own
+// (`detached`: setsid), with the helpers it starts (tsx's esbuild service), so a terminal's Ctrl-C reaches only
+// this script, which stops every service the same way whichever signal came and from whom: the signal goes to
+// each service's main process (its graceful shutdown), then whatever is left in its group gets SIGTERM and, 2 s
+// later, SIGKILL; a service still running STOP_DEADLINE_MS after the signal is killed with its group.
+// Each service also watches this script: started with the module below, it sends itself SIGTERM once its parent
+// pid changes (this script was SIGKILLed or crashed), so no service outlives `npm start`.
+const parentWatch =
+  'data:text/javascript,' +
+  encodeURIComponent(
+    'const parent = process.ppid;' +
+      'const t = setInterval(() => { if (process.ppid !== parent) { clearInterval(t); process.kill(process.pid, "SIGTERM"); } }, 500);' +
+      't.unref();',
+  );
+
+/**
+ * How long a service gets between the stop signal and SIGKILL, in ms: the communicator's own shutdown deadline
+ * (SHUTDOWN_TIMEOUT, default 30 s, plus 15 s; services/communicator/src/main.ts) and 5 s for its last log lines.
+ * The other services give up after 15 s on their own.
+ */
+const STOP_DEADLINE_MS = durationMs(process.env.SHUTDOWN_TIMEOUT || '30s') + 20_000;
+/** Time a service's leftover helpers get between SIGTERM and SIGKILL once the service itself has exited, in ms. */
+const LEFTOVER_GRACE_MS = 2000;
+
+/** `250ms`, `30s`, `15m`, `1h`, `1d` (a bare number is ms, as the communicator reads SHUTDOWN_TIMEOUT) in ms; 30 s if unreadable. */
+function durationMs(text) {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(text.trim());
+  if (!m) return 30_000;
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms').toLowerCase()];
+}
+
+/** Sends `signal` to process group `pgid`; false when the group has no process left (ESRCH). */
+function signalGroup(pgid, signal) {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves once process group `pgid` (a service that has exited, and the helpers it left) is empty: SIGTERM at
+ * once, SIGKILL after LEFTOVER_GRACE_MS, and gives up waiting 1 s after that (an orphan left as a zombie where
+ * nothing reaps it still answers kill(2)).
+ */
+async function reapGroup(pgid) {
+  const started = Date.now();
+  if (!signalGroup(pgid, 'SIGTERM')) return;
+  let killed = false;
+  while (signalGroup(pgid, 0)) {
+    const waited = Date.now() - started;
+    if (!killed && waited >= LEFTOVER_GRACE_MS) {
+      signalGroup(pgid, 'SIGKILL');
+      killed = true;
+    }
+    if (waited >= LEFTOVER_GRACE_MS + 1000) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** How a child ended, for one line of the operator's terminal. */
+const howEnded = (code, signal) => (signal ? `was killed by ${signal}` : `exited with code ${code}`);
+
 const children = services.map((s) => {
   const child = spawn(
     process.execPath,
-    [...heapFlags, '--import', 'tsx', '--conditions=@workemon/source', `services/${s.name}/src/main.ts`],
+    [
+      ...heapFlags,
+      '--import',
+      parentWatch,
+      '--import',
+      'tsx',
+      '--conditions=@workemon/source',
+      `services/${s.name}/src/main.ts`,
+    ],
     {
       cwd: new URL('..', import.meta.url),
       env: { ...process.env, ...unsetOf(runEnv), ...upstreamUrls, ...llmDefault, PORT: s.port },
       stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
     },
   );
-  child.on('exit', (code, signal) => {
-    console.error(`[start] ${s.name} exited (${signal ?? code})`);
-    if (!stopping) stop(code ?? 1);
+  // Resolves once the service has exited and its process group is empty.
+  const done = new Promise((resolve) => {
+    // Not started at all (spawn failed: no process, nothing to reap).
+    child.on('error', (err) => {
+      if (child.pid !== undefined) return;
+      console.error(`[start] ${s.name} could not be started: ${err.message}; stopping the other services`);
+      void stop(1);
+      resolve();
+    });
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        // On its own: a crash, a port in use, a bad setting (the service printed why just above).
+        console.error(`[start] ${s.name} ${howEnded(code, signal)} on its own; stopping the other services`);
+        void stop(signal || code ? 1 : 0);
+      } else if ((signal && signal !== stopSignal) || code) {
+        console.error(`[start] ${s.name} ${howEnded(code, signal)} while stopping`);
+        exitCode ||= 1;
+      }
+      void reapGroup(child.pid).then(resolve);
+    });
   });
-  return child;
+  return { ...s, child, done };
 });
 console.error(`[start] ${services.map((s) => `${s.name}:${s.port}`).join('  ')}`);
 console.error(
@@ -89,13 +179,49 @@ console.error(
 );
 
 let stopping = false;
-function stop(code = 0) {
+let exitCode = 0;
+/** The signal the services were sent to stop: ending by it (no handler for it) is stopping as asked. */
+let stopSignal;
+/**
+ * Stops every service and exits with `code` (0 after a stop signal, 1 when a service ended on its own), or 1
+ * when a service ended badly while stopping or had to be killed. `signal` is what the services' main processes
+ * get: the one this script received (SIGINT, SIGTERM), SIGTERM otherwise. Repeated calls do nothing.
+ */
+async function stop(code = 0, signal = 'SIGTERM') {
+  if (stopping) return;
   stopping = true;
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  setTimeout(() => process.exit(code), 20_000).unref();
-  Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : null))).then(() =>
-    process.exit(code),
-  );
+  exitCode = code;
+  stopSignal = signal;
+  const running = (c) => c.child.exitCode === null && c.child.signalCode === null;
+  for (const c of children) if (running(c)) c.child.kill(signal);
+  const deadline = setTimeout(() => {
+    for (const c of children) {
+      if (!running(c)) continue;
+      console.error(
+        `[start] ${c.name} did not stop within ${STOP_DEADLINE_MS / 1000} s of ${signal}; killing it (SIGKILL)`,
+      );
+      signalGroup(c.child.pid, 'SIGKILL');
+    }
+  }, STOP_DEADLINE_MS);
+  await Promise.all(children.map((c) => c.done));
+  clearTimeout(deadline);
+  process.exit(exitCode);
 }
-process.on('SIGINT', () => stop(0));
-process.on('SIGTERM', () => stop(0));
+process.on('SIGINT', () => void stop(0, 'SIGINT'));
+process.on('SIGTERM', () => void stop(0, 'SIGTERM'));
+// The terminal closed: the services would have got SIGHUP with it when they shared its process group.
+process.on('SIGHUP', () => void stop(0, 'SIGTERM'));
+
+// Run by npm (`npm start`): npm forwards SIGINT and SIGTERM to the script's shell, which passes them on only when it
+// has exec'd this script (package.json's `exec node …`). If the process above this one is gone anyway (npm or its
+// shell killed), stop the services rather than leave them running unattended.
+if (process.env.npm_lifecycle_event) {
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    console.error(`[start] npm (pid ${parent}) is gone; stopping the services`);
+    void stop(0, 'SIGTERM');
+  }, 500);
+  watch.unref();
+}

@@ -1,6 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
-import { env, parseServiceEnv, serviceEnvSchema, type Env, type ServiceConfig } from '@workemon/service-kit';
+import {
+  ConfigError,
+  env,
+  parseServiceEnv,
+  serviceEnvSchema,
+  type Env,
+  type ServiceConfig,
+} from '@workemon/service-kit';
 import { actionsEnvSchema, toActionSettings, type ActionSettings } from './actions/action-policy.js';
 import {
   DEFAULT_ANALYZE_LIMIT_PER_KEY_PER_MINUTE,
@@ -21,6 +29,9 @@ const schema = serviceEnvSchema({
       (v) => v === undefined || /^postgres(ql)?:\/\/[^\s]+$/i.test(v),
       'must be a postgres:// or postgresql:// URL (unset it to use the embedded database in PGLITE_DIR)',
     ),
+  DATABASE_URL_FILE: env.optionalString(
+    'File holding the PostgreSQL URL (compose: written by keygen with its generated password); DATABASE_URL wins',
+  ),
   PGLITE_DIR: env.withDefault('./data/secretary', 'Where the embedded database lives when DATABASE_URL is unset'),
   DATABASE_POOL_MAX: env.int(10, 'Largest number of PostgreSQL connections', { min: 1, max: 200 }),
   GUESSER_URL: env.url('http://localhost:8001', 'Base URL of the guesser'),
@@ -100,5 +111,27 @@ export function loadConfig(source: Env): Config {
   // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative
   // PGLITE_DIR means relative to where npm was invoked (INIT_CWD), so both reach the same database.
   const pgliteDir = resolve(source['INIT_CWD'] ?? process.cwd(), parsed.PGLITE_DIR);
-  return { ...(config as ServiceConfig<ParsedEnv>), actions, pgliteDir };
+  const databaseUrl = parsed.DATABASE_URL ?? readDatabaseUrlFile(parsed.DATABASE_URL_FILE);
+  return { ...(config as ServiceConfig<ParsedEnv>), actions, pgliteDir, databaseUrl };
+}
+
+/**
+ * The PostgreSQL URL in DATABASE_URL_FILE (one line; surrounding whitespace ignored), for a password kept out of
+ * the environment (compose's keygen writes `postgres://workemon:<generated>@postgres:5432/workemon`); undefined
+ * when the key is unset. Throws ConfigError naming the key and the file, never the content, when the file cannot
+ * be read or does not hold a postgres:// or postgresql:// URL.
+ */
+function readDatabaseUrlFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError([
+      `DATABASE_URL_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    ]);
+  }
+  if (!/^postgres(ql)?:\/\/[^\s]+$/i.test(text))
+    throw new ConfigError([`DATABASE_URL_FILE: ${file} must hold one postgres:// or postgresql:// URL`]);
+  return text;
 }
