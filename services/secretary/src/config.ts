@@ -124,8 +124,7 @@ export type Config = ServiceConfig<ParsedEnv> & {
 };
 
 /** The variables naming the key the secretary sends to each LLM service (`<VARIABLE>` and `<VARIABLE>_FILE`). */
-const LLM_SERVICE_KEY_VARIABLES = ['GUESSER_API_KEY', 'SYSTEM_ANALYST_API_KEY'] as const;
-type LlmServiceKeyVariable = (typeof LLM_SERVICE_KEY_VARIABLES)[number];
+type LlmServiceKeyVariable = 'GUESSER_API_KEY' | 'SYSTEM_ANALYST_API_KEY';
 
 /**
  * The key the secretary sends to one LLM service: `<VARIABLE>` as given; else the first key of `<VARIABLE>_FILE`,
