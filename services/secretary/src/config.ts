@@ -123,6 +123,9 @@ export type Config = ServiceConfig<ParsedEnv> & {
   actions: ActionSettings;
 };
 
+/** RFC 6750 §2.1 `b64token`: what a bearer key may hold. */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
 /** The variables naming the key the secretary sends to each LLM service (`<VARIABLE>` and `<VARIABLE>_FILE`). */
 type LlmServiceKeyVariable = 'GUESSER_API_KEY' | 'SYSTEM_ANALYST_API_KEY';
 
@@ -142,6 +145,14 @@ function keyForLlmService(
 ): string | undefined {
   let key = parsed[variable];
   let from: string = variable;
+  // The same value is the LLM service's SERVICE_API_KEYS entry (compose, Kubernetes): a `:`, `,` or space would be
+  // read there as a name or a second key. RFC 6750 §2.1's b64token has none of them.
+  if (key && !BEARER_TOKEN.test(key)) {
+    problems.push(
+      `${variable}: not a bearer token (RFC 6750: letters, digits and - . _ ~ + /, then = padding; no : , or spaces)`,
+    );
+    return undefined;
+  }
   const file = parsed[`${variable}_FILE`];
   if (!key && file) {
     from = `${variable}_FILE`;

@@ -82,6 +82,14 @@ describe('loadConfig: the keys sent to the LLM services', () => {
       "SYSTEM_ANALYST_API_KEY: the key is also one of the secretary's API_KEYS; the LLM service would hold a client key: give it its own",
     ]);
     expect(problemsOf({ GUESSER_API_KEY_FILE: empty })).toEqual([`GUESSER_API_KEY_FILE: ${empty} holds no key`]);
+    // The value is also the LLM service's SERVICE_API_KEYS entry: `name:key` or a list there would not be the same key.
+    for (const value of ['guesser:key-0123456789abcdef', 'key-0123456789,key-fedcba9876', '<your-key>'])
+      expect(problemsOf({ GUESSER_API_KEY: value })).toEqual([
+        'GUESSER_API_KEY: not a bearer token (RFC 6750: letters, digits and - . _ ~ + /, then = padding; no : , or spaces)',
+      ]);
+    expect(loadConfig({ GUESSER_API_KEY: 'Zm9vYmFyMDEyMzQ1Njc4OWFiY2RlZg+/==' }).guesserApiKey).toBe(
+      'Zm9vYmFyMDEyMzQ1Njc4OWFiY2RlZg+/==',
+    );
     // Bad keys elsewhere are named in the same start (one ConfigError for all).
     expect(problemsOf({ GUESSER_API_KEY_FILE: empty, JIRA_BASE_URL: 'https://jira.example.test' }).length).toBe(2);
   });
