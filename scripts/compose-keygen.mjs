@@ -46,6 +46,7 @@ if (created.length === 0) {
     if (c.show) console.log(`Workemon ${c.show}: ${c.key}`);
   }
   console.log(
-    `Workemon: ${created.map((c) => join(c.dir ?? dir, c.file)).join(', ')} generated; shown this once, kept across restarts.`,
+    `Workemon: ${created.map((c) => join(c.dir ?? dir, c.file)).join(', ')} generated; ` +
+      `${created.some((c) => c.show) ? 'the keys above are shown this once, ' : ''}kept across restarts.`,
   );
 }
