@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // `npm start`: runs every service from its TypeScript sources on embedded defaults (no build, no servers
 // needed), each with its own port, prefixing their log lines. Ctrl-C stops them all gracefully.
-// Security: every service listens on 127.0.0.1 (HOST) and they share one service key generated for this run, so
-// they can call each other and nobody else can call the guesser, the analyst or the communicator. Client and
-// admin routes of the secretary stay open on loopback unless API_KEYS / ADMIN_API_KEYS are set (one warning at
-// start says so). A HOST or SERVICE_API_KEYS in the environment wins.
+// Security: every service listens on 127.0.0.1 (HOST) and they get keys generated for this run, so they can call
+// each other and nobody else can call the guesser, the analyst or the communicator: the secretary and the
+// communicator share one service key; the guesser and the system analyst each accept only a key of their own,
+// which the secretary sends them (GUESSER_API_KEY, SYSTEM_ANALYST_API_KEY) and nothing else accepts, and they get
+// none of the other services' secrets (keysFor). Client and admin routes of the secretary stay open on
+// loopback unless API_KEYS / ADMIN_API_KEYS are set (one warning at start says so). A HOST in the environment
+// wins; SERVICE_API_KEYS (or its _FILE) there means one key set for every service, as before, nothing generated.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -19,6 +22,30 @@ const runEnv = {
   // One random service key per run: never written anywhere, never printed.
   SERVICE_API_KEYS: `npm-start:${randomBytes(32).toString('base64url')}`,
 };
+
+// The LLM services' own keys (docs/operations.md, "Security"), unless the environment sets the service keys: a
+// GUESSER_API_KEY / SYSTEM_ANALYST_API_KEY set there is the one that service accepts and the secretary sends.
+const ownKeys = !process.env.SERVICE_API_KEYS && !process.env.SERVICE_API_KEYS_FILE;
+const llmKeys = ownKeys
+  ? Object.fromEntries(
+      ['GUESSER_API_KEY', 'SYSTEM_ANALYST_API_KEY'].map((k) => [
+        k,
+        process.env[k] || randomBytes(32).toString('base64url'),
+      ]),
+    )
+  : {};
+// Credentials of the secretary and the communicator: the LLM services hold their provider's key and nothing else.
+const NOT_FOR_LLM_SERVICES =
+  /^(API_KEYS|ADMIN_API_KEYS|(SECRETARY|COMMUNICATOR|GUESSER|SYSTEM_ANALYST)_API_KEY)(_FILE)?$|^(DATABASE_URL|JIRA_API_TOKEN|IMAP_PASSWORD|SMTP_PASSWORD|TELEGRAM_BOT_TOKEN|MAILGUN_WEBHOOK_SIGNING_KEY|SENDGRID_WEBHOOK_SECRET|SES_S3_ACCESS_KEY_ID|SES_S3_SECRET_ACCESS_KEY|POSTGRES_PASSWORD|GRAFANA_ADMIN_PASSWORD|EVAL_PSEUDONYM_KEY)$/;
+
+/** One service's environment as far as keys go: the run's keys; an LLM service gets its own key and no secrets. */
+function keysFor(name, env) {
+  const given = { ...env, ...unsetOf(runEnv) };
+  const own = { guesser: 'GUESSER_API_KEY', 'system-analyst': 'SYSTEM_ANALYST_API_KEY' }[name];
+  if (!own) return name === 'secretary' ? { ...given, ...llmKeys } : given;
+  const kept = Object.fromEntries(Object.entries(given).filter(([k]) => !NOT_FOR_LLM_SERVICES.test(k)));
+  return ownKeys ? { ...kept, SERVICE_API_KEYS: `npm-start-${name}:${llmKeys[own]}` } : kept;
+}
 
 /** The entries of `defaults` whose variable is unset or empty in the environment. */
 function unsetOf(defaults) {
@@ -140,7 +167,7 @@ const children = services.map((s) => {
     ],
     {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, ...unsetOf(runEnv), ...upstreamUrls, ...llmDefault, PORT: s.port },
+      env: { ...keysFor(s.name, process.env), ...upstreamUrls, ...llmDefault, PORT: s.port },
       stdio: ['ignore', 'inherit', 'inherit'],
       detached: true,
     },
@@ -170,7 +197,7 @@ const children = services.map((s) => {
 });
 console.error(`[start] ${services.map((s) => `${s.name}:${s.port}`).join('  ')}`);
 console.error(
-  `[start] listening on ${bindHost}; services share a key generated for this run` +
+  `[start] listening on ${bindHost}; ${ownKeys ? 'service keys generated for this run' : 'SERVICE_API_KEYS as set'}` +
     (process.env.API_KEYS || process.env.API_KEYS_FILE
       ? ''
       : isLoopback(bindHost)

@@ -282,7 +282,8 @@ describe('npm run eval', () => {
       expect(stdout).toMatch(/^errors\s+3\s*$/m);
       expect(stdout).toContain(
         "why cases failed\n  3 × upstream_key_refused: The guesser refused the secretary's service key (HTTP 401): " +
-          'give every service the same SERVICE_API_KEYS (the secretary sends the first)',
+          "the guesser's SERVICE_API_KEYS must hold the key the secretary sends it (GUESSER_API_KEY or " +
+          'GUESSER_API_KEY_FILE; unset: the first of SERVICE_API_KEYS)',
       );
       // With the services' key the same run has no failures.
       const keyed = await run(join(ROOT, 'node_modules/.bin/tsx'), [...args, ...urls], {

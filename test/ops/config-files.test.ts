@@ -195,39 +195,80 @@ describe('docker-compose.yml: network exposure and API keys', () => {
     const compose = await resolvedCompose();
     const keygen = compose.services['keygen']!;
     expect(JSON.stringify(keygen.command)).toContain('compose-keygen.mjs');
-    const keygenMount = (keygen.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
-    expect(keygenMount.some((m) => m.startsWith('api-keys:'))).toBe(true);
-    const files: Record<string, string[]> = {
-      secretary: ['API_KEYS_FILE', 'ADMIN_API_KEYS_FILE', 'SERVICE_API_KEYS_FILE'],
-      guesser: ['SERVICE_API_KEYS_FILE'],
-      'system-analyst': ['SERVICE_API_KEYS_FILE'],
-      communicator: ['SERVICE_API_KEYS_FILE'],
+    const mounts = (service: ComposeService) =>
+      (service.volumes ?? []).map((v) => {
+        const [source, target] = (typeof v === 'string' ? v : `${v.source}:${v.target}`).split(':');
+        return { source: source!, target: target! };
+      });
+    /** `<volume>/<file>` that a service's variable names, through that service's own mounts. */
+    const volumeFile = (service: ComposeService, variable: string) => {
+      const path = service.environment?.[variable] ?? '';
+      const mount = mounts(service).find((m) => path === m.target || path.startsWith(`${m.target}/`));
+      return mount ? `${mount.source}${path.slice(mount.target.length)}` : `${variable} (${path}) is on no volume`;
+    };
+    expect(volumeFile(keygen, 'KEYS_DIR')).toBe('api-keys');
+    expect(volumeFile(keygen, 'LLM_KEYS_DIR')).toBe('llm-service-keys');
+    const files: Record<string, Record<string, string>> = {
+      secretary: {
+        API_KEYS_FILE: 'api-keys/client.keys',
+        ADMIN_API_KEYS_FILE: 'api-keys/admin.keys',
+        SERVICE_API_KEYS_FILE: 'api-keys/service.keys',
+        // What it sends the LLM services: the very file they accept.
+        GUESSER_API_KEY_FILE: 'llm-service-keys/llm.keys',
+        SYSTEM_ANALYST_API_KEY_FILE: 'llm-service-keys/llm.keys',
+      },
+      guesser: { SERVICE_API_KEYS_FILE: 'llm-service-keys/llm.keys' },
+      'system-analyst': { SERVICE_API_KEYS_FILE: 'llm-service-keys/llm.keys' },
+      communicator: { SERVICE_API_KEYS_FILE: 'api-keys/service.keys' },
     };
     for (const app of APP_SERVICES) {
       const service = compose.services[app]!;
       expect(service.environment?.['HOST'], app).toBe('0.0.0.0');
       expect(service.depends_on?.['keygen']?.condition, app).toBe('service_completed_successfully');
-      const mounts = (service.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
-      const keysMount = mounts.find((m) => m.startsWith('api-keys:'));
-      expect(keysMount, `${app} mounts the api-keys volume`).toBeDefined();
-      const target = keysMount!.split(':')[1]!;
-      for (const variable of files[app]!)
-        expect(service.environment?.[variable], `${app} ${variable}`).toMatch(new RegExp(`^${target}/\\w+\\.keys$`));
+      for (const [variable, file] of Object.entries(files[app]!))
+        expect(volumeFile(service, variable), `${app} ${variable}`).toBe(file);
     }
+    // The LLM services hold no key the secretary or the communicator accepts: they do not even mount those files.
+    for (const app of ['guesser', 'system-analyst'])
+      expect(
+        mounts(compose.services[app]!).map((m) => m.source),
+        app,
+      ).not.toContain('api-keys');
+  });
+
+  it('keys set in .env: the LLM services take their own, never the shared SERVICE_API_KEYS', async () => {
+    const compose = await resolvedCompose({
+      SERVICE_API_KEYS: 'stack:shared-key-0123456789abcdef',
+      GUESSER_API_KEY: 'guesser-key-0123456789abcdef',
+    });
+    const env = (app: string) => compose.services[app]!.environment ?? {};
+    expect(env('guesser')['SERVICE_API_KEYS']).toBe('guesser-key-0123456789abcdef');
+    expect(env('system-analyst')['SERVICE_API_KEYS'] ?? '').toBe('');
+    expect(env('secretary')['GUESSER_API_KEY']).toBe('guesser-key-0123456789abcdef');
+    for (const app of ['secretary', 'communicator'])
+      expect(env(app)['SERVICE_API_KEYS'], app).toBe('stack:shared-key-0123456789abcdef');
   });
 
   it('keygen generates each class once, prints the client and admin keys once, and keeps them', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'keygen-'));
+    const llmDir = join(dir, 'llm');
     try {
       const runKeygen = () =>
         run(process.execPath, [repoPath('scripts/compose-keygen.mjs')], {
           env: {
             PATH: process.env['PATH'] ?? '/usr/bin:/bin',
             KEYS_DIR: dir,
+            LLM_KEYS_DIR: llmDir,
             KEYS_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
           },
         });
       const first = await runKeygen();
+      // The LLM services' own key, in its own directory (their volume): a key of no other class.
+      const llmKeys = readApiKeys({ SERVICE_API_KEYS_FILE: join(llmDir, 'llm.keys') }).service;
+      expect(llmKeys).toEqual([{ name: 'llm-services', key: expect.stringMatching(/^[\w-]{43}$/) }]);
+      expect(first.stdout).not.toContain(llmKeys[0]!.key);
+      expect((await stat(join(llmDir, 'llm.keys'))).mode & 0o077).toBe(0);
+      expect(await readdir(llmDir)).toEqual(['llm.keys']);
       const keys = readApiKeys({
         API_KEYS_FILE: join(dir, 'client.keys'),
         ADMIN_API_KEYS_FILE: join(dir, 'admin.keys'),
@@ -241,6 +282,16 @@ describe('docker-compose.yml: network exposure and API keys', () => {
       expect((await stat(join(dir, 'admin.keys'))).mode & 0o077).toBe(0);
       const second = await runKeygen();
       for (const k of [keys.client[0]!.key, keys.admin[0]!.key]) expect(second.stdout).not.toContain(k);
+      expect(await readFile(join(dir, 'client.keys'), 'utf8')).toBe(`client:${keys.client[0]!.key}\n`);
+      expect(readApiKeys({ SERVICE_API_KEYS_FILE: join(llmDir, 'llm.keys') }).service).toEqual(llmKeys);
+      expect(llmKeys[0]!.key).not.toBe(keys.service[0]!.key);
+      // A volume made before llm.keys existed gets it on the next start; the other keys are kept.
+      await rm(join(llmDir, 'llm.keys'));
+      const third = await runKeygen();
+      expect(third.stdout).toContain(join(llmDir, 'llm.keys'));
+      expect(readApiKeys({ SERVICE_API_KEYS_FILE: join(llmDir, 'llm.keys') }).service[0]!.key).not.toBe(
+        llmKeys[0]!.key,
+      );
       expect(await readFile(join(dir, 'client.keys'), 'utf8')).toBe(`client:${keys.client[0]!.key}\n`);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -273,6 +273,37 @@ describe.each(OVERLAYS)('Kubernetes overlay %s', (overlay) => {
     expect(config.data?.['POLLER_LEASE_TTL']).toMatch(/^\d+s$/);
   });
 
+  it('gives the LLM services only their own key, which the secretary sends them and nothing else accepts', () => {
+    type KeyedContainer = Omit<Container, 'env'> & {
+      env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+      envFrom?: { secretRef?: { name: string }; configMapRef?: { name: string } }[];
+    };
+    const containers = (service: string) => {
+      const spec = template(deployments().find((d) => d.metadata.name === `workemon-${service}`)!).spec;
+      return [...spec.containers, ...(spec.initContainers ?? [])] as KeyedContainer[];
+    };
+    const secretsOf = (c: KeyedContainer) => [
+      ...(c.envFrom ?? []).flatMap((e) => (e.secretRef ? [e.secretRef.name] : [])),
+      ...(c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.name] : [])),
+    ];
+    for (const [service, variable] of [
+      ['guesser', 'GUESSER_API_KEY'],
+      ['system-analyst', 'SYSTEM_ANALYST_API_KEY'],
+    ] as const) {
+      for (const c of containers(service)) {
+        expect(secretsOf(c), service).not.toContain('workemon-keys');
+        expect(c.env?.find((e) => e.name === 'SERVICE_API_KEYS')?.valueFrom?.secretKeyRef, service).toEqual({
+          name: 'workemon-llm-keys',
+          key: variable,
+        });
+      }
+    }
+    // The secretary reads the whole Secret (GUESSER_API_KEY, SYSTEM_ANALYST_API_KEY: the keys it sends); the
+    // communicator never sees it.
+    expect(containers('secretary').some((c) => secretsOf(c).includes('workemon-llm-keys'))).toBe(true);
+    for (const c of containers('communicator')) expect(secretsOf(c)).not.toContain('workemon-llm-keys');
+  });
+
   it('sets only configuration keys the services read', async () => {
     const known = await documentedKeys();
     const keys = [

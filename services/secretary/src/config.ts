@@ -4,8 +4,11 @@ import type { z } from 'zod';
 import {
   ConfigError,
   env,
+  parseApiKeyList,
   parseServiceEnv,
   serviceEnvSchema,
+  serviceKeyToSend,
+  type ApiKeys,
   type Env,
   type ServiceConfig,
 } from '@workemon/service-kit';
@@ -43,6 +46,20 @@ const schema = serviceEnvSchema({
   SECRETARY_API_KEY: env.optionalString('Key the communicator sends to the secretary (not used by the secretary)'),
   COMMUNICATOR_API_KEY: env.optionalString(
     'Key the secretary sends to the communicator; default: the first of SERVICE_API_KEYS (older name, kept)',
+  ),
+  // The LLM services' own keys (docs/operations.md, "Security"): with them the guesser and the system analyst accept
+  // a key the secretary and the communicator do not, so neither LLM service holds a key to a side effect.
+  GUESSER_API_KEY: env.optionalString(
+    'Key the secretary sends to the guesser; default: the first key of GUESSER_API_KEY_FILE, else the first of SERVICE_API_KEYS',
+  ),
+  GUESSER_API_KEY_FILE: env.optionalString(
+    "File in SERVICE_API_KEYS_FILE's format (the guesser's own key file) whose first key the secretary sends to the guesser",
+  ),
+  SYSTEM_ANALYST_API_KEY: env.optionalString(
+    'Key the secretary sends to the system analyst; default: the first key of SYSTEM_ANALYST_API_KEY_FILE, else the first of SERVICE_API_KEYS',
+  ),
+  SYSTEM_ANALYST_API_KEY_FILE: env.optionalString(
+    "File in SERVICE_API_KEYS_FILE's format (the system analyst's own key file) whose first key the secretary sends to it",
   ),
   APPROVER_TELEGRAM_USER_IDS: env.list(
     'Telegram user ids whose Approve/Reject presses (in APPROVER_TELEGRAM_CHAT_ID) count; unset: none count',
@@ -99,20 +116,98 @@ type ParsedEnv = Omit<z.output<typeof schema>, Upstreams> & Record<Upstreams, st
  * checked and gathered in `actions`.
  */
 export type Config = ServiceConfig<ParsedEnv> & {
+  /**
+   * The keys sent to the guesser and the system analyst, resolved: GUESSER_API_KEY / SYSTEM_ANALYST_API_KEY, else
+   * the first key of their `_FILE`, else the first of SERVICE_API_KEYS; undefined when none is set (loopback, open).
+   */
+  guesserApiKey?: string;
+  systemAnalystApiKey?: string;
   /** Jira, ACTION_POLICY, the approver chat and the action worker's timing (actions/action-policy.ts). */
   actions: ActionSettings;
 };
 
+/** RFC 6750 §2.1 `b64token`: what a bearer key may hold. */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** The variables naming the key the secretary sends to each LLM service (`<VARIABLE>` and `<VARIABLE>_FILE`). */
+type LlmServiceKeyVariable = 'GUESSER_API_KEY' | 'SYSTEM_ANALYST_API_KEY';
+
+/**
+ * The key the secretary sends to one LLM service: `<VARIABLE>` as given; else the first key of `<VARIABLE>_FILE`,
+ * read in the SERVICE_API_KEYS_FILE format (`key` or `name:key` lines, `#` comments) so that the LLM service's own
+ * key file serves both sides; else the first of SERVICE_API_KEYS (one key for every service, as before these
+ * variables existed). A key that is also one of the secretary's client or admin keys would hand the LLM service
+ * those routes (ARCHITECTURE.md: the LLM services hold no credentials but their provider's key): a problem, as
+ * are an unreadable or keyless file. Problems name the variable and the file, never a key.
+ */
+function keyForLlmService(
+  variable: LlmServiceKeyVariable,
+  parsed: Partial<Record<LlmServiceKeyVariable | `${LlmServiceKeyVariable}_FILE`, string>>,
+  apiKeys: ApiKeys,
+  problems: string[],
+): string | undefined {
+  let key = parsed[variable];
+  let from: string = variable;
+  // The same value is the LLM service's SERVICE_API_KEYS entry (compose, Kubernetes): a `:`, `,` or space would be
+  // read there as a name or a second key. RFC 6750 §2.1's b64token has none of them.
+  if (key && !BEARER_TOKEN.test(key)) {
+    problems.push(
+      `${variable}: not a bearer token (RFC 6750: letters, digits and - . _ ~ + /, then = padding; no : , or spaces)`,
+    );
+    return undefined;
+  }
+  const file = parsed[`${variable}_FILE`];
+  if (!key && file) {
+    from = `${variable}_FILE`;
+    try {
+      const listed = parseApiKeyList(readFileSync(file, 'utf8'), `${from} (${file})`);
+      problems.push(...listed.problems);
+      key = listed.keys[0]?.key;
+      if (!key && !listed.problems.length) problems.push(`${from}: ${file} holds no key`);
+    } catch (err) {
+      problems.push(`${from}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (!key) return serviceKeyToSend(apiKeys);
+  for (const [keyClass, listVariable, named] of [
+    ['client', 'API_KEYS', 'a client'],
+    ['admin', 'ADMIN_API_KEYS', 'an admin'],
+  ] as const) {
+    if (apiKeys[keyClass].some((e) => e.key === key))
+      problems.push(
+        `${from}: the key is also one of the secretary's ${listVariable}; the LLM service would hold ${named} key: give it its own`,
+      );
+  }
+  return key;
+}
+
 /** Reads and checks the secretary's configuration; throws ConfigError naming every bad key. */
 export function loadConfig(source: Env): Config {
   const { parsed, config } = parseServiceEnv(schema, source);
+  const problems: string[] = [];
+  const guesserApiKey = keyForLlmService('GUESSER_API_KEY', parsed, config.apiKeys, problems);
+  const systemAnalystApiKey = keyForLlmService('SYSTEM_ANALYST_API_KEY', parsed, config.apiKeys, problems);
   // Keys that are only wrong together (JIRA_BASE_URL without JIRA_API_TOKEN) fail here, at start, too.
-  const actions = toActionSettings(parsed);
+  let actions: ActionSettings | undefined;
+  try {
+    actions = toActionSettings(parsed);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length || !actions) throw new ConfigError(problems);
   // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative
   // PGLITE_DIR means relative to where npm was invoked (INIT_CWD), so both reach the same database.
   const pgliteDir = resolve(source['INIT_CWD'] ?? process.cwd(), parsed.PGLITE_DIR);
   const databaseUrl = parsed.DATABASE_URL ?? readDatabaseUrlFile(parsed.DATABASE_URL_FILE);
-  return { ...(config as ServiceConfig<ParsedEnv>), actions, pgliteDir, databaseUrl };
+  return {
+    ...(config as ServiceConfig<ParsedEnv>),
+    actions,
+    pgliteDir,
+    databaseUrl,
+    guesserApiKey,
+    systemAnalystApiKey,
+  };
 }
 
 /**

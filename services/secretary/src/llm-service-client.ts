@@ -1,4 +1,4 @@
-import { createHttpClient, type CheckResult } from '@workemon/service-kit';
+import { AppError, createHttpClient, type CheckResult } from '@workemon/service-kit';
 import {
   isRecord,
   LLM_UPSTREAM_CONNECTIONS,
@@ -68,13 +68,29 @@ export function createLlmServiceClient<Body extends Record<string, unknown>, Fie
     pool: { connections: LLM_UPSTREAM_CONNECTIONS },
     ...options,
   });
+  const variablePrefix = operation.target.toUpperCase().replace('-', '_');
+  const keyRefused = (err: unknown) => keyRefusedByUpstream(err, operation.described, `${variablePrefix}_API_KEY`);
+  // The last refusal of the secretary's key, shown by /health until a call or a probe (recheckKey) gets through.
   let keyRefusal: string | undefined;
+  const promptInfo = () => http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord });
+  /**
+   * After a refusal, /health asks the service's keyed GET /prompt (no LLM call, nothing spent): still refused →
+   * down with the fix; anything else clears the refusal, so a corrected key shows without waiting for traffic
+   * (an unreachable service is then reported by the /health probe itself).
+   */
+  const recheckKey = async () => {
+    const refused = await http.get('/prompt', { timeoutMs: 2000, validate: isRecord }).then(
+      () => undefined,
+      (err: unknown) => keyRefused(err),
+    );
+    keyRefusal = refused instanceof AppError && refused.code === 'upstream_key_refused' ? refused.message : undefined;
+  };
   return {
     async call(input) {
       const body = await http
         .post<Body>(operation.path, input, { idempotent: true, validate: operation.validate })
         .catch((err: unknown) => {
-          const refused = keyRefusedByUpstream(err, operation.described);
+          const refused = keyRefused(err);
           if (refused !== err) keyRefusal = (refused as Error).message;
           throw refused !== err ? refused : tooLongForUpstream(err, operation.described);
         });
@@ -86,14 +102,12 @@ export function createLlmServiceClient<Body extends Record<string, unknown>, Fie
         provenance,
       });
     },
-    // /health reads only the upstream's open /health: a refused key shows there once a call met it.
-    ping: async () =>
-      keyRefusal
-        ? { status: 'down', detail: keyRefusal }
-        : readUpstreamHealth(http, {
-            url: options.baseURL,
-            key: `${operation.target.toUpperCase().replace('-', '_')}_URL`,
-          }),
-    promptInfo: () => http.get<Record<string, unknown>>('/prompt', { timeoutMs: 5000, validate: isRecord }),
+    // /health reads the upstream's open /health: a refused key shows there once a call met it, until it is accepted.
+    async ping() {
+      if (keyRefusal) await recheckKey();
+      if (keyRefusal) return { status: 'down', detail: keyRefusal };
+      return readUpstreamHealth(http, { url: options.baseURL, key: `${variablePrefix}_URL` });
+    },
+    promptInfo,
   };
 }

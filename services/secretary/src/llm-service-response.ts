@@ -54,16 +54,18 @@ function notAnswering(err: unknown, target: string, where: UpstreamLocation): un
  * An LLM service that refuses the secretary's own service key (401/403) is a configuration fault of the
  * deployment, not of the caller, whose key the secretary accepted: a 503 `upstream_key_refused` naming the fix
  * (never retried) instead of passing the upstream's "Invalid API key" on as if the caller's key were wrong.
+ * `keyVariable` is the secretary's variable for the key it sends that service (`GUESSER_API_KEY`, config.ts).
  */
-export function keyRefusedByUpstream(err: unknown, described: string): unknown {
+export function keyRefusedByUpstream(err: unknown, described: string, keyVariable: string): unknown {
   const e = err as { code?: string; details?: { status?: unknown } } | undefined;
   const status = e?.details?.status;
   if (e?.code !== 'upstream_rejected' || (status !== 401 && status !== 403)) return err;
   return new AppError(
     'upstream_key_refused',
     503,
-    `The ${described} refused the secretary's service key (HTTP ${String(status)}): give every service the same ` +
-      'SERVICE_API_KEYS (the secretary sends the first)',
+    `The ${described} refused the secretary's service key (HTTP ${String(status)}): the ${described}'s ` +
+      `SERVICE_API_KEYS must hold the key the secretary sends it (${keyVariable} or ${keyVariable}_FILE; ` +
+      'unset: the first of SERVICE_API_KEYS)',
     { cause: err, retryable: false },
   );
 }

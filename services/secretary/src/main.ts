@@ -15,9 +15,9 @@ const { config, auth, logger, metrics } = startService({
   version: VERSION,
   loadConfig: () => loadConfig(process.env),
   served: SECRETARY_KEY_CLASSES,
-  secrets: (c) => [c.communicatorApiKey, c.secretaryApiKey, c.jiraApiToken],
+  secrets: (c) => [c.communicatorApiKey, c.secretaryApiKey, c.guesserApiKey, c.systemAnalystApiKey, c.jiraApiToken],
 });
-// The key sent to the guesser, the system analyst and the communicator.
+// The key sent to the communicator. The guesser and the system analyst get their own (config.ts, keyForLlmService).
 const serviceKey = serviceKeyToSend(config.apiKeys);
 
 const actionSettings = config.actions;
@@ -76,13 +76,19 @@ logger.info(
 );
 
 // The LLM services already retry their providers; one retry here covers a restarting instance.
-const upstream = { metrics, logger, maxRetries: 1, apiKey: serviceKey };
+const upstream = { metrics, logger, maxRetries: 1 };
 const app = buildApp({
   knex: db.knex,
-  guesser: createGuesserClient({ baseURL: config.guesserUrl, timeoutMs: config.guesserTimeout, ...upstream }),
+  guesser: createGuesserClient({
+    baseURL: config.guesserUrl,
+    timeoutMs: config.guesserTimeout,
+    apiKey: config.guesserApiKey,
+    ...upstream,
+  }),
   analyst: createAnalystClient({
     baseURL: config.systemAnalystUrl,
     timeoutMs: config.systemAnalystTimeout,
+    apiKey: config.systemAnalystApiKey,
     ...upstream,
   }),
   logger,

@@ -687,7 +687,7 @@ describe('analyze: auth, policies and upstream failures', () => {
 });
 
 describe("analyze: a guesser that refuses the secretary's service key", () => {
-  it("→ 503 naming SERVICE_API_KEYS (not the caller's 401), nothing asked of the model; /health shows it", async () => {
+  it("→ 503 naming GUESSER_API_KEY and SERVICE_API_KEYS (not the caller's 401), nothing asked of the model; /health shows it", async () => {
     const logger = createLogger({ service: 'secretary', level: 'error' });
     logger.silent = true;
     const strayKey = { baseURL: llm.guesserUrl, timeoutMs: 5000, maxRetries: 0, logger, metrics: createMetrics('x') };
@@ -704,8 +704,8 @@ describe("analyze: a guesser that refuses the secretary's service key", () => {
     expect(res.body).toEqual({
       error: 'Service Unavailable',
       message:
-        "The guesser refused the secretary's service key (HTTP 401): give every service the same SERVICE_API_KEYS " +
-        '(the secretary sends the first)',
+        "The guesser refused the secretary's service key (HTTP 401): the guesser's SERVICE_API_KEYS must hold the key " +
+        'the secretary sends it (GUESSER_API_KEY or GUESSER_API_KEY_FILE; unset: the first of SERVICE_API_KEYS)',
       statusCode: 503,
     });
     expect(llm.guesserLlm.requests.length).toBe(calls);
