@@ -287,42 +287,42 @@ export function principalOf(res: { locals: Record<string, unknown> }): Principal
 }
 
 /**
- * The shortest key a service starts with, in characters. A shorter one is refused at start: an operator who typed
- * `test-key` or a word meant a placeholder, and such a key falls to guessing. (NIST SP 800-63B asks memorised
- * secrets for at least 8 characters with rate limiting; a bearer key sent on every call gets no such shield.)
+ * Keys shorter than this, in characters, are named as weak at every start: an operator who typed `test-key` or a
+ * word meant a placeholder, and such a key falls to guessing. (NIST SP 800-63B asks memorised secrets for at least 8
+ * characters with rate limiting; a bearer key sent on every call gets no such shield.) They are not refused: an
+ * installation or a test harness keyed that way keeps running, and the warning says what to do.
  */
 export const MIN_API_KEY_LENGTH = 16;
-/** Keys shorter than this (but at least `MIN_API_KEY_LENGTH`) start with a warning: `openssl rand -base64 32` makes 44. */
+/** Keys shorter than this (but at least `MIN_API_KEY_LENGTH`) start with a milder warning: `openssl rand -base64 32` makes 44. */
 export const RECOMMENDED_API_KEY_LENGTH = 32;
 
 /**
  * The length rule on every configured key of every class (`MIN_API_KEY_LENGTH`, `RECOMMENDED_API_KEY_LENGTH`):
- * `problems` for keys too short to start with, `warnings` for keys shorter than recommended. Each names the
- * variable, the key's position in its class and its name when it has one — never the key, its fingerprint (a
- * short key's digest is easy to reverse) or its length.
+ * one warning per key shorter than recommended, saying "weak" under `MIN_API_KEY_LENGTH`. Each names the variable,
+ * the key's position in its class and its name when it has one — never the key, its fingerprint (a short key's
+ * digest is easy to reverse) or its length.
  */
-export function checkApiKeyLengths(keys: Partial<ApiKeys>): { problems: string[]; warnings: string[] } {
-  const problems: string[] = [];
+export function checkApiKeyLengths(keys: Partial<ApiKeys>): { warnings: string[] } {
   const warnings: string[] = [];
   const generate = 'generate one with openssl rand -base64 32';
   for (const keyClass of KEY_CLASSES) {
     (keys[keyClass] ?? []).forEach((entry, i) => {
       const which = `${KEY_CLASS_VARIABLES[keyClass]}: key ${i + 1}${entry.name.startsWith('sha256:') ? '' : ` (${entry.name})`}`;
       if (entry.key.length < MIN_API_KEY_LENGTH)
-        problems.push(`${which} is shorter than ${MIN_API_KEY_LENGTH} characters; ${generate}`);
+        warnings.push(`${which} is weak: shorter than ${MIN_API_KEY_LENGTH} characters; ${generate}`);
       else if (entry.key.length < RECOMMENDED_API_KEY_LENGTH)
         warnings.push(`${which} is shorter than ${RECOMMENDED_API_KEY_LENGTH} characters; ${generate}`);
     });
   }
-  return { problems, warnings };
+  return { warnings };
 }
 
 /**
  * The start-time rule: a service listening beyond loopback refuses to start while a class it serves has no key
  * (ConfigError naming the variables to set); on loopback such a class is open and `warning` says so (log it once).
- * Wherever it listens, a key shorter than `MIN_API_KEY_LENGTH` stops the start (ConfigError naming the variable and
- * the key's position, never the key), and keys shorter than `RECOMMENDED_API_KEY_LENGTH` are named in `warning`
- * (`checkApiKeyLengths`); the parts of `warning` are joined by `; `.
+ * Keys shorter than `RECOMMENDED_API_KEY_LENGTH` (weak under `MIN_API_KEY_LENGTH`) are named in `warning`
+ * (`checkApiKeyLengths`: the variable and the key's position, never the key); the parts of `warning` are joined
+ * by `; `.
  */
 export function authForStart(options: { host: string; keys: ApiKeys; served: readonly KeyClass[] }): {
   auth: Authenticator;
@@ -330,7 +330,7 @@ export function authForStart(options: { host: string; keys: ApiKeys; served: rea
 } {
   const missing = options.served.filter((c) => options.keys[c].length === 0);
   const lengths = checkApiKeyLengths(options.keys);
-  const problems = [...lengths.problems];
+  const problems: string[] = [];
   if (missing.length && !isLoopbackHost(options.host)) {
     problems.push(
       ...missing.map(
