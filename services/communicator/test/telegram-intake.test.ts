@@ -254,3 +254,81 @@ describe('telegram: a mention of the bot and nothing else', () => {
     expect(secretary.calls).toHaveLength(0);
   });
 });
+
+describe('telegram: what a message replies to', () => {
+  const anna = { id: 6241, is_bot: false, first_name: 'Анна', username: 'anna' };
+  const replyTo = (chat: { id: number; type: string }, messageId: number, from: object, words: object) => ({
+    reply_to_message: { message_id: messageId, date: 1_795_000_000, chat: { ...chat, title: 'Team' }, from, ...words },
+  });
+
+  it("in a group, `@bot` as a reply to a colleague's question asks that question; words after it go with it", async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -100811, type: 'supergroup' as const };
+    const question = tg.pushMessage({ chat, from: anna, text: 'Как получить доступ к VPN из дома?' });
+    const call = tg.pushMessage({
+      chat,
+      from: { id: 6242 },
+      text: `@${tg.botUsername}`,
+      extra: replyTo(chat, question.message_id, anna, { text: 'Как получить доступ к VPN из дома?' }),
+    });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 1, 'answered');
+    tg.pushMessage({
+      chat,
+      from: { id: 6243 },
+      text: `@${tg.botUsername} а с планшета?`,
+      extra: replyTo(chat, question.message_id, anna, { text: 'Как получить доступ к VPN из дома?' }),
+    });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 2, 'both answered');
+    expect(secretary.calls.map((c) => c.request)).toEqual([
+      'В ответ на сообщение от Анна (@anna):\nКак получить доступ к VPN из дома?',
+      'В ответ на сообщение от Анна (@anna):\nКак получить доступ к VPN из дома?\nа с планшета?',
+    ]);
+    expect(tg.sent[0]!.params).toMatchObject({ chat_id: -100811, reply_parameters: { message_id: call.message_id } });
+  });
+
+  it('a quoted part is the context (also from another chat); a reply to the bot or a forum topic start adds none', async () => {
+    const { tg, secretary } = await setup();
+    tg.pushMessage({
+      from: { id: 6244 },
+      text: 'Это про нас?',
+      extra: {
+        external_reply: {
+          origin: {
+            type: 'channel',
+            date: 1,
+            chat: { id: -1009, type: 'channel', title: 'Новости ИТ' },
+            message_id: 5,
+          },
+        },
+        quote: { text: 'С понедельника VPN только с токеном', position: 0 },
+      },
+    });
+    const bot = { id: 1, is_bot: true, first_name: 'Workemon', username: tg.botUsername };
+    tg.pushMessage({
+      from: { id: 6245 },
+      text: 'А подробнее?',
+      extra: {
+        reply_to_message: { message_id: 1, date: 1, chat: { id: 6245, type: 'private' }, from: bot, text: 'Ответ' },
+      },
+    });
+    const forum = { id: -100812, type: 'supergroup' as const };
+    tg.pushMessage({
+      chat: forum,
+      from: { id: 6246 },
+      text: `@${tg.botUsername} не печатает чек`,
+      extra: {
+        is_topic_message: true,
+        message_thread_id: 3,
+        ...replyTo(forum, 3, anna, { forum_topic_created: { name: 'Кассы', icon_color: 7322096 } }),
+      },
+    });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 3, 'all answered');
+    expect(secretary.calls.map((c) => c.request).sort()).toEqual(
+      [
+        'В ответ на сообщение от Новости ИТ:\nС понедельника VPN только с токеном\nЭто про нас?',
+        'А подробнее?',
+        'не печатает чек',
+      ].sort(),
+    );
+  });
+});

@@ -94,38 +94,81 @@ const nameOf = (who: Named | undefined) => {
  */
 export function forwardOriginOf(message: Message): string | undefined {
   const m = message as unknown as Record<string, unknown>;
-  const origin = m['forward_origin'] as
-    | {
-        type?: string;
-        sender_user?: Named;
-        sender_user_name?: string;
-        sender_chat?: Named;
-        chat?: Named;
-        author_signature?: string;
-      }
-    | undefined;
-  const signed = (base: string | undefined, signature: unknown) =>
-    base && typeof signature === 'string' && signature ? `${base}, ${signature}` : base;
-  if (origin) {
-    switch (origin.type) {
-      case 'user':
-        return nameOf(origin.sender_user) ?? 'пользователь';
-      case 'hidden_user':
-        return origin.sender_user_name ?? 'скрытый пользователь';
-      case 'chat':
-        return signed(nameOf(origin.sender_chat) ?? 'чат', origin.author_signature);
-      case 'channel':
-        return signed(nameOf(origin.chat) ?? 'канал', origin.author_signature);
-      default:
-        return 'неизвестный отправитель';
-    }
-  }
+  const origin = m['forward_origin'] as MessageOrigin | undefined;
+  if (origin) return originNameOf(origin);
   const from = nameOf(m['forward_from'] as Named | undefined);
   if (from) return from;
   if (typeof m['forward_sender_name'] === 'string') return m['forward_sender_name'];
   const chat = nameOf(m['forward_from_chat'] as Named | undefined);
   if (chat) return signed(chat, m['forward_signature']);
   return undefined;
+}
+
+/** Bot API MessageOrigin (of a forward, or of the message an `external_reply` answers), as far as we read it. */
+type MessageOrigin = {
+  type?: string;
+  sender_user?: Named;
+  sender_user_name?: string;
+  sender_chat?: Named;
+  chat?: Named;
+  author_signature?: string;
+};
+
+const signed = (base: string | undefined, signature: unknown) =>
+  base && typeof signature === 'string' && signature ? `${base}, ${signature}` : base;
+
+/** Who a MessageOrigin names: `user` → sender_user, `hidden_user` → sender_user_name, `chat`, `channel` (+ signature). */
+function originNameOf(origin: MessageOrigin): string {
+  switch (origin.type) {
+    case 'user':
+      return nameOf(origin.sender_user) ?? 'пользователь';
+    case 'hidden_user':
+      return origin.sender_user_name ?? 'скрытый пользователь';
+    case 'chat':
+      return signed(nameOf(origin.sender_chat) ?? 'чат', origin.author_signature)!;
+    case 'channel':
+      return signed(nameOf(origin.chat) ?? 'канал', origin.author_signature)!;
+    default:
+      return 'неизвестный отправитель';
+  }
+}
+
+/**
+ * What an addressed message answers, as the first lines of its request (`В ответ на сообщение от <author>:\n…`):
+ * the part it quotes (`quote.text`, Bot API TextQuote; also from another chat, `external_reply`), or in groups the
+ * words of the replied-to message (`reply_to_message` text or caption): a colleague's question the bot is called
+ * on (`@bot` as a reply to it). Undefined without a reply; for a reply to the bot's own message without a quote (the
+ * conversation holds it); for a replied message without words (the service message opening a forum topic, which
+ * every topic message replies to); and in a private chat without a quote (the user's earlier messages there
+ * already went to the secretary).
+ */
+export function replyContextOf(message: Message, me: UserFromGetMe | undefined): string | undefined {
+  const m = message as ReplyFields;
+  const toBot = m.reply_to_message?.from?.id !== undefined && m.reply_to_message.from.id === me?.id;
+  const words = m.quote?.text?.trim() || repliedWordsOf(message, toBot);
+  if (!words) return undefined;
+  const author = replyAuthorOf(m, toBot);
+  return `В ответ на сообщение${author ? ` от ${author}` : ''}:\n${words}`;
+}
+
+type ReplyFields = {
+  reply_to_message?: Message;
+  external_reply?: { origin?: MessageOrigin };
+  quote?: { text?: string };
+};
+
+/** The words of the replied-to message, in groups only and not the bot's own (see replyContextOf). */
+function repliedWordsOf(message: Message, toBot: boolean): string | undefined {
+  const replied = (message as ReplyFields).reply_to_message;
+  if (!replied || toBot || message.chat.type === 'private') return undefined;
+  return ownTextOf(replied)?.trim();
+}
+
+/** Who wrote what a reply answers: the replied-to message's sender, the bot, or the origin of an external reply. */
+function replyAuthorOf(m: ReplyFields, toBot: boolean): string | undefined {
+  if (toBot) return 'бота';
+  if (m.reply_to_message) return nameOf(m.reply_to_message.from);
+  return m.external_reply?.origin ? originNameOf(m.external_reply.origin) : undefined;
 }
 
 /** The line put in front of a forward's words in a request: `Переслано от <origin>:`. */
@@ -210,7 +253,10 @@ export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): C
   const { addressed, text } = addressedText(message, me);
   if (!addressed) return { kind: 'ignore', reason: 'group_not_mentioned' };
   if (isOtherBotsCommand(text, me)) return { kind: 'ignore', reason: 'other_bot_command' };
-  return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
+  const words = requestTextOf(message, text);
+  const context = replyContextOf(message, me);
+  const request = context ? [context, words].filter(Boolean).join('\n') : words;
+  return { kind: 'message', chatKey: String(message.chat.id), message, text: request };
 }
 
 /** Telegram's own service account: the sender of channel posts copied into discussion groups, and of notices. */
