@@ -165,6 +165,10 @@ describe('step: per-chat queue (what a client split off one thing the user sent)
     const start = queued('/start', { at: 200 });
     const alone = nextJob([media, start], 1200, 1000);
     expect('job' in alone && alone.job).toEqual([media]);
+    // A path is not a command: it is the text of the screenshot before it.
+    const path = queued('/var/log переполнен', { at: 200 });
+    const joined = nextJob([media, path], 1200, 1000);
+    expect('job' in joined && joined.job).toEqual([media, path]);
   });
 
   it('a forwarded album after a comment joins it once the album is complete', () => {

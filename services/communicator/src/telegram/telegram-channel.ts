@@ -235,8 +235,8 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   return plainText && lastText === undefined && job.some((q) => hasCaptionedMedia(q.classified.message));
 }
 
-/** A bot command (Bot API "Commands": `/` and a letter, digit or `_` at the start). */
-const isCommand = (text: string): boolean => /^\/[A-Za-z0-9_]/.test(text);
+/** A command answered with the help (`/start`, `/help …`, `/settings` alone; not `/var/log is full`): fixedReplyOf. */
+const isCommand = (text: string): boolean => text !== '' && fixedReplyOf(text) === HELP_TEXT;
 
 /** Whether `job` may go on past a poll: the whole merge window is waited for its next unit (see nextJob). */
 function expectsMore(job: QueuedMessage[]): boolean {
@@ -606,7 +606,9 @@ function dispatch(state: ChannelState, update: Update): boolean {
  * In a group only the first part of a paste the client split carries the mention: a message there that is not
  * addressed to the bot, from the sender of the long part last queued in that chat (at least
  * SPLIT_PART_MIN_CHARS characters) and within the merge window of it, is that paste's next part and queued as a
- * message (`nextJob` joins it). Undefined for anything else (classified as usual).
+ * message (`nextJob` joins it). So is a forward (a single message, or an album part, with or without a caption)
+ * its sender sent along with what they last queued there: the comment carries the mention, the forwards do not.
+ * Undefined for anything else (classified as usual).
  */
 function continuationOf(state: ChannelState, update: Update): Classified | undefined {
   if (!('message' in update)) return undefined;
@@ -623,8 +625,8 @@ function continuationOf(state: ChannelState, update: Update): Classified | undef
 }
 
 /**
- * Whether the last message queued in `message`'s chat is from its sender, in the window, not an album, and a long
- * part (or any message, when `message` is a forward sent along with it).
+ * Whether the last message queued in `message`'s chat is from its sender, in the window, and a long part that is
+ * not an album (or any message, an album part too, when `message` is a forward sent along with it).
  */
 function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
   const last = state.chats.get(String(message.chat.id))?.items.at(-1);
