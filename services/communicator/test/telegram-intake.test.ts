@@ -332,3 +332,44 @@ describe('telegram: what a message replies to', () => {
     );
   });
 });
+
+describe('telegram: media uploaded after its long caption was answered', () => {
+  it('media without text within a minute of an answered text over 1024 characters gets no "text only" reply', async () => {
+    const { tg, secretary } = await setup();
+    const from = { id: 6251, username: 'u6251' };
+    const now = Math.floor(Date.now() / 1000);
+    const text = longCaption('Касса 21');
+    tg.pushMessage({ from, text, extra: { date: now } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 1, 'the text answered');
+    // The upload took longer than the merge window: Telegram dates the photos 20 s after the text.
+    const late = [tg.pushMessage({ from, extra: { ...photo(1), date: now + 20 } })];
+    late.push(tg.pushMessage({ from, extra: { ...document('scan.pdf'), date: now + 21 } }));
+    await waitUntil(() => late.every((m) => secretary.handled.has(`tg:6251:${m.message_id}`)), 'both handled');
+    expect(late.map((m) => secretary.handled.get(`tg:6251:${m.message_id}`)?.outcome)).toEqual(['skipped', 'skipped']);
+    expect(tg.sent.map((m) => m.text)).toEqual([`Ответ на: ${text.trim()}`]);
+    expect(secretary.calls).toHaveLength(1);
+  });
+
+  it('after a short text, or a minute later, or after another question, a bare photo gets the "text only" reply', async () => {
+    const { tg, secretary } = await setup();
+    const now = Math.floor(Date.now() / 1000);
+    const short = { id: 6252, username: 'u6252' };
+    tg.pushMessage({ from: short, text: 'Нужен доступ к кассе', extra: { date: now } });
+    const slow = { id: 6253, username: 'u6253' };
+    tg.pushMessage({ from: slow, text: longCaption('Касса 22'), extra: { date: now - 120 } });
+    const other = { id: 6254, username: 'u6254' };
+    tg.pushMessage({ from: other, text: longCaption('Касса 23'), extra: { date: now - 5 } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 3, 'the texts answered');
+    tg.pushMessage({ from: other, text: 'И ещё вопрос про принтер', extra: { date: now - 3 } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 4, 'the other question answered');
+    for (const from of [short, slow, other]) tg.pushMessage({ from, extra: { ...photo(3), date: now + 10 } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 7, 'the photos answered');
+    expect(
+      tg.sent
+        .filter((m) => m.text === TEXT_ONLY_REPLY)
+        .map((m) => Number(m.chat_id))
+        .sort(),
+    ).toEqual([6252, 6253, 6254]);
+    expect(secretary.calls).toHaveLength(4);
+  });
+});

@@ -71,6 +71,12 @@ export const REFUSAL_REPLIES = {
 export const REQUEST_CUT_MARKER = '\n\n[…сообщение обрезано: оно длиннее, чем можно передать на обработку]';
 /** How many answered albums are remembered, so a part Telegram delivers late gets no reply of its own. */
 const ANSWERED_ALBUMS_KEPT = 1000;
+/**
+ * How long (s, by Message.date) after an answered text over CAPTION_MAX_CHARS without media the sender's media
+ * without text is still taken for that text's media: clients send the over-long caption first and upload the
+ * media after it, which may take longer than the merge window. Such media gets no "text only" reply.
+ */
+export const LATE_CAPTION_MEDIA_S = 60;
 
 /**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
@@ -135,6 +141,7 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
   not_approver: 'untrusted',
   unsupported_callback: 'not-addressed',
   album_part: 'duplicate',
+  caption_media: 'duplicate',
 };
 
 /** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
@@ -292,6 +299,11 @@ type ChannelState = TelegramChannelDeps & {
   polledAt?: number;
   /** `<chat>:<media_group_id>` of albums answered lately (oldest first, at most ANSWERED_ALBUMS_KEPT). */
   answeredAlbums: Set<string>;
+  /**
+   * `<chat>:<sender>` → Message.date (s) of the last answered text over CAPTION_MAX_CHARS without media, whose media
+   * may still come (LATE_CAPTION_MEDIA_S; oldest first, at most ANSWERED_ALBUMS_KEPT).
+   */
+  answeredCaptions: Map<string, number>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
@@ -326,6 +338,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     chats: new Map(),
     migratedChats: new Map(),
     answeredAlbums: new Set(),
+    answeredCaptions: new Map(),
   };
   return {
     api: deps.api,
@@ -728,6 +741,7 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
   await recordHandled(state, keys, outcome, reason);
   rememberAnsweredAlbumsOf(state, job);
+  if (isMessage(head)) rememberAnsweredCaption(state, job.filter(isMessage));
   endTimer(outcome);
 }
 
@@ -858,15 +872,13 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   const updateId = job[0]!.update.update_id;
   const target = replyTargetOf(message);
   const text = jobRequestTextOf(job);
-  const album = mediaGroupOf(message);
-  const albumKey = album === undefined ? undefined : `${message.chat.id}:${album}`;
-  if (albumKey !== undefined && !text && state.answeredAlbums.has(albumKey)) {
-    // A part Telegram delivered after its album was answered (a later getUpdates batch): nothing new to say.
-    state.metrics.skipped('tg', 'album_part');
-    state.logger.info('Telegram album part arrived after its album was answered; no reply', {
+  const late = text ? undefined : lateMediaOf(state, job);
+  if (late) {
+    state.metrics.skipped('tg', late.reason);
+    state.logger.info(`Telegram ${late.what} arrived after it was answered; no reply`, {
       telegram: { update_id: updateId },
     });
-    return { send: false, outcome: 'skipped', reason: 'album_part' };
+    return { send: false, outcome: 'skipped', reason: late.reason };
   }
   // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
   const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
@@ -879,6 +891,44 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   }
   const request = analyzeRequestOf(message, text, state.settings.maxRequestChars);
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
+}
+
+/**
+ * A job without words that belongs to a request already answered, so it gets no reply of its own: a part of an
+ * answered album Telegram delivered in a later getUpdates batch (`album_part`), or media without text of the
+ * sender of an answered text over CAPTION_MAX_CHARS, within LATE_CAPTION_MEDIA_S of it (`caption_media`: that
+ * text was its caption, and the upload took longer than the merge window).
+ */
+function lateMediaOf(
+  state: ChannelState,
+  job: QueuedMessage[],
+): { reason: 'album_part' | 'caption_media'; what: string } | undefined {
+  const message = job[0]!.classified.message;
+  const album = mediaGroupOf(message);
+  if (album !== undefined && state.answeredAlbums.has(`${message.chat.id}:${album}`))
+    return { reason: 'album_part', what: 'album part' };
+  const captionAt = state.answeredCaptions.get(`${message.chat.id}:${message.from?.id}`);
+  const late = captionAt !== undefined && message.date >= captionAt && message.date - captionAt <= LATE_CAPTION_MEDIA_S;
+  if (late && job.every(isBareMedia)) return { reason: 'caption_media', what: 'media of a long caption sent apart' };
+  return undefined;
+}
+
+/**
+ * Remembers an answered job that is a text over CAPTION_MAX_CHARS without media (its media may still come:
+ * `lateMediaOf`); any other job of the sender with words forgets the one remembered (media without words, which
+ * may be more of that media, does not).
+ */
+function rememberAnsweredCaption(state: ChannelState, job: QueuedMessage[]): void {
+  if (job.every(isBareMedia)) return;
+  const last = job.at(-1)!.classified.message;
+  const key = `${last.chat.id}:${last.from?.id}`;
+  state.answeredCaptions.delete(key);
+  const text = lastTextOf(job);
+  if (text === undefined || text.length <= CAPTION_MAX_CHARS) return;
+  if (job.some((q) => hasCaptionedMedia(q.classified.message))) return;
+  state.answeredCaptions.set(key, last.date);
+  if (state.answeredCaptions.size > ANSWERED_ALBUMS_KEPT)
+    state.answeredCaptions.delete(state.answeredCaptions.keys().next().value!);
 }
 
 /** Remembers the albums among a job's messages as answered: by this job, or by an earlier process. */
