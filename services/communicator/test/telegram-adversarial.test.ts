@@ -99,7 +99,7 @@ describe('telegram albums', () => {
 });
 
 describe('telegram client-split pastes', () => {
-  it('a split paste with a photo in between is one request that sees both texts, and no "text only" reply', async () => {
+  it('a split paste with a photo in between is one request that sees both texts and notes the photo', async () => {
     const { tg, secretary } = await setup();
     secretary.decide = (r) => answer(`Принято: ${r.request.length} символов`, r.request);
     const from = { id: 6121, username: 'u6121' };
@@ -109,7 +109,9 @@ describe('telegram client-split pastes', () => {
     tg.pushMessage({ from, text: '…конец лога. Почему выгрузка пустая?' });
     await waitUntil(() => tg.pending() === 0, 'all parts confirmed');
     expect(secretary.calls).toHaveLength(1);
-    expect(secretary.calls[0]!.request).toBe(`${first.trim()}\n…конец лога. Почему выгрузка пустая?`);
+    expect(secretary.calls[0]!.request).toBe(
+      `${first.trim()}\n[Вложения (не переданы): фото]\n…конец лога. Почему выгрузка пустая?`,
+    );
     expect(tg.sent.map((m) => m.text)).not.toContain(TEXT_ONLY_REPLY);
     expect(tg.sent).toHaveLength(1);
   });

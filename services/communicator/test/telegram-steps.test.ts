@@ -21,6 +21,7 @@ import {
   decisionTextOf,
   fixedReplyOf,
   isSecretaryRefusal,
+  jobRequestTextOf,
   jobTextOf,
   mergeWaitMs,
   nextJob,
@@ -32,6 +33,8 @@ import {
 } from '../src/telegram/telegram-channel.js';
 import {
   addressedText,
+  attachmentNoteOf,
+  attachmentsOf,
   isAutomaticForward,
   isOtherBotsCommand,
   isServiceMessage,
@@ -48,7 +51,15 @@ let nextUpdateId = 1;
 /** A queued private-chat (or group) message as the channel queues it. */
 function queued(
   text: string,
-  extra: { from?: number; date?: number; group?: string; chat?: number; at?: number } = {},
+  extra: {
+    from?: number;
+    date?: number;
+    group?: string;
+    chat?: number;
+    at?: number;
+    /** Message fields instead of `text` (media, forward_origin): `text` is then the caption (when not empty). */
+    fields?: Record<string, unknown>;
+  } = {},
 ) {
   const from = extra.from ?? 7;
   const message = {
@@ -57,7 +68,11 @@ function queued(
     chat:
       extra.chat === undefined ? { id: from, type: 'private', first_name: 'Анна' } : { id: extra.chat, type: 'group' },
     from: { id: from, is_bot: false, first_name: 'Анна' },
-    ...(extra.group ? { media_group_id: extra.group, caption: text, photo: [] } : { text }),
+    ...(extra.fields
+      ? { ...extra.fields, ...(text ? { caption: text } : {}) }
+      : extra.group
+        ? { media_group_id: extra.group, caption: text, photo: [] }
+        : { text }),
   } as unknown as Message;
   const update = { update_id: nextUpdateId++, message } as Update;
   const classified = { kind: 'message' as const, chatKey: String(message.chat.id), message, text };
@@ -126,6 +141,62 @@ describe('step: per-chat queue (merges wait for a poll after their window)', () 
   });
 });
 
+describe('step: per-chat queue (what a client split off one thing the user sent)', () => {
+  const photo = { photo: [{ file_id: 'p', file_unique_id: 'pu', width: 9, height: 9 }] };
+  const forwarded = { forward_origin: { type: 'hidden_user', date: 1, sender_user_name: 'Анна' } };
+  const long = 'к'.repeat(1500);
+
+  it('a text over the caption limit waits the whole window for its media, then takes a bare photo', () => {
+    const text = queued(long, { at: 0 });
+    expect(nextJob([text], 100, 1000)).toEqual({ waitMs: 900 });
+    const media = queued('', { at: 300, fields: photo });
+    const job = nextJob([text, media, queued('новый вопрос', { at: 400 })], 1000, 1000);
+    expect('job' in job && job.job).toEqual([text, media]);
+    // A short text does not wait for media it has no reason to expect.
+    expect(nextJob([queued('коротко', { at: 0 })], 100, 1000)).toEqual({ job: [expect.anything()] });
+  });
+
+  it('media without text waits for its text and takes it; a command joins nothing', () => {
+    const media = queued('', { at: 0, fields: { voice: { file_id: 'v', file_unique_id: 'vu', duration: 3 } } });
+    expect(nextJob([media], 100, 1000)).toEqual({ waitMs: 900 });
+    const text = queued('вот что в голосовом', { at: 200 });
+    const job = nextJob([media, text], 1200, 1000);
+    expect('job' in job && job.job).toEqual([media, text]);
+    const start = queued('/start', { at: 200 });
+    const alone = nextJob([media, start], 1200, 1000);
+    expect('job' in alone && alone.job).toEqual([media]);
+    // A path is not a command: it is the text of the screenshot before it.
+    const path = queued('/var/log переполнен', { at: 200 });
+    const joined = nextJob([media, path], 1200, 1000);
+    expect('job' in joined && joined.job).toEqual([media, path]);
+  });
+
+  it('a forwarded album after a comment joins it once the album is complete', () => {
+    const comment = queued('глянь', { at: 0 });
+    const parts = [1, 2].map((n) =>
+      queued(n === 1 ? 'подпись' : '', { at: 100 * n, fields: { ...photo, ...forwarded, media_group_id: 'f' } }),
+    );
+    expect(nextJob([comment, ...parts], 500, 1000)).toEqual({ waitMs: 700 });
+    const job = nextJob([comment, ...parts], 1300, 1000);
+    expect('job' in job && job.job).toEqual([comment, ...parts]);
+    expect(jobRequestTextOf(job && 'job' in job ? (job.job as typeof parts) : [])).toBe(
+      'глянь\nПереслано от Анна:\nподпись\n[Вложения (не переданы): фото ×2]',
+    );
+  });
+
+  it('names attachments once each, counting repeats; one message or album alone gets no note', () => {
+    const doc = { document: { file_id: 'd', file_unique_id: 'du', file_name: 'log.txt' } };
+    const gif = { animation: { file_id: 'a', file_unique_id: 'au' }, document: { file_id: 'a', file_unique_id: 'au' } };
+    expect(attachmentsOf(queued('', { fields: doc }).classified.message)).toEqual(['файл log.txt']);
+    expect(attachmentsOf(queued('', { fields: gif }).classified.message)).toEqual(['GIF-анимация']);
+    expect(attachmentsOf(queued('текст').classified.message)).toEqual([]);
+    expect(attachmentNoteOf(['фото', 'файл a.txt', 'фото'])).toBe('[Вложения (не переданы): фото ×2, файл a.txt]');
+    expect(attachmentNoteOf([])).toBeUndefined();
+    expect(jobRequestTextOf([queued('подпись', { fields: photo })])).toBe('подпись');
+    expect(jobRequestTextOf([queued('', { fields: photo }), queued('', { fields: photo })])).toBe('');
+  });
+});
+
 describe('step: classify', () => {
   const me = { id: 1, is_bot: true, first_name: 'W', username: 'workemon_bot' } as UserFromGetMe;
   const inGroup = (text: string) =>
@@ -142,6 +213,14 @@ describe('step: classify', () => {
       text: '/help как дела',
     });
     expect(addressedText(inGroup('/start'), me)).toEqual({ addressed: true, text: '/start' });
+    expect(addressedText(inGroup('@workemon_bot, ?'), me)).toEqual({ addressed: true, text: '' });
+    const inPrivate = (text: string) => ({ ...inGroup(text), chat: { id: 5, type: 'private' } }) as unknown as Message;
+    expect(addressedText(inPrivate('@WORKEMON_BOT'), me)).toEqual({ addressed: true, text: '' });
+    expect(addressedText(inPrivate('@workemon_bot нужен отчёт'), me)).toEqual({ addressed: true, text: 'нужен отчёт' });
+    expect(addressedText(inPrivate('/start@workemon_bot'), me)).toEqual({
+      addressed: true,
+      text: '/start@workemon_bot',
+    });
     expect(addressedText(inGroup('/settings'), me).addressed).toBe(false);
   });
 

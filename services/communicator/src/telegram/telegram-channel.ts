@@ -22,10 +22,15 @@ import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit
 import { splitMessage, type BotApiFailure, type TelegramBotApi } from './telegram-bot-api.js';
 import { createOffsetTracker, type OffsetTracker } from './telegram-offset.js';
 import {
+  CAPTION_MAX_CHARS,
   SPLIT_PART_MIN_CHARS,
+  attachmentNoteOf,
+  attachmentsOf,
   classifyUpdate,
+  forwardHeaderOf,
   forwardOriginOf,
   handledKeyOf,
+  hasCaptionedMedia,
   mediaGroupOf,
   ownTextOf,
   requestTextOf,
@@ -66,6 +71,12 @@ export const REFUSAL_REPLIES = {
 export const REQUEST_CUT_MARKER = '\n\n[…сообщение обрезано: оно длиннее, чем можно передать на обработку]';
 /** How many answered albums are remembered, so a part Telegram delivers late gets no reply of its own. */
 const ANSWERED_ALBUMS_KEPT = 1000;
+/**
+ * How long (s, by Message.date) after an answered text over CAPTION_MAX_CHARS without media the sender's media
+ * without text is still taken for that text's media: clients send the over-long caption first and upload the
+ * media after it, which may take longer than the merge window. Such media gets no "text only" reply.
+ */
+export const LATE_CAPTION_MEDIA_S = 60;
 
 /**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
@@ -130,6 +141,7 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
   not_approver: 'untrusted',
   unsupported_callback: 'not-addressed',
   album_part: 'duplicate',
+  caption_media: 'duplicate',
 };
 
 /** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
@@ -154,16 +166,20 @@ export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: n
 
 /**
  * Step "per-chat queue → merge": the next job of a chat — the head update plus what belongs to it — or how long
- * to wait for the rest of it (`mergeWaitMs`):
- * - an album (one `media_group_id`) is one job, once no part arrived for `mergeWindowMs`;
- * - a long paste the client split (a part of at least SPLIT_PART_MIN_CHARS characters followed, within the
- *   window, by another message of the same sender) is one job; a long last part waits for a continuation
- *   until the window has passed since it arrived. A message without text of the same sender in between (a
- *   photo sent along with the paste) belongs to the job and does not end it;
- * - forwards the same sender sent along (within the window) join the message before them: a comment and the
- *   messages it forwards, or several forwards, are one job; every message job waits for a getUpdates that
- *   started after its last part arrived (`mergeWaitMs` with a window of 0), so forwards already at Telegram are in;
- * - anything else is a job of its own.
+ * to wait for the rest of it (`mergeWaitMs`). A job is made of units: a message, or an album (every part with one
+ * `media_group_id`, complete once no part arrived for `mergeWindowMs`). After the head's unit, the next unit of the
+ * same sender (Message.date within the window of the job's last part) joins when it is:
+ * - the next part of a long paste the client split (the job's last text has at least SPLIT_PART_MIN_CHARS
+ *   characters; a message without text of the same sender in between, a photo sent along, does not end it);
+ * - a forward, single or an album: a comment and the messages it forwards, or several forwards, are one job;
+ * - media without a caption (`CAPTIONED_MEDIA_FIELDS`: photo, document, video, voice, audio, animation) after a
+ *   job with text, or after media without text: the text of a caption over CAPTION_MAX_CHARS that the client
+ *   sent as a message of its own, just before the media;
+ * - a text message after a job of media without any text: that caption sent just after the media.
+ * Anything else starts a job of its own. Every message job waits for a getUpdates that started after its last part
+ * arrived (`mergeWaitMs`, window 0), so parts already at Telegram are in; the whole window when more is expected:
+ * after a long paste part, after media without text (its text may follow) and after a text over
+ * CAPTION_MAX_CHARS without media (its media may follow, uploaded after it).
  *
  * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
  */
@@ -175,60 +191,66 @@ export function nextJob(
 ): { job: Queued[] } | { waitMs: number } {
   const head = items[0]!;
   if (!isMessage(head)) return { job: [head] };
-  const group = mediaGroupOf(head.classified.message);
-  if (group) {
-    const parts = items.filter((q) => isMessage(q) && mediaGroupOf(q.classified.message) === group);
-    const waitMs = mergeWaitMs(Math.max(...parts.map((q) => q.arrivedAt)), now, mergeWindowMs, polledAt);
-    return waitMs > 0 ? { waitMs } : { job: parts };
-  }
-  const paste = splitPasteOf(items, now, mergeWindowMs, polledAt);
-  if ('waitMs' in paste) return paste;
-  const { job } = paste;
-  let previous = paste.last;
-  // Forwards the client sent along (a comment, then the forwarded messages; or several forwards at once) follow
-  // in the same second: wait until a getUpdates that started after the last part answered, and join them.
   const windowS = Math.ceil(mergeWindowMs / 1000);
-  for (;;) {
-    const next = items[job.length];
+  const job: QueuedMessage[] = [];
+  for (let unit = unitOf(items, head); ;) {
+    if (mediaGroupOf(unit[0]!.classified.message) !== undefined) {
+      const waitMs = mergeWaitMs(lastArrivalOf(unit), now, mergeWindowMs, polledAt);
+      if (waitMs > 0) return { waitMs };
+    }
+    job.push(...unit);
+    const next = items.find((q) => !job.includes(q as QueuedMessage));
     if (!next) {
-      const waitMs = mergeWaitMs(previous.arrivedAt, now, 0, polledAt);
+      const waitMs = mergeWaitMs(lastArrivalOf(job), now, expectsMore(job) ? mergeWindowMs : 0, polledAt);
       return waitMs > 0 ? { waitMs } : { job };
     }
-    if (!isForwardAlong(next, previous, windowS)) return { job };
-    job.push(next);
-    previous = next;
+    if (!isMessage(next)) return { job };
+    unit = unitOf(items, next);
+    if (!belongsTo(job, unit, windowS)) return { job };
   }
 }
 
-/**
- * The head message and the parts of a long paste the client split that follow it (see nextJob), with the last
- * part; or how long to wait for a continuation of a long last part.
- */
-function splitPasteOf(
-  items: Queued[],
-  now: number,
-  mergeWindowMs: number,
-  polledAt: number,
-): { job: Queued[]; last: QueuedMessage } | { waitMs: number } {
-  const head = items[0] as QueuedMessage;
-  const job: Queued[] = [head];
-  // The last part with text decides whether the paste goes on; `previous` is the last part of any kind.
-  let lastText = head;
-  let previous = head;
-  const windowS = Math.ceil(mergeWindowMs / 1000);
-  while (lastText.classified.text.length >= SPLIT_PART_MIN_CHARS) {
-    const next = items[job.length];
-    if (!next) {
-      const waitMs = mergeWaitMs(previous.arrivedAt, now, mergeWindowMs, polledAt);
-      if (waitMs > 0) return { waitMs };
-      break;
-    }
-    if (!isMessage(next) || mediaGroupOf(next.classified.message) || !sameSenderWithin(next, previous, windowS)) break;
-    job.push(next);
-    previous = next;
-    if (next.classified.text) lastText = next;
-  }
-  return { job, last: previous };
+/** The unit `first` starts: every queued part of its album, or the message alone. */
+function unitOf(items: Queued[], first: QueuedMessage): QueuedMessage[] {
+  const group = mediaGroupOf(first.classified.message);
+  if (group === undefined) return [first];
+  return items.filter((q): q is QueuedMessage => isMessage(q) && mediaGroupOf(q.classified.message) === group);
+}
+
+/** When (ms) the last of `parts` arrived. */
+const lastArrivalOf = (parts: Queued[]): number => Math.max(...parts.map((q) => q.arrivedAt));
+
+/** The last part of `job` with text (its words, forward header included), if any. */
+const lastTextOf = (job: QueuedMessage[]): string | undefined =>
+  job.findLast((q) => q.classified.text)?.classified.text;
+
+/** Media without words (a photo, a document … whose caption, if any, came as a message of its own). */
+const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCaptionedMedia(q.classified.message);
+
+/** Whether `unit` (of the same sender, in the window) belongs to `job` (see nextJob). */
+function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number): boolean {
+  const first = unit[0]!;
+  if (!sameSenderWithin(first, job.at(-1)!, windowS)) return false;
+  if (forwardOriginOf(first.classified.message) !== undefined) return true;
+  const lastText = lastTextOf(job);
+  const album = mediaGroupOf(first.classified.message) !== undefined;
+  if (lastText !== undefined && lastText.length >= SPLIT_PART_MIN_CHARS && !album) return true;
+  // A command (`/start`) is answered on its own: it takes no media, and joins none.
+  if (unit.every(isBareMedia)) return lastText === undefined ? job.every(isBareMedia) : !isCommand(lastText);
+  const plainText = !album && 'text' in first.classified.message && first.classified.text !== '';
+  if (isCommand(first.classified.text)) return false;
+  return plainText && lastText === undefined && job.some((q) => hasCaptionedMedia(q.classified.message));
+}
+
+/** A command answered with the help (`/start`, `/help …`, `/settings` alone; not `/var/log is full`): fixedReplyOf. */
+const isCommand = (text: string): boolean => text !== '' && fixedReplyOf(text) === HELP_TEXT;
+
+/** Whether `job` may go on past a poll: the whole merge window is waited for its next unit (see nextJob). */
+function expectsMore(job: QueuedMessage[]): boolean {
+  const lastText = lastTextOf(job);
+  if (lastText === undefined) return job.some(isBareMedia);
+  if (lastText.length >= SPLIT_PART_MIN_CHARS) return true;
+  return lastText.length > CAPTION_MAX_CHARS && !job.some((q) => hasCaptionedMedia(q.classified.message));
 }
 
 /** Whether `next` comes from the sender of `previous` within `windowS` seconds of it (Message.date). */
@@ -236,13 +258,6 @@ function sameSenderWithin(next: QueuedMessage, previous: QueuedMessage, windowS:
   const a = previous.classified.message;
   const b = next.classified.message;
   return b.from?.id === a.from?.id && b.date - a.date <= windowS;
-}
-
-/** Whether `next` is a forward (not in an album) its sender sent along with `previous`, within `windowS`. */
-function isForwardAlong(next: Queued, previous: QueuedMessage, windowS: number): next is QueuedMessage {
-  if (!isMessage(next)) return false;
-  const message = next.classified.message;
-  return forwardOriginOf(message) !== undefined && !mediaGroupOf(message) && sameSenderWithin(next, previous, windowS);
 }
 
 /** What the Telegram channel is built from (see createTelegramChannel). */
@@ -284,6 +299,11 @@ type ChannelState = TelegramChannelDeps & {
   polledAt?: number;
   /** `<chat>:<media_group_id>` of albums answered lately (oldest first, at most ANSWERED_ALBUMS_KEPT). */
   answeredAlbums: Set<string>;
+  /**
+   * `<chat>:<sender>` → Message.date (s) of the last answered text over CAPTION_MAX_CHARS without media, whose media
+   * may still come (LATE_CAPTION_MEDIA_S; oldest first, at most ANSWERED_ALBUMS_KEPT).
+   */
+  answeredCaptions: Map<string, number>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
@@ -318,6 +338,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     chats: new Map(),
     migratedChats: new Map(),
     answeredAlbums: new Set(),
+    answeredCaptions: new Map(),
   };
   return {
     api: deps.api,
@@ -598,27 +619,31 @@ function dispatch(state: ChannelState, update: Update): boolean {
  * In a group only the first part of a paste the client split carries the mention: a message there that is not
  * addressed to the bot, from the sender of the long part last queued in that chat (at least
  * SPLIT_PART_MIN_CHARS characters) and within the merge window of it, is that paste's next part and queued as a
- * message (`nextJob` joins it). Undefined for anything else (classified as usual).
+ * message (`nextJob` joins it). So is a forward (a single message, or an album part, with or without a caption)
+ * its sender sent along with what they last queued there: the comment carries the mention, the forwards do not.
+ * Undefined for anything else (classified as usual).
  */
 function continuationOf(state: ChannelState, update: Update): Classified | undefined {
   if (!('message' in update)) return undefined;
   const message = update.message;
-  if (message.chat.type === 'private' || !message.from || mediaGroupOf(message)) return undefined;
-  if (!followsLongPart(state, message, forwardOriginOf(message) !== undefined)) return undefined;
+  if (message.chat.type === 'private' || !message.from) return undefined;
+  const forward = forwardOriginOf(message) !== undefined;
+  if (mediaGroupOf(message) !== undefined && !forward) return undefined;
+  if (!followsLongPart(state, message, forward)) return undefined;
   const classified = classifyUpdate(update, state.me);
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   const text = ownTextOf(message);
-  if (!text) return undefined;
+  if (!text && !forward) return undefined;
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
 }
 
 /**
- * Whether the last message queued in `message`'s chat is from its sender, in the window, not an album, and a long
- * part (or any message, when `message` is a forward sent along with it).
+ * Whether the last message queued in `message`'s chat is from its sender, in the window, and a long part that is
+ * not an album (or any message, an album part too, when `message` is a forward sent along with it).
  */
 function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
   const last = state.chats.get(String(message.chat.id))?.items.at(-1);
-  if (!last || !isMessage(last) || mediaGroupOf(last.classified.message)) return false;
+  if (!last || !isMessage(last) || (mediaGroupOf(last.classified.message) !== undefined && !forward)) return false;
   const part = last.classified.message;
   const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
   return (
@@ -709,13 +734,14 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   }
   const head = job[0]!;
   const keys = job.map((q) => handledKeyOf(q.update));
-  if (job.length < whole.length && isMessage(head)) rememberAnsweredAlbumOf(state, head.classified.message);
+  if (job.length < whole.length) rememberAnsweredAlbumsOf(state, job);
   const reply = isMessage(head)
     ? await decideMessage(state, job.filter(isMessage))
     : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
   const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
   await recordHandled(state, keys, outcome, reason);
-  if (isMessage(head)) rememberAnsweredAlbumOf(state, head.classified.message);
+  rememberAnsweredAlbumsOf(state, job);
+  if (isMessage(head)) rememberAnsweredCaption(state, job.filter(isMessage));
   endTimer(outcome);
 }
 
@@ -747,6 +773,52 @@ function cappedSecretaryDelayMs(state: ChannelState, err: unknown, n: number): n
 export function jobTextOf(job: ReadonlyArray<{ classified: { text: string } }>): string {
   return job
     .map((q) => q.classified.text)
+    .filter(Boolean)
+    .join('\n')
+    .trim();
+}
+
+/** The units of a job in order: each album's parts together (they are contiguous in a job), every other message. */
+function unitsOfJob<T extends { classified: { message: Message } }>(job: ReadonlyArray<T>): T[][] {
+  const units: T[][] = [];
+  for (const q of job) {
+    const group = mediaGroupOf(q.classified.message);
+    const last = units.at(-1);
+    if (group !== undefined && last && mediaGroupOf(last[0]!.classified.message) === group) last.push(q);
+    else units.push([q]);
+  }
+  return units;
+}
+
+/**
+ * The text one unit (a message or an album) gives a request: its words (a forward's origin once in front, not per
+ * caption), then, when `noted`, the note of its attachments (`attachmentNoteOf`). Empty when it has neither.
+ */
+function unitTextOf(unit: ReadonlyArray<{ classified: { message: Message; text: string } }>, noted: boolean): string {
+  const origin = forwardOriginOf(unit[0]!.classified.message);
+  const header = origin === undefined ? undefined : forwardHeaderOf(origin);
+  const words = unit
+    .map(({ classified: { text } }) =>
+      header && text.startsWith(`${header}\n`) ? text.slice(header.length + 1) : text,
+    )
+    .filter(Boolean);
+  const note = noted ? attachmentNoteOf(unit.flatMap((q) => attachmentsOf(q.classified.message))) : undefined;
+  const lines = note ? [...words, note] : words;
+  return lines.length && header ? [header, ...lines].join('\n') : lines.join('\n');
+}
+
+/**
+ * The request text of a message job, unit by unit (`unitTextOf`), one per line. When the job joins several units
+ * (a comment and what it forwards, a text and the media it was the caption of) and has words at all, each unit's
+ * attachments are named (`[Вложения (не переданы): фото ×3]`), so the secretary knows what came with the words; a
+ * single message or album is its words alone. Empty when the job has no words (then no secretary call).
+ */
+export function jobRequestTextOf(job: ReadonlyArray<{ classified: { message: Message; text: string } }>): string {
+  const units = unitsOfJob(job);
+  if (!jobTextOf(job)) return '';
+  const noted = units.length > 1;
+  return units
+    .map((unit) => unitTextOf(unit, noted))
     .filter(Boolean)
     .join('\n')
     .trim();
@@ -799,16 +871,14 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   const message = job[0]!.classified.message;
   const updateId = job[0]!.update.update_id;
   const target = replyTargetOf(message);
-  const text = jobTextOf(job);
-  const album = mediaGroupOf(message);
-  const albumKey = album === undefined ? undefined : `${message.chat.id}:${album}`;
-  if (albumKey !== undefined && !text && state.answeredAlbums.has(albumKey)) {
-    // A part Telegram delivered after its album was answered (a later getUpdates batch): nothing new to say.
-    state.metrics.skipped('tg', 'album_part');
-    state.logger.info('Telegram album part arrived after its album was answered; no reply', {
+  const text = jobRequestTextOf(job);
+  const late = text ? undefined : lateMediaOf(state, job);
+  if (late) {
+    state.metrics.skipped('tg', late.reason);
+    state.logger.info(`Telegram ${late.what} arrived after it was answered; no reply`, {
       telegram: { update_id: updateId },
     });
-    return { send: false, outcome: 'skipped', reason: 'album_part' };
+    return { send: false, outcome: 'skipped', reason: late.reason };
   }
   // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
   const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
@@ -823,10 +893,51 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
 }
 
-/** Remembers the album of `message` (if it is a part of one) as answered: by this job, or an earlier process. */
-function rememberAnsweredAlbumOf(state: ChannelState, message: Message): void {
+/**
+ * A job without words that belongs to a request already answered, so it gets no reply of its own: a part of an
+ * answered album Telegram delivered in a later getUpdates batch (`album_part`), or media without text of the
+ * sender of an answered text over CAPTION_MAX_CHARS, within LATE_CAPTION_MEDIA_S of it (`caption_media`: that
+ * text was its caption, and the upload took longer than the merge window).
+ */
+function lateMediaOf(
+  state: ChannelState,
+  job: QueuedMessage[],
+): { reason: 'album_part' | 'caption_media'; what: string } | undefined {
+  const message = job[0]!.classified.message;
   const album = mediaGroupOf(message);
-  if (album !== undefined) rememberAlbum(state, `${message.chat.id}:${album}`);
+  if (album !== undefined && state.answeredAlbums.has(`${message.chat.id}:${album}`))
+    return { reason: 'album_part', what: 'album part' };
+  const captionAt = state.answeredCaptions.get(`${message.chat.id}:${message.from?.id}`);
+  const late = captionAt !== undefined && message.date >= captionAt && message.date - captionAt <= LATE_CAPTION_MEDIA_S;
+  if (late && job.every(isBareMedia)) return { reason: 'caption_media', what: 'media of a long caption sent apart' };
+  return undefined;
+}
+
+/**
+ * Remembers an answered job that is a text over CAPTION_MAX_CHARS without media (its media may still come:
+ * `lateMediaOf`); any other job of the sender with words forgets the one remembered (media without words, which
+ * may be more of that media, does not).
+ */
+function rememberAnsweredCaption(state: ChannelState, job: QueuedMessage[]): void {
+  if (job.every(isBareMedia)) return;
+  const last = job.at(-1)!.classified.message;
+  const key = `${last.chat.id}:${last.from?.id}`;
+  state.answeredCaptions.delete(key);
+  const text = lastTextOf(job);
+  if (text === undefined || text.length <= CAPTION_MAX_CHARS) return;
+  if (job.some((q) => hasCaptionedMedia(q.classified.message))) return;
+  state.answeredCaptions.set(key, last.date);
+  if (state.answeredCaptions.size > ANSWERED_ALBUMS_KEPT)
+    state.answeredCaptions.delete(state.answeredCaptions.keys().next().value!);
+}
+
+/** Remembers the albums among a job's messages as answered: by this job, or by an earlier process. */
+function rememberAnsweredAlbumsOf(state: ChannelState, job: Queued[]): void {
+  for (const q of job) {
+    if (!isMessage(q)) continue;
+    const album = mediaGroupOf(q.classified.message);
+    if (album !== undefined) rememberAlbum(state, `${q.classified.message.chat.id}:${album}`);
+  }
 }
 
 /** Remembers an answered album (the oldest is forgotten beyond ANSWERED_ALBUMS_KEPT). */

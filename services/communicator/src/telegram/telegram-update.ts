@@ -39,22 +39,32 @@ export function ownTextOf(message: Message): string | undefined {
 }
 
 /**
- * Whether a message is for the bot: every private message; in groups only a mention of `@bot` (removed from
- * the text) or a reply to one of the bot's messages.
+ * Whether a message is for the bot: every private message; in groups only a mention of `@bot` or a reply to one of
+ * the bot's messages. A mention is removed from the text, in private chats too (`@bot` alone leaves no words: a
+ * call for attention, answered with the help).
  */
 export function addressedText(message: Message, me: UserFromGetMe | undefined): { addressed: boolean; text?: string } {
   const text = ownTextOf(message);
-  if (message.chat.type === 'private') return { addressed: true, text };
+  const mentioned = me?.username && text !== undefined ? withoutMention(text, me.username) : undefined;
+  if (message.chat.type === 'private') return { addressed: true, text: mentioned ?? text };
   const repliedToBot =
     'reply_to_message' in message &&
     message.reply_to_message?.from?.id !== undefined &&
     message.reply_to_message.from.id === me?.id;
   const command = ownCommandOf(text, me);
   if (command !== undefined) return { addressed: true, text: command };
-  if (me?.username && text !== undefined && mentionPattern(me.username).test(text)) {
-    return { addressed: true, text: text.replace(mentionPattern(me.username), '').trim() };
-  }
+  if (mentioned !== undefined) return { addressed: true, text: mentioned };
   return { addressed: repliedToBot, text };
+}
+
+/**
+ * `text` without the mentions of `@username`, or undefined when it has none; empty when nothing but punctuation,
+ * symbols or spaces is left (`@bot`, `@bot, ?`, `@bot 👋`): a call for attention, never a request.
+ */
+function withoutMention(text: string, username: string): string | undefined {
+  if (!mentionPattern(username).test(text)) return undefined;
+  const rest = text.replace(mentionPattern(username), '').trim();
+  return /[\p{L}\p{N}]/u.test(rest) ? rest : '';
 }
 
 /**
@@ -84,32 +94,8 @@ const nameOf = (who: Named | undefined) => {
  */
 export function forwardOriginOf(message: Message): string | undefined {
   const m = message as unknown as Record<string, unknown>;
-  const origin = m['forward_origin'] as
-    | {
-        type?: string;
-        sender_user?: Named;
-        sender_user_name?: string;
-        sender_chat?: Named;
-        chat?: Named;
-        author_signature?: string;
-      }
-    | undefined;
-  const signed = (base: string | undefined, signature: unknown) =>
-    base && typeof signature === 'string' && signature ? `${base}, ${signature}` : base;
-  if (origin) {
-    switch (origin.type) {
-      case 'user':
-        return nameOf(origin.sender_user) ?? 'пользователь';
-      case 'hidden_user':
-        return origin.sender_user_name ?? 'скрытый пользователь';
-      case 'chat':
-        return signed(nameOf(origin.sender_chat) ?? 'чат', origin.author_signature);
-      case 'channel':
-        return signed(nameOf(origin.chat) ?? 'канал', origin.author_signature);
-      default:
-        return 'неизвестный отправитель';
-    }
-  }
+  const origin = m['forward_origin'] as MessageOrigin | undefined;
+  if (origin) return originNameOf(origin);
   const from = nameOf(m['forward_from'] as Named | undefined);
   if (from) return from;
   if (typeof m['forward_sender_name'] === 'string') return m['forward_sender_name'];
@@ -117,6 +103,76 @@ export function forwardOriginOf(message: Message): string | undefined {
   if (chat) return signed(chat, m['forward_signature']);
   return undefined;
 }
+
+/** Bot API MessageOrigin (of a forward, or of the message an `external_reply` answers), as far as we read it. */
+type MessageOrigin = {
+  type?: string;
+  sender_user?: Named;
+  sender_user_name?: string;
+  sender_chat?: Named;
+  chat?: Named;
+  author_signature?: string;
+};
+
+const signed = (base: string | undefined, signature: unknown) =>
+  base && typeof signature === 'string' && signature ? `${base}, ${signature}` : base;
+
+/** Who a MessageOrigin names: `user` → sender_user, `hidden_user` → sender_user_name, `chat`, `channel` (+ signature). */
+function originNameOf(origin: MessageOrigin): string {
+  switch (origin.type) {
+    case 'user':
+      return nameOf(origin.sender_user) ?? 'пользователь';
+    case 'hidden_user':
+      return origin.sender_user_name ?? 'скрытый пользователь';
+    case 'chat':
+      return signed(nameOf(origin.sender_chat) ?? 'чат', origin.author_signature)!;
+    case 'channel':
+      return signed(nameOf(origin.chat) ?? 'канал', origin.author_signature)!;
+    default:
+      return 'неизвестный отправитель';
+  }
+}
+
+/**
+ * What an addressed message answers, as the first lines of its request (`В ответ на сообщение от <author>:\n…`):
+ * the part it quotes (`quote.text`, Bot API TextQuote; also from another chat, `external_reply`), or in groups the
+ * words of the replied-to message (`reply_to_message` text or caption): a colleague's question the bot is called
+ * on (`@bot` as a reply to it). Undefined without a reply; for a reply to the bot's own message without a quote (the
+ * conversation holds it); for a replied message without words (the service message opening a forum topic, which
+ * every topic message replies to); and in a private chat without a quote (the user's earlier messages there
+ * already went to the secretary).
+ */
+export function replyContextOf(message: Message, me: UserFromGetMe | undefined): string | undefined {
+  const m = message as ReplyFields;
+  const toBot = m.reply_to_message?.from?.id !== undefined && m.reply_to_message.from.id === me?.id;
+  const words = m.quote?.text?.trim() || repliedWordsOf(message, toBot);
+  if (!words) return undefined;
+  const author = replyAuthorOf(m, toBot);
+  return `В ответ на сообщение${author ? ` от ${author}` : ''}:\n${words}`;
+}
+
+type ReplyFields = {
+  reply_to_message?: Message;
+  external_reply?: { origin?: MessageOrigin };
+  quote?: { text?: string };
+};
+
+/** The words of the replied-to message, in groups only and not the bot's own (see replyContextOf). */
+function repliedWordsOf(message: Message, toBot: boolean): string | undefined {
+  const replied = (message as ReplyFields).reply_to_message;
+  if (!replied || toBot || message.chat.type === 'private') return undefined;
+  return ownTextOf(replied)?.trim();
+}
+
+/** Who wrote what a reply answers: the replied-to message's sender, the bot, or the origin of an external reply. */
+function replyAuthorOf(m: ReplyFields, toBot: boolean): string | undefined {
+  if (toBot) return 'бота';
+  if (m.reply_to_message) return nameOf(m.reply_to_message.from);
+  return m.external_reply?.origin ? originNameOf(m.external_reply.origin) : undefined;
+}
+
+/** The line put in front of a forward's words in a request: `Переслано от <origin>:`. */
+export const forwardHeaderOf = (origin: string): string => `Переслано от ${origin}:`;
 
 /**
  * The text a message contributes to a request: its own words, and for a forward the origin in front, so the
@@ -126,7 +182,59 @@ export function requestTextOf(message: Message, text: string | undefined): strin
   const own = text?.trim() ?? '';
   const origin = forwardOriginOf(message);
   if (!origin || !own) return own;
-  return `Переслано от ${origin}:\n${own}`;
+  return `${forwardHeaderOf(origin)}\n${own}`;
+}
+
+/**
+ * Bot API Message fields of media that carry a caption of at most CAPTION_MAX_CHARS (`animation`, `audio`,
+ * `document`, `photo`, `video`, `voice`; Bot API sendPhoto … sendVoice `caption`). Clients send a longer text as a
+ * message of its own, just before or after the media: the two are joined again (telegram-channel.ts `nextJob`).
+ */
+export const CAPTIONED_MEDIA_FIELDS = ['animation', 'audio', 'document', 'photo', 'video', 'voice'] as const;
+
+/** Telegram's caption limit (Bot API: "0-1024 characters after entities parsing"; more for Premium users). */
+export const CAPTION_MAX_CHARS = 1024;
+
+/** Whether a message carries media that could have had a caption (CAPTIONED_MEDIA_FIELDS). */
+export const hasCaptionedMedia = (message: Message): boolean =>
+  CAPTIONED_MEDIA_FIELDS.some((field) => field in message);
+
+type FileInfo = { file_name?: string; title?: string; performer?: string };
+
+/**
+ * What a message carries besides words, in Russian, one name per attachment: `фото`, `файл <file_name>`, `видео`,
+ * `голосовое сообщение`, `аудио <title>`, `GIF-анимация`, `видеосообщение`, `стикер`. An animation also fills
+ * `document` (Bot API, for backward compatibility): named once. Empty for a message of words only.
+ */
+export function attachmentsOf(message: Message): string[] {
+  const m = message as unknown as Record<string, FileInfo | undefined>;
+  const named = (kind: string, file: FileInfo | undefined) => {
+    const name = file?.file_name ?? [file?.performer, file?.title].filter(Boolean).join(' — ');
+    return name ? `${kind} ${name}` : kind;
+  };
+  const found: string[] = [];
+  if ('photo' in message) found.push('фото');
+  if (m['animation']) found.push('GIF-анимация');
+  else if (m['document']) found.push(named('файл', m['document']));
+  if (m['video']) found.push('видео');
+  if (m['voice']) found.push('голосовое сообщение');
+  if (m['audio']) found.push(named('аудио', m['audio']));
+  if (m['video_note']) found.push('видеосообщение');
+  if (m['sticker']) found.push('стикер');
+  return found;
+}
+
+/**
+ * The note of attachments in a request, as the mail channel writes it: `[Вложения (не переданы): фото ×3, файл
+ * log.txt]` (repeated names counted, in order of first appearance); undefined for none. The secretary never gets
+ * the files: the note tells it they were sent.
+ */
+export function attachmentNoteOf(names: string[]): string | undefined {
+  if (!names.length) return undefined;
+  const counts = new Map<string, number>();
+  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const list = [...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name));
+  return `[Вложения (не переданы): ${list.join(', ')}]`;
 }
 
 /** Step "classify": what to do with one update (see Classified). */
@@ -145,7 +253,10 @@ export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): C
   const { addressed, text } = addressedText(message, me);
   if (!addressed) return { kind: 'ignore', reason: 'group_not_mentioned' };
   if (isOtherBotsCommand(text, me)) return { kind: 'ignore', reason: 'other_bot_command' };
-  return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
+  const words = requestTextOf(message, text);
+  const context = replyContextOf(message, me);
+  const request = context ? [context, words].filter(Boolean).join('\n') : words;
+  return { kind: 'message', chatKey: String(message.chat.id), message, text: request };
 }
 
 /** Telegram's own service account: the sender of channel posts copied into discussion groups, and of notices. */
