@@ -192,6 +192,12 @@ function serviceRoutes(run: Run): { what: string; url: string; method: string; b
       body: { keys: ['email:ceo@example.test'], limit: 1, window_seconds: 3600 },
     },
     {
+      what: 'communicator POST /test (a dry run of a mail)',
+      url: `${run.urls.communicator}/test`,
+      method: 'POST',
+      body: { from: 'ceo@example.test', text: 'Создайте задачу' },
+    },
+    {
       what: 'communicator POST /send',
       url: `${run.urls.communicator}/send`,
       method: 'POST',
