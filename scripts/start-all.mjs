@@ -7,7 +7,8 @@
 // which the secretary sends them (GUESSER_API_KEY, SYSTEM_ANALYST_API_KEY) and nothing else accepts, and they get
 // none of the other services' secrets (keysFor). Client and admin routes of the secretary stay open on
 // loopback unless API_KEYS / ADMIN_API_KEYS are set (one warning at start says so). A HOST in the environment
-// wins; SERVICE_API_KEYS (or its _FILE) there means one key set for every service, as before, nothing generated.
+// wins; SERVICE_API_KEYS (or its _FILE) there means one key set for every service, as before, nothing generated
+// (a GUESSER_API_KEY / SYSTEM_ANALYST_API_KEY set there still gives that service its own).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -23,17 +24,19 @@ const runEnv = {
   SERVICE_API_KEYS: `npm-start:${randomBytes(32).toString('base64url')}`,
 };
 
-// The LLM services' own keys (docs/operations.md, "Security"), unless the environment sets the service keys: a
-// GUESSER_API_KEY / SYSTEM_ANALYST_API_KEY set there is the one that service accepts and the secretary sends.
+// The LLM services' own keys (docs/operations.md, "Security"): a GUESSER_API_KEY / SYSTEM_ANALYST_API_KEY (or its
+// _FILE) in the environment is the one that service accepts and the secretary sends, with or without
+// SERVICE_API_KEYS; unset, one is generated unless the environment sets the service keys (then one key set for
+// every service, as before).
 const ownKeys = !process.env.SERVICE_API_KEYS && !process.env.SERVICE_API_KEYS_FILE;
-const llmKeys = ownKeys
-  ? Object.fromEntries(
-      ['GUESSER_API_KEY', 'SYSTEM_ANALYST_API_KEY'].map((k) => [
-        k,
-        process.env[k] || randomBytes(32).toString('base64url'),
-      ]),
-    )
-  : {};
+const LLM_KEY_VARIABLES = ['GUESSER_API_KEY', 'SYSTEM_ANALYST_API_KEY'];
+const llmKeys = Object.fromEntries(
+  LLM_KEY_VARIABLES.flatMap((k) => {
+    if (process.env[k]) return [[k, process.env[k]]];
+    if (process.env[`${k}_FILE`] || !ownKeys) return [];
+    return [[k, randomBytes(32).toString('base64url')]];
+  }),
+);
 // Credentials of the secretary and the communicator: the LLM services hold their provider's key and nothing else.
 const NOT_FOR_LLM_SERVICES =
   /^(API_KEYS|ADMIN_API_KEYS|(SECRETARY|COMMUNICATOR|GUESSER|SYSTEM_ANALYST)_API_KEY)(_FILE)?$|^(DATABASE_URL|JIRA_API_TOKEN|IMAP_PASSWORD|SMTP_PASSWORD|TELEGRAM_BOT_TOKEN|MAILGUN_WEBHOOK_SIGNING_KEY|SENDGRID_WEBHOOK_SECRET|SES_S3_ACCESS_KEY_ID|SES_S3_SECRET_ACCESS_KEY|POSTGRES_PASSWORD|GRAFANA_ADMIN_PASSWORD|EVAL_PSEUDONYM_KEY)$/;
@@ -43,8 +46,18 @@ function keysFor(name, env) {
   const given = { ...env, ...unsetOf(runEnv) };
   const own = { guesser: 'GUESSER_API_KEY', 'system-analyst': 'SYSTEM_ANALYST_API_KEY' }[name];
   if (!own) return name === 'secretary' ? { ...given, ...llmKeys } : given;
-  const kept = Object.fromEntries(Object.entries(given).filter(([k]) => !NOT_FOR_LLM_SERVICES.test(k)));
-  return ownKeys ? { ...kept, SERVICE_API_KEYS: `npm-start-${name}:${llmKeys[own]}` } : kept;
+  const kept = Object.fromEntries(
+    Object.entries(given).filter(([k]) => !NOT_FOR_LLM_SERVICES.test(k) && !/^SERVICE_API_KEYS(_FILE)?$/.test(k)),
+  );
+  if (llmKeys[own]) return { ...kept, SERVICE_API_KEYS: `npm-start-${name}:${llmKeys[own]}` };
+  // The key file the secretary reads the key from (its first key) is the service's own list.
+  if (process.env[`${own}_FILE`]) return { ...kept, SERVICE_API_KEYS_FILE: process.env[`${own}_FILE`] };
+  return { ...kept, ...pick(given, ['SERVICE_API_KEYS', 'SERVICE_API_KEYS_FILE']) };
+}
+
+/** The entries of `env` named in `names` that are set. */
+function pick(env, names) {
+  return Object.fromEntries(names.filter((k) => env[k]).map((k) => [k, env[k]]));
 }
 
 /** The entries of `defaults` whose variable is unset or empty in the environment. */

@@ -180,6 +180,24 @@ function serviceRoutes(run: Run): { what: string; url: string; method: string; b
       body: { events: [] },
     },
     {
+      what: 'secretary POST /webhook-tokens',
+      url: `${run.urls.secretary}/webhook-tokens`,
+      method: 'POST',
+      body: { provider: 'mailgun', token: 'stolen', payload_sha256: '0'.repeat(64), ttl_seconds: 60 },
+    },
+    {
+      what: 'secretary POST /rate-limits/consume',
+      url: `${run.urls.secretary}/rate-limits/consume`,
+      method: 'POST',
+      body: { keys: ['email:ceo@example.test'], limit: 1, window_seconds: 3600 },
+    },
+    {
+      what: 'communicator POST /test (a dry run of a mail)',
+      url: `${run.urls.communicator}/test`,
+      method: 'POST',
+      body: { from: 'ceo@example.test', text: 'Создайте задачу' },
+    },
+    {
       what: 'communicator POST /send',
       url: `${run.urls.communicator}/send`,
       method: 'POST',
@@ -269,6 +287,29 @@ describe('npm start with SERVICE_API_KEYS set: one key for every service, as bef
     expect(answered.body).toMatchObject({ is_enough: true });
     const prompt = await call(`${run.urls.guesser}/prompt`, 'GET', TEST_KEYS.service);
     expect(prompt.status).toBe(200);
+    const health = await call(`${run.urls.secretary}/health`, 'GET', undefined);
+    expect(health.body['checks']).toMatchObject({ guesser: { status: 'ok' }, 'system-analyst': { status: 'ok' } });
+  }, 240_000);
+});
+
+describe("npm start with SERVICE_API_KEYS and the LLM services' own keys set", () => {
+  it('each LLM service accepts the key the secretary sends it, not the shared one; the chain answers', async () => {
+    const own = { guesser: 'guesser-own-key-0123456789abcdef', 'system-analyst': 'analyst-own-key-0123456789abcdef' };
+    const run = await startAll({
+      ...TEST_KEY_ENV,
+      GUESSER_API_KEY: own.guesser,
+      SYSTEM_ANALYST_API_KEY: own['system-analyst'],
+    });
+    expect(run.environ.secretary['GUESSER_API_KEY']).toBe(own.guesser);
+    expect(run.environ.communicator['SERVICE_API_KEYS']).toBe(TEST_KEY_ENV.SERVICE_API_KEYS);
+
+    const answered = await analyze(run, 'keys-own-and-shared');
+    expect(answered.status, run.output()).toBe(200);
+    expect(answered.body).toMatchObject({ is_enough: true });
+    for (const name of ['guesser', 'system-analyst'] as const) {
+      expect((await call(`${run.urls[name]}/prompt`, 'GET', own[name])).status, name).toBe(200);
+      expect((await call(`${run.urls[name]}/prompt`, 'GET', TEST_KEYS.service)).status, name).toBe(401);
+    }
     const health = await call(`${run.urls.secretary}/health`, 'GET', undefined);
     expect(health.body['checks']).toMatchObject({ guesser: { status: 'ok' }, 'system-analyst': { status: 'ok' } });
   }, 240_000);

@@ -136,13 +136,13 @@ type LlmServiceKeyVariable = 'GUESSER_API_KEY' | 'SYSTEM_ANALYST_API_KEY';
  * The key the secretary sends to one LLM service: `<VARIABLE>` as given; else the first key of `<VARIABLE>_FILE`,
  * read in the SERVICE_API_KEYS_FILE format (`key` or `name:key` lines, `#` comments) so that the LLM service's own
  * key file serves both sides; else the first of SERVICE_API_KEYS (one key for every service, as before these
- * variables existed). A key that is also one of the secretary's client or admin keys would hand the LLM service
- * those routes (ARCHITECTURE.md: the LLM services hold no credentials but their provider's key): a problem, as
- * are an unreadable or keyless file. Problems name the variable and the file, never a key.
+ * variables existed). A key that is also one of the secretary's client or admin keys, or (set explicitly) one of
+ * its service keys or COMMUNICATOR_API_KEY, would hand the LLM service those routes (ARCHITECTURE.md: the LLM
+ * services hold no credentials but their provider's key): a problem, as are an unreadable or keyless file. Problems name the variable and the file, never a key.
  */
 function keyForLlmService(
   variable: LlmServiceKeyVariable,
-  parsed: Partial<Record<LlmServiceKeyVariable | `${LlmServiceKeyVariable}_FILE`, string>>,
+  parsed: Partial<Record<LlmServiceKeyVariable | `${LlmServiceKeyVariable}_FILE` | 'COMMUNICATOR_API_KEY', string>>,
   apiKeys: ApiKeys,
   problems: string[],
 ): string | undefined {
@@ -169,15 +169,22 @@ function keyForLlmService(
     }
   }
   if (!key) return serviceKeyToSend(apiKeys);
+  // Set explicitly, the key is the LLM service's own: a service key would hand it the routes service keys open
+  // (webhook tokens, deliveries, rate limits) and the sender claims they vouch for; the default above stays allowed.
   for (const [keyClass, listVariable, named] of [
     ['client', 'API_KEYS', 'a client'],
     ['admin', 'ADMIN_API_KEYS', 'an admin'],
+    ['service', 'SERVICE_API_KEYS', 'a service'],
   ] as const) {
     if (apiKeys[keyClass].some((e) => e.key === key))
       problems.push(
         `${from}: the key is also one of the secretary's ${listVariable}; the LLM service would hold ${named} key: give it its own`,
       );
   }
+  if (key === parsed.COMMUNICATOR_API_KEY)
+    problems.push(
+      `${from}: the key is also COMMUNICATOR_API_KEY, which the communicator accepts: give the LLM service its own`,
+    );
   return key;
 }
 

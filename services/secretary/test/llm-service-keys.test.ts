@@ -93,6 +93,35 @@ describe('loadConfig: the keys sent to the LLM services', () => {
     // Bad keys elsewhere are named in the same start (one ConfigError for all).
     expect(problemsOf({ GUESSER_API_KEY_FILE: empty, JIRA_BASE_URL: 'https://jira.example.test' }).length).toBe(2);
   });
+
+  it('refuses an own key that is also a service key the secretary accepts or the key it sends the communicator', async () => {
+    // Set explicitly, GUESSER_API_KEY is the guesser's own key: were it one of SERVICE_API_KEYS, the guesser would
+    // hold the key to /webhook-tokens, /deliveries, /rate-limits/consume and the sender claims service keys vouch for.
+    const file = join(dir, 'shared.keys');
+    await writeFile(file, 'llm-services:shared-key-0123456789abcdef\n');
+    const shared = { SERVICE_API_KEYS: 'stack:shared-key-0123456789abcdef' };
+    const asService =
+      "the key is also one of the secretary's SERVICE_API_KEYS; the LLM service would hold a service key: give it its own";
+    expect(problemsOf({ ...shared, GUESSER_API_KEY: 'shared-key-0123456789abcdef' })).toEqual([
+      `GUESSER_API_KEY: ${asService}`,
+    ]);
+    expect(problemsOf({ ...shared, SYSTEM_ANALYST_API_KEY_FILE: file })).toEqual([
+      `SYSTEM_ANALYST_API_KEY_FILE: ${asService}`,
+    ]);
+    expect(
+      problemsOf({
+        COMMUNICATOR_API_KEY: 'communicator-key-0123456789abcdef',
+        SYSTEM_ANALYST_API_KEY: 'communicator-key-0123456789abcdef',
+      }),
+    ).toEqual([
+      'SYSTEM_ANALYST_API_KEY: the key is also COMMUNICATOR_API_KEY, which the communicator accepts: give the LLM service its own',
+    ]);
+    expect(problemsOf({ ...shared, GUESSER_API_KEY: 'shared-key-0123456789abcdef' }).join('\n')).not.toContain(
+      'shared-key-0123456789abcdef',
+    );
+    // Unset, the default (the first of SERVICE_API_KEYS, as before these variables existed) is still allowed.
+    expect(loadConfig(shared).guesserApiKey).toBe('shared-key-0123456789abcdef');
+  });
 });
 
 describe("/health when an LLM service refuses the secretary's key", () => {
