@@ -14,11 +14,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getFreePort, waitFor } from '@workemon/testkit';
+import { getFreePort, isListening, waitFor } from '@workemon/testkit';
 import { repoPath } from './observability-files.js';
 
 const SERVICES = ['guesser', 'system-analyst', 'secretary', 'communicator'] as const;
@@ -59,17 +59,6 @@ function descendants(root: number): number[] {
   }
   return found;
 }
-
-/** Whether something accepts connections on 127.0.0.1:`port`. */
-const listening = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 type Run = {
   child: ChildProcess;
@@ -148,7 +137,7 @@ describe('npm start with the real services', () => {
         process.kill(npm.child.pid!, 'SIGTERM');
         expect(await gone([npm.child.pid!, ...everything], 10_000), npm.output()).toEqual([]);
         expect(await npm.exited, npm.output()).toEqual({ code: 0, signal: null });
-        for (const s of SERVICES) expect(await listening(ports[s]!), `${s}'s port`).toBe(false);
+        for (const s of SERVICES) expect(await isListening(ports[s]!), `${s}'s port`).toBe(false);
         // Each service shut down on its own terms (drained, closed, flushed), not killed.
         const completed = npm
           .output()
@@ -254,7 +243,7 @@ async function expectAllGone(run: StandIns, withinMs: number) {
   expect(await gone(run.all, withinMs), run.output()).toEqual([]);
   for (const s of SERVICES) {
     expect(alive(run.pids[s]!.helper), `${s}'s helper`).toBe(false);
-    expect(await listening(run.ports[s]!), `${s}'s port`).toBe(false);
+    expect(await isListening(run.ports[s]!), `${s}'s port`).toBe(false);
   }
 }
 
@@ -366,7 +355,7 @@ describe('npm start (scripts/start-all.mjs) stopping', () => {
       tracked.push(...pids);
       expect(pids.filter(alive)).toEqual([]);
       for (const s of SERVICES.filter((s) => s !== 'guesser'))
-        expect(await listening(ports[s]!), `${s}'s port`).toBe(false);
+        expect(await isListening(ports[s]!), `${s}'s port`).toBe(false);
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
@@ -386,7 +375,7 @@ describe('npm start (scripts/start-all.mjs) stopping', () => {
         what: `every stand-in stopped: ${run.output()}`,
       });
       expect(run.stopped()).toEqual(Object.fromEntries(SERVICES.map((s) => [s, 'SIGTERM'])));
-      for (const s of SERVICES) expect(await listening(run.ports[s]!), `${s}'s port`).toBe(false);
+      for (const s of SERVICES) expect(await isListening(run.ports[s]!), `${s}'s port`).toBe(false);
     },
   );
 

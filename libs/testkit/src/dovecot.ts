@@ -11,11 +11,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
-import { getFreePort, waitFor } from './ports.js';
+import { getFreePort, isListening, waitFor } from './ports.js';
 
 export type DovecotUser = { user: string; password: string };
 
@@ -95,16 +94,6 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-const portOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
 /** Starts a private Dovecot IMAP server (plaintext on loopback, Maildir) on a free port with the given users. */
 export async function startDovecot(
   users: DovecotUser[] = [{ user: 'bot@example.test', password: 'secret' }],
@@ -125,7 +114,7 @@ export async function startDovecot(
     const r = spawnSync(binary, ['-c', join(dir, 'dovecot.conf')], { stdio: ['ignore', out, out] });
     closeSync(out);
     if (r.status !== 0) throw new Error(`dovecot failed to start: ${readFileSync(join(dir, 'start.out'), 'utf8')}`);
-    await waitFor(() => portOpen(port), { timeoutMs: 15_000, what: `dovecot on port ${port}` });
+    await waitFor(() => isListening(port), { timeoutMs: 15_000, what: `dovecot on port ${port}` });
   };
   const stop = async () => {
     const pidFile = join(dir, 'run', 'master.pid');
@@ -156,7 +145,7 @@ export async function startDovecot(
       },
       { timeoutMs: 15_000, what: 'dovecot to stop' },
     );
-    await waitFor(async () => !(await portOpen(port)), { timeoutMs: 5000, what: 'dovecot port to close' });
+    await waitFor(async () => !(await isListening(port)), { timeoutMs: 5000, what: 'dovecot port to close' });
   };
   await start();
 
