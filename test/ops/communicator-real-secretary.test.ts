@@ -2,64 +2,27 @@
 // real guesser and system-analyst apps with a fake LLM behind them (startLlmServices), over real Dovecot,
 // a real SMTP listener and the fake Bot API.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
-import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
-import { listen, waitFor, type Listening } from '@workemon/testkit';
+import { waitFor } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
-import { type LlmServices } from '@workemon/testkit/llm-stack';
-import { startLlmServices } from '../../services/secretary/test/llm-services.js';
-import { createTestDatabase } from '@workemon/testkit/postgres';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 // Brings in the typing of inject('postgresUrl').
 import type {} from '@workemon/testkit/global-setup';
-import {
-  buildApp as buildSecretary,
-  createAnalystClient,
-  createGuesserClient,
-  migrateDatabase,
-  openDatabase,
-  type Database,
-} from '@workemon/secretary';
+import { startRealSecretary, type RealSecretary } from './real-secretary.js';
 import { buildEmail, startCommunicator, type Running } from '../../services/communicator/test/harness.js';
 
-let db: { url: string; drop: () => Promise<void> };
-let database: Database;
-let llm: LlmServices;
-let secretary: Listening;
+let secretary: RealSecretary;
 let dovecot: DovecotServer;
 let sink: SmtpSink;
 let tg: FakeTelegram;
 let communicator: Running;
 
 beforeAll(async () => {
-  db = await createTestDatabase(inject('postgresUrl'), 'communicator_e2e');
-  llm = await startLlmServices();
-  const logger = createLogger({ service: 'secretary', level: 'error' });
-  logger.silent = true;
-  const metrics = createMetrics('secretary');
-  database = openDatabase({ url: db.url, poolMax: 5, logger });
-  const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0, apiKey: llm.serviceKey };
-  await migrateDatabase(database);
-  secretary = await listen(
-    buildSecretary({
-      knex: database.knex,
-      guesser: createGuesserClient({ ...upstream, baseURL: llm.guesserUrl }),
-      analyst: createAnalystClient({ ...upstream, baseURL: llm.analystUrl }),
-      logger,
-      metrics,
-      // The real keys: the communicator's calls carry the service key (TEST_KEY_ENV in the harness).
-      auth: createAuthenticator(TEST_API_KEYS),
-      unknownUserPolicy: 'allow',
-      clarificationTtlMs: 24 * 3_600_000,
-      maxClarifications: 3,
-      attemptLeaseMs: 15_000,
-    }),
-  );
+  secretary = await startRealSecretary(inject('postgresUrl'), 'communicator_e2e');
   dovecot = await startDovecot();
   sink = await startSmtpSink();
   tg = await startFakeTelegram();
-  communicator = await startCommunicator({ secretaryUrl: secretary.url, dovecot, sink, telegram: tg });
+  communicator = await startCommunicator({ secretaryUrl: secretary.listening.url, dovecot, sink, telegram: tg });
 });
 
 afterAll(async () => {
@@ -68,9 +31,6 @@ afterAll(async () => {
   await sink?.close();
   await dovecot?.destroy();
   await secretary?.close();
-  await database?.close();
-  await llm?.close();
-  await db?.drop();
 });
 
 describe('with the real secretary', () => {
@@ -124,7 +84,7 @@ describe('with the real secretary', () => {
     // Its own bot (its own lease), and a service key the secretary does not know.
     const otherBot = await startFakeTelegram({ token: '777001:OTHER-bot-token' });
     const stray = await startCommunicator({
-      secretaryUrl: secretary.url,
+      secretaryUrl: secretary.listening.url,
       telegram: otherBot,
       env: { SERVICE_API_KEYS: 'stray:not-a-key-of-the-secretary-0123456789' },
       awaitLeases: false,

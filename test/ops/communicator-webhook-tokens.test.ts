@@ -1,38 +1,21 @@
 // Mailgun replay tokens across communicator replicas (docs/webhooks.md, "Mailgun tokens across replicas"): two
 // communicators share the REAL secretary (its buildApp on a real Postgres database, the real guesser and
 // system-analyst apps with a fake LLM behind them) over real HTTP; replies go to a real SMTP listener.
-import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createAuthenticator, createLogger, createMetrics } from '@workemon/service-kit';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { createOpenApi } from '@workemon/service-kit';
-import { TEST_API_KEYS } from '@workemon/testkit/api-keys';
-import { listen, type Listening } from '@workemon/testkit';
-import { type LlmServices } from '@workemon/testkit/llm-stack';
-import { createTestDatabase } from '@workemon/testkit/postgres';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { listen } from '@workemon/testkit';
 import { mailgunPayload, mailgunSignature, type WebhookBody } from '@workemon/testkit/webhook-payloads';
 // Brings in the typing of inject('postgresUrl').
 import type {} from '@workemon/testkit/global-setup';
-import {
-  buildApp as buildSecretary,
-  createAnalystClient,
-  createGuesserClient,
-  migrateDatabase,
-  openDatabase,
-  type Database,
-} from '@workemon/secretary';
-import { startLlmServices } from '../../services/secretary/test/llm-services.js';
+import { startRealSecretary, type RealSecretary } from './real-secretary.js';
 import { buildEmail, startCommunicator, type Running } from '../../services/communicator/test/harness.js';
 
 const MAILGUN_KEY = 'key-mailgun-replicas-signing-0123456789';
 const communicatorApi = createOpenApi(loadOpenApiDocument('communicator'));
 
-let db: { url: string; drop: () => Promise<void> };
-let database: Database;
-let llm: LlmServices;
-let secretaryApp: Express;
-let secretary: Listening;
+let secretary: RealSecretary;
 let sink: SmtpSink;
 let replicaA: Running;
 let replicaB: Running;
@@ -49,30 +32,10 @@ const replicaEnv = () => ({
 });
 
 beforeAll(async () => {
-  db = await createTestDatabase(inject('postgresUrl'), 'communicator_webhook_tokens');
-  llm = await startLlmServices();
-  const logger = createLogger({ service: 'secretary', level: 'error' });
-  logger.silent = true;
-  const metrics = createMetrics('secretary');
-  database = openDatabase({ url: db.url, poolMax: 5, logger });
-  await migrateDatabase(database);
-  const upstream = { timeoutMs: 5000, metrics, logger, maxRetries: 0, apiKey: llm.serviceKey };
-  secretaryApp = buildSecretary({
-    knex: database.knex,
-    guesser: createGuesserClient({ ...upstream, baseURL: llm.guesserUrl }),
-    analyst: createAnalystClient({ ...upstream, baseURL: llm.analystUrl }),
-    logger,
-    metrics,
-    auth: createAuthenticator(TEST_API_KEYS),
-    unknownUserPolicy: 'allow',
-    clarificationTtlMs: 24 * 3_600_000,
-    maxClarifications: 3,
-    attemptLeaseMs: 15_000,
-  });
-  secretary = await listen(secretaryApp);
+  secretary = await startRealSecretary(inject('postgresUrl'), 'communicator_webhook_tokens');
   sink = await startSmtpSink();
-  replicaA = await startCommunicator({ secretaryUrl: secretary.url, env: replicaEnv() });
-  replicaB = await startCommunicator({ secretaryUrl: secretary.url, env: replicaEnv() });
+  replicaA = await startCommunicator({ secretaryUrl: secretary.listening.url, env: replicaEnv() });
+  replicaB = await startCommunicator({ secretaryUrl: secretary.listening.url, env: replicaEnv() });
 });
 
 afterAll(async () => {
@@ -80,9 +43,6 @@ afterAll(async () => {
   await replicaB?.stop();
   await sink?.close();
   await secretary?.close();
-  await database?.close();
-  await llm?.close();
-  await db?.drop();
 });
 
 async function post(replica: Running, payload: WebhookBody) {
@@ -97,7 +57,7 @@ async function post(replica: Running, payload: WebhookBody) {
 }
 
 const tokenRows = () =>
-  database
+  secretary.database
     .knex('webhook_tokens')
     .select<Array<{ provider: string; token: string; reserved_at: Date; expires_at: Date }>>();
 
@@ -142,10 +102,10 @@ describe('Mailgun tokens shared by two communicator replicas', () => {
     const old = mailgunPayload({ signingKey: MAILGUN_KEY, mime: buildEmail({ messageId: '<tok-old@client.test>' }) });
     expect((await post(replicaA, old)).body['outcome']).toBe('replied');
     expect((await tokenRows()).map((r) => r.token)).toContain(old.token);
-    await database
+    await secretary.database
       .knex('webhook_tokens')
       .where({ token: old.token })
-      .update({ expires_at: database.knex.raw(`now() - interval '1 second'`) });
+      .update({ expires_at: secretary.database.knex.raw(`now() - interval '1 second'`) });
 
     const next = mailgunPayload({ signingKey: MAILGUN_KEY, mime: buildEmail({ messageId: '<tok-next@client.test>' }) });
     expect((await post(replicaB, next)).body['outcome']).toBe('replied');
@@ -160,15 +120,15 @@ describe('Mailgun tokens shared by two communicator replicas', () => {
       mime: buildEmail({ messageId: '<tok-down@client.test>', body: 'Не работает принтер на третьем этаже\r\n' }),
     });
     const sent = sink.mails.length;
-    const port = secretary.port;
-    await secretary.close();
+    const port = secretary.listening.port;
+    await secretary.listening.close();
     try {
       const down = await post(replicaA, payload);
       expect(down.status).toBe(503);
       expect(Number(down.retryAfter)).toBeGreaterThan(0);
       expect(sink.mails).toHaveLength(sent);
     } finally {
-      secretary = await listen(secretaryApp, port);
+      secretary.listening = await listen(secretary.app, port);
     }
     expect((await tokenRows()).map((r) => r.token)).not.toContain(payload.token);
 
