@@ -47,29 +47,36 @@ afterEach(async () => {
 
 type Setup = { sink: SmtpSink; secretary: FakeSecretary; communicator: Running };
 
+/** A communicator's environment for these checks: SMTP to `sink`, the three providers' secrets, plus `env`. */
+const webhookEnv = (sink: SmtpSink, env: Record<string, string> = {}) => ({
+  SMTP_HOST: '127.0.0.1',
+  SMTP_PORT: String(sink.port),
+  SMTP_SECURE: 'false',
+  SMTP_USER: 'bot@example.test',
+  SMTP_PASSWORD: 'smtp-password',
+  SMTP_TIMEOUT: '3s',
+  MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
+  SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET,
+  SES_SNS_TOPIC_ARNS: TOPIC,
+  SES_SNS_CERT_HOSTS: 'localhost',
+  SES_SNS_CA_FILE: pki.caFile,
+  ...env,
+});
+
 async function setup(env: Record<string, string> = {}): Promise<Setup> {
   const sink = await startSmtpSink();
   const secretary = await startFakeSecretary();
   open.push(sink, secretary);
-  const communicator = await startCommunicator({
-    secretaryUrl: secretary.url,
-    env: {
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(sink.port),
-      SMTP_SECURE: 'false',
-      SMTP_USER: 'bot@example.test',
-      SMTP_PASSWORD: 'smtp-password',
-      SMTP_TIMEOUT: '3s',
-      MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
-      SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET,
-      SES_SNS_TOPIC_ARNS: TOPIC,
-      SES_SNS_CERT_HOSTS: 'localhost',
-      SES_SNS_CA_FILE: pki.caFile,
-      ...env,
-    },
-  });
+  const communicator = await startCommunicator({ secretaryUrl: secretary.url, env: webhookEnv(sink, env) });
   open.push(communicator);
   return { sink, secretary, communicator };
+}
+
+/** A second communicator replica behind the same (fake) secretary, sending through the same SMTP sink. */
+async function startReplica(s: Setup): Promise<Running> {
+  const replica = await startCommunicator({ secretaryUrl: s.secretary.url, env: webhookEnv(s.sink) });
+  open.push(replica);
+  return replica;
 }
 
 async function post(s: Setup, path: string, payload: WebhookBody, headers: Record<string, string> = {}) {
@@ -356,21 +363,7 @@ describe('POST /webhook/mailgun', () => {
 describe('two communicator replicas behind one secretary', () => {
   it('share the token and Message-ID records: a replay or a repeat on the other replica is not answered again', async () => {
     const a = await setup();
-    const b = {
-      ...a,
-      communicator: await startCommunicator({
-        secretaryUrl: a.secretary.url,
-        env: {
-          SMTP_HOST: '127.0.0.1',
-          SMTP_PORT: String(a.sink.port),
-          SMTP_SECURE: 'false',
-          SMTP_USER: 'bot@example.test',
-          SMTP_PASSWORD: 'smtp-password',
-          MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
-        },
-      }),
-    };
-    open.push(b.communicator);
+    const b = { ...a, communicator: await startReplica(a) };
     const mime = buildEmail({ messageId: '<mg-replicas@client.test>' });
     const payload = mailgunPayload({ signingKey: MAILGUN_KEY, mime });
     expect((await post(a, '/webhook/mailgun', payload)).body['outcome']).toBe('replied');
@@ -400,18 +393,7 @@ describe('Mailgun tokens reserved in the secretary (POST /webhook-tokens)', () =
 
   it("let Mailgun's retry of a failed post through on another replica, in another encoding; another mail is a replay", async () => {
     const a = await setup();
-    const b = await startCommunicator({
-      secretaryUrl: a.secretary.url,
-      env: {
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: String(a.sink.port),
-        SMTP_SECURE: 'false',
-        SMTP_USER: 'bot@example.test',
-        SMTP_PASSWORD: 'smtp-password',
-        MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
-      },
-    });
-    open.push(b);
+    const b = await startReplica(a);
     const signature = mailgunSignature(MAILGUN_KEY);
     // The secretary cannot decide yet: the post fails after its token was reserved for this payload.
     a.secretary.down('analysis');
