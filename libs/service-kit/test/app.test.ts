@@ -237,6 +237,26 @@ describe('service app', () => {
 afterEach(() => undefined);
 
 describe('runService', () => {
+  it("builds each request and response on the app's own prototypes before Express sees them", async () => {
+    const { app, sink } = buildTestApp();
+    const logger = createLogger({ service: 'prototypes', stdout: sink });
+    const running = await runService({ app, port: 0, host: '127.0.0.1', logger });
+    const seen: boolean[] = [];
+    // Runs before Express's own 'request' listener: what Node built, not what Express made of it.
+    running.server.prependListener('request', (req, res) => {
+      seen.push(Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response);
+    });
+    try {
+      const res = await request(`http://127.0.0.1:${running.port}`).post('/echo').send({ request: 'Нужен отчёт' });
+      // Express works on them as before: routing, the JSON body, the JSON answer.
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ request: 'Нужен отчёт' });
+      expect(seen).toEqual([true, true]);
+    } finally {
+      await running.shutdown('test');
+    }
+  });
+
   it('answers a request line Node refuses (raw Cyrillic in the URL) with 400 in the contract shape', async () => {
     const { app, sink } = buildTestApp();
     const logger = createLogger({ service: 'raw-url', stdout: sink });
