@@ -19,7 +19,8 @@ function toAnalysisResponse(decision: Decision): AnalysisResponse {
  * The namespace of a caller's conversations: a client key's `keyId` (its SHA-256 prefix, never the key), so that
  * its thread_keys, open questions and message_ids are its own. Another client key naming the same thread_key gets
  * a fresh conversation of its own rather than a 403: a 403 would tell it that the thread exists (and so that
- * another application talks to that person). Service keys (the communicator: mail and Telegram threads, whose
+ * another application talks to that person). Likewise the same message_id in another namespace is another message
+ * (migration 340_message_namespace), so no caller can block another namespace's message_id by posting it first. Service keys (the communicator: mail and Telegram threads, whose
  * keys come from the messages themselves), admin keys and anonymous callers of the keyless loopback mode share
  * one namespace (undefined), as before. docs/secretary.md, "Conversations belong to their client key".
  */

@@ -106,7 +106,7 @@ export type AnalysisFacts = {
 
 /** What the database held about a message before it was claimed (lookupRequest). */
 export type PriorState = {
-  /** The message with the same (channel, message_id), when it was seen before. */
+  /** The message with the same (channel, message_id) in the caller's namespace, when it was seen before. */
   existing?: {
     id: number;
     conversationId: number;
@@ -115,9 +115,10 @@ export type PriorState = {
     /** Its heartbeat is older than the lease (database clock). */
     stale: boolean;
     /**
-     * Its conversation is the caller's: in the caller's namespace (`ClaimInput.clientKeyId`), and with the same
-     * (normalised) sender or the same thread_key (a mail thread is shared by design). Otherwise the message_id
-     * is someone else's and `claim` refuses it (403).
+     * Its conversation is the caller's: with the same (normalised) sender or the same thread_key (a mail thread
+     * is shared by design). Otherwise the message_id is another sender's in the caller's own namespace and
+     * `claim` refuses it (403). (The namespace itself always matches: a message_id is looked up in the caller's
+     * namespace only, and a message's `message_namespace` is its conversation's client key.)
      */
     own: boolean;
     /** The stored decision, when it was answered. */
@@ -180,7 +181,9 @@ const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 // $7–$10 the preferred sender keys, $11–$14 the sender keys (email, username, telegram username, telegram id),
 // $15 whether to list the email domains, $16–$18 the rate-limit budgets to draw from (rate-limit-store.ts
 // budgetParams; empty: none), $19 the action whose analysis holds a pending question (ACTION_CLARIFY), $20 the
-// caller's namespace (ClaimInput.clientKeyId; null: the shared one).
+// caller's namespace (ClaimInput.clientKeyId; null: the shared one, stored as '' in messages.message_namespace).
+// A message_id is looked up in the caller's namespace only (migration 340_message_namespace): another namespace's
+// use of the same id is neither found nor refused.
 const LOOKUP_REQUEST: PreparedStatement = {
   name: 'workemon_lookup_request',
   text: `
@@ -190,7 +193,8 @@ with msg as (
          (c.client_key_id is not distinct from cast($20 as text)
           and (c.sender = cast($5 as text) or c.thread_key = cast($4 as text))) is true as own
     from messages m join conversations c on c.id = m.conversation_id
-   where m.channel = cast($1 as text) and m.message_id = cast($2 as text)
+   where m.channel = cast($1 as text) and m.message_namespace = coalesce(cast($20 as text), '')
+     and m.message_id = cast($2 as text)
 ), answered as (
   select a.is_enough, a.request, a.action, a.question, a.response, a.category, a.confidence, a.no_reply
     from analyses a join msg on msg.id = a.message_id and msg.state = 'answered'
@@ -333,12 +337,14 @@ function toPriorState(prior: LookupRow['prior']): PriorState {
 }
 
 // The message, the pending analysis and the conversation (created, or touched when continued), in one statement.
-// When a concurrent duplicate holds the message_id, the message insert does nothing, and so does the analysis.
+// When a concurrent duplicate holds the message_id in the same namespace (the conversation's client key; '' for
+// the shared one), the message insert does nothing, and so does the analysis.
 const claimTail = `
 , m as (
-  insert into messages (conversation_id, channel, role, text, message_id, state, claimed_at)
-  select id, cast($1 as text), 'user', cast($2 as text), cast($3 as text), 'pending', now() from c
-  on conflict (channel, message_id) do nothing
+  insert into messages (conversation_id, channel, role, text, message_id, state, claimed_at, message_namespace)
+  select id, cast($1 as text), 'user', cast($2 as text), cast($3 as text), 'pending', now(),
+         coalesce(client_key_id, '') from c
+  on conflict (channel, message_namespace, message_id) do nothing
   returning id, conversation_id
 ), a as (
   insert into analyses (conversation_id, message_id, channel, request, department, position)
@@ -353,7 +359,7 @@ const CLAIM_NEW: PreparedStatement = {
   text: `with c as (
   insert into conversations (channel, sender, employee_id, thread_key, client_key_id)
   values (cast($1 as text), cast($7 as text), cast($8 as integer), cast($9 as text), cast($10 as text))
-  returning id
+  returning id, client_key_id
 )${claimTail}`,
 };
 // $7 the conversation's id, $8 whether it awaits a clarification (keeps its rounds), $9 thread_key (kept if null).
@@ -365,7 +371,7 @@ const CLAIM_CONTINUED: PreparedStatement = {
          clarification_rounds = case when cast($8 as boolean) then clarification_rounds else 0 end,
          thread_key = coalesce(cast($9 as text), thread_key)
    where id = cast($7 as integer)
-  returning id
+  returning id, client_key_id
 )${claimTail}`,
 };
 
@@ -435,8 +441,10 @@ with calls as (${insertLlmCalls('$10')}
    where analyses.id = cast($3 as integer) and exists (select 1 from m)
   returning analyses.id
 ), r as (
-  insert into messages (conversation_id, channel, role, text)
-  select cast($4 as integer), cast($5 as text), 'assistant', cast($6 as text) from m
+  insert into messages (conversation_id, channel, role, text, message_namespace)
+  select cast($4 as integer), cast($5 as text), 'assistant', cast($6 as text),
+         coalesce((select client_key_id from conversations where id = cast($4 as integer)), '')
+    from m
   returning id
 ), audit as (
   insert into audit_events (event_id, channel, direction, outcome, reason, message_id, request_id,
@@ -668,7 +676,10 @@ export function createHistoryWriteRepository(knex: Knex) {
     /**
      * Stores an inbound message (and the pending analysis of it) before any LLM is called, or finds it when
      * its message_id was seen before: answered → the stored decision; failed or abandoned → taken over for a
-     * retry; being analysed → busy. The unique (channel, message_id) index settles concurrent duplicates.
+     * retry; being analysed → busy. Only a message_id of the caller's namespace (`clientKeyId`) counts: the unique
+     * (channel, message_namespace, message_id) index settles concurrent duplicates within one namespace, and the
+     * same id in another namespace is another message. An id of the caller's namespace whose conversation has
+     * another sender (and another thread_key) is refused: 403.
      * `prior` is lookupRequest's answer for this message; without it, it is looked up first.
      */
     async claim(input: ClaimInput, prior?: PriorState): Promise<Claim> {

@@ -12,6 +12,7 @@ import { auditLogMigration } from './migrations/300_audit_log.js';
 import { rateLimitsMigration } from './migrations/310_rate_limits.js';
 import { clientKeyScopeMigration } from './migrations/320_client_key_scope.js';
 import { webhookTokensMigration } from './migrations/330_webhook_tokens.js';
+import { messageNamespaceMigration } from './migrations/340_message_namespace.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -132,6 +133,7 @@ const migrations: Migration[] = [
   rateLimitsMigration,
   clientKeyScopeMigration,
   webhookTokensMigration,
+  messageNamespaceMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */

@@ -1,6 +1,8 @@
 // A message_id is an idempotency key, not a read handle: a caller that sends the message_id of someone else's
 // message must not receive that message's stored answer (its request text, the expert answer), nor take over its
-// failed attempt. The real secretary over HTTP, on a real PostgreSQL, behind the real LLM services (fake models).
+// failed attempt. Within one namespace that is a 403; another namespace's use of the id is another message
+// (message-id-namespace.test.ts). The real secretary over HTTP, on a real PostgreSQL, behind the real LLM services
+// (fake models).
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -33,7 +35,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function analyze(body: Record<string, string>, keyClass: 'client' | 'service' = 'client') {
+async function analyze(body: Record<string, string>, keyClass: 'client' | 'service' | 'admin' = 'client') {
   const res = await request(secretary.url).post('/analyze-request').set(bearer(keyClass)).send(body);
   expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
   return res;
@@ -42,7 +44,7 @@ async function analyze(body: Record<string, string>, keyClass: 'client' | 'servi
 const knex = () => secretary.db.knex;
 
 describe('message_id belongs to its sender', () => {
-  it("refuses another sender's message_id with 403 and reveals nothing of the stored answer", async () => {
+  it("refuses another sender's message_id in the same namespace with 403 and reveals nothing of the stored answer", async () => {
     for (const channel of ['direct', 'email', 'tg']) {
       const messageId = unique(`<victim-${channel}-`) + '@mail.example.test>';
       const victim = await analyze(
@@ -54,7 +56,11 @@ describe('message_id belongs to its sender', () => {
       const calls = llm.guesserLlm.requests.length + llm.analystLlm.requests.length;
       const rows = await knex()('messages').count<{ count: string }[]>('* as count');
 
-      const attacker = await analyze({ channel, username: 'attacker', request: 'ну что там', message_id: messageId });
+      // An admin key shares the service keys' namespace (docs/secretary.md, "Conversations belong to their client key").
+      const attacker = await analyze(
+        { channel, username: 'attacker', request: 'ну что там', message_id: messageId },
+        'admin',
+      );
       expect(attacker.status, channel).toBe(403);
       expect(attacker.body).toMatchObject({ error: 'Forbidden', statusCode: 403 });
       expect(JSON.stringify(attacker.body)).not.toContain('7731');
@@ -62,6 +68,21 @@ describe('message_id belongs to its sender', () => {
       // Nothing stored, no model asked.
       expect(llm.guesserLlm.requests.length + llm.analystLlm.requests.length).toBe(calls);
       expect(await knex()('messages').count<{ count: string }[]>('* as count')).toEqual(rows);
+    }
+  });
+
+  it("a client key naming that message_id gets a request of its own: never the stored answer, never the owner's attempt", async () => {
+    for (const channel of ['direct', 'email', 'tg']) {
+      const messageId = unique(`<victim-${channel}-`) + '@mail.example.test>';
+      await analyze({ channel, username: unique('victim'), request: SECRET_REQUEST, message_id: messageId }, 'service');
+      const attacker = await analyze({ channel, username: 'attacker', request: 'ну что там', message_id: messageId });
+      expect(attacker.status, channel).toBe(200);
+      expect(attacker.body.request).toBe('ну что там');
+      expect(JSON.stringify(attacker.body)).not.toContain('7731');
+      // The owner's message is untouched: still answered, one analysis.
+      const [owned] = await knex()('messages').where({ channel, message_id: messageId, message_namespace: '' });
+      expect(owned).toMatchObject({ state: 'answered', attempts: 1 });
+      expect(await knex()('analyses').where({ message_id: owned.id })).toHaveLength(1);
     }
   });
 
