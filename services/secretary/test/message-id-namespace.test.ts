@@ -6,14 +6,14 @@
 // models); the migration is run on a database that already holds rows.
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createAuthenticator, keyId } from '@workemon/service-kit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { userDataOf } from '@workemon/testkit/fake-llm';
 import { TEST_API_KEYS, TEST_KEYS, bearer } from '@workemon/testkit/api-keys';
 import type { LlmServices } from '@workemon/testkit/llm-stack';
-import { openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 import { startLlmServices } from './llm-services.js';
 import { openDatabase, type Database } from '../src/database.js';
 import { migrationSource } from '../src/migrations.js';
@@ -63,6 +63,11 @@ const llmCalls = () => llm.guesserLlm.requests.length + llm.analystLlm.requests.
 const guesserCallsFor = (text: string) =>
   llm.guesserLlm.requests.filter((r) => (userDataOf(r.user) as { request?: string }).request === text).length;
 const knex = () => secretary.db.knex;
+/** The audit rows (docs/audit.md) the REST intake wrote for a message_id, oldest first. */
+const auditRowsOf = async (messageId: string) =>
+  (await knex()('audit_events').where({ message_id: messageId }).orderBy('id').select('outcome')) as {
+    outcome: string;
+  }[];
 
 /** The inbound rows stored under a message_id, with their namespace and the answers stored in their conversation. */
 async function storedUnder(channel: string, messageId: string) {
@@ -168,6 +173,28 @@ describe('client keys do not share message_ids', () => {
       keyId(TEST_KEYS.client),
       keyId(OTHER_CLIENT_KEY),
     ]);
+  });
+
+  it('/stats counts the same message_id from two client keys as two inbound messages, a replay as none', async () => {
+    const direct = async () => {
+      const res = await keyed(secretary.url).get('/stats');
+      expect(openapi.responseProblems('getStats', res.status, res.body)).toEqual([]);
+      const counts = (res.body.audit.channels.direct ?? {}) as Record<string, number>;
+      return { inbound: counts['inbound'] ?? 0, decided: counts['decided'] ?? 0 };
+    };
+    const before = await direct();
+    // Two applications numbering their requests alike: both use message_id "1".
+    const messageId = unique('seq-');
+    const body = { channel: 'direct', username: 'yuri', message_id: messageId };
+    const first = { ...body, request: `Заявка на пропуск (${unique('')})` };
+    const second = { ...body, request: `Заявка на ноутбук (${unique('')})` };
+    expect((await analyze(secretary, first, bearer('client'))).status).toBe(200);
+    expect((await analyze(secretary, second, other)).status).toBe(200);
+    // A replay of the first key's message is the same message: no new inbound one.
+    expect((await analyze(secretary, first, bearer('client'))).status).toBe(200);
+    // The replay's `skipped` row is written once its answer is out.
+    await vi.waitFor(async () => expect((await auditRowsOf(messageId)).length).toBe(5));
+    expect(await direct()).toEqual({ inbound: before.inbound + 2, decided: before.decided + 2 });
   });
 
   it('within one namespace a message_id stays its sender’s: another sender’s use is still 403 and changes nothing', async () => {

@@ -45,6 +45,13 @@ export type AuditStats = AuditSchemas['AuditStats'];
 export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
 
 const TABLE = 'audit_events';
+// The caller's namespace of a REST (`direct`) row's message_id in /stats, and a separator: a message_id is unique per
+// namespace (migration 340_message_namespace), so two client keys' messages with the same id are two messages. The
+// secretary's REST rows end their detail with the caller (`via client key '<name>'`, audit-recorder.ts callerDetail);
+// every other caller shares one namespace (''). A message_id holds no control character (sanitizeText), so the
+// line feed cannot join two different (namespace, message_id) pairs into one.
+const REST_NAMESPACE = `(CASE WHEN channel = 'direct'
+  THEN coalesce(substring(detail from 'via client key ''(.*)''$'), '') ELSE '' END || chr(10))`;
 const COLUMNS = [
   'id',
   'event_id',
@@ -203,7 +210,8 @@ export function createAuditRepository(knex: Knex) {
 
     /**
      * Per channel (and with `period` per UTC day / ISO week / month): inbound messages (rows received or skipped,
-     * one per message: by message_id, else request_id, else the event), skipped by reason, decisions, replies
+     * one per message: by message_id (within its caller's namespace on the REST intake), else request_id, else the
+     * event), skipped by reason, decisions, replies
      * delivered (outbound events whose id ends in `:reply`), deliveries and failures by reason. Dry runs excluded.
      */
     async stats(options: AuditStatsOptions = {}): Promise<AuditStats> {
@@ -221,7 +229,7 @@ export function createAuditRepository(knex: Knex) {
             AND occurred_at < coalesce(cast(? as timestamptz), 'infinity'::timestamptz)
         )
         SELECT start, channel, 'inbound' AS kind, NULL AS reason,
-               count(DISTINCT coalesce(message_id, request_id, event_id)) AS n
+               count(DISTINCT coalesce(${REST_NAMESPACE} || message_id, request_id, event_id)) AS n
           FROM w WHERE direction = 'inbound' AND outcome IN ('received', 'skipped') GROUP BY start, channel
         UNION ALL
         SELECT start, channel, 'skipped', coalesce(reason, 'unspecified'), count(*)
