@@ -17,6 +17,7 @@ import { keyed, openapi, startSecretary, type Secretary } from './secretary-harn
 import { startLlmServices } from './llm-services.js';
 import { openDatabase, type Database } from '../src/database.js';
 import { migrationSource } from '../src/migrations.js';
+import { DATABASE_KINDS, createDatabaseOfKind } from './database-kinds.js';
 
 const unique = (prefix: string) => `${prefix}${randomBytes(4).toString('hex')}`;
 const ANSWER = 'Доступ к VPN выдаёт служба ИТ по заявке в портале.';
@@ -409,5 +410,91 @@ describe('migration 340_message_namespace on a database that already holds messa
     expect(again).toEqual([MIGRATION]);
     expect(await k('messages').where({ conversation_id: owned }).pluck('message_namespace')).toEqual([CLIENT, CLIENT]);
     expect(await mismatchedNamespaces()).toBe(0);
+  });
+});
+
+describe.each(DATABASE_KINDS)('upgrading a %s database whose messages were cut off before 340', (kind) => {
+  it('resumes a pending (crashed) and a failed message in its own namespace, exactly once', async () => {
+    const CLIENT = keyId(TEST_KEYS.client);
+    const migrations = { migrationSource, tableName: 'knex_migrations' };
+    const store = await createDatabaseOfKind(kind, 'secretary_namespace_resume');
+    let app: Secretary | undefined;
+    try {
+      const database = store.open(2);
+      const k = database.knex;
+      try {
+        for (;;) {
+          const [, applied] = (await k.migrate.up(migrations)) as [number, string[]];
+          if (applied.includes('330_webhook_tokens')) break;
+          expect(applied).toHaveLength(1);
+        }
+        // As 330's code left them: an attempt whose process was killed (pending, its heartbeat an hour old) in the
+        // shared namespace, and a client key's message whose attempt failed (the analyst was down).
+        const cutOff = async (clientKeyId: string | null, sender: string, messageId: string, failed: boolean) => {
+          const [conv] = (await k('conversations')
+            .insert({ channel: 'email', sender, status: 'open', client_key_id: clientKeyId })
+            .returning('id')) as { id: number }[];
+          const [msg] = (await k('messages')
+            .insert({
+              conversation_id: conv!.id,
+              channel: 'email',
+              role: 'user',
+              text: `Исходный текст ${messageId}`,
+              message_id: messageId,
+              state: failed ? 'failed' : 'pending',
+              claimed_at: k.raw(`now() - interval '1 hour'`),
+            })
+            .returning('id')) as { id: number }[];
+          await k('analyses').insert({
+            conversation_id: conv!.id,
+            message_id: msg!.id,
+            channel: 'email',
+            request: `Исходный текст ${messageId}`,
+            outcome: failed ? 'failed' : 'pending',
+            ...(failed ? { error_code: 'upstream_unavailable' } : {}),
+          });
+        };
+        await cutOff(null, 'anna@example.test', '<crashed@mail.example.test>', false);
+        await cutOff(CLIENT, 'boris@example.test', '<failed@app.example.test>', true);
+        const [, applied] = (await k.migrate.up(migrations)) as [number, string[]];
+        expect(applied).toEqual(['340_message_namespace']);
+      } finally {
+        await database.close();
+      }
+
+      app = await startSecretary({
+        ...store.location,
+        guesserUrl: llm.guesserUrl,
+        analystUrl: llm.analystUrl,
+        overrides: { attemptLeaseMs: 1000 },
+      });
+      const retries = [
+        { messageId: '<crashed@mail.example.test>', username: 'anna@example.test', headers: bearer('service') },
+        { messageId: '<failed@app.example.test>', username: 'boris@example.test', headers: bearer('client') },
+      ];
+      for (const { messageId, username, headers } of retries) {
+        const body = { channel: 'email', username, request: 'повтор', message_id: messageId };
+        const calls = llmCalls();
+        const res = await analyze(app, body, headers);
+        expect(res.status, messageId).toBe(200);
+        // The stored request is decided on, not the retry's text.
+        expect(res.body).toMatchObject({ request: `Исходный текст ${messageId}`, response: ANSWER });
+        expect(llmCalls()).toBeGreaterThan(calls);
+        // Its repeat is the stored answer.
+        const after = llmCalls();
+        expect((await analyze(app, body, headers)).body).toEqual(res.body);
+        expect(llmCalls()).toBe(after);
+        const rows = (await app.db
+          .knex('messages')
+          .where({ channel: 'email', message_id: messageId })
+          .select('state', 'attempts', 'message_namespace')) as Record<string, unknown>[];
+        expect(rows, messageId).toEqual([
+          { state: 'answered', attempts: 2, message_namespace: headers === retries[1]!.headers ? CLIENT : '' },
+        ]);
+      }
+    } finally {
+      await app?.close();
+      await store.remove();
+    }
   });
 });
