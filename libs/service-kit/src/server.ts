@@ -99,6 +99,9 @@ export function expressServerClasses(app: Express): {
   };
 }
 
+/** How often a shutting-down server closes the keep-alive connections that have fallen idle (ms). */
+const IDLE_SWEEP_MS = 100;
+
 /** Listens, and owns graceful shutdown. Only main.ts calls this. */
 export async function runService(options: RunServiceOptions): Promise<RunningService> {
   const { app, logger } = options;
@@ -174,9 +177,18 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
       });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // server.close() closes only the connections idle at that moment: a keep-alive connection whose request was
+      // in flight stays open once answered (it said `Connection: keep-alive`), its client may send it more, and
+      // `closed` waited for the cut below. A request that arrives on such a connection now is answered with
+      // `Connection: close`, and connections that fall idle are closed as they do.
+      server.prependListener('request', (_req, res: ServerResponse) => {
+        res.shouldKeepAlive = false;
+      });
+      const idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS).unref();
       // Connections still busy after most of the deadline are cut so closers still get their turn.
       const cancelDrain = unlessCancelled(Math.max(1000, deadline * 0.6), () => server.closeAllConnections());
       await closed;
+      clearInterval(idleSweep);
       cancelDrain();
       for (const closer of options.closers ?? []) {
         try {

@@ -1,8 +1,10 @@
 import { connect } from 'node:net';
 import { describe, it, expect, afterEach } from 'vitest';
 import request from 'supertest';
+import type { Express } from 'express';
 import Transport from 'winston-transport';
 import { loadOpenApiDocument } from '@workemon/contracts';
+import { waitFor } from '@workemon/testkit';
 import {
   createServiceApp,
   createLogger,
@@ -24,7 +26,9 @@ class MemoryTransport extends Transport {
   }
 }
 
-function buildTestApp(opts: { checks?: HealthCheck[]; keys?: string[]; secrets?: string[] } = {}) {
+function buildTestApp(
+  opts: { checks?: HealthCheck[]; keys?: string[]; secrets?: string[]; routes?: (app: Express) => void } = {},
+) {
   const sink = new MemoryTransport();
   const logger = createLogger({
     service: 'kit-test',
@@ -63,6 +67,7 @@ function buildTestApp(opts: { checks?: HealthCheck[]; keys?: string[]; secrets?:
       a.get('/slow-upstream', () => {
         throw errors.upstreamTimeout('guesser');
       });
+      opts.routes?.(a);
     },
   );
   return { app, sink, metrics, openapi };
@@ -253,6 +258,123 @@ describe('runService', () => {
       expect(res.body).toEqual({ request: 'Нужен отчёт' });
       expect(seen).toEqual([true, true]);
     } finally {
+      await running.shutdown('test');
+    }
+  });
+
+  it('serves HTTP/1.1 on those objects as Node does: HEAD, 100-continue, keep-alive, Upgrade, cut-off bodies', async () => {
+    const { app, sink, metrics } = buildTestApp();
+    const logger = createLogger({ service: 'http-semantics', stdout: sink });
+    const running = await runService({ app, port: 0, host: '127.0.0.1', logger });
+    /** Writes `parts` (waiting `gapMs` between them) on one connection; resolves with all it read once it closes. */
+    const exchange = (parts: string[], opts: { gapMs?: number; cutAfterMs?: number } = {}) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(running.port, '127.0.0.1');
+        let data = '';
+        socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
+        socket.on('close', () => resolve(data));
+        socket.on('error', reject);
+        void (async () => {
+          for (const part of parts) {
+            socket.write(part);
+            await new Promise((r) => setTimeout(r, opts.gapMs ?? 0));
+          }
+          if (opts.cutAfterMs !== undefined) setTimeout(() => socket.destroy(), opts.cutAfterMs);
+          else socket.end();
+        })();
+      });
+    const echo = JSON.stringify({ request: 'Нужен отчёт' });
+    const echoLength = Buffer.byteLength(echo);
+    try {
+      // HEAD: GET's headers (Content-Length of the JSON), no body.
+      const head = await exchange(['HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+      const get = await exchange(['GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+      expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      const lengthOf = (raw: string) => /\r\ncontent-length: (\d+)\r\n/i.exec(raw)?.[1];
+      expect(lengthOf(head)).toBe(lengthOf(get));
+      expect(head.endsWith('\r\n\r\n')).toBe(true);
+
+      // Expect: 100-continue: the interim answer first, then the body is read and answered.
+      const continued = await exchange(
+        [
+          `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${echoLength}\r\n` +
+            'Expect: 100-continue\r\nConnection: close\r\n\r\n',
+          echo,
+        ],
+        { gapMs: 100 },
+      );
+      expect(continued).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+      expect(continued.endsWith(echo)).toBe(true);
+
+      // Keep-alive: two pipelined requests on one connection, two answers in order, distinct request ids.
+      const twice = await exchange([
+        `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${echoLength}\r\n\r\n${echo}` +
+          'GET /items/second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      ]);
+      expect(twice.match(/HTTP\/1\.1 200 OK\r\n/g)).toHaveLength(2);
+      expect(twice).toContain('Connection: keep-alive');
+      expect(twice.indexOf(echo)).toBeLessThan(twice.indexOf('{"name":"second"}'));
+      expect(new Set(twice.match(/x-request-id: [^\r]+/gi)).size).toBe(2);
+
+      // An Upgrade nobody accepts is an ordinary request.
+      const upgrade = await exchange([
+        'GET /items/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      ]);
+      expect(upgrade).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(upgrade).toContain('{"name":"ws"}');
+
+      // A body the client cuts off: logged as request_aborted, nothing left in flight.
+      await exchange(
+        ['POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"a":"st'],
+        { cutAfterMs: 100 },
+      );
+      const aborted = await waitFor(() => sink.lines.find((l) => l['message'] === 'rejected: Request aborted'), {
+        what: 'the cut-off request logged',
+      });
+      expect(aborted['error']).toEqual({ code: 'request_aborted' });
+      await waitFor(async () => (await metrics.httpRequestsInFlight.get()).values[0]?.value === 0, {
+        what: 'in-flight back to 0',
+      });
+    } finally {
+      await running.shutdown('test');
+    }
+  });
+
+  it('shutting down, answers the request in flight, then closes its keep-alive connection and finishes', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { app, sink, metrics } = buildTestApp({
+      routes: (a) =>
+        a.get('/slow', async (_req, res) => {
+          await held;
+          res.json({ done: true });
+        }),
+    });
+    const logger = createLogger({ service: 'drain', stdout: sink });
+    // The drain's last resort (cutting every connection) comes only at 60 % of this, far beyond the test's time.
+    const running = await runService({ app, port: 0, host: '127.0.0.1', logger, shutdownTimeoutMs: 120_000 });
+    try {
+      // A keep-alive client (as the services' own HTTP clients are) with a request in flight.
+      const socket = connect(running.port, '127.0.0.1');
+      let answer = '';
+      socket.on('data', (c: Buffer) => (answer += c.toString('utf8')));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor(async () => (await metrics.httpRequestsInFlight.get()).values[0]?.value === 1, {
+        what: 'the slow request in flight',
+      });
+      const stopping = running.shutdown('test');
+      release();
+      // Answered in full, then the server closes the connection: the client never ends it.
+      await closed;
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(answer.endsWith('{"done":true}')).toBe(true);
+      // With nothing in flight and no connection left, the shutdown finishes (closers, 'shutdown complete').
+      await stopping;
+      expect(sink.lines.some((l) => l['message'] === 'shutdown complete')).toBe(true);
+      await expect(fetch(`http://127.0.0.1:${running.port}/health`)).rejects.toThrow();
+    } finally {
+      release();
       await running.shutdown('test');
     }
   });
