@@ -369,10 +369,11 @@ async function drainMailbox(
   const user = dovecot.users[0]!;
   // Idle first, as the chain's idle RSS is read: a communicator on the still empty mailbox, right after /health and
   // again BENCH_IDLE_WAIT_S later (after the start-up collection), then stopped (it gives its poller lease back).
-  const idler = await startService('communicator', {
+  const communicatorEnv = (imapPort: number) => ({
     ...authEnv,
-    ...drainEnv({ secretaryUrl, imapPort: dovecot.port, user, smtpPort: sink.port }),
+    ...drainEnv({ secretaryUrl, imapPort, user, smtpPort: sink.port }),
   });
+  const idler = await startService('communicator', communicatorEnv(dovecot.port));
   const startRss = rssMb(idler.child.pid);
   await sleep(idleWaitS * 1000);
   const idleRss = rssMb(idler.child.pid);
@@ -388,10 +389,7 @@ async function drainMailbox(
   // IMAP commands are counted on a loopback proxy in front of Dovecot.
   const proxy = await imapCountingProxy(dovecot.port);
   const started = Date.now();
-  const communicator = await startService('communicator', {
-    ...authEnv,
-    ...drainEnv({ secretaryUrl, imapPort: proxy.port, user, smtpPort: sink.port }),
-  });
+  const communicator = await startService('communicator', communicatorEnv(proxy.port));
   procs.push(communicator);
   // Right after /health answers: the queued mail is being fetched by then.
   const drainStartRss = rssMb(communicator.child.pid);

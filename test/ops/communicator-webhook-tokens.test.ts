@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadOpenApiDocument } from '@workemon/contracts';
 import { createOpenApi } from '@workemon/service-kit';
-import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { smtpSinkEnv, startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { listen } from '@workemon/testkit';
 import { mailgunPayload, mailgunSignature, type WebhookBody } from '@workemon/testkit/webhook-payloads';
 // Brings in the typing of inject('postgresUrl').
@@ -21,12 +21,7 @@ let replicaA: Running;
 let replicaB: Running;
 
 const replicaEnv = () => ({
-  SMTP_HOST: '127.0.0.1',
-  SMTP_PORT: String(sink.port),
-  SMTP_SECURE: 'false',
-  SMTP_USER: 'bot@example.test',
-  SMTP_PASSWORD: 'smtp-password',
-  SMTP_TIMEOUT: '3s',
+  ...smtpSinkEnv(sink),
   MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
   MAILGUN_WEBHOOK_MAX_AGE: '5m',
 });

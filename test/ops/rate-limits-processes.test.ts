@@ -8,7 +8,7 @@ import { waitFor } from '@workemon/testkit';
 import { bearer } from '@workemon/testkit/api-keys';
 import { type LlmServices } from '@workemon/testkit/llm-stack';
 import { createTestDatabase } from '@workemon/testkit/postgres';
-import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { smtpSinkEnv, startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { mailgunPayload } from '@workemon/testkit/webhook-payloads';
 import type {} from '@workemon/testkit/global-setup';
 import { startLlmServices } from '../../services/secretary/test/llm-services.js';
@@ -38,12 +38,7 @@ const startCommunicator = (name: string, secretary: Proc) =>
   startService(procs, 'communicator', name, {
     SECRETARY_URL: secretary.url,
     SECRETARY_TIMEOUT: '10s',
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: String(sink.port),
-    SMTP_SECURE: 'false',
-    SMTP_USER: 'bot@example.test',
-    SMTP_PASSWORD: 'smtp-password',
-    SMTP_TIMEOUT: '3s',
+    ...smtpSinkEnv(sink),
     MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
     RATE_LIMIT_PER_HOUR: '2',
   });

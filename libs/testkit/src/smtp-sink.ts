@@ -29,6 +29,21 @@ export type SmtpSink = {
 };
 
 /**
+ * The communicator's SMTP settings for sending through `sink`: loopback, plaintext (the sink has no STARTTLS), a
+ * login the sink records as `user` (`bot@example.test`), and a 3 s deadline so a test never waits for the default.
+ */
+export function smtpSinkEnv(sink: Pick<SmtpSink, 'port'>): Record<string, string> {
+  return {
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(sink.port),
+    SMTP_SECURE: 'false',
+    SMTP_USER: 'bot@example.test',
+    SMTP_PASSWORD: 'smtp-password',
+    SMTP_TIMEOUT: '3s',
+  };
+}
+
+/**
  * A real SMTP server (smtp-server) on a loopback port that keeps every mail it accepts, parsed with mailparser.
  * Plaintext only: no STARTTLS, any user/password accepted (the test checks `user`).
  */

@@ -3,7 +3,7 @@
 // the mail), repeated and conflicting secrets in the SendGrid URL. Real HTTP into the communicator, a real SMTP
 // listener for replies, the contract fake of the secretary.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { smtpSinkEnv, startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import {
   createSnsTestPki,
   mailgunPayload,
@@ -48,12 +48,7 @@ async function setup(): Promise<Setup> {
   const communicator = await startCommunicator({
     secretaryUrl: secretary.url,
     env: {
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(sink.port),
-      SMTP_SECURE: 'false',
-      SMTP_USER: 'bot@example.test',
-      SMTP_PASSWORD: 'smtp-password',
-      SMTP_TIMEOUT: '3s',
+      ...smtpSinkEnv(sink),
       MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
       SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET,
       SES_SNS_TOPIC_ARNS: TOPIC,

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import iconv from 'iconv-lite';
-import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import { smtpSinkEnv, startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import {
   createSnsTestPki,
   mailgunPayload,
@@ -49,12 +49,7 @@ type Setup = { sink: SmtpSink; secretary: FakeSecretary; communicator: Running }
 
 /** A communicator's environment for these checks: SMTP to `sink`, the three providers' secrets, plus `env`. */
 const webhookEnv = (sink: SmtpSink, env: Record<string, string> = {}) => ({
-  SMTP_HOST: '127.0.0.1',
-  SMTP_PORT: String(sink.port),
-  SMTP_SECURE: 'false',
-  SMTP_USER: 'bot@example.test',
-  SMTP_PASSWORD: 'smtp-password',
-  SMTP_TIMEOUT: '3s',
+  ...smtpSinkEnv(sink),
   MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
   SENDGRID_WEBHOOK_SECRET: SENDGRID_SECRET,
   SES_SNS_TOPIC_ARNS: TOPIC,
