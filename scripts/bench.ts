@@ -126,7 +126,17 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
-type Run = { rps: number; p50: number; p99: number; requests: number; failed: number; cpuMs: Map<string, number> };
+type Run = {
+  /** Completed requests per second, averaged over the whole run (autocannon's per-second counts). */
+  rps: number;
+  /** The median of the run's per-second completion counts: the steady rate, without the run's first fill. */
+  steadyRps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  failed: number;
+  cpuMs: Map<string, number>;
+};
 
 /** One load run; CPU ms per request of each watched process over the run. */
 async function load(
@@ -143,6 +153,7 @@ async function load(
   );
   return {
     rps: result.requests.average,
+    steadyRps: result.requests.p50,
     p50: result.latency.p50,
     p99: result.latency.p99,
     requests: result.requests.total,
@@ -287,9 +298,13 @@ async function main(): Promise<void> {
     console.log(`\nfake LLM answering in ${slowMs} ms, ${slowConnections} connections`);
     const slow = await load(chainTarget, slowConnections, [...chain], Math.max(duration, 10));
     printRun('Workemon chain', slow);
+    // No request can complete in the run's first 2 × slowMs, so the average over a 10 s run is at most
+    // (10 − 1) / 10 of any steady rate; the median of the per-second counts is the steady rate itself.
     console.log(
-      `  ${fmt(slow.rps, 1)} req/s of a theoretical ${fmt(theoretical, 1)} ` +
-        `(connections / (2 calls × ${slowMs / 1000} s)): ${fmt(slow.rps / theoretical, 2)} ×`,
+      `  ${fmt(slow.steadyRps, 1)} req/s steady (median of the per-second counts; ${fmt(slow.rps, 1)} averaged over ` +
+        `the run, its first ${fmt((2 * slowMs) / 1000, 1)} s filling the pipeline) of a theoretical ` +
+        `${fmt(theoretical, 1)} (connections / (2 calls × ${slowMs / 1000} s)): ${fmt(slow.steadyRps / theoretical, 2)} × ` +
+        `steady, ${fmt(slow.rps / theoretical, 2)} × averaged`,
     );
     setDelay(0);
 
@@ -322,7 +337,8 @@ async function main(): Promise<void> {
       `  p50 at 4 connections ≤ 1.5 × reference: ${fmt(at4.chain.p50 / Math.max(1, at4.reference.p50), 2)} ${goal(at4.chain.p50 <= 1.5 * Math.max(1, at4.reference.p50))}`,
     );
     console.log(
-      `  500 ms model at 128 connections ≥ 0.85 × theoretical: ${fmt(slow.rps / theoretical, 2)} ${goal(slow.rps >= 0.85 * theoretical)}`,
+      `  500 ms model at 128 connections ≥ 0.85 × theoretical: ${fmt(slow.steadyRps / theoretical, 2)} steady ` +
+        `(${fmt(slow.rps / theoretical, 2)} averaged over the run) ${goal(slow.steadyRps >= 0.85 * theoretical)}`,
     );
     console.log(
       `  RSS per service ≤ 100 MB idle: ${fmt(worstIdle, 1)} MB ${goal(worstIdle <= 100)} (right after start: ` +
