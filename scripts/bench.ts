@@ -18,7 +18,10 @@
 // (V8 old space of the Workemon services, default 128 as the images and `npm start`; 0: V8's default),
 // BENCH_MAX_SEMI_SPACE_MB (their young generation's semi-space cap, default 8 as the images; 0: V8's default).
 // BENCH_EMAIL_CONCURRENCY (the communicator's EMAIL_CONCURRENCY in the drain; default: its own, 16),
-// BENCH_IDLE_WAIT_S (how long the started services sit unloaded before their idle RSS is read, default 15).
+// BENCH_IDLE_WAIT_S (how long the started services sit unloaded before their idle RSS is read, default 15),
+// BENCH_WARMUP_S (seconds of load at 8 connections on the chain and on the reference before the measured runs, so
+// V8 has optimised the hot code, default 30), BENCH_PERF=<service> (that process runs with `--perf-basic-prof`, so
+// `perf record -g -p <pid>` names its JavaScript frames).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -35,6 +38,10 @@ const fromDist = process.env['BENCH_FROM_DIST'] === '1';
 const duration = Number(process.env['BENCH_DURATION_S'] ?? 8);
 const mailCount = Number(process.env['BENCH_MAILS'] ?? 1000);
 const slowMs = Number(process.env['BENCH_SLOW_MS'] ?? 500);
+// V8 is still compiling the chain's code with TurboFan a few seconds in: after a 2 s warm-up a CPU profile of the
+// secretary under load (perf, BENCH_PERF) showed 16 % of its time in the optimising compiler, after 30 s 4 %
+// (docs/operations.md). The chain and the reference each get the same warm-up.
+const warmupS = Number(process.env['BENCH_WARMUP_S'] ?? 30);
 const logLevel = process.env['BENCH_LOG_LEVEL'] ?? 'error';
 const maxOldSpaceMb = Number(process.env['BENCH_MAX_OLD_SPACE_MB'] ?? 128);
 const maxSemiSpaceMb = Number(process.env['BENCH_MAX_SEMI_SPACE_MB'] ?? 8);
@@ -48,6 +55,7 @@ let stopping = false;
 type Proc = { name: string; child: ChildProcess; url: string };
 
 function profileFlags(name: string): string[] {
+  if (process.env['BENCH_PERF'] === name) return ['--perf-basic-prof'];
   return process.env['BENCH_PROFILE'] === name ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
 }
 
@@ -264,7 +272,7 @@ async function main(): Promise<void> {
         `${pg ? 'private server' : 'BENCH_DATABASE_URL'}; ${duration} s per run; warming up…`,
     );
     for (const target of [chainTarget, refTarget, llmTarget])
-      await autocannon({ ...target, connections: 8, duration: 2 });
+      await autocannon({ ...target, connections: 8, duration: target === llmTarget ? 2 : warmupS });
 
     const results = new Map<number, { chain: Run; reference: Run; llm: Run }>();
     for (const connections of [4, 32]) {
