@@ -109,9 +109,12 @@ export function htmlToText(html: string): string {
 
 // ---- forwards ------------------------------------------------------------------------------------------------
 
-// Separator lines that always mean "a forwarded mail follows", whatever the subject says.
+// Separator lines that always mean "a forwarded mail follows", whatever the subject says: the dashed forms (Yandex,
+// Mail.ru, Thunderbird, Zimbra, Roundcube, MyOffice "Пересланное сообщение", Lotus Notes "Forwarded by <name> on
+// <date>") and Apple Mail's "Begin forwarded message:" / "Начало переадресованного письма:", also inside the
+// `> ` quote Apple's HTML forward (<blockquote type="cite">) becomes.
 const FORWARD_SEPARATOR =
-  /^[ \t]*-{2,}[ \t]*(Пересылаемое сообщение|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение)[ \t]*-{2,}[ \t]*$|^[ \t]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения):[ \t]*$/im;
+  /^[ \t>]*-{2,}[ \t]*(Пересылаемое сообщение|Пересылаемое письмо|Пересланное сообщение|Пересланное письмо|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение|Forwarded by [^\n]{1,200}? on [^\n]{1,80}?)[ \t]*-{2,}[ \t]*$|^[ \t>]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения|Начало переадресованного письма|Начало пересылаемого письма):[ \t]*$/im;
 const FORWARD_END =
   /^[ \t]*-{2,}[ \t]*(Конец пересылаемого сообщения|Конец переадресованного сообщения|End of forwarded message)[ \t]*-{2,}[ \t]*$/im;
 // Yandex writes the forwarded author as `20.11.2026, 18:12, "Сидоров Пётр" <sidorov@example.test>:`.
@@ -154,7 +157,8 @@ function readHeaderBlock(lines: string[], i: number, forward: ForwardedMail): nu
   for (; i < lines.length; i += 1) {
     const h = HEADER_LINE.exec(lines[i]!);
     if (!h) {
-      if (!lines[i]!.trim() && !sawHeader) continue;
+      // Blank lines before the block, and between its lines (Apple Mail's HTML forward puts each in a <div>).
+      if (!lines[i]!.trim() && (!sawHeader || HEADER_LINE.test(lines[i + 1] ?? ''))) continue;
       break;
     }
     sawHeader = true;
@@ -284,10 +288,37 @@ function blockSubject(block: string): string | undefined {
 function firstForward(body: string, subject: string, context: Required<ForwardContext>): ForwardSplit | undefined {
   const russian = splitRussianForward(body);
   const explicit = russian ? FORWARD_SEPARATOR.exec(body) : null;
-  if (russian && explicit && !isHistorySeparator(explicit[0])) return russian;
+  if (russian && explicit && !isHistorySeparator(explicit[0]))
+    return headerBlockForwardAbove(body, explicit.index, subject, context) ?? russian;
   const library = libraryForward(body, subject, explicit, context);
   if (library) return library;
   return russian?.forward.text && isForwardSubject(subject) ? russian : undefined;
+}
+
+/**
+ * An Outlook forward (a header block "От:/Отправлено:" or "From:/Sent:", no separator line) above an explicit
+ * separator at `before`: the outer forward of a chain (Outlook forwarding a Gmail or Yandex forward), so it is split
+ * first and the separator below stays inside it (the recursion reads it). Only where a header block is a forward:
+ * the subject marks one, or the mail answers none; never for a block whose From is ours (our answer quoted).
+ */
+function headerBlockForwardAbove(
+  body: string,
+  before: number,
+  subject: string,
+  context: Required<ForwardContext>,
+): ForwardSplit | undefined {
+  if (!isForwardSubject(subject) && context.reply) return undefined;
+  const lines = body.slice(0, before).split('\n');
+  const start = outlookHistoryIndex(lines);
+  if (start < 0) return undefined;
+  const all = body.split('\n');
+  const forward: ForwardedMail = { text: '' };
+  const blockAt = HISTORY_LINE.test(all[start]!) ? start + 1 : start;
+  const end = readHeaderBlock(all, blockAt, forward);
+  const address = forward.from && /[^\s<>"]+@[^\s<>"]+/.exec(forward.from)?.[0];
+  if (end === blockAt || !forward.from || (address && context.isOwnAddress(address))) return undefined;
+  forward.text = all.slice(end).join('\n').trim();
+  return { note: lines.slice(0, start).join('\n'), forward, rest: '' };
 }
 
 /**
@@ -327,6 +358,8 @@ const ATTRIBUTION = [
   // Yandex: `21.11.2026, 10:05, "Workemon" <bot@example.test>:`; Mail.ru: `Суббота, 21 ноября 2026, 10:05 +03:00 от X <x@y>:`
   /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
   /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
+  // Roundcube (Russian): `Workemon писал 2026-11-21 10:05:`; the verb before the date and time.
+  /^.{1,200}\s(пишет|писал|написал|написала|написал\(а\)|wrote|schrieb)\s.{0,80}\d{1,2}:\d{2}(:\d{2})?\s*:$/i,
 ];
 // No client writes a longer attribution line (two wrapped lines joined); longer lines are not tested at all, which
 // also keeps the patterns above linear on a hostile mail of long lines.
