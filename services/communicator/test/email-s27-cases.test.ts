@@ -1,0 +1,239 @@
+// Further members of each field-case kind (test/fixtures/s27-cases), written as the external harness does: other
+// mail clients and locales (Outlook desktop/web/mobile RU+EN, Apple Mail "Начало переадресованного письма:",
+// Thunderbird, Gmail, Yandex, Mail.ru, MyOffice "Пересланное сообщение", Lotus Notes "Forwarded by … on …", Zimbra,
+// Roundcube "<name> писал <date>:", K-9, FairEmail), other encodings (base64, quoted-printable, windows-1251,
+// koi8-r, UTF-8 with a BOM), a three-level forward chain whose outer level is an Outlook header block, a note below
+// the forward, bottom posts with signatures, HTML-only mail laid out with <div>/<br>/<p>/<table>/<pre> and
+// `<blockquote type=cite>`, TNEF with only a native RTF body or a windows-1251 HTML body, picture-only mail (inline
+// cid image with Gmail's `[image: …]` or Outlook's `[cid:…]` placeholder, an HEIC sent as octet-stream), long
+// bodies in HTML and quoted-printable windows-1251. Each goes through the real communicator: IMAP APPEND into
+// Dovecot, the fake secretary records the request it received, the SMTP sink the reply sent (mail-replay.ts).
+import { expect } from 'vitest';
+import { CUT_MARKER } from '../src/email/mail-request.js';
+import { secretaryRequestMaxLength } from '../src/request-limit.js';
+import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
+
+/** A request with the author's note and one forwarded mail (its author, subject and text). */
+const withForward = (note: string, from: string, subject: string | undefined, text: string) =>
+  [note, '', '[Пересланное письмо]', `От: ${from}`, ...(subject ? [`Тема: ${subject}`] : []), text].join('\n');
+
+/** A long body cut to the secretary's limit: its start kept, the cut marked, never over the limit. */
+const cutLong = (start: string) => (request: string) => {
+  expect(request.length).toBeLessThanOrEqual(secretaryRequestMaxLength());
+  expect(request.length).toBeGreaterThan(secretaryRequestMaxLength() - 200);
+  expect(request.startsWith(start)).toBe(true);
+  expect(request.endsWith(CUT_MARKER)).toBe(true);
+  // Never a half of a surrogate pair at the cut.
+  expect(request).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+};
+
+/** What the secretary must receive for each mail (mail-replay.ts ExpectedRequest). */
+const EXPECTED: Record<string, ExpectedRequest> = {
+  // M01: the request is the subject (behind `Fwd:`/`FW:`/`Пересл:`, in windows-1251 or koi8-r encoded words);
+  // a reply's `Re[2]:` subject with nothing new says nothing.
+  's27-cases/S01-fwd-subject-only.eml': 'Нужен доступ к Tableau',
+  's27-cases/S02-fw-subject-signature.eml': 'Нужен отчёт по возвратам за ноябрь',
+  's27-cases/S03-pereslat-subject-only.eml': 'Прошу доступ к Metabase',
+  's27-cases/S04-re2-subject-only.eml': null,
+  's27-cases/S05-cp1251-subject-bom.eml': 'Нужен доступ к Superset',
+  's27-cases/S06-gmail-alt-empty-koi8-subject.eml': 'Нужна выгрузка чеков за неделю',
+  's27-cases/S07-iphone-subject-only.eml': 'Нужен доступ к Looker',
+  's27-cases/S08-yandex-mobile-subject-only.eml': 'Нужен пропуск на парковку',
+  's27-cases/S09-plain-bom-subject-only-fw.eml': 'Нужен доступ к Jenkins',
+  // M04a: every client's inline forward; the separator line never reaches the secretary.
+  's27-cases/F01-apple-ru-pismo.eml': withForward(
+    'Гляньте, пожалуйста.',
+    'Пётр Сидоров <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Grafana на запись.',
+  ),
+  's27-cases/F02-outlook-web-ru-underscores.eml': withForward(
+    'Коллеги, помогите.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Airflow.',
+  ),
+  's27-cases/F03-zimbra-ru.eml': withForward(
+    'Посмотрите.',
+    '"Сидоров Пётр" <sidorov@example.test>',
+    'Реестр',
+    'Нужен реестр возвратов за октябрь.',
+  ),
+  's27-cases/F04-zimbra-en.eml': withForward(
+    'FYI, please help.',
+    '"Petr Sidorov" <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Vault.',
+  ),
+  's27-cases/F05-lotus-notes-en.eml': withForward(
+    'Помогите.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к SAP.',
+  ),
+  's27-cases/F06-roundcube-ru.eml': withForward(
+    'Гляньте.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Отчёт',
+    'Нужен отчёт по чекам.',
+  ),
+  's27-cases/F07-k9-ru.eml': withForward(
+    'Помоги.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к ClickHouse.',
+  ),
+  's27-cases/F08-fairemail-en.eml': withForward(
+    'See below.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Redash.',
+  ),
+  's27-cases/F09-outlook-mobile.eml': withForward(
+    'Смотри ниже.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Jenkins.',
+  ),
+  's27-cases/F10-myoffice.eml': withForward(
+    'Коллеги, прошу помочь.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к GitLab.',
+  ),
+  // The note written below the forward's end line still reaches the secretary.
+  's27-cases/F11-note-below-yandex.eml': withForward(
+    'Коллеги, это срочно, к понедельнику.',
+    'Сидоров Пётр <sidorov@example.test>',
+    undefined,
+    'Нужна выгрузка отказов по картам.',
+  ),
+  // Outlook (header block, no separator) forwarding a Gmail forward of a Yandex forward: every level kept.
+  's27-cases/F12-nested-three.eml': [
+    withForward('Ещё раз пересылаю.', 'Анна <anna@example.test>', 'Fwd: Пересл: Доступ', 'Анна: смотри ниже.'),
+    '',
+    '[Пересланное письмо]',
+    'От: Борис <boris@example.test>',
+    'Тема: Пересл: Доступ',
+    'Борис: надо сделать.',
+    '',
+    '[Пересланное письмо]',
+    'От: Сидоров Пётр <sidorov@example.test>',
+    'Нужен доступ к Kafka UI.',
+  ].join('\n'),
+  's27-cases/F13-gmail-fwd-cp1251-qp.eml': withForward(
+    'Посмотри, пожалуйста.',
+    'Пётр Сидоров <sidorov@example.test>',
+    'Отчёт',
+    'Нужен отчёт по возвратам за декабрь.',
+  ),
+  's27-cases/F14-mailru-koi8-base64.eml': withForward(
+    'Помогите.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Zabbix на чтение.',
+  ),
+  's27-cases/F15-outlook-en-sent-bom-base64.eml': withForward(
+    'Please help.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Sentry на запись.',
+  ),
+  // Apple Mail's HTML forward: the whole forward inside <blockquote type="cite">, one <div> per header line.
+  's27-cases/F16-apple-ru-pismo-html.eml': withForward(
+    'Посмотрите ниже.',
+    'Пётр Сидоров <sidorov@example.test>',
+    'Реестр',
+    'Нужен реестр платежей за ноябрь.',
+  ),
+  // M05: forward as message/rfc822, the inner mail in other encodings.
+  's27-cases/R01-rfc822-inner-cp1251-base64.eml': withForward(
+    'Пересылаю, помогите.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Доступ к Kibana',
+    'Нужен доступ к Kibana на чтение.',
+  ),
+  's27-cases/R02-rfc822-base64-wrapped.eml': withForward(
+    'См. вложение.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Vault на запись.',
+  ),
+  's27-cases/R03-rfc822-inner-html-table.eml':
+    '[Пересланное письмо]\nОт: Anna <anna@example.test>\nТема: Report\nНужен отчёт:\n\nПериод Ноябрь\nРазрез по дням',
+  's27-cases/R04-rfc822-outlook-item-note-below.eml': withForward(
+    'Это срочно, помогите.',
+    'Сидоров <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Confluence.',
+  ),
+  // M06: the answer below the quoted question, signatures below it dropped.
+  's27-cases/B01-thunderbird-ru-bottom-sig.eml': 'За ноябрь, по неделям.',
+  's27-cases/B02-k9-bottom.eml': 'Только возвраты по картам.',
+  's27-cases/B03-mailru-bottom-sig.eml': 'Да, по дням.',
+  's27-cases/B04-thunderbird-html-bottom.eml': 'Альфа и Тинькофф.',
+  's27-cases/B05-roundcube-ru-bottom.eml': 'Нет, только успешные.',
+  's27-cases/B06-roundcube-html-bottom.eml': 'CSV, пожалуйста.',
+  's27-cases/B07-outlook-interleaved-ru.eml': 'Ответы ниже.',
+  's27-cases/B08-gmail-bottom-ru-wrapped.eml': 'Только b2c.',
+  // M07: every client's attribution form (wrapped over two or three lines too) and unmarked history.
+  's27-cases/A01-gmail-en-three-lines.eml': 'Нужны только отказы.',
+  's27-cases/A02-yandex-wrapped.eml': 'Только переводы.',
+  's27-cases/A03-outlook-mac-en.eml': 'Only refunds.',
+  's27-cases/A04-german-am-schrieb.eml': 'Nur Rückerstattungen.',
+  's27-cases/A05-roundcube-en.eml': 'Only card payments.',
+  's27-cases/A06-roundcube-ru-top.eml': 'Только по картам Мир.',
+  's27-cases/A07-myoffice-attribution.eml': 'За последнюю неделю.',
+  // Lotus Notes puts the author's name above its history block; the name is the author's own text.
+  's27-cases/A08-lotus-notes-ru-history.eml': 'Только возвраты.\n\nИван Петров',
+  's27-cases/A09-outlook-mobile-reply.eml': 'Только возвраты.',
+  's27-cases/A10-zimbra-reply-ru.eml': 'Только переводы между кошельками.',
+  // M08: HTML-only mail: cells apart, entities decoded, quotes and signatures removed.
+  's27-cases/H01-gmail-divs-quote.eml': 'Добрый день!\n\nНужны возвраты по картам,\nза ноябрь.',
+  's27-cases/H02-apple-blockquote-cite.eml': 'Только переводы.',
+  's27-cases/H03-outlook-cp1251-qp-table.eml':
+    'Заявка\n\nПрошу выдать доступ:\n\nСистема Роль\nJira читатель\nConfluence редактор',
+  's27-cases/H04-mailru-layout-table-koi8-base64.eml': 'Доступ\n\nНужен доступ к BI-отчётам.',
+  's27-cases/H05-yandex-divs-br.eml': 'Выгрузка\n\nДобрый день!\n\nНужна выгрузка:\n— платежей;\n— возвратов.',
+  's27-cases/H06-table-th-multiline-cells.eml':
+    'Отчёт\n\nНужен отчёт в таком виде:\n\nПериод Метрика\nОктябрь 2026 Число отказов\nНоябрь 2026 Сумма «возвратов»',
+  's27-cases/H07-outlook-web-reply-html.eml': 'Только по кошелькам b2c.',
+  's27-cases/H08-roundcube-html-top.eml': 'Только успешные операции.',
+  's27-cases/H09-html-pre-log.eml': [
+    'Ошибка',
+    '',
+    'Выгрузка падает:',
+    '',
+    '2026-11-20 10:00:00 ERROR auth-export timeout',
+    '2026-11-20 10:00:01 ERROR auth-export timeout',
+    '',
+    'Помогите.',
+  ].join('\n'),
+  's27-cases/H10-html-utf8-bom-base64.eml': 'Доступ\n\nНужен доступ к Kibana.\n\nИван',
+  // M09: TNEF whose only body is Outlook's native RTF, Unicode PR_BODY, windows-1251 PR_BODY_HTML, encapsulated HTML.
+  's27-cases/T01-tnef-native-rtf-cp1251.eml': 'Отчёт\n\nДобрый день!\n\nНужен отчёт по отказам за неделю.',
+  's27-cases/T02-tnef-native-rtf-unicode.eml': 'Доступ\n\nНужен доступ:\nJira читатель',
+  's27-cases/T03-tnef-body-unicode.eml': 'Возвраты\n\nНужна выгрузка возвратов за декабрь.',
+  's27-cases/T04-tnef-html-cp1251.eml': 'Доступ\n\nНужен доступ к Grafana на чтение.',
+  's27-cases/T05-tnef-fromhtml-cp1251.eml': 'Реестр\n\nНужен реестр чеков за ноябрь.',
+  // M09: a picture is all the mail says: no secretary call, the polite request for text.
+  's27-cases/P01-inline-cid-only.eml': null,
+  's27-cases/P02-heic-octet.eml': null,
+  's27-cases/P03-heic-iphone-footer.eml': null,
+  's27-cases/P04-reply-picture-history.eml': null,
+  's27-cases/P05-alt-inline-gmail.eml': null,
+  's27-cases/P06-outlook-alt-inline.eml': null,
+  // A picture beside text: the text is the request, the placeholder line is not.
+  's27-cases/P07-outlook-cid-placeholder-with-text.eml':
+    'Ошибка входа\n\nПри входе в CRM вот такая ошибка:\n\nПомогите, пожалуйста.',
+  // M12: long bodies in HTML and quoted-printable windows-1251 are cut to the limit and answered.
+  's27-cases/L01-long-html-table.eml': cutLong(
+    'Ошибка выгрузки\n\nВыгрузка падает, лог ниже.\n\n2026-11-20 10:00:00 ERROR auth-export wallet=0 timeout\n',
+  ),
+  's27-cases/L02-long-cp1251-qp.eml': cutLong(
+    'Ошибка выгрузки\n\nВыгрузка падает, лог ниже.\n2026-11-20 10:00:00 ОШИБКА выгрузка кошелёк=0 таймаут\n',
+  ),
+  's27-cases/L03-long-html-divs-emoji.eml': cutLong('Лог ниже 👇\n2026-11-20 10:00:00 ERROR 😀 wallet=0\n'),
+};
+
+describeMailReplay('s27: further members of each mail kind', ['s27-cases'], EXPECTED);
