@@ -8,9 +8,14 @@
 // cid image with Gmail's `[image: …]` or Outlook's `[cid:…]` placeholder, an HEIC sent as octet-stream), long
 // bodies in HTML and quoted-printable windows-1251. Each goes through the real communicator: IMAP APPEND into
 // Dovecot, the fake secretary records the request it received, the SMTP sink the reply sent (mail-replay.ts).
-import { expect } from 'vitest';
+import { createServer, connect, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
+import { startSmtpSink } from '@workemon/testkit/smtp-sink';
 import { CUT_MARKER } from '../src/email/mail-request.js';
 import { secretaryRequestMaxLength } from '../src/request-limit.js';
+import { startFakeSecretary } from './fake-secretary.js';
+import { buildEmail, startCommunicator, waitUntil } from './harness.js';
 import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
 
 /** A request with the author's note and one forwarded mail (its author, subject and text). */
@@ -237,3 +242,141 @@ const EXPECTED: Record<string, ExpectedRequest> = {
 };
 
 describeMailReplay('s27: further members of each mail kind', ['s27-cases'], EXPECTED);
+
+/**
+ * A TCP proxy to Dovecot that goes silent like a dead middlebox (no FIN, no RST, nothing forwarded either way) on
+ * the first connection whose client sends a command matching `trigger`: the command reaches the server, and of
+ * the server's answer only what `pass` lets through: `{ until }` passes server data up to and including a chunk
+ * matching it (IDLE's `+ idling`), `{ bytes }` the first bytes (an answer cut inside its literal). Later
+ * connections are forwarded normally.
+ */
+async function startSilencingProxy(targetPort: number, trigger: RegExp, pass: { until?: RegExp; bytes?: number } = {}) {
+  const held: Socket[] = [];
+  let count = 0;
+  let fired = false;
+  const server = createServer((client) => {
+    count += 1;
+    const upstream = connect(targetPort, '127.0.0.1');
+    held.push(client, upstream);
+    let state: 'open' | 'passing' | 'frozen' = 'open';
+    let budget = pass.bytes ?? 0;
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+    client.on('data', (d: Buffer) => {
+      if (state === 'frozen') return;
+      upstream.write(d);
+      if (fired || !trigger.test(d.toString('latin1'))) return;
+      fired = true;
+      state = pass.until || pass.bytes ? 'passing' : 'frozen';
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (state === 'frozen') return;
+      if (state === 'open') {
+        client.write(d);
+        return;
+      }
+      if (pass.until) {
+        client.write(d);
+        if (pass.until.test(d.toString('latin1'))) state = 'frozen';
+        return;
+      }
+      client.write(d.subarray(0, budget));
+      budget -= Math.min(budget, d.length);
+      if (budget === 0) state = 'frozen';
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => count,
+    fired: () => fired,
+    close: async () => {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+// M14: the IMAP connection dies silently at other moments than the field case (which froze it between commands):
+// while IDLE is running, while the body is being fetched (no answer, or an answer cut inside its literal), and
+// while the reply's \Seen is being stored. Each time the mail is answered once, within a few sweep intervals (2 s
+// here; the socket's own timeout is 5 minutes), on a new connection.
+describe('s27: the IMAP connection goes silent at other moments (M14)', () => {
+  const USERS = Array.from({ length: 8 }, (_, i) => ({ user: `drop${i}@example.test`, password: `pw-drop-${i}` }));
+  let dovecot: DovecotServer;
+  let nextUser = 0;
+  const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
+
+  beforeAll(async () => {
+    dovecot = await startDovecot(USERS);
+  }, 60_000);
+  afterEach(async () => {
+    for (const item of open.splice(0).reverse()) await (item.stop ?? item.close)!();
+  });
+  afterAll(async () => {
+    await dovecot?.destroy();
+  });
+
+  // `opening`: the silence hits the first session while it opens (no session before it, so no reconnect counted).
+  const cases: Array<{ name: string; trigger: RegExp; pass?: { until?: RegExp; bytes?: number }; opening?: true }> = [
+    { name: 'during the SELECT of the first session', trigger: /^\S+ SELECT /im, opening: true },
+    { name: 'during the LOGIN of the first session', trigger: /^\S+ (LOGIN|AUTHENTICATE) /im, opening: true },
+    { name: 'during IDLE (after the server said "+ idling")', trigger: /^\S+ IDLE\r?$/m, pass: { until: /^\+ /m } },
+    { name: 'during the FETCH of the body (no answer at all)', trigger: /^\S+ UID FETCH .*BODY\.PEEK\[\]/im },
+    {
+      name: 'during the FETCH of the body (answer cut inside the literal)',
+      trigger: /^\S+ UID FETCH .*BODY\.PEEK\[\]/im,
+      pass: { bytes: 120 },
+    },
+    { name: "during the STORE of the reply's \\Seen", trigger: /^\S+ UID STORE .*\\Seen/im },
+  ];
+
+  for (const { name, trigger, pass, opening } of cases) {
+    it(`answers once on a new connection when the server stops answering ${name}`, async () => {
+      const user = USERS[nextUser++]!.user;
+      const messageId = `<s27-drop-${nextUser}@example.test>`;
+      const body = `Нужна статистика отказов, вариант ${nextUser}.\n${'Подробности запроса. '.repeat(20)}`;
+      const mail = buildEmail({ from: 'idle3@example.test', subject: 'drop', messageId, body });
+      // A session that hangs while it opens: the mail waits in the mailbox from the start.
+      if (opening) await dovecot.append(mail, { user });
+      const proxy = await startSilencingProxy(dovecot.port, trigger, pass);
+      const sink = await startSmtpSink();
+      const secretary = await startFakeSecretary();
+      open.push(sink, secretary, proxy);
+      const c = await startCommunicator({
+        secretaryUrl: secretary.url,
+        dovecot: { ...dovecot, port: proxy.port },
+        user,
+        sink,
+        env: { IMAP_SWEEP_INTERVAL_S: '2' },
+      });
+      open.push(c);
+      if (!opening) {
+        await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+        await dovecot.append(mail, { user });
+      }
+      const [reply] = await sink.waitForMails(1, 20_000);
+      expect(proxy.fired()).toBe(true);
+      expect(reply!.header('in-reply-to')).toBe(messageId);
+      expect(secretary.calls).toHaveLength(1);
+      expect(secretary.calls[0]!.request).toContain(`Нужна статистика отказов, вариант ${nextUser}.`);
+      // The mail ends flagged answered on the server (a lost flag write is applied after the reconnect) ...
+      await waitUntil(
+        async () => (await dovecot.messages({ user })).every((m) => m.flags.includes('\\Answered')),
+        'the mail flagged answered',
+      );
+      // ... and is not answered again by the sweeps that follow.
+      const sweeps = c.email!.health().lastSweepAt!;
+      await waitUntil(() => c.email!.health().lastSweepAt! > sweeps + 2000, 'two more sweeps');
+      expect(sink.mails).toHaveLength(1);
+      expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+      expect(
+        await c.metric('workemon_channel_poll_errors_total', { channel: 'email', kind: 'timeout' }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(await c.metric('workemon_imap_reconnects_total')).toBeGreaterThanOrEqual(opening ? 0 : 1);
+      expect(c.email!.health().connected).toBe(true);
+    }, 60_000);
+  }
+});
