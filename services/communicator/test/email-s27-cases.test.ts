@@ -151,6 +151,57 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Реестр',
     'Нужен реестр платежей за ноябрь.',
   ),
+  // Header blocks with the fields some clients add (Importance/"Важность:", Attachments/"Вложения:", Reply-To,
+  // Organization) and To/Cc lists wrapped over two lines: none of it is the forwarded mail's text.
+  's27-cases/F17-outlook-ru-importance-attachments.eml': withForward(
+    'Коллеги, посмотрите договор.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Договор',
+    'Нужно согласовать договор до пятницы.',
+  ),
+  's27-cases/F18-outlook-en-wrapped-to.eml': withForward(
+    'Please help.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Looker Studio.',
+  ),
+  's27-cases/F19-thunderbird-en-replyto-org.eml': withForward(
+    'See below.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Mattermost.',
+  ),
+  's27-cases/F20-apple-en-replyto.eml': withForward(
+    'Смотрите ниже.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Реестр',
+    'Нужен реестр отказов за ноябрь.',
+  ),
+  // Thunderbird's HTML forward puts the header block in a <table> with <th> labels.
+  's27-cases/F21-thunderbird-html-headers-table.eml': withForward(
+    'Помогите, пожалуйста.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Nexus.',
+  ),
+  's27-cases/F22-outlook-ru-mailto-2010.eml': withForward(
+    'Помогите.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Bitbucket.',
+  ),
+  's27-cases/F23-yandex-html-forward.eml': withForward(
+    'Коллеги, срочно.',
+    'Сидоров Пётр <sidorov@example.test>',
+    undefined,
+    'Нужна выгрузка чарджбэков за ноябрь.',
+  ),
+  's27-cases/F24-mailru-html-forward-nbsp.eml': withForward(
+    'Помогите.',
+    'Сидоров Пётр <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Superset на запись.',
+  ),
   // M05: forward as message/rfc822, the inner mail in other encodings.
   's27-cases/R01-rfc822-inner-cp1251-base64.eml': withForward(
     'Пересылаю, помогите.',
@@ -193,6 +244,8 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's27-cases/A08-lotus-notes-ru-history.eml': 'Только возвраты.\n\nИван Петров',
   's27-cases/A09-outlook-mobile-reply.eml': 'Только возвраты.',
   's27-cases/A10-zimbra-reply-ru.eml': 'Только переводы между кошельками.',
+  's27-cases/A11-outlook-mailto-history-ru.eml': 'Только возвраты.',
+  's27-cases/A12-french-a-ecrit.eml': 'Seulement les remboursements.',
   // M08: HTML-only mail: cells apart, entities decoded, quotes and signatures removed.
   's27-cases/H01-gmail-divs-quote.eml': 'Добрый день!\n\nНужны возвраты по картам,\nза ноябрь.',
   's27-cases/H02-apple-blockquote-cite.eml': 'Только переводы.',
@@ -214,6 +267,8 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     '',
     'Помогите.',
   ].join('\n'),
+  's27-cases/H11-html-ol-list.eml': 'Доступы\n\nНужны доступы:\n 1. Jira\n 2. Confluence',
+  's27-cases/H12-html-br-only-yandex.eml': 'Доступ\n\nДобрый день!\n\nНужен доступ к Sentry.',
   's27-cases/H10-html-utf8-bom-base64.eml': 'Доступ\n\nНужен доступ к Kibana.\n\nИван',
   // M09: TNEF whose only body is Outlook's native RTF, Unicode PR_BODY, windows-1251 PR_BODY_HTML, encapsulated HTML.
   's27-cases/T01-tnef-native-rtf-cp1251.eml': 'Отчёт\n\nДобрый день!\n\nНужен отчёт по отказам за неделю.',

@@ -122,9 +122,14 @@ const YANDEX_AUTHOR = /^[ \t]*(\d{1,2}\.\d{1,2}\.\d{2,4},?[ \t]+\d{1,2}:\d{2}),?
 // Mail.ru writes it as `Пятница, 20 ноября 2026, 18:12 +03:00 от Сидоров Пётр <sidorov@example.test>:` (or `from`).
 const MAILRU_AUTHOR =
   /^[ \t]*(.{0,80}?\d{4},?[ \t]+\d{1,2}:\d{2}(?:[ \t]*[+-]\d{2}:?\d{2})?)[ \t]+(?:от|from)[ \t]+(.{1,200}?<[^<>\s]+@[^<>\s]+>)[ \t]*:[ \t]*$/i;
-// Header-block lines of a forwarded mail (Mail.ru "От кого:", Outlook, Thunderbird, in both languages).
+// Header-block lines of a forwarded mail (Mail.ru "От кого:", Outlook, Thunderbird, Apple Mail, in both languages),
+// with the fields some clients add: Outlook's Importance/Attachments ("Важность:", "Вложения:"), Thunderbird's
+// Reply-To and Organization, Apple Mail's Reply-To.
 const HEADER_LINE =
-  /^[ \t]*(От кого|От|Кому|Копия|Дата|Тема|Отправлено|Отправитель|From|To|Cc|Date|Sent|Subject)[ \t]*:[ \t]*(.*)$/i;
+  /^[ \t]*(От кого|От|Кому|Копия|Скрытая копия|Дата|Тема|Отправлено|Отправитель|Важность|Вложения|Организация|Ответить|Ответ для|From|To|Cc|Bcc|Date|Sent|Subject|Importance|Priority|Attachments|Reply-To|Organization)[ \t]*:[ \t]*(.*)$/i;
+// A wrapped To/Cc line's continuation (Outlook wraps plain text at 76 characters): addresses only, no field name.
+const ADDRESS_CONTINUATION = /^[ \t]*[^:\n]*@[^:\n]*$/;
+const ADDRESS_FIELDS = ['кому', 'копия', 'скрытая копия', 'to', 'cc', 'bcc'];
 
 function dequote(text: string): string {
   const lines = text.split('\n');
@@ -154,15 +159,18 @@ function readHeaderField(forward: ForwardedMail, name: string, value: string): v
  */
 function readHeaderBlock(lines: string[], i: number, forward: ForwardedMail): number {
   let sawHeader = false;
+  let field = '';
   for (; i < lines.length; i += 1) {
     const h = HEADER_LINE.exec(lines[i]!);
+    if (!h && ADDRESS_FIELDS.includes(field) && ADDRESS_CONTINUATION.test(lines[i]!)) continue;
     if (!h) {
       // Blank lines before the block, and between its lines (Apple Mail's HTML forward puts each in a <div>).
       if (!lines[i]!.trim() && (!sawHeader || HEADER_LINE.test(lines[i + 1] ?? ''))) continue;
       break;
     }
     sawHeader = true;
-    readHeaderField(forward, h[1]!.toLowerCase(), h[2]!.trim());
+    field = h[1]!.toLowerCase();
+    readHeaderField(forward, field, h[2]!.trim());
   }
   return i;
 }
@@ -265,8 +273,25 @@ function forwardOf(
     from: authorOf(email.from),
     subject: subject ?? undefined,
     date: email.date ?? undefined,
-    text: dequote(email.body ?? ''),
+    text: withoutLeftoverHeaderLines(dequote(email.body ?? '')),
   };
+}
+
+/**
+ * The forwarded text without the header-block lines email-forward-parser leaves at its start (fields it does not
+ * know: Outlook's Importance/"Важность:", Attachments/"Вложения:", Reply-To, Organization, and the To/Cc lines
+ * after them).
+ */
+function withoutLeftoverHeaderLines(text: string): string {
+  const lines = text.split('\n');
+  let i = 0;
+  while (i < lines.length && !lines[i]!.trim()) i += 1;
+  if (!HEADER_LINE.test(lines[i] ?? '')) return text;
+  const end = readHeaderBlock(lines, i, { text: '' });
+  return lines
+    .slice(end)
+    .join('\n')
+    .replace(/^\s*\n/, '');
 }
 
 /** The note without the fields the library leaves in it from Thunderbird's block (Subject, Date come before From). */
