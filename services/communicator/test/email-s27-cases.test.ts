@@ -45,6 +45,7 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's27-cases/S07-iphone-subject-only.eml': 'Нужен доступ к Looker',
   's27-cases/S08-yandex-mobile-subject-only.eml': 'Нужен пропуск на парковку',
   's27-cases/S09-plain-bom-subject-only-fw.eml': 'Нужен доступ к Jenkins',
+  's27-cases/S10-outlook-empty-alt-signature.eml': 'Нужен доступ к Power BI',
   // M04a: every client's inline forward; the separator line never reaches the secretary.
   's27-cases/F01-apple-ru-pismo.eml': withForward(
     'Гляньте, пожалуйста.',
@@ -202,7 +203,29 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Доступ',
     'Нужен доступ к Superset на запись.',
   ),
-  // M05: forward as message/rfc822, the inner mail in other encodings.
+  // Outlook's FW of a FW: two header blocks, no separator line; the inner block is a forward too (its subject).
+  's27-cases/F25-outlook-fw-of-fw-ru.eml': [
+    withForward('Ещё раз, помогите.', 'Анна <anna@example.test>', 'FW: Доступ', 'Анна: срочно.'),
+    '',
+    '[Пересланное письмо]',
+    'От: Сидоров Пётр <sidorov@example.test>',
+    'Тема: Доступ',
+    'Нужен доступ к Harbor.',
+  ].join('\n'),
+  // Gmail's plain-text part of a forwarded Outlook mail: bold labels as `*From:*`.
+  's27-cases/F26-gmail-plain-bold-outlook-block.eml': withForward(
+    'Посмотри.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Access',
+    'Нужен доступ к Argo CD.',
+  ),
+  // M05: forward as message/rfc822 (or message/global, RFC 6532), the inner mail in other encodings.
+  's27-cases/R05-message-global.eml': withForward(
+    'Пересылаю.',
+    'Пётр Сидоров <sidorov@example.test>',
+    'Доступ',
+    'Нужен доступ к Graylog.',
+  ),
   's27-cases/R01-rfc822-inner-cp1251-base64.eml': withForward(
     'Пересылаю, помогите.',
     'Сидоров Пётр <sidorov@example.test>',
@@ -232,6 +255,7 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's27-cases/B06-roundcube-html-bottom.eml': 'CSV, пожалуйста.',
   's27-cases/B07-outlook-interleaved-ru.eml': 'Ответы ниже.',
   's27-cases/B08-gmail-bottom-ru-wrapped.eml': 'Только b2c.',
+  's27-cases/B09-bottom-two-levels.eml': 'За октябрь и ноябрь.',
   // M07: every client's attribution form (wrapped over two or three lines too) and unmarked history.
   's27-cases/A01-gmail-en-three-lines.eml': 'Нужны только отказы.',
   's27-cases/A02-yandex-wrapped.eml': 'Только переводы.',
@@ -246,6 +270,7 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's27-cases/A10-zimbra-reply-ru.eml': 'Только переводы между кошельками.',
   's27-cases/A11-outlook-mailto-history-ru.eml': 'Только возвраты.',
   's27-cases/A12-french-a-ecrit.eml': 'Seulement les remboursements.',
+  's27-cases/A13-outlook-ios-attribution.eml': 'Только по кошелькам.',
   // M08: HTML-only mail: cells apart, entities decoded, quotes and signatures removed.
   's27-cases/H01-gmail-divs-quote.eml': 'Добрый день!\n\nНужны возвраты по картам,\nза ноябрь.',
   's27-cases/H02-apple-blockquote-cite.eml': 'Только переводы.',
@@ -283,6 +308,9 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's27-cases/P04-reply-picture-history.eml': null,
   's27-cases/P05-alt-inline-gmail.eml': null,
   's27-cases/P06-outlook-alt-inline.eml': null,
+  // Outlook for Mac's `<image001.png>` placeholder; Apple's U+FFFC where the picture was.
+  's27-cases/P08-outlook-mac-image-placeholder.eml': null,
+  's27-cases/P09-apple-object-replacement.eml': null,
   // A picture beside text: the text is the request, the placeholder line is not.
   's27-cases/P07-outlook-cid-placeholder-with-text.eml':
     'Ошибка входа\n\nПри входе в CRM вот такая ошибка:\n\nПомогите, пожалуйста.',

@@ -413,7 +413,8 @@ async function readAttachment(
 ) {
   const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
   const type = a.contentType.toLowerCase();
-  if (type === 'message/rfc822' && depth < MAX_FORWARD_DEPTH) {
+  // message/global (RFC 6532 §3.5): the same, with UTF-8 in its header fields.
+  if ((type === 'message/rfc822' || type === 'message/global') && depth < MAX_FORWARD_DEPTH) {
     const inner = await parseMime(a.content);
     const read = await readContent(inner, a.content, depth + 1, isOwnAddress);
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
@@ -486,11 +487,13 @@ function encodedWordsGuessed(latin1: string): string | undefined {
 
 /**
  * The lines a client writes into the plain-text part in place of a picture shown inline in its HTML part: Gmail's
- * `[image: image.png]`, Outlook's `[cid:image001.png@01DB3C00.5A1B2C30]`. They are no text of the author's: a mail
+ * `[image: image.png]`, Outlook's `[cid:image001.png@01DB3C00.5A1B2C30]`, Outlook for Mac's `<image001.png>`. They are no text of the author's: a mail
  * that has only them says nothing but the picture.
  */
-const PICTURE_PLACEHOLDER = /^[ \t]*\[(?:image: [^\]\n]{0,200}|cid:[^\]\s]{1,200})\][ \t]*$/gim;
-const withoutPicturePlaceholders = (text: string) => text.replace(PICTURE_PLACEHOLDER, '');
+const PICTURE_PLACEHOLDER =
+  /^[ \t]*(?:\[(?:image: [^\]\n]{0,200}|cid:[^\]\s]{1,200})\]|<[^<>\s]{1,200}\.(?:png|jpe?g|gif|bmp|webp|tiff?|heic)>)[ \t]*$/gim;
+/** Placeholders removed, and U+FFFC (OBJECT REPLACEMENT CHARACTER), which Apple's clients leave where a picture was. */
+const withoutPicturePlaceholders = (text: string) => text.replace(PICTURE_PLACEHOLDER, '').replace(/\uFFFC/g, '');
 
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
 async function readContent(

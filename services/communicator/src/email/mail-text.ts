@@ -124,9 +124,9 @@ const MAILRU_AUTHOR =
   /^[ \t]*(.{0,80}?\d{4},?[ \t]+\d{1,2}:\d{2}(?:[ \t]*[+-]\d{2}:?\d{2})?)[ \t]+(?:от|from)[ \t]+(.{1,200}?<[^<>\s]+@[^<>\s]+>)[ \t]*:[ \t]*$/i;
 // Header-block lines of a forwarded mail (Mail.ru "От кого:", Outlook, Thunderbird, Apple Mail, in both languages),
 // with the fields some clients add: Outlook's Importance/Attachments ("Важность:", "Вложения:"), Thunderbird's
-// Reply-To and Organization, Apple Mail's Reply-To.
+// Reply-To and Organization, Apple Mail's Reply-To; Gmail's plain-text part writes a bold label as `*From:*`.
 const HEADER_LINE =
-  /^[ \t]*(От кого|От|Кому|Копия|Скрытая копия|Дата|Тема|Отправлено|Отправитель|Важность|Вложения|Организация|Ответить|Ответ для|From|To|Cc|Bcc|Date|Sent|Subject|Importance|Priority|Attachments|Reply-To|Organization)[ \t]*:[ \t]*(.*)$/i;
+  /^[ \t]*\*?(От кого|От|Кому|Копия|Скрытая копия|Дата|Тема|Отправлено|Отправитель|Важность|Вложения|Организация|Ответить|Ответ для|From|To|Cc|Bcc|Date|Sent|Subject|Importance|Priority|Attachments|Reply-To|Organization)[ \t]*:\*?[ \t]*(.*)$/i;
 // A wrapped To/Cc line's continuation (Outlook wraps plain text at 76 characters): addresses only, no field name.
 const ADDRESS_CONTINUATION = /^[ \t]*[^:\n]*@[^:\n]*$/;
 const ADDRESS_FIELDS = ['кому', 'копия', 'скрытая копия', 'to', 'cc', 'bcc'];
@@ -242,8 +242,10 @@ function libraryForward(
   // Our own earlier answer under a header block is the history of a reply whose subject was changed (Outlook).
   if (unprompted && (!address || context.isOwnAddress(address))) return undefined;
   const note = parsed.message ?? '';
-  // Told a subject, the library answers with it: then the block's own Subject line is the forwarded mail's.
-  const forward = forwardOf(parsed.email, unprompted ? blockSubject(body.slice(note.length)) : parsed.email.subject);
+  // Told a subject, the library answers with it: the block's own Subject line is the forwarded mail's (and tells
+  // whether it forwarded another: Outlook's "FW: FW:" chain has no separator lines, only header blocks).
+  const own = blockSubject(body.slice(note.length));
+  const forward = forwardOf(parsed.email, unprompted ? own : (own ?? parsed.email.subject));
   return { note: withoutTrailingFields(note.replace(FORWARD_SEPARATOR, '')), forward, rest: '' };
 }
 
@@ -303,7 +305,7 @@ function withoutTrailingFields(note: string): string {
 
 /** The Subject/Тема line of a forwarded mail's header block (the first one in `block`). */
 function blockSubject(block: string): string | undefined {
-  return /^[ \t*]*(?:Subject|Тема)[ \t*]*:[ \t]*(.+)$/im.exec(block)?.[1]?.trim();
+  return /^[ \t*]*(?:Subject|Тема)[ \t*]*:\*?[ \t]*(.+)$/im.exec(block)?.[1]?.trim();
 }
 
 /**
