@@ -294,6 +294,8 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   ].join('\n'),
   's27-cases/H11-html-ol-list.eml': 'Доступы\n\nНужны доступы:\n 1. Jira\n 2. Confluence',
   's27-cases/H12-html-br-only-yandex.eml': 'Доступ\n\nДобрый день!\n\nНужен доступ к Sentry.',
+  's27-cases/H13-mailru-html-bottom.eml': 'Только Сбер.',
+  's27-cases/H14-gmail-html-bottom.eml': 'Только Альфа.',
   's27-cases/H10-html-utf8-bom-base64.eml': 'Доступ\n\nНужен доступ к Kibana.\n\nИван',
   // M09: TNEF whose only body is Outlook's native RTF, Unicode PR_BODY, windows-1251 PR_BODY_HTML, encapsulated HTML.
   's27-cases/T01-tnef-native-rtf-cp1251.eml': 'Отчёт\n\nДобрый день!\n\nНужен отчёт по отказам за неделю.',
@@ -301,6 +303,8 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's27-cases/T03-tnef-body-unicode.eml': 'Возвраты\n\nНужна выгрузка возвратов за декабрь.',
   's27-cases/T04-tnef-html-cp1251.eml': 'Доступ\n\nНужен доступ к Grafana на чтение.',
   's27-cases/T05-tnef-fromhtml-cp1251.eml': 'Реестр\n\nНужен реестр чеков за ноябрь.',
+  // LZFu-compressed native RTF (as Outlook writes it) with a table, beside a PR_BODY of only a line break.
+  's27-cases/T06-tnef-lzfu-native-rtf-table.eml': 'Выгрузка\n\nПрошу выгрузку:\nПериод Ноябрь 2026\nРазрез по дням',
   // M09: a picture is all the mail says: no secretary call, the polite request for text.
   's27-cases/P01-inline-cid-only.eml': null,
   's27-cases/P02-heic-octet.eml': null,
@@ -320,6 +324,12 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   ),
   's27-cases/L02-long-cp1251-qp.eml': cutLong(
     'Ошибка выгрузки\n\nВыгрузка падает, лог ниже.\n2026-11-20 10:00:00 ОШИБКА выгрузка кошелёк=0 таймаут\n',
+  ),
+  // A 13,000-character subject and nothing else: the subject is the request, whole (it is under the limit).
+  's27-cases/L04-long-subject-only.eml': `Нужна выгрузка ${'по кошелькам и картам '.repeat(600)}`.trim(),
+  's27-cases/L05-long-rfc822-forward.eml': cutLong(
+    'Смотрите лог во вложении.\n\n[Пересланное письмо]\nОт: ops@example.test\nТема: Log\n' +
+      '2026-11-20 10:00:00 ERROR payments wallet=0 declined\n',
   ),
   's27-cases/L03-long-html-divs-emoji.eml': cutLong('Лог ниже 👇\n2026-11-20 10:00:00 ERROR 😀 wallet=0\n'),
 };
