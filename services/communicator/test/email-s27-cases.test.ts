@@ -219,6 +219,33 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Access',
     'Нужен доступ к Argo CD.',
   ),
+  // What the fixes above must leave alone: the author's own "Клиент писал <date> <time>:" above the client's words
+  // (no quote follows), a "Важность: …" sentence opening the forwarded text (a blank line after the header block),
+  // a reply quoting an earlier forward (history, however its separator is quoted).
+  's27-cases/J01-own-line-pisal-date.eml': [
+    'Жалоба',
+    '',
+    'Добрый день!',
+    'Клиент писал 20.11.2026 в 10:05:',
+    'Оплата картой не проходит третий день.',
+    'Проверьте, пожалуйста.',
+  ].join('\n'),
+  's27-cases/J02-own-line-pisal-iso.eml': [
+    'Жалоба',
+    '',
+    'Добрый день!',
+    'Клиент писал 2026-11-20 10:05:',
+    'Оплата картой не проходит третий день.',
+    'Проверьте, пожалуйста.',
+  ].join('\n'),
+  's27-cases/J03-own-line-to-after-fwd.eml': withForward(
+    'Помогите.',
+    'Petr Sidorov <sidorov@example.test>',
+    'Доступ',
+    'Важность: высокая, нужно сегодня.\nНужен доступ к Kibana.',
+  ),
+  's27-cases/J04-reply-quoting-a-forward.eml': 'Спасибо, доступ появился.',
+  's27-cases/J05-reply-quoting-forward-first.eml': 'Уже не нужно, спасибо.',
   // M05: forward as message/rfc822 (or message/global, RFC 6532), the inner mail in other encodings.
   's27-cases/R05-message-global.eml': withForward(
     'Пересылаю.',

@@ -115,6 +115,21 @@ export function htmlToText(html: string): string {
 // `> ` quote Apple's HTML forward (<blockquote type="cite">) becomes.
 const FORWARD_SEPARATOR =
   /^[ \t>]*-{2,}[ \t]*(Пересылаемое сообщение|Пересылаемое письмо|Пересланное сообщение|Пересланное письмо|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение|Forwarded by [^\n]{1,200}? on [^\n]{1,80}?)[ \t]*-{2,}[ \t]*$|^[ \t>]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения|Начало переадресованного письма|Начало пересылаемого письма):[ \t]*$/im;
+const FORWARD_SEPARATOR_ALL = new RegExp(FORWARD_SEPARATOR.source, 'gim');
+
+/**
+ * The first forward separator line of `text`. One inside a `> ` quote counts only where it opens the quote (Apple
+ * Mail's HTML forward): one below other quoted lines or below an attribution line is part of a quoted earlier
+ * message (a reply quoting a forward), which the reply steps remove.
+ */
+function forwardSeparator(text: string): RegExpExecArray | null {
+  for (const m of text.matchAll(FORWARD_SEPARATOR_ALL) as IterableIterator<RegExpExecArray>) {
+    if (!/^[ \t]*>/.test(m[0])) return m;
+    const above = text.slice(0, m.index).trimEnd().split('\n').at(-1) ?? '';
+    if (!/^[ \t]*>/.test(above) && !isAttribution(above)) return m;
+  }
+  return null;
+}
 const FORWARD_END =
   /^[ \t]*-{2,}[ \t]*(Конец пересылаемого сообщения|Конец переадресованного сообщения|End of forwarded message)[ \t]*-{2,}[ \t]*$/im;
 // Yandex writes the forwarded author as `20.11.2026, 18:12, "Сидоров Пётр" <sidorov@example.test>:`.
@@ -158,17 +173,23 @@ function readHeaderField(forward: ForwardedMail, name: string, value: string): v
  * blank lines before it skipped; returns the index of the first line after the block.
  */
 function readHeaderBlock(lines: string[], i: number, forward: ForwardedMail): number {
-  let sawHeader = false;
+  let headers = 0;
+  // Whether the block is double-spaced (Apple Mail's HTML forward puts each line in a <div>): a blank line right
+  // after its first line, with a header line below it. Then blank lines between its lines do not end it.
+  let spaced = false;
   let field = '';
   for (; i < lines.length; i += 1) {
     const h = HEADER_LINE.exec(lines[i]!);
     if (!h && ADDRESS_FIELDS.includes(field) && ADDRESS_CONTINUATION.test(lines[i]!)) continue;
     if (!h) {
-      // Blank lines before the block, and between its lines (Apple Mail's HTML forward puts each in a <div>).
-      if (!lines[i]!.trim() && (!sawHeader || HEADER_LINE.test(lines[i + 1] ?? ''))) continue;
+      if (lines[i]!.trim()) break;
+      if (headers === 0) continue; // blank lines before the block
+      const headerBelow = HEADER_LINE.test(lines[i + 1] ?? '');
+      spaced ||= headers === 1 && !!lines[i - 1]!.trim() && headerBelow;
+      if (spaced && headerBelow) continue;
       break;
     }
-    sawHeader = true;
+    headers += 1;
     field = h[1]!.toLowerCase();
     readHeaderField(forward, field, h[2]!.trim());
   }
@@ -184,7 +205,7 @@ function cutAtForwardEnd(after: string): { inside: string; rest: string } {
 
 /** A forward in the form no library reads: a separator, then a Yandex author line or a header block. */
 function splitRussianForward(text: string): ForwardSplit | undefined {
-  const sep = FORWARD_SEPARATOR.exec(text);
+  const sep = forwardSeparator(text);
   if (!sep) return undefined;
   const note = text.slice(0, sep.index);
   const { inside, rest } = cutAtForwardEnd(dequote(text.slice(sep.index + sep[0].length).replace(/^\r?\n/, '')));
@@ -286,10 +307,10 @@ function forwardOf(
  */
 function withoutLeftoverHeaderLines(text: string): string {
   const lines = text.split('\n');
-  let i = 0;
-  while (i < lines.length && !lines[i]!.trim()) i += 1;
-  if (!HEADER_LINE.test(lines[i] ?? '')) return text;
-  const end = readHeaderBlock(lines, i, { text: '' });
+  // Only lines that go on from the block the library read: after a blank line the forwarded mail's text begins
+  // ("Важность: высокая, нужно сегодня." there is the writer's).
+  if (!HEADER_LINE.test(lines[0] ?? '')) return text;
+  const end = readHeaderBlock(lines, 0, { text: '' });
   return lines
     .slice(end)
     .join('\n')
@@ -314,7 +335,7 @@ function blockSubject(block: string): string | undefined {
  */
 function firstForward(body: string, subject: string, context: Required<ForwardContext>): ForwardSplit | undefined {
   const russian = splitRussianForward(body);
-  const explicit = russian ? FORWARD_SEPARATOR.exec(body) : null;
+  const explicit = russian ? forwardSeparator(body) : null;
   if (russian && explicit && !isHistorySeparator(explicit[0]))
     return headerBlockForwardAbove(body, explicit.index, subject, context) ?? russian;
   const library = libraryForward(body, subject, explicit, context);
@@ -385,7 +406,10 @@ const ATTRIBUTION = [
   // Yandex: `21.11.2026, 10:05, "Workemon" <bot@example.test>:`; Mail.ru: `Суббота, 21 ноября 2026, 10:05 +03:00 от X <x@y>:`
   /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
   /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
-  // Roundcube (Russian): `Workemon писал 2026-11-21 10:05:`; the verb before the date and time.
+];
+// Roundcube (Russian): `Workemon писал 2026-11-21 10:05:`, the verb before the date and time. Only an attribution
+// when quoted lines follow it: "Клиент писал 20.11.2026 в 10:05:" above the client's words is the author's own.
+const QUOTED_ATTRIBUTION = [
   /^.{1,200}\s(пишет|писал|написал|написала|написал\(а\)|wrote|schrieb)\s.{0,80}\d{1,2}:\d{2}(:\d{2})?\s*:$/i,
 ];
 // No client writes a longer attribution line (two wrapped lines joined); longer lines are not tested at all, which
@@ -402,8 +426,9 @@ const ATTRIBUTION_DATE = /\d{4}|\b\d{1,2}[./]\d{1,2}([./]\d{2,4})?\b/;
  */
 function isAttribution(line: string, dated = false): boolean {
   const t = line.trim();
-  if (t.length > MAX_ATTRIBUTION_CHARS) return false;
-  return t.endsWith(':') && ATTRIBUTION.some((r) => r.test(t)) && (!dated || ATTRIBUTION_DATE.test(t));
+  if (t.length > MAX_ATTRIBUTION_CHARS || !t.endsWith(':')) return false;
+  if (dated) return ATTRIBUTION.some((r) => r.test(t)) && ATTRIBUTION_DATE.test(t);
+  return ATTRIBUTION.some((r) => r.test(t)) || QUOTED_ATTRIBUTION.some((r) => r.test(t));
 }
 
 /** Drops attribution lines at the end of a block that a quote follows, including one wrapped over two lines. */
