@@ -332,6 +332,11 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's27-cases/T05-tnef-fromhtml-cp1251.eml': 'Реестр\n\nНужен реестр чеков за ноябрь.',
   // LZFu-compressed native RTF (as Outlook writes it) with a table, beside a PR_BODY of only a line break.
   's27-cases/T06-tnef-lzfu-native-rtf-table.eml': 'Выгрузка\n\nПрошу выгрузку:\nПериод Ноябрь 2026\nРазрез по дням',
+  // Native RTF whose only content is a picture (a pasted screenshot in Outlook's Rich Text mode): unreadable; with
+  // text, the picture data, the document info and the page header are no part of it.
+  's27-cases/T07-tnef-native-rtf-picture-only.eml': null,
+  's27-cases/T08-tnef-native-rtf-text-picture-header.eml':
+    'Ошибка входа\n\nПри входе в CRM ошибка:\n\nПомогите, пожалуйста.',
   // M09: a picture is all the mail says: no secretary call, the polite request for text.
   's27-cases/P01-inline-cid-only.eml': null,
   's27-cases/P02-heic-octet.eml': null,

@@ -80,6 +80,30 @@ function rtfText(compressed: Buffer): { text?: string; html?: string } | undefin
 const decode = (buf: Buffer, enc: string) => iconv.decode(buf, enc);
 
 /**
+ * RTF destinations ([MS-RTF] 1.9.1) that are not the message's text but are not marked `\*` (ignorable) either:
+ * rtf-stream-parser's ToPlainText skips only the font and colour tables, the stylesheet and `\*` groups.
+ */
+const NON_TEXT_DESTINATIONS = [
+  'pict',
+  'object',
+  'info',
+  'header',
+  'headerl',
+  'headerr',
+  'headerf',
+  'footer',
+  'footerl',
+  'footerr',
+  'footerf',
+  'footnote',
+  'annotation',
+  'revtbl',
+  'filetbl',
+  'xe',
+  'tc',
+];
+
+/**
  * The text of RTF that encapsulates nothing (Outlook's native "Rich Text" body, [MS-OXRTFEX] 2.1.3.1 "plain RTF"):
  * rtf-stream-parser's tokenizer and ToPlainText (destinations such as the font table skipped, `\'xx` read in the
  * document's `\ansicpg`, `\uN` as Unicode, `\par`/`\line` as line breaks), with table cells (`\cell`) separated
@@ -90,6 +114,11 @@ function rtfPlainText(rtf: Buffer): string | undefined {
     const tokens = new Tokenize();
     const toText = new ToPlainText({ decode });
     toText._featureHandlers.push({
+      // Inside a picture, an embedded object, the document info, headers and footers: no text of the message.
+      outputDataFilter: (g) => {
+        const inside = g._state.allDestinations;
+        if (inside && NON_TEXT_DESTINATIONS.some((d) => inside[d])) return true;
+      },
       controlHandlers: {
         cell: (g) => (g._pushOutput(' '), true),
         row: (g) => (g._pushOutput('\r\n'), true),
