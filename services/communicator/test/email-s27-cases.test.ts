@@ -244,6 +244,9 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Доступ',
     'Важность: высокая, нужно сегодня.\nНужен доступ к Kibana.',
   ),
+  // A link to a picture in angle brackets is the author's text, not Outlook for Mac's `<image001.png>` placeholder.
+  's27-cases/J06-own-link-to-png.eml':
+    'Wiki\n\nВот схема:\n<https://wiki.example.test/schema.png>\nНужен доступ к wiki на запись.',
   's27-cases/J04-reply-quoting-a-forward.eml': 'Спасибо, доступ появился.',
   's27-cases/J05-reply-quoting-forward-first.eml': 'Уже не нужно, спасибо.',
   // M05: forward as message/rfc822 (or message/global, RFC 6532), the inner mail in other encodings.

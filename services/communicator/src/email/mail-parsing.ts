@@ -491,7 +491,7 @@ function encodedWordsGuessed(latin1: string): string | undefined {
  * that has only them says nothing but the picture.
  */
 const PICTURE_PLACEHOLDER =
-  /^[ \t]*(?:\[(?:image: [^\]\n]{0,200}|cid:[^\]\s]{1,200})\]|<[^<>\s]{1,200}\.(?:png|jpe?g|gif|bmp|webp|tiff?|heic)>)[ \t]*$/gim;
+  /^[ \t]*(?:\[(?:image: [^\]\n]{0,200}|cid:[^\]\s]{1,200})\]|<[^<>\s/:]{1,200}\.(?:png|jpe?g|gif|bmp|webp|tiff?|heic)>)[ \t]*$/gim;
 /** Placeholders removed, and U+FFFC (OBJECT REPLACEMENT CHARACTER), which Apple's clients leave where a picture was. */
 const withoutPicturePlaceholders = (text: string) => text.replace(PICTURE_PLACEHOLDER, '').replace(/\uFFFC/g, '');
 
