@@ -158,14 +158,17 @@ export function createImapMailbox(options: {
   const pending: PendingFlags[] = [];
   let keywords = true;
 
-  /** Runs one command with a deadline; on expiry the connection is closed (reconnect follows) and it rejects. */
-  function timed<T>(c: ImapFlow, command: Promise<T>, what: string): Promise<T> {
-    return withDeadline(commandTimeoutMs, async (signal) => {
+  /**
+   * Runs one command with a deadline (`ms`, default commandTimeoutMs); on expiry the connection is closed
+   * (reconnect follows) and it rejects with ImapTimeoutError.
+   */
+  function timed<T>(c: ImapFlow, command: Promise<T>, what: string, ms = commandTimeoutMs): Promise<T> {
+    return withDeadline(ms, async (signal) => {
       try {
         return await untilAborted(command, signal);
       } catch (err) {
         if (!signal.aborted) throw err;
-        logger.warn(`IMAP ${what} got no answer in ${commandTimeoutMs} ms; replacing the connection`);
+        logger.warn(`IMAP ${what} got no answer in ${ms} ms; replacing the connection`);
         metrics.pollError('email', 'timeout');
         c.close();
         throw new ImapTimeoutError(`IMAP ${what} timed out`);
@@ -176,7 +179,8 @@ export function createImapMailbox(options: {
   async function applyPending(c: ImapFlow) {
     while (pending.length) {
       const item = pending[0]!;
-      if (item.validity === validity) await c.messageFlagsAdd(String(item.uid), item.flags, { uid: true });
+      if (item.validity === validity)
+        await timed(c, c.messageFlagsAdd(String(item.uid), item.flags, { uid: true }), 'STORE');
       else logger.warn('UIDVALIDITY changed; a pending flag write was dropped', { imap: { uid: item.uid } });
       pending.shift();
       item.done();
@@ -207,8 +211,11 @@ export function createImapMailbox(options: {
     c.on('exists', () => options.onChange());
     client = c;
     try {
-      await c.connect();
-      const box = await c.mailboxOpen(settings.imap.mailbox);
+      // A server (or middlebox) that stops answering while a session opens would hold it until the socket's
+      // 5-minute timeout: LOGIN (inside connect, after the greeting) and SELECT get deadlines like any command.
+      // connect: TCP, greeting, CAPABILITY, LOGIN, the capabilities after it — a few round trips.
+      await timed(c, c.connect(), 'LOGIN', commandTimeoutMs * 3);
+      const box = await timed(c, c.mailboxOpen(settings.imap.mailbox), 'SELECT');
       validity = String(box.uidValidity);
       keywords = !box.permanentFlags || box.permanentFlags.has('\\*');
       await applyPending(c);

@@ -413,7 +413,8 @@ async function readAttachment(
 ) {
   const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
   const type = a.contentType.toLowerCase();
-  if (type === 'message/rfc822' && depth < MAX_FORWARD_DEPTH) {
+  // message/global (RFC 6532 §3.5): the same, with UTF-8 in its header fields.
+  if ((type === 'message/rfc822' || type === 'message/global') && depth < MAX_FORWARD_DEPTH) {
     const inner = await parseMime(a.content);
     const read = await readContent(inner, a.content, depth + 1, isOwnAddress);
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
@@ -423,11 +424,19 @@ async function readAttachment(
     const body = tnefBodyOf(a.content);
     if (body) into.tnefTexts.push(body);
     else into.unreadable.push(name);
-  } else if (type.startsWith('image/')) {
+  } else if (isPicture(type, name)) {
     (a.related ? into.inlinePictures : into.unreadable).push(name);
   } else if (a.contentDisposition === 'attachment' || a.filename) {
     into.other.push(name);
   }
+}
+
+/**
+ * A picture: an image/* type, or a picture file's name under another type (an iPhone's `IMG_4821.HEIC` sent as
+ * application/octet-stream; HEIC/HEIF has no type most parsers know).
+ */
+function isPicture(type: string, name: string): boolean {
+  return type.startsWith('image/') || /\.(png|jpe?g|gif|bmp|webp|tiff?|heic|heif)$/i.test(name);
 }
 
 /** The subject, decoded (RFC 2047 by mailparser, or raw 8-bit bytes in the body's charset), on one line. */
@@ -476,6 +485,16 @@ function encodedWordsGuessed(latin1: string): string | undefined {
   }
 }
 
+/**
+ * The lines a client writes into the plain-text part in place of a picture shown inline in its HTML part: Gmail's
+ * `[image: image.png]`, Outlook's `[cid:image001.png@01DB3C00.5A1B2C30]`, Outlook for Mac's `<image001.png>`. They are no text of the author's: a mail
+ * that has only them says nothing but the picture.
+ */
+const PICTURE_PLACEHOLDER =
+  /^[ \t]*(?:\[(?:image: [^\]\n]{0,200}|cid:[^\]\s]{1,200})\]|<[^<>\s/:]{1,200}\.(?:png|jpe?g|gif|bmp|webp|tiff?|heic)>)[ \t]*$/gim;
+/** Placeholders removed, and U+FFFC (OBJECT REPLACEMENT CHARACTER), which Apple's clients leave where a picture was. */
+const withoutPicturePlaceholders = (text: string) => text.replace(PICTURE_PLACEHOLDER, '').replace(/\uFFFC/g, '');
+
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
 async function readContent(
   parsed: ParsedMail,
@@ -490,7 +509,7 @@ async function readContent(
   const reply = !!parsed.inReplyTo || listOf(parsed.references).length > 0;
   // A run of 20 or more spaces or tabs (log alignment, or a hostile mail) becomes one space: it means nothing to
   // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
-  const bodyText = body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' ');
+  const bodyText = withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' '));
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
     forwards: split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) })),

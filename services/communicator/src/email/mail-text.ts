@@ -109,9 +109,27 @@ export function htmlToText(html: string): string {
 
 // ---- forwards ------------------------------------------------------------------------------------------------
 
-// Separator lines that always mean "a forwarded mail follows", whatever the subject says.
+// Separator lines that always mean "a forwarded mail follows", whatever the subject says: the dashed forms (Yandex,
+// Mail.ru, Thunderbird, Zimbra, Roundcube, MyOffice "Пересланное сообщение", Lotus Notes "Forwarded by <name> on
+// <date>") and Apple Mail's "Begin forwarded message:" / "Начало переадресованного письма:", also inside the
+// `> ` quote Apple's HTML forward (<blockquote type="cite">) becomes.
 const FORWARD_SEPARATOR =
-  /^[ \t]*-{2,}[ \t]*(Пересылаемое сообщение|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение)[ \t]*-{2,}[ \t]*$|^[ \t]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения):[ \t]*$/im;
+  /^[ \t>]*-{2,}[ \t]*(Пересылаемое сообщение|Пересылаемое письмо|Пересланное сообщение|Пересланное письмо|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение|Forwarded by [^\n]{1,200}? on [^\n]{1,80}?)[ \t]*-{2,}[ \t]*$|^[ \t>]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения|Начало переадресованного письма|Начало пересылаемого письма):[ \t]*$/im;
+const FORWARD_SEPARATOR_ALL = new RegExp(FORWARD_SEPARATOR.source, 'gim');
+
+/**
+ * The first forward separator line of `text`. One inside a `> ` quote counts only where it opens the quote (Apple
+ * Mail's HTML forward): one below other quoted lines or below an attribution line is part of a quoted earlier
+ * message (a reply quoting a forward), which the reply steps remove.
+ */
+function forwardSeparator(text: string): RegExpExecArray | null {
+  for (const m of text.matchAll(FORWARD_SEPARATOR_ALL) as IterableIterator<RegExpExecArray>) {
+    if (!/^[ \t]*>/.test(m[0])) return m;
+    const above = text.slice(0, m.index).trimEnd().split('\n').at(-1) ?? '';
+    if (!/^[ \t]*>/.test(above) && !isAttribution(above)) return m;
+  }
+  return null;
+}
 const FORWARD_END =
   /^[ \t]*-{2,}[ \t]*(Конец пересылаемого сообщения|Конец переадресованного сообщения|End of forwarded message)[ \t]*-{2,}[ \t]*$/im;
 // Yandex writes the forwarded author as `20.11.2026, 18:12, "Сидоров Пётр" <sidorov@example.test>:`.
@@ -119,9 +137,14 @@ const YANDEX_AUTHOR = /^[ \t]*(\d{1,2}\.\d{1,2}\.\d{2,4},?[ \t]+\d{1,2}:\d{2}),?
 // Mail.ru writes it as `Пятница, 20 ноября 2026, 18:12 +03:00 от Сидоров Пётр <sidorov@example.test>:` (or `from`).
 const MAILRU_AUTHOR =
   /^[ \t]*(.{0,80}?\d{4},?[ \t]+\d{1,2}:\d{2}(?:[ \t]*[+-]\d{2}:?\d{2})?)[ \t]+(?:от|from)[ \t]+(.{1,200}?<[^<>\s]+@[^<>\s]+>)[ \t]*:[ \t]*$/i;
-// Header-block lines of a forwarded mail (Mail.ru "От кого:", Outlook, Thunderbird, in both languages).
+// Header-block lines of a forwarded mail (Mail.ru "От кого:", Outlook, Thunderbird, Apple Mail, in both languages),
+// with the fields some clients add: Outlook's Importance/Attachments ("Важность:", "Вложения:"), Thunderbird's
+// Reply-To and Organization, Apple Mail's Reply-To; Gmail's plain-text part writes a bold label as `*From:*`.
 const HEADER_LINE =
-  /^[ \t]*(От кого|От|Кому|Копия|Дата|Тема|Отправлено|Отправитель|From|To|Cc|Date|Sent|Subject)[ \t]*:[ \t]*(.*)$/i;
+  /^[ \t]*\*?(От кого|От|Кому|Копия|Скрытая копия|Дата|Тема|Отправлено|Отправитель|Важность|Вложения|Организация|Ответить|Ответ для|From|To|Cc|Bcc|Date|Sent|Subject|Importance|Priority|Attachments|Reply-To|Organization)[ \t]*:\*?[ \t]*(.*)$/i;
+// A wrapped To/Cc line's continuation (Outlook wraps plain text at 76 characters): addresses only, no field name.
+const ADDRESS_CONTINUATION = /^[ \t]*[^:\n]*@[^:\n]*$/;
+const ADDRESS_FIELDS = ['кому', 'копия', 'скрытая копия', 'to', 'cc', 'bcc'];
 
 function dequote(text: string): string {
   const lines = text.split('\n');
@@ -150,15 +173,25 @@ function readHeaderField(forward: ForwardedMail, name: string, value: string): v
  * blank lines before it skipped; returns the index of the first line after the block.
  */
 function readHeaderBlock(lines: string[], i: number, forward: ForwardedMail): number {
-  let sawHeader = false;
+  let headers = 0;
+  // Whether the block is double-spaced (Apple Mail's HTML forward puts each line in a <div>): a blank line right
+  // after its first line, with a header line below it. Then blank lines between its lines do not end it.
+  let spaced = false;
+  let field = '';
   for (; i < lines.length; i += 1) {
     const h = HEADER_LINE.exec(lines[i]!);
+    if (!h && ADDRESS_FIELDS.includes(field) && ADDRESS_CONTINUATION.test(lines[i]!)) continue;
     if (!h) {
-      if (!lines[i]!.trim() && !sawHeader) continue;
+      if (lines[i]!.trim()) break;
+      if (headers === 0) continue; // blank lines before the block
+      const headerBelow = HEADER_LINE.test(lines[i + 1] ?? '');
+      spaced ||= headers === 1 && !!lines[i - 1]!.trim() && headerBelow;
+      if (spaced && headerBelow) continue;
       break;
     }
-    sawHeader = true;
-    readHeaderField(forward, h[1]!.toLowerCase(), h[2]!.trim());
+    headers += 1;
+    field = h[1]!.toLowerCase();
+    readHeaderField(forward, field, h[2]!.trim());
   }
   return i;
 }
@@ -172,7 +205,7 @@ function cutAtForwardEnd(after: string): { inside: string; rest: string } {
 
 /** A forward in the form no library reads: a separator, then a Yandex author line or a header block. */
 function splitRussianForward(text: string): ForwardSplit | undefined {
-  const sep = FORWARD_SEPARATOR.exec(text);
+  const sep = forwardSeparator(text);
   if (!sep) return undefined;
   const note = text.slice(0, sep.index);
   const { inside, rest } = cutAtForwardEnd(dequote(text.slice(sep.index + sep[0].length).replace(/^\r?\n/, '')));
@@ -230,8 +263,10 @@ function libraryForward(
   // Our own earlier answer under a header block is the history of a reply whose subject was changed (Outlook).
   if (unprompted && (!address || context.isOwnAddress(address))) return undefined;
   const note = parsed.message ?? '';
-  // Told a subject, the library answers with it: then the block's own Subject line is the forwarded mail's.
-  const forward = forwardOf(parsed.email, unprompted ? blockSubject(body.slice(note.length)) : parsed.email.subject);
+  // Told a subject, the library answers with it: the block's own Subject line is the forwarded mail's (and tells
+  // whether it forwarded another: Outlook's "FW: FW:" chain has no separator lines, only header blocks).
+  const own = blockSubject(body.slice(note.length));
+  const forward = forwardOf(parsed.email, unprompted ? own : (own ?? parsed.email.subject));
   return { note: withoutTrailingFields(note.replace(FORWARD_SEPARATOR, '')), forward, rest: '' };
 }
 
@@ -261,8 +296,25 @@ function forwardOf(
     from: authorOf(email.from),
     subject: subject ?? undefined,
     date: email.date ?? undefined,
-    text: dequote(email.body ?? ''),
+    text: withoutLeftoverHeaderLines(dequote(email.body ?? '')),
   };
+}
+
+/**
+ * The forwarded text without the header-block lines email-forward-parser leaves at its start (fields it does not
+ * know: Outlook's Importance/"Важность:", Attachments/"Вложения:", Reply-To, Organization, and the To/Cc lines
+ * after them).
+ */
+function withoutLeftoverHeaderLines(text: string): string {
+  const lines = text.split('\n');
+  // Only lines that go on from the block the library read: after a blank line the forwarded mail's text begins
+  // ("Важность: высокая, нужно сегодня." there is the writer's).
+  if (!HEADER_LINE.test(lines[0] ?? '')) return text;
+  const end = readHeaderBlock(lines, 0, { text: '' });
+  return lines
+    .slice(end)
+    .join('\n')
+    .replace(/^\s*\n/, '');
 }
 
 /** The note without the fields the library leaves in it from Thunderbird's block (Subject, Date come before From). */
@@ -274,7 +326,7 @@ function withoutTrailingFields(note: string): string {
 
 /** The Subject/Тема line of a forwarded mail's header block (the first one in `block`). */
 function blockSubject(block: string): string | undefined {
-  return /^[ \t*]*(?:Subject|Тема)[ \t*]*:[ \t]*(.+)$/im.exec(block)?.[1]?.trim();
+  return /^[ \t*]*(?:Subject|Тема)[ \t*]*:\*?[ \t]*(.+)$/im.exec(block)?.[1]?.trim();
 }
 
 /**
@@ -283,11 +335,38 @@ function blockSubject(block: string): string | undefined {
  */
 function firstForward(body: string, subject: string, context: Required<ForwardContext>): ForwardSplit | undefined {
   const russian = splitRussianForward(body);
-  const explicit = russian ? FORWARD_SEPARATOR.exec(body) : null;
-  if (russian && explicit && !isHistorySeparator(explicit[0])) return russian;
+  const explicit = russian ? forwardSeparator(body) : null;
+  if (russian && explicit && !isHistorySeparator(explicit[0]))
+    return headerBlockForwardAbove(body, explicit.index, subject, context) ?? russian;
   const library = libraryForward(body, subject, explicit, context);
   if (library) return library;
   return russian?.forward.text && isForwardSubject(subject) ? russian : undefined;
+}
+
+/**
+ * An Outlook forward (a header block "От:/Отправлено:" or "From:/Sent:", no separator line) above an explicit
+ * separator at `before`: the outer forward of a chain (Outlook forwarding a Gmail or Yandex forward), so it is split
+ * first and the separator below stays inside it (the recursion reads it). Only where a header block is a forward:
+ * the subject marks one, or the mail answers none; never for a block whose From is ours (our answer quoted).
+ */
+function headerBlockForwardAbove(
+  body: string,
+  before: number,
+  subject: string,
+  context: Required<ForwardContext>,
+): ForwardSplit | undefined {
+  if (!isForwardSubject(subject) && context.reply) return undefined;
+  const lines = body.slice(0, before).split('\n');
+  const start = outlookHistoryIndex(lines);
+  if (start < 0) return undefined;
+  const all = body.split('\n');
+  const forward: ForwardedMail = { text: '' };
+  const blockAt = HISTORY_LINE.test(all[start]!) ? start + 1 : start;
+  const end = readHeaderBlock(all, blockAt, forward);
+  const address = forward.from && /[^\s<>"]+@[^\s<>"]+/.exec(forward.from)?.[0];
+  if (end === blockAt || !forward.from || (address && context.isOwnAddress(address))) return undefined;
+  forward.text = all.slice(end).join('\n').trim();
+  return { note: lines.slice(0, start).join('\n'), forward, rest: '' };
 }
 
 /**
@@ -328,6 +407,11 @@ const ATTRIBUTION = [
   /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
   /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
 ];
+// Roundcube (Russian): `Workemon писал 2026-11-21 10:05:`, the verb before the date and time. Only an attribution
+// when quoted lines follow it: "Клиент писал 20.11.2026 в 10:05:" above the client's words is the author's own.
+const QUOTED_ATTRIBUTION = [
+  /^.{1,200}\s(пишет|писал|написал|написала|написал\(а\)|wrote|schrieb)\s.{0,80}\d{1,2}:\d{2}(:\d{2})?\s*:$/i,
+];
 // No client writes a longer attribution line (two wrapped lines joined); longer lines are not tested at all, which
 // also keeps the patterns above linear on a hostile mail of long lines.
 const MAX_ATTRIBUTION_CHARS = 500;
@@ -342,8 +426,9 @@ const ATTRIBUTION_DATE = /\d{4}|\b\d{1,2}[./]\d{1,2}([./]\d{2,4})?\b/;
  */
 function isAttribution(line: string, dated = false): boolean {
   const t = line.trim();
-  if (t.length > MAX_ATTRIBUTION_CHARS) return false;
-  return t.endsWith(':') && ATTRIBUTION.some((r) => r.test(t)) && (!dated || ATTRIBUTION_DATE.test(t));
+  if (t.length > MAX_ATTRIBUTION_CHARS || !t.endsWith(':')) return false;
+  if (dated) return ATTRIBUTION.some((r) => r.test(t)) && ATTRIBUTION_DATE.test(t);
+  return ATTRIBUTION.some((r) => r.test(t)) || QUOTED_ATTRIBUTION.some((r) => r.test(t));
 }
 
 /** Drops attribution lines at the end of a block that a quote follows, including one wrapped over two lines. */

@@ -1,6 +1,7 @@
 import { decompressRTF } from '@kenjiuno/decompressrtf';
 import iconv from 'iconv-lite';
-import { deEncapsulateSync } from 'rtf-stream-parser';
+import { Tokenize, deEncapsulateSync } from 'rtf-stream-parser';
+import { ToPlainText } from 'rtf-stream-parser/dist/src/ToPlainText.js';
 
 /**
  * The message text inside an Outlook TNEF attachment (`winmail.dat`, [MS-OXTNEF]), or undefined when there is
@@ -8,7 +9,8 @@ import { deEncapsulateSync } from 'rtf-stream-parser';
  * data ends the walk instead of looping. (node-tnef, the TNEF package on npm, loops forever on the damaged
  * winmail.dat of the field cases, and reads no compressed RTF, so it is not used.) Reads, in this order:
  * PR_BODY (plain text), attBody, PR_BODY_HTML, PR_RTF_COMPRESSED with HTML or text encapsulated in RTF
- * (decompressed by @kenjiuno/decompressrtf, de-encapsulated by rtf-stream-parser, as Outlook writes it).
+ * (decompressed by @kenjiuno/decompressrtf, de-encapsulated by rtf-stream-parser, as Outlook writes it), or
+ * Outlook's native "Rich Text" body (RTF that encapsulates nothing: its text by rtf-stream-parser's ToPlainText).
  */
 export function tnefText(data: Buffer): { text?: string; html?: string } | undefined {
   if (data.length < 6 || data.readUInt32LE(0) !== TNEF_SIGNATURE) return undefined;
@@ -58,15 +60,83 @@ function readMessageAttribute(id: number, value: Buffer, found: TnefFound): void
  * for RTF that encapsulates neither, or damaged RTF.
  */
 function rtfText(compressed: Buffer): { text?: string; html?: string } | undefined {
+  let rtf: Buffer;
   try {
-    const rtf = Buffer.from(decompressRTF([...compressed]));
-    const result = deEncapsulateSync(rtf, { decode: (buf, enc) => iconv.decode(buf, enc), mode: 'either' });
+    rtf = Buffer.from(decompressRTF([...compressed]));
+  } catch {
+    return undefined; // damaged compressed RTF: nothing we can read
+  }
+  try {
+    const result = deEncapsulateSync(rtf, { decode, mode: 'either' });
     const out = typeof result.text === 'string' ? result.text : result.text.toString('utf8');
     if (out.trim()) return result.mode === 'html' ? { html: out } : { text: out };
   } catch {
-    // RTF that is not encapsulated HTML/text, or damaged: nothing we can read
+    // RTF that is not encapsulated HTML/text (Outlook's "Rich Text" format), or damaged: read as plain RTF below
   }
-  return undefined;
+  const plain = rtfPlainText(rtf);
+  return plain?.trim() ? { text: plain } : undefined;
+}
+
+const decode = (buf: Buffer, enc: string) => iconv.decode(buf, enc);
+
+/**
+ * RTF destinations ([MS-RTF] 1.9.1) that are not the message's text but are not marked `\*` (ignorable) either:
+ * rtf-stream-parser's ToPlainText skips only the font and colour tables, the stylesheet and `\*` groups.
+ */
+const NON_TEXT_DESTINATIONS = [
+  'pict',
+  'object',
+  'info',
+  'header',
+  'headerl',
+  'headerr',
+  'headerf',
+  'footer',
+  'footerl',
+  'footerr',
+  'footerf',
+  'footnote',
+  'annotation',
+  'revtbl',
+  'filetbl',
+  'xe',
+  'tc',
+];
+
+/**
+ * The text of RTF that encapsulates nothing (Outlook's native "Rich Text" body, [MS-OXRTFEX] 2.1.3.1 "plain RTF"):
+ * rtf-stream-parser's tokenizer and ToPlainText (destinations such as the font table skipped, `\'xx` read in the
+ * document's `\ansicpg`, `\uN` as Unicode, `\par`/`\line` as line breaks), with table cells (`\cell`) separated
+ * by a space and rows (`\row`) ended by a line break. Undefined for damaged RTF.
+ */
+function rtfPlainText(rtf: Buffer): string | undefined {
+  try {
+    const tokens = new Tokenize();
+    const toText = new ToPlainText({ decode });
+    toText._featureHandlers.push({
+      // Inside a picture, an embedded object, the document info, headers and footers: no text of the message.
+      outputDataFilter: (g) => {
+        const inside = g._state.allDestinations;
+        if (inside && NON_TEXT_DESTINATIONS.some((d) => inside[d])) return true;
+      },
+      controlHandlers: {
+        cell: (g) => (g._pushOutput(' '), true),
+        row: (g) => (g._pushOutput('\r\n'), true),
+      },
+    });
+    const chunks: string[] = [];
+    const onError = (err?: Error | null) => {
+      if (err) throw err;
+    };
+    tokens.push = (token: unknown) => (toText._transform(token as never, 'utf8', onError), true);
+    toText.push = (piece: unknown) => (chunks.push(String(piece)), true);
+    tokens._transform(rtf, 'utf8', onError);
+    tokens._flush(onError);
+    toText._flush(onError);
+    return chunks.join('').replace(/\r\n?/g, '\n');
+  } catch {
+    return undefined;
+  }
 }
 
 const TNEF_SIGNATURE = 0x223e9f78;
@@ -138,8 +208,24 @@ function keepBodyProperty(id: number, base: number, bytes: Buffer, found: TnefFo
   const text = () =>
     base === PT_UNICODE ? bytes.toString('utf16le').replace(/\0+$/, '') : decodeCodepage(bytes, found.codepage);
   if (id === PR_BODY && (base === PT_UNICODE || base === PT_STRING8)) found.body = text();
-  else if (id === PR_BODY_HTML) found.html = base === PT_BINARY ? bytes.toString('utf8') : text();
+  else if (id === PR_BODY_HTML) found.html = base === PT_BINARY ? htmlBytesText(bytes, found.codepage) : text();
   else if (id === PR_RTF_COMPRESSED && base === PT_BINARY) found.rtf = bytes;
+}
+
+/**
+ * PR_BODY_HTML as bytes (PT_BINARY): Outlook stores the HTML in its own code page (PR_INTERNET_CPID), which the
+ * HTML's `<meta charset>` names. Read in that charset; else as UTF-8 when the bytes are valid UTF-8; else in the
+ * message's code page (attOemCodepage).
+ */
+function htmlBytesText(bytes: Buffer, codepage: number): string {
+  const head = bytes.subarray(0, 4096).toString('latin1');
+  const meta = /<meta\b[^>]*charset\s*=\s*["']?([\w.:-]+)/i.exec(head)?.[1];
+  if (meta && iconv.encodingExists(meta)) return iconv.decode(bytes, meta).replace(/\0+$/, '');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/\0+$/, '');
+  } catch {
+    return decodeCodepage(bytes, codepage);
+  }
 }
 
 /** One property: type, id, (a name), then its value or a count of values; false when it cannot be read whole. */
