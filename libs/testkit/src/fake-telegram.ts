@@ -16,7 +16,8 @@
  * migrated), 429 with `retry_after`, 502 "Bad Gateway" — while every other chat is answered normally.
  *
  * Silent connection drops (`hangNext`): the next calls of a method are read and then never answered — no status, no
- * FIN, no RST — the way a connection dies behind a NAT or a proxy; only the client's own deadline ends them.
+ * FIN, no RST, or headers and half a body — the way a connection dies behind a NAT or a proxy; only the client's own
+ * deadline ends them.
  *
  * Leaves out: files and media uploads, entities/parse_mode checking, real rate limiting (use `failNext` for 429),
  * chats and users beyond what a test pushes, allowed_updates filtering, every other method (answers 404).
@@ -34,6 +35,12 @@ export type FakeTelegramFailure = {
   /** Bot API ResponseParameters.migrate_to_chat_id (a 400 for a group that became a supergroup). */
   migrateToChatId?: number;
 };
+
+/**
+ * How a hung call goes silent: `before-headers` (default) nothing is ever written; `after-headers` the status line,
+ * headers and the start of the JSON body are written, then nothing more (a proxy that died mid-answer).
+ */
+export type FakeTelegramHang = 'before-headers' | 'after-headers';
 
 export type SentMessage = {
   chat_id: number | string;
@@ -78,7 +85,7 @@ export type FakeTelegram = {
    * silent): a dropped connection the client notices only by its own deadline. Counted in `calls`; a hung
    * sendMessage delivers nothing. `close` ends them.
    */
-  hangNext: (method: string, times?: number) => void;
+  hangNext: (method: string, times?: number, how?: FakeTelegramHang) => void;
   /** Calls of any method hanging now (accepted, never answered, not yet given up by the client). */
   hanging: () => number;
   /** Updates not yet confirmed by an offset. */
@@ -120,7 +127,7 @@ export async function startFakeTelegram(
   let nextCallbackId = 5_000_000;
   let webhookUrl = '';
   const failures = new Map<string, Array<FakeTelegramFailure>>();
-  const hangs = new Map<string, number>();
+  const hangs = new Map<string, FakeTelegramHang[]>();
   const hung = new Set<ServerResponse>();
   const chatFailures = new Map<string, { failure: FakeTelegramFailure; left: number }>();
   let held: HeldPoll | undefined;
@@ -157,12 +164,15 @@ export async function startFakeTelegram(
     const params = await readParams(req, url);
     calls.push({ method, params, at: Date.now() });
     if (givenToken !== token) return send(401, fail(401, 'Unauthorized'));
-    const hangsLeft = hangs.get(method) ?? 0;
-    if (hangsLeft > 0) {
-      hangs.set(method, hangsLeft - 1);
-      // Never answered: the client's deadline (or close) ends it.
+    const hang = hangs.get(method)?.shift();
+    if (hang) {
+      // Never answered (in full): the client's deadline (or close) ends it.
       hung.add(res);
       res.on('close', () => hung.delete(res));
+      if (hang === 'after-headers') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '4096' });
+        res.write('{"ok":true,"result":[');
+      }
       return;
     }
 
@@ -362,8 +372,8 @@ export async function startFakeTelegram(
     failChat: (chatId, failure, times = Infinity) => {
       chatFailures.set(String(chatId), { failure, left: times });
     },
-    hangNext: (method, times = 1) => {
-      hangs.set(method, (hangs.get(method) ?? 0) + times);
+    hangNext: (method, times = 1, how = 'before-headers') => {
+      hangs.set(method, [...(hangs.get(method) ?? []), ...Array.from({ length: times }, () => how)]);
     },
     hanging: () => hung.size,
     pending: () => updates.length,

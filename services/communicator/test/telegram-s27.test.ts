@@ -3,16 +3,19 @@
 // connection drops of getUpdates and sendMessage (the fake Bot API accepts the call and never answers), 409 while
 // running, and "message is too long". Fixtures in test/fixtures/telegram-s27. Real channel, fake Bot API and
 // secretary (telegram-setup.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
+import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
-import { answer } from './fake-secretary.js';
+import { answer, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { waitUntil } from './harness.js';
 import { telegramSetup } from './telegram-setup.js';
 
 // TELEGRAM_POLL_TIMEOUT_S is 1 (harness): a getUpdates deadline of 1 s + 1 s.
-const { setup } = telegramSetup({ TELEGRAM_MERGE_WINDOW_MS: '600', TELEGRAM_REQUEST_TIMEOUT: '1s' });
+const { setup, track } = telegramSetup({ TELEGRAM_MERGE_WINDOW_MS: '600', TELEGRAM_REQUEST_TIMEOUT: '1s' });
 
 type RawUpdate = { message: Record<string, unknown> };
 const fixture = (name: string): RawUpdate[] =>
@@ -206,6 +209,30 @@ describe('silent connection drops and conflicts', () => {
     expect(secretary.calls).toHaveLength(2);
   });
 
+  it('a getUpdates answer that stops after its headers (half a body, then silence) is given up too', async () => {
+    const { tg } = await setup({ before: (fake) => fake.hangNext('getUpdates', 1, 'after-headers') });
+    tg.pushMessage({ from: { id: 8405 }, text: 'Вопрос после обрыва' });
+    await tg.waitForSent(1, 10_000);
+    expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: Вопрос после обрыва']);
+    await waitUntil(() => tg.hanging() === 0, 'the stalled poll closed');
+  });
+
+  it('getUpdates answering 500/502 for a while: backed off, then every message answered once', async () => {
+    const { tg, communicator } = await setup();
+    tg.pushMessage({ from: { id: 8406 }, text: 'Первый' });
+    await tg.waitForSent(1);
+    tg.failNext('getUpdates', { code: 502 }, 2);
+    tg.failNext('getUpdates', { code: 500 }, 2);
+    tg.pushMessage({ from: { id: 8406 }, text: 'Второй' });
+    tg.pushMessage({ from: { id: 8407 }, text: 'Третий' });
+    await waitUntil(() => tg.sent.length === 3 && tg.pending() === 0, 'both answered');
+    await sleep(500);
+    expect(tg.sent.map((m) => m.text).sort()).toEqual(['Ответ на: Второй', 'Ответ на: Первый', 'Ответ на: Третий']);
+    expect(
+      await communicator.metric('workemon_channel_poll_errors_total', { channel: 'tg', kind: 'unavailable' }),
+    ).toBe(4);
+  });
+
   it('409 while running (another getUpdates took over for a while): later messages are answered once', async () => {
     const { tg } = await setup();
     tg.pushMessage({ from: { id: 8404 }, text: 'Первый' });
@@ -216,4 +243,104 @@ describe('silent connection drops and conflicts', () => {
     await sleep(500);
     expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: Первый', 'Ответ на: Второй']);
   });
+});
+
+// ---- a real communicator process (src/main.ts under tsx), SIGKILLed mid-batch (as telegram-crash.test.ts) ----
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+/** Starts the communicator as `npm start` does, polling `tg` and asking `secretary`; stderr kept for failures. */
+function startProcess(tg: FakeTelegram, secretary: FakeSecretary, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@workemon/source', mainTs], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env['PATH'],
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      SECRETARY_URL: secretary.url,
+      SECRETARY_TIMEOUT: '5s',
+      RETRY_BASE_DELAY: '200ms',
+      SHUTDOWN_TIMEOUT: '2s',
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.url,
+      TELEGRAM_POLL_TIMEOUT_S: '1',
+      TELEGRAM_CONFLICT_WAIT: '200ms',
+      RATE_LIMIT_PER_HOUR: '1000',
+      SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
+      POLLER_LEASE_TTL: '2s',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  children.push(child);
+  return { child, stderr: () => stderr };
+}
+
+async function sigkill(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('crash mid-batch', () => {
+  it(
+    "SIGKILL while one chat's answer hangs and another waits out a 429: after restart each message answered once",
+    { timeout: 120_000 },
+    async () => {
+      const tg = await startFakeTelegram({ maxHoldMs: 1000 });
+      const secretary = await startFakeSecretary();
+      track(tg);
+      track(secretary);
+      // A long deadline: the hung send is still hanging when the process dies.
+      const first = startProcess(tg, secretary, { TELEGRAM_REQUEST_TIMEOUT: '60s' });
+      const fail = (err: Error, proc: { stderr: () => string }) => {
+        throw new Error(`${err.message}; stderr: ${proc.stderr()}`);
+      };
+      tg.hangNext('sendMessage', 1);
+      tg.pushMessage({ from: { id: 8501 }, text: 'Зависший ответ' });
+      await waitUntil(() => tg.hanging() === 1, 'the first answer hanging', 30_000).catch((e: Error) => fail(e, first));
+      tg.failChat(8502, { code: 429, retryAfterS: 60 }, 1);
+      const texts: Array<{ chat: number; text: string }> = [{ chat: 8501, text: 'Зависший ответ' }];
+      for (const chat of [8502, 8503, 8504])
+        for (let k = 0; k < 3; k += 1) {
+          const text = `c${chat}-m${k}`;
+          texts.push({ chat, text });
+          tg.pushMessage({ from: { id: chat }, text });
+        }
+      // The 429 chat waits 60 s; the other chats are answered meanwhile.
+      await waitUntil(
+        () => triesTo(tg, 8502).length === 1 && sentTo(tg, 8503).length === 3 && sentTo(tg, 8504).length === 3,
+        'the free chats answered while 8501 hangs and 8502 waits',
+        30_000,
+      ).catch((e: Error) => fail(e, first));
+      expect(sentTo(tg, 8501)).toHaveLength(0);
+      expect(sentTo(tg, 8502)).toHaveLength(0);
+      await sigkill(first.child);
+
+      const second = startProcess(tg, secretary);
+      const answersOf = (t: { chat: number; text: string }) =>
+        sentTo(tg, t.chat).filter((m) => m.text === `Ответ на: ${t.text}`).length;
+      await waitUntil(
+        () => texts.every((t) => answersOf(t) >= 1) && tg.pending() === 0,
+        'every message answered after the restart',
+        60_000,
+      ).catch((e: Error) => fail(e, second));
+      await sleep(1500);
+      expect(texts.map((t) => [t.text, answersOf(t)])).toEqual(texts.map((t) => [t.text, 1]));
+      // Each chat's answers in the order of its messages.
+      expect(sentTo(tg, 8502).map((m) => m.text)).toEqual(
+        ['c8502-m0', 'c8502-m1', 'c8502-m2'].map((t) => `Ответ на: ${t}`),
+      );
+      await sigkill(second.child);
+    },
+  );
 });
