@@ -233,6 +233,26 @@ describe('silent connection drops and conflicts', () => {
     ).toBe(4);
   });
 
+  it('a webhook set for the bot while it polls (409 "can\'t use getUpdates … webhook is active"): removed, polling resumes', async () => {
+    const { tg } = await setup();
+    tg.pushMessage({ from: { id: 8408 }, text: 'До вебхука' });
+    await tg.waitForSent(1);
+    const set = await fetch(`${tg.url}/bot${tg.token}/setWebhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: 'https://example.invalid/hook' }),
+    });
+    expect(set.status).toBe(200);
+    const deletesBefore = tg.callsOf('deleteWebhook').length;
+    tg.pushMessage({ from: { id: 8408 }, text: 'После вебхука' });
+    await waitUntil(() => tg.sent.length === 2 && tg.pending() === 0, 'answered after the webhook was set');
+    expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: До вебхука', 'Ответ на: После вебхука']);
+    const deletes = tg.callsOf('deleteWebhook').slice(deletesBefore);
+    expect(deletes.length).toBeGreaterThanOrEqual(1);
+    // Pending updates are kept: they are people's messages.
+    expect(deletes.every((c) => c.params['drop_pending_updates'] !== true)).toBe(true);
+  });
+
   it('409 while running (another getUpdates took over for a while): later messages are answered once', async () => {
     const { tg } = await setup();
     tg.pushMessage({ from: { id: 8404 }, text: 'Первый' });

@@ -581,12 +581,36 @@ async function fetchUpdates(state: ChannelState): Promise<Update[]> {
   const busy = state.offsets.pendingCount() > 0;
   const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
   const startedAt = Date.now();
-  const updates = await state.api.getUpdates(state.offsets.offset(), timeoutS, state.abort.signal);
+  const updates = await state.api
+    .getUpdates(state.offsets.offset(), timeoutS, state.abort.signal)
+    .catch(async (err: unknown) => {
+      await removeWebhookAfterConflict(state, err);
+      throw err;
+    });
   state.lastPollAt = Date.now();
   state.lastPollError = undefined;
   state.polledAt = startedAt;
   state.metrics.success('tg');
   return updates;
+}
+
+/**
+ * After a 409 "Conflict: can't use getUpdates method while webhook is active" (Bot API getUpdates: it "will not work
+ * if an outgoing webhook is set up"), a webhook was set for this bot after start — by hand, or a stale deployment:
+ * it is removed again, as at start (`connect`; pending updates kept), so polling resumes after the conflict wait.
+ * Any other failure, and a failing deleteWebhook, change nothing (the poll's retry goes on).
+ */
+async function removeWebhookAfterConflict(state: ChannelState, err: unknown): Promise<void> {
+  const failure = state.api.describe(err);
+  if (failure.kind !== 'conflict' || !/webhook/i.test(failure.message) || state.stopping) return;
+  state.logger.warn('a webhook was set for this bot while it long-polls; removing it (pending updates kept)', {
+    error: { message: failure.message, code: failure.status },
+  });
+  await state.api
+    .deleteWebhook()
+    .catch((e: unknown) =>
+      state.logger.warn('deleteWebhook failed; polling retries', { error: { message: state.api.describe(e).message } }),
+    );
 }
 
 /** One poll: fetch (retried with backoff), dispatch each update, then wait a little if some chat is busy. */
