@@ -132,6 +132,10 @@ describe('T11 kind: permanent Bot API refusals', () => {
     { code: 400, description: 'Bad Request: not enough rights to send text messages to the chat', reason: 'no_rights' },
     { code: 400, description: 'Bad Request: TOPIC_CLOSED', reason: 'topic_closed' },
     { code: 400, description: 'Bad Request: message thread not found', reason: 'thread_not_found' },
+    { code: 400, description: 'Bad Request: need administrator rights in the channel chat', reason: 'no_rights' },
+    { code: 403, description: 'Forbidden: the group chat was deleted', reason: 'chat_deleted' },
+    { code: 400, description: 'Bad Request: PEER_ID_INVALID', reason: 'chat_not_found' },
+    { code: 403, description: 'Forbidden: bot is not a member of the supergroup chat', reason: 'bot_not_member' },
   ];
 
   it('each is tried once, never retried, recorded as failed with its label; another chat is answered', async () => {
@@ -169,6 +173,19 @@ describe('T11 kind: permanent Bot API refusals', () => {
     expect(pieces.every((p) => p.length < reply.length)).toBe(true);
     expect(pieces.join(' ')).toBe(reply);
     expect([...secretary.handled.values()].every((h) => h.outcome === 'sent')).toBe(true);
+  });
+});
+
+describe('T11 kind: 429 flood control', () => {
+  it('a 429 on the typing indicator silences it for retry_after; the answer still goes out once', async () => {
+    const { tg, secretary } = await setup({ env: { TELEGRAM_HANDLER_TIMEOUT: '30s', SECRETARY_TIMEOUT: '20s' } });
+    secretary.delayMs = 10_000;
+    tg.failNext('sendChatAction', { code: 429, retryAfterS: 30 }, 1);
+    tg.pushMessage({ from: { id: 8320 }, text: 'Долгий анализ' });
+    await waitUntil(() => sentTo(tg, 8320).length === 1, 'the answer', 20_000);
+    // Without the pause: at 0, 4.5 and 9 s.
+    expect(tg.callsOf('sendChatAction')).toHaveLength(1);
+    expect(sentTo(tg, 8320).map((m) => m.text)).toEqual(['Ответ на: Долгий анализ']);
   });
 });
 

@@ -32,7 +32,9 @@ export type BotApiFailure = {
   migrateToChatId?: number;
   /**
    * A short stable label for metrics and logs (`bot_blocked`, `user_deactivated`, `bot_kicked`, `chat_not_found`,
-   * `message_text_empty`, `forbidden`, `bad_request`, `rate_limited`, `unavailable`, …): never Telegram's free text.
+   * `chat_deleted`, `no_rights`, `topic_closed`, `thread_not_found`, `message_too_long`, `message_text_empty`,
+   * `forbidden`, `bad_request`, `rate_limited`, `unavailable`, `timeout` (no answer in time), …): never Telegram's
+   * free text.
    */
   reason: string;
   /** Telegram's description with the token scrubbed (it appears in network error URLs). */
@@ -266,7 +268,9 @@ const REJECTIONS: Array<[RegExp, string]> = [
   [/chat not found/i, 'chat_not_found'],
   [/message text is empty/i, 'message_text_empty'],
   [/message is too long/i, 'message_too_long'],
-  [/have no rights|not enough rights|CHAT_WRITE_FORBIDDEN/i, 'no_rights'],
+  [/have no rights|not enough rights|need administrator rights|CHAT_WRITE_FORBIDDEN|CHAT_RESTRICTED/i, 'no_rights'],
+  [/chat was deleted|chat was deactivated/i, 'chat_deleted'],
+  [/PEER_ID_INVALID/i, 'chat_not_found'],
   // A forum topic closed by its admins ("Bad Request: TOPIC_CLOSED") or deleted ("message thread not found").
   [/TOPIC_CLOSED/i, 'topic_closed'],
   [/message thread not found/i, 'thread_not_found'],

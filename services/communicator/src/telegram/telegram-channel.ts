@@ -981,9 +981,21 @@ function rememberAlbum(state: ChannelState, key: string): void {
   }
 }
 
-/** Runs `work` while showing "typing…" in the chat (renewed every 4.5 s; failures of the indicator ignored). */
+/**
+ * Runs `work` while showing "typing…" in the chat (renewed every 4.5 s). A failed indicator is not retried and
+ * never fails the job; after a 429 it waits the `retry_after` (s), after a refusal it stops for this job.
+ */
 async function withTyping<T>(state: ChannelState, chatId: number, work: () => Promise<T>): Promise<T> {
-  const typing = () => void state.api.sendTyping(state.migratedChats.get(chatId) ?? chatId).catch(() => undefined);
+  // No indicator until a 429's retry_after has passed (Telegram's flood control), nor after a refusal (blocked …).
+  let quietUntil = 0;
+  const typing = () => {
+    if (Date.now() < quietUntil) return;
+    void state.api.sendTyping(state.migratedChats.get(chatId) ?? chatId).catch((err: unknown) => {
+      const f = state.api.describe(err);
+      if (f.kind === 'rate_limited') quietUntil = Date.now() + (f.retryAfterS ?? 1) * 1000;
+      else if (f.kind === 'rejected' || f.kind === 'migrated') quietUntil = Number.POSITIVE_INFINITY;
+    });
+  };
   typing();
   const timer = setInterval(typing, TYPING_RENEW_MS);
   try {
