@@ -176,6 +176,33 @@ describe('T11 kind: permanent Bot API refusals', () => {
   });
 });
 
+describe('T11 kind: the bot token revoked while running', () => {
+  it('sendMessage answering 401: the answer is not given up; the update stays unconfirmed for the next process', async () => {
+    const { tg, secretary, communicator } = await setup();
+    tg.failChat(8330, { code: 401, description: 'Unauthorized' });
+    tg.pushMessage({ from: { id: 8330 }, text: 'Вопрос при отозванном токене' });
+    await waitUntil(() => triesTo(tg, 8330).length === 1, 'the refused send');
+    await sleep(1500);
+    // Not retried in a tight loop, not recorded as failed, not confirmed.
+    expect(triesTo(tg, 8330)).toHaveLength(1);
+    expect(secretary.handled.size).toBe(0);
+    expect(tg.pending()).toBe(1);
+    await communicator.stop();
+    expect(tg.pending()).toBe(1);
+    expect(await communicator.metric('workemon_replies_failed_total', { channel: 'tg', reason: 'unavailable' })).toBe(
+      0,
+    );
+  });
+
+  it('a getMe the Bot API never answers at start is given up and tried again: the bot starts', async () => {
+    const { tg } = await setup({ before: (fake) => fake.hangNext('getMe', 1) });
+    tg.pushMessage({ from: { id: 8331 }, text: 'Первый после старта' });
+    await tg.waitForSent(1, 10_000);
+    expect(tg.callsOf('getMe').length).toBeGreaterThanOrEqual(2);
+    expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: Первый после старта']);
+  });
+});
+
 describe('T11 kind: 429 flood control', () => {
   it('a 429 on the typing indicator silences it for retry_after; the answer still goes out once', async () => {
     const { tg, secretary } = await setup({ env: { TELEGRAM_HANDLER_TIMEOUT: '30s', SECRETARY_TIMEOUT: '20s' } });

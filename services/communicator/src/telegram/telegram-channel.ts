@@ -1199,7 +1199,9 @@ async function removeButtons(state: ChannelState, query: CallbackQuery): Promise
  * - `migrate`: 400 with migrate_to_chat_id, the first time in this answer → send to the supergroup at once;
  * - `give_up`: a permanent refusal (403 blocked, 400 chat not found, a second migration …), or 5xx/network
  *   after every SEND_RETRY_DELAYS_MS step (`reason: 'unavailable'`);
- * - `wait`: 429 → `retry_after` seconds (this chat only; not counted);
+ * - `wait`: 429 → `retry_after` seconds (this chat only; not counted); 401/404 (the token was revoked) → a minute,
+ *   for as long as it lasts: the answer is kept, never given up — a person fixes the token, and on a stop the update
+ *   stays unconfirmed for the next process;
  * - `retry`: 5xx/network → the next SEND_RETRY_DELAYS_MS step, ±20 %.
  *
  * @param failures 5xx/network failures of this piece before this one.
@@ -1217,6 +1219,7 @@ export function sendRetryStep(
     return { action: 'migrate', migrateToChatId: failure.migrateToChatId, delayMs: 0 };
   if (failure.kind === 'rejected' || failure.kind === 'migrated') return { action: 'give_up', reason: failure.reason };
   if (failure.kind === 'rate_limited') return { action: 'wait', delayMs: (failure.retryAfterS ?? 1) * 1000 };
+  if (failure.kind === 'unauthorized') return { action: 'wait', delayMs: UNAUTHORIZED_WAIT_MS };
   if (failures >= SEND_RETRY_DELAYS_MS.length) return { action: 'give_up', reason: 'unavailable' };
   return { action: 'retry', delayMs: spreadMs(SEND_RETRY_DELAYS_MS[failures]!, 0.2, random) };
 }
@@ -1345,7 +1348,13 @@ function logSendRetry(
 ): void {
   const f = state.api.describe(err);
   const to = { telegram: { chat_id: state.migratedChats.get(chatId) ?? chatId } };
-  if (step?.action === 'wait') state.logger.warn(`Telegram asks this chat to wait ${f.retryAfterS ?? 1} s (429)`, to);
+  if (step?.action === 'wait' && f.kind === 'unauthorized')
+    state.logger.error('Telegram rejects the bot token (sendMessage); the answer waits for a valid token', {
+      ...to,
+      error: { message: f.message, code: f.status },
+    });
+  else if (step?.action === 'wait')
+    state.logger.warn(`Telegram asks this chat to wait ${f.retryAfterS ?? 1} s (429)`, to);
   if (step?.action === 'retry')
     state.logger.warn(`sendMessage failed (${f.kind}); retrying in ${Math.round(waitMs)} ms`, {
       ...to,
