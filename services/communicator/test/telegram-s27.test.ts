@@ -253,6 +253,20 @@ describe('silent connection drops and conflicts', () => {
     expect(secretary.calls).toHaveLength(2);
   });
 
+  it('a stop while a sendMessage hangs ends in time; the update stays unconfirmed and unrecorded', async () => {
+    const { tg, secretary, communicator } = await setup({ env: { TELEGRAM_REQUEST_TIMEOUT: '60s' } });
+    tg.hangNext('sendMessage', 1);
+    tg.pushMessage({ from: { id: 8409 }, text: 'Ответ зависнет' });
+    await waitUntil(() => tg.hanging() === 1, 'the send hanging');
+    const started = Date.now();
+    await communicator.stop();
+    // SHUTDOWN_TIMEOUT is 5 s (harness); the hung call is cut then, not after its 60 s.
+    expect(Date.now() - started).toBeLessThan(9000);
+    await waitUntil(() => tg.hanging() === 0, 'the hung send closed');
+    expect(tg.pending()).toBe(1);
+    expect(secretary.handled.size).toBe(0);
+  });
+
   it('a getUpdates answer that stops after its headers (half a body, then silence) is given up too', async () => {
     const { tg } = await setup({ before: (fake) => fake.hangNext('getUpdates', 1, 'after-headers') });
     tg.pushMessage({ from: { id: 8405 }, text: 'Вопрос после обрыва' });
