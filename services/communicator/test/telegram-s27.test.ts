@@ -4,11 +4,13 @@
 // running, and "message is too long". Fixtures in test/fixtures/telegram-s27. Real channel, fake Bot API and
 // secretary (telegram-setup.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
+import { callWithin, describeBotApiError } from '../src/telegram/telegram-bot-api.js';
 import { TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
 import { answer, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { waitUntil } from './harness.js';
@@ -213,6 +215,31 @@ describe('T11 kind: 429 flood control', () => {
     // Without the pause: at 0, 4.5 and 9 s.
     expect(tg.callsOf('sendChatAction')).toHaveLength(1);
     expect(sentTo(tg, 8320).map((m) => m.text)).toEqual(['Ответ на: Долгий анализ']);
+  });
+});
+
+describe('callWithin: the deadline of one Bot API call', () => {
+  /** A call that never answers but honours its signal, as node-fetch does (rejecting with an AbortError). */
+  const silent = (signal: AbortSignal) =>
+    new Promise<never>((_, reject) =>
+      signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }))),
+    );
+
+  it('past the deadline: unavailable / timeout (retried like a network error); a stop stays an abort', async () => {
+    const late = await callWithin('getUpdates', 50, undefined, silent).catch((e: unknown) => e);
+    expect(describeBotApiError(late)).toMatchObject({ kind: 'unavailable', reason: 'timeout' });
+    expect(describeBotApiError(late).message).toBe('no answer to getUpdates within 50 ms');
+    const stop = new AbortController();
+    const stopped = callWithin('sendMessage', 5000, stop.signal, silent).catch((e: unknown) => e);
+    stop.abort();
+    expect(describeBotApiError(await stopped).kind).toBe('aborted');
+  });
+
+  it('leaves no listener on the long-lived stop signal after each call', async () => {
+    const stop = new AbortController();
+    for (let i = 0; i < 50; i += 1) await callWithin('getUpdates', 1000, stop.signal, async () => i);
+    await callWithin('getUpdates', 10, stop.signal, silent).catch(() => undefined);
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
   });
 });
 

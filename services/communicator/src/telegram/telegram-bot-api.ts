@@ -162,8 +162,15 @@ export async function callWithin<T>(
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   return withDeadline(timeoutMs, async (deadline) => {
+    // Not AbortSignal.any: with the channel's long-lived stop signal as a source it retains every composite
+    // (a known Node.js leak) — one per getUpdates. A controller of our own, unlinked once the call is over.
+    const call = new AbortController();
+    const cut = () => call.abort();
+    if (signal?.aborted || deadline.aborted) call.abort();
+    signal?.addEventListener('abort', cut, { once: true });
+    deadline.addEventListener('abort', cut, { once: true });
     try {
-      return await work(signal ? AbortSignal.any([signal, deadline]) : deadline);
+      return await work(call.signal);
     } catch (err) {
       if (!deadline.aborted || signal?.aborted) throw err;
       const failure: BotApiFailure = {
@@ -172,6 +179,9 @@ export async function callWithin<T>(
         message: `no answer to ${method} within ${timeoutMs} ms`,
       };
       throw new BotApiError(failure, err);
+    } finally {
+      signal?.removeEventListener('abort', cut);
+      deadline.removeEventListener('abort', cut);
     }
   });
 }
