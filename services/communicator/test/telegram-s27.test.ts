@@ -69,6 +69,29 @@ describe('T02 kind: albums', () => {
   });
 });
 
+describe('T02 kind: an album across a silent poll', () => {
+  it('the poll that should bring the album rest hangs: one answer to the caption, no "text only" for the rest', async () => {
+    const { tg, secretary } = await setup();
+    const photo = (n: number) => ({
+      photo: [{ file_id: `h${n}`, file_unique_id: `h${n}u`, width: 90, height: 90 }],
+      media_group_id: 's27-hung',
+    });
+    tg.pushMessage({ from: { id: 8110 }, extra: { ...photo(1), caption: 'Сломан турникет, фото' } });
+    // A poll with timeout 0 comes only while an update is pending in the channel: the first part is in.
+    await waitUntil(
+      () => tg.callsOf('getUpdates').some((c) => Number(c.params['timeout']) === 0),
+      'the first part fetched',
+    );
+    tg.hangNext('getUpdates', 1);
+    await waitUntil(() => tg.hanging() === 1, 'a poll hanging');
+    tg.pushMessage({ from: { id: 8110 }, extra: photo(2) });
+    await waitUntil(() => tg.pending() === 0 && sentTo(tg, 8110).length >= 1, 'both parts handled', 15_000);
+    await sleep(500);
+    expect(sentTo(tg, 8110).map((m) => m.text)).toEqual(['Ответ на: Сломан турникет, фото']);
+    expect(secretary.calls).toHaveLength(1);
+  });
+});
+
 describe('T10 kind: client-split pastes', () => {
   it("in a group, another member's addressed question between the parts: the paste stays whole", async () => {
     const { tg, secretary } = await setup();
