@@ -15,6 +15,10 @@
  * chat was upgraded to a supergroup chat" with `parameters.migrate_to_chat_id` (for good: the old id stays
  * migrated), 429 with `retry_after`, 502 "Bad Gateway" — while every other chat is answered normally.
  *
+ * Silent connection drops (`hangNext`): the next calls of a method are read and then never answered — no status, no
+ * FIN, no RST, or headers and half a body — the way a connection dies behind a NAT or a proxy; only the client's own
+ * deadline ends them.
+ *
  * Leaves out: files and media uploads, entities/parse_mode checking, real rate limiting (use `failNext` for 429),
  * chats and users beyond what a test pushes, allowed_updates filtering, every other method (answers 404).
  */
@@ -31,6 +35,12 @@ export type FakeTelegramFailure = {
   /** Bot API ResponseParameters.migrate_to_chat_id (a 400 for a group that became a supergroup). */
   migrateToChatId?: number;
 };
+
+/**
+ * How a hung call goes silent: `before-headers` (default) nothing is ever written; `after-headers` the status line,
+ * headers and the start of the JSON body are written, then nothing more (a proxy that died mid-answer).
+ */
+export type FakeTelegramHang = 'before-headers' | 'after-headers';
 
 export type SentMessage = {
   chat_id: number | string;
@@ -70,6 +80,14 @@ export type FakeTelegram = {
    * other chats are unaffected. `{code: 400, migrateToChatId}` makes the chat a migrated group.
    */
   failChat: (chatId: number, failure: FakeTelegramFailure, times?: number) => void;
+  /**
+   * The next `times` calls of `method` are accepted and read, then never answered (the connection stays open,
+   * silent): a dropped connection the client notices only by its own deadline. Counted in `calls`; a hung
+   * sendMessage delivers nothing. `close` ends them.
+   */
+  hangNext: (method: string, times?: number, how?: FakeTelegramHang) => void;
+  /** Calls of any method hanging now (accepted, never answered, not yet given up by the client). */
+  hanging: () => number;
   /** Updates not yet confirmed by an offset. */
   pending: () => number;
   callsOf: (method: string) => ApiCall[];
@@ -109,6 +127,8 @@ export async function startFakeTelegram(
   let nextCallbackId = 5_000_000;
   let webhookUrl = '';
   const failures = new Map<string, Array<FakeTelegramFailure>>();
+  const hangs = new Map<string, FakeTelegramHang[]>();
+  const hung = new Set<ServerResponse>();
   const chatFailures = new Map<string, { failure: FakeTelegramFailure; left: number }>();
   let held: HeldPoll | undefined;
   const waiters = new Set<() => void>();
@@ -144,6 +164,17 @@ export async function startFakeTelegram(
     const params = await readParams(req, url);
     calls.push({ method, params, at: Date.now() });
     if (givenToken !== token) return send(401, fail(401, 'Unauthorized'));
+    const hang = hangs.get(method)?.shift();
+    if (hang) {
+      // Never answered (in full): the client's deadline (or close) ends it.
+      hung.add(res);
+      res.on('close', () => hung.delete(res));
+      if (hang === 'after-headers') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '4096' });
+        res.write('{"ok":true,"result":[');
+      }
+      return;
+    }
 
     const queued = failures.get(method);
     let failure = queued?.shift();
@@ -341,6 +372,10 @@ export async function startFakeTelegram(
     failChat: (chatId, failure, times = Infinity) => {
       chatFailures.set(String(chatId), { failure, left: times });
     },
+    hangNext: (method, times = 1, how = 'before-headers') => {
+      hangs.set(method, [...(hangs.get(method) ?? []), ...Array.from({ length: times }, () => how)]);
+    },
+    hanging: () => hung.size,
     pending: () => updates.length,
     callsOf: (method) => calls.filter((c) => c.method === method),
     waitForSent: (count, timeoutMs = 15_000) =>

@@ -120,7 +120,13 @@ export function createCommunicator(config: Config, options: CommunicatorOptions)
     ? emailLeaseOf(mail.emailConfig, leases, shared, mail.pipeline, options.imapReconnectBaseDelayMs)
     : undefined;
   const tgConfig = telegramSettings(config);
-  const botApi = tgConfig ? createTelegramBotApi({ token: tgConfig.token, apiRoot: tgConfig.apiRoot }) : undefined;
+  const botApi = tgConfig
+    ? createTelegramBotApi({
+        token: tgConfig.token,
+        apiRoot: tgConfig.apiRoot,
+        requestTimeoutMs: tgConfig.requestTimeoutMs,
+      })
+    : undefined;
   const telegram = tgConfig
     ? telegramLeaseOf(tgConfig, botApi!, leases, shared, options.telegramErrorBaseDelayMs)
     : undefined;

@@ -64,6 +64,10 @@ const schema = serviceEnvSchema({
   TELEGRAM_POLL_TIMEOUT_S: env.int(50, 'Long-poll hold asked of getUpdates', { min: 0, max: 50 }),
   TELEGRAM_HANDLER_TIMEOUT: env.durationMs('150s', 'Deadline of handling one update'),
   TELEGRAM_CONFLICT_WAIT: env.durationMs('10s', 'Wait after a 409 (another poller) before polling again'),
+  TELEGRAM_REQUEST_TIMEOUT: env.durationMs(
+    '15s',
+    'Deadline of one Bot API call (sendMessage, getMe …); getUpdates gets its long-poll hold plus this',
+  ),
   TELEGRAM_MERGE_WINDOW_MS: env.int(
     1500,
     'Milliseconds within which album parts, and the parts of a long paste the client split, make one request',
@@ -344,6 +348,11 @@ export type TelegramSettings = {
   pollTimeoutS: number;
   handlerTimeoutMs: number;
   conflictWaitMs: number;
+  /**
+   * Deadline (ms) of one Bot API call without an answer (a silently dropped connection): TELEGRAM_REQUEST_TIMEOUT;
+   * getUpdates gets `pollTimeoutS` on top.
+   */
+  requestTimeoutMs: number;
   /** Album parts and split pastes arriving within this many ms are one request (TELEGRAM_MERGE_WINDOW_MS). */
   mergeWindowMs: number;
   rateLimitPerHour: number;
@@ -364,6 +373,7 @@ export function telegramSettings(config: Config): TelegramSettings | undefined {
     pollTimeoutS: config.telegramPollTimeoutS,
     handlerTimeoutMs: config.telegramHandlerTimeout,
     conflictWaitMs: config.telegramConflictWait,
+    requestTimeoutMs: config.telegramRequestTimeout,
     mergeWindowMs: config.telegramMergeWindowMs,
     rateLimitPerHour: config.rateLimitPerHour,
     maxAttempts: config.maxAttempts,

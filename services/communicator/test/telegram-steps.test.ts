@@ -100,9 +100,15 @@ describe('step: per-chat queue (nextJob)', () => {
     const job = nextJob(paste, 20, 1000);
     expect('job' in job && job.job).toEqual([paste[0], paste[1]]);
 
+    // Another member's message does not join; the long part still waits its window for its author's next part.
     const other = [queued(long, { from: 8, chat: -5 }), queued('хвост', { from: 9, chat: -5 })];
-    const alone = nextJob(other, 20, 1000);
+    expect(nextJob(other, 20, 1000)).toEqual({ waitMs: 980 });
+    const alone = nextJob(other, 1000, 1000);
     expect('job' in alone && alone.job).toEqual([other[0]]);
+    // …and when that part comes after the other member's message, it joins past it; the other stays queued.
+    const between = [...other, queued('конец', { from: 8, chat: -5, at: 30 })];
+    const joined = nextJob(between, 1030, 1000);
+    expect('job' in joined && joined.job).toEqual([between[0], between[2]]);
 
     const short = [queued('коротко'), queued('ещё')];
     const single = nextJob(short, 0, 1000);

@@ -3,7 +3,7 @@ import type * as Telegraf from 'telegraf';
 import type { TelegramError } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
 import type { SendButton } from '@workemon/contracts';
-import { AppError, errors, isRetryable, retry, retryAfterMsOf } from '@workemon/service-kit';
+import { AppError, errors, isRetryable, retry, retryAfterMsOf, withDeadline } from '@workemon/service-kit';
 
 let telegrafModule: typeof Telegraf | undefined;
 
@@ -32,7 +32,9 @@ export type BotApiFailure = {
   migrateToChatId?: number;
   /**
    * A short stable label for metrics and logs (`bot_blocked`, `user_deactivated`, `bot_kicked`, `chat_not_found`,
-   * `message_text_empty`, `forbidden`, `bad_request`, `rate_limited`, `unavailable`, …): never Telegram's free text.
+   * `chat_deleted`, `no_rights`, `topic_closed`, `thread_not_found`, `message_too_long`, `message_text_empty`,
+   * `forbidden`, `bad_request`, `rate_limited`, `unavailable`, `timeout` (no answer in time), …): never Telegram's
+   * free text.
    */
   reason: string;
   /** Telegram's description with the token scrubbed (it appears in network error URLs). */
@@ -144,36 +146,93 @@ function sendMessageExtra(options: { replyToMessageId?: number; messageThreadId?
   };
 }
 
-/** The only code that knows the Bot API's URL and token. Built on telegraf's `Telegram` client. */
+/** Default deadline (ms) of one Bot API call (TELEGRAM_REQUEST_TIMEOUT); getUpdates gets its hold on top. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+
+/**
+ * Runs one Bot API call under a deadline of `timeoutMs`, also ended by the caller's `signal`. A connection that
+ * went silent (no answer, no FIN/RST: a NAT or proxy dropped it) otherwise waits for telegraf's own 500 s. Past the
+ * deadline the call is aborted (its socket closed) and a BotApiError `unavailable` / `timeout` is thrown — worth
+ * retrying; an abort by the caller stays an abort (`aborted`).
+ */
+export async function callWithin<T>(
+  method: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  return withDeadline(timeoutMs, async (deadline) => {
+    // Not AbortSignal.any: with the channel's long-lived stop signal as a source it retains every composite
+    // (a known Node.js leak) — one per getUpdates. A controller of our own, unlinked once the call is over.
+    const call = new AbortController();
+    const cut = () => call.abort();
+    if (signal?.aborted || deadline.aborted) call.abort();
+    signal?.addEventListener('abort', cut, { once: true });
+    deadline.addEventListener('abort', cut, { once: true });
+    try {
+      return await work(call.signal);
+    } catch (err) {
+      if (!deadline.aborted || signal?.aborted) throw err;
+      const failure: BotApiFailure = {
+        kind: 'unavailable',
+        reason: 'timeout',
+        message: `no answer to ${method} within ${timeoutMs} ms`,
+      };
+      throw new BotApiError(failure, err);
+    } finally {
+      signal?.removeEventListener('abort', cut);
+      deadline.removeEventListener('abort', cut);
+    }
+  });
+}
+
+/**
+ * The only code that knows the Bot API's URL and token. Built on telegraf's `Telegram` client.
+ *
+ * @param options.requestTimeoutMs deadline (ms) of every call (TELEGRAM_REQUEST_TIMEOUT; default 15 s); getUpdates
+ *   gets its long-poll `timeout` (s) on top (`callWithin`).
+ */
 export function createTelegramBotApi(options: {
   token: string;
   apiRoot: string;
   maxSendRetries?: number;
+  requestTimeoutMs?: number;
 }): TelegramBotApi {
   const telegram = new (loadTelegraf().Telegram)(options.token, { apiRoot: options.apiRoot, webhookReply: false });
   const scrub = (text: string) => text.split(options.token).join('<token>');
   const describe = (err: unknown): BotApiFailure => describeBotApiError(err, scrub);
   const maxSendRetries = options.maxSendRetries ?? 5;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  /** One call of `method` under the deadline (`extraMs` more for a long poll). */
+  const call = <T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal, extraMs = 0) =>
+    callWithin(method, timeoutMs + extraMs, signal, (s) =>
+      telegram.callApi(method as never, payload as never, { signal: s as never }),
+    ) as Promise<T>;
 
   return {
     describe,
-    getMe: () => telegram.getMe(),
+    getMe: () => call<UserFromGetMe>('getMe', {}),
     deleteWebhook: async () => {
       // Pending updates stay: they are messages people sent while we were down.
-      await telegram.deleteWebhook({ drop_pending_updates: false });
+      await call('deleteWebhook', { drop_pending_updates: false });
     },
     getUpdates: (offset, timeoutS, signal) =>
-      telegram.callApi(
+      call<Update[]>(
         'getUpdates',
         // callback_query: presses of the approval buttons (POST /send with `buttons`).
         { offset, timeout: timeoutS, limit: 100, allowed_updates: ['message', 'callback_query'] },
-        { signal: signal as never },
+        signal,
+        timeoutS * 1000,
       ),
     sendText: (chatId, text, opts = {}) =>
       retry(
         async () => {
           try {
-            const sent = await telegram.sendMessage(chatId, text, sendMessageExtra(opts));
+            const sent = await call<{ message_id: number }>(
+              'sendMessage',
+              { chat_id: chatId, text, ...sendMessageExtra(opts) },
+              opts.signal,
+            );
             return { messageId: sent.message_id };
           } catch (err) {
             throw new BotApiError(describe(err), err);
@@ -187,17 +246,17 @@ export function createTelegramBotApi(options: {
         },
       ),
     sendTyping: async (chatId) => {
-      await telegram.sendChatAction(chatId, 'typing');
+      await call('sendChatAction', { chat_id: chatId, action: 'typing' });
     },
     answerCallbackQuery: async (callbackQueryId, text, showAlert) => {
-      await telegram.callApi('answerCallbackQuery', {
+      await call('answerCallbackQuery', {
         callback_query_id: callbackQueryId,
         ...(text ? { text: text.slice(0, 200) } : {}),
         ...(showAlert ? { show_alert: true } : {}),
       });
     },
     removeButtons: async (chatId, messageId) => {
-      await telegram.callApi('editMessageReplyMarkup', {
+      await call('editMessageReplyMarkup', {
         chat_id: chatId,
         message_id: messageId,
         reply_markup: { inline_keyboard: [] },
@@ -219,7 +278,12 @@ const REJECTIONS: Array<[RegExp, string]> = [
   [/chat not found/i, 'chat_not_found'],
   [/message text is empty/i, 'message_text_empty'],
   [/message is too long/i, 'message_too_long'],
-  [/have no rights|not enough rights|CHAT_WRITE_FORBIDDEN/i, 'no_rights'],
+  [/have no rights|not enough rights|need administrator rights|CHAT_WRITE_FORBIDDEN|CHAT_RESTRICTED/i, 'no_rights'],
+  [/chat was deleted|chat was deactivated/i, 'chat_deleted'],
+  [/PEER_ID_INVALID/i, 'chat_not_found'],
+  // A forum topic closed by its admins ("Bad Request: TOPIC_CLOSED") or deleted ("message thread not found").
+  [/TOPIC_CLOSED/i, 'topic_closed'],
+  [/message thread not found/i, 'thread_not_found'],
 ];
 
 /** A stable reason label for a permanent Bot API refusal (`bot_blocked`, `chat_not_found`, …). */

@@ -168,7 +168,8 @@ export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: n
  * Step "per-chat queue → merge": the next job of a chat — the head update plus what belongs to it — or how long
  * to wait for the rest of it (`mergeWaitMs`). A job is made of units: a message, or an album (every part with one
  * `media_group_id`, complete once no part arrived for `mergeWindowMs`). After the head's unit, the next unit of the
- * same sender (Message.date within the window of the job's last part) joins when it is:
+ * same sender (Message.date within the window of the job's last part; in a group, other members' messages in
+ * between are passed over and stay queued, answered after this job) joins when it is:
  * - the next part of a long paste the client split (the job's last text has at least SPLIT_PART_MIN_CHARS
  *   characters; a message without text of the same sender in between, a photo sent along, does not end it);
  * - a forward, single or an album: a comment and the messages it forwards, or several forwards, are one job;
@@ -199,7 +200,8 @@ export function nextJob(
       if (waitMs > 0) return { waitMs };
     }
     job.push(...unit);
-    const next = items.find((q) => !job.includes(q as QueuedMessage));
+    // In a group other members' messages may come between the parts: they keep their place, after this job.
+    const next = items.find((q) => !job.includes(q as QueuedMessage) && senderIdOf(q) === senderIdOf(head));
     if (!next) {
       const waitMs = mergeWaitMs(lastArrivalOf(job), now, expectsMore(job) ? mergeWindowMs : 0, polledAt);
       return waitMs > 0 ? { waitMs } : { job };
@@ -209,6 +211,10 @@ export function nextJob(
     if (!belongsTo(job, unit, windowS)) return { job };
   }
 }
+
+/** Who sent a queued update: the message's sender, or whoever pressed the button. */
+const senderIdOf = (q: Queued): number | undefined =>
+  q.classified.kind === 'message' ? q.classified.message.from?.id : q.classified.query.from.id;
 
 /** The unit `first` starts: every queued part of its album, or the message alone. */
 function unitOf(items: Queued[], first: QueuedMessage): QueuedMessage[] {
@@ -575,12 +581,36 @@ async function fetchUpdates(state: ChannelState): Promise<Update[]> {
   const busy = state.offsets.pendingCount() > 0;
   const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
   const startedAt = Date.now();
-  const updates = await state.api.getUpdates(state.offsets.offset(), timeoutS, state.abort.signal);
+  const updates = await state.api
+    .getUpdates(state.offsets.offset(), timeoutS, state.abort.signal)
+    .catch(async (err: unknown) => {
+      await removeWebhookAfterConflict(state, err);
+      throw err;
+    });
   state.lastPollAt = Date.now();
   state.lastPollError = undefined;
   state.polledAt = startedAt;
   state.metrics.success('tg');
   return updates;
+}
+
+/**
+ * After a 409 "Conflict: can't use getUpdates method while webhook is active" (Bot API getUpdates: it "will not work
+ * if an outgoing webhook is set up"), a webhook was set for this bot after start — by hand, or a stale deployment:
+ * it is removed again, as at start (`connect`; pending updates kept), so polling resumes after the conflict wait.
+ * Any other failure, and a failing deleteWebhook, change nothing (the poll's retry goes on).
+ */
+async function removeWebhookAfterConflict(state: ChannelState, err: unknown): Promise<void> {
+  const failure = state.api.describe(err);
+  if (failure.kind !== 'conflict' || !/webhook/i.test(failure.message) || state.stopping) return;
+  state.logger.warn('a webhook was set for this bot while it long-polls; removing it (pending updates kept)', {
+    error: { message: failure.message, code: failure.status },
+  });
+  await state.api
+    .deleteWebhook()
+    .catch((e: unknown) =>
+      state.logger.warn('deleteWebhook failed; polling retries', { error: { message: state.api.describe(e).message } }),
+    );
 }
 
 /** One poll: fetch (retried with backoff), dispatch each update, then wait a little if some chat is busy. */
@@ -638,11 +668,13 @@ function continuationOf(state: ChannelState, update: Update): Classified | undef
 }
 
 /**
- * Whether the last message queued in `message`'s chat is from its sender, in the window, and a long part that is
- * not an album (or any message, an album part too, when `message` is a forward sent along with it).
+ * Whether the last message `message`'s sender queued in its chat (another member's may follow it) is in the window
+ * and a long part that is not an album (or any message, an album part too, when `message` is a forward sent along
+ * with it).
  */
 function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
-  const last = state.chats.get(String(message.chat.id))?.items.at(-1);
+  // Another member's message may have come in between (it is a job of its own: nextJob).
+  const last = state.chats.get(String(message.chat.id))?.items.findLast((q) => senderIdOf(q) === message.from?.id);
   if (!last || !isMessage(last) || (mediaGroupOf(last.classified.message) !== undefined && !forward)) return false;
   const part = last.classified.message;
   const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
@@ -949,9 +981,21 @@ function rememberAlbum(state: ChannelState, key: string): void {
   }
 }
 
-/** Runs `work` while showing "typing…" in the chat (renewed every 4.5 s; failures of the indicator ignored). */
+/**
+ * Runs `work` while showing "typing…" in the chat (renewed every 4.5 s). A failed indicator is not retried and
+ * never fails the job; after a 429 it waits the `retry_after` (s), after a refusal it stops for this job.
+ */
 async function withTyping<T>(state: ChannelState, chatId: number, work: () => Promise<T>): Promise<T> {
-  const typing = () => void state.api.sendTyping(state.migratedChats.get(chatId) ?? chatId).catch(() => undefined);
+  // No indicator until a 429's retry_after has passed (Telegram's flood control), nor after a refusal (blocked …).
+  let quietUntil = 0;
+  const typing = () => {
+    if (Date.now() < quietUntil) return;
+    void state.api.sendTyping(state.migratedChats.get(chatId) ?? chatId).catch((err: unknown) => {
+      const f = state.api.describe(err);
+      if (f.kind === 'rate_limited') quietUntil = Date.now() + (f.retryAfterS ?? 1) * 1000;
+      else if (f.kind === 'rejected' || f.kind === 'migrated') quietUntil = Number.POSITIVE_INFINITY;
+    });
+  };
   typing();
   const timer = setInterval(typing, TYPING_RENEW_MS);
   try {
@@ -1155,7 +1199,9 @@ async function removeButtons(state: ChannelState, query: CallbackQuery): Promise
  * - `migrate`: 400 with migrate_to_chat_id, the first time in this answer → send to the supergroup at once;
  * - `give_up`: a permanent refusal (403 blocked, 400 chat not found, a second migration …), or 5xx/network
  *   after every SEND_RETRY_DELAYS_MS step (`reason: 'unavailable'`);
- * - `wait`: 429 → `retry_after` seconds (this chat only; not counted);
+ * - `wait`: 429 → `retry_after` seconds (this chat only; not counted); 401/404 (the token was revoked) → a minute,
+ *   for as long as it lasts: the answer is kept, never given up — a person fixes the token, and on a stop the update
+ *   stays unconfirmed for the next process;
  * - `retry`: 5xx/network → the next SEND_RETRY_DELAYS_MS step, ±20 %.
  *
  * @param failures 5xx/network failures of this piece before this one.
@@ -1173,6 +1219,7 @@ export function sendRetryStep(
     return { action: 'migrate', migrateToChatId: failure.migrateToChatId, delayMs: 0 };
   if (failure.kind === 'rejected' || failure.kind === 'migrated') return { action: 'give_up', reason: failure.reason };
   if (failure.kind === 'rate_limited') return { action: 'wait', delayMs: (failure.retryAfterS ?? 1) * 1000 };
+  if (failure.kind === 'unauthorized') return { action: 'wait', delayMs: UNAUTHORIZED_WAIT_MS };
   if (failures >= SEND_RETRY_DELAYS_MS.length) return { action: 'give_up', reason: 'unavailable' };
   return { action: 'retry', delayMs: spreadMs(SEND_RETRY_DELAYS_MS[failures]!, 0.2, random) };
 }
@@ -1198,11 +1245,21 @@ async function deliverAndAudit(
  * kind (`sendRetryStep`).
  */
 async function deliver(state: ChannelState, reply: SentReply): Promise<{ outcome: HandledOutcome; reason?: string }> {
-  const parts = splitMessage(reply.text);
+  const pieces = splitMessage(reply.text);
   const migration = { migrated: false };
-  for (const [i, part] of parts.entries()) {
-    const failed = await sendPart(state, reply, part, i === 0 ? reply.replyTo : undefined, migration);
+  for (let first = true; pieces.length > 0;) {
+    const piece = pieces.shift()!;
+    const failed = await sendPart(state, reply, piece, first ? reply.replyTo : undefined, migration);
+    if (failed === 'too_long') {
+      // Telegram counted more than we did (it counts after its own parsing): the piece is halved, not dropped.
+      state.logger.info('Telegram found an answer piece too long; sending it in two', {
+        telegram: { chat_id: reply.chatId, piece_length: piece.length },
+      });
+      pieces.unshift(...splitMessage(piece, Math.ceil(piece.length / 2)));
+      continue;
+    }
     if (failed) return failed;
+    first = false;
   }
   state.metrics.reply('tg', 'sent');
   return { outcome: reply.outcome, reason: reply.reason };
@@ -1229,14 +1286,23 @@ async function sendOnce(
   }
 }
 
-/** Sends one piece with retries (`sendRetryStep`); undefined when sent, else the failed outcome and reason. */
+/**
+ * Shortest piece (UTF-16 code units) that is halved after 400 "message is too long"; a shorter one refused so is
+ * given up (Telegram's limit is MAX_MESSAGE_LENGTH: such a refusal of a short text is something else).
+ */
+export const MIN_CUT_PIECE_CHARS = 64;
+
+/**
+ * Sends one piece with retries (`sendRetryStep`); undefined when sent, `too_long` when Telegram refused it as
+ * "message is too long" and it can be halved (MIN_CUT_PIECE_CHARS), else the failed outcome and reason.
+ */
 async function sendPart(
   state: ChannelState,
   reply: SentReply,
   text: string,
   replyTo: number | undefined,
   migration: { migrated: boolean },
-): Promise<{ outcome: 'failed'; reason: string } | undefined> {
+): Promise<{ outcome: 'failed'; reason: string } | 'too_long' | undefined> {
   let failures = 0;
   let step: ReturnType<typeof sendRetryStep> | undefined;
   try {
@@ -1253,6 +1319,7 @@ async function sendPart(
     return undefined;
   } catch (err) {
     if (err instanceof Stopped || step?.action !== 'give_up') throw err;
+    if (step.reason === 'message_too_long' && text.length >= MIN_CUT_PIECE_CHARS) return 'too_long';
     return giveUpSend(state, reply.chatId, err, step.reason);
   }
 }
@@ -1281,7 +1348,13 @@ function logSendRetry(
 ): void {
   const f = state.api.describe(err);
   const to = { telegram: { chat_id: state.migratedChats.get(chatId) ?? chatId } };
-  if (step?.action === 'wait') state.logger.warn(`Telegram asks this chat to wait ${f.retryAfterS ?? 1} s (429)`, to);
+  if (step?.action === 'wait' && f.kind === 'unauthorized')
+    state.logger.error('Telegram rejects the bot token (sendMessage); the answer waits for a valid token', {
+      ...to,
+      error: { message: f.message, code: f.status },
+    });
+  else if (step?.action === 'wait')
+    state.logger.warn(`Telegram asks this chat to wait ${f.retryAfterS ?? 1} s (429)`, to);
   if (step?.action === 'retry')
     state.logger.warn(`sendMessage failed (${f.kind}); retrying in ${Math.round(waitMs)} ms`, {
       ...to,
