@@ -290,6 +290,9 @@ describe('audit events (POST /audit-events)', () => {
     const skippedReason = (messageId: string) =>
       secretary.auditEvents.find((e) => e.message_id === messageId && e.outcome === 'skipped')?.reason;
     await waitUntil(() => skippedReason(`tg:callback:${press.callback_query_id}`), 'the press event');
+    // The reporter sends its events in batches (200 ms apart), so the reply's event may come in a later batch.
+    await waitUntil(() => eventsOf(secretary, id(asked)).length >= 2, 'the reply event');
+    await waitUntil(() => skippedReason(id(chatter)), 'the group chatter event');
     expect(eventsOf(secretary, id(asked)).map((e) => [e.event_id, e.outcome, e.direction])).toEqual([
       [`telegram:${id(asked)}:received`, 'received', 'inbound'],
       [`telegram:${id(asked)}:reply`, 'delivered', 'outbound'],
