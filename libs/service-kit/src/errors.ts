@@ -60,6 +60,9 @@ export const errors = {
   invalidParameter: (name: string, message: string) =>
     new AppError('invalid_parameter', 400, `Parameter '${name}' ${message}`, { details: { parameter: name } }),
   invalidJson: () => new AppError('invalid_json', 400, 'Request body is not valid JSON'),
+  /** A JSON body whose bytes are not UTF-8: not JSON text at all (RFC 8259 §8.1), so the same code as invalidJson. */
+  invalidUtf8: () =>
+    new AppError('invalid_json', 400, 'Request body is not valid UTF-8 (JSON is UTF-8 only, RFC 8259 §8.1)'),
   unauthorized: (message = 'Missing or invalid API key: send Authorization: Bearer <key>') =>
     new AppError('unauthorized', 401, message, { headers: { 'WWW-Authenticate': 'Bearer' } }),
   forbidden: (message: string) => new AppError('forbidden', 403, message),

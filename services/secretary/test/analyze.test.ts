@@ -709,7 +709,7 @@ describe("analyze: a guesser that refuses the secretary's service key", () => {
       statusCode: 503,
     });
     expect(llm.guesserLlm.requests.length).toBe(calls);
-    const health = await request(mismatched.url).get('/health');
+    const health = await request(mismatched.url).get('/health').set(bearer('admin'));
     expect(openapi.responseProblems('getHealth', health.status, health.body)).toEqual([]);
     expect(health.body.checks.guesser).toMatchObject({
       status: 'down',

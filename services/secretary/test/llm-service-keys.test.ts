@@ -150,7 +150,8 @@ describe("/health when an LLM service refuses the secretary's key", () => {
       port,
     );
   const health = async () => {
-    const res = await request(secretary.url).get('/health');
+    // The details are for admin and service keys (s27).
+    const res = await request(secretary.url).get('/health').set(bearer('admin'));
     expect(openapi.responseProblems('getHealth', res.status, res.body)).toEqual([]);
     return res;
   };

@@ -1,0 +1,160 @@
+// An attacker on the same network as a service (issue s27): what the open GET /health tells a caller without a
+// key, and what a JSON body that is not UTF-8 does. Real HTTP through the kit's app, a real logger sink.
+import Transport from 'winston-transport';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import {
+  createAuthenticator,
+  createLogger,
+  createMetrics,
+  createServiceApp,
+  type ApiKeys,
+  type Authenticator,
+  type HealthCheck,
+} from '@workemon/service-kit';
+
+class Sink extends Transport {
+  lines: Record<string, unknown>[] = [];
+  override log(info: Record<string, unknown>, next: () => void) {
+    this.lines.push(info);
+    next();
+  }
+}
+
+const CLIENT = 'client-key-0123456789abcdefghijklmnop';
+const ADMIN = 'admin-key-0123456789abcdefghijklmnopq';
+const SERVICE = 'service-key-0123456789abcdefghijklmno';
+const keys: ApiKeys = {
+  client: [{ name: 'web', key: CLIENT }],
+  admin: [{ name: 'alice', key: ADMIN }],
+  service: [{ name: 'stack', key: SERVICE }],
+};
+
+// What a real dependency's failure says: pg's and undici's connection errors name the host, the port, the user.
+const POSTGRES_ERROR = 'getaddrinfo ENOTFOUND pg-primary.internal.corp.example (postgres://workemon@pg-primary:5432)';
+const LLM_DETAIL = "LLM provider 'openai' at http://10.20.30.40:8080/v1 is unreachable: check LLM_BASE_URL";
+
+function build(auth: Authenticator | undefined, checks?: HealthCheck[]) {
+  const sink = new Sink();
+  const logger = createLogger({ service: 'attacked', stdout: sink });
+  const healthChecks: HealthCheck[] = checks ?? [
+    {
+      name: 'postgres',
+      critical: true,
+      run: async () => {
+        throw new Error(POSTGRES_ERROR);
+      },
+    },
+    { name: 'llm', critical: false, run: async () => ({ status: 'degraded', detail: LLM_DETAIL }) },
+    {
+      name: 'telegram',
+      critical: false,
+      run: async () => ({ status: 'disabled', detail: 'TELEGRAM_BOT_TOKEN unset' }),
+    },
+  ];
+  const app = createServiceApp(
+    { service: 'attacked', version: '1.2.3', logger, metrics: createMetrics('attacked'), healthChecks, auth },
+    (a) => {
+      a.post('/echo', (req, res) => res.json(req.body));
+    },
+  );
+  return { app, sink };
+}
+
+type Report = { status: string; service: string; checks: Record<string, { status: string; detail?: string }> };
+
+describe('GET /health without a key (s27)', () => {
+  it('says only the status of each dependency: no error text, host, URL or connection string', async () => {
+    const { app } = build(createAuthenticator(keys));
+    for (const authorization of [undefined, 'Bearer wrong-key-0123456789abcdef', `Bearer ${CLIENT}`]) {
+      const req = request(app).get('/health');
+      const res = await (authorization ? req.set('Authorization', authorization) : req);
+      expect(res.status, String(authorization)).toBe(503);
+      const body = res.body as Report;
+      expect(body).toMatchObject({ status: 'down', service: 'attacked', version: '1.2.3' });
+      expect(body.checks['postgres']).toMatchObject({ status: 'down' });
+      expect(body.checks['llm']).toMatchObject({ status: 'degraded' });
+      expect(body.checks['telegram']).toMatchObject({ status: 'disabled' });
+      for (const check of Object.values(body.checks)) expect(check).not.toHaveProperty('detail');
+      expect(res.text).not.toMatch(/internal\.corp|pg-primary|10\.20\.30\.40|postgres:\/\/|LLM_BASE_URL|TELEGRAM/);
+      // The answer depends on the Authorization field: no shared cache may hand one caller's view to another.
+      expect(res.headers['vary']).toMatch(/authorization/i);
+    }
+  });
+
+  it('gives the details to an admin or a service key', async () => {
+    const { app } = build(createAuthenticator(keys));
+    for (const key of [ADMIN, SERVICE]) {
+      const res = await request(app).get('/health').set('Authorization', `Bearer ${key}`);
+      expect(res.status).toBe(503);
+      const body = res.body as Report;
+      expect(body.checks['postgres']!.detail).toBe(POSTGRES_ERROR);
+      expect(body.checks['llm']!.detail).toBe(LLM_DETAIL);
+    }
+  });
+
+  it('gives them to a keyless call from this machine while the admin or service class is open (npm start)', async () => {
+    const { app } = build(createAuthenticator({ client: [], admin: [], service: [] }, { open: ['admin'] }));
+    const local = await request(app).get('/health').set('Host', '127.0.0.1:8000');
+    expect((local.body as Report).checks['postgres']!.detail).toBe(POSTGRES_ERROR);
+    // A web page that rebinds its name to 127.0.0.1 is not this machine's client.
+    const page = await request(app).get('/health').set('Host', 'attacker.example:8000');
+    expect((page.body as Report).checks['postgres']).not.toHaveProperty('detail');
+  });
+
+  it('hides them from everyone over HTTP when the app has no authenticator', async () => {
+    const { app } = build(undefined);
+    const res = await request(app).get('/health').set('Authorization', `Bearer ${ADMIN}`);
+    expect((res.body as Report).checks['postgres']).not.toHaveProperty('detail');
+  });
+
+  it('puts the details in the log, once per change of a check', async () => {
+    let up = false;
+    const { app, sink } = build(createAuthenticator(keys), [
+      {
+        name: 'postgres',
+        critical: true,
+        run: async () => {
+          if (up) return { status: 'ok' };
+          throw new Error(POSTGRES_ERROR);
+        },
+      },
+    ]);
+    await request(app).get('/health');
+    await request(app).get('/health');
+    const down = sink.lines.filter((l) => String(l['message']).includes(POSTGRES_ERROR));
+    expect(down).toHaveLength(1);
+    expect(down[0]).toMatchObject({ level: 'warn' });
+    up = true;
+    await request(app).get('/health');
+    const recovered = sink.lines.filter((l) => /health check postgres is ok/.test(String(l['message'])));
+    expect(recovered).toHaveLength(1);
+  });
+});
+
+describe('a JSON body that is not valid UTF-8 (s27)', () => {
+  it('is refused with 400 in the contract shape instead of read with replacement characters', async () => {
+    const { app } = build(undefined);
+    const invalid = Buffer.concat([Buffer.from('{"request":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]);
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'application/merge-patch+json']) {
+      // superagent would serialise a Buffer as JSON ({type:'Buffer'}): the bytes go out as they are.
+      const res = await request(app)
+        .post('/echo')
+        .set('Content-Type', type)
+        .serialize(() => invalid as unknown as string)
+        .send(invalid);
+      expect(res.status, type).toBe(400);
+      expect(res.body).toEqual({
+        error: 'Bad Request',
+        message: 'Request body is not valid UTF-8 (JSON is UTF-8 only, RFC 8259 §8.1)',
+        statusCode: 400,
+      });
+    }
+    const valid = await request(app)
+      .post('/echo')
+      .set('Content-Type', 'application/json')
+      .send('{"request":"Привет 👋"}');
+    expect(valid.status).toBe(200);
+    expect(valid.body).toEqual({ request: 'Привет 👋' });
+  });
+});
