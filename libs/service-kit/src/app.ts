@@ -4,7 +4,7 @@ import { AppError, ERROR_CODE_HEADER, RETRYABLE_HEADER, errorBody, errors, isApp
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { runHealthChecks, type HealthCheck, type HealthReport } from './health.js';
-import type { Authenticator, KeyClass } from './auth.js';
+import { principalOf, type Authenticator, type KeyClass } from './auth.js';
 import { deferBodyErrors, jsonBodyParser } from './json-body.js';
 import { getRequestId } from './request-context.js';
 import { installLeanJson } from './json-response.js';
@@ -151,10 +151,21 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
     // The error's code and retry verdict for callers that are ours (http-client.ts): they survive the hop.
     res.setHeader(ERROR_CODE_HEADER, appError.code);
     res.setHeader(RETRYABLE_HEADER, String(appError.retryable));
-    res.status(appError.status).json(errorBody(appError.status, appError.message));
+    res.status(appError.status).json(errorBody(appError.status, messageFor(appError, res)));
   };
   app.use(errorHandler);
   return app;
+}
+
+/**
+ * The message an error's caller gets: `publicMessage` (when the error has one) for a client key, `message` for
+ * everyone else — admin and service keys, keyless callers on this machine while a class is open, routes without
+ * keys (operators and our own services, who need the explanation).
+ */
+function messageFor(appError: AppError, res: express.Response): string {
+  const principal = principalOf(res);
+  const client = principal?.keyClass === 'client' && !principal.anonymous;
+  return client && appError.publicMessage !== undefined ? appError.publicMessage : appError.message;
 }
 
 /** Maps anything thrown to an AppError; body-parser's errors keep their meaning, anything unknown is a 500. */

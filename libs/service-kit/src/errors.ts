@@ -13,6 +13,13 @@ export class AppError extends Error {
   readonly headers?: Record<string, string>;
   /** Whether trying the same call again later may succeed (used by retry policies and callers). */
   readonly retryable: boolean;
+  /**
+   * The message for a caller who is not an operator (a client key, `Principal.keyClass` `client`, not anonymous),
+   * when `message` holds an operator's explanation: hosts, URLs, configuration keys, another service's words
+   * (`Upstream 'guesser' is unavailable` for `Upstream 'guesser' is unavailable: LLM provider 'ollama' at …`).
+   * Unset: everyone gets `message`. The error handler picks; the log always has `message`.
+   */
+  readonly publicMessage?: string;
 
   constructor(
     code: string,
@@ -23,6 +30,7 @@ export class AppError extends Error {
       details?: Record<string, unknown>;
       headers?: Record<string, string>;
       retryable?: boolean;
+      publicMessage?: string;
     } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -32,6 +40,7 @@ export class AppError extends Error {
     this.details = options.details;
     this.headers = options.headers;
     this.retryable = options.retryable ?? (status === 429 || status >= 502);
+    if (options.publicMessage !== undefined) this.publicMessage = options.publicMessage;
   }
 }
 

@@ -4,6 +4,7 @@ import Transport from 'winston-transport';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import {
+  AppError,
   createAuthenticator,
   createLogger,
   createMetrics,
@@ -156,5 +157,45 @@ describe('a JSON body that is not valid UTF-8 (s27)', () => {
       .send('{"request":"Привет 👋"}');
     expect(valid.status).toBe(200);
     expect(valid.body).toEqual({ request: 'Привет 👋' });
+  });
+});
+
+describe("an error whose message is an operator's explanation (s27)", () => {
+  const failing = (auth: Authenticator) => {
+    const logger = createLogger({ service: 'attacked', stdout: new Sink() });
+    return createServiceApp({ service: 'attacked', version: '1', logger, metrics: createMetrics('attacked') }, (a) => {
+      a.get('/ask', auth.require(['client', 'admin', 'service']), () => {
+        throw new AppError(
+          'upstream_unavailable',
+          503,
+          "Upstream 'guesser' is unavailable: at http://10.0.0.5 (GUESSER_URL)",
+          {
+            publicMessage: "Upstream 'guesser' is unavailable",
+          },
+        );
+      });
+    });
+  };
+
+  it('reaches a client key as its public message only; admin and service keys get the explanation', async () => {
+    const app = failing(createAuthenticator(keys));
+    const client = await request(app).get('/ask').set('Authorization', `Bearer ${CLIENT}`);
+    expect(client.status).toBe(503);
+    expect(client.body).toEqual({
+      error: 'Service Unavailable',
+      message: "Upstream 'guesser' is unavailable",
+      statusCode: 503,
+    });
+    for (const key of [ADMIN, SERVICE]) {
+      const res = await request(app).get('/ask').set('Authorization', `Bearer ${key}`);
+      expect(res.body.message).toBe("Upstream 'guesser' is unavailable: at http://10.0.0.5 (GUESSER_URL)");
+    }
+  });
+
+  it('reaches a keyless caller on this machine whole while the client class is open (npm start)', async () => {
+    const app = failing(createAuthenticator({ client: [], admin: [], service: [] }, { open: ['client'] }));
+    const res = await request(app).get('/ask').set('Host', 'localhost:8000');
+    expect(res.status).toBe(503);
+    expect(res.body.message).toContain('http://10.0.0.5');
   });
 });
