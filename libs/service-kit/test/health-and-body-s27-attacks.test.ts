@@ -1,5 +1,6 @@
 // An attacker on the same network as a service (issue s27): what the open GET /health tells a caller without a
 // key, and what a JSON body that is not UTF-8 does. Real HTTP through the kit's app, a real logger sink.
+import { connect } from 'node:net';
 import Transport from 'winston-transport';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import {
   createLogger,
   createMetrics,
   createServiceApp,
+  runService,
   type ApiKeys,
   type Authenticator,
   type HealthCheck,
@@ -197,5 +199,47 @@ describe("an error whose message is an operator's explanation (s27)", () => {
     const res = await request(app).get('/ask').set('Host', 'localhost:8000');
     expect(res.status).toBe(503);
     expect(res.body.message).toContain('http://10.0.0.5');
+  });
+});
+
+describe("requests Node's HTTP parser refuses (s27)", () => {
+  /** Sends `raw` on a fresh connection and reads the whole answer. */
+  const exchange = (port: number, raw: string) =>
+    new Promise<{ head: string; body: unknown }>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.from(raw, 'utf8')));
+      let data = '';
+      socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
+      socket.on('end', () => {
+        const [head, body] = data.split('\r\n\r\n');
+        resolve({ head: head!, body: JSON.parse(body!) as unknown });
+      });
+      socket.on('error', reject);
+    });
+
+  it('answer 400 in the contract shape saying what is wrong: framing (smuggling), a header, the method', async () => {
+    const { app, sink } = build(undefined);
+    const running = await runService({
+      app,
+      port: 0,
+      host: '127.0.0.1',
+      logger: createLogger({ service: 'x', stdout: sink }),
+    });
+    try {
+      const framing = /Content-Length and Transfer-Encoding/;
+      for (const [raw, message] of [
+        // Request smuggling: a proxy and the service could read different bodies (RFC 9112 §6.1).
+        ['POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', framing],
+        ['POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd', framing],
+        ['GET /health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', /header field/],
+        ['BREW /health HTTP/1.1\r\nHost: x\r\n\r\n', /method/],
+        ['GET /health?q=привет HTTP/1.1\r\nHost: x\r\n\r\n', /percent-encode the URL/],
+      ] as const) {
+        const res = await exchange(running.port, raw);
+        expect(res.head, raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+        expect(res.body).toEqual({ error: 'Bad Request', message: expect.stringMatching(message), statusCode: 400 });
+      }
+    } finally {
+      await running.shutdown('test');
+    }
   });
 });
