@@ -91,7 +91,13 @@ describe('with the real secretary', () => {
     });
     try {
       type Health = { status: string; checks: Record<string, { status: string; detail?: string }> };
-      const readHealth = async () => (await (await fetch(`${stray.http.url}/health`)).json()) as Health;
+      // The details are for admin and service keys (s27): the stray's own service key.
+      const readHealth = async () =>
+        (await (
+          await fetch(`${stray.http.url}/health`, {
+            headers: { Authorization: 'Bearer not-a-key-of-the-secretary-0123456789' },
+          })
+        ).json()) as Health;
       await waitFor(async () => (await readHealth()).checks['telegram']?.detail?.startsWith('not polling'), {
         what: 'the lease refused',
       });

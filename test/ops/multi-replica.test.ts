@@ -6,6 +6,7 @@
 // documented window (the send in flight at the kill, per chat).
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@workemon/testkit';
+import { bearer } from '@workemon/testkit/api-keys';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeLlm, type FakeLlm } from '@workemon/testkit/fake-llm';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
@@ -30,7 +31,9 @@ const startService = (service: string, name: string, env: Record<string, string>
   startProcess(procs, service, name, env);
 
 type Health = { checks: Record<string, { status: string; detail?: string }> };
-const health = async (p: Proc) => (await (await fetch(`${p.url}/health`)).json()) as Health;
+// The checks' details (standby notes among them) are for admin and service keys (s27).
+const health = async (p: Proc) =>
+  (await (await fetch(`${p.url}/health`, { headers: bearer('service') })).json()) as Health;
 /** Whether a communicator polls the mailbox and the bot (its checks do not say "standby"). */
 const polls = async (p: Proc) => {
   const { checks } = await health(p);

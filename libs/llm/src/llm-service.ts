@@ -134,6 +134,8 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
       openapi: document,
       healthChecks: llm.healthChecks(),
       bodyLimit: bodyLimitForInput(config.llm.maxInputChars),
+      // /health's details (the provider's URL and error) only for the secretary's key (and admin keys).
+      auth,
     },
     (app) => {
       const routeDeps: LlmRouteDeps = {

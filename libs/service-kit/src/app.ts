@@ -3,7 +3,8 @@ import type { OpenApiDocument } from '@workemon/contracts';
 import { AppError, ERROR_CODE_HEADER, RETRYABLE_HEADER, errorBody, errors, isAppError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { runHealthChecks, type HealthCheck } from './health.js';
+import { runHealthChecks, type HealthCheck, type HealthReport } from './health.js';
+import { principalOf, type Authenticator, type KeyClass } from './auth.js';
 import { deferBodyErrors, jsonBodyParser } from './json-body.js';
 import { getRequestId } from './request-context.js';
 import { installLeanJson } from './json-response.js';
@@ -21,7 +22,42 @@ export type ServiceAppOptions = {
   healthChecks?: readonly HealthCheck[] | (() => readonly HealthCheck[]);
   /** Largest JSON body accepted (express/body-parser syntax). Default 1mb. */
   bodyLimit?: string;
+  /**
+   * The service's authenticator. GET /health stays open, but shows each check's `detail` (error texts of
+   * dependencies: host names, URLs, configuration keys) only to a caller `auth.allows` for `HEALTH_DETAIL_CLASSES`;
+   * everyone else gets each dependency's status alone. Without it no HTTP caller sees the details. Either way every
+   * change of a check's status is logged with its detail (`logHealthChanges`).
+   */
+  auth?: Authenticator;
 };
+
+/** Key classes that see the details of GET /health: operators and the other services (the secretary reads them). */
+export const HEALTH_DETAIL_CLASSES: readonly KeyClass[] = ['admin', 'service'];
+
+/** A health report as a caller without an admin or service key gets it: each check's status and latency, no detail. */
+export function healthSummary(report: HealthReport): HealthReport {
+  const checks: HealthReport['checks'] = {};
+  for (const [name, { status, latency_ms }] of Object.entries(report.checks)) checks[name] = { status, latency_ms };
+  return { ...report, checks };
+}
+
+/**
+ * Logs each check whose status changed since the last /health of this app (`last` keeps them): `warn` with the
+ * detail when it turns down or degraded, `info` when it is ok again. A check first seen ok or disabled is not
+ * logged; a detail that changes while the status stays (a counter of seconds) is not logged again.
+ */
+function logHealthChanges(logger: Logger, last: Map<string, string>, report: HealthReport): void {
+  for (const [name, check] of Object.entries(report.checks)) {
+    const before = last.get(name);
+    last.set(name, check.status);
+    if (before === check.status || (before === undefined && (check.status === 'ok' || check.status === 'disabled')))
+      continue;
+    const fields = { workemon: { health: { check: name, status: check.status, previous_status: before ?? null } } };
+    if (check.status === 'down' || check.status === 'degraded')
+      logger.warn(`health check ${name} is ${check.status}${check.detail ? `: ${check.detail}` : ''}`, fields);
+    else logger.info(`health check ${name} is ${check.status}${check.detail ? `: ${check.detail}` : ''}`, fields);
+  }
+}
 
 /**
  * Adds fields to the one access-log line of the current request (written when the response finishes), instead of
@@ -55,7 +91,8 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
   app.use(requestEntry(logger, metrics, deferBodyErrors(jsonBodyParser({ limit: options.bodyLimit ?? '1mb' }))));
   installLeanJson(app);
 
-  app.get('/health', async (_req, res) => {
+  const healthSeen = new Map<string, string>();
+  app.get('/health', async (req, res) => {
     const checks = typeof options.healthChecks === 'function' ? options.healthChecks() : (options.healthChecks ?? []);
     const { httpStatus, report } = await runHealthChecks(checks, {
       service: options.service,
@@ -63,7 +100,12 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
       startedAt,
       metrics,
     });
-    res.status(httpStatus).json(report);
+    logHealthChanges(logger, healthSeen, report);
+    // One URL, two views: a cache between caller and service must not hand the keyed view to another caller.
+    res.setHeader('Vary', 'Authorization');
+    res.setHeader('Cache-Control', 'no-store');
+    const detailed = options.auth?.allows(req, HEALTH_DETAIL_CLASSES) ?? false;
+    res.status(httpStatus).json(detailed ? report : healthSummary(report));
   });
 
   app.get('/metrics', async (_req, res) => {
@@ -109,10 +151,21 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
     // The error's code and retry verdict for callers that are ours (http-client.ts): they survive the hop.
     res.setHeader(ERROR_CODE_HEADER, appError.code);
     res.setHeader(RETRYABLE_HEADER, String(appError.retryable));
-    res.status(appError.status).json(errorBody(appError.status, appError.message));
+    res.status(appError.status).json(errorBody(appError.status, messageFor(appError, res)));
   };
   app.use(errorHandler);
   return app;
+}
+
+/**
+ * The message an error's caller gets: `publicMessage` (when the error has one) for a client key, `message` for
+ * everyone else — admin and service keys, keyless callers on this machine while a class is open, routes without
+ * keys (operators and our own services, who need the explanation).
+ */
+function messageFor(appError: AppError, res: express.Response): string {
+  const principal = principalOf(res);
+  const client = principal?.keyClass === 'client' && !principal.anonymous;
+  return client && appError.publicMessage !== undefined ? appError.publicMessage : appError.message;
 }
 
 /** Maps anything thrown to an AppError; body-parser's errors keep their meaning, anything unknown is a 500. */

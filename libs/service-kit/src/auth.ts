@@ -212,6 +212,12 @@ export type Authenticator = {
    * `{keyClass, name: 'anonymous'}` when one of `classes` is open.
    */
   require: (classes: readonly KeyClass[]) => RequestHandler;
+  /**
+   * Whether `req` would pass `require(classes)`, asked without answering it: one Authorization field holding a key
+   * of one of `classes`, or none while one of them is open and the call comes from this machine. Never throws; for
+   * open routes that show more to some callers (GET /health's details).
+   */
+  allows: (req: Request, classes: readonly KeyClass[]) => boolean;
   /** The classes that are open (no keys, loopback). */
   readonly open: readonly KeyClass[];
 };
@@ -243,6 +249,15 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
   };
   return {
     open,
+    allows(req, classes) {
+      if ((req.headersDistinct['authorization']?.length ?? 0) > 1) return false;
+      const header = req.get('authorization');
+      if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header))
+        return classes.some((c) => open.includes(c)) && fromThisMachine(req);
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      const principal = match ? identify(match[1]!) : undefined;
+      return principal !== undefined && classes.includes(principal.keyClass);
+    },
     require(classes) {
       if (classes.length === 0) throw new Error('auth.require needs at least one key class');
       const allowed = new Set(classes);

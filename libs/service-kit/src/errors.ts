@@ -13,6 +13,13 @@ export class AppError extends Error {
   readonly headers?: Record<string, string>;
   /** Whether trying the same call again later may succeed (used by retry policies and callers). */
   readonly retryable: boolean;
+  /**
+   * The message for a caller who is not an operator (a client key, `Principal.keyClass` `client`, not anonymous),
+   * when `message` holds an operator's explanation: hosts, URLs, configuration keys, another service's words
+   * (`Upstream 'guesser' is unavailable` for `Upstream 'guesser' is unavailable: LLM provider 'ollama' at …`).
+   * Unset: everyone gets `message`. The error handler picks; the log always has `message`.
+   */
+  readonly publicMessage?: string;
 
   constructor(
     code: string,
@@ -23,6 +30,7 @@ export class AppError extends Error {
       details?: Record<string, unknown>;
       headers?: Record<string, string>;
       retryable?: boolean;
+      publicMessage?: string;
     } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -32,6 +40,7 @@ export class AppError extends Error {
     this.details = options.details;
     this.headers = options.headers;
     this.retryable = options.retryable ?? (status === 429 || status >= 502);
+    if (options.publicMessage !== undefined) this.publicMessage = options.publicMessage;
   }
 }
 
@@ -60,6 +69,9 @@ export const errors = {
   invalidParameter: (name: string, message: string) =>
     new AppError('invalid_parameter', 400, `Parameter '${name}' ${message}`, { details: { parameter: name } }),
   invalidJson: () => new AppError('invalid_json', 400, 'Request body is not valid JSON'),
+  /** A JSON body whose bytes are not UTF-8: not JSON text at all (RFC 8259 §8.1), so the same code as invalidJson. */
+  invalidUtf8: () =>
+    new AppError('invalid_json', 400, 'Request body is not valid UTF-8 (JSON is UTF-8 only, RFC 8259 §8.1)'),
   unauthorized: (message = 'Missing or invalid API key: send Authorization: Bearer <key>') =>
     new AppError('unauthorized', 401, message, { headers: { 'WWW-Authenticate': 'Bearer' } }),
   forbidden: (message: string) => new AppError('forbidden', 403, message),

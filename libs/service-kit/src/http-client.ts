@@ -147,6 +147,8 @@ function withUpstreamMessage(ctx: Context, error: AppError, message: string | un
     details: error.details,
     headers: error.headers,
     retryable,
+    // The upstream's words are for operators; a client key gets ours alone (AppError.publicMessage).
+    publicMessage: forwarded ? (error.publicMessage ?? error.message) : error.publicMessage,
   });
 }
 

@@ -64,7 +64,14 @@ export {
 } from './auth.js';
 export { sanitizeText, sanitizeDeep, JsonTooDeepError, MAX_JSON_DEPTH } from './text-sanitizing.js';
 export { cutText, TEXT_CUT_MARKER, type CutTextOptions } from './text-cutting.js';
-export { addAccessLogFields, createServiceApp, toAppError, type ServiceAppOptions } from './app.js';
+export {
+  addAccessLogFields,
+  createServiceApp,
+  HEALTH_DETAIL_CLASSES,
+  healthSummary,
+  toAppError,
+  type ServiceAppOptions,
+} from './app.js';
 export {
   createHttpClient,
   type HttpClient,

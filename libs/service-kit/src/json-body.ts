@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import bytes from 'bytes';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -132,6 +133,8 @@ function settle(req: Request, next: NextFunction, body: Buffer | undefined, erro
     // The error's log line keeps its trace.id though `end` comes outside the context.
     return drainThen(req, () => inRequestContext(requestId, () => next(error)));
   }
+  // Buffer#toString would turn bytes that are not UTF-8 into U+FFFD and the route would store that text.
+  if (!isUtf8(body!)) return next(errors.invalidUtf8());
   try {
     req.body = parseJsonBody(body!.toString('utf8'));
   } catch (err) {
@@ -141,9 +144,19 @@ function settle(req: Request, next: NextFunction, body: Buffer | undefined, erro
 }
 
 /**
+ * body-parser's `verify` for JSON: a UTF-8 body (the charset named or, unnamed, the default) must be UTF-8, or it
+ * is the catalogue's 400 (iconv-lite would decode it with U+FFFD). body-parser passes the thrown AppError on with
+ * its own status kept (http-errors takes an Error's `status`).
+ */
+function verifyUtf8(_req: IncomingMessage, _res: unknown, body: Buffer, encoding: string): void {
+  if (/^utf-?8$/i.test(encoding) && !isUtf8(body)) throw errors.invalidUtf8();
+}
+
+/**
  * Express middleware parsing JSON request bodies (`application/json`, `application/*+json`) into `req.body`,
  * with body-parser's outcomes: `limit` (bytes, or body-parser's syntax such as `'1mb'`) exceeded → 413
  * `payload_too_large`, broken or non-object/array JSON → 400 `invalid_json`, a charset other than UTF-* → 415,
+ * bytes that are not UTF-8 → 400 `invalid_json` (RFC 8259 §8.1),
  * gzip/deflate/br bodies inflated, the client gone → 400 `request_aborted`, an empty body → `{}`, other content
  * types left unread (`req.body` undefined). A plain UTF-8 `application/json` body without Content-Encoding — the
  * services' own traffic — is read here directly (no raw-body, iconv or type-is per request); every other
@@ -152,7 +165,7 @@ function settle(req: Request, next: NextFunction, body: Buffer | undefined, erro
 export function jsonBodyParser(options: { limit: string | number }): RequestHandler {
   const limit = bytes.parse(options.limit);
   if (limit === null || isNaN(limit)) throw new TypeError(`body limit '${String(options.limit)}' is invalid`);
-  const fallback = express.json({ limit, type: JSON_BODY_TYPES });
+  const fallback = express.json({ limit, type: JSON_BODY_TYPES, verify: verifyUtf8 });
   return (req: Request, res: Response, next: NextFunction) => {
     if (!fastPathApplies(req)) return fallback(req, res, next);
     if (!('body' in (req as object))) req.body = undefined;

@@ -99,6 +99,29 @@ export function expressServerClasses(app: Express): {
   };
 }
 
+/**
+ * What is wrong with a request llhttp refused (its `HPE_*` code), for the 400 answered in the contract's shape:
+ * body framing (two Content-Length fields, or one beside Transfer-Encoding: a request a proxy in front may read
+ * differently, RFC 9112 §6.1 and §6.3; a broken chunk), a header field, the method, else the URL (raw non-ASCII
+ * or a space: the common case, a Cyrillic query typed into curl).
+ */
+function parseErrorMessage(code: string): string {
+  if (
+    /^HPE_(INVALID_TRANSFER_ENCODING|UNEXPECTED_CONTENT_LENGTH|INVALID_CONTENT_LENGTH|INVALID_CHUNK_SIZE)$/.test(code)
+  )
+    return (
+      'The request is not valid HTTP: its body framing is ambiguous or broken (send one Content-Length, or ' +
+      'Transfer-Encoding: chunked alone, never Content-Length and Transfer-Encoding together)'
+    );
+  if (code === 'HPE_INVALID_HEADER_TOKEN')
+    return 'The request is not valid HTTP: a header field has a name or value with characters HTTP does not allow';
+  if (code === 'HPE_INVALID_METHOD') return 'The request is not valid HTTP: unknown method or malformed request line';
+  return (
+    'The request is not valid HTTP: percent-encode the URL (non-ASCII characters and spaces), ' +
+    'e.g. curl -G --data-urlencode'
+  );
+}
+
 /** How often a shutting-down server closes the keep-alive connections that have fallen idle (ms). */
 const IDLE_SWEEP_MS = 100;
 
@@ -125,11 +148,7 @@ export async function runService(options: RunServiceOptions): Promise<RunningSer
             'Request URL and headers are too large (over 16 KB): send long texts as a JSON body with POST to ' +
               'the same path (the same fields)',
           ]
-        : [
-            400,
-            'The request is not valid HTTP: percent-encode the URL (non-ASCII characters and spaces), ' +
-              'e.g. curl -G --data-urlencode',
-          ];
+        : [400, parseErrorMessage(code)];
     const body = JSON.stringify(errorBody(status, message));
     socket.end(
       `HTTP/1.1 ${status} ${errorBody(status, '').error}\r\nContent-Type: application/json; charset=utf-8\r\n` +

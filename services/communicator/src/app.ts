@@ -75,6 +75,8 @@ export function buildApp(deps: AppDeps): Express {
       openapi: document,
       healthChecks: () => healthChecks(deps),
       bodyLimit: '1mb',
+      // /health's details (IMAP and Telegram errors naming hosts) only for admin and service keys.
+      auth: deps.auth,
     },
     (app) => {
       app.use(createSendRoutes({ openapi, auth: deps.auth, outbound: deps.outbound }));

@@ -174,7 +174,8 @@ describe('GET /health', () => {
       telegram: { status: 'disabled' },
     });
     await secretary.close();
-    const down = checked('getHealth', await request(c.app).get('/health'));
+    // The details are for admin and service keys (s27).
+    const down = checked('getHealth', await request(c.app).get('/health').set(SERVICE_AUTH));
     expect(down.status).toBe(503);
     expect(down.body.status).toBe('down');
     expect(down.body.checks.secretary).toMatchObject({
@@ -191,7 +192,7 @@ describe('GET /health', () => {
     const { c } = await everything({ IMAP_PASSWORD: password, TELEGRAM_BOT_TOKEN: token });
     let body: { checks: Record<string, { status: string; detail?: string }> } | undefined;
     await waitUntil(async () => {
-      body = (await request(c.app).get('/health')).body as typeof body;
+      body = (await request(c.app).get('/health').set(SERVICE_AUTH)).body as typeof body;
       return (
         /last connection error: login refused/.test(body!.checks['imap']!.detail ?? '') &&
         /last error: start: unauthorized \(HTTP 401\)/.test(body!.checks['telegram']!.detail ?? '')

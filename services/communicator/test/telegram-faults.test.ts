@@ -6,7 +6,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { TEXT_ONLY_REPLY } from '../src/telegram/telegram-channel.js';
-import { waitUntil } from './harness.js';
+import { SERVICE_AUTH, waitUntil } from './harness.js';
 import { telegramSetup } from './telegram-setup.js';
 
 const { setup } = telegramSetup({ TELEGRAM_MERGE_WINDOW_MS: '600' });
@@ -237,7 +237,8 @@ describe('telegram health', () => {
       'the telegram check to degrade',
       25_000,
     );
-    const res = await request(communicator.app).get('/health');
+    // The details are for admin and service keys (s27).
+    const res = await request(communicator.app).get('/health').set(SERVICE_AUTH);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('degraded');
     expect(res.body.checks.telegram.detail).toMatch(/last poll \d+ s ago/);

@@ -159,6 +159,8 @@ export function buildApp(deps: SecretaryDeps): Express {
       metrics: deps.metrics,
       openapi: openapi.document,
       healthChecks,
+      // /health's details (connection errors naming hosts) only for admin and service keys.
+      auth: deps.auth,
     },
     (app) => {
       // Before the route's auth: refused requests are audited too.

@@ -66,7 +66,7 @@ export function keyRefusedByUpstream(err: unknown, described: string, keyVariabl
     `The ${described} refused the secretary's service key (HTTP ${String(status)}): the ${described}'s ` +
       `SERVICE_API_KEYS must hold the key the secretary sends it (${keyVariable} or ${keyVariable}_FILE; ` +
       'unset: the first of SERVICE_API_KEYS)',
-    { cause: err, retryable: false },
+    { cause: err, retryable: false, publicMessage: `The ${described} is unavailable` },
   );
 }
 

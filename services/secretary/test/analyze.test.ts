@@ -383,8 +383,8 @@ describe('analyze: idempotency', () => {
     expect(failed.status).toBe(502);
     expect(failed.body).toEqual({
       error: 'Bad Gateway',
-      // The guesser's own explanation is passed on.
-      message: "Upstream 'guesser' returned an invalid response: LLM provider 'openai' returned an invalid answer",
+      // The guesser's own explanation is for operators (admin and service keys); a client key gets ours (s27).
+      message: "Upstream 'guesser' returned an invalid response",
       statusCode: 502,
     });
     const message = await knex()('messages').where({ message_id: fields.message_id }).first();
@@ -699,7 +699,13 @@ describe("analyze: a guesser that refuses the secretary's service key", () => {
     });
     extra.push(mismatched);
     const calls = llm.guesserLlm.requests.length;
-    const res = await analyzeGet(mismatched, { channel: 'direct', username: unique('key'), request: 'Авторизации' });
+    // The explanation names configuration keys: for an admin key (a client key gets 'The guesser is unavailable',
+    // errors-s27-attacks.test.ts).
+    const res = await analyzeGet(
+      mismatched,
+      { channel: 'direct', username: unique('key'), request: 'Авторизации' },
+      bearer('admin'),
+    );
     expect(res.status).toBe(503);
     expect(res.body).toEqual({
       error: 'Service Unavailable',
@@ -709,7 +715,7 @@ describe("analyze: a guesser that refuses the secretary's service key", () => {
       statusCode: 503,
     });
     expect(llm.guesserLlm.requests.length).toBe(calls);
-    const health = await request(mismatched.url).get('/health');
+    const health = await request(mismatched.url).get('/health').set(bearer('admin'));
     expect(openapi.responseProblems('getHealth', health.status, health.body)).toEqual([]);
     expect(health.body.checks.guesser).toMatchObject({
       status: 'down',

@@ -150,7 +150,8 @@ describe("/health when an LLM service refuses the secretary's key", () => {
       port,
     );
   const health = async () => {
-    const res = await request(secretary.url).get('/health');
+    // The details are for admin and service keys (s27).
+    const res = await request(secretary.url).get('/health').set(bearer('admin'));
     expect(openapi.responseProblems('getHealth', res.status, res.body)).toEqual([]);
     return res;
   };
@@ -193,9 +194,11 @@ describe("/health when an LLM service refuses the secretary's key", () => {
     expect(before.body.status).toBe('ok');
     expect(before.body.checks.guesser).toMatchObject({ status: 'ok' });
 
+    // The explanation names configuration keys: it is for an admin key (s27; a client key gets 'The guesser is
+    // unavailable').
     const refused = await request(secretary.url)
       .post('/analyze-request')
-      .set(bearer('client'))
+      .set(bearer('admin'))
       .send({ channel: 'direct', username: 'keys-user', request: 'Нужна аналитика по операциям авторизации' });
     expect(openapi.responseProblems('analyzeRequestPost', refused.status, refused.body)).toEqual([]);
     expect(refused.status).toBe(503);

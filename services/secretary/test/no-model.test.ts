@@ -57,9 +57,10 @@ describe('no model yet', () => {
     expect(res.body.message).toContain(hosted);
   });
 
-  it("the LLM services' /health name the provider, its URL and the fix", async () => {
+  it("the LLM services' /health name the provider, its URL and the fix (to a service key)", async () => {
     for (const url of [guesser.url, analyst.url]) {
-      const res = await request(url).get('/health');
+      // The details are for the secretary's key (and admin keys); a caller without one sees the status only (s27).
+      const res = await request(url).get('/health').set(bearer('service'));
       expect(res.status).toBe(503);
       expect(res.body.checks['llm:ollama']).toMatchObject({
         status: 'down',
@@ -69,7 +70,7 @@ describe('no model yet', () => {
   });
 
   it("the secretary's /health reports both as degraded (running, LLM unreachable), with the LLM's detail", async () => {
-    const res = await request(secretary.url).get('/health');
+    const res = await request(secretary.url).get('/health').set(bearer('admin'));
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('degraded');
     for (const name of ['guesser', 'system-analyst']) {
@@ -95,7 +96,7 @@ describe('no model yet', () => {
     const gone = `http://127.0.0.1:${await getFreePort()}`;
     const other = await startSecretary({ databaseUrl, guesserUrl: gone, analystUrl: analyst.url });
     try {
-      const res = await request(other.url).get('/health');
+      const res = await request(other.url).get('/health').set(bearer('admin'));
       expect(res.body.checks.guesser).toMatchObject({
         status: 'down',
         detail: `nothing answers at ${gone} (GUESSER_URL): start the guesser (npm start runs every service) or correct GUESSER_URL`,

@@ -294,6 +294,7 @@ export interface components {
                     /** @enum {string} */
                     status: "ok" | "degraded" | "down" | "disabled";
                     latency_ms: number;
+                    /** @description why, in an operator's words (may name hosts and URLs): only to an admin or service key, or a keyless call from this machine while that class is open */
                     detail?: string;
                 };
             };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { AppError, errors, isAppError, type Logger } from '@workemon/service-kit';
 import type { WebhookResult } from '@workemon/contracts';
 import type { ChannelMetrics } from '../channel-metrics.js';
@@ -79,17 +79,60 @@ export function createWebhookRoutes(deps: WebhookRoutesDeps): Router {
     usedTokens: new Map(),
   };
   const rawBody = express.raw({ type: () => true, limit: deps.settings.maxBytes });
+  const budget = bodyBudget(WEBHOOK_BODY_BUDGET_FACTOR * deps.settings.maxBytes, deps.settings.maxBytes);
   const router = Router();
-  router.post('/webhook/mailgun', rawBody, async (req, res) => {
+  router.post('/webhook/mailgun', budget, rawBody, async (req, res) => {
     res.json(await handleMailgun(webhooks, req));
   });
-  router.post('/webhook/sendgrid', rawBody, async (req, res) => {
-    res.json(await handleSendgrid(webhooks, req, res));
-  });
-  router.post('/webhook/ses', rawBody, async (req, res) => {
+  // The SendGrid secret is in the URL or Authorization: judged before a byte of the body is read.
+  router.post(
+    '/webhook/sendgrid',
+    (req, res, next) => next(checkSendgrid(webhooks, req, res)),
+    budget,
+    rawBody,
+    async (req, res) => {
+      res.json(await handleSendgrid(webhooks, req));
+    },
+  );
+  router.post('/webhook/ses', budget, rawBody, async (req, res) => {
     res.json(await handleSes(webhooks, req));
   });
   return router;
+}
+
+/**
+ * How many of the largest webhook bodies (`WEBHOOK_MAX_BYTES`) may be read at once. Mailgun's and SNS's signatures
+ * are inside the body, so an unauthenticated post is held in memory until it is judged: without a bound, a few
+ * hundred concurrent 10 MB posts take gigabytes. Providers post one mail at a time per connection and retry a 503.
+ */
+export const WEBHOOK_BODY_BUDGET_FACTOR = 4;
+
+/**
+ * Middleware reserving a request's body size (its Content-Length, or `maxBytes` when it has none) from a budget of
+ * `budgetBytes` shared by the webhook routes until the response ends or the connection closes; a request that does
+ * not fit gets the catalogue's 503 with Retry-After at once, its body unread (the provider retries).
+ */
+function bodyBudget(budgetBytes: number, maxBytes: number): RequestHandler {
+  let inFlight = 0;
+  return (req, res, next) => {
+    const declared = Number(req.headers['content-length']);
+    const cost = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, maxBytes) : maxBytes;
+    if (inFlight + cost > budgetBytes) {
+      // The unread body must not be taken as the next request on a kept-alive connection.
+      res.setHeader('Connection', 'close');
+      throw retryLater('Too many webhook bodies are being received at once; retry later');
+    }
+    inFlight += cost;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      inFlight -= cost;
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    next();
+  };
 }
 
 const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
@@ -303,15 +346,28 @@ async function reserveMailgunToken(
   }
 }
 
-/** `POST /webhook/sendgrid`: the operator's URL secret (`?key=` or basic auth), then the Inbound Parse form. */
-async function handleSendgrid(webhooks: Webhooks, req: Request, res: Response): Promise<WebhookResult> {
+/**
+ * The checks of `POST /webhook/sendgrid` that need no body: configured (501), the operator's URL secret (`?key=`
+ * or basic auth; 401 with WWW-Authenticate). Returns the error to answer, undefined when the post may be read.
+ */
+function checkSendgrid(webhooks: Webhooks, req: Request, res: Response): AppError | undefined {
   const { settings, logger } = webhooks;
-  requireConfigured(webhooks, 'sendgrid', !!settings.sendgrid, 'SENDGRID_WEBHOOK_SECRET');
-  if (!sendgridAuthorized(req.query, req.get('authorization'), settings.sendgrid!.secret)) {
-    logger.warn('sendgrid webhook refused: no or a wrong secret', { webhook: { provider: 'sendgrid' } });
-    res.setHeader('WWW-Authenticate', 'Basic realm="workemon-webhook"');
-    throw unauthorized('The SendGrid webhook secret is missing or wrong (?key= or basic auth)');
+  try {
+    requireConfigured(webhooks, 'sendgrid', !!settings.sendgrid, 'SENDGRID_WEBHOOK_SECRET');
+  } catch (err) {
+    return err as AppError;
   }
+  if (sendgridAuthorized(req.query, req.get('authorization'), settings.sendgrid!.secret)) return undefined;
+  logger.warn('sendgrid webhook refused: no or a wrong secret', { webhook: { provider: 'sendgrid' } });
+  res.setHeader('WWW-Authenticate', 'Basic realm="workemon-webhook"');
+  // The body stays unread: the connection is not reused for what may follow it.
+  res.setHeader('Connection', 'close');
+  return unauthorized('The SendGrid webhook secret is missing or wrong (?key= or basic auth)');
+}
+
+/** `POST /webhook/sendgrid` once `checkSendgrid` let it through: the Inbound Parse form. */
+async function handleSendgrid(webhooks: Webhooks, req: Request): Promise<WebhookResult> {
+  const { settings } = webhooks;
   const type = req.get('content-type') ?? '';
   if (!/^multipart\/form-data/i.test(type)) throw errors.badRequest('SendGrid Inbound Parse posts multipart/form-data');
   const form = await parseMultipart(bodyOf(req), type, settings.maxBytes);
