@@ -14,22 +14,33 @@ RUN mkdir /manifests \
 # Full install, then the root build limited to the libs and this one service (libs first, in workspace order),
 # to dist/: another service's broken work in progress does not stop this image.
 FROM ${NODE_IMAGE} AS build
-ARG SERVICE
+# Optional: PEM certificates npm trusts besides Node's own list while it installs (a TLS-inspecting proxy or a
+# registry with a private CA): --build-arg BUILD_CA_CERTS="$(cat /usr/local/share/ca-certificates/*.crt)".
+# Used by the two install stages only; the runtime image holds neither the certificates nor the argument.
+ARG BUILD_CA_CERTS=
 WORKDIR /app
 COPY --from=manifests /manifests/ ./
-RUN npm ci --no-audit --no-fund
+RUN if [ -n "${BUILD_CA_CERTS}" ]; then printf '%s\n' "${BUILD_CA_CERTS}" > /tmp/build-ca.pem; export NODE_EXTRA_CA_CERTS=/tmp/build-ca.pem; fi \
+ && npm ci --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY libs libs
 COPY services services
-RUN npm run build --if-present -w libs/contracts -w libs/service-kit -w libs/llm -w "services/${SERVICE}"
+# SERVICE declared only now: the install above does not depend on it, so the four images share its layer.
+ARG SERVICE
+# The outputs the runtime image takes, gathered into /out (one COPY there, one layer fewer per piece).
+RUN npm run build --if-present -w libs/contracts -w libs/service-kit -w libs/llm -w "services/${SERVICE}" \
+ && mkdir /out \
+ && cp -a --parents libs/contracts/dist libs/service-kit/dist libs/llm/dist "services/${SERVICE}/dist" /out/
 
 # Production dependencies of the one service (and of the workspace libs it links), nothing for dev.
 FROM ${NODE_IMAGE} AS runtime-deps
 ARG SERVICE
+ARG BUILD_CA_CERTS=
 RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<secretary|guesser|system-analyst|communicator>" >&2; exit 1)
 WORKDIR /app
 COPY --from=manifests /manifests/ ./
-RUN npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --include-workspace-root=false \
+RUN if [ -n "${BUILD_CA_CERTS}" ]; then printf '%s\n' "${BUILD_CA_CERTS}" > /tmp/build-ca.pem; export NODE_EXTRA_CA_CERTS=/tmp/build-ca.pem; fi \
+ && npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --include-workspace-root=false \
  && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
@@ -46,10 +57,7 @@ COPY --from=runtime-deps /app ./
 # Workspace libs resolve through node_modules/@workemon/* links to libs/<name>: their dist/ (the `default`
 # export condition). The contracts' OpenAPI documents are read at runtime from dist/openapi/*.json, which the
 # build writes from the YAML sources (no YAML parsing at start: docs/operations.md, "Memory at start-up").
-COPY --from=build /app/libs/contracts/dist libs/contracts/dist
-COPY --from=build /app/libs/service-kit/dist libs/service-kit/dist
-COPY --from=build /app/libs/llm/dist libs/llm/dist
-COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist
+COPY --from=build /out/ ./
 # The versioned prompts the guesser and the system analyst read at start (prompts/<service>/<version>.md).
 COPY --from=manifests /src/prompts prompts
 # Non-root, by number: the official image's `node` user is uid 1000, and a numeric USER needs no passwd entry
