@@ -39,9 +39,17 @@ ARG BUILD_CA_CERTS=
 RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<secretary|guesser|system-analyst|communicator>" >&2; exit 1)
 WORKDIR /app
 COPY --from=manifests /manifests/ ./
+# node-llama-cpp's prebuilt llama.cpp binaries come as optional packages for every platform and GPU (CUDA, Vulkan,
+# ARM: about 620 MB). The local provider loads only the CPU build of this machine's architecture (getLlama with
+# gpu: false, build: 'never' in libs/llm/src/local-wire.ts), so the others are removed here (all kept on an
+# architecture this list does not know).
 RUN if [ -n "${BUILD_CA_CERTS}" ]; then printf '%s\n' "${BUILD_CA_CERTS}" > /tmp/build-ca.pem; export NODE_EXTRA_CA_CERTS=/tmp/build-ca.pem; fi \
  && npm ci --omit=dev --no-audit --no-fund --workspace "services/${SERVICE}" --include-workspace-root=false \
- && npm cache clean --force
+ && npm cache clean --force \
+ && case "$(uname -m)" in x86_64) cpu_build=linux-x64;; aarch64|arm64) cpu_build=linux-arm64;; armv7l) cpu_build=linux-armv7l;; *) cpu_build=;; esac \
+ && for dir in node_modules/@node-llama-cpp/*; do \
+      [ -n "$cpu_build" ] && [ -e "$dir" ] && [ "$(basename "$dir")" != "$cpu_build" ] && rm -rf "$dir"; true; \
+    done
 
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE
