@@ -3,64 +3,36 @@
 // after round, and restarted against the same mailbox, SMTP sink and secretary. No mail may be lost, and a mail
 // is sent twice only inside the documented window (SMTP accepted the reply, the \Answered STORE had not been
 // applied when the process died) — and then with the same reply Message-ID, so the recipient sees one message.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { buildEmail, waitUntil } from './harness.js';
-
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+import { communicatorProcesses, sigkill } from './process-harness.js';
 
 const open: Array<{ close: () => Promise<void> } | { destroy: () => Promise<void> }> = [];
-const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const item of open.splice(0).reverse()) await ('close' in item ? item.close() : item.destroy());
 });
 
+const { spawnCommunicator } = communicatorProcesses();
+
 function startCommunicatorProcess(dovecot: DovecotServer, sink: SmtpSink, secretary: FakeSecretary) {
   const user = dovecot.users[0]!;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@workemon/source', mainTs], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env['PATH'],
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      SECRETARY_URL: secretary.url,
-      SECRETARY_TIMEOUT: '5s',
-      RETRY_BASE_DELAY: '200ms',
-      SHUTDOWN_TIMEOUT: '2s',
-      IMAP_HOST: '127.0.0.1',
-      IMAP_PORT: String(dovecot.port),
-      IMAP_SECURE: 'false',
-      IMAP_USER: user.user,
-      IMAP_PASSWORD: user.password,
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(sink.port),
-      SMTP_SECURE: 'false',
-      EMAIL_CONCURRENCY: '16',
-      RATE_LIMIT_PER_HOUR: '1000',
-      SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
-      // A killed process's poller lease lapses after this; the restarted one (a new holder) then takes over.
-      POLLER_LEASE_TTL: '2s',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  return child;
+  return spawnCommunicator(secretary.url, {
+    IMAP_HOST: '127.0.0.1',
+    IMAP_PORT: String(dovecot.port),
+    IMAP_SECURE: 'false',
+    IMAP_USER: user.user,
+    IMAP_PASSWORD: user.password,
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(sink.port),
+    SMTP_SECURE: 'false',
+    EMAIL_CONCURRENCY: '16',
+  }).child;
 }
 
-async function kill(child: ChildProcess) {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
+const kill = sigkill;
 
 const MAILS = 60;
 const ROUNDS = 3;

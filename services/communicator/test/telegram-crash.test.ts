@@ -2,61 +2,24 @@
 // points of a 50-update batch, round after round, and restarted against the same fake Bot API (real offset
 // semantics) and secretary. Every update must be answered, and answered twice only inside the documented window:
 // the one send per chat whose "handled" record had not been written yet when the process died.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEST_KEY_ENV } from '@workemon/testkit/api-keys';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { waitUntil } from './harness.js';
-
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+import { communicatorProcesses, sigkill, telegramProcessEnv } from './process-harness.js';
 
 const open: Array<{ close: () => Promise<void> }> = [];
-const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const item of open.splice(0).reverse()) await item.close();
 });
 
+const { spawnCommunicator } = communicatorProcesses();
+
 function startCommunicatorProcess(tg: FakeTelegram, secretary: FakeSecretary) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@workemon/source', mainTs], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env['PATH'],
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      SECRETARY_URL: secretary.url,
-      SECRETARY_TIMEOUT: '5s',
-      RETRY_BASE_DELAY: '200ms',
-      SHUTDOWN_TIMEOUT: '2s',
-      TELEGRAM_BOT_TOKEN: tg.token,
-      TELEGRAM_API_ROOT: tg.url,
-      TELEGRAM_POLL_TIMEOUT_S: '1',
-      TELEGRAM_CONFLICT_WAIT: '200ms',
-      RATE_LIMIT_PER_HOUR: '1000',
-      // Loopback, as npm start. The fake secretary takes any key on its older routes; the rate-limit and audit
-      // routes want the service key, as the real secretary does.
-      HOST: '127.0.0.1',
-      SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
-      // A killed process's poller lease lapses after this; the restarted one (a new holder) then takes over.
-      POLLER_LEASE_TTL: '2s',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  children.push(child);
-  return { child, stderr: () => stderr };
+  return spawnCommunicator(secretary.url, telegramProcessEnv(tg));
 }
 
-async function kill(child: ChildProcess) {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
+const kill = sigkill;
 
 const CHATS = 10;
 const PER_CHAT = 5;
