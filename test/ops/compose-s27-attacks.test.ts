@@ -3,20 +3,19 @@
 // `fetch('http://127.0.0.1:9090/-/quit', {method: 'POST', mode: 'no-cors'})` does. There is no Docker daemon here:
 // the real Prometheus of this machine runs with the flags of the Prometheus service as docker-compose resolves
 // the compose file (its paths and address moved to a temporary directory and a free port).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { getFreePort, waitFor } from '@workemon/testkit';
 import { repoPath } from './observability-files.js';
+import { startPrometheus, type PrometheusServer } from './processes.js';
 
 const run = promisify(execFile);
-const PROMETHEUS = process.env['PROMETHEUS_BIN'] ?? '/usr/bin/prometheus';
 
-let prometheus: ChildProcess;
+let prometheus: PrometheusServer;
 let dir: string;
 let url: string;
 let flags: string[];
@@ -32,38 +31,14 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'workemon-prometheus-s27-'));
   const configFile = join(dir, 'prometheus.yml');
   await writeFile(configFile, 'global:\n  scrape_interval: 1m\n');
-  const port = await getFreePort();
-  url = `http://127.0.0.1:${port}`;
   // The compose flags but its paths (inside the container) and the listen address.
   const kept = flags.filter((f) => !/^--(config\.file|storage\.tsdb\.path|web\.listen-address)=/.test(f));
-  prometheus = spawn(
-    PROMETHEUS,
-    [
-      ...kept,
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  prometheus.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  await waitFor(
-    async () => {
-      if (prometheus.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-      return (await fetch(`${url}/-/ready`)).ok;
-    },
-    { timeoutMs: 30_000, what: 'Prometheus ready', intervalMs: 200 },
-  );
+  prometheus = await startPrometheus(configFile, dir, kept);
+  url = prometheus.url;
 });
 
 afterAll(async () => {
-  if (prometheus && prometheus.exitCode === null) {
-    const exited = new Promise((resolve) => prometheus.once('exit', resolve));
-    prometheus.kill('SIGTERM');
-    await exited;
-  }
+  await prometheus?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -76,7 +51,7 @@ describe("compose's Prometheus and a web page of another site (s27)", () => {
       expect(res.status, path).toBe(403);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(prometheus.exitCode).toBeNull();
+    expect(prometheus.process.exitCode).toBeNull();
     expect((await fetch(`${url}/-/ready`)).ok).toBe(true);
     expect(flags).not.toContain('--web.enable-lifecycle');
   });

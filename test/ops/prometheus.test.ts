@@ -2,19 +2,19 @@
 // every PromQL expression of the Grafana dashboard and of the alert rules must evaluate, and the dashboard's
 // expressions must return series once the services had some traffic.
 import { bearer } from '@workemon/testkit/api-keys';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { getFreePort, waitFor } from '@workemon/testkit';
+import { waitFor } from '@workemon/testkit';
 import { SERVICES, startStack, type ServiceName, type Stack } from './stack.js';
 import { alertRules, dashboardExpressions, repoPath } from './observability-files.js';
+import { startPrometheus, type PrometheusServer } from './processes.js';
 
 const run = promisify(execFile);
-const PROMETHEUS = process.env['PROMETHEUS_BIN'] ?? '/usr/bin/prometheus';
 const PROMTOOL = process.env['PROMTOOL_BIN'] ?? '/usr/bin/promtool';
 
 // Metrics only the communicator exports, and only for a configured channel that has seen traffic: their
@@ -25,7 +25,7 @@ const CHANNEL_METRICS =
 type QueryResult = { status: string; error?: string; data?: { resultType: string; result: unknown[] } };
 
 let stack: Stack;
-let prometheus: ChildProcess;
+let prometheus: PrometheusServer;
 let promUrl: string;
 let dir: string;
 
@@ -63,35 +63,12 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'workemon-prometheus-'));
   const configFile = join(dir, 'prometheus.yml');
   await writeFile(configFile, await testConfig());
-  const port = await getFreePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn(
-    PROMETHEUS,
-    [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  prometheus.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  await waitFor(
-    async () => {
-      if (prometheus.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-      return (await fetch(`${promUrl}/-/ready`)).ok;
-    },
-    { timeoutMs: 30_000, what: 'Prometheus ready', intervalMs: 200 },
-  );
+  prometheus = await startPrometheus(configFile, dir);
+  promUrl = prometheus.url;
 });
 
 afterAll(async () => {
-  if (prometheus && prometheus.exitCode === null) {
-    const exited = new Promise((resolve) => prometheus.once('exit', resolve));
-    prometheus.kill('SIGTERM');
-    await exited;
-  }
+  await prometheus?.stop();
   await stack?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
