@@ -212,7 +212,7 @@ describe('GET /health', () => {
     { timeout: 90_000 },
     async () => {
       const { c } = await everything({ IMAP_SWEEP_INTERVAL_S: '1' });
-      await waitUntil(() => c.email!.health().connected, 'IMAP connected');
+      await waitUntil(() => c.email!.health().connected, 'IMAP connected', 45_000);
       await dovecot.stop();
       try {
         await waitUntil(
