@@ -3,12 +3,11 @@
 // has no Docker daemon): each app service gets more time between SIGTERM and SIGKILL than its own shutdown
 // deadline, so `docker compose stop` ends it gracefully rather than killing a busy one.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig as loadCommunicatorConfig } from '@workemon/communicator';
 import { repoPath } from './observability-files.js';
+import { communicatorDeadlineMs, defaultShutdownDeadlineMs } from './shutdown-deadlines.js';
 
 const run = promisify(execFile);
 
@@ -32,23 +31,6 @@ async function resolved(): Promise<Compose> {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
   });
   return parse(stdout) as Compose;
-}
-
-/** runService's default shutdown deadline, read from its source (libs/service-kit/src/server.ts). */
-async function defaultShutdownDeadlineMs(): Promise<number> {
-  const source = await readFile(repoPath('libs/service-kit/src/server.ts'), 'utf8');
-  const match = /shutdownTimeoutMs \?\? ([\d_]+)/.exec(source);
-  if (!match) throw new Error('no default shutdown deadline in server.ts');
-  return Number(match[1]!.replace(/_/g, ''));
-}
-
-/** The communicator's shutdown deadline as its main.ts sets it: SHUTDOWN_TIMEOUT + 15 s. */
-async function communicatorDeadlineMs(environment: Record<string, string> = {}): Promise<number> {
-  const main = await readFile(repoPath('services/communicator/src/main.ts'), 'utf8');
-  const match = /shutdownTimeoutMs: config\.shutdownTimeout \+ ([\d_]+)/.exec(main);
-  if (!match) throw new Error('communicator main.ts no longer sets its deadline as SHUTDOWN_TIMEOUT + n');
-  const config = loadCommunicatorConfig({ SHUTDOWN_TIMEOUT: environment['SHUTDOWN_TIMEOUT'] });
-  return config.shutdownTimeout + Number(match[1]!.replace(/_/g, ''));
 }
 
 describe('docker-compose.yml: stopping', () => {

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { repoPath } from './observability-files.js';
+import { communicatorDeadlineMs, defaultShutdownDeadlineMs } from './shutdown-deadlines.js';
 
 const run = promisify(execFile);
 const OVERLAYS = ['small', 'large'] as const;
@@ -261,6 +262,22 @@ describe.each(OVERLAYS)('Kubernetes overlay %s', (overlay) => {
     for (const name of scaled) {
       const d = deployments().find((x) => x.metadata.name === name)!;
       expect((d.spec as { replicas?: number }).replicas, name).toBeUndefined();
+    }
+  });
+
+  it('gives every service more than its own shutdown deadline between SIGTERM and SIGKILL', async () => {
+    const config = ofKind('ConfigMap').find((c) => c.metadata.name === 'workemon-config')!.data ?? {};
+    const deadlines: Record<string, number> = {
+      secretary: await defaultShutdownDeadlineMs(),
+      guesser: await defaultShutdownDeadlineMs(),
+      'system-analyst': await defaultShutdownDeadlineMs(),
+      communicator: await communicatorDeadlineMs(config),
+    };
+    for (const [service, deadline] of Object.entries(deadlines)) {
+      const d = deployments().find((x) => x.metadata.name === `workemon-${service}`)!;
+      const grace = (template(d).spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds;
+      // Kubernetes' default is 30 s (PodSpec terminationGracePeriodSeconds).
+      expect((grace ?? 30) * 1000, service).toBeGreaterThan(deadline);
     }
   });
 
