@@ -136,6 +136,8 @@ export function buildLlmServiceApp(spec: LlmServiceSpec, deps: LlmServiceDeps): 
       bodyLimit: bodyLimitForInput(config.llm.maxInputChars),
       // /health's details (the provider's URL and error) only for the secretary's key (and admin keys).
       auth,
+      // Both body routes need the service key: a caller without one is not read (401 from the route).
+      bodyNeedsKey: true,
     },
     (app) => {
       const routeDeps: LlmRouteDeps = {

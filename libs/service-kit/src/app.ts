@@ -4,7 +4,7 @@ import { AppError, ERROR_CODE_HEADER, RETRYABLE_HEADER, errorBody, errors, isApp
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { runHealthChecks, type HealthCheck, type HealthReport } from './health.js';
-import { principalOf, type Authenticator, type KeyClass } from './auth.js';
+import { KEY_CLASSES, principalOf, type Authenticator, type KeyClass } from './auth.js';
 import { deferBodyErrors, jsonBodyParser } from './json-body.js';
 import { getRequestId } from './request-context.js';
 import { installLeanJson } from './json-response.js';
@@ -29,6 +29,14 @@ export type ServiceAppOptions = {
    * change of a check's status is logged with its detail (`logHealthChanges`).
    */
   auth?: Authenticator;
+  /**
+   * Whether every route of this service that takes a body needs a key (true for the secretary and the LLM
+   * services; not for the communicator, whose webhooks carry their providers' signatures instead). Then a request
+   * that `auth` would let through no route (no key, an unknown key, several Authorization fields) has its body
+   * discarded unread: the route's key check answers 401, and a caller without a key cannot make the service
+   * buffer and parse up to `bodyLimit` per request. Needs `auth`.
+   */
+  bodyNeedsKey?: boolean;
 };
 
 /** Key classes that see the details of GET /health: operators and the other services (the secretary reads them). */
@@ -88,7 +96,14 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
 
   // Request id, metrics and the access-log line, then the JSON body: one router layer (request-observer.ts).
   // A body error waits for the route's key check (json-body.ts deferBodyErrors): no key is 401 whatever the body.
-  app.use(requestEntry(logger, metrics, deferBodyErrors(jsonBodyParser({ limit: options.bodyLimit ?? '1mb' }))));
+  // With `bodyNeedsKey`, only a caller with a key of some class (or from this machine while a class is open) is read.
+  const jsonBody = deferBodyErrors(jsonBodyParser({ limit: options.bodyLimit ?? '1mb' }));
+  const auth = options.bodyNeedsKey ? options.auth : undefined;
+  if (options.bodyNeedsKey && !auth) throw new Error('createServiceApp: bodyNeedsKey needs auth');
+  const body: express.RequestHandler = auth
+    ? (req, res, next) => (auth.allows(req, KEY_CLASSES) ? jsonBody(req, res, next) : next())
+    : jsonBody;
+  app.use(requestEntry(logger, metrics, body));
   installLeanJson(app);
 
   const healthSeen = new Map<string, string>();

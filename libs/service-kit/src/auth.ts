@@ -239,12 +239,18 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
     (keys[keyClass] ?? []).map((e) => ({ keyClass, name: e.name, keyId: keyId(e.key), digest: digest(e.key) })),
   );
   const open = (options.open ?? []).filter((c) => (keys[c] ?? []).length === 0);
-  const identify = (key: string): Principal | undefined => {
+  // One request may be asked about twice (the body stage's `allows`, then the route's `require`): its key is
+  // hashed and compared once, the answer kept on the request for that key string.
+  const identified = new WeakMap<Request, { key: string; principal: Principal | undefined }>();
+  const identify = (key: string, req: Request): Principal | undefined => {
+    const kept = identified.get(req);
+    if (kept?.key === key) return kept.principal;
     const given = digest(key);
     let found: Principal | undefined;
     for (const e of entries) {
       if (timingSafeEqual(e.digest, given) && !found) found = { keyClass: e.keyClass, name: e.name, keyId: e.keyId };
     }
+    identified.set(req, { key, principal: found });
     return found;
   };
   return {
@@ -255,7 +261,7 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
       if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header))
         return classes.some((c) => open.includes(c)) && fromThisMachine(req);
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      const principal = match ? identify(match[1]!) : undefined;
+      const principal = match ? identify(match[1]!, req) : undefined;
       return principal !== undefined && classes.includes(principal.keyClass);
     },
     require(classes) {
@@ -284,7 +290,7 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
         }
         const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
         if (!match) throw errors.unauthorized(`Authorization must be 'Bearer <key>' with ${wanted} key`);
-        const principal = identify(match[1]!);
+        const principal = identify(match[1]!, req);
         if (!principal) throw errors.unauthorized('Invalid API key');
         if (!allowed.has(principal.keyClass))
           throw errors.forbidden(`This route needs ${wanted} key; the key given is ${article(principal.keyClass)} key`);

@@ -161,6 +161,8 @@ export function buildApp(deps: SecretaryDeps): Express {
       healthChecks,
       // /health's details (connection errors naming hosts) only for admin and service keys.
       auth: deps.auth,
+      // Every route that takes a body needs a key: a caller without one is not read (401 from the route).
+      bodyNeedsKey: true,
     },
     (app) => {
       // Before the route's auth: refused requests are audited too.
