@@ -24,7 +24,7 @@
 // `perf record -g -p <pid>` names its JavaScript frames).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { getFreePort, waitFor } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
@@ -124,6 +124,34 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * CPU seconds of every PostgreSQL process on this machine: the postmaster's own and its reaped children's
+ * (/proc/<pid>/stat fields 14–17), plus each live backend's (fields 14, 15).
+ */
+function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.split(') ')[1]!.split(' ');
+      const parentIsPostgres = readFileSync(`/proc/${fields[1]}/stat`, 'utf8').includes('(postgres)');
+      total += Number(fields[11]) + Number(fields[12]);
+      if (!parentIsPostgres) total += Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // the process exited while we read it
+    }
+  }
+  return total / 100;
+}
+
+/** Busy CPU seconds of the whole machine (/proc/stat: all but idle and iowait), and the number of CPUs. */
+function machineBusySeconds(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!) / 100;
+}
+
 /** Resident set size of a process, in MB (/proc/<pid>/status VmRSS). */
 function rssMb(pid: number | undefined): number {
   if (!pid) return Number.NaN;
@@ -144,6 +172,11 @@ type Run = {
   requests: number;
   failed: number;
   cpuMs: Map<string, number>;
+  /** CPU ms per request of PostgreSQL (all its processes), of this process (the load generator), and of the
+   *  whole machine (every process and the kernel), beside the watched processes' own. */
+  postgresMs: number;
+  loaderMs: number;
+  machineMs: number;
 };
 
 /** One load run; CPU ms per request of each watched process over the run. */
@@ -154,8 +187,12 @@ async function load(
   seconds = duration,
 ): Promise<Run> {
   const before = watched.map((p) => cpuSeconds(p.child.pid));
+  const [pgBefore, machineBefore, loaderBefore] = [postgresCpuSeconds(), machineBusySeconds(), process.cpuUsage()];
   const result = await autocannon({ ...target, connections, duration: seconds });
   const requests = Math.max(1, result.requests.total);
+  const loader = process.cpuUsage(loaderBefore);
+  const postgresMs = ((postgresCpuSeconds() - pgBefore) * 1000) / requests;
+  const machineMs = ((machineBusySeconds() - machineBefore) * 1000) / requests;
   const cpuMs = new Map(
     watched.map((p, i) => [p.name, ((cpuSeconds(p.child.pid) - before[i]!) * 1000) / requests] as const),
   );
@@ -167,6 +204,9 @@ async function load(
     requests: result.requests.total,
     failed: result.errors + result.timeouts + result.non2xx,
     cpuMs,
+    postgresMs,
+    loaderMs: (loader.user + loader.system) / 1000 / requests,
+    machineMs,
   };
 }
 
@@ -179,6 +219,10 @@ function printRun(title: string, run: Run): void {
     `  ${title.padEnd(30)} ${fmt(run.rps).padStart(6)} req/s  p50 ${String(run.p50).padStart(4)} ms  ` +
       `p99 ${String(run.p99).padStart(4)} ms  ${run.failed ? `${run.failed} failed  ` : ''}` +
       `CPU ${fmt(sum(run.cpuMs), 2)} ms/req (${cpu})`,
+  );
+  console.log(
+    `  ${''.padEnd(30)} beside it: PostgreSQL ${fmt(run.postgresMs, 2)}, load generator ${fmt(run.loaderMs, 2)}, ` +
+      `whole machine ${fmt(run.machineMs, 2)} ms/req`,
   );
 }
 
