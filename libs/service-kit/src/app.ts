@@ -145,7 +145,12 @@ export function createServiceApp(options: ServiceAppOptions, mountRoutes: (app: 
 
   const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     const appError = toAppError(err);
-    if (appError.status >= 500) {
+    if (appError.status === 501) {
+      // Not implemented here: a feature this installation has not configured (an unconfigured webhook provider).
+      // The operator's state, not a fault: a warning without a stack trace, so posts from anyone on the network to
+      // such a route cannot fill the error log with traces.
+      logger.warn(appError.message, { error: { code: appError.code }, url: { path: req.path } });
+    } else if (appError.status >= 500) {
       logger.error(appError.status === 500 ? 'unhandled error' : appError.message, {
         // An Error's own fields (an AppError's details and cause among them) become error.* once (logger.ts).
         err: err instanceof Error ? err : undefined,

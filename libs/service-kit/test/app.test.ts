@@ -15,6 +15,7 @@ import {
   createAuthenticator,
   getRequestId,
   runService,
+  AppError,
   type HealthCheck,
 } from '@workemon/service-kit';
 
@@ -155,6 +156,34 @@ describe('service app', () => {
     const timeout = await request(app).get('/slow-upstream');
     expect(timeout.status).toBe(504);
     expect(timeout.body.message).toBe("Upstream 'guesser' did not answer in time");
+  });
+
+  it('logs a 501 (a feature not configured here) as one warning without a stack trace, a 5xx fault as an error', async () => {
+    const { app, sink } = buildTestApp({
+      routes: (a) =>
+        a.post('/webhook/x', () => {
+          throw new AppError('not_configured', 501, 'The x webhook is not configured (X_SIGNING_KEY)');
+        }),
+    });
+    for (let i = 0; i < 3; i += 1) {
+      const res = await request(app).post('/webhook/x').send({ any: 'thing' });
+      expect(res.status).toBe(501);
+      expect(res.body).toEqual({
+        error: 'Not Implemented',
+        message: 'The x webhook is not configured (X_SIGNING_KEY)',
+        statusCode: 501,
+      });
+    }
+    const lines = sink.lines.filter((l) => l['message'] === 'The x webhook is not configured (X_SIGNING_KEY)');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) {
+      expect(line['log.level']).toBe('warn');
+      expect(JSON.stringify(line)).not.toMatch(/stack|at .*\.ts:\d+/);
+    }
+    await request(app).get('/boom');
+    const fault = sink.lines.find((l) => l['message'] === 'unhandled error')!;
+    expect(fault['log.level']).toBe('error');
+    expect(JSON.stringify(fault)).toContain('stack_trace');
   });
 
   it('answers a path parameter with a malformed percent-encoding with 400 in the contract shape, not 500', async () => {
