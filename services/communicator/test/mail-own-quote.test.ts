@@ -130,6 +130,17 @@ describe('withoutOwnQuotedText', () => {
     expect(rest.trim()).toBe(ANSWER);
   });
 
+  it("takes an attribution wrapped over two lines whole, and never the author's line above a whole one", () => {
+    const gmail = ['On Sat, Nov 21, 2026 at 10:05 AM Workemon <', 'bot@example.test> wrote:'];
+    expect(withoutOwnQuotedText(['Спасибо.', ...gmail, OURS, '', ANSWER].join('\n'), context)).toBe(
+      ['Спасибо.', '', '', ANSWER].join('\n'),
+    );
+    const yandex = '21.11.2026, 10:05, "Workemon" <bot@example.test>:';
+    expect(withoutOwnQuotedText(['Спасибо.', yandex, OURS, '', ANSWER].join('\n'), context)).toBe(
+      ['Спасибо.', '', '', ANSWER].join('\n'),
+    );
+  });
+
   it('keeps the text above, inside and the older history below (extractNewText cuts that later)', () => {
     const body = ['Добрый день!', '', ...HEAD_RU, '', OURS, '', ANSWER, '', 'С уважением,', 'Иван', '', ...OLDER].join(
       '\n',

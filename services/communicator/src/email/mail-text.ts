@@ -491,9 +491,12 @@ export function unmarkedHistoryHeadAt(lines: string[], i: number): UnmarkedHisto
     return block.from === undefined ? undefined : { bodyStart: end, from: block.from };
   }
   if (isAttribution(line)) return { bodyStart: i + 1, from: line.trim() };
-  const joined = i + 1 < lines.length ? `${line.trim()} ${lines[i + 1]!.trim()}` : '';
-  if (joined && isAttribution(joined)) return { bodyStart: i + 2, from: joined };
-  return undefined;
+  // Wrapped over two lines ("… <" / "bot@example.test> wrote:"), unless the next line is a whole dated attribution
+  // of its own: then this line is the author's last one above it.
+  const next = lines[i + 1];
+  if (next === undefined || isAttribution(next, true)) return undefined;
+  const joined = `${line.trim()} ${next.trim()}`;
+  return isAttribution(joined) ? { bodyStart: i + 2, from: joined } : undefined;
 }
 
 function cutOutlookHistory(text: string): string {
