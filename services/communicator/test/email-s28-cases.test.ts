@@ -58,10 +58,11 @@ function wrapped(text: string, width = 76): string[] {
 }
 
 /** The placeholders of a template (fixtures/s28-cases/README.md) filled from our captured reply. */
-function fill(template: string, ourId: string, ourText: string): Buffer {
+function fill(template: string, ourId: string, ourText: string, earlierReferences = ''): Buffer {
   const lines = ourText.split('\n');
   const values: Record<string, string> = {
     FIRST_MESSAGE_ID: FIRST_ID,
+    EARLIER_REFERENCES: earlierReferences,
     OUR_MESSAGE_ID: ourId,
     OUR_TEXT: lines.join('\r\n'),
     OUR_TEXT_WRAPPED: wrapped(ourText).join('\r\n'),
@@ -81,6 +82,9 @@ function fill(template: string, ourId: string, ourText: string): Buffer {
   return Buffer.from(filled, 'utf8');
 }
 
+/** Replies to our second answer (fixtures/s28-cases/second-round). */
+const SECOND_ROUND = ['Z01-outlook-ru-second-level.eml.tmpl'];
+
 const messageIdOf = (raw: Buffer) => /^Message-ID:\s*(<[^>]+>)/im.exec(raw.toString('utf8'))![1]!;
 
 describe('replies that quote our answer without quote marks, through the real mail path', () => {
@@ -92,6 +96,7 @@ describe('replies that quote our answer without quote marks, through the real ma
   let secretary: FakeSecretary;
   let communicator: Running;
   let ours: ReceivedMail;
+  let second: ReceivedMail;
   const raws = new Map<string, Buffer>();
 
   beforeAll(async () => {
@@ -116,7 +121,18 @@ describe('replies that quote our answer without quote marks, through the real ma
       await dovecot.append(raw);
     }
     await sink.waitForMails(1 + templates.length, 90_000);
-  }, 180_000);
+    // The second round: a reply to our answer to O01, naming both of our Message-IDs in References.
+    const o01 = messageIdOf(raws.get('O01-outlook-ru-bottom.eml.tmpl')!);
+    second = sink.mails.find((m) => m.header('in-reply-to') === o01)!;
+    const secondText = (second.parsed.text ?? '').replace(/\r\n/g, '\n').trimEnd();
+    for (const file of SECOND_ROUND) {
+      const template = readFileSync(new URL(`second-round/${file}`, DIR), 'utf8');
+      const raw = fill(template, second.parsed.messageId!, secondText, `${FIRST_ID} ${ours.parsed.messageId} ${o01}`);
+      raws.set(file, raw);
+      await dovecot.append(raw);
+    }
+    await sink.waitForMails(1 + templates.length + SECOND_ROUND.length, 90_000);
+  }, 240_000);
 
   afterAll(async () => {
     await communicator?.stop();
@@ -135,7 +151,7 @@ describe('replies that quote our answer without quote marks, through the real ma
   it('covers every template and answers each reply exactly once', async () => {
     expect(Object.keys(EXPECTED).sort()).toEqual(templates);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(sink.mails).toHaveLength(1 + templates.length);
+    expect(sink.mails).toHaveLength(1 + templates.length + SECOND_ROUND.length);
     await waitUntil(
       async () => (await dovecot.messages()).every((m) => m.flags.includes('\\Answered')),
       'every mail flagged answered',
@@ -166,6 +182,14 @@ describe('replies that quote our answer without quote marks, through the real ma
       expect(reply.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}@example\.test>$/);
     });
   }
+
+  it('second-round/Z01: a reply to our second answer, two of our Message-IDs in References, reads its new text', () => {
+    const id = messageIdOf(raws.get('Z01-outlook-ru-second-level.eml.tmpl')!);
+    expect(second.parsed.text?.trim()).toBe('Ответ на: Операции авторизации, за ноябрь.');
+    const calls = secretary.calls.filter((c) => c.message_id === id);
+    expect(calls.map((c) => [c.request, c.thread_key])).toEqual([['И за октябрь тоже, пожалуйста.', FIRST_ID]]);
+    expect(sink.mails.filter((m) => m.header('in-reply-to') === id)).toHaveLength(1);
+  });
 
   it('asked the secretary about the first request in the conversation the replies continue', () => {
     const first = secretary.calls.find((c) => c.message_id === FIRST_ID);
