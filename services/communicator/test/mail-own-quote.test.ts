@@ -141,6 +141,16 @@ describe('withoutOwnQuotedText', () => {
     );
   });
 
+  it('takes a gateway banner between the header block and our text as part of our mail', () => {
+    const banner = [
+      'ВНИМАНИЕ: письмо от внешнего отправителя. Не открывайте ссылки и вложения, если не уверены в отправителе.',
+      '',
+      'CAUTION: This email originated from outside of the organization.',
+    ];
+    const body = [...HEAD_RU, '', ...banner, '', wrapped(OURS).replace(/\r\n/g, '\n'), '', ANSWER].join('\n');
+    expect(withoutOwnQuotedText(body, context).trim()).toBe(ANSWER);
+  });
+
   it('keeps the text above, inside and the older history below (extractNewText cuts that later)', () => {
     const body = ['Добрый день!', '', ...HEAD_RU, '', OURS, '', ANSWER, '', 'С уважением,', 'Иван', '', ...OLDER].join(
       '\n',

@@ -59,11 +59,15 @@ export function ownTextDigestsOf(messageIds: readonly string[]): string[] {
 }
 
 /**
- * How far a search goes in one mail: at most this many history heads are tried, and at most this many lines under
- * each (a few hundred lines hold any answer we send, re-wrapped). Keeps a hostile mail of many heads linear.
+ * How far a search goes in one mail: at most this many history heads are tried; under each, our text may start at
+ * any of its first MAX_START_LINES lines (a gateway's "CAUTION: external sender" banner put above our text as the
+ * author's mail server received it) and run at most MAX_OWN_LINES lines (a few hundred lines hold any answer we
+ * send, re-wrapped); and at most MAX_DIGESTS digests are taken in all. Keeps a hostile mail of many heads cheap.
  */
 const MAX_HEADS_TRIED = 20;
+const MAX_START_LINES = 8;
 const MAX_OWN_LINES = 1000;
+const MAX_DIGESTS = 50_000;
 
 /** The address a head names (`Name <addr>`, `addr`, `Name [mailto:addr]`, an attribution line), if any. */
 function addressIn(from: string | undefined): string | undefined {
@@ -71,18 +75,41 @@ function addressIn(from: string | undefined): string | undefined {
   return match?.[0].replace(/[.]+$/, '');
 }
 
+/** The lines of one body in digestForm, each computed once, when first asked for. */
+type DigestLines = { count: number; at: (j: number) => string };
+
+function digestLines(lines: readonly string[]): DigestLines {
+  const forms = new Array<string | undefined>(lines.length);
+  return { count: lines.length, at: (j) => (forms[j] ??= digestForm(lines[j]!)) };
+}
+
+/** Digests left to take in one mail (MAX_DIGESTS at the start). */
+type Budget = { left: number };
+
 /**
- * The index of the line after our text when lines from `start` (blank lines before it skipped) are exactly one of
- * the texts `digests` name, in digestForm; undefined when no prefix of at most MAX_OWN_LINES lines is. The digest
- * runs over the lines once, a copy finished at each line end.
+ * Where our text lies under a head whose text begins at line `start`: `from` its first line (one of the first
+ * MAX_START_LINES non-blank lines from `start`), `to` the line after its last; undefined when no run of lines there
+ * is exactly one of the texts `digests` name, in digestForm. From each possible first line the digest runs over the
+ * lines once, a copy finished at each line end.
  */
-function ownTextEnd(lines: readonly string[], start: number, digests: ReadonlySet<string>): number | undefined {
-  const hash = createHash('sha256');
-  for (let j = start; j < lines.length && j < start + MAX_OWN_LINES; j += 1) {
-    const part = digestForm(lines[j]!);
-    if (!part) continue;
-    hash.update(part, 'utf8');
-    if (digests.has(hexOf(hash.copy()))) return j + 1;
+function ownTextAt(
+  lines: DigestLines,
+  start: number,
+  digests: ReadonlySet<string>,
+  budget: Budget,
+): { from: number; to: number } | undefined {
+  let starts = 0;
+  for (let from = start; from < lines.count && starts < MAX_START_LINES; from += 1) {
+    if (!lines.at(from)) continue;
+    starts += 1;
+    const hash = createHash('sha256');
+    for (let j = from; j < lines.count && j < from + MAX_OWN_LINES; j += 1) {
+      const part = lines.at(j);
+      if (!part) continue;
+      if ((budget.left -= 1) < 0) return undefined;
+      hash.update(part, 'utf8');
+      if (digests.has(hexOf(hash.copy()))) return { from, to: j + 1 };
+    }
   }
   return undefined;
 }
@@ -97,8 +124,8 @@ export type OwnTextContext = {
 
 /**
  * `body` without the first unmarked quote of our own text: the history head (Outlook's separator and header block,
- * or an attribution line; mail-text.ts unmarkedHistoryHeadAt) and the lines under it that are exactly a text we
- * sent (its digest is among `digests`) are replaced by one blank line; the author's lines above and below stay, and
+ * or an attribution line; mail-text.ts unmarkedHistoryHeadAt), the lines under it that are exactly a text we sent
+ * (its digest is among `digests`) and any lines between the two (a gateway's banner) are replaced by one blank line; the author's lines above and below stay, and
  * so does any older history below our text (extractNewText cuts it then, and the signature). A head naming another
  * address than ours is someone else's mail and is passed over; a head naming no address counts when the text under
  * it matches. No digests, no head, no match: `body` unchanged, so a reply quoting our text with nothing new says
@@ -108,15 +135,17 @@ export function withoutOwnQuotedText(body: string, context: OwnTextContext): str
   if (!context.digests.length) return body;
   const digests = new Set(context.digests.map((d) => d.toLowerCase()));
   const lines = body.split('\n');
+  const forms = digestLines(lines);
+  const budget: Budget = { left: MAX_DIGESTS };
   let tried = 0;
-  for (let i = 0; i < lines.length && tried < MAX_HEADS_TRIED; i += 1) {
+  for (let i = 0; i < lines.length && tried < MAX_HEADS_TRIED && budget.left > 0; i += 1) {
     const head = unmarkedHistoryHeadAt(lines, i);
     if (!head) continue;
     const address = addressIn(head.from);
     if (address && !context.isOwnAddress(address)) continue;
     tried += 1;
-    const end = ownTextEnd(lines, head.bodyStart, digests);
-    if (end !== undefined) return [...lines.slice(0, i), '', ...lines.slice(end)].join('\n');
+    const ours = ownTextAt(forms, head.bodyStart, digests, budget);
+    if (ours) return [...lines.slice(0, i), '', ...lines.slice(ours.to)].join('\n');
   }
   return body;
 }
