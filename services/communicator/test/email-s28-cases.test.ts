@@ -1,5 +1,5 @@
 // Replies that quote our own answer without '>' marks (test/fixtures/s28-cases): Outlook desktop RU and EN, the
-// "-----Original Message-----" form, HTML-only Outlook desktop and Outlook on the web, an unmarked attribution line,
+// "-----Original Message-----" form, HTML-only Outlook desktop and Outlook on the web, an unmarked attribution line, a gateway banner,
 // a header block naming only "Workemon", the answer typed inside the history above an older level with a signature
 // after it, and a reply that only quotes us. Through the real mail path: the first request is APPENDed into
 // Dovecot, the communicator's real reply is captured at the SMTP sink, each user's reply is built from that
@@ -37,6 +37,8 @@ const EXPECTED: Record<string, string | null> = {
   'O07-outlook-web-html-inside.eml.tmpl': 'Авторизации, за последнюю неделю.',
   'O08-unmarked-attribution.eml.tmpl': 'Авторизации по кошелькам, за октябрь.',
   'O09-outlook-web-underscores-name-only.eml.tmpl': 'Добрый день!\n\nАвторизации, за ноябрь.',
+  // An Exchange banner above our mail as the author received it, quoted under the header block.
+  'O10-outlook-en-external-banner.eml.tmpl': 'Авторизации по картам, за неделю.',
 };
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
