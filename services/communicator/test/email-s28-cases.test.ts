@@ -1,9 +1,10 @@
 // Replies that quote our own answer without '>' marks (test/fixtures/s28-cases): Outlook desktop RU and EN, the
-// "-----Original Message-----" form, HTML-only Outlook desktop and Outlook on the web, an unmarked attribution line, a gateway banner,
-// a header block naming only "Workemon", the answer typed inside the history above an older level with a signature
-// after it, and a reply that only quotes us. Through the real mail path: the first request is APPENDed into
-// Dovecot, the communicator's real reply is captured at the SMTP sink, each user's reply is built from that
-// captured mail (its Message-ID and text) and APPENDed in turn; the fake secretary records what it received.
+// "-----Original Message-----" form, HTML-only Outlook desktop and Outlook on the web, an unmarked attribution
+// line, a gateway banner, a header block naming only "Workemon", the answer typed inside the history above an older
+// level with a signature after it, a reply to our second answer, and a reply that only quotes us. Through the real
+// mail path: the first request is APPENDed into Dovecot, the communicator's real reply is captured at the SMTP
+// sink, each user's reply is built from that captured mail (its Message-ID and text) and APPENDed in turn; the fake
+// secretary records what it received.
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
