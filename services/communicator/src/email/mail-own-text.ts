@@ -125,11 +125,11 @@ export type OwnTextContext = {
 /**
  * `body` without the first unmarked quote of our own text: the history head (Outlook's separator and header block,
  * or an attribution line; mail-text.ts unmarkedHistoryHeadAt), the lines under it that are exactly a text we sent
- * (its digest is among `digests`) and any lines between the two (a gateway's banner) are replaced by one blank line; the author's lines above and below stay, and
- * so does any older history below our text (extractNewText cuts it then, and the signature). A head naming another
- * address than ours is someone else's mail and is passed over; a head naming no address counts when the text under
- * it matches. No digests, no head, no match: `body` unchanged, so a reply quoting our text with nothing new says
- * nothing, as before.
+ * (its digest is among `digests`) and any lines between the two (a gateway's banner) are replaced by one blank
+ * line; the author's lines above and below stay, and so does any older history below our text (extractNewText cuts
+ * it then, and the signature). A head naming another address than ours is someone else's mail and is passed over;
+ * a head naming no address counts when the text under it matches. No digests, no head, no match: `body` unchanged,
+ * so a reply quoting our text with nothing new says nothing, as before.
  */
 export function withoutOwnQuotedText(body: string, context: OwnTextContext): string {
   if (!context.digests.length) return body;
