@@ -120,6 +120,33 @@ describe('withoutOwnQuotedText', () => {
         ANSWER,
       ].join('\n'),
     ],
+    [
+      'Outlook RU separator',
+      [
+        '-----Исходное сообщение-----',
+        'От: Workemon [mailto:bot@example.test]',
+        'Отправлено: 21 ноября 2026 г. 10:05',
+        'Кому: Иван Петров',
+        'Тема: Re: Аналитика',
+        '',
+        wrapped(OURS),
+        '',
+        ANSWER,
+      ].join('\n'),
+    ],
+    [
+      'Outlook for Mac',
+      [
+        'From: Workemon <bot@example.test>',
+        'Date: Saturday, 21 November 2026 at 10:05',
+        'To: Ivan Petrov <user08@example.test>',
+        'Subject: Re: Аналитика',
+        '',
+        OURS,
+        '',
+        ANSWER,
+      ].join('\n'),
+    ],
     ['Outlook with only a display name', ['From: Workemon', ...HEAD_EN.slice(1), '', OURS, '', ANSWER].join('\n')],
     [
       'an unmarked attribution line',
