@@ -1,10 +1,10 @@
 // Replies that quote our own answer without '>' marks (test/fixtures/s28-cases): Outlook desktop RU and EN, the
 // "-----Original Message-----" form, HTML-only Outlook desktop and Outlook on the web, an unmarked attribution
 // line, a gateway banner, a header block naming only "Workemon", the answer typed inside the history above an older
-// level with a signature after it, a reply to our second answer, and a reply that only quotes us. Through the real
-// mail path: the first request is APPENDed into Dovecot, the communicator's real reply is captured at the SMTP
-// sink, each user's reply is built from that captured mail (its Message-ID and text) and APPENDed in turn; the fake
-// secretary records what it received.
+// level with a signature after it, answers between our paragraphs and below them, a reply to our second answer,
+// and a reply that only quotes us. Through the real mail path: the first request is APPENDed into Dovecot, the
+// communicator's real reply is captured at the SMTP sink, each user's reply is built from that captured mail (its
+// Message-ID and text) and APPENDed in turn; the fake secretary records what it received.
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
@@ -40,6 +40,8 @@ const EXPECTED: Record<string, string | null> = {
   'O09-outlook-web-underscores-name-only.eml.tmpl': 'Добрый день!\n\nАвторизации, за ноябрь.',
   // An Exchange banner above our mail as the author received it, quoted under the header block.
   'O10-outlook-en-external-banner.eml.tmpl': 'Авторизации по картам, за неделю.',
+  // Answers typed between our two paragraphs and below them: both kept, in order.
+  'O11-outlook-ru-between-paragraphs.eml.tmpl': 'Авторизации по кошелькам.\n\nЗа ноябрь, по дням.',
 };
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -69,6 +71,8 @@ function fill(template: string, ourId: string, ourText: string, earlierReference
     OUR_MESSAGE_ID: ourId,
     OUR_TEXT: lines.join('\r\n'),
     OUR_TEXT_WRAPPED: wrapped(ourText).join('\r\n'),
+    OUR_FIRST_PARAGRAPH_WRAPPED: wrapped(ourText.split('\n\n')[0]!).join('\r\n'),
+    OUR_REST_WRAPPED: wrapped(ourText.split('\n\n').slice(1).join('\n\n')).join('\r\n'),
     OUR_TEXT_HTML: lines
       .map((l) =>
         l.trim()

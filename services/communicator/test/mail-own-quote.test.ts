@@ -178,6 +178,34 @@ describe('withoutOwnQuotedText', () => {
     expect(withoutOwnQuotedText(body, context).trim()).toBe(ANSWER);
   });
 
+  it('keeps an answer typed between our paragraphs, and one below our text too', () => {
+    const [question, example] = OURS.split('\n\n') as [string, string];
+    const inside = [
+      ...HEAD_RU,
+      '',
+      wrapped(question).replace(/\r/g, ''),
+      '',
+      'Авторизации.',
+      '',
+      example,
+      '',
+      ANSWER,
+    ].join('\n');
+    expect(withoutOwnQuotedText(inside, context).replace(/\n+/g, '\n').trim()).toBe(`Авторизации.\n${ANSWER}`);
+    const only = [...HEAD_EN, '', question, '', 'Авторизации.', '', example].join('\n');
+    expect(withoutOwnQuotedText(only, context).trim()).toBe('Авторизации.');
+    // Two runs of the author's lines inside our text are not looked for: the body is left as it is.
+    const three = `${OURS}\n\nИ укажите разрез.`;
+    const twice = [
+      ...HEAD_EN,
+      '',
+      'Авторизации.',
+      ...three.split('\n').flatMap((l, n) => (n === 2 ? ['Да.', l] : [l])),
+    ];
+    const threeContext = { digests: [ownTextDigest(three)], isOwnAddress: own };
+    expect(withoutOwnQuotedText(twice.join('\n'), threeContext)).toBe(twice.join('\n'));
+  });
+
   it('keeps the text above, inside and the older history below (extractNewText cuts that later)', () => {
     const body = ['Добрый день!', '', ...HEAD_RU, '', OURS, '', ANSWER, '', 'С уважением,', 'Иван', '', ...OLDER].join(
       '\n',

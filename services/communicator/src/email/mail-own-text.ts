@@ -68,6 +68,11 @@ const MAX_HEADS_TRIED = 20;
 const MAX_START_LINES = 8;
 const MAX_OWN_LINES = 1000;
 const MAX_DIGESTS = 50_000;
+/**
+ * Lines searched for our text with the author's answer inside it (ownTextAround): the search takes up to n³/6
+ * digests for n lines, so only the first 60 non-blank lines under a head (about 4,500 characters re-wrapped).
+ */
+const MAX_INTERLEAVED_LINES = 60;
 
 /** The address a head names (`Name <addr>`, `addr`, `Name [mailto:addr]`, an attribution line), if any. */
 function addressIn(from: string | undefined): string | undefined {
@@ -114,6 +119,36 @@ function ownTextAt(
   return undefined;
 }
 
+/**
+ * Our text with one run of the author's lines inside it (an answer typed between our paragraphs): lines from the
+ * first non-blank one at `start`, `inside` the author's run (from its first line to the line after its last) and
+ * `to` the line after our last; undefined when no split of the first MAX_INTERLEAVED_LINES non-blank lines into
+ * ours, theirs, ours gives one of the texts `digests` name. Tried only where our text is not found whole.
+ */
+function ownTextAround(
+  lines: DigestLines,
+  start: number,
+  digests: ReadonlySet<string>,
+  budget: Budget,
+): { inside: [number, number]; to: number } | undefined {
+  const text: number[] = [];
+  for (let j = start; j < lines.count && text.length < MAX_INTERLEAVED_LINES; j += 1) if (lines.at(j)) text.push(j);
+  const prefix = createHash('sha256');
+  // Ours: text[0..k); theirs: text[k..r); ours again: text[r..e].
+  for (let k = 1; k < text.length - 1; k += 1) {
+    prefix.update(lines.at(text[k - 1]!), 'utf8');
+    for (let r = k + 1; r < text.length; r += 1) {
+      const hash = prefix.copy();
+      for (let e = r; e < text.length; e += 1) {
+        if ((budget.left -= 1) < 0) return undefined;
+        hash.update(lines.at(text[e]!), 'utf8');
+        if (digests.has(hexOf(hash.copy()))) return { inside: [text[k]!, text[r]!], to: text[e]! + 1 };
+      }
+    }
+  }
+  return undefined;
+}
+
 /** What withoutOwnQuotedText needs to know about the mail beyond its body. */
 export type OwnTextContext = {
   /** Digests of our texts this mail answers (ownTextDigestsOf its In-Reply-To and References). */
@@ -127,7 +162,8 @@ export type OwnTextContext = {
  * or an attribution line; mail-text.ts unmarkedHistoryHeadAt), the lines under it that are exactly a text we sent
  * (its digest is among `digests`) and any lines between the two (a gateway's banner) are replaced by one blank
  * line; the author's lines above and below stay, and so does any older history below our text (extractNewText cuts
- * it then, and the signature). A head naming another address than ours is someone else's mail and is passed over;
+ * it then, and the signature). Where our text is not found whole, one run of the author's lines inside it (an answer
+ * between our paragraphs) is looked for and kept (ownTextAround); two or more runs are not. A head naming another address than ours is someone else's mail and is passed over;
  * a head naming no address counts when the text under it matches. No digests, no head, no match: `body` unchanged,
  * so a reply quoting our text with nothing new says nothing, as before.
  */
@@ -146,6 +182,11 @@ export function withoutOwnQuotedText(body: string, context: OwnTextContext): str
     tried += 1;
     const ours = ownTextAt(forms, head.bodyStart, digests, budget);
     if (ours) return [...lines.slice(0, i), '', ...lines.slice(ours.to)].join('\n');
+    const around = ownTextAround(forms, head.bodyStart, digests, budget);
+    if (around) {
+      const [from, to] = around.inside;
+      return [...lines.slice(0, i), '', ...lines.slice(from, to), '', ...lines.slice(around.to)].join('\n');
+    }
   }
   return body;
 }
