@@ -1,4 +1,5 @@
 import { tnefText } from './tnef-text.js';
+import { ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
 import { createRequire } from 'node:module';
@@ -509,7 +510,11 @@ async function readContent(
   const reply = !!parsed.inReplyTo || listOf(parsed.references).length > 0;
   // A run of 20 or more spaces or tabs (log alignment, or a hostile mail) becomes one space: it means nothing to
   // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
-  const bodyText = withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' '));
+  const plainText = withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' '));
+  // Our own answer quoted without '>' marks (Outlook's header block, an unmarked attribution), known by the digest
+  // our Message-ID carries: removed, so the author's text below or inside it is read (mail-own-text.ts).
+  const digests = ownTextDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]);
+  const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress });
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
     forwards: split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) })),

@@ -451,17 +451,52 @@ const OUTLOOK_SENT = /^[ \t*]*(Sent|Отправлено)[ \t*]*:/i;
 const HISTORY_LINE =
   /^[ \t]*(-{3,}[ \t]*(Original Message|Исходное сообщение|Исходное письмо)[ \t]*-{3,}|_{10,})[ \t]*$/i;
 
+/** Whether line `i` starts Outlook's header block (From with an address or a Sent field, then another field). */
+function isOutlookHeaderAt(lines: string[], i: number): boolean {
+  if (!OUTLOOK_HEADER_START.test(lines[i]!)) return false;
+  const next = lines.slice(i + 1, i + 4);
+  const mailHeader = lines[i]!.includes('@') || next.some((l) => OUTLOOK_SENT.test(l));
+  return mailHeader && next.some((l) => OUTLOOK_HEADER_NEXT.test(l));
+}
+
 /** Index of the line where Outlook's unmarked history starts (its separator or header block); -1 when none. */
 function outlookHistoryIndex(lines: string[]): number {
   for (let i = 0; i < lines.length; i += 1) {
-    if (HISTORY_LINE.test(lines[i]!)) return i;
-    if (OUTLOOK_HEADER_START.test(lines[i]!)) {
-      const next = lines.slice(i + 1, i + 4);
-      const mailHeader = lines[i]!.includes('@') || next.some((l) => OUTLOOK_SENT.test(l));
-      if (mailHeader && next.some((l) => OUTLOOK_HEADER_NEXT.test(l))) return i;
-    }
+    if (HISTORY_LINE.test(lines[i]!) || isOutlookHeaderAt(lines, i)) return i;
   }
   return -1;
+}
+
+/**
+ * The head of a quoted earlier message that carries no '>' marks, starting at line `i`: `bodyStart` is the index of
+ * the line after the head, where the quoted message's text begins; `from` is who wrote it as the head names it (a
+ * header block's From/От value, or the whole attribution line), undefined when it names nobody.
+ */
+export type UnmarkedHistoryHead = { bodyStart: number; from?: string };
+
+/**
+ * Whether line `i` of `lines` starts the head of an unmarked quoted message, and where its text begins: Outlook's
+ * separator ("-----Original Message-----", "-----Исходное сообщение-----", a line of underscores) with the header
+ * block under it, Outlook's header block alone ("From:/Sent:", "От:/Отправлено:"), or an attribution line ("On …
+ * wrote:", "… пишет:", Yandex's, Mail.ru's; also wrapped over two lines). Undefined for any other line, for a
+ * separator with no header block under it, and for a '>' line (marked quotes are extractNewText's).
+ */
+export function unmarkedHistoryHeadAt(lines: string[], i: number): UnmarkedHistoryHead | undefined {
+  const line = lines[i];
+  if (line === undefined || !line.trim() || QUOTE_LINE.test(line)) return undefined;
+  if (HISTORY_LINE.test(line) || isOutlookHeaderAt(lines, i)) {
+    const block: ForwardedMail = { text: '' };
+    const blockAt = HISTORY_LINE.test(line) ? i + 1 : i;
+    const end = readHeaderBlock(lines, blockAt, block);
+    return block.from === undefined ? undefined : { bodyStart: end, from: block.from };
+  }
+  if (isAttribution(line)) return { bodyStart: i + 1, from: line.trim() };
+  // Wrapped over two lines ("… <" / "bot@example.test> wrote:"), unless the next line is a whole dated attribution
+  // of its own: then this line is the author's last one above it.
+  const next = lines[i + 1];
+  if (next === undefined || isAttribution(next, true)) return undefined;
+  const joined = `${line.trim()} ${next.trim()}`;
+  return isAttribution(joined) ? { bodyStart: i + 2, from: joined } : undefined;
 }
 
 function cutOutlookHistory(text: string): string {

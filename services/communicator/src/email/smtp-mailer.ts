@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type nodemailerModule from 'nodemailer';
 import { AppError, errors } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
+import { ownTextDigest } from './mail-own-text.js';
 
 export type OutgoingMail = {
   to: string;
@@ -11,8 +12,10 @@ export type OutgoingMail = {
   inReplyTo?: string;
   references?: string[];
   /**
-   * Seeds the Message-ID. The same key always gives the same Message-ID, so if a crash makes us send a reply
-   * twice, mail servers and clients (Gmail, Yandex, Thunderbird) see one message, not two.
+   * Seeds the Message-ID (with the text's digest, replyMessageId). The same key and text always give the same
+   * Message-ID, so if a crash makes us send a reply twice, mail servers and clients (Gmail, Yandex, Thunderbird) see
+   * one message, not two; the text of a key's reply is the same on a resend (the secretary answers a repeated
+   * `message_id` with its stored answer).
    */
   idempotencyKey: string;
   /** RFC 3834: `auto-replied` for answers to a mail, `auto-generated` for messages we start. */
@@ -30,8 +33,18 @@ function domainOf(address: string): string {
   return address.split('@')[1] ?? 'workemon.local';
 }
 
-export function replyMessageId(idempotencyKey: string, from: string): string {
-  return `<workemon.${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}@${domainOf(from)}>`;
+/**
+ * The Message-ID of a mail we send: `<workemon.{32 hex}.{16 hex}@domain>`, the first part the first 32 hex digits of
+ * SHA-256 over `idempotencyKey`, the second the digest of `text` (mail-own-text.ts ownTextDigest: SHA-256 over the
+ * text without any white space, first 16 hex digits), the domain that of `from` (RFC 5322 §3.6.4). A reply names it
+ * in In-Reply-To/References, so the communicator can find our text where a client quotes it without '>' marks
+ * (withoutOwnQuotedText). The same key and text always give the same Message-ID. Without `text`, the older form
+ * `<workemon.{32 hex}@domain>`.
+ */
+export function replyMessageId(idempotencyKey: string, from: string, text?: string): string {
+  const key = createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32);
+  const digest = text === undefined ? '' : `.${ownTextDigest(text)}`;
+  return `<workemon.${key}${digest}@${domainOf(from)}>`;
 }
 
 /** Turns nodemailer's failures into the error catalogue: a permanent 5xx is a rejection, the rest is transient. */
@@ -80,7 +93,7 @@ export function createSmtpMailer(
 
   return {
     async send(mail) {
-      const messageId = replyMessageId(mail.idempotencyKey, settings.from);
+      const messageId = replyMessageId(mail.idempotencyKey, settings.from, mail.text);
       try {
         await transport.sendMail({
           from: settings.from,

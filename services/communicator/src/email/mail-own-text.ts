@@ -1,0 +1,192 @@
+import { createHash, type Hash } from 'node:crypto';
+import { unmarkedHistoryHeadAt } from './mail-text.js';
+
+/**
+ * Our own answers quoted without '>' marks. Outlook (desktop, web, mobile; Russian and English) and some other
+ * clients quote the answered mail as plain lines under a header block ("От: … Отправлено: …") or an attribution
+ * line, and the author may write below it or inside it. The communicator cannot tell those lines from the author's
+ * by their form, but it knows what it sent: each mail it sends carries, in its Message-ID, a digest of its text
+ * (`<workemon.{32 hex of the key}.{16 hex of the text's digest}@domain>`, smtp-mailer.ts replyMessageId), and a
+ * reply names that Message-ID in In-Reply-To or References (RFC 5322 §3.6.4). The lines of an unmarked history
+ * block whose digest is that digest are our text, and only they are removed; what the author wrote above, below
+ * or inside the history stays. Stateless: nothing is stored, every replica can read any reply.
+ */
+
+/** Hex digits of the text digest in our Message-IDs (64 bits: a chance match is out of the question). */
+export const OWN_TEXT_DIGEST_HEX = 16;
+
+/**
+ * Our Message-ID with a text digest: `<workemon.{32 hex}.{16 hex}@domain>` (the digest is group 1). Message-IDs of
+ * the older form `<workemon.{32 hex}@domain>` carry none.
+ */
+const OWN_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}\.([0-9a-f]{16})@[^<>\s@]+>$/i;
+
+/**
+ * Every white space (`\s`: tabs, CR, LF, NBSP, …; `\p{Z}`: all Unicode space and separator characters) and every
+ * invisible format character (`\p{Cf}`: zero-width space and joiners, soft hyphen, byte order mark).
+ */
+const NOT_TEXT = /[\s\p{Z}\p{Cf}]+/gu;
+
+/**
+ * A text as a digest sees it: Unicode NFC, with no white space and no invisible characters at all. What mail
+ * clients do to a plain-text mail they quote changes only those: re-wrapping long lines (Outlook wraps at 76
+ * characters), CRLF line ends, NBSP and other Unicode spaces, a quoted HTML copy's paragraph spacing (htmlToText),
+ * format=flowed's trailing and stuffed spaces (RFC 3676 §4.2, §4.4).
+ */
+export function digestForm(text: string): string {
+  return text.normalize('NFC').replace(NOT_TEXT, '');
+}
+
+/** The hex of a finished digest, cut to OWN_TEXT_DIGEST_HEX digits. */
+const hexOf = (hash: Hash) => hash.digest('hex').slice(0, OWN_TEXT_DIGEST_HEX);
+
+/** The digest of a text we send: the first 16 hex digits of SHA-256 over its UTF-8 digestForm. */
+export function ownTextDigest(text: string): string {
+  return hexOf(createHash('sha256').update(digestForm(text), 'utf8'));
+}
+
+/**
+ * The text digests our Message-IDs among `messageIds` carry (In-Reply-To and References, each `<…>`), lower case,
+ * each once; [] when none is ours or none carries a digest.
+ */
+export function ownTextDigestsOf(messageIds: readonly string[]): string[] {
+  const digests = new Set<string>();
+  for (const id of messageIds) {
+    const digest = OWN_MESSAGE_ID.exec(id.trim())?.[1];
+    if (digest) digests.add(digest.toLowerCase());
+  }
+  return [...digests];
+}
+
+/**
+ * How far a search goes in one mail: at most this many history heads are tried; under each, our text may start at
+ * any of its first MAX_START_LINES lines (a gateway's "CAUTION: external sender" banner put above our text as the
+ * author's mail server received it) and run at most MAX_OWN_LINES lines (a few hundred lines hold any answer we
+ * send, re-wrapped); and at most MAX_DIGESTS digests are taken in all. Keeps a hostile mail of many heads cheap.
+ */
+const MAX_HEADS_TRIED = 20;
+const MAX_START_LINES = 8;
+const MAX_OWN_LINES = 1000;
+const MAX_DIGESTS = 50_000;
+/**
+ * Lines searched for our text with the author's answer inside it (ownTextAround): the search takes up to n³/6
+ * digests for n lines, so only the first 60 non-blank lines under a head (about 4,500 characters re-wrapped).
+ */
+const MAX_INTERLEAVED_LINES = 60;
+
+/** The address a head names (`Name <addr>`, `addr`, `Name [mailto:addr]`, an attribution line), if any. */
+function addressIn(from: string | undefined): string | undefined {
+  const match = /[^\s<>"'[\]():;,]+@[^\s<>"'[\]():;,]+/.exec(from ?? '');
+  return match?.[0].replace(/[.]+$/, '');
+}
+
+/** The lines of one body in digestForm, each computed once, when first asked for. */
+type DigestLines = { count: number; at: (j: number) => string };
+
+function digestLines(lines: readonly string[]): DigestLines {
+  const forms = new Array<string | undefined>(lines.length);
+  return { count: lines.length, at: (j) => (forms[j] ??= digestForm(lines[j]!)) };
+}
+
+/** Digests left to take in one mail (MAX_DIGESTS at the start). */
+type Budget = { left: number };
+
+/**
+ * Where our text lies under a head whose text begins at line `start`: `from` its first line (one of the first
+ * MAX_START_LINES non-blank lines from `start`), `to` the line after its last; undefined when no run of lines there
+ * is exactly one of the texts `digests` name, in digestForm. From each possible first line the digest runs over the
+ * lines once, a copy finished at each line end.
+ */
+function ownTextAt(
+  lines: DigestLines,
+  start: number,
+  digests: ReadonlySet<string>,
+  budget: Budget,
+): { from: number; to: number } | undefined {
+  let starts = 0;
+  for (let from = start; from < lines.count && starts < MAX_START_LINES; from += 1) {
+    if (!lines.at(from)) continue;
+    starts += 1;
+    const hash = createHash('sha256');
+    for (let j = from; j < lines.count && j < from + MAX_OWN_LINES; j += 1) {
+      const part = lines.at(j);
+      if (!part) continue;
+      if ((budget.left -= 1) < 0) return undefined;
+      hash.update(part, 'utf8');
+      if (digests.has(hexOf(hash.copy()))) return { from, to: j + 1 };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Our text with one run of the author's lines inside it (an answer typed between our paragraphs): lines from the
+ * first non-blank one at `start`, `inside` the author's run (from its first line to the line after its last) and
+ * `to` the line after our last; undefined when no split of the first MAX_INTERLEAVED_LINES non-blank lines into
+ * ours, theirs, ours gives one of the texts `digests` name. Tried only where our text is not found whole.
+ */
+function ownTextAround(
+  lines: DigestLines,
+  start: number,
+  digests: ReadonlySet<string>,
+  budget: Budget,
+): { inside: [number, number]; to: number } | undefined {
+  const text: number[] = [];
+  for (let j = start; j < lines.count && text.length < MAX_INTERLEAVED_LINES; j += 1) if (lines.at(j)) text.push(j);
+  const prefix = createHash('sha256');
+  // Ours: text[0..k); theirs: text[k..r); ours again: text[r..e].
+  for (let k = 1; k < text.length - 1; k += 1) {
+    prefix.update(lines.at(text[k - 1]!), 'utf8');
+    for (let r = k + 1; r < text.length; r += 1) {
+      const hash = prefix.copy();
+      for (let e = r; e < text.length; e += 1) {
+        if ((budget.left -= 1) < 0) return undefined;
+        hash.update(lines.at(text[e]!), 'utf8');
+        if (digests.has(hexOf(hash.copy()))) return { inside: [text[k]!, text[r]!], to: text[e]! + 1 };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** What withoutOwnQuotedText needs to know about the mail beyond its body. */
+export type OwnTextContext = {
+  /** Digests of our texts this mail answers (ownTextDigestsOf its In-Reply-To and References). */
+  digests: readonly string[];
+  /** Whether an address is one of ours (EMAIL_FROM, the IMAP user), compared as mailboxes. */
+  isOwnAddress: (address: string) => boolean;
+};
+
+/**
+ * `body` without the first unmarked quote of our own text: the history head (Outlook's separator and header block,
+ * or an attribution line; mail-text.ts unmarkedHistoryHeadAt), the lines under it that are exactly a text we sent
+ * (its digest is among `digests`) and any lines between the two (a gateway's banner) are replaced by one blank
+ * line; the author's lines above and below stay, and so does any older history below our text (extractNewText cuts
+ * it then, and the signature). Where our text is not found whole, one run of the author's lines inside it (an answer
+ * between our paragraphs) is looked for and kept (ownTextAround); two or more runs are not. A head naming another address than ours is someone else's mail and is passed over;
+ * a head naming no address counts when the text under it matches. No digests, no head, no match: `body` unchanged,
+ * so a reply quoting our text with nothing new says nothing, as before.
+ */
+export function withoutOwnQuotedText(body: string, context: OwnTextContext): string {
+  if (!context.digests.length) return body;
+  const digests = new Set(context.digests.map((d) => d.toLowerCase()));
+  const lines = body.split('\n');
+  const forms = digestLines(lines);
+  const budget: Budget = { left: MAX_DIGESTS };
+  let tried = 0;
+  for (let i = 0; i < lines.length && tried < MAX_HEADS_TRIED && budget.left > 0; i += 1) {
+    const head = unmarkedHistoryHeadAt(lines, i);
+    if (!head) continue;
+    const address = addressIn(head.from);
+    if (address && !context.isOwnAddress(address)) continue;
+    tried += 1;
+    const ours = ownTextAt(forms, head.bodyStart, digests, budget);
+    if (ours) return [...lines.slice(0, i), '', ...lines.slice(ours.to)].join('\n');
+    const around = ownTextAround(forms, head.bodyStart, digests, budget);
+    if (around) {
+      const [from, to] = around.inside;
+      return [...lines.slice(0, i), '', ...lines.slice(from, to), '', ...lines.slice(around.to)].join('\n');
+    }
+  }
+  return body;
+}
