@@ -8,6 +8,7 @@ import {
   bareSubject,
   extractNewText,
   htmlToText,
+  isForwardSubject,
   isReplySubject,
   splitForwards,
   subjectRepeatsThread,
@@ -512,8 +513,11 @@ async function readContent(
   // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
   const plainText = withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' '));
   // Our own answer quoted without '>' marks (Outlook's header block, an unmarked attribution), known by the digest
-  // our Message-ID carries: removed, so the author's text below or inside it is read (mail-own-text.ts).
-  const digests = ownTextDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]);
+  // our Message-ID carries: removed, so the author's text below or inside it is read (mail-own-text.ts). Not in a
+  // forward (its subject says so): our answer forwarded by a colleague is its content, passed on as a forward.
+  const digests = isForwardSubject(subject)
+    ? []
+    : ownTextDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]);
   const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress });
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
