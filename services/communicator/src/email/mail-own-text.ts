@@ -206,7 +206,35 @@ export type OwnTextContext = {
   digests: readonly string[];
   /** Whether an address is one of ours (EMAIL_FROM, the IMAP user), compared as mailboxes. */
   isOwnAddress: (address: string) => boolean;
+  /**
+   * Our display names (MAIL_FROM's `Name` in `Name <addr>`): a head that names no address counts only when it names
+   * one of these (namesUs). None given: such heads never count.
+   */
+  ownNames?: readonly string[];
 };
+
+/** Letters and digits of a name, lower case, words one space apart, for comparing names as a reader would. */
+const nameForm = (name: string) =>
+  ` ${name
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim()} `;
+
+/**
+ * Whether a head with no address (`from`: a header block's From value, or an attribution line) names us: it holds
+ * one of `names` as whole words. Outlook on the web gives a sender of the same organisation by display name only
+ * ("From: Workemon"), and so it gives anyone else of that organisation: a head naming some other person is their
+ * mail, even if a Message-ID in the reply carries a digest of text under it. Message-IDs are written by whoever
+ * sends a mail, so without this check a colleague could send a mail whose Message-ID has our form and the digest of
+ * its first lines; replying to it (to the bot, by its Reply-To), the victim's quote of that mail would lose those
+ * lines and pass the hidden rest below them to the secretary as the victim's words.
+ */
+function namesUs(from: string | undefined, names: readonly string[]): boolean {
+  if (!from) return false;
+  const text = nameForm(from);
+  return names.some((name) => nameForm(name).trim() !== '' && text.includes(nameForm(name)));
+}
 
 /**
  * `body` without the first unmarked quote of our own text: the history head (Outlook's separator and header block,
@@ -215,7 +243,7 @@ export type OwnTextContext = {
  * author's lines above, below and between the head and our text (authorLinesAbove) stay, and so does any older history below our text (extractNewText cuts
  * it then, and the signature). Where our text is not found whole, one run of the author's lines inside it (an answer
  * between our paragraphs) is looked for and kept (ownTextAround); two or more runs are not. A head naming another address than ours is someone else's mail and is passed over;
- * a head naming no address counts when the text under it matches. No digests, no head, no match: `body` unchanged,
+ * a head naming no address counts only when it names one of `ownNames` (namesUs) and the text under it matches. No digests, no head, no match: `body` unchanged,
  * so a reply quoting our text with nothing new says nothing, as before.
  */
 export function withoutOwnQuotedText(body: string, context: OwnTextContext): string {
@@ -229,7 +257,7 @@ export function withoutOwnQuotedText(body: string, context: OwnTextContext): str
     const head = unmarkedHistoryHeadAt(lines, i);
     if (!head) continue;
     const address = addressIn(head.from);
-    if (address && !context.isOwnAddress(address)) continue;
+    if (address ? !context.isOwnAddress(address) : !namesUs(head.from, context.ownNames ?? [])) continue;
     tried += 1;
     const ours = ownTextAt(forms, head.bodyStart, digests, budget);
     if (ours) {
