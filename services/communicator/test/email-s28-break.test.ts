@@ -158,7 +158,7 @@ function fill(template: string, ourId: string, ourText: string, extra: Record<st
     OUR_TEXT_YANDEX: lines.map((l) => `<div>${l.trim() ? linkedHtml(l) : '&nbsp;'}</div>`).join('\n'),
     OUR_TEXT_QUOTED: lines.map((l) => (l ? `> ${l}` : '>')).join('\n'),
     // The same words with other white space: runs of spaces, lines joined and broken elsewhere, NBSPs.
-    OUR_TEXT_RESPACED: wrapped(ourText.replace(/\n\n/g, '\n').replace(/ /g, '  '), 50).replace(/,  /g, ',\u00a0'),
+    OUR_TEXT_RESPACED: wrapped(ourText.replace(/\n\n/g, '\n').replace(/ /g, '  '), 50).replace(/, {2}/g, ',\u00a0'),
     ...Object.fromEntries(paragraphs.map((p, n) => [`OUR_PARAGRAPH_${n + 1}`, wrapped(p)])),
     ...Object.fromEntries(
       paragraphs.map((p, n) => [`OUR_PARAGRAPH_${n + 1}_HTML`, p.split('\n').map(linkedHtml).join('<br>')]),

@@ -39,7 +39,7 @@ const LINK = /<?(?:(?:https?|ftp):\/\/|mailto:)[^\s<>]*[^\s<>.,;:!?)\]}'"»]>?/g
  * KOI8-R, so an emoji we sent is quoted back as `?` or `??`. Every `?`, emoji and other pictographic symbol (`\p{So}`,
  * skin-tone modifiers, variation selectors, the keycap mark) is left out on both sides.
  */
-const UNENCODABLE = /[?\p{Extended_Pictographic}\p{So}\u{1F3FB}-\u{1F3FF}\uFE0E\uFE0F\u20E3]/gu;
+const UNENCODABLE = /\?|\p{Extended_Pictographic}|\p{So}|[\u{1F3FB}-\u{1F3FF}]|\uFE0E|\uFE0F|\u20E3/gu;
 
 /**
  * A text as a digest sees it: Unicode NFC, with no white space, no invisible characters, no links and no `?` or
