@@ -48,6 +48,8 @@ const EXPECTED: Record<string, Expected> = {
   'B02-outlook-en-angle-links.eml.tmpl': { request: 'PAY-1240, please.' },
   // A windows-1251 reply: our emoji comes back as '?' (was: unreadable).
   'B03-outlook-ru-windows-1251-emoji.eml.tmpl': { request: 'Первую, PAY-1234 — «сбой авторизации».' },
+  // KOI8-R holds no guillemets, dashes, typographic quotes or emoji: all come back as '?' (was: unreadable).
+  'B17-outlook-ru-koi8-r-typography.eml.tmpl': { request: 'Первую, PAY-1234, за ноябрь.' },
   'B04-outlook-ru-html-above-and-below.eml.tmpl': {
     request: 'Добрый день! Ответ ниже, в тексте.\n\nБерём PAY-1240, за ноябрь.',
   },
@@ -170,9 +172,11 @@ function fill(template: string, ourId: string, ourText: string, extra: Record<st
   return filled.replace(/\r?\n/g, '\r\n');
 }
 
-/** A mail's bytes: UTF-8, or the declared windows-1251 (what it cannot hold becomes '?', as Outlook sends it). */
-const encoded = (mail: string) =>
-  /charset=windows-1251/i.test(mail) ? iconv.encode(mail, 'win1251') : Buffer.from(mail, 'utf8');
+/** A mail's bytes: UTF-8, or the declared windows-1251 or KOI8-R (what it cannot hold becomes '?', as Outlook sends it). */
+const encoded = (mail: string) => {
+  const charset = /charset=(windows-1251|koi8-r)/i.exec(mail)?.[1];
+  return charset ? iconv.encode(mail, charset) : Buffer.from(mail, 'utf8');
+};
 
 const messageIdOf = (raw: Buffer) => /^Message-ID:\s*(<[^>]+>)/im.exec(raw.toString('latin1'))![1]!;
 const keyPart = (n: number) => n.toString(16).padStart(32, '0');

@@ -35,19 +35,22 @@ const NOT_TEXT = /[\s\p{Z}\p{Cf}]+/gu;
 const LINK = /<?(?:(?:https?|ftp):\/\/|mailto:)[^\s<>]*[^\s<>.,;:!?)\]}'"»]>?/giu;
 
 /**
- * What a legacy single-byte charset cannot hold becomes `?`: Outlook sends a plain-text reply in windows-1251 or
- * KOI8-R, so an emoji we sent is quoted back as `?` or `??`. Every `?`, emoji and other pictographic symbol (`\p{So}`,
- * skin-tone modifiers, variation selectors, the keycap mark) is left out on both sides.
+ * What a legacy single-byte charset cannot hold becomes `?`: Outlook may send a plain-text reply in windows-1251 or
+ * KOI8-R, so an emoji we sent is quoted back as `?` or `??`, and in KOI8-R also our guillemets, dashes, typographic
+ * quotes, `…` and `№`. Every `?`, every punctuation mark and symbol outside ASCII (`\p{P}`, `\p{S}`: emoji, skin-tone
+ * modifiers, arrows, typographic marks) and the emoji's variation selectors and keycap mark are left out on both
+ * sides; letters, digits and ASCII punctuation other than `?` count.
  */
-const UNENCODABLE = /\?|\p{Extended_Pictographic}|\p{So}|[\u{1F3FB}-\u{1F3FF}]|\uFE0E|\uFE0F|\u20E3/gu;
+const UNENCODABLE = /\?|(?!\p{ASCII})[\p{P}\p{S}]|\p{Extended_Pictographic}|\uFE0E|\uFE0F|\u20E3/gu;
 
 /**
- * A text as a digest sees it: Unicode NFC, with no white space, no invisible characters, no links and no `?` or
- * pictographic symbols at all. What mail clients do to a plain-text mail they quote changes only those: re-wrapping
- * long lines (Outlook wraps at 76 characters), CRLF line ends, NBSP and other Unicode spaces, a quoted HTML copy's
- * paragraph spacing (htmlToText), format=flowed's trailing and stuffed spaces (RFC 3676 §4.2, §4.4), Outlook's
- * `https://x <https://x>` and `a@b <mailto:a@b>` (LINK), an emoji sent back as `?` in a single-byte charset
- * (UNENCODABLE). Letters, digits and all other punctuation count.
+ * A text as a digest sees it: Unicode NFC, with no white space, no invisible characters, no links, no `?` and no
+ * punctuation or symbols outside ASCII at all. What mail clients do to a plain-text mail they quote changes only
+ * those: re-wrapping long lines (Outlook wraps at 76 characters), CRLF line ends, NBSP and other Unicode spaces, a
+ * quoted HTML copy's paragraph spacing (htmlToText), format=flowed's trailing and stuffed spaces (RFC 3676 §4.2,
+ * §4.4), Outlook's
+ * `https://x <https://x>` and `a@b <mailto:a@b>` (LINK), an emoji or typographic mark sent back as `?` in a
+ * single-byte charset (UNENCODABLE). Letters, digits and ASCII punctuation other than `?` count.
  */
 export function digestForm(text: string): string {
   return text.normalize('NFC').replace(LINK, '').replace(UNENCODABLE, '').replace(NOT_TEXT, '');
@@ -178,8 +181,18 @@ function ownTextAround(
  * "Внимание: письмо от внешнего отправителя…"): what tells it from an author's line is that it speaks of the mail
  * coming from outside.
  */
-const GATEWAY_BANNER =
-  /\b(originated|came|comes|is|was sent) from (an? )?(outside|external)|outside (of )?(the|your|our) (organi[sz]ation|company|network)|external (sender|email|e-mail|message|mail)|\[EXTERNAL\]|(письмо|сообщение) (пришло |получено |отправлено )?(от внешн|из-за предел|извне|с внешн)|внешн\p{L}* (отправител|адрес|источник|организац|домен)|за пределами (организации|компании|сети)/iu;
+const GATEWAY_BANNER = new RegExp(
+  [
+    String.raw`\b(originated|came|comes|is|was sent) from (an? )?(outside|external)`,
+    String.raw`outside (of )?(the|your|our) (organi[sz]ation|company|network)`,
+    String.raw`external (sender|email|e-mail|message|mail)`,
+    String.raw`\[EXTERNAL\]`,
+    String.raw`(письмо|сообщение) (пришло |получено |отправлено )?(от внешн|из-за предел|извне|с внешн)`,
+    String.raw`внешн\p{L}* (отправител|адрес|источник|организац|домен)`,
+    String.raw`за пределами (организации|компании|сети)`,
+  ].join('|'),
+  'iu',
+);
 
 /**
  * The lines between a head (its text begins at `start`) and our text found at `from`: the author's answer typed at
@@ -240,11 +253,12 @@ function namesUs(from: string | undefined, names: readonly string[]): boolean {
  * `body` without the first unmarked quote of our own text: the history head (Outlook's separator and header block,
  * or an attribution line; mail-text.ts unmarkedHistoryHeadAt), the lines under it that are exactly a text we sent
  * (its digest is among `digests`) and a gateway's banner between the two are replaced by one blank line; the
- * author's lines above, below and between the head and our text (authorLinesAbove) stay, and so does any older history below our text (extractNewText cuts
- * it then, and the signature). Where our text is not found whole, one run of the author's lines inside it (an answer
- * between our paragraphs) is looked for and kept (ownTextAround); two or more runs are not. A head naming another address than ours is someone else's mail and is passed over;
- * a head naming no address counts only when it names one of `ownNames` (namesUs) and the text under it matches. No digests, no head, no match: `body` unchanged,
- * so a reply quoting our text with nothing new says nothing, as before.
+ * author's lines above, below and between the head and our text (authorLinesAbove) stay, and so does any older
+ * history below our text (extractNewText cuts it then, and the signature). Where our text is not found whole, one
+ * run of the author's lines inside it (an answer between our paragraphs) is looked for and kept (ownTextAround); two
+ * or more runs are not. A head naming another address than ours is someone else's mail and is passed over; a head
+ * naming no address counts only when it names one of `ownNames` (namesUs) and the text under it matches. No digests,
+ * no head, no match: `body` unchanged, so a reply quoting our text with nothing new says nothing, as before.
  */
 export function withoutOwnQuotedText(body: string, context: OwnTextContext): string {
   if (!context.digests.length) return body;
