@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startSmtpSink, type ReceivedMail, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { ownTextDigest } from '../src/email/mail-own-text.js';
+import { parseInboundMail } from '../src/email/mail-parsing.js';
 import { USER_MESSAGES } from '../src/email/mail-request.js';
 import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { buildEmail, startCommunicator, waitUntil, type Running } from './harness.js';
@@ -443,4 +444,47 @@ describe('trying to break our own quoted text, through the real mail path', () =
       expect(replies[0]!.parsed.text?.trim()).toBe(`Ответ на: ${request}`);
     });
   }
+});
+
+describe('the digest and the heads, as the replays above rely on them', () => {
+  const text =
+    'Отчёт по PAY-1234: https://jira.example.test/browse/PAY-1234 — «готов» 🙂\nПишите на support@example.test.';
+  const digest = ownTextDigest(text);
+
+  it('reads our text through what clients do to links and to characters their charset lacks', () => {
+    expect(ownTextDigest(text.replace(/https:\S+/, (u) => `${u} <${u}>`))).toBe(digest);
+    expect(ownTextDigest(text.replace(/https:\S+/, (u) => `<${u}>`))).toBe(digest);
+    expect(
+      ownTextDigest(text.replace('support@example.test', 'support@example.test <mailto:support@example.test>')),
+    ).toBe(digest);
+    expect(ownTextDigest(iconv.decode(iconv.encode(text, 'win1251'), 'win1251'))).toBe(digest);
+    expect(ownTextDigest(iconv.decode(iconv.encode(text, 'koi8-r'), 'koi8-r'))).toBe(digest);
+  });
+
+  it('still tells a changed word, letter or digit apart', () => {
+    expect(ownTextDigest(text.replace('готов', 'готово'))).not.toBe(digest);
+    expect(ownTextDigest(text.replace('PAY-1234', 'PAY-1235'))).not.toBe(digest);
+    expect(ownTextDigest(text.replace('Пишите', 'пишите'))).not.toBe(digest);
+    expect(ownTextDigest(text.replace('support@', 'sales@'))).not.toBe(digest);
+    // A link's target is left out (clients rewrite links); the words around it are what count.
+    expect(ownTextDigest(text.replace('browse/PAY-1234', 'browse/PAY-1235'))).toBe(digest);
+  });
+
+  it('counts a head naming no address only when it names our display name', async () => {
+    const ourId = `<workemon.${keyPart(3)}.${digest}@example.test>`;
+    const raw = buildEmail({
+      from: 'Иван Петров <user08@example.test>',
+      subject: 'RE: Отчёт',
+      inReplyTo: ourId,
+      references: ourId,
+      body: ['From: Workemon', 'Sent: Saturday, November 21, 2026 10:05 AM', 'To: Иван Петров', 'Subject: Re: Отчёт']
+        .concat(['', text, '', 'Спасибо, беру.'])
+        .join('\r\n'),
+    });
+    const named = await parseInboundMail(raw, { ownAddresses: ['"Workemon" <bot@example.test>'] });
+    expect(named.text).toBe('Спасибо, беру.');
+    // No display name known (MAIL_FROM a bare address): such a head is never taken for ours; the history is cut.
+    const bare = await parseInboundMail(raw, { ownAddresses: ['bot@example.test'] });
+    expect(bare.text).toBe('');
+  });
 });
