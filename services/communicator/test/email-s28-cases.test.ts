@@ -117,7 +117,8 @@ describe('replies that quote our answer without quote marks, through the real ma
       secretaryUrl: secretary.url,
       dovecot,
       sink,
-      env: { RATE_LIMIT_PER_HOUR: '100' },
+      // Our display name: Outlook on the web quotes us by it alone (O09), and only a head naming it counts.
+      env: { RATE_LIMIT_PER_HOUR: '100', MAIL_FROM: 'Workemon <bot@example.test>' },
     });
     await dovecot.append(readFileSync(new URL('first-request.eml', DIR)));
     ours = (await sink.waitForMails(1, 60_000))[0]!;

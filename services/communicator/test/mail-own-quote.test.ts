@@ -20,7 +20,7 @@ const OURS =
   'авторизации <по картам и кошелькам>?\n\nНапример: «авторизации за ноябрь, по дням».';
 const OUR_ID = replyMessageId('<m06a@client.test>', 'bot@example.test', OURS);
 const own = (address: string) => address.toLowerCase() === 'bot@example.test';
-const context: OwnTextContext = { digests: ownTextDigestsOf([OUR_ID]), isOwnAddress: own };
+const context: OwnTextContext = { digests: ownTextDigestsOf([OUR_ID]), isOwnAddress: own, ownNames: ['Workemon'] };
 
 /** `text` re-wrapped as Outlook's plain text does: at the last space before `width` characters, CRLF line ends. */
 function wrapped(text: string, width = 76): string {
@@ -194,7 +194,7 @@ describe('withoutOwnQuotedText', () => {
     expect(withoutOwnQuotedText(inside, context).replace(/\n+/g, '\n').trim()).toBe(`Авторизации.\n${ANSWER}`);
     const only = [...HEAD_EN, '', question, '', 'Авторизации.', '', example].join('\n');
     expect(withoutOwnQuotedText(only, context).trim()).toBe('Авторизации.');
-    // Two runs of the author's lines inside our text are not looked for: the body is left as it is.
+    // An answer at the top of our quoted text and one between its paragraphs: both kept (s28-break).
     const three = `${OURS}\n\nИ укажите разрез.`;
     const twice = [
       ...HEAD_EN,
@@ -203,7 +203,14 @@ describe('withoutOwnQuotedText', () => {
       ...three.split('\n').flatMap((l, n) => (n === 2 ? ['Да.', l] : [l])),
     ];
     const threeContext = { digests: [ownTextDigest(three)], isOwnAddress: own };
-    expect(withoutOwnQuotedText(twice.join('\n'), threeContext)).toBe(twice.join('\n'));
+    expect(withoutOwnQuotedText(twice.join('\n'), threeContext).replace(/\n+/g, '\n').trim()).toBe('Авторизации.\nДа.');
+    // Two runs of the author's lines inside our text are not looked for: the body is left as it is.
+    const inTwoPlaces = [
+      ...HEAD_EN,
+      '',
+      ...three.split('\n').flatMap((l, n) => (n === 2 ? ['Да.', l] : n === 4 ? ['Нет.', l] : [l])),
+    ];
+    expect(withoutOwnQuotedText(inTwoPlaces.join('\n'), threeContext)).toBe(inTwoPlaces.join('\n'));
   });
 
   it('keeps the text above, inside and the older history below (extractNewText cuts that later)', () => {

@@ -28,13 +28,32 @@ const OWN_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}\.([0-9a-f]{16})@[^<>\s@]+>$/i;
 const NOT_TEXT = /[\s\p{Z}\p{Cf}]+/gu;
 
 /**
- * A text as a digest sees it: Unicode NFC, with no white space and no invisible characters at all. What mail
- * clients do to a plain-text mail they quote changes only those: re-wrapping long lines (Outlook wraps at 76
- * characters), CRLF line ends, NBSP and other Unicode spaces, a quoted HTML copy's paragraph spacing (htmlToText),
- * format=flowed's trailing and stuffed spaces (RFC 3676 §4.2, §4.4).
+ * A link as a client rewrites it in the text it quotes: Outlook's plain text gives `https://x` as
+ * `https://x <https://x>` or `<https://x>`, an address as `a@b <mailto:a@b>`; a trailing sentence mark is not part of
+ * the link (`https://x.` is the link `https://x` and a full stop).
+ */
+const LINK = /<?(?:(?:https?|ftp):\/\/|mailto:)[^\s<>]*[^\s<>.,;:!?)\]}'"»]>?/giu;
+
+/**
+ * What a legacy single-byte charset cannot hold becomes `?`: Outlook may send a plain-text reply in windows-1251 or
+ * KOI8-R, so an emoji we sent is quoted back as `?` or `??`, and in KOI8-R also our guillemets, dashes, typographic
+ * quotes, `…` and `№`. Every `?`, every punctuation mark and symbol outside ASCII (`\p{P}`, `\p{S}`: emoji, skin-tone
+ * modifiers, arrows, typographic marks) and the emoji's variation selectors and keycap mark are left out on both
+ * sides; letters, digits and ASCII punctuation other than `?` count.
+ */
+const UNENCODABLE = /\?|(?!\p{ASCII})[\p{P}\p{S}]|\p{Extended_Pictographic}|\uFE0E|\uFE0F|\u20E3/gu;
+
+/**
+ * A text as a digest sees it: Unicode NFC, with no white space, no invisible characters, no links, no `?` and no
+ * punctuation or symbols outside ASCII at all. What mail clients do to a plain-text mail they quote changes only
+ * those: re-wrapping long lines (Outlook wraps at 76 characters), CRLF line ends, NBSP and other Unicode spaces, a
+ * quoted HTML copy's paragraph spacing (htmlToText), format=flowed's trailing and stuffed spaces (RFC 3676 §4.2,
+ * §4.4), Outlook's
+ * `https://x <https://x>` and `a@b <mailto:a@b>` (LINK), an emoji or typographic mark sent back as `?` in a
+ * single-byte charset (UNENCODABLE). Letters, digits and ASCII punctuation other than `?` count.
  */
 export function digestForm(text: string): string {
-  return text.normalize('NFC').replace(NOT_TEXT, '');
+  return text.normalize('NFC').replace(LINK, '').replace(UNENCODABLE, '').replace(NOT_TEXT, '');
 }
 
 /** The hex of a finished digest, cut to OWN_TEXT_DIGEST_HEX digits. */
@@ -120,33 +139,78 @@ function ownTextAt(
 }
 
 /**
- * Our text with one run of the author's lines inside it (an answer typed between our paragraphs): lines from the
- * first non-blank one at `start`, `inside` the author's run (from its first line to the line after its last) and
- * `to` the line after our last; undefined when no split of the first MAX_INTERLEAVED_LINES non-blank lines into
- * ours, theirs, ours gives one of the texts `digests` name. Tried only where our text is not found whole.
+ * Our text with one run of the author's lines inside it (an answer typed between our paragraphs): `from` our first
+ * line (one of the first MAX_START_LINES non-blank lines at `start`: the author may also have typed above our text),
+ * `inside` the author's run (from its first line to the line after its last) and `to` the line after our last;
+ * undefined when no split of MAX_INTERLEAVED_LINES non-blank lines from there into ours, theirs, ours gives one of
+ * the texts `digests` name. Tried only where our text is not found whole; the nearest start is tried first.
  */
 function ownTextAround(
   lines: DigestLines,
   start: number,
   digests: ReadonlySet<string>,
   budget: Budget,
-): { inside: [number, number]; to: number } | undefined {
-  const text: number[] = [];
-  for (let j = start; j < lines.count && text.length < MAX_INTERLEAVED_LINES; j += 1) if (lines.at(j)) text.push(j);
-  const prefix = createHash('sha256');
-  // Ours: text[0..k); theirs: text[k..r); ours again: text[r..e].
-  for (let k = 1; k < text.length - 1; k += 1) {
-    prefix.update(lines.at(text[k - 1]!), 'utf8');
-    for (let r = k + 1; r < text.length; r += 1) {
-      const hash = prefix.copy();
-      for (let e = r; e < text.length; e += 1) {
-        if ((budget.left -= 1) < 0) return undefined;
-        hash.update(lines.at(text[e]!), 'utf8');
-        if (digests.has(hexOf(hash.copy()))) return { inside: [text[k]!, text[r]!], to: text[e]! + 1 };
+): { from: number; inside: [number, number]; to: number } | undefined {
+  const all: number[] = [];
+  for (let j = start; j < lines.count && all.length < MAX_INTERLEAVED_LINES + MAX_START_LINES; j += 1) {
+    if (lines.at(j)) all.push(j);
+  }
+  for (let s = 0; s < MAX_START_LINES && s < all.length && budget.left > 0; s += 1) {
+    const text = all.slice(s, s + MAX_INTERLEAVED_LINES);
+    const prefix = createHash('sha256');
+    // Ours: text[0..k); theirs: text[k..r); ours again: text[r..e].
+    for (let k = 1; k < text.length - 1; k += 1) {
+      prefix.update(lines.at(text[k - 1]!), 'utf8');
+      for (let r = k + 1; r < text.length; r += 1) {
+        const hash = prefix.copy();
+        for (let e = r; e < text.length; e += 1) {
+          if ((budget.left -= 1) < 0) return undefined;
+          hash.update(lines.at(text[e]!), 'utf8');
+          if (digests.has(hexOf(hash.copy())))
+            return { from: text[0]!, inside: [text[k]!, text[r]!], to: text[e]! + 1 };
+        }
       }
     }
   }
   return undefined;
+}
+
+/**
+ * A mail gateway's external-sender banner, as Exchange Online, Proofpoint, Mimecast and Russian corporate gateways
+ * put it above an incoming mail ("CAUTION: This email originated from outside of the organization…", "[EXTERNAL]",
+ * "Внимание: письмо от внешнего отправителя…"): what tells it from an author's line is that it speaks of the mail
+ * coming from outside.
+ */
+const GATEWAY_BANNER = new RegExp(
+  [
+    String.raw`\b(originated|came|comes|is|was sent) from (an? )?(outside|external)`,
+    String.raw`outside (of )?(the|your|our) (organi[sz]ation|company|network)`,
+    String.raw`external (sender|email|e-mail|message|mail)`,
+    String.raw`\[EXTERNAL\]`,
+    String.raw`(письмо|сообщение) (пришло |получено |отправлено )?(от внешн|из-за предел|извне|с внешн)`,
+    String.raw`внешн\p{L}* (отправител|адрес|источник|организац|домен)`,
+    String.raw`за пределами (организации|компании|сети)`,
+  ].join('|'),
+  'iu',
+);
+
+/**
+ * The lines between a head (its text begins at `start`) and our text found at `from`: the author's answer typed at
+ * the top of the quoted mail stays, a gateway's banner (a paragraph matching GATEWAY_BANNER) does not.
+ */
+function authorLinesAbove(lines: readonly string[], start: number, from: number): string[] {
+  const kept: string[] = [];
+  let paragraph: string[] = [];
+  const flush = () => {
+    if (paragraph.length && !GATEWAY_BANNER.test(paragraph.join(' '))) kept.push(...paragraph, '');
+    paragraph = [];
+  };
+  for (let j = start; j < from; j += 1) {
+    if (lines[j]!.trim()) paragraph.push(lines[j]!);
+    else flush();
+  }
+  flush();
+  return kept;
 }
 
 /** What withoutOwnQuotedText needs to know about the mail beyond its body. */
@@ -155,17 +219,46 @@ export type OwnTextContext = {
   digests: readonly string[];
   /** Whether an address is one of ours (EMAIL_FROM, the IMAP user), compared as mailboxes. */
   isOwnAddress: (address: string) => boolean;
+  /**
+   * Our display names (MAIL_FROM's `Name` in `Name <addr>`): a head that names no address counts only when it names
+   * one of these (namesUs). None given: such heads never count.
+   */
+  ownNames?: readonly string[];
 };
+
+/** Letters and digits of a name, lower case, words one space apart, for comparing names as a reader would. */
+const nameForm = (name: string) =>
+  ` ${name
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim()} `;
+
+/**
+ * Whether a head with no address (`from`: a header block's From value, or an attribution line) names us: it holds
+ * one of `names` as whole words. Outlook on the web gives a sender of the same organisation by display name only
+ * ("From: Workemon"), and so it gives anyone else of that organisation: a head naming some other person is their
+ * mail, even if a Message-ID in the reply carries a digest of text under it. Message-IDs are written by whoever
+ * sends a mail, so without this check a colleague could send a mail whose Message-ID has our form and the digest of
+ * its first lines; replying to it (to the bot, by its Reply-To), the victim's quote of that mail would lose those
+ * lines and pass the hidden rest below them to the secretary as the victim's words.
+ */
+function namesUs(from: string | undefined, names: readonly string[]): boolean {
+  if (!from) return false;
+  const text = nameForm(from);
+  return names.some((name) => nameForm(name).trim() !== '' && text.includes(nameForm(name)));
+}
 
 /**
  * `body` without the first unmarked quote of our own text: the history head (Outlook's separator and header block,
  * or an attribution line; mail-text.ts unmarkedHistoryHeadAt), the lines under it that are exactly a text we sent
- * (its digest is among `digests`) and any lines between the two (a gateway's banner) are replaced by one blank
- * line; the author's lines above and below stay, and so does any older history below our text (extractNewText cuts
- * it then, and the signature). Where our text is not found whole, one run of the author's lines inside it (an answer
- * between our paragraphs) is looked for and kept (ownTextAround); two or more runs are not. A head naming another address than ours is someone else's mail and is passed over;
- * a head naming no address counts when the text under it matches. No digests, no head, no match: `body` unchanged,
- * so a reply quoting our text with nothing new says nothing, as before.
+ * (its digest is among `digests`) and a gateway's banner between the two are replaced by one blank line; the
+ * author's lines above, below and between the head and our text (authorLinesAbove) stay, and so does any older
+ * history below our text (extractNewText cuts it then, and the signature). Where our text is not found whole, one
+ * run of the author's lines inside it (an answer between our paragraphs) is looked for and kept (ownTextAround); two
+ * or more runs are not. A head naming another address than ours is someone else's mail and is passed over; a head
+ * naming no address counts only when it names one of `ownNames` (namesUs) and the text under it matches. No digests,
+ * no head, no match: `body` unchanged, so a reply quoting our text with nothing new says nothing, as before.
  */
 export function withoutOwnQuotedText(body: string, context: OwnTextContext): string {
   if (!context.digests.length) return body;
@@ -178,14 +271,18 @@ export function withoutOwnQuotedText(body: string, context: OwnTextContext): str
     const head = unmarkedHistoryHeadAt(lines, i);
     if (!head) continue;
     const address = addressIn(head.from);
-    if (address && !context.isOwnAddress(address)) continue;
+    if (address ? !context.isOwnAddress(address) : !namesUs(head.from, context.ownNames ?? [])) continue;
     tried += 1;
     const ours = ownTextAt(forms, head.bodyStart, digests, budget);
-    if (ours) return [...lines.slice(0, i), '', ...lines.slice(ours.to)].join('\n');
+    if (ours) {
+      const above = authorLinesAbove(lines, head.bodyStart, ours.from);
+      return [...lines.slice(0, i), '', ...above, ...lines.slice(ours.to)].join('\n');
+    }
     const around = ownTextAround(forms, head.bodyStart, digests, budget);
     if (around) {
       const [from, to] = around.inside;
-      return [...lines.slice(0, i), '', ...lines.slice(from, to), '', ...lines.slice(around.to)].join('\n');
+      const above = authorLinesAbove(lines, head.bodyStart, around.from);
+      return [...lines.slice(0, i), '', ...above, ...lines.slice(from, to), '', ...lines.slice(around.to)].join('\n');
     }
   }
   return body;

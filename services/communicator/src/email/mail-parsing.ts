@@ -8,6 +8,7 @@ import {
   bareSubject,
   extractNewText,
   htmlToText,
+  isForwardSubject,
   isReplySubject,
   splitForwards,
   subjectRepeatsThread,
@@ -89,6 +90,12 @@ function mailboxOf(address: string): string {
   const bare = (/<([^<>]+)>/.exec(address)?.[1] ?? address).trim().toLowerCase().replace(/\.+$/, '');
   const at = bare.lastIndexOf('@');
   return at < 0 ? bare : `${bare.slice(0, at).split('+')[0]}${bare.slice(at)}`;
+}
+
+/** The display name of `Name <addr>` or `"Name" <addr>` (MAIL_FROM may carry one); undefined for a bare address. */
+function displayNameOf(address: string): string | undefined {
+  const name = /^\s*"?([^"<>]*?)"?\s*<[^<>]+>\s*$/.exec(address)?.[1]?.trim();
+  return name || undefined;
 }
 
 type Headers = ParsedMail['headers'];
@@ -502,6 +509,7 @@ async function readContent(
   raw: Buffer,
   depth: number,
   isOwnAddress: (address: string) => boolean,
+  ownNames: readonly string[] = [],
 ): Promise<MailContent> {
   const latin1 = raw.toString('latin1');
   const subject = subjectOf(parsed, raw, latin1);
@@ -512,9 +520,12 @@ async function readContent(
   // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
   const plainText = withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' '));
   // Our own answer quoted without '>' marks (Outlook's header block, an unmarked attribution), known by the digest
-  // our Message-ID carries: removed, so the author's text below or inside it is read (mail-own-text.ts).
-  const digests = ownTextDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]);
-  const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress });
+  // our Message-ID carries: removed, so the author's text below or inside it is read (mail-own-text.ts). Not in a
+  // forward (its subject says so): our answer forwarded by a colleague is its content, passed on as a forward.
+  const digests = isForwardSubject(subject)
+    ? []
+    : ownTextDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]);
+  const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress, ownNames });
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
     forwards: split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) })),
@@ -554,7 +565,13 @@ export async function parseInboundMail(
   const own = options.ownAddresses.map(mailboxOf);
   // A Reply-To naming one of our own addresses would aim the answer at this mailbox: the answer goes to From.
   const replyTo = [firstAddress(parsed.replyTo)].find((a) => a !== undefined && !own.includes(mailboxOf(a)));
-  const content = await readContent(parsed, source, 0, (address) => own.includes(mailboxOf(address)));
+  const content = await readContent(
+    parsed,
+    source,
+    0,
+    (address) => own.includes(mailboxOf(address)),
+    options.ownAddresses.flatMap((a) => displayNameOf(a) ?? []),
+  );
 
   const messageId = parsed.messageId
     ? parsed.messageId.startsWith('<')

@@ -29,8 +29,16 @@ export type SmtpMailer = {
   close: () => void;
 };
 
+/**
+ * The domain of a From address, bare (`bot@example.test`) or with a display name (`Workemon <bot@example.test>`,
+ * MAIL_FROM allows both): `example.test`; `workemon.local` when it has none. Only the address inside `<…>` counts, so
+ * a display name never leaves a `>` in a Message-ID (which made `<…@example.test>>`).
+ */
 function domainOf(address: string): string {
-  return address.split('@')[1] ?? 'workemon.local';
+  const mailbox = /<([^<>]*)>/.exec(address)?.[1] ?? address;
+  const at = mailbox.lastIndexOf('@');
+  const domain = at < 0 ? '' : mailbox.slice(at + 1).trim();
+  return /^[^\s<>@"()[\],;:\\]+$/.test(domain) ? domain : 'workemon.local';
 }
 
 /**
