@@ -10,16 +10,22 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
-import { startSmtpSink, type ReceivedMail, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import type { DovecotServer } from '@workemon/testkit/dovecot';
+import type { ReceivedMail, SmtpSink } from '@workemon/testkit/smtp-sink';
 import { ownTextDigest } from '../src/email/mail-own-text.js';
 import { parseInboundMail } from '../src/email/mail-parsing.js';
 import { USER_MESSAGES } from '../src/email/mail-request.js';
-import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
-import { buildEmail, startCommunicator, waitUntil, type Running } from './harness.js';
+import type { FakeSecretary } from './fake-secretary.js';
+import { buildEmail, waitUntil } from './harness.js';
+import {
+  escapeHtml,
+  OWN_QUOTE_USER as USER,
+  outlookWrappedLines,
+  startOwnQuoteReplay,
+  type OwnQuoteReplay,
+} from './own-quote-replay.js';
 
 const DIR = new URL('./fixtures/s28-break/', import.meta.url);
-const USER = { user: 'bot@example.test', password: 'secret' };
 const FIRST_ID = '<s28b-first@client.test>';
 
 /** Our answer to the first request: four paragraphs, the third a bulleted list with a URL and an address. */
@@ -110,25 +116,11 @@ const SECOND_ROUND: Record<string, { answers: string; request: string }> = {
   },
 };
 
-const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 /** Escaped, with every URL an `<a href>` as Outlook's and Gmail's HTML show it. */
 const linkedHtml = (s: string) => escapeHtml(s).replace(/https:\/\/[^\s&<]+/g, (url) => `<a href="${url}">${url}</a>`);
 
-/** `text` re-wrapped as Outlook's plain text quotes it: at the last space before 76 characters. */
-function wrapped(text: string, width = 76): string {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    let rest = line;
-    while (rest.length > width) {
-      const cut = rest.lastIndexOf(' ', width);
-      const at = cut > 0 ? cut : width;
-      out.push(rest.slice(0, at));
-      rest = rest.slice(at).trimStart();
-    }
-    out.push(rest);
-  }
-  return out.join('\n');
-}
+/** `text` re-wrapped as Outlook's plain text quotes it (LF line ends). */
+const wrapped = (text: string, width = 76) => outlookWrappedLines(text, width).join('\n');
 
 /** The placeholders of a template filled from our captured answer (`ourText`, its Message-ID `ourId`). */
 function fill(template: string, ourId: string, ourText: string, extra: Record<string, string> = {}): string {
@@ -332,30 +324,23 @@ describe('trying to break our own quoted text, through the real mail path', () =
   const templates = readdirSync(DIR)
     .filter((f) => f.endsWith('.eml.tmpl'))
     .sort();
+  let replay: OwnQuoteReplay;
   let dovecot: DovecotServer;
   let sink: SmtpSink;
   let secretary: FakeSecretary;
-  let communicator: Running;
   let ours: ReceivedMail;
   let ourText: string;
   const raws = new Map<string, Buffer>();
   const expected = new Map<string, Expected>();
 
   beforeAll(async () => {
-    dovecot = await startDovecot([USER]);
-    sink = await startSmtpSink();
-    secretary = await startFakeSecretary((r) =>
-      r.message_id === FIRST_ID ? clarify(QUESTION, r.request) : answer(`Ответ на: ${r.request}`, r.request),
-    );
-    communicator = await startCommunicator({
-      secretaryUrl: secretary.url,
-      dovecot,
-      sink,
-      env: { RATE_LIMIT_PER_HOUR: '1000', MAIL_FROM: 'Workemon <bot@example.test>' },
+    replay = await startOwnQuoteReplay({
+      firstRequest: new URL('first-request.eml', DIR),
+      firstId: FIRST_ID,
+      question: QUESTION,
+      ratePerHour: 1000,
     });
-    await dovecot.append(readFileSync(new URL('first-request.eml', DIR)));
-    ours = (await sink.waitForMails(1, 60_000))[0]!;
-    ourText = (ours.parsed.text ?? '').replace(/\r\n/g, '\n').trimEnd();
+    ({ dovecot, sink, secretary, ours, ourText } = replay);
     for (const file of templates) {
       const raw = encoded(fill(readFileSync(new URL(file, DIR), 'utf8'), ours.parsed.messageId!, ourText));
       raws.set(file, raw);
@@ -389,10 +374,7 @@ describe('trying to break our own quoted text, through the real mail path', () =
   }, 300_000);
 
   afterAll(async () => {
-    await communicator?.stop();
-    await sink?.close();
-    await secretary?.close();
-    await dovecot?.destroy();
+    await replay?.close();
   });
 
   it('sends our answer with the digest of its text, the lists, link, address, quotes and emoji intact', () => {

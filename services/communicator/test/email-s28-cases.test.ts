@@ -7,15 +7,15 @@
 // Message-ID and text) and APPENDed in turn; the fake secretary records what it received.
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
-import { startSmtpSink, type ReceivedMail, type SmtpSink } from '@workemon/testkit/smtp-sink';
+import type { DovecotServer } from '@workemon/testkit/dovecot';
+import type { ReceivedMail, SmtpSink } from '@workemon/testkit/smtp-sink';
 import { ownTextDigest } from '../src/email/mail-own-text.js';
 import { USER_MESSAGES } from '../src/email/mail-request.js';
-import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
-import { startCommunicator, waitUntil, type Running } from './harness.js';
+import type { FakeSecretary } from './fake-secretary.js';
+import { waitUntil } from './harness.js';
+import { escapeHtml, outlookWrappedLines, startOwnQuoteReplay, type OwnQuoteReplay } from './own-quote-replay.js';
 
 const DIR = new URL('./fixtures/s28-cases/', import.meta.url);
-const USER = { user: 'bot@example.test', password: 'secret' };
 const FIRST_ID = '<s28-first@client.test>';
 
 /**
@@ -44,24 +44,6 @@ const EXPECTED: Record<string, string | null> = {
   'O11-outlook-ru-between-paragraphs.eml.tmpl': 'Авторизации по кошелькам.\n\nЗа ноябрь, по дням.',
 };
 
-const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-/** `text` re-wrapped as Outlook's plain text quotes it: at the last space before 76 characters. */
-function wrapped(text: string, width = 76): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    let rest = line;
-    while (rest.length > width) {
-      const cut = rest.lastIndexOf(' ', width);
-      const at = cut > 0 ? cut : width;
-      out.push(rest.slice(0, at));
-      rest = rest.slice(at).trimStart();
-    }
-    out.push(rest);
-  }
-  return out;
-}
-
 /** The placeholders of a template (fixtures/s28-cases/README.md) filled from our captured reply. */
 function fill(template: string, ourId: string, ourText: string, earlierReferences = ''): Buffer {
   const lines = ourText.split('\n');
@@ -70,9 +52,9 @@ function fill(template: string, ourId: string, ourText: string, earlierReference
     EARLIER_REFERENCES: earlierReferences,
     OUR_MESSAGE_ID: ourId,
     OUR_TEXT: lines.join('\r\n'),
-    OUR_TEXT_WRAPPED: wrapped(ourText).join('\r\n'),
-    OUR_FIRST_PARAGRAPH_WRAPPED: wrapped(ourText.split('\n\n')[0]!).join('\r\n'),
-    OUR_REST_WRAPPED: wrapped(ourText.split('\n\n').slice(1).join('\n\n')).join('\r\n'),
+    OUR_TEXT_WRAPPED: outlookWrappedLines(ourText).join('\r\n'),
+    OUR_FIRST_PARAGRAPH_WRAPPED: outlookWrappedLines(ourText.split('\n\n')[0]!).join('\r\n'),
+    OUR_REST_WRAPPED: outlookWrappedLines(ourText.split('\n\n').slice(1).join('\n\n')).join('\r\n'),
     OUR_TEXT_HTML: lines
       .map((l) =>
         l.trim()
@@ -98,31 +80,25 @@ describe('replies that quote our answer without quote marks, through the real ma
   const templates = readdirSync(DIR)
     .filter((f) => f.endsWith('.eml.tmpl'))
     .sort();
+  let replay: OwnQuoteReplay;
   let dovecot: DovecotServer;
   let sink: SmtpSink;
   let secretary: FakeSecretary;
-  let communicator: Running;
   let ours: ReceivedMail;
   let second: ReceivedMail;
   const raws = new Map<string, Buffer>();
 
   beforeAll(async () => {
-    dovecot = await startDovecot([USER]);
-    sink = await startSmtpSink();
-    // The first request gets our clarifying question; every reply gets its request echoed.
-    secretary = await startFakeSecretary((r) =>
-      r.message_id === FIRST_ID ? clarify(QUESTION, r.request) : answer(`Ответ на: ${r.request}`, r.request),
-    );
-    communicator = await startCommunicator({
-      secretaryUrl: secretary.url,
-      dovecot,
-      sink,
-      // Our display name: Outlook on the web quotes us by it alone (O09), and only a head naming it counts.
-      env: { RATE_LIMIT_PER_HOUR: '100', MAIL_FROM: 'Workemon <bot@example.test>' },
+    // The first request gets our clarifying question; every reply gets its request echoed. Our display name:
+    // Outlook on the web quotes us by it alone (O09), and only a head naming it counts.
+    replay = await startOwnQuoteReplay({
+      firstRequest: new URL('first-request.eml', DIR),
+      firstId: FIRST_ID,
+      question: QUESTION,
+      ratePerHour: 100,
     });
-    await dovecot.append(readFileSync(new URL('first-request.eml', DIR)));
-    ours = (await sink.waitForMails(1, 60_000))[0]!;
-    const ourText = (ours.parsed.text ?? '').replace(/\r\n/g, '\n').trimEnd();
+    ({ dovecot, sink, secretary, ours } = replay);
+    const { ourText } = replay;
     for (const file of templates) {
       const raw = fill(readFileSync(new URL(file, DIR), 'utf8'), ours.parsed.messageId!, ourText);
       raws.set(file, raw);
@@ -143,10 +119,7 @@ describe('replies that quote our answer without quote marks, through the real ma
   }, 240_000);
 
   afterAll(async () => {
-    await communicator?.stop();
-    await sink?.close();
-    await secretary?.close();
-    await dovecot?.destroy();
+    await replay?.close();
   });
 
   it('sends our question with a Message-ID that carries the digest of its text', () => {

@@ -14,6 +14,7 @@ import { parseInboundMail } from '../src/email/mail-parsing.js';
 import { htmlToText } from '../src/email/mail-text.js';
 import { replyMessageId } from '../src/email/smtp-mailer.js';
 import { buildEmail } from './harness.js';
+import { outlookWrappedLines } from './own-quote-replay.js';
 
 const OURS =
   'Уточните, пожалуйста, аналитика каких операций вас интересует: движения средств (переводы & пополнения) или ' +
@@ -22,21 +23,8 @@ const OUR_ID = replyMessageId('<m06a@client.test>', 'bot@example.test', OURS);
 const own = (address: string) => address.toLowerCase() === 'bot@example.test';
 const context: OwnTextContext = { digests: ownTextDigestsOf([OUR_ID]), isOwnAddress: own, ownNames: ['Workemon'] };
 
-/** `text` re-wrapped as Outlook's plain text does: at the last space before `width` characters, CRLF line ends. */
-function wrapped(text: string, width = 76): string {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    let rest = line;
-    while (rest.length > width) {
-      const cut = rest.lastIndexOf(' ', width);
-      const at = cut > 0 ? cut : width;
-      out.push(rest.slice(0, at));
-      rest = rest.slice(at).trimStart();
-    }
-    out.push(rest);
-  }
-  return out.join('\r\n');
-}
+/** `text` re-wrapped as Outlook's plain text does, CRLF line ends. */
+const wrapped = (text: string, width = 76) => outlookWrappedLines(text, width).join('\r\n');
 
 describe('the text digest in our Message-IDs', () => {
   it('names the key and the text: <workemon.{32 hex}.{16 hex}@domain>, the same for the same key and text', () => {
