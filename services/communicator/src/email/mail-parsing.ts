@@ -539,7 +539,7 @@ async function readContent(
     .filter((t) => t.trim())
     .join('\n\n');
   // The author's own '>' lines are told from quotes of the answered message by whether there is one (mail-text.ts).
-  const text = extractNewText(own, { reply: reply || isReplySubject(subject) });
+  const text = extractNewText(own, { reply: reply || isReplySubject(subject), isOwnAddress });
   // A picture inside HTML with no text around it (Outlook's pasted screenshot) is all the mail says: unreadable.
   const pictureOnly = !text && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
   return {

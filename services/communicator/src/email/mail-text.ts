@@ -550,11 +550,27 @@ function isSignatureLine(line: string): boolean {
   return line.length <= 80 && !/^(p\.?\s?s\b|п\.?\s?с\.)/i.test(line) && !line.endsWith('?');
 }
 
+/** The addresses written in a line (bare or in angle brackets), lower-cased. */
+function addressesIn(line: string): string[] {
+  return (line.match(/[^\s<>@"'(),;:]+@[^\s<>@"'(),;:]+/g) ?? []).map((a) => a.replace(/\.$/, '').toLowerCase());
+}
+
+/**
+ * An attribution line that names one of our own addresses ("Workemon <bot@example.test> wrote:"): a client's
+ * attribution of our message even without a date (Thunderbird's and K-9's "Name wrote:" forms), since the author
+ * does not introduce their own words with our address.
+ */
+function isOwnAttribution(line: string, isOwnAddress?: (address: string) => boolean): boolean {
+  return !!isOwnAddress && isAttribution(line) && addressesIn(line).some((a) => isOwnAddress(a));
+}
+
 /**
  * History some clients quote without '>' marks: an attribution line (or two) with new text above it and no quoted
- * line below it starts the history, which runs to the end.
+ * line below it starts the history, which runs to the end. The attribution must carry a date, or name one of our
+ * own addresses (`isOwnAddress`, isOwnAttribution).
  */
-function cutUnmarkedHistory(body: string): string {
+function cutUnmarkedHistory(body: string, isOwnAddress?: (address: string) => boolean): string {
+  const attribution = (line: string) => isAttribution(line, true) || isOwnAttribution(line, isOwnAddress);
   const lines = body.split('\n');
   const nextText = (from: number) => {
     for (let j = from; j < lines.length; j += 1) if (lines[j]!.trim()) return lines[j];
@@ -564,9 +580,8 @@ function cutUnmarkedHistory(body: string): string {
   let before = false;
   for (let i = 1; i < lines.length; i += 1) {
     before ||= !!lines[i - 1]!.trim() && !/^[ \t]*>/.test(lines[i - 1]!);
-    const single = isAttribution(lines[i]!, true);
-    const wrapped =
-      !single && i + 1 < lines.length && isAttribution(`${lines[i]!.trim()} ${lines[i + 1]!.trim()}`, true);
+    const single = attribution(lines[i]!);
+    const wrapped = !single && i + 1 < lines.length && attribution(`${lines[i]!.trim()} ${lines[i + 1]!.trim()}`);
     if (!single && !wrapped) continue;
     const after = nextText(i + (wrapped ? 2 : 1));
     if (before && after !== undefined && !/^[ \t]*>/.test(after)) return lines.slice(0, i).join('\n');
@@ -653,6 +668,11 @@ export type NewTextOptions = {
    * without an attribution above them are then taken for quotes of the answered message.
    */
   reply?: boolean;
+  /**
+   * Whether an address is one of ours (the bot's mailbox): an attribution line naming it starts quoted history even
+   * without a date (cutUnmarkedHistory). Default: none is.
+   */
+  isOwnAddress?: (address: string) => boolean;
 };
 
 /**
@@ -662,7 +682,7 @@ export type NewTextOptions = {
  */
 export function extractNewText(body: string, options: NewTextOptions = {}): string {
   const fragments = new EmailReplyParser()
-    .read(cutUnmarkedHistory(markOwnQuoteLines(body, options.reply ?? true)))
+    .read(cutUnmarkedHistory(markOwnQuoteLines(body, options.reply ?? true), options.isOwnAddress))
     .getFragments();
   const kept: string[] = [];
   for (const [i, fragment] of fragments.entries()) {
