@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { unmarkedHistoryHeadAt } from './mail-text.js';
+import { addressesIn, unmarkedHistoryHeadAt } from './mail-text.js';
 
 /**
  * Our own answers quoted without '>' marks. Outlook (desktop, web, mobile; Russian and English) and some other
@@ -94,10 +94,7 @@ const MAX_DIGESTS = 50_000;
 const MAX_INTERLEAVED_LINES = 60;
 
 /** The address a head names (`Name <addr>`, `addr`, `Name [mailto:addr]`, an attribution line), if any. */
-function addressIn(from: string | undefined): string | undefined {
-  const match = /[^\s<>"'[\]():;,]+@[^\s<>"'[\]():;,]+/.exec(from ?? '');
-  return match?.[0].replace(/[.]+$/, '');
-}
+const addressIn = (from: string | undefined): string | undefined => addressesIn(from ?? '')[0];
 
 /** The lines of one body in digestForm, each computed once, when first asked for. */
 type DigestLines = { count: number; at: (j: number) => string };

@@ -550,9 +550,12 @@ function isSignatureLine(line: string): boolean {
   return line.length <= 80 && !/^(p\.?\s?s\b|п\.?\s?с\.)/i.test(line) && !line.endsWith('?');
 }
 
-/** The addresses written in a line (bare or in angle brackets), lower-cased. */
-function addressesIn(line: string): string[] {
-  return (line.match(/[^\s<>@"'(),;:]+@[^\s<>@"'(),;:]+/g) ?? []).map((a) => a.replace(/\.$/, '').toLowerCase());
+/**
+ * The addresses written in a line of text, in order: bare, in angle brackets (`Name <addr>`), or after `mailto:`
+ * (`Name [mailto:addr]`); a sentence's full stop after one is not part of it. As written (case kept).
+ */
+export function addressesIn(line: string): string[] {
+  return (line.match(/[^\s<>"'[\]():;,@]+@[^\s<>"'[\]():;,@]+/g) ?? []).map((a) => a.replace(/\.+$/, ''));
 }
 
 /**
