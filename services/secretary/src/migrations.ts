@@ -13,6 +13,7 @@ import { rateLimitsMigration } from './migrations/310_rate_limits.js';
 import { clientKeyScopeMigration } from './migrations/320_client_key_scope.js';
 import { webhookTokensMigration } from './migrations/330_webhook_tokens.js';
 import { messageNamespaceMigration } from './migrations/340_message_namespace.js';
+import { hotUpdatesMigration } from './migrations/350_hot_updates.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -134,6 +135,7 @@ const migrations: Migration[] = [
   clientKeyScopeMigration,
   webhookTokensMigration,
   messageNamespaceMigration,
+  hotUpdatesMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */
