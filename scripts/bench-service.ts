@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     SERVICE_API_KEYS: `bench:${key}`,
     LLM_PROVIDER: 'openai',
     LLM_BASE_URL: fake.url,
-    LLM_API_KEY: fake.apiKey,
+    LLM_API_KEY: fake.apiKey ?? '',
     LLM_MODEL: fake.model,
     LLM_MAX_RETRIES: '0',
     // The reference's name for the provider's URL (LLM_API_KEY and LLM_MODEL are shared).

@@ -3,7 +3,8 @@
 //   1. /analyze-request through secretary → guesser → system-analyst (real services, real PostgreSQL, an instant
 //      fake LLM), the reference chain, and the fake alone, at 4 and 32 connections: req/s, p50/p99, CPU ms per
 //      request of each process (from /proc), and the ratios chain/reference;
-//   2. RSS of each process idle (started, before any load) and after the load;
+//   2. RSS of each process idle (started, before any load) and after the load, and the live heap of each Workemon
+//      service (after a full collection) before and after 20,000 more requests;
 //   3. the chain with a fake model answering in 500 ms at 128 connections, against the theoretical
 //      connections / (2 calls × 0.5 s);
 //   4. a mailbox of queued mails drained through the real communicator (Dovecot, SMTP sink): mails per second,
@@ -19,6 +20,8 @@
 // BENCH_MAX_SEMI_SPACE_MB (their young generation's semi-space cap, default 8 as the images; 0: V8's default).
 // BENCH_EMAIL_CONCURRENCY (the communicator's EMAIL_CONCURRENCY in the drain; default: its own, 16),
 // BENCH_IDLE_WAIT_S (how long the started services sit unloaded before their idle RSS is read, default 15),
+// BENCH_LIVE_HEAP_REQUESTS (requests between the two live-heap readings of the chain's services, default 20,000;
+// 0 skips them),
 // BENCH_WARMUP_S (seconds of load at 8 connections on the chain and on the reference before the measured runs, so
 // V8 has optimised the hot code, default 30), BENCH_PERF=<service> (that process runs with `--perf-basic-prof`, so
 // `perf record -g -p <pid>` names its JavaScript frames).
@@ -32,6 +35,7 @@ import { startPostgresServer, type PostgresServer } from '@workemon/testkit/post
 import { startFakeLlm } from '@workemon/testkit/fake-llm';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { benchLocalModel } from './bench-local.js';
+import { liveHeapBytes, liveHeapProbe } from './bench-live-heap.js';
 import { drainEnv, imapCountingProxy, queueBenchMails } from './mail-drain-probes.js';
 
 const fromDist = process.env['BENCH_FROM_DIST'] === '1';
@@ -46,6 +50,7 @@ const logLevel = process.env['BENCH_LOG_LEVEL'] ?? 'error';
 const maxOldSpaceMb = Number(process.env['BENCH_MAX_OLD_SPACE_MB'] ?? 128);
 const maxSemiSpaceMb = Number(process.env['BENCH_MAX_SEMI_SPACE_MB'] ?? 8);
 const idleWaitS = Number(process.env['BENCH_IDLE_WAIT_S'] ?? 15);
+const liveHeapRequests = Number(process.env['BENCH_LIVE_HEAP_REQUESTS'] ?? 20_000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const self = new URL(import.meta.url).pathname;
 const root = new URL('..', import.meta.url).pathname;
@@ -53,6 +58,9 @@ const REQUEST_TEXT = 'Хочу получать аналитику по опер
 let stopping = false;
 
 type Proc = { name: string; child: ChildProcess; url: string };
+
+// Each Workemon service can be asked for its live heap (bench-live-heap.ts); the snapshots' directories.
+const heapProbes = new Map<string, ReturnType<typeof liveHeapProbe>>();
 
 function profileFlags(name: string): string[] {
   if (process.env['BENCH_PERF'] === name) return ['--perf-basic-prof'];
@@ -98,9 +106,12 @@ async function startService(name: string, env: Record<string, string>): Promise<
     ...(maxOldSpaceMb > 0 ? [`--max-old-space-size=${maxOldSpaceMb}`] : []),
     ...(maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${maxSemiSpaceMb}`] : []),
   ];
+  const probe = heapProbes.get(name) ?? liveHeapProbe(name);
+  heapProbes.set(name, probe);
+  const flags = [...heap, ...probe.flags];
   const child = fromDist
-    ? spawnNode(name, [...heap, `services/${name}/dist/main.js`], { ...env, PORT: String(port) }, false)
-    : spawnNode(name, [...heap, `services/${name}/src/main.ts`], { ...env, PORT: String(port) }, true);
+    ? spawnNode(name, [...flags, `services/${name}/dist/main.js`], { ...env, PORT: String(port) }, false)
+    : spawnNode(name, [...flags, `services/${name}/src/main.ts`], { ...env, PORT: String(port) }, true);
   child.stdout?.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/health`)).status < 600, { timeoutMs: 90_000, what: `${name} up` });
@@ -315,13 +326,18 @@ async function main(): Promise<void> {
         `${maxSemiSpaceMb > 0 ? `--max-semi-space-size=${maxSemiSpaceMb}` : "V8's default semi-space"}; PostgreSQL ` +
         `${pg ? 'private server' : 'BENCH_DATABASE_URL'}; ${duration} s per run; warming up…`,
     );
-    for (const target of [chainTarget, refTarget, llmTarget])
-      await autocannon({ ...target, connections: 8, duration: target === llmTarget ? 2 : warmupS });
+    // Requests the chain has served when its RSS after load is read (the goal: ≤ 150 MB after 20,000).
+    let chainRequests = 0;
+    for (const target of [chainTarget, refTarget, llmTarget]) {
+      const warm = await autocannon({ ...target, connections: 8, duration: target === llmTarget ? 2 : warmupS });
+      if (target === chainTarget) chainRequests += warm.requests.total;
+    }
 
     const results = new Map<number, { chain: Run; reference: Run; llm: Run }>();
     for (const connections of [4, 32]) {
       console.log(`\n${connections} connections`);
       const chainRun = await load(chainTarget, connections, [...chain, fakeProc]);
+      chainRequests += chainRun.requests;
       printRun('Workemon chain', chainRun);
       const refRun = await load(refTarget, connections, [...reference, fakeProc]);
       printRun('bare-Node reference', refRun);
@@ -335,7 +351,10 @@ async function main(): Promise<void> {
       );
     }
 
-    console.log(`\nRSS (MB): right after start → idle (${idleWaitS} s after start) → after load`);
+    console.log(
+      `\nRSS (MB): right after start → idle (${idleWaitS} s after start) → after load (the chain's ` +
+        `${chainRequests} requests)`,
+    );
     const afterRss = new Map([...procs, fakeProc].map((p) => [p.name, rssMb(p.child.pid)]));
     for (const [name, idle] of idleRss) {
       console.log(
@@ -360,7 +379,9 @@ async function main(): Promise<void> {
     );
     setDelay(0);
 
-    let drain: { perSecond: number; exactlyOnce: boolean; rss: { idle: number; after: number } } | undefined;
+    const liveHeap = liveHeapRequests > 0 ? await liveHeapGrowth(chain, chainTarget) : undefined;
+
+    let drain: Awaited<ReturnType<typeof drainMailbox>> | undefined;
     if (mailCount > 0) {
       drain = await drainMailbox(secretary.url, procs, authEnv);
       dovecot = drain.dovecot;
@@ -396,6 +417,12 @@ async function main(): Promise<void> {
       `  RSS per service ≤ 100 MB idle: ${fmt(worstIdle, 1)} MB ${goal(worstIdle <= 100)} (right after start: ` +
         `${fmt(worstStart, 1)} MB); ≤ 150 MB after load: ${fmt(worstAfter, 1)} MB ${goal(worstAfter <= 150)}`,
     );
+    if (liveHeap) {
+      console.log(
+        `  no growth of the live heap over ${liveHeapRequests} requests: at most ${fmt(liveHeap.worstGrowthMb, 2)} ` +
+          `MB (${fmt(liveHeap.worstGrowthPercent, 1)} %) ${goal(liveHeap.worstGrowthMb <= LIVE_HEAP_TOLERANCE_MB)}`,
+      );
+    }
     if (drain) {
       console.log(
         `  communicator RSS ≤ 100 MB idle: ${fmt(drain.rss.idle, 1)} MB ${goal(drain.rss.idle <= 100)} (right after start: ${fmt(drain.rss.start, 1)} MB); ≤ 150 MB after the drain: ${fmt(drain.rss.after, 1)} MB ${goal(drain.rss.after <= 150)}`,
@@ -414,7 +441,53 @@ async function main(): Promise<void> {
     await sink?.close();
     await dovecot?.destroy();
     await pg?.destroy();
+    for (const probe of heapProbes.values()) probe.remove();
   }
+}
+
+/**
+ * Growth the live-heap goal tolerates, in MB: a service's first requests of a new kind fill caches of a fixed size
+ * (compiled validators' closures, prepared statements' descriptions, keep-alive sockets), a leak grows with the
+ * number of requests — 20,000 requests leaking even 100 bytes each would add 2 MB.
+ */
+const LIVE_HEAP_TOLERANCE_MB = 1;
+
+/**
+ * The chain's live heap (after a full collection, bench-live-heap.ts) before and after `liveHeapRequests` more
+ * requests at 32 connections, printed per service; returns the largest growth.
+ */
+async function liveHeapGrowth(
+  chain: Proc[],
+  target: autocannon.Options,
+): Promise<{ worstGrowthMb: number; worstGrowthPercent: number }> {
+  const mb = (bytes: number) => bytes / 1024 / 1024;
+  const snapshotAll = async () => {
+    const live = new Map<string, number>();
+    for (const p of chain) live.set(p.name, await liveHeapBytes(p.child.pid!, heapProbes.get(p.name)!.dir));
+    return live;
+  };
+  console.log(
+    `\nlive heap (MB, after a full collection: a heap snapshot): before → after ${liveHeapRequests} more requests ` +
+      'at 32 connections',
+  );
+  const before = await snapshotAll();
+  const run = await autocannon({ ...target, connections: 32, amount: liveHeapRequests });
+  const after = await snapshotAll();
+  let worstGrowthMb = Number.NEGATIVE_INFINITY;
+  let worstGrowthPercent = Number.NEGATIVE_INFINITY;
+  for (const p of chain) {
+    const [a, b] = [before.get(p.name)!, after.get(p.name)!];
+    const growth = mb(b - a);
+    worstGrowthMb = Math.max(worstGrowthMb, growth);
+    worstGrowthPercent = Math.max(worstGrowthPercent, ((b - a) / a) * 100);
+    console.log(
+      `  ${p.name.padEnd(16)} ${fmt(mb(a), 2).padStart(7)} → ${fmt(mb(b), 2).padStart(7)} ` +
+        `(${growth >= 0 ? '+' : ''}${fmt(growth, 2)})`,
+    );
+  }
+  const failed = run.errors + run.timeouts + run.non2xx;
+  console.log(`  ${run.requests.total} requests, ${failed} failed`);
+  return { worstGrowthMb, worstGrowthPercent };
 }
 
 /**
