@@ -1,6 +1,7 @@
 // `npm run bench` reads each service's live heap from a heap snapshot its process writes on a signal
 // (scripts/bench-live-heap.ts). Checked on a real Node child process: memory it keeps shows up, memory it drops
-// does not (the snapshot comes after a full collection), and the snapshot file is removed.
+// does not (the snapshot comes after a full collection), a Buffer's contents count as native memory, not as V8's
+// heap, and the snapshot file is removed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { liveHeapBytes, liveHeapProbe } from '../../scripts/bench-live-heap.js';
 const MB = 1024 * 1024;
 
 // A process that, on each line read, keeps (`keep`) or drops (`drop`) an array of 2 Mi doubles (16 MB in V8's
-// heap), then says `ok`.
+// heap), or keeps a 16 MB Buffer (`buffer`, memory outside V8's heap), then says `ok`.
 const CHILD = `
 const kept = [];
 let line = '';
@@ -22,6 +23,7 @@ process.stdin.on('data', (chunk) => {
     line = line.slice(i + 1);
     const batch = Array.from({ length: 2 * 1024 * 1024 }, (_, n) => n + 0.5);
     if (cmd === 'keep') kept.push(batch);
+    if (cmd === 'buffer') kept.push(Buffer.alloc(16 * 1024 * 1024, 1));
     process.stdout.write('ok\\n');
   }
 });
@@ -48,27 +50,35 @@ function reply(c: ChildProcess, word: string): Promise<void> {
 }
 
 describe('the bench live-heap reader', () => {
-  it('counts memory a process keeps, not the garbage it dropped, and removes the snapshot', async () => {
+  it('counts memory a process keeps, not the garbage it dropped, Buffers apart, and removes the snapshot', async () => {
     const probe = liveHeapProbe('test');
     removeProbe = probe.remove;
     child = spawn(process.execPath, [...probe.flags, '-e', CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
     await reply(child, 'ready');
+    const send = async (cmd: string) => {
+      const done = reply(child!, 'ok');
+      child!.stdin!.write(`${cmd}\n`);
+      await done;
+      return liveHeapBytes(child!.pid!, probe.dir);
+    };
     const base = await liveHeapBytes(child.pid!, probe.dir);
-    expect(base).toBeGreaterThan(MB);
+    expect(base.heapBytes).toBeGreaterThan(MB);
 
-    const dropped = reply(child, 'ok');
-    child.stdin!.write('drop\n');
-    await dropped;
-    const afterDrop = await liveHeapBytes(child.pid!, probe.dir);
-    expect(Math.abs(afterDrop - base)).toBeLessThan(2 * MB);
+    // 16 MB allocated and dropped: within the 2 MB a snapshot's own bookkeeping may move.
+    const afterDrop = await send('drop');
+    expect(Math.abs(afterDrop.heapBytes - base.heapBytes)).toBeLessThan(2 * MB);
 
-    const kept = reply(child, 'ok');
-    child.stdin!.write('keep\n');
-    await kept;
-    const afterKeep = await liveHeapBytes(child.pid!, probe.dir);
-    // 2 Mi unboxed doubles, 8 bytes each: 16 MB live.
-    expect(afterKeep - afterDrop).toBeGreaterThan(16 * MB);
-    expect(afterKeep - afterDrop).toBeLessThan(24 * MB);
+    // 2 Mi unboxed doubles, 8 bytes each: 16 MB more in V8's heap (± the same 2 MB), none native.
+    const afterKeep = await send('keep');
+    expect(afterKeep.heapBytes - afterDrop.heapBytes).toBeGreaterThan(14 * MB);
+    expect(afterKeep.heapBytes - afterDrop.heapBytes).toBeLessThan(18 * MB);
+    expect(Math.abs(afterKeep.nativeBytes - afterDrop.nativeBytes)).toBeLessThan(2 * MB);
+
+    // A 16 MB Buffer: its contents are native memory; V8's heap holds only the small object pointing at them.
+    const afterBuffer = await send('buffer');
+    expect(afterBuffer.nativeBytes - afterKeep.nativeBytes).toBeGreaterThan(14 * MB);
+    expect(afterBuffer.nativeBytes - afterKeep.nativeBytes).toBeLessThan(18 * MB);
+    expect(Math.abs(afterBuffer.heapBytes - afterKeep.heapBytes)).toBeLessThan(2 * MB);
     expect(readdirSync(probe.dir).filter((f) => f.endsWith('.heapsnapshot'))).toEqual([]);
   }, 60_000);
 });
