@@ -70,7 +70,8 @@ describe('telegram albums', () => {
   });
 
   it('an album split across two getUpdates batches, the caption in the second: one request', async () => {
-    const { tg, secretary } = await setup();
+    // A window far longer than the pause below, so a loaded machine cannot close it before the second batch.
+    const { tg, secretary } = await setup({ env: { TELEGRAM_MERGE_WINDOW_MS: '3000' } });
     const from = { id: 6113, username: 'u6113' };
     tg.pushMessage({ from, extra: photo(1, 'gs') });
     await waitUntil(() => tg.callsOf('getUpdates').length >= 2 && tg.pending() === 1, 'the first part polled');

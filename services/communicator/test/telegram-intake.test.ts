@@ -144,7 +144,9 @@ describe('telegram: a caption over 1024 characters sent as a message of its own'
   });
 
   it('the photo arriving in a later getUpdates batch than the long text still joins it', async () => {
-    const { tg, secretary } = await setup();
+    // A window far longer than the test's own pause: on a loaded machine the poll, the 50 ms checks and the pause
+    // together can pass 600 ms, and the text would (rightly) be answered before its photo came.
+    const { tg, secretary } = await setup({ env: { TELEGRAM_MERGE_WINDOW_MS: '3000' } });
     const text = longCaption('Терминал 3');
     const from = { id: 6213, username: 'u6213' };
     tg.pushMessage({ from, text });

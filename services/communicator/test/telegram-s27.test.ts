@@ -112,7 +112,8 @@ describe('T10 kind: client-split pastes', () => {
   });
 
   it('parts of exactly 4096 characters, the last in the next getUpdates batch: one request', async () => {
-    const { tg, secretary } = await setup();
+    // A window far longer than the pause below, so a loaded machine cannot close it before the last part.
+    const { tg, secretary } = await setup({ env: { TELEGRAM_MERGE_WINDOW_MS: '3000' } });
     secretary.decide = (r) => answer(`Принято: ${r.request.length} символов`, r.request);
     const from = { id: 8203, username: 'u8203' };
     const part = (n: number) => `${n}`.repeat(4096).slice(0, 4096);
