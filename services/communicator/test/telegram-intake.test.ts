@@ -118,6 +118,69 @@ describe('telegram: a comment with a forwarded album', () => {
   });
 });
 
+describe('telegram: a greeting, then the question', () => {
+  it('a greeting and the question sent right after it: one request, one answer (no "how can I help?" first)', async () => {
+    const { tg, secretary } = await setup();
+    const from = { id: 6241, username: 'u6241' };
+    const greeting = tg.pushMessage({ from, text: 'Добрый день!' });
+    tg.pushMessage({ from, text: 'Не открывается отчёт по авторизациям за октябрь' });
+    await waitUntil(() => tg.pending() === 0, 'both confirmed');
+    expect(secretary.calls.map((c) => c.request)).toEqual([
+      'Добрый день!\nНе открывается отчёт по авторизациям за октябрь',
+    ]);
+    expect(secretary.calls[0]!.message_id).toBe(`tg:6241:${greeting.message_id}`);
+    expect(tg.sent.map((m) => m.text)).toEqual([`Ответ на: ${secretary.calls[0]!.request}`]);
+  });
+
+  it('the question in a later getUpdates batch, or typed a minute after the greeting while offline, still joins it', async () => {
+    // A window far longer than the pause below, so a loaded machine cannot close it before the second batch.
+    const { tg, secretary } = await setup({ env: { TELEGRAM_MERGE_WINDOW_MS: '3000' } });
+    const later = { id: 6242, username: 'u6242' };
+    tg.pushMessage({ from: later, text: 'Привет 👋' });
+    await waitUntil(() => tg.callsOf('getUpdates').length >= 2 && tg.pending() === 1, 'the greeting polled');
+    await sleep(250);
+    tg.pushMessage({ from: later, text: 'Где взять пропуск на парковку?' });
+    const offline = { id: 6243, username: 'u6243' };
+    const now = Math.floor(Date.now() / 1000);
+    tg.pushMessage({ from: offline, text: 'Hello team', extra: { date: now - 60 } });
+    tg.pushMessage({ from: offline, text: 'My VPN token expired', extra: { date: now } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 2, 'both answered');
+    expect(secretary.calls.map((c) => c.request).sort()).toEqual(
+      ['Привет 👋\nГде взять пропуск на парковку?', 'Hello team\nMy VPN token expired'].sort(),
+    );
+    expect(tg.sent).toHaveLength(2);
+  });
+
+  it('in a group, the question after `@bot добрый день` needs no second mention: one request, one reply there', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -100802, type: 'supergroup' as const };
+    const from = { id: 6244, username: 'u6244' };
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} добрый день` });
+    tg.pushMessage({ chat, from: { id: 6245 }, text: 'Коллеги, кто на обед?' });
+    tg.pushMessage({ chat, from, text: 'подскажите, как сбросить пароль от 1С?' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'confirmed');
+    await sleep(300);
+    expect(secretary.calls.map((c) => c.request)).toEqual(['добрый день\nподскажите, как сбросить пароль от 1С?']);
+    expect(tg.sent).toHaveLength(1);
+    expect(Number(tg.sent[0]!.chat_id)).toBe(-100802);
+  });
+
+  it('a greeting alone is answered once, after the window; a question that greets too is not held back', async () => {
+    const { tg, secretary } = await setup();
+    tg.pushMessage({ from: { id: 6246 }, text: 'Здравствуйте!' });
+    tg.pushMessage({ from: { id: 6247 }, text: 'Привет, не работает принтер' });
+    tg.pushMessage({ from: { id: 6247 }, text: '/help' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 3, 'all answered');
+    await sleep(300);
+    expect(secretary.calls.map((c) => c.request).sort()).toEqual(['Здравствуйте!', 'Привет, не работает принтер']);
+    expect(tg.sent.filter((m) => Number(m.chat_id) === 6247).map((m) => m.text)).toEqual([
+      'Ответ на: Привет, не работает принтер',
+      HELP_TEXT,
+    ]);
+    expect(tg.sent).toHaveLength(3);
+  });
+});
+
 describe('telegram: a caption over 1024 characters sent as a message of its own', () => {
   it('the text right before a photo without caption: one request with the note, one answer', async () => {
     const { tg, secretary } = await setup();

@@ -11,6 +11,7 @@ import {
   type BotApiFailure,
 } from '../src/telegram/telegram-bot-api.js';
 import {
+  GREETING_JOIN_S,
   HELP_TEXT,
   MERGE_POLL_GRACE_MS,
   REFUSAL_REPLIES,
@@ -36,6 +37,7 @@ import {
   attachmentNoteOf,
   attachmentsOf,
   isAutomaticForward,
+  isGreetingOnly,
   isOtherBotsCommand,
   isServiceMessage,
 } from '../src/telegram/telegram-update.js';
@@ -200,6 +202,68 @@ describe('step: per-chat queue (what a client split off one thing the user sent)
     expect(attachmentNoteOf([])).toBeUndefined();
     expect(jobRequestTextOf([queued('подпись', { fields: photo })])).toBe('подпись');
     expect(jobRequestTextOf([queued('', { fields: photo }), queued('', { fields: photo })])).toBe('');
+  });
+});
+
+describe('step: per-chat queue (a greeting and the question after it)', () => {
+  it('tells a greeting alone from a message that also says something', () => {
+    const greetings = [
+      'Привет!',
+      'привет',
+      'Всем привет 👋',
+      'Добрый день, коллеги!',
+      'Доброе утро',
+      'Здравствуйте.',
+      'Доброго времени суток, коллеги',
+      'ЗДРАВСТВУЙТЕ',
+      'Ещё раз привет',
+      'Hi there',
+      'Hello team!',
+      'Good morning, all',
+      'hey',
+      'Приветствую!',
+    ];
+    for (const text of greetings) expect(isGreetingOnly(text), text).toBe(true);
+    const requests = [
+      'Привет, не работает VPN',
+      'Добрый день! Нужен доступ к Jira',
+      'Hi, my laptop is broken',
+      'Привет 502',
+      'Добрый',
+      'Good',
+      'Спасибо',
+      'Ок',
+      '',
+      '👋',
+      '/start',
+      'Привет всем, коллеги, ребята, друзья, бот!',
+      'Доброе утро, касса 3 не печатает',
+    ];
+    for (const text of requests) expect(isGreetingOnly(text), text).toBe(false);
+  });
+
+  it('a greeting waits the whole window, then takes the next message of its sender, however long it was typed', () => {
+    const hello = queued('Добрый день!', { at: 0 });
+    expect(nextJob([hello], 100, 1000)).toEqual({ waitMs: 900 });
+    // Typed a minute after the greeting (Message.date), queued with it: the user or the bot was offline.
+    const question = queued('Не открывается отчёт по авторизациям', { at: 200, date: 1_700_000_060 });
+    const job = nextJob([hello, question, queued('И ещё вопрос', { at: 300, date: 1_700_000_061 })], 1300, 1000);
+    expect('job' in job && job.job).toEqual([hello, question]);
+    expect(jobRequestTextOf('job' in job ? (job.job as (typeof hello)[]) : [])).toBe(
+      'Добрый день!\nНе открывается отчёт по авторизациям',
+    );
+    // A greeting alone once the window is over goes alone; so does one whose next message is a command, or one
+    // typed more than GREETING_JOIN_S before it.
+    expect(nextJob([hello], 1300, 1000)).toEqual({ job: [hello] });
+    const start = nextJob([hello, queued('/help', { at: 200 })], 1300, 1000);
+    expect('job' in start && start.job).toEqual([hello]);
+    const later = queued('Вопрос', { at: 200, date: 1_700_000_000 + GREETING_JOIN_S + 1 });
+    const apart = nextJob([hello, later], 1300, 1000);
+    expect('job' in apart && apart.job).toEqual([hello]);
+    // A question with its own greeting does not wait for more.
+    expect(nextJob([queued('Привет, где взять пропуск?', { at: 0 })], 100, 1000)).toEqual({
+      job: [expect.anything()],
+    });
   });
 });
 

@@ -31,6 +31,7 @@ import {
   forwardOriginOf,
   handledKeyOf,
   hasCaptionedMedia,
+  isGreetingOnly,
   mediaGroupOf,
   ownTextOf,
   requestTextOf,
@@ -77,6 +78,13 @@ const ANSWERED_ALBUMS_KEPT = 1000;
  * media after it, which may take longer than the merge window. Such media gets no "text only" reply.
  */
 export const LATE_CAPTION_MEDIA_S = 60;
+
+/**
+ * How long (s, by Message.date) after a greeting alone the sender's next message, already queued when the greeting's
+ * wait (the merge window) ends, is still taken for its question: a greeting and the question typed after it reach
+ * the bot together after the user was offline, or the bot was.
+ */
+export const GREETING_JOIN_S = 300;
 
 /**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
@@ -176,11 +184,13 @@ export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: n
  * - media without a caption (`CAPTIONED_MEDIA_FIELDS`: photo, document, video, voice, audio, animation) after a
  *   job with text, or after media without text: the text of a caption over CAPTION_MAX_CHARS that the client
  *   sent as a message of its own, just before the media;
- * - a text message after a job of media without any text: that caption sent just after the media.
+ * - a text message after a job of media without any text: that caption sent just after the media;
+ * - any message but a command after a job of greetings alone (isGreetingOnly, "Привет!"), by Message.date within
+ *   GREETING_JOIN_S of it: the question the greeting announced, answered once instead of "how can I help?" first.
  * Anything else starts a job of its own. Every message job waits for a getUpdates that started after its last part
  * arrived (`mergeWaitMs`, window 0), so parts already at Telegram are in; the whole window when more is expected:
- * after a long paste part, after media without text (its text may follow) and after a text over
- * CAPTION_MAX_CHARS without media (its media may follow, uploaded after it).
+ * after a long paste part, after media without text (its text may follow), after a text over CAPTION_MAX_CHARS
+ * without media (its media may follow, uploaded after it) and after a greeting alone (its question may follow).
  *
  * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
  */
@@ -236,6 +246,9 @@ const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCapt
 /** Whether `unit` (of the same sender, in the window) belongs to `job` (see nextJob). */
 function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number): boolean {
   const first = unit[0]!;
+  // A greeting still unanswered takes the sender's next message (not a command), however long they typed it.
+  if (isGreetingJob(job))
+    return sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) && !isCommand(first.classified.text);
   if (!sameSenderWithin(first, job.at(-1)!, windowS)) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
   const lastText = lastTextOf(job);
@@ -253,11 +266,21 @@ const isCommand = (text: string): boolean => text !== '' && fixedReplyOf(text) =
 
 /** Whether `job` may go on past a poll: the whole merge window is waited for its next unit (see nextJob). */
 function expectsMore(job: QueuedMessage[]): boolean {
+  if (isGreetingJob(job)) return true;
   const lastText = lastTextOf(job);
   if (lastText === undefined) return job.some(isBareMedia);
   if (lastText.length >= SPLIT_PART_MIN_CHARS) return true;
   return lastText.length > CAPTION_MAX_CHARS && !job.some((q) => hasCaptionedMedia(q.classified.message));
 }
+
+/** A job of greetings alone (isGreetingOnly: "Привет!", "Добрый день"), no media, no forward: its question follows. */
+const isGreetingJob = (job: QueuedMessage[]): boolean =>
+  job.every(
+    (q) =>
+      'text' in q.classified.message &&
+      forwardOriginOf(q.classified.message) === undefined &&
+      isGreetingOnly(q.classified.text),
+  );
 
 /** Whether `next` comes from the sender of `previous` within `windowS` seconds of it (Message.date). */
 function sameSenderWithin(next: QueuedMessage, previous: QueuedMessage, windowS: number): boolean {
@@ -651,7 +674,8 @@ function dispatch(state: ChannelState, update: Update): boolean {
  * SPLIT_PART_MIN_CHARS characters) and within the merge window of it, is that paste's next part and queued as a
  * message (`nextJob` joins it). So is a forward (a single message, or an album part, with or without a caption)
  * its sender sent along with what they last queued there: the comment carries the mention, the forwards do not.
- * Undefined for anything else (classified as usual).
+ * So is the next message of a member whose greeting to the bot (`@bot добрый день`, isGreetingOnly) is still queued:
+ * the question after it. Undefined for anything else (classified as usual).
  */
 function continuationOf(state: ChannelState, update: Update): Classified | undefined {
   if (!('message' in update)) return undefined;
@@ -677,12 +701,11 @@ function followsLongPart(state: ChannelState, message: Message, forward: boolean
   const last = state.chats.get(String(message.chat.id))?.items.findLast((q) => senderIdOf(q) === message.from?.id);
   if (!last || !isMessage(last) || (mediaGroupOf(last.classified.message) !== undefined && !forward)) return false;
   const part = last.classified.message;
+  if (part.from?.id !== message.from?.id) return false;
+  // The question after a greeting addressed to the bot (`@bot добрый день`) does not mention it again.
+  if (isGreetingJob([last])) return message.date - part.date <= GREETING_JOIN_S;
   const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
-  return (
-    part.from?.id === message.from?.id &&
-    message.date - part.date <= windowS &&
-    (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS)
-  );
+  return message.date - part.date <= windowS && (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS);
 }
 
 /**

@@ -317,6 +317,54 @@ export function isOtherBotsCommand(text: string | undefined, me: UserFromGetMe |
 /** A message that may be the first part of a long paste the client split (clients split at 4096 characters). */
 export const SPLIT_PART_MIN_CHARS = 3000;
 
+/** Words that make a message a greeting on their own (Russian and English; `ё` written `е`). */
+const GREETING_HEADS = new Set(
+  `привет приветик приветствую здравствуйте здравствуй здрасте здрасьте салют хай
+   hi hello hey hiya greetings morning`.split(/\s+/),
+);
+/** Words that make a greeting followed by a GREETING_TIMES word ("добрый день", "good afternoon"). */
+const GREETING_ADJECTIVES = new Set(['добрый', 'доброе', 'доброго', 'good']);
+const GREETING_TIMES = new Set(
+  `день дня утро утра вечер вечера времени суток ночи morning afternoon evening day`.split(/\s+/),
+);
+/** Words a greeting may carry besides those: whom it greets, "again". */
+const GREETING_COMPANIONS = new Set(
+  `всем всех коллеги ребята друзья бот еще раз
+   all everyone there team guys folks again bot`.split(/\s+/),
+);
+/** At most this many words make a greeting alone ("Доброго времени суток, коллеги" is five). */
+export const GREETING_MAX_WORDS = 5;
+
+/**
+ * Whether `text` is a greeting and nothing else ("Привет!", "Добрый день, коллеги", "Hi there 👋"): at most
+ * GREETING_MAX_WORDS words (letters or digits; punctuation and emoji are not words), each a salutation or a word
+ * that goes with one, at least one a salutation (a GREETING_HEADS word, or "добрый"/"good" before a time of day).
+ * People greet in a message of their own and send the question right after it; the channel joins the two
+ * (telegram-channel.ts nextJob), so the question is not answered with "how can I help?" first. Case-insensitive;
+ * `ё` counts as `е`.
+ */
+export function isGreetingOnly(text: string): boolean {
+  const words = text
+    .toLowerCase()
+    .replaceAll('ё', 'е')
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
+  return (
+    words.length > 0 &&
+    words.length <= GREETING_MAX_WORDS &&
+    words.some(
+      (word, i) => GREETING_HEADS.has(word) || (GREETING_ADJECTIVES.has(word) && GREETING_TIMES.has(words[i + 1]!)),
+    ) &&
+    words.every(
+      (word) =>
+        GREETING_HEADS.has(word) ||
+        GREETING_ADJECTIVES.has(word) ||
+        GREETING_TIMES.has(word) ||
+        GREETING_COMPANIONS.has(word),
+    )
+  );
+}
+
 /** Album parts share `media_group_id`. */
 export const mediaGroupOf = (message: Message): string | undefined =>
   (message as { media_group_id?: string }).media_group_id;
