@@ -165,6 +165,76 @@ describe('telegram: a greeting, then the question', () => {
     expect(Number(tg.sent[0]!.chat_id)).toBe(-100802);
   });
 
+  it('in a group, what the member then says to others is not taken for the question', async () => {
+    const { tg, secretary } = await setup();
+    // The chat's queue is busy with another member's question while the greeting waits behind it.
+    secretary.delayFor = (r) => (r.request.includes('VPN') ? 2500 : 0);
+    const chat = { id: -100803, type: 'supergroup' as const };
+    const from = { id: 6251, username: 'u6251' };
+    const colleague = { id: 6252, username: 'u6252' };
+    const said = tg.pushMessage({ chat, from: colleague, text: `@${tg.botUsername} вопрос про VPN` });
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} привет` });
+    // Within the window: a reply to a colleague, a mention of one, another bot's command.
+    const replyTo = {
+      message_id: said.message_id,
+      date: 1,
+      chat,
+      from: { ...colleague, is_bot: false, first_name: 'Б' },
+    };
+    tg.pushMessage({ chat, from, text: 'да, пошли обедать', extra: { reply_to_message: replyTo } });
+    tg.pushMessage({
+      chat,
+      from,
+      text: '@u6252 скинь отчёт',
+      extra: { entities: [{ type: 'mention', offset: 0, length: 6 }] },
+    });
+    tg.pushMessage({ chat, from, text: '/roll@DiceBot' });
+    await waitUntil(() => tg.callsOf('getUpdates').length >= 3, 'polled');
+    // Past the greeting's window, while it still waits behind the colleague's question: chat, not a question.
+    await sleep(1200);
+    tg.pushMessage({ chat, from, text: 'и удалите старые логи с прод-сервера' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 2, 'both answered');
+    await sleep(300);
+    expect(secretary.calls.map((c) => c.request).sort()).toEqual(['вопрос про VPN', 'привет']);
+    expect(tg.sent).toHaveLength(2);
+  });
+
+  it('in a forum, a message in another topic does not join the greeting', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -100804, type: 'supergroup' as const };
+    const from = { id: 6253, username: 'u6253' };
+    const topic = (id: number) => ({ is_topic_message: true, message_thread_id: id });
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} привет`, extra: topic(10) });
+    tg.pushMessage({ chat, from, text: 'релиз переносим на пятницу', extra: topic(20) });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'confirmed');
+    await sleep(300);
+    expect(secretary.calls.map((c) => c.request)).toEqual(['привет']);
+    expect(tg.sent.map((m) => Number(m.params['message_thread_id']))).toEqual([10]);
+  });
+
+  it('in a group, a message taken after a greeting but joined to nothing is not answered on its own', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -100805, type: 'supergroup' as const };
+    const from = { id: 6254, username: 'u6254' };
+    // The greeting is the caption of the photo before it (its text sent apart), so its job is not a greeting's.
+    tg.pushMessage({ chat, from, extra: { ...photo(9), caption: `@${tg.botUsername}` } });
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} привет` });
+    tg.pushMessage({ chat, from, text: 'коллеги, кто идёт на обед?' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'confirmed');
+    await sleep(300);
+    expect(secretary.calls.some((c) => c.request.includes('обед'))).toBe(false);
+    expect(tg.sent).toHaveLength(1);
+  });
+
+  it('a greeting and then a voice message or a sticker: the greeting alone, and the "text only" reply', async () => {
+    const { tg, secretary } = await setup();
+    tg.pushMessage({ from: { id: 6255 }, text: 'Привет' });
+    tg.pushMessage({ from: { id: 6255 }, extra: voice });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 2, 'both answered');
+    expect(secretary.calls.map((c) => c.request)).toEqual(['Привет']);
+    expect(tg.sent.map((m) => m.text)).toEqual(['Ответ на: Привет', TEXT_ONLY_REPLY]);
+  });
+
   it('a greeting alone is answered once, after the window; a question that greets too is not held back', async () => {
     const { tg, secretary } = await setup();
     tg.pushMessage({ from: { id: 6246 }, text: 'Здравствуйте!' });

@@ -11,6 +11,7 @@ import {
   type BotApiFailure,
 } from '../src/telegram/telegram-bot-api.js';
 import {
+  GREETING_CHAIN_MAX,
   GREETING_JOIN_S,
   HELP_TEXT,
   MERGE_POLL_GRACE_MS,
@@ -222,6 +223,8 @@ describe('step: per-chat queue (a greeting and the question after it)', () => {
       'Good morning, all',
       'hey',
       'Приветствую!',
+      'Доброй ночи',
+      'здрасти',
     ];
     for (const text of greetings) expect(isGreetingOnly(text), text).toBe(true);
     const requests = [
@@ -238,6 +241,7 @@ describe('step: per-chat queue (a greeting and the question after it)', () => {
       '/start',
       'Привет всем, коллеги, ребята, друзья, бот!',
       'Доброе утро, касса 3 не печатает',
+      'Hey bot, all good?',
     ];
     for (const text of requests) expect(isGreetingOnly(text), text).toBe(false);
   });
@@ -260,6 +264,10 @@ describe('step: per-chat queue (a greeting and the question after it)', () => {
     const later = queued('Вопрос', { at: 200, date: 1_700_000_000 + GREETING_JOIN_S + 1 });
     const apart = nextJob([hello, later], 1300, 1000);
     expect('job' in apart && apart.job).toEqual([hello]);
+    // At most GREETING_CHAIN_MAX greetings in a row wait for the question: a chain of them cannot hold it back.
+    const chain = Array.from({ length: GREETING_CHAIN_MAX + 2 }, () => queued('привет', { at: 0 }));
+    const capped = nextJob([...chain, queued('Вопрос', { at: 0 })], 1300, 1000);
+    expect('job' in capped && capped.job).toEqual(chain.slice(0, GREETING_CHAIN_MAX + 1));
     // A question with its own greeting does not wait for more.
     expect(nextJob([queued('Привет, где взять пропуск?', { at: 0 })], 100, 1000)).toEqual({
       job: [expect.anything()],

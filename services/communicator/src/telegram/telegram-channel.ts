@@ -86,6 +86,9 @@ export const LATE_CAPTION_MEDIA_S = 60;
  */
 export const GREETING_JOIN_S = 300;
 
+/** At most this many greetings in a row wait for a question ("Привет" "Добрый день" …); the next is a job of its own. */
+export const GREETING_CHAIN_MAX = 3;
+
 /**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
  * then seconds; after the last the update is given up (`workemon_replies_failed_total{reason="unavailable"}`).
@@ -124,6 +127,11 @@ type Queued = {
   update: Update;
   classified: Extract<Classified, { kind: 'message' | 'callback' }>;
   arrivedAt: number;
+  /**
+   * A group message not addressed to the bot, queued only as the continuation of its sender's message before it
+   * (continuationOf): never answered on its own, when that message is not in its job.
+   */
+  continuation?: true;
 };
 type QueuedMessage = Queued & { classified: { kind: 'message'; message: Message; text: string } };
 const isMessage = (q: Queued): q is QueuedMessage => q.classified.kind === 'message';
@@ -246,9 +254,14 @@ const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCapt
 /** Whether `unit` (of the same sender, in the window) belongs to `job` (see nextJob). */
 function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number): boolean {
   const first = unit[0]!;
-  // A greeting still unanswered takes the sender's next message (not a command), however long they typed it.
+  // A greeting still unanswered takes the sender's next message with words (not a command), however long they
+  // typed it; a sticker or a voice message is not the question it announced.
   if (isGreetingJob(job))
-    return sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) && !isCommand(first.classified.text);
+    return (
+      sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) &&
+      unit.some((q) => q.classified.text !== '') &&
+      !isCommand(first.classified.text)
+    );
   if (!sameSenderWithin(first, job.at(-1)!, windowS)) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
   const lastText = lastTextOf(job);
@@ -273,8 +286,12 @@ function expectsMore(job: QueuedMessage[]): boolean {
   return lastText.length > CAPTION_MAX_CHARS && !job.some((q) => hasCaptionedMedia(q.classified.message));
 }
 
-/** A job of greetings alone (isGreetingOnly: "Привет!", "Добрый день"), no media, no forward: its question follows. */
+/**
+ * A job of greetings alone (isGreetingOnly: "Привет!", "Добрый день"; text messages, not forwards; at most
+ * GREETING_CHAIN_MAX of them): its question follows.
+ */
 const isGreetingJob = (job: QueuedMessage[]): boolean =>
+  job.length <= GREETING_CHAIN_MAX &&
   job.every(
     (q) =>
       'text' in q.classified.message &&
@@ -286,8 +303,14 @@ const isGreetingJob = (job: QueuedMessage[]): boolean =>
 function sameSenderWithin(next: QueuedMessage, previous: QueuedMessage, windowS: number): boolean {
   const a = previous.classified.message;
   const b = next.classified.message;
-  return b.from?.id === a.from?.id && b.date - a.date <= windowS;
+  return b.from?.id === a.from?.id && topicOf(b) === topicOf(a) && b.date - a.date <= windowS;
 }
+
+/** The forum topic a message was written in (`message_thread_id` of a topic message; Bot API Message). */
+const topicOf = (message: Message): number | undefined => {
+  const topic = message as { is_topic_message?: boolean; message_thread_id?: number };
+  return topic.is_topic_message ? topic.message_thread_id : undefined;
+};
 
 /** What the Telegram channel is built from (see createTelegramChannel). */
 export type TelegramChannelDeps = {
@@ -656,7 +679,8 @@ function dispatch(state: ChannelState, update: Update): boolean {
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
   noteMigration(state, update);
-  const classified = continuationOf(state, update) ?? classifyUpdate(update, state.me);
+  const continued = continuationOf(state, update);
+  const classified = continued ?? classifyUpdate(update, state.me);
   if (classified.kind === 'ignore') {
     state.metrics.skipped('tg', classified.reason);
     const reason = classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed';
@@ -664,7 +688,7 @@ function dispatch(state: ChannelState, update: Update): boolean {
     confirm(state, [update]);
     return true;
   }
-  enqueue(state, { update, classified, arrivedAt: Date.now() });
+  enqueue(state, { update, classified, arrivedAt: Date.now(), ...(continued ? { continuation: true } : {}) });
   return true;
 }
 
@@ -701,11 +725,40 @@ function followsLongPart(state: ChannelState, message: Message, forward: boolean
   const last = state.chats.get(String(message.chat.id))?.items.findLast((q) => senderIdOf(q) === message.from?.id);
   if (!last || !isMessage(last) || (mediaGroupOf(last.classified.message) !== undefined && !forward)) return false;
   const part = last.classified.message;
-  if (part.from?.id !== message.from?.id) return false;
-  // The question after a greeting addressed to the bot (`@bot добрый день`) does not mention it again.
-  if (isGreetingJob([last])) return message.date - part.date <= GREETING_JOIN_S;
+  if (part.from?.id !== message.from?.id || topicOf(part) !== topicOf(message)) return false;
+  // The question after a greeting addressed to the bot (`@bot добрый день`) does not mention it again. Only while
+  // the greeting waits for it (within the merge window of its arrival: a busy chat queue does not stretch that),
+  // and not what is plainly for someone else: a command, a reply to another message, a mention of someone.
+  if (isGreetingJob([last]))
+    return (
+      Date.now() - last.arrivedAt <= state.settings.mergeWindowMs &&
+      message.date - part.date <= GREETING_JOIN_S &&
+      !ownTextOf(message)?.trimStart().startsWith('/') &&
+      !repliesToSomeoneElse(message, state.me) &&
+      !mentionsSomeone(message)
+    );
   const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
   return message.date - part.date <= windowS && (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS);
+}
+
+/**
+ * Whether `message` replies to a message not from this bot (Bot API Message `reply_to_message`; in a forum topic
+ * every message "replies" to the topic's first message, which does not count).
+ */
+function repliesToSomeoneElse(message: Message, me: UserFromGetMe | undefined): boolean {
+  const replied = (message as { reply_to_message?: Message }).reply_to_message;
+  if (!replied || (me !== undefined && replied.from?.id === me.id)) return false;
+  const topic = topicOf(message);
+  return !(topic !== undefined && replied.message_id === topic);
+}
+
+/** Whether `message` mentions a user (`mention`, `text_mention` entities of its text or caption; Bot API). */
+function mentionsSomeone(message: Message): boolean {
+  const entities =
+    (message as { entities?: { type: string }[] }).entities ??
+    (message as { caption_entities?: { type: string }[] }).caption_entities ??
+    [];
+  return entities.some((e) => e.type === 'mention' || e.type === 'text_mention');
 }
 
 /**
@@ -790,9 +843,14 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   const head = job[0]!;
   const keys = job.map((q) => handledKeyOf(q.update));
   if (job.length < whole.length) rememberAnsweredAlbumsOf(state, job);
-  const reply = isMessage(head)
-    ? await decideMessage(state, job.filter(isMessage))
-    : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
+  // A group message taken as the continuation of one addressed to the bot, without it (it did not join it, or an
+  // earlier process handled it): not addressed to the bot, so not answered, here as in the process that ignored it.
+  if (head.continuation) state.metrics.skipped('tg', 'group_not_mentioned');
+  const reply: Reply = head.continuation
+    ? { send: false, outcome: 'skipped', reason: 'group_not_mentioned' }
+    : isMessage(head)
+      ? await decideMessage(state, job.filter(isMessage))
+      : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
   const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
   await recordHandled(state, keys, outcome, reason);
   rememberAnsweredAlbumsOf(state, job);

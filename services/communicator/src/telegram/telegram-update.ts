@@ -319,11 +319,11 @@ export const SPLIT_PART_MIN_CHARS = 3000;
 
 /** Words that make a message a greeting on their own (Russian and English; `ё` written `е`). */
 const GREETING_HEADS = new Set(
-  `привет приветик приветствую здравствуйте здравствуй здрасте здрасьте салют хай
+  `привет приветик приветствую здравствуйте здравствуй здрасте здрасьте здрасти салют хай
    hi hello hey hiya greetings morning`.split(/\s+/),
 );
 /** Words that make a greeting followed by a GREETING_TIMES word ("добрый день", "good afternoon"). */
-const GREETING_ADJECTIVES = new Set(['добрый', 'доброе', 'доброго', 'good']);
+const GREETING_ADJECTIVES = new Set(['добрый', 'доброе', 'доброго', 'доброй', 'good']);
 const GREETING_TIMES = new Set(
   `день дня утро утра вечер вечера времени суток ночи morning afternoon evening day`.split(/\s+/),
 );
@@ -356,9 +356,9 @@ export function isGreetingOnly(text: string): boolean {
       (word, i) => GREETING_HEADS.has(word) || (GREETING_ADJECTIVES.has(word) && GREETING_TIMES.has(words[i + 1]!)),
     ) &&
     words.every(
-      (word) =>
+      (word, i) =>
         GREETING_HEADS.has(word) ||
-        GREETING_ADJECTIVES.has(word) ||
+        (GREETING_ADJECTIVES.has(word) && GREETING_TIMES.has(words[i + 1]!)) ||
         GREETING_TIMES.has(word) ||
         GREETING_COMPANIONS.has(word),
     )
