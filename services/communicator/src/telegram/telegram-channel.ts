@@ -254,14 +254,7 @@ const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCapt
 /** Whether `unit` (of the same sender, in the window) belongs to `job` (see nextJob). */
 function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number): boolean {
   const first = unit[0]!;
-  // A greeting still unanswered takes the sender's next message with words (not a command), however long they
-  // typed it; a sticker or a voice message is not the question it announced.
-  if (isGreetingJob(job))
-    return (
-      sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) &&
-      unit.some((q) => q.classified.text !== '') &&
-      !isCommand(first.classified.text)
-    );
+  if (isGreetingJob(job)) return isQuestionAfterGreeting(job, unit);
   if (!sameSenderWithin(first, job.at(-1)!, windowS)) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
   const lastText = lastTextOf(job);
@@ -272,6 +265,19 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   const plainText = !album && 'text' in first.classified.message && first.classified.text !== '';
   if (isCommand(first.classified.text)) return false;
   return plainText && lastText === undefined && job.some((q) => hasCaptionedMedia(q.classified.message));
+}
+
+/**
+ * A greeting still unanswered takes the sender's next message with words (not a command), however long they typed
+ * it (GREETING_JOIN_S); a sticker or a voice message is not the question it announced.
+ */
+function isQuestionAfterGreeting(job: QueuedMessage[], unit: QueuedMessage[]): boolean {
+  const first = unit[0]!;
+  return (
+    sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) &&
+    unit.some((q) => q.classified.text !== '') &&
+    !isCommand(first.classified.text)
+  );
 }
 
 /** A command answered with the help (`/start`, `/help …`, `/settings` alone; not `/var/log is full`): fixedReplyOf. */
@@ -726,19 +732,24 @@ function followsLongPart(state: ChannelState, message: Message, forward: boolean
   if (!last || !isMessage(last) || (mediaGroupOf(last.classified.message) !== undefined && !forward)) return false;
   const part = last.classified.message;
   if (part.from?.id !== message.from?.id || topicOf(part) !== topicOf(message)) return false;
-  // The question after a greeting addressed to the bot (`@bot добрый день`) does not mention it again. Only while
-  // the greeting waits for it (within the merge window of its arrival: a busy chat queue does not stretch that),
-  // and not what is plainly for someone else: a command, a reply to another message, a mention of someone.
-  if (isGreetingJob([last]))
-    return (
-      Date.now() - last.arrivedAt <= state.settings.mergeWindowMs &&
-      message.date - part.date <= GREETING_JOIN_S &&
-      !ownTextOf(message)?.trimStart().startsWith('/') &&
-      !repliesToSomeoneElse(message, state.me) &&
-      !mentionsSomeone(message)
-    );
+  if (isGreetingJob([last])) return isGroupQuestionAfterGreeting(state, last, message);
   const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
   return message.date - part.date <= windowS && (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS);
+}
+
+/**
+ * The question after a greeting addressed to the bot (`@bot добрый день`) does not mention it again. Taken only
+ * while the greeting waits for it (within the merge window of the greeting's arrival: a busy chat queue does not
+ * stretch that), and not when plainly meant for someone else: a command, a reply to another message, a mention.
+ */
+function isGroupQuestionAfterGreeting(state: ChannelState, greeting: QueuedMessage, message: Message): boolean {
+  return (
+    Date.now() - greeting.arrivedAt <= state.settings.mergeWindowMs &&
+    message.date - greeting.classified.message.date <= GREETING_JOIN_S &&
+    !ownTextOf(message)?.trimStart().startsWith('/') &&
+    !repliesToSomeoneElse(message, state.me) &&
+    !mentionsSomeone(message)
+  );
 }
 
 /**
