@@ -7,6 +7,8 @@ import type { analyse as chardetAnalyse } from 'chardet';
 import {
   bareSubject,
   extractNewText,
+  forwardedText,
+  isSignatureOnly,
   htmlToText,
   isForwardSubject,
   isReplySubject,
@@ -528,7 +530,7 @@ async function readContent(
   const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress, ownNames });
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
-    forwards: split.forwards.map((f) => ({ ...f, text: extractNewText(f.text) })),
+    forwards: split.forwards.map((f) => ({ ...f, text: forwardedText(f.text, isOwnAddress) })),
     unreadable: [],
     other: [],
     tnefTexts: [],
@@ -539,12 +541,18 @@ async function readContent(
     .filter((t) => t.trim())
     .join('\n\n');
   // The author's own '>' lines are told from quotes of the answered message by whether there is one (mail-text.ts).
-  const text = extractNewText(own, { reply: reply || isReplySubject(subject), isOwnAddress });
-  // A picture inside HTML with no text around it (Outlook's pasted screenshot) is all the mail says: unreadable.
-  const pictureOnly = !text && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
+  // A mail attached as a forward (depth > 0) keeps the history it quotes: the request may be there (forwardedText).
+  const text =
+    depth > 0
+      ? forwardedText(own, isOwnAddress)
+      : extractNewText(own, { reply: reply || isReplySubject(subject), isOwnAddress });
+  // A picture inside HTML with no text around it (Outlook's pasted screenshot, perhaps above the author's
+  // signature block) is all the mail says: unreadable.
+  const pictureOnly =
+    (!text || isSignatureOnly(text)) && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
   return {
     subject,
-    text,
+    text: pictureOnly ? '' : text,
     forwards: found.forwards,
     unreadable: pictureOnly ? [...found.unreadable, ...found.inlinePictures] : found.unreadable,
     other: found.other,

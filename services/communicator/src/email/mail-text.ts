@@ -26,8 +26,17 @@ const FORWARD_PREFIX =
 // A tag a mail gateway or list puts before the prefix: `[EXTERNAL] Re: …`, `[ВНЕШНЕЕ] RE: …`, `*EXT* FW: …`.
 const GATEWAY_TAG = /^\s*(\[[^\][]{1,40}\]|\*{1,2}[^*]{1,40}\*{1,2})\s*/;
 
-/** The subject without a leading gateway tag when a reply or forward prefix follows it. */
+// The tags mail gateways put on mail from outside the company (`[EXT]`, `[EXTERNAL]`, `*EXTERNAL EMAIL*`,
+// `[ВНЕШНИЙ]`, `[Внешнее письмо]`, `[CAUTION]`): never the author's words, whatever follows them. Other bracketed
+// tags (`[Срочно]`, a list's `[fintech-dev]`) may be, and stay unless a reply or forward prefix follows them.
+const KNOWN_GATEWAY_TAG =
+  /^\s*(\[|\*{1,2})\s*(ext|external|external (email|e-mail|mail|sender|message)|внешн\p{L}*( (письмо|сообщение|отправитель|почта))?|caution|warning: external)\s*(\]|\*{1,2})\s*/iu;
+
+/** The subject without a leading gateway tag: a known one (KNOWN_GATEWAY_TAG) always, any other one when a reply
+ * or forward prefix follows it. */
 function untagged(subject: string): string {
+  const known = KNOWN_GATEWAY_TAG.exec(subject);
+  if (known) return subject.slice(known[0].length);
   const tag = GATEWAY_TAG.exec(subject);
   if (!tag) return subject;
   const rest = subject.slice(tag[0].length);
@@ -93,10 +102,13 @@ export function htmlToText(html: string): string {
         options: { colSpacing: 1, rowSpacing: 0, uppercaseHeaderCells: false, maxColumnWidth: 10_000 },
       },
       { selector: 'hr', format: 'skip' },
-      // Signature containers: Gmail's, Outlook on the web's, Thunderbird's.
+      // Signature containers: Gmail's, Outlook on the web's and mobile's, Thunderbird's.
       { selector: 'div.gmail_signature', format: 'skip' },
       { selector: 'div#Signature', format: 'skip' },
+      { selector: 'div#ms-outlook-mobile-signature', format: 'skip' },
       { selector: 'div.moz-signature', format: 'skip' },
+      // Yahoo quotes the answered mail in a div (`ydp…yahoo_quoted`), not a blockquote: `> ` lines like one.
+      { selector: 'div[class*="yahoo_quoted"]', format: 'blockquote', options: { trimEmptyLines: true } },
       { selector: 'p', options: { leadingLineBreaks: 1, trailingLineBreaks: 1 } },
       { selector: 'ul', options: { itemPrefix: ' * ' } },
       // Outlook's reply header (divRplyFwdMsg, or the bordered div above it) stays as text: the header-block rule
@@ -402,15 +414,17 @@ export function splitForwards(body: string, subject: string, depth = 0, context:
 // An attribution line (possibly two lines joined): it ends with ':' and names a writer or a date.
 const ATTRIBUTION = [
   /^On\b.{1,300}\bwrote\s*:$/i,
-  /^.{0,300}(^|[\s,])(пишет|писал|написал|написала|написал\(а\)|wrote|schrieb|a écrit|escribió)\s*:$/i,
+  /^.{0,300}(^|[\s,])(пишет|писал|писала|писали|писал\(а\)|написал|написала|написали|написал\(а\)|wrote|schrieb|a écrit|escribió)\s*:$/i,
   // Yandex: `21.11.2026, 10:05, "Workemon" <bot@example.test>:`; Mail.ru: `Суббота, 21 ноября 2026, 10:05 +03:00 от X <x@y>:`
   /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
   /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
 ];
-// Roundcube (Russian): `Workemon писал 2026-11-21 10:05:`, the verb before the date and time. Only an attribution
-// when quoted lines follow it: "Клиент писал 20.11.2026 в 10:05:" above the client's words is the author's own.
+// The verb before the date and time: Roundcube (Russian) `Workemon писал 2026-11-21 10:05:`, The Bat! `Вы писали
+// 21 ноября 2026 г., 10:05:05:`, Lotus Notes `"X" <x@y> wrote on 11/21/2026 10:05:43 AM:` and `… писал(а)
+// 21.11.2026 10:05:43:`. Only an attribution when quoted lines follow it: "Клиент писал 20.11.2026 в 10:05:" above
+// the client's words is the author's own.
 const QUOTED_ATTRIBUTION = [
-  /^.{1,200}\s(пишет|писал|написал|написала|написал\(а\)|wrote|schrieb)\s.{0,80}\d{1,2}:\d{2}(:\d{2})?\s*:$/i,
+  /^.{1,200}\s(пишет|писал|писала|писали|писал\(а\)|написал|написала|написали|написал\(а\)|wrote|schrieb)\s.{0,80}\d{1,2}:\d{2}(:\d{2})?(\s?[AaPp]\.?[Mm]\.?)?\s*:$/i,
 ];
 // No client writes a longer attribution line (two wrapped lines joined); longer lines are not tested at all, which
 // also keeps the patterns above linear on a hostile mail of long lines.
@@ -510,7 +524,7 @@ function cutOutlookHistory(text: string): string {
 // of the author's own ("Отправлено через СЭД вчера", "Sent via DHL on Monday") is not taken for one.
 const SIGNATURE_START = [
   /^--\s*$/,
-  /^(Sent from (my|Mail|Yahoo|Outlook|Samsung|AOL|Gmail|Proton|Zoho|myMail|Mail\.ru|Yandex|BlueMail|Spark)|Sent (with|via) (Proton|Spark|BlueMail|Superhuman|Samsung|BlackBerry|Android|Outlook|Yahoo|Mail for|the (Samsung|Yahoo|Outlook|Gmail|Mail))|Отправлено (с|со|из) (моего|моей|мобильн|iPhone|iPad|Android|Samsung|Huawei|Xiaomi|Яндекс|Mail\.ru|myMail|почты|Почты|приложения|Outlook|смартфона|телефона|планшета)|Get Outlook for|Скачайте Outlook|Загрузите Outlook)/i,
+  /^(Sent from (my|Mail|Yahoo|Outlook|Samsung|AOL|Gmail|Proton|Zoho|myMail|Mail\.ru|Yandex|BlueMail|Spark)|Sent (with|via) (Proton|Spark|BlueMail|Superhuman|Samsung|BlackBerry|Android|Outlook|Yahoo|Mail for|the (Samsung|Yahoo|Outlook|Gmail|Mail))|Отправлено (с|со|из) (моего|моей|мобильн|iPhone|iPad|Android|Samsung|Galaxy|Huawei|Honor|Xiaomi|Redmi|Яндекс|Mail\.ru|myMail|почты|Почты|приложения|Outlook|смартфона|телефона|планшета|устройства|помощью (Spark|BlueMail|Outlook|myMail|Mail\.ru|Яндекс))|Get Outlook for|Скачайте Outlook|Загрузите Outlook|Получить Outlook для|Получите Outlook для)/i,
 ];
 
 /** Closing formulas: the formula alone, or followed by a name ("С уважением, Иван Петров", "Thanks, John"). */
@@ -540,6 +554,18 @@ function cutSignature(text: string): string {
     if (nonEmpty.slice(k + 1).every(([l]) => isSignatureLine(l))) return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');
+}
+
+/**
+ * Whether `text` is a signature block and nothing else: a closing formula, then at least one signature line (a name,
+ * a title, a phone; at most eight), as Outlook adds under a pasted screenshot. "Спасибо!" alone is not one.
+ */
+export function isSignatureOnly(text: string): boolean {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return lines.length >= 2 && lines.length <= 9 && isClosing(lines[0]!) && lines.slice(1).every(isSignatureLine);
 }
 
 /**
@@ -664,6 +690,33 @@ function markOwnQuoteLines(body: string, reply: boolean): string {
   return lines.join('\n');
 }
 
+/**
+ * An attribution wrapped over two lines right above a quote ("В Сб, 21/11/2026 в 10:05 +0300, Служба …" /
+ * "пишет:", Evolution's and Thunderbird's wrapping) joined into one line, so the quote-splitting steps see it whole
+ * (email-reply-parser takes only the second half into the quote). Not when the second line is a whole dated
+ * attribution of its own ("12.03 Пётр написал:"): the first is then the author's last line above it.
+ */
+function joinWrappedAttributions(body: string): string {
+  const lines = body.split('\n');
+  const next = nextTextIndexes(lines);
+  for (let i = 0; i + 1 < lines.length; i += 1) {
+    const line = lines[i]!;
+    const second = lines[i + 1]!;
+    if (
+      !line.trim() ||
+      QUOTE_LINE.test(line) ||
+      QUOTE_LINE.test(second) ||
+      isAttribution(line) ||
+      isAttribution(second, true)
+    )
+      continue;
+    const joined = `${line.trim()} ${lines[i + 1]!.trim()}`;
+    const after = lines[next[i + 2] ?? lines.length];
+    if (after !== undefined && QUOTE_LINE.test(after) && isAttribution(joined)) lines.splice(i, 2, joined);
+  }
+  return lines.join('\n');
+}
+
 /** Options of extractNewText. */
 export type NewTextOptions = {
   /**
@@ -685,7 +738,9 @@ export type NewTextOptions = {
  */
 export function extractNewText(body: string, options: NewTextOptions = {}): string {
   const fragments = new EmailReplyParser()
-    .read(cutUnmarkedHistory(markOwnQuoteLines(body, options.reply ?? true), options.isOwnAddress))
+    .read(
+      cutUnmarkedHistory(markOwnQuoteLines(joinWrappedAttributions(body), options.reply ?? true), options.isOwnAddress),
+    )
     .getFragments();
   const kept: string[] = [];
   for (const [i, fragment] of fragments.entries()) {
@@ -710,4 +765,38 @@ export function extractNewText(body: string, options: NewTextOptions = {}): stri
     .map((l) => (l.startsWith(OWN_LINE_MARK) ? l.slice(OWN_LINE_MARK.length) : l).trimEnd())
     .join('\n');
   return visibleOrEmpty(trimmed.replace(/\n{3,}/g, '\n\n').trim());
+}
+
+/**
+ * The text of a forwarded mail as the secretary reads it: what its author wrote (extractNewText) and, below it, the
+ * history that mail quoted, its `>` marks and attribution lines taken off. A colleague forwarding a thread
+ * ("Fwd: Re: …", "FW: RE: …") passes on the request in that history, not only the last "please pass it on" line
+ * above it. Outlook's unmarked history (its header blocks) is kept as it stands. Our own message in that history
+ * (its header block or attribution names one of our addresses, `isOwnAddress`) ends it: the thread is passed on up
+ * to what we answered, never our answer. Empty when the mail says nothing.
+ */
+export function forwardedText(text: string, isOwnAddress: (address: string) => boolean = () => false): string {
+  const fresh = extractNewText(text, { isOwnAddress });
+  const lines = text.split('\n');
+  const start = historyStart(lines, false);
+  if (start < 0) return fresh;
+  const outlook = outlookHistoryIndex(lines);
+  const ours = lines.findIndex((line, i) => i >= start && namesOwnMessage(line, isOwnAddress));
+  const history = lines
+    .slice(start, ours < 0 ? lines.length : ours)
+    // Below Outlook's header block every line is history; elsewhere only the quoted lines are (an answer written
+    // under the quote is `fresh` already).
+    .filter((line, k) => (outlook >= 0 && start + k >= outlook) || QUOTE_LINE.test(line) || !line.trim())
+    .map((line) => line.replace(/^([ \t]*>(?!=)[ \t]?)+/, ''))
+    .filter((line) => !isAttribution(line))
+    .join('\n');
+  const quoted = visibleOrEmpty(history.replace(/\n{3,}/g, '\n\n').trim());
+  return [fresh, quoted].filter(Boolean).join('\n\n');
+}
+
+/** Whether a (possibly quoted) line heads a message of ours: an attribution or a From/От header naming our address. */
+function namesOwnMessage(line: string, isOwnAddress: (address: string) => boolean): boolean {
+  const bare = line.replace(/^([ \t]*>(?!=)[ \t]?)+/, '');
+  if (!OUTLOOK_HEADER_START.test(bare) && !isAttribution(bare)) return false;
+  return addressesIn(bare).some((a) => isOwnAddress(a));
 }
