@@ -46,6 +46,8 @@ type DeliveryResult = { messageId?: string } | { error: unknown };
 export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
   const now = deps.now ?? Date.now;
   const seen = new Map<string, { at: number; result: Promise<SendResponse> }>();
+  // Telegram pieces already delivered under a key whose delivery then failed: a retry with the key sends the rest.
+  const partial = new Map<string, { at: number; progress: TelegramProgress }>();
 
   function remember(key: string, result: Promise<SendResponse>) {
     const t = now();
@@ -69,17 +71,44 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
         }
       }
       const key = explicitKey ?? `${request.channel}:${request.to}:${now()}:${Math.random()}`;
-      const result = deliver(deps, request, explicitKey ? `send:${explicitKey}` : key);
-      if (explicitKey) remember(`${request.channel}:${explicitKey}`, result);
+      const progressKey = explicitKey ? `${request.channel}:${explicitKey}` : undefined;
+      const progress = (progressKey && partial.get(progressKey)?.progress) || { sent: 0 };
+      const result = deliver(deps, request, explicitKey ? `send:${explicitKey}` : key, progress);
+      if (progressKey) {
+        remember(progressKey, result);
+        result.then(
+          () => partial.delete(progressKey),
+          () => {
+            if (progress.sent === 0) return;
+            for (const [k, v] of partial) {
+              if (now() - v.at > IDEMPOTENCY_TTL_MS || partial.size >= IDEMPOTENCY_MAX_KEYS) partial.delete(k);
+              else break;
+            }
+            partial.set(progressKey, { at: now(), progress });
+          },
+        );
+      }
       return result;
     },
   };
 }
 
+/**
+ * How far a Telegram delivery got: `sent` pieces delivered (of splitMessage's), the first one's message id, and the
+ * chat they went to (a supergroup the group became). Kept across a failure, so a retry with the same
+ * `idempotency_key` sends only the pieces still missing.
+ */
+type TelegramProgress = { sent: number; first?: number; chatId?: number | string };
+
 /** Checks the request, then sends it on its channel (`key`: the idempotency key the email Message-ID comes from). */
-async function deliver(deps: OutboundSenderDeps, request: SendRequest, key: string): Promise<SendResponse> {
+async function deliver(
+  deps: OutboundSenderDeps,
+  request: SendRequest,
+  key: string,
+  progress: TelegramProgress,
+): Promise<SendResponse> {
   checkButtons(request);
-  return request.channel === 'email' ? deliverEmail(deps, request, key) : deliverTelegram(deps, request);
+  return request.channel === 'email' ? deliverEmail(deps, request, key) : deliverTelegram(deps, request, progress);
 }
 
 /** Buttons are Telegram's only, each `callback_data` at most 64 bytes (Bot API InlineKeyboardButton). 400 otherwise. */
@@ -120,24 +149,41 @@ async function deliverEmail(deps: OutboundSenderDeps, request: SendRequest, key:
 /**
  * Sends a text to a Telegram chat id or @username, split into the Bot API's 4096-character pieces; buttons go
  * under the last piece. The response's message id is the first piece's. 501 without a bot, 400 for a bad `to`.
+ * Pieces `progress` says were delivered are not sent again; a group that became a supergroup gets them there.
  */
-async function deliverTelegram(deps: OutboundSenderDeps, request: SendRequest): Promise<SendResponse> {
-  if (!deps.telegram) throw channelNotConfigured('tg');
+async function deliverTelegram(
+  deps: OutboundSenderDeps,
+  request: SendRequest,
+  progress: TelegramProgress = { sent: 0 },
+): Promise<SendResponse> {
+  const telegram = deps.telegram;
+  if (!telegram) throw channelNotConfigured('tg');
   if (!/^(-?\d+|@\w{4,})$/.test(request.to))
     throw errors.invalidParameter('to', 'must be a Telegram chat id or @username for channel tg');
   const chatId = /^-?\d+$/.test(request.to) ? Number(request.to) : request.to;
+  progress.chatId ??= chatId;
   try {
-    let first: number | undefined;
     const parts = splitMessage(request.text);
     for (const [i, part] of parts.entries()) {
+      if (i < progress.sent) continue;
       // Buttons go under the last piece, where the reader ends up.
       const buttons = i === parts.length - 1 ? request.buttons : undefined;
-      const { messageId } = await deps.telegram.sendText(chatId, part, { buttons });
-      first ??= messageId;
+      const send = (to: number | string) => telegram.sendText(to, part, { buttons });
+      const { messageId } = await send(progress.chatId).catch((err: unknown) => {
+        // A group that became a supergroup (400 with parameters.migrate_to_chat_id, Bot API ResponseParameters):
+        // this piece and the rest go there, once.
+        const failure = telegram.describe(err);
+        if (failure.kind !== 'migrated' || failure.migrateToChatId === undefined || progress.chatId !== chatId)
+          throw err;
+        progress.chatId = failure.migrateToChatId;
+        return send(progress.chatId);
+      });
+      progress.first ??= messageId;
+      progress.sent = i + 1;
     }
     deps.metrics.reply('tg', 'sent');
-    auditDelivery(deps, request, { messageId: String(first) });
-    return { delivered: true, channel: 'tg', message_id: String(first) };
+    auditDelivery(deps, request, { messageId: String(progress.first) });
+    return { delivered: true, channel: 'tg', message_id: String(progress.first) };
   } catch (err) {
     deps.metrics.reply('tg', 'failed');
     auditDelivery(deps, request, { error: err });

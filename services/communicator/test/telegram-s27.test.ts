@@ -140,7 +140,7 @@ describe('T10 kind: client-split pastes', () => {
     await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 2, 'both answered');
     await sleep(300);
     expect(secretary.calls.map((c) => c.request)).toEqual([
-      `${'з'.repeat(4096)}\nконец вставки`,
+      `${'з'.repeat(4096)}конец вставки`,
       'А принтер на 3 этаже починили?',
     ]);
   });

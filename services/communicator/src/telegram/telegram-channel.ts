@@ -24,6 +24,7 @@ import { createOffsetTracker, type OffsetTracker } from './telegram-offset.js';
 import {
   CAPTION_MAX_CHARS,
   SPLIT_PART_MIN_CHARS,
+  TEXT_MAX_CHARS,
   attachmentNoteOf,
   attachmentsOf,
   classifyUpdate,
@@ -941,11 +942,20 @@ export function jobRequestTextOf(job: ReadonlyArray<{ classified: { message: Mes
   const units = unitsOfJob(job);
   if (!jobTextOf(job)) return '';
   const noted = units.length > 1;
-  return units
-    .map((unit) => unitTextOf(unit, noted))
-    .filter(Boolean)
-    .join('\n')
-    .trim();
+  let text = '';
+  for (const [i, unit] of units.entries()) {
+    const part = unitTextOf(unit, noted);
+    if (!part) continue;
+    // A part of TEXT_MAX_CHARS was cut there by the client, perhaps inside a word: the next part goes on it.
+    text += text && !isHardCut(units[i - 1]) ? `\n${part}` : part;
+  }
+  return text.trim();
+}
+
+/** Whether `unit` is one text message of TEXT_MAX_CHARS: a client's cut of a longer paste, at the limit. */
+function isHardCut(unit: ReadonlyArray<{ classified: { message: Message } }> | undefined): boolean {
+  const message = unit?.length === 1 ? unit[0]!.classified.message : undefined;
+  return !!message && 'text' in message && message.text.length >= TEXT_MAX_CHARS;
 }
 
 /**

@@ -314,8 +314,15 @@ export function isOtherBotsCommand(text: string | undefined, me: UserFromGetMe |
   return target !== undefined && me?.username !== undefined && target.toLowerCase() !== me.username.toLowerCase();
 }
 
-/** A message that may be the first part of a long paste the client split (clients split at 4096 characters). */
-export const SPLIT_PART_MIN_CHARS = 3000;
+/**
+ * A message that may be the first part of a long paste the client split. Clients split at the 4096-character limit
+ * (Android, iOS: at the limit, inside a word if need be), Telegram Desktop at the best break after half of it
+ * (a paragraph break first: tdesktop TextUtilities::CutPart), so a first part can be as short as about 2,050.
+ */
+export const SPLIT_PART_MIN_CHARS = 2000;
+
+/** Telegram's text limit (Bot API sendMessage `text`: 1-4096 characters): a part this long was cut by the client. */
+export const TEXT_MAX_CHARS = 4096;
 
 /** Words that make a message a greeting on their own (Russian and English; `ё` written `е`). */
 const GREETING_HEADS = new Set(

@@ -1,0 +1,103 @@
+// Session 30's break attempts: new members of the Telegram field-case kinds (T10 client-split pastes, T11 Bot API
+// errors) that the intake mishandled: a Desktop cut at a paragraph break, Android's cut inside a word, POST /send to a
+// migrated group and its retry after a partial delivery. Real channel, fake Bot API and fake secretary.
+import { describe, expect, it } from 'vitest';
+import { type FakeTelegram, type FakeTelegramFailure } from '@workemon/testkit/fake-telegram';
+import { answer } from './fake-secretary.js';
+import request from 'supertest';
+import { SERVICE_AUTH, waitUntil } from './harness.js';
+import { telegramSetup } from './telegram-setup.js';
+
+const { setup } = telegramSetup({ TELEGRAM_MERGE_WINDOW_MS: '600' });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sentTo = (tg: FakeTelegram, chatId: number) => tg.sent.filter((m) => Number(m.chat_id) === chatId);
+/** Makes the fake refuse the next `times` sendMessage calls to `chatId` once `after` messages were delivered. */
+const failAfterSent = (tg: FakeTelegram, after: number, chatId: number, failure: FakeTelegramFailure, times = 1) => {
+  const push = tg.sent.push.bind(tg.sent);
+  tg.sent.push = (...items) => {
+    const length = push(...items);
+    if (length === after) tg.failChat(chatId, failure, times);
+    return length;
+  };
+};
+
+describe('T10 kind: client-split pastes', () => {
+  // Telegram Desktop (CutPart) cuts a long text at the best break after half the limit: a paragraph break wins, so
+  // the first part can be anywhere between 2049 and 4096 characters.
+  const paragraphA = 'Журнал авторизаций кошельков за октябрь, первая выгрузка. '.repeat(40).trim(); // ~2300
+  const paragraphB = 'Строки с пустым статусом повторяются каждые пять минут. '.repeat(45).trim(); // ~2500
+
+  it('private: Telegram Desktop cut at a paragraph break (first part ~2,300 chars): one request seeing both parts', async () => {
+    const { tg, secretary } = await setup();
+    secretary.decide = (r) => answer(`Принято: ${r.request.length} символов`, r.request);
+    const from = { id: 30101, username: 'u30101' };
+    expect(paragraphA.length).toBeLessThan(3000);
+    expect(paragraphA.length + 2 + paragraphB.length).toBeGreaterThan(4096);
+    tg.pushMessage({ from, text: paragraphA });
+    tg.pushMessage({ from, text: `${paragraphB} Почему так?` });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'the paste answered');
+    await sleep(400);
+    expect(secretary.calls).toHaveLength(1);
+    expect(secretary.calls[0]!.request).toContain(paragraphA);
+    expect(secretary.calls[0]!.request.endsWith('Почему так?')).toBe(true);
+    expect(tg.sent).toHaveLength(1);
+  });
+
+  it('group: the same Desktop cut, only the first part mentions the bot: one request seeing both parts', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -1003102, type: 'supergroup' as const };
+    const from = { id: 30102, username: 'u30102' };
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} ${paragraphA}` });
+    tg.pushMessage({ chat, from, text: `${paragraphB} Почему так?` });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'the paste answered');
+    await sleep(400);
+    expect(secretary.calls).toHaveLength(1);
+    expect(secretary.calls[0]!.request).toContain(paragraphA);
+    expect(secretary.calls[0]!.request.endsWith('Почему так?')).toBe(true);
+  });
+
+  it('Android cuts at exactly 4096 code units, inside a word: the request has the text as pasted, the word whole', async () => {
+    const { tg, secretary } = await setup();
+    const from = { id: 30103, username: 'u30103' };
+    const text = ('Ошибка авторизации кошелька в процессинге, код 0x1F. '.repeat(80) + 'Что делать?').trim();
+    const cut = 4096;
+    expect(/\p{L}/u.test(text[cut - 1]!) && /\p{L}/u.test(text[cut]!)).toBe(true);
+    tg.pushMessage({ from, text: text.slice(0, cut) });
+    tg.pushMessage({ from, text: text.slice(cut) });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'the paste answered');
+    await sleep(400);
+    expect(secretary.calls).toHaveLength(1);
+    expect(secretary.calls[0]!.request).toContain(text);
+  });
+});
+
+describe('T11 kind: POST /send (the secretary outbound messages) and Bot API errors', () => {
+  it('a group that became a supergroup (400 migrate_to_chat_id): POST /send delivers to the new chat id', async () => {
+    const { tg, communicator } = await setup();
+    tg.failChat(-800, { code: 400, migrateToChatId: -100800 });
+    const res = await request(communicator.app)
+      .post('/send')
+      .set(SERVICE_AUTH)
+      .send({ channel: 'tg', to: '-800', text: 'Задача JIRA-12 создана', idempotency_key: 's30-migrate' });
+    expect({ status: res.status, message: res.body.message }).toEqual({ status: 200, message: undefined });
+    expect(sentTo(tg, -100800).map((m) => m.text)).toEqual(['Задача JIRA-12 создана']);
+  });
+
+  it('a 502 on the 2nd piece, the caller repeats with the same idempotency_key: no piece is delivered twice', async () => {
+    const { tg, communicator } = await setup();
+    const paragraph = (n: number) => `Часть ${n}. ` + 'Инструкция по настройке VPN. '.repeat(110).trim();
+    const body = {
+      channel: 'tg',
+      to: '30801',
+      text: `${paragraph(1)}\n\n${paragraph(2)}`,
+      idempotency_key: 's30-502',
+    };
+    failAfterSent(tg, 1, 30801, { code: 502 }, 1);
+    const first = await request(communicator.app).post('/send').set(SERVICE_AUTH).send(body);
+    expect(first.status).toBeGreaterThanOrEqual(500);
+    const again = await request(communicator.app).post('/send').set(SERVICE_AUTH).send(body);
+    expect(again.status).toBe(200);
+    expect(sentTo(tg, 30801).map((m) => m.text)).toEqual([paragraph(1), paragraph(2)]);
+  });
+});
