@@ -12,6 +12,15 @@ const { setup } = telegramSetup({ TELEGRAM_MERGE_WINDOW_MS: '600' });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const sentTo = (tg: FakeTelegram, chatId: number) => tg.sent.filter((m) => Number(m.chat_id) === chatId);
+const photo = (n: number, group: string) => ({
+  photo: [{ file_id: `p${n}`, file_unique_id: `p${n}u`, width: 90, height: 90 }],
+  media_group_id: group,
+});
+/** A caption with the bot's mention marked as Telegram marks it (a `mention` entity in caption_entities). */
+const mentioned = (tg: FakeTelegram, text: string) => ({
+  caption: `@${tg.botUsername} ${text}`,
+  caption_entities: [{ type: 'mention', offset: 0, length: tg.botUsername.length + 1 }],
+});
 /** Makes the fake refuse the next `times` sendMessage calls to `chatId` once `after` messages were delivered. */
 const failAfterSent = (tg: FakeTelegram, after: number, chatId: number, failure: FakeTelegramFailure, times = 1) => {
   const push = tg.sent.push.bind(tg.sent);
@@ -21,6 +30,28 @@ const failAfterSent = (tg: FakeTelegram, after: number, chatId: number, failure:
     return length;
   };
 };
+
+describe('T02 kind: albums', () => {
+  it('group album, captions on items 1 and 3, the mention only in the caption of item 2: one request with all three captions', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -1003001, type: 'supergroup' as const };
+    const from = { id: 30011, username: 'u30011' };
+    tg.pushMessage({ chat, from, extra: { ...photo(1, 'g3001'), caption: 'Касса 1: чек не печатается' } });
+    tg.pushMessage({ chat, from, extra: { ...photo(2, 'g3001'), ...mentioned(tg, 'что делать с кассами?') } });
+    tg.pushMessage({ chat, from, extra: { ...photo(3, 'g3001'), caption: 'Касса 3: сканер не видит коды' } });
+    // Another member's album, mentioning nobody: photos shared among colleagues, not answered.
+    const other = { id: 30012, username: 'u30012' };
+    for (const n of [4, 5])
+      tg.pushMessage({ chat, from: other, extra: { ...photo(n, 'g3002'), caption: `фото ${n}` } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'the album answered');
+    await sleep(400);
+    expect(secretary.calls.map((c) => c.request)).toEqual([
+      'Касса 1: чек не печатается\nчто делать с кассами?\nКасса 3: сканер не видит коды',
+    ]);
+    expect(tg.sent).toHaveLength(1);
+    expect([...secretary.handled.values()].filter((h) => h.outcome === 'skipped')).toHaveLength(2);
+  });
+});
 
 describe('T10 kind: client-split pastes', () => {
   // Telegram Desktop (CutPart) cuts a long text at the best break after half the limit: a paragraph break wins, so
@@ -69,6 +100,25 @@ describe('T10 kind: client-split pastes', () => {
     await sleep(400);
     expect(secretary.calls).toHaveLength(1);
     expect(secretary.calls[0]!.request).toContain(text);
+  });
+});
+
+describe('T10 kind: the mention at the end of a paste', () => {
+  it('group: only the LAST part mentions the bot: one request seeing all; a long text mentioning nobody is not answered', async () => {
+    const { tg, secretary } = await setup();
+    secretary.decide = (r) => answer(`Принято: ${r.request.length} символов`, r.request);
+    const chat = { id: -1003104, type: 'supergroup' as const };
+    const from = { id: 30104, username: 'u30104' };
+    const first = 'Лог выгрузки: строка 0001 ошибка авторизации. '.repeat(89).slice(0, 4096);
+    tg.pushMessage({ chat, from, text: first });
+    tg.pushMessage({ chat, from, text: `…конец лога. @${tg.botUsername} почему выгрузка за октябрь пустая?` });
+    tg.pushMessage({ chat, from: { id: 30105 }, text: 'Отчёт для коллег. '.repeat(150) });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'the paste answered');
+    await sleep(400);
+    expect(secretary.calls).toHaveLength(1);
+    expect(secretary.calls[0]!.request.startsWith(first.slice(0, 200))).toBe(true);
+    expect(secretary.calls[0]!.request.endsWith('почему выгрузка за октябрь пустая?')).toBe(true);
+    expect(tg.sent).toHaveLength(1);
   });
 });
 

@@ -130,7 +130,8 @@ type Queued = {
   arrivedAt: number;
   /**
    * A group message not addressed to the bot, queued only as the continuation of its sender's message before it
-   * (continuationOf): never answered on its own, when that message is not in its job.
+   * (continuationOf) or of an album or paste another part of which may mention the bot (tentativeOf): answered only
+   * in a job with a message addressed to the bot.
    */
   continuation?: true;
 };
@@ -686,7 +687,7 @@ function dispatch(state: ChannelState, update: Update): boolean {
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
   noteMigration(state, update);
-  const continued = continuationOf(state, update);
+  const continued = continuationOf(state, update) ?? tentativeOf(state, update);
   const classified = continued ?? classifyUpdate(update, state.me);
   if (classified.kind === 'ignore') {
     state.metrics.skipped('tg', classified.reason);
@@ -719,6 +720,24 @@ function continuationOf(state: ChannelState, update: Update): Classified | undef
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   const text = ownTextOf(message);
   if (!text && !forward) return undefined;
+  return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
+}
+
+/**
+ * In a group, a message not addressed to the bot that may still be part of something addressed to it: an album part
+ * (the mention may be in another part's caption) or a part of a long paste the client split (at least
+ * SPLIT_PART_MIN_CHARS; the mention may be at the paste's end, in its last part). Queued as a continuation: answered
+ * only with a part of its job that is addressed to the bot (nextJob joins them), otherwise recorded skipped.
+ * Undefined for anything else (classified as usual).
+ */
+function tentativeOf(state: ChannelState, update: Update): Classified | undefined {
+  if (!('message' in update)) return undefined;
+  const message = update.message;
+  if (message.chat.type === 'private' || !message.from || forwardOriginOf(message) !== undefined) return undefined;
+  const text = ownTextOf(message) ?? '';
+  if (mediaGroupOf(message) === undefined && text.length < SPLIT_PART_MIN_CHARS) return undefined;
+  const classified = classifyUpdate(update, state.me);
+  if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
 }
 
@@ -855,10 +874,12 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   const head = job[0]!;
   const keys = job.map((q) => handledKeyOf(q.update));
   if (job.length < whole.length) rememberAnsweredAlbumsOf(state, job);
-  // A group message taken as the continuation of one addressed to the bot, without it (it did not join it, or an
-  // earlier process handled it): not addressed to the bot, so not answered, here as in the process that ignored it.
-  if (head.continuation) state.metrics.skipped('tg', 'group_not_mentioned');
-  const reply: Reply = head.continuation
+  // Group messages taken as continuations (continuationOf, tentativeOf) with nothing addressed to the bot in their
+  // job (what they continued did not join them, an earlier process handled it, or no part of the album or paste
+  // mentioned the bot): not answered, here as in a process that ignored them.
+  const unaddressed = job.every((q) => q.continuation);
+  if (unaddressed) state.metrics.skipped('tg', 'group_not_mentioned');
+  const reply: Reply = unaddressed
     ? { send: false, outcome: 'skipped', reason: 'group_not_mentioned' }
     : isMessage(head)
       ? await decideMessage(state, job.filter(isMessage))
