@@ -47,7 +47,7 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
   const now = deps.now ?? Date.now;
   const seen = new Map<string, { at: number; result: Promise<SendResponse> }>();
   // Telegram pieces already delivered under a key whose delivery then failed: a retry with the key sends the rest.
-  const partial = new Map<string, { at: number; progress: TelegramProgress }>();
+  const partial = new Map<string, { at: number; fingerprint: string; progress: TelegramProgress }>();
 
   function remember(key: string, result: Promise<SendResponse>) {
     const t = now();
@@ -72,7 +72,11 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
       }
       const key = explicitKey ?? `${request.channel}:${request.to}:${now()}:${Math.random()}`;
       const progressKey = explicitKey ? `${request.channel}:${explicitKey}` : undefined;
-      const progress = (progressKey && partial.get(progressKey)?.progress) || { sent: 0 };
+      // Only a repeat of the same message resumes: another recipient, text or buttons under the key starts over.
+      const fingerprint = JSON.stringify([request.to, request.text, request.buttons ?? null]);
+      const kept = progressKey ? partial.get(progressKey) : undefined;
+      const resumes = !!kept && kept.fingerprint === fingerprint && now() - kept.at <= IDEMPOTENCY_TTL_MS;
+      const progress = resumes ? kept.progress : { sent: 0 };
       const result = deliver(deps, request, explicitKey ? `send:${explicitKey}` : key, progress);
       if (progressKey) {
         remember(progressKey, result);
@@ -84,7 +88,7 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
               if (now() - v.at > IDEMPOTENCY_TTL_MS || partial.size >= IDEMPOTENCY_MAX_KEYS) partial.delete(k);
               else break;
             }
-            partial.set(progressKey, { at: now(), progress });
+            partial.set(progressKey, { at: now(), fingerprint, progress });
           },
         );
       }

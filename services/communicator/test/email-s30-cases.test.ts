@@ -55,8 +55,7 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   // M06/M08: Yahoo's HTML quote is a div (yahoo_quoted), not a blockquote: the answer typed below it is the text
   // (today: "could not read", no secretary call).
   's30-cases/H04-yahoo-html-bottom.eml': 'Only card refunds, by day.',
-  // M09: only a picture, plus an auto-signature or a phone app's footer: unreadable, no secretary call.
-  's30-cases/P01-screenshot-outlook-ru-signature-reply.eml': null,
+  // M09: only a picture, plus a phone app's footer: unreadable, no secretary call.
   's30-cases/P02-photo-samsung-ru-footer.eml': null,
   's30-cases/P03-photo-outlook-android-ru-footer.eml': null,
 };

@@ -49,7 +49,11 @@ describe('T02 kind: albums', () => {
       'Касса 1: чек не печатается\nчто делать с кассами?\nКасса 3: сканер не видит коды',
     ]);
     expect(tg.sent).toHaveLength(1);
-    expect([...secretary.handled.values()].filter((h) => h.outcome === 'skipped')).toHaveLength(2);
+    // The other album is confirmed as not addressed without a record at the secretary (nothing was sent).
+    expect([...secretary.handled.keys()].filter((k) => k.startsWith('tg:-1003001:'))).toHaveLength(3);
+    expect(secretary.handled.size).toBe(3);
+    // The answer quotes the part that mentioned the bot.
+    expect(tg.sent[0]!.params['reply_to_message_id'] ?? tg.sent[0]!.params['reply_parameters']).toBeDefined();
   });
 });
 
@@ -122,6 +126,68 @@ describe('T10 kind: the mention at the end of a paste', () => {
   });
 });
 
+describe('groups: what members post to each other delays nobody', () => {
+  it("a colleague's long paste mentioning nobody does not hold another member's question behind it", async () => {
+    // A long window: the colleague's paste is held for two of them, far longer than the question takes.
+    const { tg, secretary } = await setup({ env: { TELEGRAM_MERGE_WINDOW_MS: '3000' } });
+    const chat = { id: -1003201, type: 'supergroup' as const };
+    const paste = tg.pushMessage({ chat, from: { id: 32011 }, text: 'План миграции для коллег. '.repeat(90) });
+    tg.pushMessage({ chat, from: { id: 32012 }, text: `@${tg.botUsername} где отчёт за октябрь?` });
+    await waitUntil(() => sentTo(tg, -1003201).length === 1, 'the question answered');
+    // Answered while the paste was still held, unconfirmed: it did not wait behind it.
+    // Both still unconfirmed: the offset cannot pass the held paste, which came first.
+    expect(tg.pending()).toBe(2);
+    await waitUntil(() => tg.pending() === 0, 'the paste confirmed as not addressed');
+    expect(secretary.calls.map((c) => c.request)).toEqual(['где отчёт за октябрь?']);
+    expect(secretary.handled.has(`tg:-1003201:${paste.message_id}`)).toBe(false);
+  });
+
+  it('after a greeting, a long text replying to a colleague and mentioning one is not taken for the question', async () => {
+    const { tg, secretary } = await setup();
+    const chat = { id: -1003202, type: 'supergroup' as const };
+    const from = { id: 32021, username: 'u32021' };
+    const carl = { id: 32022, username: 'carl', is_bot: false, first_name: 'Carl' };
+    const said = tg.pushMessage({ chat, from: carl, text: 'Пришли план, пожалуйста' });
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} привет` });
+    tg.pushMessage({
+      chat,
+      from,
+      text: '@carl держи план миграции: ' + 'шаг миграции. '.repeat(160),
+      extra: {
+        entities: [{ type: 'mention', offset: 0, length: 5 }],
+        reply_to_message: { message_id: said.message_id, date: 1, chat, from: carl, text: 'Пришли план' },
+      },
+    });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'confirmed');
+    await sleep(300);
+    expect(secretary.calls.map((c) => c.request)).toEqual(['привет']);
+  });
+});
+
+describe('T10 kind: where parts of 4096 characters are joined', () => {
+  it('a word cut at 4096 goes on; a new sentence or a forward after 4096 characters keeps its line break', async () => {
+    const { tg, secretary } = await setup();
+    const full = 'я'.repeat(4096);
+    tg.pushMessage({ from: { id: 32031 }, text: full });
+    tg.pushMessage({ from: { id: 32031 }, text: 'Спасибо' });
+    tg.pushMessage({ from: { id: 32032 }, text: 'Глянь' });
+    tg.pushMessage({
+      from: { id: 32032 },
+      text: full,
+      extra: { forward_origin: { type: 'hidden_user', date: 1, sender_user_name: 'Борис' } },
+    });
+    tg.pushMessage({
+      from: { id: 32032 },
+      text: 'второе сообщение',
+      extra: { forward_origin: { type: 'hidden_user', date: 1, sender_user_name: 'Борис' } },
+    });
+    await waitUntil(() => tg.pending() === 0 && secretary.calls.length >= 2, 'both answered');
+    const requests = secretary.calls.map((c) => c.request);
+    expect(requests).toContain(`${full}\nСпасибо`);
+    expect(requests).toContain(`Глянь\nПереслано от Борис:\n${full}\nПереслано от Борис:\nвторое сообщение`);
+  });
+});
+
 describe('T11 kind: POST /send (the secretary outbound messages) and Bot API errors', () => {
   it('a group that became a supergroup (400 migrate_to_chat_id): POST /send delivers to the new chat id', async () => {
     const { tg, communicator } = await setup();
@@ -149,5 +215,19 @@ describe('T11 kind: POST /send (the secretary outbound messages) and Bot API err
     const again = await request(communicator.app).post('/send').set(SERVICE_AUTH).send(body);
     expect(again.status).toBe(200);
     expect(sentTo(tg, 30801).map((m) => m.text)).toEqual([paragraph(1), paragraph(2)]);
+  });
+
+  it('a repeat of a partly failed /send with another recipient or text under the key sends that, whole', async () => {
+    const { tg, communicator } = await setup();
+    const paragraph = (n: number) => `Часть ${n}. ` + 'Инструкция по настройке VPN. '.repeat(110).trim();
+    const body = { channel: 'tg', to: '30811', text: `${paragraph(1)}\n\n${paragraph(2)}`, idempotency_key: 's30-to' };
+    failAfterSent(tg, 1, 30811, { code: 502 }, 1);
+    const first = await request(communicator.app).post('/send').set(SERVICE_AUTH).send(body);
+    expect(first.status).toBeGreaterThanOrEqual(500);
+    const other = { ...body, to: '30812', text: `${paragraph(3)}\n\n${paragraph(4)}` };
+    const again = await request(communicator.app).post('/send').set(SERVICE_AUTH).send(other);
+    expect(again.status).toBe(200);
+    expect(sentTo(tg, 30811).map((m) => m.text)).toEqual([paragraph(1)]);
+    expect(sentTo(tg, 30812).map((m) => m.text)).toEqual([paragraph(3), paragraph(4)]);
   });
 });

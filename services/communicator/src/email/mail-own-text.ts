@@ -240,7 +240,7 @@ const nameForm = (name: string) =>
  * its first lines; replying to it (to the bot, by its Reply-To), the victim's quote of that mail would lose those
  * lines and pass the hidden rest below them to the secretary as the victim's words.
  */
-function namesUs(from: string | undefined, names: readonly string[]): boolean {
+export function namesUs(from: string | undefined, names: readonly string[]): boolean {
   if (!from) return false;
   const text = nameForm(from);
   return names.some((name) => nameForm(name).trim() !== '' && text.includes(nameForm(name)));

@@ -1,5 +1,5 @@
 import { tnefText } from './tnef-text.js';
-import { ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
+import { namesUs, ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
 import { createRequire } from 'node:module';
@@ -7,8 +7,8 @@ import type { analyse as chardetAnalyse } from 'chardet';
 import {
   bareSubject,
   extractNewText,
+  addressesIn,
   forwardedText,
-  isSignatureOnly,
   htmlToText,
   isForwardSubject,
   isReplySubject,
@@ -420,13 +420,14 @@ async function readAttachment(
   depth: number,
   into: AttachmentContent,
   isOwnAddress: (address: string) => boolean,
+  ownNames: readonly string[],
 ) {
   const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
   const type = a.contentType.toLowerCase();
   // message/global (RFC 6532 §3.5): the same, with UTF-8 in its header fields.
   if ((type === 'message/rfc822' || type === 'message/global') && depth < MAX_FORWARD_DEPTH) {
     const inner = await parseMime(a.content);
-    const read = await readContent(inner, a.content, depth + 1, isOwnAddress);
+    const read = await readContent(inner, a.content, depth + 1, isOwnAddress, ownNames);
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
@@ -514,6 +515,8 @@ async function readContent(
   ownNames: readonly string[] = [],
 ): Promise<MailContent> {
   const latin1 = raw.toString('latin1');
+  // Who wrote a quoted message, as its head names them: us by our address, or by our display name alone.
+  const isOwnAuthor = (from: string) => addressesIn(from).some(isOwnAddress) || namesUs(from, ownNames);
   const subject = subjectOf(parsed, raw, latin1);
   const body = bodyTextOf(parsed, latin1);
   // A mail that answers none (no In-Reply-To, no References) and carries a header block forwards it (mail-text.ts).
@@ -530,13 +533,13 @@ async function readContent(
   const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress, ownNames });
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
   const found: AttachmentContent = {
-    forwards: split.forwards.map((f) => ({ ...f, text: forwardedText(f.text, isOwnAddress) })),
+    forwards: split.forwards.map((f) => ({ ...f, text: forwardedText(f.text, isOwnAuthor, isOwnAddress) })),
     unreadable: [],
     other: [],
     tnefTexts: [],
     inlinePictures: [],
   };
-  for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress);
+  for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress, ownNames);
   const own = [split.text, ...found.tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))]
     .filter((t) => t.trim())
     .join('\n\n');
@@ -544,15 +547,13 @@ async function readContent(
   // A mail attached as a forward (depth > 0) keeps the history it quotes: the request may be there (forwardedText).
   const text =
     depth > 0
-      ? forwardedText(own, isOwnAddress)
+      ? forwardedText(own, isOwnAuthor, isOwnAddress)
       : extractNewText(own, { reply: reply || isReplySubject(subject), isOwnAddress });
-  // A picture inside HTML with no text around it (Outlook's pasted screenshot, perhaps above the author's
-  // signature block) is all the mail says: unreadable.
-  const pictureOnly =
-    (!text || isSignatureOnly(text)) && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
+  // A picture inside HTML with no text around it (Outlook's pasted screenshot) is all the mail says: unreadable.
+  const pictureOnly = !text && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
   return {
     subject,
-    text: pictureOnly ? '' : text,
+    text,
     forwards: found.forwards,
     unreadable: pictureOnly ? [...found.unreadable, ...found.inlinePictures] : found.unreadable,
     other: found.other,

@@ -27,16 +27,18 @@ const FORWARD_PREFIX =
 const GATEWAY_TAG = /^\s*(\[[^\][]{1,40}\]|\*{1,2}[^*]{1,40}\*{1,2})\s*/;
 
 // The tags mail gateways put on mail from outside the company (`[EXT]`, `[EXTERNAL]`, `*EXTERNAL EMAIL*`,
-// `[ВНЕШНИЙ]`, `[Внешнее письмо]`, `[CAUTION]`): never the author's words, whatever follows them. Other bracketed
+// `[ВНЕШНИЙ]`, `[Внешнее письмо]`, `[CAUTION]`; Russian ones only in brackets, `**Внешний** контур` is words):
+// never the author's words, whatever follows them. Other bracketed
 // tags (`[Срочно]`, a list's `[fintech-dev]`) may be, and stay unless a reply or forward prefix follows them.
 const KNOWN_GATEWAY_TAG =
-  /^\s*(\[|\*{1,2})\s*(ext|external|external (email|e-mail|mail|sender|message)|внешн\p{L}*( (письмо|сообщение|отправитель|почта))?|caution|warning: external)\s*(\]|\*{1,2})\s*/iu;
+  /^\s*(\[\s*(ext|external|external (email|e-mail|mail|sender|message)|caution|warning: external|внешн\p{L}*( (письмо|сообщение|отправитель|почта))?)\s*\]|\*{1,2}\s*(ext|external|external (email|e-mail|mail|sender|message)|caution)\s*\*{1,2})\s*:?\s*/iu;
 
 /** The subject without a leading gateway tag: a known one (KNOWN_GATEWAY_TAG) always, any other one when a reply
  * or forward prefix follows it. */
 function untagged(subject: string): string {
-  const known = KNOWN_GATEWAY_TAG.exec(subject);
-  if (known) return subject.slice(known[0].length);
+  // Gateways stack their tags (`[CAUTION] [EXT] Re: …`): every known one goes.
+  for (let known = KNOWN_GATEWAY_TAG.exec(subject); known; known = KNOWN_GATEWAY_TAG.exec(subject))
+    subject = subject.slice(known[0].length);
   const tag = GATEWAY_TAG.exec(subject);
   if (!tag) return subject;
   const rest = subject.slice(tag[0].length);
@@ -524,7 +526,7 @@ function cutOutlookHistory(text: string): string {
 // of the author's own ("Отправлено через СЭД вчера", "Sent via DHL on Monday") is not taken for one.
 const SIGNATURE_START = [
   /^--\s*$/,
-  /^(Sent from (my|Mail|Yahoo|Outlook|Samsung|AOL|Gmail|Proton|Zoho|myMail|Mail\.ru|Yandex|BlueMail|Spark)|Sent (with|via) (Proton|Spark|BlueMail|Superhuman|Samsung|BlackBerry|Android|Outlook|Yahoo|Mail for|the (Samsung|Yahoo|Outlook|Gmail|Mail))|Отправлено (с|со|из) (моего|моей|мобильн|iPhone|iPad|Android|Samsung|Galaxy|Huawei|Honor|Xiaomi|Redmi|Яндекс|Mail\.ru|myMail|почты|Почты|приложения|Outlook|смартфона|телефона|планшета|устройства|помощью (Spark|BlueMail|Outlook|myMail|Mail\.ru|Яндекс))|Get Outlook for|Скачайте Outlook|Загрузите Outlook|Получить Outlook для|Получите Outlook для)/i,
+  /^(Sent from (my|Mail|Yahoo|Outlook|Samsung|AOL|Gmail|Proton|Zoho|myMail|Mail\.ru|Yandex|BlueMail|Spark)|Sent (with|via) (Proton|Spark|BlueMail|Superhuman|Samsung|BlackBerry|Android|Outlook|Yahoo|Mail for|the (Samsung|Yahoo|Outlook|Gmail|Mail))|Отправлено (с|со|из) (моего|моей|мобильн|iPhone|iPad|Android|Samsung|Galaxy|Huawei|Honor|Xiaomi|Redmi|Яндекс|Mail\.ru|myMail|почты|Почты|приложения|Outlook|смартфона|телефона|планшета|устройства (Galaxy|Samsung|HUAWEI|HONOR|Xiaomi|Redmi|POCO|realme|OPPO|vivo|Android|iPhone|iPad)|помощью (Spark|BlueMail|Outlook|myMail|Mail\.ru|Яндекс))|Get Outlook for|Скачайте Outlook|Загрузите Outlook|Получить Outlook для|Получите Outlook для)/i,
 ];
 
 /** Closing formulas: the formula alone, or followed by a name ("С уважением, Иван Петров", "Thanks, John"). */
@@ -557,18 +559,6 @@ function cutSignature(text: string): string {
 }
 
 /**
- * Whether `text` is a signature block and nothing else: a closing formula, then at least one signature line (a name,
- * a title, a phone; at most eight), as Outlook adds under a pasted screenshot. "Спасибо!" alone is not one.
- */
-export function isSignatureOnly(text: string): boolean {
-  const lines = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  return lines.length >= 2 && lines.length <= 9 && isClosing(lines[0]!) && lines.slice(1).every(isSignatureLine);
-}
-
-/**
  * A line that can stand in a signature block under a closing formula: a name, a title, a phone, an address — short,
  * and not a postscript or a question (text the author still means: "P.S. И ещё доступ к Jira?").
  */
@@ -581,7 +571,19 @@ function isSignatureLine(line: string): boolean {
  * (`Name [mailto:addr]`); a sentence's full stop after one is not part of it. As written (case kept).
  */
 export function addressesIn(line: string): string[] {
-  return (line.match(/[^\s<>"'[\]():;,@]+@[^\s<>"'[\]():;,@]+/g) ?? []).map((a) => a.replace(/\.+$/, ''));
+  // Token by token, linear in the line (a global regex rescanning a 40,000-character token from each position
+  // took seconds on a hostile mail): `local@domain` pairs of a token, left to right, as a global match finds them.
+  const found: string[] = [];
+  for (const token of line.split(/[\s<>"'[\]():;,]+/)) {
+    if (!token.includes('@')) continue;
+    const parts = token.split('@');
+    for (let k = 0; k + 1 < parts.length; k += 1) {
+      if (!parts[k] || !parts[k + 1]) continue;
+      found.push(`${parts[k]}@${parts[k + 1]}`.replace(/\.+$/, ''));
+      k += 1;
+    }
+  }
+  return found;
 }
 
 /**
@@ -696,25 +698,37 @@ function markOwnQuoteLines(body: string, reply: boolean): string {
  * (email-reply-parser takes only the second half into the quote). Not when the second line is a whole dated
  * attribution of its own ("12.03 Пётр написал:"): the first is then the author's last line above it.
  */
+/**
+ * Whether `line` and `second` are one attribution wrapped in two (`joined`): neither alone is one (a dated second
+ * line is a whole attribution of its own), and the two carry a date or an address, as a client's head does
+ * ("… он / написал:" above a quote is the author's sentence).
+ */
+function isWrappedAttribution(line: string, second: string, joined: string): boolean {
+  if (isAttribution(line) || isAttribution(second, true)) return false;
+  return isAttribution(joined, true) || (isAttribution(joined) && addressesIn(joined).length > 0);
+}
+
 function joinWrappedAttributions(body: string): string {
   const lines = body.split('\n');
   const next = nextTextIndexes(lines);
-  for (let i = 0; i + 1 < lines.length; i += 1) {
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i]!;
-    const second = lines[i + 1]!;
-    if (
-      !line.trim() ||
-      QUOTE_LINE.test(line) ||
-      QUOTE_LINE.test(second) ||
-      isAttribution(line) ||
-      isAttribution(second, true)
-    )
-      continue;
-    const joined = `${line.trim()} ${lines[i + 1]!.trim()}`;
+    const second = lines[i + 1];
     const after = lines[next[i + 2] ?? lines.length];
-    if (after !== undefined && QUOTE_LINE.test(after) && isAttribution(joined)) lines.splice(i, 2, joined);
+    const joined = second === undefined ? '' : `${line.trim()} ${second.trim()}`;
+    const wrapped =
+      second !== undefined &&
+      after !== undefined &&
+      QUOTE_LINE.test(after) &&
+      !!line.trim() &&
+      !QUOTE_LINE.test(line) &&
+      !QUOTE_LINE.test(second) &&
+      isWrappedAttribution(line, second, joined);
+    out.push(wrapped ? joined : line);
+    if (wrapped) i += 1;
   }
-  return lines.join('\n');
+  return out.join('\n');
 }
 
 /** Options of extractNewText. */
@@ -775,28 +789,43 @@ export function extractNewText(body: string, options: NewTextOptions = {}): stri
  * (its header block or attribution names one of our addresses, `isOwnAddress`) ends it: the thread is passed on up
  * to what we answered, never our answer. Empty when the mail says nothing.
  */
-export function forwardedText(text: string, isOwnAddress: (address: string) => boolean = () => false): string {
+export function forwardedText(
+  text: string,
+  isOwnAuthor: (from: string) => boolean = () => false,
+  isOwnAddress?: (address: string) => boolean,
+): string {
   const fresh = extractNewText(text, { isOwnAddress });
   const lines = text.split('\n');
   const start = historyStart(lines, false);
   if (start < 0) return fresh;
   const outlook = outlookHistoryIndex(lines);
-  const ours = lines.findIndex((line, i) => i >= start && namesOwnMessage(line, isOwnAddress));
+  const bare = lines.map((line) => line.replace(/^([ \t]*>(?!=)[ \t]?)+/, ''));
+  const ours = ownMessageStart(bare, start, isOwnAuthor);
   const history = lines
     .slice(start, ours < 0 ? lines.length : ours)
-    // Below Outlook's header block every line is history; elsewhere only the quoted lines are (an answer written
-    // under the quote is `fresh` already).
-    .filter((line, k) => (outlook >= 0 && start + k >= outlook) || QUOTE_LINE.test(line) || !line.trim())
-    .map((line) => line.replace(/^([ \t]*>(?!=)[ \t]?)+/, ''))
-    .filter((line) => !isAttribution(line))
+    // Below Outlook's header block every line is history; elsewhere only the quoted lines and the attribution
+    // above them are (an answer written under the quote is `fresh` already). Attributions stay: they say who
+    // wrote what is quoted.
+    .flatMap((line, k) =>
+      !HISTORY_LINE.test(line) &&
+      ((outlook >= 0 && start + k >= outlook) || k === 0 || QUOTE_LINE.test(line) || !line.trim())
+        ? [bare[start + k]!]
+        : [],
+    )
     .join('\n');
   const quoted = visibleOrEmpty(history.replace(/\n{3,}/g, '\n\n').trim());
   return [fresh, quoted].filter(Boolean).join('\n\n');
 }
 
-/** Whether a (possibly quoted) line heads a message of ours: an attribution or a From/От header naming our address. */
-function namesOwnMessage(line: string, isOwnAddress: (address: string) => boolean): boolean {
-  const bare = line.replace(/^([ \t]*>(?!=)[ \t]?)+/, '');
-  if (!OUTLOOK_HEADER_START.test(bare) && !isAttribution(bare)) return false;
-  return addressesIn(bare).some((a) => isOwnAddress(a));
+/**
+ * Index (in `bare`, the lines without quote marks, from `start`) of the head of a message of ours: a header block or
+ * an attribution, also one wrapped over two lines (unmarkedHistoryHeadAt), whose author `isOwnAuthor` says is us
+ * (our address, or our display name alone as Outlook writes it from the address book); -1 when none.
+ */
+function ownMessageStart(bare: string[], start: number, isOwnAuthor: (from: string) => boolean): number {
+  for (let i = start; i < bare.length; i += 1) {
+    const head = unmarkedHistoryHeadAt(bare, i);
+    if (head?.from !== undefined && isOwnAuthor(head.from)) return i;
+  }
+  return -1;
 }

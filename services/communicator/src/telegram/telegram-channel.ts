@@ -91,6 +91,12 @@ export const GREETING_JOIN_S = 300;
 export const GREETING_CHAIN_MAX = 3;
 
 /**
+ * How many merge windows a held part (tentativeOf) waits for its sender's message addressed to the bot before it is
+ * confirmed as not addressed: the addressed part of an album or paste comes within one window of the part before.
+ */
+export const HELD_PARTS_WAIT_WINDOWS = 2;
+
+/**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
  * then seconds; after the last the update is given up (`workemon_replies_failed_total{reason="unavailable"}`).
  */
@@ -130,10 +136,10 @@ type Queued = {
   arrivedAt: number;
   /**
    * A group message not addressed to the bot, queued only as the continuation of its sender's message before it
-   * (continuationOf) or of an album or paste another part of which may mention the bot (tentativeOf): answered only
-   * in a job with a message addressed to the bot.
+   * (`follows`: continuationOf) or as a part of an album or paste another part of which mentions the bot
+   * (`tentative`: tentativeOf, held until then): answered only in a job with a message addressed to the bot.
    */
-  continuation?: true;
+  continuation?: 'follows' | 'tentative';
 };
 type QueuedMessage = Queued & { classified: { kind: 'message'; message: Message; text: string } };
 const isMessage = (q: Queued): q is QueuedMessage => q.classified.kind === 'message';
@@ -276,6 +282,8 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
 function isQuestionAfterGreeting(job: QueuedMessage[], unit: QueuedMessage[]): boolean {
   const first = unit[0]!;
   return (
+    // In a group, a part held for an album or paste of its own was not checked for being the question (continuationOf).
+    first.continuation !== 'tentative' &&
     sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) &&
     unit.some((q) => q.classified.text !== '') &&
     !isCommand(first.classified.text)
@@ -364,6 +372,8 @@ type ChannelState = TelegramChannelDeps & {
    * may still come (LATE_CAPTION_MEDIA_S; oldest first, at most ANSWERED_ALBUMS_KEPT).
    */
   answeredCaptions: Map<string, number>;
+  /** `<chat>:<sender>` → tentative parts held out of the queue (hold), with the timer that gives up on them. */
+  held: Map<string, { items: Queued[]; timer?: NodeJS.Timeout }>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
@@ -399,6 +409,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     migratedChats: new Map(),
     answeredAlbums: new Set(),
     answeredCaptions: new Map(),
+    held: new Map(),
   };
   return {
     api: deps.api,
@@ -425,6 +436,8 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
 async function stopChannel(state: ChannelState, deadlineMs: number): Promise<void> {
   state.stopping = true;
   state.stopController.abort();
+  // Held parts stay unconfirmed: the next process fetches them again.
+  for (const held of state.held.values()) clearTimeout(held.timer);
   const running = [...state.chats.values()].flatMap((c) => (c.running ? [c.running] : []));
   await withDeadline(deadlineMs, (signal) => untilAborted(Promise.all(running), signal, stopped)).catch(
     () => undefined,
@@ -687,8 +700,9 @@ function dispatch(state: ChannelState, update: Update): boolean {
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
   noteMigration(state, update);
-  const continued = continuationOf(state, update) ?? tentativeOf(state, update);
-  const classified = continued ?? classifyUpdate(update, state.me);
+  const continued = continuationOf(state, update);
+  const tentative = continued ? undefined : tentativeOf(state, update);
+  const classified = continued ?? tentative ?? classifyUpdate(update, state.me);
   if (classified.kind === 'ignore') {
     state.metrics.skipped('tg', classified.reason);
     const reason = classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed';
@@ -696,8 +710,71 @@ function dispatch(state: ChannelState, update: Update): boolean {
     confirm(state, [update]);
     return true;
   }
-  enqueue(state, { update, classified, arrivedAt: Date.now(), ...(continued ? { continuation: true } : {}) });
+  const continuation = continued ? 'follows' : tentative ? 'tentative' : undefined;
+  const item: Queued = { update, classified, arrivedAt: Date.now(), ...(continuation ? { continuation } : {}) };
+  if (tentative && !hasAddressedAlbumPart(state, item)) {
+    hold(state, item);
+    return true;
+  }
+  // A message addressed to the bot takes its sender's held parts along (the mention at the end of a paste).
+  if (!continuation) releaseHeld(state, item);
+  enqueue(state, item);
   return true;
+}
+
+/** `<chat>:<sender>`: the key of a sender's held parts in a chat. */
+const heldKeyOf = (q: Queued): string => `${q.classified.chatKey}:${senderIdOf(q)}`;
+
+/** Whether the chat's queue holds a part of `item`'s album, from its sender, that is addressed to the bot. */
+function hasAddressedAlbumPart(state: ChannelState, item: Queued): boolean {
+  const album = isMessage(item) ? mediaGroupOf(item.classified.message) : undefined;
+  const chat = state.chats.get(item.classified.chatKey);
+  return (
+    album !== undefined &&
+    !!chat?.items.some(
+      (q) =>
+        !q.continuation &&
+        isMessage(q) &&
+        senderIdOf(q) === senderIdOf(item) &&
+        mediaGroupOf(q.classified.message) === album,
+    )
+  );
+}
+
+/**
+ * Holds a tentative part (tentativeOf) aside, out of the chat's queue, so it delays nobody: it goes into the queue
+ * with its sender's next message addressed to the bot (releaseHeld), or is confirmed as not addressed once
+ * HELD_PARTS_WAIT_WINDOWS merge windows pass without one (it stays unconfirmed, for the next process, on stop).
+ */
+function hold(state: ChannelState, item: Queued): void {
+  const key = heldKeyOf(item);
+  const held = state.held.get(key) ?? { items: [] };
+  state.held.set(key, held);
+  held.items.push(item);
+  clearTimeout(held.timer);
+  held.timer = setTimeout(() => {
+    if (state.stopping || state.held.get(key) !== held) return;
+    state.held.delete(key);
+    for (const q of held.items) {
+      state.metrics.skipped('tg', 'group_not_mentioned');
+      auditInbound(state, q.update, 'skipped', 'not-addressed', 'group_not_mentioned');
+    }
+    confirm(
+      state,
+      held.items.map((q) => q.update),
+    );
+  }, state.settings.mergeWindowMs * HELD_PARTS_WAIT_WINDOWS);
+  held.timer.unref();
+}
+
+/** Moves the sender's held parts (hold) into the chat's queue, in order, before `item`. */
+function releaseHeld(state: ChannelState, item: Queued): void {
+  const key = heldKeyOf(item);
+  const held = state.held.get(key);
+  if (!held) return;
+  state.held.delete(key);
+  clearTimeout(held.timer);
+  for (const q of held.items) enqueue(state, q);
 }
 
 /**
@@ -858,6 +935,14 @@ async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): P
 /** One job, start to end: already handled? → decide → deliver → record. Throws only Stopped. */
 async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   const endTimer = state.metrics.startTimer('tg');
+  // Nothing addressed to the bot (continuations that joined nothing addressed): nothing is sent, so nothing needs a
+  // record — a restart decides the same again.
+  if (whole.every((q) => q.continuation)) {
+    state.metrics.skipped('tg', 'group_not_mentioned');
+    auditInbound(state, whole[0]!.update, 'skipped', 'not-addressed', 'group_not_mentioned');
+    endTimer('skipped');
+    return;
+  }
   const handled = await lookupHandled(
     state,
     whole.map((q) => handledKeyOf(q.update)),
@@ -967,16 +1052,27 @@ export function jobRequestTextOf(job: ReadonlyArray<{ classified: { message: Mes
   for (const [i, unit] of units.entries()) {
     const part = unitTextOf(unit, noted);
     if (!part) continue;
-    // A part of TEXT_MAX_CHARS was cut there by the client, perhaps inside a word: the next part goes on it.
-    text += text && !isHardCut(units[i - 1]) ? `\n${part}` : part;
+    // A part of TEXT_MAX_CHARS the client cut inside a word: the next part goes straight on.
+    text += text && !isHardCut(units[i - 1], part) ? `\n${part}` : part;
   }
   return text.trim();
 }
 
-/** Whether `unit` is one text message of TEXT_MAX_CHARS: a client's cut of a longer paste, at the limit. */
-function isHardCut(unit: ReadonlyArray<{ classified: { message: Message } }> | undefined): boolean {
+/**
+ * Whether `unit` is one text message of TEXT_MAX_CHARS (not a forward) that a client cut inside a word: it ends with
+ * a letter or digit and `next` (the next part's text) goes on with a lower-case letter or a digit. Clients trim the
+ * white space at a cut, so a cut between words or paragraphs keeps its line break.
+ */
+function isHardCut(unit: ReadonlyArray<{ classified: { message: Message } }> | undefined, next: string): boolean {
   const message = unit?.length === 1 ? unit[0]!.classified.message : undefined;
-  return !!message && 'text' in message && message.text.length >= TEXT_MAX_CHARS;
+  return (
+    !!message &&
+    'text' in message &&
+    forwardOriginOf(message) === undefined &&
+    message.text.length >= TEXT_MAX_CHARS &&
+    /[\p{L}\p{N}]$/u.test(message.text) &&
+    /^[\p{Ll}\p{N}]/u.test(next)
+  );
 }
 
 /**
@@ -1025,7 +1121,8 @@ function replyTargetOf(message: Message): ReplyTarget {
 async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise<Reply> {
   const message = job[0]!.classified.message;
   const updateId = job[0]!.update.update_id;
-  const target = replyTargetOf(message);
+  // In a group the answer quotes the message that addressed the bot, not a part held for its album or paste.
+  const target = replyTargetOf((job.find((q) => !q.continuation) ?? job[0]!).classified.message);
   const text = jobRequestTextOf(job);
   const late = text ? undefined : lateMediaOf(state, job);
   if (late) {
