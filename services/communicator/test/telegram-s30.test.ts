@@ -142,6 +142,58 @@ describe('groups: what members post to each other delays nobody', () => {
     expect(secretary.handled.has(`tg:-1003201:${paste.message_id}`)).toBe(false);
   });
 
+  it('the part mentioning the bot a poll later, more than a window after the held part, still takes it along', async () => {
+    const { tg, secretary } = await setup({ env: { TELEGRAM_MERGE_WINDOW_MS: '2000' } });
+    secretary.decide = (r) => answer(`Принято: ${r.request.length} символов`, r.request);
+    const chat = { id: -1003203, type: 'supergroup' as const };
+    const from = { id: 32031, username: 'u32031' };
+    const first = 'Лог выгрузки: строка 0001 ошибка авторизации. '.repeat(89).slice(0, 4096);
+    const date = Math.floor(Date.now() / 1000);
+    tg.pushMessage({ chat, from, text: first, extra: { date } });
+    await waitUntil(() => tg.callsOf('getUpdates').length >= 2 && tg.pending() === 1, 'the held part polled');
+    // Sent in the same second, delivered past one window (a part alone would no longer wait for the next), within
+    // the two a held part waits.
+    await sleep(2300);
+    tg.pushMessage({ chat, from, text: `…конец лога. @${tg.botUsername} почему выгрузка пустая?`, extra: { date } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'answered');
+    expect(secretary.calls).toHaveLength(1);
+    expect(secretary.calls[0]!.request.startsWith(first.trim())).toBe(true);
+    expect(secretary.calls[0]!.request.endsWith('почему выгрузка пустая?')).toBe(true);
+  });
+
+  it('a held part is not given up while getUpdates hangs: the poll that brings the mention must answer first', async () => {
+    const { tg, secretary } = await setup({ env: { TELEGRAM_REQUEST_TIMEOUT: '2s' } });
+    secretary.decide = (r) => answer(`Принято: ${r.request.length} символов`, r.request);
+    const chat = { id: -1003204, type: 'supergroup' as const };
+    const from = { id: 32041, username: 'u32041' };
+    tg.pushMessage({ chat, from, text: 'Лог: строка ошибки. '.repeat(210) });
+    await waitUntil(() => tg.callsOf('getUpdates').length >= 2 && tg.pending() === 1, 'the held part polled');
+    tg.hangNext('getUpdates', 1);
+    await waitUntil(() => tg.hanging() === 1, 'a poll hanging');
+    tg.pushMessage({ chat, from, text: `@${tg.botUsername} что это за ошибка?` });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'answered', 20_000);
+    expect(secretary.calls).toHaveLength(1);
+    expect(secretary.calls[0]!.request.startsWith('Лог: строка ошибки.')).toBe(true);
+    expect(secretary.calls[0]!.request.endsWith('что это за ошибка?')).toBe(true);
+  });
+
+  it('each held part is given up on its own: a member posting unaddressed pastes without pause pins nothing', async () => {
+    const { tg, secretary } = await setup({ env: { TELEGRAM_MERGE_WINDOW_MS: '300' } });
+    const chat = { id: -1003205, type: 'supergroup' as const };
+    const from = { id: 32051 };
+    let pushed = 0;
+    // The first paste is confirmed while the member is still posting, every 250 ms, within two windows of the last.
+    while (pushed < 30 && tg.pending() >= pushed) {
+      tg.pushMessage({ chat, from, text: `Часть ${pushed}. ` + 'Текст для коллег. '.repeat(120) });
+      pushed += 1;
+      await sleep(250);
+    }
+    expect(pushed).toBeLessThan(30);
+    await waitUntil(() => tg.pending() === 0, 'all confirmed');
+    expect(secretary.calls).toHaveLength(0);
+    expect(tg.sent).toHaveLength(0);
+  });
+
   it('after a greeting, a long text replying to a colleague and mentioning one is not taken for the question', async () => {
     const { tg, secretary } = await setup();
     const chat = { id: -1003202, type: 'supergroup' as const };

@@ -372,8 +372,8 @@ type ChannelState = TelegramChannelDeps & {
    * may still come (LATE_CAPTION_MEDIA_S; oldest first, at most ANSWERED_ALBUMS_KEPT).
    */
   answeredCaptions: Map<string, number>;
-  /** `<chat>:<sender>` → tentative parts held out of the queue (hold), with the timer that gives up on them. */
-  held: Map<string, { items: Queued[]; timer?: NodeJS.Timeout }>;
+  /** `<chat>:<sender>:<topic>` → tentative parts held out of the queue (hold), oldest first. */
+  held: Map<string, QueuedMessage[]>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
@@ -436,8 +436,6 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
 async function stopChannel(state: ChannelState, deadlineMs: number): Promise<void> {
   state.stopping = true;
   state.stopController.abort();
-  // Held parts stay unconfirmed: the next process fetches them again.
-  for (const held of state.held.values()) clearTimeout(held.timer);
   const running = [...state.chats.values()].flatMap((c) => (c.running ? [c.running] : []));
   await withDeadline(deadlineMs, (signal) => untilAborted(Promise.all(running), signal, stopped)).catch(
     () => undefined,
@@ -684,6 +682,7 @@ async function removeWebhookAfterConflict(state: ChannelState, err: unknown): Pr
 async function pollOnce(state: ChannelState): Promise<void> {
   const updates = await retryUntilStopped(state, () => fetchUpdates(state), pollRetryOptions(state, 'getUpdates', 1));
   for (const update of updates) dispatch(state, update);
+  releaseExpiredHeld(state);
   // A chat holding a merge open waits for this poll (an album split across two batches): look again now.
   for (const chat of state.chats.values()) chat.wake?.();
   state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
@@ -717,13 +716,13 @@ function dispatch(state: ChannelState, update: Update): boolean {
     return true;
   }
   // A message addressed to the bot takes its sender's held parts along (the mention at the end of a paste).
-  if (!continuation) releaseHeld(state, item);
-  enqueue(state, item);
+  enqueue(state, ...(continuation ? [] : takeHeld(state, item)), item);
   return true;
 }
 
-/** `<chat>:<sender>`: the key of a sender's held parts in a chat. */
-const heldKeyOf = (q: Queued): string => `${q.classified.chatKey}:${senderIdOf(q)}`;
+/** `<chat>:<sender>:<forum topic>`: the key of a sender's held parts in a chat (and topic). */
+const heldKeyOf = (q: QueuedMessage): string =>
+  `${q.classified.chatKey}:${senderIdOf(q)}:${topicOf(q.classified.message) ?? ''}`;
 
 /** Whether the chat's queue holds a part of `item`'s album, from its sender, that is addressed to the bot. */
 function hasAddressedAlbumPart(state: ChannelState, item: Queued): boolean {
@@ -742,39 +741,51 @@ function hasAddressedAlbumPart(state: ChannelState, item: Queued): boolean {
 }
 
 /**
- * Holds a tentative part (tentativeOf) aside, out of the chat's queue, so it delays nobody: it goes into the queue
- * with its sender's next message addressed to the bot (releaseHeld), or is confirmed as not addressed once
- * HELD_PARTS_WAIT_WINDOWS merge windows pass without one (it stays unconfirmed, for the next process, on stop).
+ * Holds a tentative part (tentativeOf, a QueuedMessage) aside, out of the chat's queue, so it delays nobody: it goes
+ * into the queue with its sender's next message addressed to the bot (takeHeld), or is given up (releaseExpiredHeld)
+ * once HELD_PARTS_WAIT_WINDOWS merge windows passed and a getUpdates that started after that answered. It stays
+ * unconfirmed, for the next process, on stop.
  */
 function hold(state: ChannelState, item: Queued): void {
+  if (!isMessage(item)) return;
   const key = heldKeyOf(item);
-  const held = state.held.get(key) ?? { items: [] };
+  const held = state.held.get(key) ?? [];
   state.held.set(key, held);
-  held.items.push(item);
-  clearTimeout(held.timer);
-  held.timer = setTimeout(() => {
-    if (state.stopping || state.held.get(key) !== held) return;
-    state.held.delete(key);
-    for (const q of held.items) {
+  held.push(item);
+}
+
+/** Takes the held parts of `item`'s sender, chat and topic (hold), oldest first: they go into the queue before it. */
+function takeHeld(state: ChannelState, item: Queued): Queued[] {
+  if (!isMessage(item)) return [];
+  const key = heldKeyOf(item);
+  const held = state.held.get(key) ?? [];
+  state.held.delete(key);
+  return held;
+}
+
+/**
+ * Step "poll", after a batch is dispatched: gives up each held part whose wait (HELD_PARTS_WAIT_WINDOWS merge
+ * windows from its arrival) ended before the getUpdates that just answered started, so a message mentioning the bot
+ * that Telegram already held is not missed: confirmed as not addressed, no answer, no record at the secretary.
+ */
+function releaseExpiredHeld(state: ChannelState): void {
+  const polledAt = state.polledAt ?? 0;
+  const waitMs = state.settings.mergeWindowMs * HELD_PARTS_WAIT_WINDOWS;
+  for (const [key, held] of state.held) {
+    const expired = held.filter((q) => q.arrivedAt + waitMs < polledAt);
+    if (expired.length === 0) continue;
+    const kept = held.filter((q) => !expired.includes(q));
+    if (kept.length > 0) state.held.set(key, kept);
+    else state.held.delete(key);
+    for (const q of expired) {
       state.metrics.skipped('tg', 'group_not_mentioned');
       auditInbound(state, q.update, 'skipped', 'not-addressed', 'group_not_mentioned');
     }
     confirm(
       state,
-      held.items.map((q) => q.update),
+      expired.map((q) => q.update),
     );
-  }, state.settings.mergeWindowMs * HELD_PARTS_WAIT_WINDOWS);
-  held.timer.unref();
-}
-
-/** Moves the sender's held parts (hold) into the chat's queue, in order, before `item`. */
-function releaseHeld(state: ChannelState, item: Queued): void {
-  const key = heldKeyOf(item);
-  const held = state.held.get(key);
-  if (!held) return;
-  state.held.delete(key);
-  clearTimeout(held.timer);
-  for (const q of held.items) enqueue(state, q);
+  }
 }
 
 /**
@@ -812,7 +823,11 @@ function tentativeOf(state: ChannelState, update: Update): Classified | undefine
   const message = update.message;
   if (message.chat.type === 'private' || !message.from || forwardOriginOf(message) !== undefined) return undefined;
   const text = ownTextOf(message) ?? '';
-  if (mediaGroupOf(message) === undefined && text.length < SPLIT_PART_MIN_CHARS) return undefined;
+  const album = mediaGroupOf(message);
+  if (
+    album === undefined ? text.length < SPLIT_PART_MIN_CHARS : state.answeredAlbums.has(`${message.chat.id}:${album}`)
+  )
+    return undefined;
   const classified = classifyUpdate(update, state.me);
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
@@ -885,16 +900,17 @@ function noteMigration(state: ChannelState, update: Update): void {
 
 // ---- step: per-chat queue ----
 
-/** Appends an update to its chat's queue and starts the chat's worker if none runs. */
-function enqueue(state: ChannelState, item: Queued): void {
-  const key = item.classified.chatKey;
+/** Appends updates (of one chat) to its queue and starts the chat's worker if none runs. */
+function enqueue(state: ChannelState, ...items: Queued[]): void {
+  const key = items[0]!.classified.chatKey;
   let chat = state.chats.get(key);
   if (!chat) {
     chat = { items: [] };
     state.chats.set(key, chat);
   }
   const queue = chat;
-  queue.items.push(item);
+  // All at once: the worker must not see the first of them (a released held part) without the rest.
+  queue.items.push(...items);
   queue.wake?.();
   queue.running ??= runChat(state, key, queue).finally(() => {
     queue.running = undefined;
@@ -938,8 +954,10 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   // Nothing addressed to the bot (continuations that joined nothing addressed): nothing is sent, so nothing needs a
   // record — a restart decides the same again.
   if (whole.every((q) => q.continuation)) {
-    state.metrics.skipped('tg', 'group_not_mentioned');
-    auditInbound(state, whole[0]!.update, 'skipped', 'not-addressed', 'group_not_mentioned');
+    for (const q of whole) {
+      state.metrics.skipped('tg', 'group_not_mentioned');
+      auditInbound(state, q.update, 'skipped', 'not-addressed', 'group_not_mentioned');
+    }
     endTimer('skipped');
     return;
   }
