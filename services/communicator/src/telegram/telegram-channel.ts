@@ -711,7 +711,7 @@ function dispatch(state: ChannelState, update: Update): boolean {
   }
   const continuation = continued ? 'follows' : tentative ? 'tentative' : undefined;
   const item: Queued = { update, classified, arrivedAt: Date.now(), ...(continuation ? { continuation } : {}) };
-  if (tentative && !hasAddressedAlbumPart(state, item)) {
+  if (tentative && isMessage(item) && !hasAddressedAlbumPart(state, item)) {
     hold(state, item);
     return true;
   }
@@ -741,13 +741,12 @@ function hasAddressedAlbumPart(state: ChannelState, item: Queued): boolean {
 }
 
 /**
- * Holds a tentative part (tentativeOf, a QueuedMessage) aside, out of the chat's queue, so it delays nobody: it goes
+ * Holds a tentative part (tentativeOf) aside, out of the chat's queue, so it delays nobody: it goes
  * into the queue with its sender's next message addressed to the bot (takeHeld), or is given up (releaseExpiredHeld)
  * once HELD_PARTS_WAIT_WINDOWS merge windows passed and a getUpdates that started after that answered. It stays
  * unconfirmed, for the next process, on stop.
  */
-function hold(state: ChannelState, item: Queued): void {
-  if (!isMessage(item)) return;
+function hold(state: ChannelState, item: QueuedMessage): void {
   const key = heldKeyOf(item);
   const held = state.held.get(key) ?? [];
   state.held.set(key, held);
