@@ -238,6 +238,18 @@ export function nextJob(
   }
 }
 
+/** The handled-record key of an album (`tg:<chat>:album:<media_group_id>`), recorded with its parts' keys. */
+const albumKeyOf = (chatId: number, album: string): string => `tg:${chatId}:album:${album}`.slice(0, 200);
+
+/** The albumKeyOf keys of the albums among a job's messages, once each. */
+function albumKeysOf(job: Queued[]): string[] {
+  const keys = job.flatMap((q) => {
+    const album = isMessage(q) ? mediaGroupOf(q.classified.message) : undefined;
+    return album === undefined || !isMessage(q) ? [] : [albumKeyOf(q.classified.message.chat.id, album)];
+  });
+  return [...new Set(keys)];
+}
+
 /** Who sent a queued update: the message's sender, or whoever pressed the button. */
 const senderIdOf = (q: Queued): number | undefined =>
   q.classified.kind === 'message' ? q.classified.message.from?.id : q.classified.query.from.id;
@@ -987,7 +999,8 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
       ? await decideMessage(state, job.filter(isMessage))
       : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
   const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
-  await recordHandled(state, keys, outcome, reason);
+  // The albums of the job are recorded too: a part of one that comes after a restart is known as answered.
+  await recordHandled(state, [...keys, ...albumKeysOf(job)], outcome, reason);
   rememberAnsweredAlbumsOf(state, job);
   if (isMessage(head)) rememberAnsweredCaption(state, job.filter(isMessage));
   endTimer(outcome);
@@ -1141,7 +1154,7 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   // In a group the answer quotes the message that addressed the bot, not a part held for its album or paste.
   const target = replyTargetOf((job.find((q) => !q.continuation) ?? job[0]!).classified.message);
   const text = jobRequestTextOf(job);
-  const late = text ? undefined : lateMediaOf(state, job);
+  const late = text ? undefined : await lateMediaOf(state, job);
   if (late) {
     state.metrics.skipped('tg', late.reason);
     state.logger.info(`Telegram ${late.what} arrived after it was answered; no reply`, {
@@ -1164,17 +1177,23 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
 
 /**
  * A job without words that belongs to a request already answered, so it gets no reply of its own: a part of an
- * answered album Telegram delivered in a later getUpdates batch (`album_part`), or media without text of the
+ * answered album Telegram delivered in a later getUpdates batch (`album_part`; answered by this process, or by an
+ * earlier one, whose handled record names the album: albumKeysOf), or media without text of the
  * sender of an answered text over CAPTION_MAX_CHARS, within LATE_CAPTION_MEDIA_S of it (`caption_media`: that
  * text was its caption, and the upload took longer than the merge window).
  */
-function lateMediaOf(
+async function lateMediaOf(
   state: ChannelState,
   job: QueuedMessage[],
-): { reason: 'album_part' | 'caption_media'; what: string } | undefined {
+): Promise<{ reason: 'album_part' | 'caption_media'; what: string } | undefined> {
   const message = job[0]!.classified.message;
   const album = mediaGroupOf(message);
-  if (album !== undefined && state.answeredAlbums.has(`${message.chat.id}:${album}`))
+  // Answered here lately, or (after a restart) recorded as handled by an earlier process (albumKeysOf).
+  if (
+    album !== undefined &&
+    (state.answeredAlbums.has(`${message.chat.id}:${album}`) ||
+      (await lookupHandled(state, [albumKeyOf(message.chat.id, album)])).size > 0)
+  )
     return { reason: 'album_part', what: 'album part' };
   const captionAt = state.answeredCaptions.get(`${message.chat.id}:${message.from?.id}`);
   const late = captionAt !== undefined && message.date >= captionAt && message.date - captionAt <= LATE_CAPTION_MEDIA_S;
@@ -1639,19 +1658,26 @@ async function recordHandled(
   outcome: HandledOutcome,
   reason?: string,
 ): Promise<void> {
-  await retryUntilStopped(
-    state,
-    () => untilStopped(state, state.secretary.recordHandled('tg', keys, outcome, reason)),
-    {
-      delayMs: recordRetryDelayMs,
-      onRetry: (err) =>
-        state.logger.warn('recording a Telegram update as handled failed; retrying', {
-          telegram: { handled_keys: keys.slice(0, 5) },
-          error: { message: (err as Error).message },
-        }),
-    },
-  );
+  // At most DELIVERY_KEYS_MAX keys per call (secretary contract, DeliveryKeys).
+  for (let at = 0; at < keys.length; at += DELIVERY_KEYS_MAX) {
+    const chunk = keys.slice(at, at + DELIVERY_KEYS_MAX);
+    await retryUntilStopped(
+      state,
+      () => untilStopped(state, state.secretary.recordHandled('tg', chunk, outcome, reason)),
+      {
+        delayMs: recordRetryDelayMs,
+        onRetry: (err) =>
+          state.logger.warn('recording a Telegram update as handled failed; retrying', {
+            telegram: { handled_keys: chunk.slice(0, 5) },
+            error: { message: (err as Error).message },
+          }),
+      },
+    );
+  }
 }
+
+/** The most keys one /deliveries call takes (secretary OpenAPI DeliveryKeys maxItems). */
+const DELIVERY_KEYS_MAX = 100;
 
 /** Which of the keys were recorded as handled (by an earlier process); retried like recordHandled. */
 async function lookupHandled(state: ChannelState, keys: string[]): Promise<Set<string>> {
