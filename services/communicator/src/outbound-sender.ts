@@ -51,10 +51,7 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
 
   function remember(key: string, result: Promise<SendResponse>) {
     const t = now();
-    for (const [k, v] of seen) {
-      if (t - v.at > IDEMPOTENCY_TTL_MS || seen.size >= IDEMPOTENCY_MAX_KEYS) seen.delete(k);
-      else break; // insertion order = age order
-    }
+    pruneOldest(seen, t);
     seen.set(key, { at: t, result });
     // A failed delivery may be retried with the same key.
     result.catch(() => seen.delete(key));
@@ -84,10 +81,7 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
           () => partial.delete(progressKey),
           () => {
             if (progress.sent === 0) return;
-            for (const [k, v] of partial) {
-              if (now() - v.at > IDEMPOTENCY_TTL_MS || partial.size >= IDEMPOTENCY_MAX_KEYS) partial.delete(k);
-              else break;
-            }
+            pruneOldest(partial, now());
             partial.set(progressKey, { at: now(), fingerprint, progress });
           },
         );
@@ -95,6 +89,17 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
       return result;
     },
   };
+}
+
+/**
+ * Drops the oldest entries of `map` (insertion order is age order) older than IDEMPOTENCY_TTL_MS at `t` (ms), and
+ * as many more as keep it under IDEMPOTENCY_MAX_KEYS once one is added.
+ */
+function pruneOldest(map: Map<string, { at: number }>, t: number): void {
+  for (const [k, v] of map) {
+    if (t - v.at > IDEMPOTENCY_TTL_MS || map.size >= IDEMPOTENCY_MAX_KEYS) map.delete(k);
+    else break;
+  }
 }
 
 /**

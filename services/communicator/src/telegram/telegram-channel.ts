@@ -243,9 +243,9 @@ const albumKeyOf = (chatId: number, album: string): string => `tg:${chatId}:albu
 
 /** The albumKeyOf keys of the albums among a job's messages, once each. */
 function albumKeysOf(job: Queued[]): string[] {
-  const keys = job.flatMap((q) => {
-    const album = isMessage(q) ? mediaGroupOf(q.classified.message) : undefined;
-    return album === undefined || !isMessage(q) ? [] : [albumKeyOf(q.classified.message.chat.id, album)];
+  const keys = job.filter(isMessage).flatMap((q) => {
+    const album = mediaGroupOf(q.classified.message);
+    return album === undefined ? [] : [albumKeyOf(q.classified.message.chat.id, album)];
   });
   return [...new Set(keys)];
 }
