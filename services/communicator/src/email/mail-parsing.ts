@@ -337,10 +337,36 @@ type BodyText = { text: string; html: boolean };
 const SINGLE_BYTE_IN_MAIL =
   /charset\s*=\s*"?(us-ascii|ascii|koi8-[ru]|windows-125\d|cp-?125\d|win-?125\d|iso-?8859-\d+|latin-?1|cp-?866|ibm-?866)"?(;|\s|$)/im;
 
+// Charset labels mailparser's iconv-lite does not know under the name clients write, and the table they name: Apple
+// Mail and old Mac clients label Cyrillic `x-mac-cyrillic` (iconv-lite: `maccyrillic`) and Ukrainian
+// `x-mac-ukrainian` (`macukraine`); Windows ones sometimes `x-cp1251`.
+const CHARSET_ALIASES: Record<string, string> = { 'mac-ukrainian': 'macukraine', 'x-mac-ukrainian': 'macukraine' };
+
+/**
+ * The iconv-lite name of a declared charset label that mailparser could not use: the label itself when iconv-lite
+ * knows it, else an alias (CHARSET_ALIASES) or the label without its `x-` prefix (RFC 2045 §5.1's private-use
+ * prefix, which clients put before registered names); undefined when none is known.
+ */
+export function knownCharset(label: string | undefined): string | undefined {
+  if (!label) return undefined;
+  const name = label.trim().toLowerCase();
+  for (const candidate of [name, CHARSET_ALIASES[name], name.replace(/^x-/, '')])
+    if (candidate && iconv.encodingExists(candidate)) return candidate;
+  return undefined;
+}
+
 /** A text part's text repaired: replacement characters → a Cyrillic guess; a wrong single-byte label → re-read. */
 function repairedText(part: { bytes: Buffer; charset?: string } | undefined, text: string, alone: boolean): string {
   if (!part) return text;
-  if (garbled(text)) return guessCyrillic(part.bytes);
+  if (garbled(text)) {
+    // A label mailparser does not know by that name ("x-mac-cyrillic"): read by the table it names.
+    const named = knownCharset(part.charset);
+    if (named && named !== part.charset?.toLowerCase()) {
+      const read = iconv.decode(part.bytes, named);
+      if (!garbled(read)) return read;
+    }
+    return guessCyrillic(part.bytes);
+  }
   // Only a part that is the only one of its kind is re-read: with several, mailparser's joined text is kept.
   const charset = alone ? relabelledCharset(part.bytes, part.charset) : undefined;
   return charset ? iconv.decode(part.bytes, charset) : text;
@@ -467,8 +493,12 @@ function encodedWordsGuessed(latin1: string): string | undefined {
   const head = latin1.slice(0, Math.max(0, latin1.search(/\r?\n\r?\n/)));
   const value = /^subject:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/im.exec(head)?.[1]?.replace(/\r?\n[ \t]+/g, ' ');
   if (!value) return undefined;
-  const word = /=\?[^?\s]+\?([bq])\?([^?\s]*)\?=/gi;
-  if (!value.match(word)) return undefined;
+  const word = /=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bq])\?([^?\s]*)\?=/gi;
+  const words = [...value.matchAll(word)];
+  if (!words.length) return undefined;
+  // One label for all the words that names a table iconv-lite knows by another name ("x-mac-cyrillic"): read by it.
+  const labels = new Set(words.map((m) => m[1]!.toLowerCase()));
+  const named = labels.size === 1 ? knownCharset([...labels][0]) : undefined;
   // Whitespace between two encoded words is not part of the text (RFC 2047 §6.2).
   const joined = value.replace(/(\?=)\s+(?==\?)/g, '$1');
   const chunks: Buffer[] = [];
@@ -476,10 +506,10 @@ function encodedWordsGuessed(latin1: string): string | undefined {
   for (const m of joined.matchAll(word)) {
     chunks.push(Buffer.from(joined.slice(last, m.index), 'latin1'));
     chunks.push(
-      m[1]!.toLowerCase() === 'b'
-        ? Buffer.from(m[2]!, 'base64')
+      m[2]!.toLowerCase() === 'b'
+        ? Buffer.from(m[3]!, 'base64')
         : Buffer.from(
-            m[2]!
+            m[3]!
               .replace(/_/g, ' ')
               .replace(/=([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
             'latin1',
@@ -489,6 +519,7 @@ function encodedWordsGuessed(latin1: string): string | undefined {
   }
   chunks.push(Buffer.from(joined.slice(last), 'latin1'));
   const all = Buffer.concat(chunks);
+  if (named && named !== [...labels][0]) return iconv.decode(all, named);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(all);
   } catch {
@@ -531,7 +562,7 @@ async function readContent(
     ? []
     : ownTextDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]);
   const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress, ownNames });
-  const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress });
+  const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress, isOwnAuthor });
   const found: AttachmentContent = {
     forwards: split.forwards.map((f) => ({ ...f, text: forwardedText(f.text, isOwnAuthor, isOwnAddress) })),
     unreadable: [],

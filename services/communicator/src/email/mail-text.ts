@@ -151,14 +151,57 @@ const YANDEX_AUTHOR = /^[ \t]*(\d{1,2}\.\d{1,2}\.\d{2,4},?[ \t]+\d{1,2}:\d{2}),?
 // Mail.ru writes it as `Пятница, 20 ноября 2026, 18:12 +03:00 от Сидоров Пётр <sidorov@example.test>:` (or `from`).
 const MAILRU_AUTHOR =
   /^[ \t]*(.{0,80}?\d{4},?[ \t]+\d{1,2}:\d{2}(?:[ \t]*[+-]\d{2}:?\d{2})?)[ \t]+(?:от|from)[ \t]+(.{1,200}?<[^<>\s]+@[^<>\s]+>)[ \t]*:[ \t]*$/i;
-// Header-block lines of a forwarded mail (Mail.ru "От кого:", Outlook, Thunderbird, Apple Mail, in both languages),
-// with the fields some clients add: Outlook's Importance/Attachments ("Важность:", "Вложения:"), Thunderbird's
-// Reply-To and Organization, Apple Mail's Reply-To; Gmail's plain-text part writes a bold label as `*From:*`.
-const HEADER_LINE =
-  /^[ \t]*\*?(От кого|От|Кому|Копия|Скрытая копия|Дата|Тема|Отправлено|Отправитель|Важность|Вложения|Организация|Ответить|Ответ для|From|To|Cc|Bcc|Date|Sent|Subject|Importance|Priority|Attachments|Reply-To|Organization)[ \t]*:\*?[ \t]*(.*)$/i;
+// Header-block field names by role, as mail clients write them in the languages of their interfaces: Russian,
+// Ukrainian, English, German, French, Spanish, Portuguese, Italian, Polish, Dutch (Outlook's "От:/Від:/Von:/De:",
+// Mail.ru's "От кого:", Zimbra's "Отправленные:"), with the fields some clients add: Outlook's Importance/Attachments
+// ("Важность:", "Вложения:"), Thunderbird's Reply-To and Organization, Apple Mail's Reply-To. Italian "A:" and Polish
+// "Do:" (To) are left out: a line of the author's could start so.
+const FIELD_NAMES = {
+  from: ['От кого', 'От', 'Отправитель', 'Від', 'From', 'Von', 'De', 'Da', 'Od', 'Van'],
+  sent: [
+    'Отправлено',
+    'Отправленные',
+    'Надіслано',
+    'Sent',
+    'Gesendet',
+    'Envoyé',
+    'Enviado',
+    'Inviato',
+    'Wysłano',
+    'Wysłane',
+    'Verzonden',
+  ],
+  date: ['Дата', 'Date', 'Datum', 'Fecha', 'Data'],
+  to: ['Кому', 'Копия', 'Скрытая копия', 'Копія', 'To', 'Cc', 'Bcc', 'An', 'À', 'Para', 'Aan', 'Kopie'],
+  subject: ['Тема', 'Subject', 'Betreff', 'Objet', 'Asunto', 'Assunto', 'Oggetto', 'Temat', 'Onderwerp'],
+  other: [
+    'Важность',
+    'Вложения',
+    'Организация',
+    'Ответить',
+    'Ответ для',
+    'Importance',
+    'Priority',
+    'Attachments',
+    'Reply-To',
+    'Organization',
+  ],
+};
+/** `(name|name…)`, longest first, for a regular expression. */
+const fieldAlternation = (...names: string[][]) =>
+  `(${names
+    .flat()
+    .sort((a, b) => b.length - a.length)
+    .join('|')})`;
+const lowered = (names: string[]) => names.map((n) => n.toLowerCase());
+// A header-block line of a forwarded mail; Gmail's plain-text part writes a bold label as `*From:*`.
+const HEADER_LINE = new RegExp(
+  `^[ \\t]*\\*?${fieldAlternation(...Object.values(FIELD_NAMES))}[ \\t]*:\\*?[ \\t]*(.*)$`,
+  'i',
+);
 // A wrapped To/Cc line's continuation (Outlook wraps plain text at 76 characters): addresses only, no field name.
 const ADDRESS_CONTINUATION = /^[ \t]*[^:\n]*@[^:\n]*$/;
-const ADDRESS_FIELDS = ['кому', 'копия', 'скрытая копия', 'to', 'cc', 'bcc'];
+const ADDRESS_FIELDS = lowered(FIELD_NAMES.to);
 
 function dequote(text: string): string {
   const lines = text.split('\n');
@@ -171,9 +214,9 @@ function dequote(text: string): string {
 type ForwardSplit = { note: string; forward: ForwardedMail; rest: string };
 
 /** Names of the header-block fields a forward's author, subject and date are read from. */
-const FROM_FIELDS = ['от кого', 'от', 'from', 'отправитель'];
-const SUBJECT_FIELDS = ['тема', 'subject'];
-const DATE_FIELDS = ['дата', 'date', 'sent', 'отправлено'];
+const FROM_FIELDS = lowered(FIELD_NAMES.from);
+const SUBJECT_FIELDS = lowered(FIELD_NAMES.subject);
+const DATE_FIELDS = lowered([...FIELD_NAMES.date, ...FIELD_NAMES.sent]);
 
 /** One header-block line into the forward (the first of each field wins). */
 function readHeaderField(forward: ForwardedMail, name: string, value: string): void {
@@ -247,11 +290,15 @@ function splitRussianForward(text: string): ForwardSplit | undefined {
 /** Whether a separator line opens Outlook's quoted history ("Original Message") rather than a forward. */
 const isHistorySeparator = (separator: string) => /Original Message|Исходное сообщение/i.test(separator);
 
-/** A forward's author as `Name <address>` or `address` (email-forward-parser's `from`, a mailbox or a group). */
+/**
+ * A forward's author as `Name <address>`, `address`, or `Name` alone (email-forward-parser's `from`, a mailbox or a
+ * group).
+ */
 function authorOf(from: unknown): string | undefined {
   const mailbox =
     from && typeof from === 'object' && 'address' in from ? (from as { address?: string; name?: string }) : undefined;
-  if (!mailbox?.address) return undefined;
+  // Outlook gives a colleague of the same organisation by display name alone.
+  if (!mailbox?.address) return mailbox?.name?.trim() || undefined;
   return mailbox.name ? `${mailbox.name} <${mailbox.address}>` : mailbox.address;
 }
 
@@ -273,10 +320,17 @@ function libraryForward(
   const { unprompted } = ask;
   const parsed = new EmailForwardParser().read(body, ask.subject);
   if (!parsed.forwarded || !parsed.email?.body) return undefined;
-  const address = (parsed.email.from as { address?: string | null } | undefined)?.address;
-  // Our own earlier answer under a header block is the history of a reply whose subject was changed (Outlook).
-  if (unprompted && (!address || context.isOwnAddress(address))) return undefined;
   const note = parsed.message ?? '';
+  const from = parsed.email.from as { address?: string | null; name?: string | null } | undefined;
+  // Our own earlier answer under a header block is the history of a reply whose subject was changed (Outlook). A
+  // From with a name and no address is how Outlook writes a colleague of the same organisation, with its Sent field
+  // ("Отправлено:") below: a forward, unless the name is ours. Without that field, "От: отдел продаж / Кому:
+  // бухгалтерия / Дата: …" lines are the author's memo.
+  const block = body.slice(note.length).split('\n', 8);
+  const ours = from?.address
+    ? context.isOwnAddress(from.address)
+    : !from?.name || context.isOwnAuthor(from.name) || !block.some((l) => OUTLOOK_SENT.test(l));
+  if (unprompted && ours) return undefined;
   // Told a subject, the library answers with it: the block's own Subject line is the forwarded mail's (and tells
   // whether it forwarded another: Outlook's "FW: FW:" chain has no separator lines, only header blocks).
   const own = blockSubject(body.slice(note.length));
@@ -331,16 +385,25 @@ function withoutLeftoverHeaderLines(text: string): string {
     .replace(/^\s*\n/, '');
 }
 
+const SUBJECT_OR_DATE_LINE = new RegExp(
+  `^[ \\t]*${fieldAlternation(FIELD_NAMES.subject, FIELD_NAMES.date)}[ \\t]*:`,
+  'i',
+);
+const BLOCK_SUBJECT = new RegExp(
+  `^[ \\t*]*(?:${fieldAlternation(FIELD_NAMES.subject)})[ \\t*]*:\\*?[ \\t]*(.+)$`,
+  'im',
+);
+
 /** The note without the fields the library leaves in it from Thunderbird's block (Subject, Date come before From). */
 function withoutTrailingFields(note: string): string {
   const lines = note.trimEnd().split('\n');
-  while (lines.length > 1 && /^[ \t]*(Subject|Date|Тема|Дата)[ \t]*:/i.test(lines.at(-1)!)) lines.pop();
+  while (lines.length > 1 && SUBJECT_OR_DATE_LINE.test(lines.at(-1)!)) lines.pop();
   return lines.join('\n');
 }
 
 /** The Subject/Тема line of a forwarded mail's header block (the first one in `block`). */
 function blockSubject(block: string): string | undefined {
-  return /^[ \t*]*(?:Subject|Тема)[ \t*]*:\*?[ \t]*(.+)$/im.exec(block)?.[1]?.trim();
+  return BLOCK_SUBJECT.exec(block)?.[2]?.trim();
 }
 
 /**
@@ -378,7 +441,8 @@ function headerBlockForwardAbove(
   const blockAt = HISTORY_LINE.test(all[start]!) ? start + 1 : start;
   const end = readHeaderBlock(all, blockAt, forward);
   const address = forward.from && /[^\s<>"]+@[^\s<>"]+/.exec(forward.from)?.[0];
-  if (end === blockAt || !forward.from || (address && context.isOwnAddress(address))) return undefined;
+  if (end === blockAt || !forward.from) return undefined;
+  if (address ? context.isOwnAddress(address) : context.isOwnAuthor(forward.from)) return undefined;
   forward.text = all.slice(end).join('\n').trim();
   return { note: lines.slice(0, start).join('\n'), forward, rest: '' };
 }
@@ -389,7 +453,12 @@ function headerBlockForwardAbove(
  * subject is its quoted history; in a mail that answers none it is a forward, unless `isOwnAddress` says its From
  * is ours (our own earlier answer quoted under a changed subject). Defaults: a reply, no address is ours.
  */
-export type ForwardContext = { reply?: boolean; isOwnAddress?: (address: string) => boolean };
+export type ForwardContext = {
+  reply?: boolean;
+  isOwnAddress?: (address: string) => boolean;
+  /** Whether a From with no address (a display name alone) names us (mail-own-text.ts namesUs). Default: never. */
+  isOwnAuthor?: (from: string) => boolean;
+};
 
 /**
  * Splits off forwarded mail (inline forwards of every common client), recursively for nested forwards (depth 5).
@@ -399,11 +468,12 @@ export type ForwardContext = { reply?: boolean; isOwnAddress?: (address: string)
 export function splitForwards(body: string, subject: string, depth = 0, context: ForwardContext = {}): BodyParts {
   if (depth > 5) return { text: body, forwards: [] };
   const isOwnAddress = context.isOwnAddress ?? (() => false);
+  const isOwnAuthor = context.isOwnAuthor ?? (() => false);
   const reply = (context.reply ?? true) || isReplySubject(subject);
-  const split = firstForward(body, subject, { reply, isOwnAddress });
+  const split = firstForward(body, subject, { reply, isOwnAddress, isOwnAuthor });
   if (!split) return { text: body, forwards: [] };
   const { note, forward, rest } = split;
-  const inner = splitForwards(forward.text, forward.subject ?? '', depth + 1, { isOwnAddress });
+  const inner = splitForwards(forward.text, forward.subject ?? '', depth + 1, { isOwnAddress, isOwnAuthor });
   const tail = rest.trim() ? splitForwards(rest, subject, depth + 1, context) : { text: '', forwards: [] };
   return {
     text: [note.trim(), tail.text.trim()].filter(Boolean).join('\n\n'),
@@ -413,10 +483,15 @@ export function splitForwards(body: string, subject: string, depth = 0, context:
 
 // ---- replies ---------------------------------------------------------------------------------------------------
 
+// The verbs of clients' attribution lines ("… wrote:", "… пишет:"), in the languages of FIELD_NAMES: Russian, Ukrainian
+// ("пише", "написав"), Belarusian, English, German, French, Spanish, Portuguese, Italian, Polish, Dutch, Czech.
+const ATTRIBUTION_VERB =
+  '(пишет|писал|писала|писали|писал\\(а\\)|написал|написала|написали|написал\\(а\\)|пише|писав|написав|написав\\(ла\\)|піша|напісаў|напісала|wrote|schrieb|a écrit|escribió|escreveu|ha scritto|scrisse|pisze|napisał|napisała|napisał\\(a\\)|schreef|napsal|napsala|napsal\\(a\\))';
+
 // An attribution line (possibly two lines joined): it ends with ':' and names a writer or a date.
 const ATTRIBUTION = [
   /^On\b.{1,300}\bwrote\s*:$/i,
-  /^.{0,300}(^|[\s,])(пишет|писал|писала|писали|писал\(а\)|написал|написала|написали|написал\(а\)|wrote|schrieb|a écrit|escribió)\s*:$/i,
+  new RegExp(`^.{0,300}(^|[\\s,])${ATTRIBUTION_VERB}\\s*:$`, 'i'),
   // Yandex: `21.11.2026, 10:05, "Workemon" <bot@example.test>:`; Mail.ru: `Суббота, 21 ноября 2026, 10:05 +03:00 от X <x@y>:`
   /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
   /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
@@ -426,7 +501,7 @@ const ATTRIBUTION = [
 // 21.11.2026 10:05:43:`. Only an attribution when quoted lines follow it: "Клиент писал 20.11.2026 в 10:05:" above
 // the client's words is the author's own.
 const QUOTED_ATTRIBUTION = [
-  /^.{1,200}\s(пишет|писал|писала|писали|писал\(а\)|написал|написала|написали|написал\(а\)|wrote|schrieb)\s.{0,80}\d{1,2}:\d{2}(:\d{2})?(\s?[AaPp]\.?[Mm]\.?)?\s*:$/i,
+  new RegExp(`^.{1,200}\\s${ATTRIBUTION_VERB}\\s.{0,80}\\d{1,2}:\\d{2}(:\\d{2})?(\\s?[AaPp]\\.?[Mm]\\.?)?\\s*:$`, 'i'),
 ];
 // No client writes a longer attribution line (two wrapped lines joined); longer lines are not tested at all, which
 // also keeps the patterns above linear on a hostile mail of long lines.
@@ -458,12 +533,16 @@ function dropTrailingAttribution(block: string): string {
   return block;
 }
 
-// Outlook's quoted history has no '>' marks: it starts at a header block "From:/От:" with "Sent:/Отправлено:/Дата:".
-const OUTLOOK_HEADER_START = /^[ \t*]*(From|От|От кого)[ \t*]*:[ \t]*\S/i;
-const OUTLOOK_HEADER_NEXT = /^[ \t*]*(Sent|Date|Отправлено|Дата|To|Кому|Subject|Тема)[ \t*]*:/i;
+// Outlook's quoted history has no '>' marks: it starts at a header block "From:/От:/Від:" with "Sent:/Отправлено:/
+// Надіслано:/Дата:" (FIELD_NAMES, in every language listed there).
+const OUTLOOK_HEADER_START = new RegExp(`^[ \\t*]*${fieldAlternation(FIELD_NAMES.from)}[ \\t*]*:[ \\t]*\\S`, 'i');
+const OUTLOOK_HEADER_NEXT = new RegExp(
+  `^[ \\t*]*${fieldAlternation(FIELD_NAMES.sent, FIELD_NAMES.date, FIELD_NAMES.to, FIELD_NAMES.subject)}[ \\t*]*:`,
+  'i',
+);
 // What makes it a mail's header block and not the author's own "От: отдел продаж / Кому: бухгалтерия" lines: an
 // address in the From line, or Outlook's own Sent/Отправлено field.
-const OUTLOOK_SENT = /^[ \t*]*(Sent|Отправлено)[ \t*]*:/i;
+const OUTLOOK_SENT = new RegExp(`^[ \\t*]*${fieldAlternation(FIELD_NAMES.sent)}[ \\t*]*:`, 'i');
 const HISTORY_LINE =
   /^[ \t]*(-{3,}[ \t]*(Original Message|Исходное сообщение|Исходное письмо)[ \t]*-{3,}|_{10,})[ \t]*$/i;
 
@@ -531,7 +610,10 @@ const SIGNATURE_START = [
 
 /** Closing formulas: the formula alone, or followed by a name ("С уважением, Иван Петров", "Thanks, John"). */
 const CLOSING_FORMULA =
-  /^(с уважением|с наилучшими пожеланиями|всего доброго|всего хорошего|best regards|kind regards|regards|best|cheers|(заранее )?спасибо( заранее| большое)?|благодарю|thanks|thank you)(?=[\s,.!]|$)/i;
+  /^(с уважением|с наилучшими пожеланиями|з повагою|mit freundlichen grüßen|всего доброго|всего хорошего|best regards|kind regards|regards|best|cheers|(заранее )?спасибо( заранее| большое)?|благодарю|thanks|thank you)(?=[\s,.!]|$)/i;
+/** The closing formulas that only ever close a letter (not thanks, which may open the text). */
+const REGARDS_FORMULA =
+  /^(с уважением|с наилучшими пожеланиями|best regards|kind regards|regards|з повагою|mit freundlichen grüßen)(?=[\s,.!]|$)/i;
 /** What may follow a closing formula on its line: punctuation, then up to three capitalised words of a name. */
 const CLOSING_TAIL = /^[,.!]*\s*(\p{Lu}[\p{L}'’.-]*(\s+\p{Lu}[\p{L}'’.-]*){0,2})?[.!]?$/u;
 
@@ -552,7 +634,11 @@ function cutSignature(text: string): string {
   const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
   for (const [k, [line, index]] of nonEmpty.entries()) {
     // A closing formula among the last lines, with text above it and only signature lines below, starts the signature.
-    if (k === 0 || nonEmpty.length - k - 1 > 8 || !isClosing(line)) continue;
+    // So does a regards formula that opens the text with a signature under it: the whole body is a signature (an
+    // Outlook automatic one under a request written in the subject). A thanks first is the author's ("Спасибо!" /
+    // "Нужен доступ к Jira").
+    const opening = k === 0 && REGARDS_FORMULA.test(line) && nonEmpty.length > 1;
+    if ((k === 0 && !opening) || nonEmpty.length - k - 1 > 8 || !isClosing(line)) continue;
     if (nonEmpty.slice(k + 1).every(([l]) => isSignatureLine(l))) return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');
@@ -596,12 +682,41 @@ function isOwnAttribution(line: string, isOwnAddress?: (address: string) => bool
 }
 
 /**
- * History some clients quote without '>' marks: an attribution line (or two) with new text above it and no quoted
- * line below it starts the history, which runs to the end. The attribution must carry a date, or name one of our
- * own addresses (`isOwnAddress`, isOwnAttribution).
+ * Whether a dated attribution line with no quote under it is a client's head, not a sentence of the author's that
+ * ends in an address ("С 01.12.2026 09:00 прошу перенаправлять входящую почту с sales@example.test:", or a pasted log
+ * line "2026-11-21 08:00:01 ERROR … Failed to deliver notification to ivan@example.test:"). A verb form ("On … wrote:",
+ * "… пишет:") counts as it stands. The time-and-address forms (Yandex `21.11.2026, 10:05, "Workemon" <bot@…>:`, Gmail
+ * RU `… в 10:05, Служба поддержки <bot@…>:`, Mail.ru `… 10:05 +03:00 от X <x@…>:`) only with no more than a name
+ * between the time (or "от") and the address: nothing but punctuation before a bare address, at most six words
+ * before one in angle brackets.
  */
-function cutUnmarkedHistory(body: string, isOwnAddress?: (address: string) => boolean): string {
-  const attribution = (line: string) => isAttribution(line, true) || isOwnAttribution(line, isOwnAddress);
+function isUnmarkedHead(line: string): boolean {
+  const t = line.trim();
+  if (ATTRIBUTION[0]!.test(t) || ATTRIBUTION[1]!.test(t)) return true;
+  const address = /(<[^<>\s@]+@[^<>\s@]+>|[^\s@<>]+@[^\s@<>]+)\s*:$/.exec(t);
+  if (!address) return false;
+  const before = t.slice(0, address.index);
+  let from = -1;
+  for (const m of before.matchAll(/\d{1,2}:\d{2}(?::\d{2})?|\sот\s/gi)) from = m.index + m[0].length;
+  if (from < 0) return false;
+  const between = before
+    .slice(from)
+    .replace(/^[\s,]*(?:(?:GMT|UTC|MSK)?[ \t]*[+-]\d{1,2}:?\d{2}|GMT|UTC|MSK|[AaPp]\.?[Mm]\.?)?[\s,]*/, '')
+    .trim();
+  if (!address[1]!.startsWith('<')) return between === '';
+  return between.split(/\s+/).length <= 6;
+}
+
+/**
+ * History some clients quote without '>' marks: an attribution line (or two) with new text above it and no quoted
+ * line below it starts the history, which runs to the end. The attribution must carry a date and have a client's
+ * shape (isUnmarkedHead), or name one of our own addresses (`isOwnAddress`, isOwnAttribution). In a mail that answers
+ * none (`reply` false) only the latter: there is no history to cut, and a dated line of the author's ending in an
+ * address and a colon is their text.
+ */
+function cutUnmarkedHistory(body: string, isOwnAddress?: (address: string) => boolean, reply = true): string {
+  const attribution = (line: string) =>
+    (reply && isAttribution(line, true) && isUnmarkedHead(line)) || isOwnAttribution(line, isOwnAddress);
   const lines = body.split('\n');
   const nextText = (from: number) => {
     for (let j = from; j < lines.length; j += 1) if (lines[j]!.trim()) return lines[j];
@@ -627,6 +742,36 @@ const QUOTE_LINE = /^[ \t]*>(?!=)/;
 // starting with '>' for a quote); taken off again at the end. A private-use character: no text means it, and
 // the input's own copies are removed first.
 const OWN_LINE_MARK = '\uE000';
+
+// The Bat!'s and FidoNet's quoting writes the quoted author's initials before the mark: "W> …", "ИП> …".
+const INITIALS_QUOTE = /^([ \t]*)(\p{Lu}{1,3})>(?=[ \t>]|$)/u;
+
+/**
+ * `body` with initials quote marks ("W> ", "ИП> ": The Bat!'s and FidoNet's style) made plain '>' marks, so that the
+ * quote steps see the quote. Only a run of two or more lines with the same initials (blank lines between allowed),
+ * or one such line right under an attribution line: "A> B" written once by the author stays as it is.
+ */
+function plainQuoteMarks(body: string): string {
+  if (!body.includes('>')) return body;
+  const lines = body.split('\n');
+  const initials = lines.map((l) => (l.length <= 2000 ? INITIALS_QUOTE.exec(l)?.[2] : undefined));
+  let above: string | undefined;
+  for (let i = 0; i < lines.length; i += 1) {
+    const mark = initials[i];
+    if (!mark) {
+      if (lines[i]!.trim()) above = lines[i];
+      continue;
+    }
+    let j = i;
+    while (initials[j + 1] === mark || (!lines[j + 1]?.trim() && j + 2 < lines.length && initials[j + 2] === mark))
+      j += initials[j + 1] === mark ? 1 : 2;
+    if (j > i || (above !== undefined && isAttribution(above)))
+      for (let k = i; k <= j; k += 1) lines[k] = lines[k]!.replace(INITIALS_QUOTE, '$1>');
+    above = lines[j];
+    i = j;
+  }
+  return lines.join('\n');
+}
 
 /** Index of the first non-empty line at or after each index (lines.length when none): one pass, from the end. */
 function nextTextIndexes(lines: string[]): number[] {
@@ -659,8 +804,8 @@ function historyStart(lines: string[], dated: boolean): number {
     if (!single && !wrapped) continue;
     const after = lines[next[i + (wrapped ? 2 : 1)]!];
     if (after === undefined) continue;
-    if (QUOTE_LINE.test(after) || isAttribution(wrapped ? `${line.trim()} ${lines[i + 1]!.trim()}` : line, true))
-      return i;
+    const head = wrapped ? `${line.trim()} ${lines[i + 1]!.trim()}` : line;
+    if (QUOTE_LINE.test(after) || (isAttribution(head, true) && isUnmarkedHead(head))) return i;
   }
   return outlook;
 }
@@ -753,7 +898,11 @@ export type NewTextOptions = {
 export function extractNewText(body: string, options: NewTextOptions = {}): string {
   const fragments = new EmailReplyParser()
     .read(
-      cutUnmarkedHistory(markOwnQuoteLines(joinWrappedAttributions(body), options.reply ?? true), options.isOwnAddress),
+      cutUnmarkedHistory(
+        markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true),
+        options.isOwnAddress,
+        options.reply ?? true,
+      ),
     )
     .getFragments();
   const kept: string[] = [];
@@ -795,7 +944,7 @@ export function forwardedText(
   isOwnAddress?: (address: string) => boolean,
 ): string {
   const fresh = extractNewText(text, { isOwnAddress });
-  const lines = text.split('\n');
+  const lines = plainQuoteMarks(text).split('\n');
   const start = historyStart(lines, false);
   if (start < 0) return fresh;
   const outlook = outlookHistoryIndex(lines);
