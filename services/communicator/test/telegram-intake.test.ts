@@ -51,8 +51,8 @@ describe('telegram: a comment with a forwarded album', () => {
         'Выгрузка авторизаций за октябрь пустая, вот экраны\n' +
         '[Вложения (не переданы): фото ×3]',
     );
-    // The request is the comment's: its message id, one answer, no "text only" for the photos.
-    expect(secretary.calls[0]!.message_id).toBe('tg:6201:401');
+    // One request under the job's last message id (analyzeRequestOf), one answer, no "text only" for the photos.
+    expect(secretary.calls[0]!.message_id).toBe('tg:6201:404');
     expect(tg.sent.map((m) => m.text)).toEqual([`Ответ на: ${secretary.calls[0]!.request}`]);
     for (const id of [401, 402, 403, 404]) expect(secretary.handled.get(`tg:6201:${id}`)?.outcome).toBe('sent');
   });
@@ -122,13 +122,13 @@ describe('telegram: a greeting, then the question', () => {
   it('a greeting and the question sent right after it: one request, one answer (no "how can I help?" first)', async () => {
     const { tg, secretary } = await setup();
     const from = { id: 6241, username: 'u6241' };
-    const greeting = tg.pushMessage({ from, text: 'Добрый день!' });
-    tg.pushMessage({ from, text: 'Не открывается отчёт по авторизациям за октябрь' });
+    tg.pushMessage({ from, text: 'Добрый день!' });
+    const question = tg.pushMessage({ from, text: 'Не открывается отчёт по авторизациям за октябрь' });
     await waitUntil(() => tg.pending() === 0, 'both confirmed');
     expect(secretary.calls.map((c) => c.request)).toEqual([
       'Добрый день!\nНе открывается отчёт по авторизациям за октябрь',
     ]);
-    expect(secretary.calls[0]!.message_id).toBe(`tg:6241:${greeting.message_id}`);
+    expect(secretary.calls[0]!.message_id).toBe(`tg:6241:${question.message_id}`);
     expect(tg.sent.map((m) => m.text)).toEqual([`Ответ на: ${secretary.calls[0]!.request}`]);
   });
 
@@ -268,11 +268,11 @@ describe('telegram: a caption over 1024 characters sent as a message of its own'
     const { tg, secretary } = await setup();
     const text = longCaption('Касса 14');
     const from = { id: 6212, username: 'u6212' };
-    const first = tg.pushMessage({ from, extra: photo(1) });
-    tg.pushMessage({ from, text });
+    tg.pushMessage({ from, extra: photo(1) });
+    const last = tg.pushMessage({ from, text });
     await waitUntil(() => tg.pending() === 0, 'both confirmed');
     expect(secretary.calls.map((c) => c.request)).toEqual([`[Вложения (не переданы): фото]\n${text.trim()}`]);
-    expect(secretary.calls[0]!.message_id).toBe(`tg:6212:${first.message_id}`);
+    expect(secretary.calls[0]!.message_id).toBe(`tg:6212:${last.message_id}`);
     expect(tg.sent.map((m) => m.text)).toEqual([`Ответ на: ${secretary.calls[0]!.request}`]);
   });
 

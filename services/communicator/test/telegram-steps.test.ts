@@ -18,6 +18,7 @@ import {
   REFUSAL_REPLIES,
   REQUEST_CUT_MARKER,
   SEND_RETRY_DELAYS_MS,
+  SEND_RETRY_MAX_FAILURES,
   TEXT_ONLY_REPLY,
   analyzeRequestOf,
   decisionTextOf,
@@ -407,7 +408,7 @@ describe('step: deliver (sendRetryStep)', () => {
     });
   });
 
-  it('retries 5xx and network errors on the schedule (±20 %), then gives up as unavailable', () => {
+  it('retries 5xx and network errors on the schedule (±20 %), then every last step, then gives up as unavailable', () => {
     const low = () => 0;
     const high = () => 1;
     expect(sendRetryStep(failure('unavailable'), 0, false, low)).toEqual({ action: 'retry', delayMs: 200 });
@@ -419,7 +420,16 @@ describe('step: deliver (sendRetryStep)', () => {
       action: 'retry',
       delayMs: SEND_RETRY_DELAYS_MS[last - 1]! * 0.8,
     });
-    expect(sendRetryStep(failure('unavailable'), last, false)).toEqual({ action: 'give_up', reason: 'unavailable' });
+    // Past the schedule the last step repeats, so an outage of a few minutes is waited out (about 15 in all).
+    expect(sendRetryStep(failure('unavailable'), last, false, low)).toEqual({
+      action: 'retry',
+      delayMs: SEND_RETRY_DELAYS_MS[last - 1]! * 0.8,
+    });
+    expect(sendRetryStep(failure('unavailable'), SEND_RETRY_MAX_FAILURES - 1, false).action).toBe('retry');
+    expect(sendRetryStep(failure('unavailable'), SEND_RETRY_MAX_FAILURES, false)).toEqual({
+      action: 'give_up',
+      reason: 'unavailable',
+    });
   });
 });
 

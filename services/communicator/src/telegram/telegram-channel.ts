@@ -49,6 +49,9 @@ export const HELP_TEXT = [
 export const TEXT_ONLY_REPLY =
   'Я понимаю только текст. Пожалуйста, опишите вопрос словами (стикеры, фото без подписи, голосовые и файлы я не читаю).';
 export const NOT_APPROVER_REPLY = 'Согласовывать действия Workemon можно только из чата согласующего.';
+/** The answer to a message sent on behalf of a group or channel (an anonymous admin): who asks must be known. */
+export const ANONYMOUS_REPLY =
+  'Я не могу принять запрос, отправленный от имени группы или канала: мне нужно знать, кто спрашивает. Пожалуйста, напишите от своего аккаунта.';
 export const GAVE_UP_REPLY = 'Извините, не удалось обработать ваше сообщение. Пожалуйста, повторите его чуть позже.';
 /**
  * What the user reads when the secretary refuses a request (a 4xx not worth retrying): the secretary's own message
@@ -98,9 +101,17 @@ export const HELD_PARTS_WAIT_WINDOWS = 2;
 
 /**
  * Delays (ms) between sends of one answer after 5xx or network errors: fast first (a blip of the Bot API),
- * then seconds; after the last the update is given up (`workemon_replies_failed_total{reason="unavailable"}`).
+ * then seconds, then the last one again until SEND_RETRY_MAX_FAILURES, when the update is given up
+ * (`workemon_replies_failed_total{reason="unavailable"}`).
  */
 export const SEND_RETRY_DELAYS_MS = [250, 750, 2000, 5000, 10_000, 20_000, 30_000, 30_000];
+/**
+ * 5xx/network failures of one piece before its update is given up: the SEND_RETRY_DELAYS_MS steps, then one try
+ * every last step (30 s) — about 15 minutes in all. An outage of the Bot API or of the egress proxy of a few minutes
+ * is common; the answer, already decided, waits it out instead of being lost. The chat's later messages wait behind
+ * it; other chats do not.
+ */
+export const SEND_RETRY_MAX_FAILURES = 36;
 /** Delays (ms) between tries to record an update as handled, or to look it up, while the secretary is away. */
 const RECORD_RETRY_DELAYS_MS = [200, 500, 1000, 2000, 5000];
 /** While some update is pending the offset cannot move past it, so getUpdates answers at once: poll this often. */
@@ -178,13 +189,19 @@ export const MERGE_POLL_GRACE_MS = 3000;
  * Whether the wait for more parts of a merge is over: `mergeWindowMs` passed since the last part arrived, and a
  * getUpdates that started after that answered (`polledAt`: the start, ms, of the last getUpdates that answered),
  * so parts Telegram already held — an album split across two batches — are in the queue. Without such a poll
- * (getUpdates failing) the merge goes ahead MERGE_POLL_GRACE_MS later. Returns the wait (ms), 0 when over.
+ * (getUpdates failing) the merge goes ahead `graceMs` (default MERGE_POLL_GRACE_MS) later. Returns the wait (ms), 0
+ * when over.
  */
-export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: number, polledAt = now): number {
+export function mergeWaitMs(
+  lastArrivedAt: number,
+  now: number,
+  mergeWindowMs: number,
+  polledAt = now,
+  graceMs = MERGE_POLL_GRACE_MS,
+): number {
   const closes = lastArrivedAt + mergeWindowMs;
   if (now < closes) return closes - now;
-  if (polledAt < closes && now < closes + MERGE_POLL_GRACE_MS)
-    return Math.min(BUSY_POLL_MS, closes + MERGE_POLL_GRACE_MS - now);
+  if (polledAt < closes && now < closes + graceMs) return Math.min(BUSY_POLL_MS, closes + graceMs - now);
   return 0;
 }
 
@@ -209,12 +226,17 @@ export function mergeWaitMs(lastArrivedAt: number, now: number, mergeWindowMs: n
  * without media (its media may follow, uploaded after it) and after a greeting alone (its question may follow).
  *
  * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
+ * @param albumGraceMs how long (ms) an album waits past its window for such a poll (mergeWaitMs): the channel gives
+ *   it TELEGRAM_REQUEST_TIMEOUT on top of MERGE_POLL_GRACE_MS, so a poll that went silent with the album's next part
+ *   at Telegram is given up and the next one brings it; answering the parts in hand would send "text only" for them
+ *   and then answer the caption apart.
  */
 export function nextJob(
   items: Queued[],
   now: number,
   mergeWindowMs: number,
   polledAt = now,
+  albumGraceMs = MERGE_POLL_GRACE_MS,
 ): { job: Queued[] } | { waitMs: number } {
   const head = items[0]!;
   if (!isMessage(head)) return { job: [head] };
@@ -222,7 +244,7 @@ export function nextJob(
   const job: QueuedMessage[] = [];
   for (let unit = unitOf(items, head); ;) {
     if (mediaGroupOf(unit[0]!.classified.message) !== undefined) {
-      const waitMs = mergeWaitMs(lastArrivalOf(unit), now, mergeWindowMs, polledAt);
+      const waitMs = mergeWaitMs(lastArrivalOf(unit), now, mergeWindowMs, polledAt, albumGraceMs);
       if (waitMs > 0) return { waitMs };
     }
     job.push(...unit);
@@ -274,6 +296,8 @@ const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCapt
 /** Whether `unit` (of the same sender, in the window) belongs to `job` (see nextJob). */
 function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number): boolean {
   const first = unit[0]!;
+  // One anonymous admin cannot be told from another (one fake sender): their messages are answered one by one.
+  if ([first, ...job].some((q) => q.classified.anonymous)) return false;
   if (isGreetingJob(job)) return isQuestionAfterGreeting(job, unit);
   if (!sameSenderWithin(first, job.at(-1)!, windowS)) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
@@ -316,15 +340,17 @@ function expectsMore(job: QueuedMessage[]): boolean {
 
 /**
  * A job of greetings alone (isGreetingOnly: "Привет!", "Добрый день"; text messages, not forwards; at most
- * GREETING_CHAIN_MAX of them): its question follows.
+ * GREETING_CHAIN_MAX of them): its question follows. So does the bot's mention alone (`@bot` in a group: its
+ * request text is empty), a call for attention as a greeting is; with no question after it, it gets the help.
  */
 const isGreetingJob = (job: QueuedMessage[]): boolean =>
   job.length <= GREETING_CHAIN_MAX &&
   job.every(
     (q) =>
+      !q.classified.anonymous &&
       'text' in q.classified.message &&
       forwardOriginOf(q.classified.message) === undefined &&
-      isGreetingOnly(q.classified.text),
+      (isGreetingOnly(q.classified.text) || (q.classified.text === '' && !!ownTextOf(q.classified.message)?.trim())),
   );
 
 /** Whether `next` comes from the sender of `previous` within `windowS` seconds of it (Message.date). */
@@ -813,12 +839,16 @@ function continuationOf(state: ChannelState, update: Update): Classified | undef
   const message = update.message;
   if (message.chat.type === 'private' || !message.from) return undefined;
   const forward = forwardOriginOf(message) !== undefined;
-  if (mediaGroupOf(message) !== undefined && !forward) return undefined;
-  if (!followsLongPart(state, message, forward)) return undefined;
+  const album = forward ? undefined : mediaGroupOf(message);
+  // An album is the question after a greeting (screenshots with the question as caption): its first part follows
+  // the greeting, its other parts follow that part.
+  if (album !== undefined) {
+    if (!albumFollows(state, message, album) && !followsGreeting(state, message)) return undefined;
+  } else if (!followsLongPart(state, message, forward)) return undefined;
   const classified = classifyUpdate(update, state.me);
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   const text = ownTextOf(message);
-  if (!text && !forward) return undefined;
+  if (!text && !forward && album === undefined) return undefined;
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
 }
 
@@ -858,6 +888,26 @@ function followsLongPart(state: ChannelState, message: Message, forward: boolean
   if (isGreetingJob([last])) return isGroupQuestionAfterGreeting(state, last, message);
   const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
   return message.date - part.date <= windowS && (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS);
+}
+
+/** Whether another part of `album` is queued in `message`'s chat as following what its sender queued before. */
+function albumFollows(state: ChannelState, message: Message, album: string): boolean {
+  return !!state.chats
+    .get(String(message.chat.id))
+    ?.items.some(
+      (q) =>
+        isMessage(q) &&
+        q.continuation === 'follows' &&
+        q.classified.message.from?.id === message.from?.id &&
+        mediaGroupOf(q.classified.message) === album,
+    );
+}
+
+/** Whether the last message `message`'s sender queued in its chat is a greeting to the bot that `message` answers. */
+function followsGreeting(state: ChannelState, message: Message): boolean {
+  const last = state.chats.get(String(message.chat.id))?.items.findLast((q) => senderIdOf(q) === message.from?.id);
+  if (!last || !isMessage(last) || topicOf(last.classified.message) !== topicOf(message)) return false;
+  return isGreetingJob([last]) && isGroupQuestionAfterGreeting(state, last, message);
 }
 
 /**
@@ -932,7 +982,13 @@ function enqueue(state: ChannelState, ...items: Queued[]): void {
 /** Drains one chat's queue, one job at a time, in order; a job that fails on a bug is tried again in 5 s. */
 async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): Promise<void> {
   while (chat.items.length > 0 && !state.stopping) {
-    const next = nextJob(chat.items, Date.now(), state.settings.mergeWindowMs, state.polledAt ?? 0);
+    const next = nextJob(
+      chat.items,
+      Date.now(),
+      state.settings.mergeWindowMs,
+      state.polledAt ?? 0,
+      state.settings.requestTimeoutMs + MERGE_POLL_GRACE_MS,
+    );
     if ('waitMs' in next) {
       await waitFor(state, next.waitMs, (wake) => (chat.wake = wake));
       chat.wake = undefined;
@@ -1118,8 +1174,16 @@ export function fixedReplyOf(text: string): string | undefined {
   return undefined;
 }
 
-/** The secretary request of a message job (text capped at `maxRequestChars`). */
-export function analyzeRequestOf(message: Message, text: string, maxRequestChars: number): AnalyzeRequest {
+/**
+ * The secretary request of a message job: `message` its first message (the sender, the chat), `last` its last (the
+ * `message_id`, `tg:<chat>:<last message>`), `text` capped at `maxRequestChars`.
+ */
+export function analyzeRequestOf(
+  message: Message,
+  text: string,
+  maxRequestChars: number,
+  last: Message = message,
+): AnalyzeRequest {
   const from = message.from!;
   const chatId = message.chat.id;
   return {
@@ -1128,7 +1192,11 @@ export function analyzeRequestOf(message: Message, text: string, maxRequestChars
     telegram_user_id: String(from.id),
     // Cut on a character boundary (never inside a surrogate pair), saying so.
     request: cutText(text, maxRequestChars, { marker: REQUEST_CUT_MARKER, at: 'character' }),
-    message_id: `tg:${chatId}:${message.message_id}`,
+    // The job's last message names it: which messages a job joins depends on when they arrived, and a process that
+    // restarts may join more to a first message whose analysis the secretary already stored (a greeting analysed
+    // alone, then killed before it answered). Under the first message's id the secretary would give that stored
+    // answer back and the rest would never be analysed; the last one is new to it whenever the job grew.
+    message_id: `tg:${chatId}:${last.message_id}`,
     thread_key: message.chat.type === 'private' ? `tg:${chatId}` : `tg:${chatId}:${from.id}`,
   };
 }
@@ -1162,6 +1230,8 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
     });
     return { send: false, outcome: 'skipped', reason: late.reason };
   }
+  // Sent on behalf of a group or channel: nobody to check against the directory, so no analysis and no budget.
+  if (job.some((q) => q.classified.anonymous)) return { send: true, ...target, text: ANONYMOUS_REPLY, outcome: 'sent' };
   // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
   const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
   const fixed = mentionOnly ? HELP_TEXT : fixedReplyOf(text);
@@ -1171,7 +1241,7 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
     state.logger.warn('Telegram sender over the hourly limit; no reply', { telegram: { update_id: updateId } });
     return { send: false, outcome: 'skipped', reason: 'rate_limited' };
   }
-  const request = analyzeRequestOf(message, text, state.settings.maxRequestChars);
+  const request = analyzeRequestOf(message, text, state.settings.maxRequestChars, job.at(-1)!.classified.message);
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
 }
 
@@ -1454,11 +1524,11 @@ async function removeButtons(state: ChannelState, query: CallbackQuery): Promise
  * What to do after a failed sendMessage of one piece (Bot API errors by kind):
  * - `migrate`: 400 with migrate_to_chat_id, the first time in this answer → send to the supergroup at once;
  * - `give_up`: a permanent refusal (403 blocked, 400 chat not found, a second migration …), or 5xx/network
- *   after every SEND_RETRY_DELAYS_MS step (`reason: 'unavailable'`);
+ *   SEND_RETRY_MAX_FAILURES times (`reason: 'unavailable'`);
  * - `wait`: 429 → `retry_after` seconds (this chat only; not counted); 401/404 (the token was revoked) → a minute,
  *   for as long as it lasts: the answer is kept, never given up — a person fixes the token, and on a stop the update
  *   stays unconfirmed for the next process;
- * - `retry`: 5xx/network → the next SEND_RETRY_DELAYS_MS step, ±20 %.
+ * - `retry`: 5xx/network → the next SEND_RETRY_DELAYS_MS step (its last once they are used up), ±20 %.
  *
  * @param failures 5xx/network failures of this piece before this one.
  */
@@ -1476,8 +1546,9 @@ export function sendRetryStep(
   if (failure.kind === 'rejected' || failure.kind === 'migrated') return { action: 'give_up', reason: failure.reason };
   if (failure.kind === 'rate_limited') return { action: 'wait', delayMs: (failure.retryAfterS ?? 1) * 1000 };
   if (failure.kind === 'unauthorized') return { action: 'wait', delayMs: UNAUTHORIZED_WAIT_MS };
-  if (failures >= SEND_RETRY_DELAYS_MS.length) return { action: 'give_up', reason: 'unavailable' };
-  return { action: 'retry', delayMs: spreadMs(SEND_RETRY_DELAYS_MS[failures]!, 0.2, random) };
+  if (failures >= SEND_RETRY_MAX_FAILURES) return { action: 'give_up', reason: 'unavailable' };
+  const step = SEND_RETRY_DELAYS_MS[Math.min(failures, SEND_RETRY_DELAYS_MS.length - 1)]!;
+  return { action: 'retry', delayMs: spreadMs(step, 0.2, random) };
 }
 
 /** Delivers a reply (see `deliver`), then reports its audit event. */

@@ -9,7 +9,17 @@ import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/typ
  */
 export type Classified =
   | { kind: 'ignore'; reason: string }
-  | { kind: 'message'; chatKey: string; message: Message; text: string }
+  | {
+      kind: 'message';
+      chatKey: string;
+      message: Message;
+      text: string;
+      /**
+       * Sent on behalf of a chat (isSentAsChat: an anonymous group admin, a member posting as a channel) and
+       * addressed to the bot: nobody the directory can check, so it gets ANONYMOUS_REPLY, never an analysis.
+       */
+      anonymous?: true;
+    }
   | { kind: 'callback'; chatKey: string; query: CallbackQuery };
 
 /** The durable "handled" key of an update (secretary `POST /deliveries`), unique per chat and message. */
@@ -237,6 +247,14 @@ export function attachmentNoteOf(names: string[]): string | undefined {
   return `[Вложения (не переданы): ${list.join(', ')}]`;
 }
 
+/** A message sent on behalf of a chat (isSentAsChat) and addressed to this bot, classified `anonymous`; else none. */
+function anonymousOf(message: Message, me: UserFromGetMe | undefined): Classified | undefined {
+  if (!isSentAsChat(message) || isAutomaticForward(message) || isServiceMessage(message)) return undefined;
+  const { addressed, text } = addressedText(message, me);
+  if (!addressed || isOtherBotsCommand(text, me)) return undefined;
+  return { kind: 'message', chatKey: String(message.chat.id), message, text: '', anonymous: true };
+}
+
 /** Step "classify": what to do with one update (see Classified). */
 export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): Classified {
   if ('callback_query' in update) {
@@ -245,7 +263,7 @@ export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): C
   }
   if (!('message' in update)) return { kind: 'ignore', reason: 'unsupported_update' };
   const message = update.message;
-  if (!message.from || message.from.is_bot) return { kind: 'ignore', reason: 'bot_sender' };
+  if (!message.from || message.from.is_bot) return anonymousOf(message, me) ?? { kind: 'ignore', reason: 'bot_sender' };
   // A channel post Telegram copies into the channel's discussion group (sent as 777000 "Telegram", not a bot).
   if (isAutomaticForward(message)) return { kind: 'ignore', reason: 'automatic_forward' };
   // A pin, an auto-delete timer, a wallpaper, new members …: nobody wrote anything to answer.
@@ -257,6 +275,17 @@ export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): C
   const context = replyContextOf(message, me);
   const request = context ? [context, words].filter(Boolean).join('\n') : words;
   return { kind: 'message', chatKey: String(message.chat.id), message, text: request };
+}
+
+/**
+ * A group message sent on behalf of a chat: an anonymous group admin (`from` is GroupAnonymousBot, `sender_chat` the
+ * group) or a member posting as a channel (`from` is Channel_Bot, `sender_chat` the channel). Bot API "Message":
+ * `sender_chat` — "the sender of the message when sent on behalf of a chat"; `from` then holds "a fake sender user
+ * in non-channel chats".
+ */
+export function isSentAsChat(message: Message): boolean {
+  const senderChat = (message as { sender_chat?: { id: number } }).sender_chat;
+  return message.chat.type !== 'private' && senderChat !== undefined && message.from?.is_bot === true;
 }
 
 /** Telegram's own service account: the sender of channel posts copied into discussion groups, and of notices. */
@@ -342,33 +371,35 @@ const GREETING_COMPANIONS = new Set(
 /** At most this many words make a greeting alone ("Доброго времени суток, коллеги" is five). */
 export const GREETING_MAX_WORDS = 5;
 
+/** At most this many capitalised words after the salutation name whom it greets ("Здравствуйте, Анна Петровна!"). */
+const GREETING_NAME_MAX_WORDS = 2;
+
 /**
- * Whether `text` is a greeting and nothing else ("Привет!", "Добрый день, коллеги", "Hi there 👋"): at most
- * GREETING_MAX_WORDS words (letters or digits; punctuation and emoji are not words), each a salutation or a word
- * that goes with one, at least one a salutation (a GREETING_HEADS word, or "добрый"/"good" before a time of day).
- * People greet in a message of their own and send the question right after it; the channel joins the two
- * (telegram-channel.ts nextJob), so the question is not answered with "how can I help?" first. Case-insensitive;
- * `ё` counts as `е`.
+ * Whether `text` is a greeting and nothing else ("Привет!", "Добрый день, коллеги", "Hi there 👋", "Здравствуйте,
+ * Workemon!"): at most GREETING_MAX_WORDS words (letters or digits; punctuation and emoji are not words), each a
+ * salutation or a word that goes with one, at least one a salutation (a GREETING_HEADS word, or "добрый"/"good"
+ * before a time of day); after the salutation, up to GREETING_NAME_MAX_WORDS capitalised words in a row may name
+ * whom it greets (the bot's display name, a person's). People greet in a message of their own and send the question
+ * right after it; the channel joins the two (telegram-channel.ts nextJob), so the question is not answered with "how
+ * can I help?" first. Case-insensitive but for the name; `ё` counts as `е`.
  */
 export function isGreetingOnly(text: string): boolean {
-  const words = text
-    .toLowerCase()
+  const written = text
     .replaceAll('ё', 'е')
+    .replaceAll('Ё', 'Е')
     .split(/[^\p{L}\p{N}]+/u)
     .filter(Boolean);
+  const words = written.map((w) => w.toLowerCase());
+  const salutation = (i: number) =>
+    GREETING_HEADS.has(words[i]!) || (GREETING_ADJECTIVES.has(words[i]!) && GREETING_TIMES.has(words[i + 1]!));
+  const known = (i: number) => salutation(i) || GREETING_TIMES.has(words[i]!) || GREETING_COMPANIONS.has(words[i]!);
+  const first = words.findIndex((_w, i) => salutation(i));
+  if (first < 0 || words.length > GREETING_MAX_WORDS) return false;
+  const names = words.map((_w, i) => i).filter((i) => !known(i));
+  // Whom it greets by name: capitalised, after the salutation, one run.
   return (
-    words.length > 0 &&
-    words.length <= GREETING_MAX_WORDS &&
-    words.some(
-      (word, i) => GREETING_HEADS.has(word) || (GREETING_ADJECTIVES.has(word) && GREETING_TIMES.has(words[i + 1]!)),
-    ) &&
-    words.every(
-      (word, i) =>
-        GREETING_HEADS.has(word) ||
-        (GREETING_ADJECTIVES.has(word) && GREETING_TIMES.has(words[i + 1]!)) ||
-        GREETING_TIMES.has(word) ||
-        GREETING_COMPANIONS.has(word),
-    )
+    names.length <= GREETING_NAME_MAX_WORDS &&
+    names.every((i, k) => i > first && /^\p{Lu}/u.test(written[i]!) && (k === 0 || i === names[k - 1]! + 1))
   );
 }
 
