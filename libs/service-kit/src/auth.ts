@@ -168,20 +168,58 @@ export function isLoopbackHost(host: string): boolean {
     .trim()
     .toLowerCase()
     .replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+  return h === 'localhost' || isLoopbackAddress(h);
+}
+
+/**
+ * Whether an IP address is a loopback one: 127.0.0.0/8 (RFC 1122 §3.2.1.3), ::1 (RFC 4291 §2.5.3), or an IPv4
+ * loopback address mapped into IPv6 (`::ffff:127.x.y.z`, RFC 4291 §2.5.5.2: how a dual-stack socket reports an IPv4
+ * peer). Takes addresses, not names: a socket's `remoteAddress` is always one.
+ */
+export function isLoopbackAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  return a === '::1' || /^127(\.\d{1,3}){3}$/.test(a);
 }
 
 /** `localhost`, a `.localhost` name (RFC 6761 §6.3: always loopback) or a loopback address. */
 const isLoopbackName = (hostname: string) => isLoopbackHost(hostname) || /\.localhost\.?$/i.test(hostname);
 
 /**
- * Whether a call without a key comes from a client on this machine rather than from a browser page of another
- * site: the Host field names loopback (a page that rebinds its own DNS name to 127.0.0.1 still sends that name),
- * an Origin, when sent, is a loopback one, and Sec-Fetch-Site (Fetch Metadata), when sent, says same-origin or
- * none. curl, scripts and the services' clients send no Origin nor Sec-Fetch-Site. An open class is reachable on
- * loopback only (authForStart), so any web page the user opens could otherwise read or change it.
+ * Fields an HTTP intermediary adds to what it forwards: `Forwarded` (RFC 7239), `Via` (RFC 9110 §7.6.3: a proxy
+ * must send it, though nginx does not), and the de-facto `X-Forwarded-For`, `-Host`, `-Proto`, `-Port`, `-Server`
+ * (nginx's and Apache mod_proxy's usual settings, HAProxy `option forwardfor`, Caddy, Traefik) and `X-Real-IP`
+ * (nginx's realip convention). A call carrying any of them came through a proxy: whoever sent it to the proxy may
+ * be anywhere on the network, whatever the proxy's own connection and Host say.
+ */
+const PROXY_FIELDS = [
+  'forwarded',
+  'via',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-real-ip',
+] as const;
+
+/**
+ * Whether a call without a key comes from a client on this machine, rather than from the network through a reverse
+ * proxy on this machine or from a browser page of another site. All of these must hold:
+ * - the TCP peer (`req.socket.remoteAddress`) is a loopback address: the connection itself was made on this
+ *   machine (the Host field alone is whatever the sender wrote: nginx's default `proxy_pass http://127.0.0.1:8000`
+ *   sends `Host: 127.0.0.1:8000` for every caller on the network);
+ * - the call carries none of `PROXY_FIELDS`: a proxied call is not this machine's, whatever else it says;
+ * - the Host field names loopback (a page that rebinds its own DNS name to 127.0.0.1 still sends that name);
+ * - an Origin, when sent, is a loopback one, and Sec-Fetch-Site (Fetch Metadata), when sent, says same-origin or
+ *   none. curl, scripts and the services' clients send no Origin nor Sec-Fetch-Site.
+ * An open class is reachable on loopback only (authForStart), so any web page the user opens, or any proxy in front,
+ * could otherwise read or change it. A proxy that forwards without adding any of `PROXY_FIELDS` cannot be told from
+ * a local client: an installation without keys must never sit behind one (docs/operations.md).
  */
 function fromThisMachine(req: Request): boolean {
+  const peer = req.socket?.remoteAddress;
+  if (peer === undefined || !isLoopbackAddress(peer)) return false;
+  for (const field of PROXY_FIELDS) if (req.headers[field] !== undefined) return false;
   const hostname = (field: string | undefined) => {
     try {
       return field ? new URL(field.includes('://') ? field : `http://${field}`).hostname : undefined;
@@ -207,14 +245,16 @@ export type Authenticator = {
    * Middleware for a route that accepts `classes`: `Authorization: Bearer <key>` must hold a key of one of them.
    * No key, or a key of no class: 401 (with `WWW-Authenticate: Bearer`); a valid key of another class: 403.
    * Two or more Authorization fields: 401, whatever they hold (RFC 9110 §11.6.2: one field). A call without a
-   * key on an open class is also 401 when it comes from a web page rather than this machine (`fromThisMachine`).
+   * key on an open class is also 401 unless it comes from a client on this machine (`fromThisMachine`): a loopback
+   * TCP peer and Host, no proxy's forwarding fields, no web page of another site.
    * On success `res.locals.principal` is the caller's `Principal`. A call without a key passes as
    * `{keyClass, name: 'anonymous'}` when one of `classes` is open.
    */
   require: (classes: readonly KeyClass[]) => RequestHandler;
   /**
    * Whether `req` would pass `require(classes)`, asked without answering it: one Authorization field holding a key
-   * of one of `classes`, or none while one of them is open and the call comes from this machine. Never throws; for
+   * of one of `classes`, or none while one of them is open and the call comes from this machine (the same
+   * `fromThisMachine` as `require`, so a proxied keyless call sees no more than it may do). Never throws; for
    * open routes that show more to some callers (GET /health's details).
    */
   allows: (req: Request, classes: readonly KeyClass[]) => boolean;
@@ -279,8 +319,9 @@ export function createAuthenticator(keys: Partial<ApiKeys>, options: Authenticat
         if (header === undefined || /^\s*(Bearer\s*)?$/i.test(header)) {
           if (openHere && !fromThisMachine(req))
             throw errors.unauthorized(
-              `Missing API key: a call without a key is taken only from this machine (Host localhost or 127.0.0.1, ` +
-                `not from a web page of another site); send Authorization: Bearer <key> with ${wanted} key`,
+              `Missing API key: a call without a key is taken only from a client on this machine (connected over ` +
+                `loopback with Host localhost or 127.0.0.1, not through a proxy, not from a web page of another site); ` +
+                `send Authorization: Bearer <key> with ${wanted} key`,
             );
           if (openHere) {
             res.locals['principal'] = { keyClass: openHere, name: ANONYMOUS, anonymous: true } satisfies Principal;

@@ -37,7 +37,7 @@ export {
   type CamelCaseKeys,
   type Env,
 } from './config.js';
-export { createOpenApi, validated, type OpenApi, type OpenApiOptions, type ValidatedRequest } from './openapi.js';
+export { createOpenApi, validated, type OpenApi, type ValidatedRequest } from './openapi.js';
 export {
   createAuthenticator,
   authForStart,
@@ -50,6 +50,7 @@ export {
   checkApiKeyLengths,
   MIN_API_KEY_LENGTH,
   RECOMMENDED_API_KEY_LENGTH,
+  isLoopbackAddress,
   isLoopbackHost,
   principalOf,
   KEY_CLASSES,

@@ -18,8 +18,6 @@ type Parameter = {
 };
 type Operation = {
   operationId?: string;
-  /** Workemon's extension: an unknown query parameter is a 400 instead of being ignored (see createOpenApi). */
-  'x-reject-unknown-query'?: boolean;
   parameters?: Parameter[];
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
   responses?: Record<string, { content?: Record<string, { schema?: Record<string, unknown> }>; $ref?: string }>;
@@ -102,20 +100,19 @@ export function validated<T extends Partial<ValidatedRequest> = ValidatedRequest
 
 export type OpenApi = {
   document: OpenApiDocument;
-  /** Express middleware validating query, path parameters and JSON body against the operation. */
+  /**
+   * Express middleware validating query, path parameters and JSON body against the operation: a query parameter
+   * the operation does not declare, a bad value, a bad body are each a 400 in the contract's shape.
+   */
   validate(operationId: string): RequestHandler;
+  /**
+   * The query half of `validate`, for a route that reads a body that is not JSON (a raw mail) before `validate`
+   * would run: undeclared or bad query parameters are a 400 before anything is read or done. Sets nothing.
+   */
+  validateQuery(operationId: string): RequestHandler;
   /** Problems of a response against the document (empty when it matches); for tests. */
   responseProblems(operationId: string, status: number, body: unknown): string[];
   operation(operationId: string): { method: string; path: string };
-};
-
-export type OpenApiOptions = {
-  /**
-   * Unknown query parameters are a 400 naming the parameter for every operation (default false: ignored, except
-   * on operations marked `x-reject-unknown-query: true` in the document, where a silently ignored filter would
-   * return the wrong rows).
-   */
-  rejectUnknownQuery?: boolean;
 };
 
 /**
@@ -130,9 +127,8 @@ type RequestPlan = {
   queryNames: ReadonlySet<string>;
   /** Each query parameter's declared JSON Schema `type` (an array parameter may repeat). */
   queryTypes: ReadonlyMap<string, unknown>;
-  rejectUnknown: boolean;
-  /** The known query parameters, for the message naming an unknown one (`none` when there are none). */
-  known: string;
+  /** The 400 message's tail for an unknown query parameter, naming the known ones (`validatedQuery`). */
+  unknownQueryText: string;
 };
 
 /** The JSON Schema of an operation's query or path parameters, as one object (path parameters always required). */
@@ -150,7 +146,6 @@ function compileRequestPlan(
   op: Operation,
   ajv: InstanceType<typeof Ajv>,
   coercing: InstanceType<typeof Ajv>,
-  options: OpenApiOptions,
 ): RequestPlan {
   const bodySchema = op.requestBody?.content?.['application/json']?.schema;
   const queryParams = (op.parameters ?? []).filter((p) => p.in === 'query');
@@ -162,8 +157,9 @@ function compileRequestPlan(
     bodyRequired: op.requestBody?.required ?? false,
     queryNames,
     queryTypes: new Map(queryParams.map((p) => [p.name, p.schema?.['type']])),
-    rejectUnknown: options.rejectUnknownQuery === true || op['x-reject-unknown-query'] === true,
-    known: [...queryNames].join(', ') || 'none',
+    unknownQueryText: queryNames.size
+      ? `is not a parameter of this operation (known: ${[...queryNames].join(', ')})`
+      : 'is not a parameter of this operation (it takes no query parameters)',
   };
 }
 
@@ -175,18 +171,17 @@ function throwParameterError(validate: ValidateFunction): never {
 
 /**
  * The request's query parameters, cleaned and validated (a copy: Express 5's `req.query` is a getter, and
- * validation coerces in place). Unknown names are dropped, or a 400 where the operation rejects them; a
- * repeated non-array parameter is a 400; an empty value counts as missing (`?request=` names it as required).
+ * validation coerces in place). A name the operation does not declare is a 400 naming it, on every operation: a
+ * misspelt `dry-run=true` ignored would run the real request and its action, a misspelt filter would answer every
+ * row (OpenAPI 3.0 leaves undeclared parameters to the server; Workemon's contracts are closed, docs/DEVELOPING.md).
+ * A repeated non-array parameter is a 400; an empty value counts as missing (`?request=` names it as required).
+ * Costs one Set lookup per parameter given: the names and messages are compiled at start (`compileRequestPlan`).
  */
 function validatedQuery(raw: Record<string, unknown>, plan: RequestPlan): Record<string, unknown> {
   const q: Record<string, unknown> = {};
   for (const k in raw) {
     const v = raw[k];
-    if (!plan.queryNames.has(k)) {
-      if (plan.rejectUnknown)
-        throw errors.invalidParameter(k, `is not a parameter of this operation (known: ${plan.known})`);
-      continue;
-    }
+    if (!plan.queryNames.has(k)) throw errors.invalidParameter(shownName(k), plan.unknownQueryText);
     if (Array.isArray(v) && plan.queryTypes.get(k) !== 'array') throw errors.invalidParameter(k, 'must be given once');
     // Hostile text is cleaned once, here at the edge, before validation (so NUL alone is an empty value).
     const clean = sanitizeOrRefuse(v, `Parameter '${k}'`);
@@ -194,6 +189,12 @@ function validatedQuery(raw: Record<string, unknown>, plan: RequestPlan): Record
   }
   if (!plan.query(q)) throwParameterError(plan.query);
   return q;
+}
+
+/** An unknown parameter's name as the 400 names it: cleaned like any input, at most 64 characters. */
+function shownName(name: string): string {
+  const clean = sanitizeText(name);
+  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
 }
 
 /** The request's path parameters, cleaned and validated (a copy). */
@@ -254,8 +255,12 @@ function validatedBody(req: Request, plan: RequestPlan): unknown {
   return b;
 }
 
-/** Compiles request and response validators from an OpenAPI 3.0 document. */
-export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions = {}): OpenApi {
+/**
+ * Compiles request and response validators from an OpenAPI 3.0 document. Each `validate(operationId)` compiles its
+ * operation's validators when the route is mounted (at start), never per request. The operation's contract is
+ * closed: an undeclared query parameter is a 400 (`validatedQuery`).
+ */
+export function createOpenApi(document: OpenApiDocument): OpenApi {
   const ajv = new Ajv({ strict: false, allErrors: false, coerceTypes: false, useDefaults: true });
   addFormats(ajv);
   const coercing = new Ajv({ strict: false, allErrors: false, coerceTypes: 'array', useDefaults: true });
@@ -296,7 +301,7 @@ export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions
       return { method, path };
     },
     validate(operationId) {
-      const plan = compileRequestPlan(find(operationId).op, ajv, coercing, options);
+      const plan = compileRequestPlan(find(operationId).op, ajv, coercing);
       return (req, res, next) => {
         // A body error kept for after the key check (json-body.ts deferBodyErrors), on a route without one.
         const bodyError = takeDeferredBodyError(req);
@@ -305,6 +310,13 @@ export function createOpenApi(document: OpenApiDocument, options: OpenApiOptions
         const params = validatedPath(req.params as Record<string, unknown>, plan);
         const body = validatedBody(req, plan);
         res.locals['validated'] = { query, params, body } satisfies ValidatedRequest;
+        next();
+      };
+    },
+    validateQuery(operationId) {
+      const plan = compileRequestPlan(find(operationId).op, ajv, coercing);
+      return (req, _res, next) => {
+        validatedQuery(req.query as Record<string, unknown>, plan);
         next();
       };
     },

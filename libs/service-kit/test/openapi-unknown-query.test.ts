@@ -1,59 +1,92 @@
-// Unknown query parameters: ignored by default, a 400 naming the parameter on operations marked
-// `x-reject-unknown-query: true`, or everywhere with `createOpenApi(doc, {rejectUnknownQuery: true})`.
+// Unknown query parameters are a 400 naming the parameter on every operation, in the contract's error shape: a
+// misspelt `dry-run=true` silently ignored would run the real request, a misspelt filter would answer every row.
 import { describe, expect, it } from 'vitest';
-import express, { type ErrorRequestHandler } from 'express';
+import type { Response } from 'express';
 import request from 'supertest';
+import winston from 'winston';
 import type { OpenApiDocument } from '@workemon/contracts';
-import { createOpenApi, isAppError, validated, type OpenApiOptions } from '../src/index.js';
+import { createLogger, createMetrics, createOpenApi, createServiceApp, validated } from '../src/index.js';
 
 const document: OpenApiDocument = {
   openapi: '3.0.3',
   info: { title: 'test', version: '1' },
   paths: {
-    '/lenient': {
-      get: { operationId: 'lenient', parameters: [{ name: 'status', in: 'query', schema: { type: 'string' } }] },
-    },
-    '/strict': {
+    '/filtered': {
       get: {
-        operationId: 'strict',
-        'x-reject-unknown-query': true,
-        parameters: [{ name: 'status', in: 'query', schema: { type: 'string' } }],
+        operationId: 'filtered',
+        parameters: [
+          { name: 'status', in: 'query', schema: { type: 'string' } },
+          { name: 'dry_run', in: 'query', schema: { type: 'boolean' } },
+        ],
       },
+    },
+    '/bare': { get: { operationId: 'bare' }, post: { operationId: 'barePost' } },
+    '/items/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer' } }],
+      get: { operationId: 'item' },
     },
   },
 };
 
-function app(options?: OpenApiOptions) {
-  const openapi = createOpenApi(document, options);
-  const a = express();
-  for (const op of ['lenient', 'strict']) {
-    a.get(`/${op}`, openapi.validate(op), (_req, res) => {
-      res.json(validated(res).query);
-    });
-  }
-  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
-    res.status(isAppError(err) ? err.status : 500).json({ message: (err as Error).message });
-  };
-  a.use(onError);
-  return a;
-}
+const openapi = createOpenApi(document);
+const app = createServiceApp(
+  {
+    service: 't',
+    version: '1',
+    logger: createLogger({ service: 't', stdout: new winston.transports.Console({ silent: true }) }),
+    metrics: createMetrics('t'),
+  },
+  (a) => {
+    const echo = (_req: unknown, res: Response) => res.json(validated(res));
+    a.get('/filtered', openapi.validate('filtered'), echo);
+    a.get('/bare', openapi.validate('bare'), echo);
+    a.post('/bare', openapi.validate('barePost'), echo);
+    a.get('/items/:id', openapi.validate('item'), echo);
+  },
+);
 
 describe('unknown query parameters', () => {
-  it('are dropped by default and a 400 on an operation marked x-reject-unknown-query', async () => {
-    const lenient = await request(app()).get('/lenient').query({ status: 'ok', rule: '1' });
-    expect(lenient.status).toBe(200);
-    expect(lenient.body).toEqual({ status: 'ok' });
-    const strict = await request(app()).get('/strict').query({ status: 'ok', rule: '1' });
-    expect(strict.status).toBe(400);
-    expect(strict.body.message).toBe("Parameter 'rule' is not a parameter of this operation (known: status)");
-    expect((await request(app()).get('/strict').query({ status: 'ok' })).status).toBe(200);
+  it('are a 400 naming the parameter and the known ones, in the contract shape', async () => {
+    for (const misspelt of ['dry-run', 'dryRun', 'status[]', 'Status']) {
+      const res = await request(app)
+        .get('/filtered')
+        .query({ status: 'ok', [misspelt]: 'true' });
+      expect(res.status, misspelt).toBe(400);
+      expect(res.body).toEqual({
+        error: 'Bad Request',
+        statusCode: 400,
+        message: `Parameter '${misspelt}' is not a parameter of this operation (known: status, dry_run)`,
+      });
+      expect(res.headers['x-workemon-error-code']).toBe('invalid_parameter');
+    }
   });
 
-  it('are a 400 everywhere with rejectUnknownQuery', async () => {
-    const res = await request(app({ rejectUnknownQuery: true }))
-      .get('/lenient')
-      .query({ rule: '1' });
+  it('are a 400 on operations that declare no query parameters, GET and POST alike', async () => {
+    const get = await request(app).get('/bare?username=x');
+    expect(get.status).toBe(400);
+    expect(get.body.message).toBe(
+      "Parameter 'username' is not a parameter of this operation (it takes no query parameters)",
+    );
+    const post = await request(app).post('/bare?dry_run=true').send({});
+    expect(post.status).toBe(400);
+    expect(post.body.message).toMatch(/^Parameter 'dry_run' is not a parameter/);
+    // Path parameters are not query parameters: `?id=` is unknown here.
+    expect((await request(app).get('/items/3?id=4')).status).toBe(400);
+  });
+
+  it('name a hostile parameter cleaned and cut short', async () => {
+    const res = await request(app).get(`/bare?${'x'.repeat(500)}%0D%0Ay=1`);
     expect(res.status).toBe(400);
-    expect(res.body.message).toContain("'rule'");
+    expect(res.body.message).toBe(
+      `Parameter '${'x'.repeat(64)}…' is not a parameter of this operation (it takes no query parameters)`,
+    );
+  });
+
+  it('leave declared ones alone', async () => {
+    const res = await request(app).get('/filtered').query({ status: 'ok', dry_run: 'true' });
+    expect(res.status).toBe(200);
+    expect(res.body.query).toEqual({ status: 'ok', dry_run: true });
+    expect((await request(app).get('/bare')).status).toBe(200);
+    expect((await request(app).get('/items/3')).body.params).toEqual({ id: 3 });
   });
 });

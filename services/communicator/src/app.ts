@@ -11,7 +11,7 @@ import {
 } from '@workemon/service-kit';
 import type { SecretaryClient } from './secretary-client.js';
 import type { OutboundSender } from './outbound-sender.js';
-import type { DryRunInput, DryRunVerdict } from './email/mail-dry-run.js';
+import type { MailDryRun } from './email/mail-dry-run.js';
 import { createSendRoutes } from './send-routes.js';
 import { createTestMailRoutes } from './test-mail-routes.js';
 
@@ -51,8 +51,11 @@ export type AppDeps = {
   outbound: OutboundSender;
   /** Current state of the channels; undefined entries are channels that are not configured. */
   channelHealth: () => ChannelHealth;
-  /** POST /test (email/mail-dry-run.ts); undefined when the email channel is not configured (then 501). */
-  dryRun?: (input: DryRunInput) => Promise<DryRunVerdict>;
+  /**
+   * POST /test (email/mail-dry-run.ts), given the caller's view (an admin key's, or a client key's: no more than the
+   * secretary shows a client key); undefined when the email channel is not configured (then 501).
+   */
+  dryRun?: MailDryRun;
   /** Largest raw mail POST /test takes, in bytes (MAX_MAIL_BYTES). */
   maxMailBytes?: number;
   now?: () => number;

@@ -39,30 +39,71 @@ export type OutboundSenderDeps = {
 type DeliveryResult = { messageId?: string } | { error: unknown };
 
 /**
+ * What makes two `POST /send` requests the same message: everything but the key (the channel is in the key of the
+ * maps). Compared as text, so `buttons` in the same order are the same.
+ */
+function fingerprintOf(request: SendRequest): string {
+  return JSON.stringify([
+    request.to,
+    request.text,
+    request.buttons ?? null,
+    request.subject ?? null,
+    request.in_reply_to ?? null,
+  ]);
+}
+
+/**
+ * The 409 for an `idempotency_key` reused with another message. Reporting the first outcome (`delivered: true,
+ * duplicate: true`) would tell the caller that a message it never sent was delivered; sending it would break the
+ * key's promise. IETF draft-ietf-httpapi-idempotency-key-header §2.7 refuses such a reuse (422 there; 409 is its
+ * answer to a key whose first request is still running, which this is too when the first one has not finished)
+ * and Stripe's API does likewise ("Keys for idempotent requests can only be used with the same parameters they
+ * were first used with"). Not retryable: the same request gets the same answer for the idempotency window.
+ */
+function idempotencyKeyReused(): AppError {
+  return new AppError(
+    'idempotency_key_reused',
+    409,
+    'idempotency_key was already used for another message (recipient, text, subject, in_reply_to or buttons ' +
+      'differ) within 24 h: nothing was sent; use a new key for a new message',
+    { retryable: false },
+  );
+}
+
+/**
  * `POST /send`: messages the secretary's actions ask for. A repeated `idempotency_key` (within 24 h, in this
- * process) returns the first outcome and sends nothing; the email Message-ID is derived from the key too, so
- * a repeat after a restart is still one message to the recipient's mail server.
+ * process) with the same message returns the first outcome and sends nothing; with another message (recipient,
+ * text, subject, in_reply_to or buttons) it is a 409 `idempotency_key_reused` and sends nothing. The email
+ * Message-ID is derived from the key too, so a repeat after a restart is still one message to the recipient's
+ * mail server.
  */
 export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
   const now = deps.now ?? Date.now;
-  const seen = new Map<string, { at: number; result: Promise<SendResponse> }>();
+  // Every key in flight or delivered within IDEMPOTENCY_TTL_MS, with the fingerprint of the message it carried.
+  const seen = new Map<string, { at: number; fingerprint: string; result: Promise<SendResponse> }>();
   // Telegram pieces already delivered under a key whose delivery then failed: a retry with the key sends the rest.
   const partial = new Map<string, { at: number; fingerprint: string; progress: TelegramProgress }>();
 
-  function remember(key: string, result: Promise<SendResponse>) {
+  function remember(key: string, fingerprint: string, result: Promise<SendResponse>) {
     const t = now();
     pruneOldest(seen, t);
-    seen.set(key, { at: t, result });
-    // A failed delivery may be retried with the same key.
-    result.catch(() => seen.delete(key));
+    const entry = { at: t, fingerprint, result };
+    seen.set(key, entry);
+    // A failed delivery may be retried with the same key (and, nothing having been delivered, with another message).
+    result.catch(() => {
+      if (seen.get(key) === entry) seen.delete(key);
+    });
   }
 
   return {
     send: async (request) => {
+      checkInReplyTo(request);
       const explicitKey = request.idempotency_key;
+      const fingerprint = fingerprintOf(request);
       if (explicitKey) {
         const previous = seen.get(`${request.channel}:${explicitKey}`);
         if (previous && now() - previous.at <= IDEMPOTENCY_TTL_MS) {
+          if (previous.fingerprint !== fingerprint) throw idempotencyKeyReused();
           const result = await previous.result;
           return { ...result, duplicate: true };
         }
@@ -70,13 +111,12 @@ export function createOutboundSender(deps: OutboundSenderDeps): OutboundSender {
       const key = explicitKey ?? `${request.channel}:${request.to}:${now()}:${Math.random()}`;
       const progressKey = explicitKey ? `${request.channel}:${explicitKey}` : undefined;
       // Only a repeat of the same message resumes: another recipient, text or buttons under the key starts over.
-      const fingerprint = JSON.stringify([request.to, request.text, request.buttons ?? null]);
       const kept = progressKey ? partial.get(progressKey) : undefined;
       const resumes = !!kept && kept.fingerprint === fingerprint && now() - kept.at <= IDEMPOTENCY_TTL_MS;
       const progress = resumes ? kept.progress : { sent: 0 };
       const result = deliver(deps, request, explicitKey ? `send:${explicitKey}` : key, progress);
       if (progressKey) {
-        remember(progressKey, result);
+        remember(progressKey, fingerprint, result);
         result.then(
           () => partial.delete(progressKey),
           () => {
@@ -127,6 +167,26 @@ function checkButtons(request: SendRequest): void {
     if (Buffer.byteLength(button.callback_data, 'utf8') > 64)
       throw errors.invalidParameter('buttons', 'callback_data must be at most 64 bytes (Telegram limit)');
   }
+}
+
+/**
+ * A Message-ID as `in_reply_to` and `references` take it: RFC 5322 §3.6.4 `msg-id = "<" id-left "@" id-right ">"`,
+ * without the CFWS around it. Each side is one or more characters other than `<`, `>`, `@`, white space and
+ * control characters (RFC 5322 §3.2.3 atext and `.`, RFC 6532 §3.2 UTF-8, the obsolete and literal forms'
+ * printable characters; C0 and C1 controls excluded): nothing that could end the header line. A CR/LF
+ * would otherwise be folded into the In-Reply-To field and start a header of its own (`Bcc:`).
+ */
+// SendRequest.in_reply_to's pattern in communicator.yaml (there \x00-\x1f\x7f-\x9f, which is \p{Cc}), for callers
+// without the OpenAPI validator.
+export const MESSAGE_ID = /^<[^<>@\s\p{Cc}]+@[^<>@\s\p{Cc}]+>$/u;
+
+/** `in_reply_to` must be one Message-ID (MESSAGE_ID); 400 otherwise, whatever the channel. */
+function checkInReplyTo(request: SendRequest): void {
+  if (request.in_reply_to !== undefined && !MESSAGE_ID.test(request.in_reply_to))
+    throw errors.invalidParameter(
+      'in_reply_to',
+      'must be one Message-ID such as <id@host> (RFC 5322 §3.6.4), without white space or line breaks',
+    );
 }
 
 /** Sends one mail by SMTP (RFC 3834 `Auto-Submitted: auto-generated`); 501 without a mailer, 400 for a bad `to`. */

@@ -28,7 +28,20 @@ export function clientKeyIdOf(principal: Principal | undefined): string | undefi
   return principal?.keyClass === 'client' && !principal.anonymous ? principal.keyId : undefined;
 }
 
-/** The analyzer's input from the validated fields; `principal` is the caller's (principalOf). */
+/**
+ * Whether the caller asked for the client's view of a dry run (`dry_run_view: "client"`, only with `dry_run: true`):
+ * the communicator's POST /test does when its own caller has a client key, since it asks with its service key.
+ */
+function asksClientView(fields: AnalyzeRequest): boolean {
+  if (fields.dry_run_view === undefined) return false;
+  if (fields.dry_run !== true) throw errors.invalidParameter('dry_run_view', 'is only for dry runs (dry_run: true)');
+  return fields.dry_run_view === 'client';
+}
+
+/**
+ * The analyzer's input from the validated fields; `principal` is the caller's (principalOf). A dry run in the
+ * client's view (`asksClientView`) is decided as a client key's would be: the sender claims count for nothing.
+ */
 function toInput(fields: AnalyzeRequest, principal: Principal | undefined): AnalyzeInput {
   // The schema allows any non-empty string; whitespace alone is no request either.
   if (fields.request.trim() === '') throw errors.invalidParameter('request', 'must not be empty');
@@ -43,11 +56,14 @@ function toInput(fields: AnalyzeRequest, principal: Principal | undefined): Anal
     subject: fields.subject,
     // Weighed in sender-trust.ts: the sender claims count only from a service principal, and an open class
     // (loopback, no keys: an anonymous caller) vouches for nothing.
-    claims: {
-      principal: principal?.anonymous ? undefined : principal?.keyClass,
-      senderAuthentication: fields.sender_authentication,
-      telegramUserId: fields.telegram_user_id,
-    },
+    // The client's view is decided for a client key: no sender claim counts, whoever relayed them.
+    claims: asksClientView(fields)
+      ? { principal: 'client' }
+      : {
+          principal: principal?.anonymous ? undefined : principal?.keyClass,
+          senderAuthentication: fields.sender_authentication,
+          telegramUserId: fields.telegram_user_id,
+        },
   };
 }
 
@@ -67,16 +83,17 @@ export type AnalyzeRouteDeps = {
 
 /**
  * A dry run: the limits checked (nothing taken), the whole decision answered, nothing stored (dry-run.ts); a client
- * key sees the plan without directory data (`seesDirectory`, `redactForClient`).
+ * key, and any caller asking for the client's view (`clientView`: `dry_run_view: "client"`), sees the plan without
+ * directory data (`seesDirectory`, `redactForClient`).
  */
-async function answerDryRun(deps: AnalyzeRouteDeps, input: AnalyzeInput, res: Response) {
+async function answerDryRun(deps: AnalyzeRouteDeps, input: AnalyzeInput, res: Response, clientView: boolean) {
   if (deps.limits)
     await enforceAnalyzeLimits(deps.limits.store, deps.limits.settings, {
       principal: principalOf(res),
       username: input.username,
       dryRun: true,
     });
-  const view = seesDirectory(principalOf(res), deps.openClasses ?? []) ? 'full' : 'client';
+  const view = !clientView && seesDirectory(principalOf(res), deps.openClasses ?? []) ? 'full' : 'client';
   const { decision, wouldExecute } = await deps.dryRun(input, view);
   res.json({
     ...toAnalysisResponse(capDecision(decision, deps.maxResponseChars)),
@@ -92,7 +109,7 @@ export function createAnalyzeRoutes(deps: AnalyzeRouteDeps): Router {
     const principal = principalOf(res);
     const input = toInput(fields, principal);
     if (fields.dry_run === true) {
-      await answerDryRun(deps, input, res);
+      await answerDryRun(deps, input, res, asksClientView(fields));
       return;
     }
     // Drawn in the analyzer's first statement, before anything about the request is stored: a refused request

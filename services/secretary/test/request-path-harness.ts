@@ -12,7 +12,8 @@ import { createDirectoryRepository } from '../src/directory-repository.js';
 import { createGuesserClient } from '../src/guesser-client.js';
 import type { AnalyzeLimits } from '../src/rate-limits/analyze-limits.js';
 
-export type WiredSecretary = Listening & { db: Database };
+/** The secretary's logger is silent; tests may spy on its methods (`vi.spyOn(secretary.logger, 'warn')`). */
+export type WiredSecretary = Listening & { db: Database; logger: ReturnType<typeof createLogger> };
 
 /** A secretary on `databaseUrl` (a server URL, or a proxy's) with the LLM services at the given URLs. */
 export async function startWiredSecretary(options: {
@@ -63,6 +64,7 @@ export async function startWiredSecretary(options: {
   return {
     ...served,
     db,
+    logger,
     close: async () => {
       await served.close();
       await actions.worker.stop();

@@ -35,6 +35,10 @@ export interface paths {
          *     marked `dry_run: true`. Body: a raw RFC 5322 mail (`message/rfc822`, up to MAX_MAIL_BYTES) or JSON
          *     `{from, subject, text}`. A JSON mail carries no Authentication-Results, so its sender counts as unverified.
          *     Needs a client or an admin key (API_KEYS / ADMIN_API_KEYS); 501 when the email channel is not configured.
+         *     An admin key sees the whole pass. A client key sees what the secretary shows a client key and nothing of the
+         *     mailbox's history: `decision.would_execute` in the client's view (the kind of target, no rules, no
+         *     operator's reason), the Message-ID treated as never answered (never `duplicate`), and the mail's own
+         *     Authentication-Results not believed (its sender counts as unverified).
          */
         post: operations["testMail"];
         delete?: never;
@@ -147,9 +151,12 @@ export interface components {
             to: string;
             text: string;
             subject?: string;
-            /** @description Message-ID of the mail this answers */
+            /** @description one Message-ID (RFC 5322 §3.6.4 msg-id, `<id@host>`, no white space or line break) of the mail this answers */
             in_reply_to?: string;
-            /** @description a repeat with the same key is not delivered twice */
+            /**
+             * @description a repeat of the same message with the same key within 24 h is not delivered twice (200 with
+             *     `duplicate: true`); the key with another message is a 409 and nothing is sent
+             */
             idempotency_key?: string;
             /** @description channel tg only: inline buttons shown in one row under the message. A press whose callback_data is `action:approve:<id>` or `action:reject:<id>` from APPROVER_TELEGRAM_CHAT_ID approves or rejects that action execution on the secretary. */
             buttons?: components["schemas"]["SendButton"][];
@@ -170,7 +177,7 @@ export interface components {
             /** @enum {string} */
             outcome: "skipped" | "decided";
             /**
-             * @description skipped: automatic | duplicate | unreadable | no-reply (the audit log's reasons); decided: unreadable
+             * @description skipped: automatic | duplicate (admin keys only) | unreadable | no-reply (the audit log's reasons); decided: unreadable
              *     (our own request for text would be sent) or refused (the secretary refused; a standard message would be sent)
              */
             reason?: string;
@@ -352,6 +359,18 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
+            /**
+             * @description `idempotency_key` already used within 24 h for another message (recipient, text, subject, in_reply_to or
+             *     buttons differ): nothing was sent (draft-ietf-httpapi-idempotency-key-header §2.7). Not worth retrying.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             413: components["responses"]["Error"];
             429: components["responses"]["Error"];
             500: components["responses"]["Error"];

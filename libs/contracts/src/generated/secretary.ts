@@ -557,6 +557,16 @@ export interface components {
              *     statistic; `message_id` is not looked up). The rate limits are still checked (429 when exhausted).
              */
             dry_run?: boolean;
+            /**
+             * @description Only with `dry_run: true` (else 400). `client`: the dry run is decided and answered as for a client key,
+             *     whatever key the caller has: the sender claims (`sender_authentication`, `telegram_user_id`) are not
+             *     honoured, and `would_execute` shows the client's view (the kind of target, no rules, no operator's
+             *     skip reason). Any caller may ask for it (it only ever shows less); the communicator's `POST /test` asks
+             *     for it when its own caller has a client key, so that a client key learns through it no more than it
+             *     would asking the secretary itself (docs/audit-and-limits.md, "POST /test and client keys").
+             * @enum {string}
+             */
+            dry_run_view?: "client";
         };
         /**
          * @description channel `email`: the communicator's verdict on the sender, from the `Authentication-Results` header of the
@@ -1001,6 +1011,14 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /**
+             * @description only on a rule stored before patterns were checked for the linear-time engine (RE2): each pattern that
+             *     cannot be compiled (a lookbehind, a backreference), by field (`conditions.request_pattern`), with the
+             *     reason. Such a pattern never matches, so the rule never applies until it is fixed (PUT /rules/{id}).
+             */
+            pattern_problems?: {
+                [key: string]: string;
+            };
         };
         RoutingRuleStats: {
             rule_id: number;

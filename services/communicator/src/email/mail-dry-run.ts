@@ -45,10 +45,26 @@ async function composeMail(input: Exclude<DryRunInput, { raw: Buffer }>, to: str
 }
 
 /**
+ * Who asked for a dry run, as far as what it may learn goes: `full` (an admin key) sees what the secretary shows its
+ * service key; `client` (a client key) sees what the secretary shows a client key and nothing of the mailbox's
+ * history (docs/audit-and-limits.md, "POST /test and client keys").
+ */
+export type DryRunView = 'full' | 'client';
+
+/** A dry run of the mail pipeline (`createMailDryRun`); `view` defaults to `client`, the narrower one. */
+export type MailDryRun = (input: DryRunInput, options?: { view?: DryRunView }) => Promise<DryRunVerdict>;
+
+/**
  * `POST /test`: runs the mail pipeline (mail-pipeline.ts) on one mail with `dryRun` — parse, loop rules, the
  * duplicate check (read-only: the `mail:<Message-ID>` delivery record), sender trust, and the secretary's decision
  * asked with `dry_run: true` — and returns the verdict. No SMTP, no IMAP flag, no rate-limit budget, no delivery
  * record; one audit event marked `dry_run: true`.
+ *
+ * The communicator asks the secretary with its own service key, which sees more than a client key may. In the
+ * `client` view (`options.view`, the default) the pass is the one a client key would get from the secretary
+ * itself: the Message-ID is treated as never answered (no lookup, so `duplicate` never tells whether our mailbox
+ * answered a mail), the mail's own Authentication-Results are not believed (the caller wrote them), and the
+ * secretary is asked for `dry_run_view: "client"` (rule names, directory targets and operator reasons left out).
  * @throws AppError 400 for a mail that cannot be parsed; the secretary's error (503 unreachable, 502 when it
  *   did not confirm the dry run) when it cannot decide.
  */
@@ -59,16 +75,10 @@ export function createMailDryRun(deps: {
   ownAddress: string;
   audit?: AuditReporter;
   logger: Logger;
-}): (input: DryRunInput) => Promise<DryRunVerdict> {
-  return async (input) => {
+}): MailDryRun {
+  return async (input, options = {}) => {
     const raw = 'raw' in input ? input.raw : await composeMail(input, deps.ownAddress);
-    const outcome = await deps.pipeline.processMail(
-      { source: 'email', raw, fallbackKey: `test:${randomUUID()}`, dryRun: true, logContext: { dry_run: true } },
-      {
-        isAnswered: async (messageId) => (await deps.secretary.lookupHandled([`mail:${messageId}`])).size > 0,
-        confirm: () => Promise.reject(new Error('a dry run confirms nothing')),
-      },
-    );
+    const outcome = await runDryPass(deps, raw, options.view);
     const verdict = verdictOf(outcome);
     const messageId = 'mail' in outcome ? outcome.mail.messageId : undefined;
     deps.audit?.report({
@@ -86,6 +96,34 @@ export function createMailDryRun(deps: {
     });
     return { ...verdict, ...(messageId ? { message_id: messageId } : {}) };
   };
+}
+
+/**
+ * One dry pass of `raw` through the pipeline in `view`: the client's never reads the delivery record (a Message-ID
+ * is never answered) and asks the secretary for the client's view (PipelineInput.dryRunView).
+ */
+function runDryPass(
+  deps: { pipeline: MailPipeline; secretary: Pick<SecretaryClient, 'lookupHandled'> },
+  raw: Buffer,
+  view: DryRunView = 'client',
+): Promise<MailOutcome> {
+  const clientView = view === 'client';
+  return deps.pipeline.processMail(
+    {
+      source: 'email',
+      raw,
+      fallbackKey: `test:${randomUUID()}`,
+      dryRun: true,
+      ...(clientView ? { dryRunView: 'client' as const } : {}),
+      logContext: { dry_run: true },
+    },
+    {
+      isAnswered: clientView
+        ? async () => false
+        : async (messageId) => (await deps.secretary.lookupHandled([`mail:${messageId}`])).size > 0,
+      confirm: () => Promise.reject(new Error('a dry run confirms nothing')),
+    },
+  );
 }
 
 function verdictOf(outcome: MailOutcome): DryRunVerdict {

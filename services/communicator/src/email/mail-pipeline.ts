@@ -128,6 +128,12 @@ export type PipelineInput = {
    * budget is taken, nothing is sent, `confirm` is not called and no audit event is reported; ends in `dry-run`.
    */
   dryRun?: boolean;
+  /**
+   * A dry run for a caller with a client key (POST /test): the mail's Authentication-Results are not believed (the
+   * caller wrote them) and the secretary is asked for the client's view (`dry_run_view: "client"`), so the answer
+   * holds no more than the secretary shows a client key. The source's `isAnswered` should then say false.
+   */
+  dryRunView?: 'client';
 };
 
 /** What the source contributes to one pass: its own "already answered" check, rate-limit memory, confirmation. */
@@ -299,17 +305,31 @@ export async function rateLimitStep(pass: ParsedMailPass, replyTo: string): Prom
 }
 
 /**
+ * The sender verdict of a mail a client key submitted to POST /test: its Authentication-Results are the caller's own
+ * text, not a receiving server's (RFC 8601 §5: only headers added by a trusted border server may be believed), so
+ * the sender counts as unverified, as a mail from outside would.
+ */
+const CLIENT_TEST_MAIL_UNVERIFIED = {
+  verified: false,
+  method: 'none',
+  reason: "POST /test with a client key: the submitted mail's Authentication-Results are not believed",
+} as const;
+
+/**
  * The secretary request of a mail: everything it is told about a mail is assembled here and in buildRequestText,
  * with the sender trust step's verdict (RFC 8601 Authentication-Results, DMARC alignment) and the contract's
  * length limits (998: RFC 5322 line length).
  */
 export function analyzeRequestOf(pass: ParsedMailPass, requestText: string): AnalyzeRequest {
   const { mail, input } = pass;
-  const senderAuthentication = authenticateMail({
-    source: input.raw,
-    from: mail.from,
-    trustedAuthservIds: pass.deps.settings.trustedAuthservIds,
-  });
+  const clientView = pass.dryRun && input.dryRunView === 'client';
+  const senderAuthentication = clientView
+    ? CLIENT_TEST_MAIL_UNVERIFIED
+    : authenticateMail({
+        source: input.raw,
+        from: mail.from,
+        trustedAuthservIds: pass.deps.settings.trustedAuthservIds,
+      });
   const request: AnalyzeRequest = {
     channel: 'email',
     username: mail.from!,
@@ -319,7 +339,8 @@ export function analyzeRequestOf(pass: ParsedMailPass, requestText: string): Ana
     ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
     ...(mail.subject ? { subject: mail.subject.slice(0, 998) } : {}),
   };
-  return pass.dryRun ? ({ ...request, dry_run: true } as AnalyzeRequest) : request;
+  if (!pass.dryRun) return request;
+  return { ...request, dry_run: true, ...(clientView ? { dry_run_view: 'client' as const } : {}) };
 }
 
 /**

@@ -781,6 +781,22 @@ function nextTextIndexes(lines: string[]): number[] {
 }
 
 /**
+ * Whether the unquoted line `i` (alone, or wrapped with the next) is an attribution that starts history: a quoted
+ * line follows it, or it is a dated head of a client's shape with the author's text below (isUnmarkedHead).
+ */
+function headsHistory(lines: string[], i: number, next: number[], dated: boolean): boolean {
+  const line = lines[i]!;
+  const single = isAttribution(line, dated);
+  const joined = i + 1 < lines.length ? `${line.trim()} ${lines[i + 1]!.trim()}` : undefined;
+  const wrapped = !single && joined !== undefined && isAttribution(joined, dated);
+  if (!single && !wrapped) return false;
+  const after = lines[next[i + (wrapped ? 2 : 1)]!];
+  if (after === undefined) return false;
+  const head = wrapped ? joined! : line;
+  return QUOTE_LINE.test(after) || (isAttribution(head, true) && isUnmarkedHead(head));
+}
+
+/**
  * Index of the line where the history of the previous message starts; -1 when none is recognised. That is an
  * attribution line (also one wrapped over two lines) that a quoted line follows; one that is itself quoted and
  * dated (Apple Mail quotes its "… написал(а):" line with the message); a dated attribution with unquoted text
@@ -799,13 +815,7 @@ function historyStart(lines: string[], dated: boolean): number {
       if (isAttribution(line.replace(/^([ \t]*>)+/, ''), true)) return i;
       continue;
     }
-    const single = isAttribution(line, dated);
-    const wrapped = !single && i + 1 < lines.length && isAttribution(`${line.trim()} ${lines[i + 1]!.trim()}`, dated);
-    if (!single && !wrapped) continue;
-    const after = lines[next[i + (wrapped ? 2 : 1)]!];
-    if (after === undefined) continue;
-    const head = wrapped ? `${line.trim()} ${lines[i + 1]!.trim()}` : line;
-    if (QUOTE_LINE.test(after) || (isAttribution(head, true) && isUnmarkedHead(head))) return i;
+    if (headsHistory(lines, i, next, dated)) return i;
   }
   return outlook;
 }

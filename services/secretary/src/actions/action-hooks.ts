@@ -78,6 +78,9 @@ export type ActionHooksDeps = {
  * the communicator's thread key (`tg:<chat>` or `tg:<chat>:<user>` in groups) names the chat, else the
  * directory's telegram_id. An email outcome answers in the thread of the mail the request came in.
  */
+/** RFC 5322 §3.6.4 msg-id as POST /send takes `in_reply_to` (communicator.yaml): `<left@right>`, \p{Cc} excluded. */
+const MESSAGE_ID = /^<[^<>@\s\p{Cc}]+@[^<>@\s\p{Cc}]+>$/u;
+
 export async function replyTargetFor(trx: Knex | Knex.Transaction, ctx: DecisionContextLike): Promise<ReplyTarget> {
   // History is read through its read model only (history-read-model.ts), inside the decision's transaction.
   const history = createHistoryReadModel(trx);
@@ -89,7 +92,9 @@ export async function replyTargetFor(trx: Knex | Knex.Transaction, ctx: Decision
   }
   if (ctx.channel === 'email') {
     const messageId = await history.inboundMessageIdOf(ctx.analysisId);
-    const inReplyTo = messageId && /^<[^<>\s]+>$/.test(messageId) ? messageId : undefined;
+    // Only a Message-ID of RFC 5322 §3.6.4's form (`<left@right>`, no white space or control character): the
+    // communicator's POST /send refuses any other.
+    const inReplyTo = messageId && MESSAGE_ID.test(messageId) ? messageId : undefined;
     return { to: ctx.sender, ...(inReplyTo ? { in_reply_to: inReplyTo } : {}) };
   }
   return { to: ctx.sender };
@@ -120,7 +125,7 @@ type Routed = {
 export function createActionHooks(deps: ActionHooksDeps) {
   const routed = new WeakMap<object, Routed>();
   // The enabled rules in memory, reloaded when a request saw a newer version (staleness bound: rule-cache.ts).
-  const rules = createRuleCache();
+  const rules = createRuleCache({ logger: deps.logger });
 
   async function route(db: Knex | Knex.Transaction, proposal: DecisionLike, ctx: DecisionContextLike): Promise<Routed> {
     const active = await rules.activeRules(db, ctx.rulesVersion);

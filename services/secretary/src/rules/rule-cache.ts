@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
+import type { Logger } from '@workemon/service-kit';
 import { runPrepared, type PreparedStatement } from '../database.js';
 import { createRuleRepository } from './rule-repository.js';
-import type { RoutingRule } from './rules.js';
+import { patternProblems, type RoutingRule } from './rules.js';
 
 // The enabled rules in evaluation order and the version they are at, read in one snapshot (one statement).
 const ACTIVE_RULES: PreparedStatement = {
@@ -22,14 +23,44 @@ export type RulesVersion = number | undefined;
 
 export type RuleCache = ReturnType<typeof createRuleCache>;
 
+/** Where the cache warns about enabled rules whose patterns cannot be compiled. */
+export type RuleCacheOptions = { logger?: Pick<Logger, 'warn'> };
+
+/**
+ * Without a logger, the warning goes to stderr as one JSON line in the ECS shape the service's logger writes
+ * (`@timestamp`, `log.level`, `message`, `service.name`), as libs/service-kit's logger does for its own trouble:
+ * an unusable rule must be seen by an operator even where no logger was passed in.
+ */
+function stderrWarn(message: string, fields: Record<string, unknown>): void {
+  const line = { '@timestamp': new Date().toISOString(), 'log.level': 'warn', message, service: { name: 'secretary' } };
+  process.stderr.write(`${JSON.stringify({ ...line, ...fields })}\n`);
+}
+
+/**
+ * Warns once per loaded version about each enabled rule with a pattern that cannot be compiled (a lookbehind or a
+ * backreference stored before the linear-time engine checked patterns on save): it never matches, so the rule
+ * is silently dead until an admin fixes it (GET /rules shows it in `pattern_problems`).
+ */
+function warnUnusablePatterns(rules: readonly RoutingRule[], options: RuleCacheOptions): void {
+  for (const rule of rules) {
+    const problems = patternProblems(rule.conditions);
+    if (Object.keys(problems).length === 0) continue;
+    const message = `routing rule ${rule.id} (${rule.name}) never matches: a pattern cannot be compiled; fix it with PUT /rules/${rule.id}`;
+    const fields = { rule: { id: rule.id, name: rule.name, pattern_problems: problems } };
+    if (options.logger) options.logger.warn(message, fields);
+    else stderrWarn(message, fields);
+  }
+}
+
 /**
  * The enabled routing rules, kept in memory per secretary process and reloaded when a request has seen a newer
  * version than the copy. Staleness bound (every replica, PostgreSQL or PGlite alike): a rule change committed
  * before a request's first database statement applies to that request; one committed while its LLM calls run
  * applies from the next request. Without a version (a caller that did not read one) the rules are read afresh
- * (listActiveRules), as before the cache.
+ * (listActiveRules), as before the cache. Each newly loaded version warns about enabled rules whose patterns cannot
+ * be compiled (`warnUnusablePatterns`; evaluation treats them as never matching).
  */
-export function createRuleCache() {
+export function createRuleCache(options: RuleCacheOptions = {}) {
   let cached: { version: number; rules: RoutingRule[] } | undefined;
   let loading: Promise<{ version: number; rules: RoutingRule[] }> | undefined;
 
@@ -37,6 +68,7 @@ export function createRuleCache() {
     const [row] = await runPrepared<{ version: number | null; rules: RoutingRule[] | string }>(db, ACTIVE_RULES, []);
     const rules = typeof row!.rules === 'string' ? (JSON.parse(row!.rules) as RoutingRule[]) : row!.rules;
     const fresh = { version: row!.version ?? 0, rules };
+    if (!cached || fresh.version > cached.version) warnUnusablePatterns(rules, options);
     if (!cached || fresh.version >= cached.version) cached = fresh;
     return fresh;
   }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { RoutingRuleStats, SecretaryApi } from '@workemon/contracts';
 import { errors } from '@workemon/service-kit';
-import type { RoutingRule } from './rules.js';
+import { patternProblems, type RoutingRule } from './rules.js';
 
 const TABLE = 'routing_rules';
 
@@ -10,8 +10,12 @@ type RuleRow = RoutingRule & { created_at: Date; updated_at: Date };
 /** A rule as the API shows it: the contract's `RoutingRule` (timestamps as ISO 8601 instants). */
 export type RuleView = SecretaryApi.components['schemas']['RoutingRule'];
 
-/** The API's view of a stored row. */
+/**
+ * The API's view of a stored row; `pattern_problems` only when a stored pattern cannot be compiled (the rule
+ * never matches until it is fixed: rules.ts `patternProblems`).
+ */
 export function toApi(row: RuleRow): RuleView {
+  const problems = patternProblems(row.conditions);
   return {
     id: row.id,
     name: row.name,
@@ -22,6 +26,7 @@ export function toApi(row: RuleRow): RuleView {
     effects: row.effects,
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
+    ...(Object.keys(problems).length > 0 ? { pattern_problems: problems } : {}),
   };
 }
 

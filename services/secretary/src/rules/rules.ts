@@ -2,12 +2,14 @@ import { z } from 'zod';
 import { CHANNELS, isAction, type Action, type Channel, type SecretaryApi } from '@workemon/contracts';
 import { errors } from '@workemon/service-kit';
 import { isExecutableAction } from '../actions/action-policy.js';
+import { compileRulePattern, isPatternProblem, rulePattern, type RulePattern } from './rule-patterns.js';
 
 type RuleSchemas = SecretaryApi.components['schemas'];
 
 /**
  * A rule's conditions: the contract's `RuleConditions` (openapi/secretary.yaml). All given conditions must hold;
- * none given matches every decision. Patterns are regexes (case-insensitive); `min_confidence` defaults to
+ * none given matches every decision. Patterns are regexes (JavaScript syntax, case-insensitive, Unicode; matched
+ * in linear time by RE2: rule-patterns.ts); `min_confidence` defaults to
  * DEFAULT_MIN_CONFIDENCE when `category` is set.
  */
 export type RuleConditions = RuleSchemas['RuleConditions'];
@@ -66,32 +68,37 @@ export function ruleClassificationContext(
   };
 }
 
-export const PATTERN_MAX_CHARS = 300;
-// Patterns run against at most this much text: a bound on the work one request can cause.
-export const MATCH_INPUT_MAX_CHARS = 10_000;
+export { MATCH_INPUT_MAX_CHARS, PATTERN_MAX_CHARS } from './rule-patterns.js';
 
-// A quantified group that itself contains a quantifier, e.g. (a+)+ or (\w*\s?){2,}: the classic shape of
-// catastrophic backtracking. A heuristic (nested groups escape it), backed by the length and input caps.
-function hasNestedQuantifier(pattern: string): boolean {
-  const groups = /\(([^()]*)\)\s*(?:[*+]|\{\d)/g;
-  for (let m = groups.exec(pattern); m; m = groups.exec(pattern)) {
-    if (/[*+]|\{\d/.test(m[1]!.replace(/\\./g, ''))) return true;
-  }
-  return false;
+/**
+ * Checks a rule's pattern (rule-patterns.ts: at most PATTERN_MAX_CHARS, valid JavaScript with `iu`, and runnable by
+ * the linear-time engine, RE2) and returns its matcher. A refused pattern is a 400 `invalid_parameter` naming
+ * `field` (`conditions.request_pattern`), e.g. for a lookbehind or a backreference.
+ */
+export function compilePattern(field: string, pattern: string): RulePattern {
+  const compiled = compileRulePattern(pattern);
+  if (isPatternProblem(compiled)) throw errors.invalidParameter(field, compiled.message);
+  return compiled;
 }
 
-export function compilePattern(field: string, pattern: string): RegExp {
-  if (pattern.length > PATTERN_MAX_CHARS)
-    throw errors.invalidParameter(field, `must be at most ${PATTERN_MAX_CHARS} characters`);
-  let re: RegExp;
-  try {
-    re = new RegExp(pattern, 'iu');
-  } catch (err) {
-    throw errors.invalidParameter(field, `is not a valid regular expression: ${(err as Error).message}`);
+/** The pattern conditions of a rule, each matched by `patternAllows`. */
+export const PATTERN_FIELDS = ['sender_pattern', 'subject_pattern', 'request_pattern'] as const;
+
+/**
+ * The patterns of `conditions` that cannot be compiled, by their field (`conditions.request_pattern`) with the
+ * reason; empty for a rule saved through the API. Only a rule stored before a check existed (or before RE2
+ * replaced JavaScript's backtracking engine: a lookbehind, a backreference) has any. Such a pattern never
+ * matches, so the rule never applies (docs/actions.md, "Patterns of routing rules").
+ */
+export function patternProblems(conditions: RuleConditions): Record<string, string> {
+  const problems: Record<string, string> = {};
+  for (const field of PATTERN_FIELDS) {
+    const pattern = conditions[field];
+    if (pattern === undefined) continue;
+    const compiled = rulePattern(pattern);
+    if (isPatternProblem(compiled)) problems[`conditions.${field}`] = compiled.message;
   }
-  if (hasNestedQuantifier(pattern))
-    throw errors.invalidParameter(field, 'has a quantified group containing a quantifier (catastrophic backtracking)');
-  return re;
+  return problems;
 }
 
 const JIRA_KEY = /^[A-Z][A-Z0-9_]{0,49}$/;
@@ -138,9 +145,9 @@ function checkRuleShape(input: RuleInput): void {
   throw errors.invalidParameter(issue!.path.join('.') || 'body', issue!.message);
 }
 
-/** Compiles each pattern of the conditions (compilePattern: length, syntax, catastrophic backtracking). */
+/** Compiles each pattern of the conditions (compilePattern: length, JavaScript syntax, what RE2 runs). */
 function checkPatterns(conditions: RuleConditions): void {
-  for (const field of ['sender_pattern', 'subject_pattern', 'request_pattern'] as const) {
+  for (const field of PATTERN_FIELDS) {
     const pattern = conditions[field];
     if (pattern !== undefined) compilePattern(`conditions.${field}`, pattern);
   }
@@ -175,25 +182,16 @@ export function validateRule(input: RuleInput): Omit<RoutingRule, 'id'> {
   };
 }
 
-const compiled = new Map<string, RegExp | null>();
-function cachedPattern(pattern: string): RegExp | null {
-  let re = compiled.get(pattern);
-  if (re === undefined) {
-    try {
-      re = new RegExp(pattern, 'iu');
-    } catch {
-      re = null; // stored before validation existed: never matches
-    }
-    if (compiled.size > 1000) compiled.clear();
-    compiled.set(pattern, re);
-  }
-  return re;
-}
-
-/** Whether `pattern` (unset: no condition) finds a match in the first MATCH_INPUT_MAX_CHARS of `text`. */
+/**
+ * Whether `pattern` (unset: no condition) finds a match in the first MATCH_INPUT_MAX_CHARS of `text`, in time
+ * linear in the text (rule-patterns.ts). A pattern that cannot be compiled (stored before RE2 checked it) never
+ * matches: it does not throw, so one bad rule cannot fail every request (`patternProblems` lists it).
+ */
 function patternAllows(pattern: string | undefined, text: string | undefined): boolean {
   if (pattern === undefined) return true;
-  return text !== undefined && cachedPattern(pattern)?.test(text.slice(0, MATCH_INPUT_MAX_CHARS)) === true;
+  if (text === undefined) return false;
+  const compiled = rulePattern(pattern);
+  return !isPatternProblem(compiled) && compiled.test(text);
 }
 
 /** Whether a condition (unset: no condition) equals the context's value. */
