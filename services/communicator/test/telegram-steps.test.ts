@@ -430,6 +430,12 @@ describe('step: deliver (sendRetryStep)', () => {
       action: 'give_up',
       reason: 'unavailable',
     });
+    // Other chats were answered meanwhile: no outage, this chat's failure alone; given up after the schedule.
+    expect(sendRetryStep(failure('unavailable'), last - 1, false, low, true).action).toBe('retry');
+    expect(sendRetryStep(failure('unavailable'), last, false, low, true)).toEqual({
+      action: 'give_up',
+      reason: 'unavailable',
+    });
   });
 });
 

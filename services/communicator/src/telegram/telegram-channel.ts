@@ -400,6 +400,8 @@ type ChannelState = TelegramChannelDeps & {
   chats: Map<string, ChatQueue>;
   /** A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now. */
   migratedChats: Map<number, number>;
+  /** When (ms) a sendMessage last succeeded, to any chat: tells an outage from one chat's failure (sendRetryStep). */
+  lastSentAt?: number;
   wakePoll?: () => void;
   /** Start (ms) of the last getUpdates that answered: merges wait for one that started after their window. */
   polledAt?: number;
@@ -1524,19 +1526,24 @@ async function removeButtons(state: ChannelState, query: CallbackQuery): Promise
  * What to do after a failed sendMessage of one piece (Bot API errors by kind):
  * - `migrate`: 400 with migrate_to_chat_id, the first time in this answer → send to the supergroup at once;
  * - `give_up`: a permanent refusal (403 blocked, 400 chat not found, a second migration …), or 5xx/network
- *   SEND_RETRY_MAX_FAILURES times (`reason: 'unavailable'`);
+ *   SEND_RETRY_MAX_FAILURES times (`reason: 'unavailable'`) — or once the SEND_RETRY_DELAYS_MS steps are used up
+ *   when the failure is this chat's alone (`othersDelivered`): the Bot API answered other chats meanwhile, so it is
+ *   no outage to wait out, and this update would only hold the getUpdates offset (and, after 100 updates behind
+ *   it, every other chat) for the quarter of an hour;
  * - `wait`: 429 → `retry_after` seconds (this chat only; not counted); 401/404 (the token was revoked) → a minute,
  *   for as long as it lasts: the answer is kept, never given up — a person fixes the token, and on a stop the update
  *   stays unconfirmed for the next process;
  * - `retry`: 5xx/network → the next SEND_RETRY_DELAYS_MS step (its last once they are used up), ±20 %.
  *
  * @param failures 5xx/network failures of this piece before this one.
+ * @param othersDelivered whether a sendMessage to any chat succeeded since this piece first failed.
  */
 export function sendRetryStep(
   failure: BotApiFailure,
   failures: number,
   migrated: boolean,
   random: () => number = Math.random,
+  othersDelivered = false,
 ):
   | { action: 'migrate'; migrateToChatId: number; delayMs: 0 }
   | { action: 'give_up'; reason: string }
@@ -1546,7 +1553,8 @@ export function sendRetryStep(
   if (failure.kind === 'rejected' || failure.kind === 'migrated') return { action: 'give_up', reason: failure.reason };
   if (failure.kind === 'rate_limited') return { action: 'wait', delayMs: (failure.retryAfterS ?? 1) * 1000 };
   if (failure.kind === 'unauthorized') return { action: 'wait', delayMs: UNAUTHORIZED_WAIT_MS };
-  if (failures >= SEND_RETRY_MAX_FAILURES) return { action: 'give_up', reason: 'unavailable' };
+  if (failures >= (othersDelivered ? SEND_RETRY_DELAYS_MS.length : SEND_RETRY_MAX_FAILURES))
+    return { action: 'give_up', reason: 'unavailable' };
   const step = SEND_RETRY_DELAYS_MS[Math.min(failures, SEND_RETRY_DELAYS_MS.length - 1)]!;
   return { action: 'retry', delayMs: spreadMs(step, 0.2, random) };
 }
@@ -1607,6 +1615,7 @@ async function sendOnce(
       signal: state.abort.signal,
       maxRateLimitRetries: 0,
     });
+    state.lastSentAt = Date.now();
   } catch (err) {
     if (state.api.describe(err).kind === 'aborted') throw new Stopped('stopping');
     throw err;
@@ -1631,11 +1640,14 @@ async function sendPart(
   migration: { migrated: boolean },
 ): Promise<{ outcome: 'failed'; reason: string } | 'too_long' | undefined> {
   let failures = 0;
+  let firstFailedAt: number | undefined;
   let step: ReturnType<typeof sendRetryStep> | undefined;
   try {
     await retryUntilStopped(state, () => sendOnce(state, reply.chatId, text, replyTo, reply.threadId), {
       shouldRetry: (err) => {
-        step = sendRetryStep(state.api.describe(err), failures, migration.migrated);
+        firstFailedAt ??= Date.now();
+        const othersDelivered = state.lastSentAt !== undefined && state.lastSentAt > firstFailedAt;
+        step = sendRetryStep(state.api.describe(err), failures, migration.migrated, Math.random, othersDelivered);
         if (step.action === 'retry') failures += 1;
         if (step.action === 'migrate') rememberMigration(state, reply.chatId, step.migrateToChatId, migration);
         return step.action !== 'give_up';
