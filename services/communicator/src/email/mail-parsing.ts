@@ -14,6 +14,7 @@ import {
   isReplySubject,
   splitForwards,
   subjectRepeatsThread,
+  quotedSubjectOf,
   type ForwardedMail,
 } from './mail-text.js';
 
@@ -417,11 +418,23 @@ async function parseMime(source: Buffer): Promise<ParsedMail> {
 }
 
 /** What the text parts of a mail say (mail-parsing's content step). */
-type MailContent = { subject: string; text: string; forwards: ForwardedMail[]; unreadable: string[]; other: string[] };
+type MailContent = {
+  subject: string;
+  /** The thread's subject, when the mail says it: Outlook's Thread-Topic, or the quoted history's Subject line. */
+  threadSubject?: string;
+  /** Whether threadSubject is Outlook's Thread-Topic (the original subject) rather than read from the history. */
+  threadTopic?: boolean;
+  text: string;
+  forwards: ForwardedMail[];
+  unreadable: string[];
+  other: string[];
+};
 
 /** The content gathered from a mail's attachments. */
 type AttachmentContent = {
   forwards: ForwardedMail[];
+  /** Text files attached (text/plain): read, and passed on after the author's text. */
+  texts: { name: string; text: string }[];
   unreadable: string[];
   other: string[];
   tnefTexts: string[];
@@ -457,15 +470,57 @@ async function readAttachment(
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
-  } else if (type === 'application/ms-tnef' || type === 'application/vnd.ms-tnef' || /^winmail\.dat$/i.test(name)) {
+  } else if (isTnef(type, name)) {
     const body = tnefBodyOf(a.content);
     if (body) into.tnefTexts.push(body);
     else into.unreadable.push(name);
+  } else if (SIGNATURE_TYPES.has(type)) {
+    // The signature of a signed mail (RFC 8551 S/MIME, RFC 3156 OpenPGP/MIME) and the key a client attaches with it:
+    // no attachment of the author's, so not named either.
   } else if (isPicture(type, name)) {
     (a.related ? into.inlinePictures : into.unreadable).push(name);
+  } else if (isTextFile(a, type)) {
+    // A request written in a .txt file and attached (the body empty or a line long): its text is read.
+    const text = textAttachmentOf(a);
+    if (text) into.texts.push({ name, text });
+    else into.other.push(name);
   } else if (a.contentDisposition === 'attachment' || a.filename) {
     into.other.push(name);
   }
+}
+
+/** Outlook's TNEF part (`winmail.dat`, application/ms-tnef or vnd.ms-tnef). */
+const isTnef = (type: string, name: string): boolean =>
+  type === 'application/ms-tnef' || type === 'application/vnd.ms-tnef' || /^winmail\.dat$/i.test(name);
+
+/** A text file attached (text/plain with a name or as an attachment, at most TEXT_ATTACHMENT_MAX_BYTES). */
+const isTextFile = (a: ParsedMail['attachments'][number], type: string): boolean =>
+  type === 'text/plain' &&
+  a.size <= TEXT_ATTACHMENT_MAX_BYTES &&
+  (a.contentDisposition === 'attachment' || !!a.filename);
+
+/** Parts that sign a mail rather than carry anything of the author's (with the public key sent along). */
+const SIGNATURE_TYPES = new Set([
+  'application/pkcs7-signature',
+  'application/x-pkcs7-signature',
+  'application/pgp-signature',
+  'application/pgp-keys',
+]);
+
+/** A text/plain attachment larger than this (bytes) is only named: a log that size is cut from the request anyway. */
+const TEXT_ATTACHMENT_MAX_BYTES = 200_000;
+
+/** A text/plain attachment's text, in its declared charset (else UTF-8 when valid, else a Cyrillic guess). */
+function textAttachmentOf(a: ParsedMail['attachments'][number]): string | undefined {
+  const params = (a.headers.get('content-type') as { params?: Record<string, string> } | undefined)?.params;
+  const charset = knownCharset(params?.['charset']);
+  const text = charset
+    ? iconv.decode(a.content, charset)
+    : validUtf8(a.content)
+      ? a.content.toString('utf8')
+      : guessCyrillic(a.content);
+  const visible = text.replace(/\r\n/g, '\n').trim();
+  return /[\p{L}\p{N}]/u.test(visible) ? visible : undefined;
 }
 
 /**
@@ -482,6 +537,34 @@ function subjectOf(parsed: ParsedMail, raw: Buffer, latin1: string): string {
   let subject = decodeRawHeader(raw, 'subject', charset) ?? parsed.subject ?? '';
   if (garbled(subject)) subject = encodedWordsGuessed(latin1) ?? subject;
   return subject.replace(/[\r\n]+/g, ' ').trim();
+}
+
+/**
+ * A header field's value with its RFC 2047 encoded words decoded (mailparser leaves the fields it does not know, such
+ * as Outlook's Thread-Topic, as they came): B (base64) and Q (§4.2) words in a charset iconv-lite knows
+ * (knownCharset); the white space between two words dropped (§6.2); a word in an unknown charset left as it is.
+ */
+function decodedWords(value: string): string {
+  return value
+    .replace(/(\?=)\s+(?==\?)/g, '$1')
+    .replace(
+      /=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bq])\?([^?\s]*)\?=/gi,
+      (word, label: string, kind: string, data: string) => {
+        const charset = knownCharset(label);
+        if (!charset) return word;
+        const bytes =
+          kind.toLowerCase() === 'b'
+            ? Buffer.from(data, 'base64')
+            : Buffer.from(
+                data
+                  .replace(/_/g, ' ')
+                  .replace(/=([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
+                'latin1',
+              );
+        return iconv.decode(bytes, charset);
+      },
+    )
+    .trim();
 }
 
 /**
@@ -537,6 +620,20 @@ const PICTURE_PLACEHOLDER =
 /** Placeholders removed, and U+FFFC (OBJECT REPLACEMENT CHARACTER), which Apple's clients leave where a picture was. */
 const withoutPicturePlaceholders = (text: string) => text.replace(PICTURE_PLACEHOLDER, '').replace(/\uFFFC/g, '');
 
+// An OpenPGP cleartext signature (RFC 4880 §7): the armor line, its Hash headers, a blank line, the dash-escaped
+// text, then the signature block.
+const CLEARSIGNED =
+  /^-----BEGIN PGP SIGNED MESSAGE-----\n(?:[A-Za-z-]+: [^\n]*\n)*\n([\s\S]*?)\n-----BEGIN PGP SIGNATURE-----\n[\s\S]*?\n-----END PGP SIGNATURE-----[ \t]*$/m;
+
+/**
+ * `text` with an inline OpenPGP signature taken off: the text it signs, undone from its dash-escaping (RFC 4880
+ * §7.1: "- " before every line that starts with '-'), in place of the armor and the signature block.
+ */
+function withoutClearsignFrame(text: string): string {
+  if (!text.includes('-----BEGIN PGP SIGNED MESSAGE-----')) return text;
+  return text.replace(CLEARSIGNED, (_m, signed: string) => signed.replace(/^- /gm, ''));
+}
+
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
 async function readContent(
   parsed: ParsedMail,
@@ -554,7 +651,9 @@ async function readContent(
   const reply = !!parsed.inReplyTo || listOf(parsed.references).length > 0;
   // A run of 20 or more spaces or tabs (log alignment, or a hostile mail) becomes one space: it means nothing to
   // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
-  const plainText = withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' '));
+  const plainText = withoutClearsignFrame(
+    withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' ')),
+  );
   // Our own answer quoted without '>' marks (Outlook's header block, an unmarked attribution), known by the digest
   // our Message-ID carries: removed, so the author's text below or inside it is read (mail-own-text.ts). Not in a
   // forward (its subject says so): our answer forwarded by a colleague is its content, passed on as a forward.
@@ -565,6 +664,7 @@ async function readContent(
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress, isOwnAuthor });
   const found: AttachmentContent = {
     forwards: split.forwards.map((f) => ({ ...f, text: forwardedText(f.text, isOwnAuthor, isOwnAddress) })),
+    texts: [],
     unreadable: [],
     other: [],
     tnefTexts: [],
@@ -576,14 +676,18 @@ async function readContent(
     .join('\n\n');
   // The author's own '>' lines are told from quotes of the answered message by whether there is one (mail-text.ts).
   // A mail attached as a forward (depth > 0) keeps the history it quotes: the request may be there (forwardedText).
-  const text =
+  const written =
     depth > 0
       ? forwardedText(own, isOwnAuthor, isOwnAddress)
       : extractNewText(own, { reply: reply || isReplySubject(subject), isOwnAddress });
+  const text = [written, ...found.texts.map((t) => `[Вложение: ${t.name}]\n${t.text}`)].filter(Boolean).join('\n\n');
   // A picture inside HTML with no text around it (Outlook's pasted screenshot) is all the mail says: unreadable.
   const pictureOnly = !text && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
+  const topicField = parsed.headers.get('thread-topic');
+  const topic = typeof topicField === 'string' ? decodedWords(topicField) : undefined;
   return {
     subject,
+    ...(reply ? { threadSubject: topic ?? quotedSubjectOf(plainText), threadTopic: topic !== undefined } : {}),
     text,
     forwards: found.forwards,
     unreadable: pictureOnly ? [...found.unreadable, ...found.inlinePictures] : found.unreadable,
@@ -625,7 +729,9 @@ export async function parseInboundMail(
     from,
     replyTo,
     subject: content.subject,
-    subjectIsNew: !!bareSubject(content.subject) && !subjectRepeatsThread(content.subject),
+    subjectIsNew:
+      !!bareSubject(content.subject) &&
+      !subjectRepeatsThread(content.subject, content.threadSubject, content.threadTopic ?? true),
     text: content.text,
     forwards: content.forwards.filter((f) => f.text || f.subject),
     unreadableAttachments: content.unreadable,

@@ -55,8 +55,9 @@ export function buildRequestText(mail: InboundMail, maxChars: number): string | 
   const hasContent = !!mail.text || forwards.length > 0;
   // Only an unreadable attachment (TNEF, a picture) and no text: the subject alone is not the request. Nor is a
   // reply's `Re:` subject: it only repeats the thread's subject, so a reply with no new text and nothing attached
-  // says nothing. A reply carrying a document (the signed form asked for) still goes on, its attachment named.
-  const saysNothing = isReplySubject(mail.subject) && !mail.attachments.length;
+  // says nothing — unless the author answered in the subject itself (subjectIsNew: it says more than the
+  // thread's subject). A reply carrying a document (the signed form asked for) still goes on, its attachment named.
+  const saysNothing = isReplySubject(mail.subject) && !mail.subjectIsNew && !mail.attachments.length;
   if (!hasContent && (mail.unreadableAttachments.length || saysNothing)) return undefined;
   const subject = requestSubject(mail, hasContent);
   const parts = [...(subject ? [subject] : []), ...(mail.text ? [mail.text] : []), ...forwards.map(forwardBlock)];

@@ -63,10 +63,26 @@ export function bareSubject(subject: string): string {
   }
 }
 
-/** Whether the subject carries a reply or forward prefix, i.e. it repeats an earlier mail's subject. */
-export function subjectRepeatsThread(subject: string): boolean {
+/**
+ * Whether the subject repeats an earlier mail's subject: it carries a reply or forward prefix and, when the thread's
+ * subject is known (`threadSubject`: Outlook's Thread-Topic field, or the Subject/Тема line of the quoted history),
+ * says no more than it. "RE: Выгрузка возвратов - за октябрь, по дням" in a thread "Выгрузка возвратов" carries the
+ * author's answer (Outlook users edit the subject to answer); compared bare (bareSubject), case and spaces aside.
+ * `exact`: the thread's subject is the original's (Thread-Topic), so any other subject says more; otherwise (read
+ * from the quoted history, which may hold another mail's header) only one that goes on from it does.
+ */
+export function subjectRepeatsThread(subject: string, threadSubject?: string, exact = true): boolean {
   const s = untagged(subject.trim());
-  return REPLY_PREFIX.test(s) || FORWARD_PREFIX.test(s);
+  if (!REPLY_PREFIX.test(s) && !FORWARD_PREFIX.test(s)) return false;
+  if (threadSubject === undefined || !bareSubject(threadSubject)) return true;
+  const norm = (t: string) => bareSubject(t).toLowerCase().replace(/\s+/g, ' ');
+  if (exact) return norm(subject) === norm(threadSubject);
+  return !(norm(subject).startsWith(norm(threadSubject)) && norm(subject).length > norm(threadSubject).length);
+}
+
+/** The subject of the first header block (Subject/Тема … line, FIELD_NAMES) in a mail's quoted history; if any. */
+export function quotedSubjectOf(text: string): string | undefined {
+  return BLOCK_SUBJECT.exec(text)?.[2]?.trim() || undefined;
 }
 
 /** Whether the subject is a reply's (`Re:`, `RE[2]:`, `Ответ:`, `Отв:`, `AW:`, behind a gateway tag too). */
@@ -886,6 +902,38 @@ function joinWrappedAttributions(body: string): string {
   return out.join('\n');
 }
 
+/**
+ * Marks (OWN_LINE_MARK) the lines of header blocks ("От: … / Отправлено: … / Кому: … / Тема: …") that the author
+ * pasted into their answer — the header of the mail they ask about — so that they are not taken for the start of
+ * the quoted history (Outlook's unmarked history starts at such a block) and the author's text below them is kept.
+ * A block is pasted when the author's line right above it introduces it (ends with ':', "Вот это письмо:"; a client
+ * puts nothing but a blank or a separator line above the history it quotes) and its From is not ours. Where it is
+ * is all there is to go on: a block of the author's own older mail, quoted in our answer under the text of ours
+ * that mail-own-text.ts took out, looks the same.
+ */
+/** Whether the author's last line above line `i` (blank lines passed over) introduces it: it ends with ':'. */
+function introducedAt(lines: string[], i: number): boolean {
+  let above = i - 1;
+  while (above >= 0 && !lines[above]!.trim()) above -= 1;
+  return above >= 0 && lines[above]!.trimEnd().endsWith(':') && !isAttribution(lines[above]!);
+}
+
+function markPastedHeaderBlocks(body: string, isOwnAddress?: (address: string) => boolean): string {
+  if (!body.includes(':')) return body;
+  const lines = body.split('\n');
+  let changed = false;
+  for (let i = 0; i < lines.length; i += 1) {
+    if (!isOutlookHeaderAt(lines, i)) continue;
+    const from = unmarkedHistoryHeadAt(lines, i)?.from ?? '';
+    if (!introducedAt(lines, i) || (isOwnAddress && addressesIn(from).some((a) => isOwnAddress(a)))) break;
+    const end = readHeaderBlock(lines, i, { text: '' });
+    for (let k = i; k < end; k += 1) if (lines[k]!.trim()) lines[k] = OWN_LINE_MARK + lines[k];
+    changed = true;
+    i = end - 1;
+  }
+  return changed ? lines.join('\n') : body;
+}
+
 /** Options of extractNewText. */
 export type NewTextOptions = {
   /**
@@ -909,7 +957,10 @@ export function extractNewText(body: string, options: NewTextOptions = {}): stri
   const fragments = new EmailReplyParser()
     .read(
       cutUnmarkedHistory(
-        markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true),
+        markPastedHeaderBlocks(
+          markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true),
+          options.isOwnAddress,
+        ),
         options.isOwnAddress,
         options.reply ?? true,
       ),
