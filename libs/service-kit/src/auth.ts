@@ -188,7 +188,8 @@ const isLoopbackName = (hostname: string) => isLoopbackHost(hostname) || /\.loca
  * Fields an HTTP intermediary adds to what it forwards: `Forwarded` (RFC 7239), `Via` (RFC 9110 §7.6.3: a proxy
  * must send it, though nginx does not), and the de-facto `X-Forwarded-For`, `-Host`, `-Proto`, `-Port`, `-Server`
  * (nginx's and Apache mod_proxy's usual settings, HAProxy `option forwardfor`, Caddy, Traefik) and `X-Real-IP`
- * (nginx's realip convention). A call carrying any of them came through a proxy: whoever sent it to the proxy may
+ * (nginx's realip convention), and the client-address fields of CDNs and load balancers (`True-Client-IP`,
+ * `CF-Connecting-IP`, `Fastly-Client-IP`, `X-Client-IP`, `X-Cluster-Client-IP`). A call carrying any of them came through a proxy: whoever sent it to the proxy may
  * be anywhere on the network, whatever the proxy's own connection and Host say.
  */
 const PROXY_FIELDS = [
@@ -200,7 +201,24 @@ const PROXY_FIELDS = [
   'x-forwarded-port',
   'x-forwarded-server',
   'x-real-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
 ] as const;
+
+/**
+ * Whether the connection itself was made by a client on this machine: a loopback TCP peer, HTTP/1.1 or later (nginx's
+ * proxy_pass speaks HTTP/1.0 by default, adding no forwarding field; curl, browsers, scripts and the services' own
+ * clients speak 1.1), none of `PROXY_FIELDS`.
+ */
+function connectedLocally(req: Request): boolean {
+  const peer = req.socket?.remoteAddress;
+  if (peer === undefined || !isLoopbackAddress(peer)) return false;
+  if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) return false;
+  return PROXY_FIELDS.every((field) => req.headers[field] === undefined);
+}
 
 /**
  * Whether a call without a key comes from a client on this machine, rather than from the network through a reverse
@@ -209,6 +227,7 @@ const PROXY_FIELDS = [
  *   machine (the Host field alone is whatever the sender wrote: nginx's default `proxy_pass http://127.0.0.1:8000`
  *   sends `Host: 127.0.0.1:8000` for every caller on the network);
  * - the call carries none of `PROXY_FIELDS`: a proxied call is not this machine's, whatever else it says;
+ * - it is HTTP/1.1 or later: nginx's default `proxy_pass` forwards as HTTP/1.0 with none of those fields;
  * - the Host field names loopback (a page that rebinds its own DNS name to 127.0.0.1 still sends that name);
  * - an Origin, when sent, is a loopback one, and Sec-Fetch-Site (Fetch Metadata), when sent, says same-origin or
  *   none. curl, scripts and the services' clients send no Origin nor Sec-Fetch-Site.
@@ -217,9 +236,7 @@ const PROXY_FIELDS = [
  * a local client: an installation without keys must never sit behind one (docs/operations.md).
  */
 function fromThisMachine(req: Request): boolean {
-  const peer = req.socket?.remoteAddress;
-  if (peer === undefined || !isLoopbackAddress(peer)) return false;
-  for (const field of PROXY_FIELDS) if (req.headers[field] !== undefined) return false;
+  if (!connectedLocally(req)) return false;
   const hostname = (field: string | undefined) => {
     try {
       return field ? new URL(field.includes('://') ? field : `http://${field}`).hostname : undefined;

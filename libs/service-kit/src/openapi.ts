@@ -174,7 +174,8 @@ function throwParameterError(validate: ValidateFunction): never {
  * validation coerces in place). A name the operation does not declare is a 400 naming it, on every operation: a
  * misspelt `dry-run=true` ignored would run the real request and its action, a misspelt filter would answer every
  * row (OpenAPI 3.0 leaves undeclared parameters to the server; Workemon's contracts are closed, docs/DEVELOPING.md).
- * A repeated non-array parameter is a 400; an empty value counts as missing (`?request=` names it as required).
+ * A repeated non-array parameter is a 400; an empty value counts as missing (`?request=` names it as required),
+ * except for a boolean flag, where it is a 400 (`?dry_run` alone must not mean false).
  * Costs one Set lookup per parameter given: the names and messages are compiled at start (`compileRequestPlan`).
  */
 function validatedQuery(raw: Record<string, unknown>, plan: RequestPlan): Record<string, unknown> {
@@ -185,6 +186,10 @@ function validatedQuery(raw: Record<string, unknown>, plan: RequestPlan): Record
     if (Array.isArray(v) && plan.queryTypes.get(k) !== 'array') throw errors.invalidParameter(k, 'must be given once');
     // Hostile text is cleaned once, here at the edge, before validation (so NUL alone is an empty value).
     const clean = sanitizeOrRefuse(v, `Parameter '${k}'`);
+    // A flag given with no value (`?dry_run`, `?dry_run=`) is neither true nor false: read as absent, a dry run
+    // asked for that way would run for real.
+    if (clean === '' && plan.queryTypes.get(k) === 'boolean')
+      throw errors.invalidParameter(k, 'must be true or false (it was given with no value)');
     if (clean !== '') q[k] = clean;
   }
   if (!plan.query(q)) throwParameterError(plan.query);

@@ -113,6 +113,9 @@ describe('a keyless call on an open class', () => {
       { 'X-Forwarded-For': '127.0.0.1' },
       { 'X-Forwarded-Proto': 'https' },
       { Via: '1.1 proxy.example' },
+      { 'True-Client-IP': '198.51.100.7' },
+      { 'CF-Connecting-IP': '198.51.100.7' },
+      { 'X-Client-IP': '198.51.100.7' },
     ];
     for (const fields of proxied) {
       const res = await call('GET', '/admin', { Host: `127.0.0.1:${port}`, ...fields });
@@ -128,6 +131,14 @@ describe('a keyless call on an open class', () => {
     expect((await call('POST', '/admin', headers, '{"a":1}')).body).toEqual({ got: { a: 1 } });
     const res = await call('POST', '/admin', { ...headers, 'X-Forwarded-For': '198.51.100.7' }, '{"broken":');
     expect(res.status).toBe(401);
+  });
+
+  it('is 401 over HTTP/1.0, as nginx forwards by default (proxy_http_version 1.0, no forwarding field)', async () => {
+    // nginx's default proxy_pass request, byte for byte: HTTP/1.0, its upstream's Host, Connection: close.
+    const res = await callFrom('127.0.0.1', 'GET /admin HTTP/1.0\r\nHost: 127.0.0.1:8000\r\n');
+    expect(res.status).toBe(401);
+    expect(res.body['message']).toMatch(/not through a proxy/);
+    expect((await callFrom('127.0.0.1', 'GET /admin HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n')).status).toBe(200);
   });
 
   it('is 401 from a peer that is not loopback, even with Host 127.0.0.1 and no proxy fields', async () => {

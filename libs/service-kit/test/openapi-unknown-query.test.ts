@@ -89,4 +89,15 @@ describe('unknown query parameters', () => {
     expect((await request(app).get('/bare')).status).toBe(200);
     expect((await request(app).get('/items/3')).body.params).toEqual({ id: 3 });
   });
+
+  it('take a boolean flag given with no value as neither true nor false: 400, never a silent false', async () => {
+    for (const path of ['/filtered?dry_run', '/filtered?dry_run=']) {
+      const res = await request(app).get(path);
+      expect(res.status, path).toBe(400);
+      expect(res.body).toMatchObject({ error: 'Bad Request', statusCode: 400 });
+      expect(res.body.message).toMatch(/dry_run/);
+    }
+    // An empty string parameter still counts as absent.
+    expect((await request(app).get('/filtered?status=')).body.query).toEqual({});
+  });
 });

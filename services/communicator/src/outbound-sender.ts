@@ -4,7 +4,7 @@ import { AppError, errors, getRequestId, isAppError } from '@workemon/service-ki
 import { auditEventId, type AuditReporter } from './audit-reporter.js';
 import { smtpFailureReason } from './email/mail-audit.js';
 import type { ChannelMetrics } from './channel-metrics.js';
-import type { SmtpMailer } from './email/smtp-mailer.js';
+import { MESSAGE_ID, type SmtpMailer } from './email/smtp-mailer.js';
 import { splitMessage, type TelegramBotApi } from './telegram/telegram-bot-api.js';
 
 export type OutboundSender = { send: (request: SendRequest) => Promise<SendResponse> };
@@ -169,16 +169,6 @@ function checkButtons(request: SendRequest): void {
   }
 }
 
-/**
- * A Message-ID as `in_reply_to` and `references` take it: RFC 5322 §3.6.4 `msg-id = "<" id-left "@" id-right ">"`,
- * without the CFWS around it. Each side is one or more characters other than `<`, `>`, `@`, white space and
- * control characters (RFC 5322 §3.2.3 atext and `.`, RFC 6532 §3.2 UTF-8, the obsolete and literal forms'
- * printable characters; C0 and C1 controls excluded): nothing that could end the header line. A CR/LF
- * would otherwise be folded into the In-Reply-To field and start a header of its own (`Bcc:`).
- */
-// SendRequest.in_reply_to's pattern in communicator.yaml (there \x00-\x1f\x7f-\x9f, which is \p{Cc}), for callers
-// without the OpenAPI validator.
-export const MESSAGE_ID = /^<[^<>@\s\p{Cc}]+@[^<>@\s\p{Cc}]+>$/u;
 
 /** `in_reply_to` must be one Message-ID (MESSAGE_ID); 400 otherwise, whatever the channel. */
 function checkInReplyTo(request: SendRequest): void {

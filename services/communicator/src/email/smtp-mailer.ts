@@ -5,6 +5,27 @@ import { AppError, errors } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import { ownTextDigest } from './mail-own-text.js';
 
+/**
+ * A Message-ID as `in_reply_to` and `references` take it: RFC 5322 §3.6.4 `msg-id = "<" id-left "@" id-right ">"`,
+ * without the CFWS around it. Each side is one or more characters other than `<`, `>`, `@`, white space and
+ * control characters (RFC 5322 §3.2.3 atext and `.`, RFC 6532 §3.2 UTF-8, the obsolete and literal forms'
+ * printable characters; C0 and C1 controls excluded): nothing that could end the header line. A CR/LF
+ * would otherwise be folded into the In-Reply-To field and start a header of its own (`Bcc:`).
+ */
+// SendRequest.in_reply_to's pattern in communicator.yaml (there \x00-\x1f\x7f-\x9f, which is \p{Cc}), for callers
+// without the OpenAPI validator.
+export const MESSAGE_ID = /^<[^<>@\s\p{Cc}]+@[^<>@\s\p{Cc}]+>$/u;
+
+/**
+ * The References field of a reply: the well-formed Message-IDs (RFC 5322 §3.6.4, MESSAGE_ID) among `references`,
+ * space-separated; undefined when none. A malformed one (white space, a line break, no `@`) from an inbound mail is
+ * left out rather than folded into the header.
+ */
+function threadReferences(references: readonly string[] | undefined): string | undefined {
+  const ids = (references ?? []).filter((id) => MESSAGE_ID.test(id));
+  return ids.length ? ids.join(' ') : undefined;
+}
+
 export type OutgoingMail = {
   to: string;
   subject: string;
@@ -109,8 +130,9 @@ export function createSmtpMailer(
           subject: mail.subject,
           text: mail.text,
           messageId,
-          inReplyTo: mail.inReplyTo,
-          references: mail.references?.length ? mail.references.join(' ') : undefined,
+          // Only well-formed Message-IDs thread the reply: an inbound mail's own header is whatever its sender wrote.
+          inReplyTo: mail.inReplyTo && MESSAGE_ID.test(mail.inReplyTo) ? mail.inReplyTo : undefined,
+          references: threadReferences(mail.references),
           headers: { 'Auto-Submitted': mail.autoSubmitted, 'X-Auto-Response-Suppress': 'All' },
         });
       } catch (err) {

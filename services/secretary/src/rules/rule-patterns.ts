@@ -2,6 +2,12 @@ import { RE2JS } from 're2js';
 
 /** Longest pattern a rule may hold, in characters. */
 export const PATTERN_MAX_CHARS = 300;
+/**
+ * Largest compiled program (RE2 instructions) a rule pattern may have. The matcher's time per character of text
+ * grows with it (up to this bound about 30 ms over MATCH_INPUT_MAX_CHARS of text on this project's bench machine);
+ * the patterns people write compile to tens of instructions, `(a|aa|aaa){1,1000}` to sixteen thousand.
+ */
+export const PROGRAM_MAX_INSTRUCTIONS = 1000;
 /** Patterns run against at most this much text (characters): a bound on the work one request can cause. */
 export const MATCH_INPUT_MAX_CHARS = 10_000;
 
@@ -120,16 +126,29 @@ export function compileRulePattern(pattern: string): RulePattern | PatternProble
   } catch (err) {
     return { message: `is not a valid regular expression: ${(err as Error).message}` };
   }
+  // JavaScript reads a negated property under the `i` flag by case folding (`\P{Lu}` then matches every letter);
+  // RE2 does not: refused rather than meaning two things.
+  if (/\\P\{/.test(pattern))
+    return { message: 'uses a negated Unicode property (\\P{…}), which the matcher reads differently: use [^\\p{…}]' };
+  let re: RE2JS;
   try {
-    const re = RE2JS.compile(toRe2Syntax(pattern), RE2JS.CASE_INSENSITIVE);
-    return { test: (text) => re.test(text.slice(0, MATCH_INPUT_MAX_CHARS)) };
+    re = RE2JS.compile(toRe2Syntax(pattern), RE2JS.CASE_INSENSITIVE);
   } catch (err) {
     return {
       message:
         'uses what the linear-time matcher (RE2) does not run: backreferences (\\1, \\k<name>) and lookarounds ' +
-        `((?=…), (?!…), (?<=…), (?<!…)) are not supported, nor repeats over 1000 (${(err as Error).message})`,
+        '((?=…), (?!…), (?<=…), (?<!…)) are not supported, nor repeats over 1000, nor \\p{…} names other than general ' +
+        `categories and scripts (\\p{L}, \\p{Lu}, \\p{Cyrillic}) (RE2: ${(err as Error).message})`,
     };
   }
+  // The matcher's work per character of text grows with the compiled program: counted repeats multiply it.
+  if (re.programSize() > PROGRAM_MAX_INSTRUCTIONS)
+    return {
+      message:
+        `is too large for the matcher (${re.programSize()} instructions compiled, at most ${PROGRAM_MAX_INSTRUCTIONS}): ` +
+        'use fewer or smaller counted repeats ({n,m})',
+    };
+  return { test: (text) => re.test(text.slice(0, MATCH_INPUT_MAX_CHARS)) };
 }
 
 /** Whether `compileRulePattern` refused the pattern. */

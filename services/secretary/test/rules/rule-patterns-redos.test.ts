@@ -94,6 +94,20 @@ describe('saving a rule', () => {
     );
   });
 
+  it('a pattern that compiles too large, or a negated property, is refused with a reason', () => {
+    // Nine counted repeats of an alternation (262 characters): 144,009 RE2 instructions, seconds per request.
+    const huge = '(a|aa|aaa|aaaa|aaaaa){1,1000}'.repeat(9);
+    expect(() => validateRule({ name: 'x', conditions: { request_pattern: huge } })).toThrow(
+      /too large for the matcher/,
+    );
+    expect(() => validateRule({ name: 'x', conditions: { request_pattern: '^\\P{Lu}+$' } })).toThrow(/negated/);
+    // A name RE2 lacks is said as such, not as a backreference.
+    expect(() => validateRule({ name: 'x', conditions: { request_pattern: '\\p{Letter}+' } })).toThrow(/RE2:/);
+    expect(validateRule({ name: 'x', conditions: { request_pattern: '[^\\p{Lu}]+' } }).conditions).toEqual({
+      request_pattern: '[^\\p{Lu}]+',
+    });
+  });
+
   it('a pattern that only backtracking engines fear is accepted', () => {
     expect(validateRule({ name: 'x', conditions: { request_pattern: '(\\w|\\d)+$' } }).conditions).toEqual({
       request_pattern: '(\\w|\\d)+$',
