@@ -90,6 +90,11 @@ export const LATE_CAPTION_MEDIA_S = 60;
  */
 export const GREETING_JOIN_S = 300;
 
+/** How long (ms) a part cut inside a word at TEXT_MAX_CHARS waits for its next part (endsInHardCut). */
+export const HARD_CUT_WAIT_MS = 30_000;
+/** How far apart (s, by Message.date) such a part and its next part may be and still join (endsInHardCut). */
+export const HARD_CUT_JOIN_S = 60;
+
 /** At most this many greetings in a row wait for a question ("Привет" "Добрый день" …); the next is a job of its own. */
 export const GREETING_CHAIN_MAX = 3;
 
@@ -251,7 +256,12 @@ export function nextJob(
     // In a group other members' messages may come between the parts: they keep their place, after this job.
     const next = items.find((q) => !job.includes(q as QueuedMessage) && senderIdOf(q) === senderIdOf(head));
     if (!next) {
-      const waitMs = mergeWaitMs(lastArrivalOf(job), now, expectsMore(job) ? mergeWindowMs : 0, polledAt);
+      const window = endsInHardCut(job)
+        ? Math.max(HARD_CUT_WAIT_MS, mergeWindowMs)
+        : expectsMore(job)
+          ? mergeWindowMs
+          : 0;
+      const waitMs = mergeWaitMs(lastArrivalOf(job), now, window, polledAt);
       return waitMs > 0 ? { waitMs } : { job };
     }
     if (!isMessage(next)) return { job };
@@ -299,7 +309,7 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   // One anonymous admin cannot be told from another (one fake sender): their messages are answered one by one.
   if ([first, ...job].some((q) => q.classified.anonymous)) return false;
   if (isGreetingJob(job)) return isQuestionAfterGreeting(job, unit);
-  if (!sameSenderWithin(first, job.at(-1)!, windowS)) return false;
+  if (!sameSenderWithin(first, job.at(-1)!, endsInHardCut(job) ? HARD_CUT_JOIN_S : windowS)) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
   const lastText = lastTextOf(job);
   const album = mediaGroupOf(first.classified.message) !== undefined;
@@ -323,6 +333,22 @@ function isQuestionAfterGreeting(job: QueuedMessage[], unit: QueuedMessage[]): b
     sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) &&
     unit.some((q) => q.classified.text !== '') &&
     !isCommand(first.classified.text)
+  );
+}
+
+/**
+ * Whether `job` ends with a text message of TEXT_MAX_CHARS or more (not a forward) whose last character is a letter or
+ * a digit: a part Android's and iOS's apps cut at exactly 4096 characters, inside a word. Its next part is certain to
+ * follow, however slow the phone's network: it is waited for HARD_CUT_WAIT_MS and joined within HARD_CUT_JOIN_S
+ * (Message.date). A 4096-character text ending in punctuation may be whole and gets the usual window.
+ */
+function endsInHardCut(job: QueuedMessage[]): boolean {
+  const message = job.at(-1)!.classified.message;
+  return (
+    'text' in message &&
+    forwardOriginOf(message) === undefined &&
+    message.text.length >= TEXT_MAX_CHARS &&
+    /[\p{L}\p{N}]$/u.test(message.text)
   );
 }
 
