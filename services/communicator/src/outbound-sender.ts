@@ -169,7 +169,6 @@ function checkButtons(request: SendRequest): void {
   }
 }
 
-
 /** `in_reply_to` must be one Message-ID (MESSAGE_ID); 400 otherwise, whatever the channel. */
 function checkInReplyTo(request: SendRequest): void {
   if (request.in_reply_to !== undefined && !MESSAGE_ID.test(request.in_reply_to))
