@@ -303,13 +303,16 @@ const lastTextOf = (job: QueuedMessage[]): string | undefined =>
 /** Media without words (a photo, a document … whose caption, if any, came as a message of its own). */
 const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCaptionedMedia(q.classified.message);
 
+/** How far apart (s, by Message.date) `job`'s last part and the next may be: HARD_CUT_JOIN_S after a hard cut. */
+const joinWindowS = (job: QueuedMessage[], windowS: number): number => (endsInHardCut(job) ? HARD_CUT_JOIN_S : windowS);
+
 /** Whether `unit` (of the same sender, in the window) belongs to `job` (see nextJob). */
 function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number): boolean {
   const first = unit[0]!;
   // One anonymous admin cannot be told from another (one fake sender): their messages are answered one by one.
   if ([first, ...job].some((q) => q.classified.anonymous)) return false;
   if (isGreetingJob(job)) return isQuestionAfterGreeting(job, unit);
-  if (!sameSenderWithin(first, job.at(-1)!, endsInHardCut(job) ? HARD_CUT_JOIN_S : windowS)) return false;
+  if (!sameSenderWithin(first, job.at(-1)!, joinWindowS(job, windowS))) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
   const lastText = lastTextOf(job);
   const album = mediaGroupOf(first.classified.message) !== undefined;
