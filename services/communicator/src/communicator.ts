@@ -25,7 +25,7 @@ import {
 } from './config.js';
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
-import { createMailDryRun, type DryRunInput, type DryRunVerdict } from './email/mail-dry-run.js';
+import { createMailDryRun, type MailDryRun } from './email/mail-dry-run.js';
 import { createMailPipeline, type MailPipeline } from './email/mail-pipeline.js';
 import { createSmtpMailer, type SmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
@@ -189,15 +189,16 @@ type MailIntake = {
   /** The mailer of webhook replies when there is no email channel (SMTP_* alone). */
   webhookMailer?: SmtpMailer;
   pipeline?: MailPipeline;
-  dryRun?: (input: DryRunInput) => Promise<DryRunVerdict>;
+  dryRun?: MailDryRun;
   webhooks: WebhookSettings;
 };
 
 /**
  * One mail pipeline per process, shared by the IMAP channel and the inbound webhooks (its in-flight Message-ID
  * set spans both). Webhook mail needs SMTP for replies, with or without the IMAP channel. POST /test runs mail
- * through the same pipeline in dry-run mode (mail-dry-run.ts): nothing is sent, no budget is taken, only a
- * dry-run audit event is reported.
+ * through the same pipeline in dry-run mode (mail-dry-run.ts): nothing is sent, no sender's budget is taken (a
+ * decided mail takes one unit of its caller's key's TEST_RATE_LIMIT_PER_KEY_PER_MINUTE), only a dry-run audit
+ * event is reported.
  */
 function createMailIntake(config: Config, shared: Shared): MailIntake {
   const emailConfig = emailSettings(config);
@@ -223,7 +224,12 @@ function createMailIntake(config: Config, shared: Shared): MailIntake {
     mailer,
     ...shared,
   });
-  const dryRun = createMailDryRun({ pipeline, ownAddress: replySmtp.from, ...shared });
+  const dryRun = createMailDryRun({
+    pipeline,
+    ownAddress: replySmtp.from,
+    limitPerKeyPerMinute: config.testRateLimitPerKeyPerMinute,
+    ...shared,
+  });
   return { emailConfig, sendMailer, webhookMailer, pipeline, dryRun, webhooks };
 }
 

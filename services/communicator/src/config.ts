@@ -39,6 +39,11 @@ const schema = serviceEnvSchema({
   MAIL_FROM: env.optionalString('From address of replies; default SMTP_USER'),
   EMAIL_CONCURRENCY: env.int(16, 'Mails processed at once', { min: 1, max: 64 }),
   RATE_LIMIT_PER_HOUR: env.int(20, 'Messages answered per sender per hour; beyond it: no reply', { min: 1 }),
+  TEST_RATE_LIMIT_PER_KEY_PER_MINUTE: env.int(
+    30,
+    'POST /test mails decided per API key per minute (each calls the model); beyond it: 429. 0: no limit',
+    { min: 0 },
+  ),
   MAX_ATTEMPTS: env.int(5, 'Attempts per mail before it is flagged $WorkemonFailed', { min: 1 }),
   RETRY_BASE_DELAY: env.durationMs('30s', 'First retry delay of a failed mail or update (doubles, with jitter)'),
   MAX_MAIL_BYTES: env.int(5_000_000, 'Bytes of a mail fetched at most (bigger mail is cut)', { min: 10_000 }),

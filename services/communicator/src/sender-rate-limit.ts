@@ -33,6 +33,11 @@ export const rateLimitKey = {
   replyTo: (address: string) => `reply-to:${mailboxKey(address)}`.slice(0, 300),
   /** A Telegram user: `telegram:<user id>`. */
   telegram: (userId: number | string) => `telegram:${userId}`,
+  /**
+   * The caller of `POST /test` by its API key's name (`Principal.name`; `anonymous` on an open loopback install):
+   * `test:key:<name>`, the budget of TEST_RATE_LIMIT_PER_KEY_PER_MINUTE.
+   */
+  testKey: (keyName: string) => `test:key:${keyName}`.slice(0, 300),
 };
 
 /** One definition for every service (libs/contracts): the camelCase form of the contract's RateLimitVerdict. */

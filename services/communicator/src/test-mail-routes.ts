@@ -26,10 +26,19 @@ export function dryRunViewOf(res: Response, open: readonly string[]): DryRunView
 }
 
 /**
+ * The dry run's options for this caller: its view (`dryRunViewOf`) and the key whose per-minute budget a decided mail
+ * draws from (`Principal.name`: `anonymous` for the open class of a keyless loopback install).
+ */
+function dryRunOptionsOf(res: Response, deps: TestMailRoutesDeps): { view: DryRunView; caller: string } {
+  return { view: dryRunViewOf(res, deps.auth.open), caller: principalOf(res)?.name ?? 'anonymous' };
+}
+
+/**
  * `POST /test` (operation `testMail`): a dry run of the mail pipeline for client and admin keys, each in its view
  * (`dryRunViewOf`). The body is a
  * raw mail (`message/rfc822`) or JSON `{from, subject, text}` (validated against the contract); any other
- * type is 415, an empty body 400, and 501 while the email channel is not configured. Nothing is sent.
+ * type is 415, an empty body 400, and 501 while the email channel is not configured; 429 past the caller's key's
+ * TEST_RATE_LIMIT_PER_KEY_PER_MINUTE (only a mail that reaches the secretary's decision counts). Nothing is sent.
  */
 export function createTestMailRoutes(deps: TestMailRoutesDeps): Router {
   const router = Router();
@@ -43,8 +52,9 @@ export function createTestMailRoutes(deps: TestMailRoutesDeps): Router {
     deps.openapi.validate('testMail'),
     async (_req, res) => {
       if (!deps.dryRun) throw channelNotConfigured('email');
-      const view = dryRunViewOf(res, deps.auth.open);
-      res.json(await deps.dryRun(validated(res).body as Exclude<DryRunInput, { raw: Buffer }>, { view }));
+      res.json(
+        await deps.dryRun(validated(res).body as Exclude<DryRunInput, { raw: Buffer }>, dryRunOptionsOf(res, deps)),
+      );
     },
   );
   return router;
@@ -66,5 +76,5 @@ async function testRawMail(deps: TestMailRoutesDeps, req: Request, res: Response
   if (!Buffer.isBuffer(req.body) || !(req.body as Buffer).length)
     throw errors.badRequest('The message/rfc822 body is empty');
   if (!deps.dryRun) throw channelNotConfigured('email');
-  res.json(await deps.dryRun({ raw: req.body as Buffer }, { view: dryRunViewOf(res, deps.auth.open) }));
+  res.json(await deps.dryRun({ raw: req.body as Buffer }, dryRunOptionsOf(res, deps)));
 }

@@ -427,7 +427,7 @@ describe('audit reporting never blocks or loses mail', () => {
 });
 
 describe('POST /test (dry run)', () => {
-  it('returns the decision and the reply; no SMTP, no budget, no flag; one audit event marked dry_run', async () => {
+  it("returns the decision and the reply; no SMTP, no sender's budget, no flag; one audit event marked dry_run", async () => {
     const secretary = await secretaryFake();
     const mail = await mailbox();
     const c = await communicatorFor(secretary, mail);
@@ -459,7 +459,10 @@ describe('POST /test (dry run)', () => {
     expect(secretary.dryRunCalls).toHaveLength(1);
     expect(secretary.dryRunCalls[0]).toMatchObject({ channel: 'email', message_id: '<dry-1@client.test>' });
     expect(secretary.calls).toHaveLength(0);
-    expect(secretary.consumeCalls).toHaveLength(0);
+    // No sender's budget: the one draw is the caller key's (TEST_RATE_LIMIT_PER_KEY_PER_MINUTE).
+    expect(secretary.consumeCalls).toHaveLength(1);
+    expect(secretary.consumeCalls[0]).toMatchObject({ limit: 30, window_seconds: 60 });
+    expect(secretary.consumeCalls[0]!.keys).toEqual([expect.stringMatching(/^test:key:/)]);
     expect(secretary.handled.size).toBe(0);
     const event = await waitEvent(secretary, (e) => e.dry_run === true, 'the dry-run event');
     expect(event).toMatchObject({ channel: 'email', outcome: 'decided', message_id: '<dry-1@client.test>' });
@@ -522,7 +525,8 @@ describe('POST /test (dry run)', () => {
       403,
     );
     expect(secretary.dryRunCalls).toHaveLength(1);
-    expect(secretary.consumeCalls).toHaveLength(0);
+    // Only the decided mail drew from its caller key's budget; the skipped and refused ones took nothing.
+    expect(secretary.consumeCalls.map((call) => call.keys[0])).toEqual([expect.stringMatching(/^test:key:/)]);
     expect(mail.sink.mails).toHaveLength(0);
   });
 

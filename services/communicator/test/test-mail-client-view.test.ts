@@ -29,7 +29,7 @@ afterEach(async () => {
   for (const item of open.splice(0).reverse()) await (item.stop ?? item.close)!();
 });
 
-async function setup(): Promise<{ secretary: FakeSecretary; communicator: Running }> {
+async function setup(env: Record<string, string> = {}): Promise<{ secretary: FakeSecretary; communicator: Running }> {
   const secretary = await startFakeSecretary();
   open.push(secretary);
   const sink = await startSmtpSink();
@@ -39,7 +39,7 @@ async function setup(): Promise<{ secretary: FakeSecretary; communicator: Runnin
     dovecot,
     user: USERS[0]!.user,
     sink,
-    env: { TRUSTED_AUTHSERV_ID: TRUSTED },
+    env: { TRUSTED_AUTHSERV_ID: TRUSTED, ...env },
   });
   open.push(communicator);
   return { secretary, communicator };
@@ -101,5 +101,80 @@ describe('POST /test with a client key', () => {
       dry_run_view: 'client',
       sender_authentication: { verified: false },
     });
+  });
+});
+
+// Session 32: a /test mail the secretary decides calls the model twice (guesser, system analyst), and the secretary
+// lets the communicator's service key through unlimited; so a client key drove the model without any limit
+// through POST /test. A decided mail now takes one unit of its caller's key's TEST_RATE_LIMIT_PER_KEY_PER_MINUTE.
+describe("POST /test and the caller key's budget", () => {
+  const consumedKeys = (secretary: FakeSecretary) => secretary.consumeCalls.map((call) => call.keys.join(','));
+
+  it('answers 429 with Retry-After past TEST_RATE_LIMIT_PER_KEY_PER_MINUTE, without asking the secretary', async () => {
+    const { secretary, communicator } = await setup({ TEST_RATE_LIMIT_PER_KEY_PER_MINUTE: '2' });
+    for (let i = 0; i < 2; i += 1) {
+      const res = await postRaw(communicator, 'client', buildEmail({ messageId: `<b${i}@client.test>` }));
+      expect(res.status, `mail ${i}`).toBe(200);
+    }
+    expect(secretary.dryRunCalls).toHaveLength(2);
+    const refused = await postRaw(communicator, 'client', buildEmail({ messageId: '<b2@client.test>' }));
+    expect(refused.status).toBe(429);
+    expect(openapi.responseProblems('testMail', 429, refused.body)).toEqual([]);
+    expect(refused.body.message).toMatch(
+      /Too many POST \/test mails for this API key \(2 per minute\); retry in \d+ s/,
+    );
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(secretary.dryRunCalls).toHaveLength(2);
+    // The budget is the key's: another key has its own, and the draw is named by the key, not by the mail's sender.
+    expect((await postRaw(communicator, 'admin', buildEmail({ messageId: '<b3@client.test>' }))).status).toBe(200);
+    const keys = consumedKeys(secretary);
+    expect(keys).toHaveLength(4);
+    expect(new Set(keys.slice(0, 3)).size).toBe(1);
+    expect(keys[0]).toMatch(/^test:key:/);
+    expect(keys[3]).toMatch(/^test:key:/);
+    expect(keys[3]).not.toBe(keys[0]);
+    expect(secretary.consumeCalls.every((call) => call.limit === 2 && call.window_seconds === 60)).toBe(true);
+  });
+
+  it('takes nothing for a mail the secretary is not asked about (skipped, unreadable)', async () => {
+    const { secretary, communicator } = await setup({ TEST_RATE_LIMIT_PER_KEY_PER_MINUTE: '1' });
+    const automatic = buildEmail({ messageId: '<auto@client.test>', headers: ['Auto-Submitted: auto-replied'] });
+    for (let i = 0; i < 3; i += 1) {
+      const res = await postRaw(communicator, 'client', automatic);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ outcome: 'skipped', reason: 'automatic' });
+    }
+    // Not a mail (no sender to answer), and a mail with no text: our request for text, without the secretary.
+    const noSender = await postRaw(communicator, 'client', Buffer.from('not a mail at all'));
+    expect(noSender.status).toBe(200);
+    expect(noSender.body).toMatchObject({ outcome: 'skipped', reason: 'unreadable', detail: 'no_sender' });
+    const empty = await request(communicator.app)
+      .post('/test')
+      .set(bearer('client'))
+      .send({ from: 'anna@client.test', subject: '', text: ' ' });
+    expect(empty.status).toBe(200);
+    expect(empty.body).toMatchObject({ outcome: 'decided', reason: 'unreadable' });
+    expect(secretary.consumeCalls).toHaveLength(0);
+    expect((await postRaw(communicator, 'client', buildEmail({ messageId: '<d1@client.test>' }))).status).toBe(200);
+    expect((await postRaw(communicator, 'client', buildEmail({ messageId: '<d2@client.test>' }))).status).toBe(429);
+  });
+
+  it('answers 503 while the budget cannot be asked, never an unchecked dry run; 0 switches the limit off', async () => {
+    const { secretary, communicator } = await setup();
+    secretary.rateLimitsDown = true;
+    const down = await postRaw(communicator, 'client', buildEmail({ messageId: '<u1@client.test>' }));
+    expect(down.status).toBe(503);
+    expect(openapi.responseProblems('testMail', 503, down.body)).toEqual([]);
+    expect(secretary.dryRunCalls).toHaveLength(0);
+
+    const off = await setup({ TEST_RATE_LIMIT_PER_KEY_PER_MINUTE: '0' });
+    for (let i = 0; i < 3; i += 1)
+      expect((await postRaw(off.communicator, 'client', buildEmail({ messageId: `<o${i}@client.test>` }))).status).toBe(
+        200,
+      );
+    expect(off.secretary.consumeCalls).toHaveLength(0);
+    expect(off.secretary.dryRunCalls).toHaveLength(3);
   });
 });

@@ -4,7 +4,7 @@ import { errors, principalOf, validated, type KeyClass, type OpenApi, type Princ
 import type { AnalyzeInput, createAnalyzer } from './analyzer.js';
 import type { Decision } from './decision.js';
 import { seesDirectory, type createDryRun } from './dry-run.js';
-import { analyzeBudget, enforceAnalyzeLimits, type AnalyzeLimits } from './rate-limits/analyze-limits.js';
+import { analyzeBudget, enforceDryRunLimits, type AnalyzeLimits } from './rate-limits/analyze-limits.js';
 import type { RateLimitStore } from './rate-limits/rate-limit-store.js';
 import { capDecision } from './response-length.js';
 
@@ -82,16 +82,16 @@ export type AnalyzeRouteDeps = {
 };
 
 /**
- * A dry run: the limits checked (nothing taken), the whole decision answered, nothing stored (dry-run.ts); a client
+ * A dry run: one unit taken from the caller's per-key budget, the username's only checked (enforceDryRunLimits), the
+ * whole decision answered, nothing stored (dry-run.ts); a client
  * key, and any caller asking for the client's view (`clientView`: `dry_run_view: "client"`), sees the plan without
  * directory data (`seesDirectory`, `redactForClient`).
  */
 async function answerDryRun(deps: AnalyzeRouteDeps, input: AnalyzeInput, res: Response, clientView: boolean) {
   if (deps.limits)
-    await enforceAnalyzeLimits(deps.limits.store, deps.limits.settings, {
+    await enforceDryRunLimits(deps.limits.store, deps.limits.settings, {
       principal: principalOf(res),
       username: input.username,
-      dryRun: true,
     });
   const view = !clientView && seesDirectory(principalOf(res), deps.openClasses ?? []) ? 'full' : 'client';
   const { decision, wouldExecute } = await deps.dryRun(input, view);

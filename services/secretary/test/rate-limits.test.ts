@@ -289,16 +289,6 @@ describe.each(DATABASE_KINDS)('/analyze-request limits on %s', (kind) => {
     for (let i = 0; i < 3; i += 1) expect((await analyze('service', 'frank')).status).toBe(200);
   });
 
-  it('checks a dry run against the limits without taking budget', async () => {
-    for (let i = 0; i < 3; i += 1)
-      expect((await analyze('client', 'ivan', { dry_run: true })).status, `dry run ${i}`).toBe(200);
-    expect((await analyze('client', 'ivan')).status).toBe(200);
-    expect((await analyze('client', 'ivan')).status).toBe(200);
-    const refused = await analyze('client', 'ivan', { dry_run: true });
-    expect(refused.status).toBe(429);
-    expect(refused.headers['retry-after']).toBeDefined();
-  });
-
   it('survives a restart of the secretary', async () => {
     await secretary.close();
     secretary = await startSecretary({
@@ -308,5 +298,60 @@ describe.each(DATABASE_KINDS)('/analyze-request limits on %s', (kind) => {
       overrides: { analyzeLimits: { perUsernamePerHour: 2, perKeyPerMinute: 100 } },
     });
     expect((await analyze('client', 'frank')).status).toBe(429);
+  });
+});
+
+describe.each(DATABASE_KINDS)('/analyze-request dry runs and the limits on %s', (kind) => {
+  let handle: TestDatabaseOfKind;
+  let llm: LlmServices;
+  let secretary: Secretary;
+  const REQUEST = 'Пожалуйста, подскажите, где посмотреть отчёт по продажам за прошлый месяц?';
+
+  beforeAll(async () => {
+    handle = await createDatabaseOfKind(kind, 'secretary_dry_run_limits');
+    llm = await startLlmServices();
+    secretary = await startSecretary({
+      ...handle.location,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { analyzeLimits: { perUsernamePerHour: 2, perKeyPerMinute: 6 } },
+    });
+  });
+  afterAll(async () => {
+    await secretary?.close();
+    await llm?.close();
+    await handle?.remove();
+  });
+
+  const analyze = (username: string, extra: object = {}) =>
+    keyed(secretary.url, 'client')
+      .post('/analyze-request')
+      .send({ channel: 'direct', username, request: REQUEST, ...extra });
+  const llmCalls = () => llm.guesserLlm.requests.length + llm.analystLlm.requests.length;
+
+  it("takes a dry run from the key's budget (it calls the model), only checks the username's", async () => {
+    // Two dry runs for ivan: his hourly budget of 2 answers is untouched by them…
+    for (let i = 0; i < 2; i += 1) expect((await analyze('ivan', { dry_run: true })).status, `dry run ${i}`).toBe(200);
+    expect((await analyze('ivan')).status).toBe(200);
+    expect((await analyze('ivan')).status).toBe(200);
+    // …and a dry run past it is refused like a real call (the username matched as the directory does), before any
+    // model is called, taking nothing from the key.
+    let calls = llmCalls();
+    const overUsername = await analyze(' Ivan ', { dry_run: true });
+    expect(overUsername.status).toBe(429);
+    expectContract('analyzeRequestPost', overUsername);
+    expect(overUsername.body.message).toMatch(/username 'Ivan' \(2 requests per hour\)/);
+    expect(llmCalls()).toBe(calls);
+    // The key's 6 per minute: two dry runs and two answers so far, the refusal took nothing. Two more dry runs…
+    for (let i = 0; i < 2; i += 1) expect((await analyze('petr', { dry_run: true })).status, `petr ${i}`).toBe(200);
+    // …spend it: the next call, dry or not, is refused before any model is called.
+    calls = llmCalls();
+    const overKey = await analyze('olga', { dry_run: true });
+    expect(overKey.status).toBe(429);
+    expectContract('analyzeRequestPost', overKey);
+    expect(overKey.body.message).toMatch(/this API key \(6 requests per minute\)/);
+    expect(Number(overKey.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect((await analyze('olga')).status).toBe(429);
+    expect(llmCalls()).toBe(calls);
   });
 });

@@ -28,11 +28,13 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Dry run of the mail pipeline (nothing is sent, no budget taken)
+         * Dry run of the mail pipeline (nothing is sent, no sender's budget taken)
          * @description Runs one mail through the email pipeline up to the decision: parse, loop rules (RFC 3834), the duplicate
          *     check, sender trust and the secretary's decision asked with `dry_run: true` (no action runs, no outbox row).
-         *     Nothing is sent by SMTP, no IMAP flag is set, no rate-limit budget is taken; the audit log gets one event
-         *     marked `dry_run: true`. Body: a raw RFC 5322 mail (`message/rfc822`, up to MAX_MAIL_BYTES) or JSON
+         *     Nothing is sent by SMTP, no IMAP flag is set, no sender's rate-limit budget is taken; the audit log gets one
+         *     event marked `dry_run: true`. A mail that reaches the secretary's decision calls the models, so it takes one
+         *     unit of the caller key's TEST_RATE_LIMIT_PER_KEY_PER_MINUTE (429 with Retry-After beyond it, before the
+         *     secretary is asked). Body: a raw RFC 5322 mail (`message/rfc822`, up to MAX_MAIL_BYTES) or JSON
          *     `{from, subject, text}`. A JSON mail carries no Authentication-Results, so its sender counts as unverified.
          *     Needs a client or an admin key (API_KEYS / ADMIN_API_KEYS); 501 when the email channel is not configured.
          *     An admin key sees the whole pass. A client key sees what the secretary shows a client key and nothing of the

@@ -552,9 +552,11 @@ export interface components {
             telegram_user_id?: string;
             /**
              * @description Default false. true: the whole decision (guesser, analyst, routing rules, sender trust) is made and returned with
-             *     `dry_run: true` and `would_execute`, but nothing is done: no action runs, no outbox row is written, no
-             *     rate-limit budget is taken and nothing is stored (it continues no conversation and counts in no
-             *     statistic; `message_id` is not looked up). The rate limits are still checked (429 when exhausted).
+             *     `dry_run: true` and `would_execute`, but nothing is done: no action runs, no outbox row is written and
+             *     nothing is stored (it continues no conversation and counts in no statistic; `message_id` is not looked
+             *     up). It calls the models like any request, so it takes one unit of the caller's key's
+             *     ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE; the username's hourly limit is checked but not drawn from (429
+             *     when either is exhausted, before any model is called).
              */
             dry_run?: boolean;
             /**

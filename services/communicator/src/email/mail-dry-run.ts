@@ -2,9 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type MailComposerClass from 'nodemailer/lib/mail-composer/index.js';
 import { AppError, errors, getRequestId, isAppError, type Logger } from '@workemon/service-kit';
-import type { AnalysisResponse, DryRunVerdict as ContractDryRunVerdict } from '@workemon/contracts';
+import {
+  rateLimitVerdictOf,
+  type AnalysisResponse,
+  type DryRunVerdict as ContractDryRunVerdict,
+} from '@workemon/contracts';
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SecretaryClient } from '../secretary-client.js';
+import { rateLimitKey } from '../sender-rate-limit.js';
 import { MAIL_SKIP_REASONS } from './mail-audit.js';
 import type { MailOutcome, MailPipeline } from './mail-pipeline.js';
 
@@ -51,26 +56,40 @@ async function composeMail(input: Exclude<DryRunInput, { raw: Buffer }>, to: str
  */
 export type DryRunView = 'full' | 'client';
 
-/** A dry run of the mail pipeline (`createMailDryRun`); `view` defaults to `client`, the narrower one. */
-export type MailDryRun = (input: DryRunInput, options?: { view?: DryRunView }) => Promise<DryRunVerdict>;
+/**
+ * A dry run of the mail pipeline (`createMailDryRun`); `view` defaults to `client`, the narrower one. `caller` is
+ * the API key's name (`Principal.name`) whose per-minute budget the dry run draws from; without it nothing is drawn.
+ */
+export type MailDryRun = (
+  input: DryRunInput,
+  options?: { view?: DryRunView; caller?: string },
+) => Promise<DryRunVerdict>;
+
+/** TEST_RATE_LIMIT_PER_KEY_PER_MINUTE's window, in seconds. */
+const TEST_LIMIT_WINDOW_SECONDS = 60;
 
 /**
  * `POST /test`: runs the mail pipeline (mail-pipeline.ts) on one mail with `dryRun` — parse, loop rules, the
  * duplicate check (read-only: the `mail:<Message-ID>` delivery record), sender trust, and the secretary's decision
- * asked with `dry_run: true` — and returns the verdict. No SMTP, no IMAP flag, no rate-limit budget, no delivery
- * record; one audit event marked `dry_run: true`.
+ * asked with `dry_run: true` — and returns the verdict. No SMTP, no IMAP flag, no sender's budget, no delivery
+ * record; one audit event marked `dry_run: true`. A mail that gets as far as the secretary's decision calls the
+ * model, so it takes one unit from its caller's budget (`options.caller`, `test:key:<name>`,
+ * `limitPerKeyPerMinute`, kept by the secretary like the senders' budgets): over it, 429 `rate_limited` with
+ * Retry-After and no secretary call.
  *
  * The communicator asks the secretary with its own service key, which sees more than a client key may. In the
  * `client` view (`options.view`, the default) the pass is the one a client key would get from the secretary
  * itself: the Message-ID is treated as never answered (no lookup, so `duplicate` never tells whether our mailbox
  * answered a mail), the mail's own Authentication-Results are not believed (the caller wrote them), and the
  * secretary is asked for `dry_run_view: "client"` (rule names, directory targets and operator reasons left out).
- * @throws AppError 400 for a mail that cannot be parsed; the secretary's error (503 unreachable, 502 when it
- *   did not confirm the dry run) when it cannot decide.
+ * @throws AppError 400 for a mail that cannot be parsed; 429 over the caller's budget; the secretary's error (503
+ *   unreachable, 502 when it did not confirm the dry run) when it cannot decide.
  */
 export function createMailDryRun(deps: {
   pipeline: MailPipeline;
-  secretary: Pick<SecretaryClient, 'lookupHandled'>;
+  secretary: Pick<SecretaryClient, 'lookupHandled' | 'consumeRateLimit'>;
+  /** POST /test mails decided per caller's key per minute (TEST_RATE_LIMIT_PER_KEY_PER_MINUTE); 0: no limit. */
+  limitPerKeyPerMinute: number;
   /** Our address, the `To:` of a JSON dry run's mail. */
   ownAddress: string;
   audit?: AuditReporter;
@@ -78,7 +97,8 @@ export function createMailDryRun(deps: {
 }): MailDryRun {
   return async (input, options = {}) => {
     const raw = 'raw' in input ? input.raw : await composeMail(input, deps.ownAddress);
-    const outcome = await runDryPass(deps, raw, options.view);
+    const draw = drawFromCaller(deps.secretary, options.caller, deps.limitPerKeyPerMinute);
+    const outcome = await runDryPass(deps, raw, options.view, draw);
     const verdict = verdictOf(outcome);
     const messageId = 'mail' in outcome ? outcome.mail.messageId : undefined;
     deps.audit?.report({
@@ -106,6 +126,7 @@ function runDryPass(
   deps: { pipeline: MailPipeline; secretary: Pick<SecretaryClient, 'lookupHandled'> },
   raw: Buffer,
   view: DryRunView = 'client',
+  dryRunDraw?: () => Promise<void>,
 ): Promise<MailOutcome> {
   const clientView = view === 'client';
   return deps.pipeline.processMail(
@@ -115,6 +136,7 @@ function runDryPass(
       fallbackKey: `test:${randomUUID()}`,
       dryRun: true,
       ...(clientView ? { dryRunView: 'client' as const } : {}),
+      ...(dryRunDraw ? { dryRunDraw } : {}),
       logContext: { dry_run: true },
     },
     {
@@ -124,6 +146,37 @@ function runDryPass(
       confirm: () => Promise.reject(new Error('a dry run confirms nothing')),
     },
   );
+}
+
+/**
+ * One unit from `caller`'s per-minute budget (`test:key:<name>`), through the secretary's durable limits
+ * (`POST /rate-limits/consume`): shared by replicas, kept over restarts. Undefined (nothing drawn) without a caller
+ * or with the limit off (0).
+ * @throws AppError 429 `rate_limited` with Retry-After (whole seconds) when the budget is spent; the secretary's
+ *   error (503, 504, 404 from a secretary older than the route) when it cannot be asked: no unchecked dry run.
+ */
+function drawFromCaller(
+  secretary: Pick<SecretaryClient, 'consumeRateLimit'>,
+  caller: string | undefined,
+  limit: number,
+): (() => Promise<void>) | undefined {
+  if (caller === undefined || limit <= 0) return undefined;
+  return async () => {
+    const answer = await secretary.consumeRateLimit({
+      keys: [rateLimitKey.testKey(caller)],
+      limit,
+      window_seconds: TEST_LIMIT_WINDOW_SECONDS,
+    });
+    const verdict = rateLimitVerdictOf(answer);
+    if (verdict.allowed) return;
+    // Retryable: the pipeline ends the pass as `secretary-failed` and its error is the answer (not a refusal).
+    throw new AppError(
+      'rate_limited',
+      429,
+      `Too many POST /test mails for this API key (${limit} per minute); retry in ${verdict.retryAfterSeconds} s`,
+      { headers: { 'Retry-After': String(verdict.retryAfterSeconds) }, retryable: true },
+    );
+  };
 }
 
 function verdictOf(outcome: MailOutcome): DryRunVerdict {

@@ -134,6 +134,13 @@ export type PipelineInput = {
    * holds no more than the secretary shows a client key. The source's `isAnswered` should then say false.
    */
   dryRunView?: 'client';
+  /**
+   * A dry run's draw from its caller's budget (POST /test, TEST_RATE_LIMIT_PER_KEY_PER_MINUTE), awaited right before
+   * the secretary is asked: only a mail that gets as far as a decision costs a unit. Throws to end the pass as
+   * `secretary-failed` with its error (429 `rate_limited` with Retry-After; the secretary's 503 when it cannot be
+   * asked).
+   */
+  dryRunDraw?: () => Promise<void>;
 };
 
 /** What the source contributes to one pass: its own "already answered" check, rate-limit memory, confirmation. */
@@ -344,10 +351,11 @@ export function analyzeRequestOf(pass: ParsedMailPass, requestText: string): Ana
 }
 
 /**
- * Asks the secretary. On a dry run its answer must confirm `dry_run: true`: a secretary that ignored the flag may
+ * Asks the secretary; a dry run first draws from its caller's budget (PipelineInput.dryRunDraw). On a dry run its answer must confirm `dry_run: true`: a secretary that ignored the flag may
  * have acted, so that is a 502 `dry_run_unsupported` (not retryable) instead of a pretended dry run.
  */
 export async function askSecretary(pass: ParsedMailPass, request: AnalyzeRequest): Promise<AnalysisResponse> {
+  if (pass.dryRun) await pass.input.dryRunDraw?.();
   const analysis = await pass.deps.secretary.analyze(request);
   if (pass.dryRun && (analysis as { dry_run?: unknown }).dry_run !== true) {
     throw new AppError(

@@ -79,17 +79,28 @@ export function analyzeBudget(
 }
 
 /**
- * Takes one unit from the call's budgets (dry runs only check them: nothing is taken), or throws 429
- * `rate_limited` with `Retry-After` (whole seconds) before anything about the request is stored. The analyzed
- * (not dry) request path draws in its lookup statement instead (analyzeBudget).
+ * The draw of a dry run (`dry_run: true`), or throws 429 `rate_limited` with `Retry-After` (whole seconds) before
+ * any LLM is called. A dry run calls the guesser and the system analyst like any request, so it takes one unit
+ * from the caller's per-key budget (`ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE`: what bounds a key's use of the model).
+ * The username's hourly budget counts the answers a person gets, and a dry run answers nobody: it is checked (a
+ * username over it gets 429 here too) but nothing is taken from it. Service keys draw from neither
+ * (analyzeLimitEntries). The analysed (not dry) request path draws in its lookup statement instead (analyzeBudget).
  */
-export async function enforceAnalyzeLimits(
+export async function enforceDryRunLimits(
   store: RateLimitStore,
   limits: AnalyzeLimits,
-  caller: { principal: Principal | undefined; username: string; dryRun: boolean },
+  caller: { principal: Principal | undefined; username: string },
 ): Promise<void> {
   const entries = analyzeLimitEntries(limits, caller);
-  if (entries.length === 0) return;
-  const verdict = caller.dryRun ? await store.check(entries) : await store.consume(entries);
-  if (!verdict.allowed) throw analyzeLimitRefusal(limits, caller.username, verdict);
+  const usernameKey = analyzeUsernameKey(caller.username);
+  const checked = entries.filter((entry) => entry.key === usernameKey);
+  const taken = entries.filter((entry) => entry.key !== usernameKey);
+  for (const [entriesOf, draw] of [
+    [checked, store.check],
+    [taken, store.consume],
+  ] as const) {
+    if (entriesOf.length === 0) continue;
+    const verdict = await draw.call(store, entriesOf);
+    if (!verdict.allowed) throw analyzeLimitRefusal(limits, caller.username, verdict);
+  }
 }
