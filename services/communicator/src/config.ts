@@ -42,7 +42,7 @@ const schema = serviceEnvSchema({
   TEST_RATE_LIMIT_PER_KEY_PER_MINUTE: env.int(
     30,
     'POST /test mails decided per API key per minute (each calls the model); beyond it: 429. 0: no limit',
-    { min: 0 },
+    { min: 0, max: 1_000_000 },
   ),
   MAX_ATTEMPTS: env.int(5, 'Attempts per mail before it is flagged $WorkemonFailed', { min: 1 }),
   RETRY_BASE_DELAY: env.durationMs('30s', 'First retry delay of a failed mail or update (doubles, with jitter)'),

@@ -34,10 +34,12 @@ export const rateLimitKey = {
   /** A Telegram user: `telegram:<user id>`. */
   telegram: (userId: number | string) => `telegram:${userId}`,
   /**
-   * The caller of `POST /test` by its API key's name (`Principal.name`; `anonymous` on an open loopback install):
-   * `test:key:<name>`, the budget of TEST_RATE_LIMIT_PER_KEY_PER_MINUTE.
+   * The caller of `POST /test` by its key's class and name (`test:key:client:<name>`; names are unique only within a
+   * class), or `test:key:anonymous` for the open class of a keyless loopback install: the budget of
+   * TEST_RATE_LIMIT_PER_KEY_PER_MINUTE.
    */
-  testKey: (keyName: string) => `test:key:${keyName}`.slice(0, 300),
+  testKey: (caller: { keyClass: string; name: string; anonymous?: true } | undefined) =>
+    !caller || caller.anonymous ? 'test:key:anonymous' : `test:key:${caller.keyClass}:${caller.name}`.slice(0, 300),
 };
 
 /** One definition for every service (libs/contracts): the camelCase form of the contract's RateLimitVerdict. */

@@ -1,6 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { AppError, errors, principalOf, validated, type Authenticator, type OpenApi } from '@workemon/service-kit';
 import { channelNotConfigured } from './outbound-sender.js';
+import { rateLimitKey } from './sender-rate-limit.js';
 import type { DryRunInput, DryRunView, MailDryRun } from './email/mail-dry-run.js';
 
 /** What POST /test needs. */
@@ -26,11 +27,11 @@ export function dryRunViewOf(res: Response, open: readonly string[]): DryRunView
 }
 
 /**
- * The dry run's options for this caller: its view (`dryRunViewOf`) and the key whose per-minute budget a decided mail
- * draws from (`Principal.name`: `anonymous` for the open class of a keyless loopback install).
+ * The dry run's options for this caller: its view (`dryRunViewOf`) and the budget a decided mail draws from
+ * (`rateLimitKey.testKey` of the caller's key: class and name, or `anonymous` on a keyless loopback install).
  */
 function dryRunOptionsOf(res: Response, deps: TestMailRoutesDeps): { view: DryRunView; caller: string } {
-  return { view: dryRunViewOf(res, deps.auth.open), caller: principalOf(res)?.name ?? 'anonymous' };
+  return { view: dryRunViewOf(res, deps.auth.open), caller: rateLimitKey.testKey(principalOf(res)) };
 }
 
 /**

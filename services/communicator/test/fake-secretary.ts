@@ -13,6 +13,7 @@
  * Leaves out: GET /analyze-request, the directory, history, the rest of actions, the LLM services. Used until a test needs
  * the real secretary (see real-secretary.test.ts).
  */
+import { STATUS_CODES } from 'node:http';
 import express from 'express';
 import { z } from 'zod';
 import { TEST_KEYS } from '@workemon/testkit/api-keys';
@@ -66,6 +67,11 @@ export type FakeSecretary = Listening & {
   auditFailure?: number;
   /** Also refuse POST /rate-limits/consume with 503 (as while the database is down); false: normal. */
   rateLimitsDown: boolean;
+  /**
+   * Status POST /rate-limits/consume answers instead of drawing, with the secretary's error body (404: a secretary
+   * older than the route; 400: a limit over the contract's maximum); undefined: normal.
+   */
+  rateLimitsFailure?: number;
   /** POST /deliveries (recording) answers 503 while lookups keep working. */
   recordsDown: boolean;
 };
@@ -322,6 +328,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     auditCalls: 0,
     auditFailure: undefined as number | undefined,
     rateLimitsDown: false,
+    rateLimitsFailure: undefined as number | undefined,
     recordsDown: false,
   };
   const serviceOnly: express.RequestHandler = (req, res, next) => {
@@ -339,6 +346,11 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     if (!parsed.success) return void badRequest(res, parsed.error);
     consumeCalls.push(parsed.data);
     if (deliveriesDown || extra.rateLimitsDown) return void unavailable(res);
+    if (extra.rateLimitsFailure) {
+      const status = extra.rateLimitsFailure;
+      res.status(status).json({ error: STATUS_CODES[status], message: 'refused by the test', statusCode: status });
+      return;
+    }
     const { keys, limit, window_seconds } = parsed.data;
     const now = Date.now();
     const windowMs = window_seconds * 1000;
@@ -404,7 +416,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     },
   }) as FakeSecretary;
   // Test-settable switches, read by the routes above.
-  for (const name of ['auditCalls', 'auditFailure', 'rateLimitsDown', 'recordsDown'] as const) {
+  for (const name of ['auditCalls', 'auditFailure', 'rateLimitsDown', 'rateLimitsFailure', 'recordsDown'] as const) {
     Object.defineProperty(result, name, {
       get: () => extra[name],
       set: (v: never) => {

@@ -132,8 +132,8 @@ describe("POST /test and the caller key's budget", () => {
     const keys = consumedKeys(secretary);
     expect(keys).toHaveLength(4);
     expect(new Set(keys.slice(0, 3)).size).toBe(1);
-    expect(keys[0]).toMatch(/^test:key:/);
-    expect(keys[3]).toMatch(/^test:key:/);
+    expect(keys[0]).toMatch(/^test:key:client:/);
+    expect(keys[3]).toMatch(/^test:key:admin:/);
     expect(keys[3]).not.toBe(keys[0]);
     expect(secretary.consumeCalls.every((call) => call.limit === 2 && call.window_seconds === 60)).toBe(true);
   });
@@ -167,6 +167,17 @@ describe("POST /test and the caller key's budget", () => {
     const down = await postRaw(communicator, 'client', buildEmail({ messageId: '<u1@client.test>' }));
     expect(down.status).toBe(503);
     expect(openapi.responseProblems('testMail', 503, down.body)).toEqual([]);
+    expect(secretary.dryRunCalls).toHaveLength(0);
+
+    // A secretary that cannot draw (404: older than the route; 400: refuses the request) is not the secretary refusing
+    // the mail: 503, never `refused` with our standard message.
+    secretary.rateLimitsDown = false;
+    for (const status of [404, 400]) {
+      secretary.rateLimitsFailure = status;
+      const failed = await postRaw(communicator, 'client', buildEmail({ messageId: `<f${status}@client.test>` }));
+      expect(failed.status, `consume answered ${status}`).toBe(503);
+      expect(openapi.responseProblems('testMail', 503, failed.body)).toEqual([]);
+    }
     expect(secretary.dryRunCalls).toHaveLength(0);
 
     const off = await setup({ TEST_RATE_LIMIT_PER_KEY_PER_MINUTE: '0' });

@@ -12,6 +12,8 @@ import { createHistoryWriteRepository } from '../src/history-write-repository.js
 import { createRateLimitStore, gcra, type RateLimitEntry } from '../src/rate-limits/rate-limit-store.js';
 import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { createAuthenticator } from '@workemon/service-kit';
+import { TEST_KEYS } from '@workemon/testkit/api-keys';
 
 const HOUR = 3600;
 
@@ -353,5 +355,46 @@ describe.each(DATABASE_KINDS)('/analyze-request dry runs and the limits on %s', 
     expect(Number(overKey.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect((await analyze('olga')).status).toBe(429);
     expect(llmCalls()).toBe(calls);
+  });
+});
+
+describe('/analyze-request per-key budgets of same-named keys', () => {
+  let handle: TestDatabaseOfKind;
+  let llm: LlmServices;
+  let secretary: Secretary;
+
+  beforeAll(async () => {
+    handle = await createDatabaseOfKind('postgres', 'secretary_key_names');
+    llm = await startLlmServices();
+    // Names need only be unique within a class: the client key and the admin key are both called `ops`.
+    const keys = {
+      client: [{ name: 'ops', key: TEST_KEYS.client }],
+      admin: [{ name: 'ops', key: TEST_KEYS.admin }],
+      service: [{ name: 'svc', key: TEST_KEYS.service }],
+    };
+    secretary = await startSecretary({
+      ...handle.location,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { auth: createAuthenticator(keys), analyzeLimits: { perUsernamePerHour: 100, perKeyPerMinute: 2 } },
+    });
+  });
+  afterAll(async () => {
+    await secretary?.close();
+    await llm?.close();
+    await handle?.remove();
+  });
+
+  it("a client key's calls do not spend the admin key's budget of the same name", async () => {
+    const call = (keyClass: 'client' | 'admin', username: string) =>
+      keyed(secretary.url, keyClass)
+        .post('/analyze-request')
+        .send({ channel: 'direct', username, request: 'Где найти регламент выдачи доступа к VPN?', dry_run: true });
+    expect((await call('client', 'anna')).status).toBe(200);
+    expect((await call('client', 'boris')).status).toBe(200);
+    expect((await call('client', 'vera')).status).toBe(429);
+    expect((await call('admin', 'gleb')).status).toBe(200);
+    expect((await call('admin', 'dina')).status).toBe(200);
+    expect((await call('admin', 'egor')).status).toBe(429);
   });
 });

@@ -9,7 +9,6 @@ import {
 } from '@workemon/contracts';
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SecretaryClient } from '../secretary-client.js';
-import { rateLimitKey } from '../sender-rate-limit.js';
 import { MAIL_SKIP_REASONS } from './mail-audit.js';
 import type { MailOutcome, MailPipeline } from './mail-pipeline.js';
 
@@ -58,7 +57,8 @@ export type DryRunView = 'full' | 'client';
 
 /**
  * A dry run of the mail pipeline (`createMailDryRun`); `view` defaults to `client`, the narrower one. `caller` is
- * the API key's name (`Principal.name`) whose per-minute budget the dry run draws from; without it nothing is drawn.
+ * the budget key of the caller's API key (`rateLimitKey.testKey`) that a decided mail draws from; without it nothing
+ * is drawn.
  */
 export type MailDryRun = (
   input: DryRunInput,
@@ -73,7 +73,7 @@ const TEST_LIMIT_WINDOW_SECONDS = 60;
  * duplicate check (read-only: the `mail:<Message-ID>` delivery record), sender trust, and the secretary's decision
  * asked with `dry_run: true` — and returns the verdict. No SMTP, no IMAP flag, no sender's budget, no delivery
  * record; one audit event marked `dry_run: true`. A mail that gets as far as the secretary's decision calls the
- * model, so it takes one unit from its caller's budget (`options.caller`, `test:key:<name>`,
+ * model, so it takes one unit from its caller's budget (`options.caller`, `test:key:<class>:<name>`,
  * `limitPerKeyPerMinute`, kept by the secretary like the senders' budgets): over it, 429 `rate_limited` with
  * Retry-After and no secretary call.
  *
@@ -149,7 +149,7 @@ function runDryPass(
 }
 
 /**
- * One unit from `caller`'s per-minute budget (`test:key:<name>`), through the secretary's durable limits
+ * One unit from the per-minute budget `caller` (a `rateLimitKey.testKey`), through the secretary's durable limits
  * (`POST /rate-limits/consume`): shared by replicas, kept over restarts. Undefined (nothing drawn) without a caller
  * or with the limit off (0).
  * @throws AppError 429 `rate_limited` with Retry-After (whole seconds) when the budget is spent; the secretary's
@@ -162,11 +162,14 @@ function drawFromCaller(
 ): (() => Promise<void>) | undefined {
   if (caller === undefined || limit <= 0) return undefined;
   return async () => {
-    const answer = await secretary.consumeRateLimit({
-      keys: [rateLimitKey.testKey(caller)],
-      limit,
-      window_seconds: TEST_LIMIT_WINDOW_SECONDS,
-    });
+    let answer: Awaited<ReturnType<SecretaryClient['consumeRateLimit']>>;
+    try {
+      answer = await secretary.consumeRateLimit({ keys: [caller], limit, window_seconds: TEST_LIMIT_WINDOW_SECONDS });
+    } catch (err) {
+      // A 4xx here (a secretary older than the route, a key it refuses) is not the secretary refusing the mail, which
+      // would answer `refused` with our standard message: the budget could not be asked.
+      throw isAppError(err) && err.retryable ? err : errors.upstreamUnavailable('secretary', err);
+    }
     const verdict = rateLimitVerdictOf(answer);
     if (verdict.allowed) return;
     // Retryable: the pipeline ends the pass as `secretary-failed` and its error is the answer (not a refusal).

@@ -9,13 +9,21 @@ export const DEFAULT_ANALYZE_LIMIT_PER_KEY_PER_MINUTE = 120;
 export type AnalyzeLimits = {
   /** Requests per username per hour; 0 switches the limit off. */
   perUsernamePerHour: number;
-  /** Requests per API key (by the key's name) per minute; 0 switches the limit off. */
+  /** Requests per API key (by the key's class and name: analyzeApiKeyKey) per minute; 0 switches the limit off. */
   perKeyPerMinute: number;
 };
 
 /** The bucket names of /analyze-request's limits (the communicator's own keys never start with `analyze:`). */
 export const analyzeUsernameKey = (username: string) => `analyze:username:${username.trim().toLowerCase()}`;
-export const analyzeApiKeyKey = (keyName: string) => `analyze:key:${keyName}`;
+/**
+ * The per-key budget's bucket of a caller: `analyze:key:<class>:<name>` for a key (names are unique only within a
+ * class: `API_KEYS=ops:…` and `ADMIN_API_KEYS=ops:…` are two budgets), `analyze:key:anonymous` for the open class of
+ * a keyless loopback install (a key's name cannot contain `:`, so no key shares it).
+ */
+export const analyzeApiKeyKey = (principal: Principal | undefined): string =>
+  !principal || principal.anonymous
+    ? 'analyze:key:anonymous'
+    : `analyze:key:${principal.keyClass}:${principal.name}`.slice(0, 300);
 
 /**
  * The budgets one /analyze-request call draws from. Service-key callers (the communicator) draw from neither:
@@ -34,7 +42,7 @@ export function analyzeLimitEntries(
     entries.push({ key: analyzeUsernameKey(caller.username), limit: limits.perUsernamePerHour, windowSeconds: 3600 });
   if (limits.perKeyPerMinute > 0)
     entries.push({
-      key: analyzeApiKeyKey(caller.principal?.name ?? 'anonymous'),
+      key: analyzeApiKeyKey(caller.principal),
       limit: limits.perKeyPerMinute,
       windowSeconds: 60,
     });
