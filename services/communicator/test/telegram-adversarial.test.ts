@@ -279,11 +279,13 @@ describe('telegram updates that are not a request', () => {
     expect(secretary.calls).toHaveLength(1);
   });
 
-  it('voice, location and a sticker without text each get the polite "text only" reply, no secretary call', async () => {
+  it('voice, location and a sticker without text in a row get the polite "text only" reply once, no secretary call', async () => {
     const { tg, secretary } = await setup();
     push(tg, fixture('U03-media-without-text.json'));
-    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 3, 'all answered');
-    expect(tg.sent.map((m) => m.text)).toEqual([TEXT_ONLY_REPLY, TEXT_ONLY_REPLY, TEXT_ONLY_REPLY]);
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'all handled');
+    await sleep(1000);
+    // One note for the three (TEXT_ONLY_QUIET_S): the same sender, seconds apart.
+    expect(tg.sent.map((m) => m.text)).toEqual([TEXT_ONLY_REPLY]);
     expect(secretary.calls).toHaveLength(0);
   });
 

@@ -95,6 +95,26 @@ export const HARD_CUT_WAIT_MS = 30_000;
 /** How far apart (s, by Message.date) such a part and its next part may be and still join (endsInHardCut). */
 export const HARD_CUT_JOIN_S = 60;
 
+/**
+ * How long (s, by Message.date) after the "text only" note (TEXT_ONLY_REPLY) the same sender's messages without
+ * words in that chat get no note again: three stickers in a row get one note, not three. Each such message starts
+ * the quiet time anew.
+ */
+export const TEXT_ONLY_QUIET_S = 60;
+
+/**
+ * How long (s, by Message.date) after a sender's last message with words in a chat a sticker alone from them is a
+ * reaction (👍 after an answer, 👋 after "Привет"): it gets no "text only" note (`sticker_reaction`).
+ */
+export const STICKER_REACTION_S = 600;
+
+/**
+ * How long (s, by Message.date) after the bot answered a member's greeting alone in a group (`@bot привет`) that
+ * member's next message in the chat (and forum topic) is taken as the question it announced, without a mention of its
+ * own: the bot's answer to a greeting asks for it (answeredGreetingOf).
+ */
+export const GROUP_GREETING_QUESTION_S = 120;
+
 /** At most this many greetings in a row wait for a question ("Привет" "Добрый день" …); the next is a job of its own. */
 export const GREETING_CHAIN_MAX = 3;
 
@@ -182,6 +202,8 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
   unsupported_callback: 'not-addressed',
   album_part: 'duplicate',
   caption_media: 'duplicate',
+  text_only_repeat: 'unreadable',
+  sticker_reaction: 'not-addressed',
 };
 
 /** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
@@ -303,6 +325,12 @@ const lastTextOf = (job: QueuedMessage[]): string | undefined =>
 /** Media without words (a photo, a document … whose caption, if any, came as a message of its own). */
 const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCaptionedMedia(q.classified.message);
 
+/**
+ * Media without words that shows something (a screenshot, a file, a video), not a voice message: a voice message is
+ * the question said aloud, which the bot cannot hear, so it gets the "text only" note rather than joining a greeting.
+ */
+const isBareScreenshot = (q: QueuedMessage): boolean => isBareMedia(q) && !('voice' in q.classified.message);
+
 /** How far apart (s, by Message.date) `job`'s last part and the next may be: HARD_CUT_JOIN_S after a hard cut. */
 const joinWindowS = (job: QueuedMessage[], windowS: number): number => (endsInHardCut(job) ? HARD_CUT_JOIN_S : windowS);
 
@@ -311,7 +339,7 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   const first = unit[0]!;
   // One anonymous admin cannot be told from another (one fake sender): their messages are answered one by one.
   if ([first, ...job].some((q) => q.classified.anonymous)) return false;
-  if (isGreetingJob(job)) return isQuestionAfterGreeting(job, unit);
+  if (waitsForQuestion(job)) return joinsAnnounced(job, unit);
   if (!sameSenderWithin(first, job.at(-1)!, joinWindowS(job, windowS))) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
   const lastText = lastTextOf(job);
@@ -340,6 +368,42 @@ function isQuestionAfterGreeting(job: QueuedMessage[], unit: QueuedMessage[]): b
 }
 
 /**
+ * A message that is the sender's own sticker and nothing else: a reaction, not a request (no words, nothing to
+ * read). A forwarded sticker is what someone else sent: content, named in the request like any attachment.
+ */
+const isStickerOnly = (q: { classified: { message: Message; text: string } }): boolean =>
+  !q.classified.text && 'sticker' in q.classified.message && forwardOriginOf(q.classified.message) === undefined;
+
+/**
+ * A sticker, or media without words (a screenshot whose explanation is still being typed; not a voice message), that
+ * the sender of a
+ * greeting still unanswered sends before the question (within GREETING_JOIN_S): it joins the greeting, which goes on
+ * waiting for the question, and gets no "text only" note of its own.
+ */
+function isWordlessAfterGreeting(job: QueuedMessage[], unit: QueuedMessage[]): boolean {
+  const first = unit[0]!;
+  return (
+    first.continuation !== 'tentative' &&
+    unit.every((q) => isStickerOnly(q) || isBareScreenshot(q)) &&
+    sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S)
+  );
+}
+
+/** What a job that waits for its question (waitsForQuestion) takes: the question, or a sticker or screenshot before it. */
+const joinsAnnounced = (job: QueuedMessage[], unit: QueuedMessage[]): boolean =>
+  isQuestionAfterGreeting(job, unit) || isWordlessAfterGreeting(job, unit);
+
+/** A job that announces a question to come: greetings (isGreetingJob), or a private chat's stickers (isStickerJob). */
+const waitsForQuestion = (job: QueuedMessage[]): boolean => isGreetingJob(job) || isStickerJob(job);
+
+/**
+ * A private chat's job of the sender's stickers alone (at most GREETING_CHAIN_MAX): a wave that opens a conversation,
+ * so its question may follow and is waited for as after a greeting. In a group a sticker is never a call to the bot.
+ */
+const isStickerJob = (job: QueuedMessage[]): boolean =>
+  job.length <= GREETING_CHAIN_MAX && job[0]!.classified.message.chat.type === 'private' && job.every(isStickerOnly);
+
+/**
  * Whether `job` ends with a text message of TEXT_MAX_CHARS or more (not a forward) whose last character is a letter or
  * a digit: a part Android's and iOS's apps cut at exactly 4096 characters, inside a word. Its next part is certain to
  * follow, however slow the phone's network: it is waited for HARD_CUT_WAIT_MS and joined within HARD_CUT_JOIN_S
@@ -360,7 +424,7 @@ const isCommand = (text: string): boolean => text !== '' && fixedReplyOf(text) =
 
 /** Whether `job` may go on past a poll: the whole merge window is waited for its next unit (see nextJob). */
 function expectsMore(job: QueuedMessage[]): boolean {
-  if (isGreetingJob(job)) return true;
+  if (waitsForQuestion(job)) return true;
   const lastText = lastTextOf(job);
   if (lastText === undefined) return job.some(isBareMedia);
   if (lastText.length >= SPLIT_PART_MIN_CHARS) return true;
@@ -372,15 +436,21 @@ function expectsMore(job: QueuedMessage[]): boolean {
  * GREETING_CHAIN_MAX of them): its question follows. So does the bot's mention alone (`@bot` in a group: its
  * request text is empty), a call for attention as a greeting is; with no question after it, it gets the help.
  */
-const isGreetingJob = (job: QueuedMessage[]): boolean =>
-  job.length <= GREETING_CHAIN_MAX &&
-  job.every(
-    (q) =>
-      !q.classified.anonymous &&
-      'text' in q.classified.message &&
-      forwardOriginOf(q.classified.message) === undefined &&
-      (isGreetingOnly(q.classified.text) || (q.classified.text === '' && !!ownTextOf(q.classified.message)?.trim())),
-  );
+function isGreetingJob(job: QueuedMessage[]): boolean {
+  // A private chat's stickers may come first (isStickerJob); stickers and screenshots sent after the greeting wait with
+  // it (isWordlessAfterGreeting). Media first is not a greeting's job (its caption came apart).
+  const lead = job.findIndex((q) => !isStickerOnly(q));
+  if (lead < 0 || (lead > 0 && !isStickerJob(job.slice(0, lead)))) return false;
+  const words = job.slice(lead).filter((q) => !isStickerOnly(q) && !isBareScreenshot(q));
+  return isGreetingPart(job[lead]!) && words.length <= GREETING_CHAIN_MAX && words.every(isGreetingPart);
+}
+
+/** One greeting of a greeting's job: a text (not a forward) that is a greeting alone, or the bot's mention alone. */
+const isGreetingPart = (q: QueuedMessage): boolean =>
+  !q.classified.anonymous &&
+  'text' in q.classified.message &&
+  forwardOriginOf(q.classified.message) === undefined &&
+  (isGreetingOnly(q.classified.text) || (q.classified.text === '' && !!ownTextOf(q.classified.message)?.trim()));
 
 /** Whether `next` comes from the sender of `previous` within `windowS` seconds of it (Message.date). */
 function sameSenderWithin(next: QueuedMessage, previous: QueuedMessage, windowS: number): boolean {
@@ -441,6 +511,21 @@ type ChannelState = TelegramChannelDeps & {
    * may still come (LATE_CAPTION_MEDIA_S; oldest first, at most ANSWERED_ALBUMS_KEPT).
    */
   answeredCaptions: Map<string, number>;
+  /**
+   * `<chat>:<sender>` → Message.date (s) of the sender's last message without words there that got the "text only"
+   * note or came within TEXT_ONLY_QUIET_S of it (textOnlyRepeated; oldest first, at most ANSWERED_ALBUMS_KEPT).
+   */
+  textOnlyNoted: Map<string, number>;
+  /**
+   * `<chat>:<sender>` → Message.date (s) of the sender's last job with words there (STICKER_REACTION_S; oldest first,
+   * at most ANSWERED_ALBUMS_KEPT).
+   */
+  lastWordsAt: Map<string, number>;
+  /**
+   * `<chat>:<sender>:<topic>` → Message.date (s) of a greeting alone in a group that the bot answered, whose question
+   * may follow without a mention (GROUP_GREETING_QUESTION_S; taken once; oldest first, at most ANSWERED_ALBUMS_KEPT).
+   */
+  answeredGreetings: Map<string, number>;
   /** `<chat>:<sender>:<topic>` → tentative parts held out of the queue (hold), oldest first. */
   held: Map<string, QueuedMessage[]>;
 };
@@ -478,6 +563,9 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     migratedChats: new Map(),
     answeredAlbums: new Set(),
     answeredCaptions: new Map(),
+    textOnlyNoted: new Map(),
+    lastWordsAt: new Map(),
+    answeredGreetings: new Map(),
     held: new Map(),
   };
   return {
@@ -768,9 +856,7 @@ function dispatch(state: ChannelState, update: Update): boolean {
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
   noteMigration(state, update);
-  const continued = continuationOf(state, update);
-  const tentative = continued ? undefined : tentativeOf(state, update);
-  const classified = continued ?? tentative ?? classifyUpdate(update, state.me);
+  const { classified, continuation } = classifyInChat(state, update);
   if (classified.kind === 'ignore') {
     state.metrics.skipped('tg', classified.reason);
     const reason = classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed';
@@ -778,15 +864,32 @@ function dispatch(state: ChannelState, update: Update): boolean {
     confirm(state, [update]);
     return true;
   }
-  const continuation = continued ? 'follows' : tentative ? 'tentative' : undefined;
   const item: Queued = { update, classified, arrivedAt: Date.now(), ...(continuation ? { continuation } : {}) };
-  if (tentative && isMessage(item) && !hasAddressedAlbumPart(state, item)) {
+  if (continuation === 'tentative' && isMessage(item) && !hasAddressedAlbumPart(state, item)) {
     hold(state, item);
     return true;
   }
   // A message addressed to the bot takes its sender's held parts along (the mention at the end of a paste).
   enqueue(state, ...(continuation ? [] : takeHeld(state, item)), item);
   return true;
+}
+
+/**
+ * An update classified with what its chat holds: a continuation of a queued job (continuationOf: `follows`), the
+ * question after an answered group greeting (answeredGreetingOf: addressed to the bot, not a continuation), a group
+ * part that may belong to something addressed (tentativeOf: `tentative`), else as any update (classifyUpdate).
+ */
+function classifyInChat(
+  state: ChannelState,
+  update: Update,
+): { classified: Classified; continuation?: 'follows' | 'tentative' } {
+  const continued = continuationOf(state, update);
+  if (continued) return { classified: continued, continuation: 'follows' };
+  const asked = answeredGreetingOf(state, update);
+  if (asked) return { classified: asked };
+  const tentative = tentativeOf(state, update);
+  if (tentative) return { classified: tentative, continuation: 'tentative' };
+  return { classified: classifyUpdate(update, state.me) };
 }
 
 /** `<chat>:<sender>:<forum topic>`: the key of a sender's held parts in a chat (and topic). */
@@ -854,6 +957,42 @@ function releaseExpiredHeld(state: ChannelState): void {
       expired.map((q) => q.update),
     );
   }
+}
+
+/** The answeredGreetings key of a group message: its chat, sender and forum topic. */
+const greetingKeyOf = (message: Message): string => `${message.chat.id}:${message.from?.id}:${topicOf(message) ?? ''}`;
+
+/** Remembers a group job of greetings alone that the bot answered (answeredGreetingOf takes its question). */
+function rememberAnsweredGreeting(state: ChannelState, job: QueuedMessage[]): void {
+  const last = job.at(-1)!.classified.message;
+  if (last.chat.type === 'private' || !isGreetingJob(job)) return;
+  state.answeredGreetings.set(greetingKeyOf(last), last.date);
+  if (state.answeredGreetings.size > ANSWERED_ALBUMS_KEPT)
+    state.answeredGreetings.delete(state.answeredGreetings.keys().next().value!);
+}
+
+/**
+ * In a group, the message with words a member sends within GROUP_GREETING_QUESTION_S (Message.date) after the bot
+ * answered their greeting alone (`@bot привет` → "Здравствуйте! Чем помочь?"), in the same chat and forum topic,
+ * without a mention of its own: the question the greeting announced, classified as addressed to the bot (once per
+ * greeting). Not when plainly meant for someone else: a command, a reply to another message, a mention. Undefined
+ * for anything else (classified as usual). Kept in memory: after a restart such a question needs a mention.
+ */
+function answeredGreetingOf(state: ChannelState, update: Update): Classified | undefined {
+  if (!('message' in update)) return undefined;
+  const message = update.message;
+  if (message.chat.type === 'private' || !message.from || forwardOriginOf(message) !== undefined) return undefined;
+  const key = greetingKeyOf(message);
+  const greetedAt = state.answeredGreetings.get(key);
+  if (greetedAt === undefined || message.date < greetedAt || message.date - greetedAt > GROUP_GREETING_QUESTION_S)
+    return undefined;
+  const text = ownTextOf(message)?.trim();
+  if (!text || text.startsWith('/') || repliesToSomeoneElse(message, state.me) || mentionsSomeone(message))
+    return undefined;
+  const classified = classifyUpdate(update, state.me);
+  if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
+  state.answeredGreetings.delete(key);
+  return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
 }
 
 /**
@@ -943,12 +1082,16 @@ function followsGreeting(state: ChannelState, message: Message): boolean {
 
 /**
  * The question after a greeting addressed to the bot (`@bot добрый день`) does not mention it again. Taken only
- * while the greeting waits for it (within the merge window of the greeting's arrival: a busy chat queue does not
- * stretch that), and not when plainly meant for someone else: a command, a reply to another message, a mention.
+ * while the greeting waits for it (brought by a getUpdates that started within the merge window of the greeting's
+ * arrival, or the poll right after it: a busy chat queue does not stretch that), and not when plainly meant for
+ * someone else: a command, a reply to another message, a mention.
  */
 function isGroupQuestionAfterGreeting(state: ChannelState, greeting: QueuedMessage, message: Message): boolean {
+  // Judged by when the getUpdates that brought it started (state.polledAt): a question sent within the window may come
+  // only with the poll that ends the greeting's wait, which starts up to BUSY_POLL_MS after the window closed.
+  const polledAt = state.polledAt ?? Date.now();
   return (
-    Date.now() - greeting.arrivedAt <= state.settings.mergeWindowMs &&
+    polledAt - greeting.arrivedAt <= state.settings.mergeWindowMs + BUSY_POLL_MS &&
     message.date - greeting.classified.message.date <= GREETING_JOIN_S &&
     !ownTextOf(message)?.trimStart().startsWith('/') &&
     !repliesToSomeoneElse(message, state.me) &&
@@ -1090,6 +1233,7 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   await recordHandled(state, [...keys, ...albumKeysOf(job)], outcome, reason);
   rememberAnsweredAlbumsOf(state, job);
   if (isMessage(head)) rememberAnsweredCaption(state, job.filter(isMessage));
+  if (isMessage(head) && reply.send) rememberAnsweredGreeting(state, job.filter(isMessage));
   endTimer(outcome);
 }
 
@@ -1150,7 +1294,9 @@ function unitTextOf(unit: ReadonlyArray<{ classified: { message: Message; text: 
       header && text.startsWith(`${header}\n`) ? text.slice(header.length + 1) : text,
     )
     .filter(Boolean);
-  const note = noted ? attachmentNoteOf(unit.flatMap((q) => attachmentsOf(q.classified.message))) : undefined;
+  // The sender's own sticker is a reaction, not something sent with the words: it is not named (a forwarded one is).
+  const sent = unit.filter((q) => !isStickerOnly(q));
+  const note = noted ? attachmentNoteOf(sent.flatMap((q) => attachmentsOf(q.classified.message))) : undefined;
   const lines = note ? [...words, note] : words;
   return lines.length && header ? [header, ...lines].join('\n') : lines.join('\n');
 }
@@ -1265,7 +1411,17 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   if (job.some((q) => q.classified.anonymous)) return { send: true, ...target, text: ANONYMOUS_REPLY, outcome: 'sent' };
   // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
   const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
+  const reaction = !text && job.every(isStickerOnly) && followsOwnWords(state, job.at(-1)!.classified.message);
+  if (text) rememberWords(state, job.at(-1)!.classified.message);
+  if (reaction) {
+    state.metrics.skipped('tg', 'sticker_reaction');
+    return { send: false, outcome: 'skipped', reason: 'sticker_reaction' };
+  }
   const fixed = mentionOnly ? HELP_TEXT : fixedReplyOf(text);
+  if (fixed === TEXT_ONLY_REPLY && textOnlyRepeated(state, job.at(-1)!.classified.message)) {
+    state.metrics.skipped('tg', 'text_only_repeat');
+    return { send: false, outcome: 'skipped', reason: 'text_only_repeat' };
+  }
   if (fixed !== undefined) return { send: true, ...target, text: fixed, outcome: 'sent' };
   if (!(await consumeBudget(state, message.from!.id, updateId)).allowed) {
     state.metrics.skipped('tg', 'rate_limited');
@@ -1274,6 +1430,36 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   }
   const request = analyzeRequestOf(message, text, state.settings.maxRequestChars, job.at(-1)!.classified.message);
   return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
+}
+
+/** Whether `last` (a sticker) comes within STICKER_REACTION_S after its sender's last message with words there. */
+function followsOwnWords(state: ChannelState, last: Message): boolean {
+  const at = state.lastWordsAt.get(`${last.chat.id}:${last.from?.id}`);
+  return at !== undefined && last.date - at <= STICKER_REACTION_S;
+}
+
+/** Remembers `last` (the last message of a job with words) for followsOwnWords. */
+function rememberWords(state: ChannelState, last: Message): void {
+  const key = `${last.chat.id}:${last.from?.id}`;
+  const at = Math.max(last.date, state.lastWordsAt.get(key) ?? 0);
+  state.lastWordsAt.delete(key);
+  state.lastWordsAt.set(key, at);
+  if (state.lastWordsAt.size > ANSWERED_ALBUMS_KEPT) state.lastWordsAt.delete(state.lastWordsAt.keys().next().value!);
+}
+
+/**
+ * Whether the "text only" note for `last` (the last message of a job without words) would repeat the one its sender
+ * got in that chat less than TEXT_ONLY_QUIET_S before (Message.date): then no note is sent. Either way `last` starts
+ * the quiet time anew. Kept in memory: after a restart a sender may get the note once more.
+ */
+function textOnlyRepeated(state: ChannelState, last: Message): boolean {
+  const key = `${last.chat.id}:${last.from?.id}`;
+  const notedAt = state.textOnlyNoted.get(key);
+  state.textOnlyNoted.delete(key);
+  state.textOnlyNoted.set(key, Math.max(last.date, notedAt ?? 0));
+  if (state.textOnlyNoted.size > ANSWERED_ALBUMS_KEPT)
+    state.textOnlyNoted.delete(state.textOnlyNoted.keys().next().value!);
+  return notedAt !== undefined && last.date - notedAt <= TEXT_ONLY_QUIET_S;
 }
 
 /**
