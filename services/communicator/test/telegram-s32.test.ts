@@ -318,3 +318,100 @@ describe('S32c: the question after a greeting in a group', () => {
     expect(secretary.calls.map((c) => c.request)).toEqual(['привет']);
   });
 });
+
+// A second helper's round on S32c. Each failed before its fix.
+describe('S32d: the question after a greeting in a group, round two', () => {
+  const chatOf = (id: number) => ({ id, type: 'supergroup' as const });
+  const QUESTION = 'платёж 1234 завис в статусе processing, что делать?';
+  const CHATTER = 'коллеги, кто идёт на обед?';
+
+  it('sent while the greeting is being answered: taken, answered after the greeting', async () => {
+    const { tg, secretary } = await setup();
+    const chat = chatOf(-1003301);
+    const from = { id: 32301, username: 'u32301' };
+    secretary.delayFor = (r) => (r.request === 'привет' ? 3000 : 0);
+    tg.pushMessage({ chat, from, extra: mentionText(tg, 'привет') });
+    await sleep(1500);
+    tg.pushMessage({ chat, from, text: QUESTION });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 2, 'both answered', 15_000);
+    expect(secretary.calls.map((c) => c.request)).toEqual(['привет', QUESTION]);
+  });
+
+  it('asked with a reply to the bot or a new mention: the chatter after it is not taken', async () => {
+    const { tg, secretary } = await setup();
+    const chat = chatOf(-1003302);
+    const from = { id: 32302, username: 'u32302' };
+    tg.pushMessage({ chat, from, extra: mentionText(tg, 'привет') });
+    await waitUntil(() => tg.sent.length >= 1, 'the greeting answered');
+    await sleep(1000);
+    tg.pushMessage({ chat, from, extra: mentionText(tg, QUESTION) });
+    await waitUntil(() => tg.sent.length >= 2, 'the question answered');
+    await sleep(1000);
+    tg.pushMessage({ chat, from, text: CHATTER });
+    await waitUntil(() => tg.pending() === 0, 'handled');
+    await sleep(1500);
+    expect(secretary.calls.map((c) => c.request)).toEqual(['привет', QUESTION]);
+  });
+
+  it("a reply to the member's own `@bot привет` is the question", async () => {
+    const { tg, secretary } = await setup();
+    const chat = chatOf(-1003303);
+    const from = { id: 32303, username: 'u32303' };
+    const greeting = tg.pushMessage({ chat, from, extra: mentionText(tg, 'привет') });
+    await waitUntil(() => tg.sent.length >= 1, 'the greeting answered');
+    await sleep(1000);
+    tg.pushMessage({
+      chat,
+      from,
+      text: QUESTION,
+      extra: {
+        reply_to_message: {
+          message_id: greeting.message_id,
+          date: now(),
+          chat,
+          from: { ...from, is_bot: false, first_name: 'U' },
+          ...mentionText(tg, 'привет'),
+        },
+      },
+    });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 2, 'the question answered');
+    expect(secretary.calls.map((c) => c.request)).toEqual(['привет', QUESTION]);
+  });
+
+  it('a forward sent after the answered greeting is the question', async () => {
+    const { tg, secretary } = await setup();
+    const chat = chatOf(-1003304);
+    const from = { id: 32304, username: 'u32304' };
+    tg.pushMessage({ chat, from, extra: mentionText(tg, 'привет') });
+    await waitUntil(() => tg.sent.length >= 1, 'the greeting answered');
+    await sleep(1000);
+    tg.pushMessage({
+      chat,
+      from,
+      text: 'Клиент: платёж 1234 завис в статусе processing',
+      extra: { forward_origin: { type: 'user', date: 1, sender_user: { id: 9, is_bot: false, first_name: 'Анна' } } },
+    });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 2, 'the forward answered');
+    expect(secretary.calls).toHaveLength(2);
+    expect(secretary.calls[1]!.request).toContain('Клиент: платёж 1234 завис в статусе processing');
+  });
+});
+
+describe('S32d: words end the quiet time of the "text only" note', () => {
+  it('a voice message after a text exchange gets the note again', async () => {
+    const { tg } = await setup();
+    const from = { id: 32311, username: 'u32311' };
+    const t = now() - 50;
+    tg.pushMessage({ from, extra: sticker(t) });
+    await waitUntil(() => sentTo(tg, from.id).length >= 1, 'the note');
+    tg.pushMessage({ from, text: 'Как выгрузить реестр платежей?', extra: { date: t + 20 } });
+    await waitUntil(() => sentTo(tg, from.id).length >= 2, 'the answer');
+    tg.pushMessage({ from, extra: { voice: { file_id: 'v1', file_unique_id: 'v1u', duration: 3 }, date: t + 40 } });
+    await waitUntil(() => sentTo(tg, from.id).length >= 3, 'the second note');
+    expect(sentTo(tg, from.id).map((m) => m.text)).toEqual([
+      TEXT_ONLY_REPLY,
+      'Ответ на: Как выгрузить реестр платежей?',
+      TEXT_ONLY_REPLY,
+    ]);
+  });
+});

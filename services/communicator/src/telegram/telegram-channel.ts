@@ -889,7 +889,10 @@ function classifyInChat(
   if (asked) return { classified: asked };
   const tentative = tentativeOf(state, update);
   if (tentative) return { classified: tentative, continuation: 'tentative' };
-  return { classified: classifyUpdate(update, state.me) };
+  const classified = classifyUpdate(update, state.me);
+  // A member who asks with a mention or a reply to the bot has asked the greeting's question.
+  if (classified.kind === 'message') state.answeredGreetings.delete(greetingKeyOf(classified.message));
+  return { classified };
 }
 
 /** `<chat>:<sender>:<forum topic>`: the key of a sender's held parts in a chat (and topic). */
@@ -962,11 +965,19 @@ function releaseExpiredHeld(state: ChannelState): void {
 /** The answeredGreetings key of a group message: its chat, sender and forum topic. */
 const greetingKeyOf = (message: Message): string => `${message.chat.id}:${message.from?.id}:${topicOf(message) ?? ''}`;
 
-/** Remembers a group job of greetings alone that the bot answered (answeredGreetingOf takes its question). */
+/**
+ * Remembers a group job of greetings alone as it is answered (answeredGreetingOf takes its question), unless a message
+ * of the member addressed to the bot is already queued after it in that chat and topic: that is the question.
+ */
 function rememberAnsweredGreeting(state: ChannelState, job: QueuedMessage[]): void {
   const last = job.at(-1)!.classified.message;
   if (last.chat.type === 'private' || !isGreetingJob(job)) return;
-  state.answeredGreetings.set(greetingKeyOf(last), last.date);
+  const key = greetingKeyOf(last);
+  const asked = state.chats
+    .get(String(last.chat.id))
+    ?.items.some((q) => isMessage(q) && !q.continuation && greetingKeyOf(q.classified.message) === key);
+  if (asked) return;
+  state.answeredGreetings.set(key, last.date);
   if (state.answeredGreetings.size > ANSWERED_ALBUMS_KEPT)
     state.answeredGreetings.delete(state.answeredGreetings.keys().next().value!);
 }
@@ -981,7 +992,7 @@ function rememberAnsweredGreeting(state: ChannelState, job: QueuedMessage[]): vo
 function answeredGreetingOf(state: ChannelState, update: Update): Classified | undefined {
   if (!('message' in update)) return undefined;
   const message = update.message;
-  if (message.chat.type === 'private' || !message.from || forwardOriginOf(message) !== undefined) return undefined;
+  if (message.chat.type === 'private' || !message.from) return undefined;
   const key = greetingKeyOf(message);
   const greetedAt = state.answeredGreetings.get(key);
   if (greetedAt === undefined || message.date < greetedAt || message.date - greetedAt > GROUP_GREETING_QUESTION_S)
@@ -1106,6 +1117,8 @@ function isGroupQuestionAfterGreeting(state: ChannelState, greeting: QueuedMessa
 function repliesToSomeoneElse(message: Message, me: UserFromGetMe | undefined): boolean {
   const replied = (message as { reply_to_message?: Message }).reply_to_message;
   if (!replied || (me !== undefined && replied.from?.id === me.id)) return false;
+  // A reply to one's own message (the question added to one's `@bot привет`) is meant for whoever that was for.
+  if (replied.from?.id !== undefined && replied.from.id === message.from?.id) return false;
   const topic = topicOf(message);
   return !(topic !== undefined && replied.message_id === topic);
 }
@@ -1223,6 +1236,8 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   // mentioned the bot): not answered, here as in a process that ignored them.
   const unaddressed = job.every((q) => q.continuation);
   if (unaddressed) state.metrics.skipped('tg', 'group_not_mentioned');
+  // From now on the member's next message is the greeting's question, also while its answer is being made.
+  if (isMessage(head) && !unaddressed) rememberAnsweredGreeting(state, job.filter(isMessage));
   const reply: Reply = unaddressed
     ? { send: false, outcome: 'skipped', reason: 'group_not_mentioned' }
     : isMessage(head)
@@ -1233,7 +1248,6 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
   await recordHandled(state, [...keys, ...albumKeysOf(job)], outcome, reason);
   rememberAnsweredAlbumsOf(state, job);
   if (isMessage(head)) rememberAnsweredCaption(state, job.filter(isMessage));
-  if (isMessage(head) && reply.send) rememberAnsweredGreeting(state, job.filter(isMessage));
   endTimer(outcome);
 }
 
@@ -1438,9 +1452,13 @@ function followsOwnWords(state: ChannelState, last: Message): boolean {
   return at !== undefined && last.date - at <= STICKER_REACTION_S;
 }
 
-/** Remembers `last` (the last message of a job with words) for followsOwnWords. */
+/**
+ * Remembers `last` (the last message of a job with words) for followsOwnWords; the sender's words end the quiet time
+ * of their "text only" note (textOnlyRepeated): a message without words after them gets the note again.
+ */
 function rememberWords(state: ChannelState, last: Message): void {
   const key = `${last.chat.id}:${last.from?.id}`;
+  state.textOnlyNoted.delete(key);
   const at = Math.max(last.date, state.lastWordsAt.get(key) ?? 0);
   state.lastWordsAt.delete(key);
   state.lastWordsAt.set(key, at);
