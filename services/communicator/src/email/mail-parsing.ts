@@ -1,3 +1,4 @@
+import { calendarText } from './calendar-text.js';
 import { tnefText } from './tnef-text.js';
 import { namesUs, ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
@@ -438,6 +439,8 @@ type AttachmentContent = {
   unreadable: string[];
   other: string[];
   tnefTexts: string[];
+  /** What calendar invitations say (calendarText): the request of a mail that is an invitation and nothing else. */
+  invitations: string[];
   /** Pictures shown inside HTML (multipart/related): a logo beside text, or all there is (a pasted screenshot). */
   inlinePictures: string[];
 };
@@ -470,10 +473,8 @@ async function readAttachment(
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
-  } else if (isTnef(type, name)) {
-    const body = tnefBodyOf(a.content);
-    if (body) into.tnefTexts.push(body);
-    else into.unreadable.push(name);
+  } else if (readContainer(a, type, name, into)) {
+    // TNEF or a calendar invitation: read (readContainer).
   } else if (SIGNATURE_TYPES.has(type)) {
     // The signature of a signed mail (RFC 8551 S/MIME, RFC 3156 OpenPGP/MIME) and the key a client attaches with it:
     // no attachment of the author's, so not named either.
@@ -488,6 +489,40 @@ async function readAttachment(
     into.other.push(name);
   }
 }
+
+/**
+ * An attachment that holds the mail's text in a format of its own, read into `into`: Outlook's TNEF (its text, else
+ * named unreadable) or a calendar invitation (calendarText; its text part, when there is one, says the same, so it
+ * is used only when the mail has no other text: readContent). False for any other attachment.
+ */
+function readContainer(
+  a: ParsedMail['attachments'][number],
+  type: string,
+  name: string,
+  into: AttachmentContent,
+): boolean {
+  if (isTnef(type, name)) {
+    const body = tnefBodyOf(a.content);
+    if (body) into.tnefTexts.push(body);
+    else into.unreadable.push(name);
+    return true;
+  }
+  if (!isCalendar(type, name) || a.size > TEXT_ATTACHMENT_MAX_BYTES) return false;
+  const invitation = calendarText(textAttachmentOf(a) ?? '');
+  if (invitation) into.invitations.push(invitation);
+  return true;
+}
+
+/** A calendar invitation (RFC 5545 iCalendar: text/calendar, application/ics, or a `.ics` file). */
+const isCalendar = (type: string, name: string): boolean =>
+  type === 'text/calendar' || type === 'application/ics' || /\.ics$/i.test(name);
+
+/**
+ * What the mail's invitations say when nothing else is written and nothing forwarded (a meeting request sent to the
+ * mailbox: the request is there); '' otherwise.
+ */
+const invitationOnly = (found: AttachmentContent): string =>
+  found.forwards.length ? '' : found.invitations.join('\n\n');
 
 /** Outlook's TNEF part (`winmail.dat`, application/ms-tnef or vnd.ms-tnef). */
 const isTnef = (type: string, name: string): boolean =>
@@ -668,6 +703,7 @@ async function readContent(
     unreadable: [],
     other: [],
     tnefTexts: [],
+    invitations: [],
     inlinePictures: [],
   };
   for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress, ownNames);
@@ -680,7 +716,9 @@ async function readContent(
     depth > 0
       ? forwardedText(own, isOwnAuthor, isOwnAddress)
       : extractNewText(own, { reply: reply || isReplySubject(subject), isOwnAddress });
-  const text = [written, ...found.texts.map((t) => `[Вложение: ${t.name}]\n${t.text}`)].filter(Boolean).join('\n\n');
+  const text = [written || invitationOnly(found), ...found.texts.map((t) => `[Вложение: ${t.name}]\n${t.text}`)]
+    .filter(Boolean)
+    .join('\n\n');
   // A picture inside HTML with no text around it (Outlook's pasted screenshot) is all the mail says: unreadable.
   const pictureOnly = !text && !found.forwards.some((f) => f.text) && found.inlinePictures.length > 0;
   const topicField = parsed.headers.get('thread-topic');

@@ -1,0 +1,45 @@
+import ICAL from 'ical.js';
+
+/** Events of one invitation read at most (a recurring series' exceptions come as more VEVENTs of one UID). */
+const MAX_EVENTS = 5;
+
+/**
+ * What a calendar invitation says (`text/calendar` or `application/ics`, RFC 5545 iCalendar, parsed by ical.js), as
+ * the text of a request: for each VEVENT (at most MAX_EVENTS) its SUMMARY, DTSTART (as written, with its TZID when
+ * given), LOCATION and DESCRIPTION (RFC 5545 §3.8.1.5; the parser unfolds lines and undoes `\,` `\;` `\n`). A mail
+ * whose only content is an invitation (a meeting request sent to the mailbox) carries its request there.
+ * Undefined for data ical.js cannot parse, or with none of these fields.
+ */
+export function calendarText(data: string): string | undefined {
+  let calendar: ICAL.Component;
+  try {
+    calendar = new ICAL.Component(ICAL.parse(data));
+  } catch {
+    return undefined; // not iCalendar, or damaged: nothing we can read
+  }
+  const events = calendar
+    .getAllSubcomponents('vevent')
+    .slice(0, MAX_EVENTS)
+    .map(eventText)
+    .filter((text) => text !== '');
+  return events.length ? events.join('\n\n') : undefined;
+}
+
+/** One VEVENT's fields, one per line (`Тема:`, `Когда:`, `Где:`), then its description. */
+function eventText(event: ICAL.Component): string {
+  const text = (name: string): string | undefined => {
+    const value = event.getFirstPropertyValue(name);
+    const written = typeof value === 'string' ? value : value?.toString();
+    return written?.trim() ? written.trim() : undefined;
+  };
+  const start = event.getFirstProperty('dtstart');
+  const zone = start?.getParameter('tzid');
+  const when = text('dtstart');
+  const lines = [
+    text('summary') && `Тема: ${text('summary')}`,
+    when && `Когда: ${when}${typeof zone === 'string' ? ` (${zone})` : ''}`,
+    text('location') && `Где: ${text('location')}`,
+    text('description'),
+  ];
+  return lines.filter(Boolean).join('\n');
+}
