@@ -1,4 +1,8 @@
-import ICAL from 'ical.js';
+import type ICAL from 'ical.js';
+
+/** ical.js, loaded at the first invitation rather than at start (docs/operations.md, "Memory at start-up"). */
+let library: Promise<typeof ICAL> | undefined;
+const loadIcal = (): Promise<typeof ICAL> => (library ??= import('ical.js').then((module) => module.default));
 
 /** Events of one invitation read at most (a recurring series' exceptions come as more VEVENTs of one UID). */
 const MAX_EVENTS = 5;
@@ -8,12 +12,14 @@ const MAX_EVENTS = 5;
  * the text of a request: for each VEVENT (at most MAX_EVENTS) its SUMMARY, DTSTART (as written, with its TZID when
  * given), LOCATION and DESCRIPTION (RFC 5545 §3.8.1.5; the parser unfolds lines and undoes `\,` `\;` `\n`). A mail
  * whose only content is an invitation (a meeting request sent to the mailbox) carries its request there.
- * Undefined for data ical.js cannot parse, or with none of these fields.
+ * Resolves to undefined for data ical.js cannot parse, or with none of these fields.
  */
-export function calendarText(data: string): string | undefined {
+export async function calendarText(data: string): Promise<string | undefined> {
+  if (!/BEGIN:VCALENDAR/i.test(data)) return undefined;
+  const ical = await loadIcal();
   let calendar: ICAL.Component;
   try {
-    calendar = new ICAL.Component(ICAL.parse(data));
+    calendar = new ical.Component(ical.parse(data));
   } catch {
     return undefined; // not iCalendar, or damaged: nothing we can read
   }

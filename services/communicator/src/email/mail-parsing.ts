@@ -473,7 +473,7 @@ async function readAttachment(
     into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
-  } else if (readContainer(a, type, name, into)) {
+  } else if (await readContainer(a, type, name, into)) {
     // TNEF or a calendar invitation: read (readContainer).
   } else if (SIGNATURE_TYPES.has(type)) {
     // The signature of a signed mail (RFC 8551 S/MIME, RFC 3156 OpenPGP/MIME) and the key a client attaches with it:
@@ -493,14 +493,14 @@ async function readAttachment(
 /**
  * An attachment that holds the mail's text in a format of its own, read into `into`: Outlook's TNEF (its text, else
  * named unreadable) or a calendar invitation (calendarText; its text part, when there is one, says the same, so it
- * is used only when the mail has no other text: readContent). False for any other attachment.
+ * is used only when the mail has no other text: readContent). Resolves to false for any other attachment.
  */
-function readContainer(
+async function readContainer(
   a: ParsedMail['attachments'][number],
   type: string,
   name: string,
   into: AttachmentContent,
-): boolean {
+): Promise<boolean> {
   if (isTnef(type, name)) {
     const body = tnefBodyOf(a.content);
     if (body) into.tnefTexts.push(body);
@@ -508,7 +508,7 @@ function readContainer(
     return true;
   }
   if (!isCalendar(type, name) || a.size > TEXT_ATTACHMENT_MAX_BYTES) return false;
-  const invitation = calendarText(textAttachmentOf(a) ?? '');
+  const invitation = await calendarText(textAttachmentOf(a) ?? '');
   if (invitation) into.invitations.push(invitation);
   return true;
 }
