@@ -2,7 +2,8 @@
 // kind: the body exists only in a part we did not read). Its SUMMARY, start, place and DESCRIPTION were lost: the
 // secretary got the subject alone ("Встреча: …", "Invitation"). Replayed through the real communicator (mail-replay.ts:
 // IMAP APPEND into Dovecot, the fake secretary records the request, the SMTP sink the reply). C1 and C2 failed before;
-// C3 (an invitation ical.js cannot parse) passed and stays: its subject is the request.
+// C3 (an invitation ical.js cannot parse) passed and stays: its subject is the request. C4 (dates ical.js throws on)
+// came with the reader.
 import { expect } from 'vitest';
 import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
 
@@ -31,6 +32,11 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     ['BEGIN:VCALENDAR', 'invite.ics'],
   ),
   's32-cases/C3-damaged-calendar-subject-only.eml': 'Нужен доступ к Jira, проект PAY',
+  // Dates ical.js cannot parse (it throws when they are read): left out, the rest is read, the mail is answered.
+  's32-cases/C4-invitation-with-damaged-dates.eml': holds(
+    ['Тема: Ключи для API банка-партнёра', 'Нужно перевыпустить ключи API для банка-партнёра до пятницы.'],
+    ['Когда:', 'notadate'],
+  ),
 };
 
 describeMailReplay('s32: a calendar invitation and nothing else', ['s32-cases'], EXPECTED);

@@ -31,11 +31,20 @@ export async function calendarText(data: string): Promise<string | undefined> {
   return events.length ? events.join('\n\n') : undefined;
 }
 
-/** One VEVENT's fields, one per line (`Тема:`, `Когда:`, `Где:`), then its description. */
+/**
+ * One VEVENT's fields, one per line (`Тема:`, `Когда:`, `Где:`), then its description; a field whose value ical.js
+ * cannot parse is left out (never an error: the mail is still read).
+ */
 function eventText(event: ICAL.Component): string {
   const text = (name: string): string | undefined => {
-    const value = event.getFirstPropertyValue(name);
-    const written = typeof value === 'string' ? value : value?.toString();
+    let written: string | undefined;
+    try {
+      // Values are parsed when read: a damaged one (`DTSTART:notadate`) throws, and counts as absent.
+      const value = event.getFirstPropertyValue(name);
+      written = typeof value === 'string' ? value : value?.toString();
+    } catch {
+      return undefined;
+    }
     return written?.trim() ? written.trim() : undefined;
   };
   const start = event.getFirstProperty('dtstart');
