@@ -49,11 +49,11 @@ function eventText(event: ICAL.Component): string {
   };
   const start = event.getFirstProperty('dtstart');
   const zone = start?.getParameter('tzid');
-  const when = text('dtstart');
+  const [summary, when, location] = [text('summary'), text('dtstart'), text('location')];
   const lines = [
-    text('summary') && `Тема: ${text('summary')}`,
+    summary && `Тема: ${summary}`,
     when && `Когда: ${when}${typeof zone === 'string' ? ` (${zone})` : ''}`,
-    text('location') && `Где: ${text('location')}`,
+    location && `Где: ${location}`,
     text('description'),
   ];
   return lines.filter(Boolean).join('\n');

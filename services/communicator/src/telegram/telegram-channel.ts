@@ -977,9 +977,7 @@ function rememberAnsweredGreeting(state: ChannelState, job: QueuedMessage[]): vo
     .get(String(last.chat.id))
     ?.items.some((q) => isMessage(q) && !q.continuation && greetingKeyOf(q.classified.message) === key);
   if (asked) return;
-  state.answeredGreetings.set(key, last.date);
-  if (state.answeredGreetings.size > ANSWERED_ALBUMS_KEPT)
-    state.answeredGreetings.delete(state.answeredGreetings.keys().next().value!);
+  keepRecent(state.answeredGreetings, key, last.date);
 }
 
 /**
@@ -1459,10 +1457,7 @@ function followsOwnWords(state: ChannelState, last: Message): boolean {
 function rememberWords(state: ChannelState, last: Message): void {
   const key = `${last.chat.id}:${last.from?.id}`;
   state.textOnlyNoted.delete(key);
-  const at = Math.max(last.date, state.lastWordsAt.get(key) ?? 0);
-  state.lastWordsAt.delete(key);
-  state.lastWordsAt.set(key, at);
-  if (state.lastWordsAt.size > ANSWERED_ALBUMS_KEPT) state.lastWordsAt.delete(state.lastWordsAt.keys().next().value!);
+  keepRecent(state.lastWordsAt, key, Math.max(last.date, state.lastWordsAt.get(key) ?? 0));
 }
 
 /**
@@ -1473,10 +1468,7 @@ function rememberWords(state: ChannelState, last: Message): void {
 function textOnlyRepeated(state: ChannelState, last: Message): boolean {
   const key = `${last.chat.id}:${last.from?.id}`;
   const notedAt = state.textOnlyNoted.get(key);
-  state.textOnlyNoted.delete(key);
-  state.textOnlyNoted.set(key, Math.max(last.date, notedAt ?? 0));
-  if (state.textOnlyNoted.size > ANSWERED_ALBUMS_KEPT)
-    state.textOnlyNoted.delete(state.textOnlyNoted.keys().next().value!);
+  keepRecent(state.textOnlyNoted, key, Math.max(last.date, notedAt ?? 0));
   return notedAt !== undefined && last.date - notedAt <= TEXT_ONLY_QUIET_S;
 }
 
@@ -1519,9 +1511,7 @@ function rememberAnsweredCaption(state: ChannelState, job: QueuedMessage[]): voi
   const text = lastTextOf(job);
   if (text === undefined || text.length <= CAPTION_MAX_CHARS) return;
   if (job.some((q) => hasCaptionedMedia(q.classified.message))) return;
-  state.answeredCaptions.set(key, last.date);
-  if (state.answeredCaptions.size > ANSWERED_ALBUMS_KEPT)
-    state.answeredCaptions.delete(state.answeredCaptions.keys().next().value!);
+  keepRecent(state.answeredCaptions, key, last.date);
 }
 
 /** Remembers the albums among a job's messages as answered: by this job, or by an earlier process. */
@@ -1531,6 +1521,16 @@ function rememberAnsweredAlbumsOf(state: ChannelState, job: Queued[]): void {
     const album = mediaGroupOf(q.classified.message);
     if (album !== undefined) rememberAlbum(state, `${q.classified.message.chat.id}:${album}`);
   }
+}
+
+/**
+ * Sets `key` to `value` in `map` as its newest entry (a Map iterates in insertion order), forgetting the oldest beyond
+ * ANSWERED_ALBUMS_KEPT: the bounded memories of the channel state.
+ */
+function keepRecent<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > ANSWERED_ALBUMS_KEPT) map.delete(map.keys().next().value!);
 }
 
 /** Remembers an answered album (the oldest is forgotten beyond ANSWERED_ALBUMS_KEPT). */
