@@ -103,12 +103,9 @@ export async function enforceDryRunLimits(
   const usernameKey = analyzeUsernameKey(caller.username);
   const checked = entries.filter((entry) => entry.key === usernameKey);
   const taken = entries.filter((entry) => entry.key !== usernameKey);
-  for (const [entriesOf, draw] of [
-    [checked, store.check],
-    [taken, store.consume],
-  ] as const) {
-    if (entriesOf.length === 0) continue;
-    const verdict = await draw.call(store, entriesOf);
+  const refuse = (verdict: RateLimitVerdict) => {
     if (!verdict.allowed) throw analyzeLimitRefusal(limits, caller.username, verdict);
-  }
+  };
+  if (checked.length) refuse(await store.check(checked));
+  if (taken.length) refuse(await store.consume(taken));
 }
