@@ -635,15 +635,115 @@ describe('email channel', () => {
     ).toBeGreaterThanOrEqual(1);
     expect(await c.metric('workemon_imap_reconnects_total')).toBeGreaterThanOrEqual(1);
   });
+
+  // imapflow answers a failed STORE or SEARCH with `false` instead of throwing: a reply's \Answered write lost
+  // with its connection, or refused, must still be written, and the mail never answered a second time.
+  for (const action of ['cut', 'no'] as const) {
+    it(`writes the \\Answered flag after the STORE was ${action === 'cut' ? 'cut off with the connection' : 'refused (NO)'}, and answers once`, async () => {
+      const user = USERS[nextUser++]!;
+      const proxy = await startFreezableProxy(dovecot.port);
+      const sink = await startSmtpSink();
+      const secretary = await startFakeSecretary();
+      open.push(sink, secretary, proxy);
+      const c = await startCommunicator({
+        secretaryUrl: secretary.url,
+        dovecot: { ...dovecot, port: proxy.port },
+        user: user.user,
+        sink,
+        env: { IMAP_SWEEP_INTERVAL_S: '1' },
+      });
+      open.push(c);
+      await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+      const trapped = proxy.onCommand(/UID STORE \S+ \+FLAGS \(\\Seen \\Answered/, action);
+      const uid = await dovecot.append(buildEmail({ messageId: `<store-${action}@client.test>` }), {
+        user: user.user,
+      });
+      await sink.waitForMails(1, 20_000);
+      await trapped;
+      await waitUntil(
+        async () =>
+          (await dovecot.messages({ user: user.user })).find((m) => m.uid === uid)?.flags.includes('\\Answered'),
+        'the \\Answered flag written after all',
+        20_000,
+      );
+      // Sweeps run every second: time for a second reply, if one were coming.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(sink.mails).toHaveLength(1);
+      expect(secretary.calls).toHaveLength(1);
+      expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+    });
+  }
+
+  it('a second copy whose "already answered?" SEARCH is refused is looked at again, not answered', async () => {
+    const user = USERS[nextUser++]!;
+    const proxy = await startFreezableProxy(dovecot.port);
+    const sink = await startSmtpSink();
+    const secretary = await startFakeSecretary();
+    open.push(sink, secretary, proxy);
+    const c = await startCommunicator({
+      secretaryUrl: secretary.url,
+      dovecot: { ...dovecot, port: proxy.port },
+      user: user.user,
+      sink,
+      env: { IMAP_SWEEP_INTERVAL_S: '1' },
+    });
+    open.push(c);
+    const raw = buildEmail({ messageId: '<copy-no@client.test>' });
+    const first = await dovecot.append(raw, { user: user.user });
+    await sink.waitForMails(1, 20_000);
+    await waitUntil(
+      async () =>
+        (await dovecot.messages({ user: user.user })).find((m) => m.uid === first)?.flags.includes('\\Answered'),
+      'the first copy answered',
+    );
+    const refused = proxy.onCommand(/UID SEARCH .*HEADER Message-ID/i, 'no');
+    const second = await dovecot.append(raw, { user: user.user });
+    await refused;
+    await waitUntil(
+      async () => (await dovecot.messages({ user: user.user })).find((m) => m.uid === second)?.flags.includes('\\Seen'),
+      'the second copy skipped as a duplicate',
+      20_000,
+    );
+    expect(sink.mails).toHaveLength(1);
+    expect(await c.metric('workemon_messages_skipped_total', { reason: 'duplicate' })).toBe(1);
+  });
+
+  it('a sweep whose SEARCH is refused is a failed sweep, not an empty mailbox', async () => {
+    const user = USERS[nextUser++]!;
+    const proxy = await startFreezableProxy(dovecot.port);
+    const sink = await startSmtpSink();
+    const secretary = await startFakeSecretary();
+    open.push(sink, secretary, proxy);
+    const c = await startCommunicator({
+      secretaryUrl: secretary.url,
+      dovecot: { ...dovecot, port: proxy.port },
+      user: user.user,
+      sink,
+      env: { IMAP_SWEEP_INTERVAL_S: '1' },
+    });
+    open.push(c);
+    await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+    await proxy.onCommand(/UID SEARCH .*UNSEEN/, 'no');
+    await waitUntil(
+      async () => (await c.metric('workemon_channel_poll_errors_total', { channel: 'email', kind: 'sweep' })) >= 1,
+      'the refused SEARCH counted as a failed sweep',
+    );
+    // The next sweep finds the mail as usual.
+    await dovecot.append(buildEmail({ messageId: '<after-no@client.test>' }), { user: user.user });
+    await sink.waitForMails(1, 20_000);
+  });
 });
 
 /**
  * A TCP proxy to Dovecot that can go silent like a dead middlebox: after `freeze()` the connections it holds
- * stay open but nothing is forwarded either way; new connections are forwarded normally.
+ * stay open but nothing is forwarded either way; new connections are forwarded normally. `onCommand` intercepts
+ * the next client command matching a pattern, once, before Dovecot sees it: `cut` drops the connection, `no`
+ * answers it with a tagged `NO` (RFC 9051 §7.1.2) in the server's place.
  */
 async function startFreezableProxy(targetPort: number) {
   const held: Socket[] = [];
   let count = 0;
+  let trap: { pattern: RegExp; action: 'cut' | 'no'; sprung: () => void } | undefined;
   const server = createServer((client) => {
     count += 1;
     const upstream = connect(targetPort, '127.0.0.1');
@@ -651,6 +751,17 @@ async function startFreezableProxy(targetPort: number) {
     client.on('error', () => undefined);
     upstream.on('error', () => undefined);
     client.on('data', (d) => {
+      const line = d.toString('latin1');
+      if (trap && trap.pattern.test(line)) {
+        const { action, sprung } = trap;
+        trap = undefined;
+        if (action === 'cut') {
+          client.destroy();
+          upstream.destroy();
+        } else client.write(`${line.split(' ')[0]} NO [SERVERBUG] Internal error occurred\r\n`);
+        sprung();
+        return;
+      }
       if (!frozen.has(client)) upstream.write(d);
     });
     upstream.on('data', (d) => {
@@ -668,6 +779,11 @@ async function startFreezableProxy(targetPort: number) {
     freeze: () => {
       for (const s of held) frozen.add(s);
     },
+    /** Resolves once the next command matching `pattern` was cut off or refused. */
+    onCommand: (pattern: RegExp, action: 'cut' | 'no') =>
+      new Promise<void>((resolve) => {
+        trap = { pattern, action, sprung: resolve };
+      }),
     close: async () => {
       for (const s of held) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -27,6 +27,25 @@ export class ImapTimeoutError extends Error {
   readonly code = 'ETIMEOUT';
 }
 
+/**
+ * Thrown when an IMAP command failed: the server answered NO or BAD (RFC 9051 §7.1.2–7.1.3), or the connection
+ * closed before its tagged answer. imapflow reports such a STORE, SEARCH or MOVE by resolving `false` (or
+ * `undefined` with no mailbox selected) instead of rejecting; `succeeded` turns that into this error.
+ */
+export class ImapCommandError extends Error {
+  readonly code = 'ECOMMAND';
+}
+
+/**
+ * The answer of an imapflow command that reports failure as `false`/`undefined` (messageFlagsAdd → true, search →
+ * UIDs, messageMove → the UID map): returned as is when it succeeded; otherwise throws ImapCommandError naming
+ * the command (`what`: STORE, SEARCH, MOVE).
+ */
+function succeeded<T>(answer: T | false | undefined, what: string): T {
+  if (answer === false || answer === undefined) throw new ImapCommandError(`IMAP ${what} failed`);
+  return answer;
+}
+
 export type ImapMailbox = {
   start: () => void;
   /** Logs out and stops reconnecting. */
@@ -180,7 +199,7 @@ export function createImapMailbox(options: {
     while (pending.length) {
       const item = pending[0]!;
       if (item.validity === validity)
-        await timed(c, c.messageFlagsAdd(String(item.uid), item.flags, { uid: true }), 'STORE');
+        succeeded(await timed(c, c.messageFlagsAdd(String(item.uid), item.flags, { uid: true }), 'STORE'), 'STORE');
       else logger.warn('UIDVALIDITY changed; a pending flag write was dropped', { imap: { uid: item.uid } });
       pending.shift();
       item.done();
@@ -278,9 +297,12 @@ export function createImapMailbox(options: {
       logger.warn('UIDVALIDITY changed; a flag write was dropped', { imap: { uid: item.uid } });
     try {
       if (current.length)
-        await timed(
-          c,
-          c.messageFlagsAdd(current.map((i) => i.uid).join(','), current[0]!.flags, { uid: true }),
+        succeeded(
+          await timed(
+            c,
+            c.messageFlagsAdd(current.map((i) => i.uid).join(','), current[0]!.flags, { uid: true }),
+            'STORE',
+          ),
           'STORE',
         );
     } catch (err) {
@@ -307,8 +329,7 @@ export function createImapMailbox(options: {
     const c = live();
     if (!c) throw new Error('IMAP not connected');
     const ids = [...new Set(queries.map((q) => q.messageId))];
-    const found = await timed(c, c.search(answeredCopiesQuery(ids), { uid: true }), 'SEARCH');
-    const uids = Array.isArray(found) ? found : [];
+    const uids = succeeded(await timed(c, c.search(answeredCopiesQuery(ids), { uid: true }), 'SEARCH'), 'SEARCH');
     if (ids.length === 1 || !uids.length) return queries.map((q) => uids.some((u) => u !== q.exceptUid));
     const copies = await timed(c, c.fetchAll(uids.join(','), { uid: true, envelope: true }, { uid: true }), 'FETCH');
     return queries.map((q) =>
@@ -346,8 +367,11 @@ export function createImapMailbox(options: {
     listUnseen: async () => {
       const c = live();
       if (!c) return undefined;
-      const found = await timed(c, c.search({ seen: false, unKeyword: FLAG_FAILED }, { uid: true }), 'SEARCH');
-      const uids = Array.isArray(found) ? [...found].sort((a, b) => a - b) : [];
+      const found = succeeded(
+        await timed(c, c.search({ seen: false, unKeyword: FLAG_FAILED }, { uid: true }), 'SEARCH'),
+        'SEARCH',
+      );
+      const uids = [...found].sort((a, b) => a - b);
       if (!uids.length) return { uids };
       const oldest = await timed(c, c.fetchOne(String(uids[0]), { internalDate: true }, { uid: true }), 'FETCH');
       const at = oldest && oldest.internalDate ? new Date(oldest.internalDate).getTime() : undefined;
@@ -359,7 +383,7 @@ export function createImapMailbox(options: {
       const c = live();
       if (!c) throw new Error('IMAP not connected');
       if (keywords) {
-        await timed(c, c.messageFlagsAdd(String(uid), [FLAG_FAILED], { uid: true }), 'STORE');
+        succeeded(await timed(c, c.messageFlagsAdd(String(uid), [FLAG_FAILED], { uid: true }), 'STORE'), 'STORE');
         return;
       }
       // No custom keywords on this server: the mail leaves the folder we read instead.
@@ -368,7 +392,7 @@ export function createImapMailbox(options: {
         c.mailboxCreate(settings.failedMailbox).catch(() => undefined),
         'CREATE',
       );
-      await timed(c, c.messageMove(String(uid), settings.failedMailbox, { uid: true }), 'MOVE');
+      succeeded(await timed(c, c.messageMove(String(uid), settings.failedMailbox, { uid: true }), 'MOVE'), 'MOVE');
     },
     addFlags: (uid, flags) =>
       new Promise<void>((resolve) => {
