@@ -21,8 +21,11 @@ export type SmtpSink = {
   waitForMails: (count?: number, timeoutMs?: number) => Promise<ReceivedMail[]>;
   /** Answers every following DATA with this SMTP error until `accept()`. 4xx = temporary, 5xx = permanent. */
   reject: (code?: number, message?: string) => void;
-  /** Holds every following DATA answer this long (a slow server). */
-  delay: (ms: number) => void;
+  /**
+   * Holds the answer to the next `times` DATA commands (default: every one until `accept()`) this long: a slow
+   * server. The mail is kept before the answer goes out, as a real server commits it before its 250.
+   */
+  delay: (ms: number, times?: number) => void;
   /** Back to accepting immediately. */
   accept: () => void;
   close: () => Promise<void>;
@@ -30,7 +33,9 @@ export type SmtpSink = {
 
 /**
  * The communicator's SMTP settings for sending through `sink`: loopback, plaintext (the sink has no STARTTLS), a
- * login the sink records as `user` (`bot@example.test`), and a 3 s deadline so a test never waits for the default.
+ * login the sink records as `user` (`bot@example.test`), and a 30 s deadline: shorter than the default, yet longer
+ * than any stall of a loaded test worker. After a stall Node fires a socket's timer before it reads the answer
+ * that came meanwhile, so a short deadline makes a reply the sink took look lost, and it is sent again.
  */
 export function smtpSinkEnv(sink: Pick<SmtpSink, 'port'>): Record<string, string> {
   return {
@@ -39,7 +44,7 @@ export function smtpSinkEnv(sink: Pick<SmtpSink, 'port'>): Record<string, string
     SMTP_SECURE: 'false',
     SMTP_USER: 'bot@example.test',
     SMTP_PASSWORD: 'smtp-password',
-    SMTP_TIMEOUT: '3s',
+    SMTP_TIMEOUT: '30s',
   };
 }
 
@@ -51,6 +56,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const mails: ReceivedMail[] = [];
   let rejection: { code: number; message: string } | undefined;
   let delayMs = 0;
+  let delaysLeft = Infinity;
 
   const server = new SMTPServer({
     secure: false,
@@ -66,7 +72,10 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         void (async () => {
-          if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+          if (delayMs > 0 && delaysLeft > 0) {
+            delaysLeft -= 1;
+            await new Promise((resolve) => setTimeout(resolve, delayMs));
+          }
           if (rejection) {
             const err = new Error(rejection.message) as Error & { responseCode: number };
             err.responseCode = rejection.code;
@@ -111,8 +120,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     reject: (code = 451, message = 'Temporary failure, try again later') => {
       rejection = { code, message };
     },
-    delay: (ms) => {
+    delay: (ms, times = Infinity) => {
       delayMs = ms;
+      delaysLeft = times;
     },
     accept: () => {
       rejection = undefined;

@@ -422,6 +422,24 @@ describe('email channel', () => {
     expect(s.sink.mails).toHaveLength(1);
   });
 
+  it('a reply whose SMTP answer never came is sent again as the same message (RFC 1047), once', async () => {
+    // The server takes the data but answers the final "." after SMTP_TIMEOUT: nobody can tell whether it kept
+    // the reply. It is retried (a lost answer is worse than a repeat), with the same Message-ID and text.
+    const s = await setup({ env: { SMTP_TIMEOUT: '1s' } });
+    s.sink.delay(2500, 1);
+    const uid = await append(s, buildEmail({ messageId: '<smtp-silent@client.test>' }));
+    await s.sink.waitForMails(2, 20_000);
+    await waitFlags(s, uid, '\\Answered');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const [first, second] = s.sink.mails;
+    expect(s.sink.mails).toHaveLength(2);
+    expect(second!.header('message-id')).toBe(first!.header('message-id'));
+    expect(second!.parsed.text).toBe(first!.parsed.text);
+    expect(second!.header('in-reply-to')).toBe('<smtp-silent@client.test>');
+    // The secretary answered the repeat from its record: one analysis, asked twice by message_id.
+    expect(new Set(s.secretary.calls.map((c) => c.message_id))).toEqual(new Set(['<smtp-silent@client.test>']));
+  });
+
   it('never mails the secretary’s own 4xx message: the sender gets a Russian text written for them', async () => {
     const s = await setup();
     s.secretary.decide = () => ({ status: 403, message: "Sender 'stranger@outside.test' is not in the directory" });

@@ -52,7 +52,10 @@ export async function startCommunicator(options: {
           SMTP_HOST: '127.0.0.1',
           SMTP_PORT: String(options.sink.port),
           SMTP_SECURE: 'false',
-          SMTP_TIMEOUT: '3s',
+          // Generous on purpose: a worker stalled longer than this by a loaded CI fires the socket's timer before
+          // it reads the server's 250 (Node runs timers before polling), so a reply the sink took looks lost and is
+          // sent again. Tests of a slow server set their own.
+          SMTP_TIMEOUT: '30s',
         }
       : {}),
     ...(options.telegram

@@ -154,7 +154,7 @@ beforeAll(async () => {
     SMTP_HOST: '127.0.0.1',
     SMTP_PORT: String(sink.port),
     SMTP_SECURE: 'false',
-    SMTP_TIMEOUT: '3s',
+    SMTP_TIMEOUT: '30s', // longer than a loaded worker's stall: see smtpSinkEnv
     TELEGRAM_BOT_TOKEN: tg.token,
     TELEGRAM_API_ROOT: tg.url,
     TELEGRAM_POLL_TIMEOUT_S: '1',
