@@ -1,5 +1,6 @@
 import { calendarText } from './calendar-text.js';
 import { tnefText } from './tnef-text.js';
+import { isEncryptedSmime, isPkcs7Mime, MAX_SMIME_LAYERS, signedEntityOf, withEntityAsBody } from './smime-content.js';
 import { namesUs, ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
@@ -418,6 +419,37 @@ async function parseMime(source: Buffer): Promise<ParsedMail> {
   }
 }
 
+/**
+ * parseMime, with an opaque-signed S/MIME body (the whole mail one `smime.p7m`, smime-content.ts) replaced by the
+ * entity it signs, up to MAX_SMIME_LAYERS deep. Resolves to the parsed mail and the bytes it was parsed from: the
+ * rebuilt mail (the same header fields, the signed entity as body) when one was unwrapped, else `source`.
+ * Throws UnparseableMailError as parseMime does.
+ */
+async function parseMail(source: Buffer): Promise<{ parsed: ParsedMail; source: Buffer }> {
+  let parsed = await parseMime(source);
+  let bytes = source;
+  for (let layer = 0; layer < MAX_SMIME_LAYERS; layer += 1) {
+    const entity = await opaqueSignedEntity(parsed);
+    if (!entity) break;
+    bytes = withEntityAsBody(bytes, entity);
+    parsed = await parseMime(bytes);
+  }
+  return { parsed, source: bytes };
+}
+
+/**
+ * The entity a mail signs when its whole body is S/MIME pkcs7-mime signed-data (RFC 8551 §3.5.2); undefined for any
+ * other mail, an encrypted one (smime-type enveloped-data: unreadable, readAttachment) or a damaged blob.
+ */
+async function opaqueSignedEntity(parsed: ParsedMail): Promise<Buffer | undefined> {
+  const contentType = parsed.headers.get('content-type') as
+    { value?: string; params?: Record<string, string> } | undefined;
+  const [part, ...more] = parsed.attachments;
+  if (!part || more.length || !isPkcs7Mime((contentType?.value ?? '').toLowerCase(), part.filename)) return undefined;
+  if (isEncryptedSmime(contentType?.params?.['smime-type'])) return undefined;
+  return signedEntityOf(part.content);
+}
+
 /** What the text parts of a mail say (mail-parsing's content step). */
 type MailContent = {
   subject: string;
@@ -468,9 +500,10 @@ async function readAttachment(
   const type = a.contentType.toLowerCase();
   // message/global (RFC 6532 §3.5): the same, with UTF-8 in its header fields.
   if ((type === 'message/rfc822' || type === 'message/global') && depth < MAX_FORWARD_DEPTH) {
-    const inner = await parseMime(a.content);
-    const read = await readContent(inner, a.content, depth + 1, isOwnAddress, ownNames);
-    into.forwards.push({ from: addressText(inner.from), subject: read.subject, text: read.text }, ...read.forwards);
+    const inner = await parseMail(a.content);
+    const read = await readContent(inner.parsed, inner.source, depth + 1, isOwnAddress, ownNames);
+    const from = inner.parsed.from;
+    into.forwards.push({ from: addressText(from), subject: read.subject, text: read.text }, ...read.forwards);
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
   } else if (await readContainer(a, type, name, into)) {
@@ -478,6 +511,9 @@ async function readAttachment(
   } else if (SIGNATURE_TYPES.has(type)) {
     // The signature of a signed mail (RFC 8551 S/MIME, RFC 3156 OpenPGP/MIME) and the key a client attaches with it:
     // no attachment of the author's, so not named either.
+  } else if (isPkcs7Mime(type, a.filename)) {
+    // S/MIME we could not open (smime-content.ts): encrypted for the recipient's key, or a damaged signed blob.
+    into.unreadable.push(name);
   } else if (isPicture(type, name)) {
     (a.related ? into.inlinePictures : into.unreadable).push(name);
   } else if (isTextFile(a, type)) {
@@ -741,15 +777,15 @@ export async function parseInboundMail(
   source: Buffer,
   options: { ownAddresses: readonly string[]; truncated?: boolean },
 ): Promise<InboundMail> {
-  const parsed = await parseMime(source);
-  const raw = source.toString('latin1');
+  const { parsed, source: read } = await parseMail(source);
+  const raw = read.toString('latin1');
   const from = firstAddress(parsed.from);
   const own = options.ownAddresses.map(mailboxOf);
   // A Reply-To naming one of our own addresses would aim the answer at this mailbox: the answer goes to From.
   const replyTo = [firstAddress(parsed.replyTo)].find((a) => a !== undefined && !own.includes(mailboxOf(a)));
   const content = await readContent(
     parsed,
-    source,
+    read,
     0,
     (address) => own.includes(mailboxOf(address)),
     options.ownAddresses.flatMap((a) => displayNameOf(a) ?? []),

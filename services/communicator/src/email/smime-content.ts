@@ -1,0 +1,79 @@
+/**
+ * The content of an S/MIME mail signed "opaquely" (RFC 8551 §3.5.2): the whole body is one
+ * `application/pkcs7-mime; smime-type=signed-data` part (`smime.p7m`), a CMS SignedData (RFC 5652 §5) whose
+ * encapsulated content (§5.2, `eContent`) is the MIME entity the author wrote: its header fields (Content-Type, …),
+ * an empty line, its body. Outlook sends signed mail this way when "send clear-text signed message" is off, and so
+ * do gateways that sign on the way out. Parsed with @peculiar/asn1-cms (the RFC 5652 schema) and asn1js, both
+ * loaded at the first such mail, not at start (docs/operations.md, "Memory at start-up").
+ *
+ * The signature is not verified: who sent the mail is decided as for any mail (the trusted Authentication-Results,
+ * sender-authentication.ts), and a signature would only say which certificate signed it.
+ */
+
+/** The CMS content types (RFC 5652 §14 id-signedData; RFC 8551 §3.2.2 the smime-type that names them). */
+const ID_SIGNED_DATA = '1.2.840.113549.1.7.2';
+
+/** Signed-data layers unwrapped at most (RFC 8551 §3.7: a triple-wrapped mail has two, the inner one encrypted). */
+export const MAX_SMIME_LAYERS = 3;
+
+/**
+ * Whether a part's media type or file name says S/MIME pkcs7-mime (RFC 8551 §3.2: `application/pkcs7-mime`, the
+ * `x-` form older clients send, or an `.p7m` file under a generic type).
+ */
+export function isPkcs7Mime(type: string, name: string | undefined): boolean {
+  return (
+    type === 'application/pkcs7-mime' ||
+    type === 'application/x-pkcs7-mime' ||
+    (type === 'application/octet-stream' && /\.p7m$/i.test(name ?? ''))
+  );
+}
+
+/**
+ * Whether the `smime-type` parameter (RFC 8551 §3.2.2) says the part is encrypted (`enveloped-data`,
+ * `authEnveloped-data`): its content cannot be read without the recipient's private key. Absent or any other
+ * value: false (the data itself then tells, signedEntityOf).
+ */
+export function isEncryptedSmime(smimeType: string | undefined): boolean {
+  return /^(auth)?enveloped-data$/i.test(smimeType?.trim() ?? '');
+}
+
+/**
+ * The MIME entity inside a CMS SignedData (`der`: the decoded bytes of the pkcs7-mime part, DER or BER, the
+ * encapsulated content as one OCTET STRING or, from streaming signers such as `openssl cms -stream`, a
+ * constructed one in chunks). Undefined when `der` is not a ContentInfo holding SignedData with content (enveloped
+ * data, a detached signature, damaged bytes).
+ */
+export async function signedEntityOf(der: Buffer): Promise<Buffer | undefined> {
+  const [{ AsnConvert }, { ContentInfo, SignedData }, asn1js] = await Promise.all([
+    import('@peculiar/asn1-schema'),
+    import('@peculiar/asn1-cms'),
+    import('asn1js'),
+  ]);
+  try {
+    const info = AsnConvert.parse(der, ContentInfo);
+    if (info.contentType !== ID_SIGNED_DATA) return undefined;
+    const content = AsnConvert.parse(info.content, SignedData).encapContentInfo.eContent;
+    if (content?.single) return Buffer.from(content.single.buffer);
+    if (!content?.any) return undefined;
+    // A constructed OCTET STRING (BER, RFC 5652 §5.2 allows it): asn1js joins its chunks.
+    const parsed = asn1js.fromBER(content.any);
+    if (parsed.offset === -1 || !(parsed.result instanceof asn1js.OctetString)) return undefined;
+    return Buffer.from(parsed.result.getValue());
+  } catch {
+    return undefined; // not CMS, or damaged
+  }
+}
+
+/**
+ * A mail rebuilt around the entity its signed-data body carries: `source`'s header fields, except its own Content-*
+ * fields (RFC 2045 §3, which described the pkcs7-mime body), then `entity` (its Content-* fields and its body). The
+ * result reads like the mail the author wrote, with the same From, Subject, Message-ID and Authentication-Results.
+ */
+export function withEntityAsBody(source: Buffer, entity: Buffer): Buffer {
+  const latin1 = source.toString('latin1');
+  const end = latin1.search(/\r?\n\r?\n/);
+  const head = end < 0 ? latin1 : latin1.slice(0, end);
+  // Header fields: a line that does not start with white space opens one; folded lines belong to it (RFC 5322 §2.2.3).
+  const fields = head.split(/\r?\n(?![ \t])/).filter((field) => !/^content-/i.test(field));
+  return Buffer.concat([Buffer.from(`${fields.join('\r\n')}\r\n`, 'latin1'), entity]);
+}

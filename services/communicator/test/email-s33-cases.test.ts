@@ -1,0 +1,45 @@
+// Session 33: S/MIME mail signed "opaquely" (RFC 8551 §3.5.2; the M09 kind: the body exists only in a part we did
+// not read). The whole mail is one `smime.p7m` (application/pkcs7-mime or x-pkcs7-mime, smime-type=signed-data):
+// Outlook sends signed mail so when "clear-text signed" is off. Its text was lost: the secretary got the subject and
+// "[Вложения (не переданы): smime.p7m]". The fixtures were signed with `openssl cms -sign -nodetach` (a test
+// certificate): DER (S1), streamed BER with the content in chunks (S2), forwarded as an attachment (S3), signed twice
+// (S5). S4 (encrypted for the recipient: enveloped-data) and S6 (a damaged blob) cannot be read: the sender is asked
+// for text, no secretary call. S1, S2, S3, S5 failed before the change; S4 and S6 failed too (the subject was sent as
+// the request, with the blob named).
+import { expect } from 'vitest';
+import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
+
+/** The request holds every `want` and none of `never`. */
+const holds =
+  (want: string[], never: string[] = []) =>
+  (request: string) => {
+    for (const w of want) expect(request).toContain(w);
+    for (const n of never) expect(request).not.toContain(n);
+  };
+
+const REQUEST = 'Нужен доступ на чтение к Grafana для отдела платежей.';
+
+const EXPECTED: Record<string, ExpectedRequest> = {
+  // Outlook: application/pkcs7-mime, DER, the signed entity text/plain in quoted-printable UTF-8, signature under it.
+  's33-cases/S1-outlook-opaque-signed.eml': holds(['Доступ к Grafana', REQUEST], ['smime.p7m', 'С уважением']),
+  // x-pkcs7-mime, BER of a streaming signer; inside: multipart/alternative in windows-1251 and a .txt attached.
+  's33-cases/S2-streamed-ber-x-pkcs7.eml': holds(
+    ['Выгрузите, пожалуйста, реестр возвратов за ноябрь.', '[Вложение: params.txt]\nterminal_id=7781\nperiod=2026-11'],
+    ['smime.p7m', 'Content-Type', '<p>'],
+  ),
+  // A colleague forwards the signed mail as an attachment: the forwarded mail's text is read.
+  's33-cases/S3-forwarded-opaque.eml': holds(
+    [
+      'Посмотрите, пожалуйста, это письмо.',
+      '[Пересланное письмо]\nОт: Иван Петров <ivan.petrov@example.test>\nТема: Доступ к Grafana',
+      REQUEST,
+    ],
+    ['smime.p7m'],
+  ),
+  's33-cases/S4-encrypted-enveloped.eml': null,
+  // Signed, and the signed entity is itself an opaque signed mail.
+  's33-cases/S5-signed-twice.eml': holds(['Доступ к Grafana', REQUEST], ['smime.p7m', 'pkcs7']),
+  's33-cases/S6-damaged-signed.eml': null,
+};
+
+describeMailReplay('s33: S/MIME opaque-signed mail', ['s33-cases'], EXPECTED);
