@@ -5,8 +5,11 @@
 // certificate): DER (S1), streamed BER with the content in chunks (S2), forwarded as an attachment (S3), signed twice
 // (S5). S4 (encrypted for the recipient: enveloped-data) and S6 (a damaged blob) cannot be read: the sender is asked
 // for text, no secretary call. S1, S2, S3, S5 failed before the change; S4 and S6 failed too (the subject was sent as
-// the request, with the blob named).
-import { expect } from 'vitest';
+// the request, with the blob named). S7: the signed entity's own From, Subject, Message-ID and Reply-To lines are
+// not the mail's (the first version of the reader let them override the authenticated header).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseInboundMail } from '../src/email/mail-parsing.js';
 import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
 
 /** The request holds every `want` and none of `never`. */
@@ -40,6 +43,20 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   // Signed, and the signed entity is itself an opaque signed mail.
   's33-cases/S5-signed-twice.eml': holds(['Доступ к Grafana', REQUEST], ['smime.p7m', 'pkcs7']),
   's33-cases/S6-damaged-signed.eml': null,
+  // The signed entity names another sender, subject, Message-ID and Reply-To in its own header: ignored.
+  's33-cases/S7-inner-headers-ignored.eml': holds(['Доступ к Grafana', REQUEST], ['Срочно', 'переведите']),
 };
 
 describeMailReplay('s33: S/MIME opaque-signed mail', ['s33-cases'], EXPECTED);
+
+describe('s33: the signed entity cannot speak for the mail', () => {
+  it('keeps the outer From, Message-ID, subject and no Reply-To of the entity (the authenticated header)', async () => {
+    const raw = readFileSync(new URL('./fixtures/s33-cases/S7-inner-headers-ignored.eml', import.meta.url));
+    const mail = await parseInboundMail(raw, { ownAddresses: ['bot@example.test'] });
+    expect(mail.from).toBe('ivan.petrov@example.test');
+    expect(mail.messageId).toBe('<s33-inner-headers@example.test>');
+    expect(mail.subject).toBe('Доступ к Grafana');
+    expect(mail.replyTo).toBeUndefined();
+    expect(mail.text).toBe(REQUEST);
+  });
+});

@@ -64,16 +64,27 @@ export async function signedEntityOf(der: Buffer): Promise<Buffer | undefined> {
   }
 }
 
+/** A message's or entity's header fields (unfolded lines kept as written) and the offset where its body starts. */
+function headerFieldsOf(latin1: string): { fields: string[]; bodyAt: number } {
+  const blank = /\r?\n\r?\n/.exec(latin1);
+  if (latin1.startsWith('\r\n') || latin1.startsWith('\n')) return { fields: [], bodyAt: 0 };
+  if (!blank) return { fields: latin1.split(/\r?\n(?![ \t])/), bodyAt: latin1.length };
+  // A line that does not start with white space opens a field; folded lines belong to it (RFC 5322 §2.2.3).
+  return { fields: latin1.slice(0, blank.index).split(/\r?\n(?![ \t])/), bodyAt: blank.index + blank[0].length };
+}
+
+const isContentField = (field: string): boolean => /^content-/i.test(field);
+
 /**
- * A mail rebuilt around the entity its signed-data body carries: `source`'s header fields, except its own Content-*
- * fields (RFC 2045 §3, which described the pkcs7-mime body), then `entity` (its Content-* fields and its body). The
- * result reads like the mail the author wrote, with the same From, Subject, Message-ID and Authentication-Results.
+ * A mail rebuilt around the entity its signed-data body carries: `source`'s header fields except its Content-*
+ * fields (RFC 2045 §3: they described the pkcs7-mime body), then the entity's Content-* fields, an empty line and
+ * the entity's body. Any other field in the entity's header (From, Subject, Message-ID …: "protected headers")
+ * is dropped: whoever made the blob wrote them, and the mail's sender, subject and identity are the outer ones that
+ * the receiving server authenticated. The result reads like the mail the author wrote.
  */
 export function withEntityAsBody(source: Buffer, entity: Buffer): Buffer {
-  const latin1 = source.toString('latin1');
-  const end = latin1.search(/\r?\n\r?\n/);
-  const head = end < 0 ? latin1 : latin1.slice(0, end);
-  // Header fields: a line that does not start with white space opens one; folded lines belong to it (RFC 5322 §2.2.3).
-  const fields = head.split(/\r?\n(?![ \t])/).filter((field) => !/^content-/i.test(field));
-  return Buffer.concat([Buffer.from(`${fields.join('\r\n')}\r\n`, 'latin1'), entity]);
+  const outer = headerFieldsOf(source.toString('latin1'));
+  const inner = headerFieldsOf(entity.toString('latin1'));
+  const head = [...outer.fields.filter((field) => !isContentField(field)), ...inner.fields.filter(isContentField)];
+  return Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), entity.subarray(inner.bodyAt)]);
 }
