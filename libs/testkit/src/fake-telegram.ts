@@ -83,9 +83,9 @@ export type FakeTelegram = {
   /**
    * The next `times` calls of `method` are accepted and read, then never answered (the connection stays open,
    * silent): a dropped connection the client notices only by its own deadline. Counted in `calls`; a hung
-   * sendMessage delivers nothing. `close` ends them.
+   * sendMessage delivers nothing. `close` ends them. With `after`, that many calls are answered first.
    */
-  hangNext: (method: string, times?: number, how?: FakeTelegramHang) => void;
+  hangNext: (method: string, times?: number, how?: FakeTelegramHang, after?: number) => void;
   /** Calls of any method hanging now (accepted, never answered, not yet given up by the client). */
   hanging: () => number;
   /** Updates not yet confirmed by an offset. */
@@ -127,7 +127,8 @@ export async function startFakeTelegram(
   let nextCallbackId = 5_000_000;
   let webhookUrl = '';
   const failures = new Map<string, Array<FakeTelegramFailure>>();
-  const hangs = new Map<string, FakeTelegramHang[]>();
+  /** Per method, what each next call does: hang (how), or `answer` (a call let through before a hang). */
+  const hangs = new Map<string, Array<FakeTelegramHang | 'answer'>>();
   const hung = new Set<ServerResponse>();
   const chatFailures = new Map<string, { failure: FakeTelegramFailure; left: number }>();
   let held: HeldPoll | undefined;
@@ -165,7 +166,7 @@ export async function startFakeTelegram(
     calls.push({ method, params, at: Date.now() });
     if (givenToken !== token) return send(401, fail(401, 'Unauthorized'));
     const hang = hangs.get(method)?.shift();
-    if (hang) {
+    if (hang && hang !== 'answer') {
       // Never answered (in full): the client's deadline (or close) ends it.
       hung.add(res);
       res.on('close', () => hung.delete(res));
@@ -372,8 +373,9 @@ export async function startFakeTelegram(
     failChat: (chatId, failure, times = Infinity) => {
       chatFailures.set(String(chatId), { failure, left: times });
     },
-    hangNext: (method, times = 1, how = 'before-headers') => {
-      hangs.set(method, [...(hangs.get(method) ?? []), ...Array.from({ length: times }, () => how)]);
+    hangNext: (method, times = 1, how = 'before-headers', after = 0) => {
+      const answered = Array.from({ length: after }, () => 'answer' as const);
+      hangs.set(method, [...(hangs.get(method) ?? []), ...answered, ...Array.from({ length: times }, () => how)]);
     },
     hanging: () => hung.size,
     pending: () => updates.length,

@@ -4,7 +4,7 @@
 // the one send per chat whose "handled" record had not been written yet when the process died.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeTelegram, type FakeTelegram } from '@workemon/testkit/fake-telegram';
-import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
+import { answer, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { waitUntil } from './harness.js';
 import { communicatorProcesses, sigkill, telegramProcessEnv } from './process-harness.js';
 
@@ -151,6 +151,39 @@ describe('telegram across SIGKILL of the communicator', () => {
       expect(byChat(4003)).toEqual(['Ответ на: Касса не печатает чек']);
       expect(byChat(4004)).toHaveLength(1);
       expect(byChat(4004)[0]!.endsWith('Почему пустая выгрузка?')).toBe(true);
+      await kill(second.child);
+    },
+  );
+
+  it(
+    'a kill between the pieces of a long answer: after the restart it goes on from the piece not delivered',
+    { timeout: 120_000 },
+    async () => {
+      const tg = await startFakeTelegram({ maxHoldMs: 1000 });
+      // Three pieces over Telegram's 4,096 characters, each its own paragraph.
+      const paragraphs = ['первая', 'вторая', 'третья'].map((word) => `${word}: ${'данные '.repeat(500).trim()}`);
+      const secretary = await startFakeSecretary(() => answer(paragraphs.join('\n\n')));
+      open.push(tg, secretary);
+      // The first piece is delivered; the second sendMessage is read and never answered: the kill comes then.
+      tg.hangNext('sendMessage', 1, 'before-headers', 1);
+      const first = startCommunicatorProcess(tg, secretary);
+      tg.pushMessage({ from: { id: 4101, username: 'user4101' }, text: 'Пришлите полный регламент' });
+      await waitUntil(() => tg.callsOf('sendMessage').length === 2, 'the second piece on the wire', 30_000).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}; stderr: ${first.stderr()}`);
+        },
+      );
+      expect(tg.sent.map((m) => m.text)).toEqual([paragraphs[0]]);
+      await kill(first.child);
+      const second = startCommunicatorProcess(tg, secretary);
+      await waitUntil(() => tg.sent.length >= 3 && tg.pending() === 0, 'the rest of the answer', 60_000).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}; stderr: ${second.stderr()}`);
+        },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Each piece once, in order: the first is not sent again, the one cut off is.
+      expect(tg.sent.map((m) => m.text)).toEqual(paragraphs);
       await kill(second.child);
     },
   );

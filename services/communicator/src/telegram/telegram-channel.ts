@@ -1,5 +1,5 @@
 import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { AppError, getRequestId, isAppError, runWithRequestId, type Logger } from '@workemon/service-kit';
 // Every wait, deadline and retry of the channel comes from the service-kit resilience module.
 import {
@@ -1803,20 +1803,51 @@ async function deliverAndAudit(
     auditInbound(state, update, 'skipped', AUDIT_SKIP_REASONS[reply.reason] ?? 'not-addressed', reply.reason);
     return { outcome: reply.outcome, reason: reply.reason };
   }
-  const delivered = await deliver(state, reply);
+  const delivered = await deliver(state, reply, handledKeyOf(update));
   auditReply(state, update, reply, delivered, updates);
   return delivered.outcome === 'failed' ? delivered : { outcome: reply.outcome, reason: reply.reason };
 }
 
 /**
- * Sends the answer, piece by piece (a retry never repeats a piece already sent), handling Bot API errors by
- * kind (`sendRetryStep`).
+ * The handled-record key of one piece of a long answer: `<the update's handled key>#part:<16 hex of SHA-256 of the
+ * piece>` (at most about 60 characters; the secretary takes 200). Named by its text, not its place, so a piece
+ * Telegram made us halve is known by its halves.
  */
-async function deliver(state: ChannelState, reply: SentReply): Promise<{ outcome: HandledOutcome; reason?: string }> {
+export function answerPartKey(handledKey: string, piece: string): string {
+  return `${handledKey}#part:${createHash('sha256').update(piece).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Sends the answer, piece by piece (a retry never repeats a piece already sent), handling Bot API errors by
+ * kind (`sendRetryStep`). An answer of several pieces (over MAX_MESSAGE_LENGTH) records each piece but the last as
+ * delivered once Telegram took it (`answerPartKey`, secretary `POST /deliveries`; the last is covered by the
+ * update's own record) and skips the pieces recorded before: an answer cut short by a crash or a stop goes on, after
+ * the restart, from its first piece not recorded. At most the piece in flight at the crash is sent twice.
+ */
+async function deliver(
+  state: ChannelState,
+  reply: SentReply,
+  handledKey: string,
+): Promise<{ outcome: HandledOutcome; reason?: string }> {
   const pieces = splitMessage(reply.text);
+  const partKeys = pieces.length > 1;
+  const delivered = partKeys
+    ? await lookupHandled(
+        state,
+        pieces.map((piece) => answerPartKey(handledKey, piece)),
+      )
+    : new Set<string>();
   const migration = { migrated: false };
   for (let first = true; pieces.length > 0;) {
     const piece = pieces.shift()!;
+    const partKey = partKeys ? answerPartKey(handledKey, piece) : undefined;
+    if (partKey && delivered.has(partKey)) {
+      state.logger.info('an answer piece was delivered by an earlier process; not sent again', {
+        telegram: { chat_id: reply.chatId, piece_length: piece.length },
+      });
+      first = false;
+      continue;
+    }
     const failed = await sendPart(state, reply, piece, first ? reply.replyTo : undefined, migration);
     if (failed === 'too_long') {
       // Telegram counted more than we did (it counts after its own parsing): the piece is halved, not dropped.
@@ -1828,6 +1859,7 @@ async function deliver(state: ChannelState, reply: SentReply): Promise<{ outcome
     }
     if (failed) return failed;
     first = false;
+    if (partKey && pieces.length > 0) await recordHandled(state, [partKey], 'sent', 'answer piece delivered');
   }
   state.metrics.reply('tg', 'sent');
   return { outcome: reply.outcome, reason: reply.reason };
@@ -1995,14 +2027,22 @@ async function recordHandled(
 /** The most keys one /deliveries call takes (secretary OpenAPI DeliveryKeys maxItems). */
 const DELIVERY_KEYS_MAX = 100;
 
-/** Which of the keys were recorded as handled (by an earlier process); retried like recordHandled. */
+/**
+ * Which of the keys were recorded as handled (by an earlier process); retried like recordHandled, at most
+ * DELIVERY_KEYS_MAX keys per call.
+ */
 async function lookupHandled(state: ChannelState, keys: string[]): Promise<Set<string>> {
-  const handled = await retryUntilStopped(state, () => untilStopped(state, state.secretary.lookupHandled(keys)), {
-    delayMs: recordRetryDelayMs,
-    onRetry: (err) =>
-      state.logger.warn('looking up handled Telegram updates failed; retrying', {
-        error: { message: (err as Error).message },
-      }),
-  });
-  return new Set(handled.keys());
+  const found = new Set<string>();
+  for (let at = 0; at < keys.length; at += DELIVERY_KEYS_MAX) {
+    const chunk = keys.slice(at, at + DELIVERY_KEYS_MAX);
+    const handled = await retryUntilStopped(state, () => untilStopped(state, state.secretary.lookupHandled(chunk)), {
+      delayMs: recordRetryDelayMs,
+      onRetry: (err) =>
+        state.logger.warn('looking up handled Telegram updates failed; retrying', {
+          error: { message: (err as Error).message },
+        }),
+    });
+    for (const key of handled.keys()) found.add(key);
+  }
+  return found;
 }
