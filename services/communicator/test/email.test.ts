@@ -8,7 +8,7 @@ import { USER_MESSAGES } from '../src/email/mail-request.js';
 import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { buildEmail, startCommunicator, waitUntil, type Running } from './harness.js';
 
-const USERS = Array.from({ length: 30 }, (_, i) => ({ user: `bot${i}@example.test`, password: `pw-${i}` }));
+const USERS = Array.from({ length: 40 }, (_, i) => ({ user: `bot${i}@example.test`, password: `pw-${i}` }));
 let dovecot: DovecotServer;
 let nextUser = 0;
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
@@ -657,68 +657,85 @@ describe('email channel', () => {
   // imapflow answers a failed STORE or SEARCH with `false` instead of throwing: a reply's \Answered write lost
   // with its connection, or refused, must still be written, and the mail never answered a second time.
   for (const action of ['cut', 'no'] as const) {
-    it(`writes the \\Answered flag after the STORE was ${action === 'cut' ? 'cut off with the connection' : 'refused (NO)'}, and answers once`, async () => {
-      const user = USERS[nextUser++]!;
-      const proxy = await startFreezableProxy(dovecot.port);
-      const sink = await startSmtpSink();
-      const secretary = await startFakeSecretary();
-      open.push(sink, secretary, proxy);
-      const c = await startCommunicator({
-        secretaryUrl: secretary.url,
-        dovecot: { ...dovecot, port: proxy.port },
-        user: user.user,
-        sink,
-        env: { IMAP_SWEEP_INTERVAL_S: '1' },
-      });
-      open.push(c);
-      await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+    it(`writes the \\Answered flag after the STORE was ${action === 'cut' ? 'cut off with the connection' : 'refused (NO) once'}, and answers once`, async () => {
+      const { user, proxy, sink, secretary, c } = await proxied();
       const trapped = proxy.onCommand(/UID STORE \S+ \+FLAGS \(\\Seen \\Answered/, action);
-      const uid = await dovecot.append(buildEmail({ messageId: `<store-${action}@client.test>` }), {
-        user: user.user,
-      });
+      const uid = await dovecot.append(buildEmail({ messageId: `<store-${action}@client.test>` }), { user });
       await sink.waitForMails(1, 20_000);
       await trapped;
       await waitUntil(
-        async () =>
-          (await dovecot.messages({ user: user.user })).find((m) => m.uid === uid)?.flags.includes('\\Answered'),
-        'the \\Answered flag written after all',
+        async () => (await flagsIn(user, uid)).includes('\\Answered'),
+        'the flag written after all',
         20_000,
       );
       // Sweeps run every second: time for a second reply, if one were coming.
-      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await sleep(2500);
       expect(sink.mails).toHaveLength(1);
       expect(secretary.calls).toHaveLength(1);
-      expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+      // A lost connection is replaced; a refusal is only tried again, on the same connection.
+      if (action === 'cut') expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+      else expect(await c.metric('workemon_imap_reconnects_total')).toBe(0);
     });
   }
 
-  it('a second copy whose "already answered?" SEARCH is refused is looked at again, not answered', async () => {
-    const user = USERS[nextUser++]!;
-    const proxy = await startFreezableProxy(dovecot.port);
-    const sink = await startSmtpSink();
-    const secretary = await startFakeSecretary();
-    open.push(sink, secretary, proxy);
-    const c = await startCommunicator({
-      secretaryUrl: secretary.url,
-      dovecot: { ...dovecot, port: proxy.port },
-      user: user.user,
-      sink,
-      env: { IMAP_SWEEP_INTERVAL_S: '1' },
-    });
-    open.push(c);
-    const raw = buildEmail({ messageId: '<copy-no@client.test>' });
-    const first = await dovecot.append(raw, { user: user.user });
+  it('a STORE the server always refuses: each mail answered once, the mailbox keeps working, no reconnect loop', async () => {
+    const { user, proxy, sink, secretary, c } = await proxied();
+    void proxy.onCommand(/UID STORE \S+ \+FLAGS \(\\Seen \\Answered/, 'no', Number.POSITIVE_INFINITY);
+    const first = await dovecot.append(buildEmail({ messageId: '<refused-1@client.test>' }), { user });
     await sink.waitForMails(1, 20_000);
-    await waitUntil(
-      async () =>
-        (await dovecot.messages({ user: user.user })).find((m) => m.uid === first)?.flags.includes('\\Answered'),
-      'the first copy answered',
-    );
+    // Tried again three times (0.2, 0.8, 3.2 s here), then given up; the mail stays unseen in the mailbox.
+    await sleep(5000);
+    await dovecot.append(buildEmail({ messageId: '<refused-2@client.test>' }), { user });
+    await sink.waitForMails(2, 20_000);
+    await sleep(2500);
+    expect(sink.mails.map((m) => m.header('in-reply-to'))).toEqual([
+      '<refused-1@client.test>',
+      '<refused-2@client.test>',
+    ]);
+    expect(secretary.calls).toHaveLength(2);
+    expect(await flagsIn(user, first)).not.toContain('\\Seen');
+    expect(await c.metric('workemon_imap_reconnects_total')).toBe(0);
+    expect(c.email!.health().connected).toBe(true);
+  });
+
+  it('a mailbox that keeps no flags (PERMANENTFLAGS ()): answered once each, nothing stored, no reconnect loop', async () => {
+    const { user, sink, c } = await proxied({
+      rewrite: (d) => d.replace(/\[PERMANENTFLAGS \([^)]*\)\]/g, '[PERMANENTFLAGS ()]'),
+    });
+    await dovecot.append(buildEmail({ messageId: '<noflags-1@client.test>' }), { user });
+    await sink.waitForMails(1, 20_000);
+    await dovecot.append(buildEmail({ messageId: '<noflags-2@client.test>' }), { user });
+    await sink.waitForMails(2, 20_000);
+    await sleep(2500);
+    expect(sink.mails).toHaveLength(2);
+    expect(await c.metric('workemon_imap_reconnects_total')).toBe(0);
+  });
+
+  it('a Message-ID no SEARCH can carry (70,000 characters) neither blocks nor spoils the duplicate check of other mail', async () => {
+    const { user, sink } = await proxied();
+    const hostile = buildEmail({ messageId: `<${'b'.repeat(70_000)}@client.test>`, from: 'h@client.test' });
+    // Appended together, so their "already answered?" questions share one SEARCH.
+    await Promise.all([
+      dovecot.append(hostile, { user }),
+      dovecot.append(buildEmail({ messageId: '<beside-nul@client.test>', from: 'b@client.test' }), { user }),
+    ]);
+    await sink.waitForMails(2, 20_000);
+    await sleep(2500);
+    expect(sink.mails.map((m) => m.envelope.to[0]).sort()).toEqual(['b@client.test', 'h@client.test']);
+    expect((await dovecot.messages({ user })).every((m) => m.flags.includes('\\Answered'))).toBe(true);
+  });
+
+  it('a second copy whose "already answered?" SEARCH is refused is looked at again, not answered', async () => {
+    const { user, proxy, sink, c } = await proxied();
+    const raw = buildEmail({ messageId: '<copy-no@client.test>' });
+    const first = await dovecot.append(raw, { user });
+    await sink.waitForMails(1, 20_000);
+    await waitUntil(async () => (await flagsIn(user, first)).includes('\\Answered'), 'the first copy answered');
     const refused = proxy.onCommand(/UID SEARCH .*HEADER Message-ID/i, 'no');
-    const second = await dovecot.append(raw, { user: user.user });
+    const second = await dovecot.append(raw, { user });
     await refused;
     await waitUntil(
-      async () => (await dovecot.messages({ user: user.user })).find((m) => m.uid === second)?.flags.includes('\\Seen'),
+      async () => (await flagsIn(user, second)).includes('\\Seen'),
       'the second copy skipped as a duplicate',
       20_000,
     );
@@ -727,41 +744,56 @@ describe('email channel', () => {
   });
 
   it('a sweep whose SEARCH is refused is a failed sweep, not an empty mailbox', async () => {
-    const user = USERS[nextUser++]!;
-    const proxy = await startFreezableProxy(dovecot.port);
-    const sink = await startSmtpSink();
-    const secretary = await startFakeSecretary();
-    open.push(sink, secretary, proxy);
-    const c = await startCommunicator({
-      secretaryUrl: secretary.url,
-      dovecot: { ...dovecot, port: proxy.port },
-      user: user.user,
-      sink,
-      env: { IMAP_SWEEP_INTERVAL_S: '1' },
-    });
-    open.push(c);
-    await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+    const { user, proxy, sink, c } = await proxied();
     await proxy.onCommand(/UID SEARCH .*UNSEEN/, 'no');
     await waitUntil(
       async () => (await c.metric('workemon_channel_poll_errors_total', { channel: 'email', kind: 'sweep' })) >= 1,
       'the refused SEARCH counted as a failed sweep',
     );
     // The next sweep finds the mail as usual.
-    await dovecot.append(buildEmail({ messageId: '<after-no@client.test>' }), { user: user.user });
+    await dovecot.append(buildEmail({ messageId: '<after-no@client.test>' }), { user });
     await sink.waitForMails(1, 20_000);
   });
 });
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const flagsIn = async (user: string, uid: number) =>
+  (await dovecot.messages({ user })).find((m) => m.uid === uid)?.flags ?? [];
+
+/**
+ * A communicator reading a fresh mailbox through startFreezableProxy (sweeps every second), its sink and fake
+ * secretary; resolves after its first sweep. `rewrite` edits what Dovecot sends from the start.
+ */
+async function proxied(options: { rewrite?: (fromServer: string) => string } = {}) {
+  const user = USERS[nextUser++]!.user;
+  const proxy = await startFreezableProxy(dovecot.port);
+  if (options.rewrite) proxy.rewriteServer(options.rewrite);
+  const sink = await startSmtpSink();
+  const secretary = await startFakeSecretary();
+  open.push(sink, secretary, proxy);
+  const c = await startCommunicator({
+    secretaryUrl: secretary.url,
+    dovecot: { ...dovecot, port: proxy.port },
+    user,
+    sink,
+    env: { IMAP_SWEEP_INTERVAL_S: '1' },
+  });
+  open.push(c);
+  await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+  return { user, proxy, sink, secretary, c };
+}
+
 /**
  * A TCP proxy to Dovecot that can go silent like a dead middlebox: after `freeze()` the connections it holds
  * stay open but nothing is forwarded either way; new connections are forwarded normally. `onCommand` intercepts
- * the next client command matching a pattern, once, before Dovecot sees it: `cut` drops the connection, `no`
- * answers it with a tagged `NO` (RFC 9051 §7.1.2) in the server's place.
+ * the next client commands matching a pattern before Dovecot sees them: `cut` drops the connection, `no`
+ * answers with a tagged `NO` (RFC 9051 §7.1.2) in the server's place. `rewriteServer` edits the server's side.
  */
 async function startFreezableProxy(targetPort: number) {
   const held: Socket[] = [];
   let count = 0;
-  let trap: { pattern: RegExp; action: 'cut' | 'no'; sprung: () => void } | undefined;
+  let trap: { pattern: RegExp; action: 'cut' | 'no'; left: number; sprung: () => void } | undefined;
+  let rewrite: ((fromServer: string) => string) | undefined;
   const server = createServer((client) => {
     count += 1;
     const upstream = connect(targetPort, '127.0.0.1');
@@ -772,7 +804,8 @@ async function startFreezableProxy(targetPort: number) {
       const line = d.toString('latin1');
       if (trap && trap.pattern.test(line)) {
         const { action, sprung } = trap;
-        trap = undefined;
+        trap.left -= 1;
+        if (trap.left <= 0) trap = undefined;
         if (action === 'cut') {
           client.destroy();
           upstream.destroy();
@@ -782,8 +815,8 @@ async function startFreezableProxy(targetPort: number) {
       }
       if (!frozen.has(client)) upstream.write(d);
     });
-    upstream.on('data', (d) => {
-      if (!frozen.has(client)) client.write(d);
+    upstream.on('data', (d: Buffer) => {
+      if (!frozen.has(client)) client.write(rewrite ? Buffer.from(rewrite(d.toString('latin1')), 'latin1') : d);
     });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
@@ -797,11 +830,15 @@ async function startFreezableProxy(targetPort: number) {
     freeze: () => {
       for (const s of held) frozen.add(s);
     },
-    /** Resolves once the next command matching `pattern` was cut off or refused. */
-    onCommand: (pattern: RegExp, action: 'cut' | 'no') =>
+    /** Resolves once the next command matching `pattern` was cut off or refused (the next `times` are). */
+    onCommand: (pattern: RegExp, action: 'cut' | 'no', times = 1) =>
       new Promise<void>((resolve) => {
-        trap = { pattern, action, sprung: resolve };
+        trap = { pattern, action, left: times, sprung: resolve };
       }),
+    /** Rewrites what Dovecot sends on every connection from now on (by chunk, as latin1). */
+    rewriteServer: (fn: (fromServer: string) => string) => {
+      rewrite = fn;
+    },
     close: async () => {
       for (const s of held) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -8,6 +8,8 @@ import {
   FLAG_ATTEMPT_PREFIX,
   FLAG_FAILED,
   FLAG_REPLIED,
+  ImapCommandError,
+  ImapTimeoutError,
   attemptsRecorded,
   type FetchedMail,
   type ImapMailbox,
@@ -19,6 +21,9 @@ import type { SmtpMailer } from './smtp-mailer.js';
 
 // The IMAP-independent steps (parse, loop rules, rate limit, decide, deliver) live in mail-pipeline.ts.
 export { classifyMail, replyAddressOf, type MailDecision } from './mail-pipeline.js';
+
+/** Finished mails an email channel remembers (UIDVALIDITY:UID keys, a few dozen bytes each). */
+export const SETTLED_KEPT = 10_000;
 
 /** How a given-up mail is audited: a callback that reports it, or the mail's reference (reported as `poison`). */
 type GiveUpAudit = MailRef | (() => void);
@@ -84,6 +89,16 @@ export function createEmailChannel(deps: {
   const queue: number[] = [];
   const queued = new Set<number>();
   const inFlight = new Map<number, Promise<void>>();
+  /**
+   * Mail this process finished with (answered or skipped: `markDone`; `keyOf`), the oldest forgotten beyond
+   * SETTLED_KEPT: never taken up again here even if its flags could not be written (the server refused the STORE),
+   * so a refused write costs at most a repeat after a restart, not one per sweep.
+   */
+  const settled = new Set<string>();
+  const settle = (uid: number) => {
+    settled.add(keyOf(uid));
+    if (settled.size > SETTLED_KEPT) settled.delete(settled.values().next().value!);
+  };
   let sweeping: Promise<void> | undefined;
   let sweepAgain = false;
   let lastSweepAt: number | undefined;
@@ -144,7 +159,7 @@ export function createEmailChannel(deps: {
     const now = Date.now();
     for (const uid of found.uids) {
       const attempt = attempts.get(keyOf(uid));
-      if (queued.has(uid) || inFlight.has(uid)) continue;
+      if (queued.has(uid) || inFlight.has(uid) || settled.has(keyOf(uid))) continue;
       if (attempt && attempt.nextAt > now) continue;
       queue.push(uid);
       queued.add(uid);
@@ -158,7 +173,13 @@ export function createEmailChannel(deps: {
       queued.delete(uid);
       const work = processMail(uid)
         .catch((err: unknown) => {
-          logger.error('mail processing crashed', { err: err instanceof Error ? err : undefined, imap: { uid } });
+          // The mailbox failed a command (refused, timed out, connection lost): the mail stays unseen for the next sweep.
+          if (err instanceof ImapCommandError || err instanceof ImapTimeoutError)
+            logger.warn('an IMAP command failed while handling a mail; the next sweep takes it up again', {
+              imap: { uid },
+              error: { message: err.message },
+            });
+          else logger.error('mail processing crashed', { err: err instanceof Error ? err : undefined, imap: { uid } });
         })
         .finally(() => {
           inFlight.delete(uid);
@@ -171,6 +192,7 @@ export function createEmailChannel(deps: {
   async function markDone(uid: number, flags: string[]) {
     await mailbox.addFlags(uid, flags);
     attempts.delete(keyOf(uid));
+    settle(uid);
   }
 
   /**

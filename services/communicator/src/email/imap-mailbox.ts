@@ -28,23 +28,43 @@ export class ImapTimeoutError extends Error {
 }
 
 /**
- * Thrown when an IMAP command failed: the server answered NO or BAD (RFC 9051 §7.1.2–7.1.3), or the connection
- * closed before its tagged answer. imapflow reports such a STORE, SEARCH or MOVE by resolving `false` (or
- * `undefined` with no mailbox selected) instead of rejecting; `succeeded` turns that into this error.
+ * Thrown when an IMAP command failed: the server answered NO or BAD (RFC 9051 §7.1.2–7.1.3; `refused`, the
+ * connection still usable), or the connection closed before its tagged answer (`refused` false). imapflow reports
+ * such a STORE, SEARCH or MOVE by resolving `false` (or `undefined` with no mailbox selected) instead of rejecting;
+ * `succeeded` turns that into this error.
  */
 export class ImapCommandError extends Error {
   readonly code = 'ECOMMAND';
+  constructor(
+    message: string,
+    /** The server answered NO/BAD on a connection that is still usable: the same command gets the same answer. */
+    readonly refused: boolean,
+  ) {
+    super(message);
+  }
 }
 
 /**
- * The answer of an imapflow command that reports failure as `false`/`undefined` (messageFlagsAdd → true, search →
- * UIDs, messageMove → the UID map): returned as is when it succeeded; otherwise throws ImapCommandError naming
- * the command (`what`: STORE, SEARCH, MOVE).
+ * The answer of an imapflow command on `c` that reports failure as `false`/`undefined` (messageFlagsAdd → true,
+ * search → UIDs, messageMove → the UID map): returned as is when it succeeded; otherwise throws ImapCommandError
+ * naming the command (`what`: STORE, SEARCH, MOVE), `refused` when `c` is still usable (the server said NO/BAD).
  */
-function succeeded<T>(answer: T | false | undefined, what: string): T {
-  if (answer === false || answer === undefined) throw new ImapCommandError(`IMAP ${what} failed`);
-  return answer;
+function succeeded<T>(c: ImapFlow, answer: T | false | undefined, what: string): T {
+  if (answer !== false && answer !== undefined) return answer;
+  const refused = c.usable;
+  throw new ImapCommandError(
+    `IMAP ${what} ${refused ? 'refused by the server' : 'failed: the connection closed'}`,
+    refused,
+  );
 }
+
+const isRefusal = (err: unknown): boolean => err instanceof ImapCommandError && err.refused;
+
+/**
+ * Whether a Message-ID can be put in a SEARCH HEADER key: printable US-ASCII and at most 998 characters, as RFC 5322
+ * §3.6.4 and §2.1.1 have it. A hostile one (NUL, CR/LF, 64 KB) makes Dovecot refuse the whole SEARCH.
+ */
+const searchable = (messageId: string): boolean => messageId.length <= 998 && /^[\x21-\x7e]+$/.test(messageId);
 
 export type ImapMailbox = {
   start: () => void;
@@ -65,8 +85,10 @@ export type ImapMailbox = {
   listUnseen: () => Promise<{ uids: number[]; oldestAt?: number } | undefined>;
   fetch: (uid: number) => Promise<FetchedMail | undefined>;
   /**
-   * Adds flags to a message. When the connection is lost the write is kept and applied right after the next
-   * login (before any sweep), and the promise resolves then: a reply that was accepted is never forgotten.
+   * Adds flags to a message (those the mailbox keeps: PERMANENTFLAGS). When the connection is lost the write is
+   * kept and applied right after the next login (before any sweep), and the promise resolves then: a reply that
+   * was accepted is never forgotten. A write the server refuses (NO/BAD) is tried REFUSED_WRITE_RETRIES more times,
+   * then logged and given up; the promise resolves either way. Never rejects.
    */
   addFlags: (uid: number, flags: string[]) => Promise<void>;
   /**
@@ -80,7 +102,17 @@ export type ImapMailbox = {
   isAnswered: (messageId: string, exceptUid: number) => Promise<boolean>;
 };
 
-type PendingFlags = { validity: string; uid: number; flags: string[]; done: () => void };
+type PendingFlags = {
+  validity: string;
+  uid: number;
+  flags: string[];
+  done: () => void;
+  /** How often the server refused this write (NO/BAD) so far. */
+  refusals?: number;
+};
+
+/** Times a flag write the server refused is tried again (after 1, 4 and 16 × the retry base) before it is dropped. */
+export const REFUSED_WRITE_RETRIES = 3;
 
 /** The most items one coalesced IMAP command carries (UIDs of a FETCH/STORE, Message-IDs of a SEARCH). */
 export const IMAP_BATCH_MAX = 32;
@@ -166,6 +198,7 @@ export function createImapMailbox(options: {
   const commandTimeoutMs = Math.min(30_000, Math.max(1000, settings.sweepIntervalMs / 2));
   const baseDelay = options.reconnectBaseDelayMs ?? 1000;
   const maxDelay = options.reconnectMaxDelayMs ?? 60_000;
+  const refusedRetryBaseMs = baseDelay;
   let client: ImapFlow | undefined;
   let connected = false;
   let lastError: string | undefined;
@@ -176,6 +209,11 @@ export function createImapMailbox(options: {
   let hadSession = false;
   const pending: PendingFlags[] = [];
   let keywords = true;
+  /** PERMANENTFLAGS of the open mailbox (RFC 9051 §7.1: `\\*` allows any keyword); undefined when not announced. */
+  let permanentFlags: Set<string> | undefined;
+  /** The flags of `flags` the mailbox keeps: imapflow would silently drop the others (and store nothing at all). */
+  const storable = (flags: string[]): string[] =>
+    !permanentFlags || permanentFlags.has('\\*') ? flags : flags.filter((f) => permanentFlags!.has(f));
 
   /**
    * Runs one command with a deadline (`ms`, default commandTimeoutMs); on expiry the connection is closed
@@ -195,12 +233,86 @@ export function createImapMailbox(options: {
     });
   }
 
+  /**
+   * One UID STORE of `flags` (those the mailbox keeps: `storable`) on `uids`: `written` once done (or when the
+   * mailbox keeps none of them: nothing to write, warned), `refused` when the server answered NO/BAD. Throws
+   * ImapCommandError when the connection closed, ImapTimeoutError when it stopped answering.
+   */
+  async function storeOn(c: ImapFlow, uids: number[], flags: string[]): Promise<'written' | 'refused'> {
+    const kept = storable(flags);
+    if (!kept.length) {
+      logger.warn('the mailbox keeps none of these flags (PERMANENTFLAGS); nothing written', { imap: { uids, flags } });
+      return 'written';
+    }
+    try {
+      succeeded(c, await timed(c, c.messageFlagsAdd(uids.join(','), kept, { uid: true }), 'STORE'), 'STORE');
+      return 'written';
+    } catch (err) {
+      if (isRefusal(err)) return 'refused';
+      throw err;
+    }
+  }
+
+  /**
+   * A flag write the server refuses (a message expunged meanwhile, a read-only mailbox): asking again gets the same
+   * answer, so it is reported and dropped. The channel does not take the mail up again in this process (it keeps
+   * what it settled), but the mailbox still shows it as before; a restart would see it.
+   */
+  function reportRefused(item: PendingFlags) {
+    logger.error('the IMAP server refused a flag write; the message keeps its flags (a restart may take it up again)', {
+      imap: { uid: item.uid, flags: item.flags },
+    });
+  }
+
+  /** Refused writes waiting for their next try (`onRefused`), resolved by stop(). */
+  const refusedWaiting = new Map<PendingFlags, NodeJS.Timeout>();
+
+  /**
+   * A write the server refused: tried again REFUSED_WRITE_RETRIES times (a passing NO), 1, 4 and 16 × the retry base
+   * apart, then reported and dropped (`reportRefused`) — never a loop, never a closed connection.
+   */
+  function onRefused(item: PendingFlags) {
+    item.refusals = (item.refusals ?? 0) + 1;
+    if (item.refusals > REFUSED_WRITE_RETRIES || stopping) {
+      reportRefused(item);
+      item.done();
+      return;
+    }
+    const timer = setTimeout(
+      () => {
+        refusedWaiting.delete(item);
+        writeFlags(item);
+      },
+      refusedRetryBaseMs * 4 ** (item.refusals - 1),
+    );
+    refusedWaiting.set(item, timer);
+  }
+
+  /** Writes `item` now when connected (coalesced), else after the next login (`pending`); resolves it when done. */
+  function writeFlags(item: PendingFlags) {
+    if (!live()) {
+      pending.push(item);
+      return;
+    }
+    storeCoalesced(item).then(
+      (outcome) => (outcome === 'refused' ? onRefused(item) : item.done()),
+      (err: Error) => {
+        logger.warn('IMAP flag write failed; will apply after reconnect', { error: { message: err.message } });
+        pending.push(item);
+      },
+    );
+  }
+
   async function applyPending(c: ImapFlow) {
     while (pending.length) {
       const item = pending[0]!;
-      if (item.validity === validity)
-        succeeded(await timed(c, c.messageFlagsAdd(String(item.uid), item.flags, { uid: true }), 'STORE'), 'STORE');
-      else logger.warn('UIDVALIDITY changed; a pending flag write was dropped', { imap: { uid: item.uid } });
+      if (item.validity !== validity)
+        logger.warn('UIDVALIDITY changed; a pending flag write was dropped', { imap: { uid: item.uid } });
+      else if ((await storeOn(c, [item.uid], item.flags)) === 'refused') {
+        pending.shift();
+        onRefused(item);
+        continue;
+      }
       pending.shift();
       item.done();
     }
@@ -236,6 +348,7 @@ export function createImapMailbox(options: {
       await timed(c, c.connect(), 'LOGIN', commandTimeoutMs * 3);
       const box = await timed(c, c.mailboxOpen(settings.imap.mailbox), 'SELECT');
       validity = String(box.uidValidity);
+      permanentFlags = box.permanentFlags;
       keywords = !box.permanentFlags || box.permanentFlags.has('\\*');
       await applyPending(c);
       connected = true;
@@ -289,32 +402,35 @@ export function createImapMailbox(options: {
    * mailbox's is dropped (its UID names another message now). A failed STORE on a live connection means the
    * connection is in trouble: it is closed (reconnect follows) and the writes are kept for after the next login.
    */
-  async function storeBatch(items: PendingFlags[]): Promise<void[]> {
+  async function storeBatch(items: PendingFlags[]): Promise<Array<'written' | 'refused'>> {
     const c = live();
     if (!c) throw new Error('IMAP not connected');
     const current = items.filter((item) => item.validity === validity);
     for (const item of items.filter((i) => i.validity !== validity))
       logger.warn('UIDVALIDITY changed; a flag write was dropped', { imap: { uid: item.uid } });
+    const refused = new Set<PendingFlags>();
     try {
-      if (current.length)
-        succeeded(
-          await timed(
+      const outcome = current.length
+        ? await storeOn(
             c,
-            c.messageFlagsAdd(current.map((i) => i.uid).join(','), current[0]!.flags, { uid: true }),
-            'STORE',
-          ),
-          'STORE',
-        );
+            current.map((i) => i.uid),
+            current[0]!.flags,
+          )
+        : 'written';
+      // Some servers refuse the whole UID set for one bad UID: each write on its own tells which.
+      if (outcome === 'refused' && current.length === 1) refused.add(current[0]!);
+      if (outcome === 'refused' && current.length > 1)
+        for (const item of current) if ((await storeOn(c, [item.uid], item.flags)) === 'refused') refused.add(item);
     } catch (err) {
       if (client === c) c.close();
       throw err;
     }
-    return items.map(() => undefined);
+    return items.map((item) => (refused.has(item) ? 'refused' : 'written'));
   }
 
   /** Flag writes coalesced per flag set (`\\Seen`, the attempt keyword, …). */
-  const storeBySet = new Map<string, (item: PendingFlags) => Promise<void>>();
-  function storeCoalesced(item: PendingFlags): Promise<void> {
+  const storeBySet = new Map<string, (item: PendingFlags) => Promise<'written' | 'refused'>>();
+  function storeCoalesced(item: PendingFlags): Promise<'written' | 'refused'> {
     const key = item.flags.join(' ');
     let store = storeBySet.get(key);
     if (!store) storeBySet.set(key, (store = createCoalescer(storeBatch)));
@@ -323,18 +439,48 @@ export function createImapMailbox(options: {
 
   /**
    * One UID SEARCH for a batch of "was this Message-ID answered?" questions (the answered copies of any of them);
-   * when more than one Message-ID found copies, one FETCH of their envelopes tells which.
+   * when more than one Message-ID found copies, one FETCH of their envelopes tells which. A Message-ID no SEARCH can
+   * carry (`searchable`) has no copy we could find: false, without asking. When the server refuses a shared SEARCH
+   * (NO/BAD), each question is asked on its own, and the one it refuses alone gets that ImapCommandError as its
+   * answer (its mail is looked at again later; the others are not held up). Rejects when the connection is lost.
    */
-  async function answeredBatch(queries: AnsweredQuery[]): Promise<boolean[]> {
+  async function answeredBatch(queries: AnsweredQuery[]): Promise<Array<boolean | ImapCommandError>> {
     const c = live();
     if (!c) throw new Error('IMAP not connected');
-    const ids = [...new Set(queries.map((q) => q.messageId))];
-    const uids = succeeded(await timed(c, c.search(answeredCopiesQuery(ids), { uid: true }), 'SEARCH'), 'SEARCH');
-    if (ids.length === 1 || !uids.length) return queries.map((q) => uids.some((u) => u !== q.exceptUid));
+    const ids = [...new Set(queries.map((q) => q.messageId).filter(searchable))];
+    if (!ids.length) return queries.map(() => false);
+    let uids: number[];
+    try {
+      uids = succeeded(c, await timed(c, c.search(answeredCopiesQuery(ids), { uid: true }), 'SEARCH'), 'SEARCH');
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      logger.warn('the IMAP server refused an "already answered?" SEARCH', {
+        error: { message: (err as Error).message },
+      });
+      if (ids.length === 1) return queries.map((q) => (searchable(q.messageId) ? (err as ImapCommandError) : false));
+      const alone: Array<boolean | ImapCommandError> = [];
+      for (const q of queries) alone.push((await answeredBatch([q]))[0]!);
+      return alone;
+    }
+    const answered = (q: AnsweredQuery, copies: Array<{ uid: number; messageId?: string }>) =>
+      searchable(q.messageId) &&
+      copies.some(
+        (m) =>
+          m.uid !== q.exceptUid &&
+          (ids.length === 1 || (m.messageId ?? '').toLowerCase().includes(q.messageId.toLowerCase())),
+      );
+    if (ids.length === 1 || !uids.length)
+      return queries.map((q) =>
+        answered(
+          q,
+          uids.map((uid) => ({ uid })),
+        ),
+      );
     const copies = await timed(c, c.fetchAll(uids.join(','), { uid: true, envelope: true }, { uid: true }), 'FETCH');
     return queries.map((q) =>
-      copies.some(
-        (m) => m.uid !== q.exceptUid && (m.envelope?.messageId ?? '').toLowerCase().includes(q.messageId.toLowerCase()),
+      answered(
+        q,
+        copies.map((m) => ({ uid: m.uid, messageId: m.envelope?.messageId })),
       ),
     );
   }
@@ -356,6 +502,11 @@ export function createImapMailbox(options: {
         c.close();
       }
       await loop;
+      for (const [item, timer] of refusedWaiting) {
+        clearTimeout(timer);
+        pending.push(item);
+      }
+      refusedWaiting.clear();
       for (const item of pending.splice(0)) {
         logger.warn('shutting down with a flag write not applied', { imap: { uid: item.uid, flags: item.flags } });
         item.done();
@@ -368,6 +519,7 @@ export function createImapMailbox(options: {
       const c = live();
       if (!c) return undefined;
       const found = succeeded(
+        c,
         await timed(c, c.search({ seen: false, unKeyword: FLAG_FAILED }, { uid: true }), 'SEARCH'),
         'SEARCH',
       );
@@ -383,7 +535,7 @@ export function createImapMailbox(options: {
       const c = live();
       if (!c) throw new Error('IMAP not connected');
       if (keywords) {
-        succeeded(await timed(c, c.messageFlagsAdd(String(uid), [FLAG_FAILED], { uid: true }), 'STORE'), 'STORE');
+        succeeded(c, await timed(c, c.messageFlagsAdd(String(uid), [FLAG_FAILED], { uid: true }), 'STORE'), 'STORE');
         return;
       }
       // No custom keywords on this server: the mail leaves the folder we read instead.
@@ -392,23 +544,14 @@ export function createImapMailbox(options: {
         c.mailboxCreate(settings.failedMailbox).catch(() => undefined),
         'CREATE',
       );
-      succeeded(await timed(c, c.messageMove(String(uid), settings.failedMailbox, { uid: true }), 'MOVE'), 'MOVE');
+      succeeded(c, await timed(c, c.messageMove(String(uid), settings.failedMailbox, { uid: true }), 'MOVE'), 'MOVE');
     },
     addFlags: (uid, flags) =>
-      new Promise<void>((resolve) => {
-        const item: PendingFlags = { validity: validity ?? '', uid, flags, done: resolve };
-        if (!live()) {
-          pending.push(item);
-          return;
-        }
-        storeCoalesced(item).then(
-          () => resolve(),
-          (err: Error) => {
-            logger.warn('IMAP flag write failed; will apply after reconnect', { error: { message: err.message } });
-            pending.push(item);
-          },
-        );
-      }),
-    isAnswered: (messageId, exceptUid) => answeredCoalesced({ messageId, exceptUid }),
+      new Promise<void>((resolve) => writeFlags({ validity: validity ?? '', uid, flags, done: resolve })),
+    isAnswered: async (messageId, exceptUid) => {
+      const answer = await answeredCoalesced({ messageId, exceptUid });
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
   };
 }
