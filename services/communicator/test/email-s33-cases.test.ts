@@ -3,10 +3,11 @@
 // Outlook sends signed mail so when "clear-text signed" is off. Its text was lost: the secretary got the subject and
 // "[Вложения (не переданы): smime.p7m]". The fixtures were signed with `openssl cms -sign -nodetach` (a test
 // certificate): DER (S1), streamed BER with the content in chunks (S2), forwarded as an attachment (S3), signed twice
-// (S5). S4 (encrypted for the recipient: enveloped-data) and S6 (a damaged blob) cannot be read: the sender is asked
-// for text, no secretary call. S1, S2, S3, S5 failed before the change; S4 and S6 failed too (the subject was sent as
-// the request, with the blob named). S7: the signed entity's own From, Subject, Message-ID and Reply-To lines are
-// not the mail's (the first version of the reader let them override the authenticated header).
+// (S5). S4 (encrypted for the recipient: enveloped-data) cannot be read: the sender is asked for text, no secretary
+// call. S6 (a damaged blob) and S9 (a signed PDF) are named as attachments under the subject, as before the reader.
+// S1, S2, S3, S5 and S4 failed before the change. S7: the signed entity's own From, Subject, Message-ID and Reply-To
+// lines are not the mail's, and S8: bare signed text is read whole (the reader's first version let the inner header
+// override the authenticated one, and took bare text's first paragraph for a header).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseInboundMail } from '../src/email/mail-parsing.js';
@@ -42,9 +43,18 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   's33-cases/S4-encrypted-enveloped.eml': null,
   // Signed, and the signed entity is itself an opaque signed mail.
   's33-cases/S5-signed-twice.eml': holds(['Доступ к Grafana', REQUEST], ['smime.p7m', 'pkcs7']),
-  's33-cases/S6-damaged-signed.eml': null,
+  // A damaged signed blob cannot be opened: named like any attachment, under the subject (as before the reader).
+  's33-cases/S6-damaged-signed.eml': 'Доступ к Grafana\n\n[Вложения (не переданы): smime.p7m]',
   // The signed entity names another sender, subject, Message-ID and Reply-To in its own header: ignored.
   's33-cases/S7-inner-headers-ignored.eml': holds(['Доступ к Grafana', REQUEST], ['Срочно', 'переведите']),
+  // Bare text signed without a MIME header (openssl without -text): read as text/plain, in full.
+  's33-cases/S8-bare-text-signed.eml': holds(['Доступ к Grafana', 'Добрый день!', REQUEST], ['Content-Type']),
+  // A signed document (a PDF, binary) is no text: named, never passed on as characters.
+  // Four layers: past MAX_SMIME_LAYERS (3 per mail, forwards included) the blob is only named — a bound on the
+  // parsing one mail can cause.
+  's33-cases/S10-signed-four-times.eml': 'Доступ к Grafana\n\n[Вложения (не переданы): smime.p7m]',
+  's33-cases/S9-signed-document-only.eml':
+    'Договор с банком-партнёром на согласование\n\n[Вложения (не переданы): contract.pdf.p7m]',
 };
 
 describeMailReplay('s33: S/MIME opaque-signed mail', ['s33-cases'], EXPECTED);

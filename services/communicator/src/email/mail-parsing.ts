@@ -419,34 +419,44 @@ async function parseMime(source: Buffer): Promise<ParsedMail> {
   }
 }
 
+/** The S/MIME layers a mail may still have unwrapped (MAX_SMIME_LAYERS for the whole mail, forwards included). */
+type SmimeBudget = { layersLeft: number };
+
 /**
  * parseMime, with an opaque-signed S/MIME body (the whole mail one `smime.p7m`, smime-content.ts) replaced by the
- * entity it signs, up to MAX_SMIME_LAYERS deep. Resolves to the parsed mail and the bytes it was parsed from: the
- * rebuilt mail (the same header fields, the signed entity as body) when one was unwrapped, else `source`.
+ * entity it signs, while `budget` lasts (each unwrapping is one more parse of the mail: MAX_SMIME_LAYERS for the
+ * whole mail bounds the work a hostile one can cause). Resolves to the parsed mail and the bytes it was parsed
+ * from: the rebuilt mail (the same header fields, the signed entity as body) when one was unwrapped, else `source`.
  * Throws UnparseableMailError as parseMime does.
  */
-async function parseMail(source: Buffer): Promise<{ parsed: ParsedMail; source: Buffer }> {
+async function parseMail(source: Buffer, budget: SmimeBudget): Promise<{ parsed: ParsedMail; source: Buffer }> {
   let parsed = await parseMime(source);
   let bytes = source;
-  for (let layer = 0; layer < MAX_SMIME_LAYERS; layer += 1) {
+  while (budget.layersLeft > 0) {
     const entity = await opaqueSignedEntity(parsed);
     if (!entity) break;
+    budget.layersLeft -= 1;
     bytes = withEntityAsBody(bytes, entity);
     parsed = await parseMime(bytes);
   }
   return { parsed, source: bytes };
 }
 
+/** The `smime-type` parameter of a part's Content-Type (RFC 8551 §3.2.2), as mailparser read it. */
+function smimeTypeOf(headers: ParsedMail['headers']): string | undefined {
+  return (headers.get('content-type') as { params?: Record<string, string> } | undefined)?.params?.['smime-type'];
+}
+
 /**
  * The entity a mail signs when its whole body is S/MIME pkcs7-mime signed-data (RFC 8551 §3.5.2); undefined for any
- * other mail, an encrypted one (smime-type enveloped-data: unreadable, readAttachment) or a damaged blob.
+ * other mail, an encrypted one (smime-type enveloped-data: unreadable, readAttachment), a damaged blob or signed
+ * content that is not a MIME entity or text (smime-content.ts signedEntityOf).
  */
 async function opaqueSignedEntity(parsed: ParsedMail): Promise<Buffer | undefined> {
-  const contentType = parsed.headers.get('content-type') as
-    { value?: string; params?: Record<string, string> } | undefined;
+  const contentType = parsed.headers.get('content-type') as { value?: string } | undefined;
   const [part, ...more] = parsed.attachments;
   if (!part || more.length || !isPkcs7Mime((contentType?.value ?? '').toLowerCase(), part.filename)) return undefined;
-  if (isEncryptedSmime(contentType?.params?.['smime-type'])) return undefined;
+  if (isEncryptedSmime(smimeTypeOf(parsed.headers))) return undefined;
   return signedEntityOf(part.content);
 }
 
@@ -495,13 +505,14 @@ async function readAttachment(
   into: AttachmentContent,
   isOwnAddress: (address: string) => boolean,
   ownNames: readonly string[],
+  smime: SmimeBudget,
 ) {
   const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
   const type = a.contentType.toLowerCase();
   // message/global (RFC 6532 §3.5): the same, with UTF-8 in its header fields.
   if ((type === 'message/rfc822' || type === 'message/global') && depth < MAX_FORWARD_DEPTH) {
-    const inner = await parseMail(a.content);
-    const read = await readContent(inner.parsed, inner.source, depth + 1, isOwnAddress, ownNames);
+    const inner = await parseMail(a.content, smime);
+    const read = await readContent(inner.parsed, inner.source, depth + 1, isOwnAddress, ownNames, smime);
     const from = inner.parsed.from;
     into.forwards.push({ from: addressText(from), subject: read.subject, text: read.text }, ...read.forwards);
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
@@ -511,8 +522,9 @@ async function readAttachment(
   } else if (SIGNATURE_TYPES.has(type)) {
     // The signature of a signed mail (RFC 8551 S/MIME, RFC 3156 OpenPGP/MIME) and the key a client attaches with it:
     // no attachment of the author's, so not named either.
-  } else if (isPkcs7Mime(type, a.filename)) {
-    // S/MIME we could not open (smime-content.ts): encrypted for the recipient's key, or a damaged signed blob.
+  } else if (isPkcs7Mime(type, a.filename) && isEncryptedSmime(smimeTypeOf(a.headers))) {
+    // S/MIME encrypted for the recipient's key (RFC 8551 §3.3): nothing in it can be read. A signed blob we could
+    // not open (damaged, a signed document, compressed data) is named like any attachment, below.
     into.unreadable.push(name);
   } else if (isPicture(type, name)) {
     (a.related ? into.inlinePictures : into.unreadable).push(name);
@@ -711,7 +723,8 @@ async function readContent(
   raw: Buffer,
   depth: number,
   isOwnAddress: (address: string) => boolean,
-  ownNames: readonly string[] = [],
+  ownNames: readonly string[],
+  smime: SmimeBudget,
 ): Promise<MailContent> {
   const latin1 = raw.toString('latin1');
   // Who wrote a quoted message, as its head names them: us by our address, or by our display name alone.
@@ -742,7 +755,7 @@ async function readContent(
     invitations: [],
     inlinePictures: [],
   };
-  for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress, ownNames);
+  for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress, ownNames, smime);
   const own = [split.text, ...found.tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))]
     .filter((t) => t.trim())
     .join('\n\n');
@@ -777,7 +790,8 @@ export async function parseInboundMail(
   source: Buffer,
   options: { ownAddresses: readonly string[]; truncated?: boolean },
 ): Promise<InboundMail> {
-  const { parsed, source: read } = await parseMail(source);
+  const smime: SmimeBudget = { layersLeft: MAX_SMIME_LAYERS };
+  const { parsed, source: read } = await parseMail(source, smime);
   const raw = read.toString('latin1');
   const from = firstAddress(parsed.from);
   const own = options.ownAddresses.map(mailboxOf);
@@ -789,6 +803,7 @@ export async function parseInboundMail(
     0,
     (address) => own.includes(mailboxOf(address)),
     options.ownAddresses.flatMap((a) => displayNameOf(a) ?? []),
+    smime,
   );
 
   const messageId = parsed.messageId

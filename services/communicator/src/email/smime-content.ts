@@ -10,7 +10,8 @@
  * sender-authentication.ts), and a signature would only say which certificate signed it.
  */
 
-/** The CMS content types (RFC 5652 §14 id-signedData; RFC 8551 §3.2.2 the smime-type that names them). */
+/** CMS content types (RFC 5652 §4 id-data, §5 id-signedData). */
+const ID_DATA = '1.2.840.113549.1.7.1';
 const ID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 
 /** Signed-data layers unwrapped at most (RFC 8551 §3.7: a triple-wrapped mail has two, the inner one encrypted). */
@@ -40,10 +41,18 @@ export function isEncryptedSmime(smimeType: string | undefined): boolean {
 /**
  * The MIME entity inside a CMS SignedData (`der`: the decoded bytes of the pkcs7-mime part, DER or BER, the
  * encapsulated content as one OCTET STRING or, from streaming signers such as `openssl cms -stream`, a
- * constructed one in chunks). Undefined when `der` is not a ContentInfo holding SignedData with content (enveloped
- * data, a detached signature, damaged bytes).
+ * constructed one in chunks), as `entityOf` reads it: a MIME entity as is, bare text (signers run without their
+ * MIME option) as a text/plain entity. Undefined when `der` is not a ContentInfo holding SignedData with id-data
+ * content (enveloped or compressed data, a detached signature, damaged bytes), or the content is binary (a signed
+ * PDF: it stays a named attachment).
  */
 export async function signedEntityOf(der: Buffer): Promise<Buffer | undefined> {
+  const content = await signedContentOf(der);
+  return content && entityOf(content);
+}
+
+/** The encapsulated id-data content of a CMS SignedData (RFC 5652 §5.2); undefined for anything else. */
+async function signedContentOf(der: Buffer): Promise<Buffer | undefined> {
   const [{ AsnConvert }, { ContentInfo, SignedData }, asn1js] = await Promise.all([
     import('@peculiar/asn1-schema'),
     import('@peculiar/asn1-cms'),
@@ -52,7 +61,8 @@ export async function signedEntityOf(der: Buffer): Promise<Buffer | undefined> {
   try {
     const info = AsnConvert.parse(der, ContentInfo);
     if (info.contentType !== ID_SIGNED_DATA) return undefined;
-    const content = AsnConvert.parse(info.content, SignedData).encapContentInfo.eContent;
+    const { eContentType, eContent: content } = AsnConvert.parse(info.content, SignedData).encapContentInfo;
+    if (eContentType !== ID_DATA) return undefined;
     if (content?.single) return Buffer.from(content.single.buffer);
     if (!content?.any) return undefined;
     // A constructed OCTET STRING (BER, RFC 5652 §5.2 allows it): asn1js joins its chunks.
@@ -74,6 +84,42 @@ function headerFieldsOf(latin1: string): { fields: string[]; bodyAt: number } {
 }
 
 const isContentField = (field: string): boolean => /^content-/i.test(field);
+
+/** A header field line (RFC 5322 §2.2: printable ASCII but ':' up to the first ':'), or a folded continuation. */
+const isFieldLine = (field: string): boolean => /^[!-9;-~]+:/.test(field);
+
+/**
+ * Signed content as a MIME entity: as is when it opens with a header of fields, at least one of them Content-*
+ * (RFC 8551 §3.1: the signed content is a MIME entity); else, when it is text (no NUL, few control characters), that
+ * text as a text/plain entity (UTF-8 when it decodes as such; else without a charset, for the mail's charset
+ * guessing); else (binary) undefined.
+ */
+function entityOf(content: Buffer): Buffer | undefined {
+  const { fields } = headerFieldsOf(content.toString('latin1'));
+  if (fields.length && fields.every(isFieldLine) && fields.some(isContentField)) return content;
+  if (!isText(content)) return undefined;
+  const charset = isUtf8(content) ? '; charset=utf-8' : '';
+  return Buffer.concat([Buffer.from(`Content-Type: text/plain${charset}\r\n\r\n`, 'latin1'), content]);
+}
+
+/** Text, not binary: no NUL and at most 1 % other control characters (tab, line breaks and form feed allowed). */
+function isText(content: Buffer): boolean {
+  let control = 0;
+  for (const byte of content) {
+    if (byte === 0) return false;
+    if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x0c) control += 1;
+  }
+  return control <= content.length / 100;
+}
+
+function isUtf8(content: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(content);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A mail rebuilt around the entity its signed-data body carries: `source`'s header fields except its Content-*
