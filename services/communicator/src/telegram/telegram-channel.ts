@@ -1809,39 +1809,42 @@ async function deliverAndAudit(
 }
 
 /**
- * The handled-record key of one piece of a long answer: `<the update's handled key>#part:<16 hex of SHA-256 of the
- * piece>` (at most about 60 characters; the secretary takes 200). Named by its text, not its place, so a piece
- * Telegram made us halve is known by its halves.
+ * The handled-record keys of a long answer's pieces, in the order the pieces are sent: `<the update's handled
+ * key>#part:<16 hex of SHA-256 of the piece>`, and `.<n>` after it for the n-th repeat of the same text in this
+ * answer (at most about 70 characters; the secretary takes 200). Named by text, not place, so a piece Telegram made
+ * us halve is known by its halves. Returns a function to call once per piece, in order.
  */
-export function answerPartKey(handledKey: string, piece: string): string {
-  return `${handledKey}#part:${createHash('sha256').update(piece).digest('hex').slice(0, 16)}`;
+export function answerPartKeys(handledKey: string): (piece: string) => string {
+  const seen = new Map<string, number>();
+  return (piece) => {
+    const digest = createHash('sha256').update(piece).digest('hex').slice(0, 16);
+    const repeat = seen.get(digest) ?? 0;
+    seen.set(digest, repeat + 1);
+    return `${handledKey}#part:${digest}${repeat ? `.${repeat}` : ''}`;
+  };
 }
 
 /**
  * Sends the answer, piece by piece (a retry never repeats a piece already sent), handling Bot API errors by
- * kind (`sendRetryStep`). An answer of several pieces (over MAX_MESSAGE_LENGTH) records each piece but the last as
- * delivered once Telegram took it (`answerPartKey`, secretary `POST /deliveries`; the last is covered by the
- * update's own record) and skips the pieces recorded before: an answer cut short by a crash or a stop goes on, after
- * the restart, from its first piece not recorded. At most the piece in flight at the crash is sent twice.
+ * kind (`sendRetryStep`). An answer of several pieces (over MAX_MESSAGE_LENGTH, or halved when Telegram found one too
+ * long) records each piece but the last as delivered once Telegram took it (`answerPartKeys`, secretary `POST
+ * /deliveries`; the last is covered by the update's own record) and skips the pieces recorded before: an answer cut
+ * short by a crash or a stop goes on, after the restart, from its first piece not recorded. At most the piece in
+ * flight at the crash is sent twice. These records are a help, not a condition: while the secretary cannot take or
+ * tell them (three tries, `partRecordCall`), the answer goes on without them.
  */
 async function deliver(
   state: ChannelState,
   reply: SentReply,
   handledKey: string,
 ): Promise<{ outcome: HandledOutcome; reason?: string }> {
-  const pieces = splitMessage(reply.text);
-  const partKeys = pieces.length > 1;
-  const delivered = partKeys
-    ? await lookupHandled(
-        state,
-        pieces.map((piece) => answerPartKey(handledKey, piece)),
-      )
-    : new Set<string>();
+  const keyOf = answerPartKeys(handledKey);
+  const pieces = splitMessage(reply.text).map((piece) => ({ piece, key: keyOf(piece) }));
+  const delivered = pieces.length > 1 ? await deliveredParts(state, pieces) : new Set<string>();
   const migration = { migrated: false };
   for (let first = true; pieces.length > 0;) {
-    const piece = pieces.shift()!;
-    const partKey = partKeys ? answerPartKey(handledKey, piece) : undefined;
-    if (partKey && delivered.has(partKey)) {
+    const { piece, key } = pieces.shift()!;
+    if (delivered.has(key)) {
       state.logger.info('an answer piece was delivered by an earlier process; not sent again', {
         telegram: { chat_id: reply.chatId, piece_length: piece.length },
       });
@@ -1854,15 +1857,62 @@ async function deliver(
       state.logger.info('Telegram found an answer piece too long; sending it in two', {
         telegram: { chat_id: reply.chatId, piece_length: piece.length },
       });
-      pieces.unshift(...splitMessage(piece, Math.ceil(piece.length / 2)));
+      const halves = splitMessage(piece, Math.ceil(piece.length / 2) + HALVING_SLACK).map((half) => ({
+        piece: half,
+        key: keyOf(half),
+      }));
+      for (const done of await deliveredParts(state, halves)) delivered.add(done);
+      pieces.unshift(...halves);
       continue;
     }
     if (failed) return failed;
     first = false;
-    if (partKey && pieces.length > 0) await recordHandled(state, [partKey], 'sent', 'answer piece delivered');
+    if (pieces.length > 0)
+      await partRecordCall(state, 'recording an answer piece', () =>
+        state.secretary.recordHandled('tg', [key], 'sent', 'answer piece delivered'),
+      );
   }
   state.metrics.reply('tg', 'sent');
   return { outcome: reply.outcome, reason: reply.reason };
+}
+
+/**
+ * Characters a half may have over half its piece: splitMessage cuts at the last word boundary before its limit, and
+ * at exactly half the rest would spill over by a few characters into a third scrap.
+ */
+export const HALVING_SLACK = 100;
+
+/** Which of these pieces an earlier process recorded as delivered (`partRecordCall`; none when it cannot tell). */
+async function deliveredParts(state: ChannelState, pieces: ReadonlyArray<{ key: string }>): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let at = 0; at < pieces.length; at += DELIVERY_KEYS_MAX) {
+    const keys = pieces.slice(at, at + DELIVERY_KEYS_MAX).map((p) => p.key);
+    const handled = await partRecordCall(state, 'looking up answer pieces', () => state.secretary.lookupHandled(keys));
+    for (const key of handled?.keys() ?? []) found.add(key);
+  }
+  return found;
+}
+
+/** Delays (ms) between the tries of a piece record or look-up: three tries in all. */
+const PART_RECORD_DELAYS_MS = [200, 1000];
+
+/**
+ * A secretary call about answer pieces, tried PART_RECORD_DELAYS_MS.length + 1 times; then logged (`what`) and
+ * undefined: an outage must not hold the rest of the answer back. Stopped on stop.
+ */
+async function partRecordCall<T>(state: ChannelState, what: string, call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await retry(() => untilStopped(state, call()), {
+      maxRetries: PART_RECORD_DELAYS_MS.length,
+      delayMs: (n) => PART_RECORD_DELAYS_MS[n]!,
+      shouldRetry: (err) => !(err instanceof Stopped),
+      signal: state.stopController.signal,
+    });
+  } catch (err) {
+    if (err instanceof Stopped || state.stopController.signal.aborted) throw new Stopped('stopping');
+    state.logger.warn(`${what} failed; the answer goes on without it`, { error: { message: whyOf(err) } });
+    return undefined;
+  }
 }
 
 /** One sendMessage to the chat (or the supergroup it became); an abort on stop is Stopped. */
