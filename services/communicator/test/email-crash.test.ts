@@ -17,7 +17,12 @@ afterEach(async () => {
 
 const { spawnCommunicator } = communicatorProcesses();
 
-function startCommunicatorProcess(dovecot: DovecotServer, sink: SmtpSink, secretary: FakeSecretary) {
+function startCommunicatorProcess(
+  dovecot: DovecotServer,
+  sink: SmtpSink,
+  secretary: FakeSecretary,
+  env: Record<string, string> = {},
+) {
   const user = dovecot.users[0]!;
   return spawnCommunicator(secretary.url, {
     IMAP_HOST: '127.0.0.1',
@@ -29,6 +34,7 @@ function startCommunicatorProcess(dovecot: DovecotServer, sink: SmtpSink, secret
     SMTP_PORT: String(sink.port),
     SMTP_SECURE: 'false',
     EMAIL_CONCURRENCY: '16',
+    ...env,
   }).child;
 }
 
@@ -94,6 +100,40 @@ describe('email across SIGKILL of the communicator', () => {
       expect(replyIds.size).toBe(MAILS);
       for (const ids of replyIds.values()) expect(ids.size).toBe(1);
       expect(sink.mails.length - MAILS).toBeLessThanOrEqual(16 * ROUNDS);
+    },
+  );
+
+  it(
+    "four 4 MB text mails under the images' 128 MB old space: each answered once, the process lives",
+    { timeout: 120_000 },
+    async () => {
+      const dovecot = await startDovecot();
+      const sink = await startSmtpSink();
+      const secretary = await startFakeSecretary();
+      open.push(dovecot, sink, secretary);
+      // A request, then 4 MB of pasted log. Before, the text steps took about 50 MB of heap per million characters:
+      // one such mail exhausted the old space and killed the process with every mail in flight.
+      const log = Array.from({ length: 52_000 }, (_, i) => `2026-11-30 10:00:${i} INFO terminal 7781 ok code=${i}`);
+      for (let i = 0; i < 4; i++)
+        await dovecot.append(
+          buildEmail({
+            from: `big${i}@corp.test`,
+            messageId: `<big-${i}@corp.test>`,
+            body: `Почему терминал 7781 отклоняет платежи?\r\n\r\n${log.join('\r\n')}\r\n`,
+          }),
+        );
+      const child = startCommunicatorProcess(dovecot, sink, secretary, {
+        NODE_OPTIONS: '--max-old-space-size=128 --max-semi-space-size=8',
+      });
+      await sink.waitForMails(4, 90_000);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(child.exitCode).toBeNull();
+      expect(sink.mails).toHaveLength(4);
+      for (const call of secretary.calls) {
+        expect(call.request).toContain('Почему терминал 7781 отклоняет платежи?');
+        expect(call.request).toContain('[…письмо обрезано');
+      }
+      await kill(child);
     },
   );
 });

@@ -471,10 +471,14 @@ type MailContent = {
   forwards: ForwardedMail[];
   unreadable: string[];
   other: string[];
+  /** Whether a body's text (this one's or a forwarded mail's) was cut to MAX_BODY_TEXT_CHARS. */
+  cut: boolean;
 };
 
 /** The content gathered from a mail's attachments. */
 type AttachmentContent = {
+  /** Whether a forwarded mail's text was cut (boundedBodyText). */
+  cut: boolean;
   forwards: ForwardedMail[];
   /** Text files attached (text/plain): read, and passed on after the author's text. */
   texts: { name: string; text: string }[];
@@ -515,6 +519,7 @@ async function readAttachment(
     const read = await readContent(inner.parsed, inner.source, depth + 1, isOwnAddress, ownNames, smime);
     const from = inner.parsed.from;
     into.forwards.push({ from: addressText(from), subject: read.subject, text: read.text }, ...read.forwards);
+    into.cut ||= read.cut;
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
   } else if (await readContainer(a, type, name, into)) {
@@ -717,6 +722,28 @@ function withoutClearsignFrame(text: string): string {
   return text.replace(CLEARSIGNED, (_m, signed: string) => signed.replace(/^- /gm, ''));
 }
 
+/**
+ * Characters of a body's text the text steps read at most: ten times the longest request the secretary takes
+ * (20,000, its OpenAPI `request` maxLength). Those steps (quotes, forwards, signatures) take about 300 ms and 50 MB
+ * of heap per million characters, so a 4 MB text mail would exhaust a service's 128 MB old space and kill the
+ * process (and with it every mail in flight).
+ */
+export const MAX_BODY_TEXT_CHARS = 200_000;
+
+/**
+ * A body's text cut to MAX_BODY_TEXT_CHARS: its first three quarters and its last quarter, with a line `[…]` between,
+ * so the author's words are kept whether they stand above the quoted history (top posting) or below it (a reply
+ * written under the quote); `cut` when anything was left out. Never splits a surrogate pair.
+ */
+export function boundedBodyText(text: string): { text: string; cut: boolean } {
+  if (text.length <= MAX_BODY_TEXT_CHARS) return { text, cut: false };
+  let head = Math.floor((MAX_BODY_TEXT_CHARS * 3) / 4);
+  let tail = text.length - (MAX_BODY_TEXT_CHARS - head);
+  if (/[\uD800-\uDBFF]/.test(text.charAt(head - 1))) head -= 1;
+  if (/[\uDC00-\uDFFF]/.test(text.charAt(tail))) tail += 1;
+  return { text: `${text.slice(0, head)}\n\n[…]\n\n${text.slice(tail)}`, cut: true };
+}
+
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
 async function readContent(
   parsed: ParsedMail,
@@ -731,12 +758,13 @@ async function readContent(
   const isOwnAuthor = (from: string) => addressesIn(from).some(isOwnAddress) || namesUs(from, ownNames);
   const subject = subjectOf(parsed, raw, latin1);
   const body = bodyTextOf(parsed, latin1);
+  const bounded = boundedBodyText(body.text);
   // A mail that answers none (no In-Reply-To, no References) and carries a header block forwards it (mail-text.ts).
   const reply = !!parsed.inReplyTo || listOf(parsed.references).length > 0;
   // A run of 20 or more spaces or tabs (log alignment, or a hostile mail) becomes one space: it means nothing to
   // the reader, and email-forward-parser's patterns take time quadratic in such a run (30,000 spaces: 2 s).
   const plainText = withoutClearsignFrame(
-    withoutPicturePlaceholders(body.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' ')),
+    withoutPicturePlaceholders(bounded.text.replace(/\r\n/g, '\n').replace(/[ \t]{20,}/g, ' ')),
   );
   // Our own answer quoted without '>' marks (Outlook's header block, an unmarked attribution), known by the digest
   // our Message-ID carries: removed, so the author's text below or inside it is read (mail-own-text.ts). Not in a
@@ -747,6 +775,7 @@ async function readContent(
   const bodyText = withoutOwnQuotedText(plainText, { digests, isOwnAddress, ownNames });
   const split = splitForwards(bodyText, subject, 0, { reply, isOwnAddress, isOwnAuthor });
   const found: AttachmentContent = {
+    cut: false,
     forwards: split.forwards.map((f) => ({ ...f, text: forwardedText(f.text, isOwnAuthor, isOwnAddress) })),
     texts: [],
     unreadable: [],
@@ -779,6 +808,7 @@ async function readContent(
     forwards: found.forwards,
     unreadable: pictureOnly ? [...found.unreadable, ...found.inlinePictures] : found.unreadable,
     other: found.other,
+    cut: bounded.cut || found.cut,
   };
 }
 
@@ -825,7 +855,7 @@ export async function parseInboundMail(
     forwards: content.forwards.filter((f) => f.text || f.subject),
     unreadableAttachments: content.unreadable,
     attachments: content.other,
-    truncated: !!options.truncated,
+    truncated: !!options.truncated || content.cut,
     references: messageId ? [...references.filter((r) => r !== messageId), messageId] : references,
     threadRoot: references[0] ?? inReplyTo ?? messageId,
     skipReason: classifyAutomatic(parsed, raw, options.ownAddresses, from),
