@@ -624,24 +624,11 @@ describe('email channel', () => {
   });
 
   it('replaces a connection that stops answering without closing and answers the next mail (TCP proxy)', async () => {
-    const user = USERS[nextUser++]!;
-    const proxy = await startFreezableProxy(dovecot.port);
-    const sink = await startSmtpSink();
-    const secretary = await startFakeSecretary();
-    open.push(sink, secretary, proxy);
-    const c = await startCommunicator({
-      secretaryUrl: secretary.url,
-      dovecot: { ...dovecot, port: proxy.port },
-      user: user.user,
-      sink,
-      env: { IMAP_SWEEP_INTERVAL_S: '2' },
-    });
-    open.push(c);
-    await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
+    const { user, proxy, sink, secretary, c } = await proxied({ sweepS: 2 });
     // The middlebox goes silent: no FIN, no RST, nothing forwarded on the open connection.
     proxy.freeze();
     await dovecot.append(readFileSync(new URL('./fixtures/field-cases/M14-idle-dropped.eml', import.meta.url)), {
-      user: user.user,
+      user,
     });
     // The default socket timeout is five minutes; the sweep's command deadline finds the silence in seconds.
     const [reply] = await sink.waitForMails(1, 20_000);
@@ -761,10 +748,10 @@ const flagsIn = async (user: string, uid: number) =>
   (await dovecot.messages({ user })).find((m) => m.uid === uid)?.flags ?? [];
 
 /**
- * A communicator reading a fresh mailbox through startFreezableProxy (sweeps every second), its sink and fake
- * secretary; resolves after its first sweep. `rewrite` edits what Dovecot sends from the start.
+ * A communicator reading a fresh mailbox through startFreezableProxy (a sweep every `sweepS` seconds, default 1), its
+ * sink and fake secretary; resolves after its first sweep. `rewrite` edits what Dovecot sends from the start.
  */
-async function proxied(options: { rewrite?: (fromServer: string) => string } = {}) {
+async function proxied(options: { rewrite?: (fromServer: string) => string; sweepS?: number } = {}) {
   const user = USERS[nextUser++]!.user;
   const proxy = await startFreezableProxy(dovecot.port);
   if (options.rewrite) proxy.rewriteServer(options.rewrite);
@@ -776,7 +763,7 @@ async function proxied(options: { rewrite?: (fromServer: string) => string } = {
     dovecot: { ...dovecot, port: proxy.port },
     user,
     sink,
-    env: { IMAP_SWEEP_INTERVAL_S: '1' },
+    env: { IMAP_SWEEP_INTERVAL_S: String(options.sweepS ?? 1) },
   });
   open.push(c);
   await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');

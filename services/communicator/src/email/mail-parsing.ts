@@ -1,5 +1,6 @@
 import { calendarText } from './calendar-text.js';
 import { tnefText } from './tnef-text.js';
+import { validUtf8 } from './utf8.js';
 import { isEncryptedSmime, isPkcs7Mime, MAX_SMIME_LAYERS, signedEntityOf, withEntityAsBody } from './smime-content.js';
 import { namesUs, ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
@@ -222,16 +223,6 @@ function relabelledCharset(bytes: Buffer, label: string | undefined): string | u
   const detected = detectCyrillic(bytes);
   const declared = label && iconv.encodingExists(label) ? iconv.decode(bytes, label) : undefined;
   return detected && iconv.decode(bytes, detected) !== declared ? detected : undefined;
-}
-
-/** Whether `bytes` are well-formed UTF-8. */
-function validUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -523,14 +514,10 @@ async function readAttachment(
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
   } else if (await readContainer(a, type, name, into)) {
-    // TNEF or a calendar invitation: read (readContainer).
+    // TNEF, a calendar invitation or encrypted S/MIME: read or marked unreadable (readContainer).
   } else if (SIGNATURE_TYPES.has(type)) {
     // The signature of a signed mail (RFC 8551 S/MIME, RFC 3156 OpenPGP/MIME) and the key a client attaches with it:
     // no attachment of the author's, so not named either.
-  } else if (isPkcs7Mime(type, a.filename) && isEncryptedSmime(smimeTypeOf(a.headers))) {
-    // S/MIME encrypted for the recipient's key (RFC 8551 §3.3): nothing in it can be read. A signed blob we could
-    // not open (damaged, a signed document, compressed data) is named like any attachment, below.
-    into.unreadable.push(name);
   } else if (isPicture(type, name)) {
     (a.related ? into.inlinePictures : into.unreadable).push(name);
   } else if (isTextFile(a, type)) {
@@ -545,8 +532,9 @@ async function readAttachment(
 
 /**
  * An attachment that holds the mail's text in a format of its own, read into `into`: Outlook's TNEF (its text, else
- * named unreadable) or a calendar invitation (calendarText; its text part, when there is one, says the same, so it
- * is used only when the mail has no other text: readContent). Resolves to false for any other attachment.
+ * named unreadable), a calendar invitation (calendarText; its text part, when there is one, says the same, so it
+ * is used only when the mail has no other text: readContent) or S/MIME encrypted for our key (named unreadable).
+ * Resolves to false for any other attachment.
  */
 async function readContainer(
   a: ParsedMail['attachments'][number],
@@ -554,6 +542,12 @@ async function readContainer(
   name: string,
   into: AttachmentContent,
 ): Promise<boolean> {
+  if (isPkcs7Mime(type, a.filename) && isEncryptedSmime(smimeTypeOf(a.headers))) {
+    // S/MIME encrypted for the recipient's key (RFC 8551 §3.3): nothing in it can be read. A signed blob we could
+    // not open (damaged, a signed document, compressed data) is named like any attachment (readAttachment).
+    into.unreadable.push(name);
+    return true;
+  }
   if (isTnef(type, name)) {
     const body = tnefBodyOf(a.content);
     if (body) into.tnefTexts.push(body);

@@ -9,6 +9,7 @@
  * The signature is not verified: who sent the mail is decided as for any mail (the trusted Authentication-Results,
  * sender-authentication.ts), and a signature would only say which certificate signed it.
  */
+import { validUtf8 } from './utf8.js';
 
 /** CMS content types (RFC 5652 §4 id-data, §5 id-signedData). */
 const ID_DATA = '1.2.840.113549.1.7.1';
@@ -98,7 +99,7 @@ function entityOf(content: Buffer): Buffer | undefined {
   const { fields } = headerFieldsOf(content.toString('latin1'));
   if (fields.length && fields.every(isFieldLine) && fields.some(isContentField)) return content;
   if (!isText(content)) return undefined;
-  const charset = isUtf8(content) ? '; charset=utf-8' : '';
+  const charset = validUtf8(content) ? '; charset=utf-8' : '';
   return Buffer.concat([Buffer.from(`Content-Type: text/plain${charset}\r\n\r\n`, 'latin1'), content]);
 }
 
@@ -110,15 +111,6 @@ function isText(content: Buffer): boolean {
     if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x0c) control += 1;
   }
   return control <= content.length / 100;
-}
-
-function isUtf8(content: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(content);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
