@@ -146,14 +146,20 @@ export function createSecretaryClient(options: {
       await http.post<{ recorded: number }>(
         '/deliveries',
         { channel, keys, outcome, ...(reason ? { reason: reason.slice(0, 200) } : {}) },
-        { validate: (d): d is { recorded: number } => typeof (d as { recorded?: unknown })?.recorded === 'number' },
+        {
+          validate: (d): d is { recorded: number } => typeof (d as { recorded?: unknown })?.recorded === 'number',
+          timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
+        },
       );
     },
     lookupHandled: async (keys) => {
       const found = await http.post<{ handled: Array<{ key: string; outcome: HandledOutcome }> }>(
         '/deliveries/lookup',
         { keys },
-        { validate: (d): d is { handled: [] } => Array.isArray((d as { handled?: unknown })?.handled) },
+        {
+          validate: (d): d is { handled: [] } => Array.isArray((d as { handled?: unknown })?.handled),
+          timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
+        },
       );
       return new Map(found.handled.map((h) => [h.key, h.outcome]));
     },

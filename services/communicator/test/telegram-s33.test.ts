@@ -3,7 +3,7 @@
 // (telegram-crash.test.ts). These records must never hold the answer back, and a piece Telegram makes us halve must
 // be known by its halves. Each test failed before its fix.
 import { expect, it } from 'vitest';
-import { HALVING_SLACK, answerPartKeys } from '../src/telegram/telegram-channel.js';
+import { HALVING_SLACK, answerPartKeys, halvingLimit } from '../src/telegram/telegram-channel.js';
 import { splitMessage } from '../src/telegram/telegram-bot-api.js';
 import { answer } from './fake-secretary.js';
 import { waitUntil } from './harness.js';
@@ -73,4 +73,16 @@ it('a piece Telegram finds too long: its halves are sent, and a half delivered b
   await waitUntil(() => tg.pending() === 0, 'the answer sent', 15_000);
   // Before: the halves were never looked up, and the first was sent again (and the halving left a third scrap).
   expect(tg.sent.map((m) => m.text)).toEqual([halves[1], PARAGRAPHS[1], PARAGRAPHS[2]]);
+});
+
+it('a short piece Telegram keeps calling too long is halved until given up, not sent for ever', async () => {
+  const { tg, secretary } = await setup();
+  // 150 characters: with the halving slack alone, its "halves" were the piece itself, sent again and again.
+  secretary.decide = () => answer(`Ответ: ${'ок '.repeat(48).trim()}`);
+  tg.failNext('sendMessage', { code: 400, description: 'Bad Request: message is too long' }, 1000);
+  tg.pushMessage({ from: { id: 33401, username: 'u33401' }, text: 'Короткий вопрос' });
+  await waitUntil(() => tg.pending() === 0, 'the update finished', 15_000);
+  expect(tg.callsOf('sendMessage').length).toBeLessThan(10);
+  expect(halvingLimit(150)).toBe(75);
+  expect(halvingLimit(4000)).toBe(2100);
 });

@@ -1857,7 +1857,7 @@ async function deliver(
       state.logger.info('Telegram found an answer piece too long; sending it in two', {
         telegram: { chat_id: reply.chatId, piece_length: piece.length },
       });
-      const halves = splitMessage(piece, Math.ceil(piece.length / 2) + HALVING_SLACK).map((half) => ({
+      const halves = splitMessage(piece, halvingLimit(piece.length)).map((half) => ({
         piece: half,
         key: keyOf(half),
       }));
@@ -1881,6 +1881,14 @@ async function deliver(
  * at exactly half the rest would spill over by a few characters into a third scrap.
  */
 export const HALVING_SLACK = 100;
+
+/**
+ * The longest half of a piece of `length` characters: half of it, and HALVING_SLACK more for a piece over four times
+ * the slack. A short piece is cut at half, so every halving makes progress: with the slack, a piece under twice it
+ * came back whole and was sent again for ever.
+ */
+export const halvingLimit = (length: number): number =>
+  Math.ceil(length / 2) + (length > 4 * HALVING_SLACK ? HALVING_SLACK : 0);
 
 /** Which of these pieces an earlier process recorded as delivered (`partRecordCall`; none when it cannot tell). */
 async function deliveredParts(state: ChannelState, pieces: ReadonlyArray<{ key: string }>): Promise<Set<string>> {
@@ -1909,7 +1917,8 @@ async function partRecordCall<T>(state: ChannelState, what: string, call: () => 
       signal: state.stopController.signal,
     });
   } catch (err) {
-    if (err instanceof Stopped || state.stopController.signal.aborted) throw new Stopped('stopping');
+    // A stop gives the answer its grace period (state.abort fires at its end): only then is the piece record given up.
+    if (state.abort.signal.aborted) throw new Stopped('stopping');
     state.logger.warn(`${what} failed; the answer goes on without it`, { error: { message: whyOf(err) } });
     return undefined;
   }
