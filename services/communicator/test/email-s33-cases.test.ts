@@ -41,6 +41,8 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     ['smime.p7m'],
   ),
   's33-cases/S4-encrypted-enveloped.eml': null,
+  // Encrypted, x-pkcs7-mime without smime-type (RFC 8551 allows it): known by its CMS content type, unreadable too.
+  's33-cases/S11-encrypted-no-smime-type.eml': null,
   // Signed, and the signed entity is itself an opaque signed mail.
   's33-cases/S5-signed-twice.eml': holds(['Доступ к Grafana', REQUEST], ['smime.p7m', 'pkcs7']),
   // A damaged signed blob cannot be opened: named like any attachment, under the subject (as before the reader).

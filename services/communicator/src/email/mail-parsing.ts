@@ -1,7 +1,14 @@
 import { calendarText } from './calendar-text.js';
 import { tnefText } from './tnef-text.js';
 import { validUtf8 } from './utf8.js';
-import { isEncryptedSmime, isPkcs7Mime, MAX_SMIME_LAYERS, signedEntityOf, withEntityAsBody } from './smime-content.js';
+import {
+  isEncryptedCms,
+  isEncryptedSmime,
+  isPkcs7Mime,
+  MAX_SMIME_LAYERS,
+  signedEntityOf,
+  withEntityAsBody,
+} from './smime-content.js';
 import { namesUs, ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
@@ -322,8 +329,12 @@ function decodeRawHeader(raw: Buffer, name: string, bodyCharset: string | undefi
   return guessCyrillic(bytes).trim();
 }
 
-/** Whether mailparser's text has unreadable characters, i.e. the declared charset was wrong or missing. */
-const garbled = (text: string) => text.includes('\uFFFD');
+/**
+ * Whether mailparser's text has unreadable characters (U+FFFD) inside it: the declared charset was wrong or missing.
+ * Those at the very end do not count: a mail cut at MAX_MAIL_BYTES (or by its sender) may end inside a UTF-8
+ * sequence, and taking that for a wrong label turned the whole text into a Cyrillic guess's mojibake.
+ */
+const garbled = (text: string) => text.replace(/\uFFFD+\s*$/, '').includes('\uFFFD');
 
 type BodyText = { text: string; html: boolean };
 
@@ -542,7 +553,7 @@ async function readContainer(
   name: string,
   into: AttachmentContent,
 ): Promise<boolean> {
-  if (isPkcs7Mime(type, a.filename) && isEncryptedSmime(smimeTypeOf(a.headers))) {
+  if (isPkcs7Mime(type, a.filename) && (await isEncryptedCms(smimeTypeOf(a.headers), a.content))) {
     // S/MIME encrypted for the recipient's key (RFC 8551 §3.3): nothing in it can be read. A signed blob we could
     // not open (damaged, a signed document, compressed data) is named like any attachment (readAttachment).
     into.unreadable.push(name);
@@ -724,6 +735,9 @@ function withoutClearsignFrame(text: string): string {
  */
 export const MAX_BODY_TEXT_CHARS = 200_000;
 
+/** How far (characters) boundedBodyText looks for a line break to cut at. */
+const LINE_SEARCH_CHARS = 2000;
+
 /**
  * A body's text cut to MAX_BODY_TEXT_CHARS: its first three quarters and its last quarter, with a line `[…]` between,
  * so the author's words are kept whether they stand above the quoted history (top posting) or below it (a reply
@@ -733,8 +747,13 @@ export function boundedBodyText(text: string): { text: string; cut: boolean } {
   if (text.length <= MAX_BODY_TEXT_CHARS) return { text, cut: false };
   let head = Math.floor((MAX_BODY_TEXT_CHARS * 3) / 4);
   let tail = text.length - (MAX_BODY_TEXT_CHARS - head);
-  if (/[\uD800-\uDBFF]/.test(text.charAt(head - 1))) head -= 1;
-  if (/[\uDC00-\uDFFF]/.test(text.charAt(tail))) tail += 1;
+  // At line ends when there is one near (a quote line cut in two would lose its '>' mark), else between UTF-16 pairs.
+  const lineEnd = text.lastIndexOf('\n', head);
+  if (lineEnd > head - LINE_SEARCH_CHARS) head = lineEnd;
+  else if (/[\uD800-\uDBFF]/.test(text.charAt(head - 1))) head -= 1;
+  const lineStart = text.indexOf('\n', tail);
+  if (lineStart >= 0 && lineStart < tail + LINE_SEARCH_CHARS) tail = lineStart + 1;
+  else if (/[\uDC00-\uDFFF]/.test(text.charAt(tail))) tail += 1;
   return { text: `${text.slice(0, head)}\n\n[…]\n\n${text.slice(tail)}`, cut: true };
 }
 
@@ -779,9 +798,9 @@ async function readContent(
     inlinePictures: [],
   };
   for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress, ownNames, smime);
-  const own = [split.text, ...found.tnefTexts.map((t) => t.replace(/\r\n/g, '\n'))]
-    .filter((t) => t.trim())
-    .join('\n\n');
+  // A TNEF body is bounded like the mail's own (boundedBodyText): it goes through the same text steps.
+  const tnef = found.tnefTexts.map((t) => boundedBodyText(t.replace(/\r\n/g, '\n')));
+  const own = [split.text, ...tnef.map((t) => t.text)].filter((t) => t.trim()).join('\n\n');
   // The author's own '>' lines are told from quotes of the answered message by whether there is one (mail-text.ts).
   // A mail attached as a forward (depth > 0) keeps the history it quotes: the request may be there (forwardedText).
   const written =
@@ -802,7 +821,7 @@ async function readContent(
     forwards: found.forwards,
     unreadable: pictureOnly ? [...found.unreadable, ...found.inlinePictures] : found.unreadable,
     other: found.other,
-    cut: bounded.cut || found.cut,
+    cut: bounded.cut || found.cut || tnef.some((t) => t.cut),
   };
 }
 

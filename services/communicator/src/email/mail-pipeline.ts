@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Semaphore } from 'async-mutex';
 import {
   AppError,
   backoffMs,
@@ -229,14 +230,27 @@ export function startPass(deps: MailPipelineDeps, input: PipelineInput, hooks: P
 }
 
 /**
+ * Megabytes of raw mail parsed at once in this process, every channel together. A parse holds about twice its mail's
+ * size in heap (mailparser's text, the latin1 copies the header and charset steps read): sixteen 4 MB mails at once
+ * (EMAIL_CONCURRENCY's default) took more than a service's 128 MB old space. Small mails take one unit each.
+ */
+export const PARSE_BUDGET_MB = 12;
+const parseBudget = new Semaphore(PARSE_BUDGET_MB);
+
+/**
  * Parse step: the raw mail → `InboundMail` (mail-parsing.ts), reported `received`; poison mail (mailparser cannot
- * read it: EMAXLEN, parser_error) ends the pass as `unparseable`.
+ * read it: EMAXLEN, parser_error) ends the pass as `unparseable`. Waits for its share of PARSE_BUDGET_MB (its size
+ * in MB, at least 1, at most the whole budget).
  */
 export async function parseStep(pass: MailPass): Promise<ParsedMailPass | MailOutcome> {
   const { deps, input, log } = pass;
   let mail: InboundMail;
+  const units = Math.min(PARSE_BUDGET_MB, Math.max(1, Math.ceil(input.raw.length / 1_000_000)));
   try {
-    mail = await parseInboundMail(input.raw, { ownAddresses: deps.ownAddresses, truncated: input.truncated });
+    mail = await parseBudget.runExclusive(
+      () => parseInboundMail(input.raw, { ownAddresses: deps.ownAddresses, truncated: input.truncated }),
+      units,
+    );
   } catch (err) {
     const code = err instanceof UnparseableMailError ? err.code : 'parser_error';
     deps.logger.warn('mail cannot be parsed', { ...log, error: { code, message: (err as Error).message } });

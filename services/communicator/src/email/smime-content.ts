@@ -33,10 +33,31 @@ export function isPkcs7Mime(type: string, name: string | undefined): boolean {
 /**
  * Whether the `smime-type` parameter (RFC 8551 §3.2.2) says the part is encrypted (`enveloped-data`,
  * `authEnveloped-data`): its content cannot be read without the recipient's private key. Absent or any other
- * value: false (the data itself then tells, signedEntityOf).
+ * value: false (the data itself then tells: isEncryptedCms).
  */
 export function isEncryptedSmime(smimeType: string | undefined): boolean {
   return /^(auth)?enveloped-data$/i.test(smimeType?.trim() ?? '');
+}
+
+/** CMS content types of encrypted data: EnvelopedData (RFC 5652 §6), AuthEnvelopedData (RFC 5083 §2.1). */
+const ENCRYPTED_CONTENT_TYPES = new Set(['1.2.840.113549.1.7.3', '1.2.840.113549.1.9.16.1.23']);
+
+/**
+ * Whether a pkcs7-mime part is encrypted: by its `smime-type` when it has one, else by the ContentInfo's content
+ * type in `der` (RFC 8551 allows the parameter to be left out, as `x-pkcs7-mime` and `.p7m` senders do). False for
+ * bytes that are not CMS.
+ */
+export async function isEncryptedCms(smimeType: string | undefined, der: Buffer): Promise<boolean> {
+  if (smimeType?.trim()) return isEncryptedSmime(smimeType);
+  const [{ AsnConvert }, { ContentInfo }] = await Promise.all([
+    import('@peculiar/asn1-schema'),
+    import('@peculiar/asn1-cms'),
+  ]);
+  try {
+    return ENCRYPTED_CONTENT_TYPES.has(AsnConvert.parse(der, ContentInfo).contentType);
+  } catch {
+    return false;
+  }
 }
 
 /**
