@@ -685,6 +685,23 @@ describe('email channel', () => {
     expect(c.email!.health().connected).toBe(true);
   });
 
+  it(
+    'a flag write that loses the connection at every login is given up: the mailbox connects and works on',
+    { timeout: 90_000 },
+    async () => {
+      const { user, proxy, sink, c } = await proxied();
+      void proxy.onCommand(/UID STORE \S+ \+FLAGS \(\\Seen \\Answered/, 'cut', Number.POSITIVE_INFINITY);
+      await dovecot.append(buildEmail({ messageId: '<lost-1@client.test>' }), { user });
+      await sink.waitForMails(1, 20_000);
+      // Before: the kept write was applied before the session counted as connected, failed again, for ever.
+      await waitUntil(() => c.email!.health().connected, 'connected again after the write was given up', 30_000);
+      await dovecot.append(buildEmail({ messageId: '<lost-2@client.test>' }), { user });
+      await sink.waitForMails(2, 30_000);
+      await sleep(2500);
+      expect(sink.mails.map((m) => m.header('in-reply-to'))).toEqual(['<lost-1@client.test>', '<lost-2@client.test>']);
+    },
+  );
+
   it('a mailbox that keeps no flags (PERMANENTFLAGS ()): answered once each, nothing stored, no reconnect loop', async () => {
     const { user, sink, c } = await proxied({
       rewrite: (d) => d.replace(/\[PERMANENTFLAGS \([^)]*\)\]/g, '[PERMANENTFLAGS ()]'),

@@ -95,8 +95,8 @@ export function createEmailChannel(deps: {
    * so a refused write costs at most a repeat after a restart, not one per sweep.
    */
   const settled = new Set<string>();
-  const settle = (uid: number) => {
-    settled.add(keyOf(uid));
+  const settle = (key: string) => {
+    settled.add(key);
     if (settled.size > SETTLED_KEPT) settled.delete(settled.values().next().value!);
   };
   let sweeping: Promise<void> | undefined;
@@ -190,9 +190,11 @@ export function createEmailChannel(deps: {
   }
 
   async function markDone(uid: number, flags: string[]) {
+    // Named before the write, which may wait across a reconnect: a new UIDVALIDITY there gives this UID to another mail.
+    const key = keyOf(uid);
     await mailbox.addFlags(uid, flags);
-    attempts.delete(keyOf(uid));
-    settle(uid);
+    attempts.delete(key);
+    settle(key);
   }
 
   /**

@@ -109,7 +109,12 @@ type PendingFlags = {
   done: () => void;
   /** How often the server refused this write (NO/BAD) so far. */
   refusals?: number;
+  /** How often applying it after a login lost the connection (applyPending). */
+  lost?: number;
 };
+
+/** Logins a kept flag write may lose in a row (applyPending) before it is given up. */
+export const LOST_WRITE_RETRIES = 3;
 
 /** Times a flag write the server refused is tried again (after 1, 4 and 16 × the retry base) before it is dropped. */
 export const REFUSED_WRITE_RETRIES = 3;
@@ -291,30 +296,54 @@ export function createImapMailbox(options: {
   /** Writes `item` now when connected (coalesced), else after the next login (`pending`); resolves it when done. */
   function writeFlags(item: PendingFlags) {
     if (!live()) {
-      pending.push(item);
+      if (stopping) item.done();
+      else pending.push(item);
       return;
     }
     storeCoalesced(item).then(
       (outcome) => (outcome === 'refused' ? onRefused(item) : item.done()),
       (err: Error) => {
+        if (stopping) {
+          // stop() has already let go of the pending writes: this one would wait for a login that never comes.
+          logger.warn('shutting down with a flag write not applied', { imap: { uid: item.uid, flags: item.flags } });
+          item.done();
+          return;
+        }
         logger.warn('IMAP flag write failed; will apply after reconnect', { error: { message: err.message } });
         pending.push(item);
       },
     );
   }
 
+  /**
+   * Applies the writes kept while disconnected, in order, before the session counts as connected. A write whose
+   * STORE loses the connection LOST_WRITE_RETRIES times in a row is given up (logged) so it cannot keep the mailbox
+   * from ever connecting; the error is rethrown (this session is gone) and the next login goes on with the rest.
+   */
   async function applyPending(c: ImapFlow) {
     while (pending.length) {
       const item = pending[0]!;
+      let outcome: 'written' | 'refused' = 'written';
       if (item.validity !== validity)
         logger.warn('UIDVALIDITY changed; a pending flag write was dropped', { imap: { uid: item.uid } });
-      else if ((await storeOn(c, [item.uid], item.flags)) === 'refused') {
-        pending.shift();
-        onRefused(item);
-        continue;
+      else {
+        try {
+          outcome = await storeOn(c, [item.uid], item.flags);
+        } catch (err) {
+          item.lost = (item.lost ?? 0) + 1;
+          if (item.lost >= LOST_WRITE_RETRIES) {
+            pending.shift();
+            logger.error('a flag write lost the IMAP connection again and again; given up', {
+              imap: { uid: item.uid, flags: item.flags },
+            });
+            item.done();
+          }
+          throw err;
+        }
       }
       pending.shift();
-      item.done();
+      if (outcome === 'refused') onRefused(item);
+      else item.done();
     }
   }
 
