@@ -40,6 +40,15 @@ function startCommunicatorProcess(
 
 const kill = sigkill;
 
+/** A Dovecot mailbox, an SMTP sink and the fake secretary, closed after the test. */
+async function startMailWorld() {
+  const dovecot = await startDovecot();
+  const sink = await startSmtpSink();
+  const secretary = await startFakeSecretary();
+  open.push(dovecot, sink, secretary);
+  return { dovecot, sink, secretary };
+}
+
 const MAILS = 60;
 const ROUNDS = 3;
 
@@ -48,10 +57,7 @@ describe('email across SIGKILL of the communicator', () => {
     'answers every mail of a 60-mail batch; a repeat only for a reply in flight at the kill, with the same Message-ID',
     { timeout: 240_000 },
     async () => {
-      const dovecot = await startDovecot();
-      const sink = await startSmtpSink();
-      const secretary = await startFakeSecretary();
-      open.push(dovecot, sink, secretary);
+      const { dovecot, sink, secretary } = await startMailWorld();
       // A little analysis time, so a kill lands in the middle of the batch.
       secretary.delayFor = () => 20 + Math.floor(Math.random() * 80);
       for (let i = 0; i < MAILS; i++) {
@@ -107,10 +113,7 @@ describe('email across SIGKILL of the communicator', () => {
     "sixteen 4 MB text mails at once under the images' 128 MB old space: each answered once, the process lives",
     { timeout: 240_000 },
     async () => {
-      const dovecot = await startDovecot();
-      const sink = await startSmtpSink();
-      const secretary = await startFakeSecretary();
-      open.push(dovecot, sink, secretary);
+      const { dovecot, sink, secretary } = await startMailWorld();
       // A request, then 4 MB of pasted log in Russian. Before, the text steps took about 50 MB of heap per million
       // characters: one such mail exhausted the old space and killed the process with every mail in flight; and
       // sixteen parsed at once (EMAIL_CONCURRENCY) did too, until parses shared a budget of megabytes.

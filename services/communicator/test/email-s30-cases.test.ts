@@ -1,16 +1,7 @@
 // Session 30's break attempts: members of the field-case kinds (test/fixtures/s30-cases) that Workemon mishandled,
 // replayed through the real communicator (mail-replay.ts: IMAP APPEND into Dovecot, the fake secretary records the
 // request, the SMTP sink the reply). Every case here failed before the fixes it came with.
-import { expect } from 'vitest';
-import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
-
-/** The request holds every `want` and none of `never`. */
-const holds =
-  (want: string[], never: string[] = []) =>
-  (request: string) => {
-    for (const w of want) expect(request).toContain(w);
-    for (const n of never) expect(request).not.toContain(n);
-  };
+import { describeMailReplay, holds, type ExpectedRequest } from './mail-replay.js';
 
 const EXPECTED: Record<string, ExpectedRequest> = {
   // M01: the subject is the request; a phone app's footer ("Получить Outlook для iOS", Samsung's "Отправлено с

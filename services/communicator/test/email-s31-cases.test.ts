@@ -2,16 +2,7 @@
 // the real communicator (mail-replay.ts: IMAP APPEND into Dovecot, the fake secretary records the request, the SMTP
 // sink the reply). The cases marked "failed before" went wrong before the fixes they came with; the others passed and
 // stay as members of their kinds.
-import { expect } from 'vitest';
-import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
-
-/** The request holds every `want` and none of `never`. */
-const holds =
-  (want: string[], never: string[] = []) =>
-  (request: string) => {
-    for (const w of want) expect(request).toContain(w);
-    for (const n of never) expect(request).not.toContain(n);
-  };
+import { describeMailReplay, holds, type ExpectedRequest } from './mail-replay.js';
 
 const OUR_QUESTION = 'Уточните, пожалуйста';
 

@@ -6,15 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseInboundMail } from '../src/email/mail-parsing.js';
 import { classifyMail } from '../src/email/mail-pipeline.js';
-import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
-
-/** The request holds every `want` and none of `never`. */
-const holds =
-  (want: string[], never: string[] = []) =>
-  (request: string) => {
-    for (const w of want) expect(request).toContain(w);
-    for (const n of never) expect(request).not.toContain(n);
-  };
+import { describeMailReplay, holds, type ExpectedRequest } from './mail-replay.js';
 
 const OUR_QUESTION = 'Уточните, пожалуйста';
 

@@ -4,16 +4,7 @@
 // IMAP APPEND into Dovecot, the fake secretary records the request, the SMTP sink the reply). C1 and C2 failed before;
 // C3 (an invitation ical.js cannot parse) passed and stays: its subject is the request. C4 (dates ical.js throws on)
 // came with the reader.
-import { expect } from 'vitest';
-import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
-
-/** The request holds every `want` and none of `never`. */
-const holds =
-  (want: string[], never: string[] = []) =>
-  (request: string) => {
-    for (const w of want) expect(request).toContain(w);
-    for (const n of never) expect(request).not.toContain(n);
-  };
+import { describeMailReplay, holds, type ExpectedRequest } from './mail-replay.js';
 
 const EXPECTED: Record<string, ExpectedRequest> = {
   // Yandex Calendar: the whole mail is one text/calendar part; the description folded over two lines with `\,`.

@@ -19,6 +19,14 @@ const USER = { user: 'bot@example.test', password: 'secret' };
  */
 export type ExpectedRequest = string | null | ((request: string) => void);
 
+/** An ExpectedRequest that checks the request holds every `want` and none of `never` (substrings). */
+export const holds =
+  (want: string[], never: string[] = []) =>
+  (request: string): void => {
+    for (const w of want) expect(request).toContain(w);
+    for (const n of never) expect(request).not.toContain(n);
+  };
+
 const messageIdOf = (raw: Buffer) => /^Message-ID:\s*(<[^>]+>)/im.exec(raw.toString('latin1'))![1]!;
 
 /**
