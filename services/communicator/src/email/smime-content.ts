@@ -15,6 +15,19 @@ import { validUtf8 } from './utf8.js';
 const ID_DATA = '1.2.840.113549.1.7.1';
 const ID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 
+/** The CMS schema (@peculiar/asn1-cms, its converter) and asn1js, loaded at the first S/MIME part, not at start. */
+const importCms = () =>
+  Promise.all([import('@peculiar/asn1-schema'), import('@peculiar/asn1-cms'), import('asn1js')]).then(
+    ([schema, schemas, asn1js]) => ({
+      AsnConvert: schema.AsnConvert,
+      ContentInfo: schemas.ContentInfo,
+      SignedData: schemas.SignedData,
+      asn1js,
+    }),
+  );
+let cms: ReturnType<typeof importCms> | undefined;
+const loadCms = () => (cms ??= importCms());
+
 /** Signed-data layers unwrapped at most (RFC 8551 §3.7: a triple-wrapped mail has two, the inner one encrypted). */
 export const MAX_SMIME_LAYERS = 3;
 
@@ -49,10 +62,7 @@ const ENCRYPTED_CONTENT_TYPES = new Set(['1.2.840.113549.1.7.3', '1.2.840.113549
  */
 export async function isEncryptedCms(smimeType: string | undefined, der: Buffer): Promise<boolean> {
   if (smimeType?.trim()) return isEncryptedSmime(smimeType);
-  const [{ AsnConvert }, { ContentInfo }] = await Promise.all([
-    import('@peculiar/asn1-schema'),
-    import('@peculiar/asn1-cms'),
-  ]);
+  const { AsnConvert, ContentInfo } = await loadCms();
   try {
     return ENCRYPTED_CONTENT_TYPES.has(AsnConvert.parse(der, ContentInfo).contentType);
   } catch {
@@ -75,11 +85,7 @@ export async function signedEntityOf(der: Buffer): Promise<Buffer | undefined> {
 
 /** The encapsulated id-data content of a CMS SignedData (RFC 5652 §5.2); undefined for anything else. */
 async function signedContentOf(der: Buffer): Promise<Buffer | undefined> {
-  const [{ AsnConvert }, { ContentInfo, SignedData }, asn1js] = await Promise.all([
-    import('@peculiar/asn1-schema'),
-    import('@peculiar/asn1-cms'),
-    import('asn1js'),
-  ]);
+  const { AsnConvert, ContentInfo, SignedData, asn1js } = await loadCms();
   try {
     const info = AsnConvert.parse(der, ContentInfo);
     if (info.contentType !== ID_SIGNED_DATA) return undefined;
