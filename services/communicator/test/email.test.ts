@@ -8,7 +8,7 @@ import { USER_MESSAGES } from '../src/email/mail-request.js';
 import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { buildEmail, startCommunicator, waitUntil, type Running } from './harness.js';
 
-const USERS = Array.from({ length: 40 }, (_, i) => ({ user: `bot${i}@example.test`, password: `pw-${i}` }));
+const USERS = Array.from({ length: 48 }, (_, i) => ({ user: `bot${i}@example.test`, password: `pw-${i}` }));
 let dovecot: DovecotServer;
 let nextUser = 0;
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
@@ -747,6 +747,51 @@ describe('email channel', () => {
     expect(await c.metric('workemon_messages_skipped_total', { reason: 'duplicate' })).toBe(1);
   });
 
+  // RFC 6532 §3.2 allows UTF-8 in a msg-id, and RFC 5322 §3.2.2 comments around it (Exchange adds them): both were
+  // kept out of the "already answered?" SEARCH (a comment even went into the reply's In-Reply-To as mailparser
+  // returned it, `<id> (comment)>`), so a second delivered copy was answered again.
+  for (const [kind, header, id] of [
+    ['in UTF-8', '<заявка-7@пример.рф>', '<заявка-7@пример.рф>'],
+    ['with a comment', '<cmt-7@client.test> (Microsoft Exchange)', '<cmt-7@client.test>'],
+  ] as const) {
+    it(`a Message-ID ${kind}: the reply names the bare id, a second copy is not answered again`, async () => {
+      const { user, sink, secretary, c } = await proxied();
+      const raw = buildEmail({ messageId: header });
+      const first = await dovecot.append(raw, { user });
+      await sink.waitForMails(1, 20_000);
+      expect(sink.mails[0]!.header('in-reply-to')).toBe(id);
+      expect(secretary.calls[0]!.message_id).toBe(id);
+      await waitUntil(async () => (await flagsIn(user, first)).includes('\\Answered'), 'the first copy answered');
+      const second = await dovecot.append(raw, { user });
+      await waitUntil(
+        async () => (await flagsIn(user, second)).includes('\\Seen'),
+        'the second copy skipped as a duplicate',
+        20_000,
+      );
+      expect(sink.mails).toHaveLength(1);
+      expect(await c.metric('workemon_messages_skipped_total', { reason: 'duplicate' })).toBe(1);
+    });
+  }
+
+  it('a mail whose "already answered?" SEARCH is always refused, on a server without keywords, is set aside after MAX_ATTEMPTS', async () => {
+    const { user, proxy, sink, secretary, c } = await proxied({
+      // No `\*`: no attempt keyword counts the tries on the message, and setting aside moves the mail.
+      rewrite: (d) => d.replace(/\[PERMANENTFLAGS \([^)]*\)\]/g, '[PERMANENTFLAGS (\\Answered \\Seen \\Deleted)]'),
+      env: { MAX_ATTEMPTS: '3' },
+    });
+    void proxy.onCommand(/UID SEARCH .*HEADER Message-ID/i, 'no', Number.POSITIVE_INFINITY);
+    await dovecot.append(buildEmail({ messageId: '<always-no@client.test>' }), { user });
+    // Before: retried at every sweep for ever, the mail never answered nor set aside.
+    await waitUntil(
+      async () => (await c.metric('workemon_email_failed_total')) === 1,
+      'the mail given up after three refused SEARCHes',
+      30_000,
+    );
+    await waitUntil(async () => (await dovecot.messages({ user })).length === 0, 'the mail moved out of INBOX');
+    expect(sink.mails).toHaveLength(0);
+    expect(secretary.calls).toHaveLength(0);
+  });
+
   it('a sweep whose SEARCH is refused is a failed sweep, not an empty mailbox', async () => {
     const { user, proxy, sink, c } = await proxied();
     await proxy.onCommand(/UID SEARCH .*UNSEEN/, 'no');
@@ -768,7 +813,9 @@ const flagsIn = async (user: string, uid: number) =>
  * A communicator reading a fresh mailbox through startFreezableProxy (a sweep every `sweepS` seconds, default 1), its
  * sink and fake secretary; resolves after its first sweep. `rewrite` edits what Dovecot sends from the start.
  */
-async function proxied(options: { rewrite?: (fromServer: string) => string; sweepS?: number } = {}) {
+async function proxied(
+  options: { rewrite?: (fromServer: string) => string; sweepS?: number; env?: Record<string, string> } = {},
+) {
   const user = USERS[nextUser++]!.user;
   const proxy = await startFreezableProxy(dovecot.port);
   if (options.rewrite) proxy.rewriteServer(options.rewrite);
@@ -780,7 +827,7 @@ async function proxied(options: { rewrite?: (fromServer: string) => string; swee
     dovecot: { ...dovecot, port: proxy.port },
     user,
     sink,
-    env: { IMAP_SWEEP_INTERVAL_S: String(options.sweepS ?? 1) },
+    env: { IMAP_SWEEP_INTERVAL_S: String(options.sweepS ?? 1), ...options.env },
   });
   open.push(c);
   await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');

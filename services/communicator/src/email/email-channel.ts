@@ -172,14 +172,20 @@ export function createEmailChannel(deps: {
       const uid = queue.shift()!;
       queued.delete(uid);
       const work = processMail(uid)
-        .catch((err: unknown) => {
+        .catch(async (err: unknown) => {
           // The mailbox failed a command (refused, timed out, connection lost): the mail stays unseen for the next sweep.
-          if (err instanceof ImapCommandError || err instanceof ImapTimeoutError)
+          if (err instanceof ImapCommandError || err instanceof ImapTimeoutError) {
             logger.warn('an IMAP command failed while handling a mail; the next sweep takes it up again', {
               imap: { uid },
               error: { message: err.message },
             });
-          else logger.error('mail processing crashed', { err: err instanceof Error ? err : undefined, imap: { uid } });
+            // A command the server refuses for this mail (its "already answered?" SEARCH) is the mail's failure: it
+            // counts as an attempt, so the mail is set aside after MAX_ATTEMPTS, as on a server without keywords,
+            // where no attempt keyword counts it, it was otherwise retried at every sweep for ever.
+            if (err instanceof ImapCommandError && err.refused)
+              await fail(uid, keyOf(uid), `imap: ${err.message}`, false);
+          } else
+            logger.error('mail processing crashed', { err: err instanceof Error ? err : undefined, imap: { uid } });
         })
         .finally(() => {
           inFlight.delete(uid);

@@ -61,10 +61,12 @@ function succeeded<T>(c: ImapFlow, answer: T | false | undefined, what: string):
 const isRefusal = (err: unknown): boolean => err instanceof ImapCommandError && err.refused;
 
 /**
- * Whether a Message-ID can be put in a SEARCH HEADER key: printable US-ASCII and at most 998 characters, as RFC 5322
- * §3.6.4 and §2.1.1 have it. A hostile one (NUL, CR/LF, 64 KB) makes Dovecot refuse the whole SEARCH.
+ * Whether a Message-ID can be put in a SEARCH HEADER key: no control characters or white space and at most 998
+ * octets, as RFC 5322 §3.6.4 and §2.1.1 have it; UTF-8 (RFC 6532 §3.2) is searched with CHARSET UTF-8 (imapflow adds
+ * it, RFC 9051 §6.4.4). A hostile one (NUL, CR/LF, 64 KB) makes Dovecot refuse the whole SEARCH.
  */
-const searchable = (messageId: string): boolean => messageId.length <= 998 && /^[\x21-\x7e]+$/.test(messageId);
+const searchable = (messageId: string): boolean =>
+  Buffer.byteLength(messageId) <= 998 && /^[^\p{Cc}\p{Z}\uFFFD]+$/u.test(messageId);
 
 export type ImapMailbox = {
   start: () => void;

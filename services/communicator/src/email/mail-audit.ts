@@ -1,6 +1,7 @@
 import { getRequestId } from '@workemon/service-kit';
 import { auditEventId, type AuditChannel, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SkipReason } from './mail-parsing.js';
+import { msgIdOf } from './message-id.js';
 
 /**
  * A mail as the audit log names it: its Message-ID, or, for mail without one, an id of the intake
@@ -24,8 +25,11 @@ export const MAIL_SKIP_REASONS: Record<SkipReason, AuditSkipReason> = {
 export function headerMessageId(source: Buffer): string | undefined {
   const head = source.subarray(0, 64 * 1024).toString('latin1');
   const end = head.search(/\r?\n\r?\n/);
-  const match = /^message-id:[ \t]*(<[^>\r\n]{1,996}>)/im.exec(end >= 0 ? head.slice(0, end) : head);
-  return match?.[1];
+  // The field with its folded lines (RFC 5322 §2.2.3), then its msg-id as parseInboundMail reads it.
+  // Read as latin1 to keep the bytes; an RFC 6532 id is UTF-8.
+  const field = /^message-id:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)/im.exec(end >= 0 ? head.slice(0, end) : head);
+  const id = field ? msgIdOf(Buffer.from(field[1]!.replace(/\r?\n/g, ''), 'latin1').toString('utf8')) : undefined;
+  return id && id.length <= 998 ? id : undefined;
 }
 
 /**

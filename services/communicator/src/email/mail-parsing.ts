@@ -27,6 +27,7 @@ import {
   quotedSubjectOf,
   type ForwardedMail,
 } from './mail-text.js';
+import { msgIdOf } from './message-id.js';
 
 /** Why a mail gets no answer. Values are metric labels: keep them few and fixed. */
 export type SkipReason =
@@ -849,11 +850,7 @@ export async function parseInboundMail(
     smime,
   );
 
-  const messageId = parsed.messageId
-    ? parsed.messageId.startsWith('<')
-      ? parsed.messageId
-      : `<${parsed.messageId}>`
-    : undefined;
+  const messageId = msgIdOf(parsed.messageId);
   const references = listOf(parsed.references);
   const inReplyTo = listOf(parsed.inReplyTo)[0];
   return {
