@@ -19,6 +19,9 @@
  * FIN, no RST, or headers and half a body — the way a connection dies behind a NAT or a proxy; only the client's own
  * deadline ends them.
  *
+ * Deleted messages (`deleteMessage`) and topics turned off (`disableTopics`) answer the 400s Telegram gives a reply to
+ * them or a send into them.
+ *
  * Leaves out: files and media uploads, entities/parse_mode checking, real rate limiting (use `failNext` for 429),
  * chats and users beyond what a test pushes, allowed_updates filtering, every other method (answers 404).
  */
@@ -86,6 +89,18 @@ export type FakeTelegram = {
    * sendMessage delivers nothing. `close` ends them. With `after`, that many calls are answered first.
    */
   hangNext: (method: string, times?: number, how?: FakeTelegramHang, after?: number) => void;
+  /**
+   * The user deletes a message: a sendMessage replying to it (`reply_parameters.message_id`) answers 400 "Bad Request:
+   * message to be replied not found" when `allow_sending_without_reply` is not true or the send goes to a forum topic
+   * (`message_thread_id`: Bot API ReplyParameters, "Always False for replies in another chat or forum topic"); else
+   * it is sent without the reply.
+   */
+  deleteMessage: (chatId: number, messageId: number) => void;
+  /**
+   * The chat's admins turn topics off: sendMessage and sendChatAction with a `message_thread_id` to it answer 400
+   * "Bad Request: message thread not found".
+   */
+  disableTopics: (chatId: number) => void;
   /** Calls of any method hanging now (accepted, never answered, not yet given up by the client). */
   hanging: () => number;
   /** Updates not yet confirmed by an offset. */
@@ -131,6 +146,8 @@ export async function startFakeTelegram(
   const hangs = new Map<string, Array<FakeTelegramHang | 'answer'>>();
   const hung = new Set<ServerResponse>();
   const chatFailures = new Map<string, { failure: FakeTelegramFailure; left: number }>();
+  const deleted = new Set<string>();
+  const topicsOff = new Set<string>();
   let held: HeldPoll | undefined;
   const waiters = new Set<() => void>();
 
@@ -273,6 +290,19 @@ export async function startFakeTelegram(
         if (text.length > MAX_TEXT_UTF16) return send(400, fail(400, 'Bad Request: message is too long'));
         const chatId = params['chat_id'] as number | string;
         if (chatId === undefined || chatId === '') return send(400, fail(400, 'Bad Request: chat not found'));
+        if (params['message_thread_id'] !== undefined && topicsOff.has(String(chatId)))
+          return send(400, fail(400, 'Bad Request: message thread not found'));
+        const reply = (
+          typeof params['reply_parameters'] === 'string'
+            ? JSON.parse(params['reply_parameters'])
+            : params['reply_parameters']
+        ) as { message_id?: number; allow_sending_without_reply?: boolean } | undefined;
+        if (
+          reply?.message_id !== undefined &&
+          deleted.has(`${chatId}:${reply.message_id}`) &&
+          (reply.allow_sending_without_reply !== true || params['message_thread_id'] !== undefined)
+        )
+          return send(400, fail(400, 'Bad Request: message to be replied not found'));
         const markup = (
           typeof params['reply_markup'] === 'string' ? JSON.parse(params['reply_markup']) : params['reply_markup']
         ) as { inline_keyboard?: Array<Array<{ callback_data?: string }>> } | undefined;
@@ -294,6 +324,9 @@ export async function startFakeTelegram(
         );
       }
       case 'sendChatAction':
+        if (params['message_thread_id'] !== undefined && topicsOff.has(String(params['chat_id'])))
+          return send(400, fail(400, 'Bad Request: message thread not found'));
+        return send(200, ok(true));
       case 'answerCallbackQuery':
         return send(200, ok(true));
       case 'editMessageReplyMarkup':
@@ -370,6 +403,8 @@ export async function startFakeTelegram(
       for (let i = 0; i < times; i += 1) list.push(failure);
       failures.set(method, list);
     },
+    deleteMessage: (chatId, messageId) => void deleted.add(`${chatId}:${messageId}`),
+    disableTopics: (chatId) => void topicsOff.add(String(chatId)),
     failChat: (chatId, failure, times = Infinity) => {
       chatFailures.set(String(chatId), { failure, left: times });
     },

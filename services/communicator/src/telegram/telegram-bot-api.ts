@@ -54,6 +54,8 @@ export type TelegramBotApi = {
     text: string,
     options?: {
       replyToMessageId?: number;
+      /** Refused (400) rather than sent unquoted when the replied-to message is gone (`allow_sending_without_reply`). */
+      replyRequired?: boolean;
       /** Bot API `message_thread_id`: the forum topic to send to. */
       messageThreadId?: number;
       signal?: AbortSignal;
@@ -62,7 +64,8 @@ export type TelegramBotApi = {
       maxRateLimitRetries?: number;
     },
   ) => Promise<{ messageId: number }>;
-  sendTyping: (chatId: number | string) => Promise<void>;
+  /** `sendChatAction` typing, in the forum topic (or private-chat topic) `messageThreadId` when given. */
+  sendTyping: (chatId: number | string, messageThreadId?: number) => Promise<void>;
   /** Stops the client's spinner on a pressed button; `text` shows as a toast (or an alert). */
   answerCallbackQuery: (callbackQueryId: string, text?: string, showAlert?: boolean) => Promise<void>;
   /** Removes a message's inline keyboard (after a decision, so it cannot be pressed again). */
@@ -135,13 +138,23 @@ export function isSendRateLimit(err: unknown): boolean {
 }
 
 /** The Bot API `sendMessage` parameters of a plain-text answer (no parse_mode, no link preview). */
-function sendMessageExtra(options: { replyToMessageId?: number; messageThreadId?: number; buttons?: InlineButton[] }) {
+function sendMessageExtra(options: {
+  replyToMessageId?: number;
+  replyRequired?: boolean;
+  messageThreadId?: number;
+  buttons?: InlineButton[];
+}) {
   return {
     link_preview_options: { is_disabled: true },
     ...(options.messageThreadId !== undefined ? { message_thread_id: options.messageThreadId } : {}),
     ...(options.buttons?.length ? { reply_markup: { inline_keyboard: [options.buttons] } } : {}),
     ...(options.replyToMessageId
-      ? { reply_parameters: { message_id: options.replyToMessageId, allow_sending_without_reply: true } }
+      ? {
+          reply_parameters: {
+            message_id: options.replyToMessageId,
+            allow_sending_without_reply: !options.replyRequired,
+          },
+        }
       : {}),
   };
 }
@@ -245,8 +258,12 @@ export function createTelegramBotApi(options: {
           signal: opts.signal,
         },
       ),
-    sendTyping: async (chatId) => {
-      await call('sendChatAction', { chat_id: chatId, action: 'typing' });
+    sendTyping: async (chatId, messageThreadId) => {
+      await call('sendChatAction', {
+        chat_id: chatId,
+        ...(messageThreadId !== undefined ? { message_thread_id: messageThreadId } : {}),
+        action: 'typing',
+      });
     },
     answerCallbackQuery: async (callbackQueryId, text, showAlert) => {
       await call('answerCallbackQuery', {
@@ -284,6 +301,9 @@ const REJECTIONS: Array<[RegExp, string]> = [
   // A forum topic closed by its admins ("Bad Request: TOPIC_CLOSED") or deleted ("message thread not found").
   [/TOPIC_CLOSED/i, 'topic_closed'],
   [/message thread not found/i, 'thread_not_found'],
+  // The message an answer replies to was deleted meanwhile; `allow_sending_without_reply` is ignored in forum topics
+  // (Bot API ReplyParameters: "Always False for replies in another chat or forum topic").
+  [/message to be replied not found|reply message not found|REPLY_MESSAGE_ID_INVALID/i, 'reply_not_found'],
 ];
 
 /** A stable reason label for a permanent Bot API refusal (`bot_blocked`, `chat_not_found`, …). */

@@ -12,7 +12,12 @@ import {
   withDeadline,
   type RetryOptions,
 } from '@workemon/service-kit';
-import { parseApprovalCallbackData, type AnalysisResponse, type AnalyzeRequest } from '@workemon/contracts';
+import {
+  ACTION_CLARIFY,
+  parseApprovalCallbackData,
+  type AnalysisResponse,
+  type AnalyzeRequest,
+} from '@workemon/contracts';
 import type { TelegramSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import { replyTextOf, type HandledOutcome, type SecretaryClient } from '../secretary-client.js';
@@ -76,6 +81,8 @@ export const REFUSAL_REPLIES = {
 export const REQUEST_CUT_MARKER = '\n\n[…сообщение обрезано: оно длиннее, чем можно передать на обработку]';
 /** How many answered albums are remembered, so a part Telegram delivers late gets no reply of its own. */
 const ANSWERED_ALBUMS_KEPT = 1000;
+/** How many sent answer pieces `sentAnswers` remembers (a Map of about 100 bytes each). */
+const SENT_ANSWERS_KEPT = 10_000;
 /**
  * How long (s, by Message.date) after an answered text over CAPTION_MAX_CHARS without media the sender's media
  * without text is still taken for that text's media: clients send the over-long caption first and upload the
@@ -189,6 +196,8 @@ type Reply =
       replyTo?: number;
       /** The forum topic (`message_thread_id`) every piece goes to. */
       threadId?: number;
+      /** The secretary's answer (not a fixed text): a clarifying question or not, and who asked (sentAnswers). */
+      answer?: { question: boolean; askedUserId?: number };
       outcome: HandledOutcome;
       reason?: string;
     }
@@ -528,6 +537,11 @@ type ChannelState = TelegramChannelDeps & {
   answeredGreetings: Map<string, number>;
   /** `<chat>:<sender>:<topic>` → tentative parts held out of the queue (hold), oldest first. */
   held: Map<string, QueuedMessage[]>;
+  /**
+   * `<chat>:<message_id>` of the pieces of the secretary's answers this process sent → whether the answer was a
+   * clarifying question and whom it asked (keepsBotWords; oldest first, at most SENT_ANSWERS_KEPT).
+   */
+  sentAnswers: Map<string, { question: boolean; askedUserId?: number }>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
@@ -565,6 +579,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     answeredCaptions: new Map(),
     textOnlyNoted: new Map(),
     lastWordsAt: new Map(),
+    sentAnswers: new Map(),
     answeredGreetings: new Map(),
     held: new Map(),
   };
@@ -889,7 +904,7 @@ function classifyInChat(
   if (asked) return { classified: asked };
   const tentative = tentativeOf(state, update);
   if (tentative) return { classified: tentative, continuation: 'tentative' };
-  const classified = classifyUpdate(update, state.me);
+  const classified = classifyUpdate(update, state.me, (m, r) => keepsBotWords(state, m, r));
   // A member who asks with a mention or a reply to the bot has asked the greeting's question.
   if (classified.kind === 'message') state.answeredGreetings.delete(greetingKeyOf(classified.message));
   return { classified };
@@ -998,7 +1013,7 @@ function answeredGreetingOf(state: ChannelState, update: Update): Classified | u
   const text = ownTextOf(message)?.trim();
   if (!text || text.startsWith('/') || repliesToSomeoneElse(message, state.me) || mentionsSomeone(message))
     return undefined;
-  const classified = classifyUpdate(update, state.me);
+  const classified = classifyUpdate(update, state.me, (m, r) => keepsBotWords(state, m, r));
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   state.answeredGreetings.delete(key);
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
@@ -1024,7 +1039,7 @@ function continuationOf(state: ChannelState, update: Update): Classified | undef
   if (album !== undefined) {
     if (!albumFollows(state, message, album) && !followsGreeting(state, message)) return undefined;
   } else if (!followsLongPart(state, message, forward)) return undefined;
-  const classified = classifyUpdate(update, state.me);
+  const classified = classifyUpdate(update, state.me, (m, r) => keepsBotWords(state, m, r));
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   const text = ownTextOf(message);
   if (!text && !forward && album === undefined) return undefined;
@@ -1048,7 +1063,7 @@ function tentativeOf(state: ChannelState, update: Update): Classified | undefine
     album === undefined ? text.length < SPLIT_PART_MIN_CHARS : state.answeredAlbums.has(`${message.chat.id}:${album}`)
   )
     return undefined;
-  const classified = classifyUpdate(update, state.me);
+  const classified = classifyUpdate(update, state.me, (m, r) => keepsBotWords(state, m, r));
   if (classified.kind !== 'ignore' || classified.reason !== 'group_not_mentioned') return undefined;
   return { kind: 'message', chatKey: String(message.chat.id), message, text: requestTextOf(message, text) };
 }
@@ -1423,9 +1438,9 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   if (job.some((q) => q.classified.anonymous)) return { send: true, ...target, text: ANONYMOUS_REPLY, outcome: 'sent' };
   // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
   const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
-  const reaction = !text && job.every(isStickerOnly) && followsOwnWords(state, job.at(-1)!.classified.message);
-  if (text) rememberWords(state, job.at(-1)!.classified.message);
-  if (reaction) {
+  const wordless = isWordless(job, text);
+  if (text && !wordless) rememberWords(state, job.at(-1)!.classified.message);
+  if (wordless && followsOwnWords(state, job.at(-1)!.classified.message)) {
     state.metrics.skipped('tg', 'sticker_reaction');
     return { send: false, outcome: 'skipped', reason: 'sticker_reaction' };
   }
@@ -1441,8 +1456,15 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
     return { send: false, outcome: 'skipped', reason: 'rate_limited' };
   }
   const request = analyzeRequestOf(message, text, state.settings.maxRequestChars, job.at(-1)!.classified.message);
-  return withTyping(state, target.chatId, () => askSecretary(state, request, target, updateId));
+  return withTyping(state, target, () => askSecretary(state, request, target, updateId, message.from?.id));
 }
+
+/**
+ * Whether a job says nothing in words: the sender's stickers alone, or emoji typed alone ("👍", "🙏": clients show
+ * them big, the Bot API delivers them as `text`). Soon after the sender's own words it is a reaction (followsOwnWords).
+ */
+const isWordless = (job: QueuedMessage[], text: string): boolean =>
+  (!text && job.every(isStickerOnly)) || job.every((q) => q.classified.emojiOnly);
 
 /** Whether `last` (a sticker) comes within STICKER_REACTION_S after its sender's last message with words there. */
 function followsOwnWords(state: ChannelState, last: Message): boolean {
@@ -1543,15 +1565,17 @@ function rememberAlbum(state: ChannelState, key: string): void {
 }
 
 /**
- * Runs `work` while showing "typing…" in the chat (renewed every 4.5 s). A failed indicator is not retried and
+ * Runs `work` while showing "typing…" in the chat, in the answer's topic (renewed every 4.5 s). A failed indicator is not retried and
  * never fails the job; after a 429 it waits the `retry_after` (s), after a refusal it stops for this job.
  */
-async function withTyping<T>(state: ChannelState, chatId: number, work: () => Promise<T>): Promise<T> {
+async function withTyping<T>(state: ChannelState, target: ReplyTarget, work: () => Promise<T>): Promise<T> {
+  const { chatId, threadId } = target;
   // No indicator until a 429's retry_after has passed (Telegram's flood control), nor after a refusal (blocked …).
   let quietUntil = 0;
   const typing = () => {
     if (Date.now() < quietUntil) return;
-    void state.api.sendTyping(state.migratedChats.get(chatId) ?? chatId).catch((err: unknown) => {
+    // In the question's topic (Bot API sendChatAction `message_thread_id`), not in General.
+    void state.api.sendTyping(state.migratedChats.get(chatId) ?? chatId, threadId).catch((err: unknown) => {
       const f = state.api.describe(err);
       if (f.kind === 'rate_limited') quietUntil = Date.now() + (f.retryAfterS ?? 1) * 1000;
       else if (f.kind === 'rejected' || f.kind === 'migrated') quietUntil = Number.POSITIVE_INFINITY;
@@ -1597,6 +1621,7 @@ async function askSecretary(
   request: AnalyzeRequest,
   target: ReplyTarget,
   updateId: number,
+  askedUserId: number | undefined,
 ): Promise<Reply> {
   let counted = 0;
   let delayMs = 0;
@@ -1615,7 +1640,7 @@ async function askSecretary(
           telegram: { update_id: updateId },
         }),
     });
-    return analysisReply(state, analysis, target, updateId);
+    return analysisReply(state, analysis, target, updateId, askedUserId);
   } catch (err) {
     if (err instanceof Stopped) throw err;
     return secretaryFailureReply(state, err, target, updateId);
@@ -1623,7 +1648,13 @@ async function askSecretary(
 }
 
 /** The secretary's answer as a reply; a category that gets no reply is handled without sending anything. */
-function analysisReply(state: ChannelState, analysis: AnalysisResponse, target: ReplyTarget, updateId: number): Reply {
+function analysisReply(
+  state: ChannelState,
+  analysis: AnalysisResponse,
+  target: ReplyTarget,
+  updateId: number,
+  askedUserId: number | undefined,
+): Reply {
   if (analysis.no_reply) {
     state.metrics.skipped('tg', 'no_reply');
     state.logger.info('Telegram message not answered: its category gets no reply', {
@@ -1632,7 +1663,10 @@ function analysisReply(state: ChannelState, analysis: AnalysisResponse, target: 
     });
     return { send: false, outcome: 'skipped', reason: 'no_reply' };
   }
-  return { send: true, ...target, text: replyTextOf(analysis) || GAVE_UP_REPLY, outcome: 'sent' };
+  const text = replyTextOf(analysis);
+  if (!text) return { send: true, ...target, text: GAVE_UP_REPLY, outcome: 'sent' };
+  const answer = { question: analysis.action === ACTION_CLARIFY, ...(askedUserId !== undefined && { askedUserId }) };
+  return { send: true, ...target, text, answer, outcome: 'sent' };
 }
 
 /** The reply after the secretary said no (its message, meant for the user) or kept failing (an apology). */
@@ -1841,7 +1875,7 @@ async function deliver(
   const keyOf = answerPartKeys(handledKey);
   const pieces = splitMessage(reply.text).map((piece) => ({ piece, key: keyOf(piece) }));
   const delivered = pieces.length > 1 ? await deliveredParts(state, pieces) : new Set<string>();
-  const migration = { migrated: false };
+  const migration: SendRoute = { migrated: false };
   for (let first = true; pieces.length > 0;) {
     const { piece, key } = pieces.shift()!;
     if (delivered.has(key)) {
@@ -1924,22 +1958,57 @@ async function partRecordCall<T>(state: ChannelState, what: string, call: () => 
   }
 }
 
-/** One sendMessage to the chat (or the supergroup it became); an abort on stop is Stopped. */
+/**
+ * How one answer's pieces are sent: `migrated` once the group became a supergroup (sendRetryStep), `withoutThread`
+ * once Telegram no longer knew the topic, `fellBack` once one of resendWithout's fallbacks was used (one per answer).
+ */
+type SendRoute = { migrated: boolean; withoutThread?: boolean; fellBack?: boolean };
+
+/**
+ * What to leave out of a refused sendMessage to send it again at once, or undefined (the refusal stands):
+ * - `reply`: 400 "message to be replied not found" — the question was deleted while it was being answered; in a forum
+ *   topic Telegram ignores `allow_sending_without_reply` (Bot API ReplyParameters: "Always False for replies in
+ *   another chat or forum topic"), so without this the ready answer was lost. It goes to the topic, unquoted.
+ * - `thread`: 400 "message thread not found" — topics were turned off (or the private chat's topic mode) while the
+ *   answer was made; it goes to the chat, still as a reply and only as one (`allow_sending_without_reply` false): had
+ *   the topic been deleted with the question, that reply is refused in turn, and the answer is given up. At most one
+ *   fallback per answer (`fellBack`), so an answer never lands unquoted in General.
+ *
+ * @param sent what the refused call carried: a reply (`reply_parameters`) and a topic (`message_thread_id`).
+ */
+export function resendWithout(
+  failure: BotApiFailure,
+  sent: { reply: boolean; thread: boolean },
+  fellBack: boolean,
+): 'reply' | 'thread' | undefined {
+  if (fellBack || failure.kind !== 'rejected') return undefined;
+  if (failure.reason === 'reply_not_found' && sent.reply) return 'reply';
+  if (failure.reason === 'thread_not_found' && sent.thread) return 'thread';
+  return undefined;
+}
+
+/**
+ * One sendMessage to the chat (or the supergroup it became); an abort on stop is Stopped. `route.replyRequired`: a
+ * reply whose message is gone is refused, not sent unquoted. A piece of the secretary's `answer` is remembered
+ * (sentAnswers).
+ */
 async function sendOnce(
   state: ChannelState,
   chatId: number,
   text: string,
-  replyTo: number | undefined,
-  threadId?: number,
+  route: { replyTo?: number; threadId?: number; replyRequired?: boolean; answer?: SentReply['answer'] },
 ): Promise<void> {
   try {
-    await state.api.sendText(state.migratedChats.get(chatId) ?? chatId, text, {
-      replyToMessageId: replyTo,
-      messageThreadId: threadId,
+    const to = state.migratedChats.get(chatId) ?? chatId;
+    const sent = await state.api.sendText(to, text, {
+      replyToMessageId: route.replyTo,
+      replyRequired: route.replyRequired,
+      messageThreadId: route.threadId,
       signal: state.abort.signal,
       maxRateLimitRetries: 0,
     });
     state.lastSentAt = Date.now();
+    if (route.answer) rememberSentAnswer(state, `${to}:${sent.messageId}`, route.answer);
   } catch (err) {
     if (state.api.describe(err).kind === 'aborted') throw new Stopped('stopping');
     throw err;
@@ -1960,15 +2029,43 @@ async function sendPart(
   state: ChannelState,
   reply: SentReply,
   text: string,
-  replyTo: number | undefined,
-  migration: { migrated: boolean },
+  replyToMessage: number | undefined,
+  migration: SendRoute,
 ): Promise<{ outcome: 'failed'; reason: string } | 'too_long' | undefined> {
   let failures = 0;
   let firstFailedAt: number | undefined;
   let step: ReturnType<typeof sendRetryStep> | undefined;
+  let replyTo = replyToMessage;
+  const threadOf = () => (migration.withoutThread ? undefined : reply.threadId);
   try {
-    await retryUntilStopped(state, () => sendOnce(state, reply.chatId, text, replyTo, reply.threadId), {
+    const send = () =>
+      sendOnce(state, reply.chatId, text, {
+        replyTo,
+        threadId: threadOf(),
+        // Out of its topic (resendWithout `thread`): only as a reply, never unquoted into the chat's General.
+        replyRequired: migration.withoutThread,
+        answer: reply.answer,
+      });
+    await retryUntilStopped(state, send, {
       shouldRetry: (err) => {
+        const without = resendWithout(
+          state.api.describe(err),
+          { reply: replyTo !== undefined, thread: threadOf() !== undefined },
+          migration.fellBack ?? false,
+        );
+        if (without) {
+          migration.fellBack = true;
+          if (without === 'reply') replyTo = undefined;
+          else migration.withoutThread = true;
+          step = undefined;
+          state.logger.info(
+            `Telegram refused the answer's ${without === 'reply' ? 'reply' : 'topic'}; sending it without`,
+            {
+              telegram: { chat_id: state.migratedChats.get(reply.chatId) ?? reply.chatId },
+            },
+          );
+          return true;
+        }
         firstFailedAt ??= Date.now();
         const othersDelivered = state.lastSentAt !== undefined && state.lastSentAt > firstFailedAt;
         step = sendRetryStep(state.api.describe(err), failures, migration.migrated, Math.random, othersDelivered);
@@ -1988,12 +2085,7 @@ async function sendPart(
 }
 
 /** A group became a supergroup: its answers go there from now on. */
-function rememberMigration(
-  state: ChannelState,
-  chatId: number,
-  migrateToChatId: number,
-  migration: { migrated: boolean },
-): void {
+function rememberMigration(state: ChannelState, chatId: number, migrateToChatId: number, migration: SendRoute): void {
   migration.migrated = true;
   state.migratedChats.set(chatId, migrateToChatId);
   state.logger.info('Telegram group became a supergroup; sending there', {
@@ -2045,6 +2137,26 @@ function giveUpSend(
 }
 
 // ---- step: confirm ----
+
+/** Remembers a sent piece of the secretary's answer (`sentAnswers`), forgetting the oldest past SENT_ANSWERS_KEPT. */
+function rememberSentAnswer(state: ChannelState, key: string, answer: NonNullable<SentReply['answer']>): void {
+  state.sentAnswers.set(key, answer);
+  if (state.sentAnswers.size > SENT_ANSWERS_KEPT) state.sentAnswers.delete(state.sentAnswers.keys().next().value!);
+}
+
+/**
+ * Whether the words of the bot's own message that `message` replies to go in front of its request (replyContextOf):
+ * an answer of the secretary gives a follow-up ("а за ноябрь такую же можно?") its referent, which the secretary,
+ * deciding a message in an answered thread on its own text, would not have; so does a clarifying question asked of
+ * someone else (a colleague joining in). Not a clarifying question this sender was asked (the secretary joins the
+ * answer to it: docs/secretary.md rule 4), and not a message this process did not send (before a restart, or a fixed
+ * text such as the help): whether it was a question is not known, and a question repeated in front of its answer
+ * would be joined to the request twice.
+ */
+function keepsBotWords(state: ChannelState, message: Message, replied: Message): boolean {
+  const sent = state.sentAnswers.get(`${replied.chat.id}:${replied.message_id}`);
+  return !!sent && !(sent.question && sent.askedUserId === message.from?.id);
+}
 
 /** Marks updates handled and moves the offset over the handled prefix (waking the poll when it moved). */
 function confirm(state: ChannelState, updates: Update[]): void {

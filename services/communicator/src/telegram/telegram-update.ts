@@ -1,3 +1,4 @@
+import { cutText } from '@workemon/service-kit';
 import type { CallbackQuery, Message, Update, UserFromGetMe } from 'telegraf/types';
 
 /**
@@ -19,6 +20,8 @@ export type Classified =
        * addressed to the bot: nobody the directory can check, so it gets ANONYMOUS_REPLY, never an analysis.
        */
       anonymous?: true;
+      /** The sender's own words are emoji alone (isEmojiOnly: "👍"), not a forward: a reaction like a sticker. */
+      emojiOnly?: true;
     }
   | { kind: 'callback'; chatKey: string; query: CallbackQuery };
 
@@ -144,18 +147,30 @@ function originNameOf(origin: MessageOrigin): string {
 }
 
 /**
- * What an addressed message answers, as the first lines of its request (`В ответ на сообщение от <author>:\n…`):
- * the part it quotes (`quote.text`, Bot API TextQuote; also from another chat, `external_reply`), or in groups the
- * words of the replied-to message (`reply_to_message` text or caption): a colleague's question the bot is called
- * on (`@bot` as a reply to it). Undefined without a reply; for a reply to the bot's own message without a quote (the
- * conversation holds it); for a replied message without words (the service message opening a forum topic, which
- * every topic message replies to); and in a private chat without a quote (the user's earlier messages there
- * already went to the secretary).
+ * Whether the words of the bot's own message `replied`, which `message` replies to, go in front of its request: the
+ * channel knows which of its messages were answers, and which a clarifying question asked of this sender.
  */
-export function replyContextOf(message: Message, me: UserFromGetMe | undefined): string | undefined {
+export type BotWordsKept = (message: Message, replied: Message) => boolean;
+
+/**
+ * What an addressed message answers, as the first lines of its request (`В ответ на сообщение от <author>:\n…`):
+ * the part it quotes (`quote.text`, Bot API TextQuote; also from another chat, `external_reply`), or the words of the
+ * replied-to message (`reply_to_message` text or caption): in groups a colleague's question the bot is called on
+ * (`@bot` as a reply to it), and in any chat the bot's own answer that a follow-up refers to ("а за ноябрь такую же
+ * можно?"), when `keepsBotWords` says so (not a clarifying question of this sender: the secretary joins the answer to
+ * it). Undefined without a reply; for a replied message without words (the service message opening a forum topic,
+ * which every topic message replies to); and in a private chat for someone else's message without a quote (the
+ * user's earlier messages there already went to the secretary).
+ */
+export function replyContextOf(
+  message: Message,
+  me: UserFromGetMe | undefined,
+  keepsBotWords?: BotWordsKept,
+): string | undefined {
   const m = message as ReplyFields;
   const toBot = m.reply_to_message?.from?.id !== undefined && m.reply_to_message.from.id === me?.id;
-  const words = m.quote?.text?.trim() || repliedWordsOf(message, toBot);
+  const botWords = toBot && !!keepsBotWords && keepsBotWords(message, m.reply_to_message!);
+  const words = m.quote?.text?.trim() || repliedWordsOf(message, toBot, botWords);
   if (!words) return undefined;
   const author = replyAuthorOf(m, toBot);
   return `В ответ на сообщение${author ? ` от ${author}` : ''}:\n${words}`;
@@ -167,11 +182,18 @@ type ReplyFields = {
   quote?: { text?: string };
 };
 
-/** The words of the replied-to message, in groups only and not the bot's own (see replyContextOf). */
-function repliedWordsOf(message: Message, toBot: boolean): string | undefined {
+/**
+ * Characters of the bot's own answer put in front of a follow-up at most (its first sentences: what it was about),
+ * so that a long answer does not bury the follow-up's own words.
+ */
+export const BOT_WORDS_MAX_CHARS = 1000;
+
+/** The words of the replied-to message: a colleague's in groups, the bot's own where kept (see replyContextOf). */
+function repliedWordsOf(message: Message, toBot: boolean, botWords: boolean): string | undefined {
   const replied = (message as ReplyFields).reply_to_message;
-  if (!replied || toBot || message.chat.type === 'private') return undefined;
-  return ownTextOf(replied)?.trim();
+  if (!replied || (toBot ? !botWords : message.chat.type === 'private')) return undefined;
+  const words = ownTextOf(replied)?.trim();
+  return toBot && words ? cutText(words, BOT_WORDS_MAX_CHARS, { marker: ' […]' }) : words;
 }
 
 /** Who wrote what a reply answers: the replied-to message's sender, the bot, or the origin of an external reply. */
@@ -256,7 +278,11 @@ function anonymousOf(message: Message, me: UserFromGetMe | undefined): Classifie
 }
 
 /** Step "classify": what to do with one update (see Classified). */
-export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): Classified {
+export function classifyUpdate(
+  update: Update,
+  me: UserFromGetMe | undefined,
+  keepsBotWords?: BotWordsKept,
+): Classified {
   if ('callback_query' in update) {
     const query = update.callback_query;
     return { kind: 'callback', chatKey: String(query.message?.chat.id ?? query.from.id), query };
@@ -272,9 +298,34 @@ export function classifyUpdate(update: Update, me: UserFromGetMe | undefined): C
   if (!addressed) return { kind: 'ignore', reason: 'group_not_mentioned' };
   if (isOtherBotsCommand(text, me)) return { kind: 'ignore', reason: 'other_bot_command' };
   const words = requestTextOf(message, text);
-  const context = replyContextOf(message, me);
+  const context = replyContextOf(message, me, keepsBotWords);
   const request = context ? [context, words].filter(Boolean).join('\n') : words;
-  return { kind: 'message', chatKey: String(message.chat.id), message, text: request };
+  return {
+    kind: 'message',
+    chatKey: String(message.chat.id),
+    message,
+    text: request,
+    ...(isOwnEmojiOnly(message, text) && { emojiOnly: true as const }),
+  };
+}
+
+/** The sender's own words (`text`, mention removed) are emoji alone, in a message that is no forward and has no media. */
+const isOwnEmojiOnly = (message: Message, text: string | undefined): boolean =>
+  isEmojiOnly(text) && forwardOriginOf(message) === undefined && !hasCaptionedMedia(message);
+
+/**
+ * Whether `text` is emoji alone ("👍", "🙏🏻", "👍👍", "❤️‍🔥", a flag): Extended_Pictographic characters (Unicode
+ * UTS #51) with their skin-tone modifiers, ZWJ and presentation selectors, or regional indicators, and white space;
+ * no letter, digit or punctuation. Clients show such a message big, but the Bot API delivers it as plain `text`, not
+ * as a `sticker`. A keycap ("1️⃣", an answer to a numbered question) keeps its digit, so it is not.
+ */
+export function isEmojiOnly(text: string | undefined): boolean {
+  if (!text?.trim()) return false;
+  const rest = text.replace(
+    /\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\u200D|\uFE0E|\uFE0F|\s/gu,
+    '',
+  );
+  return rest === '' && /[\p{Extended_Pictographic}\p{Regional_Indicator}]/u.test(text);
 }
 
 /**
