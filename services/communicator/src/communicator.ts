@@ -172,7 +172,7 @@ export function createCommunicator(config: Config, options: CommunicatorOptions)
       email?.lease.start();
       telegram?.lease.start();
     },
-    closers: closersOf(shared.audit, [email?.lease, telegram?.lease], [mail.sendMailer, mail.webhookMailer]),
+    closers: closersOf(shared.audit, [email?.lease, telegram?.lease], [mail.sendMailer]),
   };
 }
 
@@ -181,13 +181,15 @@ function secretaryTarget(config: Config): { baseURL: string; apiKey?: string } {
   return { baseURL: config.secretaryUrl!, apiKey: config.secretaryApiKey ?? serviceKeyToSend(config.apiKeys) };
 }
 
-/** The mail side: SMTP for POST /send and for webhook replies, the one mail pipeline, and the POST /test dry run. */
+/** The mail side: SMTP for POST /send and for replies, the one mail pipeline, and the POST /test dry run. */
 type MailIntake = {
   emailConfig?: EmailSettings;
-  /** The mailer of POST /send (the email channel's SMTP settings); undefined when the email channel is off. */
+  /**
+   * The one mailer: POST /send, replies to mail (IMAP or webhooks) and dry runs. The email channel's SMTP settings,
+   * or SMTP_USER and SMTP_PASSWORD alone (an outbound-only install: mailing-list actions, webhook intake); undefined
+   * without either.
+   */
   sendMailer?: SmtpMailer;
-  /** The mailer of webhook replies when there is no email channel (SMTP_* alone). */
-  webhookMailer?: SmtpMailer;
   pipeline?: MailPipeline;
   dryRun?: MailDryRun;
   webhooks: WebhookSettings;
@@ -207,13 +209,11 @@ function createMailIntake(config: Config, shared: Shared): MailIntake {
       'TRUSTED_AUTHSERV_ID is not set: no mail counts as authenticated, so mail gets replies only and triggers ' +
         'no Jira task, colleague or mailing-list action (set it to your receiving server, e.g. mx.yandex.ru)',
     );
-  const sendMailer = emailConfig ? createSmtpMailer(emailConfig) : undefined;
   const webhooks = webhookSettings(config);
-  const webhooksOn = !!(webhooks.mailgun || webhooks.sendgrid || webhooks.ses);
-  const replySmtp = emailConfig ?? (webhooksOn ? smtpSettings(config) : undefined);
-  const webhookMailer = !sendMailer && replySmtp ? createSmtpMailer(replySmtp) : undefined;
-  const mailer = sendMailer ?? webhookMailer;
-  if (!replySmtp || !mailer) return { emailConfig, sendMailer, webhookMailer, webhooks };
+  const replySmtp = emailConfig ?? smtpSettings(config);
+  const sendMailer = replySmtp ? createSmtpMailer(replySmtp) : undefined;
+  const mailer = sendMailer;
+  if (!replySmtp || !mailer) return { emailConfig, sendMailer, webhooks };
   const pipeline = createMailPipeline({
     settings: {
       companyDomains: companyDomainsOf(config),
@@ -230,7 +230,7 @@ function createMailIntake(config: Config, shared: Shared): MailIntake {
     limitPerKeyPerMinute: config.testRateLimitPerKeyPerMinute,
     ...shared,
   });
-  return { emailConfig, sendMailer, webhookMailer, pipeline, dryRun, webhooks };
+  return { emailConfig, sendMailer, pipeline, dryRun, webhooks };
 }
 
 /** What every channel's poller lease shares: the secretary's lease API, this replica's id, the timing. */

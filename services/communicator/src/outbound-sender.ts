@@ -17,7 +17,8 @@ const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
  * action worker) end the action as skipped at once instead of retrying. The message names the keys to set.
  */
 export function channelNotConfigured(channel: 'email' | 'tg'): AppError {
-  const keys = channel === 'email' ? 'IMAP_USER and IMAP_PASSWORD (or SMTP_*)' : 'TELEGRAM_BOT_TOKEN';
+  const keys =
+    channel === 'email' ? 'IMAP_USER and IMAP_PASSWORD, or SMTP_USER and SMTP_PASSWORD' : 'TELEGRAM_BOT_TOKEN';
   return new AppError('channel_not_configured', 501, `Channel '${channel}' is not configured: set ${keys}`, {
     details: { channel },
     retryable: false,

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startFakeTelegram } from '@workemon/testkit/fake-telegram';
-import { startSmtpSink } from '@workemon/testkit/smtp-sink';
+import { smtpSinkEnv, startSmtpSink } from '@workemon/testkit/smtp-sink';
 import { startFakeSecretary } from './fake-secretary.js';
 import { SERVICE_AUTH, openapi, startCommunicator, waitUntil } from './harness.js';
 
@@ -117,6 +117,29 @@ describe('POST /send', () => {
       message: "Channel 'tg' is not configured: set TELEGRAM_BOT_TOKEN",
       statusCode: 501,
     });
+  });
+
+  it('SMTP_USER and SMTP_PASSWORD without a mailbox to read: POST /send delivers by mail, no 501', async () => {
+    // Before, SMTP alone served webhook replies only, and POST /send answered 501 asking for "SMTP_*".
+    const sink = await startSmtpSink();
+    const secretary = await startFakeSecretary();
+    open.push(sink, secretary);
+    const c = await startCommunicator({ secretaryUrl: secretary.url, env: smtpSinkEnv(sink) });
+    open.push(c);
+    const sent = checked(
+      'send',
+      await request(c.app)
+        .post('/send')
+        .set(SERVICE_AUTH)
+        .send({ channel: 'email', to: 'payments-team@example.test', subject: 'Запрос', text: 'Нужна выгрузка.' }),
+    );
+    expect(sent.status).toBe(200);
+    const [mail] = await sink.waitForMails(1);
+    expect(mail!.envelope.to).toEqual(['payments-team@example.test']);
+    expect(mail!.parsed.text?.trim()).toBe('Нужна выгрузка.');
+    // Telegram stays off: its 501 names what to set, as before.
+    const off = await request(c.app).post('/send').set(SERVICE_AUTH).send({ channel: 'tg', to: '1', text: 'x' });
+    expect(off.status).toBe(501);
   });
 
   it('maps a Telegram rejection to 400 and an SMTP outage to 503', async () => {
