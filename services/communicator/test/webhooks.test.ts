@@ -854,6 +854,11 @@ describe('webhooks not configured', () => {
     );
     const ses = await post(s, '/webhook/ses', snsBody({ Type: 'Notification' }));
     expect([mg.status, sg.status, ses.status]).toEqual([501, 501, 501]);
+    // Keyless callers from the internet learn no configuration key (the log names it for the operator).
+    for (const r of [mg, sg, ses]) {
+      expect(r.body.message).toMatch(/^The (mailgun|sendgrid|ses) webhook is not enabled on this server$/);
+      expect(JSON.stringify(r.body)).not.toMatch(/MAILGUN|SENDGRID|SES_|SMTP|_KEY|SECRET/);
+    }
     expectUntouched(s);
   });
 });

@@ -137,11 +137,18 @@ function bodyBudget(budgetBytes: number, maxBytes: number): RequestHandler {
 
 const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
-/** 501 unless the provider's keys are set (`key` names them) and SMTP is there for replies. */
+/**
+ * 501 unless the provider's keys are set (`key` names them) and SMTP is there for replies. These routes face the
+ * internet and their callers carry no key: the answer says only that the webhook is not enabled, so a scanner learns
+ * no configuration key; the operator's explanation (which keys to set) goes to the log.
+ */
 function requireConfigured(webhooks: Webhooks, provider: Provider, on: boolean, key: string): void {
-  if (!on) throw new AppError('not_configured', 501, `The ${provider} webhook is not configured (${key})`);
-  if (!webhooks.pipeline)
-    throw new AppError('not_configured', 501, `Replies need SMTP: set SMTP_USER and SMTP_PASSWORD (or IMAP_USER)`);
+  const missing = !on ? `set ${key}` : !webhooks.pipeline ? 'replies need SMTP: set SMTP_USER and SMTP_PASSWORD' : '';
+  if (!missing) return;
+  webhooks.logger.warn(`a ${provider} webhook call came, but the webhook is not enabled (${missing})`, {
+    webhook: { provider },
+  });
+  throw new AppError('not_configured', 501, `The ${provider} webhook is not enabled on this server`);
 }
 
 /** Records keys as handled; a failure is logged (the mail itself is done, a retry is answered idempotently). */
