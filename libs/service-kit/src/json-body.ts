@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import bytes from 'bytes';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { errors } from './errors.js';
+import { AppError, errors } from './errors.js';
 import { getRequestId, runWithRequestId } from './request-context.js';
 
 /**
@@ -35,12 +35,25 @@ export function parseJsonBody(raw: string): unknown {
   const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   if (text.length === 0) return {};
   const first = text[0] === '{' || text[0] === '[' ? text[0] : firstNonWhitespace(text);
-  if (first !== '{' && first !== '[') throw errors.invalidJson();
+  if (first !== '{' && first !== '[') throw scalarOrInvalid(text);
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw errors.invalidJson();
   }
+}
+
+/**
+ * The 400 for a body body-parser's strict mode refuses at its first byte: well-formed JSON that is a scalar at the top
+ * (`null`, `1`, `"text"`) is told so ("must be a JSON object"), anything else is not valid JSON. Both `invalid_json`.
+ */
+function scalarOrInvalid(text: string): AppError {
+  try {
+    JSON.parse(text);
+  } catch {
+    return errors.invalidJson();
+  }
+  return new AppError('invalid_json', 400, 'Request body must be a JSON object');
 }
 
 /** Whether the request carries a body at all (type-is `hasBody`: a Transfer-Encoding, or a numeric Content-Length). */

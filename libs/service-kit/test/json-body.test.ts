@@ -165,9 +165,11 @@ describe('JSON request bodies', () => {
     for (const text of ['{"a":', '"just a string"', '123', 'true', '  \n ', 'null']) {
       const res = await request(app).post('/echo').set('Content-Type', 'application/json').send(text);
       expect(res.status, text).toBe(400);
+      // A well-formed scalar is JSON, just not an object: told so, not called invalid.
+      const scalar = !['{"a":', '  \n '].includes(text);
       expect(res.body, text).toEqual({
         error: 'Bad Request',
-        message: 'Request body is not valid JSON',
+        message: scalar ? 'Request body must be a JSON object' : 'Request body is not valid JSON',
         statusCode: 400,
       });
       expect(res.headers['x-workemon-error-code'], text).toBe('invalid_json');
@@ -267,7 +269,8 @@ describe('parseJsonBody', () => {
     expect(parseJsonBody('')).toEqual({});
     expect(parseJsonBody('\uFEFF')).toEqual({});
     expect(parseJsonBody('\r\n[1]')).toEqual([1]);
-    expect(() => parseJsonBody('1')).toThrow('Request body is not valid JSON');
+    expect(() => parseJsonBody('1')).toThrow('Request body must be a JSON object');
+    expect(() => parseJsonBody(' nul')).toThrow('Request body is not valid JSON');
     expect(() => parseJsonBody('{')).toThrow('Request body is not valid JSON');
   });
 });
