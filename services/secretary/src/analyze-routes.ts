@@ -24,6 +24,9 @@ function toAnalysisResponse(decision: Decision): AnalysisResponse {
  * keys come from the messages themselves), admin keys and anonymous callers of the keyless loopback mode share
  * one namespace (undefined), as before. docs/secretary.md, "Conversations belong to their client key".
  */
+/** Control characters (Unicode Cc: C0 with the line breaks, DEL, C1): never part of an id or key. */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
 export function clientKeyIdOf(principal: Principal | undefined): string | undefined {
   return principal?.keyClass === 'client' && !principal.anonymous ? principal.keyId : undefined;
 }
@@ -46,6 +49,14 @@ function toInput(fields: AnalyzeRequest, principal: Principal | undefined): Anal
   // The schema allows any non-empty string; whitespace alone is no request either.
   if (fields.request.trim() === '') throw errors.invalidParameter('request', 'must not be empty');
   if (fields.username.trim() === '') throw errors.invalidParameter('username', 'must not be empty');
+  // Keys, not text: a line break or other control character can never be part of a Message-ID (RFC 5322 §3.6.4) or a
+  // chat key, and refusing it here keeps it from being stored and from reaching a header later.
+  for (const [name, value] of [
+    ['message_id', fields.message_id],
+    ['thread_key', fields.thread_key],
+  ] as const)
+    if (value !== undefined && CONTROL_CHARACTER.test(value))
+      throw errors.invalidParameter(name, 'must not contain line breaks or other control characters');
   return {
     channel: fields.channel,
     username: fields.username.trim(),

@@ -515,6 +515,22 @@ describe('analyze: 400 rules change nothing', () => {
       "Parameter 'username' must be a string",
     ],
     [
+      'a line break in thread_key (a header to be)',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .send({ channel: 'email', username: 'a@x.test', request: 'r', thread_key: '<a@b>\r\nBcc: x@evil.example' }),
+      "Parameter 'thread_key' must not contain line breaks or other control characters",
+    ],
+    [
+      'a line break in message_id',
+      () =>
+        keyed(secretary.url)
+          .post('/analyze-request')
+          .send({ channel: 'direct', username: 'u', request: 'r', message_id: 'id\nX-Injected: 1' }),
+      "Parameter 'message_id' must not contain line breaks or other control characters",
+    ],
+    [
       'body not JSON',
       () => keyed(secretary.url).post('/analyze-request').set('Content-Type', 'application/json').send('{"channel":'),
       'Request body is not valid JSON',
