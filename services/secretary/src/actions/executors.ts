@@ -330,12 +330,16 @@ export function classifyFailure(err: unknown): FailureClass {
   return { transient: true, reason: err instanceof Error ? err.message : String(err) };
 }
 
-// Direct (REST) callers get no later message: point them at the execution log.
+/**
+ * Where the requester learns the outcome. Mail and Telegram get a later message; a direct (REST) caller does not, so
+ * its person is given the request's number, by which an operator finds the row in the action log (`GET
+ * /action-executions?analysis_id=…`, an admin route). The text is for a person: no API path, and no number for a dry
+ * run, which stores no analysis (`analysisId` 0 or absent).
+ */
 function whereToLook(channel: Channel, analysisId: number | null | undefined, what: string): string {
   if (channel !== 'direct') return `о ${what} сообщу отдельным сообщением`;
-  return `${what === 'результате' ? 'результат' : 'решение'} — в журнале действий (GET /action-executions${
-    analysisId == null ? '' : `?analysis_id=${analysisId}`
-  })`;
+  const subject = what === 'результате' ? 'результат' : 'решение';
+  return `${subject} можно узнать у администратора Workemon${analysisId ? ` по номеру запроса №${analysisId}` : ''}`;
 }
 
 export function pendingNotice(action: ExecutableAction, channel: Channel, analysisId?: number | null): string {
