@@ -72,6 +72,7 @@ function toInput(fields: AnalyzeRequest, principal: Principal | undefined): Anal
       ? { principal: 'client' }
       : {
           principal: principal?.anonymous ? undefined : principal?.keyClass,
+          ...(principal && !principal.anonymous && { keyName: principal.name }),
           senderAuthentication: fields.sender_authentication,
           telegramUserId: fields.telegram_user_id,
         },

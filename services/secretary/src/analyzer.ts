@@ -61,6 +61,8 @@ export type AnalyzerOptions = {
   history: HistoryWriteRepository;
   logger: Logger;
   unknownUserPolicy: UnknownUserPolicy;
+  /** CLIENT_KEY_USERNAMES (sender-trust.ts); absent: every client key vouches for any username. */
+  clientKeyUsernames?: ReadonlyMap<string, ReadonlySet<string> | '*'>;
   /** COMPANY_DOMAINS; empty: the domains of the directory employees' emails. */
   companyDomains?: readonly string[];
   clarificationTtlMs: number;
@@ -187,6 +189,7 @@ export function createAnalyzer(options: AnalyzerOptions) {
       claims: input.claims ?? {},
       unknownUserPolicy: options.unknownUserPolicy,
       companyDomains,
+      clientKeyUsernames: options.clientKeyUsernames,
     });
     const identity = {
       department: employee?.employee.department ?? UNKNOWN,

@@ -50,6 +50,7 @@ type AnalyzerDeps = Pick<
   | 'analyst'
   | 'logger'
   | 'unknownUserPolicy'
+  | 'clientKeyUsernames'
   | 'companyDomains'
   | 'clarificationTtlMs'
   | 'maxClarifications'
@@ -116,6 +117,7 @@ export function buildApp(deps: SecretaryDeps): Express {
     history,
     logger: deps.logger,
     unknownUserPolicy: deps.unknownUserPolicy,
+    clientKeyUsernames: deps.clientKeyUsernames,
     companyDomains: deps.companyDomains,
     clarificationTtlMs: deps.clarificationTtlMs,
     maxClarifications: deps.maxClarifications,

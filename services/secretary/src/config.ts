@@ -70,6 +70,9 @@ const schema = serviceEnvSchema({
     'reply-only',
     'Senders not in the directory: reply-only (answered, no side-effect action), allow (actions too), reject (403)',
   ),
+  CLIENT_KEY_USERNAMES: env.list(
+    'Usernames each client key (API_KEYS name) may vouch for on the direct channel: `name=user1|user2` entries, comma-separated; `name=*` any; a key without an entry vouches for any username (an integration that signs its users in)',
+  ),
   COMPANY_DOMAINS: env.list(
     "Mail domains of the company (subdomains included); unset: the domains of the directory employees' emails",
   ),
@@ -124,7 +127,37 @@ export type Config = ServiceConfig<ParsedEnv> & {
   systemAnalystApiKey?: string;
   /** Jira, ACTION_POLICY, the approver chat and the action worker's timing (actions/action-policy.ts). */
   actions: ActionSettings;
+  /** CLIENT_KEY_USERNAMES, parsed (clientKeyUsernamesOf). */
+  clientKeyBindings: ClientKeyUsernames;
 };
+
+/**
+ * The usernames a client key (its API_KEYS name) may vouch for on the direct channel, lower case, or `*` for any.
+ * A key with no entry vouches for any username (docs/actions.md, "Who may trigger an action").
+ */
+export type ClientKeyUsernames = ReadonlyMap<string, ReadonlySet<string> | '*'>;
+
+/**
+ * CLIENT_KEY_USERNAMES entries (`name=user1|user2`, `name=*`) to a map; each problem (a malformed entry, a name twice,
+ * a name no API_KEYS entry has: a typo would leave the key unbound) goes to `problems`, naming the key and entry.
+ */
+export function clientKeyUsernamesOf(
+  entries: readonly string[],
+  clientKeyNames: readonly string[],
+  problems: string[],
+): ClientKeyUsernames {
+  const bound = new Map<string, ReadonlySet<string> | '*'>();
+  for (const [i, entry] of entries.entries()) {
+    const match = /^([^=\s]+)=(.+)$/.exec(entry.trim());
+    const usernames = match?.[2]!.split('|').map((u) => u.trim().toLowerCase()) ?? [];
+    const where = `CLIENT_KEY_USERNAMES: entry ${i + 1}`;
+    if (!match || usernames.some((u) => !u)) problems.push(`${where} must be name=user1|user2 or name=*`);
+    else if (bound.has(match[1]!)) problems.push(`${where} names the key '${match[1]}' a second time`);
+    else if (!clientKeyNames.includes(match[1]!)) problems.push(`${where}: no API_KEYS entry is named '${match[1]}'`);
+    else bound.set(match[1]!, usernames.includes('*') ? '*' : new Set(usernames));
+  }
+  return bound;
+}
 
 /** RFC 6750 §2.1 `b64token`: what a bearer key may hold. */
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -202,6 +235,11 @@ export function loadConfig(source: Env): Config {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
   }
+  const clientKeyBindings = clientKeyUsernamesOf(
+    parsed.CLIENT_KEY_USERNAMES,
+    config.apiKeys.client.map((e) => e.name),
+    problems,
+  );
   if (problems.length || !actions) throw new ConfigError(problems);
   // `npm run migrate` runs in services/secretary while `npm start` runs at the repository root: a relative
   // PGLITE_DIR means relative to where npm was invoked (INIT_CWD), so both reach the same database.
@@ -214,6 +252,7 @@ export function loadConfig(source: Env): Config {
     databaseUrl,
     guesserApiKey,
     systemAnalystApiKey,
+    clientKeyBindings,
   };
 }
 

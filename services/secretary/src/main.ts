@@ -75,6 +75,15 @@ logger.info(
   }`,
 );
 
+// A client key without a CLIENT_KEY_USERNAMES entry vouches for every username on the direct channel: right for an
+// integration that signs its users in, wrong for a key handed to a person. Said once, by name (never the key).
+const unbound = config.apiKeys.client.map((e) => e.name).filter((name) => !config.clientKeyBindings.has(name));
+if (unbound.length)
+  logger.warn(
+    `client keys ${unbound.join(', ')} may act in any employee's name on the direct channel (no CLIENT_KEY_USERNAMES ` +
+      'entry): bind a key given to a person to its usernames, e.g. CLIENT_KEY_USERNAMES=bob=ivanov',
+  );
+
 // The LLM services already retry their providers; one retry here covers a restarting instance.
 const upstream = { metrics, logger, maxRetries: 1 };
 const app = buildApp({
@@ -96,6 +105,7 @@ const app = buildApp({
   auth,
   approverTelegramUserIds: config.approverTelegramUserIds,
   unknownUserPolicy: config.unknownUserPolicy,
+  clientKeyUsernames: config.clientKeyBindings,
   companyDomains: config.companyDomains,
   clarificationTtlMs: config.clarificationTtl,
   maxClarifications: config.maxClarifications,

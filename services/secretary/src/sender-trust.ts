@@ -18,6 +18,8 @@ export type SenderClaims = {
   senderAuthentication?: { verified: boolean; method: string; reason: string };
   /** tg: the numeric user id from the Bot API. */
   telegramUserId?: string;
+  /** The caller's key name (API_KEYS `name:key`; never the key), for the direct channel's vouching. */
+  keyName?: string;
 };
 
 /**
@@ -35,6 +37,11 @@ export type SenderTrust = {
   method: TrustMethod;
   /** Operator-facing explanation (never shown to the sender). */
   detail: string;
+  /**
+   * direct: the name of the API key that vouched for the username (`portal`, the `name:key` name; never the key).
+   * Messages to colleagues and lists name it, so a request made in someone's name can be traced to the key.
+   */
+  vouchedBy?: string;
 };
 
 /** The domain part of an address, lower case ('' when there is none). */
@@ -61,7 +68,8 @@ const METHODS_FROM_MAIL = new Set(['dkim', 'spf', 'dmarc']);
  *   with `verified: true` (its DMARC-aligned reading of the trusted Authentication-Results header);
  * - tg: authenticated only when a service principal passes `telegram_user_id` and it equals the directory's
  *   `telegram_id` of the employee (an unknown user's id proves only that id);
- * - direct: the caller's API key (any class) vouches for the username; with no keys configured nobody does.
+ * - direct: the caller's API key vouches for the username; a client key bound to usernames (CLIENT_KEY_USERNAMES)
+ *   only for those; with no keys configured nobody does.
  * Claims from any other caller are ignored: a client key cannot make mail look signed.
  */
 export function assessSenderTrust(input: {
@@ -72,44 +80,23 @@ export function assessSenderTrust(input: {
   unknownUserPolicy: UnknownUserPolicy;
   /** COMPANY_DOMAINS, or (unset) the domains of the directory's employees. */
   companyDomains: readonly string[];
+  /** CLIENT_KEY_USERNAMES: the usernames a bound client key may vouch for; absent: every key vouches for any. */
+  clientKeyUsernames?: ReadonlyMap<string, ReadonlySet<string> | '*'>;
 }): SenderTrust {
   const { channel, employee, claims } = input;
-  const fromService = claims.principal === 'service';
-  let authenticated = false;
-  let method: TrustMethod = 'none';
-  let detail: string;
-  if (channel === 'email') {
-    const claim = claims.senderAuthentication;
-    if (!fromService) detail = 'sender_authentication is honoured only from a service key (the communicator)';
-    else if (!claim) detail = 'the communicator sent no sender_authentication';
-    else {
-      authenticated = claim.verified;
-      method = claim.verified && METHODS_FROM_MAIL.has(claim.method) ? (claim.method as TrustMethod) : 'none';
-      detail = claim.reason;
-    }
-  } else if (channel === 'tg') {
-    const id = claims.telegramUserId;
-    if (!fromService) detail = 'telegram_user_id is honoured only from a service key (the communicator)';
-    else if (!id) detail = 'the communicator sent no telegram_user_id';
-    else if (!employee) {
-      authenticated = true;
-      detail = `Telegram user id ${id}, not in the directory`;
-    } else if (!employee.employee.telegram_id) {
-      detail = `the directory has no telegram_id for ${employee.employee.username}`;
-    } else if (employee.employee.telegram_id !== id) {
-      detail = `Telegram user id ${id} is not the directory's telegram_id of ${employee.employee.username}`;
-    } else {
-      authenticated = true;
-      detail = `Telegram user id ${id} matches the directory`;
-    }
-    if (authenticated) method = 'telegram_id';
-  } else if (claims.principal) {
-    authenticated = true;
-    method = 'api_key';
-    detail = `vouched for by a ${claims.principal} key`;
-  } else {
-    detail = 'no API key vouches for the username (no keys are configured)';
-  }
+  const verdict: Verdict =
+    channel === 'email'
+      ? mailVerdict(claims)
+      : channel === 'tg'
+        ? telegramVerdict(claims, employee)
+        : claims.principal
+          ? vouchingOf(claims, input.sender, input.clientKeyUsernames)
+          : {
+              authenticated: false,
+              method: 'none',
+              detail: 'no API key vouches for the username (no keys are configured)',
+            };
+  const { authenticated, method, detail, vouchedBy } = verdict;
   return {
     known: !!employee,
     authenticated,
@@ -117,6 +104,64 @@ export function assessSenderTrust(input: {
     unknownAllowed: input.unknownUserPolicy === 'allow',
     method,
     detail,
+    ...(vouchedBy && { vouchedBy }),
+  };
+}
+
+/** How one channel's claims were weighed: SenderTrust's `authenticated`, `method`, `detail` and `vouchedBy`. */
+type Verdict = { authenticated: boolean; method: TrustMethod; detail: string; vouchedBy?: string };
+
+/** email: the communicator's (a service key's) DMARC-aligned reading of the trusted Authentication-Results. */
+function mailVerdict(claims: SenderClaims): Verdict {
+  const claim = claims.senderAuthentication;
+  if (claims.principal !== 'service')
+    return {
+      authenticated: false,
+      method: 'none',
+      detail: 'sender_authentication is honoured only from a service key (the communicator)',
+    };
+  if (!claim) return { authenticated: false, method: 'none', detail: 'the communicator sent no sender_authentication' };
+  const method = claim.verified && METHODS_FROM_MAIL.has(claim.method) ? (claim.method as TrustMethod) : 'none';
+  return { authenticated: claim.verified, method, detail: claim.reason };
+}
+
+/** tg: the Bot API user id the communicator (a service key) passes, against the directory's telegram_id. */
+function telegramVerdict(claims: SenderClaims, employee: ResolvedEmployee | undefined): Verdict {
+  const id = claims.telegramUserId;
+  const refused = (detail: string): Verdict => ({ authenticated: false, method: 'none', detail });
+  if (claims.principal !== 'service')
+    return refused('telegram_user_id is honoured only from a service key (the communicator)');
+  if (!id) return refused('the communicator sent no telegram_user_id');
+  if (!employee)
+    return { authenticated: true, method: 'telegram_id', detail: `Telegram user id ${id}, not in the directory` };
+  const { telegram_id: known, username } = employee.employee;
+  if (!known) return refused(`the directory has no telegram_id for ${username}`);
+  if (known !== id) return refused(`Telegram user id ${id} is not the directory's telegram_id of ${username}`);
+  return { authenticated: true, method: 'telegram_id', detail: `Telegram user id ${id} matches the directory` };
+}
+
+/**
+ * The direct channel: whether the caller's key vouches for `sender`. Any key does, except a client key bound to
+ * usernames (CLIENT_KEY_USERNAMES) for a username not among them.
+ */
+function vouchingOf(
+  claims: SenderClaims,
+  sender: string,
+  clientKeyUsernames: ReadonlyMap<string, ReadonlySet<string> | '*'> | undefined,
+): Verdict {
+  const key = `${claims.principal} key${claims.keyName ? ` '${claims.keyName}'` : ''}`;
+  const bound = claims.principal === 'client' && claims.keyName ? clientKeyUsernames?.get(claims.keyName) : undefined;
+  if (bound && bound !== '*' && !bound.has(sender.toLowerCase()))
+    return {
+      authenticated: false,
+      method: 'none',
+      detail: `the ${key} vouches only for its own usernames (CLIENT_KEY_USERNAMES), not for this one`,
+    };
+  return {
+    authenticated: true,
+    method: 'api_key',
+    detail: `vouched for by the ${key}`,
+    ...(claims.keyName && { vouchedBy: claims.keyName }),
   };
 }
 

@@ -5,6 +5,7 @@ import knexFactory from 'knex';
 import { DEFAULT_POLICY, ACTION_JIRA, ACTION_MAILING_LIST } from '../src/actions/action-policy.js';
 import { createExecutionRepository } from '../src/actions/execution-repository.js';
 import type { ResolvedEmployee } from '../src/directory-repository.js';
+import { clientKeyUsernamesOf } from '../src/config.js';
 import { assessSenderTrust, isCompanyDomain, withheldReason, type SenderClaims } from '../src/sender-trust.js';
 
 const ivanov = {
@@ -74,6 +75,45 @@ describe('assessSenderTrust', () => {
     expect(withheldReason(stranger, JIRA)).toBe('sender_unknown');
     const allowed = assess('direct', { principal: 'client' }, { employee: undefined, policy: 'allow' });
     expect(withheldReason(allowed, JIRA)).toBeUndefined();
+  });
+
+  it('direct: a client key bound by CLIENT_KEY_USERNAMES vouches only for its usernames; the key is named', () => {
+    const bindings = clientKeyUsernamesOf(['bob=Ivanov|petrov', 'portal=*'], ['bob', 'portal', 'other'], []);
+    const direct = (keyName: string, sender: string, principal: 'client' | 'admin' = 'client') =>
+      assessSenderTrust({
+        channel: 'direct',
+        sender,
+        employee: ivanov,
+        claims: { principal, keyName },
+        unknownUserPolicy: 'reply-only',
+        companyDomains: [],
+        clientKeyUsernames: bindings,
+      });
+    // Bob's own usernames, in any case: vouched, and the key's name (never the key) is kept for the messages.
+    expect(direct('bob', 'ivanov')).toMatchObject({ authenticated: true, method: 'api_key', vouchedBy: 'bob' });
+    // Anyone else's: not vouched, so no side effect (withheld as unauthenticated, a reply only).
+    const impersonation = direct('bob', 'smirnov');
+    expect(impersonation).toMatchObject({ authenticated: false, method: 'none' });
+    expect(impersonation.vouchedBy).toBeUndefined();
+    expect(impersonation.detail).toBe(
+      "the client key 'bob' vouches only for its own usernames (CLIENT_KEY_USERNAMES), not for this one",
+    );
+    expect(withheldReason(impersonation, JIRA)).toBe('sender_unauthenticated');
+    // `*` and keys without an entry vouch for anyone (an integration signing its users in); admin keys always.
+    expect(direct('portal', 'smirnov').authenticated).toBe(true);
+    expect(direct('other', 'smirnov')).toMatchObject({ authenticated: true, vouchedBy: 'other' });
+    expect(direct('bob', 'smirnov', 'admin').authenticated).toBe(true);
+  });
+
+  it('CLIENT_KEY_USERNAMES: a malformed entry, a key named twice or a name no API_KEYS entry has stops the start', () => {
+    const problems: string[] = [];
+    clientKeyUsernamesOf(['bob', 'bob=a', 'bob=b', 'eve=a', 'carl=a||b'], ['bob', 'carl'], problems);
+    expect(problems).toEqual([
+      'CLIENT_KEY_USERNAMES: entry 1 must be name=user1|user2 or name=*',
+      "CLIENT_KEY_USERNAMES: entry 3 names the key 'bob' a second time",
+      "CLIENT_KEY_USERNAMES: entry 4: no API_KEYS entry is named 'eve'",
+      'CLIENT_KEY_USERNAMES: entry 5 must be name=user1|user2 or name=*',
+    ]);
   });
 });
 

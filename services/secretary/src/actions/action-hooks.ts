@@ -163,6 +163,12 @@ export function createActionHooks(deps: ActionHooksDeps) {
     return { outcome, department, plan, withheld };
   }
 
+  /** Who asked: the directory username (else the sender), and on `direct` the key that vouched for them. */
+  function requesterOf(context: DecisionContextLike): { requester: string; vouchedBy?: string } {
+    const requester = context.employee?.employee.username ?? context.sender;
+    return context.trust?.vouchedBy ? { requester, vouchedBy: context.trust.vouchedBy } : { requester };
+  }
+
   async function onDecisionRecorded(
     trx: Knex.Transaction,
     recorded: { decision: DecisionLike; context: DecisionContextLike },
@@ -172,7 +178,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
     const enqueued = await createExecutionRepository(trx).enqueue({
       analysisId: context.analysisId,
       conversationId: context.conversationId,
-      requester: context.employee?.employee.username ?? context.sender,
+      ...requesterOf(context),
       channel: context.channel,
       // A held-back action is logged under the action that was proposed, though the answer is a reply.
       action: r.plan?.withheldReason ? r.outcome.action : decision.action,

@@ -112,6 +112,8 @@ export type EnqueueInput = {
   /** Directory username (or the sender's address / Telegram id when unknown). */
   requester: string;
   channel: Channel;
+  /** direct: the name of the API key that vouched for `requester` (SenderTrust.vouchedBy: `portal`, never the key). */
+  vouchedBy?: string;
   /** The final action (after routing rules). Reply and clarify need no execution: nothing is enqueued. */
   action: Action;
   request: string;
@@ -199,6 +201,7 @@ function executionPayload(input: EnqueueInput): ExecutionPayload {
     department: input.department ?? null,
     jira_project: input.jiraProject ?? null,
     reply: input.reply ?? { to: input.requester },
+    ...(input.vouchedBy && { vouched_by: input.vouchedBy }),
   };
 }
 

@@ -20,6 +20,11 @@ export type ExecutionPayload = {
   /** A routing rule's Jira project; wins over the department's. */
   jira_project: string | null;
   reply: ReplyTarget;
+  /**
+   * direct: the name of the API key that vouched for the requester (`portal`; never the key). A request
+   * made in someone's name reaches colleagues and lists with it, so it can be traced to the key.
+   */
+  vouched_by?: string;
 };
 
 export type ExecutionTarget =
@@ -127,9 +132,15 @@ export function checkReadiness(jira: JiraSettings, action: ExecutableAction, pay
 const clip = (text: string, maxChars: number) =>
   text.length <= maxChars ? text : `${text.slice(0, maxChars - 1).trimEnd()}…`;
 
+/** `канал direct, ключ API «portal»`: the channel, and on `direct` the key that vouched for the requester. */
+function channelOf(input: ExecutionInput, word = ''): string {
+  const key = input.payload.vouched_by;
+  return `${word}${input.channel}${key ? `, ключ API «${key}»` : ''}`;
+}
+
 function origin(input: ExecutionInput): string {
   return [
-    `Канал: ${input.channel}`,
+    `Канал: ${channelOf(input)}`,
     `Автор: ${input.requester}`,
     `Департамент: ${input.payload.department?.name ?? 'не указан'}`,
     `Workemon: действие №${input.id}`,
@@ -140,7 +151,7 @@ function origin(input: ExecutionInput): string {
 function colleagueText(input: ExecutionInput): string {
   const { payload } = input;
   return [
-    `Запрос от ${input.requester} (${input.channel}) через Workemon:`,
+    `Запрос от ${input.requester} (${channelOf(input)}) через Workemon:`,
     clip(payload.request, 1800),
     ...(payload.analysis ? ['', 'Анализ:', clip(payload.analysis, 1500)] : []),
     '',
@@ -151,7 +162,7 @@ function colleagueText(input: ExecutionInput): string {
 function mailingListText(input: ExecutionInput): string {
   const { payload } = input;
   return [
-    `Запрос от ${input.requester} (канал ${input.channel}) передан Workemon в рассылку департамента.`,
+    `Запрос от ${input.requester} (${channelOf(input, 'канал ')}) передан Workemon в рассылку департамента.`,
     '',
     'Запрос:',
     payload.request,

@@ -94,6 +94,7 @@ async function startSecretaryStack(options: {
     auth: createAuthenticator(config.apiKeys),
     approverTelegramUserIds: config.approverTelegramUserIds,
     unknownUserPolicy: config.unknownUserPolicy,
+    clientKeyUsernames: config.clientKeyBindings,
     companyDomains: config.companyDomains,
     clarificationTtlMs: config.clarificationTtl,
     maxClarifications: config.maxClarifications,
@@ -178,6 +179,9 @@ beforeAll(async () => {
       // Admin keys named `admin` and `security`: approvals record the name of the key that decided.
       ADMIN_API_KEYS: 'admin:secretary-admin-key-3f9a1c7e5b2d4a60,security:security-admin-key-8c2e4a6f1b3d5e79',
       SERVICE_API_KEYS: TEST_KEY_ENV.SERVICE_API_KEYS,
+      // Two client keys: `bob` may vouch for ivanov alone, `portal` (an integration) for anyone.
+      API_KEYS: `bob:${BOB_KEY},portal:portal-client-key-1c3e5a7f9b2d4f60`,
+      CLIENT_KEY_USERNAMES: 'bob=ivanov',
       COMMUNICATOR_URL: communicator.http.url,
       JIRA_BASE_URL: jira.url,
       JIRA_EMAIL: 'bot@example.test',
@@ -240,6 +244,7 @@ async function tgAccount(username: 'ivanov' | 'petrov', id: number) {
   return { id, username: employee.telegram_username! };
 }
 
+const BOB_KEY = 'bob-client-key-5e1a9c3f7b2d4e68';
 const OPS_DUTY_CHAT = '700500300';
 const sentTo = (chat: number | string) => tg.sent.filter((m) => String(m.chat_id) === String(chat));
 
@@ -307,6 +312,31 @@ describe('actions end to end', () => {
     // Nothing more is created later.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(jira.issues.length).toBe(before + 1);
+  });
+
+  it('a client key bound to its usernames cannot act in a colleague’s name; in its own it is named to the contact', async () => {
+    await createDirectoryRepository(secretary.db.knex).upsertEmployee('sidorov', { department: 'IT Ops' });
+    const bob = { Authorization: `Bearer ${BOB_KEY}` };
+    const since = await lastId();
+    // In sidorov's name: the key does not vouch for him, so no message reaches the duty contact; a reply only.
+    const forged = await request(secretary.url).post('/analyze-request').set(bob).send({
+      channel: 'direct',
+      username: 'sidorov',
+      request: 'Передайте сотруднику сетевой группы: срочно перевести 50 000 на карту, пишет sidorov',
+    });
+    expectContract('analyzeRequestPost', forged);
+    expect(forged.body.response).toContain('не удалось подтвердить, что сообщение отправили именно вы');
+    const held = await waitForExecution(since, (e) => e.withheld_reason !== null, 'the withheld execution');
+    expect(held).toMatchObject({ requester: 'sidorov', withheld_reason: 'sender_unauthenticated' });
+    // In ivanov's own name: delivered, and the contact sees which key vouched for him.
+    await request(secretary.url).post('/analyze-request').set(bob).send({
+      channel: 'direct',
+      username: 'ivanov',
+      request: 'Передайте сотруднику сетевой группы: не работает принтер на пятом этаже',
+    });
+    const forwarded = await waitForTelegram(OPS_DUTY_CHAT, 'не работает принтер на пятом этаже', 'the contact message');
+    expect(forwarded.text).toContain('Запрос от ivanov (direct, ключ API «bob») через Workemon');
+    expect(sentTo(OPS_DUTY_CHAT).some((m) => m.text.includes('50 000'))).toBe(false);
   });
 
   it('a request for a colleague reaches the department’s Telegram contact; the user is told who has it', async () => {
