@@ -380,7 +380,7 @@ describe('trying to break our own quoted text, through the real mail path', () =
   it('sends our answer with the digest of its text, the lists, link, address, quotes and emoji intact', () => {
     expect(ourText).toBe(QUESTION);
     // MAIL_FROM carries a display name: the Message-ID's domain is its address's, with no stray '>' (was '…>>').
-    expect(ours.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}@example\.test>$/);
+    expect(ours.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}\.[0-9a-f]{8}@example\.test>$/);
     expect(ours.header('message-id')).toBe(ours.parsed.messageId);
     expect(ours.parsed.messageId!.split('.')[2]!.split('@')[0]).toBe(ownTextDigest(QUESTION));
   });

@@ -125,7 +125,7 @@ describe('replies that quote our answer without quote marks, through the real ma
   it('sends our question with a Message-ID that carries the digest of its text', () => {
     expect(ours.header('in-reply-to')).toBe(FIRST_ID);
     expect(ours.parsed.text?.trim()).toBe(QUESTION);
-    expect(ours.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}@example\.test>$/);
+    expect(ours.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}\.[0-9a-f]{8}@example\.test>$/);
     expect(ours.parsed.messageId!.split('.')[2]!.split('@')[0]).toBe(ownTextDigest(QUESTION));
   });
 
@@ -160,7 +160,7 @@ describe('replies that quote our answer without quote marks, through the real ma
       // The same conversation as the first request: the thread's root Message-ID.
       expect(calls[0]!.thread_key).toBe(FIRST_ID);
       expect(reply.parsed.text?.trim()).toBe(`Ответ на: ${want}`);
-      expect(reply.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}@example\.test>$/);
+      expect(reply.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}\.[0-9a-f]{8}@example\.test>$/);
     });
   }
 

@@ -145,7 +145,7 @@ describe('email channel', () => {
     expect(second.envelope.to).toEqual(['ivan.reply@client.test']);
     expect(second.header('in-reply-to')).toBe('<idle-1@client.test>');
     expect(second.header('references')).toBe(`${threadRoot} <earlier@client.test> <idle-1@client.test>`);
-    expect(second.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}@example\.test>$/);
+    expect(second.parsed.messageId).toMatch(/^<workemon\.[0-9a-f]{32}\.[0-9a-f]{16}\.[0-9a-f]{8}@example\.test>$/);
 
     expect(s.secretary.calls.map((c) => [c.channel, c.username, c.message_id, c.thread_key])).toEqual([
       ['email', 'ivan@client.test', '<waiting-1@client.test>', '<waiting-1@client.test>'],

@@ -13,6 +13,12 @@ describe('extractNewText keeps the author’s own lines', () => {
     'Hi team,\nBest. I need access to the Finance share\nfor Ivanov from Monday',
     'Добрый день!\nЗаявление на отпуск подписал.\nОтправлено через СЭД вчера, номер 1234.\nПрошу подтвердить получение и выдать доступ.',
     'Hello,\nThe parcel was lost.\nSent via DHL on Monday, tracking 1234.\nPlease confirm receipt and issue a replacement.',
+    // s34: thanks above the next request, and pasted content with separator-like lines.
+    'Добрый день!\nСпасибо!\nТеперь нужна такая же выгрузка по возвратам за ноябрь.',
+    'Hi,\nThanks!\nNow I need the same export for refunds in November.',
+    'Конфиг:\n\n---\nexport:\n  name: auth-b2c-daily\n\nПерезапустите выгрузку за 20.11.2026.',
+    'Схема:\n\n--\n-- Name: auth_log; Type: TABLE\n--\n\nCREATE TABLE auth_log (\n  id bigint\n);\n\nДень по Москве.',
+    'Hi,\nSent from the Android app (version 5.2.1), every top-up is declined with code 51; the web works.\nPlease export.',
   ])('%s', (body) => {
     expect(extractNewText(body)).toBe(body);
   });
@@ -23,6 +29,13 @@ describe('extractNewText keeps the author’s own lines', () => {
     ['Нужен доступ к VPN.\n\nОтправлено из мобильной Яндекс Почты', 'Нужен доступ к VPN.'],
     ['Нужен доступ к VPN.\n\nОтправлено с iPhone', 'Нужен доступ к VPN.'],
     ['Please reset my password.\n\nSent with Proton Mail secure email.', 'Please reset my password.'],
+    // s34: a thanks closing with a name and contact lines, and separators that a signature follows, still cut.
+    ['Нужен доступ к VPN.\n\nСпасибо!\nИван Петров\nОтдел продаж\n+7 900 000-00-00', 'Нужен доступ к VPN.'],
+    ['Нужен доступ к VPN.\n\n--\nИван Петров\nВедущий аналитик', 'Нужен доступ к VPN.'],
+    [
+      'Нужен доступ к VPN.\n\n-- \nSent from my Android device with K-9 Mail. Please excuse my brevity.',
+      'Нужен доступ к VPN.',
+    ],
   ])('cuts the signature of %j', (body, kept) => {
     expect(extractNewText(body).trim()).toBe(kept);
   });

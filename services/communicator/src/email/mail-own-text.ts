@@ -1,12 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
-import { addressesIn, unmarkedHistoryHeadAt } from './mail-text.js';
+import { addressesIn, bareSubject, unmarkedHistoryHeadAt } from './mail-text.js';
 
 /**
  * Our own answers quoted without '>' marks. Outlook (desktop, web, mobile; Russian and English) and some other
  * clients quote the answered mail as plain lines under a header block ("От: … Отправлено: …") or an attribution
  * line, and the author may write below it or inside it. The communicator cannot tell those lines from the author's
  * by their form, but it knows what it sent: each mail it sends carries, in its Message-ID, a digest of its text
- * (`<workemon.{32 hex of the key}.{16 hex of the text's digest}@domain>`, smtp-mailer.ts replyMessageId), and a
+ * (`<workemon.{32 hex of the key}.{16 hex of the text's digest}.{8 hex of the subject's}@domain>`, smtp-mailer.ts
+ * replyMessageId), and a
  * reply names that Message-ID in In-Reply-To or References (RFC 5322 §3.6.4). The lines of an unmarked history
  * block whose digest is that digest are our text, and only they are removed; what the author wrote above, below
  * or inside the history stays. Stateless: nothing is stored, every replica can read any reply.
@@ -19,7 +20,33 @@ export const OWN_TEXT_DIGEST_HEX = 16;
  * Our Message-ID with a text digest: `<workemon.{32 hex}.{16 hex}@domain>` (the digest is group 1). Message-IDs of
  * the older form `<workemon.{32 hex}@domain>` carry none.
  */
-const OWN_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}\.([0-9a-f]{16})@[^<>\s@]+>$/i;
+const OWN_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}\.([0-9a-f]{16})(?:\.([0-9a-f]{8}))?@[^<>\s@]+>$/i;
+
+/** Hex digits of the subject digest in our Message-IDs (32 bits: one thread's subject against another's). */
+export const OWN_SUBJECT_DIGEST_HEX = 8;
+
+/**
+ * The digest of a subject we send (`Re: Выгрузка авторизаций`): the first OWN_SUBJECT_DIGEST_HEX hex digits of
+ * SHA-256 over its bare form (mail-text.ts bareSubject: no `Re:`/`Fwd:` prefixes or gateway tags), lower case, white
+ * space and marks as digestForm leaves them. A reply whose bare subject has this digest repeats the thread's subject.
+ */
+export function ownSubjectDigest(subject: string): string {
+  const bare = digestForm(bareSubject(subject).toLowerCase());
+  return createHash('sha256').update(bare, 'utf8').digest('hex').slice(0, OWN_SUBJECT_DIGEST_HEX);
+}
+
+/**
+ * The subject digests (ownSubjectDigest) our Message-IDs among `messageIds` (In-Reply-To and References) carry, lower
+ * case, each once; [] when none is ours or none carries one (Message-IDs sent before the digest was added).
+ */
+export function ownSubjectDigestsOf(messageIds: readonly string[]): string[] {
+  const digests = new Set<string>();
+  for (const id of messageIds) {
+    const digest = OWN_MESSAGE_ID.exec(id.trim())?.[2];
+    if (digest) digests.add(digest.toLowerCase());
+  }
+  return [...digests];
+}
 
 /**
  * Every white space (`\s`: tabs, CR, LF, NBSP, …; `\p{Z}`: all Unicode space and separator characters) and every

@@ -1,5 +1,6 @@
 import { calendarText } from './calendar-text.js';
 import { tnefText } from './tnef-text.js';
+import { isOutlookMsg, outlookMsgOf } from './msg-text.js';
 import { validUtf8 } from './utf8.js';
 import {
   isEncryptedCms,
@@ -9,7 +10,13 @@ import {
   signedEntityOf,
   withEntityAsBody,
 } from './smime-content.js';
-import { namesUs, ownTextDigestsOf, withoutOwnQuotedText } from './mail-own-text.js';
+import {
+  namesUs,
+  ownSubjectDigest,
+  ownSubjectDigestsOf,
+  ownTextDigestsOf,
+  withoutOwnQuotedText,
+} from './mail-own-text.js';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
 import iconv from 'iconv-lite';
 import { createRequire } from 'node:module';
@@ -470,6 +477,8 @@ type MailContent = {
   threadSubject?: string;
   /** Whether threadSubject is Outlook's Thread-Topic (the original subject) rather than read from the history. */
   threadTopic?: boolean;
+  /** The subject digests our Message-IDs in In-Reply-To/References carry (ownSubjectDigestsOf): our replies'. */
+  ownSubjects: string[];
   text: string;
   forwards: ForwardedMail[];
   unreadable: string[];
@@ -502,9 +511,38 @@ function tnefBodyOf(content: Buffer): string | undefined {
 }
 
 /**
- * One attachment into `into`: a forward as attachment (message/rfc822, RFC 2046 §5.2.1, up to MAX_FORWARD_DEPTH):
- * its author, subject and text join the forwards; TNEF: its text, else unreadable; a picture that is not an
- * inline logo of HTML mail: unreadable; any other named attachment: listed by name only.
+ * An Outlook `.msg` attached as a file (msg-text.ts): a forward like a message/rfc822 part (its author, subject and
+ * text, read as forwardedText reads a forwarded mail's), or, when its text cannot be read, unreadable like a TNEF
+ * winmail.dat: then a mail with nothing else gets no secretary call and the polite request for text (s34 U01).
+ */
+async function readOutlookMsg(
+  content: Buffer,
+  name: string,
+  into: AttachmentContent,
+  isOwnAddress: (address: string) => boolean,
+  ownNames: readonly string[],
+): Promise<void> {
+  const msg = await outlookMsgOf(content);
+  const body = msg?.text ?? (msg?.html ? htmlToText(msg.html) : undefined);
+  if (!msg || !body?.trim()) {
+    into.unreadable.push(name);
+    return;
+  }
+  const bounded = boundedBodyText(body.replace(/\r\n/g, '\n'));
+  const isOwnAuthor = (from: string) => addressesIn(from).some(isOwnAddress) || namesUs(from, ownNames);
+  into.forwards.push({
+    from: msg.from,
+    subject: msg.subject,
+    text: forwardedText(bounded.text, isOwnAuthor, isOwnAddress),
+  });
+  into.cut ||= bounded.cut;
+}
+
+/**
+ * One attachment into `into`: a forward as attachment (message/rfc822, RFC 2046 §5.2.1, up to MAX_FORWARD_DEPTH)
+ * or an Outlook `.msg` file (readOutlookMsg): its author, subject and text join the forwards; TNEF: its text, else
+ * unreadable; a picture that is not an inline logo of HTML mail: unreadable; any other named attachment: listed by
+ * name only.
  */
 async function readAttachment(
   a: ParsedMail['attachments'][number],
@@ -525,6 +563,8 @@ async function readAttachment(
     into.cut ||= read.cut;
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
+  } else if (isOutlookMsg(type, name)) {
+    await readOutlookMsg(a.content, name, into, isOwnAddress, ownNames);
   } else if (await readContainer(a, type, name, into)) {
     // TNEF, a calendar invitation or encrypted S/MIME: read or marked unreadable (readContainer).
   } else if (SIGNATURE_TYPES.has(type)) {
@@ -739,23 +779,37 @@ export const MAX_BODY_TEXT_CHARS = 200_000;
 /** How far (characters) boundedBodyText looks for a line break to cut at. */
 const LINE_SEARCH_CHARS = 2000;
 
+/** The line that stands where headAndTail left text out. */
+export const GAP_LINE = '\n\n[…]\n\n';
+
 /**
- * A body's text cut to MAX_BODY_TEXT_CHARS: its first three quarters and its last quarter, with a line `[…]` between,
- * so the author's words are kept whether they stand above the quoted history (top posting) or below it (a reply
- * written under the quote); `cut` when anything was left out. Never splits a surrogate pair.
+ * `text` (UTF-16 code units) with its middle left out when it is longer than `keep`: its first three quarters of
+ * `keep` and its last quarter, GAP_LINE between them, so the author's words are kept whether they stand above a long
+ * block (top posting, a request above a pasted log) or below it (a reply written under the quote, a question under
+ * the log). The cuts move to a line end within `lineSearch` characters when there is one (a quote line cut in two
+ * would lose its '>' mark), else to a boundary between UTF-16 pairs: at most `keep` characters of `text` are kept,
+ * plus GAP_LINE. `text` itself when it is no longer than `keep`.
+ */
+export function headAndTail(text: string, keep: number, lineSearch = LINE_SEARCH_CHARS): string {
+  if (text.length <= keep) return text;
+  let head = Math.floor((keep * 3) / 4);
+  let tail = text.length - (keep - head);
+  const lineEnd = text.lastIndexOf('\n', head);
+  if (lineEnd > head - lineSearch) head = lineEnd;
+  else if (/[\uD800-\uDBFF]/.test(text.charAt(head - 1))) head -= 1;
+  const lineStart = text.indexOf('\n', tail);
+  if (lineStart >= 0 && lineStart < tail + lineSearch) tail = lineStart + 1;
+  else if (/[\uDC00-\uDFFF]/.test(text.charAt(tail))) tail += 1;
+  return `${text.slice(0, head)}${GAP_LINE}${text.slice(tail)}`;
+}
+
+/**
+ * A body's text cut to MAX_BODY_TEXT_CHARS by headAndTail (its first three quarters and its last quarter, a line
+ * `[…]` between); `cut` when anything was left out. Never splits a surrogate pair.
  */
 export function boundedBodyText(text: string): { text: string; cut: boolean } {
   if (text.length <= MAX_BODY_TEXT_CHARS) return { text, cut: false };
-  let head = Math.floor((MAX_BODY_TEXT_CHARS * 3) / 4);
-  let tail = text.length - (MAX_BODY_TEXT_CHARS - head);
-  // At line ends when there is one near (a quote line cut in two would lose its '>' mark), else between UTF-16 pairs.
-  const lineEnd = text.lastIndexOf('\n', head);
-  if (lineEnd > head - LINE_SEARCH_CHARS) head = lineEnd;
-  else if (/[\uD800-\uDBFF]/.test(text.charAt(head - 1))) head -= 1;
-  const lineStart = text.indexOf('\n', tail);
-  if (lineStart >= 0 && lineStart < tail + LINE_SEARCH_CHARS) tail = lineStart + 1;
-  else if (/[\uDC00-\uDFFF]/.test(text.charAt(tail))) tail += 1;
-  return { text: `${text.slice(0, head)}\n\n[…]\n\n${text.slice(tail)}`, cut: true };
+  return { text: headAndTail(text, MAX_BODY_TEXT_CHARS), cut: true };
 }
 
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
@@ -818,12 +872,27 @@ async function readContent(
   return {
     subject,
     ...(reply ? { threadSubject: topic ?? quotedSubjectOf(plainText), threadTopic: topic !== undefined } : {}),
+    ownSubjects: ownSubjectDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]),
     text,
     forwards: found.forwards,
     unreadable: pictureOnly ? [...found.unreadable, ...found.inlinePictures] : found.unreadable,
     other: found.other,
     cut: bounded.cut || found.cut || tnef.some((t) => t.cut),
   };
+}
+
+/**
+ * Whether the subject says something new (InboundMail.subjectIsNew): not empty, and not a `Re:`/`Fwd:` of the
+ * thread's subject (subjectRepeatsThread). When the mail answers one of ours, the thread's subject is our reply's,
+ * whose digest our Message-ID carries (ownSubjects, smtp-mailer.ts replyMessageId): compared exactly, for every
+ * client (Gmail, Thunderbird, Yandex, Mail.ru and Apple send no Thread-Topic and quote no Subject line), so a request
+ * written in an edited subject ("Re: и за сентябрь тоже, пожалуйста") is read (s34 S01, S02). Otherwise Outlook's
+ * Thread-Topic or the quoted history's Subject line; with none of them known, a `Re:` subject repeats the thread.
+ */
+function subjectSaysMore(content: MailContent): boolean {
+  if (!bareSubject(content.subject)) return false;
+  if (!subjectRepeatsThread(content.subject, content.threadSubject, content.threadTopic ?? true)) return true;
+  return content.ownSubjects.length > 0 && !content.ownSubjects.includes(ownSubjectDigest(content.subject));
 }
 
 /**
@@ -858,9 +927,7 @@ export async function parseInboundMail(
     from,
     replyTo,
     subject: content.subject,
-    subjectIsNew:
-      !!bareSubject(content.subject) &&
-      !subjectRepeatsThread(content.subject, content.threadSubject, content.threadTopic ?? true),
+    subjectIsNew: subjectSaysMore(content),
     text: content.text,
     forwards: content.forwards.filter((f) => f.text || f.subject),
     unreadableAttachments: content.unreadable,

@@ -1,5 +1,5 @@
-import { cutText, isAppError } from '@workemon/service-kit';
-import type { InboundMail } from './mail-parsing.js';
+import { isAppError } from '@workemon/service-kit';
+import { GAP_LINE, headAndTail, type InboundMail } from './mail-parsing.js';
 import { bareSubject, isReplySubject, type ForwardedMail } from './mail-text.js';
 
 /** Every text an employee can receive from the email channel that is not the secretary's answer: Russian, polite. */
@@ -39,9 +39,20 @@ export function refusalMessage(err: unknown): string {
 /** Appended when a request is cut to the secretary's limit. */
 export const CUT_MARKER = '\n\n[…письмо обрезано: оно длиннее, чем можно передать на обработку]';
 
-/** Cuts `text` to at most `maxChars` characters, marker included, never splitting a surrogate pair. */
+/** How far (characters) fitToLimit moves a cut to reach a line end: both cuts lose at most twice this of the room. */
+const REQUEST_LINE_SEARCH_CHARS = 60;
+
+/**
+ * `text` cut to at most `maxChars` characters (UTF-16 code units; the secretary contract's `request` maxLength,
+ * 20,000), never splitting a surrogate pair: its head and its tail kept (mail-parsing.ts headAndTail: three quarters
+ * and a quarter of the room, at line ends, GAP_LINE where the middle was), CUT_MARKER at the end. A question
+ * written under a long pasted log or blob is the request, so it reaches the secretary with the subject and the
+ * greeting above the paste (s34 L01, L03); a request above a paste keeps its place at the top.
+ */
 export function fitToLimit(text: string, maxChars: number): string {
-  return cutText(text, maxChars, { marker: CUT_MARKER, at: 'character' });
+  if (text.length <= maxChars) return text;
+  const keep = Math.max(0, maxChars - CUT_MARKER.length - GAP_LINE.length);
+  return `${headAndTail(text, keep, REQUEST_LINE_SEARCH_CHARS)}${CUT_MARKER}`.slice(0, maxChars);
 }
 
 /**

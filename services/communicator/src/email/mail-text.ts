@@ -517,6 +517,9 @@ const ATTRIBUTION = [
   // Yandex: `21.11.2026, 10:05, "Workemon" <bot@example.test>:`; Mail.ru: `Суббота, 21 ноября 2026, 10:05 +03:00 от X <x@y>:`
   /^.{0,120}\d{1,2}:\d{2}.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/,
   /^.{0,200}\sот\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
+  // Horde IMP's default `attrib_text` "Quoting %f:" (%f: the From as written, `Name <addr>`), and its German form
+  // "Zitat von %f:": no verb, no date; only with an address, so "Quoting the contract:" stays the author's.
+  /^(Quoting|Zitat von)\s.{0,300}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
 ];
 // The verb before the date and time: Roundcube (Russian) `Workemon писал 2026-11-21 10:05:`, The Bat! `Вы писали
 // 21 ноября 2026 г., 10:05:05:`, Lotus Notes `"X" <x@y> wrote on 11/21/2026 10:05:43 AM:` and `… писал(а)
@@ -659,11 +662,40 @@ function cutSignature(text: string): string {
     // So does a regards formula that opens the text with a signature under it: the whole body is a signature (an
     // Outlook automatic one under a request written in the subject). A thanks first is the author's ("Спасибо!" /
     // "Нужен доступ к Jira").
-    const opening = k === 0 && REGARDS_FORMULA.test(line) && nonEmpty.length > 1;
+    const regards = REGARDS_FORMULA.test(line);
+    const opening = k === 0 && regards && nonEmpty.length > 1;
     if ((k === 0 && !opening) || nonEmpty.length - k - 1 > 8 || !isClosing(line)) continue;
-    if (nonEmpty.slice(k + 1).every(([l]) => isSignatureLine(l))) return kept.slice(0, index).join('\n');
+    // Thanks may also open the next paragraph ("Спасибо!" / "Теперь нужна выгрузка за ноябрь."): it closes the
+    // letter only when no sentence of text follows it, only a name and contact lines.
+    const below = nonEmpty.slice(k + 1).map(([l]) => l);
+    if (below.every((l) => isSignatureLine(l) && (regards || !isTextLine(l)))) return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');
+}
+
+/** Words as a reader counts them in a line: runs of three or more letters (not initials, units or numbers). */
+const wordsIn = (line: string): number => line.match(/\p{L}{3,}/gu)?.length ?? 0;
+
+/**
+ * A line of the author's text that no signature block holds: a sentence (three or more words ending in `.`, `!`, `?`,
+ * `;`), a line that introduces what follows (two or more words and `:`, "Ещё нужно:"), a list item (`* `, `- `,
+ * `1. `), or a line of nine or more words. A name, a title, a department, a phone or an address line is none of these
+ * ("Ведущий аналитик", "Тел.: +7 (495) 123-45-67, доб. 4412", "г. Москва, ул. Тверская, д. 1").
+ */
+function isTextLine(line: string): boolean {
+  const t = line.trim();
+  const words = wordsIn(t);
+  if (/^([*•·–-]|\d{1,2}[.)])\s/.test(t) || words >= 9) return true;
+  return (/[.!?;]$/.test(t) && words >= 3) || (t.endsWith(':') && words >= 2);
+}
+
+/**
+ * A line of pasted structured content, never of a signature: indented by two or more spaces or a tab (code, YAML,
+ * a log's continuation, a table's columns), or ending or starting with code's brackets (`CREATE TABLE x (`, `{`,
+ * `);`, `}`).
+ */
+function isStructuredLine(line: string): boolean {
+  return /^(?: {2,}|\t)\S/.test(line) || /[{[(;]\s*$/.test(line) || /^\s*[)}\]]/.test(line);
 }
 
 /**
@@ -703,18 +735,24 @@ function isOwnAttribution(line: string, isOwnAddress?: (address: string) => bool
   return !!isOwnAddress && isAttribution(line) && addressesIn(line).some((a) => isOwnAddress(a));
 }
 
+/** A time of day as clients write it in attribution lines: `18:12`, `6:12`. */
+const TIME = /\b\d{1,2}:\d{2}\b/;
+
 /**
  * Whether a dated attribution line with no quote under it is a client's head, not a sentence of the author's that
  * ends in an address ("С 01.12.2026 09:00 прошу перенаправлять входящую почту с sales@example.test:", or a pasted log
  * line "2026-11-21 08:00:01 ERROR … Failed to deliver notification to ivan@example.test:"). A verb form ("On … wrote:",
- * "… пишет:") counts as it stands. The time-and-address forms (Yandex `21.11.2026, 10:05, "Workemon" <bot@…>:`, Gmail
+ * "… пишет:") counts with a time or an address in it, as every client writes it; "Клиент 20.11 в чате написал:" above
+ * the client's words is the author relaying them (s34 R01). The time-and-address forms (Yandex `21.11.2026, 10:05, "Workemon" <bot@…>:`, Gmail
  * RU `… в 10:05, Служба поддержки <bot@…>:`, Mail.ru `… 10:05 +03:00 от X <x@…>:`) only with no more than a name
  * between the time (or "от") and the address: nothing but punctuation before a bare address, at most six words
  * before one in angle brackets.
  */
 function isUnmarkedHead(line: string): boolean {
   const t = line.trim();
-  if (ATTRIBUTION[0]!.test(t) || ATTRIBUTION[1]!.test(t)) return true;
+  // Every client's verb form carries a time or an address ("20.11.2026 18:12, Workemon пишет:", "On …, 6:12 PM
+  // Workemon <bot@…> wrote:"); "Клиент 20.11 в чате написал:" has a date alone and introduces the client's words.
+  if (ATTRIBUTION[0]!.test(t) || ATTRIBUTION[1]!.test(t)) return TIME.test(t) || addressesIn(t).length > 0;
   const address = /(<[^<>\s@]+@[^<>\s@]+>|[^\s@<>]+@[^\s@<>]+)\s*:$/.exec(t);
   if (!address) return false;
   const before = t.slice(0, address.index);
@@ -842,6 +880,39 @@ function historyStart(lines: string[], dated: boolean): number {
   return outlook;
 }
 
+/** A `\` continuation: the shell's next line follows. */
+const LINE_CONTINUED = '\\';
+
+/**
+ * What a line of a shell command leaves open: LINE_CONTINUED when it ends with `\`, a here-document's delimiter
+ * (`cat <<EOF`, `<<-'END'`), else undefined.
+ */
+function shellOpening(line: string): string | undefined {
+  if (line.trimEnd().endsWith('\\')) return LINE_CONTINUED;
+  return /<<[-~]?[ \t]?(['"]?)([A-Za-z_]\w*)\1/.exec(line)?.[2];
+}
+
+/**
+ * Marks (OWN_LINE_MARK, in place) the '>' lines of a shell command copied from a terminal: bash's and sh's
+ * continuation prompt (PS2) is `> `, so the lines after one ending in `\` (`curl … \` / `> -H …`) or opening a
+ * here-document (`cat <<EOF` / `> text` / `> EOF`) start with '>' — wherever they stand, above or below the quoted
+ * history (s34 R02). The run ends at a line that leaves nothing open, at the delimiter, or at a line that is not one.
+ */
+function markShellContinuations(lines: string[]): void {
+  let open: string | undefined;
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i]!;
+    if (open === undefined || !QUOTE_LINE.test(line)) {
+      open = QUOTE_LINE.test(line) ? undefined : shellOpening(line);
+      continue;
+    }
+    lines[i] = OWN_LINE_MARK + line;
+    const content = line.replace(/^[ \t]*> ?/, '');
+    if (open === LINE_CONTINUED) open = shellOpening(content);
+    else if (content.trim() === open) open = undefined;
+  }
+}
+
 /**
  * Marks the author's own '>' lines (OWN_LINE_MARK before them) so that only the quoted previous message is dropped:
  * - `>=` lines are never quotes;
@@ -857,6 +928,7 @@ function historyStart(lines: string[], dated: boolean): number {
  */
 function markOwnQuoteLines(body: string, reply: boolean): string {
   const lines = body.split(OWN_LINE_MARK).join('').split('\n');
+  markShellContinuations(lines);
   const start = historyStart(lines, !reply);
   const ownUntil = start >= 0 ? start : reply ? 0 : lines.length;
   let textAbove = !reply && start < 0;
@@ -940,6 +1012,64 @@ function markPastedHeaderBlocks(body: string, isOwnAddress?: (address: string) =
   return changed ? lines.join('\n') : body;
 }
 
+/** How many non-empty lines below a separator signatureFollows reads before it takes them for a signature. */
+const SIGNATURE_BLOCK_LINES = 40;
+
+/**
+ * Whether a signature starts at line `i`, which email-reply-parser or SIGNATURE_START takes for a signature
+ * separator or a phone app's footer (`--`, `-- `, `---`, `==`, `__`, "Sent from …", "Отправлено с iPhone"): the line
+ * is no sentence itself (a footer names a device or an app; "Sent from the Android app (version 5.2.1), every top-up
+ * is declined with code 51; …" is the author's), and what follows it, up to the quoted history (a '>' line, an
+ * attribution, Outlook's header block, a forward's separator) or the end, is a signature block: its first line a
+ * name or contact line (no sentence, no longer than 80 characters, not an intro ending in ':') or another footer
+ * (`isStart`: "-- " / "Sent from my Android device with K-9 Mail. Please excuse my brevity."), and no line of pasted
+ * structured content (isStructuredLine) anywhere in it. `pg_dump` writes `--` around its comments and YAML starts a
+ * document with `---`: such pastes, and the author's text under them, are kept (s34 P01–P03). Past
+ * SIGNATURE_BLOCK_LINES non-empty lines, a signature as before.
+ */
+function signatureFollows(lines: string[], i: number, isStart: (line: string) => boolean): boolean {
+  const line = lines[i]!.trim();
+  if (wordsIn(line) >= 9 || /;/.test(line)) return false;
+  let seen = 0;
+  for (let j = i + 1; j < lines.length && seen < SIGNATURE_BLOCK_LINES; j += 1) {
+    const l = lines[j]!;
+    if (!l.trim()) continue;
+    if (QUOTE_LINE.test(l) || FORWARD_SEPARATOR.test(l) || unmarkedHistoryHeadAt(lines, j)) return true;
+    if (isStructuredLine(l)) return false;
+    const t = l.trim();
+    const contact = isStart(l) || (!isTextLine(t) && isSignatureLine(t) && !t.endsWith(':'));
+    if (seen === 0 && !contact) return false;
+    seen += 1;
+  }
+  return true;
+}
+
+/**
+ * Marks (OWN_LINE_MARK) the lines email-reply-parser (its signature patterns, read by running it over `body`) or
+ * SIGNATURE_START take for the start of a signature where no signature follows them (signatureFollows): both cut
+ * from such a line to the end, which lost a pasted SQL schema, a YAML config or a log and the request written under
+ * it.
+ */
+function markPastedSeparators(body: string): string {
+  const starts = new Set(
+    new EmailReplyParser()
+      .read(body)
+      .getFragments()
+      .filter((f) => f.isSignature())
+      .map((f) => f.getContent().split('\n', 1)[0]!.trim()),
+  );
+  const isStart = (line: string) => starts.has(line.trim()) || SIGNATURE_START.some((r) => r.test(line));
+  const lines = body.split('\n');
+  let changed = false;
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i]!;
+    if (!line.trim() || !isStart(line) || signatureFollows(lines, i, isStart)) continue;
+    lines[i] = OWN_LINE_MARK + line;
+    changed = true;
+  }
+  return changed ? lines.join('\n') : body;
+}
+
 /** Options of extractNewText. */
 export type NewTextOptions = {
   /**
@@ -960,18 +1090,15 @@ export type NewTextOptions = {
  * starting with '>' in the new text stay (markOwnQuoteLines says which those are).
  */
 export function extractNewText(body: string, options: NewTextOptions = {}): string {
-  const fragments = new EmailReplyParser()
-    .read(
-      cutUnmarkedHistory(
-        markPastedHeaderBlocks(
-          markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true),
-          options.isOwnAddress,
-        ),
-        options.isOwnAddress,
-        options.reply ?? true,
-      ),
-    )
-    .getFragments();
+  const prepared = cutUnmarkedHistory(
+    markPastedHeaderBlocks(
+      markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true),
+      options.isOwnAddress,
+    ),
+    options.isOwnAddress,
+    options.reply ?? true,
+  );
+  const fragments = new EmailReplyParser().read(markPastedSeparators(prepared)).getFragments();
   const kept: string[] = [];
   for (const [i, fragment] of fragments.entries()) {
     if (fragment.isQuoted() || fragment.isSignature()) continue;

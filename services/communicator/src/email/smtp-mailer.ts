@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import type nodemailerModule from 'nodemailer';
 import { AppError, errors } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
-import { ownTextDigest } from './mail-own-text.js';
+import { ownSubjectDigest, ownTextDigest } from './mail-own-text.js';
 
 /**
  * A Message-ID as `in_reply_to` and `references` take it: RFC 5322 §3.6.4 `msg-id = "<" id-left "@" id-right ">"`,
@@ -63,17 +63,20 @@ function domainOf(address: string): string {
 }
 
 /**
- * The Message-ID of a mail we send: `<workemon.{32 hex}.{16 hex}@domain>`, the first part the first 32 hex digits of
- * SHA-256 over `idempotencyKey`, the second the digest of `text` (mail-own-text.ts ownTextDigest: SHA-256 over the
- * text without any white space, first 16 hex digits), the domain that of `from` (RFC 5322 §3.6.4). A reply names it
- * in In-Reply-To/References, so the communicator can find our text where a client quotes it without '>' marks
- * (withoutOwnQuotedText). The same key and text always give the same Message-ID. Without `text`, the older form
- * `<workemon.{32 hex}@domain>`.
+ * The Message-ID of a mail we send: `<workemon.{32 hex}.{16 hex}.{8 hex}@domain>`, the first part the first 32 hex
+ * digits of SHA-256 over `idempotencyKey`, the second the digest of `text` (mail-own-text.ts ownTextDigest: SHA-256
+ * over the text without any white space, first 16 hex digits), the third the digest of `subject` (ownSubjectDigest:
+ * its bare form, 8 hex digits), the domain that of `from` (RFC 5322 §3.6.4). A reply names it in
+ * In-Reply-To/References, so the communicator can find our text where a client quotes it without '>' marks
+ * (withoutOwnQuotedText), and tell a reply's subject edited by its author from the thread's own (mail-parsing.ts
+ * subjectSaysMore). The same key, text and subject always give the same Message-ID. Without `subject`,
+ * `<workemon.{32 hex}.{16 hex}@domain>`; without `text` either, the older form `<workemon.{32 hex}@domain>`.
  */
-export function replyMessageId(idempotencyKey: string, from: string, text?: string): string {
+export function replyMessageId(idempotencyKey: string, from: string, text?: string, subject?: string): string {
   const key = createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32);
   const digest = text === undefined ? '' : `.${ownTextDigest(text)}`;
-  return `<workemon.${key}${digest}@${domainOf(from)}>`;
+  const topic = text === undefined || subject === undefined ? '' : `.${ownSubjectDigest(subject)}`;
+  return `<workemon.${key}${digest}${topic}@${domainOf(from)}>`;
 }
 
 /** Turns nodemailer's failures into the error catalogue: a permanent 5xx is a rejection, the rest is transient. */
@@ -122,7 +125,7 @@ export function createSmtpMailer(
 
   return {
     async send(mail) {
-      const messageId = replyMessageId(mail.idempotencyKey, settings.from, mail.text);
+      const messageId = replyMessageId(mail.idempotencyKey, settings.from, mail.text, mail.subject);
       try {
         await transport.sendMail({
           from: settings.from,
