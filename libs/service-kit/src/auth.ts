@@ -206,6 +206,8 @@ const PROXY_FIELDS = [
   'true-client-ip',
   'cf-connecting-ip',
   'fastly-client-ip',
+  // ingress-nginx adds it with the client's address when a proxy before it already set X-Forwarded-For.
+  'x-original-forwarded-for',
 ] as const;
 
 /**
@@ -229,8 +231,8 @@ function connectedLocally(req: Request): boolean {
  * - the call carries none of `PROXY_FIELDS`: a proxied call is not this machine's, whatever else it says;
  * - it is HTTP/1.1 or later: nginx's default `proxy_pass` forwards as HTTP/1.0 with none of those fields;
  * - the Host field names loopback (a page that rebinds its own DNS name to 127.0.0.1 still sends that name);
- * - an Origin, when sent, is a loopback one, and Sec-Fetch-Site (Fetch Metadata), when sent, says same-origin or
- *   none. curl, scripts and the services' clients send no Origin nor Sec-Fetch-Site.
+ * - an Origin or a Referer, when sent, is a loopback one, and Sec-Fetch-Site (Fetch Metadata), when sent, says
+ *   same-origin or none. curl, scripts and the services' clients send none of them.
  * An open class is reachable on loopback only (authForStart), so any web page the user opens, or any proxy in front,
  * could otherwise read or change it. A proxy that forwards without adding any of `PROXY_FIELDS` cannot be told from
  * a local client: an installation without keys must never sit behind one (docs/operations.md).
@@ -248,6 +250,10 @@ function fromThisMachine(req: Request): boolean {
   if (!host || !isLoopbackName(host)) return false;
   const origin = req.headers.origin;
   if (origin !== undefined && !isLoopbackName(hostname(origin) ?? '')) return false;
+  // A browser older than Origin on every request and Fetch Metadata (before 2020) still names the page: a Referer of
+  // another site is a cross-site call. curl and scripts send none.
+  const referer = req.headers.referer;
+  if (referer !== undefined && !isLoopbackName(hostname(referer) ?? '')) return false;
   const site = req.headers['sec-fetch-site'];
   return site === undefined || site === 'same-origin' || site === 'none';
 }

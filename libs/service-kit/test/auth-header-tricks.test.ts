@@ -122,6 +122,7 @@ describe('an open class (loopback, no keys) and web pages', () => {
     // curl and the services' own clients send no Origin; a same-origin page of the local UI is fine too.
     expect((await getWith('/open', { Host: 'localhost', Origin: `http://localhost:${port}` })).status).toBe(200);
     expect((await getWith('/open', { Host: 'localhost', 'Sec-Fetch-Site': 'same-origin' })).status).toBe(200);
+    expect((await getWith('/open', { Host: 'localhost', Referer: `http://127.0.0.1:${port}/ui` })).status).toBe(200);
   });
 
   it('refuses a keyless call from a web page of another site or through DNS rebinding, with 401', async () => {
@@ -133,6 +134,10 @@ describe('an open class (loopback, no keys) and web pages', () => {
       { Host: 'localhost', Origin: 'null' },
       { Host: 'localhost', 'Sec-Fetch-Site': 'cross-site' },
       { Host: 'localhost', 'Sec-Fetch-Site': 'same-site' },
+      // A browser that sends neither Origin nor Fetch Metadata still names the page it came from.
+      { Host: 'localhost', Referer: 'https://attacker.example/page.html' },
+      // ingress-nginx behind another proxy: the client's address, in a field of its own.
+      { Host: 'localhost', 'X-Original-Forwarded-For': '203.0.113.7' },
     ];
     for (const headers of refused) {
       const res = await getWith('/open', headers);
