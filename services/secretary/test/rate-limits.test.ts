@@ -398,3 +398,50 @@ describe('/analyze-request per-key budgets of same-named keys', () => {
     expect((await call('admin', 'egor')).status).toBe(429);
   });
 });
+
+describe("/analyze-request: a username's hourly budget per client key", () => {
+  let handle: TestDatabaseOfKind;
+  let llm: LlmServices;
+  let secretary: Secretary;
+  const BOB = 'bob-client-key-3a5c7e9b1d2f4a68';
+  const ALICE = 'alice-client-key-8e6c4a2f1b3d5c79';
+
+  beforeAll(async () => {
+    handle = await createDatabaseOfKind('postgres', 'secretary_username_per_key');
+    llm = await startLlmServices();
+    const keys = {
+      client: [
+        { name: 'bob', key: BOB },
+        { name: 'alice', key: ALICE },
+      ],
+      admin: [{ name: 'ops', key: TEST_KEYS.admin }],
+      service: [{ name: 'svc', key: TEST_KEYS.service }],
+    };
+    secretary = await startSecretary({
+      ...handle.location,
+      guesserUrl: llm.guesserUrl,
+      analystUrl: llm.analystUrl,
+      overrides: { auth: createAuthenticator(keys), analyzeLimits: { perUsernamePerHour: 2, perKeyPerMinute: 100 } },
+    });
+  });
+  afterAll(async () => {
+    await secretary?.close();
+    await llm?.close();
+    await handle?.remove();
+  });
+
+  it("one client key spending a username's budget does not lock that username out of another key", async () => {
+    const call = (key: string, username: string) =>
+      request(secretary.url)
+        .post('/analyze-request')
+        .set('Authorization', `Bearer ${key}`)
+        .send({ channel: 'direct', username, request: 'Где найти регламент выдачи доступа к VPN?' });
+    // Before: 62 calls as `Victim2` from one key answered another key's calls for `victim2` with 429.
+    expect((await call(BOB, 'Victim2')).status).toBe(200);
+    expect((await call(BOB, 'victim2')).status).toBe(200);
+    const refused = await call(BOB, ' VICTIM2 ');
+    expect(refused.status).toBe(429);
+    expect(refused.body.message).toMatch(/username 'VICTIM2' \(2 requests per hour\)/);
+    expect((await call(ALICE, 'victim2')).status).toBe(200);
+  });
+});

@@ -13,8 +13,18 @@ export type AnalyzeLimits = {
   perKeyPerMinute: number;
 };
 
-/** The bucket names of /analyze-request's limits (the communicator's own keys never start with `analyze:`). */
-export const analyzeUsernameKey = (username: string) => `analyze:username:${username.trim().toLowerCase()}`;
+/**
+ * The bucket of a username's hourly budget (the communicator's own keys never start with `analyze:`):
+ * `analyze:username:<name>` for admin keys and the anonymous loopback caller, and for a client key its own,
+ * `analyze:username:client:<key name>:<name>`: a client key vouches for the names it sends, so with one shared
+ * bucket any key could spend another application's users' budget and lock them out (found by a new-user attack:
+ * 62 calls as `Victim2` from one key answered another key's calls for `victim2` with 429). A key's name holds no `:`.
+ */
+export const analyzeUsernameKey = (username: string, principal?: Principal) => {
+  const name = username.trim().toLowerCase();
+  const owner = principal?.keyClass === 'client' && !principal.anonymous ? `client:${principal.name}:` : '';
+  return `analyze:username:${owner}${name}`.slice(0, 300);
+};
 /**
  * The per-key budget's bucket of a caller: `analyze:key:<class>:<name>` for a key (names are unique only within a
  * class: `API_KEYS=ops:…` and `ADMIN_API_KEYS=ops:…` are two budgets), `analyze:key:anonymous` for the open class of
@@ -39,7 +49,11 @@ export function analyzeLimitEntries(
   if (caller.principal?.keyClass === 'service') return [];
   const entries: RateLimitEntry[] = [];
   if (limits.perUsernamePerHour > 0)
-    entries.push({ key: analyzeUsernameKey(caller.username), limit: limits.perUsernamePerHour, windowSeconds: 3600 });
+    entries.push({
+      key: analyzeUsernameKey(caller.username, caller.principal),
+      limit: limits.perUsernamePerHour,
+      windowSeconds: 3600,
+    });
   if (limits.perKeyPerMinute > 0)
     entries.push({
       key: analyzeApiKeyKey(caller.principal),
@@ -100,7 +114,7 @@ export async function enforceDryRunLimits(
   caller: { principal: Principal | undefined; username: string },
 ): Promise<void> {
   const entries = analyzeLimitEntries(limits, caller);
-  const usernameKey = analyzeUsernameKey(caller.username);
+  const usernameKey = analyzeUsernameKey(caller.username, caller.principal);
   const checked = entries.filter((entry) => entry.key === usernameKey);
   const taken = entries.filter((entry) => entry.key !== usernameKey);
   const refuse = (verdict: RateLimitVerdict) => {
