@@ -358,25 +358,26 @@ describe.each(DATABASE_KINDS)('/analyze-request dry runs and the limits on %s', 
   });
 });
 
-describe('/analyze-request per-key budgets of same-named keys', () => {
+/**
+ * A secretary with its own database, the LLM services and `keys`, under `limits` (beforeAll/afterAll of the
+ * enclosing describe); the returned function gives it once started.
+ */
+function limitedSecretary(
+  database: string,
+  keys: Parameters<typeof createAuthenticator>[0],
+  limits: { perUsernamePerHour: number; perKeyPerMinute: number },
+): () => Secretary {
   let handle: TestDatabaseOfKind;
   let llm: LlmServices;
   let secretary: Secretary;
-
   beforeAll(async () => {
-    handle = await createDatabaseOfKind('postgres', 'secretary_key_names');
+    handle = await createDatabaseOfKind('postgres', database);
     llm = await startLlmServices();
-    // Names need only be unique within a class: the client key and the admin key are both called `ops`.
-    const keys = {
-      client: [{ name: 'ops', key: TEST_KEYS.client }],
-      admin: [{ name: 'ops', key: TEST_KEYS.admin }],
-      service: [{ name: 'svc', key: TEST_KEYS.service }],
-    };
     secretary = await startSecretary({
       ...handle.location,
       guesserUrl: llm.guesserUrl,
       analystUrl: llm.analystUrl,
-      overrides: { auth: createAuthenticator(keys), analyzeLimits: { perUsernamePerHour: 100, perKeyPerMinute: 2 } },
+      overrides: { auth: createAuthenticator(keys), analyzeLimits: limits },
     });
   });
   afterAll(async () => {
@@ -384,10 +385,24 @@ describe('/analyze-request per-key budgets of same-named keys', () => {
     await llm?.close();
     await handle?.remove();
   });
+  return () => secretary;
+}
+
+describe('/analyze-request per-key budgets of same-named keys', () => {
+  // Names need only be unique within a class: the client key and the admin key are both called `ops`.
+  const secretary = limitedSecretary(
+    'secretary_key_names',
+    {
+      client: [{ name: 'ops', key: TEST_KEYS.client }],
+      admin: [{ name: 'ops', key: TEST_KEYS.admin }],
+      service: [{ name: 'svc', key: TEST_KEYS.service }],
+    },
+    { perUsernamePerHour: 100, perKeyPerMinute: 2 },
+  );
 
   it("a client key's calls do not spend the admin key's budget of the same name", async () => {
     const call = (keyClass: 'client' | 'admin', username: string) =>
-      keyed(secretary.url, keyClass)
+      keyed(secretary().url, keyClass)
         .post('/analyze-request')
         .send({ channel: 'direct', username, request: 'Где найти регламент выдачи доступа к VPN?', dry_run: true });
     expect((await call('client', 'anna')).status).toBe(200);
@@ -400,39 +415,24 @@ describe('/analyze-request per-key budgets of same-named keys', () => {
 });
 
 describe("/analyze-request: a username's hourly budget per client key", () => {
-  let handle: TestDatabaseOfKind;
-  let llm: LlmServices;
-  let secretary: Secretary;
   const BOB = 'bob-client-key-3a5c7e9b1d2f4a68';
   const ALICE = 'alice-client-key-8e6c4a2f1b3d5c79';
-
-  beforeAll(async () => {
-    handle = await createDatabaseOfKind('postgres', 'secretary_username_per_key');
-    llm = await startLlmServices();
-    const keys = {
+  const secretary = limitedSecretary(
+    'secretary_username_per_key',
+    {
       client: [
         { name: 'bob', key: BOB },
         { name: 'alice', key: ALICE },
       ],
       admin: [{ name: 'ops', key: TEST_KEYS.admin }],
       service: [{ name: 'svc', key: TEST_KEYS.service }],
-    };
-    secretary = await startSecretary({
-      ...handle.location,
-      guesserUrl: llm.guesserUrl,
-      analystUrl: llm.analystUrl,
-      overrides: { auth: createAuthenticator(keys), analyzeLimits: { perUsernamePerHour: 2, perKeyPerMinute: 100 } },
-    });
-  });
-  afterAll(async () => {
-    await secretary?.close();
-    await llm?.close();
-    await handle?.remove();
-  });
+    },
+    { perUsernamePerHour: 2, perKeyPerMinute: 100 },
+  );
 
   it("one client key spending a username's budget does not lock that username out of another key", async () => {
     const call = (key: string, username: string) =>
-      request(secretary.url)
+      request(secretary().url)
         .post('/analyze-request')
         .set('Authorization', `Bearer ${key}`)
         .send({ channel: 'direct', username, request: 'Где найти регламент выдачи доступа к VPN?' });
