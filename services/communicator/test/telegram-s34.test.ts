@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { FakeTelegram } from '@workemon/testkit/fake-telegram';
 import { isEmojiOnly } from '../src/telegram/telegram-update.js';
 import { resendWithout } from '../src/telegram/telegram-channel.js';
-import { clarify } from './fake-secretary.js';
+import { answer, clarify } from './fake-secretary.js';
 import { waitUntil } from './harness.js';
 import { telegramSetup } from './telegram-setup.js';
 
@@ -114,6 +114,12 @@ describe('telegram s34: a refused reply or topic does not lose a ready answer', 
     expect(resendWithout(refused('reply_not_found'), { reply: false, thread: true }, false)).toBeUndefined();
     expect(resendWithout(refused('thread_not_found'), { reply: true, thread: false }, false)).toBeUndefined();
     expect(resendWithout(refused('topic_closed'), both, false)).toBeUndefined();
+    // A later piece carries no reply: out of its topic in a group it would land unquoted in General, so it is given
+    // up; a private chat's topics are one person's, so its main chat takes it.
+    expect(resendWithout(refused('thread_not_found'), { reply: false, thread: true }, false)).toBeUndefined();
+    expect(resendWithout(refused('thread_not_found'), { reply: false, thread: true, privateChat: true }, false)).toBe(
+      'thread',
+    );
     expect(resendWithout(refused('bot_blocked'), both, false)).toBeUndefined();
   });
 });
@@ -209,9 +215,44 @@ describe('telegram s34: emoji typed alone are a reaction', () => {
     expect(tg.sent).toHaveLength(2);
   });
 
+  it('"👍" answering the bot\'s clarifying question is the answer: it goes to the secretary', async () => {
+    const { tg, secretary } = await setup();
+    secretary.decide = (r) =>
+      secretary.calls.length === 1 ? clarify('Отправить отчёт Иванову?', r.request) : answer('Отправлено.', r.request);
+    const from = { id: 34032, username: 'u34032' };
+    tg.pushMessage({ from, text: 'Нужен отчёт по возвратам за ноябрь' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 1, 'the question asked');
+    tg.pushMessage({ from, text: '👍' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 2, 'the answer taken');
+    expect(secretary.calls.map((c) => c.request)).toEqual(['Нужен отчёт по возвратам за ноябрь', '👍']);
+    // Answered: the next "👍" is a reaction again.
+    tg.pushMessage({ from, text: '👍' });
+    await waitUntil(() => tg.pending() === 0, 'confirmed');
+    await sleep(500);
+    expect(secretary.calls).toHaveLength(2);
+  });
+
   it('tells emoji alone from words, digits and keycaps', () => {
     for (const text of ['👍', '🙏🏻', '👍👍', '❤️', '❤️‍🔥', '🇷🇺', ' 👌 ']) expect(isEmojiOnly(text), text).toBe(true);
-    for (const text of ['', ' ', 'ок', 'ок 👍', '1', '1️⃣', '+', '?', '👍 спасибо', ':)']) {
+    // Pictographs that say something (a question, an alarm, a "no", a number, a mark) are words, not a reaction.
+    for (const text of [
+      '',
+      ' ',
+      'ок',
+      'ок 👍',
+      '1',
+      '1️⃣',
+      '🔟',
+      '❓',
+      '‼️',
+      '🆘',
+      '❌',
+      '©',
+      '+',
+      '?',
+      '👍 спасибо',
+      ':)',
+    ]) {
       expect(isEmojiOnly(text), text).toBe(false);
     }
   });

@@ -542,6 +542,11 @@ type ChannelState = TelegramChannelDeps & {
    * clarifying question and whom it asked (keepsBotWords; oldest first, at most SENT_ANSWERS_KEPT).
    */
   sentAnswers: Map<string, { question: boolean; askedUserId?: number }>;
+  /**
+   * `<chat>:<user>` of members whose last answer from the bot there was a clarifying question (answersBot; oldest
+   * first, at most SENT_ANSWERS_KEPT): "👍" from them is the answer to it, not a reaction.
+   */
+  openQuestions: Set<string>;
 };
 
 /** An answer that is sent (the `send: true` side of Reply). */
@@ -580,6 +585,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     textOnlyNoted: new Map(),
     lastWordsAt: new Map(),
     sentAnswers: new Map(),
+    openQuestions: new Set(),
     answeredGreetings: new Map(),
     held: new Map(),
   };
@@ -1438,9 +1444,7 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
   if (job.some((q) => q.classified.anonymous)) return { send: true, ...target, text: ANONYMOUS_REPLY, outcome: 'sent' };
   // Words that were only the bot's mention (`@bot` alone in a group): a call for help, not a picture.
   const mentionOnly = !text && job.some((q) => ownTextOf(q.classified.message)?.trim());
-  const wordless = isWordless(job, text);
-  if (text && !wordless) rememberWords(state, job.at(-1)!.classified.message);
-  if (wordless && followsOwnWords(state, job.at(-1)!.classified.message)) {
+  if (isReaction(state, job, text)) {
     state.metrics.skipped('tg', 'sticker_reaction');
     return { send: false, outcome: 'skipped', reason: 'sticker_reaction' };
   }
@@ -1460,11 +1464,36 @@ async function decideMessage(state: ChannelState, job: QueuedMessage[]): Promise
 }
 
 /**
+ * Whether a job is a reaction — wordless (isWordless) soon after its sender's own words (followsOwnWords), and not an
+ * answer to the bot (answersBot) — remembering a job with words for the next one.
+ */
+function isReaction(state: ChannelState, job: QueuedMessage[], text: string): boolean {
+  const last = job.at(-1)!.classified.message;
+  const wordless = isWordless(job, text) && !answersBot(state, job);
+  if (text && !wordless) rememberWords(state, last);
+  return wordless && followsOwnWords(state, last);
+}
+
+/**
  * Whether a job says nothing in words: the sender's stickers alone, or emoji typed alone ("👍", "🙏": clients show
  * them big, the Bot API delivers them as `text`). Soon after the sender's own words it is a reaction (followsOwnWords).
  */
 const isWordless = (job: QueuedMessage[], text: string): boolean =>
   (!text && job.every(isStickerOnly)) || job.every((q) => q.classified.emojiOnly);
+
+/**
+ * Whether emoji typed alone answer the bot rather than react to it: the bot's last answer to this sender in this chat
+ * was a clarifying question ("Отправить отчёт Иванову?" — "👍" means yes), or they reply to a bot message not known as
+ * a plain answer (one sent before a restart may have been a question). Such emoji go to the secretary as the answer.
+ */
+function answersBot(state: ChannelState, job: QueuedMessage[]): boolean {
+  if (!job.every((q) => q.classified.emojiOnly)) return false;
+  const last = job.at(-1)!.classified.message;
+  if (state.openQuestions.has(`${last.chat.id}:${last.from?.id}`)) return true;
+  const replied = (last as { reply_to_message?: Message }).reply_to_message;
+  if (!replied || replied.from?.id === undefined || replied.from.id !== state.me?.id) return false;
+  return state.sentAnswers.get(`${replied.chat.id}:${replied.message_id}`)?.question !== false;
+}
 
 /** Whether `last` (a sticker) comes within STICKER_REACTION_S after its sender's last message with words there. */
 function followsOwnWords(state: ChannelState, last: Message): boolean {
@@ -1972,18 +2001,22 @@ type SendRoute = { migrated: boolean; withoutThread?: boolean; fellBack?: boolea
  * - `thread`: 400 "message thread not found" — topics were turned off (or the private chat's topic mode) while the
  *   answer was made; it goes to the chat, still as a reply and only as one (`allow_sending_without_reply` false): had
  *   the topic been deleted with the question, that reply is refused in turn, and the answer is given up. At most one
- *   fallback per answer (`fellBack`), so an answer never lands unquoted in General.
+ *   fallback per answer (`fellBack`), so an answer never lands unquoted in General. A piece after the first carries no
+ *   reply: in a group it is given up rather than sent out of its topic (a topic deleted between two pieces); in a
+ *   private chat (`privateChat`: its topics are one person's) it goes to the main chat.
  *
- * @param sent what the refused call carried: a reply (`reply_parameters`) and a topic (`message_thread_id`).
+ * @param sent what the refused call carried: a reply (`reply_parameters`) and a topic (`message_thread_id`), and
+ *   whether the chat is a private one (a positive chat id, Bot API Chat.id).
  */
 export function resendWithout(
   failure: BotApiFailure,
-  sent: { reply: boolean; thread: boolean },
+  sent: { reply: boolean; thread: boolean; privateChat?: boolean },
   fellBack: boolean,
 ): 'reply' | 'thread' | undefined {
   if (fellBack || failure.kind !== 'rejected') return undefined;
   if (failure.reason === 'reply_not_found' && sent.reply) return 'reply';
-  if (failure.reason === 'thread_not_found' && sent.thread) return 'thread';
+  // Out of its topic only as a reply, or in a private chat (its main chat is the same person's).
+  if (failure.reason === 'thread_not_found' && sent.thread && (sent.reply || sent.privateChat)) return 'thread';
   return undefined;
 }
 
@@ -2008,7 +2041,7 @@ async function sendOnce(
       maxRateLimitRetries: 0,
     });
     state.lastSentAt = Date.now();
-    if (route.answer) rememberSentAnswer(state, `${to}:${sent.messageId}`, route.answer);
+    if (route.answer) rememberSentAnswer(state, to, sent.messageId, route.answer);
   } catch (err) {
     if (state.api.describe(err).kind === 'aborted') throw new Stopped('stopping');
     throw err;
@@ -2050,7 +2083,7 @@ async function sendPart(
       shouldRetry: (err) => {
         const without = resendWithout(
           state.api.describe(err),
-          { reply: replyTo !== undefined, thread: threadOf() !== undefined },
+          { reply: replyTo !== undefined, thread: threadOf() !== undefined, privateChat: reply.chatId > 0 },
           migration.fellBack ?? false,
         );
         if (without) {
@@ -2139,9 +2172,22 @@ function giveUpSend(
 // ---- step: confirm ----
 
 /** Remembers a sent piece of the secretary's answer (`sentAnswers`), forgetting the oldest past SENT_ANSWERS_KEPT. */
-function rememberSentAnswer(state: ChannelState, key: string, answer: NonNullable<SentReply['answer']>): void {
-  state.sentAnswers.set(key, answer);
+function rememberSentAnswer(
+  state: ChannelState,
+  chatId: number,
+  messageId: number,
+  answer: NonNullable<SentReply['answer']>,
+): void {
+  state.sentAnswers.set(`${chatId}:${messageId}`, answer);
   if (state.sentAnswers.size > SENT_ANSWERS_KEPT) state.sentAnswers.delete(state.sentAnswers.keys().next().value!);
+  if (answer.askedUserId === undefined) return;
+  // The member's open question (answersBot): asked now, or answered by this plain answer.
+  const asked = `${chatId}:${answer.askedUserId}`;
+  state.openQuestions.delete(asked);
+  if (!answer.question) return;
+  state.openQuestions.add(asked);
+  if (state.openQuestions.size > SENT_ANSWERS_KEPT)
+    state.openQuestions.delete(state.openQuestions.values().next().value!);
 }
 
 /**

@@ -320,13 +320,19 @@ const isOwnEmojiOnly = (message: Message, text: string | undefined): boolean =>
  * as a `sticker`. A keycap ("1️⃣", an answer to a numbered question) keeps its digit, so it is not.
  */
 export function isEmojiOnly(text: string | undefined): boolean {
-  if (!text?.trim()) return false;
+  if (!text?.trim() || SAYS_SOMETHING.test(text)) return false;
   const rest = text.replace(
     /\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\u200D|\uFE0E|\uFE0F|\s/gu,
     '',
   );
   return rest === '' && /[\p{Extended_Pictographic}\p{Regional_Indicator}]/u.test(text);
 }
+
+/**
+ * Pictographs that say something rather than react: a question or an alarm (❓ ❔ ❗ ❕ ‼ ⁉ 🆘), a "no" (❌ ❎ ✖), a
+ * number (🔟, the keycap without a digit of its own), marks (© ® ™ ℹ). A message of them goes to the secretary.
+ */
+const SAYS_SOMETHING = /[\u00A9\u00AE\u2122\u2139\u203C\u2049\u2753-\u2755\u2757\u274C\u274E\u2716\u{1F198}\u{1F51F}]/u;
 
 /**
  * A group message sent on behalf of a chat: an anonymous group admin (`from` is GroupAnonymousBot, `sender_chat` the
