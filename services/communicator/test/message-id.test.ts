@@ -34,3 +34,31 @@ describe('msg-id of a Message-ID field', () => {
     });
   }
 });
+
+// The secretary answers 400 to a control character in message_id or thread_key (RFC 5322 §3.6.4 allows none); a
+// mail carrying one (a broken mailer, or an outsider planting a References root) got the refusal instead of an answer.
+describe('ids sent to the secretary hold no control character', () => {
+  const CONTROL = /\p{Cc}/u;
+  for (const [what, headers] of [
+    ['DEL in Message-ID', 'Message-ID: <abc\x7fdef@mailer.example>\r\n'],
+    ['C1 NEL (0x85) in Message-ID', 'Message-ID: <abc\x85def@mailer.example>\r\n'],
+    [
+      'SOH in the References root',
+      'Message-ID: <ok@corp.example>\r\nReferences: <root\x01x@old.example> <p@corp.example>\r\n',
+    ],
+    ['a tab in In-Reply-To', 'Message-ID: <ok2@corp.example>\r\nIn-Reply-To: <r\tx@old.example>\r\n'],
+    ['NUL in In-Reply-To', 'Message-ID: <ok3@corp.example>\r\nIn-Reply-To: <r\x00x@old.example>\r\n'],
+  ] as const) {
+    it(what, async () => {
+      const raw = Buffer.from(
+        `From: Ivan <ivan@corp.example>\r\nTo: bot@example.test\r\nSubject: Re: выгрузка\r\n${headers}` +
+          'Content-Type: text/plain; charset=utf-8\r\n\r\nНужна выгрузка за ноябрь\r\n',
+        'latin1',
+      );
+      const mail = await parseInboundMail(raw, { ownAddresses: ['bot@example.test'] });
+      expect(mail.messageId).toMatch(/^<[^<>\s]+@[^<>\s]+>$/);
+      for (const id of [mail.messageId, mail.threadRoot, ...mail.references])
+        expect(CONTROL.test(id ?? '')).toBe(false);
+    });
+  }
+});

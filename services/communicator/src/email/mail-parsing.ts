@@ -97,10 +97,11 @@ function firstAddress(value: AddressObject | AddressObject[] | undefined): strin
   return undefined;
 }
 
+/** The msg-ids of an In-Reply-To or References field, in order, without control characters (as msgIdOf). */
 function listOf(value: string | string[] | undefined): string[] {
   if (!value) return [];
   const joined = Array.isArray(value) ? value.join(' ') : value;
-  return joined.match(/<[^<>\s]+>/g) ?? [];
+  return (joined.match(/<[^<>\s]+>/g) ?? []).map((id) => id.replace(/\p{Cc}/gu, '')).filter((id) => id !== '<>');
 }
 
 /**

@@ -12,7 +12,9 @@ export function msgIdOf(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const bare = withoutComments(value);
   const bracketed = /<([^<>]*)>/.exec(bare);
-  const id = (bracketed ? bracketed[1]! : bare.replace(/[<>]/g, '')).replace(/\s+/g, '');
+  // White space (the obsolete forms') and control characters (never part of an id; the secretary refuses them
+  // in message_id and thread_key) are left out.
+  const id = (bracketed ? bracketed[1]! : bare.replace(/[<>]/g, '')).replace(/[\s\p{Cc}]+/gu, '');
   return id ? `<${id}>` : undefined;
 }
 
