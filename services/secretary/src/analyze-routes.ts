@@ -69,7 +69,8 @@ function toInput(fields: AnalyzeRequest, principal: Principal | undefined): Anal
     // (loopback, no keys: an anonymous caller) vouches for nothing.
     // The client's view is decided for a client key: no sender claim counts, whoever relayed them.
     claims: asksClientView(fields)
-      ? { principal: 'client' }
+      ? // A client key asking for its own view keeps its name: its CLIENT_KEY_USERNAMES binding applies.
+        { principal: 'client', ...(clientKeyIdOf(principal) && { keyName: principal!.name }) }
       : {
           principal: principal?.anonymous ? undefined : principal?.keyClass,
           ...(principal && !principal.anonymous && { keyName: principal.name }),
