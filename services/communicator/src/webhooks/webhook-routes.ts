@@ -137,6 +137,10 @@ function bodyBudget(budgetBytes: number, maxBytes: number): RequestHandler {
 
 const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
+/** How often (ms) a call to a webhook that is not enabled is logged, per provider. */
+const NOT_ENABLED_LOG_MS = 10 * 60_000;
+const notEnabledLoggedAt = new Map<Provider, number>();
+
 /**
  * 501 unless the provider's keys are set (`key` names them) and SMTP is there for replies. These routes face the
  * internet and their callers carry no key: the answer says only that the webhook is not enabled, so a scanner learns
@@ -145,9 +149,14 @@ const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body :
 function requireConfigured(webhooks: Webhooks, provider: Provider, on: boolean, key: string): void {
   const missing = !on ? `set ${key}` : !webhooks.pipeline ? 'replies need SMTP: set SMTP_USER and SMTP_PASSWORD' : '';
   if (!missing) return;
-  webhooks.logger.warn(`a ${provider} webhook call came, but the webhook is not enabled (${missing})`, {
-    webhook: { provider },
-  });
+  // Anyone can call: at most one line per provider every NOT_ENABLED_LOG_MS, so calls cannot flood the log.
+  const now = Date.now();
+  if (now - (notEnabledLoggedAt.get(provider) ?? -Infinity) >= NOT_ENABLED_LOG_MS) {
+    notEnabledLoggedAt.set(provider, now);
+    webhooks.logger.warn(`a ${provider} webhook call came, but the webhook is not enabled (${missing})`, {
+      webhook: { provider },
+    });
+  }
   throw new AppError('not_configured', 501, `The ${provider} webhook is not enabled on this server`);
 }
 
