@@ -18,8 +18,10 @@
 //   no time, no address) was cut as unmarked history: R01; K06 "On 20.11 the customer wrote in the chat:".
 // - M06 — a shell command's continuation lines (PS2 `> `) in a bottom-posted reply were dropped as quotes: R02
 //   (`\` continuations), K07 (a here-document).
-// - M09 — the text only inside an attached Outlook .msg: U01 is read (@kenjiuno/msgreader, in a bounded worker) and
-//   passed on as a forward; K11, a damaged .msg and nothing else: no secretary call, the polite request for text.
+// - M09 — the text only inside an attached Outlook .msg (U01; K11 a damaged one): no secretary call, the polite
+//   request for text, as for a winmail.dat whose text cannot be read. Before, the secretary got the subject and the
+//   file's name. The .msg is not read: the kept reader (@kenjiuno/msgreader) allocated what a 20 KB hostile file
+//   declares, outside any heap limit (about 2 GB for 3 s in a review), enough to kill a service's container.
 // - M12 — a question under a long paste was cut off at the secretary's limit (only the head was kept): L01 log,
 //   L03 base64 blob; K10 an English gateway log. Now the head and the tail are kept, the middle marked.
 import { describe, expect, it } from 'vitest';
@@ -28,7 +30,6 @@ import { secretaryRequestMaxLength } from '../src/request-limit.js';
 import { describeMailReplay, holds, type ExpectedRequest } from './mail-replay.js';
 
 const D = 's34-cases/';
-const CLIENT = 'Прошу предоставить выписку по авторизациям моего кошелька 40817810000012345678 за октябрь 2026 года';
 
 /** A request cut to the secretary's limit that keeps its start and the question at its end, the middle marked. */
 const headAndTail = (start: string, end: string) => (request: string) => {
@@ -129,15 +130,8 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     ['Выгрузка авторизаций по кошелькам b2c'],
   ),
   // M09: an Outlook .msg attached as a file.
-  [`${D}U01-yandex-web-saved-msg-attached-empty-body.eml`]: [
-    'Обращение клиента',
-    '',
-    '[Пересланное письмо]',
-    'От: Анна Смирнова <anna.smirnova@mail.example>',
-    'Тема: Выписка по авторизациям',
-    'Добрый день!',
-    `${CLIENT} с разбивкой по дням.`,
-  ].join('\n'),
+  // Not read (see the header): unreadable like a winmail.dat without text, so the polite request for text.
+  [`${D}U01-yandex-web-saved-msg-attached-empty-body.eml`]: null,
   [`${D}K11-thunderbird-damaged-msg-attached.eml`]: null,
   // M12: the question under a long paste.
   [`${D}L01-gmail-ru-long-log-request-at-bottom.eml`]: headAndTail(
@@ -152,6 +146,31 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Terminal 7781 declines\n\nHi,\n\nTerminal 7781 declines everything since this morning, gateway log:',
     'Question: is code 05 coming from the issuer or from our gateway? Please export the declines for 20.11.',
   ),
+  // The review of the fixes above (s34, second round): each failed with the first version of them.
+  // Thanks above a request written without a full stop is the author's (the first version kept only sentences).
+  [`${D}RT01-gmail-ru-spasibo-request-no-period.eml`]: holds([
+    'Спасибо!\nТеперь нужна такая же выгрузка по возвратам за ноябрь',
+  ]),
+  [`${D}RT04-thunderbird-en-thanks-request-no-period.eml`]: holds(['Thanks!\nNow the same for refunds in November']),
+  // Thanks, a name, a title and a printing notice: the signature, notice and all (the first version kept the notice).
+  [`${D}RG01-outlook-en-thanks-sig-eco-footer.eml`]: holds(
+    ['Please send the same export for November, split by day.'],
+    ['John Smith', 'environment', '+44'],
+  ),
+  // "-- " (RFC 3676 §4.3) starts the signature whatever follows it (a disclaimer; a list's footer: a list's own mail
+  // gets no reply, so that kind is checked in mail-steps).
+  [`${D}RG05-thunderbird-ru-dashdash-corp-sig-disclaimer.eml`]: holds(
+    ['Пришлите, пожалуйста, выгрузку авторизаций за ноябрь.'],
+    ['Ведущий аналитик', 'конфиденциальны'],
+  ),
+  // A phone app's footer with a tracking link is a footer, not a sentence of nine words.
+  [`${D}RS02-yahoo-android-footer.eml`]: holds(['Same for November please, split by day.'], ['Yahoo', 'onelink']),
+  // A question between a long log and a forwarded client mail: the forward gives way, the question stays.
+  [`${D}RF01-outlook-ru-log-question-then-attached-client-mail.eml`]: holds([
+    'Вопрос: почему пополнения кошелька 40817810000012345678 отклоняются с кодом 51',
+    '[Пересланное письмо]',
+    CUT_MARKER,
+  ]),
 };
 
 describeMailReplay('s34: seven causes of mishandled mail, each as a kind', ['s34-cases'], EXPECTED);

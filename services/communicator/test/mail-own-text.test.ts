@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { InboundMail } from '../src/email/mail-parsing.js';
 import { buildRequestText } from '../src/email/mail-request.js';
 import { extractNewText } from '../src/email/mail-text.js';
+import { ownSubjectDigest } from '../src/email/mail-own-text.js';
 
 describe('extractNewText keeps the author’s own lines', () => {
   it.each([
@@ -101,5 +102,50 @@ describe('buildRequestText for a reply with no text', () => {
   it('asks for text when the reply carries nothing, or only a picture', () => {
     expect(buildRequestText(mail('Re: Заявление на отпуск', []), 4000)).toBeUndefined();
     expect(buildRequestText(mail('Re: Заявление на отпуск', [], ['image001.png']), 4000)).toBeUndefined();
+  });
+});
+
+describe('ownSubjectDigest: the thread subject in our Message-IDs', () => {
+  it('is the same wherever a list or ticket system puts its tag, and for prefixes, case and spaces', () => {
+    const sent = ownSubjectDigest('Re: [support] Выгрузка авторизаций за октябрь');
+    for (const reply of [
+      '[support] Re: Выгрузка авторизаций за октябрь',
+      'Re: Re: [support] выгрузка авторизаций за октябрь ',
+      '[#4521] Re: [support] Выгрузка авторизаций за октябрь',
+      'AW: [support] Выгрузка  авторизаций за октябрь',
+    ])
+      expect(ownSubjectDigest(reply), reply).toBe(sent);
+    // A subject the author edited says more.
+    expect(ownSubjectDigest('[support] Re: Выгрузка авторизаций за октябрь и за ноябрь')).not.toBe(sent);
+  });
+});
+
+describe('extractNewText: the RFC 3676 signature separator', () => {
+  it('"-- " starts the signature whatever follows it: a list footer of sentences is cut', () => {
+    const body = [
+      'Добрый день!',
+      '',
+      'Нужна выгрузка авторизаций за ноябрь по дням.',
+      '',
+      '-- ',
+      'You received this message because you are subscribed to the Google Groups "support" group.',
+      'To unsubscribe from this group and stop receiving emails from it, send an email to support+unsubscribe@groups.example.',
+    ].join('\n');
+    expect(extractNewText(body, { reply: false })).toBe(
+      'Добрый день!\n\nНужна выгрузка авторизаций за ноябрь по дням.',
+    );
+    // pg_dump's "--" (no space) above pasted SQL is the author's: the request under it is kept.
+    const dump = [
+      'Вот схема:',
+      '--',
+      '-- Name: payments; Type: TABLE',
+      '--',
+      'CREATE TABLE payments (',
+      '  id bigint',
+      ');',
+      '',
+      'Почему индекс не используется?',
+    ].join('\n');
+    expect(extractNewText(dump, { reply: false })).toContain('Почему индекс не используется?');
   });
 });

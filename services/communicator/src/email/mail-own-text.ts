@@ -27,12 +27,26 @@ export const OWN_SUBJECT_DIGEST_HEX = 8;
 
 /**
  * The digest of a subject we send (`Re: Выгрузка авторизаций`): the first OWN_SUBJECT_DIGEST_HEX hex digits of
- * SHA-256 over its bare form (mail-text.ts bareSubject: no `Re:`/`Fwd:` prefixes or gateway tags), lower case, white
+ * SHA-256 over its core (subjectCore: no `Re:`/`Fwd:` prefixes, no leading `[tags]`), lower case, white
  * space and marks as digestForm leaves them. A reply whose bare subject has this digest repeats the thread's subject.
  */
 export function ownSubjectDigest(subject: string): string {
-  const bare = digestForm(bareSubject(subject).toLowerCase());
+  const bare = digestForm(subjectCore(subject).toLowerCase());
   return createHash('sha256').update(bare, 'utf8').digest('hex').slice(0, OWN_SUBJECT_DIGEST_HEX);
+}
+
+/** A `[tag]` at the start of a subject: a list's (`[support]`), a ticket system's (`[#4521]`), a gateway's. */
+const LEADING_TAG = /^\[[^\]]{1,64}\]\s*/;
+
+/**
+ * A subject without its reply and forward prefixes (bareSubject) and without every leading `[tag]`, wherever a list
+ * or a ticket system put it ("[#4521] Re: Запрос", "Re: [#4521] Запрос", "[support] Re: [support] Запрос" are one).
+ */
+function subjectCore(subject: string): string {
+  let s = bareSubject(subject);
+  for (let next = bareSubject(s.replace(LEADING_TAG, '')); next !== s; next = bareSubject(s.replace(LEADING_TAG, '')))
+    s = next;
+  return s;
 }
 
 /**

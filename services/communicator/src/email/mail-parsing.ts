@@ -1,6 +1,5 @@
 import { calendarText } from './calendar-text.js';
 import { tnefText } from './tnef-text.js';
-import { isOutlookMsg, outlookMsgOf } from './msg-text.js';
 import { validUtf8 } from './utf8.js';
 import {
   isEncryptedCms,
@@ -511,37 +510,13 @@ function tnefBodyOf(content: Buffer): string | undefined {
   return body?.trim() ? body : undefined;
 }
 
-/**
- * An Outlook `.msg` attached as a file (msg-text.ts): a forward like a message/rfc822 part (its author, subject and
- * text, read as forwardedText reads a forwarded mail's), or, when its text cannot be read, unreadable like a TNEF
- * winmail.dat: then a mail with nothing else gets no secretary call and the polite request for text (s34 U01).
- */
-async function readOutlookMsg(
-  content: Buffer,
-  name: string,
-  into: AttachmentContent,
-  isOwnAddress: (address: string) => boolean,
-  ownNames: readonly string[],
-): Promise<void> {
-  const msg = await outlookMsgOf(content);
-  const body = msg?.text ?? (msg?.html ? htmlToText(msg.html) : undefined);
-  if (!msg || !body?.trim()) {
-    into.unreadable.push(name);
-    return;
-  }
-  const bounded = boundedBodyText(body.replace(/\r\n/g, '\n'));
-  const isOwnAuthor = (from: string) => addressesIn(from).some(isOwnAddress) || namesUs(from, ownNames);
-  into.forwards.push({
-    from: msg.from,
-    subject: msg.subject,
-    text: forwardedText(bounded.text, isOwnAuthor, isOwnAddress),
-  });
-  into.cut ||= bounded.cut;
-}
+/** An Outlook item file (`.msg`, [MS-OXMSG]): its MIME type (application/vnd.ms-outlook, x-msg) or a `.msg` name. */
+const isOutlookMsg = (type: string, name: string): boolean =>
+  type === 'application/vnd.ms-outlook' || type === 'application/x-msg' || /\.msg$/i.test(name);
 
 /**
- * One attachment into `into`: a forward as attachment (message/rfc822, RFC 2046 §5.2.1, up to MAX_FORWARD_DEPTH)
- * or an Outlook `.msg` file (readOutlookMsg): its author, subject and text join the forwards; TNEF: its text, else
+ * One attachment into `into`: a forward as attachment (message/rfc822, RFC 2046 §5.2.1, up to MAX_FORWARD_DEPTH):
+ * its author, subject and text join the forwards; an Outlook `.msg` file: unreadable; TNEF: its text, else
  * unreadable; a picture that is not an inline logo of HTML mail: unreadable; any other named attachment: listed by
  * name only.
  */
@@ -565,7 +540,10 @@ async function readAttachment(
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
   } else if (isOutlookMsg(type, name)) {
-    await readOutlookMsg(a.content, name, into, isOwnAddress, ownNames);
+    // An Outlook item attached as a file: unreadable like a winmail.dat whose text cannot be read, so a mail with
+    // nothing else gets the polite request for text, no secretary call (s34 U01). Not read: the one kept reader
+    // (@kenjiuno/msgreader) allocates what a 20 KB hostile file declares, outside any heap limit (2 GB in a review).
+    into.unreadable.push(name);
   } else if (await readContainer(a, type, name, into)) {
     // TNEF, a calendar invitation or encrypted S/MIME: read or marked unreadable (readContainer).
   } else if (SIGNATURE_TYPES.has(type)) {

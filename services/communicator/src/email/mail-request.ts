@@ -71,13 +71,58 @@ export function buildRequestText(mail: InboundMail, maxChars: number): string | 
   const saysNothing = isReplySubject(mail.subject) && !mail.subjectIsNew && !mail.attachments.length;
   if (!hasContent && (mail.unreadableAttachments.length || saysNothing)) return undefined;
   const subject = requestSubject(mail, hasContent);
-  const parts = [...(subject ? [subject] : []), ...(mail.text ? [mail.text] : []), ...forwards.map(forwardBlock)];
-  if (!parts.length) return undefined;
+  if (!subject && !mail.text && !forwards.length) return undefined;
   const notPassed = [...mail.attachments, ...mail.unreadableAttachments];
-  if (notPassed.length) parts.push(`[Вложения (не переданы): ${notPassed.join(', ')}]`);
-  let text = parts.join('\n\n');
-  if (mail.truncated) text += '\n\n[…письмо было слишком большим и прочитано не полностью]';
-  return fitToLimit(text, maxChars);
+  return fitParts(
+    {
+      subject,
+      own: mail.text,
+      forwards: forwards.map(forwardBlock),
+      note: notPassed.length ? `[Вложения (не переданы): ${notPassed.join(', ')}]` : undefined,
+      truncated: mail.truncated ? '\n\n[…письмо было слишком большим и прочитано не полностью]' : '',
+    },
+    maxChars,
+  );
+}
+
+/** The parts of a request, in their order: subject, the author's text, forwarded mails, the attachments' note. */
+type RequestParts = { subject?: string; own: string; forwards: string[]; note?: string; truncated: string };
+
+/**
+ * The parts joined, at most `maxChars` long. When they are longer, the forwarded mails give way first (each cut at its
+ * end, together to what the author's text leaves of the room, but never below a quarter of it), then the author's own text keeps its head and its tail
+ * (headAndTail: a question under a long log, s34 L01, F01); fitToLimit makes sure of the limit.
+ */
+function fitParts(p: RequestParts, maxChars: number): string {
+  let { own, forwards } = p;
+  const joined = () => [p.subject, own, ...forwards, p.note].filter(Boolean).join('\n\n') + p.truncated;
+  if (joined().length <= maxChars || !own) return fitToLimit(joined(), maxChars);
+  // The forwards keep what the author's text leaves, and at least a quarter of the room.
+  const forwardsLength = forwards.reduce((n, b) => n + b.length, 0);
+  const spare =
+    maxChars - (joined().length - forwardsLength) - CUT_MARKER.length - forwards.length * FORWARD_GAP.length;
+  forwards = fitForwards(forwards, Math.max(Math.floor(maxChars / 4), spare));
+  // The author's text only when it must: its head and tail, GAP_LINE between them.
+  const room = maxChars - (joined().length - own.length) - CUT_MARKER.length;
+  if (own.length > room && room > GAP_LINE.length)
+    own = headAndTail(own, room - GAP_LINE.length, REQUEST_LINE_SEARCH_CHARS);
+  const text = joined();
+  // Cut here: the marker says so, as fitToLimit's does (its end gives way if the marker does not fit).
+  if (text.length + CUT_MARKER.length <= maxChars) return `${text}${CUT_MARKER}`;
+  return `${text.slice(0, maxChars - CUT_MARKER.length).replace(/[\uD800-\uDBFF]$/, '')}${CUT_MARKER}`;
+}
+
+/** What ends a forwarded mail cut by fitForwards. */
+const FORWARD_GAP = GAP_LINE.trimEnd();
+
+/** Forwarded-mail blocks cut to `room` characters together: each keeps its head, its share in proportion to its size. */
+function fitForwards(blocks: string[], room: number): string[] {
+  const total = blocks.reduce((n, b) => n + b.length, 0);
+  if (total <= room) return blocks;
+  return blocks.map((b) => {
+    const share = Math.max(200, Math.floor((b.length / total) * room));
+    return b.length <= share ? b : `${b.slice(0, share).replace(/[\uD800-\uDBFF]$/, '')}${FORWARD_GAP}`;
+  });
 }
 
 /**

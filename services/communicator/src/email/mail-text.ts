@@ -665,10 +665,11 @@ function cutSignature(text: string): string {
     const regards = REGARDS_FORMULA.test(line);
     const opening = k === 0 && regards && nonEmpty.length > 1;
     if ((k === 0 && !opening) || nonEmpty.length - k - 1 > 8 || !isClosing(line)) continue;
-    // Thanks may also open the next paragraph ("Спасибо!" / "Теперь нужна выгрузка за ноябрь."): it closes the
-    // letter only when no sentence of text follows it, only a name and contact lines.
+    // Thanks may also open the next paragraph ("Спасибо!" / "Теперь нужна такая же выгрузка за ноябрь"): it closes
+    // the letter only when a name or a contact line comes next, not the author's text (opensText). What follows the
+    // name (a title, a phone, a slogan, a printing notice) is the signature's, as under a regards formula.
     const below = nonEmpty.slice(k + 1).map(([l]) => l);
-    if (below.every((l) => isSignatureLine(l) && (regards || !isTextLine(l)))) return kept.slice(0, index).join('\n');
+    if (below.every(isSignatureLine) && (regards || !opensText(below[0] ?? ''))) return kept.slice(0, index).join('\n');
   }
   return kept.join('\n');
 }
@@ -687,6 +688,16 @@ function isTextLine(line: string): boolean {
   const words = wordsIn(t);
   if (/^([*•·–-]|\d{1,2}[.)])\s/.test(t) || words >= 9) return true;
   return (/[.!?;]$/.test(t) && words >= 3) || (t.endsWith(':') && words >= 2);
+}
+
+/**
+ * Whether the line right under a thanks line is the author's text going on rather than the signature's first line
+ * (a name: "Иван Петров", "Ivan Petrov, Senior Analyst"): a text line (isTextLine), six or more words, or three or more
+ * with a word in lower case ("Нужен доступ к Jira", "Теперь нужна такая же выгрузка за ноябрь"). s34 T01–T05.
+ */
+function opensText(line: string): boolean {
+  const words = wordsIn(line);
+  return isTextLine(line) || words >= 6 || (words >= 3 && /(^|\s)\p{Ll}{3,}/u.test(line.trim()));
 }
 
 /**
@@ -1028,7 +1039,8 @@ const SIGNATURE_BLOCK_LINES = 40;
  * SIGNATURE_BLOCK_LINES non-empty lines, a signature as before.
  */
 function signatureFollows(lines: string[], i: number, isStart: (line: string) => boolean): boolean {
-  const line = lines[i]!.trim();
+  // Its words without a link's (Yahoo's "Sent from Yahoo Mail on Android<https://go.onelink.me/…&af_sub1=…>").
+  const line = lines[i]!.trim().replace(/<?\bhttps?:\/\/[^\s>]*>?/g, '');
   if (wordsIn(line) >= 9 || /;/.test(line)) return false;
   let seen = 0;
   for (let j = i + 1; j < lines.length && seen < SIGNATURE_BLOCK_LINES; j += 1) {
@@ -1050,6 +1062,9 @@ function signatureFollows(lines: string[], i: number, isStart: (line: string) =>
  * from such a line to the end, which lost a pasted SQL schema, a YAML config or a log and the request written under
  * it.
  */
+/** The signature separator line of RFC 3676 §4.3: two dashes and a space. */
+const SIG_SEPARATOR = '-- ';
+
 function markPastedSeparators(body: string): string {
   const starts = new Set(
     new EmailReplyParser()
@@ -1063,7 +1078,9 @@ function markPastedSeparators(body: string): string {
   let changed = false;
   for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i]!;
-    if (!line.trim() || !isStart(line) || signatureFollows(lines, i, isStart)) continue;
+    // "-- " with its space is the signature separator of RFC 3676 §4.3 (Google Groups' and mailing lists' footers
+    // under it are sentences): a signature whatever follows. pg_dump's and SQL's "--" have no trailing space.
+    if (!line.trim() || !isStart(line) || line === SIG_SEPARATOR || signatureFollows(lines, i, isStart)) continue;
     lines[i] = OWN_LINE_MARK + line;
     changed = true;
   }
