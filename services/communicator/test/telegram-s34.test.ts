@@ -152,6 +152,34 @@ describe('telegram s34: a reply to the bot', () => {
     );
   });
 
+  it("the answer's words take at most a quarter of MAX_REQUEST_CHARS: the follow-up's own words are never cut", async () => {
+    const { tg, secretary } = await setup({ env: { MAX_REQUEST_CHARS: '1000' } });
+    const from = { id: 34022, username: 'u34022' };
+    secretary.decide = (r) => answer('Выгрузка готова, вот подробности по каждому полю. '.repeat(40), r.request);
+    tg.pushMessage({ from, text: 'Нужна выгрузка авторизаций за октябрь' });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length === 1, 'answered');
+    const first = tg.sent[0]!;
+    tg.pushMessage({
+      from,
+      text: 'а за ноябрь такую же можно?',
+      extra: {
+        reply_to_message: {
+          message_id: first.message_id,
+          date: now(),
+          chat: { id: from.id, type: 'private', first_name: 'U' },
+          from: botOf(tg),
+          text: first.text,
+        },
+      },
+    });
+    await waitUntil(() => tg.pending() === 0 && secretary.calls.length === 2, 'the follow-up asked');
+    const request = secretary.calls[1]!.request;
+    // Before: the answer's first 1,000 characters filled the request and the follow-up was cut away.
+    expect(request.startsWith('В ответ на сообщение от бота:\nВыгрузка готова')).toBe(true);
+    expect(request.endsWith('[…]\nа за ноябрь такую же можно?')).toBe(true);
+    expect(request.length).toBeLessThanOrEqual(1000);
+  });
+
   it("in a group, another member's reply to the bot's answer carries it; the asked member's answer to a question does not", async () => {
     const { tg, secretary } = await setup();
     const chat = { id: -1003420003, type: 'supergroup' as const };

@@ -40,6 +40,7 @@ import {
   isGreetingOnly,
   mediaGroupOf,
   ownTextOf,
+  BOT_WORDS_MAX_CHARS,
   requestTextOf,
   type Classified,
 } from './telegram-update.js';
@@ -2191,17 +2192,19 @@ function rememberSentAnswer(
 }
 
 /**
- * Whether the words of the bot's own message that `message` replies to go in front of its request (replyContextOf):
- * an answer of the secretary gives a follow-up ("а за ноябрь такую же можно?") its referent, which the secretary,
+ * How many characters of the bot's own message that `message` replies to go in front of its request (replyContextOf;
+ * 0: none), at most BOT_WORDS_MAX_CHARS and a quarter of MAX_REQUEST_CHARS. An answer of the secretary gives a follow-up ("а за ноябрь такую же можно?") its referent, which the secretary,
  * deciding a message in an answered thread on its own text, would not have; so does a clarifying question asked of
  * someone else (a colleague joining in). Not a clarifying question this sender was asked (the secretary joins the
  * answer to it: docs/secretary.md rule 4), and not a message this process did not send (before a restart, or a fixed
  * text such as the help): whether it was a question is not known, and a question repeated in front of its answer
  * would be joined to the request twice.
  */
-function keepsBotWords(state: ChannelState, message: Message, replied: Message): boolean {
+function keepsBotWords(state: ChannelState, message: Message, replied: Message): number {
   const sent = state.sentAnswers.get(`${replied.chat.id}:${replied.message_id}`);
-  return !!sent && !(sent.question && sent.askedUserId === message.from?.id);
+  if (!sent || (sent.question && sent.askedUserId === message.from?.id)) return 0;
+  // At most a quarter of a request (MAX_REQUEST_CHARS), so the follow-up's own words are never cut away.
+  return Math.min(BOT_WORDS_MAX_CHARS, Math.floor(state.settings.maxRequestChars / 4));
 }
 
 /** Marks updates handled and moves the offset over the handled prefix (waking the poll when it moved). */

@@ -147,10 +147,11 @@ function originNameOf(origin: MessageOrigin): string {
 }
 
 /**
- * Whether the words of the bot's own message `replied`, which `message` replies to, go in front of its request: the
- * channel knows which of its messages were answers, and which a clarifying question asked of this sender.
+ * How many characters of the bot's own message `replied`, which `message` replies to, go in front of its request (0:
+ * none): the channel knows which of its messages were answers, and which a clarifying question asked of this sender,
+ * and how long a request may be.
  */
-export type BotWordsKept = (message: Message, replied: Message) => boolean;
+export type BotWordsKept = (message: Message, replied: Message) => number;
 
 /**
  * What an addressed message answers, as the first lines of its request (`В ответ на сообщение от <author>:\n…`):
@@ -169,7 +170,7 @@ export function replyContextOf(
 ): string | undefined {
   const m = message as ReplyFields;
   const toBot = m.reply_to_message?.from?.id !== undefined && m.reply_to_message.from.id === me?.id;
-  const botWords = toBot && !!keepsBotWords && keepsBotWords(message, m.reply_to_message!);
+  const botWords = toBot && keepsBotWords ? keepsBotWords(message, m.reply_to_message!) : 0;
   const words = m.quote?.text?.trim() || repliedWordsOf(message, toBot, botWords);
   if (!words) return undefined;
   const author = replyAuthorOf(m, toBot);
@@ -188,12 +189,15 @@ type ReplyFields = {
  */
 export const BOT_WORDS_MAX_CHARS = 1000;
 
-/** The words of the replied-to message: a colleague's in groups, the bot's own where kept (see replyContextOf). */
-function repliedWordsOf(message: Message, toBot: boolean, botWords: boolean): string | undefined {
+/**
+ * The words of the replied-to message: a colleague's in groups, the bot's own where kept, cut to `botWords`
+ * characters (see replyContextOf).
+ */
+function repliedWordsOf(message: Message, toBot: boolean, botWords: number): string | undefined {
   const replied = (message as ReplyFields).reply_to_message;
-  if (!replied || (toBot ? !botWords : message.chat.type === 'private')) return undefined;
+  if (!replied || (toBot ? botWords <= 0 : message.chat.type === 'private')) return undefined;
   const words = ownTextOf(replied)?.trim();
-  return toBot && words ? cutText(words, BOT_WORDS_MAX_CHARS, { marker: ' […]' }) : words;
+  return toBot && words ? cutText(words, botWords, { marker: ' […]' }) : words;
 }
 
 /** Who wrote what a reply answers: the replied-to message's sender, the bot, or the origin of an external reply. */
