@@ -149,3 +149,38 @@ describe('extractNewText: the RFC 3676 signature separator', () => {
     expect(extractNewText(dump, { reply: false })).toContain('Почему индекс не используется?');
   });
 });
+
+describe('extractNewText: a thanks line above the next request or above a signature', () => {
+  // A signature opens with the name, a contact line or another closing; anything else under "Спасибо!" is the
+  // author's next request, however short (s34: the review rounds found both kinds lost or leaked).
+  const under = (line: string) =>
+    extractNewText(
+      ['Добрый день!', '', 'Выгрузка получена.', '', 'Спасибо!', line, 'Тел. +7 495 000-00-00'].join('\n'),
+      {
+        reply: false,
+      },
+    );
+  it('keeps a request of any length', () => {
+    for (const line of [
+      'И за ноябрь тоже',
+      'Jira не открывается',
+      'Ещё по b2b',
+      'Коллеги, нужна выгрузка за ноябрь',
+      'Теперь нужна такая же выгрузка по возвратам за ноябрь',
+    ])
+      expect(under(line), line).toContain(line);
+  });
+  it('cuts a signature that opens with a name, a contact or a closing', () => {
+    for (const line of [
+      'Иван Петров',
+      'Иван Петров, ведущий аналитик',
+      'John A. Smith | Payments team',
+      'Иван',
+      'Тел.: +7 (495) 123-45-67',
+      'ivan@corp.example',
+      'Хорошего дня!',
+      'С уважением',
+    ])
+      expect(under(line), line).toBe('Добрый день!\n\nВыгрузка получена.');
+  });
+});

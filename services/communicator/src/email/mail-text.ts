@@ -690,14 +690,29 @@ function isTextLine(line: string): boolean {
   return (/[.!?;]$/.test(t) && words >= 3) || (t.endsWith(':') && words >= 2);
 }
 
+/** A word of a name: capitalised (`Петров`, `O'Neil`, `Анна-Мария`), or an initial (`И.`). */
+const NAME_WORD = String.raw`(?:\p{Lu}[\p{L}'’-]*\.?|\p{Lu}\.)`;
+/** A full name: two to four such words ("Иван Петров", "John A. Smith"). */
+const FULL_NAME = new RegExp(`^${NAME_WORD}(?:\\s+${NAME_WORD}){1,3}$`, 'u');
+/** A first name alone on its line ("Иван", "Anna."). */
+const ONE_NAME = new RegExp(`^${NAME_WORD}[.!]?$`, 'u');
+/** A contact line: a phone, an address or a link alone, or one labelled as such ("Тел.: …", "E-mail: …"). */
+const CONTACT_LINE =
+  /^(?:(?:тел|tel|phone|моб|mob|e-?mail|почта|skype|telegram)(?=[\s.:]|$)|www\.|https?:\/\/|\S+@\S+$|[+\d(][\d\s().-]{6,}$)/iu;
+/** A wish that closes a letter like a closing formula ("Хорошего дня!", "Have a nice day"). */
+const CLOSING_WISH = /^(?:хорошего (?:дня|вечера)|удачного дня|всего наилучшего|have a (?:nice|good|great) (?:day|one|weekend))/i;
+
 /**
- * Whether the line right under a thanks line is the author's text going on rather than the signature's first line
- * (a name: "Иван Петров", "Ivan Petrov, Senior Analyst"): a text line (isTextLine), six or more words, or three or more
- * with a word in lower case ("Нужен доступ к Jira", "Теперь нужна такая же выгрузка за ноябрь"). s34 T01–T05.
+ * Whether the line right under a thanks line is the author's text going on rather than the first line of a signature.
+ * A signature opens with the author's name ("Иван Петров", "Иван Петров, ведущий аналитик", "John A. Smith | Payments",
+ * "Иван"), a contact line, another closing formula or a wish ("С уважением", "Хорошего дня!"); anything else is the
+ * author's text: "Теперь нужна такая же выгрузка за ноябрь", "И за ноябрь тоже", "Jira не открывается", "Ещё по b2b",
+ * "Коллеги, нужна выгрузка" (one word before the comma is an address to readers, not a name). s34 T01–T05.
  */
 function opensText(line: string): boolean {
-  const words = wordsIn(line);
-  return isTextLine(line) || words >= 6 || (words >= 3 && /(^|\s)\p{Ll}{3,}/u.test(line.trim()));
+  const t = line.trim();
+  if (!t || isClosing(t) || CLOSING_WISH.test(t) || CONTACT_LINE.test(t) || ONE_NAME.test(t)) return false;
+  return !FULL_NAME.test(t.split(/\s*[,|–—(]\s*/)[0]!);
 }
 
 /**
