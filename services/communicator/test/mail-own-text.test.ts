@@ -1,7 +1,8 @@
 // The author's own lines that only look like a closing formula, a phone footer or an empty reply stay the request
 // (regressions a review of the signature and reply rules found); real signatures and footers are still cut.
 import { describe, expect, it } from 'vitest';
-import type { InboundMail } from '../src/email/mail-parsing.js';
+import { parseInboundMail, type InboundMail } from '../src/email/mail-parsing.js';
+import { replyMessageId } from '../src/email/smtp-mailer.js';
 import { buildRequestText } from '../src/email/mail-request.js';
 import { extractNewText } from '../src/email/mail-text.js';
 import { ownSubjectDigest } from '../src/email/mail-own-text.js';
@@ -113,6 +114,8 @@ describe('ownSubjectDigest: the thread subject in our Message-IDs', () => {
       'Re: Re: [support] выгрузка авторизаций за октябрь ',
       '[#4521] Re: [support] Выгрузка авторизаций за октябрь',
       'AW: [support] Выгрузка  авторизаций за октябрь',
+      'Re: Выгрузка авторизаций за октябрь [support]',
+      '[support][срочно] Re: Выгрузка авторизаций за октябрь',
     ])
       expect(ownSubjectDigest(reply), reply).toBe(sent);
     // A subject the author edited says more.
@@ -182,5 +185,33 @@ describe('extractNewText: a thanks line above the next request or above a signat
       'С уважением',
     ])
       expect(under(line), line).toBe('Добрый день!\n\nВыгрузка получена.');
+  });
+});
+
+describe('subjectIsNew of a reply to our mail: the digest in our Message-ID decides', () => {
+  const ours = replyMessageId('email:<q-1@corp.example>', 'bot@example.test', 'Ответ', 'Re: Выгрузка за октябрь');
+  const reply = (subject: string) =>
+    parseInboundMail(
+      Buffer.from(
+        [
+          'From: Ivan <ivan@corp.example>',
+          'To: bot@example.test',
+          `Subject: ${subject}`,
+          'Message-ID: <r-1@corp.example>',
+          `In-Reply-To: ${ours}`,
+          `References: ${ours}`,
+          'Content-Type: text/plain; charset=utf-8',
+          '',
+          '> Ответ',
+          '',
+        ].join('\r\n'),
+        'utf8',
+      ),
+      { ownAddresses: ['bot@example.test'] },
+    );
+  it('a list or ticket tag anywhere says nothing new; an edited subject does', async () => {
+    for (const subject of ['[support][срочно] Re: Выгрузка за октябрь', 'Re: Выгрузка за октябрь [#4521]'])
+      expect((await reply(subject)).subjectIsNew, subject).toBe(false);
+    expect((await reply('Re: Выгрузка за октябрь — и за ноябрь тоже')).subjectIsNew).toBe(true);
   });
 });

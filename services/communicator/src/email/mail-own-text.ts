@@ -35,17 +35,19 @@ export function ownSubjectDigest(subject: string): string {
   return createHash('sha256').update(bare, 'utf8').digest('hex').slice(0, OWN_SUBJECT_DIGEST_HEX);
 }
 
-/** A `[tag]` at the start of a subject: a list's (`[support]`), a ticket system's (`[#4521]`), a gateway's. */
+/** A `[tag]` at the start or the end of a subject: a list's (`[support]`), a ticket system's (`[#4521]`), a gateway's. */
 const LEADING_TAG = /^\[[^\]]{1,64}\]\s*/;
+const TRAILING_TAG = /\s*\[[^\]]{1,64}\]$/;
 
 /**
- * A subject without its reply and forward prefixes (bareSubject) and without every leading `[tag]`, wherever a list
- * or a ticket system put it ("[#4521] Re: Запрос", "Re: [#4521] Запрос", "[support] Re: [support] Запрос" are one).
+ * A subject without its reply and forward prefixes (bareSubject) and without every `[tag]` at its start or end,
+ * wherever a list or a ticket system put it ("[#4521] Re: Запрос", "Re: [#4521] Запрос", "Re: Запрос [#4521]",
+ * "[support][срочно] Re: Запрос" are one).
  */
 function subjectCore(subject: string): string {
+  const untag = (t: string) => bareSubject(t.replace(LEADING_TAG, '').replace(TRAILING_TAG, ''));
   let s = bareSubject(subject);
-  for (let next = bareSubject(s.replace(LEADING_TAG, '')); next !== s; next = bareSubject(s.replace(LEADING_TAG, '')))
-    s = next;
+  for (let next = untag(s); next !== s; next = untag(s)) s = next;
   return s;
 }
 

@@ -870,8 +870,10 @@ async function readContent(
  */
 function subjectSaysMore(content: MailContent): boolean {
   if (!bareSubject(content.subject)) return false;
-  if (!subjectRepeatsThread(content.subject, content.threadSubject, content.threadTopic ?? true)) return true;
-  return content.ownSubjects.length > 0 && !content.ownSubjects.includes(ownSubjectDigest(content.subject));
+  // Our digest decides alone when there is one: stacked or trailing list tags ("[support][срочно] Re: …",
+  // "Re: … [#4521]") hide the `Re:` from subjectRepeatsThread but not from the digest (subjectCore).
+  if (content.ownSubjects.length > 0) return !content.ownSubjects.includes(ownSubjectDigest(content.subject));
+  return !subjectRepeatsThread(content.subject, content.threadSubject, content.threadTopic ?? true);
 }
 
 /**

@@ -700,7 +700,8 @@ const ONE_NAME = new RegExp(`^${NAME_WORD}[.!]?$`, 'u');
 const CONTACT_LINE =
   /^(?:(?:тел|tel|phone|моб|mob|e-?mail|почта|skype|telegram)(?=[\s.:]|$)|www\.|https?:\/\/|\S+@\S+$|[+\d(][\d\s().-]{6,}$)/iu;
 /** A wish that closes a letter like a closing formula ("Хорошего дня!", "Have a nice day"). */
-const CLOSING_WISH = /^(?:хорошего (?:дня|вечера)|удачного дня|всего наилучшего|have a (?:nice|good|great) (?:day|one|weekend))/i;
+const CLOSING_WISH =
+  /^(?:хорошего (?:дня|вечера)|удачного дня|всего наилучшего|have a (?:nice|good|great) (?:day|one|weekend))/i;
 
 /**
  * Whether the line right under a thanks line is the author's text going on rather than the first line of a signature.
