@@ -150,6 +150,11 @@ describe('extractNewText: the RFC 3676 signature separator', () => {
       'Почему индекс не используется?',
     ].join('\n');
     expect(extractNewText(dump, { reply: false })).toContain('Почему индекс не используется?');
+    // "--" typed without its space (Outlook) before a one-sentence "Name, title, company." signature: still one.
+    const typed = ['Пришлите выгрузку за ноябрь.', '', '--', 'Иван Петров, ведущий аналитик, ООО «Ромашка».'].join(
+      '\n',
+    );
+    expect(extractNewText(typed, { reply: false })).toBe('Пришлите выгрузку за ноябрь.');
   });
 });
 

@@ -1054,6 +1054,17 @@ const SIGNATURE_BLOCK_LINES = 40;
  * document with `---`: such pastes, and the author's text under them, are kept (s34 P01–P03). Past
  * SIGNATURE_BLOCK_LINES non-empty lines, a signature as before.
  */
+/**
+ * Whether `line`, the first under a separator, opens a signature: another footer (`isStart`), a name, contact or
+ * closing line (opensText says it is not text; a name also with a title and company after it in one sentence,
+ * "Иван Петров, ведущий аналитик, ООО «Ромашка».", which Outlook users type "--" above), or a short line that is
+ * no sentence and no intro ending in ':'.
+ */
+function opensSignature(line: string, isStart: (line: string) => boolean): boolean {
+  const t = line.trim();
+  return isStart(line) || !opensText(t) || (!isTextLine(t) && isSignatureLine(t) && !t.endsWith(':'));
+}
+
 function signatureFollows(lines: string[], i: number, isStart: (line: string) => boolean): boolean {
   // Its words without a link's (Yahoo's "Sent from Yahoo Mail on Android<https://go.onelink.me/…&af_sub1=…>").
   const line = lines[i]!.trim().replace(/<?\bhttps?:\/\/[^\s>]*>?/g, '');
@@ -1064,9 +1075,7 @@ function signatureFollows(lines: string[], i: number, isStart: (line: string) =>
     if (!l.trim()) continue;
     if (QUOTE_LINE.test(l) || FORWARD_SEPARATOR.test(l) || unmarkedHistoryHeadAt(lines, j)) return true;
     if (isStructuredLine(l)) return false;
-    const t = l.trim();
-    const contact = isStart(l) || (!isTextLine(t) && isSignatureLine(t) && !t.endsWith(':'));
-    if (seen === 0 && !contact) return false;
+    if (seen === 0 && !opensSignature(l, isStart)) return false;
     seen += 1;
   }
   return true;
