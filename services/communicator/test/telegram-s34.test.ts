@@ -9,7 +9,7 @@
 //   what it refers to; the secretary decides a message in an answered thread on its own text;
 // - "👍" typed alone (the Bot API delivers it as `text`, not as a sticker) was analysed and answered.
 import { describe, expect, it } from 'vitest';
-import type { FakeTelegram } from '@workemon/testkit/fake-telegram';
+import type { FakeTelegram, SentMessage } from '@workemon/testkit/fake-telegram';
 import { isEmojiOnly } from '../src/telegram/telegram-update.js';
 import { resendWithout } from '../src/telegram/telegram-channel.js';
 import { answer, clarify } from './fake-secretary.js';
@@ -23,6 +23,10 @@ const sentTo = (tg: FakeTelegram, chatId: number) => tg.sent.filter((m) => Numbe
 const triesTo = (tg: FakeTelegram, chatId: number) =>
   tg.callsOf('sendMessage').filter((c) => Number(c.params['chat_id']) === chatId);
 const botOf = (tg: FakeTelegram) => ({ id: 1, is_bot: true, first_name: 'Workemon', username: tg.botUsername });
+/** Bot API `reply_to_message` naming a message the bot sent (`sent`) in `chat`, dated `date` (s). */
+const replyToBot = (tg: FakeTelegram, sent: SentMessage, chat: Record<string, unknown>, date = now()) => ({
+  reply_to_message: { message_id: sent.message_id, date, chat, from: botOf(tg), text: sent.text },
+});
 const mention = (tg: FakeTelegram, text: string) => ({
   text: `@${tg.botUsername} ${text}`,
   entities: [{ type: 'mention', offset: 0, length: tg.botUsername.length + 1 }],
@@ -137,13 +141,7 @@ describe('telegram s34: a reply to the bot', () => {
       from,
       text: 'а за ноябрь такую же можно?',
       extra: {
-        reply_to_message: {
-          message_id: first.message_id,
-          date: now() - 60,
-          chat: { id: from.id, type: 'private', first_name: 'U' },
-          from: botOf(tg),
-          text: first.text,
-        },
+        ...replyToBot(tg, first, { id: from.id, type: 'private', first_name: 'U' }, now() - 60),
       },
     });
     await waitUntil(() => tg.pending() === 0 && tg.sent.length === 3, 'the follow-up answered');
@@ -163,13 +161,7 @@ describe('telegram s34: a reply to the bot', () => {
       from,
       text: 'а за ноябрь такую же можно?',
       extra: {
-        reply_to_message: {
-          message_id: first.message_id,
-          date: now(),
-          chat: { id: from.id, type: 'private', first_name: 'U' },
-          from: botOf(tg),
-          text: first.text,
-        },
+        ...replyToBot(tg, first, { id: from.id, type: 'private', first_name: 'U' }),
       },
     });
     await waitUntil(() => tg.pending() === 0 && secretary.calls.length === 2, 'the follow-up asked');
@@ -190,13 +182,7 @@ describe('telegram s34: a reply to the bot', () => {
     await waitUntil(() => tg.pending() === 0 && tg.sent.length === 1, 'the question asked');
     const question = tg.sent[0]!;
     const replyToQuestion = {
-      reply_to_message: {
-        message_id: question.message_id,
-        date: now(),
-        chat: { ...chat, title: 'Команда' },
-        from: botOf(tg),
-        text: question.text,
-      },
+      ...replyToBot(tg, question, { ...chat, title: 'Команда' }),
     };
     // The asked member answers the question: the secretary joins it to the request (its pending question).
     tg.pushMessage({ chat, from: a, extra: { text: 'за октябрь', ...replyToQuestion } });
@@ -228,13 +214,7 @@ describe('telegram s34: emoji typed alone are a reaction', () => {
       from,
       extra: {
         text: '🙏🏻',
-        reply_to_message: {
-          message_id: answer.message_id,
-          date: now(),
-          chat: { ...chat, title: 'Команда' },
-          from: botOf(tg),
-          text: answer.text,
-        },
+        ...replyToBot(tg, answer, { ...chat, title: 'Команда' }),
       },
     });
     await waitUntil(() => tg.pending() === 0, 'confirmed');

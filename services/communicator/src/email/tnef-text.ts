@@ -59,7 +59,7 @@ function readMessageAttribute(id: number, value: Buffer, found: TnefFound): void
  * PR_RTF_COMPRESSED: decompressed ([MS-OXRTFCP]) and de-encapsulated ([MS-OXRTFEX]) into HTML or text; undefined
  * for RTF that encapsulates neither, or damaged RTF.
  */
-export function rtfText(compressed: Buffer): { text?: string; html?: string } | undefined {
+function rtfText(compressed: Buffer): { text?: string; html?: string } | undefined {
   let rtf: Buffer;
   try {
     rtf = Buffer.from(decompressRTF([...compressed]));
