@@ -1,11 +1,12 @@
 // The author's own lines that only look like a closing formula, a phone footer or an empty reply stay the request
 // (regressions a review of the signature and reply rules found); real signatures and footers are still cut.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseInboundMail, type InboundMail } from '../src/email/mail-parsing.js';
 import { replyMessageId } from '../src/email/smtp-mailer.js';
 import { buildRequestText } from '../src/email/mail-request.js';
 import { extractNewText } from '../src/email/mail-text.js';
-import { ownSubjectDigest } from '../src/email/mail-own-text.js';
+import { ownSubjectDigest, subjectDigestsOf } from '../src/email/mail-own-text.js';
 
 describe('extractNewText keeps the author’s own lines', () => {
   it.each([
@@ -120,6 +121,26 @@ describe('ownSubjectDigest: the thread subject in our Message-IDs', () => {
       expect(ownSubjectDigest(reply), reply).toBe(sent);
     // A subject the author edited says more.
     expect(ownSubjectDigest('[support] Re: Выгрузка авторизаций за октябрь и за ноябрь')).not.toBe(sent);
+  });
+
+  it('is the same for a subject a client wrote back in a single-byte charset or cut to 255 characters', () => {
+    // The Bat! in KOI8-R, Outlook in windows-1251: guillemets, dashes and the ellipsis become ASCII marks.
+    expect(ownSubjectDigest('RE: Выгрузка "Ромашка" - за октябрь...')).toBe(
+      ownSubjectDigest('Re: Выгрузка «Ромашка» — за октябрь…'),
+    );
+    const long = `Re: Выгрузка авторизаций ${'по мерчантам, по MCC-кодам, по странам эмитента, '.repeat(8)}за октябрь`;
+    expect(ownSubjectDigest(long.slice(0, 255))).toBe(ownSubjectDigest(long));
+    // Letters and digits count: another month, another wallet type.
+    expect(ownSubjectDigest('Re: Выгрузка «Ромашка» — за ноябрь')).not.toBe(
+      ownSubjectDigest('Re: Выгрузка «Ромашка» — за октябрь'),
+    );
+    expect(ownSubjectDigest('Re: Выгрузка b2b')).not.toBe(ownSubjectDigest('Re: Выгрузка b2c'));
+  });
+
+  it('subjectDigestsOf also gives the earlier form, which Message-IDs sent before it carry', () => {
+    const subject = 'Re: Выгрузка «Ромашка» — за октябрь';
+    const earlier = createHash('sha256').update('выгрузкаромашказаоктябрь', 'utf8').digest('hex').slice(0, 8);
+    expect(subjectDigestsOf(subject)).toEqual([ownSubjectDigest(subject), earlier]);
   });
 });
 

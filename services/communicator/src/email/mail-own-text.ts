@@ -26,13 +26,42 @@ const OWN_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}\.([0-9a-f]{16})(?:\.([0-9a-f]{8
 export const OWN_SUBJECT_DIGEST_HEX = 8;
 
 /**
+ * Characters of a subject's digest form (subjectDigestForm) the digest covers: its start only. Outlook cuts a subject
+ * to 255 characters when it answers ("RE: " + 251), so a long subject comes back shortened; 120 letters and digits
+ * (140 to 170 characters with their spaces and marks) leave room for the prefixes and a list's tags. An edit past
+ * them is not read from the subject (the body is read as always).
+ */
+const SUBJECT_DIGEST_CHARS = 120;
+
+/**
+ * A subject's core (subjectCore) as its digest sees it: lower case, digestForm, and no punctuation or symbol at all,
+ * ASCII ones included: a client writing a reply in KOI8-R or windows-1251 turns our «guillemets», „quotes“, dashes
+ * and `…` into `"`, `-` and `...` (The Bat!'s best fit), and a subject that differs only in its marks says nothing new.
+ */
+function subjectDigestForm(subject: string): string {
+  return digestForm(subjectCore(subject).toLowerCase()).replace(/[\p{P}\p{S}]/gu, '');
+}
+
+const subjectHex = (form: string) =>
+  createHash('sha256').update(form, 'utf8').digest('hex').slice(0, OWN_SUBJECT_DIGEST_HEX);
+
+/**
  * The digest of a subject we send (`Re: Выгрузка авторизаций`): the first OWN_SUBJECT_DIGEST_HEX hex digits of
- * SHA-256 over its core (subjectCore: no `Re:`/`Fwd:` prefixes, no leading `[tags]`), lower case, white
- * space and marks as digestForm leaves them. A reply whose bare subject has this digest repeats the thread's subject.
+ * SHA-256 over the first SUBJECT_DIGEST_CHARS characters of its digest form (subjectDigestForm: no `Re:`/`Fwd:`
+ * prefixes, no `[tags]` at its start or end, lower case, no white space, no marks). A reply whose subject has this
+ * digest (subjectDigestsOf) repeats the thread's subject.
  */
 export function ownSubjectDigest(subject: string): string {
-  const bare = digestForm(subjectCore(subject).toLowerCase());
-  return createHash('sha256').update(bare, 'utf8').digest('hex').slice(0, OWN_SUBJECT_DIGEST_HEX);
+  return subjectHex([...subjectDigestForm(subject)].slice(0, SUBJECT_DIGEST_CHARS).join(''));
+}
+
+/**
+ * The digests a reply's subject may match among our Message-IDs' (ownSubjectDigestsOf): ownSubjectDigest's, and the
+ * earlier form's (SHA-256 over the whole core in digestForm, marks kept), which Message-IDs sent before 2026-12-01
+ * carry.
+ */
+export function subjectDigestsOf(subject: string): string[] {
+  return [ownSubjectDigest(subject), subjectHex(digestForm(subjectCore(subject).toLowerCase()))];
 }
 
 /** A `[tag]` at the start or the end of a subject: a list's (`[support]`), a ticket system's (`[#4521]`), a gateway's. */

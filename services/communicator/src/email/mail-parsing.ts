@@ -11,8 +11,8 @@ import {
 } from './smime-content.js';
 import {
   namesUs,
-  ownSubjectDigest,
   ownSubjectDigestsOf,
+  subjectDigestsOf,
   ownTextDigestsOf,
   withoutOwnQuotedText,
 } from './mail-own-text.js';
@@ -510,9 +510,17 @@ function tnefBodyOf(content: Buffer): string | undefined {
   return body?.trim() ? body : undefined;
 }
 
-/** An Outlook item file (`.msg`, [MS-OXMSG]): its MIME type (application/vnd.ms-outlook, x-msg) or a `.msg` name. */
-const isOutlookMsg = (type: string, name: string): boolean =>
-  type === 'application/vnd.ms-outlook' || type === 'application/x-msg' || /\.msg$/i.test(name);
+/** The signature a Compound File Binary starts with ([MS-CFB] §2.2, the header's `Header Signature`). */
+const CFB_SIGNATURE = Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+
+/**
+ * An Outlook item file (`.msg`, [MS-OXMSG]): named so (application/vnd.ms-outlook, x-msg, or a `.msg` name) and a
+ * Compound File Binary ([MS-OXMSG] §2.1: a .msg is a CFB storage). A text log that happens to be called
+ * `export-queue.msg` is read as the text file it is.
+ */
+const isOutlookMsg = (type: string, name: string, content: Buffer): boolean =>
+  (type === 'application/vnd.ms-outlook' || type === 'application/x-msg' || /\.msg$/i.test(name)) &&
+  content.subarray(0, CFB_SIGNATURE.length).equals(CFB_SIGNATURE);
 
 /**
  * One attachment into `into`: a forward as attachment (message/rfc822, RFC 2046 §5.2.1, up to MAX_FORWARD_DEPTH):
@@ -539,7 +547,7 @@ async function readAttachment(
     into.cut ||= read.cut;
     // The forwarded mail's own attachments are named like ours (not passed on); a picture there is not all we got.
     into.other.push(...read.other, ...read.unreadable);
-  } else if (isOutlookMsg(type, name)) {
+  } else if (isOutlookMsg(type, name, a.content)) {
     // An Outlook item attached as a file: unreadable like a winmail.dat whose text cannot be read, so a mail with
     // nothing else gets the polite request for text, no secretary call (s34 U01). Not read: the one kept reader
     // (@kenjiuno/msgreader) allocates what a 20 KB hostile file declares, outside any heap limit (2 GB in a review).
@@ -863,7 +871,8 @@ async function readContent(
 /**
  * Whether the subject says something new (InboundMail.subjectIsNew): not empty, and not a `Re:`/`Fwd:` of the
  * thread's subject (subjectRepeatsThread). When the mail answers one of ours, the thread's subject is our reply's,
- * whose digest our Message-ID carries (ownSubjects, smtp-mailer.ts replyMessageId): compared exactly, for every
+ * whose digest our Message-ID carries (ownSubjects, smtp-mailer.ts replyMessageId): compared by digest
+ * (subjectDigestsOf: tags, prefixes, case, spaces and marks aside; the first 120 letters and digits), for every
  * client (Gmail, Thunderbird, Yandex, Mail.ru and Apple send no Thread-Topic and quote no Subject line), so a request
  * written in an edited subject ("Re: и за сентябрь тоже, пожалуйста") is read (s34 S01, S02). Otherwise Outlook's
  * Thread-Topic or the quoted history's Subject line; with none of them known, a `Re:` subject repeats the thread.
@@ -872,7 +881,8 @@ function subjectSaysMore(content: MailContent): boolean {
   if (!bareSubject(content.subject)) return false;
   // Our digest decides alone when there is one: stacked or trailing list tags ("[support][срочно] Re: …",
   // "Re: … [#4521]") hide the `Re:` from subjectRepeatsThread but not from the digest (subjectCore).
-  if (content.ownSubjects.length > 0) return !content.ownSubjects.includes(ownSubjectDigest(content.subject));
+  if (content.ownSubjects.length > 0)
+    return !subjectDigestsOf(content.subject).some((d) => content.ownSubjects.includes(d));
   return !subjectRepeatsThread(content.subject, content.threadSubject, content.threadTopic ?? true);
 }
 

@@ -33,16 +33,15 @@ const GATEWAY_TAG = /^\s*(\[[^\][]{1,40}\]|\*{1,2}[^*]{1,40}\*{1,2})\s*/;
 const KNOWN_GATEWAY_TAG =
   /^\s*(\[\s*(ext|external|external (email|e-mail|mail|sender|message)|caution|warning: external|внешн\p{L}*( (письмо|сообщение|отправитель|почта))?)\s*\]|\*{1,2}\s*(ext|external|external (email|e-mail|mail|sender|message)|caution)\s*\*{1,2})\s*:?\s*/iu;
 
-/** The subject without a leading gateway tag: a known one (KNOWN_GATEWAY_TAG) always, any other one when a reply
- * or forward prefix follows it. */
+/** The subject without its leading gateway tags: known ones (KNOWN_GATEWAY_TAG) always, any others when a reply
+ * or forward prefix follows them (`[support][срочно] Re: …`, `[support] [#4521] Re: …`). */
 function untagged(subject: string): string {
   // Gateways stack their tags (`[CAUTION] [EXT] Re: …`): every known one goes.
   for (let known = KNOWN_GATEWAY_TAG.exec(subject); known; known = KNOWN_GATEWAY_TAG.exec(subject))
     subject = subject.slice(known[0].length);
-  const tag = GATEWAY_TAG.exec(subject);
-  if (!tag) return subject;
-  const rest = subject.slice(tag[0].length);
-  return REPLY_PREFIX.test(rest) || FORWARD_PREFIX.test(rest) ? rest : subject;
+  let rest = subject;
+  for (let tag = GATEWAY_TAG.exec(rest); tag; tag = GATEWAY_TAG.exec(rest)) rest = rest.slice(tag[0].length);
+  return rest !== subject && (REPLY_PREFIX.test(rest) || FORWARD_PREFIX.test(rest)) ? rest : subject;
 }
 
 // Characters that show nothing: zero-width space, non-joiner, joiner, word joiner, byte order mark.
@@ -802,16 +801,20 @@ function isUnmarkedHead(line: string): boolean {
  * address and a colon is their text.
  */
 function cutUnmarkedHistory(body: string, isOwnAddress?: (address: string) => boolean, reply = true): string {
-  const attribution = (line: string) =>
-    (reply && isAttribution(line, true) && isUnmarkedHead(line)) || isOwnAttribution(line, isOwnAddress);
   const lines = body.split('\n');
+  // A dated head above a client's marked quote is the author relaying someone's words (lastMarkedHeadIndex).
+  const markedHead = reply ? lastMarkedHeadIndex(lines, nextTextIndexes(lines)) : -1;
+  let i = 1;
+  const attribution = (line: string) =>
+    (reply && markedHead <= i && isAttribution(line, true) && isUnmarkedHead(line)) ||
+    isOwnAttribution(line, isOwnAddress);
   const nextText = (from: number) => {
     for (let j = from; j < lines.length; j += 1) if (lines[j]!.trim()) return lines[j];
     return undefined;
   };
   // Whether some line above i is the author's own (not quoted): kept as the loop goes, not recounted per line.
   let before = false;
-  for (let i = 1; i < lines.length; i += 1) {
+  for (; i < lines.length; i += 1) {
     before ||= !!lines[i - 1]!.trim() && !/^[ \t]*>/.test(lines[i - 1]!);
     const single = attribution(lines[i]!);
     const wrapped = !single && i + 1 < lines.length && attribution(`${lines[i]!.trim()} ${lines[i + 1]!.trim()}`);
@@ -868,10 +871,29 @@ function nextTextIndexes(lines: string[]): number[] {
 }
 
 /**
+ * Index of the last dated attribution line (also one wrapped over two lines) that a quoted ('>') line follows: where a
+ * client's marked quote of the answered mail begins; -1 when none. History is quoted newest first, so an unmarked
+ * dated head above it ("Клиент 20.11 в 14:30 написал:", "On 20.11 at 14:30 the customer wrote:") is not the history of
+ * an earlier message: it is the author relaying someone's words in their new text (s34 review A01–A03).
+ */
+function lastMarkedHeadIndex(lines: string[], next: number[]): number {
+  for (let i = lines.length - 1; i >= 0; i -= 1) {
+    const line = lines[i]!;
+    if (!line.trim() || QUOTE_LINE.test(line)) continue;
+    const single = isAttribution(line, true);
+    const wrapped = !single && i + 1 < lines.length && isAttribution(`${line.trim()} ${lines[i + 1]!.trim()}`, true);
+    if (!single && !wrapped) continue;
+    const after = lines[next[i + (wrapped ? 2 : 1)]!];
+    if (after !== undefined && QUOTE_LINE.test(after)) return i;
+  }
+  return -1;
+}
+
+/**
  * Whether the unquoted line `i` (alone, or wrapped with the next) is an attribution that starts history: a quoted
  * line follows it, or it is a dated head of a client's shape with the author's text below (isUnmarkedHead).
  */
-function headsHistory(lines: string[], i: number, next: number[], dated: boolean): boolean {
+function headsHistory(lines: string[], i: number, next: number[], dated: boolean, markedHead: number): boolean {
   const line = lines[i]!;
   const single = isAttribution(line, dated);
   const joined = i + 1 < lines.length ? `${line.trim()} ${lines[i + 1]!.trim()}` : undefined;
@@ -880,7 +902,7 @@ function headsHistory(lines: string[], i: number, next: number[], dated: boolean
   const after = lines[next[i + (wrapped ? 2 : 1)]!];
   if (after === undefined) return false;
   const head = wrapped ? joined! : line;
-  return QUOTE_LINE.test(after) || (isAttribution(head, true) && isUnmarkedHead(head));
+  return QUOTE_LINE.test(after) || (markedHead <= i && isAttribution(head, true) && isUnmarkedHead(head));
 }
 
 /**
@@ -895,6 +917,7 @@ function historyStart(lines: string[], dated: boolean): number {
   const outlook = outlookHistoryIndex(lines);
   const end = outlook < 0 ? lines.length : outlook;
   const next = nextTextIndexes(lines);
+  const markedHead = lastMarkedHeadIndex(lines, next);
   for (let i = 0; i < end; i += 1) {
     const line = lines[i]!;
     if (!line.trim()) continue;
@@ -902,7 +925,7 @@ function historyStart(lines: string[], dated: boolean): number {
       if (isAttribution(line.replace(/^([ \t]*>)+/, ''), true)) return i;
       continue;
     }
-    if (headsHistory(lines, i, next, dated)) return i;
+    if (headsHistory(lines, i, next, dated, markedHead)) return i;
   }
   return outlook;
 }
@@ -911,12 +934,14 @@ function historyStart(lines: string[], dated: boolean): number {
 const LINE_CONTINUED = '\\';
 
 /**
- * What a line of a shell command leaves open: LINE_CONTINUED when it ends with `\`, a here-document's delimiter
- * (`cat <<EOF`, `<<-'END'`), else undefined.
+ * What a line of a shell command leaves open: LINE_CONTINUED when it ends with ` \` (a space before the backslash, as
+ * a continued command is typed: `curl -X POST \`; a Windows path `\\fs01\exports\` ends with a backslash too, s34
+ * review Q01), a here-document's delimiter (`cat <<EOF`, `<<-'END'`, `<<EOF >> out.txt`; not `<<Romashka>>`, typed
+ * guillemets, Q02), else undefined.
  */
 function shellOpening(line: string): string | undefined {
-  if (line.trimEnd().endsWith('\\')) return LINE_CONTINUED;
-  return /<<[-~]?[ \t]?(['"]?)([A-Za-z_]\w*)\1/.exec(line)?.[2];
+  if (/[ \t]\\$/.test(line.trimEnd())) return LINE_CONTINUED;
+  return /<<[-~]?[ \t]?(['"]?)([A-Za-z_]\w*)\1(?=[ \t;|&)]|$)/.exec(line)?.[2];
 }
 
 /**
