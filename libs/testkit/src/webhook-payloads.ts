@@ -382,9 +382,18 @@ export function sesReceivedNotification(
     /** S3 action: where SES stored the mail (default inbound-bucket, mail/abc). */
     bucket?: string;
     objectKey?: string;
+    /** `receipt.dmarcVerdict.status` (default PASS, as for a colleague's mail from a domain with DMARC). */
+    dmarc?: 'PASS' | 'FAIL' | 'GRAY' | 'PROCESSING_FAILED';
+    /** `mail.commonHeaders.from` (default: the mime's From: field values, as SES gives them). */
+    commonFrom?: string[];
   },
 ): string {
   const encoding = options.encoding ?? 'UTF8';
+  const head = mime
+    .toString('latin1')
+    .split(/\r?\n\r?\n/, 1)[0]!
+    .replace(/\r?\n[ \t]+/g, ' ');
+  const from = options.commonFrom ?? [...head.matchAll(/^from:[ \t]*(.*)$/gim)].map((m) => m[1]!.trim());
   const action =
     options.action === 'S3'
       ? {
@@ -403,6 +412,7 @@ export function sesReceivedNotification(
       messageId: randomBytes(10).toString('hex'),
       destination: ['bot@example.test'],
       headersTruncated: false,
+      commonHeaders: { from },
     },
     receipt: {
       timestamp: new Date().toISOString(),
@@ -412,7 +422,7 @@ export function sesReceivedNotification(
       virusVerdict: { status: 'PASS' },
       spfVerdict: { status: 'PASS' },
       dkimVerdict: { status: 'PASS' },
-      dmarcVerdict: { status: 'PASS' },
+      dmarcVerdict: { status: options.dmarc ?? 'PASS' },
       action,
     },
     ...(options.action === 'S3'

@@ -219,6 +219,11 @@ function createMailIntake(config: Config, shared: Shared): MailIntake {
       companyDomains: companyDomainsOf(config),
       maxRequestChars: config.maxRequestChars,
       trustedAuthservIds: config.trustedAuthservId,
+      webhookTrustedAuthservIds: {
+        mailgun: config.mailgunTrustedAuthservId,
+        sendgrid: config.sendgridTrustedAuthservId,
+        ses: config.sesTrustedAuthservId,
+      },
     },
     ownAddresses: [config.imapUser, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
     mailer,

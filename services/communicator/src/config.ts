@@ -60,8 +60,8 @@ const schema = serviceEnvSchema({
     'Folder that unprocessable mail is moved to when the server keeps no custom keywords (else it gets $WorkemonFailed)',
   ),
   TRUSTED_AUTHSERV_ID: env.list(
-    'authserv-id(s) of the receiving mail server whose Authentication-Results are believed (mx.yandex.ru; ' +
-      '*.mail.yandex.net for any host under it); unset: no mail counts as authenticated',
+    'authserv-id(s) of the receiving mail server whose Authentication-Results are believed in IMAP mail ' +
+      '(mx.yandex.ru; *.mail.yandex.net for any host under it); unset: no IMAP mail counts as authenticated',
   ),
 
   TELEGRAM_BOT_TOKEN: env.optionalString('Bot token from @BotFather; unset: the Telegram channel is off'),
@@ -94,8 +94,20 @@ const schema = serviceEnvSchema({
     .durationMs('5m', 'Mailgun webhook timestamps further than this from our clock (past or future) are refused')
     // A longer window is a longer replay window for a captured signature: at most an hour.
     .refine((ms) => ms >= 1000 && ms <= 3_600_000, { message: 'must be between 1s and 1h' }),
+  MAILGUN_TRUSTED_AUTHSERV_ID: env.list(
+    "authserv-id(s) whose Authentication-Results are believed in mail posted by POST /webhook/mailgun (Mailgun's own, " +
+      'only if it removes copies a sender forged, RFC 8601 §5); unset: such mail counts as unauthenticated',
+  ),
   SENDGRID_WEBHOOK_SECRET: env.optionalString(
     'Secret the SendGrid Inbound Parse URL carries (?key=… or basic-auth password); Inbound Parse signs nothing; unset: 501',
+  ),
+  SENDGRID_TRUSTED_AUTHSERV_ID: env.list(
+    'authserv-id(s) whose Authentication-Results are believed in mail posted by POST /webhook/sendgrid; unset: such ' +
+      'mail counts as unauthenticated',
+  ),
+  SES_TRUSTED_AUTHSERV_ID: env.list(
+    'authserv-id(s) whose Authentication-Results are believed in mail from POST /webhook/ses (besides the signed ' +
+      "receipt's dmarcVerdict, which always counts); unset: only that verdict",
   ),
   SES_SNS_TOPIC_ARNS: env.list(
     'SNS topic ARNs whose SES receipt notifications POST /webhook/ses takes (comma-separated); unset: that webhook answers 501',

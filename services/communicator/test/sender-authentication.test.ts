@@ -207,7 +207,7 @@ describe('authenticateSender', () => {
     expect(authenticateSender({ headers: [GMAIL], from: 'alice@example.com', trustedAuthservIds: [] })).toEqual({
       verified: false,
       method: 'none',
-      reason: 'TRUSTED_AUTHSERV_ID is not set: no mail is authenticated',
+      reason: 'TRUSTED_AUTHSERV_ID is not set: no Authentication-Results are believed',
     });
   });
 });
@@ -231,5 +231,42 @@ describe('authenticateMail', () => {
         method: 'none',
       });
     }
+  });
+
+  it("takes a provider's signed DMARC pass only for the mail's own From: domain and one From: field", () => {
+    const provider = { domain: 'corp.ru', by: 'SES receipt, signed by SNS' };
+    const one = 'From: Boss <boss@corp.ru>\r\nSubject: x\r\n\r\nbody\r\n';
+    const setting = 'SES_TRUSTED_AUTHSERV_ID';
+    expect(
+      authenticateMail({
+        source: one,
+        from: 'boss@corp.ru',
+        trustedAuthservIds: [],
+        setting,
+        providerDmarcPass: provider,
+      }),
+    ).toEqual({ verified: true, method: 'dmarc', reason: 'dmarc=pass for corp.ru (SES receipt, signed by SNS)' });
+    expect(
+      authenticateMail({
+        source: one,
+        from: 'boss@other.ru',
+        trustedAuthservIds: [],
+        setting,
+        providerDmarcPass: provider,
+      }),
+    ).toMatchObject({
+      verified: false,
+      reason: 'SES_TRUSTED_AUTHSERV_ID is not set: no Authentication-Results are believed',
+    });
+    const two = `From: boss@corp.ru\r\n${one}`;
+    expect(
+      authenticateMail({
+        source: two,
+        from: 'boss@corp.ru',
+        trustedAuthservIds: [],
+        setting,
+        providerDmarcPass: provider,
+      }),
+    ).toMatchObject({ verified: false, method: 'none' });
   });
 });

@@ -24,7 +24,7 @@ import {
   type SkipReason,
 } from './mail-parsing.js';
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
-import { authenticateMail } from './sender-authentication.js';
+import { authenticateMail, type ProviderDmarcPass } from './sender-authentication.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
 /**
@@ -142,6 +142,8 @@ export type PipelineInput = {
    * asked).
    */
   dryRunDraw?: () => Promise<void>;
+  /** A DMARC pass the provider reported in its signed notification (SES `receipt.dmarcVerdict`). */
+  providerDmarcPass?: ProviderDmarcPass;
 };
 
 /** What the source contributes to one pass: its own "already answered" check, rate-limit memory, confirmation. */
@@ -167,7 +169,15 @@ export type MailPipeline = {
 
 /** What `createMailPipeline` is built from: settings, our own addresses and the parts each step talks to. */
 export type MailPipelineDeps = {
-  settings: Pick<EmailSettings, 'companyDomains' | 'maxRequestChars' | 'trustedAuthservIds'>;
+  settings: Pick<EmailSettings, 'companyDomains' | 'maxRequestChars' | 'trustedAuthservIds'> & {
+    /**
+     * Per webhook, whose Authentication-Results count in the mail it posts (MAILGUN_TRUSTED_AUTHSERV_ID,
+     * SENDGRID_…, SES_…); none: that webhook's mail is unauthenticated unless its provider's signed verdict says
+     * otherwise. TRUSTED_AUTHSERV_ID (the IMAP server's) never applies to it: webhook mail did not pass that server,
+     * so a header naming it was written by the sender.
+     */
+    webhookTrustedAuthservIds?: Partial<Record<Exclude<MailSource, 'email'>, readonly string[]>>;
+  };
   /** Our own addresses: mail from them is never answered (loop rule). */
   ownAddresses: readonly string[];
   mailer: SmtpMailer;
@@ -336,6 +346,18 @@ const CLIENT_TEST_MAIL_UNVERIFIED = {
   reason: "POST /test with a client key: the submitted mail's Authentication-Results are not believed",
 } as const;
 
+/** Whose Authentication-Results count for mail from `source`, and the configuration key that says so. */
+function trustedIdsOf(
+  settings: MailPipelineDeps['settings'],
+  source: MailSource,
+): { trustedAuthservIds: readonly string[]; setting: string } {
+  if (source === 'email') return { trustedAuthservIds: settings.trustedAuthservIds, setting: 'TRUSTED_AUTHSERV_ID' };
+  return {
+    trustedAuthservIds: settings.webhookTrustedAuthservIds?.[source] ?? [],
+    setting: `${source.toUpperCase()}_TRUSTED_AUTHSERV_ID`,
+  };
+}
+
 /**
  * The secretary request of a mail: everything it is told about a mail is assembled here and in buildRequestText,
  * with the sender trust step's verdict (RFC 8601 Authentication-Results, DMARC alignment) and the contract's
@@ -349,7 +371,8 @@ export function analyzeRequestOf(pass: ParsedMailPass, requestText: string): Ana
     : authenticateMail({
         source: input.raw,
         from: mail.from,
-        trustedAuthservIds: pass.deps.settings.trustedAuthservIds,
+        ...trustedIdsOf(pass.deps.settings, input.source),
+        providerDmarcPass: input.providerDmarcPass,
       });
   const request: AnalyzeRequest = {
     channel: 'email',

@@ -132,23 +132,41 @@ export function headerValues(source: Buffer | string, name: string): string[] {
 }
 
 /**
- * The verdict for a raw mail: `authenticateSender` over its Authentication-Results, except that a mail with more
- * than one `From:` field is never authenticated. RFC 5322 §3.6 allows exactly one; with two, a DMARC evaluator and
- * our parser may judge different authors (the first versus the last), so no pass can be attributed to either.
+ * A DMARC pass a mail provider reported in a notification signed by it, outside the mail (SES's
+ * `receipt.dmarcVerdict`, docs "Contents of notifications for Amazon SES email receiving"): `domain` the From:
+ * domain it was evaluated for (the notification's `mail.commonHeaders.from`), `by` who says so.
+ */
+export type ProviderDmarcPass = { domain: string; by: string };
+
+/**
+ * The verdict for a raw mail: `authenticateSender` over its Authentication-Results, else a provider's signed DMARC
+ * pass for the From: domain (`providerDmarcPass`); except that a mail with more than one `From:` field is never
+ * authenticated. RFC 5322 §3.6 allows exactly one; with two, a DMARC evaluator and our parser may judge different
+ * authors (the first versus the last), so no pass can be attributed to either. `setting` names where the trusted
+ * ids come from, for the reason when there are none (TRUSTED_AUTHSERV_ID for IMAP mail, MAILGUN_TRUSTED_AUTHSERV_ID
+ * … for a webhook's: a header naming the IMAP server in webhook mail never passed that server, so the sender wrote
+ * it).
  */
 export function authenticateMail(input: {
   source: Buffer | string;
   from: string | undefined;
   trustedAuthservIds: readonly string[];
+  setting?: string;
+  providerDmarcPass?: ProviderDmarcPass;
 }): SenderAuthentication {
   if (headerValues(input.source, 'from').length > 1) {
     return { verified: false, method: 'none', reason: 'the mail has more than one From: field (RFC 5322 §3.6)' };
   }
-  return authenticateSender({
+  const verdict = authenticateSender({
     headers: authenticationResultsHeaders(input.source),
     from: input.from,
     trustedAuthservIds: input.trustedAuthservIds,
+    setting: input.setting,
   });
+  const provider = input.providerDmarcPass;
+  const fromDomain = domainPart(input.from);
+  if (verdict.verified || !provider || !fromDomain || domainPart(provider.domain) !== fromDomain) return verdict;
+  return { verified: true, method: 'dmarc', reason: `dmarc=pass for ${fromDomain} (${provider.by})` };
 }
 
 /** Whether an authserv-id is one of the trusted ones: exact (case-insensitive), or `*.suffix` for any host under it. */
@@ -192,7 +210,7 @@ export function isAligned(domain: string, fromDomain: string): boolean {
  * - `dmarc=pass` (for this From: domain, when it names one with `header.from`), or
  * - `dkim=pass` with `header.d` (or `header.i`) aligned with the From: domain, or
  * - `spf=pass` with `smtp.mailfrom` (Yandex writes `smtp.mail`) aligned with it.
- * No trusted ids (TRUSTED_AUTHSERV_ID unset) → never verified.
+ * No trusted ids (`setting`, TRUSTED_AUTHSERV_ID by default, unset) → never verified.
  */
 export function authenticateSender(input: {
   /** Values of every Authentication-Results field, topmost first (`authenticationResultsHeaders`). */
@@ -200,9 +218,12 @@ export function authenticateSender(input: {
   /** The From: address. */
   from: string | undefined;
   trustedAuthservIds: readonly string[];
+  /** The configuration key of `trustedAuthservIds`, for the reason when it is empty (default TRUSTED_AUTHSERV_ID). */
+  setting?: string;
 }): SenderAuthentication {
   const fail = (reason: string): SenderAuthentication => ({ verified: false, method: 'none', reason });
-  if (!input.trustedAuthservIds.length) return fail('TRUSTED_AUTHSERV_ID is not set: no mail is authenticated');
+  if (!input.trustedAuthservIds.length)
+    return fail(`${input.setting ?? 'TRUSTED_AUTHSERV_ID'} is not set: no Authentication-Results are believed`);
   const fromDomain = domainPart(input.from);
   if (!input.from || !fromDomain) return fail('the mail has no From: address');
   const header = input.headers

@@ -2,14 +2,17 @@ import { errors } from '@workemon/service-kit';
 
 /** What `sesMail` finds in an SES receipt notification. */
 export type SesMail =
-  { kind: 'mail'; raw: Buffer } | { kind: 'ignored'; type: string } | { kind: 's3'; bucket: string; key: string };
+  | { kind: 'mail'; raw: Buffer; dmarcPassFor?: string }
+  | { kind: 'ignored'; type: string }
+  | { kind: 's3'; bucket: string; key: string; dmarcPassFor?: string };
 
 /** The fields of an SES receipt notification we read (docs: "Contents of notifications for Amazon SES email receiving"). */
 type SesNotification = {
   notificationType?: unknown;
   eventType?: unknown;
   content?: unknown;
-  receipt?: { action?: SesAction };
+  receipt?: { action?: SesAction; dmarcVerdict?: { status?: unknown } };
+  mail?: { commonHeaders?: { from?: unknown } };
 };
 type SesAction = { type?: unknown; encoding?: unknown; bucketName?: unknown; objectKey?: unknown };
 
@@ -27,8 +30,29 @@ export function sesMail(message: string): SesMail {
   const type = typeof n.notificationType === 'string' ? n.notificationType : n.eventType;
   if (type !== 'Received') return { kind: 'ignored', type: typeof type === 'string' ? type.slice(0, 60) : 'unknown' };
   const action = n.receipt?.action;
-  if (action?.type === 'S3' && typeof n.content !== 'string') return s3LocationOf(action);
-  return contentMailOf(n.content, action);
+  const dmarc = dmarcPassOf(n);
+  const mail =
+    action?.type === 'S3' && typeof n.content !== 'string' ? s3LocationOf(action) : contentMailOf(n.content, action);
+  return dmarc && mail.kind !== 'ignored' ? { ...mail, dmarcPassFor: dmarc } : mail;
+}
+
+/**
+ * The From: domain SES found passing DMARC (`receipt.dmarcVerdict.status` PASS, for the one address of
+ * `mail.commonHeaders.from`), undefined otherwise. The notification is signed by SNS (verified before this is read),
+ * so unlike an Authentication-Results header in the mail, the sender cannot have written it.
+ */
+function dmarcPassOf(n: SesNotification): string | undefined {
+  if (n.receipt?.dmarcVerdict?.status !== 'PASS') return undefined;
+  const from = n.mail?.commonHeaders?.from;
+  if (!Array.isArray(from) || from.length !== 1 || typeof from[0] !== 'string') return undefined;
+  const address = /<([^<>]*)>\s*$/.exec(from[0])?.[1] ?? from[0];
+  const at = address.lastIndexOf('@');
+  return at < 0
+    ? undefined
+    : address
+        .slice(at + 1)
+        .trim()
+        .toLowerCase() || undefined;
 }
 
 /** The SNS `Message` as an SES notification object; 400 when it is not JSON or not an object. */

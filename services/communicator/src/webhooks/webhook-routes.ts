@@ -6,6 +6,7 @@ import type { ChannelMetrics } from '../channel-metrics.js';
 import type { WebhookSettings } from '../config.js';
 import type { MailOutcome, MailPipeline, MailSource, PipelineHooks } from '../email/mail-pipeline.js';
 import type { SecretaryClient } from '../secretary-client.js';
+import type { ProviderDmarcPass } from '../email/sender-authentication.js';
 import { parseForm, parseMultipart } from './form-body.js';
 import { mailgunMail, mailgunPayloadDigest, verifyMailgunSignature } from './mailgun.js';
 import { sendgridAuthorized, sendgridMail } from './sendgrid.js';
@@ -195,6 +196,7 @@ async function acceptMail(
   provider: Provider,
   raw: Buffer,
   extraKeys: string[] = [],
+  providerDmarcPass?: ProviderDmarcPass,
 ): Promise<WebhookResult> {
   webhooks.metrics.received(provider);
   const contentKey = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
@@ -202,7 +204,7 @@ async function acceptMail(
   if (await answeredBefore(webhooks, [keys.contentMailKey, ...extraKeys])) return { outcome: 'duplicate' };
   const outcome = await webhooks
     .pipeline!.processMail(
-      { source: provider, raw, fallbackKey: contentKey, logContext: { webhook: { provider } } },
+      { source: provider, raw, fallbackKey: contentKey, logContext: { webhook: { provider } }, providerDmarcPass },
       pipelineHooks(webhooks, keys),
     )
     .catch((err: unknown) => {
@@ -412,7 +414,8 @@ async function handleSes(webhooks: Webhooks, req: Request): Promise<WebhookResul
   const mail = sesMail(message.Message);
   if (mail.kind === 'ignored') return { outcome: 'ignored', reason: mail.type };
   const raw = mail.kind === 's3' ? await sesMailFromS3(webhooks, mail) : mail.raw;
-  return acceptMail(webhooks, 'ses', raw, [deliveryKey('sns', message.MessageId)]);
+  const dmarc = mail.dmarcPassFor ? { domain: mail.dmarcPassFor, by: 'SES receipt, signed by SNS' } : undefined;
+  return acceptMail(webhooks, 'ses', raw, [deliveryKey('sns', message.MessageId)], dmarc);
 }
 
 /** The body as an SNS message (JSON whatever its content type, as SNS posts text/plain); 400 otherwise. */
