@@ -101,6 +101,14 @@ export type FakeTelegram = {
    * "Bad Request: message thread not found".
    */
   disableTopics: (chatId: number) => void;
+  /**
+   * A week passes without updates: the next update_id is `next`, chosen anew (Bot API, Update.update_id: "If there
+   * are no new updates for at least a week, then identifier of the next update will be chosen randomly instead of
+   * sequentially"), here below the old sequence. An offset above the old sequence does not confirm the new updates:
+   * they are returned whatever such offset is asked, as Telegram does (go-telegram-bot-api#156), until an offset in
+   * the new sequence confirms them.
+   */
+  restartUpdateIds: (next: number) => void;
   /** Calls of any method hanging now (accepted, never answered, not yet given up by the client). */
   hanging: () => number;
   /** Updates not yet confirmed by an offset. */
@@ -138,6 +146,8 @@ export async function startFakeTelegram(
   const sent: SentMessage[] = [];
   let updates: Array<Record<string, unknown> & { update_id: number }> = [];
   let nextUpdateId = 1000;
+  // restartUpdateIds: the first id of the new sequence and the last of the old one.
+  let restart: { start: number; oldLast: number } | undefined;
   let nextMessageId = 1;
   let nextCallbackId = 5_000_000;
   let webhookUrl = '';
@@ -165,7 +175,10 @@ export async function startFakeTelegram(
 
   function takeUpdates(offset: number | undefined, limit: number) {
     if (offset !== undefined && offset < 0) updates = updates.slice(offset);
-    else if (offset !== undefined) updates = updates.filter((u) => u.update_id >= offset);
+    else if (offset !== undefined)
+      updates = updates.filter(
+        (u) => u.update_id >= offset || (!!restart && u.update_id >= restart.start && offset > restart.oldLast),
+      );
     return updates.slice(0, limit);
   }
 
@@ -404,6 +417,10 @@ export async function startFakeTelegram(
       failures.set(method, list);
     },
     deleteMessage: (chatId, messageId) => void deleted.add(`${chatId}:${messageId}`),
+    restartUpdateIds: (next) => {
+      restart = { start: next, oldLast: nextUpdateId - 1 };
+      nextUpdateId = next;
+    },
     disableTopics: (chatId) => void topicsOff.add(String(chatId)),
     failChat: (chatId, failure, times = Infinity) => {
       chatFailures.set(String(chatId), { failure, left: times });

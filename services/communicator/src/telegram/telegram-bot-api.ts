@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
 import type * as Telegraf from 'telegraf';
 import type { TelegramError } from 'telegraf';
@@ -200,6 +202,25 @@ export async function callWithin<T>(
 }
 
 /**
+ * Closes the idle keep-alive connections of `agent` (Node's `Agent.freeSockets`). After a call got no answer within
+ * its deadline the path to the Bot API is presumed dead (a NAT or egress failover drops every flow without FIN or
+ * RST), and each pooled connection would otherwise cost the next calls one whole deadline apiece before a new one
+ * is opened (minutes for a long poll, s35 review E1). Connections carrying a call keep their own deadlines.
+ */
+export function closeIdleConnections(agent: HttpAgent): number {
+  let closed = 0;
+  for (const sockets of Object.values(agent.freeSockets))
+    for (const socket of sockets ?? []) {
+      socket.destroy();
+      closed += 1;
+    }
+  return closed;
+}
+
+/** Most updates one getUpdates asks for (the Bot API's own maximum, `limit` 1–100). */
+const MAX_POLL_LIMIT = 100;
+
+/**
  * The only code that knows the Bot API's URL and token. Built on telegraf's `Telegram` client.
  *
  * @param options.requestTimeoutMs deadline (ms) of every call (TELEGRAM_REQUEST_TIMEOUT; default 15 s); getUpdates
@@ -212,15 +233,30 @@ export function createTelegramBotApi(options: {
   requestTimeoutMs?: number;
 }): TelegramBotApi {
   const telegram = new (loadTelegraf().Telegram)(options.token, { apiRoot: options.apiRoot, webhookReply: false });
+  // Our own keep-alive pool (telegraf shares one https.Agent among all clients and uses none for http:), so that a
+  // call past its deadline can close the pool's idle connections (closeIdleConnections).
+  const agent = options.apiRoot.startsWith('https:')
+    ? new HttpsAgent({ keepAlive: true, keepAliveMsecs: 10_000 })
+    : new HttpAgent({ keepAlive: true, keepAliveMsecs: 10_000 });
+  telegram.options.agent = agent;
+  // What getUpdates asks for: halved after a poll that ran out of time (a slow link cut a large batch off mid-body,
+  // and asking for the same batch again would be cut off again, s35 review G1), doubled back after each answer.
+  let pollLimit = MAX_POLL_LIMIT;
   const scrub = (text: string) => text.split(options.token).join('<token>');
   const describe = (err: unknown): BotApiFailure => describeBotApiError(err, scrub);
   const maxSendRetries = options.maxSendRetries ?? 5;
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   /** One call of `method` under the deadline (`extraMs` more for a long poll). */
-  const call = <T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal, extraMs = 0) =>
-    callWithin(method, timeoutMs + extraMs, signal, (s) =>
-      telegram.callApi(method as never, payload as never, { signal: s as never }),
-    ) as Promise<T>;
+  const call = async <T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal, extraMs = 0) => {
+    try {
+      return (await callWithin(method, timeoutMs + extraMs, signal, (s) =>
+        telegram.callApi(method as never, payload as never, { signal: s as never }),
+      )) as T;
+    } catch (err) {
+      if (err instanceof BotApiError && err.failure.reason === 'timeout') closeIdleConnections(agent);
+      throw err;
+    }
+  };
 
   return {
     describe,
@@ -229,14 +265,22 @@ export function createTelegramBotApi(options: {
       // Pending updates stay: they are messages people sent while we were down.
       await call('deleteWebhook', { drop_pending_updates: false });
     },
-    getUpdates: (offset, timeoutS, signal) =>
-      call<Update[]>(
-        'getUpdates',
-        // callback_query: presses of the approval buttons (POST /send with `buttons`).
-        { offset, timeout: timeoutS, limit: 100, allowed_updates: ['message', 'callback_query'] },
-        signal,
-        timeoutS * 1000,
-      ),
+    getUpdates: async (offset, timeoutS, signal) => {
+      try {
+        const updates = await call<Update[]>(
+          'getUpdates',
+          // callback_query: presses of the approval buttons (POST /send with `buttons`).
+          { offset, timeout: timeoutS, limit: pollLimit, allowed_updates: ['message', 'callback_query'] },
+          signal,
+          timeoutS * 1000,
+        );
+        pollLimit = Math.min(MAX_POLL_LIMIT, pollLimit * 2);
+        return updates;
+      } catch (err) {
+        if (err instanceof BotApiError && err.failure.reason === 'timeout') pollLimit = Math.max(1, pollLimit >> 1);
+        throw err;
+      }
+    },
     sendText: (chatId, text, opts = {}) =>
       retry(
         async () => {

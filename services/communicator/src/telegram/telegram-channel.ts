@@ -263,17 +263,19 @@ export function mergeWaitMs(
  * without media (its media may follow, uploaded after it) and after a greeting alone (its question may follow).
  *
  * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
- * @param albumGraceMs how long (ms) an album waits past its window for such a poll (mergeWaitMs): the channel gives
- *   it TELEGRAM_REQUEST_TIMEOUT on top of MERGE_POLL_GRACE_MS, so a poll that went silent with the album's next part
- *   at Telegram is given up and the next one brings it; answering the parts in hand would send "text only" for them
- *   and then answer the caption apart.
+ * @param partGraceMs how long (ms) a job that expects more parts (an album; a long paste's part, media without text,
+ *   a greeting alone: a window above) waits past its window for such a poll (mergeWaitMs): the channel gives it
+ *   TELEGRAM_REQUEST_TIMEOUT on top of MERGE_POLL_GRACE_MS, so a poll that went silent, answered slowly or met a 409
+ *   with the next part at Telegram is given up and the next one brings it; answering the parts in hand would answer
+ *   the rest apart ("text only" for album parts, half a paste, "how can I help?" to a greeting: s31-03, s35 A1–A4).
+ *   A job that expects nothing more waits MERGE_POLL_GRACE_MS at most.
  */
 export function nextJob(
   items: Queued[],
   now: number,
   mergeWindowMs: number,
   polledAt = now,
-  albumGraceMs = MERGE_POLL_GRACE_MS,
+  partGraceMs = MERGE_POLL_GRACE_MS,
 ): { job: Queued[] } | { waitMs: number } {
   const head = items[0]!;
   if (!isMessage(head)) return { job: [head] };
@@ -281,7 +283,7 @@ export function nextJob(
   const job: QueuedMessage[] = [];
   for (let unit = unitOf(items, head); ;) {
     if (mediaGroupOf(unit[0]!.classified.message) !== undefined) {
-      const waitMs = mergeWaitMs(lastArrivalOf(unit), now, mergeWindowMs, polledAt, albumGraceMs);
+      const waitMs = mergeWaitMs(lastArrivalOf(unit), now, mergeWindowMs, polledAt, partGraceMs);
       if (waitMs > 0) return { waitMs };
     }
     job.push(...unit);
@@ -293,7 +295,8 @@ export function nextJob(
         : expectsMore(job)
           ? mergeWindowMs
           : 0;
-      const waitMs = mergeWaitMs(lastArrivalOf(job), now, window, polledAt);
+      const grace = window > 0 ? partGraceMs : MERGE_POLL_GRACE_MS;
+      const waitMs = mergeWaitMs(lastArrivalOf(job), now, window, polledAt, grace);
       return waitMs > 0 ? { waitMs } : { job };
     }
     if (!isMessage(next)) return { job };
@@ -820,13 +823,17 @@ async function pollLoop(state: ChannelState): Promise<void> {
   }
 }
 
-/** One getUpdates call; while an update is pending Telegram answers at once (it still holds it): no long poll. */
-async function fetchUpdates(state: ChannelState): Promise<Update[]> {
+/**
+ * One getUpdates call; while an update is pending Telegram answers at once (it still holds it): no long poll.
+ * `offset` is the offset it asked with.
+ */
+async function fetchUpdates(state: ChannelState): Promise<{ updates: Update[]; offset: number }> {
   const busy = state.offsets.pendingCount() > 0;
   const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
   const startedAt = Date.now();
+  const offset = state.offsets.offset();
   const updates = await state.api
-    .getUpdates(state.offsets.offset(), timeoutS, state.abort.signal)
+    .getUpdates(offset, timeoutS, state.abort.signal)
     .catch(async (err: unknown) => {
       await removeWebhookAfterConflict(state, err);
       throw err;
@@ -835,7 +842,7 @@ async function fetchUpdates(state: ChannelState): Promise<Update[]> {
   state.lastPollError = undefined;
   state.polledAt = startedAt;
   state.metrics.success('tg');
-  return updates;
+  return { updates, offset };
 }
 
 /**
@@ -859,8 +866,19 @@ async function removeWebhookAfterConflict(state: ChannelState, err: unknown): Pr
 
 /** One poll: fetch (retried with backoff), dispatch each update, then wait a little if some chat is busy. */
 async function pollOnce(state: ChannelState): Promise<void> {
-  const updates = await retryUntilStopped(state, () => fetchUpdates(state), pollRetryOptions(state, 'getUpdates', 1));
-  for (const update of updates) dispatch(state, update);
+  const { updates, offset } = await retryUntilStopped(
+    state,
+    () => fetchUpdates(state),
+    pollRetryOptions(state, 'getUpdates', 1),
+  );
+  for (const update of updates) {
+    // Telegram returns no update below the offset asked for, unless it restarted the sequence lower.
+    if (update.update_id < offset && state.offsets.rebase(update.update_id))
+      state.logger.warn('Telegram restarted its update_id sequence below our offset; following it', {
+        telegram: { update_id: update.update_id, offset },
+      });
+    dispatch(state, update);
+  }
   releaseExpiredHeld(state);
   // A chat holding a merge open waits for this poll (an album split across two batches): look again now.
   for (const chat of state.chats.values()) chat.wake?.();

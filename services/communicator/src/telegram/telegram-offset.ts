@@ -30,6 +30,22 @@ export function createOffsetTracker() {
       if (updateId > highest) highest = updateId;
       return true;
     },
+    /**
+     * Follows a restarted update_id sequence (Bot API, Update.update_id: "If there are no new updates for at least a
+     * week, then identifier of the next update will be chosen randomly instead of sequentially"): an update below
+     * the offset this poll asked for, unknown here, is the first of the new sequence. Everything below it is
+     * forgotten, so `add` takes it and the offset confirms it (`updateId + 1` once it is done). Updates still
+     * pending keep their place; the durable record (keyed by chat and message, not by update_id) still stops a
+     * message from being answered twice. False (nothing changed) for an update `add` takes anyway (not below the
+     * floor) or one this tracker knows.
+     */
+    rebase(updateId: number): boolean {
+      if (updateId >= floor || pending.has(updateId) || handled.has(updateId)) return false;
+      handled.clear();
+      floor = updateId;
+      highest = updateId - 1;
+      return true;
+    },
     /** Marks an update handled (answered, skipped or given up); returns the offset now confirmable. */
     done(updateId: number): number {
       pending.delete(updateId);
