@@ -105,7 +105,7 @@ describe('email channel', () => {
     expect(s.secretary.calls[0]!.sender_authentication).toEqual({
       verified: false,
       method: 'none',
-      reason: 'TRUSTED_AUTHSERV_ID is not set: no mail is authenticated',
+      reason: 'TRUSTED_AUTHSERV_ID is not set: no Authentication-Results are believed',
     });
   });
 

@@ -184,6 +184,7 @@ export function createEmailChannel(deps: {
             // where no attempt keyword counts it, it was otherwise retried at every sweep for ever.
             if (err instanceof ImapCommandError && err.refused)
               await fail(uid, keyOf(uid), `imap: ${err.message}`, false);
+            else uncount(keyOf(uid));
           } else
             logger.error('mail processing crashed', { err: err instanceof Error ? err : undefined, imap: { uid } });
         })
@@ -279,6 +280,16 @@ export function createEmailChannel(deps: {
     attempt.count = done;
     attempts.set(key, attempt);
     return true;
+  }
+
+  /**
+   * A try that ended on a lost or silent connection (ImapTimeoutError, a connection closed under a command) was not
+   * the mail's failure: its attempt keyword is already on the message, so the next try adds none (`uncounted`, as
+   * for a secretary outage). Five drops at its "already answered?" SEARCH no longer set a healthy mail aside (s35).
+   */
+  function uncount(key: string) {
+    const attempt = attempts.get(key);
+    if (attempt) attempt.uncounted = true;
   }
 
   async function processMail(uid: number) {

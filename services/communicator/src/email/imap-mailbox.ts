@@ -1,4 +1,5 @@
 import type { ImapFlow, SearchObject } from 'imapflow';
+import { Socket } from 'node:net';
 import { backoffMs, sleep, untilAborted, withDeadline, type Logger } from '@workemon/service-kit';
 import type { EmailSettings } from '../config.js';
 import type { ChannelMetrics } from '../channel-metrics.js';
@@ -51,7 +52,7 @@ export class ImapCommandError extends Error {
  */
 function succeeded<T>(c: ImapFlow, answer: T | false | undefined, what: string): T {
   if (answer !== false && answer !== undefined) return answer;
-  const refused = c.usable;
+  const refused = isOpen(c);
   throw new ImapCommandError(
     `IMAP ${what} ${refused ? 'refused by the server' : 'failed: the connection closed'}`,
     refused,
@@ -59,6 +60,28 @@ function succeeded<T>(c: ImapFlow, answer: T | false | undefined, what: string):
 }
 
 const isRefusal = (err: unknown): boolean => err instanceof ImapCommandError && err.refused;
+
+/**
+ * Whether commands can still go over `c`: usable, and the server has not said `* BYE` (RFC 9051 §7.1.5: the server
+ * is about to close the connection). imapflow keeps `usable` true after an untagged BYE until the socket closes and
+ * answers every later command `false` without sending it; when the close never comes (the FIN lost, a server that
+ * hangs after its BYE) that looked like the server refusing every SEARCH, for the 5 minutes of imapflow's socket
+ * timeout (s35).
+ */
+const isOpen = (c: ImapFlow): boolean => c.usable && c.byeReason === undefined;
+
+/** How many times its silence limit one command may run in all while the server keeps sending (timed). */
+const MAX_STRETCH = 20;
+
+/**
+ * The socket under `c` (imapflow keeps it in `socket`, not in its typings; `false` before connecting): its
+ * `bytesRead` tells a slow answer from a silent connection. Undefined when absent: `timed` then ends a command after
+ * its limit whatever arrives.
+ */
+const socketOf = (c: ImapFlow): Socket | undefined => {
+  const socket = (c as unknown as { socket?: unknown }).socket;
+  return socket instanceof Socket ? socket : undefined;
+};
 
 /**
  * Whether a Message-ID can be put in a SEARCH HEADER key: no control characters or white space and at most 998
@@ -223,21 +246,40 @@ export function createImapMailbox(options: {
     !permanentFlags || permanentFlags.has('\\*') ? flags : flags.filter((f) => permanentFlags!.has(f));
 
   /**
-   * Runs one command with a deadline (`ms`, default commandTimeoutMs); on expiry the connection is closed
-   * (reconnect follows) and it rejects with ImapTimeoutError.
+   * Runs one command until the connection has been silent for `ms` (default commandTimeoutMs): each `ms` without a
+   * byte from the server ends it, while bytes that keep coming (a large FETCH over a slow link, a header SEARCH
+   * sending `* OK Searched N%` progress, another command's answer ahead of this one in imapflow's queue) extend it,
+   * up to MAX_STRETCH × `ms` in all. On expiry the connection is closed (reconnect follows) and it rejects with
+   * ImapTimeoutError. A fixed deadline over the whole command cut off a backlog's coalesced FETCH at every sweep,
+   * so no mail was ever answered (s35).
    */
-  function timed<T>(c: ImapFlow, command: Promise<T>, what: string, ms = commandTimeoutMs): Promise<T> {
-    return withDeadline(ms, async (signal) => {
-      try {
-        return await untilAborted(command, signal);
-      } catch (err) {
-        if (!signal.aborted) throw err;
-        logger.warn(`IMAP ${what} got no answer in ${ms} ms; replacing the connection`);
-        metrics.pollError('email', 'timeout');
-        c.close();
-        throw new ImapTimeoutError(`IMAP ${what} timed out`);
-      }
-    });
+  async function timed<T>(c: ImapFlow, command: Promise<T>, what: string, ms = commandTimeoutMs): Promise<T> {
+    const silent = new AbortController();
+    const bytesRead = () => socketOf(c)?.bytesRead ?? 0;
+    const startedAt = Date.now();
+    let seen = bytesRead();
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(() => {
+        const read = bytesRead();
+        if (read > seen && Date.now() - startedAt < ms * MAX_STRETCH) {
+          seen = read;
+          arm();
+        } else silent.abort();
+      }, ms);
+    };
+    arm();
+    try {
+      return await untilAborted(command, silent.signal);
+    } catch (err) {
+      if (!silent.signal.aborted) throw err;
+      logger.warn(`IMAP ${what} got no answer in ${ms} ms; replacing the connection`);
+      metrics.pollError('email', 'timeout');
+      c.close();
+      throw new ImapTimeoutError(`IMAP ${what} timed out`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -416,7 +458,16 @@ export function createImapMailbox(options: {
     }
   }
 
-  const live = () => (connected && client?.usable ? client : undefined);
+  /** The connection commands may use now; one the server said BYE on is closed here, so a reconnect follows. */
+  const live = () => {
+    if (connected && client?.usable && !isOpen(client)) {
+      logger.warn('the IMAP server said BYE and did not close the connection; closing it', {
+        imap: { bye: client.byeReason },
+      });
+      client.close();
+    }
+    return connected && client && isOpen(client) ? client : undefined;
+  };
 
   /** One UID FETCH for a batch of mails: body (up to MAX_MAIL_BYTES), size and flags. */
   async function fetchBatch(uids: number[]): Promise<Array<FetchedMail | undefined>> {
