@@ -107,6 +107,14 @@ export const env = {
       )
       .default(fallback)
       .describe(description),
+  /** A share or a probability: a decimal number from 0 to 1 (`0.7`), e.g. a classification confidence. */
+  fraction: (fallback: number, description: string) =>
+    z
+      .string()
+      .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'must be a number from 0 to 1')
+      .transform(Number)
+      .default(fallback)
+      .describe(description),
   port: (fallback: number, description = 'TCP port to listen on') =>
     z
       .string()

@@ -4,6 +4,7 @@ import { addAccessLogFields, validated } from '@workemon/service-kit';
 import { llmAnswerMetadata, withPersona, type LlmRouteDeps, type LlmServiceConfig } from '@workemon/llm';
 import type { ContextRequest, ContextResponse } from '@workemon/contracts';
 import { categoriesPromptSection, loadCategories, type Category } from './categories.js';
+import { DEFAULT_NO_REPLY_MIN_CONFIDENCE } from './config.js';
 
 /** The seed's answer alone (no classification): kept for callers that validate just the decision. */
 export const contextSchema = z.object({
@@ -44,6 +45,9 @@ export function createContextRoutes(deps: LlmRouteDeps): Router {
   const router = Router();
   const categories = categoriesOf(deps.config);
   const byName = new Map(categories.map((c) => [c.name, c]));
+  const noReplyMinConfidence =
+    (deps.config as LlmServiceConfig & { noReplyMinConfidence?: number }).noReplyMinConfidence ??
+    DEFAULT_NO_REPLY_MIN_CONFIDENCE;
   // Built once per app: the LLM client caches the JSON Schema per schema object.
   const schema = classifiedContextSchema(categories);
   const prompt = `${deps.prompt}\n\n${categoriesPromptSection(categories)}`;
@@ -59,7 +63,13 @@ export function createContextRoutes(deps: LlmRouteDeps): Router {
     });
     const llm = llmAnswerMetadata(result, deps, persona);
     const { category, confidence } = result.data;
-    const noReply = category !== undefined && byName.get(category)?.noReply === true;
+    // Only a confident classification drops a request (NO_REPLY_MIN_CONFIDENCE): a real request the model filed
+    // under `marketing` at 0.05 is answered, not skipped in silence (s35 parity review).
+    const noReply =
+      category !== undefined &&
+      byName.get(category)?.noReply === true &&
+      confidence !== undefined &&
+      confidence >= noReplyMinConfidence;
     // On the request's one access-log line (no second line per request).
     addAccessLogFields(res, {
       llm: { provider: llm.provider, model: llm.model, latency_ms: llm.latency_ms, usage: result.usage },

@@ -128,6 +128,30 @@ describe('classification in /get-context', () => {
     expect(logs.some((l) => l.includes('"no_reply":true') && l.includes('"category":"marketing"'))).toBe(true);
   });
 
+  it('marks no_reply only at NO_REPLY_MIN_CONFIDENCE (0.7 by default) or above, or when it is set lower', async () => {
+    const llm = await fake();
+    let confidence = 0.5;
+    llm.reply(() => ({ is_enough: true, response: 'Похоже на рассылку', category: 'marketing', confidence }));
+    const { app } = startGuesser(envForFake('openai', llm));
+    const unsure = await asService(app).get('/get-context').query(validQuery());
+    expect(unsure.body).toMatchObject({ category: 'marketing', confidence: 0.5 });
+    expect(unsure.body).not.toHaveProperty('no_reply');
+    confidence = 0.7;
+    expect((await asService(app).get('/get-context').query(validQuery())).body).toMatchObject({ no_reply: true });
+    confidence = 0.5;
+    const lower = startGuesser({ ...envForFake('openai', llm), NO_REPLY_MIN_CONFIDENCE: '0.4' });
+    expect((await asService(lower.app).get('/get-context').query(validQuery())).body).toMatchObject({ no_reply: true });
+  });
+
+  it('refuses a NO_REPLY_MIN_CONFIDENCE outside 0–1, naming the key', () => {
+    expect(loadConfig({}).noReplyMinConfidence).toBe(0.7);
+    expect(loadConfig({ NO_REPLY_MIN_CONFIDENCE: '0.25' }).noReplyMinConfidence).toBe(0.25);
+    for (const bad of ['1.5', '-0.1', 'high'])
+      expect(() => loadConfig({ NO_REPLY_MIN_CONFIDENCE: bad })).toThrow(
+        /NO_REPLY_MIN_CONFIDENCE: must be a number from 0 to 1/,
+      );
+  });
+
   it('uses the configured categories, also with PROMPT_FILE', async () => {
     const llm = await fake();
     llm.reply(() => ({ ...ENOUGH, category: 'invoice', confidence: 0.7 }));

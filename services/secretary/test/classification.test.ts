@@ -58,6 +58,7 @@ function classifyingGuesser(req: { system: string; user: string }) {
 function analyst(req: { system: string; user: string }) {
   if (requestOf(req.user).includes('analyst:unclear'))
     return { is_enough: false, response: 'Уточните, пожалуйста, за какой период нужна сверка?' };
+  if (requestOf(req.user).includes('analyst:jira')) return { ...(defaultAnalystReply(req) as object), action: JIRA };
   return defaultAnalystReply(req);
 }
 
@@ -265,6 +266,43 @@ describe('classification from the LLM to the stored analysis and the response', 
       });
     } finally {
       await keyed(secretary.url).delete(`/rules/${catchAll}`);
+    }
+  });
+});
+
+describe('a classification the model is not sure of (NO_REPLY_MIN_CONFIDENCE, ACTION_MIN_CONFIDENCE: 0.7)', () => {
+  it('a no_reply category below the threshold is answered like any request, not dropped in silence', async () => {
+    const text = 'Коллеги, срочно нужен доступ к платёжной системе для новой сотрудницы cat:marketing conf:0.05';
+    const analystCalls = llm.analystLlm.requests.length;
+    const res = await analyze({ channel: 'email', username: 'anna@corp.test', request: text, subject: 'Доступ' });
+    expect(res).toMatchObject({ category: 'marketing', confidence: 0.05 });
+    expect(res.no_reply).toBeUndefined();
+    expect(res.response).not.toBe('');
+    expect(llm.analystLlm.requests.length).toBe(analystCalls + 1);
+  });
+
+  it('an action the analyst proposed waits for approval below the threshold and runs above it', async () => {
+    const unsure = 'Нужно завести задачу на выгрузку авторизаций за октябрь analyst:jira cat:data_exports conf:0.2';
+    const sure = 'Нужно завести задачу на выгрузку авторизаций за ноябрь analyst:jira cat:data_exports conf:0.9';
+    for (const text of [unsure, sure]) await analyze({ channel: 'email', username: 'anna@corp.test', request: text });
+    await idle();
+    expect((await executionsOf(unsure)).map((e) => [e.action, e.status])).toEqual([[JIRA, 'awaiting_approval']]);
+    expect((await executionsOf(sure)).map((e) => [e.action, e.status])).toEqual([[JIRA, 'succeeded']]);
+  });
+
+  it('a routing rule’s own min_confidence decides for the actions it sets', async () => {
+    const rule = await createRule({
+      name: 'exports to Jira from 0.5',
+      conditions: { category: 'data_exports', min_confidence: 0.5 },
+      effects: { action: JIRA, jira_project: 'OPS' },
+    });
+    try {
+      const text = 'Выгрузка авторизаций кошельков за сентябрь по дням, пожалуйста cat:data_exports conf:0.6';
+      await analyze({ channel: 'email', username: 'anna@corp.test', request: text });
+      await idle();
+      expect((await executionsOf(text)).map((e) => [e.action, e.status])).toEqual([[JIRA, 'succeeded']]);
+    } finally {
+      await keyed(secretary.url).delete(`/rules/${rule}`);
     }
   });
 });

@@ -71,7 +71,27 @@ export type ActionHooksDeps = {
    */
   replyTarget?: (trx: Knex.Transaction, ctx: DecisionContextLike) => Promise<ReplyTarget>;
   logger?: Logger;
+  /** ACTION_MIN_CONFIDENCE (ActionSettings.minConfidence); default 0: no action is held for its confidence. */
+  minConfidence?: number;
 };
+
+/**
+ * `outcome` with `requireApproval` set when its action has a side effect, no routing rule matched (the analyst
+ * proposed it) and the request's classification confidence is known and below `minConfidence`: the workflow
+ * engine's threshold for processing without a person (its "Low Confidence Review" flagged such mail for a person;
+ * before, a Jira task was created at confidence 0.2, s35 parity review). A rule's own `min_confidence` is the
+ * operator's choice for the actions it sets.
+ */
+export function heldForConfidence(
+  outcome: RuleOutcome,
+  confidence: number | undefined,
+  minConfidence = 0,
+): RuleOutcome {
+  if (outcome.requireApproval || !isExecutableAction(outcome.action) || outcome.matchedRuleIds.length > 0)
+    return outcome;
+  if (confidence === undefined || confidence >= minConfidence) return outcome;
+  return { ...outcome, requireApproval: true };
+}
 
 /**
  * Where the requester hears the outcome. Telegram bots cannot write to a user by @username, only to a chat id:
@@ -129,7 +149,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
 
   async function route(db: Knex | Knex.Transaction, proposal: DecisionLike, ctx: DecisionContextLike): Promise<Routed> {
     const active = await rules.activeRules(db, ctx.rulesVersion);
-    const outcome = evaluateRules(active, {
+    const ruled = evaluateRules(active, {
       channel: ctx.channel,
       department: ctx.employee?.employee.department ?? null,
       sender: ctx.sender,
@@ -138,6 +158,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
       action: proposal.action,
       ...ruleClassificationContext(proposal, ctx),
     });
+    const outcome = heldForConfidence(ruled, proposal.confidence, deps.minConfidence);
     const department = outcome.department
       ? ((await deps.resolveDepartment(outcome.department)) ?? { name: outcome.department })
       : (ctx.employee?.departmentRecord ?? null);

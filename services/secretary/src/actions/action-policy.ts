@@ -73,6 +73,11 @@ export const actionsEnvSchema = {
       }
     })
     .describe('auto|approve|off per action: jira=approve,telegram=auto,mailing_list=off (default all auto)'),
+  ACTION_MIN_CONFIDENCE: env.fraction(
+    0.7,
+    'Least classification confidence at which an action the analyst proposed (no routing rule chose it) runs ' +
+      'without a person; below it the action waits for approval. 0: never held for this',
+  ),
   APPROVER_TELEGRAM_CHAT_ID: env.optionalString('Telegram chat that gets Approve/Reject buttons for held actions'),
   ACTION_MAX_ATTEMPTS: env.int(6, 'Attempts of an action (and of each notification) before it fails', { min: 1 }),
   ACTION_RETRY_BASE_MS: env.int(2_000, 'First retry delay; doubles per attempt (with jitter)', { min: 1 }),
@@ -100,6 +105,13 @@ export type WorkerSettings = {
 export type ActionSettings = {
   jira?: JiraSettings;
   policy: ActionPolicy;
+  /**
+   * ACTION_MIN_CONFIDENCE (0–1): an executable action the analyst proposed for a request classified with less
+   * confidence than this waits for approval (`awaiting_approval`), as the workflow engine's
+   * `EMAIL_AI_CONFIDENCE_THRESHOLD` kept low-confidence mail from automatic processing. Actions a routing rule chose
+   * keep the rule's own `min_confidence`; a request with no confidence (no categories) is not held for it.
+   */
+  minConfidence: number;
   approverChatId?: string;
   worker: WorkerSettings;
 };
@@ -124,6 +136,7 @@ export function toActionSettings(parsed: ActionsEnv): ActionSettings {
           }
         : undefined,
     policy: parsed.ACTION_POLICY,
+    minConfidence: parsed.ACTION_MIN_CONFIDENCE,
     approverChatId: parsed.APPROVER_TELEGRAM_CHAT_ID,
     worker: {
       maxAttempts: parsed.ACTION_MAX_ATTEMPTS,

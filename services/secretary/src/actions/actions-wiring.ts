@@ -66,6 +66,7 @@ export function createActions(deps: ActionsDeps): Actions {
   const hooks = createActionHooks({
     db,
     policy: settings.policy,
+    minConfidence: settings.minConfidence,
     jira: { configured: !!jira, defaultProjectKey: jira?.defaultProjectKey },
     resolveDepartment: deps.resolveDepartment,
     worker,
