@@ -78,6 +78,8 @@ export type CommunicatorOptions = {
 type Shared = {
   secretary: SecretaryClient;
   rateLimit: SenderRateLimit;
+  /** RATE_LIMIT_MAILBOX_PER_HOUR, the limit of all mail together (absent: 0, no such limit). */
+  mailboxRateLimit?: SenderRateLimit;
   audit: AuditReporter;
   metrics: ChannelMetrics;
   logger: Logger;
@@ -100,6 +102,11 @@ export function createCommunicator(config: Config, options: CommunicatorOptions)
     secretary,
     // Durable per-sender limits, kept by the secretary (POST /rate-limits/consume): shared by replicas, kept over restarts.
     rateLimit: createSenderRateLimit({ secretary, limitPerHour: config.rateLimitPerHour, logger }),
+    ...(config.rateLimitMailboxPerHour > 0
+      ? {
+          mailboxRateLimit: createSenderRateLimit({ secretary, limitPerHour: config.rateLimitMailboxPerHour, logger }),
+        }
+      : {}),
     // The audit log lives in the secretary; reporting never holds up a message (audit-reporter.ts).
     audit: createAuditReporter({ send: (events) => secretary.postAuditEvents(events), logger, metrics }),
     metrics: createChannelMetrics(metrics),

@@ -39,6 +39,12 @@ const schema = serviceEnvSchema({
   MAIL_FROM: env.optionalString('From address of replies; default SMTP_USER'),
   EMAIL_CONCURRENCY: env.int(16, 'Mails processed at once', { min: 1, max: 64 }),
   RATE_LIMIT_PER_HOUR: env.int(20, 'Messages answered per sender per hour; beyond it: no reply', { min: 1 }),
+  RATE_LIMIT_MAILBOX_PER_HOUR: env.int(
+    1000,
+    'Mails answered per hour in all, every sender and mail intake together (a flood of forged senders each with a ' +
+      'fresh RATE_LIMIT_PER_HOUR); beyond it: no reply. 0: no such limit',
+    { min: 0 },
+  ),
   TEST_RATE_LIMIT_PER_KEY_PER_MINUTE: env.int(
     30,
     'POST /test mails decided per API key per minute (each calls the model); beyond it: 429. 0: no limit',

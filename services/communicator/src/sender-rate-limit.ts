@@ -31,6 +31,11 @@ export const rateLimitKey = {
   email: (address: string) => `email:${mailboxKey(address)}`.slice(0, 300),
   /** The address a reply goes to when it is not the sender (Reply-To): `reply-to:<mailbox>`. */
   replyTo: (address: string) => `reply-to:${mailboxKey(address)}`.slice(0, 300),
+  /**
+   * Every mail answered, whatever its sender or intake (RATE_LIMIT_MAILBOX_PER_HOUR): `mailbox:all`. Forged senders
+   * each get a fresh per-sender budget; this one bounds the replies (and model calls) a flood of them can cause.
+   */
+  mailbox: 'mailbox:all',
   /** A Telegram user: `telegram:<user id>`. */
   telegram: (userId: number | string) => `telegram:${userId}`,
   /**

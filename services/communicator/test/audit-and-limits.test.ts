@@ -76,7 +76,11 @@ describe('durable rate limits (POST /rate-limits/consume)', () => {
     const first = await communicatorFor(secretary, mail, { env: { RATE_LIMIT_PER_HOUR: '1' } });
     await dovecot.append(buildEmail({ messageId: '<rl-1@client.test>' }), { user: mail.user });
     await mail.sink.waitForMails(1);
-    expect(secretary.consumeCalls).toEqual([{ keys: ['email:ivan@client.test'], limit: 1, window_seconds: 3600 }]);
+    // The sender's budget, then all mail together (RATE_LIMIT_MAILBOX_PER_HOUR, default 1000).
+    expect(secretary.consumeCalls).toEqual([
+      { keys: ['email:ivan@client.test'], limit: 1, window_seconds: 3600 },
+      { keys: ['mailbox:all'], limit: 1000, window_seconds: 3600 },
+    ]);
     await first.stop();
 
     await communicatorFor(secretary, mail, { env: { RATE_LIMIT_PER_HOUR: '1' } });
@@ -131,8 +135,10 @@ describe('durable rate limits (POST /rate-limits/consume)', () => {
       { user: mail.user },
     );
     await waitSeen(mail.user, refused);
+    // The mailbox's budget is taken only after the sender's allowed the mail.
     expect(secretary.consumeCalls.map((c) => c.keys)).toEqual([
       ['email:a@client.test', 'reply-to:desk@corp.test'],
+      ['mailbox:all'],
       ['email:c@client.test', 'reply-to:desk@corp.test'],
     ]);
     expect(secretary.budgets.get('email:c@client.test')).toEqual([]);

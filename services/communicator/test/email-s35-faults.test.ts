@@ -32,7 +32,6 @@ afterAll(async () => {
   await dovecot?.destroy();
 });
 
-
 type Conn = {
   client: Socket;
   upstream: Socket;

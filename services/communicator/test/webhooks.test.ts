@@ -23,7 +23,7 @@ import {
 import { startFakeS3, type FakeS3 } from '@workemon/testkit/fake-s3';
 import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { loadConfig } from '../src/config.js';
-import { buildEmail, openapi, startCommunicator, type Running } from './harness.js';
+import { buildEmail, openapi, startCommunicator, waitUntil, type Running } from './harness.js';
 
 const MAILGUN_KEY = 'key-mailgun-test-signing-0123456789';
 const SENDGRID_SECRET = 'sendgrid-parse-secret-0123456789abcdef';
@@ -944,5 +944,32 @@ describe('sender trust of webhook mail (TRUSTED_AUTHSERV_ID is the IMAP serverâ€
       [false, 'none'],
     ]);
     expect(verdicts(s)[0]?.reason).toBe('dmarc=pass for corp.test (SES receipt, signed by SNS)');
+  });
+});
+
+describe('RATE_LIMIT_MAILBOX_PER_HOUR: all mail together', () => {
+  it('a flood of forged senders, each within its own budget, is answered only up to the mailboxâ€™s limit', async () => {
+    const s = await setup({ RATE_LIMIT_MAILBOX_PER_HOUR: '3' });
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const mime = buildEmail({ from: `victim${i}@random${i}.example`, messageId: `<flood-${i}@random.example>` });
+      outcomes.push(
+        (await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }))).body['outcome'],
+      );
+    }
+    expect(outcomes).toEqual(['replied', 'replied', 'replied', 'rate-limited', 'rate-limited']);
+    expect(s.sink.mails).toHaveLength(3);
+    expect(s.secretary.calls).toHaveLength(3);
+    expect(s.secretary.budgets.get('mailbox:all')).toHaveLength(3);
+    expect(s.secretary.consumeCalls.filter((c) => c.keys.includes('mailbox:all')).map((c) => c.limit)).toEqual([
+      3, 3, 3, 3, 3,
+    ]);
+    const refused = () => s.secretary.auditEvents.filter((e) => e.reason === 'rate-limited');
+    await waitUntil(() => refused().length === 2, 'the two refusals in the audit log');
+    expect(refused().map((e) => e.detail)).toEqual([
+      'over RATE_LIMIT_MAILBOX_PER_HOUR (all mail together)',
+      'over RATE_LIMIT_MAILBOX_PER_HOUR (all mail together)',
+    ]);
+    expect(await s.communicator.metric('workemon_messages_skipped_total', { reason: 'mailbox_rate_limited' })).toBe(2);
   });
 });

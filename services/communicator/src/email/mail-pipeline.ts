@@ -183,6 +183,8 @@ export type MailPipelineDeps = {
   mailer: SmtpMailer;
   secretary: SecretaryClient;
   rateLimit: SenderRateLimit;
+  /** RATE_LIMIT_MAILBOX_PER_HOUR: every mail together (`rateLimitKey.mailbox`); absent: no such limit. */
+  mailboxRateLimit?: SenderRateLimit;
   /** Audit events at the outcome points (mail-audit.ts), with the source as the channel; default: none. */
   audit?: AuditReporter;
   metrics: ChannelMetrics;
@@ -307,6 +309,19 @@ export async function withinRateLimit(
 }
 
 /**
+ * Which limit a mail is over: `sender` (RATE_LIMIT_PER_HOUR, the sender or the reply address), then `mailbox`
+ * (RATE_LIMIT_MAILBOX_PER_HOUR, all mail together, taken only once the sender's budget allowed the mail; a mail
+ * refused there has spent one unit of its sender's); undefined: within both. Throws when the secretary cannot be
+ * asked.
+ */
+async function overLimit(deps: MailPipelineDeps, mail: InboundMail, replyTo: string) {
+  if (!(await withinRateLimit(deps.rateLimit, mail, replyTo))) return 'sender' as const;
+  if (deps.mailboxRateLimit && !(await deps.mailboxRateLimit.consume([rateLimitKey.mailbox])).allowed)
+    return 'mailbox' as const;
+  return undefined;
+}
+
+/**
  * Classify step, rate limit (RATE_LIMIT_PER_HOUR): takes the budget once per mail (`hooks.rateCounted` /
  * `onRateCounted`), never on a dry run. Over the limit: `rate-limited`; the secretary unreachable:
  * `secretary-failed` (never answered without a budget check; retried like any secretary outage).
@@ -315,9 +330,9 @@ export async function rateLimitStep(pass: ParsedMailPass, replyTo: string): Prom
   const { deps, mail, hooks, log } = pass;
   // A dry run takes no budget (docs/audit-and-limits.md).
   if (hooks.rateCounted || pass.dryRun) return undefined;
-  let allowed: boolean;
+  let over: 'sender' | 'mailbox' | undefined;
   try {
-    allowed = await withinRateLimit(deps.rateLimit, mail, replyTo);
+    over = await overLimit(deps, mail, replyTo);
   } catch (err) {
     deps.logger.warn('the rate limit could not be checked (secretary); the mail waits', {
       ...log,
@@ -325,10 +340,19 @@ export async function rateLimitStep(pass: ParsedMailPass, replyTo: string): Prom
     });
     return { kind: 'secretary-failed', mail, error: err };
   }
-  if (!allowed) {
-    deps.metrics.skipped(pass.channel, 'rate_limited');
-    pass.audit.skipped(pass.ref, 'rate-limited', 'over RATE_LIMIT_PER_HOUR');
-    deps.logger.warn('sender or reply address over the hourly limit; no reply', log);
+  if (over) {
+    deps.metrics.skipped(pass.channel, over === 'sender' ? 'rate_limited' : 'mailbox_rate_limited');
+    pass.audit.skipped(
+      pass.ref,
+      'rate-limited',
+      over === 'sender' ? 'over RATE_LIMIT_PER_HOUR' : 'over RATE_LIMIT_MAILBOX_PER_HOUR (all mail together)',
+    );
+    deps.logger.warn(
+      over === 'sender'
+        ? 'sender or reply address over the hourly limit; no reply'
+        : 'the mailbox is over its hourly limit of replies (RATE_LIMIT_MAILBOX_PER_HOUR); no reply',
+      log,
+    );
     return { kind: 'rate-limited', mail };
   }
   hooks.onRateCounted?.();

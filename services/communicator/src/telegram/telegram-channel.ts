@@ -832,12 +832,10 @@ async function fetchUpdates(state: ChannelState): Promise<{ updates: Update[]; o
   const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
   const startedAt = Date.now();
   const offset = state.offsets.offset();
-  const updates = await state.api
-    .getUpdates(offset, timeoutS, state.abort.signal)
-    .catch(async (err: unknown) => {
-      await removeWebhookAfterConflict(state, err);
-      throw err;
-    });
+  const updates = await state.api.getUpdates(offset, timeoutS, state.abort.signal).catch(async (err: unknown) => {
+    await removeWebhookAfterConflict(state, err);
+    throw err;
+  });
   state.lastPollAt = Date.now();
   state.lastPollError = undefined;
   state.polledAt = startedAt;
