@@ -244,7 +244,7 @@ function sendToColleague(communicator: CommunicatorClient, input: ExecutionInput
     text: colleagueText(input),
     idempotency_key: `action-${input.id}-telegram`,
   };
-  const userMessage = `Ваш запрос передан сотруднику департамента «${target.department}» в Telegram (${target.to}); он свяжется с вами.`;
+  const userMessage = `Ваш запрос передан сотруднику департамента «${target.department}» в Telegram; он свяжется с вами.`;
   return deliverMessage(communicator, message, target, userMessage);
 }
 

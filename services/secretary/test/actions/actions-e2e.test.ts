@@ -349,11 +349,13 @@ describe('actions end to end', () => {
       'the contact message',
     );
     expect(forwarded.text).toContain('Запрос от ivanov (tg) через Workemon');
-    await waitForTelegram(
+    // The colleague's chat id is directory data: the requester is told the department, not the chat (s35).
+    const told = await waitForTelegram(
       user.id,
-      `передан сотруднику департамента «IT Ops» в Telegram (${OPS_DUTY_CHAT})`,
+      'передан сотруднику департамента «IT Ops» в Telegram; он свяжется с вами.',
       'the user told',
     );
+    expect(told.text).not.toContain(String(OPS_DUTY_CHAT));
     const done = await waitForExecution(since, (e) => e.notification.status === 'sent', 'the execution');
     expect(done).toMatchObject({ status: 'succeeded', action: 'написать в telegram сотруднику' });
     expect(done.target).toEqual({ system: 'telegram', to: OPS_DUTY_CHAT, department: 'IT Ops' });
