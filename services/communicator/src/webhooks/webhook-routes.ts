@@ -56,7 +56,7 @@ type Webhooks = WebhookRoutesDeps & {
   /** Mail whose sender budget this process already took (a provider retry after an outage takes none again). */
   rateCounted: Set<string>;
   /** Mailgun tokens this process has seen answered, until their timestamp is stale anyway (no secretary call). */
-  usedTokens: Map<string, number>;
+  usedTokens: Map<string, { until: number; payloadSha256: string }>;
 };
 
 /**
@@ -315,24 +315,28 @@ async function handleMailgun(webhooks: Webhooks, req: Request): Promise<WebhookR
     );
   }
   const t = now();
-  for (const [token, until] of usedTokens) if (until < t) usedTokens.delete(token);
-  if (usedTokens.has(verdict.token)) throw unauthorized('This Mailgun token was used before');
+  for (const [token, used] of usedTokens) if (used.until < t) usedTokens.delete(token);
+  const payloadSha256 = mailgunPayloadDigest(form);
+  const used = usedTokens.get(verdict.token);
   // Mailgun signs timestamp + token, not the mail: the token is taken before anything slow, so a captured
-  // signature posted again with another mail while this post is being answered is a replay too. Given back when
-  // this post fails (a 503 is retried by Mailgun with the same token). This map is the fast check of this process;
-  // the secretary's reservation below is the one every replica shares.
-  usedTokens.set(verdict.token, t + 2 * maxAgeMs);
+  // signature posted again with another mail while this post is being answered is a replay. The same payload
+  // again is Mailgun retrying a post whose answer it did not get (a timeout): answered `duplicate` once done
+  // (docs/webhooks.md). Given back when this post fails (a 503 is retried by Mailgun with the same token). This map
+  // is the fast check of this process; the secretary's reservation below is the one every replica shares.
+  if (used && used.payloadSha256 !== payloadSha256) throw unauthorized('This Mailgun token was used before');
+  usedTokens.set(verdict.token, { until: t + 2 * maxAgeMs, payloadSha256 });
   try {
     const raw = await mailgunMail(form);
-    await reserveMailgunToken(webhooks, verdict.token, mailgunPayloadDigest(form), maxAgeMs);
+    await reserveMailgunToken(webhooks, verdict.token, payloadSha256, maxAgeMs);
     const tokenKey = deliveryKey('mailgun-token', verdict.token);
     const seen = await webhooks.secretary.lookupHandled([tokenKey]).catch((err: unknown) => {
       throw retryLater('The secretary is unavailable; retry later', err);
     });
-    if (seen.has(tokenKey)) throw unauthorized('This Mailgun token was used before');
+    // The reservation held: this very payload was posted and handled before.
+    if (seen.has(tokenKey)) return { outcome: 'duplicate' };
     return await acceptMail(webhooks, 'mailgun', raw, [tokenKey]);
   } catch (err) {
-    usedTokens.delete(verdict.token);
+    if (!used) usedTokens.delete(verdict.token);
     throw err;
   }
 }
