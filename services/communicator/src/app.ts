@@ -29,8 +29,12 @@ export type ChannelHealth = {
     startedAt?: number;
     sweepIntervalMs: number;
     lastError?: string;
-    verifySmtp: () => Promise<boolean>;
   };
+  /**
+   * Outbound SMTP, on whenever replies or POST /send can go by mail (SMTP_USER + SMTP_PASSWORD, or the IMAP
+   * login): a webhook-only install (no IMAP_USER) sends mail too. `verify` logs in to the server.
+   */
+  smtp?: { verify: () => Promise<boolean> };
   telegram?: {
     standby?: string;
     leaseError?: boolean;
@@ -105,7 +109,7 @@ function healthChecks(deps: AppDeps): HealthCheck[] {
     { name: 'secretary', critical: true, run: () => secretaryHealth(deps.secretary) },
     // Critical once sweeps have stopped for long: the mailbox is the communicator's main job.
     { name: 'imap', critical: true, run: async () => imapHealth(deps.channelHealth().email, ageS) },
-    { name: 'smtp', critical: false, timeoutMs: 5000, run: () => smtpHealth(deps.channelHealth().email) },
+    { name: 'smtp', critical: false, timeoutMs: 5000, run: () => smtpHealth(deps.channelHealth().smtp) },
     { name: 'telegram', critical: false, run: async () => telegramHealth(deps.channelHealth().telegram, ageS) },
   ];
 }
@@ -134,10 +138,14 @@ function imapHealth(email: ChannelHealth['email'], ageS: (at: number | undefined
   return { status: 'ok', detail };
 }
 
-/** A login to the SMTP server (down when it fails). */
-async function smtpHealth(email: ChannelHealth['email']): Promise<CheckResult> {
-  if (!email) return disabled('IMAP_USER');
-  return (await email.verifySmtp()) ? { status: 'ok' } : { status: 'down', detail: 'login to the SMTP server failed' };
+/**
+ * A login to the SMTP server (down when it fails), whenever mail can be sent: with the IMAP channel, or for the
+ * webhooks and POST /send alone (before, a webhook-only install reported SMTP `disabled` while it sent every reply,
+ * so an SMTP outage showed nowhere, s35).
+ */
+async function smtpHealth(smtp: ChannelHealth['smtp']): Promise<CheckResult> {
+  if (!smtp) return disabled('SMTP_USER');
+  return (await smtp.verify()) ? { status: 'ok' } : { status: 'down', detail: 'login to the SMTP server failed' };
 }
 
 /** The bot by its last poll: a poll returns within pollTimeoutS, 10 s more without one means polling fails. */

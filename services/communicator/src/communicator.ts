@@ -153,7 +153,8 @@ export function createCommunicator(config: Config, options: CommunicatorOptions)
     dryRun: mail.dryRun,
     maxMailBytes: config.maxMailBytes,
     channelHealth: () => ({
-      email: mail.sendMailer && email && emailHealth(email, mail.sendMailer, mail.emailConfig!),
+      email: mail.sendMailer && email && emailHealth(email, mail.emailConfig!),
+      smtp: mail.sendMailer && { verify: () => mail.sendMailer!.verify() },
       telegram: tgConfig && telegram && telegramHealth(telegram, tgConfig),
     }),
     webhookRoutes: createWebhookRoutes({
@@ -333,20 +334,14 @@ const standbyDetail = (lease: PollerLease) => {
 };
 
 /** The email part of /health: the channel's own state while active, a standby note otherwise. */
-function emailHealth(
-  email: LeasedChannel<EmailChannel>,
-  mailer: SmtpMailer,
-  settings: EmailSettings,
-): NonNullable<ChannelHealth['email']> {
+function emailHealth(email: LeasedChannel<EmailChannel>, settings: EmailSettings): NonNullable<ChannelHealth['email']> {
   const channel = email.current();
-  const verifySmtp = () => mailer.verify();
-  if (channel) return { ...channel.health(), verifySmtp };
+  if (channel) return channel.health();
   return {
     standby: standbyDetail(email.lease),
     ...(email.lease.health().error ? { leaseError: true } : {}),
     connected: false,
     sweepIntervalMs: settings.sweepIntervalMs,
-    verifySmtp,
   };
 }
 

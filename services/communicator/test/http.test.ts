@@ -119,6 +119,24 @@ describe('POST /send', () => {
     });
   });
 
+  it('SMTP without a mailbox to read (webhooks and POST /send only): /health checks the SMTP server', async () => {
+    // Before, `smtp` said disabled ("IMAP_USER is not configured") while every webhook reply went out by SMTP, so
+    // an SMTP outage showed nowhere (s35 parity review).
+    const sink = await startSmtpSink();
+    const secretary = await startFakeSecretary();
+    open.push(secretary);
+    const c = await startCommunicator({ secretaryUrl: secretary.url, env: smtpSinkEnv(sink) });
+    open.push(c);
+    const up = checked('getHealth', await request(c.app).get('/health').set(SERVICE_AUTH));
+    expect(up.body.checks).toMatchObject({ imap: { status: 'disabled' }, smtp: { status: 'ok' } });
+    await sink.close();
+    // Nothing listens there any more: the next install's SMTP server is down.
+    const broken = await startCommunicator({ secretaryUrl: secretary.url, env: smtpSinkEnv(sink) });
+    open.push(broken);
+    const down = checked('getHealth', await request(broken.app).get('/health').set(SERVICE_AUTH));
+    expect(down.body.checks.smtp).toMatchObject({ status: 'down', detail: 'login to the SMTP server failed' });
+  });
+
   it('SMTP_USER and SMTP_PASSWORD without a mailbox to read: POST /send delivers by mail, no 501', async () => {
     // Before, SMTP alone served webhook replies only, and POST /send answered 501 asking for "SMTP_*".
     const sink = await startSmtpSink();

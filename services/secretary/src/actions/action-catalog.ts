@@ -154,7 +154,7 @@ export async function buildActionCatalog(source: ActionCatalogSource | undefined
           : { configured: false, detail: 'JIRA_BASE_URL and JIRA_API_TOKEN are not set' }
         : action === ACTION_TELEGRAM_EMPLOYEE
           ? channelConfigured(states, 'telegram', 'TELEGRAM_BOT_TOKEN')
-          : channelConfigured(states, 'email', 'IMAP_USER');
+          : channelConfigured(states, 'email', 'SMTP_USER');
     return { ...base, side_effect: true, ...readiness, policy: policy[action] };
   });
 }

@@ -244,7 +244,9 @@ function sendToColleague(communicator: CommunicatorClient, input: ExecutionInput
     text: colleagueText(input),
     idempotency_key: `action-${input.id}-telegram`,
   };
-  const userMessage = `Ваш запрос передан сотруднику департамента «${target.department}» в Telegram; он свяжется с вами.`;
+  // A public @username helps the requester reach the colleague; a numeric chat id is directory data (s35).
+  const contact = target.to.startsWith('@') ? ` (${target.to})` : '';
+  const userMessage = `Ваш запрос передан сотруднику департамента «${target.department}» в Telegram${contact}; он свяжется с вами.`;
   return deliverMessage(communicator, message, target, userMessage);
 }
 
