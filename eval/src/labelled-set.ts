@@ -20,9 +20,19 @@ export const LABEL_CATEGORIES = [
   'marketing',
 ] as const;
 
+/**
+ * The label of a request the secretary leaves unanswered: its category is marked `(no_reply)` (automatic mail,
+ * marketing) and the guesser is sure enough (NO_REPLY_MIN_CONFIDENCE). Not one of the contract's actions: the
+ * decision keeps the channel's reply action with `no_reply: true`, and nothing is sent.
+ */
+export const NO_REPLY = 'без ответа' as const;
+
+/** What a case may expect, and what a decision is scored as: the contract's actions and NO_REPLY. */
+export const EVAL_ACTIONS = [...ACTIONS, NO_REPLY] as const;
+
 export const expectedSchema = z.object({
   is_enough: z.boolean(),
-  action: z.enum(ACTIONS),
+  action: z.enum(EVAL_ACTIONS),
   category: z.string().min(1).optional(),
 });
 

@@ -1,5 +1,9 @@
-import { ACTION_CLARIFY, ACTIONS, type Action } from '@workemon/contracts';
+import { ACTION_CLARIFY } from '@workemon/contracts';
+import { EVAL_ACTIONS, NO_REPLY } from './labelled-set.js';
 import type { CaseResult } from './runner.js';
+
+/** What a decision is scored as: NO_REPLY when the secretary would send nothing, else its action. */
+export const scoredAction = (d: { action: string; no_reply?: boolean }): string => (d.no_reply ? NO_REPLY : d.action);
 
 /** Price of one model: per million tokens, in `currency` (eval/prices.json). */
 export type ModelPrice = { input_per_million: number; output_per_million: number; currency: string };
@@ -15,12 +19,14 @@ export type Metrics = {
   errors: number;
   isEnoughAccuracy: Rate;
   actionAccuracy: Rate;
-  /** Rows: expected action; columns: decided action (`error` for failed cases); in ACTIONS order. */
+  /** Rows: expected action; columns: decided action (`error` for failed cases); in EVAL_ACTIONS order. */
   confusion: { labels: string[]; matrix: number[][] };
   /** Over cases labelled with a category; null (n/a) when no answer carried a category. */
   categoryAccuracy: Rate;
   /** Decisions that asked a question (`уточнить`), over all cases. */
   clarificationRate: Rate;
+  /** Decisions that leave the request unanswered (NO_REPLY: a sure `(no_reply)` category), over all cases. */
+  noReplyRate: Rate;
   /** Questions asked although the case is labelled clear (expected is_enough true), over the clear cases. */
   needlessClarificationRate: Rate;
   /** Nearest-rank percentiles of the time both calls took per case, in milliseconds (failed cases left out). */
@@ -47,8 +53,9 @@ export function percentile(values: number[], p: number): number | null {
 
 /** The figures of one configuration over its case results (pure: the same results always give the same figures). */
 export function computeMetrics(results: CaseResult[], prices: PriceTable = {}): Metrics {
-  const labels: string[] = [...ACTIONS, 'error'];
-  const matrix = ACTIONS.map(() => labels.map(() => 0));
+  const labels: string[] = [...EVAL_ACTIONS, 'error'];
+  const matrix = EVAL_ACTIONS.map(() => labels.map(() => 0));
+  let noReplies = 0;
   let isEnoughRight = 0;
   let actionRight = 0;
   let categoryRight = 0;
@@ -65,7 +72,7 @@ export function computeMetrics(results: CaseResult[], prices: PriceTable = {}): 
   const currencies = new Set<string>();
   const unpriced = new Set<string>();
   for (const r of results) {
-    const expectedRow = ACTIONS.indexOf(r.expected.action as Action);
+    const expectedRow = (EVAL_ACTIONS as readonly string[]).indexOf(r.expected.action);
     const d = r.decision;
     if (r.expected.is_enough) clear += 1;
     if (r.expected.category !== undefined) categoryLabelled += 1;
@@ -74,9 +81,11 @@ export function computeMetrics(results: CaseResult[], prices: PriceTable = {}): 
       matrix[expectedRow]![labels.length - 1]! += 1;
       continue;
     }
-    matrix[expectedRow]![ACTIONS.indexOf(d.action)]! += 1;
+    const decided = scoredAction(d);
+    matrix[expectedRow]![labels.indexOf(decided)]! += 1;
     if (d.is_enough === r.expected.is_enough) isEnoughRight += 1;
-    if (d.action === r.expected.action) actionRight += 1;
+    if (decided === r.expected.action) actionRight += 1;
+    if (decided === NO_REPLY) noReplies += 1;
     if (r.category !== undefined) categoryAnswered += 1;
     if (r.expected.category !== undefined && r.category === r.expected.category) categoryRight += 1;
     if (d.action === ACTION_CLARIFY) {
@@ -109,6 +118,7 @@ export function computeMetrics(results: CaseResult[], prices: PriceTable = {}): 
     confusion: { labels, matrix },
     categoryAccuracy: categoryAnswered ? rate(categoryRight, categoryLabelled) : rate(0, 0),
     clarificationRate: rate(clarifications, n),
+    noReplyRate: rate(noReplies, n),
     needlessClarificationRate: rate(needless, clear),
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95) },
     tokens: {

@@ -42,6 +42,7 @@ export function summaryRows(reports: ConfigReport[], replay: boolean): string[][
     row(replay ? 'action agreement' : 'action accuracy', (m) => pct(m.actionAccuracy)),
     row('category accuracy', (m) => pct(m.categoryAccuracy)),
     row('clarification rate', (m) => pct(m.clarificationRate)),
+    row('left unanswered (no_reply)', (m) => pct(m.noReplyRate)),
     row(replay ? 'questions where none was asked' : 'needless clarification', (m) => pct(m.needlessClarificationRate)),
     row('latency p50, ms', (m) => num(m.latencyMs.p50)),
     row('latency p95, ms', (m) => num(m.latencyMs.p95)),

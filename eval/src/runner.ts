@@ -2,8 +2,10 @@ import { ACTION_CLARIFY } from '@workemon/contracts';
 import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
 import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
 import {
+  channelReplyAction,
   createAnalystClient,
   createGuesserClient,
+  noReplyDecision,
   proposeDecision,
   type AnalystAnswer,
   type AnalystClient,
@@ -140,7 +142,9 @@ export async function decideRequest(
     { service: 'guesser', ...guess.provenance, durationMs: Math.round(guessed - started) },
   ];
   let analysis: AnalystAnswer | undefined;
-  if (guess.is_enough) {
+  // A category marked (no_reply) that the guesser is sure of: no analyst call and no answer, as the secretary's
+  // analyzer does (before, the eval asked the analyst and scored an answer production never sends).
+  if (guess.is_enough && !guess.no_reply) {
     analysis = await clients.analyst.prepareAnalytics({
       context: guess.response,
       request,
@@ -152,15 +156,17 @@ export async function decideRequest(
       durationMs: Math.round(performance.now() - guessed),
     });
   }
-  const { proposal } = proposeDecision({
-    channel: input.channel,
-    request,
-    guess,
-    analysis,
-    clarificationRounds: thread?.rounds ?? 0,
-    maxClarifications: config.maxClarifications,
-    departmentName: input.department,
-  });
+  const { proposal } = guess.no_reply
+    ? { proposal: noReplyDecision(request, channelReplyAction(input.channel), guess) }
+    : proposeDecision({
+        channel: input.channel,
+        request,
+        guess,
+        analysis,
+        clarificationRounds: thread?.rounds ?? 0,
+        maxClarifications: config.maxClarifications,
+        departmentName: input.department,
+      });
   const category = (guess as { category?: unknown }).category;
   return {
     decision: proposal,

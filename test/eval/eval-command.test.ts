@@ -7,14 +7,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIONS } from '@workemon/contracts';
 import { startFakeLlm, userDataOf, type FakeLlm } from '@workemon/testkit/fake-llm';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp as buildGuesser, loadConfig as loadGuesserConfig } from '@workemon/guesser';
 import { buildApp as buildAnalyst, loadConfig as loadAnalystConfig } from '@workemon/system-analyst';
 import { createLogger } from '@workemon/service-kit';
-import { readLabelledSet, type EvalCase } from '../../eval/src/labelled-set.js';
+import { EVAL_ACTIONS, NO_REPLY, readLabelledSet, type EvalCase } from '../../eval/src/labelled-set.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -47,6 +46,9 @@ function scriptedModel({ user }: { user: string }) {
     if (c.id === ANSWERS_VAGUE) return { is_enough: true, response: 'Совет', action: 'ответить сообщением' };
     return { is_enough: true, response: 'Совет по шагам', action: WRONG_ACTION[c.id] ?? c.expected.action };
   }
+  // Automatic mail and marketing: classified so, surely, so the secretary leaves them unanswered.
+  if (c.expected.action === NO_REPLY)
+    return { is_enough: true, response: 'Рассылка', category: c.expected.category, confidence: 0.95 };
   const enough = ASKS_ALTHOUGH_CLEAR.includes(c.id) ? false : c.id === ANSWERS_VAGUE ? true : c.expected.is_enough;
   return { is_enough: enough, response: enough ? `Контекст: ${c.department}` : 'Уточните, пожалуйста, детали?' };
 }
@@ -107,6 +109,7 @@ type JsonReport = {
       actionAccuracy: Rate;
       categoryAccuracy: Rate;
       clarificationRate: Rate;
+      noReplyRate: Rate;
       needlessClarificationRate: Rate;
       confusion: { labels: string[]; matrix: number[][] };
       latencyMs: { p50: number | null; p95: number | null };
@@ -164,14 +167,25 @@ describe('npm run eval', () => {
     expect(good.actionAccuracy).toEqual({ value: (n - 6) / n, numerator: n - 6, denominator: n });
     expect(good.clarificationRate).toEqual({ value: (vague - 1 + 3) / n, numerator: vague - 1 + 3, denominator: n });
     expect(good.needlessClarificationRate).toEqual({ value: 3 / clear, numerator: 3, denominator: clear });
-    // The guesser does not classify yet: category is not scored.
-    expect(good.categoryAccuracy.value).toBeNull();
+    // The guesser classifies only automatic mail and marketing, rightly and surely: those are left unanswered, with
+    // no analyst call, as the secretary does (before, the eval asked the analyst and scored an answer).
+    const unanswered = SET.filter((c) => c.expected.action === NO_REPLY);
+    expect(unanswered.length).toBeGreaterThanOrEqual(9);
+    expect(good.categoryAccuracy).toEqual({
+      value: unanswered.length / n,
+      numerator: unanswered.length,
+      denominator: n,
+    });
+    expect(good.noReplyRate).toEqual({ value: unanswered.length / n, numerator: unanswered.length, denominator: n });
+    const analystAsked = scripted.requests.filter((r) => isAnalyst(userDataOf(r.user) as Record<string, unknown>));
+    for (const c of unanswered)
+      expect(analystAsked.some((r) => (userDataOf(r.user) as { request: string }).request === c.request)).toBe(false);
 
-    const expectedMatrix = ACTIONS.map(() => [...ACTIONS, 'error'].map(() => 0));
+    const labels = [...EVAL_ACTIONS, 'error'];
+    const expectedMatrix = EVAL_ACTIONS.map(() => labels.map(() => 0));
     const byId = new Map(SET.map((c) => [c.id, c]));
     const at = (expected: string, decided: string) => {
-      expectedMatrix[ACTIONS.indexOf(expected as (typeof ACTIONS)[number])]![[...ACTIONS, 'error'].indexOf(decided)]! +=
-        1;
+      expectedMatrix[(EVAL_ACTIONS as readonly string[]).indexOf(expected)]![labels.indexOf(decided)]! += 1;
     };
     for (const c of SET) {
       if (ASKS_ALTHOUGH_CLEAR.includes(c.id)) at(c.expected.action, 'уточнить');
@@ -180,7 +194,7 @@ describe('npm run eval', () => {
         at(c.expected.action, byId.get(c.id)!.channel === 'email' ? 'ответить на письмо' : 'ответить сообщением');
       else at(c.expected.action, c.expected.action);
     }
-    expect(good.confusion).toEqual({ labels: [...ACTIONS, 'error'], matrix: expectedMatrix });
+    expect(good.confusion).toEqual({ labels, matrix: expectedMatrix });
 
     // Tokens and cost: exactly what the fake provider reported, at the price table's rates.
     const input = scripted.requests.reduce((sum, r) => sum + r.usage!.inputTokens, 0);
@@ -195,8 +209,8 @@ describe('npm run eval', () => {
     expect(good.costPer1000!.amount).toBeCloseTo((((input * 2 + output * 8) / 1e6) * 1000) / n, 9);
     expect(good.latencyMs.p50).toBeGreaterThan(0);
     expect(good.latencyMs.p95).toBeGreaterThanOrEqual(good.latencyMs.p50!);
-    // Guesser for every case, the analyst only where the guesser found the request clear.
-    expect(scripted.requests).toHaveLength(n + (clear - 3 + 1));
+    // Guesser for every case, the analyst only where the guesser found the request clear and answerable.
+    expect(scripted.requests).toHaveLength(n + (clear - 3 + 1 - unanswered.length));
 
     // The asking model: every decision is a question (follow-ups included), the analyst is never asked.
     expect(bad.isEnoughAccuracy).toEqual({ value: vague / n, numerator: vague, denominator: n });
@@ -204,7 +218,7 @@ describe('npm run eval', () => {
     expect(bad.clarificationRate).toEqual({ value: 1, numerator: n, denominator: n });
     expect(bad.needlessClarificationRate).toEqual({ value: 1, numerator: clear, denominator: clear });
     expect(bad.confusion.matrix.map((row) => row[0])).toEqual(
-      ACTIONS.map((a) => SET.filter((c) => c.expected.action === a).length),
+      EVAL_ACTIONS.map((a) => SET.filter((c) => c.expected.action === a).length),
     );
     expect(bad.costPer1000).toBeNull();
     expect(bad.unpriced).toEqual(['openai/asking-model']);

@@ -56,7 +56,7 @@ describe('computeMetrics', () => {
     expect(m.needlessClarificationRate).toEqual({ value: 1 / 2, numerator: 1, denominator: 2 });
     expect(m.clarificationRate).toEqual({ value: 1 / 3, numerator: 1, denominator: 3 });
     expect(m.errors).toBe(1);
-    expect(m.confusion.matrix[0]![6]).toBe(1); // expected уточнить, failed
+    expect(m.confusion.matrix[0]![m.confusion.labels.indexOf('error')]).toBe(1); // expected уточнить, failed
     expect(m.latencyMs).toEqual({ p50: 10, p95: 30 });
     expect(m.tokens).toEqual({
       input: 400,
@@ -79,5 +79,36 @@ describe('computeMetrics', () => {
     expect(percentile(values, 95)).toBe(19);
     expect(percentile([7], 95)).toBe(7);
     expect(percentile([], 50)).toBeNull();
+  });
+});
+
+describe('computeMetrics: a request left unanswered', () => {
+  it('scores a no_reply decision as `без ответа`, its own column, and counts the rate', () => {
+    const results: CaseResult[] = [
+      {
+        id: 'mkt',
+        expected: { is_enough: true, action: 'без ответа', category: 'marketing' },
+        decision: { ...decided('ответить на письмо'), no_reply: true },
+        category: 'marketing',
+        latencyMs: 5,
+        calls: [],
+      },
+      {
+        id: 'real',
+        expected: { is_enough: true, action: 'ответить на письмо', category: 'access' },
+        decision: { ...decided('ответить на письмо'), no_reply: true },
+        category: 'marketing',
+        latencyMs: 5,
+        calls: [],
+      },
+    ];
+    const m = computeMetrics(results);
+    expect(m.actionAccuracy).toEqual({ value: 1 / 2, numerator: 1, denominator: 2 });
+    expect(m.noReplyRate).toEqual({ value: 1, numerator: 2, denominator: 2 });
+    const column = m.confusion.labels.indexOf('без ответа');
+    const row = (action: string) => m.confusion.matrix[m.confusion.labels.indexOf(action)]!;
+    expect(row('без ответа')[column]).toBe(1);
+    // A real request the model dropped shows as a reply expected, nothing sent.
+    expect(row('ответить на письмо')[column]).toBe(1);
   });
 });

@@ -101,8 +101,8 @@ describe('npm run eval --replay', () => {
       },
       { id: `analysis-${ids['clarify']}`, stored: 'уточнить', decided: 'создать jira-task', request: HISTORY.clarify },
     ]);
-    // Rows: stored action; column 2 (jira): every one of them.
-    expect(m.confusion.matrix.map((row) => row[2])).toEqual([1, 1, 1, 1, 0, 0]);
+    // Rows: stored action (the contract's, then `без ответа`); column 2 (jira): every one of them.
+    expect(m.confusion.matrix.map((row) => row[2])).toEqual([1, 1, 1, 1, 0, 0, 0]);
     expect(JSON.parse(printed).replay).toBe(true);
     // The replay asked only the new configuration's model; the secretary's stack saw nothing, and no new
     // analysis (or message) was stored.

@@ -9,6 +9,7 @@ export { createHistoryWriteRepository } from './history-write-repository.js';
 export { createHistoryReadModel } from './history-read-model.js';
 export type { Decision, DecisionContext, DecideStep, DecisionRecordedHook } from './decision.js';
 export { proposeDecision, channelReplyAction, type ProposalInput } from './decision.js';
+export { noReplyDecision } from './classification.js';
 export { readLlmProvenance, type LlmProvenance, type LlmCallRecord } from './llm-provenance.js';
 export type { GuesserAnswer } from './guesser-client.js';
 export type { AnalystAnswer } from './analyst-client.js';
