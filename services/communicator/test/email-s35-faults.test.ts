@@ -189,6 +189,17 @@ async function world(env: Record<string, string> = {}) {
   return { user, proxy, sink, secretary, c };
 }
 
+/** The mail `uid` of `user` once it is answered or set aside (its flags say which). */
+const settled = (user: string, uid: number, timeoutMs: number) =>
+  waitUntil(
+    async () => {
+      const m = (await dovecot.messages({ user })).find((x) => x.uid === uid);
+      return m && (m.flags.includes('\\Answered') || m.flags.includes('$WorkemonFailed')) ? m : undefined;
+    },
+    'the mail answered or set aside',
+    timeoutMs,
+  );
+
 describe('s35 M14 kind: a BYE whose close never arrives', () => {
   it('`* BYE` then silence (no FIN): the mail is answered within a few sweep intervals, not after 5 minutes', async () => {
     const { user, proxy, sink, c } = await world();
@@ -271,14 +282,7 @@ describe("s35 M14 kind: connection faults are not the mail's failures", () => {
       const hits = proxy.silenceOn(/UID SEARCH .*HEADER Message-ID/i, 5);
       const uid = await dovecot.append(buildEmail({ messageId: '<s35-flaky@client.test>' }), { user });
       await waitUntil(() => hits() >= 5 || undefined, 'five silent SEARCHes', 60_000);
-      const answered = await waitUntil(
-        async () => {
-          const m = (await dovecot.messages({ user })).find((x) => x.uid === uid);
-          return m && (m.flags.includes('\\Answered') || m.flags.includes('$WorkemonFailed')) ? m : undefined;
-        },
-        'the mail answered or set aside',
-        30_000,
-      );
+      const answered = await settled(user, uid, 30_000);
       expect(
         answered.flags,
         `failed metric ${await c.metric('workemon_email_failed_total')}, replies ${sink.mails.length}, secretary calls ${secretary.calls.length}`,
@@ -299,14 +303,7 @@ describe("s35 M14 kind: a slow but working server (a big mailbox's header SEARCH
       // mails it takes seconds (production deadline: 30 s).
       const slowCount = proxy.slowAnswers(/UID SEARCH .*HEADER Message-ID/i, 3000);
       const uid = await dovecot.append(buildEmail({ messageId: '<s35-slow-search@client.test>' }), { user });
-      const final = await waitUntil(
-        async () => {
-          const m = (await dovecot.messages({ user })).find((x) => x.uid === uid);
-          return m && (m.flags.includes('\\Answered') || m.flags.includes('$WorkemonFailed')) ? m : undefined;
-        },
-        'the mail answered or set aside',
-        75_000,
-      );
+      const final = await settled(user, uid, 75_000);
       expect(
         final.flags,
         `slow SEARCHes ${slowCount()}, connections ${proxy.connections()}, replies ${sink.mails.length}, secretary calls ${secretary.calls.length}, failed ${await c.metric('workemon_email_failed_total')}`,

@@ -59,36 +59,42 @@ const busyPoll = (tg: FakeTelegram) =>
 describe('T10 kind: a split paste or a greeting across a getUpdates fault', () => {
   const countsLengths = (r: { request: string }) => answer(`Принято: ${r.request.length} символов`, r.request);
 
-  it('the poll that should bring part 2 goes silent: one request seeing both parts, one answer', async () => {
-    const { tg, secretary } = await setup({ env: { TELEGRAM_REQUEST_TIMEOUT: '8s' } });
+  /**
+   * Part 1 is fetched, then `fault` strikes the poll that should bring part 2, sent about a second later (the
+   * client's split): one request seeing both parts, one answer.
+   */
+  async function splitPasteAcross(env: Record<string, string>, fault: (tg: FakeTelegram) => Promise<void>, id: number) {
+    const { tg, secretary } = await setup({ env });
     secretary.decide = countsLengths;
-    const from = { id: 35011, username: 'u35011' };
+    const from = { id, username: `u${id}` };
     tg.pushMessage({ from, text: partA });
     await busyPoll(tg);
-    tg.hangNext('getUpdates', 1);
-    await waitUntil(() => tg.hanging() === 1, 'a poll hanging');
+    await fault(tg);
     await sleep(700);
-    // The client sends part 2 about a second after part 1; it waits at Telegram behind the silent poll.
     tg.pushMessage({ from, text: partB });
     await waitUntil(() => tg.pending() === 0 && sentTo(tg, from.id).length >= 1, 'the paste handled', 40_000);
     await sleep(1000);
     expect(secretary.calls.map((c) => c.request.length)).toEqual([partA.length + 1 + partB.length]);
     expect(sentTo(tg, from.id)).toHaveLength(1);
+  }
+
+  it('the poll that should bring part 2 goes silent: one request seeing both parts, one answer', async () => {
+    await splitPasteAcross(
+      { TELEGRAM_REQUEST_TIMEOUT: '8s' },
+      async (tg) => {
+        tg.hangNext('getUpdates', 1);
+        await waitUntil(() => tg.hanging() === 1, 'a poll hanging');
+      },
+      35011,
+    );
   });
 
   it('a 409 Conflict right after part 1: one request seeing both parts', async () => {
-    const { tg, secretary } = await setup({ env: { TELEGRAM_CONFLICT_WAIT: '5s' } });
-    secretary.decide = countsLengths;
-    const from = { id: 35013, username: 'u35013' };
-    tg.pushMessage({ from, text: partA });
-    await busyPoll(tg);
-    tg.failNext('getUpdates', { code: 409 });
-    await sleep(700);
-    tg.pushMessage({ from, text: partB });
-    await waitUntil(() => tg.pending() === 0 && sentTo(tg, from.id).length >= 1, 'the paste handled', 40_000);
-    await sleep(1000);
-    expect(secretary.calls.map((c) => c.request.length)).toEqual([partA.length + 1 + partB.length]);
-    expect(sentTo(tg, from.id)).toHaveLength(1);
+    await splitPasteAcross(
+      { TELEGRAM_CONFLICT_WAIT: '5s' },
+      async (tg) => tg.failNext('getUpdates', { code: 409 }),
+      35013,
+    );
   });
 
   it('a greeting, then the question a second later, across a silent poll: one request, one answer', async () => {
