@@ -233,6 +233,26 @@ describe('authenticateMail', () => {
     }
   });
 
+  it('never verifies a From: whose quoted local part looks like another address, whoever vouches for its domain', () => {
+    const from = '"<ceo@corp.ru>"@evil.test';
+    const source = `Authentication-Results: mx.yandex.ru; dmarc=pass header.from=evil.test\r\nFrom: ${from}\r\n\r\nx\r\n`;
+    const provider = { domain: 'evil.test', by: 'SES receipt, signed by SNS' };
+    for (const verdict of [
+      authenticateMail({ source, from, trustedAuthservIds: ['mx.yandex.ru'] }),
+      authenticateMail({ source, from, trustedAuthservIds: [], providerDmarcPass: provider }),
+    ])
+      expect(verdict).toMatchObject({
+        verified: false,
+        method: 'none',
+        reason: expect.stringContaining('quoted local part'),
+      });
+    // An ordinary address at that domain still passes.
+    const plain = source.replace(from, 'ivan@evil.test');
+    expect(
+      authenticateMail({ source: plain, from: 'ivan@evil.test', trustedAuthservIds: ['mx.yandex.ru'] }).verified,
+    ).toBe(true);
+  });
+
   it("takes a provider's signed DMARC pass only for the mail's own From: domain and one From: field", () => {
     const provider = { domain: 'corp.ru', by: 'SES receipt, signed by SNS' };
     const one = 'From: Boss <boss@corp.ru>\r\nSubject: x\r\n\r\nbody\r\n';

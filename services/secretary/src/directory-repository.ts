@@ -9,6 +9,7 @@ import type {
 } from '@workemon/contracts';
 import { createHash } from 'node:crypto';
 import { errors } from '@workemon/service-kit';
+import { addrSpecOf } from './email-address.js';
 
 /**
  * The contract's Department, as this repository always returns it: `persona` (operator instructions added to both
@@ -27,11 +28,8 @@ export type DirectoryRepository = ReturnType<typeof createDirectoryRepository>;
 
 /** Usernames are case-insensitive identifiers; they are stored trimmed and lower-case. */
 export const normalizeUsername = (username: string) => username.trim().toLowerCase();
-const normalizeEmail = (email: string) => {
-  // "Name <addr@host>" as some mail clients present the sender.
-  const angle = /<([^>]+)>/.exec(email);
-  return (angle ? angle[1]! : email).trim().toLowerCase();
-};
+// "Name <addr@host>" as some mail clients present the sender; never a `<…>` inside a quoted local part.
+const normalizeEmail = (email: string) => addrSpecOf(email).toLowerCase();
 const normalizeTelegram = (name: string) => name.trim().replace(/^@/, '').toLowerCase();
 const emptyToNull = (value: string | null | undefined) =>
   value === undefined || value === null || value.trim() === '' ? null : value.trim();

@@ -2,6 +2,7 @@ import type { Channel } from '@workemon/contracts';
 import type { KeyClass } from '@workemon/service-kit';
 import type { UnknownUserPolicy } from './config.js';
 import type { ResolvedEmployee } from './directory-repository.js';
+import { domainOf } from './email-address.js';
 
 /** Why a side-effect action did not run automatically (the execution log's `withheld_reason`). */
 export const WITHHELD_REASONS = ['sender_unknown', 'sender_unauthenticated', 'external_domain'] as const;
@@ -44,12 +45,7 @@ export type SenderTrust = {
   vouchedBy?: string;
 };
 
-/** The domain part of an address, lower case ('' when there is none). */
-export function domainOf(address: string): string {
-  const bare = (/<([^<>]+)>/.exec(address)?.[1] ?? address).trim().toLowerCase();
-  const at = bare.lastIndexOf('@');
-  return at < 0 ? '' : bare.slice(at + 1).replace(/\.$/, '');
-}
+export { domainOf };
 
 /** Whether `domain` is one of `companyDomains` or a subdomain of one. */
 export function isCompanyDomain(domain: string, companyDomains: readonly string[]): boolean {

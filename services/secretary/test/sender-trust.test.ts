@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import knexFactory from 'knex';
 import { DEFAULT_POLICY, ACTION_JIRA, ACTION_MAILING_LIST } from '../src/actions/action-policy.js';
 import { createExecutionRepository } from '../src/actions/execution-repository.js';
-import type { ResolvedEmployee } from '../src/directory-repository.js';
+import { senderKeys, type ResolvedEmployee } from '../src/directory-repository.js';
+import { addrSpecOf, domainOf } from '../src/email-address.js';
 import { clientKeyUsernamesOf } from '../src/config.js';
 import { assessSenderTrust, isCompanyDomain, withheldReason, type SenderClaims } from '../src/sender-trust.js';
 
@@ -55,6 +56,26 @@ describe('assessSenderTrust', () => {
     expect(withheldReason(trust, JIRA)).toBeUndefined();
     expect(isCompanyDomain('msk.corp.example', ['corp.example'])).toBe(true);
     expect(isCompanyDomain('evilcorp.example', ['corp.example'])).toBe(false);
+  });
+
+  it('email: a quoted local part that looks like an address is not that address (s35 review)', () => {
+    // `"<ceo@corp.example>"@evil.example` is one address at evil.example, which may well pass DMARC for it.
+    const forged = '"<ceo@corp.example>"@evil.example';
+    expect(addrSpecOf(forged)).toBe(forged);
+    expect(domainOf(forged)).toBe('evil.example');
+    expect(senderKeys('email', forged).email).toBe(forged.toLowerCase());
+    const trust = assess(
+      'email',
+      { principal: 'service', senderAuthentication: verified },
+      { employee: undefined, sender: forged },
+    );
+    expect(trust).toMatchObject({ known: false, external: true });
+    // The display forms clients give still resolve to their address.
+    for (const shown of ['CEO <ceo@corp.example>', '"Smith, <J>" <ceo@corp.example>', ' <ceo@corp.example> ']) {
+      expect(senderKeys('email', shown).email).toBe('ceo@corp.example');
+      expect(domainOf(shown)).toBe('corp.example');
+    }
+    expect(domainOf('"x@y" <a@Corp.Example.>')).toBe('corp.example');
   });
 
   it('tg: the user id must be the directory’s telegram_id', () => {

@@ -138,6 +138,14 @@ export function headerValues(source: Buffer | string, name: string): string[] {
  */
 export type ProviderDmarcPass = { domain: string; by: string };
 
+const ODD_LOCAL_PART = 'the From: address has a quoted local part with characters no mailbox of a person needs';
+
+/**
+ * Whether a bare address's local part holds quotes, `<`, `>`, `@`, white space or a backslash: `"<ceo@corp.test>"@evil.test`
+ * is a DMARC pass for evil.test written to look like another address to whoever reads it loosely (s35 review).
+ */
+const hasOddLocalPart = (address: string): boolean => /["<>@\s\\]/.test(address.slice(0, address.lastIndexOf('@')));
+
 /**
  * The verdict for a raw mail: `authenticateSender` over its Authentication-Results, else a provider's signed DMARC
  * pass for the From: domain (`providerDmarcPass`); except that a mail with more than one `From:` field is never
@@ -145,7 +153,7 @@ export type ProviderDmarcPass = { domain: string; by: string };
  * authors (the first versus the last), so no pass can be attributed to either. `setting` names where the trusted
  * ids come from, for the reason when there are none (TRUSTED_AUTHSERV_ID for IMAP mail, MAILGUN_TRUSTED_AUTHSERV_ID
  * … for a webhook's: a header naming the IMAP server in webhook mail never passed that server, so the sender wrote
- * it).
+ * it). A From: with an odd local part (hasOddLocalPart) is never verified, whoever vouches for its domain.
  */
 export function authenticateMail(input: {
   source: Buffer | string;
@@ -157,6 +165,7 @@ export function authenticateMail(input: {
   if (headerValues(input.source, 'from').length > 1) {
     return { verified: false, method: 'none', reason: 'the mail has more than one From: field (RFC 5322 §3.6)' };
   }
+  if (input.from && hasOddLocalPart(input.from)) return { verified: false, method: 'none', reason: ODD_LOCAL_PART };
   const verdict = authenticateSender({
     headers: authenticationResultsHeaders(input.source),
     from: input.from,
