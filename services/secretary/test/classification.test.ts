@@ -290,6 +290,29 @@ describe('a classification the model is not sure of (NO_REPLY_MIN_CONFIDENCE, AC
     expect((await executionsOf(sure)).map((e) => [e.action, e.status])).toEqual([[JIRA, 'succeeded']]);
   });
 
+  it('is held also when a rule matched without setting the action, or the model gave a category but no confidence', async () => {
+    // A rule that routes every mail to a project sets no action: the analyst's Jira still waits (s35 review).
+    const rule = await createRule({
+      name: 'mail to FIN',
+      conditions: { channel: 'email' },
+      effects: { jira_project: 'FIN' },
+    });
+    try {
+      const routed = 'Заведите задачу на сверку комиссий за октябрь analyst:jira cat:payments conf:0.1';
+      const unsure = 'Заведите задачу на сверку комиссий за ноябрь analyst:jira cat:payments';
+      for (const text of [routed, unsure])
+        await analyze({ channel: 'email', username: 'anna@corp.test', request: text });
+      await idle();
+      for (const text of [routed, unsure])
+        expect(
+          (await executionsOf(text)).map((e) => [e.action, e.status]),
+          text,
+        ).toEqual([[JIRA, 'awaiting_approval']]);
+    } finally {
+      await keyed(secretary.url).delete(`/rules/${rule}`);
+    }
+  });
+
   it('a routing rule’s own min_confidence decides for the actions it sets', async () => {
     const rule = await createRule({
       name: 'exports to Jira from 0.5',

@@ -76,20 +76,22 @@ export type ActionHooksDeps = {
 };
 
 /**
- * `outcome` with `requireApproval` set when its action has a side effect, no routing rule matched (the analyst
- * proposed it) and the request's classification confidence is known and below `minConfidence`: the workflow
- * engine's threshold for processing without a person (its "Low Confidence Review" flagged such mail for a person;
- * before, a Jira task was created at confidence 0.2, s35 parity review). A rule's own `min_confidence` is the
- * operator's choice for the actions it sets.
+ * `outcome` with `requireApproval` set when its action has a side effect that the analyst proposed (no matching
+ * rule set the action: one that only picks a project or a department does not count) and the request was
+ * classified (`category`) with a confidence below `minConfidence`, or with none: the workflow engine's threshold for
+ * processing without a person (its "Low Confidence Review" flagged such mail for a person; before, a Jira task was
+ * created at confidence 0.2, s35 parity review). A rule's own `min_confidence` is the operator's choice for the
+ * actions it sets. A request with no classification at all (a guesser without categories) is not held for it.
  */
 export function heldForConfidence(
   outcome: RuleOutcome,
-  confidence: number | undefined,
+  classification: { category?: string; confidence?: number },
   minConfidence = 0,
 ): RuleOutcome {
-  if (outcome.requireApproval || !isExecutableAction(outcome.action) || outcome.matchedRuleIds.length > 0)
+  if (outcome.requireApproval || !isExecutableAction(outcome.action) || outcome.actionFromRule) return outcome;
+  const { category, confidence } = classification;
+  if (minConfidence <= 0 || category === undefined || (confidence !== undefined && confidence >= minConfidence))
     return outcome;
-  if (confidence === undefined || confidence >= minConfidence) return outcome;
   return { ...outcome, requireApproval: true };
 }
 
@@ -158,7 +160,7 @@ export function createActionHooks(deps: ActionHooksDeps) {
       action: proposal.action,
       ...ruleClassificationContext(proposal, ctx),
     });
-    const outcome = heldForConfidence(ruled, proposal.confidence, deps.minConfidence);
+    const outcome = heldForConfidence(ruled, proposal, deps.minConfidence);
     const department = outcome.department
       ? ((await deps.resolveDepartment(outcome.department)) ?? { name: outcome.department })
       : (ctx.employee?.departmentRecord ?? null);

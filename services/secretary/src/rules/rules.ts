@@ -47,6 +47,8 @@ export type RuleOutcome = {
   jiraProject?: string;
   requireApproval: boolean;
   matchedRuleIds: number[];
+  /** A matching rule set `action` (its `effects.action`); false: the analyst's action stands. */
+  actionFromRule?: boolean;
 };
 
 /** The workflow engine's default `confidence_threshold`. */
@@ -262,7 +264,10 @@ function isTaken(rule: RoutingRule, ctx: RuleContext, emptyContext: boolean): bo
 function applyEffects(outcome: RuleOutcome, rule: RoutingRule, actionSet: boolean): boolean {
   const e = rule.effects;
   outcome.matchedRuleIds.push(rule.id);
-  if (e.action !== undefined && !actionSet) outcome.action = e.action;
+  if (e.action !== undefined && !actionSet) {
+    outcome.action = e.action;
+    outcome.actionFromRule = true;
+  }
   if (e.department !== undefined) outcome.department ??= e.department;
   if (e.jira_project !== undefined) outcome.jiraProject ??= e.jira_project;
   if (e.require_approval) outcome.requireApproval = true;

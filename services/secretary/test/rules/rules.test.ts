@@ -55,6 +55,7 @@ describe('evaluateRules', () => {
     ];
     expect(evaluateRules(rules, ctx)).toEqual({
       action: ACTION_JIRA,
+      actionFromRule: true,
       jiraProject: 'FIN',
       requireApproval: true,
       matchedRuleIds: [3, 4],
