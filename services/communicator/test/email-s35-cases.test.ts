@@ -16,6 +16,7 @@
 // - M06 — an interleaved answer ending in a backslash (a Windows path, Q01, Q03) or with `<<Word>>` (Q02) was taken
 //   for a shell continuation or a here-document, so the quoted questions under it reached the secretary (Q02 with
 //   an archive password).
+// - V files: the third review's mails that the first version of these fixes made worse (below).
 import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
 
 const D = 's35-cases/';
@@ -65,6 +66,33 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Файл лежит в \\\\fs01\\exports\\\nXLSX, разделитель не важен.',
   [`${D}Q02-thunderbird-interleaved-ascii-guillemets.eml`]: 'Мерчант <<Romashka>>\nОктябрь.',
   [`${D}Q03-outlook-en-interleaved-drive-path-backslash.eml`]: 'It is in C:\\exports\\2026-10\\\nCSV.',
+  // The third review of the above (V files, each better before the first version of these fixes): a colleague's
+  // unmarked quoted reply carrying its own marked quote, in a mail that answers the colleague (not us), kept its
+  // head and words (passwords included); subject edits that only change an ASCII mark, move a dash or a dot, or sit
+  // past the 120th letter were missed; `cat <<EOF>file` and a `\` typed without its space lost the command.
+  [`${D}VC01-ru-unmarked-reply-to-colleague-nested-marked.eml`]:
+    'Коллеги, подключаю бота.\nНужна выгрузка отказов по мерчанту «Ромашка» за ноябрь.',
+  [`${D}VC02-mailru-head-unmarked-nested-marked.eml`]: 'Нужна выгрузка отказов по мерчанту Ромашка за ноябрь.',
+  [`${D}VC04-ru-unmarked-over-outlook-over-gmail.eml`]: 'Нужна выгрузка отказов по мерчанту Ромашка за ноябрь.',
+  [`${D}VC05-ru-unmarked-over-colleague-gmail-quoting-ours.eml`]: 'А за ноябрь такую же выгрузку можно?',
+  [`${D}VC15-ru-unmarked-nested-marked-wrapped-head.eml`]: 'Нужна выгрузка отказов по мерчанту Ромашка за ноябрь.',
+  [`${D}VC17-ru-gmail-ru-head-unmarked-nested-marked.eml`]: 'Нужна выгрузка отказов по мерчанту Ромашка за ноябрь.',
+  [`${D}VS01-sign-gt-to-lt.eml`]: 'Платежи < 10 000 ₽ за октябрь',
+  [`${D}VS03-plus-to-minus.eml`]: 'Корректировка баланса -5 000 ₽',
+  [`${D}VS04-csharp-to-cplusplus.eml`]: 'Пример интеграции на C++',
+  [`${D}VS05-ip-dots-moved.eml`]: 'Доступ к API с IP 10.0.11.2',
+  [`${D}VS09-long-subject-edit-at-end.eml`]:
+    'Прошу предоставить выгрузку всех авторизаций по корпоративным картам сотрудников подразделения продаж Северо-Западного региона с разбивкой по мерчантам за ноябрь',
+  [`${D}VS13-range-dash-dot.eml`]: 'Отчёт за 11-5.11',
+  [`${D}VS14-percent-to-rub.eml`]: 'Комиссия 3 ₽ по тарифу',
+  [`${D}VS15-same-marks-changed-nothing-new.eml`]: null,
+  [`${D}VS16-outlook-cut-255-nothing-new.eml`]: null,
+  [`${D}VD01-reply-heredoc-redirect-no-space.eml`]:
+    'Выгрузку через API не получается запустить, делаю так:\n\n$ cat <<EOF>/tmp/export.json\n> {"wallet_type": "b2c", "period": "2026-11", "format": "csv"}\n> EOF\n$ curl -s -X POST https://api.example.test/v1/exports -d @/tmp/export.json\n{"error":"invalid_period"}\n\nКакой формат периода нужен?',
+  [`${D}VD02-reply-heredoc-append-no-space.eml`]:
+    'Добавил переменные так, как в инструкции:\n$ cat <<EOF>>~/.workemon.env\n> EXPORT_TOKEN=abc\n> EXPORT_FORMAT=csv\n> EOF\nПосле этого выгрузка пустая. Почему?',
+  [`${D}VD03-reply-continuation-no-space.eml`]:
+    'Запрос падает:\n$ curl -s -X POST https://api.example.test/v1/exports\\\n> -H \'Content-Type: application/json\'\\\n> -d \'{"period":"2026-11"}\'\n{"error":"unauthorized"}\nЧто не так с запросом?',
 };
 
 describeMailReplay('s35: the s34 reviews’ open mail holes, each as a kind', ['s35-cases'], EXPECTED);

@@ -135,6 +135,19 @@ describe('ownSubjectDigest: the thread subject in our Message-IDs', () => {
       ownSubjectDigest('Re: Выгрузка «Ромашка» — за октябрь'),
     );
     expect(ownSubjectDigest('Re: Выгрузка b2b')).not.toBe(ownSubjectDigest('Re: Выгрузка b2c'));
+    // ASCII marks other than quotes count, and so does where a dash stands (s35 review: edits that were missed).
+    for (const [sent, edited] of <Array<[string, string]>>[
+      ['Re: Пример интеграции на C#', 'Re: Пример интеграции на C++'],
+      ['Re: Корректировка баланса +5 000 ₽', 'Re: Корректировка баланса -5 000 ₽'],
+      ['Re: Отчёт за 1-15.11', 'Re: Отчёт за 11-5.11'],
+      ['Re: Доступ к API с IP 10.0.1.12', 'Re: Доступ к API с IP 10.0.11.2'],
+      ['Re: Платежи > 10 000 ₽', 'Re: Платежи ‹ 10 000 ₽'],
+      [
+        `Re: ${'Прошу выгрузку авторизаций по корпоративным картам '.repeat(3)}за октябрь`,
+        `Re: ${'Прошу выгрузку авторизаций по корпоративным картам '.repeat(3)}за ноябрь`,
+      ],
+    ])
+      expect(ownSubjectDigest(edited), edited).not.toBe(ownSubjectDigest(sent));
   });
 
   it('subjectDigestsOf also gives the earlier form, which Message-IDs sent before it carry', () => {

@@ -26,33 +26,41 @@ const OWN_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}\.([0-9a-f]{16})(?:\.([0-9a-f]{8
 export const OWN_SUBJECT_DIGEST_HEX = 8;
 
 /**
- * Characters of a subject's digest form (subjectDigestForm) the digest covers: its start only. Outlook cuts a subject
- * to 255 characters when it answers ("RE: " + 251), so a long subject comes back shortened; 120 letters and digits
- * (140 to 170 characters with their spaces and marks) leave room for the prefixes and a list's tags. An edit past
+ * Characters of a subject's core the digest covers: Outlook cuts a reply's subject to 255 characters ("RE: " and
+ * 251 of the core), so the digest is taken over the first 251 characters of the core on both sides; an edit past
  * them is not read from the subject (the body is read as always).
  */
-const SUBJECT_DIGEST_CHARS = 120;
+const SUBJECT_CORE_CHARS = 251;
 
 /**
- * A subject's core (subjectCore) as its digest sees it: lower case, digestForm, and no punctuation or symbol at all,
- * ASCII ones included: a client writing a reply in KOI8-R or windows-1251 turns our «guillemets», „quotes“, dashes
- * and `…` into `"`, `-` and `...` (The Bat!'s best fit), and a subject that differs only in its marks says nothing new.
+ * A subject's core (subjectCore, its first SUBJECT_CORE_CHARS characters) as its digest sees it: lower case, the marks
+ * a client writing a reply in KOI8-R or windows-1251 replaces (The Bat!'s best fit: «» → `"`, — → `-`, … → `...`)
+ * made one (every dash `-`, every quotation mark left out, a run of dots left out), then digestForm (no white space,
+ * no other mark outside ASCII). Other ASCII marks and where a dash stands count (`C#` and `C++`, `+` and `-`,
+ * `1-15.11` and `11-5.11`, `10.2` and `1.02` differ).
  */
 function subjectDigestForm(subject: string): string {
-  return digestForm(subjectCore(subject).toLowerCase()).replace(/[\p{P}\p{S}]/gu, '');
+  const core = [...subjectCore(subject)].slice(0, SUBJECT_CORE_CHARS).join('');
+  const plain = core.toLowerCase().replace(DASHES, '-').replace(QUOTES, '').replace(/…/g, '...');
+  return digestForm(plain).replace(/\.{2,}/g, '');
 }
+
+/** Dashes (‐ ‑ ‒ – — ― −): one `-`, as a single-byte charset's best fit writes them; where they stand counts. */
+const DASHES = /[\u2010-\u2015\u2212]/g;
+/** Quotation marks, typographic and ASCII (« » „ “ ” ‟ ‘ ’ ‚ ‛ " ' `): left out, a best fit turns one into another. */
+const QUOTES = /[«»„“”‟‘’‚‛"'`]/g;
 
 const subjectHex = (form: string) =>
   createHash('sha256').update(form, 'utf8').digest('hex').slice(0, OWN_SUBJECT_DIGEST_HEX);
 
 /**
  * The digest of a subject we send (`Re: Выгрузка авторизаций`): the first OWN_SUBJECT_DIGEST_HEX hex digits of
- * SHA-256 over the first SUBJECT_DIGEST_CHARS characters of its digest form (subjectDigestForm: no `Re:`/`Fwd:`
- * prefixes, no `[tags]` at its start or end, lower case, no white space, no marks). A reply whose subject has this
- * digest (subjectDigestsOf) repeats the thread's subject.
+ * SHA-256 over its digest form (subjectDigestForm: no `Re:`/`Fwd:` prefixes, no `[tags]` at its start or end, its
+ * first 251 characters, lower case, no white space, none of the marks a charset conversion changes). A reply whose
+ * subject has this digest (subjectDigestsOf) repeats the thread's subject.
  */
 export function ownSubjectDigest(subject: string): string {
-  return subjectHex([...subjectDigestForm(subject)].slice(0, SUBJECT_DIGEST_CHARS).join(''));
+  return subjectHex(subjectDigestForm(subject));
 }
 
 /**

@@ -848,7 +848,12 @@ async function readContent(
   const written =
     depth > 0
       ? forwardedText(own, isOwnAuthor, isOwnAddress)
-      : extractNewText(own, { reply: reply || isReplySubject(subject), isOwnAddress });
+      : extractNewText(own, {
+          reply: reply || isReplySubject(subject),
+          isOwnAddress,
+          // It answers one of ours: its In-Reply-To is a Message-ID we minted (smtp-mailer.ts replyMessageId).
+          answersOurs: ownTextDigestsOf(listOf(parsed.inReplyTo)).length > 0,
+        });
   const text = [written || invitationOnly(found), ...found.texts.map((t) => `[Вложение: ${t.name}]\n${t.text}`)]
     .filter(Boolean)
     .join('\n\n');

@@ -800,10 +800,16 @@ function isUnmarkedHead(line: string): boolean {
  * none (`reply` false) only the latter: there is no history to cut, and a dated line of the author's ending in an
  * address and a colon is their text.
  */
-function cutUnmarkedHistory(body: string, isOwnAddress?: (address: string) => boolean, reply = true): string {
+function cutUnmarkedHistory(
+  body: string,
+  isOwnAddress?: (address: string) => boolean,
+  reply = true,
+  answersOurs = false,
+): string {
   const lines = body.split('\n');
-  // A dated head above a client's marked quote is the author relaying someone's words (lastMarkedHeadIndex).
-  const markedHead = reply ? lastMarkedHeadIndex(lines, nextTextIndexes(lines)) : -1;
+  // A dated head above the client's marked quote of our mail is the author relaying someone's words
+  // (ourMarkedHeadIndex).
+  const markedHead = reply ? ourMarkedHeadIndex(lines, nextTextIndexes(lines), answersOurs) : -1;
   let i = 1;
   const attribution = (line: string) =>
     (reply && markedHead <= i && isAttribution(line, true) && isUnmarkedHead(line)) ||
@@ -871,13 +877,17 @@ function nextTextIndexes(lines: string[]): number[] {
 }
 
 /**
- * Index of the last dated attribution line (also one wrapped over two lines) that a quoted ('>') line follows: where a
- * client's marked quote of the answered mail begins; -1 when none. History is quoted newest first, so an unmarked
- * dated head above it ("Клиент 20.11 в 14:30 написал:", "On 20.11 at 14:30 the customer wrote:") is not the history of
- * an earlier message: it is the author relaying someone's words in their new text (s34 review A01–A03).
+ * Index of the first dated attribution line (also one wrapped over two lines) that a quoted ('>') line follows, in a
+ * mail that answers one of ours (`answersOurs`): history is quoted newest first, so that is where the client's marked
+ * quote of our mail, the one answered, begins; -1 when none or when the mail answers none of ours. An unmarked dated
+ * head above it ("Клиент 20.11 в 14:30 написал:", "On 20.11 at 14:30 the customer wrote:") is not the history of an
+ * earlier message: it is the author relaying someone's words in their new text (s34 review A01–A03). In a mail that
+ * answers someone else a marked head proves nothing: in a thread that mixes clients, a colleague's unmarked quoted
+ * reply carries its own marked quote of an older mail (s35 review R1).
  */
-function lastMarkedHeadIndex(lines: string[], next: number[]): number {
-  for (let i = lines.length - 1; i >= 0; i -= 1) {
+function ourMarkedHeadIndex(lines: string[], next: number[], answersOurs: boolean): number {
+  if (!answersOurs) return -1;
+  for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i]!;
     if (!line.trim() || QUOTE_LINE.test(line)) continue;
     const single = isAttribution(line, true);
@@ -913,11 +923,11 @@ function headsHistory(lines: string[], i: number, next: number[], dated: boolean
  * attribution must carry a date, as a client's does (in a mail that answers none, "Клиент пишет:" above a quote is
  * the author introducing their own quote).
  */
-function historyStart(lines: string[], dated: boolean): number {
+function historyStart(lines: string[], dated: boolean, answersOurs = false): number {
   const outlook = outlookHistoryIndex(lines);
   const end = outlook < 0 ? lines.length : outlook;
   const next = nextTextIndexes(lines);
-  const markedHead = lastMarkedHeadIndex(lines, next);
+  const markedHead = ourMarkedHeadIndex(lines, next, answersOurs);
   for (let i = 0; i < end; i += 1) {
     const line = lines[i]!;
     if (!line.trim()) continue;
@@ -934,14 +944,15 @@ function historyStart(lines: string[], dated: boolean): number {
 const LINE_CONTINUED = '\\';
 
 /**
- * What a line of a shell command leaves open: LINE_CONTINUED when it ends with ` \` (a space before the backslash, as
- * a continued command is typed: `curl -X POST \`; a Windows path `\\fs01\exports\` ends with a backslash too, s34
- * review Q01), a here-document's delimiter (`cat <<EOF`, `<<-'END'`, `<<EOF >> out.txt`; not `<<Romashka>>`, typed
- * guillemets, Q02), else undefined.
+ * What a line of a shell command leaves open: LINE_CONTINUED when it ends with `\` after a space (`curl -X POST \`),
+ * or as its only backslash (`curl https://x/api\`; a Windows path `\\fs01\exports\` or `C:\exports\` ends with one
+ * too but holds others, s34 review Q01); a here-document's delimiter (`cat <<EOF`, `<<-'END'`, `<<EOF >> out.txt`,
+ * `cat <<EOF>/tmp/x.json`; not `<<Romashka>>`, typed guillemets, Q02), else undefined.
  */
 function shellOpening(line: string): string | undefined {
-  if (/[ \t]\\$/.test(line.trimEnd())) return LINE_CONTINUED;
-  return /<<[-~]?[ \t]?(['"]?)([A-Za-z_]\w*)\1(?=[ \t;|&)]|$)/.exec(line)?.[2];
+  const end = line.trimEnd();
+  if (end.endsWith('\\') && (/[ \t]\\$/.test(end) || end.indexOf('\\') === end.length - 1)) return LINE_CONTINUED;
+  return /<<[-~]?[ \t]?(['"]?)([A-Za-z_]\w*)\1(?=[ \t;|&)]|$|>>?[~/.\w$])/.exec(line)?.[2];
 }
 
 /**
@@ -978,10 +989,10 @@ function markShellContinuations(lines: string[]): void {
  *   answered message quoted at the bottom — this function cannot compare them with that message, so it keeps the
  *   rule that drops them.
  */
-function markOwnQuoteLines(body: string, reply: boolean): string {
+function markOwnQuoteLines(body: string, reply: boolean, answersOurs = false): string {
   const lines = body.split(OWN_LINE_MARK).join('').split('\n');
   markShellContinuations(lines);
-  const start = historyStart(lines, !reply);
+  const start = historyStart(lines, !reply, answersOurs);
   const ownUntil = start >= 0 ? start : reply ? 0 : lines.length;
   let textAbove = !reply && start < 0;
   for (let i = 0; i < lines.length; i += 1) {
@@ -1140,6 +1151,11 @@ function markPastedSeparators(body: string): string {
 /** Options of extractNewText. */
 export type NewTextOptions = {
   /**
+   * Whether the mail answers one of ours (its In-Reply-To is our Message-ID): an unmarked dated head above the
+   * client's marked quote of our mail is then the author's text (ourMarkedHeadIndex). Default false.
+   */
+  answersOurs?: boolean;
+  /**
    * Whether the mail answers another (In-Reply-To or References, or a `Re:` subject). Default true: '>' lines
    * without an attribution above them are then taken for quotes of the answered message.
    */
@@ -1159,11 +1175,12 @@ export type NewTextOptions = {
 export function extractNewText(body: string, options: NewTextOptions = {}): string {
   const prepared = cutUnmarkedHistory(
     markPastedHeaderBlocks(
-      markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true),
+      markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true, options.answersOurs),
       options.isOwnAddress,
     ),
     options.isOwnAddress,
     options.reply ?? true,
+    options.answersOurs,
   );
   const fragments = new EmailReplyParser().read(markPastedSeparators(prepared)).getFragments();
   const kept: string[] = [];
