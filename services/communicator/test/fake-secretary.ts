@@ -67,6 +67,8 @@ export type FakeSecretary = Listening & {
   auditFailure?: number;
   /** Also refuse POST /rate-limits/consume with 503 (as while the database is down); false: normal. */
   rateLimitsDown: boolean;
+  /** Refuse with 503 only the POST /rate-limits/consume calls whose keys this says (undefined: none). */
+  rateLimitsDownFor?: (keys: string[]) => boolean;
   /**
    * Status POST /rate-limits/consume answers instead of drawing, with the secretary's error body (404: a secretary
    * older than the route; 400: a limit over the contract's maximum); undefined: normal.
@@ -328,6 +330,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     auditCalls: 0,
     auditFailure: undefined as number | undefined,
     rateLimitsDown: false,
+    rateLimitsDownFor: undefined as ((keys: string[]) => boolean) | undefined,
     rateLimitsFailure: undefined as number | undefined,
     recordsDown: false,
   };
@@ -345,7 +348,8 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     const parsed = consumeSchema.safeParse(req.body);
     if (!parsed.success) return void badRequest(res, parsed.error);
     consumeCalls.push(parsed.data);
-    if (deliveriesDown || extra.rateLimitsDown) return void unavailable(res);
+    if (deliveriesDown || extra.rateLimitsDown || extra.rateLimitsDownFor?.(parsed.data.keys))
+      return void unavailable(res);
     if (extra.rateLimitsFailure) {
       const status = extra.rateLimitsFailure;
       res.status(status).json({ error: STATUS_CODES[status], message: 'refused by the test', statusCode: status });
@@ -416,7 +420,14 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     },
   }) as FakeSecretary;
   // Test-settable switches, read by the routes above.
-  for (const name of ['auditCalls', 'auditFailure', 'rateLimitsDown', 'rateLimitsFailure', 'recordsDown'] as const) {
+  for (const name of [
+    'auditCalls',
+    'auditFailure',
+    'rateLimitsDown',
+    'rateLimitsDownFor',
+    'rateLimitsFailure',
+    'recordsDown',
+  ] as const) {
     Object.defineProperty(result, name, {
       get: () => extra[name],
       set: (v: never) => {

@@ -227,6 +227,20 @@ describe('POST /webhook/mailgun', () => {
     expect(s.sink.mails).toHaveLength(1);
   });
 
+  it('the same post three times at once (a mail without a Message-ID): answered once, the others told to retry', async () => {
+    const s = await setup();
+    s.secretary.delayMs = 300;
+    const payload = mailgunPayload({ signingKey: MAILGUN_KEY, mime: buildEmail({ messageId: null }) });
+    const answers = await Promise.all([1, 2, 3].map(() => post(s, '/webhook/mailgun', payload)));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 503, 503]);
+    expect(answers.filter((a) => a.status === 503).every((a) => Number(a.headers.get('retry-after')) > 0)).toBe(true);
+    expect(s.secretary.calls).toHaveLength(1);
+    expect(s.sink.mails).toHaveLength(1);
+    // Mailgun's retry afterwards: a duplicate.
+    expect((await post(s, '/webhook/mailgun', payload)).body['outcome']).toBe('duplicate');
+    expect(s.sink.mails).toHaveLength(1);
+  });
+
   it('answers a post another replica handled (the durable /deliveries record of its token) as a duplicate', async () => {
     const s = await setup();
     const payload = mailgunPayload({
@@ -952,6 +966,54 @@ describe('sender trust of webhook mail (TRUSTED_AUTHSERV_ID is the IMAP server�
       [false, 'none'],
     ]);
     expect(verdicts(s)[0]?.reason).toBe('dmarc=pass for corp.test (SES receipt, signed by SNS)');
+  });
+
+  it('SES mail: the receipt’s From: with a comment, or an internationalised domain in either form, is the same sender', async () => {
+    const s = await setup();
+    const commented = buildEmail({ from: 'sid@corp.test', messageId: '<ses-comment@corp.test>' });
+    await post(s, '/webhook/ses', sesSign(commented, { commonFrom: ['sid@corp.test (Сидоров)'] }));
+    const idn = buildEmail({ from: 'ivan@почта.рф', messageId: '<ses-idn@corp.test>' });
+    await post(s, '/webhook/ses', sesSign(idn, { commonFrom: ['Иван <ivan@xn--80a1acny.xn--p1ai>'] }));
+    expect(verdicts(s).map((v) => v?.verified)).toEqual([true, true]);
+  });
+});
+
+describe('RATE_LIMIT_MAILBOX_PER_HOUR: colleagues and retries', () => {
+  it('an authenticated colleague is answered when strangers have used the mailbox’s budget up; a forged one is not', async () => {
+    const s = await setup({
+      RATE_LIMIT_MAILBOX_PER_HOUR: '2',
+      COMPANY_DOMAINS: 'corp.test',
+      MAILGUN_TRUSTED_AUTHSERV_ID: 'mx.mailgun.test',
+    });
+    const postMail = async (from: string, id: string, headers: string[] = []) =>
+      (
+        await post(
+          s,
+          '/webhook/mailgun',
+          mailgunPayload({ signingKey: MAILGUN_KEY, mime: buildEmail({ from, messageId: `<${id}@x.test>`, headers }) }),
+        )
+      ).body['outcome'];
+    for (let i = 0; i < 3; i += 1) await postMail(`stranger${i}@random${i}.example`, `stranger-${i}`);
+    const proof = [
+      'Authentication-Results: mx.mailgun.test; dkim=pass header.d=corp.test; spf=pass smtp.mailfrom=corp.test',
+    ];
+    expect(await postMail('anna@corp.test', 'anna-1', proof)).toBe('replied');
+    // The same address without the provider's proof is anyone's: it counts against the mailbox.
+    expect(await postMail('boss@corp.test', 'boss-1')).toBe('rate-limited');
+    expect(s.secretary.budgets.get('mailbox:all')).toHaveLength(2);
+  });
+
+  it('a retry after the secretary failed between the two checks takes the sender’s unit once', async () => {
+    const s = await setup({ RATE_LIMIT_MAILBOX_PER_HOUR: '5' });
+    s.secretary.rateLimitsDownFor = (keys) => keys.includes('mailbox:all');
+    const payload = mailgunPayload({
+      signingKey: MAILGUN_KEY,
+      mime: buildEmail({ from: 'ivan@client.test', messageId: '<retry-between@client.test>' }),
+    });
+    expect((await post(s, '/webhook/mailgun', payload)).status).toBe(503);
+    s.secretary.rateLimitsDownFor = undefined;
+    expect((await post(s, '/webhook/mailgun', payload)).body['outcome']).toBe('replied');
+    expect(s.secretary.budgets.get('email:ivan@client.test')).toHaveLength(1);
   });
 });
 

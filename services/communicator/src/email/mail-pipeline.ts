@@ -311,14 +311,29 @@ export async function withinRateLimit(
 /**
  * Which limit a mail is over: `sender` (RATE_LIMIT_PER_HOUR, the sender or the reply address), then `mailbox`
  * (RATE_LIMIT_MAILBOX_PER_HOUR, all mail together, taken only once the sender's budget allowed the mail; a mail
- * refused there has spent one unit of its sender's); undefined: within both. Throws when the secretary cannot be
- * asked.
+ * refused there has spent one unit of its sender's); undefined: within both. `senderCounted` runs once the sender's
+ * unit is taken, so a retry after the secretary failed between the two checks does not take it again. An
+ * authenticated sender in COMPANY_DOMAINS (`isColleague`) is not counted against the mailbox: a flood of forged
+ * strangers must not silence the employees the mailbox is for. Throws when the secretary cannot be asked.
  */
-async function overLimit(deps: MailPipelineDeps, mail: InboundMail, replyTo: string) {
-  if (!(await withinRateLimit(deps.rateLimit, mail, replyTo))) return 'sender' as const;
-  if (deps.mailboxRateLimit && !(await deps.mailboxRateLimit.consume([rateLimitKey.mailbox])).allowed)
-    return 'mailbox' as const;
-  return undefined;
+async function overLimit(
+  pass: ParsedMailPass,
+  replyTo: string,
+  senderCounted: () => void,
+): Promise<'sender' | 'mailbox' | undefined> {
+  const { deps, mail } = pass;
+  if (!(await withinRateLimit(deps.rateLimit, mail, replyTo))) return 'sender';
+  senderCounted();
+  if (!deps.mailboxRateLimit || isColleague(pass)) return undefined;
+  return (await deps.mailboxRateLimit.consume([rateLimitKey.mailbox])).allowed ? undefined : 'mailbox';
+}
+
+/** Whether the mail's sender is verified (sender trust, as the secretary will be told) and in COMPANY_DOMAINS. */
+function isColleague(pass: ParsedMailPass): boolean {
+  const domain = domainOf(pass.mail.from!);
+  const companyDomains = pass.deps.settings.companyDomains;
+  if (!companyDomains.some((d) => domain === d || domain.endsWith(`.${d}`))) return false;
+  return senderAuthenticationOf(pass).verified;
 }
 
 /**
@@ -332,7 +347,7 @@ export async function rateLimitStep(pass: ParsedMailPass, replyTo: string): Prom
   if (hooks.rateCounted || pass.dryRun) return undefined;
   let over: 'sender' | 'mailbox' | undefined;
   try {
-    over = await overLimit(deps, mail, replyTo);
+    over = await overLimit(pass, replyTo, () => hooks.onRateCounted?.());
   } catch (err) {
     deps.logger.warn('the rate limit could not be checked (secretary); the mail waits', {
       ...log,
@@ -370,6 +385,21 @@ const CLIENT_TEST_MAIL_UNVERIFIED = {
   reason: "POST /test with a client key: the submitted mail's Authentication-Results are not believed",
 } as const;
 
+/**
+ * The sender trust verdict of a mail (sender-authentication.ts), as the secretary is told it: a client key's dry run
+ * believes no Authentication-Results (the caller wrote them).
+ */
+function senderAuthenticationOf(pass: ParsedMailPass) {
+  const { mail, input } = pass;
+  if (pass.dryRun && input.dryRunView === 'client') return CLIENT_TEST_MAIL_UNVERIFIED;
+  return authenticateMail({
+    source: input.raw,
+    from: mail.from,
+    ...trustedIdsOf(pass.deps.settings, input.source),
+    providerDmarcPass: input.providerDmarcPass,
+  });
+}
+
 /** Whose Authentication-Results count for mail from `source`, and the configuration key that says so. */
 function trustedIdsOf(
   settings: MailPipelineDeps['settings'],
@@ -390,14 +420,7 @@ function trustedIdsOf(
 export function analyzeRequestOf(pass: ParsedMailPass, requestText: string): AnalyzeRequest {
   const { mail, input } = pass;
   const clientView = pass.dryRun && input.dryRunView === 'client';
-  const senderAuthentication = clientView
-    ? CLIENT_TEST_MAIL_UNVERIFIED
-    : authenticateMail({
-        source: input.raw,
-        from: mail.from,
-        ...trustedIdsOf(pass.deps.settings, input.source),
-        providerDmarcPass: input.providerDmarcPass,
-      });
+  const senderAuthentication = senderAuthenticationOf(pass);
   const request: AnalyzeRequest = {
     channel: 'email',
     username: mail.from!,

@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { getDomain } from 'tldts';
 import type { SenderAuthentication } from '@workemon/contracts';
 
@@ -174,7 +175,10 @@ export function authenticateMail(input: {
   });
   const provider = input.providerDmarcPass;
   const fromDomain = domainPart(input.from);
-  if (verdict.verified || !provider || !fromDomain || domainPart(provider.domain) !== fromDomain) return verdict;
+  // Compared in their ASCII (IDNA) forms: `почта.рф` and `xn--80a1acny.xn--p1ai` are one domain.
+  const ascii = (d: string) => domainToASCII(d) || d;
+  if (verdict.verified || !provider || !fromDomain || ascii(domainPart(provider.domain)) !== ascii(fromDomain))
+    return verdict;
   return { verified: true, method: 'dmarc', reason: `dmarc=pass for ${fromDomain} (${provider.by})` };
 }
 

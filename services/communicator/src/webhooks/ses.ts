@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { errors } from '@workemon/service-kit';
 
 /** What `sesMail` finds in an SES receipt notification. */
@@ -45,14 +46,20 @@ function dmarcPassOf(n: SesNotification): string | undefined {
   if (n.receipt?.dmarcVerdict?.status !== 'PASS') return undefined;
   const from = n.mail?.commonHeaders?.from;
   if (!Array.isArray(from) || from.length !== 1 || typeof from[0] !== 'string') return undefined;
-  const address = /<([^<>]*)>\s*$/.exec(from[0])?.[1] ?? from[0];
+  // `Name <addr>`, `addr (comment)` (RFC 5322 §3.2.2 comments, one level), or the bare address.
+  const text = from[0].replace(/\([^()]*\)/g, ' ').trim();
+  const address = /<([^<>]*)>$/.exec(text)?.[1] ?? text;
   const at = address.lastIndexOf('@');
-  return at < 0
-    ? undefined
-    : address
-        .slice(at + 1)
-        .trim()
-        .toLowerCase() || undefined;
+  const domain =
+    at < 0
+      ? ''
+      : address
+          .slice(at + 1)
+          .trim()
+          .toLowerCase()
+          .replace(/\.$/, '');
+  // An internationalised domain in its ASCII form (the mail's own From: may carry either); undefined when invalid.
+  return domainToASCII(domain) || undefined;
 }
 
 /** The SNS `Message` as an SES notification object; 400 when it is not JSON or not an object. */

@@ -56,7 +56,7 @@ type Webhooks = WebhookRoutesDeps & {
   /** Mail whose sender budget this process already took (a provider retry after an outage takes none again). */
   rateCounted: Set<string>;
   /** Mailgun tokens this process has seen answered, until their timestamp is stale anyway (no secretary call). */
-  usedTokens: Map<string, { until: number; payloadSha256: string }>;
+  usedTokens: Map<string, { until: number; payloadSha256: string; inFlight: boolean }>;
 };
 
 /**
@@ -324,7 +324,11 @@ async function handleMailgun(webhooks: Webhooks, req: Request): Promise<WebhookR
   // (docs/webhooks.md). Given back when this post fails (a 503 is retried by Mailgun with the same token). This map
   // is the fast check of this process; the secretary's reservation below is the one every replica shares.
   if (used && used.payloadSha256 !== payloadSha256) throw unauthorized('This Mailgun token was used before');
-  usedTokens.set(verdict.token, { until: t + 2 * maxAgeMs, payloadSha256 });
+  // The same post again while it is being answered (a retry racing the first, or a replay burst): it waits for the
+  // outcome instead of being answered again (a mail without a Message-ID has no other guard in this process).
+  if (used?.inFlight) throw retryLater('This Mailgun post is being answered; retry later');
+  const entry = { until: t + 2 * maxAgeMs, payloadSha256, inFlight: true };
+  usedTokens.set(verdict.token, entry);
   try {
     const raw = await mailgunMail(form);
     await reserveMailgunToken(webhooks, verdict.token, payloadSha256, maxAgeMs);
@@ -338,6 +342,8 @@ async function handleMailgun(webhooks: Webhooks, req: Request): Promise<WebhookR
   } catch (err) {
     if (!used) usedTokens.delete(verdict.token);
     throw err;
+  } finally {
+    entry.inFlight = false;
   }
 }
 
