@@ -93,6 +93,16 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Добавил переменные так, как в инструкции:\n$ cat <<EOF>>~/.workemon.env\n> EXPORT_TOKEN=abc\n> EXPORT_FORMAT=csv\n> EOF\nПосле этого выгрузка пустая. Почему?',
   [`${D}VD03-reply-continuation-no-space.eml`]:
     'Запрос падает:\n$ curl -s -X POST https://api.example.test/v1/exports\\\n> -H \'Content-Type: application/json\'\\\n> -d \'{"period":"2026-11"}\'\n{"error":"unauthorized"}\nЧто не так с запросом?',
+  // The fourth review (W files, each worse with the third version of these fixes): a path or a name that ends in
+  // a backslash or sits in typed guillemets pulled the next quoted line (a password) into the request; a reply to
+  // our mail under the older Message-ID form lost the relayed words.
+  [`${D}WA2-relay-old-form-id.eml`]:
+    'Добрый день!\nКлиент 20.11 в 14:30 написал:\nНе могу оплатить покупку кошельком 40817810000012345678, приходит ошибка 51.\n\nПроверьте, пожалуйста, его авторизации за 20.11 и причину отказа.',
+  [`${D}WQ1-drive-root-single-backslash.eml`]: 'Уточнение по выгрузке\n\nВ корень диска D:\\\nОктябрь.',
+  [`${D}WQ2-guillemets-period.eml`]: 'Уточнение по выгрузке\n\nМерчант <<Romashka>>.\nОктябрь.',
+  [`${D}WQ3-guillemets-slash.eml`]: 'Уточнение по выгрузке\n\nМерчанты <<Romashka>>/<<Vasilek>>\nОктябрь.',
+  [`${D}WQ4-share-trailing-backslash.eml`]: 'Уточнение по выгрузке\n\nВ папку exports\\\nОктябрь.',
+  [`${D}WQ5-heredoc-gt-word.eml`]: 'Уточнение по выгрузке\n\nКак в шаблоне <<Report>>_v2\nОктябрь.',
 };
 
 describeMailReplay('s35: the s34 reviews’ open mail holes, each as a kind', ['s35-cases'], EXPECTED);

@@ -130,6 +130,10 @@ describe('ownSubjectDigest: the thread subject in our Message-IDs', () => {
     );
     const long = `Re: Выгрузка авторизаций ${'по мерчантам, по MCC-кодам, по странам эмитента, '.repeat(8)}за октябрь`;
     expect(ownSubjectDigest(long.slice(0, 255))).toBe(ownSubjectDigest(long));
+    // Outlook cuts the whole line, its prefix and a list's tag included (s35 review: RE: [support], RE :, Odp:).
+    const core = long.slice(4);
+    for (const prefix of ['RE: ', 'RE: [support] ', 'RE : ', 'Odp: ', 'Antw: '])
+      expect(subjectDigestsOf((prefix + core).slice(0, 255)), prefix).toContain(ownSubjectDigest(long));
     // Letters and digits count: another month, another wallet type.
     expect(ownSubjectDigest('Re: Выгрузка «Ромашка» — за ноябрь')).not.toBe(
       ownSubjectDigest('Re: Выгрузка «Ромашка» — за октябрь'),

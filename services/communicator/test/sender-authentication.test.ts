@@ -161,6 +161,17 @@ describe('authenticateSender', () => {
     expect(verdict.reason).toContain('dmarc=fail (example.com)');
   });
 
+  it('a dmarc=pass that names no From: domain (header.from) does not count: it may have judged another reading', () => {
+    // `<ceo@corp.test>@evil.test` parses to ceo@corp.test here, while a verifier may have passed evil.test (s35 review).
+    const bare = 'mx.google.com; dmarc=pass (p=REJECT sp=REJECT dis=NONE)';
+    expect(
+      authenticateSender({ headers: [bare], from: 'ceo@corp.test', trustedAuthservIds: ['mx.google.com'] }),
+    ).toMatchObject({
+      verified: false,
+      method: 'none',
+    });
+  });
+
   it('a dmarc=pass for another From: domain does not count', () => {
     expect(
       authenticateSender({ headers: [GMAIL], from: 'boss@other.example', trustedAuthservIds: ['mx.google.com'] }),

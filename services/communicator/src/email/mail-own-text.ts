@@ -26,11 +26,12 @@ const OWN_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}\.([0-9a-f]{16})(?:\.([0-9a-f]{8
 export const OWN_SUBJECT_DIGEST_HEX = 8;
 
 /**
- * Characters of a subject's core the digest covers: Outlook cuts a reply's subject to 255 characters ("RE: " and
- * 251 of the core), so the digest is taken over the first 251 characters of the core on both sides; an edit past
- * them is not read from the subject (the body is read as always).
+ * Characters of a subject's core the digest covers: Outlook cuts a reply's subject to 255 characters, prefix and
+ * tags included ("RE: ", "RE : ", "Odp: ", "[support] "), so the digest is taken over the first 200 characters of
+ * the core on both sides, leaving 55 for them; an edit past them is not read from the subject (the body is read as
+ * always).
  */
-const SUBJECT_CORE_CHARS = 251;
+const SUBJECT_CORE_CHARS = 200;
 
 /**
  * A subject's core (subjectCore, its first SUBJECT_CORE_CHARS characters) as its digest sees it: lower case, the marks
@@ -56,7 +57,7 @@ const subjectHex = (form: string) =>
 /**
  * The digest of a subject we send (`Re: Выгрузка авторизаций`): the first OWN_SUBJECT_DIGEST_HEX hex digits of
  * SHA-256 over its digest form (subjectDigestForm: no `Re:`/`Fwd:` prefixes, no `[tags]` at its start or end, its
- * first 251 characters, lower case, no white space, none of the marks a charset conversion changes). A reply whose
+ * first 200 characters, lower case, no white space, none of the marks a charset conversion changes). A reply whose
  * subject has this digest (subjectDigestsOf) repeats the thread's subject.
  */
 export function ownSubjectDigest(subject: string): string {

@@ -799,6 +799,12 @@ export function boundedBodyText(text: string): { text: string; cut: boolean } {
   return { text: headAndTail(text, MAX_BODY_TEXT_CHARS), cut: true };
 }
 
+/** A Message-ID we minted, of any form (`<workemon.{32 hex}@…>`, `<workemon.{32 hex}.{digests}@…>`). */
+const OUR_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}[.@]/i;
+
+/** Whether the mail's In-Reply-To is a Message-ID we minted (OUR_MESSAGE_ID): it answers one of ours. */
+const answersOurs = (parsed: ParsedMail): boolean => listOf(parsed.inReplyTo).some((id) => OUR_MESSAGE_ID.test(id));
+
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
 async function readContent(
   parsed: ParsedMail,
@@ -851,8 +857,9 @@ async function readContent(
       : extractNewText(own, {
           reply: reply || isReplySubject(subject),
           isOwnAddress,
-          // It answers one of ours: its In-Reply-To is a Message-ID we minted (smtp-mailer.ts replyMessageId).
-          answersOurs: ownTextDigestsOf(listOf(parsed.inReplyTo)).length > 0,
+          // It answers one of ours: its In-Reply-To is a Message-ID we minted (smtp-mailer.ts replyMessageId, also
+          // the older form without digests).
+          answersOurs: answersOurs(parsed),
         });
   const text = [written || invitationOnly(found), ...found.texts.map((t) => `[Вложение: ${t.name}]\n${t.text}`)]
     .filter(Boolean)

@@ -945,14 +945,23 @@ const LINE_CONTINUED = '\\';
 
 /**
  * What a line of a shell command leaves open: LINE_CONTINUED when it ends with `\` after a space (`curl -X POST \`),
- * or as its only backslash (`curl https://x/api\`; a Windows path `\\fs01\exports\` or `C:\exports\` ends with one
- * too but holds others, s34 review Q01); a here-document's delimiter (`cat <<EOF`, `<<-'END'`, `<<EOF >> out.txt`,
- * `cat <<EOF>/tmp/x.json`; not `<<Romashka>>`, typed guillemets, Q02), else undefined.
+ * or, typed without the space, on a line that starts with a shell prompt (`$ curl https://x/api\`; a path such as
+ * `\\fs01\exports\` or `В корень диска D:\` ends with a backslash too, s34 review Q01, s35 review Q1–Q5); a
+ * here-document's delimiter (`cat <<EOF`, `<<-'END'`, `<<EOF >> out.txt`, `cat <<EOF>/tmp/x.json`; not typed
+ * guillemets `<<Romashka>>`, `<<Romashka>>.`, Q02), else undefined. `continuing`: the line continues a command
+ * already (a `> ` continuation line), where a backslash at its end continues it again, space or not.
  */
-function shellOpening(line: string): string | undefined {
+function shellOpening(line: string, continuing = false): string | undefined {
   const end = line.trimEnd();
-  if (end.endsWith('\\') && (/[ \t]\\$/.test(end) || end.indexOf('\\') === end.length - 1)) return LINE_CONTINUED;
-  return /<<[-~]?[ \t]?(['"]?)([A-Za-z_]\w*)\1(?=[ \t;|&)]|$|>>?[~/.\w$])/.exec(line)?.[2];
+  if (end.endsWith('\\') && (continuing || /[ \t]\\$/.test(end) || /^[ \t]*[$#%][ \t]/.test(end)))
+    return LINE_CONTINUED;
+  const heredoc =
+    /<<[-~]?[ \t]?(['"]?)([A-Za-z_]\w*)\1(?:(?=[ \t;|&)]|$)|(>>?[~/.$-]*[\w/][\w./~$-]*)(?:[ \t;|&]|$))/.exec(line);
+  if (!heredoc) return undefined;
+  // A redirect typed against it (`<<EOF>/tmp/x.json`) only with a quoted or upper-case delimiter, as here-documents
+  // are written: `<<Report>>_v2` and `<<Romashka>>/<<Vasilek>>` are names in typed guillemets (s35 review Q3, Q5).
+  if (heredoc[3] !== undefined && !heredoc[1] && !/^[A-Z_][A-Z0-9_]*$/.test(heredoc[2]!)) return undefined;
+  return heredoc[2];
 }
 
 /**
@@ -971,7 +980,7 @@ function markShellContinuations(lines: string[]): void {
     }
     lines[i] = OWN_LINE_MARK + line;
     const content = line.replace(/^[ \t]*> ?/, '');
-    if (open === LINE_CONTINUED) open = shellOpening(content);
+    if (open === LINE_CONTINUED) open = shellOpening(content, true);
     else if (content.trim() === open) open = undefined;
   }
 }

@@ -220,7 +220,7 @@ export function isAligned(domain: string, fromDomain: string): boolean {
  * Only the topmost header whose authserv-id is in `trustedAuthservIds` counts: anyone can add such headers to
  * a mail they send, and a receiving server prepends its own above them (RFC 8601 §5 has it remove forged copies
  * too; taking the topmost one does not depend on that). Verified when that header shows
- * - `dmarc=pass` (for this From: domain, when it names one with `header.from`), or
+ * - `dmarc=pass` naming this From: domain in `header.from`, or
  * - `dkim=pass` with `header.d` (or `header.i`) aligned with the From: domain, or
  * - `spf=pass` with `smtp.mailfrom` (Yandex writes `smtp.mail`) aligned with it.
  * No trusted ids (`setting`, TRUSTED_AUTHSERV_ID by default, unset) → never verified.
@@ -246,9 +246,11 @@ export function authenticateSender(input: {
   const by = header.authservId;
   const pass = (method: string) => header.results.filter((r) => r.method === method && r.result === 'pass');
 
+  // Only a pass that names this From: domain (header.from, RFC 7489 §11.2): without it, the verifier may have judged
+  // another reading of a tricky From: than mailparser's (`<ceo@corp.test>@evil.test` parses to ceo@corp.test).
   const dmarc = pass('dmarc').find((r) => {
     const named = r.properties['header.from'];
-    return !named || domainPart(named) === fromDomain;
+    return !!named && domainPart(named) === fromDomain;
   });
   if (dmarc) return { verified: true, method: 'dmarc', reason: `dmarc=pass for ${fromDomain} (${by})` };
   for (const r of pass('dkim')) {
