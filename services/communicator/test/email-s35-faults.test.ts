@@ -171,9 +171,19 @@ async function startFaultProxy(targetPort: number) {
   };
 }
 
-async function world(env: Record<string, string> = {}) {
+/**
+ * A user's mailbox behind a fault proxy, an SMTP sink, a fake secretary and a communicator on them, after its first
+ * sweep. `before` runs on the user before the communicator starts (mail already waiting); `throttle` (bytes/s) slows
+ * the server's answers from the start.
+ */
+async function world(
+  env: Record<string, string> = {},
+  options: { before?: (user: string) => Promise<void>; throttle?: number } = {},
+) {
   const user = USERS[nextUser++]!.user;
+  await options.before?.(user);
   const proxy = await startFaultProxy(dovecot.port);
+  if (options.throttle) proxy.throttle(options.throttle);
   const sink = await startSmtpSink();
   const secretary = await startFakeSecretary();
   open.push(sink, secretary, proxy);
@@ -241,25 +251,18 @@ describe('s35 M14 kind: a slow but healthy link (the FETCH keeps delivering byte
     async () => {
       // IMAP_SWEEP_INTERVAL_S=4: every command gets 2 s. One mail takes ~1.5 s over this link; the three in one
       // UID FETCH (coalesced) ~4.5 s. Production scale: 60 s sweeps → 30 s, e.g. 16 mails × 2 MB at 8 Mbit/s.
-      const user = USERS[nextUser++]!.user;
-      for (let i = 0; i < 3; i++) await dovecot.append(bigMail(i, 'slow'), { user });
-      // A small mail waiting beside them: caught in the same batch.
-      await dovecot.append(buildEmail({ from: 'small@client.test', messageId: '<s35-slow-small@client.test>' }), {
-        user,
-      });
-      const proxy = await startFaultProxy(dovecot.port);
-      proxy.throttle(1_000_000);
-      const sink = await startSmtpSink();
-      const secretary = await startFakeSecretary();
-      open.push(sink, secretary, proxy);
-      const c = await startCommunicator({
-        secretaryUrl: secretary.url,
-        dovecot: { ...dovecot, port: proxy.port },
-        user,
-        sink,
-        env: { IMAP_SWEEP_INTERVAL_S: '4' },
-      });
-      open.push(c);
+      const { user, proxy, sink, c } = await world(
+        { IMAP_SWEEP_INTERVAL_S: '4' },
+        {
+          throttle: 1_000_000,
+          before: async (user) => {
+            for (let i = 0; i < 3; i++) await dovecot.append(bigMail(i, 'slow'), { user });
+            // A small mail waiting beside them: caught in the same batch.
+            const small = buildEmail({ from: 'small@client.test', messageId: '<s35-slow-small@client.test>' });
+            await dovecot.append(small, { user });
+          },
+        },
+      );
       const got = await sink.waitForMails(4, 60_000).catch(() => undefined);
       const msgs = await dovecot.messages({ user });
       expect(
