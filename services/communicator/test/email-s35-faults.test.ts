@@ -13,9 +13,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, connect, type Socket } from 'node:net';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
-import { startSmtpSink } from '@workemon/testkit/smtp-sink';
-import { startFakeSecretary } from './fake-secretary.js';
-import { buildEmail, startCommunicator, waitUntil } from './harness.js';
+import { startMailBehindProxy } from './mail-behind-proxy.js';
+import { buildEmail, waitUntil } from './harness.js';
 
 const USERS = Array.from({ length: 6 }, (_, i) => ({ user: `s35f${i}@example.test`, password: `pw-s35f-${i}` }));
 let dovecot: DovecotServer;
@@ -184,19 +183,9 @@ async function world(
   await options.before?.(user);
   const proxy = await startFaultProxy(dovecot.port);
   if (options.throttle) proxy.throttle(options.throttle);
-  const sink = await startSmtpSink();
-  const secretary = await startFakeSecretary();
-  open.push(sink, secretary, proxy);
-  const c = await startCommunicator({
-    secretaryUrl: secretary.url,
-    dovecot: { ...dovecot, port: proxy.port },
-    user,
-    sink,
-    env: { IMAP_SWEEP_INTERVAL_S: '2', ...env },
-  });
-  open.push(c);
-  await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
-  return { user, proxy, sink, secretary, c };
+  open.push(proxy);
+  const started = await startMailBehindProxy({ dovecot, proxyPort: proxy.port, user, sweepS: 2, env, open });
+  return { user, proxy, ...started };
 }
 
 /** The mail `uid` of `user` once it is answered or set aside (its flags say which). */

@@ -6,6 +6,7 @@ import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { USER_MESSAGES } from '../src/email/mail-request.js';
 import { answer, clarify, startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
+import { startMailBehindProxy } from './mail-behind-proxy.js';
 import { buildEmail, startCommunicator, waitUntil, type Running } from './harness.js';
 
 const USERS = Array.from({ length: 48 }, (_, i) => ({ user: `bot${i}@example.test`, password: `pw-${i}` }));
@@ -819,19 +820,16 @@ async function proxied(
   const user = USERS[nextUser++]!.user;
   const proxy = await startFreezableProxy(dovecot.port);
   if (options.rewrite) proxy.rewriteServer(options.rewrite);
-  const sink = await startSmtpSink();
-  const secretary = await startFakeSecretary();
-  open.push(sink, secretary, proxy);
-  const c = await startCommunicator({
-    secretaryUrl: secretary.url,
-    dovecot: { ...dovecot, port: proxy.port },
+  open.push(proxy);
+  const started = await startMailBehindProxy({
+    dovecot,
+    proxyPort: proxy.port,
     user,
-    sink,
-    env: { IMAP_SWEEP_INTERVAL_S: String(options.sweepS ?? 1), ...options.env },
+    sweepS: options.sweepS ?? 1,
+    env: options.env,
+    open,
   });
-  open.push(c);
-  await waitUntil(() => c.email!.health().lastSweepAt !== undefined, 'first sweep');
-  return { user, proxy, sink, secretary, c };
+  return { user, proxy, ...started };
 }
 
 /**
