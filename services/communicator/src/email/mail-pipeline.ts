@@ -24,7 +24,7 @@ import {
   type SkipReason,
 } from './mail-parsing.js';
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
-import { authenticateMail, type ProviderDmarcPass } from './sender-authentication.js';
+import { authenticateMail, type ProviderDmarcPass, type SenderAuthentication } from './sender-authentication.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 
 /**
@@ -308,6 +308,20 @@ export async function withinRateLimit(
   return (await rateLimit.consume(keys)).allowed;
 }
 
+/** What a mail over each limit (overLimit) is counted, audited and logged as. */
+const OVER_LIMIT = {
+  sender: {
+    metricReason: 'rate_limited',
+    auditDetail: 'over RATE_LIMIT_PER_HOUR',
+    logMessage: 'sender or reply address over the hourly limit; no reply',
+  },
+  mailbox: {
+    metricReason: 'mailbox_rate_limited',
+    auditDetail: 'over RATE_LIMIT_MAILBOX_PER_HOUR (all mail together)',
+    logMessage: 'the mailbox is over its hourly limit of replies (RATE_LIMIT_MAILBOX_PER_HOUR); no reply',
+  },
+} as const;
+
 /**
  * Which limit a mail is over: `sender` (RATE_LIMIT_PER_HOUR, the sender or the reply address), then `mailbox`
  * (RATE_LIMIT_MAILBOX_PER_HOUR, all mail together, taken only once the sender's budget allowed the mail; a mail
@@ -356,18 +370,10 @@ export async function rateLimitStep(pass: ParsedMailPass, replyTo: string): Prom
     return { kind: 'secretary-failed', mail, error: err };
   }
   if (over) {
-    deps.metrics.skipped(pass.channel, over === 'sender' ? 'rate_limited' : 'mailbox_rate_limited');
-    pass.audit.skipped(
-      pass.ref,
-      'rate-limited',
-      over === 'sender' ? 'over RATE_LIMIT_PER_HOUR' : 'over RATE_LIMIT_MAILBOX_PER_HOUR (all mail together)',
-    );
-    deps.logger.warn(
-      over === 'sender'
-        ? 'sender or reply address over the hourly limit; no reply'
-        : 'the mailbox is over its hourly limit of replies (RATE_LIMIT_MAILBOX_PER_HOUR); no reply',
-      log,
-    );
+    const { metricReason, auditDetail, logMessage } = OVER_LIMIT[over];
+    deps.metrics.skipped(pass.channel, metricReason);
+    pass.audit.skipped(pass.ref, 'rate-limited', auditDetail);
+    deps.logger.warn(logMessage, log);
     return { kind: 'rate-limited', mail };
   }
   hooks.onRateCounted?.();
@@ -389,16 +395,25 @@ const CLIENT_TEST_MAIL_UNVERIFIED = {
  * The sender trust verdict of a mail (sender-authentication.ts), as the secretary is told it: a client key's dry run
  * believes no Authentication-Results (the caller wrote them).
  */
-function senderAuthenticationOf(pass: ParsedMailPass) {
+function senderAuthenticationOf(pass: ParsedMailPass): SenderAuthentication {
+  const known = authentications.get(pass);
+  if (known) return known;
   const { mail, input } = pass;
-  if (pass.dryRun && input.dryRunView === 'client') return CLIENT_TEST_MAIL_UNVERIFIED;
-  return authenticateMail({
-    source: input.raw,
-    from: mail.from,
-    ...trustedIdsOf(pass.deps.settings, input.source),
-    providerDmarcPass: input.providerDmarcPass,
-  });
+  const verdict =
+    pass.dryRun && input.dryRunView === 'client'
+      ? CLIENT_TEST_MAIL_UNVERIFIED
+      : authenticateMail({
+          source: input.raw,
+          from: mail.from,
+          ...trustedIdsOf(pass.deps.settings, input.source),
+          providerDmarcPass: input.providerDmarcPass,
+        });
+  authentications.set(pass, verdict);
+  return verdict;
 }
+
+/** Each pass's verdict, worked out once (the mailbox limit and the secretary request both read it). */
+const authentications = new WeakMap<ParsedMailPass, SenderAuthentication>();
 
 /** Whose Authentication-Results count for mail from `source`, and the configuration key that says so. */
 function trustedIdsOf(
