@@ -1110,7 +1110,48 @@ function opensSignature(line: string, isStart: (line: string) => boolean): boole
   return isStart(line) || !opensText(t) || (!isTextLine(t) && isSignatureLine(t) && !t.endsWith(':'));
 }
 
+/**
+ * A bare rule line (`--`, `---`, `___`, `====` without RFC 3676's trailing space): weaker evidence of a signature
+ * than `-- `, since SQL writes `--` around its comments, YAML starts a document with `---` and Markdown draws a rule
+ * with it.
+ */
+const BARE_RULE = /^\s*(?:-{2,}|_{2,}|={2,})\s*$/;
+/** A line of code or configuration: a SQL comment (`-- monthly totals`), a SQL statement, `key: value` or `KEY=value`. */
+const CODE_LINE =
+  /^\s*(?:--+\s*\S|(?:select|insert|update|delete|with|create|alter|drop|grant)\s.*\b(?:from|into|set|table|as|on|to|index)\b|[a-z_][a-z0-9_.]*:\s+\S|[A-Z_][A-Z0-9_]*=\S)/i;
+/** Labels of a signature's contact lines (`Tel: …`, `Email: …`): such a `label: value` line is no configuration. */
+const CONTACT_LABEL =
+  /^\s*(?:tel|phone|mobile|mob|cell|fax|e-?mail|mail|web|site|skype|telegram|tg|whatsapp|viber|address|ext|тел|моб|факс|почта|сайт|адрес|доб)\b/i;
+/** Words of a request: asking someone to do something (what the author wants answered). */
+const REQUEST_WORDS =
+  /(?:^|[\s,])(?:пожалуйста|прошу|просьба|помогите|подскажите|проверьте|пришлите|перезапустите|сделайте|дайте|please|could you|can you|would you)(?=[\s,.!?]|$)/iu;
+/** What disclaimers and footers under a signature say even when they say "please": confidentiality, printing, replies. */
+const FOOTER_WORDS =
+  /конфиденц|адресат|получател|ошибк|уведом|печат|не отвечайте|отпис|confidential|intended|recipient|in error|notify|print|excuse|brevity|do not reply|unsubscribe/iu;
+
+/**
+ * Whether what stands below the bare rule at `lines[i]` (BARE_RULE), up to the quoted history or the end, is the
+ * author's and no signature: a line of code or configuration (CODE_LINE, not a contact line), a question, or a
+ * request ("Перезапустите, пожалуйста, выгрузку…"; not a disclaimer's "please notify the sender"). A signature
+ * asks nothing and holds no code (s34 review P01–P03: a YAML config, a Markdown rule above a summary and a request,
+ * SQL comments above a query and a question were cut as a signature).
+ */
+function authorsTextBelowRule(lines: string[], i: number): boolean {
+  let seen = 0;
+  for (let j = i + 1; j < lines.length && seen < SIGNATURE_BLOCK_LINES; j += 1) {
+    const l = lines[j]!.trim();
+    if (!l) continue;
+    if (QUOTE_LINE.test(l) || FORWARD_SEPARATOR.test(l) || unmarkedHistoryHeadAt(lines, j)) return false;
+    seen += 1;
+    if (CODE_LINE.test(l) && !CONTACT_LABEL.test(l)) return true;
+    if (l.endsWith('?')) return true;
+    if (wordsIn(l) >= 4 && REQUEST_WORDS.test(l) && !FOOTER_WORDS.test(l)) return true;
+  }
+  return false;
+}
+
 function signatureFollows(lines: string[], i: number, isStart: (line: string) => boolean): boolean {
+  if (BARE_RULE.test(lines[i]!) && authorsTextBelowRule(lines, i)) return false;
   // Its words without a link's (Yahoo's "Sent from Yahoo Mail on Android<https://go.onelink.me/…&af_sub1=…>").
   const line = lines[i]!.trim().replace(/<?\bhttps?:\/\/[^\s>]*>?/g, '');
   if (wordsIn(line) >= 9 || /;/.test(line)) return false;
