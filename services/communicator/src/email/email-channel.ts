@@ -14,16 +14,52 @@ import {
   type FetchedMail,
   type ImapMailbox,
 } from './imap-mailbox.js';
-import { createMailPipeline, mailRefOf, type MailOutcome, type MailPipeline } from './mail-pipeline.js';
+import {
+  createMailPipeline,
+  mailRefOf,
+  type MailOutcome,
+  type MailPipeline,
+  type PipelineHooks,
+} from './mail-pipeline.js';
 import type { AuditReporter } from '../audit-reporter.js';
 import { createMailAudit, headerMessageId, smtpFailureReason, type MailRef } from './mail-audit.js';
 import type { SmtpMailer } from './smtp-mailer.js';
+import type { HandledOutcome } from '../secretary-client.js';
+import { contentKeyOf, createHandledRecord, mailDeliveryKey, type HandledRecord } from './mail-handled-record.js';
 
 // The IMAP-independent steps (parse, loop rules, rate limit, decide, deliver) live in mail-pipeline.ts.
 export { classifyMail, replyAddressOf, type MailDecision } from './mail-pipeline.js';
 
 /** Finished mails an email channel remembers (UIDVALIDITY:UID keys, a few dozen bytes each). */
 export const SETTLED_KEPT = 10_000;
+
+/** The flags of an answered mail. */
+const REPLIED_FLAGS = ['\\Seen', '\\Answered', FLAG_REPLIED];
+
+/** The UIDVALIDITY part of a channel key (`<uidvalidity>:<uid>`). */
+const validityOf = (key: string) => key.slice(0, key.lastIndexOf(':'));
+
+/**
+ * The flags a mail found handled before gets: the answered mail itself — recorded `sent`, with no other \Answered
+ * copy of it in the mailbox (a UIDVALIDITY change dropped its flag write, or a restore lost it) — gets
+ * `\Answered $WorkemonReplied` back, so the mailbox shows it as answered again; another copy of an answered mail
+ * (delivered twice, its answered copy beside it) is only \Seen: it was not answered itself.
+ */
+const duplicateFlags = (at: Pick<MailAtHand, 'durable' | 'copyAnswered'>) =>
+  at.durable === 'sent' && !at.copyAnswered ? REPLIED_FLAGS : ['\\Seen'];
+
+/**
+ * A mail being handled: its channel key (`<uidvalidity>:<uid>`, in-process bookkeeping), the fetch, its content key
+ * (`sha256:<hex>`: the idempotency key without a Message-ID) and the durable record found before anything was sent.
+ */
+type MailAtHand = {
+  key: string;
+  fetched: FetchedMail;
+  contentKey: string;
+  durable?: HandledOutcome;
+  /** Another copy of its Message-ID is \Answered in the mailbox. */
+  copyAnswered?: boolean;
+};
 
 /** How a given-up mail is audited: a callback that reports it, or the mail's reference (reported as `poison`). */
 type GiveUpAudit = MailRef | (() => void);
@@ -62,10 +98,16 @@ export type EmailChannel = {
  * - a mail is flagged \Seen only after its reply was accepted by SMTP, or when it is deliberately skipped;
  * - failures leave it unseen and retry it with backoff; each attempt is recorded on the message as the keyword
  *   `$WorkemonAttemptN` (so the count survives restarts), and after `maxAttempts` it is set aside ($WorkemonFailed);
- * - the same Message-ID is answered once (an answered copy in the mailbox, or one in flight, wins);
- * - the reply's Message-ID is derived from the request's key, so the rare resend after a crash between SMTP
- *   accepting and the flag write is one message to the recipient's server, and the secretary, keyed by the same
- *   `message_id`, returns its stored answer instead of asking the LLM again.
+ * - the durable record decides, not a flag or a UID: once SMTP accepted a reply, the mail is recorded in the
+ *   secretary (`POST /deliveries`, `mail:<Message-ID>`, or `mail:sha256:<hex of the raw mail>` without one) while
+ *   its flags are written, and before anything is sent every mail is looked up there (then an \Answered copy of
+ *   its Message-ID in the mailbox). A UIDVALIDITY change (RFC 9051 §2.3.1.1: the server rebuilt its index, the
+ *   mailbox was restored or recreated, a provider migrated it) gives every message a new UID and drops a pending
+ *   flag write; such a mail, found again unseen, is recognised by its record and gets its \Answered back, unanswered;
+ * - the same Message-ID is answered once (its record, an answered copy in the mailbox, or one in flight, wins);
+ * - the reply's Message-ID is derived from the request's key (the Message-ID, else the content hash), so the rare
+ *   resend after a crash between SMTP accepting and the record is one message to the recipient's server, and the
+ *   secretary, keyed by the same `message_id`, returns its stored answer instead of asking the LLM again.
  */
 export function createEmailChannel(deps: {
   settings: EmailSettings;
@@ -85,6 +127,7 @@ export function createEmailChannel(deps: {
   const audit = createMailAudit(deps.audit, 'email');
   const ownAddresses = [settings.imap.user, settings.smtp.user, settings.from];
   const pipeline = deps.pipeline ?? createMailPipeline({ ...deps, ownAddresses });
+  const handled: HandledRecord = createHandledRecord(deps.secretary, logger);
   const attempts = new Map<string, Attempt>();
   const queue: number[] = [];
   const queued = new Set<number>();
@@ -152,6 +195,7 @@ export function createEmailChannel(deps: {
       return;
     }
     if (!found) return;
+    void handled.flush();
     lastSweepAt = Date.now();
     oldestUnseenAt = found.oldestAt;
     refreshGauges();
@@ -172,22 +216,7 @@ export function createEmailChannel(deps: {
       const uid = queue.shift()!;
       queued.delete(uid);
       const work = processMail(uid)
-        .catch(async (err: unknown) => {
-          // The mailbox failed a command (refused, timed out, connection lost): the mail stays unseen for the next sweep.
-          if (err instanceof ImapCommandError || err instanceof ImapTimeoutError) {
-            logger.warn('an IMAP command failed while handling a mail; the next sweep takes it up again', {
-              imap: { uid },
-              error: { message: err.message },
-            });
-            // A command the server refuses for this mail (its "already answered?" SEARCH) is the mail's failure: it
-            // counts as an attempt, so the mail is set aside after MAX_ATTEMPTS, as on a server without keywords,
-            // where no attempt keyword counts it, it was otherwise retried at every sweep for ever.
-            if (err instanceof ImapCommandError && err.refused)
-              await fail(uid, keyOf(uid), `imap: ${err.message}`, false);
-            else uncount(keyOf(uid));
-          } else
-            logger.error('mail processing crashed', { err: err instanceof Error ? err : undefined, imap: { uid } });
-        })
+        .catch((err: unknown) => onMailError(uid, err))
         .finally(() => {
           inFlight.delete(uid);
           pump();
@@ -196,10 +225,30 @@ export function createEmailChannel(deps: {
     }
   }
 
-  async function markDone(uid: number, flags: string[]) {
-    // Named before the write, which may wait across a reconnect: a new UIDVALIDITY there gives this UID to another mail.
-    const key = keyOf(uid);
-    await mailbox.addFlags(uid, flags);
+  /** A pass that threw: the mail stays unseen for the next sweep (counted or not, as the failure says). */
+  async function onMailError(uid: number, err: unknown) {
+    if (!(err instanceof ImapCommandError || err instanceof ImapTimeoutError)) {
+      logger.error('mail processing crashed', { err: err instanceof Error ? err : undefined, imap: { uid } });
+      return;
+    }
+    // The mailbox failed a command (refused, timed out, connection lost): the mail stays unseen for the next sweep.
+    logger.warn('an IMAP command failed while handling a mail; the next sweep takes it up again', {
+      imap: { uid },
+      error: { message: err.message },
+    });
+    // A command the server refuses for this mail (its "already answered?" SEARCH) is the mail's failure: it
+    // counts as an attempt, so the mail is set aside after MAX_ATTEMPTS, as on a server without keywords,
+    // where no attempt keyword counts it, it was otherwise retried at every sweep for ever.
+    if (err instanceof ImapCommandError && err.refused) await fail(uid, keyOf(uid), `imap: ${err.message}`, false);
+    else uncount(keyOf(uid));
+  }
+
+  /**
+   * Flags a finished mail and settles it. `key` (`<uidvalidity>:<uid>`) names the message the flags are for: the
+   * write is dropped when the mailbox's UIDVALIDITY is another one by then (that UID is another message now).
+   */
+  async function markDone(key: string, uid: number, flags: string[]) {
+    await mailbox.addFlags(uid, flags, validityOf(key));
     attempts.delete(key);
     settle(key);
   }
@@ -222,7 +271,7 @@ export function createEmailChannel(deps: {
       imap: { uid, flag: FLAG_FAILED },
       reason,
     });
-    await mailbox.setAside(uid).catch((err: Error) => {
+    await mailbox.setAside(uid, validityOf(key)).catch((err: Error) => {
       logger.warn('setting a failed mail aside did not work; the next sweep tries again', {
         imap: { uid },
         error: { message: err.message },
@@ -275,7 +324,8 @@ export function createEmailChannel(deps: {
       await giveUp(fetched.uid, key, `${done} attempts recorded on the message`, undefined, fetched.source);
       return false;
     }
-    if (mailbox.keywordsAllowed()) await mailbox.addFlags(fetched.uid, [`${FLAG_ATTEMPT_PREFIX}${done + 1}`]);
+    if (mailbox.keywordsAllowed())
+      await mailbox.addFlags(fetched.uid, [`${FLAG_ATTEMPT_PREFIX}${done + 1}`], fetched.uidValidity);
     const attempt = attempts.get(key) ?? { count: 0, nextAt: 0, rateCounted: false };
     attempt.count = done;
     attempts.set(key, attempt);
@@ -292,14 +342,59 @@ export function createEmailChannel(deps: {
     if (attempt) attempt.uncounted = true;
   }
 
+  /**
+   * The mailbox's side of one pass of `at`: the duplicate check (the durable record, then an \Answered copy; what
+   * each found is kept on `at` for settleOutcome), the rate-limit memory, and the confirmation of a sent reply.
+   */
+  function hooksOf(at: MailAtHand): PipelineHooks {
+    const { key, fetched } = at;
+    const handledBefore = async (id: string) => {
+      try {
+        at.durable = await handled.lookup([mailDeliveryKey(id)]);
+      } catch (err) {
+        // The secretary cannot answer: the mailbox's flags decide alone, as before the record existed. A secretary
+        // that is down also fails the rate-limit check and the decision that follow, so such mail waits anyway;
+        // one without the route (404) does not stop all mail.
+        logger.warn('the durable record of a mail could not be read; the mailbox flags decide', {
+          imap: { uid: fetched.uid },
+          error: { message: (err as Error).message },
+        });
+        at.durable = undefined;
+      }
+      return at.durable !== undefined;
+    };
+    return {
+      isAnswered: async (messageId) => {
+        const recorded = await handledBefore(messageId);
+        // Asked when recorded too: an \Answered copy beside it tells another copy from the mail itself.
+        at.copyAnswered = await mailbox.isAnswered(messageId, fetched.uid);
+        return recorded || at.copyAnswered;
+      },
+      isKeyAnswered: handledBefore,
+      rateCounted: attempts.get(key)?.rateCounted,
+      onRateCounted: () => {
+        attempts.set(key, { count: attempts.get(key)?.count ?? 0, nextAt: 0, rateCounted: true });
+      },
+      // The record and the flags go out together: either one keeps the mail from a second reply, the record also
+      // across a UIDVALIDITY change, a restore of the mailbox, and a crash before the flag write.
+      confirm: async (mail) => {
+        await Promise.all([
+          handled.record([mailDeliveryKey(mail.messageId ?? at.contentKey)], 'sent'),
+          markDone(key, fetched.uid, REPLIED_FLAGS),
+        ]);
+      },
+    };
+  }
+
   async function processMail(uid: number) {
-    const key = keyOf(uid);
     const fetched = await mailbox.fetch(uid).catch((err: Error) => {
       logger.warn('fetching mail failed', { imap: { uid }, error: { message: err.message } });
       return null;
     });
     if (fetched === null) return; // the connection is gone; the next sweep picks it up again
     if (!fetched) return; // expunged meanwhile
+    // Named by the UIDVALIDITY the mail was fetched under: after a change this UID is another message.
+    const key = `${fetched.uidValidity}:${uid}`;
     // A sweep's SEARCH may have been answered just before this mail's flags were stored: the flags fetched now
     // are the truth, and a mail already seen or set aside is done.
     if (fetched.flags.includes('\\Seen') || fetched.flags.includes(FLAG_FAILED)) return;
@@ -307,39 +402,36 @@ export function createEmailChannel(deps: {
     if (firstTry) metrics.received('email');
     if (!(await recordAttempt(fetched, key))) return;
     const endTimer = metrics.startTimer('email');
-
+    const at: MailAtHand = { key, fetched, contentKey: contentKeyOf(fetched.source) };
     const outcome = await pipeline.processMail(
       {
         source: 'email',
         raw: fetched.source,
         truncated: fetched.truncated,
-        fallbackKey: key,
-        logContext: { imap: { uid } },
+        fallbackKey: at.contentKey,
+        logContext: { imap: { uid, uid_validity: fetched.uidValidity } },
       },
-      {
-        isAnswered: (messageId) => mailbox.isAnswered(messageId, uid),
-        rateCounted: attempts.get(key)?.rateCounted,
-        onRateCounted: () => {
-          attempts.set(key, { count: attempts.get(key)?.count ?? 0, nextAt: 0, rateCounted: true });
-        },
-        confirm: () => markDone(uid, ['\\Seen', '\\Answered', FLAG_REPLIED]),
-      },
+      hooksOf(at),
     );
-    const result = await settleOutcome(uid, key, fetched, outcome);
+    const result = await settleOutcome(at, outcome);
     if (result) endTimer(result);
   }
 
   /**
    * The IMAP bookkeeping of a pipeline outcome (the confirm half of the mailbox's steps): skipped mail is flagged
-   * \Seen, failures are counted and retried or given up, a deferred copy is looked at again soon. Returns the
-   * duration metric's result label; undefined for a dry run (the mailbox never asks for one).
+   * \Seen (a duplicate recorded as sent: \Answered too), a deliberate no-reply or rate limit is also recorded
+   * durably, failures are counted and retried or given up, a deferred copy is looked at again soon. `durable`: the
+   * record the duplicate check found. Returns the duration metric's result label; undefined for a dry run (the
+   * mailbox never asks for one).
    */
-  async function settleOutcome(uid: number, key: string, fetched: FetchedMail, outcome: MailOutcome) {
+  async function settleOutcome(at: MailAtHand, outcome: MailOutcome) {
+    const { key, fetched, contentKey } = at;
+    const uid = fetched.uid;
     switch (outcome.kind) {
       case 'unparseable':
         await fail(uid, key, `parse: ${outcome.code}`, false, undefined, {
           messageId: headerMessageId(fetched.source),
-          fallbackId: key,
+          fallbackId: contentKey,
         });
         return 'retry';
       case 'deferred':
@@ -347,16 +439,24 @@ export function createEmailChannel(deps: {
         scheduleSweep(settings.retryBaseDelayMs / 10 + 50);
         return 'deferred';
       case 'skipped':
+        await markDone(key, uid, ['\\Seen']);
+        return 'skipped';
       case 'duplicate':
+        await markDone(key, uid, duplicateFlags(at));
+        return 'skipped';
       case 'rate-limited':
       case 'no-reply':
-        await markDone(uid, ['\\Seen']);
+        // Deliberately not answered: recorded as the webhooks do, so a UIDVALIDITY change does not reopen it.
+        await Promise.all([
+          handled.record([mailDeliveryKey(outcome.mail.messageId ?? contentKey)], 'skipped', outcome.kind),
+          markDone(key, uid, ['\\Seen']),
+        ]);
         return 'skipped';
       case 'secretary-failed':
-        await failOnSecretary(uid, key, outcome);
+        await failOnSecretary(at, outcome);
         return 'retry';
       case 'delivery-failed':
-        await failOnDelivery(uid, key, outcome);
+        await failOnDelivery(at, outcome);
         return 'retry';
       case 'replied':
         return 'sent';
@@ -366,29 +466,25 @@ export function createEmailChannel(deps: {
   }
 
   /** A secretary outage or refusal to decide: retried (an outage within seconds, uncounted: secretary-retry.ts). */
-  async function failOnSecretary(
-    uid: number,
-    key: string,
-    outcome: Extract<MailOutcome, { kind: 'secretary-failed' }>,
-  ) {
+  async function failOnSecretary(at: MailAtHand, outcome: Extract<MailOutcome, { kind: 'secretary-failed' }>) {
     const err = outcome.error;
     await fail(
-      uid,
-      key,
+      at.fetched.uid,
+      at.key,
       `secretary: ${isAppError(err) ? err.code : 'error'}`,
       false,
       err,
-      mailRefOf(outcome.mail, key),
+      mailRefOf(outcome.mail, at.contentKey),
     );
   }
 
   /** SMTP did not take the reply: retried, or given up at once when refused (5xx), with the reply's `failed` event. */
-  async function failOnDelivery(uid: number, key: string, outcome: Extract<MailOutcome, { kind: 'delivery-failed' }>) {
+  async function failOnDelivery(at: MailAtHand, outcome: Extract<MailOutcome, { kind: 'delivery-failed' }>) {
     const err = outcome.error;
     const code = isAppError(err) ? err.code : undefined;
-    await fail(uid, key, `smtp: ${code ?? (err as Error).message}`, outcome.permanent, undefined, () =>
+    await fail(at.fetched.uid, at.key, `smtp: ${code ?? (err as Error).message}`, outcome.permanent, undefined, () =>
       audit.failed(
-        mailRefOf(outcome.mail, key),
+        mailRefOf(outcome.mail, at.contentKey),
         outcome.to,
         smtpFailureReason(code),
         'given up; the mail is set aside',

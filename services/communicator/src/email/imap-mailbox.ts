@@ -10,7 +10,11 @@ export const FLAG_REPLIED = '$WorkemonReplied';
 /** Keyword prefix that counts processing attempts on the message itself: `$WorkemonAttempt1`, `…2`, … */
 export const FLAG_ATTEMPT_PREFIX = '$WorkemonAttempt';
 
-export type FetchedMail = { uid: number; source: Buffer; truncated: boolean; flags: string[] };
+/**
+ * A fetched mail. `uidValidity` is the mailbox's UIDVALIDITY when it was fetched: `uid` names this message only
+ * under it (RFC 9051 §2.3.1.1, RFC 3501 §2.3.1.1), so every later write about it (flags, set aside) carries it.
+ */
+export type FetchedMail = { uid: number; uidValidity: string; source: Buffer; truncated: boolean; flags: string[] };
 
 /** Attempts already recorded on a message by its `$WorkemonAttemptN` keywords (survives restarts). */
 export function attemptsRecorded(flags: readonly string[]): number {
@@ -114,13 +118,19 @@ export type ImapMailbox = {
    * kept and applied right after the next login (before any sweep), and the promise resolves then: a reply that
    * was accepted is never forgotten. A write the server refuses (NO/BAD) is tried REFUSED_WRITE_RETRIES more times,
    * then logged and given up; the promise resolves either way. Never rejects.
+   * `uidValidity`: the UIDVALIDITY `uid` was read under (FetchedMail.uidValidity; default: the open mailbox's now).
+   * When the mailbox's UIDVALIDITY is another one by the time the write goes out, the UID names another message (or
+   * none), so the write is dropped (logged; RFC 9051 §2.3.1.1): the durable record in the secretary, not this flag,
+   * then keeps the mail from being answered again (email-channel.ts).
    */
-  addFlags: (uid: number, flags: string[]) => Promise<void>;
+  addFlags: (uid: number, flags: string[], uidValidity?: string) => Promise<void>;
   /**
    * Sets a message aside for a human: the keyword `$WorkemonFailed`, or, on a server without custom keywords
-   * (PERMANENTFLAGS without `\\*`), a move to `failedMailbox`.
+   * (PERMANENTFLAGS without `\\*`), a move to `failedMailbox`. Rejects with ImapCommandError (not `refused`)
+   * when `uidValidity` (the UIDVALIDITY `uid` was read under) is no longer the mailbox's: that UID is another
+   * message now, which must not be set aside.
    */
-  setAside: (uid: number) => Promise<void>;
+  setAside: (uid: number, uidValidity?: string) => Promise<void>;
   /** Whether the server keeps custom keywords (attempt counting and `$WorkemonFailed` need them). */
   keywordsAllowed: () => boolean;
   /** Whether another copy of this Message-ID in the mailbox was already answered. */
@@ -180,17 +190,35 @@ export function createCoalescer<I, R>(send: (items: I[]) => Promise<R[]>): (item
 /** A FETCH answer as the channel uses it; undefined when the message is gone (expunged) or has no body. */
 function fetchedMailOf(
   uid: number,
+  uidValidity: string,
   m: { source?: Buffer; size?: number; flags?: Set<string> } | undefined,
   maxMailBytes: number,
 ): FetchedMail | undefined {
   if (!m || !m.source) return undefined;
-  return { uid, source: m.source, truncated: (m.size ?? 0) > maxMailBytes, flags: [...(m.flags ?? [])] };
+  return { uid, uidValidity, source: m.source, truncated: (m.size ?? 0) > maxMailBytes, flags: [...(m.flags ?? [])] };
 }
 
 /** The SEARCH criteria of answered copies of any of these Message-IDs (HEADER is a substring match, RFC 9051). */
 function answeredCopiesQuery(messageIds: string[]): SearchObject {
   if (messageIds.length === 1) return { header: { 'message-id': messageIds[0]! }, answered: true };
   return { or: messageIds.map((id) => ({ header: { 'message-id': id } })), answered: true };
+}
+
+/** The least and the most the reconnect backoff's cap may be (reconnectCapMs). */
+export const RECONNECT_CAP_MIN_MS = 5_000;
+export const RECONNECT_CAP_MAX_MS = 5 * 60_000;
+
+/**
+ * The cap (ms) of the reconnect backoff (exponential from the base delay, full jitter) for a sweep interval of
+ * `sweepIntervalMs` (IMAP_SWEEP_INTERVAL_S × 1000): one sweep interval, bounded to RECONNECT_CAP_MIN_MS…
+ * RECONNECT_CAP_MAX_MS. A server that comes back is found within about one interval, as mail a missed IDLE push left
+ * is, and before /health turns `down` (five intervals without a sweep) — a fixed 60 s cap kept a mailbox swept every
+ * 5 s away for up to a minute. The floor keeps a 1-s sweep from becoming a login every second against a down server
+ * (Yandex restricts accounts that log in too often); the ceiling keeps a long sweep interval (IDLE does the work
+ * while connected) from leaving the mailbox unread for as long after an outage. The default 60 s sweep gives 60 s.
+ */
+export function reconnectCapMs(sweepIntervalMs: number): number {
+  return Math.min(RECONNECT_CAP_MAX_MS, Math.max(RECONNECT_CAP_MIN_MS, sweepIntervalMs));
 }
 
 /** An isAnswered question: a Message-ID and the UID of the copy being handled (not counted). */
@@ -220,14 +248,17 @@ export function createImapMailbox(options: {
   /** New mail was announced (EXISTS) or a (re)connection finished: time to sweep. */
   onChange: () => void;
   reconnectBaseDelayMs?: number;
+  /** The reconnect backoff's cap; default reconnectCapMs(IMAP_SWEEP_INTERVAL_S). */
   reconnectMaxDelayMs?: number;
+  /** The jitter's random source in [0, 1) (tests); default Math.random. */
+  random?: () => number;
 }): ImapMailbox {
   const { settings, logger, metrics } = options;
   // A connection that stops answering without closing (a middlebox dropped it, no FIN/RST) is only noticed by a
   // deadline: every command gets half a sweep interval (1–30 s), so the next sweep finds and replaces it.
   const commandTimeoutMs = Math.min(30_000, Math.max(1000, settings.sweepIntervalMs / 2));
   const baseDelay = options.reconnectBaseDelayMs ?? 1000;
-  const maxDelay = options.reconnectMaxDelayMs ?? 60_000;
+  const maxDelay = options.reconnectMaxDelayMs ?? reconnectCapMs(settings.sweepIntervalMs);
   const refusedRetryBaseMs = baseDelay;
   let client: ImapFlow | undefined;
   let connected = false;
@@ -369,7 +400,9 @@ export function createImapMailbox(options: {
       const item = pending[0]!;
       let outcome: 'written' | 'refused' = 'written';
       if (item.validity !== validity)
-        logger.warn('UIDVALIDITY changed; a pending flag write was dropped', { imap: { uid: item.uid } });
+        logger.warn('UIDVALIDITY changed; a pending flag write was dropped', {
+          imap: { uid: item.uid, flags: item.flags, uid_validity: item.validity, now: validity },
+        });
       else {
         try {
           outcome = await storeOn(c, [item.uid], item.flags);
@@ -448,7 +481,7 @@ export function createImapMailbox(options: {
       if (stopping) break;
       const lasted = Date.now() - startedAt > 30_000;
       failures = lasted ? 1 : failures + 1;
-      const delay = backoffMs(failures - 1, { baseMs: baseDelay, maxMs: maxDelay });
+      const delay = backoffMs(failures - 1, { baseMs: baseDelay, maxMs: maxDelay, random: options.random });
       logger.info(`IMAP reconnecting in ${Math.round(delay)} ms`);
       metrics.pollError('email', 'connection');
       const cut = new AbortController();
@@ -473,10 +506,12 @@ export function createImapMailbox(options: {
   async function fetchBatch(uids: number[]): Promise<Array<FetchedMail | undefined>> {
     const c = live();
     if (!c) throw new Error('IMAP not connected');
+    // The UIDVALIDITY of the session this FETCH runs on: a reconnect replaces `validity` only with a new session.
+    const fetchedUnder = validity ?? '';
     const query = { uid: true, size: true, flags: true, source: { maxLength: settings.maxMailBytes } };
     const found = await timed(c, c.fetchAll(uids.join(','), query, { uid: true }), 'FETCH');
     const byUid = new Map(found.map((m) => [m.uid, m]));
-    return uids.map((uid) => fetchedMailOf(uid, byUid.get(uid), settings.maxMailBytes));
+    return uids.map((uid) => fetchedMailOf(uid, fetchedUnder, byUid.get(uid), settings.maxMailBytes));
   }
 
   /**
@@ -489,7 +524,9 @@ export function createImapMailbox(options: {
     if (!c) throw new Error('IMAP not connected');
     const current = items.filter((item) => item.validity === validity);
     for (const item of items.filter((i) => i.validity !== validity))
-      logger.warn('UIDVALIDITY changed; a flag write was dropped', { imap: { uid: item.uid } });
+      logger.warn('UIDVALIDITY changed; a flag write was dropped', {
+        imap: { uid: item.uid, flags: item.flags, uid_validity: item.validity, now: validity },
+      });
     const refused = new Set<PendingFlags>();
     try {
       const outcome = current.length
@@ -613,9 +650,11 @@ export function createImapMailbox(options: {
     },
     fetch: (uid) => fetchCoalesced(uid),
     keywordsAllowed: () => keywords,
-    setAside: async (uid) => {
+    setAside: async (uid, uidValidity) => {
       const c = live();
       if (!c) throw new Error('IMAP not connected');
+      if (uidValidity !== undefined && uidValidity !== validity)
+        throw new ImapCommandError('UIDVALIDITY changed: this UID names another message now; nothing set aside', false);
       if (keywords) {
         succeeded(c, await timed(c, c.messageFlagsAdd(String(uid), [FLAG_FAILED], { uid: true }), 'STORE'), 'STORE');
         return;
@@ -628,8 +667,10 @@ export function createImapMailbox(options: {
       );
       succeeded(c, await timed(c, c.messageMove(String(uid), settings.failedMailbox, { uid: true }), 'MOVE'), 'MOVE');
     },
-    addFlags: (uid, flags) =>
-      new Promise<void>((resolve) => writeFlags({ validity: validity ?? '', uid, flags, done: resolve })),
+    addFlags: (uid, flags, uidValidity) =>
+      new Promise<void>((resolve) =>
+        writeFlags({ validity: uidValidity ?? validity ?? '', uid, flags, done: resolve }),
+      ),
     isAnswered: async (messageId, exceptUid) => {
       const answer = await answeredCoalesced({ messageId, exceptUid });
       if (answer instanceof Error) throw answer;

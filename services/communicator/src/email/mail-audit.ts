@@ -4,8 +4,8 @@ import type { SkipReason } from './mail-parsing.js';
 import { msgIdOf } from './message-id.js';
 
 /**
- * A mail as the audit log names it: its Message-ID, or, for mail without one, an id of the intake
- * (`imap:<uidvalidity>:<uid>`), which stays the same over retries and restarts.
+ * A mail as the audit log names it: its Message-ID, or, for mail without one, the intake's key of it (`sha256:<hex>`
+ * of the raw mail, mail-handled-record.ts), which stays the same over retries, restarts and UIDVALIDITY changes.
  */
 export type MailRef = { messageId?: string; fallbackId: string; sender?: string; subject?: string };
 

@@ -71,7 +71,7 @@ export function classifyMail(
  * - `unparseable`: poison, mailparser cannot read it (`code`: EMAXLEN | parser_error);
  * - `skipped`: the loop rules (RFC 3834) say never answer it;
  * - `deferred`: another copy with the same Message-ID is being answered in this process right now;
- * - `duplicate`: this Message-ID was answered before (the caller's `isAnswered`);
+ * - `duplicate`: this Message-ID (or, without one, this mail) was answered before (`isAnswered`, `isKeyAnswered`);
  * - `rate-limited`: the sender or the reply address is over RATE_LIMIT_PER_HOUR;
  * - `no-reply`: the secretary's category gets no reply;
  * - `secretary-failed`: the secretary could not decide now (retry later; `error` for secretaryRetry);
@@ -120,7 +120,10 @@ export type PipelineInput = {
   raw: Buffer;
   /** Only the start of a bigger mail is here (MAX_MAIL_BYTES). */
   truncated?: boolean;
-  /** Idempotency key when the mail has no Message-ID (IMAP: `<uidvalidity>:<uid>`; webhooks: a hash of the mail). */
+  /**
+   * Idempotency key when the mail has no Message-ID: `sha256:<hex>` of the raw mail (mail-handled-record.ts
+   * `contentKeyOf`), for the IMAP intake and the webhooks alike — never a UID, which a UIDVALIDITY change reassigns.
+   */
   fallbackKey: string;
   /** Added to every log line about this mail (e.g. `{ imap: { uid } }`). */
   logContext?: Record<string, unknown>;
@@ -148,8 +151,16 @@ export type PipelineInput = {
 
 /** What the source contributes to one pass: its own "already answered" check, rate-limit memory, confirmation. */
 export type PipelineHooks = {
-  /** Whether this Message-ID was answered before (IMAP: an \Answered copy; webhooks: the `mail:` delivery record). */
+  /**
+   * Whether this Message-ID was answered before (IMAP: the `mail:` delivery record, else an \Answered copy;
+   * webhooks: the `mail:` delivery record).
+   */
   isAnswered: (messageId: string) => Promise<boolean>;
+  /**
+   * For mail without a Message-ID: whether the mail, named by `PipelineInput.fallbackKey`, was answered before (IMAP:
+   * its `mail:sha256:…` delivery record). Absent: such mail is not looked up (webhooks look it up before the pass).
+   */
+  isKeyAnswered?: (fallbackKey: string) => Promise<boolean>;
   /** The sender's budget was already taken for this mail on an earlier attempt: do not take it again. */
   rateCounted?: boolean;
   /** Called once the budget was taken for this mail. */
@@ -282,13 +293,20 @@ export function loopRuleStep(pass: ParsedMailPass, decision: Extract<MailDecisio
   return { kind: 'skipped', mail, reason: decision.reason };
 }
 
-/** Classify step, idempotency: a Message-ID answered before (the source's `isAnswered`) ends the pass as `duplicate`. */
+/**
+ * Classify step, idempotency: a Message-ID answered before (the source's `isAnswered`), or a mail without one whose
+ * fallback key was (`isKeyAnswered`), ends the pass as `duplicate`. Runs before anything is sent or asked.
+ */
 export async function idempotencyStep(pass: ParsedMailPass): Promise<MailOutcome | undefined> {
-  const { deps, mail } = pass;
-  if (!mail.messageId || !(await pass.hooks.isAnswered(mail.messageId))) return undefined;
+  const { deps, mail, hooks } = pass;
+  const answered = mail.messageId
+    ? await hooks.isAnswered(mail.messageId)
+    : ((await hooks.isKeyAnswered?.(pass.input.fallbackKey)) ?? false);
+  if (!answered) return undefined;
+  const what = mail.messageId ? 'this Message-ID' : 'this mail';
   if (!pass.dryRun) deps.metrics.skipped(pass.channel, 'duplicate');
-  pass.audit.skipped(pass.ref, 'duplicate', 'this Message-ID was already answered');
-  deps.logger.info('mail skipped: this Message-ID was already answered', pass.log);
+  pass.audit.skipped(pass.ref, 'duplicate', `${what} was already answered`);
+  deps.logger.info(`mail skipped: ${what} was already answered`, pass.log);
   return { kind: 'duplicate', mail };
 }
 
