@@ -38,6 +38,21 @@ const COUNTERS = {
     help: 'Failed polls/sweeps, by channel and kind',
     labels: ['channel', 'kind'],
   },
+  parkedStored: {
+    name: 'workemon_telegram_updates_parked_total',
+    help: 'Telegram updates parked in the secretary so the getUpdates offset could move past them before they were handled',
+    labels: [],
+  },
+  parkFailures: {
+    name: 'workemon_telegram_park_failures_total',
+    help: 'Telegram updates that could not be parked, by reason (too_large, full, conflict, unavailable); they keep the offset back',
+    labels: ['reason'],
+  },
+  parkedLoaded: {
+    name: 'workemon_telegram_parked_updates_loaded_total',
+    help: 'Parked Telegram updates loaded from the secretary at start (or at a takeover of the poller lease)',
+    labels: [],
+  },
   repliesFailed: {
     name: 'workemon_replies_failed_total',
     help:
@@ -56,6 +71,11 @@ const GAUGES = {
   oldestUnseen: {
     name: 'workemon_imap_oldest_unseen_age_seconds',
     help: 'Age of the oldest unseen mail in the mailbox that is still to be answered (0 when none), as of the last sweep',
+    labels: [],
+  },
+  parked: {
+    name: 'workemon_telegram_parked_updates',
+    help: 'Telegram updates parked in the secretary and not yet handled by this replica',
     labels: [],
   },
   oldestPending: {
@@ -92,6 +112,11 @@ export function createChannelMetrics(metrics: Metrics) {
   return {
     repliesFailed: (channel: ChannelName, reason: string) => counters.repliesFailed.inc({ channel, reason }),
     oldestPendingUpdate: (ageMs: number) => gauges.oldestPending.set(ageMs / 1000),
+    parkedUpdates: (count: number) => gauges.parked.set(count),
+    updatesParked: (count: number) => counters.parkedStored.inc(count),
+    parkFailed: (reason: 'too_large' | 'full' | 'conflict' | 'unavailable', count = 1) =>
+      counters.parkFailures.inc({ reason }, count),
+    parkedLoaded: (count: number) => counters.parkedLoaded.inc(count),
     received: (channel: ChannelName) => counters.received.inc({ channel }),
     reply: (channel: ChannelName, outcome: 'sent' | 'failed' | 'rejected') =>
       counters.replies.inc({ channel, outcome }),

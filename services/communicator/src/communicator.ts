@@ -26,6 +26,7 @@ import {
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
 import { createMailDryRun, type MailDryRun } from './email/mail-dry-run.js';
+import { withIntakeField, withMailIntake } from './email/mail-intake.js';
 import { createMailPipeline, type MailPipeline } from './email/mail-pipeline.js';
 import { createSmtpMailer, type SmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
@@ -222,25 +223,40 @@ function createMailIntake(config: Config, shared: Shared): MailIntake {
   const sendMailer = replySmtp ? createSmtpMailer(replySmtp) : undefined;
   const mailer = sendMailer;
   if (!replySmtp || !mailer) return { emailConfig, sendMailer, webhooks };
-  const pipeline = createMailPipeline({
-    settings: {
-      companyDomains: companyDomainsOf(config),
-      maxRequestChars: config.maxRequestChars,
-      trustedAuthservIds: config.trustedAuthservId,
-      webhookTrustedAuthservIds: {
-        mailgun: config.mailgunTrustedAuthservId,
-        sendgrid: config.sendgridTrustedAuthservId,
-        ses: config.sesTrustedAuthservId,
+  const companyDomains = companyDomainsOf(config);
+  const ownAddresses = [config.imapUser, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a);
+  // Each pass runs in its mail's intake (IMAP or a webhook), which the secretary is told (`intake`) for its audit
+  // rows of the mail (docs/audit.md, "Intake").
+  const pipeline = withMailIntake(
+    createMailPipeline({
+      settings: {
+        companyDomains,
+        maxRequestChars: config.maxRequestChars,
+        trustedAuthservIds: config.trustedAuthservId,
+        webhookTrustedAuthservIds: {
+          mailgun: config.mailgunTrustedAuthservId,
+          sendgrid: config.sendgridTrustedAuthservId,
+          ses: config.sesTrustedAuthservId,
+        },
       },
-    },
-    ownAddresses: [config.imapUser, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a),
-    mailer,
-    ...shared,
-  });
+      ownAddresses,
+      mailer,
+      ...shared,
+      secretary: withIntakeField(shared.secretary, shared.logger),
+    }),
+  );
   const dryRun = createMailDryRun({
     pipeline,
     ownAddress: replySmtp.from,
     limitPerKeyPerMinute: config.testRateLimitPerKeyPerMinute,
+    // Read, never drawn from: an admin's dry run reports "would be rate limited" (docs/audit-and-limits.md).
+    budgets: {
+      rateLimit: shared.rateLimit,
+      mailboxRateLimit: shared.mailboxRateLimit,
+      companyDomains,
+      trustedAuthservIds: config.trustedAuthservId,
+      ownAddresses,
+    },
     ...shared,
   });
   return { emailConfig, sendMailer, pipeline, dryRun, webhooks };

@@ -32,6 +32,11 @@ export type SecretaryClient = {
    * 404 a secretary without the endpoint) when the secretary cannot answer; never retried here.
    */
   consumeRateLimit: (request: RateLimitConsumeRequest) => Promise<RateLimitAnswer>;
+  /**
+   * `POST /rate-limits/check`: what `consumeRateLimit` would answer now, taking nothing (dry runs). Rejects as
+   * `consumeRateLimit` does; 404 from a secretary older than the route.
+   */
+  checkRateLimit: (request: RateLimitConsumeRequest) => Promise<RateLimitAnswer>;
   /** `POST /audit-events`: stores 1..100 audit events; a repeated `event_id` is ignored by the secretary. */
   postAuditEvents: (events: AuditEvent[]) => Promise<{ accepted: number; duplicates: number }>;
   /**
@@ -43,7 +48,26 @@ export type SecretaryClient = {
    * the webhook's provider retries.
    */
   reserveWebhookToken: (reservation: WebhookTokenReservationInput) => Promise<{ expiresAt: string }>;
+  /**
+   * `POST /telegram-parked-updates` (docs/communicator.md "Telegram: exactly once"): stores 1..100 raw Bot API
+   * Updates of the bot `resource` (`telegram:<bot id>`) durably, so the getUpdates offset may move past them before
+   * they are handled. Resolves with the ids stored with this content (`parked`) and those the secretary holds with
+   * other content (`conflicts`: not parked). Rejects with the call's AppError: 409 `upstream_rejected` when the
+   * secretary's bound of parked updates is reached, 413 for an update over its size bound, 503/504 when it cannot
+   * answer. Not retried here.
+   */
+  parkUpdates: (resource: string, updates: ParkedUpdate[]) => Promise<{ parked: number[]; conflicts: number[] }>;
+  /** `POST /telegram-parked-updates/list`: up to `limit` (≤ 100) parked updates above `afterUpdateId`, lowest first. */
+  listParkedUpdates: (resource: string, afterUpdateId: number, limit: number) => Promise<ParkedUpdate[]>;
+  /** `POST /telegram-parked-updates/remove`: removes 1..100 parked updates (unknown ids ignored); how many went. */
+  removeParkedUpdates: (resource: string, updateIds: number[]) => Promise<number>;
 };
+
+/** A parked Telegram update: its Bot API `update_id` and the Update object as the Bot API sent it. */
+export type ParkedUpdate = { update_id: number; update: Record<string, unknown> };
+
+const isParkAnswer = (d: unknown): d is { parked: number[]; conflicts: number[] } =>
+  Array.isArray((d as { parked?: unknown })?.parked) && Array.isArray((d as { conflicts?: unknown })?.conflicts);
 
 /** What `reserveWebhookToken` sends: the provider, its token, the payload's hex SHA-256 and how long to keep it. */
 export type WebhookTokenReservationInput = {
@@ -168,6 +192,11 @@ export function createSecretaryClient(options: {
         validate: isRateLimitAnswer,
         timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
       }),
+    checkRateLimit: (request) =>
+      http.post<RateLimitAnswer>('/rate-limits/check', request, {
+        validate: isRateLimitAnswer,
+        timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
+      }),
     postAuditEvents: (events) =>
       http.post<{ accepted: number; duplicates: number }>(
         '/audit-events',
@@ -185,6 +214,34 @@ export function createSecretaryClient(options: {
         { validate: isWebhookTokenReservation, timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS) },
       );
       return { expiresAt: reservation.expires_at };
+    },
+    parkUpdates: (resource, updates) =>
+      http.post<{ parked: number[]; conflicts: number[] }>(
+        '/telegram-parked-updates',
+        { resource, updates },
+        { validate: isParkAnswer, timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS) },
+      ),
+    listParkedUpdates: async (resource, afterUpdateId, limit) => {
+      const page = await http.post<{ updates: ParkedUpdate[] }>(
+        '/telegram-parked-updates/list',
+        { resource, after_update_id: afterUpdateId, limit },
+        {
+          validate: (d): d is { updates: ParkedUpdate[] } => Array.isArray((d as { updates?: unknown })?.updates),
+          timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
+        },
+      );
+      return page.updates.map(({ update_id, update }) => ({ update_id, update }));
+    },
+    removeParkedUpdates: async (resource, updateIds) => {
+      const answer = await http.post<{ removed: number }>(
+        '/telegram-parked-updates/remove',
+        { resource, update_ids: updateIds },
+        {
+          validate: (d): d is { removed: number } => typeof (d as { removed?: unknown })?.removed === 'number',
+          timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
+        },
+      );
+      return answer.removed;
     },
     health: async () => {
       const res = await http.probe('/health', { timeoutMs: 2000 }).catch((err: unknown) => {

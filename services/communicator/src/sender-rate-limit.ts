@@ -62,6 +62,12 @@ export type SenderRateLimit = {
    *   not answer the message now and leaves it for its next try — a message is never answered without a check.
    */
   consume: (keys: string[]) => Promise<RateLimitVerdict>;
+  /**
+   * What `consume(keys)` would answer now, taking nothing (a dry run's "would be rate limited"): the secretary's
+   * `POST /rate-limits/check`, or this process's own count while the secretary is older than the routes (404).
+   * @throws the secretary's AppError when it cannot be asked, as `consume`.
+   */
+  peek: (keys: string[]) => Promise<RateLimitVerdict>;
 };
 
 /**
@@ -70,14 +76,28 @@ export type SenderRateLimit = {
  * warning; the durable limit is used again as soon as the secretary answers it.
  */
 export function createSenderRateLimit(deps: {
-  secretary: Pick<SecretaryClient, 'consumeRateLimit'>;
+  secretary: Pick<SecretaryClient, 'consumeRateLimit' | 'checkRateLimit'>;
   limitPerHour: number;
   logger: Logger;
   now?: () => number;
 }): SenderRateLimit {
   const local = createLocalWindow(deps.limitPerHour, deps.now);
   let warned = false;
+  const request = (keys: string[]) => ({
+    keys,
+    limit: deps.limitPerHour,
+    window_seconds: RATE_LIMIT_WINDOW_SECONDS,
+  });
   return {
+    peek: async (keys) => {
+      try {
+        return rateLimitVerdictOf(await deps.secretary.checkRateLimit(request(keys)));
+      } catch (err) {
+        // An older secretary has no check route: this process's own count (empty unless consume fell back too).
+        if (!(isAppError(err) && err.status === 404)) throw err;
+        return local(keys, { peek: true });
+      }
+    },
     consume: async (keys) => {
       try {
         const answer = await deps.secretary.consumeRateLimit({
@@ -105,7 +125,8 @@ export function createSenderRateLimit(deps: {
 function createLocalWindow(limitPerHour: number, now: () => number = Date.now) {
   const windowMs = RATE_LIMIT_WINDOW_SECONDS * 1000;
   const seen = new Map<string, number[]>();
-  return (keys: string[]): RateLimitVerdict => {
+  /** One unit from every key, all or nothing; `peek`: the verdict only, nothing recorded. */
+  return (keys: string[], options: { peek?: boolean } = {}): RateLimitVerdict => {
     const t = now();
     for (const key of keys) {
       const recent = (seen.get(key) ?? []).filter((at) => t - at < windowMs);
@@ -113,6 +134,7 @@ function createLocalWindow(limitPerHour: number, now: () => number = Date.now) {
       if (recent.length >= limitPerHour)
         return { allowed: false, key, retryAfterSeconds: Math.max(1, Math.ceil((recent[0]! + windowMs - t) / 1000)) };
     }
+    if (options.peek) return { allowed: true };
     for (const key of keys) seen.get(key)!.push(t);
     if (seen.size > 10_000) {
       for (const [key, times] of seen) if (times.every((at) => t - at >= windowMs)) seen.delete(key);

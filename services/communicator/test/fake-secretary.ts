@@ -10,6 +10,7 @@
  * `POST /rate-limits/consume` and `POST /audit-events` as agreed for issue 15 (docs/audit-and-limits.md): service
  * key only, bodies validated exactly (400 in the contract shape, nothing changed), budgets kept in this process
  * (they outlive the communicators a test restarts), audit events stored once per `event_id`.
+ * `POST /telegram-parked-updates`, `/list` and `/remove` keep parked Telegram updates per resource (ParkedUpdatesFake).
  * Leaves out: GET /analyze-request, the directory, history, the rest of actions, the LLM services. Used until a test needs
  * the real secretary (see real-secretary.test.ts).
  */
@@ -57,6 +58,8 @@ export type FakeSecretary = Listening & {
   dryRunCalls: AnalyzeRequest[];
   /** Bodies of POST /rate-limits/consume that were valid (also those answered 503 while down). */
   consumeCalls: ConsumeRequest[];
+  /** Bodies of POST /rate-limits/check (read-only: what consume would answer) that were valid. */
+  checkCalls: ConsumeRequest[];
   /** Times a key's budget was taken (Unix ms), per key. */
   budgets: Map<string, number[]>;
   /** Audit events stored, in arrival order, once per event_id. */
@@ -76,7 +79,72 @@ export type FakeSecretary = Listening & {
   rateLimitsFailure?: number;
   /** POST /deliveries (recording) answers 503 while lookups keep working. */
   recordsDown: boolean;
+} & ParkedUpdatesFake;
+
+/**
+ * The parked Telegram updates (`POST /telegram-parked-updates`, `/list`, `/remove`), as the real secretary's
+ * `telegram_parked_updates` table keeps them: per resource and update_id, the first content stays (another content
+ * is a conflict), listed lowest first; down (503) with the deliveries. Leaves out the size and row bounds.
+ */
+export type ParkedUpdatesFake = {
+  /** `<resource>` → update_id → the parked Update (JSON text), in the order parked. */
+  parkedUpdates: Map<string, Map<number, string>>;
+  /** Every update_id ever parked through the route (also those removed since), per resource. */
+  everParked: Map<string, Set<number>>;
+  /** POST /telegram-parked-updates/remove answers 503 (the rows stay) while true. */
+  parkedRemovalsDown: boolean;
 };
+
+/** Mounts the parked-update routes on `app` (validated against the contract); `down()` says when to answer 503. */
+function mountParkedUpdates(
+  app: express.Express,
+  down: () => boolean,
+  unavailable: (res: express.Response) => void,
+): ParkedUpdatesFake {
+  const fake: ParkedUpdatesFake = { parkedUpdates: new Map(), everParked: new Map(), parkedRemovalsDown: false };
+  const rowsOf = (resource: string) => {
+    const rows = fake.parkedUpdates.get(resource) ?? new Map<number, string>();
+    fake.parkedUpdates.set(resource, rows);
+    return rows;
+  };
+  app.post('/telegram-parked-updates', openapi.validate('parkTelegramUpdates'), (req, res) => {
+    if (down()) return void unavailable(res);
+    const body = req.body as { resource: string; updates: Array<{ update_id: number; update: unknown }> };
+    const rows = rowsOf(body.resource);
+    const ever = fake.everParked.get(body.resource) ?? new Set<number>();
+    fake.everParked.set(body.resource, ever);
+    const parked: number[] = [];
+    const conflicts: number[] = [];
+    for (const u of body.updates) {
+      const text = JSON.stringify(u.update);
+      if (!rows.has(u.update_id)) rows.set(u.update_id, text);
+      (rows.get(u.update_id) === text ? parked : conflicts).push(u.update_id);
+      ever.add(u.update_id);
+    }
+    res.json({ parked, conflicts });
+  });
+  app.post('/telegram-parked-updates/list', openapi.validate('listParkedTelegramUpdates'), (req, res) => {
+    if (down()) return void unavailable(res);
+    const body = req.body as { resource: string; after_update_id?: number; limit?: number };
+    const updates = [...rowsOf(body.resource)]
+      .filter(([id]) => id > (body.after_update_id ?? -1))
+      .sort(([a], [b]) => a - b)
+      .slice(0, body.limit ?? 100)
+      .map(([update_id, text]) => ({
+        update_id,
+        update: JSON.parse(text) as object,
+        parked_at: new Date().toISOString(),
+      }));
+    res.json({ updates });
+  });
+  app.post('/telegram-parked-updates/remove', openapi.validate('removeParkedTelegramUpdates'), (req, res) => {
+    if (down() || fake.parkedRemovalsDown) return void unavailable(res);
+    const body = req.body as { resource: string; update_ids: number[] };
+    const rows = rowsOf(body.resource);
+    res.json({ removed: body.update_ids.filter((id) => rows.delete(id)).length });
+  });
+  return fake;
+}
 
 const SKIP_REASONS = [
   'automatic',
@@ -243,6 +311,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
         .map((key) => ({ key, outcome: handled.get(key)!.outcome, recorded_at: new Date().toISOString() })),
     });
   });
+  const parkedFake = mountParkedUpdates(app, () => deliveriesDown, unavailable);
   // Webhook token reservations (POST /webhook-tokens), as the real secretary decides them: free or expired → 201,
   // the same payload → 200 unchanged, another payload → 409 `token_reserved`; down with the deliveries.
   const webhookTokens = new Map<string, { payloadSha256: string; reservedAt: number; expiresAt: number }>();
@@ -344,6 +413,24 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       message: error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
       statusCode: 400,
     });
+  // POST /rate-limits/check: the verdict consume would give now, taking nothing (the secretary's store.check).
+  const checkCalls: ConsumeRequest[] = [];
+  app.post('/rate-limits/check', serviceOnly, (req, res) => {
+    const parsed = consumeSchema.safeParse(req.body);
+    if (!parsed.success) return void badRequest(res, parsed.error);
+    checkCalls.push(parsed.data);
+    if (deliveriesDown || extra.rateLimitsDown) return void unavailable(res);
+    const { keys, limit, window_seconds } = parsed.data;
+    const now = Date.now();
+    for (const key of keys) {
+      const recent = (budgets.get(key) ?? []).filter((at) => now - at < window_seconds * 1000);
+      if (recent.length >= limit) {
+        const retry = Math.max(1, Math.ceil((recent[0]! + window_seconds * 1000 - now) / 1000));
+        return void res.json({ allowed: false, key, retry_after_seconds: retry });
+      }
+    }
+    res.json({ allowed: true });
+  });
   app.post('/rate-limits/consume', serviceOnly, (req, res) => {
     const parsed = consumeSchema.safeParse(req.body);
     if (!parsed.success) return void badRequest(res, parsed.error);
@@ -404,11 +491,14 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     dryRunCalls,
     analyzeRequestIds,
     consumeCalls,
+    checkCalls,
     budgets,
     auditEvents,
     handled,
     webhookTokens,
     decisions,
+    parkedUpdates: parkedFake.parkedUpdates,
+    everParked: parkedFake.everParked,
     awaitApproval: (id: number) => void executions.set(id, 'awaiting_approval'),
     down: (scope: 'all' | 'analysis' = 'all') => {
       isDown = true;
@@ -436,5 +526,12 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       enumerable: true,
     });
   }
+  Object.defineProperty(result, 'parkedRemovalsDown', {
+    get: () => parkedFake.parkedRemovalsDown,
+    set: (v: boolean) => {
+      parkedFake.parkedRemovalsDown = v;
+    },
+    enumerable: true,
+  });
   return result;
 }

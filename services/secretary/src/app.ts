@@ -33,6 +33,8 @@ import { createHistoryWriteRepository } from './history-write-repository.js';
 import { createHistoryRoutes } from './history-routes.js';
 import { createLeaseRepository } from './leases/lease-repository.js';
 import { createLeaseRoutes } from './leases/lease-routes.js';
+import { createParkedUpdateRoutes } from './parked-updates/parked-update-routes.js';
+import { createParkedUpdateRepository } from './parked-updates/parked-update-repository.js';
 import { createPromptsRoutes } from './prompts-routes.js';
 import { createRuleRepository } from './rules/rule-repository.js';
 import { createRuleRoutes } from './rules/rule-routes.js';
@@ -218,6 +220,8 @@ export function buildApp(deps: SecretaryDeps): Express {
       );
       app.use(createRuleRoutes({ rules: createRuleRepository(deps.knex), openapi, auth }));
       app.use(createLeaseRoutes({ leases: createLeaseRepository(deps.knex), openapi, auth: serviceKey }));
+      // Telegram updates the communicator parked (docs/communicator.md "Telegram: exactly once"): service keys only.
+      app.use(createParkedUpdateRoutes({ openapi, auth: serviceKey, parked: createParkedUpdateRepository(deps.knex) }));
       app.use(createAuditRoutes({ repository: auditRepository, openapi, auth, retention: auditRetention }));
       // A lost database reaches the shared error handler as the catalogue's 503, not as a generic 500.
       const mapDatabaseErrors: ErrorRequestHandler = (err, _req, _res, next) => next(toDatabaseError(err));

@@ -448,12 +448,13 @@ with calls as (${insertLlmCalls('$10')}
   returning id
 ), audit as (
   insert into audit_events (event_id, channel, direction, outcome, reason, message_id, request_id,
-    conversation_id, sender, recipient, subject, detail, dry_run, occurred_at)
+    conversation_id, sender, recipient, subject, detail, dry_run, occurred_at, event_provider)
   select x.event_id, x.channel, x.direction, x.outcome, x.reason, x.message_id, x.request_id, x.conversation_id,
-         x.sender, x.recipient, x.subject, x.detail, coalesce(x.dry_run, false), coalesce(x.occurred_at, now())
+         x.sender, x.recipient, x.subject, x.detail, coalesce(x.dry_run, false), coalesce(x.occurred_at, now()),
+         x.event_provider
     from jsonb_to_recordset(cast($11 as jsonb)) as x(event_id text, channel text, direction text, outcome text,
       reason text, message_id text, request_id text, conversation_id integer, sender text, recipient text,
-      subject text, detail text, dry_run boolean, occurred_at timestamptz)
+      subject text, detail text, dry_run boolean, occurred_at timestamptz, event_provider text)
    where exists (select 1 from m)
   on conflict (event_id) do nothing
   returning id

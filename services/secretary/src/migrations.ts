@@ -14,6 +14,8 @@ import { clientKeyScopeMigration } from './migrations/320_client_key_scope.js';
 import { webhookTokensMigration } from './migrations/330_webhook_tokens.js';
 import { messageNamespaceMigration } from './migrations/340_message_namespace.js';
 import { hotUpdatesMigration } from './migrations/350_hot_updates.js';
+import { telegramParkedUpdatesMigration } from './migrations/360_telegram_parked_updates.js';
+import { auditEventProviderMigration } from './migrations/370_audit_event_provider.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -136,6 +138,8 @@ const migrations: Migration[] = [
   webhookTokensMigration,
   messageNamespaceMigration,
   hotUpdatesMigration,
+  telegramParkedUpdatesMigration,
+  auditEventProviderMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */

@@ -264,6 +264,9 @@ describe.each(DATABASE_KINDS)('audit log on %s', (kind) => {
       skipped_by_reason: skipped,
       decided: 0,
       replied,
+      // The communicator's answers to requesters; no action notice among these rows (s36).
+      requester_replies: replied,
+      action_notices: 0,
       delivered: replied,
       failed: Object.values(failed).reduce((x, y) => x + y, 0),
       failed_by_reason: failed,

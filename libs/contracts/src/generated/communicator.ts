@@ -179,10 +179,24 @@ export interface components {
             /** @enum {string} */
             outcome: "skipped" | "decided";
             /**
-             * @description skipped: automatic | duplicate (admin keys only) | unreadable | no-reply (the audit log's reasons); decided: unreadable
-             *     (our own request for text would be sent) or refused (the secretary refused; a standard message would be sent)
+             * @description skipped: automatic | duplicate (admin keys only) | rate-limited (admin keys only) | unreadable | no-reply (the
+             *     audit log's reasons); decided: unreadable (our own request for text would be sent) or refused (the secretary
+             *     refused; a standard message would be sent)
              */
             reason?: string;
+            /**
+             * @description with `reason: rate-limited`: the budget the mail would be refused by, read without drawing from it —
+             *     `sender` (RATE_LIMIT_PER_HOUR: the sender or the reply address) or `mailbox` (RATE_LIMIT_MAILBOX_PER_HOUR,
+             *     key `mailbox:all`)
+             */
+            rate_limit?: {
+                /** @enum {string} */
+                limit: "sender" | "mailbox";
+                /** @description the exhausted budget's key (`email:<address>`, `reply-to:<address>`, `mailbox:all`) */
+                key: string;
+                /** @description whole seconds until it has a unit again */
+                retry_after_seconds: number;
+            };
             /** @description the finer rule */
             detail?: string;
             /** @description the mail's Message-ID */

@@ -467,6 +467,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/rate-limits/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What /rate-limits/consume would answer now, taking nothing (service key)
+         * @description The same body and verdict as `POST /rate-limits/consume`, but read-only: no unit is taken, no row is locked or
+         *     written. `allowed: true` means a consume now would be allowed. For dry runs (the communicator's `POST /test`
+         *     reports "would be rate limited" without spending the sender's budget; docs/audit-and-limits.md).
+         */
+        post: operations["checkRateLimit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/poller-leases/{name}": {
         parameters: {
             query?: never;
@@ -485,6 +507,68 @@ export interface paths {
         post?: never;
         /** Give a poller lease up (its holder only; a no-op for anyone else) */
         delete: operations["releasePollerLease"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/telegram-parked-updates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Park Telegram updates the communicator has not finished handling (service key)
+         * @description The Bot API forgets every update below the offset of the next getUpdates call, and returns at most 100 updates
+         *     from that offset (Bot API getUpdates). An update one chat holds for long (a 429 with a large `retry_after`,
+         *     a slow analysis) would pin the offset; once 100 updates queue behind it no other chat is answered. The
+         *     communicator stores such updates here first (the raw Update object), and only then lets the offset move past
+         *     them; it removes them once they are handled (their `/deliveries` record written), and loads them at start.
+         *     Idempotent per (resource, update_id): `parked` lists the ids stored with this content (now or before),
+         *     `conflicts` those stored with other content (Telegram restarted its update_id sequence), which are not parked.
+         *     Bounded: at most 10,000 parked updates per resource (409 `parking_full`, nothing stored) and 65,536 bytes of
+         *     JSON per update (413 `payload_too_large`, nothing stored).
+         */
+        post: operations["parkTelegramUpdates"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/telegram-parked-updates/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The parked updates of a bot, lowest update_id first, a page at a time (service key) */
+        post: operations["listParkedTelegramUpdates"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/telegram-parked-updates/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Remove parked updates once handled (service key; unknown ids are ignored) */
+        post: operations["removeParkedTelegramUpdates"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -529,6 +613,17 @@ export interface components {
             /** Format: date-time */
             expires_at: string;
         };
+        /** @description the polled bot, as its poller lease names it (`telegram:<bot id>`) */
+        ParkedUpdateResource: string;
+        /** @description Bot API Update.update_id */
+        TelegramUpdateId: number;
+        ParkedTelegramUpdate: {
+            update_id: components["schemas"]["TelegramUpdateId"];
+            /** @description the Update object as parked */
+            update: Record<string, never>;
+            /** Format: date-time */
+            parked_at: string;
+        };
         /** @enum {string} */
         Channel: "email" | "tg" | "direct";
         /**
@@ -569,6 +664,14 @@ export interface components {
              * @enum {string}
              */
             dry_run_view?: "client";
+            /**
+             * @description channel `email`: how the mail reached the communicator — the IMAP mailbox or a provider's inbound webhook.
+             *     Honoured only from a caller with a service key (the communicator) on channel `email`, and ignored
+             *     otherwise; it changes no decision. The secretary's audit rows of the mail (`decided`) carry it as
+             *     `event_provider` (docs/audit.md, "Intake").
+             * @enum {string}
+             */
+            intake?: "imap" | "mailgun" | "sendgrid" | "ses";
         };
         /**
          * @description channel `email`: the communicator's verdict on the sender, from the `Authentication-Results` header of the
@@ -1138,6 +1241,7 @@ export interface components {
              * @description default: the database clock
              */
             occurred_at?: string;
+            event_provider?: components["schemas"]["AuditEventProvider"];
         };
         AuditEvent: {
             id: number;
@@ -1158,7 +1262,16 @@ export interface components {
             occurred_at: string;
             /** Format: date-time */
             recorded_at: string;
+            /** @description the intake of the mail (AuditEventProvider's values); null when not known or not mail */
+            event_provider?: string | null;
         };
+        /**
+         * @description The intake a mail came through (ECS `event.provider`): the IMAP mailbox or a provider's inbound webhook. The
+         *     `channel` stays `email` on the secretary's own rows of a mail (its decision, its actions); this field tells
+         *     the intakes apart. Filled in by the secretary for rows reported under a webhook's channel when absent.
+         * @enum {string}
+         */
+        AuditEventProvider: "imap" | "mailgun" | "sendgrid" | "ses";
         AuditChannelCounts: {
             /** @description inbound messages (received or skipped; each message once) */
             inbound: number;
@@ -1166,8 +1279,18 @@ export interface components {
             skipped_by_reason: components["schemas"]["Counts"];
             /** @description decisions taken */
             decided: number;
-            /** @description replies delivered (outbound events whose id ends in `:reply`) */
+            /** @description replies delivered (outbound events whose id ends in `:reply`): `requester_replies` + `action_notices` */
             replied: number;
+            /**
+             * @description answers delivered to requesters on the channel they asked in (the communicator's `<channel>:<message>:reply`
+             *     events); action notices not included
+             */
+            requester_replies: number;
+            /**
+             * @description outcome notices of actions delivered to the requester (the secretary's `action:<id>:reply` events: the Jira
+             *     task's key, that a colleague or the department list has the request); counted in `replied` too
+             */
+            action_notices: number;
             /** @description outbound deliveries accepted (replies */
             delivered: number;
             /** @description outbound deliveries that failed */
@@ -1705,6 +1828,8 @@ export interface operations {
                 until?: string;
                 /** @description only dry runs (true) or only real events (false); absent, both */
                 dry_run?: boolean;
+                /** @description only events of mail that came through this intake (`imap`, or a webhook provider) */
+                event_provider?: components["schemas"]["AuditEventProvider"];
                 limit?: number;
                 /** @description the `next_cursor` of the previous page (opaque; pages go from newest to oldest) */
                 cursor?: string;
@@ -2266,6 +2391,35 @@ export interface operations {
             503: components["responses"]["Error"];
         };
     };
+    checkRateLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateLimitConsumeRequest"];
+            };
+        };
+        responses: {
+            /** @description the verdict a consume would get now (nothing was taken either way) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitVerdict"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
     acquirePollerLease: {
         parameters: {
             query?: never;
@@ -2323,6 +2477,119 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    parkTelegramUpdates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    resource: components["schemas"]["ParkedUpdateResource"];
+                    updates: {
+                        update_id: components["schemas"]["TelegramUpdateId"];
+                        /** @description the Update object as the Bot API sent it */
+                        update: Record<string, never>;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description the updates stored (or stored before with the same content), and the conflicting ids */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        parked: components["schemas"]["TelegramUpdateId"][];
+                        conflicts: components["schemas"]["TelegramUpdateId"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    listParkedTelegramUpdates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    resource: components["schemas"]["ParkedUpdateResource"];
+                    /** @description only updates above this id (default -1: all); the last id of the previous page */
+                    after_update_id?: number;
+                    /** @description at most this many (default 100) */
+                    limit?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description the page; fewer than `limit` updates means the end */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        updates: components["schemas"]["ParkedTelegramUpdate"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            500: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    removeParkedTelegramUpdates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    resource: components["schemas"]["ParkedUpdateResource"];
+                    update_ids: components["schemas"]["TelegramUpdateId"][];
+                };
+            };
+        };
+        responses: {
+            /** @description the rows removed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description rows removed by this call (0 when none was parked) */
+                        removed: number;
+                    };
+                };
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];

@@ -10,6 +10,13 @@ import {
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SecretaryClient } from '../secretary-client.js';
 import { MAIL_SKIP_REASONS } from './mail-audit.js';
+import {
+  OVER_BUDGET_DETAIL,
+  WouldBeRateLimitedError,
+  overBudget,
+  type DryRunBudgets,
+  type OverBudget,
+} from './mail-dry-run-budget.js';
 import type { MailOutcome, MailPipeline } from './mail-pipeline.js';
 
 /** A mail to try: raw RFC 5322 bytes, or the fields of a plain-text mail (`POST /test` with JSON). */
@@ -77,13 +84,19 @@ const TEST_LIMIT_WINDOW_SECONDS = 60;
  * `limitPerKeyPerMinute`, kept by the secretary like the senders' budgets): over it, 429 `rate_limited` with
  * Retry-After and no secretary call.
  *
+ * In the `full` view (an admin key) the mail's sender budgets are read, never drawn from (`budgets`: the secretary's
+ * `POST /rate-limits/check`): a mail the real pipeline would refuse (RATE_LIMIT_PER_HOUR, RATE_LIMIT_MAILBOX_PER_HOUR)
+ * ends there as it would — `skipped` / `rate-limited` with the exhausted budget in `rate_limit`, no secretary call,
+ * nothing drawn from the caller's budget. The `client` view does not read them: like the duplicate check, they tell
+ * the mailbox's history (how much a given address has written).
+ *
  * The communicator asks the secretary with its own service key, which sees more than a client key may. In the
  * `client` view (`options.view`, the default) the pass is the one a client key would get from the secretary
  * itself: the Message-ID is treated as never answered (no lookup, so `duplicate` never tells whether our mailbox
  * answered a mail), the mail's own Authentication-Results are not believed (the caller wrote them), and the
  * secretary is asked for `dry_run_view: "client"` (rule names, directory targets and operator reasons left out).
  * @throws AppError 400 for a mail that cannot be parsed; 429 over the caller's budget; the secretary's error (503
- *   unreachable, 502 when it did not confirm the dry run) when it cannot decide.
+ *   unreachable, 502 when it did not confirm the dry run) when it cannot decide or the budgets cannot be read.
  */
 export function createMailDryRun(deps: {
   pipeline: MailPipeline;
@@ -92,29 +105,84 @@ export function createMailDryRun(deps: {
   limitPerKeyPerMinute: number;
   /** Our address, the `To:` of a JSON dry run's mail. */
   ownAddress: string;
+  /** The senders' budgets, read (never drawn from) in the `full` view; absent: not read. */
+  budgets?: DryRunBudgets;
   audit?: AuditReporter;
   logger: Logger;
 }): MailDryRun {
   return async (input, options = {}) => {
     const raw = 'raw' in input ? input.raw : await composeMail(input, deps.ownAddress);
-    const draw = drawFromCaller(deps.secretary, options.caller, deps.limitPerKeyPerMinute);
+    const budgets = options.view === 'full' ? deps.budgets : undefined;
+    const draw = beforeDecision(
+      budgets && (() => overBudget(budgets, raw)),
+      drawFromCaller(deps.secretary, options.caller, deps.limitPerKeyPerMinute),
+    );
     const outcome = await runDryPass(deps, raw, options.view, draw);
-    const verdict = verdictOf(outcome);
+    const verdict = (await rateLimitedVerdictOf(outcome, budgets, raw)) ?? verdictOf(outcome);
     const messageId = 'mail' in outcome ? outcome.mail.messageId : undefined;
-    deps.audit?.report({
-      event_id: auditEventId('email', messageId ?? 'no-message-id', `dry-run:${randomUUID()}`),
-      channel: 'email',
-      direction: 'inbound',
-      outcome: verdict.outcome,
-      ...(verdict.reason && verdict.reason !== 'refused' ? { reason: verdict.reason } : {}),
-      ...(messageId ? { message_id: messageId } : {}),
-      request_id: getRequestId(),
-      ...('mail' in outcome && outcome.mail.from ? { sender: outcome.mail.from } : {}),
-      ...('mail' in outcome && outcome.mail.subject ? { subject: outcome.mail.subject } : {}),
-      detail: `POST /test${verdict.detail ? `: ${verdict.detail}` : ''}`,
-      dry_run: true,
-    });
+    reportDryRun(deps.audit, outcome, verdict);
     return { ...verdict, ...(messageId ? { message_id: messageId } : {}) };
+  };
+}
+
+/** The one audit event of a dry run (`dry_run: true`): its verdict, and the mail's Message-ID, sender and subject. */
+function reportDryRun(audit: AuditReporter | undefined, outcome: MailOutcome, verdict: DryRunVerdict): void {
+  const mail = 'mail' in outcome ? outcome.mail : undefined;
+  const messageId = mail?.messageId;
+  audit?.report({
+    event_id: auditEventId('email', messageId ?? 'no-message-id', `dry-run:${randomUUID()}`),
+    channel: 'email',
+    direction: 'inbound',
+    outcome: verdict.outcome,
+    ...(verdict.reason && verdict.reason !== 'refused' ? { reason: verdict.reason } : {}),
+    ...(messageId ? { message_id: messageId } : {}),
+    request_id: getRequestId(),
+    ...(mail?.from ? { sender: mail.from } : {}),
+    ...(mail?.subject ? { subject: mail.subject } : {}),
+    detail: `POST /test${verdict.detail ? `: ${verdict.detail}` : ''}`,
+    dry_run: true,
+  });
+}
+
+/**
+ * The step a dry pass runs right before the secretary would be asked (PipelineInput.dryRunDraw): the senders'
+ * budgets first (`over`: throws WouldBeRateLimitedError when the mail would be refused, as the real pipeline refuses
+ * it before any decision), then the caller's draw. Undefined when there is neither.
+ */
+function beforeDecision(
+  over: (() => Promise<OverBudget | undefined>) | undefined,
+  draw: (() => Promise<void>) | undefined,
+): (() => Promise<void>) | undefined {
+  if (!over && !draw) return undefined;
+  return async () => {
+    const refused = await over?.();
+    if (refused) throw new WouldBeRateLimitedError(refused);
+    await draw?.();
+  };
+}
+
+/**
+ * The `skipped` / `rate-limited` verdict of a dry pass that would be rate limited: ended by WouldBeRateLimitedError
+ * before the decision, or — a mail with nothing readable, which asks no decision but is limited all the same —
+ * found over a budget after it (`budgets` read only in the full view). Undefined otherwise.
+ */
+async function rateLimitedVerdictOf(
+  outcome: MailOutcome,
+  budgets: DryRunBudgets | undefined,
+  raw: Buffer,
+): Promise<DryRunVerdict | undefined> {
+  let over: OverBudget | undefined;
+  if (outcome.kind === 'secretary-failed' && outcome.error instanceof WouldBeRateLimitedError)
+    over = outcome.error.over;
+  else if (budgets && outcome.kind === 'dry-run' && outcome.reason === 'unreadable')
+    over = await overBudget(budgets, raw, outcome.mail);
+  if (!over) return undefined;
+  return {
+    dry_run: true,
+    outcome: 'skipped',
+    reason: 'rate-limited',
+    detail: OVER_BUDGET_DETAIL[over.limit],
+    rate_limit: over,
   };
 }
 

@@ -26,6 +26,7 @@ import { rateLimitKey, type RateLimitVerdict, type SenderRateLimit } from '../se
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import { splitMessage, type BotApiFailure, type TelegramBotApi } from './telegram-bot-api.js';
 import { createOffsetTracker, type OffsetTracker } from './telegram-offset.js';
+import { createUpdateParking, parkingCandidates, type UpdateParking } from './telegram-parking.js';
 import {
   CAPTION_MAX_CHARS,
   SPLIT_PART_MIN_CHARS,
@@ -509,6 +510,14 @@ type ChannelState = TelegramChannelDeps & {
   /** Ends calls in flight once the shutdown deadline has passed. */
   abort: AbortController;
   offsets: OffsetTracker;
+  /** Pending updates (taken from a poll, not handled yet) by update_id: what parking stores (telegram-parking.ts). */
+  pendingUpdates: Map<number, Update>;
+  /**
+   * Parked updates loaded at start that no poll of this process returned: the offset tracker does not know them, so
+   * their handling never moves the offset (it must not confirm updates Telegram still holds below them).
+   */
+  loadedParked: Set<number>;
+  parking: UpdateParking;
   chats: Map<string, ChatQueue>;
   /** A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now. */
   migratedChats: Map<number, number>;
@@ -575,13 +584,24 @@ type ReplyTarget = { chatId: number; replyTo?: number; threadId?: number };
  *   are retried soon, with the stored answer (never a new analysis).
  */
 export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChannel {
+  const stopController = new AbortController();
   const state: ChannelState = {
     ...deps,
     errorBaseDelayMs: deps.errorBaseDelayMs ?? 1000,
     stopping: false,
-    stopController: new AbortController(),
+    stopController,
     abort: new AbortController(),
     offsets: createOffsetTracker(),
+    pendingUpdates: new Map(),
+    loadedParked: new Set(),
+    parking: createUpdateParking({
+      client: deps.secretary,
+      // The bot's id is the token's part before ':' (as its poller lease is named); the secret part never is.
+      resource: `telegram:${deps.settings.token.split(':')[0]}`,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      signal: stopController.signal,
+    }),
     chats: new Map(),
     migratedChats: new Map(),
     answeredAlbums: new Set(),
@@ -625,6 +645,10 @@ async function stopChannel(state: ChannelState, deadlineMs: number): Promise<voi
   state.abort.abort();
   await state.loop;
   await Promise.all(running);
+  // Rows of updates handled just now are removed; one left over is found handled at the next start.
+  await withDeadline(FINAL_CONFIRM_MS, (signal) => untilAborted(state.parking.settle(), signal, stopped)).catch(
+    () => undefined,
+  );
   const { me, api, offsets } = state;
   if (me)
     await withDeadline(FINAL_CONFIRM_MS, (signal) => api.getUpdates(offsets.offset(), 0, signal)).catch(
@@ -813,10 +837,11 @@ async function connect(state: ChannelState): Promise<void> {
   state.logger.info(`Telegram bot @${state.me?.username} ready`);
 }
 
-/** Connects, then polls until the channel stops. */
+/** Connects, queues the parked updates, then polls until the channel stops. */
 async function pollLoop(state: ChannelState): Promise<void> {
   try {
     await connect(state);
+    await loadParked(state);
     while (!state.stopping) await pollOnce(state);
   } catch (err) {
     if (!(err instanceof Stopped)) throw err;
@@ -864,6 +889,7 @@ async function removeWebhookAfterConflict(state: ChannelState, err: unknown): Pr
 
 /** One poll: fetch (retried with backoff), dispatch each update, then wait a little if some chat is busy. */
 async function pollOnce(state: ChannelState): Promise<void> {
+  parkStalled(state);
   const { updates, offset } = await retryUntilStopped(
     state,
     () => fetchUpdates(state),
@@ -888,11 +914,93 @@ async function pollOnce(state: ChannelState): Promise<void> {
 
 // ---- step: classify ----
 
+// ---- step: park (telegram-parking.ts) ----
+
+/**
+ * Parks, in the background, the pending updates that held the offset back too long (parkingCandidates); once the
+ * secretary stored them the offset moves past them (the poll is woken). Never waits.
+ */
+function parkStalled(state: ChannelState): void {
+  const ids = parkingCandidates(
+    state.offsets.pendingEntries(),
+    state.offsets.highestSeen(),
+    Date.now(),
+    state.parking.excluded,
+  );
+  const updates = ids.flatMap((id) => state.pendingUpdates.get(id) ?? []);
+  state.parking.parkInBackground(
+    updates,
+    (id) => state.pendingUpdates.has(id),
+    (parked) => {
+      let moved = false;
+      for (const id of parked) moved = state.offsets.park(id) || moved;
+      if (!moved) return;
+      state.logger.info(`parked ${parked.length} Telegram updates that held the offset back`, {
+        telegram: { update_ids: parked.slice(0, 10), offset: state.offsets.offset() },
+      });
+      state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
+      state.wakePoll?.();
+    },
+  );
+}
+
+/**
+ * Queues the parked updates an earlier process (or replica) left, before the first poll, lowest update_id first,
+ * so each keeps its place before what its chat sends next; retried while the secretary cannot answer. An update
+ * already handled is found by its job's handled-record look-up and only has its row removed.
+ */
+async function loadParked(state: ChannelState): Promise<void> {
+  const updates = await retryUntilStopped(state, () => untilStopped(state, state.parking.load()), {
+    delayMs: recordRetryDelayMs,
+    // A secretary older than parking (a rolling upgrade) has no parked updates to give.
+    shouldRetry: (err) => !(isAppError(err) && err.code === 'upstream_rejected' && err.status === 404),
+    onRetry: (err) =>
+      state.logger.warn('loading parked Telegram updates failed; retrying before polling', {
+        error: { message: (err as Error).message },
+      }),
+  }).catch((err: unknown) => {
+    if (err instanceof Stopped) throw err;
+    state.logger.warn('the secretary has no parked Telegram updates route (404); polling without parking', {
+      error: { message: whyOf(err) },
+    });
+    return [];
+  });
+  if (updates.length)
+    state.logger.info(`queueing ${updates.length} parked Telegram updates`, {
+      telegram: { update_ids: updates.slice(0, 10).map((u) => u.update_id) },
+    });
+  for (const update of updates) {
+    state.loadedParked.add(update.update_id);
+    route(state, update);
+  }
+}
+
+/**
+ * A poll returned an update that is parked and queued already (loaded at start: the offset had not moved past it
+ * yet): not queued again; the offset moves past it, its park being durable.
+ */
+function confirmParkedRepeat(state: ChannelState, updateId: number): void {
+  state.loadedParked.delete(updateId);
+  if (state.offsets.add(updateId)) state.offsets.park(updateId);
+  state.wakePoll?.();
+}
+
 /** Takes one polled update: queues it in its chat, or confirms it at once. False for a repeat. */
 function dispatch(state: ChannelState, update: Update): boolean {
+  if (state.loadedParked.has(update.update_id)) {
+    confirmParkedRepeat(state, update.update_id);
+    return false;
+  }
   if (!state.offsets.add(update.update_id)) return false;
+  state.pendingUpdates.set(update.update_id, update);
   state.metrics.received('tg');
   auditInbound(state, update, 'received');
+  route(state, update);
+  return true;
+}
+
+/** Classifies a taken update in its chat and queues it (or holds it aside), or confirms it at once when ignored. */
+function route(state: ChannelState, update: Update): void {
   noteMigration(state, update);
   const { classified, continuation } = classifyInChat(state, update);
   if (classified.kind === 'ignore') {
@@ -900,16 +1008,15 @@ function dispatch(state: ChannelState, update: Update): boolean {
     const reason = classified.reason === 'bot_sender' ? 'automatic' : 'not-addressed';
     auditInbound(state, update, 'skipped', reason, classified.reason);
     confirm(state, [update]);
-    return true;
+    return;
   }
   const item: Queued = { update, classified, arrivedAt: Date.now(), ...(continuation ? { continuation } : {}) };
   if (continuation === 'tentative' && isMessage(item) && !hasAddressedAlbumPart(state, item)) {
     hold(state, item);
-    return true;
+    return;
   }
   // A message addressed to the bot takes its sender's held parts along (the mention at the end of a paste).
   enqueue(state, ...(continuation ? [] : takeHeld(state, item)), item);
-  return true;
 }
 
 /**
@@ -2223,10 +2330,18 @@ function keepsBotWords(state: ChannelState, message: Message, replied: Message):
   return Math.min(BOT_WORDS_MAX_CHARS, Math.floor(state.settings.maxRequestChars / 4));
 }
 
-/** Marks updates handled and moves the offset over the handled prefix (waking the poll when it moved). */
+/**
+ * Marks updates handled and moves the offset over the handled prefix (waking the poll when it moved); the rows of
+ * those that were parked are removed (their handled record, when they need one, is written already). A parked
+ * update loaded at start and never polled leaves the offset alone (`loadedParked`).
+ */
 function confirm(state: ChannelState, updates: Update[]): void {
   const before = state.offsets.offset();
-  for (const u of updates) state.offsets.done(u.update_id);
+  for (const u of updates) {
+    state.pendingUpdates.delete(u.update_id);
+    if (!state.loadedParked.delete(u.update_id)) state.offsets.done(u.update_id);
+  }
+  state.parking.release(updates.map((u) => u.update_id));
   state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
   if (state.offsets.offset() > before) state.wakePoll?.();
 }

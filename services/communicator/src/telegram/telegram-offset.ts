@@ -22,6 +22,16 @@ export function createOffsetTracker() {
     return lowest === Infinity ? Math.max(floor, highest + 1) : lowest;
   };
 
+  const done = (updateId: number): number => {
+    pending.delete(updateId);
+    handled.add(updateId);
+    if (updateId > highest) highest = updateId;
+    const next = offset();
+    for (const id of handled) if (id < next) handled.delete(id);
+    floor = Math.max(floor, next);
+    return next;
+  };
+
   return {
     /** Registers an update from a poll; false when it is already pending or handled (a repeat). */
     add(updateId: number, now = Date.now()): boolean {
@@ -47,15 +57,21 @@ export function createOffsetTracker() {
       return true;
     },
     /** Marks an update handled (answered, skipped or given up); returns the offset now confirmable. */
-    done(updateId: number): number {
-      pending.delete(updateId);
-      handled.add(updateId);
-      if (updateId > highest) highest = updateId;
-      const next = offset();
-      for (const id of handled) if (id < next) handled.delete(id);
-      floor = Math.max(floor, next);
-      return next;
+    done,
+    /**
+     * Lets the offset move past a pending update that is stored elsewhere (parked in the secretary,
+     * telegram-parking.ts) but not handled yet: from here on it counts as handled for the offset, and a repeat from
+     * a poll is not taken again. Call only once the park is durable. False (nothing changed) when it is not pending.
+     */
+    park(updateId: number): boolean {
+      if (!pending.has(updateId)) return false;
+      done(updateId);
+      return true;
     },
+    /** The pending updates with when each was first seen (ms), in no particular order. */
+    pendingEntries: (): Array<[updateId: number, seenAt: number]> => [...pending.entries()],
+    /** The highest update_id seen so far (-1 before any). */
+    highestSeen: () => highest,
     /** The offset to send with the next getUpdates: it confirms every update below it. */
     offset,
     pendingCount: () => pending.size,

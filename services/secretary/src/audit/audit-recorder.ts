@@ -6,8 +6,10 @@ import type { Channel } from '@workemon/contracts';
 import { getRequestId, isAppError, principalOf, sleep, type Logger } from '@workemon/service-kit';
 import type { DecisionRecordedHook } from '../decision.js';
 import {
+  AUDIT_EVENT_PROVIDERS,
   auditRowOf,
   type AuditChannel,
+  type AuditEventProvider,
   type AuditEventInput,
   type AuditRepository,
   type AuditRetention,
@@ -120,6 +122,17 @@ function recordsInbound(res: Response, fields: Record<string, unknown>): boolean
   const principal = principalOf(res);
   const fromCommunicator = principal?.keyClass === 'service' && !principal.anonymous;
   return !(fromCommunicator && (fields['channel'] === 'email' || fields['channel'] === 'tg'));
+}
+
+/**
+ * The intake of a mail the communicator passed on (`intake` on /analyze-request: `imap`, `mailgun`, `sendgrid`,
+ * `ses`), for the audit rows' `event_provider`; undefined for the REST intake (`direct`: no caller there vouches for
+ * how a mail arrived), for other channels, and when the communicator did not say (an older one).
+ */
+function eventProviderOf(fields: Record<string, unknown>, direct: boolean): AuditEventProvider | undefined {
+  const intake = fields['intake'];
+  if (direct || fields['channel'] !== 'email') return undefined;
+  return AUDIT_EVENT_PROVIDERS.find((p) => p === intake);
 }
 
 function callerDetail(res: Response): string {
@@ -250,6 +263,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
     const { decision, context } = recorded;
     const fields = audit ? fieldsOf(audit.req, audit.res) : {};
     const direct = audit ? recordsInbound(audit.res, fields) : context.channel === 'direct';
+    const eventProvider = eventProviderOf(fields, direct);
     const base = {
       channel: direct ? ('direct' as const) : auditChannelOf(context.channel),
       direction: 'inbound' as const,
@@ -259,6 +273,7 @@ export function createAuditRecorder(deps: { repository: AuditRepository; retenti
       sender: context.sender,
       subject: context.subject?.slice(0, 300),
       dry_run: audit ? isDryRun(audit.res) : false,
+      ...(eventProvider ? { event_provider: eventProvider } : {}),
     };
     const events: AuditEventInput[] = [];
     if (direct && audit) {

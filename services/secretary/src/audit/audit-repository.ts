@@ -12,6 +12,19 @@ export const AUDIT_CHANNELS = [
   'ses',
 ] as const satisfies readonly ContractAuditEventInput['channel'][];
 export type AuditChannel = ContractAuditEventInput['channel'];
+
+/**
+ * The intakes of mail (`event_provider`, ECS `event.provider`; AuditEventProvider in secretary.yaml): the IMAP
+ * mailbox or a provider's inbound webhook. The channel stays `email` on the secretary's own rows of a mail; this
+ * tells the intakes apart (docs/audit.md, "Intake").
+ */
+export const AUDIT_EVENT_PROVIDERS = ['imap', 'mailgun', 'sendgrid', 'ses'] as const satisfies readonly NonNullable<
+  ContractAuditEventInput['event_provider']
+>[];
+export type AuditEventProvider = (typeof AUDIT_EVENT_PROVIDERS)[number];
+
+/** The webhook channels, whose rows are that provider's when the writer named none. */
+const WEBHOOK_PROVIDERS: ReadonlySet<string> = new Set<AuditEventProvider>(['mailgun', 'sendgrid', 'ses']);
 export type AuditDirection = ContractAuditEventInput['direction'];
 export type AuditOutcome = ContractAuditEventInput['outcome'];
 
@@ -69,6 +82,7 @@ const COLUMNS = [
   'dry_run',
   'occurred_at',
   'recorded_at',
+  'event_provider',
 ];
 // Columns are `text`; these caps keep one oversized value (an upstream's long error) from failing a write
 // that is made on the secretary's own behalf. POST /audit-events refuses longer values instead (its schema).
@@ -88,7 +102,8 @@ const clip = (v: string, max: number) => (v.length <= max ? v : `${v.slice(0, ma
 
 /**
  * An event as an `audit_events` row: text cleaned of control characters and clipped to the column caps,
- * `occurred_at` null when the writer gave none (the statement then uses the database clock).
+ * `occurred_at` null when the writer gave none (the statement then uses the database clock), `event_provider` the
+ * writer's, else the webhook a webhook channel names (migration 370 filled in the older rows the same way).
  */
 export function auditRowOf(e: AuditEventInput): Record<string, unknown> {
   const row: Record<string, unknown> = {
@@ -98,6 +113,7 @@ export function auditRowOf(e: AuditEventInput): Record<string, unknown> {
     outcome: e.outcome,
     dry_run: e.dry_run ?? false,
     occurred_at: e.occurred_at ?? null,
+    event_provider: e.event_provider ?? (WEBHOOK_PROVIDERS.has(e.channel) ? e.channel : null),
   };
   for (const key of ['reason', 'message_id', 'request_id', 'sender', 'recipient', 'subject', 'detail'] as const) {
     const value = e[key];
@@ -154,6 +170,8 @@ const EMPTY_COUNTS = (): AuditChannelCounts => ({
   skipped_by_reason: {},
   decided: 0,
   replied: 0,
+  requester_replies: 0,
+  action_notices: 0,
   delivered: 0,
   failed: 0,
   failed_by_reason: {},
@@ -183,7 +201,15 @@ export function createAuditRepository(knex: Knex) {
         ...COLUMNS,
         knex.raw(`to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS cursor_time`),
       );
-      for (const key of ['channel', 'reason', 'outcome', 'direction', 'message_id', 'request_id'] as const) {
+      for (const key of [
+        'channel',
+        'reason',
+        'outcome',
+        'direction',
+        'message_id',
+        'request_id',
+        'event_provider',
+      ] as const) {
         if (filter[key] !== undefined) q.where(key, filter[key]);
       }
       if (filter.sender !== undefined) q.whereRaw('lower(sender) = lower(?)', [filter.sender]);
@@ -211,8 +237,9 @@ export function createAuditRepository(knex: Knex) {
     /**
      * Per channel (and with `period` per UTC day / ISO week / month): inbound messages (rows received or skipped,
      * one per message: by message_id (within its caller's namespace on the REST intake), else request_id, else the
-     * event), skipped by reason, decisions, replies
-     * delivered (outbound events whose id ends in `:reply`), deliveries and failures by reason. Dry runs excluded.
+     * event), skipped by reason, decisions, replies delivered (outbound events whose id ends in `:reply`: `replied`,
+     * split into `requester_replies`, the answers on the request's channel, and `action_notices`, the secretary's
+     * `action:<id>:reply` outcome notices), deliveries and failures by reason. Dry runs excluded.
      */
     async stats(options: AuditStatsOptions = {}): Promise<AuditStats> {
       const window = [options.from ?? null, options.to ?? null];
@@ -237,7 +264,7 @@ export function createAuditRepository(knex: Knex) {
         UNION ALL
         SELECT start, channel, 'decided', NULL, count(*) FROM w WHERE outcome = 'decided' GROUP BY start, channel
         UNION ALL
-        SELECT start, channel, CASE WHEN event_id LIKE '%:reply' THEN 'replied' ELSE 'delivered' END, NULL, count(*)
+        SELECT start, channel, ${DELIVERY_KIND}, NULL, count(*)
           FROM w WHERE outcome = 'delivered' AND direction = 'outbound' GROUP BY 1, 2, 3
         UNION ALL
         SELECT start, channel, 'failed', coalesce(reason, 'unspecified'), count(*)
@@ -288,15 +315,24 @@ export function createAuditRepository(knex: Knex) {
 
 export type AuditRepository = ReturnType<typeof createAuditRepository>;
 
-type CountField = 'inbound' | 'skipped' | 'decided' | 'replied' | 'delivered' | 'failed';
+type CountField =
+  'inbound' | 'skipped' | 'decided' | 'replied' | 'requester_replies' | 'action_notices' | 'delivered' | 'failed';
+
+// The kind of a delivered outbound row in the stats query. Every `…:reply` is a reply (`replied`, as the contract
+// has always counted it); the action worker's outcome notices (`action:<id>:reply`, action-audit.ts) are told apart
+// from the answers to requests (the communicator's `<channel>:<message id>:reply`), so an action does not count as
+// a second answer to its request. An operator's re-run (`action:<id>-retry<n>:reply`) is a notice too.
+const DELIVERY_KIND = `CASE WHEN event_id LIKE 'action:%:reply' THEN 'action_notice'
+  WHEN event_id LIKE '%:reply' THEN 'requester_reply' ELSE 'delivered' END`;
 
 /** Which counts a kind of row of the stats query adds to, and where its reason is tallied. */
 const KIND_COUNTS: Record<string, { fields: CountField[]; byReason?: 'skipped_by_reason' | 'failed_by_reason' }> = {
   inbound: { fields: ['inbound'] },
   skipped: { fields: ['skipped'], byReason: 'skipped_by_reason' },
   decided: { fields: ['decided'] },
-  // A reply is a delivery too.
-  replied: { fields: ['replied', 'delivered'] },
+  // A reply is a delivery too; both kinds of reply count in `replied`.
+  requester_reply: { fields: ['replied', 'requester_replies', 'delivered'] },
+  action_notice: { fields: ['replied', 'action_notices', 'delivered'] },
   delivered: { fields: ['delivered'] },
   failed: { fields: ['failed'], byReason: 'failed_by_reason' },
 };
