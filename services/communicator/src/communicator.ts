@@ -26,7 +26,7 @@ import {
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
 import { createMailDryRun, type MailDryRun } from './email/mail-dry-run.js';
-import { withIntakeField, withMailIntake } from './email/mail-intake.js';
+import { withIntakeField } from './email/mail-intake.js';
 import { createMailPipeline, type MailPipeline } from './email/mail-pipeline.js';
 import { createSmtpMailer, type SmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
@@ -225,26 +225,23 @@ function createMailIntake(config: Config, shared: Shared): MailIntake {
   if (!replySmtp || !mailer) return { emailConfig, sendMailer, webhooks };
   const companyDomains = companyDomainsOf(config);
   const ownAddresses = [config.imapUser, replySmtp.smtp.user, replySmtp.from].filter((a): a is string => !!a);
-  // Each pass runs in its mail's intake (IMAP or a webhook), which the secretary is told (`intake`) for its audit
-  // rows of the mail (docs/audit.md, "Intake").
-  const pipeline = withMailIntake(
-    createMailPipeline({
-      settings: {
-        companyDomains,
-        maxRequestChars: config.maxRequestChars,
-        trustedAuthservIds: config.trustedAuthservId,
-        webhookTrustedAuthservIds: {
-          mailgun: config.mailgunTrustedAuthservId,
-          sendgrid: config.sendgridTrustedAuthservId,
-          ses: config.sesTrustedAuthservId,
-        },
+  const pipeline = createMailPipeline({
+    settings: {
+      companyDomains,
+      maxRequestChars: config.maxRequestChars,
+      trustedAuthservIds: config.trustedAuthservId,
+      webhookTrustedAuthservIds: {
+        mailgun: config.mailgunTrustedAuthservId,
+        sendgrid: config.sendgridTrustedAuthservId,
+        ses: config.sesTrustedAuthservId,
       },
-      ownAddresses,
-      mailer,
-      ...shared,
-      secretary: withIntakeField(shared.secretary, shared.logger),
-    }),
-  );
+    },
+    ownAddresses,
+    mailer,
+    ...shared,
+    // The secretary is told each mail's intake (`intake`) for its audit rows (docs/audit.md, "Intake").
+    secretary: withIntakeField(shared.secretary, shared.logger),
+  });
   const dryRun = createMailDryRun({
     pipeline,
     ownAddress: replySmtp.from,

@@ -196,6 +196,8 @@ describe('s36: a UIDVALIDITY change after a mail was answered', () => {
       'one reply (a second one would carry the same Message-ID)',
     ).toHaveLength(1);
     expect(w.secretary.calls).toHaveLength(1);
+    // The mailbox's mail is passed on as the IMAP intake (the secretary's audit rows: event_provider).
+    expect(w.secretary.calls[0]!.intake).toBe('imap');
   }, 60_000);
 
   it('the \\Answered write is pending when the UIDVALIDITY changes (dropped): no second reply, \\Answered re-applied', async () => {

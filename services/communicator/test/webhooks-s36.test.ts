@@ -11,8 +11,7 @@ import { smtpSinkEnv, startSmtpSink, type SmtpSink } from '@workemon/testkit/smt
 import { mailgunPayload, sendgridRawPayload, type WebhookBody } from '@workemon/testkit/webhook-payloads';
 import type { AnalysisResponse, AnalyzeRequest } from '@workemon/contracts';
 import { createLogger } from '@workemon/service-kit';
-import { withIntakeField, withMailIntake } from '../src/email/mail-intake.js';
-import type { MailPipeline } from '../src/email/mail-pipeline.js';
+import { withIntakeField } from '../src/email/mail-intake.js';
 import type { SecretaryClient } from '../src/secretary-client.js';
 import { startFakeSecretary, type FakeSecretary } from './fake-secretary.js';
 import { buildEmail, openapi, startCommunicator, type Running } from './harness.js';
@@ -97,7 +96,16 @@ describe('the intake of a mail reaches the secretary (gap 2)', () => {
     ]);
   });
 
-  it('IMAP passes are named `imap`; a dry run and a Telegram request name no intake', async () => {
+  it('an admin dry run names no intake (it came by neither); a request without one passes through untouched', async () => {
+    const s = await setup();
+    const res = await request(s.communicator.http.url)
+      .post('/test')
+      .set(bearer('admin'))
+      .send({ from: 'ivan@client.test', subject: 'Доступ', text: 'Нужен доступ к VPN для новой сотрудницы' });
+    expect(res.status).toBe(200);
+    expect(s.secretary.dryRunCalls).toHaveLength(1);
+    expect(s.secretary.dryRunCalls[0]).not.toHaveProperty('intake');
+    // The wrapper never adds a field: a Telegram request (no intake) reaches the client as it was.
     const seen: AnalyzeRequest[] = [];
     const secretary = {
       analyze: async (r: AnalyzeRequest) => {
@@ -106,28 +114,9 @@ describe('the intake of a mail reaches the secretary (gap 2)', () => {
       },
     } as unknown as SecretaryClient;
     const client = withIntakeField(secretary, createLogger({ service: 'test', level: 'error' }));
-    const pipeline = withMailIntake({
-      processMail: async () => {
-        await client.analyze({ channel: 'email', username: 'a@client.test', request: 'x' });
-        await client.analyze({ channel: 'tg', username: 'a', request: 'x' });
-        return { kind: 'deferred' } as never;
-      },
-    } satisfies MailPipeline);
-    const hooks = { isAnswered: async () => false, confirm: async () => undefined };
-    await pipeline.processMail({ source: 'email', raw: Buffer.from(''), fallbackKey: 'k' }, hooks as never);
-    await pipeline.processMail({ source: 'ses', raw: Buffer.from(''), fallbackKey: 'k' }, hooks as never);
-    await pipeline.processMail(
-      { source: 'email', raw: Buffer.from(''), fallbackKey: 'k', dryRun: true },
-      hooks as never,
-    );
-    expect(seen.map((r) => [r.channel, r.intake ?? null])).toEqual([
-      ['email', 'imap'],
-      ['tg', null],
-      ['email', 'ses'],
-      ['tg', null],
-      ['email', null],
-      ['tg', null],
-    ]);
+    const tg: AnalyzeRequest = { channel: 'tg', username: 'a', request: 'x' };
+    await client.analyze(tg);
+    expect(seen).toEqual([tg]);
   });
 });
 

@@ -23,6 +23,7 @@ import {
   type InboundMail,
   type SkipReason,
 } from './mail-parsing.js';
+import { intakeOfSource } from './mail-intake.js';
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
 import { authenticateMail, type ProviderDmarcPass, type SenderAuthentication } from './sender-authentication.js';
 import type { SmtpMailer } from './smtp-mailer.js';
@@ -463,7 +464,9 @@ export function analyzeRequestOf(pass: ParsedMailPass, requestText: string): Ana
     ...(mail.threadRoot ? { thread_key: mail.threadRoot.slice(0, 998) } : {}),
     ...(mail.subject ? { subject: mail.subject.slice(0, 998) } : {}),
   };
-  if (!pass.dryRun) return request;
+  // The intake (IMAP or a webhook's provider) for the audit rows of the mail (docs/audit.md, "Intake"); a dry run
+  // came by neither.
+  if (!pass.dryRun) return { ...request, intake: intakeOfSource(input.source) };
   return { ...request, dry_run: true, ...(clientView ? { dry_run_view: 'client' as const } : {}) };
 }
 
