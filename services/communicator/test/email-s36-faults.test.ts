@@ -27,7 +27,7 @@ import { buildEmail, waitUntil } from './harness.js';
 import { startMailBehindProxy } from './mail-behind-proxy.js';
 import { communicatorProcesses, sigkill } from './process-harness.js';
 
-const USERS = Array.from({ length: 6 }, (_, i) => ({ user: `s36f${i}@example.test`, password: `pw-s36f-${i}` }));
+const USERS = Array.from({ length: 8 }, (_, i) => ({ user: `s36f${i}@example.test`, password: `pw-s36f-${i}` }));
 let dovecot: DovecotServer;
 let nextUser = 0;
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
@@ -209,6 +209,55 @@ describe('s36: a UIDVALIDITY change after a mail was answered', () => {
     expect(m.flags).toEqual(expect.arrayContaining(['\\Seen', '\\Answered', '$WorkemonReplied']));
     expect(w.sink.mails).toHaveLength(1);
     expect(w.secretary.calls).toHaveLength(1);
+  }, 60_000);
+});
+
+describe('s36 review: the durable record decides, for this sender', () => {
+  it('a restore while the record cannot be read (500): the mail waits unseen, then gets its flags back, never a second reply', async () => {
+    const w = await world(false);
+    await dovecot.append(buildEmail({ messageId: '<s36-lookup-down@client.test>' }), { user: w.user });
+    await w.sink.waitForMails(1, 20_000);
+    await answeredAgain(w.user, '<s36-lookup-down@client.test>');
+    w.secretary.lookupFailure = 500;
+    await changeUidValidity(w.user, { forgetFlags: true });
+    const calls = w.secretary.deliveryCalls;
+    await waitUntil(() => w.secretary.deliveryCalls >= calls + 2 || undefined, 'two failed look-ups', 30_000);
+    // The analysis works, but the mail is not asked about nor answered while its record cannot be read.
+    expect((await dovecot.messages({ user: w.user }))[0]!.flags).not.toContain('\\Seen');
+    expect(w.sink.mails).toHaveLength(1);
+    expect(w.secretary.calls).toHaveLength(1);
+
+    w.secretary.lookupFailure = undefined;
+    const m = await answeredAgain(w.user, '<s36-lookup-down@client.test>');
+    await settleALittle();
+    expect(m.flags).toEqual(expect.arrayContaining(['\\Seen', '\\Answered', '$WorkemonReplied']));
+    expect(w.sink.mails).toHaveLength(1);
+    expect(w.secretary.calls).toHaveLength(1);
+  }, 90_000);
+
+  it('another sender reusing an answered Message-ID (its answered copy gone) is answered, not silenced as a duplicate', async () => {
+    const w = await world(false);
+    const id = '<s36-reused@client.test>';
+    await dovecot.append(buildEmail({ messageId: id, from: 'Alice <alice@client.test>', body: 'Нужен VPN.\r\n' }), {
+      user: w.user,
+    });
+    await w.sink.waitForMails(1, 20_000);
+    await answeredAgain(w.user, id);
+    // Someone archives the answered mail; a stranger sends another mail under the same Message-ID.
+    const client = await dovecot.connect(w.user);
+    try {
+      await client.mailboxOpen('INBOX');
+      await client.messageDelete('1:*');
+    } finally {
+      await client.logout();
+    }
+    await dovecot.append(
+      buildEmail({ messageId: id, from: 'Bob <bob@other.test>', subject: 'Принтер', body: 'Принтер не печатает.\r\n' }),
+      { user: w.user },
+    );
+    const [, second] = await w.sink.waitForMails(2, 20_000);
+    expect(w.secretary.calls.map((c) => c.username)).toEqual(['alice@client.test', 'bob@other.test']);
+    expect(second!.envelope.to).toEqual(['bob@other.test']);
   }, 60_000);
 });
 

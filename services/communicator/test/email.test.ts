@@ -357,8 +357,10 @@ describe('email channel', () => {
     const s = await setup();
     s.secretary.down();
     const uid = await append(s, buildEmail({ messageId: '<outage@client.test>' }));
-    // The budget check (POST /rate-limits/consume) is the first call to the secretary: nothing gets further.
-    await waitUntil(() => s.secretary.consumeCalls.length >= 2, 'two failed attempts');
+    // The durable record's look-up (POST /deliveries/lookup) is the first call to the secretary: nothing gets further
+    // (no budget drawn, no decision asked).
+    await waitUntil(() => s.secretary.deliveryCalls >= 2, 'two failed attempts');
+    expect(s.secretary.consumeCalls).toHaveLength(0);
     expect(s.secretary.calls).toHaveLength(0);
     expect(await flagsOf(s, uid)).not.toContain('\\Seen');
     // The waiting mail shows in the backlog gauge.

@@ -79,6 +79,11 @@ export type FakeSecretary = Listening & {
   rateLimitsFailure?: number;
   /** POST /deliveries (recording) answers 503 while lookups keep working. */
   recordsDown: boolean;
+  /**
+   * Status POST /deliveries/lookup answers (the secretary's error body) while everything else works: 500 for a
+   * failing route, 404 for a secretary older than it; undefined: normal.
+   */
+  lookupFailure?: number;
 } & ParkedUpdatesFake;
 
 /**
@@ -304,6 +309,12 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   app.post('/deliveries/lookup', openapi.validate('lookupDeliveries'), (req, res) => {
     state.deliveryCalls += 1;
     if (deliveriesDown) return void unavailable(res);
+    if (extra.lookupFailure) {
+      const status = extra.lookupFailure;
+      return void res
+        .status(status)
+        .json({ error: status === 404 ? 'Not Found' : 'Error', message: 'lookup', statusCode: status });
+    }
     const keys = (req.body as { keys: string[] }).keys;
     res.json({
       handled: keys
@@ -402,6 +413,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     rateLimitsDownFor: undefined as ((keys: string[]) => boolean) | undefined,
     rateLimitsFailure: undefined as number | undefined,
     recordsDown: false,
+    lookupFailure: undefined as number | undefined,
   };
   const serviceOnly: express.RequestHandler = (req, res, next) => {
     if (req.get('authorization') === `Bearer ${TEST_KEYS.service}`) return next();
@@ -517,6 +529,7 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
     'rateLimitsDownFor',
     'rateLimitsFailure',
     'recordsDown',
+    'lookupFailure',
   ] as const) {
     Object.defineProperty(result, name, {
       get: () => extra[name],

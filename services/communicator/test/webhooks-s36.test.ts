@@ -120,6 +120,24 @@ describe('the intake of a mail reaches the secretary (gap 2)', () => {
   });
 });
 
+describe('the dry run and the intakes share the durable keys (s36 review)', () => {
+  it('an admin dry run of a mail answered through a webhook under a 230-character Message-ID reports duplicate', async () => {
+    const s = await setup();
+    const mime = buildEmail({ messageId: `<${'a'.repeat(230)}@client.test>` });
+    expect((await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }))).status).toBe(200);
+    await s.sink.waitForMails(1);
+    // The key is the SHA-256 of the sender and Message-ID: over the secretary's 200 characters otherwise.
+    expect([...s.secretary.handled.keys()].filter((k) => /^mail:sha256:[0-9a-f]{64}$/.test(k))).toHaveLength(1);
+    const res = await request(s.communicator.http.url)
+      .post('/test')
+      .set(bearer('admin'))
+      .set('Content-Type', 'message/rfc822')
+      .send(mime);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ outcome: 'skipped', reason: 'duplicate' });
+  });
+});
+
 describe('POST /test reports "would be rate limited" without drawing from the budget (gap 4)', () => {
   const fill = (s: Setup, key: string, n: number) =>
     s.secretary.budgets.set(

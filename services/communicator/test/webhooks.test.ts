@@ -131,7 +131,7 @@ describe('POST /webhook/mailgun', () => {
       thread_key: '<root@client.test>',
     });
     expect(s.secretary.calls[0]!.request).toContain('Принтер на 3 этаже не печатает.');
-    expect(s.secretary.handled.get('mail:<mg-raw-1@client.test>')?.outcome).toBe('sent');
+    expect(s.secretary.handled.get('mail:ivan@client.test/<mg-raw-1@client.test>')?.outcome).toBe('sent');
     expect(s.secretary.handled.get(`mailgun-token:${payload.token}`)?.outcome).toBe('sent');
   });
 
@@ -468,7 +468,7 @@ describe('POST /webhook/sendgrid', () => {
     const [reply] = await s.sink.waitForMails(1);
     expect(reply!.header('in-reply-to')).toBe('<sg-raw-1@client.test>');
     expect(reply!.header('references')).toBe('<prev@client.test> <sg-raw-1@client.test>');
-    expect(s.secretary.handled.get('mail:<sg-raw-1@client.test>')?.outcome).toBe('sent');
+    expect(s.secretary.handled.get('mail:ivan@client.test/<sg-raw-1@client.test>')?.outcome).toBe('sent');
   });
 
   it('answers parsed fields (text in windows-1251 per charsets, an attachment) authenticated by basic auth', async () => {

@@ -25,10 +25,20 @@ import type { AuditReporter } from '../audit-reporter.js';
 import { createMailAudit, headerMessageId, smtpFailureReason, type MailRef } from './mail-audit.js';
 import type { SmtpMailer } from './smtp-mailer.js';
 import type { HandledOutcome } from '../secretary-client.js';
-import { contentKeyOf, createHandledRecord, mailDeliveryKey, type HandledRecord } from './mail-handled-record.js';
+import {
+  HandledLookupError,
+  contentKeyOf,
+  createHandledRecord,
+  mailDeliveryKey,
+  type HandledRecord,
+} from './mail-handled-record.js';
 
 // The IMAP-independent steps (parse, loop rules, rate limit, decide, deliver) live in mail-pipeline.ts.
 export { classifyMail, replyAddressOf, type MailDecision } from './mail-pipeline.js';
+
+/** The `/deliveries` key of a mail (mailDeliveryKey): its Message-ID with its sender, else its content key. */
+const deliveryKeyOf = (mail: { messageId?: string; from?: string }, contentKey: string): string =>
+  mail.messageId ? mailDeliveryKey(mail.messageId, mail.from) : mailDeliveryKey(contentKey);
 
 /** Finished mails an email channel remembers (UIDVALIDITY:UID keys, a few dozen bytes each). */
 export const SETTLED_KEPT = 10_000;
@@ -348,29 +358,28 @@ export function createEmailChannel(deps: {
    */
   function hooksOf(at: MailAtHand): PipelineHooks {
     const { key, fetched } = at;
-    const handledBefore = async (id: string) => {
+    const handledBefore = async (key: string) => {
       try {
-        at.durable = await handled.lookup([mailDeliveryKey(id)]);
+        at.durable = await handled.lookup([key]);
       } catch (err) {
-        // The secretary cannot answer: the mailbox's flags decide alone, as before the record existed. A secretary
-        // that is down also fails the rate-limit check and the decision that follow, so such mail waits anyway;
-        // one without the route (404) does not stop all mail.
-        logger.warn('the durable record of a mail could not be read; the mailbox flags decide', {
+        // The secretary cannot answer: the mail waits (the pipeline's secretary-failed), since a restored mailbox
+        // has lost the flags that would decide. Only a secretary older than the route (404) leaves it to the flags.
+        if (!(err instanceof HandledLookupError) || !err.routeMissing) throw err;
+        logger.warn('the secretary has no durable record of mail (404); the mailbox flags decide', {
           imap: { uid: fetched.uid },
-          error: { message: (err as Error).message },
         });
         at.durable = undefined;
       }
       return at.durable !== undefined;
     };
     return {
-      isAnswered: async (messageId) => {
-        const recorded = await handledBefore(messageId);
+      isAnswered: async (messageId, sender) => {
+        const recorded = await handledBefore(mailDeliveryKey(messageId, sender));
         // Asked when recorded too: an \Answered copy beside it tells another copy from the mail itself.
         at.copyAnswered = await mailbox.isAnswered(messageId, fetched.uid);
         return recorded || at.copyAnswered;
       },
-      isKeyAnswered: handledBefore,
+      isKeyAnswered: (contentKey) => handledBefore(mailDeliveryKey(contentKey)),
       rateCounted: attempts.get(key)?.rateCounted,
       onRateCounted: () => {
         attempts.set(key, { count: attempts.get(key)?.count ?? 0, nextAt: 0, rateCounted: true });
@@ -379,7 +388,7 @@ export function createEmailChannel(deps: {
       // across a UIDVALIDITY change, a restore of the mailbox, and a crash before the flag write.
       confirm: async (mail) => {
         await Promise.all([
-          handled.record([mailDeliveryKey(mail.messageId ?? at.contentKey)], 'sent'),
+          handled.record([deliveryKeyOf(mail, at.contentKey)], 'sent'),
           markDone(key, fetched.uid, REPLIED_FLAGS),
         ]);
       },
@@ -448,7 +457,7 @@ export function createEmailChannel(deps: {
       case 'no-reply':
         // Deliberately not answered: recorded as the webhooks do, so a UIDVALIDITY change does not reopen it.
         await Promise.all([
-          handled.record([mailDeliveryKey(outcome.mail.messageId ?? contentKey)], 'skipped', outcome.kind),
+          handled.record([deliveryKeyOf(outcome.mail, contentKey)], 'skipped', outcome.kind),
           markDone(key, uid, ['\\Seen']),
         ]);
         return 'skipped';

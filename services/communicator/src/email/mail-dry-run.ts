@@ -10,6 +10,7 @@ import {
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SecretaryClient } from '../secretary-client.js';
 import { MAIL_SKIP_REASONS } from './mail-audit.js';
+import { legacyMailDeliveryKey, mailDeliveryKey } from './mail-handled-record.js';
 import {
   OVER_BUDGET_DETAIL,
   WouldBeRateLimitedError,
@@ -210,7 +211,11 @@ function runDryPass(
     {
       isAnswered: clientView
         ? async () => false
-        : async (messageId) => (await deps.secretary.lookupHandled([`mail:${messageId}`])).size > 0,
+        : async (messageId, sender) => {
+            // The keys the intakes record (mailDeliveryKey), the one from before keys named the sender too.
+            const keys = [mailDeliveryKey(messageId, sender), legacyMailDeliveryKey(messageId)];
+            return (await deps.secretary.lookupHandled(keys)).size > 0;
+          },
       confirm: () => Promise.reject(new Error('a dry run confirms nothing')),
     },
   );

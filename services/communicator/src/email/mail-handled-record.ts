@@ -15,13 +15,28 @@ import type { HandledOutcome, SecretaryClient } from '../secretary-client.js';
 const MAX_KEY_CHARS = 200;
 
 /**
- * The `/deliveries` key of a mail: `mail:<id>` for its Message-ID, or for `contentKeyOf(raw)` when it has none;
- * `mail:sha256:<hex of id>` when that would exceed 200 characters. Equal to webhook-routes.ts's `deliveryKey('mail',
- * id)`, so a mail answered through a webhook is known here too.
+ * The `/deliveries` key of a mail, shared by the IMAP intake, the webhooks and the dry run:
+ * - with a Message-ID, `mail:<sender>/<Message-ID>` (`sender`: the From: address, lower-cased): a Message-ID names a
+ *   mail only together with its author (RFC 5322 §3.6.4 makes it unique per generating host, and anyone can type
+ *   any), so another sender's mail that reuses an answered Message-ID is no duplicate of it — keyed by the
+ *   Message-ID alone, a stranger who had seen one (a Cc, a forward) could silence the genuine mail for the record's
+ *   7 days, flagged as answered;
+ * - without one, `mail:<contentKeyOf(raw)>` (the bytes hold the From: line already; `sender` undefined);
+ * - `mail:sha256:<hex>` of the same text when the key would exceed 200 characters (secretary DeliveryKeys).
  */
-export function mailDeliveryKey(id: string): string {
-  const key = `mail:${id}`;
-  return key.length <= MAX_KEY_CHARS ? key : `mail:sha256:${createHash('sha256').update(id).digest('hex')}`;
+export function mailDeliveryKey(id: string, sender?: string): string {
+  const key = sender === undefined ? `mail:${id}` : `mail:${sender.toLowerCase()}/${id}`;
+  return key.length <= MAX_KEY_CHARS ? key : `mail:sha256:${createHash('sha256').update(key.slice(5)).digest('hex')}`;
+}
+
+/**
+ * The key webhook mail was recorded under before keys named the sender (`mail:<Message-ID>`, kept 7 days): looked
+ * up beside mailDeliveryKey by the webhooks and the dry run, so a provider's retry across the upgrade is still a
+ * duplicate. The IMAP intake never wrote it.
+ */
+export function legacyMailDeliveryKey(messageId: string): string {
+  const key = `mail:${messageId}`;
+  return key.length <= MAX_KEY_CHARS ? key : `mail:sha256:${createHash('sha256').update(messageId).digest('hex')}`;
 }
 
 /**
@@ -37,10 +52,16 @@ export function contentKeyOf(raw: Buffer): string {
 
 /**
  * The secretary could not be asked whether a mail was handled (503, unreachable, timeout, a secretary without the
- * route): `cause` is the secretary client's AppError. The email channel then lets the mailbox's flags decide.
+ * route): `cause` is the secretary client's AppError. The pipeline ends such a pass as `secretary-failed` (the mail
+ * waits, retried like any secretary outage); only a secretary without the route (`routeMissing`: 404) lets the
+ * mailbox's flags decide.
  */
 export class HandledLookupError extends Error {
   readonly code = 'EHANDLEDLOOKUP';
+  /** The secretary answered 404: it is older than `/deliveries/lookup`. */
+  get routeMissing(): boolean {
+    return isAppError(this.cause) && this.cause.details?.['status'] === 404;
+  }
   constructor(cause: unknown) {
     super(`the secretary's /deliveries/lookup failed: ${isAppError(cause) ? cause.code : (cause as Error)?.message}`, {
       cause,

@@ -23,6 +23,7 @@ import {
   type InboundMail,
   type SkipReason,
 } from './mail-parsing.js';
+import { HandledLookupError } from './mail-handled-record.js';
 import { intakeOfSource } from './mail-intake.js';
 import { USER_MESSAGES, buildRequestText, refusalMessage } from './mail-request.js';
 import { authenticateMail, type ProviderDmarcPass, type SenderAuthentication } from './sender-authentication.js';
@@ -153,10 +154,11 @@ export type PipelineInput = {
 /** What the source contributes to one pass: its own "already answered" check, rate-limit memory, confirmation. */
 export type PipelineHooks = {
   /**
-   * Whether this Message-ID was answered before (IMAP: the `mail:` delivery record, else an \Answered copy;
-   * webhooks: the `mail:` delivery record).
+   * Whether this Message-ID of this sender (the From: address; mailDeliveryKey) was answered before (IMAP: the
+   * `mail:` delivery record, else an \Answered copy; webhooks: the `mail:` delivery record). May reject with
+   * HandledLookupError when the record cannot be read: the pass then ends as `secretary-failed`.
    */
-  isAnswered: (messageId: string) => Promise<boolean>;
+  isAnswered: (messageId: string, sender: string | undefined) => Promise<boolean>;
   /**
    * For mail without a Message-ID: whether the mail, named by `PipelineInput.fallbackKey`, was answered before (IMAP:
    * its `mail:sha256:…` delivery record). Absent: such mail is not looked up (webhooks look it up before the pass).
@@ -296,13 +298,21 @@ export function loopRuleStep(pass: ParsedMailPass, decision: Extract<MailDecisio
 
 /**
  * Classify step, idempotency: a Message-ID answered before (the source's `isAnswered`), or a mail without one whose
- * fallback key was (`isKeyAnswered`), ends the pass as `duplicate`. Runs before anything is sent or asked.
+ * fallback key was (`isKeyAnswered`), ends the pass as `duplicate`; a record that cannot be read (HandledLookupError)
+ * as `secretary-failed`. Runs before anything is sent or asked.
  */
 export async function idempotencyStep(pass: ParsedMailPass): Promise<MailOutcome | undefined> {
   const { deps, mail, hooks } = pass;
-  const answered = mail.messageId
-    ? await hooks.isAnswered(mail.messageId)
-    : ((await hooks.isKeyAnswered?.(pass.input.fallbackKey)) ?? false);
+  let answered: boolean;
+  try {
+    answered = mail.messageId
+      ? await hooks.isAnswered(mail.messageId, mail.from)
+      : ((await hooks.isKeyAnswered?.(pass.input.fallbackKey)) ?? false);
+  } catch (err) {
+    // The record could not be read: the mail waits (a restored mailbox has lost the flags that would decide).
+    if (err instanceof HandledLookupError) return { kind: 'secretary-failed', mail, error: err.cause };
+    throw err;
+  }
   if (!answered) return undefined;
   const what = mail.messageId ? 'this Message-ID' : 'this mail';
   if (!pass.dryRun) deps.metrics.skipped(pass.channel, 'duplicate');

@@ -4,6 +4,7 @@ import { AppError, errors, isAppError, type Logger } from '@workemon/service-kit
 import type { WebhookResult } from '@workemon/contracts';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import type { WebhookSettings } from '../config.js';
+import { legacyMailDeliveryKey, mailDeliveryKey } from '../email/mail-handled-record.js';
 import type { MailOutcome, MailPipeline, MailSource, PipelineHooks } from '../email/mail-pipeline.js';
 import type { SecretaryClient } from '../secretary-client.js';
 import type { ProviderDmarcPass } from '../email/sender-authentication.js';
@@ -229,10 +230,13 @@ function pipelineHooks(webhooks: Webhooks, keys: MailKeys): PipelineHooks {
   const { secretary, rateCounted } = webhooks;
   const budgetKey = () => keys.mailKey ?? keys.contentKey;
   return {
-    isAnswered: async (messageId) => {
-      const mailKey = deliveryKey('mail', messageId);
+    isAnswered: async (messageId, sender) => {
+      // This sender's Message-ID (mailDeliveryKey), or one recorded before keys named the sender.
+      const mailKey = mailDeliveryKey(messageId, sender);
       keys.mailKey = mailKey;
-      return (await secretary.lookupHandled([mailKey])).has(mailKey);
+      const lookedUp = [mailKey, legacyMailDeliveryKey(messageId)];
+      const handled = await secretary.lookupHandled(lookedUp);
+      return lookedUp.some((key) => handled.has(key));
     },
     get rateCounted() {
       return rateCounted.has(budgetKey());
