@@ -1116,38 +1116,80 @@ function opensSignature(line: string, isStart: (line: string) => boolean): boole
  * with it.
  */
 const BARE_RULE = /^\s*(?:-{2,}|_{2,}|={2,})\s*$/;
-/** A line of code or configuration: a SQL comment (`-- monthly totals`), a SQL statement, `key: value` or `KEY=value`. */
-const CODE_LINE =
-  /^\s*(?:--+\s*\S|(?:select|insert|update|delete|with|create|alter|drop|grant)\s.*\b(?:from|into|set|table|as|on|to|index)\b|[a-z_][a-z0-9_.]*:\s+\S|[A-Z_][A-Z0-9_]*=\S)/i;
-/** Labels of a signature's contact lines (`Tel: …`, `Email: …`): such a `label: value` line is no configuration. */
-const CONTACT_LABEL =
-  /^\s*(?:tel|phone|mobile|mob|cell|fax|e-?mail|mail|web|site|skype|telegram|tg|whatsapp|viber|address|ext|тел|моб|факс|почта|сайт|адрес|доб)\b/i;
+/**
+ * A line of pasted code, configuration or data: a SQL comment (`-- monthly totals`, not a rule of dashes) or
+ * statement (keyword pairs: `select … from`, `update … set`, `delete from`, …; a clause opening an upper-case line),
+ * `key: value` / `key = value` with a lower-case identifier key (YAML, properties, INI), `KEY=value` (env), JSON, an
+ * INI section, a Markdown table row, tab-separated columns (a spreadsheet), a shell prompt or `curl`, an HTTP request
+ * or status line, a log line opening with a timestamp.
+ */
+const CODE_LINES = [
+  /^--\s*[^-\s]/,
+  /^(?:select\b.*\bfrom|insert\s+into|update\s+\S+\s+set|delete\s+from|(?:create|alter|drop)\s+(?:table|index|view|schema|database|function)|grant\b.*\bon\b.*\bto|with\s+\w+\s+as\s*\()\b/i,
+  /^(?:SELECT|FROM|WHERE|JOIN|LEFT JOIN|GROUP BY|ORDER BY|HAVING|LIMIT|UNION)\b/,
+  /^[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*\s*[:=]\s*\S/,
+  /^[A-Z_][A-Z0-9_]*=\S/,
+  /^\{\s*"/,
+  /^\[[a-z0-9_.-]+\]$/,
+  /^\|.*\|$/,
+  /\S\t+\S/,
+  /^(?:\$ |curl\s|(?:GET|POST|PUT|PATCH|DELETE|HEAD) (?:\/|https?:)|HTTP\/\d)/,
+  /^\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}|^\[?\d{2}:\d{2}:\d{2}\b/,
+];
 /** Words of a request: asking someone to do something (what the author wants answered). */
 const REQUEST_WORDS =
-  /(?:^|[\s,])(?:пожалуйста|прошу|просьба|помогите|подскажите|проверьте|пришлите|перезапустите|сделайте|дайте|please|could you|can you|would you)(?=[\s,.!?]|$)/iu;
-/** What disclaimers and footers under a signature say even when they say "please": confidentiality, printing, replies. */
+  /(?:^|[\s,])(?:пожалуйста|прошу|просим|просьба|помогите|подскажите|проверьте|посмотрите|пришлите|перезапустите|сделайте|дайте|верните|отмените|разблокируйте|продлите|разберитесь|уточните|нужн[аоыеу]?|надо|хочу|хотим|please|kindly|could you|can you|would you|i need|we need|let me know)(?=[\s,.!?]|$)/iu;
+/** Politeness that makes even a two-word line a request ("Разблокируйте, пожалуйста."). */
+const PLEASE = /(?:^|[\s,])(?:пожалуйста|please)(?=[\s,.!?]|$)/iu;
+/**
+ * What only a signature's footer says, even when it says "please" or asks: disclaimers, printing notices, courtesy
+ * and service lines, slogans ("Остались вопросы? Звоните…", "Please don't hesitate to contact me").
+ */
 const FOOTER_WORDS =
-  /конфиденц|адресат|получател|ошибк|уведом|печат|не отвечайте|отпис|confidential|intended|recipient|in error|notify|print|excuse|brevity|do not reply|unsubscribe/iu;
+  /конфиденц|адресат|получател|по ошибке|уведом|перед печатью|распечатыв|не отвечайте|отпис|обращайтесь|звоните|пишите нам|свяж[иеу]|обратите внимание|направлять|(?:остались|есть|возникли|возникнут) (?:ли )?вопрос|нужна помощь|confidential|intended|recipient|in error|notify|before printing|excuse|brevity|do not reply|unsubscribe|hesitate|contact (?:me|us)|please note|visit us|have a question|need help/iu;
+/** Legal and bank lines of a company signature (`ООО «…»`, `ИНН`, `IBAN:`, `LLC`). */
+const LEGAL_LINE = /^(?:ООО|ОАО|ЗАО|ПАО|АО|ИП)\s|\b(?:ИНН|КПП|ОГРН|БИК|INN|KPP|OGRN|IBAN|BIC|SWIFT|VAT)\b|\b(?:LLC|Ltd|GmbH|Inc)\b\.?/u;
+/** A bare site (`www.corp.example`, `https://corp.example/`): a signature's, where a pasted link has a path. */
+const BARE_SITE = /^(?:https?:\/\/)?(?:www\.)?[\w-]+(?:\.[\w-]+)+\/?$/i;
+
+/** Whether a block below a bare rule shows a signature: a name or closing first, or a contact, legal or footer line. */
+function signatureEvidence(block: string[]): boolean {
+  const first = block[0]!;
+  const [head, ...rest] = first.split(/\s*[,|–—(]\s*/);
+  const named = FULL_NAME.test(first) || (FULL_NAME.test(head!) && !/\d/.test(rest.join(' ')));
+  if (named || isClosing(first)) return true;
+  return block.some(
+    (l) =>
+      (CONTACT_LINE.test(l) && !/^https?:\/\/\S+\/\S/.test(l)) ||
+      BARE_SITE.test(l) ||
+      LEGAL_LINE.test(l) ||
+      FOOTER_WORDS.test(l),
+  );
+}
+
+/** Whether a line below a bare rule is the author's: code or data (CODE_LINES), a question, or a request. */
+function authorsLine(line: string): boolean {
+  if (CODE_LINES.some((r) => r.test(line)) || line.includes('?')) return true;
+  const words = wordsIn(line);
+  return REQUEST_WORDS.test(line) && (words >= 3 || (words >= 2 && PLEASE.test(line)));
+}
 
 /**
  * Whether what stands below the bare rule at `lines[i]` (BARE_RULE), up to the quoted history or the end, is the
- * author's and no signature: a line of code or configuration (CODE_LINE, not a contact line), a question, or a
- * request ("Перезапустите, пожалуйста, выгрузку…"; not a disclaimer's "please notify the sender"). A signature
- * asks nothing and holds no code (s34 review P01–P03: a YAML config, a Markdown rule above a summary and a request,
- * SQL comments above a query and a question were cut as a signature).
+ * author's and no signature: it shows nothing of a signature (signatureEvidence: a name or a closing formula first,
+ * a contact, a site, a legal or footer line) and holds a line of code or data, a question or a request (s34 review
+ * P01–P03, s36 review: a YAML config, a Markdown rule above a summary, SQL comments above a query, a log or a table
+ * and the request under it were cut as a signature). When in doubt, a signature, as before.
  */
 function authorsTextBelowRule(lines: string[], i: number): boolean {
-  let seen = 0;
-  for (let j = i + 1; j < lines.length && seen < SIGNATURE_BLOCK_LINES; j += 1) {
-    const l = lines[j]!.trim();
-    if (!l) continue;
-    if (QUOTE_LINE.test(l) || FORWARD_SEPARATOR.test(l) || unmarkedHistoryHeadAt(lines, j)) return false;
-    seen += 1;
-    if (CODE_LINE.test(l) && !CONTACT_LABEL.test(l)) return true;
-    if (l.endsWith('?')) return true;
-    if (wordsIn(l) >= 4 && REQUEST_WORDS.test(l) && !FOOTER_WORDS.test(l)) return true;
+  const block: string[] = [];
+  for (let j = i + 1; j < lines.length && block.length < SIGNATURE_BLOCK_LINES; j += 1) {
+    const l = lines[j]!.replace(/\s+$/, '');
+    if (!l.trim() || BARE_RULE.test(l)) continue;
+    if (QUOTE_LINE.test(l) || FORWARD_SEPARATOR.test(l) || unmarkedHistoryHeadAt(lines, j)) break;
+    block.push(l.trimStart());
   }
-  return false;
+  return block.length > 0 && !signatureEvidence(block) && block.some(authorsLine);
 }
 
 function signatureFollows(lines: string[], i: number, isStart: (line: string) => boolean): boolean {
