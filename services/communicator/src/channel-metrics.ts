@@ -48,6 +48,11 @@ const COUNTERS = {
     help: 'Telegram updates that could not be parked, by reason (too_large, full, conflict, unavailable); they keep the offset back',
     labels: ['reason'],
   },
+  parkedDropped: {
+    name: 'workemon_telegram_parked_updates_dropped_total',
+    help: 'Parked Telegram updates dropped at load and never answered: malformed, or older than the parking bound',
+    labels: [],
+  },
   parkedLoaded: {
     name: 'workemon_telegram_parked_updates_loaded_total',
     help: 'Parked Telegram updates loaded from the secretary at start (or at a takeover of the poller lease)',
@@ -76,6 +81,11 @@ const GAUGES = {
   parked: {
     name: 'workemon_telegram_parked_updates',
     help: 'Telegram updates parked in the secretary and not yet handled by this replica',
+    labels: [],
+  },
+  oldestParked: {
+    name: 'workemon_telegram_oldest_parked_update_age_seconds',
+    help: 'Age since it was parked of the oldest Telegram update parked in the secretary and not yet handled by this replica (0 when none)',
     labels: [],
   },
   oldestPending: {
@@ -117,6 +127,10 @@ export function createChannelMetrics(metrics: Metrics) {
     parkFailed: (reason: 'too_large' | 'full' | 'conflict' | 'unavailable', count = 1) =>
       counters.parkFailures.inc({ reason }, count),
     parkedLoaded: (count: number) => counters.parkedLoaded.inc(count),
+    /** Parked rows dropped at load (malformed or too old), never answered. */
+    parkedDropped: (count: number) => counters.parkedDropped.inc(count),
+    /** Age (ms) of the oldest parked, unhandled update; set in seconds. */
+    oldestParkedUpdate: (ageMs: number) => gauges.oldestParked.set(ageMs / 1000),
     received: (channel: ChannelName) => counters.received.inc({ channel }),
     reply: (channel: ChannelName, outcome: 'sent' | 'failed' | 'rejected') =>
       counters.replies.inc({ channel, outcome }),

@@ -57,14 +57,20 @@ export type SecretaryClient = {
    * answer. Not retried here.
    */
   parkUpdates: (resource: string, updates: ParkedUpdate[]) => Promise<{ parked: number[]; conflicts: number[] }>;
-  /** `POST /telegram-parked-updates/list`: up to `limit` (≤ 100) parked updates above `afterUpdateId`, lowest first. */
-  listParkedUpdates: (resource: string, afterUpdateId: number, limit: number) => Promise<ParkedUpdate[]>;
+  /**
+   * `POST /telegram-parked-updates/list`: up to `limit` (≤ 100) parked updates above `afterUpdateId`, lowest first,
+   * each with `parked_at` (ISO 8601, the secretary's clock; unknown when the secretary sent none). The rows are passed
+   * on as stored: the caller validates them (telegram-parking.ts `load`).
+   */
+  listParkedUpdates: (resource: string, afterUpdateId: number, limit: number) => Promise<ListedParkedUpdate[]>;
   /** `POST /telegram-parked-updates/remove`: removes 1..100 parked updates (unknown ids ignored); how many went. */
   removeParkedUpdates: (resource: string, updateIds: number[]) => Promise<number>;
 };
 
 /** A parked Telegram update: its Bot API `update_id` and the Update object as the Bot API sent it. */
 export type ParkedUpdate = { update_id: number; update: Record<string, unknown> };
+/** A parked update as listed: also when it was parked (ISO 8601, the secretary's clock), when the secretary said. */
+export type ListedParkedUpdate = ParkedUpdate & { parked_at?: string };
 
 const isParkAnswer = (d: unknown): d is { parked: number[]; conflicts: number[] } =>
   Array.isArray((d as { parked?: unknown })?.parked) && Array.isArray((d as { conflicts?: unknown })?.conflicts);
@@ -222,15 +228,15 @@ export function createSecretaryClient(options: {
         { validate: isParkAnswer, timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS) },
       ),
     listParkedUpdates: async (resource, afterUpdateId, limit) => {
-      const page = await http.post<{ updates: ParkedUpdate[] }>(
+      const page = await http.post<{ updates: ListedParkedUpdate[] }>(
         '/telegram-parked-updates/list',
         { resource, after_update_id: afterUpdateId, limit },
         {
-          validate: (d): d is { updates: ParkedUpdate[] } => Array.isArray((d as { updates?: unknown })?.updates),
+          validate: (d): d is { updates: ListedParkedUpdate[] } => Array.isArray((d as { updates?: unknown })?.updates),
           timeoutMs: Math.min(options.timeoutMs, BOOKKEEPING_TIMEOUT_MS),
         },
       );
-      return page.updates.map(({ update_id, update }) => ({ update_id, update }));
+      return page.updates.map(({ update_id, update, parked_at }) => ({ update_id, update, parked_at }));
     },
     removeParkedUpdates: async (resource, updateIds) => {
       const answer = await http.post<{ removed: number }>(

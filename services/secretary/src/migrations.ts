@@ -16,6 +16,7 @@ import { messageNamespaceMigration } from './migrations/340_message_namespace.js
 import { hotUpdatesMigration } from './migrations/350_hot_updates.js';
 import { telegramParkedUpdatesMigration } from './migrations/360_telegram_parked_updates.js';
 import { auditEventProviderMigration } from './migrations/370_audit_event_provider.js';
+import { telegramParkedUpdatesExpiryMigration } from './migrations/380_telegram_parked_updates_expiry.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -140,6 +141,7 @@ const migrations: Migration[] = [
   hotUpdatesMigration,
   telegramParkedUpdatesMigration,
   auditEventProviderMigration,
+  telegramParkedUpdatesExpiryMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */

@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getFreePort } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
+import { DELIVERY_RETENTION_DAYS } from '../src/delivery-repository.js';
 import {
   PARKED_UPDATES_MAX_PER_RESOURCE,
+  PARKED_UPDATE_MAX_AGE_DAYS,
   PARKED_UPDATE_MAX_BYTES,
 } from '../src/parked-updates/parked-update-repository.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
@@ -158,5 +160,52 @@ describe('parked Telegram updates', () => {
     const body = { resource: 'telegram:1', updates: [{ update_id: 1, update: {} }] };
     expect((await keyed(secretary.url, 'admin').post('/telegram-parked-updates').send(body)).status).toBe(403);
     expect((await keyed(secretary.url, 'client').post('/telegram-parked-updates/list').send(body)).status).toBe(403);
+  });
+
+  // Review s36 finding 1: a row nobody removed must not outlive the handled record that stops a second answer.
+  it('expires parked rows before the handled records that guard them: not listed, pruned, not counted', async () => {
+    expect(PARKED_UPDATE_MAX_AGE_DAYS).toBeLessThan(DELIVERY_RETENTION_DAYS);
+    const resource = 'telegram:4004';
+    await park({
+      resource,
+      updates: [
+        { update_id: 1, update: updateOf(1, 5, 'старое') },
+        { update_id: 2, update: updateOf(2, 5, 'свежее') },
+      ],
+    });
+    const olderThanBound = new Date(Date.now() - (PARKED_UPDATE_MAX_AGE_DAYS * 24 + 1) * 3600_000);
+    await secretary.db
+      .knex('telegram_parked_updates')
+      .where({ resource, update_id: 1 })
+      .update({ parked_at: olderThanBound });
+    // Not listed, even before the prune (a later page), and pruned by the first page.
+    expect(
+      (await list({ resource, after_update_id: 0 })).body.updates.map((u: { update_id: number }) => u.update_id),
+    ).toEqual([2]);
+    expect((await list({ resource })).body.updates.map((u: { update_id: number }) => u.update_id)).toEqual([2]);
+    expect((await rows(resource)).map(Number)).toEqual([2]);
+    // A park call prunes too (under its lock, before the bound is counted).
+    await park({ resource, updates: [{ update_id: 3, update: updateOf(3, 5, 'ещё') }] });
+    await secretary.db
+      .knex('telegram_parked_updates')
+      .where({ resource, update_id: 3 })
+      .update({ parked_at: olderThanBound });
+    await park({ resource, updates: [{ update_id: 4, update: updateOf(4, 5, 'новое') }] });
+    expect((await rows(resource)).map(Number)).toEqual([2, 4]);
+  });
+
+  // Review s36 finding 2: a row stored under one id with an Update of another could never be removed.
+  it('refuses (400) an Update whose own update_id differs from the id it is parked under, storing nothing', async () => {
+    const resource = 'telegram:5005';
+    const res = await park({
+      resource,
+      updates: [
+        { update_id: 5, update: updateOf(5, 5, 'ok') },
+        { update_id: 6, update: updateOf(77, 5, 'чужой id') },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.message).toContain('update_id');
+    expect(await rows(resource)).toEqual([]);
   });
 });

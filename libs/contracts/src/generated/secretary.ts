@@ -531,7 +531,10 @@ export interface paths {
          *     Idempotent per (resource, update_id): `parked` lists the ids stored with this content (now or before),
          *     `conflicts` those stored with other content (Telegram restarted its update_id sequence), which are not parked.
          *     Bounded: at most 10,000 parked updates per resource (409 `parking_full`, nothing stored) and 65,536 bytes of
-         *     JSON per update (413 `payload_too_large`, nothing stored).
+         *     JSON per update (413 `payload_too_large`, nothing stored); an `update` whose own `update_id` is not the
+         *     item's is refused (400, nothing stored). Parked rows are kept 2 days (by when they were parked), less than
+         *     the `/deliveries` records that guard them from a second answer: older rows are no longer listed and are
+         *     pruned.
          */
         post: operations["parkTelegramUpdates"];
         delete?: never;

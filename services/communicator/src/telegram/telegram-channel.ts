@@ -26,7 +26,12 @@ import { rateLimitKey, type RateLimitVerdict, type SenderRateLimit } from '../se
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import { splitMessage, type BotApiFailure, type TelegramBotApi } from './telegram-bot-api.js';
 import { createOffsetTracker, type OffsetTracker } from './telegram-offset.js';
-import { createUpdateParking, parkingCandidates, type UpdateParking } from './telegram-parking.js';
+import {
+  PARKED_PRESS_MAX_AGE_MS,
+  createUpdateParking,
+  parkingCandidates,
+  type UpdateParking,
+} from './telegram-parking.js';
 import {
   CAPTION_MAX_CHARS,
   SPLIT_PART_MIN_CHARS,
@@ -210,6 +215,7 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
   rate_limited: 'rate-limited',
   no_reply: 'no-reply',
   not_approver: 'untrusted',
+  stale_press: 'not-addressed',
   unsupported_callback: 'not-addressed',
   album_part: 'duplicate',
   caption_media: 'duplicate',
@@ -219,6 +225,49 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
 
 /** Thrown out of a job when the channel stops: the job is left unconfirmed for the next process. */
 class Stopped extends Error {}
+
+/**
+ * Most jobs running at once, over all chats. Before parking the getUpdates `limit` (100, Bot API) bounded the updates
+ * in flight; parking lets the offset move past waiting updates, so this bound keeps a burst (or a parked backlog
+ * loaded at start) from putting thousands of analyses on the secretary at once. A job waits for a slot in order of
+ * asking; its update stays pending meanwhile, so parking still moves the offset past it.
+ */
+export const JOBS_IN_FLIGHT_MAX = 100;
+
+/**
+ * A counting semaphore of `size` slots, first come first served. `acquire` resolves once a slot is taken (the caller
+ * must `release` it once); it rejects with Stopped once `signal` aborted (every waiter at once, one listener).
+ */
+export function createJobSlots(size: number, signal: AbortSignal) {
+  let free = size;
+  const waiting: Array<{ take: () => void; stop: (err: Stopped) => void }> = [];
+  signal.addEventListener(
+    'abort',
+    () => {
+      for (const w of waiting.splice(0)) w.stop(new Stopped('stopped'));
+    },
+    { once: true },
+  );
+  return {
+    acquire(): Promise<void> {
+      if (signal.aborted) return Promise.reject(new Stopped('stopped'));
+      if (free > 0 && waiting.length === 0) {
+        free -= 1;
+        return Promise.resolve();
+      }
+      return new Promise<void>((take, stop) => waiting.push({ take, stop }));
+    },
+    release(): void {
+      const next = waiting.shift();
+      if (next) next.take();
+      else free += 1;
+    },
+    /** Jobs running now. */
+    busy: (): number => size - free,
+    /** Jobs waiting for a slot. */
+    queued: (): number => waiting.length,
+  };
+}
 
 /** How long (ms) a merge waits past its window for a getUpdates that started after the window closed. */
 export const MERGE_POLL_GRACE_MS = 3000;
@@ -517,7 +566,15 @@ type ChannelState = TelegramChannelDeps & {
    * their handling never moves the offset (it must not confirm updates Telegram still holds below them).
    */
   loadedParked: Set<number>;
+  /**
+   * Parked updates loaded at start, routed only together with the first poll's updates in update_id order: an
+   * earlier update of the same chat that was never parked (too large, refused) comes back from that poll and must
+   * be answered first. Undefined once routed.
+   */
+  loadedBacklog?: Update[];
   parking: UpdateParking;
+  /** JOBS_IN_FLIGHT_MAX slots: a chat's job runs only once it has one. */
+  jobSlots: ReturnType<typeof createJobSlots>;
   chats: Map<string, ChatQueue>;
   /** A group that became a supergroup (400 with migrate_to_chat_id): where its answers go now. */
   migratedChats: Map<number, number>;
@@ -594,6 +651,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     offsets: createOffsetTracker(),
     pendingUpdates: new Map(),
     loadedParked: new Set(),
+    jobSlots: createJobSlots(JOBS_IN_FLIGHT_MAX, stopController.signal),
     parking: createUpdateParking({
       client: deps.secretary,
       // The bot's id is the token's part before ':' (as its poller lease is named); the secret part never is.
@@ -853,7 +911,7 @@ async function pollLoop(state: ChannelState): Promise<void> {
  * `offset` is the offset it asked with.
  */
 async function fetchUpdates(state: ChannelState): Promise<{ updates: Update[]; offset: number }> {
-  const busy = state.offsets.pendingCount() > 0;
+  const busy = state.offsets.pendingCount() > 0 || (state.loadedBacklog?.length ?? 0) > 0;
   const timeoutS = busy ? 0 : state.settings.pollTimeoutS;
   const startedAt = Date.now();
   const offset = state.offsets.offset();
@@ -895,7 +953,18 @@ async function pollOnce(state: ChannelState): Promise<void> {
     () => fetchUpdates(state),
     pollRetryOptions(state, 'getUpdates', 1),
   );
-  for (const update of updates) {
+  const backlog = state.loadedBacklog ?? [];
+  state.loadedBacklog = undefined;
+  // Loaded parked updates and this poll's, by update_id (a loaded one before its polled repeat): each chat's order.
+  const merged = [
+    ...backlog.map((update) => ({ update, loaded: true })),
+    ...updates.map((update) => ({ update, loaded: false })),
+  ].sort((a, b) => a.update.update_id - b.update.update_id || Number(b.loaded) - Number(a.loaded));
+  for (const { update, loaded } of merged) {
+    if (loaded) {
+      routeLoaded(state, update);
+      continue;
+    }
     // Telegram returns no update below the offset asked for, unless it restarted the sequence lower.
     if (update.update_id < offset && state.offsets.rebase(update.update_id))
       state.logger.warn('Telegram restarted its update_id sequence below our offset; following it', {
@@ -907,6 +976,7 @@ async function pollOnce(state: ChannelState): Promise<void> {
   // A chat holding a merge open waits for this poll (an album split across two batches): look again now.
   for (const chat of state.chats.values()) chat.wake?.();
   state.metrics.oldestPendingUpdate(state.offsets.oldestPendingAgeMs());
+  state.metrics.oldestParkedUpdate(state.parking.oldestParkedAgeMs());
   // Nothing new while some chat works: look again soon, or as soon as the offset can move.
   if (state.offsets.pendingCount() > 0) await waitFor(state, BUSY_POLL_MS, (wake) => (state.wakePoll = wake));
   state.wakePoll = undefined;
@@ -945,9 +1015,10 @@ function parkStalled(state: ChannelState): void {
 }
 
 /**
- * Queues the parked updates an earlier process (or replica) left, before the first poll, lowest update_id first,
- * so each keeps its place before what its chat sends next; retried while the secretary cannot answer. An update
- * already handled is found by its job's handled-record look-up and only has its row removed.
+ * Loads the parked updates an earlier process (or replica) left, before the first poll; the first poll routes them
+ * with its own updates in update_id order (`loadedBacklog`), so each keeps its place in its chat. Retried while the
+ * secretary cannot answer. Malformed or too old rows are dropped by `load` (telegram-parking.ts). An update already
+ * handled is found by its job's handled-record look-up and only has its row removed.
  */
 async function loadParked(state: ChannelState): Promise<void> {
   const updates = await retryUntilStopped(state, () => untilStopped(state, state.parking.load()), {
@@ -969,9 +1040,25 @@ async function loadParked(state: ChannelState): Promise<void> {
     state.logger.info(`queueing ${updates.length} parked Telegram updates`, {
       telegram: { update_ids: updates.slice(0, 10).map((u) => u.update_id) },
     });
-  for (const update of updates) {
-    state.loadedParked.add(update.update_id);
+  for (const update of updates) state.loadedParked.add(update.update_id);
+  state.loadedBacklog = updates;
+}
+
+/**
+ * Routes one loaded parked update. One that cannot be routed (a shape `load` let through that still throws) is
+ * logged, dropped and its row removed: one bad row must never end the polling loop, here or at any restart.
+ */
+function routeLoaded(state: ChannelState, update: Update): void {
+  try {
     route(state, update);
+  } catch (err) {
+    state.loadedParked.delete(update.update_id);
+    state.parking.release([update.update_id]);
+    state.metrics.parkedDropped(1);
+    state.logger.error('a parked Telegram update could not be routed; it is dropped, never answered', {
+      err: err instanceof Error ? err : undefined,
+      telegram: { update_id: update.update_id },
+    });
   }
 }
 
@@ -1327,7 +1414,7 @@ async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): P
     chat.items = chat.items.filter((q) => !next.job.includes(q));
     try {
       // One request id per job: sent to the secretary and put on the job's audit events.
-      await runWithRequestId(randomUUID(), () => runJob(state, next.job));
+      await runInSlot(state, () => runWithRequestId(randomUUID(), () => runJob(state, next.job)));
       confirm(
         state,
         next.job.map((q) => q.update),
@@ -1342,6 +1429,16 @@ async function runChat(state: ChannelState, chatKey: string, chat: ChatQueue): P
       chat.items.unshift(...next.job);
       await waitFor(state, BUG_RETRY_MS);
     }
+  }
+}
+
+/** Runs `work` once one of the JOBS_IN_FLIGHT_MAX slots is free, then frees it; Stopped when the channel stops first. */
+async function runInSlot<T>(state: ChannelState, work: () => Promise<T>): Promise<T> {
+  await state.jobSlots.acquire();
+  try {
+    return await work();
+  } finally {
+    state.jobSlots.release();
   }
 }
 
@@ -1385,7 +1482,7 @@ async function runJob(state: ChannelState, whole: Queued[]): Promise<void> {
     ? { send: false, outcome: 'skipped', reason: 'group_not_mentioned' }
     : isMessage(head)
       ? await decideMessage(state, job.filter(isMessage))
-      : await handleCallback(state, (head.classified as { query: CallbackQuery }).query);
+      : await handleCallback(state, (head.classified as { query: CallbackQuery }).query, head.arrivedAt);
   const { outcome, reason } = await deliverAndAudit(state, head.update, reply, keys.length);
   // The albums of the job are recorded too: a part of one that comes after a restart is known as answered.
   await recordHandled(state, [...keys, ...albumKeysOf(job)], outcome, reason);
@@ -1856,14 +1953,24 @@ async function answerQuery(state: ChannelState, query: CallbackQuery, text?: str
  * A pressed approval button (`action:approve:<id>` / `action:reject:<id>`, sent by the secretary through
  * POST /send): only presses in the approver chat are passed on, as `POST /action-executions/<id>/<decision>`.
  * The buttons are removed once decided (or found decided: 409), and the approver is told the result.
- * The secretary being unreachable is retried (seconds) like a message.
+ * The secretary being unreachable is retried (seconds) like a message. A press that reached its job more than
+ * PARKED_PRESS_MAX_AGE_MS after it arrived (`arrivedAt`, ms) is skipped (`stale_press`), never passed on.
  */
-async function handleCallback(state: ChannelState, query: CallbackQuery): Promise<Reply> {
+async function handleCallback(state: ChannelState, query: CallbackQuery, arrivedAt: number): Promise<Reply> {
   const press = parseApprovalCallback('data' in query ? query.data : undefined);
   if (!press) {
     await answerQuery(state, query);
     state.metrics.skipped('tg', 'unsupported_callback');
     return { send: false, outcome: 'skipped', reason: 'unsupported_callback' };
+  }
+  // A press that waited (parked, a long 429 of the approver chat) past PARKED_PRESS_MAX_AGE_MS decides nothing: an
+  // approval must be a current decision. The buttons stay, so the approver can press again.
+  if (Date.now() - arrivedAt > PARKED_PRESS_MAX_AGE_MS) {
+    state.logger.warn('approval button press too old; not passed on', {
+      telegram: { action_execution: press.id, age_ms: Date.now() - arrivedAt },
+    });
+    state.metrics.skipped('tg', 'stale_press');
+    return { send: false, outcome: 'skipped', reason: 'stale_press' };
   }
   const chat = query.message?.chat.id;
   const check = checkApprovalPress({ chatId: chat, userId: query.from.id }, state.settings);

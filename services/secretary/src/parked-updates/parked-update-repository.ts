@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { AppError } from '@workemon/service-kit';
+import { AppError, errors } from '@workemon/service-kit';
+import { DELIVERY_RETENTION_DAYS } from '../delivery-repository.js';
 
 /**
  * Most parked updates kept per resource (bot). A full store refuses more (409 `parking_full`): the communicator then
@@ -12,6 +13,17 @@ export const PARKED_UPDATES_MAX_PER_RESOURCE = 10_000;
  * (or 1,024 of caption) plus what it replies to or quotes: a few tens of KiB at the very most.
  */
 export const PARKED_UPDATE_MAX_BYTES = 65_536;
+
+/**
+ * How long a parked update is kept (days, by `parked_at`, database clock). A row is safe to reload only while the
+ * handled record (`deliveries`, kept DELIVERY_RETENTION_DAYS) that stops a second answer exists; a row nobody removed
+ * (its removal failed, a park call's answer was lost, a takeover raced a park call) must therefore go well before
+ * that record does. Telegram itself drops an unconfirmed update after 24 h (Bot API getUpdates notes), so 2 days
+ * leaves room for a long outage. Expired rows are listed no more and pruned on every park call and first list page.
+ */
+export const PARKED_UPDATE_MAX_AGE_DAYS = 2;
+if (PARKED_UPDATE_MAX_AGE_DAYS >= DELIVERY_RETENTION_DAYS)
+  throw new Error('parked updates must expire before the handled records that guard them');
 
 /** One update to park: its Bot API `update_id` and the Update object as the Bot API sent it. */
 export type UpdateToPark = { update_id: number; update: Record<string, unknown> };
@@ -36,12 +48,32 @@ export type ParkedUpdateRepository = {
   list(resource: string, afterUpdateId: number, limit: number): Promise<ParkedUpdate[]>;
   /** Removes these updates of `resource` (unknown ids are ignored); returns how many rows went. */
   remove(resource: string, updateIds: number[]): Promise<number>;
+  /** Deletes rows of `resource` parked more than PARKED_UPDATE_MAX_AGE_DAYS ago (database clock); how many went. */
+  removeExpired(resource: string): Promise<number>;
 };
+
+/** `parked_at` before this (SQL, database clock) is expired. */
+const EXPIRED_BEFORE = `now() - interval '${PARKED_UPDATE_MAX_AGE_DAYS} days'`;
+
+/**
+ * 400 `bad_request` unless each Update's own `update_id` is the id it is parked under: a row whose ids differ could
+ * never be removed by the id the communicator handled (Bot API Update.update_id is the update's identity).
+ */
+function checkIds(updates: UpdateToPark[]): void {
+  for (const [i, u] of updates.entries())
+    if (u.update['update_id'] !== u.update_id)
+      throw errors.badRequest(`updates[${i}].update.update_id must equal updates[${i}].update_id (${u.update_id})`, {
+        parameter: `updates[${i}].update.update_id`,
+      });
+}
 
 /** A ParkedUpdateRepository over `db` (the secretary's database, with `telegram_parked_updates` migrated). */
 export function createParkedUpdateRepository(db: Knex): ParkedUpdateRepository {
+  const removeExpired = (resource: string): Promise<number> =>
+    db('telegram_parked_updates').where({ resource }).andWhere('parked_at', '<', db.raw(EXPIRED_BEFORE)).delete();
   return {
     async park(resource, updates) {
+      checkIds(updates);
       const bodies = new Map<number, string>();
       for (const u of updates) bodies.set(u.update_id, JSON.stringify(u.update));
       for (const [id, body] of bodies)
@@ -54,6 +86,11 @@ export function createParkedUpdateRepository(db: Knex): ParkedUpdateRepository {
       return db.transaction(async (trx) => {
         // One writer per resource at a time, so the bound holds (a single poller holds the lease anyway).
         await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`telegram_parked_updates:${resource}`]);
+        // Expired rows count towards nothing and must not be answered as "parked before".
+        await trx('telegram_parked_updates')
+          .where({ resource })
+          .andWhere('parked_at', '<', trx.raw(EXPIRED_BEFORE))
+          .delete();
         const ids = [...bodies.keys()];
         const known = await trx('telegram_parked_updates')
           .where({ resource })
@@ -80,9 +117,11 @@ export function createParkedUpdateRepository(db: Knex): ParkedUpdateRepository {
       });
     },
     async list(resource, afterUpdateId, limit) {
+      if (afterUpdateId < 0) await removeExpired(resource);
       const rows = await db('telegram_parked_updates')
         .where({ resource })
         .andWhere('update_id', '>', afterUpdateId)
+        .andWhere('parked_at', '>=', db.raw(EXPIRED_BEFORE))
         .orderBy('update_id')
         .limit(limit)
         .select<ParkedRow[]>('update_id', 'body', 'parked_at');
@@ -95,5 +134,6 @@ export function createParkedUpdateRepository(db: Knex): ParkedUpdateRepository {
     async remove(resource, updateIds) {
       return db('telegram_parked_updates').where({ resource }).whereIn('update_id', updateIds).delete();
     },
+    removeExpired,
   };
 }
