@@ -1148,7 +1148,8 @@ const PLEASE = /(?:^|[\s,])(?:пожалуйста|please)(?=[\s,.!?]|$)/iu;
 const FOOTER_WORDS =
   /конфиденц|адресат|получател|по ошибке|уведом|перед печатью|распечатыв|не отвечайте|отпис|обращайтесь|звоните|пишите нам|свяж[иеу]|обратите внимание|направлять|(?:остались|есть|возникли|возникнут) (?:ли )?вопрос|нужна помощь|confidential|intended|recipient|in error|notify|before printing|excuse|brevity|do not reply|unsubscribe|hesitate|contact (?:me|us)|please note|visit us|have a question|need help/iu;
 /** Legal and bank lines of a company signature (`ООО «…»`, `ИНН`, `IBAN:`, `LLC`). */
-const LEGAL_LINE = /^(?:ООО|ОАО|ЗАО|ПАО|АО|ИП)\s|\b(?:ИНН|КПП|ОГРН|БИК|INN|KPP|OGRN|IBAN|BIC|SWIFT|VAT)\b|\b(?:LLC|Ltd|GmbH|Inc)\b\.?/u;
+const LEGAL_LINE =
+  /^(?:ООО|ОАО|ЗАО|ПАО|АО|ИП)\s|\b(?:ИНН|КПП|ОГРН|БИК|INN|KPP|OGRN|IBAN|BIC|SWIFT|VAT)\b|\b(?:LLC|Ltd|GmbH|Inc)\b\.?/u;
 /** A bare site (`www.corp.example`, `https://corp.example/`): a signature's, where a pasted link has a path. */
 const BARE_SITE = /^(?:https?:\/\/)?(?:www\.)?[\w-]+(?:\.[\w-]+)+\/?$/i;
 
