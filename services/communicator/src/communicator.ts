@@ -26,7 +26,7 @@ import {
 import { createEmailChannel, type EmailChannel } from './email/email-channel.js';
 import { createImapMailbox } from './email/imap-mailbox.js';
 import { createMailDryRun, type MailDryRun } from './email/mail-dry-run.js';
-import { withIntakeField } from './email/mail-intake.js';
+import { withAuditEventProviderFallback, withIntakeField } from './email/mail-intake.js';
 import { createMailPipeline, type MailPipeline } from './email/mail-pipeline.js';
 import { createSmtpMailer, type SmtpMailer } from './email/smtp-mailer.js';
 import { createOutboundSender } from './outbound-sender.js';
@@ -109,7 +109,11 @@ export function createCommunicator(config: Config, options: CommunicatorOptions)
         }
       : {}),
     // The audit log lives in the secretary; reporting never holds up a message (audit-reporter.ts).
-    audit: createAuditReporter({ send: (events) => secretary.postAuditEvents(events), logger, metrics }),
+    audit: createAuditReporter({
+      send: withAuditEventProviderFallback((events) => secretary.postAuditEvents(events), logger),
+      logger,
+      metrics,
+    }),
     metrics: createChannelMetrics(metrics),
     logger,
   };

@@ -14,7 +14,7 @@ import { createSecretaryClient } from '../src/secretary-client.js';
 import { answer, startFakeSecretary, type AuditEventBody, type FakeSecretary } from './fake-secretary.js';
 import { SERVICE_AUTH, buildEmail, openapi, startCommunicator, waitUntil, type Running } from './harness.js';
 
-const USERS = Array.from({ length: 12 }, (_, i) => ({ user: `desk${i}@example.test`, password: `pw-${i}` }));
+const USERS = Array.from({ length: 14 }, (_, i) => ({ user: `desk${i}@example.test`, password: `pw-${i}` }));
 let dovecot: DovecotServer;
 let nextUser = 0;
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
@@ -237,6 +237,8 @@ describe('audit events (POST /audit-events)', () => {
       ).toMatchObject({
         event_id: `email:${messageId}:skipped`,
         channel: 'email',
+        // The intake (docs/audit.md "Intake"): the mailbox's own rows say it, as the secretary's rows of the mail do.
+        event_provider: 'imap',
         direction: 'inbound',
         reason,
       });
@@ -251,6 +253,7 @@ describe('audit events (POST /audit-events)', () => {
     expect(eventsOf(secretary, '<ok@client.test>').find((e) => e.outcome === 'delivered')).toMatchObject({
       request_id: okRequestId,
       event_id: 'email:<ok@client.test>:reply',
+      event_provider: 'imap',
       direction: 'outbound',
       recipient: 'ivan@client.test',
       sender: 'ivan@client.test',
@@ -259,6 +262,36 @@ describe('audit events (POST /audit-events)', () => {
     expect(mail.sink.mails).toHaveLength(1);
     expect(secretary.auditEvents.every((e) => !e.dry_run)).toBe(true);
     expect(await c.metric('workemon_audit_events_dropped_total')).toBe(0);
+  });
+
+  it('email: a secretary older than `event_provider` still gets every row of the mailbox, without it, one warning', async () => {
+    const secretary = await secretaryFake();
+    secretary.auditEventProviderUnknown = true;
+    const mail = await mailbox();
+    const c = await communicatorFor(secretary, mail);
+    await dovecot.append(buildEmail({ messageId: '<old-1@client.test>' }), { user: mail.user });
+    await mail.sink.waitForMails(1);
+    await waitUntil(
+      () => eventsOf(secretary, '<old-1@client.test>').some((e) => e.outcome === 'delivered'),
+      'the reply reported',
+    );
+    await dovecot.append(buildEmail({ messageId: '<old-2@client.test>' }), { user: mail.user });
+    await mail.sink.waitForMails(2);
+    await waitUntil(
+      () => eventsOf(secretary, '<old-2@client.test>').some((e) => e.outcome === 'delivered'),
+      'the second reply reported',
+    );
+    const rows = secretary.auditEvents.filter((e) => e.message_id?.startsWith('<old-'));
+    expect(rows.map((e) => `${e.message_id} ${e.outcome}`).sort()).toEqual([
+      '<old-1@client.test> delivered',
+      '<old-1@client.test> received',
+      '<old-2@client.test> delivered',
+      '<old-2@client.test> received',
+    ]);
+    expect(rows.every((e) => e.event_provider === undefined)).toBe(true);
+    expect(await c.metric('workemon_audit_events_dropped_total')).toBe(0);
+    // Refused once (the first batch), then every batch goes without the field at once.
+    expect(secretary.auditEventProviderRefusals).toBe(1);
   });
 
   it('email: a reply the SMTP server keeps refusing is reported failed once, when the mail is given up', async () => {

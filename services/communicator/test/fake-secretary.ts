@@ -68,6 +68,13 @@ export type FakeSecretary = Listening & {
   auditCalls: number;
   /** Status answered to POST /audit-events instead of storing (e.g. 503); undefined: normal. */
   auditFailure?: number;
+  /**
+   * Answer POST /audit-events as a secretary older than `event_provider` does (session 36): a 400 naming the first
+   * event that carries it, in the real secretary's words (service-kit openapi.ts), and nothing stored.
+   */
+  auditEventProviderUnknown?: boolean;
+  /** POST /audit-events calls refused that way (auditEventProviderUnknown). */
+  auditEventProviderRefusals: number;
   /** Also refuse POST /rate-limits/consume with 503 (as while the database is down); false: normal. */
   rateLimitsDown: boolean;
   /** Refuse with 503 only the POST /rate-limits/consume calls whose keys this says (undefined: none). */
@@ -189,6 +196,7 @@ const auditEventSchema = z
     detail: z.string().max(1000).optional(),
     dry_run: z.boolean().optional(),
     occurred_at: z.string().datetime({ offset: true }).optional(),
+    event_provider: z.enum(['imap', 'mailgun', 'sendgrid', 'ses']).optional(),
   })
   .strict()
   .refine((e) => e.outcome !== 'skipped' || (SKIP_REASONS as readonly string[]).includes(e.reason ?? ''), {
@@ -409,6 +417,8 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   const extra = {
     auditCalls: 0,
     auditFailure: undefined as number | undefined,
+    auditEventProviderUnknown: false,
+    auditEventProviderRefusals: 0,
     rateLimitsDown: false,
     rateLimitsDownFor: undefined as ((keys: string[]) => boolean) | undefined,
     rateLimitsFailure: undefined as number | undefined,
@@ -482,6 +492,20 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
       return;
     }
     if (deliveriesDown) return void unavailable(res);
+    const withProvider = extra.auditEventProviderUnknown
+      ? ((req.body as { events?: unknown[] })?.events ?? []).findIndex(
+          (e) => !!e && typeof e === 'object' && 'event_provider' in e,
+        )
+      : -1;
+    if (withProvider >= 0) {
+      extra.auditEventProviderRefusals += 1;
+      res.status(400).json({
+        error: 'Bad Request',
+        message: `Parameter 'events.${withProvider}.event_provider' is not allowed`,
+        statusCode: 400,
+      });
+      return;
+    }
     const parsed = auditBatchSchema.safeParse(req.body);
     if (!parsed.success) return void badRequest(res, parsed.error);
     let accepted = 0;
@@ -525,6 +549,8 @@ export async function startFakeSecretary(decide?: Decide): Promise<FakeSecretary
   for (const name of [
     'auditCalls',
     'auditFailure',
+    'auditEventProviderUnknown',
+    'auditEventProviderRefusals',
     'rateLimitsDown',
     'rateLimitsDownFor',
     'rateLimitsFailure',

@@ -90,6 +90,60 @@ describe('the intake of a mail in the audit log (event_provider)', () => {
     ]);
   });
 
+  it('the mailbox’s own rows (channel email, event_provider imap) join its decision under one filter', async () => {
+    const text = 'Не приходит выписка по счёту за ноябрь, проверьте пожалуйста рассылку';
+    const { messageId } = await analyze(stack, {
+      channel: 'email',
+      username: 'olga@corp.test',
+      request: text,
+      intake: 'imap',
+    });
+    const skippedId = '<imap-skipped@corp.test>';
+    const posted = await request(stack.url)
+      .post('/audit-events')
+      .set(bearer('service'))
+      .send({
+        events: [
+          { event_id: `email:${messageId}:received`, channel: 'email', direction: 'inbound', outcome: 'received' },
+          {
+            event_id: `email:${skippedId}:skipped`,
+            channel: 'email',
+            direction: 'inbound',
+            outcome: 'skipped',
+            reason: 'automatic',
+          },
+        ].map((e, i) => ({ ...e, message_id: i ? skippedId : messageId, event_provider: 'imap' })),
+      });
+    expect(posted.status).toBe(202);
+    const rows = (await audit({ event_provider: 'imap', limit: '50' })).body.items as Row[];
+    expect(
+      rows
+        .filter((r) => r.message_id === messageId)
+        .map((r) => `${r.channel} ${r.outcome}`)
+        .sort(),
+    ).toEqual(['email decided', 'email received']);
+    expect(rows.filter((r) => r.message_id === skippedId).map((r) => r.outcome)).toEqual(['skipped']);
+    // An intake the audit log does not know is refused, and nothing of the batch is stored.
+    const bad = await request(stack.url)
+      .post('/audit-events')
+      .set(bearer('service'))
+      .send({
+        events: [
+          {
+            event_id: 'email:<pop3@corp.test>:received',
+            channel: 'email',
+            direction: 'inbound',
+            outcome: 'received',
+            message_id: '<pop3@corp.test>',
+            event_provider: 'pop3',
+          },
+        ],
+      });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/event_provider/);
+    expect((await audit({ message_id: '<pop3@corp.test>' })).body.items).toEqual([]);
+  });
+
   it('a REST caller cannot set the intake: its rows are direct and name none; an unknown intake is a 400', async () => {
     const text = 'Подскажите пожалуйста лимиты по переводам для юридических лиц';
     const { res, messageId } = await analyze(

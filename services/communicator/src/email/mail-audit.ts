@@ -1,5 +1,6 @@
 import { getRequestId } from '@workemon/service-kit';
 import { auditEventId, type AuditChannel, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
+import { intakeOfSource } from './mail-intake.js';
 import type { SkipReason } from './mail-parsing.js';
 import { msgIdOf } from './message-id.js';
 
@@ -40,8 +41,12 @@ export function headerMessageId(source: Buffer): string | undefined {
  */
 export function createMailAudit(audit: AuditReporter | undefined, channel: AuditChannel) {
   const idOf = (ref: MailRef) => ref.messageId ?? ref.fallbackId;
+  // The intake (`event_provider`, docs/audit.md "Intake"): `imap` on the IMAP mailbox's rows, whose channel is
+  // `email` like the secretary's rows of every mail; a webhook's rows carry the provider as their channel already.
+  const eventProvider = channel === 'email' ? intakeOfSource('email') : undefined;
   const common = (ref: MailRef) => ({
     channel,
+    ...(eventProvider ? { event_provider: eventProvider } : {}),
     message_id: idOf(ref),
     // The id the secretary's own rows of this mail carry (its decision): see mail-pipeline.ts.
     request_id: getRequestId(),

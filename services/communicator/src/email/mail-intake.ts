@@ -48,3 +48,45 @@ export function withIntakeField(secretary: SecretaryClient, logger: Logger): Sec
     },
   };
 }
+
+/** Whether a secretary error is its refusal of an audit event's `event_provider` (400 naming it): an older secretary. */
+function refusesEventProvider(err: unknown): boolean {
+  return isAppError(err) && err.status === 400 && /event_provider' is not allowed/.test(err.message);
+}
+
+/**
+ * `send` (POST /audit-events) that copes with a secretary older than `event_provider` on audit events (the IMAP
+ * mailbox's own rows carry `imap`, mail-audit.ts): such a secretary refuses the whole batch (400 naming the field,
+ * its schema has no such property), which the audit reporter would drop. The batch is sent again without the field,
+ * and every later one too, with one warning — the rows are kept, without their intake, until the secretary is
+ * upgraded (the same rolling-upgrade rule as {@link withIntakeField}).
+ *
+ * @param send the reporter's sender (secretary-client.ts `postAuditEvents`); its errors other than that refusal
+ *   are passed on unchanged (the reporter decides between retrying and dropping).
+ */
+export function withAuditEventProviderFallback<E extends { event_provider?: unknown }, R>(
+  send: (events: E[]) => Promise<R>,
+  logger: Logger,
+): (events: E[]) => Promise<R> {
+  let unsupported = false;
+  const without = (events: E[]) =>
+    events.map((e) => {
+      if (e.event_provider === undefined) return e;
+      const { event_provider: _provider, ...rest } = e;
+      return rest as E;
+    });
+  return async (events) => {
+    if (unsupported) return send(without(events));
+    try {
+      return await send(events);
+    } catch (err) {
+      if (!refusesEventProvider(err)) throw err;
+      unsupported = true;
+      logger.warn(
+        "the secretary refuses audit events' `event_provider` (an older version): the mailbox's audit rows are " +
+          'reported without their intake until the secretary is upgraded',
+      );
+      return send(without(events));
+    }
+  };
+}
