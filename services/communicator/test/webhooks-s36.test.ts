@@ -138,6 +138,39 @@ describe('the dry run and the intakes share the durable keys (s36 review)', () =
   });
 });
 
+describe('the dry run looks up mail without a Message-ID by its bytes', () => {
+  it('an admin dry run of webhook mail answered without a Message-ID reports duplicate; a client key never does', async () => {
+    const s = await setup();
+    const mime = Buffer.from(
+      buildEmail({ messageId: '<x@client.test>' })
+        .toString('utf8')
+        .replace(/^Message-ID:.*\r?\n/im, ''),
+    );
+    expect(mime.toString('utf8')).not.toMatch(/^Message-ID:/im);
+    expect((await post(s, '/webhook/mailgun', mailgunPayload({ signingKey: MAILGUN_KEY, mime }))).status).toBe(200);
+    await s.sink.waitForMails(1);
+    // Recorded under the SHA-256 of its bytes (mail-handled-record.ts contentKeyOf).
+    expect([...s.secretary.handled.keys()].filter((k) => /^mail:sha256:[0-9a-f]{64}$/.test(k))).toHaveLength(1);
+    const dryRun = (keyClass: 'admin' | 'client', bytes: Buffer) =>
+      request(s.communicator.http.url)
+        .post('/test')
+        .set(bearer(keyClass))
+        .set('Content-Type', 'message/rfc822')
+        .send(bytes);
+    const admin = await dryRun('admin', mime);
+    expect(admin.status).toBe(200);
+    expect(admin.body).toMatchObject({ dry_run: true, outcome: 'skipped', reason: 'duplicate' });
+    // Other bytes (one more character) are another mail: the admin sees the plan.
+    const other = await dryRun('admin', Buffer.concat([mime, Buffer.from('\r\n')]));
+    expect(other.body).not.toMatchObject({ reason: 'duplicate' });
+    // A client key learns nothing of what was answered (test-mail-client-view.test.ts).
+    const client = await dryRun('client', mime);
+    expect(client.status).toBe(200);
+    expect(client.body).not.toMatchObject({ reason: 'duplicate' });
+    expect(s.sink.mails).toHaveLength(1);
+  });
+});
+
 describe('POST /test reports "would be rate limited" without drawing from the budget (gap 4)', () => {
   const fill = (s: Setup, key: string, n: number) =>
     s.secretary.budgets.set(

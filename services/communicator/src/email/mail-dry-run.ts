@@ -10,7 +10,7 @@ import {
 import { auditEventId, type AuditReporter, type AuditSkipReason } from '../audit-reporter.js';
 import type { SecretaryClient } from '../secretary-client.js';
 import { MAIL_SKIP_REASONS } from './mail-audit.js';
-import { legacyMailDeliveryKey, mailDeliveryKey } from './mail-handled-record.js';
+import { contentKeyOf, legacyMailDeliveryKey, mailDeliveryKey } from './mail-handled-record.js';
 import {
   OVER_BUDGET_DETAIL,
   WouldBeRateLimitedError,
@@ -216,6 +216,14 @@ function runDryPass(
             const keys = [mailDeliveryKey(messageId, sender), legacyMailDeliveryKey(messageId)];
             return (await deps.secretary.lookupHandled(keys)).size > 0;
           },
+      // Mail without a Message-ID: the intakes record it under the SHA-256 of its bytes (contentKeyOf), so the same
+      // bytes handed to the dry run find that record (the pass's own fallback key is a fresh `test:` id).
+      ...(clientView
+        ? {}
+        : {
+            isKeyAnswered: async () =>
+              (await deps.secretary.lookupHandled([mailDeliveryKey(contentKeyOf(raw))])).size > 0,
+          }),
       confirm: () => Promise.reject(new Error('a dry run confirms nothing')),
     },
   );

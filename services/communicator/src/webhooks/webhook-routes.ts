@@ -4,7 +4,7 @@ import { AppError, errors, isAppError, type Logger } from '@workemon/service-kit
 import type { WebhookResult } from '@workemon/contracts';
 import type { ChannelMetrics } from '../channel-metrics.js';
 import type { WebhookSettings } from '../config.js';
-import { legacyMailDeliveryKey, mailDeliveryKey } from '../email/mail-handled-record.js';
+import { contentKeyOf, legacyMailDeliveryKey, mailDeliveryKey } from '../email/mail-handled-record.js';
 import type { MailOutcome, MailPipeline, MailSource, PipelineHooks } from '../email/mail-pipeline.js';
 import type { SecretaryClient } from '../secretary-client.js';
 import type { ProviderDmarcPass } from '../email/sender-authentication.js';
@@ -200,7 +200,7 @@ async function acceptMail(
   providerDmarcPass?: ProviderDmarcPass,
 ): Promise<WebhookResult> {
   webhooks.metrics.received(provider);
-  const contentKey = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+  const contentKey = contentKeyOf(raw);
   const keys: MailKeys = { contentKey, contentMailKey: deliveryKey('mail', contentKey), extraKeys };
   if (await answeredBefore(webhooks, [keys.contentMailKey, ...extraKeys])) return { outcome: 'duplicate' };
   const outcome = await webhooks
