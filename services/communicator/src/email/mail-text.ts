@@ -1153,24 +1153,44 @@ const LEGAL_LINE =
 /** A bare site (`www.corp.example`, `https://corp.example/`): a signature's, where a pasted link has a path. */
 const BARE_SITE = /^(?:https?:\/\/)?(?:www\.)?[\w-]+(?:\.[\w-]+)+\/?$/i;
 
+/** A line of digits alone, no `+`, spaces or dashes: an operation, account or card number, or an unformatted phone. */
+const BARE_NUMBER = /^\d{7,}$/;
+
+/** A bare number shaped like a phone number written without separators (`89161234567`, `4951234567`). */
+const PHONE_SHAPED = /^(?:[78]\d{10}|\d{10})$/;
+
+/**
+ * Whether `block` lists numbers one per line: operation, transaction or account numbers pasted as data — three or
+ * more BARE_NUMBER lines, or two of which one is not shaped like a phone. A signature gives one or two phones,
+ * mostly written as phones (`+7 495 123-45-67`, `тел. …`); two unformatted phones still read as a signature.
+ */
+function listsNumbers(block: string[]): boolean {
+  const numbers = block.filter((l) => BARE_NUMBER.test(l));
+  return numbers.length >= 3 || (numbers.length === 2 && numbers.some((n) => !PHONE_SHAPED.test(n)));
+}
+
 /** Whether a block below a bare rule shows a signature: a name or closing first, or a contact, legal or footer line. */
 function signatureEvidence(block: string[]): boolean {
   const first = block[0]!;
   const [head, ...rest] = first.split(/\s*[,|–—(]\s*/);
   const named = FULL_NAME.test(first) || (FULL_NAME.test(head!) && !/\d/.test(rest.join(' ')));
   if (named || isClosing(first)) return true;
+  const numberList = listsNumbers(block);
   return block.some(
     (l) =>
-      (CONTACT_LINE.test(l) && !/^https?:\/\/\S+\/\S/.test(l)) ||
+      (CONTACT_LINE.test(l) && !/^https?:\/\/\S+\/\S/.test(l) && !(numberList && BARE_NUMBER.test(l))) ||
       BARE_SITE.test(l) ||
       LEGAL_LINE.test(l) ||
       FOOTER_WORDS.test(l),
   );
 }
 
-/** Whether a line below a bare rule is the author's: code or data (CODE_LINES), a question, or a request. */
-function authorsLine(line: string): boolean {
-  if (CODE_LINES.some((r) => r.test(line)) || line.includes('?')) return true;
+/**
+ * Whether a line below a bare rule is the author's: code or data (CODE_LINES, or a number of a list of them), a
+ * question, or a request.
+ */
+function authorsLine(line: string, numberList = false): boolean {
+  if (CODE_LINES.some((r) => r.test(line)) || line.includes('?') || (numberList && BARE_NUMBER.test(line))) return true;
   const words = wordsIn(line);
   return REQUEST_WORDS.test(line) && (words >= 3 || (words >= 2 && PLEASE.test(line)));
 }
@@ -1190,7 +1210,8 @@ function authorsTextBelowRule(lines: string[], i: number): boolean {
     if (QUOTE_LINE.test(l) || FORWARD_SEPARATOR.test(l) || unmarkedHistoryHeadAt(lines, j)) break;
     block.push(l.trimStart());
   }
-  return block.length > 0 && !signatureEvidence(block) && block.some(authorsLine);
+  const numberList = listsNumbers(block);
+  return block.length > 0 && !signatureEvidence(block) && block.some((l) => authorsLine(l, numberList));
 }
 
 function signatureFollows(lines: string[], i: number, isStart: (line: string) => boolean): boolean {

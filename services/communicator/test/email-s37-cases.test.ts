@@ -1,0 +1,42 @@
+// Session 37: mail kinds still mishandled after session 36, replayed through Dovecot and the SMTP sink
+// (docs/communicator.md, "What the request text keeps"). Each file failed before its change.
+// - N files: a list of bare numbers (operations, accounts, cards) under a bare rule was read as a signature's phone
+//   numbers and cut with the rule. Three or more bare numbers, or two of which one is not shaped like a phone, are
+//   data; two unformatted phones under a rule are still a signature (N03).
+import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
+
+const D = 's37-cases/';
+
+const EXPECTED: Record<string, ExpectedRequest> = {
+  [`${D}N01-thunderbird-ru-rule-operation-numbers.eml`]: [
+    'Не прошли операции',
+    '',
+    'Добрый день!',
+    '',
+    'Проверьте, пожалуйста, операции, они не прошли:',
+    '---',
+    '100200300400',
+    '100200300401',
+    '100200300402',
+  ].join('\n'),
+  [`${D}N02-thunderbird-ru-dashdash-card-numbers-question.eml`]: [
+    'Счета',
+    '',
+    'Добрый день!',
+    '',
+    'Не прошли операции по двум счетам',
+    '',
+    '--',
+    '4081781000001234',
+    '4081781000001299',
+    '',
+    'Что с ними?',
+  ].join('\n'),
+  [`${D}N03-thunderbird-ru-dashdash-two-bare-phones-signature.eml`]: [
+    'Отчёт по лимитам',
+    '',
+    'Нужен отчёт по лимитам за ноябрь.',
+  ].join('\n'),
+};
+
+describeMailReplay('session 37 mail cases', ['s37-cases'], EXPECTED);
