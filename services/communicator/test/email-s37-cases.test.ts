@@ -1,5 +1,9 @@
 // Session 37: mail kinds still mishandled after session 36, replayed through Dovecot and the SMTP sink
 // (docs/communicator.md, "What the request text keeps"). Each file failed before its change.
+// - A files: attribution lines of clients the patterns did not know, each naming our address, reached the LLM above
+//   or below the answer: Mutt's and LKML's `* Name <addr> [date]:`, Gnus' and Mutt's `Name <addr> writes:`, Sup's
+//   and alot's `Excerpts from Name's message of date:`, and Gmail's attribution wrapped over three lines by a long
+//   display name (s37 reply review).
 // - N files: a list of bare numbers (operations, accounts, cards) under a bare rule was read as a signature's phone
 //   numbers and cut with the rule. Three or more bare numbers, or two of which one is not shaped like a phone, are
 //   data; two unformatted phones under a rule are still a signature (N03).
@@ -8,6 +12,12 @@ import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
 const D = 's37-cases/';
 
 const EXPECTED: Record<string, ExpectedRequest> = {
+  [`${D}A-B06-mutt-star-attribution-interleaved.eml`]: 'За октябрь 2026.\nCSV.',
+  [`${D}A-B07-gnus-writes-bottom.eml`]: 'За октябрь 2026, CSV.',
+  [`${D}A-B08-mutt-writes-attribution-top.eml`]: 'За октябрь 2026, CSV.',
+  [`${D}A-C02-lkml-star-attribution-bottom.eml`]: 'За октябрь 2026, CSV.',
+  [`${D}A-C03-sup-excerpts-from-bottom.eml`]: 'За октябрь 2026, CSV.',
+  [`${D}A-G14-gmail-ru-attribution-three-lines.eml`]: 'За октябрь 2026, CSV.',
   [`${D}N01-thunderbird-ru-rule-operation-numbers.eml`]: [
     'Не прошли операции',
     '',

@@ -507,7 +507,7 @@ export function splitForwards(body: string, subject: string, depth = 0, context:
 // The verbs of clients' attribution lines ("… wrote:", "… пишет:"), in the languages of FIELD_NAMES: Russian, Ukrainian
 // ("пише", "написав"), Belarusian, English, German, French, Spanish, Portuguese, Italian, Polish, Dutch, Czech.
 const ATTRIBUTION_VERB =
-  '(пишет|писал|писала|писали|писал\\(а\\)|написал|написала|написали|написал\\(а\\)|пише|писав|написав|написав\\(ла\\)|піша|напісаў|напісала|wrote|schrieb|a écrit|escribió|escreveu|ha scritto|scrisse|pisze|napisał|napisała|napisał\\(a\\)|schreef|napsal|napsala|napsal\\(a\\))';
+  '(пишет|писал|писала|писали|писал\\(а\\)|написал|написала|написали|написал\\(а\\)|пише|писав|написав|написав\\(ла\\)|піша|напісаў|напісала|wrote|writes|schrieb|a écrit|escribió|escreveu|ha scritto|scrisse|pisze|napisał|napisała|napisał\\(a\\)|schreef|napsal|napsala|napsal\\(a\\))';
 
 // An attribution line (possibly two lines joined): it ends with ':' and names a writer or a date.
 const ATTRIBUTION = [
@@ -519,6 +519,10 @@ const ATTRIBUTION = [
   // Horde IMP's default `attrib_text` "Quoting %f:" (%f: the From as written, `Name <addr>`), and its German form
   // "Zitat von %f:": no verb, no date; only with an address, so "Quoting the contract:" stays the author's.
   /^(Quoting|Zitat von)\s.{0,300}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s*:$/i,
+  // Mutt's and the Linux kernel lists' `* %n <%a> [%Y-%m-%d %H:%M]:` (the name, the address, the date in brackets).
+  /^\*\s.{0,200}(<[^<>\s@]+@[^<>\s@]+>|[^\s@]+@[^\s@]+)\s+\[[^\]]{4,80}\]\s*:$/,
+  // Sup's and alot's `Excerpts from %n's message of %d:`.
+  /^Excerpts from\s.{1,200}'s message of\s.{4,100}:$/i,
 ];
 // The verb before the date and time: Roundcube (Russian) `Workemon писал 2026-11-21 10:05:`, The Bat! `Вы писали
 // 21 ноября 2026 г., 10:05:05:`, Lotus Notes `"X" <x@y> wrote on 11/21/2026 10:05:43 AM:` and `… писал(а)
@@ -1029,25 +1033,48 @@ function isWrappedAttribution(line: string, second: string, joined: string): boo
   return isAttribution(joined, true) || (isAttribution(joined) && addressesIn(joined).length > 0);
 }
 
+/**
+ * How many lines, from `lines[i]`, make one wrapped attribution above a quoted line: 2 or 3 (Gmail wraps at 78
+ * columns, so a long display name puts the address on a third line, "<" / "bot@…>:"; three only when they name an
+ * address), 1 when the line is no wrapped attribution. `next` is nextTextIndexes(lines).
+ */
+function wrappedAttributionLines(lines: string[], next: number[], i: number): 1 | 2 | 3 {
+  const line = lines[i]!;
+  const unquotedText = (l: string | undefined): l is string => l !== undefined && !!l.trim() && !QUOTE_LINE.test(l);
+  const quotedAt = (k: number) => {
+    const l = lines[next[k] ?? lines.length];
+    return l !== undefined && QUOTE_LINE.test(l);
+  };
+  const second = lines[i + 1];
+  if (!unquotedText(line) || second === undefined || QUOTE_LINE.test(second)) return 1;
+  const joined = `${line.trim()} ${second.trim()}`;
+  if (quotedAt(i + 2) && isWrappedAttribution(line, second, joined)) return 2;
+  const third = lines[i + 2];
+  if (!second.trim() || third === undefined || QUOTE_LINE.test(third) || !quotedAt(i + 3)) return 1;
+  const joined3 = `${joined} ${third.trim()}`;
+  const three =
+    joined3.length <= MAX_ATTRIBUTION_CHARS &&
+    !isAttribution(joined) &&
+    addressesIn(joined3).length > 0 &&
+    isWrappedAttribution(line, `${second.trim()} ${third.trim()}`, joined3);
+  return three ? 3 : 1;
+}
+
 function joinWrappedAttributions(body: string): string {
   const lines = body.split('\n');
   const next = nextTextIndexes(lines);
   const out: string[] = [];
   for (let i = 0; i < lines.length; i += 1) {
-    const line = lines[i]!;
-    const second = lines[i + 1];
-    const after = lines[next[i + 2] ?? lines.length];
-    const joined = second === undefined ? '' : `${line.trim()} ${second.trim()}`;
-    const wrapped =
-      second !== undefined &&
-      after !== undefined &&
-      QUOTE_LINE.test(after) &&
-      !!line.trim() &&
-      !QUOTE_LINE.test(line) &&
-      !QUOTE_LINE.test(second) &&
-      isWrappedAttribution(line, second, joined);
-    out.push(wrapped ? joined : line);
-    if (wrapped) i += 1;
+    const n = wrappedAttributionLines(lines, next, i);
+    out.push(
+      n === 1
+        ? lines[i]!
+        : lines
+            .slice(i, i + n)
+            .map((l) => l.trim())
+            .join(' '),
+    );
+    i += n - 1;
   }
   return out.join('\n');
 }
