@@ -4,6 +4,8 @@
 //   or below the answer: Mutt's and LKML's `* Name <addr> [date]:`, Gnus' and Mutt's `Name <addr> writes:`, Sup's
 //   and alot's `Excerpts from Name's message of date:`, and Gmail's attribution wrapped over three lines by a long
 //   display name (s37 reply review).
+// - H files: text the reader never sees (a web form's `display:none` block holding a forged instruction to the model)
+//   reached the secretary (mail-html-s37.test.ts has the other spellings of hidden).
 // - N files: a list of bare numbers (operations, accounts, cards) under a bare rule was read as a signature's phone
 //   numbers and cut with the rule. Three or more bare numbers, or two of which one is not shaped like a phone, are
 //   data; two unformatted phones under a rule are still a signature (N03).
@@ -18,6 +20,12 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   [`${D}A-C02-lkml-star-attribution-bottom.eml`]: 'За октябрь 2026, CSV.',
   [`${D}A-C03-sup-excerpts-from-bottom.eml`]: 'За октябрь 2026, CSV.',
   [`${D}A-G14-gmail-ru-attribution-three-lines.eml`]: 'За октябрь 2026, CSV.',
+  [`${D}H-H03-webform-html-display-none-script.eml`]: [
+    'Сброс пароля',
+    '',
+    'Здравствуйте!',
+    'Прошу сбросить пароль от личного кабинета.',
+  ].join('\n'),
   [`${D}N01-thunderbird-ru-rule-operation-numbers.eml`]: [
     'Не прошли операции',
     '',

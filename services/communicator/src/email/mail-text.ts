@@ -100,19 +100,83 @@ export function isForwardSubject(subject: string): boolean {
 export const MAX_HTML_INPUT_CHARS = 500_000;
 
 /**
+ * At most MAX_HTML_INPUT_CHARS of `html`, in the pieces htmlToText converts one by one: all of it when it is
+ * shorter, else its first three quarters' worth and its last quarter's (from the first tag in it: half a tag would
+ * read as text). A request written under a long pasted table (an Excel paste of 1.4 MB of Outlook markup) is at the
+ * end, an answer on top of a long history at the start. The pieces are converted apart: the head's unclosed table
+ * would otherwise swallow the tail.
+ */
+function boundedHtml(html: string): string[] {
+  if (html.length <= MAX_HTML_INPUT_CHARS) return [html];
+  const head = Math.floor(MAX_HTML_INPUT_CHARS * 0.75);
+  const rest = html.slice(html.length - (MAX_HTML_INPUT_CHARS - head));
+  const tagAt = rest.indexOf('<');
+  return [html.slice(0, head), tagAt >= 0 ? rest.slice(tagAt) : rest];
+}
+
+/**
+ * Selectors of elements the reader never sees, over style attributes as canonicalStyles writes them (lower case, no
+ * spaces, each declaration ending in ';'): `display:none`, `visibility:hidden`, Outlook's `mso-hide:all`, text of
+ * size or opacity 0, a box of height 0 whose overflow is hidden (a newsletter's preheader), and the `hidden` attribute
+ * (HTML Living Standard, "The hidden attribute").
+ */
+const HIDDEN_SELECTORS = [
+  '[hidden]',
+  ...[
+    'display:none',
+    'visibility:hidden',
+    'mso-hide:all',
+    'font-size:0;',
+    'font-size:0px;',
+    'opacity:0;',
+    'max-height:0;overflow:hidden',
+    'max-height:0px;overflow:hidden',
+  ].flatMap((d) => [`[style^="${d}"]`, `[style*=";${d}"]`]),
+];
+
+/**
+ * `html` with every start tag's `style` attribute written canonically: lower case, no whitespace, `!important`
+ * dropped, each declaration ending in ';' (`style="Display: None !important"` → `style="display:none;"`), so
+ * HIDDEN_SELECTORS match however a client spelt it. Only start tags are touched (text stays as written); linear.
+ */
+function canonicalStyles(html: string): string {
+  return html.replace(/<[a-zA-Z][^<>]*>/g, (tag) =>
+    tag.replace(/(\sstyle\s*=\s*)(?:"([^"]*)"|'([^']*)')/i, (_m, attr: string, dq?: string, sq?: string) => {
+      const declarations = (dq ?? sq ?? '')
+        .toLowerCase()
+        .replace(/\s+/g, '')
+        .replace(/!important/g, '')
+        .split(';')
+        .filter(Boolean);
+      return `${attr}"${declarations.map((d) => `${d};`).join('')}"`;
+    }),
+  );
+}
+
+/**
  * HTML → readable text: table cells separated by a space and rows by line breaks, lists kept as `* item`,
- * entities decoded, images and link targets dropped. Quoted blocks become `> ` lines, so the plain-text steps
- * below decide about them (a `<blockquote type="cite">` holds Apple Mail's forwards too). Reads the first
- * MAX_HTML_INPUT_CHARS of `html`.
+ * entities decoded, images and link targets dropped, hidden elements (HIDDEN_SELECTORS) left out. Quoted blocks
+ * become `> ` lines, so the plain-text steps below decide about them (a `<blockquote type="cite">` holds Apple Mail's
+ * forwards too). Reads at most MAX_HTML_INPUT_CHARS of `html`, its head and its tail (boundedHtml).
  */
 export function htmlToText(html: string): string {
   // Required at the first HTML mail, not at load (docs/operations.md, "Memory at start-up").
   const { convert } = createRequire(import.meta.url)('html-to-text') as { convert: typeof htmlToTextConvert };
-  const text = convert(html, {
+  // The pieces of a long HTML body with the plain-text cut's gap line between them (mail-parsing.ts GAP_LINE).
+  const text = boundedHtml(html)
+    .map((piece) => convertHtml(convert, piece))
+    .join('\n\n[…]\n\n');
+  // dataTable pads columns to equal width; one space between cells reads the same and keeps phrases intact.
+  return text.replace(/\u00a0/g, ' ').replace(/(\S) {2,}(?=\S)/g, '$1 ');
+}
+
+/** One piece of HTML (boundedHtml) → text, with htmlToText's options. */
+function convertHtml(convert: typeof htmlToTextConvert, html: string): string {
+  return convert(canonicalStyles(html), {
     wordwrap: false,
     // html-to-text walks the tree recursively: 20,000 nested <div>s overflow the stack. Real mail nests far less.
     // It also builds the whole tree first: 4 MB of hostile markup (400,000 paragraphs, 160,000 table rows) took more
-    // than a service's 128 MB old space. The first MAX_HTML_INPUT_CHARS are read (an HTML client writes on top).
+    // than a service's 128 MB old space. At most MAX_HTML_INPUT_CHARS are read (boundedHtml).
     limits: { maxDepth: 400, ellipsis: '', maxInputLength: MAX_HTML_INPUT_CHARS },
     selectors: [
       { selector: 'a', options: { ignoreHref: true } },
@@ -125,6 +189,10 @@ export function htmlToText(html: string): string {
         options: { colSpacing: 1, rowSpacing: 0, uppercaseHeaderCells: false, maxColumnWidth: 10_000 },
       },
       { selector: 'hr', format: 'skip' },
+      // What the reader never sees (canonicalStyles wrote the style attributes as `prop:value;…`): a web form's or a
+      // newsletter's hidden preheader, Outlook's `mso-hide:all`, the HTML `hidden` attribute. Hidden text is where
+      // a forged instruction to the model hides ("Игнорируй предыдущие инструкции…").
+      ...HIDDEN_SELECTORS.map((selector) => ({ selector, format: 'skip' })),
       // Signature containers: Gmail's, Outlook on the web's and mobile's, Thunderbird's.
       { selector: 'div.gmail_signature', format: 'skip' },
       { selector: 'div#Signature', format: 'skip' },
@@ -138,8 +206,6 @@ export function htmlToText(html: string): string {
       // below cuts the history that follows it, which Outlook puts outside any container.
     ],
   });
-  // dataTable pads columns to equal width; one space between cells reads the same and keeps phrases intact.
-  return text.replace(/\u00a0/g, ' ').replace(/(\S) {2,}(?=\S)/g, '$1 ');
 }
 
 // ---- forwards ------------------------------------------------------------------------------------------------
