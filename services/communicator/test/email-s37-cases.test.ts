@@ -4,6 +4,10 @@
 //   or below the answer: Mutt's and LKML's `* Name <addr> [date]:`, Gnus' and Mutt's `Name <addr> writes:`, Sup's
 //   and alot's `Excerpts from Name's message of date:`, and Gmail's attribution wrapped over three lines by a long
 //   display name (s37 reply review).
+// - F files: forwards of a client the splitter did not know, and fields it read as text or text it read as fields:
+//   The Bat!'s "This is a forwarded message" and `===8<===` lines, Yandex's "Кому: …;" / "Тема: …;" lines under the
+//   author line (our own address among the recipients, F39), and an Outlook forward of a memo whose text opens with
+//   "Кому:" / "Дата:" below the blank line that ends the header block (s37 forward review).
 // - H files: text the reader never sees (a web form's `display:none` block holding a forged instruction to the model)
 //   reached the secretary (mail-html-s37.test.ts has the other spellings of hidden).
 // - N files: a list of bare numbers (operations, accounts, cards) under a bare rule was read as a signature's phone
@@ -20,6 +24,60 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   [`${D}A-C02-lkml-star-attribution-bottom.eml`]: 'За октябрь 2026, CSV.',
   [`${D}A-C03-sup-excerpts-from-bottom.eml`]: 'За октябрь 2026, CSV.',
   [`${D}A-G14-gmail-ru-attribution-three-lines.eml`]: 'За октябрь 2026, CSV.',
+  [`${D}F-F18-thebat-en-forwarded-message-1251.eml`]: [
+    'Здравствуйте, коллеги.',
+    '',
+    'Помогите, пожалуйста, с письмом ниже.',
+    '',
+    '[Пересланное письмо]',
+    'От: Сидоров Пётр <sidorov@example.test>',
+    'Тема: Отчёт по чарджбэкам',
+    'Иван, добрый вечер.',
+    '',
+    'Нужен отчёт по чарджбэкам за ноябрь по всем мерчантам с суммой больше',
+    '10 000 руб., в разрезе кодов причин.',
+  ].join('\n'),
+  [`${D}F-F33-thebat-en-forward-no-inner-signature.eml`]: [
+    'Добрый день.',
+    '',
+    'Перешлите, пожалуйста, в эквайринг.',
+    '',
+    '[Пересланное письмо]',
+    'От: Орлова Мария <orlova.m@example.test>',
+    'Тема: Возврат по терминалу 20041177',
+    'Прошу сделать возврат 3 500 руб. по операции RRN 532418776120 от 19.11.2026,',
+    'терминал 20041177, покупатель отказался от товара.',
+  ].join('\n'),
+  [`${D}F-F36-outlook-ru-plain-memo-body-starts-with-fields.eml`]: [
+    'Коллеги, прошу исполнить.',
+    '',
+    '[Пересланное письмо]',
+    'От: Канцелярия <office@example.test>',
+    'Тема: Служебная записка 1187',
+    'Кому: отдел сопровождения',
+    'Дата: 20.11.2026',
+    'Срок: 25.11.2026',
+    '',
+    'Прошу заблокировать доступ в личный кабинет для уволенного сотрудника Смирнова А. В. (логин asmirnov) и отозвать его API-ключи.',
+    '',
+    'Канцелярия',
+  ].join('\n'),
+  [`${D}F-F38-yandex-web-author-line-then-to-subject-lines.eml`]: [
+    'Коллеги, помогите, пожалуйста, с запросом ниже.',
+    '',
+    '[Пересланное письмо]',
+    'От: Сидоров Пётр <sidorov@example.test>',
+    'Тема: Выгрузка',
+    'Нужна выгрузка авторизаций по кошелькам b2c за октябрь с разбивкой по дням.',
+  ].join('\n'),
+  [`${D}F-F39-yandex-web-forwarded-mail-was-to-bot.eml`]: [
+    'Ответа так и не было, посмотрите, пожалуйста.',
+    '',
+    '[Пересланное письмо]',
+    'От: Орлова Мария <orlova.m@customer.example>',
+    'Тема: Акт сверки за октябрь',
+    'Добрый день! Пришлите, пожалуйста, акт сверки за октябрь по договору 118/25.',
+  ].join('\n'),
   [`${D}H-H03-webform-html-display-none-script.eml`]: [
     'Сброс пароля',
     '',

@@ -215,7 +215,7 @@ function convertHtml(convert: typeof htmlToTextConvert, html: string): string {
 // <date>") and Apple Mail's "Begin forwarded message:" / "Начало переадресованного письма:", also inside the
 // `> ` quote Apple's HTML forward (<blockquote type="cite">) becomes.
 const FORWARD_SEPARATOR =
-  /^[ \t>]*-{2,}[ \t]*(Пересылаемое сообщение|Пересылаемое письмо|Пересланное сообщение|Пересланное письмо|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение|Forwarded by [^\n]{1,200}? on [^\n]{1,80}?)[ \t]*-{2,}[ \t]*$|^[ \t>]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения|Начало переадресованного письма|Начало пересылаемого письма):[ \t]*$/im;
+  /^[ \t>]*-{2,}[ \t]*(Пересылаемое сообщение|Пересылаемое письмо|Пересланное сообщение|Пересланное письмо|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение|Forwarded by [^\n]{1,200}? on [^\n]{1,80}?)[ \t]*-{2,}[ \t]*$|^[ \t>]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения|Начало переадресованного письма|Начало пересылаемого письма):[ \t]*$|^[ \t>]*(This is a forwarded message|Это пересланное сообщение|Это пересылаемое сообщение)[ \t]*$/im;
 const FORWARD_SEPARATOR_ALL = new RegExp(FORWARD_SEPARATOR.source, 'gim');
 
 /**
@@ -231,8 +231,13 @@ function forwardSeparator(text: string): RegExpExecArray | null {
   }
   return null;
 }
+// The Bat! closes its forward's text with `===8<===========End of original message text===========`.
 const FORWARD_END =
-  /^[ \t]*-{2,}[ \t]*(Конец пересылаемого сообщения|Конец переадресованного сообщения|End of forwarded message)[ \t]*-{2,}[ \t]*$/im;
+  /^[ \t]*-{2,}[ \t]*(Конец пересылаемого сообщения|Конец переадресованного сообщения|End of forwarded message)[ \t]*-{2,}[ \t]*$|^[ \t]*={2,}8<={2,}[ \t]*(End of original message text|Конец исходного текста сообщения|Конец исходного сообщения)[ \t]*={2,}[ \t]*$/im;
+// The Bat!'s forward: "This is a forwarded message", its header block, then the text between
+// `===8<==============Original message text===============` and the end line (FORWARD_END).
+const BAT_TEXT_START =
+  /^[ \t]*={2,}8<={2,}[ \t]*(Original message text|Исходный текст сообщения|Исходное сообщение)[ \t]*={2,}[ \t]*$/i;
 // Yandex writes the forwarded author as `20.11.2026, 18:12, "Сидоров Пётр" <sidorov@example.test>:`.
 const YANDEX_AUTHOR = /^[ \t]*(\d{1,2}\.\d{1,2}\.\d{2,4},?[ \t]+\d{1,2}:\d{2}),?[ \t]+(.+?)[ \t]*:[ \t]*$/;
 // Mail.ru writes it as `Пятница, 20 ноября 2026, 18:12 +03:00 от Сидоров Пётр <sidorov@example.test>:` (or `from`).
@@ -347,6 +352,30 @@ function cutAtForwardEnd(after: string): { inside: string; rest: string } {
   return { inside: after.slice(0, end.index), rest: after.slice(end.index + end[0].length) };
 }
 
+/**
+ * The index after the fields Yandex's web client may list under a forward's author line, from `i` (blank lines
+ * before them passed over), read into `forward`; `i` when there are none. Each such line ends in ';' ("Кому:
+ * bot@example.test, Иван Петров <…>;" / "Тема: Акт сверки;"), and a blank line ends them: a forwarded text opening
+ * "Тема: доступ к VPN" is the text.
+ */
+function readYandexFields(lines: string[], i: number, forward: ForwardedMail): number {
+  let next = i;
+  while (next < lines.length && !lines[next]!.trim()) next += 1;
+  let fields = next;
+  while (fields < lines.length && HEADER_LINE.test(lines[fields]!) && /;[ \t]*$/.test(lines[fields]!)) fields += 1;
+  if (fields === next || lines[fields]?.trim()) return i;
+  const end = readHeaderBlock(lines, i, forward);
+  if (forward.subject) forward.subject = forward.subject.replace(/[ \t]*;$/, '');
+  return end;
+}
+
+/** The index after The Bat!'s `===8<===…Original message text…===` line (BAT_TEXT_START) at `i`, else `i`. */
+function afterBatTextStart(lines: string[], i: number): number {
+  let start = i;
+  while (start < lines.length && !lines[start]!.trim()) start += 1;
+  return BAT_TEXT_START.test(lines[start] ?? '') ? start + 1 : i;
+}
+
 /** A forward in the form no library reads: a separator, then a Yandex author line or a header block. */
 function splitRussianForward(text: string): ForwardSplit | undefined {
   const sep = forwardSeparator(text);
@@ -362,10 +391,11 @@ function splitRussianForward(text: string): ForwardSplit | undefined {
   if (author) {
     forward.date = author[1];
     forward.from = author[2]!.replace(/^"([^"]*)"/, '$1');
-    i += 1;
+    i = readYandexFields(lines, i + 1, forward);
   } else {
     i = readHeaderBlock(lines, i, forward);
   }
+  i = afterBatTextStart(lines, i);
   // Some clients quote the forwarded text itself with '>': it is the forwarded mail, not history. Mail.ru closes
   // the forward with a line of dashes.
   forward.text = dequote(lines.slice(i).join('\n').trim())
@@ -421,7 +451,11 @@ function libraryForward(
   // Told a subject, the library answers with it: the block's own Subject line is the forwarded mail's (and tells
   // whether it forwarded another: Outlook's "FW: FW:" chain has no separator lines, only header blocks).
   const own = blockSubject(body.slice(note.length));
-  const forward = forwardOf(parsed.email, unprompted ? own : (own ?? parsed.email.subject));
+  const forward = forwardOf(
+    parsed.email,
+    unprompted ? own : (own ?? parsed.email.subject),
+    textFollowsBlankLine(body.slice(note.length), parsed.email.body),
+  );
   return { note: withoutTrailingFields(note.replace(FORWARD_SEPARATOR, '')), forward, rest: '' };
 }
 
@@ -442,16 +476,38 @@ function askLibrary(
   return reply ? undefined : { subject: `Fwd: ${bareSubject(subject)}`, unprompted: true };
 }
 
-/** email-forward-parser's forwarded mail as ours (its text unquoted when every line is `>`-quoted). */
+/**
+ * Whether, in `block` (the forward from its header block on, as the mail has it), the forwarded text `text` (as
+ * email-forward-parser gives it) starts below a blank line: the header block had ended, so header-like lines at the
+ * text's start are the forwarded mail's own ("Кому: отдел сопровождения / Дата: 20.11.2026" of a memo). The
+ * library drops Outlook's blank line (a lone space or no-break space) between the block and the text.
+ */
+function textFollowsBlankLine(block: string, text: string): boolean {
+  const first = text
+    .split('\n')
+    .find((l) => l.trim())
+    ?.trim();
+  if (!first) return false;
+  const lines = block.split('\n');
+  const at = lines.findIndex((l) => l.trim() === first);
+  return at > 0 && !lines[at - 1]!.replace(/\u00a0/g, ' ').trim();
+}
+
+/**
+ * email-forward-parser's forwarded mail as ours (its text unquoted when every line is `>`-quoted; header lines the
+ * library left at its start removed unless `afterBlank`: the text began below a blank line, textFollowsBlankLine).
+ */
 function forwardOf(
   email: { from?: unknown; date?: string | null; body?: string | null },
   subject: string | null | undefined,
+  afterBlank = false,
 ): ForwardedMail {
+  const text = dequote(email.body ?? '');
   return {
     from: authorOf(email.from),
     subject: subject ?? undefined,
     date: email.date ?? undefined,
-    text: withoutLeftoverHeaderLines(dequote(email.body ?? '')),
+    text: afterBlank ? text : withoutLeftoverHeaderLines(text),
   };
 }
 
