@@ -1,5 +1,5 @@
 import { calendarText } from './calendar-text.js';
-import { tnefText } from './tnef-text.js';
+import { isTnefData, tnefContent, type TnefAttachment } from './tnef-text.js';
 import { validUtf8 } from './utf8.js';
 import {
   isEncryptedCms,
@@ -31,6 +31,7 @@ import {
   splitForwards,
   subjectRepeatsThread,
   quotedSubjectOf,
+  unmarkedHistoryHeadAt,
   type ForwardedMail,
 } from './mail-text.js';
 import { msgIdOf } from './message-id.js';
@@ -503,11 +504,34 @@ type AttachmentContent = {
   inlinePictures: string[];
 };
 
-/** Outlook's TNEF (`winmail.dat`, application/ms-tnef): its message text, or undefined when none can be read. */
-function tnefBodyOf(content: Buffer): string | undefined {
-  const tnef = tnefText(content);
+/**
+ * Outlook's TNEF (`winmail.dat`, [MS-OXTNEF]) named `name`, read into `into`: its message text (tnefContent: text,
+ * or HTML as text) joins `tnefTexts`, and the files inside it count like the mail's own attachments (readAttachment):
+ * an embedded Outlook item, a `.msg` file or a picture is unreadable, a picture shown inside its HTML body is an
+ * inline picture, any other file is named (once, when the mail's MIME parts already name it). The winmail.dat itself is unreadable when its body could not be read
+ * (damaged) or when it holds neither text nor a file: then the mail may have nothing readable (M09a). A body that is
+ * only empty (RTF with no text) beside a file is not: like MIME mail with an empty text part and a PDF, the subject is
+ * the request and the file is named (s37 T04).
+ */
+function readTnef(content: Buffer, name: string, into: AttachmentContent): void {
+  const tnef = tnefContent(content);
   const body = tnef?.text ?? (tnef?.html ? htmlToText(tnef.html) : undefined);
-  return body?.trim() ? body : undefined;
+  const hasBody = !!body?.trim();
+  if (hasBody) into.tnefTexts.push(body!);
+  // A file the mail also carries as a MIME part of its own (a gateway that sends both) is named once.
+  const named = new Set([...into.other, ...into.unreadable, ...into.inlinePictures]);
+  for (const file of tnef?.attachments ?? []) if (!named.has(file.name)) tnefFileList(file, into).push(file.name);
+  if (!hasBody && (!tnef || tnef.bodyUnreadable || !tnef.attachments.length)) into.unreadable.push(name);
+}
+
+/**
+ * Where a file inside winmail.dat is named (readTnef): a picture shown inside the HTML body among the inline
+ * pictures, an embedded Outlook item, a `.msg` or another picture among the unreadable, anything else among the rest.
+ */
+function tnefFileList(file: TnefAttachment, into: AttachmentContent): string[] {
+  const picture = isPicture('', file.name);
+  if (picture && file.inline) return into.inlinePictures;
+  return file.message || picture || /\.msg$/i.test(file.name) ? into.unreadable : into.other;
 }
 
 /** The signature a Compound File Binary starts with ([MS-CFB] §2.2, the header's `Header Signature`). */
@@ -587,10 +611,8 @@ async function readContainer(
     into.unreadable.push(name);
     return true;
   }
-  if (isTnef(type, name)) {
-    const body = tnefBodyOf(a.content);
-    if (body) into.tnefTexts.push(body);
-    else into.unreadable.push(name);
+  if (isTnef(type, name, a.content)) {
+    readTnef(a.content, name, into);
     return true;
   }
   if (!isCalendar(type, name) || a.size > TEXT_ATTACHMENT_MAX_BYTES) return false;
@@ -610,9 +632,16 @@ const isCalendar = (type: string, name: string): boolean =>
 const invitationOnly = (found: AttachmentContent): string =>
   found.forwards.length ? '' : found.invitations.join('\n\n');
 
-/** Outlook's TNEF part (`winmail.dat`, application/ms-tnef or vnd.ms-tnef). */
-const isTnef = (type: string, name: string): boolean =>
-  type === 'application/ms-tnef' || type === 'application/vnd.ms-tnef' || /^winmail\.dat$/i.test(name);
+/**
+ * Outlook's TNEF part: application/ms-tnef or vnd.ms-tnef, the name `winmail.dat`, or content that starts with the
+ * TNEF signature ([MS-OXTNEF] 2.1.3.1), whatever it is called and typed (a relay's application/octet-stream
+ * `ATT00001.dat`, s37 T05).
+ */
+const isTnef = (type: string, name: string, content: Buffer): boolean =>
+  type === 'application/ms-tnef' ||
+  type === 'application/vnd.ms-tnef' ||
+  /^winmail\.dat$/i.test(name) ||
+  isTnefData(content);
 
 /** A text file attached (text/plain with a name or as an attachment, at most TEXT_ATTACHMENT_MAX_BYTES). */
 const isTextFile = (a: ParsedMail['attachments'][number], type: string): boolean =>
@@ -790,13 +819,71 @@ export function headAndTail(text: string, keep: number, lineSearch = LINE_SEARCH
   return `${text.slice(0, head)}${GAP_LINE}${text.slice(tail)}`;
 }
 
+/** A line longer than this (characters) starts no quoted history: header fields and attributions are short. */
+const MAX_HISTORY_HEAD_LINE_CHARS = 1000;
+/** Lines historyStartOf tests per chunk, and the lines below a chunk it lets a head's test read. */
+const HISTORY_SCAN_CHUNK_LINES = 4096;
+const HISTORY_SCAN_LOOKAHEAD_LINES = 64;
+
+/** Up to `count` lines of `text` from `offset` (a line start), split at `\n`. */
+function linesFrom(text: string, offset: number, count: number): string[] {
+  const lines: string[] = [];
+  let at = offset;
+  while (lines.length < count && at <= text.length) {
+    const end = text.indexOf('\n', at);
+    lines.push(text.slice(at, end < 0 ? text.length : end));
+    if (end < 0) break;
+    at = end + 1;
+  }
+  return lines;
+}
+
 /**
- * A body's text cut to MAX_BODY_TEXT_CHARS by headAndTail (its first three quarters and its last quarter, a line
- * `[…]` between); `cut` when anything was left out. Never splits a surrogate pair.
+ * Where the quoted history of `text` (lines split at `\n`) starts: the offset (UTF-16 code units) of the first line
+ * that begins the head of an unmarked quoted message (mail-text.ts unmarkedHistoryHeadAt: Outlook's separator and
+ * header block, Outlook's header block alone, an attribution line), or -1 when there is none. One pass over the
+ * lines, each tested once (lines longer than MAX_HISTORY_HEAD_LINE_CHARS skipped), stopping at the first head; the
+ * lines are taken in chunks (HISTORY_SCAN_CHUNK_LINES, with HISTORY_SCAN_LOOKAHEAD_LINES below each for a header
+ * block's test), so time is linear in `text` and memory does not grow with it: it may run on a whole 10 MB body.
+ */
+function historyStartOf(text: string): number {
+  let offset = 0;
+  for (;;) {
+    const lines = linesFrom(text, offset, HISTORY_SCAN_CHUNK_LINES + HISTORY_SCAN_LOOKAHEAD_LINES);
+    const tested = Math.min(lines.length, HISTORY_SCAN_CHUNK_LINES);
+    for (let i = 0; i < tested; i += 1) {
+      if (lines[i]!.length <= MAX_HISTORY_HEAD_LINE_CHARS && unmarkedHistoryHeadAt(lines, i)) return offset;
+      offset += lines[i]!.length + 1;
+    }
+    if (lines.length <= HISTORY_SCAN_CHUNK_LINES) return -1;
+  }
+}
+
+/**
+ * A body's text (CRLF line ends made LF) cut to MAX_BODY_TEXT_CHARS (plus at most two GAP_LINEs) for the text steps;
+ * `cut` when anything was left out. Never splits a surrogate pair. The cut knows where the quoted history starts
+ * (historyStartOf, found on the whole text): the author's part above it and the history are cut apart by headAndTail
+ * (each keeps its first three quarters and its last quarter, at line ends, `[…]` between), the history keeping what
+ * the author's part leaves but at least a quarter of the room. So a question written under a long pasted log and
+ * above a long quoted thread stays with the author's text, and the history's head (Outlook's header block) stays
+ * whole, so the history is still recognised and removed (s37 L06: one cut of the whole text fell inside the header
+ * block and passed a colleague's quoted words on as the author's). With no history head (or one on the first line:
+ * a bottom-posted reply, a forward) the whole text is cut so.
  */
 export function boundedBodyText(text: string): { text: string; cut: boolean } {
   if (text.length <= MAX_BODY_TEXT_CHARS) return { text, cut: false };
-  return { text: headAndTail(text, MAX_BODY_TEXT_CHARS), cut: true };
+  const lf = text.replace(/\r\n/g, '\n');
+  if (lf.length <= MAX_BODY_TEXT_CHARS) return { text: lf, cut: false };
+  const start = historyStartOf(lf);
+  if (start <= 0) return { text: headAndTail(lf, MAX_BODY_TEXT_CHARS), cut: true };
+  const own = lf.slice(0, start);
+  const history = lf.slice(start);
+  const historyKeep = Math.min(
+    history.length,
+    Math.max(Math.floor(MAX_BODY_TEXT_CHARS / 4), MAX_BODY_TEXT_CHARS - own.length),
+  );
+  const ownKeep = MAX_BODY_TEXT_CHARS - historyKeep;
+  return { text: `${headAndTail(own, ownKeep)}${headAndTail(history, historyKeep)}`, cut: true };
 }
 
 /** A Message-ID we minted, of any form (`<workemon.{32 hex}@…>`, `<workemon.{32 hex}.{digests}@…>`). */
@@ -804,6 +891,35 @@ const OUR_MESSAGE_ID = /^<workemon\.[0-9a-f]{32}[.@]/i;
 
 /** Whether the mail's In-Reply-To is a Message-ID we minted (OUR_MESSAGE_ID): it answers one of ours. */
 const answersOurs = (parsed: ParsedMail): boolean => listOf(parsed.inReplyTo).some((id) => OUR_MESSAGE_ID.test(id));
+
+/** The words of a text as repeatsText compares them: runs of letters and digits, lower case, `ё` as `е`. */
+const wordsOf = (text: string): string[] =>
+  text
+    .toLowerCase()
+    .replace(/ё/g, 'е')
+    .match(/[\p{L}\p{N}]+/gu) ?? [];
+
+/** How many of a TNEF body's distinct words the text part must hold for the TNEF body to be a copy of it. */
+const REPEATED_WORDS_SHARE = 0.8;
+
+/**
+ * Whether `tnefBody` (a winmail.dat's message text) says nothing the mail's own text part (`ownText`) does not: at
+ * least REPEATED_WORDS_SHARE of its distinct words (wordsOf) are words of `ownText`. Exchange writes the text part
+ * from the same message whose properties, the body among them, it puts into winmail.dat, so the two say the same in
+ * different renderings (s37 T01b, T06): RTF or HTML made text, a signature or a gateway's disclaimer in one of them
+ * only, links written out. A text part with no words (empty, only picture
+ * placeholders) repeats nothing; a TNEF body that says more than a few words the text part lacks (a stub text part,
+ * a different message) is read too. Linear in both texts.
+ */
+function repeatsText(tnefBody: string, ownText: string): boolean {
+  const tnefWords = new Set(wordsOf(tnefBody));
+  if (!tnefWords.size) return true;
+  const ownWords = new Set(wordsOf(ownText));
+  if (!ownWords.size) return false;
+  let held = 0;
+  for (const w of tnefWords) if (ownWords.has(w)) held += 1;
+  return held >= tnefWords.size * REPEATED_WORDS_SHARE;
+}
 
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
 async function readContent(
@@ -846,8 +962,12 @@ async function readContent(
     inlinePictures: [],
   };
   for (const a of parsed.attachments) await readAttachment(a, depth, found, isOwnAddress, ownNames, smime);
-  // A TNEF body is bounded like the mail's own (boundedBodyText): it goes through the same text steps.
-  const tnef = found.tnefTexts.map((t) => boundedBodyText(t.replace(/\r\n/g, '\n')));
+  // A TNEF body is bounded like the mail's own (boundedBodyText): it goes through the same text steps. Exchange
+  // sends the body twice, as the text part and inside winmail.dat: a TNEF body the text part already says is
+  // dropped (repeatsText), so the request says it once (s37 T01b, T06).
+  const tnef = found.tnefTexts
+    .map((t) => boundedBodyText(t.replace(/\r\n/g, '\n')))
+    .filter((t) => !repeatsText(t.text, plainText));
   const own = [split.text, ...tnef.map((t) => t.text)].filter((t) => t.trim()).join('\n\n');
   // The author's own '>' lines are told from quotes of the answered message by whether there is one (mail-text.ts).
   // A mail attached as a forward (depth > 0) keeps the history it quotes: the request may be there (forwardedText).

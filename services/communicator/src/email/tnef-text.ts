@@ -4,25 +4,106 @@ import { Tokenize, deEncapsulateSync } from 'rtf-stream-parser';
 import { ToPlainText } from 'rtf-stream-parser/dist/src/ToPlainText.js';
 
 /**
- * The message text inside an Outlook TNEF attachment (`winmail.dat`, [MS-OXTNEF]), or undefined when there is
- * none we can read. A bounded walk over the attributes: every length is checked against the buffer, so damaged
- * data ends the walk instead of looping. (node-tnef, the TNEF package on npm, loops forever on the damaged
- * winmail.dat of the field cases, and reads no compressed RTF, so it is not used.) Reads, in this order:
- * PR_BODY (plain text), attBody, PR_BODY_HTML, PR_RTF_COMPRESSED with HTML or text encapsulated in RTF
- * (decompressed by @kenjiuno/decompressrtf, de-encapsulated by rtf-stream-parser, as Outlook writes it), or
- * Outlook's native "Rich Text" body (RTF that encapsulates nothing: its text by rtf-stream-parser's ToPlainText).
+ * A file inside a TNEF stream (its attachment-level attributes, [MS-OXTNEF]): `name` is
+ * PR_ATTACH_LONG_FILENAME, else attAttachTitle, else PR_ATTACH_FILENAME (8.3), else PR_DISPLAY_NAME (an embedded
+ * message's subject), else `unnamed`; at most 200 characters, control characters dropped. `inline`: shown inside the
+ * HTML body (PR_ATTACHMENT_HIDDEN or a PR_ATTACH_CONTENT_ID), like multipart/related's pictures; `message`: an
+ * embedded Outlook item (PR_ATTACH_METHOD 5, ATTACH_EMBEDDED_MSG), which is not read.
  */
-export function tnefText(data: Buffer): { text?: string; html?: string } | undefined {
-  if (data.length < 6 || data.readUInt32LE(0) !== TNEF_SIGNATURE) return undefined;
-  const found = readMessageAttributes(data);
-  const plain = found.body ?? (found.attBody ? decodeCodepage(found.attBody, found.codepage) : undefined);
-  if (plain?.trim()) return { text: plain };
-  if (found.html?.trim()) return { html: found.html };
-  return found.rtf ? rtfText(found.rtf) : undefined;
+export type TnefAttachment = { name: string; inline: boolean; message: boolean };
+
+/**
+ * What a TNEF stream holds: its message text (`text`, or `html` to convert), the files attached inside it (at most
+ * MAX_TNEF_ATTACHMENTS, in stream order), and `bodyUnreadable` when a body was there but could not be read (damaged
+ * compressed RTF, or an attribute stream that ends in a length past its end before any body was read). An empty body
+ * (RTF with no text) is not unreadable: the mail says nothing in it, like MIME mail with an empty text part.
+ */
+export type TnefContent = {
+  text?: string;
+  html?: string;
+  attachments: TnefAttachment[];
+  bodyUnreadable: boolean;
+};
+
+/** How many files inside one TNEF stream are named at most (a hostile stream may declare thousands of tiny ones). */
+export const MAX_TNEF_ATTACHMENTS = 100;
+
+/** Whether `data` starts with the TNEF signature (0x223E9F78 little-endian at offset 0, [MS-OXTNEF] 2.1.3.1). */
+export function isTnefData(data: Buffer): boolean {
+  return data.length >= 6 && data.readUInt32LE(0) === TNEF_SIGNATURE;
 }
 
-/** What the walk found: the code page (attOemCodepage, default 1252) and the candidate bodies. */
-type TnefFound = { codepage: number; body?: string; attBody?: Buffer; html?: string; rtf?: Buffer };
+/**
+ * What an Outlook TNEF attachment (`winmail.dat`, [MS-OXTNEF]) holds (TnefContent), or undefined when `data` is no
+ * TNEF stream (no signature). A bounded walk over the attributes: every length is checked against the buffer, so
+ * damaged data ends the walk instead of looping. (node-tnef, the TNEF package on npm, loops forever on the damaged
+ * winmail.dat of the field cases, and reads no compressed RTF, so it is not used; no other TNEF reader is a
+ * dependency.) The message text is read, in this order, from PR_BODY (plain text), attBody, PR_BODY_HTML,
+ * PR_RTF_COMPRESSED with HTML or text encapsulated in RTF (decompressed by @kenjiuno/decompressrtf, de-encapsulated
+ * by rtf-stream-parser, as Outlook writes it), or Outlook's native "Rich Text" body (RTF that encapsulates nothing:
+ * its text by rtf-stream-parser's ToPlainText). The attachments' names come from their attAttachTitle and
+ * attAttachment (MAPI properties) attributes; their data is not read.
+ */
+export function tnefContent(data: Buffer): TnefContent | undefined {
+  if (!isTnefData(data)) return undefined;
+  const found = readAttributes(data);
+  const { damaged, ...body } = bodyOf(found);
+  return { ...body, attachments: found.attachments.map(attachmentOf), bodyUnreadable: damaged };
+}
+
+/**
+ * The message text the walk found (PR_BODY, attBody, PR_BODY_HTML, PR_RTF_COMPRESSED, in this order); `damaged` when
+ * there is none because the compressed RTF could not be read or the stream broke off before any body.
+ */
+function bodyOf(found: TnefFound): { text?: string; html?: string; damaged: boolean } {
+  const plain = found.body ?? (found.attBody ? decodeCodepage(found.attBody, found.codepage) : undefined);
+  if (plain?.trim()) return { text: plain, damaged: false };
+  if (found.html?.trim()) return { html: found.html, damaged: false };
+  if (found.rtf) {
+    const { damaged, ...rtf } = rtfText(found.rtf);
+    return { ...rtf, damaged: !!damaged };
+  }
+  const noBody = found.body === undefined && !found.attBody && found.html === undefined;
+  return { damaged: found.damaged && noBody };
+}
+
+/** One attachment's name and kind from what the walk gathered (TnefAttachment). */
+function attachmentOf(a: AttachmentFound): TnefAttachment {
+  const raw = a.longName ?? a.title ?? a.shortName ?? a.displayName ?? '';
+  const name =
+    raw
+      .replace(/\p{Cc}+/gu, ' ')
+      .trim()
+      .slice(0, 200) || 'unnamed';
+  return { name, inline: !!(a.hidden || a.contentId), message: a.method === ATTACH_EMBEDDED_MSG };
+}
+
+/** What the walk found about one attachment (attachment-level attributes after its attAttachRenddata). */
+type AttachmentFound = {
+  title?: string;
+  longName?: string;
+  shortName?: string;
+  displayName?: string;
+  method?: number;
+  hidden?: boolean;
+  contentId?: boolean;
+};
+
+/**
+ * What the walk found: the code page (attOemCodepage, default 1252), the candidate bodies, the attachments, and
+ * whether the stream ended in damage (a length past its end).
+ */
+type TnefFound = {
+  codepage: number;
+  body?: string;
+  attBody?: Buffer;
+  html?: string;
+  rtf?: Buffer;
+  attachments: AttachmentFound[];
+  /** The attachment whose attributes come now (the last attAttachRenddata's), undefined past the limit. */
+  current?: AttachmentFound;
+  damaged: boolean;
+};
 
 /** 8-bit text in the message's code page (cp1252 when iconv has no such table), trailing NULs dropped. */
 function decodeCodepage(bytes: Buffer, codepage: number): string {
@@ -31,19 +112,26 @@ function decodeCodepage(bytes: Buffer, codepage: number): string {
 
 /**
  * The TNEF attribute stream after the 6-byte header ([MS-OXTNEF] 2.1.3): level (1 byte), id (4), length (4),
- * value, 16-bit checksum; only message-level attributes are read. A length past the end (damaged data) ends it.
+ * value, 16-bit checksum. Message-level attributes give the code page and the body; attachment-level ones the
+ * attachments' names (each attachment starts with its attAttachRenddata). A length past the
+ * end (damaged data) ends it.
  */
-function readMessageAttributes(data: Buffer): TnefFound {
-  const found: TnefFound = { codepage: 1252 };
+function readAttributes(data: Buffer): TnefFound {
+  const found: TnefFound = { codepage: 1252, attachments: [], damaged: false };
   let offset = 6;
   while (offset + 9 <= data.length) {
     const level = data.readUInt8(offset);
     const id = data.readUInt32LE(offset + 1);
     const length = data.readUInt32LE(offset + 5);
     const start = offset + 9;
-    if (start + length + 2 > data.length) break; // damaged: a length past the end
+    if (start + length + 2 > data.length) {
+      found.damaged = true; // a length past the end
+      break;
+    }
     offset = start + length + 2; // value + 16-bit checksum
-    if (level === LEVEL_MESSAGE) readMessageAttribute(id, data.subarray(start, start + length), found);
+    const value = data.subarray(start, start + length);
+    if (level === LEVEL_MESSAGE) readMessageAttribute(id, value, found);
+    else if (level === LEVEL_ATTACHMENT) readAttachmentAttribute(id, value, found);
   }
   return found;
 }
@@ -52,19 +140,63 @@ function readMessageAttributes(data: Buffer): TnefFound {
 function readMessageAttribute(id: number, value: Buffer, found: TnefFound): void {
   if (id === ATT_OEM_CODEPAGE && value.length >= 4) found.codepage = value.readUInt32LE(0) || found.codepage;
   else if ((id & 0xffff) === ATT_BODY) found.attBody = value;
-  else if (id === ATT_MSG_PROPS) readMapiProperties(value, found);
+  else if (id === ATT_MSG_PROPS)
+    readMapiProperties(value, (pid, base, bytes) => keepBodyProperty(pid, base, bytes, found));
 }
 
 /**
- * PR_RTF_COMPRESSED: decompressed ([MS-OXRTFCP]) and de-encapsulated ([MS-OXRTFEX]) into HTML or text; undefined
- * for RTF that encapsulates neither, or damaged RTF.
+ * One attachment-level attribute: attAttachRenddata starts an attachment (up to MAX_TNEF_ATTACHMENTS), then its
+ * attAttachTitle (8-bit, the message's code page) and attAttachment (its MAPI properties) name it.
  */
-function rtfText(compressed: Buffer): { text?: string; html?: string } | undefined {
+function readAttachmentAttribute(id: number, value: Buffer, found: TnefFound): void {
+  if (id === ATT_ATTACH_RENDDATA) {
+    found.current = undefined; // past MAX_TNEF_ATTACHMENTS, the attachment's attributes are not read
+    if (found.attachments.length < MAX_TNEF_ATTACHMENTS) found.attachments.push((found.current = {}));
+    return;
+  }
+  const current = found.current;
+  if (!current) return;
+  if (id === ATT_ATTACH_TITLE) current.title = decodeCodepage(value, found.codepage) || undefined;
+  else if (id === ATT_ATTACHMENT)
+    readMapiProperties(value, (pid, base, bytes) => keepAttachmentProperty(pid, base, bytes, current, found.codepage));
+}
+
+/** The text properties of an attachment that name it, or say it is shown inside the HTML body (a Content-ID). */
+const ATTACHMENT_TEXT_FIELDS: Record<number, 'longName' | 'shortName' | 'displayName' | 'contentId'> = {
+  [0x3707]: 'longName', // PR_ATTACH_LONG_FILENAME
+  [0x3704]: 'shortName', // PR_ATTACH_FILENAME
+  [0x3001]: 'displayName', // PR_DISPLAY_NAME
+  [0x3712]: 'contentId', // PR_ATTACH_CONTENT_ID
+};
+
+/** An attachment's name and kind from its MAPI properties (PR_ATTACH_LONG_FILENAME and the others, AttachmentFound). */
+function keepAttachmentProperty(
+  id: number,
+  base: number,
+  bytes: Buffer,
+  into: AttachmentFound,
+  codepage: number,
+): void {
+  const field = ATTACHMENT_TEXT_FIELDS[id];
+  if (field && (base === PT_UNICODE || base === PT_STRING8)) {
+    const text = base === PT_UNICODE ? bytes.toString('utf16le').replace(/\0+$/, '') : decodeCodepage(bytes, codepage);
+    if (field === 'contentId') into.contentId = !!text.trim();
+    else into[field] = text || undefined;
+  } else if (id === PR_ATTACH_METHOD && base === PT_LONG && bytes.length >= 4) into.method = bytes.readUInt32LE(0);
+  else if (id === PR_ATTACHMENT_HIDDEN && base === PT_BOOLEAN && bytes.length >= 2)
+    into.hidden = bytes.readUInt16LE(0) !== 0;
+}
+
+/**
+ * PR_RTF_COMPRESSED: decompressed ([MS-OXRTFCP]) and de-encapsulated ([MS-OXRTFEX]) into HTML or text; neither
+ * for RTF with no text in it, `damaged` for RTF that cannot be decompressed or parsed.
+ */
+function rtfText(compressed: Buffer): { text?: string; html?: string; damaged?: boolean } {
   let rtf: Buffer;
   try {
     rtf = Buffer.from(decompressRTF([...compressed]));
   } catch {
-    return undefined; // damaged compressed RTF: nothing we can read
+    return { damaged: true }; // damaged compressed RTF: nothing we can read
   }
   try {
     const result = deEncapsulateSync(rtf, { decode, mode: 'either' });
@@ -74,7 +206,8 @@ function rtfText(compressed: Buffer): { text?: string; html?: string } | undefin
     // RTF that is not encapsulated HTML/text (Outlook's "Rich Text" format), or damaged: read as plain RTF below
   }
   const plain = rtfPlainText(rtf);
-  return plain?.trim() ? { text: plain } : undefined;
+  if (plain === undefined) return { damaged: true };
+  return plain.trim() ? { text: plain } : {};
 }
 
 const decode = (buf: Buffer, enc: string) => iconv.decode(buf, enc);
@@ -141,6 +274,16 @@ function rtfPlainText(rtf: Buffer): string | undefined {
 
 const TNEF_SIGNATURE = 0x223e9f78;
 const LEVEL_MESSAGE = 1;
+const LEVEL_ATTACHMENT = 2;
+const ATT_ATTACH_RENDDATA = 0x00069002;
+const ATT_ATTACH_TITLE = 0x00018010;
+const ATT_ATTACHMENT = 0x00069005;
+const PR_ATTACH_METHOD = 0x3705;
+const PR_ATTACHMENT_HIDDEN = 0x7ffe;
+/** PR_ATTACH_METHOD's value for an embedded message ([MS-OXCMSG] PidTagAttachMethod, afEmbeddedMessage). */
+const ATTACH_EMBEDDED_MSG = 5;
+const PT_BOOLEAN = 0x000b;
+const PT_LONG = 0x0003;
 const ATT_BODY = 0x800c;
 const ATT_OEM_CODEPAGE = 0x00069007;
 const ATT_MSG_PROPS = 0x00069003;
@@ -228,15 +371,31 @@ function htmlBytesText(bytes: Buffer, codepage: number): string {
   }
 }
 
-/** One property: type, id, (a name), then its value or a count of values; false when it cannot be read whole. */
-function readProperty(c: Cursor, found: TnefFound): boolean {
+/** What a property walk does with each property's (first) value: its id, base type and bytes. */
+type PropertyValue = (id: number, base: number, bytes: Buffer) => void;
+
+/** Reads one fixed-length value of type `base` (FIXED_SIZE); undefined for a type it cannot size or past the end. */
+function readFixedValue(c: Cursor, base: number): Buffer | undefined {
+  const start = c.p;
+  return skipFixedValue(c, base) ? c.data.subarray(start, c.p) : undefined;
+}
+
+/**
+ * One property: type, id, (a name), then its value or a count of values, the first of which goes to `keep`; false
+ * when it cannot be read whole.
+ */
+function readProperty(c: Cursor, keep: PropertyValue): boolean {
   const type = c.data.readUInt16LE(c.p);
   const id = c.data.readUInt16LE(c.p + 2);
   c.p += 4;
   if (id >= 0x8000 && !skipPropertyName(c)) return false;
   const base = type & ~MV_FLAG;
   const variable = VARIABLE_TYPES.has(base);
-  if (!variable && !(type & MV_FLAG)) return skipFixedValue(c, base);
+  if (!variable && !(type & MV_FLAG)) {
+    const bytes = readFixedValue(c, base);
+    if (bytes) keep(id, base, bytes);
+    return !!bytes;
+  }
   if (c.p + 4 > c.data.length) return false;
   const values = c.data.readUInt32LE(c.p);
   c.p += 4;
@@ -247,17 +406,17 @@ function readProperty(c: Cursor, found: TnefFound): boolean {
     }
     const bytes = readVariableValue(c);
     if (!bytes) return false;
-    if (v === 0) keepBodyProperty(id, base, bytes, found);
+    if (v === 0) keep(id, base, bytes);
   }
   return true;
 }
 
-/** attMsgProps: a count, then properties; stops at anything it cannot size. */
-function readMapiProperties(data: Buffer, found: TnefFound): void {
+/** attMsgProps or attAttachment ([MS-OXTNEF]'s MAPI property list): a count, then properties; stops at anything it cannot size. */
+function readMapiProperties(data: Buffer, keep: PropertyValue): void {
   if (data.length < 4) return;
   const count = data.readUInt32LE(0);
   const cursor: Cursor = { data, p: 4 };
   for (let i = 0; i < count && cursor.p + 4 <= data.length; i += 1) {
-    if (!readProperty(cursor, found)) return;
+    if (!readProperty(cursor, keep)) return;
   }
 }
