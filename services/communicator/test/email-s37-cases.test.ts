@@ -10,6 +10,10 @@
 //   "Кому:" / "Дата:" below the blank line that ends the header block (s37 forward review).
 // - H files: text the reader never sees (a web form's `display:none` block holding a forged instruction to the model)
 //   reached the secretary (mail-html-s37.test.ts has the other spellings of hidden).
+// - P files: the author's own lines that look like a header block ("From: accounting / Sent: every Monday" as an
+//   answer; a colleague's mail header pasted with no line introducing it, the request under it) were taken for the
+//   quoted history: cut with the request, or the whole mail read as "no text". Outlook's Sent field always holds a
+//   date; in a mail that answers ours, a block of someone else above our mail's head is one the author pasted.
 // - N files: a list of bare numbers (operations, accounts, cards) under a bare rule was read as a signature's phone
 //   numbers and cut with the rule. Three or more bare numbers, or two of which one is not shaped like a phone, are
 //   data; two unformatted phones under a rule are still a signature (N03).
@@ -18,6 +22,29 @@ import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
 const D = 's37-cases/';
 
 const EXPECTED: Record<string, ExpectedRequest> = {
+  [`${D}P-G08-gmail-ru-top-from-header-as-content.eml`]: [
+    'За октябрь 2026, CSV. Письмо с выгрузкой пусть приходит так, чтобы его поймал наш фильтр',
+    'From: accounting@example.test',
+    'Subject: Выгрузка операций',
+    'и без архива, файл отдельным вложением.',
+  ].join('\n'),
+  [`${D}P-G09-gmail-en-top-from-accounting-content.eml`]: [
+    'From: accounting',
+    'Sent: every Monday',
+    'Period: October 2026, CSV.',
+  ].join('\n'),
+  [`${D}P-G15-gmail-ru-pasted-header-no-intro-request-below.eml`]: [
+    'За октябрь 2026, CSV. И вот это письмо бухгалтерии до нас не дошло',
+    'From: accounting@example.test',
+    'Sent: Thursday, November 19, 2026 6:12 PM',
+    'Subject: Реестр операций за октябрь',
+    'проверьте, пожалуйста, почему.',
+  ].join('\n'),
+  [`${D}P-O08-outlook-en-new-text-looks-like-header.eml`]: [
+    'From: accounting',
+    'Sent: to treasury every Monday',
+    'Period: October 2026, CSV.',
+  ].join('\n'),
   [`${D}A-B06-mutt-star-attribution-interleaved.eml`]: 'За октябрь 2026.\nCSV.',
   [`${D}A-B07-gnus-writes-bottom.eml`]: 'За октябрь 2026, CSV.',
   [`${D}A-B08-mutt-writes-attribution-top.eml`]: 'За октябрь 2026, CSV.',

@@ -696,11 +696,15 @@ const OUTLOOK_SENT = new RegExp(`^[ \\t*]*${fieldAlternation(FIELD_NAMES.sent)}[
 const HISTORY_LINE =
   /^[ \t]*(-{3,}[ \t]*(Original Message|Исходное сообщение|Исходное письмо)[ \t]*-{3,}|_{10,})[ \t]*$/i;
 
-/** Whether line `i` starts Outlook's header block (From with an address or a Sent field, then another field). */
+/**
+ * Whether line `i` starts Outlook's header block (From with an address or a dated Sent field, then another field).
+ * Outlook's Sent field always holds a date ("Sent: Friday, November 20, 2026 10:00 AM", "Отправлено: 20 ноября
+ * 2026 г. 10:00"): "From: accounting / Sent: every Monday / Period: October" is the author's answer, not a header.
+ */
 function isOutlookHeaderAt(lines: string[], i: number): boolean {
   if (!OUTLOOK_HEADER_START.test(lines[i]!)) return false;
   const next = lines.slice(i + 1, i + 4);
-  const mailHeader = lines[i]!.includes('@') || next.some((l) => OUTLOOK_SENT.test(l));
+  const mailHeader = lines[i]!.includes('@') || next.some((l) => OUTLOOK_SENT.test(l) && /\d/.test(l));
   return mailHeader && next.some((l) => OUTLOOK_HEADER_NEXT.test(l));
 }
 
@@ -1217,14 +1221,40 @@ function introducedAt(lines: string[], i: number): boolean {
   return above >= 0 && lines[above]!.trimEnd().endsWith(':') && !isAttribution(lines[above]!);
 }
 
-function markPastedHeaderBlocks(body: string, isOwnAddress?: (address: string) => boolean): string {
+/**
+ * Index of the first line of `lines` that starts a head (unmarkedHistoryHeadAt: Outlook's header block or separator,
+ * an attribution line) naming one of our addresses; -1 when none does. One pass.
+ */
+function firstOwnHeadIndex(lines: string[], isOwnAddress: (address: string) => boolean): number {
+  for (let k = 0; k < lines.length; k += 1) {
+    if (lines[k]!.length > MAX_ATTRIBUTION_CHARS) continue;
+    const head = unmarkedHistoryHeadAt(lines, k);
+    if (head && addressesIn(head.from ?? '').some((a) => isOwnAddress(a))) return k;
+  }
+  return -1;
+}
+
+function markPastedHeaderBlocks(
+  body: string,
+  isOwnAddress?: (address: string) => boolean,
+  answersOurs = false,
+): string {
   if (!body.includes(':')) return body;
   const lines = body.split('\n');
   let changed = false;
+  // In a mail that answers ours, the history the client quotes starts with our mail's head: a header block of
+  // someone else above that head is one the author pasted, introduced or not (s37 reply review G08, G15).
+  let ownHead: number | undefined;
+  const aboveOwnHead = (i: number) => {
+    if (!answersOurs || !isOwnAddress) return false;
+    ownHead ??= firstOwnHeadIndex(lines, isOwnAddress);
+    return i < ownHead;
+  };
   for (let i = 0; i < lines.length; i += 1) {
     if (!isOutlookHeaderAt(lines, i)) continue;
     const from = unmarkedHistoryHeadAt(lines, i)?.from ?? '';
-    if (!introducedAt(lines, i) || (isOwnAddress && addressesIn(from).some((a) => isOwnAddress(a)))) break;
+    if (isOwnAddress && addressesIn(from).some((a) => isOwnAddress(a))) break;
+    if (!introducedAt(lines, i) && !aboveOwnHead(i)) break;
     const end = readHeaderBlock(lines, i, { text: '' });
     for (let k = i; k < end; k += 1) if (lines[k]!.trim()) lines[k] = OWN_LINE_MARK + lines[k];
     changed = true;
@@ -1440,6 +1470,7 @@ export function extractNewText(body: string, options: NewTextOptions = {}): stri
     markPastedHeaderBlocks(
       markOwnQuoteLines(joinWrappedAttributions(plainQuoteMarks(body)), options.reply ?? true, options.answersOurs),
       options.isOwnAddress,
+      options.answersOurs,
     ),
     options.isOwnAddress,
     options.reply ?? true,
