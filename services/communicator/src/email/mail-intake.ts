@@ -12,6 +12,35 @@ export type MailIntake = 'imap' | 'mailgun' | 'sendgrid' | 'ses';
 /** The intake of a pipeline source: the IMAP channel's source is `email`, a webhook's is its provider. */
 export const intakeOfSource = (source: MailSource): MailIntake => (source === 'email' ? 'imap' : source);
 
+/**
+ * `call` that copes with a secretary older than an optional field it is sent: such a secretary refuses the field
+ * (400, `refuses` says so: its schema has no such property), so the call is made again with the field taken out
+ * (`without`; undefined: the input has none, nothing to retry), and every later call too, with one `warning` — the
+ * rolling-upgrade rule of the rate limits' 404 fallback. Other errors are passed on unchanged.
+ */
+function withoutFieldOnRefusal<I, R>(
+  call: (input: I) => Promise<R>,
+  without: (input: I) => I | undefined,
+  refuses: (err: unknown) => boolean,
+  warning: string,
+  logger: Logger,
+): (input: I) => Promise<R> {
+  let unsupported = false;
+  return async (input) => {
+    const stripped = without(input);
+    if (stripped === undefined) return call(input);
+    if (unsupported) return call(stripped);
+    try {
+      return await call(input);
+    } catch (err) {
+      if (!refuses(err)) throw err;
+      unsupported = true;
+      logger.warn(warning);
+      return call(stripped);
+    }
+  };
+}
+
 /** Whether a secretary error is its refusal of the `intake` field (400 naming it): a secretary older than the field. */
 function refusesIntake(err: unknown): boolean {
   return isAppError(err) && err.status === 400 && err.message.includes("'intake'");
@@ -24,28 +53,22 @@ function refusesIntake(err: unknown): boolean {
  * keep no intake until the secretary is upgraded (the same rolling-upgrade rule as the rate limits' 404 fallback).
  */
 export function withIntakeField(secretary: SecretaryClient, logger: Logger): SecretaryClient {
-  let unsupported = false;
-  const without = (request: Parameters<SecretaryClient['analyze']>[0]) => {
+  type Request = Parameters<SecretaryClient['analyze']>[0];
+  const without = (request: Request): Request | undefined => {
+    if (request.intake === undefined) return undefined;
     const { intake: _intake, ...rest } = request;
     return rest;
   };
   return {
     ...secretary,
-    analyze: async (request) => {
-      if (request.intake === undefined) return secretary.analyze(request);
-      if (unsupported) return secretary.analyze(without(request));
-      try {
-        return await secretary.analyze(request);
-      } catch (err) {
-        if (!refusesIntake(err)) throw err;
-        unsupported = true;
-        logger.warn(
-          "the secretary refuses /analyze-request's `intake` (an older version): mail is passed on without it, and " +
-            'its audit rows do not tell the intake, until the secretary is upgraded',
-        );
-        return secretary.analyze(without(request));
-      }
-    },
+    analyze: withoutFieldOnRefusal(
+      (request: Request) => secretary.analyze(request),
+      without,
+      refusesIntake,
+      "the secretary refuses /analyze-request's `intake` (an older version): mail is passed on without it, and " +
+        'its audit rows do not tell the intake, until the secretary is upgraded',
+      logger,
+    ),
   };
 }
 
@@ -59,7 +82,7 @@ function refusesEventProvider(err: unknown): boolean {
  * mailbox's own rows carry `imap`, mail-audit.ts): such a secretary refuses the whole batch (400 naming the field,
  * its schema has no such property), which the audit reporter would drop. The batch is sent again without the field,
  * and every later one too, with one warning — the rows are kept, without their intake, until the secretary is
- * upgraded (the same rolling-upgrade rule as {@link withIntakeField}).
+ * upgraded (the same rule as {@link withIntakeField}).
  *
  * @param send the reporter's sender (secretary-client.ts `postAuditEvents`); its errors other than that refusal
  *   are passed on unchanged (the reporter decides between retrying and dropping).
@@ -68,25 +91,20 @@ export function withAuditEventProviderFallback<E extends { event_provider?: unkn
   send: (events: E[]) => Promise<R>,
   logger: Logger,
 ): (events: E[]) => Promise<R> {
-  let unsupported = false;
-  const without = (events: E[]) =>
-    events.map((e) => {
-      if (e.event_provider === undefined) return e;
-      const { event_provider: _provider, ...rest } = e;
-      return rest as E;
-    });
-  return async (events) => {
-    if (unsupported) return send(without(events));
-    try {
-      return await send(events);
-    } catch (err) {
-      if (!refusesEventProvider(err)) throw err;
-      unsupported = true;
-      logger.warn(
-        "the secretary refuses audit events' `event_provider` (an older version): the mailbox's audit rows are " +
-          'reported without their intake until the secretary is upgraded',
-      );
-      return send(without(events));
-    }
-  };
+  const without = (events: E[]): E[] | undefined =>
+    events.some((e) => e.event_provider !== undefined)
+      ? events.map((e) => {
+          if (e.event_provider === undefined) return e;
+          const { event_provider: _provider, ...rest } = e;
+          return rest as E;
+        })
+      : undefined;
+  return withoutFieldOnRefusal(
+    send,
+    without,
+    refusesEventProvider,
+    "the secretary refuses audit events' `event_provider` (an older version): the mailbox's audit rows are " +
+      'reported without their intake until the secretary is upgraded',
+    logger,
+  );
 }
