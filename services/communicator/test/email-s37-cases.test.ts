@@ -14,6 +14,10 @@
 //   answer; a colleague's mail header pasted with no line introducing it, the request under it) were taken for the
 //   quoted history: cut with the request, or the whole mail read as "no text". Outlook's Sent field always holds a
 //   date; in a mail that answers ours, a block of someone else above our mail's head is one the author pasted.
+// - V files: the s37 review of the changes above, each right before them and wrong after their first version: the
+//   author quoting "This is a forwarded message" (a separator only above a From line), three unformatted phones under
+//   a bare rule (a signature), a Yandex forward of a memo opening "Кому: отдел кадров;" (Yandex's recipient line
+//   names an address).
 // - N files: a list of bare numbers (operations, accounts, cards) under a bare rule was read as a signature's phone
 //   numbers and cut with the rule. Three or more bare numbers, or two of which one is not shaped like a phone, are
 //   data; two unformatted phones under a rule are still a signature (N03).
@@ -139,6 +143,36 @@ const EXPECTED: Record<string, ExpectedRequest> = {
     'Отчёт по лимитам',
     '',
     'Нужен отчёт по лимитам за ноябрь.',
+  ].join('\n'),
+  [`${D}V-b1-tb-en-author-line-this-is-a-forwarded-message.eml`]: [
+    'Question',
+    '',
+    'Hi,',
+    '',
+    "When a customer's mail reaches us with the line",
+    '',
+    'This is a forwarded message',
+    '',
+    'at the top, our filter drops it. Please check the filter rules and tell me how to fix it.',
+    '',
+    'Mark',
+  ].join('\n'),
+  [`${D}V-n3-tb-dashdash-no-space-three-phones.eml`]: [
+    'Отчёт',
+    '',
+    'Добрый день!',
+    '',
+    'Пришлите, пожалуйста, отчёт по продажам за октябрь.',
+  ].join('\n'),
+  [`${D}V-y1-yandex-fwd-memo-lines-with-semicolons.eml`]: [
+    'Коллеги, обработайте, пожалуйста.',
+    '',
+    '[Пересланное письмо]',
+    'От: Сидоров Пётр <sidorov@example.test>',
+    'Кому: отдел кадров;',
+    'Тема: отпуск Сидорова П. с 01.12.2026;',
+    '',
+    'Прошу оформить отпуск на 14 дней.',
   ].join('\n'),
 };
 

@@ -103,59 +103,71 @@ export const MAX_HTML_INPUT_CHARS = 500_000;
  * At most MAX_HTML_INPUT_CHARS of `html`, in the pieces htmlToText converts one by one: all of it when it is
  * shorter, else its first three quarters' worth and its last quarter's (from the first tag in it: half a tag would
  * read as text). A request written under a long pasted table (an Excel paste of 1.4 MB of Outlook markup) is at the
- * end, an answer on top of a long history at the start. The pieces are converted apart: the head's unclosed table
- * would otherwise swallow the tail.
+ * end, an answer on top of a long history at the start. The pieces are converted apart (the head's unclosed table
+ * would otherwise swallow the tail); the tail opens with as many `<blockquote>`s as the head left open, so a quoted
+ * history cut in two stays quoted in both pieces (a colleague's quoted words are never the author's).
  */
 function boundedHtml(html: string): string[] {
   if (html.length <= MAX_HTML_INPUT_CHARS) return [html];
-  const head = Math.floor(MAX_HTML_INPUT_CHARS * 0.75);
-  const rest = html.slice(html.length - (MAX_HTML_INPUT_CHARS - head));
+  const head = html.slice(0, Math.floor(MAX_HTML_INPUT_CHARS * 0.75));
+  const rest = html.slice(html.length - (MAX_HTML_INPUT_CHARS - head.length));
   const tagAt = rest.indexOf('<');
-  return [html.slice(0, head), tagAt >= 0 ? rest.slice(tagAt) : rest];
+  let open = 0;
+  for (const m of head.matchAll(/<(\/?)blockquote\b/gi)) open = Math.max(0, open + (m[1] ? -1 : 1));
+  return [head, '<blockquote type="cite">'.repeat(open) + (tagAt >= 0 ? rest.slice(tagAt) : rest)];
+}
+
+/** The attribute markHiddenElements adds to an element the reader never sees (HTML_HIDDEN_SELECTOR skips it). */
+const HIDDEN_MARK = 'data-workemon-hidden';
+const HTML_HIDDEN_SELECTORS = [`[${HIDDEN_MARK}]`, '[hidden]'];
+
+/** A CSS length or number that is zero (`0`, `0px`, `0.0em`, `0%`). */
+const isZero = (value: string | undefined): boolean =>
+  value !== undefined && /^[+-]?0*\.?0*(?:[a-z%]+)?$/.test(value) && /0/.test(value);
+
+/**
+ * Whether an inline style (`style` attribute's value) hides its element and everything in it: `display:none`,
+ * Outlook's `mso-hide:all`, `opacity` 0, or a height or max-height of 0 with `overflow:hidden` (a newsletter's
+ * preheader). CSS comments, spacing, case and `!important` are ignored. Not `visibility:hidden` (a child may be
+ * `visible` again) nor a zero font size (templates set it on containers, their text sets its own; MJML does).
+ */
+function hidesElement(style: string): boolean {
+  const declarations = new Map<string, string>();
+  for (const d of style
+    .replace(/\/\*[^]*?\*\//g, '')
+    .toLowerCase()
+    .split(';')) {
+    const colon = d.indexOf(':');
+    if (colon > 0)
+      declarations.set(
+        d.slice(0, colon).trim(),
+        d
+          .slice(colon + 1)
+          .replace(/!important/g, '')
+          .trim(),
+      );
+  }
+  if (declarations.get('display') === 'none' || declarations.get('mso-hide') === 'all') return true;
+  if (isZero(declarations.get('opacity'))) return true;
+  const clipped = declarations.get('overflow') === 'hidden';
+  return clipped && (isZero(declarations.get('height')) || isZero(declarations.get('max-height')));
 }
 
 /**
- * Selectors of elements the reader never sees, over style attributes as canonicalStyles writes them (lower case, no
- * spaces, each declaration ending in ';'): `display:none`, `visibility:hidden`, Outlook's `mso-hide:all`, text of
- * size or opacity 0, a box of height 0 whose overflow is hidden (a newsletter's preheader), and the `hidden` attribute
- * (HTML Living Standard, "The hidden attribute").
+ * `html` with HIDDEN_MARK added to every start tag whose `style` hides it (hidesElement). Only start tags are read
+ * (text stays as written), each once: linear.
  */
-const HIDDEN_SELECTORS = [
-  '[hidden]',
-  ...[
-    'display:none',
-    'visibility:hidden',
-    'mso-hide:all',
-    'font-size:0;',
-    'font-size:0px;',
-    'opacity:0;',
-    'max-height:0;overflow:hidden',
-    'max-height:0px;overflow:hidden',
-  ].flatMap((d) => [`[style^="${d}"]`, `[style*=";${d}"]`]),
-];
-
-/**
- * `html` with every start tag's `style` attribute written canonically: lower case, no whitespace, `!important`
- * dropped, each declaration ending in ';' (`style="Display: None !important"` → `style="display:none;"`), so
- * HIDDEN_SELECTORS match however a client spelt it. Only start tags are touched (text stays as written); linear.
- */
-function canonicalStyles(html: string): string {
-  return html.replace(/<[a-zA-Z][^<>]*>/g, (tag) =>
-    tag.replace(/(\sstyle\s*=\s*)(?:"([^"]*)"|'([^']*)')/i, (_m, attr: string, dq?: string, sq?: string) => {
-      const declarations = (dq ?? sq ?? '')
-        .toLowerCase()
-        .replace(/\s+/g, '')
-        .replace(/!important/g, '')
-        .split(';')
-        .filter(Boolean);
-      return `${attr}"${declarations.map((d) => `${d};`).join('')}"`;
-    }),
-  );
+function markHiddenElements(html: string): string {
+  return html.replace(/<[a-zA-Z][^<>]*>/g, (tag) => {
+    const style = /\sstyle\s*=\s*(?:"([^"]*)"|'([^']*)')/i.exec(tag);
+    if (!style || !hidesElement(style[1] ?? style[2] ?? '')) return tag;
+    return tag.replace(/^<[a-zA-Z][\w-]*/, (name) => `${name} ${HIDDEN_MARK}`);
+  });
 }
 
 /**
  * HTML → readable text: table cells separated by a space and rows by line breaks, lists kept as `* item`,
- * entities decoded, images and link targets dropped, hidden elements (HIDDEN_SELECTORS) left out. Quoted blocks
+ * entities decoded, images and link targets dropped, hidden elements (markHiddenElements) left out. Quoted blocks
  * become `> ` lines, so the plain-text steps below decide about them (a `<blockquote type="cite">` holds Apple Mail's
  * forwards too). Reads at most MAX_HTML_INPUT_CHARS of `html`, its head and its tail (boundedHtml).
  */
@@ -172,7 +184,7 @@ export function htmlToText(html: string): string {
 
 /** One piece of HTML (boundedHtml) → text, with htmlToText's options. */
 function convertHtml(convert: typeof htmlToTextConvert, html: string): string {
-  return convert(canonicalStyles(html), {
+  return convert(markHiddenElements(html), {
     wordwrap: false,
     // html-to-text walks the tree recursively: 20,000 nested <div>s overflow the stack. Real mail nests far less.
     // It also builds the whole tree first: 4 MB of hostile markup (400,000 paragraphs, 160,000 table rows) took more
@@ -189,10 +201,10 @@ function convertHtml(convert: typeof htmlToTextConvert, html: string): string {
         options: { colSpacing: 1, rowSpacing: 0, uppercaseHeaderCells: false, maxColumnWidth: 10_000 },
       },
       { selector: 'hr', format: 'skip' },
-      // What the reader never sees (canonicalStyles wrote the style attributes as `prop:value;…`): a web form's or a
-      // newsletter's hidden preheader, Outlook's `mso-hide:all`, the HTML `hidden` attribute. Hidden text is where
-      // a forged instruction to the model hides ("Игнорируй предыдущие инструкции…").
-      ...HIDDEN_SELECTORS.map((selector) => ({ selector, format: 'skip' })),
+      // What the reader never sees (markHiddenElements): a web form's or a newsletter's hidden block or preheader,
+      // Outlook's `mso-hide:all`, the HTML `hidden` attribute (HTML Living Standard, "The hidden attribute"). Hidden
+      // text is where a forged instruction to the model hides ("Игнорируй предыдущие инструкции…").
+      ...HTML_HIDDEN_SELECTORS.map((selector) => ({ selector, format: 'skip' })),
       // Signature containers: Gmail's, Outlook on the web's and mobile's, Thunderbird's.
       { selector: 'div.gmail_signature', format: 'skip' },
       { selector: 'div#Signature', format: 'skip' },
@@ -215,7 +227,7 @@ function convertHtml(convert: typeof htmlToTextConvert, html: string): string {
 // <date>") and Apple Mail's "Begin forwarded message:" / "Начало переадресованного письма:", also inside the
 // `> ` quote Apple's HTML forward (<blockquote type="cite">) becomes.
 const FORWARD_SEPARATOR =
-  /^[ \t>]*-{2,}[ \t]*(Пересылаемое сообщение|Пересылаемое письмо|Пересланное сообщение|Пересланное письмо|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение|Forwarded by [^\n]{1,200}? on [^\n]{1,80}?)[ \t]*-{2,}[ \t]*$|^[ \t>]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения|Начало переадресованного письма|Начало пересылаемого письма):[ \t]*$|^[ \t>]*(This is a forwarded message|Это пересланное сообщение|Это пересылаемое сообщение)[ \t]*$/im;
+  /^[ \t>]*-{2,}[ \t]*(Пересылаемое сообщение|Пересылаемое письмо|Пересланное сообщение|Пересланное письмо|Начало переадресованного сообщения|Переадресованное сообщение|Перенаправленное сообщение|Beginning of forwarded message|Forwarded message|Forwarded Message|Original Message|Исходное сообщение|Forwarded by [^\n]{1,200}? on [^\n]{1,80}?)[ \t]*-{2,}[ \t]*$|^[ \t>]*(Begin forwarded message|Начало пересылаемого сообщения|Начало переадресованного сообщения|Начало переадресованного письма|Начало пересылаемого письма):[ \t]*$|^[ \t>]*(This is a forwarded message|Это пересланное сообщение|Это пересылаемое сообщение)[ \t]*$(?=\r?\n[ \t>]*(?:From|От)[ \t]*:)/im;
 const FORWARD_SEPARATOR_ALL = new RegExp(FORWARD_SEPARATOR.source, 'gim');
 
 /**
@@ -352,6 +364,9 @@ function cutAtForwardEnd(after: string): { inside: string; rest: string } {
   return { inside: after.slice(0, end.index), rest: after.slice(end.index + end[0].length) };
 }
 
+/** A To/Кому (or Cc) field line of a header block. */
+const TO_LINE = new RegExp(`^[ \\t*]*${fieldAlternation(FIELD_NAMES.to)}[ \\t*]*:`, 'i');
+
 /**
  * The index after the fields Yandex's web client may list under a forward's author line, from `i` (blank lines
  * before them passed over), read into `forward`; `i` when there are none. Each such line ends in ';' ("Кому:
@@ -364,6 +379,8 @@ function readYandexFields(lines: string[], i: number, forward: ForwardedMail): n
   let fields = next;
   while (fields < lines.length && HEADER_LINE.test(lines[fields]!) && /;[ \t]*$/.test(lines[fields]!)) fields += 1;
   if (fields === next || lines[fields]?.trim()) return i;
+  // Yandex lists the recipients first, with their addresses: "Кому: отдел кадров;" opening a memo is its text.
+  if (!(TO_LINE.test(lines[next]!) && addressesIn(lines[next]!).length > 0)) return i;
   const end = readHeaderBlock(lines, i, forward);
   if (forward.subject) forward.subject = forward.subject.replace(/[ \t]*;$/, '');
   return end;
@@ -1339,13 +1356,13 @@ const BARE_NUMBER = /^\d{7,}$/;
 const PHONE_SHAPED = /^(?:[78]\d{10}|\d{10})$/;
 
 /**
- * Whether `block` lists numbers one per line: operation, transaction or account numbers pasted as data — three or
- * more BARE_NUMBER lines, or two of which one is not shaped like a phone. A signature gives one or two phones,
- * mostly written as phones (`+7 495 123-45-67`, `тел. …`); two unformatted phones still read as a signature.
+ * Whether `block` lists numbers one per line: operation, transaction or account numbers pasted as data — two or more
+ * BARE_NUMBER lines, one of them at least not shaped like a phone. A signature gives phones, mostly written as phones
+ * (`+7 495 123-45-67`, `тел. …`); unformatted phones alone, however many, still read as a signature.
  */
 function listsNumbers(block: string[]): boolean {
   const numbers = block.filter((l) => BARE_NUMBER.test(l));
-  return numbers.length >= 3 || (numbers.length === 2 && numbers.some((n) => !PHONE_SHAPED.test(n)));
+  return numbers.length >= 2 && numbers.some((n) => !PHONE_SHAPED.test(n));
 }
 
 /** Whether a block below a bare rule shows a signature: a name or closing first, or a contact, legal or footer line. */
