@@ -19,6 +19,7 @@ import {
   REQUEST_CUT_MARKER,
   SEND_RETRY_DELAYS_MS,
   SEND_RETRY_MAX_FAILURES,
+  SPLIT_PART_WAIT_MS,
   TEXT_ONLY_REPLY,
   analyzeRequestOf,
   decisionTextOf,
@@ -104,10 +105,10 @@ describe('step: per-chat queue (nextJob)', () => {
     const job = nextJob(paste, 20, 1000);
     expect('job' in job && job.job).toEqual([paste[0], paste[1]]);
 
-    // Another member's message does not join; the long part still waits its window for its author's next part.
+    // Another member's message does not join; the long part still waits SPLIT_PART_WAIT_MS for its author's next part.
     const other = [queued(long, { from: 8, chat: -5 }), queued('хвост', { from: 9, chat: -5 })];
-    expect(nextJob(other, 20, 1000)).toEqual({ waitMs: 980 });
-    const alone = nextJob(other, 1000, 1000);
+    expect(nextJob(other, 20, 1000)).toEqual({ waitMs: SPLIT_PART_WAIT_MS - 20 });
+    const alone = nextJob(other, SPLIT_PART_WAIT_MS, 1000);
     expect('job' in alone && alone.job).toEqual([other[0]]);
     // …and when that part comes after the other member's message, it joins past it; the other stays queued.
     const between = [...other, queued('конец', { from: 8, chat: -5, at: 30 })];
@@ -119,10 +120,11 @@ describe('step: per-chat queue (nextJob)', () => {
     expect('job' in single && single.job).toEqual([short[0]]);
   });
 
-  it('waits for a continuation of a long last part until the window passed since it arrived', () => {
+  it('waits for a continuation of a long last part SPLIT_PART_WAIT_MS since it arrived, not just the merge window', () => {
     const items = [queued('б'.repeat(3500), { at: 100 })];
-    expect(nextJob(items, 400, 1000)).toEqual({ waitMs: 700 });
-    const job = nextJob(items, 1100, 1000);
+    expect(nextJob(items, 400, 1000)).toEqual({ waitMs: SPLIT_PART_WAIT_MS - 300 });
+    expect(nextJob(items, 1100, 1000)).toEqual({ waitMs: SPLIT_PART_WAIT_MS - 1000 });
+    const job = nextJob(items, 100 + SPLIT_PART_WAIT_MS, 1000);
     expect('job' in job && job.job).toEqual(items);
   });
 });

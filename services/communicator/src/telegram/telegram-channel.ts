@@ -110,6 +110,17 @@ export const HARD_CUT_WAIT_MS = 30_000;
 export const HARD_CUT_JOIN_S = 60;
 
 /**
+ * How long (ms; at least the merge window) a text of SPLIT_PART_MIN_CHARS or more that is no hard cut waits for its
+ * next part (endsInLongPart): a cut after punctuation, on a space the server trimmed (4095 units), after an emoji, or
+ * Telegram Desktop's cut at a paragraph break. The client sends the next part right after it, but a phone's upload of
+ * 4 KB, the server and the poll may put seconds between their arrivals (variants of field case T10: 2.5 s). Only
+ * such long texts wait this long; shorter ones keep the merge window.
+ */
+export const SPLIT_PART_WAIT_MS = 5000;
+/** How far apart (s, by Message.date) such a long part and its next part may be and still join (endsInLongPart). */
+export const SPLIT_PART_JOIN_S = 5;
+
+/**
  * How long (s, by Message.date) after the "text only" note (TEXT_ONLY_REPLY) the same sender's messages without
  * words in that chat get no note again: three stickers in a row get one note, not three. Each such message starts
  * the quiet time anew.
@@ -309,8 +320,10 @@ export function mergeWaitMs(
  *   GREETING_JOIN_S of it: the question the greeting announced, answered once instead of "how can I help?" first.
  * Anything else starts a job of its own. Every message job waits for a getUpdates that started after its last part
  * arrived (`mergeWaitMs`, window 0), so parts already at Telegram are in; the whole window when more is expected:
- * after a long paste part, after media without text (its text may follow), after a text over CAPTION_MAX_CHARS
- * without media (its media may follow, uploaded after it) and after a greeting alone (its question may follow).
+ * after media without text (its text may follow), after a text over CAPTION_MAX_CHARS without media (its media may
+ * follow, uploaded after it) and after a greeting alone (its question may follow); after a long paste part longer
+ * (continuationWaitMs: SPLIT_PART_WAIT_MS, HARD_CUT_WAIT_MS after a cut inside a word), its next part joining within
+ * SPLIT_PART_JOIN_S / HARD_CUT_JOIN_S by Message.date (joinWindowS) rather than the merge window.
  *
  * @param polledAt start (ms) of the last getUpdates that answered; default `now` (no wait for a poll).
  * @param partGraceMs how long (ms) a job that expects more parts (an album; a long paste's part, media without text,
@@ -340,11 +353,7 @@ export function nextJob(
     // In a group other members' messages may come between the parts: they keep their place, after this job.
     const next = items.find((q) => !job.includes(q as QueuedMessage) && senderIdOf(q) === senderIdOf(head));
     if (!next) {
-      const window = endsInHardCut(job)
-        ? Math.max(HARD_CUT_WAIT_MS, mergeWindowMs)
-        : expectsMore(job)
-          ? mergeWindowMs
-          : 0;
+      const window = continuationWaitMs(job, mergeWindowMs);
       const grace = window > 0 ? partGraceMs : MERGE_POLL_GRACE_MS;
       const waitMs = mergeWaitMs(lastArrivalOf(job), now, window, polledAt, grace);
       return waitMs > 0 ? { waitMs } : { job };
@@ -385,6 +394,14 @@ const lastArrivalOf = (parts: Queued[]): number => Math.max(...parts.map((q) => 
 const lastTextOf = (job: QueuedMessage[]): string | undefined =>
   job.findLast((q) => q.classified.text)?.classified.text;
 
+/**
+ * Whether a part says something: its own words, or, for a text message whose words were only the bot's mention, what
+ * it replies to (`@bot` as a reply to a colleague's question). A context on media without a caption, or on a sticker,
+ * is no words of its own (see jobRequestTextOf).
+ */
+const hasWords = (q: QueuedMessage): boolean =>
+  q.classified.text !== '' || (q.classified.context !== undefined && 'text' in q.classified.message);
+
 /** Media without words (a photo, a document … whose caption, if any, came as a message of its own). */
 const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCaptionedMedia(q.classified.message);
 
@@ -394,8 +411,30 @@ const isBareMedia = (q: QueuedMessage): boolean => !q.classified.text && hasCapt
  */
 const isBareScreenshot = (q: QueuedMessage): boolean => isBareMedia(q) && !('voice' in q.classified.message);
 
-/** How far apart (s, by Message.date) `job`'s last part and the next may be: HARD_CUT_JOIN_S after a hard cut. */
-const joinWindowS = (job: QueuedMessage[], windowS: number): number => (endsInHardCut(job) ? HARD_CUT_JOIN_S : windowS);
+/**
+ * How far apart (s, by Message.date) `job`'s last part and the next may be: HARD_CUT_JOIN_S after a hard cut
+ * (endsInHardCut), SPLIT_PART_JOIN_S after another long part (endsInLongPart), else `windowS` (the merge window).
+ */
+const joinWindowS = (job: QueuedMessage[], windowS: number): number =>
+  endsInHardCut(job) ? HARD_CUT_JOIN_S : endsInLongPart(job) ? Math.max(SPLIT_PART_JOIN_S, windowS) : windowS;
+
+/**
+ * How long (ms, from the arrival of `job`'s last part) `job` waits for its next unit once none is queued (see
+ * nextJob): HARD_CUT_WAIT_MS after a hard cut; after another long part SPLIT_PART_WAIT_MS, but no longer than until
+ * SPLIT_PART_JOIN_S + 1 s past the part's Message.date: a part that waited at Telegram (a backlog after the bot was
+ * away) was sent long ago, and a next part that could still join it (sent within SPLIT_PART_JOIN_S) is at Telegram
+ * already, brought by the getUpdates mergeWaitMs waits for; at least `mergeWindowMs` either way (also when our clock
+ * runs ahead of Telegram's). The merge window when more may come (expectsMore), else 0 (only a getUpdates that started
+ * after the last part arrived must have answered).
+ */
+function continuationWaitMs(job: QueuedMessage[], mergeWindowMs: number): number {
+  if (endsInHardCut(job)) return Math.max(HARD_CUT_WAIT_MS, mergeWindowMs);
+  if (endsInLongPart(job)) {
+    const joinableUntilMs = (job.at(-1)!.classified.message.date + SPLIT_PART_JOIN_S + 1) * 1000;
+    return Math.max(mergeWindowMs, Math.min(SPLIT_PART_WAIT_MS, joinableUntilMs - lastArrivalOf(job)));
+  }
+  return expectsMore(job) ? mergeWindowMs : 0;
+}
 
 /** Whether `unit` (of the same sender, in the window) belongs to `job` (see nextJob). */
 function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number): boolean {
@@ -410,7 +449,7 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   if (lastText !== undefined && lastText.length >= SPLIT_PART_MIN_CHARS && !album) return true;
   // A command (`/start`) is answered on its own: it takes no media, and joins none.
   if (unit.every(isBareMedia)) return lastText === undefined ? job.every(isBareMedia) : !isCommand(lastText);
-  const plainText = !album && 'text' in first.classified.message && first.classified.text !== '';
+  const plainText = !album && 'text' in first.classified.message && hasWords(first);
   if (isCommand(first.classified.text)) return false;
   return plainText && lastText === undefined && job.some((q) => hasCaptionedMedia(q.classified.message));
 }
@@ -425,7 +464,7 @@ function isQuestionAfterGreeting(job: QueuedMessage[], unit: QueuedMessage[]): b
     // In a group, a part held for an album or paste of its own was not checked for being the question (continuationOf).
     first.continuation !== 'tentative' &&
     sameSenderWithin(first, job.at(-1)!, GREETING_JOIN_S) &&
-    unit.some((q) => q.classified.text !== '') &&
+    unit.some(hasWords) &&
     !isCommand(first.classified.text)
   );
 }
@@ -482,6 +521,24 @@ function endsInHardCut(job: QueuedMessage[]): boolean {
   );
 }
 
+/**
+ * Whether the last part of `job` with words is a text message (not a forward, not a caption) of SPLIT_PART_MIN_CHARS
+ * UTF-16 units or more: maybe the first part of a paste its client split (Android and iOS at exactly 4096 units,
+ * whatever the character; Telegram Desktop at a paragraph or space after half the limit), so its next part is waited
+ * for SPLIT_PART_WAIT_MS and joined within SPLIT_PART_JOIN_S (Message.date). Media without words sent after it (a
+ * photo between the parts) does not end that. A hard cut (endsInHardCut) waits longer still.
+ */
+function endsInLongPart(job: QueuedMessage[]): boolean {
+  const last = job.findLast((q) => q.classified.text);
+  const message = last?.classified.message;
+  return (
+    !!message &&
+    'text' in message &&
+    forwardOriginOf(message) === undefined &&
+    last!.classified.text.length >= SPLIT_PART_MIN_CHARS
+  );
+}
+
 /** A command answered with the help (`/start`, `/help …`, `/settings` alone; not `/var/log is full`): fixedReplyOf. */
 const isCommand = (text: string): boolean => text !== '' && fixedReplyOf(text) === HELP_TEXT;
 
@@ -508,9 +565,14 @@ function isGreetingJob(job: QueuedMessage[]): boolean {
   return isGreetingPart(job[lead]!) && words.length <= GREETING_CHAIN_MAX && words.every(isGreetingPart);
 }
 
-/** One greeting of a greeting's job: a text (not a forward) that is a greeting alone, or the bot's mention alone. */
+/**
+ * One greeting of a greeting's job: a text (not a forward, not a reply carrying a context) that is a greeting alone,
+ * or the bot's mention alone.
+ */
 const isGreetingPart = (q: QueuedMessage): boolean =>
   !q.classified.anonymous &&
+  // A reply that carries what it answers (`@bot` as a reply to a colleague's question) asks about that: no greeting.
+  q.classified.context === undefined &&
   'text' in q.classified.message &&
   forwardOriginOf(q.classified.message) === undefined &&
   (isGreetingOnly(q.classified.text) || (q.classified.text === '' && !!ownTextOf(q.classified.message)?.trim()));
@@ -1288,7 +1350,7 @@ function tentativeOf(state: ChannelState, update: Update): Classified | undefine
 /**
  * Whether the last message `message`'s sender queued in its chat (another member's may follow it) is in the window
  * and a long part that is not an album (or any message, an album part too, when `message` is a forward sent along
- * with it).
+ * with it). The window (Message.date) is the one nextJob joins with (joinWindowS): longer after a long part.
  */
 function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
   // Another member's message may have come in between (it is a job of its own: nextJob).
@@ -1297,7 +1359,7 @@ function followsLongPart(state: ChannelState, message: Message, forward: boolean
   const part = last.classified.message;
   if (part.from?.id !== message.from?.id || topicOf(part) !== topicOf(message)) return false;
   if (isGreetingJob([last])) return isGroupQuestionAfterGreeting(state, last, message);
-  const windowS = Math.ceil(state.settings.mergeWindowMs / 1000);
+  const windowS = joinWindowS([last], Math.ceil(state.settings.mergeWindowMs / 1000));
   return message.date - part.date <= windowS && (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS);
 }
 
@@ -1556,14 +1618,21 @@ function unitTextOf(unit: ReadonlyArray<{ classified: { message: Message; text: 
 }
 
 /**
- * The request text of a message job, unit by unit (`unitTextOf`), one per line. When the job joins several units
- * (a comment and what it forwards, a text and the media it was the caption of) and has words at all, each unit's
- * attachments are named (`[Вложения (не переданы): фото ×3]`), so the secretary knows what came with the words; a
- * single message or album is its words alone. Empty when the job has no words (then no secretary call).
+ * The request text of a message job: what it replies to (each distinct Classified `context`, once, at the top: an
+ * album's or a split paste's parts all carry the same reply), then its words unit by unit (`unitTextOf`), one per
+ * line, joined as if no context were there (a part cut inside a word goes straight on: isHardCut). When the job joins
+ * several units (a comment and what it forwards, a text and the media it was the caption of) and has words at all,
+ * each unit's attachments are named (`[Вложения (не переданы): фото ×3]`), so the secretary knows what came with the
+ * words; a single message or album is its words alone. Empty when the job has no words (then no secretary call) — the
+ * context alone counts as words only for a text message whose own words were the bot's mention (`@bot` as a reply to
+ * a colleague's question asks that question), never for media without a caption or a sticker.
  */
-export function jobRequestTextOf(job: ReadonlyArray<{ classified: { message: Message; text: string } }>): string {
+export function jobRequestTextOf(
+  job: ReadonlyArray<{ classified: { message: Message; text: string; context?: string } }>,
+): string {
   const units = unitsOfJob(job);
-  if (!jobTextOf(job)) return '';
+  const asks = job.some((q) => q.classified.context && 'text' in q.classified.message);
+  if (!jobTextOf(job) && !asks) return '';
   const noted = units.length > 1;
   let text = '';
   for (const [i, unit] of units.entries()) {
@@ -1572,7 +1641,8 @@ export function jobRequestTextOf(job: ReadonlyArray<{ classified: { message: Mes
     // A part of TEXT_MAX_CHARS the client cut inside a word: the next part goes straight on.
     text += text && !isHardCut(units[i - 1], part) ? `\n${part}` : part;
   }
-  return text.trim();
+  const contexts = [...new Set(job.flatMap((q) => q.classified.context ?? []))];
+  return [...contexts, text.trim()].filter(Boolean).join('\n').trim();
 }
 
 /**
@@ -2254,7 +2324,8 @@ export function resendWithout(
 /**
  * One sendMessage to the chat (or the supergroup it became); an abort on stop is Stopped. `route.replyRequired`: a
  * reply whose message is gone is refused, not sent unquoted. A piece of the secretary's `answer` is remembered
- * (sentAnswers).
+ * (sentAnswers). To the supergroup a group became it carries no reply (replyToOf): `route.replyTo` is a message id of
+ * the old group.
  */
 async function sendOnce(
   state: ChannelState,
@@ -2265,7 +2336,7 @@ async function sendOnce(
   try {
     const to = state.migratedChats.get(chatId) ?? chatId;
     const sent = await state.api.sendText(to, text, {
-      replyToMessageId: route.replyTo,
+      replyToMessageId: replyToOf(state, chatId, route.replyTo),
       replyRequired: route.replyRequired,
       messageThreadId: route.threadId,
       signal: state.abort.signal,
@@ -2278,6 +2349,15 @@ async function sendOnce(
     throw err;
   }
 }
+
+/**
+ * The message an answer to `chatId` quotes (Bot API sendMessage `reply_parameters.message_id`), or undefined once the
+ * group became a supergroup (400 with `parameters.migrate_to_chat_id`, or its service message): message ids belong to
+ * their chat, and the supergroup's history starts anew, so the old group's id there names no message or another
+ * member's. The answer goes to the supergroup unquoted.
+ */
+const replyToOf = (state: ChannelState, chatId: number, replyTo: number | undefined): number | undefined =>
+  state.migratedChats.has(chatId) ? undefined : replyTo;
 
 /**
  * Shortest piece (UTF-16 code units) that is halved after 400 "message is too long"; a shorter one refused so is
@@ -2314,7 +2394,11 @@ async function sendPart(
       shouldRetry: (err) => {
         const without = resendWithout(
           state.api.describe(err),
-          { reply: replyTo !== undefined, thread: threadOf() !== undefined, privateChat: reply.chatId > 0 },
+          {
+            reply: replyToOf(state, reply.chatId, replyTo) !== undefined,
+            thread: threadOf() !== undefined,
+            privateChat: reply.chatId > 0,
+          },
           migration.fellBack ?? false,
         );
         if (without) {

@@ -14,7 +14,18 @@ export type Classified =
       kind: 'message';
       chatKey: string;
       message: Message;
+      /**
+       * The message's own words for a request (requestTextOf: the forward's origin in front), without what it replies
+       * to; empty for media without a caption, a sticker, or the bot's mention alone.
+       */
       text: string;
+      /**
+       * What the message replies to (replyContextOf: `В ответ на сообщение от <author>:\n<words>`), kept apart from
+       * `text`: clients attach the same reply to every part they send of an album or a split paste (Telegram-FOSS
+       * passes replyingMessageObject to every split part), so a job's request puts each distinct context once, at
+       * its top (telegram-channel.ts jobRequestTextOf), and the parts' words join as if it were not there.
+       */
+      context?: string;
       /**
        * Sent on behalf of a chat (isSentAsChat: an anonymous group admin, a member posting as a channel) and
        * addressed to the bot: nobody the directory can check, so it gets ANONYMOUS_REPLY, never an analysis.
@@ -154,7 +165,8 @@ function originNameOf(origin: MessageOrigin): string {
 export type BotWordsKept = (message: Message, replied: Message) => number;
 
 /**
- * What an addressed message answers, as the first lines of its request (`В ответ на сообщение от <author>:\n…`):
+ * What an addressed message answers, as the first lines of its job's request (`В ответ на сообщение от
+ * <author>:\n…`; Classified `context`, put once per job however many of its parts carry it):
  * the part it quotes (`quote.text`, Bot API TextQuote; also from another chat, `external_reply`), or the words of the
  * replied-to message (`reply_to_message` text or caption): in groups a colleague's question the bot is called on
  * (`@bot` as a reply to it), and in any chat the bot's own answer that a follow-up refers to ("а за ноябрь такую же
@@ -301,14 +313,14 @@ export function classifyUpdate(
   const { addressed, text } = addressedText(message, me);
   if (!addressed) return { kind: 'ignore', reason: 'group_not_mentioned' };
   if (isOtherBotsCommand(text, me)) return { kind: 'ignore', reason: 'other_bot_command' };
-  const words = requestTextOf(message, text);
   const context = replyContextOf(message, me, keepsBotWords);
-  const request = context ? [context, words].filter(Boolean).join('\n') : words;
   return {
     kind: 'message',
     chatKey: String(message.chat.id),
     message,
-    text: request,
+    // The words alone: the context goes once at the top of the job's request (jobRequestTextOf), not per part.
+    text: requestTextOf(message, text),
+    ...(context !== undefined && { context }),
     ...(isOwnEmojiOnly(message, text) && { emojiOnly: true as const }),
   };
 }
@@ -405,9 +417,14 @@ export function isOtherBotsCommand(text: string | undefined, me: UserFromGetMe |
 }
 
 /**
- * A message that may be the first part of a long paste the client split. Clients split at the 4096-character limit
- * (Android, iOS: at the limit, inside a word if need be), Telegram Desktop at the best break after half of it
- * (a paragraph break first: tdesktop TextUtilities::CutPart), so a first part can be as short as about 2,050.
+ * A message (UTF-16 code units, JS `length`, as Telegram counts) that may be the first part of a long paste the client
+ * split; it waits for its next part longer than the merge window (telegram-channel.ts SPLIT_PART_WAIT_MS). Clients
+ * split only a text over the 4096 limit: Android and iOS at exactly 4096 units whatever the character (Telegram-FOSS
+ * ChatActivityEnterView: `text.subSequence(a * maxLength, …)`; the server trims the white space at the cut, so a part
+ * may be 4095 or a little less), Telegram Desktop at the best break after half of it (a paragraph break first, else a
+ * space: tdesktop TextUtilities::CutPart), so its first part has more than 2048 units. 2000 leaves room for the
+ * bot's mention removed in a group and the trimmed white space; a threshold near 4096 would miss every Desktop
+ * split. Shorter messages are never a first part, and keep the fast path.
  */
 export const SPLIT_PART_MIN_CHARS = 2000;
 
