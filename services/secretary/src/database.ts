@@ -26,6 +26,11 @@ export type DatabaseOptions = {
   url?: string;
   pgliteDir?: string;
   poolMax?: number;
+  /**
+   * How long a statement sent to a PostgreSQL server may go unanswered before its connection is dropped, in
+   * milliseconds (DATABASE_QUERY_TIMEOUT; default 30 s; 0: never). Suspended while migrations run.
+   */
+  queryTimeoutMs?: number;
   /** Where knex's own warnings go (lost connections); default: knex prints them to the console. */
   logger?: Pick<Logger, 'warn' | 'error' | 'debug'>;
 };
@@ -238,22 +243,140 @@ export async function runPrepared<Row>(
   }
 }
 
+/** The default of DatabaseOptions.queryTimeoutMs (DATABASE_QUERY_TIMEOUT), in milliseconds. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+
+/**
+ * A statement PostgreSQL did not answer within DATABASE_QUERY_TIMEOUT: its connection was dropped. `code` is
+ * `ETIMEDOUT`, so isDatabaseUnavailable counts it as a lost database (503 `dependency_unavailable`, retried where
+ * a lost database is retried).
+ */
+export class DatabaseQueryTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(timeoutMs: number) {
+    super(`PostgreSQL did not answer a statement within ${timeoutMs / 1000} s; its connection was dropped`);
+    this.name = 'DatabaseQueryTimeoutError';
+  }
+}
+
+/**
+ * The query deadline of one pool. A database that stops answering without closing the connection (a silent
+ * network partition, a frozen server or VM, a middlebox that dropped the flow) leaves pg's statement waiting for
+ * as long as the kernel retransmits, about 15 minutes on Linux (`tcp_retries2`), and TCP keepalive does not help
+ * while data is unacknowledged; every connection of the pool ends up there and the secretary answers nothing.
+ * node-postgres' own `query_timeout` fails the caller but leaves the statement active on the connection, so the
+ * next statement queues behind it. Here a connection with a statement unanswered for `ms` is destroyed: its
+ * statement fails with DatabaseQueryTimeoutError, knex disposes of the connection, and the next one is opened anew.
+ */
+type QueryDeadline = {
+  readonly ms: number;
+  /** Migration runs in progress: their statements (index builds, lock waits) are not timed. */
+  suspended: number;
+  /** Live connections with the time their oldest unanswered statement was sent (performance.now(); 0: none). */
+  readonly connections: Map<WireConnection, number>;
+  sweep?: NodeJS.Timeout;
+};
+
+/** What the deadline uses of node-postgres' wire connection (`pg.Client#connection`). */
+type WireConnection = {
+  stream: { destroy(error?: Error): void };
+  on(event: 'readyForQuery' | 'end', listener: () => void): unknown;
+  query(...args: unknown[]): unknown;
+  sync(...args: unknown[]): unknown;
+  flush(...args: unknown[]): unknown;
+};
+
+const queryDeadlines = new WeakMap<Knex.Client, QueryDeadline>();
+
+/**
+ * Times every request a pooled connection sends that ends in ReadyForQuery (PostgreSQL protocol, "Message
+ * Flow"): a simple Query, and Sync or Flush after an extended-protocol statement. One sweep per pool, every
+ * quarter of the deadline (at most 1 s), so a statement costs a clock read, not a timer.
+ */
+function watchQueryDeadline(deadline: QueryDeadline, client: pg.Client): void {
+  const wire = (client as unknown as { connection: WireConnection }).connection;
+  const sent = () => {
+    if (deadline.suspended === 0 && deadline.connections.get(wire) === 0)
+      deadline.connections.set(wire, performance.now());
+  };
+  for (const method of ['query', 'sync', 'flush'] as const) {
+    const send = wire[method].bind(wire);
+    wire[method] = (...args: unknown[]) => {
+      sent();
+      return send(...args);
+    };
+  }
+  deadline.connections.set(wire, 0);
+  wire.on('readyForQuery', () => {
+    if (deadline.connections.has(wire)) deadline.connections.set(wire, 0);
+  });
+  wire.on('end', () => {
+    deadline.connections.delete(wire);
+    if (deadline.connections.size === 0) {
+      clearInterval(deadline.sweep);
+      deadline.sweep = undefined;
+    }
+  });
+  deadline.sweep ??= setInterval(sweepQueryDeadline, Math.min(1000, deadline.ms / 4), deadline).unref();
+}
+
+/** Destroys the connections whose unanswered statement is older than the deadline. */
+function sweepQueryDeadline(deadline: QueryDeadline): void {
+  const before = performance.now() - deadline.ms;
+  for (const [wire, since] of deadline.connections) {
+    if (since === 0 || since > before) continue;
+    deadline.connections.delete(wire);
+    wire.stream.destroy(new DatabaseQueryTimeoutError(deadline.ms));
+  }
+}
+
+/** Runs `work` with `db`'s query deadline suspended (migrations: index builds and lock waits take their time). */
+async function withoutQueryDeadline<T>(db: Database, work: () => Promise<T>): Promise<T> {
+  const deadline = queryDeadlines.get(db.knex.client as Knex.Client);
+  if (!deadline) return work();
+  deadline.suspended += 1;
+  try {
+    return await work();
+  } finally {
+    deadline.suspended -= 1;
+  }
+}
+
 /** Opens the secretary's database: a pg pool on a server, or PGlite persisted on disk when no URL is given. */
 export function openDatabase(options: DatabaseOptions): Database {
   if (options.url) {
+    const timeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    const deadline: QueryDeadline | undefined =
+      timeoutMs > 0 ? { ms: timeoutMs, suspended: 0, connections: new Map() } : undefined;
     const knex = knexFactory({
       client: 'pg',
-      connection: { connectionString: options.url, connectionTimeoutMillis: 3000 },
+      // keepAlive: a pooled connection whose peer vanished while it sat idle is found dead by the kernel.
+      connection: {
+        connectionString: options.url,
+        connectionTimeoutMillis: 3000,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+      },
       // Small acquire timeout: with the server down a request should fail fast with 503, not hang.
-      pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+      pool: {
+        min: 0,
+        max: options.poolMax ?? 10,
+        idleTimeoutMillis: 30_000,
+        afterCreate: (connection: pg.Client, done: (err: Error | null, connection: pg.Client) => void) => {
+          if (deadline) watchQueryDeadline(deadline, connection);
+          done(null, connection);
+        },
+      },
       acquireConnectionTimeout: 5000,
       log: knexLog(options.logger),
     });
+    if (deadline) queryDeadlines.set(knex.client as Knex.Client, deadline);
     return {
       knex,
       kind: 'postgres',
       close: () => {
         releaseHotConnections(knex);
+        if (deadline) clearInterval(deadline.sweep);
         return knex.destroy();
       },
     };
@@ -370,10 +493,12 @@ export async function migrateDatabase(db: Database, options: { lockWaitMs?: numb
   // knex creates its own bookkeeping tables before it takes its lock, and two instances racing there fail with
   // "relation knex_migrations already exists": a transaction-scoped advisory lock on another pooled
   // connection serialises whole runs (PGlite has one connection and one process, so it needs none).
-  return db.knex.transaction(async (trx) => {
-    await trx.raw('select pg_advisory_xact_lock(?)', [MIGRATION_ADVISORY_LOCK]);
-    return migrateUnderKnexLock(db, options);
-  });
+  return withoutQueryDeadline(db, () =>
+    db.knex.transaction(async (trx) => {
+      await trx.raw('select pg_advisory_xact_lock(?)', [MIGRATION_ADVISORY_LOCK]);
+      return migrateUnderKnexLock(db, options);
+    }),
+  );
 }
 
 // An arbitrary constant naming "secretary migrations" among the database's advisory locks.

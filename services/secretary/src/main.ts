@@ -28,6 +28,7 @@ try {
     url: config.databaseUrl,
     pgliteDir: config.pgliteDir,
     poolMax: config.databasePoolMax,
+    queryTimeoutMs: config.databaseQueryTimeout,
     logger,
   });
 } catch (err) {

@@ -45,6 +45,8 @@ export async function startSecretary(options: {
   guesserUrl: string;
   analystUrl: string;
   upstreamTimeoutMs?: number;
+  /** DATABASE_QUERY_TIMEOUT in milliseconds; default the secretary's. */
+  databaseQueryTimeoutMs?: number;
   overrides?: Partial<SecretaryDeps>;
 }): Promise<Secretary> {
   const logs = new MemoryTransport();
@@ -54,7 +56,13 @@ export async function startSecretary(options: {
     stdout: logs,
     secrets: ['test-key-secret-0b7d3e91a5c2f468', ...Object.values(TEST_KEYS)],
   });
-  const db = openDatabase({ url: options.databaseUrl, pgliteDir: options.pgliteDir, poolMax: 10, logger });
+  const db = openDatabase({
+    url: options.databaseUrl,
+    pgliteDir: options.pgliteDir,
+    poolMax: 10,
+    logger,
+    queryTimeoutMs: options.databaseQueryTimeoutMs,
+  });
   await migrateDatabase(db);
   const metrics = createMetrics('secretary');
   const timeoutMs = options.upstreamTimeoutMs ?? 5000;
