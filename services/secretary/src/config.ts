@@ -39,8 +39,8 @@ const schema = serviceEnvSchema({
   DATABASE_POOL_MAX: env.int(10, 'Largest number of PostgreSQL connections', { min: 1, max: 200 }),
   DATABASE_QUERY_TIMEOUT: env.durationMs(
     '30s',
-    'Longest a statement may go unanswered by PostgreSQL before its connection is dropped (a frozen server, a ' +
-      'silent network partition); 0: never. Migrations are not timed',
+    'Longest a statement may run (the server cancels it: statement_timeout); a connection left without any answer ' +
+      'a grace longer (a frozen server, a silent network partition) is dropped; 0: never. Migrations are not timed',
   ),
   GUESSER_URL: env.url('http://localhost:8001', 'Base URL of the guesser'),
   SYSTEM_ANALYST_URL: env.url('http://localhost:8002', 'Base URL of the system analyst'),

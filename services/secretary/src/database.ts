@@ -27,8 +27,9 @@ export type DatabaseOptions = {
   pgliteDir?: string;
   poolMax?: number;
   /**
-   * How long a statement sent to a PostgreSQL server may go unanswered before its connection is dropped, in
-   * milliseconds (DATABASE_QUERY_TIMEOUT; default 30 s; 0: never). Suspended while migrations run.
+   * Longest a statement may run on a PostgreSQL server, in milliseconds (DATABASE_QUERY_TIMEOUT; default 30 s; 0:
+   * never): the server's `statement_timeout`, and a connection without any answer queryDeadlineGraceMs later is
+   * dropped. Both lifted while migrations run.
    */
   queryTimeoutMs?: number;
   /** Where knex's own warnings go (lost connections); default: knex prints them to the console. */
@@ -247,6 +248,14 @@ export async function runPrepared<Row>(
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 
 /**
+ * How long past DATABASE_QUERY_TIMEOUT a connection waits for the server's own answer before it is dropped, in
+ * milliseconds: the server enforces the timeout itself (`statement_timeout`: the statement is cancelled and its
+ * transaction rolled back, SQLSTATE 57014), so only a server or link that answers nothing reaches the drop. Half
+ * the timeout, at most 5 s.
+ */
+export const queryDeadlineGraceMs = (timeoutMs: number): number => Math.min(5000, Math.ceil(timeoutMs / 2));
+
+/**
  * A statement PostgreSQL did not answer within DATABASE_QUERY_TIMEOUT: its connection was dropped. `code` is
  * `ETIMEDOUT`, so isDatabaseUnavailable counts it as a lost database (503 `dependency_unavailable`, retried where
  * a lost database is retried).
@@ -265,8 +274,11 @@ export class DatabaseQueryTimeoutError extends Error {
  * as long as the kernel retransmits, about 15 minutes on Linux (`tcp_retries2`), and TCP keepalive does not help
  * while data is unacknowledged; every connection of the pool ends up there and the secretary answers nothing.
  * node-postgres' own `query_timeout` fails the caller but leaves the statement active on the connection, so the
- * next statement queues behind it. Here a connection with a statement unanswered for `ms` is destroyed: its
- * statement fails with DatabaseQueryTimeoutError, knex disposes of the connection, and the next one is opened anew.
+ * next statement queues behind it. Here a connection with a statement unanswered for `ms` (the timeout, which a
+ * live server enforces first with `statement_timeout`, and queryDeadlineGraceMs) is destroyed: its statement fails
+ * with DatabaseQueryTimeoutError, knex disposes of the connection, and the next one is opened anew. Destroying does
+ * not stop the statement on the server, hence the server's own timeout; a COMMIT whose answer was lost is found by
+ * the caller (history-write-repository.ts DECISION_RECORDED).
  */
 type QueryDeadline = {
   readonly ms: number;
@@ -283,15 +295,15 @@ type WireConnection = {
   on(event: 'readyForQuery' | 'end', listener: () => void): unknown;
   query(...args: unknown[]): unknown;
   sync(...args: unknown[]): unknown;
-  flush(...args: unknown[]): unknown;
 };
 
 const queryDeadlines = new WeakMap<Knex.Client, QueryDeadline>();
 
 /**
  * Times every request a pooled connection sends that ends in ReadyForQuery (PostgreSQL protocol, "Message
- * Flow"): a simple Query, and Sync or Flush after an extended-protocol statement. One sweep per pool, every
- * quarter of the deadline (at most 1 s), so a statement costs a clock read, not a timer.
+ * Flow"): a simple Query, and Sync after an extended-protocol statement (not Flush: a cursor's page gets no
+ * ReadyForQuery). One sweep per pool, every quarter of the deadline (at most 1 s), so a statement costs a clock
+ * read, not a timer.
  */
 function watchQueryDeadline(deadline: QueryDeadline, client: pg.Client): void {
   const wire = (client as unknown as { connection: WireConnection }).connection;
@@ -299,7 +311,7 @@ function watchQueryDeadline(deadline: QueryDeadline, client: pg.Client): void {
     if (deadline.suspended === 0 && deadline.connections.get(wire) === 0)
       deadline.connections.set(wire, performance.now());
   };
-  for (const method of ['query', 'sync', 'flush'] as const) {
+  for (const method of ['query', 'sync'] as const) {
     const send = wire[method].bind(wire);
     wire[method] = (...args: unknown[]) => {
       sent();
@@ -347,7 +359,9 @@ export function openDatabase(options: DatabaseOptions): Database {
   if (options.url) {
     const timeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
     const deadline: QueryDeadline | undefined =
-      timeoutMs > 0 ? { ms: timeoutMs, suspended: 0, connections: new Map() } : undefined;
+      timeoutMs > 0
+        ? { ms: timeoutMs + queryDeadlineGraceMs(timeoutMs), suspended: 0, connections: new Map() }
+        : undefined;
     const knex = knexFactory({
       client: 'pg',
       // keepAlive: a pooled connection whose peer vanished while it sat idle is found dead by the kernel.
@@ -356,6 +370,9 @@ export function openDatabase(options: DatabaseOptions): Database {
         connectionTimeoutMillis: 3000,
         keepAlive: true,
         keepAliveInitialDelayMillis: 10_000,
+        // The server cancels a statement past the timeout itself (a lock wait, a slow plan): it rolls back there,
+        // not later behind a caller told it failed. Migrations lift it (`set local statement_timeout = 0`).
+        ...(timeoutMs > 0 && { statement_timeout: timeoutMs }),
       },
       // Small acquire timeout: with the server down a request should fail fast with 503, not hang.
       pool: {
@@ -484,17 +501,25 @@ function lockPgliteDir(dir: string): () => void {
 }
 
 /**
+ * Options of migrateDatabase: how long to wait for another instance's migration lock (ms, default 60 s), and the
+ * migrations (default: the secretary's, migrations.ts).
+ */
+export type MigrateOptions = { lockWaitMs?: number; source?: Knex.MigrationSource<unknown> };
+
+/**
  * Brings the schema up to date under knex's migration lock, so concurrent starts run each migration once. knex
  * fails fast when another instance holds the lock; this waits for that instance instead (then finds nothing
  * left to do), so replicas starting together all come up.
  */
-export async function migrateDatabase(db: Database, options: { lockWaitMs?: number } = {}): Promise<string[]> {
+export async function migrateDatabase(db: Database, options: MigrateOptions = {}): Promise<string[]> {
   if (db.kind === 'pglite') return migrateUnderKnexLock(db, options);
   // knex creates its own bookkeeping tables before it takes its lock, and two instances racing there fail with
   // "relation knex_migrations already exists": a transaction-scoped advisory lock on another pooled
   // connection serialises whole runs (PGlite has one connection and one process, so it needs none).
   return withoutQueryDeadline(db, () =>
     db.knex.transaction(async (trx) => {
+      // Another instance may be migrating for longer than DATABASE_QUERY_TIMEOUT.
+      await trx.raw('set local statement_timeout = 0');
       await trx.raw('select pg_advisory_xact_lock(?)', [MIGRATION_ADVISORY_LOCK]);
       return migrateUnderKnexLock(db, options);
     }),
@@ -510,11 +535,12 @@ function isMigrationLocked(err: unknown): boolean {
 }
 
 /** Runs knex's migrations; while another instance holds knex's lock, tries again every 250 ms until `lockWaitMs`. */
-async function migrateUnderKnexLock(db: Database, options: { lockWaitMs?: number }): Promise<string[]> {
+async function migrateUnderKnexLock(db: Database, options: MigrateOptions): Promise<string[]> {
   const until = Date.now() + (options.lockWaitMs ?? 60_000);
+  const source = options.source ?? migrationSource;
   return retry(
     async () => {
-      const [, applied] = (await db.knex.migrate.latest({ migrationSource, tableName: 'knex_migrations' })) as [
+      const [, applied] = (await db.knex.migrate.latest({ migrationSource: source, tableName: 'knex_migrations' })) as [
         number,
         string[],
       ];
@@ -533,7 +559,8 @@ const MIGRATION_LOCK_POLL_MS = 250;
 
 // SQLSTATE classes and driver codes that mean "the database is not reachable right now" (not a bug of ours).
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
-const CONNECTION_SQLSTATES = /^(08|57P0[1-3]|53300)/;
+// 57014 query_canceled: DATABASE_QUERY_TIMEOUT's statement_timeout (or an operator's pg_cancel_backend).
+const CONNECTION_SQLSTATES = /^(08|57P0[1-3]|53300|57014)/;
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown; message?: unknown } | undefined;
@@ -543,7 +570,10 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const message = typeof e.message === 'string' ? e.message : '';
   return (
     e.name === 'KnexTimeoutError' ||
-    /Connection terminated|Client has encountered a connection error|connection is closed/i.test(message)
+    // "timeout expired": pg's connectionTimeoutMillis ran out (a server or link that accepts nothing).
+    /Connection terminated|Client has encountered a connection error|connection is closed|timeout expired/i.test(
+      message,
+    )
   );
 }
 

@@ -479,12 +479,22 @@ with calls as (${insertLlmCalls('$5')}
          prompt_tokens = f.prompt_tokens, completion_tokens = f.completion_tokens, guesser_ms = f.guesser_ms,
          analyst_ms = f.analyst_ms, duration_ms = f.duration_ms, completed_at = now()
     from f
-   where analyses.id = cast($1 as integer)
+   where analyses.id = cast($1 as integer) and analyses.outcome is distinct from 'succeeded'
   returning analyses.id
 )
 update messages set state = 'failed'
  where id = cast($2 as integer) and state = 'pending' and attempts = cast($3 as integer)
 returning id`,
+};
+
+// Whether RECORD_DECISION of this attempt committed: its analysis succeeded and the message is answered under it.
+// $1 message row, $2 attempt, $3 analysis.
+const DECISION_RECORDED: PreparedStatement = {
+  name: 'workemon_decision_recorded',
+  text: `select 1 from messages, analyses
+          where messages.id = cast($1 as integer) and messages.state = 'answered'
+            and messages.attempts = cast($2 as integer)
+            and analyses.id = cast($3 as integer) and analyses.outcome = 'succeeded'`,
 };
 
 const RENEW_CLAIM: PreparedStatement = {
@@ -711,7 +721,7 @@ export function createHistoryWriteRepository(knex: Knex) {
      * Finishes an attempt: the LLM calls' provenance (`facts.llmCalls`, unless `facts.llmCallsRecorded`), the
      * analysis, the answer as a message, the conversation's state, atomically in one statement. False (and
      * nothing but the provenance written) when the attempt no longer owns the message: its lease ran out and
-     * another took over. With a hook that writes (hook.writes), the statement and the hook share a transaction.
+     * another took over. True when an earlier call for this attempt committed and its answer was lost (a retry). With a hook that writes (hook.writes), the statement and the hook share a transaction.
      */
     async recordDecision(
       attempt: OwnedAttempt,
@@ -738,13 +748,17 @@ export function createHistoryWriteRepository(knex: Knex) {
       const write = async (db: Knex | Knex.Transaction) => (await runPrepared(db, RECORD_DECISION, values)).length > 0;
       const recorded = { decision, context };
       const owned =
-        !onRecorded || onRecorded.writes?.(recorded) === false
+        (!onRecorded || onRecorded.writes?.(recorded) === false
           ? await write(knex)
           : await knex.transaction(async (trx) => {
               if (!(await write(trx))) return false;
               await onRecorded(trx, recorded);
               return true;
-            });
+            })) ||
+        // A retry after a lost answer (the connection dropped after COMMIT, DATABASE_QUERY_TIMEOUT): the first write
+        // committed, so this attempt owns the answer. Asked only when the write found the message taken.
+        (await runPrepared(knex, DECISION_RECORDED, [attempt.messageRowId, attempt.attempt, attempt.analysisId]))
+          .length > 0;
       // Committed either way: the provenance is stored.
       facts.llmCallsRecorded = true;
       if (owned) onRecorded?.afterRecorded?.(recorded);

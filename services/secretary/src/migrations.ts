@@ -150,5 +150,13 @@ export const MIGRATION_NAMES: readonly string[] = migrations.map((m) => m.name);
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,
   getMigrationName: (migration) => migration.name,
-  getMigration: async (migration) => migration,
+  // Each migration runs in its own transaction (knex's default): an index build on a large table may take longer
+  // than DATABASE_QUERY_TIMEOUT's statement_timeout, lifted for that transaction alone.
+  getMigration: async (migration) => ({
+    ...migration,
+    up: async (knex: Knex) => {
+      await knex.raw('set local statement_timeout = 0');
+      await migration.up(knex);
+    },
+  }),
 };
