@@ -401,9 +401,41 @@ function bodyTextOf(parsed: ParsedMail, raw: string): BodyText {
     html = repairedText(htmls[0], html, htmls.length === 1);
   }
   const hasPlainPart = /content-type:\s*text\/plain/i.test(raw) || !/content-type:/i.test(raw);
-  if (hasPlainPart && plain.trim()) return { text: plain, html: false };
+  if (hasPlainPart && plain.trim()) {
+    if (!html || !HTML_NOTICE.test(plain) || plain.trim().length > HTML_NOTICE_MAX_CHARS)
+      return { text: plain, html: false };
+    // A plain part that only asks for HTML: the mail's text is in its HTML part.
+    const converted = htmlToText(html);
+    if (!sharesWords(plain, converted)) return { text: converted, html: true };
+    return { text: plain, html: false };
+  }
   if (html) return { text: htmlToText(html), html: true };
   return { text: plain, html: false };
+}
+
+/**
+ * What a plain part says when its sender (a CRM, a service desk, a web form, a newsletter tool) wrote the mail only in
+ * its HTML alternative: "This is an HTML message. Please use an HTML-capable mail program", "Для просмотра этого
+ * письма используйте почтовую программу с поддержкой HTML", "View this email in your browser", "откройте его в
+ * браузере". RFC 2046 §5.1.4 makes the alternatives equivalent; such a stub is not, so when a short plain part
+ * (HTML_NOTICE_MAX_CHARS) says so and the HTML part's text has other words (sharesWords), the HTML is read instead.
+ */
+const HTML_NOTICE = /\bHTML\b|браузер|\bbrowser\b|web ?page|веб-?страниц/i;
+/** The longest plain part taken for a stub, in characters: a real text mentioning HTML is longer. */
+const HTML_NOTICE_MAX_CHARS = 400;
+
+/**
+ * Whether most (half or more) of the words of `plain` (three or more letters, any case; not those of links and
+ * addresses) stand in `other`: two alternatives of one text do; a stub and the real text do not. True when `other`
+ * has no words.
+ */
+function sharesWords(plain: string, other: string): boolean {
+  const words = (text: string) => text.toLowerCase().match(/\p{L}{3,}/gu) ?? [];
+  const theirs = new Set(words(other));
+  if (theirs.size === 0) return true;
+  // Links and addresses: the HTML shows them as their link text, so their words are not in its text.
+  const ours = words(plain.replace(/(?:https?:\/\/|www\.|mailto:)\S+|\S+@\S+/giu, ' '));
+  return ours.filter((w) => theirs.has(w)).length * 2 >= ours.length;
 }
 
 /** The display form of an address header: `Name <addr>` or `addr`. */

@@ -608,6 +608,47 @@ function headerBlockForwardAbove(
 }
 
 /**
+ * A forward quoted whole with `>` (its header block too: Apple Mail's plain text, its HTML `<blockquote type="cite">`
+ * as text) with the author's text typed under it: `forward` is the body up to the separator line and the quoted block
+ * unquoted, `rest` the author's text below it. Readers took that text for the forwarded mail's and lost the quoted
+ * one (s38 F13–F15). Undefined when the mail has no forward separator, the first line under it is no quoted header
+ * line, or nothing but blank lines follows the quoted block.
+ */
+function textBelowQuotedForward(body: string): { forward: string; rest: string } | undefined {
+  const separator = forwardSeparator(body);
+  if (!separator) return undefined;
+  const end = separator.index + separator[0].length;
+  const lines = body.slice(end).split('\n');
+  let i = 1;
+  while (i < lines.length && !lines[i]!.trim()) i += 1;
+  if (i >= lines.length || !QUOTE_LINE.test(lines[i]!) || !HEADER_LINE.test(lines[i]!.replace(/^[ \t]*> ?/, '')))
+    return undefined;
+  let j = i;
+  while (j < lines.length && (QUOTE_LINE.test(lines[j]!) || !lines[j]!.trim())) j += 1;
+  if (j >= lines.length) return undefined;
+  return {
+    forward: `${body.slice(0, end)}\n${dequote(lines.slice(i, j).join('\n').trimEnd())}`,
+    rest: lines.slice(j).join('\n'),
+  };
+}
+
+/**
+ * firstForward, for a forward quoted whole with the author's text under it too (textBelowQuotedForward): that text is
+ * `rest`, and the note above the forward ends at its signature or phone footer, as above a quote.
+ */
+function forwardWithTextBelow(
+  body: string,
+  subject: string,
+  context: Required<ForwardContext>,
+): ForwardSplit | undefined {
+  const below = textBelowQuotedForward(body);
+  const split = firstForward(below?.forward ?? body, subject, context);
+  if (!split || !below) return split;
+  const rest = [split.rest, below.rest].filter((t) => t.trim()).join('\n\n');
+  return { ...split, note: cutSignature(split.note), rest };
+}
+
+/**
  * What splitForwards knows about the mail beyond its body. `reply`: the mail answers another (In-Reply-To or
  * References; a `Re:` subject counts too), so an Outlook header block with no forward separator and no `Fwd:`
  * subject is its quoted history; in a mail that answers none it is a forward, unless `isOwnAddress` says its From
@@ -630,7 +671,7 @@ export function splitForwards(body: string, subject: string, depth = 0, context:
   const isOwnAddress = context.isOwnAddress ?? (() => false);
   const isOwnAuthor = context.isOwnAuthor ?? (() => false);
   const reply = (context.reply ?? true) || isReplySubject(subject);
-  const split = firstForward(body, subject, { reply, isOwnAddress, isOwnAuthor });
+  const split = forwardWithTextBelow(body, subject, { reply, isOwnAddress, isOwnAuthor });
   if (!split) return { text: body, forwards: [] };
   const { note, forward, rest } = split;
   const inner = splitForwards(forward.text, forward.subject ?? '', depth + 1, { isOwnAddress, isOwnAuthor });
@@ -1382,6 +1423,54 @@ function signatureEvidence(block: string[]): boolean {
 }
 
 /**
+ * A mail gateway's banner, put at the very end of a mail, below any quote: "Внешнее письмо. Не открывайте вложения…",
+ * "Внешний отправитель", "CAUTION: External email", "Это сообщение проверено антивирусом …", "This email has been
+ * scanned for viruses".
+ */
+const GATEWAY_BANNER =
+  /^(?:\[?(?:внешн(?:ее|ий|яя)\s+(?:письмо|отправитель|почта)|external\s+(?:e-?mail|sender|message)|caution:?\s+(?:this|external))|(?:это|данное)\s+(?:сообщение|письмо)\s+проверено\s+антивирус|this\s+(?:e-?mail|message)\s+has\s+been\s+scanned)/iu;
+
+/**
+ * Whether `bare[k]` (lines of a fragment below a quote, own-line marks taken off) opens what a mail server or the
+ * client appended, not the author's answer: a signature separator or phone footer (SIGNATURE_START, a bare rule), a
+ * gateway's banner; a disclaimer or legal line (FOOTER_WORDS, LEGAL_LINE) under text of the author's (`textAbove`:
+ * in this fragment or above the quote); a name, closing formula or contact line with two or more lines from it, one
+ * of them a contact, site, legal or footer line ("Иван Петров / Ведущий аналитик / +7 …"). A name alone, a phone
+ * alone or "Спасибо!" alone may be the answer to a question and is not.
+ */
+function opensFooterBelowQuote(bare: string[], k: number, textAbove: boolean): boolean {
+  const line = bare[k]!;
+  if (SIGNATURE_START.some((r) => r.test(line)) || BARE_RULE.test(line) || GATEWAY_BANNER.test(line)) return true;
+  const above = textAbove || bare.slice(0, k).some(Boolean);
+  if (above && (FOOTER_WORDS.test(line) || LEGAL_LINE.test(line))) return true;
+  const block = bare.slice(k).filter(Boolean);
+  const named = FULL_NAME.test(line.split(/\s*[,|–—(]\s*/)[0]!) || isClosing(line) || CLOSING_WISH.test(line);
+  const contact = (l: string) =>
+    (CONTACT_LINE.test(l) && !/^https?:\/\/\S+\/\S/.test(l)) ||
+    BARE_SITE.test(l) ||
+    LEGAL_LINE.test(l) ||
+    FOOTER_WORDS.test(l);
+  return (named || contact(line)) && block.length >= 2 && block.some(contact);
+}
+
+/**
+ * A fragment below a quote without what was appended under the author's answer (opensFooterBelowQuote): cut at the
+ * first line that opens it with no line of the author's after it (a request, a question, code: authorsLine; a
+ * footer's own "please" does not count). `textAbove`: the author wrote text above this fragment. Before session 38 a
+ * footer above the quote cut the whole mail from there, these lines with it.
+ */
+function withoutFooterBelowQuote(content: string, textAbove: boolean): string {
+  const lines = content.split('\n');
+  const bare = lines.map((l) => (l.startsWith(OWN_LINE_MARK) ? l.slice(OWN_LINE_MARK.length) : l).trim());
+  for (let k = 0; k < bare.length; k += 1) {
+    if (!bare[k] || !opensFooterBelowQuote(bare, k, textAbove)) continue;
+    if (bare.slice(k).some((l) => l && authorsLine(l) && !FOOTER_WORDS.test(l))) continue;
+    return lines.slice(0, k).join('\n');
+  }
+  return content;
+}
+
+/**
  * Whether a line below a bare rule is the author's: code or data (CODE_LINES, or a number of a list of them), a
  * question, or a request.
  */
@@ -1495,11 +1584,18 @@ export function extractNewText(body: string, options: NewTextOptions = {}): stri
   );
   const fragments = new EmailReplyParser().read(markPastedSeparators(prepared)).getFragments();
   const kept: string[] = [];
+  let belowQuote = false;
   for (const [i, fragment] of fragments.entries()) {
+    if (fragment.isQuoted()) belowQuote = true;
     if (fragment.isQuoted() || fragment.isSignature()) continue;
     let content = fragment.getContent();
     const next = fragments[i + 1];
-    if (next?.isQuoted()) content = dropTrailingAttribution(content);
+    // Above a quote, a fragment ends where the author's text ends: its signature or a phone's footer ("Отправлено с
+    // iPhone", "-- ", "С уважением, Иван") is cut there, not from there to the end of the mail. An answer written
+    // under the quote (bottom-posting, interleaving: iOS Mail puts its footer above the quote) is the author's.
+    if (next?.isQuoted()) content = cutSignature(dropTrailingAttribution(content));
+    // Below a quote, what a mail server or the client appends (a disclaimer, a gateway's banner, a signature) is not.
+    if (belowQuote) content = withoutFooterBelowQuote(content, kept.join('\n').trim() !== '');
     // A quoted fragment email-reply-parser recognised by its attribution line alone may carry new text below
     // it: keep the lines that are not quoted.
     kept.push(content);
