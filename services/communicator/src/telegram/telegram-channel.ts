@@ -315,13 +315,14 @@ export function mergeWaitMs(
  * - media without a caption (`CAPTIONED_MEDIA_FIELDS`: photo, document, video, voice, audio, animation) after a
  *   job with text, or after media without text: the text of a caption over CAPTION_MAX_CHARS that the client
  *   sent as a message of its own, just before the media;
- * - a text message after a job of media without any text: that caption sent just after the media;
+ * - a text message after a job of media without any text: that caption sent just after the media; or after media
+ *   whose caption fills the limit (hasFullCaption): the rest of a longer caption;
  * - any message but a command after a job of greetings alone (isGreetingOnly, "Привет!"), by Message.date within
  *   GREETING_JOIN_S of it: the question the greeting announced, answered once instead of "how can I help?" first.
  * Anything else starts a job of its own. Every message job waits for a getUpdates that started after its last part
  * arrived (`mergeWaitMs`, window 0), so parts already at Telegram are in; the whole window when more is expected:
- * after media without text (its text may follow), after a text over CAPTION_MAX_CHARS without media (its media may
- * follow, uploaded after it) and after a greeting alone (its question may follow); after a long paste part longer
+ * after media without text (its text may follow), after a full caption (its rest may follow), after a text over
+ * CAPTION_MAX_CHARS without media (its media may follow, uploaded after it) and after a greeting alone (its question may follow); after a long paste part longer
  * (continuationWaitMs: SPLIT_PART_WAIT_MS, HARD_CUT_WAIT_MS after a cut inside a word), its next part joining within
  * SPLIT_PART_JOIN_S / HARD_CUT_JOIN_S by Message.date (joinWindowS) rather than the merge window.
  *
@@ -451,7 +452,41 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   if (unit.every(isBareMedia)) return lastText === undefined ? job.every(isBareMedia) : !isCommand(lastText);
   const plainText = !album && 'text' in first.classified.message && hasWords(first);
   if (isCommand(first.classified.text)) return false;
-  return plainText && lastText === undefined && job.some((q) => hasCaptionedMedia(q.classified.message));
+  return plainText && captionGoesOn(job, lastText);
+}
+
+/**
+ * Whether a text message of the sender goes on with `job`'s media: as their caption, after media without any text
+ * (`lastText` undefined), or as the rest of a caption cut at the limit (endsInFullCaption).
+ */
+const captionGoesOn = (job: QueuedMessage[], lastText: string | undefined): boolean =>
+  (lastText === undefined && job.some((q) => hasCaptionedMedia(q.classified.message))) || endsInFullCaption(job);
+
+/**
+ * Characters a caption may fall short of CAPTION_MAX_CHARS and still be one cut at the limit: the white space the
+ * server trims at the cut, a mention removed in a group.
+ */
+export const FULL_CAPTION_SLACK_CHARS = 64;
+
+/**
+ * Whether `message` is media whose caption fills Telegram's caption limit (CAPTION_MAX_CHARS, less
+ * FULL_CAPTION_SLACK_CHARS): a client that cut a longer caption there sends the rest as a text message right after
+ * it, which joins it (nextJob).
+ */
+function hasFullCaption(message: Message): boolean {
+  const caption = (message as { caption?: string }).caption;
+  return (
+    caption !== undefined &&
+    caption.length >= CAPTION_MAX_CHARS - FULL_CAPTION_SLACK_CHARS &&
+    hasCaptionedMedia(message) &&
+    forwardOriginOf(message) === undefined
+  );
+}
+
+/** Whether the last part of `job` with words is media with a full caption (hasFullCaption): its rest may follow. */
+function endsInFullCaption(job: QueuedMessage[]): boolean {
+  const last = job.findLast((q) => q.classified.text);
+  return !!last && hasFullCaption(last.classified.message);
 }
 
 /**
@@ -547,7 +582,7 @@ function expectsMore(job: QueuedMessage[]): boolean {
   if (waitsForQuestion(job)) return true;
   const lastText = lastTextOf(job);
   if (lastText === undefined) return job.some(isBareMedia);
-  if (lastText.length >= SPLIT_PART_MIN_CHARS) return true;
+  if (lastText.length >= SPLIT_PART_MIN_CHARS || endsInFullCaption(job)) return true;
   return lastText.length > CAPTION_MAX_CHARS && !job.some((q) => hasCaptionedMedia(q.classified.message));
 }
 
@@ -1032,7 +1067,7 @@ async function pollOnce(state: ChannelState): Promise<void> {
       state.logger.warn('Telegram restarted its update_id sequence below our offset; following it', {
         telegram: { update_id: update.update_id, offset },
       });
-    dispatch(state, update);
+    dispatchOrDrop(state, update);
   }
   releaseExpiredHeld(state);
   // A chat holding a merge open waits for this poll (an album split across two batches): look again now.
@@ -1132,6 +1167,25 @@ function confirmParkedRepeat(state: ChannelState, updateId: number): void {
   state.loadedParked.delete(updateId);
   if (state.offsets.add(updateId)) state.offsets.park(updateId);
   state.wakePoll?.();
+}
+
+/**
+ * dispatch, for an update the code cannot take (a message without `chat`, a callback query without `from`: the Bot
+ * API's Update never lacks them, a proxy or a gateway in front of it might): logged, counted as skipped
+ * (`malformed_update`) and confirmed, so the offset moves past it. One bad update must never end the polling loop,
+ * nor end it again at every restart (routeLoaded does the same for parked rows).
+ */
+function dispatchOrDrop(state: ChannelState, update: Update): void {
+  try {
+    dispatch(state, update);
+  } catch (err) {
+    state.logger.error('a Telegram update could not be handled; it is skipped, never answered', {
+      err: err instanceof Error ? err : undefined,
+      telegram: { update_id: update.update_id },
+    });
+    state.metrics.skipped('tg', 'malformed_update');
+    confirm(state, [update]);
+  }
 }
 
 /** Takes one polled update: queues it in its chat, or confirms it at once. False for a repeat. */
@@ -1349,7 +1403,7 @@ function tentativeOf(state: ChannelState, update: Update): Classified | undefine
 
 /**
  * Whether the last message `message`'s sender queued in its chat (another member's may follow it) is in the window
- * and a long part that is not an album (or any message, an album part too, when `message` is a forward sent along
+ * and a long part (or media with a full caption, hasFullCaption) that is not an album (or any message, an album part too, when `message` is a forward sent along
  * with it). The window (Message.date) is the one nextJob joins with (joinWindowS): longer after a long part.
  */
 function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
@@ -1360,7 +1414,12 @@ function followsLongPart(state: ChannelState, message: Message, forward: boolean
   if (part.from?.id !== message.from?.id || topicOf(part) !== topicOf(message)) return false;
   if (isGreetingJob([last])) return isGroupQuestionAfterGreeting(state, last, message);
   const windowS = joinWindowS([last], Math.ceil(state.settings.mergeWindowMs / 1000));
-  return message.date - part.date <= windowS && (forward || (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS);
+  return message.date - part.date <= windowS && (forward || isLongPart(part));
+}
+
+/** A text of SPLIT_PART_MIN_CHARS or more, or media with a full caption (hasFullCaption): its rest may follow. */
+function isLongPart(part: Message): boolean {
+  return (ownTextOf(part)?.length ?? 0) >= SPLIT_PART_MIN_CHARS || hasFullCaption(part);
 }
 
 /** Whether another part of `album` is queued in `message`'s chat as following what its sender queued before. */

@@ -171,7 +171,7 @@ export type BotWordsKept = (message: Message, replied: Message) => number;
  * replied-to message (`reply_to_message` text or caption): in groups a colleague's question the bot is called on
  * (`@bot` as a reply to it), and in any chat the bot's own answer that a follow-up refers to ("а за ноябрь такую же
  * можно?"), when `keepsBotWords` says so (not a clarifying question of this sender: the secretary joins the answer to
- * it). Undefined without a reply; for a replied message without words (the service message opening a forum topic,
+ * it; nor a quote of such a question). Undefined without a reply; for a replied message without words (the service message opening a forum topic,
  * which every topic message replies to); and in a private chat for someone else's message without a quote (the
  * user's earlier messages there already went to the secretary).
  */
@@ -183,7 +183,10 @@ export function replyContextOf(
   const m = message as ReplyFields;
   const toBot = m.reply_to_message?.from?.id !== undefined && m.reply_to_message.from.id === me?.id;
   const botWords = toBot && keepsBotWords ? keepsBotWords(message, m.reply_to_message!) : 0;
-  const words = m.quote?.text?.trim() || repliedWordsOf(message, toBot, botWords);
+  // A quote of the bot's clarifying question to this sender (the part selected before replying) is that question
+  // again: dropped like the whole of it.
+  const quote = toBot && botWords <= 0 ? undefined : m.quote?.text?.trim();
+  const words = quote || repliedWordsOf(message, toBot, botWords);
   if (!words) return undefined;
   const author = replyAuthorOf(m, toBot);
   return `В ответ на сообщение${author ? ` от ${author}` : ''}:\n${words}`;
