@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startPostgresServer, type PostgresServer } from '@workemon/testkit/postgres';
 import { type LlmServices } from '@workemon/testkit/llm-stack';
 import { startLlmServices } from './llm-services.js';
-import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { askExport, keyed, startSecretary, type Secretary } from './secretary-harness.js';
 
 // A private server: this test stops and restarts it under a running secretary.
 let pg: PostgresServer;
@@ -21,16 +21,7 @@ afterAll(async () => {
   await pg?.destroy();
 });
 
-const ask = async (message_id: string) => {
-  const res = await keyed(secretary.url).post('/analyze-request').send({
-    channel: 'tg',
-    username: 'outage',
-    request: 'Нужна выгрузка операций авторизации по кошелькам за май',
-    message_id,
-  });
-  expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
-  return res;
-};
+const ask = (message_id: string) => askExport(secretary.url, 'outage', message_id);
 
 it('Postgres stopped → 503 with no LLM call; started again → 200 without restarting the secretary', async () => {
   expect((await ask('before')).status).toBe(200);

@@ -17,7 +17,7 @@ import {
 } from '../src/database.js';
 import { migrationSource } from '../src/migrations.js';
 import { startLlmServices } from './llm-services.js';
-import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
+import { askExport, startSecretary, type Secretary } from './secretary-harness.js';
 
 /**
  * A TCP relay between the secretary and PostgreSQL that can go silent: while `silent`, bytes in either direction
@@ -98,16 +98,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-const ask = async (message_id: string) => {
-  const res = await keyed(secretary.url).post('/analyze-request').send({
-    channel: 'tg',
-    username: 'partition',
-    request: 'Нужна выгрузка операций авторизации по кошелькам за май',
-    message_id,
-  });
-  expect(openapi.responseProblems('analyzeRequestPost', res.status, res.body)).toEqual([]);
-  return res;
-};
+const ask = (message_id: string) => askExport(secretary.url, 'partition', message_id);
 
 it('the link to PostgreSQL goes silent → 503 once the deadline passes, no LLM call; back → 200 on new connections', async () => {
   expect((await ask('before')).status).toBe(200);

@@ -21,6 +21,22 @@ export function keyed(url: string, keyClass: KeyClass = 'admin') {
   return request.agent(url).set(bearer(keyClass));
 }
 
+/**
+ * POST /analyze-request on `url` as Telegram user `username` asking for the wallet authorisations export, with
+ * `message_id`; checks the response against the contract (whatever its status) and answers it.
+ */
+export async function askExport(url: string, username: string, message_id: string) {
+  const res = await keyed(url).post('/analyze-request').send({
+    channel: 'tg',
+    username,
+    request: 'Нужна выгрузка операций авторизации по кошелькам за май',
+    message_id,
+  });
+  if (openapi.responseProblems('analyzeRequestPost', res.status, res.body).length)
+    throw new Error(`/analyze-request answered outside its contract: ${res.status} ${JSON.stringify(res.body)}`);
+  return res;
+}
+
 /** Keeps log lines in memory so tests can check what was (not) logged. */
 export class MemoryTransport extends Transport {
   lines: string[] = [];
