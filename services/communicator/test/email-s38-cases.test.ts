@@ -15,7 +15,7 @@
 //   block too; the author's note typed under it was read as the forwarded mail and the quoted request was lost.
 //   The text under a quoted forward is now the author's (mail-text.ts textBelowQuotedForward); F01, the note above,
 //   is the neighbour.
-import { describeMailReplay, type ExpectedRequest } from './mail-replay.js';
+import { describeMailReplay, holds, type ExpectedRequest } from './mail-replay.js';
 
 const D = 's38-cases/';
 const PERIOD = 'За сентябрь и октябрь 2026.';
@@ -39,6 +39,31 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   [`${D}A17-en-sentfromiphone-quote-sig-below.eml`]: null,
   [`${D}A22-plain-fwd-dashsig-note-above-quote-sig-below.eml`]: null,
   [`${D}AH06-gmail-htmlonly-toppost-regards-quote-then-footer.eml`]: 'Нужна за октябрь.',
+  // A third round: what stands below a quote is cut only on clear evidence (a banner that names an outside sender and
+  // warns, a disclaimer paragraph, a name over a job title): an answer that is a name and a phone, an address, a
+  // company with its ИНН, or a line with a disclaimer's word in it is the author's.
+  [`${D}J03-en-banner-originated-outside.eml`]: 'XLSX.',
+  [`${D}J04-ru-banner-vnimanie.eml`]: 'XLSX.',
+  [`${D}J05-ru-disclaimer-wrapped.eml`]: 'XLSX, за октябрь.',
+  [`${D}L01-name-email-answer-below-quote.eml`]:
+    'Добрый день!\n\nАнна Петрова\nanna.petrova@corp.test\nCSV, за октябрь.',
+  [`${D}L05-legal-entity-answer-bottom.eml`]: 'Добрый день!\n\nООО «Ромашка», ИНН 7701234567, КПП 770101001',
+  [`${D}L10-contact-mid-answer-loses-rest.eml`]:
+    'Получатель: отдел рисков\nanna.petrova@corp.test\nФормат: CSV\nПериод: сентябрь и октябрь',
+  [`${D}L13-external-sender-answer.eml`]: 'Внешний отправитель, с адреса billing@romashka-pay.test',
+  [`${D}L22-iphone-footer-above-then-name-phone-answer.eml`]: 'Иван Сидоров\n+7 916 123-45-67',
+  [`${D}L23-sig-above-quote-thanks-correct-below.eml`]: 'Спасибо, всё верно',
+  [`${D}L24-multi-paragraph-with-signature.eml`]: [
+    'Добрый день!',
+    '',
+    'Получатель — отдел рисков, Анна Петрова.',
+    '',
+    'Формат CSV, разделитель точка с запятой.',
+    '',
+    'Период: сентябрь и октябрь 2026.',
+  ].join('\n'),
+  [`${D}L29-interleaved-two-line-answer-poluchatel.eml`]:
+    'Добрый день!\n\nПолучатель — отдел рисков.\nКопию — Анне Петровой.\nCSV',
   // A plain part with a link, mentioning the browser: the HTML shows the link as its text; still the same mail.
   [`${D}H03-legit-plain-url-mentions-browser.eml`]:
     'Не открывается отчёт\n\nСтраница https://portal.bank.test/reports/authorizations/october-daily не открывается в ' +
@@ -74,6 +99,11 @@ const EXPECTED: Record<string, ExpectedRequest> = {
   // A footer above the quote and only a signature below it: nothing new, the polite request for text.
   [`${D}N02-iphone-footer-quote-signature-only.eml`]: null,
   [`${D}N03-regards-above-quote-answer-and-signature-below.eml`]: 'The last quarter, by week.',
+  // Interleaved answers with a disclaimer's words in them ("получатель", "уведомление") are the author's.
+  [`${D}N04-interleaved-answers-with-footer-words.eml`]: holds(
+    ['Добрый день!', 'Получатель — отдел рисков, уведомление им не нужно.\nCSV.'],
+    ['Кто получатель выгрузки', 'В каком формате', 'написал'],
+  ),
 };
 
 describeMailReplay(

@@ -1384,9 +1384,12 @@ const PLEASE = /(?:^|[\s,])(?:пожалуйста|please)(?=[\s,.!?]|$)/iu;
  */
 const FOOTER_WORDS =
   /конфиденц|адресат|получател|по ошибке|уведом|перед печатью|распечатыв|не отвечайте|отпис|обращайтесь|звоните|пишите нам|свяж[иеу]|обратите внимание|направлять|(?:остались|есть|возникли|возникнут) (?:ли )?вопрос|нужна помощь|confidential|intended|recipient|in error|notify|before printing|excuse|brevity|do not reply|unsubscribe|hesitate|contact (?:me|us)|please note|visit us|have a question|need help/iu;
-/** Legal and bank lines of a company signature (`ООО «…»`, `ИНН`, `IBAN:`, `LLC`). */
+/**
+ * Legal and bank lines of a company signature (`ООО «…»`, `ИНН`, `IBAN:`, `LLC`). Letters around the Cyrillic
+ * abbreviations are looked for by Unicode class: JavaScript's `\b` knows ASCII word characters only.
+ */
 const LEGAL_LINE =
-  /^(?:ООО|ОАО|ЗАО|ПАО|АО|ИП)\s|\b(?:ИНН|КПП|ОГРН|БИК|INN|KPP|OGRN|IBAN|BIC|SWIFT|VAT)\b|\b(?:LLC|Ltd|GmbH|Inc)\b\.?/u;
+  /^(?:ООО|ОАО|ЗАО|ПАО|АО|ИП)\s|(?<![\p{L}\p{N}])(?:ИНН|КПП|ОГРН|БИК|INN|KPP|OGRN|IBAN|BIC|SWIFT|VAT)(?![\p{L}\p{N}])|\b(?:LLC|Ltd|GmbH|Inc)\b\.?/u;
 /** A bare site (`www.corp.example`, `https://corp.example/`): a signature's, where a pasted link has a path. */
 const BARE_SITE = /^(?:https?:\/\/)?(?:www\.)?[\w-]+(?:\.[\w-]+)+\/?$/i;
 
@@ -1423,51 +1426,75 @@ function signatureEvidence(block: string[]): boolean {
 }
 
 /**
- * A mail gateway's banner, put at the very end of a mail, below any quote: "Внешнее письмо. Не открывайте вложения…",
- * "Внешний отправитель", "CAUTION: External email", "Это сообщение проверено антивирусом …", "This email has been
- * scanned for viruses".
+ * A mail gateway's banner, put at the very end of a mail, below any quote: one paragraph that names an outside
+ * sender and warns ("Внешнее письмо. Не открывайте вложения и ссылки…", "CAUTION: This email originated from outside
+ * of the organization. Do not click links…"), or an antivirus' stamp ("Это сообщение проверено антивирусом Kaspersky
+ * …", "This email has been scanned for viruses").
  */
-const GATEWAY_BANNER =
-  /^(?:\[?(?:внешн(?:ее|ий|яя)\s+(?:письмо|отправитель|почта)|external\s+(?:e-?mail|sender|message)|caution:?\s+(?:this|external))|(?:это|данное)\s+(?:сообщение|письмо)\s+проверено\s+антивирус|this\s+(?:e-?mail|message)\s+has\s+been\s+scanned)/iu;
+const BANNER_SENDER =
+  /внешн(?:ее|ий|его|яя)\s+(?:письм|отправител|почт)|вне\s+(?:организации|компании)|external\s+(?:e-?mail|sender|message)|outside\s+(?:of\s+)?(?:the|your)\s+organi[sz]ation/iu;
+const BANNER_WARNING =
+  /не\s+(?:открывайте|переходите|нажимайте)|будьте\s+осторожн|осторожн\w*\s+(?:с|со)\s+(?:ссылк|вложени)|do\s+not\s+(?:click|open)|don'?t\s+(?:click|open)|unless\s+you\s+recogni[sz]e|use\s+caution/iu;
+const ANTIVIRUS_STAMP =
+  /(?:проверено|проверен[оа]?)\s+(?:антивирус|на\s+вирусы)|has\s+been\s+scanned\s+(?:for\s+viruses|by)|virus[- ]?free/iu;
+
+/** A job title in a signature's second line ("Ведущий аналитик", "Senior Analyst | Payments"). */
+const JOB_TITLE =
+  /аналитик|менеджер|руководител|директор|специалист|инженер|бухгалтер|экономист|юрист|разработчик|администратор|начальник|заместител|консультант|ведущ|старш|главн|head\s+of|manager|analyst|engineer|director|officer|specialist|developer|accountant|consultant|administrator|\blead\b|\b(?:ceo|cto|cfo|coo)\b/iu;
+
+/** Distinct FOOTER_WORDS a disclaimer paragraph holds at least (with DISCLAIMER_MIN_CHARS): an answer rarely has two. */
+const DISCLAIMER_MIN_WORDS = 2;
+/** The shortest paragraph taken for a disclaimer below a quote, in characters. */
+const DISCLAIMER_MIN_CHARS = 120;
+const FOOTER_WORDS_ALL = new RegExp(FOOTER_WORDS.source, 'giu');
 
 /**
- * Whether `bare[k]` (lines of a fragment below a quote, own-line marks taken off) opens what a mail server or the
- * client appended, not the author's answer: a signature separator or phone footer (SIGNATURE_START, a bare rule), a
- * gateway's banner; a disclaimer or legal line (FOOTER_WORDS, LEGAL_LINE) under text of the author's (`textAbove`:
- * in this fragment or above the quote); a name, closing formula or contact line with two or more lines from it, one
- * of them a contact, site, legal or footer line ("Иван Петров / Ведущий аналитик / +7 …"). A name alone, a phone
- * alone or "Спасибо!" alone may be the answer to a question and is not.
+ * Whether `paragraph` (its non-empty lines, trimmed), the last of what stands below a quote, is what a mail server
+ * or the client appended rather than the author's answer: a gateway's banner (BANNER_SENDER with BANNER_WARNING) or
+ * antivirus stamp; a disclaimer (DISCLAIMER_MIN_CHARS or more holding DISCLAIMER_MIN_WORDS distinct FOOTER_WORDS, no
+ * question); a signature block (a closing formula over a name, or a name over a job title; lines of 80 characters at
+ * most, none a request or question). A name, a phone, an address or a company given as the answer to a question
+ * ("Иван Сидоров / +7 916 …", "ООО «Ромашка», ИНН …") is none of these.
  */
-function opensFooterBelowQuote(bare: string[], k: number, textAbove: boolean): boolean {
-  const line = bare[k]!;
-  if (SIGNATURE_START.some((r) => r.test(line)) || BARE_RULE.test(line) || GATEWAY_BANNER.test(line)) return true;
-  const above = textAbove || bare.slice(0, k).some(Boolean);
-  if (above && (FOOTER_WORDS.test(line) || LEGAL_LINE.test(line))) return true;
-  const block = bare.slice(k).filter(Boolean);
-  const named = FULL_NAME.test(line.split(/\s*[,|–—(]\s*/)[0]!) || isClosing(line) || CLOSING_WISH.test(line);
-  const contact = (l: string) =>
-    (CONTACT_LINE.test(l) && !/^https?:\/\/\S+\/\S/.test(l)) ||
-    BARE_SITE.test(l) ||
-    LEGAL_LINE.test(l) ||
-    FOOTER_WORDS.test(l);
-  return (named || contact(line)) && block.length >= 2 && block.some(contact);
+function isAppendedParagraph(paragraph: string[]): boolean {
+  const text = paragraph.join(' ');
+  if ((BANNER_SENDER.test(text) && BANNER_WARNING.test(text)) || ANTIVIRUS_STAMP.test(text)) return true;
+  const footerWords = new Set((text.match(FOOTER_WORDS_ALL) ?? []).map((w) => w.toLowerCase()));
+  if (text.length >= DISCLAIMER_MIN_CHARS && footerWords.size >= DISCLAIMER_MIN_WORDS && !text.includes('?'))
+    return true;
+  if (paragraph.length < 2 || paragraph.some((l) => l.length > 80 || authorsLine(l))) return false;
+  const [first, second] = paragraph as [string, string];
+  const name = (line: string) => FULL_NAME.test(line.split(/\s*[,|–—(]\s*/)[0]!) || ONE_NAME.test(line);
+  return (
+    (isClosing(first) && name(second)) || (FULL_NAME.test(first.split(/\s*[,|–—(]\s*/)[0]!) && JOB_TITLE.test(second))
+  );
 }
 
 /**
- * A fragment below a quote without what was appended under the author's answer (opensFooterBelowQuote): cut at the
- * first line that opens it with no line of the author's after it (a request, a question, code: authorsLine; a
- * footer's own "please" does not count). `textAbove`: the author wrote text above this fragment. Before session 38 a
- * footer above the quote cut the whole mail from there, these lines with it.
+ * A fragment below a quote without what was appended under the author's answer: from a signature separator or phone
+ * footer line (SIGNATURE_START, a bare rule) with no line of the author's after it (a request, a question, code:
+ * authorsLine), and the last paragraphs that isAppendedParagraph takes for a banner, a disclaimer or a signature
+ * block. Losing an answer is worse than passing a footer to the model: only such clear evidence cuts. Before session
+ * 38 a footer above the quote cut the whole mail from there, these lines with it.
  */
-function withoutFooterBelowQuote(content: string, textAbove: boolean): string {
+function withoutFooterBelowQuote(content: string): string {
   const lines = content.split('\n');
   const bare = lines.map((l) => (l.startsWith(OWN_LINE_MARK) ? l.slice(OWN_LINE_MARK.length) : l).trim());
+  let end = lines.length;
   for (let k = 0; k < bare.length; k += 1) {
-    if (!bare[k] || !opensFooterBelowQuote(bare, k, textAbove)) continue;
-    if (bare.slice(k).some((l) => l && authorsLine(l) && !FOOTER_WORDS.test(l))) continue;
-    return lines.slice(0, k).join('\n');
+    if (!bare[k] || !(SIGNATURE_START.some((r) => r.test(bare[k]!)) || BARE_RULE.test(bare[k]!))) continue;
+    if (bare.slice(k + 1).some((l) => l && authorsLine(l) && !FOOTER_WORDS.test(l))) continue;
+    end = k;
+    break;
   }
-  return content;
+  for (;;) {
+    while (end > 0 && !bare[end - 1]) end -= 1;
+    let start = end;
+    while (start > 0 && bare[start - 1]) start -= 1;
+    if (start === end || !isAppendedParagraph(bare.slice(start, end))) break;
+    end = start;
+  }
+  return lines.slice(0, end).join('\n');
 }
 
 /**
@@ -1595,7 +1622,7 @@ export function extractNewText(body: string, options: NewTextOptions = {}): stri
     // under the quote (bottom-posting, interleaving: iOS Mail puts its footer above the quote) is the author's.
     if (next?.isQuoted()) content = cutSignature(dropTrailingAttribution(content));
     // Below a quote, what a mail server or the client appends (a disclaimer, a gateway's banner, a signature) is not.
-    if (belowQuote) content = withoutFooterBelowQuote(content, kept.join('\n').trim() !== '');
+    if (belowQuote) content = withoutFooterBelowQuote(content);
     // A quoted fragment email-reply-parser recognised by its attribution line alone may carry new text below
     // it: keep the lines that are not quoted.
     kept.push(content);
