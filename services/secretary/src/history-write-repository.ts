@@ -9,15 +9,7 @@ import type { LlmCallRecord } from './llm-provenance.js';
 import { classificationColumns, classificationFromRow } from './classification.js';
 import type { SenderTrust } from './sender-trust.js';
 import { MAX_REQUEST_CHARS } from './analyzer.js';
-import {
-  budgetParams,
-  DRAW_VERDICT_COLUMNS,
-  drawBudgetCtes,
-  drawVerdict,
-  retryDraw,
-  type RateLimitEntry,
-  type RateLimitVerdict,
-} from './rate-limits/rate-limit-store.js';
+import { createBudgetDrawer, type RateLimitEntry, type RateLimitVerdict } from './rate-limits/rate-limit-store.js';
 
 // The write path of the history: the idempotent claim of an inbound message and the outcome of its analysis.
 // The read model (GET /conversations, /stats, what the action hooks read) is history-read-model.ts.
@@ -30,7 +22,8 @@ import {
 // Round trips of one analysed request (issue 14, "at most four"; test/round-trips.test.ts counts them):
 //   1. lookupRequest: the sender (employee + department), the message_id seen before (and its stored answer),
 //      the conversation it continues with its pending question, the rules' version, the company domains, and
-//      the draw from the caller's /analyze-request rate limits (rate-limit-store.ts drawBudgetCtes);
+//      beside it, on another connection at the same time, the draw from the caller's /analyze-request rate limits
+//      (rate-limit-store.ts createBudgetDrawer; draws that arrive together share one call);
 //   2. claim: conversation, message and pending analysis inserted in one statement (a failed attempt retried:
 //      its take-over, also one statement);
 //   3. recordDecision: the LLM calls' provenance, the analysis, the answer, the message's and the
@@ -154,7 +147,7 @@ export type LookupInput = Pick<
   senderKeys?: SenderKeys;
   preferredSenderKeys?: SenderKeys;
   withEmailDomains?: boolean;
-  /** Rate-limit budgets to draw one unit from, all or nothing, in the same statement (rate-limit-store.ts). */
+  /** Rate-limit budgets to draw one unit from, all or nothing, beside the lookup (rate-limit-store.ts). */
   budget?: readonly RateLimitEntry[];
 };
 
@@ -179,9 +172,9 @@ const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 
 // $1 channel, $2 message_id, $3 lease ms, $4 thread_key, $5 normalised sender, $6 clarification TTL ms,
 // $7–$10 the preferred sender keys, $11–$14 the sender keys (email, username, telegram username, telegram id),
-// $15 whether to list the email domains, $16–$18 the rate-limit budgets to draw from (rate-limit-store.ts
-// budgetParams; empty: none), $19 the action whose analysis holds a pending question (ACTION_CLARIFY), $20 the
-// caller's namespace (ClaimInput.clientKeyId; null: the shared one, stored as '' in messages.message_namespace).
+// $15 whether to list the email domains, $16 the action whose analysis holds a pending question (ACTION_CLARIFY),
+// $17 the caller's namespace (ClaimInput.clientKeyId; null: the shared one, stored as '' in
+// messages.message_namespace).
 // A message_id is looked up in the caller's namespace only (migration 340_message_namespace): another namespace's
 // use of the same id is neither found nor refused.
 const LOOKUP_REQUEST: PreparedStatement = {
@@ -190,10 +183,10 @@ const LOOKUP_REQUEST: PreparedStatement = {
 with msg as (
   select m.id, m.conversation_id, m.state, m.attempts,
          m.claimed_at < now() - cast($3 as float8) * interval '1 millisecond' as stale,
-         (c.client_key_id is not distinct from cast($20 as text)
+         (c.client_key_id is not distinct from cast($17 as text)
           and (c.sender = cast($5 as text) or c.thread_key = cast($4 as text))) is true as own
     from messages m join conversations c on c.id = m.conversation_id
-   where m.channel = cast($1 as text) and m.message_namespace = coalesce(cast($20 as text), '')
+   where m.channel = cast($1 as text) and m.message_namespace = coalesce(cast($17 as text), '')
      and m.message_id = cast($2 as text)
 ), answered as (
   select a.is_enough, a.request, a.action, a.question, a.response, a.category, a.confidence, a.no_reply
@@ -203,18 +196,18 @@ with msg as (
   select id, status, clarification_rounds from (
     (select id, status, clarification_rounds, 0 as rank from conversations
       where channel = cast($1 as text) and thread_key = cast($4 as text)
-        and client_key_id is not distinct from cast($20 as text) order by id desc limit 1)
+        and client_key_id is not distinct from cast($17 as text) order by id desc limit 1)
     union all
     (select id, status, clarification_rounds, 1 as rank from conversations
       where channel = cast($1 as text) and sender = cast($5 as text) and status = 'awaiting_clarification'
-        and client_key_id is not distinct from cast($20 as text)
+        and client_key_id is not distinct from cast($17 as text)
         and updated_at > now() - cast($6 as float8) * interval '1 millisecond'
       order by id desc limit 1)
   ) found order by rank limit 1
 ), pending as (
   select a.request, a.question
     from analyses a join conv on conv.id = a.conversation_id and conv.status = 'awaiting_clarification'
-   where a.outcome = 'succeeded' and a.action = cast($19 as text) order by a.id desc limit 1
+   where a.outcome = 'succeeded' and a.action = cast($16 as text) order by a.id desc limit 1
 ), emp as (
   select e.id, e.username, e.full_name, e.email, e.telegram_username, e.telegram_id, e.position,
          e.created_at::text as created_at, e.updated_at::text as updated_at, d.name as department,
@@ -228,7 +221,7 @@ with msg as (
    order by (e.email = cast($7 as text) or e.username = cast($8 as text)
              or e.telegram_username = cast($9 as text) or e.telegram_id = cast($10 as text)) is true desc
    limit 1
-)${drawBudgetCtes('$16', '$17', '$18')}
+)
 select case when msg.id is not null or conv.id is not null
             then json_build_object('msg', row_to_json(msg), 'answered', row_to_json(answered),
                                    'conv', row_to_json(conv), 'pending', row_to_json(pending)) end as prior,
@@ -236,8 +229,7 @@ select case when msg.id is not null or conv.id is not null
        (select version from routing_rules_version where id = 1)::float8 as rules_version,
        case when cast($15 as boolean)
             then array(select distinct split_part(email, '@', 2) from employees where email is not null) end
-         as email_domains,
-       ${DRAW_VERDICT_COLUMNS}
+         as email_domains
   from (select 1) as one
   left join msg on true left join answered on true left join conv on true left join pending on true
   left join emp on true`,
@@ -271,8 +263,6 @@ type LookupRow = {
   sender: (Omit<SenderRow, SenderTimestamp> & Record<SenderTimestamp, string>) | null;
   rules_version: number | null;
   email_domains: string[] | null;
-  rl_refused_key: string | null;
-  rl_over_ms: number | null;
 };
 
 type SenderTimestamp = 'created_at' | 'updated_at' | 'department_created_at' | 'department_updated_at';
@@ -584,6 +574,7 @@ export type HistoryWriteRepository = ReturnType<typeof createHistoryWriteReposit
  * included, is a prepared statement; only the clean-up after a lost race uses knex.
  */
 export function createHistoryWriteRepository(knex: Knex) {
+  const drawer = createBudgetDrawer(knex);
   async function claimExisting(existing: NonNullable<PriorState['existing']>, input: ClaimInput): Promise<Claim> {
     const [row] = await runPrepared<{ analysis_id: number; request: string; clarification_rounds: number | null }>(
       knex,
@@ -661,18 +652,21 @@ export function createHistoryWriteRepository(knex: Knex) {
       ...keyValues(input.preferredSenderKeys ?? NO_KEYS),
       ...keyValues(input.senderKeys ?? NO_KEYS),
       input.withEmailDomains === true,
-      ...budgetParams(input.budget ?? []),
       ACTION_CLARIFY,
       input.clientKeyId ?? null,
     ];
-    // A draw that lost a race for a new rate-limit row failed whole (nothing drawn): run again, it is exact then.
-    const [row] = await retryDraw(() => runPrepared<LookupRow>(knex, LOOKUP_REQUEST, values));
+    // The budget is drawn beside the read, on its own connection: the draw holds its rows' locks only for its own
+    // short call, and a draw already running for the same budgets takes this one with it (createBudgetDrawer).
+    const [[row], rateLimit] = await Promise.all([
+      runPrepared<LookupRow>(knex, LOOKUP_REQUEST, values),
+      input.budget?.length ? drawer.draw(input.budget) : undefined,
+    ]);
     return {
       prior: toPriorState(row!.prior),
       ...(row!.sender ? { sender: readSenderRow(row!.sender) } : {}),
       ...(row!.rules_version !== null ? { rulesVersion: row!.rules_version } : {}),
       ...(row!.email_domains ? { emailDomains: row!.email_domains.filter(Boolean) } : {}),
-      ...(input.budget?.length ? { rateLimit: drawVerdict(row!.rl_refused_key, row!.rl_over_ms) } : {}),
+      ...(rateLimit ? { rateLimit } : {}),
     };
   }
 

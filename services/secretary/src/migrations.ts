@@ -17,6 +17,7 @@ import { hotUpdatesMigration } from './migrations/350_hot_updates.js';
 import { telegramParkedUpdatesMigration } from './migrations/360_telegram_parked_updates.js';
 import { auditEventProviderMigration } from './migrations/370_audit_event_provider.js';
 import { telegramParkedUpdatesExpiryMigration } from './migrations/380_telegram_parked_updates_expiry.js';
+import { rateLimitDrawMigration } from './migrations/390_rate_limit_draw.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -142,6 +143,7 @@ const migrations: Migration[] = [
   telegramParkedUpdatesMigration,
   auditEventProviderMigration,
   telegramParkedUpdatesExpiryMigration,
+  rateLimitDrawMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */

@@ -8,13 +8,8 @@
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDatabase, type Database } from '../src/database.js';
-import {
-  DRAW_VERDICT_COLUMNS,
-  budgetParams,
-  createRateLimitStore,
-  drawBudgetCtes,
-  drawVerdict,
-} from '../src/rate-limits/rate-limit-store.js';
+import { budgetParams, createRateLimitStore } from '../src/rate-limits/rate-limit-store.js';
+import { DRAW_BUDGET_FUNCTION } from '../src/migrations/390_rate_limit_draw.js';
 import { createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
 
 const DRAWS = 40;
@@ -59,20 +54,26 @@ describe('rate-limit draws on PostgreSQL (migration 350_hot_updates)', () => {
       { key: 'analyze:username:hot', limit: 1_000, windowSeconds: 3600 },
     ];
     const [keys, limits, windowsMs] = budgetParams(entries);
-    // The statement shape of the request path (history-write-repository.ts puts these CTEs into its lookup).
-    const draw = `with one as (select 1)${drawBudgetCtes('?', '?', '?')} select ${DRAW_VERDICT_COLUMNS}`;
+    // The call of the request path (rate-limit-store.ts createBudgetDrawer), one unit each time.
+    const draw = `select drawn, refused_key from ${DRAW_BUDGET_FUNCTION}(cast(? as text[]), cast(? as float8[]),
+                  cast(? as float8[]), 1)`;
     const counts = await db.knex.transaction(async (trx) => {
-      const before = await countsOf(trx, 'rate_limit_buckets');
-      for (let i = 0; i < DRAWS; i += 1) {
-        const { rows } = (await trx.raw(draw, [keys, limits, windowsMs, keys])) as {
-          rows: { rl_refused_key: string | null; rl_over_ms: number | null }[];
+      const drawOnce = async () => {
+        const { rows } = (await trx.raw(draw, [keys, limits, windowsMs])) as {
+          rows: { drawn: number; refused_key: string | null }[];
         };
-        expect(drawVerdict(rows[0]!.rl_refused_key, rows[0]!.rl_over_ms)).toEqual({ allowed: true });
-      }
+        expect(rows).toEqual([{ drawn: 1, refused_key: null }]);
+      };
+      // The first draw creates the two rows (and writes their tat).
+      const first = await countsOf(trx, 'rate_limit_buckets');
+      await drawOnce();
+      expect(since(first, await countsOf(trx, 'rate_limit_buckets')).inserted).toBe(2);
+      const before = await countsOf(trx, 'rate_limit_buckets');
+      for (let i = 1; i < DRAWS; i += 1) await drawOnce();
       return since(before, await countsOf(trx, 'rate_limit_buckets'));
     });
-    // The first draw creates the two rows; each later one updates both.
-    expect(counts.inserted).toBe(2);
+    // Each later draw locks both rows (no new version for that) and writes their tat: one update of each.
+    expect(counts.inserted).toBe(0);
     expect(counts.updated).toBe(2 * (DRAWS - 1));
     expect(counts.hot_updated).toBe(counts.updated);
   });

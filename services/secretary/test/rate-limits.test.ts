@@ -9,7 +9,13 @@ import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
 import { migrateDatabase, type Database } from '../src/database.js';
 import { createHistoryWriteRepository } from '../src/history-write-repository.js';
-import { createRateLimitStore, gcra, type RateLimitEntry } from '../src/rate-limits/rate-limit-store.js';
+import {
+  MAX_DRAW_BATCH,
+  createBudgetDrawer,
+  createRateLimitStore,
+  gcra,
+  type RateLimitEntry,
+} from '../src/rate-limits/rate-limit-store.js';
 import { DATABASE_KINDS, createDatabaseOfKind, type TestDatabaseOfKind } from './database-kinds.js';
 import { keyed, openapi, startSecretary, type Secretary } from './secretary-harness.js';
 import { createAuthenticator } from '@workemon/service-kit';
@@ -109,7 +115,7 @@ describe.each(DATABASE_KINDS)('rate-limit store on %s', (kind) => {
     expect(left.filter((v) => v.allowed)).toHaveLength(43);
   });
 
-  it('draws in the request lookup statement: exactly `limit` of many simultaneous lookups, all or nothing', async () => {
+  it('draws beside the request lookup: exactly `limit` of many simultaneous lookups, all or nothing', async () => {
     const history = createHistoryWriteRepository(db.knex);
     const lookupDrawing = (budget: RateLimitEntry[]) =>
       history.lookupRequest({
@@ -138,6 +144,98 @@ describe.each(DATABASE_KINDS)('rate-limit store on %s', (kind) => {
     expect(left.filter((f) => f.rateLimit?.allowed)).toHaveLength(43);
     // No budget asked for: nothing drawn, no verdict.
     expect((await lookupDrawing([])).rateLimit).toBeUndefined();
+  });
+
+  it('answers draws that arrive together in the order they came, as single draws would be answered', async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    // 10 per hour: one unit every 360 s.
+    const entry = { key: 'analyze:username:together', limit: 10, windowSeconds: HOUR };
+    const verdicts = await Promise.all(Array.from({ length: 30 }, () => drawer.draw([entry])));
+    expect(verdicts.slice(0, 10)).toEqual(Array.from({ length: 10 }, () => ({ allowed: true })));
+    for (const refused of verdicts.slice(10)) {
+      expect(refused).toMatchObject({ allowed: false, key: entry.key });
+      expect(refused.allowed === false && refused.retryAfterSeconds).toBeGreaterThan(350);
+      expect(refused.allowed === false && refused.retryAfterSeconds).toBeLessThanOrEqual(360);
+    }
+    // The same budget as consume() keeps: spent.
+    const store = createRateLimitStore(db.knex);
+    expect(await store.consume([entry])).toMatchObject({ allowed: false, key: entry.key });
+  });
+
+  it('takes a batch from every key only as far as the scarcest allows, naming it, and nothing for the rest', async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    const store = createRateLimitStore(db.knex);
+    const wide = { key: 'analyze:key:batch', limit: 5, windowSeconds: HOUR };
+    const narrow = { key: 'analyze:username:batch', limit: 3, windowSeconds: HOUR };
+    expect(await store.consume([narrow])).toEqual({ allowed: true });
+    const verdicts = await Promise.all(Array.from({ length: 6 }, () => drawer.draw([wide, narrow])));
+    expect(verdicts.filter((v) => v.allowed)).toHaveLength(2);
+    expect(verdicts.filter((v) => !v.allowed)).toEqual(
+      Array.from({ length: 4 }, () => expect.objectContaining({ allowed: false, key: narrow.key })),
+    );
+    // The refused draws took nothing from the wide key: 5 - 2 units are left there.
+    const left = await Promise.all(Array.from({ length: 4 }, () => store.consume([wide])));
+    expect(left.filter((v) => v.allowed)).toHaveLength(3);
+  });
+
+  it('holds across processes: drawers of several secretaries racing on keys never drawn from share one budget', async () => {
+    // Each drawer coalesces only its own process's draws; these race each other on creating and locking the rows.
+    const drawers = [createBudgetDrawer(db.knex), createBudgetDrawer(db.knex), createBudgetDrawer(db.knex)];
+    const entries = [
+      { key: 'analyze:key:replicas', limit: 40, windowSeconds: HOUR },
+      { key: 'analyze:username:replicas', limit: 9, windowSeconds: HOUR },
+    ];
+    const verdicts = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => drawers[i % drawers.length]!.draw(i % 2 ? entries : [...entries].reverse())),
+    );
+    expect(verdicts.filter((v) => v.allowed)).toHaveLength(9);
+    const store = createRateLimitStore(db.knex);
+    const left = await Promise.all(Array.from({ length: 32 }, () => store.consume([entries[0]!])));
+    expect(left.filter((v) => v.allowed)).toHaveLength(31);
+  });
+
+  it('draws again from a key whose row the clean-up deleted, as from a new one', async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    const store = createRateLimitStore(db.knex);
+    const entry = { key: 'analyze:key:cleaned', limit: 2, windowSeconds: 1 };
+    expect(await drawer.draw([entry])).toEqual({ allowed: true });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await store.cleanup();
+    expect(await db.knex('rate_limit_buckets').where({ key: entry.key }).first()).toBeUndefined();
+    const verdicts = await Promise.all(Array.from({ length: 3 }, () => drawer.draw([entry])));
+    expect(verdicts.map((v) => v.allowed)).toEqual([true, true, false]);
+  });
+
+  it('names the first exhausted key in the order given when several are', async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    const a = { key: 'analyze:key:order-a', limit: 2, windowSeconds: 60 };
+    const b = { key: 'analyze:key:order-b', limit: 2, windowSeconds: 60 };
+    const verdicts = await Promise.all(Array.from({ length: 3 }, () => drawer.draw([b, a])));
+    expect(verdicts[2]).toMatchObject({ allowed: false, key: b.key });
+    expect(await drawer.draw([a, b])).toMatchObject({ allowed: false, key: a.key });
+  });
+
+  it(`takes more draws than one call holds (${MAX_DRAW_BATCH}) in several calls, losing none`, async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    // A unit a day back every 86.4 s: none comes back while the test runs.
+    const entry = { key: 'analyze:key:many', limit: 1_000, windowSeconds: 24 * HOUR };
+    const count = MAX_DRAW_BATCH * 2 + 10;
+    const verdicts = await Promise.all(Array.from({ length: count }, () => drawer.draw([entry])));
+    expect(verdicts.filter((v) => v.allowed)).toHaveLength(count);
+    const rest = await Promise.all(Array.from({ length: 1_000 - count + 1 }, () => drawer.draw([entry])));
+    expect(rest.filter((v) => v.allowed)).toHaveLength(1_000 - count);
+  });
+
+  it('rejects every draw of a call that failed, takes nothing, and draws again on the next call', async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    const good = { key: 'analyze:key:fails', limit: 5, windowSeconds: 60 };
+    // A limit of 0 divides by zero in the database: the call fails whole.
+    const broken = { key: 'analyze:username:fails', limit: 0, windowSeconds: 60 };
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => drawer.draw([good, broken])));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/division by zero/);
+    const verdicts = await Promise.all(Array.from({ length: 6 }, () => drawer.draw([good])));
+    expect(verdicts.filter((v) => v.allowed)).toHaveLength(5);
   });
 
   it('cleanup deletes only rows that hold no budget any more', async () => {

@@ -1,6 +1,7 @@
 // Issue 14: one /analyze-request costs at most four round trips to PostgreSQL (lookup, claim, record, and the
 // routing rules only when they changed). Counted on the wire by a proxy between the secretary and the server
 // (Query and Sync messages), so whatever path a statement takes (knex, pg, a transaction's BEGIN/COMMIT) counts.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
@@ -123,7 +124,7 @@ describe('round trips to PostgreSQL per /analyze-request', () => {
     expect(trips).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
   });
 
-  it(`a client-key request with the /analyze-request limits on (as main.ts runs): at most ${MAX_ROUND_TRIPS}`, async () => {
+  it(`a client-key request with the /analyze-request limits on (as main.ts runs): at most ${MAX_ROUND_TRIPS} in sequence, the draw beside the lookup`, async () => {
     const limited = await startWiredSecretary({
       databaseUrl: counter.url,
       guesserUrl: llm.guesserUrl,
@@ -131,17 +132,46 @@ describe('round trips to PostgreSQL per /analyze-request', () => {
       analyzeLimits: { perUsernamePerHour: 1, perKeyPerMinute: 100 },
     });
     try {
-      // The first draws the username's one unit for the hour; the second is refused, storing nothing.
+      // Connections opened, the rules read and the once-a-minute clean-up of spent buckets (sent in the background
+      // as the request is answered) done, by another username's request.
+      const warm = await keyed(limited.url)
+        .post('/analyze-request')
+        .send({ channel: 'direct', username: 'boris', request: REQUEST });
+      expect(warm.status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The first draws the username's one unit for the hour; the second is refused, storing nothing. The draw
+      // is a call of its own, sent on another connection at the same time as the lookup (createBudgetDrawer).
       for (const status of [200, 429]) {
         counter.reset();
         const res = await keyed(limited.url)
           .post('/analyze-request')
           .send({ channel: 'direct', username: 'anna', request: REQUEST });
         expect(res.status).toBe(status);
+        expect(counter.sequential()).toBeLessThanOrEqual(MAX_ROUND_TRIPS - 1);
         expect(counter.count()).toBeLessThanOrEqual(MAX_ROUND_TRIPS);
+        expect(counter.count()).toBe(counter.sequential() + 1);
       }
     } finally {
       await limited.close();
+    }
+  });
+
+  it('counts as sequential only the round trips that began while none other was awaiting its answer', async () => {
+    const clients = [
+      new pg.Client({ connectionString: counter.url }),
+      new pg.Client({ connectionString: counter.url }),
+    ];
+    await Promise.all(clients.map((c) => c.connect()));
+    try {
+      counter.reset();
+      // The second is sent while the first sleeps: beside it.
+      await Promise.all([clients[0]!.query('select pg_sleep(0.2)'), clients[1]!.query('select 1')]);
+      expect({ count: counter.count(), sequential: counter.sequential() }).toEqual({ count: 2, sequential: 1 });
+      // This one waited for both.
+      await clients[0]!.query({ name: 'round_trip_counter_check', text: 'select $1::int as one', values: [1] });
+      expect({ count: counter.count(), sequential: counter.sequential() }).toEqual({ count: 3, sequential: 2 });
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
     }
   });
 

@@ -1,6 +1,8 @@
 import { retry } from '@workemon/service-kit';
 import type { Knex } from 'knex';
 import type { RateLimitVerdict } from '@workemon/contracts';
+import { runPrepared, type PreparedStatement } from '../database.js';
+import { DRAW_BUDGET_FUNCTION } from '../migrations/390_rate_limit_draw.js';
 
 /** One budget to draw from: `limit` units per `windowSeconds`, under `key`. */
 export type RateLimitEntry = {
@@ -64,7 +66,7 @@ export function pgArrayLiteral(values: readonly (string | number)[]): string {
 }
 
 /**
- * The budgets a statement draws from (`drawBudgetCtes`), as its three array parameters: the distinct keys (the
+ * The budgets a draw takes from (`createBudgetDrawer`), as its three array parameters: the distinct keys (the
  * first entry of a key named twice counts), their limits and their windows in milliseconds, in the caller's order;
  * each an array literal (pgArrayLiteral), the text form of `text[]` and `float8[]` parameters.
  */
@@ -79,82 +81,101 @@ export function budgetParams(entries: readonly RateLimitEntry[]): [string, strin
   ];
 }
 
-/**
- * CTEs (each after a comma, to go into another statement's `with` list) that draw one unit from every key's
- * budget, all or nothing, by the same GCRA as `gcra` on the database clock: the keys' rows are locked in key
- * order (`for update`, so concurrent draws never deadlock and each sees the other's result), judged, and only
- * when none is exhausted written back (rows created for new keys). `keys`, `limits`, `windowsMs` name the
- * statement's parameters (`$16`…) holding `budgetParams(entries)`; empty arrays draw nothing. The statement
- * reads the verdict with `DRAW_VERDICT_COLUMNS` (→ `drawVerdict`). So the /analyze-request limits cost no round
- * trip of their own (issue 14): history-write-repository.ts puts them into the request's lookup.
- * Two first-ever draws on one key at the same instant both see no row: the later one's write is judged again on
- * the row the other created and, when that took the last unit, sets `tat_ms` to null, so the whole statement fails
- * (not_null_violation, nothing drawn) and is run again (`isDrawRace`): the row exists then, and the draw is exact.
- */
-export function drawBudgetCtes(keys: string, limits: string, windowsMs: string): string {
-  return `
-, rl_want as (
-  select w.key, w.ord, w.window_ms / w.units as interval_ms, w.window_ms
-    from unnest(cast(${keys} as text[]), cast(${limits} as float8[]), cast(${windowsMs} as float8[]))
-         with ordinality as w(key, units, window_ms, ord)
-), rl_clock as materialized (
-  select extract(epoch from clock_timestamp())::float8 * 1000 as now_ms
-), rl_locked as (
-  select b.key, b.tat_ms from rate_limit_buckets b
-   where b.key = any(cast(${keys} as text[])) order by b.key for update
-), rl_judged as (
-  select w.key, w.ord, w.interval_ms, w.window_ms - w.interval_ms as headroom_ms,
-         greatest(coalesce(l.tat_ms, 0), c.now_ms) + w.interval_ms as tat_ms,
-         greatest(coalesce(l.tat_ms, 0), c.now_ms) + w.interval_ms - c.now_ms - w.window_ms as over_ms
-    from rl_want w cross join rl_clock c left join rl_locked l on l.key = w.key
-), rl_refused as (
-  select key, over_ms from rl_judged where over_ms > ${GCRA_SLACK_MS} order by ord limit 1
-), rl_drawn as (
-  insert into rate_limit_buckets as b (key, tat_ms)
-  select key, tat_ms from rl_judged where not exists (select 1 from rl_refused) order by key
-  on conflict (key) do update
-     set tat_ms = case
-           when greatest(b.tat_ms, (select now_ms from rl_clock)) - (select now_ms from rl_clock)
-                <= (select j.headroom_ms from rl_judged j where j.key = excluded.key) + ${GCRA_SLACK_MS}
-           then greatest(b.tat_ms, (select now_ms from rl_clock))
-                + (select j.interval_ms from rl_judged j where j.key = excluded.key)
-         end
-  returning b.key
-), rl_verdict as (
-  select key, over_ms from rl_refused
-)`;
-}
+/** The call of one coalesced draw (migration 390_rate_limit_draw): $1–$3 budgetParams, $4 the units. */
+const DRAW_BUDGET: PreparedStatement = {
+  name: 'workemon_draw_budget',
+  text: `select drawn, refused_key, over_ms
+  from ${DRAW_BUDGET_FUNCTION}(cast($1 as text[]), cast($2 as float8[]), cast($3 as float8[]), cast($4 as integer))`,
+};
+
+/** The most units one call of the draw function takes; more waiting draws go in the next call. */
+export const MAX_DRAW_BATCH = 256;
+
+type DrawRow = { drawn: number; refused_key: string | null; over_ms: number | null };
+
+type DrawWaiter = { resolve: (verdict: RateLimitVerdict) => void; reject: (err: unknown) => void };
+
+/** The draws of one set of budgets (the same keys, limits and windows): at most one call running at a time. */
+type DrawLine = { params: [string, string, string]; waiting: DrawWaiter[] };
 
 /**
- * Whether a statement with `drawBudgetCtes` failed in a way that running it again settles: a first-ever draw that
- * lost the race for a new key's row (see drawBudgetCtes), a deadlock or a serialization failure. Nothing was drawn.
+ * Draws of one unit from sets of budgets, each all or nothing, as `consume` answers them, gathered per process:
+ * a draw on budgets that no call is drawing from runs at once, alone; draws that arrive while one runs wait for it
+ * and then go together in the next call, as many units (at most MAX_DRAW_BATCH), in the order they came
+ * (`workemon_draw_budget`, migration 390_rate_limit_draw: GCRA for n units, the first k that fit are allowed, the
+ * rest refused with the Retry-After of the next unit). So every request of one client key and one username
+ * (/analyze-request's budgets) no longer waits on the same rows' locks one by one: under load one call takes the
+ * units of all the requests that came while the last one ran. Each draw of a set of budgets is exactly what a
+ * single draw in that order would have answered. A call that fails (the database lost, a statement timeout) rejects
+ * every draw it held with its error; nothing was drawn by it. Deadlocks and serialization failures are retried at
+ * once (`retryDraw`).
+ */
+export function createBudgetDrawer(knex: Knex) {
+  const lines = new Map<string, DrawLine>();
+
+  async function drain(id: string, line: DrawLine): Promise<void> {
+    try {
+      while (line.waiting.length > 0) {
+        const batch = line.waiting.splice(0, MAX_DRAW_BATCH);
+        try {
+          const [row] = await retryDraw(() => runPrepared<DrawRow>(knex, DRAW_BUDGET, [...line.params, batch.length]));
+          const drawn = Number(row!.drawn);
+          const refused: RateLimitVerdict =
+            row!.refused_key === null
+              ? { allowed: true }
+              : { allowed: false, key: row!.refused_key, retryAfterSeconds: retryAfterSecondsOf(Number(row!.over_ms)) };
+          batch.forEach((waiter, i) => waiter.resolve(i < drawn ? { allowed: true } : refused));
+        } catch (err) {
+          for (const waiter of batch) waiter.reject(err);
+        }
+      }
+    } finally {
+      lines.delete(id);
+    }
+  }
+
+  return {
+    /**
+     * Takes one unit from every entry's budget (the first entry of a key named twice counts), all or nothing;
+     * refused: nothing is taken, and the verdict names the first exhausted key in the order given with the whole
+     * seconds (≥ 1) until it has a unit again. Rejects with the database's error when the draw could not be made.
+     */
+    draw(entries: readonly RateLimitEntry[]): Promise<RateLimitVerdict> {
+      if (entries.length === 0) return Promise.resolve({ allowed: true });
+      const params = budgetParams(entries);
+      const id = params.join('\n');
+      return new Promise((resolve, reject) => {
+        const running = lines.get(id);
+        if (running) {
+          running.waiting.push({ resolve, reject });
+          return;
+        }
+        const line: DrawLine = { params, waiting: [{ resolve, reject }] };
+        lines.set(id, line);
+        void drain(id, line);
+      });
+    },
+  };
+}
+
+export type BudgetDrawer = ReturnType<typeof createBudgetDrawer>;
+
+/**
+ * Whether a draw failed in a way that running it again settles: a deadlock or a serialization failure
+ * (SQLSTATE 40P01, 40001; PostgreSQL documentation, Appendix A). Nothing was drawn.
  */
 export function isDrawRace(err: unknown): boolean {
-  const e = err as { code?: unknown; table?: unknown } | undefined;
-  if (typeof e?.code !== 'string') return false;
-  return RETRYABLE_CODES.has(e.code) || (e.code === NOT_NULL_VIOLATION && e.table === 'rate_limit_buckets');
+  const e = err as { code?: unknown } | undefined;
+  return typeof e?.code === 'string' && RETRYABLE_CODES.has(e.code);
 }
 
 /**
- * Runs a draw (a `consume` transaction, a statement with `drawBudgetCtes`) through service-kit's `retry()` until
+ * Runs a draw (a `consume` transaction, a call of the draw function) through service-kit's `retry()` until
  * it resolves: a failure `isDrawRace` calls settled by running again is retried at once, up to
  * MAX_DRAW_RETRIES times; any other error, or the last one, is thrown. Nothing was drawn by a failed try.
  */
 export function retryDraw<T>(draw: () => Promise<T>): Promise<T> {
   return retry(draw, { maxRetries: MAX_DRAW_RETRIES, shouldRetry: isDrawRace, delayMs: () => 0 });
-}
-
-// SQLSTATE not_null_violation: how a draw that lost a race for a new key's row gives up (drawBudgetCtes).
-const NOT_NULL_VIOLATION = '23502';
-
-/** The select-list columns that read a draw's verdict (`rl_refused_key`, `rl_over_ms`: both null → allowed). */
-export const DRAW_VERDICT_COLUMNS =
-  '(select key from rl_verdict) as rl_refused_key, (select over_ms from rl_verdict) as rl_over_ms';
-
-/** The verdict of a draw from DRAW_VERDICT_COLUMNS (null, null: allowed); whole seconds as `consume` answers. */
-export function drawVerdict(refusedKey: string | null, overMs: number | null): RateLimitVerdict {
-  if (refusedKey === null) return { allowed: true };
-  return { allowed: false, key: refusedKey, retryAfterSeconds: retryAfterSecondsOf(Number(overMs)) };
 }
 
 /** Whole seconds (≥ 1) until a unit is free again, from how many milliseconds a draw was over its window. */
