@@ -84,6 +84,21 @@ function pgliteClient(): typeof KnexPgLiteClient {
  */
 export type PreparedStatement = { readonly name: string; readonly text: string };
 
+/**
+ * `text` with every parameter written `cast($n as type)` turned into a scalar subquery, `(select cast($n as type))`,
+ * for a statement that must keep one generic plan. PostgreSQL plans each of the first five executions of a prepared
+ * statement for its values (a custom plan) and afterwards keeps the generic plan only if that one is estimated no
+ * dearer than the custom plans were on average (PostgreSQL documentation, PREPARE, "Notes"). Where parameters are
+ * often null (no message_id, no thread, unknown sender keys) a custom plan folds whole branches away and looks far
+ * cheaper, so the statement is planned anew on every execution (the lookup: about 0.4 ms of the server's CPU each,
+ * 3 × its execution). A scalar subquery is an InitPlan whose value the planner never folds in, and an index
+ * condition can still use it, so custom and generic plans are alike and the generic one is kept. Other casts
+ * (`::type`, casts of columns) are left alone.
+ */
+export function withGenericPlan(text: string): string {
+  return text.replace(/cast\((\$\d+) as ([a-z0-9_]+(?:\[\])?)\)/gi, '(select cast($1 as $2))');
+}
+
 // The PGlite instances openDatabase made: their knex "connection" is the instance itself.
 const pgliteConnections = new WeakSet<object>();
 

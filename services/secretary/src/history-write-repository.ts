@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { errors } from '@workemon/service-kit';
 import { ACTION_CLARIFY, type Action, type Channel } from '@workemon/contracts';
-import { runPrepared, type PreparedStatement } from './database.js';
+import { runPrepared, withGenericPlan, type PreparedStatement } from './database.js';
 import type { Decision, DecisionContext, DecisionRecordedHook } from './decision.js';
 import type { SenderKeys, SenderRow } from './directory-repository.js';
 import type { LlmCallRecord } from './llm-provenance.js';
@@ -176,10 +176,11 @@ const normalizeSender = (sender: string) => sender.trim().toLowerCase();
 // $17 the caller's namespace (ClaimInput.clientKeyId; null: the shared one, stored as '' in
 // messages.message_namespace).
 // A message_id is looked up in the caller's namespace only (migration 340_message_namespace): another namespace's
-// use of the same id is neither found nor refused.
+// use of the same id is neither found nor refused. Its parameters are opaque to the planner (withGenericPlan), so
+// the server keeps one generic plan rather than planning each lookup for its mostly-null values.
 const LOOKUP_REQUEST: PreparedStatement = {
   name: 'workemon_lookup_request',
-  text: `
+  text: withGenericPlan(`
 with msg as (
   select m.id, m.conversation_id, m.state, m.attempts,
          m.claimed_at < now() - cast($3 as float8) * interval '1 millisecond' as stale,
@@ -232,7 +233,7 @@ select case when msg.id is not null or conv.id is not null
          as email_domains
   from (select 1) as one
   left join msg on true left join answered on true left join conv on true left join pending on true
-  left join emp on true`,
+  left join emp on true`),
 };
 
 /** The lookup's row: six columns, the prior state and the sender each one JSON value (null when absent). */

@@ -9,7 +9,15 @@ import { createLogger } from '@workemon/service-kit';
 import { waitFor } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
-import { openDatabase, runPrepared, type Database, type PreparedStatement } from '../src/database.js';
+import {
+  migrateDatabase,
+  openDatabase,
+  runPrepared,
+  withGenericPlan,
+  type Database,
+  type PreparedStatement,
+} from '../src/database.js';
+import { createHistoryWriteRepository } from '../src/history-write-repository.js';
 import { pgArrayLiteral } from '../src/rate-limits/rate-limit-store.js';
 
 // node-postgres' own parameter serialiser (pg/lib/utils.js): what a JS array parameter is written as.
@@ -117,5 +125,52 @@ describe('pgArrayLiteral', () => {
   it('is read back by PostgreSQL as the same array', async () => {
     const [row] = await runPrepared<{ a: string[] }>(db.knex, ECHO_TEXT_ARRAY, [pgArrayLiteral(values)]);
     expect(row!.a).toEqual(values);
+  });
+});
+
+describe('withGenericPlan', () => {
+  it('turns every cast of a parameter into a scalar subquery and leaves other casts alone', () => {
+    expect(
+      withGenericPlan(
+        'select x from t where a = cast($1 as text) and b = any(CAST($12 as float8[])) and c::text = cast(d as text)',
+      ),
+    ).toBe(
+      'select x from t where a = (select cast($1 as text)) and b = any((select cast($12 as float8[]))) ' +
+        'and c::text = cast(d as text)',
+    );
+  });
+
+  it("keeps the request lookup on one generic plan, however null its values (the server's plan cache)", async () => {
+    const lookupDatabase = await createTestDatabase(inject('postgresUrl'), 'secretary_generic_plan');
+    const migrating = openDatabase({ url: lookupDatabase.url, poolMax: 4, logger: quiet });
+    await migrateDatabase(migrating);
+    await migrating.close();
+    // A pool of one: every lookup and the catalogue query below share one connection, hence one plan cache.
+    const single = openDatabase({ url: lookupDatabase.url, poolMax: 1, logger: quiet });
+    try {
+      const history = createHistoryWriteRepository(single.knex);
+      for (let i = 0; i < 12; i += 1) {
+        // As `npm run bench` and most direct requests send: no message_id, no thread, an unknown sender.
+        const found = await history.lookupRequest({
+          channel: 'direct',
+          sender: `nobody-${i}`,
+          messageId: undefined,
+          threadKey: undefined,
+          clarificationTtlMs: 60_000,
+          leaseMs: 60_000,
+          senderKeys: { email: null, username: `nobody-${i}`, telegramUsername: null, telegramId: null },
+        });
+        expect(found.prior).toEqual({});
+      }
+      const { rows } = (await single.knex.raw(
+        `select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
+          where name = 'workemon_lookup_request'`,
+      )) as { rows: { generic: number; custom: number }[] };
+      // The first five executions are planned for their values, as PostgreSQL always does; none after them.
+      expect(rows).toEqual([{ generic: 7, custom: 5 }]);
+    } finally {
+      await single.close();
+      await lookupDatabase.drop();
+    }
   });
 });
