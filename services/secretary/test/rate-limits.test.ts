@@ -94,6 +94,16 @@ describe.each(DATABASE_KINDS)('rate-limit store on %s', (kind) => {
     expect(await store.consume([a, b])).toMatchObject({ allowed: false, key: a.key });
   });
 
+  it('draws twice from a key named twice in one call, all or nothing', async () => {
+    const store = createRateLimitStore(db.knex);
+    const entry = { key: 'email:twice@corp.example', limit: 3, windowSeconds: HOUR };
+    expect(await store.consume([entry, entry])).toEqual({ allowed: true });
+    // One unit is left: two more are refused whole, and the one is still there.
+    expect(await store.consume([entry, entry])).toMatchObject({ allowed: false, key: entry.key });
+    expect(await store.consume([entry])).toEqual({ allowed: true });
+    expect(await store.consume([entry])).toMatchObject({ allowed: false, key: entry.key });
+  });
+
   it('check() answers like consume() without taking anything', async () => {
     const store = createRateLimitStore(db.knex);
     const entry = { key: 'analyze:username:peek', limit: 1, windowSeconds: 60 };

@@ -191,6 +191,7 @@ function retryAfterSecondsOf(overMs: number): number {
 export function createRateLimitStore(knex: Knex, options: { now?: () => number } = {}) {
   let lastCleanup = 0;
   const wallClock = options.now ?? Date.now;
+  const drawer = createBudgetDrawer(knex);
 
   /** Locks (creating when missing) the keys' rows, in key order so concurrent calls never deadlock, and reads them. */
   async function lockBuckets(trx: Knex.Transaction, keys: string[]): Promise<BucketRow[]> {
@@ -260,12 +261,16 @@ export function createRateLimitStore(knex: Knex, options: { now?: () => number }
     /**
      * Takes one unit from every entry's budget, all or nothing, in one transaction: allowed only when every key
      * has budget; otherwise nothing is taken and the answer names the first exhausted key (in the order given)
-     * and the whole seconds until it has a unit again (≥ 1). The same key twice draws twice. Deadlocks and
+     * and the whole seconds until it has a unit again (≥ 1). Distinct keys are drawn by one call of the draw
+     * function (createBudgetDrawer); the same key twice draws twice, in a transaction of its own. Deadlocks and
      * serialization failures are retried at once (`retryDraw`: 5 tries); other database errors are thrown.
      */
     async consume(entries: readonly RateLimitEntry[]): Promise<RateLimitVerdict> {
       if (entries.length === 0) return { allowed: true };
-      const verdict = await retryDraw(() => consumeOnce(entries));
+      // Distinct keys (every caller but a test): one call of the draw function, shared with concurrent draws of
+      // the same budgets (createBudgetDrawer), in place of a transaction of four round trips holding the locks.
+      const distinct = new Set(entries.map((e) => e.key)).size === entries.length;
+      const verdict = distinct ? await drawer.draw(entries) : await retryDraw(() => consumeOnce(entries));
       store.cleanupSoon();
       return verdict;
     },
