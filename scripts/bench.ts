@@ -27,7 +27,7 @@
 // `perf record -g -p <pid>` names its JavaScript frames).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { getFreePort, waitFor } from '@workemon/testkit';
 import { startDovecot, type DovecotServer } from '@workemon/testkit/dovecot';
@@ -36,7 +36,7 @@ import { startFakeLlm } from '@workemon/testkit/fake-llm';
 import { startSmtpSink, type SmtpSink } from '@workemon/testkit/smtp-sink';
 import { benchLocalModel } from './bench-local.js';
 import { liveHeapBytes, liveHeapProbe, type LiveHeap } from './bench-live-heap.js';
-import { drainEnv, imapCountingProxy, queueBenchMails } from './mail-drain-probes.js';
+import { drainEnv, imapCountingProxy, postgresCpuSeconds, queueBenchMails } from './mail-drain-probes.js';
 
 const fromDist = process.env['BENCH_FROM_DIST'] === '1';
 const duration = Number(process.env['BENCH_DURATION_S'] ?? 8);
@@ -133,28 +133,6 @@ function cpuSeconds(pid: number | undefined): number {
   } catch {
     return 0;
   }
-}
-
-/**
- * CPU seconds of every PostgreSQL process on this machine: the postmaster's own and its reaped children's
- * (/proc/<pid>/stat fields 14–17), plus each live backend's (fields 14, 15).
- */
-function postgresCpuSeconds(): number {
-  let total = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (!stat.includes('(postgres)')) continue;
-      const fields = stat.split(') ')[1]!.split(' ');
-      const parentIsPostgres = readFileSync(`/proc/${fields[1]}/stat`, 'utf8').includes('(postgres)');
-      total += Number(fields[11]) + Number(fields[12]);
-      if (!parentIsPostgres) total += Number(fields[13]) + Number(fields[14]);
-    } catch {
-      // the process exited while we read it
-    }
-  }
-  return total / 100;
 }
 
 /** Busy CPU seconds of the whole machine (/proc/stat: all but idle and iowait), and the number of CPUs. */

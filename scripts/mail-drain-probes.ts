@@ -1,6 +1,6 @@
-// Probes of the mail drain (`npm run bench` and scripts/bench-mail-drain.ts): IMAP commands counted on a loopback
-// proxy in front of Dovecot, and a process's CPU time from /proc.
-import { readFileSync } from 'node:fs';
+// Probes of the benches (`npm run bench`, scripts/bench-mail-drain.ts, scripts/bench-draw.ts): IMAP commands counted
+// on a loopback proxy in front of Dovecot, and CPU time from /proc of a process and of PostgreSQL.
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { getFreePort } from '@workemon/testkit';
 import type { DovecotServer } from '@workemon/testkit/dovecot';
@@ -10,6 +10,28 @@ export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds of every PostgreSQL process on this machine: the postmaster's own and its reaped children's
+ * (/proc/<pid>/stat fields 14–17), plus each live backend's (fields 14, 15).
+ */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.split(') ')[1]!.split(' ');
+      const parentIsPostgres = readFileSync(`/proc/${fields[1]}/stat`, 'utf8').includes('(postgres)');
+      total += Number(fields[11]) + Number(fields[12]);
+      if (!parentIsPostgres) total += Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // the process exited while we read it
+    }
+  }
+  return total / 100;
 }
 
 /** A TCP proxy to `port` that counts IMAP commands (tagged lines) sent by clients; `close` cuts its connections. */
