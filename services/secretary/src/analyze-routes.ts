@@ -125,8 +125,8 @@ export function createAnalyzeRoutes(deps: AnalyzeRouteDeps): Router {
       await answerDryRun(deps, input, res, asksClientView(fields));
       return;
     }
-    // Drawn in the analyzer's first statement, before anything about the request is stored: a refused request
-    // leaves no trace but the 429, and the limits cost no round trip of their own.
+    // Drawn beside the analyzer's first statement, before anything about the request is stored: a refused request
+    // leaves no trace but the 429, and the limits add no wait to the request's sequence of statements.
     if (deps.limits) input.budget = analyzeBudget(deps.limits.settings, { principal, username: input.username });
     const decision = await deps.analyzer.analyze(input);
     if (input.budget) deps.limits?.store.cleanupSoon();

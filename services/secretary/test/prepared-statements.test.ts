@@ -132,11 +132,12 @@ describe('withGenericPlan', () => {
   it('turns every cast of a parameter into a scalar subquery and leaves other casts alone', () => {
     expect(
       withGenericPlan(
-        'select x from t where a = cast($1 as text) and b = any(CAST($12 as float8[])) and c::text = cast(d as text)',
+        'select x from t where a = cast($1 as text) and b = any(CAST($12 as float8[])) and c::text = cast(d as text)' +
+          ' and broadcast($2 as text)',
       ),
     ).toBe(
       'select x from t where a = (select cast($1 as text)) and b = any((select cast($12 as float8[]))) ' +
-        'and c::text = cast(d as text)',
+        'and c::text = cast(d as text) and broadcast($2 as text)',
     );
   });
 

@@ -216,6 +216,41 @@ describe.each(DATABASE_KINDS)('rate-limit store on %s', (kind) => {
     expect(verdicts.map((v) => v.allowed)).toEqual([true, true, false]);
   });
 
+  it('leaves nothing behind for a draw refused whole: no rows for keys it saw first', async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    const spent = { key: 'analyze:key:spent-first', limit: 1, windowSeconds: HOUR };
+    expect(await drawer.draw([spent])).toEqual({ allowed: true });
+    const fresh = Array.from({ length: 5 }, (_, i) => ({
+      key: `analyze:username:never-${i}`,
+      limit: 10,
+      windowSeconds: HOUR,
+    }));
+    const verdicts = await Promise.all(fresh.map((f) => drawer.draw([spent, f])));
+    expect(verdicts.every((v) => !v.allowed && v.key === spent.key)).toBe(true);
+    const keys = await db
+      .knex('rate_limit_buckets')
+      .whereIn('key', [spent.key, ...fresh.map((f) => f.key)])
+      .pluck('key');
+    expect(keys).toEqual([spent.key]);
+  });
+
+  it('names the key single draws would name when one key is further over its window than another', async () => {
+    const drawer = createBudgetDrawer(db.knex);
+    const store = createRateLimitStore(db.knex);
+    const a = { key: 'analyze:key:over-a', limit: 2, windowSeconds: 60 };
+    const b = { key: 'analyze:key:over-b', limit: 2, windowSeconds: 60 };
+    // a: spent, a unit back in 30 s; b: 140 s further ahead than its window (another caller with a longer window).
+    const now = 'extract(epoch from clock_timestamp()) * 1000';
+    await db.knex('rate_limit_buckets').insert([
+      { key: a.key, tat_ms: db.knex.raw(`${now} + 59000`) },
+      { key: b.key, tat_ms: db.knex.raw(`${now} + 200000`) },
+    ]);
+    const single = await store.check([a, b]);
+    expect(single).toMatchObject({ allowed: false, key: a.key });
+    const drawn = await drawer.draw([a, b]);
+    expect(drawn).toEqual(single);
+  });
+
   it('names the first exhausted key in the order given when several are', async () => {
     const drawer = createBudgetDrawer(db.knex);
     const a = { key: 'analyze:key:order-a', limit: 2, windowSeconds: 60 };

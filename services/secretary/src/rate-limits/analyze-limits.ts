@@ -82,8 +82,9 @@ export function analyzeLimitRefusal(
 }
 
 /**
- * What one analysed request draws from, for the analyzer to take in its first statement (no round trip of its
- * own): the entries, and the error to throw when the draw is refused. Undefined when nothing applies.
+ * What one analysed request draws from, for the analyzer to take beside its first statement (a draw sent at the
+ * same time as the lookup): the entries, and the error to throw when the draw is refused. Undefined when nothing
+ * applies.
  */
 export type AnalyzeBudget = {
   entries: RateLimitEntry[];
@@ -106,7 +107,7 @@ export function analyzeBudget(
  * from the caller's per-key budget (`ANALYZE_RATE_LIMIT_PER_KEY_PER_MINUTE`: what bounds a key's use of the model).
  * The username's hourly budget counts the answers a person gets, and a dry run answers nobody: it is checked (a
  * username over it gets 429 here too) but nothing is taken from it. Service keys draw from neither
- * (analyzeLimitEntries). The analysed (not dry) request path draws in its lookup statement instead (analyzeBudget).
+ * (analyzeLimitEntries). The analysed (not dry) request path draws beside its lookup instead (analyzeBudget).
  */
 export async function enforceDryRunLimits(
   store: RateLimitStore,

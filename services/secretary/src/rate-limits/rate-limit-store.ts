@@ -23,7 +23,7 @@ export const RATE_LIMIT_CLEANUP_INTERVAL_MS = 60_000;
 // PostgreSQL's deadlock and serialization failures: the transaction is simply tried again.
 const RETRYABLE_CODES = new Set(['40P01', '40001']);
 
-/** Retries of a draw that failed whole (`isDrawRace`) after its first try: 5 tries in all, each at once. */
+/** Retries of a draw that deadlocked or failed to serialize (`isDrawRace`): 5 tries in all, each at once. */
 export const MAX_DRAW_RETRIES = 4;
 
 type BucketRow = { key: string; tat_ms: number | string | null; now_ms: number | string };
