@@ -18,6 +18,7 @@ import { telegramParkedUpdatesMigration } from './migrations/360_telegram_parked
 import { auditEventProviderMigration } from './migrations/370_audit_event_provider.js';
 import { telegramParkedUpdatesExpiryMigration } from './migrations/380_telegram_parked_updates_expiry.js';
 import { rateLimitDrawMigration } from './migrations/390_rate_limit_draw.js';
+import { drawGenericPlansMigration } from './migrations/400_draw_generic_plans.js';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -144,6 +145,7 @@ const migrations: Migration[] = [
   auditEventProviderMigration,
   telegramParkedUpdatesExpiryMigration,
   rateLimitDrawMigration,
+  drawGenericPlansMigration,
 ];
 
 /** The migrations' names in the order they run (what `migrateDatabase` returns on an empty database). */
