@@ -390,7 +390,10 @@ select a.id as analysis_id, a.request,
   from a`,
 };
 
-// The LLM calls' provenance rows, from a JSON array (`$n`): written whatever else the statement does.
+// The LLM calls' provenance rows, from a JSON array (`$n`): written whatever else the statement does, once. An
+// attempt writes all the calls of its analysis in one statement, so an analysis that has provenance rows already
+// got them from an earlier run of the same statement whose COMMIT's answer was lost (the connection dropped after
+// it, DATABASE_QUERY_TIMEOUT): the retry adds no second copy (`analysis_llm_calls (analysis_id)` is indexed).
 const insertLlmCalls = (param: string) => `
   insert into analysis_llm_calls (analysis_id, service, provider, model, prompt_name, prompt_sha256, persona_sha256,
                                   settings, input_tokens, output_tokens, latency_ms, duration_ms)
@@ -399,6 +402,7 @@ const insertLlmCalls = (param: string) => `
     from jsonb_to_recordset(cast(${param} as jsonb)) as x(analysis_id integer, service text, provider text,
          model text, prompt_name text, prompt_sha256 text, persona_sha256 text, settings jsonb,
          input_tokens integer, output_tokens integer, latency_ms integer, duration_ms integer)
+   where not exists (select 1 from analysis_llm_calls p where p.analysis_id = x.analysis_id)
   returning id`;
 
 // Every part but the provenance waits on `m`, the message still pending under this attempt.

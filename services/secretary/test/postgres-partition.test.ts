@@ -155,6 +155,15 @@ it('the answer to the recorded decision is lost after COMMIT: the retry owns it,
   expect(answers).toHaveLength(1);
   const analyses = await secretary.db.knex('analyses').where({ message_id: message.id }).pluck('outcome');
   expect(analyses).toEqual(['succeeded']);
+  // The LLM calls' provenance once: the retry of the statement that had committed adds no second copy.
+  const analysisId = await secretary.db
+    .knex('analyses')
+    .where({ message_id: message.id })
+    .first()
+    .then((a) => a.id);
+  expect(
+    await secretary.db.knex('analysis_llm_calls').where({ analysis_id: analysisId }).orderBy('id').pluck('service'),
+  ).toEqual(['guesser', 'system-analyst']);
   // A repeat returns the stored answer.
   expect((await ask('lost-ack')).body).toEqual(res.body);
   expect(llm.guesserLlm.requests.length - calls).toBe(1);
