@@ -11,7 +11,8 @@ import pg from 'pg';
 import { waitFor } from '@workemon/testkit';
 import { createTestDatabase } from '@workemon/testkit/postgres';
 import type {} from '@workemon/testkit/global-setup';
-import { migrateDatabase, openDatabase } from '../src/database.js';
+import { migrateDatabase, openDatabase, type Database } from '../src/database.js';
+import { createRateLimitStore } from '../src/rate-limits/rate-limit-store.js';
 import { DRAW_BUDGET_FUNCTION } from '../src/migrations/390_rate_limit_draw.js';
 
 // Key order is text order: A sorts before B.
@@ -25,6 +26,7 @@ type Session = { client: pg.Client; pid: number };
 
 describe(`${DRAW_BUDGET_FUNCTION}'s lock order on PostgreSQL`, () => {
   let database: { url: string; drop: () => Promise<void> };
+  let db: Database;
   const sessions: Session[] = [];
 
   /** A new connection of its own, with its backend's process id (pg_stat_activity.pid). */
@@ -69,15 +71,12 @@ describe(`${DRAW_BUDGET_FUNCTION}'s lock order on PostgreSQL`, () => {
 
   beforeAll(async () => {
     database = await createTestDatabase(inject('postgresUrl'), 'secretary_draw_lock_order');
-    const db = openDatabase({ url: database.url });
-    try {
-      await migrateDatabase(db);
-    } finally {
-      await db.close();
-    }
+    db = openDatabase({ url: database.url });
+    await migrateDatabase(db);
   });
   afterAll(async () => {
     await Promise.all(sessions.map((s) => s.client.end().catch(() => undefined)));
+    await db?.close();
     await database?.drop();
   });
 
@@ -111,5 +110,42 @@ describe(`${DRAW_BUDGET_FUNCTION}'s lock order on PostgreSQL`, () => {
       { key: A, units: 3 },
       { key: B, units: 3 },
     ]);
+  });
+
+  it('cleans up without waiting for a draw: rows a draw has locked are skipped, the others deleted', async () => {
+    const observer = sessions[0] ?? (await session());
+    const drawing = await session();
+    const [held, free] = ['analyze:username:cleanup-held', 'analyze:username:cleanup-free'];
+    // Two rows that hold no budget any more (tat in the past); a draw in progress has locked one of them.
+    await observer.client.query('insert into rate_limit_buckets (key, tat_ms) values ($1, 0), ($2, 0)', [held, free]);
+    await drawing.client.query('begin');
+    await drawing.client.query('select 1 from rate_limit_buckets where key = $1 for update', [held]);
+    try {
+      let done = false;
+      const cleaning = createRateLimitStore(db.knex)
+        .cleanup()
+        .finally(() => (done = true));
+      // Settles when the clean-up has finished or its statement waits for the draw's lock.
+      const waited = await waitFor(
+        async () => {
+          if (done) return 'no';
+          const { rows } = await observer.client.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock' and query ilike 'delete from%'`,
+          );
+          return rows[0]!.n > 0 ? 'yes' : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 10, what: 'the clean-up to finish or wait for a lock' },
+      );
+      expect(waited).toBe('no');
+      expect(await cleaning).toBe(1);
+      const { rows } = await observer.client.query<{ key: string }>(
+        'select key from rate_limit_buckets where key = any($1)',
+        [[held, free]],
+      );
+      expect(rows).toEqual([{ key: held }]);
+    } finally {
+      await drawing.client.query('commit');
+    }
   });
 });

@@ -282,12 +282,25 @@ export function createRateLimitStore(knex: Knex, options: { now?: () => number }
       return judge(entries, new Map(rows.map((r) => [r.key, Number(r.tat_ms)])), nowMs).verdict;
     },
 
-    /** Deletes the rows that hold no budget any more (tat in the past); returns how many. */
+    /**
+     * Deletes the rows that hold no budget any more (tat in the past); returns how many. It never waits for a
+     * draw: rows a draw has locked are skipped (kept until the next clean-up), and the others are locked in key
+     * order, as draws lock theirs (`workemon_draw_budget`), so a clean-up and a draw cannot deadlock (PostgreSQL
+     * documentation, SELECT, "The Locking Clause": SKIP LOCKED). `for update` re-checks `tat_ms` on a row's
+     * latest version: a row just drawn from is kept.
+     */
     async cleanup(): Promise<number> {
       lastCleanup = wallClock();
-      // Re-checked on the row's latest version under a concurrent consume: a row just drawn from is kept.
       return knex('rate_limit_buckets')
-        .where('tat_ms', '<', knex.raw('extract(epoch from clock_timestamp()) * 1000'))
+        .whereIn(
+          'key',
+          knex('rate_limit_buckets')
+            .select('key')
+            .where('tat_ms', '<', knex.raw('extract(epoch from clock_timestamp()) * 1000'))
+            .orderBy('key')
+            .forUpdate()
+            .skipLocked(),
+        )
         .delete();
     },
 
