@@ -121,6 +121,17 @@ export const SPLIT_PART_WAIT_MS = 5000;
 export const SPLIT_PART_JOIN_S = 5;
 
 /**
+ * How long (s, by Message.date) after the sender's text message (not a command) their media without words (a
+ * screenshot, a file, a video; not a voice message: isBareScreenshot) in that chat is the text's attachment: people
+ * type the question, then pick the screenshot it refers to and send it (a tap into the gallery and an upload: about
+ * 2 s). The same span as a client-split paste's parts (SPLIT_PART_JOIN_S): two things the user sent as one, that
+ * a phone's upload put seconds apart. Joined to the text's job when both are queued (belongsTo; the request names it,
+ * `[Вложения (не переданы): фото]`), else (the text answered at once, on the fast path) recorded `skipped`
+ * (`text_screenshot`) without the "text only" note (lateMediaOf). Later media, or media alone, gets the note.
+ */
+export const SCREENSHOT_AFTER_TEXT_S = SPLIT_PART_JOIN_S;
+
+/**
  * How long (s, by Message.date) after the "text only" note (TEXT_ONLY_REPLY) the same sender's messages without
  * words in that chat get no note again: three stickers in a row get one note, not three. Each such message starts
  * the quiet time anew.
@@ -230,6 +241,7 @@ const AUDIT_SKIP_REASONS: Record<string, AuditSkipReason> = {
   unsupported_callback: 'not-addressed',
   album_part: 'duplicate',
   caption_media: 'duplicate',
+  text_screenshot: 'duplicate',
   text_only_repeat: 'unreadable',
   sticker_reaction: 'not-addressed',
 };
@@ -314,7 +326,8 @@ export function mergeWaitMs(
  * - a forward, single or an album: a comment and the messages it forwards, or several forwards, are one job;
  * - media without a caption (`CAPTIONED_MEDIA_FIELDS`: photo, document, video, voice, audio, animation) after a
  *   job with text, or after media without text: the text of a caption over CAPTION_MAX_CHARS that the client
- *   sent as a message of its own, just before the media;
+ *   sent as a message of its own, just before the media; or, but for a voice message, the screenshot a text refers
+ *   to, sent right after it (within SCREENSHOT_AFTER_TEXT_S by Message.date, however short the merge window);
  * - a text message after a job of media without any text: that caption sent just after the media; or after media
  *   whose caption fills the limit (hasFullCaption): the rest of a longer caption;
  * - any message but a command after a job of greetings alone (isGreetingOnly, "Привет!"), by Message.date within
@@ -443,7 +456,7 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   // One anonymous admin cannot be told from another (one fake sender): their messages are answered one by one.
   if ([first, ...job].some((q) => q.classified.anonymous)) return false;
   if (waitsForQuestion(job)) return joinsAnnounced(job, unit);
-  if (!sameSenderWithin(first, job.at(-1)!, joinWindowS(job, windowS))) return false;
+  if (!sameSenderWithin(first, job.at(-1)!, unitJoinWindowS(job, unit, windowS))) return false;
   if (forwardOriginOf(first.classified.message) !== undefined) return true;
   const lastText = lastTextOf(job);
   const album = mediaGroupOf(first.classified.message) !== undefined;
@@ -453,6 +466,38 @@ function belongsTo(job: QueuedMessage[], unit: QueuedMessage[], windowS: number)
   const plainText = !album && 'text' in first.classified.message && hasWords(first);
   if (isCommand(first.classified.text)) return false;
   return plainText && captionGoesOn(job, lastText);
+}
+
+/**
+ * How far apart (s, by Message.date) `job`'s last part and `unit` may be: joinWindowS, and at least
+ * SCREENSHOT_AFTER_TEXT_S for media without words (not a voice message) right after a text (endsInOwnText), however
+ * short the merge window.
+ */
+const unitJoinWindowS = (job: QueuedMessage[], unit: QueuedMessage[], windowS: number): number =>
+  unit.every(isTextScreenshot) && endsInOwnText(job)
+    ? Math.max(joinWindowS(job, windowS), SCREENSHOT_AFTER_TEXT_S)
+    : joinWindowS(job, windowS);
+
+/**
+ * Media without words (not a voice message: isBareScreenshot) that may be the screenshot of its sender's text sent
+ * just before it (SCREENSHOT_AFTER_TEXT_S): not a reply to someone else's message (Bot API Message
+ * `reply_to_message`; the root of a forum topic, which every topic message replies to, does not count): media sent as a
+ * reply to the bot's answer answers that, and gets the "text only" note.
+ */
+function isTextScreenshot(q: QueuedMessage): boolean {
+  const message = q.classified.message;
+  const replied = (message as { reply_to_message?: Message }).reply_to_message;
+  const toOther = !!replied && replied.from?.id !== message.from?.id && replied.message_id !== topicOf(message);
+  return isBareScreenshot(q) && !toOther;
+}
+
+/**
+ * Whether `job`'s last part is a text message (Bot API Message `text`) with words that is no command (`/help`): the
+ * text a screenshot sent right after it illustrates (SCREENSHOT_AFTER_TEXT_S).
+ */
+function endsInOwnText(job: ReadonlyArray<QueuedMessage>): boolean {
+  const last = job.at(-1)!;
+  return 'text' in last.classified.message && last.classified.text !== '' && !isCommand(last.classified.text);
 }
 
 /**
@@ -688,6 +733,11 @@ type ChannelState = TelegramChannelDeps & {
    */
   answeredCaptions: Map<string, number>;
   /**
+   * `<chat>:<sender>` → Message.date (s) of the sender's last handled job that ended in a text (endsInOwnText), whose
+   * screenshot may still come (SCREENSHOT_AFTER_TEXT_S; oldest first, at most ANSWERED_ALBUMS_KEPT).
+   */
+  answeredTexts: Map<string, number>;
+  /**
    * `<chat>:<sender>` → Message.date (s) of the sender's last message without words there that got the "text only"
    * note or came within TEXT_ONLY_QUIET_S of it (textOnlyRepeated; oldest first, at most ANSWERED_ALBUMS_KEPT).
    */
@@ -761,6 +811,7 @@ export function createTelegramChannel(deps: TelegramChannelDeps): TelegramChanne
     migratedChats: new Map(),
     answeredAlbums: new Set(),
     answeredCaptions: new Map(),
+    answeredTexts: new Map(),
     textOnlyNoted: new Map(),
     lastWordsAt: new Map(),
     sentAnswers: new Map(),
@@ -1403,18 +1454,38 @@ function tentativeOf(state: ChannelState, update: Update): Classified | undefine
 
 /**
  * Whether the last message `message`'s sender queued in its chat (another member's may follow it) is in the window
- * and a long part (or media with a full caption, hasFullCaption) that is not an album (or any message, an album part too, when `message` is a forward sent along
- * with it). The window (Message.date) is the one nextJob joins with (joinWindowS): longer after a long part.
+ * and a long part (or media with a full caption, hasFullCaption) that is not an album (or any message, an album part
+ * too, when `message` is a forward sent along with it). After an album part, what `message` follows is the album's
+ * part with a full caption, if it has one (fullCaptionPartOf): clients send the rest of a caption over
+ * CAPTION_MAX_CHARS as a text message right after the album, and only the caption carries the mention. The window
+ * (Message.date) is the one nextJob joins with (joinWindowS): longer after a long part.
  */
 function followsLongPart(state: ChannelState, message: Message, forward: boolean): boolean {
   // Another member's message may have come in between (it is a job of its own: nextJob).
-  const last = state.chats.get(String(message.chat.id))?.items.findLast((q) => senderIdOf(q) === message.from?.id);
-  if (!last || !isMessage(last) || (mediaGroupOf(last.classified.message) !== undefined && !forward)) return false;
-  const part = last.classified.message;
+  const items = state.chats.get(String(message.chat.id))?.items ?? [];
+  const last = items.findLast((q) => senderIdOf(q) === message.from?.id);
+  if (!last || !isMessage(last)) return false;
+  const album = forward ? undefined : mediaGroupOf(last.classified.message);
+  const part = album === undefined ? last.classified.message : fullCaptionPartOf(items, last, album);
+  if (!part) return false;
   if (part.from?.id !== message.from?.id || topicOf(part) !== topicOf(message)) return false;
   if (isGreetingJob([last])) return isGroupQuestionAfterGreeting(state, last, message);
   const windowS = joinWindowS([last], Math.ceil(state.settings.mergeWindowMs / 1000));
   return message.date - part.date <= windowS && (forward || isLongPart(part));
+}
+
+/**
+ * The part of `album` queued by the sender of `last` (one of its parts) whose caption fills the limit
+ * (hasFullCaption), or undefined: the part the rest of that caption, sent as a text, continues.
+ */
+function fullCaptionPartOf(items: Queued[], last: QueuedMessage, album: string): Message | undefined {
+  return items.find(
+    (q): q is QueuedMessage =>
+      isMessage(q) &&
+      senderIdOf(q) === senderIdOf(last) &&
+      mediaGroupOf(q.classified.message) === album &&
+      hasFullCaption(q.classified.message),
+  )?.classified.message;
 }
 
 /** A text of SPLIT_PART_MIN_CHARS or more, or media with a full caption (hasFullCaption): its rest may follow. */
@@ -1878,12 +1949,14 @@ function textOnlyRepeated(state: ChannelState, last: Message): boolean {
  * answered album Telegram delivered in a later getUpdates batch (`album_part`; answered by this process, or by an
  * earlier one, whose handled record names the album: albumKeysOf), or media without text of the
  * sender of an answered text over CAPTION_MAX_CHARS, within LATE_CAPTION_MEDIA_S of it (`caption_media`: that
- * text was its caption, and the upload took longer than the merge window).
+ * text was its caption, and the upload took longer than the merge window), or media without words but a voice message,
+ * not replying to someone else (isTextScreenshot), of the sender within SCREENSHOT_AFTER_TEXT_S after their text (`text_screenshot`: the screenshot
+ * the text refers to, sent after the text was taken on the fast path).
  */
 async function lateMediaOf(
   state: ChannelState,
   job: QueuedMessage[],
-): Promise<{ reason: 'album_part' | 'caption_media'; what: string } | undefined> {
+): Promise<{ reason: 'album_part' | 'caption_media' | 'text_screenshot'; what: string } | undefined> {
   const message = job[0]!.classified.message;
   const album = mediaGroupOf(message);
   // Answered here lately, or (after a restart) recorded as handled by an earlier process (albumKeysOf).
@@ -1896,18 +1969,25 @@ async function lateMediaOf(
   const captionAt = state.answeredCaptions.get(`${message.chat.id}:${message.from?.id}`);
   const late = captionAt !== undefined && message.date >= captionAt && message.date - captionAt <= LATE_CAPTION_MEDIA_S;
   if (late && job.every(isBareMedia)) return { reason: 'caption_media', what: 'media of a long caption sent apart' };
+  const textAt = state.answeredTexts.get(`${message.chat.id}:${message.from?.id}`);
+  const shown = textAt !== undefined && message.date >= textAt && message.date - textAt <= SCREENSHOT_AFTER_TEXT_S;
+  if (shown && job.every(isTextScreenshot)) return { reason: 'text_screenshot', what: 'screenshot of a text' };
   return undefined;
 }
 
 /**
  * Remembers an answered job that is a text over CAPTION_MAX_CHARS without media (its media may still come:
  * `lateMediaOf`); any other job of the sender with words forgets the one remembered (media without words, which
- * may be more of that media, does not).
+ * may be more of that media, does not). Likewise a job ending in a text (endsInOwnText) in `answeredTexts`, for the
+ * screenshot sent right after it (SCREENSHOT_AFTER_TEXT_S).
  */
 function rememberAnsweredCaption(state: ChannelState, job: QueuedMessage[]): void {
   if (job.every(isBareMedia)) return;
   const last = job.at(-1)!.classified.message;
   const key = `${last.chat.id}:${last.from?.id}`;
+  // A job ending in a text: its screenshot may still come (SCREENSHOT_AFTER_TEXT_S); other words end that wait.
+  if (endsInOwnText(job)) keepRecent(state.answeredTexts, key, last.date);
+  else if (jobTextOf(job)) state.answeredTexts.delete(key);
   state.answeredCaptions.delete(key);
   const text = lastTextOf(job);
   if (text === undefined || text.length <= CAPTION_MAX_CHARS) return;
