@@ -89,9 +89,14 @@ export function isReplySubject(subject: string): boolean {
   return REPLY_PREFIX.test(untagged(subject.trim()));
 }
 
-/** Whether the subject marks a forward (`Fwd:`, `FW:`, `Пересл:`). */
+/**
+ * Whether the subject marks a forward (`Fwd:`, `FW:`, `Пересл:`, behind gateway tags too): its first prefix is a
+ * forward's. Every client adds its prefix in front of the subject it answers or forwards (RFC 5322 §3.6.5), so the
+ * first prefix says what this mail is: "Fwd: Re: Доступ" forwards a reply, "Re: Fwd: Доступ" and Outlook's "RE: FW:
+ * Доступ" answer a forward, and the forward in their quoted history is not the author's (M04a's kind).
+ */
 export function isForwardSubject(subject: string): boolean {
-  return FORWARD_PREFIX.test(untagged(untagged(subject.trim()).replace(REPLY_PREFIX, '')));
+  return FORWARD_PREFIX.test(untagged(subject.trim()));
 }
 
 // ---- HTML ----------------------------------------------------------------------------------------------------
@@ -662,15 +667,63 @@ export type ForwardContext = {
 };
 
 /**
+ * Whether the first forward separator of a reply's body (FORWARD_SEPARATOR) lies in its quoted history, so that no
+ * forward in the body is the author's: the separator is a `>` line and the subject is a reply's (isReplySubject: its
+ * first prefix is `Re:`), or an unmarked history head stands above it (unmarkedHistoryAbove). A reply to a forward
+ * ("Re: Fwd: …", "RE: FW: …") quotes the forward in its history, as a `>` quote that may open with the separator
+ * (Gmail, Apple Mail, Thunderbird; RFC 3676 §4.5's marks) or unmarked under an attribution or Outlook's header block;
+ * only the reply's new text is the author's (M04a's kind in the field cases). A separator below a marked quote, with
+ * the author's text between (a forward bottom-posted under the quote), or above the history, is the author's
+ * forward. Called only for a mail that answers another and is no forward by its subject (isForwardSubject).
+ */
+function forwardInQuotedHistory(body: string, subject: string): boolean {
+  const separator = FORWARD_SEPARATOR.exec(body);
+  if (!separator) return false;
+  const lines = body.split('\n');
+  const at = body.slice(0, separator.index).split('\n').length - 1;
+  if (QUOTE_LINE.test(lines[at]!)) return isReplySubject(subject);
+  // Only the lines above the separator: it and the header or author line under it are the forward's own head.
+  return unmarkedHistoryAbove(lines, at);
+}
+
+/**
+ * Whether an unmarked history head stands in `lines` above line `end`: Outlook's separator or header block
+ * (outlookHistoryIndex), or a client's dated attribution line, also wrapped over two lines (isAttribution dated, of a
+ * client's shape: isUnmarkedHead, as cutUnmarkedHistory reads it), with no `>` line under it (history that runs to
+ * the end of the mail). "Вот что Петров пишет:" above a forward is the author's introduction, not a head.
+ */
+function unmarkedHistoryAbove(lines: string[], end: number): boolean {
+  const above = lines.slice(0, end);
+  if (outlookHistoryIndex(above) >= 0) return true;
+  const next = nextTextIndexes(above);
+  const head = (line: string) => isAttribution(line, true) && isUnmarkedHead(line);
+  for (let i = 0; i < above.length; i += 1) {
+    const line = above[i]!;
+    if (!line.trim() || QUOTE_LINE.test(line)) continue;
+    const single = head(line);
+    const wrapped = !single && i + 1 < above.length && head(`${line.trim()} ${above[i + 1]!.trim()}`);
+    if (!single && !wrapped) continue;
+    const after = above[next[i + (wrapped ? 2 : 1)]!];
+    if (after === undefined || !QUOTE_LINE.test(after)) return true;
+  }
+  return false;
+}
+
+/**
  * Splits off forwarded mail (inline forwards of every common client), recursively for nested forwards (depth 5).
  * The author's own note stays in `text`; each forward keeps its author, subject and its own new text (see
- * ForwardContext for when an Outlook header block is a forward).
+ * ForwardContext for when an Outlook header block is a forward). In a reply that is no forward by its subject
+ * ("Re: Fwd: …", "RE: FW: …"), a forward inside the quoted history is no forward of the author's: the body stays
+ * `text`, for extractNewText to remove the history (forwardInQuotedHistory).
  */
 export function splitForwards(body: string, subject: string, depth = 0, context: ForwardContext = {}): BodyParts {
   if (depth > 5) return { text: body, forwards: [] };
   const isOwnAddress = context.isOwnAddress ?? (() => false);
   const isOwnAuthor = context.isOwnAuthor ?? (() => false);
   const reply = (context.reply ?? true) || isReplySubject(subject);
+  // The author's own mail only (depth 0): inside a forwarded mail, a forward in its history is passed on with it.
+  if (depth === 0 && reply && !isForwardSubject(subject) && forwardInQuotedHistory(body, subject))
+    return { text: body, forwards: [] };
   const split = forwardWithTextBelow(body, subject, { reply, isOwnAddress, isOwnAuthor });
   if (!split) return { text: body, forwards: [] };
   const { note, forward, rest } = split;
@@ -1648,11 +1701,106 @@ export function extractNewText(body: string, options: NewTextOptions = {}): stri
  * ("Fwd: Re: …", "FW: RE: …") passes on the request in that history, not only the last "please pass it on" line
  * above it. Outlook's unmarked history (its header blocks) is kept as it stands. Our own message in that history
  * (its header block or attribution names one of our addresses, `isOwnAddress`) ends it: the thread is passed on up
- * to what we answered, never our answer. Empty when the mail says nothing.
+ * to what we answered, never our answer. Text typed below the forwarded mail's signature (the forwarder's note under
+ * a Gmail or Outlook forward, a postscript) is kept after it (textBelowSignature). Empty when the mail says nothing.
  */
 export function forwardedText(
   text: string,
   isOwnAuthor: (from: string) => boolean = () => false,
+  isOwnAddress?: (address: string) => boolean,
+): string {
+  const below = textBelowSignature(text);
+  if (!below) return forwardedMailText(text, isOwnAuthor, isOwnAddress);
+  const note = extractNewText(below.below, { isOwnAddress });
+  return [forwardedMailText(below.above, isOwnAuthor, isOwnAddress), note].filter(Boolean).join('\n\n');
+}
+
+/**
+ * Whether a paragraph below a forwarded mail's signature (its non-empty lines, trimmed) is text someone typed there
+ * rather than more of the signature: a line of it is the author's (authorsLine: a request, a question, code) or a
+ * sentence (isTextLine), none of its lines is a footer's (FOOTER_WORDS: a disclaimer, "Остались вопросы? Звоните…"),
+ * a legal or contact line or a closing wish, and it is no banner, disclaimer or signature block (isAppendedParagraph).
+ */
+function typedParagraph(paragraph: string[]): boolean {
+  if (paragraph.some((l) => FOOTER_WORDS.test(l) || LEGAL_LINE.test(l) || CONTACT_LINE.test(l) || CLOSING_WISH.test(l)))
+    return false;
+  return paragraph.some((l) => authorsLine(l) || isTextLine(l)) && !isAppendedParagraph(paragraph);
+}
+
+/**
+ * A forwarded mail's text split where text typed below its signature begins: `above` is the mail up to there (its
+ * signature included, which extractNewText cuts as always), `below` the rest; undefined when there is no such text.
+ * Gmail's forward ("---------- Forwarded message ---------" and its From/Date/Subject/To lines) and Outlook's (the
+ * "From:/Sent:/To:/Subject:" block, in Russian "От:/Отправлено:/Кому:/Тема:"), as email-forward-parser reads them,
+ * have no end line: the forwarded mail runs to the end of the body, so a note the forwarder types below it (M04a's
+ * kind in the field cases: the note and the request both reach the secretary), and a postscript of the forwarded
+ * mail's own author, stand after the forwarded mail's signature, and the signature cut (from the signature to the
+ * end) lost them. Which of the two wrote it cannot be told, so it stays in the forwarded mail's text, after it.
+ * The signature is the first one below the mail's last quoted history (a `>` line, an attribution, Outlook's header
+ * block or a forward separator: text under a quote is extractNewText's, which keeps it): a line SIGNATURE_START or
+ * BARE_RULE takes for one (RFC 3676 §4.3's "-- ", a phone app's footer, a rule) or a closing formula (isClosing,
+ * "С уважением,", "Best regards,"), with text above it. Below it, the first line of the author's (authorsLine) in
+ * the signature's own paragraph, else the first later paragraph (blank lines between) typedParagraph says was typed
+ * there, begins `below`: names, titles, phones, sites, company lines and disclaimers stay the signature's.
+ * Conservative, as withoutFooterBelowQuote is: a note that is no request, question or sentence ("Иван, глянь") is cut
+ * with the signature as before; a slogan that is a sentence is passed on.
+ */
+function textBelowSignature(text: string): { above: string; below: string } | undefined {
+  const lines = text.split('\n');
+  const signature = signatureBelowHistory(lines);
+  const start = signature < 0 ? -1 : typedTextStart(lines, signature);
+  return start < 0 ? undefined : { above: lines.slice(0, start).join('\n'), below: lines.slice(start).join('\n') };
+}
+
+/**
+ * Index of the first signature line (SIGNATURE_START, BARE_RULE, a closing formula: isClosing) below the last quoted
+ * history of `lines` (a `>` line, a forward separator, an unmarked head: unmarkedHistoryHeadAt), with text above it;
+ * -1 when none.
+ */
+function signatureBelowHistory(lines: string[]): number {
+  let signature = -1;
+  let textAbove = false;
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i]!;
+    const t = line.trim();
+    if (!t) continue;
+    if (QUOTE_LINE.test(line) || FORWARD_SEPARATOR.test(line) || unmarkedHistoryHeadAt(lines, i)) signature = -1;
+    else if (
+      signature < 0 &&
+      textAbove &&
+      (SIGNATURE_START.some((r) => r.test(t)) || BARE_RULE.test(t) || isClosing(t))
+    )
+      signature = i;
+    textAbove = true;
+  }
+  return signature;
+}
+
+/**
+ * Index of the line where text typed below the signature at `signature` begins (textBelowSignature), -1 when none:
+ * a line of the author's in the signature's own paragraph (an HTML forward made text has no blank line between the
+ * forwarded mail's <div> and the note's), else the first line of a later paragraph typedParagraph accepts.
+ */
+function typedTextStart(lines: string[], signature: number): number {
+  let start = signature + 1;
+  for (; start < lines.length && lines[start]!.trim(); start += 1) {
+    const t = lines[start]!.trim();
+    if (authorsLine(t) && typedParagraph([t])) return start;
+  }
+  while (start < lines.length) {
+    while (start < lines.length && !lines[start]!.trim()) start += 1;
+    let end = start;
+    while (end < lines.length && lines[end]!.trim()) end += 1;
+    if (end > start && typedParagraph(lines.slice(start, end).map((l) => l.trim()))) return start;
+    start = end;
+  }
+  return -1;
+}
+
+/** forwardedText for one forwarded mail's text, with no text typed below its signature (textBelowSignature). */
+function forwardedMailText(
+  text: string,
+  isOwnAuthor: (from: string) => boolean,
   isOwnAddress?: (address: string) => boolean,
 ): string {
   const fresh = extractNewText(text, { isOwnAddress });
