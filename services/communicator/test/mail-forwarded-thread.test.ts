@@ -396,3 +396,56 @@ describe('a note typed below a Gmail or Outlook forward', () => {
     );
   });
 });
+
+describe('text below a forwarded signature that is not a note (review of the note rule)', () => {
+  it('never passes on our own answer in an Outlook history, its rule or its thanks taken for a signature', async () => {
+    for (const answer of [
+      ['Здравствуйте! Заявка на доступ создана.', '---', 'Номер заявки SUP-1234. Доступ появится в течение часа.'],
+      ['Спасибо, Иван!', 'Заявка на доступ создана, номер SUP-1234. Проверьте, пожалуйста, через час?'],
+    ]) {
+      const body = [
+        'Коллеги, посмотрите, пожалуйста.',
+        '',
+        'От: Иван Петров <ivan@client.test>',
+        'Отправлено: 21 ноября 2026 г. 10:00',
+        'Кому: Workemon <bot@example.test>',
+        'Тема: RE: Доступ к Kibana',
+        '',
+        'Доступ так и не появился.',
+        '',
+        'От: Workemon <bot@example.test>',
+        'Отправлено: 20 ноября 2026 г. 17:05',
+        'Кому: Иван Петров <ivan@client.test>',
+        'Тема: Доступ к Kibana',
+        '',
+        ...answer,
+      ].join('\n');
+      const request = await requestFor({ subject: 'FW: RE: Доступ к Kibana', body });
+      expect(request).toContain('Доступ так и не появился.');
+      expect(request).not.toContain('SUP-1234');
+    }
+  });
+
+  it('cuts footers under the forwarded signature however they are worded: messengers, disclaimers, slogans, hours', async () => {
+    const footers = [
+      ['tg: @petr_s', 'whatsapp: +7 916 000-00-00'],
+      ['Save paper - think before you print.'],
+      ['Follow us on LinkedIn and Twitter!'],
+      ['Our new office is open at 221B Baker Street, London.'],
+      ['Компания работает с 9 до 18 по будням.'],
+    ];
+    for (const footer of footers) {
+      // The forwarded mail's text as splitForwards hands it on, and the whole mail through the pipeline.
+      const forwarded = ['Нужен доступ к Kibana на чтение.', '', 'С уважением,', 'Петр Сидоров', '', ...footer];
+      const text = forwardedText(forwarded.join('\n'), ours);
+      const request = await requestFor({
+        subject: 'Fwd: Доступ к Kibana',
+        body: ['Посмотри, пожалуйста.', '', ...GMAIL_FORWARD.slice(0, -1), ...forwarded].join('\n'),
+      });
+      for (const passed of [text, request]) {
+        expect(passed).toContain('Нужен доступ к Kibana на чтение.');
+        for (const line of footer) expect(passed).not.toContain(line);
+      }
+    }
+  });
+});

@@ -1709,22 +1709,53 @@ export function forwardedText(
   isOwnAuthor: (from: string) => boolean = () => false,
   isOwnAddress?: (address: string) => boolean,
 ): string {
-  const below = textBelowSignature(text);
+  // Only above a message of ours in the history: our answer (its rules, its "Спасибо!") is never a signature with
+  // the forwarder's note under it, and nothing of it is passed on.
+  const below = textBelowSignature(beforeOwnMessage(text, isOwnAuthor));
   if (!below) return forwardedMailText(text, isOwnAuthor, isOwnAddress);
   const note = extractNewText(below.below, { isOwnAddress });
   return [forwardedMailText(below.above, isOwnAuthor, isOwnAddress), note].filter(Boolean).join('\n\n');
 }
 
 /**
+ * `text` up to the head of a message of ours in its quoted history (ownMessageStart, as forwardedMailText cuts the
+ * history there), or all of it when it holds none.
+ */
+function beforeOwnMessage(text: string, isOwnAuthor: (from: string) => boolean): string {
+  const lines = plainQuoteMarks(text).split('\n');
+  const start = historyStart(lines, false);
+  if (start < 0) return text;
+  const bare = lines.map((line) => line.replace(/^([ \t]*>(?!=)[ \t]?)+/, ''));
+  const ours = ownMessageStart(bare, start, isOwnAuthor);
+  return ours < 0 ? text : lines.slice(0, ours).join('\n');
+}
+
+/**
+ * What a footer under a signature says besides FOOTER_WORDS: disclaimers' other wording, printing and social
+ * notices, office hours, messenger handles ("tg: @petr", "WhatsApp: +7 …").
+ */
+const FOOTER_BELOW_SIGNATURE =
+  /privileged|by mistake|received (?:it|this)|delete (?:it|this)|before you print|save paper|follow us|linkedin|twitter|facebook|instagram|our (?:new )?office|office hours|working hours|работает с|часы работы|режим работы|(?:^|\s)(?:tg|whatsapp|viber|vk|wa|signal)\s*:/iu;
+
+/**
  * Whether a paragraph below a forwarded mail's signature (its non-empty lines, trimmed) is text someone typed there
- * rather than more of the signature: a line of it is the author's (authorsLine: a request, a question, code) or a
- * sentence (isTextLine), none of its lines is a footer's (FOOTER_WORDS: a disclaimer, "Остались вопросы? Звоните…"),
- * a legal or contact line or a closing wish, and it is no banner, disclaimer or signature block (isAppendedParagraph).
+ * rather than more of the signature: a line of it asks (a question mark) or requests (REQUEST_WORDS, as authorsLine
+ * reads a request), none of its lines is a footer's (FOOTER_WORDS, FOOTER_BELOW_SIGNATURE: a disclaimer, "Остались
+ * вопросы? Звоните…", a messenger handle), a legal or contact line or a closing wish, and it is no banner,
+ * disclaimer or signature block (isAppendedParagraph). A statement, a `key: value` line or a slogan is the
+ * signature's: when in doubt, cut, as before.
  */
 function typedParagraph(paragraph: string[]): boolean {
-  if (paragraph.some((l) => FOOTER_WORDS.test(l) || LEGAL_LINE.test(l) || CONTACT_LINE.test(l) || CLOSING_WISH.test(l)))
-    return false;
-  return paragraph.some((l) => authorsLine(l) || isTextLine(l)) && !isAppendedParagraph(paragraph);
+  const footer = (l: string) =>
+    FOOTER_WORDS.test(l) ||
+    FOOTER_BELOW_SIGNATURE.test(l) ||
+    LEGAL_LINE.test(l) ||
+    CONTACT_LINE.test(l) ||
+    CLOSING_WISH.test(l);
+  if (paragraph.some(footer)) return false;
+  const asks = (l: string) =>
+    l.includes('?') || (REQUEST_WORDS.test(l) && (wordsIn(l) >= 3 || (wordsIn(l) >= 2 && PLEASE.test(l))));
+  return paragraph.some(asks) && !isAppendedParagraph(paragraph);
 }
 
 /**
@@ -1742,8 +1773,9 @@ function typedParagraph(paragraph: string[]): boolean {
  * "С уважением,", "Best regards,"), with text above it. Below it, the first line of the author's (authorsLine) in
  * the signature's own paragraph, else the first later paragraph (blank lines between) typedParagraph says was typed
  * there, begins `below`: names, titles, phones, sites, company lines and disclaimers stay the signature's.
- * Conservative, as withoutFooterBelowQuote is: a note that is no request, question or sentence ("Иван, глянь") is cut
- * with the signature as before; a slogan that is a sentence is passed on.
+ * Conservative, as withoutFooterBelowQuote is: a note that is no request or question ("Иван, глянь", "Это для
+ * аудита.") is cut with the signature as before, and so are footers however they are worded (typedParagraph). Only
+ * above a message of ours in the history (beforeOwnMessage): our answer's rules and closings are not looked at.
  */
 function textBelowSignature(text: string): { above: string; below: string } | undefined {
   const lines = text.split('\n');
