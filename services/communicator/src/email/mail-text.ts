@@ -1555,7 +1555,15 @@ function withoutFooterBelowQuote(content: string): string {
  * question, or a request.
  */
 function authorsLine(line: string, numberList = false): boolean {
-  if (CODE_LINES.some((r) => r.test(line)) || line.includes('?') || (numberList && BARE_NUMBER.test(line))) return true;
+  return CODE_LINES.some((r) => r.test(line)) || asksOrRequests(line) || (numberList && BARE_NUMBER.test(line));
+}
+
+/**
+ * Whether `line` asks (a question mark) or requests (REQUEST_WORDS in three words or more, or in two with
+ * "пожалуйста"/"please": "Разблокируйте, пожалуйста.").
+ */
+function asksOrRequests(line: string): boolean {
+  if (line.includes('?')) return true;
   const words = wordsIn(line);
   return REQUEST_WORDS.test(line) && (words >= 3 || (words >= 2 && PLEASE.test(line)));
 }
@@ -1722,12 +1730,23 @@ export function forwardedText(
  * history there), or all of it when it holds none.
  */
 function beforeOwnMessage(text: string, isOwnAuthor: (from: string) => boolean): string {
+  const { lines, ours } = historyOf(text, isOwnAuthor);
+  return ours < 0 ? text : lines.slice(0, ours).join('\n');
+}
+
+/**
+ * `text`'s lines (quote marks made plain: plainQuoteMarks), the same without their `>` marks (`bare`), where its
+ * quoted history starts (historyStart, -1: none) and where a message of ours in it starts (ownMessageStart, -1:
+ * none).
+ */
+function historyOf(
+  text: string,
+  isOwnAuthor: (from: string) => boolean,
+): { lines: string[]; bare: string[]; start: number; ours: number } {
   const lines = plainQuoteMarks(text).split('\n');
   const start = historyStart(lines, false);
-  if (start < 0) return text;
   const bare = lines.map((line) => line.replace(/^([ \t]*>(?!=)[ \t]?)+/, ''));
-  const ours = ownMessageStart(bare, start, isOwnAuthor);
-  return ours < 0 ? text : lines.slice(0, ours).join('\n');
+  return { lines, bare, start, ours: start < 0 ? -1 : ownMessageStart(bare, start, isOwnAuthor) };
 }
 
 /**
@@ -1753,9 +1772,7 @@ function typedParagraph(paragraph: string[]): boolean {
     CONTACT_LINE.test(l) ||
     CLOSING_WISH.test(l);
   if (paragraph.some(footer)) return false;
-  const asks = (l: string) =>
-    l.includes('?') || (REQUEST_WORDS.test(l) && (wordsIn(l) >= 3 || (wordsIn(l) >= 2 && PLEASE.test(l))));
-  return paragraph.some(asks) && !isAppendedParagraph(paragraph);
+  return paragraph.some(asksOrRequests) && !isAppendedParagraph(paragraph);
 }
 
 /**
@@ -1817,7 +1834,7 @@ function typedTextStart(lines: string[], signature: number): number {
   let start = signature + 1;
   for (; start < lines.length && lines[start]!.trim(); start += 1) {
     const t = lines[start]!.trim();
-    if (authorsLine(t) && typedParagraph([t])) return start;
+    if (typedParagraph([t])) return start;
   }
   while (start < lines.length) {
     while (start < lines.length && !lines[start]!.trim()) start += 1;
@@ -1836,12 +1853,9 @@ function forwardedMailText(
   isOwnAddress?: (address: string) => boolean,
 ): string {
   const fresh = extractNewText(text, { isOwnAddress });
-  const lines = plainQuoteMarks(text).split('\n');
-  const start = historyStart(lines, false);
+  const { lines, bare, start, ours } = historyOf(text, isOwnAuthor);
   if (start < 0) return fresh;
   const outlook = outlookHistoryIndex(lines);
-  const bare = lines.map((line) => line.replace(/^([ \t]*>(?!=)[ \t]?)+/, ''));
-  const ours = ownMessageStart(bare, start, isOwnAuthor);
   const history = lines
     .slice(start, ours < 0 ? lines.length : ours)
     // Below Outlook's header block every line is history; elsewhere only the quoted lines and the attribution
