@@ -32,6 +32,7 @@ import {
   subjectRepeatsThread,
   quotedSubjectOf,
   unmarkedHistoryHeadAt,
+  visibleOrEmpty,
   type ForwardedMail,
 } from './mail-text.js';
 import { msgIdOf } from './message-id.js';
@@ -512,6 +513,12 @@ type MailContent = {
   threadTopic?: boolean;
   /** The subject digests our Message-IDs in In-Reply-To/References carry (ownSubjectDigestsOf): our replies'. */
   ownSubjects: string[];
+  /**
+   * The mail names no thread (no In-Reply-To, no References) and its body holds nothing, quoted history included:
+   * whatever its subject starts with, the subject is all it says. "Re: <request>" so (typed so, or sent from a
+   * mailto: link or a client that drops those fields) repeats no thread we can know: its subject is the request.
+   */
+  subjectOnly: boolean;
   text: string;
   forwards: ForwardedMail[];
   unreadable: string[];
@@ -566,6 +573,29 @@ function tnefFileList(file: TnefAttachment, into: AttachmentContent): string[] {
   return file.message || picture || /\.msg$/i.test(file.name) ? into.unreadable : into.other;
 }
 
+/** A mail attached as a forward: message/rfc822, message/global (RFC 6532 §3.5: UTF-8 in its header), or a `.eml`. */
+const isForwardedMail = (type: string, name: string, content: Buffer): boolean =>
+  type === 'message/rfc822' || type === 'message/global' || isSavedMail(type, name, content);
+
+/**
+ * A mail saved as a file (`.eml`) and attached under a type its client guessed from the name (`text/plain`; an
+ * `application/octet-stream` one mailparser already types by its name): forwarded like message/rfc822 when its
+ * content starts as an RFC 5322 message does, with a header field (a `From:`, `Subject:`, `Date:`, `Received:`,
+ * `Return-Path:`, `Message-ID:` or `MIME-Version:` line among its first lines). A text file that only has the
+ * name is read as text.
+ */
+function isSavedMail(type: string, name: string, content: Buffer): boolean {
+  if (type.startsWith('message/') || !/\.eml$/i.test(name)) return false;
+  const head = content.subarray(0, 2000).toString('latin1').split(/\r?\n/, 20);
+  const fields = head.findIndex((l) => !l.trim());
+  const block = fields < 0 ? head : head.slice(0, fields);
+  return (
+    block.length > 0 &&
+    /^[!-9;-~]+:/.test(block[0]!) &&
+    block.some((l) => /^(from|subject|date|received|return-path|message-id|mime-version):/i.test(l))
+  );
+}
+
 /** The signature a Compound File Binary starts with ([MS-CFB] §2.2, the header's `Header Signature`). */
 const CFB_SIGNATURE = Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
 
@@ -594,8 +624,7 @@ async function readAttachment(
 ) {
   const name = (a.filename ?? 'unnamed').replace(/[\r\n]/g, ' ').slice(0, 200);
   const type = a.contentType.toLowerCase();
-  // message/global (RFC 6532 §3.5): the same, with UTF-8 in its header fields.
-  if ((type === 'message/rfc822' || type === 'message/global') && depth < MAX_FORWARD_DEPTH) {
+  if (isForwardedMail(type, name, a.content) && depth < MAX_FORWARD_DEPTH) {
     const inner = await parseMail(a.content, smime);
     const read = await readContent(inner.parsed, inner.source, depth + 1, isOwnAddress, ownNames, smime);
     const from = inner.parsed.from;
@@ -953,6 +982,13 @@ function repeatsText(tnefBody: string, ownText: string): boolean {
   return held >= tnefWords.size * REPEATED_WORDS_SHARE;
 }
 
+/**
+ * MailContent.subjectOnly: the mail answers none (`reply` false: no In-Reply-To, no References), its body (`plain`)
+ * shows nothing, so nothing of the author's (`text`) or quoted, and nothing is forwarded or attached.
+ */
+const isSubjectOnly = (reply: boolean, text: string, plain: string, found: AttachmentContent): boolean =>
+  !reply && !text && !visibleOrEmpty(plain) && !found.forwards.length && !found.other.length;
+
 /** The text parts of a mail (and, recursively, of mail attached as message/rfc822) reduced to what they say. */
 async function readContent(
   parsed: ParsedMail,
@@ -1022,6 +1058,7 @@ async function readContent(
   const topic = typeof topicField === 'string' ? decodedWords(topicField) : undefined;
   return {
     subject,
+    subjectOnly: isSubjectOnly(reply, text, plainText, found),
     ...(reply ? { threadSubject: topic ?? quotedSubjectOf(plainText), threadTopic: topic !== undefined } : {}),
     ownSubjects: ownSubjectDigestsOf([...listOf(parsed.inReplyTo), ...listOf(parsed.references)]),
     text,
@@ -1039,10 +1076,12 @@ async function readContent(
  * (subjectDigestsOf: tags, prefixes, case, spaces and marks aside; the first 120 letters and digits), for every
  * client (Gmail, Thunderbird, Yandex, Mail.ru and Apple send no Thread-Topic and quote no Subject line), so a request
  * written in an edited subject ("Re: и за сентябрь тоже, пожалуйста") is read (s34 S01, S02). Otherwise Outlook's
- * Thread-Topic or the quoted history's Subject line; with none of them known, a `Re:` subject repeats the thread.
+ * Thread-Topic or the quoted history's Subject line; with none of them known, a `Re:` subject repeats the thread —
+ * unless the mail names no thread at all and its body is empty (subjectOnly): "Re: Нужна выгрузка…" alone is the request.
  */
 function subjectSaysMore(content: MailContent): boolean {
   if (!bareSubject(content.subject)) return false;
+  if (content.subjectOnly) return true;
   // Our digest decides alone when there is one: stacked or trailing list tags ("[support][срочно] Re: …",
   // "Re: … [#4521]") hide the `Re:` from subjectRepeatsThread but not from the digest (subjectCore).
   if (content.ownSubjects.length > 0)

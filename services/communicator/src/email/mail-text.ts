@@ -184,7 +184,11 @@ export function htmlToText(html: string): string {
     .map((piece) => convertHtml(convert, piece))
     .join('\n\n[…]\n\n');
   // dataTable pads columns to equal width; one space between cells reads the same and keeps phrases intact.
-  return text.replace(/\u00a0/g, ' ').replace(/(\S) {2,}(?=\S)/g, '$1 ');
+  // A soft hyphen (&shy;, Word's optional hyphen) shows nothing unless a line breaks there: it splits a word in two.
+  return text
+    .replace(/\u00ad/g, '')
+    .replace(/\u00a0/g, ' ')
+    .replace(/(\S) {2,}(?=\S)/g, '$1 ');
 }
 
 /** One piece of HTML (boundedHtml) → text, with htmlToText's options. */
@@ -458,9 +462,10 @@ function libraryForward(
   if (!ask) return undefined;
   const { unprompted } = ask;
   const parsed = new EmailForwardParser().read(body, ask.subject);
-  if (!parsed.forwarded || !parsed.email?.body) return undefined;
+  const email = forwardedEmail(parsed, body);
+  if (!email) return undefined;
   const note = parsed.message ?? '';
-  const from = parsed.email.from as { address?: string | null; name?: string | null } | undefined;
+  const from = email.from as { address?: string | null; name?: string | null } | undefined;
   // Our own earlier answer under a header block is the history of a reply whose subject was changed (Outlook). A
   // From with a name and no address is how Outlook writes a colleague of the same organisation, with its Sent field
   // ("Отправлено:") below: a forward, unless the name is ours. Without that field, "От: отдел продаж / Кому:
@@ -474,11 +479,25 @@ function libraryForward(
   // whether it forwarded another: Outlook's "FW: FW:" chain has no separator lines, only header blocks).
   const own = blockSubject(body.slice(note.length));
   const forward = forwardOf(
-    parsed.email,
-    unprompted ? own : (own ?? parsed.email.subject),
-    textFollowsBlankLine(body.slice(note.length), parsed.email.body),
+    email,
+    unprompted ? own : (own ?? email.subject),
+    textFollowsBlankLine(body.slice(note.length), email.body ?? ''),
   );
   return { note: withoutTrailingFields(note.replace(FORWARD_SEPARATOR, '')), forward, rest: '' };
+}
+
+/**
+ * The mail email-forward-parser found forwarded in `body`, when it says something: its text, or, with no text, the
+ * Subject line of its header block (a mail written only in its subject, forwarded from Outlook: the header block
+ * ends the body). Undefined when there is no forward or it says nothing.
+ */
+function forwardedEmail(
+  parsed: ReturnType<EmailForwardParser['read']>,
+  body: string,
+): NonNullable<ReturnType<EmailForwardParser['read']>['email']> | undefined {
+  if (!parsed.forwarded || !parsed.email) return undefined;
+  if (parsed.email.body) return parsed.email;
+  return blockSubject(body.slice((parsed.message ?? '').length)) ? parsed.email : undefined;
 }
 
 /**
@@ -875,10 +894,10 @@ const SIGNATURE_START = [
 
 /** Closing formulas: the formula alone, or followed by a name ("С уважением, Иван Петров", "Thanks, John"). */
 const CLOSING_FORMULA =
-  /^(с уважением|с наилучшими пожеланиями|з повагою|mit freundlichen grüßen|всего доброго|всего хорошего|best regards|kind regards|regards|best|cheers|(заранее )?спасибо( заранее| большое)?|благодарю|thanks|thank you)(?=[\s,.!]|$)/i;
+  /^(с уважением( и (наилучшими пожеланиями|благодарностью))?|с ув|с наилучшими пожеланиями|с благодарностью|искренне ваш[аи]?|всех благ|з повагою|mit freundlichen grüßen|viele grüße|всего доброго|всего хорошего|(with )?(best|kind|kindest|warm|warmest) regards|regards|best wishes|best|br|cheers|(yours )?(sincerely|faithfully|truly)|respectfully|(заранее )?спасибо( заранее| большое)?|(заранее )?благодарю( заранее)?|many thanks|thanks( in advance| again| a lot)?|thank you( in advance| again)?)(?=[\s,.!]|$)/i;
 /** The closing formulas that only ever close a letter (not thanks, which may open the text). */
 const REGARDS_FORMULA =
-  /^(с уважением|с наилучшими пожеланиями|best regards|kind regards|regards|з повагою|mit freundlichen grüßen)(?=[\s,.!]|$)/i;
+  /^(с уважением( и (наилучшими пожеланиями|благодарностью))?|с ув|с наилучшими пожеланиями|с благодарностью|искренне ваш[аи]?|(with )?(best|kind|kindest|warm|warmest) regards|regards|best wishes|br|(yours )?(sincerely|faithfully|truly)|respectfully|з повагою|mit freundlichen grüßen|viele grüße)(?=[\s,.!]|$)/i;
 /** What may follow a closing formula on its line: punctuation, then up to three capitalised words of a name. */
 const CLOSING_TAIL = /^[,.!]*\s*(\p{Lu}[\p{L}'’.-]*(\s+\p{Lu}[\p{L}'’.-]*){0,2})?[.!]?$/u;
 
@@ -891,11 +910,22 @@ function isClosing(line: string): boolean {
   return !!formula && CLOSING_TAIL.test(line.slice(formula[0].length).trim());
 }
 
+/** A greeting alone on its line ("Добрый день!", "Здравствуйте, коллеги!", "Hi John,"): no text of its own. */
+const GREETING =
+  /^(?:добрый (?:день|вечер)|доброе утро|здравствуйте|привет|приветствую|коллеги|hi|hello|dear|good (?:morning|afternoon|evening))(?=[\s,.!]|$)[^.?:;]{0,40}$/iu;
+
 function cutSignature(text: string): string {
   const lines = text.split('\n');
   let end = lines.findIndex((l) => SIGNATURE_START.some((r) => r.test(l)));
   if (end < 0) end = lines.length;
-  const kept = lines.slice(0, end);
+  // What the client or a server appended as the last paragraphs (a disclaimer, a banner, a name over a job title)
+  // goes first, so that a closing formula above a disclaimer still reads as the signature's start; a signature block
+  // never as all the author wrote, a greeting aside ("Добрый день! / Анна Петрова / ведущий аналитик" may answer
+  // "who receives it?"), a server's footer always.
+  const bare = lines.map(unmarked);
+  const appended = withoutAppendedParagraphs(bare, end);
+  const wrote = bare.slice(0, appended).some((l) => l && !GREETING.test(l));
+  const kept = lines.slice(0, wrote ? appended : withoutAppendedParagraphs(bare, end, isServerFooter));
   const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
   for (const [k, [line, index]] of nonEmpty.entries()) {
     // A closing formula among the last lines, with text above it and only signature lines below, starts the signature.
@@ -1503,24 +1533,32 @@ const FOOTER_WORDS_ALL = new RegExp(FOOTER_WORDS.source, 'giu');
 
 /**
  * Whether `paragraph` (its non-empty lines, trimmed), the last of what stands below a quote, is what a mail server
- * or the client appended rather than the author's answer: a gateway's banner (BANNER_SENDER with BANNER_WARNING) or
- * antivirus stamp; a disclaimer (DISCLAIMER_MIN_CHARS or more holding DISCLAIMER_MIN_WORDS distinct FOOTER_WORDS, no
- * question); a signature block (a closing formula over a name, or a name over a job title; lines of 80 characters at
- * most, none a request or question). A name, a phone, an address or a company given as the answer to a question
+ * or the client appended rather than the author's answer: a gateway's banner, an antivirus stamp or a disclaimer
+ * (isServerFooter); a signature block (a closing formula or a wish over a name, or a name over a job title; lines of
+ * 80 characters at most, none a request or question). A name, a phone, an address or a company given as the answer to a question
  * ("Иван Сидоров / +7 916 …", "ООО «Ромашка», ИНН …") is none of these.
  */
 function isAppendedParagraph(paragraph: string[]): boolean {
-  const text = paragraph.join(' ');
-  if ((BANNER_SENDER.test(text) && BANNER_WARNING.test(text)) || ANTIVIRUS_STAMP.test(text)) return true;
-  const footerWords = new Set((text.match(FOOTER_WORDS_ALL) ?? []).map((w) => w.toLowerCase()));
-  if (text.length >= DISCLAIMER_MIN_CHARS && footerWords.size >= DISCLAIMER_MIN_WORDS && !text.includes('?'))
-    return true;
+  if (isServerFooter(paragraph)) return true;
   if (paragraph.length < 2 || paragraph.some((l) => l.length > 80 || authorsLine(l))) return false;
   const [first, second] = paragraph as [string, string];
   const name = (line: string) => FULL_NAME.test(line.split(/\s*[,|–—(]\s*/)[0]!) || ONE_NAME.test(line);
   return (
-    (isClosing(first) && name(second)) || (FULL_NAME.test(first.split(/\s*[,|–—(]\s*/)[0]!) && JOB_TITLE.test(second))
+    ((isClosing(first) || CLOSING_WISH.test(first)) && name(second)) ||
+    (FULL_NAME.test(first.split(/\s*[,|–—(]\s*/)[0]!) && JOB_TITLE.test(second))
   );
+}
+
+/**
+ * Whether `paragraph` (its non-empty lines, trimmed) is what a mail server or a company's client template appends,
+ * whoever wrote the rest: a gateway's banner (BANNER_SENDER with BANNER_WARNING), an antivirus stamp, or a disclaimer
+ * (DISCLAIMER_MIN_CHARS or more holding DISCLAIMER_MIN_WORDS distinct FOOTER_WORDS, no question). Never an answer.
+ */
+function isServerFooter(paragraph: string[]): boolean {
+  const text = paragraph.join(' ');
+  if ((BANNER_SENDER.test(text) && BANNER_WARNING.test(text)) || ANTIVIRUS_STAMP.test(text)) return true;
+  const footerWords = new Set((text.match(FOOTER_WORDS_ALL) ?? []).map((w) => w.toLowerCase()));
+  return text.length >= DISCLAIMER_MIN_CHARS && footerWords.size >= DISCLAIMER_MIN_WORDS && !text.includes('?');
 }
 
 /**
@@ -1532,7 +1570,7 @@ function isAppendedParagraph(paragraph: string[]): boolean {
  */
 function withoutFooterBelowQuote(content: string): string {
   const lines = content.split('\n');
-  const bare = lines.map((l) => (l.startsWith(OWN_LINE_MARK) ? l.slice(OWN_LINE_MARK.length) : l).trim());
+  const bare = lines.map(unmarked);
   let end = lines.length;
   for (let k = 0; k < bare.length; k += 1) {
     if (!bare[k] || !(SIGNATURE_START.some((r) => r.test(bare[k]!)) || BARE_RULE.test(bare[k]!))) continue;
@@ -1540,14 +1578,41 @@ function withoutFooterBelowQuote(content: string): string {
     end = k;
     break;
   }
-  for (;;) {
-    while (end > 0 && !bare[end - 1]) end -= 1;
-    let start = end;
-    while (start > 0 && bare[start - 1]) start -= 1;
-    if (start === end || !isAppendedParagraph(bare.slice(start, end))) break;
-    end = start;
-  }
+  end = withoutAppendedParagraphs(bare, end);
+  while (end > 0 && !bare[end - 1]) end -= 1;
   return lines.slice(0, end).join('\n');
+}
+
+/** A line without the OWN_LINE_MARK a step put before it, trimmed. */
+function unmarked(line: string): string {
+  return (line.startsWith(OWN_LINE_MARK) ? line.slice(OWN_LINE_MARK.length) : line).trim();
+}
+
+/**
+ * Where the text of `bare` (trimmed lines) ends when the last paragraphs above line `end` that isAppendedParagraph
+ * takes for appended (a disclaimer, a gateway's banner, an antivirus stamp, a signature block) are left out: the
+ * index of the first line of those paragraphs, or `end` when there are none. A paragraph under a line ending in ':'
+ * is the text that line introduces, and stays.
+ */
+function withoutAppendedParagraphs(
+  bare: readonly string[],
+  end: number,
+  appended: (paragraph: string[]) => boolean = isAppendedParagraph,
+): number {
+  let kept = end;
+  for (;;) {
+    let last = kept;
+    while (last > 0 && !bare[last - 1]) last -= 1;
+    let start = last;
+    while (start > 0 && bare[start - 1]) start -= 1;
+    if (start === last || !appended(bare.slice(start, last))) return kept;
+    // A paragraph the author's line introduces ("Прошу завести учётную запись сотруднику:" above a name and a
+    // title) is what that line is about.
+    let above = start;
+    while (above > 0 && !bare[above - 1]) above -= 1;
+    if (above > 0 && bare[above - 1]!.endsWith(':')) return kept;
+    kept = start;
+  }
 }
 
 /**
