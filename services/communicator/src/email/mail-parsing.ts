@@ -580,19 +580,20 @@ const isForwardedMail = (type: string, name: string, content: Buffer): boolean =
 /**
  * A mail saved as a file (`.eml`) and attached under a type its client guessed from the name (`text/plain`; an
  * `application/octet-stream` one mailparser already types by its name): forwarded like message/rfc822 when its
- * content starts as an RFC 5322 message does, with a header field (a `From:`, `Subject:`, `Date:`, `Received:`,
- * `Return-Path:`, `Message-ID:` or `MIME-Version:` line among its first lines). A text file that only has the
- * name is read as text.
+ * content starts as an RFC 5322 message does: a header block whose first line is a header field, holding a `From:`
+ * field with an address (RFC 5322 §3.6.2) and one more of `Date:`, `Subject:`, `Message-ID:`, `MIME-Version:`,
+ * `Received:`, `Return-Path:`. A text file that only has the name ("Date: 20.11.2026 / Сумма: 15000") is read as text.
  */
 function isSavedMail(type: string, name: string, content: Buffer): boolean {
   if (type.startsWith('message/') || !/\.eml$/i.test(name)) return false;
-  const head = content.subarray(0, 2000).toString('latin1').split(/\r?\n/, 20);
+  const head = content.subarray(0, 4000).toString('latin1').split(/\r?\n/, 40);
   const fields = head.findIndex((l) => !l.trim());
   const block = fields < 0 ? head : head.slice(0, fields);
   return (
-    block.length > 0 &&
+    block.length > 1 &&
     /^[!-9;-~]+:/.test(block[0]!) &&
-    block.some((l) => /^(from|subject|date|received|return-path|message-id|mime-version):/i.test(l))
+    block.some((l) => /^from:.*(@|<)/i.test(l)) &&
+    block.some((l) => /^(subject|date|received|return-path|message-id|mime-version):/i.test(l))
   );
 }
 

@@ -462,7 +462,7 @@ function libraryForward(
   if (!ask) return undefined;
   const { unprompted } = ask;
   const parsed = new EmailForwardParser().read(body, ask.subject);
-  const email = forwardedEmail(parsed, body);
+  const email = forwardedEmail(parsed, body, unprompted);
   if (!email) return undefined;
   const note = parsed.message ?? '';
   const from = email.from as { address?: string | null; name?: string | null } | undefined;
@@ -489,15 +489,18 @@ function libraryForward(
 /**
  * The mail email-forward-parser found forwarded in `body`, when it says something: its text, or, with no text, the
  * Subject line of its header block (a mail written only in its subject, forwarded from Outlook: the header block
- * ends the body). Undefined when there is no forward or it says nothing.
+ * ends the body) — only when the subject marks a forward (not `unprompted`): a header block the author pasted at the
+ * end of a new mail ("вот заголовок последнего:") is their text, Sent and To lines included. Undefined when there is
+ * no forward or it says nothing.
  */
 function forwardedEmail(
   parsed: ReturnType<EmailForwardParser['read']>,
   body: string,
+  unprompted: boolean,
 ): NonNullable<ReturnType<EmailForwardParser['read']>['email']> | undefined {
   if (!parsed.forwarded || !parsed.email) return undefined;
   if (parsed.email.body) return parsed.email;
-  return blockSubject(body.slice((parsed.message ?? '').length)) ? parsed.email : undefined;
+  return !unprompted && blockSubject(body.slice((parsed.message ?? '').length)) ? parsed.email : undefined;
 }
 
 /**
@@ -894,10 +897,14 @@ const SIGNATURE_START = [
 
 /** Closing formulas: the formula alone, or followed by a name ("С уважением, Иван Петров", "Thanks, John"). */
 const CLOSING_FORMULA =
-  /^(с уважением( и (наилучшими пожеланиями|благодарностью))?|с ув|с наилучшими пожеланиями|с благодарностью|искренне ваш[аи]?|всех благ|з повагою|mit freundlichen grüßen|viele grüße|всего доброго|всего хорошего|(with )?(best|kind|kindest|warm|warmest) regards|regards|best wishes|best|br|cheers|(yours )?(sincerely|faithfully|truly)|respectfully|(заранее )?спасибо( заранее| большое)?|(заранее )?благодарю( заранее)?|many thanks|thanks( in advance| again| a lot)?|thank you( in advance| again)?)(?=[\s,.!]|$)/i;
-/** The closing formulas that only ever close a letter (not thanks, which may open the text). */
+  /^(с уважением( и (наилучшими пожеланиями|благодарностью))?|с ув|с наилучшими пожеланиями|с благодарностью|искренне ваш[аи]?|всех благ|з повагою|mit freundlichen grüßen|viele grüße|всего доброго|всего хорошего|(with )?(best|kind|kindest|warm|warmest) regards|regards|best wishes|best|cheers|(yours )?(sincerely|faithfully|truly)|respectfully|(заранее )?спасибо( заранее| большое)?|(заранее )?благодарю( заранее)?|many thanks|thanks( in advance| again| a lot)?|thank you( in advance| again)?)(?=[\s,.!]|$)/i;
+/**
+ * The closing formulas that only ever close a letter (not thanks, which may open the text; not "С благодарностью!"
+ * or a bare "Sincerely," either, which open a text or stand in a quoted template: those close only with a name under
+ * them and nothing else below, CLOSING_FORMULA).
+ */
 const REGARDS_FORMULA =
-  /^(с уважением( и (наилучшими пожеланиями|благодарностью))?|с ув|с наилучшими пожеланиями|с благодарностью|искренне ваш[аи]?|(with )?(best|kind|kindest|warm|warmest) regards|regards|best wishes|br|(yours )?(sincerely|faithfully|truly)|respectfully|з повагою|mit freundlichen grüßen|viele grüße)(?=[\s,.!]|$)/i;
+  /^(с уважением( и (наилучшими пожеланиями|благодарностью))?|с ув|с наилучшими пожеланиями|искренне ваш[аи]?|(with )?(best|kind|kindest|warm|warmest) regards|regards|best wishes|yours (sincerely|faithfully|truly)|з повагою|mit freundlichen grüßen|viele grüße)(?=[\s,.!]|$)/i;
 /** What may follow a closing formula on its line: punctuation, then up to three capitalised words of a name. */
 const CLOSING_TAIL = /^[,.!]*\s*(\p{Lu}[\p{L}'’.-]*(\s+\p{Lu}[\p{L}'’.-]*){0,2})?[.!]?$/u;
 
@@ -910,22 +917,18 @@ function isClosing(line: string): boolean {
   return !!formula && CLOSING_TAIL.test(line.slice(formula[0].length).trim());
 }
 
-/** A greeting alone on its line ("Добрый день!", "Здравствуйте, коллеги!", "Hi John,"): no text of its own. */
-const GREETING =
-  /^(?:добрый (?:день|вечер)|доброе утро|здравствуйте|привет|приветствую|коллеги|hi|hello|dear|good (?:morning|afternoon|evening))(?=[\s,.!]|$)[^.?:;]{0,40}$/iu;
-
 function cutSignature(text: string): string {
   const lines = text.split('\n');
   let end = lines.findIndex((l) => SIGNATURE_START.some((r) => r.test(l)));
   if (end < 0) end = lines.length;
-  // What the client or a server appended as the last paragraphs (a disclaimer, a banner, a name over a job title)
-  // goes first, so that a closing formula above a disclaimer still reads as the signature's start; a signature block
-  // never as all the author wrote, a greeting aside ("Добрый день! / Анна Петрова / ведущий аналитик" may answer
-  // "who receives it?"), a server's footer always.
-  const bare = lines.map(unmarked);
-  const appended = withoutAppendedParagraphs(bare, end);
-  const wrote = bare.slice(0, appended).some((l) => l && !GREETING.test(l));
-  const kept = lines.slice(0, wrote ? appended : withoutAppendedParagraphs(bare, end, isServerFooter));
+  // Only the signature's own start cuts here: a paragraph that reads like a disclaimer or a name over a job title is
+  // often the request itself ("Прошу уведомить получателя, что платёж отправлен по ошибке…", "Прошу выдать доступ
+  // новому сотруднику. / Петрова Анна / Ведущий аналитик"), so those are cut only below a quote
+  // (withoutFooterBelowQuote), where the author's answer stands above them. A wish over a name alone ("Хорошего дня!
+  // / Иван") under the author's text closes it like a closing formula.
+  const kept = lines.slice(0, end);
+  const wish = closingWishAt(kept);
+  if (wish >= 0) kept.length = wish;
   const nonEmpty = kept.map((l, i) => [l.trim(), i] as const).filter(([l]) => l);
   for (const [k, [line, index]] of nonEmpty.entries()) {
     // A closing formula among the last lines, with text above it and only signature lines below, starts the signature.
@@ -972,6 +975,20 @@ const CONTACT_LINE =
 /** A wish that closes a letter like a closing formula ("Хорошего дня!", "Have a nice day"). */
 const CLOSING_WISH =
   /^(?:хорошего (?:дня|вечера)|удачного дня|всего наилучшего|have a (?:nice|good|great) (?:day|one|weekend))/i;
+
+/**
+ * Where a closing wish over a name starts, when those two lines end `lines` (after blank lines) with the author's
+ * text above them: "Хорошего дня! / Иван" (CLOSING_WISH over FULL_NAME or ONE_NAME). -1 when they do not.
+ */
+function closingWishAt(lines: readonly string[]): number {
+  let last = lines.length;
+  while (last > 0 && !lines[last - 1]!.trim()) last -= 1;
+  if (last < 3) return -1;
+  const wish = lines[last - 2]!.trim();
+  const name = lines[last - 1]!.trim();
+  if (!CLOSING_WISH.test(wish) || !(FULL_NAME.test(name) || ONE_NAME.test(name))) return -1;
+  return lines.slice(0, last - 2).some((l) => l.trim()) ? last - 2 : -1;
+}
 
 /**
  * Whether the line right under a thanks line is the author's text going on rather than the first line of a signature.
