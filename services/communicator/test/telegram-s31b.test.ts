@@ -27,12 +27,18 @@ const doc = (n: number, group: string, name: string) => ({
   media_group_id: group,
 });
 const botUser = (tg: FakeTelegram) => ({ id: 1, is_bot: true, first_name: 'Workemon', username: tg.botUsername });
-/** Makes the fake refuse the next `times` sendMessage calls to `chatId` once `after` messages were delivered. */
+/**
+ * Makes the fake refuse the next `times` sendMessage calls to `chatId` once `after` messages were delivered to that
+ * chat (counted per chat: another chat's answer, which may go first, does not move the trigger).
+ */
 const failAfterSent = (tg: FakeTelegram, after: number, chatId: number, failure: FakeTelegramFailure, times = 1) => {
   const push = tg.sent.push.bind(tg.sent);
+  let delivered = 0;
   tg.sent.push = (...items) => {
     const length = push(...items);
-    if (length === after) tg.failChat(chatId, failure, times);
+    const before = delivered;
+    delivered += items.filter((m) => Number(m.chat_id) === chatId).length;
+    if (before < after && delivered >= after) tg.failChat(chatId, failure, times);
     return length;
   };
 };
