@@ -175,3 +175,22 @@ describe('a paste split into more parts than a request takes, the question at it
     expect(/^[\uDC00-\uDFFF]/.test(tail)).toBe(false);
   });
 });
+
+describe("an album without a caption followed by its sender's text", () => {
+  it('the text 0.3 s after the album: one answer, without the 5 s wait for a caption', async () => {
+    const { tg, secretary } = await setup();
+    echo(secretary);
+    const from = { id: 42011 };
+    const sentAt = now();
+    for (const n of [1, 2]) tg.pushMessage({ from, extra: { ...photo(n, 's42-then-text'), date: sentAt } });
+    await sleep(300);
+    const typed = Date.now();
+    tg.pushMessage({ from, text: 'Вот скриншоты: касса не печатает чек', extra: { date: sentAt } });
+    await waitUntil(() => tg.pending() === 0 && tg.sent.length >= 1, 'answered');
+    // The merge window (1.5 s) and a poll, not the caption wait (bareAlbumWaitMs: 5 s).
+    expect(Date.now() - typed).toBeLessThan(bareAlbumWaitMs(1500) - 1000);
+    await sleep(1500);
+    expect(tg.sent.map((m) => m.text)).toEqual([expect.stringContaining('Вот скриншоты: касса не печатает чек')]);
+    expect(secretary.calls).toHaveLength(1);
+  });
+});

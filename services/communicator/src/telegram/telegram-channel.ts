@@ -369,8 +369,13 @@ export function nextJob(
   const job: QueuedMessage[] = [];
   for (let unit = unitOf(items, head); ;) {
     if (mediaGroupOf(unit[0]!.classified.message) !== undefined) {
-      // An album that starts the job with no caption in hand waits longer: its captioned part may come later.
-      const window = job.length === 0 && !unit.some(hasWords) ? bareAlbumWaitMs(mergeWindowMs) : mergeWindowMs;
+      // An album that starts the job with no caption in hand waits longer: its captioned part may come later — unless
+      // its sender has sent something else since (the caption typed as a text, a command): the album is whole then.
+      const waitsForCaption =
+        job.length === 0 &&
+        !unit.some(hasWords) &&
+        !items.some((q) => !unit.includes(q as QueuedMessage) && senderIdOf(q) === senderIdOf(head));
+      const window = waitsForCaption ? bareAlbumWaitMs(mergeWindowMs) : mergeWindowMs;
       const waitMs = mergeWaitMs(lastArrivalOf(unit), now, window, polledAt, partGraceMs);
       if (waitMs > 0) return { waitMs };
     }
@@ -395,7 +400,8 @@ export function nextJob(
  * the caption (the first, a middle or the last one) may come in a later getUpdates batch, seconds after the others (a
  * phone still uploading it, a busy server; 2.5 and 3.5 s in the T02 variants of telegram-s42.test.ts). Answered at the merge window, the
  * parts in hand got the "text only" note and the caption a second answer. An album with a caption in hand keeps the
- * merge window: a late part without one is recorded `skipped` (`album_part`) without a reply.
+ * merge window: a late part without one is recorded `skipped` (`album_part`) without a reply; so does an album whose
+ * sender has sent another message since (the caption typed as a text 0.3 s later is answered at once with it).
  */
 export const bareAlbumWaitMs = (mergeWindowMs: number): number => Math.max(mergeWindowMs, SPLIT_PART_WAIT_MS);
 
